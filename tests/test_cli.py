@@ -202,8 +202,10 @@ BAD_INPUT = [
     (["train", "--data", "mnist"], "unknown dataset 'mnist'"),
     (["train", "--batch-size", "-3"], "batch_size"),
     (["train", "--epochs", "0"], "epochs must be >= 1"),
-    (["train", "--lr", "-1"], "lr must be >= 0"),
-    (["evaluate", "no_such_run"], "not a run directory"),
+    (["train", "--lr", "-1"], "lr must be > 0, got -1.0"),
+    (["train", "--lr", "0"], "lr must be > 0 (a learning rate of 0 trains nothing), got 0.0"),
+    (["landscape", "--lr", "0"], "--lr must be > 0 (a learning rate of 0 moves nothing)"),
+    (["evaluate", "no_such_run"], "no_such_run: no such directory"),
     (["train", "--bogus"], "unrecognized arguments: --bogus (see 'downslope train --help')"),
     (["train", "--lr", "abc"], "argument --lr: invalid float value: 'abc'"),
     (["train", "--activation", "swish"], "invalid choice: 'swish' (choose from 'relu'"),
@@ -217,7 +219,7 @@ BAD_INPUT = [
     (["landscape", "--lr", "-1"], "invalid lr=-1.0"),
     (["landscape", "--start", "1,x"], "--start expects two numbers"),
     (["lr-find", "--num-iter", "1"], "num_iter must be an integer >= 2"),
-    (["predict", "no_such_run", "--data", "x.csv", "--out", "p.csv"], "not a run directory"),
+    (["predict", "no_such_run", "--data", "x.csv", "--out", "p.csv"], "no_such_run: no such directory"),
 ]
 # Each case is a subprocess (~0.3 s): one case per kind of mistake (an argparse error at the top level and
 # in a subcommand, a refused setting, a missing run) runs every day, the whole list in the slow run.

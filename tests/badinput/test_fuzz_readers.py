@@ -99,7 +99,7 @@ def test_config_reader_accepts_or_raises_config_error(tmp_path, lines):
     except ConfigError as exc:
         assert str(exc)
         return
-    assert cfg["epochs"] >= 1 and cfg["lr"] >= 0 and 0 <= cfg["dropout"] < 1
+    assert cfg["epochs"] >= 1 and (cfg["lr"] is None or cfg["lr"] > 0) and 0 <= cfg["dropout"] < 1
 
 
 def _checkpoint_bytes() -> bytes:

@@ -44,6 +44,10 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         from ..viz.testfunctions import quadratic_surface
 
         surface = quadratic_surface(args.kappa)
+    if args.lr == 0:  # left out (None): each optimizer's own rate; a negative one is refused by the race
+        raise ConfigError(
+            "--lr must be > 0 (a learning rate of 0 moves nothing), got 0; leave it out for each optimizer's own"
+        )
     if args.momentum is not None and not 0.0 <= args.momentum < 1.0:
         raise ConfigError(f"--momentum must lie in [0, 1), got {args.momentum}")
 
@@ -58,7 +62,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         written = landscape.run_landscape(
             surface,
             names,
-            lr=args.lr or None,
+            lr=args.lr,
             steps=args.steps,
             start=start,
             out_dir=run.staging,

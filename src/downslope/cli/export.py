@@ -4,7 +4,9 @@ The ONNX graph is the whole prediction path, so a deployment needs nothing but O
 
 * inputs: for a CSV run, one input per feature column, named after the column: ``float32 (N, 1)``
   for a numeric column, ``string (N, 1)`` for a text column (one-hot encoded in the graph with
-  ``ai.onnx.ml.OneHotEncoder``; a category not seen in training is an error, as in ``predict``).
+  ``ai.onnx.ml.OneHotEncoder``; a category not seen in training is an error, as in ``predict``);
+  ``double (N, 1)`` for a numeric column whose values are large beside their spread (unix seconds:
+  float32 would round them to steps of 128), shifted by the training offset before the float32 cast.
   Other runs (built-in datasets, NPZ/NPY files) take one ``float32 (N, n_features)`` input named
   ``features`` (for image data: the flattened pixels, as in training).
 * the filling of missing values (NaN) of a run trained with ``--missing mean|median|most_frequent``
@@ -73,10 +75,17 @@ def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET)
     imputer = (state.get("preprocess") or {}).get("imputer")
     if encoder is not None:
         parts = []
+        offsets = encoder.get("offsets") or {}
         for col in encoder["columns"]:
             g.reserve(col)  # a feature column named like an output is refused here, by name
             cats = encoder["categories"].get(col)
-            if cats is None:
+            if cats is None and col in offsets:
+                # large values beside their spread (unix seconds): float64 in, less the training offset, then
+                # float32, as predict encodes them (a float32 input would round 1.7e9 to steps of 128)
+                inputs.append(h.make_tensor_value_info(col, onnx.TensorProto.DOUBLE, ["batch", 1]))
+                shifted = g.node("Sub", [col, g.const(np.asarray(float(offsets[col])), "feature_offset")])
+                parts.append(g.node("Cast", [shifted], "shifted", to=onnx.TensorProto.FLOAT))
+            elif cats is None:
                 inputs.append(h.make_tensor_value_info(col, onnx.TensorProto.FLOAT, ["batch", 1]))
                 parts.append(col)
             else:
@@ -214,9 +223,16 @@ def sample_feeds(state: dict[str, Any], n: int, seed: int = 0) -> dict[str, np.n
         return {"features": features}
     feeds: dict[str, np.ndarray] = {}
     position = 0
+    offsets = encoder.get("offsets") or {}
     for col in encoder["columns"]:
         cats = encoder["categories"].get(col)
-        if cats is None:
+        if cats is None and col in offsets:  # a float64 input (see run_to_onnx)
+            value = float(offsets[col]) + mean[position] + scale[position] * rng.standard_normal((n, 1))
+            if fills:
+                value[position % n] = np.nan
+            feeds[col] = value
+            position += 1
+        elif cats is None:
             value = (mean[position] + scale[position] * rng.standard_normal((n, 1))).astype(np.float32)
             if fills:
                 value[position % n] = np.nan  # a missing value in each numeric column

@@ -318,7 +318,7 @@ def _add_landscape_command(sub: Any) -> None:
         default="sgd,momentum,rmsprop,adam",
         help=f"comma-separated, from: {', '.join(CHOICES['optimizer'])} [sgd,momentum,rmsprop,adam]",
     )
-    p.add_argument("--lr", type=float, default=0.0, help="one learning rate for all (default: a per-optimizer choice)")
+    p.add_argument("--lr", type=float, default=None, help="one learning rate for all (default: a per-optimizer choice)")
     p.add_argument(
         "--momentum", type=float, default=None, help="the heavy-ball coefficient of momentum and nesterov [0.9]"
     )

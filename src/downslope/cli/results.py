@@ -14,12 +14,19 @@ def _in_data_units(data: Any, model: ModelLike) -> tuple[Any, Any]:
     was trained on standardized inputs, but a learner wants the fitted line over the raw x axis."""
     import numpy as np
 
+    from ..experiment import feature_offsets
+
     pre = data.preprocess
     state = pre.get("standardizer")
+    # a column shifted before its float32 cast (see TabularEncoder.offsets) is plotted in its own units;
+    # the plots feed the model float32 tensors, so its mean is float32 too
+    offset = feature_offsets(pre, np.asarray(data.X_train).shape[1])
     if not state:
-        return np.asarray(data.X_train), _RawUnits(model, pre, None, None)
-    mean, scale = state["mean"], state["scale"]
-    return np.asarray(data.X_train) * scale + mean, _RawUnits(model, pre, mean, scale)
+        if not offset.any():
+            return np.asarray(data.X_train), _RawUnits(model, pre, None, None)
+        state = {"mean": np.zeros(len(offset), np.float32), "scale": np.ones(len(offset), np.float32)}
+    mean, scale = offset + state["mean"], state["scale"]
+    return np.asarray(data.X_train) * scale + mean, _RawUnits(model, pre, mean.astype(np.float32), scale)
 
 
 class _RawUnits:

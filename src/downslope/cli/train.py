@@ -112,6 +112,10 @@ def _check_stored_config(run: Any, text: str, given: dict[str, Any], settings: d
     for key, value in (started or {}).items():
         if key in ("out", "verbose"):
             continue
+        if key == "lr" and value == 0.0:  # how an older downslope recorded "the optimizer's default"
+            value = None
+        if value is None and key not in given:  # left out (the default), as config.toml leaves it out
+            continue
         if key not in given:
             missing.append(key)
         elif settings.get(key) != value:
@@ -149,7 +153,7 @@ def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[
         flat: dict[str, Any] = {}
         for key, value in raw.items():
             flat.update(value if isinstance(value, dict) else {key: value})
-        cfg = normalize_config(raw, str(run.path(runs.CONFIG_FILE)), text=text)
+        cfg = normalize_config(raw, str(run.path(runs.CONFIG_FILE)), text=text, stored=True)
         _check_stored_config(run, text, flat, cfg)
         data = runs.check_same_data(run, str(cfg["data"]))
         if data != cfg["data"]:  # said even with --quiet: which file is read is not progress output
@@ -255,7 +259,9 @@ def _train(args: argparse.Namespace) -> int:
     except BaseException as exc:
         if run is None:
             raise
-        if not (args.resume or run.checkpoint.is_file()):
+        # a checkpoint that could not be written (disk full, file-size limit) keeps the run, even the first
+        unwritten = isinstance(exc, CheckpointError) and exc.filename == str(run.checkpoint)
+        if not (args.resume or run.checkpoint.is_file() or unwritten):
             run.discard()  # nothing was trained: leave nothing behind
             if isinstance(exc, KeyboardInterrupt):
                 print(
@@ -273,11 +279,16 @@ def _train(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return _interrupted_exit()
-        if isinstance(exc, CheckpointError) and exc.filename == str(run.checkpoint):
-            raise ConfigError(  # e.g. the disk filled up: the previous epoch's checkpoint is intact
+        if unwritten and isinstance(exc, CheckpointError):
+            import errno
+            import os
+
+            # e.g. the disk filled up, or the file-size limit (ulimit -f): the previous checkpoint is intact
+            room = "raise the file-size limit (ulimit -f)" if exc.reason == os.strerror(errno.EFBIG) else "make room"
+            saved = "with its last checkpoint" if run.checkpoint.is_file() else "(no epoch saved yet)"
+            raise ConfigError(
                 f"could not write the checkpoint {run.checkpoint} ({exc.reason}); the run is kept in "
-                f"{run.staging}/ with its last checkpoint: make room and continue with "
-                f"'downslope train --resume {run.final}'"
+                f"{run.staging}/ {saved}: {room} and continue with 'downslope train --resume {run.final}'"
             ) from None
         raise
     if run is None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .features import _features_for, _raw_features
@@ -42,6 +43,17 @@ def _check_evaluate_target(state: dict[str, Any], target: str | None) -> None:
     )
 
 
+def check_run_exists(run: str) -> None:
+    """Refuse a run name naming nothing (a typo) in those words, before the run directory checks (whose
+    'not a run directory' reads as if something were there)."""
+    from ..errors import ConfigError
+    from ..runs import staging_path
+
+    path = Path(run)
+    if not path.exists() and not staging_path(path).exists():
+        raise ConfigError(f"{run}: no such directory; give the directory of a trained run (e.g. runs/NAME)")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Metrics of a run on its own test split (the default) or on --data, in the data's units."""
     import numpy as np
@@ -50,6 +62,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..experiment import Prepared, apply_preprocess, row_hashes, score_model
     from ..runs import load_run
 
+    check_run_exists(args.run)
     model, state = load_run(args.run)
     _placed(model, args)
     split = state.get("split") or {}
@@ -145,11 +158,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from ..errors import ConfigError
     from ..experiment import data_units
     from ..runs import check_output_file, load_run
     from ..serialization import atomic_write_bytes
     from ..train import predict
 
+    check_run_exists(args.run)
     _check_predictions_path(args.out, args.data)
     check_output_file(args.out, args.run, "--out")
     model, state = load_run(args.run)
@@ -176,7 +191,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         header = ["prediction"] if cols.shape[1] == 1 else [f"prediction_{i}" for i in range(cols.shape[1])]
         writer.writerow(first + header)
         writer.writerows(([ids[i]] if ids is not None else []) + [_digits(v) for v in r] for i, r in enumerate(cols))
-    atomic_write_bytes(args.out, text.getvalue().encode())
+    try:
+        atomic_write_bytes(args.out, text.getvalue().encode())
+    except OSError as exc:  # a full or read-only disk: the errno names a temporary file, say --out instead
+        import errno
+
+        room = "make room" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "choose a writable place"
+        raise ConfigError(
+            f"predict: could not write the predictions to --out {args.out} ({exc.strerror or exc}); {room} "
+            "and run predict again"
+        ) from None
     print(f"wrote {len(preds)} prediction{'' if len(preds) == 1 else 's'} to {args.out}")
     return 0
 

@@ -33,6 +33,7 @@ from .encoding import (
     check_one_hot_memory,
     class_key,
     dates_error,
+    empty_column_error,
     empty_columns_note,
     header_note,
     integer_target_task,
@@ -67,8 +68,9 @@ def _read_csv_columnar(
     """:func:`read_csv` by pyarrow's C parser, column by column; :class:`readers.Fallback` when the
     pure-Python reader must decide."""
     header = readers.csv_header(p, delimiter)
-    wide = {target if target is not None else header[-1]}  # the target's exact values decide classes
-    facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=wide)
+    # every number in float64 (the target's exact values decide classes; a feature is shifted by its
+    # column's offset before the float32 cast: see TabularEncoder.offsets), 4 bytes a cell more while reading
+    facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=None)
     if not len(next(iter(facts.values())).kind):
         raise readers.Fallback("no data rows")
 
@@ -111,6 +113,10 @@ def _encode_feature_columns(
     categories = encoder.categories
     positions: dict[str, np.ndarray] = {}
     first_bad: int | None = None
+    if refuse and encoder.stage == "train" and n > 1:
+        for col in encoder.columns:
+            if cols[col].missing.all():
+                raise empty_column_error(source, col)
     for col in encoder.columns:
         c = cols[col]
         bad = c.missing if refuse else np.zeros(n, bool)
@@ -150,6 +156,7 @@ def _encode_feature_columns(
 
         _raise_at(rows_at, index, check_features, exact)
     X = np.zeros((n, len(encoder.feature_names)), dtype=np.float32)
+    numbers: dict[str, np.ndarray] = {}  # float64, shifted by the encoder before the float32 cast
     for (start, stop, is_categorical), col in zip(encoder.blocks(), encoder.columns):
         c = cols.pop(col) if col != encoder.target else cols[col]  # each column's facts go once encoded
         if is_categorical:
@@ -166,7 +173,8 @@ def _encode_feature_columns(
             else:
                 X[c.missing, start:stop] = np.nan
         else:
-            X[:, start] = np.where(c.missing, np.nan, c.num)
+            numbers[col] = np.where(c.missing, np.nan, np.asarray(c.num, np.float64))
+    encoder.write_numbers(X, numbers)
     return X
 
 
@@ -197,7 +205,11 @@ def encode_csv(
         if need_target and not has_target:
             return None  # the row-by-row path says which column is missing
         cols = readers.read_csv_columns(
-            p, header, delimiter, progress=progress, wide={str(name)} if has_target else set()
+            p,
+            header,
+            delimiter,
+            progress=progress,
+            wide=None if encoder.offsets else ({str(name)} if has_target else set()),
         )
         n_rows = len(next(iter(cols.values())).kind)
         if not n_rows:

@@ -28,6 +28,35 @@ IMPUTE = ("mean", "median", "most_frequent", "constant")
 FILL_NUMBER, FILL_TEXT = 0.0, "missing_value"
 MAX_CATEGORIES = 100
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: A numeric column is shifted before its float32 cast when the cast would move its values by more than
+#: this fraction of their standard deviation (see :func:`float32_offset`).
+OFFSET_PRECISION = 1e-4
+
+
+def float32_offset(values: np.ndarray) -> float:
+    """The number to subtract (in float64) from a numeric column before its float32 cast: 0.0 when the
+    cast keeps the values to :data:`OFFSET_PRECISION` of their standard deviation, else the column's median
+    rounded to a whole number (whole numbers stay whole). NaN entries (missing values) are skipped.
+
+    Unix seconds (1.7e9, float32 steps of 128) spread over an hour would lose most of their information
+    to the cast; less their median they keep it (standardizing afterwards gives the same features).
+
+    Example:
+        >>> float32_offset(np.array([1.7e9 + 10.0, 1.7e9 + 50.0, 1.7e9 + 90.0])) - 1.7e9
+        50.0
+        >>> float32_offset(np.array([1.0, 2.0, np.nan]))
+        0.0
+    """
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) < 2:
+        return 0.0
+    spread = float(v.std())
+    largest = float(np.abs(v).max())
+    if spread == 0.0 or 0.5 * float(np.spacing(np.float32(largest))) <= OFFSET_PRECISION * spread:
+        return 0.0
+    return float(np.round(np.median(v)))
+
 
 TASK_RULE = (
     "text labels -> classification; numeric labels -> regression, unless every value is an integer and "
@@ -206,6 +235,19 @@ def _comma_numbers(values: list[str]) -> bool:
     return hits * 2 > len(values)
 
 
+def empty_column_error(source: str, col: str) -> DataError:
+    """The refusal (under ``--missing error``) of a feature column with no value at all: no filling helps.
+
+    Example:
+        >>> print(empty_column_error("t.csv", "notes"))
+        t.csv: column 'notes' has no values (every cell is empty); leave it out with --drop notes (--missing mean|median|most_frequent leaves out a column with no values)
+    """
+    return DataError(
+        f"{source}: column {col!r} has no values (every cell is empty); leave it out with --drop {col} "
+        "(--missing mean|median|most_frequent leaves out a column with no values)"
+    )
+
+
 def format_flags(fmt: tuple[str, str]) -> str:
     """The command-line flags of a number format.
 
@@ -300,6 +342,7 @@ class TabularEncoder:
         missing: str = "error",
         dropped: list[str] | None = None,
         formats: dict[str, tuple[str, str]] | None = None,
+        offsets: dict[str, float] | None = None,
     ):
         self.columns = columns  # feature columns in file order (target excluded)
         self.target = target
@@ -310,6 +353,10 @@ class TabularEncoder:
         self.dropped = list(dropped or [])
         # column -> (decimal mark, thousands separator) of numbers not in Python's syntax ("1,200", "2,75")
         self.formats = {k: (str(v[0]), str(v[1])) for k, v in (formats or {}).items()}
+        # numeric column -> the number subtracted (in float64) before its values become float32, for a
+        # column whose values are large beside their spread (unix seconds: 1.7e9 is a multiple of 128
+        # in float32); None until the first (training) encoding decides them (see float32_offset)
+        self.offsets: dict[str, float] | None = None if offsets is None else {k: float(v) for k, v in offsets.items()}
         # what the messages advise: "train" (the training flags) or "predict"/"evaluate" (a trained run's
         # new data: what the run was trained with, and what to change); not part of the state
         self.stage = "train"
@@ -366,7 +413,7 @@ class TabularEncoder:
         return int(rows.sum()), by_column
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "columns": self.columns,
             "target": self.target,
             "categories": self.categories,
@@ -375,7 +422,12 @@ class TabularEncoder:
             "missing": self.missing,
             "dropped": self.dropped,
             "formats": {k: list(v) for k, v in self.formats.items()},
-        } | ({"vocabulary": "training split"} if self.training_split_vocabulary else {})
+        }
+        if self.training_split_vocabulary:
+            state["vocabulary"] = "training split"
+        if self.offsets:  # absent: every number encoded as it is (all runs saved before offsets)
+            state["offsets"] = dict(self.offsets)
+        return state
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> TabularEncoder:
@@ -388,6 +440,8 @@ class TabularEncoder:
             str(state.get("missing", "error")),
             list(state.get("dropped", [])),
             {k: (v[0], v[1]) for k, v in dict(state.get("formats") or {}).items()},
+            # a run saved before offsets existed encoded every number as it is
+            {k: float(v) for k, v in dict(state.get("offsets") or {}).items()},
         )
         encoder.training_split_vocabulary = state.get("vocabulary") == "training split"
         return encoder
@@ -460,9 +514,17 @@ class TabularEncoder:
         check_columns(source, header, self.columns)
         width = len(self.feature_names)
         X = np.zeros((len(rows), width), dtype=np.float32)
+        # numbers are gathered in float64 and shifted by their column's offset before the float32 cast
+        numeric = [c for c in self.columns if c not in self.categories]
+        numbers = np.full((len(rows), len(numeric)), np.nan)
+        slot = {c: k for k, c in enumerate(numeric)}
         position = {c: header.index(c) for c in self.columns}
         lines = _line_numbers(rows, first_line)
         refuse = self._refuses_missing()
+        if refuse and self.stage == "train" and len(rows) > 1:
+            for col in self.columns:
+                if all(_is_missing(row[position[col]]) for row in rows):
+                    raise empty_column_error(source, col)
         for r, row in enumerate(rows):
             out = 0
             for col in self.columns:
@@ -501,9 +563,29 @@ class TabularEncoder:
                             f"computes in; rescale the column in the file (other units) or leave it out "
                             f"with --drop {col}"
                         )
-                    X[r, out] = number
+                    numbers[r, slot[col]] = number
                 out += size
+        self.write_numbers(X, {c: numbers[:, k] for c, k in slot.items()})
         return X
+
+    def write_numbers(self, X: np.ndarray, numbers: dict[str, np.ndarray]) -> None:
+        """Write each numeric column's float64 ``numbers`` (NaN: missing) into its feature of ``X``, less
+        the column's offset; the first (training) encoding decides the offsets (:func:`float32_offset`)."""
+        if self.offsets is None:
+            found = {c: float32_offset(v) for c, v in numbers.items()}
+            self.offsets = {c: v for c, v in found.items() if v != 0.0}
+        starts = {col: start for (start, _, _), col in zip(self.blocks(), self.columns)}
+        for col, values in numbers.items():
+            shift = self.offsets.get(col, 0.0)
+            X[:, starts[col]] = values - shift if shift else values
+
+    def feature_offsets(self) -> np.ndarray:
+        """The offset of each feature (float64; 0 for one-hot features and unshifted columns): raw value =
+        encoded value + offset."""
+        out = np.zeros(len(self.feature_names))
+        for (start, _, _), col in zip(self.blocks(), self.columns):
+            out[start] = (self.offsets or {}).get(col, 0.0) if col not in self.categories else 0.0
+        return out
 
     def _unseen(self, value: str, known: list[str]) -> str:
         """:func:`unseen_category`, and how to go on for a trained run's new data."""
@@ -917,11 +999,23 @@ def _size(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
+_MONTH = r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?)\.?"
+_DAY = r"\d{1,2}(st|nd|rd|th)?"
+_TIME = r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([ap]m)?)?(\s*(z|[+-]\d{2}:?\d{2}|utc|gmt))?"
+# numeric (2024-01-05, 05/01/2024, 5.1.24), ISO year-month (2024-03), and with month names: "Jan 5, 2024",
+# "5 January 2024", "05-Jan-24", "Mon, 5 Jan 2024 10:00:00 +0000" (RFC 2822), "Jan 2024"; each with an
+# optional time and time zone
+_NUMERIC_DATE = r"(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"
+_NAMED_DATE = (
+    rf"((mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
+    rf"({_MONTH}[\s-]+{_DAY},?[\s-]+\d{{2,4}}|{_DAY}[\s-]+{_MONTH},?[\s-]+\d{{2,4}})"
+)
 _DATE = re.compile(
-    r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
-    r"\s*([AaPp][Mm])?)?(Z|[+-]\d{2}:?\d{2})?$"
+    rf"^({_NUMERIC_DATE}{_TIME}|\d{{4}}-(0[1-9]|1[0-2])|{_NAMED_DATE}{_TIME}|{_MONTH}[\s,-]+\d{{4}})$",
+    re.IGNORECASE,
 )
 _MONEY = re.compile(r"^\(?[-+]?\s*[$€£¥₹]\s*[-+]?[\d.,\s\u00a0]+\)?$|^\(?[-+]?[\d.,\s\u00a0]+\s*[$€£¥₹]\)?$")
+_COMMA_DECIMAL_NUMBER = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+(,\d+)?|\d+,\d+)$")
 _PAREN_NEGATIVE = re.compile(r"^\(\s*[\d][\d.,]*\s*\)$")
 _SPACED = re.compile(r"^[+-]?\d{1,3}([ \u00a0\u202f]\d{3})+([.,]\d+)?$")
 
@@ -1000,6 +1094,18 @@ def target_format_hint(values: list[str]) -> str:
         return (
             f"the values look like accounting negatives ({example!r}), read as text: write them as negative "
             "numbers in the file (-1234.00 for (1,234.00)) so the target is read as numbers"
+        )
+    if most(_COMMA_DECIMAL_NUMBER):  # German, French...: 340.824,30 or 2,75
+        dotted = any("." in v for v in sample)
+        return (
+            f"the values look like numbers written with a decimal comma ({example!r}): pass --decimal ','"
+            + (" --thousands '.'" if dotted else "")
+            + " to read the target as numbers"
+        )
+    if most(_THOUSANDS_COMMA):
+        return (
+            f"the values look like numbers with thousands commas ({example!r}): pass --thousands ',' to read the "
+            "target as numbers"
         )
     if most(_SPACED):
         comma = any("," in v for v in sample)

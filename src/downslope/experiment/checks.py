@@ -128,7 +128,7 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
             f"{where}: the stored config lacks {lacking}, which the model's architecture needs; retrain the run"
         )
     try:
-        cfg = normalize_config(state["config"], f"{where}: stored config")
+        cfg = normalize_config(state["config"], f"{where}: stored config", stored=True)
     except (ConfigError, ArithmeticError) as exc:  # int(inf) in a width is an OverflowError
         message = str(exc)
         raise CheckpointError(message if message.startswith(where) else f"{where}: stored config: {message}") from None

@@ -43,8 +43,8 @@ DEFAULTS: dict[str, Any] = {
     # training
     "loss": "auto",
     "optimizer": "adam",
-    "lr": 0.0,  # 0 means: the optimizer's own default
-    "momentum": 0.0,
+    "lr": None,  # None (left out): the optimizer's own default (0.01 for gd/sgd/momentum/nesterov)
+    "momentum": None,  # None (left out): 0.9 for momentum/nesterov, 0 for sgd/rmsprop
     "weight_decay": 0.0,
     "clip_norm": 0.0,
     "schedule": "none",
@@ -214,8 +214,18 @@ def key_lines(text: str) -> dict[str, int]:
     return lines
 
 
-def normalize_config(raw: dict[str, Any], source: str = "config", *, text: str | None = None) -> dict[str, Any]:
+#: Settings whose default is None (left out: the optimizer's own value); given, they are numbers.
+OPTIONAL_NUMBERS = ("lr", "momentum")
+
+
+def normalize_config(
+    raw: dict[str, Any], source: str = "config", *, text: str | None = None, stored: bool = False
+) -> dict[str, Any]:
     """Validate a flat config (sections [data], [model], ... are flattened) and fill in defaults.
+
+    ``stored``: the config was written by a run (its config.toml, its model file), where ``lr = 0.0``
+    is how an older downslope wrote "the optimizer's default" (read as left out); given by a user, a
+    learning rate must be positive.
 
     Types are strict: a boolean is not a number (``epochs = true`` is refused), a number is not a
     boolean (``standardize = 0``), a fraction is never truncated to an integer (``hidden = [1.9]``);
@@ -245,6 +255,9 @@ def normalize_config(raw: dict[str, Any], source: str = "config", *, text: str |
     cfg = dict(DEFAULTS)
     for key, value in flat.items():
         default = DEFAULTS[key]
+        if key in OPTIONAL_NUMBERS and value is None:  # left out (a config normalized before)
+            cfg[key] = None
+            continue
         try:
             if key == "hidden" or key == "channels":
                 value = _sizes(value)
@@ -272,7 +285,7 @@ def normalize_config(raw: dict[str, Any], source: str = "config", *, text: str |
                 value = bool(value)
             elif isinstance(default, int):
                 value = _strict_int(value)
-            elif isinstance(default, float):
+            elif isinstance(default, float) or key in OPTIONAL_NUMBERS:
                 if _is_bool(value) or not isinstance(value, numbers.Real):
                     raise ArgumentError("expected a number")
                 value = float(value)
@@ -297,8 +310,15 @@ def normalize_config(raw: dict[str, Any], source: str = "config", *, text: str |
         cfg[key] = value
     if cfg["seed"] < 0:
         raise ConfigError(f"{where('seed')} must be >= 0, got {cfg['seed']}")
-    for key in ("lr", "momentum", "weight_decay", "clip_norm", "dropout", "target_loss", "max_time"):
-        if cfg[key] < 0:
+    if stored and cfg["lr"] == 0.0:
+        cfg["lr"] = None
+    if cfg["lr"] is not None and cfg["lr"] <= 0:
+        nothing = " (a learning rate of 0 trains nothing)" if cfg["lr"] == 0 else ""
+        raise ConfigError(
+            f"{where('lr')} must be > 0{nothing}, got {cfg['lr']}; leave it out for the optimizer's default"
+        )
+    for key in ("momentum", "weight_decay", "clip_norm", "dropout", "target_loss", "max_time"):
+        if cfg[key] is not None and cfg[key] < 0:
             raise ConfigError(f"{where(key)} must be >= 0, got {cfg[key]}")
     if not 0 <= cfg["dropout"] < 1:
         raise ConfigError(f"{where('dropout')} must be in [0, 1), got {cfg['dropout']}")
@@ -326,7 +346,8 @@ def normalize_config(raw: dict[str, Any], source: str = "config", *, text: str |
 
 
 def to_toml(cfg: dict[str, Any]) -> str:
-    """Write a flat config as TOML (strings, numbers, booleans and lists of ints only)."""
+    """Write a flat config as TOML (strings, numbers, booleans and lists of ints only); a setting that is
+    None (left out: its default) is not written, TOML having no null."""
 
     def value(v: Any) -> str:
         if isinstance(v, bool):
@@ -337,7 +358,7 @@ def to_toml(cfg: dict[str, Any]) -> str:
             return "[" + ", ".join(value(x) for x in v) + "]"
         return json.dumps(str(v))
 
-    return "".join(f"{k} = {value(v)}\n" for k, v in cfg.items())
+    return "".join(f"{k} = {value(v)}\n" for k, v in cfg.items() if v is not None)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

@@ -220,7 +220,10 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     if classify and table.class_names:
         _check_many_classes(cfg, table, notes)
     if len(X) < 10:
-        raise ConfigError(f"{table.name}: only {len(X)} samples; need at least 10 to split into train/validation/test")
+        raise ConfigError(
+            f"{table.name}: only {len(X)} sample{'' if len(X) == 1 else 's'}; need at least 10 to split into "
+            "train/validation/test"
+        )
     kind = cfg.get("split", "random")
     stratify = None
     if classify and kind == "random":
@@ -273,6 +276,9 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     preprocess: dict[str, Any] = {"encoder": encoder.state_dict() if encoder is not None else None}
     if cfg.get("missing", "error") in IMPUTE:
         imputer = Imputer(cfg["missing"]).fit(X_train, encoder.blocks() if encoder is not None else None)
+        if cfg["missing"] == "constant" and encoder is not None and encoder.offsets and imputer.fill is not None:
+            # the constant is 0 in the data's units: a shifted column's 0 is -offset
+            imputer.fill = (imputer.fill - encoder.feature_offsets()).astype(np.float32)
         if imputer.unseen:
             names = list(dict.fromkeys(_column_of(feature_names, encoder, j) for j in imputer.unseen))
             notes.append(
@@ -656,6 +662,24 @@ def apply_preprocess(X: np.ndarray, preprocess: dict[str, Any], where: str = "da
         scaler.load_state_dict(preprocess["standardizer"])
         return scaler.transform(X)
     return X
+
+
+def feature_offsets(preprocess: dict[str, Any], n_features: int) -> np.ndarray:
+    """Per feature, what the encoder subtracted (in float64) before the float32 cast (0 where nothing):
+    a feature in the data's units is the encoded value plus its offset.
+
+    Example:
+        >>> enc = {"columns": ["t", "c"], "target": "y", "categories": {"c": ["a", "b"]}, "task": "regression",
+        ...        "classes": [], "offsets": {"t": 1.7e9}}
+        >>> feature_offsets({"encoder": enc}, 3).tolist()
+        [1700000000.0, 0.0, 0.0]
+    """
+    from ..data.encoding import TabularEncoder
+
+    state = preprocess.get("encoder")
+    if not state or not state.get("offsets"):
+        return np.zeros(n_features)
+    return TabularEncoder.from_state_dict(state).feature_offsets()
 
 
 def target_scaler(y: np.ndarray) -> dict[str, np.ndarray]:

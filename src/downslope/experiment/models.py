@@ -122,7 +122,7 @@ def build_optimizer(cfg: dict[str, Any], params: Iterable[Tensor]) -> Optimizer:
 
     name = cfg["optimizer"]
     kwargs: dict[str, Any] = {}
-    if cfg["lr"] > 0:
+    if cfg["lr"] is not None:  # None: the optimizer's own default
         kwargs["lr"] = cfg["lr"]
     elif name in ("gd", "sgd", "momentum", "nesterov"):
         kwargs["lr"] = 0.01  # PyTorch has no default for SGD; Keras uses 0.01
@@ -133,10 +133,11 @@ def build_optimizer(cfg: dict[str, Any], params: Iterable[Tensor]) -> Optimizer:
     if name == "gd":
         return optim.GD(params, **kwargs)
     if name == "sgd":
-        return optim.SGD(params, momentum=cfg["momentum"], **kwargs)
+        return optim.SGD(params, momentum=cfg["momentum"] or 0.0, **kwargs)
     if name in ("momentum", "nesterov"):
-        return optim.SGD(params, momentum=cfg["momentum"] or 0.9, nesterov=name == "nesterov", **kwargs)
-    if name == "rmsprop" and cfg["momentum"] > 0:
+        momentum = 0.9 if cfg["momentum"] is None else cfg["momentum"]  # an explicit 0 is honoured
+        return optim.SGD(params, momentum=momentum, nesterov=name == "nesterov", **kwargs)
+    if name == "rmsprop" and cfg["momentum"]:
         kwargs["momentum"] = cfg["momentum"]
     classes = {
         "adagrad": "Adagrad",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,17 +310,25 @@ def run_training(
         )
     seconds = time.perf_counter() - start
     weights_epoch = _restored_epoch(callbacks)
-    results = _run_metrics(model, data, history, seconds, world_size)
+    diverged = bool(getattr(history, "diverged", False))
+    # a diverged model's weights are huge or NaN: scoring it overflows, which its clear "diverged" message
+    # already says; NumPy's floating-point warnings would only repeat it (a healthy run keeps them)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore") if diverged else contextlib.nullcontext():
+        results = _run_metrics(model, data, history, seconds, world_size)
     if device != "cpu":
         model.to("cpu")  # scored where it trained; the run's files, plots and report are made on the host
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
-    notes = _run_notes(data, history, caught) + classifier_warnings(model, data, results)
+    notes = _run_notes(data, history, caught, diverged) + classifier_warnings(model, data, results)
+    if getattr(history, "stop_kind", None) == "max_epochs":
+        notes += still_improving_note(history.as_dict(), cfg["epochs"], optimizer_lr)
     notes += regression_warnings(data, results, bool(cfg.get("scale_target", True)))
     if speaks:
         for note in notes:
             if note not in data.notes:  # (the data's notes were said before training)
                 print(f"warning: {note}")
-    used = resolved_config(cfg, data, optimizer_lr, loss_fn)
+    # the momentum trained with: a resumed run's comes back from its checkpoint's optimizer state
+    groups = getattr(optimizer, "param_groups", None) or [{}]
+    used = resolved_config(cfg, data, optimizer_lr, loss_fn, momentum=groups[0].get("momentum"))
     used["device"] = device  # the device trained on (auto resolved), recorded in the run's config
     return RunResult(
         used,
@@ -411,13 +421,57 @@ def _run_metrics(model: ModelLike, data: Prepared, history: History, seconds: fl
     return results
 
 
-def _run_notes(data: Prepared, history: History, caught: list[Any]) -> list[str]:
-    """Plain-words warnings for the report: the data's, then training's (each once)."""
+def _run_notes(data: Prepared, history: History, caught: list[Any], diverged: bool = False) -> list[str]:
+    """Plain-words warnings for the report: the data's, then training's (each once); for a diverged run,
+    without NumPy's "overflow/invalid value encountered in ..." (the divergence itself, said once)."""
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
+    if diverged:
+        notes = [n for n in notes if not re.match(r"(overflow|invalid value|divide by zero) encountered in ", n)]
     scale_note = _target_scale_note(data, history)
     if scale_note:  # the loss is large because of the target's units: learning-rate advice would mislead
         notes = [scale_note] + [n for n in notes if "learning rate" not in n]
     return list(data.notes) + notes
+
+
+#: A run that ends at its epoch limit is told to train longer when its training loss fell by more than
+#: this fraction (of its final value) between the last two windows of a tenth of its epochs.
+STILL_IMPROVING = 0.05
+
+
+def still_improving_note(logs: dict[str, list[Any]], epochs: int, lr: float | None) -> list[str]:
+    """Advice for a run stopped by its epoch limit while its loss was still falling fast: the mean
+    training loss of the last tenth of the epochs (at least 5) is more than :data:`STILL_IMPROVING` below
+    that of the tenth before, and the validation loss (if any) fell too (a rising one is overfitting,
+    where more epochs would not help). Runs of fewer than 10 epochs are not judged.
+
+    Example:
+        >>> falling = {"loss": [1.0 / (1 + 0.02 * e) for e in range(100)]}
+        >>> still_improving_note(falling, 100, 0.001)[0].startswith("training was still improving")
+        True
+        >>> still_improving_note({"loss": [0.1] * 100}, 100, 0.001)
+        []
+    """
+
+    def finite(key: str) -> np.ndarray:
+        values = [v for v in logs.get(key) or [] if v is not None]
+        return np.asarray(values, np.float64) if values and np.isfinite(values).all() else np.zeros(0)
+
+    loss = finite("loss")
+    k = max(5, len(loss) // 10)
+    if len(loss) < 10 or len(loss) < 2 * k:
+        return []
+    before, last = float(loss[-2 * k : -k].mean()), float(loss[-k:].mean())
+    if not last > 0 or (before - last) / last <= STILL_IMPROVING:
+        return []
+    val = finite("val_loss")
+    if len(val) >= 2 * k and val[-k:].mean() >= val[-2 * k : -k].mean():
+        return []
+    rate = f", now {lr:g}" if lr is not None else ""
+    return [
+        f"training was still improving when it reached the epoch limit ({epochs}): the mean training loss fell "
+        f"{100 * (before - last) / last:.0f}% over the last {k} epochs; train longer (--epochs {2 * epochs}) or "
+        f"raise the learning rate (--lr{rate}) to get closer to the best fit"
+    ]
 
 
 def _target_scale_note(data: Prepared, history: History) -> str:
@@ -435,10 +489,13 @@ def _target_scale_note(data: Prepared, history: History) -> str:
     )
 
 
-def resolved_config(cfg: dict[str, Any], data: Prepared, lr: float | None, loss_fn: LossFn) -> dict[str, Any]:
+def resolved_config(
+    cfg: dict[str, Any], data: Prepared, lr: float | None, loss_fn: LossFn, momentum: float | None = None
+) -> dict[str, Any]:
     """The settings a run actually used, for config.toml and the report: defaults resolved (the
     learning rate, momentum, task, loss, target column) and settings that do not apply left out
-    (e.g. ``channels`` for an MLP, ``momentum`` for Adam). Loading it repeats the run."""
+    (e.g. ``channels`` for an MLP, ``momentum`` for Adam). Loading it repeats the run. ``momentum``: the
+    optimizer's own (when it has one), else the config's resolved."""
     used = dict(cfg)
     used["task"] = data.task
     used["loss"] = {"CrossEntropyLoss": "cross_entropy", "MSELoss": "mse", "L1Loss": "l1", "HuberLoss": "huber"}.get(
@@ -447,9 +504,13 @@ def resolved_config(cfg: dict[str, Any], data: Prepared, lr: float | None, loss_
     if lr is not None:
         used["lr"] = float(lr)
     name = cfg["optimizer"]
-    if name in ("momentum", "nesterov"):
-        used["momentum"] = cfg["momentum"] or 0.9
-    elif name not in ("sgd", "rmsprop"):
+    if name in ("momentum", "nesterov", "sgd", "rmsprop") and momentum is not None:
+        used["momentum"] = float(momentum)
+    elif name in ("momentum", "nesterov"):
+        used["momentum"] = 0.9 if cfg["momentum"] is None else cfg["momentum"]
+    elif name in ("sgd", "rmsprop"):
+        used["momentum"] = cfg["momentum"] or 0.0
+    else:
         used.pop("momentum", None)
     if cfg["model"] != "cnn":
         used.pop("channels", None)

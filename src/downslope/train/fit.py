@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -199,6 +200,7 @@ class _Interrupt:
         self.received: str | None = None
         self.stopped = False  # training stopped for the signal: resumable, unlike a stopping rule's stop
         self.previous: dict[int, Any] = {}
+        self.checked = -1  # the last epoch whose end checked for a signal (a later one stops the next)
 
     def _handle(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
@@ -207,6 +209,16 @@ class _Interrupt:
             raise KeyboardInterrupt(f"second {name}: training aborted")
         # Stopping mid-epoch would leave a state no checkpoint can resume exactly: finish the epoch.
         self.received = name
+        if signum != signal.SIGINT:  # SIGTERM comes from a process manager, not from someone waiting
+            return
+        # said at once to whoever pressed Ctrl-C: an epoch can take minutes, and silence reads as not received;
+        # past an epoch's check for a signal, the next epoch is the one finished
+        epoch = max(self.state.epoch, self.checked + 1) + 1
+        try:
+            sys.stderr.write(f"\nSIGINT received: finishing epoch {epoch}; Ctrl-C again to stop now\n")
+            sys.stderr.flush()
+        except (OSError, RuntimeError, ValueError):  # stderr closed, or interrupted inside its own write
+            pass
 
     def stop_training(self, epoch: int) -> None:
         """Stops training after ``epoch`` (0-based), which has just finished, for the signal received."""
@@ -426,6 +438,7 @@ def fit(
                 )
                 if interrupt.received is not None:
                     interrupt.stop_training(epoch)
+                interrupt.checked = epoch
                 cbs.on_epoch_end(epoch, logs)
                 if getattr(model, "stop_training", False) and not state.stop_training:  # Keras' idiom
                     state.stop_training = True

@@ -1,0 +1,36 @@
+"""predict --out on a read-only or full file system: one line naming --out, not the temporary file."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import numpy as np
+import pytest
+
+from downslope import serialization
+from downslope.cli import main
+
+pytest.importorskip("matplotlib")
+
+
+@pytest.mark.parametrize(("code", "advice"), [(errno.EROFS, "choose a writable place"), (errno.ENOSPC, "make room")])
+def test_predict_names_out_when_it_cannot_write(tmp_path, monkeypatch, capsys, code, advice):
+    run = tmp_path / "run"
+    assert main(["train", "--data", "iris", "--hidden", "8", "--epochs", "2", "--out", str(run), "--quiet"]) == 0
+    from sklearn.datasets import load_iris
+
+    data = tmp_path / "x.csv"
+    np.savetxt(data, load_iris().data, delimiter=",")
+    out = tmp_path / "preds.csv"
+    hidden = str(tmp_path / ".preds.csv.ab12cd34.tmp")
+
+    def refused(path, payload):
+        raise OSError(code, os.strerror(code), hidden)
+
+    monkeypatch.setattr(serialization, "atomic_write_bytes", refused)
+    capsys.readouterr()
+    assert main(["predict", str(run), "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"could not write the predictions to --out {out} ({os.strerror(code)}); {advice}" in err, err
+    assert hidden not in err and "Errno" not in err and err.count("\n") == 1, err
