@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -712,4 +713,15 @@ def test_a_damaged_status_marker_is_named_as_such(tmp_path, content):
     run.publish()
     (tmp_path / "r" / "status.json").write_bytes(content)
     with pytest.raises(ConfigError, match="status.json is unreadable"):
+        runs.check_complete(tmp_path / "r")
+
+
+def test_readers_call_a_run_whose_process_died_interrupted(tmp_path):
+    """A run reserved by a process that then died (kill -9: no status written) is unlocked but still
+    marked running: readers say it was interrupted, not that it is running."""
+    code = "import os, sys; from downslope import runs; runs.reserve(sys.argv[1]); os._exit(9)"
+    env = dict(os.environ, PYTHONPATH=str(Path(runs.__file__).parents[1]))
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r")], env=env, timeout=120)
+    assert done.returncode == 9 and (tmp_path / ".r.partial").is_dir()
+    with pytest.raises(StateError, match=r"interrupted \(its process ended without finishing it\).*--resume"):
         runs.check_complete(tmp_path / "r")

@@ -791,6 +791,11 @@ def check_complete(run: str | os.PathLike[str]) -> Path:
                 f"{run}: the run was stopped just before being published; run 'downslope train --resume {name}' "
                 "to publish it"
             )
+        if status == RUNNING:  # not locked, yet marked running: its process died (kill -9, power loss)
+            raise StateError(
+                f"{run}: the run was interrupted (its process ended without finishing it), not complete; "
+                f"continue it with 'downslope train --resume {name}'"
+            )
         raise StateError(
             f"{run}: the run is unfinished (status {status}), not complete; continue it with "
             f"'downslope train --resume {name}'"
