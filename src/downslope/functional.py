@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
+from . import gemm, ops
 from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 from .ops.arithmetic import _addc_value
@@ -195,8 +195,11 @@ def reciprocal(x: Any) -> Tensor:
 
 def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> Tensor:
     """The p-norm distance between every row of ``x1`` (..., P, M) and every row of ``x2`` (..., R, M):
-    a (..., P, R) tensor (torch.cdist; ``compute_mode`` is accepted and the differences are always
-    formed directly, PyTorch's exact mode). At a zero distance the gradient is 0, as in PyTorch.
+    a (..., P, R) tensor (torch.cdist). For p = 2 with more than 25 rows in ``x1`` or ``x2`` (or with
+    ``compute_mode='use_mm_for_euclid_dist'``), as torch, one matrix product:
+    ``sqrt(clamp_min(|x1|^2 - 2 x1 x2^T + |x2|^2, 0))``, which loses digits to cancellation for
+    near points (``compute_mode='donot_use_mm_for_euclid_dist'`` forms the differences instead, the
+    exact form every other p uses). At a zero distance the gradient is 0, as in PyTorch.
 
     Example:
         >>> import downslope as ds
@@ -210,6 +213,13 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
         )
     if not isinstance(p, (int, float)) or p < 0:
         raise ArgumentError(f"cdist: p must be a non-negative number (inf included), got {p!r}")
+    if compute_mode not in _CDIST_MODES:
+        raise ArgumentError(f"cdist: compute_mode must be None or one of {_CDIST_MODES[1:]}, got {compute_mode!r}")
+    if p == 2 and a.array.size and b.array.size and a.array.dtype == b.array.dtype:
+        if compute_mode == _CDIST_MODES[2] or (
+            compute_mode in _CDIST_MODES[:2] and (a.shape[-2] > 25 or b.shape[-2] > 25)
+        ):
+            return _euclidean_by_products(a, b)
     diff = ops.unsqueeze(a, -2) - ops.unsqueeze(b, -3)
     if p == 0 or p == math.inf:  # torch's cdist backward, which differs from its norm's here
         mag = namespace_of(diff.array).abs(diff.array)
@@ -219,6 +229,44 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
             out = mag.max(axis=-1) if mag.shape[-1] else namespace_of(mag).zeros(mag.shape[:-1], dtype=mag.dtype)
         return record_op(out, (diff,), _cdist_count_or_max_vjp, p)
     return norm(diff, p=p, dim=-1)
+
+
+# torch's compute_mode values: None and the first pick the products for p = 2 past 25 rows
+_CDIST_MODES = (
+    None,
+    "use_mm_for_euclid_dist_if_necessary",
+    "use_mm_for_euclid_dist",
+    "donot_use_mm_for_euclid_dist",
+)
+
+
+def _euclidean_by_products(a: Tensor, b: Tensor) -> Tensor:
+    """torch's _euclidean_dist: the squared distances from one product of [-2 x1, |x1|^2, 1] and
+    [x2, 1, |x2|^2] (P x R x M work, never a P x R x M array), clamped at 0, then their roots."""
+    x1, x2 = a.array, b.array
+    xp = namespace_of(x1)
+    n1 = (x1 * x1).sum(axis=-1, keepdims=True)
+    n2 = (x2 * x2).sum(axis=-1, keepdims=True)
+    left = xp.concatenate([x1 * -2, n1, xp.ones_like(n1)], axis=-1)
+    right = xp.concatenate([x2, xp.ones_like(n2), n2], axis=-1)
+    out = gemm.matmul(left, xp.swapaxes(right, -1, -2))
+    np.maximum(out, 0, out=out)
+    np.sqrt(out, out=out)
+    return record_op(out, (a, b), _euclidean_by_products_vjp)
+
+
+def _euclidean_by_products_vjp(g, y, args, saved, needs, xp):
+    """torch's _euclidean_dist_backward: with r = g / y (0 where y is 0: a subgradient),
+    x1 r.sum(-1) - r x2 and x2 r.sum(-2) - r^T x1; made of recorded ops under create_graph."""
+    a, b = args
+    live = xp.data(y) != 0
+    q = xp.where(live, g / xp.where(live, y, 1.0), 0.0)  # no 1/0 at a zero distance, nor its NaN below
+    ga = gb = None
+    if needs[0]:
+        ga = xp.sum_to(a * q.sum(axis=-1, keepdims=True) - q @ b, a.shape)
+    if needs[1]:
+        gb = xp.sum_to(b * xp.expand_dims(q.sum(axis=-2), -1) - xp.swap_last(q) @ a, b.shape)
+    return (ga, gb)
 
 
 def _cdist_count_or_max_vjp(g, y, args, saved, needs, xp):

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import workspace
 from ..backend import namespace_of
 from ..devices import is_array, like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError, StateError
@@ -242,14 +241,6 @@ def _index_items(idx: Any) -> tuple[Any, ...]:
 
 def _getitem_vjp(g, y, args, saved, needs, xp):
     idx, advanced = saved
-    if advanced and type(g) is np.ndarray and g.size >= _FLAT_AT_MIN:
-        # a host gradient scattered back through one flat index: NumPy's fast ufunc.at path (5x the
-        # tuple's speed: index_select's, a graph's h[src]), adding in the same order, so the same sums
-        grid = _scatter_grid(idx, tuple(args[0].shape))
-        if grid is not None:
-            out = workspace.lend_zeros(tuple(args[0].shape), g.dtype, like=g)
-            _at(np.add, out, grid, g, _flat_index(grid, out.shape))
-            return (out,)
     return (xp.scatter(args[0].shape, idx, advanced, g),)
 
 
