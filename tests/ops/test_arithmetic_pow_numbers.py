@@ -66,3 +66,17 @@ def test_a_tensor_exponent_keeps_numpys_power() -> None:
     t.pow(te).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-13)
     np.testing.assert_allclose(e.grad.numpy(), te.grad.numpy(), rtol=1e-13, equal_nan=True)
+
+
+@pytest.mark.parametrize("exponent", [2, 3, -1, 2.0, 3.0])
+def test_multiplied_out_exponents_keep_every_higher_derivative_as_torch(exponent: float) -> None:
+    """Under create_graph the gradient stays a recorded power: the third derivative of x**2 (0) and the
+    fourth of x**3 can be taken, and x**-1's second derivative at 0, -0 and inf is torch's (not NaN)."""
+    a = np.array([-0.0, 0.0, float("inf"), -2.1, 0.2, 1.3], dtype=np.float64)
+    x, t = ds.tensor(a, dtype=ds.float64, requires_grad=True), torch.tensor(a, requires_grad=True)
+    ours, theirs = x.pow(exponent), t.pow(exponent)
+    orders = {2: 3, 3: 4, -1: 2}[int(exponent)]  # as far as torch's derivatives keep a graph
+    for _ in range(orders):
+        (ours,) = ds.autograd.grad(ours.sum(), x, create_graph=True)
+        (theirs,) = torch.autograd.grad(theirs.sum(), t, create_graph=True)
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-14)  # infs equal

@@ -200,7 +200,10 @@ def _pow_vjp(g, y, args, saved, needs, xp):
         if saved == 0.5:  # a^-0.5 as torch's number-exponent kernel computes it: 1 / sqrt(a)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ga = g * b * (1 / a**0.5)
-        elif saved == 2 or saved == 3 or saved == -1:  # torch's g * (b * a^(b-1)), its power multiplied out
+        elif (saved == 2 or saved == 3 or saved == -1) and not xp.differentiable:
+            # torch's g * (b * a^(b-1)), its power multiplied out; under create_graph the power form below
+            # is recorded instead: its own rule keeps every higher derivative (2 * a's would end at a
+            # constant, and -1 / (a * a)'s quotient rule gives inf * 0 = nan at 0 where torch has inf)
             ga = g * (2 * a if saved == 2 else 3 * (a * a) if saved == 3 else -1 / (a * a))
         elif type(b_is_zero) is not np.ndarray or b_is_zero.any():
             ga = xp.where(b_is_zero, 0, g * b * xp.where(b_is_zero, 1, a) ** (b - 1))
