@@ -954,3 +954,28 @@ def test_custom_backward_may_return_trailing_nones_beyond_the_arguments_as_in_to
 
     with pytest.raises(ds.errors.ArgumentError, match="returned 2 gradient"):
         TooMany.apply(ds.ones(3, requires_grad=True)).sum().backward()
+
+
+@pytest.mark.parametrize("lib", [torch, ds], ids=["torch", "downslope"])
+def test_grad_calls_no_hook_off_the_path_to_its_inputs_and_leaves_grad_outputs_alone(lib) -> None:
+    """autograd.grad([y, a], [w]): the leaf a is an output but on no path to w, so (as in torch's
+    engine) its in-place hook is not called and the caller's grad_output for it is not written."""
+    w = lib.tensor(np.array([1.0, 2.0]), dtype=lib.float64, requires_grad=True)
+    a = lib.tensor(np.array([3.0, 4.0]), dtype=lib.float64, requires_grad=True)
+    calls = []
+    a.register_hook(lambda g: calls.append(g.tolist()) or g.mul_(2))
+    given = lib.tensor(np.array([1.0, 1.0]), dtype=lib.float64)
+    (gw,) = lib.autograd.grad([w * 5, a], [w], [lib.ones(2, dtype=lib.float64), given])
+    assert gw.tolist() == [5.0, 5.0] and calls == [] and given.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("lib", [torch, ds], ids=["torch", "downslope"])
+def test_grad_with_respect_to_the_output_itself_runs_no_rule(lib) -> None:
+    """Nothing upstream of the input is needed, so its rule (whose saved input was since written in
+    place, which a run would refuse) is not run: the gradient is the grad_output, as in torch."""
+    x = lib.tensor(np.arange(4.0).reshape(2, 2), dtype=lib.float64, requires_grad=True)
+    h = x * 1
+    z = h @ h
+    h.mul_(2)
+    (g,) = lib.autograd.grad(z, [z], lib.ones(2, 2, dtype=lib.float64))
+    assert g.tolist() == [[1.0, 1.0], [1.0, 1.0]]

@@ -426,6 +426,15 @@ def _run_backward(
                 sums.pop(id(g), None)
             if g.__class__ is not _NDARRAY and isinstance(g, np.generic):
                 g = as_array(g)  # NumPy's 0-d results are scalars; a gradient (a .grad) is a 0-d array
+            vjp = node._vjp
+            needs: Any = node._needs
+            if leads is not None:
+                # on no path to an input of autograd.grad: torch's engine neither runs the node nor calls
+                # its tensor's hooks (which could write into the caller's grad_outputs)
+                if id(node) not in leads and vjp is not _released_vjp:  # a freed graph still says so
+                    continue
+                if vjp is not None:
+                    needs = tuple([n and id(p) in leads for n, p in zip(needs, node._parents)])
             state = None
             if hooks_on:
                 if not create_graph and g.dtype != node.array.dtype:
@@ -437,12 +446,6 @@ def _run_backward(
                     state = None
             if capture_ids is not None and id(node) in capture_ids:
                 captured[id(node)] = g
-            vjp = node._vjp
-            needs: Any = node._needs
-            if leads is not None and vjp is not None:
-                if id(node) not in leads and vjp is not _released_vjp:  # a freed graph still says so
-                    continue
-                needs = tuple([n and id(p) in leads for n, p in zip(needs, node._parents)])
             if vjp is None or node._retains_grad:
                 if capture_ids is None:
                     if state is not None and vjp is None and state.pre_hooks:
@@ -460,6 +463,8 @@ def _run_backward(
                     )
                 if vjp is None:
                     continue
+            if leads is not None and not any(needs) and vjp is not _released_vjp:
+                continue  # an input of autograd.grad whose own inputs lead to no other: its rule has nothing to do
             if state is not None and state.pre_hooks:
                 g = _run_node_prehooks(state, node, g, create_graph)
             if node._seq < last_inplace:
