@@ -3,7 +3,7 @@ values, dtypes, shapes and the refusals are compared."""
 
 from __future__ import annotations
 
-import timeit
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -234,12 +234,27 @@ def test_methods_and_ops_are_untouched_and_aliases_stay_one_object() -> None:
         ds.ones(2).add(1, out=ds.empty(2))  # as torch: methods take no out=
 
 
+def _calls_made(fn: Callable[[], Any]) -> int:
+    """The Python and C function calls ``fn()`` makes (counted, not timed: the machine is shared)."""
+    fn()  # warm: first-call work (imports, caches) is not the wrapper's cost
+    count = 0
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal count
+        count += event in ("call", "c_call")
+
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return count
+
+
 def test_a_call_without_out_costs_about_one_dict_lookup() -> None:
     x, y = ds.ones(3), ds.ones(3)
     wrapped, plain = ds.add, ds.ops.add
-    best_wrapped = min(timeit.repeat(lambda: wrapped(x, y), number=2000, repeat=7))
-    best_plain = min(timeit.repeat(lambda: plain(x, y), number=2000, repeat=7))
-    assert best_wrapped < best_plain * 1.6  # generous: the machine is shared; typically ~1.1x on 3-element tensors
+    assert _calls_made(lambda: wrapped(x, y)) <= _calls_made(lambda: plain(x, y)) + 1
 
 
 # The functions returning several tensors want each out in its result's dtype (indices int64), with

@@ -98,6 +98,11 @@ def test_refuse_multi_process_reads_only_the_launchers_environment(monkeypatch: 
 
 
 # ---------------------------------------------------------------------- under mpiexec
+# A disagreement must end the job at once, not after the collective watchdog (30 minutes): the bound
+# leaves room for two interpreters starting on a loaded 2-core machine (about 3 s quiet, 5 s at load 9).
+PROMPT_S = 20
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_", "PRTE_"))}
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -144,7 +149,7 @@ def test_train_with_different_settings_per_rank_ends_with_one_line(
     assert lines and all(line == lines[0] for line in lines), err  # the same one line from each rank
     assert lines[0].startswith("downslope train: error: the ranks disagree on the configuration"), err
     assert named in lines[0]
-    assert seconds < 5, f"{seconds:.1f} s"
+    assert seconds < PROMPT_S, f"{seconds:.1f} s"
     assert not (tmp_path / "run").exists()
 
 
@@ -167,7 +172,7 @@ def test_train_with_the_same_name_but_different_data_ends_with_one_line(mpiexec:
         "downslope train: error: the ranks disagree on the settings of distributed.fit"
     )
     assert "training data is" in lines[0] and "on rank 1" in lines[0], err
-    assert seconds < 5, f"{seconds:.1f} s"
+    assert seconds < PROMPT_S, f"{seconds:.1f} s"
 
 
 @pytest.mark.slow
@@ -179,7 +184,7 @@ def test_distributed_fit_refuses_settings_that_differ(run_mpi: Any, mode: str, n
     launch = run_mpi(mode, n=2, timeout=60)
     assert launch.returncode != 0
     assert "the ranks disagree on the settings of distributed.fit" in launch.output and named in launch.output
-    assert launch.seconds < 10
+    assert launch.seconds < PROMPT_S
 
 
 @pytest.mark.slow
@@ -206,7 +211,7 @@ def test_compare_and_lr_find_refuse_to_run_under_mpiexec(mpiexec: list[str], tmp
         f"downslope {command}: error: downslope {command} runs in one process only, but an MPI launcher started 2; "
         "run it without mpiexec/srun (data-parallel training is 'downslope train' under mpiexec)"
     )
-    assert seconds < 5 and not (tmp_path / "x").exists()
+    assert seconds < PROMPT_S and not (tmp_path / "x").exists()
 
 
 def _outcome(out: Path, rank: int) -> tuple[dict[str, np.ndarray], int, str]:
