@@ -122,7 +122,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    if type(x.array) is np.ndarray and x.array.dtype == np.float16:
+    if x.array.dtype == np.float16:
         return _linear2d_half(x, weight, bias)
     out = gemm.matmul(x.array, weight.array.T)
     if bias is None:
@@ -132,9 +132,9 @@ def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
 
 
 def _linear2d_half(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """float16 on the host: products summed and the bias added in float32, then one rounding to
-    float16, as torch's addmm does (rounding the product before adding the bias doubles the error;
-    NumPy's float16 matmul has no BLAS kernel either)."""
+    """float16: products summed and the bias added in float32, then one rounding to float16, as
+    torch's addmm does (rounding the product before adding the bias doubles the error; NumPy's
+    float16 matmul has no BLAS kernel either)."""
     out = x.array.astype(np.float32) @ weight.array.T.astype(np.float32)
     if bias is None:
         return record_op(out.astype(np.float16), (x, weight), _linear_vjp)
