@@ -74,6 +74,7 @@ from .world import (
     end_job_on_error,
     get_world,
     init,
+    initialized_world,
     install_fail_fast,
     is_main,
     launched_size,
@@ -104,29 +105,16 @@ def is_initialized() -> bool:
     return world._world is not None
 
 
-def _initialized_world(what: str) -> World:
-    from . import world
-
-    if world._world is None:
-        from ..errors import UninitializedError
-
-        raise UninitializedError(
-            f"distributed.{what}: Default process group has not been initialized, please make sure to call "
-            "init_process_group (here: downslope.distributed.init())."
-        )
-    return world._world
-
-
 def get_rank(group: object = None) -> int:
     """``torch.distributed.get_rank()``: this process's rank; raises, as torch's, before :func:`init`
     (:func:`rank` answers 0 then, making a world of one)."""
-    return _initialized_world("get_rank").rank
+    return initialized_world("get_rank").rank
 
 
 def get_world_size(group: object = None) -> int:
     """``torch.distributed.get_world_size()``: the number of processes; raises, as torch's, before
     :func:`init` (:func:`world_size` answers 1 then, making a world of one)."""
-    return _initialized_world("get_world_size").world_size
+    return initialized_world("get_world_size").world_size
 
 
 __all__ = [

@@ -81,17 +81,6 @@ def _check_sync(async_op: Any, what: str) -> None:
         )
 
 
-def _world(what: str) -> World:
-    if world._world is None:
-        from ..errors import UninitializedError
-
-        raise UninitializedError(
-            f"distributed.{what}: Default process group has not been initialized, please make sure to call "
-            "init_process_group (here: downslope.distributed.init_process_group() or downslope.distributed.init())."
-        )
-    return world._world
-
-
 def _check_backend(backend: Any) -> None:
     if backend is None:
         return
@@ -166,7 +155,7 @@ def get_backend(group: Any = None) -> str:
     """``torch.distributed.get_backend``: ``"mpi"`` under an MPI launcher, ``"single"`` in a plain process
     (whatever backend name was given to :func:`init_process_group`). Raises before it, as torch's."""
     _check_group(group, "get_backend")
-    return _world("get_backend").backend
+    return world.initialized_world("get_backend").backend
 
 
 def _check_tensor(tensor: Any, what: str) -> np.dtype:
@@ -223,7 +212,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, a
     """
     _check_group(group, "all_reduce")
     _check_sync(async_op, "all_reduce")
-    w = _world("all_reduce")
+    w = world.initialized_world("all_reduce")
     name = _op_name(op, _check_tensor(tensor, "all_reduce"), "all_reduce")
     if w.world_size == 1:
         return  # every op leaves a world of one's tensor as it is (the data is not touched: any device)
@@ -238,7 +227,7 @@ def reduce(tensor: Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: Any = N
     the other ranks' tensors are left as they were."""
     _check_group(group, "reduce")
     _check_sync(async_op, "reduce")
-    w = _world("reduce")
+    w = world.initialized_world("reduce")
     collectives._check_root(dst, w)
     name = _op_name(op, _check_tensor(tensor, "reduce"), "reduce")
     if w.world_size == 1:
@@ -254,7 +243,7 @@ def broadcast(tensor: Tensor, src: int, group: Any = None, async_op: bool = Fals
     """``torch.distributed.broadcast``: rank ``src``'s ``tensor`` copied into ``tensor`` on every rank."""
     _check_group(group, "broadcast")
     _check_sync(async_op, "broadcast")
-    w = _world("broadcast")
+    w = world.initialized_world("broadcast")
     collectives._check_root(src, w)
     _check_tensor(tensor, "broadcast")
     if w.world_size == 1:
@@ -272,7 +261,7 @@ def all_gather(tensor_list: MutableSequence[Tensor], tensor: Tensor, group: Any 
     """
     _check_group(group, "all_gather")
     _check_sync(async_op, "all_gather")
-    w = _world("all_gather")
+    w = world.initialized_world("all_gather")
     dtype = _check_tensor(tensor, "all_gather")
     if not isinstance(tensor_list, MutableSequence) or len(tensor_list) != w.world_size:
         got = len(tensor_list) if isinstance(tensor_list, MutableSequence) else type(tensor_list).__name__
@@ -305,7 +294,7 @@ def all_gather_object(object_list: MutableSequence[Any], obj: Any, group: Any = 
     downslope never pickles), as :func:`~downslope.distributed.broadcast_object` takes.
     """
     _check_group(group, "all_gather_object")
-    w = _world("all_gather_object")
+    w = world.initialized_world("all_gather_object")
     if not isinstance(object_list, MutableSequence) or len(object_list) != w.world_size:
         got = len(object_list) if isinstance(object_list, MutableSequence) else type(object_list).__name__
         raise ArgumentError(
@@ -321,7 +310,7 @@ def broadcast_object_list(
     """``torch.distributed.broadcast_object_list``: every rank's ``object_list`` becomes rank ``src``'s, in
     place (the entries as :func:`all_gather_object` takes them; the lists have the same length)."""
     _check_group(group, "broadcast_object_list")
-    w = _world("broadcast_object_list")
+    w = world.initialized_world("broadcast_object_list")
     if not isinstance(object_list, MutableSequence):
         raise ArgumentTypeError(f"broadcast_object_list: expected a list, got {type(object_list).__name__}")
     received = broadcast_object(list(object_list) if w.rank == src else None, root=src, world=w)

@@ -377,6 +377,19 @@ def world_size() -> int:
     return get_world().world_size
 
 
+def initialized_world(what: str) -> World:
+    """The process group, or torch's "not initialized" error naming ``what`` was called (get_rank,
+    all_reduce...): torch.distributed's calls need init_process_group() (or init()) first."""
+    if _world is None:
+        from ..errors import UninitializedError
+
+        raise UninitializedError(
+            f"distributed.{what}: Default process group has not been initialized, please make sure to call "
+            "init_process_group (here: downslope.distributed.init_process_group() or downslope.distributed.init())."
+        )
+    return _world
+
+
 def is_main() -> bool:
     """True on rank 0: the one process that logs, writes files and reports."""
     return get_world().is_main
