@@ -52,6 +52,11 @@ def _flat_index(grid: tuple[Any, ...], shape: tuple[int, ...]) -> np.ndarray:
 _FLAT_AT_MIN = 1024
 
 
+def _flat_index_if_worth(out: Any, full: tuple[Any, ...], written: int) -> np.ndarray | None:
+    """``_flat_index(full, out.shape)`` where it pays: host arrays, ``written`` >= ``_FLAT_AT_MIN``."""
+    return _flat_index(full, out.shape) if type(out) is np.ndarray and written >= _FLAT_AT_MIN else None
+
+
 def _at(ufunc: Any, out: Any, full: tuple[Any, ...], values: Any, lin: Any) -> None:
     """``ufunc.at(out, full, values)``; through the flat index ``lin`` (``_flat_index``: host arrays,
     ``out`` C-contiguous) when given, with the same result."""
@@ -517,8 +522,7 @@ def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
     full, shape = _scatter_index(x, dim, index, "scatter_add")
     value = _scatter_source(src, shape, x)
     out = x.array.copy()
-    fast = type(out) is np.ndarray and math.prod(shape) >= _FLAT_AT_MIN
-    _at(np.add, out, full, value.array, _flat_index(full, x.shape) if fast else None)
+    _at(np.add, out, full, value.array, _flat_index_if_worth(out, full, math.prod(shape)))
     return record_op(out, (x, value), _scatter_add_into_vjp, full)
 
 
@@ -554,7 +558,7 @@ def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, *, inclu
     xp = namespace_of(x.array)
     v = xp.broadcast_to(value.array, shape)
     out = x.array.copy()
-    lin = _flat_index(full, x.shape) if type(out) is np.ndarray and math.prod(shape) >= _FLAT_AT_MIN else None
+    lin = _flat_index_if_worth(out, full, math.prod(shape))
     if lin is None:
         counts = xp.zeros(x.shape, dtype=np.int64)
         np.add.at(counts, full, 1)
@@ -753,10 +757,9 @@ def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> T
         src = mul(src, alpha)
     full: Any = (slice(None),) * d + (idx,)
     out = x.array.copy()
-    if type(out) is np.ndarray and src.array.size >= _FLAT_AT_MIN:  # one flat index: NumPy's fast path, same sums
-        grid = list(np.indices(src.shape, sparse=True))
-        grid[d] = idx.reshape(grid[d].shape)
-        _at(np.add, out, tuple(grid), src.array, _flat_index(tuple(grid), x.shape))
+    grid = _scatter_grid(full, x.shape) if type(out) is np.ndarray and src.array.size >= _FLAT_AT_MIN else None
+    if grid is not None:  # one flat index: NumPy's fast path, the same sums
+        _at(np.add, out, grid, src.array, _flat_index(grid, x.shape))
     else:
         np.add.at(out, full, src.array)
     return record_op(out, (x, src), _scatter_add_into_vjp, full)
