@@ -27,12 +27,15 @@ def _sorted(x: Any, dim: int, descending: bool, stable: bool) -> tuple[Tensor, n
     a = x.array
     if not descending:
         return x, np.argsort(a, axis=d, kind="stable" if stable else None), d
-    # Descending, equal values in their original order, NaN first (torch counts NaN as the largest):
-    # the reversed stable ascending sort of the reversed array (no negation: -x wraps unsigned ints).
-    xp = namespace_of(a)
+    return x, _stable_descending_order(a, d), d
+
+
+def _stable_descending_order(a: Any, d: int) -> Any:
+    """The descending sort order along the non-negative dim ``d``, equal values in their original order,
+    NaN first (torch counts NaN as the largest): the reversed stable ascending sort of the reversed
+    array (no negation: -x wraps unsigned ints)."""
     rev = (slice(None),) * d + (slice(None, None, -1),)
-    idx = xp.argsort(a[rev], axis=d, kind="stable")[rev]
-    return x, (a.shape[d] - 1) - idx, d
+    return (a.shape[d] - 1) - namespace_of(a).argsort(a[rev], axis=d, kind="stable")[rev]
 
 
 def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
@@ -129,7 +132,7 @@ def _stable_order(v: np.ndarray, descending: bool) -> np.ndarray:
     """Each row's stable sort order (descending: equal values still in index order), as _sorted's."""
     if not descending:
         return np.argsort(v, axis=-1, kind="stable")
-    return (v.shape[-1] - 1) - np.argsort(v[:, ::-1], axis=-1, kind="stable")[:, ::-1]
+    return _stable_descending_order(v, v.ndim - 1)
 
 
 def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
