@@ -149,7 +149,7 @@ def _linear_vjp(g, y, args, saved, needs, xp):
     gw = gemm.matmul(g.T, x) if needs[1] else None
     if len(args) == 2:
         return gx, gw
-    if needs[2] and type(g) is np.ndarray and g.dtype == np.float16:  # summed in float32, as torch
+    if needs[2] and not isinstance(g, Tensor) and g.dtype == np.float16:  # summed in float32, as torch
         return gx, gw, g.sum(axis=0, dtype=np.float32).astype(np.float16)
     return gx, gw, (g.sum(axis=0) if needs[2] else None)
 
