@@ -583,7 +583,20 @@ def test_multinomial_is_seeded_and_draws_from_the_rows():
     assert a[0].tolist() == [1, 1, 1, 1]
     assert sorted(ds.multinomial(ds.tensor([1.0, 1.0, 1.0]), 3).tolist()) == [0, 1, 2]
     with pytest.raises(ValueError, match="without replacement"):
-        ds.multinomial(ds.tensor([1.0, 0.0]), 2)
+        ds.multinomial(ds.tensor([1.0, 0.0]), 3)  # more than the row holds: torch raises too
+
+
+def test_multinomial_without_replacement_returns_zero_probability_indices_after_the_others_as_torch():
+    probs = [[0.0, 1.0, 0.0, 0.0], [0.0, 2.0, 1.0, 0.0]]
+    theirs = torch.multinomial(torch.tensor(probs), 4, replacement=False)
+    for seed in range(20):
+        ds.manual_seed(seed)
+        ours = ds.multinomial(ds.tensor(probs), 4, replacement=False)
+        assert ours.shape == tuple(theirs.shape)
+        for row, drawn in zip(probs, ours.tolist()):
+            nonzero = sum(1 for p in row if p > 0)
+            assert sorted(drawn) == [0, 1, 2, 3]  # distinct, all of the row
+            assert all(row[i] > 0 for i in drawn[:nonzero]) and all(row[i] == 0 for i in drawn[nonzero:])
 
 
 def test_seed_and_initial_seed():

@@ -43,7 +43,10 @@ def test_random_samplers_are_permutations_and_follow_their_generator():
     weighted = list(WeightedRandomSampler([0.0, 3.0, 1.0], 400, generator=np.random.default_rng(0)))
     assert 0 not in weighted and 0.65 < weighted.count(1) / 400 < 0.85
     with pytest.raises(ConfigError, match="without replacement"):
-        WeightedRandomSampler([0.0, 1.0], 2, replacement=False)
+        WeightedRandomSampler([0.0, 1.0], 3, replacement=False)
+    # past the non-zero weights come the zero-weight items, as torch's sampler (its multinomial) gives them
+    drawn = list(WeightedRandomSampler([0.0, 1.0, 0.0, 2.0], 4, replacement=False, generator=np.random.default_rng(0)))
+    assert sorted(drawn[:2]) == [1, 3] and sorted(drawn[2:]) == [0, 2]
 
 
 def test_loader_follows_a_sampler_or_a_batch_sampler():

@@ -26,6 +26,7 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentError, ConfigError
 from ..generator import as_numpy_generator
+from ..ops.sampling import draw_without_replacement
 
 __all__ = [
     "Sampler",
@@ -163,10 +164,9 @@ class WeightedRandomSampler(Sampler):
             )
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
             raise ConfigError(f"WeightedRandomSampler: num_samples must be a positive integer, got {num_samples!r}")
-        if not replacement and num_samples > np.count_nonzero(w):
+        if not replacement and num_samples > w.size:  # past the non-zero ones, zero-weight items come, as torch
             raise ConfigError(
-                f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement from "
-                f"{np.count_nonzero(w)} with non-zero weight"
+                f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement from {w.size} items"
             )
         self.weights, self.num_samples, self.replacement = w, num_samples, bool(replacement)
         self.generator = _rng(generator, "WeightedRandomSampler")
@@ -174,7 +174,10 @@ class WeightedRandomSampler(Sampler):
     def __iter__(self) -> Iterator[int]:
         p = self.weights / self.weights.sum()
         rng = self.generator if self.generator is not None else backend.rng()
-        drawn = rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
+        if self.replacement:
+            drawn = rng.choice(len(p), size=self.num_samples, replace=True, p=p)
+        else:
+            drawn = draw_without_replacement(rng, self.weights, self.num_samples)
         yield from drawn.tolist()
 
     def __len__(self) -> int:

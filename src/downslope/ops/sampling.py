@@ -40,9 +40,27 @@ def multinomial(probs: Any, num_samples: int, replacement: bool = False, *, gene
             raise InvalidValueError(
                 f"multinomial: invalid multinomial distribution (sum of probabilities <= 0): a row sums to {total}"
             )
-        if not replacement and num_samples > np.count_nonzero(row):
-            raise InvalidValueError(f"multinomial: cannot draw {num_samples} samples without replacement from this row")
-        out.append(rng.choice(row.size, size=num_samples, replace=replacement, p=row / total))
+        if replacement:
+            out.append(rng.choice(row.size, size=num_samples, replace=True, p=row / total))
+        elif num_samples > row.size:
+            raise InvalidValueError(
+                f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement "
+                f"(asked for {num_samples} from a row of {row.size})"
+            )
+        else:
+            out.append(draw_without_replacement(rng, row, num_samples))
     result = np.asarray(out, np.int64)  # host: drawn on the host, copied to the probabilities' device below
     result = result.reshape(p.shape[:-1] + (num_samples,)) if p.ndim > 1 else result.reshape(num_samples)
     return wrap_array(like(result, probs_array))
+
+
+def draw_without_replacement(rng: np.random.Generator, weights: np.ndarray, k: int) -> np.ndarray:
+    """``k`` distinct indices of ``weights`` (host, non-negative, ``k <= weights.size``): the ones with
+    non-zero weight first, drawn by weight, then, as torch does when they run out, zero-weight
+    indices in uniform random order (torch returns them rather than raising)."""
+    nonzero = np.flatnonzero(weights)
+    if k <= nonzero.size:
+        return rng.choice(weights.size, size=k, replace=False, p=weights / weights.sum())
+    first = rng.choice(nonzero, size=nonzero.size, replace=False, p=weights[nonzero] / weights[nonzero].sum())
+    rest = rng.permutation(np.flatnonzero(weights == 0))[: k - nonzero.size]
+    return np.concatenate([first, rest])
