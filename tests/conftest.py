@@ -133,6 +133,30 @@ def gemm_path(request: pytest.FixtureRequest) -> Iterator[str]:
         yield request.param
 
 
+@pytest.fixture
+def kill_training(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``kill_training(epoch, *train_args)``: run ``downslope train`` until the checkpoint of ``epoch``
+    (from 1; ``None``: the one written as training stops) is on disk, then end the process as kill -9
+    would (SystemExit 137 before any result file is written)."""
+    from downslope.cli import main
+    from downslope.train import callbacks
+
+    real = callbacks.ModelCheckpoint.on_epoch_end
+
+    def kill(epoch: int | None, *args: str) -> None:
+        def die(self: Any, e: int, logs: Any = None) -> None:
+            real(self, e, logs)
+            if (e + 1 == epoch) if epoch is not None else self.trainer.stop_training:
+                raise SystemExit(137)
+
+        monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die)
+        with pytest.raises(SystemExit):
+            main(["train", *args])
+        monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)
+
+    return kill
+
+
 @pytest.fixture(params=["fast", "python"])
 def csv_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs a CSV test once with each reader: pyarrow's (column by column), then the pure-Python one

@@ -710,28 +710,17 @@ def test_device_flag_is_documented_on_train_evaluate_and_predict(capsys):
         assert "--device {cpu,cuda,auto}" in text, command
 
 
-def test_a_run_killed_on_the_cpu_resumes_on_a_device_with_the_same_weights(tmp_path, monkeypatch):
+def test_a_run_killed_on_the_cpu_resumes_on_a_device_with_the_same_weights(tmp_path, kill_training, monkeypatch):
     # The compiled host kernels (numba: the cross-entropy/softmax passes) sum in another order than the
     # NumPy formulation a device runs; bit-identity is a property of the latter, so the CPU takes it too.
     monkeypatch.setenv("DOWNSLOPE_JIT", "0")
     from downslope import serialization
     from downslope.cli import results
-    from downslope.train import callbacks
 
     monkeypatch.setattr(results, "_plots", lambda result, run: ({}, []))  # not about the plots
     args = ["--data", "iris", "--hidden", "8", "--epochs", "4", "--patience", "0", "--quiet", "--seed", "5"]
     assert main(["train", *args, "--out", str(tmp_path / "straight")]) == 0
-    real = callbacks.ModelCheckpoint.on_epoch_end
-
-    def die_after_epoch_2(self, epoch, logs=None):
-        real(self, epoch, logs)
-        if epoch == 1:
-            raise SystemExit(137)
-
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die_after_epoch_2)
-    with pytest.raises(SystemExit):
-        main(["train", *args, "--out", str(tmp_path / "killed")])
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)
+    kill_training(2, *args, "--out", str(tmp_path / "killed"))
     assert main(["train", "--resume", str(tmp_path / "killed"), "--device", "strict", "--quiet"]) == 0
     assert 'device = "strict"' in (tmp_path / "killed" / "config.toml").read_text()
     got = serialization.load(tmp_path / "killed" / "model.ds")["model"]

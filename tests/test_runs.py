@@ -117,9 +117,9 @@ def test_a_failed_checkpoint_write_keeps_the_run_and_says_how_to_resume(tmp_path
     assert main(["train", "--resume", str(out), "--quiet"]) == 0 and runs.check_complete(out)
 
 
-def test_resume_from_another_directory_reads_the_file_the_run_started_on(tmp_path, monkeypatch, capsys, no_plots):
-    from downslope.train import callbacks
-
+def test_resume_from_another_directory_reads_the_file_the_run_started_on(
+    tmp_path, kill_training, monkeypatch, capsys, no_plots
+):
     rows = np.random.default_rng(0).standard_normal((60, 3))
     for place, shift in (("first", 0.0), ("other", 5.0)):
         (tmp_path / place).mkdir()
@@ -128,16 +128,7 @@ def test_resume_from_another_directory_reads_the_file_the_run_started_on(tmp_pat
     args = ["train", "--data", "d.csv", "--target", "y", "--epochs", "3", "--quiet"]
     monkeypatch.chdir(tmp_path / "first")
     assert main([*args, "--out", str(tmp_path / "straight")]) == 0
-    real = callbacks.ModelCheckpoint.on_epoch_end
-
-    def die_after_epoch_1(self, epoch, logs=None):
-        real(self, epoch, logs)
-        raise SystemExit(137)
-
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die_after_epoch_1)
-    with pytest.raises(SystemExit):
-        main([*args, "--out", str(tmp_path / "killed")])
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)
+    kill_training(1, *args[1:], "--out", str(tmp_path / "killed"))
     monkeypatch.chdir(tmp_path / "other")  # where "d.csv" names another file
     assert main(["train", "--resume", str(tmp_path / "killed")]) == 0
     assert f"resuming on {tmp_path / 'first' / 'd.csv'}" in capsys.readouterr().out
@@ -558,22 +549,10 @@ def test_readers_refuse_an_unfinished_run_in_one_line(tmp_path, capsys, command,
     staged.discard()
 
 
-def test_resume_continues_bit_identically_after_the_process_dies(tmp_path, monkeypatch, no_plots):
-    from downslope.train import callbacks
-
+def test_resume_continues_bit_identically_after_the_process_dies(tmp_path, kill_training, no_plots):
     args = ["--data", "iris", "--hidden", "8", "--epochs", "4", "--patience", "0", "--quiet", "--seed", "5"]
     assert main(["train", *args, "--out", str(tmp_path / "straight")]) == 0
-    real = callbacks.ModelCheckpoint.on_epoch_end
-
-    def die_after_epoch_2(self, epoch, logs=None):
-        real(self, epoch, logs)
-        if epoch == 1:
-            raise SystemExit(137)  # the process ends right after the checkpoint of epoch 2
-
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die_after_epoch_2)
-    with pytest.raises(SystemExit):
-        main(["train", *args, "--out", str(tmp_path / "killed")])
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)
+    kill_training(2, *args, "--out", str(tmp_path / "killed"))  # ends right after the checkpoint of epoch 2
     staging = runs.staging_path(tmp_path / "killed")
     assert serialization.load(staging / "checkpoint.ckpt")["epoch"] == 2
     assert main(["train", "--resume", str(tmp_path / "killed"), "--quiet"]) == 0
@@ -600,22 +579,10 @@ def test_resume_refuses_other_settings_and_finished_runs(tmp_path, capsys, no_pl
     assert "no unfinished run" in capsys.readouterr().err
 
 
-def test_resume_after_the_last_checkpoint_of_an_early_stopped_run_does_not_train_on(tmp_path, monkeypatch, no_plots):
-    from downslope.train import callbacks
-
+def test_resume_after_the_last_checkpoint_of_an_early_stopped_run_does_not_train_on(tmp_path, kill_training, no_plots):
     args = ["--data", "iris", "--hidden", "8", "--epochs", "300", "--patience", "1", "--lr", "0.05", "--quiet"]
     assert main(["train", *args, "--out", str(tmp_path / "straight")]) == 0
-    real = callbacks.ModelCheckpoint.on_epoch_end
-
-    def die_after_the_final_checkpoint(self, epoch, logs=None):
-        real(self, epoch, logs)
-        if self.trainer.stop_training:
-            raise SystemExit(137)  # killed after the checkpoint, before any result file was written
-
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die_after_the_final_checkpoint)
-    with pytest.raises(SystemExit):
-        main(["train", *args, "--out", str(tmp_path / "killed")])
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)
+    kill_training(None, *args, "--out", str(tmp_path / "killed"))  # after the last checkpoint, before any result
     checkpoint = serialization.load(runs.staging_path(tmp_path / "killed") / "checkpoint.ckpt")
     assert checkpoint["finished"] and checkpoint["stop_reason"].startswith("early stopping")
     assert main(["train", "--resume", str(tmp_path / "killed"), "--quiet"]) == 0

@@ -30,22 +30,10 @@ def _as_an_older_downslope_wrote_it(staging):
     return old
 
 
-def test_an_old_interrupted_run_resumes_with_the_default_lr_and_momentum(tmp_path, monkeypatch, capsys):
-    from downslope.train import callbacks
-
+def test_an_old_interrupted_run_resumes_with_the_default_lr_and_momentum(tmp_path, kill_training, capsys):
     args = [*ARGS, "--optimizer", "momentum"]
     assert main(["train", *args, "--out", str(tmp_path / "straight")]) == 0
-    real = callbacks.ModelCheckpoint.on_epoch_end
-
-    def die_after_epoch_2(self, epoch, logs=None):
-        real(self, epoch, logs)
-        if epoch == 1:
-            raise SystemExit(137)
-
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die_after_epoch_2)
-    with pytest.raises(SystemExit):
-        main(["train", *args, "--out", str(tmp_path / "killed")])
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)
+    kill_training(2, *args, "--out", str(tmp_path / "killed"))
     staging = runs.staging_path(tmp_path / "killed")
     old = _as_an_older_downslope_wrote_it(staging)
 

@@ -28,23 +28,6 @@ def no_plots(monkeypatch):
     monkeypatch.setattr(results, "_plots", lambda result, run: ({}, []))
 
 
-def killed_after_epoch(monkeypatch, epoch: int, *args: str) -> None:
-    """Train until the checkpoint of ``epoch`` (from 1) is written, then die like kill -9 would."""
-    from downslope.train import callbacks
-
-    real = callbacks.ModelCheckpoint.on_epoch_end
-
-    def die(self, e, logs=None):
-        real(self, e, logs)
-        if e + 1 == epoch:
-            raise SystemExit(137)
-
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die)
-    with pytest.raises(SystemExit):
-        main(["train", *args])
-    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)
-
-
 # ---------------------------------------------------------------------- 1. --resume and config.toml
 @pytest.mark.parametrize(
     "edit, said",
@@ -55,9 +38,9 @@ def killed_after_epoch(monkeypatch, epoch: int, *args: str) -> None:
     ],
     ids=["emptied", "edited", "truncated"],
 )
-def test_resume_refuses_a_config_changed_since_the_run_started(tmp_path, monkeypatch, capsys, no_plots, edit, said):
+def test_resume_refuses_a_config_changed_since_the_run_started(tmp_path, kill_training, capsys, no_plots, edit, said):
     out = tmp_path / "r"
-    killed_after_epoch(monkeypatch, 2, *TINY, "--out", str(out))
+    kill_training(2, *TINY, "--out", str(out))
     config = runs.staging_path(out) / "config.toml"
     original = config.read_text()
     config.write_text(edit(original))
@@ -196,9 +179,9 @@ def test_a_leading_tilde_is_the_home_directory(tmp_path, monkeypatch, no_plots):
 
 
 # ---------------------------------------------------------------------- 7. seconds
-def test_metrics_seconds_of_a_resumed_run_count_every_segment(tmp_path, monkeypatch, no_plots):
+def test_metrics_seconds_of_a_resumed_run_count_every_segment(tmp_path, kill_training, no_plots):
     out = tmp_path / "r"
-    killed_after_epoch(monkeypatch, 3, *TINY, "--out", str(out))
+    kill_training(3, *TINY, "--out", str(out))
     assert main(["train", "--resume", str(out)]) == 0
     seconds = json.loads((out / "metrics.json").read_text())["seconds"]
     lines = (out / "history.csv").read_text().splitlines()
