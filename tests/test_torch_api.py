@@ -586,6 +586,23 @@ def test_multinomial_is_seeded_and_draws_from_the_rows():
         ds.multinomial(ds.tensor([1.0, 0.0]), 3)  # more than the row holds: torch raises too
 
 
+def test_multinomial_of_many_rows_draws_each_row_by_its_own_probabilities():
+    rng = np.random.default_rng(0)
+    probs = rng.random((300, 7)) * (rng.random((300, 7)) > 0.4)
+    probs[:, 3] += 0.01  # every row has a non-zero entry
+    ds.manual_seed(0)
+    with_replacement = ds.multinomial(ds.tensor(probs, dtype="float64"), 2000, replacement=True).numpy()
+    assert (np.take_along_axis(probs, with_replacement, 1) > 0).all()  # never a zero-probability index
+    freq = np.stack([np.bincount(r, minlength=7) for r in with_replacement]) / 2000
+    np.testing.assert_allclose(freq, probs / probs.sum(1, keepdims=True), atol=0.05)
+    first = ds.multinomial(ds.tensor(np.tile([0.1, 0.0, 0.3, 0.6], (20000, 1))), 2).numpy()
+    theirs = torch.multinomial(torch.tensor(np.tile([0.1, 0.0, 0.3, 0.6], (20000, 1))), 2).numpy()
+    for j in range(2):  # successive sampling: the first draw by weight, the second among the rest
+        np.testing.assert_allclose(
+            np.bincount(first[:, j], minlength=4) / 20000, np.bincount(theirs[:, j], minlength=4) / 20000, atol=0.02
+        )
+
+
 def test_multinomial_without_replacement_returns_zero_probability_indices_after_the_others_as_torch():
     probs = [[0.0, 1.0, 0.0, 0.0], [0.0, 2.0, 1.0, 0.0]]
     theirs = torch.multinomial(torch.tensor(probs), 4, replacement=False)
