@@ -31,6 +31,9 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
         return
     pytest.importorskip("numba")
     monkeypatch.delenv("DOWNSLOPE_JIT", raising=False)  # CI also runs the suite with the switch off
+    from downslope.ops import reductions
+
+    monkeypatch.setattr(reductions, "JIT_SOFTMAX_MIN_SIZE", 1)  # small test rows take the compiled path too
     yield "jit"
 
 
@@ -205,6 +208,8 @@ def test_the_kernels_engage_for_host_rows_and_every_switch_turns_them_off(monkey
     from downslope.ops import reductions
 
     host = np.zeros((2, 3), np.float32)
+    assert reductions._softmax_kernels((1,), host) is None  # too small to earn numba's load in a process
+    monkeypatch.setattr(reductions, "JIT_SOFTMAX_MIN_SIZE", 6)
     assert reductions._softmax_kernels((1,), host) is not None
     assert reductions._softmax_kernels((0,), host) is None  # not the last dim
     assert reductions._softmax_kernels((1,), host.T.copy().T) is None  # not C-contiguous

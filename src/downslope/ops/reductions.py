@@ -423,16 +423,22 @@ def _exp_total(d: Any, axes: tuple[int, ...]) -> tuple[Any, Any, Any]:
 
 _JIT_SOFTMAX = "downslope.ops._jit_softmax"
 _JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only: numba has no other
+# Below this many elements the NumPy steps are as fast (within a few microseconds: 128 x 10 logits
+# take ~50 us either way), and the first compiled call of a process costs 0.6-2 s (numba's import
+# and cache load), which a small model's whole run (the CLI on a 150-row table) never earns back.
+JIT_SOFTMAX_MIN_SIZE = 4096
 
 
 def _softmax_kernels(axes: tuple[int, ...], *arrays: Any) -> Any:
     """The compiled softmax kernels (``ops._jit_softmax``: one pass per row, measured 2-3x faster
     than the NumPy steps below) where they apply: numba on, a softmax over the last dim of
-    non-empty C-contiguous host arrays of one float32/float64 dtype and shape; else None (the NumPy
-    path, which every other case takes: other dims, strided views, devices, float16 before its
-    cast to float32)."""
+    C-contiguous host arrays of at least ``JIT_SOFTMAX_MIN_SIZE`` elements, of one float32/float64
+    dtype and shape; else None (the NumPy path, which every other case takes: small arrays, other
+    dims, strided views, devices, float16 before its cast to float32)."""
     first = arrays[0]
-    if type(first) is not np.ndarray or not first.size or first.dtype not in _JIT_DTYPES or axes != (first.ndim - 1,):
+    if type(first) is not np.ndarray or first.size < JIT_SOFTMAX_MIN_SIZE or first.dtype not in _JIT_DTYPES:
+        return None
+    if axes != (first.ndim - 1,):
         return None
     for a in arrays:
         if type(a) is not np.ndarray or not a.flags.c_contiguous or a.dtype != first.dtype or a.shape != first.shape:
