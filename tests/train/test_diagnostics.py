@@ -303,3 +303,25 @@ def test_vanishing_gradients_name_the_causes_the_model_can_have():
         p.array *= 1e-3
     said = [t for t in _warnings_of(model, 0.1, x, y, epochs=1) if "vanishingly small" in t]
     assert said and all("saturated sigmoid/tanh units" in t and "ReLU" not in t for t in said)
+
+
+def test_a_converged_linear_models_bias_is_not_called_vanishing():
+    # a linear regression by full-batch gradient descent: the bias reaches its optimum (its gradient, the
+    # mean residual, goes to 0) long before the weights do; that is no vanishing gradient, and a single
+    # layer has no stack for gradients to vanish through
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5)) @ np.diag([1.0, 0.3, 0.1, 0.03, 0.01])  # ill-conditioned: slow weights
+    x -= x.mean(axis=0)  # centred features: the bias's gradient is the mean residual, 0 at its optimum
+    y = x @ rng.normal(size=(5, 1)) + rng.normal(size=(200, 1))
+    y = (y - y.mean()) / y.std()  # a standardized target, as the command line trains on
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 1))
+    with ds.no_grad():
+        model[0].bias.fill_(0.0)
+    diag = GradientDiagnostics()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=30, batch_size=None,
+            callbacks=[diag], verbose=0)  # fmt: skip
+    assert min(h["grad_norm"]["0.bias"] for h in diag.history) < diag.vanishing  # the case in question
+    assert not [w for w in caught if "vanishingly small" in str(w.message)]

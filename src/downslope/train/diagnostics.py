@@ -115,7 +115,6 @@ class GradientDiagnostics(Callback):
             list(model.named_parameters()) if model is not None and hasattr(model, "named_parameters") else []
         )
         self._matrices = {name for name, p in self._params if p.ndim >= 2}
-        self._normalized_biases = _biases_before_batch_statistics(model)
         self._kinds = _activation_kinds(model)
         self._xp = (
             None if not self._params or on_host(self._params[0][1].array) else namespace_of(self._params[0][1].array)
@@ -329,7 +328,7 @@ class GradientDiagnostics(Callback):
         for name, g in grads.items():
             if not math.isfinite(g):
                 self._say("nonfinite", name, f"gradients of {name!r} are not finite {when}: training has diverged")
-            elif g < self.vanishing and not converged and name not in self._normalized_biases:
+            elif g < self.vanishing and not converged and self._can_vanish(name):
                 self._say(
                     "vanishing",
                     name,
@@ -360,6 +359,13 @@ class GradientDiagnostics(Callback):
                     f"each update changes {name!r} by only {r:.1e} of its size {when}; about 1e-3 is typical, so "
                     "the learning rate is probably too low",
                 )
+
+    def _can_vanish(self, name: str) -> bool:
+        """Vanishing gradients are the chain rule's product shrinking through a stack of layers: only a
+        weight matrix with another one in the model can have them. A bias's gradient is the mean residual,
+        near 0 whenever the outputs' mean fits (a linear regression's bias at its optimum), and a
+        one-layer model has no stack."""
+        return name in self._matrices and len(self._matrices) > 1
 
     def _vanishing_cause(self) -> str:
         """The likely causes of vanishing gradients in this model: dead ReLUs once they were reported
@@ -395,28 +401,6 @@ def _activation_kinds(model: Any) -> set[str]:
         elif isinstance(module, (act.ReLU, act.ReLU6)):
             kinds.add("relu")
     return kinds
-
-
-def _biases_before_batch_statistics(model: Any) -> set[str]:
-    """Names of the biases whose gradient is zero by construction: a layer's bias feeding straight into a
-    batch (or instance) norm, which subtracts each feature's mean over the batch and so removes any
-    constant added per feature. In floating point that gradient is rounding noise (about 1e-8), not a sign
-    of a layer that stopped learning. "Straight into" is read from the order the modules are registered
-    in, which is the order they run in a Sequential."""
-    from ..nn import BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
-
-    norms = (BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d)
-    if model is None or not hasattr(model, "named_modules"):
-        return set()
-    leaves = [(name, m) for name, m in model.named_modules() if not any(True for _ in getattr(m, "children", list)())]
-    found = set()
-    for (name, module), (_, following) in zip(leaves, leaves[1:]):
-        bias = getattr(module, "bias", None)
-        if bias is None or not isinstance(following, norms) or not hasattr(bias, "shape"):
-            continue
-        if tuple(bias.shape) == (int(following.num_features),):
-            found.add(f"{name}.bias" if name else "bias")
-    return found
 
 
 _KINDS = ("grad_norm", "update_ratio", "dead_relu")
