@@ -104,3 +104,29 @@ def test_the_baseline_is_the_training_majority_and_absent_without_training_count
     y = np.array([0, 1, 1, 1])
     assert classification_scores(logits, y, np.array([9, 1]))["baseline_accuracy"] == 0.25
     assert "baseline_accuracy" not in classification_scores(logits, y, None)  # never the scored rows' majority
+
+
+def test_the_single_class_warning_names_the_baseline_and_advice_the_run_has_not_taken():
+    from types import SimpleNamespace
+
+    import downslope as ds
+    from downslope import nn
+    from downslope.experiment.run import classifier_warnings
+
+    model = nn.Linear(2, 3)
+    with ds.no_grad():  # always class 1 ('dog'), where 'cat' is the most frequent
+        model.weight.zero_()
+        model.bias.copy_(ds.tensor([0.0, 5.0, 0.0]))
+    data = SimpleNamespace(
+        task="classification",
+        X_test=np.zeros((4, 2), np.float32),
+        y_test=np.array([0, 0, 1, 2]),
+        class_names=["cat", "dog", "bird"],
+        n_outputs=3,
+    )
+    metrics = {"test_accuracy": 0.25, "test_baseline_accuracy": 0.5}
+    (plain,) = classifier_warnings(model, data, metrics)
+    assert "single class ('dog')" in plain and "most frequent class gets 0.5" in plain
+    assert "try --class-weight balanced" in plain
+    (weighted,) = classifier_warnings(model, data, metrics, class_weight="balanced")
+    assert "--class-weight balanced" not in weighted and "class-weighted already" in weighted

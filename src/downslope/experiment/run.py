@@ -206,7 +206,9 @@ def _outlier_hint(data: Prepared) -> str:
     )
 
 
-def classifier_warnings(model: ModelLike, data: Prepared, metrics: dict[str, Any]) -> list[str]:
+def classifier_warnings(
+    model: ModelLike, data: Prepared, metrics: dict[str, Any], class_weight: str = "none"
+) -> list[str]:
     """Plain words when a classifier's test accuracy means less than it seems: it predicts one class
     only, or it does not beat always predicting the most frequent class."""
     from ..data.dataset import LazyDataset
@@ -221,17 +223,23 @@ def classifier_warnings(model: ModelLike, data: Prepared, metrics: dict[str, Any
     notes = []
     accuracy, baseline = metrics.get("test_accuracy"), metrics.get("test_baseline_accuracy")
     distinct = np.unique(predicted)
+    look = "look at balanced_accuracy and roc_auc"
+    # advice the run has not taken yet: a run weighted already is told to look elsewhere
+    advice = (
+        f"{look}, and try --class-weight balanced for rare classes"
+        if class_weight != "balanced"
+        else f"{look}; the loss is class-weighted already, so more data, features or epochs are the next levers"
+    )
     if len(distinct) == 1 and len(np.unique(data.y_test)) > 1:
+        versus = f" (always predicting the most frequent class gets {baseline:.4g})" if baseline is not None else ""
         notes.append(
             f"the model predicts a single class ({names[int(distinct[0])]!r}) for every test row: its accuracy "
-            f"{accuracy:.4g} is what always answering the most frequent class gets; look at balanced_accuracy and "
-            "roc_auc, and try --class-weight balanced for rare classes"
+            f"{accuracy:.4g} is what always answering that one class gets{versus}; {advice}"
         )
     elif accuracy is not None and baseline is not None and accuracy <= baseline:
         notes.append(
             f"the test accuracy {accuracy:.4g} does not beat the baseline {baseline:.4g} of always predicting the "
-            "most frequent class; look at balanced_accuracy and roc_auc, and try --class-weight balanced for rare "
-            "classes"
+            f"most frequent class; {advice}"
         )
     return notes
 
@@ -318,7 +326,8 @@ def run_training(
     if device != "cpu":
         model.to("cpu")  # scored where it trained; the run's files, plots and report are made on the host
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
-    notes = _run_notes(data, history, caught, diverged) + classifier_warnings(model, data, results)
+    notes = _run_notes(data, history, caught, diverged)
+    notes += classifier_warnings(model, data, results, str(cfg.get("class_weight", "none")))
     if getattr(history, "stop_kind", None) == "max_epochs":
         notes += still_improving_note(history.as_dict(), cfg["epochs"], optimizer_lr)
     notes += regression_warnings(data, results, bool(cfg.get("scale_target", True)))
