@@ -53,17 +53,19 @@ def multinomial(probs: Any, num_samples: int, replacement: bool = False, *, gene
 def _draw_with_replacement(rng: np.random.Generator, rows: np.ndarray, k: int) -> np.ndarray:
     """``k`` draws from each row at once: one uniform number per draw, looked up in the rows' cumulative
     sums laid end to end (row r's shifted by r), so a batch of rows costs one searchsorted, not a loop."""
+    # host arrays throughout: draws come from the host generator (see multinomial)
     n_rows, n = rows.shape
     cdf = np.cumsum(rows, axis=1)
     cdf /= cdf[:, -1:]  # the last entry exactly 1.0, so a draw never leaves its row
-    offsets = np.arange(n_rows, dtype=np.float64)[:, None]
+    offsets = np.arange(n_rows, dtype=np.float64)[:, None]  # host: row shifts of host sums
     u = rng.random((n_rows, k))
     # side="right" skips zero-probability entries: their cumulative sum equals the one before
     flat = np.searchsorted((cdf + offsets).ravel(), (u + offsets).ravel(), side="right")
-    drawn = np.minimum(flat.reshape(n_rows, k) - np.arange(n_rows)[:, None] * n, n - 1)
+    rows_at = np.arange(n_rows)[:, None]  # host: row numbers of host draws
+    drawn = np.minimum(flat.reshape(n_rows, k) - rows_at * n, n - 1)
     # r + u can round up to r + 1 (and shifted sums lose low bits in late rows): those rare draws are
     # looked up again in their own row, where u < 1.0 == the last sum keeps them inside it
-    for r, j in zip(*np.nonzero(rows[np.arange(n_rows)[:, None], drawn] == 0), strict=True):
+    for r, j in zip(*np.nonzero(rows[rows_at, drawn] == 0), strict=True):
         drawn[r, j] = np.searchsorted(cdf[r], u[r, j], side="right")
     return drawn
 
