@@ -288,8 +288,10 @@ def _current_views(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
     return parents if all(a is b for a, b in zip(fresh, parents)) else fresh
 
 
-def _view_at(v: Tensor, seq: int, depth: int) -> Tensor:
-    """``v`` (a view) with a history that matches its values as op number ``seq`` saw them."""
+def _view_at(v: Tensor, seq: int, depth: int, stands: bool = True) -> Tensor:
+    """``v`` (a view) with a history that matches its values as op number ``seq`` saw them. ``stands``:
+    whether the fresh node stands for ``v`` as autograd.grad's input (see _stand_ins): as torch, a view's
+    regenerated node leads through its base view's node only when it was taken after the base's write."""
     if v._vjp not in _ops()._VIEW_RULES or not v._parents:
         return v
     base = v._parents[0]
@@ -297,7 +299,9 @@ def _view_at(v: Tensor, seq: int, depth: int) -> Tensor:
     if not np.may_share_memory(v.array, base.array):
         return v  # a copy (reshape of a non-contiguous tensor): its values are its own
     then = _version_before(base, v._seq)
-    now = _view_at(_version_before(base, seq), seq, depth + 1)
+    vc = v._vc
+    after_write = vc is None or len(vc) == 1 or v._seq > vc[-1]
+    now = _view_at(_version_before(base, seq), seq, depth + 1, stands and after_write)
     if now is then:
         return v
     now = _in_layout_at(now, then, seq, depth)
@@ -306,6 +310,7 @@ def _view_at(v: Tensor, seq: int, depth: int) -> Tensor:
     fresh.array, fresh.grad, fresh.requires_grad = v.array, None, True
     fresh._parents, fresh._vjp, fresh._saved, fresh._needs = (now,), v._vjp, v._saved, (True,)
     fresh._retains_grad, fresh._vc = False, v._vc
+    fresh._fresh_of = v if stands else None  # the view it stands for (autograd.grad's inputs: see _stand_ins)
     # between the op that used it (seq) and everything before (integers <= seq - 1); a view of a view
     # made here (depth + 1) comes earlier, as its base
     fresh._seq = seq - 1 + 0.5**depth
@@ -350,6 +355,31 @@ def _in_layout_at(now: Tensor, then: Tensor, seq: int, depth: int) -> Tensor:
     return now
 
 
+def _old_layout_view(base: Tensor, seq: int) -> Tensor:
+    """``base``, or a recorded view of it in the layout it had when op number ``seq`` (a view of it) was
+    taken, undoing each in-place layout change (squeeze_, t_...) since: a write through that view indexes
+    the old layout, as torch's as_strided regeneration does."""
+    changes = []
+    h: Tensor | None = base
+    while h is not None and h._seq > seq:
+        if h._vjp is _layout_back_vjp:
+            changes.append(h._saved)
+        h = getattr(h, "_prior", None)
+    if not changes:
+        return base
+    ops = _ops()
+    out = base
+    for kind, arg in changes:  # the newest change first
+        out = ops.reshape(out, arg) if kind == "reshape" else ops.permute(out, arg)
+    if not np.may_share_memory(out.array, base.array):
+        raise StateError(
+            f"an in-place op on a view taken before its base's in-place layout changes (shape now "
+            f"{tuple(base.array.shape)}, {tuple(out.array.shape)} then): that layout is not a view of the base's "
+            "storage now; write through a view taken after the layout change, or change the layout out of place"
+        )
+    return out
+
+
 def _current_roots(roots: Sequence[Tensor]) -> tuple[Sequence[Tensor], list[tuple[Tensor, Tensor]]]:
     """``roots`` with each view whose base was written in place after it was taken replaced by a fresh
     view node of the base's history now (``row = h[0]; h.mul_(3); row.backward(g)``; see
@@ -371,11 +401,13 @@ def _run_backward(
     retain_graph: bool,
     create_graph: bool,
     capture: Sequence[Tensor] | None,
+    grad_call: bool = False,
 ) -> dict[int, Any]:
     """Propagate ``root_grads`` from ``roots`` to every node that requires grad.
 
     With ``capture`` (functional mode), the gradients of those tensors are returned and no
-    ``.grad`` is touched; otherwise gradients accumulate into leaves' ``.grad``.
+    ``.grad`` is touched; otherwise gradients accumulate into leaves' ``.grad``. ``grad_call``:
+    for autograd.grad, which captures an input's gradient before its hooks when its rule still runs.
     """
     Tensor, wrap_array = _tensor_api()
     xp: Any = TensorRules if create_graph else ArrayRules
@@ -390,6 +422,9 @@ def _run_backward(
     for r, g in zip(roots, root_grads):
         grads[id(r)] = g if id(r) not in grads else grads[id(r)] + g
     capture_ids = None if capture is None else {id(t) for t in capture}
+    stand_ins = _stand_ins(order, capture_ids) if capture_ids is not None and _inplace_clock.rebased else None
+    if stand_ins:
+        capture_ids |= stand_ins.keys()  # type: ignore[operator]
     captured: dict[int, Any] = {}
     fills = _retained_on_the_way(order, capture_ids) if capture_ids is not None else None
     # autograd.grad: only the nodes on a path to an input run, and each rule is asked only for the
@@ -440,14 +475,30 @@ def _run_backward(
                 if not create_graph and g.dtype != node.array.dtype:
                     g = g.astype(node.array.dtype)  # a hook sees the tensor's dtype (cast per edge under create_graph)
                 if getattr(node, "_hooks", None):
+                    if (
+                        grad_call
+                        and vjp is not None
+                        and capture_ids is not None
+                        and id(node) in capture_ids
+                        and any(needs)
+                    ):
+                        # an input of autograd.grad whose rule still runs (another input lies beyond it): torch
+                        # captures its gradient before its hooks run (after them when its rule does not run)
+                        captured[id(node)] = g
                     g = _run_hooks(node, g, create_graph)
+                    if not create_graph:  # a hook may keep g: a .grad made from it gets a copy, as torch's
+                        owned.add(id(g))  # AccumulateGrad clones a gradient someone else still holds
+                        if g.base is not None:
+                            owned.add(id(g.base))
                 state = getattr(node, "_fn", None)  # hooks on node.grad_fn, values packed by saved_tensors_hooks
                 if state is not None and state.seq != node._seq:
                     state = None
-            if capture_ids is not None and id(node) in capture_ids:
+            if capture_ids is not None and id(node) in capture_ids and id(node) not in captured:
                 captured[id(node)] = g
             if vjp is None or node._retains_grad:
-                if capture_ids is None:
+                if capture_ids is None and vjp is not None:
+                    _retain_grad(node, g, create_graph, Tensor, wrap_array)
+                elif capture_ids is None:
                     if state is not None and vjp is None and state.pre_hooks:
                         g = _run_node_prehooks(state, node, g, create_graph)
                     _accumulate_grad(node, g, create_graph, owned, Tensor, wrap_array)
@@ -457,10 +508,8 @@ def _run_backward(
                     if state is not None and vjp is None and state.hooks:
                         for hook in list(state.hooks.values()):  # AccumulateGrad's: (grad_inputs, grad_outputs)
                             hook((), (g if isinstance(g, Tensor) else wrap_array(g),))
-                elif fills and id(node) in fills:  # autograd.grad fills retained gradients too (a copy, as torch)
-                    _accumulate_grad(
-                        node, _ops().clone(g) if create_graph else g.copy(), create_graph, owned, Tensor, wrap_array
-                    )
+                elif fills and id(node) in fills:  # autograd.grad fills retained gradients too, as torch
+                    _retain_grad(node, g, create_graph, Tensor, wrap_array)
                 if vjp is None:
                     continue
             if leads is not None and not any(needs) and vjp is not _released_vjp:
@@ -529,6 +578,8 @@ def _run_backward(
                 node._saved = vjp  # the rule, not its saved values: grad_fn.name() still names the op
     finally:
         _mode.enabled = previous_mode
+        if stand_ins:
+            _merge_stand_ins(captured, stand_ins)
         for fresh, r in stale or ():
             if id(fresh) in captured:
                 captured[id(r)] = captured.pop(id(fresh))
@@ -537,6 +588,30 @@ def _run_backward(
     while _pass_end:  # register_multi_grad_hook(mode="all") calls, once the pass has computed every gradient
         _pass_end.pop(0)()
     return captured
+
+
+def _stand_ins(order: list[Tensor], capture_ids: set[int]) -> dict[int, Tensor]:
+    """The fresh view nodes (see _view_at) of the views among ``capture_ids`` that show their base's values
+    now, by id: torch's input view has its grad_fn regenerated for its base's latest version, so its
+    gradient is the one reaching those nodes (the original's, from before the write, is not)."""
+    found = {}
+    for n in order:
+        v = getattr(n, "_fresh_of", None)
+        if v is not None and id(v) in capture_ids:
+            vc = n._vc
+            if vc is None or len(vc) == 1 or vc[-1] < n._seq:
+                found[id(n)] = v
+    return found
+
+
+def _merge_stand_ins(captured: dict[int, Any], stand_ins: dict[int, Tensor]) -> None:
+    """Each captured view's gradient: the sum of what reached its fresh nodes (replacing its own node's)."""
+    merged: dict[int, Any] = {}
+    for key, v in stand_ins.items():
+        g = captured.pop(key, None)
+        if g is not None:
+            merged[id(v)] = g if id(v) not in merged else merged[id(v)] + g
+    captured.update(merged)
 
 
 def _leading_to(order: list[Tensor], capture_ids: set[int]) -> set[int]:
@@ -786,8 +861,8 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
     if create_graph:
         if not isinstance(g, Tensor):
             g = wrap(g)
-        if node.grad is not None:
-            node.grad = node.grad + g
+        if node._grad is not None:  # the slot: reading .grad of a non-leaf (backward(inputs=[h])) warns
+            node.grad = node._grad + g
             return
         if id(g.array) in owned or g.array.base is not None or not g.array.flags.writeable:
             g = g * 1  # a differentiable copy: two leaves' .grad (x + y) must not share one array
@@ -798,7 +873,7 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
         g = g.astype(node.array.dtype)
     if g.shape != node.array.shape:
         raise StateError(f"internal error: gradient of shape {g.shape} for a tensor of shape {node.array.shape}")
-    existing = node.grad
+    existing = node._grad  # the slot: reading .grad of a non-leaf (backward(inputs=[h])) warns
     if existing is None:
         # a view is copied (its base may be the caller's array or another .grad), except all of a
         # lent array (workspace.lend: an op's fresh output, ~8 us to copy at 256x256), counted by
@@ -814,6 +889,25 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
         node._grad = wrap(as_array(existing.array + g))  # a 0-d sum is a NumPy scalar
     else:
         np.add(existing.array, g, out=existing.array)
+
+
+def _retain_grad(node: Tensor, g: Any, create_graph: bool, Tensor: Any, wrap: Any) -> None:
+    """retain_grad() on a non-leaf, as torch's hook: the first gradient is cloned and later ones are added
+    out of place, so a gradient kept from an earlier backward (``g = h.grad``, or by a hook) stays as it was.
+    After a layout change (t_, squeeze_...) the tensor's gradient is its old history's (``_grad_of``: the
+    tensor whose .grad it fills; None on the new history), in the old layout, as torch's hook stays there."""
+    holder = getattr(node, "_grad_of", node)
+    if holder is None:
+        return
+    existing = holder._grad
+    if create_graph:
+        if not isinstance(g, Tensor):
+            g = wrap(g)
+        holder._grad = _ops().clone(g) if existing is None else existing + g
+        return
+    if g.dtype != node.array.dtype:
+        g = g.astype(node.array.dtype)
+    holder._grad = wrap(g.copy(order="C") if existing is None else as_array(existing.array + g))
 
 
 @functools.cache
@@ -1004,7 +1098,7 @@ def grad(
             for g, go, o in zip(root_grads, gos, outs)
         ]
     keep = create_graph if retain_graph is None else retain_graph
-    captured = _run_backward(outs, root_grads, keep, create_graph, capture=ins)
+    captured = _run_backward(outs, root_grads, keep, create_graph, capture=ins, grad_call=True)
     result: list[Tensor | None] = []
     for t in ins:
         g = captured.get(id(t))

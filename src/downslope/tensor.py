@@ -22,7 +22,7 @@ import numpy as np
 from . import backend
 from . import devices as _devices
 from .autograd import RemovableHandle as _RemovableHandle
-from .autograd import _layout_back_vjp, _reads_input
+from .autograd import _layout_back_vjp, _old_layout_view, _reads_input
 from .autograd import backward as _backward
 from .autograd_graph import grad_fn_of as _grad_fn_of
 from .autograd_graph import pack_saved as _pack_saved
@@ -361,9 +361,16 @@ class Tensor:
         """
         if not self.requires_grad:
             raise StateError("cannot register a hook on a tensor that doesn't require gradient")
-        hooks = getattr(self, "_hooks", None)
+        owner: Tensor | None = self
+        # after t_/squeeze_... the hooks registered before stay on the old layout's history; as torch (one
+        # hook dict per tensor), later ones join them there, in order, and see that layout too
+        while owner is not None and owner._vjp is _layout_back_vjp and getattr(owner, "_hooks", None) is None:
+            owner = getattr(owner, "_prior", None)
+        if owner is None or getattr(owner, "_hooks", None) is None:
+            owner = self
+        hooks = getattr(owner, "_hooks", None)
         if hooks is None:
-            hooks = self._hooks = {}
+            hooks = owner._hooks = {}
         key = next(_op_counter)
         hooks[key] = hook
         _inplace_clock.hooks += 1
@@ -1161,6 +1168,10 @@ class Tensor:
         if _inplace_clock.hooks and getattr(self, "_hooks", None) is not None:
             ghost._hooks = self._hooks  # hooks registered before stay with the old layout's history (as _rebase)
             del self._hooks
+        if self._retains_grad and getattr(self, "_grad_of", self) is not None:
+            # as torch, retain_grad's hook stays on the old layout's history: .grad is its gradient
+            ghost._retains_grad = True
+            ghost.__dict__["_grad_of"], self.__dict__["_grad_of"] = self, None  # see autograd._retain_grad
         result = record_op(new, (ghost,), _layout_back_vjp, back)
         self.array = new
         _bump(self)
@@ -3263,6 +3274,7 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
         source = _ghost(t, reads_self)
     result = compute(source)
     _check_result(t, result, name)
+    base = _old_layout_view(base, t._seq)  # t indexes the layout its base had then (before a squeeze_, t_...)
     if rule is _ops._getitem_vjp:
         base[saved[0]] = result  # recorded: base becomes index_put(old base, index, result)
     elif rule is _ops._reshape_vjp:
