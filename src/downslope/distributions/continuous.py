@@ -1,8 +1,9 @@
 """Continuous distributions over the reals, half-line and interval: Normal, Uniform, Exponential,
 Laplace, Cauchy, Gumbel, HalfNormal, StudentT, Gamma, Beta and Dirichlet (the last over the simplex).
 
-Gamma, Beta, Dirichlet and StudentT reparameterise through the gamma draw's implicit gradient
-(d x / d alpha = -(dP/dalpha) / p(x), with P the regularised incomplete gamma function), as PyTorch does.
+Gamma and StudentT reparameterise through the gamma draw's implicit gradient (d x / d alpha =
+-(dP/dalpha) / p(x), with P the regularised incomplete gamma function), Beta and Dirichlet through the
+Beta draw's (d x / d alpha = -(dF/dalpha) / pdf(x), F the Beta CDF, per component), as PyTorch does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .. import backend, ops
 from ..errors import ArgumentError
 from ..tensor import Tensor, record_op
 from . import constraints
+from ._beta_grad import dirichlet_grad
 from ._special import digamma, erfinv, lgamma, standard_gamma_grad
 from .distribution import (
     _HALF_LOG_2PI,
@@ -587,9 +589,7 @@ class Dirichlet(Distribution):
         return self.concentration * (c0 - self.concentration) / (c0**2 * (c0 + 1))
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
-        shape = self._extended(sample_shape)
-        g = standard_gamma(ops.broadcast_to(self.concentration, shape))
-        return ops.clamp(g / ops.sum(g, axis=-1, keepdims=True), min=_tiny(g.dtype), max=1 - _eps(g.dtype))
+        return sample_dirichlet(ops.broadcast_to(self.concentration, self._extended(sample_shape)))
 
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.concentration)
@@ -603,6 +603,30 @@ class Dirichlet(Distribution):
         return (
             ops.sum(lgamma(c), axis=-1) - lgamma(a0) - (k - a0) * digamma(a0) - ops.sum((c - 1.0) * digamma(c), axis=-1)
         )
+
+
+def sample_dirichlet(concentration: Tensor) -> Tensor:
+    """Draws x ~ Dirichlet(concentration) over the last dim (normalised gamma draws, clamped into
+    [tiny, 1 - eps]), differentiable in ``concentration`` through torch's implicit reparameterisation
+    gradient (``_Dirichlet.backward``): each component's exact d x_i / d alpha at the draw's fixed CDF
+    value, not the derivative of the gamma ratio, which has the same mean but a larger variance. Drawn
+    on the host."""
+    dtype = concentration.dtype
+    a = np.asarray(concentration.detach().cpu().numpy(), np.float64)  # host: NumPy's gamma sampler draws on the host
+    g = np.maximum(backend.rng().standard_gamma(a), _tiny(dtype)).astype(dtype, copy=False)
+    x = np.clip(g / g.sum(axis=-1, keepdims=True), _tiny(dtype), 1 - _eps(dtype))
+    out = host_draw(x, concentration)
+    return record_op(out.array, (concentration,), _sample_dirichlet_vjp)
+
+
+def _sample_dirichlet_vjp(g, y, args, saved, needs, xp):
+    alpha = np.asarray(backend_to_host(xp.data(args[0])), np.float64)  # host: the implicit gradient is computed there
+    x = np.asarray(backend_to_host(xp.data(y)), np.float64)  # host: as above
+    grad = dirichlet_grad(x, alpha, np.broadcast_to(alpha.sum(axis=-1, keepdims=True), alpha.shape))
+    grad = host_draw(grad, Tensor(xp.data(y))).array
+    # torch's rule: d x_j / d alpha_i = grad_i (delta_ij - x_j), contracted with the incoming g
+    # (the draw is a constant here: torch's rule is not differentiated again either)
+    return (xp.constant(grad) * (g - (xp.constant(xp.data(y)) * g).sum(axis=-1, keepdims=True)),)
 
 
 def _one_hot_argmax(t: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..autograd import enable_grad, no_grad
+from ..backend import Size
 from ..errors import ArgumentError
 from ..tensor import Tensor, as_tensor
 from . import constraints
@@ -76,6 +77,16 @@ def _shape(sample_shape: Any) -> tuple[int, ...]:
     if isinstance(sample_shape, (int, np.integer)):
         return (int(sample_shape),)
     return tuple(int(s) for s in sample_shape)
+
+
+def _size(shape: Any) -> Size:
+    """A shape as a :class:`downslope.Size` (torch.Size: ``numel()``), without Size()'s per-item checks
+    for one that is already a Size (every distribution made or expanded in a training step passes here)."""
+    if shape.__class__ is Size:
+        return shape
+    if isinstance(shape, (int, np.integer)):
+        return tuple.__new__(Size, (int(shape),))
+    return tuple.__new__(Size, map(int, shape))
 
 
 def _tiny(dtype: Any) -> float:
@@ -193,11 +204,45 @@ class Distribution:
     def __init__(
         self, batch_shape: tuple[int, ...] = (), event_shape: tuple[int, ...] = (), validate_args: Any = None
     ) -> None:
-        self.batch_shape = tuple(int(s) for s in batch_shape)
-        self.event_shape = tuple(int(s) for s in event_shape)
+        self._batch_shape = _size(batch_shape)
+        self._event_shape = _size(event_shape)
         self._validate_args = Distribution._validate_args_default if validate_args is None else bool(validate_args)
         if self._validate_args:
             self._check_parameters()
+
+    # Kept in torch's attribute names (_batch_shape, _event_shape), which torch-style subclasses set
+    # directly; read back as Size, whatever was stored, as torch's shapes are torch.Size.
+    @property
+    def batch_shape(self) -> Size:
+        """The shape over which parameters are batched, as a :class:`downslope.Size`."""
+        shape = self._batch_shape
+        return shape if shape.__class__ is Size else _size(shape)
+
+    @batch_shape.setter
+    def batch_shape(self, value: Any) -> None:
+        self._batch_shape = _size(value)
+
+    @property
+    def event_shape(self) -> Size:
+        """The shape of a single sample (without batching), as a :class:`downslope.Size`."""
+        shape = self._event_shape
+        return shape if shape.__class__ is Size else _size(shape)
+
+    @event_shape.setter
+    def event_shape(self, value: Any) -> None:
+        self._event_shape = _size(value)
+
+    def _get_checked_instance(self, cls: type, _instance: Any = None) -> Any:
+        """The object a custom ``expand(batch_shape, _instance=None)`` fills in: ``_instance`` when a
+        subclass's ``expand`` passes one down, else a new uninitialised instance of ``type(self)``
+        (torch's helper). A subclass that defines its own ``__init__`` must define its own ``expand``
+        too, since ``cls``'s would not know its parameters."""
+        if _instance is None and type(self).__init__ is not cls.__init__:  # type: ignore[misc]
+            raise NotImplementedError(
+                f"Subclass {type(self).__name__} of {cls.__name__} that defines a custom __init__ method "
+                "must also define a custom .expand() method."
+            )
+        return self.__new__(type(self)) if _instance is None else _instance
 
     def _check_parameters(self) -> None:
         for name, constraint in self.arg_constraints.items():
@@ -293,15 +338,26 @@ class Distribution:
     def stddev(self) -> Tensor:
         return ops.sqrt(self.variance)
 
-    def _extended(self, sample_shape: Any) -> tuple[int, ...]:
-        return _shape(sample_shape) + self.batch_shape + self.event_shape
+    def _extended(self, sample_shape: Any) -> Size:
+        return tuple.__new__(Size, _shape(sample_shape) + self.batch_shape + self.event_shape)
+
+    def _extended_shape(self, sample_shape: Any = ()) -> Size:
+        """``sample_shape + batch_shape + event_shape``: the shape of ``sample(sample_shape)`` (torch's
+        name, which custom distributions call in their ``sample``)."""
+        return self._extended(sample_shape)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Distribution:
-        """The distribution with its parameters broadcast to ``batch_shape`` (no copies, no validation)."""
-        batch = _shape(batch_shape)
-        new = object.__new__(type(self))
+        """The distribution with its parameters broadcast to ``batch_shape`` (no copies, no validation).
+
+        A subclass's ``expand`` may pass the instance it has begun to fill in as ``_instance``
+        (torch's pattern, with :meth:`_get_checked_instance`): what it has set there is kept."""
+        batch = _size(batch_shape)
+        new = object.__new__(type(self)) if _instance is None else _instance
+        set_by_subclass = () if _instance is None else set(new.__dict__)
         old = self.batch_shape
         for key, value in self.__dict__.items():
+            if key in set_by_subclass:
+                continue
             if isinstance(value, Tensor) and tuple(value.shape[: len(old)]) == old:
                 value = ops.broadcast_to(value, batch + tuple(value.shape[len(old) :]))
             elif isinstance(value, Distribution) and value.batch_shape[: len(old)] == old:

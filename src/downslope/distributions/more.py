@@ -497,7 +497,7 @@ class LogisticNormal(TransformedDistribution):
         >>> import downslope as ds
         >>> d = LogisticNormal(ds.zeros(2), ds.ones(2))
         >>> d.event_shape, round(float(d.log_prob(ds.tensor([0.2, 0.3, 0.5]))), 4)
-        ((3,), 1.298)
+        (downslope.Size([3]), 1.298)
     """
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
@@ -607,7 +607,7 @@ class LKJCholesky(Distribution):
         >>> import downslope as ds
         >>> d = LKJCholesky(3, 0.5)
         >>> d.event_shape, round(float(d.log_prob(ds.eye(3))), 4)
-        ((3, 3), -2.531)
+        (downslope.Size([3, 3]), -2.531)
     """
 
     arg_constraints = {"concentration": constraints.positive}

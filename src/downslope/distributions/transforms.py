@@ -23,11 +23,12 @@ import numpy as np
 
 from .. import ops
 from ..autograd import no_grad
+from ..backend import Size
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, eye, zeros, zeros_like
 from . import constraints
 from .continuous import Normal
-from .distribution import Distribution, _eps, _param, _shape, _tiny, broadcast_all, sum_rightmost
+from .distribution import Distribution, _eps, _param, _shape, _size, _tiny, broadcast_all, sum_rightmost
 
 __all__ = [
     "AbsTransform",
@@ -142,13 +143,13 @@ class Transform:
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no log_abs_det_jacobian")
 
-    def forward_shape(self, shape: Any) -> tuple[int, ...]:
+    def forward_shape(self, shape: Any) -> Size:
         """The output shape for an input of ``shape``."""
-        return tuple(shape)
+        return _size(shape)
 
-    def inverse_shape(self, shape: Any) -> tuple[int, ...]:
+    def inverse_shape(self, shape: Any) -> Size:
         """The input shape for an output of ``shape``."""
-        return tuple(shape)
+        return _size(shape)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -213,10 +214,10 @@ class _InverseTransform(Transform):
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         return -self._base.log_abs_det_jacobian(y, x)
 
-    def forward_shape(self, shape: Any) -> tuple[int, ...]:
+    def forward_shape(self, shape: Any) -> Size:
         return self._base.inverse_shape(shape)
 
-    def inverse_shape(self, shape: Any) -> tuple[int, ...]:
+    def inverse_shape(self, shape: Any) -> Size:
         return self._base.forward_shape(shape)
 
     def __repr__(self) -> str:
@@ -331,15 +332,15 @@ class ComposeTransform(Transform):
             event_dim += part.codomain.event_dim - part.domain.event_dim
         return total
 
-    def forward_shape(self, shape: Any) -> tuple[int, ...]:
+    def forward_shape(self, shape: Any) -> Size:
         for part in self.parts:
             shape = part.forward_shape(shape)
-        return tuple(shape)
+        return _size(shape)
 
-    def inverse_shape(self, shape: Any) -> tuple[int, ...]:
+    def inverse_shape(self, shape: Any) -> Size:
         for part in reversed(self.parts):
             shape = part.inverse_shape(shape)
-        return tuple(shape)
+        return _size(shape)
 
     def __repr__(self) -> str:
         return type(self).__name__ + "(\n    " + ",\n    ".join(repr(p) for p in self.parts) + "\n)"
@@ -400,10 +401,10 @@ class IndependentTransform(Transform):
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         return sum_rightmost(self.base_transform.log_abs_det_jacobian(x, y), self.reinterpreted_batch_ndims)
 
-    def forward_shape(self, shape: Any) -> tuple[int, ...]:
+    def forward_shape(self, shape: Any) -> Size:
         return self.base_transform.forward_shape(shape)
 
-    def inverse_shape(self, shape: Any) -> tuple[int, ...]:
+    def inverse_shape(self, shape: Any) -> Size:
         return self.base_transform.inverse_shape(shape)
 
     def __repr__(self) -> str:
@@ -422,7 +423,7 @@ class ReshapeTransform(Transform):
     bijective = True
 
     def __init__(self, in_shape: Any, out_shape: Any, cache_size: int = 0) -> None:
-        self.in_shape, self.out_shape = _shape(in_shape), _shape(out_shape)
+        self.in_shape, self.out_shape = _size(in_shape), _size(out_shape)
         if int(np.prod(self.in_shape)) != int(np.prod(self.out_shape)):
             raise ArgumentError(
                 f"ReshapeTransform: in_shape {self.in_shape} and out_shape {self.out_shape} have different "
@@ -456,19 +457,19 @@ class ReshapeTransform(Transform):
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         return zeros(tuple(x.shape[: x.ndim - len(self.in_shape)]), dtype=x.dtype, device=x.device)
 
-    def _moved(self, shape: Any, src: tuple[int, ...], dst: tuple[int, ...]) -> tuple[int, ...]:
+    def _moved(self, shape: Any, src: tuple[int, ...], dst: tuple[int, ...]) -> Size:
         shape = tuple(shape)
         if len(shape) < len(src):
             raise ShapeError(f"ReshapeTransform: too few dimensions on input: {shape} for event shape {src}")
         cut = len(shape) - len(src)
         if shape[cut:] != src:
             raise ShapeError(f"ReshapeTransform: shape mismatch: expected {src} but got {shape[cut:]}")
-        return shape[:cut] + dst
+        return _size(shape[:cut] + dst)
 
-    def forward_shape(self, shape: Any) -> tuple[int, ...]:
+    def forward_shape(self, shape: Any) -> Size:
         return self._moved(shape, self.in_shape, self.out_shape)
 
-    def inverse_shape(self, shape: Any) -> tuple[int, ...]:
+    def inverse_shape(self, shape: Any) -> Size:
         return self._moved(shape, self.out_shape, self.in_shape)
 
 
@@ -533,11 +534,11 @@ class PowerTransform(Transform):
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         return ops.log(ops.abs(self.exponent * y / x))
 
-    def forward_shape(self, shape: Any) -> tuple[int, ...]:
-        return tuple(np.broadcast_shapes(tuple(shape), tuple(self.exponent.shape)))
+    def forward_shape(self, shape: Any) -> Size:
+        return _size(np.broadcast_shapes(tuple(shape), tuple(self.exponent.shape)))
 
-    def inverse_shape(self, shape: Any) -> tuple[int, ...]:
-        return tuple(np.broadcast_shapes(tuple(shape), tuple(self.exponent.shape)))
+    def inverse_shape(self, shape: Any) -> Size:
+        return _size(np.broadcast_shapes(tuple(shape), tuple(self.exponent.shape)))
 
 
 def _clipped_sigmoid(x: Tensor) -> Tensor:
@@ -687,10 +688,10 @@ class AffineTransform(Transform):
         out = tuple(x.shape[: x.ndim - self._event_dim]) if self._event_dim else tuple(x.shape)
         return result if tuple(result.shape) == out else ops.broadcast_to(result, out)
 
-    def forward_shape(self, shape: Any) -> tuple[int, ...]:
-        return tuple(np.broadcast_shapes(tuple(shape), _shape_of(self.loc), _shape_of(self.scale)))
+    def forward_shape(self, shape: Any) -> Size:
+        return _size(np.broadcast_shapes(tuple(shape), _shape_of(self.loc), _shape_of(self.scale)))
 
-    def inverse_shape(self, shape: Any) -> tuple[int, ...]:
+    def inverse_shape(self, shape: Any) -> Size:
         return self.forward_shape(shape)
 
 
@@ -766,7 +767,7 @@ class CorrCholeskyTransform(Transform):
         tanh_logdet = -2 * ops.sum(x + ops.softplus(-2 * x) - math.log(2.0), axis=-1)
         return stick_breaking_logdet + tanh_logdet
 
-    def forward_shape(self, shape: Any) -> tuple[int, ...]:
+    def forward_shape(self, shape: Any) -> Size:
         shape = tuple(shape)
         if len(shape) < 1:
             raise ShapeError("CorrCholeskyTransform: too few dimensions on input")
@@ -774,16 +775,16 @@ class CorrCholeskyTransform(Transform):
         d = round((0.25 + 2 * n) ** 0.5 + 0.5)
         if d * (d - 1) // 2 != n:
             raise ShapeError(f"CorrCholeskyTransform: input size {n} is not a flattened lower-diagonal number")
-        return shape[:-1] + (d, d)
+        return _size(shape[:-1] + (d, d))
 
-    def inverse_shape(self, shape: Any) -> tuple[int, ...]:
+    def inverse_shape(self, shape: Any) -> Size:
         shape = tuple(shape)
         if len(shape) < 2:
             raise ShapeError("CorrCholeskyTransform: too few dimensions on input")
         if shape[-2] != shape[-1]:
             raise ShapeError(f"CorrCholeskyTransform: input is not square: {shape}")
         d = shape[-1]
-        return shape[:-2] + (d * (d - 1) // 2,)
+        return _size(shape[:-2] + (d * (d - 1) // 2,))
 
 
 @_equal_within_class
@@ -806,12 +807,12 @@ class SoftmaxTransform(Transform):
     def _inverse(self, y: Tensor) -> Tensor:
         return ops.log(y)
 
-    def forward_shape(self, shape: Any) -> tuple[int, ...]:
+    def forward_shape(self, shape: Any) -> Size:
         if len(tuple(shape)) < 1:
             raise ShapeError("SoftmaxTransform: too few dimensions on input")
-        return tuple(shape)
+        return _size(shape)
 
-    def inverse_shape(self, shape: Any) -> tuple[int, ...]:
+    def inverse_shape(self, shape: Any) -> Size:
         return self.forward_shape(shape)
 
 
@@ -853,17 +854,17 @@ class StickBreakingTransform(Transform):
         x = x - ops.log(offset)
         return ops.sum(-x + logsigmoid(x) + ops.log(y[..., :-1]), axis=-1)
 
-    def forward_shape(self, shape: Any) -> tuple[int, ...]:
+    def forward_shape(self, shape: Any) -> Size:
         shape = tuple(shape)
         if len(shape) < 1:
             raise ShapeError("StickBreakingTransform: too few dimensions on input")
-        return shape[:-1] + (shape[-1] + 1,)
+        return _size(shape[:-1] + (shape[-1] + 1,))
 
-    def inverse_shape(self, shape: Any) -> tuple[int, ...]:
+    def inverse_shape(self, shape: Any) -> Size:
         shape = tuple(shape)
         if len(shape) < 1:
             raise ShapeError("StickBreakingTransform: too few dimensions on input")
-        return shape[:-1] + (shape[-1] - 1,)
+        return _size(shape[:-1] + (shape[-1] - 1,))
 
 
 @_equal_within_class
@@ -1167,8 +1168,9 @@ class TransformedDistribution(Distribution):
         for t in reversed(self.transforms):
             shape = t.inverse_shape(shape)
         base_batch = shape[: len(shape) - len(self.base_dist.event_shape)]
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
+        new = object.__new__(type(self)) if _instance is None else _instance
+        # what a subclass's expand set on its _instance (torch's pattern) is kept
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k not in new.__dict__})
         new.base_dist = self.base_dist.expand(base_batch)
         new.batch_shape = batch
         return new

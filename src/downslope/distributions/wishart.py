@@ -119,7 +119,7 @@ class Wishart(ExponentialFamily):
         Example:
             >>> import downslope as ds
             >>> Wishart(4.0, covariance_matrix=ds.eye(2)).expand((3,)).batch_shape
-            (3,)
+            downslope.Size([3])
         """
         batch = _shape(batch_shape)
         new = object.__new__(Wishart)

@@ -132,8 +132,11 @@ def _bce_logits_terms(x: Tensor, t: Any, pw: Any) -> Tensor:
     a = x.array
     w = a.astype(np.float32) if a.dtype == np.float16 else a
     xp = namespace_of(w)
-    e = xp.negative(xp.abs(w))
-    xp.exp(e, out=e)  # e^-|x| in (0, 1]
+    # one buffer of w's kind for e^-|x| in (0, 1]: out= keeps a 0-d input's result an array (NumPy
+    # hands 0-d ufunc results back as scalars, which out= refuses)
+    e = xp.abs(w, out=xp.empty_like(w))
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
     with np.errstate(invalid="ignore"):  # 0 * inf at x = +-inf: NaN, as torch's
         loss = xp.log1p(e)
         t_w = t.astype(w.dtype, copy=False)
@@ -161,8 +164,9 @@ def _bce_logits_vjp(g, y, args, saved, needs, xp):
     w = x.astype(e.dtype, copy=False)
     # dloss/dx = lw sigmoid(x) - pos_weight t (sigmoid(x) - t without pos_weight), sigmoid(x) as
     # e^min(x, 0) / (1 + e^-|x|) with the forward's e^-|x|: no overflow, relative precision for x << 0
-    d = namespace_of(w).clip(w, -math.inf, 0)
-    namespace_of(d).exp(d, out=d)
+    xp_w = namespace_of(w)
+    d = xp_w.clip(w, -math.inf, 0, out=xp_w.empty_like(w))  # out=: an array for a 0-d input too
+    xp_w.exp(d, out=d)
     d /= e + 1
     if pw is None:
         d -= t
