@@ -19,6 +19,16 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 N, C = 7, 5
+
+
+@pytest.fixture(autouse=True)
+def _small_logits_take_the_compiled_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled kernels serve logits from JIT_SOFTMAX_MIN_SIZE elements; these tests' small ones too."""
+    from downslope.ops import reductions
+
+    monkeypatch.setattr(reductions, "JIT_SOFTMAX_MIN_SIZE", 1)
+
+
 VARIANTS: list[dict[str, Any]] = [
     {},
     {"reduction": "sum"},
@@ -174,6 +184,11 @@ def test_the_compiled_path_is_the_one_taken_for_2d_float_logits() -> None:
     from downslope.nn.losses import classification
 
     assert classification._rows_fast(np.zeros((4, 3), np.float32))
+    from downslope.ops import reductions
+
+    reductions.JIT_SOFTMAX_MIN_SIZE = 13  # (undone by the fixture's monkeypatch)
+    assert not classification._rows_fast(np.zeros((4, 3), np.float32))  # too small to earn numba's load
+    reductions.JIT_SOFTMAX_MIN_SIZE = 1
     assert not classification._rows_fast(np.zeros((4, 3), np.float16))
     assert not classification._rows_fast(np.zeros((4, 6), np.float32)[:, ::2])
     with jit_gate.disabled():

@@ -11,6 +11,7 @@ import numpy as np
 from ... import jit_gate, ops
 from ...backend import namespace_of
 from ...errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
+from ...ops import reductions as _reductions
 from ...tensor import Tensor, record_op, wrap_array
 from .._arrays import array_like, is_host, scalar
 from ._base import (
@@ -284,12 +285,14 @@ def _plain_targets(t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
 
 def _rows_fast(d: Any) -> bool:
     """True where core's compiled softmax row kernels serve the class dim: numba on, (N, C) C-contiguous
-    host logits of float32/float64 (where ``ops.log_softmax`` runs them). Elsewhere (float16, devices,
+    host logits of float32/float64, at least ``JIT_SOFTMAX_MIN_SIZE`` of them (where ``ops.log_softmax``
+    runs them). Elsewhere (float16, devices,
     strided views, N-d input, numba off) the NumPy steps below, which keep the forward's softmax for
     the backward pass: recomputing it there would cost a second NumPy pass."""
     return (
         type(d) is np.ndarray
         and d.ndim == 2
+        and d.size >= _reductions.JIT_SOFTMAX_MIN_SIZE  # where ops.log_softmax takes the kernels (below: NumPy's steps)
         and d.dtype in (np.float32, np.float64)
         and d.flags.c_contiguous
         and jit_gate.kernels("downslope.ops._jit_softmax", d) is not None
