@@ -5,6 +5,7 @@ triangles and cross products.
 from __future__ import annotations
 
 import builtins
+import math
 import warnings
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 from .. import backend, gemm
 from ..backend import as_array, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from ..graph import ArrayRules
 from ..tensor import Tensor, _version_counter, record_op, wrap_array
 from .arithmetic import add, mul
 from .indexing import _getitem_vjp, index_put, select
@@ -177,16 +179,111 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
             raise ShapeError(f"einsum: operand {k} has {t.ndim} dims (shape {t.shape}) but {sub!r} names {len(sub)}")
         if len(set(sub)) != len(sub):
             subs[k], ts[k] = _einsum_diagonal(sub, t, k)
-    lhs = ",".join(subs)
     kinds = {t.array.dtype for t in ts}
     if len(kinds) > 1:
         common = np.result_type(*kinds)
         ts = [t if t.array.dtype == common else astype(t, common) for t in ts]
+    arrays = [t.array for t in ts]
     try:
-        arr = np.einsum(f"{lhs}->{out}", *[t.array for t in ts], optimize=len(ts) > 2)
-    except ValueError as exc:
+        if len(ts) == 2:
+            arr = _contract_pair(subs[0], subs[1], out, arrays[0], arrays[1], ArrayRules)
+        else:
+            arr = np.einsum(",".join(subs) + "->" + out, *arrays, optimize=len(ts) > 2)
+    except ValueError as exc:  # checked only now: small einsums pay nothing for the message
+        _einsum_sizes(subs, [t.shape for t in ts], out, equation)
         raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
     return record_op(as_array(arr), tuple(ts), _einsum_vjp, (subs, out))
+
+
+def _einsum_sizes(subs: list[str], shapes: list[tuple[int, ...]], out: str, equation: str) -> dict[str, int]:
+    """Each subscript's size, checked across the operands as torch does (a size-1 dim broadcasts), so a
+    mismatch names the subscript, both sizes and the operand rather than NumPy's remapped shapes."""
+    sizes: dict[str, int] = {}
+    for k, (sub, shape) in enumerate(zip(subs, shapes)):
+        for c, n in zip(sub, shape):
+            seen = sizes.get(c)
+            if seen is None or seen == 1:
+                sizes[c] = n
+            elif n != seen and n != 1:
+                named = f"subscript {c}" if c in equation else "a dim under '...'"
+                raise ShapeError(
+                    f"einsum {equation!r}: {named} has size {n} for operand {k} (shape {shape}) which does not "
+                    f"broadcast with previously seen size {seen}"
+                )
+    for c in out:
+        if c not in sizes:
+            raise ShapeError(f"einsum {equation!r}: output subscript {c} appears in no operand")
+    return sizes
+
+
+#: Two-operand contractions with fewer multiply-adds than this stay on one np.einsum call: below it the
+#: permutes, reshapes and the product's dispatch cost more than einsum's own loop (measured with one
+#: thread, float32: 'ij,jk->ik' breaks even near 32x32x32, 2.5x faster at 64; 'bij,bjk->bik' at 4x24x24x24
+#: already 1.9x faster). The product of the operands' sizes bounds the multiply-adds from above, so
+#: small einsums are told apart in one step.
+_EINSUM_MIN_PRODUCT = 32768
+
+
+def _contract_pair(sa: str, sb: str, out: str, a: Any, b: Any, xp: Any) -> Any:
+    """``einsum(f"{sa},{sb}->{out}", a, b)`` as one batched product on the project's GEMM (BLAS or
+    oneDNN; np.einsum alone never reaches either for two operands): indices only one operand has and the
+    output lacks are summed first, then the batch, kept and contracted dims are permuted and flattened
+    into (batch, M, K) @ (batch, K, N). Arrays (``xp`` ArrayRules) or Tensors (TensorRules, recorded
+    under create_graph); small products, products without a contracted index (elementwise or outer:
+    no GEMM to gain) and size-1 broadcasts stay on einsum."""
+    data_a, data_b = xp.data(a), xp.data(b)
+    if data_a.size * data_b.size < _EINSUM_MIN_PRODUCT:
+        return xp.einsum(f"{sa},{sb}->{out}", a, b)
+    sizes = dict(zip(sb, data_b.shape))
+    sizes.update(zip(sa, data_a.shape))
+    shared = [c for c in sa if c in sb]
+    contracted = [c for c in shared if c not in out]
+    dtype = data_a.dtype
+    if (
+        not contracted
+        or math.prod(sizes.values()) < _EINSUM_MIN_PRODUCT
+        or dtype.kind not in "fc"
+        or data_b.dtype != dtype
+        or any(a.shape[sa.index(c)] != b.shape[sb.index(c)] for c in shared)
+    ):
+        return xp.einsum(f"{sa},{sb}->{out}", a, b)
+    kept = [c for c in out if c not in shared]
+    if kept and kept[0] in sb:  # the output starts with b's dims: b @ a gives it without a transpose
+        sa, sb, a, b = sb, sa, b, a
+    a, sa = _sum_alone(a, sa, sb + out)
+    b, sb = _sum_alone(b, sb, sa + out)
+    batch = [c for c in out if c in sa and c in sb]
+    left = [c for c in out if c in sa and c not in sb]
+    right = [c for c in out if c in sb and c not in sa]
+    n_batch = math.prod(sizes[c] for c in batch)
+    m, n = math.prod(sizes[c] for c in left), math.prod(sizes[c] for c in right)
+    k = math.prod(sizes[c] for c in contracted)
+    a3 = _arranged(a, sa, batch + left + contracted, (n_batch, m, k) if batch else (m, k), xp)
+    b3 = _arranged(b, sb, batch + contracted + right, (n_batch, k, n) if batch else (k, n), xp)
+    product = gemm.matmul(a3, b3)
+    order = batch + left + right
+    shape = tuple(sizes[c] for c in order)
+    if tuple(product.shape) != shape:
+        product = xp.reshape(product, shape)
+    if order != list(out):
+        product = xp.permute(product, tuple(order.index(c) for c in out))
+    return product
+
+
+def _sum_alone(x: Any, sub: str, others: str) -> tuple[Any, str]:
+    """``x`` summed over the indices in ``sub`` that ``others`` lacks, and its remaining subscripts."""
+    alone = tuple(i for i, c in enumerate(sub) if c not in others)
+    if not alone:
+        return x, sub
+    return x.sum(axis=alone), "".join(c for c in sub if c in others)
+
+
+def _arranged(x: Any, sub: str, order: list[str], shape: tuple[int, ...], xp: Any) -> Any:
+    """``x`` with its dims permuted into ``order`` and flattened to ``shape`` (views where they can be)."""
+    axes = tuple(sub.index(c) for c in order)
+    if axes != tuple(range(len(axes))):
+        x = xp.permute(x, axes)
+    return x if tuple(x.shape) == shape else xp.reshape(x, shape)
 
 
 def _sublist_equation(args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
@@ -276,8 +373,10 @@ def _einsum_vjp(g, y, args, saved, needs, xp):
             terms.append(missing)
             ones = namespace_of(xp.data(g)).ones(sizes, dtype=xp.data(g).dtype)
             operands.append(xp.constant(ones))
-        spec = ",".join(terms) + "->" + sub
-        grad = xp.einsum(spec, *operands)
+        if len(operands) == 2:
+            grad = _contract_pair(terms[0], terms[1], sub, operands[0], operands[1], xp)
+        else:
+            grad = xp.einsum(",".join(terms) + "->" + sub, *operands)
         shape = tuple(args[i].shape)
         if tuple(grad.shape) != shape:  # a size-1 dim broadcast against a larger one under '...'
             summed = tuple(1 if n == 1 else m for m, n in zip(grad.shape, shape))

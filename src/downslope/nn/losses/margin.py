@@ -25,9 +25,35 @@ from ._base import (
     _Loss,
     _reduce,
     _reduction_arg,
-    _same_shapes,
     _WeightedLoss,
 )
+
+
+def _hinge(z: Tensor) -> Tensor:
+    """max(0, z) as PyTorch builds these losses, with clamp_min: the gradient passes at z == 0 (relu's
+    would not), so tied scores or a pair exactly at the margin still train."""
+    return ops.clamp_min(z, 0.0)
+
+
+def _same_ndim(fn: str, **tensors: Any) -> None:
+    """PyTorch's check before it broadcasts the operands of a pairwise loss: one number of dims."""
+    shapes = {name: tuple(getattr(t, "shape", ())) for name, t in tensors.items()}
+    if len({len(shape) for shape in shapes.values()}) > 1:
+        shown = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        dims = ", ".join(str(len(shape)) for shape in shapes.values())
+        raise ShapeError(f"{fn}: expected operands with the same number of dimensions, got {shown} ({dims} dims)")
+
+
+def _broadcast_operands(fn: str, **tensors: Tensor) -> tuple[int, ...]:
+    """The shape the operands broadcast to. PyTorch broadcasts them (one anchor against N positives)
+    once they have the same number of dims; it refuses other dims, and so do we."""
+    _same_ndim(fn, **tensors)
+    shapes = [t.shape for t in tensors.values()]
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        shown = ", ".join(f"{name} {t.shape}" for name, t in tensors.items())
+        raise ShapeError(f"{fn}: expected operands whose shapes broadcast together, got {shown}") from None
 
 
 def margin_ranking_loss(
@@ -49,11 +75,9 @@ def margin_ranking_loss(
     """
     reduction = _reduction_arg(size_average, reduce, reduction, "margin_ranking_loss")
     x1, x2 = _input(input1, "margin_ranking_loss"), _input(input2, "margin_ranking_loss")
-    _same_shapes("margin_ranking_loss", input1=x1, input2=x2)
-    _, y = _broadcast_pair(x1, target, "margin_ranking_loss")
-    if y.shape != x1.shape:
-        x1, x2 = ops.broadcast_to(x1, y.shape), ops.broadcast_to(x2, y.shape)
-    return _reduce(ops.relu(-y * (x1 - x2) + margin), reduction)
+    _broadcast_operands("margin_ranking_loss", input1=x1, input2=x2)
+    diff, y = _broadcast_pair(x1 - x2, target, "margin_ranking_loss")
+    return _reduce(_hinge(-y * diff + margin), reduction)
 
 
 def hinge_embedding_loss(
@@ -64,13 +88,17 @@ def hinge_embedding_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
-    """x where y = 1, max(0, margin - x) where y = -1 (x usually a distance)."""
+    """x where y = 1, max(0, margin - x) where y = -1 (x usually a distance).
+
+    PyTorch's masks exactly: the x term where y != -1 and the hinge term where y != 1, so any other
+    label (a 0 of 0/1 labels) gets both."""
     reduction = _reduction_arg(size_average, reduce, reduction, "hinge_embedding_loss")
     x = _input(input, "hinge_embedding_loss")
     x, y = _broadcast_pair(x, target, "hinge_embedding_loss")
-    positive = ops.where(y.array == 1, x, scalar(0, x.array.dtype))
-    negative = ops.where(y.array == -1, ops.relu(margin - x), scalar(0, x.array.dtype))
-    return _reduce(positive + negative, reduction)
+    zero = scalar(0, x.array.dtype)
+    negative = ops.where(y.array != 1, _hinge(margin - x), zero)
+    positive = ops.where(y.array != -1, x, zero)
+    return _reduce(negative + positive, reduction)
 
 
 def soft_margin_loss(
@@ -124,21 +152,21 @@ def cosine_embedding_loss(
     """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cosine along dim 1)."""
     reduction = _reduction_arg(size_average, reduce, reduction, "cosine_embedding_loss")
     x1, x2 = _input(input1, "cosine_embedding_loss"), _input(input2, "cosine_embedding_loss")
-    _same_shapes("cosine_embedding_loss", input1=x1, input2=x2)
+    shape = _broadcast_operands("cosine_embedding_loss", input1=x1, input2=x2)
     if x1.ndim not in (1, 2):
         raise ShapeError(f"cosine_embedding_loss: expected (N, D) or (D,) inputs, got shape {x1.shape}")
     _check_operand(target, "cosine_embedding_loss", "target")
     y = _as_input_tensor(target, x1)
-    if y.shape != x1.shape[:-1]:
+    if y.shape != shape[:-1]:
         raise ShapeError(
-            f"cosine_embedding_loss: expected a target of shape {x1.shape[:-1]} (one +1/-1 per row of the "
-            f"inputs of shape {x1.shape}), got {y.shape}"
+            f"cosine_embedding_loss: expected a target of shape {shape[:-1]} (one +1/-1 per row of the "
+            f"inputs of shape {shape}), got {y.shape}"
         )
     dim = x1.ndim - 1
     eps = 1e-12  # PyTorch's: keeps the norms of all-zero rows away from 0
     cos = ops.sum(x1 * x2, dim) / ops.sqrt((ops.sum(x1 * x1, dim) + eps) * (ops.sum(x2 * x2, dim) + eps))
     zero = scalar(0, x1.array.dtype)
-    loss = ops.where(y.array == 1, 1.0 - cos, zero) + ops.where(y.array == -1, ops.relu(cos - margin), zero)
+    loss = ops.where(y.array == 1, 1.0 - cos, zero) + ops.where(y.array == -1, _hinge(cos - margin), zero)
     return _reduce(loss, reduction)
 
 
@@ -163,12 +191,12 @@ def triplet_margin_loss(
     reduction = _reduction_arg(size_average, reduce, reduction, "triplet_margin_loss")
     a = _input(anchor, "triplet_margin_loss")
     pos, neg = _input(positive, "triplet_margin_loss"), _input(negative, "triplet_margin_loss")
-    _same_shapes("triplet_margin_loss", anchor=a, positive=pos, negative=neg)
+    _broadcast_operands("triplet_margin_loss", anchor=a, positive=pos, negative=neg)
     d_pos = _distance(a, positive, p, eps)
     d_neg = _distance(a, negative, p, eps)
     if swap:
         d_neg = ops.minimum(d_neg, _distance(positive, negative, p, eps))
-    return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
+    return _reduce(_hinge(margin + d_pos - d_neg), reduction)
 
 
 def multi_margin_loss(
@@ -284,11 +312,12 @@ def triplet_margin_with_distance_loss(
 ) -> Tensor:
     """:func:`triplet_margin_loss` with any ``distance_function(a, b)`` (default: pairwise Euclidean)."""
     _check_reduction(reduction, "triplet_margin_with_distance_loss")
+    _same_ndim("triplet_margin_with_distance_loss", anchor=anchor, positive=positive, negative=negative)
     dist = distance_function if distance_function is not None else (lambda a, b: _distance(a, b, 2.0, 1e-6))
     d_pos, d_neg = dist(anchor, positive), dist(anchor, negative)
     if swap:
         d_neg = ops.minimum(d_neg, dist(positive, negative))
-    return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
+    return _reduce(_hinge(margin + d_pos - d_neg), reduction)
 
 
 class _PairMarginLoss(_Loss):
