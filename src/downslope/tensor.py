@@ -882,6 +882,15 @@ class Tensor:
         return _inplace_unary(self, _sigmoid_into, _ops.sigmoid, "sigmoid_")
 
     def relu_(self) -> Tensor:
+        if (
+            type(self.array) is np.ndarray
+            and self.array.dtype.kind == "f"
+            and self._vjp is not None
+            and _records(self)
+            and not _is_view_in_graph(self)
+            and getattr(self, "_view_of", False) is False
+        ):
+            return _inplace_recorded(self, "relu_", _relu_over)  # nn.ReLU(inplace=True) after a layer
         return _inplace_unary(self, _relu_into, _ops.relu, "relu_")
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
@@ -2989,6 +2998,20 @@ def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, 
 
 def _sigmoid_into(arr: np.ndarray, out: np.ndarray) -> None:
     out[...] = _sigmoid_array(arr)
+
+
+def _relu_over(t: Tensor) -> Tensor:
+    """relu_'s recorded op on an intermediate: relu written over the array it reads, which is the
+    rebased tensor's own (its rule reads only the output), so the write that follows copies the array
+    onto itself, which NumPy skips: in place costs no more than out of place."""
+    from . import parallel
+
+    a = t.array
+    if a.ndim == 0:
+        _relu_into(a, a)
+    else:  # rows of the first dim at once on oneDNN's threads, as ops.relu
+        parallel.over_parts(a, a.shape[0], a.size // 2, lambda lo, hi: _relu_into(a[lo:hi], a[lo:hi]))
+    return record_op(a, (t,), _ops.pointwise._relu_vjp)
 
 
 def _relu_into(arr: np.ndarray, out: np.ndarray) -> None:

@@ -30,7 +30,6 @@ CASES = [
     (nn.Softplus(beta=2.0, threshold=5.0), torch.nn.Softplus(beta=2.0, threshold=5.0)),
     (nn.SiLU(), torch.nn.SiLU()),
     (nn.Identity(), torch.nn.Identity()),
-    (nn.ReLU(inplace=True), torch.nn.ReLU()),
     (nn.ReLU6(), torch.nn.ReLU6()),
     (nn.Hardtanh(-2.0, 3.0), torch.nn.Hardtanh(-2.0, 3.0)),
     (nn.SELU(), torch.nn.SELU()),

@@ -540,15 +540,16 @@ def test_every_function_with_torchs_inplace_is_listed():
 
 
 @pytest.mark.parametrize("name", sorted(_INPLACE_ACTIVATIONS))
-def test_inplace_is_accepted_with_no_effect_and_torchs_values(name):
+def test_inplace_writes_into_the_input_as_torch(name):
     shape = (2, 3, 4, 5) if name == "dropout3d" else (2, 3, 4)
     a = x_array((int(np.prod(shape)),)).reshape(shape)
     args = _INPLACE_ACTIVATIONS[name]
-    x = ds.tensor(a)
+    x, tx = ds.tensor(a), torch.tensor(a)
     ours = getattr(F, name)(x, *args, inplace=True)
-    ref = getattr(TF, name)(torch.tensor(a), *args, inplace=False)
+    ref = getattr(TF, name)(tx, *args, inplace=True)
     np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(x.numpy(), a)  # inplace=True has no effect: the input is unchanged
+    np.testing.assert_allclose(x.numpy(), tx.numpy(), rtol=1e-6, atol=1e-6)  # the input holds the result
+    assert (ours is x) == (ref is tx) == True  # noqa: E712
 
 
 def test_silu_takes_inplace_as_torch():

@@ -105,3 +105,37 @@ def test_grid_sample_refuses_an_unknown_padding_mode() -> None:
 
     with pytest.raises(ds.DownslopeError, match="reflection"):
         F.grid_sample(ds.zeros(1, 1, 2, 2), ds.zeros(1, 1, 1, 2), padding_mode="mirror")
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.filterwarnings("ignore:Since version 1.3.0")  # torch on unit-size grids
+def test_affine_grid_at_identity_is_bit_identical_to_torch(align_corners: bool, dtype: Any) -> None:
+    import downslope as ds
+
+    for n in [*range(1, 40), 64, 100, 224, 257]:
+        for size in ((2, 1, n, n + 3), (1, 1, 3, n, n + 1)):
+            spatial = len(size) - 2
+            theta = np.zeros((size[0], spatial, spatial + 1), dtype)
+            theta[:, range(spatial), range(spatial)] = 1
+            ref = TF.affine_grid(torch.tensor(theta), size, align_corners=align_corners).numpy()
+            ours = F.affine_grid(ds.tensor(theta, dtype=dtype), size, align_corners=align_corners).numpy()
+            assert ours.dtype == ref.dtype
+            np.testing.assert_array_equal(ours, ref, err_msg=str(size))
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_spatial_transformer_gradient_at_identity_matches_torch(align_corners: bool) -> None:
+    # at the identity the sample points sit on pixel centres (align_corners=False): an ulp decides
+    # which side's bilinear derivative grid_sample takes
+    import downslope as ds
+
+    x = np.random.default_rng(0).random((1, 1, 28, 28)).astype(np.float32)
+    grads = []
+    for lib in (torch, ds):
+        theta = lib.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], requires_grad=True)
+        grid = lib.nn.functional.affine_grid(theta, (1, 1, 28, 28), align_corners=align_corners)
+        y = lib.nn.functional.grid_sample(lib.tensor(x), grid, align_corners=align_corners, padding_mode="border")
+        (g,) = lib.autograd.grad((y * y).sum(), theta)
+        grads.append(g.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-3)

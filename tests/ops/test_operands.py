@@ -264,3 +264,35 @@ def test_numpy_integer_scalar_meets_a_0d_integer_tensor_as_a_number(scalar, dtyp
         assert str(o.dtype) == str(t.dtype).replace("torch.", "")
         assert o.item() == t.item()
     assert str(ds.add(ours, scalar).dtype) == str(torch.add(theirs, scalar).dtype).replace("torch.", "")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda ds, a: ds.nn.functional.relu((a, a)),
+        lambda ds, a: ds.nn.functional.relu([a, a]),
+        lambda ds, a: ds.exp((a.detach(), 1)),
+        lambda ds, a: ds.nn.functional.leaky_relu([a]),
+    ],
+    ids=["relu-tuple-same-shape", "relu-list", "exp-mixed-tuple", "leaky_relu-list"],
+)
+def test_a_sequence_holding_tensors_is_refused_as_torch(call) -> None:
+    with pytest.raises(TypeError, match="must be Tensor"):
+        call(torch, torch.ones(2, 3))
+    with pytest.raises(ds.errors.ArgumentTypeError, match=r"\(\): an argument must be Tensor .*not (tuple|list)"):
+        call(ds, ds.ones(2, 3))
+
+
+def test_a_forward_hook_returning_a_tuple_is_refused_by_the_next_layer() -> None:
+    m = ds.nn.Sequential(ds.nn.Linear(2, 3), ds.nn.ReLU())
+    m[0].register_forward_hook(lambda mod, i, o: (o, o))  # same shapes: NumPy would have stacked them
+    with pytest.raises(ds.errors.ArgumentTypeError, match=r"relu\(\): .*not tuple: got a tuple of 2 items"):
+        m(ds.ones(1, 2))
+
+
+def test_numbers_and_lists_of_numbers_still_lift() -> None:
+    x = ds.tensor([1.0, -2.0])
+    assert (x + [1.0, 2.0]).tolist() == [2.0, 0.0]
+    assert ds.nn.functional.relu([1.0, -2.0]).tolist() == [1.0, 0.0]
+    assert (x * 2).tolist() == [2.0, -4.0]
+    assert ds.tensor([ds.tensor(1.0), ds.tensor(2.0)]).tolist() == [1.0, 2.0]

@@ -54,15 +54,15 @@ __all__ = [
 
 
 class ReLU(Module):
-    """max(x, 0), elementwise. ``inplace`` is PyTorch's memory option, accepted and without effect:
-    the output is always a new tensor."""
+    """max(x, 0), elementwise. ``inplace=True`` writes the result into the input and returns it, as
+    PyTorch (a forward hook that kept the previous layer's output then sees the ReLU'd values)."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
+        return F.relu(input, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -77,7 +77,7 @@ class LeakyReLU(Module):
         self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}{', inplace=True' if self.inplace else ''}"
@@ -92,7 +92,7 @@ class ELU(Module):
         self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.elu(input, self.alpha)
+        return F.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}{', inplace=True' if self.inplace else ''}"
@@ -180,14 +180,14 @@ class SiLU(Module):
         self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.silu(input)
+        return F.silu(input, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
 
 
 class _Elementwise(Module):
-    """An activation without options beyond PyTorch's ``inplace`` (accepted, no effect)."""
+    """An activation without options beyond PyTorch's ``inplace`` (True: the result is written into the input)."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -201,28 +201,28 @@ class ReLU6(_Elementwise):
     """min(max(x, 0), 6)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu6(input)
+        return F.relu6(input, self.inplace)
 
 
 class SELU(_Elementwise):
     """Self-normalizing ELU: scale * elu(x, alpha), alpha 1.6733, scale 1.0507."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.selu(input)
+        return F.selu(input, self.inplace)
 
 
 class Mish(_Elementwise):
     """x * tanh(softplus(x))."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.mish(input)
+        return F.mish(input, self.inplace)
 
 
 class Hardsigmoid(_Elementwise):
     """clamp(x / 6 + 1/2, 0, 1)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.hardsigmoid(input)
+        return F.hardsigmoid(input, self.inplace)
 
     def extra_repr(self) -> str:
         return ""  # PyTorch's Hardsigmoid does not show inplace
@@ -232,7 +232,7 @@ class Hardswish(_Elementwise):
     """x * hardsigmoid(x)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.hardswish(input)
+        return F.hardswish(input, self.inplace)
 
     def extra_repr(self) -> str:
         return ""  # PyTorch's Hardswish does not show inplace
@@ -285,7 +285,7 @@ class Hardtanh(Module):
         self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.hardtanh(input, self.min_val, self.max_val)
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}{', inplace=True' if self.inplace else ''}"
@@ -299,7 +299,7 @@ class CELU(Module):
         self.alpha, self.inplace = float(alpha), bool(inplace)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.celu(input, self.alpha)
+        return F.celu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}{', inplace=True' if self.inplace else ''}"
@@ -315,7 +315,7 @@ class Threshold(Module):
         self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.threshold(input, self.threshold, self.value)
+        return F.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}{', inplace=True' if self.inplace else ''}"
@@ -442,7 +442,7 @@ class RReLU(Module):
         self.lower, self.upper, self.inplace = float(lower), float(upper), bool(inplace)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.rrelu(input, self.lower, self.upper, self.training)
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"lower={self.lower}, upper={self.upper}{', inplace=True' if self.inplace else ''}"

@@ -24,6 +24,7 @@ from ..backend import namespace_of
 from ..devices import to_host
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from ..functional import gelu as _gelu
+from ..graph import is_grad_enabled
 from ..ops import normalize_dim as _dim
 from ..ops.out import with_input as _with_input
 from ..ops.out import with_out as _with_out
@@ -159,12 +160,44 @@ def _linear_vjp(g, y, args, saved, needs, xp):
 _linear_vjp.reads_inputs = lambda i, needs: needs is None or (i == 0 and bool(needs[1])) or (i == 1 and bool(needs[0]))  # type: ignore[attr-defined]  # host: flags
 
 
+# ---------------------------------------------------------------------- inplace=True
+def _write_into(input: Any, name: str, op: Any) -> Tensor:
+    """torch's ``inplace=True``: ``op(input)`` written into ``input``, which is returned. Code relies
+    on the aliasing (a forward hook that kept a conv's output sees the ReLU'd values). The write is
+    a recorded in-place op: a leaf that requires grad is refused, and backward refuses an earlier
+    rule that reads the overwritten values (exp's, sigmoid's output), as torch. The op itself runs on
+    a recorded copy (its rule may read its input, as torch saves an in-place op's original input)."""
+    x = _as_tensor(input, name)
+    if x.requires_grad and is_grad_enabled():
+        if name in _SAVES_RESULT:
+            # torch's in-place form of these saves its result: a later in-place write to it is refused
+            return x._inplace_via(name + "_", lambda t: _reading_result(op(t.clone())))
+        return x.copy_(op(x.clone()))
+    return x.copy_(op(x))
+
+
+_SAVES_RESULT = frozenset({"elu", "celu", "selu", "leaky_relu", "rrelu"})
+
+
+def _reading_result(y: Tensor) -> Tensor:
+    """``y`` passed through a node that counts as reading its output (the tensor written in place)."""
+    return record_op(y.array, (y,), _reads_result_vjp)
+
+
+def _reads_result_vjp(g, y, args, saved, needs, xp):
+    return (g,)
+
+
+_reads_result_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_reads_result_vjp.reads_output = True  # type: ignore[attr-defined]
+
+
 # ---------------------------------------------------------------------- dropout
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout),
     so nothing changes at evaluation time. Identity when ``training`` is False or ``p == 0``.
-    The mask comes from ``downslope.backend.rng()`` (seeded by ``ds.manual_seed``). ``inplace`` is
-    accepted for PyTorch's signature; the result is always a new tensor (see the module docstring).
+    The mask comes from ``downslope.backend.rng()`` (seeded by ``ds.manual_seed``). ``inplace=True``
+    writes the result into ``input`` and returns it, as PyTorch.
 
     Example:
         >>> import downslope as ds
@@ -177,6 +210,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     _check_probability(p, "dropout")
     if not training or p == 0:
         return x
+    if inplace:
+        return _write_into(x, "dropout", lambda t: dropout(t, p, training))
     dtype = x.array.dtype if backend.is_floating(x.array.dtype) else backend.get_default_dtype()
     if p == 1:
         scale = np.zeros_like(x.array, dtype=dtype)
@@ -199,12 +234,16 @@ def _check_probability(p: Any, where: str) -> None:
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
     x = input  # torch's parameter name (F.relu(input=...))
+    if inplace:  # the rule reads the output only: no copy of the old values is needed
+        return _as_tensor(x, "relu").relu_()
     return ops.relu(x)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
     x = input  # torch's parameter name (F.leaky_relu(input=...))
+    if inplace:
+        return _write_into(x, "leaky_relu", lambda t: ops.leaky_relu(t, negative_slope))
     return ops.leaky_relu(x, negative_slope)
 
 
@@ -218,6 +257,8 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
         [-0.6321, 0.0, 2.0]
     """
     x = input  # torch's parameter name (F.elu(input=...))
+    if inplace:
+        return _write_into(x, "elu", lambda t: _elu_op(t, alpha, 1.0, 1.0, "elu"))
     return _elu_op(x, alpha, 1.0, 1.0, "elu")
 
 
@@ -479,7 +520,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * sigmoid(x) (also called swish); ``inplace`` is accepted and has no effect.
+    """x * sigmoid(x) (also called swish); ``inplace=True`` writes it into ``input``, as PyTorch.
 
     One op with torch's formulas: x / (1 + e^-x) (-0.0 below x = -88.7 in float32, NaN at -inf, as
     torch) and the gradient sigmoid(x) (1 + x (1 - sigmoid(x))); float16 is computed in float32.
@@ -491,6 +532,8 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
         [-0.2689, 0.0, 1.7616]
     """
     x = _as_tensor(input, "silu")  # torch's parameter name (F.silu(input=...))
+    if inplace:
+        return _write_into(x, "silu", silu)
     d = x.array
     if d.dtype.kind != "f":
         return x * ops.sigmoid(x)
@@ -524,7 +567,7 @@ def _silu_vjp(g, y, args, saved, needs, xp):
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6); the gradient is 0 at 0 and 6 (see :func:`hardtanh`)."""
     x = input  # torch's parameter name (F.relu6(input=...))
-    return hardtanh(x, 0.0, 6.0)
+    return hardtanh(x, 0.0, 6.0, inplace)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
@@ -534,6 +577,8 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     ``max_val`` themselves: torch's hardtanh passes it only strictly inside (and at NaN).
     """
     x = input  # torch's parameter name (F.hardtanh(input=...))
+    if inplace:
+        return _write_into(x, "hardtanh", lambda t: ops.pointwise.hardtanh(t, min_val, max_val))
     return ops.pointwise.hardtanh(_as_tensor(x, "hardtanh"), min_val, max_val)
 
 
@@ -544,6 +589,8 @@ _SELU_SCALE = 1.0507009873554805
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """scale * elu(x, alpha) with the self-normalizing constants (alpha 1.6733, scale 1.0507)."""
     x = input  # torch's parameter name (F.selu(input=...))
+    if inplace:
+        return _write_into(x, "selu", selu)
     return _elu_op(x, _SELU_ALPHA, _SELU_SCALE, 1.0, "selu")
 
 
@@ -552,6 +599,8 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     x = input  # torch's parameter name (F.celu(input=...))
     if alpha == 0:  # e^(x / 0): torch refuses it too
         raise InvalidValueError("celu: alpha cannot be 0 (it divides the input)")
+    if inplace:
+        return _write_into(x, "celu", lambda t: _elu_op(t, alpha, 1.0, 1.0 / alpha, "celu"))
     return _elu_op(x, alpha, 1.0, 1.0 / alpha, "celu")
 
 
@@ -617,6 +666,8 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
         [-0.3034, 0.0, 1.944]
     """
     x = _as_tensor(input, "mish")  # torch's parameter name (F.mish(input=...))
+    if inplace:
+        return _write_into(x, "mish", mish)
     d = x.array
     if d.dtype.kind != "f":
         return x * ops.tanh(ops.softplus(x))
@@ -660,6 +711,8 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     (-3, 3) and 0 elsewhere, at -3 and 3 and at NaN too (torch's rule)."""
     x = input  # torch's parameter name (F.hardsigmoid(input=...))
     x = _as_tensor(x, "hardsigmoid")
+    if inplace:
+        return _write_into(x, "hardsigmoid", hardsigmoid)
     a = x.array
     inside = (a > -3.0) & (a < 3.0)
     return ops.where(inside, x + 3.0, (a + 3.0).clip(0.0, 6.0)) / 6.0  # an array keeps float16
@@ -671,6 +724,8 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     inf included), so the rule is written out."""
     x = input  # torch's parameter name (F.hardswish(input=...))
     x = _as_tensor(x, "hardswish")
+    if inplace:
+        return _write_into(x, "hardswish", hardswish)
     a = x.array
     xp = namespace_of(a)
     with np.errstate(invalid="ignore"):  # -inf * 0: NaN, as torch's, silently
@@ -701,6 +756,8 @@ def _hardswish_vjp(g, y, args, saved, needs, xp):
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else ``value``."""
     x = input  # torch's parameter name (F.threshold(input=...))
+    if inplace:
+        return _write_into(x, "threshold", lambda t: ops.pointwise.threshold(t, threshold, value))
     return ops.pointwise.threshold(_as_tensor(x, "threshold"), threshold, value)
 
 
@@ -944,6 +1001,8 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """
     x = input  # torch's parameter name (F.dropout1d(input=...))
     x = _as_tensor(x, "dropout1d")
+    if inplace and training and p != 0:
+        return _write_into(x, "dropout1d", lambda t: dropout1d(t, p, training))
     return _feature_dropout(x, p, training, _channel_dims(x, 1, "dropout1d"), "dropout1d")
 
 
@@ -954,6 +1013,8 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """
     x = input  # torch's parameter name (F.dropout2d(input=...))
     x = _as_tensor(x, "dropout2d")
+    if inplace and training and p != 0:
+        return _write_into(x, "dropout2d", lambda t: dropout2d(t, p, training))
     return _feature_dropout(x, p, training, _channel_dims(x, 2, "dropout2d", legacy_batched=True), "dropout2d")
 
 
@@ -981,6 +1042,8 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
             "dimensions, a channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs).",
             stacklevel=2,
         )
+    if inplace and training and p != 0:
+        return _write_into(x, "dropout3d", lambda t: _feature_dropout(t, p, training, t.ndim == 5, "dropout3d"))
     return _feature_dropout(x, p, training, x.ndim == 5, "dropout3d")
 
 
@@ -1014,6 +1077,8 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
     """
     x = input  # torch's parameter name (F.alpha_dropout(input=...))
     x = _as_tensor(x, "alpha_dropout")
+    if inplace and training and p != 0:
+        return _write_into(x, "alpha_dropout", lambda t: alpha_dropout(t, p, training))
     return _alpha_dropout(x, p, training, x.shape, "alpha_dropout")
 
 
@@ -1021,6 +1086,8 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
     """:func:`alpha_dropout` of whole channels of (N, C, ...) input."""
     x = input  # torch's parameter name (F.feature_alpha_dropout(input=...))
     x = _as_tensor(x, "feature_alpha_dropout")
+    if inplace and training and p != 0:
+        return _write_into(x, "feature_alpha_dropout", lambda t: feature_alpha_dropout(t, p, training))
     return _alpha_dropout(x, p, training, x.shape[:2] + (1,) * (x.ndim - 2), "feature_alpha_dropout")
 
 
@@ -1040,6 +1107,8 @@ def rrelu(
     x = _as_tensor(x, "rrelu")
     if not 0 <= lower <= upper:
         raise ArgumentError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, upper={upper}")
+    if inplace:
+        return _write_into(x, "rrelu", lambda t: rrelu(t, lower, upper, training))
     if training:
         # lower + (upper - lower) * u is Generator.uniform's own formula: the same slopes on the host as before
         u = backend.random_like(x.shape, x.array, np.float64)

@@ -32,8 +32,13 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     ``float32_tensor * 2.0`` or ``* np.float64(...)`` stays float32 (no float64 creep)."""
     if isinstance(x, Tensor):
         return x
-    if type(x) is float or type(x) is int or not is_array(x):  # Python numbers first: the common case
-        arr = np.asarray(x)  # host: a number or list from the caller is host data
+    if type(x) is float or type(x) is int:  # Python numbers first: the common case
+        arr = np.asarray(x)  # host: a number from the caller is host data
+    elif not is_array(x):
+        if isinstance(x, (list, tuple)) and _holds_tensor(x):
+            # NumPy would stack same-shape tensors into another tensor silently (or fail deep inside)
+            _refuse_sequence_of_tensors(x)
+        arr = np.asarray(x)  # host: a list from the caller is host data
     else:
         arr = x
     if arr.dtype.kind not in "fiub":
@@ -54,6 +59,27 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     if like is not None and type(like.array) is not np.ndarray:  # the host case pays only this check
         arr = _onto_device_of(arr, like.array)
     return wrap_array(arr)
+
+
+def _holds_tensor(seq: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a (nested) list or tuple has a Tensor in it."""
+    return _builtin_any(isinstance(v, Tensor) or (isinstance(v, (list, tuple)) and _holds_tensor(v)) for v in seq)
+
+
+def _refuse_sequence_of_tensors(x: list[Any] | tuple[Any, ...]) -> None:
+    """Raise torch's TypeError for a list or tuple of Tensors where a tensor is expected (a forward
+    hook that returned a tuple, ``F.relu([t1, t2])``), naming the op that was called."""
+    import sys
+
+    frame: Any = sys._getframe(2)  # the caller of _lift (or of its wrappers below)
+    while frame is not None and frame.f_code.co_name.startswith(("_lift", "_pair", "_refuse")):
+        frame = frame.f_back
+    op = frame.f_code.co_name if frame is not None else "an op"
+    kind = type(x).__name__
+    raise ArgumentTypeError(
+        f"{op}(): an argument must be Tensor (or numbers), not {kind}: got a {kind} of {len(x)} items holding "
+        "Tensors where one tensor is expected (a forward hook that returns a tuple replaces the module's output)"
+    )
 
 
 def _onto_device_of(arr: Any, other: Any) -> Any:

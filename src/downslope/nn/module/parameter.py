@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import weakref
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from ... import backend
 from ...errors import ArgumentTypeError, DTypeError, UninitializedError
-from ...tensor import Tensor, empty, to_array
+from ...tensor import Tensor, empty, to_array, wrap_array
 
 _PLACEHOLDER = np.zeros(0, np.float32)  # host: a constant, never computed with
 
@@ -55,6 +56,16 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # As torch's Parameter.__deepcopy__: a new parameter over a copy of the values with the same
+        # requires_grad, and nothing else (no .grad, hooks or attributes; a plain Tensor's copy keeps
+        # its .grad). A copied model (a federated client, a target network) starts without gradients.
+        if id(self) in memo:
+            return memo[id(self)]  # tied weights stay tied
+        result = type(self)(wrap_array(copy.deepcopy(self.array, memo)), self.requires_grad)
+        memo[id(self)] = result
+        return result
 
 
 class Buffer(Tensor):
