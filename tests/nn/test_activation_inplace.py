@@ -267,3 +267,19 @@ def test_a_second_inplace_write_raises_exactly_where_torch_raises(first: str, fi
             assert "modified by an inplace operation" in str(e)
             outcomes.append("raised")
     assert outcomes[1] == outcomes[0]
+
+
+@pytest.mark.parametrize(
+    "name, shape",
+    [("Dropout", (2, 3, 4)), ("Dropout1d", (2, 3, 4)), ("Dropout2d", (2, 3, 4, 5)), ("Dropout3d", (2, 3, 4, 5, 2)),
+     ("AlphaDropout", (2, 3)), ("FeatureAlphaDropout", (2, 3, 4, 5))],
+)  # fmt: skip
+def test_dropout_modules_write_in_place_where_torchs_do(name, shape):
+    torch_module = getattr(torch.nn, name)(0.5, inplace=True)
+    ty = torch.randn(*shape, requires_grad=True) * 1
+    torch_writes = torch_module(ty) is ty  # torch's alpha dropout modules ignore inplace
+    y = ds.randn(*shape, requires_grad=True) * 1
+    before = y.detach().clone()
+    out = getattr(ds.nn, name)(0.5, inplace=True)(y)
+    assert (out is y) == torch_writes
+    assert ds.equal(y, before) != torch_writes

@@ -110,11 +110,10 @@ class Dropout(Module):
         super().__init__()
         F._check_probability(p, type(self).__name__)
         self.p = float(p)  # host: a Python number
-        # PyTorch's memory option; the output is always a new tensor
-        self.inplace = bool(inplace)  # host: a Python number
+        self.inplace = bool(inplace)  # host: a Python number (True: the input is written over, as torch)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.dropout(input, self.p, self.training)
+        return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
@@ -130,14 +129,14 @@ class AlphaDropout(Dropout):
     """
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.alpha_dropout(input, self.p, self.training)
+        return F.alpha_dropout(input, self.p, self.training)  # torch's module ignores inplace here
 
 
 class FeatureAlphaDropout(Dropout):
     """:class:`AlphaDropout` of whole channels."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.feature_alpha_dropout(input, self.p, self.training)
+        return F.feature_alpha_dropout(input, self.p, self.training)  # torch's module ignores inplace here
 
 
 class Dropout1d(Dropout):
@@ -151,7 +150,7 @@ class Dropout1d(Dropout):
     """
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.dropout1d(input, self.p, self.training)
+        return F.dropout1d(input, self.p, self.training, self.inplace)
 
 
 class Dropout2d(Dropout):
@@ -165,7 +164,7 @@ class Dropout2d(Dropout):
     """
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.dropout2d(input, self.p, self.training)
+        return F.dropout2d(input, self.p, self.training, self.inplace)
 
 
 class Dropout3d(Dropout):
@@ -178,7 +177,7 @@ class Dropout3d(Dropout):
     """
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.dropout3d(input, self.p, self.training)
+        return F.dropout3d(input, self.p, self.training, self.inplace)
 
 
 class Embedding(Module):
