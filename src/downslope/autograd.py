@@ -38,6 +38,7 @@ from .graph import (
     enable_grad,
     is_grad_enabled,
     no_grad,
+    node_name,
     rule_name,
     set_grad_enabled,
 )
@@ -146,14 +147,15 @@ class detect_anomaly(set_detect_anomaly):  # noqa: N801  (torch's name)
         return wrapper
 
 
-def _check_anomaly(vjp: Any, input_grads: Any) -> None:
-    """Raise if a gradient rule returned NaN (anomaly detection on): PyTorch's message, the op named."""
+def _check_anomaly(node: Tensor, input_grads: Any) -> None:
+    """Raise if a gradient rule returned NaN (anomaly detection on): PyTorch's message, the op named as its
+    grad_fn is (a custom Function by its class: 'MyOpBackward')."""
     for i, pg in enumerate(input_grads):
         if pg is None:
             continue
         arr = getattr(pg, "array", pg)
         if bool(to_host(namespace_of(arr).isnan(arr).any())):  # host: anomaly mode reads every gradient, by design
-            raise StateError(f"Function '{_rule_label(vjp)}' returned nan values in its {i}th output.")
+            raise StateError(f"Function '{node_name(node)}' returned nan values in its {i}th output.")
 
 
 # ---------------------------------------------------------------------- the backward walk
@@ -545,7 +547,7 @@ def _run_backward(
             if state is not None and state.hooks:
                 input_grads = _run_node_hooks(state, node, g, input_grads, create_graph)
             if check_nan:
-                _check_anomaly(vjp, input_grads)
+                _check_anomaly(node, input_grads)
             scattered = vjp is slice_rule and state is None and not create_graph
             for parent, needed, pg in zip(parents, needs, input_grads):
                 if needed and pg is not None:
@@ -587,7 +589,26 @@ def _run_backward(
                 r._grad = fresh._grad
     while _pass_end:  # register_multi_grad_hook(mode="all") calls, once the pass has computed every gradient
         _pass_end.pop(0)()
+    if leads is not None and capture is not None and len(captured) < len(capture):
+        _check_freed_path(order, capture, captured, leads)
     return captured
+
+
+def _check_freed_path(
+    order: list[Tensor], capture: Sequence[Tensor], captured: dict[int, Any], leads: set[int]
+) -> None:
+    """Raise torch's error when an input of autograd.grad (or backward(inputs=)) got no gradient and the
+    graph holds a node an earlier pass freed: a freed node has dropped its inputs, so the path to the input
+    may run through it, and torch, which keeps the edges, raises there. Runs only when an input is missing.
+
+    The nodes this pass freed were all on a path to an input (in ``leads``: the walk runs no other); one
+    freed before it has no inputs left, so it is in ``leads`` only when it is itself an input."""
+    for t in capture:
+        if id(t) not in captured:
+            seq = t._seq
+            # the input could lie behind only a node made after it (an op's inputs exist before it)
+            if any(n._vjp is _released_vjp and n._seq > seq and id(n) not in leads for n in order):
+                _released_vjp()
 
 
 def _stand_ins(order: list[Tensor], capture_ids: set[int]) -> dict[int, Tensor]:
@@ -1316,6 +1337,8 @@ class Function:
         if not (_mode.enabled and any(ctx.needs_input_grad)):
             return outputs
         single = isinstance(outputs, Tensor)
+        if not single and not isinstance(outputs, tuple):
+            return outputs  # as torch: only a tensor or a tuple's tensors are outputs; a dict, list or number passes untracked
         outs = [outputs] if single else list(outputs)
         inputs = {id(a) for a in args if isinstance(a, Tensor)}
         for i, o in enumerate(outs):  # an input handed back must not have its own history overwritten
@@ -1401,7 +1424,7 @@ def _function_vjp(g, y, args, saved, needs, xp):
             offset += size
     reached[:] = [False] * len(reached)  # the next backward pass (retain_graph) finds its own
     grads_out = [x if x is None or isinstance(x, Tensor) else wrap_array(x) for x in grads_out]
-    result = cls.backward(ctx, *grads_out)
+    result = _backward_of(cls)(ctx, *grads_out)
     grads = result if isinstance(result, (tuple, list)) else (result,)
     if len(grads) > n_args and all(extra is None for extra in grads[n_args:]):
         grads = grads[:n_args]  # torch accepts trailing Nones beyond the forward's arguments
@@ -1429,6 +1452,19 @@ def _function_vjp(g, y, args, saved, needs, xp):
         else:
             out.append(gr.array.astype(parent.dtype, copy=False))
     return tuple(out)
+
+
+def _backward_of(cls: type[Function]) -> Any:
+    """The Function's backward: ``vjp`` where only that is defined (torch's alias), never both."""
+    backward, vjp = cls.backward, cls.vjp
+    if vjp is Function.vjp or vjp is backward:
+        return backward
+    if backward is not Function.backward:
+        raise StateError(
+            f"{cls.__name__}: implementing both 'backward' and 'vjp' for a custom Function is not allowed; "
+            "define one of them"
+        )
+    return vjp
 
 
 def _unpack_vjp(g, y, args, saved, needs, xp):

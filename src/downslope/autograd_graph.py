@@ -20,7 +20,15 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .autograd import RemovableHandle, _reads_input, _reads_output, _released_vjp, _tensor_api
+from .autograd import (
+    RemovableHandle,
+    _function_vjp,
+    _reads_input,
+    _reads_output,
+    _released_vjp,
+    _tensor_api,
+    _unpack_vjp,
+)
 from .errors import ArgumentTypeError, StateError
 from .graph import NodeState, _inplace_clock, _mode, node_name
 
@@ -171,6 +179,33 @@ class _OpNode(Node):
         return _unpacked(t, -1, _tensor_api()[1](t.array))
 
 
+class _FunctionNode(_OpNode):
+    """The node of a custom autograd.Function: in torch it is the ctx itself, so what forward set on
+    ctx (``y.grad_fn.k``), ``saved_tensors`` and ``needs_input_grad`` read through it; Node's own
+    names (name(), next_functions, register_hook, metadata...) come first."""
+
+    __slots__ = ()
+
+    def __getattr__(self, attr: str) -> Any:
+        # only names Node does not define reach here; its slots are set in __init__
+        ctx = _function_ctx(self._tensor) if not attr.startswith("__") and attr not in _OpNode.__slots__ else None
+        if ctx is not None:
+            try:
+                return getattr(ctx, attr)
+            except AttributeError:
+                pass
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}' (nor has its Function's ctx)")
+
+
+def _function_ctx(t: Tensor) -> Any:
+    """The ctx of the custom Function that made ``t`` (its one output, or one of several), else None."""
+    rule = t._vjp
+    if rule is _unpack_vjp and t._parents:
+        t = t._parents[0]
+        rule = t._vjp
+    return t._saved[1] if rule is _function_vjp else None
+
+
 def _unpacked(t: Tensor, i: int, default: Any) -> Any:
     """What backward reads for saved value ``i`` (-1: the output): the unpack hook's result if a
     saved_tensors_hooks context packed it."""
@@ -182,7 +217,7 @@ def _unpacked(t: Tensor, i: int, default: Any) -> Any:
     return default
 
 
-_node_classes: dict[str, type[_OpNode]] = {}
+_node_classes: dict[tuple[str, type[_OpNode]], type[_OpNode]] = {}
 _op_nodes: weakref.WeakValueDictionary[int, _OpNode] = weakref.WeakValueDictionary()
 
 
@@ -202,9 +237,10 @@ def grad_fn_of(t: Tensor) -> _OpNode | None:
     if node is not None and node._tensor is t and node._seq == t._seq:
         return node
     name = node_name(t)
-    cls = _node_classes.get(name)
+    base = _FunctionNode if _function_ctx(t) is not None else _OpNode
+    cls = _node_classes.get((name, base))
     if cls is None:
-        cls = _node_classes[name] = type(name, (_OpNode,), {"__slots__": (), "__module__": __name__})
+        cls = _node_classes[name, base] = type(name, (base,), {"__slots__": (), "__module__": __name__})
     node = cls(t)
     _op_nodes[id(t)] = node
     return node

@@ -577,8 +577,11 @@ def _extreme_name(t: Tensor, x: Tensor, saved: tuple[Any, ...]) -> str:
     """max / min (all elements) or amax / amin (some dims): one rule serves all four, so look at the values."""
     kept_shape, _keep, axes = saved
     arr = x.array
+    from .devices import to_host  # only this refinement needs it: graph.py keeps its imports at the top minimal
+
     matches_max = (t.array.reshape(kept_shape) == arr.max(axis=axes, keepdims=True)).all()
-    is_max = arr.size == 0 or bool(matches_max)  # host: name() reads the values once, to tell max from min
+    # host: name() reads the values once, to tell max from min (an explicit copy: a device refuses bool())
+    is_max = arr.size == 0 or bool(to_host(matches_max))
     whole = t.array.ndim == 0
     if whole:
         return "MaxBackward1" if is_max else "MinBackward1"
