@@ -57,10 +57,13 @@ LAYERS = [
         "fx",
     },
     {"gradcheck", "serialization", "jacobians", "testing"},
-    {"nn", "data", "utils", "distributions"},
+    {"nn", "data", "distributions"},
     {"optim"},
     {"train"},
     {"distributed", "viz", "export"},
+    # torch's facade namespace (torch.utils.data re-exports data/, utils.data.distributed the sampler of
+    # distributed/): above distributed, and nothing in the package imports it
+    {"utils"},
     {"experiment"},
     {"runs"},
     {"cli", "__main__"},

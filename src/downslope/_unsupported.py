@@ -33,11 +33,16 @@ FFT = "Fourier transforms are not implemented"
 STORAGE = "storage-level API: a downslope Tensor wraps one NumPy array"
 RUNTIME = "PyTorch runtime machinery with no counterpart in a NumPy library"
 PROCESSES = "sharing tensors between processes is not supported: a Tensor's array belongs to one process"
+NETWORK = "downloading at run time is not supported: downslope reaches no network"
 
 _NUMPY_FFT = "use numpy.fft on t.numpy() (no gradient flows through it)"
 _COMPLEX_WAY = "keep real and imaginary parts as two real tensors (a trailing dimension of 2, as view_as_real gives)"
 _SPARSE_WAY = "use a dense tensor (ds.zeros(...).index_put_ / scatter_add for COO data, ds.mm for products)"
 _STORAGE_WAY = "a Tensor's values are the NumPy array t.numpy(); use reshape/view/unfold/expand for new views"
+_DOWNLOAD_WAY = (
+    "download the file yourself (the URL that torch.hub.load_state_dict_from_url, torch.utils.model_zoo.load_url "
+    "or torch.hub.load would fetch) and use downslope.load(path) and model.load_state_dict(...)"
+)
 _PROCESS_WAY = (
     "use Python's multiprocessing with arrays (t.numpy()) and rebuild tensors there, or "
     "DataLoader(num_workers=...) for loading"
@@ -55,6 +60,8 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("torch", "smm"): (SPARSE, "use ds.mm on dense tensors"),
     ("torch", "as_strided"): (STORAGE, _STORAGE_WAY),
     ("torch", "multiprocessing"): (PROCESSES, _PROCESS_WAY),
+    ("torch", "hub"): (NETWORK, _DOWNLOAD_WAY),
+    ("torch.utils", "model_zoo"): (NETWORK, _DOWNLOAD_WAY),
     ("torch.Tensor", "share_memory_"): (PROCESSES, _PROCESS_WAY),
     ("torch.Tensor", "is_shared"): (PROCESSES, _PROCESS_WAY),
     ("torch.Tensor", "storage"): (STORAGE, _STORAGE_WAY),
@@ -71,7 +78,7 @@ for _name in ("real", "imag", "conj"):
     UNSUPPORTED[("torch.Tensor", _name)] = (COMPLEX, _COMPLEX_WAY)
 
 # Where each torch namespace lives in downslope (the error names the object asked).
-_WHERE = {"torch": "downslope", "torch.Tensor": "downslope.Tensor"}
+_WHERE = {"torch": "downslope", "torch.Tensor": "downslope.Tensor", "torch.utils": "downslope.utils"}
 
 
 class UnsupportedNameError(DownslopeError, AttributeError):
@@ -99,12 +106,14 @@ def reason(namespace: str, name: str) -> str | None:
     return None if entry is None else entry[0]
 
 
-def missing_module_attribute(name: str) -> NoReturn:
-    """Raise for ``downslope.<name>`` that does not exist: with the reason when the table has one."""
-    text = message("torch", name)
+def missing_module_attribute(name: str, namespace: str = "torch") -> NoReturn:
+    """Raise for ``downslope.<name>`` (or ``<namespace>.<name>`` in downslope, e.g. ``downslope.utils.model_zoo``
+    for namespace "torch.utils") that does not exist: with the reason when the table has one."""
+    module = sys.modules[_WHERE[namespace]]
+    text = message(namespace, name)
     if text is None:
-        raise AttributeError(f"module 'downslope' has no attribute {name!r}", name=name, obj=sys.modules[__package__])
-    raise UnsupportedNameError(text, name=name, obj=sys.modules[__package__])
+        raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}", name=name, obj=module)
+    raise UnsupportedNameError(text, name=name, obj=module)
 
 
 class _Unsupported:
@@ -146,10 +155,11 @@ class _UnsupportedModuleFinder:
     def find_spec(
         fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        package, _, name = fullname.partition(".")
-        if package != __package__ or "." in name:
+        parent, _, name = fullname.rpartition(".")
+        namespace = next((torch for torch, ours in _WHERE.items() if ours == parent and torch != "torch.Tensor"), None)
+        if namespace is None:
             return None
-        text = message("torch", name)
+        text = message(namespace, name)
         if text is None:
             return None
         # no name= on the error: `from downslope import fft` then shows this message, not a bare ImportError

@@ -28,7 +28,10 @@ Example:
 from __future__ import annotations
 
 import functools
+import importlib.machinery
+import sys
 import threading
+import types
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -472,8 +475,10 @@ class GradScaler:
         self._growth_tracker = int(state_dict["_growth_tracker"])
 
 
-class _CudaAmp:
-    """``ds.cuda.amp``: the deprecated spellings ``torch.cuda.amp.autocast(...)`` and ``GradScaler(...)``."""
+class _CudaAmp(types.ModuleType):
+    """``ds.cuda.amp``, a module as ``torch.cuda.amp`` is (``from downslope.cuda.amp import autocast``): the
+    deprecated spellings ``autocast(...)``, ``GradScaler(...)``, ``custom_fwd`` and ``custom_bwd`` for device
+    "cuda", each with torch's FutureWarning where torch gives one."""
 
     @staticmethod
     def autocast(enabled: bool = True, dtype: Any = None, cache_enabled: bool = True) -> autocast:
@@ -483,13 +488,39 @@ class _CudaAmp:
     def GradScaler(*args: Any, **kwargs: Any) -> GradScaler:  # noqa: N802  (PyTorch's name)
         return GradScaler("cuda", *args, **kwargs)
 
+    @staticmethod
+    def custom_fwd(fwd: Callable[..., Any] | None = None, *, cast_inputs: Any = None) -> Any:
+        """``torch.cuda.amp.custom_fwd``: :func:`custom_fwd` with ``device_type="cuda"``."""
+        warnings.warn(
+            "`torch.cuda.amp.custom_fwd(args...)` is deprecated. "
+            "Please use `torch.amp.custom_fwd(args..., device_type='cuda')` instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return custom_fwd(fwd, device_type="cuda", cast_inputs=cast_inputs)
 
-cuda_amp = _CudaAmp()
+    @staticmethod
+    def custom_bwd(bwd: Callable[..., Any]) -> Any:
+        """``torch.cuda.amp.custom_bwd``: :func:`custom_bwd` with ``device_type="cuda"``."""
+        warnings.warn(
+            "`torch.cuda.amp.custom_bwd(args...)` is deprecated. "
+            "Please use `torch.amp.custom_bwd(args..., device_type='cuda')` instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return custom_bwd(bwd, device_type="cuda")
+
+    def __dir__(self) -> list[str]:
+        # a module's dir() lists only its __dict__; the names live on the class
+        return sorted(set(dir(type(self))) | set(self.__dict__))
 
 
-class _CpuAmp:
-    """``ds.cpu.amp``: the deprecated spellings ``torch.cpu.amp.autocast(...)`` (bfloat16 by default, as
-    there) and ``GradScaler(...)``, for device "cpu"."""
+cuda_amp = _CudaAmp("downslope.cuda.amp", _CudaAmp.__doc__)
+
+
+class _CpuAmp(types.ModuleType):
+    """``ds.cpu.amp``, a module as ``torch.cpu.amp`` is: the deprecated spellings ``autocast(...)`` (bfloat16
+    by default, as there) and ``GradScaler(...)``, for device "cpu"."""
 
     @staticmethod
     def autocast(enabled: bool = True, dtype: Any = None, cache_enabled: bool = True) -> autocast:
@@ -501,5 +532,19 @@ class _CpuAmp:
     def GradScaler(*args: Any, **kwargs: Any) -> GradScaler:  # noqa: N802  (PyTorch's name)
         return GradScaler("cpu", *args, **kwargs)
 
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(type(self))) | set(self.__dict__))
 
-cpu_amp = _CpuAmp()
+
+cpu_amp = _CpuAmp("downslope.cpu.amp", _CpuAmp.__doc__)
+
+
+def _register_modules() -> None:
+    """Enter ``cuda.amp`` and ``cpu.amp`` in ``sys.modules`` under torch's module paths, so that the import
+    statements of code written for ``torch.cuda.amp`` find them (device.py enters their parents)."""
+    for module in (cuda_amp, cpu_amp):
+        module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None)
+        sys.modules.setdefault(module.__name__, module)
+
+
+_register_modules()

@@ -260,8 +260,9 @@ def _cupy() -> Any:
     return cupy_module()
 
 
-class _Cuda:
-    """``ds.cuda``: PyTorch's CUDA queries, answered through CuPy (imported on the first question).
+class _Cuda(types.ModuleType):
+    """``ds.cuda``: PyTorch's CUDA queries, answered through CuPy (imported on the first question). A module,
+    as ``torch.cuda`` is: ``import downslope.cuda`` and ``from downslope.cuda.amp import autocast`` work.
 
     Example:
         >>> import downslope as ds
@@ -373,6 +374,10 @@ class _Cuda:
 
         return cuda_amp
 
+    def __dir__(self) -> list[str]:
+        # a module's dir() lists only its __dict__; the queries live on the class
+        return sorted(set(dir(type(self))) | set(self.__dict__))
+
 
 def _need_cuda(what: str) -> Any:
     cp = _cupy()
@@ -435,9 +440,9 @@ class _Accelerator:
         return device("cuda") if cuda.is_available() else None
 
 
-class _Cpu:
-    """``ds.cpu`` (``torch.cpu``): the CPU's device queries, and ``ds.cpu.amp.autocast(...)``, the
-    deprecated spelling of ``ds.autocast("cpu", ...)``.
+class _Cpu(types.ModuleType):
+    """``ds.cpu`` (``torch.cpu``, a module as there): the CPU's device queries, and ``ds.cpu.amp.autocast(...)``,
+    the deprecated spelling of ``ds.autocast("cpu", ...)``.
 
     Example:
         >>> import downslope as ds
@@ -475,6 +480,9 @@ class _Cpu:
         from .amp import cpu_amp
 
         return cpu_amp
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(type(self))) | set(self.__dict__))
 
 
 class _Mps(types.ModuleType):
@@ -661,22 +669,24 @@ def get_float32_matmul_precision() -> str:
     return _matmul_precision[0]
 
 
-cuda = _Cuda()
-cpu = _Cpu()
+cuda = _Cuda("downslope.cuda", _Cuda.__doc__)
+cpu = _Cpu("downslope.cpu", _Cpu.__doc__)
 accelerator = _Accelerator()
 backends = _Backends("downslope.backends")
 
 
 def _register_backends() -> None:
-    """Enter ``backends`` and its parts in ``sys.modules`` as the modules they stand for, so that the
-    import statements of code written for ``torch.backends`` find them (the objects stay the ones
-    ``ds.backends`` holds: a flag set through either name is the same flag)."""
+    """Enter ``backends`` and its parts, ``cuda`` and ``cpu`` in ``sys.modules`` as the modules they stand
+    for, so that the import statements of code written for ``torch.backends`` and ``torch.cuda`` find them
+    (the objects stay the ones ``ds.backends`` and ``ds.cuda`` hold: a flag set through either name is the
+    same flag). Their ``amp`` parts are entered by amp.py."""
     import importlib.machinery
     import sys
 
-    backends.__path__ = []  # a package: its parts import as submodules
-    for module in (backends, backends.mps, backends.cudnn, backends.cuda):
-        is_package = module is backends
+    for package in (backends, cuda, cpu):
+        package.__path__ = []  # a package: its parts import as submodules
+    for module in (backends, backends.mps, backends.cudnn, backends.cuda, cuda, cpu):
+        is_package = module in (backends, cuda, cpu)
         module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None, is_package=is_package)
         sys.modules.setdefault(module.__name__, module)
 

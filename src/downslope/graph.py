@@ -580,8 +580,8 @@ def _extreme_name(t: Tensor, x: Tensor, saved: tuple[Any, ...]) -> str:
     from .devices import to_host  # only this refinement needs it: graph.py keeps its imports at the top minimal
 
     matches_max = (t.array.reshape(kept_shape) == arr.max(axis=axes, keepdims=True)).all()
-    # host: name() reads the values once, to tell max from min (an explicit copy: a device refuses bool())
-    is_max = arr.size == 0 or bool(to_host(matches_max))
+    # name() reads the values once, to tell max from min (an explicit copy: a device refuses bool())
+    is_max = arr.size == 0 or bool(to_host(matches_max))  # host: see above
     whole = t.array.ndim == 0
     if whole:
         return "MaxBackward1" if is_max else "MinBackward1"

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
-from ..errors import ArgumentTypeError, DTypeError, ShapeError
+from ..errors import ArgumentTypeError, DTypeError, ShapeError, StateError
 from ..tensor import Tensor, note_conv_layout, record_op
 from . import init
 from ._conv_args import _PADDING_MODES as _PADDING_MODES
@@ -262,6 +262,53 @@ class _ConvLayer(Module):
             bound = 1.0 / math.sqrt(fan_in)
             init.uniform_(self.bias, -bound, bound)
 
+    @property
+    def _reversed_padding_repeated_twice(self) -> Any:
+        """torch's ``_ConvNd`` attribute that subclasses pad with (``F.pad(x, self._reversed_padding_repeated_twice,
+        mode=...)``): each spatial dim's (before, after) padding, last dim first; for ``'same'`` the before
+        side takes the smaller half, as in torch (a list for a string padding, a tuple otherwise, as there).
+        Computed from ``padding``; assigning a value keeps that value instead, as torch's attribute would."""
+        given = self.__dict__.get("_reversed_padding_given")
+        if given is not None:
+            return given
+        padding = getattr(self, "padding", (0,) * self._spatial)
+        if isinstance(padding, str):
+            pads = [0, 0] * self._spatial
+            if padding == "same":
+                for i, (d, k) in enumerate(zip(reversed(self.dilation), reversed(self.kernel_size))):
+                    total = d * (k - 1)
+                    pads[2 * i], pads[2 * i + 1] = total // 2, total - total // 2
+            return pads
+        return tuple(p for p in reversed(padding) for _ in range(2))
+
+    @_reversed_padding_repeated_twice.setter
+    def _reversed_padding_repeated_twice(self, value: Any) -> None:
+        self.__dict__["_reversed_padding_given"] = value
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """torch's ``Conv1d/2d/3d._conv_forward``: this layer's convolution of ``input`` with the given
+        ``weight`` and ``bias`` (its stride, padding, padding mode, dilation and groups). Quantization-aware
+        subclasses call it from their ``forward`` with a fake-quantized weight; ``forward`` runs through it,
+        so a subclass overriding it changes the layer's convolution, as in torch."""
+        name = type(self).__name__
+        if self._transposed or self._spatial != 3:  # Conv1d/2d (_ConvNd) have their own
+            raise StateError(
+                f"{name}._conv_forward: a transposed convolution has no _conv_forward (torch's is an empty stub "
+                "that returns None); call the layer or nn.functional.conv_transpose*d"
+            )
+        from .volumetric import _conv3d_pads, conv3d
+
+        padding, padding_mode = getattr(self, "padding", 0), getattr(self, "padding_mode", "zeros")
+        if padding_mode != "zeros":  # padded by mode first, then a plain convolution
+            pads = _conv3d_pads(padding, self.kernel_size, self.dilation, self.stride, name)
+            input = ops.pad(
+                _as_tensor(input, name),
+                tuple(v for pair in reversed(pads) for v in pair),
+                mode=_PADDING_MODES[padding_mode],
+            )
+            return conv3d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return conv3d(input, weight, bias, self.stride, padding, self.dilation, self.groups)
+
     def extra_repr(self) -> str:
         # PyTorch's _ConvNd.extra_repr: fields left at their defaults are omitted, strings print bare
         n = self._spatial
@@ -325,6 +372,14 @@ class _ConvNd(_ConvLayer):
             )
         return x
 
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """torch's ``Conv1d/2d._conv_forward`` (see :meth:`_ConvLayer._conv_forward`)."""
+        input = self._check_input(input)
+        conv = conv2d if self._spatial == 2 else conv1d
+        if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution
+            return conv(self._mode_padded(input), weight, bias, self.stride, 0, self.dilation, self.groups)
+        return conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
     def _mode_padded(self, x: Tensor) -> Tensor:
         """``x`` padded with reflect/replicate/circular values (the conv then runs unpadded)."""
         name, mode = type(self).__name__, _PADDING_MODES[self.padding_mode]
@@ -353,10 +408,7 @@ class Conv2d(_ConvNd):
     _spatial = 2
 
     def forward(self, input: Tensor) -> Tensor:
-        input = self._check_input(input)
-        if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution
-            return conv2d(self._mode_padded(input), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv_forward(input, self.weight, self.bias)
 
 
 class Conv1d(_ConvNd):
@@ -374,7 +426,4 @@ class Conv1d(_ConvNd):
     _spatial = 1
 
     def forward(self, input: Tensor) -> Tensor:
-        input = self._check_input(input)
-        if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution
-            return conv1d(self._mode_padded(input), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv_forward(input, self.weight, self.bias)

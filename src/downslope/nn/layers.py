@@ -232,8 +232,16 @@ class Embedding(Module):
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
+        self._fill_padding_idx_with_zero()
+
+    def _fill_padding_idx_with_zero(self) -> None:
+        """torch's helper (subclasses call it after their own initialization): the row ``padding_idx``
+        set to zeros, as an in-place write outside the graph."""
+        from ..autograd import no_grad
+
         if self.padding_idx is not None:
-            self.weight.array[self.padding_idx] = 0
+            with no_grad():
+                self.weight[self.padding_idx].fill_(0)
 
     @classmethod
     def from_pretrained(

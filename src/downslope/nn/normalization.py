@@ -453,15 +453,22 @@ class _BatchNorm(Module):
             self.running_var.array[...] = 1
             self.num_batches_tracked.array[...] = 0
 
+    def _check_input_dim(self, input: Tensor) -> None:
+        """torch's hook, run by ``forward``: refuses an input whose number of dims this layer does not
+        take (2-D or 3-D for BatchNorm1d, 4-D for 2d, 5-D for 3d). Subclasses override it (a BatchNorm2d
+        over time steps taking 5-D input) or call it from their own ``forward``."""
+        if input.ndim not in self._expected_dims:
+            dims = " or ".join(f"{d}-D" for d in self._expected_dims)
+            raise ArgumentError(
+                f"{type(self).__name__}({self.num_features}): expected {dims} input (N, C, ...), got shape "
+                f"{input.shape} ({input.ndim}-D input)"
+            )
+
     def forward(self, input: Tensor) -> Tensor:
         name = type(self).__name__
         if not isinstance(input, Tensor):
             raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
-        if input.ndim not in self._expected_dims:
-            dims = " or ".join(f"{d}-D" for d in self._expected_dims)
-            raise ArgumentError(
-                f"{name}({self.num_features}): expected {dims} input (N, C, ...), got shape {input.shape}"
-            )
+        self._check_input_dim(input)
         if input.shape[1] != self.num_features:
             raise ArgumentError(
                 f"{name}({self.num_features}): input has {input.shape[1]} channels in dim 1 (shape {input.shape}), "

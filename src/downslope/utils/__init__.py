@@ -11,6 +11,15 @@ Example:
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from . import benchmark, checkpoint, data, dlpack, hooks
 
 __all__ = ["benchmark", "checkpoint", "data", "dlpack", "hooks"]
+
+
+def __getattr__(name: str) -> NoReturn:
+    # torch.utils' names left out on purpose (model_zoo: downloads) say why
+    from .._unsupported import missing_module_attribute
+
+    missing_module_attribute(name, "torch.utils")

@@ -5,7 +5,9 @@ the buffer ``<name>_mask``, and makes ``<name>`` their product, recomputed befor
 the pruned entries stay zero while training (their gradient is masked too). The state_dict keys are
 PyTorch's, so pruned checkpoints load across. Pruning the same parameter again prunes the entries
 that are left (a fraction counts them, not the whole tensor); :func:`remove` makes the pruning
-permanent (``<name>`` becomes a plain parameter holding the zeros).
+permanent (``<name>`` becomes a plain parameter holding the zeros). Among entries (or slices) of equal
+importance, the ones pruned are those torch's CPU ``topk`` picks (a zero-initialised bias pruned by half
+loses its second half, as in torch).
 
 Example:
     >>> import downslope as ds
@@ -23,8 +25,11 @@ import numbers
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
+
 from ... import backend, ops
 from ...backend import namespace_of
+from ...devices import to_host
 from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
 from ...tensor import Tensor, wrap_array
 
@@ -57,6 +62,126 @@ def _count(amount: Any, size: int, where: str) -> int:
 
 def _array(value: Any) -> Any:
     return value.array if isinstance(value, Tensor) else value
+
+
+def _topk_indices(values: Any, k: int, largest: bool) -> Any:
+    """The indices ``torch.topk(values, k, largest=largest).indices`` holds on the CPU (1-d ``values``, as a
+    set: the order is not kept), ties included: torch's kernel selects with libstdc++'s
+    ``std::nth_element`` (``std::partial_sort`` when ``64 * k <= n``) on (value, index) pairs compared by
+    value, NaN largest, so which of equal values it takes follows from those algorithms' swaps. When no
+    tie straddles the k-th value the set is the k smallest (largest) and found with NumPy; otherwise the
+    algorithm is replayed in Python (O(n) steps, on the host), which gives torch's choice.
+    On a GPU torch picks ties differently; this gives the CPU's choice there too."""
+    xp = namespace_of(values)
+    host = np.asarray(to_host(values)).reshape(-1)  # host: torch's tie order comes from a sequential algorithm
+    n = host.size
+    # ranks: equal values (and -0.0, 0.0) share one, NaN is the largest; selecting the k smallest ranks
+    ranks = np.unique(host, return_inverse=True)[1].reshape(-1)
+    if largest:
+        ranks = ranks.max(initial=0) - ranks
+    chosen = np.argsort(ranks, kind="stable")[:k]
+    if (
+        k == 0
+        or k == n
+        or np.count_nonzero(ranks == ranks[chosen[-1]]) == np.count_nonzero(ranks[chosen] == ranks[chosen[-1]])
+    ):
+        return xp.asarray(chosen)
+    pairs = list(zip(ranks.tolist(), range(n)))  # host: the replay runs in Python
+    if 64 * k <= n:
+        _heap_select(pairs, 0, k, n)
+    else:
+        _introselect(pairs, 0, k - 1, n, 2 * (n.bit_length() - 1))
+    return xp.asarray(np.array([index for _, index in pairs[:k]], dtype=np.int64))  # host: back to xp
+
+
+# libstdc++'s selection algorithms (bits/stl_algo.h, bits/stl_heap.h) step for step, on a list of
+# (rank, index) pairs compared by rank: what torch's CPU topk runs, so ties fall as they do there.
+def _introselect(q: list[tuple[int, int]], first: int, nth: int, last: int, depth: int) -> None:
+    while last - first > 3:
+        if depth == 0:
+            _heap_select(q, first, nth + 1, last)
+            q[first], q[nth] = q[nth], q[first]
+            return
+        depth -= 1
+        cut = _partition_pivot(q, first, last)
+        if cut <= nth:
+            first = cut
+        else:
+            last = cut
+    _insertion_sort(q, first, last)
+
+
+def _partition_pivot(q: list[tuple[int, int]], first: int, last: int) -> int:
+    mid = first + (last - first) // 2
+    a, b, c = first + 1, mid, last - 1  # the median of three moves to first
+    if q[a][0] < q[b][0]:
+        m = b if q[b][0] < q[c][0] else c if q[a][0] < q[c][0] else a
+    else:
+        m = a if q[a][0] < q[c][0] else c if q[b][0] < q[c][0] else b
+    q[first], q[m] = q[m], q[first]
+    pivot = q[first][0]
+    lo, hi = first + 1, last
+    while True:
+        while q[lo][0] < pivot:
+            lo += 1
+        hi -= 1
+        while pivot < q[hi][0]:
+            hi -= 1
+        if not lo < hi:
+            return lo
+        q[lo], q[hi] = q[hi], q[lo]
+        lo += 1
+
+
+def _insertion_sort(q: list[tuple[int, int]], first: int, last: int) -> None:
+    for i in range(first + 1, last):
+        value = q[i]
+        if value[0] < q[first][0]:
+            q[first + 1 : i + 1] = q[first:i]
+            q[first] = value
+        else:
+            j = i
+            while value[0] < q[j - 1][0]:
+                q[j] = q[j - 1]
+                j -= 1
+            q[j] = value
+
+
+def _heap_select(q: list[tuple[int, int]], first: int, middle: int, last: int) -> None:
+    length = middle - first
+    if length >= 2:  # make_heap
+        parent = (length - 2) // 2
+        while True:
+            _adjust_heap(q, first, parent, length, q[first + parent])
+            if parent == 0:
+                break
+            parent -= 1
+    for i in range(middle, last):
+        if q[i][0] < q[first][0]:  # pop_heap(first, middle, i)
+            value = q[i]
+            q[i] = q[first]
+            _adjust_heap(q, first, 0, length, value)
+
+
+def _adjust_heap(q: list[tuple[int, int]], first: int, hole: int, length: int, value: tuple[int, int]) -> None:
+    top = hole
+    child = hole
+    while child < (length - 1) // 2:
+        child = 2 * (child + 1)
+        if q[first + child][0] < q[first + child - 1][0]:
+            child -= 1
+        q[first + hole] = q[first + child]
+        hole = child
+    if length % 2 == 0 and child == (length - 2) // 2:
+        child = 2 * (child + 1)
+        q[first + hole] = q[first + child - 1]
+        hole = child - 1
+    parent = (hole - 1) // 2  # push_heap
+    while hole > top and q[first + parent][0] < value[0]:
+        q[first + hole] = q[first + parent]
+        hole = parent
+        parent = (hole - 1) // 2
+    q[first + hole] = value
 
 
 def _as_mask(value: Any, like: Any) -> Tensor:
@@ -316,7 +441,7 @@ class L1Unstructured(BasePruningMethod):
         k = _count(self.amount, t.size, "l1_unstructured")
         mask = _array(default_mask).copy()
         if k:
-            mask.reshape(-1)[namespace_of(t).argsort(namespace_of(t).abs(t).reshape(-1), kind="stable")[:k]] = 0
+            mask.reshape(-1)[_topk_indices(namespace_of(t).abs(t), k, largest=False)] = 0
         return wrap_array(mask)
 
 
@@ -353,7 +478,7 @@ class LnStructured(BasePruningMethod):
         others = tuple(a for a in range(t.ndim) if a != dim)
         order = 2 if self.n == "fro" else self.n
         norms = ops.vector_norm(wrap_array(t), order, others).array
-        keep = namespace_of(t).argsort(-norms, kind="stable")[: t.shape[dim] - k]  # the largest norms stay
+        keep = _topk_indices(norms, t.shape[dim] - k, largest=True)  # the largest norms stay
         return wrap_array(_keep_slices(_array(default_mask), dim, keep))
 
 
