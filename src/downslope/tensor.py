@@ -4012,7 +4012,7 @@ def _torch_arange_values(start: float, step: float, size: int, dtype: Any) -> An
     return out
 
 
-def _torch_linspace_values(start: Any, end: Any, steps: int, dtype: Any) -> Any:
+def torch_linspace_values(start: Any, end: Any, steps: int, dtype: Any) -> Any:
     """torch's CPU linspace, bit for bit: ``step = (end - start) / (steps - 1)`` in the dtype (float64 for
     integer dtypes, then truncated); the first half ``start + step * i``, the second ``end - step *
     (steps - 1 - i)``, each a fused multiply-add, so the end points are exact and the halves symmetric."""
@@ -4073,7 +4073,7 @@ def linspace(
     target = _float_dtype(dtype)
     first, last = (_devices.to_host(_data_of(v)) for v in (start, end))  # host: the bounds are numbers
     if np.ndim(first) == 0 and np.ndim(last) == 0 and (target in (np.float32, np.float64) or target.kind in "iu"):
-        arr = _torch_linspace_values(first, last, int(steps), target)  # host: placed by _made
+        arr = torch_linspace_values(first, last, int(steps), target)  # host: placed by _made
     else:
         arr = np.linspace(first, last, int(steps), dtype=np.float64)  # host: placed by _made
     return _made(arr.astype(target), requires_grad, device, "linspace()")

@@ -27,47 +27,25 @@ import numpy as np
 from .. import ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, ShapeError
-from ..tensor import Tensor, record_op, wrap_array
+from ..tensor import Tensor, record_op, torch_linspace_values, wrap_array
 
 __all__ = ["affine_grid", "grid_sample"]
 
 
 def _base_coords(n: int, align_corners: bool, dtype: Any, xp: Any) -> np.ndarray:
     """The ``n`` normalized pixel positions in [-1, 1], made in the namespace ``xp`` of the data, bit
-    for bit torch's (linspace_from_neg_one): its linspace(-1, 1, n) in the dtype, each point one fused
-    multiply-add from the nearer end (-1 + step i in the first half, 1 - step (n - 1 - i) after), then
-    for align_corners=False ``* (n - 1)`` and ``/ n`` in the dtype. An ulp off moves a sample point
-    across a pixel centre at the identity map, where grid_sample's one-sided derivative flips."""
+    for bit torch's (linspace_from_neg_one): its linspace(-1, 1, n) in the dtype (downslope's linspace
+    reproduces it: each point one fused multiply-add from the nearer end), then for align_corners=False
+    ``* (n - 1)`` and ``/ n`` in the dtype. An ulp off moves a sample point across a pixel centre at
+    the identity map, where grid_sample's one-sided derivative flips."""
     dt = np.dtype(dtype)
     if n <= 1:
         return xp.zeros(1, dt)
-    step = float(dt.type(dt.type(2) / dt.type(n - 1)))  # host: a Python number from n
-    i = xp.arange(n, dtype=np.float64)
-    half = n // 2
-    ends = [_fused_multiply_add(i[:half], step, -1.0), _fused_multiply_add(-(n - 1 - i[half:]), step, 1.0)]
-    coords = xp.concatenate(ends).astype(dt)
+    coords = xp.asarray(torch_linspace_values(-1.0, 1.0, n, dt))  # host: n numbers made once, then placed
     if not align_corners:
         coords = coords * (n - 1)  # Python numbers keep the dtype: two roundings in it, as torch's
         coords = coords / n
     return coords
-
-
-def _fused_multiply_add(a: Any, b: float, c: float) -> Any:
-    """``a * b + c`` for float64 arrays with one rounding, as a fused multiply-add (in any namespace):
-    the product's rounding error from Veltkamp's split (exact), the sum's from Knuth's two-sum, added
-    back before the last rounding. For float32 operands it is the exact value rounded to float64."""
-    p = a * b
-    t = 134217729.0 * a  # 2**27 + 1
-    ah = t - (t - a)
-    al = a - ah
-    t = 134217729.0 * b
-    bh = t - (t - b)
-    bl = b - bh
-    product_error = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    s = p + c
-    v = s - p
-    sum_error = (p - (s - v)) + (c - v)
-    return s + (sum_error + product_error)
 
 
 def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> Tensor:
