@@ -469,6 +469,14 @@ def detach(t: Tensor) -> Tensor:
     return t.detach()
 
 
+def is_complex(input: Tensor) -> _builtins.bool:  # noqa: A002  (torch's argument name)
+    """torch.is_complex: False, as downslope has no complex dtypes (optimizers copied from PyTorch ask it
+    of every parameter before stepping)."""
+    if not isinstance(input, Tensor):
+        raise ArgumentTypeError(f"is_complex: expected a Tensor, got {type(input).__name__}")
+    return input.is_complex()
+
+
 def _typed(name: str, dt: Any) -> Any:
     from .typed_tensors import typed_tensor  # classes: isinstance(x, ds.FloatTensor) checks the dtype
 
@@ -794,3 +802,4 @@ from .parallel import get_num_interop_threads, get_num_threads, set_num_interop_
 
 globals().update(_foreach.FUNCTIONS)
 __all__ += ["get_num_interop_threads", "get_num_threads", "set_num_interop_threads", "set_num_threads"]
+__all__ += ["is_complex"]

@@ -63,6 +63,9 @@ _NONLEAF_REQUIRES_GRAD = (  # torch's words
 
 # Keywords of torch's factories that mean nothing on NumPy; accepted and ignored so ported calls work.
 _IGNORED_OPTIONS = frozenset({"layout", "pin_memory", "memory_format", "non_blocking"})
+# the default of the operand after the first in add_/sub_/addcmul_/addcdiv_ (and the out-of-place
+# ones): present only in torch's deprecated scalar-first forms, so the current forms pay one identity test
+_NO_OPERAND: Any = object()
 
 
 def _torch_options(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -805,8 +808,8 @@ class Tensor:
     def __ipow__(self, other: Any) -> Tensor:
         return _inplace_ufunc(self, np.power, other, _ops.pow, "pow_", True)
 
-    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        """``self += alpha * other`` in place.
+    def add_(self, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other`` in place (torch's deprecated ``add_(alpha, other)`` too, with its warning).
 
         Example:
             >>> import downslope as ds
@@ -814,10 +817,14 @@ class Tensor:
             >>> x.add_(ds.ones(2), alpha=3)
             tensor([3., 3.])
         """
+        if _other is not _NO_OPERAND:
+            other, alpha = _other, _scalar_first("add_", other, alpha, "alpha", "Tensor other")
         return _inplace_ufunc(self, np.add, _scaled(other, alpha), _ops.add, "add_")
 
-    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        """``self -= alpha * other`` in place."""
+    def sub_(self, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place (torch's deprecated ``sub_(alpha, other)`` too, with its warning)."""
+        if _other is not _NO_OPERAND:
+            other, alpha = _other, _scalar_first("sub_", other, alpha, "alpha", "Tensor other")
         return _inplace_ufunc(self, np.subtract, _scaled(other, alpha), _ops.sub, "sub_")
 
     def mul_(self, other: Any) -> Tensor:
@@ -983,13 +990,21 @@ class Tensor:
             return self
         return _inplace_recorded(self, "masked_fill_", lambda src: _ops.where(m, value, src))
 
-    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
-        """``self += value * tensor1 * tensor2`` in place."""
+    def addcmul_(self, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: Any = 1) -> Tensor:
+        """``self += value * tensor1 * tensor2`` in place (torch's deprecated ``addcmul_(value, tensor1,
+        tensor2)`` too, with its warning)."""
+        if _tensor2 is not _NO_OPERAND:
+            value = _scalar_first("addcmul_", tensor1, value, "value", "Tensor tensor1, Tensor tensor2")
+            tensor1, tensor2 = tensor2, _tensor2
         value = _ops.arithmetic._addc_value("addcmul_", value, self, tensor1, tensor2)
         return self.add_(_ops.mul(tensor1, tensor2), alpha=value)
 
-    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
-        """``self += value * tensor1 / tensor2`` in place."""
+    def addcdiv_(self, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: Any = 1) -> Tensor:
+        """``self += value * tensor1 / tensor2`` in place (torch's deprecated ``addcdiv_(value, tensor1,
+        tensor2)`` too, with its warning)."""
+        if _tensor2 is not _NO_OPERAND:
+            value = _scalar_first("addcdiv_", tensor1, value, "value", "Tensor tensor1, Tensor tensor2")
+            tensor1, tensor2 = tensor2, _tensor2
         value = _ops.arithmetic._addc_value("addcdiv_", value, self, tensor1, tensor2)
         return self.add_(_ops.div(tensor1, tensor2), alpha=value)
 
@@ -1491,6 +1506,10 @@ class Tensor:
     def is_floating_point(self) -> builtins.bool:
         return backend.is_floating(self.array.dtype)
 
+    def is_complex(self) -> builtins.bool:
+        """False: downslope has no complex dtypes (torch code asks it before stepping an optimizer)."""
+        return False
+
     def element_size(self) -> builtins.int:
         return builtins.int(self.array.itemsize)
 
@@ -1887,10 +1906,14 @@ class Tensor:
     def trunc(self) -> Tensor:
         return _ops.trunc(self)
 
-    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+    def add(self, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
+        if _other is not _NO_OPERAND:  # torch's deprecated add(alpha, other)
+            other, alpha = _other, _scalar_first("add", other, alpha, "alpha", "Tensor other")
         return _ops.add(self, _scaled(other, alpha))
 
-    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+    def sub(self, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
+        if _other is not _NO_OPERAND:  # torch's deprecated sub(alpha, other)
+            other, alpha = _other, _scalar_first("sub", other, alpha, "alpha", "Tensor other")
         return _ops.sub(self, _scaled(other, alpha))
 
     subtract = sub
@@ -1915,10 +1938,16 @@ class Tensor:
     def lerp(self, end: Any, weight: Any) -> Tensor:
         return _functional.lerp(self, end, weight)
 
-    def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    def addcmul(self, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: Any = 1) -> Tensor:
+        if _tensor2 is not _NO_OPERAND:  # torch's deprecated addcmul(value, tensor1, tensor2)
+            value = _scalar_first("addcmul", tensor1, value, "value", "Tensor tensor1, Tensor tensor2")
+            tensor1, tensor2 = tensor2, _tensor2
         return _functional.addcmul(self, tensor1, tensor2, value=value)
 
-    def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    def addcdiv(self, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: Any = 1) -> Tensor:
+        if _tensor2 is not _NO_OPERAND:  # torch's deprecated addcdiv(value, tensor1, tensor2)
+            value = _scalar_first("addcdiv", tensor1, value, "value", "Tensor tensor1, Tensor tensor2")
+            tensor1, tensor2 = tensor2, _tensor2
         return _functional.addcdiv(self, tensor1, tensor2, value=value)
 
     def where(self, condition: Any, other: Any) -> Tensor:
@@ -2736,6 +2765,30 @@ def _remember(table: dict[builtins.int, Any], t: Tensor, value: Any = None) -> N
 def _check_writable(t: Tensor, op: str) -> None:
     if not t.array.flags.writeable:
         raise StateError(_READ_ONLY_MESSAGE.format(op=op))
+
+
+def _scalar_first(name: str, scalar: Any, keyword: Any, kind: str, operands: str) -> Any:
+    """The number of torch's deprecated ``name(Number kind, operands)`` overload (``p.add_(-lr, g)``,
+    ``v.addcmul_(1 - b2, g, g)``: optimizers copied from older code still call it), warned as torch warns."""
+    if isinstance(keyword, Tensor) or keyword != 1:
+        raise ArgumentError(
+            f"{name}: {kind} given both first (the deprecated {name}(Number {kind}, {operands}) form) and as "
+            f"{kind}={keyword!r}; pass {name}({operands}, *, Number {kind}) only"
+        )
+    number = isinstance(scalar, (builtins.int, builtins.float, np.integer, np.floating))
+    if not (number or (isinstance(scalar, Tensor) and scalar.ndim == 0)):
+        raise ArgumentTypeError(
+            f"{name}: the deprecated {name}(Number {kind}, {operands}) form takes a number first, "
+            f"got {type(scalar).__name__}{f' of shape {scalar.shape}' if isinstance(scalar, Tensor) else ''}; "
+            f"use {name}({operands}, *, Number {kind} = 1)"
+        )
+    warnings.warn(
+        f"This overload of {name} is deprecated:\n\t{name}(Number {kind}, {operands})\nConsider using one of the "
+        f"following signatures instead:\n\t{name}({operands}, *, Number {kind} = 1)",
+        UserWarning,
+        stacklevel=3,
+    )
+    return scalar
 
 
 def _scaled(other: Any, alpha: Any) -> Any:

@@ -8,6 +8,7 @@ import pytest
 import downslope as ds
 from downslope import nn, optim
 from downslope.devices import to_host
+from downslope.errors import ShapeError
 from downslope.optim import swa_utils
 
 torch = pytest.importorskip("torch")
@@ -101,3 +102,22 @@ def test_ema_of_the_integer_batch_count_buffer_matches_torchs_arithmetic(decay: 
         avg_theirs.update_parameters(theirs)
         assert int(avg_ours.module[1].num_batches_tracked) == int(avg_theirs.module[1].num_batches_tracked)
     assert avg_ours.module[1].num_batches_tracked.dtype == ds.int64
+
+
+@pytest.mark.parametrize("use_buffers", [False, True])
+def test_update_parameters_with_another_shape_names_the_tensor(use_buffers: bool) -> None:
+    with pytest.raises(RuntimeError):  # PyTorch refuses it too (its copy_/lerp_ cannot broadcast)
+        torch.optim.swa_utils.AveragedModel(torch.nn.Linear(2, 2)).update_parameters(torch.nn.Linear(3, 2))
+    avg = swa_utils.AveragedModel(nn.Linear(2, 2), use_buffers=use_buffers)
+    before = [p.detach().numpy().copy() for p in avg.parameters()]
+    with pytest.raises(
+        ShapeError, match=r"parameter 'weight' has shape \(2, 3\) in the model but \(2, 2\) in the average"
+    ):
+        avg.update_parameters(nn.Linear(3, 2))
+    for p, b in zip(avg.parameters(), before):  # nothing written, no model counted
+        np.testing.assert_array_equal(p.detach().numpy(), b)
+    assert int(avg.n_averaged) == 0
+    bn = swa_utils.AveragedModel(nn.BatchNorm1d(2), use_buffers=use_buffers)
+    bn.update_parameters(nn.BatchNorm1d(2))
+    with pytest.raises(ShapeError, match=r"parameter 'weight' has shape \(3,\) in the model but \(2,\)"):
+        bn.update_parameters(nn.BatchNorm1d(3))

@@ -329,7 +329,7 @@ class InPlaceBucket(FlatBucket):
         self.scratch = {}
 
     def __deepcopy__(self, memo: dict[int, Any]) -> InPlaceBucket:
-        new = InPlaceBucket.__new__(InPlaceBucket)
+        new = type(self).__new__(type(self))
         memo[id(self)] = new
         for name, value in self.__dict__.items():
             setattr(new, name, copy.deepcopy(value, memo))
@@ -367,6 +367,23 @@ class InPlaceBucket(FlatBucket):
         self.views[0][...] = p.array
         super().apply(transform, group, g, present)
         p.array[...] = self.views[0]
+
+
+class RepeatedBucket(InPlaceBucket):
+    """A parameter listed ``repeats`` times in its group (tied weights collected twice): PyTorch warns
+    and its loop over the group updates the parameter once per listing, each time from the same
+    gradient and on the one state (step counts included), so the update is applied that many times."""
+
+    def __init__(self, params: list[Tensor], transform: GradientTransformation, repeats: int) -> None:
+        super().__init__(params, transform)
+        self.repeats = repeats
+
+    def apply(
+        self, transform: GradientTransformation, group: dict[str, Any], g: np.ndarray, present: list[int] | None
+    ) -> None:
+        for _ in range(self.repeats - 1):
+            super().apply(transform, group, g.copy(), present)  # the transforms may scale g in place
+        super().apply(transform, group, g, present)
 
 
 def shared_parameters(params: list[Tensor], fixed: int = 0) -> set[int]:

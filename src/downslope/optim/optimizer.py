@@ -29,19 +29,20 @@ import math
 import types
 import warnings
 import weakref
-from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Mapping
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from ..autograd import enable_grad, no_grad
+from ..autograd import enable_grad, no_grad, set_grad_enabled
 from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, StateError
 from ..tensor import Tensor, mark_written, wrap_array
 from .buckets import (
     FlatBucket,
     InPlaceBucket,
+    RepeatedBucket,
     reset_parameter_state,
     shared_parameters,
     state_slots,
@@ -696,13 +697,9 @@ class Optimizer:
         group["params"] = params
         if names is not None:
             group["param_names"] = names
-        seen: set[int] = set()
-        for i, p in enumerate(params):
-            if id(p) in seen:
-                raise ArgumentError(
-                    f"{name}: parameter {i} of the group appears more than once; pass each parameter once"
-                )
-            seen.add(id(p))
+        seen = {id(p) for p in params}
+        if len(seen) != len(params):  # tied weights collected twice: PyTorch warns and updates them twice
+            warnings.warn(_DUPLICATE_PARAMS, UserWarning, stacklevel=3)
         for gi, other in enumerate(self.param_groups):
             if any(id(p) in seen for p in other["params"]):
                 raise ArgumentError(f"{name}: some parameters of the new group already belong to param group {gi}")
@@ -737,10 +734,22 @@ class Optimizer:
     def _make_buckets(self, params: list[Tensor], shared: set[int]) -> list[FlatBucket]:
         if self._torch_style:
             return []  # the subclass's step() updates the parameters where they are
+        counts = Counter(id(p) for p in params) if len({id(p) for p in params}) != len(params) else None
+        if counts is not None:
+            # a parameter listed twice takes the step twice on one state, as PyTorch's loop over the
+            # group does: one in-place bucket that repeats its update
+            shared = shared | {i for i, n in counts.items() if n > 1}
+            params = list({id(p): p for p in params}.values())
         own = [p for p in params if id(p) not in shared]
         # storage shared with another parameter or with the caller stays where it is, updated in
         # place after the flat buffers, in the group's order (PyTorch's order for one storage)
-        in_place: list[FlatBucket] = [InPlaceBucket([p], self._transform) for p in params if id(p) in shared]
+        in_place: list[FlatBucket] = [
+            InPlaceBucket([p], self._transform)
+            if counts is None or counts[id(p)] == 1
+            else RepeatedBucket([p], self._transform, counts[id(p)])
+            for p in params
+            if id(p) in shared
+        ]
         if not self.flat:
             return [FlatBucket([p], self._transform) for p in own] + in_place
         by_dtype: dict[str, list[Tensor]] = {}
@@ -1043,6 +1052,10 @@ class Optimizer:
         optimizer, place every state buffer and restore what a schedule counts; a dict with
         PyTorch's two keys only (one saved by PyTorch, its tensors converted) loads too.
 
+        The dict is a snapshot: later steps do not change it (PyTorch's holds the live state tensors,
+        so a dict kept across steps, for a "best so far" checkpoint, silently follows training).
+        Another class keeping the same state loads it (Adam's into AdamW, as PyTorch does).
+
         Example:
             >>> import downslope as ds
             >>> w = ds.ones(2, requires_grad=True)
@@ -1113,11 +1126,19 @@ class Optimizer:
                     f"was it saved by a different optimizer? (saved options: {sorted(k for k in saved if k != 'params')})"
                 )
         saved_by = state_dict.get("optimizer")
-        if saved_by is not None and saved_by != name:  # Adam's moments fed to Lion would pass the option check
-            raise ArgumentError(
-                f"{name}.load_state_dict: the state was saved by {saved_by}, not {name}; build a {saved_by} to "
-                "resume it, or start this optimizer from fresh state"
-            )
+        if saved_by is not None and saved_by != name:
+            # Adam's moments fed to Lion would pass the option check; another class keeping the same state
+            # (Adam and AdamW: AdamW is Adam with the groups' decoupled_weight_decay flag) loads, as in PyTorch
+            saved_layout = _plain_layout(state_dict.get("state_layout"))
+            ours = self._layouts()
+            if saved_layout != ours:
+                ours = self._probe_layouts() or ours
+            if saved_layout != ours:
+                raise ArgumentError(
+                    f"{name}.load_state_dict: the state was saved by {saved_by}, which keeps the state "
+                    f"{_layout_names(saved_layout)}, and {name} keeps {_layout_names(ours)}; build a {saved_by} to "
+                    "resume it, or start this optimizer from fresh state"
+                )
         return saved_groups
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -1304,6 +1325,11 @@ class Optimizer:
         wanted = {k for entry in saved_state.values() if isinstance(entry, Mapping) for k in entry}
         if not (wanted & _LAZY_STATE_KEYS) - known:
             return layouts
+        return self._probe_layouts() or layouts
+
+    def _probe_layouts(self) -> list[list[list[str]]] | None:
+        """The layouts of a copy of this optimizer after one step on zero gradients (state made on
+        the first step included), or None for an optimizer that needs a closure."""
         import copy
 
         probe = copy.deepcopy(self)
@@ -1314,7 +1340,7 @@ class Optimizer:
             try:
                 probe._raw_step()
             except Exception:  # an optimizer that needs a closure (LBFGS): keep what is known
-                return layouts
+                return None
         return probe._layouts()
 
     def __repr__(self) -> str:
@@ -1359,6 +1385,23 @@ def _host_value(v: Any) -> Any:
     if not is_array(v) and hasattr(v, "__array__") and not isinstance(v, (int, float)):
         return to_host(v)  # a saved value from elsewhere (a PyTorch tensor, bfloat16 widened) is host data
     return v
+
+
+def _plain_layout(layout: Any) -> Any:
+    """A saved ``state_layout`` as lists of lists of names (a JSON round trip or a user's tuples may
+    change the containers, not the names), or None when the state has none."""
+    if not isinstance(layout, (list, tuple)):
+        return None
+    return [[list(slot) for slot in group] for group in layout]
+
+
+def _layout_names(layouts: Any) -> list[str]:
+    """The state names a layout keeps, in order (for messages)."""
+    names: list[str] = []
+    for group in layouts or ():
+        for slot in group:
+            names.extend(k for k in slot if k not in names)
+    return names
 
 
 def _count(v: Any) -> int:
@@ -1640,8 +1683,31 @@ _OTHER_OPTIMIZERS_STATE = frozenset(
      "prev", "step_size", "eta", "mu", "ax", "exp_inf", "mu_product", "row_var", "col_var", "variance"}
 )  # fmt: skip
 
+_DUPLICATE_PARAMS = (  # torch's words
+    "optimizer contains a parameter group with duplicate parameters; in future, this will cause an error; "
+    "see github.com/pytorch/pytorch/issues/40967 for more information"
+)
+
 # state keys a transform makes at the first step, not at init (so absent from a fresh layout)
 _LAZY_STATE_KEYS = frozenset({"momentum_buffer", "max_exp_avg_sq", "grad_avg"})
+
+
+#: PyTorch's type of an optimizer's ``params`` argument (``torch.optim.optimizer.ParamsT``): tensors,
+#: param-group dicts or ``named_parameters()`` pairs
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
+
+
+def _use_grad_for_differentiable(func: Callable[..., Any]) -> Callable[..., Any]:
+    """PyTorch's decorator of its optimizers' ``step`` (code copied from PyTorch uses it): runs the
+    step with gradient recording on only when the optimizer's ``defaults['differentiable']`` is set,
+    the previous mode restored after."""
+
+    @functools.wraps(func)
+    def _use_grad(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with set_grad_enabled(bool(self.defaults.get("differentiable", False))):  # host: a Python flag
+            return func(self, *args, **kwargs)
+
+    return _use_grad
 
 
 def _detached_entry(entry: Any) -> Any:

@@ -71,6 +71,13 @@ def rms(x: Any) -> float:
     return float(np.sqrt(total)) / float(np.sqrt(x.size))  # host: see above
 
 
+def _one_state_each(params: list[Tensor], states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``states`` with every listing of a parameter holding its first listing's dict: a parameter
+    listed twice in a group (PyTorch warns) has one state, updated once per listing, as in PyTorch."""
+    first: dict[int, dict[str, Any]] = {}
+    return [first.setdefault(id(p), s) for p, s in zip(params, states)]
+
+
 class PerParameterOptimizer(Optimizer):
     """Base class of optimizers updating each parameter in place with a rule of its shape.
 
@@ -122,7 +129,8 @@ class PerParameterOptimizer(Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
-        self._per_param.append([{} for _ in self.param_groups[-1]["params"]])
+        params = self.param_groups[-1]["params"]
+        self._per_param.append(_one_state_each(params, [{} for _ in params]))
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""
@@ -184,7 +192,7 @@ class PerParameterOptimizer(Optimizer):
         if "_per_param" in self.__dict__ and isinstance(value, Mapping):
             for key in value:
                 self._where(key)  # refused before anything changes
-            self._per_param = [[{} for _ in g["params"]] for g in self.param_groups]
+            self._per_param = [_one_state_each(g["params"], [{} for _ in g["params"]]) for g in self.param_groups]
         Optimizer.state.fset(self, value)  # type: ignore[attr-defined]
 
     def _positions(self) -> list[tuple[int, Any, int]]:
@@ -295,7 +303,7 @@ class PerParameterOptimizer(Optimizer):
         self.clip_norm = options.get("clip_norm", self.clip_norm)
         self.clip_value = options.get("clip_value", self.clip_value)
         self.error_if_nonfinite = options.get("error_if_nonfinite", self.error_if_nonfinite)
-        self._per_param = fresh
+        self._per_param = [_one_state_each(g["params"], states) for g, states in zip(self.param_groups, fresh)]
         self._user_state = user_state
 
     def _load_entry(self, pos: int, param: Any, entry: dict[str, Any]) -> dict[str, Any]:

@@ -31,8 +31,8 @@ import numpy as np
 from ..autograd import no_grad
 from ..backend import get_default_dtype
 from ..devices import to_host
-from ..errors import ArgumentError
-from ..nn.module import Module
+from ..errors import ArgumentError, ShapeError
+from ..nn.module import Module, Parameter
 from ..nn.normalization import BatchNormBase
 from ..tensor import Tensor, mark_written
 from .lr_scheduler import LRScheduler
@@ -134,7 +134,23 @@ class AveragedModel(Module):
             raise ArgumentError(
                 f"AveragedModel.update_parameters: the model has {len(theirs)} tensors, the average {len(ours)}"
             )
+        self._check_shapes(model)
         return ours, theirs
+
+    def _check_shapes(self, model: Module) -> None:
+        """Refuse, before anything is written, a model whose parameters or buffers have other shapes
+        than the average's, naming the first such tensor."""
+        pairs = zip(
+            itertools.chain(self.module.named_parameters(), self.module.named_buffers()),
+            itertools.chain(model.named_parameters(), model.named_buffers()),
+        )
+        for (name, a), (_, b) in pairs:
+            if a.shape != b.shape:
+                kind = "parameter" if isinstance(a, Parameter) else "buffer"
+                raise ShapeError(
+                    f"AveragedModel.update_parameters: {kind} {name!r} has shape {tuple(b.shape)} in the model "
+                    f"but {tuple(a.shape)} in the average; average models of one architecture"
+                )
 
     def update_parameters(self, model: Module) -> None:
         """Fold ``model``'s current parameters into the average."""

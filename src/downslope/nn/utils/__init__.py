@@ -75,13 +75,12 @@ def clip_grad_norm_(
         >>> w.grad
         tensor([0.6, 0.8])
     """
-    if not _number(max_norm) or max_norm < 0:
-        raise ArgumentError(f"clip_grad_norm_: expected max_norm >= 0, got {max_norm!r}")
+    limit = _max_norm(max_norm, "clip_grad_norm_")
     grads = _grads(parameters, "clip_grad_norm_")
     if not grads:
         return Tensor(0.0)
     total = _total_norm(grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
-    scale_to_max_norm_(grads, max_norm, total.array)
+    scale_to_max_norm_(grads, _on_device_of(limit, grads), total.array)
     return total
 
 
@@ -188,10 +187,10 @@ def clip_grads_with_norm_(
 ) -> None:
     """Scale the gradients by ``max_norm / (total_norm + 1e-6)`` when that is below 1 (the second
     half of :func:`clip_grad_norm_`, with a total norm computed elsewhere)."""
-    if not _number(max_norm) or max_norm < 0:
-        raise ArgumentError(f"clip_grads_with_norm_: expected max_norm >= 0, got {max_norm!r}")
+    limit = _max_norm(max_norm, "clip_grads_with_norm_")
     total = total_norm.array if isinstance(total_norm, Tensor) else total_norm
-    scale_to_max_norm_(_grads(parameters, "clip_grads_with_norm_"), max_norm, total)
+    grads = _grads(parameters, "clip_grads_with_norm_")
+    scale_to_max_norm_(grads, _on_device_of(limit, grads), total)
 
 
 def clip_grad_norm(
@@ -272,14 +271,42 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, f
         >>> clip_grad_value_([w], 1.0); w.grad
         tensor([ 1. , -0.2])
     """
-    if not _number(clip_value) or clip_value < 0:
-        raise ArgumentError(f"clip_grad_value_: expected clip_value >= 0, got {clip_value!r}")
+    if isinstance(clip_value, Tensor) and clip_value.numel() == 1:
+        clip_value = clip_value.item()  # host: np.clip's bounds are numbers (PyTorch reads it with float() too)
+    _check_limit(clip_value, "clip_value", "clip_grad_value_")
     for g in _grads(parameters, "clip_grad_value_"):
         np.clip(g, -clip_value, clip_value, out=g)
 
 
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _check_limit(value: Any, name: str, where: str) -> None:
+    """Refuse a clipping limit that is not a number >= 0, saying which of the two it is not."""
+    if not _number(value):
+        shape = f" of shape {tuple(value.shape)} and dtype {value.dtype}" if isinstance(value, Tensor) else ""
+        raise ArgumentTypeError(
+            f"{where}: expected {name} to be a number or a one-element tensor, got a {type(value).__name__}{shape}"
+        )
+    if not value >= 0:  # NaN too
+        raise ArgumentError(f"{where}: expected {name} >= 0, got {value!r} (it would flip or NaN the gradients)")
+
+
+def _max_norm(max_norm: Any, where: str) -> Any:
+    """``max_norm`` as a number or, for a one-element tensor (PyTorch accepts one: a schedule's or a
+    config's value), its 0-d array, left on its device unread: as in PyTorch, its sign is not checked."""
+    if isinstance(max_norm, Tensor) and max_norm.numel() == 1 and max_norm.dtype.kind in "iuf":
+        return max_norm.array.reshape(())
+    _check_limit(max_norm, "max_norm", where)
+    return max_norm
+
+
+def _on_device_of(limit: Any, grads: list[np.ndarray]) -> Any:
+    """A tensor limit's array moved to the gradients' device (a number stays as it is)."""
+    if not grads or _number(limit):
+        return limit
+    return to_device(limit, device_of(grads[0]))
 
 
 def _parameter_list(parameters: Any, owner: str) -> list[Tensor]:
@@ -476,3 +503,7 @@ def remove_spectral_norm(module: Any, name: str = "weight") -> Any:
     delattr(module, name + "_v")
     module.register_parameter(name, Parameter(_copy(value)))
     return module
+
+
+# PyTorch's module path torch.nn.utils.clip_grad, imported last: it re-exports the functions above
+from . import clip_grad as clip_grad  # noqa: E402

@@ -30,6 +30,18 @@ class _LambdaScheduler(LRScheduler):
         self.lr_lambdas = _lambdas(owner, optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
+    def _lambdas_of_groups(self) -> list[Callable[[int], float]]:
+        """The lr_lambdas, one per param group: a group added by ``add_param_group`` after the scheduler
+        was built has none (PyTorch fails there too, in a zip), so it is refused rather than left unscheduled."""
+        groups = len(self.optimizer.param_groups)
+        if len(self.lr_lambdas) != groups:
+            raise ArgumentError(
+                f"{type(self).__name__}.step: the optimizer has {groups} param groups but the scheduler has "
+                f"{len(self.lr_lambdas)} lr_lambda(s), one per group it was built with; add the group before "
+                "building the scheduler"
+            )
+        return self.lr_lambdas
+
     def state_dict(self) -> dict[str, Any]:
         """The scheduler's attributes, and under ``"lr_lambdas"`` the ``__dict__`` of each lr_lambda that
         is a callable object (None for a function or lambda, whose code is not state), as PyTorch saves."""
@@ -80,7 +92,8 @@ class LambdaLR(_LambdaScheduler):
 
     def get_lr(self) -> list[float]:
         _warn_get_lr_called_within_step(self)
-        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+        fns = self._lambdas_of_groups()
+        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(fns, self.base_lrs)]
 
 
 class MultiplicativeLR(_LambdaScheduler):
@@ -102,7 +115,8 @@ class MultiplicativeLR(_LambdaScheduler):
         _warn_get_lr_called_within_step(self)
         if self._is_initial:
             return _group_lrs(self.optimizer)
-        return [g["lr"] * fn(self.last_epoch) for fn, g in zip(self.lr_lambdas, self.optimizer.param_groups)]
+        fns = self._lambdas_of_groups()
+        return [g["lr"] * fn(self.last_epoch) for fn, g in zip(fns, self.optimizer.param_groups)]
 
 
 class StepLR(LRScheduler):
