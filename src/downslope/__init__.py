@@ -624,10 +624,12 @@ def __getattr__(name: str) -> Any:
         value = getattr(_torch_aliases, name)
         globals()[name] = value
         return value
-    if name == "fit":
-        from .train import fit
+    if name in ("fit", "evaluate", "predict"):  # Keras' trio, beside each other as in Keras
+        # from the defining modules: the attribute `train.fit` is the submodule once it is imported by path
+        from .train import evaluation
+        from .train.fit import fit
 
-        return fit
+        return fit if name == "fit" else getattr(evaluation, name)
     if name in ("save", "load"):
         from . import serialization
 

@@ -108,8 +108,10 @@ def test_history_records_losses_metrics_validation_lr_and_time(tmp_path):
         model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y),
         validation_split=0.25, epochs=3, batch_size=10, metrics=["mae", "r2"], seed=3,
     )  # fmt: skip
-    assert history.keys() == ["epoch", "loss", "mae", "r2", "val_loss", "val_mae", "val_r2", "lr", "epoch_time", "time"]
-    assert history["epoch"] == [1, 2, 3] and history["lr"] == [0.1, 0.1, 0.1]
+    assert history.keys() == [
+        "epoch", "loss", "mae", "r2", "val_loss", "val_mae", "val_r2", "lr", "learning_rate", "epoch_time", "time"
+    ]  # fmt: skip
+    assert history["epoch"] == [1, 2, 3] and history["lr"] == history["learning_rate"] == [0.1, 0.1, 0.1]
     assert all(t > 0 for t in history["epoch_time"]) and history["time"] == sorted(history["time"])
     assert history.best_epoch == 1 + int(np.argmin(history["val_loss"]))
     text = history.to_csv(tmp_path / "h.csv")

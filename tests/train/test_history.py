@@ -25,6 +25,7 @@ def test_as_dict_holds_every_column_with_none_where_an_epoch_lacks_it_and_is_a_c
         "epoch": [1, 2, 3],
         "loss": [1.0, 0.5, 1 / 3],
         "lr": [0.1, 0.1, 0.05],
+        "learning_rate": [0.1, 0.1, 0.05],  # Keras 3's name for the same numbers
         "val_loss": [None, 0.7, 0.9],
         "accuracy": [None, 0.8, 0.85],
     }
@@ -64,5 +65,7 @@ def test_state_dict_round_trip_and_missing_key_error():
     again = History()
     again.load_state_dict(h.state_dict())
     assert again.as_dict() == h.as_dict() and again.stop_reason == "early stopping" and len(again) == 3
-    with pytest.raises(StateDictError, match=r"History has no 'val_acc'; recorded: epoch, loss, lr, val_loss"):
+    with pytest.raises(
+        StateDictError, match=r"History has no 'val_acc'; recorded: epoch, loss, lr, learning_rate, val_loss"
+    ):
         h["val_acc"]

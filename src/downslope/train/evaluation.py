@@ -7,7 +7,7 @@ loss sum and the outputs stay there and are read back once (see ``train/placemen
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,10 +21,10 @@ from ..device import CPU, device
 from ..devices import to_host
 from ..errors import ConfigError
 from ..tensor import Tensor, wrap_array
-from .callbacks import Logs
-from .inputs import as_loader, conform, model_float_dtype, unpack_batch
+from .callbacks import Callback, Logs, as_callback_list
+from .inputs import as_loader, conform, features_as_float, model_float_dtype, unpack_batch
 from .metrics import Metric, MetricFn, as_metric, for_logits
-from .placement import EpochLoss, training_device
+from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .protocols import LossFn, ModelLike
 
 
@@ -138,6 +138,136 @@ def weighted_loss(loss_fn: LossFn, outputs: Tensor, targets: Tensor, weights: An
     return total / n if reduction == "mean" else total
 
 
+# ---------------------------------------------------------------------- losses by name
+#: Loss names fit and evaluate take, with the loss each builds. The Keras names of the cross-entropies
+#: read the model's outputs as Keras reads them: probabilities (a model ending in softmax or sigmoid)
+#: unless ``from_logits=True`` is given; downslope's own names keep PyTorch's meaning (logits for
+#: 'cross_entropy' and 'bce_with_logits').
+LOSS_NAMES = {
+    "mse": "MSELoss", "mean_squared_error": "MSELoss", "mae": "L1Loss", "l1": "L1Loss",
+    "mean_absolute_error": "L1Loss", "huber": "HuberLoss", "smooth_l1": "SmoothL1Loss",
+    "cross_entropy": "CrossEntropyLoss", "sparse_categorical_crossentropy": "sparse",
+    "categorical_crossentropy": "categorical", "binary_crossentropy": "binary", "bce": "BCELoss",
+    "bce_with_logits": "BCEWithLogitsLoss", "nll": "NLLLoss", "kl_div": "KLDivLoss",
+}  # fmt: skip
+
+_KERAS_EPSILON = 1e-7  # Keras' backend.epsilon(): probabilities are clipped to [eps, 1 - eps]
+
+
+class KerasCrossEntropy:
+    """Keras' ``sparse_categorical_crossentropy`` (``kind='sparse'``: class-index targets) and
+    ``categorical_crossentropy`` (``kind='categorical'``: one-hot or probability targets), over the
+    last axis as Keras reads it. With ``from_logits=False`` (Keras' default) the outputs are
+    probabilities: each row is divided by its sum and clipped to ``[1e-7, 1 - 1e-7]`` before the log,
+    as Keras does; with ``from_logits=True`` they are logits (a log-softmax is taken). The loss is the
+    mean over samples (``reduction='mean'``), ``'sum'`` or ``'none'`` (one value per sample).
+
+    Outputs with negative values are not probabilities: the first batch that holds some warns (once
+    per loss, and only for host arrays, where the check costs no wait for a device).
+
+    Example:
+        >>> import downslope as ds
+        >>> probs = ds.tensor([[0.9, 0.1], [0.2, 0.8]])
+        >>> round(KerasCrossEntropy("sparse")(probs, ds.tensor([0, 1])).item(), 4)
+        0.1643
+    """
+
+    def __init__(self, kind: str = "sparse", from_logits: bool = False, reduction: str = "mean") -> None:
+        if kind not in ("sparse", "categorical"):
+            raise ConfigError(f"KerasCrossEntropy: kind must be 'sparse' or 'categorical', got {kind!r}")
+        self.kind = kind
+        self.from_logits = bool(from_logits)
+        self.reduction = reduction
+        self._checked = from_logits
+
+    def __repr__(self) -> str:
+        return f"KerasCrossEntropy({self.kind!r}, from_logits={self.from_logits})"
+
+    def __call__(self, outputs: Tensor, target: Any) -> Tensor:
+        from ..nn.functional import log_softmax
+
+        if not self._checked:
+            self._checked = True
+            self._warn_if_logits(outputs)
+        if self.from_logits:
+            log_p = log_softmax(outputs, dim=-1)
+        else:
+            log_p = (outputs / outputs.sum(dim=-1, keepdim=True)).clamp(_KERAS_EPSILON, 1.0 - _KERAS_EPSILON).log()
+        t = target if isinstance(target, Tensor) else wrap_array(np.asarray(target))
+        if self.kind == "sparse":
+            if t.ndim == log_p.ndim and t.shape[-1] == 1:  # (N, 1) labels, as Keras takes them
+                t = t.squeeze(-1)
+            if tuple(t.shape) != tuple(log_p.shape[:-1]):
+                raise ConfigError(
+                    f"sparse_categorical_crossentropy: expected targets of shape {tuple(log_p.shape[:-1])} (one "
+                    f"class index per output row of {tuple(log_p.shape)}), got {tuple(t.shape)}"
+                )
+            index = t.array if t.array.dtype.kind in "iu" else t.array.astype(np.int64)
+            per = -log_p.gather(-1, wrap_array(index.astype(np.int64, copy=False)).unsqueeze(-1)).squeeze(-1)
+        else:
+            if tuple(t.shape) != tuple(log_p.shape):
+                raise ConfigError(
+                    f"categorical_crossentropy: expected one-hot targets of the outputs' shape {tuple(log_p.shape)}, "
+                    f"got {tuple(t.shape)} (class indices take 'sparse_categorical_crossentropy')"
+                )
+            per = -(wrap_array(t.array.astype(log_p.dtype, copy=False)) * log_p).sum(dim=-1)
+        if self.reduction == "none":
+            return per
+        return per.sum() if self.reduction == "sum" else per.mean()
+
+    def _warn_if_logits(self, outputs: Tensor) -> None:
+        if not on_host(outputs.array) or outputs.array.size == 0:
+            return
+        if float(outputs.array.min()) < 0:  # host: one reduction on the first batch
+            import warnings
+
+            name = f"{self.kind}_crossentropy" if self.kind == "categorical" else "sparse_categorical_crossentropy"
+            warnings.warn(
+                f"{name} reads the model's outputs as probabilities (Keras' default), but they hold negative "
+                f"values, so they are logits: pass loss=({name!r}, {{'from_logits': True}}) (or 'cross_entropy', "
+                "PyTorch's loss on logits), or end the model with a softmax",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+
+def resolve_loss(loss_fn: Any, where: str = "fit") -> Any:
+    """A loss given by name (as Keras users pass one), or as ``(name, {"from_logits": bool})``, as the loss
+    object; anything else as it is. See :data:`LOSS_NAMES`: 'sparse_categorical_crossentropy',
+    'categorical_crossentropy' and 'binary_crossentropy' read probabilities unless ``from_logits`` is True.
+
+    Example:
+        >>> resolve_loss("sparse_categorical_crossentropy"), resolve_loss(("binary_crossentropy", {"from_logits": True}))
+        (KerasCrossEntropy('sparse', from_logits=False), BCEWithLogitsLoss())
+    """
+    options: dict[str, Any] = {}
+    if isinstance(loss_fn, tuple) and len(loss_fn) == 2 and isinstance(loss_fn[0], str):
+        loss_fn, options = loss_fn[0], loss_fn[1]
+        if not isinstance(options, Mapping) or set(options) - {"from_logits"}:
+            raise ConfigError(
+                f"{where}: a loss given as (name, options) takes options {{'from_logits': bool}}, got {options!r}"
+            )
+    if not isinstance(loss_fn, str):
+        return loss_fn
+    from .. import nn
+
+    name = LOSS_NAMES.get(loss_fn.lower())
+    if name is None:
+        raise ConfigError(
+            f"{where}: unknown loss {loss_fn!r}; use one of {', '.join(LOSS_NAMES)} or pass a loss function"
+        )
+    from_logits = bool(options.get("from_logits", False))
+    if name in ("sparse", "categorical"):
+        if name == "sparse" and from_logits:
+            return nn.CrossEntropyLoss()  # the same loss on logits, PyTorch's fused kernel
+        return KerasCrossEntropy(name, from_logits)
+    if name == "binary":
+        return nn.BCEWithLogitsLoss() if from_logits else nn.BCELoss()
+    if options:
+        raise ConfigError(f"{where}: from_logits applies to the Keras cross-entropy names, not to {loss_fn!r}")
+    return getattr(nn, name)()
+
+
 def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None, loss_fn: Any = None) -> list[Metric]:
     """fit's ``metrics`` argument as Metric objects (one name or function, or a list of them). With
     ``BCEWithLogitsLoss`` as ``loss_fn`` the model outputs logits, so the built-in accuracy, precision,
@@ -215,39 +345,64 @@ def score_on_device(metrics: list[Metric], outputs: list[Any], targets: list[Any
 
 # ---------------------------------------------------------------------- evaluation
 def evaluate_loader(
-    model: ModelLike, loss_fn: LossFn, loader: DataLoader, metrics: list[Metric], placed: device | None = None
+    model: ModelLike,
+    loss_fn: LossFn,
+    loader: DataLoader,
+    metrics: list[Metric],
+    placed: device | None = None,
+    callbacks: Callback | None = None,
 ) -> Logs:
     """:func:`evaluate` on a DataLoader with resolved metrics (what fit runs on validation data);
-    ``placed`` is the device the model is on (None: the host)."""
+    ``placed`` is the device the model is on (None: the host); ``callbacks`` (a CallbackList) get
+    Keras' ``on_test_*`` hooks."""
+    if callbacks is not None:
+        callbacks.on_test_begin({})
     if placed is not None:
-        return _evaluate_on_device(model, loss_fn, loader, metrics, placed)
+        logs = _evaluate_on_device(model, loss_fn, loader, metrics, placed, callbacks)
+    else:
+        logs = _evaluate_on_host(model, loss_fn, loader, metrics, callbacks)
+    if callbacks is not None:
+        callbacks.on_test_end(dict(logs))
+    return logs
+
+
+def _evaluate_on_host(
+    model: ModelLike, loss_fn: LossFn, loader: DataLoader, metrics: list[Metric], callbacks: Callback | None
+) -> Logs:
     total, count = 0.0, 0.0
     outputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
     float_dtype = model_float_dtype(model)  # None for a default-dtype model: its batches pass untouched
     with no_grad(), model_mode(model, False):
-        for batch in loader:
+        for i, batch in enumerate(loader):
             x, y, w = unpack_batch(batch, "evaluate", weights=True)
             if float_dtype is not None:
                 x, y = conform(x, float_dtype), conform(y, float_dtype)
-            out = model(x)
             n = len(x)
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(i, {"size": n})
+            out = model(x)
             if w is None:
                 weight, counted = loss_weights(loss_fn, n, y)
                 loss = loss_fn(out, y)
             else:  # (inputs, targets, sample weights)
                 weight, counted = loss_weights(loss_fn, n)
                 loss = weighted_loss(loss_fn, out, y, w, "evaluate")
+            value = float(loss.item())
             if weight:  # (a batch whose targets are all ignored has no weight, and a NaN mean)
-                total += float(loss.item()) * weight
+                total += value * weight
             count += counted
+            if callbacks is not None:
+                callbacks.on_test_batch_end(i, {"loss": value, "size": n})
             if metrics:
                 outputs.append(out.array)
                 targets.append(y.array)
     return {"loss": total / (count or 1), **score(metrics, outputs, targets)}
 
 
-def _evaluate_on_device(model: Any, loss_fn: Any, loader: DataLoader, metrics: list[Metric], placed: device) -> Logs:
+def _evaluate_on_device(
+    model: Any, loss_fn: Any, loader: DataLoader, metrics: list[Metric], placed: device, callbacks: Callback | None
+) -> Logs:
     """:func:`evaluate_loader` on a device: the loss sum (float64, as the host loop's float) and the
     outputs stay there and are read back once."""
     total = EpochLoss()
@@ -257,19 +412,24 @@ def _evaluate_on_device(model: Any, loss_fn: Any, loader: DataLoader, metrics: l
     moved = loader.device != placed
     float_dtype = model_float_dtype(model)
     with no_grad(), model_mode(model, False):
-        for batch in loader:
+        for i, batch in enumerate(loader):
             x, y, w = unpack_batch(batch_to(batch, placed) if moved else batch, "evaluate", weights=True)
             if float_dtype is not None:
                 x, y = conform(x, float_dtype), conform(y, float_dtype)
-            out = model(x)
             n = len(x)
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(i, {"size": n})
+            out = model(x)
             if w is None:
                 weight, counted = loss_weights(loss_fn, n, y)
-                total.add(loss_fn(out, y).array, weight)
+                loss = loss_fn(out, y)
             else:
                 weight, counted = loss_weights(loss_fn, n)
-                total.add(weighted_loss(loss_fn, out, y, w, "evaluate").array, weight)
+                loss = weighted_loss(loss_fn, out, y, w, "evaluate")
+            total.add(loss.array, weight)
             count += counted
+            if callbacks is not None:  # the batch loss stays on the device unless a callback reads it
+                callbacks.on_test_batch_end(i, {"loss": DeviceScalar(loss.array), "size": n})
             if metrics:
                 outputs.append(out.array)
                 targets.append(y.array)
@@ -292,12 +452,16 @@ def evaluate(
     batch_size: int | str | None = 1024,
     metrics: Sequence[str | MetricFn] | None = None,
     device: Any = None,
+    callbacks: Sequence[Callback] | None = None,
 ) -> Logs:
     """Loss (mean over samples) and metrics of ``model`` on ``data``, in eval mode, without gradients.
 
-    The model's previous train/eval mode is restored afterwards. ``device`` moves the model there
-    (in place, as ``model.to``) and computes there; None computes where the model is. The numbers
-    are read back from a device once, after the last batch.
+    ``loss_fn`` is a loss function or one of fit's loss names (``"mse"``,
+    ``"sparse_categorical_crossentropy"``, ``("binary_crossentropy", {"from_logits": True})``...: see
+    :func:`~downslope.train.fit`). The model's previous train/eval mode is restored afterwards.
+    ``device`` moves the model there (in place, as ``model.to``) and computes there; None computes
+    where the model is. The numbers are read back from a device once, after the last batch.
+    ``callbacks`` get Keras' ``on_test_begin``, ``on_test_batch_begin/end`` and ``on_test_end``.
 
     Example:
         >>> import numpy as np
@@ -307,18 +471,41 @@ def evaluate(
         >>> sorted(logs)
         ['loss', 'mae']
     """
+    loss_fn = resolve_loss(loss_fn, "evaluate")
     placed = _placement(model, device, "evaluate")
-    loader = as_loader(data, batch_size, False, None, "evaluate", device=placed, float_dtype=model_float_dtype(model))
-    return evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics, loss_fn), placed)
+    loader = as_loader(
+        data, batch_size, False, None, "evaluate", device=placed, float_dtype=model_float_dtype(model), model=model
+    )
+    cbs = _callbacks_for(callbacks, model)
+    return evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics, loss_fn), placed, cbs)
 
 
-def predict(model: ModelLike, x: Any, batch_size: int | str | None = 1024, device: Any = None) -> Tensor:
+def _callbacks_for(callbacks: Sequence[Callback] | None, model: Any) -> Any:
+    """evaluate's and predict's ``callbacks`` as a CallbackList that sees the model (None: no callbacks)."""
+    if callbacks is None:
+        return None
+    from .callbacks import TrainingState
+
+    cbs = as_callback_list(callbacks)
+    cbs.set_trainer(TrainingState(model))
+    return cbs
+
+
+def predict(
+    model: ModelLike,
+    x: Any,
+    batch_size: int | str | None = 1024,
+    device: Any = None,
+    callbacks: Sequence[Callback] | None = None,
+) -> Tensor:
     """The model's outputs for inputs ``x`` (array, Tensor, Dataset or DataLoader), in batches.
 
     Runs in eval mode without recording gradients; restores the previous mode afterwards. Floating
-    inputs take the model's dtype (float64 for a model made ``.double()``), as in :func:`~downslope.train.fit`.
+    inputs take the model's dtype (float64 for a model made ``.double()``), as in :func:`~downslope.train.fit`;
+    so do integer feature arrays, unless the model holds an Embedding (see fit).
     ``device`` moves the model there (in place) and computes there; None computes where the model
     is. The outputs come back as a host (CPU) Tensor either way, copied from a device once.
+    ``callbacks`` get Keras' ``on_predict_begin``, ``on_predict_batch_begin/end`` and ``on_predict_end``.
 
     Example:
         >>> import numpy as np
@@ -333,12 +520,22 @@ def predict(model: ModelLike, x: Any, batch_size: int | str | None = 1024, devic
     elif isinstance(x, Dataset):
         loader = DataLoader(x, batch_size=batch_size, device=placed)
     else:
+        x = features_as_float(x, float_dtype, model)
         loader = DataLoader(ArrayDataset(x, float_dtype=float_dtype), batch_size=batch_size, device=placed)
     chunks: list[Any] = []
     moved = placed is not None and loader.device != placed
+    cbs = _callbacks_for(callbacks, model)
+    if cbs is not None:
+        cbs.on_predict_begin({})
     with no_grad(), model_mode(model, False):
-        for batch in loader:
+        for i, batch in enumerate(loader):
+            if cbs is not None:
+                cbs.on_predict_batch_begin(i, {})
             chunks.append(model(conform(batch_to(batch, placed)[0] if moved else batch[0], float_dtype)).array)
+            if cbs is not None:
+                cbs.on_predict_batch_end(i, {"outputs": chunks[-1]})
+    if cbs is not None:
+        cbs.on_predict_end({})
     joined = chunks[0] if len(chunks) == 1 else namespace_of(chunks[0]).concatenate(chunks)
     return wrap_array(joined if placed is None else to_host(joined))
 
@@ -348,6 +545,9 @@ __all__ = [
     "predict",
     "evaluate_loader",
     "model_mode",
+    "resolve_loss",
+    "KerasCrossEntropy",
+    "LOSS_NAMES",
     "resolve_metrics",
     "score",
     "score_on_device",

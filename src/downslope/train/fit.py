@@ -49,11 +49,13 @@ from .callbacks import (
     as_callback_list,
 )
 from .evaluation import (
+    LOSS_NAMES,
     evaluate,
     evaluate_loader,
     loss_weights,
     model_mode,
     predict,
+    resolve_loss,
     resolve_metrics,
     score,
     score_on_device,
@@ -268,8 +270,8 @@ def _check_positive_int(name: str, value: Any) -> int:
 # ---------------------------------------------------------------------- fit
 def fit(
     model: ModelLike,
-    loss_fn: LossFn,
-    optimizer: OptimizerLike,
+    loss_fn: LossFn | str | tuple[str, dict[str, Any]],
+    optimizer: OptimizerLike | str,
     train: Any,
     validation: Any = None,
     *,
@@ -295,11 +297,20 @@ def fit(
 
     Args:
         model: a callable Module (``model(x)`` gives outputs; ``train()``/``eval()`` switch modes).
-        loss_fn: ``loss_fn(outputs, targets)`` -> scalar Tensor, or a Keras-style name ('mse', 'mae',
-            'huber', 'cross_entropy' / 'sparse_categorical_crossentropy' on logits,
-            'binary_crossentropy' on probabilities, 'bce_with_logits'). The logged loss is the mean over
+        loss_fn: ``loss_fn(outputs, targets)`` -> scalar Tensor, or a name ('mse', 'mae', 'huber',
+            ...). Keras' names read the outputs as Keras does: 'sparse_categorical_crossentropy'
+            (class-index targets), 'categorical_crossentropy' (one-hot targets) and
+            'binary_crossentropy' take probabilities (a model ending in softmax/sigmoid); for logits
+            pass ``(name, {"from_logits": True})``, as Keras' ``from_logits=True``. downslope's own
+            names keep PyTorch's meaning: 'cross_entropy' and 'bce_with_logits' take logits. (Until
+            this rule 'sparse_categorical_crossentropy' read logits; a model without a softmax that
+            is given it now warns, its outputs being negative.) The logged loss is the mean over
             samples: batch means are weighted by batch size (a ``reduction='sum'`` loss is summed).
-        optimizer: updates the model's parameters (``zero_grad()``, ``step()``, ``param_groups``). One
+        optimizer: updates the model's parameters (``zero_grad()``, ``step()``, ``param_groups``), or
+            Keras' name of one ('sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', 'adadelta', 'adamax',
+            'nadam'): that optimizer over ``model.parameters()`` at Keras' default learning rate (0.01
+            for 'sgd', 0.001 for the others; PyTorch's defaults differ), its other settings PyTorch's
+            (pass an optimizer object to choose them). One
             whose step needs a closure (``optim.LBFGS``) is given one that re-evaluates the batch's
             loss, as a PyTorch loop passes it: each batch is then one L-BFGS step (up to ``max_iter``
             iterations; ``batch_size="full"`` is its usual setting).
@@ -308,13 +319,23 @@ def fit(
             Arrays are checked for NaN/inf (pass ``ArrayDataset(x, y, check_finite=False)`` to skip).
             Floating data becomes the model's dtype, as in Keras: float32 (the default) for a float32
             model, float64 for a model made ``.double()`` (arrays are read at that precision; batches
-            of a DataLoader are cast); integer targets stay int64. ``evaluate`` and ``predict`` do the same.
+            of a DataLoader are cast); so do integer (and boolean) feature arrays, as Keras' layers
+            read them, unless the model holds an Embedding (its inputs are token ids). Targets keep
+            their dtype (integer class labels stay int64). ``evaluate`` and ``predict`` do the same.
         validation: held-out ``(x, y)``/Dataset/DataLoader, scored after every epoch; its
-            numbers are logged with a ``val_`` prefix. Or ``validation_split=0.1``: a seeded
-            random fraction of ``train`` is held out instead.
+            numbers are logged with a ``val_`` prefix.
+        validation_split: a fraction of ``train`` (arrays) held out for validation, exactly as Keras
+            holds it out: the LAST ``n - floor(n * (1 - validation_split))`` rows, taken before any
+            shuffling (``shuffle`` shuffles the training rows only). Shuffle the arrays first if
+            their order means something (rows sorted by class or by time) and you want a random split.
+            (Until this rule, ``shuffle=True`` held out a seeded random fraction; held-out class
+            labels that never occur in the training rows now warn.)
         epochs: the largest number of epochs (a callback may stop sooner).
-        batch_size: ``None``/``"full"`` full-batch GD, ``1`` stochastic GD, ``B`` mini-batch (32).
-        metrics: names ('accuracy', 'f1', 'mae', 'r2', 'top5_accuracy', ...), ``fn(preds, target)``
+        batch_size: ``B`` mini-batches (default 32, as Keras), ``1`` stochastic GD, ``None`` or
+            ``"full"`` full-batch GD: every sample in one update per epoch. (Keras reads
+            ``batch_size=None`` as its default of 32; here it means the full batch, on purpose.)
+        metrics: names ('accuracy', 'f1', 'mae', 'r2', 'top5_accuracy', 'auc': scikit-learn's exact
+            binary ROC AUC, 'mape': Keras' percentage error, ...), ``fn(preds, target)``
             or ``Metric(fn, greater_is_better=True)``; training metrics are computed from the
             outputs seen during the epoch (train mode). Callbacks monitoring a metric with
             ``mode='auto'`` take its direction from the Metric (a plain function: smaller is better).
@@ -322,13 +343,21 @@ def fit(
             (scikit-learn's ``average='macro'``, not its binary default); one column of scores is cut
             at 0.5, or at 0 with ``BCEWithLogitsLoss`` (logits).
         callbacks: e.g. ``[EarlyStopping(patience=10), ModelCheckpoint("best.ckpt")]``. A
-            DivergenceGuard that stops on NaN/inf losses is added unless you pass one.
+            DivergenceGuard that stops on NaN/inf losses is added unless you pass one. Their hooks
+            run as in Keras 3: ``on_train_batch_begin/end`` per update (calling ``on_batch_begin/end``
+            unless overridden) and ``on_test_begin``, ``on_test_batch_begin/end``, ``on_test_end``
+            around each validation.
         scheduler: an lr scheduler, stepped once per epoch (after validation) — per batch for
             OneCycleLR/CyclicLR, or as ``scheduler_interval`` says. ReduceLROnPlateau is given
-            ``val_loss`` (``loss`` without validation, or its own ``monitor`` attribute).
+            ``val_loss`` (``loss`` without validation, or its own ``monitor`` attribute). It is
+            PyTorch's scheduler with PyTorch's rule, not Keras' callback: ``threshold`` is relative
+            (``threshold_mode='rel'``; Keras' ``min_delta`` is absolute: ``threshold_mode='abs'``) and
+            the rate drops after ``patience + 1`` epochs without improvement (Keras: after
+            ``patience``), so ``ReduceLROnPlateau(opt, patience=p - 1, threshold_mode='abs',
+            threshold=min_delta)`` follows Keras' ``ReduceLROnPlateau(patience=p, min_delta=...)`` (cooldown 0).
         verbose: 0 silent, 1 progress bar on a terminal (epoch lines otherwise), 2 epoch lines.
         shuffle: reshuffle the training data every epoch.
-        seed: seeds the shuffling and ``validation_split`` (drawn from the library generator if None).
+        seed: seeds the shuffling (drawn from the library generator if None).
         resume_from: a checkpoint file (or a directory holding ``last.ckpt``) written by this loop;
             training continues where it stopped, exactly as if it had not been interrupted, given the
             same data and batch size: other data (told by a fingerprint of the samples) or batches warn.
@@ -352,8 +381,9 @@ def fit(
         initial_epoch: the index of the epoch to start from (Keras): epochs ``initial_epoch`` to
             ``epochs - 1`` are trained, and logged, counted, and seen by callbacks under those indices.
 
-    Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate the epoch was trained with),
-    ``epoch_time`` (seconds) and ``time`` (seconds since training began).
+    Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate the epoch was trained with; the
+    History records it under Keras 3's ``learning_rate`` too), ``epoch_time`` (seconds) and ``time``
+    (seconds since training began).
 
     Ctrl-C (or SIGTERM) finishes the current epoch, saves a checkpoint (with ``checkpoint_dir``) and
     returns; a second Ctrl-C aborts at once.
@@ -372,7 +402,9 @@ def fit(
     epochs = _check_positive_int("epochs", epochs)
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
         raise ConfigError(f"fit: initial_epoch must be an integer >= 0, got {initial_epoch!r}")
-    loss_fn = _loss_by_name(loss_fn)
+    loss_fn_: LossFn = _loss_by_name(loss_fn)
+    optimizer_: OptimizerLike = _optimizer_by_name(optimizer, model)
+    loss_fn, optimizer = loss_fn_, optimizer_  # (names resolved: the types below are the objects')
     class_weight = _check_class_weight(class_weight)
     if sample_weight is not None:
         train = _with_sample_weight(train, sample_weight)
@@ -537,7 +569,7 @@ def _train_epoch(
             epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler, placed, class_weight
         )
     if val_loader is not None:
-        val = evaluate_loader(model, loss_fn, val_loader, metrics, placed)
+        val = evaluate_loader(model, loss_fn, val_loader, metrics, placed, cbs)
         logs.update({f"val_{k}": v for k, v in val.items()})
     if lr is not None:
         logs["lr"] = lr
@@ -577,9 +609,9 @@ def _loaders(
             )
         loader = train
     else:
-        dataset = as_dataset(train, "fit(train=...)", model_float_dtype(model))
-        if validation_split is not None:
-            dataset, validation = split_validation(dataset, validation_split, seed, shuffle=shuffle)
+        dataset = as_dataset(train, "fit(train=...)", model_float_dtype(model), model)
+        if validation_split is not None:  # the last rows, before shuffling, as Keras
+            dataset, validation = split_validation(dataset, validation_split, seed)
         size = int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size
         loader = DataLoader(dataset, batch_size=size, shuffle=shuffle, seed=seed, device=placed)
         if loader.num_samples > 1 and loader.num_samples % loader.batch_size == 1 and _has_batch_norm_1d(model):
@@ -587,7 +619,14 @@ def _loaders(
     if validation is None:
         return loader, None
     return loader, as_loader(
-        validation, 1024, False, None, "fit(validation=...)", device=placed, float_dtype=model_float_dtype(model)
+        validation,
+        1024,
+        False,
+        None,
+        "fit(validation=...)",
+        device=placed,
+        float_dtype=model_float_dtype(model),
+        model=model,
     )
 
 
@@ -642,7 +681,7 @@ def _run_epoch(
             if float_dtype is not None:
                 x, y = conform(x, float_dtype), conform(y, float_dtype)
             n = len(x)
-            cbs.on_batch_begin(i, {"size": n})
+            cbs.on_train_batch_begin(i, {"size": n})
             try:
                 # A diverging step overflows (forward, loss, backward, update); the divergence guard fit
                 # always runs stops on the non-finite loss and says so, so NumPy's warnings would only repeat it.
@@ -662,7 +701,7 @@ def _run_epoch(
             if metrics:
                 outputs.append(step_logs["outputs"])
                 targets.append(y.array)
-            cbs.on_batch_end(i, {"loss": step_logs["loss"], "size": n})
+            cbs.on_train_batch_end(i, {"loss": step_logs["loss"], "size": n})
             if state.stop_training:  # a callback asked to stop (e.g. the loss became NaN)
                 break
     return {"loss": total / (count or 1), **score(metrics, outputs, targets)}
@@ -697,7 +736,7 @@ def _run_epoch_on_device(
             if float_dtype is not None:
                 x, y = conform(x, float_dtype), conform(y, float_dtype)
             n = len(x)
-            cbs.on_batch_begin(i, {"size": n})
+            cbs.on_train_batch_begin(i, {"size": n})
             try:
                 step_logs = _update(model, loss_fn, optimizer, x, y, w, closure)
             except Exception as exc:
@@ -713,7 +752,7 @@ def _run_epoch_on_device(
             if metrics:
                 outputs.append(step_logs["outputs"])
                 targets.append(y.array)
-            cbs.on_batch_end(i, {"loss": loss, "size": n})
+            cbs.on_train_batch_end(i, {"loss": loss, "size": n})
             if state.stop_training:
                 break
     mean = total.mean(count)
@@ -769,25 +808,46 @@ def _batch_weights(batch: Any, class_weight: dict[int, float] | None) -> tuple[A
     return x, y, weights if w is None else w.array * weights
 
 
-_LOSS_NAMES = {
-    "mse": "MSELoss", "mean_squared_error": "MSELoss", "mae": "L1Loss", "l1": "L1Loss",
-    "mean_absolute_error": "L1Loss", "huber": "HuberLoss", "smooth_l1": "SmoothL1Loss",
-    "cross_entropy": "CrossEntropyLoss", "sparse_categorical_crossentropy": "CrossEntropyLoss",
-    "binary_crossentropy": "BCELoss", "bce": "BCELoss", "bce_with_logits": "BCEWithLogitsLoss",
-    "nll": "NLLLoss", "kl_div": "KLDivLoss",
-}  # fmt: skip
+_LOSS_NAMES = LOSS_NAMES  # (the table lives beside evaluate, which takes the same names)
+
+
+#: Keras' optimizer names, with the class each builds and Keras' default learning rate (the
+#: number a Keras user tunes from; PyTorch's differ: Adadelta 1.0, RMSprop and Adagrad 0.01, Adamax
+#: and NAdam 0.002). The other hyperparameters are the classes' own (PyTorch's) defaults.
+OPTIMIZER_NAMES: dict[str, tuple[str, float]] = {
+    "sgd": ("SGD", 0.01),
+    "adam": ("Adam", 0.001),
+    "adamw": ("AdamW", 0.001),
+    "rmsprop": ("RMSprop", 0.001),
+    "adagrad": ("Adagrad", 0.001),
+    "adadelta": ("Adadelta", 0.001),
+    "adamax": ("Adamax", 0.001),
+    "nadam": ("NAdam", 0.001),
+}
+
+
+def _optimizer_by_name(optimizer: Any, model: Any) -> Any:
+    """An optimizer given by Keras' name ('adam') as that optimizer over ``model.parameters()`` with
+    Keras' default learning rate; anything else as it is."""
+    if not isinstance(optimizer, str):
+        return optimizer
+    entry = OPTIMIZER_NAMES.get(optimizer.lower())
+    if entry is None:
+        raise ConfigError(
+            f"fit: unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZER_NAMES)} or pass an "
+            "optimizer object (optim.Adam(model.parameters(), lr=...))"
+        )
+    if not callable(getattr(model, "parameters", None)):
+        raise ConfigError(f"fit: optimizer {optimizer!r} needs a model with parameters(); got {type(model).__name__}")
+    from .. import optim
+
+    name, lr = entry
+    return getattr(optim, name)(model.parameters(), lr=lr)
 
 
 def _loss_by_name(loss_fn: Any) -> Any:
-    """A loss given by name (as Keras users pass one) as the loss module; anything else as it is."""
-    if not isinstance(loss_fn, str):
-        return loss_fn
-    from .. import nn
-
-    name = _LOSS_NAMES.get(loss_fn.lower())
-    if name is None:
-        raise ConfigError(f"fit: unknown loss {loss_fn!r}; use one of {', '.join(_LOSS_NAMES)} or pass a loss function")
-    return getattr(nn, name)()
+    """A loss given by name (as Keras users pass one) as the loss object; anything else as it is."""
+    return resolve_loss(loss_fn, "fit")
 
 
 def _step_scheduler(scheduler: SchedulerLike, logs: Logs) -> None:

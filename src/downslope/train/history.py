@@ -23,7 +23,10 @@ STOP_KINDS = ("max_epochs", "early_stopping", "target", "time_limit", "diverged"
 class History:
     """Per-epoch records of a training run: ``history["val_loss"]`` is a list with one value per epoch.
 
-    ``epoch`` numbers count from 1, as the progress output and the CSV do. ``metrics`` (fit passes
+    ``history["epoch"]`` numbers count from 1, as the progress output and the CSV do (and so does
+    :attr:`best_epoch`); ``history.epoch`` and :attr:`best_epoch_index` are Keras' 0-based indices, the
+    base of ``EarlyStopping.best_epoch``. The learning rate is recorded as ``lr`` and under Keras 3's
+    name ``learning_rate`` (the same numbers). ``metrics`` (fit passes
     the Metric objects it computes) say which way each metric is better, for :meth:`best`. An epoch lacking a
     key that others have (say, a metric added late) holds None there. ``stop_reason`` says why
     training ended, in words ("reached the epoch limit (N)" when fit ran all its epochs; None before
@@ -66,6 +69,16 @@ class History:
                 continue
             column = self.history.setdefault(key, [None] * n)
             column.append(float(value))
+        if "lr" in logs and "learning_rate" not in logs and "lr" in self.history:
+            # Keras 3 records the rate as 'learning_rate': the same numbers, under both names, side by side
+            if "learning_rate" not in self.history:
+                self.history = {
+                    k2: v2
+                    for k, v in self.history.items()
+                    for k2, v2 in ((k, v), ("learning_rate", [None] * n))
+                    if k2 != "learning_rate" or k == "lr"
+                }
+            self.history["learning_rate"].append(self.history["lr"][-1])
         for column in self.history.values():
             if len(column) < n + 1:
                 column.append(None)
@@ -118,8 +131,24 @@ class History:
 
     @property
     def best_epoch(self) -> int | None:
-        """The number (from 1) of the epoch with the lowest val_loss (or loss, without validation)."""
+        """The number (from 1, as ``history["epoch"]`` and the progress output count) of the epoch with
+        the lowest val_loss (or loss, without validation). Keras-style 0-based indices, as
+        ``history.epoch`` and ``EarlyStopping.best_epoch`` hold them: :attr:`best_epoch_index`."""
         return self.best()[0]
+
+    @property
+    def best_epoch_index(self) -> int | None:
+        """:attr:`best_epoch` as a 0-based index, the base of ``history.epoch`` (Keras' ``History.epoch``)
+        and of ``EarlyStopping.best_epoch`` / ``ModelCheckpoint.best_epoch`` (Keras' base): the three agree.
+
+        Example:
+            >>> h = History()
+            >>> h.append(0, {"loss": 1.0}); h.append(1, {"loss": 0.5})
+            >>> h.best_epoch, h.best_epoch_index, h.epoch
+            (2, 1, [0, 1])
+        """
+        number = self.best()[0]
+        return None if number is None else number - 1
 
     def to_csv(self, path: str | Path | None = None) -> str:
         """The table as CSV text; also written (atomically) to ``path`` when given."""

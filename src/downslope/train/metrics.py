@@ -251,6 +251,62 @@ def r2_score(preds: Any, target: Any) -> float:
     return float(per_output.mean())
 
 
+def mean_absolute_percentage_error(preds: Any, target: Any) -> float:
+    """Keras' ``mean_absolute_percentage_error``, in percent: ``100 * mean(|target - preds| / max(|target|,
+    1e-7))`` (a zero target counts against 1e-7, as Keras clips it; scikit-learn's version is a fraction).
+
+    Example:
+        >>> mean_absolute_percentage_error([110.0, 45.0], [100.0, 50.0])
+        10.0
+    """
+    p, t = _regression_pair(preds, target, "mean_absolute_percentage_error")
+    return float(100.0 * np.mean(np.abs(t - p) / np.maximum(np.abs(t), 1e-7)))
+
+
+def roc_auc_score(preds: Any, target: Any) -> float:
+    """Area under the ROC curve of binary scores, exactly as scikit-learn's ``roc_auc_score`` (the
+    Mann-Whitney U statistic with average ranks for ties), not Keras' ``AUC`` (its 200 thresholds
+    approximate this number). ``preds``: one score per sample ((N,) or (N, 1): probabilities or
+    logits, the order is what counts) or two columns of class scores (the second against the first);
+    ``target``: labels 0/1. NaN when the targets hold one class only (scikit-learn raises there; an
+    epoch's numbers should not stop training).
+
+    Example:
+        >>> roc_auc_score([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+        0.75
+    """
+    where = "roc_auc_score"
+    p = _array(preds, "preds", where).astype(np.float64)
+    t = _array(target, "target", where)
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if p.ndim == 2 and p.shape[1] == 2:  # class scores: probabilities or logits rank alike by their difference
+        p = p[:, 1] - p[:, 0]
+    elif p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    if p.ndim != 1 or t.ndim != 1 or len(p) != len(t):
+        raise ShapeError(
+            f"{where}: expected one binary score per sample ((N,), (N, 1) or (N, 2)) and (N,) labels, got preds "
+            f"{_array(preds, 'preds', where).shape} and target {t.shape} (a multi-class AUC is not built in)"
+        )
+    labels = np.unique(t)
+    if not np.all(np.isin(labels, (0, 1))):
+        raise ConfigError(f"{where}: targets must be binary labels 0/1, got values {labels[:5].tolist()}")
+    positive = t == 1
+    n_pos = int(positive.sum())
+    n_neg = len(t) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(p, kind="mergesort")
+    ranked = p[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # runs of equal scores share their mean rank
+    ends = np.r_[starts[1:], len(p)]
+    ranks = np.empty(len(p), dtype=np.float64)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
 # Names accepted by fit(metrics=[...]); the key is also the column name in History.
 def _builtin(fn: MetricFn, name: str, greater_is_better: bool, sample_mean: bool) -> Metric:
     return Metric(fn, name, greater_is_better=greater_is_better, sample_mean=sample_mean)
@@ -265,6 +321,8 @@ _BY_NAME: dict[str, Metric] = {
     "mae": _builtin(mean_absolute_error, "mae", greater_is_better=False, sample_mean=True),
     "rmse": _builtin(root_mean_squared_error, "rmse", greater_is_better=False, sample_mean=False),
     "r2": _builtin(r2_score, "r2", greater_is_better=True, sample_mean=False),
+    "mape": _builtin(mean_absolute_percentage_error, "mape", greater_is_better=False, sample_mean=True),
+    "auc": _builtin(roc_auc_score, "auc", greater_is_better=True, sample_mean=False),
 }
 _ALIASES = {
     "acc": "accuracy",
@@ -273,6 +331,9 @@ _ALIASES = {
     "mean_absolute_error": "mae",
     "root_mean_squared_error": "rmse",
     "r2_score": "r2",
+    "mean_absolute_percentage_error": "mape",
+    "roc_auc": "auc",
+    "roc_auc_score": "auc",
 }
 
 

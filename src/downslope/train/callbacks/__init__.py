@@ -5,10 +5,15 @@ The hooks (all no-ops in :class:`Callback`) receive the 0-based ``epoch``/``batc
 
     on_train_begin(logs)            logs: {}
     on_epoch_begin(epoch, logs)     logs: {}
-    on_batch_begin(batch, logs)     logs: {'size': samples in the batch}
-    on_batch_end(batch, logs)       logs: {'loss': this batch's loss (a DeviceScalar on a device), 'size': ...}
+    on_train_batch_begin(batch, logs)  logs: {'size': samples in the batch}
+    on_train_batch_end(batch, logs)    logs: {'loss': this batch's loss (a DeviceScalar on a device), 'size': ...}
+    on_test_begin / on_test_batch_begin / on_test_batch_end / on_test_end: fit's validation after each epoch
     on_epoch_end(epoch, logs)       logs: {'loss', metrics, 'val_loss', 'val_<metric>', 'lr', 'time'}
     on_train_end(logs)              logs: the last epoch's logs
+
+As in Keras 3, ``on_train_batch_begin/end`` call ``on_batch_begin/end`` unless overridden, so a
+callback may override either name. ``evaluate(callbacks=...)`` calls the ``on_test_*`` hooks and
+``predict(callbacks=...)`` the ``on_predict_*`` ones.
 
 A callback reaches the run through ``self.trainer`` (a :class:`TrainingState`: model, optimizer,
 scheduler, history, params) and stops it with ``self.stop("reason")``, which sets

@@ -135,6 +135,41 @@ class Callback:
         training on a device a :class:`~downslope.train.placement.DeviceScalar`, copied to the host only
         if read, e.g. by ``float(logs['loss'])``: reading it every batch makes each step wait for the device)."""
 
+    # Keras 3's names. fit calls these; by default they call on_batch_begin/on_batch_end (Keras' older
+    # names), so a callback overrides either name, as in Keras (overriding both: only these run, unless
+    # they call super()).
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        """Called before the update on training batch ``batch``; by default calls :meth:`on_batch_begin`."""
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        """Called after the update on training batch ``batch``; by default calls :meth:`on_batch_end`."""
+        self.on_batch_end(batch, logs)
+
+    def on_test_begin(self, logs: Logs | None = None) -> None:
+        """Called before evaluation: fit's validation after each epoch, or ``evaluate(callbacks=...)``."""
+
+    def on_test_end(self, logs: Logs | None = None) -> None:
+        """Called after evaluation; ``logs`` holds its loss and metrics (without the ``val_`` prefix)."""
+
+    def on_test_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        """Called before evaluation batch ``batch`` (validation in fit, or ``evaluate``)."""
+
+    def on_test_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        """Called after evaluation batch ``batch``; ``logs``: ``{'loss': its loss, 'size': its samples}``."""
+
+    def on_predict_begin(self, logs: Logs | None = None) -> None:
+        """Called before ``predict(callbacks=...)`` runs its first batch."""
+
+    def on_predict_end(self, logs: Logs | None = None) -> None:
+        """Called after ``predict``'s last batch."""
+
+    def on_predict_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        """Called before ``predict`` runs batch ``batch``."""
+
+    def on_predict_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        """Called after ``predict`` runs batch ``batch``; ``logs``: ``{'outputs': its output array}``."""
+
     def state_dict(self) -> dict[str, Any]:
         """State to put in a checkpoint so that a resumed run behaves as an uninterrupted one."""
         return {}
@@ -196,6 +231,46 @@ class CallbackList(Callback):
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         for cb in self.callbacks:
             cb.on_batch_end(batch, logs)
+
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_train_batch_end(batch, logs)
+
+    def on_test_begin(self, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_test_begin(logs)
+
+    def on_test_end(self, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_test_end(logs)
+
+    def on_test_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_test_batch_begin(batch, logs)
+
+    def on_test_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_test_batch_end(batch, logs)
+
+    def on_predict_begin(self, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_predict_begin(logs)
+
+    def on_predict_end(self, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_predict_end(logs)
+
+    def on_predict_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_predict_batch_begin(batch, logs)
+
+    def on_predict_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_predict_batch_end(batch, logs)
 
     def state_dict(self) -> dict[str, Any]:
         return {f"{i}:{type(cb).__name__}": cb.state_dict() for i, cb in enumerate(self.callbacks)}

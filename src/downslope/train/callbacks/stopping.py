@@ -37,7 +37,9 @@ class EarlyStopping(Callback):
             the best epoch.
         start_from_epoch: epochs of warm-up during which improvement is not tracked.
 
-    ``stopped_epoch`` and ``best_epoch`` are 0-based epoch indices.
+    ``stopped_epoch`` and ``best_epoch`` are 0-based epoch indices, as Keras' (the base of
+    ``history.epoch`` and ``History.best_epoch_index``; ``History.best_epoch`` counts from 1, as
+    ``history["epoch"]`` and the messages do).
 
     Example:
         >>> stopper = EarlyStopping(monitor="loss", patience=1)
