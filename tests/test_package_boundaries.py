@@ -38,6 +38,7 @@ LAYERS = [
         "random",
         "graph",
         "tensor",
+        "row_grads",
         "typed_tensors",
         "autograd",
         "autograd_graph",

@@ -153,6 +153,8 @@ def _check_anomaly(node: Tensor, input_grads: Any) -> None:
     for i, pg in enumerate(input_grads):
         if pg is None:
             continue
+        if pg.__class__ is _row_grads().RowGrad:
+            pg = pg.coalesced()[1]  # a sparse lookup's rows: its values hold every number
         arr = getattr(pg, "array", pg)
         if bool(to_host(namespace_of(arr).isnan(arr).any())):  # host: anomaly mode reads every gradient, by design
             raise StateError(f"Function '{node_name(node)}' returned nan values in its {i}th output.")
@@ -412,6 +414,7 @@ def _run_backward(
     for autograd.grad, which captures an input's gradient before its hooks when its rule still runs.
     """
     Tensor, wrap_array = _tensor_api()
+    RowGrad = _row_grads().RowGrad
     xp: Any = TensorRules if create_graph else ArrayRules
     stale = None
     if _inplace_clock.rebased and any(r._vjp in _ops()._VIEW_RULES for r in roots):
@@ -461,9 +464,17 @@ def _run_backward(
                 continue
             if sums:
                 sums.pop(id(g), None)
-            if g.__class__ is not _NDARRAY and isinstance(g, np.generic):
-                g = as_array(g)  # NumPy's 0-d results are scalars; a gradient (a .grad) is a 0-d array
             vjp = node._vjp
+            if g.__class__ is not _NDARRAY:
+                if isinstance(g, np.generic):
+                    g = as_array(g)  # NumPy's 0-d results are scalars; a gradient (a .grad) is a 0-d array
+                elif g.__class__ is RowGrad and (
+                    vjp is not None
+                    or capture_ids is not None
+                    or getattr(node, "_hooks", None)
+                    or getattr(node, "_fn", None)
+                ):
+                    g = g.dense()  # a sparse lookup's rows: only a plain leaf's .grad keeps them as rows
             needs: Any = node._needs
             if leads is not None:
                 # on no path to an input of autograd.grad: torch's engine neither runs the node nor calls
@@ -558,10 +569,14 @@ def _run_backward(
                         if scattered:
                             sums[id(pg)] = pg
                     elif id(prev) in sums and prev.shape == pg.shape and prev.dtype == pg.dtype:
-                        prev += pg
+                        if pg.__class__ is RowGrad:
+                            pg.add_into(prev)  # a sparse lookup's rows into a sum this pass owns
+                        else:
+                            prev += pg
                     else:
                         summed = grads[key] = prev + pg
-                        if not create_graph and not isinstance(summed, np.generic):  # a NumPy scalar: immutable
+                        # a NumPy scalar is immutable; rows+values (two lookups of one table) are added as pieces
+                        if not create_graph and not isinstance(summed, (np.generic, RowGrad)):
                             sums[id(summed)] = summed
             if not retain_graph:
                 if state is not None and state.packed is not None:
@@ -879,6 +894,9 @@ def _reads_output(rule: Any) -> bool:
 
 
 def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], Tensor: Any, wrap: Any) -> None:
+    if g.__class__ is _row_grads().RowGrad:
+        _row_grads().accumulate(node, g, wrap)  # a sparse lookup's rows: kept as rows while only lookups add
+        return
     if create_graph:
         if not isinstance(g, Tensor):
             g = wrap(g)
@@ -929,6 +947,14 @@ def _retain_grad(node: Tensor, g: Any, create_graph: bool, Tensor: Any, wrap: An
     if g.dtype != node.array.dtype:
         g = g.astype(node.array.dtype)
     holder._grad = wrap(g.copy(order="C") if existing is None else as_array(existing.array + g))
+
+
+@functools.cache
+def _row_grads() -> Any:
+    """The row_grads module (it imports tensor.py, which imports this module: so not at the top)."""
+    from . import row_grads
+
+    return row_grads
 
 
 @functools.cache

@@ -181,8 +181,9 @@ DIFFERS: dict[str, str] = {
     "the relative threshold is taken of abs(best): PyTorch's "
     "best * (1 - threshold) counts a constant negative metric as improving, so its rate never drops",
     "torch.nn.LSTM": "proj_size runs step by step",
-    "torch.optim.SparseAdam": "takes the dense gradients downslope makes (PyTorch's needs sparse ones): it updates "
-    "the rows nn.Embedding(sparse=True) looked up, and any row with a non-zero gradient",
+    "torch.optim.SparseAdam": "takes downslope's gradients (PyTorch's needs sparse ones): an nn.Embedding(sparse=True) "
+    "gradient still held as rows updates exactly the rows looked up; a dense gradient (one read as a tensor, or "
+    "with a dense part) updates the rows nn.Embedding(sparse=True) looked up, and any row with a non-zero gradient",
     "torch.nn.functional.fractional_max_pool2d": "same distribution, other numbers: the windows' random offsets come "
     "from downslope's generator; with _random_samples given, outputs and indices are PyTorch's",
     "torch.nn.functional.fractional_max_pool3d": "same distribution, other numbers (see fractional_max_pool2d)",
@@ -287,12 +288,20 @@ DIFFERS["torch.is_anomaly_enabled"] = (
 )
 for _name in ("torch.gather", "torch.Tensor.gather"):
     DIFFERS[_name] = "sparse_grad=True is accepted and the gradient is dense (there are no sparse tensors)"
+_SPARSE_GRAD = (
+    "sparse=True: the gradient is held as the rows looked up and their values (no table of zeros) while only "
+    "lookups add into it, and SparseAdam, SGD (no momentum or weight decay) and Adagrad (no weight decay) "
+    "update only those rows; "
+    "weight.grad reads as a dense tensor (is_sparse False; coalesce() and to_dense() are not there), made when "
+    "first read, and a dense contribution (tied weights) makes it dense"
+)
+for _name in ("torch.nn.Embedding", "torch.nn.functional.embedding"):
+    DIFFERS[_name] = _SPARSE_GRAD + "; scale_grad_by_freq with sparse=True is accepted (torch refuses the pair)"
 for _name in ("torch.nn.EmbeddingBag", "torch.nn.functional.embedding_bag"):
     DIFFERS[_name] = (
         "scale_grad_by_freq divides each row's gradient by that row's count in the batch (the documented rule; "
-        "torch's CPU kernel reads another index's count when counts differ); sparse=True keeps a dense gradient "
-        "and notes the rows looked up (weight.grad_rows) for SparseAdam; decreasing offsets are refused (torch "
-        "reads outside the bags)"
+        "torch's CPU kernel reads another index's count when counts differ); " + _SPARSE_GRAD + "; decreasing "
+        "offsets are refused (torch reads outside the bags)"
     )
 _LOSS_BROADCAST = (
     "input and target broadcast only where the result is the elementwise loss (a one-element target, or shapes "

@@ -22,6 +22,7 @@ from ..backend import namespace_of
 from ..devices import device_of, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ..graph import is_grad_enabled
+from ..row_grads import RowGrad
 from ..tensor import Tensor, empty, record_op, wrap_array
 from . import _jit, init
 from . import functional as F
@@ -187,10 +188,13 @@ class Embedding(Module):
     at zero and never receives a gradient, as in PyTorch. ``max_norm`` renormalizes, in place, each
     looked-up row whose ``norm_type``-norm exceeds it; ``scale_grad_by_freq`` divides each row's
     gradient by how often its index occurs in the batch; ``_weight`` gives the table itself.
-    ``sparse=True``: the gradient stays dense (there are no sparse tensors here), and each backward
-    notes on the weight (``weight.grad_rows``) which rows it looked up, so that
-    ``optim.SparseAdam`` updates exactly those rows, as PyTorch's does with the sparse gradient
-    (a row looked up whose gradient is exactly zero included); clearing the gradient clears the note.
+    ``sparse=True``: as PyTorch's sparse gradient, the gradient is kept as the rows looked up and
+    their values (``row_grads.RowGrad``, no table of zeros) while only lookups add into it, and
+    ``optim.SparseAdam``, plain ``optim.SGD`` and ``optim.Adagrad`` update only those rows (a row
+    looked up whose gradient is exactly zero included). ``weight.grad`` reads as a dense tensor,
+    made when first read; a dense contribution (the weight used elsewhere too) makes it dense. Each backward also
+    notes on the weight (``weight.grad_rows``) which rows it looked up, so that SparseAdam still
+    updates exactly those once the gradient is dense; clearing the gradient clears the note.
 
     Example:
         >>> import downslope as ds
@@ -332,7 +336,7 @@ def embedding(
     if scale_grad_by_freq:  # how often each row is looked up in this batch (a scatter: no read-back on a device)
         counts = namespace_of(idx).zeros(n, dtype=weight.array.dtype)
         np.add.at(counts, idx.reshape(-1), 1)
-    # sparse=True: the vjp notes the rows it looks up on the weight (only then: the dense path is unchanged)
+    # sparse=True: the vjp gives rows + values and notes the rows on the weight (the dense path is unchanged)
     sparse_weight = weight if sparse and hasattr(weight, "__dict__") else None
     if looked_up is None:
         looked_up = weight.array[idx]
@@ -426,6 +430,10 @@ def _embedding_vjp(g, y, args, saved, needs, xp):
     idx, padding_idx, counts, sparse_weight = saved
     if sparse_weight is not None:
         _note_rows(sparse_weight, idx, padding_idx)
+        if not xp.differentiable and type(g) is np.ndarray and type(idx) is np.ndarray:
+            # PyTorch's sparse gradient: the rows looked up and their values, not a table of zeros
+            # (host arrays: a device keeps the dense scatter)
+            return (_looked_up_grad(args[0], g, idx, padding_idx, counts),)
     if padding_idx is not None:
         # Zeroing the padding rows' incoming gradient keeps that row fixed (PyTorch's rule).
         g = g * np.expand_dims(idx != padding_idx, -1).astype(xp.data(g).dtype)
@@ -435,6 +443,19 @@ def _embedding_vjp(g, y, args, saved, needs, xp):
     if jit is not None and idx.size and idx.dtype.kind in "iu" and g.dtype.kind == "f":  # the compiled scatter-add
         return (jit.add_rows(_workspace.lend_zeros(args[0].shape, g.dtype, like=g), idx, g),)
     return (xp.scatter(args[0].shape, idx, True, g),)
+
+
+def _looked_up_grad(table: Any, g: Any, idx: Any, padding_idx: int | None, counts: Any) -> RowGrad:
+    """Embedding(sparse=True)'s gradient as rows + values (row_grads.RowGrad): one value row per
+    index, repeats kept (PyTorch's uncoalesced COO), the padding row's entries left out."""
+    rows = idx.reshape(-1)
+    values = g.reshape(rows.shape[0], *table.shape[1:])
+    if counts is not None:
+        values = values / np.expand_dims(counts[rows], -1)
+    if padding_idx is not None:
+        kept = rows != padding_idx
+        rows, values = rows[kept], values[kept]
+    return RowGrad(table.shape, values.dtype, [rows], [values])
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -616,7 +637,7 @@ def embedding_bag(
     Shapes: out ``(bags, embedding_dim)``; an empty bag gives zeros. ``per_sample_weights`` (same
     shape as ``input``) scales each embedding before a ``sum``. Indices equal to ``padding_idx`` are
     left out of their bag. ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` act as in
-    :func:`embedding` (``sparse=True`` notes the rows looked up, for ``optim.SparseAdam``). Each bag
+    :func:`embedding` (``sparse=True``: the gradient is the rows looked up, for ``optim.SparseAdam``). Each bag
     is one contiguous run of the indices, so the bags reduce in one segmented pass: time and memory
     grow with the number of indices, not with indices times bags.
 
@@ -832,8 +853,8 @@ def _with_table(layer: _Table, table: Any, freeze: bool, where: str) -> _Table:
 class EmbeddingBag(Module):
     """Sums, means or maxima of bags of embeddings (see :func:`F.embedding_bag`), as in the text
     classification tutorial: ``EmbeddingBag(vocab, dim)(tokens, offsets)``. ``max_norm``,
-    ``scale_grad_by_freq`` and ``sparse`` act as in :class:`Embedding` (``sparse=True`` notes the rows
-    looked up on ``weight.grad_rows``, so ``optim.SparseAdam`` updates exactly those).
+    ``scale_grad_by_freq`` and ``sparse`` act as in :class:`Embedding` (``sparse=True``: the gradient is
+    kept as the rows looked up, so ``optim.SparseAdam`` updates exactly those).
 
     Example:
         >>> import downslope as ds

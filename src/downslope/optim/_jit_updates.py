@@ -186,3 +186,32 @@ def adam_(
         _adam_loop(p, g, m, v, vmax, sign, l2, shrink, coeff, beta2, w2, neg_step, bc2_sqrt, eps, small, False, True)
     else:
         _adam_loop(p, g, m, v, vmax, sign, l2, shrink, coeff, beta2, w2, neg_step, bc2_sqrt, eps, small, False, False)
+
+
+# ---------------------------------------------------------------------- rows of a table (sparse gradients)
+@_jit
+def add_rows_(param, rows, values, alpha):
+    """``param[rows[k]] += alpha * values[k]`` for each k in order (repeats add): PyTorch's
+    ``p.add_(sparse_grad, alpha=alpha)`` of an uncoalesced sparse gradient, one pass over the rows
+    looked up (NumPy's fancy ``-=`` needs the rows made distinct first, then reads and writes them twice)."""
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        for j in range(values.shape[1]):
+            param[i, j] += alpha * values[k, j]
+
+
+@_jit
+def adam_rows_(param, exp_avg, exp_avg_sq, rows, g, one_minus_beta1, one_minus_beta2, eps, step_size):
+    """SparseAdam on the distinct ``rows`` whose gradient rows are ``g``, PyTorch's formula order
+    (``sparse_adam_update``'s, row by row in one pass)."""
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        for j in range(g.shape[1]):
+            gk = g[k, j]
+            m_old = exp_avg[i, j]
+            v_old = exp_avg_sq[i, j]
+            m_step = (gk - m_old) * one_minus_beta1
+            v_step = (gk * gk - v_old) * one_minus_beta2
+            exp_avg[i, j] = m_old + m_step
+            exp_avg_sq[i, j] = v_old + v_step
+            param[i, j] += -step_size * ((m_step + m_old) / (math.sqrt(v_step + v_old) + eps))

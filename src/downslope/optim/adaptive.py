@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+from ..autograd import no_grad
 from ..errors import ArgumentError
+from ..row_grads import RowGrad
+from ..tensor import mark_written
 from . import transforms as T
+from .buckets import FlatBucket, state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval
+from .row_updates import rows_apart
 from .transforms import from_group
 
 
@@ -69,6 +77,39 @@ class Adagrad(Optimizer):
             T.scale_by_adagrad(from_group("lr_decay"), self.defaults["initial_accumulator_value"], from_group("eps")),
             T.scale_by_lr(from_group("lr")),
         )
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""
+        clipping = self.clip_value is not None or self.clip_norm is not None or self.error_if_nonfinite
+        if closure is not None or clipping:  # the gradients come later, or clipping reads them all: dense
+            return super().step(closure)
+        # a gradient still held as rows (Embedding(sparse=True)) moves only those rows and their sums, as
+        # PyTorch's Adagrad on a sparse gradient (which refuses weight decay with one: dense here)
+        with rows_apart(self.param_groups, lambda group: group["weight_decay"] == 0) as apart:
+            super().step(None)
+        where = {id(p): (b, i) for buckets in self._buckets for b in buckets for i, p in enumerate(b.params)}
+        with no_grad():
+            for gi, _, p, note in apart:
+                _adagrad_rows(self.param_groups[gi], *where[id(p)], p.array, note)
+        mark_written([p for _, _, p, _ in apart])
+        return None
+
+
+def _adagrad_rows(group: dict[str, Any], b: FlatBucket, i: int, param: Any, note: RowGrad) -> None:
+    """PyTorch's sparse Adagrad step of parameter ``i`` of bucket ``b`` (its array ``param``): the
+    coalesced rows' sums and values, with the parameter's own step count."""
+    b.started[i] = True
+    b.steps[i] += 1
+    b.uniform = bool((b.steps == b.steps[0]).all())  # host: steps are host integers
+    step = int(b.steps[i])  # host: a host integer
+    (sums,) = [d["sum"] for d in state_slots(b.state) if "sum" in d]
+    acc = sums[b.offsets[i] : b.offsets[i + 1]].reshape(b.shapes[i])
+    rows, values = note.coalesced()
+    values = (-values if group["maximize"] else values).astype(param.dtype, copy=False)
+    acc[rows] += values * values
+    std = np.sqrt(acc[rows]) + param.dtype.type(group["eps"])
+    clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+    param[rows] += (values / std) * param.dtype.type(-clr)
 
 
 class RMSprop(Optimizer):

@@ -38,6 +38,7 @@ import numpy as np
 from ..autograd import enable_grad, no_grad, set_grad_enabled
 from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, StateError
+from ..row_grads import zero_rows_
 from ..tensor import Tensor, mark_written, wrap_array
 from .buckets import (
     FlatBucket,
@@ -793,6 +794,8 @@ class Optimizer:
                     continue
                 if set_to_none:
                     p._grad = None  # the slot: None needs none of the setter's checks
+                elif zero_rows_(p._grad):
+                    continue  # a gradient held as rows (Embedding(sparse=True)) keeps none: no table of zeros
                 elif p.grad.array.flags.writeable:
                     p.grad.array.fill(0)
                 else:

@@ -10,11 +10,14 @@ import numpy as np
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+from ..autograd import no_grad
 from ..errors import ArgumentError, ArgumentTypeError
+from ..tensor import mark_written
 from . import _fused
 from . import transforms as T
 from .buckets import FlatBucket, state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval, required
+from .row_updates import add_rows, rows_apart
 from .transforms import from_group
 
 
@@ -131,6 +134,27 @@ class SGD(Optimizer):
 
     _fused_update = staticmethod(_fused.sgd_step)
     _fused_transform = _make_transform
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""
+        clipping = self.clip_value is not None or self.clip_norm is not None or self.error_if_nonfinite
+        if closure is not None or clipping:  # the gradients come later, or clipping reads them all: dense
+            return super().step(closure)
+        # plain SGD on a gradient still held as rows (Embedding(sparse=True)) moves only those rows, as
+        # PyTorch's p.add_(sparse_grad, alpha=-lr); momentum and weight decay reach every row: dense
+        with rows_apart(self.param_groups, _plain) as apart:
+            super().step(None)
+        with no_grad():
+            for gi, _, p, note in apart:
+                group = self.param_groups[gi]
+                add_rows(p.array, note, group["lr"] if group["maximize"] else -group["lr"])
+        mark_written([p for _, _, p, _ in apart])
+        return None
+
+
+def _plain(group: dict[str, Any]) -> bool:
+    """Whether SGD's step for ``group`` is p <- p - lr * g: no momentum, no weight decay."""
+    return group["momentum"] == 0 and group["weight_decay"] == 0
 
 
 class ASGD(Optimizer):

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from ... import backend
 from ...errors import ArgumentTypeError, InvalidValueError, StateDictError, StateError
+from ...row_grads import zero_rows_
 from ...tensor import Tensor, wrap_array
 from .hooks import (
     _NO_HOOKS,
@@ -1083,6 +1084,8 @@ class Module:
             if p.grad is None:
                 continue
             p.__dict__.pop("grad_rows", None)  # an Embedding(sparse=True)'s note of the rows in this gradient
+            if not set_to_none and zero_rows_(p._grad):
+                continue  # a gradient held as rows (Embedding(sparse=True)) keeps none: no table of zeros
             if set_to_none or p.grad.requires_grad or not p.grad.array.flags.writeable:
                 p._grad = None  # the slot: None needs none of the setter's checks
             else:

@@ -25,6 +25,7 @@ from ... import ops
 from ...backend import namespace_of
 from ...devices import device_of, to_device, to_host
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
+from ...row_grads import rows_of
 from ...tensor import Tensor, wrap_array
 from .._arrays import array_like
 from . import parametrizations as parametrizations  # PyTorch's attribute paths
@@ -34,7 +35,11 @@ from . import rnn as rnn
 from . import stateless as stateless
 
 
-def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
+def _grads(parameters: Any, owner: str, rows: bool = True) -> list[np.ndarray]:
+    """The gradient arrays of ``parameters``, to read or scale in place. With ``rows``, a gradient
+    still held as rows + values (Embedding(sparse=True)) gives its coalesced values: the same
+    numbers as the dense gradient's less its zeros, so norms (but the -inf one), scaling and
+    clipping by value come out the same without making the table-sized array."""
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     if isinstance(parameters, (set, frozenset)):
@@ -44,6 +49,10 @@ def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
         if not isinstance(p, Tensor):
             raise ArgumentTypeError(f"{owner}: item {i} is a {type(p).__name__}, expected a Tensor")
         if p.grad is not None:
+            note = rows_of(p.grad) if rows else None
+            if note is not None:
+                out.append(note.coalesced()[1])
+                continue
             a = p.grad.array
             if isinstance(a, np.generic):  # a NumPy scalar cannot be written in place: hold a 0-d array
                 a = p.grad.array = np.asarray(a)  # host: a NumPy scalar is on the host
@@ -76,7 +85,7 @@ def clip_grad_norm_(
         tensor([0.6, 0.8])
     """
     limit = _max_norm(max_norm, "clip_grad_norm_")
-    grads = _grads(parameters, "clip_grad_norm_")
+    grads = _grads(parameters, "clip_grad_norm_", rows=norm_type != -math.inf)  # -inf: the least |g| (zeros too)
     if not grads:
         return Tensor(0.0)
     total = _total_norm(grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
