@@ -48,7 +48,6 @@ NAMESPACES = {
 }
 
 _RANDOM = "drawn from downslope's one NumPy generator (ds.manual_seed): same distribution, other numbers than PyTorch"
-_INPLACE_FLAG = "inplace= is accepted and has no effect: the result is always a new tensor"
 
 DIFFERS: dict[str, str] = {
     "torch.nn.Module.compile": "accepted with any arguments and changes nothing (there is no compiler)",
@@ -109,7 +108,6 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor": "Tensor(n) with a single int is a 0-d tensor holding n (PyTorch: an uninitialized vector of n)",
     "torch.Tensor.dtype": "a NumPy dtype (ds.float32 == numpy.float32)",
     "torch.dtype": "NumPy's dtype class",
-    "torch.einsum": "no index repeated within one operand (a diagonal, such as 'ii->i')",
     "torch.finfo": "numpy.finfo",
     "torch.iinfo": "numpy.iinfo",
     "torch.initial_seed": "the seed of downslope's NumPy generator",
@@ -141,14 +139,14 @@ DIFFERS: dict[str, str] = {
     "(PyTorch recomputes it on every access); assigning an nn.Parameter to a parametrized name raises TypeError "
     "(KeyError in PyTorch)",
     "torch.nn.PReLU": "the slope count is kept as num_slopes (num_parameters is Module's weight-count method)",
-    "torch.nn.Dropout": _RANDOM + "; " + _INPLACE_FLAG,
-    "torch.nn.Dropout1d": _RANDOM + "; " + _INPLACE_FLAG,
-    "torch.nn.Dropout2d": _RANDOM + "; " + _INPLACE_FLAG,
-    "torch.nn.Dropout3d": _RANDOM + "; " + _INPLACE_FLAG,
-    "torch.nn.functional.dropout": _RANDOM + "; " + _INPLACE_FLAG,
-    "torch.nn.functional.dropout1d": _RANDOM + "; " + _INPLACE_FLAG,
-    "torch.nn.functional.dropout2d": _RANDOM + "; " + _INPLACE_FLAG,
-    "torch.nn.functional.dropout3d": _RANDOM + "; " + _INPLACE_FLAG,
+    "torch.nn.Dropout": _RANDOM,
+    "torch.nn.Dropout1d": _RANDOM,
+    "torch.nn.Dropout2d": _RANDOM,
+    "torch.nn.Dropout3d": _RANDOM,
+    "torch.nn.functional.dropout": _RANDOM,
+    "torch.nn.functional.dropout1d": _RANDOM,
+    "torch.nn.functional.dropout2d": _RANDOM,
+    "torch.nn.functional.dropout3d": _RANDOM,
     "torch.utils.data.DataLoader": "one process (pin_memory accepted and ignored; num_workers>0 reads the data as "
     "worker 0 of 1, running worker_init_fn there each epoch); batch_size=None "
     "means one full batch (PyTorch: no batching); generator= takes a Generator or a numpy.random.Generator; "
@@ -195,8 +193,14 @@ DIFFERS: dict[str, str] = {
     "PyTorch's hand-written backward assumes a centred window its forward does not use (and fails for size=1)",
     "torch.nn.functional.multi_head_attention_forward": "static_k and static_v are refused",
     "torch.autograd.gradcheck": "floating inputs are checked as float64 copies, so float32 inputs pass where "
-    "PyTorch warns and usually fails (their finite differences are too coarse)",
+    "PyTorch warns and usually fails (their finite differences are too coarse); PyTorch's other checks run "
+    "(grad_output scaling, undefined output gradients, reentrancy, batched and forward-mode gradients), except "
+    "that all output gradients undefined at once run as zeros; masked= and check_batched_forward_grad= have "
+    "no effect",
     "torch.gradcheck": "floating inputs are checked as float64 copies (see torch.autograd.gradcheck)",
+    "torch.utils.data.DistributedSampler": "downslope.distributed's sampler: torch's indices without shuffling; "
+    "shuffle=True permutes with NumPy seeded by (seed, epoch); drop_last=True with fewer samples than replicas "
+    "is refused (torch gives empty ranks)",
     "torch.linalg.eig": "refused with a message: the eigenvalues of a general matrix are complex (use eigh)",
     "torch.linalg.eigvals": "refused with a message: the eigenvalues of a general matrix are complex (use eigvalsh)",
     "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",
@@ -258,7 +262,8 @@ for _name in ("memory_format", "contiguous_format", "preserve_format", "channels
 DIFFERS["torch.Size"] = (
     "a tuple subclass with numel() as torch's; tensor.size() returns one (so ds.Tensor(x.size()) and "
     "ds.BoolTensor(x.size()) read it as a shape), but tensor.shape is a plain tuple (ds.FloatTensor(x.shape) reads "
-    "it as data); repr downslope.Size([...])"
+    "it as data); Distribution.batch_shape/event_shape/_extended_shape() and Transform.forward_shape/inverse_shape "
+    "return Size, as torch's; repr downslope.Size([...])"
 )
 for _name in ("squeeze_", "unsqueeze_", "t_", "transpose_", "swapdims_", "swapaxes_"):
     DIFFERS[f"torch.Tensor.{_name}"] = (
@@ -268,11 +273,16 @@ _TIES = (
     "tied values come in index order (a stable sort's); torch's CPU order among ties is unspecified and often "
     "another, so the indices (and the gradients) of tied values may differ from torch's; the values agree"
 )
-for _name in ("topk", "msort"):
-    DIFFERS[f"torch.{_name}"] = DIFFERS[f"torch.Tensor.{_name}"] = _TIES
+DIFFERS["torch.topk"] = DIFFERS["torch.Tensor.topk"] = _TIES
+_UNSTABLE_TIES = (
+    "an ascending sort's order among tied values is NumPy's unspecified one (not index order), so the indices "
+    "(and the gradients) of tied values may differ from torch's; the values agree"
+)
+DIFFERS["torch.msort"] = DIFFERS["torch.Tensor.msort"] = _UNSTABLE_TIES
 for _name in ("sort", "argsort"):
     DIFFERS[f"torch.{_name}"] = DIFFERS[f"torch.Tensor.{_name}"] = (
-        "with stable=False (the default) " + _TIES + "; stable=True matches torch"
+        "with stable=False (the default) " + _UNSTABLE_TIES + "; descending=True and stable=True give index order "
+        "and match torch"
     )
 for _name in ("torch.nn.functional.ctc_loss", "torch.nn.CTCLoss", "torch.ctc_loss"):
     DIFFERS[_name] = (
@@ -325,12 +335,6 @@ for _name in ("mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss"):
     DIFFERS[f"torch.nn.functional.{_name}"] = _LOSS_BROADCAST_NONE
 for _name in ("MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss"):
     DIFFERS[f"torch.nn.{_name}"] = _LOSS_BROADCAST_NONE
-for _name in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Hardtanh", "Hardsigmoid",
-              "Hardswish", "Threshold"):  # fmt: skip
-    DIFFERS[f"torch.nn.{_name}"] = _INPLACE_FLAG
-for _name in ("relu", "relu6", "leaky_relu", "elu", "celu", "selu", "mish", "hardtanh", "hardsigmoid", "hardswish",
-              "threshold"):  # fmt: skip
-    DIFFERS[f"torch.nn.functional.{_name}"] = _INPLACE_FLAG
 
 # Why a family of names is absent: (pattern on the name, reason); the first match wins.
 REASONS: list[tuple[str, str]] = [
