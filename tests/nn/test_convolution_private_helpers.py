@@ -115,3 +115,18 @@ def test_conv_forward_of_a_transposed_convolution_is_refused_where_torch_returns
     assert stub is None  # torch's _ConvNd._conv_forward is an empty stub
     with pytest.raises(ds.errors.StateError, match="transposed convolution has no _conv_forward"):
         ds.nn.ConvTranspose2d(2, 3, 3)._conv_forward(ds.ones(1, 2, 4, 4), ds.ones(2, 3, 3, 3), None)
+
+
+def test_conv3d_forward_runs_through_an_overridden_conv_forward():
+    class Halved(ds.nn.Conv3d):
+        def _conv_forward(self, input, weight, bias):
+            return super()._conv_forward(input, weight * 0.5, bias)
+
+    ds.manual_seed(0)
+    plain = ds.nn.Conv3d(2, 3, 3, padding=1, padding_mode="reflect")
+    halved = Halved(2, 3, 3, padding=1, padding_mode="reflect")
+    halved.load_state_dict(plain.state_dict())
+    x = ds.randn(1, 2, 4, 5, 6)
+    with ds.no_grad():
+        plain.weight.mul_(0.5)
+    np.testing.assert_allclose(halved(x).detach().numpy(), plain(x).detach().numpy(), rtol=1e-6, atol=1e-6)

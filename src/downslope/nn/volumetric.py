@@ -25,7 +25,6 @@ from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, note_conv_layout, record_op, wrap_array
 from ._conv_args import (
-    _PADDING_MODES,
     _as_tensor,
     _batched,
     _check_floating,
@@ -267,16 +266,8 @@ class Conv3d(_ConvLayer):
         self._make_parameters(bias, None)
 
     def forward(self, input: Tensor) -> Tensor:
-        if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution (as Conv1d/2d)
-            name = type(self).__name__
-            pads = _conv3d_pads(self.padding, self.kernel_size, self.dilation, self.stride, name)
-            input = ops.pad(
-                _as_tensor(input, name),
-                tuple(v for pair in reversed(pads) for v in pair),
-                mode=_PADDING_MODES[self.padding_mode],
-            )
-            return conv3d(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        # through _conv_forward, as torch's: a subclass overriding it (quantization-aware training) changes this
+        return self._conv_forward(input, self.weight, self.bias)
 
 
 class MaxPool3d(Module):
