@@ -98,22 +98,9 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
         >>> roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
         0.75
     """
-    positive = np.asarray(y_true).reshape(-1) == 1
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    order = np.argsort(s, kind="mergesort")
-    sorted_s = s[order]
-    ranks = np.empty(len(s), dtype=np.float64)
-    # average ranks (1-based) over runs of equal scores
-    starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]])
-    ends = np.r_[starts[1:], len(s)]
-    average = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(average, ends - starts)
-    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
+    from ..train.metrics import roc_auc_score  # the one implementation (fit's "auc" metric)
+
+    return roc_auc_score(np.asarray(scores).reshape(-1), (np.asarray(y_true).reshape(-1) == 1).astype(np.int64))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
