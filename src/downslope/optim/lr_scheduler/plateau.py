@@ -21,6 +21,12 @@ class ReduceLROnPlateau(LRScheduler):
     Unlike PyTorch's ``best * (1 - threshold)``, the relative threshold uses ``|best|`` so that a
     negative metric is handled correctly (see the module docstring).
 
+    This is PyTorch's scheduler, not Keras' callback of the same name: Keras lowers the rate after
+    ``patience`` epochs without an absolute improvement of ``min_delta``, this after ``patience + 1``
+    epochs without a (by default relative) improvement of ``threshold``. Keras'
+    ``ReduceLROnPlateau(patience=p, min_delta=d)`` is ``ReduceLROnPlateau(opt, patience=p - 1,
+    threshold_mode="abs", threshold=d)`` here.
+
     Example:
         >>> import downslope as ds
         >>> from downslope import optim
