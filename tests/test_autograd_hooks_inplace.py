@@ -316,3 +316,24 @@ def test_a_custom_functions_packed_copy_skips_the_version_check_as_torch() -> No
         y.sum().backward()
         results.append(_np(x.grad))
     np.testing.assert_allclose(results[0], results[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduce", ["mean", "mean_dim", "expand_mean"])
+def test_hook_writing_its_gradient_in_place_after_a_reduction_matches_torch(reduce):
+    # gradient hooks that scale in place (g.mul_(s), g.clamp_(...)): a reduction's gradient may be a
+    # read-only broadcast view; the hook writes into its own copy and the written values flow on
+    def run(lib):
+        x = lib.tensor(X, requires_grad=True)
+        h = x * 3.0
+        h.register_hook(lambda g: g.mul_(2.0))
+        x.register_hook(lambda g: g.add_(1.0))
+        if reduce == "mean":
+            loss = h.mean()
+        elif reduce == "mean_dim":
+            loss = (h.mean(dim=0) * lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64)).sum()
+        else:
+            loss = h[:1].expand(4, 3).mean()
+        loss.backward()
+        return x.grad.numpy()
+
+    np.testing.assert_allclose(run(ds), run(torch), rtol=1e-12)

@@ -83,3 +83,53 @@ def test_scalar_first_refuses_a_tensor_first_or_a_second_scalar():
     with pytest.raises(ArgumentError, match=r"value given both first .* and as value=3"):
         p.addcmul_(0.5, g, g, value=3)
     np.testing.assert_array_equal(p.numpy(), [1.0, 1.0])  # nothing written
+
+
+TOP_LEVEL = {
+    "add": (
+        lambda L, p, a, b: L.add(p, -0.1, a),
+        "add(Tensor input, Number alpha, Tensor other, *, Tensor out = None)",
+    ),
+    "sub": (lambda L, p, a, b: L.sub(p, 0.3, a), "sub(Tensor input, Number alpha, Tensor other, *, Tensor out = None)"),
+    "addcmul": (
+        lambda L, p, a, b: L.addcmul(p, 0.25, a, b),
+        "addcmul(Tensor input, Number value, Tensor tensor1, Tensor tensor2, *, Tensor out = None)",
+    ),
+    "addcdiv": (
+        lambda L, p, a, b: L.addcdiv(p, -0.5, a, b),
+        "addcdiv(Tensor input, Number value, Tensor tensor1, Tensor tensor2, *, Tensor out = None)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TOP_LEVEL))
+def test_top_level_scalar_first_overload_matches_torch_and_warns(case):
+    # ds.add(p, -lr, g): the functional form of the same deprecated overload
+    results = []
+    for L in (ds, torch):
+        p, a, b = L.tensor(P), L.tensor(A), L.tensor(B)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = TOP_LEVEL[case][0](L, p, a, b)
+        results.append((out.tolist(), p.tolist(), [w for w in caught if issubclass(w.category, UserWarning)]))
+    (ours, ours_p, ours_warn), (ref, ref_p, ref_warn) = results
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)
+    assert ours_p == ref_p == P  # out of place
+    assert len(ours_warn) == 1
+    ours_text = str(ours_warn[0].message)
+    assert ours_text.startswith(f"This overload of {case} is deprecated:\n\t{TOP_LEVEL[case][1]}\n")
+    if ref_warn:
+        assert str(ref_warn[0].message).startswith(ours_text)
+    assert ours_warn[0].filename == __file__
+
+
+def test_top_level_forms_keep_their_current_signatures():
+    p, g = ds.tensor(P), ds.tensor(A)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecation warning on the current forms
+        np.testing.assert_allclose(ds.add(p, g, alpha=2).numpy(), np.add(P, np.multiply(2, A)), rtol=1e-6)
+        np.testing.assert_allclose(ds.sub(p, 1.5).numpy(), np.subtract(P, 1.5), rtol=1e-6)
+        np.testing.assert_allclose(ds.addcmul(p, g, g, value=0.5).numpy(), np.add(P, np.multiply(A, A) / 2), rtol=1e-6)
+    with pytest.raises(ArgumentError, match=r"alpha given both first"):
+        ds.add(p, 0.5, g, alpha=2)
+    assert ds.subtract is ds.sub

@@ -68,14 +68,13 @@ from .errors import (
 )
 from .func import grad as _func_grad
 from .func import vmap  # torch.vmap is torch.func.vmap
-from .functional import addcdiv, addcmul, cdist, elu, lerp, norm, reciprocal, square, std, var
+from .functional import add, addcdiv, addcmul, cdist, elu, lerp, norm, reciprocal, square, std, sub, var
 from .generator import Generator, default_generator
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops import (  # torch's less everyday functions
     abs,
     acos,
     acosh,
-    add,
     addbmm,
     addmm,
     addmv,
@@ -248,7 +247,6 @@ from .ops import (  # torch's less everyday functions
     sqrt,
     squeeze,
     stack,
-    sub,
     sum,
     sum_to,
     swapaxes,

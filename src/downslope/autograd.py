@@ -785,6 +785,10 @@ def _run_hooks(node: Tensor, g: Any, create_graph: bool) -> Any:
     """Call the tensor's gradient hooks in order; a hook that returns a tensor replaces the gradient."""
     Tensor, wrap_array = _tensor_api()
     for hook in list(node._hooks.values()):
+        if not isinstance(g, Tensor) and not getattr(getattr(g, "flags", None), "writeable", True):
+            # a rule's gradient may be a read-only broadcast view (mean's, sum's): a hook that writes into
+            # its gradient in place (g.mul_(2)) gets its own copy, and the written copy flows on
+            g = g.copy()
         result = hook(g if isinstance(g, Tensor) else wrap_array(g))
         if result is None:
             continue

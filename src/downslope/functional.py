@@ -17,7 +17,7 @@ from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 from .ops.arithmetic import _addc_value
 from .ops.reductions import _accumulator, _variance_without_dof
-from .tensor import Tensor, record_op
+from .tensor import _NO_OPERAND, Tensor, _scalar_first, record_op
 
 _HALF = np.dtype(np.float16)
 
@@ -308,11 +308,42 @@ def lerp(start: Any, end: Any, weight: Any) -> Tensor:
     return start + weight * (end - start)
 
 
-def addcmul(x: Any, tensor1: Any, tensor2: Any, *, value: float = 1) -> Tensor:
-    """x + value * tensor1 * tensor2."""
+# the deprecated scalar-first forms warn at the caller's line: past this module and ds's out= wrapper
+_TOP_LEVEL: dict[str, Any] = {"function": True, "stacklevel": 4}
+
+
+def add(input: Any, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
+    """input + alpha * other (torch.add), and torch's deprecated ``add(input, Number alpha, other)`` form
+    that older optimizer code calls, with torch's warning.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.add(ds.ones(2), ds.ones(2), alpha=2)
+        tensor([3., 3.])
+    """
+    if _other is not _NO_OPERAND:
+        other, alpha = _other, _scalar_first("add", other, alpha, "alpha", "Tensor other", **_TOP_LEVEL)
+    return ops.add(input, other, alpha=alpha)
+
+
+def sub(input: Any, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
+    """input - alpha * other (torch.sub), and torch's deprecated ``sub(input, Number alpha, other)`` form."""
+    if _other is not _NO_OPERAND:
+        other, alpha = _other, _scalar_first("sub", other, alpha, "alpha", "Tensor other", **_TOP_LEVEL)
+    return ops.sub(input, other, alpha=alpha)
+
+
+def addcmul(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: float = 1) -> Tensor:
+    """x + value * tensor1 * tensor2 (and torch's deprecated ``addcmul(x, Number value, tensor1, tensor2)``)."""
+    if _tensor2 is not _NO_OPERAND:
+        value = _scalar_first("addcmul", tensor1, value, "value", "Tensor tensor1, Tensor tensor2", **_TOP_LEVEL)
+        tensor1, tensor2 = tensor2, _tensor2
     return x + _addc_value("addcmul", value, x, tensor1, tensor2) * ops.mul(tensor1, tensor2)
 
 
-def addcdiv(x: Any, tensor1: Any, tensor2: Any, *, value: float = 1) -> Tensor:
-    """x + value * tensor1 / tensor2."""
+def addcdiv(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: float = 1) -> Tensor:
+    """x + value * tensor1 / tensor2 (and torch's deprecated ``addcdiv(x, Number value, tensor1, tensor2)``)."""
+    if _tensor2 is not _NO_OPERAND:
+        value = _scalar_first("addcdiv", tensor1, value, "value", "Tensor tensor1, Tensor tensor2", **_TOP_LEVEL)
+        tensor1, tensor2 = tensor2, _tensor2
     return x + _addc_value("addcdiv", value, x, tensor1, tensor2) * ops.div(tensor1, tensor2)

@@ -2767,9 +2767,12 @@ def _check_writable(t: Tensor, op: str) -> None:
         raise StateError(_READ_ONLY_MESSAGE.format(op=op))
 
 
-def _scalar_first(name: str, scalar: Any, keyword: Any, kind: str, operands: str) -> Any:
+def _scalar_first(
+    name: str, scalar: Any, keyword: Any, kind: str, operands: str, *, function: bool = False, stacklevel: int = 3
+) -> Any:
     """The number of torch's deprecated ``name(Number kind, operands)`` overload (``p.add_(-lr, g)``,
-    ``v.addcmul_(1 - b2, g, g)``: optimizers copied from older code still call it), warned as torch warns."""
+    ``v.addcmul_(1 - b2, g, g)``: optimizers copied from older code still call it), warned as torch warns;
+    ``function`` for the top-level form ``ds.add(input, Number alpha, other)``."""
     if isinstance(keyword, Tensor) or keyword != 1:
         raise ArgumentError(
             f"{name}: {kind} given both first (the deprecated {name}(Number {kind}, {operands}) form) and as "
@@ -2782,11 +2785,16 @@ def _scalar_first(name: str, scalar: Any, keyword: Any, kind: str, operands: str
             f"got {type(scalar).__name__}{f' of shape {scalar.shape}' if isinstance(scalar, Tensor) else ''}; "
             f"use {name}({operands}, *, Number {kind} = 1)"
         )
+    if function:  # torch's words for its top-level functions
+        old, new = f"Tensor input, Number {kind}, {operands}, *, ", f"Tensor input, {operands}, *, Number {kind} = 1, "
+        old, new = old + "Tensor out = None", new + "Tensor out = None"
+    else:
+        old, new = f"Number {kind}, {operands}", f"{operands}, *, Number {kind} = 1"
     warnings.warn(
-        f"This overload of {name} is deprecated:\n\t{name}(Number {kind}, {operands})\nConsider using one of the "
-        f"following signatures instead:\n\t{name}({operands}, *, Number {kind} = 1)",
+        f"This overload of {name} is deprecated:\n\t{name}({old})\nConsider using one of the "
+        f"following signatures instead:\n\t{name}({new})",
         UserWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
     return scalar
 

@@ -157,3 +157,17 @@ def test_float32_small_and_last_axis_reductions_unchanged() -> None:
     x = ds.from_numpy(a.copy()).requires_grad_()
     x.mean(0).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.full((64, 10), 1 / 64, np.float32))
+
+
+@pytest.mark.parametrize("p", [2, 3, 1.5, 0.5, float("inf")])
+def test_normalising_a_zero_vector_gives_torch_gradient(p):
+    # x / x.norm() at a zero row: the forward is NaN, and torch's backward lets the NaN through the
+    # norm's masked gradient (it masks x / norm, then multiplies by the incoming gradient)
+    rows = np.array([[0.0, 0.0, 0.0], [1.0, -2.0, 2.0]])
+    grads = []
+    for lib in (ds, torch):
+        x = lib.tensor(rows, dtype=lib.float64, requires_grad=True)
+        y = x / lib.linalg.vector_norm(x, p, dim=1, keepdim=True)
+        y.sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, equal_nan=True)

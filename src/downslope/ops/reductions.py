@@ -271,8 +271,8 @@ def _vector_norm_vjp(g, y, args, saved, needs, xp):
         return (g * xp.sign(x),)
     zero = n == 0
     safe = xp.where(zero, 1.0, y)  # the norm where it is not 0, else 1: no division by 0 below
-    if p == 2:
-        return (xp.where(zero, 0.0, g * (x / safe)),)
+    if p == 2:  # torch masks x / norm, then multiplies: a NaN incoming gradient stays NaN at a zero norm
+        return (g * xp.where(zero, 0.0, x / safe),)
     if p in (np.inf, -np.inf):
         mag = abs(a)
         hit = (mag == n) | (mag != mag)  # the extreme elements, and NaNs (which made the norm NaN)
