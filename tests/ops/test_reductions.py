@@ -171,3 +171,21 @@ def test_normalising_a_zero_vector_gives_torch_gradient(p):
         y.sum().backward()
         grads.append(x.grad.numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("dim", [None, 0, 1])
+def test_nansum_and_nanmean_gradients_match_torch_over_all_nan_slices(dim):
+    # a fully missing series in a batch: nanmean is 0/0 there, and torch's nansum gradient
+    # (grad * ~isnan) lets that NaN through where a where()-based mask would hide it as 0
+    rows = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [4.0, 5.0, np.nan]])
+    results = []
+    for lib in (ds, torch):
+        x = lib.tensor(rows, dtype=lib.float64, requires_grad=True)
+        weight = lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64)
+        mean = lib.nanmean(x) if dim is None else lib.nanmean(x, dim=dim)
+        total = lib.nansum(x, dim=dim, keepdim=True) if dim is not None else lib.nansum(x)
+        loss = (mean * (weight if dim is not None else 1.0)).sum() + (total * 0.5).sum()
+        loss.backward()
+        results.append((mean.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, equal_nan=True)

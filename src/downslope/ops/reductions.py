@@ -860,8 +860,25 @@ def std_mean(
 
 
 def nansum(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Sum over ``dim`` with NaNs counted as 0 (torch.nansum); the gradient is torch's
+    ``grad * ~isnan(x)``, so an incoming NaN or inf (nanmean over an all-NaN slice) stays visible."""
     x = _lift(x)
-    return sum(where(np.isnan(x.array), 0.0, x) if x.array.dtype.kind == "f" else x, dim, keepdim)
+    if x.array.dtype.kind != "f":
+        return sum(x, dim, keepdim)
+    valid = ~np.isnan(x.array)
+    out = sum(wrap_array(namespace_of(x.array).where(valid, x.array, 0)), dim, keepdim).array
+    axes = _norm_axes(dim, x.ndim)
+    return record_op(out, (x,), _nansum_vjp, (_kept_shape(x.shape, axes), bool(keepdim), valid))
+
+
+def _nansum_vjp(g, y, args, saved, needs, xp):
+    kept, keep, valid = saved
+    if not keep:
+        g = xp.reshape(g, kept)
+    return (g * valid,)
+
+
+_nansum_vjp.reads_inputs = False  # type: ignore[attr-defined]  # it saves the NaN mask, not x
 
 
 def nanmean(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
