@@ -133,3 +133,17 @@ def test_set_printoptions_linewidth_and_bad_profile(torch_and_restore) -> None:
     assert max(len(line) for line in repr(ds.arange(40).cpu()).splitlines()) <= 30
     with pytest.raises(ds.ConfigError, match="profile must be one of"):
         ds.set_printoptions(profile="long")
+
+
+def test_flex_attention_import_says_why_and_nn_attention_keeps_its_names() -> None:
+    # torch.nn.attention is a package with a flex_attention submodule that LLM code imports
+    with pytest.raises(ModuleNotFoundError, match="FlexAttention compiles user score and mask functions") as info:
+        importlib.import_module("downslope.nn.attention.flex_attention")
+    assert isinstance(info.value, DownslopeError)
+    with pytest.raises(ImportError, match="pass it as attn_mask to F.scaled_dot_product_attention"):
+        from downslope.nn.attention import flex_attention  # noqa: F401
+    from downslope.nn.attention import SDPBackend, sdpa_kernel
+
+    assert callable(sdpa_kernel) and SDPBackend.MATH.name == "MATH"
+    with pytest.raises(ModuleNotFoundError, match="No module named 'downslope.nn.attention.no_such_module'"):
+        importlib.import_module("downslope.nn.attention.no_such_module")

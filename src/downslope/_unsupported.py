@@ -68,9 +68,32 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("torch.Tensor", "untyped_storage"): (STORAGE, _STORAGE_WAY),
     ("torch.Tensor", "storage_offset"): (STORAGE, _STORAGE_WAY),
     ("torch.Tensor", "as_strided"): (STORAGE, _STORAGE_WAY),
+    ("torch.Tensor", "stft"): (FFT, "use scipy.signal.stft or numpy.fft on frames of t.numpy() (no gradient)"),
+    ("torch.Tensor", "istft"): (FFT, "use scipy.signal.istft or numpy.fft on t.numpy() (no gradient)"),
     ("torch.Tensor", "to_sparse"): (SPARSE, "a downslope Tensor is always dense: keep it as it is"),
     ("torch.Tensor", "to_dense"): (SPARSE, "a downslope Tensor is always dense: drop the call"),
 }
+_LOW_PRECISION = (
+    "float8_e4m3fn",
+    "float8_e4m3fnuz",
+    "float8_e5m2",
+    "float8_e5m2fnuz",
+    "float8_e8m0fnu",
+    "float4_e2m1fn_x2",
+)
+for _name in _LOW_PRECISION:
+    UNSUPPORTED[("torch", _name)] = (
+        "NumPy has no 8-bit or 4-bit float dtypes, so no downslope tensor holds them",
+        "compute in float32 (or float16); low-precision checkpoints load widened to float32",
+    )
+UNSUPPORTED[("torch", "nested")] = (
+    "nested (ragged) tensors are not supported",
+    "pad the sequences to one length (nn.utils.rnn.pad_sequence) and pass a padding mask",
+)
+UNSUPPORTED[("torch.nn.attention", "flex_attention")] = (
+    "FlexAttention compiles user score and mask functions with torch.compile; it is not implemented",
+    "build the mask or additive bias as a tensor and pass it as attn_mask to F.scaled_dot_product_attention",
+)
 for _name in ("complex64", "complex128", "cfloat", "cdouble", "complex", "view_as_real", "view_as_complex", "polar"):
     UNSUPPORTED[("torch", _name)] = (COMPLEX, _COMPLEX_WAY)
 for _name in ("real", "imag", "conj"):
@@ -78,7 +101,12 @@ for _name in ("real", "imag", "conj"):
     UNSUPPORTED[("torch.Tensor", _name)] = (COMPLEX, _COMPLEX_WAY)
 
 # Where each torch namespace lives in downslope (the error names the object asked).
-_WHERE = {"torch": "downslope", "torch.Tensor": "downslope.Tensor", "torch.utils": "downslope.utils"}
+_WHERE = {
+    "torch": "downslope",
+    "torch.Tensor": "downslope.Tensor",
+    "torch.utils": "downslope.utils",
+    "torch.nn.attention": "downslope.nn.attention",
+}
 
 
 class UnsupportedNameError(DownslopeError, AttributeError):

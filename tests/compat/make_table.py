@@ -123,6 +123,7 @@ DIFFERS: dict[str, str] = {
     "torch.nn.Module.to": "moves (CPU, or a GPU through CuPy) and casts parameters and buffers in place",
     "torch.nn.Module.bfloat16": "refused with the reason (NumPy has no bfloat16); bfloat16 weights load widened "
     "exactly to float32",
+    "torch.Tensor.bfloat16": "refused with the reason (NumPy has no bfloat16 dtype); use float32 or float16",
     "torch.nn.functional.scaled_dot_product_attention": "attn_mask with is_causal=True applies both (mask AND "
     "causal) on every path; PyTorch does so on its fused CPU kernel and refuses the pair on its other paths "
     "(a mask that requires grad, dropout, 3-D inputs)",
@@ -250,7 +251,8 @@ DIFFERS["torch.nn.TransformerEncoder"] = (
     "the layers compute there (torch's fast path returns 0 there, and NaN for a fully padded sequence)"
 )
 DIFFERS["torch.nn.MultiheadAttention"] = (
-    "a query whose keys are all masked gets 0 (a safe softmax) in every mode; torch's eval/no_grad fast path gives NaN"
+    "a query whose keys are all masked gets 0 (a safe softmax) where need_weights=False, as torch's training path; "
+    "torch's eval/no_grad fast path gives NaN there (with need_weights=True both give NaN)"
 )
 DIFFERS["torch.detach_copy"] = "the copy does not require grad (torch's result claims to, then fails in backward)"
 DIFFERS["torch.Tensor.new"] = (

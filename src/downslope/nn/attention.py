@@ -46,6 +46,9 @@ from .module import Module, Parameter
 
 __all__ = ["scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward"]
 __all__ += ["SDPBackend", "sdpa_kernel"]  # torch.nn.attention's names
+# torch.nn.attention is a package: an empty __path__ lets `import downslope.nn.attention.flex_attention`
+# reach the finder that says why it is left out (a plain module would fail with "not a package")
+__path__: list[str] = []
 
 _HALF = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
