@@ -85,3 +85,15 @@ def test_cuda_amp_custom_fwd_without_arguments_decorates_directly() -> None:
         wrapped = ds.cuda.amp.custom_fwd(lambda ctx, x: x + 1)
     ctx = types.SimpleNamespace()
     assert wrapped(ctx, 1.0) == 2.0 and ctx._fwd_used_autocast is False
+
+
+def test_cuda_typed_tensor_classes_answer_isinstance_by_device():
+    # old code: `if isinstance(x.data, torch.cuda.FloatTensor): ...` on CPU tensors is False, as in torch
+    for name in ("FloatTensor", "DoubleTensor", "LongTensor", "ByteTensor", "BoolTensor"):
+        cls = getattr(ds.cuda, name)
+        assert repr(cls) == f"<class 'downslope.cuda.{name}'>"
+        cpu = getattr(ds, name)([1, 0])
+        assert isinstance(cpu, getattr(ds, name)) and not isinstance(cpu, cls)
+    if not ds.cuda.is_available():
+        with pytest.raises(ds.errors.StateError, match="device 'cuda' is not available"):
+            ds.cuda.FloatTensor(2)

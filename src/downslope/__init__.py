@@ -475,10 +475,10 @@ def is_complex(input: Tensor) -> _builtins.bool:  # noqa: A002  (torch's argumen
     return input.is_complex()
 
 
-def _typed(name: str, dt: Any) -> Any:
+def _typed(name: str, dt: Any, device_type: str = "cpu") -> Any:
     from .typed_tensors import typed_tensor  # classes: isinstance(x, ds.FloatTensor) checks the dtype
 
-    return typed_tensor(name, dt)
+    return typed_tensor(name, dt, device_type)
 
 
 FloatTensor = _typed("FloatTensor", float32)
@@ -490,6 +490,12 @@ ShortTensor = _typed("ShortTensor", int16)
 CharTensor = _typed("CharTensor", int8)
 ByteTensor = _typed("ByteTensor", uint8)
 BoolTensor = _typed("BoolTensor", bool_)
+for _cpu_class in (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor, CharTensor):
+    # torch.cuda.FloatTensor and its kin: isinstance is True only for tensors on a GPU
+    setattr(cuda, _cpu_class.__name__, _typed(_cpu_class.__name__, _cpu_class.dtype, "cuda"))
+for _cpu_class in (ByteTensor, BoolTensor):
+    setattr(cuda, _cpu_class.__name__, _typed(_cpu_class.__name__, _cpu_class.dtype, "cuda"))
+del _cpu_class
 
 
 # torch.set_printoptions' profiles, as np.array2string's keywords (linewidth stays NumPy's 75 unless set)
@@ -603,6 +609,7 @@ _LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils", "
 # torch's compiler/TorchScript/fx shims and torch.serialization's module path (see each module)
 _LAZY |= {"compiler", "_dynamo", "jit", "fx", "serialization"}
 _LAZY |= {"testing", "version"}  # torch.testing (assert_close) and torch.version (cuda: None)
+_LAZY |= {"signal"}  # torch.signal.windows (hann, kaiser...): SciPy-style windows
 # torch's top-level spellings of nn functions (torch.conv2d, torch.dropout(x, p, train), ...), with
 # torch's top-level signatures: downslope.nn._torch_aliases, loaded on first use like nn itself.
 from .torch_alias_names import TORCH_ALIAS_NAMES as _TORCH_ALIASES  # noqa: E402

@@ -68,6 +68,12 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("torch.Tensor", "untyped_storage"): (STORAGE, _STORAGE_WAY),
     ("torch.Tensor", "storage_offset"): (STORAGE, _STORAGE_WAY),
     ("torch.Tensor", "as_strided"): (STORAGE, _STORAGE_WAY),
+    ("torch", "resize_as_"): (STORAGE, "make a new tensor of the shape (ds.empty_like(other)) or copy into it"),
+    ("torch.Tensor", "resize_"): (
+        STORAGE,
+        "make a new tensor of the shape (ds.empty(shape)) or copy into one that has it",
+    ),
+    ("torch.Tensor", "resize_as_"): (STORAGE, "make a new tensor of the shape (ds.empty_like(other)) or copy into it"),
     ("torch.Tensor", "stft"): (FFT, "use scipy.signal.stft or numpy.fft on frames of t.numpy() (no gradient)"),
     ("torch.Tensor", "istft"): (FFT, "use scipy.signal.istft or numpy.fft on t.numpy() (no gradient)"),
     ("torch.Tensor", "to_sparse"): (SPARSE, "a downslope Tensor is always dense: keep it as it is"),

@@ -724,10 +724,14 @@ class Tensor:
         return wrap_array(a >= b)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        if other is None:  # as torch: Python's identity fallback, so `t == None` is False (`assert p != None`)
+            return NotImplemented
         a, b = _ops._compared(self, other)
         return wrap_array(a == b)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        if other is None:
+            return NotImplemented
         a, b = _ops._compared(self, other)
         return wrap_array(a != b)
 

@@ -868,7 +868,7 @@ def nansum(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
     valid = ~np.isnan(x.array)
     out = sum(wrap_array(namespace_of(x.array).where(valid, x.array, 0)), dim, keepdim).array
     axes = _norm_axes(dim, x.ndim)
-    return record_op(out, (x,), _nansum_vjp, (_kept_shape(x.shape, axes), bool(keepdim), valid))
+    return record_op(out, (x,), _nansum_vjp, (_kept_shape(x.shape, axes), bool(keepdim), valid))  # host: a Python flag
 
 
 def _nansum_vjp(g, y, args, saved, needs, xp):
