@@ -150,7 +150,8 @@ DIFFERS: dict[str, str] = {
     "torch.nn.functional.dropout3d": _RANDOM,
     "torch.utils.data.DataLoader": "one process (pin_memory accepted and ignored; num_workers>0 reads the data as "
     "worker 0 of 1, running worker_init_fn there each epoch); batch_size=None "
-    "means one full batch (PyTorch: no batching); generator= takes a Generator or a numpy.random.Generator; "
+    "without a sampler means one full batch (PyTorch: no batching; with a sampler or an IterableDataset it turns "
+    "batching off as PyTorch's does); generator= takes a Generator or a numpy.random.Generator; "
     "batches of tuple samples are tuples (PyTorch: lists)",
     "torch.utils.data.random_split": "the order drawn for a seed differs from PyTorch's (downslope's generator)",
     "torch.utils.data.TensorDataset": "floating data becomes float32 and integers int64 (the library's dtype policy)",

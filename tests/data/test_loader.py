@@ -497,3 +497,36 @@ def test_batch_size_none_over_a_stream_len_collate_fn_and_drop_last_as_in_torch(
         DataLoader(sized(ds), batch_size=None, drop_last=True)
     with pytest.raises(TypeError):
         len(DataLoader(_stream_of_tuples(ds), batch_size=None))  # no length, as torch's
+
+
+def test_batch_size_none_with_a_batch_sampler_reads_index_lists_as_torch():
+    # PyTorch's documented way to turn automatic batching off: the dataset's __getitem__ takes the
+    # BatchSampler's list of indices and returns the whole batch (a fast window loader)
+    torch = pytest.importorskip("torch")
+    series = np.arange(100 * 5, dtype=np.float32).reshape(100, 5)
+
+    def run(lib, loader_module):
+        class Windows(loader_module.Dataset):
+            def __len__(self):
+                return len(series)
+
+            def __getitem__(self, idx):
+                return series[np.asarray(idx)]
+
+        data = Windows()
+        sampler = loader_module.BatchSampler(loader_module.SequentialSampler(data), 32, False)
+        loader = loader_module.DataLoader(data, sampler=sampler, batch_size=None)
+        batches = list(loader)
+        return len(loader), [np.asarray(b) for b in batches], [type(b).__name__ for b in batches]
+
+    n, ours, kinds = run(ds, ds.utils.data)
+    n_ref, ref, ref_kinds = run(torch, torch.utils.data)
+    assert n == n_ref == 4 and kinds == ["Tensor"] * 4 == ref_kinds
+    for a, b in zip(ours, ref, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # one sample per step with a plain sampler, as torch (no batch dimension added)
+    single = list(ds.utils.data.DataLoader(series, sampler=[3, 1], batch_size=None))
+    assert [tuple(s.shape) for s in single] == [(5,), (5,)]
+    np.testing.assert_array_equal(single[1].numpy(), series[1])
+    with pytest.raises(ConfigError, match="turns automatic batching off"):
+        ds.utils.data.DataLoader(series, sampler=[0, 1], batch_size=None, drop_last=True)

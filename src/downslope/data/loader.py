@@ -65,8 +65,10 @@ class DataLoader:
             pairs, as in PyTorch), or a tuple of arrays ``(x, y)`` (wrapped in an ArrayDataset).
         batch_size: ``None``/``"full"`` (full batch), ``1`` (stochastic) or ``B`` (mini-batch).
             Like PyTorch the default is 1; a batch size above N is clipped to N. Over an
-            :class:`IterableDataset`, ``None`` turns automatic batching off as in PyTorch: each item
-            is yielded as it comes, through ``collate_fn`` or else :func:`default_convert`.
+            :class:`IterableDataset`, or with a ``sampler``, ``None`` turns automatic batching off as
+            in PyTorch: each item (``dataset[i]`` for each ``i`` the sampler gives, a BatchSampler's
+            list of indices too) is yielded as it comes, through ``collate_fn`` or else
+            :func:`default_convert`.
         shuffle: reshuffle the sample order at the start of every epoch (a full batch too, as in
             PyTorch: its mean gradient is the same, but its rows come in a random order).
         drop_last: drop the last, smaller batch.
@@ -167,6 +169,9 @@ class DataLoader:
             raise DataError("DataLoader: the dataset is empty (0 samples)")
         self.dataset = dataset
         self.num_samples = n
+        if batch_size is None and sampler is not None:
+            self._init_unbatched(sampler, shuffle, drop_last, batch_sampler, collate_fn)
+            return
         requested = _resolve_batch_size(batch_size, n)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -238,11 +243,32 @@ class DataLoader:
 
     _seed_stream: np.random.Generator | None = None
 
+    def _init_unbatched(
+        self, sampler: Any, shuffle: bool, drop_last: bool, batch_sampler: Any, collate_fn: Any
+    ) -> None:
+        """PyTorch's automatic batching off over a map-style dataset (``batch_size=None`` with a
+        sampler): each step reads ``dataset[i]`` for the sampler's next ``i`` (a BatchSampler gives
+        lists of indices, read at once by a dataset that takes them: a fast window loader)."""
+        if shuffle or drop_last or batch_sampler is not None:
+            raise ConfigError(
+                "DataLoader: batch_size=None with a sampler turns automatic batching off (each item the "
+                "sampler names is yielded as it is), so shuffle, drop_last and batch_sampler cannot be used with it"
+            )
+        self._stream, self._unbatched = True, True
+        self.batch_size = None  # type: ignore[assignment]
+        self.shuffle, self.drop_last = False, False
+        self.sampler, self.batch_sampler, self.generator = sampler, None, None
+        self._seed_stream = None
+        self.collate_fn, self._arrays = collate_fn, None
+
+    _unbatched = False  # batch_size=None with a sampler over a map-style dataset
+
     def _iter_stream(self) -> Iterator[Any]:
         if self.batch_size is None:
             # as PyTorch: each item passes through collate_fn when one is given, else default_convert
             convert = self.collate_fn or default_convert
-            for item in self.dataset:
+            items = (self.dataset[i] for i in self.sampler) if self._unbatched else self.dataset
+            for item in items:
                 yield convert(item)
             return
         collate = self.collate_fn or _collate_samples
@@ -269,6 +295,8 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Batches (= parameter updates) per epoch."""
+        if self._unbatched:
+            return len(self.sampler)  # type: ignore[arg-type]
         if self._stream:
             len(self.dataset)  # raises for a stream without a length, as PyTorch's loader does
             if self.batch_size is None:
