@@ -142,7 +142,8 @@ def test_compare_against_epoch_and_wall_time(tmp_path: Path) -> None:
     fig = plot_compare(runs, save_path=tmp_path / "cmp.png")
     (train_epoch, train_time), (val_epoch, val_time) = np.asarray(fig.axes).reshape(2, 2)
     assert train_epoch.get_xlabel() == "epoch" and train_time.get_xlabel() == "wall time (s)"
-    assert "mean over the epoch's batches, each before its update" in train_epoch.get_ylabel()
+    # (the label is wrapped to the panel's height)
+    assert "mean over the epoch's batches, each before its update" in train_epoch.get_ylabel().replace("\n", " ")
     assert val_epoch.get_ylabel().startswith("validation loss") and "(log scale)" in val_epoch.get_ylabel()
     assert all(len(ax.lines) == 2 for ax in fig.axes)  # one line per run in each panel
     # sgd: cumulative 'time' used as it is; adam: per-epoch times summed.
@@ -269,3 +270,86 @@ def test_a_one_epoch_history_is_drawn_as_points_on_whole_epoch_ticks() -> None:
     assert training.get_marker() == "o"
     fig.canvas.draw()
     assert all(float(t).is_integer() for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1])
+
+
+def _display_points_inside(ax, bbox) -> int:
+    """How many vertices of the axes' curves lie inside ``bbox`` (display coordinates)."""
+    inside = 0
+    for line in ax.lines:
+        xy = np.asarray(line.get_xydata(), dtype=np.float64)
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if len(xy) < 2:  # markers and the vertical best-epoch line's ends: not curves
+            continue
+        pts = ax.transData.transform(xy)
+        inside += int(
+            ((pts[:, 0] > bbox.x0) & (pts[:, 0] < bbox.x1) & (pts[:, 1] > bbox.y0) & (pts[:, 1] < bbox.y1)).sum()
+        )
+    return inside
+
+
+def test_no_legend_of_the_curves_figure_covers_a_curve():
+    # the run report's curves.png: loss, MAE and the gradient norm, whose long legend sat on its curve
+    history = {
+        "loss": [0.727, 0.655, 0.567, 0.5, 0.452], "val_loss": [0.79, 0.68, 0.595, 0.535, 0.4607],
+        "mae": [3.77, 3.58, 3.33, 3.12, 2.97], "val_mae": [4.02, 3.73, 3.5, 3.33, 3.1],
+        "grad_norm": [1.8, 1.455, 1.26, 1.445, 1.53],
+    }  # fmt: skip
+    titles = {"grad_norm": "Mini-batch gradient norm\n(batch size 64, sampled every 10 batches)"}
+    fig = plot_loss_curves(history, panel_titles=titles)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert _display_points_inside(ax, legend) == 0, ax.get_title()
+        assert not legend.overlaps(ax.xaxis.label.get_window_extent(renderer)), ax.get_title()
+
+
+def _guarded_runs():
+    import downslope as ds
+    from downslope import nn, optim
+    from downslope.train import DivergenceGuard
+
+    ds.manual_seed(0)
+    x = ds.rand(100, 1) * 6 - 3
+    y = 3 * x + 2 + 0.5 * ds.randn(100, 1)
+    runs = {}
+    for lr in (0.1, 0.5, 5.0):
+        ds.manual_seed(0)
+        model = nn.Linear(1, 1)
+        runs[f"lr={lr}"] = ds.fit(
+            model, nn.MSELoss(), optim.GD(model.parameters(), lr=lr), (x, y), validation_split=0.2, epochs=30,
+            batch_size="full", callbacks=[DivergenceGuard()], verbose=0,
+        )  # fmt: skip
+    return runs
+
+
+def test_compare_marks_the_runs_that_diverged_in_the_legend_and_at_their_last_finite_point():
+    runs = _guarded_runs()
+    assert [h.diverged for h in runs.values()] == [False, True, True]  # what compare's table says
+    nan_run = {"loss": [3.0, 2.0, float("nan")], "val_loss": [3.1, 2.2, float("nan")], "time": [0.1, 0.2, 0.3]}
+    fig = plot_compare({**runs, "nan": nan_run})
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "lr=0.1" in texts
+    for name in ("lr=0.5", "lr=5.0"):
+        assert f"{name} (diverged at epoch {len(runs[name]['loss'])})" in texts
+    assert "nan (diverged at epoch 3)" in texts
+    assert "last finite point of a diverged run" in texts
+    ax_epoch, ax_val = fig.axes[0], fig.axes[2]  # training and validation loss against epoch
+    for ax, key in ((ax_epoch, "loss"), (ax_val, "val_loss")):
+        crosses = sorted(tuple(ln.get_xydata()[0]) for ln in ax.lines if ln.get_marker() == "x" and len(ln.get_xdata()))
+        expected = [(float(len(runs[n][key])), float(runs[n][key][-1])) for n in ("lr=0.5", "lr=5.0")] + [
+            (2.0, 2.0 if key == "loss" else 2.2)
+        ]
+        np.testing.assert_allclose(crosses, sorted(expected))
+
+
+def test_compare_y_labels_stay_within_their_panels_under_the_title():
+    fig = plot_compare(_guarded_runs(), updates_per_epoch={"lr=0.1": 1, "lr=0.5": 1, "lr=5.0": 1})
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig.get_suptitle() and fig._suptitle.get_window_extent(renderer)
+    for ax in fig.axes:
+        label = ax.yaxis.label.get_window_extent(renderer)
+        panel = ax.get_window_extent(renderer)
+        assert label.y0 >= panel.y0 - 1 and label.y1 <= panel.y1 + 1, ax.get_title()
+        assert not label.overlaps(title), ax.get_title()

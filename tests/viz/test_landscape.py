@@ -198,3 +198,119 @@ def test_a_bowl_of_chosen_condition_number_and_momentum_race_as_theory_says(tmp_
     assert any("lr 0.018" in line for line in lines)
     with pytest.raises(ds.DownslopeError, match="condition number"):
         quadratic_surface(0.5)
+
+
+def test_default_nesterov_rate_is_its_own_and_every_default_race_is_stable() -> None:
+    from downslope.viz.landscape import named_optimizers
+    from downslope.viz.testfunctions import SURFACES, Surface, quadratic_surface
+
+    for name, surface in SURFACES.items():
+        rate = surface.learning_rates["nesterov"]
+        assert default_optimizers(name)["Nesterov"][1]["lr"] == rate  # type: ignore[index]
+        assert named_optimizers(name, ["nesterov"])["nesterov"][1]["lr"] == rate  # type: ignore[index]
+        paths = optimizer_paths(name, steps=300)
+        for label, path in paths.items():
+            said = f"{name} {label}"
+            assert not path.diverged and not path.rising and path.final_loss < path.losses[0], said
+            if surface.minimum_value is not None:  # a minimum to reach: every path stays on the map to its end
+                assert path.stopped_at is None and path.left_at is None, said
+    # on the bowl (L = 20), Nesterov is stable for lr * L < 2(1 + b)/(1 + 2b) ~ 1.36 at b = 0.9: its rate is
+    # below that limit, and it beats heavy-ball momentum at momentum's rate, which 0.09 would not
+    lr, beta = SURFACES["quadratic"].learning_rates["nesterov"], 0.9
+    assert lr * 20 < 2 * (1 + beta) / (1 + 2 * beta)
+    race = optimizer_paths("quadratic", steps=300)
+    assert race["Nesterov"].final_loss < race["Momentum"].final_loss
+    assert quadratic_surface(100).learning_rates["nesterov"] * 100 < 2 * (1 + beta) / (1 + 2 * beta)
+    # a surface that names no Nesterov rate lends momentum's
+    own = Surface("bowl", "bowl", lambda x, y: x * x + y * y, ((0.0, 0.0),), 0.0, ((-1, 1), (-1, 1)), (0.5, 0.5),
+                  learning_rates={"momentum": 0.02})  # fmt: skip
+    assert default_optimizers(own)["Nesterov"][1]["lr"] == 0.02  # type: ignore[index]
+
+
+def test_default_nesterov_on_the_bowl_matches_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    spec = default_optimizers("quadratic")["Nesterov"]
+    path = optimizer_paths("quadratic", {"n": spec}, steps=100)["n"]
+    p = torch.tensor([-5.0, 2.0], requires_grad=True)
+    opt = torch.optim.SGD([p], **spec[1])  # type: ignore[index]
+    expected = [p.detach().clone().numpy()]
+    for _ in range(100):
+        opt.zero_grad()
+        (0.5 * (p[0] ** 2 + 20 * p[1] ** 2)).backward()
+        opt.step()
+        expected.append(p.detach().clone().numpy())
+    np.testing.assert_allclose(path.points, np.array(expected), rtol=1e-4, atol=1e-5)
+    assert not path.diverged and np.abs(path.final_point).max() < 1e-2  # x shrinks ~0.925 a step: 5 -> 2e-3
+
+
+def test_a_run_stopped_early_says_where_in_the_legend_and_on_the_loss_panel(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from downslope.viz import landscape
+
+    saddle = get_surface("saddle")
+    specs = {"momentum": (optim.SGD, {"lr": 0.05, "momentum": 0.9}), "gd": (optim.SGD, {"lr": 0.05})}
+    paths = optimizer_paths("saddle", specs, steps=500)
+    (x0, x1), (y0, y1) = saddle.window
+    limit = landscape.DIVERGENCE_WINDOWS * max(x1 - x0, y1 - y0) + 1.8
+    for name, path in paths.items():
+        # torch's own run of the same optimizer: the step where the point first lies beyond the limit
+        p = torch.tensor([-1.8, 0.02], requires_grad=True)
+        opt = torch.optim.SGD([p], **specs[name][1])
+        k = 0
+        while p.detach().abs().max() <= limit and k < 500:
+            opt.zero_grad()
+            (p[0] ** 2 - p[1] ** 2).backward()
+            opt.step()
+            k += 1
+        assert k < 500 and path.stopped_at == k and path.final_step == k - 1
+        finite = np.isfinite(path.points).all(axis=1)
+        assert finite[:k].all() and not finite[k:].any()
+        assert not path.diverged  # it ran downhill past the saddle, but the run ended there
+        label = landscape._legend_label(saddle, name, path)
+        assert f"f={path.final_loss:.3g} at step {k - 1}" in label and f"stopped at step {k}" in label
+    fig = plot_landscape("saddle", paths, grid_size=30)
+    notes = [t.get_text() for t in fig.axes[1].texts]
+    assert [n.split(",")[0] for n in notes] == [f"stopped at step {p.stopped_at}" for p in paths.values()]
+    lines = run_landscape("saddle", ["momentum"], steps=500, out_dir=tmp_path)
+    assert f"stopped at step {paths['momentum'].stopped_at}" in lines[0]
+
+
+def test_contour_levels_resolve_the_basin_on_every_surface_with_a_known_minimum() -> None:
+    from downslope.viz.testfunctions import SURFACES
+
+    for name, surface in SURFACES.items():
+        if surface.minimum_value is None:
+            continue
+        paths = optimizer_paths(name, {"adam": (optim.Adam, {"lr": 0.1})}, steps=2)
+        filled = plot_landscape(name, paths, grid_size=120).axes[0].collections[0]
+        levels = np.asarray(filled.levels)
+        drawn = [i for i, band in enumerate(filled.get_paths()) if len(band.vertices)]
+        # the bands below f - f* = 1e-3 (where the optimizers end) are drawn, several of them
+        assert sum(levels[i + 1] <= 1e-3 for i in drawn) >= 3, name
+        assert 0 in drawn, name  # the lowest level is reached on the map
+    beale = plot_landscape("beale", optimizer_paths("beale", steps=2), grid_size=200).axes[0].collections[0]
+    assert beale.levels[0] <= 1e-5  # every default optimizer ends between 1e-5 and 1e-2 here
+
+
+def test_each_gif_frame_says_its_own_step_and_values_and_is_projector_sized(tmp_path: Path, monkeypatch) -> None:
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+    from PIL import Image
+
+    drawn: list[str] = []
+    original = Figure.draw_artist
+
+    def record(self, artist):
+        if isinstance(artist, Text):
+            drawn.append(artist.get_text())
+        return original(self, artist)
+
+    monkeypatch.setattr(Figure, "draw_artist", record)
+    paths = optimizer_paths("quadratic", {"sgd": (optim.SGD, {"lr": 0.05})}, steps=8)
+    out = animate_landscape("quadratic", paths, tmp_path / "race.gif", max_frames=9, grid_size=30)
+    with Image.open(out) as im:
+        assert im.size[0] >= 960 and im.n_frames == 9
+    losses = paths["sgd"].losses
+    for k in range(9):
+        assert f"step {k} of 8" in drawn
+        assert any(t.startswith(f"sgd (lr=0.05): f={losses[k]:.3g} at step {k}") for t in drawn), k

@@ -72,3 +72,20 @@ def test_a_note_says_why_the_model_is_not_at_the_least_squares_line():
     fig = plot_regression(lambda t: 2 * t, x, 3 * x + 1, least_squares=True, note=note)
     assert [t.get_text() for t in fig.axes[0].texts] == [note]
     assert not plot_regression(lambda t: 2 * t, x, 3 * x + 1).axes[0].texts
+
+
+def test_the_legend_gives_the_models_own_slope_and_intercept_beside_the_least_squares_ones():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(40, 250, 60)
+    y = 1500 * x + 5e4 + 2e4 * rng.normal(size=60)
+    model = nn.Linear(1, 1)
+    with ds.no_grad():
+        model.weight.fill_(1765.0)
+        model.bias.fill_(55.0)
+    labels = [t.get_text() for t in plot_regression(model, x, y, least_squares=True).axes[0].get_legend().get_texts()]
+    w, b = float(model.weight.item()), float(model.bias.item())  # the model's own parameters
+    assert labels[0] == f"model (slope {w:.4g}, intercept {b:.4g})"
+    assert any(t.startswith("least squares (slope 1") for t in labels)
+    # a curve has no slope: its entry stays plain
+    curve = plot_regression(lambda t: t * t, x, y).axes[0].get_legend().get_texts()[0].get_text()
+    assert curve == "model"

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -251,7 +252,9 @@ def plot_loss_curves(
         if log_axis:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        # Below the panel, not on it: the long labels (what the training curve and the gradient norm are)
+        # make a legend too wide for any free corner, so loc="best" still covered a curve.
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
     if title:
         fig.suptitle(title)
     return finish(fig, save_path)
@@ -434,6 +437,29 @@ def _wall_times(name: str, hist: Mapping[str, Sequence[float]], n: int, given: S
     return times
 
 
+def _diverged_at(history: Any, hist: Mapping[str, Sequence[float]]) -> float | None:
+    """The epoch a run diverged at, or None: its first epoch whose loss (or validation loss) is NaN or
+    infinite, else its last epoch when training's divergence guard stopped it (a History's
+    ``diverged``; a dict's ``stop_kind`` of "diverged")."""
+    n = len(hist["loss"])
+    epochs = _epochs(hist, n)
+    bad = ~np.isfinite(np.asarray(hist["loss"], dtype=np.float64))
+    if "val_loss" in hist and len(hist["val_loss"]) == n:
+        bad |= ~np.isfinite(np.asarray(hist["val_loss"], dtype=np.float64))
+    if bad.any():
+        return float(epochs[int(np.argmax(bad))])
+    stop = history.get("stop_kind") if isinstance(history, Mapping) else None
+    if (getattr(history, "diverged", False) is True or stop == "diverged") and n:
+        return float(epochs[-1])
+    return None
+
+
+def _y_label(text: str) -> str:
+    """A y label wrapped to lines of at most 34 characters: a longer one stands taller than its panel, out
+    over the figure's title."""
+    return "\n".join(textwrap.fill(part, width=34) for part in text.split("\n"))
+
+
 def plot_compare(
     runs: Mapping[str, Any],
     *,
@@ -460,6 +486,10 @@ def plot_compare(
             against updates (epoch x updates per epoch: one per sample for batch size 1), so runs of
             different batch sizes are compared by the number of steps they took.
         labels: ``{run name: legend text}`` (default: the name).
+
+    A run that diverged (training's divergence guard stopped it, or its loss became NaN or infinite)
+    says so in the legend, "(diverged at epoch N)", and its last finite point is marked ``x`` in
+    every panel.
     """
     if not isinstance(runs, Mapping) or not runs:
         raise ArgumentError("plot_compare: expected a non-empty dict {run name: history}")
@@ -481,6 +511,9 @@ def plot_compare(
                 raise ArgumentError(f"plot_compare: updates_per_epoch has no entry for run {name!r}")
             xs["updates"] = epochs * float(updates_per_epoch[name])
         label = (labels or {}).get(name, name)
+        diverged_at = _diverged_at(runs[name], hist)
+        if diverged_at is not None:
+            label += f" (diverged at epoch {diverged_at:g})"
         for r, (key, style) in enumerate(rows):
             if key not in hist:
                 continue
@@ -493,6 +526,10 @@ def plot_compare(
                 ax = grid[r][c]
                 x = xs[column][: len(values)]
                 ax.plot(x, values, style, color=color(i), lw=1.6, label=label if (r, c) == (0, 0) else None)
+                finite = np.flatnonzero(np.isfinite(values))
+                if diverged_at is not None and finite.size:  # where the curve ends: the last finite value
+                    j = int(finite[-1])
+                    ax.plot([x[j]], [values[j]], "x", color=color(i), ms=9, mew=2, zorder=6)
                 if reached is not None:
                     ax.plot([x[reached]], [values[reached]], "o", color=color(i), ms=5, zorder=5)
     steps = [float(v) for v in (updates_per_epoch or {}).values() if v > 0]
@@ -501,6 +538,9 @@ def plot_compare(
         "loss": f"training loss\n({TRAINING_LOSS_MEANING})",
         "val_loss": "validation loss\n(after the epoch's last update)",
     }
+    if any(_diverged_at(runs[name], hist) is not None for name, hist in hists.items()):
+        # one legend key, in grey, for the x marks of every diverged run
+        grid[0][0].plot([], [], "x", color="0.35", ms=9, mew=2, label="last finite point of a diverged run")
     run_handles, run_texts = grid[0][0].get_legend_handles_labels()
     for r, (key, _) in enumerate(rows):
         for c, column in enumerate(columns):
@@ -517,7 +557,8 @@ def plot_compare(
                 ax.set_xlabel(column)
                 if column != "wall time (s)":
                     _whole_number_ticks(ax)
-            ax.set_ylabel(meaning[key] + (" (log scale)" if log_scale else ""), fontsize=8)
+            head, _, said = meaning[key].partition("\n")
+            ax.set_ylabel(_y_label(head + (" (log scale)" if log_scale else "") + "\n" + said), fontsize=8)
             if log_scale:
                 ax.set_yscale("log")
             ax.grid(True, alpha=0.3, which="both")

@@ -61,6 +61,9 @@ class OptimizerPath:
             would diverge given more steps).
         left_at: the first step whose point lies outside the surface's plotting window (None when
             the path stays inside): past it, the path is off the contour map.
+        stopped_at: the step at which the run was stopped (None when it ran every step): its point
+            was not finite, or more than ``DIVERGENCE_WINDOWS`` window-widths away (a blow-up, or a
+            run downhill for ever past a saddle); the points and losses from that step on are NaN.
     """
 
     name: str
@@ -70,6 +73,7 @@ class OptimizerPath:
     settings: str = ""  # the optimizer's learning rate (and momentum), shown in the legend
     rising: bool = False
     left_at: int | None = None
+    stopped_at: int | None = None
 
     @property
     def final_point(self) -> np.ndarray:
@@ -79,8 +83,15 @@ class OptimizerPath:
 
     @property
     def final_loss(self) -> float:
+        """``f`` at the last finite iterate (the step before ``stopped_at`` when the run was stopped)."""
         finite = self.losses[np.isfinite(self.losses)]
         return float(finite[-1]) if finite.size else float("nan")
+
+    @property
+    def final_step(self) -> int:
+        """The step of the last finite iterate (``len(points) - 1`` unless the run was stopped)."""
+        finite = np.flatnonzero(np.isfinite(self.points).all(axis=1))
+        return int(finite[-1]) if finite.size else 0
 
 
 def default_optimizers(surface: str | Surface) -> dict[str, OptimizerSpec]:
@@ -98,11 +109,17 @@ def default_optimizers(surface: str | Surface) -> dict[str, OptimizerSpec]:
     return {
         "SGD": (optim.SGD, {"lr": rates.get("sgd", 0.01)}),
         "Momentum": (optim.SGD, {"lr": rates.get("momentum", 0.01), "momentum": 0.9}),
-        "Nesterov": (optim.SGD, {"lr": rates.get("momentum", 0.01), "momentum": 0.9, "nesterov": True}),
+        "Nesterov": (optim.SGD, {"lr": _nesterov_rate(rates), "momentum": 0.9, "nesterov": True}),
         "RMSprop": (optim.RMSprop, {"lr": rates.get("rmsprop", 0.01)}),
         "Adagrad": (optim.Adagrad, {"lr": rates.get("adagrad", 0.1)}),
         "Adam": (optim.Adam, {"lr": rates.get("adam", 0.1)}),
     }
+
+
+def _nesterov_rate(rates: Mapping[str, float]) -> float:
+    """The surface's Nesterov rate; a surface that names none lends momentum's (Nesterov is stable over a
+    smaller range of rates than heavy-ball momentum, hence a rate of its own on the built-in surfaces)."""
+    return rates.get("nesterov", rates.get("momentum", 0.01))
 
 
 def _build_optimizer(name: str, spec: Any, params: list[Tensor]) -> OptimizerLike:
@@ -158,6 +175,7 @@ def optimizer_paths(
         losses = np.full(steps + 1, np.nan)
         points[0] = point.array
         diverged = False
+        stopped_at = None
         closure = _closure(s, point, opt) if needs_closure(opt) else None
         with np.errstate(over="ignore", invalid="ignore"), enable_grad():
             for k in range(steps):
@@ -173,6 +191,7 @@ def optimizer_paths(
                     opt.step()
                 if not np.isfinite(point.array).all() or np.abs(point.array).max() > limit:
                     diverged = True
+                    stopped_at = k + 1
                     break
                 points[k + 1] = point.array
             else:
@@ -197,7 +216,7 @@ def optimizer_paths(
         )
         left_at = int(outside[0]) if outside.size else None
         results[str(name)] = OptimizerPath(
-            str(name), points, losses, diverged, _settings(opt), rising=rising, left_at=left_at
+            str(name), points, losses, diverged, _settings(opt), rising=rising, left_at=left_at, stopped_at=stopped_at
         )
     return results
 
@@ -237,21 +256,54 @@ def _settings(opt: Any) -> str:
 
 
 # ---------------------------------------------------------------------- drawing
+def _contour_grid(s: Surface, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X, Y, Z)`` for the contour map: an even ``size x size`` grid over the window, refined around
+    each known minimum. The basin where the optimizers end can be a cell or two of the even grid wide
+    (Beale's f - f* < 1e-3 around (3, 0.5) on a 9 x 9 window), so its low levels could not be drawn:
+    rows and columns at geometrically growing distances from the minimum (1e-4 to 5e-2 of the
+    window) resolve it, as the log-spaced levels need."""
+    (x0, x1), (y0, y1) = s.window
+    xs, ys = [np.linspace(x0, x1, size)], [np.linspace(y0, y1, size)]
+    offsets = np.geomspace(1e-4, 5e-2, max(size // 8, 6))
+    for mx, my in s.minima:
+        xs.append(mx + (x1 - x0) * np.concatenate([-offsets, offsets]))
+        ys.append(my + (y1 - y0) * np.concatenate([-offsets, offsets]))
+    x = np.unique(np.clip(np.concatenate(xs), x0, x1))
+    y = np.unique(np.clip(np.concatenate(ys), y0, y1))
+    X, Y = np.meshgrid(x, y)
+    return X, Y, s.value(X, Y)
+
+
+# The contour levels span at most this many decades of f - f* below the window's largest value: enough
+# for the basins where optimizers end (Beale's 1e-5 under a top of 2e5), few enough to stay visible.
+LEVEL_DECADES = 12
+
+
+def _contour_levels(s: Surface, Z: np.ndarray, levels: int) -> np.ndarray | None:
+    """The log-spaced levels of ``f - f*`` the map draws (None when ``f*`` is unknown: linear levels),
+    from the lowest gap the grid sees (at most ``LEVEL_DECADES`` below the top) to the top."""
+    if s.minimum_value is None:
+        return None
+    gap = Z - s.minimum_value
+    top = float(np.nanmax(gap))
+    positive = gap[gap > 0]
+    # From the lowest value the grid sees (so the global well stands out from local ones), but at most
+    # LEVEL_DECADES below the top so the levels stay visible.
+    floor = top * 10.0**-LEVEL_DECADES
+    bottom = max(float(positive.min()) if positive.size else floor, floor, LOG_FLOOR)
+    return np.geomspace(bottom, top, levels)
+
+
 def _contour(ax: Axes, fig: Figure, s: Surface, grid_size: int, levels: int) -> None:
     from matplotlib.colors import LogNorm
 
-    X, Y, Z = s.grid(grid_size)
-    if s.minimum_value is not None:
+    X, Y, Z = _contour_grid(s, grid_size)
+    lvls = _contour_levels(s, Z, levels)
+    if s.minimum_value is not None and lvls is not None:
         # Log-spaced levels of the gap to the minimum show the narrow valleys near the optimum.
-        gap = Z - s.minimum_value
-        top = float(np.nanmax(gap))
-        positive = gap[gap > 0]
-        # From the lowest value the grid sees (so the global well stands out from local ones), but
-        # at most 6 decades below the top so the levels stay visible.
-        bottom = max(float(positive.min()) if positive.size else top * 1e-6, top * 1e-6, LOG_FLOOR)
-        gap = np.clip(gap, bottom, top)
-        lvls = np.geomspace(bottom, top, levels)
-        filled = ax.contourf(X, Y, gap, levels=lvls, norm=LogNorm(bottom, top), cmap="viridis", alpha=0.85)
+        gap = np.clip(Z - s.minimum_value, lvls[0], lvls[-1])
+        norm = LogNorm(lvls[0], lvls[-1])
+        filled = ax.contourf(X, Y, gap, levels=lvls, norm=norm, cmap="viridis", alpha=0.85)
         ax.contour(X, Y, gap, levels=lvls[::2], colors="white", linewidths=0.3, alpha=0.5)
         fig.colorbar(filled, ax=ax, label="f − f*  (contour levels, log scale)", format="%.0e")
     else:
@@ -288,48 +340,94 @@ def _below_floor_at(s: Surface, path: OptimizerPath) -> int | None:
     return int(below[0]) if below.size else None
 
 
-def _legend_label(s: Surface, name: str, path: OptimizerPath) -> str:
+def _stopped_note(path: OptimizerPath) -> str:
+    why = "" if path.diverged else f", over {DIVERGENCE_WINDOWS:g} window-widths out"
+    return f"stopped at step {path.stopped_at}{why}"
+
+
+def _legend_label(s: Surface, name: str, path: OptimizerPath, upto: int | None = None) -> str:
     """``sgd (lr=0.01): f=0.5``, with what the picture alone would hide: a divergence, a loss that is
-    rising, a path that left the plotted region, a gap too small for the log axis."""
+    rising, a run stopped early (f is then its last finite value, at the step said), a path that left
+    the plotted region, a gap too small for the log axis.
+
+    ``upto``: an animation frame's label, ``f`` at that step and only what had happened by then.
+    """
     settings = f" ({path.settings})" if path.settings else ""
+    last = path.final_step if upto is None else min(upto, path.final_step)
+    stopped = path.stopped_at is not None and (upto is None or upto >= path.stopped_at)
+    ended = upto is None or upto >= len(path.points) - 1
     notes = []
-    if path.diverged:
+    if path.diverged and (stopped or ended):
         notes.append("diverged")
-    elif path.rising:
+    elif path.rising and ended:
         notes.append("loss rising")
-    if path.left_at is not None:
+    if path.left_at is not None and (upto is None or path.left_at <= upto):
         notes.append(f"left the plotted region at step {path.left_at}")
+    if stopped:  # after leaving the region, which comes first
+        notes.append(_stopped_note(path))
     floor = _below_floor_at(s, path)
-    if floor is not None:
+    if floor is not None and (upto is None or floor <= upto):
         notes.append(f"f − f* below {LOG_FLOOR:g} from step {floor}")
-    return f"{name}{settings}: f={path.final_loss:.3g}" + (f" ({'; '.join(notes)})" if notes else "")
+    value = path.final_loss if upto is None else float(path.losses[last])
+    at = f" at step {last}" if upto is not None or path.stopped_at is not None else ""
+    return f"{name}{settings}: f={value:.3g}{at}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _wrap(label: str) -> str:
+    # Wrapped so the legend (below the loss panel) stays about as wide as the panel, whatever the notes say.
+    return textwrap.fill(label, width=LEGEND_WIDTH, subsequent_indent="    ", break_on_hyphens=False)
+
+
+@dataclass
+class _Drawn:
+    """What an animation frame moves of one path: its line and current point on the map, its loss curve,
+    its legend text and the marks of a stopped run (shown once the frame reaches the stop)."""
+
+    line: Any
+    end_marker: Any
+    loss_line: Any
+    legend_text: Any = None
+    stop_marks: tuple[Any, ...] = ()
 
 
 def _draw(
-    fig: Figure, s: Surface, paths: Mapping[str, OptimizerPath], grid_size: int, levels: int, upto: int | None
-) -> tuple[Axes, Axes, dict[str, tuple[Any, Any, Any]]]:
+    fig: Figure,
+    s: Surface,
+    paths: Mapping[str, OptimizerPath],
+    grid_size: int,
+    levels: int,
+    labels: Mapping[str, str] | None = None,
+    animated: bool = False,
+) -> tuple[Axes, Axes, dict[str, _Drawn]]:
+    """The map and the loss panel with every full path; ``labels`` replaces the legend's texts (an
+    animation lays the figure out with each path's longest frame label); ``animated`` names the X
+    marker "current point" rather than "end"."""
     ax_map, ax_loss = fig.subplots(1, 2, width_ratios=[1.35, 1.0])
     _contour(ax_map, fig, s, grid_size, levels)
-    handles: dict[str, tuple[Any, Any, Any]] = {}
+    drawn: dict[str, _Drawn] = {}
     steps = max(len(p.points) for p in paths.values()) - 1
     for i, (name, path) in enumerate(paths.items()):
-        pts = path.points if upto is None else path.points[: upto + 1]
+        pts = path.points
         c = color(i)
         (line,) = ax_map.plot(pts[:, 0], pts[:, 1], "-", color=c, lw=1.6, marker=".", ms=3, zorder=4)
         ax_map.plot(*path.points[0], "o", ms=8, mfc="white", mec="black", zorder=7)
-        end = path.final_point if upto is None else pts[np.isfinite(pts).all(axis=1)][-1]
-        (end_marker,) = ax_map.plot(*end, "X", ms=10, color=c, mec="black", mew=0.8, zorder=7)
+        (end_marker,) = ax_map.plot(*path.final_point, "X", ms=10, color=c, mec="black", mew=0.8, zorder=7)
         values = _loss_values(s, path)
-        shown = values if upto is None else values[: upto + 1]
         # The path colours are explained once, in the loss panel's legend, with each final value.
-        # Wrapped so the legend (below the loss panel) stays about as wide as the panel, whatever the notes say.
-        label = textwrap.fill(
-            _legend_label(s, name, path), width=LEGEND_WIDTH, subsequent_indent="    ", break_on_hyphens=False
-        )
-        (loss_line,) = ax_loss.plot(np.arange(len(shown)), shown, color=c, lw=1.6, label=label)
-        handles[name] = (line, end_marker, loss_line)
+        label = _wrap((labels or {}).get(name) or _legend_label(s, name, path))
+        (loss_line,) = ax_loss.plot(np.arange(len(values)), values, color=c, lw=1.6, label=label)
+        marks: tuple[Any, ...] = ()
+        if path.stopped_at is not None:
+            # The curve ends early: say where and why on the panel, not only in the legend.
+            k = path.final_step
+            (cross,) = ax_loss.plot([k], [values[k]], "x", color=c, ms=8, mew=2, zorder=5)
+            note = ax_loss.annotate(
+                _stopped_note(path), (k, values[k]), xytext=(4, 4), textcoords="offset points", fontsize=7, color=c
+            )
+            marks = (cross, note)
+        drawn[name] = _Drawn(line, end_marker, loss_line, stop_marks=marks)
     ax_map.plot([], [], "o", ms=8, mfc="white", mec="black", label="start")
-    ax_map.plot([], [], "X", ms=9, color="gray", mec="black", label="end")
+    ax_map.plot([], [], "X", ms=9, color="gray", mec="black", label="current point" if animated else "end")
     ax_map.legend(fontsize=8, loc="lower right", framealpha=0.85)
     ax_map.set_title(s.title)
     if s.minimum_value is None:
@@ -351,9 +449,11 @@ def _draw(
     ax_loss.grid(True, alpha=0.3, which="both")
     # Below the panel, not on it: a legend inside hides the curves, and its long notes ran off the figure.
     legend = ax_loss.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    for d, text in zip(drawn.values(), legend.get_texts()):  # the loss curves come first, in the paths' order
+        d.legend_text = text
     lines = sum(t.get_text().count("\n") + 1 for t in legend.get_texts())
     fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + 0.17 * lines + 0.3)  # the panels keep their size
-    return ax_map, ax_loss, handles
+    return ax_map, ax_loss, drawn
 
 
 def _as_paths(paths: Mapping[str, OptimizerPath]) -> Mapping[str, OptimizerPath]:
@@ -381,6 +481,12 @@ def plot_landscape(
     and, beside it, each optimizer's ``f - f*`` against step on a log scale (``f`` on a linear scale
     for the saddle, which has no minimum).
 
+    The contour levels are log-spaced in ``f - f*`` from the lowest gap the grid sees (the grid is
+    refined around the known minima, so the basin where optimizers end is resolved), at most
+    ``LEVEL_DECADES`` decades below the window's top. A run stopped early (its point ran away or was
+    not finite) ends its loss curve with an ``x`` and a note; its legend entry gives ``f`` at its last
+    finite step and the step it stopped at.
+
     ``gif_path`` also writes the animation (see :func:`animate_landscape`).
 
     Example:
@@ -394,7 +500,7 @@ def plot_landscape(
     s = get_surface(surface)
     _as_paths(paths)
     fig = new_figure(width=13.0, height=5.4)
-    _draw(fig, s, paths, grid_size, levels, upto=None)
+    _draw(fig, s, paths, grid_size, levels)
     steps = max(len(p.points) for p in paths.values()) - 1
     start = next(iter(paths.values())).points[0]
     fig.suptitle(title or f"{len(paths)} optimizers, {steps} steps from ({start[0]:g}, {start[1]:g})")
@@ -411,14 +517,17 @@ def animate_landscape(
     *,
     fps: int = 12,
     max_frames: int = 60,
-    dpi: int = 60,
+    dpi: int = 100,
     grid_size: int = 120,
 ) -> Path:
     """Write the race as an animated GIF: the paths grow step by step.
 
     At most ``max_frames`` frames are written (steps are subsampled evenly, the last step always
-    shown), which keeps the file small. The contours are drawn once; each frame redraws only the
-    paths over that saved background (blitting), then Pillow (which ships with matplotlib) writes
+    shown), which keeps the file small. Each frame's legend gives every optimizer's ``f`` at that
+    frame's step (and only what had happened by then: a stop, leaving the plotted region), and the
+    X marks each one's current point. At the default ``dpi`` the GIF is 1100 pixels wide, readable
+    when projected. The contours are drawn once; each frame redraws only the paths and the legend's
+    texts over that saved background (blitting), then Pillow (which ships with matplotlib) writes
     the GIF, as matplotlib's PillowWriter does but without a full redraw per frame.
     """
     require_matplotlib()  # Pillow comes with matplotlib
@@ -426,17 +535,28 @@ def animate_landscape(
 
     s = get_surface(surface)
     _as_paths(paths)
-    if fps <= 0 or max_frames < 1:
+    if fps <= 0 or max_frames < 1 or dpi <= 0:
         raise ArgumentError(
-            f"animate_landscape: fps and max_frames must be positive, got fps={fps}, max_frames={max_frames}"
+            f"animate_landscape: fps, max_frames and dpi must be positive, got fps={fps}, "
+            f"max_frames={max_frames}, dpi={dpi}"
         )
     steps = max(len(p.points) for p in paths.values()) - 1
     frames = np.unique(np.linspace(0, steps, min(max_frames, steps + 1)).round().astype(int))
+    frame_labels = {int(k): {n: _legend_label(s, n, p, upto=int(k)) for n, p in paths.items()} for k in frames}
+    # The layout is fixed once for every frame: it gets room for each path's longest label.
+    longest = {
+        n: max((labels[n] for labels in frame_labels.values()), key=lambda t: _wrap(t).count("\n")) for n in paths
+    }
     fig = new_figure(width=11.0, height=4.6)
     fig.set_dpi(dpi)
-    _, _, handles = _draw(fig, s, paths, grid_size, 25, upto=None)
+    _, _, drawn = _draw(fig, s, paths, grid_size, 25, labels=longest, animated=True)
     title = fig.suptitle(f"step {steps} of {steps}")
-    moving = [title] + [artist for trio in handles.values() for artist in trio]
+    moving = [title] + [
+        a
+        for d in drawn.values()
+        for a in (d.line, d.end_marker, d.loss_line, d.legend_text, *d.stop_marks)
+        if a is not None
+    ]
     canvas = fig.canvas
     canvas.draw()  # lays the figure out once, with the full paths so the axes' limits fit them
     fig.set_layout_engine("none")  # freeze that layout for every frame
@@ -450,13 +570,18 @@ def animate_landscape(
     images = []
     for k in frames:
         canvas.restore_region(background)  # type: ignore[attr-defined]
-        for name, (line, end_marker, loss_line) in handles.items():
-            pts = paths[name].points[: k + 1]
-            line.set_data(pts[:, 0], pts[:, 1])
+        for name, d in drawn.items():
+            path = paths[name]
+            pts = path.points[: k + 1]
+            d.line.set_data(pts[:, 0], pts[:, 1])
             finite = pts[np.isfinite(pts).all(axis=1)]
-            end_marker.set_data([finite[-1, 0]], [finite[-1, 1]])
-            values = _loss_values(s, paths[name])[: k + 1]
-            loss_line.set_data(np.arange(len(values)), values)
+            d.end_marker.set_data([finite[-1, 0]], [finite[-1, 1]])
+            values = _loss_values(s, path)[: k + 1]
+            d.loss_line.set_data(np.arange(len(values)), values)
+            if d.legend_text is not None:
+                d.legend_text.set_text(_wrap(frame_labels[int(k)][name]))
+            for mark in d.stop_marks:
+                mark.set_visible(path.stopped_at is not None and k >= path.stopped_at)
         title.set_text(f"step {k} of {steps}")
         for artist in moving:
             fig.draw_artist(artist)
@@ -478,7 +603,7 @@ NAMED_OPTIMIZERS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "gd": ("GD", "sgd", {}),
     "sgd": ("SGD", "sgd", {}),
     "momentum": ("SGD", "momentum", {"momentum": 0.9}),
-    "nesterov": ("SGD", "momentum", {"momentum": 0.9, "nesterov": True}),
+    "nesterov": ("SGD", "nesterov", {"momentum": 0.9, "nesterov": True}),
     "adagrad": ("Adagrad", "adagrad", {}),
     "rmsprop": ("RMSprop", "rmsprop", {}),
     "adadelta": ("Adadelta", None, {}),  # its lr multiplies a unit-corrected step; 1.0 is the norm
@@ -502,7 +627,7 @@ def named_optimizers(
     Example:
         >>> from downslope.viz.landscape import named_optimizers
         >>> named_optimizers("quadratic", ["nesterov"])["nesterov"][1]
-        {'lr': 0.09, 'momentum': 0.9, 'nesterov': True}
+        {'lr': 0.05, 'momentum': 0.9, 'nesterov': True}
     """
     from .. import optim
 
@@ -517,6 +642,8 @@ def named_optimizers(
             rate = float(lr)
         elif family is None:
             rate = 1.0
+        elif family == "nesterov":
+            rate = _nesterov_rate(rates)
         else:
             rate = rates.get(family, 0.01) / (10.0 if name == "lion" else 1.0)
         settings = dict(fixed)
@@ -571,6 +698,8 @@ def run_landscape(
             line += "  loss rising (would diverge given more steps)"
         if path.left_at is not None:
             line += f"  left the plotted region at step {path.left_at}"
+        if path.stopped_at is not None:  # the f and point above are the last finite step's
+            line += f"  {_stopped_note(path)} (f and point at step {path.final_step})"
         lines.append(line.rstrip())
     lines += [f"written: {png}", f"written: {csv_path}"] + ([f"written: {gif_path}"] if gif_path else [])
     return lines

@@ -36,6 +36,24 @@ def _column(values: Any, what: str) -> np.ndarray:
     return arr
 
 
+# A model whose predictions on the grid stray from their own fitted line by at most this fraction of
+# their scale is a straight line over the plot (float32 predictions round at ~1e-7 of their size).
+STRAIGHT_TOLERANCE = 1e-5
+
+
+def _line_of(grid: np.ndarray, pred: np.ndarray) -> tuple[float, float] | None:
+    """``(slope, intercept)`` of the model's predictions when they form a straight line over the grid
+    (a linear model, in whatever units it was trained), None for a curve or non-finite predictions."""
+    if not np.isfinite(pred).all():
+        return None
+    design = np.column_stack([grid, np.ones_like(grid)])
+    (slope, intercept), *_ = np.linalg.lstsq(design, pred, rcond=None)
+    scale = max(float(np.abs(pred).max()), float(np.ptp(pred)), np.finfo(np.float64).tiny)
+    if np.abs(design @ (slope, intercept) - pred).max() > STRAIGHT_TOLERANCE * scale:
+        return None
+    return float(slope), float(intercept)
+
+
 def plot_regression(
     model: Callable[[Tensor], Any],
     x: Any,
@@ -59,7 +77,8 @@ def plot_regression(
         true_function: optionally the noiseless function the data came from (drawn dashed grey).
         least_squares: also draw the closed-form least-squares line of the data (dotted black, its
             slope and intercept in the legend): where linear regression by gradient descent should
-            arrive.
+            arrive. The model's own slope and intercept are in the legend whenever its predictions
+            form a straight line (a linear model), so the two can be compared.
         note: a line of text written in the plot's corner, e.g. why the model is not at the
             least-squares line ("GD stopped at epoch 12 (early stopping) ...").
 
@@ -88,7 +107,9 @@ def plot_regression(
 
     fig = new_figure(width=6.5, height=4.5)
     ax = fig.subplots()
-    ax.plot(grid, pred.reshape(-1), color="red", lw=2.2, label="model", zorder=3)
+    line = _line_of(grid, pred.reshape(-1).astype(np.float64))
+    model_label = "model" if line is None else f"model (slope {line[0]:.4g}, intercept {line[1]:.4g})"
+    ax.plot(grid, pred.reshape(-1), color="red", lw=2.2, label=model_label, zorder=3)
     ax.scatter(xs, ys, s=14, color=color(0), alpha=0.7, edgecolors="none", label=f"data ({len(xs)} points)")
     if true_function is not None:
         ax.plot(grid, true_function(grid), "--", color="gray", lw=1.3, label="true function")
