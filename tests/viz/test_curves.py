@@ -59,7 +59,10 @@ def test_best_epoch_marked_in_every_panel(tmp_path: Path) -> None:
     assert [tuple(d.get_xydata()[0]) for d in dots] == [(4.0, 0.75)]
     labels = [t.get_text() for t in loss_ax.get_legend().get_texts()]
     assert labels == [TRAIN_LABEL, VAL_LABEL, "best epoch 4 (val loss 0.75)"]
-    assert TRAIN_LABEL == "training (mean over the epoch's batches, each before its update)"
+    assert (
+        TRAIN_LABEL
+        == "training (mean over the epoch's rows (batch losses weighted by batch size), each before its update)"
+    )
     train_line = loss_ax.lines[0]
     np.testing.assert_allclose(train_line.get_xydata(), np.c_[np.arange(1, 7), LOSS])
 
@@ -143,7 +146,10 @@ def test_compare_against_epoch_and_wall_time(tmp_path: Path) -> None:
     (train_epoch, train_time), (val_epoch, val_time) = np.asarray(fig.axes).reshape(2, 2)
     assert train_epoch.get_xlabel() == "epoch" and train_time.get_xlabel() == "wall time (s)"
     # (the label is wrapped to the panel's height)
-    assert "mean over the epoch's batches, each before its update" in train_epoch.get_ylabel().replace("\n", " ")
+    assert (
+        "mean over the epoch's rows (batch losses weighted by batch size), each before its update"
+        in train_epoch.get_ylabel().replace("\n", " ")
+    )
     assert val_epoch.get_ylabel().startswith("validation loss") and "(log scale)" in val_epoch.get_ylabel()
     assert all(len(ax.lines) == 2 for ax in fig.axes)  # one line per run in each panel
     # sgd: cumulative 'time' used as it is; adam: per-epoch times summed.

@@ -217,7 +217,7 @@ def test_the_summary_says_which_weights_the_model_holds_and_what_the_losses_are(
     hist = {"loss": [1.0, 0.5, 0.6, 0.7], "val_loss": [0.9, 0.4, 0.5, 0.6]}
     text = html.unescape(render_report({"batch_size": "full"}, hist, {}, "early stopping", weights_epoch=2))
     assert "restored to epoch 2 (best validation loss), not the last epoch's (4)" in text
-    assert "the mean over the epoch's batches, each before its update" in text
+    assert "the mean over the epoch's rows (batch losses weighted by batch size), each before its update" in text
     assert "val_loss can lie below loss in the first epochs" in text  # full batch: said why
     text = html.unescape(render_report({"batch_size": 32}, hist, {}, "done"))
     assert "restored to epoch" not in text and "val_loss can lie below" not in text

@@ -115,9 +115,10 @@ def _metric_names(hist: Mapping[str, Sequence[float]]) -> list[str]:
 # What the curves of a downslope History are: fit logs the training loss (and metrics) as the mean over
 # the epoch's batches, each computed before its own update, and the validation numbers after the
 # epoch's last update, so early on (and for full batches) validation can lie below training.
-TRAINING_LOSS_MEANING = "mean over the epoch's batches, each before its update"
-"""What a History's per-epoch training ``loss`` is (fit logs the mean of the batch losses, each computed
-before that batch's update), while ``val_loss`` is measured after the epoch's last update: with full
+TRAINING_LOSS_MEANING = "mean over the epoch's rows (batch losses weighted by batch size), each before its update"
+"""What a History's per-epoch training ``loss`` is (fit logs the mean loss over the epoch's rows: each
+batch's loss, computed before that batch's update, weighted by its number of rows, so a short last batch
+counts for less), while ``val_loss`` is measured after the epoch's last update: with full
 batches the validation loss can therefore lie below the training loss in the first epochs."""
 
 TRAIN_LABEL = f"training ({TRAINING_LOSS_MEANING})"
@@ -162,8 +163,8 @@ def plot_loss_curves(
         panel_titles: ``{name: title}`` for panels whose default title (the name) says too little,
             e.g. ``{"grad_norm": "Mini-batch gradient norm (sampled every 10 batches)"}``.
 
-    The training curves are what fit logs: the mean over the epoch's batches, each computed before
-    its own update (the legend says so); the validation curves are measured after the epoch's last
+    The training curves are what fit logs: the mean over the epoch's rows (batch losses weighted
+    by batch size), each computed before its own update (the legend says so); the validation curves are measured after the epoch's last
     update, so with full batches the validation loss can lie below the training loss early on.
     """
     require_matplotlib()
