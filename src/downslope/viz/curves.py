@@ -113,7 +113,7 @@ def _metric_names(hist: Mapping[str, Sequence[float]]) -> list[str]:
 
 
 # What the curves of a downslope History are: fit logs the training loss (and metrics) as the mean over
-# the epoch's batches, each computed before its own update, and the validation numbers after the
+# the epoch's rows (batch losses weighted by batch size), each computed before its own update, and the validation numbers after the
 # epoch's last update, so early on (and for full batches) validation can lie below training.
 TRAINING_LOSS_MEANING = "mean over the epoch's rows (batch losses weighted by batch size), each before its update"
 """What a History's per-epoch training ``loss`` is (fit logs the mean loss over the epoch's rows: each
