@@ -323,6 +323,7 @@ from .scans import (
     cumsum,
     logcumsumexp,
 )
+from .segment import segment_reduce
 from .shape import (
     _broadcast_to_vjp as _broadcast_to_vjp,
 )
@@ -552,6 +553,7 @@ __all__ = [
     "scatter",
     "scatter_add",
     "scatter_reduce",
+    "segment_reduce",
     "index_reduce",
     "scatter_into_zeros",
     "select",

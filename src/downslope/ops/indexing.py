@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import jit_gate
 from ..backend import namespace_of
 from ..devices import is_array, like, to_host
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError, StateError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError
 from ..graph import _scatter_array
 from ..tensor import Tensor, _alias, record_op, wrap_array
 from .arithmetic import mul
@@ -53,18 +54,75 @@ _FLAT_AT_MIN = 1024
 
 
 def _flat_index_if_worth(out: Any, full: tuple[Any, ...], written: int) -> np.ndarray | None:
-    """``_flat_index(full, out.shape)`` where it pays: host arrays, ``written`` >= ``_FLAT_AT_MIN``."""
-    return _flat_index(full, out.shape) if type(out) is np.ndarray and written >= _FLAT_AT_MIN else None
+    """``_flat_index(full, out.shape)`` where it pays: host arrays, ``written`` >= ``_FLAT_AT_MIN``;
+    never for the row form (``_rows_at`` makes its own)."""
+    if type(out) is not np.ndarray or written < _FLAT_AT_MIN or (len(full) == 1 and out.ndim > 1):
+        return None
+    return _flat_index(full, out.shape)
 
 
 def _at(ufunc: Any, out: Any, full: tuple[Any, ...], values: Any, lin: Any) -> None:
     """``ufunc.at(out, full, values)``; through the flat index ``lin`` (``_flat_index``: host arrays,
-    ``out`` C-contiguous) when given, with the same result."""
+    ``out`` C-contiguous) when given, with the same result. ``full`` may be the row form ``(rows,)``
+    (``_expanded_rows``: one 1-D index of out's first dim, whole rows written): ``_rows_at``."""
+    if lin is None and len(full) == 1 and out.ndim > 1 and type(out) is np.ndarray and full[0].ndim == 1:
+        _rows_at(ufunc, out, full[0], values)
+        return
     if lin is None or not out.flags.c_contiguous:  # a copy's flat view would take the writes
         ufunc.at(out, full, values)
     else:
         shape = np.broadcast_shapes(*(g.shape for g in full))
         ufunc.at(out.reshape(-1), lin, np.broadcast_to(values, shape).reshape(-1))
+
+
+_JIT_SCATTER = "downslope.ops._jit_scatter"
+_ROW_KERNELS = {
+    np.add: "add_rows",
+    np.multiply: "multiply_rows",
+    np.maximum: "maximum_rows",
+    np.minimum: "minimum_rows",
+}
+_ROW_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# the fewest elements written for which a row scatter runs compiled: below it NumPy's flat path takes
+# a few tens of microseconds, and a process that scatters nothing larger never imports numba (~0.5 s)
+_JIT_ROWS_MIN = 8192
+
+
+def _rows_at(ufunc: Any, out: np.ndarray, rows: np.ndarray, values: Any) -> None:
+    """``ufunc.at(out, (rows,), values)`` for a 1-D host index of out's first dim (out.ndim > 1):
+    compiled (``ops._jit_scatter``: the same operations in the same order, 15x NumPy's flat path on a
+    graph network's messages) where it applies, else through one flat index (NumPy's ``ufunc.at`` on a
+    row index runs 4x slower than on the flat one)."""
+    shape = (rows.shape[0],) + out.shape[1:]
+    size = math.prod(shape)
+    name = _ROW_KERNELS.get(ufunc)
+    if name is not None and size >= _JIT_ROWS_MIN and out.dtype in _ROW_DTYPES and out.flags.c_contiguous:
+        v = np.broadcast_to(values, shape)
+        kernels = jit_gate.kernels(_JIT_SCATTER, out, rows) if v.dtype == out.dtype else None
+        if kernels is not None:  # (values as 2-D rows: a copy only where they are a broadcast or strided)
+            getattr(kernels, name)(out.reshape(out.shape[0], -1), rows, v.reshape(shape[0], -1))
+            return
+    others: tuple[Any, ...] = np.indices(out.shape[1:], sparse=True)  # open ranges over the other dims
+    grid = (rows.reshape((-1,) + (1,) * (out.ndim - 1)), *(g[None] for g in others))
+    _at(ufunc, out, grid, values, _flat_index(grid, out.shape) if size >= _FLAT_AT_MIN else None)
+
+
+def _expanded_rows(idx: Any, x: Tensor, d: int) -> np.ndarray | None:
+    """The rows (a 1-D copy) when a scatter index along dim 0 writes whole rows of x: x's shape after
+    dim 0 and one value across each row, as ``dst[:, None].expand_as(messages)`` gives (seen from its
+    zero strides without reading it; a materialised index is compared); else None. Host arrays only."""
+    if d or idx.ndim < 2 or type(idx) is not np.ndarray or type(x.array) is not np.ndarray:
+        return None
+    if idx.shape[1:] != x.shape[1:] or not idx.size:
+        return None
+    first = idx[(slice(None),) + (0,) * (idx.ndim - 1)]
+    if not _builtin_any(idx.strides[1:]):  # an expanded view: every row one value
+        return first.copy()
+    if not (idx[(slice(None),) + (-1,) * (idx.ndim - 1)] == first).all():  # (most other indices stop here)
+        return None
+    if not (idx == first.reshape((-1,) + (1,) * (idx.ndim - 1))).all():
+        return None
+    return first.copy()
 
 
 def _pick(a: Any, full: tuple[Any, ...], lin: Any) -> Any:
@@ -78,6 +136,8 @@ def _index_range(idx: Any) -> tuple[int, int]:
     """The smallest and largest value of a non-empty index array, as Python ints. A bounds check must
     read values: on a device that is one copy of two numbers to the host (PyTorch asserts on the device)."""
     if type(idx) is np.ndarray:
+        if 0 in idx.strides and idx.ndim > 1:  # a broadcast view (an expanded index): its own values only
+            idx = idx[tuple(0 if step == 0 else slice(None) for step in idx.strides)]
         return int(idx.min()), int(idx.max())
     lo_hi = to_host(namespace_of(idx).stack([idx.min(), idx.max()]))
     return int(lo_hi[0]), int(lo_hi[1])
@@ -458,8 +518,9 @@ def _one_element_dims(x: Tensor, index: Any, src: Any) -> tuple[Tensor, Any, Any
     return reshape(x, (-1,)), idx.reshape(-1), src
 
 
-def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple[int, ...]]:
-    """The full advanced index that ``scatter``/``gather`` along ``dim`` address (checked to lie inside x)."""
+def _scatter_index(x: Tensor, dim: int, index: Any, op: str, rows: bool = False) -> tuple[Any, tuple[int, ...]]:
+    """The full advanced index that ``scatter``/``gather`` along ``dim`` address (checked to lie inside x);
+    with ``rows``, the row form ``(rows,)`` where the index writes whole rows (``_expanded_rows``)."""
     idx = _index_array(index)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"{op}: index must hold integers, got {idx.dtype}")
@@ -469,6 +530,9 @@ def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple
     lo, hi = _index_range(idx) if idx.size else (0, 0)
     if lo < 0 or hi >= x.shape[d]:
         raise OutOfRangeError(f"{op}: index values must lie in [0, {x.shape[d]}) along dim {d}; got {lo}..{hi}")
+    whole_rows = _expanded_rows(idx, x, d) if rows else None
+    if whole_rows is not None:
+        return (whole_rows,), idx.shape
     return _open_grid(like(idx, x.array), d), idx.shape
 
 
@@ -519,7 +583,7 @@ def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
     flat = _one_element_dims(x, index, src)
     if flat is not None:
         return reshape(scatter_add(flat[0], dim, flat[1], flat[2]), x.shape)
-    full, shape = _scatter_index(x, dim, index, "scatter_add")
+    full, shape = _scatter_index(x, dim, index, "scatter_add", rows=True)
     value = _scatter_source(src, shape, x)
     out = x.array.copy()
     _at(np.add, out, full, value.array, _flat_index_if_worth(out, full, math.prod(shape)))
@@ -532,59 +596,81 @@ def _scatter_add_into_vjp(g, y, args, saved, needs, xp):
 
 
 _REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+# torch's scatter_reduce also takes torch_scatter's names 'max' and 'min' (not index_reduce); its
+# backward refuses them, which the rule below matches
+_ALIASES = {"max": "amax", "min": "amin"}
 
 
 def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, *, include_self: bool = True) -> Tensor:
     """A copy of ``x`` with ``src`` reduced into it at ``index`` along ``dim`` (torch.scatter_reduce):
-    ``reduce`` is 'sum', 'prod', 'mean', 'amax' or 'amin'; with ``include_self=False`` the values of
-    ``x`` at the written positions do not take part. Gradients follow PyTorch's (ties of amax/amin
-    share the gradient evenly).
+    ``reduce`` is 'sum', 'prod', 'mean', 'amax' or 'amin' ('max' and 'min' as aliases, as in torch);
+    with ``include_self=False`` the values of ``x`` at the written positions do not take part.
+    Gradients follow PyTorch's (ties of amax/amin share the gradient evenly), double backward too.
 
     Example:
         >>> import downslope as ds
         >>> ds.zeros(3).scatter_reduce(0, ds.tensor([0, 0, 2]), ds.tensor([1.0, 5.0, 2.0]), "amax", include_self=False)
         tensor([5., 0., 2.])
     """
-    if reduce not in _REDUCTIONS:
-        raise ArgumentError(f"scatter_reduce: reduce must be one of {', '.join(_REDUCTIONS)}, got {reduce!r}")
+    if reduce not in _REDUCTIONS and reduce not in _ALIASES:
+        raise ArgumentError(
+            f"scatter_reduce: reduce must be one of {', '.join(_REDUCTIONS)} (or max, min), got {reduce!r}"
+        )
     x = _lift(x)
     flat = _one_element_dims(x, index, src)
     if flat is not None:
         return reshape(scatter_reduce(flat[0], dim, flat[1], flat[2], reduce, include_self=include_self), x.shape)
     if reduce == "mean" and x.dtype == np.bool_:
         raise DTypeError("scatter_reduce: reduce='mean' is not implemented for bool tensors (as in torch)")
-    full, shape = _scatter_index(x, dim, index, "scatter_reduce")
-    value = _scatter_source(src, shape, x)
+    full, shape = _scatter_index(x, dim, index, "scatter_reduce", rows=True)
+    return _scatter_reduce_grid(x, full, shape, _scatter_source(src, shape, x), reduce, include_self)
+
+
+def _scatter_reduce_grid(
+    x: Tensor, full: tuple[Any, ...], shape: Any, value: Tensor, reduce: str, include_self: bool
+) -> Tensor:
+    """scatter_reduce at the checked index ``full`` (``_scatter_index``: an open grid of ``shape``, or
+    the row form), ``value`` of that shape or 0-d; also what its rule calls under create_graph (prod's
+    products of the others). Saves the counts per position (a column per row in the row form)."""
     xp = namespace_of(x.array)
     v = xp.broadcast_to(value.array, shape)
     out = x.array.copy()
     lin = _flat_index_if_worth(out, full, math.prod(shape))
-    if lin is None:
-        counts = xp.zeros(x.shape, dtype=np.int64)
-        np.add.at(counts, full, 1)
+    if len(full) == 1 and x.ndim > 1:
+        # the row form: one count per row, kept as a column (it broadcasts as the full counts would);
+        # the written rows are set through a row mask (a full one costs a pass over all of x)
+        counts = np.bincount(full[0], minlength=x.shape[0]).astype(np.int64, copy=False)
+        written = counts > 0
+        counts = counts.reshape((-1,) + (1,) * (x.ndim - 1))
     else:
-        counts = np.bincount(lin, minlength=out.size).reshape(x.shape).astype(np.int64, copy=False)
-    written = counts > 0
-    if reduce in ("sum", "mean"):
+        if lin is None:
+            counts = xp.zeros(x.shape, dtype=np.int64)
+            np.add.at(counts, full, 1)
+        else:
+            counts = np.bincount(lin, minlength=out.size).reshape(x.shape).astype(np.int64, copy=False)
+        written = counts > 0
+    op = _ALIASES.get(reduce, reduce)
+    if op in ("sum", "mean"):
         if not include_self:
             out[written] = 0
         _at(np.add, out, full, v, lin)
-        if reduce == "mean":
+        if op == "mean":
             divisor = xp.maximum(counts + (1 if include_self else 0), 1)
             if out.dtype.kind in "iu":  # integers: torch floors the mean (-7 / 2 gives -4, not -3)
                 mean = out // divisor.astype(out.dtype)
             else:
                 mean = out / divisor.astype(out.dtype)
-            out = xp.where(written, mean, out).astype(x.array.dtype)
-    elif reduce == "prod":
+            out = xp.where(counts > 0, mean, out).astype(x.array.dtype, copy=False)
+    elif op == "prod":
         if not include_self:
             out[written] = 1
         _at(np.multiply, out, full, v, lin)
     else:
-        ufunc = np.maximum if reduce == "amax" else np.minimum
+        ufunc = np.maximum if op == "amax" else np.minimum
         if not include_self:  # the identity of the reduction in x's dtype (no infinity in an integer)
-            out[written] = _extreme(out.dtype, lowest=reduce == "amax")
-        _at(ufunc, out, full, v, lin)
+            out[written] = _extreme(out.dtype, lowest=op == "amax")
+        with np.errstate(invalid="ignore"):  # a NaN member makes the result NaN, as in torch (no warning)
+            _at(ufunc, out, full, v, lin)
     return record_op(out, (x, value), _scatter_reduce_vjp, (full, reduce, include_self, counts, shape, lin))
 
 
@@ -599,9 +685,14 @@ def _extreme(dtype: Any, lowest: bool) -> Any:
 
 
 def _scatter_reduce_vjp(g, y, args, saved, needs, xp):
-    if xp.differentiable:
-        raise StateError("scatter_reduce: double backward (create_graph=True) through it is not supported")
     full, reduce, include_self, counts, shape, lin = saved
+    if reduce in _ALIASES:
+        raise ArgumentError(
+            f"scatter_reduce: its gradient expects reduce to be one of 'sum', 'prod', 'mean', 'amax', 'amin' "
+            f"but the forward was given {reduce!r} (torch's backward refuses the alias too; use {_ALIASES[reduce]!r})"
+        )
+    if xp.differentiable:
+        return _scatter_reduce_recorded(g, y, args, saved, needs, xp)
     x, value = args
     ns = namespace_of(x)
     v = ns.broadcast_to(value, shape)
@@ -640,6 +731,64 @@ def _scatter_reduce_vjp(g, y, args, saved, needs, xp):
 
 
 _scatter_reduce_vjp.reads_inputs = True  # type: ignore[attr-defined]
+
+
+def _scatter_reduce_recorded(g: Tensor, y: Tensor, args: Any, saved: Any, needs: Any, xp: Any) -> tuple[Any, Any]:
+    """``_scatter_reduce_vjp`` under create_graph, with recorded ops (torch's scatter_reduce_backward):
+    sum, mean, amax and amin are linear in ``g`` with constant masks and counts; prod is the product of
+    the other members of each group, written so that its own derivatives are exact at zeros too."""
+    full, reduce, include_self, counts, shape, lin = saved
+    x, value = args
+    xa, ya = xp.data(x), xp.data(y)
+    ns = namespace_of(xa)
+    va = ns.broadcast_to(xp.data(value), shape)
+    written = counts > 0
+    if reduce == "sum":
+        gx, gv = g, g[full]
+    elif reduce == "mean":
+        scaled = g / xp.constant(ns.maximum(counts + (1 if include_self else 0), 1).astype(g.dtype))
+        gx, gv = scaled, scaled[full]
+    elif reduce == "prod":
+        others_x, others_v = _prod_others_recorded(x, broadcast_to(value, shape), y, saved, xp)
+        gx, gv = (g * others_x if include_self else g), g[full] * others_v
+    else:  # amax, amin: the masks of the members equal to the result and their counts are constants
+        self_hit = xa == ya
+        ties = self_hit.astype(g.dtype)
+        hit = va == _pick(ya, full, lin)
+        _at(np.add, ties, full, hit.astype(g.dtype), lin)
+        share = g / xp.constant(ns.maximum(ties, 1))
+        gx, gv = share * xp.constant(self_hit.astype(g.dtype)), share[full] * xp.constant(hit.astype(g.dtype))
+    grad_x = xp.where(written, gx if include_self else 0.0, g) if needs[0] else None
+    return grad_x, (xp.sum_to(gv, tuple(value.shape)) if needs[1] else None)
+
+
+def _prod_others_recorded(x: Tensor, v: Tensor, y: Tensor, saved: Any, xp: Any) -> tuple[Tensor | None, Tensor]:
+    """Per member of each scatter-prod group (x where ``include_self``, each element of ``v``), the
+    product of the group's other members, as recorded ops. A nonzero member's is ``y / member`` (exact:
+    y is the product as a function of every member). A zero member's, with ``z`` zeros in its group: the
+    product ``Q`` of the nonzero members (z = 1), ``Q`` times the other zero (z = 2: the group's sum of
+    zeros minus its own, so its derivative in the other zero is Q), else 0 (its first derivatives vanish
+    too: three zeros). Exact to second order everywhere (torch refuses double backward at z >= 2).
+    x's is None without ``include_self`` (x is no member; y / x would be 0 / 0 where x is 0)."""
+    full, _, include_self, _, shape, lin = saved
+    xa, va = xp.data(x), xp.data(v)
+    x_zero = (xa == 0) & include_self
+    v_zero = va == 0
+    zeros = x_zero.astype(np.int64)
+    _at(np.add, zeros, full, v_zero.astype(np.int64), lin)
+    # zeros replaced by (constant) ones: the product of the nonzero members; only zeros: their sum
+    nonzero = _scatter_reduce_grid(where(x_zero, 1.0, x), full, shape, where(v_zero, 1.0, v), "prod", include_self)
+    zero_sum = _scatter_reduce_grid(where(x_zero, x, 0.0), full, shape, where(v_zero, v, 0.0), "sum", include_self)
+
+    def others(
+        own: Tensor, own_zero: Any, zeros_at: Any, product_at: Tensor, zero_sum_at: Tensor, y_at: Tensor
+    ) -> Tensor:
+        at_zero = where(zeros_at == 1, product_at, where(zeros_at == 2, product_at * (zero_sum_at - own), 0.0))
+        return where(own_zero, at_zero, y_at / where(own_zero, 1.0, own))
+
+    gx = others(x, x_zero, zeros, nonzero, zero_sum, y) if include_self else None
+    gv = others(v, v_zero, _pick(zeros, full, lin), nonzero[full], zero_sum[full], y[full])
+    return gx, gv
 
 
 def index_reduce(x: Any, dim: int, index: Any, source: Any, reduce: str, *, include_self: bool = True) -> Tensor:
@@ -757,6 +906,9 @@ def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> T
         src = mul(src, alpha)
     full: Any = (slice(None),) * d + (idx,)
     out = x.array.copy()
+    if d == 0 and x.ndim > 1 and type(out) is np.ndarray and type(idx) is np.ndarray:  # whole rows
+        _rows_at(np.add, out, idx, src.array)
+        return record_op(out, (x, src), _scatter_add_into_vjp, full)
     grid = _scatter_grid(full, x.shape) if type(out) is np.ndarray and src.array.size >= _FLAT_AT_MIN else None
     if grid is not None:  # one flat index: NumPy's fast path, the same sums
         _at(np.add, out, grid, src.array, _flat_index(grid, x.shape))
