@@ -93,6 +93,11 @@ def main() -> None:
     steps, turns = (5, 3) if args.quick else (args.steps, 15)
     print(blas_report() + "; " + threads)
     print(f"load average {os.getloadavg()[0]:.2f}")
+    from downslope.nn import _rnn_jit
+
+    # the compiled loops start at setup, as torch's library is loaded: a process starts them on its own
+    # only once small passes' gains add up to their start cost (see downslope.nn._rnn_jit)
+    _rnn_jit.kernels(np.zeros(1, np.float32))
     x = np.sin(np.arange(BATCH * steps, dtype=np.float64).reshape(BATCH, steps) / 20.0)
     torch_run, state = torch_pass(x)
     peers = {"downslope": downslope_pass(x, state), "torch": torch_run}

@@ -27,6 +27,15 @@ the loops are tasks of the same call (see ``_rnn_jit_kernels``). That beats
 oneDNN splitting each step's small product over the threads with the gate arithmetic on one, and
 keeps its speed when another process shares the cores (``_rnn_kernels._batch_chunks`` has numbers).
 
+Starting the loops costs a process about 0.6 s of CPU (1 s and more of wall time): importing numba
+and what its CPU target loads on its first call (scipy.linalg among them), then the cached kernels.
+A small layer gains little a pass from them (16-30 us a time step, forward and backward, for a
+batch of 8 and 32 units), so a process that has not imported numba runs small passes on the NumPy
+formulation until their estimated gains (``kernels``' ``gain_us``) add up to the start cost, then
+starts the loops (a rent-or-buy rule: as far as the estimates hold, at most twice the better
+choice's cost, whether a run is short or long). A pass that gains much (``EAGER_GAIN_US``), or any
+pass in a process that already imported numba, starts them at once.
+
 Example:
     >>> from downslope.nn import _rnn_jit
     >>> k = _rnn_jit.kernels()
@@ -38,6 +47,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -51,16 +61,31 @@ _tried = False
 _pause: Any = None
 _openmp: bool | None = None  # numba's threading layer is OpenMP (known once it started)
 
+#: What starting the compiled loops costs a process that has not imported numba, in microseconds of
+#: CPU: 0.54-0.62 s measured for the first pass of a small LSTM against 0.03-0.04 s on the NumPy
+#: formulation (one thread, fresh processes; a shared two-core AMD EPYC).
+START_COST_US = 600_000
+#: A pass estimated to gain at least this much starts the loops at once: it repays the start within
+#: 64 passes (a layer of 128 units over 100 steps of a batch of 64 gains about 12 ms a pass).
+EAGER_GAIN_US = START_COST_US // 64
+_deferred_us = 0.0  # the gains estimated for the passes run on the NumPy formulation so far
 
-def kernels(*arrays: Any) -> ModuleType | None:
+
+def kernels(*arrays: Any, gain_us: float | None = None) -> ModuleType | None:
     """The compiled module (``_rnn_jit_kernels``) when numba and oneDNN are both usable and every one
-    of ``arrays`` is a float32 host array; None otherwise."""
-    global _loaded, _tried
+    of ``arrays`` is a float32 host array; None otherwise. ``gain_us``: what the compiled loops are
+    estimated to save this pass; given, and numba not yet started in the process, the loops start
+    only once the passes' gains add up to ``START_COST_US`` (or this one gains ``EAGER_GAIN_US``)."""
+    global _loaded, _tried, _deferred_us
     if any(type(a) is not np.ndarray or a.dtype != np.float32 for a in arrays):
         return None
     if _jit._off or os.environ.get("DOWNSLOPE_JIT", "1") == "0" or gemm.sgemm_function() is None:
         return None
     if not _tried:
+        if gain_us is not None and gain_us < EAGER_GAIN_US and "numba" not in sys.modules:
+            _deferred_us += gain_us
+            if _deferred_us < START_COST_US:
+                return None  # not yet worth the start: this pass runs on the NumPy formulation
         _tried = True
         try:
             _loaded = importlib.import_module("downslope.nn._rnn_jit_kernels")

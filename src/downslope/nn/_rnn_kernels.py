@@ -170,7 +170,8 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, 
 # the same way, as ONE product dG @ [X; H; 1].T over all steps after its loop.
 def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps=None):
     length, batch, features = x.shape
-    compiled = _rnn_jit.kernels(x, w_hh, h0, c0) if batch else None
+    gain = length * _compiled_gain_per_step(batch, h0.shape[-1])
+    compiled = _rnn_jit.kernels(x, w_hh, h0, c0, gain_us=gain) if batch else None
     if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
         return _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps)
     size = h0.shape[-1]
@@ -203,6 +204,16 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps=None):
     # Kept for the backward pass, leased: the workspace gets them back when the node is freed.
     lease = _workspace.Lease
     return packed, _GateMajor(lease(gates), lease(cells), lease(tanh_c), lease(z))
+
+
+def _compiled_gain_per_step(batch: int, size: int) -> float:
+    """The microseconds the compiled loops save a time step (forward and backward) over the NumPy
+    formulation, estimated for ``_rnn_jit``'s start rule. Measured (medians; a two-core AMD EPYC
+    shared with other processes) for 64, 1024, 4096, 16384, 32768 and 131072 gate values a step
+    (batch x 4 x units): 11, 16-18, 25-70, 51-72, 108-124 and 125-285 us of CPU on one thread; 30 us
+    (1024) in wall time on two threads. This line is near those for small layers and above them for
+    large ones (which then start the loops sooner: they repay the start soonest)."""
+    return 24.0 + batch * 4 * size / 150.0
 
 
 class _GateMajor(NamedTuple):
@@ -327,6 +338,27 @@ def _run_tasks(compiled: Any, kernel: str, threads: int, step_product: int, *arg
         _check(failed[0])
 
 
+#: The NumPy formulation's whole-sequence products (the input and weight gradients) smaller than this
+#: run on one thread: each product on several threads ends in a wait for every thread, and with
+#: another process on the cores that wait is for a thread whose core it has. A batch of 8 and 32
+#: units over 20 steps (products of 1M multiply-adds) took 1.2-2.6 ms a pass with them on two
+#: threads and 0.75 ms on one (two cores shared with other processes, load 8-11).
+SEQUENCE_THREADED_MULTIPLY_ADDS = 4_000_000
+
+
+def _sequence_matmul(a: Any, b: Any) -> Any:
+    """``gemm.matmul(a, b)`` for a whole sequence's product, on one thread when it is small (see
+    ``SEQUENCE_THREADED_MULTIPLY_ADDS``)."""
+    count = gemm.get_num_threads() if type(a) is np.ndarray and a.dtype == np.float32 else None  # oneDNN products
+    if not count or count == 1 or a.shape[0] * a.shape[1] * b.shape[1] >= SEQUENCE_THREADED_MULTIPLY_ADDS:
+        return gemm.matmul(a, b)
+    gemm.set_num_threads(1)
+    try:
+        return gemm.matmul(a, b)
+    finally:
+        gemm.set_num_threads(count)
+
+
 def _lstm_forward_steps(w, z, gates, cells, tanh_c, features, steps=None):
     """The forward loop in NumPy calls (any namespace): per step the product, then the gates; the
     rows past ``steps[t]`` then keep their state and cell, their gates set to i = g = o = 0, f = 1
@@ -393,11 +425,11 @@ def _lstm_backward(dp, packed, saved, x, w_ih, w_hh, needs, steps=None):
     k = z.shape[1]
     d_flat = d_cols.reshape(rows, length * batch)
     if needs[0]:
-        dx = gemm.matmul(d_flat.T, w_ih).reshape(length, batch, features)
+        dx = _sequence_matmul(d_flat.T, w_ih).reshape(length, batch, features)
     if any(needs[3:]):  # d[W_ih | W_hh | b] = dG @ [X; H; 1].T
         z_cols = _workspace.take((k, length, batch), dt, like=gates)
         np.copyto(z_cols, z[:length].transpose(1, 0, 2))
-        dw = gemm.matmul(d_flat, z_cols.reshape(k, length * batch).T)
+        dw = _sequence_matmul(d_flat, z_cols.reshape(k, length * batch).T)
         _workspace.give(z_cols)
     _workspace.give(d_cols)
     dh0 = dh[0].T.copy()  # a copy, never a view: with batch 1 the transpose is contiguous, and dh goes back to the pool
@@ -765,12 +797,12 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
     k = len(grads)
     dx = None
     if needs[0]:
-        dx = gemm.matmul(flat_i, w_ih).reshape(x.shape)
+        dx = _sequence_matmul(flat_i, w_ih).reshape(x.shape)
         dx = dx[::-1] if reverse else dx
     grads[0] = dx
     # the widths spelled out: -1 cannot be inferred for an empty batch (N = 0)
-    grads.append(gemm.matmul(flat_i.T, x.reshape(length * batch, x.shape[-1])) if needs[k] else None)
-    grads.append(gemm.matmul(flat_h.T, y[:length].reshape(length * batch, y.shape[-1])) if needs[k + 1] else None)
+    grads.append(_sequence_matmul(flat_i.T, x.reshape(length * batch, x.shape[-1])) if needs[k] else None)
+    grads.append(_sequence_matmul(flat_h.T, y[:length].reshape(length * batch, y.shape[-1])) if needs[k + 1] else None)
     if has_bias:
         db_i = flat_i.sum(axis=0) if needs[k + 2] or (flat_i is flat_h and needs[k + 3]) else None
         grads.append(db_i if needs[k + 2] else None)

@@ -445,6 +445,11 @@ def _embedding_vjp(g, y, args, saved, needs, xp):
     return (xp.scatter(args[0].shape, idx, True, g),)
 
 
+# The rule reads the table's shape and dtype, never its values (PyTorch saves only the indices), so a
+# later max_norm lookup that renormalises rows in place (TransE: ent(h), ent(t)) leaves it valid.
+_embedding_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
 def _looked_up_grad(table: Any, g: Any, idx: Any, padding_idx: int | None, counts: Any) -> RowGrad:
     """Embedding(sparse=True)'s gradient as rows + values (row_grads.RowGrad): one value row per
     index, repeats kept (PyTorch's uncoalesced COO), the padding row's entries left out."""
