@@ -24,6 +24,19 @@ def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return normalize_config(raw, source)
 
 
+def _batch_size_given(args: argparse.Namespace) -> bool:
+    """Whether --batch-size or the --config file set the batch size (left out, gd runs full-batch)."""
+    from ..experiment.config import SECTIONS, read_toml
+
+    if getattr(args, "batch_size", None) is not None:
+        return True
+    if not getattr(args, "config", None):
+        return False
+    settings, _ = read_toml(args.config)
+    sections = [v for k, v in settings.items() if k in SECTIONS and isinstance(v, dict)]
+    return "batch_size" in settings or any("batch_size" in v for v in sections)
+
+
 def _default_stem(cfg: dict[str, Any], kind: str = "", with_optimizer: bool = True) -> str:
     from ..data.tabular import csv_suffix
 

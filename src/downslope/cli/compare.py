@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import _config_from_args, _default_stem
+from .common import _batch_size_given, _config_from_args, _default_stem
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -54,12 +54,17 @@ def _compare_plan(args: argparse.Namespace, base: dict[str, Any]) -> list[tuple[
             lrs = [float(v) for v in args.lrs.split(",")]
         except ValueError:
             raise ConfigError(f"--lrs: expected comma-separated numbers such as 0.01,0.1, got {args.lrs!r}") from None
-    batches = [b.strip() for b in args.batch_sizes.split(",")] if args.batch_sizes else [base["batch_size"]]
+    batches: list[str | None] = [base["batch_size"]] if _batch_size_given(args) else [None]
+    if args.batch_sizes:
+        batches = [b.strip() for b in args.batch_sizes.split(",")]
     plan = []
     for opt in optimizers:
         for lr in lrs:
             for bs in batches:
-                cfg = normalize_config(dict(base, optimizer=opt, lr=lr, batch_size=bs, target_loss=0.0), "compare")
+                settings = dict(base, optimizer=opt, lr=lr, batch_size=bs, target_loss=0.0)
+                if bs is None:  # not given: each optimizer's own (full batch for gd, 64 for the others)
+                    del settings["batch_size"]
+                cfg = normalize_config(settings, "compare")
                 # every name says the rate the run actually uses: without --lrs each optimizer runs at its
                 # own default (adam 0.001, sgd 0.01), and a race at different rates must say so
                 used = _lr_used(cfg)
@@ -294,7 +299,7 @@ def _print_compare_table(rows: list[tuple[Any, ...]], loss_unit: str, metric_lab
         )
 
 
-TRAINING_LOSS_NOTE = "the mean over the epoch's batches, each before its update"
+TRAINING_LOSS_NOTE = "the loss over all the epoch's rows (batch losses weighted by batch size), each before its update"
 
 #: A run whose loss ends at or above this fraction of the chance-level loss (and no lower than its first
 #: epoch's) learned nothing usable.

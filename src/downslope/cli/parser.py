@@ -140,18 +140,25 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batchnorm", action="store_const", const=True, help="BatchNorm after each hidden Linear")
     g = p.add_argument_group("optimization")
     g.add_argument("--loss", help="auto, cross_entropy, mse, l1, huber [auto: from the task]")
-    g.add_argument("--optimizer", help=f"one of {', '.join(CHOICES['optimizer'])} [adam]")
+    g.add_argument(
+        "--optimizer",
+        help=f"one of {', '.join(CHOICES['optimizer'])} [adam]; gd is full-batch gradient descent unless "
+        "--batch-size is given",
+    )
     g.add_argument("--lr", type=float, help="learning rate [the optimizer's default; 0.01 for sgd]")
     g.add_argument("--momentum", type=float, help="momentum for sgd/rmsprop [0; 0.9 for 'momentum']")
     g.add_argument("--weight-decay", type=float, help="weight decay [0]")
     g.add_argument("--clip-norm", type=float, help="clip the gradient's global norm [off]")
     g.add_argument("--schedule", help=f"learning-rate schedule: {', '.join(CHOICES['schedule'])} [none]")
-    g.add_argument("--batch-size", help="'full' = full-batch GD, 1 = stochastic GD, N = mini-batch [64]")
+    g.add_argument(
+        "--batch-size", help="'full' = full-batch GD, 1 = stochastic GD, N = mini-batch [64; full for --optimizer gd]"
+    )
     g.add_argument("--epochs", type=int, help="maximum number of epochs [100]")
     g.add_argument(
         "--patience",
         type=int,
-        help="early-stopping patience in epochs, 0 = off [10]; it also restores the best epoch's weights at the "
+        help="early-stopping patience in epochs, 0 = off [10; off for --schedule onecycle or cosine, shaped over "
+        "all the epochs]; it also restores the best epoch's weights at the "
         "end (the model saved is the best validation loss's, even when the run reaches --epochs); 0 keeps the "
         "last epoch's",
     )
@@ -293,7 +300,10 @@ def _add_compare_command(sub: Any) -> None:
         "--optimizers", help=f"comma-separated, from: {', '.join(CHOICES['optimizer'])} [sgd,momentum,rmsprop,adam]"
     )
     p.add_argument("--lrs", help="comma-separated learning rates (each optimizer runs with each)")
-    p.add_argument("--batch-sizes", help="comma-separated batch sizes, e.g. full,32,1")
+    p.add_argument(
+        "--batch-sizes",
+        help="comma-separated batch sizes, e.g. full,32,1 [--batch-size; full for gd, 64 for the others]",
+    )
     _add_overwrite_flag(p)
 
 

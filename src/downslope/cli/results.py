@@ -157,13 +157,20 @@ def _write_run(result: Any, run: Any) -> dict[str, Any]:
     atomically); the caller then publishes the run. Returns the metrics as written."""
     from .. import serialization
     from ..experiment import run_state, to_toml
+    from ..experiment.run import SPLIT_FILE, split_rows
     from ..runs import json_bytes, write_config
 
     write_config(run, to_toml(result.cfg))  # its checksum recorded: a kill before publishing still resumes
     run.write_text("history.csv", result.history.to_csv())
     metrics = dict(result.metrics, stop_reason=result.stop_reason)
     run.write_bytes("metrics.json", json_bytes(metrics))  # NaN/inf of a diverged run become null
-    serialization.save(run_state(result), run.path("model.ds"))
+    # the deployable model.ds holds weights and preprocessing; the split's per-row arrays (megabytes
+    # at millions of rows), which only evaluate reads, go beside it
+    state = run_state(result, rows_apart=True)
+    rows = split_rows(run_state(result))
+    if rows:
+        serialization.save(rows, run.path(SPLIT_FILE))
+    serialization.save(state, run.path("model.ds"))
     figures, notes = _plots(result, run)
     saved = weights_note(result)
     notes = notes + ([saved] if saved else [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ def _check_data_of_a_run(config: str, cfg: dict[str, Any]) -> None:
         return
     raise ConfigError(
         f"--config {config}: {trained} {then}, which is gone; {data} here is another file ({now['size']} bytes, "
-        f"{record.get('size')} then, another SHA-256); pass --data {data} to train on it"
+        f"{record.get('size')} then, another SHA-256); pass --data {shlex.quote(str(data))} to train on it"
     )
 
 
@@ -161,9 +162,9 @@ def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[
             cfg["data"] = data
         trained_on = runs.processes_of(run)
         if trained_on != processes:
-            how = f"mpiexec -n {trained_on} downslope train --resume {run.final}"
+            how = f"mpiexec -n {trained_on} downslope train --resume {shlex.quote(str(run.final))}"
             if trained_on == 1:
-                how = f"downslope train --resume {run.final} (without mpiexec)"
+                how = f"downslope train --resume {shlex.quote(str(run.final))} (without mpiexec)"
             raise ConfigError(
                 f"--resume {args.resume}: the run was trained on {trained_on} process(es) and this is {processes}; "
                 f"another count would change the batch each update sees and the order of the samples; continue it "

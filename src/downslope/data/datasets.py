@@ -146,7 +146,15 @@ def blobs(n_samples: int = 400, n_classes: int = 3, n_features: int = 2, spread:
 
 
 def xor(n_samples: int = 400, noise: float = 0.1, seed: int = 0) -> Table:
-    """Points in the four quadrants; the class is whether x and y have the same sign (not linearly separable)."""
+    """Points in the four quadrants; class 1 where x and y have opposite signs (the XOR of their signs),
+    class 0 where they share one (not linearly separable). The labels come from the points before
+    ``noise`` is added, so with noise a few points near an axis sit across from their class.
+
+    Example:
+        >>> t = xor(200, noise=0.0)
+        >>> bool(((t.X[:, 0] * t.X[:, 1] < 0) == (t.y == 1)).all())
+        True
+    """
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, (n_samples, 2))
     y = (X[:, 0] * X[:, 1] < 0).astype(np.int64)

@@ -48,9 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
     "clip_norm": 0.0,
     "schedule": "none",
-    "batch_size": "64",
+    "batch_size": "64",  # left out: "full" for the optimizer gd
     "epochs": 100,
-    "patience": 10,
+    "patience": 10,  # left out: 0 for the schedules of SPANS_EPOCHS
     "target_loss": 0.0,
     "max_time": 0.0,
     "seed": 0,
@@ -86,6 +86,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("none", "step", "exponential", "cosine", "onecycle", "plateau", "warmup"),
 }
 
+
+#: The learning-rate schedules whose shape spans all the epochs (an early stop leaves them unfinished).
+SPANS_EPOCHS = ("onecycle", "cosine")
 
 SECTIONS = ("data", "model", "optimizer", "training", "output")
 
@@ -310,6 +313,12 @@ def normalize_config(
         cfg[key] = value
     if cfg["seed"] < 0:
         raise ConfigError(f"{where('seed')} must be >= 0, got {cfg['seed']}")
+    if "patience" not in flat and cfg["schedule"] in SPANS_EPOCHS:
+        # the schedule is shaped over all the epochs: early stopping only when asked for by --patience
+        cfg["patience"] = 0
+    if "batch_size" not in flat and cfg["optimizer"] == "gd":
+        # "gd" reads as full-batch gradient descent: mini-batches only when a batch size is given
+        cfg["batch_size"] = "full"
     if stored and cfg["lr"] == 0.0:
         cfg["lr"] = None
     if cfg["lr"] is not None and cfg["lr"] <= 0:

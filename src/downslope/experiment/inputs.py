@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -363,7 +364,7 @@ def _text_fill_notes(imputer: Any, encoder: Any, parts: list[Any], name: str, st
     if empty:
         notes.append(
             f"{name}: text column(s) {empty} are mostly empty (over {MOSTLY_EMPTY:.0%} of the cells): filled with one "
-            f"category, most rows look alike there; leave them out (--drop {','.join(empty)}), or write a word of "
+            f"category, most rows look alike there; leave them out (--drop {shlex.quote(','.join(empty))}), or write a word of "
             "their own for the blanks (e.g. 'missing') in the file, if being blank means something"
         )
     return notes
@@ -529,7 +530,8 @@ def _ordered_column_notes(X: np.ndarray, encoder: Any, name: str) -> list[str]:
             '"ordered" in a config file)'
         )
         counter = (
-            f"if {col!r} is a row number or an id, it tells nothing about new rows: leave it out with --drop {col}"
+            f"if {col!r} is a row number or an id, it tells nothing about new rows: leave it out with "
+            f"--drop {shlex.quote(str(col))}"
         )
         by_one = bool((np.abs(step) == 1).all())
         if by_one or _ID_NAME.search(str(col)):  # most likely a counter: that advice first

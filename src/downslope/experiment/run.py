@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..train.history import History
 from ..train.protocols import LossFn, ModelLike
+from .advice import DIVERGENCE_CAUSE, crawl_note, divergence_note
 from .checks import check_run_state
 from .config import ARCHITECTURE_KEYS, DEFAULTS, resolve_run_device
 from .inputs import Prepared, data_units, is_file_source, model_targets, prepare, training_data
@@ -142,7 +143,9 @@ def classification_scores(logits: np.ndarray, y: np.ndarray, train_counts: np.nd
     return out
 
 
-def regression_warnings(data: Prepared, metrics: dict[str, Any], scale_target: bool = True) -> list[str]:
+def regression_warnings(
+    data: Prepared, metrics: dict[str, Any], scale_target: bool = True, cause_known: bool = False
+) -> list[str]:
     """Plain words when a regression's test r2 is at most 0: the model does no better than always
     predicting the training split's mean (scikit-learn's ``DummyRegressor``), whose r2 is about 0.
 
@@ -159,13 +162,20 @@ def regression_warnings(data: Prepared, metrics: dict[str, Any], scale_target: b
     if len(data.y_test) and float(np.ptp(np.asarray(data.y_test, np.float64))) == 0:
         return []  # a constant target: r2 says nothing (a note about the target says why)
     hint = (
-        "; the target was not standardized (--no-scale-target): in very small or large units a model cannot "
+        "; the warning above on the learning rate says why"
+        if cause_known
+        else "; the target was not standardized (--no-scale-target): in very small or large units a model cannot "
         "fit it, drop --no-scale-target"
         if not scale_target
         else "; the features may not predict the target, or the model needs other settings (look at the loss "
         "curves), or the test rows differ from the training rows"
     )
     hint += _outlier_hint(data)
+    if r2 < -1:  # far below the mean's r2: say how much worse, a number a user can weigh
+        return [
+            f"the test r2 {r2:.4g} is no better than 0, the r2 of always predicting the training split's mean: "
+            f"the model is worse than that, its squared error on the test rows {1 - r2:.3g} times the mean's{hint}"
+        ]
     return [
         f"the test r2 {r2:.4g} is no better than 0, the r2 of always predicting the training split's mean: "
         f"the model has learned nothing the test rows can use{hint}"
@@ -313,17 +323,32 @@ def run_training(
     if device != "cpu":
         model.to("cpu")  # scored where it trained; the run's files, plots and report are made on the host
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
-    notes = _run_notes(data, history, caught, diverged)
+    if diverged:
+        stop_reason = _divergence_advice(stop_reason, cfg, data, optimizer_lr, history)
+    groups = getattr(optimizer, "param_groups", None) or [{}]
+    notes = _run_notes(data, history, caught, diverged, cfg, optimizer_lr, groups[0].get("momentum"), results)
     notes += classifier_warnings(model, data, results, str(cfg.get("class_weight", "none")))
     if getattr(history, "stop_kind", None) == "max_epochs":
-        notes += still_improving_note(history.as_dict(), cfg["epochs"], optimizer_lr)
-    notes += regression_warnings(data, results, bool(cfg.get("scale_target", True)))
+        crawl = crawl_note(
+            cfg,
+            data.X_train,
+            model_targets(data.y_train, pre),
+            data.task,
+            data.n_outputs,
+            history.as_dict().get("loss", []),
+            optimizer_lr,
+            groups[0].get("momentum"),
+        )
+        # a crawl's steady small drops are what the relative-drop rule misses; one note says it
+        notes += [crawl] if crawl else still_improving_note(history.as_dict(), cfg["epochs"], optimizer_lr)
+    notes += _schedule_cut_note(cfg, history)
+    known = any(DIVERGENCE_CAUSE in n for n in notes)  # the cause is said: no guesses after it
+    notes += regression_warnings(data, results, bool(cfg.get("scale_target", True)), cause_known=known)
     if speaks:
         for note in notes:
             if note not in data.notes:  # (the data's notes were said before training)
                 print(f"warning: {note}")
     # the momentum trained with: a resumed run's comes back from its checkpoint's optimizer state
-    groups = getattr(optimizer, "param_groups", None) or [{}]
     used = resolved_config(cfg, data, optimizer_lr, loss_fn, momentum=groups[0].get("momentum"))
     used["device"] = device  # the device trained on (auto resolved), recorded in the run's config
     return RunResult(
@@ -338,6 +363,49 @@ def run_training(
         gradients=gradients,
         weights_epoch=weights_epoch,
     )
+
+
+#: The divergence guard's advice of a tenth of the rate, replaced when a better one is known.
+_TENTH = re.compile(r"try lr=\S+ or lower")
+
+
+def _divergence_advice(reason: str, cfg: dict[str, Any], data: Prepared, lr: float | None, history: History) -> str:
+    """The stop reason of a diverged run with a rate worth trying: a tenth of a rate far above the stable
+    one (lr=1e20) diverges again, so the estimate from the features' curvature (a linear model), or for
+    an immediate blow-up (non-finite loss within two epochs) a range test, replaces it."""
+    from .advice import judged, stable_lr
+
+    if lr is None or not _TENTH.search(reason):
+        return reason
+    limit = stable_lr(data.X_train, data.n_outputs) if judged(cfg, data.task) else None
+    if limit is not None and lr > 10 * limit:
+        better = f"try lr={limit / 2:.2g} (the largest stable rate for these features is about {limit:.2g})"
+        return _TENTH.sub(lambda _: better, reason, count=1)
+    # the guard says "loss became inf/nan" when one step overflowed: within two epochs, a rate this far
+    # off is more than tenfold too large
+    immediate = len(history.as_dict().get("loss", [])) <= 2 and "loss became" in reason
+    if limit is None and immediate:
+        better = (
+            "the rate is likely orders of magnitude too large: find a working range with 'downslope lr-find' "
+            "(the same data and model flags)"
+        )
+        return _TENTH.sub(lambda _: better, reason, count=1)
+    return reason
+
+
+def _schedule_cut_note(cfg: dict[str, Any], history: History) -> list[str]:
+    """Plain words when early stopping ended a run before a schedule shaped over all its epochs finished."""
+    from .config import SPANS_EPOCHS
+
+    ran = len(history.as_dict().get("loss", []))
+    stopped_early = getattr(history, "stop_kind", None) == "early_stopping"
+    if cfg["schedule"] not in SPANS_EPOCHS or not stopped_early or ran >= cfg["epochs"]:
+        return []
+    return [
+        f"early stopping (--patience {cfg['patience']}) ended the run at epoch {ran} of {cfg['epochs']}, before the "
+        f"{cfg['schedule']} schedule, shaped over all {cfg['epochs']} epochs, had finished (its learning rate had not "
+        "come down to its end); --patience 0 runs the whole schedule, or lower --epochs to the length wanted"
+    ]
 
 
 def _restored_epoch(callbacks: list[Any]) -> int | None:
@@ -417,16 +485,35 @@ def _run_metrics(model: ModelLike, data: Prepared, history: History, seconds: fl
     return results
 
 
-def _run_notes(data: Prepared, history: History, caught: list[Any], diverged: bool = False) -> list[str]:
+def _run_notes(
+    data: Prepared,
+    history: History,
+    caught: list[Any],
+    diverged: bool = False,
+    cfg: dict[str, Any] | None = None,
+    lr: float | None = None,
+    momentum: float | None = None,
+    results: dict[str, Any] | None = None,
+) -> list[str]:
     """Plain-words warnings for the report: the data's, then training's (each once); for a diverged run,
-    without NumPy's "overflow/invalid value encountered in ..." (the divergence itself, said once)."""
+    without NumPy's "overflow/invalid value encountered in ..." (the divergence itself, said once), and
+    with its cause when the features' curvature tells it."""
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
     if diverged:
         notes = [n for n in notes if not re.match(r"(overflow|invalid value|divide by zero) encountered in ", n)]
-    scale_note = _target_scale_note(data, history)
-    if scale_note:  # the loss is large because of the target's units: learning-rate advice would mislead
+    cause = divergence_note(cfg, data.X_train, data.task, data.n_outputs, lr, momentum) if cfg and diverged else ""
+    if cause:
+        notes = [cause] + notes
+    scale_note = _target_scale_note(data, history, failed=_failed(diverged, results), cause_known=bool(cause))
+    if scale_note:  # the gradients are large because of the target's units: learning-rate advice would mislead
         notes = [scale_note] + [n for n in notes if "learning rate" not in n]
     return list(data.notes) + notes
+
+
+def _failed(diverged: bool, results: dict[str, Any] | None) -> bool:
+    """Whether a run learned nothing usable: it diverged, or its test r2 is at most 0."""
+    r2 = (results or {}).get("test_r2")
+    return diverged or (r2 is not None and (not math.isfinite(r2) or r2 <= 0))
 
 
 #: A run that ends at its epoch limit is told to train longer when its training loss fell by more than
@@ -470,18 +557,36 @@ def still_improving_note(logs: dict[str, list[Any]], epochs: int, lr: float | No
     ]
 
 
-def _target_scale_note(data: Prepared, history: History) -> str:
-    """Plain words when a regression loss is large because the target is in large units."""
-    if data.task != "regression" or data.preprocess.get("target_scaler"):
+def _target_scale_note(data: Prepared, history: History, failed: bool = True, cause_known: bool = False) -> str:
+    """Plain words when a regression's unscaled target is in large units. Its scale sets the size of the
+    loss and of the gradients, not the largest stable learning rate of gradient descent (the features
+    set that), so it is named as a cause only of a run that failed for no cause found elsewhere: the
+    weights had far to travel (an adaptive optimizer's steps of about lr crawl there). A run that worked
+    is told what its large numbers mean."""
+    if data.task != "regression" or data.preprocess.get("target_scaler") or not len(data.y_train):
         return ""
-    std = float(np.asarray(data.y_train, np.float64).std())
+    y = np.asarray(data.y_train, np.float64)
+    std, mean = float(y.std()), float(y.mean())
+    # the squared error of predicting 0, where an untrained model (small weights, zero bias) starts:
+    # the target's mean counts as much as its spread (a 1e9 revenue that varies by 3.5e3)
+    start = float(np.mean(y**2))
     losses = [v for v in history.as_dict().get("loss", []) if v is not None and math.isfinite(v)]
-    if std < 100 or (losses and min(losses) < 1e3):
+    if start < 1e4 or (losses and min(losses) < 1e3):
         return ""
+    units = f"mean {mean:.3g}, standard deviation {std:.3g}"
+    if cause_known:
+        return ""
+    if failed:
+        return (
+            f"the target is not standardized (--no-scale-target) and in large units ({units}): the run learned "
+            f"little because of the target's scale. The squared error of an untrained model (which predicts about "
+            f"0) is of order {start:.1g}, its gradients are as large, and the weights have that far to travel. "
+            "Standardize the target (the default: drop --no-scale-target)"
+        )
     return (
-        f"the target is in large units (standard deviation {std:.3g}), so the mean squared error is of order "
-        f"{std**2:.1g} and its gradients are huge: the loss is large because of the target's scale, not the "
-        "learning rate. Standardize the target (the default: drop --no-scale-target)"
+        f"the loss is in the target's squared units (--no-scale-target; {units}): it starts near {start:.2g}, the "
+        f"squared error of predicting 0, and stays large in these units even for a good fit; compare it with the "
+        f"target's variance {std**2:.3g} (the test r2 says how much of it the model explains)"
     )
 
 
@@ -534,12 +639,36 @@ def resolved_config(
     return used
 
 
-def run_state(result: RunResult) -> dict[str, Any]:
+#: The run directory's file of the split's per-row arrays, kept out of the deployable ``model.ds``.
+SPLIT_FILE = "split.ds"
+
+#: The split's entries with one number per training row (megabytes at millions of rows): the training
+#: rows' hashes, which only ``evaluate --data`` reads (to say when other data overlaps training). The
+#: test rows' indices stay in model.ds, stored in the smallest unsigned integer type that holds them.
+SPLIT_ROWS = ("train_row_hashes",)
+
+
+def split_rows(state: dict[str, Any]) -> dict[str, Any]:
+    """What a run's :data:`SPLIT_FILE` holds: the split's per-row arrays of a :func:`run_state`."""
+    split = state.get("split") or {}
+    return {k: split[k] for k in SPLIT_ROWS if k in split}
+
+
+def run_state(result: RunResult, rows_apart: bool = False) -> dict[str, Any]:
     """What a run directory's ``model.ds`` holds: weights, the settings used, what the data looked like
     (task, sizes, class and feature names), the fitted preprocessing (``encoder``, ``imputer``,
     ``standardizer``, ``target_scaler``, each a plain state dict) and the split (test rows' indices,
-    hashes of the training rows)."""
+    hashes of the training rows). ``rows_apart``: the split's per-row arrays are left out (written to
+    :data:`SPLIT_FILE` beside it, see :func:`split_rows`), and the split names that file."""
     data = result.data
+    split = dict(data.split)
+    if rows_apart and any(k in split for k in SPLIT_ROWS):
+        split = {k: v for k, v in split.items() if k not in SPLIT_ROWS} | {"rows_file": SPLIT_FILE}
+    if rows_apart and "test_indices" in split:
+        rows = np.asarray(split["test_indices"])
+        top = int(rows.max()) if rows.size else 0
+        small = np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.uint64
+        split["test_indices"] = rows.astype(small)  # evaluate reads them back as int64
     return {
         "model": result.model.state_dict(),
         "config": result.cfg,
@@ -550,8 +679,24 @@ def run_state(result: RunResult) -> dict[str, Any]:
         "class_names": data.class_names,
         "feature_names": data.feature_names,
         "preprocess": data.preprocess,
-        "split": data.split,
+        "split": split,
     }
+
+
+def _with_split_rows(split: Any, where: str) -> Any:
+    """The split with its per-row arrays read back from the run directory's :data:`SPLIT_FILE`, when the
+    model file (at ``where``) names it; a missing file leaves them out (``evaluate`` then asks for --data)."""
+    if not isinstance(split, dict) or not isinstance(split.get("rows_file"), str):
+        return split  # an older run keeps them in model.ds itself
+    from .. import serialization
+
+    path = Path(where).parent / Path(split["rows_file"]).name  # only a file beside the model's
+    merged = {k: v for k, v in split.items() if k != "rows_file"}
+    if path.is_file():
+        rows = serialization.load(path)
+        if isinstance(rows, dict):
+            merged.update({k: rows[k] for k in SPLIT_ROWS if k in rows})
+    return merged
 
 
 def model_from_state(state: Any, where: str) -> tuple[Module, dict[str, Any]]:
@@ -583,6 +728,7 @@ def model_from_state(state: Any, where: str) -> tuple[Module, dict[str, Any]]:
     state.setdefault("class_names", [])
     state.setdefault("image_shape", None)
     state.setdefault("split", {})
+    state["split"] = _with_split_rows(state["split"], where)
     if state["task"] not in ("classification", "regression"):
         raise ConfigError(f"{where}: unknown task {state['task']!r}")
     # the stored config passes the user-config validation (and is replaced by its normalized form) and

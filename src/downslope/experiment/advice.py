@@ -1,0 +1,216 @@
+"""Why a run's gradient descent diverged or crawled, from the curvature its data gives the loss.
+
+For the mean squared error of a linear model, the loss is a quadratic whose Hessian is
+``2/(n k) [X 1]^T [X 1]`` (n rows, k outputs): its largest eigenvalue L sets the largest learning rate
+plain gradient descent survives (2 / L), and the target plays no part in it. Features in large units
+(an area of 40-250 m^2) make L large and that rate tiny; standardized features keep it near 1. The
+same quadratic has a closed-form minimum (least squares), which tells a crawl from convergence.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+#: The optimizers whose stability is set by the curvature alone (a step of lr times the gradient);
+#: adaptive ones (Adam, RMSprop...) divide the gradient by its own size and are not judged.
+_CURVATURE_BOUND = ("gd", "sgd", "momentum", "nesterov")
+
+#: Above this many feature columns the d x d products are not computed (the advice is skipped).
+_MAX_FEATURES = 2048
+
+#: The curvature is estimated from at most this many rows (evenly spaced): a float64 copy of millions
+#: of rows would cost more memory than the advice is worth; the least-squares optimum, which must be
+#: the training rows' own, is not computed above it.
+_MAX_ROWS = 200_000
+
+
+def _design(X: Any, sample: bool = True) -> np.ndarray | None:
+    """The training features with a column of ones (the bias), in float64; None for lazy or huge data
+    (``sample``: more than :data:`_MAX_ROWS` rows are thinned to that many, else refused)."""
+    from ..data.memmap import is_lazy
+
+    if is_lazy(X):
+        return None
+    if len(X) > _MAX_ROWS:
+        if not sample:
+            return None
+        X = X[:: -(-len(X) // _MAX_ROWS)]
+    x = np.asarray(X, np.float64)
+    x = x.reshape(len(x), -1)
+    if not len(x) or x.shape[1] > _MAX_FEATURES or not np.isfinite(x).all():
+        return None
+    return np.hstack([x, np.ones((len(x), 1))])
+
+
+def stable_lr(X: Any, n_outputs: int = 1, momentum: float = 0.0) -> float | None:
+    """The largest learning rate at which full-batch gradient descent on the mean squared error of a
+    linear model (with bias) of ``X`` does not diverge: ``2 (1 + momentum) / L`` with ``L = 2 lambda_max /
+    n_outputs``, ``lambda_max`` the largest eigenvalue of ``[X 1]^T [X 1] / n`` (heavy-ball momentum
+    widens the stable range by ``1 + momentum``); None when it cannot be computed.
+
+    Example:
+        >>> x = np.array([[1.0], [-1.0]])  # [X 1]^T [X 1] / n is the identity: lambda_max = 1
+        >>> stable_lr(x)
+        1.0
+    """
+    a = _design(X)
+    if a is None:
+        return None
+    top = float(np.linalg.eigvalsh(a.T @ a / len(a))[-1])
+    if not top > 0:
+        return None
+    return (1.0 + momentum) * n_outputs / top
+
+
+def least_squares_loss(X: Any, y: Any) -> float | None:
+    """The smallest mean squared error a linear model (with bias) reaches on rows ``X``, targets ``y``
+    (the mean over rows and outputs, as MSELoss); None when it cannot be computed.
+
+    Example:
+        >>> least_squares_loss(np.array([[0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 5.0])) < 1e-20
+        True
+    """
+    a = _design(X, sample=False)
+    if a is None:
+        return None
+    t = np.asarray(y, np.float64).reshape(len(a), -1)
+    w = np.linalg.lstsq(a, t, rcond=None)[0]
+    return float(np.mean((a @ w - t) ** 2))
+
+
+def judged(cfg: dict[str, Any], task: str) -> bool:
+    """Whether the run is one the curvature bound describes: a linear model, MSE, a plain-gradient
+    optimizer, no weight decay (which changes the minimum)."""
+    return (
+        cfg.get("model") == "linear"
+        and task == "regression"
+        and cfg.get("loss", "auto") in ("auto", "mse")
+        and cfg.get("optimizer") in _CURVATURE_BOUND
+        and not cfg.get("weight_decay")
+    )
+
+
+def _momentum(cfg: dict[str, Any], optimizer_momentum: float | None) -> float:
+    """The heavy-ball widening of the stable range: 1 + beta (Nesterov's look-ahead step gives back
+    part of it: (1 + beta) / (1 + 2 beta)), beta the momentum trained with."""
+    beta = optimizer_momentum
+    if beta is None:
+        beta = 0.9 if cfg.get("optimizer") in ("momentum", "nesterov") else 0.0
+    if cfg.get("optimizer") == "nesterov":
+        return (1.0 + beta) / (1.0 + 2.0 * beta) - 1.0
+    return float(beta)
+
+
+def _standardized(X: Any) -> np.ndarray:
+    x = np.asarray(X, np.float64).reshape(len(X), -1)
+    scale = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+
+
+def _condition(X: Any) -> float | None:
+    """The ratio of the loss's largest curvature to its smallest (the Hessian's condition number)."""
+    a = _design(X)
+    if a is None:
+        return None
+    values = np.linalg.eigvalsh(a.T @ a / len(a))
+    return float(values[-1] / values[0]) if values[0] > 0 else None
+
+
+def _fix(cfg: dict[str, Any], X: Any, n_outputs: int, momentum: float, limit: float, crawl: bool = False) -> str:
+    """What to change: standardize the features when the run did not, else a learning rate under ``limit``.
+    ``crawl``: the run was too slow rather than unstable, so no lower rate is advised."""
+    if not cfg.get("standardize", True):
+        better = stable_lr(_standardized(X), n_outputs, momentum)
+        with_std = f" (about {better:.2g} with standardized features)" if better else ""
+        if crawl:
+            ratio = _condition(X)
+            spans = f" (its curvature differs {ratio:.2g}-fold between directions)" if ratio else ""
+            return (
+                f"the features are not standardized (--no-standardize): their scale makes the largest stable "
+                f"learning rate of gradient descent tiny, about {limit:.2g}{with_std}, and at such a rate the "
+                f"loss's flat directions{spans} take very many steps. Drop --no-standardize"
+            )
+        return (
+            f"the features are not standardized (--no-standardize), and their scale makes the largest stable "
+            f"learning rate of gradient descent tiny: about {limit:.2g}{with_std}. Drop --no-standardize, "
+            f"or keep it and use --lr {limit / 2:.2g} or lower"
+        )
+    return f"the largest stable learning rate of gradient descent on these features is about {limit:.2g}: use --lr {limit / 2:.2g}"
+
+
+def divergence_note(
+    cfg: dict[str, Any], X: Any, task: str, n_outputs: int, lr: float | None, optimizer_momentum: float | None
+) -> str:
+    """Why a diverged run diverged, when the curvature says: its learning rate is above the largest
+    stable one of its features (the target's scale plays no part in that bound); "" otherwise."""
+    if lr is None or not judged(cfg, task):
+        return ""
+    momentum = _momentum(cfg, optimizer_momentum)
+    limit = stable_lr(X, n_outputs, momentum)
+    if limit is None or lr <= limit:
+        return ""
+    return (
+        f"the learning rate {lr:g} is {lr / limit:.3g} times {DIVERGENCE_CAUSE} for a linear model on these "
+        f"features (2 / the loss's curvature, from the training rows): {_fix(cfg, X, n_outputs, momentum, limit)}"
+    )
+
+
+#: What a divergence note says (the run's later warnings look for it, to add no other guess at the cause).
+DIVERGENCE_CAUSE = "the largest stable one"
+
+#: A run that ends at its epoch limit crawled when its best training loss is this fraction above the
+#: least-squares optimum, and this fraction of the way from it up to the loss of predicting the mean.
+CRAWL_EXCESS = 0.1
+CRAWL_LEFT = 0.01
+
+
+def crawl_note(
+    cfg: dict[str, Any],
+    X: Any,
+    y_model: Any,
+    task: str,
+    n_outputs: int,
+    losses: list[Any],
+    lr: float | None,
+    optimizer_momentum: float | None,
+) -> str:
+    """A run stopped by its epoch limit far from the least-squares optimum its linear model can reach
+    (``y_model``: the targets in the units trained on); "" for a converged run or one not judged.
+
+    Example:
+        >>> x = np.array([[100.0], [200.0], [300.0]])
+        >>> cfg = {"model": "linear", "optimizer": "gd", "standardize": False}
+        >>> losses = [4.0 - 0.1 * e for e in range(10)]  # still far above the optimum, near 0.0017
+        >>> crawl_note(cfg, x, np.array([1.0, 2.0, 3.1]), "regression", 1, losses, 1e-5, None)[:26]
+        'training had not converged'
+    """
+    if not judged(cfg, task):
+        return ""
+    seen = [float(v) for v in losses if v is not None and math.isfinite(v)]
+    best = least_squares_loss(X, y_model)
+    if len(seen) < 10 or best is None:  # as still_improving_note: short runs are not judged
+        return ""
+    last = min(seen)
+    # how far the optimum is below a model that learned only the mean (not below the first epoch's
+    # loss: unscaled features can start that orders of magnitude higher)
+    t = np.asarray(y_model, np.float64)
+    t = t.reshape(len(t), -1)
+    spread = float(np.mean((t - t.mean(axis=0)) ** 2))
+    excess = last - best
+    if excess <= CRAWL_EXCESS * best or excess <= CRAWL_LEFT * (spread - best):
+        return ""
+    momentum = _momentum(cfg, optimizer_momentum)
+    limit = stable_lr(X, n_outputs, momentum)
+    advice = f"train longer (--epochs {2 * int(cfg.get('epochs', 0)) or 'more'})"
+    if limit is not None and not cfg.get("standardize", True):
+        advice = _fix(cfg, X, n_outputs, momentum, limit, crawl=True)
+    elif limit is not None and lr is not None and lr < limit / 4:
+        advice = f"raise the learning rate (now {lr:g}) towards the largest stable one, about {limit:.2g} (--lr {limit / 2:.2g})"
+    above = f"{100 * excess / best:.3g}% above" if best > 0 else "above"
+    return (
+        f"training had not converged: its best training loss {last:.4g} is {above} {best:.4g}, the least-squares "
+        f"optimum a linear model reaches on these rows; gradient descent was crawling, not finished: {advice}"
+    )
