@@ -228,10 +228,8 @@ def _build(lib: Any, name: str) -> Any:
         return nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, dim_feedforward=16, dropout=0.0), 1)
     if name == "RNNBase":
         return nn.RNNBase("LSTM", 4, 5, num_layers=2, proj_size=2)
-    if name == "RNNCellBase":  # downslope's base takes the cell's mode where PyTorch takes num_chunks
-        if lib is torch:
-            return nn.RNNCellBase(4, 5, bias=False, num_chunks=3)
-        return nn.RNNCellBase("GRU", 4, 5, False, None)
+    if name == "RNNCellBase":
+        return nn.RNNCellBase(4, 5, bias=False, num_chunks=3)
     if name == "DataParallel":
         return nn.DataParallel(nn.Linear(2, 2))
     raise AssertionError(name)

@@ -21,6 +21,8 @@ class NonDynamicallyQuantizableLinear(Linear):
         NonDynamicallyQuantizableLinear(in_features=4, out_features=4, bias=True)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
         # ``device=`` is taken by the Module machinery, which places the layer once built (as for Linear)
         super().__init__(in_features, out_features, bias=bias, dtype=dtype)

@@ -358,7 +358,7 @@ class PReLU(Module):
         tensor([-1.,  2.], grad_fn=<WhereBackward0>)
     """
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype: Any = None) -> None:
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
         from .module import Parameter
 

@@ -42,9 +42,16 @@ class AdaptiveLogSoftmaxWithLoss(Module):
     ``predict(input)`` the most likely class."""
 
     def __init__(
-        self, in_features: int, n_classes: int, cutoffs: Sequence[int], div_value: float = 4.0, head_bias: bool = False
+        self,
+        in_features: int,
+        n_classes: int,
+        cutoffs: Sequence[int],
+        div_value: float = 4.0,
+        head_bias: bool = False,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # device, dtype: applied by Module's constructor wrapper once the layer is built
         cutoffs = list(cutoffs)
         if (
             not cutoffs

@@ -167,6 +167,7 @@ class _ConvTransposeNd(_ConvLayer):
         bias: bool = True,
         dilation: Any = 1,
         padding_mode: str = "zeros",
+        device: Any = None,
         dtype: Any = None,
     ) -> None:
         super().__init__()

@@ -347,6 +347,7 @@ class _ConvNd(_ConvLayer):
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
+        device: Any = None,
         dtype: Any = None,
     ) -> None:
         super().__init__()

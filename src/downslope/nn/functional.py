@@ -971,6 +971,10 @@ def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, where: 
     if not training or p == 0:
         return x
     lead = 2 if batched else 1
+    if p != 1 and x.ndim + 2 - lead < 2:  # torch's check, made only where it draws the mask (p = 1 zeroes)
+        raise ShapeError(
+            f"{where}: feature dropout requires at least 2 dimensions in the input (batched), got shape {x.shape}"
+        )
     mask_shape = x.shape[:lead] + (1,) * (x.ndim - lead)
     dtype = x.array.dtype if backend.is_floating(x.array.dtype) else backend.get_default_dtype()
     if p == 1:
@@ -981,12 +985,12 @@ def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, where: 
     return record_op(x.array * scale, (x,), _dropout_vjp, scale)
 
 
-def _channel_dims(x: Tensor, spatial: int, where: str, legacy_batched: bool = False) -> bool:
-    if x.ndim not in (spatial + 1, spatial + 2):
-        raise ArgumentError(
+def _channel_dims(x: Tensor, spatial: int, where: str) -> bool:
+    if x.ndim not in (spatial + 1, spatial + 2):  # a ShapeError is torch's RuntimeError too
+        raise ShapeError(
             f"{where}: expected a {spatial + 1}-D (C, ...) or {spatial + 2}-D (N, C, ...) input, got shape {x.shape}"
         )
-    return x.ndim == spatial + 2 or legacy_batched
+    return x.ndim == spatial + 2
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -1009,13 +1013,46 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, H, W) input with probability ``p``; scale the rest by 1/(1-p).
 
-    A 3-D input is read as (N, C, L), as PyTorch does (with a warning there) for backward compatibility.
+    Other ranks run as PyTorch runs them, with its warnings: dims 0 and 1 are always read as (N, C),
+    so a 3-D input is (N, C, L) and a 2-D (N, C) input drops single elements (an LSTM's output
+    through Dropout2d, as pytorch/examples' mnist_rnn does).
+
+    Example:
+        >>> import warnings
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     y = F.dropout2d(ds.ones(4, 6), 0.5)
+        >>> sorted(set(y.flatten().tolist()) - {0.0, 2.0})
+        []
     """
     x = input  # torch's parameter name (F.dropout2d(input=...))
     x = _as_tensor(x, "dropout2d")
+    if x.ndim not in (3, 4):
+        import warnings
+
+        warnings.warn(
+            f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is deprecated and will result in an "
+            "error in a future release. To retain the behavior and silence this warning, please use dropout "
+            "instead. Note that dropout2d exists to provide channel-wise dropout on inputs with 2 spatial "
+            "dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs).",
+            stacklevel=2,
+        )
+    if x.ndim == 3:
+        import warnings
+
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior is "
+            "desired - input is interpreted as shape (N, C, L), where C is the channel dim. This behavior will "
+            "change in a future release to interpret the input as one without a batch dimension, i.e. shape "
+            "(C, H, W). To maintain the 1D channel-wise dropout behavior, please switch to using dropout1d "
+            "instead.",
+            stacklevel=2,
+        )
     if inplace and training and p != 0:
-        return _write_into(x, "dropout2d", lambda t: dropout2d(t, p, training))
-    return _feature_dropout(x, p, training, _channel_dims(x, 2, "dropout2d", legacy_batched=True), "dropout2d")
+        return _write_into(x, "dropout2d", lambda t: _feature_dropout(t, p, training, True, "dropout2d"))
+    return _feature_dropout(x, p, training, True, "dropout2d")
 
 
 def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

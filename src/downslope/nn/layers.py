@@ -51,7 +51,9 @@ class Linear(Module):
         (5, 2)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
@@ -214,6 +216,8 @@ class Embedding(Module):
         sparse: bool = False,
         _weight: Any = None,
         _freeze: bool = False,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         self.max_norm, self.norm_type = max_norm, norm_type
@@ -493,12 +497,20 @@ class Bilinear(Module):
         (2, 5)
     """
 
-    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True) -> None:
+    def __init__(
+        self,
+        in1_features: int,
+        in2_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
         super().__init__()
         self.in1_features = _positive_int(in1_features, "in1_features", "Bilinear")
         self.in2_features = _positive_int(in2_features, "in2_features", "Bilinear")
         self.out_features = _positive_int(out_features, "out_features", "Bilinear")
-        dt = backend.get_default_dtype()
+        dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         bound = 1.0 / np.sqrt(self.in1_features)
         self.weight = Parameter(empty((self.out_features, self.in1_features, self.in2_features), dtype=dt))
         init.uniform_(self.weight, -bound, bound)
@@ -880,6 +892,8 @@ class EmbeddingBag(Module):
         _weight: Any = None,
         include_last_offset: bool = False,
         padding_idx: int | None = None,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         if mode not in ("sum", "mean", "max"):

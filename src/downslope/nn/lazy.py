@@ -155,7 +155,8 @@ class LazyLinear(LazyModuleMixin, Linear):
 
     cls_to_become = Linear
 
-    def __init__(self, out_features: int, bias: bool = True) -> None:
+    def __init__(self, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        # device and dtype: the placeholders are cast and moved by Module's constructor wrapper
         _build_plain(self, Linear.__init__, 1, out_features, bias)
         self.in_features = 0
         self.weight = _uninitialized_like(self.weight)  # type: ignore[assignment]
@@ -253,7 +254,10 @@ class _LazyConvInit:
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
+        # device and dtype: the placeholders are cast and moved by Module's constructor wrapper
         plain: Any = type(self).cls_to_become  # type: ignore[attr-defined]
         args = (out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode)
         _build_plain(self, plain.__init__, groups, *args)  # type: ignore[arg-type]
@@ -315,7 +319,10 @@ class _LazyConvTransposeInit:
         bias: bool = True,
         dilation: Any = 1,
         padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
+        # device and dtype: the placeholders are cast and moved by Module's constructor wrapper
         plain: Any = type(self).cls_to_become  # type: ignore[attr-defined]
         args = (out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode)
         _build_plain(self, plain.__init__, groups, *args)  # type: ignore[arg-type]
@@ -381,9 +388,12 @@ class _LazyNormBase(LazyModuleMixin):
         momentum: float | None = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
+        device: Any = None,
+        dtype: Any = None,
         *,
         bias: bool = True,
     ) -> None:
+        # device and dtype: the placeholders are cast and moved by Module's constructor wrapper
         plain: Any = type(self).cls_to_become
         _build_plain(self, plain.__init__, 1, eps, momentum, False, False)  # type: ignore[arg-type]
         dt = backend.get_default_dtype()

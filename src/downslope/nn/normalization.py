@@ -415,10 +415,12 @@ class _BatchNorm(Module):
         momentum: float | None = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
+        device: Any = None,
+        dtype: Any = None,
         *,
         bias: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__()  # device, dtype: applied by Module's constructor wrapper once the layer is built
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
             raise ArgumentError(f"{type(self).__name__}: num_features must be a positive integer, got {num_features!r}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
@@ -751,8 +753,10 @@ class LayerNorm(Module):
         eps: float = 1e-5,
         elementwise_affine: bool = True,
         bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # device, dtype: applied by Module's constructor wrapper once the layer is built
         shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         if not shape or any(s <= 0 for s in shape):
             raise ArgumentError(f"LayerNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
@@ -896,9 +900,17 @@ class GroupNorm(Module):
     bias: Parameter | None
 
     def __init__(
-        self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *, bias: bool = True
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__()  # device, dtype: applied by Module's constructor wrapper once the layer is built
         if num_groups < 1 or num_channels % num_groups:
             raise ArgumentError(f"GroupNorm: num_channels {num_channels} must be divisible by num_groups {num_groups}")
         self.num_groups = num_groups
@@ -1014,10 +1026,12 @@ class _InstanceNorm(Module):
         momentum: float | None = 0.1,
         affine: bool = False,
         track_running_stats: bool = False,
+        device: Any = None,
+        dtype: Any = None,
         *,
         bias: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__()  # device, dtype: applied by Module's constructor wrapper once the layer is built
         self.num_features = num_features
         self.eps = float(eps)  # host: a Python number
         self.momentum = momentum
@@ -1193,9 +1207,14 @@ class RMSNorm(Module):
     """
 
     def __init__(
-        self, normalized_shape: Sequence[int] | int, eps: float | None = None, elementwise_affine: bool = True
+        self,
+        normalized_shape: Sequence[int] | int,
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # device, dtype: applied by Module's constructor wrapper once the layer is built
         shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         if not shape or any(s <= 0 for s in shape):
             raise ArgumentError(f"RMSNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")

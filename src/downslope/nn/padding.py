@@ -33,7 +33,8 @@ class _PadNd(Module):
     _dims = 1
     _mode = "constant"
 
-    def __init__(self, padding: Any, value: float = 0.0) -> None:
+    # value keyword-only: torch's zero, reflection, replication and circular pads take padding alone
+    def __init__(self, padding: Any, *, value: float = 0.0) -> None:
         super().__init__()
         if isinstance(padding, int) and not isinstance(padding, bool):
             padding = (padding,) * (2 * self._dims)
@@ -66,7 +67,7 @@ class ConstantPad1d(_PadNd):
     """Pad the last dim with ``value``."""
 
     def __init__(self, padding: Any, value: float) -> None:
-        super().__init__(padding, value)
+        super().__init__(padding, value=value)
 
     def extra_repr(self) -> str:
         return f"padding={self.padding}, value={self.value}"  # PyTorch labels these pads' padding

@@ -136,8 +136,9 @@ class RNNBase(Module):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
-        dtype: Any = None,
         proj_size: int = 0,
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -473,10 +474,15 @@ class RNN(RNNBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
+        device: Any = None,
         dtype: Any = None,
     ) -> None:
+        # torch's positional order (its RNN takes *args): proj_size, then device and dtype, last
         mode = _mode_of_nonlinearity(nonlinearity, "RNN")
-        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        super().__init__(
+            mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size, dtype=dtype
+        )
 
 
 class LSTM(RNNBase):
@@ -504,11 +510,11 @@ class LSTM(RNNBase):
         dropout: float = 0.0,
         bidirectional: bool = False,
         proj_size: int = 0,
+        device: Any = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__(
-            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, proj_size
-        )
+        sizes = (input_size, hidden_size, num_layers)
+        super().__init__("LSTM", *sizes, bias, batch_first, dropout, bidirectional, proj_size, dtype=dtype)
 
 
 class GRU(RNNBase):
@@ -531,18 +537,39 @@ class GRU(RNNBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
+        device: Any = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        # torch's positional order (its GRU takes *args): proj_size (refused unless 0), then device and dtype
+        sizes = (input_size, hidden_size, num_layers)
+        super().__init__("GRU", *sizes, bias, batch_first, dropout, bidirectional, proj_size, dtype=dtype)
 
 
 # ---------------------------------------------------------------------- single-step cells
 class RNNCellBase(Module):
     """Shared by the cells: parameters ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
 
-    def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool, dtype: Any) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool,
+        num_chunks: int,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        mode: str | None = None,
+    ) -> None:
         super().__init__()
         name = type(self).__name__
+        # torch's base takes the gate count; the cells here also say which cell they are (num_chunks 1: tanh)
+        if mode is None:
+            mode = {1: "RNN_TANH", 3: "GRU", 4: "LSTM"}.get(num_chunks)
+            if mode is None:
+                raise ArgumentError(f"{name}: expected num_chunks 1 (RNN), 3 (GRU) or 4 (LSTM), got {num_chunks!r}")
+        if _GATES.get(mode) != num_chunks:
+            raise ArgumentError(f"{name}: a {mode} cell has {_GATES.get(mode)} chunks, got num_chunks={num_chunks!r}")
         self.mode = mode
         self.input_size = _check_size(input_size, "input_size", name)
         self.hidden_size = _check_size(hidden_size, "hidden_size", name)
@@ -634,9 +661,16 @@ class RNNCell(RNNCellBase):
     """
 
     def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", dtype: Any = None
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
-        super().__init__(_mode_of_nonlinearity(nonlinearity, "RNNCell"), input_size, hidden_size, bias, dtype)
+        mode = _mode_of_nonlinearity(nonlinearity, "RNNCell")
+        super().__init__(input_size, hidden_size, bias, 1, dtype=dtype, mode=mode)
 
 
 class LSTMCell(RNNCellBase):
@@ -649,8 +683,10 @@ class LSTMCell(RNNCellBase):
         ((2, 4), (2, 4))
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None) -> None:
-        super().__init__("LSTM", input_size, hidden_size, bias, dtype)
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, 4, dtype=dtype, mode="LSTM")
 
 
 class GRUCell(RNNCellBase):
@@ -662,5 +698,7 @@ class GRUCell(RNNCellBase):
         (4,)
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None) -> None:
-        super().__init__("GRU", input_size, hidden_size, bias, dtype)
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, 3, dtype=dtype, mode="GRU")

@@ -253,6 +253,8 @@ class Conv3d(_ConvLayer):
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -263,7 +265,7 @@ class Conv3d(_ConvLayer):
         else:
             self.padding = _tuple(padding, 3, "padding", name, minimum=0)
         self.padding_mode = _padding_mode(padding_mode, name)
-        self._make_parameters(bias, None)
+        self._make_parameters(bias, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
         # through _conv_forward, as torch's: a subclass overriding it (quantization-aware training) changes this

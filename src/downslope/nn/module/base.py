@@ -45,28 +45,46 @@ _any_global_hook = _global_flags["any"]
 
 
 def _accept_factory_kwargs(cls: type) -> None:
-    """Give a layer class PyTorch's ``device=`` and ``dtype=`` constructor keywords.
+    """Give a layer class PyTorch's ``device=`` and ``dtype=`` constructor arguments.
 
-    Every ``torch.nn`` layer takes them (``nn.Linear(4, 2, device=device)``). The layer is built on
-    the host with the seeded generator (so its initial values are the CPU's), cast to ``dtype`` and
-    then moved to ``device`` (a device that is not available is refused up front); a class
-    whose ``__init__`` already takes one of them keeps handling it. Only downslope's own layers are
-    wrapped: a user's Module subclass keeps exactly the signature its author wrote.
+    Every ``torch.nn`` layer takes them (``nn.Linear(4, 2, device=device)``); the layers that take
+    them positionally in torch (``nn.Linear(4, 2, True, device, dtype)``, as a subclass's
+    ``super().__init__`` passes them) declare them in torch's places, the others get them as keywords
+    here. The layer is built on the host with the seeded generator (so its initial values are the
+    CPU's), cast to ``dtype`` and then moved to ``device`` (a device that is not available is refused
+    up front): a layer that declares them only needs to build in ``dtype`` or leave the cast to this
+    wrapper. Only downslope's own layers are wrapped: a user's Module subclass keeps exactly the
+    signature its author wrote.
     """
-    init = cls.__dict__.get("__init__")
+    # An __init__ inherited from a plain mixin before the Module base (the lazy layers' shared
+    # constructors) is wrapped too; one inherited from a wrapped layer carries the flag below.
+    init = cls.__dict__.get("__init__", getattr(cls, "__init__", None))
     if init is None or not cls.__module__.startswith("downslope.") or getattr(init, "_factory_kwargs", False):
         return
     params = inspect.signature(init).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
+    # Where a declared device/dtype sits among the positional arguments (self excluded); None: keyword only.
+    positional = [
+        name
+        for name, p in list(params.items())[1:]
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
     takes_device, takes_dtype = "device" in params, "dtype" in params
-    if takes_device and takes_dtype:
-        return
+    device_at = positional.index("device") if "device" in positional else None
+    dtype_at = positional.index("dtype") if "dtype" in positional else None
+
+    def given(name: str, takes: bool, at: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not takes:
+            return kwargs.pop(name, None)  # not the layer's own argument: handled here only
+        if at is not None and len(args) > at:
+            return args[at]
+        return kwargs.get(name)
 
     @functools.wraps(init)
     def __init__(self: Module, *args: Any, **kwargs: Any) -> None:
-        device = None if takes_device else kwargs.pop("device", None)
-        dtype = None if takes_dtype else kwargs.pop("dtype", None)
+        device = given("device", takes_device, device_at, args, kwargs)
+        dtype = given("dtype", takes_dtype, dtype_at, args, kwargs)
         from ...device import default_factory_device, resolve
 
         # no device= given: ds.set_default_device's (None when it is the CPU), as torch's layers do
@@ -74,7 +92,7 @@ def _accept_factory_kwargs(cls: type) -> None:
         # Made on the host with the seeded generator (the same initial values as on the CPU), then moved.
         init(self, *args, **kwargs)
         if dtype is not None:
-            self._cast(dtype, type(self).__name__)
+            self._cast(dtype, type(self).__name__)  # nothing to do when the layer built in dtype itself
         if target is not None and target.type != "cpu":
             self._move(target, type(self).__name__)
 

@@ -420,10 +420,10 @@ class ParameterDict(_DictView[Parameter], Module):
         ['scale']
     """
 
-    def __init__(self, values: Mapping[str, Any] | ParameterDict | Iterable[tuple[str, Any]] | None = None) -> None:
+    def __init__(self, parameters: Mapping[str, Any] | ParameterDict | Iterable[tuple[str, Any]] | None = None) -> None:
         super().__init__()
-        if values is not None:
-            self.update(values)
+        if parameters is not None:
+            self.update(parameters)
 
     def _entries(self) -> dict[str, Parameter | None]:
         return self._parameters
