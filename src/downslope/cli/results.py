@@ -131,11 +131,20 @@ def _stopped_note(result: Any) -> str | None:
     restored = result.weights_epoch is not None and result.weights_epoch < epochs
     if not (stopped_early or restored):
         return None
-    note = f"GD stopped at epoch {epochs} (early stopping)" if stopped_early else f"GD ran {epochs} epochs"
+    who = _descent_name(result.cfg)
+    note = f"{who} stopped at epoch {epochs} (early stopping)" if stopped_early else f"{who} ran {epochs} epochs"
     if result.weights_epoch is not None:
         which = "validation" if "val_loss" in history.as_dict() else "training"
         note += f"; weights restored to epoch {result.weights_epoch} (best {which} loss)"
     return note
+
+
+def _descent_name(cfg: dict[str, Any]) -> str:
+    """The run's optimizer and batching in a few words ("sgd, batch size 64"; "gd, full batch"), so a
+    plot's note names the descent that ran rather than calling every run gradient descent."""
+    batch = str(cfg.get("batch_size"))
+    batching = "full batch" if batch in ("full", "none", "None") else f"batch size {batch}"
+    return f"{cfg.get('optimizer', 'training')} ({batching})"
 
 
 def weights_note(result: Any) -> str | None:
