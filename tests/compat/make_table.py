@@ -255,10 +255,6 @@ DIFFERS["torch.nn.MultiheadAttention"] = (
     "a query whose keys are all masked gets 0 (a safe softmax) where need_weights=False, as torch's training path; "
     "torch's eval/no_grad fast path gives NaN there (with need_weights=True both give NaN)"
 )
-DIFFERS["torch.segment_reduce"] = (
-    "gradients to second order (torch: first); tied max/min share the gradient evenly whatever its sign "
-    "(torch's kernel divides only a positive gradient among the ties)"
-)
 DIFFERS["torch.detach_copy"] = "the copy does not require grad (torch's result claims to, then fails in backward)"
 DIFFERS["torch.Tensor.new"] = (
     "a tuple of ints is a size (shapes are tuples here), where torch reads a plain tuple as data; sizes give zeros "
