@@ -38,7 +38,9 @@ def segment_reduce(
     ``reduce`` is 'sum', 'mean', 'max', 'min' or 'prod'; ``initial`` takes part in every segment
     (mean: (initial + sum) / length) and fills empty ones, which otherwise hold 0, NaN (mean), -inf
     (max), inf (min) or 1 (prod). ``unsafe=True`` skips the check that the lengths cover the axis.
-    Gradients as torch's (max/min share a segment's among its tied maxima; ``initial`` gets none).
+    Gradients as torch's, to second order (torch: first); max/min share a segment's gradient evenly
+    among its tied maxima whatever its sign (torch's kernel divides only a positive one), and
+    ``initial`` gets none.
 
     Example:
         >>> import downslope as ds
