@@ -224,15 +224,15 @@ def test_parquet_reads_like_the_same_csv(tmp_path: Path) -> None:
 def test_parquet_errors_name_file_row_and_column(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     write_parquet(path, {"x": ["1", "2", "oops", "4", "5", "6"], "y": [0.5, 1.5, 2.5, 3.5, 4.5, 5.5]})
-    with pytest.raises(DataError, match=r"t\.parquet:3:1 \(column 'x'\): expected a number, got 'oops'"):
+    with pytest.raises(DataError, match=r"t\.parquet: row 3 \(column 'x'\): expected a number, got 'oops'"):
         read_table(path)
     write_parquet(path, {"x": [1.0, None, 3.0, 4.0], "y": [0.5, 1.5, 2.5, 3.5]})
-    with pytest.raises(DataError, match=r"t\.parquet:2:1 \(column 'x'\): missing value; choose what to do"):
+    with pytest.raises(DataError, match=r"t\.parquet: row 2 \(column 'x'\): missing value; choose what to do"):
         read_table(path)
     table, _ = read_table(path, missing="mean")
     assert np.isnan(table.X[1, 0]) and table.X[2, 0] == 3.0
     write_parquet(path, {"x": [1.0, 1e39, 3.0], "y": [0.5, 1.5, 2.5]})
-    with pytest.raises(DataError, match=r"t\.parquet:2:1 \(column 'x'\): '1e\+39' overflows float32"):
+    with pytest.raises(DataError, match=r"t\.parquet: row 2 \(column 'x'\): '1e\+39' overflows float32"):
         read_table(path)
     path.write_bytes(b"PAR1 not really")
     with pytest.raises(DataError, match="not a readable Parquet file"):
@@ -330,7 +330,7 @@ def test_parquet_nan_floats_are_missing_and_booleans_numbers(tmp_path: Path) -> 
     write_parquet(
         path, {"x": [1.0, float("nan"), 3.0, 4.0], "on": [True, False, True, False], "y": [1.0, 2.0, 3.5, 4.5]}
     )
-    with pytest.raises(DataError, match=r"t\.parquet:2:1 \(column 'x'\): missing value"):
+    with pytest.raises(DataError, match=r"t\.parquet: row 2 \(column 'x'\): missing value"):
         read_table(path)
     table, encoder = read_table(path, missing="median")
     assert encoder is not None and encoder.feature_names == ["x", "on"]

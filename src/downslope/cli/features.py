@@ -34,6 +34,7 @@ def _raw_features(
         csv_suffix,
         default_delimiter,
         encode_csv,
+        encode_parquet,
         line_numbers,
         read_features,
         read_rows,
@@ -55,7 +56,12 @@ def _raw_features(
         encoder.stage = "evaluate" if need_target else "predict"
         encoder.handle_unknown = unknown
         name = target or encoder.target
-        fast = encode_csv(data, encoder, name, True, need_target, delimiter=sep) if is_csv else None
+        # a Parquet file's columns are read as arrays, as in training (never a row of text per cell)
+        fast = (
+            encode_csv(data, encoder, name, True, need_target, delimiter=sep)
+            if is_csv
+            else encode_parquet(data, encoder, name, True, need_target)
+        )
         if fast is not None:
             X, y = _drop_missing_rows(state, fast[1], fast[2], need_target)
             if unknown == "ignore" and note_unseen:

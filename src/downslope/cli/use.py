@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -169,11 +170,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     check_output_file(args.out, args.run, "--out")
     model, state = load_run(args.run)
     _placed(model, args)
+    id_column = getattr(args, "id", None)
+    if id_column:  # a misspelled --id is refused before the predicting, not after it
+        _check_id_column(args.data, id_column, args.sep, state)
     unknown = getattr(args, "unknown_categories", "error")
     X, _ = _features_for(state, args.data, None, need_target=False, sep=args.sep, unknown=unknown)
     out = predict(model, X)
     preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
-    id_column = getattr(args, "id", None)
     ids = _id_values(args.data, id_column, args.sep, state, len(preds)) if id_column else None
     # the csv module quotes a class name holding a comma, a quote or a line break (names come from the data)
     text = io.StringIO()
@@ -205,24 +208,42 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _id_values(data: str, column: str, sep: str | None, state: dict[str, Any], n_rows: int) -> list[str]:
-    """The ``--id`` column of the ``--data`` CSV, one value per prediction, as written in the file."""
-    from ..data.csvfile import csv_suffix, default_delimiter, read_rows
+def _id_delimiter(data: str, column: str, sep: str | None, state: dict[str, Any]) -> str:
+    """The field separator of the ``--data`` CSV that ``--id`` reads (refusing a file that is not a CSV)."""
+    from ..data.csvfile import csv_suffix, default_delimiter
     from ..errors import ConfigError
     from ..experiment.config import check_separator
 
     if csv_suffix(data) is None:
-        raise ConfigError(f"--id {column}: takes a column of a CSV file; {data} is not one")
-    delimiter = default_delimiter(data, check_separator(sep, "--sep") if sep else str(state["config"].get("sep", ",")))
-    header, rows = read_rows(data, delimiter)
+        raise ConfigError(f"--id {shlex.quote(column)}: takes a column of a CSV file; {data} is not one")
+    return default_delimiter(data, check_separator(sep, "--sep") if sep else str(state["config"].get("sep", ",")))
+
+
+def _check_id_column(data: str, column: str, sep: str | None, state: dict[str, Any]) -> None:
+    """Refuse an ``--id`` the ``--data`` CSV's header does not name, reading only the header."""
+    from ..data.csvfile import csv_header_row
+    from ..errors import ConfigError
+
+    header = csv_header_row(data, _id_delimiter(data, column, sep, state))
+    if header is not None and column not in header:
+        raise ConfigError(f"--id {shlex.quote(column)}: {data} has no such column; its columns are {header}")
+
+
+def _id_values(data: str, column: str, sep: str | None, state: dict[str, Any], n_rows: int) -> list[str]:
+    """The ``--id`` column of the ``--data`` CSV, one value per prediction, as written in the file (only
+    that column is read, by the fast reader when it can)."""
+    from ..data.csvfile import read_column
+    from ..errors import ConfigError
+
+    header, values = read_column(data, column, _id_delimiter(data, column, sep, state))
     if column not in header:
-        raise ConfigError(f"--id {column}: {data} has no such column; its columns are {header}")
-    if len(rows) != n_rows:  # e.g. a last 'Total' row the reader left out
+        raise ConfigError(f"--id {shlex.quote(column)}: {data} has no such column; its columns are {header}")
+    if len(values) != n_rows:  # e.g. a last 'Total' row the reader left out
         raise ConfigError(
-            f"--id {column}: {data} has {len(rows)} data rows but {n_rows} were predicted; the ids would not line up"
+            f"--id {shlex.quote(column)}: {data} has {len(values)} data rows but {n_rows} were predicted; the ids "
+            "would not line up"
         )
-    j = header.index(column)
-    return [row[j] for row in rows]
+    return values
 
 
 def cmd_export(args: argparse.Namespace) -> int:

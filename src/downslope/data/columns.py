@@ -17,6 +17,7 @@ from ..errors import ConfigError, DataError
 from . import readers
 from .datasets import Table
 from .encoding import (
+    BOOLEAN_SPELLINGS,
     FILL_TEXT,
     FLOAT32_MAX,
     IMPUTE,
@@ -29,14 +30,18 @@ from .encoding import (
     _Rows,
     _stray_target_error,
     _too_many_categories,
+    boolean_note,
+    cell_location,
     check_columns,
     check_one_hot_memory,
     class_key,
     dates_error,
     empty_column_error,
     empty_columns_note,
+    fill_note,
     header_note,
     integer_target_task,
+    is_boolean_column,
     looks_like_comma_number,
     looks_like_excel_number,
     missing_by_column,
@@ -64,13 +69,14 @@ def _read_csv_columnar(
     drop: list[str] | None,
     max_categories: int,
     progress: bool,
+    fmt: tuple[str, str] | None = None,
 ) -> tuple[Table, TabularEncoder]:
     """:func:`read_csv` by pyarrow's C parser, column by column; :class:`readers.Fallback` when the
-    pure-Python reader must decide."""
+    pure-Python reader must decide. ``fmt``: the number format given (``decimal``, ``thousands``)."""
     header = readers.csv_header(p, delimiter)
     # every number in float64 (the target's exact values decide classes; a feature is shifted by its
     # column's offset before the float32 cast: see TabularEncoder.offsets), 4 bytes a cell more while reading
-    facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=None)
+    facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=None, fmt=fmt)
     if not len(next(iter(facts.values())).kind):
         raise readers.Fallback("no data rows")
 
@@ -78,8 +84,49 @@ def _read_csv_columnar(
         return readers.csv_rows_at(p, wanted, delimiter)
 
     return _table_from_columns(
-        source, header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories
+        source, header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories, fmt
     )
+
+
+def _as_booleans(c: readers.Column) -> readers.Column:
+    """A column of yes/no spellings as numbers, 1 and 0 (:data:`BOOLEAN_SPELLINGS`, in any case); other
+    text cells stay text (the row-by-row encoder reports them)."""
+    if c.codes is None:
+        return c  # no text cell: numbers already (or a Parquet boolean column)
+    value = np.array([float(BOOLEAN_SPELLINGS.get(text.lower(), "nan")) for text in c.strings] + [np.nan])
+    mapped = value[c.codes]  # code -1 (a missing cell) reads the NaN at the end
+    hit = ~np.isnan(mapped)
+    num = np.array(c.num, copy=True)
+    num[hit] = mapped[hit]
+    kind = c.kind.copy()
+    kind[hit] = readers.NUMBER
+    return readers.Column(kind, num, None, [], True, True)
+
+
+def _boolean_columns(
+    source: str, columns: list[str], cols: dict[str, readers.Column], forced: set[str], notes: list[str], exact: bool
+) -> list[str]:
+    """The feature columns read as one 0/1 feature: Parquet booleans, and text columns of yes/no spellings
+    only (:func:`is_boolean_column`, noted); ``cols`` gets their numbers."""
+    found = []
+    for col in columns:
+        c = cols[col]
+        if c.boolean:
+            found.append(col)
+            continue
+        if col in forced or c.codes is None or not (c.kind == readers.TEXT).any():
+            continue
+        present = ~c.missing & (c.codes >= 0)
+        distinct = [c.strings[int(k)] for k in np.unique(c.codes[present])]
+        if not c.complete:
+            if exact and is_boolean_column(distinct):
+                raise readers.Fallback("are the uncoded numbers 1 and 0?")  # the text of every cell decides
+            continue
+        if is_boolean_column(distinct):
+            cols[col] = _as_booleans(c)
+            notes.append(boolean_note(source, col, distinct))
+            found.append(col)
+    return found
 
 
 def _first_row(bad: np.ndarray) -> int | None:
@@ -117,6 +164,8 @@ def _encode_feature_columns(
         for col in encoder.columns:
             if cols[col].missing.all():
                 raise empty_column_error(source, col)
+    for col in encoder.booleans:
+        cols[col] = _as_booleans(cols[col])
     for col in encoder.columns:
         c = cols[col]
         bad = c.missing if refuse else np.zeros(n, bool)
@@ -191,10 +240,10 @@ def encode_csv(
     encoder's ``missing`` is ``error``). None when the fast reader is not available or declines the
     file: then ``read_rows`` with :meth:`TabularEncoder.encode_features` (same results and errors).
     ``delimiter`` is the field separator the file was written with."""
-    if not readers.fast_csv_available() or encoder.formats:
-        return None  # numbers written with commas: the row-by-row encoder reads them
+    if not readers.fast_csv_available():
+        return None
     p = Path(path)
-    if not p.is_file() or p.name.lower().endswith(".gz"):
+    if not p.is_file():
         return None
     source = str(path)
     try:
@@ -204,12 +253,19 @@ def encode_csv(
         has_target = need_target and name is not None and name in header
         if need_target and not has_target:
             return None  # the row-by-row path says which column is missing
+        fmt = None
+        if encoder.formats:  # one number format for every column read (--decimal/--thousands): rewritten as read
+            found = set(encoder.formats.values())
+            if len(found) != 1 or not {*encoder.columns, *([str(name)] if has_target else [])} <= set(encoder.formats):
+                return None  # formats found column by column: the row-by-row encoder applies each
+            fmt = found.pop()
         cols = readers.read_csv_columns(
             p,
             header,
             delimiter,
             progress=progress,
             wide=None if encoder.offsets else ({str(name)} if has_target else set()),
+            fmt=fmt,
         )
         n_rows = len(next(iter(cols.values())).kind)
         if not n_rows:
@@ -229,6 +285,48 @@ def encode_csv(
             return header, X, None
         y = _encode_target_column(encoder, t, header.index(str(name)), keep, rows_at, source)
         return header, X, y
+    except readers.Fallback:
+        return None
+
+
+def encode_parquet(
+    path: str | os.PathLike[str],
+    encoder: TabularEncoder,
+    target: str | None = None,
+    progress: bool = False,
+    need_target: bool = False,
+) -> tuple[list[str], np.ndarray, np.ndarray | None] | None:
+    """A Parquet file encoded by a trained ``encoder`` column by column, as training read it (no row of
+    text per cell): the header, the features and, with ``need_target``, the targets (as :func:`encode_csv`).
+    None when the column facts are not enough (some text labels): then the row-by-row encoder decides.
+    In messages a cell is named by its data row (from 1) and column, as :func:`read_parquet` names them."""
+    p = Path(path)
+    if not p.is_file():
+        raise readers.not_a_data_file(p)
+    source = str(path)
+    header, cols = readers.read_parquet_columns(p, progress=progress)
+    n_rows = len(next(iter(cols.values())).kind)
+    check_columns(source, header, encoder.columns)
+    name = target or encoder.target
+    has_target = need_target and name is not None and name in header
+    if need_target and not has_target:
+        raise DataError(f"{source}: no target column {name!r} to evaluate against; columns are {header}")
+
+    def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+        cells = readers.parquet_rows(p, wanted, header)
+        return {r: (r + 1, row) for r, row in zip(wanted, cells)}
+
+    try:
+        keep = np.arange(n_rows)
+        if has_target and encoder.missing != "error":
+            keep = np.flatnonzero(~cols[str(name)].missing)  # as in training: rows without a target are left out
+        used = {*encoder.columns, *([str(name)] if has_target else [])}
+        cols = {c: (cols[c].take(keep) if len(keep) < n_rows else cols[c]) for c in used}
+        t = cols[str(name)] if has_target else None
+        X = _encode_feature_columns(encoder, header, cols, keep, rows_at, False, source)
+        if t is None:
+            return header, X, None
+        return header, X, _encode_target_column(encoder, t, header.index(str(name)), keep, rows_at, source)
     except readers.Fallback:
         return None
 
@@ -275,8 +373,11 @@ def _total_row(
     target: str,
     rows_at: RowsAt,
     notes: list[str],
+    rewritten: bool = False,
 ) -> tuple[dict[str, readers.Column], int]:
-    """The columns without a last row that looks like a totals row (as :func:`.csvfile._total_row`)."""
+    """The columns without a last row that looks like a totals row (as :func:`.csvfile._total_row`).
+    ``rewritten``: the numbers were read with a given format, which the row-by-row reader applies after
+    this check (a "1,200" is no number to it here)."""
     t = cols[target]
     n = len(t.kind)
     if n < 3:
@@ -291,6 +392,8 @@ def _total_row(
     else:
         others = np.asarray(t.num[:-1][~others_missing], dtype=np.float64)
     reason = total_row_reason(cells, header.index(target), others)
+    if rewritten and others is not None and reason != total_row_reason(cells, header.index(target), None):
+        raise readers.Fallback("a totals row decided by the rewritten numbers")
     if reason is None:
         return cols, n
     notes.append(total_row_note(source, line, reason))
@@ -412,8 +515,10 @@ def _table_from_columns(
     missing: str,
     drop: list[str] | None,
     max_categories: int,
+    fmt: tuple[str, str] | None = None,
 ) -> tuple[Table, TabularEncoder]:
-    """:func:`read_csv`'s rules applied column by column to the cell facts of :mod:`readers`.
+    """:func:`read_csv`'s rules applied column by column to the cell facts of :mod:`readers` (read with
+    the number format ``fmt`` when one is given).
 
     Each step mirrors the row-by-row code of :func:`read_csv` and raises the same errors in the same
     order; a message about a cell is produced by running the row-by-row encoder on that one row
@@ -429,7 +534,7 @@ def _table_from_columns(
     used = columns + [target]
     n_rows = len(cols[target].kind)
     if exact:
-        cols, n_rows = _total_row(source, cols, header, target, rows_at, notes)
+        cols, n_rows = _total_row(source, cols, header, target, rows_at, notes, fmt is not None)
     keep = np.arange(n_rows)
     if missing != "error":
         keep = _rows_kept(cols, target, used, missing, source, notes)
@@ -443,14 +548,21 @@ def _table_from_columns(
             if not columns:
                 raise no_features_error(source)
     forced = _forced_categorical(categorical, columns)
-    if exact:  # numbers written with commas ("1,200", "2,75"), '12 or 12%: the row-by-row reader finds their format
+    # numbers written with commas ("1,200", "2,75"), '12 or 12%: the row-by-row reader finds their format
+    # (a format given is read by readers.canonical_strings)
+    if exact and fmt is None:
         for col in used:
             c = cols[col]
             if c.codes is not None and any(
                 looks_like_comma_number(text) or looks_like_excel_number(text) for text in c.strings
             ):
                 raise readers.Fallback("numbers written with commas")
+    booleans = _boolean_columns(source, columns, cols, forced, notes, exact)
     categories = _column_categories(source, columns, cols, forced, exact, max_categories)
+    if missing in IMPUTE:
+        said = fill_note(source, {c: int(cols[c].missing.sum()) for c in columns if c not in categories}, missing)
+        if said:
+            notes.append(said)
     if missing == "constant":
         categories = with_fill_category(categories, lambda c: bool(cols[c].missing.any()))
     check_one_hot_memory(source, len(keep), len(columns) - len(categories), categories)
@@ -464,7 +576,7 @@ def _table_from_columns(
             raise readers.Fallback("row not confirmed")
         line = found[0] if found is not None else first + 1
         raise DataError(
-            f"{source}:{line}:{t_idx + 1} (column {target!r}): missing target value; "
+            f"{cell_location(source, line, t_idx, target)}: missing target value; "
             "--missing drop (or mean/median/most_frequent) drops such rows"
         )
     is_text = t.kind == readers.TEXT
@@ -482,7 +594,7 @@ def _table_from_columns(
                 raise readers.Fallback("row not confirmed")
             line, cells = found if found is not None else (index + 1, None)
             value = cells[t_idx] if cells is not None else "?"
-            where = f"{source}:{line}:{t_idx + 1} (column {target!r})"
+            where = cell_location(source, line, t_idx, target)
             raise _stray_target_error(where, value.strip(), n_numbers, n_present)
         task, reason = _column_task(is_text, numbers)
         reason = overriding(task, reason)
@@ -492,7 +604,8 @@ def _table_from_columns(
     y_index: np.ndarray | None = None
     if task == "classification":
         classes, y_index = _column_classes(t, exact, source, target)
-    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped)
+    formats = dict.fromkeys(columns + [target], fmt) if fmt is not None else None
+    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped, formats, booleans=booleans)
     X = _encode_feature_columns(encoder, header, cols, keep, rows_at, exact, source)
     if task == "classification":
         assert y_index is not None
@@ -533,7 +646,7 @@ def read_parquet(
 
     Numeric and boolean columns are taken as numbers (nulls and NaN are missing values); text
     columns follow the CSV rules cell by cell (a numeric text column with a stray word is an error).
-    In messages, ``file:N:column`` counts rows from 1 (a Parquet file has no lines).
+    In messages, ``file: row N (column 'name')`` counts data rows from 1 (a Parquet file has no lines).
     """
     _check_options(missing, "read_parquet")
     p = Path(path)

@@ -29,6 +29,7 @@ from . import readers
 from .columns import _read_csv_columnar
 from .datasets import Table
 from .encoding import (
+    BOOLEAN_SPELLINGS,
     DECIMALS,
     IMPUTE,
     MAX_CATEGORIES,
@@ -44,15 +45,18 @@ from .encoding import (
     _Rows,
     _stray_target_error,
     _too_many_categories,
+    boolean_note,
     canonical_number,
     check_one_hot_memory,
     class_key,
     dates_error,
     detect_number_format,
     empty_columns_note,
+    fill_note,
     format_flags,
     header_note,
     infer_task,
+    is_boolean_column,
     missing_by_column,
     no_features_error,
     overriding,
@@ -193,15 +197,16 @@ def read_rows(
                 raise DataError(readers.separator_advice(str(p), sep))
             rows = _Rows()
             rows.lines = []
+            last = reader.line_num
             for row in reader:
+                # a record is named by the line it starts on (line_num is its last: quoted fields span lines)
+                first, last = last + 1, reader.line_num
                 if readers.is_blank_line(row):
                     continue  # blank lines (a row of empty cells is a row of missing values)
                 if len(row) != len(header):
-                    raise DataError(
-                        f"{p}:{reader.line_num}: expected {len(header)} fields (as in the header), got {len(row)}"
-                    )
+                    raise DataError(f"{p}:{first}: expected {len(header)} fields (as in the header), got {len(row)}")
                 rows.append([v.strip() for v in row])
-                rows.lines.append(reader.line_num)
+                rows.lines.append(first)
     except UnicodeDecodeError as exc:
         raise DataError(encoding_advice(p, exc)) from None
     except csv.Error as exc:
@@ -212,6 +217,37 @@ def read_rows(
         raise DataError(f"{p}: no data rows after the header")
     meter.done(f" ({len(rows):,} rows)")
     return header, rows
+
+
+def csv_header_row(path: str | os.PathLike[str], delimiter: str = ",") -> list[str] | None:
+    """A CSV's header row (stripped names; a ``.gz`` decompressed), read without the rest of the file;
+    None when it cannot be read so (the full read then gives the error)."""
+    p = Path(path)
+    try:
+        with _open_text(p) as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = [h.strip() for h in next(reader)]
+            if reader.line_num != 1:
+                return None  # a header spanning lines: the full read decides what it is
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+    return header
+
+
+def read_column(path: str | os.PathLike[str], column: str, delimiter: str = ",") -> tuple[list[str], list[str]]:
+    """The header and one column's cells of a CSV, as :func:`read_rows` gives them (stripped, blank lines
+    left out); only that column is parsed when pyarrow is installed. No cells when the header lacks it."""
+    header = csv_header_row(path, delimiter)
+    if header is not None and readers.fast_csv_available():
+        try:
+            return header, readers.read_text_column(path, header, column, delimiter)
+        except readers.Fallback:
+            pass
+    header, rows = read_rows(path, delimiter)
+    if column not in header:
+        return header, []
+    j = header.index(column)
+    return header, [row[j] for row in rows]
 
 
 def check_header_names(source: str, header: list[str]) -> None:
@@ -318,6 +354,27 @@ def _row_indices_kept(
             f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}{where}"
         )
     return keep
+
+
+def _boolean_columns(
+    source: str, header: list[str], rows: list[list[str]], columns: list[str], forced: set[str], notes: list[str]
+) -> list[str]:
+    """The feature columns whose present values are all yes/no spellings (:func:`is_boolean_column`): their
+    cells are rewritten in place as 1 and 0 (noted), so the rest of the reader sees a numeric column."""
+    found = []
+    for col in columns:
+        if col in forced:
+            continue
+        j = header.index(col)
+        distinct = sorted({r[j] for r in rows if not _is_missing(r[j])})
+        if not is_boolean_column(distinct):
+            continue
+        for row in rows:
+            if not _is_missing(row[j]):
+                row[j] = BOOLEAN_SPELLINGS[row[j].strip().lower()]
+        notes.append(boolean_note(source, col, distinct))
+        found.append(col)
+    return found
 
 
 def _row_categories(
@@ -462,12 +519,13 @@ def read_csv(
     explicit = (decimal, thousands) != (".", "")
     if explicit:
         check_number_format(decimal, thousands)
-    plain = csv_suffix(p) in (".csv", ".tsv") or csv_suffix(p) is None
+    plain = csv_suffix(p) in (".csv", ".tsv", ".csv.gz", ".tsv.gz") or csv_suffix(p) is None
     columnar = readers.fast_csv_available() or readers.is_wide_csv(p, delimiter)  # wide: read without pyarrow too
-    if p.is_file() and plain and not explicit and columnar:
+    if p.is_file() and plain and columnar:
         try:
+            fmt = (decimal, thousands) if explicit else None
             return _read_csv_columnar(
-                str(path), p, target, task, categorical, missing, delimiter, drop, max_categories, progress
+                str(path), p, target, task, categorical, missing, delimiter, drop, max_categories, progress, fmt
             )
         except readers.Fallback:
             pass  # the pure-Python reader gives the canonical answer (or error) for this file
@@ -497,7 +555,13 @@ def read_csv(
                 raise no_features_error(source)
     forced = _forced_categorical(categorical, columns)
     formats = _number_formats(source, header, rows, columns + [target], forced, delimiter, notes, (decimal, thousands))
+    booleans = _boolean_columns(source, header, rows, columns, forced, notes)
     categories = _row_categories(source, header, rows, columns, forced, max_categories)
+    if missing in IMPUTE:
+        counts = {c: sum(1 for r in rows if _is_missing(r[header.index(c)])) for c in columns if c not in categories}
+        said = fill_note(source, counts, missing)
+        if said:
+            notes.append(said)
     if missing == "constant":
         categories = with_fill_category(categories, lambda c: any(_is_missing(r[header.index(c)]) for r in rows))
     check_one_hot_memory(source, len(rows), len(columns) - len(categories), categories)
@@ -525,7 +589,7 @@ def read_csv(
         classes = sorted_classes(class_key(v) for v in target_values)
         if len(classes) < 2:
             raise _one_class_error(source, target, classes[0], len(target_values))
-    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped, formats)
+    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped, formats, booleans=booleans)
     X = encoder.encode_features(header, rows, source)
     y = encoder.encode_target(target_values, source, t_idx)
     name = Path(path).stem

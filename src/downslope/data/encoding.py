@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .readers import DASHES, MISSING_TOKENS, SPREADSHEET_ERRORS
 
-MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
+# the one list of missing-value spellings, shared with the column-wise reader (see readers.MISSING_TOKENS)
+MISSING = MISSING_TOKENS
 MISSING_STRATEGIES = ("error", "drop", "mean", "median", "most_frequent", "constant")
 IMPUTE = ("mean", "median", "most_frequent", "constant")
 # --missing constant fills as scikit-learn's SimpleImputer(strategy="constant") with its default fill_value:
@@ -243,7 +246,7 @@ def empty_column_error(source: str, col: str) -> DataError:
         t.csv: column 'notes' has no values (every cell is empty); leave it out with --drop notes (--missing mean|median|most_frequent leaves out a column with no values)
     """
     return DataError(
-        f"{source}: column {col!r} has no values (every cell is empty); leave it out with --drop {col} "
+        f"{source}: column {col!r} has no values (every cell is empty); leave it out with --drop {shlex.quote(col)} "
         "(--missing mean|median|most_frequent leaves out a column with no values)"
     )
 
@@ -264,6 +267,75 @@ def format_flags(fmt: tuple[str, str]) -> str:
 
 def _is_missing(value: str) -> bool:
     return value.strip().lower() in MISSING
+
+
+# Spellings of yes and no (matched case-insensitively, after stripping): a text column holding only these
+# is one 0/1 feature, whatever mix of them it holds (no, FALSE, 0 and N are all 0).
+BOOLEAN_SPELLINGS = {
+    **dict.fromkeys(("true", "yes", "y", "t", "1", "on"), "1"),
+    **dict.fromkeys(("false", "no", "n", "f", "0", "off"), "0"),
+}
+
+
+def is_boolean_column(distinct: list[str]) -> bool:
+    """Whether a column's distinct present values are all yes/no spellings, some of them words (a column
+    of 0 and 1 alone is numeric already).
+
+    Example:
+        >>> is_boolean_column(["no", "FALSE", "1", "Y"]), is_boolean_column(["0", "1"]), is_boolean_column(["a", "no"])
+        (True, False, False)
+    """
+    keys = [v.strip().lower() for v in distinct]
+    return bool(keys) and all(k in BOOLEAN_SPELLINGS for k in keys) and any(_as_float(k) is None for k in keys)
+
+
+def boolean_note(source: str, col: str, distinct: list[str]) -> str:
+    """The note for a column read as one 0/1 feature, naming the spellings found for each value.
+
+    Example:
+        >>> boolean_note("t.csv", "active", ["no", "FALSE", "Y", "1"])
+        "t.csv: column 'active' holds yes/no values ('1', 'Y' as 1; 'FALSE', 'no' as 0): read as one 0/1 feature"
+    """
+    ones = sorted(v.strip() for v in distinct if BOOLEAN_SPELLINGS[v.strip().lower()] == "1")
+    zeros = sorted(v.strip() for v in distinct if BOOLEAN_SPELLINGS[v.strip().lower()] == "0")
+    said = "; ".join(
+        f"{', '.join(repr(v) for v in group)} as {value}" for group, value in ((ones, 1), (zeros, 0)) if group
+    )
+    return f"{source}: column {col!r} holds yes/no values ({said}): read as one 0/1 feature"
+
+
+def cell_location(source: str, line: int, column_index: int, column: str) -> str:
+    """Where a cell is, for messages: ``file:line:column`` in a text file; a Parquet file has no lines, so
+    its cells are named by data row (counting from 1) and column name.
+
+    Example:
+        >>> cell_location("t.csv", 3, 0, "x"), cell_location("t.parquet", 3, 0, "x")
+        ("t.csv:3:1 (column 'x')", "t.parquet: row 3 (column 'x')")
+    """
+    if str(source).lower().endswith(".parquet"):
+        return f"{source}: row {line} (column {column!r})"
+    return f"{source}:{line}:{column_index + 1} (column {column!r})"
+
+
+def fill_note(source: str, counts: dict[str, int], strategy: str, shown: int = 5) -> str | None:
+    """The note for the missing cells of numeric columns that ``strategy`` fills, counted per column
+    (the first ``shown`` columns, most first; the text columns get their own note), else None.
+
+    Example:
+        >>> fill_note("t.csv", {"a": 2, "b": 0, "c": 5}, "median")
+        "t.csv: --missing median fills 7 missing numeric cells (column 'c': 5, 'a': 2) with the training split's median"
+    """
+    ranked = sorted(((n, c) for c, n in counts.items() if n), key=lambda t: -t[0])
+    if not ranked:
+        return None
+    parts = ", ".join(f"{c!r}: {n}" for n, c in ranked[:shown])
+    more = f" and {len(ranked) - shown} more" if len(ranked) > shown else ""
+    what = "0" if strategy == "constant" else f"the training split's {strategy.replace('_', ' ')}"
+    total = sum(n for n, _ in ranked)
+    return (
+        f"{source}: --missing {strategy} fills {total} missing numeric cell{'s' if total != 1 else ''} "
+        f"(column {parts}{more}) with {what}"
+    )
 
 
 def _as_float(value: str) -> float | None:
@@ -343,6 +415,7 @@ class TabularEncoder:
         dropped: list[str] | None = None,
         formats: dict[str, tuple[str, str]] | None = None,
         offsets: dict[str, float] | None = None,
+        booleans: list[str] | None = None,
     ):
         self.columns = columns  # feature columns in file order (target excluded)
         self.target = target
@@ -353,6 +426,8 @@ class TabularEncoder:
         self.dropped = list(dropped or [])
         # column -> (decimal mark, thousands separator) of numbers not in Python's syntax ("1,200", "2,75")
         self.formats = {k: (str(v[0]), str(v[1])) for k, v in (formats or {}).items()}
+        # numeric columns of yes/no values (any spelling of BOOLEAN_SPELLINGS, or a Parquet boolean): 1/0
+        self.booleans = list(booleans or [])
         # numeric column -> the number subtracted (in float64) before its values become float32, for a
         # column whose values are large beside their spread (unix seconds: 1.7e9 is a multiple of 128
         # in float32); None until the first (training) encoding decides them (see float32_offset)
@@ -423,6 +498,8 @@ class TabularEncoder:
             "dropped": self.dropped,
             "formats": {k: list(v) for k, v in self.formats.items()},
         }
+        if self.booleans:  # absent in runs saved before yes/no columns were read as 0/1
+            state["booleans"] = list(self.booleans)
         if self.training_split_vocabulary:
             state["vocabulary"] = "training split"
         if self.offsets:  # absent: every number encoded as it is (all runs saved before offsets)
@@ -442,6 +519,7 @@ class TabularEncoder:
             {k: (v[0], v[1]) for k, v in dict(state.get("formats") or {}).items()},
             # a run saved before offsets existed encoded every number as it is
             {k: float(v) for k, v in dict(state.get("offsets") or {}).items()},
+            list(state.get("booleans") or []),
         )
         encoder.training_split_vocabulary = state.get("vocabulary") == "training split"
         return encoder
@@ -471,6 +549,21 @@ class TabularEncoder:
         return self.missing == "error" or (self.missing == "drop" and self.stage == "predict")
 
     def _not_a_number(self, where: str, col: str, value: str) -> DataError:
+        if value.strip().lower() in SPREADSHEET_ERRORS:
+            return DataError(
+                f"{where}: {value!r} is a spreadsheet error value (the formula that made this cell failed), not a "
+                "number; fix the formula in the spreadsheet and export the file again, or empty the cell"
+                + (" and choose --missing" if self.stage == "train" else "")
+            )
+        if value.strip() in DASHES:
+            return DataError(
+                f"{where}: expected a number, got {value!r}, a dash: Excel's accounting format shows zero so, and "
+                "other tables a missing value; write 0, or empty the cell"
+                + (" and choose --missing" if self.stage == "train" else "")
+            )
+        expected = "a number"
+        if col in self.booleans:
+            expected = f"a yes/no value ({'/'.join(sorted(BOOLEAN_SPELLINGS))}, in any case)"
         comma = (
             " (a number with a thousands separator or a decimal comma? "
             + (
@@ -493,15 +586,17 @@ class TabularEncoder:
                 else f" (an empty cell is refused too: the run was trained with --missing {self.missing})"
             )
             return DataError(
-                f"{where}: expected a number, got {value!r} (the column was numeric in training){comma}; fix the "
+                f"{where}: expected {expected}, got {value!r} (the column was numeric in training){comma}; fix the "
                 f"value in the file{fill}"
             )
         return DataError(
-            f"{where}: expected a number, got {value!r} (the column is numeric){comma}; fix the value, "
-            f"leave the cell empty and choose --missing, or leave the column out with --drop {col}"
+            f"{where}: expected {expected}, got {value!r} (the column is numeric){comma}; fix the value, "
+            f"leave the cell empty and choose --missing, or leave the column out with --drop {shlex.quote(col)}"
         )
 
     def _cell(self, col: str, value: str) -> str:
+        if self.booleans and col in self.booleans:
+            return BOOLEAN_SPELLINGS.get(value.strip().lower(), value)
         fmt = self.formats.get(col)
         return canonical_number(value, fmt) if fmt is not None else value
 
@@ -525,18 +620,18 @@ class TabularEncoder:
             for col in self.columns:
                 if all(_is_missing(row[position[col]]) for row in rows):
                     raise empty_column_error(source, col)
+        # a cell's place is worded only for a message (this loop runs once per cell)
         for r, row in enumerate(rows):
             out = 0
             for col in self.columns:
                 j = position[col]
                 value = self._cell(col, row[j])
-                where = f"{source}:{lines[r]}:{j + 1} (column {col!r})"
                 size = len(self.categories[col]) if col in self.categories else 1
                 if self.missing == "constant" and col in self.categories and _is_missing(value):
                     value = FILL_TEXT  # a blank is a category of its own (unseen in training: all zeros)
                 if _is_missing(value):
                     if refuse:
-                        raise self._missing(where)
+                        raise self._missing(cell_location(source, lines[r], j, col))
                     X[r, out : out + size] = np.nan
                     out += size
                     continue
@@ -546,22 +641,24 @@ class TabularEncoder:
                         if self.handle_unknown == "ignore":
                             out += size
                             continue
-                        raise DataError(f"{where}: {self._unseen(value, cats)}")
+                        raise DataError(
+                            f"{cell_location(source, lines[r], j, col)}: {self._unseen(row[j].strip() or value, cats)}"
+                        )
                     X[r, out + cats.index(value)] = 1.0
                 else:
                     number = _as_float(value)
-                    if number is None:
-                        raise self._not_a_number(where, col, value)
+                    if number is None:  # quoted as the file writes it, not as rewritten above
+                        raise self._not_a_number(cell_location(source, lines[r], j, col), col, row[j].strip())
                     if not math.isfinite(number):
                         raise DataError(
-                            f"{where}: non-finite value {value!r} (a feature must be a finite number); empty the cell "
-                            f"and choose --missing mean|median|most_frequent|drop, or leave the column out with --drop {col}"
+                            f"{cell_location(source, lines[r], j, col)}: non-finite value {value!r} (a feature must be a finite number); empty the cell "
+                            f"and choose --missing mean|median|most_frequent|drop, or leave the column out with --drop {shlex.quote(col)}"
                         )
                     if abs(number) > FLOAT32_MAX:
                         raise DataError(
-                            f"{where}: {value!r} overflows float32 (largest {FLOAT32_MAX:.4g}), which downslope "
+                            f"{cell_location(source, lines[r], j, col)}: {value!r} overflows float32 (largest {FLOAT32_MAX:.4g}), which downslope "
                             f"computes in; rescale the column in the file (other units) or leave it out "
-                            f"with --drop {col}"
+                            f"with --drop {shlex.quote(col)}"
                         )
                     numbers[r, slot[col]] = number
                 out += size
@@ -603,14 +700,14 @@ class TabularEncoder:
                 key = class_key(self._cell(str(self.target), v))
                 if key not in lookup:
                     raise DataError(
-                        f"{source}:{lines[r]}:{column_index + 1} (column {self.target!r}): unknown class {v!r}; "
+                        f"{cell_location(source, lines[r], column_index, str(self.target))}: unknown class {v!r}; "
                         f"known: {self.classes}"
                     )
                 out[r] = lookup[key]
             return out
         y = np.empty((len(values), 1), dtype=np.float64)  # float64: 1e9 + 10.5 must not become 1e9
         for r, v in enumerate(values):
-            where = f"{source}:{lines[r]}:{column_index + 1} (column {self.target!r})"
+            where = cell_location(source, lines[r], column_index, str(self.target))
             number = _as_float(self._cell(str(self.target), v))
             if number is None or not math.isfinite(number):
                 hint = target_format_hint(values) if number is None else ""
@@ -931,7 +1028,7 @@ def _too_many_categories(
         return DataError(
             f"{source}: column {col!r} holds numbers written with commas ({values[0]!r}, ...) that are not read as "
             f"numbers; say how numbers are written with --thousands ',' (for 1,200) or --decimal ',' (for 2,75; "
-            f"with --sep ';'), or leave the column out with --drop {col}"
+            f"with --sep ';'), or leave the column out with --drop {shlex.quote(col)}"
         )
     hint = _value_kind_hint(col, values or [])
     if hint:
@@ -943,7 +1040,7 @@ def _too_many_categories(
         f"{source}: column {col!r} is text with {n_distinct} distinct values in {n_values} rows "
         f"(an id or free text?); one-hot encoding would make {n_distinct} features ({n_values} x {n_distinct} x 4 "
         f"bytes = {_size(size)} for this column alone, and training keeps several copies). Leave it out with "
-        f"--drop {col} (or allow it with --max-categories {n_distinct}, if that memory is available)"
+        f"--drop {shlex.quote(col)} (or allow it with --max-categories {n_distinct}, if that memory is available)"
     )
 
 
@@ -965,7 +1062,7 @@ def dates_error(source: str, col: str, distinct: list[str], n_values: int) -> Da
         f"{source}: column {col!r} holds dates or timestamps ({sample[0]!r}, ...; {len(distinct)} distinct values in "
         f"{n_values} rows), not categories: one-hot encoded, each date would be a category of its own, and a "
         "date the training rows did not hold would be unknown; convert the column to numbers in the file (e.g. "
-        f"days since a reference date, or year, month and weekday columns) or leave it out with --drop {col}"
+        f"days since a reference date, or year, month and weekday columns) or leave it out with --drop {shlex.quote(col)}"
     )
 
 
@@ -985,7 +1082,7 @@ def refused_columns_error(source: str, refused: list[tuple[str, DataError]]) -> 
     names = ",".join(col for col, _ in refused)
     return DataError(
         f"{source}: {len(refused)} text columns cannot be one-hot encoded: {' | '.join(parts)} | to leave them all "
-        f"out: --drop {names}"
+        f"out: --drop {shlex.quote(names)}"
     )
 
 
@@ -1035,13 +1132,13 @@ def _value_kind_hint(col: str, values: list[str]) -> str:
         return (
             f"the values look like dates or timestamps ({example!r}), not categories; convert the column to "
             "numbers in the file (e.g. days since a reference date, or year, month and weekday columns) or leave "
-            f"it out with --drop {col}"
+            f"it out with --drop {shlex.quote(col)}"
         )
     if most(_MONEY):
         return (
             f"the values look like money amounts ({example!r}), not categories; strip the currency sign in the "
             "file (and write a negative amount in parentheses as -1234.00) so the column is read as numbers "
-            f"(with --thousands ',' for 1,990.50), or leave it out with --drop {col}"
+            f"(with --thousands ',' for 1,990.50), or leave it out with --drop {shlex.quote(col)}"
         )
     plain = re.compile(r"^[+-]?\d[\d,]*(\.\d+)?$")
     if any(_PAREN_NEGATIVE.match(v) for v in sample) and sum(
@@ -1050,14 +1147,14 @@ def _value_kind_hint(col: str, values: list[str]) -> str:
         return (
             f"the values look like accounting negatives ({example!r}), not categories; write them as negative "
             f"numbers in the file (-1234.00 for (1,234.00)) so the column is read as numbers, or leave it out with "
-            f"--drop {col}"
+            f"--drop {shlex.quote(col)}"
         )
     if most(_SPACED):
         comma = any("," in v for v in sample)
         return (
             f"the values look like numbers grouped by spaces ({example!r}), not categories; pass --thousands ' '"
             + (" --decimal ','" if comma else "")
-            + f" to read them as numbers, or leave the column out with --drop {col}"
+            + f" to read them as numbers, or leave the column out with --drop {shlex.quote(col)}"
         )
     return ""
 

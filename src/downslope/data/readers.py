@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import gzip
 import importlib.util
 import math
 import os
@@ -58,7 +59,20 @@ NUMBER, EMPTY, MISSING, TEXT = 0, 1, 2, 3
 # A number that float32 cannot hold (non-finite, or beyond its range): in columns kept as float32.
 BAD_NUMBER = 4
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-MISSING_TOKENS = {"", "na", "nan", "n/a", "null", "none", "?"}
+# The cells that are missing values, matched case-insensitively after stripping spaces: pandas' default
+# na_values ('#N/A' is Excel's "not available"; '-nan' and the '1.#IND' family are C libraries' NaN),
+# '?' (the UCI repository's files), 'none' and '(blank)' (Excel's pivot tables). Not a lone dash: Excel's
+# accounting format shows zero as '-', so reading it as missing would silently fill a 0 with a mean.
+MISSING_TOKENS = frozenset(
+    {
+        *("", "#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-nan", "1.#ind", "1.#qnan", "<na>"),
+        *("n/a", "na", "null", "nan", "none", "?", "(blank)"),
+    }
+)
+# A cell that is only dashes: zero in Excel's accounting format, elsewhere a placeholder for no value.
+DASHES = frozenset({"-", "--", "---"})
+# Spreadsheet error values (a formula that failed): not missing values, but refused with their own message.
+SPREADSHEET_ERRORS = frozenset({"#div/0!", "#value!", "#ref!", "#name?", "#num!", "#null!", "#spill!", "#calc!"})
 # A plain decimal number (after trimming ASCII spaces): Arrow and Python parse these to the same double.
 _PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
@@ -204,18 +218,36 @@ class Progress:
             )
 
 
+def is_gzip(path: str | os.PathLike[str]) -> bool:
+    return os.fspath(path).lower().endswith(".gz")
+
+
+def open_bytes(path: str | os.PathLike[str]) -> Any:
+    """A file's bytes for reading, a ``.gz`` decompressed (zlib's C code, streaming)."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")  # noqa: SIM115 - the caller closes it
+
+
+def open_text(path: str | os.PathLike[str]) -> Any:
+    """A CSV file as text, as the pure-Python reader opens it (UTF-8, a byte-order mark skipped; ``.gz`` too)."""
+    if is_gzip(path):
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - the caller closes it
+
+
 class CountingFile:
-    """A binary file that reports how many bytes were read to a :class:`Progress`."""
+    """A binary file (a ``.gz`` decompressed) that reports how many bytes of the file on disk were read
+    to a :class:`Progress`."""
 
     def __init__(self, path: Path, progress: Progress) -> None:
-        self.handle = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.raw = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.handle: Any = gzip.GzipFile(fileobj=self.raw, mode="rb") if is_gzip(path) else self.raw
         self.progress = progress
         self.count = 0
         self.closed = False
 
     def read(self, size: int = -1) -> bytes:
         data = self.handle.read(size)
-        self.count += len(data)
+        self.count = self.raw.tell()  # compressed bytes for a .gz: the share of the file's size
         self.progress.update(self.count)
         return data
 
@@ -227,6 +259,7 @@ class CountingFile:
 
     def close(self) -> None:
         self.handle.close()
+        self.raw.close()
         self.closed = True
 
 
@@ -249,6 +282,7 @@ class Column:
     codes: np.ndarray | None  # int32, -1 for missing cells; None when no cell is text
     strings: list[str] = field(default_factory=list)
     complete: bool = True  # codes cover every non-missing cell (False: some block lacked them)
+    boolean: bool = False  # a Parquet boolean column (its numbers are 0 and 1)
 
     @functools.cached_property
     def missing(self) -> np.ndarray:
@@ -257,7 +291,7 @@ class Column:
 
     def take(self, rows: np.ndarray) -> Column:
         codes = self.codes[rows] if self.codes is not None else None
-        return Column(self.kind[rows], self.num[rows], codes, self.strings, self.complete)
+        return Column(self.kind[rows], self.num[rows], codes, self.strings, self.complete, self.boolean)
 
 
 def classify(values: list[Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -294,6 +328,7 @@ class _Builder:
         self.codes: list[np.ndarray | None] = []
         self.lookup: dict[str, int] = {}
         self.strings: list[str] = []
+        self.boolean = False
 
     def code_all(self, arr: Any, kind: np.ndarray) -> np.ndarray:
         import pyarrow as pa
@@ -356,6 +391,7 @@ class _Builder:
         import pyarrow.compute as pc
 
         if pa.types.is_boolean(arr.type):
+            self.boolean = True
             arr = pc.cast(arr, pa.int8())
         num = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
         if nan_is_missing:
@@ -374,7 +410,7 @@ class _Builder:
         self.nums = []  # the blocks go as soon as the column is whole: one copy at a time
         with_codes = [c is not None for c in self.codes]
         if not any(with_codes):
-            return Column(kind, num, None, [], True)
+            return Column(kind, num, None, [], True, self.boolean)
         complete = all(with_codes)
         parts = [c if c is not None else np.full(k, -1, np.int32) for c, k in zip(self.codes, sizes)]
         self.codes = []
@@ -400,12 +436,12 @@ def csv_header(path: Path, delimiter: str) -> list[str]:
     """The header row, read by Python's csv module exactly as the pure-Python reader does; anything
     unusual (an empty or non-UTF-8 file, a header spanning lines, bad names) is left to that reader."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with open_text(path) as handle:
             reader = csv.reader(handle, delimiter=delimiter)
             header = [h.strip() for h in next(reader)]
             if reader.line_num != 1:
                 raise Fallback("the header spans lines")
-    except (StopIteration, UnicodeDecodeError, csv.Error):
+    except (StopIteration, UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile):
         raise Fallback("unusual header") from None
     if not header or len(set(header)) != len(header) or any(h == "" for h in header):
         raise Fallback("bad header")
@@ -426,6 +462,43 @@ def _case_variants(word: str) -> list[str]:
 NULL_TOKENS = sorted({v for token in MISSING_TOKENS for v in _case_variants(token)})
 
 
+def canonical_strings(arr: Any, fmt: tuple[str, str]) -> Any:
+    """A block of text cells with the numbers written in ``fmt`` (decimal mark, thousands separator)
+    rewritten in Python's syntax, as :func:`~.encoding.canonical_number` rewrites each cell for the
+    pure-Python reader: vectorised for printable ASCII cells, that function itself (once per distinct
+    text) for the rare others (non-ASCII spaces, Excel's apostrophe or percent sign, tabs)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .encoding import _number_pattern, canonical_number  # (encoding imports this module)
+
+    decimal, thousands = fmt
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    trimmed = pc.ascii_trim_whitespace(arr)  # Python's strip() for printable ASCII text
+    number = pc.match_substring_regex(trimmed, _number_pattern(decimal, thousands).pattern)
+    text = trimmed
+    if thousands:
+        text = pc.replace_substring(text, thousands, "")
+    if decimal != ".":
+        text = pc.replace_substring(text, decimal, ".")
+    out = pc.if_else(number, text, arr)
+    # cells canonical_number reads otherwise: outside printable ASCII (its strip() and its spaces differ),
+    # or written as Excel writes text numbers ('12, 12%)
+    other = pc.or_(
+        pc.match_substring_regex(arr, r"[^\x20-\x7e]"),
+        pc.or_(pc.starts_with(trimmed, "'"), pc.ends_with(trimmed, "%")),
+    )
+    if not pc.any(other).as_py():
+        return out
+    rows = np.flatnonzero(np.asarray(other.to_numpy(zero_copy_only=False), dtype=bool))
+    cells = arr.take(pa.array(rows)).to_pylist()
+    done = {value: canonical_number(value, fmt) for value in set(cells)}
+    values = out.to_pylist()  # rare: only a file with such cells pays for a Python list
+    for r, value in zip(rows.tolist(), cells):
+        values[r] = done[value]
+    return pa.array(values, type=pa.string())
+
+
 class _Retry(Exception):
     """The numeric guess for some column was wrong: read again, every column as text."""
 
@@ -438,7 +511,7 @@ def _numeric_guess(path: Path, names: list[str], options: tuple[Any, Any, Any]) 
     import pyarrow.csv as pacsv
 
     read_options, parse_options, convert_options = options
-    with open(path, "rb") as handle:
+    with open_bytes(path) as handle:
         reader = pacsv.open_csv(
             handle, read_options=read_options, parse_options=parse_options, convert_options=convert_options
         )
@@ -535,7 +608,7 @@ def _read_wide_csv_columns(
             codes[(kind[j] == EMPTY) | (kind[j] == MISSING)] = -1
             holder.blocks[block] = codes
 
-    with open(p, newline="", encoding="utf-8-sig") as handle:
+    with open_text(p) as handle:
         reader = csv.reader(counted_lines(handle, meter), delimiter=delimiter)
         try:
             next(reader)  # the header, read by csv_header
@@ -551,7 +624,7 @@ def _read_wide_csv_columns(
                     pending = []
             if pending:
                 classify_block(pending)
-        except (csv.Error, UnicodeDecodeError, StopIteration) as exc:
+        except (csv.Error, UnicodeDecodeError, StopIteration, EOFError, OSError) as exc:  # OSError: a damaged .gz
             raise Fallback(f"csv: {exc}") from None
     if not kinds:
         return {h: Column(np.zeros(0, np.int8), np.zeros(0), None, [], True) for h in header}
@@ -579,13 +652,19 @@ def read_csv_columns(
     delimiter: str = ",",
     progress: bool = False,
     wide: set[str] | None = None,
+    fmt: tuple[str, str] | None = None,
 ) -> dict[str, Column]:
     """Every column of a CSV (after its header row) as :class:`Column` s, blank rows left out.
+
+    ``fmt`` (decimal mark, thousands separator): the numbers of every column are written so (pandas'
+    ``decimal``/``thousands``); each text cell is read as :func:`canonical_strings` rewrites it.
 
     Numbers are float64 in the columns named by ``wide`` (all when None), float32 in the others.
     Columns that look numeric are converted by Arrow as it parses; if one turns out not to be (a
     stray word further down), the file is read again with every column as text."""
     p = Path(path)
+    if fmt is not None and len(header) >= WIDE_COLUMNS:
+        raise Fallback("a number format in a wide file")  # the pure-Python reader rewrites its cells
     if len(header) >= WIDE_COLUMNS:  # (needs no pyarrow)
         meter = Progress(p.name, os.path.getsize(p), enabled=progress)
         columns = _read_wide_csv_columns(p, header, delimiter, meter, wide)
@@ -613,8 +692,10 @@ def read_csv_columns(
         with streaming_heap():
             try:
                 numeric = _numeric_guess(p, names, (read_options, parse_options, as_text))
-            except (pa.ArrowException, ValueError) as exc:
+            except (pa.ArrowException, ValueError, EOFError, OSError) as exc:
                 raise Fallback(f"pyarrow: {exc}") from None
+            if fmt is not None and fmt[1] == ".":
+                numeric = set()  # "1.200" is 1200: no column is plain numbers for Arrow
             for attempt in ("guess", "text"):
                 if attempt == "text":
                     numeric = set()
@@ -635,7 +716,8 @@ def read_csv_columns(
                                 builder.add_values(batch.column(j), nan_is_missing=False)
                                 empty = builder.kinds[-1] == MISSING  # '' or 'NA': cannot tell here
                             else:
-                                builder.add_strings(batch.column(j))
+                                cells = batch.column(j)
+                                builder.add_strings(canonical_strings(cells, fmt) if fmt is not None else cells)
                                 empty = builder.kinds[-1] == EMPTY
                             candidates = empty if candidates is None else candidates & empty
                         if numeric and len(builders) == 1 and candidates is not None and candidates.any():
@@ -643,7 +725,7 @@ def read_csv_columns(
                     break
                 except _Retry:
                     continue
-                except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
+                except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError, ValueError, EOFError, OSError) as exc:
                     if numeric:
                         continue  # e.g. a word in a column guessed numeric: read every column as text
                     raise Fallback(f"pyarrow: {exc}") from None
@@ -714,9 +796,36 @@ def parquet_rows(path: str | os.PathLike[str], wanted: list[int], header: list[s
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, bool):  # as the column-wise reader reads a boolean column: 1 and 0
+        return "1" if value else "0"
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
     return str(value).strip()
+
+
+def read_text_column(path: str | os.PathLike[str], header: list[str], column: str, delimiter: str = ",") -> list[str]:
+    """One column's cells (stripped text) of a CSV (``.gz`` too), blank lines left out, as the pure-Python
+    reader gives them, parsed by Arrow without converting the other columns; :class:`Fallback` where the
+    two might disagree (a one-column file's lines of spaces, ragged rows, bad UTF-8)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if len(header) < 2 or column not in header:
+        raise Fallback("a one-column file, or no such column")
+    names = [f"c{i}" for i in range(len(header))]
+    wanted = names[header.index(column)]
+    try:
+        table = pacsv.read_csv(
+            os.fspath(path),  # a path (not a handle): Arrow decompresses a .gz itself
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[wanted], column_types={wanted: pa.string()}, strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise Fallback(f"pyarrow: {exc}") from None
+    return [v.strip() for v in table.column(0).to_pylist()]
 
 
 def csv_rows_at(
@@ -727,14 +836,16 @@ def csv_rows_at(
     targets = set(wanted)
     found: dict[int, tuple[int, list[str]]] = {}
     index = 0
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         next(reader)
+        last = reader.line_num
         for row in reader:
+            first, last = last + 1, reader.line_num  # the line a record starts on (quoted fields span lines)
             if is_blank_line(row):
                 continue
             if index in targets:
-                found[index] = (reader.line_num, [v.strip() for v in row])
+                found[index] = (first, [v.strip() for v in row])
                 if len(found) == len(targets):
                     break
             index += 1

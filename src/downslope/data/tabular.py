@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from . import readers
-from .columns import RowsAt, encode_csv, read_parquet
+from .columns import RowsAt, encode_csv, encode_parquet, read_parquet
 from .csvfile import (
     check_header_names,
     check_number_format,
@@ -92,6 +92,7 @@ __all__ = [
     "check_features",
     "class_key",
     "encode_csv",
+    "encode_parquet",
     "infer_task",
     "line_numbers",
     "check_number_format",
