@@ -68,13 +68,14 @@ from .errors import (
 )
 from .func import grad as _func_grad
 from .func import vmap  # torch.vmap is torch.func.vmap
-from .functional import add, addcdiv, addcmul, cdist, elu, lerp, norm, reciprocal, square, std, sub, var
+from .functional import addcdiv, addcmul, cdist, elu, lerp, norm, reciprocal, square, std, var
 from .generator import Generator, default_generator
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops import (  # torch's less everyday functions
     abs,
     acos,
     acosh,
+    add,
     addbmm,
     addmm,
     addmv,
@@ -248,6 +249,7 @@ from .ops import (  # torch's less everyday functions
     sqrt,
     squeeze,
     stack,
+    sub,
     sum,
     sum_to,
     swapaxes,

@@ -312,27 +312,6 @@ def lerp(start: Any, end: Any, weight: Any) -> Tensor:
 _TOP_LEVEL: dict[str, Any] = {"function": True, "stacklevel": 4}
 
 
-def add(input: Any, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
-    """input + alpha * other (torch.add), and torch's deprecated ``add(input, Number alpha, other)`` form
-    that older optimizer code calls, with torch's warning.
-
-    Example:
-        >>> import downslope as ds
-        >>> ds.add(ds.ones(2), ds.ones(2), alpha=2)
-        tensor([3., 3.])
-    """
-    if _other is not _NO_OPERAND:
-        other, alpha = _other, _scalar_first("add", other, alpha, "alpha", "Tensor other", **_TOP_LEVEL)
-    return ops.add(input, other, alpha=alpha)
-
-
-def sub(input: Any, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
-    """input - alpha * other (torch.sub), and torch's deprecated ``sub(input, Number alpha, other)`` form."""
-    if _other is not _NO_OPERAND:
-        other, alpha = _other, _scalar_first("sub", other, alpha, "alpha", "Tensor other", **_TOP_LEVEL)
-    return ops.sub(input, other, alpha=alpha)
-
-
 def addcmul(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: float = 1) -> Tensor:
     """x + value * tensor1 * tensor2 (and torch's deprecated ``addcmul(x, Number value, tensor1, tensor2)``)."""
     if _tensor2 is not _NO_OPERAND:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..backend import as_array
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError
-from ..tensor import Tensor, record_op, wrap_array
+from ..tensor import _NO_OPERAND, Tensor, _scalar_first, record_op, wrap_array
 from .operands import (
     _check_broadcast,
     _elementwise,
@@ -23,9 +23,16 @@ from .operands import (
 )
 from .pointwise import astype, where
 
+# torch's deprecated scalar-first top-level forms (ds.add(p, -lr, g)) warn at the caller's line: past
+# this function and ds's out= wrapper
+_TOP_LEVEL: dict[str, Any] = {"function": True, "stacklevel": 4}
 
-def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
-    """a + alpha * b (torch.add)."""
+
+def add(a: Any, b: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
+    """a + alpha * b (torch.add; and torch's deprecated ``add(input, Number alpha, other)``, which older
+    optimizer code calls, with torch's warning)."""
+    if _other is not _NO_OPERAND:
+        b, alpha = _other, _scalar_first("add", b, alpha, "alpha", "Tensor other", **_TOP_LEVEL)
     if type(alpha) is not int or alpha != 1:
         b = _times_alpha(b, alpha, a)
     a, b = _pair(a, b)
@@ -37,8 +44,10 @@ def _add_vjp(g, y, args, saved, needs, xp):
     return (xp.sum_to(g, a.shape) if needs[0] else None, xp.sum_to(g, b.shape) if needs[1] else None)
 
 
-def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
-    """a - alpha * b (torch.sub)."""
+def sub(a: Any, b: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
+    """a - alpha * b (torch.sub; and torch's deprecated ``sub(input, Number alpha, other)``)."""
+    if _other is not _NO_OPERAND:
+        b, alpha = _other, _scalar_first("sub", b, alpha, "alpha", "Tensor other", **_TOP_LEVEL)
     if type(alpha) is not int or alpha != 1:
         b = _times_alpha(b, alpha, a)
     _check_sub(a, b)
