@@ -493,12 +493,11 @@ ShortTensor = _typed("ShortTensor", int16)
 CharTensor = _typed("CharTensor", int8)
 ByteTensor = _typed("ByteTensor", uint8)
 BoolTensor = _typed("BoolTensor", bool_)
-for _cpu_class in (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor, CharTensor):
-    # torch.cuda.FloatTensor and its kin: isinstance is True only for tensors on a GPU
+# torch.cuda.FloatTensor and its kin: isinstance is True only for tensors on a GPU
+_CPU_CLASSES = (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor, CharTensor, ByteTensor)
+for _cpu_class in (*_CPU_CLASSES, BoolTensor):
     setattr(cuda, _cpu_class.__name__, _typed(_cpu_class.__name__, _cpu_class.dtype, "cuda"))
-for _cpu_class in (ByteTensor, BoolTensor):
-    setattr(cuda, _cpu_class.__name__, _typed(_cpu_class.__name__, _cpu_class.dtype, "cuda"))
-del _cpu_class
+del _cpu_class, _CPU_CLASSES
 
 
 # torch.set_printoptions' profiles, as np.array2string's keywords (linewidth stays NumPy's 75 unless set)

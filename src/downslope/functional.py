@@ -15,7 +15,7 @@ import numpy as np
 from . import gemm, ops
 from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
-from .ops.arithmetic import _addc_value
+from .ops.arithmetic import _TOP_LEVEL, _addc_value
 from .ops.reductions import _accumulator, _variance_without_dof
 from .tensor import _NO_OPERAND, Tensor, _scalar_first, record_op
 
@@ -306,10 +306,6 @@ def lerp(start: Any, end: Any, weight: Any) -> Tensor:
     """start + weight * (end - start)."""
     start = ops._lift(start)
     return start + weight * (end - start)
-
-
-# the deprecated scalar-first forms warn at the caller's line: past this module and ds's out= wrapper
-_TOP_LEVEL: dict[str, Any] = {"function": True, "stacklevel": 4}
 
 
 def addcmul(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: float = 1) -> Tensor:
