@@ -63,3 +63,22 @@ def test_state_dict_error_message_is_not_quoted():
     exc = StateDictError("missing key 'bias'")
     assert str(exc) == "missing key 'bias'"
     assert isinstance(exc, KeyError)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.zeros(3).gather(0, m.tensor([5])),  # torch: RuntimeError
+        lambda m: m.zeros(3).scatter(0, m.tensor([5]), 1.0),  # torch: RuntimeError
+        lambda m: m.zeros(3, 4).index_select(0, m.tensor([7])),  # torch: IndexError
+        lambda m: m.zeros(3).narrow(0, 2, 5),  # torch: RuntimeError
+    ],
+    ids=["gather", "scatter", "index_select", "narrow"],
+)
+def test_out_of_range_is_caught_by_the_class_torch_raises(call):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(Exception) as torch_error:
+        call(torch)
+    torch_class = next(c for c in (IndexError, RuntimeError) if isinstance(torch_error.value, c))
+    with pytest.raises(torch_class):
+        call(ds)

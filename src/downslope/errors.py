@@ -59,8 +59,11 @@ class InvalidValueError(ArgumentError, RuntimeError):
     ValueError, so ``except ValueError:`` code catches it too."""
 
 
-class OutOfRangeError(DownslopeError, IndexError):
-    """An index, dimension or class id outside its valid range."""
+class OutOfRangeError(DownslopeError, IndexError, RuntimeError):
+    """An index, dimension or class id outside its valid range. Both an IndexError and a
+    RuntimeError: PyTorch raises one or the other depending on the op (IndexError for ``x[5]`` and
+    ``index_select``, RuntimeError for ``gather``, ``scatter`` and ``narrow``), so either
+    ``except`` clause in ported code catches it."""
 
 
 class StateError(DownslopeError, RuntimeError):
