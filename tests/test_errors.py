@@ -82,3 +82,18 @@ def test_out_of_range_is_caught_by_the_class_torch_raises(call):
     torch_class = next(c for c in (IndexError, RuntimeError) if isinstance(torch_error.value, c))
     with pytest.raises(torch_class):
         call(ds)
+
+
+def test_truncated_checkpoint_is_caught_as_torch_load_raises(tmp_path):
+    torch = pytest.importorskip("torch")
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"w": torch.zeros(3)}, buffer)
+    with pytest.raises(RuntimeError):  # what torch.load raises for a cut-off file
+        torch.load(io.BytesIO(buffer.getvalue()[:100]))
+    path = tmp_path / "ckpt.ds"
+    ds.save({"w": ds.zeros(3)}, path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(RuntimeError):
+        ds.load(path)

@@ -12,8 +12,10 @@ class ShapeError(DownslopeError, ValueError, RuntimeError):
     RuntimeError, which PyTorch raises for shape mismatches (``except RuntimeError:`` code catches it)."""
 
 
-class CheckpointError(DownslopeError, ValueError):
+class CheckpointError(DownslopeError, ValueError, RuntimeError):
     """A checkpoint that cannot be written or read (missing, truncated, corrupted, wrong format).
+    Also a RuntimeError, which ``torch.load`` raises for a truncated or corrupted file, so resume
+    code's ``except RuntimeError:`` catches it.
 
     ``filename`` and ``reason`` are set when a write failed (the path, and e.g. "No space left on
     device"), so a caller can say what to do in its own words."""
