@@ -167,6 +167,14 @@ CASES: dict[str, tuple[Callable[..., Any], list[np.ndarray]]] = {
         lambda m, x, g: m.grid_sampler_2d(x, g, 1, 1, True),
         [_f(1, 2, 4, 5), RNG.uniform(-1.2, 1.2, (1, 3, 3, 2))],
     ),
+    "grid_sampler_bicubic_reflection": (
+        lambda m, x, g: m.grid_sampler(x, g, 2, 2, False),
+        [_f(2, 3, 4, 5), RNG.uniform(-1.2, 1.2, (2, 3, 2, 2))],
+    ),
+    "grid_sampler_3d": (
+        lambda m, x, g: m.grid_sampler_3d(x, g, 0, 1, False),
+        [_f(2, 2, 3, 4, 5), RNG.uniform(-1.2, 1.2, (2, 2, 3, 2, 3))],
+    ),
     "affine_grid_generator": (lambda m, t: m.affine_grid_generator(t, [2, 3, 4, 5], False), [_f(2, 2, 3)]),
     "dropout_eval": (lambda m, x: m.dropout(x, 0.5, False), [_f(3, 4)]),
     "alpha_dropout_eval": (lambda m, x: m.alpha_dropout(x, 0.5, False), [_f(3, 4)]),

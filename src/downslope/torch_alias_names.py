@@ -15,7 +15,7 @@ TORCH_ALIAS_NAMES = frozenset((
     "constant_pad_nd", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "convolution", "cosine_embedding_loss", "cosine_similarity", "ctc_loss", "dropout", "dropout_", "embedding",
     "feature_alpha_dropout", "feature_alpha_dropout_", "feature_dropout", "feature_dropout_", "grid_sampler",
-    "grid_sampler_2d", "group_norm", "gru_cell", "hardshrink", "hinge_embedding_loss", "instance_norm", "kl_div",
+    "grid_sampler_2d", "grid_sampler_3d", "group_norm", "gru_cell", "hardshrink", "hinge_embedding_loss", "instance_norm", "kl_div",
     "layer_norm", "lstm_cell", "margin_ranking_loss", "max_pool1d", "max_pool1d_with_indices", "max_pool2d",
     "max_pool3d", "native_channel_shuffle", "pairwise_distance", "pdist", "pixel_shuffle", "pixel_unshuffle",
     "poisson_nll_loss", "prelu", "relu_", "rms_norm", "rnn_relu_cell", "rnn_tanh_cell", "rrelu", "rrelu_", "selu",

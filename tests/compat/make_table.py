@@ -225,10 +225,6 @@ DIFFERS: dict[str, str] = {
     "oneDNN's and numba's); every argument is accepted",
     "torch.OutOfMemoryError": "Python's MemoryError (what NumPy and CuPy raise when an allocation fails), "
     "not a RuntimeError",
-    "torch.grid_sampler": "2-D only; interpolation 0 (bilinear) or 1 (nearest) with padding 0 (zeros), 1 (border) "
-    "or 2 (reflection): bicubic is refused with a message",
-    "torch.grid_sampler_2d": "interpolation 0 (bilinear) or 1 (nearest) with padding 0 (zeros), 1 (border) or "
-    "2 (reflection): bicubic is refused with a message",
     "torch.use_deterministic_algorithms": "the setting is kept and changes nothing: downslope's CPU ops are "
     "deterministic for a fixed thread count; on CUDA, atomic scatter-adds are not refused (a warning says so)",
     "torch.set_default_device": "'cpu', 'cuda' (through CuPy) or None; device types downslope cannot compute on "

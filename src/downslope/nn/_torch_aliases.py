@@ -434,8 +434,9 @@ _PADDING_MODE = {0: "zeros", 1: "border", 2: "reflection"}
 def grid_sampler(
     input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int, align_corners: bool
 ) -> Tensor:
-    """``torch.grid_sampler``: :func:`downslope.nn.functional.grid_sample` with torch's enum ints
-    (interpolation 0 bilinear, 1 nearest; padding 0 zeros, 1 border).
+    """``torch.grid_sampler`` (and ``grid_sampler_2d``/``grid_sampler_3d``):
+    :func:`downslope.nn.functional.grid_sample` with torch's enum ints (interpolation 0 bilinear,
+    1 nearest, 2 bicubic (4-D input only); padding 0 zeros, 1 border, 2 reflection).
 
     Example:
         >>> import downslope as ds
@@ -452,6 +453,7 @@ def grid_sampler(
 
 
 grid_sampler_2d = grid_sampler
+grid_sampler_3d = grid_sampler
 
 
 def affine_grid_generator(theta: Tensor, size: Sequence[int], align_corners: bool) -> Tensor:
