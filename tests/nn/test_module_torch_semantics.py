@@ -283,3 +283,16 @@ def test_repr_matches_torch(case: str) -> None:
         # torch names a non-CPU entry's device after its size: "[... of size 2x3 (cuda:0)]"
         expected = re.sub(r"(of size [0-9x]+)\]", rf"\1 ({device})]", expected)
     assert _reprs(ds)[case] == expected
+
+
+def test_getattr_called_by_name_finds_children_parameters_and_buffers_as_torch():
+    # PyTorch code such as kuangliu's DLA looks children up with self.__getattr__("level_%d" % i).
+    torch = pytest.importorskip("torch")
+    for lib in (ds, torch):
+        block = lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.BatchNorm1d(3))
+        block.add_module("level_1", lib.nn.ReLU())
+        assert block.__getattr__("level_1") is block.level_1
+        assert block.__getattr__("0").__getattr__("weight") is block[0].weight
+        assert block[1].__getattr__("running_mean") is block[1].running_mean
+        with pytest.raises(AttributeError, match="level_2"):
+            block.__getattr__("level_2")

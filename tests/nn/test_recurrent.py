@@ -495,3 +495,23 @@ def test_d2l_xavier_init_through_parameters_reaches_the_weights_the_gru_runs_wit
     out_d, _ = mine(ds.tensor(x, dtype=ds.float64))
     out_t, _ = theirs(torch.tensor(x))
     np.testing.assert_allclose(out_d.detach().numpy(), out_t.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_lstm_and_lstm_cell_take_the_state_as_a_list_as_torch_does():
+    # A training loop that detaches its state with `states = [s.detach() for s in states]` passes a list.
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 5, 4)).astype(np.float32)
+    results = []
+    for lib in (ds, torch):
+        lib.manual_seed(0)
+        lstm = lib.nn.LSTM(4, 3, 1, batch_first=True)
+        cell = lib.nn.LSTMCell(4, 3)
+        if lib is torch:
+            lstm.load_state_dict({k: torch.tensor(v.numpy()) for k, v in results[0][0].items()})
+            cell.load_state_dict({k: torch.tensor(v.numpy()) for k, v in results[0][1].items()})
+        h = [lib.full((1, 2, 3), 0.5), lib.full((1, 2, 3), -0.25)]
+        out, (hn, cn) = lstm(lib.tensor(x), h)
+        h1, c1 = cell(lib.tensor(x[:, 0]), [lib.full((2, 3), 0.5), lib.full((2, 3), -0.25)])
+        results.append((lstm.state_dict(), cell.state_dict(), [t.detach().numpy() for t in (out, hn, cn, h1, c1)]))
+    for ours, theirs in zip(results[0][2], results[1][2]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)

@@ -53,3 +53,11 @@ def test_sum_to_size_sums_integers_into_int64_as_torch(data, dtype):
         assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
         assert tuple(ours.shape) == tuple(theirs.shape)
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_cat_of_zero_dimensional_tensors_says_so_as_torch():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="zero-dimensional tensor \\(at position 1\\)"):
+        torch.cat([torch.ones(1), torch.tensor(2.0)])
+    with pytest.raises(RuntimeError, match="zero-dimensional tensor \\(at position 1\\) cannot be concatenated"):
+        ds.cat([ds.ones(1), ds.tensor(2.0)])

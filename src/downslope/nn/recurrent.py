@@ -246,7 +246,7 @@ class RNNBase(Module):
             zh = wrap_array(namespace_of(like.array).zeros(expected_h[1:], dtype=like.dtype)) if self.proj_size else z
             return [(zh, z) if self.mode == "LSTM" else z for _ in range(count)]
         if self.mode == "LSTM":
-            if not (isinstance(hx, tuple) and len(hx) == 2):
+            if not (isinstance(hx, (tuple, list)) and len(hx) == 2):  # torch indexes it: a list works too
                 raise ArgumentTypeError(f"{name}: the initial state must be a tuple (h0, c0), got {type(hx).__name__}")
             parts = [self._checked_state(t, e, label) for t, e, label in zip(hx, (expected_h, expected), ("h0", "c0"))]
             return [(parts[0][k], parts[1][k]) for k in range(count)]
@@ -611,11 +611,12 @@ class RNNCellBase(Module):
         unbatched = input.ndim == 1
         x = ops.unsqueeze(input, 0) if unbatched else input
         expected = (x.shape[0], self.hidden_size)
-        parts = hx if isinstance(hx, tuple) else (hx,)
+        lstm_list = self.mode == "LSTM" and isinstance(hx, list)  # torch indexes (h, c): a list works too
+        parts = tuple(hx) if isinstance(hx, tuple) or lstm_list else (hx,)
         if hx is None:  # zeros in the input's namespace (its device) and dtype
             zeros = wrap_array(namespace_of(x.array).zeros(expected, dtype=x.dtype))
             return x, ((zeros, zeros) if self.mode == "LSTM" else zeros), unbatched
-        if self.mode == "LSTM" and not (isinstance(hx, tuple) and len(hx) == 2):
+        if self.mode == "LSTM" and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise ArgumentTypeError(f"{name}: the state must be a tuple (h, c), got {type(hx).__name__}")
         checked = []
         for t in parts:

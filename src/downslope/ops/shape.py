@@ -294,9 +294,20 @@ def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None
     try:
         out = np.concatenate([t.array for t in ts], axis=a)
     except ValueError:
-        raise ShapeError(f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}") from None
+        raise ShapeError(_concatenate_mismatch(ts, a)) from None
     bounds = tuple(itertools.accumulate((t.shape[a] for t in ts), initial=0))  # plain ints: nothing to free
     return record_op(out, tuple(ts), _concatenate_vjp, (a, bounds))
+
+
+def _concatenate_mismatch(ts: list[Tensor], a: int) -> str:
+    """Why NumPy refused to join ``ts``: a zero-dimensional tensor (as torch says), or the shapes."""
+    for i, t in enumerate(ts):
+        if t.ndim == 0:
+            return (
+                f"concatenate: zero-dimensional tensor (at position {i}) cannot be concatenated; "
+                "use ds.stack, or give each a dimension first (t.view(1) / t.reshape(1))"
+            )
+    return f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}"
 
 
 def _concatenate_vjp(g, y, args, saved, needs, xp):
@@ -313,7 +324,7 @@ def _concatenate_skipping_empty(ts: list[Tensor], legacy: list[bool], a: int) ->
     try:
         out = np.concatenate([t.array for t in kept], axis=a)
     except ValueError:
-        raise ShapeError(f"concatenate: shapes {[t.shape for t in kept]} do not match except along axis {a}") from None
+        raise ShapeError(_concatenate_mismatch(kept, a)) from None
     sizes = [0 if skip else t.shape[a] for t, skip in zip(ts, legacy)]
     bounds = tuple(itertools.accumulate(sizes, initial=0))
     return record_op(out, tuple(ts), _concatenate_skipping_vjp, (a, bounds, tuple(legacy)))

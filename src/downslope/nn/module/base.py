@@ -843,6 +843,20 @@ class Module:
             stacklevel=3,
         )
 
+    def __getattr__(self, name: str) -> Any:
+        """Only reached when normal lookup fails (registered names are plain attributes here), or when
+        called by name: ``self.__getattr__("level_1")`` is how some PyTorch code looks up a child, so
+        it answers from the registries as PyTorch's does."""
+        d = object.__getattribute__(self, "__dict__")
+        for registry in _REGISTRIES:
+            entries = d.get(registry)
+            if entries is not None and name in entries:
+                return entries[name]
+        if name in d:
+            return d[name]
+        # name= and obj= keep Python's "Did you mean ...?" suggestions
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'", name=name, obj=self)
+
     def __delattr__(self, name: str) -> None:
         d = self.__dict__
         if "_parameters" in d and any(name in d[registry] for registry in _REGISTRIES):
