@@ -16,6 +16,7 @@ The batch size names the flavour of gradient descent:
 from __future__ import annotations
 
 import copy
+import itertools
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, MutableSequence, Sequence
 from typing import Any
@@ -315,10 +316,21 @@ class DataLoader:
         return self.batch_size
 
     # ------------------------------------------------------------------ iteration
+    def _sampled_batches(self) -> Iterator[np.ndarray]:
+        """The sampler's indices a batch at a time, read lazily as PyTorch's loader reads them: a sampler
+        may be endless or far longer than one epoch (``RandomSampler(num_samples=10**10)``)."""
+        bs = self._batching()
+        indices = iter(self.sampler)  # type: ignore[call-overload]
+        while True:
+            idx = np.fromiter((int(i) for i in itertools.islice(indices, bs)), dtype=np.int64)
+            if len(idx) == 0 or (self.drop_last and len(idx) < bs):
+                return
+            yield idx
+            if len(idx) < bs:
+                return
+
     def _order(self) -> np.ndarray | None:
         """This epoch's order of the sample indices (None: in order), drawn at the epoch's first batch."""
-        if self.sampler is not None:
-            return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
         if not self.shuffle:
             return None
         # as PyTorch's RandomSampler: from the loader's own stream, or one seed per epoch from the library
@@ -374,6 +386,10 @@ class DataLoader:
             for indices in self.batch_sampler:
                 yield self._gather(np.asarray(list(indices), dtype=np.int64))
             return
+        if self.sampler is not None:
+            for idx in self._sampled_batches():
+                yield self._gather(idx)
+            return
         order = self._order()  # at the first batch: this is a generator
         bs = self._batching()
         n = self.num_samples if order is None else len(order)
@@ -410,6 +426,10 @@ class DataLoader:
             for indices in self.batch_sampler:
                 idx = to_device(np.asarray(list(indices), dtype=np.int64), self.device)
                 yield tuple(wrap_array(a.take(idx, axis=0)) for a in placed)
+            return
+        if self.sampler is not None:
+            for idx in self._sampled_batches():
+                yield tuple(wrap_array(a.take(to_device(idx, self.device), axis=0)) for a in placed)
             return
         order = self._order()  # at the first batch, as on the host
         on_device = None if order is None else to_device(order, self.device)  # one copy per epoch

@@ -46,6 +46,8 @@ def _rng(generator: Any, owner: str) -> np.random.Generator | None:
     return as_numpy_generator(generator, owner)
 
 
+_DRAW_CHUNK = 1 << 16  # indices drawn at once with replacement (one call below this many: the same stream)
+
 class Sampler:
     """Base class: subclasses define ``__iter__`` (indices) and ``__len__``."""
 
@@ -111,12 +113,16 @@ class RandomSampler(Sampler):
         rng = self.generator
         if rng is None:  # as PyTorch: one seed per pass from the library generator
             rng = np.random.Generator(np.random.PCG64(int(backend.rng().integers(0, 2**63 - 1))))
-        if self.replacement:
-            yield from rng.integers(0, n, self.num_samples).tolist()
-            return
-        rounds = -(-self.num_samples // n)
-        order = np.concatenate([rng.permutation(n) for _ in range(rounds)])[: self.num_samples]
-        yield from order.tolist()
+        # Drawn a chunk (or a pass over the data) at a time, as PyTorch's: a sampler asked for 1e10
+        # samples (makemore's "infinite" loader) starts at once instead of allocating them all.
+        left = self.num_samples
+        while left > 0:
+            if self.replacement:
+                draw = rng.integers(0, n, min(left, _DRAW_CHUNK))
+            else:
+                draw = rng.permutation(n)[:left]
+            left -= len(draw)
+            yield from draw.tolist()
 
     def __len__(self) -> int:
         return self.num_samples
