@@ -12,7 +12,7 @@ import pytest
 import downslope as ds
 
 
-@pytest.mark.parametrize("name", ["cudnn", "mps", "cuda"])
+@pytest.mark.parametrize("name", ["cudnn", "mps", "cuda", "mkldnn", "mkl", "openmp"])
 def test_each_part_imports_as_a_module_and_is_ds_backends_own(name: str) -> None:
     module = importlib.import_module(f"downslope.backends.{name}")
     assert module is getattr(ds.backends, name)
@@ -54,6 +54,17 @@ def test_flags_set_through_either_name_are_the_same_flags() -> None:
 
 def test_torch_has_the_same_modules() -> None:
     torch = pytest.importorskip("torch")
-    for name in ("cudnn", "mps", "cuda"):
+    for name in ("cudnn", "mps", "cuda", "mkldnn", "mkl", "openmp"):
         assert isinstance(importlib.import_module(f"torch.backends.{name}"), types.ModuleType)
+        if name in ("mkldnn", "mkl", "openmp"):
+            assert callable(getattr(torch.backends, name).is_available)
         assert hasattr(getattr(torch.backends, name), "is_built") or name == "cudnn"
+
+
+def test_mkldnn_flags_are_kept_and_restored_as_torch_s() -> None:
+    torch = pytest.importorskip("torch")
+    for lib in (torch, ds):
+        assert lib.backends.mkldnn.enabled is True
+        with lib.backends.mkldnn.flags(enabled=False):
+            assert lib.backends.mkldnn.enabled is False
+        assert lib.backends.mkldnn.enabled is True

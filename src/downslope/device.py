@@ -543,6 +543,48 @@ class _Cudnn(types.ModuleType):
                 setattr(self, name, value)
 
 
+class _Mkldnn(types.ModuleType):
+    """``torch.backends.mkldnn``: the ``enabled`` flag and ``flags(...)`` are kept and change nothing.
+    ``is_available()`` is False, so code that would convert tensors to PyTorch's opaque oneDNN layout
+    (``x.to_mkldnn()``, which downslope has not) takes its plain path; downslope calls oneDNN's GEMM
+    itself where it pays, on ordinary arrays."""
+
+    enabled = True  # PyTorch's default
+    deterministic = False
+
+    @staticmethod
+    def is_available() -> bool:
+        return False
+
+    @contextlib.contextmanager
+    def flags(self, enabled: bool = False, deterministic: bool = False, **others: Any) -> Iterator[None]:
+        """``torch.backends.mkldnn.flags(...)``: set for the block, then restored (they change nothing).
+
+        Example:
+            >>> import downslope as ds
+            >>> with ds.backends.mkldnn.flags(enabled=False):
+            ...     ds.backends.mkldnn.enabled
+            False
+            >>> ds.backends.mkldnn.enabled
+            True
+        """
+        before = (self.enabled, self.deterministic)
+        self.enabled, self.deterministic = enabled, deterministic
+        try:
+            yield
+        finally:
+            self.enabled, self.deterministic = before
+
+
+class _Unavailable(types.ModuleType):
+    """A ``torch.backends`` part whose ``is_available()`` is False here (``mkl``, ``openmp``): downslope's
+    kernels are NumPy's, oneDNN's and numba's, and no code path depends on these answers."""
+
+    @staticmethod
+    def is_available() -> bool:
+        return False
+
+
 class _CudaMatmul:
     """``torch.backends.cuda.matmul`` flags: kept, and they change nothing (downslope multiplies float32 in
     float32: no TF32, no reduced-precision reductions)."""
@@ -644,13 +686,16 @@ class _BackendsCuda(types.ModuleType):
 
 
 class _Backends(types.ModuleType):
-    """``ds.backends``: ``mps.is_available()``, ``cuda.matmul`` and ``cudnn`` flags, for ported code; the flags
+    """``ds.backends``: ``mps.is_available()``, ``cuda.matmul``, ``cudnn`` and ``mkldnn`` flags, for ported code; the flags
     are kept and change nothing. Like PyTorch's, each is a module: ``import downslope.backends.cudnn`` and
     ``from downslope.backends import cudnn`` work (see :func:`_register_backends`)."""
 
     mps = _Mps("downslope.backends.mps")
     cudnn = _Cudnn("downslope.backends.cudnn")
     cuda = _BackendsCuda("downslope.backends.cuda")
+    mkldnn = _Mkldnn("downslope.backends.mkldnn")
+    mkl = _Unavailable("downslope.backends.mkl")
+    openmp = _Unavailable("downslope.backends.openmp")
 
 
 _PRECISIONS = ("highest", "high", "medium")
@@ -685,7 +730,8 @@ def _register_backends() -> None:
 
     for package in (backends, cuda, cpu):
         package.__path__ = []  # a package: its parts import as submodules
-    for module in (backends, backends.mps, backends.cudnn, backends.cuda, cuda, cpu):
+    parts = (backends.mps, backends.cudnn, backends.cuda, backends.mkldnn, backends.mkl, backends.openmp)
+    for module in (backends, *parts, cuda, cpu):
         is_package = module in (backends, cuda, cpu)
         module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None, is_package=is_package)
         sys.modules.setdefault(module.__name__, module)
