@@ -96,6 +96,16 @@ UNSUPPORTED[("torch", "nested")] = (
     "nested (ragged) tensors are not supported",
     "pad the sequences to one length (nn.utils.rnn.pad_sequence) and pass a padding mask",
 )
+UNSUPPORTED[("torch", "profiler")] = (
+    "PyTorch's profiler traces PyTorch's own operator and device kernels; downslope's ops are Python and NumPy",
+    "time Python with cProfile (python -m cProfile -s cumtime train.py, or cProfile.Profile() around the steps) "
+    "and statements with downslope.utils.benchmark.Timer; drop profile(...) and record_function(...) blocks",
+)
+UNSUPPORTED[("torch.nn.functional", "grouped_mm")] = (
+    "grouped matrix products (mixture-of-experts kernels) are not implemented",
+    "multiply each group on its own: ds.cat([a[start:end] @ b[g] for g, (start, end) in "
+    "enumerate(zip([0, *offs.tolist()[:-1]], offs.tolist()))])",
+)
 UNSUPPORTED[("torch.nn.attention", "flex_attention")] = (
     "FlexAttention compiles user score and mask functions with torch.compile; it is not implemented",
     "build the mask or additive bias as a tensor and pass it as attn_mask to F.scaled_dot_product_attention",
@@ -112,6 +122,7 @@ _WHERE = {
     "torch.Tensor": "downslope.Tensor",
     "torch.utils": "downslope.utils",
     "torch.nn.attention": "downslope.nn.attention",
+    "torch.nn.functional": "downslope.nn.functional",
 }
 
 

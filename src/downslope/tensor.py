@@ -2150,8 +2150,11 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Turn user data into an array with the library's dtype policy (what ``ds.tensor`` stores).
 
     Floating input becomes the default dtype (float32) unless ``dtype`` says otherwise: NumPy and
-    scikit-learn hand out float64, and silently training in float64 would be twice as slow.
-    Integers stay int64 (class indices), booleans stay bool. Strings and objects are refused.
+    scikit-learn hand out float64, and silently training in float64 would be twice as slow; float16
+    stays float16, as in torch. Arrays and tensors of int8, int16, int32, int64 or uint8 keep their
+    dtype, as in torch (a uint8 image stays uint8, so ``x.float() / 255`` code sees it); Python
+    integers become int64, as do uint16/uint32/uint64 arrays (downslope has no such dtypes; uint64
+    values past int64's range are refused). Booleans stay bool. Strings and objects are refused.
 
     Example:
         >>> to_array([1, 2.5]).dtype
@@ -2182,9 +2185,11 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     if dtype is not None:
         target = backend.as_dtype(dtype)
     elif arr.dtype.kind == "f":
-        target = backend.get_default_dtype()
+        target = arr.dtype if arr.dtype == backend.float16 else backend.get_default_dtype()
     elif arr.dtype.kind in "iu":
-        target = backend.int64
+        target = arr.dtype if arr.dtype in KEPT_INTEGER_DTYPES else backend.int64
+        if _NARROW_NP_INT is not None and target == _NARROW_NP_INT and isinstance(data, (list, tuple, int)):
+            target = backend.int64  # Python ints, which NumPy 1 on Windows makes int32: int64, as torch
     else:
         target = arr.dtype
     if arr.dtype == np.uint64 and target.kind == "i" and arr.size and arr.max() > _INT64_MAX:
@@ -2200,6 +2205,10 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
 
 
 _INT64_MAX = 2**63 - 1
+# torch's classic integer dtypes, which an array or tensor keeps (``to_array``); NumPy's default integer
+# (what Python ints become) when it is narrower than int64, else None
+KEPT_INTEGER_DTYPES = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8))
+_NARROW_NP_INT: np.dtype[Any] | None = np.dtype(int) if np.dtype(int) != np.int64 else None
 _NDARRAY, _NP_SCALAR = np.ndarray, np.generic
 
 
@@ -3636,8 +3645,10 @@ def _placed(arr: Any, device: Any, where: str) -> Any:
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Make a tensor from a list, a scalar, an array or another tensor (data is copied).
 
-    Floating data becomes float32 unless ``dtype`` is given (e.g. ``dtype=ds.float64``); a downslope
-    tensor keeps its dtype, as in torch (the float32 policy is for NumPy, PyTorch and Python data);
+    Floating data becomes float32 unless ``dtype`` is given (e.g. ``dtype=ds.float64``); float16 arrays
+    stay float16, and integer arrays and tensors keep int8/int16/int32/int64/uint8 (a uint8 image stays
+    uint8), as in torch; Python integers become int64. A downslope tensor keeps its dtype, as in torch
+    (the float32 policy is for NumPy, PyTorch and Python data);
     ``device`` is ``"cpu"`` (the default for host data), ``"cuda"`` (CuPy) or ``"strict"`` (tests).
 
     Example:
@@ -3711,8 +3722,9 @@ def from_dlpack(ext_tensor: Any) -> Tensor:
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Return ``data`` itself when it is already a tensor (of the asked dtype), else a tensor; a NumPy
-    array whose dtype is kept (float32, integers, booleans; float64 when asked for) is shared, not
-    copied, as ``torch.as_tensor`` shares it (a float64 array becomes a float32 copy by default).
+    array whose dtype is kept (float32, float16, int8/int16/int32/int64/uint8, booleans; float64 when
+    asked for) is shared, not copied, as ``torch.as_tensor`` shares it (a float64 array becomes a
+    float32 copy by default, a uint16/uint32/uint64 array an int64 copy).
 
     Example:
         >>> import numpy as np, downslope as ds

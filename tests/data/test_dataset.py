@@ -6,9 +6,12 @@ from downslope.data import ArrayDataset, Dataset, Subset, TensorDataset
 from downslope.errors import DataError, ShapeError
 
 
-def test_dtype_policy_float32_and_int64():
-    data = ArrayDataset(np.ones((4, 2), np.float64), np.arange(4, dtype=np.int32), np.zeros(4, bool))
-    assert [a.dtype for a in data.arrays] == [np.float32, np.int64, np.bool_]
+def test_dtype_policy_float32_and_torch_s_integers():
+    # float64 -> float32 (the library's policy); int32 kept as torch keeps it; uint16 (no such dtype here) -> int64
+    data = ArrayDataset(
+        np.ones((4, 2), np.float64), np.arange(4, dtype=np.int32), np.zeros(4, bool), np.arange(4, dtype=np.uint16)
+    )
+    assert [a.dtype for a in data.arrays] == [np.float32, np.int32, np.bool_, np.int64]
     assert all(a.flags.c_contiguous for a in data.arrays)
 
 

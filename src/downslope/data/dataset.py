@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ArgumentTypeError, DataError, OutOfRangeError, ShapeError
-from ..tensor import Tensor, wrap_array
+from ..tensor import KEPT_INTEGER_DTYPES, Tensor, wrap_array
 
 
 class Dataset:
@@ -124,7 +124,9 @@ class StackDataset(Dataset):
 
 def _as_sample_array(value: Any, name: str, float_dtype: Any = None) -> np.ndarray:
     """Apply the library's dtype policy: floating -> default float (float32), or ``float_dtype`` when
-    given (a float64 model's data), integers -> int64."""
+    given (a float64 model's data); integers keep torch's integer dtypes (a uint8 image stays uint8),
+    other integers (uint16/32/64) become int64. A tensor keeps its dtype unless ``float_dtype`` asks
+    otherwise, as in torch's TensorDataset (its dtype was chosen when it was made)."""
     if isinstance(value, Tensor):
         arr = value.array
     else:
@@ -136,10 +138,12 @@ def _as_sample_array(value: Any, name: str, float_dtype: Any = None) -> np.ndarr
         raise ArgumentTypeError(f"{name}: expected numeric or boolean data, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ShapeError(f"{name}: expected an array with a first axis of samples, got a scalar")
+    if isinstance(value, Tensor) and float_dtype is None:
+        return np.ascontiguousarray(arr)
     floating = backend.get_default_dtype() if float_dtype is None else np.dtype(float_dtype)
     if arr.dtype.kind == "f" and arr.dtype != floating:
         arr = arr.astype(floating)
-    elif arr.dtype.kind in "iu" and arr.dtype != backend.int64:
+    elif arr.dtype.kind in "iu" and arr.dtype not in KEPT_INTEGER_DTYPES:
         arr = arr.astype(backend.int64)
     # Contiguous storage keeps np.take on the first axis a straight memory copy.
     return np.ascontiguousarray(arr)

@@ -320,7 +320,7 @@ class DataLoader:
         """The sampler's indices a batch at a time, read lazily as PyTorch's loader reads them: a sampler
         may be endless or far longer than one epoch (``RandomSampler(num_samples=10**10)``)."""
         bs = self._batching()
-        indices = iter(self.sampler)  # type: ignore[call-overload]
+        indices = iter(self.sampler)  # type: ignore[arg-type]
         while True:
             idx = np.fromiter((int(i) for i in itertools.islice(indices, bs)), dtype=np.int64)
             if len(idx) == 0 or (self.drop_last and len(idx) < bs):
@@ -622,7 +622,18 @@ def _stack_field(values: list[Any], where: str) -> Tensor:
         ) from None
     if stacked.dtype.kind not in "fiub":  # strings, objects (None among numbers): what PyTorch refuses
         raise ArgumentTypeError(f"{_COLLATE_TYPES.format(stacked.dtype)} (in {where})")
+    if stacked.dtype in _KEPT_BATCH_DTYPES and type(values[0]) is not int:
+        # as torch's default_collate: a uint8 image batch stays uint8 (so `x.float() / 255` code sees it);
+        # Python ints (NumPy's default integer, int32 on some platforms) go on to int64 below
+        return wrap_array(np.ascontiguousarray(stacked))
     return wrap_array(_as_sample_array(stacked, f"DataLoader {where}"))
+
+
+# What a batch keeps (torch's integer dtypes, float16, bool); other floats become the default dtype and
+# uint16/uint32/uint64 int64, as ds.tensor does
+_KEPT_BATCH_DTYPES = frozenset(
+    np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.float16, np.bool_)
+)
 
 
 def _looks_like_arrays(items: tuple[Any, ...]) -> bool:

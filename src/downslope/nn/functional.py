@@ -1352,3 +1352,11 @@ __all__ += ["relu_", "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "thre
 from .attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
 
 __all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]
+
+
+def __getattr__(name: str) -> Any:
+    """A name torch.nn.functional has and downslope leaves out says why (``F.grouped_mm``), as
+    ``downslope.X`` does; other missing names raise the usual AttributeError."""
+    from .._unsupported import missing_module_attribute
+
+    missing_module_attribute(name, "torch.nn.functional")
