@@ -57,7 +57,7 @@ def test_best_epoch_marked_in_every_panel(tmp_path: Path) -> None:
     # The monitored value gets a black dot at (best epoch, best value).
     dots = [line for line in loss_ax.lines if line.get_marker() == "o" and line.get_color() == "black"]
     assert [tuple(d.get_xydata()[0]) for d in dots] == [(4.0, 0.75)]
-    labels = [t.get_text() for t in loss_ax.get_legend().get_texts()]
+    labels = [t.get_text().replace("\n", " ") for t in loss_ax.get_legend().get_texts()]  # wrapped to the panel
     assert labels == [TRAIN_LABEL, VAL_LABEL, "best epoch 4 (val loss 0.75)"]
     assert (
         TRAIN_LABEL
@@ -359,3 +359,51 @@ def test_compare_y_labels_stay_within_their_panels_under_the_title():
         panel = ax.get_window_extent(renderer)
         assert label.y0 >= panel.y0 - 1 and label.y1 <= panel.y1 + 1, ax.get_title()
         assert not label.overlaps(title), ax.get_title()
+
+
+def _fitted_history(batch_size):
+    import downslope as ds
+    from downslope import nn, optim
+    from downslope.train import GradientDiagnostics
+
+    ds.manual_seed(0)
+    x = np.linspace(-1, 1, 40, dtype=np.float32)[:, None]
+    model = nn.Linear(1, 1)
+    return ds.fit(
+        model, "mse", optim.SGD(model.parameters(), lr=0.1), (x, 2 * x + 1), validation_split=0.25, epochs=3,
+        batch_size=batch_size, metrics=["mae"], callbacks=[GradientDiagnostics()], verbose=0,
+    )  # fmt: skip
+
+
+@pytest.mark.host_only  # a plot reads its values on the host
+def test_the_gradient_norm_legend_says_full_batch_on_a_full_batch_run():
+    full = plot_loss_curves(_fitted_history("full")).axes[-1]
+    mini = plot_loss_curves(_fitted_history(8)).axes[-1]
+    legend_of = lambda ax: [t.get_text().replace("\n", " ") for t in ax.get_legend().get_texts()][0]  # noqa: E731
+    assert legend_of(full) == "L2 norm of the gradient of the whole training split (full batch: one per epoch)"
+    assert legend_of(mini) == "L2 norm of the whole mini-batch gradient (mean over the batches measured)"
+    assert "mini-batch" not in legend_of(full)
+
+
+@pytest.mark.host_only  # a plot reads its values on the host
+@pytest.mark.parametrize("metrics", [["accuracy", "grad_norm"], ["mae", "r2", "grad_norm"], []])
+def test_the_legends_below_the_panels_stay_apart_and_inside_the_figure(metrics, tmp_path):
+    # the run report's curves.png: three legends wider than their panels ran into each other, the last cut
+    history = {"loss": [0.72, 0.6, 0.57], "val_loss": [0.66, 0.6, 0.54]}
+    for name in metrics:
+        history[name] = [0.5, 0.7, 0.8]
+        if name != "grad_norm":
+            history[f"val_{name}"] = [0.6, 0.7, 0.9]
+    titles = {"grad_norm": "Gradient norm\n(full batch: the whole training split's gradient)"}
+    fig = plot_loss_curves(history, panel_titles=titles, save_path=tmp_path / "curves.png")
+    fig.canvas.draw()  # the layout the saved file has, at the figure's own dpi
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.get_legend().get_window_extent(renderer) for ax in fig.axes]
+    for box in boxes:
+        assert fig.bbox.x0 - 1 <= box.x0 and box.x1 <= fig.bbox.x1 + 1, (box, fig.bbox)
+        assert fig.bbox.y0 - 1 <= box.y0 and box.y1 <= fig.bbox.y1 + 1, (box, fig.bbox)
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 < right.x0, (left, right)
+    for ax, box in zip(fig.axes, boxes):  # every legend line fits its own panel's share of the figure
+        share = fig.bbox.width / len(fig.axes)
+        assert box.width <= share, (ax.get_title(), box.width, share)

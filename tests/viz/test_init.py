@@ -51,3 +51,36 @@ def test_plots_do_not_use_pyplot() -> None:
     fig = plot_loss_curves({"loss": [1.0, 0.5]})
     assert isinstance(fig.canvas, FigureCanvasAgg)
     assert getattr(fig.canvas, "manager", None) is None  # not registered with pyplot
+
+
+def test_submodules_are_attributes_loaded_on_first_use() -> None:
+    code = (
+        "import sys, downslope.viz as viz\n"
+        "assert 'downslope.viz.landscape' not in sys.modules\n"
+        "assert viz.landscape is sys.modules['downslope.viz.landscape']\n"
+        "assert callable(viz.landscape.run_landscape) and callable(viz.curves.plot_loss_curves)\n"
+        "assert {'curves', 'regression', 'boundary', 'testfunctions', 'landscape', 'report'} <= set(dir(viz))\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.host_only  # a plot reads its values on the host
+def test_every_public_example_imports_what_it_calls() -> None:
+    """help(...)'s examples run as copied: in an empty namespace, not the module's own."""
+    pytest.importorskip("matplotlib")
+    import doctest
+    import importlib
+
+    failed = []
+    for name in ("__init__", "curves", "regression", "boundary", "testfunctions", "landscape", "report", "_mpl"):
+        module = importlib.import_module("downslope.viz" if name == "__init__" else f"downslope.viz.{name}")
+        for test in doctest.DocTestFinder().find(module, module.__name__, globs={}):
+            if not test.examples or test.name.rsplit(".", 1)[-1].startswith("_"):
+                continue
+            runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+            runner.run(test, out=lambda _: None)
+            if runner.summarize(verbose=False).failed:
+                failed.append(test.name)
+    assert failed == []

@@ -70,7 +70,7 @@ def test_a_note_says_why_the_model_is_not_at_the_least_squares_line():
     x = np.linspace(-1, 1, 20)
     note = "GD stopped at epoch 4 (early stopping); weights restored to epoch 2 (best validation loss)"
     fig = plot_regression(lambda t: 2 * t, x, 3 * x + 1, least_squares=True, note=note)
-    assert [t.get_text() for t in fig.axes[0].texts] == [note]
+    assert [t.get_text().replace("\n", " ") for t in fig.axes[0].texts] == [note]
     assert not plot_regression(lambda t: 2 * t, x, 3 * x + 1).axes[0].texts
 
 
@@ -89,3 +89,24 @@ def test_the_legend_gives_the_models_own_slope_and_intercept_beside_the_least_sq
     # a curve has no slope: its entry stays plain
     curve = plot_regression(lambda t: t * t, x, y).axes[0].get_legend().get_texts()[0].get_text()
     assert curve == "model"
+
+
+@pytest.mark.host_only  # a plot reads its values on the host
+def test_the_note_covers_neither_the_plot_nor_its_tick_labels_and_stays_in_the_figure(tmp_path):
+    # fit.png of a run with --patience: the note box sat on the lowest y tick label
+    x = np.linspace(-3, 3, 130)
+    note = (
+        "sgd (batch size 64) stopped at epoch 28 (early stopping); weights restored to epoch 23 (best validation loss)"
+    )
+    fig = plot_regression(lambda t: 3 * t + 2, x, 3 * x + 2, note=note, save_path=tmp_path / "fit.png")
+    ax = fig.axes[0]
+    fig.canvas.draw()  # the layout the saved file has, at the figure's own dpi
+    renderer = fig.canvas.get_renderer()
+    (text,) = ax.texts
+    assert text.get_text().replace("\n", " ") == note
+    box = text.get_bbox_patch().get_window_extent(renderer)
+    assert not box.overlaps(ax.get_window_extent(renderer))  # the data and the curve
+    for label in [*ax.get_yticklabels(), *ax.get_xticklabels(), ax.xaxis.label]:
+        if label.get_text():
+            assert not box.overlaps(label.get_window_extent(renderer)), label.get_text()
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0, (box, fig.bbox)

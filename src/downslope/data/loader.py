@@ -176,9 +176,9 @@ class DataLoader:
         requested = _resolve_batch_size(batch_size, n)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        if self.drop_last and requested > n:
-            raise ConfigError(f"DataLoader: drop_last=True with batch_size {batch_size} > {n} samples gives no batches")
-        self.batch_size = min(requested, n)
+        # drop_last with a batch size above the sample count: no full batch, so no batch at all (len 0), as
+        # PyTorch gives (a small fold of a k-fold loop); fit refuses such a loader, a loop simply runs no step
+        self.batch_size = requested if self.drop_last and requested > n else min(requested, n)
         if sampler is not None and self.shuffle:
             raise ConfigError("DataLoader: sampler decides the order, so it cannot be combined with shuffle=True")
         if batch_sampler is not None and (sampler is not None or self.shuffle or self.drop_last or batch_size != 1):

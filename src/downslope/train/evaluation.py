@@ -7,8 +7,10 @@ loss sum and the outputs stay there and are read back once (see ``train/placemen
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,21 @@ from ..devices import to_host
 from ..errors import ConfigError
 from ..tensor import Tensor, wrap_array
 from .callbacks import Callback, Logs, as_callback_list
-from .inputs import as_loader, conform, features_as_float, model_float_dtype, unpack_batch
+from .inputs import (
+    as_loader,
+    batch_inputs,
+    call_model,
+    check_numeric,
+    conform,
+    features_as_float,
+    input_rows,
+    inputs_dataset,
+    make_loader,
+    model_float_dtype,
+    model_input_count,
+    multi_input,
+    unpack_batch,
+)
 from .metrics import Metric, MetricFn, as_metric, for_logits
 from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .protocols import LossFn, ModelLike
@@ -34,6 +50,7 @@ def model_mode(model: ModelLike, training: bool) -> Iterator[None]:
 
     Example:
         >>> from downslope import nn
+        >>> from downslope.train.evaluation import model_mode
         >>> layer = nn.Dropout(0.5)
         >>> with model_mode(layer, False):
         ...     layer.training
@@ -75,6 +92,7 @@ def loss_weights(loss_fn: LossFn, n: int, targets: Any = None) -> tuple[float, f
 
     Example:
         >>> import downslope as ds
+        >>> from downslope.train.evaluation import loss_weights
         >>> loss = ds.nn.CrossEntropyLoss(weight=ds.tensor([1.0, 3.0]))
         >>> loss_weights(loss, 3, ds.tensor([0, 1, 1])), loss_weights(ds.nn.MSELoss(reduction="sum"), 3)
         ((7.0, 7.0), (1, 3))
@@ -108,6 +126,7 @@ def weighted_loss(loss_fn: LossFn, outputs: Tensor, targets: Tensor, weights: An
 
     Example:
         >>> import downslope as ds
+        >>> from downslope.train.evaluation import weighted_loss
         >>> loss = weighted_loss(ds.nn.MSELoss(), ds.tensor([[1.0], [2.0]]), ds.zeros(2, 1), [1.0, 0.0])
         >>> loss.item()
         0.5
@@ -155,26 +174,31 @@ _KERAS_EPSILON = 1e-7  # Keras' backend.epsilon(): probabilities are clipped to 
 
 
 class KerasCrossEntropy:
-    """Keras' ``sparse_categorical_crossentropy`` (``kind='sparse'``: class-index targets) and
+    """Keras' ``sparse_categorical_crossentropy`` (``kind='sparse'``: class-index targets),
     ``categorical_crossentropy`` (``kind='categorical'``: one-hot or probability targets), over the
-    last axis as Keras reads it. With ``from_logits=False`` (Keras' default) the outputs are
-    probabilities: each row is divided by its sum and clipped to ``[1e-7, 1 - 1e-7]`` before the log,
-    as Keras does; with ``from_logits=True`` they are logits (a log-softmax is taken). The loss is the
-    mean over samples (``reduction='mean'``), ``'sum'`` or ``'none'`` (one value per sample).
+    last axis as Keras reads it, and ``binary_crossentropy`` (``kind='binary'``: 0/1 or probability
+    targets of the outputs' shape, one sigmoid output per column). With ``from_logits=False`` (Keras'
+    default) the outputs are probabilities: each row is divided by its sum (not for 'binary') and
+    clipped to ``[1e-7, 1 - 1e-7]`` before the log, as Keras 3 does (PyTorch's ``BCELoss`` instead
+    clamps the log at -100, a different loss when a probability saturates at 0 or 1); with
+    ``from_logits=True`` they are logits (a log-softmax, or for 'binary' a log-sigmoid, is taken).
+    A sample's 'binary' loss is the mean over its last axis, as Keras takes it. The loss is the mean
+    over samples (``reduction='mean'``), ``'sum'`` or ``'none'`` (one value per sample).
 
     Outputs with negative values are not probabilities: the first batch that holds some warns (once
     per loss, and only for host arrays, where the check costs no wait for a device).
 
     Example:
         >>> import downslope as ds
+        >>> from downslope.train.evaluation import KerasCrossEntropy
         >>> probs = ds.tensor([[0.9, 0.1], [0.2, 0.8]])
         >>> round(KerasCrossEntropy("sparse")(probs, ds.tensor([0, 1])).item(), 4)
         0.1643
     """
 
     def __init__(self, kind: str = "sparse", from_logits: bool = False, reduction: str = "mean") -> None:
-        if kind not in ("sparse", "categorical"):
-            raise ConfigError(f"KerasCrossEntropy: kind must be 'sparse' or 'categorical', got {kind!r}")
+        if kind not in ("sparse", "categorical", "binary"):
+            raise ConfigError(f"KerasCrossEntropy: kind must be 'sparse', 'categorical' or 'binary', got {kind!r}")
         self.kind = kind
         self.from_logits = bool(from_logits)
         self.reduction = reduction
@@ -189,6 +213,8 @@ class KerasCrossEntropy:
         if not self._checked:
             self._checked = True
             self._warn_if_logits(outputs)
+        if self.kind == "binary":
+            return self._binary(outputs, target)
         if self.from_logits:
             log_p = log_softmax(outputs, dim=-1)
         else:
@@ -215,17 +241,44 @@ class KerasCrossEntropy:
             return per
         return per.sum() if self.reduction == "sum" else per.mean()
 
+    def _binary(self, outputs: Tensor, target: Any) -> Tensor:
+        from ..nn.functional import binary_cross_entropy, binary_cross_entropy_with_logits
+
+        t = target if isinstance(target, Tensor) else wrap_array(np.asarray(target))
+        given = tuple(t.shape)
+        if t.ndim == outputs.ndim - 1 and outputs.shape[-1] == 1:  # (N,) labels for (N, 1) outputs, as Keras
+            t = t.unsqueeze(-1)
+        if tuple(t.shape) != tuple(outputs.shape):
+            raise ConfigError(
+                f"binary_crossentropy: expected targets of the outputs' shape {tuple(outputs.shape)} (one 0/1 "
+                f"label per output), got {given}"
+            )
+        t = wrap_array(t.array.astype(outputs.dtype, copy=False))
+        # PyTorch's fused losses on Keras' inputs: once clipped, log p >= log(1e-7) never meets BCE's -100 clamp
+        if self.from_logits:
+            loss = partial(binary_cross_entropy_with_logits, outputs, t)
+        else:
+            loss = partial(binary_cross_entropy, outputs.clamp(_KERAS_EPSILON, 1.0 - _KERAS_EPSILON), t)
+        if self.reduction == "mean":  # the mean of the samples' means over the last axis: the mean of all
+            return loss()
+        per = loss(reduction="none")
+        per = per.mean(dim=-1) if per.ndim > 1 else per
+        return per if self.reduction == "none" else per.sum()
+
     def _warn_if_logits(self, outputs: Tensor) -> None:
         if not on_host(outputs.array) or outputs.array.size == 0:
             return
         if float(outputs.array.min()) < 0:  # host: one reduction on the first batch
             import warnings
 
-            name = f"{self.kind}_crossentropy" if self.kind == "categorical" else "sparse_categorical_crossentropy"
+            name = "sparse_categorical_crossentropy" if self.kind == "sparse" else f"{self.kind}_crossentropy"
+            own, last = (
+                ("'bce_with_logits'", "a sigmoid") if self.kind == "binary" else ("'cross_entropy'", "a softmax")
+            )
             warnings.warn(
                 f"{name} reads the model's outputs as probabilities (Keras' default), but they hold negative "
-                f"values, so they are logits: pass loss=({name!r}, {{'from_logits': True}}) (or 'cross_entropy', "
-                "PyTorch's loss on logits), or end the model with a softmax",
+                f"values, so they are logits: pass loss=({name!r}, {{'from_logits': True}}) (or {own}, "
+                f"PyTorch's loss on logits), or end the model with {last}",
                 RuntimeWarning,
                 stacklevel=4,
             )
@@ -237,6 +290,7 @@ def resolve_loss(loss_fn: Any, where: str = "fit") -> Any:
     'categorical_crossentropy' and 'binary_crossentropy' read probabilities unless ``from_logits`` is True.
 
     Example:
+        >>> from downslope.train.evaluation import resolve_loss
         >>> resolve_loss("sparse_categorical_crossentropy"), resolve_loss(("binary_crossentropy", {"from_logits": True}))
         (KerasCrossEntropy('sparse', from_logits=False), BCEWithLogitsLoss())
     """
@@ -261,8 +315,8 @@ def resolve_loss(loss_fn: Any, where: str = "fit") -> Any:
         if name == "sparse" and from_logits:
             return nn.CrossEntropyLoss()  # the same loss on logits, PyTorch's fused kernel
         return KerasCrossEntropy(name, from_logits)
-    if name == "binary":
-        return nn.BCEWithLogitsLoss() if from_logits else nn.BCELoss()
+    if name == "binary":  # on logits, PyTorch's fused loss is the same loss
+        return nn.BCEWithLogitsLoss() if from_logits else KerasCrossEntropy("binary")
     if options:
         raise ConfigError(f"{where}: from_logits applies to the Keras cross-entropy names, not to {loss_fn!r}")
     return getattr(nn, name)()
@@ -274,6 +328,7 @@ def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None, l
     recall and f1 cut one column of scores at 0 instead of 0.5.
 
     Example:
+        >>> from downslope.train.evaluation import resolve_metrics
         >>> [m.name for m in resolve_metrics(["acc", "mse"])]
         ['accuracy', 'mse']
     """
@@ -373,15 +428,16 @@ def _evaluate_on_host(
     outputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
     float_dtype = model_float_dtype(model)  # None for a default-dtype model: its batches pass untouched
+    inputs = model_input_count(model)  # (a batch (x1, x2, y) for a model of two inputs)
     with no_grad(), model_mode(model, False):
         for i, batch in enumerate(loader):
-            x, y, w = unpack_batch(batch, "evaluate", weights=True)
+            x, y, w = unpack_batch(batch, "evaluate", weights=True, inputs=inputs)
             if float_dtype is not None:
                 x, y = conform(x, float_dtype), conform(y, float_dtype)
-            n = len(x)
+            n = input_rows(x)
             if callbacks is not None:
                 callbacks.on_test_batch_begin(i, {"size": n})
-            out = model(x)
+            out = call_model(model, x)
             if w is None:
                 weight, counted = loss_weights(loss_fn, n, y)
                 loss = loss_fn(out, y)
@@ -411,15 +467,16 @@ def _evaluate_on_device(
     targets: list[Any] = []
     moved = loader.device != placed
     float_dtype = model_float_dtype(model)
+    inputs = model_input_count(model)
     with no_grad(), model_mode(model, False):
         for i, batch in enumerate(loader):
-            x, y, w = unpack_batch(batch_to(batch, placed) if moved else batch, "evaluate", weights=True)
+            x, y, w = unpack_batch(batch_to(batch, placed) if moved else batch, "evaluate", weights=True, inputs=inputs)
             if float_dtype is not None:
                 x, y = conform(x, float_dtype), conform(y, float_dtype)
-            n = len(x)
+            n = input_rows(x)
             if callbacks is not None:
                 callbacks.on_test_batch_begin(i, {"size": n})
-            out = model(x)
+            out = call_model(model, x)
             if w is None:
                 weight, counted = loss_weights(loss_fn, n, y)
                 loss = loss_fn(out, y)
@@ -453,6 +510,7 @@ def evaluate(
     metrics: Sequence[str | MetricFn] | None = None,
     device: Any = None,
     callbacks: Sequence[Callback] | None = None,
+    verbose: int | str = 0,
 ) -> Logs:
     """Loss (mean over samples) and metrics of ``model`` on ``data``, in eval mode, without gradients.
 
@@ -462,10 +520,12 @@ def evaluate(
     ``device`` moves the model there (in place, as ``model.to``) and computes there; None computes
     where the model is. The numbers are read back from a device once, after the last batch.
     ``callbacks`` get Keras' ``on_test_begin``, ``on_test_batch_begin/end`` and ``on_test_end``.
+    ``verbose`` takes Keras' values: 0 (the default here; Keras' is ``"auto"``) prints nothing; 1, 2
+    or ``"auto"`` print the logs on one line to stderr when done (no live bar).
 
     Example:
         >>> import numpy as np
-        >>> from downslope import nn
+        >>> from downslope import nn, evaluate
         >>> model = nn.Linear(2, 1)
         >>> logs = evaluate(model, nn.MSELoss(), (np.zeros((5, 2)), np.zeros((5, 1))), metrics=["mae"])
         >>> sorted(logs)
@@ -476,8 +536,21 @@ def evaluate(
     loader = as_loader(
         data, batch_size, False, None, "evaluate", device=placed, float_dtype=model_float_dtype(model), model=model
     )
+    show = _shows(verbose, "evaluate")
     cbs = _callbacks_for(callbacks, model)
-    return evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics, loss_fn), placed, cbs)
+    logs = evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics, loss_fn), placed, cbs)
+    if show:
+        from .progress import format_logs
+
+        print(f"evaluate - {format_logs(logs)}", file=sys.stderr, flush=True)
+    return logs
+
+
+def _shows(verbose: Any, where: str) -> bool:
+    """Whether ``verbose`` (Keras' 0, 1, 2 or 'auto') asks for a line of output; other values are refused."""
+    if verbose in (0, 1, 2, "auto") and not isinstance(verbose, float):
+        return bool(verbose)
+    raise ConfigError(f"{where}: verbose must be 0, 1, 2 or 'auto' (Keras' values), got {verbose!r}")
 
 
 def _callbacks_for(callbacks: Sequence[Callback] | None, model: Any) -> Any:
@@ -497,6 +570,7 @@ def predict(
     batch_size: int | str | None = 1024,
     device: Any = None,
     callbacks: Sequence[Callback] | None = None,
+    verbose: int | str = 0,
 ) -> Tensor:
     """The model's outputs for inputs ``x`` (array, Tensor, Dataset or DataLoader), in batches.
 
@@ -506,24 +580,31 @@ def predict(
     ``device`` moves the model there (in place) and computes there; None computes where the model
     is. The outputs come back as a host (CPU) Tensor either way, copied from a device once.
     ``callbacks`` get Keras' ``on_predict_begin``, ``on_predict_batch_begin/end`` and ``on_predict_end``.
+    ``verbose`` takes Keras' values: 0 (the default here; Keras' is ``"auto"``) prints nothing; 1, 2
+    or ``"auto"`` print the number of rows and batches to stderr when done (no live bar).
 
     Example:
         >>> import numpy as np
-        >>> from downslope import nn
+        >>> from downslope import nn, predict
         >>> predict(nn.Linear(3, 2), np.ones((10, 3)), batch_size=4).shape
         (10, 2)
     """
+    show = _shows(verbose, "predict")
     placed = _placement(model, device, "predict")
     float_dtype = model_float_dtype(model)  # a float64 model predicts from float64 inputs
     if isinstance(x, DataLoader):
         loader = x
     elif isinstance(x, Dataset):
         loader = DataLoader(x, batch_size=batch_size, device=placed)
+    elif multi_input(x):  # several inputs: model(*x), or model(**x) for a dict
+        loader = make_loader(inputs_dataset(x, (), "predict", float_dtype, model), batch_size=batch_size, device=placed)
     else:
+        check_numeric(x, "predict: the inputs x")
         x = features_as_float(x, float_dtype, model)
         loader = DataLoader(ArrayDataset(x, float_dtype=float_dtype), batch_size=batch_size, device=placed)
     chunks: list[Any] = []
     moved = placed is not None and loader.device != placed
+    inputs = model_input_count(model)  # a Dataset of (x_cat, x_num) for a model of two inputs: all of them
     cbs = _callbacks_for(callbacks, model)
     if cbs is not None:
         cbs.on_predict_begin({})
@@ -531,12 +612,15 @@ def predict(
         for i, batch in enumerate(loader):
             if cbs is not None:
                 cbs.on_predict_batch_begin(i, {})
-            chunks.append(model(conform(batch_to(batch, placed)[0] if moved else batch[0], float_dtype)).array)
+            x_batch = batch_inputs(batch_to(batch, placed) if moved else batch, inputs)
+            chunks.append(call_model(model, conform(x_batch, float_dtype)).array)
             if cbs is not None:
                 cbs.on_predict_batch_end(i, {"outputs": chunks[-1]})
     if cbs is not None:
         cbs.on_predict_end({})
     joined = chunks[0] if len(chunks) == 1 else namespace_of(chunks[0]).concatenate(chunks)
+    if show:
+        print(f"predict - {len(joined)} rows in {len(chunks)} batches", file=sys.stderr, flush=True)
     return wrap_array(joined if placed is None else to_host(joined))
 
 

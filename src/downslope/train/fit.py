@@ -62,7 +62,21 @@ from .evaluation import (
     weighted_loss,
 )
 from .history import History
-from .inputs import as_dataset, as_loader, conform, model_float_dtype, resolve_seed, split_validation, unpack_batch
+from .inputs import (
+    as_dataset,
+    as_loader,
+    call_model,
+    check_has_batches,
+    conform,
+    input_rows,
+    input_shapes,
+    make_loader,
+    model_float_dtype,
+    model_input_count,
+    resolve_seed,
+    split_validation,
+    unpack_batch,
+)
 from .metrics import Metric, MetricFn, canonical_log_name
 from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .progress import ProgressBar
@@ -142,7 +156,7 @@ def _update(
         outputs, loss = _step_with_closure(model, loss_fn, optimizer, x, y, sample_weight)
     else:
         optimizer.zero_grad()
-        outputs = model(x)
+        outputs = call_model(model, x)
         loss = loss_fn(outputs, y) if sample_weight is None else weighted_loss(loss_fn, outputs, y, sample_weight)
         loss.backward()
         optimizer.step()
@@ -161,7 +175,7 @@ def _step_with_closure(
 
     def closure() -> Tensor:
         optimizer.zero_grad()
-        outputs = model(x)
+        outputs = call_model(model, x)
         loss = loss_fn(outputs, y) if sample_weight is None else weighted_loss(loss_fn, outputs, y, sample_weight)
         loss.backward()
         if not first:
@@ -322,6 +336,14 @@ def fit(
             of a DataLoader are cast); so do integer (and boolean) feature arrays, as Keras' layers
             read them, unless the model holds an Embedding (its inputs are token ids). Targets keep
             their dtype (integer class labels stay int64). ``evaluate`` and ``predict`` do the same.
+            Several inputs (Keras' multi-input form): ``x`` as a list or tuple of arrays (one row per
+            sample each) is passed as ``model(*xs)``, a dict of arrays as ``model(**xs)`` (Keras passes a
+            dict by input name; keyword arguments are a PyTorch module's equivalent); each input
+            follows the rules above on its own, and all are batched and shuffled together. A Dataset
+            whose batches are ``(x1, ..., xk, y)`` (``TensorDataset(x_cat, x_num, y)``), for a model
+            whose ``forward`` requires k > 1 inputs, is passed as ``model(x1, ..., xk)`` with the last
+            field the targets (one more field: the sample weights). A DataLoader that gives no batch
+            (``drop_last=True`` with fewer samples than ``batch_size``) is refused.
         validation: held-out ``(x, y)``/Dataset/DataLoader, scored after every epoch; its
             numbers are logged with a ``val_`` prefix.
         validation_split: a fraction of ``train`` (arrays) held out for validation, exactly as Keras
@@ -613,9 +635,10 @@ def _loaders(
         if validation_split is not None:  # the last rows, before shuffling, as Keras
             dataset, validation = split_validation(dataset, validation_split, seed)
         size = int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size
-        loader = DataLoader(dataset, batch_size=size, shuffle=shuffle, seed=seed, device=placed)
+        loader = make_loader(dataset, batch_size=size, shuffle=shuffle, seed=seed, device=placed)
         if loader.num_samples > 1 and loader.num_samples % loader.batch_size == 1 and _has_batch_norm_1d(model):
             loader.drop_last = True  # read per epoch; the batch size, already below the sample count, stays valid
+    check_has_batches(loader, "fit(train=...)")  # zero updates per epoch would train nothing, silently
     if validation is None:
         return loader, None
     return loader, as_loader(
@@ -675,12 +698,13 @@ def _run_epoch(
     targets: list[np.ndarray] = []
     float_dtype = model_float_dtype(model)  # None for a default-dtype model: its batches pass untouched
     closure = needs_closure(optimizer)
+    inputs = model_input_count(model)  # (a batch (x1, x2, y) for a model of two inputs)
     with model_mode(model, True):
         for i, batch in enumerate(loader):
-            x, y, w = _batch_weights(batch, class_weight)
+            x, y, w = _batch_weights(batch, class_weight, inputs)
             if float_dtype is not None:
                 x, y = conform(x, float_dtype), conform(y, float_dtype)
-            n = len(x)
+            n = input_rows(x)
             cbs.on_train_batch_begin(i, {"size": n})
             try:
                 # A diverging step overflows (forward, loss, backward, update); the divergence guard fit
@@ -690,7 +714,9 @@ def _run_epoch(
             except Exception as exc:
                 # Say where in training it happened, without changing the exception's type.
                 if hasattr(exc, "add_note"):
-                    exc.add_note(f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {x.shape}, targets {y.shape})")
+                    exc.add_note(
+                        f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {input_shapes(x)}, targets {y.shape})"
+                    )
                 raise
             if batch_scheduler is not None:
                 batch_scheduler.step()
@@ -730,18 +756,21 @@ def _run_epoch_on_device(
     moved = loader.device != placed  # a user's DataLoader without device=: move each batch once here
     float_dtype = model_float_dtype(model)
     closure = needs_closure(optimizer)
+    inputs = model_input_count(model)
     with model_mode(model, True):
         for i, batch in enumerate(loader):
-            x, y, w = _batch_weights(batch_to(batch, placed) if moved else batch, class_weight)
+            x, y, w = _batch_weights(batch_to(batch, placed) if moved else batch, class_weight, inputs)
             if float_dtype is not None:
                 x, y = conform(x, float_dtype), conform(y, float_dtype)
-            n = len(x)
+            n = input_rows(x)
             cbs.on_train_batch_begin(i, {"size": n})
             try:
                 step_logs = _update(model, loss_fn, optimizer, x, y, w, closure)
             except Exception as exc:
                 if hasattr(exc, "add_note"):
-                    exc.add_note(f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {x.shape}, targets {y.shape})")
+                    exc.add_note(
+                        f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {input_shapes(x)}, targets {y.shape})"
+                    )
                 raise
             if batch_scheduler is not None:
                 batch_scheduler.step()
@@ -787,16 +816,19 @@ def _with_sample_weight(train: Any, sample_weight: Any) -> Any:
     weights = to_host(sample_weight.array) if isinstance(sample_weight, Tensor) else np.asarray(sample_weight)
     if weights.ndim == 2 and weights.shape[1] == 1:
         weights = weights[:, 0]
-    n = len(train[0])
+    n = input_rows(train[0])  # (several inputs: the rows of each)
     if weights.ndim != 1 or len(weights) != n:
         raise ConfigError(f"fit: sample_weight must hold one weight per sample ({n}), got shape {weights.shape}")
     return (train[0], train[1], weights.astype(backend.get_default_dtype()))
 
 
-def _batch_weights(batch: Any, class_weight: dict[int, float] | None) -> tuple[Any, Any, Any]:
+def _batch_weights(
+    batch: Any, class_weight: dict[int, float] | None, inputs: int | None = None
+) -> tuple[Any, Any, Any]:
     """A training batch's inputs, targets and per-sample weights (None: unweighted): its own weights
-    (``sample_weight``) times its targets' class weights (``class_weight``)."""
-    x, y, w = unpack_batch(batch, "fit", weights=True)
+    (``sample_weight``) times its targets' class weights (``class_weight``); ``inputs``: the model's
+    input count (see :func:`~downslope.train.inputs.unpack_batch`)."""
+    x, y, w = unpack_batch(batch, "fit", weights=True, inputs=inputs)
     if class_weight is None:
         return x, y, w
     labels = to_host(y.array)  # host: the batch's targets, to look their classes up

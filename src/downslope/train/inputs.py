@@ -4,12 +4,18 @@
 model's floating dtype, as Keras reads them); ``validation_split`` holds out the last fraction of
 the rows, as Keras does; every batch must be ``(inputs, targets)``; a seed of None is drawn from
 the library's generator, so ``ds.manual_seed`` makes a run reproducible.
+
+Several inputs (Keras' multi-input form): ``x`` given as a list or tuple of arrays reaches the model
+as ``model(*xs)``, a dict of arrays as ``model(**xs)`` (Keras passes a dict by input name; keyword
+arguments are the PyTorch module's equivalent). Their rows are batched and shuffled together; in a
+batch they arrive as :class:`Inputs` / :class:`NamedInputs`, which :func:`call_model` spreads.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,8 +23,257 @@ import numpy as np
 from .. import backend
 from ..data.dataset import ArrayDataset, Dataset, dataset_arrays
 from ..data.loader import DataLoader
-from ..errors import ConfigError
+from ..errors import ArgumentTypeError, ConfigError, ShapeError
 from ..tensor import Tensor, wrap_array
+
+
+class Inputs(tuple[Any, ...]):
+    """A batch's inputs for a model that takes several (one Tensor each): ``model(*inputs)``.
+
+    Its own type (not a plain tuple) so that a single input that happens to be a tuple is never spread.
+
+    Example:
+        >>> import downslope as ds
+        >>> call_model(lambda a, b: a + b, Inputs((ds.ones(2), ds.ones(2)))).tolist()
+        [2.0, 2.0]
+    """
+
+    __slots__ = ()
+
+
+class NamedInputs(dict[str, Any]):
+    """A batch's inputs by name (x given as a dict, as Keras' named inputs): ``model(**inputs)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> call_model(lambda a, b: a - b, NamedInputs(b=ds.ones(2), a=ds.ones(2))).tolist()
+        [0.0, 0.0]
+    """
+
+
+_GROUPED = (Inputs, NamedInputs)
+
+
+def call_model(model: Any, x: Any) -> Any:
+    """``model(x)``; ``model(*x)`` for :class:`Inputs` and ``model(**x)`` for :class:`NamedInputs`."""
+    kind = type(x)
+    if kind is Inputs:
+        return model(*x)
+    if kind is NamedInputs:
+        return model(**x)
+    return model(x)
+
+
+def input_rows(x: Any) -> int:
+    """The number of samples in ``x``: its length, or the first input's of several.
+
+    Example:
+        >>> import downslope as ds
+        >>> input_rows(ds.ones(3, 2)), input_rows(Inputs((ds.ones(4), ds.ones(4, 2))))
+        (3, 4)
+    """
+    if isinstance(x, Tensor):  # (the common case first: this runs once per batch)
+        return len(x)
+    kind = type(x)
+    if kind is Inputs:
+        return len(x[0])
+    if kind is NamedInputs:
+        return len(next(iter(x.values())))
+    if isinstance(x, (Mapping, list, tuple)) and multi_input(x):
+        first = next(iter(x.values())) if isinstance(x, Mapping) else x[0]
+        return _rows(first)
+    return len(x)
+
+
+def input_shapes(x: Any) -> str:
+    """The shape of ``x`` (the shapes of several inputs) for an error message."""
+    if isinstance(x, Mapping):
+        return "{" + ", ".join(f"{k!r}: {tuple(getattr(v, 'shape', ()))}" for k, v in x.items()) + "}"
+    if isinstance(x, tuple) and not hasattr(x, "shape"):
+        return "(" + ", ".join(str(tuple(getattr(v, "shape", ()))) for v in x) + ")"
+    return str(tuple(getattr(x, "shape", ())))
+
+
+def model_input_count(model: Any) -> int | None:
+    """How many positional inputs ``model`` requires (its ``forward``'s parameters without a default),
+    or None when that cannot be told (``*args``, a callable without a signature).
+
+    Example:
+        >>> from downslope import nn
+        >>> class Two(nn.Module):
+        ...     def forward(self, a, b, mask=None): return a
+        >>> model_input_count(Two()), model_input_count(nn.Linear(2, 1))
+        (2, 1)
+    """
+    forward = getattr(model, "forward", None)
+    target = forward if callable(forward) else model
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    count = 0
+    for p in parameters:
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            return None
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            count += p.default is inspect.Parameter.empty
+    return count
+
+
+def _array_like(value: Any) -> bool:
+    """An array of samples (NumPy, a Tensor, a pandas frame or series): what one input of several is."""
+    shape = getattr(value, "shape", None)
+    return isinstance(shape, tuple) and len(shape) >= 1 and hasattr(value, "__len__")
+
+
+def multi_input(x: Any) -> bool:
+    """Whether ``x`` is several inputs: a list or tuple of arrays, or a dict (of arrays, or lists).
+    A list of lists or numbers is one input's rows, as before.
+
+    Example:
+        >>> import numpy as np
+        >>> multi_input([np.zeros((2, 1)), np.zeros((2, 3))]), multi_input([[1.0], [2.0]])
+        (True, False)
+    """
+    if isinstance(x, Mapping):
+        return bool(x) and all(_array_like(v) or isinstance(v, list) for v in x.values())
+    if isinstance(x, (list, tuple)) and not isinstance(x, Inputs):
+        return bool(x) and all(_array_like(v) for v in x)
+    return False
+
+
+def _rows(value: Any) -> int:
+    shape = getattr(value, "shape", None)
+    return int(shape[0]) if isinstance(shape, tuple) and shape else len(value)
+
+
+def _text_columns(value: Any) -> list[str] | None:
+    """The columns of ``value`` that hold text (or other non-numbers), named (a DataFrame's names, a
+    Series' name, a 2-D array's column indices); None when ``value`` reads as numbers."""
+    columns = getattr(value, "columns", None)
+    dtypes = getattr(value, "dtypes", None)
+    if columns is not None and dtypes is not None and hasattr(value, "iloc"):  # a pandas DataFrame
+        found = []
+        for i, (name, dtype) in enumerate(zip(columns, dtypes)):
+            if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+                continue  # (a plain NumPy column: no need to read it)
+            if np.asarray(value.iloc[:, i]).dtype.kind not in "fiub":
+                found.append(f"column {name!r}")
+        return found or None
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if isinstance(value, Tensor) or (isinstance(kind, str) and kind in "fiub"):
+        return None  # (numbers: nothing to read, on the host or on a device)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):
+        return None  # ragged data: the dataset says so
+    if arr.dtype.kind in "fiub" or arr.ndim == 0:
+        return None
+    if hasattr(value, "dtype") and hasattr(value, "name") and arr.ndim == 1:  # a pandas Series
+        return [f"column {getattr(value, 'name', None)!r}"]
+    if arr.ndim != 2:
+        return ["(the whole array)"]
+    found = []
+    for j in range(arr.shape[1]):
+        try:
+            arr[:, j].astype(np.float64)
+        except (ValueError, TypeError):
+            found.append(f"column {j}")
+    return found or ["(the whole array)"]
+
+
+def check_numeric(value: Any, what: str) -> None:
+    """Refuse data with text columns, naming them (up to five) and saying how to encode them.
+
+    Example:
+        >>> try:
+        ...     check_numeric(np.array([["a", 1.0]], dtype=object), "fit: inputs x")
+        ... except TypeError as exc:
+        ...     str(exc)[:50]
+        'fit: inputs x: text (non-numeric) data in column 0'
+    """
+    found = _text_columns(value)
+    if not found:
+        return
+    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    raise ArgumentTypeError(
+        f"{what}: text (non-numeric) data in {shown}; a model takes numbers: encode such columns first "
+        "(one-hot: pandas.get_dummies(df, columns=[...], dtype=float); or integer codes, "
+        "df[col].astype('category').cat.codes, for an nn.Embedding), or train from the table with the "
+        "`downslope train --data FILE --target COLUMN` command, which one-hot encodes text columns itself"
+    )
+
+
+class InputsDataset(ArrayDataset):
+    """An :class:`ArrayDataset` whose first arrays are several inputs of one model: its batches are
+    regrouped by :class:`InputsLoader` as ``(Inputs or NamedInputs, targets, ...)``.
+
+    ``count`` inputs come first in ``arrays``; ``names`` are their keys when they were given as a dict.
+    """
+
+    def __init__(
+        self,
+        *arrays: Any,
+        count: int,
+        names: tuple[str, ...] | None = None,
+        check_finite: bool = True,
+        float_dtype: Any = None,
+    ) -> None:
+        super().__init__(*arrays, check_finite=check_finite, float_dtype=float_dtype)
+        self.count, self.names = count, names
+
+    def group(self, batch: Sequence[Any]) -> tuple[Any, ...]:
+        """A flat batch (one field per array) as ``(inputs, *others)``."""
+        k = self.count
+        inputs = NamedInputs(zip(self.names, batch[:k])) if self.names is not None else Inputs(batch[:k])
+        return (inputs, *batch[k:])
+
+
+class _Grouped:
+    """An :class:`InputsLoader`'s epoch: the loader's flat batches, regrouped (with ``len()``, as
+    ``iter(loader)`` has)."""
+
+    def __init__(self, loader: DataLoader, dataset: InputsDataset, batches: Iterator[Any]) -> None:
+        self._loader, self._group, self._batches = loader, dataset.group, batches
+
+    def __iter__(self) -> _Grouped:
+        return self
+
+    def __next__(self) -> Any:
+        return self._group(next(self._batches))
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+
+class InputsLoader(DataLoader):
+    """A DataLoader over an :class:`InputsDataset`: the same batches (one permutation for every input),
+    each regrouped as ``(inputs, targets, ...)``."""
+
+    dataset: InputsDataset
+
+    def __iter__(self) -> Iterator[Any]:
+        return _Grouped(self, self.dataset, super().__iter__())
+
+
+def make_loader(dataset: Dataset, **options: Any) -> DataLoader:
+    """``DataLoader(dataset, **options)``, an :class:`InputsLoader` over several inputs."""
+    return (InputsLoader if isinstance(dataset, InputsDataset) else DataLoader)(dataset, **options)
+
+
+def check_has_batches(loader: DataLoader, where: str) -> None:
+    """Refuse a loader that gives no batch at all (``drop_last=True`` with fewer samples than one batch):
+    a loop over it would silently do nothing."""
+    try:
+        batches = len(loader)
+    except TypeError:
+        return  # a stream without a known length
+    if batches == 0:
+        raise ConfigError(
+            f"{where}: the DataLoader gives no batches: {loader.num_samples} sample(s), batch_size "
+            f"{loader.batch_size}, drop_last={loader.drop_last} (a full batch is never formed), so there is "
+            f"nothing to run on; use batch_size <= {loader.num_samples} or drop_last=False"
+        )
 
 
 def model_float_dtype(model: Any) -> np.dtype[Any] | None:
@@ -51,6 +306,11 @@ def conform(value: Any, dtype: np.dtype[Any] | None) -> Any:
         (dtype('float64'), dtype('int64'))
     """
     if dtype is None or not isinstance(value, Tensor):
+        kind = type(value)
+        if dtype is not None and kind is Inputs:  # several inputs: each its own dtype rule
+            return Inputs(conform(v, dtype) for v in value)
+        if dtype is not None and kind is NamedInputs:
+            return NamedInputs((k, conform(v, dtype)) for k, v in value.items())
         return value
     arr = value.array
     return wrap_array(arr.astype(dtype)) if arr.dtype.kind == "f" and arr.dtype != dtype else value
@@ -109,10 +369,59 @@ def as_dataset(data: Any, where: str, float_dtype: Any = None, model: Any = None
                 f"{where}: expected (inputs, targets) or (inputs, targets, sample_weights), got a "
                 f"{type(data).__name__} of {len(data)} items"
             )
+        if multi_input(data[0]):
+            return inputs_dataset(data[0], data[1:], where, float_dtype, model)
+        check_numeric(data[0], f"{where}: the inputs x")
+        check_numeric(data[1], f"{where}: the targets y")
         return ArrayDataset(features_as_float(data[0], float_dtype, model), *data[1:], float_dtype=float_dtype)
     raise ConfigError(
         f"{where}: expected a DataLoader, a Dataset or a tuple (inputs, targets), got {type(data).__name__}"
     )
+
+
+def inputs_dataset(
+    x: Sequence[Any] | Mapping[str, Any], others: Sequence[Any], where: str, float_dtype: Any = None, model: Any = None
+) -> InputsDataset:
+    """Several inputs ``x`` (a list or tuple of arrays, or a dict of them by name) and the ``others``
+    (targets, sample weights) as one :class:`InputsDataset`. Each input follows the single-input rules
+    on its own (:func:`features_as_float`: integer ids stay integers for a model with an Embedding);
+    every input must have as many rows as the others.
+
+    Example:
+        >>> data = inputs_dataset([np.zeros((4, 2), np.int64), np.zeros((4, 3))], [np.zeros(4)], "fit")
+        >>> [a.dtype.name for a in data.arrays], data.count
+        (['int64', 'float32', 'float32'], 2)
+    """
+    if isinstance(x, Mapping):
+        for key in x:
+            if not isinstance(key, str) or not key.isidentifier():
+                raise ConfigError(
+                    f"{where}: the inputs given as a dict reach the model as keyword arguments "
+                    f"(model(**x)), so their keys must be parameter names; got {key!r}"
+                )
+        names: tuple[str, ...] | None = tuple(x)
+        values, labels = list(x.values()), [f"input {k!r}" for k in x]
+    else:
+        names, values, labels = None, list(x), [f"input {i}" for i in range(len(x))]
+    rows = [_rows(v) for v in values]
+    for label, value, n in zip(labels, values, rows):
+        if n != rows[0]:
+            raise ShapeError(
+                f"{where}: every input needs one row per sample, as {labels[0]} has ({rows[0]} rows); "
+                f"{label} has {n} rows (shape {tuple(getattr(value, 'shape', (n,)))})"
+            )
+    for label, other in zip(("the targets y", "the sample weights"), others):
+        if other is not None and _rows(other) != rows[0]:
+            raise ShapeError(
+                f"{where}: the inputs have {rows[0]} rows but {label} has {_rows(other)} "
+                f"(shape {tuple(getattr(other, 'shape', (_rows(other),)))}); give one per sample"
+            )
+    for label, value in zip(labels, values):
+        check_numeric(value, f"{where}: {label}")
+    if others:
+        check_numeric(others[0], f"{where}: the targets y")
+    prepared = [features_as_float(v, float_dtype, model) for v in values]
+    return InputsDataset(*prepared, *others, count=len(prepared), names=names, float_dtype=float_dtype)
 
 
 def as_loader(
@@ -134,9 +443,10 @@ def as_loader(
         2
     """
     if isinstance(data, DataLoader):
+        check_has_batches(data, where)
         return data
     dataset = as_dataset(data, where, float_dtype, model)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
+    return make_loader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
 
 
 def split_validation(
@@ -168,11 +478,18 @@ def split_validation(
             f"rows (the first floor({n} * (1 - {fraction!r})) = {cut} rows train); use a fraction that splits the data"
         )
     parts = [piece for a in arrays for piece in (a[:cut], a[cut:])]
-    if len(arrays) > 1:
-        _warn_if_ordered_by_class(arrays[1], cut, where)
+    count = dataset.count if isinstance(dataset, InputsDataset) else 1  # the targets follow the inputs
+    if len(arrays) > count:
+        _warn_if_ordered_by_class(arrays[count], cut, where)
     # the data's own floating dtype carries over (a float64 model's data stays float64)
     floating = [d for d in (getattr(a, "dtype", None) for a in arrays) if d is not None and d.kind == "f"]
     float_dtype = max(floating, key=lambda d: d.itemsize) if floating else None
+    if isinstance(dataset, InputsDataset):
+        count, names = dataset.count, dataset.names
+        return (
+            InputsDataset(*parts[0::2], count=count, names=names, check_finite=False, float_dtype=float_dtype),
+            InputsDataset(*parts[1::2], count=count, names=names, check_finite=False, float_dtype=float_dtype),
+        )
     train = ArrayDataset(*parts[0::2], check_finite=False, float_dtype=float_dtype)
     val = ArrayDataset(*parts[1::2], check_finite=False, float_dtype=float_dtype)
     return train, val
@@ -200,21 +517,57 @@ def _warn_if_ordered_by_class(targets: Any, cut: int, where: str) -> None:
     )
 
 
-def unpack_batch(batch: Sequence[Tensor], where: str, weights: bool = False) -> Any:
+def unpack_batch(batch: Sequence[Any], where: str, weights: bool = False, inputs: int | None = None) -> Any:
     """``(inputs, targets)`` of a batch; any other number of fields is a ConfigError naming ``where``.
     With ``weights=True``, ``(inputs, targets, sample_weights)``: a batch of three fields carries
     per-sample weights (Keras' ``(x, y, sample_weight)``), one of two gives None for them.
 
+    ``inputs``: how many inputs the model takes (:func:`model_input_count`). When it is above one, a
+    batch of ``inputs + 1`` fields is ``(x1, ..., xk, targets)`` (a ``TensorDataset(x_cat, x_num, y)``),
+    with ``weights=True`` one of ``inputs + 2`` fields ends with the sample weights, and a batch
+    ``((x1, ..., xk), targets)`` has its inputs as a tuple: the inputs come as :class:`Inputs`.
+
     Example:
         >>> unpack_batch((1, 2), "fit"), unpack_batch((1, 2), "fit", weights=True)
         ((1, 2), (1, 2, None))
+        >>> unpack_batch((1, 2, 3), "fit", weights=True, inputs=2)
+        ((1, 2), 3, None)
     """
+    if inputs is not None and inputs > 1 and isinstance(batch, (tuple, list)) and type(batch[0]) not in _GROUPED:
+        extra = len(batch) - inputs
+        if extra == 1 or (weights and extra == 2):
+            x, rest = Inputs(batch[:inputs]), tuple(batch[inputs:])
+            if weights:
+                return x, rest[0], rest[1] if extra == 2 else None
+            return x, rest[0]
+        if isinstance(batch[0], (tuple, list)) and len(batch[0]) == inputs:
+            batch = (Inputs(batch[0]), *batch[1:])
     if weights and len(batch) == 3:
         return batch[0], batch[1], batch[2]
     if len(batch) != 2:
         expected = "(inputs, targets) or (inputs, targets, sample_weights)" if weights else "(inputs, targets)"
         raise ConfigError(f"{where}: expected batches of {expected}, got {len(batch)} field(s)")
     return (batch[0], batch[1], None) if weights else (batch[0], batch[1])
+
+
+def batch_inputs(batch: Any, inputs: int | None = None) -> Any:
+    """The inputs of a batch that ``predict`` runs: its first field, or (``inputs``, the model's input
+    count, above one) its first ``inputs`` fields, or a first field that is a tuple of them, as
+    :class:`Inputs`; fields after the inputs (targets) are left out.
+
+    Example:
+        >>> batch_inputs((1, 2)), batch_inputs((1, 2, 3), inputs=2)
+        (1, (1, 2))
+    """
+    if not isinstance(batch, (tuple, list)):
+        return batch[0]  # (what predict has always read)
+    first = batch[0]
+    if inputs is not None and inputs > 1 and type(first) not in _GROUPED:
+        if len(batch) >= inputs:
+            return Inputs(batch[:inputs])
+        if isinstance(first, (tuple, list)) and len(first) == inputs:
+            return Inputs(first)
+    return first
 
 
 def resolve_seed(seed: int | None, where: str = "fit") -> int:
@@ -232,6 +585,20 @@ def resolve_seed(seed: int | None, where: str = "fit") -> int:
 
 
 __all__ = [
+    "Inputs",
+    "NamedInputs",
+    "InputsDataset",
+    "InputsLoader",
+    "call_model",
+    "input_rows",
+    "input_shapes",
+    "model_input_count",
+    "multi_input",
+    "inputs_dataset",
+    "make_loader",
+    "batch_inputs",
+    "check_has_batches",
+    "check_numeric",
     "as_dataset",
     "as_loader",
     "split_validation",

@@ -55,6 +55,7 @@ class LRFinderResult:
         ``2 * max(1, n // 20) + 1`` updates, shrinking at the ends); NaN where the raw loss was not finite.
 
         Example:
+            >>> from downslope.train.lr_find import LRFinderResult
             >>> LRFinderResult([1e-3, 1e-2, 1e-1], [3.0, 2.5, 2.0], [3.0, 2.0, 1.0], None, "").centred_losses()
             [2.5, 2.0, 1.5]
         """
@@ -209,6 +210,7 @@ def lr_find(
     Example:
         >>> import numpy as np, downslope as ds
         >>> from downslope import nn, optim
+        >>> from downslope.train import lr_find
         >>> _ = ds.manual_seed(0)
         >>> x = np.random.default_rng(0).normal(size=(256, 2)); y = x @ np.array([[2.0], [-1.0]])
         >>> model = nn.Linear(2, 1); opt = optim.SGD(model.parameters(), lr=0.1)

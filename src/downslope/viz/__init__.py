@@ -45,16 +45,23 @@ _EXPORTS = {
 }
 
 
+# The submodules, loaded as attributes on first use (``viz.landscape.run_landscape``), as after an import
+# of ``downslope.viz.landscape``; none of them imports matplotlib when it is loaded.
+_SUBMODULES = ("curves", "regression", "boundary", "testfunctions", "landscape", "report")
+
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # the import binds it in this namespace
     raise AttributeError(f"module 'downslope.viz' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))
 
 
 __all__ = list(_EXPORTS)

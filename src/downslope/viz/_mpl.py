@@ -76,6 +76,7 @@ def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
 
     Example:
         >>> import matplotlib.figure
+        >>> from downslope.viz import png_bytes
         >>> png_bytes(matplotlib.figure.Figure(figsize=(1, 1)))[1:4]
         b'PNG'
     """
@@ -101,6 +102,7 @@ def as_float_array(values: Any, what: str) -> np.ndarray:
 
     Example:
         >>> import downslope as ds
+        >>> from downslope.viz._mpl import as_float_array
         >>> as_float_array((ds.tensor(1.0, requires_grad=True), 2), "start").tolist()
         [1.0, 2.0]
     """

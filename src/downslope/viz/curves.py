@@ -123,6 +123,11 @@ batches the validation loss can therefore lie below the training loss in the fir
 
 TRAIN_LABEL = f"training ({TRAINING_LOSS_MEANING})"
 VAL_LABEL = "validation (after the epoch's updates)"
+# GradientDiagnostics' grad_norm: the norm of the gradient of the batches it measured, averaged over the epoch;
+# with one batch per epoch that batch is the whole training split
+GRAD_NORM_LABEL = "L2 norm of the whole mini-batch gradient (mean over the batches measured)"
+GRAD_NORM_FULL_LABEL = "L2 norm of the gradient of the whole training split (full batch: one per epoch)"
+LEGEND_FONTSIZE = 7
 
 ACRONYMS = {"mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R²", "f1": "F1", "auc": "AUC"}
 
@@ -184,8 +189,12 @@ def plot_loss_curves(
         losses = losses[np.isfinite(losses)]
         log_scale = bool(losses.size and losses.min() > 0 and losses.max() / losses.min() > 50.0)
 
+    # one batch per epoch (fit's History.params): the gradient measured is the whole training split's
+    full_batch = getattr(history, "params", {}).get("steps") == 1
     panels = 1 + len(names)
-    fig = new_figure(width=min(5.0 * panels, 16.0), height=4.2)
+    width = min(5.0 * panels, 16.0)
+    fig = new_figure(width=width, height=4.2)
+    legend_chars = _legend_chars(width / panels)
     axes = fig.subplots(1, panels, squeeze=False)[0]
     for ax, base in zip(axes, ["loss", *names]):
         marked = False  # one legend entry for the not-finite marks of a panel
@@ -196,7 +205,7 @@ def plot_loss_curves(
             epochs = _epochs(hist, len(values))
             label = VAL_LABEL if key.startswith("val_") else TRAIN_LABEL
             if key == "grad_norm":  # GradientDiagnostics' number: not a loss over the epoch's batches
-                label = "L2 norm of the whole mini-batch gradient (mean over the batches measured)"
+                label = GRAD_NORM_FULL_LABEL if full_batch else GRAD_NORM_LABEL
             finite = np.isfinite(values)
             marker = "o" if finite.sum() <= 1 else None  # a single point is invisible as a line
             ax.plot(
@@ -254,11 +263,23 @@ def plot_loss_curves(
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
         # Below the panel, not on it: the long labels (what the training curve and the gradient norm are)
-        # make a legend too wide for any free corner, so loc="best" still covered a curve.
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+        # make a legend too wide for any free corner, so loc="best" still covered a curve. Wrapped to the
+        # panel's share of the figure's width, so that neighbouring legends neither meet nor leave the figure.
+        handles, labels = ax.get_legend_handles_labels()
+        wrapped = [textwrap.fill(text, width=legend_chars, break_on_hyphens=False) for text in labels]
+        ax.legend(handles, wrapped, fontsize=LEGEND_FONTSIZE, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  frameon=False)  # fmt: skip
     if title:
         fig.suptitle(title)
     return finish(fig, save_path)
+
+
+def _legend_chars(panel_inches: float) -> int:
+    """How many characters of a legend line (at LEGEND_FONTSIZE, beside its handle) fit in 85% of a
+    panel's share of the figure's width: DejaVu Sans averages about 0.55 em per character and the
+    handle with its padding takes about 3.5 em."""
+    em = LEGEND_FONTSIZE / 72.0  # inches
+    return max(20, int((0.85 * panel_inches - 3.5 * em) / (0.55 * em)))
 
 
 def _whole_number_ticks(ax: Any) -> None:

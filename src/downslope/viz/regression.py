@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,7 @@ def plot_regression(
 
     Example:
         >>> import numpy as np, downslope as ds
+        >>> from downslope.viz import plot_regression
         >>> x = np.linspace(-1, 1, 20); y = 3 * x + 1
         >>> fig = plot_regression(ds.nn.Linear(1, 1), x, y, least_squares=True)
         >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1]
@@ -121,12 +123,15 @@ def plot_regression(
             grid, slope * grid + intercept, ":", color="black", lw=1.6, zorder=4,
             label=f"least squares (slope {slope:.4g}, intercept {intercept:.4g})",
         )  # fmt: skip
-    if note:
-        ax.text(
-            0.99, 0.02, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8, wrap=True,
-            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6", "alpha": 0.9}, zorder=6,
-        )  # fmt: skip
     ax.set_xlabel(x_label)
+    if note:
+        # under the x label, not on the plot: inside the axes a long note covered the data or the tick labels;
+        # wrapped to the figure's width (about 0.55 em per character at 8 points), centred under the axes
+        ax.annotate(
+            textwrap.fill(note, width=int(0.9 * 6.5 * 72 / (0.55 * 8)), break_on_hyphens=False),
+            xy=(0.5, 0.0), xycoords=ax.xaxis.label, xytext=(0, -6), textcoords="offset points", ha="center",
+            va="top", fontsize=8, bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6"},
+        )  # fmt: skip
     ax.set_ylabel(y_label)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
