@@ -939,3 +939,126 @@ def load_run(run: str | os.PathLike[str]) -> tuple[Module, dict[str, Any]]:
 
     path = check_complete(run) / "model.ds"
     return experiment.model_from_state(serialization.load(path), str(path))
+
+
+# ---------------------------------------------------------------------- a trained run from Python
+class TrainedRun:
+    """A complete run of ``downslope train`` loaded for use from Python: its model, config and metrics,
+    and :meth:`predict`, which reads raw rows exactly as ``downslope predict`` does (the same column
+    checks, category encoding, missing-value filling and scaling) and answers in the data's units.
+
+    Example:
+        >>> run = open_run("runs/houses")  # doctest: +SKIP
+        >>> run.predict("new_houses.csv")  # doctest: +SKIP
+        array([233126.2..., 248790.1..., ...])
+        >>> run.predict({"sqft": [2092.4], "rooms": [3], "color": ["red"], "age": [2.0]})  # doctest: +SKIP
+        array([233126.2...])
+    """
+
+    def __init__(self, path: Path, model: Module, state: dict[str, Any]) -> None:
+        self.path = path
+        self.model = model
+        #: what ``model.ds`` holds besides the weights: config, task, preprocess, class_names, split...
+        self.state = state
+        model.eval()
+
+    def __repr__(self) -> str:
+        return f"TrainedRun({str(self.path)!r}, task={self.task!r}, inputs={self.input_columns})"
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's resolved training config (what ``config.toml`` holds)."""
+        return dict(self.state["config"])
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The run's scores as ``metrics.json`` holds them ({} when the file is missing)."""
+        return read_json_file(self.path / "metrics.json") or {}
+
+    @property
+    def task(self) -> str:
+        """The task: "regression" or "classification"."""
+        return str(self.state["task"])
+
+    @property
+    def classes(self) -> list[str] | None:
+        """A classifier's class labels in output order (what :meth:`predict` answers with); None for regression."""
+        if self.task != "classification":
+            return None
+        return list(self.state["class_names"] or [str(i) for i in range(int(self.state["n_outputs"]))])
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns :meth:`predict` reads (a CSV-trained run's input columns, else its feature names)."""
+        encoder = (self.state.get("preprocess") or {}).get("encoder")
+        return list(encoder["columns"] if encoder else self.state.get("feature_names") or [])
+
+    def outputs(self, data: Any, *, unknown_categories: str = "error", sep: str | None = None) -> Any:
+        """The model's outputs for ``data`` (see :meth:`predict`): a regression's in the data's units
+        (float64, one column per target), a classifier's raw scores (logits), one row per input row."""
+        import warnings
+
+        import numpy as np
+
+        from .experiment import data_units
+        from .experiment.features import run_features
+        from .train import predict
+
+        if unknown_categories not in ("error", "ignore"):
+            raise ConfigError(
+                f"TrainedRun.predict: unknown_categories must be 'error' or 'ignore', got {unknown_categories!r}"
+            )
+
+        def note(message: str) -> None:
+            warnings.warn(message, UserWarning, stacklevel=4)
+
+        X, _ = run_features(self.state, data, None, False, sep, unknown_categories, note)
+        out = predict(self.model, X)
+        return data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), self.state["preprocess"])
+
+    def predict(self, data: Any, *, unknown_categories: str = "error", sep: str | None = None) -> Any:
+        """Predictions for raw rows, as ``downslope predict`` writes them: a NumPy array of values in the
+        data's units (one per row; one column per target when there are several), or a classifier's class
+        labels (strings).
+
+        ``data``: a CSV, TSV, Parquet, NPY or NPZ path, a pandas DataFrame, a dict of columns, a list of row
+        dicts (a missing key or None is a missing value), or a 2-D NumPy array of the model's encoded
+        features. Columns other than the run's inputs (its target, an id) are ignored. A category the
+        training rows did not hold is refused (``unknown_categories="error"``) or encoded as all zeros
+        with a warning (``"ignore"``). ``sep``: a CSV's field separator (default: the one trained with)."""
+        import numpy as np
+
+        outputs = self.outputs(data, unknown_categories=unknown_categories, sep=sep)
+        if self.task == "classification":
+            return np.asarray(self.classes)[outputs.argmax(axis=1)]
+        cols = outputs.reshape(len(outputs), -1)
+        return cols[:, 0] if cols.shape[1] == 1 else cols
+
+    def predict_proba(self, data: Any, *, unknown_categories: str = "error", sep: str | None = None) -> Any:
+        """A classifier's class probabilities, one row per input row, columns in :attr:`classes` order
+        (the ``p_<class>`` columns ``downslope predict`` writes); ``data`` as :meth:`predict`'s."""
+        if self.task != "classification":
+            raise ConfigError(f"{self.path}: predict_proba needs a classification run; this one does {self.task}")
+        return class_probabilities(self.outputs(data, unknown_categories=unknown_categories, sep=sep))
+
+
+def class_probabilities(scores: Any) -> Any:
+    """Softmax of a classifier's scores along the last axis (in their dtype, shifted by the row maximum)."""
+    import numpy as np
+
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    return np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+
+
+def open_run(run: str | os.PathLike[str]) -> TrainedRun:
+    """A complete run of ``downslope train`` for use from Python: ``open_run("runs/houses").predict(rows)``
+    predicts from raw rows (a CSV path, a DataFrame, a dict of columns, a list of row dicts) exactly as
+    ``downslope predict`` does. See :class:`TrainedRun`.
+
+    Refused in one line (:class:`~downslope.errors.ConfigError`) for a path naming nothing, and like
+    :func:`load_run` for an unfinished, interrupted, diverged or foreign directory."""
+    path = Path(run)
+    if not path.exists() and not staging_path(path).exists():
+        raise ConfigError(f"{run}: no such directory; give the directory of a trained run (e.g. runs/NAME)")
+    model, state = load_run(path)
+    return TrainedRun(check_complete(path), model, state)

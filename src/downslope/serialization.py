@@ -119,6 +119,9 @@ class _Encoder:
     def __init__(self, arrays: dict[str, np.ndarray], tensor_type: type) -> None:
         self.arrays = arrays
         self.tensor_type = tensor_type
+        # one key per array object: an array (or tensor) met twice (tied weights) is stored once and both
+        # places refer to it, so after load they share one array, as torch.load keeps shared storage
+        self.seen: dict[int, tuple[Any, str]] = {}
 
     def encode(self, obj: Any, path: _Path) -> Any:
         kind = type(obj)
@@ -152,10 +155,8 @@ class _Encoder:
             if _is_parameter(obj):  # comes back an nn.Parameter, as from torch.load
                 return {"__parameter__": [key, grad]}
             return {"__tensor__": [key, True]} if grad else {"__tensor__": key}
-        if type(obj) is not np.ndarray and is_array(obj):
-            obj = to_host(obj)  # a GPU array is saved as a host array, loadable on either device
-        if isinstance(obj, np.ndarray):
-            return self._array(obj, path)
+        if isinstance(obj, np.ndarray) or is_array(obj):
+            return self._array(obj, path)  # a GPU array is saved as a host array, loadable on either device
         if isinstance(obj, np.generic):
             if obj.dtype.name in _SCALAR_DTYPES:  # comes back a NumPy scalar of its dtype, as from torch.load
                 return {"__scalar__": [obj.dtype.name, obj.item()]}
@@ -181,6 +182,10 @@ class _Encoder:
         )
 
     def _array(self, obj: Any, path: _Path) -> dict[str, str]:
+        found = self.seen.get(id(obj))
+        if found is not None:
+            return {"__array__": found[1]}
+        original = obj  # kept alive in seen, so its id is not reused by another array while encoding
         if type(obj) is not np.ndarray and is_array(obj):
             obj = to_host(obj)
         if obj.dtype.kind not in "fiub":
@@ -191,6 +196,7 @@ class _Encoder:
             obj = obj.astype(obj.dtype.newbyteorder("<"))
         key = f"a{len(self.arrays)}"
         self.arrays[key] = obj
+        self.seen[id(original)] = (original, key)
         return {"__array__": key}
 
 
@@ -438,6 +444,10 @@ def save(state: Any, path: str | os.PathLike[str] | BinaryIO, **torch_options: A
         write(buffer)
         path.write(buffer.getbuffer())
         return
+    if os.path.isdir(path):  # refused here: the rename over it would name the temporary file instead
+        raise CheckpointError(
+            f"save: {os.fspath(path)} is a directory; give a file name such as {os.path.join(path, 'checkpoint.pt')}"
+        )
     atomic_write_bytes(path, write)
 
 
@@ -505,25 +515,33 @@ def load(
     return _onto(_read_checkpoint(p, str(p)), target)
 
 
-def _onto(tree: Any, target: Any) -> Any:
-    """``tree`` with every array copied to the device ``target`` (unchanged when it is None: the host)."""
+def _onto(tree: Any, target: Any, moved: dict[int, Any] | None = None) -> Any:
+    """``tree`` with every array copied to the device ``target`` (unchanged when it is None: the host);
+    an array the tree holds twice (tied weights) is copied once, so the copies stay shared."""
     from .tensor import Tensor, wrap_array
 
     if target is None:
         return tree
+    moved = {} if moved is None else moved
+
+    def device_array(array: np.ndarray) -> Any:
+        if id(array) not in moved:
+            moved[id(array)] = to_device(array, target)
+        return moved[id(array)]
+
     if isinstance(tree, np.ndarray):
-        return to_device(tree, target)
+        return device_array(tree)
     if isinstance(tree, Tensor):
-        moved = wrap_array(to_device(tree.array, target))
+        array = wrap_array(device_array(tree.array))
         if type(tree) is not Tensor:  # an nn.Parameter stays one
-            return type(tree)(moved, requires_grad=tree.requires_grad)
-        return moved.requires_grad_(True) if tree.requires_grad else moved
+            return type(tree)(array, requires_grad=tree.requires_grad)
+        return array.requires_grad_(True) if tree.requires_grad else array
     if isinstance(tree, OrderedDict):
-        return OrderedDict((k, _onto(v, target)) for k, v in tree.items())
+        return OrderedDict((k, _onto(v, target, moved)) for k, v in tree.items())
     if isinstance(tree, dict):
-        return {k: _onto(v, target) for k, v in tree.items()}
+        return {k: _onto(v, target, moved) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):
-        return type(tree)(_onto(v, target) for v in tree)
+        return type(tree)(_onto(v, target, moved) for v in tree)
     return tree
 
 
@@ -660,6 +678,39 @@ def _safetensors_kind(source: Any, name: str) -> str:
     if name.endswith(".safetensors") or (len(head) == 9 and head[8:9] == b"{" and head[4:8] == b"\0\0\0\0"):
         return "a safetensors file"
     return ""
+
+
+def file_kind(path: str | os.PathLike[str]) -> str:
+    """What a weights or checkpoint file is, from its name and first bytes, for messages that refuse a
+    file of another kind: "a ds.save checkpoint", "a torch.save checkpoint", "a Python pickle", "an ONNX
+    model", "a safetensors file", "a safetensors shard index", or "" when it is none of these (or
+    cannot be read). Reads at most the zip's member list; never unpickles anything.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "w.pt")
+        >>> save({"w": np.ones(2, np.float32)}, p)
+        >>> file_kind(p)
+        'a ds.save checkpoint'
+    """
+    name = os.fspath(path)
+    head = _first_bytes(name, 4)
+    if head == _LOCAL_SIGNATURE:
+        try:
+            with zipfile.ZipFile(name) as archive:
+                members = archive.namelist()
+        except Exception:  # a damaged zip: say nothing rather than guess
+            return ""
+        if "meta.json" in members and "meta.sha256" in members:
+            return "a ds.save checkpoint"
+        if any(m.endswith("/data.pkl") or m == "data.pkl" for m in members):
+            return "a torch.save checkpoint"
+        return ""
+    if _starts_like_a_pickle(name):
+        return "a Python pickle"
+    if _looks_like_onnx(name, name):
+        return "an ONNX model"
+    return _safetensors_kind(name, name)
 
 
 def _first_bytes(source: Any, count: int) -> bytes | None:

@@ -3,6 +3,8 @@ the imaginary part) and NaN/inf (unless asked for), naming the key, and leaves t
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -76,3 +78,16 @@ def test_a_shape_mismatch_is_a_runtime_error_as_in_torch():
     state["0.weight"] = np.zeros((3, 3), np.float32)
     with pytest.raises(RuntimeError, match="size mismatch for '0.weight'"):
         model.load_state_dict(state)
+
+
+def test_every_shape_mismatch_is_listed_as_torch_lists_them():
+    torch = pytest.importorskip("torch")
+    names = {}
+    for lib in (torch, ds):
+        model = lib.nn.Sequential(lib.nn.Linear(4, 3), lib.nn.ReLU(), lib.nn.Linear(3, 2))
+        state = {k: lib.zeros(*v.shape) for k, v in model.state_dict().items()}
+        state["0.weight"], state["0.bias"], state["2.weight"] = lib.zeros(5, 4), lib.zeros(5), lib.zeros(2, 5)
+        with pytest.raises(RuntimeError) as caught:
+            model.load_state_dict(state)
+        names[lib] = re.findall(r"size mismatch for '?([\w.]+)'?", str(caught.value))
+    assert names[ds] == names[torch] == ["0.weight", "0.bias", "2.weight"]

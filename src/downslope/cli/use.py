@@ -161,7 +161,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from ..errors import ConfigError
     from ..experiment import data_units
-    from ..runs import check_output_file, load_run
+    from ..runs import check_output_file, class_probabilities, load_run
     from ..serialization import atomic_write_bytes
     from ..train import predict
 
@@ -184,8 +184,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     first = [id_column] if ids is not None else []
     if state["task"] == "classification":
         names = state["class_names"] or [str(i) for i in range(state["n_outputs"])]
-        shifted = preds - preds.max(axis=1, keepdims=True)
-        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        probs = class_probabilities(preds)
         writer.writerow(first + ["prediction"] + [f"p_{n}" for n in names])
         for i, (row, p) in enumerate(zip(preds.argmax(axis=1), probs)):
             writer.writerow(([ids[i]] if ids is not None else []) + [names[row]] + [_digits(v) for v in p])

@@ -48,6 +48,7 @@ def _rng(generator: Any, owner: str) -> np.random.Generator | None:
 
 _DRAW_CHUNK = 1 << 16  # indices drawn at once with replacement (one call below this many: the same stream)
 
+
 class Sampler:
     """Base class: subclasses define ``__iter__`` (indices) and ``__len__``."""
 

@@ -54,7 +54,7 @@ def save_safetensors(
         >>> import downslope as ds
         >>> ds.save_safetensors(ds.nn.Linear(2, 3), "linear.safetensors")  # doctest: +SKIP
     """
-    st = _safetensors_numpy()
+    _safetensors_numpy()  # the package is what reads these files back; refuse to write without it, as before
     if hasattr(state_dict, "state_dict") and not isinstance(state_dict, Mapping):
         state_dict = state_dict.state_dict()
     if not isinstance(state_dict, Mapping):
@@ -73,9 +73,57 @@ def save_safetensors(
                 f"save_safetensors: {key!r} is a {type(value).__name__}, not an array; safetensors holds arrays "
                 f"only (save optimizer state and other nested data with ds.save)"
             )
-        arrays[key] = np.array(array, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+        if array.dtype.str.lstrip("<>|=") not in _DTYPE_OF:
+            raise ArgumentTypeError(
+                f"save_safetensors: {key!r} has dtype {array.dtype}, which safetensors does not hold; "
+                "convert it first (complex128 and float128 have no safetensors dtype)"
+            )
+        arrays[key] = array
     meta = None if metadata is None else {str(k): str(v) for k, v in metadata.items()}
-    atomic_write_bytes(path, st.save(arrays, metadata=meta))
+    where = os.fspath(path)
+    if os.path.isdir(where):
+        raise CheckpointError(
+            f"save_safetensors: {where!r} is a directory; give a file name such as {where}/model.safetensors"
+        )
+    atomic_write_bytes(where, lambda handle: _write(handle, arrays, meta))
+
+
+# What safetensors calls each NumPy dtype (little-endian, without the byte-order mark), in the order of
+# the library's Dtype enum: it lays tensors out by dtype from the last to the first, then by name, so
+# the file written here is the one safetensors.numpy.save_file would write.
+_DTYPE_OF = {"b1": "BOOL", "u1": "U8", "i1": "I8", "i2": "I16", "u2": "U16", "f2": "F16", "i4": "I32"}
+_DTYPE_OF |= {"u4": "U32", "f4": "F32", "c8": "C64", "f8": "F64", "i8": "I64", "u8": "U64"}
+_DTYPE_RANK = {name: rank for rank, name in enumerate(_DTYPE_OF.values())}
+
+
+def _write(handle: Any, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None) -> None:
+    """A safetensors file written to ``handle``: the header, then each array's bytes straight from its
+    buffer (a contiguous little-endian array is not copied; the file is never built in memory)."""
+    import json
+
+    header: dict[str, Any] = {} if metadata is None else {"__metadata__": dict(metadata)}
+    order = sorted(arrays, key=lambda k: (-_DTYPE_RANK[_DTYPE_OF[arrays[k].dtype.str.lstrip("<>|=")]], k))
+    offset = 0
+    for key in order:
+        array = arrays[key]
+        header[key] = {
+            "dtype": _DTYPE_OF[array.dtype.str.lstrip("<>|=")],
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + array.nbytes],
+        }
+        offset += array.nbytes
+    text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the library pads the header to 8 bytes, so the data stays aligned
+    handle.write(len(text).to_bytes(8, "little"))
+    handle.write(text)
+    for key in order:
+        array = arrays[key]
+        if array.dtype.byteorder == ">":  # the format is little-endian
+            array = array.astype(array.dtype.newbyteorder("<"))
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)
+        if array.size:
+            handle.write(memoryview(array.reshape(-1)).cast("B"))  # type: ignore[arg-type]  # numpy stubs lack Buffer
 
 
 def load_safetensors(path: str | os.PathLike[str], device: Any = "cpu") -> OrderedDict[str, Tensor]:
@@ -126,12 +174,12 @@ def safetensors_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     if where.endswith(".json"):
         meta = _read_index(where).get("metadata") or {}
         return dict(meta) if isinstance(meta, dict) else {}
-    if not os.path.isfile(where):
-        raise CheckpointError(f"safetensors_metadata: no file at {where!r}")
+    _check_is_file(where, "safetensors_metadata")
     with open(where, "rb") as f:
         head = f.read(8)
         n = int.from_bytes(head, "little") if len(head) == 8 else -1
         if not 0 < n <= _MAX_HEADER_BYTES:
+            _refuse_other_kind(where, "safetensors_metadata")
             raise CheckpointError(f"safetensors_metadata: {where!r} is not a readable safetensors file")
         header = _header(head + f.read(n))
     if header is None:
@@ -141,6 +189,44 @@ def safetensors_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 _MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
+
+
+def _check_is_file(where: str, caller: str) -> None:
+    """Refuse a path that is not a file; for a directory (a Hugging Face model folder), name the
+    safetensors files in it and the one to give."""
+    if os.path.isfile(where):
+        return
+    if not os.path.isdir(where):
+        raise CheckpointError(f"{caller}: no file at {where!r}")
+    names = sorted(n for n in os.listdir(where) if n.endswith((".safetensors", ".safetensors.index.json")))
+    index = [n for n in names if n.endswith(".index.json")]
+    best = index[0] if index else "model.safetensors" if "model.safetensors" in names else names[0] if names else None
+    if best is None:
+        raise CheckpointError(f"{caller}: {where!r} is a directory with no .safetensors file in it; give a file's path")
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    why = " (the shard index merges every shard)" if index else ""
+    raise CheckpointError(
+        f"{caller}: {where!r} is a directory, not a file; it holds {shown}: give a file's path, such as "
+        f"{os.path.join(where, best)!r}{why}"
+    )
+
+
+def _refuse_other_kind(where: str, caller: str) -> None:
+    """When a file that is not safetensors is another kind downslope knows (a ds.save checkpoint, a torch
+    pickle, an ONNX model), say so and what reads it, instead of a header length read from its bytes."""
+    from ..serialization import file_kind
+
+    kind = file_kind(where)
+    readers = {
+        "a ds.save checkpoint": f"read it with ds.load({where!r})",
+        "a torch.save checkpoint": "downslope never unpickles; in PyTorch, write its weights with "
+        "safetensors.torch.save_file(state_dict, 'model.safetensors') and read that here",
+        "a Python pickle": "downslope never unpickles; in PyTorch, write its weights with "
+        "safetensors.torch.save_file(state_dict, 'model.safetensors') and read that here",
+        "an ONNX model": "ONNX models are run by inference runtimes (onnxruntime), not read as weights",
+    }
+    if kind in readers:
+        raise CheckpointError(f"{caller}: {where!r} is {kind}, not a safetensors file; {readers[kind]}")
 
 
 def _target_device(device: Any) -> Any:
@@ -159,11 +245,14 @@ def _load_arrays(where: str) -> OrderedDict[str, np.ndarray]:
     dtypes its NumPy API knows, and :func:`_load_with_bfloat16` only the ones it does not (bfloat16,
     and the float8/float4 types, refused by name)."""
     st = _safetensors_numpy()
-    if not os.path.isfile(where):
-        raise CheckpointError(f"load_safetensors: no file at {where!r}")
+    _check_is_file(where, "load_safetensors")
     with open(where, "rb") as f:
         raw = f.read()
-    tensors = _validated_header(raw, where)
+    try:
+        tensors = _validated_header(raw, where)
+    except CheckpointError:
+        _refuse_other_kind(where, "load_safetensors")
+        raise
     if all(entry["dtype"] in _NUMPY_DTYPES for entry in tensors.values()):
         try:
             loaded = st.load(raw)

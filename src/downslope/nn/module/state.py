@@ -99,6 +99,7 @@ def checked_arrays(
         {'w': array([1, 2])}
     """
     arrays: dict[str, np.ndarray] = {}
+    mismatches: list[str] = []
     for key, target in own.items():
         if key not in state_dict:
             continue
@@ -112,11 +113,12 @@ def checked_arrays(
                 f"{where}: {key!r} has dtype {arr.dtype}; expected real "
                 f"numbers (bool, integer or float) to cast to {target.array.dtype}"
             )
-        if arr.shape != target.array.shape:
-            raise ShapeError(
-                f"{where}: size mismatch for {key!r}: "
-                f"the checkpoint has shape {arr.shape}, this module has shape {target.array.shape}"
+        if arr.shape != target.array.shape:  # every mismatched key is listed, as torch lists them
+            mismatches.append(
+                f"size mismatch for {key!r}: the checkpoint has shape {arr.shape}, "
+                f"this module has shape {target.array.shape}"
             )
+            continue
         if not allow_nonfinite and arr.dtype.kind == "f":
             ok = ~np.isnan(arr) if key in buffers else np.isfinite(arr)
             if not ok.all():
@@ -126,6 +128,10 @@ def checked_arrays(
                     f"{where}: {key!r} holds {bad} {what} value(s) of {arr.size}; pass allow_nonfinite=True to load it anyway"
                 )
         arrays[key] = arr
+    if len(mismatches) == 1:
+        raise ShapeError(f"{where}: {mismatches[0]}")
+    if mismatches:
+        raise ShapeError(f"{where}: {len(mismatches)} size mismatches:\n\t" + "\n\t".join(mismatches))
     return arrays
 
 

@@ -1,0 +1,334 @@
+"""A stored run's inputs read back from a file, a named dataset or rows in memory, encoded and scaled as
+in training: what ``downslope evaluate``, ``predict`` and ``export`` feed a run's model, and what
+:meth:`downslope.runs.TrainedRun.predict` feeds it from Python."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+#: rows given in memory: a pandas DataFrame, a dict of columns or a list of row dicts
+Rows = Any
+
+
+def raw_features(
+    state: dict[str, Any],
+    data: str | Rows,
+    target: str | None,
+    need_target: bool,
+    sep: str | None = None,
+    unknown: str = "error",
+    note_unseen: bool | Callable[[str], None] = True,
+) -> tuple[Any, Any]:
+    """Features of a file, a named dataset or rows in memory encoded as in training but not yet filled
+    or scaled, and its targets (class indices of the run's classes, or values in the data's units; None
+    if absent).
+
+    Features-only input works for every model: a CSV (header optional) or NPY with exactly the
+    model's number of feature columns, an NPZ without ``y``, or a 2-D NumPy array. Rows in memory (a
+    pandas DataFrame, a dict of columns, a list of row dicts) go through the same column checks and
+    encoding as a CSV's rows. ``sep`` is the CSV field separator (default: the one the run was trained
+    with). ``unknown``: a category the training rows did not hold is refused ("error") or encoded as
+    all zeros ("ignore", as the run's own metrics count it); with "ignore" a note says how many rows held
+    one: on stderr, or to ``note_unseen`` when it is a function, or not at all when it is False."""
+    import numpy as np
+
+    from ..data import datasets
+    from ..data.tabular import (
+        class_key,
+        csv_suffix,
+        default_delimiter,
+        encode_csv,
+        encode_parquet,
+        read_features,
+        read_rows,
+        unsupported_file,
+    )
+    from ..errors import DataError
+    from .config import check_separator
+    from .inputs import is_file_source
+
+    pre = state["preprocess"]
+    classes = list(state["class_names"]) if state["task"] == "classification" else None
+    if not isinstance(data, (str, os.PathLike)):
+        return _features_in_memory(state, data, target, need_target, unknown, note_unseen)
+    data = os.fspath(data)
+    sep = check_separator(sep, "--sep") if sep else str(state["config"].get("sep", ","))
+    sep = default_delimiter(data, sep)  # a .tsv is read with tabs
+    is_csv = csv_suffix(data) is not None
+
+    if pre.get("encoder") and (is_csv or data.lower().endswith(".parquet")):
+        encoder = _encoder(state, unknown, need_target)
+        name = target or encoder.target
+        # a Parquet file's columns are read as arrays, as in training (never a row of text per cell)
+        fast = (
+            encode_csv(data, encoder, name, True, need_target, delimiter=sep)
+            if is_csv
+            else encode_parquet(data, encoder, name, True, need_target)
+        )
+        if fast is not None:
+            X, y = _drop_missing_rows(state, fast[1], fast[2], need_target)
+            _maybe_note(encoder, X, data, unknown, note_unseen)
+            return X, y
+        header, rows = read_rows(data, sep) if is_csv else _parquet_rows(data)
+        return _encode_rows(state, encoder, header, rows, data, name, need_target, unknown, note_unseen)
+    if is_file_source(data):
+        X, raw = read_features(data, int(state["n_features"]), sep, list(state.get("feature_names") or []))
+        if raw is None:
+            if need_target:
+                raise DataError(f"{data}: no targets to evaluate against (features only)")
+            return X, None
+        if classes is None:
+            return _drop_missing_rows(state, X, np.asarray(raw, dtype=np.float32).reshape(len(raw), -1), need_target)
+        lookup = {c: i for i, c in enumerate(classes)}
+        keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in np.asarray(raw).reshape(-1).tolist()]
+        unknown_labels = [k for k in keys if k not in lookup]
+        if unknown_labels:
+            raise DataError(f"{data}: label {unknown_labels[0]!r} is not one of the model's classes {classes}")
+        return _drop_missing_rows(state, X, np.array([lookup[k] for k in keys], dtype=np.int64), need_target)
+    if data not in datasets.NAMES and (os.path.exists(data) or os.path.splitext(data)[1]):
+        raise unsupported_file(data)
+    if pre.get("encoder"):
+        raise DataError(f"{data}: the model was trained on CSV columns {pre['encoder']['columns']}; give a .csv")
+    table = datasets.load(data, seed=int(state["config"]["seed"]))
+    if state["task"] != table.task:
+        raise DataError(f"{data}: a {table.task} dataset, but the model does {state['task']}")
+    if table.n_features != int(state["n_features"]):
+        raise DataError(f"{data}: {table.n_features} features, but the model takes {state['n_features']}")
+    return table.X, table.y
+
+
+def _encoder(state: dict[str, Any], unknown: str, need_target: bool) -> Any:
+    from ..data.tabular import TabularEncoder
+
+    encoder = TabularEncoder.from_state_dict(state["preprocess"]["encoder"])
+    # messages about the data say what the run was trained with (predict has no --missing or --drop)
+    encoder.stage = "evaluate" if need_target else "predict"
+    encoder.handle_unknown = unknown
+    return encoder
+
+
+def _encode_rows(
+    state: dict[str, Any],
+    encoder: Any,
+    header: list[str],
+    rows: Any,
+    data: str,
+    name: str,
+    need_target: bool,
+    unknown: str,
+    note_unseen: bool | Callable[[str], None],
+) -> tuple[Any, Any]:
+    """Rows of text cells (a file's, or rows given in memory written as a CSV would hold them) encoded."""
+    from ..data.tabular import CsvRows, line_numbers
+    from ..errors import DataError
+
+    y = None
+    # predict ignores a target column: its cells may be empty (the values to predict) or
+    # unknown, and each input row gets its prediction, in order
+    if need_target and name in header:
+        j = header.index(name)
+        if encoder.missing != "error":  # as in training: rows without a target are left out
+            kept = [r for r in rows if not _is_missing(r[j])]
+            if len(kept) < len(rows):
+                rows = _keep_lines(rows, kept)
+        X = encoder.encode_features(header, rows, data)
+        values = CsvRows(r[j] for r in rows)
+        values.lines = line_numbers(rows, 2)  # errors name the file line (blank lines count)
+        y = encoder.encode_target(values, data, j)
+    elif need_target:
+        raise DataError(f"{data}: no target column {name!r} to evaluate against; columns are {header}")
+    else:
+        X = encoder.encode_features(header, rows, data)
+    X, y = _drop_missing_rows(state, X, y, need_target)
+    _maybe_note(encoder, X, data, unknown, note_unseen)
+    return X, y
+
+
+def _features_in_memory(
+    state: dict[str, Any],
+    data: Rows,
+    target: str | None,
+    need_target: bool,
+    unknown: str,
+    note_unseen: bool | Callable[[str], None],
+) -> tuple[Any, Any]:
+    """:func:`raw_features` of rows given in memory, or of a 2-D array of the model's features."""
+    import numpy as np
+
+    from ..data.tabular import check_features
+    from ..errors import DataError
+
+    n_features = int(state["n_features"])
+    if isinstance(data, np.ndarray):  # as an NPY file of features is read
+        if need_target:
+            raise DataError("array: no targets to evaluate against (features only)")
+        X = check_features(data.reshape(-1, 1) if data.ndim == 1 else data, "array", "mean")
+        if X.shape[1] != n_features:
+            raise DataError(f"array: {X.shape[1]} feature columns, but the model takes {n_features}")
+        return X, None
+    where, header, rows = table_rows(data)
+    if state["preprocess"].get("encoder"):
+        encoder = _encoder(state, unknown, need_target)
+        return _encode_rows(
+            state, encoder, header, rows, where, target or encoder.target, need_target, unknown, note_unseen
+        )
+    if need_target:
+        raise DataError(f"{where}: scoring rows in memory needs a run trained on CSV columns; give the data's file")
+    names = list(state.get("feature_names") or [])
+    missing = [c for c in names if c not in header]
+    if not names or missing:
+        raise DataError(
+            f"{where}: the model takes {n_features} features"
+            + (f" named {names}; missing {missing}" if names else " without names")
+            + "; give them as a 2-D NumPy array in the model's order"
+        )
+    from ..data.tabular import MISSING
+
+    cells = [[row[header.index(c)] for c in names] for row in rows]
+    try:
+        values = [[math.nan if v.strip().lower() in MISSING else float(v) for v in row] for row in cells]
+    except ValueError as exc:
+        raise DataError(f"{where}: the model's features must be numbers ({exc})") from None
+    X = np.asarray(values, dtype=np.float64).reshape(len(rows), len(names))
+    return check_features(X, where, "mean"), None
+
+
+def table_rows(data: Rows) -> tuple[str, list[str], Any]:
+    """Rows given in memory as a CSV file would hold them: what they are (for messages), the column names
+    and one list of text cells per row (a missing value, None or NaN, as an empty cell; a float in the
+    digits that read back as the same float64).
+
+    Example:
+        >>> table_rows({"a": [1.5, None], "b": ["x", "y"]})[1:]
+        (['a', 'b'], [['1.5', 'x'], ['', 'y']])
+    """
+    from ..data.tabular import CsvRows
+    from ..errors import DataError
+
+    if hasattr(data, "columns") and hasattr(data, "itertuples"):  # a pandas DataFrame (pandas not imported)
+        where = "DataFrame"
+        header = [str(c) for c in data.columns]
+        body = [list(r) for r in data.itertuples(index=False, name=None)]
+    elif isinstance(data, Mapping):
+        where = "dict of columns"
+        header = [str(c) for c in data]
+        columns = [list(v) if not isinstance(v, str) else [v] for v in data.values()]
+        lengths = {len(c) for c in columns}
+        if len(lengths) > 1:
+            sizes = {str(k): len(c) for k, c in zip(data, columns)}
+            raise DataError(f"{where}: columns of different lengths {sizes}; give one value per row in each")
+        body = [list(r) for r in zip(*columns)]
+    elif (
+        isinstance(data, Sequence) and not isinstance(data, (str, bytes)) and all(isinstance(r, Mapping) for r in data)
+    ):
+        where = "list of rows"
+        named = [{str(k): v for k, v in row.items()} for row in data]
+        header = list(dict.fromkeys(k for row in named for k in row))  # a key only some rows hold: missing
+        body = [[row.get(c) for c in header] for row in named]
+    else:
+        raise DataError(
+            f"predict: got {type(data).__name__}; give a CSV, Parquet or NPY path, a pandas DataFrame, a dict of "
+            "columns, a list of row dicts or a 2-D NumPy array of the model's features"
+        )
+    if not body:
+        raise DataError(f"{where}: no rows to predict")
+    rows = CsvRows([_cell(v) for v in r] for r in body)
+    rows.lines = list(range(1, len(rows) + 1))  # messages count rows from 1
+    return where, header, rows
+
+
+def _cell(value: Any) -> str:
+    """One value as a CSV cell holds it."""
+    if value is None:
+        return ""
+    if isinstance(value, float) or type(value).__name__ in ("float16", "float32", "float64"):
+        number = float(value)
+        return "" if math.isnan(number) else repr(number)
+    text = str(value)
+    return "" if text in ("nan", "NaN", "<NA>", "NaT") else text
+
+
+def _maybe_note(encoder: Any, X: Any, data: str, unknown: str, note_unseen: bool | Callable[[str], None]) -> None:
+    if unknown != "ignore" or note_unseen is False:
+        return
+    say = note_unseen if callable(note_unseen) else _to_stderr
+    option = "--unknown-categories ignore" if note_unseen is True else 'unknown_categories="ignore"'
+    _note_unseen(encoder, X, data, say, option)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _note_unseen(encoder: Any, X: Any, data: str, say: Callable[[str], None], option: str) -> None:
+    """One note of how many rows held a category the training rows did not (encoded as all zeros)."""
+    count, by_column = encoder.unseen_rows(X)
+    if count:
+        columns = ", ".join(f"{col!r}: {n}" for col, n in by_column.items())
+        say(
+            f"{encoder.stage}: note: {count} of the {len(X)} rows of {data} hold a category not seen in training "
+            f"(rows by column: {columns}); {option} encodes it as all zeros"
+        )
+
+
+def _parquet_rows(data: str) -> tuple[list[str], Any]:
+    """A Parquet file's column names and rows as text (cells as a CSV would hold them), for the encoder."""
+    from ..data import readers
+    from ..data.tabular import CsvRows
+
+    header, columns = readers.read_parquet_columns(data)
+    n = len(next(iter(columns.values())).kind)
+    rows = CsvRows(readers.parquet_rows(data, list(range(n)), header))
+    rows.lines = list(range(1, n + 1))  # messages count rows from 1, as read_parquet's do
+    return header, rows
+
+
+def _is_missing(value: str) -> bool:
+    from ..data.tabular import MISSING
+
+    return value.strip().lower() in MISSING
+
+
+def _keep_lines(rows: Any, kept: list[list[str]]) -> Any:
+    """``kept`` (a subset of ``rows``, in order) remembering each row's file line, as ``rows`` do."""
+    from ..data.tabular import CsvRows
+
+    lines = getattr(rows, "lines", None)
+    out = CsvRows(kept)
+    if lines is not None:
+        where = {id(r): line for r, line in zip(rows, lines)}
+        out.lines = [where[id(r)] for r in kept]
+    return out
+
+
+def _drop_missing_rows(state: dict[str, Any], X: Any, y: Any, need_target: bool) -> tuple[Any, Any]:
+    """For scoring, a run trained with ``--missing drop`` leaves out rows with a missing value, as in
+    training (so its stored test rows line up); predict keeps every row (and refuses missing values)."""
+    import numpy as np
+
+    if not need_target or state["config"].get("missing") != "drop":
+        return X, y
+    keep = ~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1)
+    return X[keep], (y[keep] if y is not None else None)
+
+
+def run_features(
+    state: dict[str, Any],
+    data: str | Rows,
+    target: str | None,
+    need_target: bool,
+    sep: str | None = None,
+    unknown: str = "error",
+    note_unseen: bool | Callable[[str], None] = True,
+) -> tuple[Any, Any]:
+    """Model inputs (preprocessed like training) and targets (or None) of a file, a named dataset or rows
+    in memory; ``unknown`` and ``note_unseen`` as :func:`raw_features`'s."""
+    from .inputs import apply_preprocess
+
+    X, y = raw_features(state, data, target, need_target, sep, unknown, note_unseen)
+    where = os.fspath(data) if isinstance(data, (str, os.PathLike)) else type(data).__name__
+    return apply_preprocess(X, state["preprocess"], where), y
