@@ -39,9 +39,15 @@ _NUMPY_FFT = "use numpy.fft on t.numpy() (no gradient flows through it)"
 _COMPLEX_WAY = "keep real and imaginary parts as two real tensors (a trailing dimension of 2, as view_as_real gives)"
 _SPARSE_WAY = "use a dense tensor (ds.zeros(...).index_put_ / scatter_add for COO data, ds.mm for products)"
 _STORAGE_WAY = "a Tensor's values are the NumPy array t.numpy(); use reshape/view/unfold/expand for new views"
+# downslope.load reads only its own files (it never unpickles), so a downloaded .pth is converted once,
+# with PyTorch, to safetensors; the route named here is the one tests/test_model_zoo_advice.py runs.
 _DOWNLOAD_WAY = (
     "download the file yourself (the URL that torch.hub.load_state_dict_from_url, torch.utils.model_zoo.load_url "
-    "or torch.hub.load would fetch) and use downslope.load(path) and model.load_state_dict(...)"
+    "or torch.hub.load would fetch); a .pth file is a pickle, which downslope.load refuses, so convert it once "
+    "with PyTorch: safetensors.torch.save_file(torch.load('model.pth', weights_only=True), 'model.safetensors'), "
+    "then model.load_state_dict(downslope.load_safetensors('model.safetensors')) "
+    "(or numpy.savez('model.npz', **{k: v.numpy() for k, v in torch.load('model.pth', weights_only=True).items()}), "
+    "then model.load_state_dict(dict(numpy.load('model.npz'))))"
 )
 _PROCESS_WAY = (
     "use Python's multiprocessing with arrays (t.numpy()) and rebuild tensors there, or "

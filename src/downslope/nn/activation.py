@@ -16,6 +16,7 @@ from .. import backend
 from ..errors import ArgumentError
 from ..tensor import Tensor, full
 from . import functional as F
+from . import init as _init
 from .module import Identity, Module
 
 __all__ = [
@@ -364,8 +365,14 @@ class PReLU(Module):
 
         # PyTorch keeps the count as ``num_parameters``; here that name is Module's weight-count method.
         self.num_slopes = int(num_parameters)
+        self.init = init  # PyTorch's attribute: the slope reset_parameters() restores
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         self.weight = Parameter(full((self.num_slopes,), init, dtype=dt))
+        self.reset_parameters()  # as PyTorch's constructor: a subclass's override runs too
+
+    def reset_parameters(self) -> None:
+        """PyTorch's: every slope back to ``init``, in place (the same Parameter object)."""
+        _init.constant_(self.weight, self.init)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.prelu(input, self.weight)

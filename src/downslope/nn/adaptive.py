@@ -76,6 +76,13 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             osz = self.cutoffs[i + 1] - self.cutoffs[i]
             self.tail.append(Sequential(Linear(in_features, hsz, bias=False), Linear(hsz, osz, bias=False)))
 
+    def reset_parameters(self) -> None:
+        """PyTorch's: the head's and each cluster's projections redrawn as a new Linear's, in place."""
+        self.head.reset_parameters()
+        for cluster in self.tail:
+            for layer in cluster.children():
+                layer.reset_parameters()
+
     def forward(self, input_: Tensor, target_: Any) -> _ASMoutput:
         # Which rows go to which cluster shapes the computation, so the target is read on the host
         # (PyTorch synchronises here too); the row indices then go to the input's device.

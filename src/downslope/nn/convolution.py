@@ -361,21 +361,27 @@ class _ConvNd(_ConvLayer):
         self.padding_mode = _padding_mode(padding_mode, name)
         self._make_parameters(bias, dtype)
 
-    def _check_input(self, x: Any) -> Tensor:
+    def _check_input(self, x: Any, weight: Tensor) -> Tensor:
         name, n = type(self).__name__, self._spatial
         if not isinstance(x, Tensor):
             raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
         if x.ndim not in (n + 1, n + 2) or x.shape[-n - 1] != self.in_channels:
-            dims = "L" if n == 1 else "H, W"
-            raise ShapeError(
-                f"{name}({self.in_channels}, {self.out_channels}): expected input of shape "
-                f"(N, {self.in_channels}, {dims}) or ({self.in_channels}, {dims}), got {x.shape}"
-            )
+            # The channels come from the weight convolved, as in PyTorch: model surgery that replaces the
+            # weight (a pretrained conv1 summed to one input channel) leaves in_channels as constructed.
+            # (An input that fits in_channels but not such a weight is refused by the convolution itself.)
+            c_in = weight.shape[1] * self.groups
+            if x.ndim not in (n + 1, n + 2) or x.shape[-n - 1] != c_in:
+                dims = "L" if n == 1 else "H, W"
+                now = "" if c_in == self.in_channels else f" (weight of shape {weight.shape} takes {c_in} channels)"
+                raise ShapeError(
+                    f"{name}({self.in_channels}, {self.out_channels}){now}: expected input of shape "
+                    f"(N, {c_in}, {dims}) or ({c_in}, {dims}), got {x.shape}"
+                )
         return x
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """torch's ``Conv1d/2d._conv_forward`` (see :meth:`_ConvLayer._conv_forward`)."""
-        input = self._check_input(input)
+        input = self._check_input(input, weight)
         conv = conv2d if self._spatial == 2 else conv1d
         if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution
             return conv(self._mode_padded(input), weight, bias, self.stride, 0, self.dilation, self.groups)

@@ -511,14 +511,20 @@ class Bilinear(Module):
         self.in2_features = _positive_int(in2_features, "in2_features", "Bilinear")
         self.out_features = _positive_int(out_features, "out_features", "Bilinear")
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-        bound = 1.0 / np.sqrt(self.in1_features)
         self.weight = Parameter(empty((self.out_features, self.in1_features, self.in2_features), dtype=dt))
-        init.uniform_(self.weight, -bound, bound)
         if bias:
             self.bias: Parameter | None = Parameter(empty((self.out_features,), dtype=dt))
-            init.uniform_(self.bias, -bound, bound)
         else:
             self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's: weight and bias redrawn from U(-1/sqrt(in1), 1/sqrt(in1)), in1 read from the weight's
+        shape, in place (the same Parameter objects)."""
+        bound = 1.0 / math.sqrt(self.weight.shape[1])
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
         return bilinear(input1, input2, self.weight, self.bias)
@@ -911,11 +917,16 @@ class EmbeddingBag(Module):
         self.mode, self.include_last_offset, self.padding_idx = mode, include_last_offset, padding_idx
         self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
         if _weight is None:
-            init.normal_(self.weight)
-            if padding_idx is not None:
-                self.weight.array[padding_idx] = 0
+            self.reset_parameters()
         else:  # PyTorch's way in for a given table
             _copy_table(self.weight, _weight, "EmbeddingBag")
+
+    def reset_parameters(self) -> None:
+        """PyTorch's: the table redrawn from N(0, 1), the ``padding_idx`` row zero, in place (the same
+        Parameter object)."""
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.array[self.padding_idx] = 0
 
     @classmethod
     def from_pretrained(

@@ -14,6 +14,7 @@ the biased one (divided by M); this matches PyTorch.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from .. import workspace as _workspace
 from ..errors import ArgumentError, ArgumentTypeError
 from ..graph import is_grad_enabled
 from ..tensor import Tensor, ones, record_op, wrap_array, zeros
-from . import _jit
+from . import _jit, init
 from ._arrays import scalar
 from .module import Module, Parameter
 
@@ -402,6 +403,37 @@ def _affine_parameters(layer: Module, shape: tuple[int, ...], affine: bool, bias
         layer.register_parameter("bias", None)
 
 
+def _reset_affine(layer: Module) -> None:
+    """PyTorch's reset of a norm layer's weight (1) and bias (0), written into the Parameters' own
+    arrays: an optimizer built before (its flat buffers are views of them) keeps updating them."""
+    if layer.weight is not None:
+        init.ones_(layer.weight)
+    if layer.bias is not None:
+        init.zeros_(layer.bias)
+
+
+def _check_pruned_channels(layer: Module, input: Tensor, where: str, constructed: int) -> None:
+    """For an input whose channels differ from the constructor's count: accepted, as in PyTorch, when
+    the layer's per-channel tensors have one entry per input channel (model surgery that slices them,
+    channel pruning, leaves the count as constructed); else the error names the sizes that disagree."""
+    c = input.shape[1]
+    sizes = {
+        key: t.shape[0]
+        for key in ("running_mean", "running_var", "weight", "bias")
+        if (t := getattr(layer, key, None)) is not None
+    }
+    if all(size == c for size in sizes.values()):
+        return
+    now = set(sizes.values())
+    if now == {constructed}:
+        expected = str(constructed)
+    elif len(now) == 1:
+        expected = f"{now.pop()} (the size of its {', '.join(sizes)}; constructed with {constructed})"
+    else:
+        expected = "one entry per channel in each of its " + ", ".join(f"{k} ({v})" for k, v in sizes.items())
+    raise ArgumentError(f"{where}: input has {c} channels in dim 1 (shape {input.shape}), expected {expected}")
+
+
 class _BatchNorm(Module):
     _expected_dims: tuple[int, ...] = ()
     weight: Parameter | None
@@ -442,6 +474,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()  # as PyTorch's constructor: a subclass's override runs too
 
     running_mean: Tensor | None
     running_var: Tensor | None
@@ -454,6 +487,12 @@ class _BatchNorm(Module):
             self.running_mean.array[...] = 0
             self.running_var.array[...] = 1
             self.num_batches_tracked.array[...] = 0
+
+    def reset_parameters(self) -> None:
+        """PyTorch's: the running statistics reset (mean 0, variance 1, no batches), weight = 1 and bias = 0,
+        in place (the same Parameter and buffer objects)."""
+        self.reset_running_stats()
+        _reset_affine(self)
 
     def _check_input_dim(self, input: Tensor) -> None:
         """torch's hook, run by ``forward``: refuses an input whose number of dims this layer does not
@@ -472,10 +511,7 @@ class _BatchNorm(Module):
             raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
         self._check_input_dim(input)
         if input.shape[1] != self.num_features:
-            raise ArgumentError(
-                f"{name}({self.num_features}): input has {input.shape[1]} channels in dim 1 (shape {input.shape}), "
-                f"expected {self.num_features}"
-            )
+            _check_pruned_channels(self, input, f"{name}({self.num_features})", self.num_features)
         momentum: Any = 0.0 if self.momentum is None else self.momentum
         update = self.training and self.track_running_stats
         if update:
@@ -773,6 +809,11 @@ class LayerNorm(Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
+        self.reset_parameters()  # as PyTorch's constructor: a subclass's override runs too
+
+    def reset_parameters(self) -> None:
+        """PyTorch's: weight = 1 and bias = 0, in place (the same Parameter objects)."""
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -919,10 +960,18 @@ class GroupNorm(Module):
         self.affine = affine
         dt = backend.get_default_dtype()
         _affine_parameters(self, (num_channels,), affine, bias, dt)
+        self.reset_parameters()  # as PyTorch's constructor: a subclass's override runs too
+
+    def reset_parameters(self) -> None:
+        """PyTorch's: weight = 1 and bias = 0, in place (the same Parameter objects)."""
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
-        if input.ndim < 2 or input.shape[1] != self.num_channels:
+        if input.ndim < 2:
             raise ArgumentError(f"GroupNorm: expected input (N, {self.num_channels}, ...), got shape {input.shape}")
+        if input.shape[1] != self.num_channels:
+            where = f"GroupNorm({self.num_groups}, {self.num_channels})"
+            _check_pruned_channels(self, input, where, self.num_channels)
         return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
@@ -1047,6 +1096,7 @@ class _InstanceNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()  # as PyTorch's constructor: a subclass's override runs too
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
@@ -1056,14 +1106,35 @@ class _InstanceNorm(Module):
             self.running_var.array[...] = 1
             self.num_batches_tracked.array[...] = 0
 
+    def reset_parameters(self) -> None:
+        """PyTorch's: the running statistics reset (mean 0, variance 1, no batches), weight = 1 and bias = 0,
+        in place (the same Parameter and buffer objects)."""
+        self.reset_running_stats()
+        _reset_affine(self)
+
     def forward(self, input: Tensor) -> Tensor:
         unbatched = input.ndim == self._spatial + 1
         if unbatched:
             input = ops.unsqueeze(input, 0)
-        if input.ndim != self._spatial + 2 or input.shape[1] != self.num_features:
+        if input.ndim != self._spatial + 2:
             raise ArgumentError(
                 f"{type(self).__name__}: expected input (N, {self.num_features}, ...) with {self._spatial} spatial "
                 f"dim(s), got shape {input.shape}"
+            )
+        if input.shape[1] != self.num_features:
+            # PyTorch's rule: the count matters only to the affine weights; without them the layer
+            # normalizes any number of channels and warns (running statistics are checked by instance_norm)
+            name = type(self).__name__
+            if self.affine:
+                raise ArgumentError(
+                    f"{name}({self.num_features}): expected input's size at dim 1 to match num_features "
+                    f"({self.num_features}), got {input.shape[1]} (input shape {input.shape})"
+                )
+            warnings.warn(
+                f"{name}({self.num_features}): input's size at dim 1 ({input.shape[1]}) does not match "
+                "num_features, which is not used because affine=False",
+                UserWarning,
+                stacklevel=2,
             )
         use_input_stats = self.training or not self.track_running_stats
         if use_input_stats:
@@ -1223,6 +1294,12 @@ class RMSNorm(Module):
             self.weight: Parameter | None = Parameter(ones(shape, dtype=backend.get_default_dtype()))
         else:
             self.register_parameter("weight", None)
+        self.reset_parameters()  # as PyTorch's constructor: a subclass's override runs too
+
+    def reset_parameters(self) -> None:
+        """PyTorch's: weight = 1, in place (the same Parameter object)."""
+        if self.weight is not None:
+            init.ones_(self.weight)
 
     def forward(self, x: Tensor) -> Tensor:
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)

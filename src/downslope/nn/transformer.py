@@ -446,11 +446,16 @@ class Transformer(Module):
         self.d_model = int(d_model)
         self.nhead = int(nhead)
         self.batch_first = bool(batch_first)  # host: a Python number
+        self._reset_parameters()
+        if dtype is not None:
+            self.to(dtype)
+
+    def _reset_parameters(self) -> None:
+        """PyTorch's: every weight matrix (a parameter of 2 or more dims) redrawn Xavier-uniform, in place;
+        vectors (biases, norm weights) are left as they are, as there."""
         for p in self.parameters():
             if p.ndim > 1:
                 init.xavier_uniform_(p)
-        if dtype is not None:
-            self.to(dtype)
 
     generate_square_subsequent_mask = staticmethod(generate_square_subsequent_mask)
 
