@@ -2,7 +2,9 @@
 
 Both are built from existing ops (slicing, ``first_max_last``, average pooling, powers), so their
 gradients come from those ops (a tie's whole gradient to its first element, as in PyTorch). Adaptive max pooling is separable: the maximum over a rectangle is the maximum
-over its rows of the maxima over its columns, so the width is pooled first, then the height.
+over its rows of the maxima over its columns, so the width is pooled first, then the height. With
+numba (host arrays) adaptive 2-D max pooling is instead one compiled op scanning each window as
+torch's loop does (``_jit_resample.adaptive_max2d``): the composite costs a Python op per window.
 
 Example:
     >>> import downslope as ds
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
+from .. import jit_gate, ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, record_op
@@ -67,11 +69,44 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
     _check_floating(x, where)
     x, unbatched = _batched(x, 2, where)
     oh, ow = _adaptive_sizes(output_size, x.shape[2:], where)
+    if oh and ow and jit_gate.kernels(_KERNELS, x.array) is not None:
+        out = _compiled_adaptive_max(x, oh, ow)
+        return ops.squeeze(out, 0) if unbatched else out
     out = _adaptive_max_last(x, ow)
     out = ops.transpose(_adaptive_max_last(ops.transpose(out, 2, 3), oh), 2, 3)
     if not out.array.flags.c_contiguous:  # the pooled image is small: laid out in order, as PyTorch's
         out = ops.clone(out)  # (so view(N, -1), is_contiguous() and stride() answer as there)
     return ops.squeeze(out, 0) if unbatched else out
+
+
+_KERNELS = "downslope.nn._jit_resample"
+
+
+def _compiled_adaptive_max(x: Tensor, oh: int, ow: int) -> Tensor:
+    """The numba kernel's adaptive max pooling (host arrays): each window scanned once, as torch's
+    loop (the composite's slices and stacks cost a Python op per window at small sizes)."""
+    k: Any = jit_gate.kernels(_KERNELS)
+    a = np.ascontiguousarray(x.array)  # host: numba path
+    out = np.empty(a.shape[:2] + (oh, ow), dtype=a.dtype)  # host: numba path
+    where = np.empty(out.shape, dtype=np.int64)  # host: numba path
+    k.adaptive_max2d(a, out, where)
+    return record_op(out, (x,), _compiled_adaptive_max_vjp, (where, a.shape))
+
+
+def _compiled_adaptive_max_vjp(g, y, args, saved, needs, xp):
+    where, shape = saved
+    if xp.differentiable:  # create_graph: the scatter as a recorded op, differentiable again
+        n, c = shape[:2]
+        key = (np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], where)  # host: saved indices
+        return (xp.reshape(xp.scatter((n, c, shape[2] * shape[3]), key, True, g), shape),)
+    k: Any = jit_gate.kernels(_KERNELS)
+    gx = np.zeros(shape[:2] + (shape[2] * shape[3],), dtype=g.dtype)  # host: numba path
+    k.adaptive_max2d_backward(np.ascontiguousarray(g), where, gx)  # host: numba path
+    return (gx.reshape(shape),)
+
+
+_compiled_adaptive_max_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_compiled_adaptive_max_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:

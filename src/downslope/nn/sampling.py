@@ -5,7 +5,9 @@ transformer's two ops).
 of 2x3 (or, in 3-D, 3x4) affine matrices. ``grid_sample`` reads the input at those (x, y) or
 (x, y, z) locations, blending the neighbouring pixels (``bilinear``, trilinear in 3-D; ``bicubic``
 in 2-D) or taking the nearest one. Both are composites of indexing and arithmetic ops, so
-gradients reach the input and the grid (hence theta).
+gradients reach the input and the grid (hence theta). With numba (host arrays) bilinear/trilinear
+and nearest sampling run as one compiled op (``_jit_resample``, torch's CPU arithmetic term by
+term), whose create_graph gradient is the composite's.
 
 Example:
     >>> import downslope as ds
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
+from .. import jit_gate, ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, record_op, torch_linspace_values, wrap_array
@@ -88,10 +90,45 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
     return ops.reshape(grid, (n, *sizes, spatial))
 
 
-def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
+def _unnormalize(coord: Tensor, size: int, align_corners: bool, fused: bool) -> Tensor:
+    """Normalized ``coord`` as a pixel coordinate, rounded as torch's CPU kernels round it: the 2-D
+    kernel (vectorised, ``fused``) computes ``(coord + 1) * (size / 2) - 0.5`` as one fused multiply-add,
+    the 3-D one ``((coord + 1) * size - 1) / 2`` (``((coord + 1) / 2) * (size - 1)`` with aligned
+    corners). Which side of a pixel centre a point lands on decides the one-sided gradient there
+    (the identity theta of affine_grid puts points exactly on the centres in float64)."""
+    a = coord.array
     if align_corners:
-        return (coord + 1.0) * ((size - 1) / 2.0)
-    return ((coord + 1.0) * size - 1.0) / 2.0
+        if fused:
+            out = (a + 1) * ((size - 1) / 2)  # torch's scaling_factor, a Python number: rounded in the dtype
+        else:
+            out = ((a + 1) / 2) * (size - 1)
+        scale = (size - 1) / 2
+    else:
+        scale = size / 2
+        out = _fused_multiply_add(a + 1, scale, -0.5) if fused else ((a + 1) * size - 1) / 2
+    return record_op(out.astype(a.dtype, copy=False), (coord,), _unnormalize_vjp, scale)
+
+
+def _fused_multiply_add(a: Any, b: float, c: float) -> Any:
+    """``a * b + c`` rounded once (an FMA), for a half-integer ``b`` of few bits (``size / 2``). float32:
+    the product is exact in float64. float64: the product's rounding error, exact by Dekker's split of
+    ``a`` (``b`` needs no split), is added back after ``+ c``."""
+    if a.dtype != np.float64:
+        return (a.astype(np.float64) * b + c).astype(a.dtype)
+    product = a * b
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite (or huge) coordinate: no error term
+        big = a * 134217729.0  # 2**27 + 1: Veltkamp's split into two 26-bit halves
+        high = big - (big - a)
+        error = (high * b - product) + (a - high) * b
+    return (product + c) + np.where(abs(error) < np.inf, error, 0.0)
+
+
+def _unnormalize_vjp(g, y, args, saved, needs, xp):
+    return (g * saved,)
+
+
+_unnormalize_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_unnormalize_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def _zero_gradient_for(out: Tensor, grid: Tensor) -> Tensor:
@@ -186,9 +223,27 @@ def grid_sample(
     if mode == "bicubic" and spatial != 2:
         raise ArgumentError(f"grid_sample: bicubic interpolation only supports 4-D input, got {input.shape}")
     corners = align_corners is True
-    n, sizes = input.shape[0], input.shape[2:]
+    sizes = input.shape[2:]
     # pos[d]: the pixel coordinate along input dim 2 + d (the grid lists x, the last dim, first)
-    pos = [_unnormalize(grid[..., spatial - 1 - d], sizes[d], corners) for d in range(spatial)]
+    pos = [_unnormalize(grid[..., spatial - 1 - d], sizes[d], corners, spatial == 2) for d in range(spatial)]
+    if mode == "bicubic":
+        out = _bicubic(pos, sizes, padding_mode, corners, _reader(input), input.dtype)
+        return ops.permute(out, (0, input.ndim - 1, *range(1, input.ndim - 1)))
+    if padding_mode != "zeros":
+        pos = [_padded_coordinate(p, size, padding_mode, corners) for p, size in zip(pos, sizes)]
+    if input.array.size and grid.array.size and jit_gate.kernels(_KERNELS, input.array, grid.array) is not None:
+        return _compiled_sample(input, pos, mode)
+    out = _composite_sample(input, pos, mode)
+    return _zero_gradient_for(out, grid) if mode == "nearest" else out
+
+
+_KERNELS = "downslope.nn._jit_resample"
+
+
+def _reader(input: Tensor) -> Any:
+    """``read(index)``: the channels-last pixels of ``input`` at integer positions (one array per
+    spatial dim), zeros outside the image; one gather per call."""
+    spatial, n, sizes = input.ndim - 2, input.shape[0], input.shape[2:]
     pixels = ops.permute(input, (0, *range(2, input.ndim), 1))  # channels last: one gather per corner
     batch = namespace_of(input.array).arange(n).reshape((n,) + (1,) * spatial)
 
@@ -199,15 +254,17 @@ def grid_sample(
         values = pixels[(batch, *(np.clip(i, 0, size - 1) for i, size in zip(index, sizes)))]
         return values * inside.astype(input.dtype)[..., None]  # zeros padding: outside the image reads 0
 
-    if mode == "bicubic":
-        out = _bicubic(pos, sizes, padding_mode, corners, read, input.dtype)
-    elif mode == "nearest":
-        if padding_mode != "zeros":
-            pos = [_padded_coordinate(p, size, padding_mode, corners) for p, size in zip(pos, sizes)]
-        out = _zero_gradient_for(read([np.rint(p.array).astype(np.int64) for p in pos]), grid)
+    return read
+
+
+def _composite_sample(input: Tensor, pos: list[Tensor], mode: str) -> Tensor:
+    """Bilinear (trilinear) or nearest sampling at the pixel coordinates ``pos`` built from gathers and
+    arithmetic (any namespace; differentiable again), channels first."""
+    read = _reader(input)
+    spatial = input.ndim - 2
+    if mode == "nearest":
+        out = read([np.rint(p.array).astype(np.int64) for p in pos])
     else:
-        if padding_mode != "zeros":
-            pos = [_padded_coordinate(p, size, padding_mode, corners) for p, size in zip(pos, sizes)]
         lows = [np.floor(p.array).astype(np.int64) for p in pos]
         upper = [ops.unsqueeze(p - wrap_array(lo.astype(input.dtype)), -1) for p, lo in zip(pos, lows)]
         lower = [1.0 - u for u in upper]
@@ -220,6 +277,69 @@ def grid_sample(
         assert total is not None
         out = total
     return ops.permute(out, (0, input.ndim - 1, *range(1, input.ndim - 1)))
+
+
+def _compiled_sample(input: Tensor, pos: list[Tensor], mode: str) -> Tensor:
+    """The numba kernels' sampling (host arrays): one pass over the points, every channel at once."""
+    k: Any = jit_gate.kernels(_KERNELS)
+    x = np.ascontiguousarray(input.array)  # host: numba path
+    n, c, out_sizes = x.shape[0], x.shape[1], pos[0].shape[1:]
+    flat = [np.ascontiguousarray(p.array).reshape(n, -1) for p in pos]  # host: numba path
+    out = np.empty((n, c, flat[0].shape[1]), dtype=x.dtype)  # host: numba path
+    if mode == "nearest":
+        index = _nearest_index(flat, x.shape[2:])
+        k.nearest(x.reshape(n, c, -1), index, out)
+        saved: Any = (mode, index)
+    else:
+        if len(flat) == 2:
+            k.bilinear2d(x, flat[0], flat[1], out, x.dtype.type(1))
+        else:
+            k.trilinear3d(x, flat[0], flat[1], flat[2], out, x.dtype.type(1))
+        saved = (mode, flat)
+    return record_op(out.reshape(n, c, *out_sizes), (input, *pos), _compiled_sample_vjp, saved)
+
+
+def _nearest_index(flat: list[np.ndarray], sizes: Any) -> np.ndarray:
+    """Each point's flat index into the spatial dims (torch's nearbyint: half to even), -1 outside."""
+    index = np.zeros(flat[0].shape, dtype=np.int64)  # host: numba path
+    inside = np.ones(flat[0].shape, dtype=bool)  # host: numba path
+    with np.errstate(invalid="ignore"):
+        for p, size in zip(flat, sizes):
+            r = np.rint(p)
+            inside &= (r >= 0) & (r < size)  # False for NaN
+            index = index * size + np.where(inside, r, 0).astype(np.int64)
+    return np.where(inside, index, -1)
+
+
+def _compiled_sample_vjp(g, y, args, saved, needs, xp):
+    mode = saved[0]
+    input, pos = args[0], args[1:]
+    if xp.differentiable:  # create_graph: the composite's recorded gradient, differentiable again
+        from ..autograd import grad as autograd_grad
+
+        out = _composite_sample(input, list(pos), mode)
+        wanted = [a for a, need in zip(args, needs) if need]
+        grads = iter(autograd_grad(out, wanted, g, create_graph=True, materialize_grads=True))
+        return tuple(next(grads) if need else None for need in needs)
+    k: Any = jit_gate.kernels(_KERNELS)
+    x = np.ascontiguousarray(input)  # host: numba path
+    n, c = x.shape[0], x.shape[1]
+    g = np.ascontiguousarray(g).reshape(n, c, -1)  # host: numba path
+    gx = np.zeros_like(x) if needs[0] else None
+    if mode == "nearest":
+        if gx is not None:
+            k.nearest_backward(g, saved[1], gx.reshape(n, c, -1))
+        return (gx, *(np.zeros_like(p) if need else None for p, need in zip(pos, needs[1:])))
+    flat = saved[1]
+    want_pos = any(needs[1:])
+    gpos = [np.empty_like(f) for f in flat]
+    gx_arg = gx if gx is not None else np.zeros((1,) * x.ndim, x.dtype)  # host: numba path
+    one = x.dtype.type(1)
+    if len(flat) == 2:
+        k.bilinear2d_backward(x, flat[0], flat[1], g, gx_arg, gpos[0], gpos[1], one, gx is not None, want_pos)
+    else:
+        k.trilinear3d_backward(x, *flat, g, gx_arg, *gpos, one, gx is not None, want_pos)
+    return (gx, *(gp.reshape(p.shape) if need else None for gp, p, need in zip(gpos, pos, needs[1:])))
 
 
 def _bicubic(pos: list[Tensor], sizes: Any, padding_mode: str, corners: bool, read: Any, dtype: Any) -> Tensor:

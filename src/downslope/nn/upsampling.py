@@ -4,7 +4,10 @@ Modes: ``nearest`` and ``nearest-exact`` (a gather of source pixels), ``linear``
 ``bilinear`` (4-D input) and ``trilinear`` (5-D input), separable blends of the two neighbouring source pixels along each resized
 dim, and ``bicubic`` (4-D input), PyTorch's separable cubic convolution of four source pixels (A =
 -0.75, edge pixels repeated). All are built from indexing and arithmetic ops, so their gradients
-(and second derivatives) come from those ops.
+(and second derivatives) come from those ops. With numba (host arrays) the nearest and linear modes
+instead run one compiled op per resized dim (``_jit_resample``: the same products and sums forward,
+its backward a scatter in one pass rather than the gathers' ``np.add.at``; under create_graph a
+product with the dim's weight matrix).
 
 Where a source coordinate comes from (``scale`` = in/out, or 1/scale_factor when a scale factor is
 given, as PyTorch computes it):
@@ -39,9 +42,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import jit_gate
 from ..devices import like
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
-from ..tensor import Tensor, wrap_array
+from ..tensor import Tensor, record_op, wrap_array
 from .module import Module
 
 __all__ = [
@@ -173,6 +177,9 @@ def interpolate(
         return pool(input, tuple(out_sizes) if spatial > 1 else out_sizes[0])
     x = input
     dtype = input.array.dtype
+    # with numba (host arrays) one compiled blend (or gather) per resized dim, whose backward scatters
+    # in one pass rather than through np.add.at; the gathers below on devices and without numba
+    compiled = mode != "bicubic" and input.array.size > 0 and jit_gate.kernels(_KERNELS, input.array) is not None
     real: Any = np.float64 if dtype == np.float64 else np.float32  # torch's opmath type for the coordinates
     # the last dim first: torch's kernels blend along it innermost, so float32 rounds as there
     for k in reversed(range(spatial)):
@@ -181,7 +188,7 @@ def interpolate(
         given = factor if factor is not None and not recompute_scale_factor else None
         if mode in ("nearest", "nearest-exact"):
             src = _nearest_source(n_in, n_out, given, mode == "nearest-exact", spatial, dtype == np.float64)
-            x = _gather(x, axis, like(src, input.array))
+            x = _along_axis(x, axis, src, None) if compiled else _gather(x, axis, like(src, input.array))
             continue
         if mode != "bicubic" and n_out == n_in:
             continue  # torch's linear kernels copy a dim whose size is unchanged, whatever the scale factor
@@ -199,9 +206,58 @@ def interpolate(
             x = parts[0] + parts[1] + parts[2] + parts[3]
             continue
         hi = index + (index < n_in - 1)
+        if compiled:
+            x = _along_axis(x, axis, index, (hi, (1 - lam).astype(dtype), lam.astype(dtype)))
+            continue
         lo_part = _gather(x, axis, like(index, input.array)) * weight(1 - lam)
         x = lo_part + _gather(x, axis, like(hi, input.array)) * weight(lam)
     return x
+
+
+_KERNELS = "downslope.nn._jit_resample"
+
+
+def _along_axis(x: Tensor, axis: int, index: np.ndarray, blend: tuple[np.ndarray, ...] | None) -> Tensor:
+    """``x`` resampled along ``axis`` by the compiled kernels: ``x.take(index)`` (nearest), or, with
+    ``blend = (hi, w0, w1)``, ``x.take(index) * w0 + x.take(hi) * w1`` (the same products and sum as
+    the gathers' formulation, so the same bits)."""
+    a = np.ascontiguousarray(x.array)  # host: numba path
+    shape = a.shape
+    view = a.reshape(int(np.prod(shape[:axis])), shape[axis], -1)
+    if blend is None:
+        out = np.take(view, index, axis=1)
+    else:
+        out = np.empty((view.shape[0], len(index), view.shape[2]), dtype=a.dtype)  # host: numba path
+        jit_gate.kernels(_KERNELS).blend_axis(view, index, blend[0], blend[1], blend[2], out)  # type: ignore[union-attr]
+    new_shape = shape[:axis] + (len(index),) + shape[axis + 1 :]
+    return record_op(out.reshape(new_shape), (x,), _along_axis_vjp, (axis, shape, index, blend))
+
+
+def _along_axis_vjp(g, y, args, saved, needs, xp):
+    axis, shape, index, blend = saved
+    if xp.differentiable:  # create_graph: the transpose as a product with the (out, in) weight matrix
+        weights = np.zeros((len(index), shape[axis]), dtype=np.dtype(g.dtype))  # host: numba path
+        rows = np.arange(len(index))  # host: positions from the sizes
+        if blend is None:
+            weights[rows, index] = 1
+        else:
+            np.add.at(weights, (rows, index), blend[1])
+            np.add.at(weights, (rows, blend[0]), blend[2])
+        order = [d for d in range(g.ndim) if d != axis] + [axis]  # the resized dim last, then back
+        out = xp.permute(g, order) @ xp.constant(weights)
+        return (xp.permute(out, [int(d) for d in np.argsort(order)]),)
+    k: Any = jit_gate.kernels(_KERNELS)
+    gv = np.ascontiguousarray(g).reshape(int(np.prod(shape[:axis])), len(index), -1)  # host: numba path
+    gx = np.zeros((gv.shape[0], shape[axis], gv.shape[2]), dtype=g.dtype)  # host: numba path
+    if blend is None:
+        k.gather_axis_backward(gv, index, gx)
+    else:
+        k.blend_axis_backward(gv, index, blend[0], blend[1], blend[2], gx)
+    return (gx.reshape(shape),)
+
+
+_along_axis_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_along_axis_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def _linear_source(

@@ -1,0 +1,109 @@
+"""Resampling ops' speed against PyTorch, one thread each, float32: F.interpolate (bilinear x2 on
+8x32x56x56 and 8x32x32x32, trilinear x2 on 2x16x32x32x32, nearest x2 on 8x32x56x56),
+F.grid_sample (bilinear and nearest on 8x16x64x64 with a random grid; trilinear on 2x16x32x32x32
+through an affine_grid) and F.adaptive_max_pool2d (1x32x30x25 -> 7x7, non-divisible windows).
+
+Each line times forward alone (no graph) and forward + backward (the input's gradient, and the
+grid's for grid_sample); peers run in one process on the same data, interleaved slice by slice,
+each figure the median over slices of CPU time per call, the ratio downslope's over PyTorch's.
+Outputs are checked against PyTorch before timing. With numba installed downslope runs its
+compiled kernels (``downslope.nn._jit_resample``); ``--numpy`` times the NumPy path instead.
+Run: python benchmarks/resample.py [--quick] [--numpy] [--only grid_sample,interpolate,...]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import check_close, interleaved, parse_args, print_header, show_ratio, steps_for  # noqa: E402
+
+
+def cases(torch: Any, ds: Any) -> list[tuple[str, tuple[int, ...], Callable[[Any, Any], Any], Any]]:
+    """(title, input shape, op(lib, x, extra), extra input array or None)."""
+    rng = np.random.default_rng(1)
+    theta = np.tile(np.array([[[1, 0.1, 0, 0], [0, 0.9, 0.1, 0.2], [0.05, 0, 1, 0]]], np.float32), (2, 1, 1))
+
+    def interp(mode: str, **kw: Any) -> Callable[[Any, Any, Any], Any]:
+        return lambda lib, x, e: lib.nn.functional.interpolate(x, scale_factor=2, mode=mode, **kw)
+
+    def sample(mode: str) -> Callable[[Any, Any, Any], Any]:
+        return lambda lib, x, g: lib.nn.functional.grid_sample(x, g, mode=mode, align_corners=False)
+
+    def sample3d(lib: Any, x: Any, e: Any) -> Any:
+        grid = lib.nn.functional.affine_grid(lib.tensor(theta), list(x.shape), align_corners=False)
+        return lib.nn.functional.grid_sample(x, grid, align_corners=False)
+
+    grid = rng.uniform(-1.1, 1.1, (8, 64, 64, 2)).astype(np.float32)
+    return [
+        ("interpolate bilinear x2 8x32x56x56", (8, 32, 56, 56), interp("bilinear", align_corners=False), None),
+        ("interpolate bilinear x2 8x32x32x32", (8, 32, 32, 32), interp("bilinear", align_corners=False), None),
+        ("interpolate nearest x2 8x32x56x56", (8, 32, 56, 56), interp("nearest"), None),
+        ("interpolate trilinear x2 2x16x32^3", (2, 16, 32, 32, 32), interp("trilinear", align_corners=False), None),
+        ("grid_sample bilinear 8x16x64x64", (8, 16, 64, 64), sample("bilinear"), grid),
+        ("grid_sample nearest 8x16x64x64", (8, 16, 64, 64), sample("nearest"), grid),
+        ("grid_sample 3-D affine 2x16x32^3", (2, 16, 32, 32, 32), sample3d, None),
+        (
+            "adaptive_max_pool2d 1x32x30x25->7",
+            (1, 32, 30, 25),
+            lambda lib, x, e: lib.nn.functional.adaptive_max_pool2d(x, 7),
+            None,
+        ),
+    ]
+
+
+def main() -> None:
+    def flags(parser: Any) -> None:
+        parser.add_argument("--numpy", action="store_true", help="time the NumPy path")
+        parser.add_argument("--only", default="", help="comma-separated words: the cases whose title holds one")
+
+    args, threads = parse_args(__doc__, "fewer slices", flags)
+    import torch
+
+    import downslope as ds
+    from downslope import jit_gate
+
+    print_header(threads)
+    print(
+        f"downslope path: {'NumPy' if args.numpy or jit_gate.kernels('downslope.nn._jit_resample') is None else 'numba kernels'}"
+    )
+    slices = 5 if args.quick else 15
+    with jit_gate.disabled() if args.numpy else contextlib.nullcontext():
+        for title, shape, op, extra in cases(torch, ds):
+            if args.only and not any(word in title for word in args.only.split(",")):
+                continue
+            x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+            peers_f, peers_b = {}, {}
+            outs = {}
+            for name, lib in (("torch", torch), ("downslope", ds)):
+                xt = lib.tensor(x, requires_grad=True)
+                et = None if extra is None else lib.tensor(extra, requires_grad=True)
+                outs[name] = op(lib, xt, et).detach().numpy()
+
+                def forward(lib: Any = lib, xt: Any = xt, et: Any = et, op: Any = op) -> None:
+                    with lib.no_grad():
+                        op(lib, xt, et)
+
+                def both(lib: Any = lib, xt: Any = xt, et: Any = et, op: Any = op) -> None:
+                    xt.grad = None
+                    if et is not None:
+                        et.grad = None
+                    op(lib, xt, et).sum().backward()
+
+                peers_f[name], peers_b[name] = forward, both
+            check_close(title, outs["downslope"], outs["torch"])
+            steps = steps_for(list(peers_b.values()), 3e5 if args.quick else 1e6)
+            unit = "ms" if steps < 100 else "us"
+            show_ratio(title + " fwd", interleaved(peers_f, slices, steps), 44, unit)
+            show_ratio(title + " fwd+bwd", interleaved(peers_b, slices, steps), 44, unit)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Compiled (numba) kernels of the resampling ops: ``grid_sample`` (bilinear/trilinear and nearest,
+2-D and 3-D) forward and backward, and the one-axis linear blend (and nearest gather) that
+``interpolate`` applies along each resized dim; imported only when ``jit_gate.kernels`` says the
+compiled path applies (numba installed, not switched off, host arrays).
+
+The NumPy formulation builds these from advanced-index gathers, whose backward is ``np.add.at``
+(slow: one Python-level scatter per corner); here each sample point's corners and weights are
+computed once and every channel is read (or scattered into) in one pass.
+
+The arithmetic follows torch's CPU kernels term by term, in the input's dtype (``one`` is 1 in that
+dtype, so numba keeps float32 sums in float32): the 2-D weights are those of the vectorised
+``GridSamplerKernel.cpp`` (``w = x - floor(x)``, ``e = 1 - w``, ``nw = s * e``...), the 3-D ones
+those of ``GridSampler.cpp`` (``tnw = (ix_bse - ix) * (iy_bse - iy) * (iz_bse - iz)``...), summed
+in torch's corner order. Sample coordinates are pixel coordinates (already unnormalised and
+padded); a corner outside the image reads 0 and receives nothing. A coordinate that is not finite
+(or absurdly far outside) reads 0 everywhere, where an integer conversion would be undefined.
+
+Example:
+    >>> import numpy as np
+    >>> from downslope import jit_gate
+    >>> k = jit_gate.kernels("downslope.nn._jit_resample")
+    >>> if k is not None:
+    ...     x = np.arange(4.0).reshape(1, 1, 2, 2)
+    ...     out = np.zeros((1, 1, 1))
+    ...     k.bilinear2d(x, np.array([[0.5]]), np.array([[0.5]]), out, 1.0)
+    ...     assert out.item() == 1.5
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=True, nogil=True)
+_FAR = 1.0e9  # coordinates past this are outside any image (and safe to convert to integers)
+
+
+@_jit
+def _usable(v):
+    return v > -_FAR and v < _FAR  # False for NaN too
+
+
+@_jit
+def bilinear2d(x, iy, ix, out, one):
+    """``out[n, c, p]`` = x (N, C, H, W) blended at pixel coordinates (iy[n, p], ix[n, p]); point by
+    point, the corners and weights computed once for all channels (measured faster here than channel
+    by channel with the corners kept in arrays)."""
+    n_, c_, h, w = x.shape
+    zero = 0 * one
+    for n in range(n_):
+        for p in range(iy.shape[1]):
+            fy, fx = iy[n, p], ix[n, p]
+            if not (_usable(fy) and _usable(fx)):
+                for c in range(c_):
+                    out[n, c, p] = zero
+                continue
+            y0f, x0f = np.floor(fy), np.floor(fx)
+            y0, x0 = int(y0f), int(x0f)
+            wx = fx - x0f
+            ex = one - wx
+            ny = fy - y0f
+            sy = one - ny
+            nw, ne, sw, se = sy * ex, sy * wx, ny * ex, ny * wx
+            in_y0, in_y1 = 0 <= y0 < h, 0 <= y0 + 1 < h
+            in_x0, in_x1 = 0 <= x0 < w, 0 <= x0 + 1 < w
+            for c in range(c_):
+                v_nw = x[n, c, y0, x0] if in_y0 and in_x0 else zero
+                v_ne = x[n, c, y0, x0 + 1] if in_y0 and in_x1 else zero
+                v_sw = x[n, c, y0 + 1, x0] if in_y1 and in_x0 else zero
+                v_se = x[n, c, y0 + 1, x0 + 1] if in_y1 and in_x1 else zero
+                out[n, c, p] = v_nw * nw + v_ne * ne + v_sw * sw + v_se * se
+
+
+@_jit
+def bilinear2d_backward(x, iy, ix, g, gx, giy, gix, one, want_x, want_pos):
+    """Adds the input's gradient into ``gx`` and writes the coordinates' into ``giy``/``gix`` (each
+    point's terms summed over the channels in order, as torch's)."""
+    n_, c_, h, w = x.shape
+    zero = 0 * one
+    for n in range(n_):
+        for p in range(iy.shape[1]):
+            fy, fx = iy[n, p], ix[n, p]
+            giy[n, p] = zero
+            gix[n, p] = zero
+            if not (_usable(fy) and _usable(fx)):
+                continue
+            y0f, x0f = np.floor(fy), np.floor(fx)
+            y0, x0 = int(y0f), int(x0f)
+            wx = fx - x0f
+            ex = one - wx
+            ny = fy - y0f
+            sy = one - ny
+            nw, ne, sw, se = sy * ex, sy * wx, ny * ex, ny * wx
+            in_y0, in_y1 = 0 <= y0 < h, 0 <= y0 + 1 < h
+            in_x0, in_x1 = 0 <= x0 < w, 0 <= x0 + 1 < w
+            ax = zero
+            ay = zero
+            for c in range(c_):
+                go = g[n, c, p]
+                if want_x:
+                    if in_y0 and in_x0:
+                        gx[n, c, y0, x0] += nw * go
+                    if in_y0 and in_x1:
+                        gx[n, c, y0, x0 + 1] += ne * go
+                    if in_y1 and in_x0:
+                        gx[n, c, y0 + 1, x0] += sw * go
+                    if in_y1 and in_x1:
+                        gx[n, c, y0 + 1, x0 + 1] += se * go
+                if want_pos:
+                    v_nw = x[n, c, y0, x0] if in_y0 and in_x0 else zero
+                    v_ne = x[n, c, y0, x0 + 1] if in_y0 and in_x1 else zero
+                    v_sw = x[n, c, y0 + 1, x0] if in_y1 and in_x0 else zero
+                    v_se = x[n, c, y0 + 1, x0 + 1] if in_y1 and in_x1 else zero
+                    ax = ax + ((v_ne - v_nw) * sy + (v_se - v_sw) * ny) * go  # torch's s = 1 - n, e = 1 - w
+                    ay = ay + ((v_sw - v_nw) * ex + (v_se - v_ne) * wx) * go
+            gix[n, p] = ax
+            giy[n, p] = ay
+
+
+@_jit
+def trilinear3d(x, iz, iy, ix, out, one):
+    """``out[n, c, p]`` = x (N, C, D, H, W) blended at (iz, iy, ix)[n, p]."""
+    n_, c_, d, h, w = x.shape
+    for n in range(n_):
+        for p in range(iz.shape[1]):
+            fz, fy, fx = iz[n, p], iy[n, p], ix[n, p]
+            if not (_usable(fz) and _usable(fy) and _usable(fx)):
+                for c in range(c_):
+                    out[n, c, p] = 0
+                continue
+            z0f, y0f, x0f = np.floor(fz), np.floor(fy), np.floor(fx)
+            z0, y0, x0 = int(z0f), int(y0f), int(x0f)
+            ex, wx = (x0f + one) - fx, fx - x0f
+            ey, wy = (y0f + one) - fy, fy - y0f
+            ez, wz = (z0f + one) - fz, fz - z0f
+            weights = (
+                ex * ey * ez, wx * ey * ez, ex * wy * ez, wx * wy * ez,
+                ex * ey * wz, wx * ey * wz, ex * wy * wz, wx * wy * wz,
+            )  # fmt: skip
+            for c in range(c_):
+                acc = 0 * one
+                for k in range(8):
+                    zz, yy, xx = z0 + (k >> 2), y0 + ((k >> 1) & 1), x0 + (k & 1)
+                    if 0 <= zz < d and 0 <= yy < h and 0 <= xx < w:
+                        acc += x[n, c, zz, yy, xx] * weights[k]
+                out[n, c, p] = acc
+
+
+@_jit
+def trilinear3d_backward(x, iz, iy, ix, g, gx, giz, giy, gix, one, want_x, want_pos):
+    """Adds the input's gradient into ``gx`` and writes the coordinates' into ``giz``/``giy``/``gix``."""
+    n_, c_, d, h, w = x.shape
+    for n in range(n_):
+        for p in range(iz.shape[1]):
+            fz, fy, fx = iz[n, p], iy[n, p], ix[n, p]
+            giz[n, p] = 0
+            giy[n, p] = 0
+            gix[n, p] = 0
+            if not (_usable(fz) and _usable(fy) and _usable(fx)):
+                continue
+            z0f, y0f, x0f = np.floor(fz), np.floor(fy), np.floor(fx)
+            z0, y0, x0 = int(z0f), int(y0f), int(x0f)
+            ex, wx = (x0f + one) - fx, fx - x0f
+            ey, wy = (y0f + one) - fy, fy - y0f
+            ez, wz = (z0f + one) - fz, fz - z0f
+            weights = (
+                ex * ey * ez, wx * ey * ez, ex * wy * ez, wx * wy * ez,
+                ex * ey * wz, wx * ey * wz, ex * wy * wz, wx * wy * wz,
+            )  # fmt: skip
+            ax = 0 * one
+            ay = 0 * one
+            az = 0 * one
+            for c in range(c_):
+                go = g[n, c, p]
+                for k in range(8):
+                    bz, by, bx = k >> 2, (k >> 1) & 1, k & 1
+                    zz, yy, xx = z0 + bz, y0 + by, x0 + bx
+                    if not (0 <= zz < d and 0 <= yy < h and 0 <= xx < w):
+                        continue
+                    if want_x:
+                        gx[n, c, zz, yy, xx] += weights[k] * go
+                    if want_pos:
+                        v = x[n, c, zz, yy, xx]
+                        # torch's terms: value, the other two dims' weights, the sign of the side taken
+                        xw, yw, zw = (wx if bx else ex), (wy if by else ey), (wz if bz else ez)
+                        tx, ty, tz = v * yw * zw * go, v * xw * zw * go, v * xw * yw * go
+                        ax = ax + tx if bx else ax - tx
+                        ay = ay + ty if by else ay - ty
+                        az = az + tz if bz else az - tz
+            giz[n, p] = az
+            giy[n, p] = ay
+            gix[n, p] = ax
+
+
+@_jit
+def nearest(x, idx, out):
+    """``out[n, c, p] = x[n, c, idx[n, p]]`` over flattened spatial dims, 0 where ``idx`` is -1
+    (channel by channel: one plane in cache while its points are read)."""
+    n_, c_ = x.shape[0], x.shape[1]
+    zero = np.zeros(1, x.dtype)[0]  # host: numba kernel
+    for n in range(n_):
+        where = idx[n]
+        for c in range(c_):
+            plane = x[n, c]
+            dst = out[n, c]
+            for p in range(where.shape[0]):
+                i = where[p]
+                dst[p] = plane[i] if i >= 0 else zero
+
+
+@_jit
+def nearest_backward(g, idx, gx):
+    n_, c_ = g.shape[0], g.shape[1]
+    for n in range(n_):
+        where = idx[n]
+        for c in range(c_):
+            grads, target = g[n, c], gx[n, c]
+            for p in range(where.shape[0]):
+                i = where[p]
+                if i >= 0:
+                    target[i] += grads[p]
+
+
+@_jit
+def blend_axis(x, lo, hi, w0, w1, out):
+    """``out[a, j, b] = x[a, lo[j], b] * w0[j] + x[a, hi[j], b] * w1[j]`` (x viewed as (A, n_in, B))."""
+    for a in range(x.shape[0]):
+        for j in range(lo.shape[0]):
+            i0, i1, u, v = lo[j], hi[j], w0[j], w1[j]
+            for b in range(x.shape[2]):
+                out[a, j, b] = x[a, i0, b] * u + x[a, i1, b] * v
+
+
+@_jit
+def blend_axis_backward(g, lo, hi, w0, w1, gx):
+    """The transpose of :func:`blend_axis`, added into ``gx`` (A, n_in, B) in output order."""
+    for a in range(g.shape[0]):
+        for j in range(lo.shape[0]):
+            i0, i1, u, v = lo[j], hi[j], w0[j], w1[j]
+            for b in range(g.shape[2]):
+                go = g[a, j, b]
+                gx[a, i0, b] += u * go
+                gx[a, i1, b] += v * go
+
+
+@_jit
+def gather_axis_backward(g, index, gx):
+    """The transpose of ``x.take(index, axis=1)`` on (A, n, B) arrays, added into ``gx``."""
+    for a in range(g.shape[0]):
+        for j in range(index.shape[0]):
+            i = index[j]
+            for b in range(g.shape[2]):
+                gx[a, i, b] += g[a, j, b]
+
+
+@_jit
+def adaptive_max2d(x, out, where):
+    """torch's adaptive max pooling of x (N, C, H, W) into out (N, C, OH, OW): window i covers
+    ``floor(i * H / OH)`` up to ``ceil((i + 1) * H / OH)``; the first maximum in row-major order, or
+    the last NaN, its flat index into H * W written to ``where``."""
+    n_, c_, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    rows = np.empty((oh, 2), np.int64)  # host: numba kernel
+    cols = np.empty((ow, 2), np.int64)  # host: numba kernel
+    for i in range(oh):
+        rows[i, 0], rows[i, 1] = (i * h) // oh, -((-(i + 1) * h) // oh)
+    for j in range(ow):
+        cols[j, 0], cols[j, 1] = (j * w) // ow, -((-(j + 1) * w) // ow)
+    low = -np.inf
+    for n in range(n_):
+        for c in range(c_):
+            plane = x[n, c]
+            for i in range(oh):
+                y0, y1 = rows[i, 0], rows[i, 1]
+                for j in range(ow):
+                    x0, x1 = cols[j, 0], cols[j, 1]
+                    best = low
+                    at = y0 * w + x0
+                    for yy in range(y0, y1):
+                        line = plane[yy]
+                        for xx in range(x0, x1):
+                            v = line[xx]
+                            # torch's rule: the first maximum, or the last NaN (selects, not branches:
+                            # random data mispredicts a branch here)
+                            take = (v > best) | (v != v)
+                            best = v if take else best
+                            at = yy * w + xx if take else at
+                    out[n, c, i, j] = best
+                    where[n, c, i, j] = at
+
+
+@_jit
+def adaptive_max2d_backward(g, where, gx):
+    """Each output's gradient added to its maximum's place in ``gx`` (N, C, H * W)."""
+    for n in range(g.shape[0]):
+        for c in range(g.shape[1]):
+            for i in range(g.shape[2]):
+                for j in range(g.shape[3]):
+                    gx[n, c, where[n, c, i, j]] += g[n, c, i, j]
