@@ -205,7 +205,9 @@ def test_dynamic_axes_as_torch_onnx_export_takes_it(tmp_path: Path) -> None:
     static = ds.onnx.to_model(model, _as_tensor(_ids(2, 7, 0)), dynamic_axes={})
     assert [d.dim_value for d in static.graph.input[0].type.tensor_type.shape.dim] == [2, 7]
     path = tmp_path / "m.onnx"
-    with pytest.raises(ExportError, match="axis 1 of input 'input' to be free; only the batch axis 0"):
+    with pytest.raises(
+        ExportError, match=r"axes \[0, 1\] of input 'input' \(shape \(2, 7\)\) to be free; one axis can be"
+    ):
         ds.onnx.export(model, _as_tensor(_ids(2, 7, 0)), path, dynamic_axes={"input": {0: "b", 1: "seq"}})
     with pytest.raises(ds.errors.ArgumentError, match=r"dynamic_axes names \['nope'\]"):
         ds.onnx.export(model, _as_tensor(_ids(2, 7, 0)), path, dynamic_axes={"nope": [0]})
@@ -218,7 +220,7 @@ def test_refusal_names_the_op_not_the_out_wrapper(tmp_path: Path) -> None:
             self.fc = nn.Linear(4, 4)
 
         def forward(self, x: ds.Tensor) -> ds.Tensor:
-            return ds.cumsum(self.fc(x), dim=1)
+            return ds.cumprod(self.fc(x), dim=1)
 
-    with pytest.raises(ExportError, match=r"Cum\.forward uses the tensor operation 'cumsum' \(cumsum\(\) at "):
+    with pytest.raises(ExportError, match=r"Cum\.forward uses the tensor operation 'cumprod' \(cumprod\(\) at "):
         ds.onnx.export(Cum(), ds.randn(2, 4), tmp_path / "m.onnx")

@@ -457,7 +457,9 @@ def _canonical_mask(mask: Any, name: str, dtype: np.dtype, like: Tensor | None =
     t = mask
     kind = t.array.dtype.kind
     if kind == "b":
-        return wrap_array(np.where(t.array, scalar(-np.inf, dtype), scalar(0, dtype)))
+        # ops.where rather than np.where on the arrays: the ONNX exporter's trace follows the mask then
+        xp = namespace_of(t.array)
+        return ops.where(t, wrap_array(xp.full((), -np.inf, dtype=dtype)), wrap_array(xp.zeros((), dtype=dtype)))
     if kind != "f":
         raise ArgumentTypeError(
             f"{name}: only boolean and floating-point masks are supported, got dtype {t.array.dtype}"

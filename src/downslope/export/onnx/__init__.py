@@ -10,12 +10,15 @@ records what flows where.
   is not translated as a whole. Its ``forward`` runs for real and every tensor that reaches a layer
   of the table (or the model's output) is traced back: it must be the model's input, the output of a
   layer already recorded, or the result of a basic tensor op of ``OP_EMITTERS`` (add, mul, reshape,
-  indexing, concatenation...) applied to those. Anything else (an op without an ONNX rule, a tensor
-  rebuilt from NumPy values) is refused with an :class:`~downslope.errors.ExportError` naming the
-  Module type whose ``forward`` made it, never written as a wrong graph.
-* Check: after writing, the graph runs on a second, different batch (a different batch size,
-  other values) in ONNX Runtime (or, if it is not installed, in ``onnx``'s reference evaluator) and
-  must reproduce the model's outputs; a value frozen at export fails here instead of in deployment.
+  indexing, concatenation...) applied to those. Values the forward makes without recording them
+  (comparisons and their masks, casts, argmax, ``detach()``) and the functional forms of the table's
+  layers are followed from their calls (``derived``). Anything else (an op without an ONNX rule, a
+  tensor rebuilt from NumPy values) is refused with an :class:`~downslope.errors.ExportError` naming
+  the Module type whose ``forward`` made it, never written as a wrong graph.
+* Check: before writing, the graph runs on a second input (a batch of another size; with a fixed
+  batch, the example's shapes with other values) in ONNX Runtime (or, if it is not installed, in
+  ``onnx``'s reference evaluator) and must reproduce the model's outputs; a value frozen at export
+  fails here instead of in deployment.
   A forward that reads a traced value into Python (``.item()``, ``float(t)``, ``bool(t)`` in an
   ``if``, ``.tolist()``, ``.numpy()``) is refused already while it is traced.
 
@@ -28,18 +31,32 @@ Example:
     >>> ds.onnx.export(model, ds.randn(2, 4), "model.onnx")  # doctest: +SKIP
 
 The package: ``graph`` (GraphBuilder, the ``EMITTERS`` table), ``layer_emitters`` (one per layer
-class), ``op_emitters`` (``OP_EMITTERS``), ``tracing`` (running the model) and ``model`` (the
-ModelProto, the check, :func:`export`).
+class), ``op_emitters`` (``OP_EMITTERS``), ``derived`` (ops followed from their calls), ``tracing``
+(running the model) and ``model`` (the ModelProto, the check, :func:`export`).
 """
 
 from . import layer_emitters as _layer_emitters  # noqa: F401  (fills EMITTERS on import)
 from .graph import EMITTERS, MIN_OPSET, GraphBuilder, register_emitter, require_onnx
-from .model import checked, export, finish, run_onnx, to_model, value_info, verify
+from .model import (
+    OperatorExportTypes,
+    TrainingMode,
+    checked,
+    export,
+    finish,
+    is_in_onnx_export,
+    run_onnx,
+    to_model,
+    value_info,
+    verify,
+)
 from .op_emitters import OP_EMITTERS
 from .tracing import supported_layers, supported_ops, trace
 
 __all__ = [
     "export",
+    "is_in_onnx_export",
+    "TrainingMode",
+    "OperatorExportTypes",
     "to_model",
     "trace",
     "register_emitter",

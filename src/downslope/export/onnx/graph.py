@@ -53,10 +53,16 @@ class GraphBuilder:
         # The first input whose dim 0 is the batch, and the example's batch size (set by the tracer).
         self.batch_input: str | None = None
         self.batch_size: int | None = None
+        # What the inputs' free dim turned out to be: "batch", or "sequence" when a time-major layer (an
+        # RNN with batch_first=False) reads it as its time dim; the graph's inputs are labelled so.
+        self.free_axis_role = "batch"
         # What the tracer is writing now ("Net.forward (add() at net.py:12)"), and each node's such note:
         # an error ONNX raises later about a node is reported with the forward and op that wrote it.
         self.context = ""
         self.origins: dict[str, str] = {}
+        # Masks the trace follows that an op saved as arrays (a where() condition, by the array's id; a
+        # fused attention's boolean attn_mask, by the result's id): their graph values, set by the tracer.
+        self.conditions: dict[int, str] = {}
 
     def fresh(self, hint: str) -> str:
         base = hint.replace(" ", "_") or "v"
@@ -141,6 +147,17 @@ def emitter_for(m: Module) -> Emitter | None:
         if fn is not None:
             # A subclass that writes its own forward computes something else: trace it instead.
             return fn if type(m).forward is getattr(cls, "forward", None) else None
+    return None
+
+
+def broadcast_axis(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> int | None:
+    """The batch axis of an elementwise (broadcasting) op's result: the first operand's that has one."""
+    for name, p in zip(ins, parents):
+        axis = g.batch_axis.get(name)
+        if axis is not None and isinstance(p, Tensor):
+            moved = axis + t.ndim - p.ndim
+            if 0 <= moved < t.ndim:
+                return moved
     return None
 
 

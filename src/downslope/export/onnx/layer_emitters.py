@@ -489,6 +489,8 @@ def _rnn(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> Any:
     # h_n and c_n are (layers * directions, batch, hidden): their batch dim is 1, and they have none
     # that follows the input's dim 0 when that is the time (batch_first=False).
     axis = g.batch_axis.get(x)
+    if axis == 0 and not m.batch_first:  # the input's free dim is the time: its graph inputs say so
+        g.free_axis_role = "sequence"
     g.batch_axis[output] = axis if axis in (0, 1) else None
     final_axis = 1 if axis is not None and axis == (0 if m.batch_first else 1) else None
     g.batch_axis[h_n] = final_axis

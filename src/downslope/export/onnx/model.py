@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -60,38 +61,40 @@ def to_model(
 
 def _dynamic_axes(
     dynamic_axes: Mapping[str, Any], inputs: list[Tensor], in_names: list[str]
-) -> tuple[bool, dict[str, str]]:
+) -> tuple[bool, dict[str, dict[int, str]], list[int | None]]:
     """``torch.onnx.export``'s ``dynamic_axes`` ({name: {axis: label}} or {name: [axes]}) as
-    (dynamic_batch, the label of each named value's dim 0). Only dim 0 of the inputs (the batch) can
-    be free: the trace writes the other sizes (a sequence length) into the graph as constants."""
+    (dynamic_batch, each named value's {axis: label}, each input's batch axis). One axis of the inputs
+    can be free, the batch: dim 0, or dim 1 of a sequence-first model's (L, N, E) input. Other sizes
+    (a sequence length) are written into the graph as constants by the trace."""
     if not isinstance(dynamic_axes, Mapping):
         raise ArgumentError(
             f"ONNX export: dynamic_axes must map input/output names to axes ({{'input': {{0: 'batch'}}}}), "
             f"got {type(dynamic_axes).__name__}"
         )
-    labels: dict[str, str] = {}
+    labels: dict[str, dict[int, str]] = {}
     for name, axes in dynamic_axes.items():
         named = dict(axes) if isinstance(axes, Mapping) else {int(a): f"{name}_dynamic_axes_{i + 1}" for i, a in
                                                               enumerate(axes)}  # fmt: skip
-        others = sorted(a for a in named if a != 0)
-        if others:  # an output's too: it would be silently fixed, the graph holding its size as constants
-            kind = "input" if name in in_names else "output"
+        labels[name] = {int(a): str(v) for a, v in named.items()}
+    chosen: list[int | None] = []
+    for name, t in zip(in_names, inputs):
+        axes = sorted(labels.get(name, {}))
+        if len(axes) > 1 or (axes and axes[0] not in (0, 1)) or (axes and axes[0] >= t.ndim):
             raise ExportError(
-                f"ONNX export: dynamic_axes asks for axis {others[0]} of {kind} {name!r} to be free; only the batch "
-                "axis 0 can be: the trace writes the other sizes (such as the sequence length) into the graph as "
-                "constants, so export with the sequence length it will run with (or pad to it)"
+                f"ONNX export: dynamic_axes asks for axes {axes} of input {name!r} (shape {tuple(t.shape)}) to be "
+                "free; one axis can be, the batch: axis 0, or axis 1 for a sequence-first (L, N, E) input. The trace "
+                "writes the other sizes (such as the sequence length) into the graph as constants, so export with "
+                "the sequence length it will run with (or pad to it)"
             )
-        if 0 in named:
-            labels[name] = str(named[0])
-    listed = [n for n, t in zip(in_names, inputs) if t.ndim and n in labels]
+        chosen.append(axes[0] if axes else None)
+    listed = [n for n, a in zip(in_names, chosen) if a is not None]
     batched = [n for n, t in zip(in_names, inputs) if t.ndim]
-
     if listed and listed != batched:
         raise ExportError(
-            f"ONNX export: dynamic_axes makes axis 0 free for {listed} but not for {sorted(set(batched) - set(listed))}; "
-            "every input shares the batch axis here: list axis 0 for all of them or for none"
+            f"ONNX export: dynamic_axes makes an axis free for {listed} but not for {sorted(set(batched) - set(listed))}; "
+            "every input shares the batch axis here: list its axis for all of them or for none"
         )
-    return bool(listed), labels  # output names are checked once the outputs are known
+    return bool(listed), labels, chosen  # output names are checked once the outputs are known
 
 
 def _to_model(
@@ -111,20 +114,21 @@ def _to_model(
     )  # fmt: skip
     if len(in_names) != len(inputs):
         raise ArgumentError(f"ONNX export: {len(inputs)} example inputs but {len(in_names)} input_names")
-    labels: dict[str, str] = {}
+    labels: dict[str, dict[int, str]] = {}
+    axes: list[int | None] = [0 if t.ndim else None for t in inputs]
     if dynamic_axes is not None:
-        dynamic_batch, labels = _dynamic_axes(dynamic_axes, inputs, in_names)
+        dynamic_batch, labels, axes = _dynamic_axes(dynamic_axes, inputs, in_names)
     g = GraphBuilder(opset, dynamic_batch)
     for n in in_names + list(output_names or []):  # before tracing, so that no internal value takes them
         g.reserve(n)
-    internal, outs = trace(g, model, inputs, in_names)
-    if output_names is None:
-        out_names = [g.fresh("output")] if len(outs) == 1 else [g.fresh(f"output_{i}") for i in range(len(outs))]
-    else:
-        out_names = list(output_names)
-    if len(out_names) != len(outs):
+    internal, outs = trace(g, model, inputs, in_names, axes)
+    out_names = list(output_names or [])
+    if len(out_names) > len(outs):
         raise ArgumentError(f"ONNX export: the model returns {len(outs)} tensors but {len(out_names)} output_names")
-    # Output dims that follow the batch size: those that change when the model sees another batch.
+    # As torch.onnx.export: the names given are the first outputs'; the others get default names.
+    if len(outs) == 1 and not out_names:
+        out_names = [g.fresh("output")]
+    out_names += [g.fresh(f"output_{i}") for i in range(len(out_names), len(outs))]
     if dynamic_axes is not None:
         unknown = sorted(set(dynamic_axes) - set(in_names) - set(out_names))
         if unknown:
@@ -132,35 +136,54 @@ def _to_model(
                 f"ONNX export: dynamic_axes names {unknown}, which are neither input_names {in_names} nor "
                 f"output_names {out_names}"
             )
-        outputs_listed = sorted(n for n in out_names if n in labels)
+        outputs_listed = sorted(n for n in out_names if labels.get(n))
         if outputs_listed and not dynamic_batch:
             raise ExportError(
-                f"ONNX export: dynamic_axes makes axis 0 free for output(s) {outputs_listed} but for no input; the "
-                "batch axis is free for the inputs and the outputs together: list axis 0 for the inputs too"
+                f"ONNX export: dynamic_axes makes an axis free for output(s) {outputs_listed} but for no input; the "
+                "batch axis is free for the inputs and the outputs together: list it for the inputs too"
             )
-    changed = _batch_dims(model, inputs, [o.array.shape for o in outs]) if dynamic_batch else [set()] * len(outs)
+    # Output dims that follow the batch size: those that change when the model sees another batch.
+    changed = _batch_dims(model, inputs, [o.array.shape for o in outs], axes) if dynamic_batch else [set()] * len(outs)
+    for name, dims in zip(out_names, changed):
+        fixed = sorted(set(labels.get(name, {})) - dims)
+        if fixed:  # it would be silently fixed: the graph holds its size as a constant
+            raise ExportError(
+                f"ONNX export: dynamic_axes asks for axis {fixed[0]} of output {name!r} to be free, but it does not "
+                f"follow the inputs' batch axis (the axes that do: {sorted(dims)}); the trace writes its size into "
+                "the graph as a constant"
+            )
+    default = g.free_axis_role
     graph_inputs = [
-        value_info(n, t.array, {0} if dynamic_batch and t.ndim else set(), labels.get(n, "batch"))
-        for n, t in zip(in_names, inputs)
-    ]
+        value_info(n, t.array, {a} if dynamic_batch and a is not None else set(),
+                   labels.get(n, {}).get(a if a is not None else 0, default))
+        for n, t, a in zip(in_names, inputs, axes)
+    ]  # fmt: skip
     outputs = [
-        (src, dst, value_info(dst, o.array, c, labels.get(dst, "batch")))
+        (src, dst, value_info(dst, o.array, c, next(iter(labels.get(dst, {}).values()), _label_of(labels, default))))
         for src, dst, o, c in zip(internal, out_names, outs, changed)
     ]
     return finish(g, type(model).__name__, graph_inputs, outputs), g
 
 
-def _batch_dims(model: Module, inputs: list[Tensor], shapes: list[tuple[int, ...]]) -> list[set[int]]:
-    other = _other_batch(inputs, np.random.default_rng(0))
+def _label_of(labels: dict[str, dict[int, str]], default: str) -> str:
+    """The name of the free dim of the outputs not listed in dynamic_axes: the inputs' first label, else ``default``."""
+    return next((v for axes in labels.values() for v in axes.values()), default)
+
+
+def _batch_dims(
+    model: Module, inputs: list[Tensor], shapes: list[tuple[int, ...]], axes: Sequence[int | None] | None = None
+) -> list[set[int]]:
+    other = _other_batch(inputs, np.random.default_rng(0), axes)
     with preserved(model):
         try:
             with_other = run_model(_evaluating(model), other)
         except DownslopeError as exc:  # e.g. a reshape to a constant shape that holds the batch size
-            batch = other[0].shape[0] if other and other[0].ndim else 1
+            at = next((a for a in (axes or [0]) if a is not None), 0)
+            batch = other[0].shape[at] if other and other[0].ndim > at else 1
             raise ExportError(
                 f"{type(model).__name__}: the forward does not run on a batch of {batch} (the example's batch plus "
-                f"one), so its batch size is not dynamic: {exc}. Write shapes from x.shape (reshape(x.shape[0], -1)), "
-                "or export with dynamic_batch=False to fix the batch size at the example's"
+                f"one, along axis {at}), so its batch size is not dynamic: {exc}. Write shapes from x.shape "
+                "(reshape(x.shape[0], -1)), or export with dynamic_batch=False to fix the batch size at the example's"
             ) from None
     return [{i for i, (a, b) in enumerate(zip(s, o.shape)) if a != b} for s, o in zip(shapes, with_other)]
 
@@ -181,17 +204,48 @@ class _evaluating:  # noqa: N801 - used like a function
                 m.training = modes[id(m)]
 
 
-def _other_batch(inputs: list[Tensor], rng: np.random.Generator) -> list[Tensor]:
-    """Rows of the example resampled to a batch one larger; floating values also get a little noise."""
-    out = []
-    n = inputs[0].shape[0] if inputs[0].ndim else 1
+def _other_batch(
+    inputs: list[Tensor], rng: np.random.Generator, axes: Sequence[int | None] | None = None
+) -> list[Tensor]:
+    """Rows of the example resampled to a batch one larger (along each input's batch axis, dim 0 by
+    default); floating values also get a little noise."""
+    axes = list(axes) if axes is not None else [0 if t.ndim else None for t in inputs]
+    first = next(((t, a) for t, a in zip(inputs, axes) if a is not None), None)
+    n = first[0].shape[first[1]] if first is not None else 1
     rows = rng.integers(0, n, size=n + 1)
-    for t in inputs:
-        a = t.array[rows] if t.ndim else t.array
-        if a.dtype.kind == "f":
-            a = a + (0.1 * (np.std(a) + 1e-3) * rng.standard_normal(a.shape)).astype(a.dtype)
-        out.append(wrap_array(np.ascontiguousarray(a)))  # the example's dtype, float64 included
+    out = []
+    for t, axis in zip(inputs, axes):
+        a = np.take(t.array, rows, axis=axis) if axis is not None and axis < t.ndim else t.array
+        out.append(wrap_array(np.ascontiguousarray(_noisy(a, 0.1, rng))))  # the example's dtype, float64 included
     return out
+
+
+def _other_values(inputs: list[Tensor], rng: np.random.Generator) -> list[Tensor]:
+    """Inputs of the example's shapes with other values, for checking a graph whose batch is fixed: a value
+    the trace froze (a mask from the example's values) then shows as a difference. Floating values are
+    shuffled (they stay in the example's range) and get a little noise, integers are redrawn from the
+    values the example holds (token ids stay valid ids) and a quarter of the booleans flip."""
+    out = []
+    for t in inputs:
+        a = np.asarray(t.array)
+        if a.dtype.kind == "f":
+            a = _noisy(rng.permutation(a.reshape(-1)).reshape(a.shape), 0.1, rng)
+        elif a.dtype == np.bool_:
+            a = a ^ (rng.random(a.shape) < 0.25)
+        elif a.dtype.kind in "iu" and a.size:
+            a = rng.choice(np.unique(a), size=a.shape).astype(a.dtype)
+        out.append(wrap_array(np.ascontiguousarray(a)))
+    return out
+
+
+def _noisy(a: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """``a`` plus noise of ``scale`` times its spread; infinite values (an additive mask's -inf) stay as they are."""
+    if a.dtype.kind != "f":
+        return a
+    finite = np.isfinite(a)
+    spread = float(np.std(a[finite])) if finite.any() else 0.0  # host: the example is host data
+    noise = (scale * (spread + 1e-3) * rng.standard_normal(a.shape)).astype(a.dtype)
+    return np.where(finite, a + noise, a).astype(a.dtype)
 
 
 def _prune(nodes: list[Any], initializers: list[Any], outputs: list[str]) -> tuple[list[Any], list[Any]]:
@@ -258,10 +312,12 @@ def verify(
     where: str = "ONNX export",
     frozen: Sequence[str] = (),
     graph: GraphBuilder | None = None,
+    same_shape: bool = False,
 ) -> None:
     """Run ``proto`` on ``feeds`` and raise ExportError unless its outputs match ``expected``.
     ``frozen`` describes the tensors the trace had to freeze (named in the message if the run fails);
-    ``graph``, the builder that wrote ``proto``, lets a runtime error name the forward and op of its node.
+    ``graph``, the builder that wrote ``proto``, lets a runtime error name the forward and op of its node;
+    ``same_shape`` says the feeds have the example's shapes and other values (a graph with a fixed batch).
 
     Example:
         >>> verify(proto, {"input": x}, [model(ds.tensor(x)).numpy()])  # doctest: +SKIP
@@ -282,15 +338,16 @@ def verify(
         at = graph.blame(str(exc)) if graph is not None else ""
         culprits = (
             f"not batch-dynamic: {'; '.join(dict.fromkeys(frozen))} (the trace cannot follow how it was made: "
-            f"a comparison such as (y > 0), ones_like/zeros_like, ds.zeros(x.shape[0], ...), a tensor from NumPy); "
+            f"ones_like/zeros_like, ds.zeros(x.shape[0], ...), a tensor from NumPy, an op without an ONNX rule); "
             if frozen
             else "the forward probably builds a tensor from the example's sizes or values; "
         )
         raise ExportError(
-            f"{where}: the exported graph fails on a second batch of another size: {culprits}"
-            f"its values and shape are frozen at the example's. Compute it from the input with supported ops "
-            f"(e.g. y * 0 + 1 for ones_like(y), y.relu() or ds.where(...) for a mask), or export with "
-            f"dynamic_batch=False (runtime{', at ' + at if at else ''}: {type(exc).__name__}: {reason})"
+            f"{where}: the exported graph fails on a second {'input' if same_shape else 'batch of another size'}: "
+            f"{culprits}its values and shape are frozen at the example's. Compute it from the input with "
+            f"supported ops (e.g. y * 0 + 1 for ones_like(y), a comparison or ds.where(...) for a mask)"
+            f"{'' if same_shape else ', or export with dynamic_batch=False'} "
+            f"(runtime{', at ' + at if at else ''}: {type(exc).__name__}: {reason})"
         ) from None
     for name, e, o in zip([o.name for o in proto.graph.output], expected, got):
         e = np.asarray(e)
@@ -301,17 +358,29 @@ def verify(
         else:
             same = bool(np.array_equal(e.astype(o.dtype) if e.dtype != o.dtype else e, o))
         if not same:
+            second = "input of the example's shapes with other values" if same_shape else "batch of another size"
+            if e.shape != o.shape:
+                what = f"shape {o.shape} vs {e.shape}"
+            elif e.dtype.kind in "fc":
+                what = f"largest difference {float(np.nanmax(np.abs(o - e))):.3g}"  # host: the check's numbers
+            else:
+                what = f"{int(np.sum(o != e))} of {o.size} values differ"
+            made = (
+                f": it computes {'; '.join(dict.fromkeys(frozen))} from the example's values or sizes (frozen in the "
+                f"graph)"
+                if frozen
+                else "; the forward probably depends on the values or the batch size in a way the trace cannot see"
+            )
             raise ExportError(
-                f"{where}: the exported graph's output {name!r} differs from the model's on a second batch "
-                f"(shape {o.shape} vs {e.shape}); the forward probably depends on the values or the batch size "
-                f"in a way the trace cannot see"
+                f"{where}: the exported graph's output {name!r} differs from the model's on a second {second} "
+                f"({what}){made}; the file was not written"
             )
 
 
 def export(
     model: Module,
-    example_input: Any,
-    path: str | os.PathLike[str],
+    example_input: Any = None,
+    path: str | os.PathLike[str] | IO[bytes] | None = None,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     dynamic_batch: bool = True,
@@ -319,12 +388,16 @@ def export(
     check: bool = True,
     dynamic_axes: Mapping[str, Any] | None = None,
     *,
+    args: Any = None,
+    f: str | os.PathLike[str] | IO[bytes] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
     opset_version: int | None = None,
     export_params: bool = True,
     do_constant_folding: bool = True,
     keep_initializers_as_inputs: bool = False,
     verbose: bool | None = None,
     training: Any = None,
+    operator_export_type: Any = None,
     dynamo: bool = True,
 ) -> Any:
     """Write ``model`` as an ONNX file at ``path``; return the ``onnx.ModelProto``.
@@ -332,13 +405,13 @@ def export(
     ``example_input`` (a Tensor or array, or a tuple of them for several inputs) fixes every input
     dim except dim 0, which stays free (any batch size) when ``dynamic_batch``. The model is
     exported in evaluation semantics (Dropout off, BatchNorm's running statistics). The graph
-    passes ``onnx.checker.check_model``; with ``check`` it is also run on a second batch (of another size;
-    the example itself when not ``dynamic_batch``) and must
-    reproduce the model's outputs (see the module docstring). ``dynamic_axes`` is
+    passes ``onnx.checker.check_model``; with ``check`` it is also run on a second input (a batch of
+    another size; when not ``dynamic_batch``, the example's shapes with other values) and must
+    reproduce the model's outputs before the file is written (see the module docstring). ``dynamic_axes`` is
     ``torch.onnx.export``'s argument (``{"input_ids": {0: "batch"}, "logits": {0: "batch"}}``, or
-    lists of axes); given, it replaces ``dynamic_batch`` and names the free dims. Only the batch
-    axis 0 of the inputs can be free: a sequence axis is refused (the trace writes such sizes into
-    the graph as constants). Raises
+    lists of axes); given, it replaces ``dynamic_batch`` and names the free dims. One axis of the
+    inputs can be free, the batch: dim 0, or dim 1 of a sequence-first ``(L, N, E)`` input; a
+    sequence axis is refused (the trace writes such sizes into the graph as constants). Raises
     :class:`~downslope.errors.ExportError` naming any layer or op it cannot translate.
 
     ``torch.onnx.export``'s keywords: ``opset_version`` is ``opset`` (default 17, the least this
@@ -347,7 +420,12 @@ def export(
     ``training`` may only ask for evaluation semantics (``"EVAL"``, 0, or torch's
     ``TrainingMode.EVAL``; also ``PRESERVE`` for a model in eval mode). The weights are always
     written into the graph as initializers: ``export_params=False`` and
-    ``keep_initializers_as_inputs=True`` are refused with an ExportError.
+    ``keep_initializers_as_inputs=True`` are refused with an ExportError. ``args``, ``f`` and ``kwargs``
+    are torch's names: ``args`` is ``example_input`` and ``f`` is ``path`` (a path or a binary file
+    object such as ``io.BytesIO()``); ``kwargs`` maps forward's keyword arguments to example tensors,
+    which become graph inputs after the positional ones (named by their keywords unless
+    ``input_names`` lists them). ``operator_export_type`` may only be ``OperatorExportTypes.ONNX``.
+    While the model is traced and checked, :func:`is_in_onnx_export` is True.
 
     Example:
         >>> import downslope as ds
@@ -359,6 +437,38 @@ def export(
     opset = _torch_export_options(
         model, opset, opset_version, export_params, keep_initializers_as_inputs, training, do_constant_folding, dynamo
     )
+    if operator_export_type not in (None, OperatorExportTypes.ONNX):
+        raise ExportError(
+            f"ONNX export: operator_export_type={operator_export_type!r} is not supported: the graph holds standard "
+            "ONNX operators only (OperatorExportTypes.ONNX)"
+        )
+    example_input = _given("example_input", example_input, "args", args)
+    path = _given("path", path, "f", f)
+    if example_input is None:
+        raise ArgumentError("ONNX export: example_input (torch's args) is required: the model is traced on it")
+    if kwargs:
+        model, example_input, input_names = _with_keywords(model, example_input, kwargs, input_names)
+    global _exporting
+    _exporting += 1
+    try:
+        return _export(model, example_input, path, input_names, output_names, dynamic_batch, opset, check,
+                       dynamic_axes, verbose)  # fmt: skip
+    finally:
+        _exporting -= 1
+
+
+def _export(
+    model: Module,
+    example_input: Any,
+    path: str | os.PathLike[str] | IO[bytes] | None,
+    input_names: Sequence[str] | None,
+    output_names: Sequence[str] | None,
+    dynamic_batch: bool,
+    opset: int,
+    check: bool,
+    dynamic_axes: Mapping[str, Any] | None,
+    verbose: bool | None,
+) -> Any:
     onnx = require_onnx()
     proto, g = _to_model(model, example_input, input_names, output_names, dynamic_batch, opset, dynamic_axes)
     if verbose:  # torch's verbose logs the graph it wrote; onnx's text form of it
@@ -368,19 +478,89 @@ def export(
     checked(proto, g, f"ONNX export of {type(model).__name__}")
     if check:
         inputs = as_inputs(example_input, model)
-        second = _other_batch(inputs, np.random.default_rng(1)) if dynamic_batch else inputs
+        # A batch of another size when it is free; else the example's shapes with other values, so that
+        # a value the trace froze at the example's still shows before the file is written.
+        rng = np.random.default_rng(1)
+        axes = [g.batch_axis.get(i.name) for i in proto.graph.input]
+        second = _other_batch(inputs, rng, axes) if dynamic_batch else _other_values(inputs, rng)
         feeds = {i.name: t.array for i, t in zip(proto.graph.input, second)}
         with preserved(model):
             expected = run_model(_evaluating(model), second)
-        verify(proto, feeds, expected, frozen=g.frozen, graph=g)
+        verify(proto, feeds, expected, frozen=g.frozen, graph=g, same_shape=not dynamic_batch)
+    if path is None:
+        raise ArgumentError("ONNX export: path (torch's f) is required: where to write the file")
+    target = path if hasattr(path, "write") else os.fspath(path)  # a file object, as torch takes
     try:
-        onnx.save_model(proto, os.fspath(path))
+        onnx.save_model(proto, target)
     except ValueError as exc:  # protobuf's 2 GiB limit on one serialized message (OSError passes: a bad path)
         raise ExportError(
-            f"ONNX export of {type(model).__name__}: the graph cannot be written to {os.fspath(path)!r}: "
+            f"ONNX export of {type(model).__name__}: the graph cannot be written to {target!r}: "
             f"{_last_line(exc)} (an ONNX file holds at most 2 GiB of weights inline)"
         ) from None
     return proto
+
+
+class TrainingMode(enum.IntEnum):
+    """torch.onnx.TrainingMode: export() takes ``training=TrainingMode.EVAL`` (the default; PRESERVE for a
+    model in eval mode); TRAINING is refused, the graph being written in evaluation semantics."""
+
+    EVAL = 0
+    PRESERVE = 1
+    TRAINING = 2
+
+
+class OperatorExportTypes(enum.IntEnum):
+    """torch.onnx.OperatorExportTypes: export() writes standard ONNX operators only (``ONNX``)."""
+
+    ONNX = 0
+    ONNX_ATEN = 1
+    ONNX_ATEN_FALLBACK = 2
+    ONNX_FALLTHROUGH = 3
+
+
+_exporting = 0  # how many export() calls are running (a forward may ask: is_in_onnx_export())
+
+
+def is_in_onnx_export() -> bool:
+    """Whether an :func:`export` is running (torch.onnx.is_in_onnx_export): True in a forward while it is
+    traced and checked, so model code can take an export-friendly path.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.onnx.is_in_onnx_export()
+        False
+    """
+    return _exporting > 0
+
+
+def _given(name: str, value: Any, torch_name: str, torch_value: Any) -> Any:
+    """One argument given under its name here or torch's (``path`` or ``f``), not both."""
+    if value is not None and torch_value is not None:
+        raise ArgumentError(f"ONNX export: give {name} or {torch_name} (torch's name for it), not both")
+    return value if torch_value is None else torch_value
+
+
+def _with_keywords(
+    model: Module, example_input: Any, kwargs: Mapping[str, Any], input_names: Sequence[str] | None
+) -> tuple[Module, tuple[Any, ...], Sequence[str] | None]:
+    """torch's ``kwargs=``: a Module that takes the keyword tensors after the positional ones and calls
+    ``model`` with them by keyword; the inputs as one tuple; the input names (keywords by default)."""
+    if not isinstance(kwargs, Mapping):
+        raise ArgumentTypeError(
+            f"ONNX export: kwargs must map forward's keywords to tensors, got {type(kwargs).__name__}"
+        )
+    positional = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+    keys = list(kwargs)
+    n = len(positional)
+
+    def forward(self: Module, *tensors: Any) -> Any:
+        return self.wrapped(*tensors[:n], **dict(zip(keys, tensors[n:])))
+
+    wrapper = type(type(model).__name__, (Module,), {"forward": forward})()
+    wrapper.wrapped = model
+    if input_names is None:
+        input_names = (["input"] if n == 1 else [f"input_{i}" for i in range(n)]) + keys
+    return wrapper, positional + tuple(kwargs.values()), input_names
 
 
 def _torch_export_options(

@@ -73,9 +73,17 @@ def _reshape_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tenso
         if target is None:
             found = _folded_target(tuple(x.shape), tuple(t.shape), axis, inner)
             if found is None:
+                seq_first = (
+                    "; a sequence-first model (batch_first=False: inputs (L, N, E)) has its batch on the input's dim 1, "
+                    "while the input's dim 0, the sequence, was taken as the batch: export it with "
+                    "dynamic_axes={'<input name>': {1: 'batch'}}"
+                    if axis == 1
+                    else ""
+                )
                 raise ExportError(
                     f"a reshape from {x.shape} to {t.shape} mixes the batch dim {axis} with the dims before it, so "
                     f"it cannot be written for any batch size; keep the batch dim or export with dynamic_batch=False"
+                    f"{seq_first}"
                 )
             target, new_inner = found
         # ONNX: 0 copies the input's dim at the same index; -1 is whatever the other (fixed) dims leave.
@@ -133,8 +141,8 @@ def _getitem_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tenso
         return taken
     if advanced or any(isinstance(i, np.ndarray) for i in items):
         raise ExportError(
-            "indexing with arrays or masks (y[idx], y[mask], or an op built on them such as max(dim), repeat, "
-            "interpolate/Upsample or reflection padding) is not supported; use slices and integers"
+            "indexing with arrays or masks (y[idx], y[mask], or an op built on them such as sort, topk, median, "
+            "roll or circular padding) is not supported; use slices and integers"
         )
     ndim = parents[0].ndim
     batch = g.batch_axis.get(ins[0])
@@ -299,7 +307,10 @@ def _rsqrt_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor,
 
 
 def _where_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
-    cond = np.asarray(t._saved, dtype=bool)  # the condition is a constant of the trace (a mask, a buffer)
+    traced = g.conditions.get(id(t._saved))  # a mask the trace follows (a comparison, a boolean input)
+    if traced is not None:
+        return g.node("Where", [traced, ins[0], ins[1]], "where")
+    cond = np.asarray(t._saved, dtype=bool)  # else a constant of the trace (a buffer, a mask from NumPy)
     _note_frozen(g, cond, t.ndim, _first_batch(g, ins, parents, t.ndim), "a where() condition")
     return g.node("Where", [g.const(cond, "condition"), ins[0], ins[1]], "where")
 
@@ -324,7 +335,8 @@ def _broadcast_to_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[
         # the example is written as the input's dim 0, so the graph follows any batch.
         k = grown[0]
         g.frozen.append(f"an expand() to {tuple(t.shape)} whose dim {k} was taken to be the batch size")
-        dims = g.node("Shape", [g.batch_input], "input_shape", start=0, end=1)
+        at = g.batch_axis[g.batch_input] or 0
+        dims = g.node("Shape", [g.batch_input], "input_shape", start=at, end=at + 1)
         parts = [g.ints(shape[:k]), dims, g.ints(shape[k + 1 :])] if shape[:k] else [dims, g.ints(shape[k + 1 :])]
         target = g.node("Concat", parts, "expand_shape", axis=0)
         y = g.node("Expand", [ins[0], target], "expand")
@@ -380,7 +392,10 @@ def _sdpa_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, 
         _note_frozen(g, np.asarray(const_mask), t.ndim, batch, "an attention mask")
         scores = g.node("Add", [scores, g.const(np.asarray(const_mask, dtype=t.array.dtype), "attn_mask")])
     masked = blocked is not None or len(parents) > n_in or const_mask is not None
-    if blocked is not None:
+    traced = g.conditions.get(id(t))  # a boolean attn_mask the trace follows (an input, a comparison)
+    if traced is not None:
+        scores = g.node("Where", [traced, _scalar(g, -np.inf, t), scores])
+    elif blocked is not None:
         blocked = np.asarray(blocked, dtype=bool)
         _note_frozen(g, blocked, t.ndim, batch, "a boolean attention mask")
         scores = g.node("Where", [g.const(blocked, "blocked"), _scalar(g, -np.inf, t), scores])
@@ -403,8 +418,103 @@ def _rsub_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, 
     raise ExportError("`number - x` could not be read back from the trace; write -(x - number) instead")
 
 
+def _silu_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    return g.node("Mul", [ins[0], g.node("Sigmoid", ins)], "silu")
+
+
+def _log1p_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    return g.node("Log", [g.node("Add", [ins[0], _scalar(g, 1.0, t)])], "log1p")
+
+
+def _clip_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """clamp/clip with number bounds (either may be None) as Max and Min: NaN passes through, as in torch."""
+    bounds = t._saved if isinstance(t._saved, tuple) and len(t._saved) == 2 else (t, t)
+    numbers = (int, float, np.integer, np.floating)
+    if not all(b is None or (isinstance(b, numbers) and not isinstance(b, bool)) for b in bounds):
+        raise ExportError("clamp/clip with tensor bounds is not supported; give numbers (or use ds.maximum/ds.minimum)")
+    y = ins[0]
+    for op, bound in zip(("Max", "Min"), bounds):
+        if bound is not None:
+            y = g.node(op, [y, _scalar(g, float(bound), t)], "clamp")
+    return y if y != ins[0] else g.node("Identity", ins, "clamp")
+
+
+def _cumsum_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    axis = int(t._saved)
+    batch = g.batch_axis.get(ins[0])
+    if batch is not None and axis == batch:
+        raise ExportError(
+            f"cumsum over the batch dim {batch} (the dim that follows the input's dim 0) mixes the samples; it "
+            "cannot be exported with a dynamic batch (export with dynamic_batch=False)"
+        )
+    return g.node("CumSum", [ins[0], g.const(np.asarray(axis, np.int64), "axis")], "cumsum")
+
+
+def _vector_norm_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """norm(p, dim) for p = 2, 1, inf, -inf and other numbers (0, a count of nonzeros, is not written)."""
+    _, keep, axes, p = t._saved
+    axes = [int(a) for a in axes]
+    x = ins[0]
+    batch = g.batch_axis.get(x)
+
+    def total(v: str) -> str:
+        return g.node("ReduceSum", [v, g.ints(axes, "axes")], "norm_sum", keepdims=int(bool(keep)))
+
+    if p == 2:
+        y = g.node("Sqrt", [total(g.node("Mul", [x, x]))], "norm")
+    elif p == 1:
+        y = total(g.node("Abs", [x]))
+    elif p in (np.inf, -np.inf):
+        op = "ReduceMax" if p > 0 else "ReduceMin"
+        mag = g.node("Abs", [x])
+        if g.opset >= 18:
+            y = g.node(op, [mag, g.ints(axes, "axes")], "norm", keepdims=int(bool(keep)))
+        else:
+            y = g.node(op, [mag], "norm", axes=axes, keepdims=int(bool(keep)))
+    elif p != 0:
+        powered = g.node("Pow", [g.node("Abs", [x]), _scalar(g, p, t)])
+        y = g.node("Pow", [total(powered), _scalar(g, 1.0 / p, t)], "norm")
+    else:
+        raise ExportError("norm with p=0 (a count of nonzero elements) is not supported")
+    if batch is None or batch in axes:
+        g.batch_axis[y] = None
+    else:
+        g.batch_axis[y] = batch if keep else batch - sum(1 for a in axes if a < batch)
+    return y
+
+
+def _along_axis_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """interpolate's resampling of one dim by the compiled kernels (nn.upsampling): ``x.take(index)``
+    (nearest), or ``x.take(index) * w0 + x.take(hi) * w1`` (linear), the indices and weights fixed by the
+    sizes, as Gathers of constant indices."""
+    axis, _, index, blend = t._saved
+    axis = int(axis)
+    if g.batch_axis.get(ins[0]) == axis:
+        raise ExportError(f"resampling the batch dim {axis} cannot be written for any batch size")
+
+    def take(positions: np.ndarray) -> str:
+        return g.node("Gather", [ins[0], g.const(np.asarray(positions, np.int64), "indices")], "take", axis=axis)
+
+    if blend is None:
+        return take(index)
+    hi, w0, w1 = blend
+    shape = [len(index)] + [1] * (t.ndim - axis - 1)  # the weights broadcast along the resized dim
+
+    def weight(w: np.ndarray) -> str:
+        return g.const(np.asarray(w, t.array.dtype).reshape(shape), "weight")
+
+    low = g.node("Mul", [take(index), weight(w0)])
+    return g.node("Add", [low, g.node("Mul", [take(hi), weight(w1)])], "resample")
+
+
 OP_EMITTERS.update(
     {
+        "_along_axis_vjp": _along_axis_op,
+        "_silu_vjp": _silu_op,
+        "_log1p_vjp": _log1p_op,
+        "_clip_vjp": _clip_op,
+        "_cumsum_vjp": _cumsum_op,
+        "_vector_norm_vjp": _vector_norm_op,
         "_rsub_vjp": _rsub_op,
         "_rsqrt_vjp": _rsqrt_op,
         "_where_vjp": _where_op,

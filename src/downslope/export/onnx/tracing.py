@@ -15,7 +15,8 @@ from ...autograd import enable_grad, no_grad
 from ...errors import ArgumentError, DownslopeError, ExportError
 from ...nn.module import Module, ModuleDict, ModuleList, Sequential
 from ...tensor import Tensor, wrap_array
-from .graph import EMITTERS, INPUT_COUNTS, GraphBuilder, emitter_for
+from .derived import DERIVED, DERIVED_NAMES, DERIVED_TUPLES, NOTED
+from .graph import EMITTERS, INPUT_COUNTS, GraphBuilder, broadcast_axis, emitter_for
 from .op_emitters import OP_EMITTERS
 
 
@@ -37,6 +38,15 @@ class _Tracer:
                     if isinstance(v, Tensor):
                         self.constants[id(v)] = (v, v.array.copy())
         self.constant_arrays = {id(v.array) for v, _ in self.constants.values()}
+        # Values the forward computes without recording them (comparisons, casts, argmax, masks): each
+        # with a function that writes its ONNX nodes when the value is used, so that the graph
+        # computes them from the inputs instead of freezing the example's values.
+        self.derived: dict[int, tuple[Tensor, Callable[[], str]]] = {}
+        # Boolean arrays (a comparison's mask, a boolean input) by id: a where()/masked_fill() condition
+        # is saved as its array, found here to write the mask's own graph value.
+        self.mask_arrays: dict[int, Tensor] = {}
+        # The boolean attn_mask tensor of each fused attention result, with its is_causal flag.
+        self.attention_masks: dict[int, tuple[Tensor, Tensor, bool]] = {}
         self.library_layers = {
             type(m).__name__
             for m in (model.modules() if model is not None else [])
@@ -105,6 +115,33 @@ class _Tracer:
         detail = " ".join(p for p in [f"{api}()" if api else "", f"at {where}" if where else ""] if p)
         return f"{culprit}.forward", (f" ({detail})" if detail else "")
 
+    def derive(self, code: Any, local: dict[str, Any], result: Any) -> None:
+        """Note ``result``, made without being recorded by the op whose code is ``code`` (a comparison,
+        a cast, argmax...), as a value the graph computes from the op's operands in ``local``."""
+        if self.depth:
+            return
+        if code in NOTED:
+            NOTED[code](self, local, result)
+            return
+        if isinstance(result, tuple):
+            for value, make in DERIVED_TUPLES[code](self, local, result):
+                self.derived.setdefault(id(value), (value, make))
+            return
+        if id(result) in self.derived:  # (the innermost call that knew how: Tensor.eq returns __eq__'s mask)
+            return
+        emit = DERIVED[code](self, local, result)
+        if emit is None:
+            return
+        self.derived[id(result)] = (result, emit)
+        if getattr(result, "_vjp", None) is not None:
+            return  # a recorded result written by the op's own nodes: its recording carries on as it is
+        if result.array.dtype == np.bool_:
+            self.mask_arrays[id(result.array)] = result
+        if any(v.requires_grad for v in local.values() if isinstance(v, Tensor) and v is not result):
+            # Made from the inputs: what the forward does with it next (a view, an unsqueeze, a product) is
+            # then recorded and traced too, whatever its dtype (nothing runs backward on the trace).
+            result._requires_grad = True
+
     def bind(self, value: Any, names: Any) -> None:
         if isinstance(value, Tensor):
             self.names[id(value)] = (names, value, value.array.copy())
@@ -143,16 +180,23 @@ class _Tracer:
                 )
             return name
         rule = getattr(t, "_vjp", None)
-        if rule is None:
+        derived = self.derived.get(id(t))
+        if derived is not None and derived[0] is t:
+            forward, detail = self.describe(t)
+            previous, self.g.context = self.g.context, f"{forward}{detail}"
+            try:
+                name = derived[1]()
+            finally:
+                self.g.context = previous
+        elif rule is None:
             # A constant at export time: a parameter or literal the forward uses directly.
             name = self.g.const(t.array, "const")
             self.g.batch_axis[name] = None
             if t.ndim and not self._is_constant(t):
-                # Made by the forward from values or sizes (a mask from a comparison, ones_like, zeros(n, ...)):
-                # frozen here; the second-batch check names it if the graph then fails.
-                self.g.frozen.append(
-                    f"a {t.array.dtype} tensor of shape {tuple(t.shape)} made in {self._culprit()}.forward"
-                )
+                # Made by the forward from values or sizes (ones_like, zeros(n, ...), a tensor from NumPy, an op
+                # the trace cannot follow): frozen here; the second-input check names it if the graph then fails.
+                forward, detail = self.describe(t)
+                self.g.frozen.append(f"a {t.array.dtype} tensor of shape {tuple(t.shape)} made in {forward}{detail}")
         else:
             rule_name = getattr(rule, "__name__", repr(rule))
             emit = OP_EMITTERS.get(rule_name)
@@ -170,6 +214,18 @@ class _Tracer:
                 )
             parents = tuple(t._parents)
             ins = [self.resolve(p) for p in parents]
+            if rule_name == "_where_vjp":  # the condition, saved as an array: traced when it is a known mask
+                mask = self.mask_arrays.get(id(t._saved))
+                if mask is not None and mask.array is t._saved:
+                    self.g.conditions[id(t._saved)] = self.resolve(mask)
+            elif rule_name == "_sdpa_vjp" and self.attention_masks.get(id(t), (None,))[0] is t:
+                _, mask, causal = self.attention_masks[id(t)]
+                blocked = self.g.node("Not", [self.resolve(mask)], "blocked")
+                if causal:  # the fused op blocks the future keys too
+                    size = t._saved[4].shape[-2:]
+                    future = self.g.const(np.triu(np.ones(size, dtype=bool), k=1), "future")
+                    blocked = self.g.node("Or", [blocked, future], "blocked")
+                self.g.conditions[id(t)] = blocked
             forward, detail = self.describe(t)
             previous, self.g.context = self.g.context, f"{forward}{detail}"
             try:
@@ -179,6 +235,8 @@ class _Tracer:
             except ExportError as exc:
                 message = str(exc).removeprefix("ONNX export: ")
                 layer = forward.removesuffix(".forward")
+                if layer in self.library_layers and "sequence-first" in message:  # the layer is fine, the batch is not
+                    raise ExportError(f"ONNX export: the layer {layer}{detail}: {message}") from None
                 if layer in self.library_layers:
                     raise self.refuse_layer(layer, f"does what the exporter cannot write{detail}: {message}") from None
                 raise ExportError(f"ONNX export: {forward}{detail}: {message}") from None
@@ -192,7 +250,7 @@ class _Tracer:
             finally:
                 self.g.context = previous
             if name not in self.g.batch_axis:
-                self.g.batch_axis[name] = _broadcast_axis(self.g, t, ins, parents)
+                self.g.batch_axis[name] = broadcast_axis(self.g, t, ins, parents)
                 # an elementwise op keeps a batch dim merged with fixed dims as it was
                 inner = next((self.g.batch_inner[i] for i in ins if i in self.g.batch_inner), None)
                 if inner is not None and self.g.batch_axis[name] is not None:
@@ -292,12 +350,13 @@ def supported_ops() -> list[str]:
         >>> "reshape" in supported_ops()
         True
     """
-    return sorted(k.strip("_").removesuffix("_vjp") for k in OP_EMITTERS)
+    return sorted({k.strip("_").removesuffix("_vjp") for k in OP_EMITTERS} | set(DERIVED_NAMES))
 
 
 # Frames that say nothing about which op the user called.
 # ``wrapper`` is the out= wrapper of the top-level functions (ops/out.py): the op's own name is inside it.
-_PLUMBING = {"forward", "__call__", "_call_impl", "record_op", "wrap_array", "traced", "wrapper"}
+# ``method`` and ``factory`` wrap the ops as Tensor methods and factories (ops/methods.py): the same.
+_PLUMBING = {"forward", "__call__", "_call_impl", "record_op", "wrap_array", "traced", "wrapper", "factory", "method"}
 _CONTAINERS = (Sequential, ModuleList, ModuleDict)
 # Ops whose ONNX node needs its (tensor) operands in one dtype, the result's.
 _SAME_DTYPE = {
@@ -310,17 +369,6 @@ def _flat(names: Any) -> list[Any]:
     if isinstance(names, (tuple, list)):
         return [n for item in names for n in _flat(item)]
     return [names]
-
-
-def _broadcast_axis(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> int | None:
-    """The batch axis of an elementwise (broadcasting) op's result: the first operand's that has one."""
-    for name, p in zip(ins, parents):
-        axis = g.batch_axis.get(name)
-        if axis is not None and isinstance(p, Tensor):
-            moved = axis + t.ndim - p.ndim
-            if 0 <= moved < t.ndim:
-                return moved
-    return None
 
 
 def _user_line(frame: FrameType | None) -> str:
@@ -360,9 +408,13 @@ def _watching(tracer: _Tracer) -> Iterator[None]:
         return read
 
     def profile(frame: FrameType, event: str, arg: Any) -> None:
-        if event == "return" and isinstance(arg, Tensor) and getattr(arg, "_vjp", None) is not None:
+        if event == "return" and frame.f_code in DERIVED_TUPLES and isinstance(arg, tuple):
+            tracer.derive(frame.f_code, frame.f_locals, arg)
+        if event == "return" and isinstance(arg, Tensor):
+            if frame.f_code in DERIVED or frame.f_code in NOTED:
+                tracer.derive(frame.f_code, frame.f_locals, arg)
             if frame.f_globals.get("__name__", "").startswith(("downslope.ops", "downslope.tensor", "downslope.nn")):
-                tracer.note_origin(frame, arg)
+                tracer.note_origin(frame, arg)  # recorded or not: a frozen value is described by its op too
 
     previous = sys.getprofile()
     for name, fn in originals.items():
@@ -431,9 +483,17 @@ def run_model(model: Callable[..., Any], inputs: list[Tensor]) -> list[np.ndarra
     return [np.asarray(o.array) for o in flat_outputs(out)]
 
 
-def trace(g: GraphBuilder, model: Module, inputs: list[Tensor], names: Sequence[str]) -> tuple[list[str], list[Tensor]]:
+def trace(
+    g: GraphBuilder,
+    model: Module,
+    inputs: list[Tensor],
+    names: Sequence[str],
+    batch_axes: Sequence[int | None] | None = None,
+) -> tuple[list[str], list[Tensor]]:
     """Run ``model`` on ``inputs`` (bound to the graph values ``names``) in evaluation mode, writing
-    its nodes into ``g``; return the graph names of its outputs and the output tensors.
+    its nodes into ``g``; return the graph names of its outputs and the output tensors. ``batch_axes``
+    says which dim of each input is the free batch dim (default: dim 0 of each input with dims, when
+    ``g.dynamic_batch``; dim 1 for a sequence-first model's (L, N, E) input).
 
     Example:
         >>> names, outs = trace(graph, model, [ds.randn(2, 4)], ["input"])  # doctest: +SKIP
@@ -442,13 +502,18 @@ def trace(g: GraphBuilder, model: Module, inputs: list[Tensor], names: Sequence[
         raise ArgumentError(f"ONNX export: expected an nn.Module, got {type(model).__name__}")
     tracer = _Tracer(g, model)
     inputs = [wrap_array(np.array(t.array, copy=True)) for t in inputs]
-    for t, n in zip(inputs, names):
-        if t.array.dtype.kind == "f":
-            t.requires_grad = True  # every op on the input then records itself, so it can be traced
+    for k, (t, n) in enumerate(zip(inputs, names)):
+        # Every op on the input then records itself, so it can be traced; an integer or boolean input's
+        # flag is set directly (nothing runs backward on the trace, and its ops must be followed too).
+        t._requires_grad = True
+        if t.array.dtype == np.bool_:
+            tracer.mask_arrays[id(t.array)] = t
         tracer.bind(t, n)
-        g.batch_axis[n] = 0 if g.dynamic_batch and t.ndim else None
-        if g.batch_axis[n] == 0 and g.batch_input is None:
-            g.batch_input, g.batch_size = n, int(t.shape[0])
+        axis = (0 if t.ndim else None) if batch_axes is None else batch_axes[k]
+        axis = axis if g.dynamic_batch and axis is not None and axis < t.ndim else None
+        g.batch_axis[n] = axis
+        if axis is not None and g.batch_input is None:
+            g.batch_input, g.batch_size = n, int(t.shape[axis])
     modes = {id(m): m.training for m in model.modules()}
     original = Module.__call__
 
