@@ -783,7 +783,9 @@ def get_worker_info() -> WorkerInfo | None:
 
 def default_collate(samples: Sequence[Any]) -> Any:
     """Stack a list of samples into a batch, as PyTorch's ``default_collate``: tensors, arrays and
-    numbers become one Tensor with a new first axis; tuples and lists are collated field by field
+    numbers become one Tensor with a new first axis (int8/int16/int32/int64/uint8, float16 and bool arrays
+    keep their dtype, as torch's: a uint8 image batch stays uint8; other floating data becomes the default
+    dtype, float32, uint16/uint32/uint64 int64, Python ints int64); tuples and lists are collated field by field
     (a list back; a namedtuple keeps its type), mappings key by key (a dict, or the mapping's own type);
     strings are returned as they come (a list, or a tuple when they were a field of tuples). Samples
     (tuples, lists) of different lengths raise PyTorch's "each element in list of batch should be of
