@@ -53,7 +53,8 @@ DIFFERS: dict[str, str] = {
     "torch.nn.Module.compile": "accepted with any arguments and changes nothing (there is no compiler)",
     "torch.get_autocast_dtype": "the dtype autocast names (bfloat16 on the CPU); blocks compute in float32",
     "torch.save": "a zip of .npy arrays + JSON, never pickle: tensors/arrays, numbers, strings, lists, dicts; "
-    "a whole Module is refused (save its state_dict())",
+    "a whole Module is refused (save its state_dict()); the same tensor saved twice (tied weights) is stored once "
+    "and comes back shared, as in PyTorch (views of one storage are stored separately)",
     "torch.load": "never unpickles (always what PyTorch calls weights_only); tensors saved come back tensors, "
     "arrays arrays; map_location names the CPU or a GPU",
     "torch.manual_seed": "seeds downslope's NumPy generator: the numbers differ from PyTorch's; a float seed is "
@@ -164,8 +165,9 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.pin_memory": "returns the tensor itself: CuPy copies from ordinary host memory",
     "torch.Tensor.is_pinned": "always False (see pin_memory)",
     "torch.bfloat16": "a name only (autocast accepts it): NumPy has no bfloat16, so no tensor holds it",
-    "torch.utils.data.default_collate": "floating data becomes float32 and integers int64 (the library's dtype "
-    "policy; PyTorch keeps float64 and int32)",
+    "torch.utils.data.default_collate": "floating data becomes float32 (float16 kept) and uint16/uint32/uint64 "
+    "int64 (the library's dtype policy; PyTorch keeps float64 and the unsigned dtypes); int8-int64, uint8 and "
+    "bool arrays keep their dtype as in PyTorch",
     "torch.autograd.Function": "ctx.mark_dirty (a Function writing its input in place) is refused: return a new tensor",
     "torch.Tensor.grad_fn": "a Node with PyTorch's name(), next_functions, hooks and metadata; an op downslope "
     "builds from others shows its last op's node (binary_cross_entropy_with_logits: MeanBackward0), a Python "
@@ -212,15 +214,16 @@ DIFFERS: dict[str, str] = {
     "PyTorch's CPU addr (and baddbmm at small sizes) propagates it",
     "torch.baddbmm": "alpha=0 drops the product at every size (PyTorch's CPU kernel does for large batches only)",
     "torch.linalg.lu_factor": "pivot=False also works on the CPU (PyTorch: CUDA only)",
-    "torch.tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float16 and "
-    "float64 NumPy arrays included, and integer arrays become int64 (PyTorch keeps their dtype, so its uint8 "
-    "arithmetic wraps at 256; ds.from_numpy keeps the dtype too); a PyTorch tensor is such data too, while a "
-    "downslope tensor keeps its dtype as in PyTorch",
-    "torch.as_tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float16 and "
-    "float64 NumPy arrays included, and integer arrays become int64 (copied; ds.from_numpy shares and keeps "
-    "the dtype)",
-    "torch.asarray": "as ds.as_tensor: floating NumPy data becomes float32 and integer data int64 unless dtype= "
-    "is given (PyTorch keeps the array's dtype), so copy=False refuses a float64 array without dtype=ds.float64",
+    "torch.tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float64 NumPy "
+    "arrays included (float16 arrays stay float16, as in PyTorch); integer arrays and tensors keep "
+    "int8/int16/int32/int64/uint8 as in PyTorch, while uint16/uint32/uint64 arrays become int64 (downslope has "
+    "no such dtypes); a PyTorch tensor is such data too, while a downslope tensor keeps its dtype as in PyTorch",
+    "torch.as_tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float64 NumPy "
+    "arrays included (a copy); float16 and int8/int16/int32/int64/uint8 arrays keep their dtype and are shared, "
+    "uint16/uint32/uint64 arrays become an int64 copy",
+    "torch.asarray": "as ds.as_tensor: floating NumPy data becomes float32 (float16 kept) and uint16/uint32/uint64 "
+    "data int64 unless dtype= is given (PyTorch keeps the array's dtype), so copy=False refuses a float64 array "
+    "without dtype=ds.float64",
     "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "
     "oneDNN's and numba's); every argument is accepted",
     "torch.OutOfMemoryError": "Python's MemoryError (what NumPy and CuPy raise when an allocation fails), "
