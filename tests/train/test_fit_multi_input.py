@@ -272,3 +272,24 @@ def test_a_dataset_of_nested_samples_passes_its_inputs_tuple_as_model_star_input
            shuffle=False, verbose=0)  # fmt: skip
     for name, value in _params(model).items():
         np.testing.assert_allclose(value, reference[name], rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_lr_find_takes_a_dataset_of_several_inputs_and_the_target():
+    class TwoInputs(ds.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = ds.nn.Embedding(5, 3)
+            self.out = ds.nn.Linear(5, 1)
+
+        def forward(self, codes, numbers):
+            return self.out(ds.cat([self.embed(codes).mean(1), numbers], 1))
+
+    rng = np.random.default_rng(0)
+    data = ds.utils.data.TensorDataset(
+        ds.tensor(rng.integers(0, 5, (64, 2))),
+        ds.tensor(rng.normal(size=(64, 2)).astype(np.float32)),
+        ds.tensor(rng.normal(size=(64, 1)).astype(np.float32)),
+    )
+    model = TwoInputs()
+    result = ds.train.lr_find(model, ds.nn.MSELoss(), ds.optim.SGD(model.parameters(), lr=0.01), data, num_iter=20)
+    assert len(result.lrs) >= 2 and all(np.isfinite(result.losses[:2]))

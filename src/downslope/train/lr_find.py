@@ -27,7 +27,7 @@ from ..optim.protocols import OptimizerLike
 from ..tensor import wrap_array
 from .evaluation import model_mode
 from .fit import train_step
-from .inputs import as_loader, conform, model_float_dtype, unpack_batch
+from .inputs import as_loader, conform, model_float_dtype, model_input_count, unpack_batch
 from .placement import load_on_host, state_snapshot, training_device
 from .protocols import LossFn, ModelLike
 
@@ -275,6 +275,7 @@ def _sweep(
     float_dtype = model_float_dtype(model)
     ratio = end_lr / start_lr
     batches = iter(loader)
+    inputs = model_input_count(model)  # a batch (x1, x2, y) for a model of two inputs
     for i in range(num_iter):
         lr = start_lr * ratio ** (i / (num_iter - 1))
         for group in optimizer.param_groups:
@@ -286,7 +287,7 @@ def _sweep(
             batch = next(batches)
         if placed is not None and loader.device != placed:
             batch = batch_to(batch, placed)
-        x, y = unpack_batch(batch, "lr_find")
+        x, y = unpack_batch(batch, "lr_find", inputs=inputs)
         if float_dtype is not None:  # a float64 model: its own dtype's batches (a user's DataLoader gives float32)
             x, y = conform(x, float_dtype), conform(y, float_dtype)
         loss = float(train_step(model, loss_fn, optimizer, x, y)["loss"])  # host: the sweep's stop rule
