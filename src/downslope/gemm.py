@@ -60,6 +60,14 @@ MIN_MULTIPLY_ADDS = 400_000
 #: on both, 256x64 @ 64x32 5.9 us on oneDNN vs 10.5 us on NumPy).
 STEP_MIN_MULTIPLY_ADDS = 65_536
 
+#: A :func:`stepper`'s narrow products (at most :data:`STEP_NARROW_COLUMNS` columns, a small batch in
+#: the gate-major recurrent loops) smaller than this stay on NumPy: oneDNN's kernels for 2-8 columns
+#: ran 3-15x slower than NumPy's BLAS there (one thread, AMD EPYC, medians: 512x161 @ 161x4 79 vs
+#: 9 us, 768x256 @ 256x2 208 vs 12 us, 1024x257 @ 257x4 283 vs 169 us); from about 4M multiply-adds
+#: the two were even or oneDNN ahead.
+STEP_NARROW_MAX_MULTIPLY_ADDS = 2_000_000
+STEP_NARROW_COLUMNS = 8
+
 #: A :func:`stepper`'s products smaller than this run on one thread whatever the thread count. Each
 #: product on several threads is an OpenMP parallel region whose end waits for every thread, and a
 #: loop makes one per time step: when another process shares the cores (two runs at once, MPI
@@ -508,6 +516,8 @@ def _step_plan(a: Any, b: Any, out: Any) -> tuple[Any, ...] | None:
             f"gemm.stepper: expected a step's product (m, k) @ (k, n) -> (m, n), got {a2.shape} @ {b2.shape} -> {c2.shape}"
         )
     if m * n * k < STEP_MIN_MULTIPLY_ADDS or _off or not _load():
+        return None
+    if n <= STEP_NARROW_COLUMNS and m * n * k < STEP_NARROW_MAX_MULTIPLY_ADDS:
         return None
     if np.may_share_memory(out, a) or np.may_share_memory(out, b):
         return None

@@ -28,6 +28,7 @@ def path(request, monkeypatch):
         pytest.skip("oneDNN is not installed (the onednn extra)")
     monkeypatch.setattr(gemm, "MIN_MULTIPLY_ADDS", 0)
     monkeypatch.setattr(gemm, "STEP_MIN_MULTIPLY_ADDS", 0)
+    monkeypatch.setattr(gemm, "STEP_NARROW_MAX_MULTIPLY_ADDS", 0)  # small test batches on oneDNN too
     if request.param == "onednn":
         with _jit.disabled():
             yield request.param

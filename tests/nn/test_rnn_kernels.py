@@ -96,6 +96,7 @@ def test_float32_products_take_onednn_step_by_step(mode, monkeypatch):
         pytest.skip("oneDNN is not installed (the onednn extra)")
     monkeypatch.setattr(gemm, "MIN_MULTIPLY_ADDS", 0)
     monkeypatch.setattr(gemm, "STEP_MIN_MULTIPLY_ADDS", 0)
+    monkeypatch.setattr(gemm, "STEP_NARROW_MAX_MULTIPLY_ADDS", 0)
     calls = []
     real = gemm._sgemm
     monkeypatch.setattr(gemm, "_sgemm", lambda *args: calls.append(args[2:5]) or real(*args))
@@ -107,3 +108,33 @@ def test_float32_products_take_onednn_step_by_step(mode, monkeypatch):
     steps = arrays[0].shape[0]
     assert forward >= steps, f"{forward} oneDNN calls in a {steps}-step forward pass"
     assert len(calls) - forward >= steps + 2, "the backward pass: one per step and the weight gradients"
+
+
+@pytest.mark.host_only  # oneDNN takes host arrays only
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_small_batch_gate_major_products_stay_on_numpy_and_match_torch(mode, monkeypatch):
+    """At a batch of 4 the gate-major per-step products are (G*H, K) @ (K, 4): oneDNN's narrow
+    kernels ran them 3-15x slower than NumPy's BLAS (79 vs 9 us for an LSTM of 128 units), which
+    made an eval pass of a small LSTM several times slower than PyTorch's. They stay on NumPy;
+    the whole-sequence products around the loop may still go to oneDNN."""
+    import torch
+
+    from downslope import gemm
+    from downslope.nn import _jit
+
+    if not gemm.available():
+        pytest.skip("oneDNN is not installed (the onednn extra)")
+    calls = []
+    real = gemm._sgemm
+    monkeypatch.setattr(gemm, "_sgemm", lambda *args: calls.append(args[2:5]) or real(*args))
+    x = np.random.default_rng(3).standard_normal((4, 20, 32)).astype(np.float32)
+    theirs = getattr(torch.nn, mode)(32, 128, batch_first=True)
+    ours = getattr(ds.nn, mode)(32, 128, batch_first=True)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    with torch.no_grad():
+        want = theirs(torch.from_numpy(x))[0].numpy()
+    with ds.no_grad(), _jit.disabled():
+        got = ours(ds.tensor(x))[0].numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    narrow = [c for c in calls if min(c[:2]) <= gemm.STEP_NARROW_COLUMNS]
+    assert not narrow, f"{len(narrow)} narrow per-step products (m, n, k) went to oneDNN: {narrow[:3]}"

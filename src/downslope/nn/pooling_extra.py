@@ -22,6 +22,7 @@ import numpy as np
 from .. import jit_gate, ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, ShapeError
+from ..ops.pointwise import link_input
 from ..tensor import Tensor, record_op
 from ._arrays import array_like, is_host
 from ._conv_args import _as_tensor, _batched, _check_floating
@@ -98,7 +99,9 @@ def _compiled_adaptive_max_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:  # create_graph: the scatter as a recorded op, differentiable again
         n, c = shape[:2]
         key = (np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], where)  # host: saved indices
-        return (xp.reshape(xp.scatter((n, c, shape[2] * shape[3]), key, True, g), shape),)
+        # linked to the input with derivative zero, as torch's double backward of max pooling: a bias
+        # before the pool gets zeros after a gradient penalty, not None
+        return (link_input(xp.reshape(xp.scatter((n, c, shape[2] * shape[3]), key, True, g), shape), args[0]),)
     k: Any = jit_gate.kernels(_KERNELS)
     gx = np.zeros(shape[:2] + (shape[2] * shape[3],), dtype=g.dtype)  # host: numba path
     k.adaptive_max2d_backward(np.ascontiguousarray(g), where, gx)  # host: numba path
