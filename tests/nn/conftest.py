@@ -1,9 +1,11 @@
-"""Fixtures shared by the convolution test files."""
+"""Fixtures shared by the convolution and resampling test files."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from downslope import jit_gate
 from downslope.nn import _jit
 
 
@@ -15,5 +17,18 @@ def kernels(request):
             yield request.param
         return
     if _jit.kernels() is None:
+        pytest.skip("numba is not installed (the jit extra)")
+    yield request.param
+
+
+@pytest.fixture(params=["numpy", "jit"])
+def resample_path(request):
+    """The resampling tests (grid_sample, interpolate, adaptive max pooling) on the NumPy formulation
+    and again on the compiled kernels of nn/_jit_resample.py (when numba is installed)."""
+    if request.param == "numpy":
+        with jit_gate.disabled():
+            yield request.param
+        return
+    if jit_gate.kernels("downslope.nn._jit_resample", np.zeros(1)) is None:
         pytest.skip("numba is not installed (the jit extra)")
     yield request.param

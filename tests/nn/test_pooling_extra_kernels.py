@@ -17,17 +17,6 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 
-@pytest.fixture(params=["numpy", "jit"])
-def path(request: Any) -> Any:
-    if request.param == "numpy":
-        with jit_gate.disabled():
-            yield request.param
-        return
-    if jit_gate.kernels("downslope.nn._jit_resample", np.zeros(1)) is None:
-        pytest.skip("numba is not installed (the jit extra)")
-    yield request.param
-
-
 def _compare(x: np.ndarray, size: Any, dtype: str) -> None:
     r = np.random.default_rng(9).standard_normal(TF.adaptive_max_pool2d(torch.tensor(x), size).shape)
     results = []
@@ -46,11 +35,11 @@ def _compare(x: np.ndarray, size: Any, dtype: str) -> None:
     "shape,size", [((1, 4, 30, 25), 7), ((2, 3, 9, 7), (4, 5)), ((3, 8, 8), 3), ((1, 2, 5, 6), (5, 6))]
 )
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_adaptive_max_pool2d_matches_torch(path: str, shape: Any, size: Any, dtype: str) -> None:
+def test_adaptive_max_pool2d_matches_torch(resample_path: str, shape: Any, size: Any, dtype: str) -> None:
     _compare(np.random.default_rng(0).standard_normal(shape), size, dtype)
 
 
-def test_adaptive_max_pool2d_ties_and_nan_match_torch(path: str) -> None:
+def test_adaptive_max_pool2d_ties_and_nan_match_torch(resample_path: str) -> None:
     x = np.random.default_rng(1).integers(0, 3, (2, 3, 11, 9)).astype(np.float64)  # many ties
     x[0, 0, 2, 3] = x[0, 0, 4, 4] = np.nan  # two NaNs in overlapping windows
     x[1, 2, :, :] = -np.inf

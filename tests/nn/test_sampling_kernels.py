@@ -17,17 +17,6 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 
-@pytest.fixture(params=["numpy", "jit"])
-def path(request: Any) -> Any:
-    if request.param == "numpy":
-        with jit_gate.disabled():
-            yield request.param
-        return
-    if jit_gate.kernels("downslope.nn._jit_resample", np.zeros(1)) is None:
-        pytest.skip("numba is not installed (the jit extra)")
-    yield request.param
-
-
 def _both(x: np.ndarray, grid: np.ndarray, seed: int = 5, **kwargs: Any) -> tuple[list[Any], list[Any]]:
     """(out, d/dx, d/dgrid) of sum(out * r) from torch and downslope, float64."""
     r = np.random.default_rng(seed).standard_normal(TF.grid_sample(torch.tensor(x), torch.tensor(grid), **kwargs).shape)
@@ -46,7 +35,7 @@ def _both(x: np.ndarray, grid: np.ndarray, seed: int = 5, **kwargs: Any) -> tupl
 @pytest.mark.parametrize("align_corners", [False, True])
 @pytest.mark.parametrize("spatial", [2, 3])
 def test_grid_sample_float64_matches_torch(
-    path: str, mode: str, padding_mode: str, align_corners: bool, spatial: int
+    resample_path: str, mode: str, padding_mode: str, align_corners: bool, spatial: int
 ) -> None:
     rng = np.random.default_rng(spatial)
     x = rng.standard_normal((2, 3, *(4, 5, 6)[3 - spatial :]))
@@ -57,7 +46,7 @@ def test_grid_sample_float64_matches_torch(
 
 
 @pytest.mark.parametrize("shape", [(2, 4, 16, 20), (2, 1, 28, 28), (1, 2, 6, 10, 12)])
-def test_identity_theta_gradient_matches_torch(path: str, shape: tuple[int, ...]) -> None:
+def test_identity_theta_gradient_matches_torch(resample_path: str, shape: tuple[int, ...]) -> None:
     # pixel centres: torch's 2-D kernel rounds (coord + 1) * (size / 2) - 0.5 once (an FMA), which
     # lands some points just below the centre, where the one-sided derivative is the left one
     spatial = len(shape) - 2
@@ -73,7 +62,7 @@ def test_identity_theta_gradient_matches_torch(path: str, shape: tuple[int, ...]
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12, atol=1e-12)
 
 
-def test_grid_sample_non_finite_grid_reads_zero(path: str) -> None:
+def test_grid_sample_non_finite_grid_reads_zero(resample_path: str) -> None:
     x = np.arange(6.0).reshape(1, 1, 2, 3)
     grid = np.array([[[[np.nan, 0.0], [np.inf, 0.0], [0.0, -np.inf], [1e30, 0.0]]]])
     for mode in ("bilinear", "nearest"):

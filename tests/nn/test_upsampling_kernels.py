@@ -30,17 +30,6 @@ _CASES = [
 ]
 
 
-@pytest.fixture(params=["numpy", "jit"])
-def path(request: Any) -> Any:
-    if request.param == "numpy":
-        with jit_gate.disabled():
-            yield request.param
-        return
-    if jit_gate.kernels("downslope.nn._jit_resample", np.zeros(1)) is None:
-        pytest.skip("numba is not installed (the jit extra)")
-    yield request.param
-
-
 def _kwargs(mode: str, extra: dict[str, Any], align_corners: bool) -> dict[str, Any]:
     kwargs = {"mode": mode, **extra}
     if mode not in ("nearest", "nearest-exact"):
@@ -51,7 +40,7 @@ def _kwargs(mode: str, extra: dict[str, Any], align_corners: bool) -> dict[str, 
 @pytest.mark.parametrize("case", _CASES)
 @pytest.mark.parametrize("align_corners", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_interpolate_matches_torch(path: str, case: Any, align_corners: bool, dtype: str) -> None:
+def test_interpolate_matches_torch(resample_path: str, case: Any, align_corners: bool, dtype: str) -> None:
     mode, shape, extra = case
     if mode.startswith("nearest") and align_corners:
         pytest.skip("align_corners applies to the linear modes")
