@@ -32,12 +32,35 @@ import numba
 import numpy as np
 
 _jit = numba.njit(cache=True, nogil=True)
+_inline = numba.njit(cache=True, nogil=True, inline="always")  # numba's own inlining: per-point helpers
 _FAR = 1.0e9  # coordinates past this are outside any image (and safe to convert to integers)
 
 
 @_jit
 def _usable(v):
     return v > -_FAR and v < _FAR  # False for NaN too
+
+
+@_inline
+def _corners2d(fy, fx, one, h, w):
+    """The top-left corner (y0, x0) of pixel coordinates (fy, fx), torch's weights ``w = x - floor(x)``
+    and ``e = 1 - w`` along x (``n``, ``s`` along y), and which of the four corners lie in the image
+    (shared by the forward and the backward, so both blend with the same numbers)."""
+    y0f, x0f = np.floor(fy), np.floor(fx)
+    y0, x0 = int(y0f), int(x0f)
+    wx = fx - x0f
+    ny = fy - y0f
+    return y0, x0, wx, one - wx, ny, one - ny, 0 <= y0 < h, 0 <= y0 + 1 < h, 0 <= x0 < w, 0 <= x0 + 1 < w
+
+
+@_inline
+def _corner_values(x, n, c, y0, x0, in_y0, in_y1, in_x0, in_x1, zero):
+    """x[n, c] at the four corners (nw, ne, sw, se); 0 for a corner outside the image."""
+    v_nw = x[n, c, y0, x0] if in_y0 and in_x0 else zero
+    v_ne = x[n, c, y0, x0 + 1] if in_y0 and in_x1 else zero
+    v_sw = x[n, c, y0 + 1, x0] if in_y1 and in_x0 else zero
+    v_se = x[n, c, y0 + 1, x0 + 1] if in_y1 and in_x1 else zero
+    return v_nw, v_ne, v_sw, v_se
 
 
 @_jit
@@ -54,20 +77,10 @@ def bilinear2d(x, iy, ix, out, one):
                 for c in range(c_):
                     out[n, c, p] = zero
                 continue
-            y0f, x0f = np.floor(fy), np.floor(fx)
-            y0, x0 = int(y0f), int(x0f)
-            wx = fx - x0f
-            ex = one - wx
-            ny = fy - y0f
-            sy = one - ny
+            y0, x0, wx, ex, ny, sy, in_y0, in_y1, in_x0, in_x1 = _corners2d(fy, fx, one, h, w)
             nw, ne, sw, se = sy * ex, sy * wx, ny * ex, ny * wx
-            in_y0, in_y1 = 0 <= y0 < h, 0 <= y0 + 1 < h
-            in_x0, in_x1 = 0 <= x0 < w, 0 <= x0 + 1 < w
             for c in range(c_):
-                v_nw = x[n, c, y0, x0] if in_y0 and in_x0 else zero
-                v_ne = x[n, c, y0, x0 + 1] if in_y0 and in_x1 else zero
-                v_sw = x[n, c, y0 + 1, x0] if in_y1 and in_x0 else zero
-                v_se = x[n, c, y0 + 1, x0 + 1] if in_y1 and in_x1 else zero
+                v_nw, v_ne, v_sw, v_se = _corner_values(x, n, c, y0, x0, in_y0, in_y1, in_x0, in_x1, zero)
                 out[n, c, p] = v_nw * nw + v_ne * ne + v_sw * sw + v_se * se
 
 
@@ -84,15 +97,8 @@ def bilinear2d_backward(x, iy, ix, g, gx, giy, gix, one, want_x, want_pos):
             gix[n, p] = zero
             if not (_usable(fy) and _usable(fx)):
                 continue
-            y0f, x0f = np.floor(fy), np.floor(fx)
-            y0, x0 = int(y0f), int(x0f)
-            wx = fx - x0f
-            ex = one - wx
-            ny = fy - y0f
-            sy = one - ny
+            y0, x0, wx, ex, ny, sy, in_y0, in_y1, in_x0, in_x1 = _corners2d(fy, fx, one, h, w)
             nw, ne, sw, se = sy * ex, sy * wx, ny * ex, ny * wx
-            in_y0, in_y1 = 0 <= y0 < h, 0 <= y0 + 1 < h
-            in_x0, in_x1 = 0 <= x0 < w, 0 <= x0 + 1 < w
             ax = zero
             ay = zero
             for c in range(c_):
@@ -107,10 +113,7 @@ def bilinear2d_backward(x, iy, ix, g, gx, giy, gix, one, want_x, want_pos):
                     if in_y1 and in_x1:
                         gx[n, c, y0 + 1, x0 + 1] += se * go
                 if want_pos:
-                    v_nw = x[n, c, y0, x0] if in_y0 and in_x0 else zero
-                    v_ne = x[n, c, y0, x0 + 1] if in_y0 and in_x1 else zero
-                    v_sw = x[n, c, y0 + 1, x0] if in_y1 and in_x0 else zero
-                    v_se = x[n, c, y0 + 1, x0 + 1] if in_y1 and in_x1 else zero
+                    v_nw, v_ne, v_sw, v_se = _corner_values(x, n, c, y0, x0, in_y0, in_y1, in_x0, in_x1, zero)
                     ax = ax + ((v_ne - v_nw) * sy + (v_se - v_sw) * ny) * go  # torch's s = 1 - n, e = 1 - w
                     ay = ay + ((v_sw - v_nw) * ex + (v_se - v_ne) * wx) * go
             gix[n, p] = ax
