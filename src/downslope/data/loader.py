@@ -26,7 +26,7 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentTypeError, CheckpointError, ConfigError, DataError, ShapeError
 from ..generator import as_numpy_generator
-from ..tensor import Tensor, wrap_array
+from ..tensor import KEPT_INTEGER_DTYPES, Tensor, wrap_array
 from .dataset import ArrayDataset, Dataset, IterableDataset, Subset, _as_sample_array, dataset_arrays
 
 BatchSize = int | str | None
@@ -631,9 +631,7 @@ def _stack_field(values: list[Any], where: str) -> Tensor:
 
 # What a batch keeps (torch's integer dtypes, float16, bool); other floats become the default dtype and
 # uint16/uint32/uint64 int64, as ds.tensor does
-_KEPT_BATCH_DTYPES = frozenset(
-    np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.float16, np.bool_)
-)
+_KEPT_BATCH_DTYPES = KEPT_INTEGER_DTYPES | {np.dtype(np.float16), np.dtype(np.bool_)}
 
 
 def _looks_like_arrays(items: tuple[Any, ...]) -> bool:
