@@ -115,6 +115,30 @@ def _assert_close_fixture() -> Callable[..., Any]:
     return assert_close
 
 
+def _examples_failing_as_copied(*module_names: str) -> list[str]:
+    """The public docstring examples of these modules that fail when run as a reader copies them from
+    help(): in an empty namespace, with only what the example itself imports."""
+    import doctest
+    import importlib
+
+    failed = []
+    for name in module_names:
+        module = importlib.import_module(name)
+        for test in doctest.DocTestFinder().find(module, name, globs={}):
+            if not test.examples or test.name.rsplit(".", 1)[-1].startswith("_"):
+                continue
+            runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+            runner.run(test, out=lambda _: None)
+            if runner.summarize(verbose=False).failed:
+                failed.append(test.name)
+    return failed
+
+
+@pytest.fixture(scope="session", name="examples_failing_as_copied")
+def _examples_failing_as_copied_fixture() -> Callable[..., list[str]]:
+    return _examples_failing_as_copied
+
+
 @pytest.fixture(scope="module", params=["numpy", "onednn"])
 def gemm_path(request: pytest.FixtureRequest) -> Iterator[str]:
     """Float32 matrix products on NumPy's matmul, then on oneDNN's GEMM (downslope.gemm, the onednn

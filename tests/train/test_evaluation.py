@@ -125,19 +125,6 @@ def test_evaluate_and_predict_take_keras_verbose_and_batch_size(capsys):
 
 
 @pytest.mark.host_only  # the examples hand host arrays and lists in, as a reader does
-def test_every_public_example_imports_what_it_calls():
+def test_every_public_example_imports_what_it_calls(examples_failing_as_copied):
     """help(ds.train.lr_find), help(ds.evaluate)...: the examples run as copied, in an empty namespace."""
-    import doctest
-    import importlib
-
-    failed = []
-    for name in ("downslope.train.evaluation", "downslope.train.lr_find"):
-        module = importlib.import_module(name)
-        for test in doctest.DocTestFinder().find(module, name, globs={}):
-            if not test.examples or test.name.rsplit(".", 1)[-1].startswith("_"):
-                continue
-            runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
-            runner.run(test, out=lambda _: None)
-            if runner.summarize(verbose=False).failed:
-                failed.append(test.name)
-    assert failed == []
+    assert examples_failing_as_copied("downslope.train.evaluation", "downslope.train.lr_find") == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -67,20 +68,8 @@ def test_submodules_are_attributes_loaded_on_first_use() -> None:
 
 
 @pytest.mark.host_only  # a plot reads its values on the host
-def test_every_public_example_imports_what_it_calls() -> None:
+def test_every_public_example_imports_what_it_calls(examples_failing_as_copied: Any) -> None:
     """help(...)'s examples run as copied: in an empty namespace, not the module's own."""
     pytest.importorskip("matplotlib")
-    import doctest
-    import importlib
-
-    failed = []
-    for name in ("__init__", "curves", "regression", "boundary", "testfunctions", "landscape", "report", "_mpl"):
-        module = importlib.import_module("downslope.viz" if name == "__init__" else f"downslope.viz.{name}")
-        for test in doctest.DocTestFinder().find(module, module.__name__, globs={}):
-            if not test.examples or test.name.rsplit(".", 1)[-1].startswith("_"):
-                continue
-            runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
-            runner.run(test, out=lambda _: None)
-            if runner.summarize(verbose=False).failed:
-                failed.append(test.name)
-    assert failed == []
+    parts = ("curves", "regression", "boundary", "testfunctions", "landscape", "report", "_mpl")
+    assert examples_failing_as_copied("downslope.viz", *(f"downslope.viz.{name}" for name in parts)) == []
