@@ -139,6 +139,26 @@ def _examples_failing_as_copied_fixture() -> Callable[..., list[str]]:
     return _examples_failing_as_copied
 
 
+def _run_python_blocks(page: Any, name: str = "__main__") -> int:
+    """Runs every ```python block of the Markdown file ``page`` in order, in one namespace (as a reader
+    pasting them would); a failing block fails the test with the block shown. Returns the count."""
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    namespace: dict[str, Any] = {"__name__": name}
+    for i, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"{page.name} python block {i + 1}", "exec"), namespace)
+        except Exception as exc:  # pragma: no cover - the message is the point
+            raise AssertionError(f"{page.name} python block {i + 1} failed: {exc!r}\n{block}") from exc
+    return len(blocks)
+
+
+@pytest.fixture(scope="session", name="run_python_blocks")
+def _run_python_blocks_fixture() -> Callable[..., int]:
+    return _run_python_blocks
+
+
 @pytest.fixture(scope="module", params=["numpy", "onednn"])
 def gemm_path(request: pytest.FixtureRequest) -> Iterator[str]:
     """Float32 matrix products on NumPy's matmul, then on oneDNN's GEMM (downslope.gemm, the onednn

@@ -19,22 +19,10 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 pytestmark = pytest.mark.host_only
 
 
-def _run_python_blocks(page: Path) -> int:
-    """Runs every ```python block of ``page`` in order, in one namespace (as a reader pasting them would)."""
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
-    namespace: dict = {"__name__": "__main__"}
-    for i, block in enumerate(blocks):
-        try:
-            exec(compile(block, f"{page.name} python block {i + 1}", "exec"), namespace)
-        except Exception as exc:  # pragma: no cover - the message is the point
-            raise AssertionError(f"{page.name} python block {i + 1} failed: {exc!r}\n{block}") from exc
-    return len(blocks)
-
-
 @pytest.mark.parametrize("page, count", [("distributed.md", 3), ("gpu.md", 2)])
-def test_every_python_block_of_the_page_runs(page, count, tmp_path, monkeypatch):
+def test_every_python_block_of_the_page_runs(page, count, tmp_path, monkeypatch, run_python_blocks):
     monkeypatch.chdir(tmp_path)  # distributed.md's script writes runs/mlp
-    assert _run_python_blocks(DOCS / page) == count  # a single process: a world of one; gpu.md: "cpu" here
+    assert run_python_blocks(DOCS / page) == count  # a single process: a world of one; gpu.md: "cpu" here
 
 
 def test_gpu_page_has_no_indented_python_left():
