@@ -47,6 +47,36 @@ def test_legacy_constructor_with_data_keeps_the_data(make) -> None:  # type: ign
     assert ours.dtype == ds.float32
 
 
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.array([[0, 200, 255]], np.uint8),
+        np.array([1, -2, 3], np.int64),
+        np.array([5, 6], np.int16),
+        np.array([True, False]),
+        np.array([1.5, 2.5], np.float16),
+    ],
+    ids=["uint8 image", "int64", "int16", "bool", "float16"],
+)
+def test_legacy_constructor_makes_any_array_float32(array: np.ndarray) -> None:
+    # torch.Tensor(img) is float32 for a uint8 image, unlike torch.tensor(img): doubling it must
+    # give 400 and 510, not uint8's wrapped-around 144 and 254.
+    ours, theirs = ds.Tensor(array), torch.Tensor(array)
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "") == "float32"
+    assert (ours * 2).tolist() == (theirs * 2).tolist()
+
+
+def test_legacy_constructor_of_a_tensor_keeps_its_dtype() -> None:
+    ids = ds.tensor([1, 2, 3])
+    assert ds.Tensor(ids).dtype == ds.int64 and torch.Tensor(torch.tensor([1, 2, 3])).dtype == torch.int64
+
+
+def test_typed_constructors_keep_large_integers_exact() -> None:
+    big = np.array([16777217, -(2**40) - 1])  # not representable in float32
+    assert ds.LongTensor(big).tolist() == torch.LongTensor(big).tolist() == big.tolist()
+    assert ds.LongTensor([1.7, -2.5]).tolist() == torch.LongTensor([1.7, -2.5]).tolist()
+
+
 def test_custom_layer_idiom_builds_the_right_parameters() -> None:
     bias = ds.nn.Parameter(ds.Tensor(4))
     ds.nn.init.uniform_(bias, -0.5, 0.5)

@@ -176,8 +176,11 @@ class Tensor:
             if any(s < 0 for s in shape):
                 raise ShapeError(f"Tensor(...): trying to create a tensor with a negative dimension: {list(shape)}")
             data = np.zeros(tuple(builtins.int(s) for s in shape), backend.get_default_dtype())  # host: legacy form
-        elif dtype is None and isinstance(data, (list, tuple)):
-            dtype = backend.get_default_dtype()  # torch.Tensor([1, 2]) is float, unlike torch.tensor([1, 2])
+        elif dtype is None and not isinstance(data, Tensor):
+            # torch.Tensor(data) is float whatever the data holds, unlike torch.tensor(data):
+            # torch.Tensor([1, 2]) and torch.Tensor(uint8_image_array) are float32 (so `* 2` cannot
+            # wrap around in uint8). A Tensor keeps its dtype, as torch.Tensor(t) does.
+            dtype = backend.get_default_dtype()
         self.array = to_array(data, dtype)
         self._grad = None
         self._requires_grad = False

@@ -28,7 +28,7 @@ class TypedTensorMeta(type):
     device_type: str
 
     def __call__(cls, *args: Any) -> Tensor:
-        t = args[0] if len(args) == 1 and isinstance(args[0], Tensor) else Tensor(*args)
+        t = args[0] if len(args) == 1 and isinstance(args[0], Tensor) else Tensor(*args, dtype=cls.dtype)
         t = t.to(cls.dtype)
         return t if cls.device_type == "cpu" else t.to(cls.device_type)
 

@@ -28,7 +28,7 @@ from ..graph import is_grad_enabled
 from ..ops import normalize_dim as _dim
 from ..ops.out import with_input as _with_input
 from ..ops.out import with_out as _with_out
-from ..tensor import Tensor, record_op
+from ..tensor import Tensor, record_op, wrap_array
 from ._arrays import array_of, is_host, scalar
 
 __all__ = [
@@ -1181,7 +1181,7 @@ def one_hot(input: Any, num_classes: int = -1) -> Tensor:
     if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n):  # value checks: host arrays only
         bad = idx.min() if idx.min() < 0 else idx.max()
         raise ArgumentError(f"one_hot: class index {bad} is out of range for num_classes={n}")
-    return Tensor((idx[..., None] == namespace_of(idx).arange(n)).astype(np.int64))
+    return wrap_array((idx[..., None] == namespace_of(idx).arange(n)).astype(np.int64))
 
 
 # Losses, normalization and embedding live beside their modules; re-exported here so that

@@ -34,7 +34,7 @@ from ..devices import to_host
 from ..errors import ArgumentError, ShapeError
 from ..nn.module import Module, Parameter
 from ..nn.normalization import BatchNormBase
-from ..tensor import Tensor, mark_written
+from ..tensor import Tensor, mark_written, wrap_array
 from .lr_scheduler import LRScheduler
 from .lr_scheduler.base import _warn_get_lr_called_within_step
 from .optimizer import Optimizer
@@ -118,7 +118,7 @@ class AveragedModel(Module):
 
             check_cpu(device, "AveragedModel")
         self.module = copy.deepcopy(model)
-        self.register_buffer("n_averaged", Tensor(np.zeros((), dtype=np.int64)))
+        self.register_buffer("n_averaged", wrap_array(np.zeros((), dtype=np.int64)))
         self.avg_fn, self.multi_avg_fn, self.use_buffers = avg_fn, multi_avg_fn, use_buffers
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -161,11 +161,11 @@ class AveragedModel(Module):
                 for a, b in zip(ours, theirs):
                     a.array[...] = b.array
             elif self.multi_avg_fn is not None:
-                self.multi_avg_fn(ours, [t.detach() for t in theirs], Tensor(np.asarray(n)))
+                self.multi_avg_fn(ours, [t.detach() for t in theirs], wrap_array(np.asarray(n, dtype=np.int64)))
             else:
                 fn = self.avg_fn if self.avg_fn is not None else get_swa_avg_fn()
                 for a, b in zip(ours, theirs):
-                    a.array[...] = fn(a.detach(), b.detach(), Tensor(np.asarray(n))).array
+                    a.array[...] = fn(a.detach(), b.detach(), wrap_array(np.asarray(n, dtype=np.int64))).array
             if not self.use_buffers:
                 for a, b in zip(self.module.buffers(), model.buffers()):
                     a.array[...] = b.array

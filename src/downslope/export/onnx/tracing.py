@@ -14,7 +14,7 @@ import numpy as np
 from ...autograd import enable_grad, no_grad
 from ...errors import ArgumentError, DownslopeError, ExportError
 from ...nn.module import Module, ModuleDict, ModuleList, Sequential
-from ...tensor import Tensor, wrap_array
+from ...tensor import Tensor, to_array, wrap_array
 from .derived import DERIVED, DERIVED_NAMES, DERIVED_TUPLES, NOTED
 from .graph import EMITTERS, INPUT_COUNTS, GraphBuilder, broadcast_axis, emitter_for
 from .op_emitters import OP_EMITTERS
@@ -468,7 +468,7 @@ def as_inputs(example_input: Any, model: Any = None) -> list[Tensor]:
             if item.dtype == np.float64 and floats == {np.dtype(np.float64)}:
                 out.append(wrap_array(item.copy()))
             else:
-                out.append(Tensor(item.copy()))
+                out.append(wrap_array(to_array(item.copy())))
         else:
             raise ArgumentError(
                 f"ONNX export: example_input must be a Tensor or NumPy array, got {type(item).__name__}"

@@ -301,7 +301,7 @@ def pack_padded_sequence(
         sorted_indices = wrap_array(array_like(order.astype(np.int64), x.array))  # on the input's device
         x = x[:, sorted_indices.array]
     steps = np.arange(int(n.max()) if n.size else 0)  # host: from the host lengths
-    batch_sizes = Tensor((n[None, :] > steps[:, None]).sum(axis=1).astype(np.int64))  # host: a CPU tensor
+    batch_sizes = wrap_array((n[None, :] > steps[:, None]).sum(axis=1).astype(np.int64))  # host: a CPU tensor
     return PackedSequence(_packed_from_padded(x, batch_sizes), batch_sizes, sorted_indices)
 
 
@@ -337,7 +337,7 @@ def pad_packed_sequence(
         lengths = lengths[to_host(unsorted.array)]  # host: the lengths are a CPU tensor, as in PyTorch
     if batch_first:
         x = ops.transpose(x, 0, 1)
-    return x, Tensor(lengths)
+    return x, wrap_array(np.asarray(lengths, dtype=np.int64))
 
 
 def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
