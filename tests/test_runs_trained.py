@@ -145,3 +145,10 @@ def test_unseen_categories_and_missing_columns_follow_predicts_rules(houses):
         run.predict(new, unknown_categories="skip")
     with pytest.raises(ConfigError, match="no such directory"):
         open_run(run_dir.parent / "nope")
+
+
+def test_open_run_is_a_top_level_name() -> None:
+    import downslope as ds
+    import downslope.runs
+
+    assert ds.open_run is downslope.runs.open_run

@@ -637,6 +637,10 @@ def __getattr__(name: str) -> Any:
         from .train.fit import fit
 
         return fit if name == "fit" else getattr(evaluation, name)
+    if name == "open_run":  # a run the CLI trained, from Python: ds.open_run("runs/houses").predict(rows)
+        from .runs import open_run
+
+        return open_run
     if name in ("save", "load"):
         from . import serialization
 

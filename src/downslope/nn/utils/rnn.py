@@ -337,7 +337,7 @@ def pad_packed_sequence(
         lengths = lengths[to_host(unsorted.array)]  # host: the lengths are a CPU tensor, as in PyTorch
     if batch_first:
         x = ops.transpose(x, 0, 1)
-    return x, wrap_array(np.asarray(lengths, dtype=np.int64))
+    return x, wrap_array(lengths)  # host int64 lengths, a CPU tensor as in PyTorch
 
 
 def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
