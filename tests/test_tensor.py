@@ -358,6 +358,17 @@ def test_type_takes_old_pytorchs_tensor_types():
     assert x.type() == "torch.FloatTensor" and x.type("torch.IntTensor").dtype == np.int32
 
 
+def test_type_of_the_tensor_class_is_the_default_float_as_in_torch():
+    torch = pytest.importorskip("torch")
+    # `Tensor = torch.cuda.FloatTensor if cuda else torch.Tensor; batch.type(Tensor)` in GAN scripts
+    for data in ([1, 2], [1.5, 2.5]):
+        for spelling in (lambda lib: lib.Tensor, lambda lib: "torch.Tensor"):
+            ours = ds.tensor(data, dtype=ds.float64 if isinstance(data[0], float) else None).type(spelling(ds))
+            theirs = torch.tensor(data, dtype=torch.float64 if isinstance(data[0], float) else None)
+            theirs = theirs.type(spelling(torch))
+            assert str(ours.dtype) == str(theirs.dtype)[6:] and ours.tolist() == theirs.tolist()
+
+
 def test_view_shares_memory_and_refuses_what_only_a_copy_could_give():
     torch = pytest.importorskip("torch")
     x = ds.zeros(2, 3)

@@ -1498,7 +1498,11 @@ class Tensor:
         (a dtype, a string such as ``'torch.LongTensor'``, or the type itself: ``ds.LongTensor``)."""
         if dtype is None:
             return "torch." + _TYPE_NAMES.get(self.array.dtype.name, self.array.dtype.name)
-        if callable(dtype) and isinstance(getattr(dtype, "dtype", None), np.dtype):
+        if dtype is Tensor or dtype == "torch.Tensor":
+            # `Tensor = torch.cuda.FloatTensor if cuda else torch.Tensor; x.type(Tensor)` (GAN scripts):
+            # the class itself stands for the default floating type, as in torch
+            dtype = backend.get_default_dtype()
+        elif callable(dtype) and isinstance(getattr(dtype, "dtype", None), np.dtype):
             dtype = dtype.dtype  # ds.FloatTensor, ds.LongTensor...
         if isinstance(dtype, str) and dtype.startswith("torch."):
             names = {v: k for k, v in _TYPE_NAMES.items()}
