@@ -49,6 +49,7 @@ LAYERS = [
         "inplace",
         "foreach",
         "special",
+        "fft",
         "signal",
         "torch_alias_names",
         "amp",

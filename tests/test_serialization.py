@@ -281,7 +281,7 @@ def _crafted_files(tmp):
             tmp / "long.ds", {"a0": _npy_header("<f4", (5,)) + f32.tobytes()}
         ),
         "object dtype (pickle)": lambda: _craft(tmp / "obj.ds", {"a0": _npy_header("|O", (1,)) + bytes(8)}),
-        "complex dtype": lambda: _craft(tmp / "cplx.ds", {"a0": _npy_header("<c8", (10,)) + bytes(80)}),
+        "datetime dtype": lambda: _craft(tmp / "date.ds", {"a0": _npy_header("<M8[D]", (10,)) + bytes(80)}),
         "string dtype": lambda: _craft(tmp / "str.ds", {"a0": _npy_header("<U4", (10,)) + bytes(160)}),
         "big-endian dtype": lambda: _craft(tmp / "be.ds", {"a0": _npy_header(">f4", (10,)) + bytes(40)}),
         "record dtype": lambda: _craft(tmp / "rec.ds", {"a0": _npy_header("[('x', '<f4')]", (10,)) + bytes(40)}),
@@ -352,7 +352,7 @@ def test_the_reasons_are_named(tmp_path):
         "central directory declares 4 GB": "refused before reading",
         "huge declared shape": "refused before allocating",
         "object dtype (pickle)": "never object arrays (pickle)",
-        "complex dtype": "'<c8'",
+        "datetime dtype": "'<M8[D]'",
         "duplicate member": "duplicate member(s) ['a0.npy']",
         "extra member": "['payload.py']",
         "missing member": "['a1.npy'] missing",

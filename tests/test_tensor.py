@@ -88,8 +88,8 @@ def test_set_default_dtype_changes_new_floating_tensors():
 # ---------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "bad",
-    ["abc", ["a", "b"], object(), [[1, 2], [3]], [1.0, None], None, {"a": 1}, 1 + 2j],
-    ids=["string", "strings", "object", "ragged", "None inside", "None", "dict", "complex"],
+    ["abc", ["a", "b"], object(), [[1, 2], [3]], [1.0, None], None, {"a": 1}, {1, 2}],
+    ids=["string", "strings", "object", "ragged", "None inside", "None", "dict", "set"],
 )
 def test_bad_data_is_refused_with_type_error(bad):
     with pytest.raises(TypeError, match="cannot make a tensor"):
@@ -126,7 +126,7 @@ def test_combining_a_tensor_with_a_string_is_refused():
 
 def test_unknown_dtype_is_refused():
     with pytest.raises(TypeError, match="dtype"):
-        ds.tensor([1.0], dtype="complex64")
+        ds.tensor([1.0], dtype="complex32")  # NumPy has no half-precision complex
     with pytest.raises(TypeError, match="dtype"):
         ds.tensor([1.0], dtype="not-a-dtype")
 

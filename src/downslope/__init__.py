@@ -471,8 +471,8 @@ def detach(t: Tensor) -> Tensor:
 
 
 def is_complex(input: Tensor) -> _builtins.bool:  # noqa: A002  (torch's argument name)
-    """torch.is_complex: False, as downslope has no complex dtypes (optimizers copied from PyTorch ask it
-    of every parameter before stepping)."""
+    """torch.is_complex: whether ``input`` holds complex64 or complex128 values (optimizers copied from
+    PyTorch ask it of every parameter before stepping)."""
     if not isinstance(input, Tensor):
         raise ArgumentTypeError(f"is_complex: expected a Tensor, got {type(input).__name__}")
     return input.is_complex()
@@ -612,6 +612,7 @@ _LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils", "
 _LAZY |= {"compiler", "_dynamo", "jit", "fx", "serialization"}
 _LAZY |= {"testing", "version"}  # torch.testing (assert_close) and torch.version (cuda: None)
 _LAZY |= {"signal"}  # torch.signal.windows (hann, kaiser...): SciPy-style windows
+_LAZY |= {"fft"}  # torch.fft (fft, rfft, irfft2...), with gradients
 # torch's top-level spellings of nn functions (torch.conv2d, torch.dropout(x, p, train), ...), with
 # torch's top-level signatures: downslope.nn._torch_aliases, loaded on first use like nn itself.
 from .torch_alias_names import TORCH_ALIAS_NAMES as _TORCH_ALIASES  # noqa: E402
@@ -637,6 +638,10 @@ def __getattr__(name: str) -> Any:
         from .train.fit import fit
 
         return fit if name == "fit" else getattr(evaluation, name)
+    if name in ("stft", "istft"):  # torch.stft / torch.istft, beside torch.fft (loaded with it)
+        from . import fft
+
+        return getattr(fft, name)
     if name == "open_run":  # a run the CLI trained, from Python: ds.open_run("runs/houses").predict(rows)
         from .runs import open_run
 
@@ -816,3 +821,27 @@ from .parallel import get_num_interop_threads, get_num_threads, set_num_interop_
 globals().update(_foreach.FUNCTIONS)
 __all__ += ["get_num_interop_threads", "get_num_threads", "set_num_interop_threads", "set_num_threads"]
 __all__ += ["is_complex"]
+
+# complex tensors: torch's dtype names and the complex-only functions (ops/complex.py)
+from .backend import complex64, complex128  # noqa: E402
+from .ops.complex import (  # noqa: E402
+    angle,
+    conj,
+    is_conj,
+    isreal,
+    polar,
+    real,
+    resolve_conj,
+    view_as_complex,
+    view_as_real,
+)
+from .ops.complex import complex as complex  # noqa: E402, A004  (torch.complex(real, imag); shadows the builtin here)
+from .ops.complex import imag as imag  # noqa: E402
+
+cfloat, cdouble = complex64, complex128
+conj_physical, resolve_neg = conj, resolve_conj
+__all__ += [
+    "complex64", "complex128", "cfloat", "cdouble", "complex", "polar", "real", "imag", "conj", "conj_physical",
+    "resolve_conj", "resolve_neg", "angle", "view_as_real", "view_as_complex", "fft", "stft", "istft", "is_conj",
+    "isreal",
+]  # fmt: skip

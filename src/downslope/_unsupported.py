@@ -28,15 +28,14 @@ from .errors import DownslopeError
 # The reasons, as the compatibility table groups names by them.
 DEVICE = "GPU, accelerator or kernel-library specific: downslope computes on the CPU with NumPy"
 SPARSE = "sparse tensors are not supported"
-COMPLEX = "complex numbers are not supported"
+COMPLEX = "half-precision complex (complex32) is not supported: NumPy has no such dtype"
 FFT = "Fourier transforms are not implemented"
 STORAGE = "storage-level API: a downslope Tensor wraps one NumPy array"
 RUNTIME = "PyTorch runtime machinery with no counterpart in a NumPy library"
 PROCESSES = "sharing tensors between processes is not supported: a Tensor's array belongs to one process"
 NETWORK = "downloading at run time is not supported: downslope reaches no network"
 
-_NUMPY_FFT = "use numpy.fft on t.numpy() (no gradient flows through it)"
-_COMPLEX_WAY = "keep real and imaginary parts as two real tensors (a trailing dimension of 2, as view_as_real gives)"
+_COMPLEX_WAY = "use complex64 (ds.complex64, t.to(ds.complex64))"
 _SPARSE_WAY = "use a dense tensor (ds.zeros(...).index_put_ / scatter_add for COO data, ds.mm for products)"
 _STORAGE_WAY = "a Tensor's values are the NumPy array t.numpy(); use reshape/view/unfold/expand for new views"
 # downslope.load reads only its own files (it never unpickles), so a downloaded .pth is converted once,
@@ -56,9 +55,6 @@ _PROCESS_WAY = (
 
 # (torch namespace, name) -> (reason, the downslope way)
 UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
-    ("torch", "fft"): (FFT, _NUMPY_FFT),
-    ("torch", "stft"): (FFT, "use scipy.signal.stft or numpy.fft on frames of t.numpy() (no gradient)"),
-    ("torch", "istft"): (FFT, "use scipy.signal.istft or numpy.fft on t.numpy() (no gradient)"),
     ("torch", "sparse"): (SPARSE, _SPARSE_WAY),
     ("torch", "sparse_coo_tensor"): (SPARSE, _SPARSE_WAY),
     ("torch", "sparse_csr_tensor"): (SPARSE, _SPARSE_WAY),
@@ -80,8 +76,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
         "make a new tensor of the shape (ds.empty(shape)) or copy into one that has it",
     ),
     ("torch.Tensor", "resize_as_"): (STORAGE, "make a new tensor of the shape (ds.empty_like(other)) or copy into it"),
-    ("torch.Tensor", "stft"): (FFT, "use scipy.signal.stft or numpy.fft on frames of t.numpy() (no gradient)"),
-    ("torch.Tensor", "istft"): (FFT, "use scipy.signal.istft or numpy.fft on t.numpy() (no gradient)"),
     ("torch.Tensor", "to_sparse"): (SPARSE, "a downslope Tensor is always dense: keep it as it is"),
     ("torch.Tensor", "to_dense"): (SPARSE, "a downslope Tensor is always dense: drop the call"),
 }
@@ -112,15 +106,13 @@ UNSUPPORTED[("torch.nn.functional", "grouped_mm")] = (
     "multiply each group on its own: ds.cat([a[start:end] @ b[g] for g, (start, end) in "
     "enumerate(zip([0, *offs.tolist()[:-1]], offs.tolist()))])",
 )
+for _name in ("complex32", "chalf"):
+    UNSUPPORTED[("torch", _name)] = (COMPLEX, _COMPLEX_WAY)
+UNSUPPORTED[("torch.Tensor", "chalf")] = (COMPLEX, _COMPLEX_WAY)
 UNSUPPORTED[("torch.nn.attention", "flex_attention")] = (
     "FlexAttention compiles user score and mask functions with torch.compile; it is not implemented",
     "build the mask or additive bias as a tensor and pass it as attn_mask to F.scaled_dot_product_attention",
 )
-for _name in ("complex64", "complex128", "cfloat", "cdouble", "complex", "view_as_real", "view_as_complex", "polar"):
-    UNSUPPORTED[("torch", _name)] = (COMPLEX, _COMPLEX_WAY)
-for _name in ("real", "imag", "conj"):
-    UNSUPPORTED[("torch", _name)] = (COMPLEX, _COMPLEX_WAY)
-    UNSUPPORTED[("torch.Tensor", _name)] = (COMPLEX, _COMPLEX_WAY)
 
 # Where each torch namespace lives in downslope (the error names the object asked).
 _WHERE = {

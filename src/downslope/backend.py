@@ -26,6 +26,7 @@ xp = np  # the host namespace (code that can meet device arrays uses namespace_o
 # costs nothing while no warning is raised (np.errstate around a pass slows every ufunc call in it);
 # the user's own NumPy code, and downslope's data and training code, keep NumPy's warnings.
 _NUMPY_NOTES = (r"(divide by zero|invalid value|overflow) encountered", RuntimeWarning)
+_COMPLEX_WARNING = np.exceptions.ComplexWarning
 _KERNEL_MODULES = (
     r"downslope\.(ops\.|nn\.|distributions\.|(tensor|autograd|graph|functional|inplace|special|linalg|func|amp)$)"
 )
@@ -58,6 +59,10 @@ def quiet_numpy_notes() -> None:
         for f in warnings.filters
     ):
         warnings.filterwarnings("ignore", message=message, category=category, module=_KERNEL_MODULES)
+    if not any(f[0] == "error" and f[2] is _COMPLEX_WARNING for f in warnings.filters):
+        # a complex array cast to a real dtype inside an op (an op without complex support that lifts
+        # its input to float) would drop the imaginary part silently: an error there, as in torch
+        warnings.filterwarnings("error", category=_COMPLEX_WARNING, module=_KERNEL_MODULES)
 
 
 quiet_numpy_notes()
@@ -152,9 +157,11 @@ int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
 uint8 = np.dtype(np.uint8)
 bool_ = np.dtype(np.bool_)
+complex64 = np.dtype(np.complex64)
+complex128 = np.dtype(np.complex128)
 
 _FLOAT_KINDS = "f"
-_ACCEPTED_KINDS = "fiub"  # float, signed int, unsigned int, bool
+_ACCEPTED_KINDS = "fiubc"  # float, signed int, unsigned int, bool, complex
 
 _default_dtype: np.dtype = float32
 
@@ -200,12 +207,37 @@ def as_dtype(dtype: Any) -> np.dtype:
             f"unknown dtype {dtype!r}; expected e.g. 'float32', 'float64', 'int64' or 'bool'"
         ) from exc
     if resolved.kind not in _ACCEPTED_KINDS:
-        raise ArgumentTypeError(f"unsupported dtype {resolved}: downslope tensors hold floats, integers or booleans")
+        raise ArgumentTypeError(
+            f"unsupported dtype {resolved}: downslope tensors hold complex numbers, floats, integers or booleans"
+        )
     return resolved
 
 
 def is_floating(dtype: np.dtype) -> bool:
     return dtype.kind in _FLOAT_KINDS
+
+
+def complex_of(dtype: np.dtype) -> np.dtype:
+    """The complex dtype whose parts have ``dtype``'s precision (torch's toComplexType): complex128 for
+    float64, complex64 for the other real dtypes, a complex dtype itself.
+
+    Example:
+        >>> complex_of(float64), complex_of(float32)
+        (dtype('complex128'), dtype('complex64'))
+    """
+    if dtype.kind == "c":
+        return dtype
+    return complex128 if dtype == float64 else complex64
+
+
+def real_of(dtype: np.dtype) -> np.dtype:
+    """The real dtype of a complex dtype's parts (float32 for complex64); a real dtype itself.
+
+    Example:
+        >>> real_of(complex128)
+        dtype('float64')
+    """
+    return (float64 if dtype == complex128 else float32) if dtype.kind == "c" else dtype
 
 
 class memory_format:  # noqa: N801  (torch's name)

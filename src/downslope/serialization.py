@@ -54,11 +54,11 @@ MAX_MEMBERS = 200_000  # the zip's entries (each costs ~500 bytes to list, befor
 MAX_NPY_HEADER_BYTES = 65536
 _CHUNK = 2**20
 # dtypes an array in a checkpoint may have: plain numbers, little-endian or single-byte. Never
-# object (pickle), complex, strings, structured records, datetimes.
+# object (pickle), strings, structured records, datetimes (complex numbers are plain numbers: two floats).
 _ALLOWED_DTYPES = frozenset(
     np.dtype(name).newbyteorder("<") if np.dtype(name).itemsize > 1 else np.dtype(name)
     for name in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
-    + ("float16", "float32", "float64")
+    + ("float16", "float32", "float64", "complex64", "complex128")
 )
 
 
@@ -188,7 +188,7 @@ class _Encoder:
         original = obj  # kept alive in seen, so its id is not reused by another array while encoding
         if type(obj) is not np.ndarray and is_array(obj):
             obj = to_host(obj)
-        if obj.dtype.kind not in "fiub":
+        if obj.dtype.kind not in "fiubc":
             raise CheckpointError(
                 f"save: {_path_text(path)} is an array of dtype {obj.dtype}; only numeric arrays can be saved"
             )
@@ -854,8 +854,8 @@ def _read_array(handle: Any, info: zipfile.ZipInfo, digest: str, name: str) -> n
         raise CheckpointError(f"{where} has no valid .npy header ({exc})") from None
     if dtype not in _ALLOWED_DTYPES:
         raise CheckpointError(
-            f"{where} has dtype {dtype.str!r}; a checkpoint holds only bool, integer and float arrays "
-            f"(little-endian), never object arrays (pickle), complex, string or record arrays"
+            f"{where} has dtype {dtype.str!r}; a checkpoint holds only bool, integer, float and complex arrays "
+            f"(little-endian), never object arrays (pickle), string or record arrays"
         )
     if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
         raise CheckpointError(f"{where} declares the shape {shape!r}")

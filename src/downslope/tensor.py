@@ -203,9 +203,10 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: builtins.bool) -> None:
-        if value and not backend.is_floating(self.array.dtype):
+        if value and self.array.dtype.kind not in "fc":
             raise DTypeError(
-                f"only Tensors of floating point dtype can require gradients; this tensor is {self.array.dtype}"
+                "only Tensors of floating point and complex dtype can require gradients; "
+                f"this tensor is {self.array.dtype}"
             )
         if not value and getattr(self, "_vjp", None) is not None:
             raise StateError(_NONLEAF_REQUIRES_GRAD)  # clearing it would silently cut the graph
@@ -261,7 +262,7 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         new = value.array if isinstance(value, Tensor) else _devices.like(value, self.array)
-        if new.dtype.kind not in "fiub":
+        if new.dtype.kind not in "fiubc":
             raise ArgumentTypeError(f".data = ...: expected numbers or booleans, got dtype {new.dtype}")
         self.array = new
         _bump(self)  # ops recorded earlier read self.array at backward: they must not see the new values
@@ -338,9 +339,10 @@ class Tensor:
         return _grad_fn_of(self)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and not backend.is_floating(self.array.dtype):
+        if requires_grad and self.array.dtype.kind not in "fc":
             raise DTypeError(
-                f"only Tensors of floating point dtype can require gradients; this tensor is {self.array.dtype}"
+                "only Tensors of floating point and complex dtype can require gradients; "
+                f"this tensor is {self.array.dtype}"
             )
         if not requires_grad and self._vjp is not None:
             raise StateError(_NONLEAF_REQUIRES_GRAD)
@@ -537,7 +539,8 @@ class Tensor:
             extras.append(f"size={tuple(self.array.shape)}")
         if type(self.array) is not np.ndarray and self.device != _CPU:
             extras.append(f"device='{self.device}'")
-        if self.array.dtype != backend.get_default_dtype() and not (self.array.dtype == backend.int64):
+        default = backend.get_default_dtype()
+        if self.array.dtype not in (default, backend.int64, _COMPLEX_OF.get(default, default)):
             extras.append(f"dtype={self.array.dtype}")
         if self._vjp is not None:
             extras.append(f"grad_fn=<{_node_name(self)}>")
@@ -559,6 +562,11 @@ class Tensor:
         freed afterwards unless ``retain_graph``; ``create_graph`` makes the gradients
         differentiable (for Hessian-vector products).
         """
+        if gradient is None and self.array.dtype.kind == "c":
+            raise DTypeError(
+                f"grad can be implicitly created only for real scalar outputs but got {self.array.dtype} "
+                "(take a real loss: .abs(), .real, or pass gradient=)"
+            )
         _backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     # ------------------------------------------------------------------ conversions
@@ -677,6 +685,8 @@ class Tensor:
         return _ops.div(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
+        if self.array.dtype.kind == "c":  # reciprocal() lifts to a real dtype; a complex division instead
+            return _ops.div(other, self)
         return _ops.mul(self.reciprocal(), other)
 
     def __pow__(self, other: Any) -> Tensor:
@@ -1239,20 +1249,24 @@ class Tensor:
 
     @property
     def mH(self) -> Tensor:  # noqa: N802  (real tensors: the conjugate is the tensor itself)
-        return self._matrix_transpose("tensor.mH", "Tensor.mH is deprecated on 0-D tensors. Consider using x.conj().")
+        return _complex.conj(
+            self._matrix_transpose("tensor.mH", "Tensor.mH is deprecated on 0-D tensors. Consider using x.conj().")
+        )
 
     @property
     def H(self) -> Tensor:  # noqa: N802
         if self.ndim == 0:
             warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
-            return _ops.permute(self, ())
+            return _complex.conj(_ops.permute(self, ()))
         if self.ndim != 2:
             raise ShapeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
-        return _ops.t(self)
+        return _complex.conj(_ops.t(self))
 
     def adjoint(self) -> Tensor:
-        return self._matrix_transpose(
-            "tensor.adjoint()", "adjoint() is deprecated on 0-D tensors. Consider using x.conj()."
+        return _complex.conj(
+            self._matrix_transpose(
+                "tensor.adjoint()", "adjoint() is deprecated on 0-D tensors. Consider using x.conj()."
+            )
         )
 
     def _matrix_transpose(self, name: str, deprecation: str) -> Tensor:
@@ -1518,8 +1532,8 @@ class Tensor:
         return backend.is_floating(self.array.dtype)
 
     def is_complex(self) -> builtins.bool:
-        """False: downslope has no complex dtypes (torch code asks it before stepping an optimizer)."""
-        return False
+        """Whether the tensor holds complex64 or complex128 values (torch code asks it before stepping)."""
+        return self.array.dtype.kind == "c"
 
     def element_size(self) -> builtins.int:
         return builtins.int(self.array.itemsize)
@@ -2103,6 +2117,8 @@ class Tensor:
 _TYPE_NAMES = {
     "float32": "FloatTensor",
     "float64": "DoubleTensor",
+    "complex64": "ComplexFloatTensor",
+    "complex128": "ComplexDoubleTensor",
     "float16": "HalfTensor",
     "int64": "LongTensor",
     "int32": "IntTensor",
@@ -2184,7 +2200,7 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
             raise ArgumentTypeError(f"cannot make a tensor from {type(data).__name__}: {exc}") from None
         if arr.dtype.kind in "fOu" and dtype is None:
             _check_int_overflow(data, arr)
-    if arr.dtype.kind not in "fiub":
+    if arr.dtype.kind not in "fiubc":
         raise ArgumentTypeError(
             f"cannot make a tensor from data of dtype {arr.dtype} ({type(data).__name__}); "
             "expected numbers or booleans (ragged lists and strings are not tensors)"
@@ -2193,6 +2209,8 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         target = backend.as_dtype(dtype)
     elif arr.dtype.kind == "f":
         target = arr.dtype if arr.dtype == backend.float16 else backend.get_default_dtype()
+    elif arr.dtype.kind == "c":  # the float policy: complex128 data is complex64, as float64 is float32
+        target = backend.complex_of(backend.get_default_dtype())
     elif arr.dtype.kind in "iu":
         target = arr.dtype if arr.dtype in KEPT_INTEGER_DTYPES else backend.int64
         if _NARROW_NP_INT is not None and target == _NARROW_NP_INT and isinstance(data, (list, tuple, int)):
@@ -2212,6 +2230,8 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
 
 
 _INT64_MAX = 2**63 - 1
+# the complex dtype a repr leaves out, as torch (complex64 while float32 is the default), by the default
+_COMPLEX_OF = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64): np.dtype(np.complex128)}
 # torch's classic integer dtypes, which an array or tensor keeps (``to_array``); NumPy's default integer
 # (what Python ints become) when it is narrower than int64, else None
 KEPT_INTEGER_DTYPES = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8))
@@ -2456,6 +2476,17 @@ def _note_if_fresh(arr: Any, parents: tuple[Tensor, ...]) -> None:
     note_conv_layout(arr)
 
 
+# Each rule that holds for complex values -> the rule record_op records for a complex output (torch's
+# convention, the conjugate Wirtinger gradient); ops/complex.py fills it. An op missing here is refused.
+COMPLEX_RULES: dict[Any, Any] = {}
+
+
+def _refuse_complex(vjp: Any) -> Any:
+    from .ops.complex import refuse_complex
+
+    return refuse_complex(vjp)
+
+
 def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved: Any = None) -> Tensor:
     """The output of an op: a tensor around ``arr`` that records the op when grad mode is on and one
     of ``parents`` requires grad (the public contract every differentiable op in every package uses).
@@ -2477,6 +2508,8 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
         _note_if_fresh(arr, parents)
     if arr.__class__ is not _NDARRAY and isinstance(arr, _NP_SCALAR):  # (the cheapest test: every op pays it)
         arr = np.asarray(arr)  # host: NumPy's 0-d result is a read-only scalar; a tensor holds an array it can share
+    if arr.dtype.kind == "c":  # the one complex guard: an op whose rule is not known to hold for complex is refused
+        vjp = COMPLEX_RULES.get(vjp) or _refuse_complex(vjp)
     t = Tensor.__new__(Tensor)
     t.array = arr
     t._grad = None
@@ -3034,6 +3067,8 @@ def _torch_can_cast(src: Any, dst: Any) -> bool:
     (torch's canCast): not from a higher category (float into an integer, anything but bool into bool);
     within one (int16 into uint8) it casts, where NumPy's "same_kind" refuses signed into unsigned."""
     src, dst = np.dtype(src), np.dtype(dst)
+    if src.kind == "c":  # complex into a real dtype would drop the imaginary part
+        return dst.kind == "c"
     if dst.kind == "b":
         return src.kind == "b"
     if dst.kind in "iu":
@@ -3678,7 +3713,7 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     order is refused (``ds.tensor`` copies it in native order), and a read-only one warns."""
     if not isinstance(array, np.ndarray):
         raise ArgumentTypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
-    if array.dtype.kind not in "fiub":
+    if array.dtype.kind not in "fiubc":
         raise ArgumentTypeError(f"from_numpy: unsupported dtype {array.dtype}")
     if not array.dtype.isnative:
         raise ArgumentError(
@@ -3854,6 +3889,8 @@ def _fill_dtype(fill_value: Any, dtype: Any) -> np.dtype:
         return backend.bool_
     if dtype is None and isinstance(fill_value, (int, np.integer)):
         return backend.int64
+    if dtype is None and isinstance(fill_value, (complex, np.complexfloating)):
+        return backend.complex_of(backend.get_default_dtype())
     return _float_dtype(dtype)
 
 
@@ -3910,12 +3947,14 @@ def full_like(t: Any, fill_value: Any, dtype: Any = None, device: Any = None, re
 
 @_torch_options
 def randn(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the library's seeded generator."""
-    arr = (
-        backend.rng()
-        .standard_normal(_shape_arg(shape if size is None else (size,)), dtype=np.float64)
-        .astype(_random_dtype(dtype, "randn"))
-    )
+    """Standard normal samples from the library's seeded generator (complex dtypes: real and imaginary
+    parts each of variance 1/2, so the samples have unit variance, as in torch)."""
+    sizes = _shape_arg(shape if size is None else (size,))
+    if dtype is not None and backend.as_dtype(dtype).kind == "c":
+        parts = backend.rng().standard_normal((*sizes, 2), dtype=np.float64) * np.sqrt(0.5)
+        arr = (parts[..., 0] + 1j * parts[..., 1]).astype(backend.as_dtype(dtype))
+        return _made(arr, requires_grad, device, "randn()")
+    arr = backend.rng().standard_normal(sizes, dtype=np.float64).astype(_random_dtype(dtype, "randn"))
     return _made(arr, requires_grad, device, "randn()")
 
 
@@ -4194,3 +4233,6 @@ def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, req
 
 from . import functional as _functional  # noqa: E402  (the ops need Tensor defined first)
 from . import ops as _ops  # noqa: E402
+from .ops import complex as _complex  # noqa: E402
+
+_complex.install(Tensor)  # complex tensors' methods (real, imag, conj, angle) and their ops' rules

@@ -106,7 +106,8 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.new_empty": "filled with zeros (PyTorch leaves the memory uninitialized)",
     "torch.Tensor.unfold": "a view sharing the tensor's memory, as torch's; overlapping windows (step < size) are read-only: an in-place op on them is refused (torch writes them in an unspecified order)",
     "torch.unravel_index": "an index outside [-prod(shape), prod(shape)) is an error (PyTorch wraps it silently)",
-    "torch.Tensor": "Tensor(n) with a single int is a 0-d tensor holding n (PyTorch: an uninitialized vector of n)",
+    "torch.Tensor": "Tensor(n) and Tensor(rows, cols) are filled with zeros (PyTorch leaves the memory "
+    "uninitialized); a 0-d NumPy array is data (PyTorch reads it as a size)",
     "torch.Tensor.dtype": "a NumPy dtype (ds.float32 == numpy.float32)",
     "torch.dtype": "NumPy's dtype class",
     "torch.finfo": "numpy.finfo",
@@ -210,6 +211,8 @@ DIFFERS: dict[str, str] = {
     "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",
     "torch.linalg.det": "the gradient at an exactly singular matrix is the cofactor matrix (PyTorch's SVD formula, "
     "which it uses under create_graph; its plain backward gives zeros there)",
+    "torch.det": "the gradient at an exactly singular matrix is the cofactor matrix (see torch.linalg.det)",
+    "torch.Tensor.det": "the gradient at an exactly singular matrix is the cofactor matrix (see torch.linalg.det)",
     "torch.addr": "alpha=0 drops the product (a NaN or inf in vec1/vec2 does not propagate), as addmm does; "
     "PyTorch's CPU addr (and baddbmm at small sizes) propagates it",
     "torch.baddbmm": "alpha=0 drops the product at every size (PyTorch's CPU kernel does for large batches only)",
@@ -354,8 +357,8 @@ REASONS: list[tuple[str, str]] = [
         r"|^indices$|^values$|smm|sspaddmm|hspmm",
         _unsupported.SPARSE,
     ),
-    (r"complex|conj|real|imag|angle|polar|cfloat|cdouble|chalf|resolve_neg", _unsupported.COMPLEX),
-    (r"fft|stft", _unsupported.FFT),
+    (r"chalf|complex32", _unsupported.COMPLEX),
+    (r"fft", _unsupported.FFT),
     (
         r"linalg|cholesky|svd|^qr$|_qr|orgqr|(^|_)eig|^lu_|^lu$|solve|^inverse$|pinverse|det$|slogdet|lstsq|triangular|ormqr|geqrf"
         r"|householder|matrix_exp|matrix_power|logdet|lobpcg|pca_",

@@ -11,6 +11,7 @@ import numpy as np
 from ..backend import as_array
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError
 from ..tensor import _NO_OPERAND, Tensor, _scalar_first, record_op, wrap_array
+from .complex import pair as _pair  # operands' pair, and torch's promotion where an operand is complex
 from .operands import (
     _check_broadcast,
     _elementwise,
@@ -18,7 +19,6 @@ from .operands import (
     _is_integral,
     _lift,
     _lift_float,
-    _pair,
     _pair_float,
 )
 from .pointwise import astype, where
@@ -111,6 +111,8 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
         return _rounded_div(a, b, rounding_mode)
     if isinstance(a, Tensor) and a.array.dtype.kind == "f":  # the common case first
         a, b = _pair(a, b)
+    elif isinstance(a, Tensor) and a.array.dtype.kind == "c" or isinstance(b, Tensor) and b.array.dtype.kind == "c":
+        a, b = _pair(a, b)  # complex division stays complex
     else:  # true division of integers is float32, as in torch
         a, b = _pair_float(a, b)
     return record_op(_elementwise(np.true_divide, "div", a, b), (a, b), _div_vjp)

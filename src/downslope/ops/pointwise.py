@@ -17,7 +17,17 @@ from ..devices import is_array, like
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError
 from ..graph import _sigmoid_array
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _check_broadcast, _checked_scalar, _host_scalar, _index_array, _lift, _lift_float, _pair
+from .operands import _check_broadcast, _checked_scalar, _host_scalar, _index_array, _lift
+from .operands import _lift_float as _lift_to_float
+
+
+def _lift_float(x: Any) -> Any:
+    """operands' _lift_float (its fast path as it is), refusing a complex tensor by the op's name: its
+    cast to float would drop the imaginary part."""
+    if isinstance(x, Tensor) and x.array.dtype.kind == "f":
+        return x
+    refuse_cast(x)
+    return _lift_to_float(x)
 
 
 def clone(x: Any) -> Tensor:
@@ -35,8 +45,12 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
     target = backend.as_dtype(dtype)
     if x.array.dtype == target:
         return x
+    if x.array.dtype.kind == "c" and target.kind != "c":
+        from .complex import to_real
+
+        return to_real(x, target)
     out = record_op(x.array.astype(target), (x,), _astype_vjp, x.array.dtype)
-    if out.requires_grad and target.kind != "f":
+    if out.requires_grad and target.kind not in "fc":
         out._vjp, out._parents, out._needs = None, (), None  # a leaf first: only a leaf's flag may be cleared
         out.requires_grad = False
     return out
@@ -47,7 +61,8 @@ def _astype_vjp(g, y, args, saved, needs, xp):
 
 
 def exp(x: Any) -> Tensor:
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
+        x = _lift_float(x)
     return record_op(np.exp(x.array), (x,), _exp_vjp)
 
 
@@ -85,6 +100,10 @@ def _sqrt_vjp(g, y, args, saved, needs, xp):
 
 def abs(x: Any) -> Tensor:
     x = _lift(x)
+    if x.array.dtype.kind == "c":  # |z| is real, with its own rule
+        from .complex import abs as complex_abs
+
+        return complex_abs(x)
     return record_op(np.abs(x.array), (x,), _abs_vjp)
 
 
@@ -549,7 +568,7 @@ def where(condition: Any, a: Any = _NOTHING, b: Any = _NOTHING) -> Any:
         b = _checked_scalar(b, a.array.dtype, "where")
     elif type(a) is int and isinstance(b, Tensor) and b.array.dtype.kind in "iu":
         a = _checked_scalar(a, b.array.dtype, "where")
-    a, b = _pair(a, b)
+    a, b = complex_pair(a, b)
     try:
         out = np.where(cond, a.array, b.array)
     except ValueError:
@@ -619,6 +638,10 @@ def _zero_vjp(g, y, args, saved, needs, xp):
 
 def sign(x: Any) -> Tensor:
     x = _lift(x)
+    if x.array.dtype.kind == "c":
+        raise DTypeError(
+            "Unlike NumPy, torch.sign is not intended to support complex numbers. Please use torch.sgn instead."
+        )
     if x.array.dtype == np.bool_:
         return wrap_array(x.array.copy())  # torch: the sign of a bool is the bool (NumPy has no loop for it)
     return _stepwise(_sign_nan_zero, x)
@@ -889,6 +912,8 @@ def sgn(x: Any) -> Tensor:
         >>> ds.sgn(ds.tensor([-2, 0, 3]))
         tensor([-1,  0,  1])
     """
+    if isinstance(x, Tensor) and x.array.dtype.kind == "c":
+        return complex_sgn(x)  # z / |z|
     return sign(x)
 
 
@@ -915,3 +940,8 @@ def positive(x: Any) -> Tensor:
     if x.array.dtype == np.bool_:
         raise ArgumentTypeError("positive: the + operator on a bool tensor is not supported")
     return x
+
+
+from .complex import pair as complex_pair  # noqa: E402  (complex imports this module)
+from .complex import refuse_cast  # noqa: E402
+from .complex import sgn as complex_sgn  # noqa: E402

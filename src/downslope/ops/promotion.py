@@ -16,7 +16,7 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentTypeError
 from ..tensor import Tensor, _torch_can_cast, wrap_array
-from .operands import _pair
+from .complex import pair as _pair  # operands' pair, with torch's rule for complex operands
 
 # bfloat16 is a name without tensors here (NumPy has no such type): its promotions are torch's,
 # written out; with an integer or bool it stays bfloat16, with float16 it meets in float32.
@@ -37,8 +37,10 @@ def _dtype(value: Any, fn: str, arg: str) -> Any:
     else:
         given = value.__name__ if isinstance(value, type) else type(value).__name__
         raise ArgumentTypeError(f"{fn}(): argument '{arg}' must be a dtype, not {given}")
-    if dtype.kind not in "biuf":
-        raise ArgumentTypeError(f"{fn}(): argument '{arg}' must be a bool, integer or floating dtype, not {dtype}")
+    if dtype.kind not in "biufc":
+        raise ArgumentTypeError(
+            f"{fn}(): argument '{arg}' must be a bool, integer, floating or complex dtype, not {dtype}"
+        )
     return dtype
 
 
@@ -52,12 +54,12 @@ def _stand_in(x: Any, position: int) -> Any:
     if isinstance(x, Tensor):
         shape = () if x.ndim == 0 else (1,)
         return wrap_array(np.zeros(shape, dtype=x.array.dtype))  # host: a stand-in, only its dtype is read
-    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
+    if isinstance(x, np.generic) and x.dtype.kind in "biufc":
         x = x.item()  # host: a NumPy scalar the caller gave, made a Python number
-    if type(x) is bool or type(x) is int or type(x) is float:
+    if type(x) is bool or type(x) is int or type(x) is float or type(x) is complex:
         return type(x)(0)
     raise ArgumentTypeError(
-        f"result_type(): argument {position} must be a tensor or a Python bool, int or float, not {type(x).__name__}"
+        f"result_type(): argument {position} must be a tensor or a Python bool, int or float (or complex), not {type(x).__name__}"
     )
 
 

@@ -143,7 +143,7 @@ def mean(
 ) -> Tensor:
     """Mean over ``dim``/``axis`` (all by default); ``dtype`` casts the input first (torch's meaning)."""
     x = _lift(x) if dtype is None else astype(_lift(x), dtype)
-    if x.array.dtype.kind != "f":
+    if x.array.dtype.kind != "f" and x.array.dtype.kind != "c":
         raise DTypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     keep = bool(keepdim or keepdims)  # host: Python flags
@@ -615,7 +615,7 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
             out = _to_half(np.prod(x.array, axis=d, keepdims=keep, dtype=np.float32))
     else:
         out = np.prod(x.array, axis=d, keepdims=keep)
-    if x.array.dtype.kind != "f":
+    if x.array.dtype.kind != "f" and x.array.dtype.kind != "c":  # a complex product is complex (its rule refuses)
         return wrap_array(out.astype(backend.int64 if dtype is None else x.array.dtype))
     return record_op(out, (x,), _prod_vjp, (d, keep))
 

@@ -69,3 +69,18 @@ def test_deepcopy_keeps_ties_dtype_and_requires_grad() -> None:
     assert c[0].weight is c[1].weight and c[0].weight is not lin.weight
     assert not np.shares_memory(c[0].weight.array, lin.weight.array)
     assert (f.dtype, f.requires_grad, type(f)) == (np.dtype(np.float64), False, ds.nn.Parameter)
+
+
+def test_a_complex_parameter_holds_and_differentiates_as_torchs() -> None:
+    torch = pytest.importorskip("torch")
+    z = np.array([1 + 2j, 3 - 1j], np.complex64)
+    ours, theirs = ds.nn.Parameter(ds.tensor(z)), torch.nn.Parameter(torch.tensor(z))
+    assert ours.requires_grad and str(ours.dtype) == str(theirs.dtype)[6:] == "complex64"
+    (ours.abs() ** 2).sum().backward()
+    (theirs.abs() ** 2).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6)
+    layer = ds.nn.Module()
+    layer.w = ours
+    assert layer.state_dict()["w"].dtype == ds.complex64
+    with pytest.raises(TypeError, match="floating point and complex"):
+        ds.nn.Parameter(ds.tensor([1, 2]))  # integers cannot require gradients, as in torch

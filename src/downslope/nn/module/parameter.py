@@ -39,10 +39,10 @@ class Parameter(Tensor):
             arr = data.array  # share memory, like torch.nn.Parameter(tensor)
         else:
             arr = to_array(data, dtype)
-            if not backend.is_floating(arr.dtype) and dtype is None:
+            if arr.dtype.kind not in "fc" and dtype is None:
                 # lists and arrays (which PyTorch's Parameter does not take): the library's float dtype
                 arr = arr.astype(backend.get_default_dtype())
-        if requires_grad and not backend.is_floating(arr.dtype):
+        if requires_grad and arr.dtype.kind not in "fc":  # floating and complex, as in torch
             raise DTypeError(
                 "Only Tensors of floating point and complex dtype can require gradients: nn.Parameter got "
                 f"{arr.dtype} data; cast it (e.g. data.float()) or pass requires_grad=False"
@@ -152,9 +152,9 @@ class UninitializedTensorMixin:
         self.requires_grad_(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Any:
-        if requires_grad and not backend.is_floating(self._placeholder.dtype):
+        if requires_grad and self._placeholder.dtype.kind not in "fc":
             raise ArgumentTypeError(
-                f"only floating-point tensors can require gradients; this tensor is {self._placeholder.dtype}"
+                f"only floating point and complex tensors can require gradients; this tensor is {self._placeholder.dtype}"
             )
         Tensor.__dict__["_requires_grad"].__set__(self, bool(requires_grad))  # host: a Python flag
         return self
