@@ -19,7 +19,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 pytestmark = pytest.mark.host_only
 
 
-@pytest.mark.parametrize("page, count", [("distributed.md", 3), ("gpu.md", 2)])
+@pytest.mark.parametrize("page, count", [("distributed.md", 4), ("gpu.md", 2)])
 def test_every_python_block_of_the_page_runs(page, count, tmp_path, monkeypatch, run_python_blocks):
     monkeypatch.chdir(tmp_path)  # distributed.md's script writes runs/mlp
     assert run_python_blocks(DOCS / page) == count  # a single process: a world of one; gpu.md: "cpu" here

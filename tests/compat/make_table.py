@@ -377,7 +377,7 @@ REASONS: list[tuple[str, str]] = [
         "PyTorch's compiler, graph-capture and extension machinery: out of scope",
     ),
     (
-        r"distributed|rpc|^parallel$|DataParallel|DistributedSampler|SyncBatchNorm",
+        r"distributed|rpc|^parallel$|DataParallel|DistributedSampler",
         "use downslope.distributed (data parallelism over MPI) instead",
     ),
     (

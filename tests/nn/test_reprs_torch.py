@@ -91,6 +91,7 @@ for _d in (1, 2, 3):
     spec(f"LazyInstanceNorm{_d}d", extra=[(None, {"bias": False}), (None, {"track_running_stats": False})])
     for _n in (f"LazyConv{_d}d", f"LazyConvTranspose{_d}d", f"LazyBatchNorm{_d}d", f"LazyInstanceNorm{_d}d"):
         LAZY_INPUT[_n] = _shape
+spec("SyncBatchNorm", 4, extra=[(None, {"affine": False, "momentum": None})])
 spec("LazyLinear", 3)
 LAZY_INPUT["LazyLinear"] = (2, 5)
 spec("FractionalMaxPool2d", 2, output_size=(3, 3), extra=[(None, {"output_size": None, "output_ratio": 0.5})])

@@ -18,7 +18,7 @@ from downslope.devices import to_host
 torch = pytest.importorskip("torch")
 
 # torch.nn classes downslope does not have at all (nothing to reset there).
-_ABSENT = {"SyncBatchNorm"}
+_ABSENT: set[str] = set()
 
 
 def _torch_classes_with(method: str) -> list[str]:
@@ -37,6 +37,7 @@ _SPECS: dict[str, tuple[tuple, dict, Any]] = {
     "BatchNorm1d": ((4,), {}, None),
     "BatchNorm2d": ((4,), {}, None),
     "BatchNorm3d": ((4,), {}, None),
+    "SyncBatchNorm": ((4,), {}, None),
     "Bilinear": ((3, 4, 5), {}, None),
     "Conv1d": ((3, 4, 3), {}, None),
     "Conv2d": ((3, 4, 3), {"groups": 1}, None),

@@ -35,6 +35,7 @@ torch's, raise until it has. Its core calls run over the same MPI job (process_g
 ``ReduceOp``, ``get_backend`` and ``destroy_process_group``: blocking, over every rank, on host tensors.
 """
 
+from . import sync_batchnorm  # noqa: F401  (importing it installs the sum nn.SyncBatchNorm synchronizes through)
 from .agreement import check_same_config, make_parameters_identical
 from .collectives import (
     DEFAULT_BUCKET_BYTES,

@@ -23,6 +23,7 @@ import numpy as np
 from ..data import ArrayDataset, DataLoader, Dataset, Subset
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
+from ..train.inputs import InputsDataset, inputs_dataset, multi_input
 from .world import DisagreementError, World, get_world
 
 
@@ -172,11 +173,14 @@ class DistributedDataLoader(DataLoader):
     jumps to an epoch (e.g. on resume).
 
     Args:
-        dataset: a Dataset or a tuple of arrays ``(x, y)``.
+        dataset: a Dataset or a tuple of arrays ``(x, y)``; ``x`` may be several inputs (a list or tuple
+            of arrays, or a dict of them), as ``fit`` takes: each batch then holds the same rows of every
+            input, as ``(Inputs, y)`` (``model(*xb)``) or ``(NamedInputs, y)`` (``model(**xb)``).
         batch_size: per-rank batch size B.
         shuffle, seed: see :class:`DistributedSampler` (the seed must match on all ranks; checked).
         drop_last: drop the last, smaller per-rank batch.
         pad: pad the dataset to a multiple of the world size (default) instead of dropping samples.
+        device: where the batches are made (as DataLoader's ``device``); None: host memory.
 
     Example:
         >>> import numpy as np
@@ -197,8 +201,11 @@ class DistributedDataLoader(DataLoader):
         pad: bool = True,
         *,
         world: World | None = None,
+        device: Any = None,
     ) -> None:
-        if isinstance(dataset, (tuple, list)):
+        if isinstance(dataset, (tuple, list)) and dataset and multi_input(dataset[0]):  # ((x1, x2), y), ({...}, y)
+            dataset = inputs_dataset(dataset[0], dataset[1:], "DistributedDataLoader")
+        elif isinstance(dataset, (tuple, list)):
             dataset = ArrayDataset(*dataset)
         if not isinstance(dataset, Dataset):
             raise ArgumentTypeError(
@@ -224,6 +231,7 @@ class DistributedDataLoader(DataLoader):
             shuffle=False,
             drop_last=drop_last,
             sampler=self.sampler,
+            device=device,
         )
         self.shuffle = self.sampler.shuffle
         self._check_agreement()
@@ -272,7 +280,14 @@ class DistributedDataLoader(DataLoader):
         dataset: Any = self.dataset  # a Dataset: __init__ wrapped arrays and refused anything else
         shard = Subset(dataset, self.sampler.indices())
         self.sampler.set_epoch(self.sampler.epoch + 1)
-        yield from DataLoader(shard, batch_size=self.batch_size, shuffle=False, drop_last=self.drop_last)
+        batches = DataLoader(
+            shard, batch_size=self.batch_size, shuffle=False, drop_last=self.drop_last, device=self.device
+        )
+        if isinstance(dataset, InputsDataset):  # several inputs (the same rows of each): (inputs, targets, ...)
+            for batch in batches:
+                yield dataset.group(batch)
+            return
+        yield from batches
 
     def state_dict(self) -> dict[str, Any]:
         """The epoch to resume from (the permutations are a function of the seed and the epoch)."""

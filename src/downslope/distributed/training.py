@@ -20,7 +20,7 @@ In a plain process (world of one) it is ``ds.fit`` with the sharding loader.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,11 +28,13 @@ import numpy as np
 from .. import backend
 from ..data import ArrayDataset, DataLoader, Dataset, Subset
 from ..data.dataset import dataset_arrays
+from ..device import CPU
 from ..errors import ConfigError, StateError
 from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..train.callbacks import Callback, CallbackList, CSVLogger, DivergenceGuard, Logs, ModelCheckpoint
 from ..train.history import History
-from ..train.inputs import model_float_dtype, split_validation
+from ..train.inputs import InputsDataset, inputs_dataset, make_loader, model_float_dtype, multi_input, split_validation
+from ..train.placement import training_device
 from ..train.protocols import LossFn, ModelLike
 from .agreement import array_digest, check_same_config, make_parameters_identical, plain
 from .collectives import (
@@ -227,14 +229,22 @@ def _fit_settings(
     scheduler: SchedulerLike | None = fit_options.get("scheduler")
 
     def data(d: Any) -> Any:
+        names = ""
         if isinstance(d, Dataset):
             arrays, n = dataset_arrays(d), len(d)
+            if isinstance(d, InputsDataset):
+                names = f"{d.count} inputs{'' if d.names is None else ' ' + ','.join(d.names)}, "
         elif isinstance(d, (tuple, list)) and d:
-            arrays = tuple(np.asarray(a.array if hasattr(a, "array") else a) for a in d)
+            fields = list(d)
+            if multi_input(fields[0]):  # several inputs: each one's array, then the targets
+                xs = fields.pop(0)
+                names = f"{len(xs)} inputs{' ' + ','.join(xs) if isinstance(xs, Mapping) else ''}, "
+                fields[:0] = list(xs.values()) if isinstance(xs, Mapping) else list(xs)
+            arrays = tuple(np.asarray(a.array if hasattr(a, "array") else a) for a in fields)
             n = len(arrays[0])
         else:
             return plain(d)
-        return f"{n} samples, " + (f"sha256 {array_digest(*arrays)[:16]}" if arrays else "not array-backed")
+        return f"{n} samples, {names}" + (f"sha256 {array_digest(*arrays)[:16]}" if arrays else "not array-backed")
 
     return {
         "training data": data(dataset),
@@ -270,7 +280,7 @@ def _shardable(metrics: Sequence[Any] | None) -> bool:
     return all(m.sample_mean for m in resolve_metrics(metrics))
 
 
-def _as_dataset(data: Any, where: str, float_dtype: Any = None) -> Dataset:
+def _as_dataset(data: Any, where: str, float_dtype: Any = None, model: Any = None) -> Dataset:
     if isinstance(data, DataLoader):
         raise ConfigError(
             f"distributed.fit: {where} must be arrays (x, y) or a Dataset, not a DataLoader: each rank's share "
@@ -278,24 +288,48 @@ def _as_dataset(data: Any, where: str, float_dtype: Any = None) -> Dataset:
         )
     if isinstance(data, Dataset):
         return data
+    if isinstance(data, (tuple, list)) and len(data) == 2 and multi_input(data[0]):
+        # several inputs, as ds.fit takes them (model(*xs) or model(**xs)): one dataset, so that every
+        # rank's shard takes the same rows of each input
+        return inputs_dataset(data[0], data[1:], f"distributed.fit({where}=...)", float_dtype, model)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return ArrayDataset(*data, float_dtype=float_dtype)  # the model's dtype, as the one-process fit
     raise ConfigError(f"distributed.fit: {where} must be (inputs, targets) or a Dataset, got {type(data).__name__}")
 
 
 def _validation_loader(
-    validation: Any, metrics: Any, batch_size: int, world: World, float_dtype: Any = None
+    validation: Any,
+    metrics: Any,
+    batch_size: int,
+    world: World,
+    float_dtype: Any = None,
+    model: Any = None,
+    device: Any = None,
 ) -> tuple[DataLoader | None, int | None]:
     """This rank's validation loader and its number of samples (None: every rank scores all of them)."""
     if validation is None:
         return None, None
-    val_set = _as_dataset(validation, "validation", float_dtype)
+    val_set = _as_dataset(validation, "validation", float_dtype, model)
     val_batch = min(1024, batch_size * 8)
     if _shardable(metrics) and len(val_set) >= world.world_size and world.world_size > 1:
         # rank r scores samples r, r+W, ...: no padding, so no sample is counted twice
-        share = Subset(val_set, np.arange(world.rank, len(val_set), world.world_size))
-        return DataLoader(share, batch_size=val_batch), len(share)
-    return DataLoader(val_set, batch_size=val_batch), None
+        rows = np.arange(world.rank, len(val_set), world.world_size)
+        if isinstance(val_set, InputsDataset):
+            return _InputsShareLoader(val_set, rows, val_batch, device), len(rows)
+        return DataLoader(Subset(val_set, rows), batch_size=val_batch, device=device), len(rows)
+    return make_loader(val_set, batch_size=val_batch, device=device), None
+
+
+class _InputsShareLoader(DataLoader):
+    """Some rows of a several-inputs dataset in order, each batch regrouped as ``(inputs, targets, ...)``
+    (as the one-process fit's loader gives them)."""
+
+    def __init__(self, dataset: InputsDataset, rows: np.ndarray, batch_size: int, device: Any = None) -> None:
+        super().__init__(Subset(dataset, rows), batch_size=batch_size, device=device)
+        self._group = dataset.group
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self._group(batch) for batch in super().__iter__())
 
 
 def _rank_callbacks(
@@ -335,7 +369,14 @@ def _agreed_seed(seed: int | None, resume_from: Any, world: World) -> int:
 
 
 def _rank_loader(
-    dataset: Dataset, batch_size: Any, shuffle: bool, seed: int, drop_last: bool, pad: bool, world: World
+    dataset: Dataset,
+    batch_size: Any,
+    shuffle: bool,
+    seed: int,
+    drop_last: bool,
+    pad: bool,
+    world: World,
+    device: Any = None,
 ) -> DistributedDataLoader:
     """This rank's share of the training data, in batches of ``batch_size`` (None/'full': the whole share)."""
     per_rank = len(dataset) // world.world_size if pad is False else -(-len(dataset) // world.world_size)
@@ -346,7 +387,14 @@ def _rank_loader(
     else:
         rank_batch = batch_size
     return DistributedDataLoader(
-        dataset, batch_size=rank_batch, shuffle=shuffle, seed=seed, drop_last=drop_last, pad=pad, world=world
+        dataset,
+        batch_size=rank_batch,
+        shuffle=shuffle,
+        seed=seed,
+        drop_last=drop_last,
+        pad=pad,
+        world=world,
+        device=device,
     )
 
 
@@ -376,6 +424,10 @@ def fit(
     """Train data-parallel over the MPI job's ranks; the arguments are those of ``ds.fit``, plus:
 
     Args:
+        train / validation: ``(x, y)`` arrays or a Dataset, as ``ds.fit`` takes them; ``x`` may be
+            several inputs (a list or tuple of arrays: ``model(*xs)``; a dict: ``model(**xs)``), and
+            a Dataset of ``(x1, ..., xk, y)`` feeds a model of k inputs. Each rank's shard takes the
+            same rows of every input.
         batch_size: samples **per rank** per update; the effective batch is ``batch_size * W``.
             ``None``/``"full"``: each rank's whole share (full-batch gradient descent).
         pad / drop_last: make the data divisible by W by repeating a few samples (default) or by
@@ -409,7 +461,7 @@ def fit(
     from ..train import fit as single_process_fit
 
     world = get_world()
-    dataset = _as_dataset(train, "train", model_float_dtype(model))
+    dataset = _as_dataset(train, "train", model_float_dtype(model), model)
     if world.world_size > 1:  # before anything else: a rank trained differently would hang or drift
         check_same_config(
             _fit_settings(
@@ -424,8 +476,14 @@ def fit(
         raise ConfigError("distributed.fit: pass either validation=... or validation_split=..., not both")
     if validation_split is not None:
         dataset, validation = split_validation(dataset, validation_split, seed, "distributed.fit")
-    loader = _rank_loader(dataset, batch_size, shuffle, seed, drop_last, pad, world)
-    val_loader, val_count = _validation_loader(validation, metrics, loader.batch_size, world, model_float_dtype(model))
+    # the batches are made where the model computes, so fit takes them as they come: it would rebuild a
+    # batch it moves, and several inputs (Inputs, NamedInputs) would lose their kind on the way
+    target = training_device(fit_options.get("device"), model, "distributed.fit")
+    placed = None if target == CPU else target
+    loader = _rank_loader(dataset, batch_size, shuffle, seed, drop_last, pad, world, placed)
+    val_loader, val_count = _validation_loader(
+        validation, metrics, loader.batch_size, world, model_float_dtype(model), model, placed
+    )
 
     dopt = optimizer if isinstance(optimizer, DistributedOptimizer) else None
     if dopt is None:

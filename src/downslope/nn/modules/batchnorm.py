@@ -8,11 +8,11 @@ Example:
 
 from __future__ import annotations
 
-from .. import BatchNorm1d, BatchNorm2d, BatchNorm3d, LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d
+from .. import BatchNorm1d, BatchNorm2d, BatchNorm3d, LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, SyncBatchNorm
 from ..normalization import _BatchNorm
 from ._bases import _NormBase
 
 __all__ = [
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
-    "_BatchNorm", "_NormBase",
+    "SyncBatchNorm", "_BatchNorm", "_NormBase",
 ]  # fmt: skip
