@@ -1,11 +1,11 @@
 """3-D (volumetric) layers with PyTorch's names: Conv3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d,
 for input (N, C, D, H, W) or unbatched (C, D, H, W).
 
-They are built on the 2-D kernels: a 3-D convolution is a sum over the kernel's depth offsets of
-2-D convolutions of depth slices (the output depths folded into the batch, so there are ``kd``
-fused conv2d calls, not ``kd * D``); a 3-D transposed convolution is one fused 2-D transposed
-convolution of the depth slices and a fold over depth (see :func:`conv_transpose3d`); 3-D pooling
-pools each depth slice in 2-D and then reduces over the depth windows. Gradients come from those ops.
+A 3-D convolution or transposed convolution is ONE recorded op (vol2col and one GEMM per chunk of
+the batch, its gradients the same products transposed; see ``_vol_kernels``). With the compiled
+kernels (the ``jit`` extra) 3-D max and average pooling are one recorded op too (``_vol_pooling``);
+without them (devices, ``DOWNSLOPE_JIT=0``) pooling pools each depth slice in 2-D and then reduces
+over the depth windows, and the gradients come from those ops.
 
 Example:
     >>> import downslope as ds
@@ -22,8 +22,9 @@ import numpy as np
 
 from .. import ops
 from ..backend import namespace_of
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ..tensor import Tensor, note_conv_layout, record_op, wrap_array
+from . import _vol_pooling
 from ._conv_args import (
     _as_tensor,
     _batched,
@@ -31,12 +32,13 @@ from ._conv_args import (
     _check_padding_string,
     _padding_mode,
     _pool_args,
+    _positive,
     _transposed_args,
     _tuple,
 )
-from ._conv_transpose_kernels import _depth_fold_vjp, depth_fold_forward
-from .conv_transpose import _conv_transpose2d, _ConvTransposeNd
-from .convolution import _conv2d, _ConvLayer
+from ._vol_kernels import _conv3d_vjp, _conv_transpose3d_vjp, conv3d_forward, conv_transpose3d_forward
+from .conv_transpose import _ConvTransposeNd
+from .convolution import _ConvLayer
 from .module import Module
 from .pooling import (
     _adaptive_sizes,
@@ -88,37 +90,56 @@ def conv3d(
     dilation: Any = 1,
     groups: int = 1,
 ) -> Tensor:
-    """3-D cross-correlation (PyTorch's ``conv3d``); weight (C_out, C_in / groups, kd, kh, kw)."""
+    """3-D cross-correlation (PyTorch's ``conv3d``); weight (C_out, C_in / groups, kd, kh, kw).
+
+    One recorded op: vol2col and one GEMM per chunk of the batch, its gradients the same products
+    transposed (see ``_vol_kernels``)."""
     where = "conv3d"
     x, unbatched = _batched(_as_tensor(input, where), 3, where)
     _check_floating(x, where)
     w = _as_tensor(weight, where)
     if w.ndim != 5:
         raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kd, kh, kw), got {w.shape}")
-    sd, sh, sw = _tuple(stride, 3, "stride", where)
-    dd, dh, dw = _tuple(dilation, 3, "dilation", where)
-    pads = _conv3d_pads(padding, w.shape[2:], (dd, dh, dw), (sd, sh, sw), where)
+    if w.dtype != x.dtype:  # torch: a RuntimeError, which DTypeError is too
+        raise DTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
+    st = _tuple(stride, 3, "stride", where)
+    dil = _tuple(dilation, 3, "dilation", where)
+    groups = _positive(groups, "groups", where)
+    c_out, c_per_group = w.shape[:2]
+    kernel = tuple(w.shape[2:])
+    c_in = x.shape[1]
+    if c_out % groups:
+        raise ShapeError(f"{where}: out_channels ({c_out}) must be divisible by groups ({groups})")
+    if c_per_group * groups != c_in:
+        raise ShapeError(
+            f"{where}: input has {c_in} channels but the weight {w.shape} with groups={groups} expects "
+            f"{c_per_group * groups} (input shape {x.shape})"
+        )
+    pads = _conv3d_pads(padding, kernel, dil, st, where)
     if any(lo != hi for lo, hi in pads):  # 'same' with an even dilated kernel: the extra row goes after
         x = ops.pad(x, tuple(v for pair in reversed(pads) for v in pair))
         pads = ((0, 0),) * 3
-    pd, ph, pw = (lo for lo, _ in pads)
-    kd = w.shape[2]
-    if pd:
-        x = ops.pad(x, (0, 0, 0, 0, pd, pd))
-    n, depth = x.shape[0], x.shape[2]
-    od = (depth - dd * (kd - 1) - 1) // sd + 1
-    if od < 1:
-        raise ShapeError(f"{where}: the (padded) depth {depth} is smaller than the dilated kernel depth")
-    total: Tensor | None = None
-    for a in range(kd):
-        slices = _depth_slices(x, a * dd, od, sd)
-        part = _conv2d(slices, w[:, :, a], bias if a == 0 else None, (sh, sw), (ph, pw), (dh, dw), groups, where)
-        total = part if total is None else total + part
-    assert total is not None
-    out = _unfold_depth(total, n, od)
-    # a depth-major permute of the buffer summed above (no other tensor holds it): contiguous in
-    # PyTorch, so noted as such, for view(N, -1), is_contiguous() and stride() (as a 2-d output is)
-    note_conv_layout(out.array)
+    pad = tuple(lo for lo, _ in pads)
+    size = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in zip(x.shape[2:], pad, dil, kernel, st))
+    if min(size) < 1:
+        padded = tuple(n + 2 * p for n, p in zip(x.shape[2:], pad))
+        reach = tuple(d * (k - 1) + 1 for d, k in zip(dil, kernel))
+        raise ShapeError(
+            f"{where}: the (padded) input {padded} is smaller than the dilated kernel {reach} "
+            f"(input shape {x.shape}, weight shape {w.shape})"
+        )
+    parents: tuple[Tensor, ...] = (x, w)
+    if bias is not None:
+        b = _as_tensor(bias, where)
+        if b.shape != (c_out,):
+            raise ShapeError(f"{where}: expected bias of shape ({c_out},), got {b.shape}")
+        if b.dtype != x.dtype:
+            raise DTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
+        parents = (x, w, b)
+    geometry = (st, pad, dil, groups, size)
+    out = conv3d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
+    # channel-major in memory, contiguous in PyTorch: noted, so that view and stride treat it so
+    out = record_op(note_conv_layout(out), parents, _conv3d_vjp, geometry)
     return ops.squeeze(out, 0) if unbatched else out
 
 
@@ -151,7 +172,11 @@ def _pool3d(x: Tensor, kernel: Any, stride: Any, padding: Any, reduce: str, wher
 def max_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False, return_indices: bool = False) -> Any:  # fmt: skip
     """Largest value in each (kd, kh, kw) window; ``stride`` defaults to the kernel. ``return_indices``
-    also returns each maximum's flat index into D*H*W (PyTorch's)."""
+    also returns each maximum's flat index into D*H*W (PyTorch's). With the compiled kernels, one
+    recorded op over any of the options (see ``_vol_pooling``)."""
+    compiled = _vol_pooling.max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    if compiled is not None:
+        return compiled
     if _tuple(dilation, 3, "dilation", "max_pool3d") != (1, 1, 1) or ceil_mode or return_indices:
         from .pooling_windows import max_pool3d_with_indices
 
@@ -177,6 +202,11 @@ def avg_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     kernel = _tuple(kernel_size, 3, "kernel_size", "avg_pool3d")
     if len(sizes) == 3 and any(size < kk for size, kk in zip(sizes, kernel)):  # PyTorch checks the unpadded input
         raise ShapeError(f"avg_pool3d: input image {sizes} smaller than kernel size {kernel}")
+    compiled = _vol_pooling.avg_pool3d(
+        input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+    if compiled is not None:
+        return compiled
     if ceil_mode or not count_include_pad or divisor_override is not None:
         return _avg_pool3d_general(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     return _pool3d(input, kernel_size, stride, padding, "mean", "avg_pool3d")
@@ -338,9 +368,8 @@ def conv_transpose3d(
     """3-D transposed convolution, as :func:`conv_transpose2d` (a convolution's input-gradient pass:
     no zeros inserted). Weight (C_in, C_out / groups, kd, kh, kw), bias (C_out,).
 
-    Run as ONE fused 2-D transposed convolution of the depth slices (the depth folded into the
-    batch) with the kernel's ``kd`` depth planes stacked as output channels, then a fold over depth
-    (each plane adds into the output depths it reaches): the multiply-adds of a direct 3-D op.
+    One recorded op: one GEMM ``W.T @ x`` per chunk of the batch and a col2vol of its columns into
+    the output (see ``_vol_kernels``).
 
     Example:
         >>> import downslope as ds
@@ -377,18 +406,10 @@ def conv_transpose3d(
         if b.dtype != x.dtype:
             raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
         parents = (b,)
-    # the depth slices as a batch of N*D images, channel-major in memory (C_in, N, D, H, W), the
-    # layout the 2-D op reads without a copy of its own
-    x_cm = ops.permute(ops.permute(x, (1, 0, 2, 3, 4)).contiguous(), (1, 2, 0, 3, 4))
-    slices = ops.reshape(x_cm, (n * depth, c_in, h, wd))
-    # the kernel's depth planes as output channels, (group, depth, channel) within the channels
-    planes_w = ops.permute(ops.reshape(w, (groups, c_in // groups, c_out_g, kd, kh, kw)), (0, 1, 3, 2, 4, 5))
-    planes_w = ops.reshape(planes_w, (c_in, kd * c_out_g, kh, kw))
-    planes = _conv_transpose2d(slices, planes_w, None, s[1:], p[1:], op[1:], d[1:], groups, where)
-    fold = (n, depth, groups, kd, s[0], p[0], d[0], out_size[0])
-    out = depth_fold_forward(planes.array, None if bias is None else parents[0].array, fold)
+    geometry = (s, p, d, groups, (depth, h, wd))  # the convolution's, from the output to x
+    out = conv_transpose3d_forward(x.array, w.array, None if bias is None else parents[0].array, geometry, out_size)
     # channel-major in memory, contiguous in PyTorch: noted, so that view and stride treat it so
-    out = record_op(note_conv_layout(out), (planes, *parents), _depth_fold_vjp, fold)
+    out = record_op(note_conv_layout(out), (x, w, *parents), _conv_transpose3d_vjp, geometry)
     return ops.squeeze(out, 0) if unbatched else out
 
 

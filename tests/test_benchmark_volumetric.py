@@ -1,0 +1,30 @@
+"""benchmarks/volumetric.py runs end to end in quick mode on its U-Net case (a smoke test: no timing
+is asserted), as tests/test_benchmarks.py runs the other scripts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+pytestmark = pytest.mark.slow  # a subprocess running a benchmark: CI runs it, the everyday run does not
+
+
+def test_volumetric_benchmark_runs_in_quick_mode() -> None:
+    pytest.importorskip("torch")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "volumetric.py"), "--quick", "--only", "unet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=BENCHMARKS.parent,
+    )
+    assert done.returncode == 0, f"volumetric.py failed:\n{done.stdout}\n{done.stderr}"
+    for text in ["CPU:", "BLAS:", "3-D U-Net forward 1x1x8x8x8", "target: 3-D U-Net forward 2x1x32x32x32"]:
+        assert text in done.stdout, f"volumetric.py --quick did not print {text!r}:\n{done.stdout}"
