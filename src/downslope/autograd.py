@@ -1577,12 +1577,36 @@ def _once_vjp(g, y, args, saved, needs, xp):
 _once_vjp.reads_inputs = False  # type: ignore[attr-defined]
 _once_vjp.reads_output = False  # type: ignore[attr-defined]
 
+
+class InplaceFunction(Function):
+    """``torch.autograd.function.InplaceFunction``: :class:`Function` under the name PyTorch keeps for
+    backward compatibility; a subclass defines static ``forward``/``backward`` and is called through
+    ``apply``, as any Function.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.autograd.function import InplaceFunction
+        >>> class Twice(InplaceFunction):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         return x * 2
+        ...     @staticmethod
+        ...     def backward(ctx, g):
+        ...         return g * 2
+        >>> x = ds.ones(2, requires_grad=True)
+        >>> Twice.apply(x).sum().backward()
+        >>> x.grad
+        tensor([2., 2.])
+    """
+
+
 # ``torch.autograd.function``: the module PyTorch code imports Function and once_differentiable from.
 function = types.ModuleType(f"{__name__}.function", "Custom Functions (torch.autograd.function).")
 function.Function = Function  # type: ignore[attr-defined]
 function.FunctionCtx = FunctionCtx  # type: ignore[attr-defined]
+function.InplaceFunction = InplaceFunction  # type: ignore[attr-defined]
 function.once_differentiable = once_differentiable  # type: ignore[attr-defined]
-function.__all__ = ["Function", "FunctionCtx", "once_differentiable"]  # type: ignore[attr-defined]
+function.__all__ = ["Function", "FunctionCtx", "InplaceFunction", "once_differentiable"]  # type: ignore[attr-defined]
 sys.modules[function.__name__] = function
 
 # ``torch.autograd.graph``: nodes (grad_fn) and saved-tensor hooks; importable as downslope.autograd.graph.

@@ -45,6 +45,7 @@ __all__ = [
     "vmap",
     "functional_call",
     "stack_module_state",
+    "replace_all_batch_norm_modules_",
 ]
 
 
@@ -878,21 +879,39 @@ def functional_call(
             for other, given in list(values.items()):
                 if other != name and known.get(other) is tensor and name not in values:
                     values[name] = given
-    saved = []
+    # As torch, a given tensor replaces the entry of its owner's _parameters/_buffers for the call (and
+    # the attribute, which downslope's forwards read), so code reading the registries inside the call
+    # (parameters() in an L2 term, weight_norm's and spectral_norm's hooks) sees it too.
+    saved: list[tuple[Any, str, Any, Any, Any]] = []  # (owner, name, registry or None, its entry, attribute)
     try:
         for key, value in values.items():
             owner_path, _, attr = key.rpartition(".")
             owner = module.get_submodule(owner_path)
-            saved.append((owner, attr, owner.__dict__.get(attr, _ABSENT)))
-            object.__setattr__(owner, attr, value)
+            attributes = owner.__dict__
+            registry = attributes["_parameters"]
+            if attr not in registry:
+                registry = attributes["_buffers"] if attr in attributes["_buffers"] else None
+            held = attributes.get(attr, _ABSENT)
+            if registry is None:  # not a parameter or buffer (a name the module lacked, a property)
+                saved.append((owner, attr, None, None, held))
+                object.__setattr__(owner, attr, value)
+            else:  # plain dict writes: the module's __setattr__ would refuse a non-Parameter tensor
+                saved.append((owner, attr, registry, dict.__getitem__(registry, attr), held))
+                dict.__setitem__(registry, attr, value)
+                if held is not _ABSENT:  # the attribute the registry keeps in step (absent: a class's name)
+                    attributes[attr] = value
         call_args = () if args is None else args if isinstance(args, tuple) else (args,)
         return module(*call_args, **(kwargs or {}))
     finally:
-        for owner, attr, original in reversed(saved):
-            if original is _ABSENT:  # a name the module lacked: gone again after the call
+        for owner, attr, registry, entry, held in reversed(saved):
+            if registry is not None:
+                dict.__setitem__(registry, attr, entry)
+                if held is not _ABSENT:
+                    owner.__dict__[attr] = held
+            elif held is _ABSENT:  # a name the module lacked: gone again after the call
                 object.__delattr__(owner, attr)
             else:
-                object.__setattr__(owner, attr, original)
+                object.__setattr__(owner, attr, held)
 
 
 _ABSENT = object()  # functional_call's marker for an attribute the module did not have
@@ -935,3 +954,29 @@ def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Any], dict[str,
         stacked([dict(m.named_parameters()) for m in models]),
         stacked([dict(m.named_buffers()) for m in models]),
     )
+
+
+def replace_all_batch_norm_modules_(root: Any) -> Any:
+    """``torch.func.replace_all_batch_norm_modules_``: every batch norm in ``root`` (itself included)
+    that tracks running statistics stops tracking them, in place: ``running_mean``, ``running_var``
+    and ``num_batches_tracked`` become None and ``track_running_stats`` False, so it normalizes with
+    the batch's statistics in training and eval mode (functorch's MAML examples call it before
+    ``vmap``/``functional_call``). Returns ``root``. Instance norms are left alone, as torch's.
+
+    Example:
+        >>> import downslope as ds
+        >>> model = ds.nn.Sequential(ds.nn.Linear(2, 3), ds.nn.BatchNorm1d(3))
+        >>> model is ds.func.replace_all_batch_norm_modules_(model), model[1].running_mean
+        (True, None)
+    """
+    for module in root.modules():  # modules() starts with root
+        # the core does not import nn (the arrows go one way): a batch norm is known by its base class
+        batch_norm = any(
+            c.__name__ == "_BatchNorm" and c.__module__.startswith("downslope.nn") for c in type(module).__mro__
+        )
+        if batch_norm and module.track_running_stats:
+            module.running_mean = None
+            module.running_var = None
+            module.num_batches_tracked = None
+            module.track_running_stats = False
+    return root

@@ -239,8 +239,38 @@ def test_the_base_class_without_a_step_still_explains_itself() -> None:
         def __init__(self, params: Any) -> None:
             super().__init__(params, {"lr": 0.1})
 
-    with pytest.raises(TypeError, match="transform"):
-        NoStep([ds.zeros(1, requires_grad=True)])
+    opt = NoStep([ds.zeros(1, requires_grad=True)])  # as torch's: built, only its step() refuses
+    with pytest.raises(NotImplementedError, match="defines step"):
+        opt.step()
+
+
+def _sam_like(lib: Any) -> Any:
+    # SAM's copies define first_step/second_step around a base optimizer's step(), never step()
+    class SAMLike(lib.optim.Optimizer):  # type: ignore[misc]
+        def __init__(self, params: Any, rho: float = 0.05) -> None:
+            super().__init__(params, {"rho": rho})
+            self.base = lib.optim.SGD(self.param_groups, lr=0.1)
+
+        def first_step(self) -> None:
+            with lib.no_grad():
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        p.add_(p.grad * group["rho"])
+
+    return SAMLike
+
+
+def test_a_subclass_with_only_first_and_second_steps_works_as_torchs() -> None:
+    results = []
+    for lib in (ds, torch):
+        w = lib.nn.Parameter(lib.tensor([1.0, -2.0], dtype=lib.float64))
+        opt = _sam_like(lib)([w])
+        (w * w).sum().backward()
+        opt.first_step()
+        opt.base.step()
+        results.append((w.detach().numpy().copy(), opt.state_dict()["param_groups"][0]["rho"]))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12)
+    assert results[0][1] == results[1][1]
 
 
 def test_assigning_a_built_in_optimizers_state_replaces_it() -> None:

@@ -292,9 +292,12 @@ def _elu_vjp(g, y, args, saved, needs, xp):
     alpha, scale, input_scale = saved
     x = args[0]
     if xp.differentiable:
+        # torch's double backward differentiates the exp branch only for x < 0: at x = 0 the first
+        # derivative takes the x <= 0 value but is constant in x (second derivative 0, as torch's)
         a = xp.data(x)
-        nonpos = a <= 0
-        return (xp.where(nonpos, g * (xp.exp(x * input_scale) * (input_scale * alpha * scale)), g * scale),)
+        c = input_scale * alpha * scale
+        at_zero_or_above = xp.constant((a == 0).astype(a.dtype) * (c - scale) + scale)
+        return (xp.where(a < 0, g * (xp.exp(x * input_scale) * c), g * at_zero_or_above),)
     w = x.astype(np.float32) if x.dtype == np.float16 else x
     w = w.reshape(w.shape or (1,))
     m = namespace_of(w)

@@ -426,11 +426,13 @@ class Optimizer:
         self.flat = bool(options.get("flat", True))  # host: see above
         # PyTorch's way to write an optimizer: a subclass with its own ``step()`` over
         # ``self.param_groups`` and ``self.state`` and no transform. Its parameters stay where they
-        # are (no flat buffers) and its state is the dict it fills in itself.
+        # are (no flat buffers) and its state is the dict it fills in itself. A subclass without a
+        # step() of its own (SAM's first_step/second_step around a base optimizer) is one too, as
+        # PyTorch's base class accepts it: only calling its step() raises.
         self._torch_style = (
             transform is None
             and type(self)._make_transform is Optimizer._make_transform
-            and type(self).step is not Optimizer.step
+            and (type(self).step is not Optimizer.step or type(self) is not Optimizer)
         )
         self._torch_state: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)
         # per parameter, the state keys a built-in optimizer doesn't keep itself (a user's, timm's

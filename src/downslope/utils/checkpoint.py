@@ -1,17 +1,22 @@
 """Activation checkpointing (``torch.utils.checkpoint``): trade compute for memory.
 
-``checkpoint(fn, *args)`` runs ``fn`` without recording its graph, so the activations inside it are
-not kept; backward runs ``fn`` again from the saved inputs (with the random generator put back to
-where it was, so dropout draws the same mask) and backpropagates through that second run. The
-gradients equal those of calling ``fn`` directly, for the inputs and for every parameter ``fn``
-uses, whether or not the inputs require grad (PyTorch's ``use_reentrant=False`` behaviour, also
-downslope's when ``use_reentrant`` is not given). With ``use_reentrant=True`` and no input that
-requires grad, the result requires no grad and the parameters inside get no gradient, as
-PyTorch's reentrant variant (with its warning). When ``fn`` is a Module (or its method), its
-parameters are the checkpoint's inputs too, so ``autograd.grad(out, x)`` fills no parameter's
-``.grad``, as in PyTorch; a plain function's parameters reached through a closure get their
-``.grad`` from any backward through it. A gradient through a checkpoint cannot be differentiated
-again (``create_graph=True`` raises).
+``checkpoint(fn, *args, **kwargs)`` (``use_reentrant=False``, also downslope's when ``use_reentrant`` is
+not given) runs ``fn`` with its graph recorded, finds the tensors requiring grad that the graph reads
+from outside (arguments at any depth, keyword arguments, parameters, tensors reached through a closure)
+and replaces the graph made inside by one node over them; backward runs ``fn`` again (with the random
+generator put back to where it was, so dropout draws the same mask) and differentiates that second run.
+So the results are those of a direct call, as PyTorch's non-reentrant form: tensors in nested outputs
+(lists, dicts, a ModelOutput) and inputs get their gradients, ``autograd.grad`` and
+``backward(inputs=...)`` fill no other ``.grad``, tensor hooks run once on the summed gradient, and
+``create_graph=True`` works (a gradient penalty through a checkpointed block). The function must read the
+same tensors when it runs again: parameters swapped between forward and backward (``functional_call``
+around a checkpoint whose backward runs after the call) raise an error where PyTorch silently
+recomputes with the module's own parameters.
+
+With ``use_reentrant=True`` (PyTorch's reentrant form): ``fn`` runs without recording and only tensors
+passed directly as arguments (and a Module's parameters) are the node's inputs; with no input that
+requires grad the result requires no grad and the parameters inside get no gradient (with PyTorch's
+warning), keyword arguments are refused, and its gradient cannot be differentiated again.
 
 ``context_fn`` returns two context managers, as PyTorch's: the first is entered around the forward
 run, the second around the recompute in backward. Selective checkpointing
@@ -19,7 +24,7 @@ run, the second around the recompute in backward. Selective checkpointing
 same results, but the memory saving is not selective: downslope's recompute cannot tell ops apart,
 so every op inside is recomputed whatever the policy says. The recompute always runs ``fn`` to its
 end (PyTorch's early stop, :func:`set_checkpoint_early_stop`, is accepted and changes nothing), so
-forward hooks inside run again in backward.
+forward hooks inside run again in backward (as in PyTorch without early stop).
 
 Example:
     >>> import downslope as ds
@@ -35,17 +40,18 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import copy
 import enum
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .. import backend
+from .. import backend, forward_ad
 from ..autograd import Function, backward, grad
 from ..errors import ArgumentError, ArgumentTypeError, StateError
 from ..graph import enable_grad, is_grad_enabled, no_grad
 from ..nn.module import Module
-from ..tensor import Tensor, empty
+from ..tensor import Tensor, empty, record_op
 
 __all__ = [
     "checkpoint", "checkpoint_sequential", "noop_context_fn", "CheckpointPolicy",
@@ -185,6 +191,223 @@ class _Checkpoint(Function):
         return (None, None, None, None, None, *input_grads, *param_grads)
 
 
+# ---------------------------------------------------------------------- non-reentrant checkpointing
+# The forward runs with the graph recorded, as a direct call would: walking that graph from the outputs
+# back to the first tensors made before the call finds every tensor the function read that requires
+# grad (its arguments at any depth, keyword arguments, parameters, tensors reached through a closure).
+# Those become the parents of one recorded node whose outputs stand for the function's, and the graph
+# made inside is dropped (the memory saving). Its rule runs the function again and differentiates the
+# recomputed graph with respect to stand-ins of those parents, so the outer backward sees an ordinary
+# node: autograd.grad and backward(inputs=...) prune it, tensor hooks run once on summed gradients, and
+# under create_graph the stand-ins are recorded copies, so the gradient is itself differentiable.
+
+
+def _now() -> int:
+    """A creation number no earlier op has and every later one exceeds (ops are numbered as recorded)."""
+    with enable_grad():
+        return record_op(_MARK.array, (_MARK,), _no_rule)._seq
+
+
+def _no_rule(g: Any, y: Any, args: Any, saved: Any, needs: Any, xp: Any) -> tuple[None]:
+    return (None,)
+
+
+_MARK = empty(0, requires_grad=True)
+
+
+def _flatten(tree: Any, found: list[Tensor]) -> None:
+    """The tensors inside tuples, lists and mappings (a ModelOutput), depth first, into ``found``."""
+    if isinstance(tree, Tensor):
+        found.append(tree)
+    elif isinstance(tree, (tuple, list)):
+        for item in tree:
+            _flatten(item, found)
+    elif isinstance(tree, Mapping):
+        for item in tree.values():
+            _flatten(item, found)
+
+
+def _rebuild(tree: Any, swap: dict[int, Any]) -> Any:
+    """``tree`` with the tensors whose ids are in ``swap`` replaced (containers copied, never changed)."""
+    if isinstance(tree, Tensor):
+        return swap.get(id(tree), tree)
+    if isinstance(tree, tuple):
+        items = [_rebuild(item, swap) for item in tree]
+        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)  # a namedtuple's fields
+    if isinstance(tree, list):
+        return type(tree)(_rebuild(item, swap) for item in tree)
+    if isinstance(tree, dict):
+        copied = copy.copy(tree)  # keeps a dict subclass (ModelOutput) and its attributes
+        for key, item in tree.items():
+            copied[key] = _rebuild(item, swap)
+        return copied
+    if isinstance(tree, Mapping):
+        return {key: _rebuild(item, swap) for key, item in tree.items()}
+    return tree
+
+
+def _made_after(tree: Any, start: int) -> tuple[list[int], list[Tensor]]:
+    """The positions (in _flatten's order) and tensors of ``tree`` recorded after ``start``, each once."""
+    flat: list[Tensor] = []
+    _flatten(tree, flat)
+    positions, outs, seen = [], [], set()
+    for i, t in enumerate(flat):
+        if t.requires_grad and t._seq >= start and id(t) not in seen:
+            seen.add(id(t))
+            positions.append(i)
+            outs.append(t)
+    return positions, outs
+
+
+def _read_before(outs: list[Tensor], start: int) -> list[Tensor]:
+    """The tensors requiring grad, made before ``start``, that the graph from ``outs`` reads directly."""
+    found: dict[int, Tensor] = {}
+    seen: set[int] = set()
+    stack = list(outs)
+    while stack:
+        for p in stack.pop()._parents:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                if p._seq < start:  # a leaf, or a node of the graph outside the function
+                    found[id(p)] = p
+                else:
+                    stack.append(p)
+    return list(found.values())
+
+
+class _Run:
+    """What the recompute needs: the call, the RNG state it started from, where its outputs sit."""
+
+    __slots__ = ("function", "args", "kwargs", "rng", "context", "positions", "metadata", "outputs", "parents")
+
+    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.function, self.args, self.kwargs = function, args, kwargs
+        self.rng: Any = None
+        self.context: Any = contextlib.nullcontext()
+        self.positions: list[int] = []
+        self.metadata: list[tuple[tuple[int, ...], Any]] = []
+        self.outputs: list[Tensor] = []  # the forward's outputs until the node is recorded, then none
+        self.parents: list[Tensor] = []
+
+
+class _Recompute(Function):
+    @staticmethod
+    def forward(ctx: Any, run: _Run, *parents: Tensor) -> tuple[Tensor, ...]:
+        ctx.run = run
+        ctx.set_materialize_grads(False)
+        outputs, run.outputs = run.outputs, []
+        return tuple(o.detach() for o in outputs)  # the values, without the graph made inside
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        run: _Run = ctx.run
+        create_graph = is_grad_enabled()  # backward runs recorded under create_graph=True
+        # Stand-ins for the parents, made before the recompute (creation order is the walk's order); under
+        # create_graph recorded copies, so that the gradient stays a function of the parents
+        stand_ins = {id(p): p.clone() if create_graph else p.detach().requires_grad_() for p in run.parents}
+
+        strangers: list[Tensor] = []
+
+        def stand_in(t: Tensor) -> Tensor:
+            s = stand_ins.get(id(t))
+            if s is None:  # not read by the forward: its gradient is not asked for
+                s = stand_ins[id(t)] = t.detach().requires_grad_()
+                strangers.append(t)
+            return s
+
+        flat: list[Tensor] = []
+        _flatten((run.args, run.kwargs), flat)
+        for t in flat:  # an argument the outputs did not depend on needs no gradient: a detached copy
+            if t.requires_grad and id(t) not in stand_ins:
+                stand_ins[id(t)] = t.detach().requires_grad_()
+        args, kwargs = _rebuild((run.args, run.kwargs), stand_ins)
+        now = backend.get_rng_state()
+        if run.rng is not None:
+            backend.set_rng_state(run.rng)  # the second run draws what the first one drew (dropout)
+        try:
+            start = _now()
+            with enable_grad(), run.context:
+                out = run.function(*args, **kwargs)
+        finally:
+            backend.set_rng_state(now)
+        flat = []
+        _flatten(out, flat)
+        if len(flat) <= (run.positions[-1] if run.positions else -1):
+            raise StateError(
+                f"checkpoint: the recompute returned {len(flat)} tensor(s), the forward more (the function "
+                "must return the same structure when it runs again)"
+            )
+        outs = [flat[i] for i in run.positions]
+        for i, (o, (shape, dtype)) in enumerate(zip(outs, run.metadata)):
+            if tuple(o.shape) != shape or o.dtype != dtype:
+                raise StateError(
+                    f"checkpoint: recomputed output {i} has shape {tuple(o.shape)} and dtype {o.dtype}, expected "
+                    f"{shape} and {dtype} as in the forward (the function must compute the same when run again)"
+                )
+        # Point the recomputed graph at stand-ins of what it read from outside, so that differentiating
+        # it never walks into (or runs the hooks of) the outer graph, which the outer backward handles
+        stand_ids = {id(s) for s in stand_ins.values()}
+        seen: set[int] = set()
+        stack = [o for o in outs if o.requires_grad and o._seq >= start]
+        while stack:
+            node = stack.pop()
+            parents = node._parents
+            if any(p.requires_grad and p._seq < start and id(p) not in stand_ids for p in parents):
+                parents = node._parents = tuple(
+                    stand_in(p) if p.requires_grad and p._seq < start and id(p) not in stand_ids else p for p in parents
+                )
+                stand_ids.update(id(s) for s in stand_ins.values())
+            for p in parents:
+                if p.requires_grad and id(p) not in seen and id(p) not in stand_ids and p._seq >= start:
+                    seen.add(id(p))
+                    stack.append(p)
+        if strangers:
+            raise StateError(
+                f"checkpoint: the recompute in backward read {len(strangers)} tensor(s) requiring grad that the "
+                f"forward did not (the first of shape {tuple(strangers[0].shape)}): the function must read the same "
+                "tensors when it runs again; were the module's parameters swapped between forward and backward "
+                "(functional_call around a checkpoint whose backward runs after the call)? Call the checkpointed "
+                "function inside the same state for both, or call it without checkpoint"
+            )
+        pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
+        wanted = [stand_ins.get(id(p)) for p in run.parents]
+        present = [s for s in wanted if s is not None]
+        if not pairs or not present:
+            return (None, *[None] * len(wanted))
+        got = iter(
+            grad([o for o, _ in pairs], present, [g for _, g in pairs], allow_unused=True, create_graph=create_graph)
+        )
+        return (None, *[None if s is None else next(got) for s in wanted])
+
+
+def _checkpoint_graph(
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    preserve_rng_state: bool,
+    contexts: tuple[Any, Any],
+) -> Any:
+    """Non-reentrant checkpointing (see the comment above _now)."""
+    run = _Run(function, args, kwargs)
+    forward_context, run.context = contexts
+    if preserve_rng_state:
+        run.rng = backend.get_rng_state()
+    start = _now()
+    with forward_context:
+        out = function(*args, **kwargs)
+    run.positions, outs = _made_after(out, start)
+    run.parents = _read_before(outs, start)
+    if not run.parents or forward_ad.active:
+        # nothing it read requires grad (its outputs do only through leaves made inside), or forward AD
+        # is on, whose tangents come from the recorded graph: that graph stays (no memory saving)
+        return out
+    run.metadata = [(tuple(o.shape), o.dtype) for o in outs]
+    ids = [id(o) for o in outs]  # (``out`` holds them until it is rebuilt)
+    run.outputs, outs = outs, []
+    recorded = _Recompute.apply(run, *run.parents)
+    return _rebuild(out, dict(zip(ids, recorded)))
+
+
 def checkpoint(
     function: Callable[..., Any],
     *args: Any,
@@ -226,8 +449,12 @@ def checkpoint(
             )
             with no_grad():
                 return function(*args)
-    run = (lambda *a: function(*a, **kwargs)) if kwargs else function
-    contexts = noop_context_fn() if use_reentrant else context_fn()
+    if not use_reentrant:
+        if not is_grad_enabled():
+            return function(*args, **kwargs)
+        return _checkpoint_graph(function, args, kwargs, preserve_rng_state, context_fn())
+    run = function
+    contexts = noop_context_fn()
     if not is_grad_enabled():
         return run(*args)
     # The anchor requires grad, so the checkpoint is recorded even when no input does: the
