@@ -382,10 +382,13 @@ from .backend import (  # noqa: E402  (torch.Size: a tuple with numel(); tensor.
     memory_format,
     preserve_format,
 )
+from .device import mps as mps  # noqa: E402  (torch.mps: is_available() False; outside torch.__all__ too)
 
+legacy_contiguous_format = contiguous_format  # torch's own alias (F.gumbel_softmax's body uses it)
 pi, e, inf, nan, newaxis = _math.pi, _math.e, _math.inf, _math.nan, None
 iinfo = _np.iinfo
 # torch's promotion queries, by the rules downslope's own ops follow
+from .ops.operands import broadcast_shapes  # noqa: E402  (torch.broadcast_shapes: a Size from shapes alone)
 from .ops.promotion import can_cast, promote_types, result_type  # noqa: E402
 
 GradScaler = amp.GradScaler  # torch.GradScaler is torch.amp.GradScaler (torch >= 2.3)
@@ -454,6 +457,18 @@ def _assert(condition: Any, message: Any) -> None:
     """
     if not condition:
         raise AssertionError(message)
+
+
+class _TorchC:
+    """``torch._C``: only the call model code makes of it, ``_get_tracing_state()``: None, as no JIT tracer
+    runs here (Glow-style ActNorm skips its data-dependent init while tracing)."""
+
+    @staticmethod
+    def _get_tracing_state() -> None:
+        return None
+
+
+_C = _TorchC()
 
 
 def scalar_tensor(value: Any, dtype: Any = None, **options: Any) -> Tensor:
@@ -721,6 +736,12 @@ from ._unsupported import install_module_finder, install_tensor_names  # noqa: E
 install_tensor_names(Tensor)
 install_module_finder()
 
+# einops (optional, never imported here) takes downslope tensors: its backend is defined now if einops is
+# loaded, else right after einops loads (a one-shot import hook; see ops/_einops.py)
+from .ops._einops import register as _register_einops  # noqa: E402
+
+_register_einops()
+
 __all__ = [
     "inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power", "svd", "qr", "lu", "lu_unpack", "lu_solve",
     "triangular_solve", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_exp",
@@ -745,7 +766,7 @@ __all__ = [
     "float", "double", "half", "long", "int", "short", "bool", "inference_mode", "is_inference_mode_enabled",
     "subtract", "multiply",
     "divide", "true_divide", "negative", "scatter", "scatter_add", "scatter_reduce", "index_reduce", "segment_reduce", "einsum", "Size", "memory_format", "contiguous_format", "preserve_format", "channels_last", "channels_last_3d", "pi", "e", "inf", "nan", "newaxis", "finfo", "iinfo",
-    "result_type", "promote_types", "can_cast", "typename", "scalar_tensor", "asarray", "detach", "initial_seed",
+    "result_type", "promote_types", "can_cast", "broadcast_shapes", "typename", "scalar_tensor", "asarray", "detach", "initial_seed",
 "acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "atleast_3d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",
 "cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
 "Generator", "default_generator", "random", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",

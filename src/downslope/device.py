@@ -497,6 +497,19 @@ class _Mps(types.ModuleType):
         return False
 
 
+class _TorchMps(types.ModuleType):
+    """``torch.mps``: no Metal device here (``is_available()`` False, ``device_count()`` 0), which the
+    ``cuda / mps / cpu`` device pick of ported scripts asks."""
+
+    @staticmethod
+    def is_available() -> bool:
+        return False
+
+    @staticmethod
+    def device_count() -> int:
+        return 0
+
+
 class _Cudnn(types.ModuleType):
     """Settings ported code writes (``torch.backends.cudnn.deterministic = True``); they change nothing."""
 
@@ -718,10 +731,11 @@ cuda = _Cuda("downslope.cuda", _Cuda.__doc__)
 cpu = _Cpu("downslope.cpu", _Cpu.__doc__)
 accelerator = _Accelerator()
 backends = _Backends("downslope.backends")
+mps = _TorchMps("downslope.mps", _TorchMps.__doc__)
 
 
 def _register_backends() -> None:
-    """Enter ``backends`` and its parts, ``cuda`` and ``cpu`` in ``sys.modules`` as the modules they stand
+    """Enter ``backends`` and its parts, ``cuda``, ``cpu`` and ``mps`` in ``sys.modules`` as the modules they stand
     for, so that the import statements of code written for ``torch.backends`` and ``torch.cuda`` find them
     (the objects stay the ones ``ds.backends`` and ``ds.cuda`` hold: a flag set through either name is the
     same flag). Their ``amp`` parts are entered by amp.py."""
@@ -731,7 +745,7 @@ def _register_backends() -> None:
     for package in (backends, cuda, cpu):
         package.__path__ = []  # a package: its parts import as submodules
     parts = (backends.mps, backends.cudnn, backends.cuda, backends.mkldnn, backends.mkl, backends.openmp)
-    for module in (backends, *parts, cuda, cpu):
+    for module in (backends, *parts, cuda, cpu, mps):
         is_package = module in (backends, cuda, cpu)
         module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None, is_package=is_package)
         sys.modules.setdefault(module.__name__, module)

@@ -313,7 +313,9 @@ def addcmul(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, 
     if _tensor2 is not _NO_OPERAND:
         value = _scalar_first("addcmul", tensor1, value, "value", "Tensor tensor1, Tensor tensor2", **_TOP_LEVEL)
         tensor1, tensor2 = tensor2, _tensor2
-    return x + _addc_value("addcmul", value, x, tensor1, tensor2) * ops.mul(tensor1, tensor2)
+    value = _addc_value("addcmul", value, x, tensor1, tensor2)  # on the operands as given (addcdiv's check)
+    x, tensor1, tensor2 = _addc_operands(x, tensor1, tensor2)
+    return x + value * ops.mul(tensor1, tensor2)
 
 
 def addcdiv(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: float = 1) -> Tensor:
@@ -321,4 +323,47 @@ def addcdiv(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, 
     if _tensor2 is not _NO_OPERAND:
         value = _scalar_first("addcdiv", tensor1, value, "value", "Tensor tensor1, Tensor tensor2", **_TOP_LEVEL)
         tensor1, tensor2 = tensor2, _tensor2
-    return x + _addc_value("addcdiv", value, x, tensor1, tensor2) * ops.div(tensor1, tensor2)
+    value = _addc_value("addcdiv", value, x, tensor1, tensor2)  # on the operands as given (addcdiv's check)
+    x, tensor1, tensor2 = _addc_operands(x, tensor1, tensor2)
+    return x + value * ops.div(tensor1, tensor2)
+
+
+def _addc_operands(x: Any, tensor1: Any, tensor2: Any) -> tuple[Any, Any, Any]:
+    """addcmul/addcdiv's tensors in their common dtype, as torch computes the whole expression in it:
+    promoting after ``tensor1 * tensor2`` would round the product in a narrower dtype (float16 operands
+    of a float64 input), and a Python ``value`` meeting a bool product would make int64 of int32."""
+    ts = (x, tensor1, tensor2)
+    if not all(isinstance(t, Tensor) for t in ts):
+        return ts
+    if x.array.dtype == tensor1.array.dtype == tensor2.array.dtype:  # the common case: nothing to do
+        return ts
+    dt = _common_dtype(ts)
+    if dt is None:
+        return ts
+    return tuple(t if t.array.dtype == dt else ops.astype(t, dt) for t in ts)  # type: ignore[return-value]
+
+
+_CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}
+
+
+def _common_dtype(ts: tuple[Tensor, ...]) -> Any:
+    """torch's result dtype of several tensors: those with dims decide within a category, 0-d ones only
+    when of a higher category (None for dtypes outside bool/integer/float: left to the ops)."""
+    from .ops.promotion import promote_types  # the promotion module is loaded with ops
+
+    if any(t.array.dtype.kind not in _CATEGORY for t in ts):
+        return None
+    with_dims = [t.array.dtype for t in ts if t.ndim]
+    zero_d = [t.array.dtype for t in ts if not t.ndim]
+    dims_dt = _promote_all(with_dims, promote_types)
+    zero_dt = _promote_all(zero_d, promote_types)
+    if dims_dt is None or (zero_dt is not None and _CATEGORY[zero_dt.kind] > _CATEGORY[dims_dt.kind]):
+        return zero_dt
+    return dims_dt
+
+
+def _promote_all(dtypes: list[Any], promote: Any) -> Any:
+    out = None
+    for d in dtypes:
+        out = d if out is None else np.dtype(promote(out, d))
+    return out

@@ -1488,7 +1488,7 @@ class Tensor:
 
     def expand(self, *args: Any, size: Any = None) -> Tensor:
         shape = _kw_sizes("expand", args, "size", size)
-        return _ops.broadcast_to(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+        return _expanded(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
     def gather(self, dim: int, index: Any, *, sparse_grad: builtins.bool = False) -> Tensor:
         return _ops.gather(self, dim, index, sparse_grad=sparse_grad)
@@ -1671,7 +1671,7 @@ class Tensor:
         return _copy_where_torch_copies(self, _ops.reshape(self, other.shape))
 
     def expand_as(self, other: Tensor) -> Tensor:
-        return _ops.broadcast_to(self, other.shape)
+        return _expanded(self, other.shape)
 
     def new_zeros(
         self, *args: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
@@ -2178,6 +2178,8 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     dtype, as in torch (a uint8 image stays uint8, so ``x.float() / 255`` code sees it); Python
     integers become int64, as do uint16/uint32/uint64 arrays (downslope has no such dtypes; uint64
     values past int64's range are refused). Booleans stay bool. Strings and objects are refused.
+    A list whose first element is a tensor takes the elements' common dtype, as torch (a list of float64
+    0-d tensors stays float64); Python numbers that do not fit an integer ``dtype`` are refused, as torch.
 
     Example:
         >>> to_array([1, 2.5]).dtype
@@ -2205,8 +2207,13 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
             f"cannot make a tensor from data of dtype {arr.dtype} ({type(data).__name__}); "
             "expected numbers or booleans (ragged lists and strings are not tensors)"
         )
+    python_data = isinstance(data, (list, tuple, int, float))
     if dtype is not None:
         target = backend.as_dtype(dtype)
+        if python_data and target.kind in "iu" and arr.dtype.kind in "iuf":
+            _check_integer_range(arr, target)
+    elif python_data and isinstance(data, (list, tuple)) and (listed := _listed_tensors_dtype(data)) is not None:
+        target = listed
     elif arr.dtype.kind == "f":
         target = arr.dtype if arr.dtype == backend.float16 else backend.get_default_dtype()
     elif arr.dtype.kind == "c":  # the float policy: complex128 data is complex64, as float64 is float32
@@ -2237,6 +2244,67 @@ _COMPLEX_OF = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64
 KEPT_INTEGER_DTYPES = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8))
 _NARROW_NP_INT: np.dtype[Any] | None = np.dtype(int) if np.dtype(int) != np.int64 else None
 _NDARRAY, _NP_SCALAR = np.ndarray, np.generic
+
+
+# torch's integer dtypes' (min, max), for the range check of Python data
+_INTEGER_RANGE = {
+    np.dtype(t): (int(np.iinfo(t).min), int(np.iinfo(t).max)) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8)
+}
+
+
+def _check_integer_range(arr: np.ndarray, target: np.dtype[Any]) -> None:
+    """Refuse Python numbers that do not fit the integer ``target``, as torch.tensor(..., dtype=) does
+    (NumPy would wrap 257 into uint8 silently): fill_'s checked conversion, tested for all values at once
+    (ints into an unsigned dtype wrap from -max, floats must lie in the range, NaN never does)."""
+    if not arr.size:
+        return
+    bounds = _INTEGER_RANGE.get(target)
+    low, high = bounds if bounds is not None else (int(np.iinfo(target).min), int(np.iinfo(target).max))
+    if arr.dtype.kind != "f" and target.kind == "u":
+        low = -high
+    # two reductions (a NaN fails both tests); the elements are looked at only to name a bad one
+    if not (arr.min() >= low and arr.max() <= high):  # host: the caller's Python data
+        from .errors import InvalidValueError
+        from .ops.operands import _checked_scalar  # ops loads after this module
+
+        bad = ~((arr >= low) & (arr <= high))
+        value = arr[bad].flat[0].item()  # host: the caller's Python data
+        _checked_scalar(value, target, "tensor")  # raises, with fill_'s message
+        raise InvalidValueError(f"tensor: value {value!r} cannot be converted to {target} without overflow")
+
+
+def _listed_tensors_dtype(data: list[Any] | tuple[Any, ...]) -> np.dtype[Any] | None:
+    """The dtype of a list holding tensors (torch.tensor([t1, t2])): their dtypes and the Python
+    numbers' default dtypes promoted together (a list of float64 0-d tensors is float64); None when the
+    first element is not a tensor: a list of numbers then costs no Python scan (a million floats would
+    take longer to scan than NumPy takes to convert them), and a list of numbers with tensors further on
+    keeps the policy's dtype."""
+    first: Any = data
+    while isinstance(first, (list, tuple)) and first:
+        first = first[0]
+    if not isinstance(first, Tensor):
+        return None
+    from .ops.promotion import promote_types  # ops loads after this module
+
+    out: Any = None
+    stack: list[Any] = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+            continue
+        if isinstance(v, Tensor):
+            d = v.array.dtype
+        elif isinstance(v, (bool, np.bool_)):
+            d = np.dtype(bool)
+        elif isinstance(v, (int, np.integer)):
+            d = np.dtype(np.int64)
+        elif isinstance(v, (float, np.floating)):
+            d = np.dtype(backend.get_default_dtype())
+        else:
+            return None  # complex numbers and other data: the general rule
+        out = d if out is None else np.dtype(promote_types(out, d))
+    return out
 
 
 def _check_int_overflow(data: Any, arr: np.ndarray) -> None:
@@ -2813,6 +2881,15 @@ def _remember(table: dict[builtins.int, Any], t: Tensor, value: Any = None) -> N
         table.pop(key, None)
 
     table[key] = (weakref.ref(t, forget), value)
+
+
+def _expanded(t: Tensor, shape: Any) -> Tensor:
+    """``t.expand(shape)``: a broadcast view, read-only where elements repeat; one that repeats none
+    (the same shape, or new dims of size 1) is a plain view, which in-place ops write through, as torch."""
+    out = _ops.broadcast_to(t, shape)
+    if out.array.size == t.array.size:  # nothing repeats
+        return _ops.reshape(t, out.shape)
+    return out
 
 
 def _check_writable(t: Tensor, op: str) -> None:

@@ -69,8 +69,6 @@ DIFFERS: dict[str, str] = {
     "torch.mode": "a NaN equals nothing, so each NaN counts once (torch's result for a slice holding a NaN depends "
     "on where the NaN stands: it may be NaN, or not the most frequent value)",
     "torch.sinc": "the second derivative at 0 is -pi^2/3 (torch's is NaN), from a Taylor series near 0",
-    "torch.searchsorted": "NaNs inside the boundaries count as the largest values (NumPy's order), where torch's "
-    "binary search treats them as smaller",
     "torch.seed": "seeds downslope's NumPy generator",
     "torch.nn.functional.pad": "circular padding that wraps more than once around what negative pads leave is "
     "refused (torch reads uninitialised memory there)",

@@ -210,6 +210,22 @@ __all__ = [
     "CrossMapLRN2d", "LPPool3d", "MaxUnpool3d", "AdaptiveMaxPool3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
 ]  # fmt: skip
 
+
+def __getattr__(name: str) -> object:
+    # einops' layers (Rearrange, Reduce, EinMix: einops.layers.torch's) load with einops, which is optional,
+    # on first use; without einops they are missing attributes whose message says what to install
+    if name in ("Rearrange", "Reduce", "EinMix"):
+        try:
+            from . import einops_layers
+        except ModuleNotFoundError as missing:
+            if (missing.name or "").partition(".")[0] != "einops":
+                raise
+            message = f"downslope.nn.{name} is einops' layer and needs einops (pip install einops)"
+            raise AttributeError(message) from None
+        return getattr(einops_layers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # PyTorch's module path ``torch.nn.modules``: ``modules.module`` is ``downslope.nn.module`` (global hooks
 # live there), and its other submodules (batchnorm, conv, loss ...) hold the private layer bases.
 from . import modules as modules  # noqa: E402

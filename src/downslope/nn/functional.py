@@ -922,6 +922,11 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     x2 = _as_tensor(x2, "cosine_similarity")
     if not (backend.is_floating(x1.array.dtype) or backend.is_floating(x2.array.dtype)):
         raise ArgumentTypeError(f"cosine_similarity: expected a floating-point input, got {x1.dtype} and {x2.dtype}")
+    if x1.array.dtype != x2.array.dtype:  # in the promoted dtype, as torch (int8 with float16 is float16)
+        common = np.promote_types(x1.array.dtype, x2.array.dtype)
+        common = x1.array.dtype if x1.array.dtype.kind == "f" and x2.array.dtype.kind != "f" else common
+        common = x2.array.dtype if x2.array.dtype.kind == "f" and x1.array.dtype.kind != "f" else common
+        x1, x2 = ops.astype(x1, common), ops.astype(x2, common)
     if x1.shape != x2.shape:
         # torch broadcasts first: a norm over ``dim`` of an input that is then broadcast along
         # ``dim`` would be too small and the result could exceed 1

@@ -363,9 +363,11 @@ def _xlog(a: Any, b: Any, shift: float, name: str) -> Tensor:
         np.broadcast_shapes(x.shape, y.shape)
     except ValueError:
         _check_broadcast(name, x, y)
+    rt = np.result_type(x, y)
+    x, y = x.astype(rt, copy=False), y.astype(rt, copy=False)  # in the result dtype: a float16 log is coarse
     with np.errstate(all="ignore"):
         logs = np.log(y) if shift == 0 else np.log1p(y)
-        out = np.where(y != y, y, np.where(x == 0, 0, x * logs)).astype(np.result_type(x, y), copy=False)
+        out = np.where(y != y, y, np.where(x == 0, 0, x * logs)).astype(rt, copy=False)
     return record_op(as_array(out), (a, b), _xlog_vjp, shift)
 
 
@@ -379,7 +381,8 @@ def _xlog_vjp(g, y, args, saved, needs, xp):
             if xp.differentiable:
                 logs = xp.log(b + shift) if shift else xp.log(b)
             else:
-                logs = np.log(b) if shift == 0 else np.log1p(b)
+                wide = b.astype(g.dtype, copy=False)  # in the result dtype, as the forward
+                logs = np.log(wide) if shift == 0 else np.log1p(wide)
             ga = xp.where((da == 0) & (db <= -shift), 0.0, g * logs)
         ga = xp.sum_to(ga, a.shape)
     if needs[1]:
@@ -392,6 +395,11 @@ _xlog_vjp.reads_output = False  # type: ignore[attr-defined]
 
 def float_power(a: Any, b: Any) -> Tensor:
     """a ** b in float64 (torch.float_power)."""
+    # A Python number beside a tensor stays a Python float: lifted, it would be rounded to float32 first.
+    if isinstance(b, Tensor) and type(a) in (int, float):
+        return pow(float(a), astype(_lift_float(b), np.float64))  # host: a is a Python number
+    if isinstance(a, Tensor) and type(b) in (int, float):
+        return pow(astype(_lift_float(a), np.float64), float(b))  # host: b is a Python number
     return pow(astype(_lift_float(a), np.float64), astype(_lift_float(b), np.float64))
 
 
@@ -626,8 +634,13 @@ def ldexp(x: Any, other: Any) -> Tensor:
         tensor([ 4., 16.])
     """
     e = _lift(other)
-    power = pow(2.0, e) if e.array.dtype.kind == "f" else pow(2.0, _lift_float(e))
-    return mul(_lift_float(x) if not isinstance(x, Tensor) or x.array.dtype.kind != "f" else x, power)
+    power = pow(2.0, e) if e.array.dtype.kind == "f" else pow(2.0, _lift_float(e))  # torch's: in e's dtype
+    out = mul(_lift_float(x) if not isinstance(x, Tensor) or x.array.dtype.kind != "f" else x, power)
+    # torch's result dtype is that of x and other (float16 with int exponents: float16, the product
+    # taken in float32 and rounded once; a 0-d float64 x with int exponents: float64)
+    m, e = _pair_float(x, other)
+    rt = np.result_type(m.array.dtype, e.array.dtype)
+    return astype(out, rt) if rt.kind == "f" and out.array.dtype != rt else out
 
 
 def nextafter(a: Any, b: Any) -> Tensor:

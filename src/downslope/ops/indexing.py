@@ -18,7 +18,7 @@ from ..graph import _scatter_array
 from ..tensor import Tensor, _alias, record_op, wrap_array
 from .arithmetic import mul
 from .operands import _builtin_any, _checked_scalar, _dim, _index_array, _lift
-from .pointwise import astype, where
+from .pointwise import astype, clone, where
 from .shape import _broadcast_to_vjp, _permute_vjp, _reshape_vjp, broadcast_to, reshape
 
 
@@ -366,6 +366,9 @@ def gather(x: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Tensor
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"gather: index must hold integers, got {idx.dtype}")
     if idx.ndim != x.ndim:
+        if idx.size == 0:  # torch: an empty index of any dims picks nothing (a zero-size view, zero gradient)
+            _dim(dim, x.ndim, "gather")
+            return reshape(getitem(reshape(x, (-1,)), slice(0, 0)), idx.shape)
         raise ShapeError(
             f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {idx.shape} and {x.shape})"
         )
@@ -518,6 +521,18 @@ def _one_element_dims(x: Tensor, index: Any, src: Any) -> tuple[Tensor, Any, Any
     return reshape(x, (-1,)), idx.reshape(-1), src
 
 
+def _writes_nothing(x: Tensor, dim: int, index: Any, op: str) -> bool:
+    """torch's rule for scatter with an empty index of other dims than ``x``: nothing is written (its
+    dims and src's shape are not checked; the dim and the index dtype are)."""
+    idx = _index_array(index)
+    if idx.size or idx.ndim == x.ndim:
+        return False
+    if idx.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"{op}: index must hold integers, got {idx.dtype}")
+    _dim(dim, x.ndim, op)
+    return True
+
+
 def _scatter_index(x: Tensor, dim: int, index: Any, op: str, rows: bool = False) -> tuple[Any, tuple[int, ...]]:
     """The full advanced index that ``scatter``/``gather`` along ``dim`` address (checked to lie inside x);
     with ``rows``, the row form ``(rows,)`` where the index writes whole rows (``_expanded_rows``)."""
@@ -573,6 +588,8 @@ def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None,
             source = wrap_array(filled.astype(_lift(x).array.dtype))
         return scatter_reduce(x, dim, index, source, "sum" if reduce == "add" else "prod")
     x = _lift(x)
+    if _writes_nothing(x, dim, index, "scatter"):
+        return clone(x)  # a copy, as torch's
     full, shape = _scatter_index(x, dim, index, "scatter")
     return index_put(x, full, _scatter_source(value if src is None else src, shape, x))
 
@@ -583,6 +600,8 @@ def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
     flat = _one_element_dims(x, index, src)
     if flat is not None:
         return reshape(scatter_add(flat[0], dim, flat[1], flat[2]), x.shape)
+    if _writes_nothing(x, dim, index, "scatter_add"):
+        return clone(x)  # a copy, as torch's
     full, shape = _scatter_index(x, dim, index, "scatter_add", rows=True)
     value = _scatter_source(src, shape, x)
     out = x.array.copy()
@@ -622,6 +641,8 @@ def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, *, inclu
         return reshape(scatter_reduce(flat[0], dim, flat[1], flat[2], reduce, include_self=include_self), x.shape)
     if reduce == "mean" and x.dtype == np.bool_:
         raise DTypeError("scatter_reduce: reduce='mean' is not implemented for bool tensors (as in torch)")
+    if _writes_nothing(x, dim, index, "scatter_reduce"):
+        return clone(x)  # a copy, as torch's
     full, shape = _scatter_index(x, dim, index, "scatter_reduce", rows=True)
     return _scatter_reduce_grid(x, full, shape, _scatter_source(src, shape, x), reduce, include_self)
 
@@ -936,6 +957,8 @@ def masked_select(x: Any, mask: Any) -> Tensor:
     if m.shape != x.shape:  # torch broadcasts both ways: the result has the broadcast shape's elements
         shape = _broadcast_mask_shape(m, x, "masked_select")
         x, m = broadcast_to(x, shape), np.broadcast_to(m, shape)
+    if m.ndim == 0:  # NumPy has no nonzero of a 0-d array: one element, as torch's 1-d result
+        x, m = reshape(x, (1,)), m.reshape(1)
     return getitem(x, np.nonzero(m))
 
 

@@ -91,6 +91,8 @@ _matmul_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
 def tril(x: Any, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dims (the rest set to 0)."""
     x = _lift(x)
+    if x.ndim < 2:  # NumPy's np.tril would broadcast a vector to a matrix
+        raise ShapeError(f"tril: input tensor must have at least 2 dimensions, got shape {x.shape}")
     keep = np.tril(namespace_of(x.array).ones(x.shape[-2:], dtype=bool), diagonal)
     return where(keep, x, wrap_array(np.zeros_like(x.array, shape=())))
 
@@ -98,6 +100,8 @@ def tril(x: Any, diagonal: int = 0) -> Tensor:
 def triu(x: Any, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dims (the rest set to 0)."""
     x = _lift(x)
+    if x.ndim < 2:  # NumPy's np.triu would broadcast a vector to a matrix
+        raise ShapeError(f"triu: input tensor must have at least 2 dimensions, got shape {x.shape}")
     keep = np.triu(namespace_of(x.array).ones(x.shape[-2:], dtype=bool), diagonal)
     return where(keep, x, wrap_array(np.zeros_like(x.array, shape=())))
 
@@ -486,7 +490,14 @@ def inner(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
     if a.ndim == 0 or b.ndim == 0:
         return mul(a, b)
-    return matmul(a, b) if b.ndim == 1 else matmul(a, transpose(b, -1, -2) if b.ndim > 1 else b)
+    if b.ndim == 1:
+        return matmul(a, b)
+    if a.ndim == 1:
+        return matmul(b, a)  # shape b.shape[:-1]
+    if b.ndim == 2:
+        return matmul(a, transpose(b, -1, -2))
+    # torch: every pair of rows, shape a.shape[:-1] + b.shape[:-1] (not matmul's batching)
+    return tensordot(a, b, ([-1], [-1]))
 
 
 def vdot(a: Any, b: Any) -> Tensor:
@@ -516,7 +527,21 @@ def _fused(name: str, x: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:
         fits = False
     if not fits:
         raise ShapeError(f"{name}: input of shape {x.shape} does not broadcast to the product's shape {shape}")
+    if product.array.dtype.kind in "iu":
+        beta, alpha = _integral_factor(name, "beta", beta), _integral_factor(name, "alpha", alpha)
     return add(_scaled(x, beta), _scaled(product, alpha))
+
+
+def _integral_factor(name: str, which: str, factor: Any) -> Any:
+    """torch's factor for integer products: a float is truncated toward 0 (the result stays integer);
+    addr refuses it."""
+    if isinstance(factor, Tensor) or not isinstance(factor, (float, np.floating)):
+        return factor
+    if name == "addr":
+        raise DTypeError(
+            f"addr: for integral input tensors, argument {which} must not be a floating point number, got {factor}"
+        )
+    return int(factor)
 
 
 def addmm(x: Any, m1: Any, m2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:

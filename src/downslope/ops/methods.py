@@ -177,22 +177,6 @@ for _name, _fn in _METHODS.items():
         setattr(Tensor, _name, _as_method(_fn, _name))
 
 
-def _with_dtype(fn: Any) -> Any:
-    """The method ``fn`` taking torch's ``dtype=``: the tensor is cast to it first (x.nansum(dtype=ds.float64)
-    sums in float64, as torch's)."""
-
-    def method(self: Tensor, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
-        return fn(self if dtype is None else self.to(dtype), *args, **kwargs)
-
-    method.__name__ = method.__qualname__ = fn.__name__
-    method.__doc__ = fn.__doc__
-    return method
-
-
-for _name in ("nansum", "nanmean"):
-    setattr(Tensor, _name, _with_dtype(getattr(Tensor, _name)))
-
-
 def _positive(self: Tensor) -> Tensor:
     return self
 

@@ -356,6 +356,8 @@ def _norm_axes(axis: Any, ndim: int, empty_is_all: bool = True) -> tuple[int, ..
 
 def _dim(d: int, ndim: int, op: str) -> int:
     """``d`` in [-ndim, ndim) as a non-negative int; NumPy-style wrapping of other values would be silent."""
+    if isinstance(d, (bool, np.bool_, float, np.floating)):  # int() would truncate 1.7 to 1 silently
+        raise ArgumentTypeError(f"{op}(): argument 'dim' must be int, not {type(d).__name__} ({d!r})")
     n = _builtin_max(ndim, 1)
     if not -n <= d < n:
         raise OutOfRangeError(f"{op}: dimension {d} is out of range for a tensor with {ndim} dimension(s)")
@@ -378,6 +380,37 @@ def _index_array(index: Any) -> Any:
     if type(a) is np.ndarray or is_array(a):
         return a
     return np.asarray(a)  # host: the caller's index data (a list, a number) is host data
+
+
+def broadcast_shapes(*shapes: Any) -> backend.Size:
+    """The shape that tensors of ``shapes`` broadcast to (torch.broadcast_shapes), without making any
+    tensor; a shape is an int or a sequence of ints.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.broadcast_shapes((2, 1), (1, 3), 3)
+        downslope.Size([2, 3])
+    """
+    given: list[tuple[int, ...]] = []
+    for i, shape in enumerate(shapes):
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+        if isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
+            raise ArgumentTypeError(
+                f"broadcast_shapes: shapes must be ints or sequences of ints, got {shape!r} (argument {i})"
+            )
+        dims = tuple(dims)
+        if not all(isinstance(n, (int, np.integer)) for n in dims):
+            raise ArgumentTypeError(f"broadcast_shapes: a shape must hold ints, got {shape!r} (argument {i})")
+        if _builtin_any(n < 0 for n in dims):
+            raise InvalidValueError(f"broadcast_shapes: a dimension cannot be negative, got {shape!r} (argument {i})")
+        given.append(tuple(int(n) for n in dims))
+    try:
+        return backend.Size(np.broadcast_shapes(*given))
+    except ValueError:
+        raise ShapeError(
+            f"broadcast_shapes: shapes {', '.join(map(str, given))} do not broadcast to one shape (each dim, "
+            "counted from the last, must be equal or 1 in every shape)"
+        ) from None
 
 
 # The public name of the dim check, for the packages above ops (nn's layers): PyTorch's rule, a dim in

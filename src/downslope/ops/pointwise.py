@@ -108,7 +108,10 @@ def abs(x: Any) -> Tensor:
 
 
 def _abs_vjp(g, y, args, saved, needs, xp):
-    return (link_input(g * np.sign(xp.data(args[0])), args[0]),)
+    # torch's sgn, 0 at NaN (NumPy's sign is NaN there, which l1_loss would pass on), from two
+    # comparisons: cheaper than np.sign followed by a NaN fix-up
+    d = xp.data(args[0])
+    return (link_input(g * ((d > 0).astype(d.dtype) - (d < 0)), args[0]),)
 
 
 def link_input(grad: Any, x: Any) -> Any:
@@ -324,6 +327,11 @@ def hardtanh(x: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     a = x.array
     if a.dtype == np.bool_:
         raise DTypeError("hardtanh: Bool inputs not supported for hardtanh")
+    # torch reads 0-d tensor bounds as the numbers they hold (its bounds are Scalars, without gradient)
+    if isinstance(min_val, Tensor):
+        min_val = min_val.item()  # host: a bound is a constant of the op
+    if isinstance(max_val, Tensor):
+        max_val = max_val.item()  # host: a bound is a constant of the op
     if min_val > max_val:
         raise ArgumentError(f"hardtanh: min_val cannot be greater than max_val, got {min_val} and {max_val}")
     if a.dtype.kind == "u" and (min_val < 0 or max_val < 0):
@@ -503,6 +511,8 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
         for bound in (min, max):  # a NaN in a tensor bound gives NaN there, with no gradient, as in torch
             if isinstance(bound, Tensor) and bound.array.dtype.kind == "f":
                 out = where(bound.array != bound.array, math.nan, out)
+        if x.array.dtype.kind == "f":  # a NaN input stays NaN with no gradient, as torch's clamp
+            out = where(x.array != x.array, math.nan, out)
         return out
     if min is None and max is None:
         raise ArgumentError("clip: at least one of min and max must be given")

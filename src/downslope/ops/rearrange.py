@@ -168,9 +168,9 @@ def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ..
     n = x.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
-        if size <= 0:
-            raise InvalidValueError(f"split: split_size must be positive, got {size}")
-        bounds = list(range(0, n, size)) + [n]
+        if size < 0 or (size == 0 and n > 0):  # torch: 0 only for an empty dim
+            raise InvalidValueError(f"split: split_size must be positive, got {size} for dim {d} of size {n}")
+        bounds = list(range(0, n, size)) + [n] if n else [0, 0]  # an empty dim: one empty piece, as torch
     else:
         sizes = [int(s) for s in split_size_or_sections]
         if _builtin_sum(sizes) != n:
@@ -200,6 +200,8 @@ def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise InvalidValueError(f"chunk: chunks must be positive, got {chunks}")
     n = x.shape[d]
+    if n == 0:  # torch: `chunks` empty pieces
+        return split(x, [0] * int(chunks), d)
     return split(x, _builtin_max(1, -(-n // chunks)), d)
 
 
@@ -234,10 +236,17 @@ def roll(x: Any, shifts: Any, dims: Any = None) -> Tensor:
         return reshape(roll(reshape(x, (-1,)), shifts, 0), x.shape)
     shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
     dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
-    index: list[Any] = [slice(None)] * x.ndim
+    if len(shifts) != len(dims):
+        raise ShapeError(
+            f"roll: shifts and dims must align, got {len(shifts)} shifts {shifts} and {len(dims)} dims {dims}"
+        )
+    total = [0] * x.ndim  # a dim named twice is rolled by the sum of its shifts, as torch does
     for s_, d_ in zip(shifts, dims):
-        d = _dim(d_, x.ndim, "roll")
-        index[d] = (np.arange(x.shape[d]) - int(s_)) % _builtin_max(x.shape[d], 1)  # host: from shapes (see pad)
+        total[_dim(d_, x.ndim, "roll")] += int(s_)
+    index: list[Any] = [slice(None)] * x.ndim
+    for d, s_ in enumerate(total):
+        if s_:
+            index[d] = (np.arange(x.shape[d]) - s_) % _builtin_max(x.shape[d], 1)  # host: from shapes (see pad)
     grids = [np.arange(n) if isinstance(i, slice) else i for i, n in zip(index, x.shape)]  # host: from shapes
     return getitem(x, np.ix_(*grids))
 
@@ -247,6 +256,8 @@ def diff(x: Any, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = N
     along ``dim`` first (torch.diff)."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "diff")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise InvalidValueError(f"diff: the order n must be a non-negative int, got {n!r}")
     if prepend is not None or append is not None:
         from .shape import concatenate
 
@@ -267,8 +278,17 @@ def tensor_split(x: Any, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor
     x = _lift(x)
     d = _dim(dim, x.ndim, "tensor_split")
     n = x.shape[d]
+    if isinstance(indices_or_sections, Tensor) and indices_or_sections.ndim == 0:
+        # torch: a 0-d integer tensor is the number of sections, a 1-d one the indices
+        if indices_or_sections.array.dtype.kind not in "iu":
+            raise ArgumentTypeError(
+                f"tensor_split: a tensor of sections or indices must be integer (int64), got {indices_or_sections.dtype}"
+            )
+        indices_or_sections = int(to_host(indices_or_sections.array))  # host: the count fixes the pieces
     if isinstance(indices_or_sections, (int, np.integer)):
         k = int(indices_or_sections)
+        if k <= 0:
+            raise InvalidValueError(f"tensor_split: the number of sections must be positive, got {k}")
         sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
         bounds = [0] + list(np.cumsum(sizes))
     else:

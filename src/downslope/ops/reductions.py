@@ -248,6 +248,10 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
         out = (mag != 0).sum(axis=axes, keepdims=keep).astype(a.dtype)
     elif p == 1:
         out = mag.sum(axis=axes, keepdims=keep)
+    elif p == 2 and not _builtin_any(a.shape[i] != 1 for i in axes):
+        # one element: |x|, as torch (its square would overflow float32 from 1.9e19: cosine_similarity
+        # over a size-1 dim)
+        out = mag.sum(axis=axes, keepdims=keep)
     elif p == 2:
         out = xp.sqrt((a * a).sum(axis=axes, keepdims=keep))
     else:
@@ -267,8 +271,8 @@ def _vector_norm_vjp(g, y, args, saved, needs, xp):
     n = xp.data(y)
     if p == 0:  # a count, constant almost everywhere: no gradient flows (torch leaves x.grad None)
         return (None,)
-    if p == 1:
-        return (g * xp.sign(x),)
+    if p == 1:  # torch's sgn is 0 at NaN (NumPy's sign is NaN): dist(x, y, 1) at a NaN input
+        return (g * xp.where(a != a, 0.0, xp.sign(x)),)
     zero = n == 0
     safe = xp.where(zero, 1.0, y)  # the norm where it is not 0, else 1: no division by 0 below
     if p == 2:  # torch masks x / norm, then multiplies: a NaN incoming gradient stays NaN at a zero norm
@@ -605,10 +609,11 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
         x = astype(x, dtype)
     if dim is None:
         flat = reshape(x, (-1,))
-        return reshape(prod(flat, 0), ())  # an empty tensor too: 1, with a (zero-size) gradient, as in torch
+        # an empty tensor too: 1, with a (zero-size) gradient, as in torch; the dtype asked for is kept
+        return reshape(prod(flat, 0, dtype=dtype), ())
     d = _dim(dim, x.ndim, "prod")
-    if x.ndim == 0:
-        return clone(x)
+    if x.ndim == 0:  # integers and booleans as int64 unless a dtype is asked for, as the n-d result
+        return astype(x, backend.int64) if dtype is None and x.array.dtype.kind in "iub" else clone(x)
     keep = bool(keepdim)  # host: a Python flag
     if x.array.dtype == _HALF:  # a float16 running product over- or underflows where the result need not
         with np.errstate(over="ignore", under="ignore"):  # inf or 0, as torch (which does not warn)
@@ -859,12 +864,13 @@ def std_mean(
     return _std("std_mean", x, dim, unbiased, keep, **kwargs), mean(x, dim, keep)
 
 
-def nansum(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+def nansum(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` with NaNs counted as 0 (torch.nansum); the gradient is torch's
-    ``grad * ~isnan(x)``, so an incoming NaN or inf (nanmean over an all-NaN slice) stays visible."""
-    x = _lift(x)
+    ``grad * ~isnan(x)``, so an incoming NaN or inf (nanmean over an all-NaN slice) stays visible.
+    ``dtype`` casts the input first (torch's meaning)."""
+    x = _lift(x) if dtype is None else astype(_lift(x), dtype)
     if x.array.dtype.kind != "f":
-        return sum(x, dim, keepdim)
+        return sum(x, dim, keepdim, dtype=dtype)  # integers: int64 unless a dtype is asked for, as torch
     valid = ~np.isnan(x.array)
     out = sum(wrap_array(namespace_of(x.array).where(valid, x.array, 0)), dim, keepdim).array
     axes = _norm_axes(dim, x.ndim)
@@ -881,8 +887,8 @@ def _nansum_vjp(g, y, args, saved, needs, xp):
 _nansum_vjp.reads_inputs = False  # type: ignore[attr-defined]  # it saves the NaN mask, not x
 
 
-def nanmean(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
-    x = _lift_float(x)
+def nanmean(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    x = _lift_float(x) if dtype is None else astype(_lift_float(x), dtype)
     valid = ~np.isnan(x.array)
     dim = _norm_axes(dim, x.ndim)
     count = np.sum(valid, axis=dim, keepdims=keepdim)

@@ -41,6 +41,14 @@ def _running(fn: Any, a: Any, d: int) -> Any:
         return fn(a, axis=d, dtype=wide).astype(a.dtype)
 
 
+def _zero_d_running(x: Tensor, dtype: Any) -> Tensor:
+    """cumsum/cumprod of a 0-d tensor: the value itself, integers and booleans as int64 unless a dtype
+    is asked for (as torch, and as the n-d results)."""
+    if dtype is None and x.array.dtype.kind in "iub":
+        return astype(x, backend.int64)
+    return clone(x)
+
+
 def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     """Running sum along ``dim``; the gradient is the reversed running sum of the output gradient.
 
@@ -55,7 +63,7 @@ def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
         x = astype(x, dtype)
     d = _dim(dim, x.ndim, "cumsum")
     if x.ndim == 0:
-        return clone(x)
+        return _zero_d_running(x, dtype)
     out = _running(np.cumsum, x.array, d)
     if out.dtype != x.array.dtype and (dtype is not None or out.dtype.kind in "ub"):
         # NumPy widens small integers (uint8 -> uint64); torch keeps the dtype asked for, else int64
@@ -80,7 +88,7 @@ def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
         x = astype(x, dtype)
     d = _dim(dim, x.ndim, "cumprod")
     if x.ndim == 0:
-        return clone(x)
+        return _zero_d_running(x, dtype)
     out = _running(np.cumprod, x.array, d)  # float16 would over- or underflow: wider, as torch
     if x.array.dtype.kind != "f":
         return wrap_array(out.astype(np.int64 if dtype is None else x.array.dtype))
@@ -148,6 +156,10 @@ def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
         return getattr(return_types, name)(clone(x), wrap_array(np.zeros_like(x.array, dtype=np.int64)))
     a = np.moveaxis(x.array, d, -1)
     idx = np.zeros_like(a, dtype=np.int64)
+    if a.shape[-1] == 0:  # nothing to run over: empty values and indices, as torch
+        return getattr(return_types, name)(
+            _take_along(x, np.moveaxis(idx, -1, d), d), wrap_array(np.moveaxis(idx, -1, d))
+        )
     best = a[..., 0].copy()
     for k in range(1, a.shape[-1]):
         take = better(a[..., k], best) | (a[..., k] == best) | np.isnan(a[..., k])

@@ -242,6 +242,9 @@ def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     x = _lift(x)
     if dim is None:
         flat = reshape(x, (-1,))
+        if flat.shape[0] == 0 and flat.array.dtype.kind == "f":  # torch: NaN, with a zero-size gradient
+            empty = namespace_of(flat.array).full((), np.nan, flat.array.dtype)
+            return record_op(empty, (x,), _median_all_vjp)
         if flat.shape[0] == 0 or flat.array.dtype.kind != "f":
             return _kthvalue(flat, (flat.shape[0] + 1) // 2, 0, False, torch_ties=False).values
         value = median(flat.detach(), 0).values.array
@@ -512,21 +515,55 @@ def searchsorted(
             f"searchsorted: the boundaries tensor must be 1-D or have the input's leading dims, got boundaries "
             f"of shape {seq.shape} and input of shape {values.shape}"
         )
-    how: Any = "right" if right else "left"
     host_s, host_v = to_host(s), to_host(v)  # host: np.searchsorted is host work
-    if s.ndim == 1:
+    # NaN boundaries break NumPy's order (NaN last, above +inf) and torch's search (every comparison
+    # with NaN false); only the binary search written out follows torch's path through them
+    nan_bounds = host_s.dtype.kind in "fc" and bool(np.isnan(host_s).any())  # host: as above
+    how: Any = "right" if right else "left"
+    if s.ndim == 1 and not nan_bounds:
         out = np.searchsorted(host_s, host_v, side=how)  # host: as above
     else:
         # rows spelled out, not -1: a sequence or values with no elements still reshape
         rows = math.prod(s.shape[:-1])
         flat_s = host_s.reshape(rows, host_s.shape[-1])
-        flat_v = host_v.reshape(rows, host_v.shape[-1])
-        out = np.zeros(flat_v.shape, np.int64)  # host: as above
-        for i in range(rows):
-            out[i] = np.searchsorted(flat_s[i], flat_v[i], side=how)  # host: as above
+        flat_v = host_v.reshape(rows, host_v.shape[-1]) if s.ndim > 1 else host_v.reshape(1, host_v.size)
+        if nan_bounds or flat_v.shape[1] < _ROW_SEARCH_MIN_VALUES:
+            out = _binary_search_rows(flat_s, flat_v, right)
+        else:  # long rows of values: NumPy's search per row beats the all-rows passes (measured)
+            out = np.zeros(flat_v.shape, np.int64)  # host: as above
+            for i in range(rows):
+                out[i] = np.searchsorted(flat_s[i], flat_v[i], side=how)  # host: as above
         out = out.reshape(v.shape)
     result = np.asarray(out, np.int32 if out_int32 else np.int64)  # host: as above
     return wrap_array(like(as_array(result), v))  # back on the values' device
+
+
+# values per row from which a loop of np.searchsorted over the rows is faster than searching all rows at
+# once (2-core machine: 1000 rows x 16 bounds x 64 values 12 vs 16 ms, 10000 x 100 x 10 90 vs 56 ms)
+_ROW_SEARCH_MIN_VALUES = 32
+
+
+def _binary_search_rows(bounds: np.ndarray, values: np.ndarray, right: bool) -> np.ndarray:
+    """torch's binary search (lower bound, or upper bound with ``right``) of each row of ``values``
+    (rows, m) in the same row of ``bounds`` (rows, k), all rows at once: a Python loop over rows cost
+    ~7 us a row (neural spline flows search one short row per element). ``bounds`` with one row serves
+    every row of ``values``. Same midpoints and comparisons as torch, so NaN lands where torch puts it."""
+    k = bounds.shape[-1]
+    flat = bounds.reshape(-1)
+    row = np.arange(bounds.shape[0], dtype=np.int64)  # host: searchsorted searches host copies
+    base = row[:, None] * k if bounds.shape[0] > 1 else 0
+    lo = np.zeros(values.shape, np.int64)  # host: as above
+    hi = np.full(values.shape, k, np.int64)  # host: as above
+    # each step at least halves hi - lo (k at the start), so bit_length(k) steps reach lo == hi everywhere
+    for _ in range(k.bit_length()):
+        mid = (lo + hi) >> 1
+        probe = flat[base + np.minimum(mid, k - 1)]  # mid == k only where the search has ended
+        # torch's `!(bound > value)` (right) and `!(bound >= value)` (left): NaN comparisons go right
+        go_right = ~(probe > values) if right else ~(probe >= values)
+        # where the search has ended (lo == hi == mid) both updates keep lo == hi: mid + 1 is clamped to hi
+        lo = np.minimum(np.where(go_right, mid + 1, lo), hi)
+        hi = np.where(go_right, hi, mid)
+    return lo
 
 
 def bucketize(input: Any, boundaries: Any, *, out_int32: bool = False, right: bool = False) -> Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+from . import _pytree as _pytree  # torch.utils._pytree as an attribute path (tree_map, tree_flatten...)
 from . import benchmark, checkpoint, data, dlpack, hooks
 
 __all__ = ["benchmark", "checkpoint", "data", "dlpack", "hooks"]

@@ -399,6 +399,9 @@ def _cross_entropy_indices(
     w_t = np.ones_like(t, dtype=dtype) if w is None else w[t_safe]
     if not all_valid:
         w_t = w_t * valid
+        # selected, not multiplied by 0: an ignored row may hold NaN or inf (padding after masked
+        # attention), and 0 * NaN would be NaN; torch leaves ignored rows out
+        picked = np.where(valid, picked, 0)
     per_item = -picked * w_t
     if smoothing > 0:
         # -sum_c w_c log p_c = -(sum_c w_c shifted_c) + log_total * sum_c w_c
@@ -410,7 +413,7 @@ def _cross_entropy_indices(
             wb = w.reshape((1, n_classes) + (1,) * (d.ndim - 2))
             smooth = log_total * w.sum() - (shifted * wb).sum(axis=1)
         if not all_valid:
-            smooth = smooth * valid
+            smooth = np.where(valid, smooth, 0)
         per_item = (1.0 - smoothing) * per_item + (smoothing / n_classes) * smooth
     per_item = per_item.astype(dtype, copy=False)
     if reduction == "none":
@@ -514,6 +517,9 @@ def nll_loss(
     # take_along_dim, not gather: t_safe is in range (checked above on the host; on a device unchecked, as in
     # PyTorch's CUDA kernels), and gather's own range check would read the targets back on every step
     picked = ops.squeeze(ops.take_along_dim(x2, t_safe[:, None], 1), 1)
+    if not (is_host(valid) and valid.all()):  # host: host targets only; a device is always masked
+        # selected, not multiplied by 0: an ignored row may hold NaN or inf, and torch leaves it out
+        picked = ops.where(wrap_array(valid), picked, 0.0)
     per_item = -picked * wrap_array(w_t.astype(x.array.dtype, copy=False))
     if reduction == "none":
         return ops.reshape(per_item, ()) if unbatched else per_item
