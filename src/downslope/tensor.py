@@ -2620,8 +2620,9 @@ _LEAF_MESSAGE = (
 )
 _READ_ONLY_MESSAGE = (
     "{op}: unsupported operation: more than one element of the written-to tensor refers to a single memory "
-    "location (it is a broadcast view, e.g. expand(), or a read-only NumPy array shared through from_numpy or "
-    "as_tensor). Please clone() the tensor before performing the operation."
+    "location, or the tensor is read-only (a broadcast view such as expand(), the .real/.imag/view_as_real view "
+    "of a complex tensor, or a read-only NumPy array shared through from_numpy or as_tensor). Please clone() the "
+    "tensor before performing the operation."
 )
 
 

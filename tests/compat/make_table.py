@@ -209,6 +209,17 @@ DIFFERS: dict[str, str] = {
     "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",
     "torch.linalg.det": "the gradient at an exactly singular matrix is the cofactor matrix (PyTorch's SVD formula, "
     "which it uses under create_graph; its plain backward gives zeros there)",
+    "torch.real": "a read-only view: writing into it raises (torch writes through into the complex tensor); "
+    "clone() first",
+    "torch.imag": "a read-only view: writing into it raises (torch writes through into the complex tensor); "
+    "clone() first",
+    "torch.Tensor.real": "a read-only view: writing into it raises (torch writes through); clone() first",
+    "torch.Tensor.imag": "a read-only view: writing into it raises (torch writes through); clone() first",
+    "torch.view_as_real": "a read-only view: writing into it raises (torch writes through into the complex tensor); "
+    "clone() first",
+    "torch.view_as_complex": "copies when the (real, imaginary) pairs are not adjacent in memory (torch refuses)",
+    "torch.conj": "conjugates at once: no lazy conjugate bit (is_conj() is False)",
+    "torch.Tensor.conj": "conjugates at once: no lazy conjugate bit (is_conj() is False)",
     "torch.det": "the gradient at an exactly singular matrix is the cofactor matrix (see torch.linalg.det)",
     "torch.Tensor.det": "the gradient at an exactly singular matrix is the cofactor matrix (see torch.linalg.det)",
     "torch.addr": "alpha=0 drops the product (a NaN or inf in vec1/vec2 does not propagate), as addmm does; "

@@ -447,3 +447,12 @@ def test_safetensors_holds_complex64_and_refuses_complex128(tmp_path: Any) -> No
     np.testing.assert_array_equal(safetensors_torch.load_file(path)["w"].numpy(), back["w"].numpy())
     with pytest.raises(Exception, match="complex128"):
         ds.save_safetensors({"w": ds.tensor([1j], dtype=ds.complex128)}, path)
+
+
+def test_cfloat_cdouble_and_a_write_into_real_says_why() -> None:
+    x = ds.tensor([1.0, 2.0])
+    assert x.cfloat().dtype == ds.complex64 and x.cdouble().dtype == ds.complex128
+    assert str(torch.tensor([1.0, 2.0]).cfloat().dtype) == "torch.complex64"
+    z = ds.tensor([1 + 2j])
+    with pytest.raises(RuntimeError, match=r"\.real/\.imag/view_as_real view"):
+        z.real[0] = 5.0

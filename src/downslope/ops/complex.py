@@ -535,6 +535,8 @@ def install(tensor_class: type) -> None:
     tensor_class.istft = _istft_method  # type: ignore[attr-defined]
     tensor_class.is_conj = is_conj  # type: ignore[attr-defined]
     tensor_class.isreal = isreal  # type: ignore[attr-defined]
+    tensor_class.cfloat = lambda self: self.to(backend.complex64)  # type: ignore[attr-defined]
+    tensor_class.cdouble = lambda self: self.to(backend.complex128)  # type: ignore[attr-defined]
 
     for rule in (_real_vjp, _imag_vjp, _conj_vjp, _complex_vjp, _polar_vjp, _view_as_complex_vjp):
         register(rule)
