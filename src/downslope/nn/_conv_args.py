@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ..tensor import Tensor
 
 IntOr2 = int | tuple[int, ...]
@@ -94,6 +94,19 @@ def _as_tensor(x: Any, where: str) -> Tensor:
     if isinstance(x, np.ndarray):
         return ops._lift(x)
     raise ArgumentTypeError(f"{where}: expected a Tensor, got {type(x).__name__}")
+
+
+def _checked_bias(bias: Any, c_out: int, x: Tensor, where: str) -> Tensor | None:
+    """The layer's bias as a tensor of shape (c_out,) in the input's dtype (None stays None): the check
+    every convolution, 2-D or 3-D, plain or transposed, makes before its kernel runs."""
+    if bias is None:
+        return None
+    b = _as_tensor(bias, where)
+    if b.shape != (c_out,):
+        raise ShapeError(f"{where}: expected bias of shape ({c_out},), got {b.shape}")
+    if b.dtype != x.dtype:
+        raise DTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
+    return b
 
 
 def _batched(x: Tensor, spatial: int, where: str) -> tuple[Tensor, bool]:

@@ -25,7 +25,15 @@ from typing import Any
 from .. import ops
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, note_conv_layout, record_op
-from ._conv_args import _as_tensor, _batched, _check_floating, _transposed_args, _tuple, _zeros_padding_only
+from ._conv_args import (
+    _as_tensor,
+    _batched,
+    _check_floating,
+    _checked_bias,
+    _transposed_args,
+    _tuple,
+    _zeros_padding_only,
+)
 from ._conv_transpose_kernels import _conv_transpose2d_vjp, conv_transpose2d_forward
 from .convolution import _ConvLayer
 
@@ -95,14 +103,8 @@ def _conv_transpose2d(
     )
     if min(out_hw) < 1:
         raise ShapeError(f"{where}: padding {padding} leaves no output for input {(h, wd)}, weight {w.shape}")
-    parents: tuple[Tensor, ...] = (x, w)
-    if bias is not None:
-        b = _as_tensor(bias, where)
-        if b.shape != (c_out_g * groups,):
-            raise ShapeError(f"{where}: expected bias of shape ({c_out_g * groups},), got {b.shape}")
-        if b.dtype != x.dtype:
-            raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
-        parents = (x, w, b)
+    b = _checked_bias(bias, c_out_g * groups, x, where)
+    parents: tuple[Tensor, ...] = (x, w) if b is None else (x, w, b)
     # The geometry of the convolution whose input gradient this is: from the (OH, OW) output to x.
     # Its bottom/right padding is what its receptive fields need past the output (never below 0).
     (ph, pw), (sh, sw) = padding, stride

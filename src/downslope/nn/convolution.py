@@ -35,7 +35,7 @@ from ._conv_args import IntOr2 as IntOr2
 from ._conv_args import Padding2 as Padding2
 from ._conv_args import _as_tensor as _as_tensor
 from ._conv_args import _batched as _batched
-from ._conv_args import _channels, _check_padding_string, _padding_mode
+from ._conv_args import _channels, _check_padding_string, _checked_bias, _padding_mode
 from ._conv_args import _check_floating as _check_floating
 from ._conv_args import _conv_pads as _conv_pads
 from ._conv_args import _pool_args as _pool_args
@@ -192,14 +192,8 @@ def _conv2d(
             f"{where}: the (padded) input {size} is smaller than the dilated kernel {kernel} "
             f"(input shape {x_shape}, weight shape {w_shape})"
         )
-    parents: tuple[Tensor, ...] = (x, w)
-    if bias is not None:
-        b = _as_tensor(bias, where)
-        if b.shape != (c_out,):
-            raise ShapeError(f"{where}: expected bias of shape ({c_out},), got {b.shape}")
-        if b.dtype != x.dtype:
-            raise DTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
-        parents = (x, w, b)
+    b = _checked_bias(bias, c_out, x, where)
+    parents: tuple[Tensor, ...] = (x, w) if b is None else (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
     # A leaf weight (a layer's parameter) is passed again and again: the Winograd path may reuse its
     # transformed weight while its bytes are unchanged, with or without a graph being recorded (a

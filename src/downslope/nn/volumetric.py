@@ -30,6 +30,7 @@ from ._conv_args import (
     _batched,
     _check_floating,
     _check_padding_string,
+    _checked_bias,
     _padding_mode,
     _pool_args,
     _positive,
@@ -128,14 +129,8 @@ def conv3d(
             f"{where}: the (padded) input {padded} is smaller than the dilated kernel {reach} "
             f"(input shape {x.shape}, weight shape {w.shape})"
         )
-    parents: tuple[Tensor, ...] = (x, w)
-    if bias is not None:
-        b = _as_tensor(bias, where)
-        if b.shape != (c_out,):
-            raise ShapeError(f"{where}: expected bias of shape ({c_out},), got {b.shape}")
-        if b.dtype != x.dtype:
-            raise DTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
-        parents = (x, w, b)
+    b = _checked_bias(bias, c_out, x, where)
+    parents: tuple[Tensor, ...] = (x, w) if b is None else (x, w, b)
     geometry = (st, pad, dil, groups, size)
     out = conv3d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
     # channel-major in memory, contiguous in PyTorch: noted, so that view and stride treat it so
@@ -398,14 +393,8 @@ def conv_transpose3d(
     )
     if min(out_size) < 1:
         raise ShapeError(f"{where}: padding {p} leaves no output for input {(depth, h, wd)}, weight {w.shape}")
-    parents: tuple[Tensor, ...] = ()
-    if bias is not None:
-        b = _as_tensor(bias, where)
-        if b.shape != (c_out_g * groups,):
-            raise ShapeError(f"{where}: expected bias of shape ({c_out_g * groups},), got {b.shape}")
-        if b.dtype != x.dtype:
-            raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
-        parents = (b,)
+    b = _checked_bias(bias, c_out_g * groups, x, where)
+    parents: tuple[Tensor, ...] = () if b is None else (b,)
     geometry = (s, p, d, groups, (depth, h, wd))  # the convolution's, from the output to x
     out = conv_transpose3d_forward(x.array, w.array, None if bias is None else parents[0].array, geometry, out_size)
     # channel-major in memory, contiguous in PyTorch: noted, so that view and stride treat it so
