@@ -185,3 +185,12 @@ def test_without_einops_downslope_imports_and_the_layers_say_what_to_install():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "downslope.nn.Reduce is einops' layer and needs einops (pip install einops)"
+
+
+def test_einops_torch_layer_in_a_downslope_model_names_the_replacement() -> None:
+    from einops.layers.torch import Rearrange as TorchRearrange
+
+    with pytest.raises(TypeError, match=r"downslope\.nn\.Rearrange"):
+        ds.nn.Sequential(TorchRearrange("b c -> c b"))
+    with pytest.raises(TypeError, match="PyTorch module"):
+        ds.nn.Sequential(torch.nn.Linear(2, 2))

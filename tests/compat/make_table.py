@@ -49,6 +49,8 @@ NAMESPACES = {
 
 _RANDOM = "drawn from downslope's one NumPy generator (ds.manual_seed): same distribution, other numbers than PyTorch"
 
+# the second derivative where the 2-norm's first derivative is defined by convention (an all-zero vector)
+_ZERO_SECOND = "the second derivative at an exactly zero vector is 0 (PyTorch: NaN)"
 DIFFERS: dict[str, str] = {
     "torch.nn.Module.compile": "accepted with any arguments and changes nothing (there is no compiler)",
     "torch.get_autocast_dtype": "the dtype autocast names (bfloat16 on the CPU); blocks compute in float32",
@@ -220,6 +222,12 @@ DIFFERS: dict[str, str] = {
     "torch.view_as_complex": "copies when the (real, imaginary) pairs are not adjacent in memory (torch refuses)",
     "torch.conj": "conjugates at once: no lazy conjugate bit (is_conj() is False)",
     "torch.Tensor.conj": "conjugates at once: no lazy conjugate bit (is_conj() is False)",
+    "torch.linalg.vector_norm": _ZERO_SECOND,
+    "torch.linalg.norm": _ZERO_SECOND,
+    "torch.norm": _ZERO_SECOND,
+    "torch.Tensor.norm": _ZERO_SECOND,
+    "torch.nn.functional.normalize": _ZERO_SECOND,
+    "torch.nn.functional.cosine_similarity": _ZERO_SECOND,
     "torch.det": "the gradient at an exactly singular matrix is the cofactor matrix (see torch.linalg.det)",
     "torch.Tensor.det": "the gradient at an exactly singular matrix is the cofactor matrix (see torch.linalg.det)",
     "torch.addr": "alpha=0 drops the product (a NaN or inf in vec1/vec2 does not propagate), as addmm does; "

@@ -14,7 +14,13 @@ from .parameter import Parameter
 
 def _check_module(owner: str, value: Any) -> Module:
     if not isinstance(value, Module):
-        raise ArgumentTypeError(f"{owner}: expected Module objects, got {type(value).__name__}")
+        kind = type(value)
+        hint = ""
+        if kind.__module__.startswith("einops.layers"):  # einops.layers.torch's classes are torch modules
+            hint = f"; einops' layers for downslope are downslope.nn.{kind.__name__} (from downslope.nn import {kind.__name__})"
+        elif kind.__module__.startswith("torch."):
+            hint = "; it is a PyTorch module: build the layer from downslope.nn instead"
+        raise ArgumentTypeError(f"{owner}: expected Module objects, got {kind.__name__}{hint}")
     return value
 
 
