@@ -163,6 +163,14 @@ def test_default_names_are_unique_within_one_second(tmp_path):
     assert all(n.startswith("digits-adam-") and len(n.rsplit("-", 1)[1]) == 4 for n in names)
 
 
+def test_a_made_up_name_that_meets_a_live_run_is_replaced_by_another(tmp_path, monkeypatch):
+    names = iter(["digits-adam-1", "digits-adam-1", "digits-adam-2"])  # two random suffixes that met
+    monkeypatch.setattr(runs, "unique_name", lambda stem: next(names))
+    first = runs.reserve(None, parent=tmp_path, stem="digits-adam")
+    second = runs.reserve(None, parent=tmp_path, stem="digits-adam")  # the first is still being written
+    assert (first.final.name, second.final.name) == ("digits-adam-1", "digits-adam-2")
+
+
 def test_overwrite_replaces_the_directory_as_a_whole(tmp_path):
     old = runs.reserve(tmp_path / "r")
     old.write_text("stale.png", "old")
@@ -667,7 +675,10 @@ def test_sigterm_keeps_the_run_resumable_and_exits_130(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == runs.EXIT_INTERRUPTED == 130
-    assert err.count("\n") == 1 and "SIGTERM" in err and f"--resume {out}" in err, err
+    # one line at once (as for Ctrl-C: the epoch being finished), one when the run is kept
+    said = [line for line in err.splitlines() if line]
+    assert len(said) == 2 and said[0].startswith("SIGTERM received: finishing epoch "), err
+    assert "SIGTERM" in said[1] and f"--resume {out}" in said[1], err
     assert runs.read_status(runs.staging_path(out))["status"] == runs.INTERRUPTED and not out.exists()
     assert serialization.load(checkpoint)["epoch"] >= 1
     assert main(["evaluate", str(out)]) == 2  # not complete: refused

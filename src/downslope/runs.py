@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -44,6 +45,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +86,10 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     from . import serialization
 
     serialization.atomic_write_bytes(path, data)
+
+
+class RunRemovedError(StateError):
+    """A run's staging directory was removed (e.g. ``rm -rf``) while its process was writing it."""
 
 
 def json_bytes(obj: Any) -> bytes:
@@ -276,16 +282,45 @@ class Run:
     def path(self, name: str) -> Path:
         return self.staging / name
 
+    def in_place(self) -> bool:
+        """Whether the staging directory is still the one this process reserved (not removed, or
+        removed and made again by someone else)."""
+        if self._lock_fd is not None:
+            return _is_at(self._lock_fd, self.staging)
+        return self.staging.is_dir()
+
+    def check_in_place(self) -> None:
+        """Raise :class:`RunRemovedError` when the staging directory was removed (or replaced) since it was
+        reserved: a write there would make a new, half-empty run that could be published as complete."""
+        if not self.in_place():
+            raise RunRemovedError(
+                f"the run directory {self.staging} was removed while training; the run is abandoned "
+                f"(nothing was published as {self.final})"
+            )
+
     def write_bytes(self, name: str, data: bytes) -> None:
+        self.check_in_place()
         write_bytes(self.staging / name, data)
+        self.check_after_write(name)
+
+    def check_after_write(self, name: str) -> None:
+        """After a write of ``name``: a directory removed just before it was made again by the write (which
+        makes missing parents); take back what the write left there and raise :class:`RunRemovedError`."""
+        if self.in_place():
+            return
+        with contextlib.suppress(OSError):
+            (self.staging / name).unlink()
+            self.staging.rmdir()
+        self.check_in_place()
 
     def write_text(self, name: str, text: str) -> None:
-        write_bytes(self.staging / name, text.encode())
+        self.write_bytes(name, text.encode())
 
     def write_with(self, name: str, render: Callable[[Path], object]) -> None:
         """Let ``render(tmp_path)`` write a file, then move it to ``name`` atomically (for writers that want a path)."""
         import tempfile
 
+        self.check_in_place()
         target = self.staging / name
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=self.staging)
         os.close(fd)
@@ -295,6 +330,7 @@ class Run:
         except BaseException:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
+            self.check_in_place()  # (a write into a removed directory fails: say why)
             raise
 
     def clear_stale_temporaries(self) -> list[str]:
@@ -323,7 +359,7 @@ class Run:
     def set_status(self, status: str, **extra: Any) -> None:
         """Write the status marker (atomically) in the staging directory."""
         record = {"status": status, "pid": os.getpid(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
-        write_bytes(self.staging / STATUS_FILE, json_bytes(record))
+        self.write_bytes(STATUS_FILE, json_bytes(record))
 
     def publish(self, status: str = COMPLETE) -> None:
         """Write the final status marker last and give the run its final name in one rename.
@@ -333,10 +369,12 @@ class Run:
         """
         if status not in (COMPLETE, DIVERGED):
             raise ConfigError(f"publish: a published run is complete or diverged, got status {status!r}")
+        self.check_in_place()
         self.clear_stale_temporaries()
         files = sorted(p.name for p in self.staging.iterdir() if not p.name.startswith(".") and p.is_file())
         self.set_status(status, files=sorted(set(files) | {STATUS_FILE}))
         _fsync_dir(self.staging)
+        self.check_in_place()  # removed while its files were listed: publish nothing
         final = self.final
         if final.is_dir() and any(final.iterdir()):
             if not self.overwrite:
@@ -371,11 +409,18 @@ class Run:
             self.set_status(status)
         except OSError:
             pass  # e.g. the disk is full: the marker still says running, which --resume accepts too
+        except RunRemovedError:
+            pass  # nothing left to mark
+        self._unlock()
+
+    def abandon(self) -> None:
+        """Let go of a run whose directory was removed from under it (nothing written, nothing removed)."""
         self._unlock()
 
     def discard(self) -> None:
         """Remove the staging directory (nothing worth keeping was written)."""
-        shutil.rmtree(self.staging, ignore_errors=True)
+        if self.in_place():  # a directory made at that name since by someone else is theirs
+            shutil.rmtree(self.staging, ignore_errors=True)
         self._unlock()
         for made in self.made_dirs:  # a refused command leaves no empty runs/ behind
             try:
@@ -412,13 +457,18 @@ def reserve(
     for _ in range(100):
         try:
             return _reserve_at(base / unique_name(stem), False)
-        except _Taken:
+        except (_Taken, _Busy):
             continue
     raise StateError(f"{base}: no free run name for {stem!r} after 100 tries")  # pragma: no cover
 
 
 class _Taken(ConfigError):
     """The name is in use (a run or a staging directory is there)."""
+
+
+class _Busy(StateError):
+    """The name is in use by a live process writing a run there (another name is tried when the name was
+    made up: two random suffixes made in the same second can meet)."""
 
 
 def _reserve_at(final: Path, overwrite: bool) -> Run:
@@ -649,9 +699,7 @@ def _claim(run: Run, staging: Path) -> None:
         except FileNotFoundError:
             continue  # as above, between the two checks
         if held is None:
-            raise StateError(
-                f"--out {final}: another downslope process is writing a run there now; choose another --out"
-            )
+            raise _Busy(f"--out {final}: another downslope process is writing a run there now; choose another --out")
         try:
             # A dead run that never finished an epoch (e.g. a data-parallel run whose other rank failed
             # to read its data) holds nothing to continue: it is taken over as if it were not there.
@@ -667,7 +715,7 @@ def _claim(run: Run, staging: Path) -> None:
         finally:
             os.close(held)
         shutil.rmtree(trash, ignore_errors=True)
-    raise StateError(f"--out {final}: another downslope process took it just now; choose another --out")
+    raise _Busy(f"--out {final}: another downslope process took it just now; choose another --out")
 
 
 def resume(run: str | os.PathLike[str]) -> Run:
@@ -922,7 +970,82 @@ __all__ = [
     "STATUSES",
     "EXIT_DIVERGED",
     "EXIT_INTERRUPTED",
+    "RunRemovedError",
+    "RunSummary",
+    "list_runs",
 ]
+
+
+# ---------------------------------------------------------------------- listing runs
+STOPPED, LIVE, BROKEN = "stopped", "live", "broken"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run of :func:`list_runs`: its name, directory, status and its metrics.json's summary.
+
+    ``status``: "complete" or "diverged" (published), "stopped" (unfinished, resumable with
+    ``downslope train --resume``), "live" (being written by a running process) or "broken" (a run's
+    directory whose marker or files are missing or unreadable, or an unfinished run that holds nothing
+    to continue). ``metrics``: the test metrics, epochs, seconds and stop reason of a published run
+    (empty for the others)."""
+
+    name: str
+    path: Path
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def list_runs(directory: str | os.PathLike[str] = "runs") -> list[RunSummary]:
+    """Every run in ``directory`` (published and unfinished), by name.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> run = reserve(root / "demo"); run.publish(COMPLETE)
+        >>> [(r.name, r.status) for r in list_runs(root)]
+        [('demo', 'complete')]
+    """
+    base = Path(directory)
+    if not base.is_dir():
+        raise ConfigError(f"list_runs: {base} is not a directory; give the directory the runs are in (e.g. runs)")
+    found: list[RunSummary] = []
+    for entry in sorted(base.iterdir()):
+        if entry.is_symlink() or not entry.is_dir():
+            continue
+        final = _final_of_staging(entry)
+        if final is not None:
+            found.append(RunSummary(final.name, entry, _unfinished_status(entry)))
+        elif not entry.name.startswith("."):  # (working names: .<name>.reserving-..., .discarded-...)
+            summary = _published_summary(entry)
+            if summary is not None:
+                found.append(summary)
+    return sorted(found, key=lambda r: (r.name, r.path.name))
+
+
+def _unfinished_status(staging: Path) -> str:
+    if _is_locked(staging):
+        return LIVE
+    # a run killed before it wrote its config.toml holds nothing --resume can continue
+    return STOPPED if (staging / CONFIG_FILE).is_file() else BROKEN
+
+
+def _published_summary(path: Path) -> RunSummary | None:
+    """A published run's summary; None for a directory that is not a run (no marker, nor a run's files)."""
+    has_marker = (path / STATUS_FILE).is_file()
+    if not has_marker and not (path / "model.ds").is_file():
+        return None
+    status = read_status(path)
+    if not has_marker and is_run_directory(path):  # a run written before status markers: complete
+        status = {"status": COMPLETE}
+    if not is_run_directory(path) or status is None or status["status"] not in (COMPLETE, DIVERGED):
+        return RunSummary(path.name, path, BROKEN) if has_marker or status is not None else None
+    listed = status.get("files") or []
+    if not all((path / name).is_file() for name in listed):
+        return RunSummary(path.name, path, BROKEN)
+    metrics = read_json_file(path / "metrics.json") or {}
+    kept = {k: v for k, v in metrics.items() if k.startswith("test_") or k in ("epochs", "seconds", "stop_reason")}
+    return RunSummary(path.name, path, str(status["status"]), kept)
 
 
 def load_run(run: str | os.PathLike[str]) -> tuple[Module, dict[str, Any]]:

@@ -1,10 +1,10 @@
-"""The ``downslope`` command: train, evaluate, predict, compare, landscape, lr-find, export.
+"""The ``downslope`` command: train, evaluate, predict, compare, landscape, lr-find, export, runs.
 
 Every subcommand prints one clear line and exits with status 2 on bad input (unknown names list the
 valid ones; missing or malformed files say where), never a traceback.
 
 Modules: parser (flags and help), common (settings from flags and config files), train, results (a
-run's files), features (a run's inputs read back), use (evaluate, predict, export), compare, explore
+run's files), features (a run's inputs read back), use (evaluate, predict, export, runs), compare, explore
 (landscape, lr-find). The private helpers that tests import from ``downslope.cli``
 (``_features_for``: what predict feeds a model, ``_plots``, ...) are re-exported here.
 """
@@ -38,7 +38,7 @@ try:
     from .results import _in_data_units as _in_data_units
     from .results import _plots as _plots
     from .train import cmd_train
-    from .use import cmd_evaluate, cmd_export, cmd_predict
+    from .use import cmd_evaluate, cmd_export, cmd_predict, cmd_runs
 except KeyboardInterrupt:
     _interrupted_while_starting()
 
@@ -50,6 +50,7 @@ COMMANDS = {
     "landscape": cmd_landscape,
     "lr-find": cmd_lr_find,
     "export": cmd_export,
+    "runs": cmd_runs,
 }
 
 
@@ -71,6 +72,16 @@ def _joined_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _empty_out(argv: list[str]) -> bool:
+    """Whether ``--out`` was given an empty value (``--out ""`` or ``--out=``)."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--out=" or (arg == "--out" and i + 1 < len(argv) and argv[i + 1] == ""):
+            return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -86,6 +97,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if extra:  # name the subcommand whose help lists the valid flags
         where = args._subparsers.get(args.command, parser) if args.command else parser
         where.error(f"unrecognized arguments: {' '.join(extra)}")
+    if _empty_out(argv):  # e.g. an unset $RUN_DIR: "no --out" would write somewhere the script never looks
+        where = args._subparsers.get(args.command, parser) if args.command else parser
+        where.error("empty --out (an unset shell variable?); give a path")
     if args.version:
         from .. import __version__
 
@@ -167,6 +181,7 @@ __all__ = [
     "cmd_landscape",
     "cmd_lr_find",
     "cmd_predict",
+    "cmd_runs",
     "cmd_train",
     "main",
 ]

@@ -30,9 +30,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import itertools
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -247,6 +250,21 @@ def sample_feeds(state: dict[str, Any], n: int, seed: int = 0) -> dict[str, np.n
     return feeds
 
 
+@contextlib.contextmanager
+def _unwritable(flag: str, path: str | os.PathLike[str], written: list[str]) -> Iterator[None]:
+    """An OSError writing ``path`` said as predict says it (the errno alone names a hidden temporary file),
+    with the files this export already wrote (``written``: their lines), which are complete and stay."""
+    try:
+        yield
+    except OSError as exc:
+        room = "make room" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "choose a writable place"
+        done = "; ".join(line.replace("wrote", "already wrote", 1) for line in written)
+        raise ConfigError(
+            f"export: could not write {flag} {os.fspath(path)} ({exc.strerror or exc}); {room} and run export "
+            f"again{f' ({done}: that file is complete)' if done else ''}"
+        ) from None
+
+
 def export_run(
     run: str | os.PathLike[str], onnx_path: str | os.PathLike[str] | None = None,
     safetensors_path: str | os.PathLike[str] | None = None,
@@ -275,13 +293,14 @@ def export_run(
                 "replace the first, give two paths"
             )
     model, state = load_run(os.fspath(run))
-    lines = []
+    lines: list[str] = []
     if onnx_path is not None:
         ox.require_onnx()
         proto = run_to_onnx(model, state)
         feeds = sample_feeds(state, 7)
         ox.verify(proto, feeds, reference_outputs(model, state, feeds), where=f"export {run}")
-        atomic_write_bytes(onnx_path, proto.SerializeToString())  # parents made, never a half-written file
+        with _unwritable("--onnx", onnx_path, lines):
+            atomic_write_bytes(onnx_path, proto.SerializeToString())  # parents made, never a half-written file
         lines.append(
             f"wrote {os.fspath(run)} as ONNX to {os.fspath(onnx_path)} (inputs: "
             f"{', '.join(i.name for i in proto.graph.input)}; outputs: {', '.join(o.name for o in proto.graph.output)})"
@@ -290,8 +309,9 @@ def export_run(
         from ..export.safetensors import save_safetensors
 
         weights = state["model"]
-        save_safetensors(
-            weights, safetensors_path, metadata={"downslope_config": json.dumps(state["config"], default=str)}
-        )
+        with _unwritable("--safetensors", safetensors_path, lines):
+            save_safetensors(
+                weights, safetensors_path, metadata={"downslope_config": json.dumps(state["config"], default=str)}
+            )
         lines.append(f"wrote the weights of {os.fspath(run)} ({len(weights)} arrays) to {os.fspath(safetensors_path)}")
     return lines

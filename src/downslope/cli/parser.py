@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_landscape_command,
         _add_lr_find_command,
         _add_export_command,
+        _add_runs_command,
     ):
         add(sub)
     return parser
@@ -361,6 +362,17 @@ def _add_lr_find_command(sub: Any) -> None:
     p.add_argument("--end-lr", type=float, default=10.0, help="last learning rate tried [10]")
     p.add_argument("--num-iter", type=int, default=100, help="number of mini-batches (one rate each) [100]")
     _add_overwrite_flag(p)
+
+
+def _add_runs_command(sub: Any) -> None:
+    """``runs [DIR]``: the runs in a directory, with their status and test metrics."""
+    p = sub.add_parser(
+        "runs",
+        help="list the runs in a directory: status (complete, diverged, stopped, live, broken) and test metrics",
+        description="List the runs in DIR: published ones (complete or diverged, with their test metrics), "
+        "stopped ones ('downslope train --resume' continues them), live ones (being trained now) and broken ones.",
+    )
+    p.add_argument("directory", nargs="?", default="runs", metavar="DIR", help="where the runs are [runs]")
 
 
 def _add_export_command(sub: Any) -> None:

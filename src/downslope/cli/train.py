@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shlex
 import sys
@@ -193,15 +194,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         return _train(args)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # (ignored by _interrupted_exit as it exits)
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
 
-def _first_epoch_callback() -> Any:
-    """A callback noting the first epoch this process trains (after a resume: how many were done before)."""
+def _first_epoch_callback(resuming: bool = False) -> Any:
+    """A callback noting the first epoch this process trains (after a resume: how many were done before);
+    ``resuming``, it prints where training continues (once that is known: after the restore)."""
     from ..train.callbacks import Callback
 
     class FirstEpoch(Callback):
@@ -210,6 +213,13 @@ def _first_epoch_callback() -> Any:
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
             if self.first_epoch is None:
                 self.first_epoch = epoch
+                if resuming and epoch:
+                    print(f"resuming after epoch {epoch} of {self.trainer.params.get('epochs')}", flush=True)
+
+        def on_train_end(self, logs: Any = None) -> None:
+            if resuming and self.first_epoch is None:  # the checkpoint was saved where training ended
+                done = len(self.trainer.history) if self.trainer.history is not None else "?"
+                print(f"resuming after epoch {done}: no epoch left to train; writing the run", flush=True)
 
     return FirstEpoch()
 
@@ -219,7 +229,6 @@ def _train(args: argparse.Namespace) -> int:
     from ..distributed import launched_size
     from ..errors import CheckpointError, ConfigError
     from ..experiment import run_training
-    from ..train.callbacks import ModelCheckpoint
 
     writer, processes = True, launched_size() or 1
     if processes > 1:  # under mpiexec only rank 0 writes the run and reports
@@ -228,7 +237,6 @@ def _train(args: argparse.Namespace) -> int:
         dist.init()
         writer = dist.is_main()
     options: dict[str, Any] = {}
-    resumed_at = _first_epoch_callback()
     if args.resume and processes > 1:
         cfg, run, options["resume_from"] = _resumed_on_every_rank(args, processes, writer)
         if options["resume_from"] is None:
@@ -238,11 +246,20 @@ def _train(args: argparse.Namespace) -> int:
     elif args.resume:
         cfg, run = _resumed_config(args)
     else:
-        cfg, run = _train_config(args, processes)
+        try:
+            cfg, run = _train_config(args, processes)  # (a run reserved here is discarded on any error)
+        except KeyboardInterrupt as exc:
+            print(f"downslope train: {_signal_name(exc)} during start-up; {_DISCARDED}", file=sys.stderr)
+            return _interrupted_exit()
+    # where a resumed run continues is said even with --quiet, as which file it reads is
+    resuming = bool(args.resume) and run is not None
+    if resuming and not run.checkpoint.is_file():
+        print("resuming: no epoch was saved; starting over", flush=True)
+    resumed_at = _first_epoch_callback(resuming and run.checkpoint.is_file())
     if run is not None:
         # A full training checkpoint in the run's directory after every epoch (written atomically):
         # what --resume continues from after a kill.
-        options["extra_callbacks"] = [ModelCheckpoint(run.checkpoint), resumed_at]
+        options["extra_callbacks"] = [_run_checkpoint(run), resumed_at]
         if args.resume and run.checkpoint.is_file() and "resume_from" not in options:
             options["resume_from"] = run.checkpoint
     if writer:
@@ -262,12 +279,21 @@ def _train(args: argparse.Namespace) -> int:
             raise
         # a checkpoint that could not be written (disk full, file-size limit) keeps the run, even the first
         unwritten = isinstance(exc, CheckpointError) and exc.filename == str(run.checkpoint)
+        # (its temporary file gone before its rename: the directory is being removed, rm -rf not done yet)
+        vanishing = unwritten and isinstance(exc, CheckpointError) and exc.reason == os.strerror(errno.ENOENT)
+        if vanishing or not run.in_place():  # removed from under us: nothing to keep, mark or discard
+            run.abandon()  # (no status marker written into a directory being removed)
+            if isinstance(exc, runs.RunRemovedError):
+                raise
+            raise runs.RunRemovedError(
+                f"the run directory {run.staging} was removed while training; the run is abandoned "
+                f"(nothing was published as {run.final})"
+            ) from None
         if not (args.resume or run.checkpoint.is_file() or unwritten):
             run.discard()  # nothing was trained: leave nothing behind
             if isinstance(exc, KeyboardInterrupt):
                 print(
-                    f"downslope train: {_signal_name(exc)} before the first epoch finished; the run was discarded "
-                    f"(nothing to resume)",
+                    f"downslope train: {_signal_name(exc)} before the first epoch finished; {_DISCARDED}",
                     file=sys.stderr,
                 )
                 return _interrupted_exit()
@@ -281,9 +307,6 @@ def _train(args: argparse.Namespace) -> int:
             )
             return _interrupted_exit()
         if unwritten and isinstance(exc, CheckpointError):
-            import errno
-            import os
-
             # e.g. the disk filled up, or the file-size limit (ulimit -f): the previous checkpoint is intact
             room = "raise the file-size limit (ulimit -f)" if exc.reason == os.strerror(errno.EFBIG) else "make room"
             saved = "with its last checkpoint" if run.checkpoint.is_file() else "(no epoch saved yet)"
@@ -298,6 +321,7 @@ def _train(args: argparse.Namespace) -> int:
         for note in result.diagnostics:
             print(f"{'note' if note in result.data.notes else 'warning'}: {note}", file=sys.stderr)
     if result.history.stop_kind == "interrupted":  # SIGINT/SIGTERM: the epoch was finished and saved
+        _ignore_late_signals()
         run.leave(runs.INTERRUPTED)
         print(
             f"downslope train: {result.stop_reason}; the run is kept in {run.staging}/: "
@@ -349,11 +373,45 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_checkpoint(run: Any) -> Any:
+    """The per-epoch checkpoint of ``run``, written only into the directory this process reserved: a run
+    directory removed while training (``rm -rf``) stops the run with an error instead of being made again,
+    half empty, and published as complete."""
+    from ..train.callbacks import Logs, ModelCheckpoint
+
+    class RunCheckpoint(ModelCheckpoint):
+        def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+            run.check_in_place()
+            super().on_epoch_end(epoch, logs)
+            run.check_after_write(run.checkpoint.name)  # removed just before the write, which made it again
+
+    return RunCheckpoint(run.checkpoint)
+
+
+# what an interruption before any epoch was saved says (the README quotes it)
+_DISCARDED = "nothing was trained and the run was discarded (nothing to resume)"
+
+
+def _ignore_late_signals() -> None:
+    """As the ``downslope`` command exits after an interruption: the run is already kept (or discarded) and
+    said, so another Ctrl-C or SIGTERM would only kill the process by the signal (a Python parent then sees
+    -2, not the documented 130). Called from Python (``main([...])``), the caller's handlers stay."""
+    import signal
+    import threading
+
+    program = Path(sys.argv[0]) if sys.argv else Path()
+    command = program.name == "downslope" or (program.name == "__main__.py" and program.parent.name == "downslope")
+    if command and threading.current_thread() is threading.main_thread():  # (not pytest's __main__.py)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def _interrupted_exit() -> int:
     """Exit status 130; under mpiexec the job's other ranks are ended too (as main does for errors)."""
     from .. import runs
     from ..distributed import end_job_on_error
 
+    _ignore_late_signals()
     end_job_on_error(runs.EXIT_INTERRUPTED)
     return runs.EXIT_INTERRUPTED
 

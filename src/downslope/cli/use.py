@@ -1,4 +1,4 @@
-"""Using a trained run: ``downslope evaluate``, ``predict`` and ``export``."""
+"""Using trained runs: ``downslope evaluate``, ``predict``, ``export`` and ``runs`` (listing them)."""
 
 from __future__ import annotations
 
@@ -243,6 +243,25 @@ def _id_values(data: str, column: str, sep: str | None, state: dict[str, Any], n
             "would not line up"
         )
     return values
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """``downslope runs [DIR]``: one line per run: name, status, test metrics (published runs)."""
+    from ..runs import list_runs
+
+    found = list_runs(args.directory)
+    if not found:
+        print(f"no runs in {args.directory}")
+        return 0
+    width = max(len(r.name) for r in found)
+    for r in found:
+        shown = ", ".join(
+            f"{k}={float(f'{v:.4g}') if isinstance(v, float) else v}"
+            for k, v in r.metrics.items()
+            if k.startswith("test_") or k == "epochs"
+        )
+        print(f"{r.name:<{width}}  {r.status:<9}  {shown}".rstrip())
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -438,6 +438,9 @@ class TabularEncoder:
         # a category not in ``categories``: "error" (what predict and evaluate do) or "ignore" (all zeros
         # in the column's block, scikit-learn's handle_unknown='ignore'); not part of the state
         self.handle_unknown = "error"
+        # how the refusal of an unseen category names the way to encode it as zeros instead: the command's
+        # flag, or the keyword of the Python API (TrainedRun.predict) that read the rows; not part of the state
+        self.unknown_option = "--unknown-categories ignore"
         # whether ``categories`` are those of a training split (a run's, cut from the whole file's):
         # the refusal of an unseen category then says so; runs written before that hold the file's
         self.training_split_vocabulary = False
@@ -665,6 +668,35 @@ class TabularEncoder:
         self.write_numbers(X, {c: numbers[:, k] for c, k in slot.items()})
         return X
 
+    def encode_feature_columns(
+        self, header: list[str], columns: Mapping[str, Any], n_rows: int, source: str, cell: Callable[[Any], str]
+    ) -> np.ndarray | None:
+        """:meth:`encode_features` of rows given column by column in memory (a DataFrame's, a dict of
+        columns'), with the same results and errors, without a row of text per cell: each column's distinct
+        values are written as text once (``cell``: how a value reads as a CSV cell) and the encoding runs
+        column by column. None when a row-by-row encoding must decide (number formats, yes/no columns,
+        unhashable values, a cell the two readings disagree about)."""
+        from . import columns as by_column
+        from . import readers
+
+        if self.formats or self.booleans:  # rewritten per cell by _cell: left to the row-by-row encoder
+            return None
+        check_columns(source, header, self.columns)
+        cols: dict[str, readers.Column] = {}
+        for col in self.columns:
+            facts = _column_facts(columns[col], n_rows, cell, col in self.categories)
+            if facts is None:
+                return None
+            cols[col] = facts
+
+        def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+            return {r: (r + 1, [cell(columns[c][r]) for c in header]) for r in wanted}  # rows count from 1
+
+        try:
+            return by_column._encode_feature_columns(self, header, cols, np.arange(n_rows), rows_at, True, source)
+        except readers.Fallback:
+            return None
+
     def write_numbers(self, X: np.ndarray, numbers: dict[str, np.ndarray]) -> None:
         """Write each numeric column's float64 ``numbers`` (NaN: missing) into its feature of ``X``, less
         the column's offset; the first (training) encoding decides the offsets (:func:`float32_offset`)."""
@@ -688,7 +720,7 @@ class TabularEncoder:
         """:func:`unseen_category`, and how to go on for a trained run's new data."""
         said = unseen_category(value, known, self.training_split_vocabulary)
         if self.stage in ("predict", "evaluate"):
-            said += "; --unknown-categories ignore encodes such a category as all zeros (as the run's own metrics do)"
+            said += f"; {self.unknown_option} encodes such a category as all zeros (as the run's own metrics do)"
         return said
 
     def encode_target(self, values: list[str], source: str, column_index: int, first_line: int = 2) -> np.ndarray:
@@ -733,6 +765,37 @@ def unseen_category(value: str, known: list[str], training_split: bool = False) 
     shown = f"{known[:10]}" if len(known) <= 10 else f"{known[:10]} ... ({len(known)} in all)"
     where = " (in the training split)" if training_split else ""
     return f"category {value!r} was not seen in training{where}; known: {shown}"
+
+
+def _column_facts(values: Any, n: int, cell: Callable[[Any], str], categorical: bool) -> Any:
+    """A column held in memory as the readers' per-cell facts (:class:`readers.Column`): a numeric array
+    at once, other values through their distinct texts. A categorical column's codes are those texts as
+    written (unstripped, as :meth:`TabularEncoder.encode_features` compares them); None for values that
+    cannot be told apart by hashing (the row-by-row encoder reads them)."""
+    from . import readers
+
+    if not categorical and isinstance(values, np.ndarray) and values.dtype.kind in "fiu" and values.ndim == 1:
+        # (a float reads back from its text as the same float64, an integer as float(str(value)) does)
+        num = values.astype(np.float64)
+        kind = np.where(np.isnan(num), np.int8(readers.EMPTY), np.int8(readers.NUMBER)).astype(np.int8)
+        return readers.Column(kind, num, None)
+    seen: dict[Any, int] = {}
+    index = np.empty(n, dtype=np.int64)
+    try:
+        for r, value in enumerate(values):  # (1, 1.0 and True are equal keys but different cells: typed)
+            index[r] = seen.setdefault((type(value), value), len(seen))
+    except TypeError:  # an unhashable value (a list in a cell)
+        return None
+    texts = [cell(value) for _, value in seen]
+    kinds, nums, _ = readers.classify(texts)
+    kind, num = kinds[index], nums[index]
+    if not categorical:
+        return readers.Column(kind, num, None)
+    strings: dict[str, int] = {}
+    code_of = np.array([strings.setdefault(t, len(strings)) for t in texts], dtype=np.int32)
+    codes = code_of[index] if len(texts) else np.zeros(n, np.int32)
+    codes[(kind == readers.EMPTY) | (kind == readers.MISSING)] = -1
+    return readers.Column(kind, num, codes, list(strings))
 
 
 def _line_numbers(rows: Any, first_line: int) -> list[int]:

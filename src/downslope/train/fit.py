@@ -209,32 +209,51 @@ class _RecordHistory(Callback):
 
 
 class _Interrupt:
-    """SIGINT/SIGTERM: the first one finishes the epoch, saves and stops; a second one aborts at once."""
+    """SIGINT/SIGTERM: the first one finishes the epoch, saves and stops; a second one stops after the batch
+    under way, without saving it (a third one raises KeyboardInterrupt wherever the program is)."""
 
     def __init__(self, state: TrainingState) -> None:
         self.state = state
         self.received: str | None = None
+        self.aborted: str | None = None  # set by a second signal: the loop raises it as a KeyboardInterrupt
         self.stopped = False  # training stopped for the signal: resumable, unlike a stopping rule's stop
         self.previous: dict[int, Any] = {}
         self.checked = -1  # the last epoch whose end checked for a signal (a later one stops the next)
 
     def _handle(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
-        if self.received is not None:
+        if self.aborted is not None:  # a third signal: the loop did not get back to its check; stop here
             self.restore()
-            raise KeyboardInterrupt(f"second {name}: training aborted")
+            raise KeyboardInterrupt(self.aborted)
+        if self.received is not None:
+            # Raising here would unwind from whatever the handler interrupted (a workspace pool's bookkeeping,
+            # a kernel's Python around native code) and left a process that crashed as it exited ("double
+            # free"): the loop raises instead, between batches, where nothing is half done.
+            self.aborted = f"second {name}: training aborted"
+            self.state.stop_training = True  # ends the batch loop at its next check
+            self._say(f"\n{name} again: stopping after this batch (the unfinished epoch is not saved)\n")
+            return
         # Stopping mid-epoch would leave a state no checkpoint can resume exactly: finish the epoch.
         self.received = name
-        if signum != signal.SIGINT:  # SIGTERM comes from a process manager, not from someone waiting
-            return
-        # said at once to whoever pressed Ctrl-C: an epoch can take minutes, and silence reads as not received;
-        # past an epoch's check for a signal, the next epoch is the one finished
+        # said at once: an epoch can take minutes, and silence reads as not received (by whoever pressed
+        # Ctrl-C, or in a process manager's log); past an epoch's check for a signal, the next epoch is finished
         epoch = max(self.state.epoch, self.checked + 1) + 1
+        again = "Ctrl-C again" if signum == signal.SIGINT else f"{name} again (or Ctrl-C)"
+        self._say(f"\n{name} received: finishing epoch {epoch}; {again} to stop now\n")
+
+    @staticmethod
+    def _say(line: str) -> None:
         try:
-            sys.stderr.write(f"\nSIGINT received: finishing epoch {epoch}; Ctrl-C again to stop now\n")
+            sys.stderr.write(line)
             sys.stderr.flush()
         except (OSError, RuntimeError, ValueError):  # stderr closed, or interrupted inside its own write
             pass
+
+    def check_aborted(self) -> None:
+        """Raise the second signal's KeyboardInterrupt, from a point between batches."""
+        if self.aborted is not None:
+            self.restore()
+            raise KeyboardInterrupt(self.aborted)
 
     def stop_training(self, epoch: int) -> None:
         """Stops training after ``epoch`` (0-based), which has just finished, for the signal received."""
@@ -489,11 +508,18 @@ def fit(
                     started,
                     placed,
                     class_weight,
+                    interrupt,
                 )
+                interrupt.check_aborted()  # (one during validation: the epoch's scheduler step was skipped)
                 if interrupt.received is not None:
                     interrupt.stop_training(epoch)
-                interrupt.checked = epoch
                 cbs.on_epoch_end(epoch, logs)
+                interrupt.check_aborted()  # (after the checkpoint write it let finish)
+                if interrupt.received is not None and not state.stop_training:
+                    # arrived while the epoch's checkpoint was written: stop now (resumable, the checkpoint
+                    # was written as not finished), not after one more epoch, nor never in the last epoch
+                    interrupt.stop_training(epoch)
+                interrupt.checked = epoch
                 if getattr(model, "stop_training", False) and not state.stop_training:  # Keras' idiom
                     state.stop_training = True
                     state.stop_reason = state.stop_reason or "model.stop_training was set"
@@ -539,7 +565,11 @@ def _checkpoint_builder(
             # A stopping rule fired (early stopping, a target, divergence): resuming must not train on.
             # An interruption is not a stopping rule, wherever it came from: this process's own signal, or
             # another rank's that the ranks agreed on (then this process's handler never saw it).
-            "finished": bool(state.stop_training) and not interrupt.stopped and state.stop_kind != "interrupted",
+            # (a second signal sets stop_training too, to end the batch loop: not a stopping rule either)
+            "finished": bool(state.stop_training)
+            and not interrupt.stopped
+            and interrupt.aborted is None
+            and state.stop_kind != "interrupted",
             "data": fingerprint[0],
         }
 
@@ -577,6 +607,7 @@ def _train_epoch(
     started: float,
     placed: device | None,
     class_weight: dict[int, float] | None = None,
+    interrupt: _Interrupt | None = None,
 ) -> Logs:
     """One epoch: the updates, validation, the epoch's scheduler step and the clocks; returns its logs.
     ``placed`` is the device trained on (None on the CPU)."""
@@ -590,6 +621,8 @@ def _train_epoch(
         logs = _run_epoch_on_device(
             epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler, placed, class_weight
         )
+    if interrupt is not None:
+        interrupt.check_aborted()  # a second signal ended the batch loop (through state.stop_training)
     if val_loader is not None:
         val = evaluate_loader(model, loss_fn, val_loader, metrics, placed, cbs)
         logs.update({f"val_{k}": v for k, v in val.items()})
