@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, gemm, jit_gate, ops
+from .. import backend, gemm, jit_gate, ops, workspace
 from ..backend import namespace_of
 from ..device import SDPBackend, set_sdp_backends
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
@@ -195,8 +195,11 @@ def _attention_node(
         q, k, v = q.astype(_F32), k.astype(_F32), v.astype(_F32)
         if float_mask is not None:
             float_mask = float_mask.astype(_F32)
+    bounds = None
+    if is_causal and L >= _CAUSAL_MIN and mask_kind is None and dropout_p == 0:
+        bounds = _causal_bounds(L, S) if q.shape[:-2] == k.shape[:-2] == v.shape[:-2] else None
     p_arr, keep, out = _attention_forward(
-        q, k, v, float_mask, blocked, score_shape, scale, dropout_p, is_causal, mask_kind == "bool"
+        q, k, v, float_mask, blocked, score_shape, scale, dropout_p, is_causal, mask_kind == "bool", bounds
     )
     if half:
         out = out.astype(_HALF)
@@ -204,8 +207,44 @@ def _attention_node(
     if mask_kind == "float" and mask is not None and mask.requires_grad:
         parents += (mask,)
     const_mask = float_mask if len(parents) == len(inputs) else None
-    saved = (p_arr, keep, dropout_p, scale, blocked, const_mask, len(inputs) == 1)
+    saved = (p_arr, keep, dropout_p, scale, blocked, const_mask, len(inputs) == 1, bounds)
     return record_op(out, parents, _sdpa_vjp, saved)
+
+
+# Causal attention from this many keys on skips the products' masked blocks: the scores, P @ V and
+# the four backward products are computed block row by block row (_CAUSAL_BLOCK rows each), each
+# block only over the keys its rows can see, which cuts the GEMMs' work to (n + 1) / 2n of the
+# full products for n blocks (PyTorch's flash kernel skips the same blocks). Below it the full
+# products win: the extra calls cost more than the masked work saved.
+_CAUSAL_MIN = 256
+_CAUSAL_BLOCK = 128
+
+
+def _causal_bounds(length: int, width: int) -> tuple[int, ...] | None:
+    """Block boundaries (0, B, 2B, ..., L) of the rows of causal (L, S) scores, or None where the
+    full products are cheaper. Row i sees keys j <= i (top-left aligned), so the rows [b_i, b_i+1)
+    need the keys [0, min(b_i+1, S)) and the keys [b_i, b_i+1) are seen by the rows [b_i, L)."""
+    if length < _CAUSAL_MIN or width < _CAUSAL_MIN:
+        return None
+    return tuple(range(0, length, _CAUSAL_BLOCK)) + (length,)
+
+
+def _causal_forward(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, bounds: tuple[int, ...], out: np.ndarray | None
+) -> np.ndarray:
+    """With ``out`` None: the causal scores ``q @ k^T`` (keys past each block's last row left
+    unset: the softmax masks them); else ``out`` = P @ v with P in ``q``'s place, ``k`` unused."""
+    width = k.shape[-2] if out is None else q.shape[-1]
+    if out is None:
+        result = workspace.lend(q.shape[:-1] + (width,), q.dtype, like=q)
+        kt = np.swapaxes(k, -1, -2)
+    for r0, r1 in zip(bounds[:-1], bounds[1:]):
+        c = min(r1, width)
+        if out is None:
+            gemm.matmul(q[..., r0:r1, :], kt[..., :c], result[..., r0:r1, :c])
+        else:
+            gemm.matmul(q[..., r0:r1, :c], v[..., :c, :], out[..., r0:r1, :])
+    return result if out is None else out
 
 
 def _prepare_mask(attn_mask: Any, query: Tensor, q: Tensor, group: int) -> tuple[str | None, Tensor | None]:
@@ -248,17 +287,25 @@ def _attention_forward(
     dropout_p: float,
     is_causal: bool = False,
     bool_mask: bool = False,
+    bounds: tuple[int, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(P, keep mask or None, output): the probabilities are computed in place in one buffer.
     ``blocked`` (True where a key is masked out) holds the causal mask when ``is_causal`` and a
-    boolean attn_mask's when ``bool_mask``."""
+    boolean attn_mask's when ``bool_mask``. ``bounds``: causal attention without masks or dropout
+    over same-shaped q, k, v, computed by blocks (:func:`_causal_bounds`)."""
     dtype = q.dtype
-    s = _scores(q, k, score_shape)
+    s = _scores(q, k, score_shape) if bounds is None else _causal_forward(q, k, v, bounds, None)
     done = _compiled_softmax(s, float_mask, blocked if bool_mask else None, scale, is_causal)
     if not done:
         if done is not None:  # a row's max was +inf, which the compiled pass leaves to NumPy: again
-            s = _scores(q, k, score_shape)
+            s = _scores(q, k, score_shape) if bounds is None else _causal_forward(q, k, v, bounds, None)
+        if bounds is not None:  # the keys no block computed hold old memory: finite before scaling
+            for r0, r1 in zip(bounds[:-1], bounds[1:]):
+                s[..., r0:r1, r1:] = 0
         _softmax_in_place(s, float_mask, blocked, scale)
+    if bounds is not None:  # P is exactly 0 past each row's last key: those blocks are skipped
+        out = namespace_of(q).empty(q.shape[:-1] + v.shape[-1:], dtype=dtype)
+        return s, None, _causal_forward(s, k, v, bounds, out)
     keep = None
     if dropout_p > 0:
         keep = backend.random_like(score_shape, q) >= np.float32(dropout_p)  # drawn on q's device
@@ -272,6 +319,13 @@ def _attention_forward(
 
 def _scores(q: np.ndarray, k: np.ndarray, score_shape: tuple[int, ...]) -> np.ndarray:
     """``q @ k^T`` as an array of the scores' shape that the caller owns."""
+    if (
+        math.prod(score_shape) * q.itemsize >= workspace.LEND_MIN_BYTES
+        and q.shape[:-2] == k.shape[:-2] == score_shape[:-2]
+    ):
+        # lent memory (it outlives this call as P): a fresh (..., L, S) array of a few MB or more
+        # costs a page fault per 4 KiB page at each step, as much as the product itself at k = 32
+        return gemm.matmul(q, np.swapaxes(k, -1, -2), workspace.lend(score_shape, q.dtype, like=q))
     s = gemm.matmul(q, np.swapaxes(k, -1, -2))
     if s.shape != score_shape:
         s = np.broadcast_to(s, score_shape).copy()  # a mask with more batch dims than q and k
@@ -366,6 +420,8 @@ def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):
     p, keep, dropout_p, scale = saved[:4]
     need_q, need_k, need_v, need_mask = needs
     dtype = p.dtype
+    if saved[7] is not None and y is not None:
+        return _causal_grads(g, y, q, k, v, p, scale, needs[:3], saved[7], buf)
     gq = gk = gv = gm = None
     keep_scale = None if keep is None else scalar(1.0 / (1.0 - dropout_p), dtype)
     if need_v:
@@ -381,9 +437,14 @@ def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):
         del pd
     if not (need_q or need_k or need_mask):
         return gq, gk, gv, gm
-    ds_ = gemm.matmul(g, np.swapaxes(v, -1, -2))
-    if ds_.shape != p.shape:
-        ds_ = np.broadcast_to(ds_, p.shape).copy()
+    pooled = p.nbytes >= workspace.LEND_MIN_BYTES and g.shape[:-2] == v.shape[:-2] == p.shape[:-2]
+    if pooled:
+        # a pooled temporary (returned below): a fresh one costs a page fault per 4 KiB page each step
+        ds_ = gemm.matmul(g, np.swapaxes(v, -1, -2), workspace.take(p.shape, dtype, like=p))
+    else:
+        ds_ = gemm.matmul(g, np.swapaxes(v, -1, -2))
+        if ds_.shape != p.shape:
+            ds_ = np.broadcast_to(ds_, p.shape).copy()
     if keep is not None:
         ds_ *= keep
         ds_ *= keep_scale
@@ -400,17 +461,64 @@ def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):
     if buf is not None:
         gq = gemm.matmul(ds_, k, buf[0])
         gk = gemm.matmul(np.swapaxes(ds_, -1, -2), q, buf[1])
-        return gq, gk, gv, gm
-    if need_q:
-        gq = xp.sum_to(gemm.matmul(ds_, k), q.shape)
-    if need_k:
-        gk = xp.sum_to(gemm.matmul(np.swapaxes(ds_, -1, -2), q), k.shape)
+    else:
+        if need_q:
+            gq = xp.sum_to(gemm.matmul(ds_, k), q.shape)
+        if need_k:
+            gk = xp.sum_to(gemm.matmul(np.swapaxes(ds_, -1, -2), q), k.shape)
+    if pooled:
+        workspace.give(ds_)
     return gq, gk, gv, gm
+
+
+def _causal_grads(g, y, q, k, v, p, scale, needs, bounds, buf):
+    """:func:`_sdpa_grads` for causal attention computed by blocks (no mask, no dropout, q, k and v of
+    one batch shape): each product over the blocks of keys that its rows see, as the forward.
+    Entries of dS past a block's keys are never written nor read."""
+    need_q, need_k, need_v = needs
+    length, width = p.shape[-2:]
+    dtype = p.dtype
+    pairs = list(zip(bounds[:-1], bounds[1:]))
+    gq, gk, gv = (None, None, None) if buf is None else (buf[0], buf[1], buf[2])
+
+    def keys_grad(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        """``a^T @ b`` over the key blocks: the keys [c0, c1) are seen by the rows [c0, L)."""
+        out = namespace_of(a).empty(a.shape[:-2] + (width, b.shape[-1]), dtype=dtype) if out is None else out
+        for c0, c1 in pairs:
+            if c0 >= width:  # S < L: the rows past the last key see all keys, already covered
+                break
+            c1 = min(c1, width)
+            gemm.matmul(np.swapaxes(a[..., c0:, c0:c1], -1, -2), b[..., c0:, :], out[..., c0:c1, :])
+        out[..., length:, :] = 0  # keys past the last query (S > L): seen by no row
+        return out
+
+    if need_v:
+        gv = keys_grad(p, g, gv)
+    if not (need_q or need_k):
+        return gq, gk, gv, None
+    rows = (g * y).sum(axis=-1, keepdims=True)
+    ds_ = workspace.take(p.shape, dtype, like=p)
+    gq = namespace_of(q).empty(q.shape, dtype=dtype) if gq is None and need_q else gq
+    vt = np.swapaxes(v, -1, -2)
+    factor = scalar(scale, dtype)
+    for r0, r1 in pairs:
+        c = min(r1, width)
+        block = ds_[..., r0:r1, :c]
+        gemm.matmul(g[..., r0:r1, :], vt[..., :c], block)
+        block -= rows[..., r0:r1, :]
+        block *= p[..., r0:r1, :c]
+        block *= factor
+        if gq is not None:
+            gemm.matmul(block, k[..., :c, :], gq[..., r0:r1, :])
+    if need_k:
+        gk = keys_grad(ds_, q, gk)
+    workspace.give(ds_)
+    return gq, gk, gv, None
 
 
 def _sdpa_grads_differentiable(g, q, k, v, mask_arg, saved, needs, xp):
     """The same rule from differentiable ops, P recomputed from q and k (for create_graph)."""
-    _, keep, dropout_p, scale, blocked, const_mask, _ = saved
+    _, keep, dropout_p, scale, blocked, const_mask = saved[:6]
     need_q, need_k, need_v, need_mask = needs
     if q.array.dtype == _HALF:  # in float32 as the forward (const_mask is float32 already), rounded once
         g, q, k, v = (xp.astype(a, _F32) for a in (g, q, k, v))
