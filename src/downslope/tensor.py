@@ -520,6 +520,9 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())  # host: the caller asked for a Python int
 
+    def __complex__(self) -> complex:
+        return complex(self.item())  # host: the caller asked for a Python complex
+
     def __bool__(self) -> bool:
         if self.array.size != 1:
             raise StateError(f"the truth value of a tensor with {self.array.size} elements is ambiguous")
@@ -722,18 +725,26 @@ class Tensor:
     # dtype (a Python int wraps into an integer tensor's dtype: see ops.operands._compared).
     def __lt__(self, other: Any) -> Tensor:
         a, b = _ops._compared(self, other)
+        if a.dtype.kind == "c" or getattr(b, "dtype", a.dtype).kind == "c":
+            _unordered("lt")
         return wrap_array(a < b)
 
     def __le__(self, other: Any) -> Tensor:
         a, b = _ops._compared(self, other)
+        if a.dtype.kind == "c" or getattr(b, "dtype", a.dtype).kind == "c":
+            _unordered("le")
         return wrap_array(a <= b)
 
     def __gt__(self, other: Any) -> Tensor:
         a, b = _ops._compared(self, other)
+        if a.dtype.kind == "c" or getattr(b, "dtype", a.dtype).kind == "c":
+            _unordered("gt")
         return wrap_array(a > b)
 
     def __ge__(self, other: Any) -> Tensor:
         a, b = _ops._compared(self, other)
+        if a.dtype.kind == "c" or getattr(b, "dtype", a.dtype).kind == "c":
+            _unordered("ge")
         return wrap_array(a >= b)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
@@ -2891,6 +2902,10 @@ def _expanded(t: Tensor, shape: Any) -> Tensor:
     if out.array.size == t.array.size:  # nothing repeats
         return _ops.reshape(t, out.shape)
     return out
+
+
+def _unordered(op: str) -> None:
+    raise DTypeError(f"{op}: not implemented for complex tensors (complex numbers have no order), as in torch")
 
 
 def _check_writable(t: Tensor, op: str) -> None:

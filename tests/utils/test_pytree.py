@@ -126,3 +126,13 @@ def test_reachable_as_torchs_attribute_path():
     assert ds.utils._pytree.tree_map is ours.tree_map
     out = ds.utils._pytree.tree_map(lambda t: t * 2, {"a": ds.ones(1)})
     np.testing.assert_array_equal(out["a"].numpy(), [2.0])
+
+
+def test_tree_map_only_as_torchs() -> None:
+    from torch.utils import _pytree as theirs
+
+    from downslope.utils import _pytree as ours
+
+    tree = {"a": [1, 2.5, "x"], "b": (3, None)}
+    for kind in (int, (int, float), lambda leaf: leaf == 3):
+        assert ours.tree_map_only(kind, lambda v: v * 10, tree) == theirs.tree_map_only(kind, lambda v: v * 10, tree)

@@ -501,6 +501,9 @@ def inner(a: Any, b: Any) -> Tensor:
 
 
 def vdot(a: Any, b: Any) -> Tensor:
+    """The dot product with ``a`` conjugated first (NumPy's and torch's vdot): ``dot`` for real tensors."""
+    if isinstance(a, Tensor) and a.array.dtype.kind == "c":
+        a = a.conj()  # type: ignore[attr-defined]  # installed on Tensor by ops/complex.py
     return dot(a, b)
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import builtins
 import math
+import sys
 from typing import Any
 
 import numpy as np
 
 from .. import backend
 from ..devices import device_of, is_array, to_device
-from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, OutOfRangeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, wrap_array
 
 _builtin_max = builtins.max
@@ -98,6 +99,11 @@ def _lift_float(x: Any) -> Tensor:
         return x  # the common case, first
     x = _lift(x)
     if x.array.dtype.kind != "f":
+        if x.array.dtype.kind == "c":  # a cast to float would drop the imaginary part: refused, as torch does
+            raise DTypeError(
+                f"{sys._getframe(1).f_code.co_name}: not implemented for complex tensors ({x.array.dtype}); "
+                "take .real, .imag or .abs() first if that is what is meant"
+            )
         x = wrap_array(x.array.astype(backend.get_default_dtype()))
     return x
 

@@ -191,6 +191,20 @@ def tree_map_(func: Callable[..., Any], tree: Any, *rests: Any, is_leaf: IsLeaf 
     return tree
 
 
+def tree_map_only(type_or_types_or_pred: Any, /, func: Callable[..., Any], tree: Any, is_leaf: IsLeaf = None) -> Any:
+    """``tree_map`` applying ``func`` only to the leaves of the given type(s), or for which the given
+    predicate holds; the other leaves are kept as they are."""
+    if isinstance(type_or_types_or_pred, (type, tuple)):
+        types = type_or_types_or_pred
+
+        def wanted(leaf: Any) -> bool:
+            return isinstance(leaf, types)
+    else:
+        wanted = type_or_types_or_pred
+    return tree_map(lambda leaf: func(leaf) if wanted(leaf) else leaf, tree, is_leaf=is_leaf)
+
+
 __all__ = [
-    "TreeSpec", "tree_flatten", "tree_iter", "tree_leaves", "tree_map", "tree_map_", "tree_structure", "tree_unflatten",
+    "TreeSpec", "tree_flatten", "tree_iter", "tree_leaves", "tree_map", "tree_map_", "tree_map_only", "tree_structure",
+    "tree_unflatten",
 ]  # fmt: skip

@@ -108,7 +108,7 @@ def checked_arrays(
             raise ShapeError(f"{where}: {key!r}: " + _LAZY_INTO_INITIALIZED)
         # Checked and cast on the host (a load, not a training step); copied to each target's device below.
         arr = to_host(value.array if isinstance(value, Tensor) else value)
-        if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind not in "biuf" and not (arr.dtype.kind == "c" and target.array.dtype.kind == "c"):
             raise CheckpointError(
                 f"{where}: {key!r} has dtype {arr.dtype}; expected real "
                 f"numbers (bool, integer or float) to cast to {target.array.dtype}"
@@ -119,7 +119,7 @@ def checked_arrays(
                 f"this module has shape {target.array.shape}"
             )
             continue
-        if not allow_nonfinite and arr.dtype.kind == "f":
+        if not allow_nonfinite and arr.dtype.kind in "fc":
             ok = ~np.isnan(arr) if key in buffers else np.isfinite(arr)
             if not ok.all():
                 bad = int(arr.size - np.count_nonzero(ok))
