@@ -54,7 +54,7 @@ def test_two_sigints_at_random_moments_exit_130_cleanly(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_during_start_up_says_the_run_was_discarded(tmp_path):
-    _csv(tmp_path / "d.csv", 300)
+    _csv(tmp_path / "d.csv", 200_000)  # a file that takes a while to read: the signal lands in start-up
     proc = _train(tmp_path, "runs/b", 3)
     staging = tmp_path / "runs" / ".b.partial"
     deadline = time.monotonic() + 60

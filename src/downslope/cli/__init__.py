@@ -82,7 +82,14 @@ def _empty_out(argv: list[str]) -> bool:
     return False
 
 
+# Whether the CLI runs as the `downslope` command (and python -m downslope), which read sys.argv, rather
+# than from Python (main([...])): only the command changes process-wide state such as signal handlers.
+_as_command = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    global _as_command
+    _as_command = argv is None
     try:
         return _main(argv)
     except KeyboardInterrupt:  # while the arguments were read, before a command's own handling

@@ -399,9 +399,9 @@ def _ignore_late_signals() -> None:
     import signal
     import threading
 
-    program = Path(sys.argv[0]) if sys.argv else Path()
-    command = program.name == "downslope" or (program.name == "__main__.py" and program.parent.name == "downslope")
-    if command and threading.current_thread() is threading.main_thread():  # (not pytest's __main__.py)
+    from . import _as_command
+
+    if _as_command and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
 

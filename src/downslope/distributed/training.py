@@ -157,6 +157,8 @@ class _AgreeOnStopping(Callback):
     weights) are made identical, taken from the rank whose decision ended training.
     """
 
+    agrees_across_ranks = True  # fit leaves every stop to this callback's agreement (none on one rank alone)
+
     def __init__(self, world: World) -> None:
         self.world = world
         self.decider: int | None = None  # the first rank that asked to stop

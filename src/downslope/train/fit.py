@@ -477,6 +477,7 @@ def fit(
         metrics=metric_fns,
     )
     cbs = _callback_list(callbacks, history, checkpoint_dir, verbose)
+    ranks_agree = any(getattr(cb, "agrees_across_ranks", False) for cb in cbs)
     cbs.set_trainer(state)
     interrupt = _Interrupt(state)
     state.checkpoint_state = _checkpoint_builder(state, seed, loader, cbs, interrupt)
@@ -515,9 +516,11 @@ def fit(
                     interrupt.stop_training(epoch)
                 cbs.on_epoch_end(epoch, logs)
                 interrupt.check_aborted()  # (after the checkpoint write it let finish)
-                if interrupt.received is not None and not state.stop_training:
+                if interrupt.received is not None and not state.stop_training and not ranks_agree:
                     # arrived while the epoch's checkpoint was written: stop now (resumable, the checkpoint
-                    # was written as not finished), not after one more epoch, nor never in the last epoch
+                    # was written as not finished), not after one more epoch, nor never in the last epoch.
+                    # Not in a data-parallel run: its ranks agree on stopping inside the callbacks, and a rank
+                    # stopping alone here would leave the others waiting in their next collective.
                     interrupt.stop_training(epoch)
                 interrupt.checked = epoch
                 if getattr(model, "stop_training", False) and not state.stop_training:  # Keras' idiom

@@ -373,7 +373,7 @@ def _gelu_tanh_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Ten
 def _sdpa_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     """scaled_dot_product_attention written out: softmax(q k^T * scale + mask) v, with a boolean mask
     or the causal pattern as a Where to -inf (rows masked entirely give zeros, as downslope's op)."""
-    _, _, _, scale, blocked, const_mask, packed = t._saved
+    _, _, _, scale, blocked, const_mask, packed = t._saved[:7]  # (an 8th entry: causal blocks, none of ONNX's)
     n_in = 1 if packed else 3
     if packed:
         qkv = ins[0]
