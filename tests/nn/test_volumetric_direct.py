@@ -288,14 +288,24 @@ def test_a_gradient_penalty_through_a_3d_unet_block_matches_torch(kernels: str) 
     _penalty(ours, theirs, np.random.default_rng(10).standard_normal((2, 2, 4, 6, 4)))
 
 
-def test_node_names_are_torchs() -> None:
+def _node_names(lib: Any, pooling: bool) -> list[str]:
     x = np.random.default_rng(0).standard_normal((1, 2, 4, 4, 4))
     w = np.random.default_rng(1).standard_normal((3, 2, 3, 3, 3))
+    f = lib.nn.functional
+    xt, wt = lib.tensor(x, requires_grad=True), lib.tensor(w, requires_grad=True)
+    if pooling:
+        outs = [f.max_pool3d(xt, 2), f.avg_pool3d(xt, 2)]
+    else:
+        outs = [f.conv3d(xt, wt), f.conv_transpose3d(xt, wt.transpose(0, 1))]
+    return [out.grad_fn.name() for out in outs]
 
-    def names(lib: Any) -> list[str]:
-        f = lib.nn.functional
-        xt, wt = lib.tensor(x, requires_grad=True), lib.tensor(w, requires_grad=True)
-        outs = [f.conv3d(xt, wt), f.conv_transpose3d(xt, wt.transpose(0, 1)), f.max_pool3d(xt, 2), f.avg_pool3d(xt, 2)]
-        return [out.grad_fn.name() for out in outs]
 
-    assert names(ds) == names(torch)
+def test_convolution_node_names_are_torchs() -> None:
+    assert _node_names(ds, pooling=False) == _node_names(torch, pooling=False)
+
+
+@pytest.mark.host_only  # the compiled poolings are one op with torch's name; the NumPy formulation is composed
+def test_compiled_pooling_node_names_are_torchs() -> None:
+    if _jit.kernels() is None:
+        pytest.skip("numba is not installed (the jit extra)")
+    assert _node_names(ds, pooling=True) == _node_names(torch, pooling=True)
