@@ -437,22 +437,6 @@ def pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
 _COMPLEX_NUMBERS = (builtins.complex, np.complexfloating)
 
 
-def refuse_cast(x: Any) -> None:
-    """Refuse a complex tensor where an op would lift its input to a real floating dtype (and drop the
-    imaginary part), naming the op that was called."""
-    if isinstance(x, Tensor) and x.array.dtype.kind == "c":
-        import sys
-
-        frame: Any = sys._getframe(2)
-        while frame is not None and frame.f_code.co_name.startswith("_"):
-            frame = frame.f_back
-        op = frame.f_code.co_name if frame is not None else "this op"
-        raise DTypeError(
-            f"{op}: not implemented for complex tensors ({x.array.dtype}); the complex ops downslope has are "
-            f"{_SUPPORTED}"
-        )
-
-
 def sgn(x: Tensor) -> Tensor:
     """torch.sgn of a complex tensor: z / |z| (0 at 0), differentiable (0 gradient at 0, as torch)."""
     from .pointwise import where

@@ -100,12 +100,22 @@ def _lift_float(x: Any) -> Tensor:
     x = _lift(x)
     if x.array.dtype.kind != "f":
         if x.array.dtype.kind == "c":  # a cast to float would drop the imaginary part: refused, as torch does
-            raise DTypeError(
-                f"{sys._getframe(1).f_code.co_name}: not implemented for complex tensors ({x.array.dtype}); "
-                "take .real, .imag or .abs() first if that is what is meant"
-            )
+            _refuse_complex(x)
         x = wrap_array(x.array.astype(backend.get_default_dtype()))
     return x
+
+
+def _refuse_complex(x: Tensor) -> None:
+    """Refuse a complex tensor where an op lifts its input to a real float, naming the op that was called
+    (the first caller whose name has no leading underscore, past the op's private helpers)."""
+    frame: Any = sys._getframe(2)
+    while frame is not None and frame.f_code.co_name.startswith("_"):
+        frame = frame.f_back
+    op = frame.f_code.co_name if frame is not None else "this op"
+    raise DTypeError(
+        f"{op}: not implemented for complex tensors ({x.array.dtype}); take .real, .imag or .abs() first if that "
+        "is what is meant"
+    )
 
 
 def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:

@@ -17,17 +17,7 @@ from ..devices import is_array, like
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError
 from ..graph import _sigmoid_array
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _check_broadcast, _checked_scalar, _host_scalar, _index_array, _lift
-from .operands import _lift_float as _lift_to_float
-
-
-def _lift_float(x: Any) -> Any:
-    """operands' _lift_float (its fast path as it is), refusing a complex tensor by the op's name: its
-    cast to float would drop the imaginary part."""
-    if isinstance(x, Tensor) and x.array.dtype.kind == "f":
-        return x
-    refuse_cast(x)
-    return _lift_to_float(x)
+from .operands import _check_broadcast, _checked_scalar, _host_scalar, _index_array, _lift, _lift_float
 
 
 def clone(x: Any) -> Tensor:
@@ -953,5 +943,4 @@ def positive(x: Any) -> Tensor:
 
 
 from .complex import pair as complex_pair  # noqa: E402  (complex imports this module)
-from .complex import refuse_cast  # noqa: E402
 from .complex import sgn as complex_sgn  # noqa: E402
