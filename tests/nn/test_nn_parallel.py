@@ -1,5 +1,5 @@
 """torch.nn.parallel's wrappers (src/downslope/nn/parallel.py) against torch on a machine without GPUs:
-DataParallel passes through, DistributedDataParallel points to downslope.distributed."""
+DataParallel passes through; DistributedDataParallel (tests/distributed/test_ddp.py) needs a process group."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ def test_data_parallel_refuses_what_is_not_a_module():
         nn.DataParallel(lambda x: x)
 
 
-def test_distributed_data_parallel_points_to_downslope_distributed():
-    with pytest.raises(ds.DownslopeError, match="downslope import distributed"):
+def test_distributed_data_parallel_without_a_process_group_says_what_to_call(monkeypatch):
+    monkeypatch.setattr(nn.parallel, "_group", None)  # downslope.distributed not imported: no process group
+    with pytest.raises(ds.DownslopeError, match="downslope import distributed as dist; dist.init_process_group"):
         nn.parallel.DistributedDataParallel(nn.Linear(2, 2), device_ids=[0])

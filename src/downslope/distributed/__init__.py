@@ -33,9 +33,13 @@ torch's, raise until it has. Its core calls run over the same MPI job (process_g
 ``init_process_group`` (backend and rendezvous arguments accepted, not needed), ``all_reduce``,
 ``reduce``, ``broadcast``, ``all_gather``, ``all_gather_object``, ``broadcast_object_list``, ``barrier``,
 ``ReduceOp``, ``get_backend`` and ``destroy_process_group``: blocking, over every rank, on host tensors.
+``nn.parallel.DistributedDataParallel`` runs over the same group (ddp.py installs its collectives into nn).
 """
 
-from . import sync_batchnorm  # noqa: F401  (importing it installs the sum nn.SyncBatchNorm synchronizes through)
+from . import (
+    ddp,  # noqa: F401  (importing it installs the collectives nn.parallel.DistributedDataParallel uses)
+    sync_batchnorm,  # noqa: F401  (importing it installs the sum nn.SyncBatchNorm synchronizes through)
+)
 from .agreement import check_same_config, make_parameters_identical
 from .collectives import (
     DEFAULT_BUCKET_BYTES,

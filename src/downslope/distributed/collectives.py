@@ -308,9 +308,17 @@ class GradientAllreducer:
     """
 
     def __init__(
-        self, params: Iterable[Tensor] | Any, *, world: World | None = None, bucket_bytes: int = DEFAULT_BUCKET_BYTES
+        self,
+        params: Iterable[Tensor] | Any,
+        *,
+        world: World | None = None,
+        bucket_bytes: int = DEFAULT_BUCKET_BYTES,
+        replace_grads: bool = False,
     ) -> None:
         self.world = world if world is not None else get_world()
+        # True when reduce() runs inside backward (DDP's hook): a .grad array may still be shared with a
+        # leaf that backward has yet to reach, so the means go into new arrays instead of over it
+        self.replace_grads = bool(replace_grads)
         if bucket_bytes <= 0:
             raise ArgumentError(f"GradientAllreducer: bucket_bytes must be positive, got {bucket_bytes}")
         named = named_tensors(params, buffers=False)
@@ -370,7 +378,7 @@ class GradientAllreducer:
                     continue  # no rank had a gradient: leave None, as a single process would
                 mean = flat[offset : offset + t.array.size].reshape(t.array.shape)
                 grad = t.grad
-                if grad is None or grad.requires_grad or not grad.array.flags.writeable:
+                if grad is None or self.replace_grads or grad.requires_grad or not grad.array.flags.writeable:
                     t.grad = wrap_array(mean.copy())
                 else:
                     np.copyto(grad.array, mean)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import MutableSequence
+from collections.abc import MutableMapping, MutableSequence
 from typing import Any
 
 import numpy as np
@@ -99,6 +99,39 @@ def _check_backend(backend: Any) -> None:
 def _env_int(name: str) -> int | None:
     value = os.environ.get(name, "").strip()
     return int(value) if value.isdigit() else None
+
+
+# torchrun's variables and where MPI launchers keep the same numbers (Open MPI; MPICH/Intel MPI's Hydra)
+_TORCHRUN_FROM_LAUNCHER = {
+    "RANK": ("OMPI_COMM_WORLD_RANK", "PMI_RANK"),
+    "WORLD_SIZE": ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"),
+    "LOCAL_RANK": ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID"),
+    "LOCAL_WORLD_SIZE": ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"),
+}
+
+
+def export_torchrun_environment(environ: MutableMapping[str, str] | None = None) -> None:
+    """Under an MPI launcher, set torchrun's ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``LOCAL_WORLD_SIZE``
+    from the launcher's own variables (those already set are kept), so that a script written for
+    torchrun (``int(os.environ["LOCAL_RANK"])``) runs under ``mpiexec`` unchanged. Runs when this
+    package is imported; outside a launcher nothing is set.
+
+    Example:
+        >>> from downslope.distributed.process_group import export_torchrun_environment
+        >>> env = {"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_RANK": "1"}
+        >>> export_torchrun_environment(env); env["RANK"], env["WORLD_SIZE"], env["LOCAL_RANK"]
+        ('1', '2', '1')
+    """
+    environ = os.environ if environ is None else environ
+    for name, sources in _TORCHRUN_FROM_LAUNCHER.items():
+        for source in sources:
+            value = environ.get(source, "").strip()
+            if value.isdigit():
+                environ.setdefault(name, value)
+                break
+
+
+export_torchrun_environment()
 
 
 def init_process_group(
