@@ -245,3 +245,37 @@ def test_detect_anomaly_names_the_custom_function() -> None:
         return ""
 
     assert run(ds) == run(torch) == "Function 'MyOpBackward' returned nan values in its 0th output."
+
+
+def test_a_function_gradient_the_argument_broadcasts_to_is_summed_back_as_torch() -> None:
+    # DeepSeek-MoE's AddAuxiliaryLoss returns ones(1) as the gradient of a 0-d loss argument
+    torch = pytest.importorskip("torch")
+    got = {}
+    for lib in (torch, ds):
+
+        class AddAux(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, loss):
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g, lib.ones(2, 1, dtype=g.dtype)  # noqa: B023
+
+        w = lib.tensor([2.0], requires_grad=True)
+        x = lib.ones(3, requires_grad=True)
+        AddAux.apply(x * 1.0, (w * 3).sum()).sum().backward()
+        got[lib.__name__] = (w.grad.tolist(), x.grad.tolist())
+    assert got["downslope"] == got["torch"] == ([6.0], [1.0, 1.0, 1.0])
+
+    class Wrong(ds.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return ds.ones(2)
+
+    with pytest.raises(ds.errors.ArgumentError, match=r"shape \(2,\), but that argument has shape \(3,\)"):
+        Wrong.apply(ds.ones(3, requires_grad=True)).sum().backward()

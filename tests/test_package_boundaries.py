@@ -77,6 +77,7 @@ FORBIDDEN = {("nn", "data"), ("data", "nn"), ("optim", "data")}
 # Imports against the layers, each with its reason. Keep this short.
 ARROWS_LEFT: dict[tuple[str, str], str] = {
     ("serialization", "nn"): "load gives a saved nn.Parameter back as one, as torch.load (imported only then)",
+    ("jit", "nn"): "torch.jit.ScriptModule is an nn.Module subclass (imported only when that name is asked for)",
 }
 
 

@@ -201,3 +201,55 @@ def test_vision_script_names_exist_as_in_torch() -> None:
         for part in name.split("."):
             ours, theirs = getattr(ours, part), getattr(theirs, part)
         assert callable(ours) and callable(theirs), name
+
+
+def test_torchscript_declarations_in_model_files_run_eagerly_as_in_torch() -> None:
+    # timm's `fused_attn: torch.jit.Final[bool]`, torchvision densenet's `@torch.jit._overload_method`,
+    # torchvision ops' `@torch.jit._script_if_tracing`, RWKV's `torch.jit.ScriptModule` + `script_method`
+    torch = pytest.importorskip("torch")
+    for lib in (torch, ds):
+
+        class TimeShift(lib.jit.ScriptModule):
+            def __init__(self) -> None:
+                super().__init__()
+                self.pad = lib.nn.ZeroPad2d((0, 0, 1, -1))  # noqa: B023
+
+            @lib.jit.script_method
+            def forward(self, x):
+                return self.pad(x)
+
+        class Block(lib.nn.Module):
+            fused: lib.jit.Final[bool]
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.fused = True
+
+            @lib.jit._overload_method  # type: ignore[misc]
+            def scale(self, x: int) -> int:  # the stub TorchScript reads; the definition below replaces it
+                ...
+
+            def scale(self, x):  # type: ignore[no-redef]  # noqa: F811
+                return x * 2
+
+        shifted = TimeShift()(lib.arange(3.0).reshape(1, 3, 1))
+        assert isinstance(TimeShift(), lib.nn.Module)
+        assert lib.jit._script_if_tracing(Block().scale)(shifted).flatten().tolist() == [0.0, 0.0, 2.0]
+        assert lib.jit.Attribute([1], list).value == [1]
+    from downslope.jit.annotations import List, Optional, Tuple  # noqa: F401  (timm densenet's import line)
+
+    assert ds.jit.annotations.List is torch.jit.annotations.List
+
+
+def test_torch_nn_module_paths_that_model_files_import_from() -> None:
+    torch = pytest.importorskip("torch")
+    from downslope.nn.modules.transformer import _get_activation_fn
+    from downslope.nn.utils.fusion import fuse_conv_bn_eval
+
+    assert fuse_conv_bn_eval is ds.nn.utils.fuse_conv_bn_eval
+    x = np.linspace(-2, 2, 7, dtype=np.float32)
+    for name in ("relu", "gelu"):
+        want = torch.nn.modules.transformer._get_activation_fn(name)(torch.tensor(x)).numpy()
+        np.testing.assert_allclose(_get_activation_fn(name)(ds.tensor(x)).numpy(), want, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ds.errors.ArgumentError, match="relu/gelu"):
+        _get_activation_fn("tanh")

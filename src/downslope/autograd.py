@@ -1472,6 +1472,10 @@ def _function_vjp(g, y, args, saved, needs, xp):
         parent = args[k]
         if not isinstance(gr, Tensor):
             gr = wrap_array(like(gr, xp.data(g)))
+        if tuple(gr.shape) != tuple(parent.shape) and _expands_to(tuple(parent.shape), tuple(gr.shape)):
+            # torch sums a gradient of a shape the argument broadcasts to back to the argument's shape (a
+            # backward may return ones(1) for a 0-d argument)
+            gr = TensorRules.sum_to(gr, tuple(parent.shape))
         if tuple(gr.shape) != tuple(parent.shape):
             raise ArgumentError(
                 f"{cls.__name__}.backward: the gradient for argument {pos} has shape {tuple(gr.shape)}, but that "
@@ -1482,6 +1486,13 @@ def _function_vjp(g, y, args, saved, needs, xp):
         else:
             out.append(gr.array.astype(parent.dtype, copy=False))
     return tuple(out)
+
+
+def _expands_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether ``shape`` broadcasts to ``target`` (torch's is_expandable_to)."""
+    if len(shape) > len(target):
+        return False
+    return all(s == t or s == 1 for s, t in zip(shape[::-1], target[::-1]))
 
 
 def _backward_of(cls: type[Function]) -> Any:

@@ -17,13 +17,31 @@ Example:
 
 from __future__ import annotations
 
+import sys
+import types
+import typing
 import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from .errors import StateError
 
-__all__ = ["export", "ignore", "is_scripting", "is_tracing", "load", "save", "script", "trace", "unused"]
+__all__ = [
+    "Attribute",
+    "Final",
+    "ScriptModule",
+    "annotations",
+    "export",
+    "ignore",
+    "is_scripting",
+    "is_tracing",
+    "load",
+    "save",
+    "script",
+    "script_method",
+    "trace",
+    "unused",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -99,6 +117,85 @@ def export(fn: F) -> F:
         True
     """
     return fn
+
+
+def script_method(fn: F) -> F:
+    """``@torch.jit.script_method`` (a ``ScriptModule``'s methods): returns ``fn`` unchanged.
+
+    Example:
+        >>> script_method(len) is len
+        True
+    """
+    return fn
+
+
+def _overload(fn: F) -> F:
+    """``torch.jit._overload`` / ``_overload_method``: TorchScript's overload declarations. In eager
+    PyTorch the decorated stub is never called (the real definition that follows replaces it), so the
+    stub is returned as it is."""
+    return fn
+
+
+_overload_method = _overload
+
+
+def _script_if_tracing(fn: F) -> F:
+    """``torch.jit._script_if_tracing``: scripts ``fn`` only while tracing, which never happens here."""
+    return fn
+
+
+class Attribute(NamedTuple):
+    """``torch.jit.Attribute(value, type)``: the pair TorchScript reads a module attribute's type from;
+    in eager code (here, always) the module keeps the pair, as PyTorch's eager mode does.
+
+    Example:
+        >>> Attribute([1, 2], list).value
+        [1, 2]
+    """
+
+    value: Any
+    type: Any
+
+
+if TYPE_CHECKING:
+    ScriptModule: Any  # made on first use by __getattr__ below
+
+
+def __getattr__(name: str) -> Any:
+    """``torch.jit.ScriptModule``, made on first use: a plain ``nn.Module`` subclass here (no TorchScript;
+    ``@script_method`` methods run eagerly, as the same code does in PyTorch without scripting)."""
+    if name != "ScriptModule":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .nn.module import Module  # nn sits above jit: imported only when this name is asked for
+
+    class ScriptModule(Module):
+        """``torch.jit.ScriptModule``: a plain Module (downslope has no TorchScript).
+
+        Example:
+            >>> import downslope as ds
+            >>> class Shift(ds.jit.ScriptModule):
+            ...     @ds.jit.script_method
+            ...     def forward(self, x):
+            ...         return x + 1
+            >>> Shift()(ds.zeros(2))
+            tensor([1., 1.])
+        """
+
+    ScriptModule.__module__ = __name__
+    globals()["ScriptModule"] = ScriptModule
+    return ScriptModule
+
+
+# torch.jit.annotations: the typing names TorchScript code imports from there (List, Tuple, Optional...); the
+# module attribute is set through globals() because `from __future__ import annotations` binds the name too
+_annotations = types.ModuleType(
+    f"{__name__}.annotations", "torch.jit.annotations: the typing names TorchScript code imports from there"
+)
+for _name in ("Any", "Callable", "Dict", "Final", "List", "Optional", "Tuple", "Union"):
+    setattr(_annotations, _name, getattr(typing, _name))
+for _name in ("BroadcastingList1", "BroadcastingList2", "BroadcastingList3"):
+    setattr(_annotations, _name, typing.List)  # noqa: UP006  (typing's generic, as torch's eager alias)
+sys.modules[_annotations.__name__] = globals()["annotations"] = _annotations
 
 
 def script(obj: T, optimize: Any = None, _frames_up: int = 0, _rcb: Any = None, example_inputs: Any = None) -> T:

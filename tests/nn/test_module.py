@@ -887,3 +887,12 @@ def test_a_strict_load_names_the_keys_in_torchs_words() -> None:
         messages.append(str(info.value))
     for phrase in ('Missing key(s) in state_dict: "bias".', 'Unexpected key(s) in state_dict: "extra".'):
         assert all(phrase in m for m in messages), messages
+
+
+def test_module_list_takes_one_element_integer_tensors_as_indices_as_torch() -> None:
+    # HF Mixtral: `for expert_idx in expert_hit: self.experts[expert_idx]` with expert_hit of shape (k, 1)
+    experts = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
+    assert experts[ds.tensor([2])] is experts[2]
+    assert experts[ds.tensor(-1)] is experts[2]
+    with pytest.raises(TypeError):
+        experts[ds.tensor([1.0])]

@@ -297,9 +297,9 @@ class DistributedDataParallel(Module):
             raise ArgumentError(f"{what}: bucket_cap_mb must be > 0, got {bucket_cap_mb!r}")
         mb = _DEFAULT_BUCKET_MB if bucket_cap_mb is None else bucket_cap_mb
         self.bucket_bytes_cap = max(1, int(mb * 2**20))
-        self.find_unused_parameters = bool(find_unused_parameters)
-        self.gradient_as_bucket_view = bool(gradient_as_bucket_view)
-        self.static_graph = bool(static_graph)
+        self.find_unused_parameters = bool(find_unused_parameters)  # host: a Python flag
+        self.gradient_as_bucket_view = bool(gradient_as_bucket_view)  # host: a Python flag
+        self.static_graph = bool(static_graph)  # host: a Python flag
         if broadcast_buffers is not None:
             warnings.warn(
                 "`broadcast_buffers` is deprecated. Use `forward_sync_buffers` instead. IMPORTANT: unlike "
@@ -308,9 +308,10 @@ class DistributedDataParallel(Module):
                 stacklevel=2,
             )
         if forward_sync_buffers is not None:  # torch 2.13's replacement: buffers are always sent at init
-            self.forward_sync_buffers, init_buffers = bool(forward_sync_buffers), True
+            self.forward_sync_buffers, init_buffers = bool(forward_sync_buffers), True  # host: a Python flag
         else:
-            self.forward_sync_buffers = init_buffers = True if broadcast_buffers is None else bool(broadcast_buffers)
+            send = True if broadcast_buffers is None else bool(broadcast_buffers)  # host: a Python flag
+            self.forward_sync_buffers = init_buffers = send
         self.broadcast_buffers = self.forward_sync_buffers
         self.require_backward_grad_sync = True
         self.require_forward_param_sync = True

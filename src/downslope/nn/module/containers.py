@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, overload
@@ -192,6 +193,7 @@ class _ListView(Generic[_V]):
         return iter([v for v in self._entries().values() if v is not None])
 
     def _index(self, index: int) -> str:
+        index = operator.index(index)  # an int, or a one-element integer tensor (torch's __index__)
         n = len(self)
         if not -n <= index < n:
             raise OutOfRangeError(f"{self._kind} index {index} out of range for {n} {self._noun}")
