@@ -36,6 +36,7 @@ from . import ops
 from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, StateError
 from .graph import no_grad
+from .ops import complex as _complex
 from .tensor import Tensor, record_op, wrap_array
 
 __all__ = [
@@ -50,8 +51,9 @@ class LinAlgError(StateError):
     """A matrix the op cannot take (singular, not positive-definite), as ``torch.linalg.LinAlgError``."""
 
 
-def _matrix(a: Any, where: str, square: bool = True) -> Tensor:
-    t = ops._lift_float(a)
+def _matrix(a: Any, where: str, square: bool = True, complex_ok: bool = False) -> Tensor:
+    # complex_ok: the op holds for complex matrices (the others refuse them, naming themselves)
+    t = a if complex_ok and isinstance(a, Tensor) and a.array.dtype.kind == "c" else ops._lift_float(a)
     if t.ndim < 2:
         raise ShapeError(f"linalg.{where}: expected a matrix or a stack of matrices (..., m, n), got shape {t.shape}")
     if square and t.shape[-1] != t.shape[-2]:
@@ -1094,18 +1096,77 @@ def _substitute(t: Tensor, b: Tensor, *, lower: bool, unit: bool) -> Tensor:
     return ops.stack([rows[i] for i in range(n)], -2)
 
 
-def eig(A: Any) -> Any:
-    """Not available: a general matrix's eigenvalues are complex, and downslope has no complex dtype.
-    For a symmetric matrix (a Hessian, a covariance) use :func:`eigh` or :func:`eigvalsh`."""
-    raise ArgumentError(
-        "linalg.eig: a general matrix's eigenvalues are complex, and downslope has no complex dtype; "
-        "for a symmetric matrix (a Hessian, a covariance) use linalg.eigh or linalg.eigvalsh"
-    )
+class EigResult(NamedTuple):
+    eigenvalues: Tensor
+    eigenvectors: Tensor
 
 
-def eigvals(A: Any) -> Any:
-    """Not available, as :func:`eig`: use :func:`eigvalsh` for a symmetric matrix."""
-    eig(A)
+def eig(A: Any) -> EigResult:
+    """Eigenvalues and eigenvectors (columns, each of unit norm) of a general square matrix, complex
+    (complex64 for float32 or complex64 input, complex128 for float64 or complex128), as torch.linalg.eig.
+    Gradients follow torch's linalg_eig_backward (a real input gets the real part); a loss that depends
+    on the eigenvectors' phases (each is defined up to a factor e^{i phi}) has no meaningful gradient, as
+    in torch. For a symmetric matrix (a Hessian, a covariance) :func:`eigh` gives real results.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.eig(ds.tensor([[0.0, 1.0], [-1.0, 0.0]])).eigenvalues
+        tensor([0.+1.j, 0.-1.j])
+    """
+    a = _matrix(A, "eig", complex_ok=True)
+    if a.array.dtype == np.float16:
+        raise DTypeError("linalg.eig: expected a float32, float64, complex64 or complex128 matrix, got float16")
+    target = np.dtype(np.complex64) if a.array.dtype in (np.float32, np.complex64) else np.dtype(np.complex128)
+    w, v = _call("eig", namespace_of(a.array).linalg.eig, a.array)
+    w, v = w.astype(target, copy=False), v.astype(target, copy=False)  # NumPy gives real arrays for real spectra
+    return EigResult(record_op(w, (a,), _eigvals_vjp, v), record_op(v, (a,), _eigvectors_vjp, w))
+
+
+def eigvals(A: Any) -> Tensor:
+    """The eigenvalues of a general square matrix, complex (see :func:`eig`), with torch's gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.eigvals(ds.tensor([[2.0, 0.0], [0.0, 3.0]]))
+        tensor([2.+0.j, 3.+0.j])
+    """
+    return eig(A).eigenvalues
+
+
+def _eig_grad(inner: Any, v: Any, a: Any) -> Any:
+    """``V^-H inner V^H`` (torch's linalg_eig_backward), the real part for a real input."""
+    vh = v.conj().swapaxes(-1, -2)
+    ga = namespace_of(v).linalg.solve(vh, inner @ vh)
+    return ga if a.dtype.kind == "c" else np.real(ga).astype(a.dtype, copy=False)  # np.real: device arrays dispatch it
+
+
+def _eigvals_vjp(g, y, args, saved, needs, xp):
+    if xp.differentiable:
+        raise DTypeError("linalg.eig: the double backward (create_graph=True) of eig/eigvals is not supported")
+    inner = namespace_of(g).zeros(g.shape + g.shape[-1:], saved.dtype)
+    idx = np.arange(g.shape[-1])  # host: the diagonal's positions
+    inner[..., idx, idx] = g  # diag(gL)
+    return (_eig_grad(inner, saved, args[0]),)
+
+
+def _eigvectors_vjp(g, y, args, saved, needs, xp):
+    if xp.differentiable:
+        raise DTypeError("linalg.eig: the double backward (create_graph=True) of eig/eigvals is not supported")
+    v, w = y, saved
+    vh = v.conj().swapaxes(-1, -2)
+    vhgv = vh @ g
+    diag_re = np.real(np.diagonal(vhgv, axis1=-2, axis2=-1))
+    inner = vhgv - vh @ (v * diag_re[..., None, :])
+    wc = w.conj()
+    gap = wc[..., None, :] - wc[..., :, None]  # conj(L_j) - conj(L_i)
+    idx = np.arange(w.shape[-1])  # host: the diagonal's positions
+    gap[..., idx, idx] = 1
+    return (_eig_grad(inner / gap, v, args[0]),)
+
+
+for _rule in (_eigvals_vjp, _eigvectors_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]  # V and L are saved; A's dtype only
+    _complex.register(_rule)  # complex outputs: the rules follow torch's convention as written
 
 
 def matrix_rank(
@@ -1258,7 +1319,7 @@ def matrix_norm(A: Any, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), keepd
         tensor(4.)
     """
     _floating_input(A, "matrix_norm")
-    a = _matrix(A, "matrix_norm", square=False)
+    a = _matrix(A, "matrix_norm", square=False, complex_ok=not isinstance(ord, str) or ord == "fro")
     if isinstance(dim, (int, np.integer)) or len(dim) != 2:
         raise ArgumentError(f"linalg.matrix_norm: dim must be a pair of dims, got {dim!r}")
     d0, d1 = (ops._dim(d, a.ndim, "linalg.matrix_norm") for d in dim)
@@ -1293,7 +1354,7 @@ def norm(x: Any, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dty
         tensor(5.)
     """
     _floating_input(x, "norm")
-    t = ops._lift_float(x)
+    t = x if isinstance(x, Tensor) and x.array.dtype.kind == "c" else ops._lift_float(x)  # |z|'s norms, real
     if dtype is not None:
         t = ops.astype(t, dtype)
     dims: tuple[int, ...] | None = None

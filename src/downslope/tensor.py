@@ -4053,12 +4053,14 @@ def randn(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, 
 
 @_torch_options
 def rand(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples on [0, 1) from the library's seeded generator."""
-    arr = (
-        backend.rng()
-        .random(_shape_arg(shape if size is None else (size,)), dtype=np.float64)
-        .astype(_random_dtype(dtype, "rand"))
-    )
+    """Uniform samples on [0, 1) from the library's seeded generator (complex dtypes: real and imaginary
+    parts each uniform on [0, 1), as in torch)."""
+    sizes = _shape_arg(shape if size is None else (size,))
+    if dtype is not None and backend.as_dtype(dtype).kind == "c":
+        parts = backend.rng().random((*sizes, 2), dtype=np.float64)
+        arr = (parts[..., 0] + 1j * parts[..., 1]).astype(backend.as_dtype(dtype))
+        return _made(arr, requires_grad, device, "rand()")
+    arr = backend.rng().random(sizes, dtype=np.float64).astype(_random_dtype(dtype, "rand"))
     return _made(arr, requires_grad, device, "rand()")
 
 
@@ -4268,6 +4270,8 @@ def arange(
     target = backend.as_dtype(dtype) if dtype is not None else None
     if target is None:
         target = backend.get_default_dtype() if arr.dtype.kind == "f" else np.dtype(backend.int64)
+    if target.kind == "c":  # torch: "arange_cpu" not implemented for complex dtypes
+        raise DTypeError(f"arange: not implemented for complex dtypes (got {target}), as in torch")
     if target in (np.float32, np.float64) and arr.size:
         arr = _torch_arange_values(float(start), float(step), arr.size, target)  # host: Python numbers
     return _made(arr.astype(target), requires_grad, device, "arange()")

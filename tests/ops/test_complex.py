@@ -333,17 +333,14 @@ def test_complex_matmul_with_a_real_matrix_is_refused_as_torch() -> None:
     [
         ("relu", lambda z: ds.relu(z)),
         ("maximum", lambda z: ds.maximum(z, z)),
-        ("clip", lambda z: z.clamp(0, 1)),
-        ("log", lambda z: z.log()),
-        ("sqrt", lambda z: ds.sqrt(z)),
-        ("sigmoid", lambda z: z.sigmoid()),
-        ("tanh", lambda z: ds.tanh(z)),
-        ("prod", lambda z: z.prod()),
+        ("clamp", lambda z: z.clamp(0, 1)),
+        ("erf", lambda z: ds.erf(z)),
+        ("logit", lambda z: z.logit()),
     ],
 )
 def test_ops_without_complex_support_are_refused_by_name(name: str, fn: Callable[..., Any]) -> None:
     z = ds.tensor([1 + 1j, -1j], requires_grad=True)
-    with pytest.raises(DTypeError, match=f"{name}: not implemented for complex tensors"):
+    with pytest.raises(DTypeError, match=f"{name}: not (implemented|supported) for complex tensors"):
         fn(z)
 
 

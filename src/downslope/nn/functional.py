@@ -26,6 +26,7 @@ from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueE
 from ..functional import gelu as _gelu
 from ..graph import is_grad_enabled
 from ..ops import normalize_dim as _dim
+from ..ops.complex import register_holomorphic
 from ..ops.out import with_input as _with_input
 from ..ops.out import with_out as _with_out
 from ..tensor import Tensor, record_op, wrap_array
@@ -158,6 +159,8 @@ def _linear_vjp(g, y, args, saved, needs, xp):
 # x is read for the weight's gradient, the weight for x's, the bias never: a weight changed in place
 # after the forward (under no_grad) is no error when x wants no gradient, as in torch.
 _linear_vjp.reads_inputs = lambda i, needs: needs is None or (i == 0 and bool(needs[1])) or (i == 1 and bool(needs[0]))  # type: ignore[attr-defined]  # host: flags
+# x @ w.T + b is linear in each operand: by conjugation the rule holds for complex values (torch's complex Linear)
+register_holomorphic(_linear_vjp)
 
 
 # ---------------------------------------------------------------------- inplace=True

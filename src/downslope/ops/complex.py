@@ -29,9 +29,11 @@ from ..tensor import COMPLEX_RULES, Tensor, record_op, wrap_array
 from .operands import _pair as _real_pair
 
 _SUPPORTED = (
-    "+, -, *, /, neg, conj, real, imag, abs, angle, exp, pow with a real exponent, sum, mean, reshape/view, "
-    "permute, transpose, squeeze/unsqueeze, flatten, indexing, cat, stack, matmul, einsum, view_as_real, "
-    "view_as_complex, complex, polar and downslope.fft"
+    "+, -, *, /, pow, neg, conj, real, imag, abs, angle, exp, exp2, expm1, log, log2, log10, log1p, sqrt, rsqrt, "
+    "square, sin, cos, tan, sinh, cosh, tanh, asin, acos, atan, asinh, acosh, atanh, sigmoid, sinc, sum, mean, "
+    "prod, cumsum, vector/matrix norms, reshape/view, permute, transpose, squeeze/unsqueeze, flatten, indexing, "
+    "cat, stack, pad, where, matmul, einsum, linear, linalg.eig/eigvals, view_as_real, view_as_complex, complex, "
+    "polar and downslope.fft"
 )
 
 
@@ -90,6 +92,14 @@ def register(rule: Any, complex_rule: Any = None) -> None:
     """Let record_op record ``rule``'s op with a complex output, with ``complex_rule`` (the rule
     itself when it already follows torch's convention, e.g. the complex-only ops below)."""
     COMPLEX_RULES[rule] = rule if complex_rule is None else complex_rule
+
+
+def register_holomorphic(rule: Any) -> None:
+    """Let record_op record ``rule``'s op with a complex output, its complex rule ``conj(rule(conj(g)))``:
+    for a rule written as the output's gradient times the transposed Jacobian of an op holomorphic (or
+    linear) in its inputs, with derivatives evaluated on the inputs or outputs as they are (packages above
+    the core register their own ops' rules this way)."""
+    register(rule, _holomorphic(rule))
 
 
 # ---------------------------------------------------------------------- the complex-only ops
@@ -532,16 +542,32 @@ def install(tensor_class: type) -> None:
         for name in names:
             rule = getattr(source, name)
             register(rule, _holomorphic(rule))
+    for name in pointwise._COMPLEX_UNARY:  # the unary table's rules are closures, listed by op name
+        rule = pointwise.UNARY_RULES[name]
+        register(rule, _holomorphic(rule))
 
 
 # Rules (module: names) of ops holomorphic in their inputs (linear ops included), written as the output's
 # gradient times the transposed Jacobian: their complex forms are conj(rule(conj(g))).
 HOLOMORPHIC_RULES: dict[str, tuple[str, ...]] = {
     ".arithmetic": ("_add_vjp", "_sub_vjp", "_mul_vjp", "_div_vjp", "_pow_vjp", "_neg_vjp"),
-    ".pointwise": ("_exp_vjp", "_clone_vjp", "_where_vjp"),
+    ".pointwise": (
+        "_exp_vjp",
+        "_clone_vjp",
+        "_where_vjp",
+        "_expm1_vjp",
+        "_log_vjp",
+        "_log1p_vjp",
+        "_sqrt_vjp",
+        "_rsqrt_vjp",
+        "_sin_vjp",
+        "_cos_vjp",
+        "_tanh_vjp",
+        "_sigmoid_vjp",
+    ),
     ".scans": ("_cumsum_vjp",),
     ".linalg": ("_matmul_vjp", "_einsum_vjp"),
-    ".reductions": ("_sum_vjp", "_mean_vjp"),
+    ".reductions": ("_sum_vjp", "_mean_vjp", "_prod_vjp"),
     ".shape": ("_reshape_vjp", "_permute_vjp", "_broadcast_to_vjp", "_sum_to_vjp", "_concatenate_vjp", "_stack_vjp"),
     ".indexing": ("_getitem_vjp", "_index_put_vjp"),
     ".rearrange": ("_pad_vjp", "_unfold_vjp"),

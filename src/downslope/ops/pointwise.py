@@ -62,7 +62,8 @@ def _exp_vjp(g, y, args, saved, needs, xp):
 
 def expm1(x: Any) -> Tensor:
     """e^x - 1, accurate for small x (where exp(x) - 1 cancels to a few correct digits)."""
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
+        x = _lift_float(x)
     return record_op(np.expm1(x.array), (x,), _expm1_vjp)
 
 
@@ -71,7 +72,8 @@ def _expm1_vjp(g, y, args, saved, needs, xp):
 
 
 def log(x: Any) -> Tensor:
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
+        x = _lift_float(x)
     return record_op(np.log(x.array), (x,), _log_vjp)
 
 
@@ -80,7 +82,8 @@ def _log_vjp(g, y, args, saved, needs, xp):
 
 
 def sqrt(x: Any) -> Tensor:
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
+        x = _lift_float(x)
     return record_op(np.sqrt(x.array), (x,), _sqrt_vjp)
 
 
@@ -130,7 +133,8 @@ _link_input_vjp.reads_inputs = False  # type: ignore[attr-defined]
 
 
 def sin(x: Any) -> Tensor:
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
+        x = _lift_float(x)
     return record_op(np.sin(x.array), (x,), _sin_vjp)
 
 
@@ -139,7 +143,8 @@ def _sin_vjp(g, y, args, saved, needs, xp):
 
 
 def cos(x: Any) -> Tensor:
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
+        x = _lift_float(x)
     return record_op(np.cos(x.array), (x,), _cos_vjp)
 
 
@@ -148,7 +153,8 @@ def _cos_vjp(g, y, args, saved, needs, xp):
 
 
 def tanh(x: Any) -> Tensor:
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
+        x = _lift_float(x)
     return record_op(np.tanh(x.array), (x,), _tanh_vjp)
 
 
@@ -158,7 +164,8 @@ def _tanh_vjp(g, y, args, saved, needs, xp):
 
 def sigmoid(x: Any) -> Tensor:
     """1 / (1 + e^-x), computed stably: it never overflows and keeps relative precision for x << 0."""
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
+        x = _lift_float(x)
     return record_op(_sigmoid_array(x.array), (x,), _sigmoid_vjp)
 
 
@@ -491,6 +498,7 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     """Clamp into [min, max]; the gradient passes where min <= x <= max (PyTorch's clamp)."""
     x = _lift(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        _ordered(x, min, max)
         # where, not maximum/minimum: on a tie x keeps the whole gradient (torch's clamp), not half
         _check_broadcast("clip", *(_index_array(v) for v in (x, min, max) if v is not None))
         out = x
@@ -508,6 +516,7 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
         raise ArgumentError("clip: at least one of min and max must be given")
     kind = x.array.dtype.kind
     if kind != "f":  # a number bound of a higher category promotes (torch: int.clamp(1.5) is float32)
+        _ordered(x, min, max)
         bounds = [v for v in (min, max) if v is not None]
         if any(isinstance(v, (float, np.floating)) for v in bounds):
             x = _lift_float(x)
@@ -520,6 +529,13 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
         # scalar) is 3x slower and gives +0.0 for -0.0 where torch keeps -0.0
         lo, hi = -math.inf if lo is None else lo, math.inf if hi is None else hi
     return record_op(x.array.clip(lo, hi).astype(x.array.dtype, copy=False), (x,), _clip_vjp, (min, max))
+
+
+def _ordered(*operands: Any) -> None:
+    """Refuse complex operands of clamp, as torch does (complex numbers have no order)."""
+    for v in operands:
+        if isinstance(v, Tensor) and v.array.dtype.kind == "c" or isinstance(v, (complex, np.complexfloating)):
+            raise DTypeError("clamp: not supported for complex tensors (complex numbers have no order), as in torch")
 
 
 def _clip_vjp(g, y, args, saved, needs, xp):
@@ -605,7 +621,8 @@ for _rule in (_exp_vjp, _expm1_vjp, _sqrt_vjp, _tanh_vjp, _sigmoid_vjp, _relu_vj
 
 def log1p(x: Any) -> Tensor:
     """log(1 + x), accurate for small x."""
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
+        x = _lift_float(x)
     return record_op(np.log1p(x.array), (x,), _log1p_vjp)
 
 
@@ -615,7 +632,8 @@ def _log1p_vjp(g, y, args, saved, needs, xp):
 
 def rsqrt(x: Any) -> Tensor:
     """1 / sqrt(x)."""
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
+        x = _lift_float(x)
     return record_op(1 / np.sqrt(x.array), (x,), _rsqrt_vjp)
 
 
@@ -626,6 +644,9 @@ def _rsqrt_vjp(g, y, args, saved, needs, xp):
 def _stepwise(fn: Any, x: Any) -> Tensor:
     """A piecewise-constant op (floor, sign...): its gradient is 0 everywhere, as in torch."""
     x = _lift(x)
+    if x.array.dtype.kind == "c":  # torch refuses rounding complex values (NumPy rounds each part, or fails)
+        name = getattr(fn, "__name__", "round")
+        raise DTypeError(f"{'round' if name == '<lambda>' else name}: not supported for complex tensors, as in torch")
     out = fn(x.array)
     if x.array.dtype.kind != "f":
         return wrap_array(out)
@@ -691,7 +712,7 @@ _UNARY: dict[str, tuple[Any, Any]] = {
     "acos": (np.arccos, lambda x, y, m: -1 / m.sqrt(1 - x * x)),
     "atan": (np.arctan, lambda x, y, m: 1 / (1 + x * x)),
     "asinh": (np.arcsinh, lambda x, y, m: 1 / m.sqrt(x * x + 1)),
-    "acosh": (np.arccosh, lambda x, y, m: 1 / m.sqrt(x * x - 1)),
+    "acosh": (np.arccosh, lambda x, y, m: _acosh_derivative(x, m)),
     "atanh": (np.arctanh, lambda x, y, m: 1 / (1 - x * x)),
     "log2": (np.log2, lambda x, y, m: 1 / (x * _LN2)),
     "log10": (np.log10, lambda x, y, m: 1 / (x * _LN10)),
@@ -714,10 +735,18 @@ _UNARY: dict[str, tuple[Any, Any]] = {
 _SINC_SERIES = tuple((-1) ** k * 2 * k / math.factorial(2 * k + 1) for k in range(1, 7))
 
 
+def _acosh_derivative(x: Any, m: Any) -> Any:
+    # 1 / sqrt(x^2 - 1) on reals (torch's, finite below -1 too); on complex values that has the wrong sign
+    # off the principal branch, which 1 / (sqrt(x - 1) sqrt(x + 1)) follows (torch's complex rule)
+    if m.data(x).dtype.kind == "c":
+        return 1 / (m.sqrt(x - 1) * m.sqrt(x + 1))
+    return 1 / m.sqrt(x * x - 1)
+
+
 def _sinc_derivative(x: Any, y: Any, m: Any) -> Any:
     # d/dx sin(pi x)/(pi x) = (cos(pi x) - sinc(x)) / x; for |pi x| < 0.5 its Taylor series instead
     # (that difference cancels there, and the series differentiates again: sinc''(0) = -pi^2/3)
-    small = abs(m.data(x)) * math.pi < 0.5
+    small = np.abs(m.data(x)) * math.pi < 0.5  # np.abs: |z| of complex values too (device arrays dispatch it)
     t = m.where(small, x, 0.0) * math.pi
     u = t * t
     poly = u * 0 + _SINC_SERIES[-1]
@@ -729,11 +758,24 @@ def _sinc_derivative(x: Any, y: Any, m: Any) -> Any:
     return m.where(small, series, d)
 
 
+# The table's functions torch computes for complex input too (each holomorphic, its derivative above
+# written on the complex z); the others refuse complex tensors, as torch does.
+_COMPLEX_UNARY = frozenset(
+    ("tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "log2", "log10", "exp2", "sinc")
+)
+#: name -> the table op's VJP rule (ops/complex.py registers the complex ones).
+UNARY_RULES: dict[str, Any] = {}
+
+
 def _unary_table_op(name: str) -> Any:
     forward, derivative = _UNARY[name]
+    inexact = "fc" if name in _COMPLEX_UNARY else "f"
 
     def op(x: Any) -> Tensor:
-        x = _lift_float(x)
+        if not (isinstance(x, Tensor) and x.array.dtype.kind in inexact):
+            if isinstance(x, Tensor) and x.array.dtype.kind == "c":
+                raise DTypeError(f"{name}: not implemented for complex tensors ({x.array.dtype}), as in torch")
+            x = _lift_float(x)
         return record_op(as_array(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
 
     def rule(g, y, args, saved, needs, xp):
@@ -746,6 +788,7 @@ def _unary_table_op(name: str) -> Any:
     # The rule hands y to every derivative; only those that use it read the output (so an in-place
     # write to sinh's output, which PyTorch allows, is not refused).
     rule.reads_output = _reads_output(derivative)  # type: ignore[attr-defined]
+    UNARY_RULES[name] = rule
     return op
 
 

@@ -172,8 +172,20 @@ def _mean_vjp(g, y, args, saved, needs, xp):
     return (xp.broadcast_to(g / count if count else g * 0.0, args[0].shape),)
 
 
+def _unordered(x: Tensor, op: str) -> None:
+    """Refuse a complex tensor where an op compares values, as torch does (NumPy's complex order is
+    lexicographic, an answer torch never gives)."""
+    if x.array.dtype.kind == "c":
+        raise DTypeError(
+            f"{op}: not supported for complex tensors (got {x.array.dtype}): complex numbers have no order, "
+            "as in torch; compare .abs() or .real instead"
+        )
+
+
 def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any, rule: Any = None) -> Tensor:
     x = _lift(x)
+    if x.array.dtype.kind == "c":
+        _unordered(x, ("" if rule else "a") + ("max" if fn is np.max else "min"))
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     if x.array.size == 0 and _builtin_any(x.shape[a] == 0 for a in axes):  # other zero-size dims: empty result
         raise ShapeError(f"max/min of an empty tensor of shape {x.shape} over dims {axes} (one of them has size 0)")
@@ -218,7 +230,8 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
         >>> ds.ops.vector_norm(ds.tensor([3.0, -4.0]), float("inf"))
         tensor(4.)
     """
-    x = _lift_float(x)
+    if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex norm is real, of |z|
+        x = _lift_float(x)
     if dtype is not None:
         x = astype(x, dtype)
     if ord is None or (isinstance(ord, str) and ord == "fro"):
@@ -245,7 +258,7 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
     elif p == -np.inf:
         out = mag.min(axis=axes, keepdims=keep)
     elif p == 0:
-        out = (mag != 0).sum(axis=axes, keepdims=keep).astype(a.dtype)
+        out = (mag != 0).sum(axis=axes, keepdims=keep).astype(mag.dtype)
     elif p == 1:
         out = mag.sum(axis=axes, keepdims=keep)
     elif p == 2 and not _builtin_any(a.shape[i] != 1 for i in axes):
@@ -253,7 +266,7 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
         # over a size-1 dim)
         out = mag.sum(axis=axes, keepdims=keep)
     elif p == 2:
-        out = xp.sqrt((a * a).sum(axis=axes, keepdims=keep))
+        out = xp.sqrt((a * a if a.dtype.kind == "f" else mag * mag).sum(axis=axes, keepdims=keep))
     else:
         out = (mag**p).sum(axis=axes, keepdims=keep) ** (1.0 / p)
     out = as_array(out) if not half else _to_half(as_array(out))
@@ -272,7 +285,7 @@ def _vector_norm_vjp(g, y, args, saved, needs, xp):
     if p == 0:  # a count, constant almost everywhere: no gradient flows (torch leaves x.grad None)
         return (None,)
     if p == 1:  # torch's sgn is 0 at NaN (NumPy's sign is NaN): dist(x, y, 1) at a NaN input
-        return (g * xp.where(a != a, 0.0, xp.sign(x)),)
+        return (g * xp.where(a != a, 0.0, _sgn(x, xp)),)
     zero = n == 0
     safe = xp.where(zero, 1.0, y)  # the norm where it is not 0, else 1: no division by 0 below
     if p == 2:  # torch masks x / norm, then multiplies: a NaN incoming gradient stays NaN at a zero norm
@@ -281,13 +294,23 @@ def _vector_norm_vjp(g, y, args, saved, needs, xp):
         mag = abs(a)
         hit = (mag == n) | (mag != mag)  # the extreme elements, and NaNs (which made the norm NaN)
         count = hit.sum(axis=axes, keepdims=True)
-        return (xp.where(hit, xp.sign(x) * (g / count), 0.0),)
+        return (xp.where(hit, _sgn(x, xp) * (g / count), 0.0),)
     if p < 1:
         # |x|^(p-1) is infinite at a zero element: torch takes 0 there
-        scaled = xp.where(a == 0, 0.0, xp.sign(x) * abs(xp.where(a == 0, 1.0, x)) ** (p - 1))
+        scaled = xp.where(a == 0, 0.0, _sgn(x, xp) * abs(xp.where(a == 0, 1.0, x)) ** (p - 1))
         return (scaled * g * y ** (1.0 - p),)
-    scaled = xp.sign(x) * abs(x) ** (p - 1) if p < 2 else x * abs(x) ** (p - 2)
+    scaled = _sgn(x, xp) * abs(x) ** (p - 1) if p < 2 else x * abs(x) ** (p - 2)
     return (scaled * xp.where(zero, 0.0, g / safe ** (p - 1)),)
+
+
+def _sgn(x: Any, xp: Any) -> Any:
+    """torch's sgn in a rule: the sign of real values, z / |z| (0 at 0) of complex ones (NumPy's sign
+    gives that for complex arrays; a recorded sign refuses complex tensors, as torch.sign)."""
+    if isinstance(x, Tensor) and x.array.dtype.kind == "c":
+        from .complex import sgn
+
+        return sgn(x)
+    return xp.sign(x)
 
 
 class return_types:  # noqa: N801  (torch.return_types)
@@ -309,6 +332,7 @@ class return_types:  # noqa: N801  (torch.return_types)
 
 def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) -> Any:
     x = _lift(x)
+    _unordered(x, name)
     if not isinstance(dim, (int, np.integer)):
         raise ArgumentTypeError(f"{name}(dim): dim must be one integer, got {dim!r}; use a{name}(dim=...) for several")
     d = _dim(int(dim), x.ndim, name)
@@ -627,6 +651,8 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
 
 def _prod_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
+        if args[0].array.dtype.kind == "c":  # its running products (cumprod) have no complex rule yet
+            raise DTypeError("prod: the double backward (create_graph=True) of a complex product is not supported")
         return (_prod_others_recorded(g, args[0], saved, xp),)
     if g.dtype == _HALF:  # in float32, rounded once, as the forward
         wide = (args[0].astype(np.float32),)
@@ -672,12 +698,16 @@ def _prod_others_recorded(g: Tensor, a: Tensor, saved: tuple[int, bool], xp: Any
 
 def argmax(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Index of the largest value (over everything, flattened, or along ``dim``)."""
-    return _lift(x).argmax(dim, keepdim)
+    x = _lift(x)
+    _unordered(x, "argmax")
+    return x.argmax(dim, keepdim)
 
 
 def argmin(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Index of the smallest value (over everything, flattened, or along ``dim``)."""
-    return _lift(x).argmin(dim, keepdim)
+    x = _lift(x)
+    _unordered(x, "argmin")
+    return x.argmin(dim, keepdim)
 
 
 def all(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -870,6 +900,8 @@ def nansum(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None)
     ``dtype`` casts the input first (torch's meaning)."""
     x = _lift(x) if dtype is None else astype(_lift(x), dtype)
     if x.array.dtype.kind != "f":
+        if x.array.dtype.kind == "c":  # torch: "nansum on CPU does not support complex inputs"
+            raise DTypeError(f"nansum: not supported for complex tensors (got {x.array.dtype}), as in torch")
         return sum(x, dim, keepdim, dtype=dtype)  # integers: int64 unless a dtype is asked for, as torch
     valid = ~np.isnan(x.array)
     out = sum(wrap_array(namespace_of(x.array).where(valid, x.array, 0)), dim, keepdim).array

@@ -19,8 +19,19 @@ from .reductions import return_types
 from .shape import broadcast_to, movedim, reshape, squeeze
 
 
-def _sorted(x: Any, dim: int, descending: bool, stable: bool) -> tuple[Tensor, np.ndarray, int]:
+def _unordered(x: Tensor, op: str) -> None:
+    """Refuse a complex tensor where an op orders values, as torch does (NumPy would sort complex
+    numbers lexicographically, an answer torch never gives)."""
+    if x.array.dtype.kind == "c":
+        raise DTypeError(
+            f"{op}: not supported for complex tensors (got {x.array.dtype}): complex numbers have no order, "
+            "as in torch; order by .abs() or .real instead"
+        )
+
+
+def _sorted(x: Any, dim: int, descending: bool, stable: bool, op: str = "sort") -> tuple[Tensor, np.ndarray, int]:
     x = _lift(x)
+    _unordered(x, op)
     d = _dim(dim, x.ndim, "sort")
     if x.ndim == 0:
         return x, np.zeros_like(x.array, dtype=np.int64), 0
@@ -52,12 +63,13 @@ def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) 
 
 def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     """The indices that sort ``x`` along ``dim`` (tied values as in :func:`sort`)."""
-    return wrap_array(_sorted(x, dim, descending, stable)[1].astype(np.int64))
+    return wrap_array(_sorted(x, dim, descending, stable, "argsort")[1].astype(np.int64))
 
 
 def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
     """``(values, indices)`` of the k largest (or smallest) along ``dim`` (torch.topk)."""
     x = _lift(x)
+    _unordered(x, "topk")
     d = _dim(dim, x.ndim, "topk")
     n = x.shape[d] if x.ndim else 1
     if not 0 <= k <= n:
@@ -150,6 +162,7 @@ def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
 
 def _kthvalue(x: Any, k: int, dim: int, keepdim: bool, torch_ties: bool) -> Any:
     x = _lift(x)
+    _unordered(x, "kthvalue")
     d = _dim(dim, x.ndim, "kthvalue")
     _check_reduced_size("kthvalue", x, d)
     n = x.shape[d] if x.ndim else 1
@@ -240,6 +253,7 @@ def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """The lower median (torch's): a 0-d tensor, or ``(values, indices)`` along ``dim``. A slice
     with a NaN has median NaN (with the index of its first NaN), as in torch."""
     x = _lift(x)
+    _unordered(x, "median")
     if dim is None:
         flat = reshape(x, (-1,))
         if flat.shape[0] == 0 and flat.array.dtype.kind == "f":  # torch: NaN, with a zero-size gradient
@@ -291,6 +305,7 @@ def nanmedian(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
         tensor(2.)
     """
     x = _lift(x)
+    _unordered(x, "nanmedian")
     if x.array.dtype.kind != "f":
         if dim is not None:
             _check_reduced_size("nanmedian", x, _dim(dim, x.ndim, "nanmedian"))
@@ -328,6 +343,7 @@ def mode(x: Any, dim: int = -1, keepdim: bool = False) -> Any:
         mode(values=tensor(1), indices=tensor(6))
     """
     x = _lift(x)
+    _unordered(x, "mode")
     d = _dim(dim, x.ndim, "mode")
     if x.ndim == 0:
         return return_types.mode(clone(x), wrap_array(namespace_of(x.array).zeros((), np.int64)))

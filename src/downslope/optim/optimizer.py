@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
+from .. import backend
 from ..autograd import enable_grad, no_grad, set_grad_enabled
 from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, StateError
@@ -695,7 +696,9 @@ class Optimizer:
             if raw and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) for x in raw):
                 names = [x[0] for x in raw]  # model.named_parameters(), as PyTorch accepts
                 raw = [x[1] for x in raw]
-        params = _as_param_list(raw, name)
+        params = _as_param_list(raw, name, self._complex_steps())
+        if any(p.array.dtype.kind == "c" for p in params):
+            self._has_complex = True
         group = dict(param_group)
         group["params"] = params
         if names is not None:
@@ -729,6 +732,14 @@ class Optimizer:
     #: whether parameters sharing memory are updated where they are (LBFGS needs one flat vector)
     _in_place_when_shared: bool = True
 
+    def _complex_steps(self) -> bool:
+        """Whether complex parameters are accepted: stepped as their view_as_real pairs (torch's rule for
+        its built-in optimizers) by the flat-buffer transforms, or by a subclass's own PyTorch-style step.
+        Optimizers with their own buffers (LBFGS's one vector, the per-parameter ones) refuse them."""
+        if self._torch_style:
+            return True
+        return type(self)._make_buckets is Optimizer._make_buckets and self._in_place_when_shared
+
     #: a built-in optimizer's one-pass step of a bucket (``_fused.sgd_step``...: a callable to run,
     #: or None where it doesn't apply), used while ``_make_transform`` is ``_fused_transform``
     _fused_update: Callable[[dict[str, Any], FlatBucket], Callable[[], None] | None] | None = None
@@ -743,6 +754,12 @@ class Optimizer:
             # group does: one in-place bucket that repeats its update
             shared = shared | {i for i, n in counts.items() if n > 1}
             params = list({id(p): p for p in params}.values())
+        if self.__dict__.get("_has_complex"):
+            # a complex parameter steps as its view_as_real pair (torch's rule): a bucket of its own
+            complex_params = [_ComplexBucket([p], self._transform) for p in params if p.array.dtype.kind == "c"]
+            if complex_params:
+                params = [p for p in params if p.array.dtype.kind != "c"]
+                return self._make_buckets(params, shared) + complex_params
         own = [p for p in params if id(p) not in shared]
         # storage shared with another parameter or with the caller stays where it is, updated in
         # place after the flat buffers, in the group's order (PyTorch's order for one storage)
@@ -1014,6 +1031,10 @@ class Optimizer:
             names = self._names(self._layouts_for({0: {key: None}}, self._layouts())[gi])
         si, slot_key = names[key]
         slots = state_slots(b.state)
+        if isinstance(b, _ComplexBucket):
+            held = value.array if isinstance(value, Tensor) else value
+            if is_array(held) and held.dtype.kind == "c":
+                value = _real_pairs(held)  # a complex parameter's state: its real pairs, as the buffer holds
         write_parameter_state(b, j, slots[si], slot_key, value)
         b.started[j] = True
         b.uniform = False
@@ -1040,6 +1061,8 @@ class Optimizer:
             arr = slots[si].get(key) if si < len(slots) else None
             if arr is not None and is_array(arr) and arr.shape == b.flat.shape:
                 piece = arr[start:stop].reshape(b.shapes[j])
+                if isinstance(b, _ComplexBucket):  # torch's state of a complex parameter is complex
+                    piece = piece.view(backend.complex_of(piece.dtype))[..., 0]
                 entry[name] = to_host(piece).copy() if copy else piece  # state_dict holds host arrays
         return entry
 
@@ -1235,6 +1258,8 @@ class Optimizer:
                         f"{name}.load_state_dict: the saved state has a transform slot {si} this optimizer lacks"
                     )
                 arr = to_device(entry[key_name], device_of(b.flat))
+                if isinstance(b, _ComplexBucket) and arr.dtype.kind == "c":
+                    arr = _real_pairs(arr)  # a complex parameter's state: its real pairs, as the buffer holds
                 if arr.ndim == 0 and stop - start != 1:
                     arr = arr.reshape(1)  # one number per parameter (PyTorch's ASGD eta, mu): every element
                     target = slots[si].get(key)
@@ -1473,9 +1498,9 @@ def _restore_like(v: Any, current: Any) -> Any:
     return v
 
 
-def _as_param_list(params: Any, owner: str) -> list[Tensor]:
+def _as_param_list(params: Any, owner: str, complex_ok: bool = False) -> list[Tensor]:
     if isinstance(params, Tensor):
-        return _as_param_list([params], owner)
+        return _as_param_list([params], owner, complex_ok)
     if isinstance(params, (set, frozenset)):
         raise ArgumentTypeError(
             f"{owner}: parameters must be an ordered collection (list, tuple, generator), got a set: a set's order "
@@ -1496,11 +1521,85 @@ def _as_param_list(params: Any, owner: str) -> list[Tensor]:
             raise ArgumentError(
                 f"{owner}: parameter {i} is not a leaf tensor (it was computed from others); can't optimize it"
             )
-        if p.array.dtype.kind != "f":
+        if p.array.dtype.kind == "c" and not complex_ok:
+            raise ArgumentTypeError(
+                f"{owner}: parameter {i} is complex ({p.array.dtype}); {owner} does not support complex "
+                "parameters: optimize a real parameter w and use view_as_complex(w) in the model instead"
+            )
+        if p.array.dtype.kind not in "fc":
             raise ArgumentTypeError(
                 f"{owner}: parameter {i} has dtype {p.array.dtype}; only floating tensors can be optimized"
             )
     return out
+
+
+def _real_pairs(a: Any) -> Any:
+    """A complex array as real (..., 2) pairs (real, imaginary) (a view when it is contiguous)."""
+    return backend.namespace_of(a).ascontiguousarray(a)[..., None].view(backend.real_of(a.dtype))
+
+
+class _ComplexBucket(InPlaceBucket):
+    """A complex parameter stepped as its view_as_real pair, as torch's optimizers step one: each real and
+    imaginary part is updated as a real parameter (Adam's second moment per part, not of |g|^2). The
+    buffer holds the (..., 2) real pairs; each step reads the parameter's values into it and writes the
+    result back, so the parameter's memory stays its own (the model's views of it follow)."""
+
+    def __init__(self, params: list[Tensor], transform: GradientTransformation) -> None:
+        p = params[0]
+        pairs = _real_pairs(p.array)
+        self.params = params
+        self.shapes = [pairs.shape]
+        self.sizes = [int(pairs.size)]
+        self.offsets = [0, self.sizes[0]]
+        self.dtype = pairs.dtype
+        self.flat = backend.namespace_of(pairs).empty(self.sizes[0], self.dtype)
+        self.views = [self.flat.reshape(pairs.shape)]
+        self.views[0][...] = pairs
+        self.grad = np.empty_like(self.flat)
+        self.state = transform.init(self.flat)
+        self.steps = np.zeros(1, np.int64)  # host: the step count (bookkeeping)
+        self.started = np.zeros(1, bool)  # host: see FlatBucket
+        self.uniform = True
+        self.count = 0
+        self.scratch = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.flat = backend.namespace_of(self.params[0].array).zeros(self.sizes[0], self.dtype)
+        self.views = [self.flat.reshape(self.shapes[0])]
+        self.grad = np.empty_like(self.flat)
+        self.scratch = {}
+
+    def sync(self) -> None:
+        """Check the parameter (its array stays the caller's: each step reads it)."""
+        new = self.params[0].array
+        if type(new) is not type(self.flat) or device_of(new) != device_of(self.flat):
+            self.move(new)
+        if new.dtype.kind != "c" or backend.real_of(new.dtype) != self.dtype or new.shape + (2,) != self.shapes[0]:
+            raise StateError(
+                f"optimizer: a complex parameter of shape {self.shapes[0][:-1]} changed to {new.dtype} {new.shape} "
+                "after the optimizer was built; build a new optimizer for the new parameters"
+            )
+
+    def gather_grads(self) -> tuple[np.ndarray | None, list[int] | None]:
+        g = self.params[0].grad
+        if g is None:
+            return None, None
+        if g.array.shape + (2,) != self.shapes[0]:
+            raise StateError(
+                f"optimizer: parameter of shape {self.shapes[0][:-1]} has a .grad of shape {g.array.shape}"
+            )
+        grad = g.array if g.array.dtype.kind == "c" else g.array.astype(backend.complex_of(self.dtype))
+        self.grad[...] = _real_pairs(grad).reshape(-1)
+        return self.grad, None
+
+    def apply(
+        self, transform: GradientTransformation, group: dict[str, Any], g: np.ndarray, present: list[int] | None
+    ) -> None:
+        p = self.params[0]
+        self.views[0][...] = _real_pairs(p.array)
+        FlatBucket.apply(self, transform, group, g, present)
+        p.array[...] = self.flat.view(p.array.dtype).reshape(p.array.shape)
 
 
 def _as_groups(params: Any, owner: str) -> list[dict[str, Any]]:
