@@ -68,3 +68,10 @@ def test_mkldnn_flags_are_kept_and_restored_as_torch_s() -> None:
         with lib.backends.mkldnn.flags(enabled=False):
             assert lib.backends.mkldnn.enabled is False
         assert lib.backends.mkldnn.enabled is True
+
+
+def test_cudnn_version_without_cudnn_is_torchs_none() -> None:
+    torch = pytest.importorskip("torch")
+    if torch.backends.cudnn.is_available():
+        pytest.skip("compares with PyTorch's answer without cuDNN")
+    assert ds.backends.cudnn.version() is torch.backends.cudnn.version() is None

@@ -97,3 +97,17 @@ def test_cuda_typed_tensor_classes_answer_isinstance_by_device():
     if not ds.cuda.is_available():
         with pytest.raises(ds.errors.StateError, match="device 'cuda' is not available"):
             ds.cuda.FloatTensor(2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="compares with PyTorch's answers without CUDA")
+def test_rng_state_all_without_cuda_is_torchs_empty_list_and_a_no_op() -> None:
+    """Checkpoint code saves ds.cuda.get_rng_state_all() beside the host state and restores it."""
+    assert ds.cuda.get_rng_state_all() == torch.cuda.get_rng_state_all() == []
+    assert ds.cuda.set_rng_state_all([]) is None and torch.cuda.set_rng_state_all([]) is None
+    _ = ds.manual_seed(4)
+    state, after = ds.get_rng_state(), ds.rand(2).tolist()
+    ds.set_rng_state(state)
+    ds.cuda.set_rng_state_all(ds.cuda.get_rng_state_all())  # the host state alone decides every draw
+    assert ds.rand(2).tolist() == after
+    with pytest.raises(TypeError, match="set_rng_state_all: expected a list of states .* got int"):
+        ds.cuda.set_rng_state_all(3)

@@ -159,3 +159,17 @@ def test_random_module_has_torch_random_names_and_fork_rng_restores():
     with ds.random.fork_rng(enabled=False):
         ds.rand(1)
     assert ds.rand(2).tolist() != expected
+
+
+@pytest.mark.parametrize("default", [False, True], ids=["Generator()", "default_generator"])
+def test_clone_state_is_a_new_generator_at_the_same_position_as_torchs(default):
+    torch = pytest.importorskip("torch")
+    for lib in (torch, ds):
+        g = lib.default_generator if default else lib.Generator()
+        g.manual_seed(11)
+        lib.rand(3, generator=g)
+        h = g.clone_state()
+        assert h is not g and type(h) is lib.Generator and h.initial_seed() == 11
+        assert lib.rand(4, generator=h).tolist() == lib.rand(4, generator=g).tolist()
+        lib.rand(2, generator=h)  # each draws from its own stream
+        assert lib.rand(1, generator=h).tolist() != lib.rand(1, generator=g).tolist()

@@ -25,6 +25,8 @@ LAYERS = [
     {
         "errors",
         "_unsupported",
+        "profiler",
+        "_inductor",
         "version",
         "backend",
         "workspace",

@@ -617,3 +617,29 @@ class _Marker:
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("lib_name", ["torch", "downslope"])
+def test_a_missing_file_is_caught_by_except_file_not_found_as_torchs(lib_name, tmp_path):
+    """Resume code's `try: torch.load(path) except FileNotFoundError: start afresh`."""
+    lib = pytest.importorskip("torch") if lib_name == "torch" else ds
+    missing = tmp_path / "no_such_checkpoint.pt"
+    with pytest.raises(FileNotFoundError) as caught:
+        lib.load(missing, map_location="cpu", weights_only=True)
+    assert caught.value.filename == str(missing)
+    if lib is ds:
+        assert isinstance(caught.value, CheckpointError) and "no checkpoint file" in str(caught.value)
+
+
+@pytest.mark.parametrize("lib_name", ["torch", "downslope"])
+@pytest.mark.parametrize("missing", ["no_dir/sub", "a_file"])
+def test_save_into_a_missing_directory_raises_a_runtime_error_as_torchs(lib_name, missing, tmp_path):
+    lib = pytest.importorskip("torch") if lib_name == "torch" else ds
+    (tmp_path / "a_file").write_text("not a directory")
+    parent = tmp_path / missing
+    with pytest.raises(RuntimeError, match=r"(?i)parent directory .*does not exist") as caught:
+        lib.save({"a": 1}, parent / "ck.pt")
+    assert str(parent) in str(caught.value)
+    assert not (tmp_path / "no_dir").exists()
+    if lib is ds:
+        assert isinstance(caught.value, FileNotFoundError) and caught.value.filename == str(parent)

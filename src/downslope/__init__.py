@@ -22,6 +22,7 @@ import numpy as _np
 
 from . import amp, autograd, func, linalg, random  # random: torch.random's names (light)
 from . import jacobians as _jacobians  # noqa: F401  (attaches torch.autograd.functional as ds.autograd.functional)
+from . import profiler as profiler  # torch.profiler, also ds.autograd.profiler (record_function; light)
 from .amp import autocast, get_autocast_cpu_dtype, get_autocast_dtype, is_autocast_cpu_enabled, is_autocast_enabled
 from .autograd import autograd_grad, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
@@ -624,7 +625,7 @@ __version__ = "0.1.0"
 
 _LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils", "distributions", "special"}
 # torch's compiler/TorchScript/fx shims and torch.serialization's module path (see each module)
-_LAZY |= {"compiler", "_dynamo", "jit", "fx", "serialization"}
+_LAZY |= {"compiler", "_dynamo", "_inductor", "jit", "fx", "serialization"}
 _LAZY |= {"testing", "version"}  # torch.testing (assert_close) and torch.version (cuda: None)
 _LAZY |= {"signal"}  # torch.signal.windows (hann, kaiser...): SciPy-style windows
 _LAZY |= {"fft"}  # torch.fft (fft, rfft, irfft2...), with gradients

@@ -96,11 +96,14 @@ UNSUPPORTED[("torch", "nested")] = (
     "nested (ragged) tensors are not supported",
     "pad the sequences to one length (nn.utils.rnn.pad_sequence) and pass a padding mask",
 )
-UNSUPPORTED[("torch", "profiler")] = (
-    "PyTorch's profiler traces PyTorch's own operator and device kernels; downslope's ops are Python and NumPy",
-    "time Python with cProfile (python -m cProfile -s cumtime train.py, or cProfile.Profile() around the steps) "
-    "and statements with downslope.utils.benchmark.Timer; drop profile(...) and record_function(...) blocks",
-)
+# torch.profiler's record_function is downslope.profiler's (a no-op label); the profiler itself is not
+for _name in ("profile", "schedule", "tensorboard_trace_handler", "ProfilerActivity", "ProfilerAction", "itt"):
+    UNSUPPORTED[("torch.profiler", _name)] = (
+        "PyTorch's profiler traces PyTorch's own operator and device kernels; downslope's ops are Python and NumPy",
+        "time Python with cProfile (python -m cProfile -s cumtime train.py, or cProfile.Profile() around the steps) "
+        "and statements with downslope.utils.benchmark.Timer; drop profile(...) blocks (record_function(...) "
+        "labels work, and record nothing)",
+    )
 UNSUPPORTED[("torch.nn.functional", "grouped_mm")] = (
     "grouped matrix products (mixture-of-experts kernels) are not implemented",
     "multiply each group on its own: ds.cat([a[start:end] @ b[g] for g, (start, end) in "
@@ -121,6 +124,7 @@ _WHERE = {
     "torch.utils": "downslope.utils",
     "torch.nn.attention": "downslope.nn.attention",
     "torch.nn.functional": "downslope.nn.functional",
+    "torch.profiler": "downslope.profiler",
 }
 
 

@@ -288,6 +288,23 @@ class _Cuda(types.ModuleType):
     manual_seed_all = manual_seed
 
     @staticmethod
+    def get_rng_state_all() -> list[Any]:
+        """``[]``: device draws keep no generator state of their own (each takes its key from the host
+        generator, whose ``ds.get_rng_state()`` covers them), so there is no per-device state to save;
+        PyTorch's answer on a machine without CUDA."""
+        return []
+
+    @staticmethod
+    def set_rng_state_all(new_states: Any) -> None:
+        """Accepts a list of device states (what :meth:`get_rng_state_all` returned, or a PyTorch
+        checkpoint's) and restores nothing: ``ds.set_rng_state`` of the host state restores device draws."""
+        if not isinstance(new_states, (list, tuple)):
+            raise ArgumentTypeError(
+                f"cuda.set_rng_state_all: expected a list of states (from get_rng_state_all), "
+                f"got {type(new_states).__name__}"
+            )
+
+    @staticmethod
     def empty_cache() -> None:
         """Release CuPy's cached device memory (a no-op without CuPy)."""
         cp = _cupy()
@@ -522,6 +539,11 @@ class _Cudnn(types.ModuleType):
     @staticmethod
     def is_available() -> bool:
         return False
+
+    @staticmethod
+    def version() -> int | None:
+        """None: no cuDNN library is loaded, as PyTorch answers without one."""
+        return None
 
     @contextlib.contextmanager
     def flags(

@@ -89,6 +89,18 @@ class Generator:
             self._seed = seed
         return self
 
+    def clone_state(self) -> Generator:
+        """A new Generator at this one's position, with its seed (``torch.Generator.clone_state``): the
+        two then draw the same numbers, each from its own stream.
+
+        Example:
+            >>> g = Generator().manual_seed(3); _ = g.numpy_generator.random()
+            >>> h = g.clone_state()
+            >>> h.numpy_generator.random() == g.numpy_generator.random(), h.initial_seed()
+            (True, 3)
+        """
+        return Generator(self.device).set_state(self.get_state())
+
     def __repr__(self) -> str:
         return f"Generator(initial_seed={self.initial_seed()})"
 

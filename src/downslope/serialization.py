@@ -8,6 +8,7 @@ truncated or corrupted file fails with a clear :class:`CheckpointError` instead 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -304,6 +305,17 @@ def _scalar_of(item: Any, path: _Path) -> Any:
         raise _Malformed(f"{_path_text(path)} is a {name} scalar holding {value!r}, out of its range") from None
 
 
+class CheckpointFileNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint path that does not exist: a file to load, or the directory to save into. Also a
+    FileNotFoundError, which ``torch.load`` raises for a missing file, so resume code's
+    ``except FileNotFoundError:`` (start afresh) catches it, and still a CheckpointError/RuntimeError
+    (``torch.save`` raises RuntimeError for a missing directory). ``filename`` names the missing path."""
+
+    def __init__(self, message: str, filename: str) -> None:
+        super().__init__(message)
+        self.errno, self.filename = errno.ENOENT, filename
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -418,7 +430,8 @@ def save(state: Any, path: str | os.PathLike[str] | BinaryIO, **torch_options: A
 
     A whole Module or Optimizer is refused: PyTorch pickles it, and downslope never loads pickle;
     save its ``state_dict()`` instead. PyTorch's pickle options (``pickle_module``, ...) are accepted
-    and have no effect.
+    and have no effect. The file's directory must exist, as in PyTorch: a missing one raises
+    :class:`CheckpointFileNotFoundError` (a RuntimeError, as torch's, and a FileNotFoundError).
 
     Example:
         >>> import numpy as np, tempfile, os, downslope as ds
@@ -447,6 +460,13 @@ def save(state: Any, path: str | os.PathLike[str] | BinaryIO, **torch_options: A
     if os.path.isdir(path):  # refused here: the rename over it would name the temporary file instead
         raise CheckpointError(
             f"save: {os.fspath(path)} is a directory; give a file name such as {os.path.join(path, 'checkpoint.pt')}"
+        )
+    parent = Path(path).parent
+    if not parent.is_dir():  # as torch.save: a mistyped directory is an error, not a new directory
+        raise CheckpointFileNotFoundError(
+            f"save: parent directory {parent} does not exist (as in PyTorch, save does not create it); "
+            f"create it first, e.g. os.makedirs({os.fspath(parent)!r}, exist_ok=True)",
+            str(parent),
         )
     atomic_write_bytes(path, write)
 
@@ -496,7 +516,8 @@ def load(
     guarantee). Arrays load into host memory; ``map_location`` naming a device (``"cuda"``, or the
     ``"strict"`` test stand-in) copies them there, ``"cpu"`` leaves them on the host (a function or
     dict, as in PyTorch, is accepted and loads onto the host). PyTorch's pickle options are accepted
-    and ignored.
+    and ignored. A missing file raises :class:`CheckpointFileNotFoundError`, which ``except
+    FileNotFoundError:`` catches as it catches torch's error.
     """
     target = None
     if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
@@ -510,8 +531,11 @@ def load(
         source = path if seekable else io.BytesIO(path.read())
         return _onto(_read_checkpoint(source, name), target)
     p = Path(path)
+    if not p.exists():
+        raise CheckpointFileNotFoundError(f"load: no checkpoint file at {p}", str(p))
     if not p.is_file():
-        raise CheckpointError(f"load: no checkpoint file at {p}")
+        kind = "directory" if p.is_dir() else "special file"
+        raise CheckpointError(f"load: no checkpoint file at {p} (it is a {kind})")
     return _onto(_read_checkpoint(p, str(p)), target)
 
 

@@ -83,7 +83,8 @@ def test_mappings_keep_their_type() -> None:
 def test_unbatchable_types_raise_torchs_type_error(samples: list[Any]) -> None:
     with pytest.raises(TypeError, match="batch must contain tensors, numpy arrays, numbers, dicts or lists") as t:
         tdata.default_collate(samples)
-    with pytest.raises(TypeError, match="batch must contain tensors, numpy arrays, numbers, dicts or lists") as e:
+    # ours lists what is batched: torch's message leaves strings out, which it batches too
+    with pytest.raises(TypeError, match="batch must contain tensors, numeric numpy arrays, numbers .*strings") as e:
         default_collate(samples)
     assert str(e.value).endswith(str(t.value).rsplit(" ", 1)[-1])  # names the same type
 
@@ -154,3 +155,34 @@ def test_torchs_worker_options_are_checked_as_torch() -> None:
     assert [b.tolist() for b in loader] == [[0, 1], [2, 3]] and loader.prefetch_factor == 4
     assert DataLoader(data, num_workers=1).prefetch_factor == 2
     assert len(DataLoader(data, in_order=False, pin_memory_device="cuda", pin_memory=True)) == 4
+
+
+@pytest.mark.parametrize("kind", [np.str_, np.bytes_])
+def test_numpy_strings_batch_as_python_strings_as_torchs(kind: Any) -> None:
+    """A dataset returning np.array(names)[i]: the labels come back as they are, as torch gives them."""
+    names = np.array(["cat", "dog", "bird"]).astype(kind)
+    pairs = [(np.float32(i), names[i]) for i in range(3)]
+    for samples in ([names[i] for i in range(3)], pairs, [{"name": names[i]} for i in range(3)]):
+        theirs, ours = tdata.default_collate(samples), default_collate(samples)
+        if isinstance(theirs, list) and isinstance(theirs[0], torch.Tensor):
+            assert ours[0].tolist() == theirs[0].tolist()
+            theirs, ours = theirs[1], ours[1]
+        assert ours == theirs and type(ours) is type(theirs)
+        values = ours["name"] if isinstance(ours, dict) else ours
+        assert [type(v) for v in values] == [kind] * 3
+
+
+def test_a_loader_batches_numpy_string_labels_as_torchs() -> None:
+    names = np.array(["cat", "dog", "cat", "bird"])
+    batches = []
+    for lib in (torch, ds):
+
+        class Labelled(lib.utils.data.Dataset):
+            def __len__(self) -> int:
+                return 4
+
+            def __getitem__(self, i: int) -> Any:
+                return np.float32(i), names[i]
+
+        batches.append([(x.tolist(), tuple(y)) for x, y in lib.utils.data.DataLoader(Labelled(), batch_size=2)])
+    assert batches[0] == batches[1] == [([0.0, 1.0], ("cat", "dog")), ([2.0, 3.0], ("cat", "bird"))]

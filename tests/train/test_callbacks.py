@@ -305,6 +305,13 @@ def test_model_checkpoint_formats_names_and_every_n_epochs(tmp_path):
         run([bad], losses(1.0), model=WeightsByEpoch())
 
 
+def test_model_checkpoint_creates_its_directory_as_keras_does(tmp_path):
+    # ds.save refuses a missing directory (as torch.save); the callback makes it, as Keras' does
+    saver = ModelCheckpoint(tmp_path / "runs" / "a" / "e{epoch}.ckpt")
+    run([saver], losses(1.0, 0.5), model=WeightsByEpoch())
+    assert sorted(p.name for p in (tmp_path / "runs" / "a").iterdir()) == ["e1.ckpt", "e2.ckpt"]
+
+
 def test_csv_logger_writes_all_columns_and_appends(tmp_path):
     path = tmp_path / "log.csv"
     script = [{"loss": 1.0}, {"loss": 0.5, "val_loss": 0.7}]

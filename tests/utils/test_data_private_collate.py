@@ -27,3 +27,11 @@ def test_private_collate_package_import_and_batch_match_torch():
     got = utils.collate.default_collate(samples)
     assert [g.dtype.name for g in got] == [str(e.dtype).replace("torch.", "") for e in expected]
     assert [g.tolist() for g in got] == [e.tolist() for e in expected]
+
+
+def test_private_collate_path_is_reached_by_attributes_as_torchs():
+    """`torch.utils.data._utils.collate.default_collate(batch)` written out in full, without an import."""
+    torch = pytest.importorskip("torch")
+    theirs = torch.utils.data._utils.collate.default_collate([1, 2])
+    ours = ds.utils.data._utils.collate.default_collate([1, 2])
+    assert ours.tolist() == theirs.tolist() and str(ours.dtype) == str(theirs.dtype).replace("torch.", "")

@@ -16,7 +16,9 @@ The batch size names the flavour of gradient descent:
 from __future__ import annotations
 
 import copy
+import ctypes
 import itertools
+import random as pyrandom
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, MutableSequence, Sequence
 from typing import Any
@@ -82,6 +84,8 @@ class DataLoader:
         sampler / batch_sampler: PyTorch's ways to choose the order (an iterable of indices, see
             :mod:`downslope.data.sampler`) or the batches themselves (an iterable of index lists).
         collate_fn: turns a list of samples into a batch (default :func:`default_collate` rules).
+        num_workers / worker_init_fn / persistent_workers: PyTorch's worker processes, emulated in this
+            process as one worker (see "Workers" below).
         device: where the batches' Tensors are placed (``"cuda"``, a :class:`downslope.device`; ``None``
             or ``"cpu"``: host memory, the default). downslope's own option: in a PyTorch loop you move
             each batch yourself (``x.to(device)``), which works here too; ``ds.fit(..., device=...)``
@@ -100,6 +104,18 @@ class DataLoader:
     copies nothing but the shuffled order (once per epoch). Any other dataset (memory-mapped, too
     large, sample by sample) is gathered on the host as usual and each batch is copied to the device
     once. Shuffling is drawn on the host either way, so the batches are the same on every device.
+
+    Workers (``num_workers > 0``): the data is read in this process, as PyTorch's worker 0 of 1 would
+    read it. What runs inside the worker (``worker_init_fn``, the dataset's ``__getitem__``/``__iter__``
+    and ``collate_fn``) sees :func:`get_worker_info` and the worker's own random streams: Python's
+    ``random``, NumPy's global ``np.random`` and the library generator, seeded as PyTorch seeds a new
+    worker from the epoch's base seed (``ds.initial_seed()`` there is ``get_worker_info().seed``), and
+    continuing from batch to batch. The sampler's and the shuffle's draws, and the training loop between
+    batches, use this process's streams, which the worker never moves: ``np.random.seed(ds.initial_seed()
+    % 2**32)`` in a ``worker_init_fn`` gives new augmentations every epoch and leaves the loop's own draws
+    (a mixup ``np.random.beta``) alone, as separate processes would. Without ``persistent_workers`` the
+    worker starts anew each epoch (a new base seed, ``worker_init_fn`` again); with it, it starts once and
+    its streams continue across epochs.
 
     Example:
         >>> import numpy as np
@@ -350,7 +366,9 @@ class DataLoader:
     def __iter__(self) -> Iterator[Any]:
         # When PyTorch draws: iter(loader) draws the base seed, the sampler draws the epoch's order at the
         # first batch (its __iter__ is a generator), so a seed set between the two fixes the order.
-        base_seed = self._base_seed()
+        if self.num_workers > 0:
+            return _LoaderIterator(self, self._iter_workers())
+        self._base_seed()  # drawn without workers too, as PyTorch's iterator does
         if self._stream:
             batches = self._iter_stream()
             if self.device is not None:
@@ -363,32 +381,67 @@ class DataLoader:
                 batches = (batch_to(batch, self.device) for batch in self._iter_host())
             else:
                 batches = self._iter_placed(placed)
-        return _LoaderIterator(self, batches if self.num_workers == 0 else self._as_worker(batches, base_seed))
+        return _LoaderIterator(self, batches)
 
-    def _as_worker(self, batches: Iterator[Any], base_seed: int) -> Iterator[Any]:
-        """``batches`` read as PyTorch's worker 0 of 1: the dataset and ``worker_init_fn`` (called as each
-        epoch starts, as PyTorch's non-persistent workers do) see :func:`get_worker_info`, whose seed is the
-        iteration's base seed plus the worker's id, as PyTorch's."""
-        info = WorkerInfo(id=0, num_workers=1, seed=base_seed, dataset=self.dataset)
-        if self.worker_init_fn is not None:
-            with _worker(info):
-                self.worker_init_fn(0)
-        while True:
-            with _worker(info):  # only while the dataset is read: the training step sees None, as in PyTorch
-                try:
-                    batch = next(batches)
-                except StopIteration:
-                    return
+    _persistent_worker: _WorkerProcess | None = None  # with persistent_workers=True, kept across epochs
+
+    def _iter_workers(self) -> Iterator[Any]:
+        """The epoch read as PyTorch's worker 0 of 1 (see the class docstring): the sampler's draws come
+        from this process's streams, each batch is fetched inside the worker's (:class:`_WorkerProcess`)."""
+        worker = self._persistent_worker
+        start = worker is None  # PyTorch's persistent workers start (and draw a base seed) once
+        if worker is None:
+            worker = _WorkerProcess(WorkerInfo(id=0, num_workers=1, seed=self._base_seed(), dataset=self.dataset))
+            if self.persistent_workers:
+                self._persistent_worker = worker
+        plan: Iterator[Any]
+        fetch: Callable[[Any], Any]
+        if self._unbatched:
+            convert = self.collate_fn or default_convert
+            plan, fetch = iter(self.sampler), lambda i: convert(self.dataset[i])  # type: ignore[arg-type]
+        elif self._stream:  # the dataset's own iterator runs in the worker, as a whole
+            stream = self._iter_stream()
+            plan, fetch = itertools.repeat(None), lambda _: next(stream, _END)
+        else:
+            placed = None if self.device is None else self._device_arrays()
+            if placed is not None:  # slices of arrays already on the device: no dataset code runs
+                return self._as_worker(worker, start, self._iter_placed(placed), None)
+            plan, fetch = self._plan(), self._fetch
+            if self._arrays is not None:  # gathered from the dataset's arrays: no dataset code runs either
+                batches = self._as_worker(worker, start, (fetch(rows) for rows in plan), None)
+                return batches if self.device is None else (batch_to(b, self.device) for b in batches)
+        if self.device is None:
+            return self._as_worker(worker, start, plan, fetch)
+        return (batch_to(b, self.device) for b in self._as_worker(worker, start, plan, fetch))
+
+    def _as_worker(
+        self, worker: _WorkerProcess, start: bool, plan: Iterator[Any], fetch: Callable[[Any], Any] | None
+    ) -> Iterator[Any]:
+        """Each batch's rows drawn here (``plan``) and fetched inside ``worker`` (``fetch``); a starting
+        worker first runs ``worker_init_fn`` (each epoch, as PyTorch's non-persistent workers do).
+        Without ``fetch`` the plan's items are the batches, made without running the dataset's code, so
+        they skip the worker's streams (switching them costs tens of microseconds a batch)."""
+        if start and self.worker_init_fn is not None:
+            with worker:
+                self.worker_init_fn(worker.info.id)
+        if fetch is None:
+            yield from plan
+            return
+        for rows in plan:
+            with worker:  # only while the dataset is read: the training step sees None, as in PyTorch
+                batch = fetch(rows)
+            if batch is _END:
+                return
             yield batch
 
-    def _iter_host(self) -> Iterator[Any]:
+    def _plan(self) -> Iterator[slice | np.ndarray]:
+        """Each batch's rows of a map-style loader, in order: a slice, or the indices to gather."""
         if self.batch_sampler is not None:
             for indices in self.batch_sampler:
-                yield self._gather(np.asarray(list(indices), dtype=np.int64))
+                yield np.asarray(list(indices), dtype=np.int64)
             return
         if self.sampler is not None:
-            for idx in self._sampled_batches():
-                yield self._gather(idx)
+            yield from self._sampled_batches()
             return
         order = self._order()  # at the first batch: this is a generator
         bs = self._batching()
@@ -396,10 +449,14 @@ class DataLoader:
         stop_at = (n // bs) * bs if self.drop_last else n
         for start in range(0, stop_at, bs):
             end = min(start + bs, n)
-            if order is None:
-                yield self._slice(start, end)
-            else:
-                yield self._gather(order[start:end])
+            yield slice(start, end) if order is None else order[start:end]
+
+    def _fetch(self, rows: slice | np.ndarray) -> Any:
+        return self._slice(rows.start, rows.stop) if isinstance(rows, slice) else self._gather(rows)
+
+    def _iter_host(self) -> Iterator[Any]:
+        for rows in self._plan():
+            yield self._fetch(rows)
 
     # ------------------------------------------------------------------ batches on a device
     def _device_arrays(self) -> tuple[Any, ...] | None:
@@ -669,12 +726,16 @@ def _collate_field(values: Sequence[Any], where: str) -> Any:
     return default_collate(values)
 
 
-_COLLATE_TYPES = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
+_COLLATE_TYPES = (
+    "default_collate: batch must contain tensors, numeric numpy arrays, numbers (stacked into a tensor), "
+    "strings (str, bytes, numpy's str_ and bytes_: kept as they come), dicts, lists or tuples; found {}"
+)
 
 
 def _is_array_like(value: Any) -> bool:
-    # bool is an int; complex and other numbers are refused, as PyTorch's collate refuses them
-    return isinstance(value, (Tensor, np.ndarray, np.generic, int, float))
+    # bool is an int; complex and other numbers are refused, as PyTorch's collate refuses them; numpy's
+    # strings (np.str_ is a str, np.bytes_ a bytes) are batched as Python's, as in PyTorch
+    return isinstance(value, (Tensor, np.ndarray, np.generic, int, float)) and not isinstance(value, (str, bytes))
 
 
 def _is_namedtuple(value: Any) -> bool:
@@ -733,21 +794,135 @@ class WorkerInfo:
 
 
 _worker_info: WorkerInfo | None = None
+_END = object()  # what a worker's fetch returns when its stream has no batch left
 
 
-class _worker:  # noqa: N801  (used like a function: `with _worker(info):`)
-    """Within the block, :func:`get_worker_info` returns ``info``."""
+class _WorkerProcess:
+    """PyTorch's worker process, emulated in this one: within the block :func:`get_worker_info` returns
+    ``info`` and the global random streams (Python's ``random``, NumPy's legacy ``np.random``, the library
+    generator behind ``ds.initial_seed``/``ds.rand``) are the worker's own, seeded as PyTorch seeds a new
+    worker (``random.seed`` and ``torch.manual_seed`` with ``info.seed``, NumPy from the base seed and the
+    worker id). On exit the worker's streams are kept, so they continue at its next batch, and this
+    process's streams are back where they were, untouched by what ran inside, as a separate process
+    would leave them."""
 
     def __init__(self, info: WorkerInfo) -> None:
         self.info = info
+        seed = info.seed
+        base_seed = seed - info.id
+        self.python_state = pyrandom.Random(seed).getstate()
+        self.numpy_state = _NumpyState(np.random.RandomState(_numpy_worker_seed(base_seed, info.id)).get_state())
+        self.library_state: Any = backend.pack_rng_state(np.random.Generator(np.random.PCG64(seed)), seed)
+        self._outer: list[tuple[Any, ...]] = []  # a stack: a worker's dataset may read another loader
+        self._main_numpy: _NumpyState | None = None  # this process's np.random, as last restored
 
     def __enter__(self) -> None:
         global _worker_info
-        self._saved, _worker_info = _worker_info, self.info
+        main_numpy = _switch_numpy(self._main_numpy, self.numpy_state)
+        self._outer.append((_worker_info, pyrandom.getstate(), main_numpy, backend.get_rng_state()))
+        _worker_info = self.info
+        pyrandom.setstate(self.python_state)
+        backend.set_rng_state(self.library_state)
 
     def __exit__(self, *exc: object) -> None:
         global _worker_info
-        _worker_info = self._saved
+        self.python_state, self.library_state = pyrandom.getstate(), backend.get_rng_state()
+        _worker_info, python_state, main_numpy, library_state = self._outer.pop()
+        self.numpy_state = _switch_numpy(self.numpy_state, main_numpy)
+        self._main_numpy = main_numpy
+        pyrandom.setstate(python_state)
+        backend.set_rng_state(library_state)
+
+
+def _mt19937_address() -> int | None:
+    """Where np.random's global MT19937 keeps its key words and position (numpy's ``mt19937_state``), if
+    its layout is the one :func:`_switch_numpy` copies (checked against ``get_state``); else None."""
+    try:
+        generator = np.random.mtrand._rand._bit_generator
+        address = int(generator.ctypes.state_address) if type(generator).__name__ == "MT19937" else None
+    except (AttributeError, TypeError):
+        return None
+    if address is None or ctypes.string_at(address, _MT_BYTES) != _NumpyState(np.random.get_state()).raw:
+        return None
+    return address
+
+
+_MT_BYTES = 624 * 4 + 4  # MT19937's 624 key words and its position (a C int)
+
+
+class _NumpyState:
+    """A state of np.random's global stream: ``get_state()``'s tuple and, when no Gaussian is cached
+    (``has_gauss`` 0, the usual case), the generator's bytes, which are then the whole state: copying
+    them (a microsecond) replaces ``set_state`` (50 microseconds), and comparing them tells whether
+    the stream moved since."""
+
+    __slots__ = ("legacy", "raw")
+
+    def __init__(self, legacy: Any, raw: bytes | None = None) -> None:  # legacy: get_state()'s tuple
+        self.legacy = legacy
+        if raw is None and legacy[3] == 0:
+            raw = np.asarray(legacy[1], np.uint32).tobytes() + np.int32(legacy[2]).tobytes()
+        self.raw = raw if legacy[3] == 0 else None
+
+
+_MT_ADDRESS: list[int | None] = []  # found at the first switch
+
+
+def _switch_numpy(leaving: _NumpyState | None, entering: _NumpyState) -> _NumpyState:
+    """Make ``entering`` np.random's global state; returns the state it had (``leaving``, when that is
+    known to be still exact: no number drawn since, and no Gaussian cached, which a draw could use up
+    without moving the generator)."""
+    if not _MT_ADDRESS:
+        _MT_ADDRESS.append(_mt19937_address())
+    address = _MT_ADDRESS[0]
+    current = None if address is None else ctypes.string_at(address, _MT_BYTES)
+    if leaving is not None and leaving.raw is not None and leaving.raw == current:
+        left = leaving
+    else:
+        left = _NumpyState(np.random.get_state(), current)
+    if address is not None and left.raw is not None and entering.raw is not None:
+        ctypes.memmove(address, entering.raw, _MT_BYTES)  # neither caches a Gaussian: the bytes are the state
+    else:
+        np.random.set_state(entering.legacy)
+    return left
+
+
+def _numpy_worker_seed(base_seed: int, worker_id: int) -> list[int]:
+    """The four 32-bit words PyTorch's worker ``worker_id`` seeds ``np.random`` with (its
+    ``_generate_state``, a small hash after ``numpy.random.SeedSequence``), so worker streams differ
+    between workers and epochs.
+
+    Example:
+        >>> len(_numpy_worker_seed(2**40 + 3, 0))
+        4
+    """
+    mask = 0xFFFFFFFF
+    hash_const = 0x43B0D7E5
+
+    def hashed(value: int) -> int:
+        nonlocal hash_const
+        value = (value ^ hash_const) & mask
+        hash_const = (hash_const * 0x931E8875) & mask
+        value = (value * hash_const) & mask
+        return (value ^ (value >> 16)) & mask
+
+    def mix(x: int, y: int) -> int:
+        result = (((0xCA01F9DD * x) & mask) - ((0x4973F715 * y) & mask)) & mask
+        return (result ^ (result >> 16)) & mask
+
+    pool = [hashed(v) for v in (worker_id, base_seed & mask, base_seed >> 32, 0)]
+    for i_src in range(4):
+        for i_dst in range(4):
+            if i_src != i_dst:
+                pool[i_dst] = mix(pool[i_dst], hashed(pool[i_src]))
+    hash_const = 0x8B51F9DD
+    state = []
+    for i in range(4):
+        value = (pool[i] ^ hash_const) & mask
+        hash_const = (hash_const * 0x58F38DED) & mask
+        value = (value * hash_const) & mask
+        state.append((value ^ (value >> 16)) & mask)
+    return state
 
 
 _warned_one_worker = False
@@ -760,7 +935,9 @@ def _warn_one_worker() -> None:
         warnings.warn(
             "DataLoader(num_workers>0): downslope reads the data in this process, as one worker: worker_init_fn "
             "runs here as worker 0 of 1 at the start of every epoch, and get_worker_info() reports "
-            "num_workers=1, so a dataset sharded by worker still yields each sample once",
+            "num_workers=1, so a dataset sharded by worker still yields each sample once; the worker has its "
+            "own random streams (random, np.random, the library generator), so seeding them there leaves "
+            "this process's streams as they were",
             UserWarning,
             stacklevel=3,
         )
@@ -770,7 +947,7 @@ def get_worker_info() -> WorkerInfo | None:
     """None in the main process, as PyTorch. downslope has no worker processes: while a DataLoader with
     ``num_workers > 0`` reads its dataset (and runs ``worker_init_fn``) this returns a
     :class:`WorkerInfo` for worker 0 of 1, so code that shards an IterableDataset by worker reads every
-    sample once.
+    sample once; its ``seed`` is what ``ds.initial_seed()`` returns there (see :class:`DataLoader`).
 
     Example:
         >>> get_worker_info() is None
@@ -785,7 +962,8 @@ def default_collate(samples: Sequence[Any]) -> Any:
     keep their dtype, as torch's: a uint8 image batch stays uint8; other floating data becomes the default
     dtype, float32, uint16/uint32/uint64 int64, Python ints int64); tuples and lists are collated field by field
     (a list back; a namedtuple keeps its type), mappings key by key (a dict, or the mapping's own type);
-    strings are returned as they come (a list, or a tuple when they were a field of tuples). Samples
+    strings (numpy's ``np.str_``/``np.bytes_`` too) are returned as they come (a list, or a tuple when
+    they were a field of tuples). Samples
     (tuples, lists) of different lengths raise PyTorch's "each element in list of batch should be of
     equal size"; other types (None, ...) a TypeError naming the type, as PyTorch's.
 

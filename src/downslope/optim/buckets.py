@@ -43,7 +43,9 @@ def _gather_state(state: Any, idx: np.ndarray, size: int) -> Any:
     return state
 
 
-def _scatter_state(full: Any, sub: Any, idx: np.ndarray, like: np.ndarray) -> Any:
+def _scatter_state(full: Any, sub: Any, idx: np.ndarray, like: np.ndarray, made: list[str]) -> Any:
+    """``full`` with the elements ``idx`` of ``sub`` written in; the keys of buffers made at this step
+    (while only the elements ``idx`` had a gradient) are appended to ``made``."""
     if isinstance(full, dict) and isinstance(sub, dict):
         for k, v in sub.items():
             if is_array(v) and v.shape == idx.shape:
@@ -51,17 +53,15 @@ def _scatter_state(full: Any, sub: Any, idx: np.ndarray, like: np.ndarray) -> An
                 if target is None:
                     target = np.zeros_like(like)
                     full[k] = target
-                    if k == "momentum_buffer":
-                        # Made while only some parameters had a gradient: the others have no buffer
-                        # yet, and must start theirs from their gradient, as PyTorch's do (1 = started).
-                        full["momentum_started"] = started = np.zeros_like(like)
-                        started[idx] = 1
+                    made.append(k)
                 target[idx] = v
             else:
                 full[k] = v
+        if "momentum_started" in full and "momentum_started" not in sub:  # an older state's flags: see trace
+            full["momentum_started"][idx] = 1  # these elements' buffers are made, the others' still to come
         return full
     if isinstance(full, tuple) and isinstance(sub, tuple):
-        return tuple(_scatter_state(f, s, idx, like) for f, s in zip(full, sub))
+        return tuple(_scatter_state(f, s, idx, like, made) for f, s in zip(full, sub))
     return sub
 
 
@@ -298,8 +298,26 @@ class FlatBucket:
             sub_state = _gather_state(self.state, idx, self.flat.size)
             updates, sub_state = transform.update(g, sub_state, sub_params, ctx)
             self.flat[idx] = sub_params + updates
-            self.state = _scatter_state(self.state, sub_state, idx, self.flat)
+            made: list[str] = []
+            self.state = _scatter_state(self.state, sub_state, idx, self.flat, made)
+            if "momentum_buffer" in made:
+                self._momentum_made_without(present)
         self.count += 1
+
+    def _momentum_made_without(self, present: list[int]) -> None:
+        """SGD's momentum buffer was made at a step where only the parameters ``present`` had a gradient
+        (momentum switched on by a schedule, a frozen layer): in PyTorch the others have no buffer yet,
+        and start theirs from their gradient at their next step, undampened. Such a parameter is marked
+        as one without state (PyTorch keeps none for it: SGD keeps nothing but the buffer), so its next
+        step is a first one for the buffer (StepContext.first), and the state holds PyTorch's keys only.
+        A parameter that never stepped already is one; RMSprop keeps other state, and its undampened
+        momentum started from zeros is its gradient anyway."""
+        size = self.flat.shape
+        kept = [k for slot in state_slots(self.state) for k, v in slot.items() if is_array(v) and v.shape == size]
+        if kept == ["momentum_buffer"]:
+            absent = np.ones(len(self.params), bool)  # host: bookkeeping, as the step counts
+            absent[present] = False
+            self.started[absent] = False
 
 
 class InPlaceBucket(FlatBucket):

@@ -54,9 +54,9 @@ def trace(momentum: Any, dampening: Any = 0.0, nesterov: Any = False) -> Gradien
             if not isinstance(first, (bool, np.bool_)):  # parameters on their first step start from g
                 np.copyto(buf, g, where=first)  # not buf[first] = g[first]: masks make a GPU synchronise
         started = state.get("momentum_started")
-        if started is not None:  # some parameters had no gradient when the buffer was made (see buckets)
-            np.copyto(buf, g, where=started == 0)
-            started[...] = 1
+        if started is not None:  # a state saved by an older version: its parameters' buffers not yet made
+            np.copyto(buf, g, where=started == 0)  # (now marked as parameters without state: see buckets)
+            del state["momentum_started"]  # made now: the state holds PyTorch's keys again
         if hyper(nesterov, ctx):
             tmp = ctx.scratch(g, 1)
             np.multiply(buf, mu, out=tmp)

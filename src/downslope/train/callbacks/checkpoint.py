@@ -91,6 +91,8 @@ class ModelCheckpoint(Callback):
 
         path = self._path(epoch, logs)
         try:
+            # Keras' ModelCheckpoint creates the file's directory (save itself refuses a missing one, as torch's)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
             save(self._state(), path)
         except OSError as exc:
             error = CheckpointError(

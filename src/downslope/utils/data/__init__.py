@@ -39,6 +39,7 @@ from ...data import (
     random_split,
     train_test_split,
 )
+from . import _utils as _utils  # torch.utils.data._utils.collate, where older code imports default_collate
 from . import dataloader as dataloader
 from . import dataset as dataset
 from . import sampler as sampler

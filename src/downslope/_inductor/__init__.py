@@ -1,0 +1,17 @@
+"""``torch._inductor``: the compiler's settings module ``config`` that training scripts set before
+``torch.compile`` (``torch._inductor.config.coordinate_descent_tuning = True``). downslope compiles
+nothing (``ds.compile`` returns the model), so the settings are kept and read by nothing.
+
+Example:
+    >>> import downslope as ds
+    >>> ds._inductor.config.coordinate_descent_tuning = True
+    >>> import downslope._inductor.config as config
+    >>> config.coordinate_descent_tuning
+    True
+"""
+
+from __future__ import annotations
+
+from . import config
+
+__all__ = ["config"]
