@@ -1,14 +1,15 @@
-"""Resampling ops' speed against PyTorch, one thread each, float32: F.interpolate (bilinear x2 on
-8x32x56x56 and 8x32x32x32, trilinear x2 on 2x16x32x32x32, nearest x2 on 8x32x56x56),
+"""Resampling ops' speed against PyTorch, one thread each, float32 (``--float64``: float64): F.interpolate
+(bilinear x2 on 8x32x56x56 and 8x32x32x32, trilinear x2 on 2x16x32x32x32, nearest x2 on 8x32x56x56),
 F.grid_sample (bilinear and nearest on 8x16x64x64 with a random grid; trilinear on 2x16x32x32x32
-through an affine_grid) and F.adaptive_max_pool2d (1x32x30x25 -> 7x7, non-divisible windows).
+through an affine_grid; bicubic on 4x3x64x64, zeros and reflection padding; bilinear on 1x3x16x16,
+where the per-call overhead shows) and F.adaptive_max_pool2d (1x32x30x25 -> 7x7, non-divisible windows).
 
 Each line times forward alone (no graph) and forward + backward (the input's gradient, and the
 grid's for grid_sample); peers run in one process on the same data, interleaved slice by slice,
 each figure the median over slices of CPU time per call, the ratio downslope's over PyTorch's.
 Outputs are checked against PyTorch before timing. With numba installed downslope runs its
 compiled kernels (``downslope.nn._jit_resample``); ``--numpy`` times the NumPy path instead.
-Run: python benchmarks/resample.py [--quick] [--numpy] [--only grid_sample,interpolate,...]
+Run: python benchmarks/resample.py [--quick] [--numpy] [--float64] [--only grid_sample,bicubic,small,...]
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def cases(torch: Any, ds: Any) -> list[tuple[str, tuple[int, ...], Callable[[Any
         return lib.nn.functional.grid_sample(x, grid, align_corners=False)
 
     grid = rng.uniform(-1.1, 1.1, (8, 64, 64, 2)).astype(np.float32)
+    grid4 = rng.uniform(-1.1, 1.1, (4, 64, 64, 2)).astype(np.float32)
+    grid_small = rng.uniform(-1.1, 1.1, (1, 16, 16, 2)).astype(np.float32)
+
+    def bicubic(padding: str, corners: bool) -> Callable[[Any, Any, Any], Any]:
+        return lambda lib, x, g: lib.nn.functional.grid_sample(
+            x, g, mode="bicubic", padding_mode=padding, align_corners=corners
+        )
+
     return [
         ("interpolate bilinear x2 8x32x56x56", (8, 32, 56, 56), interp("bilinear", align_corners=False), None),
         ("interpolate bilinear x2 8x32x32x32", (8, 32, 32, 32), interp("bilinear", align_corners=False), None),
@@ -50,6 +59,9 @@ def cases(torch: Any, ds: Any) -> list[tuple[str, tuple[int, ...], Callable[[Any
         ("grid_sample bilinear 8x16x64x64", (8, 16, 64, 64), sample("bilinear"), grid),
         ("grid_sample nearest 8x16x64x64", (8, 16, 64, 64), sample("nearest"), grid),
         ("grid_sample 3-D affine 2x16x32^3", (2, 16, 32, 32, 32), sample3d, None),
+        ("grid_sample bicubic 4x3x64x64", (4, 3, 64, 64), bicubic("zeros", False), grid4),
+        ("grid_sample bicubic reflection 4x3x64x64", (4, 3, 64, 64), bicubic("reflection", True), grid4),
+        ("grid_sample bilinear small 1x3x16x16", (1, 3, 16, 16), sample("bilinear"), grid_small),
         (
             "adaptive_max_pool2d 1x32x30x25->7",
             (1, 32, 30, 25),
@@ -63,6 +75,7 @@ def main() -> None:
     def flags(parser: Any) -> None:
         parser.add_argument("--numpy", action="store_true", help="time the NumPy path")
         parser.add_argument("--only", default="", help="comma-separated words: the cases whose title holds one")
+        parser.add_argument("--float64", action="store_true", help="time float64 data (float32 by default)")
 
     args, threads = parse_args(__doc__, "fewer slices", flags)
     import torch
@@ -79,7 +92,9 @@ def main() -> None:
         for title, shape, op, extra in cases(torch, ds):
             if args.only and not any(word in title for word in args.only.split(",")):
                 continue
-            x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+            dtype = np.float64 if args.float64 else np.float32
+            x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+            extra = None if extra is None else extra.astype(dtype)
             peers_f, peers_b = {}, {}
             outs = {}
             for name, lib in (("torch", torch), ("downslope", ds)):

@@ -56,6 +56,7 @@ LAYERS = [
         "torch_alias_names",
         "amp",
         "linalg",
+        "lowrank",
         "compiler",
         "_dynamo",
         "jit",

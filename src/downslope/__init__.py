@@ -844,6 +844,11 @@ globals().update(_foreach.FUNCTIONS)
 __all__ += ["get_num_interop_threads", "get_num_threads", "set_num_interop_threads", "set_num_threads"]
 __all__ += ["is_complex"]
 
+# torch's randomized low-rank SVD and PCA (torch/_lowrank.py)
+from .lowrank import pca_lowrank, svd_lowrank  # noqa: E402
+
+__all__ += ["pca_lowrank", "svd_lowrank"]
+
 # complex tensors: torch's dtype names and the complex-only functions (ops/complex.py)
 from .backend import complex64, complex128  # noqa: E402
 from .ops.complex import (  # noqa: E402

@@ -398,8 +398,10 @@ def svd(A: Any, full_matrices: bool = True, *, driver: str | None = None) -> SVD
     """The singular value decomposition ``A = U diag(S) Vh``, singular values descending, as
     ``torch.linalg.svd`` (``full_matrices=True`` gives square ``U`` and ``Vh``; their extra columns get
     no gradient, as in PyTorch). The gradient through ``U`` and ``Vh`` is undefined where two singular
-    values are equal, and a singular vector's sign is arbitrary, so only sign-free uses of them
-    (``U @ diag(S) @ Vh``, projections) are comparable between libraries. ``driver`` is refused on the
+    values are equal, and a singular vector's sign is arbitrary: downslope's come from LAPACK through
+    NumPy and may differ from PyTorch's (a pair ``U[:, i]``, ``Vh[i]`` flipped together), so only sign-free
+    uses of them (``U @ diag(S) @ Vh``, projections, ``S``) are comparable between libraries; the
+    gradient of a sign-dependent loss (``U.sum()``) differs with them. ``driver`` is refused on the
     CPU, as in PyTorch, and has no effect on a GPU.
 
     Example:
@@ -723,10 +725,8 @@ def lu_factor_ex(A: Any, *, pivot: bool = True, check_errors: bool = False) -> L
     """
     a = _matrix(A, "lu_factor", square=False)
     lu, pivots, perm, info = _lu_packed(a.array, pivot)
-    if check_errors and bool(_devices.to_host(info).any()):  # host: the caller asked for the check
-        raise LinAlgError(
-            f"linalg.lu_factor: U[{int(_devices.to_host(info).max()) - 1}, {int(_devices.to_host(info).max()) - 1}] is zero: the matrix is singular"
-        )
+    if check_errors:
+        _lu_singular_check(info, "linalg.lu_factor_ex")
     packed = record_op(lu, (a,), _lu_factor_vjp, perm)
     return LUFactorExResult(packed, wrap_array(pivots), wrap_array(info))
 
@@ -734,9 +734,9 @@ def lu_factor_ex(A: Any, *, pivot: bool = True, check_errors: bool = False) -> L
 def lu_factor(A: Any, *, pivot: bool = True) -> LUFactorResult:
     """The LU decomposition with partial pivoting, packed as LAPACK's getrf and ``torch.linalg.lu_factor``
     give it: ``LU`` holds ``U`` on and above the diagonal and ``L`` (whose diagonal is ones) below it;
-    ``pivots`` (int32, 1-based) says which row was swapped with row ``i`` at step ``i``. A singular
-    matrix factors (with a zero on ``U``'s diagonal; PyTorch raises); :func:`lu_solve` then gives inf
-    or NaN, as PyTorch's. Differentiable (any shape), with PyTorch's gradient.
+    ``pivots`` (int32, 1-based) says which row was swapped with row ``i`` at step ``i``. An exactly
+    singular matrix (a zero on ``U``'s diagonal) raises LinAlgError, as PyTorch does; :func:`lu_factor_ex`
+    factors it and reports the zero pivot in ``info``. Differentiable (any shape), with PyTorch's gradient.
 
     Example:
         >>> import downslope as ds
@@ -744,8 +744,24 @@ def lu_factor(A: Any, *, pivot: bool = True) -> LUFactorResult:
         >>> pivots
         tensor([2, 2], dtype=int32)
     """
-    lu, pivots, _ = lu_factor_ex(A, pivot=pivot)
+    lu, pivots, info = lu_factor_ex(A, pivot=pivot)
+    _lu_singular_check(info.array, "linalg.lu_factor")
     return LUFactorResult(lu, pivots)
+
+
+def _lu_singular_check(info: Any, name: str) -> None:
+    """Raise torch's error for the first matrix (of a batch) whose LU has a zero pivot; ``info`` holds
+    LAPACK's 1-based index of that pivot, which torch's message prints as it is."""
+    host = np.asarray(_devices.to_host(info)).reshape(-1)  # host: the check decides whether to raise
+    bad = np.flatnonzero(host)
+    if bad.size:
+        where = f"(Batch element {int(bad[0])}): " if np.ndim(info) else ""
+        k = int(host[bad[0]])
+        raise LinAlgError(
+            f"{name}: {where}U[{k},{k}] is zero and using it on lu_solve would result in a division by zero. "
+            "If you still want to perform the factorization, consider calling linalg.lu(A, pivot) or "
+            "linalg.lu_factor_ex(A, pivot)"
+        )
 
 
 def _lu_factor_vjp(g, y, args, saved, needs, xp):
@@ -867,7 +883,7 @@ def lu(A: Any, *, pivot: bool = True) -> LUResult:
         tensor([[3.    , 4.    ],
                 [0.    , 0.6667]])
     """
-    return lu_unpack(*lu_factor(A, pivot=pivot))
+    return lu_unpack(*lu_factor_ex(A, pivot=pivot)[:2])  # a singular A factors, as in torch
 
 
 def lu_solve(LU: Any, pivots: Any, B: Any, *, left: bool = True, adjoint: bool = False) -> Tensor:
@@ -1586,8 +1602,14 @@ def diagonal(A: Any, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tens
 
 
 def vecdot(x: Any, y: Any, *, dim: int = -1) -> Tensor:
-    """The dot product of ``x`` and ``y`` along ``dim`` (broadcast)."""
-    return ops.sum(ops._lift_float(x) * ops._lift_float(y), dim)
+    """The dot product of ``x`` and ``y`` along ``dim`` (broadcast); both need one dtype, as in torch."""
+    x, y = ops._lift_float(x), ops._lift_float(y)
+    if x.array.dtype != y.array.dtype:  # a product, which torch refuses to promote
+        raise DTypeError(
+            f"linalg.vecdot: expected x and y to have the same dtype, got {x.array.dtype} and {y.array.dtype}; "
+            "cast one side to the other's dtype (e.g. y.to(x.dtype))"
+        )
+    return ops.sum(x * y, dim)
 
 
 def matmul(a: Any, b: Any) -> Tensor:

@@ -45,6 +45,37 @@ def test_grid_sample_float64_matches_torch(
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("sizes", [(4, 5), (1, 3), (6, 1)])
+def test_grid_sample_bicubic_float64_matches_torch(
+    resample_path: str, padding_mode: str, align_corners: bool, sizes: tuple[int, int]
+) -> None:
+    rng = np.random.default_rng(sum(sizes) + 10 * align_corners)
+    x = rng.standard_normal((2, 3, *sizes))
+    grid = rng.uniform(-1.6, 1.6, (2, 5, 4, 2))  # past the borders: several reflections, clamped taps
+    grid[1] = np.round(grid[1] * 4) / 4  # on pixel centres and borders, where the branches meet
+    expected, got = _both(x, grid, mode="bicubic", padding_mode=padding_mode, align_corners=align_corners)
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+def test_grid_sample_bicubic_float32_matches_torch(resample_path: str) -> None:
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    grid = rng.uniform(-1.3, 1.3, (2, 4, 5, 2)).astype(np.float32)
+    for padding_mode in ("zeros", "reflection"):
+        kw: dict[str, Any] = dict(mode="bicubic", padding_mode=padding_mode, align_corners=False)
+        xt, gt = torch.tensor(x, requires_grad=True), torch.tensor(grid, requires_grad=True)
+        xd, gd = ds.tensor(x, requires_grad=True), ds.tensor(grid, requires_grad=True)
+        t, d = TF.grid_sample(xt, gt, **kw), F.grid_sample(xd, gd, **kw)
+        assert d.dtype == ds.float32
+        t.sum().backward()
+        d.sum().backward()
+        for ours, theirs in ((d, t), (xd.grad, xt.grad), (gd.grad, gt.grad)):
+            np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("shape", [(2, 4, 16, 20), (2, 1, 28, 28), (1, 2, 6, 10, 12)])
 def test_identity_theta_gradient_matches_torch(resample_path: str, shape: tuple[int, ...]) -> None:
     # pixel centres: torch's 2-D kernel rounds (coord + 1) * (size / 2) - 0.5 once (an FMA), which
@@ -75,22 +106,23 @@ def test_grid_sample_non_finite_grid_reads_zero(resample_path: str) -> None:
         assert np.all(got.numpy()[0, 0, 0, 3] == 0)  # far outside: zeros padding
 
 
-@pytest.mark.parametrize("spatial", [2, 3])
-def test_grid_sample_create_graph_matches_numpy_path(spatial: int) -> None:
+@pytest.mark.parametrize(("spatial", "mode"), [(2, "bilinear"), (3, "bilinear"), (2, "bicubic")])
+def test_grid_sample_create_graph_matches_numpy_path(spatial: int, mode: str) -> None:
     if jit_gate.kernels("downslope.nn._jit_resample", np.zeros(1)) is None:
         pytest.skip("numba is not installed (the jit extra)")
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 2, *(3, 4, 5)[3 - spatial :]))
     grid = rng.uniform(-1, 1, (1, *(2, 3, 4)[3 - spatial :], spatial))
+    kw: dict[str, Any] = dict(mode=mode, padding_mode="reflection" if mode == "bicubic" else "zeros")
 
     def second(compiled: bool) -> list[np.ndarray]:
         xt = ds.tensor(x, dtype=ds.float64, requires_grad=True)
         gt = ds.tensor(grid, dtype=ds.float64, requires_grad=True)
         if compiled:
-            out = F.grid_sample(xt, gt, align_corners=False)
+            out = F.grid_sample(xt, gt, align_corners=False, **kw)
         else:
             with jit_gate.disabled():
-                out = F.grid_sample(xt, gt, align_corners=False)
+                out = F.grid_sample(xt, gt, align_corners=False, **kw)
         gx, gg = ds.autograd.grad((out * out).sum(), [xt, gt], create_graph=True)
         return [a.numpy() for a in ds.autograd.grad((gx * gx).sum() + (gg * gg).sum(), [xt, gt])]
 
@@ -131,6 +163,6 @@ def test_grid_sample_backward_is_compiled(monkeypatch: Any, spatial: int) -> Non
         F.grid_sample(x, grid, align_corners=False).sum().backward()
     assert calls  # the NumPy path does scatter (so the spy sees the old formulation)
     calls.clear()
-    for mode in ("bilinear", "nearest"):
+    for mode in ("bilinear", "nearest", "bicubic")[: 3 if spatial == 2 else 2]:
         F.grid_sample(x, grid, mode=mode, align_corners=False).sum().backward()
     assert not calls

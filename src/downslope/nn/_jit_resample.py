@@ -1,5 +1,5 @@
 """Compiled (numba) kernels of the resampling ops: ``grid_sample`` (bilinear/trilinear and nearest,
-2-D and 3-D) forward and backward, and the one-axis linear blend (and nearest gather) that
+2-D and 3-D; bicubic, 2-D) forward and backward, and the one-axis linear blend (and nearest gather) that
 ``interpolate`` applies along each resized dim; imported only when ``jit_gate.kernels`` says the
 compiled path applies (numba installed, not switched off, host arrays).
 
@@ -191,6 +191,147 @@ def trilinear3d_backward(x, iz, iy, ix, g, gx, giz, giy, gix, one, want_x, want_
                         ay = ay + ty if by else ay - ty
                         az = az + tz if bz else az - tz
             giz[n, p] = az
+            giy[n, p] = ay
+            gix[n, p] = ax
+
+
+@_inline
+def _cubic_coefficients(t, k):
+    """torch's cubic convolution weights (A = -0.75) of the four taps around ``t`` in [0, 1), with the
+    constants ``k`` = (A, A + 2, A + 3, 5A, 8A, 4A, 1) in the data's dtype (numba would widen a float32
+    sum with a Python float to float64)."""
+    a, a2, a3, a5, a8, a4, one = k[0], k[1], k[2], k[3], k[4], k[5], k[6]
+    x0 = t + one
+    x2 = one - t
+    x3 = x2 + one
+    return (
+        ((a * x0 - a5) * x0 + a8) * x0 - a4,
+        (a2 * t - a3) * t * t + one,
+        (a2 * x2 - a3) * x2 * x2 + one,
+        ((a * x3 - a5) * x3 + a8) * x3 - a4,
+    )
+
+
+@_inline
+def _cubic_slopes(t, k):
+    """The derivatives of :func:`_cubic_coefficients` in ``t`` (the composite's chain rule, term by term)."""
+    a, a2, a3, a5, a8, one = k[0], k[1], k[2], k[3], k[4], k[6]
+    two = one + one
+    three = two + one
+    x0 = t + one
+    x2 = one - t
+    x3 = x2 + one
+    return (
+        (three * a * x0 - two * a5) * x0 + a8,
+        (three * a2 * t - two * a3) * t,
+        -((three * a2 * x2 - two * a3) * x2),
+        -((three * a * x3 - two * a5) * x3 + a8),
+    )
+
+
+@_inline
+def _cubic_tap(v, size, padding, low, span, one):
+    """The pixel a bicubic tap at coordinate ``v`` (a float) reads along an axis of ``size`` pixels: -1
+    when it reads 0 (outside the image with zeros padding, or not a number). ``padding`` 1 clamps to
+    the border, 2 mirrors at ``low`` over ``span`` (torch's reflect_coordinates, in the data's dtype;
+    ``span`` 0: a one-pixel axis) and clamps."""
+    if padding == 2:
+        if span == 0:
+            v = 0 * one
+        else:
+            shifted = v - low
+            distance = np.abs(shifted)
+            turns = distance / span
+            if turns < one:  # within one span (most taps): fmod would return distance itself
+                v = distance + low
+            else:
+                extra = np.fmod(distance, span)
+                if np.fmod(np.floor(turns), one + one) == 0:
+                    v = extra + low
+                else:
+                    v = span - extra + low
+    if padding != 0:
+        if v != v:
+            return -1
+        v = min(max(v, 0 * one), size - one)  # an infinite coordinate clamps to the border, as np.clip
+    elif not _usable(v):
+        return -1
+    i = int(v)
+    return i if 0 <= i < size else -1
+
+
+@_inline
+def _cubic_taps(f, size, padding, low, span, one):
+    base = np.floor(f)
+    return (
+        _cubic_tap(base - one, size, padding, low, span, one),
+        _cubic_tap(base, size, padding, low, span, one),
+        _cubic_tap(base + one, size, padding, low, span, one),
+        _cubic_tap(base + (one + one), size, padding, low, span, one),
+    )
+
+
+@_jit
+def bicubic2d(x, iy, ix, out, k, padding, geometry):
+    """``out[n, c, p]``: x (N, C, H, W) at pixel coordinates (iy[n, p], ix[n, p]) by torch's bicubic
+    grid sampling: each of the four rows blended along x, then the rows along y, with the taps mapped
+    into the image by the padding (``geometry`` = (low_y, span_y, low_x, span_x) for reflection)."""
+    n_, c_, h, w = x.shape
+    one = k[6]
+    zero = 0 * one
+    hf, wf = h * one, w * one
+    for n in range(n_):
+        for p in range(iy.shape[1]):
+            fy, fx = iy[n, p], ix[n, p]
+            wy = _cubic_coefficients(fy - np.floor(fy), k)
+            wx = _cubic_coefficients(fx - np.floor(fx), k)
+            rows = _cubic_taps(fy, hf, padding, geometry[0], geometry[1], one)
+            cols = _cubic_taps(fx, wf, padding, geometry[2], geometry[3], one)
+            for c in range(c_):
+                total = zero
+                for i in range(4):
+                    r = rows[i]
+                    line = zero
+                    for j in range(4):
+                        cc = cols[j]
+                        v = x[n, c, r, cc] if r >= 0 and cc >= 0 else zero
+                        line = v * wx[j] if j == 0 else line + v * wx[j]
+                    total = line * wy[i] if i == 0 else total + line * wy[i]
+                out[n, c, p] = total
+
+
+@_jit
+def bicubic2d_backward(x, iy, ix, g, gx, giy, gix, k, padding, geometry, want_x, want_pos):
+    """Adds the input's gradient into ``gx`` (each tap's weight times the output's gradient) and writes
+    the coordinates' into ``giy``/``gix``: the weights' derivatives against the pixels read (the taps
+    themselves are piecewise constant)."""
+    n_, c_, h, w = x.shape
+    one = k[6]
+    zero = 0 * one
+    hf, wf = h * one, w * one
+    for n in range(n_):
+        for p in range(iy.shape[1]):
+            fy, fx = iy[n, p], ix[n, p]
+            ty, tx = fy - np.floor(fy), fx - np.floor(fx)
+            wy, wx = _cubic_coefficients(ty, k), _cubic_coefficients(tx, k)
+            dy, dx = _cubic_slopes(ty, k), _cubic_slopes(tx, k)
+            rows = _cubic_taps(fy, hf, padding, geometry[0], geometry[1], one)
+            cols = _cubic_taps(fx, wf, padding, geometry[2], geometry[3], one)
+            ay = zero
+            ax = zero
+            for c in range(c_):
+                go = g[n, c, p]
+                for i in range(4):
+                    r = rows[i]
+                    for j in range(4):
+                        cc = cols[j]
+                        inside = r >= 0 and cc >= 0
+                        if want_x and inside:
+                            gx[n, c, r, cc] += go * wx[j] * wy[i]  # torch's order of the factors
+                        if want_pos:
+                            v = x[n, c, r, cc] if inside else zero
+                            ax = ax + v * go * dx[j] * wy[i]
+                            ay = ay + v * go * wx[j] * dy[i]
             giy[n, p] = ay
             gix[n, p] = ax
 

@@ -23,7 +23,7 @@ from .. import jit_gate, ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, ShapeError
 from ..ops.pointwise import link_input
-from ..tensor import Tensor, record_op
+from ..tensor import Tensor, record_op, wrap_array
 from ._arrays import array_like, is_host
 from ._conv_args import _as_tensor, _batched, _check_floating
 from .module import Module
@@ -411,7 +411,7 @@ class CrossMapLRN2d(Module):
         _check_floating(x, where)
         window = _cross_map_window(x.shape[1], self.size)
         xp = namespace_of(x.array)
-        window_t = Tensor(xp.asarray(window.T, dtype=x.array.dtype))
+        window_t = wrap_array(xp.asarray(window.T, dtype=x.array.dtype))  # x's dtype (Tensor() applies the policy)
         squares = ops.permute(x * x, (0, 2, 3, 1))  # channels last, summed by a matrix product
         summed = ops.permute(ops.matmul(squares, window_t), (0, 3, 1, 2))
         return x * (summed * (self.alpha / self.size) + self.k) ** (-self.beta)

@@ -5,9 +5,9 @@ transformer's two ops).
 of 2x3 (or, in 3-D, 3x4) affine matrices. ``grid_sample`` reads the input at those (x, y) or
 (x, y, z) locations, blending the neighbouring pixels (``bilinear``, trilinear in 3-D; ``bicubic``
 in 2-D) or taking the nearest one. Both are composites of indexing and arithmetic ops, so
-gradients reach the input and the grid (hence theta). With numba (host arrays) bilinear/trilinear
-and nearest sampling run as one compiled op (``_jit_resample``, torch's CPU arithmetic term by
-term), whose create_graph gradient is the composite's.
+gradients reach the input and the grid (hence theta). With numba (host arrays) bilinear/trilinear,
+nearest and bicubic sampling run as one compiled op (``_jit_resample``, torch's CPU arithmetic term
+by term), whose create_graph gradient is the composite's.
 
 Example:
     >>> import downslope as ds
@@ -30,6 +30,7 @@ from .. import jit_gate, ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, record_op, torch_linspace_values, wrap_array
+from .upsampling import _CUBIC_A
 
 __all__ = ["affine_grid", "grid_sample"]
 
@@ -96,7 +97,12 @@ def _unnormalize(coord: Tensor, size: int, align_corners: bool, fused: bool) -> 
     the 3-D one ``((coord + 1) * size - 1) / 2`` (``((coord + 1) / 2) * (size - 1)`` with aligned
     corners). Which side of a pixel centre a point lands on decides the one-sided gradient there
     (the identity theta of affine_grid puts points exactly on the centres in float64)."""
-    a = coord.array
+    out, scale = _unnormalized(coord.array, size, align_corners, fused)
+    return record_op(out, (coord,), _unnormalize_vjp, scale)
+
+
+def _unnormalized(a: Any, size: int, align_corners: bool, fused: bool) -> tuple[Any, float]:
+    """:func:`_unnormalize` on an array: the pixel coordinates and their derivative (a number)."""
     if align_corners:
         if fused:
             out = (a + 1) * ((size - 1) / 2)  # torch's scaling_factor, a Python number: rounded in the dtype
@@ -106,7 +112,7 @@ def _unnormalize(coord: Tensor, size: int, align_corners: bool, fused: bool) -> 
     else:
         scale = size / 2
         out = _fused_multiply_add(a + 1, scale, -0.5) if fused else ((a + 1) * size - 1) / 2
-    return record_op(out.astype(a.dtype, copy=False), (coord,), _unnormalize_vjp, scale)
+    return out.astype(a.dtype, copy=False), scale
 
 
 def _fused_multiply_add(a: Any, b: float, c: float) -> Any:
@@ -165,15 +171,20 @@ def _padded_coordinate(coord: Tensor, size: int, padding_mode: str, align_corner
     """The pixel coordinate ``coord`` brought inside [0, size - 1] for 'border' (clamped) and
     'reflection' (mirrored at the image's edges, then clamped), with torch's gradient: the
     reflection's +-1 times the clamp's, which counts the borders themselves as outside (0)."""
-    a = coord.array
+    out, slope = _padded(coord.array, size, padding_mode, align_corners)
+    return record_op(out, (coord,), _padded_coordinate_vjp, slope)
+
+
+def _padded(a: Any, size: int, padding_mode: str, align_corners: bool) -> tuple[Any, Any]:
+    """:func:`_padded_coordinate` on an array: the coordinates inside the image and their derivative."""
     xp = namespace_of(a)
+    dtype = a.dtype
     slope = xp.ones_like(a)
     if padding_mode == "reflection":
         twice_low, twice_high = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
         a, slope = _reflect(a, twice_low, twice_high, xp)
-    out = xp.clip(a, 0.0, size - 1.0).astype(coord.dtype)
-    slope = (slope * ((a > 0) & (a < size - 1))).astype(coord.dtype)
-    return record_op(out, (coord,), _padded_coordinate_vjp, slope)
+    out = xp.clip(a, 0.0, size - 1.0).astype(dtype)
+    return out, (slope * ((a > 0) & (a < size - 1))).astype(dtype)
 
 
 def _padded_coordinate_vjp(g, y, args, saved, needs, xp):
@@ -223,16 +234,21 @@ def grid_sample(
     if mode == "bicubic" and spatial != 2:
         raise ArgumentError(f"grid_sample: bicubic interpolation only supports 4-D input, got {input.shape}")
     corners = align_corners is True
-    sizes = input.shape[2:]
+    if input.array.size and grid.array.size and jit_gate.kernels(_KERNELS, input.array, grid.array) is not None:
+        return _compiled_sample(input, grid, mode, padding_mode, corners)
+    return _composite_grid_sample(input, grid, mode, padding_mode, corners)
+
+
+def _composite_grid_sample(input: Tensor, grid: Tensor, mode: str, padding_mode: str, corners: bool) -> Tensor:
+    """grid_sample from recorded ops (any namespace; differentiable again): the grid's coordinates
+    unnormalised and padded, then the pixels gathered and blended."""
+    spatial, sizes = input.ndim - 2, input.shape[2:]
     # pos[d]: the pixel coordinate along input dim 2 + d (the grid lists x, the last dim, first)
     pos = [_unnormalize(grid[..., spatial - 1 - d], sizes[d], corners, spatial == 2) for d in range(spatial)]
-    if mode == "bicubic":
-        out = _bicubic(pos, sizes, padding_mode, corners, _reader(input), input.dtype)
-        return ops.permute(out, (0, input.ndim - 1, *range(1, input.ndim - 1)))
+    if mode == "bicubic":  # the padding maps each tap, not the location
+        return _composite_bicubic(input, pos, padding_mode, corners)
     if padding_mode != "zeros":
         pos = [_padded_coordinate(p, size, padding_mode, corners) for p, size in zip(pos, sizes)]
-    if input.array.size and grid.array.size and jit_gate.kernels(_KERNELS, input.array, grid.array) is not None:
-        return _compiled_sample(input, pos, mode)
     out = _composite_sample(input, pos, mode)
     return _zero_gradient_for(out, grid) if mode == "nearest" else out
 
@@ -279,24 +295,51 @@ def _composite_sample(input: Tensor, pos: list[Tensor], mode: str) -> Tensor:
     return ops.permute(out, (0, input.ndim - 1, *range(1, input.ndim - 1)))
 
 
-def _compiled_sample(input: Tensor, pos: list[Tensor], mode: str) -> Tensor:
-    """The numba kernels' sampling (host arrays): one pass over the points, every channel at once."""
+def _compiled_sample(input: Tensor, grid: Tensor, mode: str, padding_mode: str, corners: bool) -> Tensor:
+    """The numba kernels' sampling (host arrays) as one recorded op of the input and the grid: the
+    coordinates unnormalised and padded on the arrays (the composite's arithmetic, without a recorded
+    op per step: a small call's cost was those ops'), then one pass over the points, every channel at
+    once. The grid's gradient is the kernel's times the coordinates' derivatives, as the composite's."""
     k: Any = jit_gate.kernels(_KERNELS)
     x = np.ascontiguousarray(input.array)  # host: numba path
-    n, c, out_sizes = x.shape[0], x.shape[1], pos[0].shape[1:]
-    flat = [np.ascontiguousarray(p.array).reshape(n, -1) for p in pos]  # host: numba path
+    g = grid.array
+    spatial, sizes = x.ndim - 2, x.shape[2:]
+    n, c, out_sizes = x.shape[0], x.shape[1], g.shape[1:-1]
+    flat, chain = [], []
+    for d in range(spatial):
+        p, scale = _unnormalized(g[..., spatial - 1 - d], sizes[d], corners, spatial == 2)
+        slope = None
+        if padding_mode != "zeros" and mode != "bicubic":  # bicubic pads each tap in its kernel
+            p, slope = _padded(p, sizes[d], padding_mode, corners)
+        flat.append(np.ascontiguousarray(p).reshape(n, -1))  # host: numba path
+        chain.append((scale, slope))
     out = np.empty((n, c, flat[0].shape[1]), dtype=x.dtype)  # host: numba path
+    extra: Any = None
     if mode == "nearest":
-        index = _nearest_index(flat, x.shape[2:])
-        k.nearest(x.reshape(n, c, -1), index, out)
-        saved: Any = (mode, index)
+        extra = _nearest_index(flat, sizes)
+        k.nearest(x.reshape(n, c, -1), extra, out)
+    elif mode == "bicubic":
+        extra = _bicubic_arguments(x, padding_mode, corners)
+        k.bicubic2d(x, flat[0], flat[1], out, *extra)
+    elif spatial == 2:
+        k.bilinear2d(x, flat[0], flat[1], out, x.dtype.type(1))
     else:
-        if len(flat) == 2:
-            k.bilinear2d(x, flat[0], flat[1], out, x.dtype.type(1))
-        else:
-            k.trilinear3d(x, flat[0], flat[1], flat[2], out, x.dtype.type(1))
-        saved = (mode, flat)
-    return record_op(out.reshape(n, c, *out_sizes), (input, *pos), _compiled_sample_vjp, saved)
+        k.trilinear3d(x, flat[0], flat[1], flat[2], out, x.dtype.type(1))
+    saved = (mode, padding_mode, corners, flat, chain, extra)
+    return record_op(out.reshape(n, c, *out_sizes), (input, grid), _compiled_sample_vjp, saved)
+
+
+def _bicubic_arguments(x: np.ndarray, padding_mode: str, corners: bool) -> tuple[np.ndarray, int, np.ndarray]:
+    """The bicubic kernels' constants in the data's dtype: the cubic convolution's (A, A + 2, A + 3,
+    5A, 8A, 4A, 1), the padding's code and the reflection's (low, span) per axis, as :func:`_reflect`."""
+    a = _CUBIC_A
+    consts = np.array([a, a + 2, a + 3, 5 * a, 8 * a, 4 * a, 1.0], dtype=x.dtype)  # host: numba path
+    geometry = []
+    for size in x.shape[2:]:
+        twice_low, twice_high = (0, 2 * (size - 1)) if corners else (-1, 2 * size - 1)
+        geometry += [twice_low / 2.0, (twice_high - twice_low) / 2.0]
+    code = ("zeros", "border", "reflection").index(padding_mode)
+    return consts, code, np.array(geometry, dtype=x.dtype)  # host: numba path
 
 
 def _nearest_index(flat: list[np.ndarray], sizes: Any) -> np.ndarray:
@@ -311,13 +354,18 @@ def _nearest_index(flat: list[np.ndarray], sizes: Any) -> np.ndarray:
     return np.where(inside, index, -1)
 
 
+def _composite_bicubic(input: Tensor, pos: list[Tensor], padding_mode: str, corners: bool) -> Tensor:
+    out = _bicubic(pos, input.shape[2:], padding_mode, corners, _reader(input), input.dtype)
+    return ops.permute(out, (0, input.ndim - 1, *range(1, input.ndim - 1)))
+
+
 def _compiled_sample_vjp(g, y, args, saved, needs, xp):
-    mode = saved[0]
-    input, pos = args[0], args[1:]
+    mode, padding_mode, corners, flat, chain, extra = saved
+    input, grid = args
     if xp.differentiable:  # create_graph: the composite's recorded gradient, differentiable again
         from ..autograd import grad as autograd_grad
 
-        out = _composite_sample(input, list(pos), mode)
+        out = _composite_grid_sample(input, grid, mode, padding_mode, corners)
         wanted = [a for a, need in zip(args, needs) if need]
         grads = iter(autograd_grad(out, wanted, g, create_graph=True, materialize_grads=True))
         return tuple(next(grads) if need else None for need in needs)
@@ -326,20 +374,29 @@ def _compiled_sample_vjp(g, y, args, saved, needs, xp):
     n, c = x.shape[0], x.shape[1]
     g = np.ascontiguousarray(g).reshape(n, c, -1)  # host: numba path
     gx = np.zeros_like(x) if needs[0] else None
-    if mode == "nearest":
+    if mode == "nearest":  # piecewise constant in the grid: torch gives it zeros
         if gx is not None:
-            k.nearest_backward(g, saved[1], gx.reshape(n, c, -1))
-        return (gx, *(np.zeros_like(p) if need else None for p, need in zip(pos, needs[1:])))
-    flat = saved[1]
-    want_pos = any(needs[1:])
+            k.nearest_backward(g, extra, gx.reshape(n, c, -1))
+        return gx, np.zeros_like(grid) if needs[1] else None
     gpos = [np.empty_like(f) for f in flat]
     gx_arg = gx if gx is not None else np.zeros((1,) * x.ndim, x.dtype)  # host: numba path
     one = x.dtype.type(1)
-    if len(flat) == 2:
-        k.bilinear2d_backward(x, flat[0], flat[1], g, gx_arg, gpos[0], gpos[1], one, gx is not None, want_pos)
+    if mode == "bicubic":
+        k.bicubic2d_backward(x, flat[0], flat[1], g, gx_arg, gpos[0], gpos[1], *extra, gx is not None, needs[1])
+    elif len(flat) == 2:
+        k.bilinear2d_backward(x, flat[0], flat[1], g, gx_arg, gpos[0], gpos[1], one, gx is not None, needs[1])
     else:
-        k.trilinear3d_backward(x, *flat, g, gx_arg, *gpos, one, gx is not None, want_pos)
-    return (gx, *(gp.reshape(p.shape) if need else None for gp, p, need in zip(gpos, pos, needs[1:])))
+        k.trilinear3d_backward(x, *flat, g, gx_arg, *gpos, one, gx is not None, needs[1])
+    if not needs[1]:
+        return gx, None
+    ggrid = np.zeros_like(grid)
+    spatial = len(flat)
+    for d, (gp, (scale, slope)) in enumerate(zip(gpos, chain)):
+        gp = gp.reshape(grid.shape[:-1])
+        if slope is not None:  # the padding's derivative, then the unnormalisation's (the composite's order)
+            gp = gp * slope
+        ggrid[..., spatial - 1 - d] = gp * scale
+    return gx, ggrid
 
 
 def _bicubic(pos: list[Tensor], sizes: Any, padding_mode: str, corners: bool, read: Any, dtype: Any) -> Tensor:

@@ -26,13 +26,14 @@ from .shape import _common_dtype, concatenate, permute, reshape, stack, transpos
 
 
 def _check_kinds(a: Any, b: Any, name: str) -> None:
-    """Refuse an integer (or bool) tensor times a floating one, as torch does; _pair would promote
-    the integer one silently."""
+    """Refuse two tensors of different dtypes, as torch's products do (float64 @ float32 included):
+    _pair would promote one silently, hiding a float32 operand's lost precision in a float64 program."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         da, db = a.array.dtype, b.array.dtype
-        if da is not db and (da.kind == "f") != (db.kind == "f"):
+        if da is not db and da != db:
             raise DTypeError(
-                f"{name}: expected both operands to have the same dtype, got {da} and {db}; cast one (e.g. x.float())"
+                f"{name}: expected both operands to have the same dtype, got {da} and {db}; cast one side to "
+                f"the other's dtype (e.g. b.to(a.dtype))"
             )
 
 
@@ -185,6 +186,7 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
             subs[k], ts[k] = _einsum_diagonal(sub, t, k)
     kinds = {t.array.dtype for t in ts}
     if len(kinds) > 1:
+        _einsum_mixed_contraction(subs, ts, out, equation)
         common = np.result_type(*kinds)
         ts = [t if t.array.dtype == common else astype(t, common) for t in ts]
     arrays = [t.array for t in ts]
@@ -197,6 +199,30 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
         _einsum_sizes(subs, [t.shape for t in ts], out, equation)
         raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
     return record_op(as_array(arr), tuple(ts), _einsum_vjp, (subs, out))
+
+
+def _einsum_mixed_contraction(subs: list[str], ts: list[Tensor], out: str, equation: str) -> None:
+    """Refuse operands of different dtypes where torch does: torch contracts the operands left to right,
+    and a pair that sums an index they share (a product, not a broadcast multiply) must have one dtype;
+    elementwise and outer steps promote."""
+    sub, dtype = subs[0], ts[0].array.dtype
+    sizes = dict(zip(sub, ts[0].shape))
+    for k in range(1, len(ts)):
+        sub_k, dtype_k = subs[k], ts[k].array.dtype
+        sizes_k = dict(zip(sub_k, ts[k].shape))
+        later = "".join(subs[k + 1 :]) + out
+        summed = [c for c in sub if c in sub_k and c not in later and sizes[c] != 1 and sizes_k[c] != 1]
+        if summed and dtype != dtype_k:
+            raise DTypeError(
+                f"einsum {equation!r}: operand {k} ({dtype_k}) is contracted over {''.join(summed)!r} with "
+                f"operand{'s before it' if k > 1 else ' 0'} ({dtype}); torch needs one dtype there: cast the "
+                f"operands to one dtype (e.g. b.to(a.dtype))"
+            )
+        dtype = np.result_type(dtype, dtype_k)
+        for c, n in sizes_k.items():
+            if sizes.get(c, 1) == 1:
+                sizes[c] = n
+        sub = "".join(c for c in sizes if c in later)
 
 
 def _einsum_sizes(subs: list[str], shapes: list[tuple[int, ...]], out: str, equation: str) -> dict[str, int]:
@@ -487,6 +513,8 @@ def cross(a: Any, b: Any, dim: Any = None) -> Tensor:
 
 def inner(a: Any, b: Any) -> Tensor:
     """Sum over the last dims of a and b (torch.inner)."""
+    if not (isinstance(a, Tensor) and a.ndim == 0 or isinstance(b, Tensor) and b.ndim == 0):
+        _check_kinds(a, b, "inner")  # a 0-d operand is a scaling, which torch promotes
     a, b = _pair(a, b)
     if a.ndim == 0 or b.ndim == 0:
         return mul(a, b)
@@ -522,6 +550,8 @@ def _scaled(t: Tensor, factor: Any) -> Tensor:
 
 def _fused(name: str, x: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:
     """``beta * x + alpha * product``, shaped like the product (``x`` broadcasts to it, as in torch)."""
+    if name != "addr":  # torch's addr promotes; the matrix products refuse an input tensor of another dtype
+        _check_kinds(x, product, f"{name} (input and product)")
     x = _lift(x)
     shape = tuple(product.shape)
     try:
@@ -591,7 +621,9 @@ def addbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor
         >>> ds.addbmm(ds.zeros(1, 1), ds.ones(2, 1, 3), ds.ones(2, 3, 1))
         tensor([[6.]])
     """
-    return _fused("addbmm", x, sum(bmm(b1, b2), 0), beta, alpha)
+    products = bmm(b1, b2)
+    # summed in the products' dtype: torch's addbmm keeps int32 (sum alone would widen it to int64)
+    return _fused("addbmm", x, sum(products, 0, dtype=products.dtype), beta, alpha)
 
 
 def addr(x: Any, v1: Any, v2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
@@ -641,8 +673,9 @@ def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
     """
     a, b = _lift(a), _lift(b)
     if a.array.dtype != b.array.dtype:
-        raise ArgumentTypeError(
-            f"tensordot: both inputs should have the same dtype, got {a.array.dtype} and {b.array.dtype}"
+        raise DTypeError(
+            f"tensordot: both inputs should have the same dtype, got {a.array.dtype} and {b.array.dtype}; cast "
+            "one side to the other's dtype (e.g. b.to(a.dtype))"
         )
     dims_a, dims_b = _tensordot_dims(dims, a.ndim, b.ndim)
     for da, db in zip(dims_a, dims_b):
