@@ -14,6 +14,12 @@ ops on the factors (for :func:`eigh`, :func:`svd` and :func:`qr`, the same decom
 recorded), as PyTorch's formulas. Stacks of matrices (``(..., n, n)``) are accepted everywhere. A
 singular matrix raises :class:`LinAlgError` (a ``RuntimeError``, as in PyTorch) naming the op.
 
+Complex matrices (complex64, complex128) are taken by inv, det, slogdet (a complex sign, differentiable),
+solve, matrix_exp, cholesky, eigh/eigvalsh (Hermitian; real eigenvalues), svd/svdvals (real singular
+values), qr, pinv, lstsq, eig/eigvals and the matrix norms, with torch's gradients (the real rules with
+conjugate transposes; the SVD's adds the phase term). Their double backward is refused for eigh, svd,
+qr and cholesky.
+
 Example:
     >>> import downslope as ds
     >>> a = ds.tensor([[2.0, 1.0], [1.0, 3.0]], requires_grad=True)
@@ -73,6 +79,38 @@ def _t(x: Any) -> Any:
     return x.swapaxes(-1, -2) if not isinstance(x, Tensor) else ops.transpose(x, -1, -2)
 
 
+def _is_c(x: Any) -> bool:
+    return (x.array if isinstance(x, Tensor) else x).dtype.kind == "c"
+
+
+def _c(x: Any) -> Any:
+    """The conjugate of a complex array or tensor; a real one as it is (no copy)."""
+    if not _is_c(x):
+        return x
+    return _complex.conj(x) if isinstance(x, Tensor) else x.conj()
+
+
+def _h(x: Any) -> Any:
+    """The conjugate transpose (the last two dims): the complex rules' transpose, ``_t`` for real values."""
+    return _t(_c(x))
+
+
+def _real_like(grad: Any, arg: Any) -> Any:
+    """A gradient for ``arg``: its real part when ``arg`` is real and took part in a complex computation."""
+    if grad is None or _is_c(arg) or not _is_c(grad):
+        return grad
+    return _complex.real(grad) if isinstance(grad, Tensor) else np.real(grad)  # np.real: device arrays dispatch it
+
+
+def _single_backward_for_complex(where: str, a: Any, xp: Any) -> None:
+    """Refuse create_graph=True through a factorization of a complex matrix (its recorded rule is the real one)."""
+    if xp.differentiable and _is_c(a):
+        raise DTypeError(
+            f"linalg.{where}: the double backward (create_graph=True) of {where} is not supported for complex "
+            f"matrices, got {a.array.dtype}; first-order gradients are"
+        )
+
+
 def _inverse_of(a: Any, xp: Any) -> Any:
     """``a``'s inverse: recorded (differentiable) under create_graph, else an array."""
     return inv(a) if xp.differentiable else namespace_of(a).linalg.inv(a)
@@ -88,13 +126,13 @@ def inv(A: Any) -> Tensor:
         tensor([[0.5 , 0.  ],
                 [0.  , 0.25]])
     """
-    a = _matrix(A, "inv")
+    a = _matrix(A, "inv", complex_ok=True)
     return record_op(_call("inv", namespace_of(a.array).linalg.inv, a.array), (a,), _inv_vjp)
 
 
 def _inv_vjp(g, y, args, saved, needs, xp):
-    y_t = _t(y)
-    return (-(y_t @ g @ y_t),)  # d(A^-1) = -A^-1 dA A^-1
+    y_t = _h(y)
+    return (-(y_t @ g @ y_t),)  # d(A^-1) = -A^-1 dA A^-1; complex: -A^-H g A^-H
 
 
 def det(A: Any) -> Tensor:
@@ -107,18 +145,19 @@ def det(A: Any) -> Tensor:
         >>> ds.linalg.det(ds.tensor([[1.0, 2.0], [3.0, 4.0]]))
         tensor(-2.)
     """
-    a = _matrix(A, "det")
+    a = _matrix(A, "det", complex_ok=True)
     return record_op(namespace_of(a.array).linalg.det(a.array), (a,), _det_vjp)
 
 
 def _det_vjp(g, y, args, saved, needs, xp):
     scale = xp.expand_dims(xp.expand_dims(g, -1), -1)
     if not _any_singular(xp.data(y)):
-        return (scale * xp.expand_dims(xp.expand_dims(y, -1), -1) * _t(_inverse_of(args[0], xp)),)
+        # complex: g conj(det) A^-H, the real rule's transposes conjugated
+        return (scale * _c(xp.expand_dims(xp.expand_dims(y, -1), -1)) * _h(_inverse_of(args[0], xp)),)
     # det(A) inv(A)^T has no value at a singular matrix, but the cofactor matrix it equals elsewhere
     # does (PyTorch's SVD-based formula): used for the whole stack, so one singular matrix leaves the
     # others' gradients intact
-    return (scale * _cofactors(args[0], xp),)
+    return (scale * _c(_cofactors(args[0], xp)),)
 
 
 def _any_singular(det: Any) -> bool:
@@ -137,13 +176,14 @@ def _cofactors(a: Any, xp: Any) -> Any:
             ops.where(eye, wrap_array(namespace_of(s.array).ones((), s.array.dtype)), s[..., None, :]), -1
         )
         sign = det(u) * det(vh)
-        return sign[..., None, None] * ((u * others[..., None, :]) @ vh)
+        # A^-T = conj(U) diag(1/s) conj(Vh) for a complex A
+        return sign[..., None, None] * ((_c(u) * others[..., None, :]) @ _c(vh))
     ns = namespace_of(a)
     u, s, vh = _call("det", ns.linalg.svd, a)
     eye = ns.eye(s.shape[-1], dtype=bool)
     others = ns.where(eye, 1.0, s[..., None, :]).prod(-1).astype(a.dtype)
     sign = ns.linalg.det(u) * ns.linalg.det(vh)
-    return sign[..., None, None] * ((u * others[..., None, :]) @ vh)
+    return sign[..., None, None] * ((_c(u) * others[..., None, :]) @ _c(vh))
 
 
 class SlogdetResult(NamedTuple):
@@ -160,15 +200,27 @@ def slogdet(A: Any) -> SlogdetResult:
         >>> ds.linalg.slogdet(ds.tensor([[1.0, 2.0], [3.0, 4.0]])).sign
         tensor(-1.)
     """
-    a = _matrix(A, "slogdet")
+    a = _matrix(A, "slogdet", complex_ok=True)
     sign, logabs = namespace_of(a.array).linalg.slogdet(a.array)
-    return SlogdetResult(wrap_array(sign), record_op(logabs, (a,), _slogdet_vjp))
+    # a complex sign (det / |det|) moves with A, as torch's; a real one is piecewise constant
+    sign_t = record_op(sign, (a,), _slogdet_sign_vjp) if _is_c(sign) else wrap_array(sign)
+    return SlogdetResult(sign_t, record_op(logabs, (a,), _slogdet_vjp))
+
+
+def _slogdet_sign_vjp(g, y, args, saved, needs, xp):
+    # d sign = i Im(tr(A^-1 dA)) sign, so the gradient is -i Im(conj(g) sign) A^-H
+    c = _complex.imag(_c(g) * y) if isinstance(g, Tensor) else np.imag(g.conj() * y)
+    scale = xp.expand_dims(xp.expand_dims(c, -1), -1) * -1j
+    return (scale * _h(_inverse_of(args[0], xp)),)
+
+
+_complex.register(_slogdet_sign_vjp)  # written for complex values
 
 
 def _slogdet_vjp(g, y, args, saved, needs, xp):
     scale = xp.expand_dims(xp.expand_dims(g, -1), -1)
     if not _any_singular(xp.data(y)):
-        return (scale * _t(_inverse_of(args[0], xp)),)
+        return (scale * _h(_inverse_of(args[0], xp)),)
     # log|det| is -inf at a singular matrix and its gradient infinite: PyTorch's inf and NaN, those of
     # solving A^T X = g I through LAPACK's LU (a constant); the other matrices of the stack keep their
     # finite (and differentiable) gradients
@@ -176,10 +228,10 @@ def _slogdet_vjp(g, y, args, saved, needs, xp):
     ns = namespace_of(a)
     singular = ns.expand_dims(ns.expand_dims(xp.data(y) == -np.inf, -1), -1)
     eye = ns.broadcast_to(ns.eye(a.shape[-1], dtype=a.dtype), a.shape)
-    regular = scale * _t(_inverse_of(xp.where(singular, xp.constant(eye), args[0]), xp))
+    regular = scale * _h(_inverse_of(xp.where(singular, xp.constant(eye), args[0]), xp))
     with no_grad():
         rhs = ns.expand_dims(ns.expand_dims(xp.data(g), -1), -1) * eye
-        blown = _getrs(wrap_array(a.swapaxes(-1, -2).copy()), wrap_array(rhs), True).array
+        blown = _getrs(wrap_array(_h(a).copy()), wrap_array(rhs), True).array
     return (xp.where(singular, xp.constant(blown), regular),)
 
 
@@ -206,7 +258,8 @@ def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:
         >>> ds.linalg.solve(ds.tensor([[2.0, 0.0], [0.0, 4.0]]), ds.tensor([2.0, 2.0]))
         tensor([1. , 0.5])
     """
-    return _solve(_matrix(A, "solve"), ops._lift_float(B), left, "solve")
+    b = B if isinstance(B, Tensor) and _is_c(B) else ops._lift_float(B)
+    return _solve(_matrix(A, "solve", complex_ok=True), b, left, "solve")
 
 
 def _solve(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = "") -> Tensor:
@@ -245,9 +298,10 @@ def _solve_shapes(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = ""
 
 def _solve_vjp(g, y, args, saved, needs, xp):
     a = args[0]
-    g_b = solve(_t(a), g) if xp.differentiable else namespace_of(a).linalg.solve(_t(a), g)  # A^-T g
-    g_a = -(g_b @ _t(y)) if needs[0] else None
-    return (xp.sum_to(g_a, a.shape) if g_a is not None else None, xp.sum_to(g_b, args[1].shape))
+    g_b = solve(_h(a), g) if xp.differentiable else namespace_of(a).linalg.solve(_h(a), g)  # A^-T g (complex: A^-H g)
+    g_a = -(g_b @ _h(y)) if needs[0] else None
+    g_a = xp.sum_to(_real_like(g_a, a), a.shape) if g_a is not None else None
+    return (g_a, xp.sum_to(_real_like(g_b, args[1]), args[1].shape))
 
 
 # ---------------------------------------------------------------------- factorizations of symmetric matrices
@@ -261,7 +315,7 @@ def cholesky(A: Any, *, upper: bool = False) -> Tensor:
         tensor([[2., 0.],
                 [1., 1.]])
     """
-    a = _matrix(A, "cholesky")
+    a = _matrix(A, "cholesky", complex_ok=True)
     factor = _call("cholesky", namespace_of(a.array).linalg.cholesky, a.array)
     diag = namespace_of(factor).diagonal(factor, axis1=-2, axis2=-1)
     if bool(_devices.to_host(namespace_of(diag).isnan(diag).any())):  # host: LAPACK lets NaN through; PyTorch raises
@@ -269,29 +323,31 @@ def cholesky(A: Any, *, upper: bool = False) -> Tensor:
             f"linalg.cholesky: the input is not positive-definite (it holds NaN) (input shape {tuple(a.shape)})"
         )
     out = record_op(factor, (a,), _cholesky_vjp)
-    return _t(out) if upper else out
+    return _h(out) if upper else out  # U = L^H
 
 
 def _cholesky_vjp(g, y, args, saved, needs, xp):
+    _single_backward_for_complex("cholesky", args[0], xp)
     if xp.differentiable:
         return (_cholesky_grad_recorded(g, y),)
     # Murray (2016): with Phi the lower triangle and half the diagonal, dA = L^-T Phi(L^T gL) L^-1,
     # made symmetric (A is symmetric, and only its lower triangle was read).
     ns = namespace_of(y)
-    phi = ns.tril(_t(y) @ ns.tril(g))
+    # complex: the transposes conjugated (torch's cholesky_backward), the result Hermitian
+    phi = ns.tril(_h(y) @ ns.tril(g))
     phi = phi - 0.5 * ns.eye(y.shape[-1], dtype=y.dtype) * phi
     l_inv = ns.linalg.inv(y)
-    grad = _t(l_inv) @ phi @ l_inv
-    return (0.5 * (grad + _t(grad)),)
+    grad = _h(l_inv) @ phi @ l_inv
+    return (0.5 * (grad + _h(grad)),)
 
 
 def _cholesky_grad_recorded(g: Tensor, low: Tensor) -> Tensor:
     """The rule above with recorded ops (PyTorch's cholesky_backward), for double backward: with
     ``T = tril(L^T gL)``, ``P = (T + tril(T, -1)^T) / 2`` (symmetric), ``gA = L^-T P L^-1`` by two
     triangular solves."""
-    phi = ops.tril(_t(low) @ ops.tril(g))
-    phi = 0.5 * (phi + _t(ops.tril(phi, -1)))
-    return solve_triangular(low, solve_triangular(_t(low), phi, upper=True), upper=False, left=False)
+    phi = ops.tril(_h(low) @ ops.tril(g))
+    phi = 0.5 * (phi + _h(ops.tril(phi, -1)))
+    return solve_triangular(low, solve_triangular(_h(low), phi, upper=True), upper=False, left=False)
 
 
 class EighResult(NamedTuple):
@@ -300,16 +356,18 @@ class EighResult(NamedTuple):
 
 
 def eigh(A: Any, UPLO: str = "L") -> EighResult:
-    """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, reading its lower
+    """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric (complex: Hermitian) matrix, reading its lower
     (``UPLO='L'``) or upper triangle. The gradient through the eigenvectors is undefined where two
-    eigenvalues are equal (as in PyTorch).
+    eigenvalues are equal (as in PyTorch). An eigenvector's sign is arbitrary: downslope's come from
+    LAPACK through NumPy and may differ from PyTorch's, so compare sign-free uses (``V diag(w) V^T``,
+    projections ``v v^T``), or fix the signs (e.g. the largest entry of each vector positive).
 
     Example:
         >>> import downslope as ds
         >>> ds.linalg.eigh(ds.tensor([[2.0, 0.0], [0.0, 1.0]])).eigenvalues
         tensor([1., 2.])
     """
-    a = _matrix(A, "eigh")
+    a = _matrix(A, "eigh", complex_ok=True)
     if not isinstance(UPLO, str) or UPLO.upper() not in ("L", "U"):
         raise ArgumentError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     UPLO = UPLO.upper()  # PyTorch takes either case
@@ -323,10 +381,11 @@ def _eigvalsh_vjp(g, y, args, saved, needs, xp):
     # under create_graph V is the recorded one (the decomposition again: LAPACK gives the same
     # vectors for the same matrix), so the gradient differentiates again through it
     v = eigh(args[0], saved[1]).eigenvectors if xp.differentiable else saved[0]
-    return ((v * xp.expand_dims(g, -2)) @ _t(v),)  # V diag(g) V^T
+    return ((v * xp.expand_dims(g, -2)) @ _h(v),)  # V diag(g) V^T (complex: V^H)
 
 
 def _eigenvectors_vjp(g, y, args, saved, needs, xp):
+    _single_backward_for_complex("eigh", args[0], xp)
     if xp.differentiable:
         w, v = eigh(args[0], saved[1])
         return (_eigenvectors_grad_recorded(g, w, v),)
@@ -336,8 +395,8 @@ def _eigenvectors_vjp(g, y, args, saved, needs, xp):
     off = ~ns.eye(w.shape[-1], dtype=bool)
     with np.errstate(divide="ignore"):
         f = ns.where(off, 1.0 / ns.where(off, gap, 1.0), 0.0).astype(v.dtype)
-    inner = _t(v) @ g
-    return (v @ (f * 0.5 * (inner - _t(inner))) @ _t(v),)
+    inner = _h(v) @ g  # complex: the skew-Hermitian part, as torch's linalg_eig_backward
+    return (v @ (f * 0.5 * (inner - _h(inner))) @ _h(v),)
 
 
 def _eigenvectors_grad_recorded(g: Tensor, w: Tensor, v: Tensor) -> Tensor:
@@ -345,9 +404,9 @@ def _eigenvectors_grad_recorded(g: Tensor, w: Tensor, v: Tensor) -> Tensor:
     symmetric A): ``V (skew(V^T gV) / 2 / E) V^T``, ``E_ij = w_j - w_i`` off the diagonal."""
     off = ~namespace_of(w.array).eye(w.shape[-1], dtype=bool)
     gap = ops.unsqueeze(w, -2) - ops.unsqueeze(w, -1)  # w_j - w_i
-    inner = _t(v) @ g
-    scaled = ops.where(off, 0.5 * (inner - _t(inner)) / ops.where(off, gap, 1.0), 0.0)
-    return v @ scaled @ _t(v)
+    inner = _h(v) @ g
+    scaled = ops.where(off, 0.5 * (inner - _h(inner)) / ops.where(off, gap, 1.0), 0.0)
+    return v @ scaled @ _h(v)
 
 
 def eigvalsh(A: Any, UPLO: str = "L") -> Tensor:
@@ -371,7 +430,7 @@ def svdvals(A: Any, *, driver: str | None = None) -> Tensor:
         >>> ds.linalg.svdvals(ds.tensor([[3.0, 0.0], [0.0, -4.0]]))
         tensor([4., 3.])
     """
-    a = _matrix(A, "svdvals", square=False)
+    a = _matrix(A, "svdvals", square=False, complex_ok=True)
     if driver is not None and type(a.array) is np.ndarray:
         raise ArgumentError(
             f"linalg.svdvals: driver= is only supported for tensors on a CUDA device, as in PyTorch, got "
@@ -409,7 +468,7 @@ def svd(A: Any, full_matrices: bool = True, *, driver: str | None = None) -> SVD
         >>> ds.linalg.svd(ds.tensor([[3.0, 0.0], [0.0, -4.0]])).S
         tensor([4., 3.])
     """
-    a = _matrix(A, "svd", square=False)
+    a = _matrix(A, "svd", square=False, complex_ok=True)
     if driver is not None and type(a.array) is np.ndarray:
         raise ArgumentError(
             f"linalg.svd: driver= is only supported for tensors on a CUDA device, as in PyTorch, got driver={driver!r} "
@@ -429,6 +488,7 @@ def _svd_vjp(g, y, args, saved, needs, xp):
     # Each output's share of A's gradient; the shares add up to the joint rule, which is linear in
     # (gU, gS, gVh). The rule is PyTorch's svd_backward (Townsend 2016; Ionescu et al. 2015).
     which, u, s, vh, full = saved
+    _single_backward_for_complex("svd", args[0], xp)
     if xp.differentiable:
         return (_svd_grad_recorded(which, g, args[0], s.shape[-1], full),)
     ns = namespace_of(u)
@@ -438,20 +498,26 @@ def _svd_vjp(g, y, args, saved, needs, xp):
     s2 = s * s
     gap = ns.expand_dims(s2, -2) - ns.expand_dims(s2, -1)  # s_j^2 - s_i^2
     gap = ns.where(ns.eye(k, dtype=bool), 1.0, gap)
+    # complex: the transposes conjugated, and V's share carries the phase term i Im(diag(V^H gV)) / s
+    # (the phases of a pair U[:, i], Vh[i] are arbitrary together: a loss that does not depend on
+    # them has Im diag(U^H gU) = -Im diag(V^H gV), so the term sits on one share)
     if which == "U":
         gu = g[..., :k]  # the full U's extra columns are not differentiated (PyTorch's choice)
-        inner = u.swapaxes(-1, -2) @ gu
-        core = (inner - inner.swapaxes(-1, -2)) * ns.expand_dims(s, -2) / gap
+        inner = _h(u) @ gu
+        core = (inner - _h(inner)) * ns.expand_dims(s, -2) / gap
         if m > k:  # the part of gU outside U's column space
             gu_sinv = gu / ns.expand_dims(s, -2)
-            return ((u @ core + gu_sinv - u @ (u.swapaxes(-1, -2) @ gu_sinv)) @ vh,)
+            return ((u @ core + gu_sinv - u @ (_h(u) @ gu_sinv)) @ vh,)
         return (u @ core @ vh,)
-    gv = g[..., :k, :].swapaxes(-1, -2)
-    v = vh.swapaxes(-1, -2)
-    inner = v.swapaxes(-1, -2) @ gv
-    core = ns.expand_dims(s, -1) * (inner - inner.swapaxes(-1, -2)) / gap
+    gv = _h(g[..., :k, :])
+    v = _h(vh)
+    inner = _h(v) @ gv
+    core = ns.expand_dims(s, -1) * (inner - _h(inner)) / gap
+    if _is_c(inner):
+        idx = np.arange(k)  # host: the diagonal's positions
+        core[..., idx, idx] -= 1j * np.imag(inner[..., idx, idx]) / s
     if n > k:  # the part of gV outside V's column space
-        gv_sinv = (gv / ns.expand_dims(s, -2)).swapaxes(-1, -2)
+        gv_sinv = _h(gv / ns.expand_dims(s, -2))
         return (u @ (core @ vh + gv_sinv - (gv_sinv @ v) @ vh),)
     return (u @ core @ vh,)
 
@@ -504,7 +570,7 @@ def qr(A: Any, mode: str = "reduced") -> QRResult:
         tensor([[3., 1.],
                 [4., 2.]])
     """
-    a = _matrix(A, "qr", square=False)
+    a = _matrix(A, "qr", square=False, complex_ok=True)
     if mode not in ("reduced", "complete", "r"):
         raise ArgumentError(f"linalg.qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
     ns = namespace_of(a.array)
@@ -527,6 +593,7 @@ def _qr_r_only_vjp(g, y, args, saved, needs, xp):
 
 def _qr_vjp(g, y, args, saved, needs, xp):
     which, q, r, refuse, mode = saved
+    _single_backward_for_complex("qr", args[0], xp)
     if refuse:
         raise StateError(
             "linalg.qr: the decomposition is not differentiable with mode='complete' and more rows than columns"
@@ -542,18 +609,20 @@ def _qr_vjp(g, y, args, saved, needs, xp):
     # wide: A = [X | Y] with X = Q R_X square and R_Y = Q^T Y
     y_part = xp.data(args[0])[..., m:]
     gr_x, gr_y = gr[..., :m], gr[..., m:]
-    g_x = _qr_square_or_tall_grad(gq + y_part @ gr_y.swapaxes(-1, -2), gr_x, q, r[..., :m], ns)
+    g_x = _qr_square_or_tall_grad(gq + y_part @ _h(gr_y), gr_x, q, r[..., :m], ns)
     return (ns.concatenate([g_x, q @ gr_y], axis=-1),)
 
 
 def _qr_square_or_tall_grad(gq: Any, gr: Any, q: Any, r: Any, ns: Any) -> Any:
     # Walter and Lehmann (2018): M = R gR^T - gQ^T Q, gA = (gQ + Q copyltu(M)) R^-T, where copyltu
     # mirrors M's lower triangle onto its upper one.
-    mm = r @ gr.swapaxes(-1, -2) - gq.swapaxes(-1, -2) @ q
+    # complex: the transposes conjugated, and copyltu's diagonal is M's real part (R's diagonal is real)
+    mm = r @ _h(gr) - _h(gq) @ q
     low = ns.tril(mm, -1)
-    sym = low + low.swapaxes(-1, -2) + ns.tril(ns.triu(mm))
+    diag = ns.tril(ns.triu(mm))
+    sym = low + _h(low) + (np.real(diag) if _is_c(diag) else diag)
     rhs = gq + q @ sym
-    return _call("qr", ns.linalg.solve, r, rhs.swapaxes(-1, -2)).swapaxes(-1, -2)  # rhs R^-T
+    return _h(_call("qr", ns.linalg.solve, r, _h(rhs)))  # rhs R^-H: R X^H = rhs^H
 
 
 def _qr_grad_recorded(which: str, g: Tensor, a: Tensor, mode: str) -> Tensor:
@@ -632,7 +701,7 @@ def matrix_exp(A: Any) -> Tensor:
         tensor([[1., 1.],
                 [0., 1.]])
     """
-    a = _matrix(A, "matrix_exp")
+    a = _matrix(A, "matrix_exp", complex_ok=True)
     ns = namespace_of(a.array)
     n = a.shape[-1]
     if a.array.size == 0:
@@ -1184,6 +1253,10 @@ for _rule in (_eigvals_vjp, _eigvectors_vjp):
     _rule.reads_inputs = False  # type: ignore[attr-defined]  # V and L are saved; A's dtype only
     _complex.register(_rule)  # complex outputs: the rules follow torch's convention as written
 
+# rules written with conjugate transposes (``_h``): they hold for complex values as they are
+for _rule in (_inv_vjp, _det_vjp, _solve_vjp, _cholesky_vjp, _eigenvectors_vjp, _svd_vjp, _qr_vjp):
+    _complex.register(_rule)
+
 
 def matrix_rank(
     A: Any, *, atol: float | None = None, rtol: float | None = None, hermitian: bool = False, tol: float | None = None
@@ -1335,7 +1408,7 @@ def matrix_norm(A: Any, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), keepd
         tensor(4.)
     """
     _floating_input(A, "matrix_norm")
-    a = _matrix(A, "matrix_norm", square=False, complex_ok=not isinstance(ord, str) or ord == "fro")
+    a = _matrix(A, "matrix_norm", square=False, complex_ok=True)  # 2 / 'nuc' through svdvals
     if isinstance(dim, (int, np.integer)) or len(dim) != 2:
         raise ArgumentError(f"linalg.matrix_norm: dim must be a pair of dims, got {dim!r}")
     d0, d1 = (ops._dim(d, a.ndim, "linalg.matrix_norm") for d in dim)
@@ -1466,7 +1539,7 @@ def pinv(
         tensor([[1., 0.],
                 [0., 0.]])
     """
-    a = _matrix(A, "pinv", square=hermitian)
+    a = _matrix(A, "pinv", square=hermitian, complex_ok=True)
     if rcond is not None:
         if rtol is not None:
             raise ArgumentError("linalg.pinv: give rtol or its older name rcond, not both")
@@ -1496,11 +1569,11 @@ def _pinv_array(a: Any, atol: Any, rtol: Any, hermitian: bool) -> Any:
         keep = ns.abs(w) > _threshold(ns.abs(w), atol, rtol, a.shape)
         with np.errstate(divide="ignore"):
             inv_w = ns.where(keep, 1.0 / ns.where(keep, w, 1.0), 0.0).astype(a.dtype)
-        return (v * inv_w[..., None, :]) @ v.swapaxes(-1, -2)
+        return (v * inv_w[..., None, :]) @ _h(v)
     u, s, vh = ns.linalg.svd(a, full_matrices=False)
     keep = s > _threshold(s, atol, rtol, a.shape)
     inv_s = ns.where(keep, 1.0 / ns.where(keep, s, 1.0), 0.0).astype(a.dtype)
-    return (vh.swapaxes(-1, -2) * inv_s[..., None, :]) @ u.swapaxes(-1, -2)
+    return (_h(vh) * inv_s[..., None, :]) @ _h(u)
 
 
 def _pinv_vjp(g, y, args, saved, needs, xp):
@@ -1508,8 +1581,11 @@ def _pinv_vjp(g, y, args, saved, needs, xp):
     ns = namespace_of(xp.data(a))
     m, n = a.shape[-2], a.shape[-1]
     eye_m, eye_n = ns.eye(m, dtype=xp.data(a).dtype), ns.eye(n, dtype=xp.data(a).dtype)
-    g_t = _t(g)
-    return (-(_t(x) @ g @ _t(x)) + (eye_m - a @ x) @ g_t @ x @ _t(x) + _t(x) @ x @ g_t @ (eye_n - x @ a),)
+    g_t, x_t = _h(g), _h(x)  # complex: conjugate transposes
+    return (-(x_t @ g @ x_t) + (eye_m - a @ x) @ g_t @ x @ x_t + x_t @ x @ g_t @ (eye_n - x @ a),)
+
+
+_complex.register(_pinv_vjp)  # written with conjugate transposes
 
 
 class LstsqResult(NamedTuple):
@@ -1548,8 +1624,8 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
         driver = "gelsy"
     if driver not in _LSTSQ_DRIVERS:
         raise ArgumentError(f"linalg.lstsq: driver must be one of {_LSTSQ_DRIVERS}, got {driver!r}")
-    a = _matrix(A, "lstsq", square=False)
-    b = ops._lift_float(B)
+    a = _matrix(A, "lstsq", square=False, complex_ok=True)
+    b = B if isinstance(B, Tensor) and _is_c(B) else ops._lift_float(B)
     if b.ndim > a.ndim or a.ndim - b.ndim > 1:
         raise ShapeError(
             f"linalg.lstsq: B must have as many dims as A (a matrix right-hand side) or one fewer (vectors), "
@@ -1566,7 +1642,7 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
     except ValueError:
         raise ShapeError(f"linalg.lstsq: the batch dims of A {a.shape} and B {b.shape} do not broadcast") from None
     ns = namespace_of(a.array)
-    dtype = a.array.dtype
+    dtype = np.real(ns.zeros((0,), dtype=a.array.dtype)).dtype  # residuals and singular values: real, as torch's
     if rcond is None:
         rcond = max(m, n) * float(np.finfo(dtype).eps)  # host: a Python number
     solution = pinv(a, rtol=rcond) @ b
@@ -1584,7 +1660,7 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
         sv = wrap_array(s) if driver in ("gelsd", "gelss") else empty
     if driver != "gelsy" and m > n and full_rank:
         diff = a @ solution - b
-        residuals = ops.sum(diff * diff, -2)
+        residuals = ops.sum(_complex.real(diff * _c(diff)) if _is_c(diff) else diff * diff, -2)
     else:
         residuals = empty
     return LstsqResult(ops.squeeze(solution, -1) if vector else solution, residuals, rank, sv)

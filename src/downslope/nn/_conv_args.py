@@ -176,3 +176,21 @@ def _transposed_args(
     if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
         raise ArgumentError(f"{where}: output_padding {op} must be smaller than stride {s} or dilation {d}")
     return s, p, op, d, g
+
+
+def _complex_conv(conv: Any, x: Tensor, w: Tensor, bias: Any, c_out: int, where: str) -> Tensor:
+    """A convolution of complex ``x`` and ``w`` (same dtype, as torch requires) from real ones, ``conv(x, w)``
+    called on real parts without bias: Gauss's three products, ``re = xr*wr - xi*wi`` and
+    ``im = (xr + xi)*(wr + wi) - xr*wr - xi*wi``, so the gradients are the real convolution's rules taken
+    through real/imag/complex (torch's convention). A complex bias is added after."""
+    from ..ops import complex as _complex  # the core's complex ops (ops/__init__ does not re-export them all)
+
+    if w.dtype != x.dtype:  # torch: a RuntimeError, which DTypeError is too
+        raise DTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
+    b = _checked_bias(bias, c_out, x, where)
+    xr, xi, wr, wi = _complex.real(x), _complex.imag(x), _complex.real(w), _complex.imag(w)
+    rr, ii = conv(xr, wr), conv(xi, wi)
+    out = _complex.complex(rr - ii, conv(xr + xi, wr + wi) - rr - ii)
+    if b is not None:
+        out = out + ops.reshape(b, (1, c_out) + (1,) * (out.ndim - 2))
+    return out

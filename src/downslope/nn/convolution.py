@@ -35,7 +35,7 @@ from ._conv_args import IntOr2 as IntOr2
 from ._conv_args import Padding2 as Padding2
 from ._conv_args import _as_tensor as _as_tensor
 from ._conv_args import _batched as _batched
-from ._conv_args import _channels, _check_padding_string, _checked_bias, _padding_mode
+from ._conv_args import _channels, _check_padding_string, _checked_bias, _complex_conv, _padding_mode
 from ._conv_args import _check_floating as _check_floating
 from ._conv_args import _conv_pads as _conv_pads
 from ._conv_args import _pool_args as _pool_args
@@ -159,6 +159,15 @@ def _conv2d(
 ) -> Tensor:
     """Validate the arguments of a batched 2-D convolution, then run the fused op. ``one_d``: conv1d's
     height-1 images, whose errors name the caller's own 3-D shapes."""
+    if x.array.dtype.kind == "c" or w.array.dtype.kind == "c":  # complex: real convolutions of the parts
+        return _complex_conv(
+            lambda xr, wr: _conv2d(xr, wr, None, stride, padding, dilation, groups, where, one_d),
+            x,
+            w,
+            bias,
+            w.shape[0],
+            where,
+        )
     _check_floating(x, where)
     if w.ndim != 4:
         raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kh, kw), got {w.shape}")

@@ -11,6 +11,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
+import numpy as np
+
 from ... import backend
 from ...errors import ArgumentTypeError, InvalidValueError, StateDictError, StateError
 from ...row_grads import zero_rows_
@@ -90,14 +92,27 @@ def _accept_factory_kwargs(cls: type) -> None:
         # no device= given: ds.set_default_device's (None when it is the CPU), as torch's layers do
         target = default_factory_device() if device is None else resolve(device, type(self).__name__)
         # Made on the host with the seeded generator (the same initial values as on the CPU), then moved.
+        cdtype = backend.as_dtype(dtype) if dtype is not None and _is_complex_dtype(dtype) else None
+        if cdtype is not None:  # built real (float32/float64 parts), then made complex below
+            part = backend.as_dtype(backend.float64 if cdtype == np.complex128 else backend.float32)
+            if takes_dtype and dtype_at is not None and len(args) > dtype_at:
+                args = args[:dtype_at] + (part,) + args[dtype_at + 1 :]
+            elif takes_dtype:
+                kwargs["dtype"] = part
         init(self, *args, **kwargs)
-        if dtype is not None:
+        if cdtype is not None:
+            self._complex_parameters(cdtype, type(self).__name__)
+        elif dtype is not None:
             self._cast(dtype, type(self).__name__)  # nothing to do when the layer built in dtype itself
         if target is not None and target.type != "cpu":
             self._move(target, type(self).__name__)
 
     __init__._factory_kwargs = True  # type: ignore[attr-defined]
     setattr(cls, "__init__", __init__)  # noqa: B010
+
+
+def _is_complex_dtype(dtype: Any) -> bool:
+    return backend.as_dtype(dtype).kind == "c"
 
 
 class IncompatibleKeys(NamedTuple):
@@ -1160,7 +1175,7 @@ class Module:
         if device is not None:
             self._move(device, where)
         if dtype is not None:
-            self._cast(dtype, where)
+            self._cast(dtype, where, complex_params=True)
         return self
 
     def _move(self: M, device: Any, where: str) -> M:
@@ -1180,19 +1195,51 @@ class Module:
 
         return self._apply(move)
 
-    def _cast(self: M, dtype: Any, where: str) -> M:
+    def _cast(self: M, dtype: Any, where: str, complex_params: bool = False) -> M:
+        """Cast floating parameters and buffers to ``dtype``. ``complex_params`` (torch's ``to(dtype)``):
+        complex ones too, and ``dtype`` may be complex; without it (``float()``, ``double()``, ``half()``)
+        complex tensors stay as they are, as in torch."""
         target = backend.as_dtype(dtype)
-        if not backend.is_floating(target):
-            raise ArgumentTypeError(f"{where}: expected a floating dtype, got {target}")
+        if not (backend.is_floating(target) or (complex_params and target.kind == "c")):
+            also = " (or a complex one)" if complex_params else ""
+            raise ArgumentTypeError(f"{where}: expected a floating dtype, got {target}{also}")
 
         def cast(t: Tensor) -> Tensor:
             if is_lazy(t):
                 t._retype(dtype=target)  # type: ignore[attr-defined]
-            elif backend.is_floating(t.array.dtype) and t.array.dtype != target:
+            elif t.array.dtype != target and (
+                backend.is_floating(t.array.dtype) or (complex_params and t.array.dtype.kind == "c")
+            ):
+                if t.array.dtype.kind == "c" and target.kind != "c":
+                    warnings.warn(
+                        "Casting complex values to real discards the imaginary part", UserWarning, stacklevel=4
+                    )
+                    return wrap_array(np.real(t.array).astype(target))  # np.real: device arrays dispatch it
                 return wrap_array(t.array.astype(target))
             return t
 
         return self._apply(cast)
+
+    def _complex_parameters(self: M, dtype: np.dtype, where: str) -> M:
+        """A layer built with real parameters made complex (``dtype``), as torch's ``Layer(dtype=complex64)``:
+        the real parts are the layer's initial values, the imaginary parts a second ``reset_parameters()`` draw
+        (torch's uniform_/normal_ fill both parts of a complex tensor); a value the second draw repeats (a
+        constant: ones, zeros) is no draw, and its imaginary part is 0. Floating buffers become complex too."""
+        # a lazy layer's parameters have no values yet: retyped by the cast below, drawn when first called
+        first = {id(p): p.array.copy() for p in self.parameters() if not is_lazy(p)}
+        reset = getattr(self, "reset_parameters", None)
+        if first and callable(reset):
+            reset()
+
+        def combine(t: Tensor) -> Tensor:
+            re = first.get(id(t))
+            if re is None:
+                return t
+            im = t.array if not np.array_equal(re, t.array) else np.zeros_like(re)
+            return wrap_array((re + 1j * im).astype(dtype))
+
+        self._apply(combine)
+        return self._cast(dtype, where, complex_params=True)
 
     def _apply(self: M, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> M:
         """Apply ``fn`` (a tensor to its cast or moved version) to every parameter, its gradient and
