@@ -60,8 +60,8 @@ def quiet_numpy_notes() -> None:
     ):
         warnings.filterwarnings("ignore", message=message, category=category, module=_KERNEL_MODULES)
     if not any(f[0] == "error" and f[2] is _COMPLEX_WARNING for f in warnings.filters):
-        # a complex array cast to a real dtype inside an op (an op without complex support that lifts
-        # its input to float) would drop the imaginary part silently: an error there, as in torch
+        # a last safety net only (a user's filterwarnings("ignore") overrides it): the ops check complex
+        # operands themselves; a complex array cast to a real dtype inside an op would drop the imaginary part
         warnings.filterwarnings("error", category=_COMPLEX_WARNING, module=_KERNEL_MODULES)
 
 

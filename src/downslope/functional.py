@@ -61,7 +61,7 @@ def _variance(
     """:func:`var`, warning under ``name`` (var, std, var_mean, std_mean) as torch does when the
     degrees of freedom are <= 0."""
     x = ops._lift(x)
-    if x.dtype.kind != "f":  # torch refuses too; say so under this name, not mean's
+    if x.dtype.kind != "f" and x.dtype.kind != "c":  # torch refuses too; say so under this name, not mean's
         raise ArgumentTypeError(f"var/std: expected a floating tensor, got {x.dtype}; cast it with .float() first")
     given = [c for c in (correction, ddof) if c is not None]
     if unbiased is not None:
@@ -69,6 +69,12 @@ def _variance(
     if len(given) > 1:
         raise ArgumentTypeError("var/std: give only one of correction, unbiased and ddof")
     corr = given[0] if given else 1
+    if x.dtype.kind == "c":  # torch's variance of complex values: that of the real parts plus the imaginary's
+        from .ops.complex import imag, real
+
+        parts = (real(x), imag(x))
+        re, im = (_variance(name, p, dim, None, keepdim, axis, keepdims, corr) for p in parts)
+        return re + im
     if x.dtype == _HALF:  # float16 squares overflow past 255: in float32, rounded once, as torch
         wide = _variance(name, ops.astype(x, np.float32), dim, None, keepdim, axis, keepdims, corr)
         with np.errstate(over="ignore"):  # past 65504 is inf, as torch (which does not warn)
@@ -189,7 +195,9 @@ def _square_vjp(g, y, args, saved, needs, xp):
 
 
 def reciprocal(x: Any) -> Tensor:
-    """1 / x (float)."""
+    """1 / x (float; complex stays complex)."""
+    if isinstance(x, Tensor) and x.array.dtype.kind == "c":
+        return ops.div(1.0, x)
     return ops.div(1.0, ops._lift_float(x))
 
 

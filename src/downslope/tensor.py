@@ -1291,7 +1291,7 @@ class Tensor:
         return _ops.permute(self, ())
 
     def is_signed(self) -> builtins.bool:
-        return self.array.dtype.kind in "fi"
+        return self.array.dtype.kind in "fic"  # complex counts as signed, as in torch
 
     def is_nonzero(self) -> builtins.bool:
         if self.array.size != 1:
@@ -3243,8 +3243,13 @@ def _truth_result(t: Tensor, result: Any) -> Tensor:
 
 
 def _arg_extreme(t: Tensor, fn: Any, name: str, dim: Any, keepdim: bool) -> Tensor:
-    """argmax/argmin with torch's checks (a dim in range, a non-empty reduction) instead of NumPy's errors."""
+    """argmax/argmin with torch's checks (a dim in range, a non-empty reduction, no complex input) instead of
+    NumPy's errors."""
     arr = t.array
+    if arr.dtype.kind == "c":  # NumPy orders complex lexicographically, an answer torch never gives
+        from .ops.reductions import _unordered
+
+        _unordered(t, name)
     if dim is None:
         if arr.size == 0:
             raise OutOfRangeError(

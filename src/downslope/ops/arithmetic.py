@@ -300,7 +300,7 @@ _mul_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
 def atan2(a: Any, b: Any) -> Tensor:
     """The angle of (b, a): atan(a / b) in the right quadrant."""
     a, b = _pair_float(a, b)
-    return record_op(np.arctan2(a.array, b.array), (a, b), _atan2_vjp)
+    return record_op(_elementwise(np.arctan2, "atan2", a, b), (a, b), _atan2_vjp)  # complex refused by name
 
 
 def _atan2_vjp(g, y, args, saved, needs, xp):
@@ -321,7 +321,7 @@ arctan2 = atan2
 def hypot(a: Any, b: Any) -> Tensor:
     """sqrt(a^2 + b^2) elementwise."""
     a, b = _pair_float(a, b)
-    return record_op(np.hypot(a.array, b.array), (a, b), _hypot_vjp)
+    return record_op(_elementwise(np.hypot, "hypot", a, b), (a, b), _hypot_vjp)  # complex refused by name
 
 
 def _hypot_vjp(g, y, args, saved, needs, xp):
@@ -332,7 +332,19 @@ def _hypot_vjp(g, y, args, saved, needs, xp):
 def logaddexp(a: Any, b: Any) -> Tensor:
     """log(e^a + e^b), stable."""
     a, b = _pair_float(a, b)
+    if a.array.dtype.kind == "c":  # NumPy's ufunc has no complex loop
+        return record_op(complex_logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
     return record_op(np.logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
+
+
+def complex_logaddexp(x: Any, y: Any) -> Any:
+    """log(e^x + e^y) of complex arrays, shifted by the operand of larger real part so that neither
+    exponential overflows: m + log1p(e^(other - m)) (torch's formula)."""
+    first = np.real(x) >= np.real(y)
+    m, other = np.where(first, x, y), np.where(first, y, x)
+    with np.errstate(invalid="ignore", over="ignore"):  # -inf - -inf: the shifted value is taken as m
+        shifted = m + np.log1p(np.exp(other - m))
+    return np.where(np.isneginf(np.real(m)), other, shifted).astype(np.result_type(x, y), copy=False)
 
 
 def _logaddexp_vjp(g, y, args, saved, needs, xp):

@@ -31,8 +31,10 @@ from .operands import _pair as _real_pair
 _SUPPORTED = (
     "+, -, *, /, pow, neg, conj, real, imag, abs, angle, exp, exp2, expm1, log, log2, log10, log1p, sqrt, rsqrt, "
     "square, sin, cos, tan, sinh, cosh, tanh, asin, acos, atan, asinh, acosh, atanh, sigmoid, sinc, sum, mean, "
-    "prod, cumsum, vector/matrix norms, reshape/view, permute, transpose, squeeze/unsqueeze, flatten, indexing, "
-    "cat, stack, pad, where, matmul, einsum, linear, linalg.eig/eigvals, view_as_real, view_as_complex, complex, "
+    "prod, cumsum, cumprod, logcumsumexp, logaddexp, var/std, index_add/scatter_add, vector/matrix norms, "
+    "reshape/view, permute, transpose, squeeze/unsqueeze, flatten, indexing, "
+    "cat, stack, pad, where, matmul, einsum, linear, conv1d/conv2d, linalg's eig/eigvals, eigh/eigvalsh, inv, solve, "
+    "det, slogdet, matrix_exp, cholesky, qr, svd/svdvals, pinv, lstsq, view_as_real, view_as_complex, complex, "
     "polar and downslope.fft"
 )
 
@@ -425,8 +427,8 @@ def _promote(d1: np.dtype, d2: np.dtype) -> np.dtype:
 
 def pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """operands' pair promotion, with torch's complex rule where an operand is complex (real with
-    complex is complex; operands' own rule would cast a complex operand to the real one's dtype). The
-    two common real cases are decided first, at the cost of a few attribute reads."""
+    complex is complex; operands' _pair hands such pairs to :func:`complex_pair` too). The two common
+    real cases are decided first, at the cost of a few attribute reads."""
     if isinstance(a, Tensor):
         x = a.array
         if isinstance(b, Tensor):
@@ -464,13 +466,14 @@ def complex_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     from .pointwise import astype
 
     dtype = complex_result_dtype(a, b)
-    like = a if isinstance(a, Tensor) else b
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None  # None: two numbers
     out: list[Tensor] = []
     for x in (a, b):
         if isinstance(x, Tensor):
             out.append(x if x.array.dtype == dtype else astype(x, dtype))
         else:
-            out.append(wrap_array(_onto_device_of(np.asarray(x, dtype=dtype), like.array)))  # host: a number
+            arr = np.asarray(x, dtype=dtype)  # host: a number
+            out.append(wrap_array(arr if like is None else _onto_device_of(arr, like.array)))
     return out[0], out[1]
 
 
@@ -550,7 +553,7 @@ def install(tensor_class: type) -> None:
 # Rules (module: names) of ops holomorphic in their inputs (linear ops included), written as the output's
 # gradient times the transposed Jacobian: their complex forms are conj(rule(conj(g))).
 HOLOMORPHIC_RULES: dict[str, tuple[str, ...]] = {
-    ".arithmetic": ("_add_vjp", "_sub_vjp", "_mul_vjp", "_div_vjp", "_pow_vjp", "_neg_vjp"),
+    ".arithmetic": ("_add_vjp", "_sub_vjp", "_mul_vjp", "_div_vjp", "_pow_vjp", "_neg_vjp", "_logaddexp_vjp"),
     ".pointwise": (
         "_exp_vjp",
         "_clone_vjp",
@@ -565,11 +568,11 @@ HOLOMORPHIC_RULES: dict[str, tuple[str, ...]] = {
         "_tanh_vjp",
         "_sigmoid_vjp",
     ),
-    ".scans": ("_cumsum_vjp",),
+    ".scans": ("_cumsum_vjp", "_cumprod_vjp", "_logcumsumexp_vjp"),
     ".linalg": ("_matmul_vjp", "_einsum_vjp"),
     ".reductions": ("_sum_vjp", "_mean_vjp", "_prod_vjp"),
     ".shape": ("_reshape_vjp", "_permute_vjp", "_broadcast_to_vjp", "_sum_to_vjp", "_concatenate_vjp", "_stack_vjp"),
-    ".indexing": ("_getitem_vjp", "_index_put_vjp"),
+    ".indexing": ("_getitem_vjp", "_index_put_vjp", "_scatter_add_into_vjp"),
     ".rearrange": ("_pad_vjp", "_unfold_vjp"),
     "..tensor": ("_rsub_vjp",),
     "..functional": ("_square_vjp",),

@@ -149,7 +149,7 @@ def gradient(input: Any, *, spacing: Any = 1, dim: Any = None, edge_order: int =
         (tensor([[0.5 , 0.75, 1.  ]]),)
     """
     x = _lift(input)
-    if x.array.dtype.kind != "f":
+    if x.array.dtype.kind not in "fc":  # integers and booleans: the default float; complex stays complex
         x = astype(x, backend.get_default_dtype())
     if isinstance(edge_order, bool) or edge_order not in (1, 2):
         raise ArgumentError(f"gradient(): only edge_order=1 and edge_order=2 are supported, got {edge_order!r}")

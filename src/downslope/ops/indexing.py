@@ -13,7 +13,7 @@ import numpy as np
 from .. import jit_gate
 from ..backend import namespace_of
 from ..devices import is_array, like, to_host
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ..graph import _scatter_array
 from ..tensor import Tensor, _alias, record_op, wrap_array
 from .arithmetic import mul
@@ -394,6 +394,10 @@ def index_put(x: Any, index: Any, value: Any) -> Tensor:
     the overwritten elements get no gradient, ``value`` gets the gradient of the elements it fills."""
     x = _lift(x)
     value = _lift(value, x)
+    if value.array.dtype.kind == "c" and x.array.dtype.kind != "c":  # torch's cast (t[i] = z): the real part,
+        from .complex import to_real  # with its warning, not NumPy's (which the warnings filters decide on)
+
+        value = to_real(value, x.array.dtype)
     idx = _normalize_index(index, keep_masks=True, on=x.array)
     split = _split_selects(idx)
     if split is not None:  # x[0, :, idx] = v: the integer selects first, as in torch (see getitem)
@@ -491,9 +495,20 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     if x.array.dtype.kind in "iuf":  # torch's checked conversion (-1 is 255 in uint8, 300 refused, 1e10 no float16)
         value = _checked_scalar(value, x.array.dtype, "masked_fill")
     value = _lift(value, x)
+    _refuse_complex_into_real("masked_fill", x, value)
     if value.array.dtype != x.array.dtype:  # the result keeps x's dtype (torch: int.masked_fill(m, 2.5) is int)
         value = astype(value, x.array.dtype)
     return where(mask, value, x)
+
+
+def _refuse_complex_into_real(op: str, x: Tensor, value: Tensor) -> None:
+    """Refuse a complex value written into a real tensor where torch refuses it (a cast would drop the
+    imaginary part), instead of leaving it to NumPy's ComplexWarning and the warnings filters."""
+    if value.array.dtype.kind == "c" and x.array.dtype.kind != "c":
+        raise InvalidValueError(
+            f"{op}: value cannot be converted to type {x.array.dtype} without overflow (a complex value of dtype "
+            f"{value.array.dtype} into a {x.array.dtype} tensor); make the tensor complex first"
+        )
 
 
 def _check_mask(mask: Any, op: str) -> None:
@@ -553,6 +568,7 @@ def _scatter_index(x: Tensor, dim: int, index: Any, op: str, rows: bool = False)
 
 def _scatter_source(src: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
     value = _lift(src, like)
+    _refuse_complex_into_real("scatter", like, value)
     if isinstance(src, Tensor) and value.ndim:  # torch's rules; NumPy would broadcast a smaller src
         if value.ndim != len(shape) or any(v < n for v, n in zip(value.shape, shape)):
             raise ShapeError(f"scatter: src of shape {value.shape} must cover the index's shape {shape}")
@@ -585,7 +601,8 @@ def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None,
             # host: a 0-d value tensor is one number the caller gave (torch reads it the same way)
             value = source.item() if isinstance(source, Tensor) else source  # host: see above
             filled = namespace_of(idx).full(idx.shape, value)
-            source = wrap_array(filled.astype(_lift(x).array.dtype))
+            _refuse_complex_into_real("scatter", x, wrap_array(filled))
+            source = wrap_array(filled.astype(x.array.dtype))
         return scatter_reduce(x, dim, index, source, "sum" if reduce == "add" else "prod")
     x = _lift(x)
     if _writes_nothing(x, dim, index, "scatter"):
@@ -845,6 +862,7 @@ def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
     idx = _slice_index("index_fill", index, x, d, negative_ok=True)
     if x.array.dtype.kind in "iuf":  # torch's checked conversion (-1 is 255 in uint8, 300 refused, 1e10 no float16)
         value = _checked_scalar(value, x.array.dtype, "index_fill")
+    _refuse_complex_into_real("index_fill", x, _lift(value, x))
     if isinstance(value, Tensor) and value.requires_grad:
         # each filled slice counts once: a repeated index must not repeat value's gradient (as in torch)
         idx = namespace_of(idx).unique(idx)
@@ -989,6 +1007,7 @@ def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
         m = np.broadcast_to(m, x.shape)
     count = int(to_host(m.sum()))  # the result's length is a host number (one copy from a device)
     src = reshape(_lift(source, x), (-1,))
+    _refuse_complex_into_real("masked_scatter", x, src)
     return index_put(x, np.nonzero(m), getitem(src, slice(0, count)))
 
 
@@ -1014,6 +1033,7 @@ def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) ->
     """torch's ``index_put``: ``x`` with ``values`` at the tuple of index tensors ``indices``."""
     x = _lift(x)
     idx = tuple(like(_index_array(i), x.array) for i in indices)
+    _refuse_complex_into_real("index_put", x, _lift(values, x))
     if not accumulate:
         return index_put(x, idx, values)
     v = _lift(values, x)

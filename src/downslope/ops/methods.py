@@ -167,7 +167,7 @@ _METHODS = {
     },
     "absolute": _op("abs"),
     "fix": _op("trunc"),
-    "sgn": _op("sign"),
+    "sgn": _op("sgn"),  # z / |z| for complex, sign for real
     "ravel": _op("public_ravel"),  # copies where torch's copies (ops.ravel keeps the kernels' views)
 }
 

@@ -43,6 +43,8 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     else:
         arr = x
     if arr.dtype.kind not in "fiub":
+        if arr.dtype.kind == "c":  # kept complex: _pair promotes it by torch's complex rule
+            return wrap_array(_onto_device_of(arr, like.array) if like is not None else arr)
         raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
     if like is not None and like.array.dtype.kind == "f":
         if arr.dtype != like.array.dtype:
@@ -118,16 +120,20 @@ def _refuse_complex(x: Tensor) -> None:
     )
 
 
-def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    if isinstance(a, Tensor):
-        b = _lift(b, a)
-    elif isinstance(b, Tensor):
-        a = _lift(a, b)
+def _pair(a0: Any, b0: Any) -> tuple[Tensor, Tensor]:
+    if isinstance(a0, Tensor):
+        a, b = a0, _lift(b0, a0)
+    elif isinstance(b0, Tensor):
+        a, b = _lift(a0, b0), b0
     else:  # two plain values (e.g. ds.where(mask, 1.0, 0.0)): the default dtype policy applies to both
-        a, b = _lift(a), _lift(b)
+        a, b = _lift(a0), _lift(b0)
     if a.array.dtype is not b.array.dtype and a.array.dtype != b.array.dtype:
         # Mixed int/float tensors compute in the float dtype (PyTorch's category rule).
         ka, kb = a.array.dtype.kind, b.array.dtype.kind
+        if ka == "c" or kb == "c":  # torch's complex rule, from the operands as given (a number's level)
+            from .complex import complex_pair  # complex imports this module
+
+            return complex_pair(a0, b0)
         if ka == "f" and kb != "f":
             b = wrap_array(b.array.astype(a.array.dtype))
         elif kb == "f" and ka != "f":
@@ -219,7 +225,8 @@ def _compared(t: Tensor, other: Any) -> tuple[Any, Any]:
     if type(other) is int:
         return arr, (_wrapped_int(other, arr.dtype) if arr.dtype.kind in "iu" else other)
     if not isinstance(other, Tensor):
-        return arr, other
+        # a Python complex as a NumPy one: its dtype lets the ordering comparisons refuse it, as torch
+        return arr, (np.complex128(other) if type(other) is complex else other)
     o = other.array
     if o.dtype != arr.dtype and (o.ndim == 0) != (arr.ndim == 0):
         if _category(o.dtype.kind) == _category(arr.dtype.kind):
@@ -291,9 +298,9 @@ def _category(kind: str) -> str:
 
 
 def result_dtype(tensors: Any) -> np.dtype:
-    """The dtype PyTorch gives a result of several tensors of equal standing (cat, stack): a floating
-    one if any is floating (the widest float; integers do not widen it, where NumPy makes float32 and
-    int64 float64), else NumPy's promotion of the integers and booleans.
+    """The dtype PyTorch gives a result of several tensors of equal standing (cat, stack): a complex or
+    floating one if any is (complex of the widest precision, else the widest float; integers do not widen
+    it, where NumPy makes float32 and int64 float64), else NumPy's promotion of the integers and booleans.
 
     Example:
         >>> import numpy as np, downslope as ds
@@ -301,7 +308,7 @@ def result_dtype(tensors: Any) -> np.dtype:
         dtype('float32')
     """
     dtypes = [t.array.dtype for t in tensors]
-    floats = [d for d in dtypes if d.kind == "f"]
+    floats = [d for d in dtypes if d.kind == "f" or d.kind == "c"]  # complex with float: NumPy's rule is torch's
     return np.result_type(*floats) if floats else np.result_type(*dtypes)
 
 
@@ -323,6 +330,10 @@ def _elementwise(fn: Any, name: str, a: Tensor, b: Tensor) -> np.ndarray:
         _check_broadcast(name, a.array, b.array)
         raise
     except TypeError:  # a 0-d host tensor meeting a device tensor (as torch allows): pass it as a scalar
+        if a.array.dtype.kind == "c" or b.array.dtype.kind == "c":  # NumPy has no complex loop: refused by name
+            raise DTypeError(
+                f"{name}: not implemented for complex tensors (got {a.array.dtype} and {b.array.dtype}), as in torch"
+            ) from None
         return fn(_host_scalar(a.array), _host_scalar(b.array))
 
 

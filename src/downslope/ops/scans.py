@@ -90,7 +90,7 @@ def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     if x.ndim == 0:
         return _zero_d_running(x, dtype)
     out = _running(np.cumprod, x.array, d)  # float16 would over- or underflow: wider, as torch
-    if x.array.dtype.kind != "f":
+    if x.array.dtype.kind not in "fc":  # integers and booleans: int64 (or the dtype asked for), no gradient
         return wrap_array(out.astype(np.int64 if dtype is None else x.array.dtype))
     return record_op(out, (x,), _cumprod_vjp, d)
 
@@ -188,7 +188,7 @@ def logcumsumexp(x: Any, dim: int) -> Tensor:
     >>> ds.logcumsumexp(ds.tensor([0.0, 0.0]), 0)
     tensor([0.    , 0.6931])
     """
-    x = _lift_float(x)
+    x = x if isinstance(x, Tensor) and x.array.dtype.kind == "c" else _lift_float(x)
     d = _dim(dim, x.ndim, "logcumsumexp")
     return record_op(_log_running_sum(x.array, d), (x,), _logcumsumexp_vjp, d)
 
@@ -197,6 +197,8 @@ def _log_running_sum(a: Any, d: int) -> Any:
     """The running log-add-exp of ``a`` along ``d``, accumulated in torch's wider type, rounded once."""
     if a.ndim == 0:
         return a.copy()
+    if a.dtype.kind == "c":  # no complex logaddexp.accumulate: by doubling strides, in a's own dtype
+        return _log_scan_doubling(a, d)
     wide = np.float32 if a.dtype == _HALF else np.float64 if a.dtype == np.float32 else None
     w = a if wide is None else a.astype(wide)
     with np.errstate(invalid="ignore", over="ignore"):  # NaN stays NaN, as torch (which does not warn)
@@ -211,10 +213,16 @@ def _log_scan_doubling(w: Any, d: int) -> Any:
     """The running log-add-exp by doubling strides (log2(n) elementwise passes): CuPy has no
     ``logaddexp.accumulate``, and a running sum of shifted exponentials underflows."""
     xp = namespace_of(w)
+    if w.dtype.kind == "c":
+        from .arithmetic import complex_logaddexp  # arithmetic imports the modules this one does
+
+        logaddexp = complex_logaddexp
+    else:
+        logaddexp = xp.logaddexp
     lead = (slice(None),) * d
     n, step = w.shape[d], 1
     while step < n:
-        tail = xp.logaddexp(w[lead + (slice(step, None),)], w[lead + (slice(None, n - step),)])
+        tail = logaddexp(w[lead + (slice(step, None),)], w[lead + (slice(None, n - step),)])
         w = xp.concatenate([w[lead + (slice(None, step),)], tail], axis=d)
         step *= 2
     return w
@@ -226,16 +234,21 @@ def _logcumsumexp_vjp(g, y, args, saved, needs, xp):
     x, d = args[0], saved
     if x.ndim == 0:
         return (g,)
+    rev = (slice(None),) * d + (slice(None, None, -1),)
+    scan: Any = logcumsumexp if xp.differentiable else _log_running_sum
+    if xp.data(g).dtype.kind == "c":
+        # holomorphic form (conjugated around it by the complex table): the complex log of g needs no
+        # split of positive and negative parts (torch's complex formula)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # log(0) is -inf: adds nothing
+            return (xp.exp(scan(xp.log(g)[rev] - y[rev], d)[rev] + x),)
     wide = {_HALF: np.float32, np.dtype(np.float32): np.float64}.get(g.dtype)
     if wide is not None and not xp.differentiable:  # exp(x - y) of large x, y loses digits: wider
         widened = (x.astype(wide),)
         return (_logcumsumexp_vjp(g.astype(wide), y.astype(wide), widened, d, needs, xp)[0].astype(g.dtype),)
-    rev = (slice(None),) * d + (slice(None, None, -1),)
     dg = xp.data(g)
     lowest = float(np.finfo(dg.dtype).min)  # host: a Python float for the dtype
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf - inf is NaN silently, as torch
         log_abs = xp.log(abs(xp.where(dg == 0, 1.0, g)))  # 1 where g is 0: its log is not picked
-        scan: Any = logcumsumexp if xp.differentiable else _log_running_sum
 
         def part(mask: Any) -> Any:
             return xp.exp(scan(xp.where(mask, log_abs, lowest)[rev] - y[rev], d)[rev] + x)

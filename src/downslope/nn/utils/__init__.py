@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from ... import ops
-from ...backend import namespace_of
+from ...backend import namespace_of, real_of
 from ...devices import device_of, to_device, to_host
-from ...errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
+from ...errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, StateError
 from ...row_grads import rows_of
 from ...tensor import Tensor, wrap_array
 from .._arrays import array_like
@@ -119,6 +119,8 @@ def global_norm(arrays: list[np.ndarray], norm_type: float = 2.0) -> Any:
                 with np.errstate(over="ignore"):  # a norm past 65504 is inf, as PyTorch's
                     own = np.sqrt(np.dot(flat, flat)).astype(np.float16).astype(np.float64)
                 total = total + own * own
+            elif flat.dtype.kind == "c":  # |z|^2 summed: vdot conjugates its first argument
+                total = total + np.real(np.vdot(flat, flat)).astype(np.float64)
             else:
                 total = total + np.dot(flat, flat).astype(np.float64)
         return np.sqrt(total)
@@ -136,7 +138,7 @@ def global_norm(arrays: list[np.ndarray], norm_type: float = 2.0) -> Any:
     if norm_type == 0:  # as PyTorch: the 0-"norm" of the per-tensor counts of nonzeros
         return sum((np.count_nonzero(a) > 0 for a in arrays), np.float64(0.0))  # host: a rare order, counted
     for a in arrays:
-        part = (np.abs(a.astype(np.float64)) ** norm_type).sum()
+        part = (np.abs(a).astype(np.float64) ** norm_type).sum()  # |z| first: a cast would drop the imaginary part
         if a.dtype == np.float16:  # the array's own norm rounded to float16, as PyTorch's per-tensor norms
             with np.errstate(over="ignore"):  # a norm past 65504 is inf, as PyTorch's
                 part = (part ** (1.0 / norm_type)).astype(np.float16).astype(np.float64) ** norm_type
@@ -159,7 +161,7 @@ def _total_norm(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: 
     norm_type = float(norm_type)
     if not (norm_type >= 0 or norm_type == -math.inf):
         raise ArgumentError(f"{where}: expected norm_type >= 0, inf or -inf, got {norm_type!r}")
-    dtype = arrays[0].dtype
+    dtype = real_of(arrays[0].dtype)  # a complex gradient's norm is that of its moduli (torch's), real
     total = global_norm(arrays, norm_type)
     if error_if_nonfinite:
         value = float(to_host(total))  # host: the caller asked for the check (PyTorch synchronises here too)
@@ -283,7 +285,14 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, f
     if isinstance(clip_value, Tensor) and clip_value.numel() == 1:
         clip_value = clip_value.item()  # host: np.clip's bounds are numbers (PyTorch reads it with float() too)
     _check_limit(clip_value, "clip_value", "clip_grad_value_")
-    for g in _grads(parameters, "clip_grad_value_"):
+    grads = _grads(parameters, "clip_grad_value_")
+    for i, g in enumerate(grads):
+        if g.dtype.kind == "c":  # NumPy would clip each part (or warn and drop one); torch refuses
+            raise DTypeError(
+                f"clip_grad_value_: clamp is not supported for complex types, got a {g.dtype} gradient (item {i} "
+                "with a gradient); clip complex gradients by norm (clip_grad_norm_) instead"
+            )
+    for g in grads:
         np.clip(g, -clip_value, clip_value, out=g)
 
 
