@@ -146,3 +146,37 @@ def test_files_without_the_new_tags_read_as_before() -> None:
     source = _with_tree({"w": {"__tensor__": "a0"}, "n": 1.5, "d": {"k": [1, 2]}}, {"a0": np.ones(2, np.float32)})
     state = ds.load(source)
     assert type(state) is dict and type(state["w"]) is ds.Tensor and not state["w"].requires_grad and state["n"] == 1.5
+
+
+def test_a_state_dicts_module_versions_survive_save_and_load_as_torchs() -> None:
+    # torchvision's MNASNet reads local_metadata["version"] in _load_from_state_dict after torch.load
+    torch = pytest.importorskip("torch")
+    seen = {}
+    for lib in (torch, ds):
+
+        class Versioned(lib.nn.Module):
+            _version = 2
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.lin = lib.nn.Linear(2, 2)  # noqa: B023
+
+            def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args):  # type: ignore[no-untyped-def]
+                seen[lib.__name__] = local_metadata.get("version")  # noqa: B023
+                super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
+
+        buffer = io.BytesIO()
+        lib.save(Versioned().state_dict(), buffer)
+        buffer.seek(0)
+        loaded = lib.load(buffer)
+        assert dict(loaded._metadata) == dict(Versioned().state_dict()._metadata)
+        Versioned().load_state_dict(loaded)
+    assert seen == {"torch": 2, "downslope": 2}
+    moved = _ours(ds.nn.Linear(2, 2).state_dict(), map_location="strict")
+    assert moved._metadata[""] == {"version": 1}
+
+
+def test_a_state_dict_tag_is_refused_in_a_file_older_than_the_format_that_has_it() -> None:
+    tree = {"__state_dict__": [[["w", 1]], {"__odict__": [["", {"version": 1}]]}]}
+    with pytest.raises(ds.errors.CheckpointError, match="neither a type tag alone nor an escaped key"):
+        ds.load(_with_tree(tree, {}))

@@ -30,8 +30,8 @@ from .devices import is_array, to_device, to_host
 from .errors import CheckpointError
 
 FORMAT = "downslope-checkpoint"
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 # Version 1 wrote a user's dict key such as "__tuple__" verbatim, so a dict holding it came back as a
 # tuple. Version 2 escapes user keys that start with "__" (one more "_" in front), so the type tags
 # below are the only keys of the form "__<letter>..." and every structure round-trips exactly.
@@ -43,6 +43,10 @@ _TAGS_V1 = ("__array__", "__tuple__", "__items__")
 # NumPy scalar ("__scalar__": [dtype name, value]); "__tensor__": [array, true] is a tensor that
 # requires grad. A user key "__..." is escaped, so older version-3 files never hold them.
 _TAGS = (*_TAGS_V1, "__tensor__", "__parameter__", "__odict__", "__scalar__")
+# Version 4 adds "__state_dict__": [[[key, value], ...], metadata], an OrderedDict that carries a
+# ``_metadata`` attribute (what Module.state_dict() records: each module's {"version": ...} by prefix),
+# which torch.save keeps and a module's _load_from_state_dict reads (torchvision's MNASNet does).
+_TAGS_V4 = (*_TAGS, "__state_dict__")
 _SCALAR_DTYPES = frozenset(
     ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64")
 )
@@ -170,7 +174,11 @@ class _Encoder:
                     raise CheckpointError(
                         f"save: {_path_text(path)} has a key of type {type(k).__name__}; keys must be str or int"
                     )
-            return {"__odict__": [[k, self.encode(v, (path, k))] for k, v in obj.items()]}
+            pairs = [[k, self.encode(v, (path, k))] for k, v in obj.items()]
+            metadata = getattr(obj, "_metadata", None)
+            if isinstance(metadata, dict):  # a state_dict's per-module versions, kept as torch.save keeps them
+                return {"__state_dict__": [pairs, self.encode(metadata, (path, "_metadata"))]}
+            return {"__odict__": pairs}
         if isinstance(obj, dict):
             return self._dict(obj, path)
         if isinstance(obj, tuple):
@@ -223,7 +231,8 @@ def _decode(obj: Any, arrays: dict[str, np.ndarray], version: int, path: _Path) 
     if kind is not dict:
         return obj
     tagged = next((t for t in _TAGS_V1 if t in obj), None) if version == 1 else None
-    if version != 1 and len(obj) == 1 and next(iter(obj)) in (_TAGS if version >= 3 else _TAGS_V1):
+    tags = _TAGS_V4 if version >= 4 else _TAGS if version >= 3 else _TAGS_V1
+    if version != 1 and len(obj) == 1 and next(iter(obj)) in tags:
         tagged = next(iter(obj))
     if tagged in ("__array__", "__tensor__", "__parameter__"):
         key, grad = obj[tagged], False
@@ -238,6 +247,16 @@ def _decode(obj: Any, arrays: dict[str, np.ndarray], version: int, path: _Path) 
         return _tensor_of(arrays[key], tagged == "__parameter__", grad, path)
     if tagged == "__scalar__":
         return _scalar_of(obj[tagged], path)
+    if tagged == "__state_dict__":
+        entry = obj[tagged]
+        if not (isinstance(entry, list) and len(entry) == 2):
+            raise _Malformed(f"{_path_text(path)} is a state_dict that is not [items, metadata]")
+        state = _decode({"__odict__": entry[0]}, arrays, version, path)
+        metadata = _decode(entry[1], arrays, version, (path, "_metadata"))
+        if not isinstance(metadata, dict):
+            raise _Malformed(f"{_path_text(path)} has state_dict metadata of type {type(metadata).__name__}")
+        state._metadata = metadata
+        return state
     if tagged == "__odict__":
         pairs = obj[tagged]
         if not isinstance(pairs, list) or not all(
@@ -561,7 +580,10 @@ def _onto(tree: Any, target: Any, moved: dict[int, Any] | None = None) -> Any:
             return type(tree)(array, requires_grad=tree.requires_grad)
         return array.requires_grad_(True) if tree.requires_grad else array
     if isinstance(tree, OrderedDict):
-        return OrderedDict((k, _onto(v, target, moved)) for k, v in tree.items())
+        moved_tree = OrderedDict((k, _onto(v, target, moved)) for k, v in tree.items())
+        if hasattr(tree, "_metadata"):
+            moved_tree._metadata = tree._metadata  # type: ignore[attr-defined]
+        return moved_tree
     if isinstance(tree, dict):
         return {k: _onto(v, target, moved) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):
