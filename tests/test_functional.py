@@ -238,3 +238,11 @@ def test_std_of_values_whose_squares_overflow_float32_is_finite_as_torch():
     np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-6)  # [3.06e25, nan]
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5)
     assert np.isinf(ds.tensor(a[0]).var().item()) and np.isinf(theirs[0].var().item())
+
+
+def test_cdist_refuses_operands_of_different_dtypes_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="expected scalar type"):
+        torch.cdist(torch.ones(2, 3, dtype=torch.float64), torch.ones(2, 3))
+    with pytest.raises(ds.errors.DTypeError, match="cdist: expected x1 and x2 to have the same dtype"):
+        ds.cdist(ds.ones(2, 3, dtype=ds.float64), ds.ones(2, 3))

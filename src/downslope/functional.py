@@ -14,7 +14,7 @@ import numpy as np
 
 from . import gemm, ops
 from .backend import namespace_of
-from .errors import ArgumentError, ArgumentTypeError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from .ops.arithmetic import _TOP_LEVEL, _addc_value
 from .ops.reductions import _accumulator, _variance_without_dof
 from .tensor import _NO_OPERAND, Tensor, _scalar_first, record_op
@@ -218,6 +218,11 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
         raise ShapeError(
             f"cdist: expected x1 (..., P, M) and x2 (..., R, M) with the same M, got shapes {a.shape} and {b.shape}"
+        )
+    if a.array.dtype != b.array.dtype:  # torch refuses to promote here, as for its products
+        raise DTypeError(
+            f"cdist: expected x1 and x2 to have the same dtype, got {a.array.dtype} and {b.array.dtype}; "
+            "cast one side to the other's dtype (e.g. x2.to(x1.dtype))"
         )
     if not isinstance(p, (int, float)) or p < 0:
         raise ArgumentError(f"cdist: p must be a non-negative number (inf included), got {p!r}")

@@ -154,3 +154,22 @@ def test_integer_cumprod_stays_int64_without_a_gradient() -> None:
     x = ds.tensor([1, 2, 3])
     assert ds.cumprod(x, 0).dtype == ds.int64
     np.testing.assert_array_equal(ds.cumprod(x, 0).numpy(), torch.cumprod(torch.tensor([1, 2, 3]), 0).numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_logsumexp_var_mean_and_std_mean_match_torch(dtype: Any) -> None:
+    torch = pytest.importorskip("torch")
+    z = (np.array([[3 + 4j, 1j, -2 + 0.5j], [1 + 1j, 50 + 2j, 0.3 - 1j]])).astype(dtype)
+    results = {}
+    for lib in (torch, ds):
+        t = lib.from_numpy(z.copy()).requires_grad_()  # ds.tensor would narrow complex128 as it narrows float64
+        y = lib.logsumexp(t, 1)
+        v, m = lib.var_mean(t, 1)
+        s, m2 = lib.std_mean(t, 0, correction=0)
+        loss = (y.real * 2 + y.imag * 3).sum() + v.sum() + (m.real * m.imag).sum() + s.sum() + m2.abs().sum()
+        loss.backward()
+        results[lib.__name__] = [a.detach().numpy() for a in (y, v, m, s, m2, t.grad)]
+    tol = 1e-5 if dtype == np.complex64 else 1e-12
+    for got, want in zip(results["downslope"], results["torch"]):
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

@@ -398,7 +398,8 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
 
     Fused into one op because the composite would overflow in exp before the max is subtracted.
     """
-    x = _lift_float(x)
+    complex_input = isinstance(x, Tensor) and x.array.dtype.kind == "c"
+    x = x if complex_input else _lift_float(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     keep = bool(keepdim or keepdims)  # host: Python flags
     d = x.array
@@ -406,7 +407,8 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
     dtype = d.dtype
     d = _opmath(d)  # float16 in float32, rounded once at the end (torch sums float16 in float32)
     if d.size:
-        m = d.max(axis=axes, keepdims=True)
+        # complex: shifted by the largest real part, as torch's (|exp(z)| depends on Re z only)
+        m = (d.real if complex_input else d).max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
     else:  # an empty reduction is log(0) = -inf, as in torch (max has no identity)
         m = xp.zeros(_kept_shape(d.shape, axes), d.dtype)
@@ -853,8 +855,8 @@ def _variance_without_dof_vjp(g, y, args, saved, needs, xp):
 
 def _var_args(name: str, x: Any, dim: Any, unbiased: Any, kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
     x = _lift(x)
-    if x.array.dtype.kind != "f":
-        raise DTypeError(f"{name}: expected a floating tensor, got {x.dtype}")
+    if x.array.dtype.kind not in "fc":
+        raise DTypeError(f"{name}: expected a floating or complex tensor, got {x.dtype}")
     if isinstance(dim, (bool, np.bool_)):  # torch's var_mean(x, unbiased) overload
         dim, unbiased = None, dim
     return x, dim, unbiased
