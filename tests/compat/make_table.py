@@ -56,9 +56,12 @@ DIFFERS: dict[str, str] = {
     "torch.get_autocast_dtype": "the dtype autocast names (bfloat16 on the CPU); blocks compute in float32",
     "torch.save": "a zip of .npy arrays + JSON, never pickle: tensors/arrays, numbers, strings, lists, dicts; "
     "a whole Module is refused (save its state_dict()); the same tensor saved twice (tied weights) is stored once "
-    "and comes back shared, as in PyTorch (views of one storage are stored separately)",
+    "and comes back shared, as in PyTorch (views of one storage are stored separately); a state_dict's _metadata "
+    "(module versions) is kept; a missing directory raises (CheckpointFileNotFoundError: a RuntimeError as "
+    "PyTorch's, and a FileNotFoundError)",
     "torch.load": "never unpickles (always what PyTorch calls weights_only); tensors saved come back tensors, "
-    "arrays arrays; map_location names the CPU or a GPU",
+    "arrays arrays; map_location names the CPU or a GPU; a missing file raises a FileNotFoundError "
+    "(CheckpointFileNotFoundError), as PyTorch's",
     "torch.manual_seed": "seeds downslope's NumPy generator: the numbers differ from PyTorch's; a float seed is "
     "refused (PyTorch truncates it)",
     "torch.set_printoptions": "NumPy lays the numbers out (1. where torch prints 1.0000); linewidth is NumPy's 75 "
@@ -112,7 +115,8 @@ DIFFERS: dict[str, str] = {
     "torch.dtype": "NumPy's dtype class",
     "torch.finfo": "numpy.finfo",
     "torch.iinfo": "numpy.iinfo",
-    "torch.initial_seed": "the seed of downslope's NumPy generator",
+    "torch.initial_seed": "the seed of downslope's NumPy generator; inside a DataLoader worker (worker_init_fn, the "
+    "dataset's reads) the worker's seed, get_worker_info().seed, as in PyTorch",
     "torch.cuda": "answered through CuPy (pip install downslope[cuda]); is_available() is False without it",
     "torch.Tensor.cuda": "moves to a GPU through CuPy (downslope[cuda]); a one-line error without CuPy and a GPU",
     "torch.Tensor.normal_": _RANDOM,
@@ -168,7 +172,8 @@ DIFFERS: dict[str, str] = {
     "torch.bfloat16": "a name only (autocast accepts it): NumPy has no bfloat16, so no tensor holds it",
     "torch.utils.data.default_collate": "floating data becomes float32 (float16 kept) and uint16/uint32/uint64 "
     "int64 (the library's dtype policy; PyTorch keeps float64 and the unsigned dtypes); int8-int64, uint8 and "
-    "bool arrays keep their dtype as in PyTorch",
+    "bool arrays keep their dtype as in PyTorch; strings (NumPy's str_/bytes_ too) come back as a list, as in "
+    "PyTorch",
     "torch.autograd.Function": "ctx.mark_dirty (a Function writing its input in place) is refused: return a new tensor",
     "torch.Tensor.grad_fn": "a Node with PyTorch's name(), next_functions, hooks and metadata; an op downslope "
     "builds from others shows its last op's node (binary_cross_entropy_with_logits: MeanBackward0), a Python "
@@ -206,8 +211,23 @@ DIFFERS: dict[str, str] = {
     "torch.utils.data.DistributedSampler": "downslope.distributed's sampler: torch's indices without shuffling; "
     "shuffle=True permutes with NumPy seeded by (seed, epoch); drop_last=True with fewer samples than replicas "
     "is refused (torch gives empty ranks)",
-    "torch.linalg.eig": "refused with a message: the eigenvalues of a general matrix are complex (use eigh)",
-    "torch.linalg.eigvals": "refused with a message: the eigenvalues of a general matrix are complex (use eigvalsh)",
+    "torch.linalg.eig": "complex outputs with PyTorch's gradient (linalg_eig_backward); create_graph=True is "
+    "refused; the eigenvalues' order and the eigenvectors' phases are LAPACK's (PyTorch promises neither)",
+    "torch.linalg.eigvals": "complex, with PyTorch's gradient; create_graph=True is refused; the order is LAPACK's",
+    "torch.linalg.eigh": "complex Hermitian matrices included (real eigenvalues); the eigenvectors' signs (phases) "
+    "come from LAPACK via NumPy and may differ from PyTorch's: eigenvalues and sign-free uses (V diag(w) V^H, "
+    "projections) agree; double backward of a complex eigh is refused",
+    "torch.linalg.svd": "singular vectors' signs (phases) come from LAPACK via NumPy and may differ from PyTorch's "
+    "(u_i and v_i flip together): S, U diag(S) Vh and other sign-free results agree, and gradients of "
+    "sign-dependent losses (U.sum()) differ; double backward of a complex svd is refused",
+    "torch.svd": "singular vectors' signs come from LAPACK via NumPy and may differ from PyTorch's (see "
+    "torch.linalg.svd)",
+    "torch.svd_lowrank": "the random test matrix comes from downslope's generator, so the factors differ from "
+    "PyTorch's for a seed (the same subspaces; with q >= rank the singular values are linalg.svd's); vector signs "
+    "come from LAPACK via NumPy",
+    "torch.pca_lowrank": "the random test matrix comes from downslope's generator, so the factors differ from "
+    "PyTorch's for a seed (the same subspaces; with q >= rank the singular values are linalg.svd's); vector signs "
+    "come from LAPACK via NumPy",
     "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",
     "torch.linalg.det": "the gradient at an exactly singular matrix is the cofactor matrix (PyTorch's SVD formula, "
     "which it uses under create_graph; its plain backward gives zeros there)",
@@ -245,7 +265,8 @@ DIFFERS: dict[str, str] = {
     "data int64 unless dtype= is given (PyTorch keeps the array's dtype), so copy=False refuses a float64 array "
     "without dtype=ds.float64",
     "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "
-    "oneDNN's and numba's); every argument is accepted",
+    "oneDNN's and numba's); every argument is accepted; the model itself is returned, so its state_dict keys lack "
+    "PyTorch's _orig_mod. prefix",
     "torch.OutOfMemoryError": "Python's MemoryError (what NumPy and CuPy raise when an allocation fails), "
     "not a RuntimeError",
     "torch.use_deterministic_algorithms": "the setting is kept and changes nothing: downslope's CPU ops are "
@@ -254,8 +275,10 @@ DIFFERS: dict[str, str] = {
     "(meta, mps...) are refused with a message",
     "torch.nn.DataParallel": "a pass-through (what PyTorch's is without GPUs): with CUDA the batch is not split "
     "over several GPUs",
-    "torch.nn.parallel": "DataParallel (a pass-through); DistributedDataParallel refuses and points to "
-    "downslope.distributed (data parallelism over MPI)",
+    "torch.nn.parallel": "DataParallel (a pass-through on the CPU); DistributedDataParallel over "
+    "downslope.distributed's MPI process group (mpiexec -n W): PyTorch's constructor checks and broadcasts, buffer "
+    "broadcasts before forward, gradients averaged at the end of backward, no_sync, find_unused_parameters; CPU "
+    "only (device_ids=[local_rank] accepted), join() and register_comm_hook refused",
     "torch.rrelu": "while training, " + _RANDOM + "; generator= is refused",
     "torch.rrelu_": "while training, " + _RANDOM + "; generator= is refused",
     "torch.nn.UninitializedParameter": "an optimizer built over one (before the lazy module's first forward) is "
