@@ -52,6 +52,12 @@ _PROCESS_WAY = (
     "use Python's multiprocessing with arrays (t.numpy()) and rebuild tensors there, or "
     "DataLoader(num_workers=...) for loading"
 )
+# torch.multiprocessing is mostly met as mp.spawn starting DDP workers (PyTorch's DDP tutorial)
+_MULTIPROCESSING_WAY = (
+    f"{_PROCESS_WAY}; for data-parallel training, run the script under `mpiexec -n W python script.py` with "
+    "downslope.distributed (init_process_group + nn.parallel.DistributedDataParallel) instead of mp.spawn; see "
+    "docs/distributed.md"
+)
 
 # (torch namespace, name) -> (reason, the downslope way)
 UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
@@ -61,7 +67,7 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("torch", "spmm"): (SPARSE, "use ds.mm on dense tensors"),
     ("torch", "smm"): (SPARSE, "use ds.mm on dense tensors"),
     ("torch", "as_strided"): (STORAGE, _STORAGE_WAY),
-    ("torch", "multiprocessing"): (PROCESSES, _PROCESS_WAY),
+    ("torch", "multiprocessing"): (PROCESSES, _MULTIPROCESSING_WAY),
     ("torch", "hub"): (NETWORK, _DOWNLOAD_WAY),
     ("torch.utils", "model_zoo"): (NETWORK, _DOWNLOAD_WAY),
     ("torch.Tensor", "share_memory_"): (PROCESSES, _PROCESS_WAY),
@@ -117,8 +123,16 @@ UNSUPPORTED[("torch.nn.attention", "flex_attention")] = (
     "build the mask or additive bias as a tensor and pass it as attn_mask to F.scaled_dot_product_attention",
 )
 
+UNSUPPORTED[("torch.distributed", "elastic")] = (
+    "torchrun's elastic agent (rendezvous, restarts, changing world sizes) is not implemented: the MPI launcher "
+    "starts and ends the job",
+    "launch the script with `mpiexec -n W python script.py`; downslope.distributed sets RANK, WORLD_SIZE, "
+    "LOCAL_RANK and LOCAL_WORLD_SIZE from it (see docs/distributed.md)",
+)
+
 # Where each torch namespace lives in downslope (the error names the object asked).
 _WHERE = {
+    "torch.distributed": "downslope.distributed",
     "torch": "downslope",
     "torch.Tensor": "downslope.Tensor",
     "torch.utils": "downslope.utils",

@@ -260,6 +260,9 @@ def _cupy() -> Any:
     return cupy_module()
 
 
+_DEVICE = device  # for methods whose parameter is named device, as torch's are
+
+
 class _Cuda(types.ModuleType):
     """``ds.cuda``: PyTorch's CUDA queries, answered through CuPy (imported on the first question). A module,
     as ``torch.cuda`` is: ``import downslope.cuda`` and ``from downslope.cuda.amp import autocast`` work.
@@ -321,6 +324,40 @@ class _Cuda(types.ModuleType):
         if cp is None:
             raise StateError("cuda.current_device(): no CUDA device (CuPy missing or no GPU); downslope uses the CPU")
         return int(cp.cuda.Device().id)
+
+    @staticmethod
+    def set_device(device: Any) -> None:  # noqa: A002  (torch's parameter name)
+        """``torch.cuda.set_device``: make GPU ``device`` (an index, ``"cuda:1"``, a ``ds.device``) the
+        current one. Without a GPU (CuPy missing or none seen) it checks the argument and does nothing, so
+        a GPU script's ``init_distributed_mode`` (``torch.cuda.set_device(local_rank)`` before
+        ``init_process_group``) runs on the CPU under ``mpiexec``, as ``DistributedDataParallel(model,
+        device_ids=[local_rank])`` does; a later ``.to("cuda")`` / ``.cuda()`` still fails there, naming
+        the device, so a script that needs the GPU is told. A negative index does nothing, as in PyTorch.
+
+        Example:
+            >>> import downslope as ds
+            >>> ds.cuda.set_device(0) if not ds.cuda.is_available() else None
+        """
+        if isinstance(device, bool) or not isinstance(device, (int, str, _DEVICE)):
+            raise ArgumentTypeError(
+                f"cuda.set_device: expected a GPU index, 'cuda:N' or a ds.device, got {type(device).__name__}"
+            )
+        if isinstance(device, int):
+            index = device
+        else:
+            where = _DEVICE(device)
+            if where.type != "cuda":
+                raise ArgumentError(f"cuda.set_device: expected a CUDA device, got {str(where)!r}")
+            index = 0 if where.index is None else int(where.index)
+        if index < 0:
+            return
+        cp = _cupy()
+        if cp is None:
+            return  # no GPU: the CPU is the device (see above)
+        count = int(cp.cuda.runtime.getDeviceCount())
+        if index >= count:
+            raise ArgumentError(f"cuda.set_device: GPU {index} was asked for, this machine has {count} GPUs")
+        cp.cuda.Device(index).use()
 
     @staticmethod
     def synchronize(device: Any = None) -> None:

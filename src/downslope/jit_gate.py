@@ -29,14 +29,23 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import importlib
 import os
+import types
+import warnings
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+# numba prints coloured error text through colorama while it compiles, and colorama's exit hook then
+# writes a reset code ("\x1b[0m") to stdout when that is a terminal (as under mpiexec, whose ranks
+# write to a pseudo-terminal); plain text needs numba's own switch set before numba is imported. A
+# value the user set wins.
+os.environ.setdefault("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING", "1")
 
 _loaded: dict[str, ModuleType | None] = {}  # module name -> the module, or None where it failed to import
 _off = 0  # depth of active disabled() blocks
@@ -47,6 +56,10 @@ _ENVIRON = os.environ
 _ENV_DATA: dict[Any, Any] | None = getattr(os.environ, "_data", None)
 _ENV_KEY = os.environ.encodekey("DOWNSLOPE_JIT") if _ENV_DATA is not None else None
 _ENV_ZERO = os.environ.encodevalue("0") if _ENV_DATA is not None else None
+# The interpreter's own print, kept from when downslope was imported: numba registers the typing of
+# builtins.print when it is imported, and a print replaced by then (util/misc.py's setup_for_distributed
+# in MAE, DeiT, DINO, ConvNeXt) makes numba's import fail.
+_PRINT = builtins.print
 
 
 def switched_off() -> bool:
@@ -88,12 +101,75 @@ def kernels(module: str, *arrays: Any) -> ModuleType | None:
         return _loaded[module]
     except KeyError:
         pass
-    try:
-        found: ModuleType | None = importlib.import_module(module)
-    except ImportError:  # numba not installed (the kernels module imports it first thing)
-        found = None
-    _loaded[module] = found
+    _loaded[module] = found = _import_kernels(module)
     return found
+
+
+def _is_interpreter_print(candidate: Any) -> bool:
+    return (
+        type(candidate) is types.BuiltinFunctionType
+        and candidate.__name__ == "print"
+        and getattr(candidate, "__self__", None) is builtins
+    )
+
+
+def _interpreter_print() -> Any:
+    """The interpreter's own print, or None if it cannot be found: builtins.print itself, the one seen
+    when downslope was imported, or the one a replacement closes over (setup_for_distributed's
+    ``builtin_print``; followed through a few replacements of replacements)."""
+    if _is_interpreter_print(builtins.print):
+        return builtins.print
+    if _is_interpreter_print(_PRINT):
+        return _PRINT
+    pending: list[Any] = [builtins.print]
+    seen: set[int] = set()
+    while pending and len(seen) < 16:
+        function = pending.pop()
+        if id(function) in seen:
+            continue
+        seen.add(id(function))
+        for cell in getattr(function, "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if _is_interpreter_print(value):
+                return value
+            if callable(value):
+                pending.append(value)
+    return None
+
+
+_warned: set[str] = set()
+
+
+def _import_kernels(module: str) -> ModuleType | None:
+    """Import a kernels module with the interpreter's print in place; None (the NumPy path) when numba is
+    missing, and, with a warning once, when the import or a compilation at import fails otherwise."""
+    replaced = builtins.print
+    original = _interpreter_print()
+    if original is not None and original is not replaced:
+        builtins.print = original
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if exc.name is not None and (exc.name == "numba" or exc.name.startswith("numba.")):
+            return None  # numba not installed (the kernels module imports it first thing): the NumPy path
+        cause: BaseException = exc
+    except Exception as exc:  # numba's import or a compilation failed: run on NumPy rather than crash
+        cause = exc
+    finally:
+        if builtins.print is not replaced:
+            builtins.print = replaced
+    if module not in _warned:
+        _warned.add(module)
+        warnings.warn(
+            f"downslope: the compiled kernels {module} could not be loaded ({type(cause).__name__}: {cause}); "
+            "running on the NumPy formulation instead (as with DOWNSLOPE_JIT=0)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return None
 
 
 @contextlib.contextmanager

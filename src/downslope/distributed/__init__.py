@@ -32,7 +32,10 @@ process is a world of one and every function here is then a no-op.
 torch's, raise until it has. Its core calls run over the same MPI job (process_group.py):
 ``init_process_group`` (backend and rendezvous arguments accepted, not needed), ``all_reduce``,
 ``reduce``, ``broadcast``, ``all_gather``, ``all_gather_object``, ``broadcast_object_list``, ``barrier``,
-``ReduceOp``, ``get_backend`` and ``destroy_process_group``: blocking, over every rank, on host tensors.
+``ReduceOp``, ``get_backend`` and ``destroy_process_group``: blocking, over every rank, on host tensors;
+torch_calls.py has the rest that scripts use (gather, scatter, all_gather_into_tensor, reduce_scatter_tensor,
+all_to_all_single, send/recv, monitored_barrier, the launcher queries), and ``distributed.nn`` the
+differentiable ``all_gather``.
 ``nn.parallel.DistributedDataParallel`` runs over the same group (ddp.py installs its collectives into nn).
 """
 
@@ -70,6 +73,24 @@ from .process_group import (
     reduce,
 )
 from .sampler import DistributedDataLoader, DistributedSampler, epoch_permutation
+from .torch_calls import (
+    all_gather_into_tensor,
+    all_to_all_single,
+    gather,
+    get_node_local_rank,
+    irecv,
+    is_gloo_available,
+    is_mpi_available,
+    is_nccl_available,
+    is_torchelastic_launched,
+    isend,
+    monitored_barrier,
+    recv,
+    reduce_scatter,
+    reduce_scatter_tensor,
+    scatter,
+    send,
+)
 from .training import LinearScalingRule, fit, linear_scaling_factor
 from .world import (
     DisagreementError,
@@ -133,4 +154,14 @@ __all__ = [
     "DistributedDataLoader", "epoch_permutation", "DistributedOptimizer", "fit", "LinearScalingRule",
     "linear_scaling_factor", "broadcast_buffers", "sync_buffers_before_forward", "ReduceOp", "group", "init_process_group", "destroy_process_group", "get_backend",
     "all_reduce", "reduce", "broadcast", "all_gather", "all_gather_object", "broadcast_object_list", "new_group",
+    "gather", "scatter", "all_gather_into_tensor", "reduce_scatter_tensor", "reduce_scatter", "all_to_all_single",
+    "send", "recv", "isend", "irecv", "monitored_barrier", "is_nccl_available", "is_gloo_available",
+    "is_mpi_available", "is_torchelastic_launched", "get_node_local_rank",
 ]  # fmt: skip
+
+
+def __getattr__(name: str) -> object:
+    # torch.distributed's submodules and names left out on purpose (torch.distributed.elastic) say why
+    from .._unsupported import missing_module_attribute
+
+    missing_module_attribute(name, "torch.distributed")

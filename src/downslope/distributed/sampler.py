@@ -73,13 +73,15 @@ class DistributedSampler:
     (:class:`DistributedDataLoader` does this for you).
 
     Without shuffling the indices are PyTorch's, padding and ``drop_last`` included; a shuffled
-    epoch's order is :func:`epoch_permutation`'s, not ``torch.randperm``'s. Unlike PyTorch's
-    attribute of that name, ``num_samples`` is N, the whole dataset's size (``len(s)`` is this rank's).
+    epoch's order is :func:`epoch_permutation`'s, not ``torch.randperm``'s. The attributes are
+    PyTorch's (subclasses read them): ``num_samples`` is this rank's count (``len(s)``), ``total_size``
+    is ``num_samples * num_replicas``, and ``dataset``, ``num_replicas``, ``rank``, ``epoch``,
+    ``seed``, ``shuffle`` and ``drop_last``; ``dataset_size`` is N.
 
     Example:
         >>> s = DistributedSampler(10, num_replicas=3, rank=1, shuffle=False)
-        >>> list(s), len(s)
-        ([1, 4, 7, 0], 4)
+        >>> list(s), len(s), s.num_samples, s.total_size
+        ([1, 4, 7, 0], 4, 4, 12)
     """
 
     def __init__(
@@ -100,12 +102,14 @@ class DistributedSampler:
             )
         if num_samples is None:
             num_samples = _dataset_size(dataset)
-            self.dataset = dataset
+        size = _check_nonneg_int(num_samples, "num_samples")
+        # PyTorch's subclasses read len(self.dataset): a size alone stands for the dataset of its indices
+        self.dataset = dataset if dataset is not None and hasattr(dataset, "__len__") else range(size)
         if num_replicas is None or rank is None:
             world = get_world()
             num_replicas = world.world_size if num_replicas is None else num_replicas
             rank = world.rank if rank is None else rank
-        self.num_samples = _check_nonneg_int(num_samples, "num_samples")
+        self.dataset_size = size  # N (PyTorch's len(self.dataset))
         self.num_replicas = _check_nonneg_int(num_replicas, "num_replicas")
         self.rank = _check_nonneg_int(rank, "rank")
         if self.num_replicas < 1 or self.rank >= self.num_replicas:
@@ -115,24 +119,23 @@ class DistributedSampler:
         self.seed = _check_nonneg_int(seed, "seed")
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        if self.drop_last and self.num_samples < self.num_replicas:
+        if self.drop_last and size < self.num_replicas:
             raise ArgumentError(
-                f"DistributedSampler: drop_last=True with {self.num_samples} samples for {self.num_replicas} "
+                f"DistributedSampler: drop_last=True with {size} samples for {self.num_replicas} "
                 f"ranks leaves every rank empty"
             )
-        if self.num_samples == 0:
+        if size == 0:
             raise ArgumentError("DistributedSampler: the dataset is empty (0 samples)")
         self.epoch = 0
-
-    @property
-    def total_size(self) -> int:
-        """Samples read per epoch by all ranks together (N rounded down or up to a multiple of W)."""
         w = self.num_replicas
-        return (self.num_samples // w) * w if self.drop_last else -(-self.num_samples // w) * w
+        # PyTorch's attributes: this rank's count (N rounded down or up to a multiple of W, over W) and
+        # the samples all ranks read together per epoch
+        self.num_samples = size // w if self.drop_last else -(-size // w)
+        self.total_size = self.num_samples * w
 
     def __len__(self) -> int:
         """Samples this rank reads per epoch (the same on every rank)."""
-        return self.total_size // self.num_replicas
+        return self.num_samples
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose permutation :meth:`indices` returns."""
@@ -140,7 +143,7 @@ class DistributedSampler:
 
     def global_order(self) -> np.ndarray:
         """All ranks' samples of this epoch, in the order a single process with batch W*B reads them."""
-        n = self.num_samples
+        n = self.dataset_size
         order = epoch_permutation(n, self.seed, self.epoch) if self.shuffle else np.arange(n)
         total = self.total_size
         if total <= n:
@@ -156,7 +159,7 @@ class DistributedSampler:
 
     def __repr__(self) -> str:
         return (
-            f"DistributedSampler({self.num_samples} samples, rank {self.rank} of {self.num_replicas}, "
+            f"DistributedSampler({self.dataset_size} samples, rank {self.rank} of {self.num_replicas}, "
             f"{len(self)} per rank, shuffle={self.shuffle}, seed={self.seed}, drop_last={self.drop_last}, "
             f"epoch={self.epoch})"
         )

@@ -1,0 +1,407 @@
+"""``torch.distributed``'s other calls that real scripts use: gather/scatter, the tensor forms of
+all_gather and reduce_scatter, all_to_all_single, blocking send/recv, monitored_barrier, and the
+launcher and backend queries.
+
+They follow :mod:`.process_group`'s rules: blocking, over every rank (``group`` None or
+``group.WORLD``), on host tensors, written in place with torch's semantics. The non-blocking forms
+(``isend``/``irecv``, ``async_op=True``) are refused with what to write instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import MutableSequence, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError, ArgumentTypeError
+from ..tensor import Tensor
+from . import collectives, world
+from .process_group import ReduceOp, _check_group, _check_sync, _check_tensor, _host_buffer, _op_name, _reduce_into
+from .world import DisagreementError, DistributedError
+
+_DEFAULT_TAG = 0
+
+
+def _host_copy(tensor: Tensor, what: str) -> np.ndarray:
+    """A contiguous host copy of the tensor's values (float16 as float32, as the collectives combine it)."""
+    _, buf = _host_buffer(tensor, what)
+    return np.array(buf, order="C", copy=True)
+
+
+def _write(target: Tensor, values: np.ndarray, what: str) -> None:
+    array, _ = _host_buffer(target, what)
+    if array.size != values.size:
+        raise ArgumentError(f"{what}: the output holds {array.size} elements, {values.size} were received")
+    np.copyto(array, values.reshape(array.shape), casting="unsafe")
+
+
+def _check_list(tensors: Any, w: world.World, like: Tensor, what: str) -> list[Tensor]:
+    if not isinstance(tensors, Sequence) or len(tensors) != w.world_size:
+        got = len(tensors) if isinstance(tensors, Sequence) else type(tensors).__name__
+        raise ArgumentError(f"{what}: expected a list of world_size={w.world_size} tensors, got {got}")
+    dtype = np.dtype(like.array.dtype)
+    for r, t in enumerate(tensors):
+        if _check_tensor(t, f"{what}[{r}]") != dtype or tuple(t.shape) != tuple(like.shape):
+            raise ArgumentError(
+                f"{what}[{r}] is {tuple(t.shape)} {t.array.dtype}, expected the tensor's {tuple(like.shape)} {dtype}"
+            )
+    return list(tensors)
+
+
+def _gathered(mine: np.ndarray, w: world.World, what: str) -> list[np.ndarray]:
+    """Every rank's array of ``mine``'s shape and dtype, on every rank (refused alike everywhere when one
+    rank's size differs)."""
+    raw = w.comm.allgather_bytes(mine.tobytes())
+    for r, data in enumerate(raw):
+        if len(data) != mine.nbytes:
+            raise DisagreementError(
+                f"{what}: rank {r} sent {len(data)} bytes, rank {w.rank} expected {mine.nbytes} "
+                f"({tuple(mine.shape)} {mine.dtype}); every rank must pass tensors of the same shape and dtype"
+            )
+    return [np.frombuffer(data, dtype=mine.dtype).reshape(mine.shape) for data in raw]
+
+
+def _root(given: int | None, group_given: int | None) -> int:
+    """The root rank from torch's two spellings (``dst``/``group_dst``, the same in the one group); 0 by default."""
+    if given is not None:
+        return given
+    return 0 if group_given is None else group_given
+
+
+def gather(
+    tensor: Tensor,
+    gather_list: MutableSequence[Tensor] | None = None,
+    dst: int | None = None,
+    group: Any = None,
+    async_op: bool = False,
+    group_dst: int | None = None,
+) -> None:
+    """``torch.distributed.gather``: ``gather_list[r]`` on rank ``dst`` becomes rank r's ``tensor``;
+    the other ranks pass ``gather_list=None`` (as torch asks).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import distributed as dist
+        >>> dist.init_process_group("gloo")                       # a plain process: a world of one
+        >>> out = [ds.zeros(2)]; dist.gather(ds.tensor([1.0, 2.0]), out, dst=0); out
+        [tensor([1., 2.])]
+        >>> dist.destroy_process_group()
+    """
+    _check_group(group, "gather")
+    _check_sync(async_op, "gather")
+    w = world.initialized_world("gather")
+    dst = _root(dst, group_dst)
+    collectives._check_root(dst, w)
+    _check_tensor(tensor, "gather")
+    if w.rank == dst:
+        targets = _check_list(gather_list, w, tensor, "gather: gather_list")
+    elif gather_list:
+        raise ArgumentError(
+            f"gather: gather_list is given on rank {w.rank}, which is not the destination (dst={dst}); pass "
+            "gather_list=None on the other ranks, as torch.distributed asks"
+        )
+    if w.world_size == 1:
+        targets[0].array[...] = tensor.array
+        return
+    everyone = _gathered(_host_copy(tensor, "gather"), w, "gather")
+    if w.rank == dst:
+        for r, (values, target) in enumerate(zip(everyone, targets)):
+            _write(target, values, f"gather: gather_list[{r}]")
+
+
+def scatter(
+    tensor: Tensor,
+    scatter_list: Sequence[Tensor] | None = None,
+    src: int | None = None,
+    group: Any = None,
+    async_op: bool = False,
+    group_src: int | None = None,
+) -> None:
+    """``torch.distributed.scatter``: every rank r's ``tensor`` becomes ``scatter_list[r]`` of rank ``src``;
+    the other ranks pass ``scatter_list=None`` (as torch asks)."""
+    _check_group(group, "scatter")
+    _check_sync(async_op, "scatter")
+    w = world.initialized_world("scatter")
+    src = _root(src, group_src)
+    collectives._check_root(src, w)
+    _check_tensor(tensor, "scatter")
+    if w.rank == src:
+        sources = _check_list(scatter_list, w, tensor, "scatter: scatter_list")
+    elif scatter_list:
+        raise ArgumentError(
+            f"scatter: scatter_list is given on rank {w.rank}, which is not the source (src={src}); pass "
+            "scatter_list=None on the other ranks, as torch.distributed asks"
+        )
+    if w.world_size == 1:
+        tensor.array[...] = sources[0].array
+        return
+    mine = _host_copy(tensor, "scatter")
+    if w.rank == src:
+        everything = np.concatenate(
+            [_host_copy(t, f"scatter: scatter_list[{r}]").reshape(-1) for r, t in enumerate(sources)]
+        )
+    else:
+        everything = np.empty(mine.size * w.world_size, dtype=mine.dtype)
+    w.comm.bcast(everything, src)
+    _write(tensor, everything[w.rank * mine.size : (w.rank + 1) * mine.size], "scatter")
+
+
+def all_gather_into_tensor(
+    output_tensor: Tensor, input_tensor: Tensor, group: Any = None, async_op: bool = False
+) -> None:
+    """``torch.distributed.all_gather_into_tensor``: ``output_tensor`` (``world_size`` times the input's
+    elements: the inputs concatenated along dim 0, or stacked) holds every rank's input, in rank order."""
+    _check_group(group, "all_gather_into_tensor")
+    _check_sync(async_op, "all_gather_into_tensor")
+    w = world.initialized_world("all_gather_into_tensor")
+    dtype = _check_tensor(input_tensor, "all_gather_into_tensor: input_tensor")
+    if _check_tensor(output_tensor, "all_gather_into_tensor: output_tensor") != dtype:
+        raise ArgumentTypeError(
+            f"all_gather_into_tensor: output_tensor is {output_tensor.array.dtype}, input_tensor {dtype}; "
+            "they must have the same dtype"
+        )
+    if output_tensor.array.size != input_tensor.array.size * w.world_size:
+        raise ArgumentError(
+            f"all_gather_into_tensor: output_tensor {tuple(output_tensor.shape)} must hold world_size={w.world_size} "
+            f"times the input's {input_tensor.array.size} elements (input {tuple(input_tensor.shape)})"
+        )
+    if w.world_size == 1:
+        output_tensor.array[...] = input_tensor.array.reshape(output_tensor.array.shape)
+        return
+    everyone = _gathered(_host_copy(input_tensor, "all_gather_into_tensor"), w, "all_gather_into_tensor")
+    _write(output_tensor, np.concatenate([a.reshape(-1) for a in everyone]), "all_gather_into_tensor")
+
+
+def _reduce_scatter_values(stacked: np.ndarray, op: ReduceOp, name: str, w: world.World) -> np.ndarray:
+    """This rank's part (a row of ``stacked``, ``world_size`` rows) of the combination over the ranks."""
+    _reduce_into(stacked, op, name, w)
+    return stacked[w.rank]
+
+
+def reduce_scatter_tensor(
+    output: Tensor,
+    input: Tensor,  # noqa: A002  (torch's parameter name)
+    op: ReduceOp = ReduceOp.SUM,
+    group: Any = None,
+    async_op: bool = False,
+) -> None:
+    """``torch.distributed.reduce_scatter_tensor``: ``input`` (``world_size`` times the output's elements,
+    rank r's part the r-th block along dim 0) is combined over the ranks with ``op``; rank r's
+    ``output`` is the r-th block of the result."""
+    _check_group(group, "reduce_scatter_tensor")
+    _check_sync(async_op, "reduce_scatter_tensor")
+    w = world.initialized_world("reduce_scatter_tensor")
+    dtype = _check_tensor(input, "reduce_scatter_tensor: input")
+    if _check_tensor(output, "reduce_scatter_tensor: output") != dtype:
+        raise ArgumentTypeError(
+            f"reduce_scatter_tensor: output is {output.array.dtype}, input {dtype}; they must have the same dtype"
+        )
+    name = _op_name(op, dtype, "reduce_scatter_tensor")
+    if input.array.size != output.array.size * w.world_size:
+        raise ArgumentError(
+            f"reduce_scatter_tensor: input {tuple(input.shape)} must hold world_size={w.world_size} times the "
+            f"output's {output.array.size} elements (output {tuple(output.shape)})"
+        )
+    if w.world_size == 1:  # every op leaves one rank's values as they are (any device: no host round trip)
+        output.array[...] = input.array.reshape(output.array.shape)
+        return
+    stacked = _host_copy(input, "reduce_scatter_tensor").reshape(w.world_size, -1)
+    _write(output, _reduce_scatter_values(stacked, op, name, w), "reduce_scatter_tensor")
+
+
+def reduce_scatter(
+    output: Tensor,
+    input_list: Sequence[Tensor],
+    op: ReduceOp = ReduceOp.SUM,
+    group: Any = None,
+    async_op: bool = False,
+) -> None:
+    """``torch.distributed.reduce_scatter``: rank r's ``output`` becomes ``input_list[r]`` combined over the
+    ranks with ``op``."""
+    _check_group(group, "reduce_scatter")
+    _check_sync(async_op, "reduce_scatter")
+    w = world.initialized_world("reduce_scatter")
+    dtype = _check_tensor(output, "reduce_scatter: output")
+    inputs = _check_list(input_list, w, output, "reduce_scatter: input_list")
+    name = _op_name(op, dtype, "reduce_scatter")
+    if w.world_size == 1:
+        output.array[...] = inputs[0].array
+        return
+    stacked = np.stack([_host_copy(t, f"reduce_scatter: input_list[{r}]").reshape(-1) for r, t in enumerate(inputs)])
+    _write(output, _reduce_scatter_values(stacked, op, name, w), "reduce_scatter")
+
+
+def _splits(sizes: Sequence[int] | None, rows: int, w: world.World, what: str) -> list[int]:
+    if sizes is None or len(sizes) == 0:
+        if rows % w.world_size:
+            raise ArgumentError(
+                f"all_to_all_single: {what} has {rows} rows along dim 0, not a multiple of world_size={w.world_size}; "
+                f"give {what.split()[0]}_split_sizes"
+            )
+        return [rows // w.world_size] * w.world_size
+    if len(sizes) != w.world_size or any(int(s) < 0 for s in sizes) or sum(int(s) for s in sizes) != rows:
+        raise ArgumentError(
+            f"all_to_all_single: {what}_split_sizes must be world_size={w.world_size} non-negative sizes adding up to "
+            f"its {rows} rows along dim 0, got {list(sizes)}"
+        )
+    return [int(s) for s in sizes]
+
+
+def all_to_all_single(
+    output: Tensor,
+    input: Tensor,  # noqa: A002  (torch's parameter name)
+    output_split_sizes: Sequence[int] | None = None,
+    input_split_sizes: Sequence[int] | None = None,
+    group: Any = None,
+    async_op: bool = False,
+) -> None:
+    """``torch.distributed.all_to_all_single``: ``input``'s dim-0 blocks go to the ranks in order (block r
+    to rank r, equal blocks unless ``input_split_sizes``), and ``output``'s blocks are what each rank
+    sent here, in rank order."""
+    _check_group(group, "all_to_all_single")
+    _check_sync(async_op, "all_to_all_single")
+    w = world.initialized_world("all_to_all_single")
+    dtype = _check_tensor(input, "all_to_all_single: input")
+    if _check_tensor(output, "all_to_all_single: output") != dtype:
+        raise ArgumentTypeError(f"all_to_all_single: output is {output.array.dtype}, input {dtype}; they must match")
+    if input.array.ndim == 0 or output.array.ndim == 0 or input.shape[1:] != output.shape[1:]:
+        raise ArgumentError(
+            f"all_to_all_single: input {tuple(input.shape)} and output {tuple(output.shape)} must have a dim 0 "
+            "and the same sizes after it"
+        )
+    sent = _splits(input_split_sizes, int(input.shape[0]), w, "input")
+    received = _splits(output_split_sizes, int(output.shape[0]), w, "output")
+    if w.world_size == 1:
+        output.array[...] = input.array
+        return
+    values = _host_copy(input, "all_to_all_single")
+    # every rank learns every rank's split sizes and rows (cheap next to the data for the sizes used here)
+    plans = [json.loads(raw) for raw in w.comm.allgather_bytes(json.dumps(sent).encode())]
+    row = int(np.prod(values.shape[1:], dtype=np.int64))
+    everyone = w.comm.allgather_bytes(values.tobytes())
+    parts = []
+    for r, (plan, raw) in enumerate(zip(plans, everyone)):
+        if plan[w.rank] != received[r]:
+            raise ArgumentError(
+                f"all_to_all_single: rank {r} sends {plan[w.rank]} rows to rank {w.rank}, whose output_split_sizes "
+                f"expect {received[r]}"
+            )
+        theirs = np.frombuffer(raw, dtype=values.dtype).reshape(-1, *values.shape[1:]) if row else None
+        start = sum(plan[: w.rank])
+        if theirs is not None:
+            parts.append(theirs[start : start + plan[w.rank]].reshape(-1))
+    _write(output, np.concatenate(parts) if parts else np.empty(0, values.dtype), "all_to_all_single")
+
+
+def _check_peer(peer: Any, w: world.World, what: str, name: str) -> int:
+    collectives._check_root(peer, w)
+    if int(peer) == w.rank:
+        raise ArgumentError(f"{what}: {name}={peer} is this process's own rank; send to and receive from another rank")
+    return int(peer)
+
+
+def send(
+    tensor: Tensor, dst: int | None = None, group: Any = None, tag: int = _DEFAULT_TAG, group_dst: int | None = None
+) -> None:
+    """``torch.distributed.send``: send ``tensor`` to rank ``dst`` (blocking: it returns once the data is
+    on its way, and the matching :func:`recv` must be posted there)."""
+    _check_group(group, "send")
+    w = world.initialized_world("send")
+    dst = _check_peer(dst if dst is not None else group_dst, w, "send", "dst")
+    _check_tensor(tensor, "send")
+    w.comm.send(_host_copy(tensor, "send"), dst, int(tag))
+
+
+def recv(
+    tensor: Tensor, src: int | None = None, group: Any = None, tag: int = _DEFAULT_TAG, group_src: int | None = None
+) -> int:
+    """``torch.distributed.recv``: receive into ``tensor`` what rank ``src`` (None: any rank) sent;
+    returns the sender's rank, as torch's does."""
+    _check_group(group, "recv")
+    w = world.initialized_world("recv")
+    src = src if src is not None else group_src
+    if src is not None:
+        src = _check_peer(src, w, "recv", "src")
+    _check_tensor(tensor, "recv")
+    buf = _host_copy(tensor, "recv")
+    sender = w.comm.recv(buf, src, int(tag))
+    _write(tensor, buf, "recv")
+    return sender
+
+
+def isend(
+    tensor: Tensor, dst: int | None = None, group: Any = None, tag: int = _DEFAULT_TAG, group_dst: int | None = None
+) -> Any:
+    """``torch.distributed.isend``: refused (downslope's point-to-point calls are blocking)."""
+    raise DistributedError(
+        "isend: non-blocking point-to-point is not supported (downslope's calls are blocking, so there is no Work "
+        "handle to wait on); use dist.send(tensor, dst) and, on the other rank, dist.recv(tensor, src)"
+    )
+
+
+def irecv(
+    tensor: Tensor, src: int | None = None, group: Any = None, tag: int = _DEFAULT_TAG, group_src: int | None = None
+) -> Any:
+    """``torch.distributed.irecv``: refused (downslope's point-to-point calls are blocking)."""
+    raise DistributedError(
+        "irecv: non-blocking point-to-point is not supported (downslope's calls are blocking, so there is no Work "
+        "handle to wait on); use dist.recv(tensor, src) and, on the other rank, dist.send(tensor, dst)"
+    )
+
+
+def monitored_barrier(group: Any = None, timeout: Any = None, wait_all_ranks: bool = False) -> None:
+    """``torch.distributed.monitored_barrier``: :func:`~downslope.distributed.barrier`. ``timeout`` is
+    accepted: every wait is watched already (a rank that does not arrive within the process group's
+    timeout ends the job, naming the wait)."""
+    _check_group(group, "monitored_barrier")
+    world.initialized_world("monitored_barrier")
+    world.barrier()
+
+
+def is_nccl_available() -> bool:
+    """False: there is no NCCL here (downslope's process group talks over MPI)."""
+    return False
+
+
+def is_gloo_available() -> bool:
+    """True: ``init_process_group("gloo")`` is accepted (and talks over MPI)."""
+    return True
+
+
+def is_mpi_available() -> bool:
+    """Whether mpi4py can be imported, which a job of several processes needs (``init_process_group("mpi")``
+    is accepted either way)."""
+    import importlib.util
+
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+def is_torchelastic_launched() -> bool:
+    """``torch.distributed.is_torchelastic_launched``: whether torchrun started this process (its
+    ``TORCHELASTIC_RUN_ID`` is set), as torch's. downslope's process group needs ``mpiexec`` instead."""
+    return os.environ.get("TORCHELASTIC_RUN_ID") is not None
+
+
+def get_node_local_rank(fallback_rank: int | None = None) -> int:
+    """``torch.distributed.get_node_local_rank``: ``LOCAL_RANK`` from the environment (set from Open MPI's
+    or MPICH's variables under ``mpiexec`` when this package is imported), else ``fallback_rank``;
+    raises when neither is there, as torch's."""
+    value = os.environ.get("LOCAL_RANK")
+    if value is not None:
+        return int(value)
+    if fallback_rank is not None:
+        return int(fallback_rank)
+    raise DistributedError(
+        "get_node_local_rank: LOCAL_RANK is not in the environment (it is set under mpiexec and torchrun); "
+        "pass fallback_rank= for a process started otherwise"
+    )
+
+
+__all__ = [
+    "gather", "scatter", "all_gather_into_tensor", "reduce_scatter_tensor", "reduce_scatter", "all_to_all_single",
+    "send", "recv", "isend", "irecv", "monitored_barrier", "is_nccl_available", "is_gloo_available",
+    "is_mpi_available", "is_torchelastic_launched", "get_node_local_rank",
+]  # fmt: skip
