@@ -801,13 +801,35 @@ class Tensor:
                 part[split[1]] = data
                 if any(_devices.is_array(i) for i in split[0]):
                     self.array[split[0]] = part
-        except (IndexError, ValueError) as exc:
+        except (IndexError, ValueError, TypeError) as exc:
             if not self.array.flags.writeable:
                 raise StateError(_READ_ONLY_MESSAGE.format(op="__setitem__")) from None
+            from .ops.indexing import _indexed_shape, drop_leading_ones
+
+            # torch drops a value's leading size-1 dims before broadcasting it (t[i] = v of shape (1, 1)
+            # into one element, or under a mask), where NumPy refuses them: once more without them
+            fitted = None if isinstance(exc, IndexError) else drop_leading_ones(data)
+            if fitted is not None:
+                try:
+                    self.__setitem__(index, fitted)
+                    return
+                except ShapeError:
+                    pass
+            elif isinstance(exc, TypeError) and getattr(data, "ndim", 0) < 2:
+                raise  # not a value that doesn't fit (NumPy's mask error is for values of 2 dims or more)
             value_shape = getattr(value, "shape", ())
-            kind = OutOfRangeError if isinstance(exc, IndexError) else ShapeError
-            raise kind(
-                f"cannot assign a value of shape {value_shape} at index {index!r} of a tensor of shape {self.shape}: {exc}"
+            if isinstance(exc, IndexError):
+                raise OutOfRangeError(
+                    f"cannot assign a value of shape {value_shape} at index {index!r} of a tensor of shape "
+                    f"{self.shape}: {exc}"
+                ) from None
+            try:  # the index may be what failed
+                indexed = _indexed_shape(self.array, _ops._normalize_index(index, keep_masks=True))
+            except (IndexError, ValueError, TypeError):
+                indexed = "?"
+            raise ShapeError(
+                f"cannot assign a value of shape {value_shape} at index {index!r} of a tensor of shape {self.shape} "
+                f"(indexed shape {indexed}): {exc}"
             ) from None
         _bump(self)
 

@@ -208,8 +208,9 @@ DIFFERS: dict[str, str] = {
     "that all output gradients undefined at once run as zeros; masked= and check_batched_forward_grad= have "
     "no effect",
     "torch.gradcheck": "floating inputs are checked as float64 copies (see torch.autograd.gradcheck)",
-    "torch.utils.data.DistributedSampler": "downslope.distributed's sampler: torch's indices without shuffling; "
-    "shuffle=True permutes with NumPy seeded by (seed, epoch); drop_last=True with fewer samples than replicas "
+    "torch.utils.data.DistributedSampler": "downslope.distributed's sampler: torch's indices and attributes "
+    "(num_samples per rank, total_size) without shuffling; shuffle=True permutes with NumPy seeded by (seed, "
+    "epoch), so the order differs from torch.randperm's; drop_last=True with fewer samples than replicas "
     "is refused (torch gives empty ranks)",
     "torch.linalg.eig": "complex outputs with PyTorch's gradient (linalg_eig_backward); create_graph=True is "
     "refused; the eigenvalues' order and the eigenvectors' phases are LAPACK's (PyTorch promises neither)",
@@ -281,8 +282,9 @@ DIFFERS: dict[str, str] = {
     "only (device_ids=[local_rank] accepted), join() and register_comm_hook refused",
     "torch.rrelu": "while training, " + _RANDOM + "; generator= is refused",
     "torch.rrelu_": "while training, " + _RANDOM + "; generator= is refused",
-    "torch.nn.UninitializedParameter": "an optimizer built over one (before the lazy module's first forward) is "
-    "refused with a ValueError, where PyTorch accepts it: build the optimizer after a dry run",
+    "torch.nn.UninitializedParameter": "an optimizer built over one (before the lazy module's first forward) makes "
+    "its buffers at its first step after that forward, as PyTorch's steps it; loading optimizer state for a "
+    "parameter still uninitialized raises (PyTorch stores it)",
 }
 for _name in ("dropout", "dropout_", "alpha_dropout", "alpha_dropout_", "feature_dropout", "feature_dropout_",
               "feature_alpha_dropout", "feature_alpha_dropout_"):  # fmt: skip

@@ -122,16 +122,36 @@ def test_loaded_lazy_linear_checks_the_input_size_at_the_forward():
     assert type(lazy) is nn.Linear and lazy.in_features == 4
 
 
-def test_optimizer_over_uninitialized_parameters_is_refused():
+def test_optimizer_over_uninitialized_parameters_steps_after_the_first_forward():
+    # torch's optimizers take uninitialized parameters (d2l builds them before the first forward)
     lazy = nn.LazyLinear(3)
-    with pytest.raises(ValueError, match="uninitialized parameter"):
-        ds.optim.SGD(lazy.parameters(), lr=0.1)
-    lazy(ds.ones(1, 2))
     opt = ds.optim.SGD(lazy.parameters(), lr=0.1)
+    torch.optim.SGD(torch.nn.LazyLinear(3).parameters(), lr=0.1)  # torch accepts them too
+    lazy(ds.ones(1, 2))
     before = lazy.weight.detach().numpy().copy()
     lazy(ds.ones(1, 2)).sum().backward()
     opt.step()
-    assert not np.array_equal(before, lazy.weight.detach().numpy())
+    np.testing.assert_allclose(lazy.weight.detach().numpy(), before - 0.1, rtol=1e-6)
+
+
+def test_data_of_an_uninitialized_parameter_is_empty_and_writes_to_it_are_lost_as_torch():
+    # d2l: LazyLinear(1); net.weight.data.normal_(0, 0.01); net.bias.data.fill_(0) before the first forward
+    ours, theirs = nn.LazyLinear(2), torch.nn.LazyLinear(2)
+    assert tuple(ours.weight.data.shape) == tuple(theirs.weight.data.shape)
+    assert ours.weight.data.dtype == np.float32 and not ours.weight.data.requires_grad
+    for m in (ours, theirs):
+        m.weight.data.normal_(0, 0.01)
+        m.bias.data.fill_(5.0)
+    ds.manual_seed(7)
+    ours(ds.ones(4, 3))
+    ds.manual_seed(7)
+    plain = nn.Linear(3, 2)  # the first forward initializes as the plain layer does: the writes are lost
+    np.testing.assert_array_equal(ours.weight.detach().numpy(), plain.weight.detach().numpy())
+    np.testing.assert_array_equal(ours.bias.detach().numpy(), plain.bias.detach().numpy())
+    torch.manual_seed(7)
+    theirs(torch.ones(4, 3))
+    assert not (theirs.bias == 5.0).any() and not (ours.bias == 5.0).any().item()
+    assert float(theirs.weight.detach().abs().max()) > 0.05 and float(ours.weight.abs().max()) > 0.05  # not N(0, 0.01)
 
 
 def test_uninitialized_parameter_api():

@@ -896,3 +896,18 @@ def test_module_list_takes_one_element_integer_tensors_as_indices_as_torch() -> 
     assert experts[ds.tensor(-1)] is experts[2]
     with pytest.raises(TypeError):
         experts[ds.tensor([1.0])]
+
+
+@pytest.mark.parametrize("name", ["save", "save_to_buffer", "code", "graph"])
+def test_scriptmodule_only_attributes_say_that_jit_script_returns_the_module(name):
+    torch = pytest.importorskip("torch")
+    assert not hasattr(torch.nn.Linear(2, 1), name)  # torch's Module has none of them either
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # jit.script's note that nothing is compiled (said once)
+        net = ds.jit.script(ds.nn.Sequential(ds.nn.Linear(2, 1)))
+    with pytest.raises(AttributeError, match="no TorchScript.*state_dict") as info:
+        getattr(net, name)
+    assert info.value.name == name and info.value.obj is net
+    with pytest.raises(AttributeError) as other:
+        net.not_an_attribute  # noqa: B018
+    assert "TorchScript" not in str(other.value)

@@ -7,8 +7,8 @@ weights, initializes them as the plain layer does, and the module BECOMES the pl
 (``type(m) is nn.Linear`` afterwards, as in PyTorch). Loading a state dict into a lazy module
 initializes it with the loaded shapes.
 
-An optimizer needs the weights' shapes, so build it after the first forward (a dry run with a
-dummy batch): built before, it refuses the uninitialized parameters with an error.
+An optimizer built before the first forward (as d2l's Trainer builds it) takes the uninitialized
+parameters, as PyTorch's do, and makes their buffers at its first step after that forward.
 """
 
 from __future__ import annotations

@@ -407,11 +407,46 @@ def index_put(x: Any, index: Any, value: Any) -> Tensor:
         out[idx] = value.array
     except IndexError as exc:
         raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
-    except ValueError as exc:
-        raise ShapeError(
-            f"cannot assign a value of shape {value.shape} at index {index!r} of a tensor of shape {x.shape}: {exc}"
-        ) from None
+    except (ValueError, TypeError) as exc:
+        fitted = drop_leading_ones(value.array)
+        try:
+            if fitted is None:
+                raise exc
+            out[idx] = fitted  # the rule sums the gradient back to the value's shape, leading 1s included
+        except ValueError as again:
+            raise ShapeError(
+                f"cannot assign a value of shape {value.shape} at index {index!r} of a tensor of shape {x.shape} "
+                f"(indexed shape {_indexed_shape(x.array, idx)}): {again}"
+            ) from None
+        except TypeError as again:
+            if getattr(value.array, "ndim", 0) < 2:
+                raise
+            raise ShapeError(  # NumPy's word for a mask given a value of 2 dims or more
+                f"cannot assign a value of shape {value.shape} at index {index!r} of a tensor of shape {x.shape} "
+                f"(indexed shape {_indexed_shape(x.array, idx)}): {again}"
+            ) from None
     return record_op(out, (x, value), _index_put_vjp, idx)
+
+
+def drop_leading_ones(a: Any) -> Any:
+    """``a`` without its leading size-1 dims (a view), or None when it has none: torch drops them
+    from an assigned value before broadcasting it to the indexed shape (``t[i] = v`` with ``v`` of
+    shape (1, 1) into one element), where NumPy refuses them for one element or a boolean mask."""
+    shape = getattr(a, "shape", None)
+    if not shape or shape[0] != 1:
+        return None
+    k = 0
+    while k < len(shape) and shape[k] == 1:
+        k += 1
+    return a.reshape(shape[k:])
+
+
+def _indexed_shape(a: Any, idx: Any) -> tuple[int, ...] | str:
+    """The shape ``a[idx]`` has (for a message), or '?' when the index itself is invalid."""
+    try:
+        return tuple(a[idx].shape)
+    except (IndexError, ValueError, TypeError):
+        return "?"
 
 
 def _index_put_vjp(g, y, args, saved, needs, xp):

@@ -284,7 +284,8 @@ class LBFGS(Optimizer):
         # Parameters of several dtypes (a float64 network and one float32 parameter) have one flat buffer
         # each: as PyTorch's torch.cat, the vectors the algorithm works on are then in their promoted
         # dtype, over the parameters in order, and each update is rounded to each parameter's dtype.
-        self._dtype = np.result_type(*(b.dtype for b in self._buckets[0]))
+        # (read from the parameters: those of a lazy module have their dtype before their buffers exist)
+        self._dtype = np.result_type(*(p.dtype for p in self.param_groups[0]["params"]))
         # PyTorch's state: a defaultdict keyed by parameter; the algorithm's memory lives in the first
         # parameter's entry, as torch names and shapes it (Tensors, lists of Tensors, numbers)
         self._lbfgs_state: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)

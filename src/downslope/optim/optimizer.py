@@ -39,6 +39,7 @@ from .. import backend
 from ..autograd import enable_grad, no_grad, set_grad_enabled
 from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, StateError
+from ..nn.module.parameter import is_lazy
 from ..row_grads import zero_rows_
 from ..tensor import Tensor, mark_written, wrap_array
 from .buckets import (
@@ -287,6 +288,8 @@ def _hooked_step(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def step(self: Any, *args: Any, **kwargs: Any) -> Any:
         table = self.__dict__
+        if table.get("_lazy_params"):  # before any subclass's step reads the buckets
+            self._build_lazy_buckets()
         if table.get("_hooks_busy_step") or table.get("_hooks_off"):
             return func(self, *args, **kwargs)
         full: tuple[Any, ...] = (self, *args)
@@ -466,7 +469,7 @@ class Optimizer:
         for group in _as_groups(params, name):
             self.add_param_group(group)
         self._defer_buckets = False
-        everything = [p for g in self.param_groups for p in g["params"]]
+        everything = [p for g in self.param_groups for p in g["params"] if not is_lazy(p)]
         shared = shared_parameters(everything) if self._in_place_when_shared and not self._torch_style else set()
         self._buckets = [self._make_buckets(g["params"], shared) for g in self.param_groups]
 
@@ -697,7 +700,7 @@ class Optimizer:
                 names = [x[0] for x in raw]  # model.named_parameters(), as PyTorch accepts
                 raw = [x[1] for x in raw]
         params = _as_param_list(raw, name, self._complex_steps())
-        if any(p.array.dtype.kind == "c" for p in params):
+        if any(p.dtype.kind == "c" for p in params):
             self._has_complex = True
         group = dict(param_group)
         group["params"] = params
@@ -725,8 +728,8 @@ class Optimizer:
             return
         shared: set[int] = set()
         if self._in_place_when_shared and not self._torch_style:
-            before = [p for g in self.param_groups[:-1] for p in g["params"]]
-            shared = shared_parameters(before + params, fixed=len(before))
+            before = [p for g in self.param_groups[:-1] for p in g["params"] if not is_lazy(p)]
+            shared = shared_parameters(before + [p for p in params if not is_lazy(p)], fixed=len(before))
         self._buckets.append(self._make_buckets(params, shared))
 
     #: whether parameters sharing memory are updated where they are (LBFGS needs one flat vector)
@@ -748,6 +751,12 @@ class Optimizer:
     def _make_buckets(self, params: list[Tensor], shared: set[int]) -> list[FlatBucket]:
         if self._torch_style:
             return []  # the subclass's step() updates the parameters where they are
+        if any(is_lazy(p) for p in params):
+            # a lazy module's parameters have no shape before its first forward, and PyTorch's
+            # optimizers take them (d2l builds the optimizer first): their buffers are made at the
+            # first step or state access after that forward (_build_lazy_buckets)
+            self._lazy_params = [*self.__dict__.get("_lazy_params", ()), *(p for p in params if is_lazy(p))]
+            params = [p for p in params if not is_lazy(p)]
         counts = Counter(id(p) for p in params) if len({id(p) for p in params}) != len(params) else None
         if counts is not None:
             # a parameter listed twice takes the step twice on one state, as PyTorch's loop over the
@@ -776,6 +785,25 @@ class Optimizer:
         for p in own:
             by_dtype.setdefault(p.array.dtype.str, []).append(p)
         return [FlatBucket(ps, self._transform) for ps in by_dtype.values()] + in_place
+
+    def _build_lazy_buckets(self) -> None:
+        """Make the buffers of the lazy parameters that a forward has materialized since the optimizer
+        was built (appended to their groups' buckets; those still uninitialized keep waiting)."""
+        waiting = self._lazy_params
+        ready = {id(p) for p in waiting if not is_lazy(p)}
+        if not ready:
+            return
+        self._lazy_params = [p for p in waiting if id(p) not in ready]
+        built = [p for buckets in self._buckets for b in buckets for p in b.params]
+        for gi, group in enumerate(self.param_groups):
+            new = [p for p in group["params"] if id(p) in ready]  # a repeat kept: stepped per listing
+            if not new:
+                continue
+            shared: set[int] = set()
+            if self._in_place_when_shared:
+                shared = shared_parameters(built + new, fixed=len(built))
+            self._buckets[gi].extend(self._make_buckets(new, shared))
+            built += new
 
     def current_lrs(self) -> list[float]:
         """The learning rate each param group will use at the next step, for logging (what a
@@ -871,7 +899,9 @@ class Optimizer:
     # -------------------------------------------------------------- state
     def _positions(self) -> list[tuple[int, FlatBucket, int]]:
         """(group index, bucket, index in bucket) for every parameter, in PyTorch's numbering."""
-        where: dict[int, tuple[FlatBucket, int]] = {}
+        if self.__dict__.get("_lazy_params"):
+            self._build_lazy_buckets()
+        where: dict[int, tuple[Any, int]] = {id(p): (_Unmade(p), 0) for p in self.__dict__.get("_lazy_params", ())}
         for buckets in self._buckets:
             for b in buckets:
                 for j, p in enumerate(b.params):
@@ -885,6 +915,8 @@ class Optimizer:
 
     def _layouts(self) -> list[list[list[str]]]:
         """Per group, per transform slot, the state keys in use (for naming in state_dict)."""
+        if self.__dict__.get("_lazy_params"):
+            self._build_lazy_buckets()
         layouts = []
         for buckets in self._buckets:
             slots: list[list[str]] = []
@@ -1021,6 +1053,8 @@ class Optimizer:
         """``opt.state[p][key] = value`` for a key of the optimizer's own: the step count, or the
         values written into the state buffer. The parameter then has state."""
         name = type(self).__name__
+        if isinstance(b, _Unmade):
+            raise StateError(_UNMADE_STATE.format(name=name, what=f"state[p][{key!r}] = ..."))
         if key == "step":
             b.steps[j] = _set_count(name, key, value)
             b.started[j] = True
@@ -1217,6 +1251,8 @@ class Optimizer:
                     f"{len(positions)} parameters"
                 )
             gi, b, j = positions[pos]
+            if isinstance(b, _Unmade) and entry:
+                raise StateError(_UNMADE_STATE.format(name=name, what=f"load_state_dict (state of parameter {pos})"))
             own_keys = set(self._names(layouts[gi])) | {"count"} | ({"step"} if self._keeps_step else set())
             own = {k: v for k, v in entry.items() if k in own_keys}
             if own:
@@ -1521,16 +1557,33 @@ def _as_param_list(params: Any, owner: str, complex_ok: bool = False) -> list[Te
             raise ArgumentError(
                 f"{owner}: parameter {i} is not a leaf tensor (it was computed from others); can't optimize it"
             )
-        if p.array.dtype.kind == "c" and not complex_ok:
+        if p.dtype.kind == "c" and not complex_ok:
             raise ArgumentTypeError(
-                f"{owner}: parameter {i} is complex ({p.array.dtype}); {owner} does not support complex "
+                f"{owner}: parameter {i} is complex ({p.dtype}); {owner} does not support complex "
                 "parameters: optimize a real parameter w and use view_as_complex(w) in the model instead"
             )
-        if p.array.dtype.kind not in "fc":
+        if p.dtype.kind not in "fc":
             raise ArgumentTypeError(
-                f"{owner}: parameter {i} has dtype {p.array.dtype}; only floating tensors can be optimized"
+                f"{owner}: parameter {i} has dtype {p.dtype}; only floating tensors can be optimized"
             )
     return out
+
+
+class _Unmade:
+    """Stands in for the bucket of a parameter still uninitialized (a lazy module's before its first
+    forward) in the positions: it has no state yet."""
+
+    state: tuple[()] = ()  # no transform state: subclasses looking for their slots find none
+
+    def __init__(self, param: Tensor) -> None:
+        self.params = [param]
+        self.started = [False]
+
+
+_UNMADE_STATE = (
+    "{name}.{what}: the parameter is still uninitialized (a lazy module's, before its first forward), "
+    "so it has no state buffers yet; run a forward with a batch first"
+)
 
 
 def _real_pairs(a: Any) -> Any:

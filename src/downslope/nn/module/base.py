@@ -254,6 +254,14 @@ class _Registry(dict):
         return (dict, (dict(self),))
 
 
+# what only TorchScript's ScriptModule has: downslope.jit.script returns the module itself
+_SCRIPT_MODULE_ONLY = frozenset({"save", "save_to_buffer", "code", "graph"})
+_NO_TORCHSCRIPT = (
+    ": downslope.jit.script returns the module itself (no TorchScript): there is no TorchScript archive to "
+    "save; save model.state_dict() with ds.save or export ONNX"
+)
+
+
 class Module:
     """Base class of every layer and model: registers parameters, buffers and child modules.
 
@@ -869,8 +877,11 @@ class Module:
                 return entries[name]
         if name in d:
             return d[name]
+        message = f"'{type(self).__name__}' object has no attribute '{name}'"
+        if name in _SCRIPT_MODULE_ONLY:  # torch.jit.script(net).save(...): the script gave back the module
+            message += _NO_TORCHSCRIPT
         # name= and obj= keep Python's "Did you mean ...?" suggestions
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'", name=name, obj=self)
+        raise AttributeError(message, name=name, obj=self)
 
     def __delattr__(self, name: str) -> None:
         d = self.__dict__

@@ -98,8 +98,7 @@ _ARRAY_SLOT: Any = Tensor.__dict__["array"]
 _UNINITIALIZED_USE = (
     "Attempted to use an uninitialized parameter ({what}). This error happens when you are using a "
     "`LazyModule` or explicitly manipulating `downslope.nn.parameter.{cls}` objects. When using LazyModules "
-    "call `forward` with a dummy batch to initialize the parameters before calling downslope functions "
-    "(or building an optimizer over them)"
+    "call `forward` with a dummy batch to initialize the parameters before calling downslope functions"
 )
 _UNINITIALIZED_SHAPE = (
     "Can't access the shape of an uninitialized parameter or buffer. This error usually happens in "
@@ -128,6 +127,18 @@ class UninitializedTensorMixin:
     def _placeholder(self) -> Any:
         """The empty array that remembers the dtype and device the values will get."""
         return _ARRAY_SLOT.__get__(self)
+
+    @property
+    def data(self) -> Tensor:
+        """An empty tensor of the dtype and device the values will get, as PyTorch's ``.data`` of an
+        uninitialized parameter: an init written into it (``lazy.weight.data.normal_(0, 0.01)``
+        before the first forward, as d2l does) changes nothing, and the first forward initializes
+        the values as the plain layer does."""
+        return wrap_array(self._placeholder)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        Tensor.data.__set__(self, value)  # type: ignore[attr-defined]
 
     @property
     def shape(self) -> Any:
