@@ -272,3 +272,20 @@ def test_complex_lstsq_matches_torch(dtype: str, driver: str) -> None:
     ref_loss.backward()
     for m, r in zip(mine, ref):
         np.testing.assert_allclose(_numpy(m.grad), _numpy(r.grad), **_TOL[dtype])
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, -2])
+def test_complex_matrix_power_and_multi_dot_match_torch(n: int) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(n + 5)
+    a = (rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3)) + 2 * np.eye(3)).astype(np.complex128)
+    v = (rng.standard_normal(3) + 1j * rng.standard_normal(3)).astype(np.complex128)
+    got = {}
+    for lib in (torch, ds):
+        t = lib.from_numpy(a.copy()).requires_grad_()
+        out = lib.linalg.matrix_power(t, n)
+        chain = lib.linalg.multi_dot([out, t, lib.from_numpy(v.copy())])
+        (out.abs().sum() + chain.real.sum() - chain.imag.sum()).backward()
+        got[lib.__name__] = (out.detach().numpy(), chain.detach().numpy(), t.grad.numpy())
+    for mine, theirs in zip(got["downslope"], got["torch"]):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)

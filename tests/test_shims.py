@@ -253,3 +253,12 @@ def test_torch_nn_module_paths_that_model_files_import_from() -> None:
         np.testing.assert_allclose(_get_activation_fn(name)(ds.tensor(x)).numpy(), want, rtol=1e-6, atol=1e-7)
     with pytest.raises(ds.errors.ArgumentError, match="relu/gelu"):
         _get_activation_fn("tanh")
+
+
+def test_fx_tracer_names_say_why_and_what_instead() -> None:
+    # torchvision's create_feature_extractor calls torch.fx.symbolic_trace
+    with pytest.raises(AttributeError, match="no symbolic tracer.*register_forward_hook"):
+        ds.fx.symbolic_trace  # noqa: B018
+    assert not hasattr(ds.fx, "GraphModule")
+    with pytest.raises(ImportError):
+        exec("from downslope.fx.graph_module import GraphModule", {})

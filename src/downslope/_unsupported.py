@@ -130,9 +130,21 @@ UNSUPPORTED[("torch.distributed", "elastic")] = (
     "LOCAL_RANK and LOCAL_WORLD_SIZE from it (see docs/distributed.md)",
 )
 
+# torch.fx's tracer: torchvision's create_feature_extractor and graph-rewriting code need it
+_FX = "downslope has no symbolic tracer (torch.fx records PyTorch's own operator graph)"
+_FX_WAY = (
+    "take intermediate outputs with forward hooks (module.register_forward_hook) or by returning them from "
+    "forward (torchvision's IntermediateLayerGetter pattern); fx.wrap is accepted"
+)
+for _name in ("symbolic_trace", "GraphModule", "Graph", "Node", "Proxy", "Tracer", "Interpreter", "Transformer"):
+    UNSUPPORTED[("torch.fx", _name)] = (_FX, _FX_WAY)
+for _name in ("replace_pattern", "graph_module", "graph", "node", "proxy", "passes", "subgraph_rewriter"):
+    UNSUPPORTED[("torch.fx", _name)] = (_FX, _FX_WAY)
+
 # Where each torch namespace lives in downslope (the error names the object asked).
 _WHERE = {
     "torch.distributed": "downslope.distributed",
+    "torch.fx": "downslope.fx",
     "torch": "downslope",
     "torch.Tensor": "downslope.Tensor",
     "torch.utils": "downslope.utils",

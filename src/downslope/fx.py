@@ -1,6 +1,7 @@
 """``torch.fx.wrap``, which model code calls at module level to keep a function a leaf of symbolic
 tracing: downslope has no symbolic tracer, so it returns its argument (a function or a name), as
-PyTorch's does.
+PyTorch's does. The tracer's names (``symbolic_trace``, ``GraphModule``, ``torch.fx.graph_module``...)
+raise with the reason and the alternative (forward hooks).
 
 Example:
     >>> import downslope as ds
@@ -15,6 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["wrap"]
+
+
+def __getattr__(name: str) -> Any:
+    """torch.fx's tracer names (symbolic_trace, GraphModule...) say why they are missing and what to use."""
+    from ._unsupported import missing_module_attribute
+
+    missing_module_attribute(name, "torch.fx")
 
 
 def wrap(fn_or_name: str | Callable[..., Any]) -> str | Callable[..., Any]:

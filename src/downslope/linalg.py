@@ -1477,7 +1477,7 @@ def matrix_power(A: Any, n: int) -> Tensor:
         tensor([[1., 3.],
                 [0., 1.]])
     """
-    a = _matrix(A, "matrix_power")
+    a = _matrix(A, "matrix_power", complex_ok=True)
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
         raise ArgumentError(f"linalg.matrix_power: n must be an integer, got {n!r}")
     if n == 0:  # the identity, kept in A's graph with a zero gradient, as in PyTorch
@@ -1498,7 +1498,7 @@ def multi_dot(tensors: Sequence[Any]) -> Tensor:
         >>> ds.linalg.multi_dot([ds.ones(2, 3), ds.ones(3, 4), ds.ones(4)])
         tensor([12., 12.])
     """
-    items = [ops._lift_float(t) for t in tensors]
+    items = [t if isinstance(t, Tensor) and t.array.dtype.kind == "c" else ops._lift_float(t) for t in tensors]
     if len(items) < 2:
         raise ArgumentError(f"linalg.multi_dot: expected at least 2 tensors, got {len(items)}")
     for i, t in enumerate(items):

@@ -74,3 +74,14 @@ def test_nn_utils_clip_grad_module_path() -> None:
     assert clip_grad_norm is ds.nn.utils.clip_grad_norm
     for name in importlib.import_module("torch.nn.utils.clip_grad").__all__:
         assert hasattr(ds.nn.utils.clip_grad, name), name
+
+
+def test_default_to_fused_or_foreach_answers_as_torch_for_host_tensors() -> None:
+    # timm's optim/_helpers.py and sgdw.py import it from torch.optim.optimizer
+    torch = pytest.importorskip("torch")
+    from torch.optim.optimizer import _default_to_fused_or_foreach as torchs
+
+    from downslope.optim.optimizer import _default_to_fused_or_foreach
+
+    for differentiable in (False, True):
+        assert _default_to_fused_or_foreach([ds.ones(2)], differentiable) == torchs([torch.ones(2)], differentiable)

@@ -1867,6 +1867,20 @@ def _use_grad_for_differentiable(func: Callable[..., Any]) -> Callable[..., Any]
     return _use_grad
 
 
+def _default_to_fused_or_foreach(
+    params: list[Tensor], differentiable: bool, use_fused: bool = False
+) -> tuple[bool, bool]:
+    """PyTorch's choice of its fused or foreach kernels for ``params`` (optimizers copied from timm call
+    it): ``(False, False)``, PyTorch's answer for host tensors; downslope's built-in optimizers update
+    their flat buffers in one pass either way.
+
+    Example:
+        >>> _default_to_fused_or_foreach([], differentiable=False)
+        (False, False)
+    """
+    return False, False
+
+
 def _detached_entry(entry: Any) -> Any:
     """A parameter's state entry with the values of the optimizer's own keys copied (they view its
     buffers, which a reset zeroes) and a user's values kept as they are (the very objects)."""
