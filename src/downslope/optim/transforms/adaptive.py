@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import backend
 from ...errors import StateError
 from .base import (
     GradientTransformation,
@@ -262,11 +263,14 @@ def scale_by_asgd(
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         rate, decay, power, start = hyper(lr, ctx), hyper(lambd, ctx), hyper(alpha, ctx), hyper(t0, ctx)
         eta, mu, ax = state["eta"], state["mu"], state["ax"]
+        # PyTorch keeps eta and mu as float32 scalars unless the default dtype is float64: a float64 run
+        # rounds them as torch's does
+        scalar = np.float32 if eta.dtype == np.float64 and backend.get_default_dtype() != np.float64 else eta.dtype.type
         if isinstance(ctx.first, (bool, np.bool_)):
             if ctx.first:
-                eta.fill(rate)
+                eta.fill(scalar(rate))
         else:
-            np.copyto(eta, rate, where=ctx.first)
+            np.copyto(eta, scalar(rate), where=ctx.first)
         tmp = ctx.scratch(g, 1)
         np.multiply(params, decay, out=tmp)
         g += tmp
@@ -277,8 +281,8 @@ def scale_by_asgd(
         tmp *= mu
         ax += tmp
         step = np.float64(ctx.step) if _is_scalar_step(ctx.step) else ctx.step.astype(np.float64)
-        eta[...] = rate / (1 + decay * rate * step) ** power
-        mu[...] = 1.0 / np.maximum(1.0, step - start)
+        eta[...] = (rate / (1 + decay * rate * step) ** power).astype(scalar)
+        mu[...] = (1.0 / np.maximum(1.0, step - start)).astype(scalar)
         return g, state
 
     return GradientTransformation(init, update)
@@ -359,7 +363,12 @@ def scale_by_nadam(
             )
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
-        mu_prod *= mu
+        if mu_prod.dtype == np.float64 and backend.get_default_dtype() != np.float64:
+            # PyTorch keeps its scalar state (mu_product) in float32 unless the default dtype is float64,
+            # multiplied in float32: so a float64 run follows torch's
+            mu_prod[...] = mu_prod.astype(np.float32) * np.float32(mu)
+        else:
+            mu_prod *= mu
         tmp = ctx.scratch(g, 1)
         _update_moments_(m, v, g, beta1, beta2, tmp)
         denom = ctx.scratch(g, 2)
