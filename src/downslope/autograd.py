@@ -1313,7 +1313,9 @@ class Function:
     argument), and call ``MyFunction.apply(*args)``. forward runs without recording; backward gets
     the output gradients as tensors. (``forward(*args)`` plus ``setup_context(ctx, inputs, output)``
     works too.) Under ``create_graph=True`` backward is recorded, so it can be differentiated again
-    when it is written with tensor ops.
+    when it is written with tensor ops. Floating and complex outputs are differentiable, as in torch: a
+    complex output's gradient follows torch's convention (the conjugate Wirtinger derivative, doubled),
+    and a real argument gets the real part of the gradient backward returns for it.
 
     Example:
         >>> import downslope as ds
@@ -1377,7 +1379,7 @@ class Function:
         differentiable = [
             i
             for i, o in enumerate(outs)
-            if isinstance(o, Tensor) and o.array.dtype.kind == "f" and id(o) not in ctx._non_differentiable
+            if isinstance(o, Tensor) and o.array.dtype.kind in "fc" and id(o) not in ctx._non_differentiable
             and id(outputs if single else o) not in ctx._non_differentiable
         ]  # fmt: skip
         positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
@@ -1387,6 +1389,8 @@ class Function:
         # under ctx.set_materialize_grads(False)
         reached = ctx._reached = [False] * len(outs)
         info = (cls, ctx, positions, len(args), slots)
+        if differentiable and _COMPLEX_KIND in {outs[i].array.dtype.kind for i in differentiable}:
+            _register_complex_rules()
         if len(differentiable) == 1 and len(outs) == 1:
             _adopt(outs[0], parents, _function_vjp, info)
         elif differentiable:
@@ -1450,7 +1454,10 @@ def _function_vjp(g, y, args, saved, needs, xp):
         else:
             size = int(np.prod(slot[0]))
             unused = not reached[j] and not ctx.materialize_grads  # no gradient reached it: None, as in torch
-            grads_out.append(None if unused else xp.reshape(g[offset : offset + size], slot[0]))
+            part = None if unused else xp.reshape(g[offset : offset + size], slot[0])
+            if part is not None and slot[1].kind != "c" and xp.data(g).dtype.kind == "c":
+                part = _real_of(part)  # a real output beside complex ones: its gradient is real, as torch's
+            grads_out.append(part)
             offset += size
     reached[:] = [False] * len(reached)  # the next backward pass (retain_graph) finds its own
     grads_out = [x if x is None or isinstance(x, Tensor) else wrap_array(x) for x in grads_out]
@@ -1481,11 +1488,32 @@ def _function_vjp(g, y, args, saved, needs, xp):
                 f"{cls.__name__}.backward: the gradient for argument {pos} has shape {tuple(gr.shape)}, but that "
                 f"argument has shape {tuple(parent.shape)}"
             )
+        if gr.dtype.kind == "c" and parent.dtype.kind != "c":
+            gr = _real_of(gr)  # a real argument gets the real part (torch's validate_outputs casts to its dtype)
         if xp.differentiable:
             out.append(gr)
         else:
             out.append(gr.array.astype(parent.dtype, copy=False))
     return tuple(out)
+
+
+_COMPLEX_KIND = "c"
+
+
+def _real_of(x: Any) -> Any:
+    """The real part of a gradient (a Tensor, recorded under create_graph, or an array)."""
+    Tensor, _ = _tensor_api()
+    return x.real if isinstance(x, Tensor) else np.real(x)  # np.real: device arrays dispatch it
+
+
+def _register_complex_rules() -> None:
+    """Let record_op record a custom Function's complex outputs: its backward receives and returns
+    torch's gradients (the conjugate Wirtinger convention), so the rules hold as they are. Registered
+    at the first complex output, since tensor.py (which holds the table) imports this module."""
+    from .tensor import COMPLEX_RULES
+
+    COMPLEX_RULES.setdefault(_function_vjp, _function_vjp)
+    COMPLEX_RULES.setdefault(_unpack_vjp, _unpack_vjp)
 
 
 def _expands_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd
-from .errors import ArgumentError, ShapeError, StateError
+from .errors import ArgumentError, DTypeError, ShapeError, StateError
 from .graph import enable_grad
 from .ops.shape import stack
 from .tensor import Tensor, to_array, wrap_array
@@ -56,10 +56,10 @@ def _prepare(inputs: tuple[Tensor, ...], create_graph: bool) -> tuple[Tensor, ..
     out = []
     for t in inputs:
         if create_graph and t.requires_grad:
-            out.append(t * 1.0 if t.dtype.kind == "f" else t)
+            out.append(t * 1.0 if t.dtype.kind in "fc" else t)
         else:
-            if t.dtype.kind != "f":
-                raise ArgumentError(f"autograd.functional: inputs must be floating point, got {t.dtype}")
+            if t.dtype.kind not in "fc":
+                raise ArgumentError(f"autograd.functional: inputs must be floating point or complex, got {t.dtype}")
             out.append(t.detach().requires_grad_(True))
     return tuple(out)
 
@@ -192,6 +192,11 @@ def jacobian(
     out_tuple, outs = _call(func, xs, "jacobian")
     blocks: list[tuple[Tensor, ...]] = []
     for out in outs:
+        if out.array.dtype.kind == "c":  # as torch, whose one-hot grad_outputs are real
+            raise DTypeError(
+                f"jacobian: grad can be implicitly created only for real outputs, but func returned {out.dtype} "
+                "(torch refuses a complex output too); return its real and imaginary parts (torch.view_as_real)"
+            )
         rows: list[tuple[Tensor, ...]] = []
         for k in range(out.array.size):
             one_hot = np.zeros(out.array.size, dtype=out.array.dtype)  # host: a selector, moved below

@@ -777,6 +777,8 @@ class Tensor:
             _inplace_recorded(self, "__setitem__", lambda src: _ops.index_put(src, index, value))
             return
         data = _data_of(value)
+        if data.__class__ in _COMPLEX_NUMBERS:
+            data = _real_scalar(data, self.array.dtype, "t[index] = value")
         if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
             data = _ops._checked_scalar(data, self.array.dtype, "__setitem__")
         elif type(data) in (int, float) and self.array.dtype.kind == "f" and self.array.dtype.itemsize < 8:
@@ -952,6 +954,8 @@ class Tensor:
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         """Clamp into [min, max] in place."""
+        if min.__class__ in _COMPLEX_NUMBERS or max.__class__ in _COMPLEX_NUMBERS:
+            min, max = _real_scalar(min, self.array.dtype, "clamp_"), _real_scalar(max, self.array.dtype, "clamp_")
         if self.array.dtype.kind != "f":
             for bound in (min, max):
                 kind = (
@@ -985,6 +989,8 @@ class Tensor:
 
     def fill_(self, value: Any) -> Tensor:
         """Set every element to ``value`` in place."""
+        if value.__class__ in _COMPLEX_NUMBERS:  # (a set lookup: zero_ and fill_ are hot)
+            value = _real_scalar(value, self.array.dtype, "fill_")
         if not _records(self, value):
             _check_writable(self, "fill_")
             data = _data_of(value)
@@ -1027,6 +1033,8 @@ class Tensor:
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         """Set the elements where ``mask`` is true to ``value``, in place."""
         m = _bool_mask(mask, "masked_fill_", self.array)
+        if value.__class__ in _COMPLEX_NUMBERS:
+            value = _real_scalar(value, self.array.dtype, "masked_fill_")
         if not _records(self, value):
             _check_writable(self, "masked_fill_")
             data = _data_of(value)
@@ -1329,6 +1337,9 @@ class Tensor:
         torch's keywords ``from=`` and ``to=`` name the same bounds."""
         if bounds:
             a, b = _torch_bounds("uniform_", bounds, a, b)
+        if self.array.dtype.kind == "c":  # torch draws the real and imaginary parts alike, each on [a, b)
+            parts = backend.rng().random((*self.shape, 2), dtype=np.float64) * (b - a) + a
+            return self.copy_((parts[..., 0] + 1j * parts[..., 1]).astype(self.array.dtype))
         samples = backend.rng().random(self.shape, dtype=np.float64) * (b - a) + a
         return self._fill_random(samples, "uniform_")
 
@@ -1342,6 +1353,9 @@ class Tensor:
             >>> _ = ds.manual_seed(0); w.data.normal_(0, 0.02).shape
             (2, 3)
         """
+        if self.array.dtype.kind == "c":  # torch: each part N(mean, std^2 / 2), so E|z - mean|^2 = std^2
+            parts = backend.rng().standard_normal((*self.shape, 2), dtype=np.float64) * (std / 2**0.5) + mean
+            return self.copy_((parts[..., 0] + 1j * parts[..., 1]).astype(self.array.dtype))
         samples = backend.rng().standard_normal(self.shape, dtype=np.float64) * std + mean
         return self._fill_random(samples, "normal_")
 
@@ -3945,9 +3959,27 @@ def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tens
     return t
 
 
+_COMPLEX_NUMBERS = frozenset({complex, np.complex64, np.complex128, np.clongdouble})
+
+
+def _real_scalar(value: Any, dtype: np.dtype, op: str) -> Any:
+    """A complex number written into a tensor of a real (or integer, bool) dtype, as torch converts it:
+    its real part when the imaginary part is 0, else refused (a cast would silently drop it)."""
+    if dtype.kind == "c" or not isinstance(value, (complex, np.complexfloating)):
+        return value
+    if value.imag != 0:
+        raise DTypeError(
+            f"{op}: value {value!r} cannot be converted to type {dtype} without overflow (a complex number with a "
+            f"nonzero imaginary part, written into a {dtype} tensor); make the tensor complex first"
+        )
+    return value.real
+
+
 def _filled(shape: Any, value: Any, dtype: Any, requires_grad: bool, device: Any, where: str) -> Tensor:
     """A factory's constant result (zeros, ones, full), made directly on the device asked for."""
     if type(value) is not int or not 0 <= value <= 1:  # zeros and ones fit every dtype: skip the check
+        if value.__class__ in _COMPLEX_NUMBERS:
+            value = _real_scalar(value, np.dtype(dtype), where)
         value = _ops._checked_scalar(value, np.dtype(dtype), where)  # as torch: 1e10 into float16 is refused
     if device is None:
         device = _default_factory_device()  # ds.set_default_device; None when it is the CPU
@@ -4317,8 +4349,23 @@ def linspace(
     """
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
         raise ArgumentError(f"linspace(): steps must be a non-negative integer, got {steps!r}")
-    target = _float_dtype(dtype)
     first, last = (_devices.to_host(_data_of(v)) for v in (start, end))  # host: the bounds are numbers
+    complex_bounds = np.iscomplexobj(first) or np.iscomplexobj(last)
+    if complex_bounds and dtype is None:  # as torch: complex bounds make a complex result
+        target = backend.complex_of(backend.get_default_dtype())
+    else:
+        target = _float_dtype(dtype)
+    if complex_bounds and target.kind != "c":
+        raise DTypeError(
+            f"linspace(): complex bounds ({start!r}, {end!r}) can't be safely cast to the dtype asked for, "
+            f"{target} (torch: inferred dtype complex can't be safely cast to passed dtype); pass a complex dtype"
+        )
+    if target.kind == "c" and np.ndim(first) == 0 and np.ndim(last) == 0:  # torch's formula, part by part
+        part = np.finfo(target).dtype
+        lo, hi = complex(first), complex(last)  # host: the bounds are numbers
+        real = torch_linspace_values(lo.real, hi.real, int(steps), part)
+        imag = torch_linspace_values(lo.imag, hi.imag, int(steps), part)
+        return _made((real + 1j * imag).astype(target), requires_grad, device, "linspace()")
     if np.ndim(first) == 0 and np.ndim(last) == 0 and (target in (np.float32, np.float64) or target.kind in "iu"):
         arr = torch_linspace_values(first, last, int(steps), target)  # host: placed by _made
     else:

@@ -134,7 +134,7 @@ def _as_sample_array(value: Any, name: str, float_dtype: Any = None) -> np.ndarr
             arr = np.asarray(value)
         except (ValueError, TypeError) as exc:
             raise ArgumentTypeError(f"{name}: cannot turn {type(value).__name__} into an array ({exc})") from None
-    if arr.dtype.kind not in "fiub":
+    if arr.dtype.kind not in "fiubc":
         raise ArgumentTypeError(f"{name}: expected numeric or boolean data, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ShapeError(f"{name}: expected an array with a first axis of samples, got a scalar")
@@ -143,6 +143,8 @@ def _as_sample_array(value: Any, name: str, float_dtype: Any = None) -> np.ndarr
     floating = backend.get_default_dtype() if float_dtype is None else np.dtype(float_dtype)
     if arr.dtype.kind == "f" and arr.dtype != floating:
         arr = arr.astype(floating)
+    elif arr.dtype.kind == "c" and arr.dtype != backend.complex_of(floating):  # complex128 -> complex64 as float64
+        arr = arr.astype(backend.complex_of(floating))
     elif arr.dtype.kind in "iu" and arr.dtype not in KEPT_INTEGER_DTYPES:
         arr = arr.astype(backend.int64)
     # Contiguous storage keeps np.take on the first axis a straight memory copy.

@@ -677,7 +677,7 @@ def _stack_field(values: list[Any], where: str) -> Tensor:
         raise ShapeError(
             f"DataLoader: samples of {where} have different shapes and cannot form a batch ({exc})"
         ) from None
-    if stacked.dtype.kind not in "fiub":  # strings, objects (None among numbers): what PyTorch refuses
+    if stacked.dtype.kind not in "fiubc":  # strings, objects (None among numbers): what PyTorch refuses
         raise ArgumentTypeError(f"{_COLLATE_TYPES.format(stacked.dtype)} (in {where})")
     if stacked.dtype in _KEPT_BATCH_DTYPES and type(values[0]) is not int:
         # as torch's default_collate: a uint8 image batch stays uint8 (so `x.float() / 255` code sees it);
@@ -701,7 +701,7 @@ def _looks_like_arrays(items: tuple[Any, ...]) -> bool:
                 arr = np.asarray(arr)
             except ValueError:  # ragged: samples, not an array
                 return False
-        if not isinstance(arr, np.ndarray) or arr.ndim == 0 or arr.dtype.kind not in "fiub":
+        if not isinstance(arr, np.ndarray) or arr.ndim == 0 or arr.dtype.kind not in "fiubc":
             return False
         lengths.add(len(arr))
     return len(lengths) == 1
@@ -733,7 +733,8 @@ _COLLATE_TYPES = (
 
 
 def _is_array_like(value: Any) -> bool:
-    # bool is an int; complex and other numbers are refused, as PyTorch's collate refuses them; numpy's
+    # bool is an int; Python's complex and other numbers are refused, as PyTorch's collate refuses them (NumPy's
+    # complex scalars and arrays are batched, as in PyTorch); numpy's
     # strings (np.str_ is a str, np.bytes_ a bytes) are batched as Python's, as in PyTorch
     return isinstance(value, (Tensor, np.ndarray, np.generic, int, float)) and not isinstance(value, (str, bytes))
 
@@ -765,7 +766,7 @@ def default_convert(data: Any) -> Any:
         return data
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
-        return wrap_array(arr) if arr.dtype.kind in "fiub" else data
+        return wrap_array(arr) if arr.dtype.kind in "fiubc" else data
     if isinstance(data, dict):
         return {k: default_convert(v) for k, v in data.items()}
     if isinstance(data, tuple):
@@ -960,7 +961,8 @@ def default_collate(samples: Sequence[Any]) -> Any:
     """Stack a list of samples into a batch, as PyTorch's ``default_collate``: tensors, arrays and
     numbers become one Tensor with a new first axis (int8/int16/int32/int64/uint8, float16 and bool arrays
     keep their dtype, as torch's: a uint8 image batch stays uint8; other floating data becomes the default
-    dtype, float32, uint16/uint32/uint64 int64, Python ints int64); tuples and lists are collated field by field
+    dtype, float32, complex data its complex dtype, complex64, uint16/uint32/uint64 int64, Python ints int64);
+    tuples and lists are collated field by field
     (a list back; a namedtuple keeps its type), mappings key by key (a dict, or the mapping's own type);
     strings (numpy's ``np.str_``/``np.bytes_`` too) are returned as they come (a list, or a tuple when
     they were a field of tuples). Samples

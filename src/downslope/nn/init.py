@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import backend
 from ..devices import device_of, to_device
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError
 from ..generator import as_numpy_generator
 from ..tensor import Tensor
 
@@ -116,6 +116,28 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     return tensor
 
 
+def _uniform(tensor: Tensor, lo: float, hi: float) -> Any:
+    """U(lo, hi) samples of the tensor's shape; for a complex tensor each part drawn so, as torch's uniform_."""
+    if tensor.array.dtype.kind == "c":
+        parts = backend.rng().uniform(lo, hi, (*tensor.shape, 2))
+        return parts[..., 0] + 1j * parts[..., 1]
+    return backend.rng().uniform(lo, hi, tensor.shape)
+
+
+def _normal(tensor: Tensor, mean: float, std: float) -> Any:
+    """N(mean, std^2) samples; for a complex tensor torch's complex normal: each part N(mean, std^2 / 2),
+    so that E|z - mean|^2 = std^2."""
+    if tensor.array.dtype.kind == "c":
+        parts = backend.rng().normal(mean, std / math.sqrt(2.0), (*tensor.shape, 2))
+        return parts[..., 0] + 1j * parts[..., 1]
+    return backend.rng().normal(mean, std, tensor.shape)
+
+
+def _refuse_complex(tensor: Tensor, fn: str, why: str) -> None:
+    if tensor.array.dtype.kind == "c":  # as torch, which refuses these for complex tensors
+        raise DTypeError(f"init.{fn}: not implemented for complex tensors ({tensor.array.dtype}), as in torch: {why}")
+
+
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     if tensor.ndim < 2:
         raise ArgumentError(
@@ -167,7 +189,15 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
         >>> ds.nn.init.constant_(ds.zeros(2), 0.5)
         tensor([0.5, 0.5])
     """
-    return _fill(_check(tensor, "constant_"), val)
+    _check(tensor, "constant_")
+    if isinstance(val, (complex, np.complexfloating)) and tensor.array.dtype.kind != "c":  # as torch's fill_
+        if val.imag != 0:
+            raise DTypeError(
+                f"init.constant_: value {val!r} cannot be converted to type {tensor.array.dtype} without overflow "
+                "(a complex number with a nonzero imaginary part, into a real tensor); make the tensor complex first"
+            )
+        val = val.real
+    return _fill(tensor, val)
 
 
 @_drawing
@@ -176,7 +206,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = No
     _check(tensor, "uniform_")
     if not a <= b:
         raise ArgumentError(f"init.uniform_: expected a <= b, got a={a}, b={b}")
-    return _fill(tensor, backend.rng().uniform(a, b, tensor.shape))
+    return _fill(tensor, _uniform(tensor, a, b))
 
 
 @_drawing
@@ -185,7 +215,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any 
     _check(tensor, "normal_")
     if std < 0:
         raise ArgumentError(f"init.normal_: std must be non-negative, got {std}")
-    return _fill(tensor, backend.rng().normal(mean, std, tensor.shape))
+    return _fill(tensor, _normal(tensor, mean, std))
 
 
 @_drawing
@@ -193,7 +223,7 @@ def trunc_normal_(
     tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator: Any = None
 ) -> Tensor:
     """Fill with N(mean, std^2) samples redrawn until they fall in [a, b] (absolute bounds, as in PyTorch)."""
-    _check(tensor, "trunc_normal_")
+    _refuse_complex(_check(tensor, "trunc_normal_"), "trunc_normal_", "its bounds compare values (lt)")
     if not a < b:
         raise ArgumentError(f"init.trunc_normal_: expected a < b, got a={a}, b={b}")
     rng = backend.rng()
@@ -253,7 +283,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) ->
     """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(_check(tensor, "xavier_uniform_"))
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return _fill(tensor, backend.rng().uniform(-bound, bound, tensor.shape))
+    return _fill(tensor, _uniform(tensor, -bound, bound))
 
 
 @_drawing
@@ -261,7 +291,7 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> 
     """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(_check(tensor, "xavier_normal_"))
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
-    return _fill(tensor, backend.rng().normal(0.0, std, tensor.shape))
+    return _fill(tensor, _normal(tensor, 0.0, std))
 
 
 @_drawing
@@ -278,7 +308,7 @@ def kaiming_uniform_(
     """
     fan = _fan(_check(tensor, "kaiming_uniform_"), mode)
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
-    return _fill(tensor, backend.rng().uniform(-bound, bound, tensor.shape))
+    return _fill(tensor, _uniform(tensor, -bound, bound))
 
 
 @_drawing
@@ -288,7 +318,7 @@ def kaiming_normal_(
     """He normal: N(0, std^2) with std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
     fan = _fan(_check(tensor, "kaiming_normal_"), mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    return _fill(tensor, backend.rng().normal(0.0, std, tensor.shape))
+    return _fill(tensor, _normal(tensor, 0.0, std))
 
 
 @_drawing
@@ -303,7 +333,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
         >>> bool(np.allclose(w @ w.T, np.eye(4), atol=1e-5))
         True
     """
-    _check(tensor, "orthogonal_")
+    _refuse_complex(_check(tensor, "orthogonal_"), "orthogonal_", "it takes the sign of R's diagonal (sign)")
     if tensor.ndim < 2:
         raise ArgumentError(f"init.orthogonal_: needs a tensor with at least 2 dims, got shape {tensor.shape}")
     rows = tensor.shape[0]
@@ -377,7 +407,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
         raise ArgumentError(f"init.sparse_: sparsity must lie in [0, 1], got {sparsity!r}")
     rows, cols = tensor.shape
     rng = backend.rng()
-    values = rng.normal(0.0, std, tensor.shape)
+    values = _normal(tensor, 0.0, std)
     zeros = int(math.ceil(sparsity * rows))
     for j in range(cols):
         values[rng.permutation(rows)[:zeros], j] = 0.0

@@ -907,12 +907,13 @@ def clamp_max(x: Any, max: Any) -> Tensor:
 
 
 def nan_to_num(x: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Tensor:
-    """NaN, +inf and -inf replaced by finite values (the gradient passes where x was finite)."""
+    """NaN, +inf and -inf replaced by finite values (the gradient passes where x was finite); a complex
+    tensor's real and imaginary parts are replaced separately, as in torch."""
     x = _lift(x)
     d = x.array
-    if d.dtype.kind != "f":
+    if d.dtype.kind not in "fc":
         return x
-    info = np.finfo(d.dtype)
+    info = np.finfo(d.dtype)  # a complex dtype's finfo is its parts' (float32's for complex64)
     out = np.nan_to_num(
         d, nan=nan, posinf=info.max if posinf is None else posinf, neginf=info.min if neginf is None else neginf
     )

@@ -1327,8 +1327,8 @@ class Module:
         return self._move("cuda" if device is None else device, f"{type(self).__name__}.cuda")
 
     def type(self: M, dst_type: Any) -> M:
-        """Cast every floating parameter and buffer to ``dst_type`` (a dtype)."""
-        return self._cast(dst_type, f"{type(self).__name__}.type")
+        """Cast every floating (and complex) parameter and buffer to ``dst_type``, a floating or complex dtype."""
+        return self._cast(dst_type, f"{type(self).__name__}.type", complex_params=True)  # as torch's t.type()
 
     def float(self: M) -> M:
         """Cast floating parameters and buffers to float32."""
