@@ -45,6 +45,10 @@ __all__ = [
     "irfftn",
     "hfft",
     "ihfft",
+    "hfft2",
+    "ihfft2",
+    "hfftn",
+    "ihfftn",
     "fftfreq",
     "rfftfreq",
     "fftshift",
@@ -52,6 +56,12 @@ __all__ = [
     "stft",
     "istft",
 ]
+
+
+def __dir__() -> list[str]:
+    # torch.fft's names only: the imports and helpers here are not part of the namespace
+    return sorted(__all__)
+
 
 _NORMS = {None: "backward", "backward": "backward", "forward": "forward", "ortho": "ortho"}
 # the scale of a transform in one direction is that of the other direction under the swapped name
@@ -408,6 +418,43 @@ def ihfft(input: Any, n: int | None = None, dim: int = -1, norm: str | None = No
     scale = _norm(norm, "ihfft")
     x = _real_input(input, "ihfft")
     dims, sizes = _one_dim(x, n, dim, "ihfft")
+    return conj(_r2c(x, dims, _full_sizes(x.shape, dims, sizes), _SWAP[scale]))
+
+
+def hfft2(input: Any, s: Any = None, dim: Any = (-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
+    """The two-dimensional transform of a signal Hermitian along the last of ``dim`` (torch.fft.hfft2)."""
+    return _hermitian_transform(input, s, dim, norm, "hfft2")
+
+
+def hfftn(input: Any, s: Any = None, dim: Any = None, norm: str | None = None) -> Tensor:  # noqa: A002
+    """The N-dimensional :func:`hfft` (torch.fft.hfftn): a real spectrum whose last of ``dim`` has
+    2 * (m - 1) points unless ``s`` says otherwise."""
+    return _hermitian_transform(input, s, dim, norm, "hfftn")
+
+
+def _hermitian_transform(x: Any, s: Any, dim: Any, norm: Any, fn: str) -> Tensor:
+    # the forward transform of a Hermitian signal is real: irfftn of the conjugate, the scale swapped
+    scale = _norm(norm, fn)
+    x = _input(x, fn, to_complex=True)
+    dims, sizes = _many_dims(x, s, dim, fn, None)
+    return _c2r(conj(x), dims, _c2r_sizes(x, dims, sizes, fn), _SWAP[scale])
+
+
+def ihfft2(input: Any, s: Any = None, dim: Any = (-2, -1), norm: str | None = None) -> Tensor:  # noqa: A002
+    """The inverse of :func:`hfft2` (torch.fft.ihfft2): of a real signal, the one-sided half."""
+    return _inverse_hermitian_transform(input, s, dim, norm, "ihfft2")
+
+
+def ihfftn(input: Any, s: Any = None, dim: Any = None, norm: str | None = None) -> Tensor:  # noqa: A002
+    """The inverse of :func:`hfftn` (torch.fft.ihfftn): of a real signal, halved along the last of ``dim``."""
+    return _inverse_hermitian_transform(input, s, dim, norm, "ihfftn")
+
+
+def _inverse_hermitian_transform(x: Any, s: Any, dim: Any, norm: Any, fn: str) -> Tensor:
+    # the inverse transform of a real signal: the conjugate of its one-sided forward one, the scale swapped
+    scale = _norm(norm, fn)
+    x = _real_input(x, fn)
+    dims, sizes = _many_dims(x, s, dim, fn, None)
     return conj(_r2c(x, dims, _full_sizes(x.shape, dims, sizes), _SWAP[scale]))
 
 

@@ -23,7 +23,10 @@ directly through :func:`sgemm_function`.
 
 Threads: oneDNN runs on OpenMP (libgomp). When it loads, it takes the thread count NumPy's BLAS has
 then (read through threadpoolctl when installed; OMP_NUM_THREADS otherwise), and
-:func:`set_num_threads` or threadpoolctl's limits change it later. GNU OpenMP is not fork-safe, so
+:func:`set_num_threads` or threadpoolctl's limits change it later. When another library loaded
+libgomp first (torch does at import), libdnnl binds to that runtime: loading leaves its thread count
+alone (``torch.set_num_threads(1)`` stays 1 for torch, and oneDNN's GEMM then follows it), and only an
+explicit :func:`set_num_threads` changes the shared count, as ``torch.set_num_threads`` does. GNU OpenMP is not fork-safe, so
 a process forked from one that loaded it (a DataLoader worker) keeps NumPy's matmul.
 
 The library is loaded on the first product that could use it, never at ``import downslope``.
@@ -106,9 +109,12 @@ def _load() -> Any:
     _library = False
     if os.environ.get("DOWNSLOPE_ONEDNN", "1") == "0":
         return _library
+    # A GNU OpenMP runtime already in the process (torch's, numba's) is the one libdnnl binds to:
+    # its thread count is then that library's setting (torch.get_num_threads reads it), not ours.
+    shared = _gomp_loaded()
     for path in _library_paths():
         try:
-            lib = _load_with_short_spin(path)
+            lib = _load_with_short_spin(path, shared)
         except OSError:  # a missing libgomp: NumPy's matmul still works
             continue
         sgemm = lib.dnnl_sgemm
@@ -123,7 +129,7 @@ def _load() -> Any:
             _omp_get_max_threads = gomp.omp_get_max_threads
         except (OSError, AttributeError):
             _omp_set_num_threads = _omp_get_max_threads = None
-        threads = _numpy_blas_threads()
+        threads = None if shared else _numpy_blas_threads()
         if threads:
             set_num_threads(threads)
         break
@@ -179,10 +185,11 @@ if hasattr(os, "register_at_fork"):
 SPIN_COUNT = "5000"
 
 
-def _load_with_short_spin(path: str) -> ctypes.CDLL:
-    """dlopen libdnnl; GNU OpenMP, loaded with it, reads its settings from the environment then."""
+def _load_with_short_spin(path: str, shared: bool) -> ctypes.CDLL:
+    """dlopen libdnnl; GNU OpenMP, loaded with it, reads its settings from the environment then
+    (``shared``: it is loaded already and keeps its owner's settings)."""
     keys = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
-    if any(k in os.environ for k in keys) or _gomp_loaded():
+    if any(k in os.environ for k in keys) or shared:
         return ctypes.CDLL(path)
     os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
     try:
@@ -194,7 +201,8 @@ def _load_with_short_spin(path: str) -> ctypes.CDLL:
 def _gomp_loaded() -> bool:
     try:
         with open("/proc/self/maps") as maps:
-            return any(line.rstrip().endswith("/libgomp.so.1") for line in maps)
+            # the soname's file, or the versioned file it links to (a system libgomp.so.1.0.0)
+            return any(os.path.basename(line.rstrip()).startswith("libgomp.so.1") for line in maps)
     except OSError:
         return False
 

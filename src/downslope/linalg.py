@@ -16,7 +16,9 @@ singular matrix raises :class:`LinAlgError` (a ``RuntimeError``, as in PyTorch) 
 
 Complex matrices (complex64, complex128) are taken by inv, det, slogdet (a complex sign, differentiable),
 solve, matrix_exp, cholesky, eigh/eigvalsh (Hermitian; real eigenvalues), svd/svdvals (real singular
-values), qr, pinv, lstsq, eig/eigvals and the matrix norms, with torch's gradients (the real rules with
+values), qr, pinv, lstsq, eig/eigvals, the matrix norms, solve_triangular/triangular_solve,
+cholesky_solve/cholesky_inverse (A = L L^H), lu_factor(_ex)/lu/lu_unpack/lu_solve (LAPACK's pivots),
+inv_ex/solve_ex, vecdot (conjugating x), cond and matrix_rank, with torch's gradients (the real rules with
 conjugate transposes; the SVD's adds the phase term). Their double backward is refused for eigh, svd,
 qr and cholesky.
 
@@ -65,6 +67,11 @@ def _matrix(a: Any, where: str, square: bool = True, complex_ok: bool = False) -
     if square and t.shape[-1] != t.shape[-2]:
         raise ShapeError(f"linalg.{where}: expected square matrices (..., n, n), got shape {t.shape}")
     return t
+
+
+def _operand(b: Any) -> Tensor:
+    """A right-hand side: a complex Tensor as it is, anything else lifted to a floating one."""
+    return b if isinstance(b, Tensor) and b.array.dtype.kind == "c" else ops._lift_float(b)
 
 
 def _call(where: str, fn: Any, *arrays: Any) -> Any:
@@ -661,8 +668,8 @@ def solve_triangular(A: Any, B: Any, *, upper: bool, left: bool = True, unitrian
         tensor([[1.],
                 [1.]])
     """
-    a = _matrix(A, "solve_triangular")
-    b = ops._lift_float(B)
+    a = _matrix(A, "solve_triangular", complex_ok=True)
+    b = _operand(B)
     if b.ndim < 2:
         raise ShapeError(f"linalg.solve_triangular: expected B of shape (..., n, k), got shape {b.shape}")
     return _solve_triangle(_triangle(a, upper, unitriangular), b, upper, left, unitriangular, "solve_triangular")
@@ -761,7 +768,11 @@ def _lu_packed(a: Any, pivot: bool) -> tuple[Any, Any, Any, Any]:
     info = ns.zeros(count, dtype=np.int32)
     for j in range(k):
         if pivot:
-            p = j + ns.argmax(ns.abs(lu[:, j:, j]), axis=-1)
+            column = lu[:, j:, j]
+            # LAPACK's pivot for complex values is the largest |re| + |im| (izamax), not the modulus
+            # (np.real/np.imag: device arrays dispatch them)
+            size = ns.abs(np.real(column)) + ns.abs(np.imag(column)) if column.dtype.kind == "c" else ns.abs(column)
+            p = j + ns.argmax(size, axis=-1)
             pivots[:, j] = (p + 1).astype(np.int32)
             row_p, row_j = lu[rows, p].copy(), lu[:, j].copy()
             lu[rows, p], lu[:, j] = row_j, row_p
@@ -792,7 +803,7 @@ def lu_factor_ex(A: Any, *, pivot: bool = True, check_errors: bool = False) -> L
         >>> ds.linalg.lu_factor_ex(ds.tensor([[1.0, 2.0], [2.0, 4.0]])).info
         tensor(2, dtype=int32)
     """
-    a = _matrix(A, "lu_factor", square=False)
+    a = _matrix(A, "lu_factor", square=False, complex_ok=True)
     lu, pivots, perm, info = _lu_packed(a.array, pivot)
     if check_errors:
         _lu_singular_check(info, "linalg.lu_factor_ex")
@@ -868,6 +879,10 @@ def _lu_factor_vjp(g, y, args, saved, needs, xp):
     return (ns.take_along_axis(g_perm, ns.broadcast_to(ns.expand_dims(back, -1), g_perm.shape), axis=-2),)
 
 
+# LU is holomorphic in A: the complex rule is the real one conjugated (torch's, with conjugate transposes)
+_complex.register_holomorphic(_lu_factor_vjp)
+
+
 def _lu_factor_grad_recorded(g: Tensor, y: Tensor, perm: Any) -> Tensor:
     """The rule above with recorded ops (solves with the triangular factors, read from the packed
     output ``y``), for double backward."""
@@ -927,7 +942,7 @@ def lu_unpack(LU_data: Any, LU_pivots: Any, unpack_data: bool = True, unpack_piv
         tensor([[1., 2.],
                 [3., 4.]])
     """
-    lu = _matrix(LU_data, "lu_unpack", square=False)
+    lu = _matrix(LU_data, "lu_unpack", square=False, complex_ok=True)
     pivots = LU_pivots.array if isinstance(LU_pivots, Tensor) else namespace_of(lu.array).asarray(LU_pivots)
     m, n = lu.shape[-2:]
     k = min(m, n)
@@ -970,7 +985,7 @@ def lu_solve(LU: Any, pivots: Any, B: Any, *, left: bool = True, adjoint: bool =
     p, low, up = lu_unpack(LU, pivots)
     if low.shape[-1] != low.shape[-2] or up.shape[-1] != up.shape[-2]:
         raise ShapeError(f"linalg.lu_solve: expected the LU of a square matrix, got shape {tuple(LU.shape)}")
-    b = ops._lift_float(B)
+    b = _operand(B)
     if b.ndim < 2:
         raise ShapeError(f"linalg.lu_solve: expected B of shape (..., n, k), got shape {b.shape}")
     try:
@@ -980,8 +995,8 @@ def lu_solve(LU: Any, pivots: Any, B: Any, *, left: bool = True, adjoint: bool =
             f"linalg.lu_solve: the batch dims of LU of shape {tuple(up.shape)} and B of shape {tuple(b.shape)} "
             "do not broadcast"
         ) from None
-    if not left:  # X A = B  <=>  A^T X^T = B^T
-        return _t(lu_solve(LU, pivots, _t(b), left=True, adjoint=not adjoint))
+    if not left:  # X op(A) = B  <=>  op(A)^H X^H = B^H (adjoint: op(A) = A^H; ^H is ^T for real values)
+        return _h(lu_solve(LU, pivots, _h(b), left=True, adjoint=not adjoint))
     # triangular solves: a singular U gives LAPACK's inf and NaN, as PyTorch's, not an error; the
     # permutation moves rows (a product with P would turn an inf into NaN)
     ns = namespace_of(p.array)
@@ -990,8 +1005,8 @@ def lu_solve(LU: Any, pivots: Any, B: Any, *, left: bool = True, adjoint: bool =
     if not adjoint:  # A = P L U:  X = U^-1 L^-1 P^T B, and row i of P^T B is row perm[i] of B
         y = _solve_triangle(low, _rows(b, perm), False, True, False, "lu_solve")
         return _solve_triangle(up, y, True, True, False, "lu_solve")
-    y = _solve_triangle(_t(up), b, False, True, False, "lu_solve")  # A^T = U^T L^T P^T
-    return _rows(_solve_triangle(_t(low), y, True, True, False, "lu_solve"), ns.argsort(perm, axis=-1))
+    y = _solve_triangle(_h(up), b, False, True, False, "lu_solve")  # A^H = U^H L^H P^T
+    return _rows(_solve_triangle(_h(low), y, True, True, False, "lu_solve"), ns.argsort(perm, axis=-1))
 
 
 def _rows(b: Tensor, order: Any) -> Tensor:
@@ -1102,7 +1117,7 @@ def inv_ex(A: Any, *, check_errors: bool = False) -> InvExResult:
         >>> ds.linalg.inv_ex(ds.tensor([[2.0, 0.0], [0.0, 4.0]])).info
         tensor(0, dtype=int32)
     """
-    a = _matrix(A, "inv_ex")
+    a = _matrix(A, "inv_ex", complex_ok=True)
     eye = wrap_array(
         namespace_of(a.array).broadcast_to(namespace_of(a.array).eye(a.shape[-1], dtype=a.array.dtype), a.shape).copy()
     )
@@ -1120,7 +1135,7 @@ def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -
         >>> ds.linalg.solve_ex(ds.tensor([[2.0, 0.0], [0.0, 4.0]]), ds.tensor([2.0, 4.0])).result
         tensor([1., 1.])
     """
-    a = _matrix(A, "solve_ex")
+    a = _matrix(A, "solve_ex", complex_ok=True)
     ns = namespace_of(a.array)
     if type(a.array) is np.ndarray:  # NumPy's solve refuses a singular matrix: factor only then
         try:
@@ -1135,7 +1150,7 @@ def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -
         raise LinAlgError(f"linalg.solve_ex: U[{largest - 1}, {largest - 1}] is zero: the matrix is singular")
     bad = ns.expand_dims(ns.expand_dims(info != 0, -1), -1)
     safe = ops.where(bad, wrap_array(ns.broadcast_to(ns.eye(a.shape[-1], dtype=a.array.dtype), a.shape).copy()), a)
-    b = ops._lift_float(B)
+    b = _operand(B)
     x = solve(safe, b, left=left)
     vector = left and _vector_rhs(a, b)
     bad_x = bad[..., 0] if vector else bad
@@ -1269,7 +1284,7 @@ def matrix_rank(
         >>> ds.linalg.matrix_rank(ds.tensor([[1.0, 2.0], [2.0, 4.0]]))
         tensor(1)
     """
-    a = _matrix(A, "matrix_rank", square=False)
+    a = _matrix(A, "matrix_rank", square=False, complex_ok=True)
     ns = namespace_of(a.array)
     if hermitian:
         s = ns.abs(_call("matrix_rank", ns.linalg.eigvalsh, a.array))
@@ -1290,7 +1305,7 @@ def cond(A: Any, p: Any = None) -> Tensor:
         >>> ds.linalg.cond(ds.tensor([[10.0, 0.0], [0.0, 1.0]]))
         tensor(10.)
     """
-    a = _matrix(A, "cond", square=p not in (None, 2, -2))
+    a = _matrix(A, "cond", square=p not in (None, 2, -2), complex_ok=True)
     if p in (None, 2, -2):
         s = svdvals(a)
         big, small = s[..., 0], s[..., -1]
@@ -1304,7 +1319,8 @@ def cond(A: Any, p: Any = None) -> Tensor:
     mask = wrap_array(ns.expand_dims(ns.expand_dims(singular, -1), -1))
     eye = wrap_array(ns.broadcast_to(ns.eye(a.shape[-1], dtype=a.array.dtype), a.shape).copy())
     finite = matrix_norm(a, p) * matrix_norm(inv(ops.where(mask, eye, a)), p)
-    return ops.where(wrap_array(singular), wrap_array(ns.full(finite.shape, np.inf, dtype=a.array.dtype)), finite)
+    inf = ns.full(finite.shape, np.inf, dtype=finite.array.dtype)  # the norms' dtype: real for complex A
+    return ops.where(wrap_array(singular), wrap_array(inf), finite)
 
 
 def vander(x: Any, *, N: int | None = None) -> Tensor:
@@ -1678,14 +1694,15 @@ def diagonal(A: Any, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tens
 
 
 def vecdot(x: Any, y: Any, *, dim: int = -1) -> Tensor:
-    """The dot product of ``x`` and ``y`` along ``dim`` (broadcast); both need one dtype, as in torch."""
-    x, y = ops._lift_float(x), ops._lift_float(y)
+    """The dot product of ``x`` and ``y`` along ``dim`` (broadcast); both need one dtype, as in torch.
+    Complex ``x`` is conjugated (``sum(conj(x) * y)``), as torch's."""
+    x, y = _operand(x), _operand(y)
     if x.array.dtype != y.array.dtype:  # a product, which torch refuses to promote
         raise DTypeError(
             f"linalg.vecdot: expected x and y to have the same dtype, got {x.array.dtype} and {y.array.dtype}; "
             "cast one side to the other's dtype (e.g. y.to(x.dtype))"
         )
-    return ops.sum(x * y, dim)
+    return ops.sum(_c(x) * y, dim)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -1732,9 +1749,9 @@ def triangular_solve(
     b: Any, A: Any, upper: bool = True, transpose: bool = False, unitriangular: bool = False
 ) -> _TriangularSolveResult:
     """``torch.triangular_solve``: ``(X, A)`` with ``op(A) @ X = b``, ``op`` the transpose when asked."""
-    a = _matrix(A, "triangular_solve")
+    a = _matrix(A, "triangular_solve", complex_ok=True)
     tri = _triangle(a, upper, unitriangular)
-    b = ops._lift_float(b)
+    b = _operand(b)
     if b.ndim < 2:
         raise ShapeError(f"triangular_solve: expected b of shape (..., n, k), got shape {b.shape}")
     if transpose:
@@ -1758,22 +1775,23 @@ def cholesky_solve(B: Any, L: Any, upper: bool = False) -> Tensor:
         tensor([[1.],
                 [2.]])
     """
-    factor = _matrix(L, "cholesky_solve")
-    b = ops._lift_float(B)
+    factor = _matrix(L, "cholesky_solve", complex_ok=True)
+    b = _operand(B)
     with no_grad():
         x = _cholesky_solve_values(b, factor, upper)
     return record_op(x.array, (b, factor), _cholesky_solve_vjp, upper)
 
 
 def _cholesky_solve_values(b: Tensor, factor: Tensor, upper: bool) -> Tensor:
-    low = _t(ops.triu(factor)) if upper else ops.tril(factor)
+    # A = L L^H (L^T for real values)
+    low = _h(ops.triu(factor)) if upper else ops.tril(factor)
     y = _solve_triangle(low, b, False, True, False, "cholesky_solve")  # a zero pivot: inf, NaN, as PyTorch
-    return _solve_triangle(_t(low), y, True, True, False, "cholesky_solve")
+    return _solve_triangle(_h(low), y, True, True, False, "cholesky_solve")
 
 
 def _cholesky_solve_vjp(g, y, args, saved, needs, xp):
-    # PyTorch's cholesky_solve_backward: gB = A^-1 g, and with C = gB X^T, gL = -(C + C^T) L (lower)
-    # or -U (C + C^T) (upper)
+    # PyTorch's cholesky_solve_backward: gB = A^-1 g, and with C = gB X^H, gL = -(C + C^H) L (lower)
+    # or -U (C + C^H) (upper); ^H is ^T for real values
     upper = saved
     b, factor = args
     g_b: Any
@@ -1784,10 +1802,14 @@ def _cholesky_solve_vjp(g, y, args, saved, needs, xp):
             g_b = _cholesky_solve_values(wrap_array(g), wrap_array(factor), upper).array
     g_factor = None
     if needs[1]:
-        common = g_b @ _t(y)
-        common = common + _t(common)
-        g_factor = xp.sum_to(-(factor @ common) if upper else -(common @ factor), tuple(factor.shape))
-    return (xp.sum_to(g_b, tuple(b.shape)) if needs[0] else None, g_factor)
+        common = g_b @ _h(y)
+        common = common + _h(common)
+        g_factor = -(factor @ common) if upper else -(common @ factor)
+        g_factor = xp.sum_to(_real_like(g_factor, factor), tuple(factor.shape))
+    return (xp.sum_to(_real_like(g_b, b), tuple(b.shape)) if needs[0] else None, g_factor)
+
+
+_complex.register(_cholesky_solve_vjp)  # written with conjugate transposes (torch's formula)
 
 
 def cholesky_inverse(L: Any, upper: bool = False) -> Tensor:
@@ -1800,7 +1822,7 @@ def cholesky_inverse(L: Any, upper: bool = False) -> Tensor:
         tensor([[0.25, 0.  ],
                 [0.  , 1.  ]])
     """
-    factor = _matrix(L, "cholesky_inverse")
+    factor = _matrix(L, "cholesky_inverse", complex_ok=True)
     diag = namespace_of(factor.array).diagonal(factor.array, axis1=-2, axis2=-1)
     if bool(_devices.to_host((diag == 0).any())):  # host: PyTorch refuses a singular factor here
         raise LinAlgError("cholesky_inverse: a diagonal element of the factor is zero: the matrix is singular")

@@ -119,7 +119,10 @@ def _batched(x: Tensor, spatial: int, where: str) -> tuple[Tensor, bool]:
 
 
 def _check_floating(x: Tensor, where: str) -> None:
-    if x.array.dtype.kind != "f":
+    kind = x.array.dtype.kind
+    if kind == "c":  # .float() would drop the imaginary part: not advice to give for complex data
+        raise ArgumentTypeError(f"{where}: complex input ({x.dtype}) is not supported by this op")
+    if kind != "f":
         raise ArgumentTypeError(f"{where}: expected a floating-point input, got {x.dtype}; cast it with .float() first")
 
 

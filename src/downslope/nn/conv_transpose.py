@@ -30,6 +30,7 @@ from ._conv_args import (
     _batched,
     _check_floating,
     _checked_bias,
+    _complex_conv,
     _transposed_args,
     _tuple,
     _zeros_padding_only,
@@ -88,6 +89,15 @@ def _conv_transpose2d(
 ) -> Tensor:
     """Check a batched 2-D transposed convolution's tensors against its (read) arguments, then run
     the fused op."""
+    if x.array.dtype.kind == "c" or w.array.dtype.kind == "c":  # complex: real transposed convolutions
+        return _complex_conv(
+            lambda xr, wr: _conv_transpose2d(xr, wr, None, stride, padding, output_padding, dilation, groups, where),
+            x,
+            w,
+            bias,
+            w.shape[1] * groups,
+            where,
+        )
     _check_floating(x, where)
     if w.dtype != x.dtype:
         raise ArgumentTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")

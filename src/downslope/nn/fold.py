@@ -21,6 +21,7 @@ import numpy as np
 
 from ..backend import namespace_of
 from ..errors import ShapeError
+from ..ops.complex import register
 from ..tensor import Tensor, record_op
 from .convolution import _tuple
 from .module import Module
@@ -145,6 +146,12 @@ def _fold_vjp(g, y, args, saved, needs, xp):
     g = g[None] if unbatched else g
     out = _unfold_array(g, geometry, p)
     return (out[0] if unbatched else out,)
+
+
+# fold and unfold copy and add values with real coefficients: the same rules hold for complex ones
+# (torch's convention needs no conjugation for a map that is linear over the reals and the complex numbers)
+register(_unfold_vjp)
+register(_fold_vjp)
 
 
 class Unfold(Module):

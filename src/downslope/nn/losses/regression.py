@@ -84,9 +84,12 @@ def l1_loss(
         >>> F.l1_loss(ds.tensor([1.0, 2.0]), ds.tensor([0.0, 4.0]))
         tensor(1.5)
     """
-    x, reduction = _input_and_reduction(input, "l1_loss", size_average, reduce, reduction)
+    # complex input: |input - target| is real, as torch's (the checks read its real part's dtype)
+    complex_input = isinstance(input, Tensor) and input.array.dtype.kind == "c"
+    checked = wrap_array(np.real(input.array)) if complex_input else input  # np.real: device arrays dispatch it
+    x, reduction = _input_and_reduction(checked, "l1_loss", size_average, reduce, reduction)
     w = _sample_weight(weight, x, "l1_loss")
-    x, t = _broadcast_pair(x, target, "l1_loss", warn=True, reduction=reduction)
+    x, t = _broadcast_pair(input if complex_input else x, target, "l1_loss", warn=True, reduction=reduction)
     if w is not None:
         return _weighted_reduce(ops.abs(x - t) * w, w, reduction)
     return _reduce(ops.abs(x - t), reduction)

@@ -79,15 +79,22 @@ def _geqrf(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _is_orthogonal(q: np.ndarray) -> bool:
+    """Whether ``q``'s columns are orthonormal (unitary ones for complex ``q``: Q^H Q = I)."""
     n, k = q.shape[-2:]
     eps = 10.0 * n * np.finfo(q.dtype).eps
-    return bool(np.allclose(np.swapaxes(q, -1, -2) @ q, np.eye(k), atol=eps))  # host: q is a host copy
+    return bool(np.allclose(np.swapaxes(q, -1, -2).conj() @ q, np.eye(k), atol=eps))  # host: q is a host copy
 
 
 def _make_orthogonal(a: np.ndarray) -> np.ndarray:
     """The Q of ``a = QR`` with R's diagonal made non-negative (``a`` tall)."""
     q, r = np.linalg.qr(a)
-    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    d = np.diagonal(r, axis1=-2, axis2=-1)
+    if d.dtype.kind == "c":  # torch's sgn: d / |d| (0 for 0), so that R's diagonal is real and >= 0
+        magnitude = np.abs(d)
+        d = np.where(magnitude == 0, 0, d / np.where(magnitude == 0, 1, magnitude))
+    else:
+        d = np.sign(d)
+    return q * d[..., None, :]
 
 
 class _Orthogonal(Module):
@@ -109,7 +116,7 @@ class _Orthogonal(Module):
             if n != k:
                 pad = wrap_array(namespace_of(X.array).zeros((*X.shape[:-2], n, n - k), X.dtype))
                 X = ops.cat([X, pad], -1)  # noqa: N806
-            A = X - X.mT  # noqa: N806
+            A = X - (X.mH if X.is_complex() else X.mT)  # noqa: N806 (skew-Hermitian: Q unitary)
             if self.orthogonal_map == _OrthMaps.matrix_exp:
                 Q = linalg.matrix_exp(A)  # noqa: N806
             else:
@@ -135,7 +142,8 @@ class _Orthogonal(Module):
                 f"Expected a matrix or batch of matrices of shape {self.shape}. Got a tensor of shape {Q.shape}."
             )
         with no_grad():
-            q = np.asarray(to_host(Q.array), np.float64)  # host: a rare assignment, done by LAPACK on the host
+            wide = np.complex128 if Q.is_complex() else np.float64
+            q = np.asarray(to_host(Q.array), wide)  # host: a rare assignment, done by LAPACK on the host
             n, k = q.shape[-2:]
             transpose = n < k
             if transpose:
@@ -160,6 +168,9 @@ class _Orthogonal(Module):
             else:
                 # Completed to a square matrix with random columns (from downslope's seeded generator).
                 noise = backend.rng().standard_normal((*q.shape[:-2], n, n - k))
+                if q.dtype.kind == "c":  # torch's complex randn: both parts of variance 1/2
+                    imag = backend.rng().standard_normal(noise.shape)
+                    noise = (noise + 1j * imag) * np.sqrt(0.5)
                 q = _make_orthogonal(np.concatenate([q, noise], -1))
             self.base = wrap_array(array_like(q.astype(Q.dtype), Q.array))
             neg_id = np.zeros(Q.shape, Q.dtype)  # host: moved to Q's device below
@@ -175,7 +186,8 @@ def orthogonal(
     is tall, orthonormal rows when it is wide (PyTorch's ``parametrizations.orthogonal``).
 
     ``orthogonal_map`` is ``"matrix_exp"``, ``"cayley"`` or ``"householder"``; by default
-    ``"matrix_exp"`` for a square matrix and ``"householder"`` otherwise. With
+    ``"matrix_exp"`` for a square or complex matrix and ``"householder"`` otherwise. A complex weight
+    becomes unitary (matrix_exp or cayley of a skew-Hermitian matrix), as in torch. With
     ``use_trivialization=True`` the buffer ``parametrizations.<name>.0.base`` holds the starting point
     (the initial weight, orthogonalized by QR when it is not orthogonal already).
 
@@ -196,11 +208,18 @@ def orthogonal(
             f"orthogonal: expected a matrix or batch of matrices, got a tensor of {weight.ndim} dimensions"
         )
     if orthogonal_map is None:
-        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
+        # complex weights have no householder map (torch's default for them too)
+        square = weight.shape[-2] == weight.shape[-1]
+        orthogonal_map = "matrix_exp" if square or weight.is_complex() else "householder"
     orth_enum = getattr(_OrthMaps, str(orthogonal_map), None)
     if orth_enum is None:
         raise ArgumentError(
             f'orthogonal_map has to be one of "matrix_exp", "cayley", "householder". Got: {orthogonal_map}'
+        )
+    if orth_enum == _OrthMaps.householder and weight.is_complex():
+        raise ArgumentError(
+            f"orthogonal: the householder parametrization does not support complex tensors, got {weight.dtype} "
+            '(as in torch; use orthogonal_map="matrix_exp" or "cayley")'
         )
     orth = _Orthogonal(weight, orth_enum, use_trivialization=use_trivialization)
     parametrize.register_parametrization(module, name, orth, unsafe=True)
