@@ -70,3 +70,18 @@ def test_complex_tensors_still_take_complex_writes(case: str, name: str) -> None
     ref, ours = (COMPLEX_WRITES[case](m, m.zeros(3, dtype=getattr(m, name))).numpy() for m in (torch, ds))
     assert ours.dtype == ref.dtype
     np.testing.assert_array_equal(ours, ref)
+
+
+def test_clamp_of_a_real_tensor_by_a_complex_number_is_refused_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError):
+        torch.zeros(2).clamp(min=1j)
+    with pytest.raises(ds.errors.DTypeError, match="clamp"):
+        ds.zeros(2).clamp(min=1j)
+
+
+def test_load_state_dict_assign_takes_complex_values_for_parameters_that_require_grad() -> None:
+    model = ds.nn.Linear(2, 2, dtype=ds.complex64)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(state, assign=True)
+    assert model.weight.dtype == ds.complex64 and model.weight.requires_grad

@@ -112,7 +112,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.array.dtype != weight.array.dtype:
         raise DTypeError(
             f"linear: input dtype {x.array.dtype} differs from weight dtype {weight.array.dtype}; "
-            f"cast the input (x.float()) or the module (model.double())"
+            "cast the input (x.to(weight.dtype)) or the module (model.to(x.dtype))"
         )
     if bias is not None and bias.array.dtype != weight.array.dtype:  # torch refuses; NumPy would promote
         raise DTypeError(f"linear: bias dtype {bias.array.dtype} differs from weight dtype {weight.array.dtype}")

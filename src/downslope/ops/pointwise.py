@@ -515,8 +515,8 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     if min is None and max is None:
         raise ArgumentError("clip: at least one of min and max must be given")
     kind = x.array.dtype.kind
+    _ordered(x, min, max)  # a complex bound too: NumPy would drop its imaginary part
     if kind != "f":  # a number bound of a higher category promotes (torch: int.clamp(1.5) is float32)
-        _ordered(x, min, max)
         bounds = [v for v in (min, max) if v is not None]
         if any(isinstance(v, (float, np.floating)) for v in bounds):
             x = _lift_float(x)

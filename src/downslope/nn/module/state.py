@@ -210,7 +210,7 @@ def assign_into(module: Module, state_dict: Mapping[str, Any], arrays: Mapping[s
             param = value
         else:
             arr = _adoptable(value, checked)
-            if old.requires_grad and arr.dtype.kind != "f":
+            if old.requires_grad and arr.dtype.kind not in "fc":  # complex parameters have gradients too
                 raise CheckpointError(
                     f"{where}: cannot assign {key!r} of dtype {arr.dtype} to a parameter that requires grad "
                     "(only floating point tensors have gradients); pass floating values, or load without assign=True"
