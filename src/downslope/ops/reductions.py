@@ -408,7 +408,7 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
     d = _opmath(d)  # float16 in float32, rounded once at the end (torch sums float16 in float32)
     if d.size:
         # complex: shifted by the largest real part, as torch's (|exp(z)| depends on Re z only)
-        m = (d.real if complex_input else d).max(axis=axes, keepdims=True)
+        m = (xp.real(d) if complex_input else d).max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
     else:  # an empty reduction is log(0) = -inf, as in torch (max has no identity)
         m = xp.zeros(_kept_shape(d.shape, axes), d.dtype)

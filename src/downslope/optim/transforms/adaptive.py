@@ -366,7 +366,9 @@ def scale_by_nadam(
         if mu_prod.dtype == np.float64 and backend.get_default_dtype() != np.float64:
             # PyTorch keeps its scalar state (mu_product) in float32 unless the default dtype is float64,
             # multiplied in float32: so a float64 run follows torch's
-            mu_prod[...] = mu_prod.astype(np.float32) * np.float32(mu)
+            low = mu_prod.astype(np.float32)
+            low *= mu.astype(np.float32) if hasattr(mu, "astype") else np.float32(mu)  # mu: per element, or one
+            mu_prod[...] = low
         else:
             mu_prod *= mu
         tmp = ctx.scratch(g, 1)
