@@ -71,6 +71,28 @@ def _root(given: int | None, group_given: int | None) -> int:
     return 0 if group_given is None else group_given
 
 
+def _rooted(
+    what: str, tensor: Tensor, tensors: Any, root: int | None, group_root: int | None, group: Any, async_op: Any
+) -> tuple[world.World, int, list[Tensor] | None]:
+    """The checks gather and scatter share: (the world, the root rank, the root's checked list of
+    world_size tensors, None elsewhere; the other ranks must pass no list, as torch.distributed asks)."""
+    role, list_name = ("destination", "dst") if what == "gather" else ("source", "src")
+    _check_group(group, what)
+    _check_sync(async_op, what)
+    w = world.initialized_world(what)
+    rank = _root(root, group_root)
+    collectives._check_root(rank, w)
+    _check_tensor(tensor, what)
+    if w.rank == rank:
+        return w, rank, _check_list(tensors, w, tensor, f"{what}: {what}_list")
+    if tensors:
+        raise ArgumentError(
+            f"{what}: {what}_list is given on rank {w.rank}, which is not the {role} ({list_name}={rank}); pass "
+            f"{what}_list=None on the other ranks, as torch.distributed asks"
+        )
+    return w, rank, None
+
+
 def gather(
     tensor: Tensor,
     gather_list: MutableSequence[Tensor] | None = None,
@@ -90,24 +112,13 @@ def gather(
         [tensor([1., 2.])]
         >>> dist.destroy_process_group()
     """
-    _check_group(group, "gather")
-    _check_sync(async_op, "gather")
-    w = world.initialized_world("gather")
-    dst = _root(dst, group_dst)
-    collectives._check_root(dst, w)
-    _check_tensor(tensor, "gather")
-    if w.rank == dst:
-        targets = _check_list(gather_list, w, tensor, "gather: gather_list")
-    elif gather_list:
-        raise ArgumentError(
-            f"gather: gather_list is given on rank {w.rank}, which is not the destination (dst={dst}); pass "
-            "gather_list=None on the other ranks, as torch.distributed asks"
-        )
+    w, dst, targets = _rooted("gather", tensor, gather_list, dst, group_dst, group, async_op)
     if w.world_size == 1:
+        assert targets is not None  # the one rank is the destination
         targets[0].array[...] = tensor.array
         return
     everyone = _gathered(_host_copy(tensor, "gather"), w, "gather")
-    if w.rank == dst:
+    if targets is not None:
         for r, (values, target) in enumerate(zip(everyone, targets)):
             _write(target, values, f"gather: gather_list[{r}]")
 
@@ -122,24 +133,13 @@ def scatter(
 ) -> None:
     """``torch.distributed.scatter``: every rank r's ``tensor`` becomes ``scatter_list[r]`` of rank ``src``;
     the other ranks pass ``scatter_list=None`` (as torch asks)."""
-    _check_group(group, "scatter")
-    _check_sync(async_op, "scatter")
-    w = world.initialized_world("scatter")
-    src = _root(src, group_src)
-    collectives._check_root(src, w)
-    _check_tensor(tensor, "scatter")
-    if w.rank == src:
-        sources = _check_list(scatter_list, w, tensor, "scatter: scatter_list")
-    elif scatter_list:
-        raise ArgumentError(
-            f"scatter: scatter_list is given on rank {w.rank}, which is not the source (src={src}); pass "
-            "scatter_list=None on the other ranks, as torch.distributed asks"
-        )
+    w, src, sources = _rooted("scatter", tensor, scatter_list, src, group_src, group, async_op)
     if w.world_size == 1:
+        assert sources is not None  # the one rank is the source
         tensor.array[...] = sources[0].array
         return
     mine = _host_copy(tensor, "scatter")
-    if w.rank == src:
+    if sources is not None:
         everything = np.concatenate(
             [_host_copy(t, f"scatter: scatter_list[{r}]").reshape(-1) for r, t in enumerate(sources)]
         )
