@@ -59,6 +59,15 @@ def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any 
     return GradientTransformation(init, update)
 
 
+def _torch_scalar_type(dtype: np.dtype) -> type:
+    """The type PyTorch keeps an optimizer's scalar state in (NAdam's mu_product, ASGD's eta and mu) for
+    parameters of ``dtype``: float32 unless the default dtype is float64 (torch's _get_scalar_dtype),
+    float64 parameters included, so a float64 run rounds them as torch's does."""
+    if dtype == np.float64 and backend.get_default_dtype() != np.float64:
+        return np.float32
+    return dtype.type
+
+
 def _zero_moments(params: np.ndarray) -> dict[str, np.ndarray]:
     """Adam's two moving averages (of the gradient and of its square), zero before the first step."""
     return {"exp_avg": np.zeros_like(params), "exp_avg_sq": np.zeros_like(params)}
@@ -263,9 +272,7 @@ def scale_by_asgd(
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         rate, decay, power, start = hyper(lr, ctx), hyper(lambd, ctx), hyper(alpha, ctx), hyper(t0, ctx)
         eta, mu, ax = state["eta"], state["mu"], state["ax"]
-        # PyTorch keeps eta and mu as float32 scalars unless the default dtype is float64: a float64 run
-        # rounds them as torch's does
-        scalar = np.float32 if eta.dtype == np.float64 and backend.get_default_dtype() != np.float64 else eta.dtype.type
+        scalar = _torch_scalar_type(eta.dtype)
         if isinstance(ctx.first, (bool, np.bool_)):
             if ctx.first:
                 eta.fill(scalar(rate))
@@ -363,11 +370,10 @@ def scale_by_nadam(
             )
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
-        if mu_prod.dtype == np.float64 and backend.get_default_dtype() != np.float64:
-            # PyTorch keeps its scalar state (mu_product) in float32 unless the default dtype is float64,
-            # multiplied in float32: so a float64 run follows torch's
-            low = mu_prod.astype(np.float32)
-            low *= mu.astype(np.float32) if hasattr(mu, "astype") else np.float32(mu)  # mu: per element, or one
+        scalar = _torch_scalar_type(mu_prod.dtype)
+        if scalar is not mu_prod.dtype.type:  # multiplied in float32, as torch's float32 mu_product
+            low = mu_prod.astype(scalar)
+            low *= mu.astype(scalar) if hasattr(mu, "astype") else scalar(mu)  # mu: per element, or one
             mu_prod[...] = low
         else:
             mu_prod *= mu
