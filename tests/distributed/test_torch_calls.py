@@ -162,3 +162,38 @@ def test_two_ranks_give_what_torchs_gloo_gives(mpiexec: list[str], tmp_path: Pat
             expected, got = saved[f"torch:{key}"], saved[f"ds:{key}"]
             assert got.shape == expected.shape and got.dtype == expected.dtype, key
             np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, err_msg=f"rank {rank}: {key}")
+
+
+_UNEQUAL_PARTS = """
+import downslope as ds
+from downslope import distributed as dist
+from downslope.errors import DownslopeError
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+mine = ds.zeros(2 + rank)  # rank 1 passes one element more
+for what, call in [
+    ("gather", lambda: dist.gather(mine, [ds.zeros(2), ds.zeros(2)] if rank == 0 else None, dst=0)),
+    ("scatter", lambda: dist.scatter(mine, [ds.ones(2), ds.ones(2)] if rank == 0 else None, src=0)),
+]:
+    try:
+        call()
+    except DownslopeError as exc:
+        print(f"rank {rank} {what} refused: {exc}", flush=True)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_unequal_parts_are_refused_on_every_rank_instead_of_failing_inside_mpi(
+    mpiexec: list[str], tmp_path: Path
+) -> None:
+    script = tmp_path / "unequal.py"
+    script.write_text(_UNEQUAL_PARTS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_", "PRTE_"))}
+    done = subprocess.run(
+        [*mpiexec, "-n", "2", sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    for what in ("gather", "scatter"):  # each rank names the other's part
+        assert f"rank 0 {what} refused: {what}: rank 1 passed a tensor of 12 bytes, rank 0 one of 8" in done.stdout
+        assert f"rank 1 {what} refused: {what}: rank 0 passed a tensor of 8 bytes, rank 1 one of 12" in done.stdout

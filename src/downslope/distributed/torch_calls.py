@@ -64,6 +64,18 @@ def _gathered(mine: np.ndarray, w: world.World, what: str) -> list[np.ndarray]:
     return [np.frombuffer(data, dtype=mine.dtype).reshape(mine.shape) for data in raw]
 
 
+def _check_same_size(mine: np.ndarray, w: world.World, what: str) -> None:
+    """Refused alike on every rank when one rank's tensor has another number of bytes (a rooted Gather or
+    Scatter of unequal parts would fail inside MPI, or on one rank only)."""
+    sizes = [int(np.frombuffer(b, dtype=np.int64)[0]) for b in w.comm.allgather_bytes(np.int64(mine.nbytes).tobytes())]
+    for r, size in enumerate(sizes):
+        if size != mine.nbytes:
+            raise DisagreementError(
+                f"{what}: rank {r} passed a tensor of {size} bytes, rank {w.rank} one of {mine.nbytes} "
+                f"({tuple(mine.shape)} {mine.dtype}); every rank must pass tensors of the same shape and dtype"
+            )
+
+
 def _root(given: int | None, group_given: int | None) -> int:
     """The root rank from torch's two spellings (``dst``/``group_dst``, the same in the one group); 0 by default."""
     if given is not None:
@@ -117,10 +129,14 @@ def gather(
         assert targets is not None  # the one rank is the destination
         targets[0].array[...] = tensor.array
         return
-    everyone = _gathered(_host_copy(tensor, "gather"), w, "gather")
+    mine = np.ascontiguousarray(_host_copy(tensor, "gather"))
+    _check_same_size(mine, w, "gather")
+    everyone = None if targets is None else np.empty((w.world_size, *mine.shape), dtype=mine.dtype)
+    w.comm.gather(mine, everyone, dst)
     if targets is not None:
-        for r, (values, target) in enumerate(zip(everyone, targets)):
-            _write(target, values, f"gather: gather_list[{r}]")
+        assert everyone is not None  # made above for the destination
+        for r, target in enumerate(targets):
+            _write(target, everyone[r], f"gather: gather_list[{r}]")
 
 
 def scatter(
@@ -138,15 +154,13 @@ def scatter(
         assert sources is not None  # the one rank is the source
         tensor.array[...] = sources[0].array
         return
-    mine = _host_copy(tensor, "scatter")
+    mine = np.ascontiguousarray(_host_copy(tensor, "scatter"))
+    _check_same_size(mine, w, "scatter")
+    parts = None
     if sources is not None:
-        everything = np.concatenate(
-            [_host_copy(t, f"scatter: scatter_list[{r}]").reshape(-1) for r, t in enumerate(sources)]
-        )
-    else:
-        everything = np.empty(mine.size * w.world_size, dtype=mine.dtype)
-    w.comm.bcast(everything, src)
-    _write(tensor, everything[w.rank * mine.size : (w.rank + 1) * mine.size], "scatter")
+        parts = np.stack([_host_copy(t, f"scatter: scatter_list[{r}]") for r, t in enumerate(sources)])
+    w.comm.scatter(parts, mine, src)  # each rank receives its own part only
+    _write(tensor, mine, "scatter")
 
 
 def all_gather_into_tensor(

@@ -71,6 +71,14 @@ class _SelfComm:
     def bcast_bytes(self, data: bytes, root: int) -> bytes:
         return data
 
+    def gather(self, buf: np.ndarray, out: np.ndarray | None, root: int) -> None:
+        if out is not None:
+            out[0] = buf
+
+    def scatter(self, parts: np.ndarray | None, buf: np.ndarray, root: int) -> None:
+        if parts is not None:
+            buf[...] = parts[0]
+
     def barrier(self) -> None:
         pass
 
@@ -247,6 +255,17 @@ class _MPIComm:
         with self._collective("a Bcast"):
             self._comm.Bcast(buf, root=root)
         return buf.tobytes()
+
+    def gather(self, buf: np.ndarray, out: np.ndarray | None, root: int) -> None:
+        """Rank r's ``buf`` into ``out[r]`` on ``root`` (``out``: None on the other ranks); only the root
+        receives, so the traffic is the data once, not once per rank."""
+        with self._collective("a Gather"):
+            self._comm.Gather(buf, out, root=root)
+
+    def scatter(self, parts: np.ndarray | None, buf: np.ndarray, root: int) -> None:
+        """``parts[r]`` of ``root`` into rank r's ``buf`` (``parts``: None on the other ranks)."""
+        with self._collective("a Scatter"):
+            self._comm.Scatter(parts, buf, root=root)
 
     def barrier(self) -> None:
         with self._collective("a Barrier"):
