@@ -155,28 +155,34 @@ def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
     if x.ndim == 0:
         return getattr(return_types, name)(clone(x), wrap_array(np.zeros_like(x.array, dtype=np.int64)))
     a = np.moveaxis(x.array, d, -1)
-    idx = np.zeros_like(a, dtype=np.int64)
     if a.shape[-1] == 0:  # nothing to run over: empty values and indices, as torch
+        idx = np.zeros_like(a, dtype=np.int64)
         return getattr(return_types, name)(
             _take_along(x, np.moveaxis(idx, -1, d), d), wrap_array(np.moveaxis(idx, -1, d))
         )
-    best = a[..., 0].copy()
-    for k in range(1, a.shape[-1]):
-        take = better(a[..., k], best) | (a[..., k] == best) | np.isnan(a[..., k])
-        best = np.where(take, a[..., k], best)
-        idx[..., k] = np.where(take, k, idx[..., k - 1])
+    # Element k takes over when it is at least the running extreme before it, or NaN (torch's rule, so
+    # ties go to the later index and a NaN holds until the next NaN). The running extreme up to k
+    # (NaN-propagating, as np.maximum/np.minimum are) equals a[k] exactly then, so the last such k so far
+    # is a running maximum of marked positions: two accumulates instead of a Python loop over the dim.
+    xp = namespace_of(a)
+    running = better.accumulate(a, axis=-1)
+    took = a == running
+    if a.dtype.kind in "fc":
+        took |= xp.isnan(a)
+    positions = xp.arange(a.shape[-1], dtype=np.int64)
+    idx = np.maximum.accumulate(xp.where(took, positions, 0), axis=-1)
     idx = np.moveaxis(idx, -1, d)
     return getattr(return_types, name)(_take_along(x, idx, d), wrap_array(idx))
 
 
 def cummax(x: Any, dim: int) -> Any:
     """``(values, indices)`` of the running maximum along ``dim`` (the gradient goes to the index)."""
-    return _running_extreme(x, dim, "cummax", np.greater)
+    return _running_extreme(x, dim, "cummax", np.maximum)
 
 
 def cummin(x: Any, dim: int) -> Any:
     """``(values, indices)`` of the running minimum along ``dim``."""
-    return _running_extreme(x, dim, "cummin", np.less)
+    return _running_extreme(x, dim, "cummin", np.minimum)
 
 
 def logcumsumexp(x: Any, dim: int) -> Tensor:
