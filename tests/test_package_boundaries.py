@@ -61,6 +61,8 @@ LAYERS = [
         "_dynamo",
         "jit",
         "fx",
+        "sparse",
+        "quasirandom",
     },
     {"gradcheck", "serialization", "jacobians", "testing"},
     {"nn", "data", "distributions"},

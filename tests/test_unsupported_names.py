@@ -46,7 +46,7 @@ def test_reported_repros() -> None:
     with pytest.raises(AttributeError, match="storage-level API"):
         ds.zeros(2).storage()
     with pytest.raises(AttributeError, match="sparse tensors"):
-        ds.sparse.mm  # noqa: B018
+        ds.sparse_csr_tensor  # noqa: B018
     with pytest.raises(AttributeError, match="half-precision complex"):
         ds.complex32  # noqa: B018
 

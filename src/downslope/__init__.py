@@ -872,3 +872,9 @@ __all__ += [
     "resolve_conj", "resolve_neg", "angle", "view_as_real", "view_as_complex", "fft", "stft", "istft", "is_conj",
     "isreal",
 ]  # fmt: skip
+
+# sparse COO tensors: torch.sparse_coo_tensor, torch.spmm, the layouts, torch.sparse (mm, sum, softmax...)
+from . import sparse as sparse  # noqa: E402
+from .sparse import layout, sparse_coo, sparse_coo_tensor, spmm, strided  # noqa: E402
+
+__all__ += ["sparse", "layout", "sparse_coo", "sparse_coo_tensor", "spmm", "strided"]

@@ -27,7 +27,7 @@ from .errors import DownslopeError
 
 # The reasons, as the compatibility table groups names by them.
 DEVICE = "GPU, accelerator or kernel-library specific: downslope computes on the CPU with NumPy"
-SPARSE = "sparse tensors are not supported"
+SPARSE = "only part of torch's sparse tensors is supported: COO tensors and downslope.sparse's ops (no CSR, CSC or BSR)"
 COMPLEX = "half-precision complex (complex32) is not supported: NumPy has no such dtype"
 FFT = "Fourier transforms are not implemented"
 STORAGE = "storage-level API: a downslope Tensor wraps one NumPy array"
@@ -36,7 +36,7 @@ PROCESSES = "sharing tensors between processes is not supported: a Tensor's arra
 NETWORK = "downloading at run time is not supported: downslope reaches no network"
 
 _COMPLEX_WAY = "use complex64 (ds.complex64, t.to(ds.complex64))"
-_SPARSE_WAY = "use a dense tensor (ds.zeros(...).index_put_ / scatter_add for COO data, ds.mm for products)"
+_SPARSE_WAY = "use a COO tensor (ds.sparse_coo_tensor(indices, values, size)) and ds.sparse.mm for products"
 _STORAGE_WAY = "a Tensor's values are the NumPy array t.numpy(); use reshape/view/unfold/expand for new views"
 # downslope.load reads only its own files (it never unpickles), so a downloaded .pth is converted once,
 # with PyTorch, to safetensors; the route named here is the one tests/test_model_zoo_advice.py runs.
@@ -61,11 +61,8 @@ _MULTIPROCESSING_WAY = (
 
 # (torch namespace, name) -> (reason, the downslope way)
 UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
-    ("torch", "sparse"): (SPARSE, _SPARSE_WAY),
-    ("torch", "sparse_coo_tensor"): (SPARSE, _SPARSE_WAY),
     ("torch", "sparse_csr_tensor"): (SPARSE, _SPARSE_WAY),
-    ("torch", "spmm"): (SPARSE, "use ds.mm on dense tensors"),
-    ("torch", "smm"): (SPARSE, "use ds.mm on dense tensors"),
+    ("torch", "smm"): (SPARSE, "use ds.sparse.mm(S, D), whose result is dense"),
     ("torch", "as_strided"): (STORAGE, _STORAGE_WAY),
     ("torch", "multiprocessing"): (PROCESSES, _MULTIPROCESSING_WAY),
     ("torch", "hub"): (NETWORK, _DOWNLOAD_WAY),
@@ -82,8 +79,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
         "make a new tensor of the shape (ds.empty(shape)) or copy into one that has it",
     ),
     ("torch.Tensor", "resize_as_"): (STORAGE, "make a new tensor of the shape (ds.empty_like(other)) or copy into it"),
-    ("torch.Tensor", "to_sparse"): (SPARSE, "a downslope Tensor is always dense: keep it as it is"),
-    ("torch.Tensor", "to_dense"): (SPARSE, "a downslope Tensor is always dense: drop the call"),
 }
 _LOW_PRECISION = (
     "float8_e4m3fn",

@@ -652,6 +652,21 @@ class Tensor:
         """False: downslope's tensors are dense."""
         return False
 
+    @property
+    def layout(self) -> Any:
+        """``downslope.strided``: a Tensor is dense (sparse COO tensors are ``downslope.sparse``'s own type)."""
+        return _sparse.strided
+
+    def to_sparse(self, sparse_dim: Any = None, *, layout: Any = None) -> Any:
+        """The sparse COO tensor of this tensor's nonzeros (differentiable with respect to them)."""
+        if layout is not None and layout is not _sparse.sparse_coo:
+            raise ArgumentError(f"to_sparse(): only layout=downslope.sparse_coo is supported, got {layout!r}")
+        return _sparse.from_dense(self, sparse_dim)
+
+    def to_dense(self, dtype: Any = None, *, masked_grad: Any = None) -> Tensor:
+        """A dense tensor's dense form: itself (as torch), cast when ``dtype`` is given."""
+        return self if dtype is None else _ops.astype(self, dtype)
+
     def float(self) -> Tensor:
         return _ops.astype(self, backend.float32)
 
@@ -4404,6 +4419,7 @@ def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, req
 
 from . import functional as _functional  # noqa: E402  (the ops need Tensor defined first)
 from . import ops as _ops  # noqa: E402
+from . import sparse as _sparse  # noqa: E402  (sparse COO tensors: layouts and Tensor.to_sparse)
 from .ops import complex as _complex  # noqa: E402
 
 _complex.install(Tensor)  # complex tensors' methods (real, imag, conj, angle) and their ops' rules

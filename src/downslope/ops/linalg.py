@@ -39,6 +39,8 @@ def _check_kinds(a: Any, b: Any, name: str) -> None:
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands are vectors, leading dims broadcast."""
+    if not isinstance(a, Tensor) and hasattr(a, "_sparse_product"):  # a sparse COO left operand (ds.sparse)
+        return a._sparse_product(b, "matmul")
     _check_kinds(a, b, "matmul")
     a, b = _pair(a, b)
     ad, bd = a.array, b.array
@@ -109,6 +111,8 @@ def triu(x: Any, diagonal: int = 0) -> Tensor:
 
 def mm(a: Any, b: Any) -> Tensor:
     """Matrix product of two 2-D tensors (torch.mm: no broadcasting, no vectors)."""
+    if not isinstance(a, Tensor) and hasattr(a, "_sparse_product"):  # a sparse COO left operand (ds.sparse)
+        return a._sparse_product(b, "mm")
     _check_kinds(a, b, "mm")
     a, b = _pair(a, b)
     if a.ndim != 2 or b.ndim != 2:
@@ -127,6 +131,8 @@ def bmm(a: Any, b: Any) -> Tensor:
 
 def mv(a: Any, v: Any) -> Tensor:
     """Matrix-vector product (torch.mv)."""
+    if not isinstance(a, Tensor) and hasattr(a, "_sparse_product"):  # a sparse COO left operand (ds.sparse)
+        return a._sparse_product(v, "mv")
     _check_kinds(a, v, "mv")
     a, v = _pair(a, v)
     if a.ndim != 2 or v.ndim != 1:

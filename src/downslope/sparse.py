@@ -1,0 +1,982 @@
+"""Sparse COO tensors (torch.sparse_coo_tensor, torch.sparse): what graph code written for torch uses.
+
+A :class:`SparseCOOTensor` is a ``(sparse_dim, nnz)`` int64 index array, a values :class:`~downslope.Tensor`
+``(nnz, *dense_dims)`` and a size. The values Tensor carries the graph: every differentiable sparse op is a
+recorded op on the values, so gradients reach a values tensor the user made (learned edge weights) as a
+dense ``(nnz,)`` tensor, and a leaf sparse tensor's ``.grad`` is a sparse tensor of its pattern, as torch's.
+
+It is its own type, not a Tensor subclass (``isinstance(S, downslope.Tensor)`` is False, torch says True):
+a subclass would inherit hundreds of dense ops that would compute on the wrong data; here anything without
+a sparse rule (``F.relu(S)``, ``S + dense``, ``S[0]``, ``np.asarray(S)``) raises :class:`SparseLayoutError`,
+which names the op, lists what sparse tensors support and says to call ``.to_dense()`` first.
+
+The product ``S @ D`` (torch.sparse.mm, torch.spmm, torch.mm, torch.matmul) is a segment sum over rows: the
+nonzeros in row order (a coalesced tensor is), a compiled loop with numba (``DOWNSLOPE_JIT=0`` or device
+arrays: NumPy's ``add.reduceat``). The row order and its transpose (for the gradient ``S^T @ G``) are cached
+on the tensor, so an adjacency matrix reused every step sorts once.
+
+Example:
+    >>> import downslope as ds
+    >>> S = ds.sparse_coo_tensor([[0, 1, 1], [2, 0, 2]], [3.0, 4.0, 5.0], (2, 3))
+    >>> (S @ ds.ones(3, 1)).flatten().tolist()
+    [3.0, 9.0]
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import backend, jit_gate
+from ._unsupported import UnsupportedNameError
+from .devices import to_host
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError, StateError
+from .tensor import Tensor, record_op, tensor, wrap_array
+
+__all__ = [
+    "SparseCOOTensor",
+    "SparseLayoutError",
+    "layout",
+    "strided",
+    "sparse_coo",
+    "sparse_coo_tensor",
+    "FloatTensor",
+    "DoubleTensor",
+    "LongTensor",
+    "mm",
+    "spmm",
+    "addmm",
+    "sum",
+    "softmax",
+    "is_sparse",
+]
+
+_sum = builtins.sum
+
+
+class layout:
+    """torch.layout: how a tensor stores its values (``downslope.strided`` dense, ``downslope.sparse_coo``)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+    def __reduce__(self) -> str:  # the one object of its name survives pickling and copies
+        return self.name
+
+
+strided = layout("strided")
+sparse_coo = layout("sparse_coo")
+
+SUPPORTED = (
+    "@ / mm / matmul / spmm / sparse.mm / sparse.addmm with a dense right operand, to_dense(), coalesce(), "
+    "t() / transpose(), * and / by a number, negation, + another sparse tensor of the same size, "
+    "sparse.sum, sparse.softmax, float() / double() / to(dtype), detach(), clone(), requires_grad_(), "
+    "indices() / values() / _indices() / _values() / _nnz()"
+)
+
+
+class SparseLayoutError(ArgumentTypeError, NotImplementedError):
+    """An op given a sparse COO tensor that has no sparse rule in downslope. A TypeError (torch's error for
+    ``S.numpy()``) and a NotImplementedError (torch's for an op with no sparse kernel)."""
+
+
+def _refusal(op: str) -> str:
+    return (
+        f"{op}: got a sparse COO tensor, which this op does not take; sparse COO tensors support {SUPPORTED}. "
+        "Call .to_dense() first to use the dense op"
+    )
+
+
+_OPERATORS = {
+    "__add__": "+",
+    "__radd__": "+",
+    "__sub__": "-",
+    "__rsub__": "-",
+    "__mul__": "*",
+    "__rmul__": "*",
+    "__truediv__": "/",
+    "__rtruediv__": "/",
+    "__matmul__": "@",
+    "__rmatmul__": "@",
+    "__pow__": "**",
+}
+_PASSING = frozenset({"wrapper", "inner", "wrapped", "forward"})  # decorators' frames: name what they wrap
+
+
+def _calling_op() -> str:
+    """The downslope op the user called, to name in a refusal: the outermost downslope frame that is not a
+    decorator's wrapper nor a private helper (an operator by its symbol, a constructor by its class)."""
+    frames = []
+    frame: Any = sys._getframe(2)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith("downslope") and frame.f_globals["__name__"] != __name__:
+            frames.append(frame)
+        elif frames:
+            break
+        frame = frame.f_back
+    for frame in reversed(frames):  # outermost first
+        name = frame.f_code.co_name
+        if name in _OPERATORS:
+            return _OPERATORS[name]
+        if name in ("__init__", "__new__", "__call__"):
+            owner = frame.f_locals.get("self", frame.f_locals.get("cls"))
+            return getattr(owner, "__name__", type(owner).__name__)
+        if name not in _PASSING and not name.startswith(("_", "<")):
+            return name
+    return "numpy.asarray / numpy.array" if not frames else "this op"
+
+
+def is_sparse(x: Any) -> bool:
+    """Whether ``x`` is a sparse COO tensor."""
+    return isinstance(x, SparseCOOTensor)
+
+
+# ---------------------------------------------------------------------------------------------- kernels
+_compiled: Any = None  # the numba kernels once built; False when numba is missing or failed
+
+
+def _kernels(*arrays: Any) -> Any:
+    """The compiled kernels, or None for the NumPy path. The gate's switches and dtype checks are asked
+    with this module's name (it is loaded already, so the gate imports nothing); numba is imported and the
+    kernels compiled on the first call that can use them."""
+    global _compiled
+    if jit_gate.kernels(__name__, *arrays) is None:
+        return None
+    if _compiled is None:
+        try:
+            _compiled = _build_kernels()
+        except ImportError:
+            _compiled = False
+    return _compiled or None
+
+
+def _build_kernels() -> Any:
+    import numba  # imported on first use only: numba takes half a second to import
+
+    @numba.njit(cache=True, nogil=True)
+    def csr_mm(indptr, cols, perm, vals, d, out):
+        # out[r] = sum over the row's nonzeros k of vals[perm[k]] * d[cols[k]]
+        f = d.shape[1]
+        for r in range(indptr.shape[0] - 1):
+            for k in range(indptr[r], indptr[r + 1]):
+                v = vals[perm[k]]
+                c = cols[k]
+                for j in range(f):
+                    out[r, j] += v * d[c, j]
+
+    @numba.njit(cache=True, nogil=True)
+    def sddmm(rows, cols, g, d, out):
+        # out[k] = <g[rows[k]], d[cols[k]]>: the gradient of each nonzero's value
+        f = d.shape[1]
+        for k in range(rows.shape[0]):
+            r = rows[k]
+            c = cols[k]
+            s = 0.0
+            for j in range(f):
+                s += g[r, j] * d[c, j]
+            out[k] = s
+
+    class Kernels:
+        pass
+
+    kernels = Kernels()
+    kernels.csr_mm = csr_mm  # type: ignore[attr-defined]
+    kernels.sddmm = sddmm  # type: ignore[attr-defined]
+    return kernels
+
+
+class _Order:
+    """The nonzeros of a 2-D sparse tensor grouped by one of its index rows (``by``: 0 rows, 1 columns):
+    ``perm`` (positions in that order, stable), ``indptr`` (each group's start), ``other`` (the other index of
+    each, in that order), ``groups``/``starts`` (the non-empty groups and where each starts: NumPy's
+    reduceat path)."""
+
+    __slots__ = ("perm", "indptr", "other", "keys", "groups", "starts")
+
+    def __init__(self, indices: Any, size: int, by: int, sorted_already: bool) -> None:
+        xp = backend.namespace_of(indices)
+        key = indices[by]
+        nnz = key.shape[0]
+        if sorted_already:
+            self.perm = xp.arange(nnz, dtype=np.int64)
+            self.keys = key
+        else:
+            self.perm = xp.argsort(key, kind="stable").astype(np.int64, copy=False)
+            self.keys = key[self.perm]
+        self.other = indices[1 - by][self.perm]
+        counts = xp.bincount(key, minlength=size)
+        self.indptr = xp.concatenate([xp.zeros(1, dtype=np.int64), xp.cumsum(counts)]).astype(np.int64, copy=False)
+        # which groups hold nonzeros: a size read from the data, once per tensor (cached with the order)
+        self.groups = xp.nonzero(counts)[0]
+        self.starts = self.indptr[self.groups]
+
+
+def _segment_mm(order: _Order, vals: Any, d: Any, rows: int) -> Any:
+    """``out[r] = sum of vals[k] * d[other[k]]`` over the nonzeros k of group r: (rows, f) from (n, f)."""
+    xp = backend.namespace_of(d)
+    dtype = np.result_type(vals.dtype, d.dtype)
+    out = xp.zeros((rows, d.shape[1]), dtype=dtype)
+    if order.perm.shape[0] == 0:
+        return out
+    kernels = _kernels(vals, d, order.perm)
+    if kernels is not None and vals.dtype == d.dtype:
+        d = np.ascontiguousarray(d)  # host: numba's kernel runs on host arrays only (the gate checked)
+        kernels.csr_mm(order.indptr, order.other, order.perm, vals, d, out)
+        return out
+    # (f, nnz) products, features first: NumPy's reduceat sums runs along the last axis several times faster
+    # than down the first (0.85 s against 6.3 s for 1M nonzeros x 64 features)
+    contrib = xp.take(xp.ascontiguousarray(d.T), order.other, axis=1)
+    contrib *= vals[order.perm]
+    out[order.groups] = np.add.reduceat(contrib, order.starts, axis=1).T
+    return out
+
+
+def _sddmm(indices: Any, g: Any, d: Any) -> Any:
+    """Per nonzero k: ``<g[row[k]], d[col[k]]>`` (the gradient of S's values in S @ D)."""
+    rows, cols = indices[0], indices[1]
+    kernels = _kernels(g, d, rows)
+    if kernels is not None and g.dtype == d.dtype:
+        out = np.empty(rows.shape[0], dtype=g.dtype)  # host: the kernel path holds host arrays only
+        kernels.sddmm(rows, cols, np.ascontiguousarray(g), np.ascontiguousarray(d), out)
+        return out
+    return (g[rows] * d[cols]).sum(axis=1)
+
+
+# ---------------------------------------------------------------------------------------------- the tensor
+def _refuse_operator(op: str) -> Any:
+    def refuse(self: Any, *other: Any) -> Any:
+        raise SparseLayoutError(_refusal(f"the {op} operator"))
+
+    return refuse
+
+
+class SparseCOOTensor:
+    """A sparse COO tensor (torch.sparse_coo_tensor's result). Make one with :func:`sparse_coo_tensor`,
+    ``torch.sparse.FloatTensor(i, v, size)`` or ``dense.to_sparse()``."""
+
+    __slots__ = ("_idx", "_vals", "_size", "_coalesced", "_rows", "_cols", "__weakref__")
+    __array_priority__ = 1000  # NumPy defers its operators to ours (which refuse), never iterating S
+
+    def __init__(self, indices: Any, values: Tensor, size: tuple[int, ...], coalesced: bool) -> None:
+        self._idx = indices
+        self._vals = values
+        self._size = size
+        self._coalesced = coalesced
+        self._rows: _Order | None = None
+        self._cols: _Order | None = None
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def is_sparse(self) -> bool:
+        return True
+
+    @property
+    def is_sparse_csr(self) -> bool:
+        return False
+
+    @property
+    def layout(self) -> layout:
+        return sparse_coo
+
+    @property
+    def shape(self) -> Any:
+        return backend.Size(self._size)
+
+    def size(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return self.shape
+        return self._size[self._dim(dim)]
+
+    def dim(self) -> int:
+        return len(self._size)
+
+    ndim = property(dim)
+
+    def __len__(self) -> int:
+        if not self._size:
+            raise SparseLayoutError("len() of a 0-d sparse tensor")
+        return self._size[0]
+
+    def sparse_dim(self) -> int:
+        return int(self._idx.shape[0])
+
+    def dense_dim(self) -> int:
+        return len(self._size) - self.sparse_dim()
+
+    @property
+    def dtype(self) -> Any:
+        return self._vals.dtype
+
+    @property
+    def device(self) -> Any:
+        return self._vals.device
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._vals.is_cuda
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._vals.requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._vals.is_leaf
+
+    @property
+    def grad_fn(self) -> Any:
+        return self._vals.grad_fn
+
+    @property
+    def grad(self) -> SparseCOOTensor | None:
+        """A leaf's gradient: a sparse tensor of its (coalesced) pattern, as torch's."""
+        g = self._vals.grad
+        if g is None:
+            return None
+        # torch marks the gradient uncoalesced (its indices are the coalesced pattern all the same)
+        if self._coalesced or self._nnz() == 0:
+            return SparseCOOTensor(self._idx, g.detach(), self._size, False)
+        # every copy of a duplicate index got the gradient of that one entry of the dense tensor: keep one
+        order, starts, _, idx = _coalescing(self._idx, self._size)
+        return SparseCOOTensor(idx, wrap_array(g.array[order[starts]]), self._size, False)
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is not None:
+            raise SparseLayoutError("setting a sparse tensor's .grad: only None (clearing it) is supported")
+        self._vals.grad = None
+
+    def _nnz(self) -> int:
+        return int(self._idx.shape[1])
+
+    def _indices(self) -> Tensor:
+        return wrap_array(self._idx)
+
+    def _values(self) -> Tensor:
+        return self._vals
+
+    def indices(self) -> Tensor:
+        self._need_coalesced("indices")
+        return wrap_array(self._idx)
+
+    def values(self) -> Tensor:
+        self._need_coalesced("values")
+        return self._vals
+
+    def _need_coalesced(self, what: str) -> None:
+        if not self._coalesced:
+            raise StateError(
+                f"{what}(): cannot get {what} on an uncoalesced sparse tensor (duplicate or unsorted indices "
+                f"may be present); call .coalesce() first, or ._{what}() for the stored {what} as they are"
+            )
+
+    def is_coalesced(self) -> bool:
+        return self._coalesced
+
+    def __repr__(self) -> str:
+        # torch's layout: the indices and the values on lines of their own, then size, nnz, dtype and layout
+        indices = repr(wrap_array(self._idx))[len("tensor(") : -1].replace("\n", "\n" + " " * 15)
+        values = Tensor.__repr__(wrap_array(self._vals.array))[len("tensor(") : -1]
+        values = values.split(", dtype=")[0].replace("\n", "\n" + " " * 14)
+        extras = [f"size={tuple(self._size)}", f"nnz={self._nnz()}"]
+        if self._vals.dtype not in (backend.get_default_dtype(), backend.int64):
+            extras.append(f"dtype={self._vals.dtype}")
+        extras.append("layout=torch.sparse_coo")
+        if self.requires_grad:
+            node = self._vals.grad_fn
+            extras.append("requires_grad=True" if node is None else f"grad_fn=<{node.name()}>")
+        return f"tensor(indices=tensor({indices}),\n       values=tensor({values}),\n       {', '.join(extras)})"
+
+    # ------------------------------------------------------------------ conversions
+    def to_dense(self, dtype: Any = None, *, masked_grad: bool = True) -> Tensor:
+        """The dense tensor (duplicates summed), differentiable with respect to the values."""
+        vals = self._vals if dtype is None else self._vals.to(dtype)
+        return record_op(_scatter_dense(self._idx, vals.array, self._size), (vals,), _to_dense_vjp, saved=self._idx)
+
+    def coalesce(self) -> SparseCOOTensor:
+        """Duplicates summed, indices sorted lexicographically (itself when already coalesced)."""
+        if self._coalesced:
+            return self
+        if self._nnz() == 0:
+            return SparseCOOTensor(self._idx, self._vals, self._size, True)
+        order, starts, inverse, idx = _coalescing(self._idx, self._size)
+        vals = np.add.reduceat(self._vals.array[order], starts, axis=0)
+        values = record_op(vals, (self._vals,), _gather_vjp, saved=inverse)
+        return SparseCOOTensor(idx, values, self._size, True)
+
+    def to(self, *args: Any, **kwargs: Any) -> SparseCOOTensor:
+        values = self._vals.to(*args, **kwargs)
+        if values is self._vals:
+            return self
+        idx = self._idx
+        if type(values.array) is not type(idx):
+            from .devices import to_device
+
+            idx = to_device(idx, values.device)
+        return self._with(values, idx=idx)
+
+    def float(self) -> SparseCOOTensor:
+        return self.to(backend.float32)
+
+    def double(self) -> SparseCOOTensor:
+        return self.to(backend.float64)
+
+    def half(self) -> SparseCOOTensor:
+        return self.to(np.dtype(np.float16))
+
+    def long(self) -> SparseCOOTensor:
+        return self.to(backend.int64)
+
+    def type(self, dtype: Any = None) -> Any:
+        if dtype is None:
+            return "torch.sparse." + {"float32": "FloatTensor", "float64": "DoubleTensor"}.get(
+                str(self.dtype), "Tensor"
+            )
+        return self.to(dtype)
+
+    def cpu(self) -> SparseCOOTensor:
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None) -> SparseCOOTensor:
+        return self.to("cuda" if device is None else device)
+
+    def detach(self) -> SparseCOOTensor:
+        return self._with(self._vals.detach(), keep_orders=True)
+
+    def clone(self) -> SparseCOOTensor:
+        return self._with(self._vals.clone(), keep_orders=True)
+
+    def requires_grad_(self, requires_grad: bool = True) -> SparseCOOTensor:
+        self._vals.requires_grad_(requires_grad)
+        return self
+
+    def _with(self, values: Tensor, idx: Any = None, keep_orders: bool = False) -> SparseCOOTensor:
+        out = SparseCOOTensor(self._idx if idx is None else idx, values, self._size, self._coalesced)
+        if keep_orders:
+            out._rows, out._cols = self._rows, self._cols
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        raise SparseLayoutError(_refusal(f"{_calling_op()} (a conversion to a NumPy array)"))
+
+    def numpy(self, *, force: bool = False) -> Any:
+        raise SparseLayoutError(_refusal("numpy() (can't convert a sparse layout tensor to numpy)"))
+
+    def tolist(self) -> Any:
+        raise SparseLayoutError(_refusal("tolist()"))
+
+    def item(self) -> Any:
+        raise SparseLayoutError(_refusal("item()"))
+
+    # ------------------------------------------------------------------ shape
+    def _dim(self, dim: int) -> int:
+        n = len(self._size)
+        if not -n <= dim < n:
+            raise OutOfRangeError(
+                f"sparse tensor: dim {dim} out of range for a {n}-D tensor (expected [{-n}, {n - 1}])"
+            )
+        return dim % n
+
+    def transpose(self, dim0: int, dim1: int) -> SparseCOOTensor:
+        """Swap two sparse dims (torch's transpose of a COO tensor; the result is uncoalesced)."""
+        a, b = self._dim(dim0), self._dim(dim1)
+        if a == b:
+            return self
+        if a >= self.sparse_dim() or b >= self.sparse_dim():
+            raise SparseLayoutError(_refusal("transpose() of a dense dim of a hybrid tensor"))
+        order = list(range(self.sparse_dim()))
+        order[a], order[b] = order[b], order[a]
+        size = list(self._size)
+        size[a], size[b] = size[b], size[a]
+        out = SparseCOOTensor(self._idx[order], self._vals, tuple(size), False)
+        if self.sparse_dim() == 2:  # the two orders trade places: the product's caches carry over
+            out._rows, out._cols = self._cols, self._rows
+        return out
+
+    def t(self) -> SparseCOOTensor:
+        if self.sparse_dim() != 2 or self.dense_dim() != 0:
+            raise ShapeError(f"t(): expects a 2-D sparse tensor with no dense dims, got size {tuple(self._size)}")
+        return self.transpose(0, 1)
+
+    @property
+    def T(self) -> SparseCOOTensor:
+        return self.t()
+
+    # ------------------------------------------------------------------ arithmetic
+    def _scalar(self, other: Any, op: str) -> Any:
+        if isinstance(other, (builtins.int, builtins.float)) and not isinstance(other, bool):
+            return other
+        if isinstance(other, Tensor) and other.ndim == 0:
+            return other
+        raise SparseLayoutError(_refusal(f"{op} of a sparse tensor and {type(other).__name__}"))
+
+    def __mul__(self, other: Any) -> SparseCOOTensor:
+        return self._with(self._vals * self._scalar(other, "*"), keep_orders=True)
+
+    __rmul__ = __mul__
+
+    def mul(self, other: Any) -> SparseCOOTensor:
+        return self * other
+
+    def __truediv__(self, other: Any) -> SparseCOOTensor:
+        return self._with(self._vals / self._scalar(other, "/"), keep_orders=True)
+
+    def div(self, other: Any) -> SparseCOOTensor:
+        return self / other
+
+    def __neg__(self) -> SparseCOOTensor:
+        return self._with(-self._vals, keep_orders=True)
+
+    def neg(self) -> SparseCOOTensor:
+        return -self
+
+    def __add__(self, other: Any) -> SparseCOOTensor:
+        if not isinstance(other, SparseCOOTensor):
+            raise SparseLayoutError(_refusal(f"+ of a sparse tensor and {type(other).__name__}"))
+        if other._size != self._size or other.sparse_dim() != self.sparse_dim():
+            raise ShapeError(
+                f"add: sparse tensors of sizes {tuple(self._size)} and {tuple(other._size)} (sparse dims "
+                f"{self.sparse_dim()}, {other.sparse_dim()}) cannot be added; expected the same size"
+            )
+        if other.dtype != self.dtype:
+            raise DTypeError(f"add: sparse tensors of dtypes {self.dtype} and {other.dtype}; cast one first")
+        if other._idx is self._idx:  # one pattern (S + S, S + 2 * S): torch adds the values in place of it
+            return self._with(self._vals + other._vals, keep_orders=True)
+        from .ops import concatenate
+
+        xp = backend.namespace_of(self._idx)
+        out = SparseCOOTensor(
+            xp.concatenate([self._idx, other._idx], axis=1),
+            concatenate([self._vals, other._vals], 0),
+            self._size,
+            False,
+        )
+        # torch coalesces the sum of two coalesced tensors
+        return out.coalesce() if self._coalesced and other._coalesced else out
+
+    def add(self, other: Any, *, alpha: Any = 1) -> SparseCOOTensor:
+        return self + (other if alpha == 1 else other * alpha)
+
+    def __sub__(self, other: Any) -> SparseCOOTensor:
+        if not isinstance(other, SparseCOOTensor):
+            raise SparseLayoutError(_refusal(f"- of a sparse tensor and {type(other).__name__}"))
+        return self + (-other)
+
+    def sub(self, other: Any) -> SparseCOOTensor:
+        return self - other
+
+    def __radd__(self, other: Any) -> Any:
+        raise SparseLayoutError(_refusal(f"+ of {type(other).__name__} and a sparse tensor"))
+
+    def __rsub__(self, other: Any) -> Any:
+        raise SparseLayoutError(_refusal(f"- of {type(other).__name__} and a sparse tensor"))
+
+    def __rtruediv__(self, other: Any) -> Any:
+        raise SparseLayoutError(_refusal(f"/ of {type(other).__name__} by a sparse tensor"))
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _product(self, other, "matmul")
+
+    def __rmatmul__(self, other: Any) -> Any:
+        raise SparseLayoutError(_refusal("matmul with a sparse right operand (dense @ sparse)"))
+
+    def mm(self, other: Any) -> Tensor:
+        return _product(self, other, "mm")
+
+    def matmul(self, other: Any) -> Tensor:
+        return _product(self, other, "matmul")
+
+    def mv(self, other: Any) -> Tensor:
+        return _product(self, other, "mv")
+
+    def _sparse_product(self, other: Any, name: str) -> Tensor:
+        """ops.linalg's mm/matmul/mv hand a sparse left operand here (ops never import this module)."""
+        return _product(self, other, name)
+
+    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
+        if keepdim:
+            raise SparseLayoutError(_refusal("sum(keepdim=True)"))
+        return sum(self, dim, dtype=dtype)
+
+    def __getitem__(self, index: Any) -> Any:
+        raise SparseLayoutError(_refusal("indexing (S[...])"))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise SparseLayoutError(_refusal("index assignment (S[...] = v)"))
+
+    def __iter__(self) -> Any:
+        raise SparseLayoutError(_refusal("iteration"))
+
+    def __bool__(self) -> bool:
+        raise SparseLayoutError(_refusal("bool()"))
+
+    def __float__(self) -> builtins.float:
+        raise SparseLayoutError(_refusal("float()"))
+
+    def __int__(self) -> builtins.int:
+        raise SparseLayoutError(_refusal("int()"))
+
+    # comparisons and the remaining operators: no sparse rule (identity-based == would mislead)
+    __eq__ = _refuse_operator("==")
+    __ne__ = _refuse_operator("!=")
+    __lt__, __le__, __gt__, __ge__ = (_refuse_operator(op) for op in ("<", "<=", ">", ">="))
+    __pow__ = __rpow__ = _refuse_operator("**")
+    __mod__ = __rmod__ = _refuse_operator("%")
+    __floordiv__ = __rfloordiv__ = _refuse_operator("//")
+    __and__, __or__, __xor__, __invert__, __abs__ = (_refuse_operator(op) for op in ("&", "|", "^", "~", "abs()"))
+    __hash__ = object.__hash__  # stays hashable (Module attribute bookkeeping, dict keys by identity)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # NumPy's and Python's protocol probes: plain "not there"
+            raise AttributeError(name)
+        if hasattr(Tensor, name):
+            raise UnsupportedNameError(_refusal(f"{name}"), name=name, obj=self)
+        raise AttributeError(f"'SparseCOOTensor' object has no attribute {name!r}")
+
+
+def _coalescing(indices: Any, size: Sequence[int]) -> tuple[Any, Any, Any, Any]:
+    """How to coalesce: ``order`` (positions sorted by index, stable), ``starts`` (where each distinct index
+    begins in that order), ``inverse`` (each nonzero's place in the result) and the result's indices."""
+    xp = backend.namespace_of(indices)
+    lin = _linear(indices, size)
+    order = xp.argsort(lin, kind="stable")
+    sl = lin[order]
+    first = xp.concatenate([xp.ones(1, dtype=bool), sl[1:] != sl[:-1]])
+    starts = xp.nonzero(first)[0]  # the new nnz: a size read from the data
+    inverse = xp.empty(order.shape[0], dtype=np.int64)
+    inverse[order] = xp.cumsum(first) - 1
+    return order, starts, inverse, indices[:, order[starts]]
+
+
+def _linear(indices: Any, size: Sequence[int]) -> Any:
+    """Each nonzero's position in the sparse dims, row-major (coalesce's sort key)."""
+    lin = indices[0].astype(np.int64, copy=True)
+    for d in range(1, indices.shape[0]):
+        lin *= size[d]
+        lin += indices[d]
+    return lin
+
+
+def _scatter_dense(indices: Any, vals: Any, size: tuple[int, ...]) -> Any:
+    out = backend.namespace_of(vals).zeros(size, dtype=vals.dtype)
+    np.add.at(out, tuple(indices), vals)
+    return out
+
+
+def _to_dense_vjp(g, y, args, saved, needs, xp):
+    return (g[tuple(xp.constant(i) for i in saved)] if xp.differentiable else g[tuple(saved)],)
+
+
+_to_dense_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def _gather_vjp(g, y, args, saved, needs, xp):
+    return (g[xp.constant(saved)] if xp.differentiable else g[saved],)
+
+
+_gather_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def _identity_vjp(g, y, args, saved, needs, xp):
+    return (g,)
+
+
+_identity_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------------------------- construction
+def _index_array(indices: Any) -> Any:
+    if isinstance(indices, Tensor):
+        idx = indices.array
+    elif isinstance(indices, SparseCOOTensor):
+        raise SparseLayoutError(_refusal("sparse_coo_tensor() with sparse indices"))
+    else:
+        idx = tensor(indices).array
+    if idx.dtype.kind not in "iu":
+        raise DTypeError(f"sparse_coo_tensor(): indices must be an int64 tensor, got dtype {idx.dtype}")
+    if idx.ndim != 2:
+        if idx.ndim == 1 and idx.shape[0] == 0:
+            idx = idx.reshape(1, 0)
+        else:
+            raise ShapeError(
+                f"sparse_coo_tensor(): indices must be a (sparse_dim, nnz) 2-D tensor, got shape {tuple(idx.shape)}"
+            )
+    return idx.astype(np.int64, copy=False)
+
+
+def sparse_coo_tensor(
+    indices: Any,
+    values: Any,
+    size: Any = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    pin_memory: bool = False,
+    requires_grad: bool = False,
+    check_invariants: Any = None,
+    is_coalesced: bool | None = None,
+) -> SparseCOOTensor:
+    """torch.sparse_coo_tensor: ``indices`` (sparse_dim, nnz) int64, ``values`` (nnz, *dense_dims); the size
+    is the largest index + 1 per sparse dim when omitted. Values that require grad stay in the graph (their
+    gradient arrives as a dense (nnz, ...) tensor); ``requires_grad=True`` makes the sparse tensor a leaf."""
+    if isinstance(values, Tensor):
+        vals = values if dtype is None else values.to(dtype)
+    elif isinstance(values, SparseCOOTensor):
+        raise SparseLayoutError(_refusal("sparse_coo_tensor() with sparse values"))
+    else:
+        vals = tensor(values, dtype=dtype)
+    if device is not None:
+        vals = vals.to(device)
+    idx = _index_array(indices)
+    if type(idx) is not type(vals.array):
+        from .devices import to_device
+
+        idx = to_device(idx, vals.device)
+    sparse_dim, nnz = idx.shape
+    if vals.ndim == 0 or vals.shape[0] != nnz:
+        raise ShapeError(
+            f"sparse_coo_tensor(): values must be (nnz, *dense_dims) with nnz = {nnz} (indices' second dim), "
+            f"got values of shape {tuple(vals.shape)}"
+        )
+    if size is None:
+        if nnz == 0:
+            upper = [0] * sparse_dim
+        else:
+            upper = [int(m) + 1 for m in to_host(idx.max(axis=1))]  # host: the size is read from the indices
+        shape = (*upper, *vals.shape[1:])
+    else:
+        shape = tuple(int(s) for s in size)
+        if len(shape) != sparse_dim + vals.ndim - 1:
+            raise ShapeError(
+                f"sparse_coo_tensor(): size {shape} has {len(shape)} dims, but indices give {sparse_dim} sparse and "
+                f"values {vals.ndim - 1} dense dims ({sparse_dim + vals.ndim - 1} in all)"
+            )
+        if tuple(vals.shape[1:]) != shape[sparse_dim:]:
+            raise ShapeError(
+                f"sparse_coo_tensor(): values' dense dims {tuple(vals.shape[1:])} differ from size's "
+                f"{shape[sparse_dim:]}"
+            )
+        if nnz and type(idx) is np.ndarray:  # a host check: on a device it would wait for the data
+            low, high = idx.min(axis=1), idx.max(axis=1)
+            for d in range(sparse_dim):
+                if low[d] < 0 or high[d] >= shape[d]:
+                    bad = low[d] if low[d] < 0 else high[d]
+                    raise OutOfRangeError(
+                        f"sparse_coo_tensor(): size is inconsistent with indices: for dim {d}, size is {shape[d]} "
+                        f"but found index {bad}"
+                    )
+    if requires_grad:
+        vals = vals.detach().requires_grad_(True)
+    elif vals.requires_grad:
+        # a node of its own, so the sparse tensor is not the user's leaf (its .grad stays on the values)
+        vals = record_op(vals.array, (vals,), _identity_vjp)
+    coalesced = bool(is_coalesced) if is_coalesced is not None else nnz <= 1
+    return SparseCOOTensor(idx, vals, shape, coalesced)
+
+
+def _legacy(dtype: Any, name: str) -> Any:
+    def make(*args: Any, device: Any = None) -> SparseCOOTensor:
+        if len(args) == 3:
+            return sparse_coo_tensor(args[0], args[1], args[2], dtype=dtype, device=device)
+        if len(args) == 2:
+            return sparse_coo_tensor(args[0], args[1], dtype=dtype, device=device)
+        raise ArgumentTypeError(f"torch.sparse.{name}(): expected (indices, values) or (indices, values, size)")
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = f"torch.sparse.{name}(indices, values, size): the legacy constructor (values as {dtype})."
+    return make
+
+
+FloatTensor = _legacy(np.dtype(np.float32), "FloatTensor")
+DoubleTensor = _legacy(np.dtype(np.float64), "DoubleTensor")
+LongTensor = _legacy(np.dtype(np.int64), "LongTensor")
+
+
+def from_dense(x: Tensor, sparse_dim: int | None = None) -> SparseCOOTensor:
+    """``x.to_sparse(sparse_dim)``: the nonzeros of x (rows of its first ``sparse_dim`` dims that hold any
+    nonzero), coalesced; differentiable with respect to x."""
+    n = x.ndim if sparse_dim is None else int(sparse_dim)
+    if not 0 < n <= x.ndim if x.ndim else n != 0:
+        raise ArgumentError(f"to_sparse(): sparse_dim must be in [1, {x.ndim}] for a {x.ndim}-D tensor, got {n}")
+    xp = backend.namespace_of(x.array)
+    mask = x.array != 0
+    if n < x.ndim:
+        mask = mask.any(axis=tuple(range(n, x.ndim)))
+    idx = xp.stack(xp.nonzero(mask)).astype(np.int64) if x.ndim else xp.zeros((0, 1), dtype=np.int64)
+    values = x[tuple(wrap_array(i) for i in idx)] if x.ndim else x.reshape(1)
+    return SparseCOOTensor(idx, values, tuple(x.shape), True)
+
+
+# ---------------------------------------------------------------------------------------------- products
+def _product(s: SparseCOOTensor, d: Any, name: str) -> Tensor:
+    if not isinstance(s, SparseCOOTensor):
+        raise SparseLayoutError(f"{name}: expected a sparse COO tensor as the first operand, got {type(s).__name__}")
+    if isinstance(d, SparseCOOTensor):
+        raise SparseLayoutError(_refusal(f"{name} of two sparse tensors (sparse @ sparse)"))
+    if not isinstance(d, Tensor):
+        d = tensor(d)
+    if s.sparse_dim() != 2 or s.dense_dim() != 0:
+        raise ShapeError(f"{name}: expected a 2-D sparse tensor with no dense dims, got size {tuple(s._size)}")
+    vector = d.ndim == 1
+    if d.ndim not in (1, 2) or (vector and name == "mm") or (not vector and name == "mv"):
+        want = {"mm": "a 2-D", "mv": "a 1-D"}.get(name, "a 1-D or 2-D")
+        raise ShapeError(f"{name}: expected {want} dense right operand, got shape {tuple(d.shape)}")
+    if d.shape[0] != s._size[1]:
+        raise ShapeError(
+            f"{name}: sparse {tuple(s._size)} @ dense {tuple(d.shape)}: the sparse tensor's {s._size[1]} columns "
+            f"must equal the dense operand's first dim ({d.shape[0]})"
+        )
+    if d.dtype != s.dtype:
+        raise DTypeError(
+            f"{name}: expected both operands to have the same dtype, got {s.dtype} (sparse) and {d.dtype} (dense); "
+            "cast one side to the other's dtype"
+        )
+    d2 = d.array[:, None] if vector else d.array
+    out = _segment_mm(s._row_order(), s._vals.array, d2, s._size[0])
+    return record_op(out[:, 0] if vector else out, (s._vals, d), _spmm_vjp, saved=s)
+
+
+def _row_order(self: SparseCOOTensor) -> _Order:
+    if self._rows is None:
+        self._rows = _Order(self._idx, self._size[0], 0, self._coalesced)
+    return self._rows
+
+
+def _col_order(self: SparseCOOTensor) -> _Order:
+    if self._cols is None:
+        self._cols = _Order(self._idx, self._size[1], 1, False)
+    return self._cols
+
+
+SparseCOOTensor._row_order = _row_order  # type: ignore[attr-defined]
+SparseCOOTensor._col_order = _col_order  # type: ignore[attr-defined]
+
+
+def _spmm_vjp(g, y, args, saved, needs, xp):
+    vals, d = args
+    s: SparseCOOTensor = saved
+    if xp.differentiable:  # create_graph: the same products as recorded ops
+        rows, cols = wrap_array(s._idx[0]), wrap_array(s._idx[1])
+        g2 = g.reshape(-1, 1) if d.ndim == 1 else g
+        d2 = d.reshape(-1, 1) if d.ndim == 1 else d
+        gv = (g2[rows] * d2[cols]).sum(1) if needs[0] else None
+        gd = None
+        if needs[1]:
+            st = SparseCOOTensor(s._idx[::-1], vals, (s._size[1], s._size[0]), False)
+            st._rows = s._cols
+            gd = _product(st, g, "matmul")
+        return gv, gd
+    vector = d.ndim == 1
+    g2 = g[:, None] if vector else g
+    d2 = d[:, None] if vector else d
+    gv = _sddmm(s._idx, g2, d2) if needs[0] else None
+    gd = None
+    if needs[1]:
+        gd = _segment_mm(s._col_order(), vals, g2, s._size[1])
+        gd = gd[:, 0] if vector else gd
+    return gv, gd
+
+
+_spmm_vjp.reads_inputs = True  # type: ignore[attr-defined]
+
+
+def mm(mat1: Any, mat2: Any, reduce: str = "sum") -> Tensor:
+    """torch.sparse.mm: sparse @ dense (2-D), differentiable with respect to both."""
+    if reduce != "sum":
+        raise ArgumentError(f"sparse.mm: reduce={reduce!r} is not supported; only 'sum'")
+    return _product(mat1, mat2, "sparse.mm")
+
+
+def spmm(mat1: Any, mat2: Any) -> Tensor:
+    """torch.spmm: sparse @ dense."""
+    return _product(mat1, mat2, "spmm")
+
+
+def addmm(mat: Any, mat1: Any, mat2: Any, *, beta: Any = 1.0, alpha: Any = 1.0) -> Tensor:
+    """torch.sparse.addmm: ``beta * mat + alpha * (mat1 @ mat2)`` with mat1 sparse."""
+    product = _product(mat1, mat2, "sparse.addmm")
+    if not isinstance(mat, Tensor):
+        mat = tensor(mat)
+    return mat * beta + product * alpha if beta != 1 or alpha != 1 else mat + product
+
+
+# ---------------------------------------------------------------------------------------------- reductions
+def sum(input: Any, dim: Any = None, dtype: Any = None) -> Any:  # noqa: A001  (torch.sparse.sum)
+    """torch.sparse.sum: every value summed (a dense 0-d tensor) or over ``dim``: a sparse tensor while some
+    sparse dim is left, else dense."""
+    if not isinstance(input, SparseCOOTensor):
+        raise SparseLayoutError(f"sparse.sum: expected a sparse COO tensor, got {type(input).__name__}")
+    s = input if dtype is None else input.to(dtype)
+    if dim is None:
+        return s._vals.sum()
+    dims = sorted({s._dim(d) for d in (dim if isinstance(dim, (list, tuple)) else (dim,))})
+    sd = s.sparse_dim()
+    sparse_gone = [d for d in dims if d < sd]
+    dense_gone = [d - sd + 1 for d in dims if d >= sd]
+    vals = s._vals.sum(dim=tuple(dense_gone)) if dense_gone else s._vals
+    if len(sparse_gone) == sd:
+        return vals.sum(0)
+    keep = [d for d in range(sd) if d not in sparse_gone]
+    size = tuple(s._size[d] for d in keep) + tuple(n for i, n in enumerate(s._size[sd:], start=sd) if i not in dims)
+    return SparseCOOTensor(s._idx[keep], vals, size, False).coalesce()
+
+
+def softmax(input: Any, dim: int, dtype: Any = None) -> SparseCOOTensor:
+    """torch.sparse.softmax: softmax along ``dim`` over the stored entries only (absent ones count as -inf);
+    the result has the coalesced input's pattern."""
+    if not isinstance(input, SparseCOOTensor):
+        raise SparseLayoutError(f"sparse.softmax: expected a sparse COO tensor, got {type(input).__name__}")
+    s = (input if dtype is None else input.to(dtype)).coalesce()
+    d = s._dim(dim)
+    if d >= s.sparse_dim():
+        raise SparseLayoutError(_refusal("sparse.softmax over a dense dim"))
+    xp = backend.namespace_of(s._idx)
+    keep = [i for i in range(s.sparse_dim()) if i != d]
+    if keep:
+        lin = _linear(s._idx[keep], [s._size[i] for i in keep])
+        distinct, group = xp.unique(lin, return_inverse=True)
+        groups = distinct.shape[0]
+    else:
+        group = xp.zeros(s._nnz(), dtype=np.int64)
+        groups = 1
+    group = group.reshape(-1)
+    v = s._vals.array
+    top = xp.full((groups, *v.shape[1:]), -np.inf, dtype=v.dtype)
+    np.maximum.at(top, group, v)
+    e = np.exp(v - top[group])
+    total = xp.zeros((groups, *v.shape[1:]), dtype=v.dtype)
+    np.add.at(total, group, e)
+    out = e / total[group]
+    values = record_op(out, (s._vals,), _softmax_vjp, saved=(group, groups))
+    return s._with(values)
+
+
+def _softmax_vjp(g, y, args, saved, needs, xp):
+    group, groups = saved
+    gy = g * y
+    if xp.differentiable:
+        idx = wrap_array(group)
+        zeros = wrap_array(backend.namespace_of(group).zeros((groups, *gy.shape[1:]), dtype=gy.dtype))
+        from .ops import index_add
+
+        sums = index_add(zeros, 0, idx, gy)
+        return (gy - y * sums[idx],)
+    sums = backend.namespace_of(gy).zeros((groups, *gy.shape[1:]), dtype=gy.dtype)
+    np.add.at(sums, group, gy)
+    return (gy - y * sums[group],)
+
+
+_softmax_vjp.reads_inputs = False  # type: ignore[attr-defined]
