@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 import downslope as ds
@@ -61,3 +62,26 @@ def test_in_place_on_a_functions_view_output_is_refused_as_torch(kind: str) -> N
         outcomes.append(a.grad.tolist())
     assert outcomes[0] == outcomes[1]
     assert (outcomes[0] == "refused") is (kind != "new")
+
+
+def test_saved_variables_is_torchs_deprecated_name_for_saved_tensors() -> None:
+    torch = pytest.importorskip("torch")
+    grads = []
+    for lib in (torch, ds):
+
+        class Square(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):  # noqa: ANN001, ANN205
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            def backward(ctx, g):  # noqa: ANN001, ANN205
+                with pytest.warns(DeprecationWarning, match="'saved_variables' is deprecated; use 'saved_tensors'"):
+                    (x,) = ctx.saved_variables
+                return 2 * x * g
+
+        x = lib.tensor([0.37, -0.5], requires_grad=True)
+        Square.apply(x).sum().backward()
+        grads.append(x.grad.detach().cpu().numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)

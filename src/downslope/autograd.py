@@ -1295,6 +1295,12 @@ class FunctionCtx:
             out.append(t)
         return tuple(out)
 
+    @property
+    def saved_variables(self) -> tuple[Any, ...]:
+        """torch's deprecated name for :attr:`saved_tensors` (older Functions still use it), with its warning."""
+        warnings.warn("'saved_variables' is deprecated; use 'saved_tensors'", DeprecationWarning, stacklevel=2)
+        return self.saved_tensors
+
     def mark_non_differentiable(self, *outputs: Any) -> None:
         self._non_differentiable.update(id(o) for o in outputs)
 
