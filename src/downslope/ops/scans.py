@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, jit_gate
 from ..backend import namespace_of
 from ..tensor import Tensor, record_op, wrap_array
 from .indexing import _take_along
@@ -32,8 +33,42 @@ def _wide_dtype(a: Any, d: int) -> Any:
     return None
 
 
+# The compiled running sum pays from about this many elements (below, NumPy's call is as quick)
+_JIT_SCAN = "downslope.ops._jit_scan"
+_JIT_SCAN_MIN = 256
+
+
+def _compiled_running_sum(a: Any, d: int, reverse: bool) -> Any:
+    """The running sum of a host float32/float64 array along ``d`` (from the end with ``reverse``),
+    accumulated in float64 as torch's, by the compiled kernel; None where that path does not apply."""
+    if a.size < _JIT_SCAN_MIN or a.dtype not in (np.float32, np.float64):
+        return None
+    kernels = jit_gate.kernels(_JIT_SCAN, a)
+    if kernels is None:
+        return None
+    a = np.ascontiguousarray(a)  # host: only host arrays reach the compiled kernel
+    d %= a.ndim  # callers pass -1 too
+    shape = (math.prod(a.shape[:d]), a.shape[d], math.prod(a.shape[d + 1 :]))
+    out = np.empty_like(a)
+    kernels.running_sum(a.reshape(shape), out.reshape(shape), reverse)
+    return out
+
+
+def _reversed_running_sum(g: Any, d: int) -> Any:
+    """``cumsum(g[::-1]) [::-1]`` along ``d``: the gradient of a running sum."""
+    out = _compiled_running_sum(g, d, True)
+    if out is not None:
+        return out
+    rev = (slice(None),) * d + (slice(None, None, -1),)
+    return _running(np.cumsum, g[rev], d)[rev]
+
+
 def _running(fn: Any, a: Any, d: int) -> Any:
     """``fn`` (np.cumsum or np.cumprod) of ``a`` along ``d``, accumulated as torch's and rounded once."""
+    if fn is np.cumsum and type(a) is np.ndarray:  # host: the compiled kernel takes host arrays only
+        out = _compiled_running_sum(a, d, False)
+        if out is not None:
+            return out
     wide = _wide_dtype(a, d)
     if wide is None:
         return fn(a, axis=d)
@@ -75,6 +110,8 @@ def _cumsum_vjp(g, y, args, saved, needs, xp):
     rev = (slice(None),) * saved + (slice(None, None, -1),)
     if xp.differentiable:  # cumsum above: accumulated as the forward
         return (xp.cumsum(g[rev], saved)[rev],)
+    if type(g) is np.ndarray:  # host: the compiled kernel takes host arrays only
+        return (_reversed_running_sum(g, saved),)
     return (_running(np.cumsum, g[rev], saved)[rev],)
 
 
