@@ -629,6 +629,7 @@ _LAZY |= {"compiler", "_dynamo", "_inductor", "jit", "fx", "serialization"}
 _LAZY |= {"testing", "version"}  # torch.testing (assert_close) and torch.version (cuda: None)
 _LAZY |= {"signal"}  # torch.signal.windows (hann, kaiser...): SciPy-style windows
 _LAZY |= {"fft"}  # torch.fft (fft, rfft, irfft2...), with gradients
+_LAZY |= {"quasirandom"}  # torch.quasirandom.SobolEngine (its direction numbers read on first use)
 # torch's top-level spellings of nn functions (torch.conv2d, torch.dropout(x, p, train), ...), with
 # torch's top-level signatures: downslope.nn._torch_aliases, loaded on first use like nn itself.
 from .torch_alias_names import TORCH_ALIAS_NAMES as _TORCH_ALIASES  # noqa: E402

@@ -987,6 +987,12 @@ def _root_ids(root_grads: Sequence[Any]) -> set[int]:
 _plain_gradients: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()  # by id: == is elementwise
 
 
+def _root_names(where: str, index: int) -> tuple[str, str]:
+    """The argument and the output an error names: backward()'s gradient= and its output, autograd.grad()'s
+    grad_outputs and outputs[index] (as torch's messages name grad_output[i] and output[i])."""
+    return ("gradient", "the output") if where == "backward()" else ("grad_outputs", f"outputs[{index}]")
+
+
 def _check_root_grad(output: Tensor, gradient: Any, where: str = "backward()", index: int = 0) -> Any:
     Tensor = _tensor_api()[0]
     if not output.requires_grad:
@@ -1004,14 +1010,18 @@ def _check_root_grad(output: Tensor, gradient: Any, where: str = "backward()", i
         )
     if gradient is None:
         if output.array.size != 1:
+            arg, out_name = _root_names(where, index)
             raise StateError(
-                f"backward(): gradient can be implicitly created only for scalar outputs, but the output has shape "
-                f"{output.shape}; pass gradient= with that shape, or reduce the output (e.g. .sum() or .mean()) first"
+                f"{where}: {'gradient' if arg == 'gradient' else 'grad'} can be implicitly created only for scalar "
+                f"outputs, but {out_name} has shape {output.shape}; pass {arg}= with that shape, or reduce the "
+                "output (e.g. .sum() or .mean()) first"
             )
         return namespace_of(output.array).ones(output.array.shape, output.array.dtype)
     g = like(gradient.array if isinstance(gradient, Tensor) else gradient, output.array)
     if g.shape != output.shape:
-        raise StateError(f"backward(): gradient has shape {g.shape} but the output has shape {output.shape}")
+        arg, out_name = _root_names(where, index)
+        given = arg if arg == "gradient" else f"{arg}[{index}]"
+        raise StateError(f"{where}: {given} has shape {g.shape} but {out_name} has shape {output.shape}")
     # The caller's array itself where it is a plain one, as torch (no copy of a whole output-sized
     # array per backward): no rule writes into its g, and _run_backward counts it as owned, so a
     # leaf whose gradient it is gets a copy; a view, a read-only or a strided array is copied here.

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import sys
 import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -44,6 +47,20 @@ from .state import (
 M = TypeVar("M", bound="Module")
 # Non-empty while any global forward or backward hook is registered: the one table the call's fast path reads.
 _any_global_hook = _global_flags["any"]
+# Modules given a plain list, tuple or dict of layers that were not all registered at the assignment, by
+# id: (weak reference, attribute names). The warning waits for the first parameters() or state_dict(),
+# since fast.ai's models assign the list and then register each layer with add_module.
+_plain_pending: dict[int, tuple[weakref.ref[Any], list[str]]] = {}
+_PACKAGE_DIR = str(Path(__file__).parents[2]) + os.sep  # src/downslope/
+
+
+def _pending_dropper(key: int) -> Callable[[weakref.ref[Any]], None]:
+    """The weak reference's callback: a module that dies forgets its pending containers."""
+
+    def drop(_: weakref.ref[Any]) -> None:
+        _plain_pending.pop(key, None)
+
+    return drop
 
 
 def _accept_factory_kwargs(cls: type) -> None:
@@ -841,12 +858,17 @@ class Module:
             return
         object.__setattr__(self, name, value)
 
-    def _warn_plain_container(self, name: str, value: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> None:
-        """Warn when a plain list, tuple or dict of layers is assigned: as in PyTorch it stays a plain
-        attribute, so its parameters are not in parameters(), state_dict() or the optimizer. That is
-        sometimes the point (a teacher or an EMA copy kept out of training), more often a mistake."""
+    def _warn_plain_container(self, name: str, value: Any, pending: bool = True, stacklevel: int = 3) -> None:
+        """Warn when a plain list, tuple or dict of layers holds layers this module does not register: as
+        in PyTorch it stays a plain attribute, so their parameters are not in parameters(), state_dict()
+        or the optimizer. That is sometimes the point (a teacher or an EMA copy kept out of training),
+        more often a mistake. At the assignment (``pending``) the check is only noted: the layers may be
+        registered next (fast.ai's ``self.layers = layers`` then ``add_module`` for each), so the warning
+        comes from the first parameters() or state_dict() call (_check_plain_pending)."""
         from .containers import ModuleDict, ModuleList, Sequential
 
+        if not isinstance(value, (list, tuple, dict)) or not value:
+            return
         if isinstance(value, (list, tuple)):
             if not all(isinstance(v, Module) for v in value) or isinstance(self, (ModuleList, Sequential)):
                 return
@@ -858,13 +880,22 @@ class Module:
         registered = {id(m) for m in self.modules()}
         if all(id(m) in registered for m in layers):  # other names for layers registered already: nothing hidden
             return
-        warnings.warn(
-            f"{type(self).__name__}.{name} is a plain {type(value).__name__} of layers: as in PyTorch their "
-            f"parameters are not registered (not in parameters(), state_dict(), .to() or the optimizer); "
-            f"wrap it in {wrapper}(...) to train them",
-            UserWarning,
-            stacklevel=3,
-        )
+        if not pending:
+            warnings.warn(
+                f"{type(self).__name__}.{name} is a plain {type(value).__name__} of layers: as in PyTorch their "
+                f"parameters are not registered (not in parameters(), state_dict(), .to() or the optimizer); "
+                f"wrap it in {wrapper}(...) to train them",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+            return
+        key = id(self)
+        entry = _plain_pending.get(key)
+        if entry is None or entry[0]() is not self:
+            entry = (weakref.ref(self, _pending_dropper(key)), [])
+            _plain_pending[key] = entry
+        if name not in entry[1]:
+            entry[1].append(name)
 
     def __getattr__(self, name: str) -> Any:
         """Only reached when normal lookup fails (registered names are plain attributes here), or when
@@ -1061,7 +1092,23 @@ class Module:
     ) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, parameter) pairs; a parameter shared by two modules is listed once (under
         each of its names with ``remove_duplicate=False``)."""
+        if _plain_pending:
+            self._check_plain_pending()
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def _check_plain_pending(self) -> None:
+        """The plain containers of layers noted at assignment in this module's tree: a warning for each
+        whose layers are still not all registered (each checked once)."""
+        # the warning points at the first caller outside downslope (the optimizer's parameters() comes
+        # from inside its constructor): stack levels counted from _warn_plain_container's caller, this frame
+        level, frame = 2, sys._getframe(0)
+        while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            level, frame = level + 1, frame.f_back
+        for mod in list(self.modules()):
+            entry = _plain_pending.pop(id(mod), None)
+            if entry is not None and entry[0]() is mod:
+                for name in entry[1]:  # the value held now: a list replaced by a ModuleList is registered
+                    mod._warn_plain_container(name, mod.__dict__.get(name), pending=False, stacklevel=level)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         """Every trainable tensor, in registration order (what an optimizer is given).
@@ -1398,6 +1445,8 @@ class Module:
             destination, *rest = args
             prefix = rest[0] if rest else prefix
             keep_vars = rest[1] if len(rest) > 1 else keep_vars
+        if _plain_pending:
+            self._check_plain_pending()
         out: Any = destination
         if out is None:
             out = OrderedDict()
