@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentTypeError, DataError, OutOfRangeError, ShapeError
 from ..tensor import KEPT_INTEGER_DTYPES, Tensor, wrap_array
 
@@ -126,9 +127,12 @@ def _as_sample_array(value: Any, name: str, float_dtype: Any = None) -> np.ndarr
     """Apply the library's dtype policy: floating -> default float (float32), or ``float_dtype`` when
     given (a float64 model's data); integers keep torch's integer dtypes (a uint8 image stays uint8),
     other integers (uint16/32/64) become int64. A tensor keeps its dtype unless ``float_dtype`` asks
-    otherwise, as in torch's TensorDataset (its dtype was chosen when it was made)."""
+    otherwise, as in torch's TensorDataset (its dtype was chosen when it was made). Data on a device (a
+    tensor there, or a CuPy array) stays on its device, as torch's TensorDataset of CUDA tensors does."""
     if isinstance(value, Tensor):
         arr = value.array
+    elif type(value) is not np.ndarray and is_array(value):  # a device array: np.asarray would refuse it
+        arr = value
     else:
         try:
             arr = np.asarray(value)
@@ -138,8 +142,10 @@ def _as_sample_array(value: Any, name: str, float_dtype: Any = None) -> np.ndarr
         raise ArgumentTypeError(f"{name}: expected numeric or boolean data, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ShapeError(f"{name}: expected an array with a first axis of samples, got a scalar")
+    # the data's own namespace: np.ascontiguousarray does not dispatch, it would copy a device array to the host
+    xp = backend.namespace_of(arr)
     if isinstance(value, Tensor) and float_dtype is None:
-        return np.ascontiguousarray(arr)
+        return xp.ascontiguousarray(arr)
     floating = backend.get_default_dtype() if float_dtype is None else np.dtype(float_dtype)
     if arr.dtype.kind == "f" and arr.dtype != floating:
         arr = arr.astype(floating)
@@ -148,12 +154,26 @@ def _as_sample_array(value: Any, name: str, float_dtype: Any = None) -> np.ndarr
     elif arr.dtype.kind in "iu" and arr.dtype not in KEPT_INTEGER_DTYPES:
         arr = arr.astype(backend.int64)
     # Contiguous storage keeps np.take on the first axis a straight memory copy.
-    return np.ascontiguousarray(arr)
+    return xp.ascontiguousarray(arr)
+
+
+def take_rows(array: Any, index: np.ndarray) -> Any:
+    """``array``'s rows at the host ``index`` (int64), on the array's device: a device array gathers
+    with the index copied over once (CuPy and the stand-in refuse a host index array in ``take``)."""
+    if isinstance(array, np.ndarray):
+        return np.take(array, index, axis=0)
+    return array.take(to_device(index, device_of(array)), axis=0)
 
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
     if arr.dtype.kind != "f":
         return
+    if not isinstance(arr, np.ndarray):
+        # host: one boolean read back per array when the dataset is made (never per batch); only a
+        # dataset with a NaN/inf then comes to the host, to name the first one's row in the error
+        if bool(to_host(backend.namespace_of(arr).isfinite(arr).all())):
+            return
+        arr = to_host(arr)
     bad = ~np.isfinite(arr)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -226,7 +246,8 @@ class TensorDataset(ArrayDataset):
     """PyTorch's name: a dataset wrapping tensors (or arrays) that share their first dimension.
 
     As in PyTorch, indexing returns a tuple of Tensors: ``data[i]`` one sample per tensor,
-    ``data[:10]`` (a slice, a list or a tensor of indices) a batch per tensor.
+    ``data[:10]`` (a slice, a list or a tensor of indices) a batch per tensor. Tensors on a device
+    stay there (no copy to the host), and a DataLoader gathers their batches on it.
 
     Example:
         >>> import downslope as ds
@@ -248,7 +269,26 @@ class TensorDataset(ArrayDataset):
                 return tuple(wrap_array(a[index]) for a in self.arrays)
             except IndexError as exc:
                 raise OutOfRangeError(f"{type(self).__name__}: bad index for {len(self)} samples ({exc})") from None
-        return tuple(wrap_array(np.asarray(a)) for a in super().__getitem__(index))
+        if is_array(index):  # a device index array (a tensor of indices on the GPU)
+            return self._gather_at(index)
+        # as_array: a host row's NumPy scalar becomes a 0-d array; a device array's 0-d row is one already
+        return tuple(wrap_array(backend.as_array(a)) for a in super().__getitem__(index))
+
+    def _gather_at(self, index: Any) -> tuple[Tensor, ...]:
+        """The rows at a device index array: each array on that device gathers them there; host data
+        refuses them, as torch refuses CUDA indices into a CPU tensor (the index is not copied back)."""
+        where = device_of(index)
+        if any(device_of(a) != where for a in self.arrays):
+            devices = sorted({str(device_of(a)) for a in self.arrays})
+            raise ArgumentTypeError(
+                f"{type(self).__name__}: indices on {where} cannot index data on {', '.join(devices)}; "
+                "index with host indices (a list, a NumPy array or a CPU tensor), or move the data to the "
+                "indices' device"
+            )
+        try:
+            return tuple(wrap_array(a[index]) for a in self.arrays)
+        except IndexError as exc:
+            raise OutOfRangeError(f"{type(self).__name__}: bad index for {len(self)} samples ({exc})") from None
 
 
 class Subset(Dataset):
@@ -303,7 +343,7 @@ class Subset(Dataset):
             from .memmap import is_lazy
 
             # a memory-mapped source stays lazy: a view of its rows, read batch by batch
-            cached = tuple(a.subset(self._index) if is_lazy(a) else np.take(a, self._index, axis=0) for a in parent)
+            cached = tuple(a.subset(self._index) if is_lazy(a) else take_rows(a, self._index) for a in parent)
             self._arrays = cached
         return cached
 
@@ -394,12 +434,15 @@ class LazyDataset(Dataset):
         return f"LazyDataset({len(self)} samples: {self.arrays[0]!r})"
 
 
-def dataset_arrays(dataset: Any) -> tuple[Any, ...] | None:
+def dataset_arrays(dataset: Any, on_devices: bool = False) -> tuple[Any, ...] | None:
     """The dataset's arrays when it is array-backed (fast path), else None: NumPy arrays, or row
-    sources read lazily from a memory-mapped file (anything with ``take`` and ``shape``)."""
+    sources read lazily from a memory-mapped file (anything with ``take`` and ``shape``); with
+    ``on_devices``, arrays on a device too (a TensorDataset of CUDA tensors: the DataLoader gathers
+    its batches there)."""
     from .memmap import is_lazy
 
     arrays = getattr(dataset, "arrays", None)
-    if isinstance(arrays, tuple) and arrays and all(isinstance(a, np.ndarray) or is_lazy(a) for a in arrays):
-        return arrays
+    if isinstance(arrays, tuple) and arrays:
+        if all(isinstance(a, np.ndarray) or is_lazy(a) or (on_devices and is_array(a)) for a in arrays):
+            return arrays
     return None

@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..devices import device_of, is_array
 from ..errors import ArgumentTypeError, CheckpointError, ConfigError, DataError, ShapeError
 from ..generator import as_numpy_generator
 from ..tensor import KEPT_INTEGER_DTYPES, Tensor, wrap_array
-from .dataset import ArrayDataset, Dataset, IterableDataset, Subset, _as_sample_array, dataset_arrays
+from .dataset import ArrayDataset, Dataset, IterableDataset, Subset, _as_sample_array, dataset_arrays, take_rows
 
 BatchSize = int | str | None
 
@@ -92,10 +93,12 @@ class DataLoader:
             sets it for the loaders it makes. See "Placing the data" below.
 
     Array-backed datasets are gathered with one ``np.take`` per array into contiguous arrays
-    (slices, without a copy, when not shuffling); a :class:`~downslope.data.dataset.LazyDataset`
-    reads each batch's rows from its memory-mapped file (so a file larger than memory trains in
-    every batch mode: a full batch is then the whole training split); other datasets are indexed
-    sample by sample.
+    (slices, without a copy, when not shuffling); data already on a device (``TensorDataset(X.cuda(),
+    y.cuda())``) is sliced or gathered there, so its batches are tensors on that device, as in torch
+    (only each batch's indices are copied over, once per batch and device); a
+    :class:`~downslope.data.dataset.LazyDataset` reads each batch's rows from its memory-mapped file
+    (so a file larger than memory trains in every batch mode: a full batch is then the whole training
+    split); other datasets are indexed sample by sample.
 
     Placing the data on a device (``device=``): an array-backed dataset held in memory (an
     ArrayDataset, a TensorDataset or a Subset of one, without a ``collate_fn``) whose arrays take at
@@ -103,7 +106,8 @@ class DataLoader:
     device once, on the first pass, and every batch is then sliced or gathered there, so an epoch
     copies nothing but the shuffled order (once per epoch). Any other dataset (memory-mapped, too
     large, sample by sample) is gathered on the host as usual and each batch is copied to the device
-    once. Shuffling is drawn on the host either way, so the batches are the same on every device.
+    once; data already on the device is used as it is. Shuffling is drawn on the host either way, so the
+    batches are the same on every device.
 
     Workers (``num_workers > 0``): the data is read in this process, as PyTorch's worker 0 of 1 would
     read it. What runs inside the worker (``worker_init_fn``, the dataset's ``__getitem__``/``__iter__``
@@ -115,7 +119,9 @@ class DataLoader:
     % 2**32)`` in a ``worker_init_fn`` gives new augmentations every epoch and leaves the loop's own draws
     (a mixup ``np.random.beta``) alone, as separate processes would. Without ``persistent_workers`` the
     worker starts anew each epoch (a new base seed, ``worker_init_fn`` again); with it, it starts once and
-    its streams continue across epochs.
+    its streams continue across epochs. Since no process is forked, a dataset of device tensors works with
+    workers too (torch needs the ``spawn`` start method for CUDA tensors in workers): its batches are read
+    here, on the device, exactly as with ``num_workers=0``.
 
     Example:
         >>> import numpy as np
@@ -213,7 +219,12 @@ class DataLoader:
         self.collate_fn = collate_fn
         # a dataset's own __getitems__ (PyTorch 2.x's batched read) decides what a batch holds: no array fast path
         own_getitems = getattr(type(dataset), "__getitems__", None) not in (None, Subset.__getitems__)
-        self._arrays = dataset_arrays(dataset) if collate_fn is None and not own_getitems else None
+        self._arrays = dataset_arrays(dataset, on_devices=True) if collate_fn is None and not own_getitems else None
+        self._array_devices = _array_devices(self._arrays)
+
+    # per array of _arrays, its device (None: host memory or a memory-mapped file); None when all are on the
+    # host, so host batches pay nothing for the device case
+    _array_devices: tuple[Any, ...] | None = None
 
     _stream = False  # True over an IterableDataset: samples arrive in the dataset's own order
     # None only over an IterableDataset without automatic batching (as PyTorch); typed int, as every
@@ -465,10 +476,12 @@ class DataLoader:
         if self._placed is None:
             self._placed = ()  # decided once per loader: () means "gather on the host, move each batch"
             arrays = self._arrays
+            on_host = [a for a in arrays if type(a) is np.ndarray] if arrays is not None else []
             if (
                 arrays is not None
-                and all(type(a) is np.ndarray for a in arrays)
-                and sum(a.nbytes for a in arrays) <= device_budget(self.device)
+                # arrays already on the target (a TensorDataset of its tensors) are used as they are
+                and all(type(a) is np.ndarray or device_of(a) == self.device for a in arrays)
+                and sum(a.nbytes for a in on_host) <= device_budget(self.device)
             ):
                 from ..devices import to_device
 
@@ -507,12 +520,33 @@ class DataLoader:
         return self._collate(np.arange(start, end))
 
     def _gather(self, idx: np.ndarray) -> Any:
+        if self._array_devices is not None:
+            return self._gather_on_devices(idx)
         if self._arrays is not None:
             # a memory-mapped source reads just these rows (in file order) from the file
             return tuple(
                 wrap_array(np.take(a, idx, axis=0) if isinstance(a, np.ndarray) else a.take(idx)) for a in self._arrays
             )
         return self._collate(idx)
+
+    def _gather_on_devices(self, idx: np.ndarray) -> tuple[Tensor, ...]:
+        """A batch of a dataset with arrays on a device: each gathers on its own device (as torch's batch of
+        a TensorDataset of CUDA tensors is CUDA tensors), the indices copied to each device once."""
+        from ..devices import to_device
+
+        arrays, devices = self._arrays, self._array_devices
+        assert arrays is not None and devices is not None  # set together in __init__
+        moved: dict[Any, Any] = {}
+        batch = []
+        for a, where in zip(arrays, devices):
+            if where is None:
+                batch.append(take_rows(a, idx) if isinstance(a, np.ndarray) else a.take(idx))
+                continue
+            on_device = moved.get(where)
+            if on_device is None:
+                on_device = moved[where] = to_device(idx, where)
+            batch.append(a.take(on_device, axis=0))
+        return tuple(wrap_array(b) for b in batch)
 
     def _collate(self, idx: np.ndarray) -> Any:
         getitems = getattr(self.dataset, "__getitems__", None)
@@ -671,12 +705,18 @@ class _LoaderIterator:
 
 
 def _stack_field(values: list[Any], where: str) -> Tensor:
+    first = values[0]
+    if type(first.array if isinstance(first, Tensor) else first) not in _HOST_SAMPLE_TYPES and _on_device(first):
+        return _stack_device_tensors(values, where)
     try:
         stacked = np.stack([np.asarray(v.array if isinstance(v, Tensor) else v) for v in values])
     except ValueError as exc:
         raise ShapeError(
             f"DataLoader: samples of {where} have different shapes and cannot form a batch ({exc})"
         ) from None
+    except TypeError:  # a device sample after host ones: NumPy refused to copy it over
+        _refuse_mixed_devices(values, where, first)
+        raise
     if stacked.dtype.kind not in "fiubc":  # strings, objects (None among numbers): what PyTorch refuses
         raise ArgumentTypeError(f"{_COLLATE_TYPES.format(stacked.dtype)} (in {where})")
     if stacked.dtype in _KEPT_BATCH_DTYPES and type(values[0]) is not int:
@@ -686,9 +726,54 @@ def _stack_field(values: list[Any], where: str) -> Tensor:
     return wrap_array(_as_sample_array(stacked, f"DataLoader {where}"))
 
 
+# the samples _stack_field stacks on the host without asking where they live
+_HOST_SAMPLE_TYPES = (np.ndarray, int, float, bool)
+
+
+def _on_device(value: Any) -> bool:
+    array = value.array if isinstance(value, Tensor) else value
+    return not isinstance(array, (np.ndarray, np.generic)) and is_array(array)
+
+
+def _refuse_mixed_devices(values: list[Any], where: str, first: Any) -> None:
+    """Raise the mixed-devices error when ``values`` hold both host and device samples (else return)."""
+    place = device_of(first.array if isinstance(first, Tensor) else first)
+    for v in values:
+        array = v.array if isinstance(v, Tensor) else v
+        if device_of(array) != place:
+            raise ArgumentTypeError(
+                f"DataLoader: samples of {where} must all be on one device to form a batch (torch.stack's "
+                f"rule); the first is on {place}, one is on {device_of(array)} ({type(v).__name__})"
+            )
+
+
+def _stack_device_tensors(values: list[Any], where: str) -> Tensor:
+    """Samples on a device (tensors there, or CuPy arrays) stack on their device, as torch.stack does in
+    torch's default_collate: the batch never passes through host memory, and mixed devices are refused
+    by name. The batch's dtype follows the host batch's rules (a float64 sample batches as float32)."""
+    _refuse_mixed_devices(values, where, values[0])
+    arrays = [v.array if isinstance(v, Tensor) else v for v in values]
+    try:
+        stacked = backend.namespace_of(arrays[0]).stack(arrays)
+    except ValueError as exc:
+        raise ShapeError(
+            f"DataLoader: samples of {where} have different shapes and cannot form a batch ({exc})"
+        ) from None
+    if stacked.dtype in _KEPT_BATCH_DTYPES:
+        return wrap_array(stacked)  # stack's result is contiguous
+    return wrap_array(_as_sample_array(stacked, f"DataLoader {where}"))
+
+
 # What a batch keeps (torch's integer dtypes, float16, bool); other floats become the default dtype and
 # uint16/uint32/uint64 int64, as ds.tensor does
 _KEPT_BATCH_DTYPES = KEPT_INTEGER_DTYPES | {np.dtype(np.float16), np.dtype(np.bool_)}
+
+
+def _array_devices(arrays: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+    """Each array's device (None for host memory and memory-mapped files), or None when none is on a device."""
+    if arrays is None or all(isinstance(a, np.ndarray) or not is_array(a) for a in arrays):
+        return None
+    return tuple(None if isinstance(a, np.ndarray) or not is_array(a) else device_of(a) for a in arrays)
 
 
 def _looks_like_arrays(items: tuple[Any, ...]) -> bool:
@@ -701,7 +786,7 @@ def _looks_like_arrays(items: tuple[Any, ...]) -> bool:
                 arr = np.asarray(arr)
             except ValueError:  # ragged: samples, not an array
                 return False
-        if not isinstance(arr, np.ndarray) or arr.ndim == 0 or arr.dtype.kind not in "fiubc":
+        if not is_array(arr) or arr.ndim == 0 or arr.dtype.kind not in "fiubc":
             return False
         lengths.add(len(arr))
     return len(lengths) == 1
@@ -736,7 +821,9 @@ def _is_array_like(value: Any) -> bool:
     # bool is an int; Python's complex and other numbers are refused, as PyTorch's collate refuses them (NumPy's
     # complex scalars and arrays are batched, as in PyTorch); numpy's
     # strings (np.str_ is a str, np.bytes_ a bytes) are batched as Python's, as in PyTorch
-    return isinstance(value, (Tensor, np.ndarray, np.generic, int, float)) and not isinstance(value, (str, bytes))
+    if isinstance(value, (Tensor, np.ndarray, np.generic, int, float)):
+        return not isinstance(value, (str, bytes))
+    return is_array(value)  # a device array (CuPy's) stacks on its device, as a device tensor does
 
 
 def _is_namedtuple(value: Any) -> bool:

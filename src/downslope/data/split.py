@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..devices import is_array, to_host
 from ..errors import ArgumentTypeError, ConfigError, DataError, ShapeError
 from ..generator import as_numpy_generator
 from ..tensor import Tensor, wrap_array
-from .dataset import Dataset, Subset
+from .dataset import Dataset, Subset, take_rows
 
 
 def _generator(seed: int | None, where: str) -> np.random.Generator:
@@ -110,6 +111,15 @@ def _stratified_test_indices(labels: np.ndarray, n_test: int, rng: np.random.Gen
     return np.concatenate(chosen)
 
 
+def _data_of(value: Any) -> Any:
+    """A Tensor's array, a device array as it is (np.asarray would refuse it), anything else as a NumPy array."""
+    if isinstance(value, Tensor):
+        return value.array
+    if not isinstance(value, np.ndarray) and is_array(value):
+        return value
+    return np.asarray(value)
+
+
 def train_test_split(
     *arrays: Any,
     test_size: float | int | None = None,
@@ -122,7 +132,8 @@ def train_test_split(
 
     scikit-learn's semantics: ``test_size`` defaults to 0.25; a fraction rounds the test count up.
     ``stratify=y`` keeps each class's proportion in both parts. Without ``seed`` the library
-    generator is used. Tensors come back as Tensors, anything else as NumPy arrays.
+    generator is used. Tensors come back as Tensors, anything else as NumPy arrays; data on a device (a
+    CUDA tensor, a CuPy array) stays there (the order is drawn on the host and its indices copied over).
 
     Example:
         >>> import numpy as np
@@ -133,7 +144,7 @@ def train_test_split(
     """
     if not arrays:
         raise DataError("train_test_split: expected at least one array, got none")
-    datas = [a.array if isinstance(a, Tensor) else np.asarray(a) for a in arrays]
+    datas = [_data_of(a) for a in arrays]
     if any(d.ndim == 0 for d in datas):
         raise ShapeError("train_test_split: expected arrays with a first axis of samples, got a scalar")
     n = len(datas[0])
@@ -158,7 +169,8 @@ def train_test_split(
     if stratify is not None:
         if not shuffle:
             raise ConfigError("train_test_split: stratify requires shuffle=True")
-        labels = stratify.array if isinstance(stratify, Tensor) else np.asarray(stratify)
+        # host: the classes are counted and drawn on the host (device labels are copied over once)
+        labels = to_host(stratify.array if isinstance(stratify, Tensor) else stratify)
         if labels.shape != (n,):
             raise ShapeError(
                 f"train_test_split: stratify must be {n} class labels, shape ({n},); got shape {labels.shape}"
@@ -175,6 +187,6 @@ def train_test_split(
     out: list[Any] = []
     for original, data in zip(arrays, datas):
         for idx in (train_idx, test_idx):
-            part = np.take(data, idx, axis=0)
+            part = take_rows(data, idx)
             out.append(wrap_array(part) if isinstance(original, Tensor) else part)
     return out

@@ -8,10 +8,20 @@ from typing import Any
 import numpy as np
 
 from ..autograd import no_grad
+from ..devices import to_host
 from ..errors import ArgumentError
 from ..tensor import Tensor, tensor
 
 CHUNK_ROWS = 16384  # bounds the memory of a wide model on a fine grid
+
+
+def _device_of(model: Any) -> Any:
+    """Where a Module's parameters live (the grid goes there), None for a plain function."""
+    parameters = getattr(model, "parameters", None)
+    if callable(parameters):
+        for p in parameters():
+            return p.device
+    return None
 
 
 def predict_array(model: Callable[[Tensor], Any], inputs: np.ndarray, where: str) -> np.ndarray:
@@ -25,10 +35,11 @@ def predict_array(model: Callable[[Tensor], Any], inputs: np.ndarray, where: str
         model.eval()
     try:
         outputs = []
+        device = _device_of(model)
         with no_grad():
             for start in range(0, len(inputs), CHUNK_ROWS):
-                out = model(tensor(inputs[start : start + CHUNK_ROWS]))
-                outputs.append(np.asarray(getattr(out, "array", out), dtype=np.float64))
+                out = model(tensor(inputs[start : start + CHUNK_ROWS], device=device))
+                outputs.append(to_host(getattr(out, "array", out)).astype(np.float64))  # a GPU model's too
     finally:
         if was_training and hasattr(model, "train"):
             model.train(True)
