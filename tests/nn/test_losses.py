@@ -386,9 +386,12 @@ def test_bad_reduction_is_refused() -> None:
         F.cross_entropy(ds.randn(2, 3), ds.tensor([0, 1]), reduction="batchmean")
 
 
-def test_float64_target_does_not_promote_a_float32_loss() -> None:
-    out = F.mse_loss(ds.randn(3, requires_grad=True), ds.randn(3, dtype="float64"))
-    assert out.dtype == np.float32
+def test_float64_target_promotes_a_float32_loss_as_torch() -> None:
+    x, t = np.array([1.0001, 2.0, 3.5], np.float32), np.array([1.0, 2.25, 3.0])
+    out = F.mse_loss(ds.tensor(x, requires_grad=True), ds.tensor(t, dtype="float64"))
+    ref = torch.nn.functional.mse_loss(torch.tensor(x), torch.tensor(t))
+    assert out.dtype == np.float64 and ref.dtype == torch.float64
+    np.testing.assert_allclose(out.item(), ref.item(), rtol=1e-12)
 
 
 def test_mse_second_derivative_through_fused_rule() -> None:

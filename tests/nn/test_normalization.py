@@ -312,3 +312,18 @@ def test_a_state_dict_without_num_batches_tracked_loads_as_in_torch():
     assert got.missing_keys == expected.missing_keys == ["1.running_mean"]
     with pytest.raises(ds.errors.StateDictError, match="running_mean"):
         ours.load_state_dict(partial)
+
+
+@pytest.mark.parametrize(
+    ("shape", "groups"),
+    [((1, 3, 1), 3), ((1, 2), 2), ((1, 2, 1, 1), 2), ((2, 3, 1), 3), ((1, 4, 1), 2), ((0, 2, 1), 2)],
+)
+def test_group_norm_refuses_one_value_per_group_where_torch_does(shape: tuple[int, ...], groups: int) -> None:
+    try:
+        torch.nn.functional.group_norm(torch.zeros(shape), groups)
+    except ValueError as e:
+        with pytest.raises(ValueError, match=r"more than 1 value per channel .*input size \[") as got:
+            F.group_norm(ds.zeros(*shape), groups)
+        assert str(e).split("input size ")[1] in str(got.value)  # torch's size list, [N * C // G, G, *spatial]
+    else:
+        assert F.group_norm(ds.zeros(*shape), groups).shape == shape

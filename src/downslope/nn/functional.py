@@ -137,7 +137,7 @@ def _linear2d_half(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """float16: products summed and the bias added in float32, then one rounding to float16, as
     torch's addmm does (rounding the product before adding the bias doubles the error; NumPy's
     float16 matmul has no BLAS kernel either)."""
-    out = x.array.astype(np.float32) @ weight.array.T.astype(np.float32)
+    out = gemm.matmul(x.array.astype(np.float32), weight.array.astype(np.float32).T)  # float32's GEMM
     if bias is None:
         return record_op(out.astype(np.float16), (x, weight), _linear_vjp)
     out += bias.array.astype(np.float32)
@@ -461,7 +461,7 @@ def _gelu_vjp(g, y, args, saved, needs, xp):
         pdf *= np.float32(_INV_SQRT_2PI)
         pdf *= x
         pdf += saved  # d/dx x Phi(x) = Phi(x) + x phi(x)
-        pdf *= g
+        pdf *= g.reshape(pdf.shape)  # the compiled forward saves Phi flat (float16 gradients come here)
     return (pdf.astype(g.dtype, copy=False).reshape(g.shape),)
 
 

@@ -851,6 +851,14 @@ def group_norm(
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
         raise ArgumentError(f"group_norm: {c} channels cannot be split into {num_groups} groups")
+    # torch's check (functional.group_norm's _verify_batch_size on [N * C // G, G, *spatial]): it refuses
+    # only when N * C // G times the spatial sizes is 1, where every group holds one value (zeros out)
+    if (n * c // num_groups) * math.prod(x.shape[2:]) == 1:
+        raise ArgumentError(
+            "group_norm: expected more than 1 value per channel when training, got input size "
+            f"{[n * c // num_groups, num_groups, *x.shape[2:]]} (input of shape {x.shape} in {num_groups} "
+            "groups: each group holds one value, so its normalized output would be all zeros)"
+        )
     if x.array.dtype == _HALF:  # in float32, rounded once, as torch
         return ops.astype(group_norm(ops.astype(x, np.float32), num_groups, _widen(weight), _widen(bias), eps), _HALF)
     fused = _group_norm_fused(x, num_groups, weight, bias, eps)

@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import jit_gate
 from ..devices import like
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
 from .module import Module
 
@@ -163,7 +163,20 @@ def interpolate(
             )
         out_sizes, factors = _sizes(input, size, scale_factor, spatial)
         corners = align_corners is True  # a Python flag (None: False)
+        if input.array.dtype == np.uint8:
+            return _resized_uint8(input, out_sizes, factors, corners, mode == "bicubic", True, recompute_scale_factor)
         return _antialiased(input, out_sizes, factors, corners, mode == "bicubic", recompute_scale_factor)
+    if input.array.dtype.kind in "biu" and mode not in ("nearest", "nearest-exact"):
+        # torch blends images of bytes (bilinear, bicubic: torchvision's resize) and refuses other integers
+        if input.array.dtype != np.uint8 or mode not in ("bilinear", "bicubic") or spatial != 2:
+            raise DTypeError(
+                f"interpolate: mode {mode!r} needs a floating-point input (or uint8 for 'bilinear' and "
+                f"'bicubic' on 4-D input, as in torch), got {input.array.dtype} of shape {input.shape}; "
+                "cast it with .float() first"
+            )
+        out_sizes, factors = _sizes(input, size, scale_factor, spatial)
+        corners = bool(align_corners)  # host: the caller's Python flag (None: False)
+        return _resized_uint8(input, out_sizes, factors, corners, mode == "bicubic", False, recompute_scale_factor)
     if spatial not in (1, 2, 3) or (_MODES[mode] is not None and _MODES[mode] != spatial):
         raise ShapeError(f"interpolate: mode {mode!r} does not fit an input of shape {input.shape}")
     if _MODES[mode] is None and align_corners is not None:
@@ -299,6 +312,91 @@ def _antialiased(
         w = wrap_array(like(weights.T.astype(x.array.dtype), x.array))  # (in, out)
         x = (x.transpose(axis, -1) @ w).transpose(axis, -1)
     return x
+
+
+def _resized_uint8(
+    x: Tensor,
+    out_sizes: list[int],
+    factors: list[float | None],
+    align_corners: bool,
+    cubic: bool,
+    antialias: bool,
+    recompute: Any,
+) -> Tensor:
+    """A uint8 image resized as torch's CPU kernels do (Pillow's method): one pass per spatial dim,
+    width first, a dim of unchanged size skipped; each output pixel a sum of source pixels times
+    weights held as int16 fixed-point numbers, rounded half up, clamped to [0, 255] and stored as
+    uint8 between the passes. Blending the bytes in their own dtype (as before) made weights below 1
+    zero: every output was 0. Integer images take no gradient."""
+    a = x.array
+    for axis in (3, 2):
+        n_in, n_out = a.shape[axis], out_sizes[axis - 2]
+        if n_in == n_out:
+            continue
+        factor = None if recompute else factors[axis - 2]
+        if cubic and not antialias:
+            taps, weights = _cubic_taps(n_in, n_out, factor, align_corners)
+        else:
+            taps, weights = _filter_taps(n_in, n_out, factor, align_corners, cubic, antialias)
+        fixed, bits = _int16_weights(weights)
+        moved = np.moveaxis(a, axis, -1).astype(np.int64)
+        total = (moved[..., like(taps, a)] * like(fixed, a)).sum(axis=-1)
+        total += 1 << (bits - 1)
+        total >>= bits
+        a = np.moveaxis(np.clip(total, 0, 255).astype(np.uint8), -1, axis)
+    return wrap_array(a if a is not x.array else a.copy())
+
+
+def _filter_taps(
+    n_in: int, n_out: int, factor: float | None, align_corners: bool, cubic: bool, antialias: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (n_out, taps) source indices and float64 weights of torch's byte kernels for bilinear (and
+    antialiased bicubic): the filter's taps that fall inside the image, renormalized to sum to 1
+    (``_compute_indices_min_size_weights_aa``, whose support widens with the scale when antialiased)."""
+    if align_corners:
+        scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    else:
+        scale = 1.0 / factor if factor is not None and factor > 0 else n_in / n_out
+    widened = antialias and scale >= 1.0
+    support = (2.0 if cubic else 1.0) * (scale if widened else 1.0)
+    widest = math.ceil(support) * 2 + 1
+    inv = 1.0 / scale if widened else 1.0
+    delta = 0.5 if align_corners and not antialias else 0.0
+    center = scale * (np.arange(n_out) + 0.5 - delta)  # host: positions from the sizes
+    lo = np.maximum((center - support + 0.5 + delta).astype(np.int64), 0)  # a C cast truncates
+    hi = np.minimum((center + support + 0.5 + delta).astype(np.int64), n_in)
+    count = np.clip(hi - lo, 0, widest)
+    taps = lo[:, None] + np.arange(widest)  # host: tap offsets from the sizes
+    w = _aa_filter((taps - center[:, None] + 0.5 - delta) * inv, cubic)
+    w = np.where(np.arange(widest) < count[:, None], w, 0.0)  # host: tap offsets from the sizes
+    total = w.sum(axis=1, keepdims=True)
+    w = np.where(total != 0, w / np.where(total != 0, total, 1.0), w)
+    return np.minimum(taps, n_in - 1), w
+
+
+def _cubic_taps(n_in: int, n_out: int, factor: float | None, align_corners: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The four taps (edges repeated) and Keys' weights (A = -0.75) of plain bicubic, in float64."""
+    dst = np.arange(n_out, dtype=np.float64)  # host: positions from the sizes
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        scale = 1.0 / factor if factor is not None and factor > 0 else n_in / n_out
+        src = scale * (dst + 0.5) - 0.5
+    first = np.floor(src).astype(np.int64)
+    t = src - first
+    taps = np.clip(first[:, None] + np.arange(-1, 3), 0, n_in - 1)  # host: tap offsets from the sizes
+    return taps, np.stack(_cubic_weights(t), axis=1)
+
+
+def _int16_weights(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """``weights`` as int16 fixed-point numbers with the most fraction bits (at most 22) that keep
+    the largest below 2**15, each rounded half away from zero (Pillow's and torch's byte kernels)."""
+    top = float(weights.max())  # host: interpolation weights made from the sizes, on the host
+    bits = 0
+    while bits < 22 and int(0.5 + top * (1 << (bits + 1))) < (1 << 15):
+        bits += 1
+    scaled = weights * (1 << bits)
+    return np.trunc(np.where(scaled < 0, scaled - 0.5, scaled + 0.5)).astype(np.int64), bits
 
 
 def _aa_filter(t: np.ndarray, cubic: bool) -> np.ndarray:

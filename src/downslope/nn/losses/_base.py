@@ -62,8 +62,28 @@ def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(n for n in shape if n != 1)
 
 
+def _promoted_float(x: Tensor, t: Tensor, zero_dim_rule: bool = True) -> Any:
+    """The dtype torch computes a loss of two floating tensors of different dtypes in, or None when
+    nothing promotes. ``zero_dim_rule``: torch's result_type, where a 0-d operand beside a dimensioned
+    one does not widen it (the losses torch composes from ops); without it, promote_types (its fused
+    mse, l1 and smooth L1 kernels)."""
+    a, b = x.array.dtype, t.array.dtype
+    if a == b or a.kind != "f" or b.kind != "f":
+        return None
+    if zero_dim_rule and t.ndim == 0 and x.ndim > 0:
+        return a
+    if zero_dim_rule and x.ndim == 0 and t.ndim > 0:
+        return b
+    return np.promote_types(a, b)
+
+
 def _broadcast_pair(
-    input: Tensor, target: Any, fn: str, warn: bool = False, reduction: str | None = None
+    input: Tensor,
+    target: Any,
+    fn: str,
+    warn: bool = False,
+    reduction: str | None = None,
+    promote: str = "",
 ) -> tuple[Tensor, Tensor]:
     """Input and target (in the input's dtype) broadcast to one shape, where that is harmless.
 
@@ -73,10 +93,16 @@ def _broadcast_pair(
     size-1 dims and broadcast to no more elements than either holds. ``warn`` repeats the UserWarning
     that PyTorch's regression losses give for any size difference; those losses (``warn``) also pass
     any broadcast under ``reduction='none'``, where the caller sees the broadcast shape (pairwise
-    losses such as QR-DQN's quantile Huber loss rely on it), while a mean or sum would hide it."""
+    losses such as QR-DQN's quantile Huber loss rely on it), while a mean or sum would hide it.
+    ``promote``: a floating target of another dtype promotes both, as in the torch losses that do
+    ("types": promote_types, as torch's mse, l1, smooth L1; "result": result_type, its 0-d rule included,
+    as its poisson/gaussian NLL, KL, margin ranking); "" keeps the input's dtype (huber, hinge)."""
     _check_operand(target, fn, "target")
     x = input
     t = target if isinstance(target, Tensor) else wrap_array(array_like(target, x.array, x.array.dtype))
+    wide = _promoted_float(x, t, promote == "result") if promote else None
+    if wide is not None and wide != x.array.dtype:
+        x = ops.astype(x, wide)
     if t.array.dtype != x.array.dtype:
         t = ops.astype(t, x.array.dtype)  # a float64 or int target must not promote the loss to float64
     if t.shape == x.shape:

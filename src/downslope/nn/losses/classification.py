@@ -22,6 +22,7 @@ from ._base import (
     _float_target,
     _input_and_reduction,
     _Loss,
+    _promoted_float,
     _reduce,
     _weight_buffer,
     _WeightedLoss,
@@ -359,6 +360,9 @@ def _cross_entropy_probabilities(
             f"cross_entropy: a floating-point target is read as class probabilities and must have the input's "
             f"shape {x.shape}, got {t.shape}; for class indices pass an integer target (e.g. target.long())"
         )
+    wide = _promoted_float(x, t)  # a float64 target promotes the loss, as torch's
+    if wide is not None and wide != x.array.dtype:
+        x = ops.astype(x, wide)
     if t.array.dtype != x.array.dtype:
         t = ops.astype(t, x.array.dtype)
     n_classes = x.shape[1]
@@ -557,7 +561,7 @@ def kl_div(
     """
     x, reduction = _input_and_reduction(input, "kl_div", size_average, reduce, reduction, _REDUCTIONS + ("batchmean",))
     batch = x.shape[0] if x.ndim else 1  # the input's own first dim, as in PyTorch
-    x, t = _broadcast_pair(x, target, "kl_div")
+    x, t = _broadcast_pair(x, target, "kl_div", promote="result")
     if log_target:
         loss = ops.exp(t) * (t - x)
     else:

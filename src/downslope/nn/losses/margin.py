@@ -76,7 +76,7 @@ def margin_ranking_loss(
     reduction = _reduction_arg(size_average, reduce, reduction, "margin_ranking_loss")
     x1, x2 = _input(input1, "margin_ranking_loss"), _input(input2, "margin_ranking_loss")
     _broadcast_operands("margin_ranking_loss", input1=x1, input2=x2)
-    diff, y = _broadcast_pair(x1 - x2, target, "margin_ranking_loss")
+    diff, y = _broadcast_pair(x1 - x2, target, "margin_ranking_loss", promote="result")
     return _reduce(_hinge(-y * diff + margin), reduction)
 
 
@@ -133,7 +133,7 @@ def multilabel_soft_margin_loss(
     """
     reduction = _reduction_arg(size_average, reduce, reduction, "multilabel_soft_margin_loss")
     x = _input(input, "multilabel_soft_margin_loss")
-    x, y = _broadcast_pair(x, target, "multilabel_soft_margin_loss")
+    x, y = _broadcast_pair(x, target, "multilabel_soft_margin_loss", promote="result")
     loss = -(y * -ops.softplus(-x) + (1.0 - y) * -ops.softplus(x))
     if weight is not None:
         loss = loss * _as_input_tensor(weight, x)

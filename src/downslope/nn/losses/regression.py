@@ -47,7 +47,7 @@ def mse_loss(
     """
     x, reduction = _input_and_reduction(input, "mse_loss", size_average, reduce, reduction)
     w = _sample_weight(weight, x, "mse_loss")
-    x, t = _broadcast_pair(x, target, "mse_loss", warn=True, reduction=reduction)
+    x, t = _broadcast_pair(x, target, "mse_loss", warn=True, reduction=reduction, promote="types")
     if w is not None:
         d = x - t
         return _weighted_reduce(d * d * w, w, reduction)
@@ -89,7 +89,9 @@ def l1_loss(
     checked = wrap_array(np.real(input.array)) if complex_input else input  # np.real: device arrays dispatch it
     x, reduction = _input_and_reduction(checked, "l1_loss", size_average, reduce, reduction)
     w = _sample_weight(weight, x, "l1_loss")
-    x, t = _broadcast_pair(input if complex_input else x, target, "l1_loss", warn=True, reduction=reduction)
+    x, t = _broadcast_pair(
+        input if complex_input else x, target, "l1_loss", warn=True, reduction=reduction, promote="types"
+    )
     if w is not None:
         return _weighted_reduce(ops.abs(x - t) * w, w, reduction)
     return _reduce(ops.abs(x - t), reduction)
@@ -152,7 +154,7 @@ def smooth_l1_loss(
     x, reduction = _input_and_reduction(input, "smooth_l1_loss", size_average, reduce, reduction)
     if beta < 0:
         raise ArgumentError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
-    x, t = _broadcast_pair(x, target, "smooth_l1_loss", warn=True, reduction=reduction)
+    x, t = _broadcast_pair(x, target, "smooth_l1_loss", warn=True, reduction=reduction, promote="types")
     d = x - t
     ad = ops.abs(d)
     if beta == 0:
@@ -175,7 +177,7 @@ def poisson_nll_loss(
     ``full`` adds Stirling's approximation of log(y!) where y > 1."""
     reduction = _reduction_arg(size_average, reduce, reduction, "poisson_nll_loss")
     x = _input(input, "poisson_nll_loss")
-    x, y = _broadcast_pair(x, target, "poisson_nll_loss")
+    x, y = _broadcast_pair(x, target, "poisson_nll_loss", promote="result")
     loss = ops.exp(x) - y * x if log_input else x - y * ops.log(x + eps)
     if full:
         # Stirling's term as ops on the target, so that a target that requires grad gets its
@@ -215,7 +217,7 @@ def gaussian_nll_loss(
         raise ShapeError(f"gaussian_nll_loss: var shape {v.shape} does not fit input shape {x.shape}")
     if is_host(v.array) and np.any(v.array < 0):  # a value check: on a device it would synchronise
         raise ArgumentError("gaussian_nll_loss: var has negative entries")
-    x, y = _broadcast_pair(x, target, "gaussian_nll_loss")
+    x, y = _broadcast_pair(x, target, "gaussian_nll_loss", promote="result")
     floor = np.maximum(v.array, eps) - v.array  # added as a constant, so the gradient reaches var unchanged
     v = v + floor.astype(x.array.dtype)
     loss = 0.5 * (ops.log(v) + (x - y) ** 2 / v)

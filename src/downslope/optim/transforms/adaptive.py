@@ -13,6 +13,8 @@ from .base import (
     State,
     StepContext,
     _is_scalar_step,
+    _opmath,
+    _round_as,
     _zeros_if_missing,
     from_group,
     hyper,
@@ -49,6 +51,14 @@ def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any 
             np.sqrt(vmax, out=tmp)
         else:
             np.sqrt(v, out=tmp)
+        if v.dtype == np.float16:  # PyTorch's float16 steps: its denominator rounded where it rounds it
+            tmp /= np.float32(bc2_sqrt)
+            _round_as(tmp, v)
+            tmp += np.float32(e)
+            _round_as(tmp, v)
+            np.divide(m, tmp, out=g)
+            g *= np.float32(1 / bc1)
+            return g, state
         # (m / bc1) / (sqrt(v) / bc2_sqrt + eps) rearranged as (bc2_sqrt / bc1) * m / (sqrt(v) + eps * bc2_sqrt):
         # the same number, one pass over the buffers fewer (the step is memory-bound on large models).
         tmp += e * bc2_sqrt
@@ -83,9 +93,9 @@ def _update_moments_(m: np.ndarray, v: np.ndarray, g: np.ndarray, beta1: float, 
 def _ema_of_square_(acc: np.ndarray, g: np.ndarray, decay: float, tmp: np.ndarray) -> None:
     """acc = decay * acc + (1 - decay) * g**2: the moving average of squared gradients that Adam,
     RMSprop, Adadelta, NAdam and RAdam share (``tmp`` is scratch of g's shape)."""
-    np.multiply(g, g, out=tmp)
+    np.multiply(g, g, out=tmp)  # a float16 state's gradient comes as float32 (chain): no overflow
     tmp *= 1 - decay
-    acc *= decay
+    acc *= _opmath(acc, decay)
     acc += tmp
 
 
@@ -121,12 +131,15 @@ def scale_by_rms(alpha: Any = 0.99, eps: Any = 1e-8, centered: Any = False) -> G
         if hyper(centered, ctx):
             mean_g = _zeros_if_missing(state, "grad_avg", v)
             _lerp_(mean_g, g, 1 - a, tmp)
-            np.multiply(mean_g, mean_g, out=tmp)
+            np.multiply(mean_g, mean_g, out=tmp, dtype=tmp.dtype)  # float16 state: the product in float32
             np.subtract(v, tmp, out=tmp)
+            _round_as(tmp, v)
             np.sqrt(tmp, out=tmp)
+            _round_as(tmp, v)
         else:
             np.sqrt(v, out=tmp)
         tmp += e
+        _round_as(tmp, v)
         g /= tmp
         return g, state
 
@@ -159,6 +172,7 @@ def scale_by_adagrad(
         acc += tmp
         np.sqrt(acc, out=tmp)
         tmp += e
+        _round_as(tmp, acc)
         g /= tmp
         if decay != 0:
             g /= 1 + (ctx.step - 1) * decay
@@ -191,12 +205,19 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
         tmp = ctx.scratch(g, 1)
         _ema_of_square_(v, g, r, tmp)
         std = ctx.scratch(g, 2)
-        np.add(v, e, out=std)
+        # float16 states: each step rounded where PyTorch's float16 ops round it (no-ops otherwise)
+        np.add(v, _opmath(v, e), out=std)
+        _round_as(std, v)
         np.sqrt(std, out=std)
-        np.add(u, e, out=tmp)
+        _round_as(std, v)
+        np.add(u, _opmath(u, e), out=tmp)
+        _round_as(tmp, u)
         np.sqrt(tmp, out=tmp)
+        _round_as(tmp, u)
         tmp /= std
+        _round_as(tmp, u)
         g *= tmp  # g is now delta
+        _round_as(g, u)
         _ema_of_square_(u, g, r, tmp)
         return g, state
 
@@ -319,7 +340,7 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
         _lerp_(m, g, 1 - beta1, tmp)
         np.abs(g, out=tmp)
         tmp += e
-        u *= beta2
+        u *= _opmath(u, beta2)
         np.maximum(u, tmp, out=u)
         np.divide(m, u, out=g)
         g /= 1 - beta1**ctx.step
@@ -380,9 +401,12 @@ def scale_by_nadam(
         tmp = ctx.scratch(g, 1)
         _update_moments_(m, v, g, beta1, beta2, tmp)
         denom = ctx.scratch(g, 2)
-        np.divide(v, 1 - beta2**t, out=denom)
+        np.divide(v, _opmath(v, 1 - beta2**t), out=denom)
+        _round_as(denom, v)
         np.sqrt(denom, out=denom)
+        _round_as(denom, v)
         denom += e
+        _round_as(denom, v)
         # coefficient arrays (one value per parameter, repeated over its elements)
         c_grad = ctx.scratch(g, 3)
         np.subtract(1.0, mu_prod, out=c_grad)
@@ -428,12 +452,14 @@ def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientT
         bc2 = 1 - beta2**t
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * t * (beta2**t) / bc2
-        np.divide(m, bc1, out=g)
+        np.divide(m, _opmath(m, bc1), out=g)
+        _round_as(g, m)
         if _is_scalar_step(t):
             if rho_t > 5.0:
                 rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
                 np.sqrt(v, out=tmp)
                 tmp += e
+                _round_as(tmp, v)
                 np.divide(bc2**0.5, tmp, out=tmp)
                 g *= tmp
                 g *= rect

@@ -120,6 +120,12 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
         return tuple(t.init(params) for t in transforms)
 
     def update(grads: np.ndarray, state: Any, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, Any]:
+        if grads.dtype == np.float16:
+            # PyTorch steps float16 parameters in float32 arithmetic (its opmath), rounding only what it
+            # stores: the updates run in float32 here, the states stay float16 (each write into one
+            # rounds once) and the parameters take the float32 update rounded once. In float16, g**2
+            # overflows from |g| > 256 and a learning rate under 6e-8 is 0.
+            grads = grads.astype(np.float32)
         new_states = []
         for t, s in zip(transforms, state):
             grads, s = t.update(grads, s, params, ctx)
@@ -127,6 +133,22 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
         return grads, tuple(new_states)
 
     return GradientTransformation(init, update)
+
+
+def _opmath(array: np.ndarray, value: Any) -> Any:
+    """``value``, a Python number, as the scalar an in-place update of ``array`` should use: float32 for a
+    float16 array (PyTorch's opmath: ``v *= 0.999`` in float16 would first round 0.999 to 0.99902),
+    unchanged otherwise (NumPy already computes float32/float64 arrays with a Python number in their own
+    dtype)."""
+    return np.float32(value) if array.dtype == np.float16 and isinstance(value, float | int) else value
+
+
+def _round_as(x: np.ndarray, like: np.ndarray) -> None:
+    """Round ``x`` (float32 work) in place to float16 where ``like`` is float16: the point where
+    PyTorch's float16 op stores its result, for the steps whose later arithmetic reads it."""
+    if like.dtype == np.float16 and x.dtype != np.float16:
+        with np.errstate(over="ignore"):  # beyond float16's range: inf, as PyTorch stores it
+            x[...] = x.astype(np.float16)
 
 
 def _zeros_if_missing(state: dict[str, np.ndarray], key: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:

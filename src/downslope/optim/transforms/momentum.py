@@ -11,6 +11,8 @@ from .base import (
     State,
     StepContext,
     _no_state,
+    _opmath,
+    _round_as,
     hyper,
 )
 
@@ -39,12 +41,13 @@ def trace(momentum: Any, dampening: Any = 0.0, nesterov: Any = False) -> Gradien
         buf = state.get("momentum_buffer")
         first = ctx.first
         if buf is None:
-            buf = g.copy()
+            # float16 parameters: a float16 buffer (their g comes as float32 from chain)
+            buf = g.astype(np.float16) if params.dtype == np.float16 else g.copy()
             state["momentum_buffer"] = buf
         elif isinstance(first, (bool, np.bool_)) and first:
             buf[...] = g
         else:
-            buf *= mu
+            buf *= _opmath(buf, mu)
             if damp == 0:  # the usual case: no scaled copy of g (one pass over the buffers fewer)
                 buf += g
             else:
@@ -59,8 +62,9 @@ def trace(momentum: Any, dampening: Any = 0.0, nesterov: Any = False) -> Gradien
             del state["momentum_started"]  # made now: the state holds PyTorch's keys again
         if hyper(nesterov, ctx):
             tmp = ctx.scratch(g, 1)
-            np.multiply(buf, mu, out=tmp)
+            np.multiply(buf, _opmath(buf, mu), out=tmp)
             g += tmp
+            _round_as(g, buf)  # PyTorch's float16 nesterov step rounds g + mu * buf
         else:
             g[...] = buf
         return g, state

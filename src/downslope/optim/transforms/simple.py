@@ -11,6 +11,8 @@ from .base import (
     State,
     StepContext,
     _no_state,
+    _opmath,
+    _round_as,
     from_group,
     hyper,
 )
@@ -88,8 +90,12 @@ def add_decayed_weights(weight_decay: Any) -> GradientTransformation:
         wd = hyper(weight_decay, ctx)
         if wd != 0:
             tmp = ctx.scratch(g, 1)
-            np.multiply(params, wd, out=tmp)
+            # float16 parameters: PyTorch's g.add(p, alpha=wd), whose float16 kernel rounds alpha to float16
+            # and the sum once (float32 arithmetic in between)
+            half_wd = float(np.float16(wd))  # host: a Python hyperparameter, rounded as torch's float16 alpha
+            np.multiply(params, _opmath(params, half_wd) if params.dtype == np.float16 else wd, out=tmp)
             g += tmp
+            _round_as(g, params)
         return g, state
 
     return GradientTransformation(_no_state, update)
