@@ -473,8 +473,8 @@ _C = _TorchC()
 
 
 def scalar_tensor(value: Any, dtype: Any = None, **options: Any) -> Tensor:
-    """A 0-d tensor holding ``value`` (float32 unless ``dtype`` says otherwise)."""
-    return tensor(value, dtype=float32 if dtype is None else dtype, **options)
+    """A 0-d tensor holding ``value`` (the default float dtype unless ``dtype`` says otherwise)."""
+    return tensor(value, dtype=get_default_dtype() if dtype is None else dtype, **options)
 
 
 def typename(obj: Any) -> str:

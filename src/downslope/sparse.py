@@ -12,8 +12,11 @@ which names the op, lists what sparse tensors support and says to call ``.to_den
 
 The product ``S @ D`` (torch.sparse.mm, torch.spmm, torch.mm, torch.matmul) is a segment sum over rows: the
 nonzeros in row order (a coalesced tensor is), a compiled loop with numba (``DOWNSLOPE_JIT=0`` or device
-arrays: NumPy's ``add.reduceat``). The row order and its transpose (for the gradient ``S^T @ G``) are cached
-on the tensor, so an adjacency matrix reused every step sorts once.
+arrays: NumPy's ``add.reduceat``; the kernels are ``_jit_sparse``). The row order and its transpose (for the
+gradient ``S^T @ G``) are cached on the tensor, so an adjacency matrix reused every step sorts once. ``D @ S`` is
+``(S^T @ D^T)^T`` on the same product; ``S1 @ S2`` is sparse (the pairs of nonzeros that meet, summed by
+coalesce). As in torch, ``D + S`` and ``D - S`` are dense, ``S * D`` and ``torch.sum(S, dim)`` sparse, and
+``S + D`` is refused.
 
 Example:
     >>> import downslope as ds
@@ -77,9 +80,10 @@ strided = layout("strided")
 sparse_coo = layout("sparse_coo")
 
 SUPPORTED = (
-    "@ / mm / matmul / spmm / sparse.mm / sparse.addmm with a dense right operand, to_dense(), coalesce(), "
-    "t() / transpose(), * and / by a number, negation, + another sparse tensor of the same size, "
-    "sparse.sum, sparse.softmax, float() / double() / to(dtype), detach(), clone(), requires_grad_(), "
+    "@ / mm / matmul / spmm / sparse.mm / sparse.addmm with a dense or sparse operand, to_dense(), coalesce(), "
+    "t() / transpose(), * and / by a number, * a dense tensor (on the pattern), pow(), negation, "
+    "+ another sparse tensor of the same size, dense + sparse and dense - sparse (dense results), "
+    "sum() / sparse.sum, sparse.softmax, float() / double() / to(dtype), detach(), clone(), requires_grad_(), "
     "indices() / values() / _indices() / _values() / _nnz()"
 )
 
@@ -141,57 +145,13 @@ def is_sparse(x: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- kernels
-_compiled: Any = None  # the numba kernels once built; False when numba is missing or failed
+_JIT_SPARSE = "downslope._jit_sparse"
 
 
 def _kernels(*arrays: Any) -> Any:
-    """The compiled kernels, or None for the NumPy path. The gate's switches and dtype checks are asked
-    with this module's name (it is loaded already, so the gate imports nothing); numba is imported and the
-    kernels compiled on the first call that can use them."""
-    global _compiled
-    if jit_gate.kernels(__name__, *arrays) is None:
-        return None
-    if _compiled is None:
-        try:
-            _compiled = _build_kernels()
-        except ImportError:
-            _compiled = False
-    return _compiled or None
-
-
-def _build_kernels() -> Any:
-    import numba  # imported on first use only: numba takes half a second to import
-
-    @numba.njit(cache=True, nogil=True)
-    def csr_mm(indptr, cols, perm, vals, d, out):
-        # out[r] = sum over the row's nonzeros k of vals[perm[k]] * d[cols[k]]
-        f = d.shape[1]
-        for r in range(indptr.shape[0] - 1):
-            for k in range(indptr[r], indptr[r + 1]):
-                v = vals[perm[k]]
-                c = cols[k]
-                for j in range(f):
-                    out[r, j] += v * d[c, j]
-
-    @numba.njit(cache=True, nogil=True)
-    def sddmm(rows, cols, g, d, out):
-        # out[k] = <g[rows[k]], d[cols[k]]>: the gradient of each nonzero's value
-        f = d.shape[1]
-        for k in range(rows.shape[0]):
-            r = rows[k]
-            c = cols[k]
-            s = 0.0
-            for j in range(f):
-                s += g[r, j] * d[c, j]
-            out[k] = s
-
-    class Kernels:
-        pass
-
-    kernels = Kernels()
-    kernels.csr_mm = csr_mm  # type: ignore[attr-defined]
-    kernels.sddmm = sddmm  # type: ignore[attr-defined]
-    return kernels
+    """The compiled kernels (``_jit_sparse``), or None for the NumPy path: the gate's switches and dtype checks,
+    numba imported and the kernels compiled on the first call that can use them."""
+    return jit_gate.kernels(_JIT_SPARSE, *arrays)
 
 
 class _Order:
@@ -524,9 +484,21 @@ class SparseCOOTensor:
         raise SparseLayoutError(_refusal(f"{op} of a sparse tensor and {type(other).__name__}"))
 
     def __mul__(self, other: Any) -> SparseCOOTensor:
+        if isinstance(other, Tensor) and other.ndim:
+            out: SparseCOOTensor = _times_dense(self, other)
+            return out
         return self._with(self._vals * self._scalar(other, "*"), keep_orders=True)
 
     __rmul__ = __mul__
+
+    def pow(self, exponent: Any) -> SparseCOOTensor:
+        """Each stored value to ``exponent`` (torch coalesces first: a duplicate's parts are summed, then raised);
+        absent entries stay absent, so a negative exponent does not make them inf."""
+        c = self.coalesce()
+        return c._with(c._vals ** self._scalar(exponent, "pow"), keep_orders=True)
+
+    def __pow__(self, exponent: Any) -> SparseCOOTensor:
+        return self.pow(exponent)
 
     def mul(self, other: Any) -> SparseCOOTensor:
         return self * other
@@ -545,6 +517,10 @@ class SparseCOOTensor:
 
     def __add__(self, other: Any) -> SparseCOOTensor:
         if not isinstance(other, SparseCOOTensor):
+            if isinstance(other, Tensor):  # torch's refusal too: only add(dense, sparse) exists
+                raise SparseLayoutError(
+                    _refusal("add(sparse, dense) (torch has no sparse + dense either; write dense + sparse)")
+                )
             raise SparseLayoutError(_refusal(f"+ of a sparse tensor and {type(other).__name__}"))
         if other._size != self._size or other.sparse_dim() != self.sparse_dim():
             raise ShapeError(
@@ -572,6 +548,10 @@ class SparseCOOTensor:
 
     def __sub__(self, other: Any) -> SparseCOOTensor:
         if not isinstance(other, SparseCOOTensor):
+            if isinstance(other, Tensor):
+                raise SparseLayoutError(
+                    _refusal("sub(sparse, dense) (torch has no sparse - dense either; write -(dense - sparse))")
+                )
             raise SparseLayoutError(_refusal(f"- of a sparse tensor and {type(other).__name__}"))
         return self + (-other)
 
@@ -590,8 +570,8 @@ class SparseCOOTensor:
     def __matmul__(self, other: Any) -> Tensor:
         return _product(self, other, "matmul")
 
-    def __rmatmul__(self, other: Any) -> Any:
-        raise SparseLayoutError(_refusal("matmul with a sparse right operand (dense @ sparse)"))
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _dense_product(other, self, "matmul")
 
     def mm(self, other: Any) -> Tensor:
         return _product(self, other, "mm")
@@ -602,14 +582,34 @@ class SparseCOOTensor:
     def mv(self, other: Any) -> Tensor:
         return _product(self, other, "mv")
 
-    def _sparse_product(self, other: Any, name: str) -> Tensor:
+    def _sparse_product(self, other: Any, name: str) -> Any:
         """ops.linalg's mm/matmul/mv hand a sparse left operand here (ops never import this module)."""
         return _product(self, other, name)
 
+    def _sparse_rproduct(self, other: Any, name: str) -> Tensor:
+        """ops.linalg's mm/matmul hand ``dense @ sparse`` here (a dense left operand, this the right one)."""
+        return _dense_product(other, self, name)
+
+    def _sparse_sum(self, dim: Any, keepdim: bool, dtype: Any) -> Any:
+        """ops.reductions' sum hands a sparse input here: ``torch.sum(S, dim)`` is torch.sparse.sum's rule."""
+        return self.sum(dim, bool(keepdim), dtype)
+
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Any:
-        if keepdim:
-            raise SparseLayoutError(_refusal("sum(keepdim=True)"))
-        return sum(self, dim, dtype=dtype)
+        """torch's ``S.sum(dim)``: as :func:`sum` (sparse while a sparse dim is left); ``keepdim`` keeps each
+        summed dim with size 1 (a kept sparse dim is index 0, and torch then marks the result uncoalesced)."""
+        out = sum(self, dim, dtype=dtype)
+        if not keepdim or dim is None:
+            return out
+        dims = sorted({self._dim(d) for d in (dim if isinstance(dim, (list, tuple)) else (dim,))})
+        if isinstance(out, Tensor):  # no sparse dim left: a dense result
+            return out.reshape(tuple(1 if d in dims else n for d, n in enumerate(self._size)))
+        if self.dense_dim():
+            raise SparseLayoutError(_refusal("sum(keepdim=True) of a hybrid sparse tensor leaving a sparse dim"))
+        xp = backend.namespace_of(out._idx)
+        kept = iter(range(out.sparse_dim()))
+        rows = [xp.zeros(out._nnz(), dtype=np.int64) if d in dims else out._idx[next(kept)] for d in range(self.dim())]
+        size = tuple(1 if d in dims else n for d, n in enumerate(self._size))
+        return SparseCOOTensor(xp.stack(rows), out._vals, size, False)
 
     def __getitem__(self, index: Any) -> Any:
         raise SparseLayoutError(_refusal("indexing (S[...])"))
@@ -633,7 +633,7 @@ class SparseCOOTensor:
     __eq__ = _refuse_operator("==")
     __ne__ = _refuse_operator("!=")
     __lt__, __le__, __gt__, __ge__ = (_refuse_operator(op) for op in ("<", "<=", ">", ">="))
-    __pow__ = __rpow__ = _refuse_operator("**")
+    __rpow__ = _refuse_operator("**")
     __mod__ = __rmod__ = _refuse_operator("%")
     __floordiv__ = __rfloordiv__ = _refuse_operator("//")
     __and__, __or__, __xor__, __invert__, __abs__ = (_refuse_operator(op) for op in ("&", "|", "^", "~", "abs()"))
@@ -821,11 +821,12 @@ def from_dense(x: Tensor, sparse_dim: int | None = None) -> SparseCOOTensor:
 
 
 # ---------------------------------------------------------------------------------------------- products
-def _product(s: SparseCOOTensor, d: Any, name: str) -> Tensor:
+def _product(s: SparseCOOTensor, d: Any, name: str) -> Any:
+    """S @ d: a dense Tensor for a dense d, a sparse tensor for a sparse one."""
     if not isinstance(s, SparseCOOTensor):
         raise SparseLayoutError(f"{name}: expected a sparse COO tensor as the first operand, got {type(s).__name__}")
     if isinstance(d, SparseCOOTensor):
-        raise SparseLayoutError(_refusal(f"{name} of two sparse tensors (sparse @ sparse)"))
+        return _sparse_sparse(s, d, name)
     if not isinstance(d, Tensor):
         d = tensor(d)
     if s.sparse_dim() != 2 or s.dense_dim() != 0:
@@ -893,16 +894,172 @@ def _spmm_vjp(g, y, args, saved, needs, xp):
 _spmm_vjp.reads_inputs = True  # type: ignore[attr-defined]
 
 
-def mm(mat1: Any, mat2: Any, reduce: str = "sum") -> Tensor:
-    """torch.sparse.mm: sparse @ dense (2-D), differentiable with respect to both."""
+def _sparse_sparse(a: SparseCOOTensor, b: SparseCOOTensor, name: str) -> SparseCOOTensor:
+    """sparse @ sparse: a coalesced sparse tensor of the product's structural pattern (torch's: an entry for
+    every (i, k) some a[i, j] * b[j, k] reaches, explicit zeros kept). Each pair of nonzeros that meet is one
+    recorded product of values, summed by coalesce, so gradients reach both values tensors as torch's do."""
+    if name == "mv":
+        raise SparseLayoutError(_refusal("mv with a sparse vector"))
+    for which, x in (("first", a), ("second", b)):
+        if x.sparse_dim() != 2 or x.dense_dim() != 0:
+            raise ShapeError(
+                f"{name}: sparse @ sparse expects 2-D sparse tensors with no dense dims, got size "
+                f"{tuple(x._size)} as the {which} operand"
+            )
+    if a._size[1] != b._size[0]:
+        raise ShapeError(
+            f"{name}: sparse {tuple(a._size)} @ sparse {tuple(b._size)}: the first operand's {a._size[1]} columns "
+            f"must equal the second operand's {b._size[0]} rows"
+        )
+    if a.dtype != b.dtype:
+        raise DTypeError(
+            f"{name}: expected both sparse operands to have the same dtype, got {a.dtype} and {b.dtype}; cast one "
+            "side to the other's dtype"
+        )
+    xp = backend.namespace_of(a._idx)
+    order = b._row_order()  # b's nonzeros grouped by row: each nonzero a[i, j] meets b's row j
+    rows_a, cols_a = a._idx[0], a._idx[1]
+    begin = order.indptr[cols_a]
+    counts = order.indptr[cols_a + 1] - begin
+    ends = xp.cumsum(counts)
+    # host: the number of products sizes the arrays below (one read per product)
+    pairs = int(to_host(ends[-1:]).sum())
+    k = xp.arange(pairs, dtype=np.int64)
+    # pair k belongs to a's nonzero `left` (searchsorted, not repeat: CuPy's repeat takes host counts only); its
+    # place in b's row order is that row's start plus its rank among the pairs of that nonzero
+    left = xp.searchsorted(ends, k, side="right").astype(np.int64, copy=False)
+    at = begin[left] + (k - (ends - counts)[left])
+    right = order.perm[at]
+    idx = xp.stack([rows_a[left], order.other[at]]).astype(np.int64, copy=False)
+    vals = a._vals[wrap_array(left)] * b._vals[wrap_array(right)]
+    return SparseCOOTensor(idx, vals, (a._size[0], b._size[1]), False).coalesce()
+
+
+def _dense_product(a: Any, s: SparseCOOTensor, name: str) -> Tensor:
+    """dense @ sparse (torch.mm(dense, S), dense @ S): a dense result, computed as ``(S^T @ a^T)^T`` on the
+    segment-sum product (S's two orders are cached on S, so a matrix reused each step sorts once)."""
+    if not isinstance(a, Tensor):
+        a = tensor(a)
+    if s.sparse_dim() != 2 or s.dense_dim() != 0:
+        raise ShapeError(f"{name}: expected a 2-D sparse tensor with no dense dims, got size {tuple(s._size)}")
+    if a.ndim == 0 or (name != "matmul" and a.ndim != 2):
+        want = "a 2-D" if name != "matmul" else "an at least 1-D"
+        raise ShapeError(f"{name}: expected {want} dense left operand, got shape {tuple(a.shape)}")
+    if a.shape[-1] != s._size[0]:
+        raise ShapeError(
+            f"{name}: dense {tuple(a.shape)} @ sparse {tuple(s._size)}: the dense operand's last dim "
+            f"({a.shape[-1]}) must equal the sparse tensor's {s._size[0]} rows"
+        )
+    if a.dtype != s.dtype:
+        raise DTypeError(
+            f"{name}: expected both operands to have the same dtype, got {a.dtype} (dense) and {s.dtype} (sparse); "
+            "cast one side to the other's dtype"
+        )
+    s._row_order(), s._col_order()  # cached on S: the transpose below borrows them
+    st = s.t()
+    if a.ndim == 1:
+        return _product(st, a, "matmul")
+    a2 = a.reshape(-1, a.shape[-1]) if a.ndim > 2 else a
+    out = _product(st, a2.t(), "matmul").t()
+    return out.reshape(*a.shape[:-1], s._size[1]) if a.ndim > 2 else out
+
+
+def _times_dense(s: SparseCOOTensor, d: Tensor) -> Any:
+    """S * dense (torch: a sparse result of S's pattern, each stored value times the dense entry at its index;
+    the dense tensor broadcasts to S's size, not beyond it). Differentiable with respect to both. Typed Any:
+    Tensor's ``*`` returns it, keeping its Tensor annotation (torch's, where a sparse tensor is a Tensor)."""
+    try:
+        shape = np.broadcast_shapes(tuple(d.shape), s._size)
+    except ValueError:
+        shape = None
+    if shape != s._size:
+        raise ShapeError(
+            f"mul: sparse {tuple(s._size)} * dense {tuple(d.shape)}: the dense tensor must broadcast to the sparse "
+            "tensor's size"
+        )
+    if tuple(d.shape) != s._size:
+        d = d.expand(*s._size)
+    picked = d[tuple(wrap_array(i) for i in s._idx)]  # (nnz, *dense_dims): the entries on S's pattern
+    return s._with(s._vals * picked, keep_orders=True)
+
+
+def _dense_plus(d: Tensor, s: SparseCOOTensor, alpha: Any = 1) -> Tensor:
+    """``d + alpha * S`` (torch's add(dense, sparse)): a dense tensor of the two dtypes' promotion (a float
+    side wins, as torch's), S's values scattered into a copy of d; gradients reach d and S's values."""
+    if tuple(d.shape) != s._size:
+        raise ShapeError(
+            f"add: dense {tuple(d.shape)} + sparse {tuple(s._size)}: expected the same size (dense-sparse "
+            "addition does not broadcast, as in torch)"
+        )
+    da, dv = d.array.dtype, s.dtype
+    if (da.kind == "f") != (dv.kind == "f"):
+        dtype = da if da.kind == "f" else dv
+    else:
+        dtype = np.result_type(da, dv)
+    dense = d if da == dtype else d.to(dtype)
+    vals = s._vals if dv == dtype else s._vals.to(dtype)
+    if not (isinstance(alpha, builtins.int) and alpha == 1):
+        vals = vals * alpha
+    out = dense.array.copy()
+    where = tuple(s._idx)
+    if s._coalesced:  # no index twice: a plain fancy-index add
+        out[where] += vals.array
+    else:
+        np.add.at(out, where, vals.array)
+    return record_op(out, (dense, vals), _dense_plus_vjp, saved=s._idx)
+
+
+def _dense_plus_vjp(g, y, args, saved, needs, xp):
+    gv = None
+    if needs[1]:
+        gv = g[tuple(xp.constant(i) for i in saved)] if xp.differentiable else g[tuple(saved)]
+    return (g if needs[0] else None, gv)
+
+
+_dense_plus_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def mm(mat1: Any, mat2: Any, reduce: str = "sum") -> Any:
+    """torch.sparse.mm: sparse @ dense (dense), dense @ sparse (dense), sparse @ sparse (sparse) or dense @ dense,
+    differentiable with respect to both operands."""
     if reduce != "sum":
         raise ArgumentError(f"sparse.mm: reduce={reduce!r} is not supported; only 'sum'")
-    return _product(mat1, mat2, "sparse.mm")
+    return _either(mat1, mat2, "sparse.mm")
 
 
-def spmm(mat1: Any, mat2: Any) -> Tensor:
-    """torch.spmm: sparse @ dense."""
-    return _product(mat1, mat2, "spmm")
+def spmm(mat1: Any, mat2: Any) -> Any:
+    """torch.spmm: as :func:`mm` (torch.spmm of two dense tensors is torch.mm)."""
+    return _either(mat1, mat2, "spmm")
+
+
+def _either(mat1: Any, mat2: Any, name: str) -> Any:
+    if isinstance(mat1, SparseCOOTensor):
+        return _product(mat1, mat2, name)
+    if isinstance(mat2, SparseCOOTensor):
+        return _dense_product(mat1, mat2, name)
+    from .ops import mm as dense_mm  # ops import this module's callers only: imported when used
+
+    return dense_mm(mat1, mat2)
+
+
+def layout_factory(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A factory called with ``layout=sparse_coo``: zeros and empty make torch's empty sparse tensor of the size
+    (nnz 0, coalesced; dtype, device and requires_grad as asked); the others refuse, as torch's do. Typed Any:
+    the factories that return it keep their Tensor annotation."""
+    name = getattr(fn, "__name__", "factory")
+    if name not in ("zeros", "empty"):
+        raise SparseLayoutError(
+            f"{name}(..., layout=downslope.sparse_coo): only zeros and empty make a sparse tensor (an empty one), "
+            f"as in torch; make the dense tensor and call .to_sparse()"
+        )
+    rest = {k: v for k, v in kwargs.items() if k not in ("layout", "pin_memory", "memory_format", "non_blocking")}
+    size = rest.pop("size", None)
+    if size is None:
+        size = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+    shape = tuple(int(n) for n in size)
+    vals = fn(0, **rest)  # (nnz = 0,) values with the factory's dtype, device and requires_grad
+    idx = backend.namespace_of(vals.array).zeros((len(shape), 0), dtype=np.int64)
+    return SparseCOOTensor(idx, vals, shape, True)
 
 
 def addmm(mat: Any, mat1: Any, mat2: Any, *, beta: Any = 1.0, alpha: Any = 1.0) -> Tensor:

@@ -74,6 +74,8 @@ def _torch_options(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     @functools.wraps(fn)
     def factory(*args: Any, generator: Any = None, **kwargs: Any) -> Tensor:
         for key in _IGNORED_OPTIONS.intersection(kwargs):
+            if key == "layout" and kwargs[key] is _sparse.sparse_coo:  # an empty sparse tensor (zeros, empty)
+                return _sparse.layout_factory(fn, args, kwargs)
             del kwargs[key]
         if generator is None:
             return fn(*args, **kwargs)
@@ -543,7 +545,8 @@ class Tensor:
         if type(self.array) is not np.ndarray and self.device != _CPU:
             extras.append(f"device='{self.device}'")
         default = backend.get_default_dtype()
-        if self.array.dtype not in (default, backend.int64, _COMPLEX_OF.get(default, default)):
+        # torch names no dtype for the default float (and its complex), int64 and bool
+        if self.array.dtype not in (default, backend.int64, _COMPLEX_OF.get(default, default), np.bool_):
             extras.append(f"dtype={self.array.dtype}")
         if self._vjp is not None:
             extras.append(f"grad_fn=<{_node_name(self)}>")
@@ -678,7 +681,12 @@ class Tensor:
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other: Any) -> Tensor:
-        return _ops.add(self, other)
+        try:  # free until it raises (3.11's exception tables): dense + sparse is caught below
+            return _ops.add(self, other)
+        except _sparse.SparseLayoutError:
+            if isinstance(other, _sparse.SparseCOOTensor):  # torch's add(dense, sparse): a dense result
+                return _sparse._dense_plus(self, other)
+            raise
 
     # The reflected operators record what PyTorch records (its grad_fn.next_functions order): 3 + x is
     # add(x, 3), 3 * x is mul(x, 3), 3 / x is x.reciprocal() * 3 (also PyTorch's rounding), 3 - x is
@@ -687,14 +695,24 @@ class Tensor:
         return _ops.add(self, other)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _ops.sub(self, other)
+        try:
+            return _ops.sub(self, other)
+        except _sparse.SparseLayoutError:
+            if isinstance(other, _sparse.SparseCOOTensor):
+                return _sparse._dense_plus(self, other, -1)
+            raise
 
     def __rsub__(self, other: Any) -> Tensor:
         out = _ops.sub(other, wrap_array(self.array))  # PyTorch's values and dtype; recorded below
         return record_op(out.array, (self,), _rsub_vjp)
 
     def __mul__(self, other: Any) -> Tensor:
-        return _ops.mul(self, other)
+        try:
+            return _ops.mul(self, other)
+        except _sparse.SparseLayoutError:
+            if isinstance(other, _sparse.SparseCOOTensor):  # torch: a sparse result, on S's pattern
+                return _sparse._times_dense(other, self)
+            raise
 
     def __rmul__(self, other: Any) -> Tensor:
         return _ops.mul(self, other)
@@ -796,6 +814,8 @@ class Tensor:
             data = _real_scalar(data, self.array.dtype, "t[index] = value")
         if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
             data = _ops._checked_scalar(data, self.array.dtype, "__setitem__")
+            if value is not data:  # a tensor (or array) value: checked as a number under a mask
+                data = _ops.operands._checked_masked_value(data, index, self.array.dtype)
         elif type(data) in (int, float) and self.array.dtype.kind == "f" and self.array.dtype.itemsize < 8:
             # as torch: past float32's range refused for float32; into float16 inf, written without a warning
             if self.array.dtype.itemsize == 4:
@@ -886,13 +906,13 @@ class Tensor:
         """
         if _other is not _NO_OPERAND:
             other, alpha = _other, _scalar_first("add_", other, alpha, "alpha", "Tensor other")
-        return _inplace_ufunc(self, np.add, _scaled(other, alpha), _ops.add, "add_")
+        return _inplace_ufunc(self, np.add, _scaled(other, alpha, self), _ops.add, "add_")
 
     def sub_(self, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
         """``self -= alpha * other`` in place (torch's deprecated ``sub_(alpha, other)`` too, with its warning)."""
         if _other is not _NO_OPERAND:
             other, alpha = _other, _scalar_first("sub_", other, alpha, "alpha", "Tensor other")
-        return _inplace_ufunc(self, np.subtract, _scaled(other, alpha), _ops.sub, "sub_")
+        return _inplace_ufunc(self, np.subtract, _scaled(other, alpha, self), _ops.sub, "sub_")
 
     def mul_(self, other: Any) -> Tensor:
         """``self *= other`` in place."""
@@ -971,6 +991,12 @@ class Tensor:
         """Clamp into [min, max] in place."""
         if min.__class__ in _COMPLEX_NUMBERS or max.__class__ in _COMPLEX_NUMBERS:
             min, max = _real_scalar(min, self.array.dtype, "clamp_"), _real_scalar(max, self.array.dtype, "clamp_")
+        for bound in (min, max):  # a complex tensor bound: np.clip would keep its real part
+            if isinstance(bound, Tensor) and bound.array.dtype.kind == "c" and self.array.dtype.kind != "c":
+                raise DTypeError(
+                    f"clamp_: result type {_inplace_result_type(self, bound, bound.array)} can't be cast to the "
+                    f"desired output type {self.array.dtype} (an in-place op keeps the tensor's dtype)"
+                )
         if self.array.dtype.kind != "f":
             for bound in (min, max):
                 kind = (
@@ -978,7 +1004,7 @@ class Tensor:
                 )
                 kind = getattr(kind, "kind", kind) or ("i" if type(bound) is builtins.int else "b")
                 if kind == "f" or (self.array.dtype.kind == "b" and kind != "b"):  # torch's canCast
-                    raise ArgumentTypeError(
+                    raise DTypeError(
                         f"clamp_: result type {'float' if kind == 'f' else 'int64'} can't be cast to the desired "
                         f"output type {self.array.dtype} (an in-place op keeps the tensor's dtype)"
                     )
@@ -1070,6 +1096,8 @@ class Tensor:
             value = _scalar_first("addcmul_", tensor1, value, "value", "Tensor tensor1, Tensor tensor2")
             tensor1, tensor2 = tensor2, _tensor2
         value = _ops.arithmetic._addc_value("addcmul_", value, self, tensor1, tensor2)
+        # the factors in the dtype of all three, as out of place: int8 * int8 would wrap before the add
+        tensor1, tensor2 = _functional._addc_operands(self, tensor1, tensor2)[1:]
         return self.add_(_ops.mul(tensor1, tensor2), alpha=value)
 
     def addcdiv_(self, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: Any = 1) -> Tensor:
@@ -1079,6 +1107,8 @@ class Tensor:
             value = _scalar_first("addcdiv_", tensor1, value, "value", "Tensor tensor1, Tensor tensor2")
             tensor1, tensor2 = tensor2, _tensor2
         value = _ops.arithmetic._addc_value("addcdiv_", value, self, tensor1, tensor2)
+        # the factors in the dtype of all three, as out of place: int8 * int8 would wrap before the add
+        tensor1, tensor2 = _functional._addc_operands(self, tensor1, tensor2)[1:]
         return self.add_(_ops.div(tensor1, tensor2), alpha=value)
 
     def lerp_(self, end: Any, weight: Any) -> Tensor:
@@ -1996,17 +2026,32 @@ class Tensor:
     def add(self, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
         if _other is not _NO_OPERAND:  # torch's deprecated add(alpha, other)
             other, alpha = _other, _scalar_first("add", other, alpha, "alpha", "Tensor other")
-        return _ops.add(self, _scaled(other, alpha))
+        try:
+            return _ops.add(self, _scaled(other, alpha, self))
+        except _sparse.SparseLayoutError:
+            if isinstance(other, _sparse.SparseCOOTensor):
+                return _sparse._dense_plus(self, other, alpha)
+            raise
 
     def sub(self, other: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
         if _other is not _NO_OPERAND:  # torch's deprecated sub(alpha, other)
             other, alpha = _other, _scalar_first("sub", other, alpha, "alpha", "Tensor other")
-        return _ops.sub(self, _scaled(other, alpha))
+        try:
+            return _ops.sub(self, _scaled(other, alpha, self))
+        except _sparse.SparseLayoutError:
+            if isinstance(other, _sparse.SparseCOOTensor):
+                return _sparse._dense_plus(self, other, -alpha)
+            raise
 
     subtract = sub
 
     def mul(self, other: Any) -> Tensor:
-        return _ops.mul(self, other)
+        try:
+            return _ops.mul(self, other)
+        except _sparse.SparseLayoutError:
+            if isinstance(other, _sparse.SparseCOOTensor):
+                return _sparse._times_dense(other, self)
+            raise
 
     multiply = mul
 
@@ -2996,12 +3041,13 @@ def _scalar_first(
     return scalar
 
 
-def _scaled(other: Any, alpha: Any) -> Any:
+def _scaled(other: Any, alpha: Any, t: Tensor) -> Any:
+    """``alpha * other`` for ``t.add(other, alpha=...)``, in the dtype of ``t`` and ``other`` together."""
     if isinstance(alpha, Tensor):  # stays on its device: no comparison with 1 (it would wait for the device)
-        return _ops.mul(other, alpha)
+        return _ops.arithmetic._times_alpha(other, alpha, t)
     if alpha == 1:
         return other
-    return _ops.mul(other, alpha) if isinstance(other, Tensor) else np.multiply(other, alpha)
+    return _ops.arithmetic._times_alpha(other, alpha, t)
 
 
 def _mul_reads_self(other: Any) -> bool:
@@ -3033,8 +3079,8 @@ def _inplace_ufunc(
         ufunc(arr, value, out=arr, casting="same_kind")
     except TypeError:
         result = _inplace_result_type(t, other, value)
-        if ufunc is np.true_divide and result.kind != "f":
-            result = backend.get_default_dtype()  # true division of integers gives floats
+        if ufunc is np.true_divide and result.kind not in "fc":
+            result = backend.get_default_dtype()  # true division of integers gives floats (complex stays)
         if _torch_can_cast(result, arr.dtype):  # uint8.add_(int8): torch casts within a category
             try:
                 ufunc(arr, value, out=arr, casting="unsafe")
@@ -3177,6 +3223,11 @@ def _register_ufunc_operators() -> None:
             np.less_equal: _ops.le,
             np.greater: _ops.gt,
             np.greater_equal: _ops.ge,
+            np.bitwise_and: _ops.bitwise_and,
+            np.bitwise_or: _ops.bitwise_or,
+            np.bitwise_xor: _ops.bitwise_xor,
+            np.left_shift: _ops.bitwise_left_shift,
+            np.right_shift: _ops.bitwise_right_shift,
         }  # fmt: skip
     )
 
@@ -3787,11 +3838,13 @@ def _bitwise(ufunc: Any, t: Tensor, other: Any) -> Tensor:
     widen a tensor with dims (uint8 | tensor(2, dtype=int8) is uint8), where NumPy would give int16."""
     if isinstance(other, Tensor) and other.array.dtype != t.array.dtype and (other.ndim == 0) != (t.ndim == 0):
         t, other = _ops._pair(t, other)
-    elif type(other) is int and t.array.dtype.kind in "iu":  # torch wraps the number into the dtype (uint8 & -2)
-        other = _ops._wrapped_int(other, t.array.dtype)
+    elif type(other) is int or isinstance(other, np.integer):  # a NumPy integer is a number, as in torch
+        other = int(other)
+        if t.array.dtype.kind in "iu":  # torch wraps the number into the dtype (uint8 & -2)
+            other = _ops._wrapped_int(other, t.array.dtype)
     if t.array.dtype.kind not in "iub" or not _ops._is_integral(other):
         kind = getattr(other, "dtype", type(other).__name__)
-        raise ArgumentTypeError(f"{ufunc.__name__}: expected integer or boolean operands, got {t.dtype} and {kind}")
+        raise DTypeError(f"{ufunc.__name__}: expected integer or boolean operands, got {t.dtype} and {kind}")
     if (ufunc is np.left_shift or ufunc is np.right_shift) and t.array.dtype.kind == "b":
         _ops._refuse_boolean(ufunc.__name__, t, other if isinstance(other, Tensor) else _ops._lift(other))
     return wrap_array(ufunc(t.array, _data_of(other)))

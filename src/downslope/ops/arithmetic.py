@@ -13,6 +13,7 @@ from ..errors import ArgumentError, ArgumentTypeError, DTypeError
 from ..tensor import _NO_OPERAND, Tensor, _scalar_first, record_op, wrap_array
 from .complex import pair as _pair  # operands' pair, and torch's promotion where an operand is complex
 from .operands import (
+    _cast_kept,
     _check_broadcast,
     _elementwise,
     _int_exponent,
@@ -35,8 +36,33 @@ def add(a: Any, b: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
         b, alpha = _other, _scalar_first("add", b, alpha, "alpha", "Tensor other", **_TOP_LEVEL)
     if type(alpha) is not int or alpha != 1:
         b = _times_alpha(b, alpha, a)
+    if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
+        return _half_with_number(add, a, b)
     a, b = _pair(a, b)
     return record_op(_elementwise(np.add, "add", a, b), (a, b), _add_vjp)
+
+
+_HALF = np.dtype(np.float16)
+
+
+def _opmath_operand(a: Tensor, b: Any) -> bool:
+    """Whether ``b`` beside the float16 tensor ``a`` is a number torch keeps at its own value in a
+    float16 result: a Python float or int, a 0-d integer tensor, or a 0-d wider float tensor beside a
+    tensor with dims (two 0-d tensors promote to the wider float instead)."""
+    if b.__class__ is float or b.__class__ is int:
+        return True
+    if not isinstance(b, Tensor) or b.ndim != 0:
+        return False
+    kind = b.array.dtype.kind
+    return kind in "iu" or (kind == "f" and b.array.dtype is not _HALF and a.ndim != 0)
+
+
+def _half_with_number(op: Any, a: Tensor, b: Any, *args: Any) -> Tensor:
+    """``op(a, b)`` of a float16 tensor and a number (see ``_opmath_operand``) as torch computes it: in
+    float32 (its "opmath" type) with b's own value, the result rounded once to float16. Rounding b to
+    float16 first would make 1e5 inf and 1e-8 zero (``h / 1e5`` all zeros, ``h * 70000 / 70000`` NaN)."""
+    with np.errstate(over="ignore"):  # past float16's range is inf, quietly as in torch
+        return astype(op(astype(a, np.float32), b, *args), _HALF)
 
 
 def _add_vjp(g, y, args, saved, needs, xp):
@@ -51,6 +77,8 @@ def sub(a: Any, b: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
     if type(alpha) is not int or alpha != 1:
         b = _times_alpha(b, alpha, a)
     _check_sub(a, b)
+    if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
+        return _half_with_number(sub, a, b)
     a, b = _pair(a, b)
     return record_op(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
 
@@ -83,10 +111,24 @@ def _refuse_boolean(name: str, a: Tensor, b: Tensor) -> None:
 
 
 def _times_alpha(b: Any, alpha: Any, a: Any) -> Any:
-    """``alpha * b`` for add/sub: a number b stays a number, a tensor b is scaled in its dtype."""
+    """``alpha * b`` for add/sub (and their in-place forms): a number b stays a number; a tensor b is
+    scaled in the dtype torch computes ``a + alpha * b`` in, the pair's promoted dtype (float32 + 2 *
+    uint8 200 is 400.5: scaled in uint8 it would wrap), and a boolean one as torch's boolean kernel
+    does, ``b and bool(alpha)``."""
     if isinstance(b, (int, float)) and not isinstance(alpha, Tensor):
+        if type(b) is bool and isinstance(a, Tensor) and a.array.dtype.kind == "b":
+            return b and bool(alpha)  # host: Python numbers (bool + alpha * bool stays bool)
         return b * alpha
-    return mul(b if isinstance(b, Tensor) else _lift(b, a if isinstance(a, Tensor) else None), alpha)
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        a, b = _pair(a, b)
+        wide = np.result_type(a.array.dtype, b.array.dtype)  # int16 with int8 (both with dims): int16
+        if b.array.dtype != wide:
+            b = _cast_kept(b, wide)
+    else:
+        b = _lift(b)
+    if b.array.dtype.kind == "b" and not isinstance(alpha, Tensor):
+        return b if alpha else wrap_array(np.zeros_like(b.array))
+    return mul(b, alpha)
 
 
 def _sub_vjp(g, y, args, saved, needs, xp):
@@ -95,6 +137,8 @@ def _sub_vjp(g, y, args, saved, needs, xp):
 
 
 def mul(a: Any, b: Any) -> Tensor:
+    if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
+        return _half_with_number(mul, a, b)
     a, b = _pair(a, b)
     return record_op(_elementwise(np.multiply, "mul", a, b), (a, b), _mul_vjp)
 
@@ -110,6 +154,8 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode is not None:
         return _rounded_div(a, b, rounding_mode)
     if isinstance(a, Tensor) and a.array.dtype.kind == "f":  # the common case first
+        if a.array.dtype is _HALF and _opmath_operand(a, b):
+            return _half_with_number(div, a, b)
         a, b = _pair(a, b)
     elif isinstance(a, Tensor) and a.array.dtype.kind == "c" or isinstance(b, Tensor) and b.array.dtype.kind == "c":
         a, b = _pair(a, b)  # complex division stays complex
@@ -123,9 +169,15 @@ def _rounded_div(a: Any, b: Any, rounding_mode: str) -> Tensor:
         return floor_divide(a, b)
     if rounding_mode != "trunc":
         raise ArgumentError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
+        return _half_with_number(_rounded_div, a, b, rounding_mode)
     a, b = _pair(a, b)
     x, y = a.array, b.array
     if x.dtype.kind == "f" or y.dtype.kind == "f":
+        if x.dtype == y.dtype == _HALF and y.ndim == 0:
+            # a 0-d divisor: torch's quotient in float32, rounded once after the trunc (two float16
+            # tensors: torch's vectorized kernel rounds the quotient to float16 first, as NumPy does)
+            return wrap_array(np.trunc(np.true_divide(x, y, dtype=np.float32)).astype(_HALF))
         return wrap_array(np.trunc(np.true_divide(x, y)))
     _refuse_boolean("div", a, b)
     _check_integer_divisor(b, "div")
@@ -235,8 +287,8 @@ _pow_vjp.reads_output = False  # type: ignore[attr-defined]
 
 def neg(x: Any) -> Tensor:
     x = _lift(x)
-    if x.array.dtype == np.bool_:  # NumPy's refusal would be a raw TypeError naming numpy
-        raise ArgumentTypeError(
+    if x.array.dtype == np.bool_:  # NumPy's refusal would be a raw TypeError naming numpy; torch's is a RuntimeError
+        raise DTypeError(
             "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, "
             "use the `~` or `logical_not()` operator instead."
         )
@@ -546,8 +598,8 @@ def _integer_pair(name: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
         raise ArgumentTypeError(f"{name}: expected at least one tensor, got {type(a).__name__} and {type(b).__name__}")
     a, b = _pair(a, b)
     for t in (a, b):
-        if t.array.dtype.kind not in "iub":
-            raise ArgumentTypeError(f"{name}: expected integer or boolean tensors, got {a.dtype} and {b.dtype}")
+        if t.array.dtype.kind not in "iub":  # torch: NotImplementedError, a RuntimeError
+            raise DTypeError(f"{name}: expected integer or boolean tensors, got {a.dtype} and {b.dtype}")
     return a, b
 
 
@@ -582,7 +634,7 @@ def bitwise_not(x: Any) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.bitwise_not(ds.tensor([True, False]))
-        tensor([False,  True], dtype=bool)
+        tensor([False,  True])
     """
     return ~_lift(x)
 
@@ -646,13 +698,34 @@ def ldexp(x: Any, other: Any) -> Tensor:
         tensor([ 4., 16.])
     """
     e = _lift(other)
+    if e.array.dtype.kind in "iub" and not (isinstance(x, Tensor) and x.array.dtype.kind == "c"):
+        # integer exponents scale exactly in x's float dtype, as torch: 0 * 2**200 is 0 and a float64
+        # 1 * 2**200 is finite, where 2**e taken first in float32 would be inf
+        m = x if isinstance(x, Tensor) and x.array.dtype.kind == "f" else _lift_float(x)
+        exponents = e.array if e.array.dtype.kind == "i" else e.array.astype(np.int64)
+        try:
+            with np.errstate(over="ignore"):  # past the dtype's range is inf, quietly as in torch
+                out = np.ldexp(m.array, exponents)
+        except ValueError:
+            _check_broadcast("ldexp", m.array, exponents)
+            raise
+        return record_op(out, (m,), _ldexp_vjp, exponents)
     power = pow(2.0, e) if e.array.dtype.kind == "f" else pow(2.0, _lift_float(e))  # torch's: in e's dtype
     out = mul(_lift_float(x) if not isinstance(x, Tensor) or x.array.dtype.kind != "f" else x, power)
-    # torch's result dtype is that of x and other (float16 with int exponents: float16, the product
-    # taken in float32 and rounded once; a 0-d float64 x with int exponents: float64)
+    # float exponents (or a complex x): torch's x * 2**other, in the result dtype of x and other
     m, e = _pair_float(x, other)
     rt = np.result_type(m.array.dtype, e.array.dtype)
     return astype(out, rt) if rt.kind == "f" and out.array.dtype != rt else out
+
+
+def _ldexp_vjp(g, y, args, saved, needs, xp):
+    # torch's rule, g * 2**other, with 2**other exact in the gradient's dtype
+    scale = np.ldexp(np.ones_like(saved, dtype=xp.data(g).dtype), saved)
+    return (xp.sum_to(g * xp.constant(scale), args[0].shape),)
+
+
+_ldexp_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_ldexp_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def nextafter(a: Any, b: Any) -> Tensor:
@@ -685,6 +758,9 @@ def _addc_value(name: str, value: Any, x: Any, tensor1: Any, tensor2: Any) -> An
     meeting integer operands only is truncated toward zero (``value=0.5`` adds nothing); addcdiv of
     two integer tensors is refused, as torch refuses it (its old integer division is gone)."""
     integral = _is_integral(x) and _is_integral(tensor1) and _is_integral(tensor2)
+    if integral and all(isinstance(t, Tensor) and t.array.dtype.kind == "b" for t in (x, tensor1, tensor2)):
+        # torch has no boolean kernel (NumPy would add as logical or, or promote to int64)
+        raise DTypeError(f"{name}: not implemented for 'Bool' (input, tensor1 and tensor2 are all boolean)")
     if name.startswith("addcdiv") and _is_integral(tensor1) and _is_integral(tensor2):
         raise DTypeError(
             f"{name}: integer division with addcdiv is not supported (tensor1 and tensor2 are both integer "

@@ -90,7 +90,7 @@ def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: b
     Example:
         >>> import downslope as ds
         >>> ds.isclose(ds.tensor([1.0, 2.0]), ds.tensor([1.0, 2.1]))
-        tensor([ True, False], dtype=bool)
+        tensor([ True, False])
     """
     x, y = _close_operands(a, b)
     return wrap_array(np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan))
@@ -152,7 +152,7 @@ def isin(elements: Any, test_elements: Any, *, assume_unique: bool = False, inve
         >>> import downslope as ds
         >>> ds.isin(ds.tensor([[1, 2], [3, 4]]), ds.tensor([2, 3]))
         tensor([[False,  True],
-                [ True, False]], dtype=bool)
+                [ True, False]])
     """
     if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
         raise ArgumentTypeError("isin: expected at least one of elements and test_elements to be a tensor")

@@ -42,7 +42,12 @@ def matmul(a: Any, b: Any) -> Tensor:
     if not isinstance(a, Tensor) and hasattr(a, "_sparse_product"):  # a sparse COO left operand (ds.sparse)
         return a._sparse_product(b, "matmul")
     _check_kinds(a, b, "matmul")
-    a, b = _pair(a, b)
+    try:  # free until it raises: a sparse right operand refuses to be lifted, and is handed over here
+        a, b = _pair(a, b)
+    except TypeError:
+        if hasattr(b, "_sparse_rproduct"):  # dense @ sparse (ds.sparse): a dense result
+            return b._sparse_rproduct(a, "matmul")
+        raise
     ad, bd = a.array, b.array
     if ad.ndim == 0 or bd.ndim == 0:
         raise ShapeError(f"matmul: both operands need at least one dimension, got shapes {ad.shape} and {bd.shape}")
@@ -114,7 +119,12 @@ def mm(a: Any, b: Any) -> Tensor:
     if not isinstance(a, Tensor) and hasattr(a, "_sparse_product"):  # a sparse COO left operand (ds.sparse)
         return a._sparse_product(b, "mm")
     _check_kinds(a, b, "mm")
-    a, b = _pair(a, b)
+    try:
+        a, b = _pair(a, b)
+    except TypeError:
+        if hasattr(b, "_sparse_rproduct"):  # dense @ sparse (ds.sparse)
+            return b._sparse_rproduct(a, "mm")
+        raise
     if a.ndim != 2 or b.ndim != 2:
         raise ShapeError(f"mm: expected two 2-D tensors, got shapes {a.shape} and {b.shape}")
     return matmul(a, b)

@@ -57,6 +57,8 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
         # A Python int (or a NumPy integer scalar, which torch takes as a number) takes an integer
         # tensor's dtype, as in PyTorch (int8 * 100 stays int8, wrapping; a 0-d int32 too).
         arr = arr.astype(like.array.dtype)
+    elif like is not None and isinstance(x, np.integer) and like.array.dtype.kind == "b":
+        arr = arr.astype(np.int64)  # a NumPy integer is a number in torch: beside booleans, int64 as an int
     elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())
     if like is not None and type(like.array) is not np.ndarray:  # the host case pays only this check
@@ -221,13 +223,23 @@ def _compared(t: Tensor, other: Any) -> tuple[Any, Any]:
     """
     arr = t.array
     if type(other) is float:  # the common case first
+        if arr.dtype.kind in "iub":  # torch compares an integer tensor with a float in the default float dtype
+            return arr.astype(backend.get_default_dtype()), other
         return arr, other
     if type(other) is int:
         return arr, (_wrapped_int(other, arr.dtype) if arr.dtype.kind in "iu" else other)
     if not isinstance(other, Tensor):
+        if isinstance(other, np.generic) and other.dtype.kind in "biuf":
+            return _compared(t, other.item())  # host: a NumPy scalar is a number in torch (uint8 < np.int8(-3))
         # a Python complex as a NumPy one: its dtype lets the ordering comparisons refuse it, as torch
         return arr, (np.complex128(other) if type(other) is complex else other)
     o = other.array
+    kinds = o.dtype.kind + arr.dtype.kind
+    if o.dtype != arr.dtype and kinds.count("f") == 1 and "c" not in kinds:
+        # an integer or boolean side meets a float one: compared in the float dtype, whatever the dims
+        # (torch's result_type: 2**24 + 1 equals 2.0**24 in float32)
+        with np.errstate(over="ignore"):  # an int32 past float16's range compares as inf, as in torch
+            return (arr, o.astype(arr.dtype)) if arr.dtype.kind == "f" else (arr.astype(o.dtype), o)
     if o.dtype != arr.dtype and (o.ndim == 0) != (arr.ndim == 0):
         if _category(o.dtype.kind) == _category(arr.dtype.kind):
             if o.ndim == 0:
@@ -290,6 +302,19 @@ def _checked_scalar(value: Any, dtype: Any, op: str) -> Any:
     if not low <= value <= int(info.max):  # a NaN fails the test too
         raise InvalidValueError(f"{op}: value {value!r} cannot be converted to {dtype} without overflow")
     return int(_wrapped_int(int(value), dtype))
+
+
+def _checked_masked_value(data: Any, index: Any, dtype: Any) -> Any:
+    """The value of ``t[mask] = value`` for an integer tensor ``t``: a one-element tensor value under a
+    boolean mask is converted as a number is (torch writes it through masked_fill with its checked
+    conversion: -2.0 into uint8 is refused, where a cast would wrap it to 254). Other indices and
+    values pass as they are (torch wraps them); so do device values (reading one would wait)."""
+    if type(data) is not np.ndarray or data.size != 1 or data.dtype.kind not in "iuf":
+        return data
+    mask = index.array if isinstance(index, Tensor) else index
+    if type(mask) is not np.ndarray or mask.dtype.kind != "b":
+        return data
+    return _checked_scalar(data.item(), dtype, "t[mask] = value")  # host: a one-element host array
 
 
 def _category(kind: str) -> str:

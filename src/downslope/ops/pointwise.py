@@ -35,6 +35,8 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
     target = backend.as_dtype(dtype)
     if x.array.dtype == target:
         return x
+    if x.array.dtype.kind == "c" and target.kind == "b":  # torch: true where either part is nonzero
+        return wrap_array(x.array != 0)
     if x.array.dtype.kind == "c" and target.kind != "c":
         from .complex import to_real
 
@@ -689,7 +691,10 @@ def trunc(x: Any) -> Tensor:
 
 
 def round(x: Any, decimals: int = 0) -> Tensor:
-    """Round half to even (as torch and NumPy do); the gradient is 0."""
+    """Round half to even (as torch and NumPy do); the gradient is 0. A float16 tensor with
+    ``decimals`` is scaled in float32, as torch does (65504 * 10 in float16 would be inf)."""
+    if decimals and isinstance(x, Tensor) and x.array.dtype == np.float16:
+        return _stepwise(lambda a: np.round(a.astype(np.float32), decimals).astype(np.float16), x)
     return _stepwise(lambda a: np.round(a, decimals), x)
 
 

@@ -109,6 +109,8 @@ def sum(
 ) -> Tensor:
     """Sum over ``dim``/``axis`` (all by default); ``keepdim``/``keepdims`` keeps reduced dims as 1;
     ``dtype`` casts the input first (torch's meaning)."""
+    if not isinstance(x, Tensor) and hasattr(x, "_sparse_sum"):  # a sparse COO input (ds.sparse): its own rule
+        return x._sparse_sum(_pick_axis(dim, axis), keepdim or keepdims, dtype)
     x = _lift(x) if dtype is None else astype(_lift(x), dtype)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     keep = bool(keepdim or keepdims)  # host: Python flags

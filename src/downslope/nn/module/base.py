@@ -987,6 +987,13 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise ArgumentTypeError(
                 f"cannot assign '{_typename(tensor)}' object to buffer '{name}' (Tensor or None required)"
+                + (
+                    "; downslope's sparse COO tensors cannot be buffers or parameters (torch allows sparse "
+                    "buffers): keep it as a plain attribute (self.adj = adj, as LightGCN does) and move it "
+                    "with .to(device) where the model moves"
+                    if getattr(tensor, "is_sparse", False) is True
+                    else ""
+                )
             )
         if _registration_hooks["buffer"]:
             tensor = registered("buffer", self, name, tensor)
