@@ -618,14 +618,23 @@ def _new_private_dir(final: Path) -> tuple[Path, int | None]:
     """
     import tempfile
 
+    refused = 0
     for _ in range(100):
         # Each try makes the parents again: a refused run removes the parents it created.
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
             private = Path(tempfile.mkdtemp(prefix=f".{final.name}.reserving-", dir=final.parent))
+        except FileNotFoundError:
+            # the parent was removed meanwhile, unless it is still there: then it holds no directories
+            # (/proc, a file system that refuses them), which no retry changes; the caller says so
+            refused = refused + 1 if final.parent.is_dir() else 0
+            if refused >= 3:
+                raise
+            continue
+        try:
             lock_fd = _try_lock(private)
         except FileNotFoundError:
-            continue  # the parent or the new directory was removed meanwhile
+            continue  # the new directory was removed meanwhile
         if lock_fd is None:
             continue  # a sweep holds it and is removing it
         if _is_at(lock_fd, private):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from downslope.data.encoding import dates_error
+from downslope.data.encoding import not_categories_error
 from downslope.data.tabular import read_table
 from downslope.errors import DataError
 
@@ -32,4 +32,4 @@ def test_a_date_column_is_refused_whatever_its_format(tmp_path, fmt):
 
 @pytest.mark.parametrize("values", [["2024", "2025"], ["May", "June"], ["2024-13", "2024-14"], ["A-12", "B-7"]])
 def test_years_months_and_codes_alone_are_not_dates(values):
-    assert dates_error("t.csv", "c", values, 50) is None
+    assert not_categories_error("t.csv", "c", values, 50) is None

@@ -18,7 +18,8 @@ def test_the_rule_on_histories():
     flat = [0.1 + 1e-4 * np.sin(e) for e in range(100)]
     assert still_improving_note({"loss": flat}, 100, 0.001) == []
     rising_val = [0.5 + 0.01 * e for e in range(100)]  # overfitting: more epochs would not help
-    assert still_improving_note({"loss": falling, "val_loss": rising_val}, 100, 0.001) == []
+    said = still_improving_note({"loss": falling, "val_loss": rising_val}, 100, 0.001)
+    assert len(said) == 1 and "overfitting" in said[0] and "train longer" not in said[0]
     assert still_improving_note({"loss": falling[:8]}, 8, 0.001) == []  # too short to judge
 
 
@@ -42,3 +43,33 @@ def test_advice_when_the_linear_model_stops_short_and_none_once_converged(tmp_pa
     out = capsys.readouterr()
     assert "reached the epoch limit (100)" in out.out  # it ran every epoch, converged
     assert "still improving" not in out.err + out.out
+
+
+def _recorded_overfit_history():
+    """An MLP trained 300 epochs with --patience 0 on a small regression file (the shape of a real run's
+    history.csv): validation loss best at epoch 9, then 44% above it and flat; training loss at 1e-8 with
+    noise of +-50% from epoch to epoch."""
+    rng = np.random.default_rng(0)
+    e = np.arange(300)
+    val = np.where(e < 9, 0.73 - (0.73 - 0.5733) / 8 * e, 0.5733 + 0.2519 * (1 - np.exp(-(e - 8) / 40.0)))
+    val = val + 1e-4 * rng.standard_normal(300)
+    loss = np.where(e < 200, 0.87 * np.exp(-e / 12.0), 3e-8 * (1 + 0.5 * rng.uniform(-1, 1, 300)))
+    return list(loss), list(val)
+
+
+def test_an_overfitting_run_is_told_so_not_to_train_longer():
+    loss, val = _recorded_overfit_history()
+    said = still_improving_note({"loss": loss, "val_loss": val}, 300, 0.001)
+    assert len(said) == 1 and said[0].startswith("the model is overfitting"), said
+    assert "at epoch 9" in said[0] and "--patience" in said[0] and "--epochs 600" not in said[0]
+
+
+def test_a_training_loss_at_its_floor_or_a_flat_validation_loss_is_no_progress():
+    # halved over the last 10 epochs, but at 1e-8 of where it started: the floor's noise, not progress
+    floor = [1.0] * 5 + [4e-8] * 85 + [2e-8] * 10
+    assert still_improving_note({"loss": floor}, 100, 0.001) == []
+    falling = [1.0 / (1 + 0.02 * e) for e in range(100)]
+    flat_val = [0.8 - 1e-7 * e for e in range(100)]  # its windows 1e-6 apart: flat, not falling
+    assert still_improving_note({"loss": falling, "val_loss": flat_val}, 100, 0.001) == []
+    falling_val = [0.8 / (1 + 0.02 * e) for e in range(100)]
+    assert "--epochs 200" in still_improving_note({"loss": falling, "val_loss": falling_val}, 100, 0.001)[0]

@@ -35,7 +35,6 @@ from .encoding import (
     check_columns,
     check_one_hot_memory,
     class_key,
-    dates_error,
     empty_column_error,
     empty_columns_note,
     fill_note,
@@ -46,6 +45,7 @@ from .encoding import (
     looks_like_excel_number,
     missing_by_column,
     no_features_error,
+    not_categories_error,
     overriding,
     refused_columns_error,
     sorted_classes,
@@ -447,7 +447,7 @@ def _column_categories(
                 raise readers.Fallback("the text of some cells is needed")
         used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
         distinct = sorted(c.strings[int(k)] for k in used_codes)
-        dates = dates_error(source, col, distinct, n_values) if col not in forced else None
+        dates = not_categories_error(source, col, distinct, n_values) if col not in forced else None
         if dates is not None and len(distinct) <= max_categories:
             refused.append((col, dates))
         elif len(distinct) > max_categories:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import shlex
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,11 +47,12 @@ from .encoding import (
     _Rows,
     _stray_target_error,
     _too_many_categories,
+    ambiguous_commas_error,
     boolean_note,
     canonical_number,
+    cell_location,
     check_one_hot_memory,
     class_key,
-    dates_error,
     detect_number_format,
     empty_columns_note,
     fill_note,
@@ -57,8 +60,11 @@ from .encoding import (
     header_note,
     infer_task,
     is_boolean_column,
+    looks_like_excel_number,
+    misread_number,
     missing_by_column,
     no_features_error,
+    not_categories_error,
     overriding,
     refused_columns_error,
     sorted_classes,
@@ -281,14 +287,77 @@ def check_header_names(source: str, header: list[str]) -> None:
         raise DataError(f"{source}:1: the header needs unique, non-empty column names: {said}")
 
 
+# Binary files given under a CSV name: their first bytes, what they are and the name that reads them
+# (None: a type downslope does not read; the advice is how to export it as a CSV).
+_MAGIC = (
+    (b"PAR1", "a Parquet file", ".parquet"),
+    (b"\x93NUMPY", "a NumPy .npy array file", ".npy"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls) or another Office file", None),
+    (b"SQLite format 3\x00", "an SQLite database", None),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file", None),
+    (b"ARROW1", "an Arrow/Feather file", None),
+    (b"%PDF", "a PDF document", None),
+    (b"BZh", "a bzip2-compressed file", None),
+    (b"\xfd7zXZ\x00", "an xz-compressed file", None),
+)
+
+
+def binary_file_advice(p: Path, head: bytes) -> str | None:
+    """The error for a binary file under a text name (a Parquet file, a NumPy array, an Excel workbook or
+    a zip archive renamed ``.csv``), found by its first bytes: what it is and what to do; None for others
+    (text in some encoding). A gzip file is told apart by :func:`encoding_advice`.
+
+    Example:
+        >>> print(binary_file_advice(Path("d.csv"), b"PAR1\x15\x04"))  # doctest: +ELLIPSIS
+        d.csv: the file is a Parquet file (it starts with 'PAR1'), not CSV text; rename it to 'd.parquet' ...
+    """
+    stem = p.name[: -len(csv_suffix(p) or "")] if csv_suffix(p) else p.stem
+    for magic, what, suffix in _MAGIC:
+        if head.startswith(magic):
+            said = f"{p}: the file is {what} (it starts with {magic.decode('latin-1')!r}), not CSV text; "
+            if suffix == ".parquet":
+                return (
+                    said
+                    + f"rename it to '{stem}.parquet' (downslope reads Parquet with pyarrow: pip install 'downslope[fast]')"
+                )
+            if suffix is not None:
+                return said + f"rename it to '{stem}{suffix}', which downslope reads as it is"
+            return said + "export the data from the program that wrote it as a CSV (UTF-8)"
+    if head.startswith(b"PK\x03\x04"):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(p) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            names = []
+        if any(n.startswith("xl/") for n in names) or any(n.endswith(".ods") or n == "content.xml" for n in names):
+            book = p.with_name(f"{stem}.xlsx")
+            return (
+                f"{p}: the file is a spreadsheet workbook (an .xlsx or .ods zip archive), not CSV text; rename it to "
+                f"'{book.name}' and save it as 'CSV UTF-8' in the spreadsheet program, or convert it with pandas: "
+                f"python -c \"import pandas as pd; pd.read_excel('{book}').to_csv('{p}', index=False)\""
+            )
+        inside = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        return (
+            f"{p}: the file is a zip archive (holding {inside or 'no readable entries'}), not CSV text; unzip it and "
+            "give the CSV inside"
+        )
+    return None
+
+
 def encoding_advice(p: Path, exc: UnicodeDecodeError) -> str:
-    """The error for a file that is not UTF-8: UTF-16 (a byte-order mark, or NUL bytes) or a legacy code
-    page such as Windows-1252, with how to convert it."""
+    """The error for a file that is not UTF-8: a binary file under a text name (:func:`binary_file_advice`),
+    UTF-16 (a byte-order mark, or NUL bytes) or a legacy code page such as Windows-1252, with how to
+    convert it."""
     try:
         with open(p, "rb") as handle:
             head = handle.read(4096)
     except OSError:
         head = b""
+    binary = binary_file_advice(p, head)
+    if binary is not None:  # checked first: its NUL bytes would read as UTF-16's
+        return binary
     if head.startswith(b"\x1f\x8b") and not p.name.lower().endswith(".gz"):
         # gzip's magic bytes: a compressed file under a plain name, which no text encoding explains
         return (
@@ -391,7 +460,7 @@ def _row_categories(
         if col not in forced and len(texts) * 2 <= len(values):
             continue  # a numeric column (a stray word in it is reported when the rows are encoded)
         distinct = sorted(set(values))
-        dates = dates_error(source, col, distinct, len(values)) if col not in forced else None
+        dates = not_categories_error(source, col, distinct, len(values)) if col not in forced else None
         if dates is not None and len(distinct) <= max_categories:
             refused.append((col, dates))
         elif len(distinct) > max_categories:
@@ -418,26 +487,49 @@ def _number_formats(
     cells of those columns are rewritten in place in Python's syntax, so the rest of the reader sees
     plain numbers; the encoder keeps the formats for new data."""
     formats: dict[str, tuple[str, str]] = {}
+    found: dict[str, list[tuple[str, str]]] = {}  # how they were read -> (column, example) of each
     for col in columns:
         j = header.index(col)
         if given != (".", ""):
             formats[col] = given
+            if col not in forced:  # Excel's '12 and 12% are stripped under a given format too: noted as without
+                excel = next((r[j] for r in rows if looks_like_excel_number(r[j])), None)
+                if excel is not None:
+                    found.setdefault(" (the apostrophe or % sign stripped)", []).append((col, excel))
         elif col not in forced:
             values = [r[j] for r in rows if not _is_missing(r[j])]
             fmt = detect_number_format(values, delimiter)
             if fmt is None:
+                ambiguous = ambiguous_commas_error(source, col, values, delimiter)
+                if ambiguous is not None:
+                    raise ambiguous
                 continue
             formats[col] = fmt
             example = next(v for v in values if _as_float(v) is None)
             how = f" (as with {format_flags(fmt)})" if fmt != (".", "") else " (the apostrophe or % sign stripped)"
+            found.setdefault(how, []).append((col, example))
+        else:
+            continue
+        fmt = formats[col]
+        for r, row in enumerate(rows):
+            cell = canonical_number(row[j], fmt)
+            if cell is row[j] and fmt != (".", ""):  # left as written: is it a number only in Python's syntax?
+                misread = misread_number(cell, fmt)
+                if misread:
+                    line = rows.lines[r] if isinstance(rows, _Rows) else r + 2
+                    raise DataError(f"{cell_location(source, line, j, col)}: {misread}")
+            row[j] = cell
+    for how, said in found.items():  # one note per way of writing (a wine file's 13 columns: one line)
+        if len(said) == 1:
+            col, example = said[0]
             notes.append(
                 f"{source}: column {col!r} holds numbers written like {example.strip()!r}: read as numbers{how}"
             )
         else:
-            continue
-        fmt = formats[col]
-        for row in rows:
-            row[j] = canonical_number(row[j], fmt)
+            names = ", ".join(repr(col) for col, _ in said)
+            notes.append(
+                f"{source}: columns {names} hold numbers written like {said[0][1].strip()!r}: read as numbers{how}"
+            )
     return formats
 
 
@@ -524,9 +616,11 @@ def read_csv(
     if p.is_file() and plain and columnar:
         try:
             fmt = (decimal, thousands) if explicit else None
-            return _read_csv_columnar(
+            read = _read_csv_columnar(
                 str(path), p, target, task, categorical, missing, delimiter, drop, max_categories, progress, fmt
             )
+            _note_useless_columns(str(path), *read)
+            return read
         except readers.Fallback:
             pass  # the pure-Python reader gives the canonical answer (or error) for this file
     header, rows = read_rows(path, delimiter, progress=progress)
@@ -601,4 +695,44 @@ def read_csv(
     if not explicit:
         table.number_format = _file_number_format(header, rows, columns + [target], formats)
     table.line_of = lines_of_rows(rows.lines)
+    _note_useless_columns(source, table, encoder)
     return table, encoder
+
+
+def _note_useless_columns(source: str, table: Table, encoder: TabularEncoder) -> None:
+    """Notes naming the feature columns that hold one value in every row and the numeric ones that repeat
+    another column exactly: kept (leaving them out is the user's choice, with --drop), but said, since they
+    give the model nothing. Missing cells are skipped for the one value, and equal (NaN) for a repeat."""
+    X = np.asarray(table.X)
+    if not len(X):
+        return
+    constant: list[str] = []
+    seen: dict[bytes, str] = {}
+    repeats: list[tuple[str, str]] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column (every value missing)
+        low, high = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
+    for (start, stop, categorical), col in zip(encoder.blocks(), encoder.columns):
+        if bool(np.all(low[start:stop] == high[start:stop])):
+            constant.append(col)
+        elif not categorical:
+            key = X[:, start].tobytes()
+            if key in seen:
+                repeats.append((col, seen[key]))
+            else:
+                seen[key] = col
+    if constant:
+        names = ", ".join(repr(c) for c in constant)
+        many = len(constant) > 1
+        table.notes.append(
+            f"{source}: column{'s' if many else ''} {names} hold{'' if many else 's'} one value in every row, "
+            f"which tells the model nothing: kept; --drop {shlex.quote(','.join(constant))} leaves "
+            f"{'them' if many else 'it'} out"
+        )
+    if repeats:
+        said = "; ".join(f"column {col!r} repeats column {first!r}" for col, first in repeats)
+        many = len(repeats) > 1
+        table.notes.append(
+            f"{source}: {said} in every row, a copy that adds nothing: kept; --drop "
+            f"{shlex.quote(','.join(col for col, _ in repeats))} leaves {'them' if many else 'it'} out"
+        )

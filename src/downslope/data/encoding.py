@@ -163,6 +163,41 @@ def canonical_number(value: str, fmt: tuple[str, str]) -> str:
     return text.replace(decimal, ".") if decimal != "." else text
 
 
+def misread_number(value: str, fmt: tuple[str, str]) -> str | None:
+    """Why ``value`` is refused in a column whose numbers are written with ``fmt`` (decimal mark, thousands
+    separator): it is not written so, yet Python's syntax would read it as a number, which would read one
+    column under two rules ('0.038' as 38 but '0.0381' as 0.0381 with --decimal ',' --thousands '.').
+    None for a cell written with ``fmt``, and for one no rule reads as a number (a stray word, reported
+    as such).
+
+    Example:
+        >>> print(misread_number("0.0381", (",", ".")))  # doctest: +ELLIPSIS
+        '0.0381' is not a number as --decimal ',' --thousands '.' write them (digits in groups of three after each '.'): under that rule it is 381 (as pandas reads it), not 0.0381; ...
+        >>> misread_number("0.038", (",", ".")) is None, misread_number("x", (",", ".")) is None
+        (True, True)
+    """
+    decimal, thousands = fmt
+    if fmt == (".", ""):
+        return None
+    text = _excel_number(value.strip())
+    if thousands == " ":
+        text = text.replace("\u00a0", " ").replace("\u202f", " ")
+    python = _as_float(text)
+    if python is None or not math.isfinite(python) or _number_pattern(decimal, thousands).match(text):
+        return None
+    # what the declared rule makes of it, as pandas reads it: separators dropped, the decimal mark read as one
+    ruled = text.replace(thousands, "") if thousands else text
+    under = None if decimal != "." and "." in ruled else _as_float(ruled.replace(decimal, "."))
+    rule = (
+        f"it is {under:g} (as pandas reads it)" if under is not None else "it is not a number (pandas keeps it as text)"
+    )
+    groups = f" (digits in groups of three after each {thousands!r})" if thousands else ""
+    return (
+        f"{value.strip()!r} is not a number as {format_flags(fmt)} write them{groups}: under that rule {rule}, "
+        f"not {python:g}; write every number of the column one way (or give the --decimal/--thousands the file uses)"
+    )
+
+
 # Excel's ways of writing a number as text: a leading apostrophe (its "this is text" marker, "'12")
 # and a percent sign ("12%"). A column whose cells are numbers written so is read as numbers: the
 # apostrophe is stripped, and "12%" is read as 12 (the number as written, not 0.12: scikit-learn has
@@ -198,7 +233,9 @@ def looks_like_excel_number(text: str) -> bool:
 def detect_number_format(values: list[str], delimiter: str) -> tuple[str, str] | None:
     """The number format of a column whose cells that are not plain numbers are all numbers written
     with a comma: thousands separators (``"1,200"``, in a comma- or tab-separated file) or a decimal
-    comma (``"2,75"``; in a ``;``-separated file commas are decimal marks). None when some cell is text.
+    comma (``"2,75"``, in a ``;``-separated file only: there commas are decimal marks). None when some
+    cell is text, or when commas are neither all thousands separators nor in a ``;``-separated file
+    (:func:`ambiguous_commas_error` refuses such a column).
 
     Example:
         >>> detect_number_format(["1,200", "300", "12,000.5"], ","), detect_number_format(["2,75", "1"], ";")
@@ -216,7 +253,7 @@ def detect_number_format(values: list[str], delimiter: str) -> tuple[str, str] |
     decimal = all(_DECIMAL_COMMA.match(v) for v in odd) and not any("." in v for v in values)
     if grouped and (delimiter != ";" or not decimal):
         return (".", ",")
-    if decimal:
+    if decimal and delimiter == ";":  # elsewhere "3,5" may be a decimal or a misplaced grouping: not guessed
         return (",", "")
     return None
 
@@ -619,6 +656,9 @@ class TabularEncoder:
         position = {c: header.index(c) for c in self.columns}
         lines = _line_numbers(rows, first_line)
         refuse = self._refuses_missing()
+        # columns whose new cells must be written in their number format (training's cells are checked, and
+        # rewritten, by the reader before they get here)
+        ruled = set(self.formats) if self.stage != "train" else set()
         if refuse and self.stage == "train" and len(rows) > 1:
             for col in self.columns:
                 if all(_is_missing(row[position[col]]) for row in rows):
@@ -640,18 +680,24 @@ class TabularEncoder:
                     continue
                 if col in self.categories:
                     cats = self.categories[col]
+                    # spaces around a category are no part of it, as the CSV readers strip every cell (rows
+                    # given in memory arrive unstripped)
+                    value = value.strip()
                     if value not in cats:
                         if self.handle_unknown == "ignore":
                             out += size
                             continue
-                        raise DataError(
-                            f"{cell_location(source, lines[r], j, col)}: {self._unseen(row[j].strip() or value, cats)}"
-                        )
+                        # the cell as given (repr), so a stray character shows
+                        raise DataError(f"{cell_location(source, lines[r], j, col)}: {self._unseen(row[j], cats)}")
                     X[r, out + cats.index(value)] = 1.0
                 else:
                     number = _as_float(value)
                     if number is None:  # quoted as the file writes it, not as rewritten above
                         raise self._not_a_number(cell_location(source, lines[r], j, col), col, row[j].strip())
+                    if col in ruled and value == row[j]:  # not rewritten: Python's syntax, not the column's
+                        misread = misread_number(row[j], self.formats[col])
+                        if misread:
+                            raise DataError(f"{cell_location(source, lines[r], j, col)}: {misread}")
                     if not math.isfinite(number):
                         raise DataError(
                             f"{cell_location(source, lines[r], j, col)}: non-finite value {value!r} (a feature must be a finite number); empty the cell "
@@ -741,6 +787,10 @@ class TabularEncoder:
         for r, v in enumerate(values):
             where = cell_location(source, lines[r], column_index, str(self.target))
             number = _as_float(self._cell(str(self.target), v))
+            if number is not None and self.stage != "train" and self.target in self.formats:
+                misread = misread_number(v, self.formats[str(self.target)])
+                if misread:
+                    raise DataError(f"{where}: {misread}")
             if number is None or not math.isfinite(number):
                 hint = target_format_hint(values) if number is None else ""
                 raise DataError(f"{where}: expected a finite number, got {v!r}" + (f"; {hint}" if hint else ""))
@@ -769,9 +819,9 @@ def unseen_category(value: str, known: list[str], training_split: bool = False) 
 
 def _column_facts(values: Any, n: int, cell: Callable[[Any], str], categorical: bool) -> Any:
     """A column held in memory as the readers' per-cell facts (:class:`readers.Column`): a numeric array
-    at once, other values through their distinct texts. A categorical column's codes are those texts as
-    written (unstripped, as :meth:`TabularEncoder.encode_features` compares them); None for values that
-    cannot be told apart by hashing (the row-by-row encoder reads them)."""
+    at once, other values through their distinct texts. A categorical column's codes are those texts
+    stripped (as the CSV readers strip cells and :meth:`TabularEncoder.encode_features` compares them);
+    None for values that cannot be told apart by hashing (the row-by-row encoder reads them)."""
     from . import readers
 
     if not categorical and isinstance(values, np.ndarray) and values.dtype.kind in "fiu" and values.ndim == 1:
@@ -792,7 +842,7 @@ def _column_facts(values: Any, n: int, cell: Callable[[Any], str], categorical: 
     if not categorical:
         return readers.Column(kind, num, None)
     strings: dict[str, int] = {}
-    code_of = np.array([strings.setdefault(t, len(strings)) for t in texts], dtype=np.int32)
+    code_of = np.array([strings.setdefault(t.strip(), len(strings)) for t in texts], dtype=np.int32)
     codes = code_of[index] if len(texts) else np.zeros(n, np.int32)
     codes[(kind == readers.EMPTY) | (kind == readers.MISSING)] = -1
     return readers.Column(kind, num, codes, list(strings))
@@ -1107,15 +1157,80 @@ def _too_many_categories(
     )
 
 
-def dates_error(source: str, col: str, distinct: list[str], n_values: int) -> DataError | None:
+def not_categories_error(source: str, col: str, distinct: list[str], n_values: int) -> DataError | None:
+    """The refusal of a text column that holds no categories, whatever its number of values: dates or
+    timestamps (:func:`_dates_error`), or numbers written as text: money (``$1,250.00``), accounting
+    negatives (``(1,234.00)``), digits grouped by spaces (``1 234``) or with commas that are neither all
+    thousands separators nor read as decimal marks. One-hot, each such value would be a category of its
+    own; a column with more values than ``--max-categories`` gets the same advice. None for other columns.
+
+    Example:
+        >>> print(not_categories_error("r.csv", "rent", ["$1,250.00", "$900.00"], 50))  # doctest: +ELLIPSIS
+        r.csv: column 'rent' is text with 2 distinct values in 50 rows: the values look like money amounts ...
+        >>> not_categories_error("r.csv", "kind", ["a", "b"], 50) is None
+        True
+    """
+    dates = _dates_error(source, col, distinct, n_values)
+    if dates is not None:
+        return dates
+    sample = [v.strip() for v in distinct[:2000] if v.strip()]
+    odd = [v for v in sample if _as_float(v) is None]
+    written = (_MONEY, _PAREN_NEGATIVE, _SPACED, _THOUSANDS_COMMA, _DECIMAL_COMMA, _COMMA_DECIMAL_NUMBER)
+    if not odd or sum(1 for v in odd if any(p.match(v) for p in written)) * 10 < 9 * len(odd):
+        return None
+    # the advice for the kind of the values that are not plain numbers ("250" beside "1 234" is no hint)
+    hint = _value_kind_hint(col, odd)
+    if not hint and _comma_numbers(odd):
+        hint = _ambiguous_commas_advice(col, odd[0])
+    if not hint:
+        return None
+    return DataError(
+        f"{source}: column {col!r} is text with {len(distinct)} distinct values in {n_values} rows: {hint}"
+    )
+
+
+def _ambiguous_commas_advice(col: str, example: str) -> str:
+    """Advice for numbers whose commas may be thousands separators or decimal marks (``1,200`` beside ``3,5``)."""
+    return (
+        f"the values look like numbers written with commas ({example!r}, ...) that could be thousands separators "
+        "(1,200 is 1200) or decimal commas (3,5 is 3.5), and are not all written one way; say which with "
+        "--thousands ',' or --decimal ',' (a file with decimal commas is usually separated by ';': --sep ';'), "
+        f"or leave the column out with --drop {shlex.quote(col)}"
+    )
+
+
+def ambiguous_commas_error(source: str, col: str, values: list[str], delimiter: str) -> DataError | None:
+    """The refusal of a column of numbers written with commas whose meaning no rule settles: outside a
+    ``;``-separated file commas are thousands separators, and some of these (``3,5``) are not grouped in
+    threes. None when the column is not such (or the file is ``;``-separated: commas are decimal marks).
+
+    Example:
+        >>> print(ambiguous_commas_error("a.csv", "x", ["1,200", "3,5", "250"], ","))  # doctest: +ELLIPSIS
+        a.csv: column 'x' holds numbers written with commas ('3,5', ...) that could be thousands separators ...
+        >>> ambiguous_commas_error("a.csv", "x", ["1,200", "250"], ",") is None
+        True
+    """
+    if delimiter == ";":
+        return None
+    odd = [v.strip() for v in values if _as_float(v) is None]
+    if not odd or not all(_THOUSANDS_COMMA.match(v) or _DECIMAL_COMMA.match(v) for v in odd):
+        return None
+    ungrouped = next((v for v in odd if not _THOUSANDS_COMMA.match(v)), None)
+    if ungrouped is None:
+        return None
+    advice = _ambiguous_commas_advice(col, ungrouped)
+    return DataError(f"{source}: column {col!r} holds{advice[len('the values look like') :]}")
+
+
+def _dates_error(source: str, col: str, distinct: list[str], n_values: int) -> DataError | None:
     """The refusal of a text column whose values look like dates or timestamps (most of them), whatever
     their number: one-hot, each date is a category of its own, which says nothing about a date the
     training rows did not hold (every new date is unseen); None for other columns.
 
     Example:
-        >>> print(dates_error("d.csv", "day", ["2024-01-02", "2024-01-03"], 50))  # doctest: +ELLIPSIS
+        >>> print(_dates_error("d.csv", "day", ["2024-01-02", "2024-01-03"], 50))  # doctest: +ELLIPSIS
         d.csv: column 'day' holds dates or timestamps ('2024-01-02', ...; 2 distinct values in 50 rows), ...
-        >>> dates_error("d.csv", "kind", ["a", "b"], 50) is None
+        >>> _dates_error("d.csv", "kind", ["a", "b"], 50) is None
         True
     """
     sample = sorted(v.strip() for v in distinct if v.strip())[:2000]
@@ -1198,10 +1313,13 @@ def _value_kind_hint(col: str, values: list[str]) -> str:
             f"it out with --drop {shlex.quote(col)}"
         )
     if most(_MONEY):
+        digits = re.sub(r"[^\d.,]", "", example)
+        decimal_comma = _COMMA_DECIMAL_NUMBER.match(digits) and not _THOUSANDS_COMMA.match(digits)
+        flags = "--decimal ',' --thousands '.' for 1.990,50" if decimal_comma else "--thousands ',' for 1,990.50"
         return (
             f"the values look like money amounts ({example!r}), not categories; strip the currency sign in the "
             "file (and write a negative amount in parentheses as -1234.00) so the column is read as numbers "
-            f"(with --thousands ',' for 1,990.50), or leave it out with --drop {shlex.quote(col)}"
+            f"(with {flags}), or leave it out with --drop {shlex.quote(col)}"
         )
     plain = re.compile(r"^[+-]?\d[\d,]*(\.\d+)?$")
     if any(_PAREN_NEGATIVE.match(v) for v in sample) and sum(

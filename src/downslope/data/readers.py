@@ -470,12 +470,16 @@ def canonical_strings(arr: Any, fmt: tuple[str, str]) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .encoding import _number_pattern, canonical_number  # (encoding imports this module)
+    from .encoding import _number_pattern, canonical_number, misread_number  # (encoding imports this module)
 
     decimal, thousands = fmt
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     trimmed = pc.ascii_trim_whitespace(arr)  # Python's strip() for printable ASCII text
     number = pc.match_substring_regex(trimmed, _number_pattern(decimal, thousands).pattern)
+    # a number in Python's syntax only ('0.0381' with --thousands '.', '2.5' with --decimal ','): the pure-Python
+    # reader refuses it (with a decimal point every plain number is written in the format too)
+    if decimal == "," and pc.any(pc.and_not(pc.match_substring_regex(trimmed, _PLAIN_NUMBER), number)).as_py():
+        raise Fallback("a number not written in the declared format")
     text = trimmed
     if thousands:
         text = pc.replace_substring(text, thousands, "")
@@ -490,9 +494,13 @@ def canonical_strings(arr: Any, fmt: tuple[str, str]) -> Any:
     )
     if not pc.any(other).as_py():
         return out
+    if fmt != (".", "") and pc.any(pc.or_(pc.starts_with(trimmed, "'"), pc.ends_with(trimmed, "%"))).as_py():
+        raise Fallback("Excel's '12 or 12%")  # the pure-Python reader notes the columns written so
     rows = np.flatnonzero(np.asarray(other.to_numpy(zero_copy_only=False), dtype=bool))
     cells = arr.take(pa.array(rows)).to_pylist()
     done = {value: canonical_number(value, fmt) for value in set(cells)}
+    if any(misread_number(value, fmt) for value, read in done.items() if read is value):
+        raise Fallback("a number not written in the declared format")
     values = out.to_pylist()  # rare: only a file with such cells pays for a Python list
     for r, value in zip(rows.tolist(), cells):
         values[r] = done[value]
@@ -694,8 +702,9 @@ def read_csv_columns(
                 numeric = _numeric_guess(p, names, (read_options, parse_options, as_text))
             except (pa.ArrowException, ValueError, EOFError, OSError) as exc:
                 raise Fallback(f"pyarrow: {exc}") from None
-            if fmt is not None and fmt[1] == ".":
-                numeric = set()  # "1.200" is 1200: no column is plain numbers for Arrow
+            if fmt is not None and (fmt[1] == "." or fmt[0] == ","):
+                # "1.200" is 1200, and with a decimal comma "2.75" is no number: no column is plain numbers for Arrow
+                numeric = set()
             for attempt in ("guess", "text"):
                 if attempt == "text":
                     numeric = set()

@@ -519,13 +519,24 @@ def _failed(diverged: bool, results: dict[str, Any] | None) -> bool:
 #: A run that ends at its epoch limit is told to train longer when its training loss fell by more than
 #: this fraction (of its final value) between the last two windows of a tenth of its epochs.
 STILL_IMPROVING = 0.05
+#: ... and its validation loss (when there is one) fell by more than this fraction between the same windows:
+#: a validation loss that moves less is flat (noise), and more epochs would not help it.
+VAL_STILL_IMPROVING = 0.01
+#: A training loss whose last window is below this fraction of its largest value is at its floor (an
+#: overfit model's 1e-8): its relative drops are noise, not progress.
+LOSS_FLOOR = 1e-4
+#: A last window of validation losses this fraction above the best one (reached before that window)
+#: is overfitting: the note says so, and how to stop at the best epoch, instead of advising more epochs.
+OVERFITTING = 0.1
 
 
 def still_improving_note(logs: dict[str, list[Any]], epochs: int, lr: float | None) -> list[str]:
-    """Advice for a run stopped by its epoch limit while its loss was still falling fast: the mean
-    training loss of the last tenth of the epochs (at least 5) is more than :data:`STILL_IMPROVING` below
-    that of the tenth before, and the validation loss (if any) fell too (a rising one is overfitting,
-    where more epochs would not help). Runs of fewer than 10 epochs are not judged.
+    """Advice for a run stopped by its epoch limit: while its loss was still falling fast (the mean
+    training loss of the last tenth of the epochs, at least 5, is more than :data:`STILL_IMPROVING` below
+    that of the tenth before, is not at its floor (:data:`LOSS_FLOOR`), and the validation loss, if any,
+    fell by more than :data:`VAL_STILL_IMPROVING` too), train longer; while it was overfitting (the last
+    window's validation loss more than :data:`OVERFITTING` above its best, reached earlier), stop at the
+    best epoch or regularise instead. Runs of fewer than 10 epochs are not judged.
 
     Example:
         >>> falling = {"loss": [1.0 / (1 + 0.02 * e) for e in range(100)]}
@@ -533,6 +544,9 @@ def still_improving_note(logs: dict[str, list[Any]], epochs: int, lr: float | No
         True
         >>> still_improving_note({"loss": [0.1] * 100}, 100, 0.001)
         []
+        >>> overfit = dict(falling, val_loss=[1.0 - 0.02 * e for e in range(20)] + [0.8] * 80)
+        >>> still_improving_note(overfit, 100, 0.001)[0].startswith("the model is overfitting")
+        True
     """
 
     def finite(key: str) -> np.ndarray:
@@ -543,12 +557,25 @@ def still_improving_note(logs: dict[str, list[Any]], epochs: int, lr: float | No
     k = max(5, len(loss) // 10)
     if len(loss) < 10 or len(loss) < 2 * k:
         return []
-    before, last = float(loss[-2 * k : -k].mean()), float(loss[-k:].mean())
-    if not last > 0 or (before - last) / last <= STILL_IMPROVING:
-        return []
     val = finite("val_loss")
-    if len(val) >= 2 * k and val[-k:].mean() >= val[-2 * k : -k].mean():
+    if len(val) >= 2 * k:
+        best_at = int(np.argmin(val))
+        best, ending = float(val[best_at]), float(val[-k:].mean())
+        if best_at < len(val) - k and best > 0 and ending > (1 + OVERFITTING) * best:
+            return [
+                f"the model is overfitting: the validation loss ended at {ending:.4g} (the mean of the last {k} "
+                f"epochs), {100 * (ending - best) / best:.0f}% above its best, {best:.4g} at epoch {best_at + 1}, "
+                f"while the training loss fell to {float(loss[-1]):.3g}; more epochs would not help: early stopping "
+                "(--patience 10) stops near the best epoch and keeps its weights, and --weight-decay, --dropout or "
+                "a smaller --hidden make overfitting less"
+            ]
+    before, last = float(loss[-2 * k : -k].mean()), float(loss[-k:].mean())
+    if not last > LOSS_FLOOR * float(loss.max()) or (before - last) / last <= STILL_IMPROVING:
         return []
+    if len(val) >= 2 * k:
+        val_before, val_last = float(val[-2 * k : -k].mean()), float(val[-k:].mean())
+        if not val_before - val_last > VAL_STILL_IMPROVING * abs(val_last):
+            return []  # flat or rising: more epochs would not bring the validation loss down
     rate = f", now {lr:g}" if lr is not None else ""
     return [
         f"training was still improving when it reached the epoch limit ({epochs}): the mean training loss fell "
