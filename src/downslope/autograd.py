@@ -204,12 +204,13 @@ def _saved_is_plain(saved: Any) -> bool:
 _creation_order = operator.attrgetter("_seq")
 
 
-def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
+def _topological_order(roots: Sequence[Tensor], floor: float = 0) -> list[Tensor]:
     """Nodes that require grad and lead to ``roots``, each after all of its inputs.
 
     Every recorded op carries a creation number (``_seq``, leaves 0) and an op's inputs exist before
     it, so sorting the reachable nodes by that number is a topological order: one iterative sweep to
     collect them (no recursion) and a sort, cheaper than a depth-first search with post-order marks.
+    ``floor``: nodes numbered below it (the roots excepted) are left out, see :func:`_capture_floor`.
     """
     found: dict[int, Tensor] = {id(r): r for r in roots}
     stack = list(found.values())
@@ -228,10 +229,32 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
         for parent in parents:
             if parent.requires_grad:
                 key = id(parent)
-                if key not in found:
+                if key not in found and parent._seq >= floor:
                     found[key] = parent
                     push(parent)
     return sorted(found.values(), key=_creation_order)
+
+
+# Switched off only by the tests that compare pruned walks with full ones.
+_PRUNE_BY_SEQ = True
+
+
+def _capture_floor(capture: Sequence[Tensor]) -> float:
+    """The smallest creation number of ``capture`` (the inputs of autograd.grad or backward(inputs=)) when
+    none of them is a leaf, else 0. A node numbered below every input was made before all of them, so
+    (an op's inputs being numbered below it, the rewired histories and view nodes of in-place ops too)
+    no input leads to it: its gradient reaches no input, and the walk need not collect it or what lies
+    behind it (the parameters, the earlier steps of an integration loop), as torch's engine prunes by
+    its nodes' topological numbers. Leaves are all numbered 0, so a leaf input leaves nothing out."""
+    if not _PRUNE_BY_SEQ or not capture:
+        return 0
+    floor = capture[0]._seq
+    for t in capture:
+        if t._vjp is None:
+            return 0
+        if t._seq < floor:
+            floor = t._seq
+    return floor
 
 
 def _check_taints(node: Tensor, parents: tuple[Tensor, ...], taints: list[list[Any]]) -> None:
@@ -421,7 +444,7 @@ def _run_backward(
         roots, stale = _current_roots(roots)
         if stale and capture is not None:
             capture = [*capture, *(fresh for fresh, r in stale if any(r is c for c in capture))]
-    order = _topological_order(roots)
+    order = _topological_order(roots, 0 if capture is None else _capture_floor(capture))
     _pass_number[0] += 1
     grads: dict[int, Any] = {}
     for r, g in zip(roots, root_grads):
@@ -432,6 +455,8 @@ def _run_backward(
         capture_ids |= stand_ins.keys()  # type: ignore[operator]
     captured: dict[int, Any] = {}
     fills = _retained_on_the_way(order, capture_ids) if capture_ids is not None else None
+    if fills and capture_ids is not None and not grad_call:
+        fills -= capture_ids  # backward(inputs=) accumulates into those itself
     # autograd.grad: only the nodes on a path to an input run, and each rule is asked only for the
     # gradients of its inputs on such a path (torch's engine prunes the same way), so that a
     # gradient penalty's grad(critic(x).sum(), x, create_graph=True) computes and records no weight
@@ -1129,25 +1154,24 @@ def grad(
         >>> ds.autograd.grad((x ** 3).sum(), x)
         (tensor([ 3., 12.]),)
     """
-    from .tensor import Tensor, wrap_array
-
+    tensor_type, wrap_array = _tensor_api()  # (not an import statement: torch.func calls this once per element)
     del only_inputs  # deprecated in torch and always true
     if is_grads_batched:
         return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads)
     if allow_unused is None:
         allow_unused = materialize_grads
-    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    outs = [outputs] if isinstance(outputs, tensor_type) else list(outputs)
+    ins = [inputs] if isinstance(inputs, tensor_type) else list(inputs)
     if grad_outputs is None:
         gos: list[Any] = [None] * len(outs)
-    elif isinstance(grad_outputs, Tensor) or is_array(grad_outputs):
+    elif isinstance(grad_outputs, tensor_type) or is_array(grad_outputs):
         gos = [grad_outputs]
     else:
         gos = list(grad_outputs)
     if len(gos) != len(outs):
         raise ArgumentError(f"autograd.grad: got {len(outs)} outputs but {len(gos)} grad_outputs")
     for t in ins:
-        if not isinstance(t, Tensor) or not t.requires_grad:
+        if not isinstance(t, tensor_type) or not t.requires_grad:
             raise StateError("autograd.grad: every input must be a tensor with requires_grad=True")
     root_grads = [_check_root_grad(o, go, "autograd.grad()", i) for i, (o, go) in enumerate(zip(outs, gos))]
     if create_graph:
@@ -1155,7 +1179,7 @@ def grad(
         # differentiable in it too, which a Jacobian-vector product by double backward relies on.
         # (Multiplied by 1, a new node, so the walk never writes into the caller's tensor.)
         root_grads = [
-            _differentiable(go, o) if isinstance(go, Tensor) and go.requires_grad else wrap_array(g)
+            _differentiable(go, o) if isinstance(go, tensor_type) and go.requires_grad else wrap_array(g)
             for g, go, o in zip(root_grads, gos, outs)
         ]
     keep = create_graph if retain_graph is None else retain_graph
@@ -1171,7 +1195,7 @@ def grad(
                 )
             result.append(wrap_array(np.zeros_like(t.array)) if materialize_grads else None)
         else:
-            result.append(g if isinstance(g, Tensor) else wrap_array(g.astype(t.array.dtype)))  # a copy
+            result.append(g if isinstance(g, tensor_type) else wrap_array(g.astype(t.array.dtype)))  # a copy
     if not create_graph:
         for r in result:
             if r is not None:

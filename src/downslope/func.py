@@ -32,6 +32,8 @@ from . import autograd, backend
 from .devices import to_host
 from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
 from .graph import enable_grad, is_grad_enabled
+from .ops.shape import stack
+from .tensor import Tensor, to_array, wrap_array
 
 __all__ = [
     "grad",
@@ -169,8 +171,6 @@ def _fresh(a: Any, level: int) -> tuple[Any, bool]:
     is passed through a new node, so this transform's gradient is with respect to that node only
     (an outer value the function closes over is not confused with it) while the result stays
     differentiable in the outer computation; anything else becomes a new leaf of ``level``."""
-    from .tensor import Tensor, to_array, wrap_array
-
     if isinstance(a, Tensor) and a.requires_grad and is_grad_enabled():
         with enable_grad():
             return a * 1.0, True
@@ -183,12 +183,10 @@ def _fresh(a: Any, level: int) -> tuple[Any, bool]:
 def _reaches_outside(outs: Sequence[Any], level: int) -> bool:
     """Whether the graph of ``outs`` reaches a leaf requiring grad from outside the transform call
     ``level`` (see ``_levels``): a tensor the function closes over, as a module's parameter."""
-    from .tensor import Tensor
-
-    stack = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
-    seen = {id(t) for t in stack}
-    while stack:  # depth-first, without recursion (graphs may be deep); the first outside leaf ends it
-        t = stack.pop()
+    todo = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
+    seen = {id(t) for t in todo}
+    while todo:  # depth-first, without recursion (graphs may be deep); the first outside leaf ends it
+        t = todo.pop()
         parents = t._parents
         if not parents:
             if getattr(t, _LEVEL, 0) < level:
@@ -197,7 +195,7 @@ def _reaches_outside(outs: Sequence[Any], level: int) -> bool:
         for p in parents:
             if p.requires_grad and id(p) not in seen:
                 seen.add(id(p))
-                stack.append(p)
+                todo.append(p)
     return False
 
 
@@ -216,8 +214,6 @@ def _prepare(
     """(the call's arguments with the ``argnums`` ones replaced by fresh tensors, those tensors
     (flattened), a function rebuilding results of their structure from flat leaves, whether any is
     connected to an outer computation, the call's level)."""
-    from .tensor import Tensor
-
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if not nums:
         raise ArgumentError(f"func.{fn}: argnums must be non-empty")
@@ -254,8 +250,6 @@ def _prepare(
 
 
 def _zeros_like(t: Any) -> Any:
-    from .tensor import wrap_array
-
     return wrap_array(np.zeros_like(t.array))  # host: zeros_like follows t's namespace
 
 
@@ -272,7 +266,6 @@ def _backward(outs: Sequence[Any], wrt: Sequence[Any], cotangents: Sequence[Any]
 
 
 def _tensor_leaves(tree: Any, what: str, fn: str) -> tuple[list[Any], _Spec]:
-    from .tensor import Tensor
 
     leaves, spec = _flatten(tree)
     for leaf in leaves:
@@ -297,8 +290,6 @@ def _aux_shown(aux: Any, nested: bool, level: int) -> Any:
     """``aux`` as the caller sees it: as torch.func's, its tensors are detached from this transform's
     graph (``aux.numpy()`` works), unless they come from an outer computation (a nested transform),
     which must still see through them. ``nested``: whether an argument came from one."""
-    from .tensor import Tensor
-
     leaves, spec = _flatten(aux)
     tensors = [x for x in leaves if isinstance(x, Tensor)]
     if not tensors:
@@ -331,8 +322,6 @@ def grad_and_value(
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .tensor import Tensor
-
         call_args, wrt, rebuild, nested, level = _prepare(args, argnums, "grad")
         with enable_grad():
             result = func(*call_args, **kwargs)
@@ -512,9 +501,6 @@ def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..
 def _jacobian_blocks(out: Any, wrt: Sequence[Any], nested: bool) -> list[Any]:
     """d out / d x for each x of ``wrt``, shaped ``out.shape + x.shape``: one backward pass per
     element of ``out``."""
-    from .ops.shape import stack
-    from .tensor import wrap_array
-
     n = out.array.size
     rows: list[list[Any]] = []
     for k in range(n):
@@ -623,8 +609,6 @@ def _rng_state() -> Any:
 
 def _batch_size(func: Any, in_dims: Any, args: tuple[Any, ...]) -> tuple[list[Any], _Spec, list[int | None], int]:
     """(the flat arguments, their structure, each one's normalized batch dim or None, the batch size)."""
-    from .tensor import Tensor
-
     where = f"vmap({_name(func)}, in_dims={in_dims}, ...)(<inputs>)"
     if not args:
         raise ArgumentError(
@@ -691,9 +675,6 @@ def _same_values(parts: Sequence[Any]) -> bool:
 
 def _combine(func: Any, out_dims: Any, results: list[Any], empty: bool) -> Any:
     """The per-element results stacked along ``out_dims`` (a batch of none when ``empty``)."""
-    from .ops.shape import stack
-    from .tensor import Tensor
-
     flat = [_flatten(r) for r in results]
     leaves0, spec = flat[0]
     for _, s in flat[1:]:
@@ -742,6 +723,19 @@ def _combine(func: Any, out_dims: Any, results: list[Any], empty: bool) -> Any:
     return _unflatten(spec, combined)
 
 
+class _Slices:
+    """The slices of a tensor along ``dim`` (``tensor.unbind(dim)``'s values), each made when asked."""
+
+    __slots__ = ("tensor", "lead")
+
+    def __init__(self, tensor: Any, dim: int) -> None:
+        self.tensor = tensor
+        self.lead = (slice(None),) * dim
+
+    def __getitem__(self, i: int) -> Any:
+        return self.tensor[self.lead + (i,)] if self.lead else self.tensor[i]
+
+
 def vmap(
     func: Callable[..., Any],
     in_dims: int | tuple[Any, ...] = 0,
@@ -777,8 +771,6 @@ def vmap(
         tensor([[2., 6.],
                 [4., 8.]])
     """
-    from .tensor import wrap_array
-
     if not callable(func):
         raise ArgumentTypeError(f"vmap: expected a function to map, got {type(func).__name__}")
     _check_randomness(randomness)
@@ -796,8 +788,10 @@ def vmap(
             elif empty:  # no element to run on: a stand-in element of zeros gives the output shapes
                 shape = tuple(leaf.shape[:d]) + tuple(leaf.shape[d + 1 :])
                 slices.append((wrap_array(np.zeros_like(leaf.array, shape=shape)),))  # host: follows leaf
-            else:
-                slices.append(leaf.unbind(d))
+            elif leaf.requires_grad and is_grad_enabled():
+                slices.append(leaf.unbind(d))  # recorded: the pieces of one multi-output view, as torch's
+            else:  # a constant: each element indexed when its call comes (an int index: getitem's fast path)
+                slices.append(_Slices(leaf, d))
         start = _rng_state()
         results = []
         for i in range(max(size, 1)):
@@ -853,7 +847,7 @@ def functional_call(
             if key in values:
                 raise ArgumentError(f"functional_call: {key!r} is given twice")
             values[key] = value
-    known = dict(module.named_parameters(remove_duplicate=False)) | dict(module.named_buffers(remove_duplicate=False))
+    known, owners = _named_tensors(module)
     if strict and set(values) != set(known):  # torch's report: what is unexpected, then what is missing
         unexpected, missing = sorted(set(values) - set(known)), sorted(set(known) - set(values))
         raise ArgumentError(
@@ -861,7 +855,7 @@ def functional_call(
             + (f" unexpected key(s) {unexpected};" if unexpected else "")
             + (f" missing key(s) {missing}" if missing else "")
         )
-    unknown = sorted(set(values) - set(known))
+    unknown = sorted([key for key in values if key not in known])
     for key in unknown:  # as torch: set as attributes for the call, if their module exists
         try:
             module.get_submodule(key.rpartition(".")[0])
@@ -874,11 +868,19 @@ def functional_call(
             UserWarning,
             stacklevel=2,
         )
-    if tie_weights:  # a tensor shared by several names is replaced under all of them
+    if tie_weights and len({id(t) for t in known.values()}) < len(known):
+        # a tensor shared by several names is replaced under all of them
+        names_of: dict[int, list[str]] = {}
         for name, tensor in known.items():
-            for other, given in list(values.items()):
-                if other != name and known.get(other) is tensor and name not in values:
-                    values[name] = given
+            names_of.setdefault(id(tensor), []).append(name)
+        # only the tensors held under several names (a linear map per call, not names x given names)
+        tied = {name: names for names in names_of.values() if len(names) > 1 for name in names}
+        if tied:
+            for name in known:
+                if name in tied and name not in values:
+                    given = next((values[o] for o in list(values) if o != name and o in tied[name]), _ABSENT)
+                    if given is not _ABSENT:
+                        values[name] = given
     # As torch, a given tensor replaces the entry of its owner's _parameters/_buffers for the call (and
     # the attribute, which downslope's forwards read), so code reading the registries inside the call
     # (parameters() in an L2 term, weight_norm's and spectral_norm's hooks) sees it too.
@@ -886,7 +888,9 @@ def functional_call(
     try:
         for key, value in values.items():
             owner_path, _, attr = key.rpartition(".")
-            owner = module.get_submodule(owner_path)
+            owner = owners.get(owner_path)
+            if owner is None:
+                owner = owners[owner_path] = module.get_submodule(owner_path)
             attributes = owner.__dict__
             registry = attributes["_parameters"]
             if attr not in registry:
@@ -916,6 +920,53 @@ def functional_call(
 
 _ABSENT = object()  # functional_call's marker for an attribute the module did not have
 
+# Per module class: the class whose named_parameters, named_buffers and named_modules it inherits, when
+# they are nn.Module's own (see _named_tensors), else None.
+_walk_base: dict[type, type | None] = {}
+_WALKED = ("named_parameters", "named_buffers", "named_modules", "_named_members")
+
+
+def _base_walk(cls: type) -> type | None:
+    base = _walk_base.get(cls, _ABSENT)
+    if base is _ABSENT:
+        owners = {next((c for c in cls.__mro__ if name in c.__dict__), None) for name in _WALKED}
+        found = owners.pop() if len(owners) == 1 else None
+        base = found if found is not None and found.__module__ == "downslope.nn.module.base" else None
+        _walk_base[cls] = base
+    return base  # type: ignore[return-value]
+
+
+def _named_tensors(module: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``named_parameters(remove_duplicate=False)`` then ``named_buffers(remove_duplicate=False)`` as one
+    dict, the submodules by dotted path as far as they were walked).
+
+    functional_call runs once per element under vmap: for nn.Module's own traversal this is one walk of
+    the tree in the same order, instead of two through generators.
+    A class that overrides the traversal takes named_parameters itself. (nn.Module's warning about
+    layers left in a plain list comes from its own parameters() or state_dict(), e.g. an optimizer's.)"""
+    base = _base_walk(type(module))
+    if base is None:
+        known = dict(module.named_parameters(remove_duplicate=False))
+        return known | dict(module.named_buffers(remove_duplicate=False)), {}
+    params: dict[str, Any] = {}
+    buffers: dict[str, Any] = {}
+    owners: dict[str, Any] = {}
+    todo = [("", module)]
+    while todo:  # pre-order, children in registration order, shared ones every time: named_modules' order
+        path, mod = todo.pop()
+        owners[path] = mod
+        prefix = path + "." if path else ""
+        for name, t in mod._parameters.items():
+            if t is not None:
+                params[prefix + name] = t
+        for name, t in mod._buffers.items():
+            if t is not None:
+                buffers[prefix + name] = t
+        kids = mod._modules
+        if kids:
+            todo.extend(reversed([(prefix + k, m) for k, m in kids.items() if m is not None]))
+    return params | buffers, owners
+
 
 def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``torch.func.stack_module_state``: ``(params, buffers)``, dicts of each parameter and buffer of
@@ -929,8 +980,6 @@ def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Any], dict[str,
         >>> tuple(params["weight"].shape), params["weight"].requires_grad
         ((4, 2, 3), True)
     """
-    from .ops.shape import stack
-
     models = list(models)
     if not models:
         raise StateError("stack_module_state: Expected at least one model, got 0.")
