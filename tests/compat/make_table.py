@@ -45,6 +45,7 @@ NAMESPACES = {
     "torch.linalg": "downslope.linalg",
     "torch.autograd": "downslope.autograd",
     "torch.autograd.functional": "downslope.autograd.functional",
+    "torch.quasirandom": "downslope.quasirandom",
 }
 
 _RANDOM = "drawn from downslope's one NumPy generator (ds.manual_seed): same distribution, other numbers than PyTorch"
@@ -66,7 +67,19 @@ DIFFERS: dict[str, str] = {
     "refused (PyTorch truncates it)",
     "torch.set_printoptions": "NumPy lays the numbers out (1. where torch prints 1.0000); linewidth is NumPy's 75 "
     "until set (torch's 80)",
-    "torch.ldexp": "the gradient for a negative integer exponent is 2^exponent (torch's is 0: an integer 2^-n)",
+    "torch.ldexp": "integer exponents scale exactly in the input's float dtype; the gradient for a negative or "
+    "large integer exponent is 2^exponent (torch takes 2^exponent in integers: 0 for -1 or 600)",
+    "torch.quasirandom.SobolEngine": "unscrambled points equal PyTorch's bit for bit (Joe & Kuo's 21201 "
+    "dimensions); scrambled points use PyTorch's algorithm on downslope's generator (other points for a seed); "
+    "draw(0) on a fresh engine gives an empty tensor; float32/float64 only",
+    "torch.sparse_coo_tensor": "returns downslope.sparse.SparseCOOTensor, its own type (isinstance(S, ds.Tensor) "
+    "is False); COO only: products with dense or sparse operands on either side, dense +/- sparse (dense), "
+    "sparse * dense (sparse), to_dense, coalesce, t/transpose, * and / by a number, neg, pow, sparse + sparse, "
+    "sum/sparse.sum, sparse.softmax, dtype casts, detach/clone; every other op (relu, cat, S[0], S + dense, "
+    "which torch also refuses) raises naming the op; a leaf's .grad is sparse for torch.mm/matmul too (torch: "
+    "dense)",
+    "torch.Tensor.to_sparse": "COO only (layout=sparse_coo); no blocksize or dense_dim",
+    "torch.spmm": "sparse or dense operands on either side, as torch.sparse.mm",
     "torch.polygamma": "+inf at the negative integers for n = 1 (torch's trigamma gives large finite values there); "
     "0 at +inf and NaN at -inf for n >= 2 (torch: NaN and +-inf)",
     "torch.digamma": "the gradient at 0 and the negative integers is +inf (torch's trigamma gives large finite "
@@ -83,7 +96,10 @@ DIFFERS: dict[str, str] = {
     "as 2.19 sends gradient to pixels the forward never read); likewise with a scale_factor that leaves a "
     "size unchanged, torch's antialiased backward resamples what its forward copied and its bicubic backward "
     "copies what its forward resampled, where downslope's gradients are its forwards' derivatives; "
-    "antialias=True to an output width of 1 resamples every row (torch repeats the first)",
+    "antialias=True to an output width of 1 resamples every row (torch repeats the first); uint8 images: "
+    "'bilinear' and antialiased 'bicubic' give torch's bytes exactly, plain 'bicubic' is within 2 levels of "
+    "torch on about 0.1% of pixels, and 'linear'/'trilinear' or other integer dtypes raise DTypeError (torch: "
+    "NotImplementedError)",
     "torch.get_rng_state": "a uint8 tensor of 49 bytes (downslope's PCG64 state and seed; PyTorch's has 5056)",
     "torch.set_rng_state": "takes get_rng_state()'s 49-byte tensor (or the dict of older versions); a PyTorch "
     "state is refused",
@@ -160,7 +176,9 @@ DIFFERS: dict[str, str] = {
     "batching off as PyTorch's does); generator= takes a Generator or a numpy.random.Generator; "
     "batches of tuple samples are tuples (PyTorch: lists)",
     "torch.utils.data.random_split": "the order drawn for a seed differs from PyTorch's (downslope's generator)",
-    "torch.utils.data.TensorDataset": "floating data becomes float32 and integers int64 (the library's dtype policy)",
+    "torch.utils.data.TensorDataset": "NumPy arrays follow the library's dtype policy (floating data float32, "
+    "uint16/uint32/uint64 int64); tensors keep their dtype and device (a dataset of CUDA tensors gives CUDA "
+    "batches, gathered on the device)",
     "torch.autocast": "accepts PyTorch's arguments; the block computes in float32 (no float16/bfloat16 kernels), "
     "with a warning once; the GradScaler of downslope.amp is PyTorch's loss scaling",
     "torch.is_autocast_enabled": "whether an enabled autocast block is open (it computes in float32 all the same)",
@@ -173,7 +191,7 @@ DIFFERS: dict[str, str] = {
     "torch.utils.data.default_collate": "floating data becomes float32 (float16 kept) and uint16/uint32/uint64 "
     "int64 (the library's dtype policy; PyTorch keeps float64 and the unsigned dtypes); int8-int64, uint8 and "
     "bool arrays keep their dtype as in PyTorch; strings (NumPy's str_/bytes_ too) come back as a list, as in "
-    "PyTorch",
+    "PyTorch; device tensors are stacked on their device (mixed devices refused, as torch.stack)",
     "torch.autograd.Function": "ctx.mark_dirty (a Function writing its input in place) is refused: return a new tensor",
     "torch.Tensor.grad_fn": "a Node with PyTorch's name(), next_functions, hooks and metadata; an op downslope "
     "builds from others shows its last op's node (binary_cross_entropy_with_logits: MeanBackward0), a Python "
@@ -344,7 +362,7 @@ DIFFERS["torch.is_anomaly_enabled"] = (
     "False under set_detect_anomaly(True, check_nan=False): downslope's anomaly mode is the NaN check"
 )
 for _name in ("torch.gather", "torch.Tensor.gather"):
-    DIFFERS[_name] = "sparse_grad=True is accepted and the gradient is dense (there are no sparse tensors)"
+    DIFFERS[_name] = "sparse_grad=True is accepted and the gradient is dense (torch's is a sparse tensor)"
 _SPARSE_GRAD = (
     "sparse=True: the gradient is held as the rows looked up and their values (no table of zeros) while only "
     "lookups add into it, and SparseAdam, SGD (no momentum or weight decay) and Adagrad (no weight decay) "
@@ -454,7 +472,7 @@ REASONS: list[tuple[str, str]] = [
         r"register_|hook|_decomposition|autocast|set_flush_denormal|deterministic|warn_only|vital|profil|benchmark"
         r"|num_threads|num_interop|get_device|set_default_device|default_device|is_inference|inference_mode"
         r"|_C$|^classes$|^types$|^testing$|^backends$|^utils$|^random$|^version$|^return_types$|^serialization$"
-        r"|^special$|^signal$|^monitor$|^multiprocessing$|^futures$|^mtia$|^amp$|^hub$|^quasirandom$|^contrib$",
+        r"|^special$|^signal$|^monitor$|^multiprocessing$|^futures$|^mtia$|^amp$|^hub$|^contrib$",
         _unsupported.RUNTIME,
     ),
     (
@@ -498,7 +516,9 @@ def torch_names(namespace: str) -> list[str]:
         classes = {"torch.Tensor": torch.Tensor, "torch.nn.Module": torch.nn.Module}
         obj = classes[namespace] if namespace in classes else importlib.import_module(namespace)
         names = [n for n in dir(obj) if not n.startswith("_")]
-        if namespace in ("torch.autograd", "torch.autograd.functional", "torch.optim.lr_scheduler", "torch.linalg"):
+        if namespace == "torch.quasirandom":
+            names = [n for n in names if n != "torch"]  # the module imports torch itself
+        elif namespace in ("torch.autograd", "torch.autograd.functional", "torch.optim.lr_scheduler", "torch.linalg"):
             names = list(getattr(obj, "__all__", names))  # what PyTorch exports there
         elif namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.rnn"):
             # Drop what the module merely imports (typing helpers, math, warnings, torch itself).
