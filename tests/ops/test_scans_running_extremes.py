@@ -51,3 +51,18 @@ def test_the_gradient_goes_to_the_index_as_torchs() -> None:
     d = ds.tensor(a, dtype=ds.float64, requires_grad=True)
     ds.cummax(d, 1).values.backward(ds.tensor(g, dtype=ds.float64))
     np.testing.assert_array_equal(to_host(d.grad.array), t.grad.numpy())
+
+
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+def test_large_inputs_take_the_compiled_path_and_match_torch(name: str) -> None:
+    # sizes past the compiled kernel's threshold (ops/_jit_scan.py), every dim, ties, NaN and integers
+    rng = np.random.default_rng(7)
+    for k in range(24):
+        shape = (int(rng.integers(2, 30)), int(rng.integers(10, 60)), int(rng.integers(1, 12)))
+        a = _sample(rng, k % 3, shape)
+        dim = int(rng.integers(-3, 3))
+        want_v, want_i = getattr(torch, name)(torch.from_numpy(a), dim)
+        got_v, got_i = getattr(ds, name)(ds.from_numpy(a), dim)
+        np.testing.assert_array_equal(to_host(got_v.array), want_v.numpy())
+        np.testing.assert_array_equal(to_host(got_i.array), want_i.numpy())
+        np.testing.assert_array_equal(np.signbit(to_host(got_v.array)), np.signbit(want_v.numpy()))

@@ -49,3 +49,41 @@ def running_sum(a, out, reverse):
             for j in range(inner):
                 acc_row[j] += a[o, k, j]
                 out[o, k, j] = acc_row[j]
+
+
+@_jit
+def running_extreme_index(a, out, take_max):
+    """``out[o, k, j]``: the index along ``n`` of the running maximum (``take_max``) or minimum of ``a[o, :k + 1,
+    j]``, by torch's rule: an element takes over when it is at least (at most) the extreme so far, or NaN,
+    so ties go to the later index and a NaN holds until the next NaN."""
+    outer, n, inner = a.shape
+    if inner == 1:  # along the last axis: one scalar loop per row
+        for o in range(outer):
+            top = a[o, 0, 0]
+            at = 0
+            out[o, 0, 0] = 0
+            for k in range(1, n):
+                x = a[o, k, 0]
+                if (x >= top if take_max else x <= top) or x != x:
+                    top = x
+                    at = k
+                out[o, k, 0] = at
+        return
+    best = np.empty(inner, a.dtype)  # host: a compiled kernel, host arrays only
+    where = np.empty(inner, np.int64)  # host: a compiled kernel, host arrays only
+    for o in range(outer):
+        for j in range(inner):
+            best[j] = a[o, 0, j]
+            where[j] = 0
+            out[o, 0, j] = 0
+        for k in range(1, n):
+            for j in range(inner):
+                x = a[o, k, j]
+                if take_max:
+                    take = x >= best[j] or x != x
+                else:
+                    take = x <= best[j] or x != x
+                if take:
+                    best[j] = x
+                    where[j] = k
+                out[o, k, j] = where[j]
