@@ -15,7 +15,7 @@ import numpy as np
 from . import gemm, ops
 from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
-from .ops.arithmetic import _TOP_LEVEL, _addc_value
+from .ops.arithmetic import _TOP_LEVEL, _addc_half, _addc_value
 from .ops.reductions import _accumulator, _variance_without_dof
 from .tensor import _NO_OPERAND, Tensor, _scalar_first, record_op
 
@@ -328,6 +328,8 @@ def addcmul(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, 
         tensor1, tensor2 = tensor2, _tensor2
     value = _addc_value("addcmul", value, x, tensor1, tensor2)  # on the operands as given (addcdiv's check)
     x, tensor1, tensor2 = _addc_operands(x, tensor1, tensor2)
+    if isinstance(x, Tensor) and x.array.dtype == np.float16 and _all_half(value, tensor1, tensor2):
+        return _addc_half("addcmul", x, tensor1, tensor2, value)
     return x + value * ops.mul(tensor1, tensor2)
 
 
@@ -338,6 +340,8 @@ def addcdiv(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, 
         tensor1, tensor2 = tensor2, _tensor2
     value = _addc_value("addcdiv", value, x, tensor1, tensor2)  # on the operands as given (addcdiv's check)
     x, tensor1, tensor2 = _addc_operands(x, tensor1, tensor2)
+    if isinstance(x, Tensor) and x.array.dtype == np.float16 and _all_half(value, tensor1, tensor2):
+        return _addc_half("addcdiv", x, tensor1, tensor2, value)
     return x + value * ops.div(tensor1, tensor2)
 
 
@@ -354,6 +358,11 @@ def _addc_operands(x: Any, tensor1: Any, tensor2: Any) -> tuple[Any, Any, Any]:
     if dt is None:
         return ts
     return tuple(t if t.array.dtype == dt else ops.astype(t, dt) for t in ts)  # type: ignore[return-value]
+
+
+def _all_half(value: Any, *ts: Any) -> bool:
+    """Whether addcmul/addcdiv go to ``_addc_half``: float16 tensors only and a number value."""
+    return isinstance(value, (int, float)) and all(isinstance(t, Tensor) and t.array.dtype == np.float16 for t in ts)
 
 
 _CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}

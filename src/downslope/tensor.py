@@ -1098,6 +1098,13 @@ class Tensor:
         value = _ops.arithmetic._addc_value("addcmul_", value, self, tensor1, tensor2)
         # the factors in the dtype of all three, as out of place: int8 * int8 would wrap before the add
         tensor1, tensor2 = _functional._addc_operands(self, tensor1, tensor2)[1:]
+        if self.array.dtype == np.float16 and _functional._all_half(value, tensor1, tensor2):  # float32, rounded once
+            half = functools.partial(
+                _ops.arithmetic._addc_half, "addcmul", tensor1=tensor1, tensor2=tensor2, value=value
+            )
+            if _records(self, tensor1, tensor2):
+                return _inplace_recorded(self, "addcmul_", half)
+            return _inplace_through_op(self, tensor1, lambda t, _: half(t), "addcmul_")
         return self.add_(_ops.mul(tensor1, tensor2), alpha=value)
 
     def addcdiv_(self, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: Any = 1) -> Tensor:
@@ -1109,6 +1116,13 @@ class Tensor:
         value = _ops.arithmetic._addc_value("addcdiv_", value, self, tensor1, tensor2)
         # the factors in the dtype of all three, as out of place: int8 * int8 would wrap before the add
         tensor1, tensor2 = _functional._addc_operands(self, tensor1, tensor2)[1:]
+        if self.array.dtype == np.float16 and _functional._all_half(value, tensor1, tensor2):  # float32, rounded once
+            half = functools.partial(
+                _ops.arithmetic._addc_half, "addcdiv", tensor1=tensor1, tensor2=tensor2, value=value
+            )
+            if _records(self, tensor1, tensor2):
+                return _inplace_recorded(self, "addcdiv_", half)
+            return _inplace_through_op(self, tensor1, lambda t, _: half(t), "addcdiv_")
         return self.add_(_ops.div(tensor1, tensor2), alpha=value)
 
     def lerp_(self, end: Any, weight: Any) -> Tensor:
@@ -2027,7 +2041,7 @@ class Tensor:
         if _other is not _NO_OPERAND:  # torch's deprecated add(alpha, other)
             other, alpha = _other, _scalar_first("add", other, alpha, "alpha", "Tensor other")
         try:
-            return _ops.add(self, _scaled(other, alpha, self))
+            return _ops.add(self, other, alpha=alpha)  # scales as torch (float16: in float32)
         except _sparse.SparseLayoutError:
             if isinstance(other, _sparse.SparseCOOTensor):
                 return _sparse._dense_plus(self, other, alpha)
@@ -2037,7 +2051,7 @@ class Tensor:
         if _other is not _NO_OPERAND:  # torch's deprecated sub(alpha, other)
             other, alpha = _other, _scalar_first("sub", other, alpha, "alpha", "Tensor other")
         try:
-            return _ops.sub(self, _scaled(other, alpha, self))
+            return _ops.sub(self, other, alpha=alpha)  # scales as torch (float16: in float32)
         except _sparse.SparseLayoutError:
             if isinstance(other, _sparse.SparseCOOTensor):
                 return _sparse._dense_plus(self, other, -alpha)
@@ -3041,8 +3055,13 @@ def _scalar_first(
     return scalar
 
 
+_HALF = np.dtype(np.float16)
+
+
 def _scaled(other: Any, alpha: Any, t: Tensor) -> Any:
     """``alpha * other`` for ``t.add(other, alpha=...)``, in the dtype of ``t`` and ``other`` together."""
+    if t.array.dtype is _HALF and _ops.arithmetic._opmath_operand(t, other):
+        return _ops.arithmetic._at_half(other, alpha)  # torch: alpha * other rounded to float16
     if isinstance(alpha, Tensor):  # stays on its device: no comparison with 1 (it would wait for the device)
         return _ops.arithmetic._times_alpha(other, alpha, t)
     if alpha == 1:
@@ -3064,6 +3083,8 @@ def _inplace_ufunc(
         # x.mul_(x): the operand is the old x too (t itself would become its own parent)
         return _inplace_recorded(t, name, lambda src: op(src, src if other is t else other), reads_self)
     arr = t.array
+    if arr.dtype is _HALF and _ops.arithmetic._opmath_operand(t, other):  # torch: in float32, rounded once
+        return _inplace_through_op(t, other, op, name)
     if ufunc is np.subtract:
         _ops._check_sub(t, other)  # torch refuses a boolean operand
     value = other.array if isinstance(other, Tensor) else other

@@ -34,10 +34,10 @@ def add(a: Any, b: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
     optimizer code calls, with torch's warning)."""
     if _other is not _NO_OPERAND:
         b, alpha = _other, _scalar_first("add", b, alpha, "alpha", "Tensor other", **_TOP_LEVEL)
+    if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
+        return _half_with_number(add, a, _at_half(b, alpha))
     if type(alpha) is not int or alpha != 1:
         b = _times_alpha(b, alpha, a)
-    if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
-        return _half_with_number(add, a, b)
     a, b = _pair(a, b)
     return record_op(_elementwise(np.add, "add", a, b), (a, b), _add_vjp)
 
@@ -65,6 +65,23 @@ def _half_with_number(op: Any, a: Tensor, b: Any, *args: Any) -> Tensor:
         return astype(op(astype(a, np.float32), b, *args), _HALF)
 
 
+def _at_half(b: Any, alpha: Any) -> Any:
+    """``alpha * b`` for a number b (see ``_opmath_operand``) beside a float16 tensor, rounded to float16
+    as torch's add/sub kernel reads it (its mul/div kernels read the number's own value): b is taken at its
+    float16 value and ``alpha * b`` is rounded to float16, so ``h - 0.1`` is 0 where h holds 0.1 in float16;
+    the sum is then taken in float32 and rounded once."""
+    if isinstance(b, Tensor):
+        b = astype(b, _HALF)
+        return b if type(alpha) is int and alpha == 1 else mul(b, alpha)
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e5 is inf in float16, quietly as in torch
+        b = float(np.float16(b))  # host: a Python number
+        if isinstance(alpha, Tensor):
+            return mul(alpha, b)  # stays where alpha is (reading it would wait for its device)
+        if type(alpha) is not int or alpha != 1:
+            b = float(np.float16(np.float32(alpha) * np.float32(b)))  # host: Python numbers
+    return b
+
+
 def _add_vjp(g, y, args, saved, needs, xp):
     a, b = args
     return (xp.sum_to(g, a.shape) if needs[0] else None, xp.sum_to(g, b.shape) if needs[1] else None)
@@ -74,11 +91,11 @@ def sub(a: Any, b: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
     """a - alpha * b (torch.sub; and torch's deprecated ``sub(input, Number alpha, other)``)."""
     if _other is not _NO_OPERAND:
         b, alpha = _other, _scalar_first("sub", b, alpha, "alpha", "Tensor other", **_TOP_LEVEL)
+    if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
+        return _half_with_number(sub, a, _at_half(b, alpha))
     if type(alpha) is not int or alpha != 1:
         b = _times_alpha(b, alpha, a)
     _check_sub(a, b)
-    if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
-        return _half_with_number(sub, a, b)
     a, b = _pair(a, b)
     return record_op(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
 
@@ -221,6 +238,8 @@ def pow(a: Any, b: Any) -> Tensor:
             return wrap_array(_integer_power(x, e))
     if half == -0.5 and x.dtype.kind == "f":
         with np.errstate(divide="ignore", invalid="ignore"):
+            if x.dtype is _HALF:  # in float32, rounded once (the root rounded first can be an ulp off)
+                return record_op((1 / np.sqrt(x, dtype=np.float32)).astype(_HALF), (a, b), _pow_vjp, half)
             return record_op(1 / np.sqrt(x), (a, b), _pow_vjp, half)
     if number in _MULTIPLIED and (x.dtype == np.float32 or x.dtype == np.float64):
         # torch's kernel multiplies these exponents out (x*x*x, 1/(x*x), sqrt): its values, far faster
@@ -536,6 +555,8 @@ for _rule in (_fmod_vjp, _remainder_vjp):
 
 def floor_divide(a: Any, b: Any) -> Tensor:
     """floor(a / b) (no gradient, like torch)."""
+    if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
+        return _half_with_number(floor_divide, a, b)  # torch: b's own value, in float32
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f":
         _refuse_boolean("floor_divide", a, b)
@@ -751,6 +772,45 @@ def _nextafter_vjp(g, y, args, saved, needs, xp):
 
 
 _nextafter_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def _addc_half(name: str, x: Tensor, tensor1: Tensor, tensor2: Tensor, value: Any) -> Tensor:
+    """addcmul/addcdiv (``name``) of float16 tensors and a number ``value`` as torch's kernel computes
+    them: ``x + value * tensor1 * tensor2`` (or ``/ tensor2``) in float32, in that order, rounded once
+    (in float16 ``h * h`` overflows past 256: addcmul(h, h, h, value=1e-3) would be inf)."""
+    f32 = np.float32
+    _check_broadcast(name, x.array, tensor1.array, tensor2.array)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # inf and NaN quietly, as in torch
+        p = np.multiply(tensor1.array, value, dtype=f32)
+        q = np.divide(p, tensor2.array, dtype=f32) if name == "addcdiv" else np.multiply(p, tensor2.array, dtype=f32)
+        out = np.add(x.array, q, dtype=f32).astype(_HALF)
+    return record_op(out, (x, tensor1, tensor2), _addc_half_vjp, (name, value))
+
+
+def _half_times(t: Any, value: Any, xp: Any) -> Any:
+    """float16 ``t * value`` as torch's float16-with-a-number kernel: in float32, rounded once."""
+    return xp.astype(xp.astype(t, np.float32) * value, _HALF)
+
+
+def _addc_half_vjp(g, y, args, saved, needs, xp):
+    # torch's formulas, each step an op in float16 as torch's backward runs them
+    x, t1, t2 = args
+    name, value = saved
+    gx = xp.sum_to(g, x.shape) if needs[0] else None
+    if name == "addcmul":
+        g1 = xp.sum_to(g * _half_times(t2, value, xp), t1.shape) if needs[1] else None
+        g2 = xp.sum_to(g * _half_times(t1, value, xp), t2.shape) if needs[2] else None
+        return (gx, g1, g2)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        # torch's value / tensor2 reads value as a float16 dividend (its division kernel keeps only a
+        # divisor's own value)
+        dividend = float(np.float16(value))  # host: value is a Python number
+        g1 = xp.sum_to(g * (dividend / t2), t1.shape) if needs[1] else None
+        g2 = xp.sum_to(-g * (_half_times(t1, value, xp) / (t2 * t2)), t2.shape) if needs[2] else None
+    return (gx, g1, g2)
+
+
+_addc_half_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def _addc_value(name: str, value: Any, x: Any, tensor1: Any, tensor2: Any) -> Any:

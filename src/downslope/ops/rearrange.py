@@ -222,6 +222,8 @@ def unbind(x: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices along ``dim``, with that dim removed."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "unbind")
+    if d == 0:  # a bare int index: getitem's fast path (a 1-tuple goes through its general one)
+        return _multi_output_views(tuple(getitem(x, i) for i in range(x.shape[0])), "Unbind")
     return _multi_output_views(tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d])), "Unbind")
 
 
