@@ -1092,38 +1092,12 @@ class Tensor:
     def addcmul_(self, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: Any = 1) -> Tensor:
         """``self += value * tensor1 * tensor2`` in place (torch's deprecated ``addcmul_(value, tensor1,
         tensor2)`` too, with its warning)."""
-        if _tensor2 is not _NO_OPERAND:
-            value = _scalar_first("addcmul_", tensor1, value, "value", "Tensor tensor1, Tensor tensor2")
-            tensor1, tensor2 = tensor2, _tensor2
-        value = _ops.arithmetic._addc_value("addcmul_", value, self, tensor1, tensor2)
-        # the factors in the dtype of all three, as out of place: int8 * int8 would wrap before the add
-        tensor1, tensor2 = _functional._addc_operands(self, tensor1, tensor2)[1:]
-        if self.array.dtype == np.float16 and _functional._all_half(value, tensor1, tensor2):  # float32, rounded once
-            half = functools.partial(
-                _ops.arithmetic._addc_half, "addcmul", tensor1=tensor1, tensor2=tensor2, value=value
-            )
-            if _records(self, tensor1, tensor2):
-                return _inplace_recorded(self, "addcmul_", half)
-            return _inplace_through_op(self, tensor1, lambda t, _: half(t), "addcmul_")
-        return self.add_(_ops.mul(tensor1, tensor2), alpha=value)
+        return _addc_inplace(self, "addcmul", _ops.mul, tensor1, tensor2, _tensor2, value)
 
     def addcdiv_(self, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: Any = 1) -> Tensor:
         """``self += value * tensor1 / tensor2`` in place (torch's deprecated ``addcdiv_(value, tensor1,
         tensor2)`` too, with its warning)."""
-        if _tensor2 is not _NO_OPERAND:
-            value = _scalar_first("addcdiv_", tensor1, value, "value", "Tensor tensor1, Tensor tensor2")
-            tensor1, tensor2 = tensor2, _tensor2
-        value = _ops.arithmetic._addc_value("addcdiv_", value, self, tensor1, tensor2)
-        # the factors in the dtype of all three, as out of place: int8 * int8 would wrap before the add
-        tensor1, tensor2 = _functional._addc_operands(self, tensor1, tensor2)[1:]
-        if self.array.dtype == np.float16 and _functional._all_half(value, tensor1, tensor2):  # float32, rounded once
-            half = functools.partial(
-                _ops.arithmetic._addc_half, "addcdiv", tensor1=tensor1, tensor2=tensor2, value=value
-            )
-            if _records(self, tensor1, tensor2):
-                return _inplace_recorded(self, "addcdiv_", half)
-            return _inplace_through_op(self, tensor1, lambda t, _: half(t), "addcdiv_")
-        return self.add_(_ops.div(tensor1, tensor2), alpha=value)
+        return _addc_inplace(self, "addcdiv", _ops.div, tensor1, tensor2, _tensor2, value)
 
     def lerp_(self, end: Any, weight: Any) -> Tensor:
         """``self += weight * (end - self)`` in place."""
@@ -3056,6 +3030,25 @@ def _scalar_first(
 
 
 _HALF = np.dtype(np.float16)
+
+
+def _addc_inplace(
+    t: Tensor, name: str, combine: Callable[[Any, Any], Tensor], tensor1: Any, tensor2: Any, _tensor2: Any, value: Any
+) -> Tensor:
+    """addcmul_/addcdiv_: ``t += value * combine(tensor1, tensor2)``, the factors in the dtype of all three
+    (as out of place: int8 * int8 would wrap before the add), float16 in float32 rounded once."""
+    op = name + "_"
+    if _tensor2 is not _NO_OPERAND:  # torch's deprecated (value, tensor1, tensor2) order, with its warning
+        value = _scalar_first(op, tensor1, value, "value", "Tensor tensor1, Tensor tensor2")
+        tensor1, tensor2 = tensor2, _tensor2
+    value = _ops.arithmetic._addc_value(op, value, t, tensor1, tensor2)
+    tensor1, tensor2 = _functional._addc_operands(t, tensor1, tensor2)[1:]
+    if t.array.dtype == np.float16 and _functional._all_half(value, tensor1, tensor2):
+        half = functools.partial(_ops.arithmetic._addc_half, name, tensor1=tensor1, tensor2=tensor2, value=value)
+        if _records(t, tensor1, tensor2):
+            return _inplace_recorded(t, op, half)
+        return _inplace_through_op(t, tensor1, lambda x, _: half(x), op)
+    return t.add_(combine(tensor1, tensor2), alpha=value)
 
 
 def _scaled(other: Any, alpha: Any, t: Tensor) -> Any:
