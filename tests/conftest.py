@@ -177,6 +177,19 @@ def gemm_path(request: pytest.FixtureRequest) -> Iterator[str]:
         yield request.param
 
 
+@pytest.fixture(params=["jit", "numpy"])
+def jit_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Both formulations of a kernel: the compiled (numba) loops where they apply, then NumPy's with the
+    compiled path switched off (downslope.jit_gate.disabled)."""
+    from downslope import jit_gate
+
+    if request.param == "numpy":
+        with jit_gate.disabled():
+            yield request.param
+    else:
+        yield request.param
+
+
 @pytest.fixture
 def kill_training(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """``kill_training(epoch, *train_args)``: run ``downslope train`` until the checkpoint of ``epoch``

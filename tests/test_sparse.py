@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import downslope as ds
-from downslope import jit_gate, nn
+from downslope import nn
 from downslope.sparse import SparseLayoutError
 
 torch = pytest.importorskip("torch")
@@ -46,16 +46,6 @@ def _same_sparse(ours, theirs, rtol=1e-12):
     assert ours._nnz() == theirs._nnz()
     np.testing.assert_array_equal(_np(ours._indices()), theirs._indices().numpy())
     np.testing.assert_allclose(_np(ours._values()), theirs._values().detach().numpy(), rtol=rtol, atol=1e-14)
-
-
-@pytest.fixture(params=["jit", "numpy"])
-def path(request):
-    """Both formulations of the product: the compiled loops and NumPy's segment sums."""
-    if request.param == "numpy":
-        with jit_gate.disabled():
-            yield request.param
-    else:
-        yield request.param
 
 
 # ------------------------------------------------------------------------------------------ construction
@@ -222,7 +212,7 @@ def _graph(n=7, m=5, nnz=18, seed=1):
 
 @pytest.mark.parametrize("name", list(PRODUCTS))
 @pytest.mark.parametrize("coalesced", [False, True])
-def test_product_and_gradients_match_torch(name, coalesced, path):
+def test_product_and_gradients_match_torch(name, coalesced, jit_path):
     ours_fn, theirs_fn = PRODUCTS[name]
     i, v, d = _graph()
     v_ours, d_ours = T(v, True), T(d, True)
@@ -243,7 +233,7 @@ def test_product_and_gradients_match_torch(name, coalesced, path):
 
 
 @pytest.mark.parametrize("spelling", ["matmul", "@", "mv"])
-def test_matrix_vector_product_matches_torch(spelling, path):
+def test_matrix_vector_product_matches_torch(spelling, jit_path):
     i, v, d = _graph()
     s_ours, s_theirs = _pair(i, v, (7, 5))
     x_ours, x_theirs = T(d[:, 0], True), torch.tensor(d[:, 0], requires_grad=True)
@@ -255,7 +245,7 @@ def test_matrix_vector_product_matches_torch(spelling, path):
     np.testing.assert_allclose(_np(x_ours.grad), x_theirs.grad.numpy(), rtol=1e-10)
 
 
-def test_leaf_sparse_grad_is_sparse_as_torch(path):
+def test_leaf_sparse_grad_is_sparse_as_torch(jit_path):
     i, v, d = _graph()
     s_ours, s_theirs = _pair(i, v, (7, 5), requires_grad=True)
     assert s_ours.is_leaf and s_ours.requires_grad
@@ -265,7 +255,7 @@ def test_leaf_sparse_grad_is_sparse_as_torch(path):
     _same_sparse(s_ours.grad, s_theirs.grad, rtol=1e-10)
 
 
-def test_product_gradients_by_finite_differences(path):
+def test_product_gradients_by_finite_differences(jit_path):
     i, v, d = _graph(n=4, m=3, nnz=6)
 
     def f(values, dense):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import downslope as ds
-from downslope import jit_gate, nn
+from downslope import nn
 from downslope.sparse import SparseLayoutError
 
 torch = pytest.importorskip("torch")
@@ -78,16 +78,6 @@ def _same_grad(ours, theirs):
     g = theirs.grad
     g = g.to_dense() if g.is_sparse else g  # torch gives S * D's dense operand a sparse gradient
     np.testing.assert_allclose(_np(ours.grad), g.numpy(), **TOL)
-
-
-@pytest.fixture(params=["jit", "numpy"])
-def path(request):
-    """Both formulations of the segment-sum product: the compiled loops and NumPy's."""
-    if request.param == "numpy":
-        with jit_gate.disabled():
-            yield request.param
-    else:
-        yield request.param
 
 
 # ------------------------------------------------------------------------------------------ dense +/- sparse
@@ -247,7 +237,7 @@ DENSE_SPARSE = {
 
 @pytest.mark.parametrize("name", list(DENSE_SPARSE))
 @pytest.mark.parametrize("coalesced", [False, True])
-def test_dense_sparse_product_matches_torch(name, coalesced, path):
+def test_dense_sparse_product_matches_torch(name, coalesced, jit_path):
     i, v = _graph()
     dense = RNG.standard_normal((3, 5))
     ours, theirs = _both(i, v, (5, 4), coalesced)
@@ -260,7 +250,7 @@ def test_dense_sparse_product_matches_torch(name, coalesced, path):
 
 
 @pytest.mark.parametrize("shape", [(5,), (2, 3, 5)])
-def test_dense_sparse_product_vector_and_batched_match_torch(shape, path):
+def test_dense_sparse_product_vector_and_batched_match_torch(shape, jit_path):
     i, v = _graph()
     dense = RNG.standard_normal(shape)
     ours, theirs = _both(i, v, (5, 4))
@@ -272,7 +262,7 @@ def test_dense_sparse_product_vector_and_batched_match_torch(shape, path):
     _same_grad(ours.v, theirs.v)
 
 
-def test_dense_sparse_product_gradients_by_finite_differences(path):
+def test_dense_sparse_product_gradients_by_finite_differences(jit_path):
     i, v = _graph(4, 3, 6, seed=5)
     dense = RNG.standard_normal((2, 4))
 
@@ -437,7 +427,7 @@ def test_gcn_normalisation_pipeline_matches_torch():
         _same_dense(ours, theirs)
 
 
-def test_dense_plus_and_dense_product_second_derivatives_by_finite_differences(path):
+def test_dense_plus_and_dense_product_second_derivatives_by_finite_differences(jit_path):
     i, v = _graph(4, 3, 6, seed=11)
     dense = RNG.standard_normal((4, 3))
     left = RNG.standard_normal((2, 4))
