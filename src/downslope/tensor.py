@@ -3039,7 +3039,7 @@ def _addc_inplace(
     (as out of place: int8 * int8 would wrap before the add), float16 in float32 rounded once."""
     op = name + "_"
     if _tensor2 is not _NO_OPERAND:  # torch's deprecated (value, tensor1, tensor2) order, with its warning
-        value = _scalar_first(op, tensor1, value, "value", "Tensor tensor1, Tensor tensor2")
+        value = _scalar_first(op, tensor1, value, "value", "Tensor tensor1, Tensor tensor2", stacklevel=4)
         tensor1, tensor2 = tensor2, _tensor2
     value = _ops.arithmetic._addc_value(op, value, t, tensor1, tensor2)
     tensor1, tensor2 = _functional._addc_operands(t, tensor1, tensor2)[1:]
