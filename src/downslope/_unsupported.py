@@ -63,7 +63,6 @@ _MULTIPROCESSING_WAY = (
 UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("torch", "sparse_csr_tensor"): (SPARSE, _SPARSE_WAY),
     ("torch", "smm"): (SPARSE, "use ds.sparse.mm(S, D), whose result is dense"),
-    ("torch", "as_strided"): (STORAGE, _STORAGE_WAY),
     ("torch", "multiprocessing"): (PROCESSES, _MULTIPROCESSING_WAY),
     ("torch", "hub"): (NETWORK, _DOWNLOAD_WAY),
     ("torch.utils", "model_zoo"): (NETWORK, _DOWNLOAD_WAY),
@@ -72,7 +71,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("torch.Tensor", "storage"): (STORAGE, _STORAGE_WAY),
     ("torch.Tensor", "untyped_storage"): (STORAGE, _STORAGE_WAY),
     ("torch.Tensor", "storage_offset"): (STORAGE, _STORAGE_WAY),
-    ("torch.Tensor", "as_strided"): (STORAGE, _STORAGE_WAY),
     ("torch", "resize_as_"): (STORAGE, "make a new tensor of the shape (ds.empty_like(other)) or copy into it"),
     ("torch.Tensor", "resize_"): (
         STORAGE,

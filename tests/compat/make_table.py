@@ -317,6 +317,11 @@ DIFFERS["torch.nn.MultiheadAttention"] = (
     "a query whose keys are all masked gets 0 (a safe softmax) where need_weights=False, as torch's training path; "
     "torch's eval/no_grad fast path gives NaN there (with need_weights=True both give NaN)"
 )
+DIFFERS["torch.as_strided"] = DIFFERS["torch.Tensor.as_strided"] = (
+    "reads a contiguous input's elements in row-major order, as torch reads a contiguous tensor: a non-contiguous "
+    "input is refused (torch reads the storage under it), the view reads only the input's own elements "
+    "(storage_offset counts from its first one), and a view whose elements overlap is read-only"
+)
 DIFFERS["torch.detach_copy"] = "the copy does not require grad (torch's result claims to, then fails in backward)"
 DIFFERS["torch.Tensor.new"] = (
     "a tuple of ints is a size (shapes are tuples here), where torch reads a plain tuple as data; sizes give zeros "

@@ -253,6 +253,7 @@ from .pointwise import (
     where,
 )
 from .rearrange import (
+    as_strided,
     cartesian_prod,
     chunk,
     combinations,
@@ -650,6 +651,7 @@ __all__ = [
     "fliplr",
     "flipud",
     "unfold",
+    "as_strided",
     "block_diag",
     "diag_embed",
     "diagflat",

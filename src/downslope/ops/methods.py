@@ -235,7 +235,7 @@ for _name in ("cumprod", "masked_scatter", "put", "index_put"):
 
 
 for _name in (
-    "kron rot90 fliplr flipud unfold diag_embed diagflat split_with_sizes sum_to_size msort select_scatter "
+    "kron rot90 fliplr flipud unfold as_strided diag_embed diagflat split_with_sizes sum_to_size msort select_scatter "
     "slice_scatter diagonal_scatter"
 ).split():
     if not hasattr(Tensor, _name):

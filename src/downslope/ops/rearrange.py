@@ -10,7 +10,7 @@ import numpy as np
 
 from ..backend import namespace_of
 from ..devices import like, to_host
-from ..errors import ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
+from ..errors import ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError, StateError
 from ..tensor import Tensor, _forget_conv_buffer, _root_buffer, _version_counter, record_op, wrap_array
 from .arithmetic import sub
 from .indexing import _getitem_vjp, getitem, index_put
@@ -486,6 +486,92 @@ def unfold(x: Any, dimension: int, size: int, step: int) -> Tensor:
     # entry per window element, at most x's size
     view = _unfold_array(x.array, d, size, step)
     result = _windows_of(x, view, _getitem_vjp, (_unfold_index(view, x.shape, d, step), True))
+    result._vc = _version_counter(x)
+    return result
+
+
+def as_strided(x: Any, size: Sequence[int], stride: Sequence[int], storage_offset: int | None = None) -> Tensor:
+    """A view of ``x``'s elements laid out with the given ``size`` and ``stride`` (in elements), as
+    ``torch.as_strided`` reads a contiguous tensor: element ``[i, j, ...]`` of the result is element
+    ``storage_offset + i*stride[0] + j*stride[1] + ...`` of ``x`` flattened in row-major order
+    (``storage_offset``: None or 0 start at ``x``'s first element). The gradient of an element of
+    ``x`` sums over every place the view reads it.
+
+    ``x`` must be contiguous (``x.is_contiguous()``): torch reads a non-contiguous tensor's storage,
+    the memory under the view, which downslope does not model. The view may read only ``x``'s own
+    elements (torch may read past a sliced tensor's end into its storage). A view whose elements
+    overlap (sliding windows) is read-only, as unfold's overlapping windows are; others take
+    in-place writes, which reach ``x``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.arange(5.0).as_strided((3, 3), (1, 1))
+        tensor([[0., 1., 2.],
+                [1., 2., 3.],
+                [2., 3., 4.]])
+    """
+    x = _lift(x)
+    where = f"as_strided(input of shape {tuple(x.shape)}, size={tuple(size)}, stride={tuple(stride)})"
+    try:
+        shape = tuple(int(n) for n in size)
+        steps = tuple(int(n) for n in stride)
+        offset = 0 if storage_offset is None else int(storage_offset)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{where}: size and stride must be sequences of ints, storage_offset an int") from None
+    if len(shape) != len(steps):
+        raise ShapeError(f"{where}: mismatch in length of strides and shape ({len(steps)} strides, {len(shape)} sizes)")
+    if any(n < 0 for n in shape):
+        raise InvalidValueError(f"{where}: sizes must be non-negative")
+    if any(n < 0 for n in steps):
+        raise InvalidValueError(f"{where}: negative strides are not supported")
+    if offset < 0:
+        raise InvalidValueError(f"{where}: storage_offset must be non-negative, got {offset}")
+    if not x.is_contiguous():
+        raise StateError(
+            f"{where}: the input is not contiguous; torch would read the memory under it (its storage), which "
+            "downslope does not model. Call .contiguous() first if its elements in row-major order are what the "
+            "strides should index"
+        )
+    count = x.array.size
+    empty = any(n == 0 for n in shape)
+    last = offset + sum((n - 1) * st for n, st in zip(shape, steps))
+    if not empty and last >= count:
+        raise OutOfRangeError(
+            f"{where}: the view reads element {last} (storage_offset={offset}) but the input has {count} "
+            "elements; downslope's as_strided reads only the input's own elements"
+        )
+    flat = reshape(x, (-1,))
+    xp = namespace_of(x.array)
+    positions = xp.lib.stride_tricks.as_strided(
+        xp.arange(offset, offset + 1, dtype=np.int64) if empty else xp.arange(count, dtype=np.int64)[offset:],
+        shape=shape,
+        strides=tuple(st * 8 for st in steps),
+    )
+    positions = positions.copy()  # the index the gradient scatters through: its own array, not a view of arange
+    itemsize = flat.array.itemsize
+    copied = empty or not flat.array.flags.c_contiguous
+    if not copied:
+        base = flat.array[offset:]
+        view = xp.lib.stride_tricks.as_strided(base, shape=shape, strides=tuple(st * itemsize for st in steps))
+        if type(base) is np.ndarray:  # hang the view from the memory's owner, as unfold's windows do
+            root = base
+            while isinstance(root.base, np.ndarray):
+                root = root.base
+            start = base.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+            try:
+                view = np.ndarray(
+                    shape, base.dtype, buffer=root, offset=start, strides=tuple(st * itemsize for st in steps)
+                )
+            except (TypeError, ValueError, BufferError):
+                pass
+    else:  # a layout of downslope's own (a convolution's channel-major output) or nothing to read: a copy
+        view = flat.array[positions]
+    overlapping = not empty and int(xp.unique(positions).size) < positions.size
+    if overlapping or copied:  # writes could not reach x as they would in torch: refused
+        flags: Any = getattr(view, "flags", None)
+        if hasattr(flags, "writeable"):
+            flags.writeable = False
+    result = _windows_of(flat, view, _getitem_vjp, ((positions,), True))
     result._vc = _version_counter(x)
     return result
 
