@@ -72,6 +72,12 @@ class StateError(DownslopeError, RuntimeError):
     """An operation that the current state does not allow (e.g. backward twice through a freed graph)."""
 
 
+class UnimplementedError(StateError, NotImplementedError):
+    """A case PyTorch also leaves unimplemented (or that downslope has not built yet), such as the
+    derivative of the incomplete gamma function with respect to its shape. A NotImplementedError, as
+    PyTorch raises for these, so ``except NotImplementedError:`` in ported code catches it."""
+
+
 class UninitializedError(StateError, ValueError):
     """A lazy module's parameter or buffer used before its first forward pass gave it a shape. A
     RuntimeError and a ValueError: PyTorch raises RuntimeError for its shape and ValueError for the
