@@ -12,6 +12,8 @@ import pytest
 import downslope as ds
 from downslope.errors import ArgumentError, DTypeError, OutOfRangeError
 
+from ._complex_helpers import to_numpy as _numpy
+
 torch = pytest.importorskip("torch")
 
 _RNG = np.random.default_rng(3)
@@ -23,10 +25,6 @@ def _real(*shape: int) -> np.ndarray:
 
 def _complex(*shape: int) -> np.ndarray:
     return _RNG.standard_normal(shape) + 1j * _RNG.standard_normal(shape)
-
-
-def _numpy(t: Any) -> np.ndarray:
-    return t.detach().resolve_conj().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()
 
 
 def _loss(lib: Any, y: Any, weight: np.ndarray) -> Any:

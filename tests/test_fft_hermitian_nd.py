@@ -11,6 +11,9 @@ import pytest
 
 import downslope as ds
 
+from ._complex_helpers import real_loss as _loss
+from ._complex_helpers import to_numpy as _numpy
+
 torch = pytest.importorskip("torch")
 
 _RNG = np.random.default_rng(11)
@@ -23,16 +26,6 @@ def _real(*shape: int) -> np.ndarray:
 
 def _complex(*shape: int) -> np.ndarray:
     return _RNG.standard_normal(shape) + 1j * _RNG.standard_normal(shape)
-
-
-def _numpy(t: Any) -> np.ndarray:
-    return t.detach().resolve_conj().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()
-
-
-def _loss(lib: Any, y: Any, weight: np.ndarray) -> Any:
-    """Re(sum(y * w)): a real loss whose gradient differs in every element."""
-    w = lib.tensor(weight if y.is_complex() else weight.real, dtype=y.dtype)
-    return lib.real(y * w).sum() if y.is_complex() else (y * w).sum()
 
 
 _CASES: dict[str, tuple[Callable[..., Any], Callable[[], np.ndarray]]] = {

@@ -14,22 +14,14 @@ import pytest
 import downslope as ds
 from downslope.errors import DTypeError
 
+from ._complex_helpers import to_numpy as _numpy
+from ._complex_helpers import values as _values
+
 torch = pytest.importorskip("torch")
 
 _DTYPES = ["complex64", "complex128"]
 # float32 LAPACK in complex64: torch's and NumPy's factorizations round differently in the last bits
 _TOL = {"complex64": {"rtol": 2e-4, "atol": 2e-5}, "complex128": {"rtol": 1e-9, "atol": 1e-10}}
-
-
-def _values(seed: int, *shape: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-
-
-def _numpy(t: Any) -> np.ndarray:
-    if isinstance(t, torch.Tensor):
-        return t.detach().resolve_conj().numpy()
-    return t.detach().numpy()
 
 
 def _lib(t: Any) -> Any:

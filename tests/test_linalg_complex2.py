@@ -12,15 +12,14 @@ import pytest
 
 import downslope as ds
 
+from ._complex_helpers import to_numpy as _numpy
+from ._complex_helpers import values as _values
+from ._complex_helpers import weighted_loss as _loss
+
 torch = pytest.importorskip("torch")
 
 _DTYPES = ["complex64", "complex128"]
 _TOL = {"complex64": {"rtol": 1e-4, "atol": 1e-4}, "complex128": {"rtol": 1e-9, "atol": 1e-10}}
-
-
-def _values(seed: int, *shape: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
 
 
 def _well_conditioned(seed: int, n: int, batch: tuple[int, ...] = ()) -> np.ndarray:
@@ -31,22 +30,6 @@ def _hermitian_factor(seed: int, n: int) -> np.ndarray:
     """A lower Cholesky factor with a positive real diagonal (what linalg.cholesky gives)."""
     a = _values(seed, n, n)
     return np.linalg.cholesky(a @ a.conj().T + n * np.eye(n))
-
-
-def _numpy(t: Any) -> np.ndarray:
-    if isinstance(t, torch.Tensor):
-        return t.detach().resolve_conj().numpy()
-    return t.detach().numpy()
-
-
-def _loss(out: Any, seed: int) -> Any:
-    """A real loss reading both parts of every output (its gradient differs in every element)."""
-    lib = torch if isinstance(out, torch.Tensor) else ds
-    if not out.is_complex():
-        w = lib.tensor(_values(seed, *tuple(out.shape)).real, dtype=out.dtype)
-        return (out * w).sum()
-    w = lib.tensor(_values(seed, *tuple(out.shape)), dtype=out.dtype)
-    return (out * w).real.sum()
 
 
 def _compare(fn: Callable[..., Any], arrays: list[np.ndarray], dtype: str) -> None:

@@ -29,14 +29,14 @@ def _np(t):
     return t.detach().numpy() if hasattr(t, "detach") else np.asarray(t)
 
 
-def _pair(indices=INDICES, values=VALUES, size=None, dtype=np.float64, requires_grad=False):
+def _pair(indices=INDICES, values=VALUES, size=None, dtype=np.float64, requires_grad=False, coalesced=False):
     """The same sparse tensor in downslope and torch (float64 values), from host arrays."""
     i = np.asarray(indices, dtype=np.int64)
     v = np.asarray(values, dtype=dtype)
     sized = () if size is None else (size,)
     ours = ds.sparse_coo_tensor(ds.tensor(i), T(v), *sized, requires_grad=requires_grad)
     theirs = torch.sparse_coo_tensor(torch.tensor(i), torch.tensor(v), *sized, requires_grad=requires_grad)
-    return ours, theirs
+    return (ours.coalesce(), theirs.coalesce()) if coalesced else (ours, theirs)
 
 
 def _same_sparse(ours, theirs, rtol=1e-12):
@@ -155,6 +155,141 @@ def test_repr_like_torch():
 def test_arithmetic_matches_torch(op):
     ours, theirs = _pair()
     _same_sparse(op(ours), op(theirs))
+
+
+# the forms torch gives besides the operators: functional, in place, and sparse + sparse
+FUNCTIONAL = {
+    "add(d, s)": lambda lib, d, s: lib.add(d, s),
+    "add(d, s, alpha=2)": lambda lib, d, s: lib.add(d, s, alpha=2),
+    "sub(d, s)": lambda lib, d, s: lib.sub(d, s),
+    "sub(d, s, alpha=0.5)": lambda lib, d, s: lib.sub(d, s, alpha=0.5),
+    "mul(s, d)": lambda lib, d, s: lib.mul(s, d),
+    "mul(d, s)": lambda lib, d, s: lib.mul(d, s),
+    "mul(s, 2.5)": lambda lib, d, s: lib.mul(s, 2.5),
+    "add(s, s)": lambda lib, d, s: lib.add(s, s),
+    "add(s', s') coalesced": lambda lib, d, s: lib.add(s.coalesce(), (s * 3).coalesce()),
+    "s' + s' coalesced": lambda lib, d, s: s.coalesce() + (s * 3).coalesce(),
+    "add(s, s, alpha=3)": lambda lib, d, s: lib.add(s, s * 1, alpha=3),
+    "sub(s', s') coalesced": lambda lib, d, s: lib.sub(s.coalesce(), (s.t() * 2).coalesce().t().coalesce()),
+}
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONAL))
+def test_functional_forms_match_torch(name):
+    """ds.add / ds.sub / ds.mul with a sparse operand: torch's result (dense for add(dense, S), sparse for
+    mul and for two sparse operands) and its gradients to the dense operand and to S's values."""
+    fn = FUNCTIONAL[name]
+    dense = RNG.standard_normal((4, 3))
+    results = []
+    for lib in (ds, torch):
+        v = lib.tensor(VALUES, dtype=lib.float64, requires_grad=True)
+        d = lib.tensor(dense, dtype=lib.float64, requires_grad=True)
+        s = lib.sparse_coo_tensor(lib.tensor(INDICES), v * 1.0, (4, 3))  # values that are not a leaf
+        results.append((fn(lib, d, s), v, d))
+    (out, v_ours, d_ours), (ref, v_theirs, d_theirs) = results
+    assert out.is_sparse == ref.is_sparse
+    if ref.is_sparse:
+        _same_sparse(out, ref)
+        out, ref = out.to_dense(), ref.to_dense()
+    assert not isinstance(out, ds.sparse.SparseCOOTensor)
+    np.testing.assert_allclose(_np(out), ref.detach().numpy(), rtol=1e-12)
+    weights = RNG.standard_normal((4, 3))
+    (out * T(weights)).sum().backward()
+    (ref * torch.tensor(weights)).sum().backward()
+    for ours, theirs in ((v_ours, v_theirs), (d_ours, d_theirs)):
+        want = theirs.grad
+        if want is None:
+            assert ours.grad is None
+        else:
+            want = want.to_dense() if want.is_sparse else want  # torch: a sparse gradient for mul's dense side
+            np.testing.assert_allclose(_np(ours.grad), want.numpy(), rtol=1e-12, atol=1e-14)
+
+
+INPLACE = {
+    "d += s": lambda d, s: d.__iadd__(s),
+    "d -= s": lambda d, s: d.__isub__(s),
+    "d *= s": lambda d, s: d.__imul__(s),
+    "d.add_(s)": lambda d, s: d.add_(s),
+    "d.add_(s, alpha=2)": lambda d, s: d.add_(s, alpha=2),
+    "d.sub_(s)": lambda d, s: d.sub_(s),
+    "d.sub_(s, alpha=0.5)": lambda d, s: d.sub_(s, alpha=0.5),
+    "d.mul_(s)": lambda d, s: d.mul_(s),
+}
+
+
+@pytest.mark.parametrize("name", list(INPLACE))
+@pytest.mark.parametrize("coalesced", [False, True])
+def test_inplace_dense_with_sparse_matches_torch(name, coalesced):
+    """``D += S`` and the in-place methods: D itself updated to torch's dense result, its dtype kept."""
+    ours, theirs = _pair(coalesced=coalesced)
+    dense = RNG.standard_normal((4, 3))
+    for dtype in ("float64", "float32"):
+        d_ours, d_theirs = ds.tensor(dense, dtype=getattr(ds, dtype)), torch.tensor(dense, dtype=getattr(torch, dtype))
+        version = d_ours._version
+        assert INPLACE[name](d_ours, ours) is d_ours
+        assert INPLACE[name](d_theirs, theirs) is d_theirs
+        assert d_ours.dtype == getattr(ds, dtype) and d_ours._version > version
+        np.testing.assert_allclose(_np(d_ours), d_theirs.numpy(), rtol=1e-6 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("name", list(INPLACE))
+@pytest.mark.parametrize("dense_grad", [False, True])
+def test_inplace_dense_with_sparse_gradients_match_torch(name, dense_grad):
+    """Recorded as torch records it: a dense tensor that wants no gradient joins the graph through S's values;
+    one that does (not a leaf) takes the op into its history."""
+    dense = RNG.standard_normal((4, 3))
+    results = []
+    for lib in (ds, torch):
+        v = lib.tensor(VALUES, dtype=lib.float64, requires_grad=True)
+        x = lib.tensor(dense, dtype=lib.float64, requires_grad=dense_grad)
+        d = x * 1.0 if dense_grad else x  # a leaf that requires grad refuses in-place ops in both
+        s = lib.sparse_coo_tensor(lib.tensor(INDICES), v * 2.0, (4, 3))
+        out = INPLACE[name](d, s)
+        assert out is d and d.requires_grad
+        results.append((d, v, x))
+    (out, v_ours, x_ours), (ref, v_theirs, x_theirs) = results
+    np.testing.assert_allclose(_np(out), ref.detach().numpy(), rtol=1e-12)
+    weights = RNG.standard_normal((4, 3))
+    (out * T(weights)).sum().backward()
+    (ref * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(_np(v_ours.grad), v_theirs.grad.numpy(), rtol=1e-12)
+    if dense_grad:
+        want = x_theirs.grad.to_dense() if x_theirs.grad.is_sparse else x_theirs.grad  # torch: sparse for mul_
+        np.testing.assert_allclose(_np(x_ours.grad), want.numpy(), rtol=1e-12)
+
+
+def test_sum_of_uncoalesced_sparse_tensors_matches_torch_densely():
+    """Two uncoalesced operands of different index arrays: torch's result's pattern depends on its kernel
+    (a merge that assumes sorted indices, or a concatenation); ours is the concatenation. Both are
+    uncoalesced, of the same dense values and gradients."""
+    results = []
+    for lib in (ds, torch):
+        v = lib.tensor(VALUES, dtype=lib.float64, requires_grad=True)
+        s = lib.sparse_coo_tensor(lib.tensor(INDICES), v * 1.0, (4, 3))
+        other = lib.sparse_coo_tensor(lib.tensor(INDICES[::-1]), v * 3.0, (3, 4)).t()
+        results.append((lib.sub(s, other), v))
+    (out, v_ours), (ref, v_theirs) = results
+    assert out.is_sparse and not out.is_coalesced() and not ref.is_coalesced()
+    np.testing.assert_allclose(_np(out.to_dense()), ref.to_dense().detach().numpy(), rtol=1e-12)
+    weights = RNG.standard_normal((4, 3))
+    (out.to_dense() * T(weights)).sum().backward()
+    (ref.to_dense() * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(_np(v_ours.grad), v_theirs.grad.numpy(), rtol=1e-12)
+
+
+def test_functional_refusals_as_torch():
+    s, t = _pair()
+    dense = np.ones((4, 3))
+    with pytest.raises(RuntimeError, match="add\\(sparse, dense\\) is not supported"):
+        torch.add(t, torch.tensor(dense))
+    with pytest.raises(SparseLayoutError, match="dense \\+ sparse"):
+        ds.add(s, T(dense))
+    with pytest.raises(SparseLayoutError, match="sparse COO tensors support"):
+        ds.add(s, 1.0)
+    with pytest.raises(ds.errors.ShapeError, match="does not broadcast"):
+        T(np.ones((4, 3)))[:, :2].add_(s)
+    with pytest.raises(ds.errors.StateError):  # a leaf that requires grad: torch refuses too
+        T(dense, requires_grad=True).add_(s)
 
 
 @pytest.mark.parametrize("dim", [None, 0, 1, (0, 1), -1])

@@ -16,7 +16,8 @@ arrays: NumPy's ``add.reduceat``; the kernels are ``_jit_sparse``). The row orde
 gradient ``S^T @ G``) are cached on the tensor, so an adjacency matrix reused every step sorts once. ``D @ S`` is
 ``(S^T @ D^T)^T`` on the same product; ``S1 @ S2`` is sparse (the pairs of nonzeros that meet, summed by
 coalesce). As in torch, ``D + S`` and ``D - S`` are dense, ``S * D`` and ``torch.sum(S, dim)`` sparse, and
-``S + D`` is refused.
+``S + D`` is refused; ds.add/sub/mul take the same operands (ops.arithmetic hands a sparse one over), and
+``D += S``, ``D.add_(S, alpha=...)``, ``D.mul_(S)`` write torch's dense result into D.
 
 Example:
     >>> import downslope as ds
@@ -82,7 +83,8 @@ sparse_coo = layout("sparse_coo")
 SUPPORTED = (
     "@ / mm / matmul / spmm / sparse.mm / sparse.addmm with a dense or sparse operand, to_dense(), coalesce(), "
     "t() / transpose(), * and / by a number, * a dense tensor (on the pattern), pow(), negation, "
-    "+ another sparse tensor of the same size, dense + sparse and dense - sparse (dense results), "
+    "+ another sparse tensor of the same size, dense + sparse and dense - sparse (dense results; add, sub, +=, "
+    "-=, add_, sub_ too), dense * sparse (mul, mul_: a dense result in place), "
     "sum() / sparse.sum, sparse.softmax, float() / double() / to(dtype), detach(), clone(), requires_grad_(), "
     "indices() / values() / _indices() / _values() / _nnz()"
 )
@@ -589,6 +591,18 @@ class SparseCOOTensor:
     def _sparse_rproduct(self, other: Any, name: str) -> Tensor:
         """ops.linalg's mm/matmul hand ``dense @ sparse`` here (a dense left operand, this the right one)."""
         return _dense_product(other, self, name)
+
+    def _sparse_binary(self, name: str, other: Any, reflected: bool) -> Any:
+        """ops.arithmetic's add/sub/mul hand an operation with a sparse operand here (ops never import this
+        module): ``self (name) other``, or ``other (name) self`` when ``reflected``. Operators are not used for
+        a dense operand: Tensor's would hand the operation back to ops."""
+        if not reflected:
+            return {"add": self.__add__, "sub": self.__sub__, "mul": self.__mul__}[name](other)
+        if name == "mul":  # torch's mul(dense, S) is S * dense: a sparse result on S's pattern
+            return self.__mul__(other)
+        if isinstance(other, Tensor):  # torch's add/sub(dense, S): a dense result
+            return _dense_plus(other, self, 1 if name == "add" else -1)
+        raise SparseLayoutError(_refusal(f"{name} of {type(other).__name__} and a sparse tensor"))
 
     def _sparse_sum(self, dim: Any, keepdim: bool, dtype: Any) -> Any:
         """ops.reductions' sum hands a sparse input here: ``torch.sum(S, dim)`` is torch.sparse.sum's rule."""

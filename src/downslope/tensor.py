@@ -3071,6 +3071,8 @@ def _inplace_ufunc(
     t: Tensor, ufunc: Any, other: Any, op: Callable[..., Tensor], name: str, reads_self: bool = False
 ) -> Tensor:
     """``t = ufunc(t, other)`` written into t's array (no temporary when nothing is recorded)."""
+    if other.__class__ is _sparse.SparseCOOTensor:  # dense (op)= sparse: torch's dense result
+        return _inplace_sparse(t, other, op, name, reads_self)
     if _records(t, other):
         _refuse_overlap(t, name, (other,))
         # x.mul_(x): the operand is the old x too (t itself would become its own parent)
@@ -3153,6 +3155,20 @@ def _inplace_through_op(t: Tensor, other: Any, op: Callable[..., Tensor], name: 
     np.copyto(t.array, result, casting="unsafe")
     _bump(t)
     return t
+
+
+def _inplace_sparse(t: Tensor, s: Any, op: Callable[..., Tensor], name: str, reads_self: bool) -> Tensor:
+    """``t (op)= S`` for a sparse COO S (``D += S``, ``D.mul_(S)``): torch's dense result of ``op(t, S)``
+    (``t * S`` densified, zeros off S's pattern) written into t, recorded when t or S's values want a gradient."""
+
+    def dense(x: Tensor, _: Any = None) -> Tensor:
+        out = op(x, s)
+        return out.to_dense() if out.__class__ is _sparse.SparseCOOTensor else out
+
+    if _records(t) or (_mode.enabled and s.requires_grad):
+        # S's gradient in t * S reads t's values from before the write
+        return _inplace_recorded(t, name, dense, reads_self or (name == "mul_" and s.requires_grad))
+    return _inplace_through_op(t, s, dense, name)
 
 
 def _refuse_overlap(t: Tensor, name: str, operands: Sequence[Any]) -> None:

@@ -11,28 +11,14 @@ import pytest
 import downslope as ds
 from downslope.errors import ArgumentTypeError
 
+from .._complex_helpers import to_numpy as _numpy
+from .._complex_helpers import values as _values
+from .._complex_helpers import weighted_loss as _loss
+
 torch = pytest.importorskip("torch")
 
 _DTYPES = ["complex64", "complex128"]
 _TOL = {"complex64": {"rtol": 2e-5, "atol": 2e-5}, "complex128": {"rtol": 1e-10, "atol": 1e-11}}
-
-
-def _values(seed: int, *shape: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-
-
-def _numpy(t: Any) -> np.ndarray:
-    if isinstance(t, torch.Tensor):
-        return t.detach().resolve_conj().numpy()
-    return t.detach().numpy()
-
-
-def _loss(out: Any, seed: int) -> Any:
-    """A real loss that reads both parts of every output (the gradient sees real and imaginary)."""
-    lib = torch if isinstance(out, torch.Tensor) else ds
-    w = lib.tensor(_values(seed, *tuple(out.shape)), dtype=out.dtype)
-    return (out * w).real.sum()
 
 
 def _pair(arrays: list[np.ndarray], dtype: str) -> tuple[list[Any], list[Any]]:

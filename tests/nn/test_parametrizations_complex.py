@@ -12,18 +12,12 @@ import downslope as ds
 from downslope.errors import ArgumentError
 from downslope.nn.utils.parametrizations import orthogonal
 
+from .._complex_helpers import to_numpy as _numpy
+from .._complex_helpers import values as _values
+
 torch = pytest.importorskip("torch")
 
 _TOL = {"complex64": {"rtol": 2e-5, "atol": 2e-5}, "complex128": {"rtol": 1e-9, "atol": 1e-10}}
-
-
-def _values(seed: int, *shape: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-
-
-def _numpy(t: Any) -> np.ndarray:
-    return t.detach().resolve_conj().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()
 
 
 def _pair(shape: tuple[int, int], dtype: str, orthogonal_map: str | None) -> tuple[Any, Any]:

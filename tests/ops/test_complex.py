@@ -15,6 +15,8 @@ import pytest
 import downslope as ds
 from downslope.errors import ArgumentTypeError, DTypeError, ShapeError
 
+from .._complex_helpers import to_numpy as _numpy
+
 torch = pytest.importorskip("torch")
 
 _RNG = np.random.default_rng(7)
@@ -32,12 +34,6 @@ def _ours(a: Any, grad: bool = True) -> Any:
 
 def _theirs(a: Any, grad: bool = True) -> Any:
     return torch.tensor(a, requires_grad=grad) if isinstance(a, np.ndarray) else a
-
-
-def _numpy(t: Any) -> np.ndarray:
-    if isinstance(t, torch.Tensor):
-        return t.detach().resolve_conj().numpy()
-    return t.detach().numpy()
 
 
 def _real_loss(lib: Any, y: Any, weight: np.ndarray) -> Any:

@@ -13,22 +13,15 @@ import pytest
 import downslope as ds
 from downslope.errors import DTypeError
 
+from .._complex_helpers import real_loss as _loss
+from .._complex_helpers import to_numpy as _numpy
+from .._complex_helpers import values as _values
+
 torch = pytest.importorskip("torch")
 
 _DTYPES = ["complex64", "complex128"]
 # float32 arithmetic in complex64: torch's kernels and NumPy's round differently in the last bits
 _TOL = {"complex64": {"rtol": 2e-5, "atol": 2e-6}, "complex128": {"rtol": 1e-10, "atol": 1e-12}}
-
-
-def _values(seed: int, *shape: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-
-
-def _numpy(t: Any) -> np.ndarray:
-    if isinstance(t, torch.Tensor):
-        return t.detach().resolve_conj().numpy()
-    return t.detach().numpy()
 
 
 def _pair(a: np.ndarray, dtype: str, grad: bool = True) -> tuple[Any, Any]:
@@ -42,14 +35,6 @@ def _pair(a: np.ndarray, dtype: str, grad: bool = True) -> tuple[Any, Any]:
         ds.tensor(a, dtype=getattr(ds, dtype), requires_grad=grad),
         torch.tensor(a, dtype=getattr(torch, dtype), requires_grad=grad),
     )
-
-
-def _loss(lib: Any, y: Any, weight: np.ndarray) -> Any:
-    """A real loss whose gradient differs per element: Re(sum(y * w)), w complex (real for a real y)."""
-    dtype = getattr(lib, str(y.dtype).replace("torch.", ""))
-    if y.is_complex():
-        return lib.real(y * lib.tensor(weight, dtype=dtype)).sum()
-    return (y * lib.tensor(weight.real, dtype=dtype)).sum()
 
 
 def check(fn: Callable[..., Any], *arrays: np.ndarray, dtype: str = "complex128", grads: bool = True) -> None:

@@ -16,6 +16,9 @@ import pytest
 import downslope as ds
 from downslope.errors import DTypeError, InvalidValueError
 
+from .._complex_helpers import real_loss as _loss
+from .._complex_helpers import to_numpy as _numpy
+
 torch = pytest.importorskip("torch")
 
 _DTYPES = ["complex64", "complex128"]
@@ -29,10 +32,6 @@ def _values(seed: int, *shape: int, real: bool = False) -> np.ndarray:
     return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
 
 
-def _numpy(t: Any) -> np.ndarray:
-    return t.detach().resolve_conj().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()
-
-
 def _both(a: np.ndarray, dtype: str, grad: bool = True) -> tuple[Any, Any]:
     """``a`` as a downslope and a torch tensor: complex of ``dtype``, or its real precision for a real ``a``."""
     name = dtype if a.dtype.kind == "c" else ("float32" if dtype == "complex64" else "float64")
@@ -40,14 +39,6 @@ def _both(a: np.ndarray, dtype: str, grad: bool = True) -> tuple[Any, Any]:
         ds.tensor(a, dtype=getattr(ds, name), requires_grad=grad),
         torch.tensor(a, dtype=getattr(torch, name), requires_grad=grad),
     )
-
-
-def _loss(lib: Any, y: Any, weight: np.ndarray) -> Any:
-    """A real loss whose gradient differs per element: Re(sum(y * w))."""
-    dtype = getattr(lib, str(y.dtype).replace("torch.", ""))
-    if y.is_complex():
-        return lib.real(y * lib.tensor(weight, dtype=dtype)).sum()
-    return (y * lib.tensor(weight.real, dtype=dtype)).sum()
 
 
 def check(fn: Callable[..., Any], *arrays: np.ndarray, dtype: str) -> None:

@@ -13,6 +13,8 @@ import pytest
 
 import downslope as ds
 
+from .._complex_helpers import to_numpy as _numpy
+
 torch = pytest.importorskip("torch")
 
 _DTYPES = ["complex64", "complex128"]
@@ -22,10 +24,6 @@ _TOL = {"complex64": {"rtol": 5e-5, "atol": 5e-6}, "complex128": {"rtol": 1e-10,
 def _values(seed: int, *shape: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return 0.8 * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
-
-
-def _numpy(t: Any) -> np.ndarray:
-    return t.detach().resolve_conj().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()
 
 
 def check(fn: Callable[..., Any], values: np.ndarray, dtype: str, create_graph: bool = False) -> None:

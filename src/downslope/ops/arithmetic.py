@@ -38,8 +38,21 @@ def add(a: Any, b: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
         return _half_with_number(add, a, _at_half(b, alpha))
     if type(alpha) is not int or alpha != 1:
         b = _times_alpha(b, alpha, a)
-    a, b = _pair(a, b)
+    try:  # free until it raises: a sparse operand refuses to be lifted, and is handed over here
+        a, b = _pair(a, b)
+    except TypeError:
+        return _sparse_operand("add", a, b)
     return record_op(_elementwise(np.add, "add", a, b), (a, b), _add_vjp)
+
+
+def _sparse_operand(name: str, a: Any, b: Any) -> Any:
+    """``a (name) b`` by the sparse COO operand's own rule (ds.sparse, which ops never import: found by its
+    method); called inside the handler of the lifting's TypeError, which it raises again without one."""
+    if hasattr(a, "_sparse_binary"):
+        return a._sparse_binary(name, b, False)
+    if hasattr(b, "_sparse_binary"):
+        return b._sparse_binary(name, a, True)
+    raise  # noqa: PLE0704  (the TypeError being handled by the caller)
 
 
 _HALF = np.dtype(np.float16)
@@ -96,7 +109,10 @@ def sub(a: Any, b: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
     if type(alpha) is not int or alpha != 1:
         b = _times_alpha(b, alpha, a)
     _check_sub(a, b)
-    a, b = _pair(a, b)
+    try:
+        a, b = _pair(a, b)
+    except TypeError:
+        return _sparse_operand("sub", a, b)
     return record_op(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
 
 
@@ -136,13 +152,18 @@ def _times_alpha(b: Any, alpha: Any, a: Any) -> Any:
         if type(b) is bool and isinstance(a, Tensor) and a.array.dtype.kind == "b":
             return b and bool(alpha)  # host: Python numbers (bool + alpha * bool stays bool)
         return b * alpha
-    if isinstance(a, Tensor) or isinstance(b, Tensor):
-        a, b = _pair(a, b)
-        wide = np.result_type(a.array.dtype, b.array.dtype)  # int16 with int8 (both with dims): int16
-        if b.array.dtype != wide:
-            b = _cast_kept(b, wide)
-    else:
-        b = _lift(b)
+    try:
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            a, b = _pair(a, b)
+            wide = np.result_type(a.array.dtype, b.array.dtype)  # int16 with int8 (both with dims): int16
+            if b.array.dtype != wide:
+                b = _cast_kept(b, wide)
+        else:
+            b = _lift(b)
+    except TypeError:
+        if not hasattr(b, "_sparse_binary"):
+            raise
+        return b * alpha  # a sparse COO b (ds.sparse): scaled on its own pattern
     if b.array.dtype.kind == "b" and not isinstance(alpha, Tensor):
         return b if alpha else wrap_array(np.zeros_like(b.array))
     return mul(b, alpha)
@@ -156,7 +177,10 @@ def _sub_vjp(g, y, args, saved, needs, xp):
 def mul(a: Any, b: Any) -> Tensor:
     if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
         return _half_with_number(mul, a, b)
-    a, b = _pair(a, b)
+    try:
+        a, b = _pair(a, b)
+    except TypeError:
+        return _sparse_operand("mul", a, b)
     return record_op(_elementwise(np.multiply, "mul", a, b), (a, b), _mul_vjp)
 
 

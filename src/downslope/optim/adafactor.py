@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backend import namespace_of
+from ..devices import to_host
 from ..errors import ArgumentError
 from .optimizer import OptimizerOptions, _is_number
 from .per_param import PerParameterOptimizer, rms, torch_lerp
@@ -57,6 +58,9 @@ def adafactor_update(
     t = state["step"]
     one_minus_beta2 = t**beta2_decay
     rho = min(lr, 1 / math.sqrt(t))
+    if param.dtype.itemsize < 4:
+        _half_update(param, grad, state, lr, one_minus_beta2, rho, eps1, eps2, d, weight_decay)
+        return
     alpha = max(eps2, rms(param)) * rho  # the RMS before weight decay, as PyTorch
     if weight_decay != 0:
         param *= 1 - lr * weight_decay
@@ -71,6 +75,52 @@ def adafactor_update(
         variance = state["variance"]
     update = (1 / xp.sqrt(xp.maximum(variance, eps1 * eps1))) * grad
     param -= alpha / max(1.0, rms(update) / d) * update
+
+
+def _half_update(
+    param: Any,
+    grad: Any,
+    state: dict[str, Any],
+    lr: float,
+    one_minus_beta2: float,
+    rho: float,
+    eps1: float,
+    eps2: float,
+    d: float,
+    weight_decay: float,
+) -> None:
+    """:func:`adafactor_update`'s step for float16 parameters as torch's float16 kernels take it: each op
+    in float32 (torch's opmath), its result rounded once to float16 (rounding every intermediate, as
+    float16 arithmetic would, makes g**2 inf for |g| > 256 and moves the states by an ulp); the norms
+    are accumulated in float32 and rounded to float16 before torch reads them as numbers."""
+    half, f32 = param.dtype, np.float32
+
+    def norm(x: Any, axis: int | None = None) -> Any:  # torch.norm of a float16 tensor: a float16 result
+        x32 = x.astype(f32)
+        return np.sqrt((x32 * x32).sum(axis=axis, keepdims=axis is not None)).astype(half)
+
+    def lerp_(acc: Any, end: Any) -> None:  # torch's lerp_ formulas, in float32 with a float32 weight
+        w, a, e = f32(one_minus_beta2), acc.astype(f32), end.astype(f32)
+        acc[...] = (a + w * (e - a) if abs(w) < 0.5 else e - (e - a) * (f32(1) - w)).astype(half)
+
+    # host: the norms are read as PyTorch reads them with .item(), one number each per parameter
+    alpha = max(eps2, float(to_host(norm(param))) / param.size**0.5) * rho
+    if weight_decay != 0:
+        param[...] = (param.astype(f32) * f32(1 - lr * weight_decay)).astype(half)
+    if grad.ndim > 1:
+        for key, axis in (("row_var", -1), ("col_var", -2)):
+            mean = (norm(grad, axis).astype(f32) ** 2).astype(half)  # torch: norm(g, dim).square_().div_(n)
+            lerp_(state[key], (mean.astype(f32) / f32(grad.shape[axis])).astype(half))
+        row_var, col_var = state["row_var"], state["col_var"]
+        variance = (row_var @ col_var) / np.maximum(row_var.mean(axis=-2, keepdims=True), half.type(eps1))
+    else:
+        lerp_(state["variance"], grad * grad)
+        variance = state["variance"]
+    clamped = np.maximum(variance, half.type(eps1 * eps1)).astype(f32)
+    update = ((1 / np.sqrt(clamped)).astype(half) * grad).astype(half)  # torch: clamp_, rsqrt_, mul_(grad)
+    denom = max(1.0, float(to_host(norm(update))) / (update.size**0.5 * d))  # host: as above
+    # torch's float16 add_(alpha=) reads alpha at its float16 value, then computes in float32
+    param[...] = (param.astype(f32) + f32(half.type(-alpha / denom)) * update.astype(f32)).astype(half)
 
 
 class Adafactor(PerParameterOptimizer):
