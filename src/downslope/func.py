@@ -876,6 +876,18 @@ def functional_call(
         # only the tensors held under several names (a linear map per call, not names x given names)
         tied = {name: names for names in names_of.values() if len(names) > 1 for name in names}
         if tied:
+            # as torch: different tensors given for names of one tied tensor are refused (the call could
+            # use only one of them); the same tensor given under several of its names is fine
+            for names in names_of.values():
+                if len(names) < 2:
+                    continue
+                given_ids = {id(values[n]) for n in names if n in values}
+                if len(given_ids) > 1:
+                    raise ArgumentError(
+                        f"functional_call got multiple values for keys {sorted(names)}, which are tied in "
+                        f"{type(module).__name__} (one tensor under each name); pass one tensor for all of them, "
+                        "or tie_weights=False to replace each name separately"
+                    )
             for name in known:
                 if name in tied and name not in values:
                     given = next((values[o] for o in list(values) if o != name and o in tied[name]), _ABSENT)

@@ -228,6 +228,59 @@ class RNNBase(Module):
         found = tuple(getattr(self, f"{n}_l{layer}{suffix}") for n in names)
         return found if self.bias else found + (None, None)
 
+    # torch's checks and state permutation, which code subclassing its RNNs (a forward of its own that
+    # packs, sorts or checks like torch's) calls; this layer's own forward makes its checks itself
+    def check_input(self, input: Tensor, batch_sizes: Tensor | None) -> None:
+        """Refuse an ``input`` of another dtype than the weights, of the wrong number of dimensions
+        (3; 2 for a packed sequence's data, given its ``batch_sizes``) or with a last dimension other
+        than ``input_size`` (torch's ``RNNBase.check_input``)."""
+        weight_dtype = self._flat_weights[0].dtype
+        if input.dtype != weight_dtype:  # torch: a ValueError, which ArgumentError is
+            raise ArgumentError(
+                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight_dtype}). "
+                f"Convert input: input.to({weight_dtype}), or convert model: model.to({input.dtype})"
+            )
+        expected_input_dim = 2 if batch_sizes is not None else 3
+        if input.dim() != expected_input_dim:  # torch: RuntimeErrors, which ShapeError is
+            raise ShapeError(
+                f"{type(self).__name__}: input must have {expected_input_dim} dimensions, got {input.dim()} "
+                f"(shape {input.shape})"
+            )
+        if self.input_size != input.shape[-1]:
+            raise ShapeError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {input.shape[-1]}"
+            )
+
+    def _expected_state(self, input: Tensor, batch_sizes: Tensor | None, size: int) -> tuple[int, int, int]:
+        if batch_sizes is not None:
+            batch = int(batch_sizes[0])  # host: a packed sequence's batch sizes are host integers (torch's too)
+        else:
+            batch = input.shape[0] if self.batch_first else input.shape[1]
+        return (self.num_layers * (2 if self.bidirectional else 1), batch, size)
+
+    def get_expected_hidden_size(self, input: Tensor, batch_sizes: Tensor | None) -> tuple[int, int, int]:
+        """The shape h0 must have for ``input``: (num_layers * num_directions, batch, proj_size or hidden_size)."""
+        return self._expected_state(input, batch_sizes, self.proj_size or self.hidden_size)
+
+    def check_hidden_size(
+        self, hx: Tensor, expected_hidden_size: tuple[int, ...], msg: str = "Expected hidden size {}, got {}"
+    ) -> None:
+        """Refuse ``hx`` unless its shape is ``expected_hidden_size`` (``msg`` formatted with both)."""
+        if tuple(hx.shape) != tuple(expected_hidden_size):
+            raise ShapeError(msg.format(tuple(expected_hidden_size), list(hx.shape)))
+
+    def check_forward_args(self, input: Tensor, hidden: Any, batch_sizes: Tensor | None) -> None:
+        """:meth:`check_input`, then the state's shape (torch's ``check_forward_args``)."""
+        self.check_input(input, batch_sizes)
+        self.check_hidden_size(hidden, self.get_expected_hidden_size(input, batch_sizes))
+
+    def permute_hidden(self, hx: Any, permutation: Tensor | None) -> Any:
+        """``hx`` with its batch (dim 1) in the order ``permutation`` gives (a packed batch's sorted
+        order); ``hx`` itself when ``permutation`` is None."""
+        if permutation is None:
+            return hx
+        return ops.index_select(hx, 1, permutation)
+
     def _state_shape(self, batch: int | None, size: int | None = None) -> tuple[int, ...]:
         lead = self.num_layers * (2 if self.bidirectional else 1)
         size = self.hidden_size if size is None else size
@@ -515,6 +568,24 @@ class LSTM(RNNBase):
     ) -> None:
         sizes = (input_size, hidden_size, num_layers)
         super().__init__("LSTM", *sizes, bias, batch_first, dropout, bidirectional, proj_size, dtype=dtype)
+
+    def get_expected_cell_size(self, input: Tensor, batch_sizes: Tensor | None) -> tuple[int, int, int]:
+        """The shape c0 must have for ``input``: (num_layers * num_directions, batch, hidden_size)."""
+        return self._expected_state(input, batch_sizes, self.hidden_size)
+
+    def check_forward_args(self, input: Tensor, hidden: Any, batch_sizes: Tensor | None) -> None:
+        """:meth:`check_input`, then the shapes of ``hidden = (h0, c0)`` (torch's LSTM ``check_forward_args``)."""
+        self.check_input(input, batch_sizes)
+        expected_h = self.get_expected_hidden_size(input, batch_sizes)
+        self.check_hidden_size(hidden[0], expected_h, "Expected hidden[0] size {}, got {}")
+        expected_c = self.get_expected_cell_size(input, batch_sizes)
+        self.check_hidden_size(hidden[1], expected_c, "Expected hidden[1] size {}, got {}")
+
+    def permute_hidden(self, hx: Any, permutation: Tensor | None) -> Any:
+        """``(h, c)`` with their batch (dim 1) in the order ``permutation`` gives; ``hx`` when it is None."""
+        if permutation is None:
+            return hx
+        return ops.index_select(hx[0], 1, permutation), ops.index_select(hx[1], 1, permutation)
 
 
 class GRU(RNNBase):

@@ -64,8 +64,51 @@ def check_keys(
     missing = [k for k in own if k not in state_dict and not _kept_when_absent(k)]
     unexpected = [k for k in state_dict if k not in own]
     if strict and (missing or unexpected):
-        raise StateDictError(f"{where} failed: {key_problems(missing, unexpected)}")
+        # the size mismatches of the same load go in the same message, as torch lists all three kinds
+        mismatches = []
+        for k, target in own.items():
+            value = state_dict.get(k)
+            if value is None or is_lazy(target) or is_lazy(value):
+                continue
+            shape = _shape_of(value)
+            if shape is not None and not _fits(shape, target.array.shape):
+                mismatches.append(_size_mismatch(k, shape, target.array.shape))
+        raise StateDictError(f"{where} failed: {_all_problems(missing, unexpected, mismatches)}")
     return missing, unexpected
+
+
+def _shape_of(value: Any) -> tuple[int, ...] | None:
+    """A checkpoint value's shape (a Tensor, any array or a torch tensor: their ``.shape``; nested lists),
+    or None for a value without one (ragged lists: checked_arrays says what is wrong with them)."""
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return tuple(shape)
+    try:
+        return np.shape(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def _fits(shape: tuple[int, ...], own: tuple[int, ...]) -> bool:
+    """Whether a checkpoint value of ``shape`` loads into an entry of shape ``own``: the same shape, or
+    one element in 1-d for a 0-d entry (old checkpoints stored 0-d buffers such as a norm layer's
+    ``num_batches_tracked`` as shape (1,), and torch loads them)."""
+    return shape == own or (own == () and shape == (1,))
+
+
+def _size_mismatch(key: str, shape: tuple[int, ...], own: tuple[int, ...]) -> str:
+    return f"size mismatch for {key!r}: the checkpoint has shape {shape}, this module has shape {own}"
+
+
+def _all_problems(missing: list[str], unexpected: list[str], mismatches: list[str]) -> str:
+    """The missing and unexpected keys and the size mismatches of one load, in one message (torch's order)."""
+    return " ".join([key_problems(missing, unexpected), *(f"{m}." for m in mismatches)]).strip()
+
+
+def _mismatch_error(where: str, mismatches: list[str]) -> ShapeError:
+    if len(mismatches) == 1:
+        return ShapeError(f"{where}: {mismatches[0]}")
+    return ShapeError(f"{where}: {len(mismatches)} size mismatches:\n\t" + "\n\t".join(mismatches))
 
 
 def key_problems(missing: list[str], unexpected: list[str]) -> str:
@@ -89,9 +132,11 @@ def checked_arrays(
     state_dict: Mapping[str, Any],
     allow_nonfinite: bool,
     buffers: frozenset[str] = frozenset(),
+    mismatches: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """The arrays to load, by key: real numbers of each target's shape, finite unless allowed (the
-    ``buffers`` may hold infinities: an attention mask's -inf, a running maximum's start).
+    ``buffers`` may hold infinities: an attention mask's -inf, a running maximum's start). Size
+    mismatches raise, all of them listed, or are added to ``mismatches`` when it is given.
 
     Example:
         >>> import downslope as ds
@@ -99,7 +144,7 @@ def checked_arrays(
         {'w': array([1, 2])}
     """
     arrays: dict[str, np.ndarray] = {}
-    mismatches: list[str] = []
+    found: list[str] = []
     for key, target in own.items():
         if key not in state_dict:
             continue
@@ -113,12 +158,11 @@ def checked_arrays(
                 f"{where}: {key!r} has dtype {arr.dtype}; expected real "
                 f"numbers (bool, integer or float) to cast to {target.array.dtype}"
             )
-        if arr.shape != target.array.shape:  # every mismatched key is listed, as torch lists them
-            mismatches.append(
-                f"size mismatch for {key!r}: the checkpoint has shape {arr.shape}, "
-                f"this module has shape {target.array.shape}"
-            )
-            continue
+        if arr.shape != target.array.shape:
+            if not _fits(arr.shape, target.array.shape):  # every mismatched key is listed, as torch lists them
+                found.append(_size_mismatch(key, arr.shape, target.array.shape))
+                continue
+            arr = arr.reshape(())  # an old checkpoint's (1,) for a 0-d entry
         if not allow_nonfinite and arr.dtype.kind in "fc":
             ok = ~np.isnan(arr) if key in buffers else np.isfinite(arr)
             if not ok.all():
@@ -128,10 +172,10 @@ def checked_arrays(
                     f"{where}: {key!r} holds {bad} {what} value(s) of {arr.size}; pass allow_nonfinite=True to load it anyway"
                 )
         arrays[key] = arr
-    if len(mismatches) == 1:
-        raise ShapeError(f"{where}: {mismatches[0]}")
-    if mismatches:
-        raise ShapeError(f"{where}: {len(mismatches)} size mismatches:\n\t" + "\n\t".join(mismatches))
+    if mismatches is not None:
+        mismatches.extend(found)
+    elif found:
+        raise _mismatch_error(where, found)
     return arrays
 
 
@@ -201,6 +245,8 @@ def assign_into(module: Module, state_dict: Mapping[str, Any], arrays: Mapping[s
     for key, checked in arrays.items():
         mod, name, is_param = slots[key]
         value = state_dict[key]
+        if getattr(value, "shape", checked.shape) != checked.shape:  # (1,) for a 0-d entry: adopt a 0-d view
+            value = value.reshape(())
         if not is_param:
             new[key] = value if isinstance(value, Tensor) else wrap_array(_adoptable(value, checked))
             continue
@@ -343,8 +389,12 @@ def _visit_own(visit: _Visit, local: Mapping[str, Any]) -> None:
                 visit.unexpected.append(key)
 
 
-def _load_own(visit: _Visit, assign: bool, allow_nonfinite: bool, where: str) -> None:
-    """Check this module's values (all of them, before writing any), then write them and its extra state."""
+def _load_own(
+    visit: _Visit, assign: bool, allow_nonfinite: bool, where: str, mismatches: list[str] | None = None
+) -> None:
+    """Check this module's values (all of them, before writing any), then write them and its extra state.
+    Size mismatches raise, or are added to ``mismatches`` when it is given (and nothing of the module is
+    written), so that the load goes on and reports them with the other problems, as torch's does."""
     targets: dict[str, Tensor] = {}
     values: dict[str, Any] = {}
     for key, target in visit.targets.items():
@@ -359,7 +409,11 @@ def _load_own(visit: _Visit, assign: bool, allow_nonfinite: bool, where: str) ->
             )
         targets[key], values[key] = target, value
     buffers = frozenset(k for k, t in targets.items() if not isinstance(t, Parameter))
-    arrays = checked_arrays(where, targets, values, allow_nonfinite, buffers)
+    found: list[str] | None = None if mismatches is None else []
+    arrays = checked_arrays(where, targets, values, allow_nonfinite, buffers, found)
+    if found and mismatches is not None:  # found is a list only when mismatches is
+        mismatches.extend(found)
+        return
     if assign:
         _assign_own(visit, values, arrays, where)
     else:
@@ -379,7 +433,10 @@ def _assign_own(visit: _Visit, values: Mapping[str, Any], arrays: Mapping[str, n
 
 # downslope's own options of the load in progress (allow_nonfinite, the error messages' prefix), which
 # PyTorch's _load_from_state_dict signature has no room for; a direct call outside a load gets the defaults.
-_LOAD_OPTIONS: contextvars.ContextVar[tuple[bool, str] | None] = contextvars.ContextVar("_LOAD_OPTIONS", default=None)
+# The third item gathers the load's size mismatches, reported at its end with its other problems.
+_LOAD_OPTIONS: contextvars.ContextVar[tuple[bool, str, list[str]] | None] = contextvars.ContextVar(
+    "_LOAD_OPTIONS", default=None
+)
 
 
 def load_from_state_dict(
@@ -403,8 +460,8 @@ def load_from_state_dict(
         (['bias'], ['x'])
     """
     options = _LOAD_OPTIONS.get()
-    allow_nonfinite, where = (
-        options if options is not None else (False, f"load_state_dict into {type(module).__name__}")
+    allow_nonfinite, where, mismatches = (
+        options if options is not None else (False, f"load_state_dict into {type(module).__name__}", None)
     )
     tables = module.__dict__.get("_state_hooks") or {}
     for hook in list(tables.get("load_pre", {}).values()):
@@ -414,7 +471,7 @@ def load_from_state_dict(
     missing_keys.extend(visit.missing)
     unexpected_keys.extend(visit.unexpected)
     assign = bool(local_metadata.get("assign_to_params_buffers", False))  # host: a Python flag
-    _load_own(visit, assign, allow_nonfinite, where)
+    _load_own(visit, assign, allow_nonfinite, where, mismatches)
 
 
 def load_with_hooks(
@@ -427,8 +484,10 @@ def load_with_hooks(
     module's before any is written) and written and ``set_extra_state`` called, then its children,
     then its post-hooks with the missing and unexpected keys gathered so far (which they may change in
     place). A strict load fails at the end if any keys are left, or if a pre-hook added to
-    ``error_msgs``. Unlike the load without hooks, a bad value found in a later module leaves the
-    modules before it loaded (as in PyTorch).
+    ``error_msgs``; a module with a size mismatch writes none of its values, the others load, and the
+    load fails at the end naming every mismatch with the keys left (as PyTorch's one message). Unlike
+    the load without hooks, another bad value (a dtype, NaN) found in a later module raises at once and
+    leaves the modules before it loaded (as in PyTorch).
 
     Example:
         >>> from downslope import nn
@@ -452,7 +511,8 @@ def load_with_hooks(
 
     # (module, prefix, its entries, leaving): entered (pre-hooks, own load, children pushed), then left (post-hooks)
     stack: list[tuple[Module, str, Any, bool]] = [(root, "", copied, False)]
-    token = _LOAD_OPTIONS.set((allow_nonfinite, where))
+    mismatches: list[str] = []
+    token = _LOAD_OPTIONS.set((allow_nonfinite, where, mismatches))
     try:
         while stack:
             mod, prefix, local, leaving = stack.pop()
@@ -483,8 +543,11 @@ def load_with_hooks(
         _LOAD_OPTIONS.reset(token)
 
     problems = list(error_msgs)
-    if strict and (missing or unexpected):
-        problems.insert(0, key_problems(missing, unexpected))
+    keyed = strict and bool(missing or unexpected)
+    if keyed or (problems and mismatches):
+        problems.insert(0, _all_problems(missing if keyed else [], unexpected if keyed else [], mismatches))
+    elif mismatches:  # only sizes: the class a size mismatch has in every load
+        raise _mismatch_error(where, mismatches)
     if problems:
         raise StateDictError(f"{where} failed: " + "; ".join(problems))
     return keys

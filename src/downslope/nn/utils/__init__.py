@@ -161,7 +161,10 @@ def _total_norm(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: 
     norm_type = float(norm_type)
     if not (norm_type >= 0 or norm_type == -math.inf):
         raise ArgumentError(f"{where}: expected norm_type >= 0, inf or -inf, got {norm_type!r}")
-    dtype = real_of(arrays[0].dtype)  # a complex gradient's norm is that of its moduli (torch's), real
+    # torch stacks the per-tensor norms, so the total takes their promoted dtype (a float16 gradient listed
+    # before a float32 one gives a float32 norm); a complex gradient's norm is that of its moduli, real
+    dtypes = {a.dtype for a in arrays}
+    dtype = real_of(dtypes.pop() if len(dtypes) == 1 else np.result_type(*dtypes))
     total = global_norm(arrays, norm_type)
     if error_if_nonfinite:
         value = float(to_host(total))  # host: the caller asked for the check (PyTorch synchronises here too)
@@ -503,8 +506,55 @@ def spectral_norm(
 
     recompute(module, ())
     handle = module.register_forward_pre_hook(recompute)
-    module.__dict__.setdefault("_spectral_norm", {})[name] = handle
+    # torch's state format version of spectral_norm, saved in state_dict()._metadata under
+    # "spectral_norm" so that a load can tell an old checkpoint (version None: it stored the normalized
+    # <name> and no <name>_v) from a current one
+    version_key = name + ".version"
+
+    def save_version(mod: Any, state_dict: Any, prefix: str, local_metadata: dict[str, Any]) -> None:
+        local_metadata.setdefault("spectral_norm", {})[version_key] = _SPECTRAL_NORM_VERSION
+
+    def convert_old(
+        state_dict: Any, prefix: str, local_metadata: Any, strict: bool, missing: list[str], unexpected: list[str],
+        error_msgs: list[str],
+    ) -> None:  # fmt: skip
+        version = local_metadata.get("spectral_norm", {}).get(version_key)
+        if version is not None and version >= 1:
+            return
+        key = prefix + name
+        if version is None and key not in state_dict and all(key + s in state_dict for s in ("_orig", "_u", "_v")):
+            return  # a current checkpoint made without metadata (by hand): loaded as it is, as torch does
+        absent = [key + s for s in ("_orig", "", "_u") if key + s not in state_dict]
+        if absent:
+            if strict:
+                missing.extend(absent)
+            return
+        state_dict[key + "_v"] = wrap_array(
+            _solve_v(state_dict[key + "_orig"], state_dict.pop(key), state_dict[key + "_u"], order, height)
+        )
+
+    module.__dict__.setdefault("_spectral_norm", {})[name] = (
+        handle,
+        module._register_state_dict_hook(save_version),
+        module._register_load_state_dict_pre_hook(convert_old),
+    )
     return module
+
+
+_SPECTRAL_NORM_VERSION = 1
+
+
+def _solve_v(weight_orig: Any, weight: Any, u: Any, order: tuple[int, ...], height: int) -> Any:
+    """The right singular-vector estimate ``v`` an old spectral_norm checkpoint did not store, from what
+    it did (torch's conversion): with ``sigma = mean(weight_orig / weight)``, the ``v`` that solves
+    ``weight_orig @ v = u`` in the least-squares sense, scaled so that ``u @ weight_orig @ v = sigma``."""
+    # a Tensor stays on its device; a torch tensor or a list is read on the host (a load, not a step)
+    arrays = [x.array if isinstance(x, Tensor) else np.asarray(x) for x in (weight_orig, weight, u)]
+    w_orig, w, u_arr = arrays
+    sigma = (w_orig / w).mean()
+    matrix = w_orig.transpose(order).reshape(height, -1)
+    v = np.linalg.pinv(matrix.T @ matrix) @ (matrix.T @ u_arr)
+    return (v * (sigma / (u_arr @ (matrix @ v)))).astype(w_orig.dtype)
 
 
 def remove_spectral_norm(module: Any, name: str = "weight") -> Any:
@@ -514,7 +564,8 @@ def remove_spectral_norm(module: Any, name: str = "weight") -> Any:
     hooks = module.__dict__.get("_spectral_norm", {})
     if name not in hooks:
         raise ArgumentError(f"remove_spectral_norm: {name!r} of {type(module).__name__} is not spectrally normalized")
-    hooks.pop(name).remove()
+    for handle in hooks.pop(name):  # the forward pre-hook and the state dict hooks
+        handle.remove()
     value = module.__dict__.pop(name).array.copy()
     delattr(module, name + "_orig")
     delattr(module, name + "_u")
