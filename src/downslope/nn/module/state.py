@@ -84,7 +84,7 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
     if shape is not None:
         return tuple(shape)
     try:
-        return np.shape(value)
+        return np.shape(value)  # host: nested Python lists from a checkpoint, no device array
     except (ValueError, TypeError):
         return None
 
