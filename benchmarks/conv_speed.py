@@ -1,13 +1,15 @@
 """Convolution speed against PyTorch, one thread each: depthwise 3x3 (forward and backward), a
 MobileNet-like training step, a kernel-7 Conv1d (forward and backward), batch-1 CNN inference (with
 and without ``no_grad``), layer inference (1x1, 3x3 Winograd, Conv1d, a depthwise-separable block)
-and the backward of a convolution with one output channel.
+the backward of a convolution with one output channel, and training steps of mainstream CNNs: ResNet-18
+(CIFAR variant) on 32x32 images, DCGAN's generator and discriminator on 64x64 images, and a ResNeXt-style
+grouped 3x3 layer (groups=32, forward alone and forward and backward).
 
 Peers run in one process on the same data and weights, interleaved slice by slice (the order
 rotating), so a burst of load from other jobs hits both alike; each line is the median over slices
 of CPU time per call (``time.process_time``), and the ratio is downslope's over PyTorch's (<= 1.0:
 downslope is as fast or faster). Outputs are checked against PyTorch before timing.
-Run: python benchmarks/conv_speed.py [--quick] [--only depthwise,mobile,conv1d,infer,layers,narrow]
+Run: python benchmarks/conv_speed.py [--quick] [--only depthwise,mobile,conv1d,infer,layers,narrow,resnet,dcgan,grouped]
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from _common import (  # noqa: E402
     square_sum_peers,
 )
 
-CASES = ("depthwise", "mobile", "conv1d", "infer", "layers", "narrow")
+CASES = ("depthwise", "mobile", "conv1d", "infer", "layers", "narrow", "resnet", "dcgan", "grouped")
 
 
 def show(title: str, times: dict[str, float]) -> float:
@@ -202,6 +204,142 @@ def conv1d_net(nn):  # type: ignore[no-untyped-def]
     )
 
 
+def resnet18(nn):  # type: ignore[no-untyped-def]
+    """ResNet-18 for 32x32 images (CIFAR: a 3x3 stem, no max pooling), torchvision's block layout."""
+
+    class Block(nn.Module):  # type: ignore[misc, name-defined]
+        def __init__(self, i: int, o: int, s: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(i, o, 3, stride=s, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(o)
+            self.conv2 = nn.Conv2d(o, o, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(o)
+            self.relu = nn.ReLU()
+            self.down = (
+                nn.Sequential(nn.Conv2d(i, o, 1, stride=s, bias=False), nn.BatchNorm2d(o))
+                if s != 1 or i != o
+                else nn.Identity()
+            )
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            out = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(out)) + self.down(x))
+
+    layers: list = [nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU()]  # type: ignore[type-arg]
+    for i, o, s in ((64, 64, 1), (64, 128, 2), (128, 256, 2), (256, 512, 2)):
+        layers += [Block(i, o, s), Block(o, o, 1)]
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
+
+
+def model_train(
+    title: str, make: Callable[[object], object], shape: tuple[int, ...], classes: int, slices: int, steps: int
+) -> float:
+    """One SGD (momentum) cross-entropy training step of ``make(nn)`` on a batch of ``shape``."""
+    import torch
+
+    import downslope as ds
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal(shape).astype(np.float32), rng.integers(0, classes, shape[0])
+    torch.manual_seed(0)
+    theirs, ours = make(torch.nn), make(ds.nn)
+    copy_weights(theirs, ours)
+    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)  # type: ignore[attr-defined]
+    opt_d = ds.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)  # type: ignore[attr-defined]
+    xt, yt, xd, yd = torch.from_numpy(x), torch.from_numpy(y), ds.tensor(x), ds.tensor(y)
+    with torch.no_grad(), ds.no_grad():
+        check(title + " output", ours(xd).numpy(), theirs(xt).numpy())  # type: ignore[operator]
+
+    def torch_step() -> None:
+        opt_t.zero_grad()
+        torch.nn.functional.cross_entropy(theirs(xt), yt).backward()  # type: ignore[operator]
+        opt_t.step()
+
+    def ours_step() -> None:
+        opt_d.zero_grad()
+        ds.nn.functional.cross_entropy(ours(xd), yd).backward()  # type: ignore[operator]
+        opt_d.step()
+
+    return show(title, interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps))
+
+
+def dcgan_generator(nn):  # type: ignore[no-untyped-def]
+    """DCGAN's generator (Radford et al.): 100-d noise to 64x64 RGB through 4x4 stride-2 ConvTranspose2d."""
+
+    def up(i: int, o: int) -> list:  # type: ignore[type-arg]
+        return [nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+
+    return nn.Sequential(
+        nn.ConvTranspose2d(100, 512, 4, 1, 0, bias=False),
+        nn.BatchNorm2d(512),
+        nn.ReLU(),
+        *up(512, 256),
+        *up(256, 128),
+        *up(128, 64),
+        nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False),
+        nn.Tanh(),
+    )
+
+
+def dcgan_discriminator(nn):  # type: ignore[no-untyped-def]
+    """DCGAN's discriminator: 64x64 RGB to one logit through 4x4 stride-2 Conv2d."""
+
+    def down(i: int, o: int) -> list:  # type: ignore[type-arg]
+        return [nn.Conv2d(i, o, 4, 2, 1, bias=False), nn.BatchNorm2d(o), nn.LeakyReLU(0.2)]
+
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 4, 2, 1, bias=False),
+        nn.LeakyReLU(0.2),
+        *down(64, 128),
+        *down(128, 256),
+        *down(256, 512),
+        nn.Conv2d(512, 1, 4, 1, 0, bias=False),
+        nn.Flatten(),
+    )
+
+
+def dcgan_train(batch: int, slices: int, steps: int) -> float:
+    """One DCGAN training step (Adam, binary cross-entropy on logits): the discriminator on a real
+    and a generated batch, then the generator through the discriminator."""
+    import torch
+
+    import downslope as ds
+
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (batch, 3, 64, 64)).astype(np.float32)
+    noise = rng.standard_normal((batch, 100, 1, 1)).astype(np.float32)
+    torch.manual_seed(0)
+    peers = {}
+    for name, lib, nn, tensor in (
+        ("torch", torch, torch.nn, torch.from_numpy),
+        ("downslope", ds, ds.nn, ds.tensor),
+    ):
+        gen, disc = dcgan_generator(nn), dcgan_discriminator(nn)
+        if name == "torch":
+            theirs = (gen, disc)
+        else:
+            copy_weights(theirs[0], gen)
+            copy_weights(theirs[1], disc)
+        opt_g = lib.optim.Adam(gen.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_d = lib.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        bce = nn.functional.binary_cross_entropy_with_logits
+        x, z = tensor(real), tensor(noise)
+        ones, zeros = lib.ones(batch, 1), lib.zeros(batch, 1)
+
+        def step(gen=gen, disc=disc, opt_g=opt_g, opt_d=opt_d, bce=bce, x=x, z=z, ones=ones, zeros=zeros):  # type: ignore[no-untyped-def]
+            fake = gen(z)
+            opt_d.zero_grad()
+            (bce(disc(x), ones) + bce(disc(fake.detach()), zeros)).backward()
+            opt_d.step()
+            opt_g.zero_grad()
+            bce(disc(fake), ones).backward()
+            opt_g.step()
+
+        peers[name] = step
+    title = f"DCGAN train step (G and D) B{batch} 64x64"
+    return show(title, interleaved(peers, slices, steps))
+
+
 def main() -> None:
     def flags(parser) -> None:  # type: ignore[no-untyped-def]
         parser.add_argument("--only", default=",".join(CASES), help=f"comma-separated cases of {', '.join(CASES)}")
@@ -254,6 +392,14 @@ def main() -> None:
             slices,
             4,
         )
+    if "resnet" in only:
+        model_train("ResNet-18 (CIFAR) train step B16 32x32", resnet18, (16, 3, 32, 32), 10, slices, 1)
+    if "dcgan" in only:
+        dcgan_train(32, slices, 1)
+    if "grouped" in only:
+        grouped = lambda nn: nn.Conv2d(256, 256, 3, padding=1, groups=32, bias=False)  # noqa: E731
+        layer_inference("Grouped 3x3 256ch g32 16x16 B16 infer", grouped, (16, 256, 16, 16), slices, 5)
+        layer_fwd_bwd("Grouped 3x3 256ch g32 16x16 B16 fwd+bwd", grouped, (16, 256, 16, 16), slices, 3)
 
 
 if __name__ == "__main__":

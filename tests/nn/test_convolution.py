@@ -559,6 +559,84 @@ def test_conv2d_over_batch_chunks_matches_torch(check_op, monkeypatch, chunk_byt
     check_op(lambda x, w, b: C.conv2d(x, w, b, **kwargs), lambda x, w, b: TF.conv2d(x, w, b, **kwargs), arrays)
 
 
+# ---------------------------------------------------------------------- grouped convolutions on the direct kernels
+def _spy_grouped(monkeypatch) -> list[str]:
+    """The names of the compiled grouped kernels called from now on (none without numba)."""
+    calls: list[str] = []
+    jit = _jit.kernels()
+    if jit is not None:
+        for name in ("grouped_forward", "grouped_weight_gradient"):
+            real = getattr(jit, name)
+            monkeypatch.setattr(jit, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    return calls
+
+
+@pytest.mark.parametrize(
+    "n, c_in, c_out, groups, size, kernel, padding, dilation, bias",
+    [
+        (3, 8, 12, 4, (7, 9), 3, 1, 1, True),
+        (2, 6, 6, 3, (5, 5), 3, (1, 0), (1, 2), False),  # dilation, padding on one axis only
+        (1, 10, 15, 5, (9, 4), (2, 3), (1, 0), 1, True),  # one image, an even kernel height, 3 outputs a group
+        (2, 8, 8, 2, (4, 4), 1, 0, 1, True),  # 1x1
+        (2, 64, 64, 2, (3, 5), 3, "same", 1, True),  # 32 channels a group: the widest groups taken
+        (5, 12, 6, 3, (6, 5), 3, 1, 1, True),  # 5 images, 2 a chunk (see below): a partial last chunk
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grouped_conv2d_matches_torch(
+    check_op, kernels, monkeypatch, n, c_in, c_out, groups, size, kernel, padding, dilation, bias, dtype
+):
+    """Stride-1 grouped convolutions with at most GROUPED_MAX_CHANNELS channels a group (not depthwise):
+    with numba installed, the forward pass and the input gradient run the compiled direct kernel and
+    the weight gradient its own; output and every gradient against torch."""
+    rng = np.random.default_rng(c_in * c_out + n)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    arrays = [_randn(rng, n, c_in, *size, dtype=dtype), _randn(rng, c_out, c_in // groups, kh, kw, dtype=dtype)]
+    if bias:
+        arrays.append(_randn(rng, c_out, dtype=dtype))
+    if kernels == "jit":  # 2 images a chunk of the compiled kernels' padded (stride-1) planes
+        dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+        zeros = torch.zeros(1, c_in, *size, dtype=torch.float64), torch.zeros(c_out, c_in // groups, kh, kw).double()
+        oh, ow = TF.conv2d(*zeros, padding=padding, dilation=dilation, groups=groups).shape[2:]
+        monkeypatch.setattr(_jit.kernels(), "GROUPED_CHUNK_VALUES", 2 * (oh + (kh - 1) * dh) * (ow + (kw - 1) * dw))
+    calls = _spy_grouped(monkeypatch)
+    out = check_op(
+        lambda *a: C.conv2d(*a[:2], a[2] if bias else None, padding=padding, dilation=dilation, groups=groups),
+        lambda *a: TF.conv2d(*a[:2], a[2] if bias else None, padding=padding, dilation=dilation, groups=groups),
+        arrays,
+    )
+    compiled = kernels == "jit" and type(out.array) is np.ndarray  # host data: device arrays take im2col
+    want = ["grouped_forward", "grouped_forward", "grouped_weight_gradient"] if compiled else []
+    assert sorted(calls) == want  # the jit run really takes the direct path (input gradient included)
+
+
+@pytest.mark.parametrize(
+    "c_in, c_out, groups, kernel, stride, padding",
+    [
+        (8, 8, 2, 3, 2, 1),  # stride 2
+        (8, 8, 2, 3, 1, 3),  # padding wider than the kernel's reach
+        (4, 4, 4, 3, 1, 1),  # depthwise: kernels of its own
+        (128, 128, 2, 1, 1, 0),  # 64 channels a group: im2col's GEMMs pay
+    ],
+)
+def test_grouped_conv2d_outside_the_direct_kernels_matches_torch(
+    check_op, kernels, monkeypatch, c_in, c_out, groups, kernel, stride, padding
+):
+    """Grouped layers the direct kernels do not take run as before (values against torch)."""
+    rng = np.random.default_rng(c_in + stride + padding)
+    arrays = [
+        _randn(rng, 2, c_in, 6, 5, dtype=np.float64),
+        _randn(rng, c_out, c_in // groups, kernel, kernel, dtype=np.float64),
+    ]
+    calls = _spy_grouped(monkeypatch)
+    check_op(
+        lambda x, w: C.conv2d(x, w, stride=stride, padding=padding, groups=groups),
+        lambda x, w: TF.conv2d(x, w, stride=stride, padding=padding, groups=groups),
+        arrays,
+    )
+    assert calls == []
+
+
 # ---------------------------------------------------------------------- 3x3 convolutions wide enough for Winograd
 @pytest.mark.parametrize(
     "n, c_in, c_out, size, padding, bias",
@@ -801,6 +879,45 @@ def test_winograd_weight_transform_and_its_adjoint(kernels, dtype):
     lhs = float(np.sum(want * du.astype(np.float64)))
     rhs = float(np.sum(w.astype(np.float64) * dw.astype(np.float64)))
     assert lhs == pytest.approx(rhs, rel=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_weight_transforms_span_blocks_of_input_channels(kernels, dtype):
+    """The transforms run a block of input channels at a time: channel counts past one block, not a
+    multiple of it, exactly one block and a single channel all give U = G w G^T and dw = G^T dU G of
+    every kernel (against NumPy's products in float64)."""
+    if kernels != "jit":
+        pytest.skip("Winograd is part of the compiled path")
+    jit = _jit.kernels()
+    block = jit.WINOGRAD_WEIGHT_BLOCK
+    g = jit._G
+    rng = np.random.default_rng(15)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    for c_out, c_in in ((3, 2 * block + 5), (2, block), (4, 1)):
+        w, du = _randn(rng, c_out, c_in, 3, 3, dtype=dtype), _randn(rng, 16, c_out, c_in, dtype=dtype)
+        want_u = np.matmul(np.matmul(g, w.astype(np.float64)), g.T).reshape(c_out, c_in, 16).transpose(2, 0, 1)
+        np.testing.assert_allclose(jit.winograd_weight(w), want_u, rtol=rtol, atol=rtol)
+        d = du.astype(np.float64).transpose(1, 2, 0).reshape(c_out, c_in, 4, 4)
+        want_dw = np.matmul(np.matmul(g.T, d), g)
+        dw = jit.winograd_weight_adjoint(du, c_out, c_in)
+        assert dw.dtype == dtype
+        np.testing.assert_allclose(dw, want_dw, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_conv_wider_than_a_weight_block_matches_torch(check_op, kernels, dtype):
+    """A Winograd layer whose input channels span two blocks of the weight transforms: output and
+    every gradient against torch."""
+    rng = np.random.default_rng(16)
+    c_in = 131  # past the compiled transforms' block of 128 input channels
+    arrays = [
+        _randn(rng, 2, c_in, 5, 6, dtype=dtype),
+        _randn(rng, 9, c_in, 3, 3, dtype=dtype),
+        _randn(rng, 9, dtype=dtype),
+    ]
+    geometry = ((1, 1), (1, 1, 1, 1), (1, 1), 1, (5, 6))
+    assert (_conv_kernels._winograd_jit(arrays[0], arrays[1], geometry) is not None) == (kernels == "jit")
+    check_op(lambda x, w, b: C.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1), arrays)
 
 
 def test_a_replaced_module_call_sees_every_layer_of_a_fusable_pair(kernels, monkeypatch):

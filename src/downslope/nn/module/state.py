@@ -543,7 +543,7 @@ def load_with_hooks(
         _LOAD_OPTIONS.reset(token)
 
     problems = list(error_msgs)
-    keyed = strict and bool(missing or unexpected)
+    keyed = strict and bool(missing or unexpected)  # host: Python lists of key names
     if keyed or (problems and mismatches):
         problems.insert(0, _all_problems(missing if keyed else [], unexpected if keyed else [], mismatches))
     elif mismatches:  # only sizes: the class a size mismatch has in every load
