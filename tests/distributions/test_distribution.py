@@ -166,3 +166,125 @@ def test_get_checked_instance_refuses_a_custom_init_without_expand(lib: str) -> 
     check: Callable[..., Any] = WithInit(L.zeros(2))._get_checked_instance
     with pytest.raises(NotImplementedError, match="custom .expand"):
         check(L.distributions.Normal)
+
+
+# every family of torch.distributions, built from the same float64 leaves in both libraries
+_A, _B = np.array([0.7, 1.6]), np.array([1.3, 0.4])
+_P = np.array([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]])
+_L = np.array([[[1.0, 0.0], [0.3, 1.2]], [[0.8, 0.0], [-0.2, 0.5]]])
+
+
+def _families(L: Any, leaf: Callable[[np.ndarray], Any]) -> dict[str, Callable[[], Any]]:
+    D = L.distributions
+    lrb = D.LogitRelaxedBernoulli if L is ds else D.relaxed_bernoulli.LogitRelaxedBernoulli
+    erc = D.ExpRelaxedCategorical if L is ds else D.relaxed_categorical.ExpRelaxedCategorical
+    a, b, p, tril, temp = leaf(_A), leaf(_B), leaf(_P), leaf(_L), leaf(np.array(0.7))
+    return {
+        "Normal": lambda: D.Normal(a, b),
+        "Uniform": lambda: D.Uniform(a - 2, a + b),
+        "Exponential": lambda: D.Exponential(a),
+        "Laplace": lambda: D.Laplace(a, b),
+        "Cauchy": lambda: D.Cauchy(a, b),
+        "Gumbel": lambda: D.Gumbel(a, b),
+        "HalfNormal": lambda: D.HalfNormal(b),
+        "HalfCauchy": lambda: D.HalfCauchy(b),
+        "StudentT": lambda: D.StudentT(a + 2, a, b),
+        "Gamma": lambda: D.Gamma(a, b),
+        "Chi2": lambda: D.Chi2(a + 2),
+        "Beta": lambda: D.Beta(a, b),
+        "Dirichlet": lambda: D.Dirichlet(p * 3),
+        "Kumaraswamy": lambda: D.Kumaraswamy(a, b),
+        "LogNormal": lambda: D.LogNormal(a, b),
+        "Weibull": lambda: D.Weibull(b, a),
+        "Pareto": lambda: D.Pareto(b, a + 2),
+        "InverseGamma": lambda: D.InverseGamma(a + 2, b),
+        "FisherSnedecor": lambda: D.FisherSnedecor(a + 4, b + 4),
+        "VonMises": lambda: D.VonMises(a, b),
+        "ContinuousBernoulli": lambda: D.ContinuousBernoulli(b / 2),
+        "GeneralizedPareto": lambda: D.GeneralizedPareto(a, b, a / 4),
+        "LogisticNormal": lambda: D.LogisticNormal(p[:, :2], p[:, 1:] + 0.5),
+        "Bernoulli": lambda: D.Bernoulli(b / 2),
+        "Geometric": lambda: D.Geometric(b / 2),
+        "Binomial": lambda: D.Binomial(5, b / 2),
+        "NegativeBinomial": lambda: D.NegativeBinomial(3.0, b / 2),
+        "Poisson": lambda: D.Poisson(a),
+        "Categorical": lambda: D.Categorical(p),
+        "OneHotCategorical": lambda: D.OneHotCategorical(p),
+        "OneHotCategoricalStraightThrough": lambda: D.OneHotCategoricalStraightThrough(p),
+        "Multinomial": lambda: D.Multinomial(4, p),
+        "RelaxedBernoulli": lambda: D.RelaxedBernoulli(temp, b / 2),
+        "LogitRelaxedBernoulli": lambda: lrb(temp, b / 2),
+        "RelaxedOneHotCategorical": lambda: D.RelaxedOneHotCategorical(temp, p),
+        "ExpRelaxedCategorical": lambda: erc(temp, p),
+        "MultivariateNormal": lambda: D.MultivariateNormal(p[:, :2], scale_tril=tril),
+        "LowRankMultivariateNormal": lambda: D.LowRankMultivariateNormal(
+            p[:, :2], p[:, :2, None], b[:, None] + p[:, :2]
+        ),
+        "Wishart": lambda: D.Wishart(a + 3, scale_tril=tril),
+        "LKJCholesky": lambda: D.LKJCholesky(2, b + 0.5),
+        "Independent": lambda: D.Independent(D.Normal(p, p + 1), 1),
+        "MixtureSameFamily": lambda: D.MixtureSameFamily(D.Categorical(p), D.Normal(p, p + 1)),
+        "TransformedDistribution": lambda: D.TransformedDistribution(D.Normal(a, b), [D.transforms.ExpTransform()]),
+    }
+
+
+_EXPANDED = ("mean", "mode", "variance", "stddev", "entropy", "temperature", "probs", "logits", "total_count")
+
+
+@pytest.mark.parametrize("name", sorted(_families(torch, torch.tensor)))
+def test_expand_broadcasts_every_parameter_and_property_as_torch(name: str) -> None:
+    # every parameter and property after expand (twice, the second on an expanded one) has torch's shape
+    # and values, and the entropy's gradients reach the leaves the same (they were 4x too small for
+    # Kumaraswamy, whose own concentrations were left unexpanded)
+    leaves: dict[str, list[Any]] = {"torch": [], "downslope": []}
+
+    def leaf_of(lib: str) -> Callable[[np.ndarray], Any]:
+        def leaf(x: np.ndarray) -> Any:
+            t = (
+                torch.tensor(x, dtype=torch.float64, requires_grad=True)
+                if lib == "torch"
+                else ds.tensor(x, dtype=ds.float64, requires_grad=True)
+            )
+            leaves[lib].append(t)
+            return t
+
+        return leaf
+
+    def value(d: Any, attr: str) -> Any:
+        v = getattr(d, attr)
+        return v() if callable(v) else v
+
+    theirs = _families(torch, leaf_of("torch"))[name]()
+    ours = original = _families(ds, leaf_of("downslope"))[name]()
+    assert ours.has_rsample == theirs.has_rsample
+    for batch in ((3,) + tuple(theirs.batch_shape), (2, 3) + tuple(theirs.batch_shape)):
+        theirs, ours = theirs.expand(batch), ours.expand(batch)
+        assert tuple(ours.batch_shape) == tuple(theirs.batch_shape)
+        assert tuple(ours.event_shape) == tuple(theirs.event_shape)
+        assert ours.has_rsample == theirs.has_rsample
+        for attr in list(theirs.arg_constraints) + list(_EXPANDED):
+            try:
+                expected = value(theirs, attr)
+            except (NotImplementedError, AttributeError):
+                continue  # torch has none (or its own expand loses it: Multinomial's entropy)
+            if not isinstance(expected, torch.Tensor):
+                continue
+            got = value(ours, attr)
+            assert tuple(got.shape) == tuple(expected.shape), (name, attr)
+            # the values: those of the unexpanded distribution, broadcast; torch's to its approximations'
+            # accuracy (VonMises' Bessel ratios ~1e-8)
+            before = value(original, attr).detach().numpy()
+            np.testing.assert_array_equal(got.detach().numpy(), np.broadcast_to(before, got.shape), err_msg=attr)
+            np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-7, err_msg=attr)
+    try:
+        expected_entropy = theirs.entropy().sum()
+    except (NotImplementedError, AttributeError):
+        return
+    expected_grads = torch.autograd.grad(expected_entropy, leaves["torch"], allow_unused=True)
+    grads = ds.autograd.grad(ours.entropy().sum(), leaves["downslope"], allow_unused=True)
+    for g, e in zip(grads, expected_grads, strict=True):
+        if e is None or g is None:
+            assert (e is None or not e.numpy().any()) and (g is None or not g.numpy().any()), name
+            continue
+        # torch's trigamma (in the entropies' gradients through digamma) is accurate to ~5e-10
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-8, atol=1e-12, err_msg=name)

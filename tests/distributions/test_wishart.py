@@ -213,3 +213,19 @@ def test_batched_kl_is_the_per_element_kl() -> None:
         for i in range(2)
     ]
     np.testing.assert_allclose(ours.detach().numpy(), each, rtol=1e-9)
+
+
+def test_batched_factor_with_an_unbatched_value_matches_torch():
+    # an unbatched value (and precision_matrix's identity) against a batch of factors: each batch entry
+    # is solved with its own factor (the solve paired them wrongly, mixing the entries' rows)
+    tril = np.array([[[1.0, 0.0], [0.3, 1.2]], [[0.8, 0.0], [-0.2, 0.5]]])
+    df = np.array([3.7, 4.6])
+    value = np.array([[1.5, 0.2], [0.2, 0.9]])
+    ours = ds.distributions.Wishart(ds.tensor(df, dtype=ds.float64), scale_tril=ds.tensor(tril, dtype=ds.float64))
+    theirs = torch.distributions.Wishart(torch.tensor(df), scale_tril=torch.tensor(tril))
+    np.testing.assert_allclose(ours.precision_matrix.numpy(), theirs.precision_matrix.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        ours.log_prob(ds.tensor(value, dtype=ds.float64)).numpy(),
+        theirs.log_prob(torch.tensor(value)).numpy(),
+        rtol=1e-12,
+    )

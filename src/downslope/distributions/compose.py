@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ops
-from ..errors import ArgumentError
+from ..errors import ArgumentError, UnimplementedError
 from ..tensor import Tensor, full_like
 from . import constraints
 from ._special import lgamma
 from .discrete import Categorical, _BinaryProbs, _OverCategorical, _probs_or_logits
 from .distribution import (
     Distribution,
+    _param,
     broadcast_all,
     clamp_probs,
     uniform,
@@ -45,9 +46,11 @@ class Independent(Distribution):
         batch, event = base_distribution.batch_shape[:cut], base_distribution.batch_shape[cut:]
         super().__init__(batch, event + base_distribution.event_shape, validate_args)
         self.has_rsample = base_distribution.has_rsample
-        self.has_enumerate_support = False
+        # with no dims reinterpreted the base's support is the whole support (torch's rule); with some,
+        # it would be their cartesian product, which torch does not enumerate either
+        self.has_enumerate_support = n == 0 and bool(base_distribution.has_enumerate_support)
 
-    @property
+    @constraints.dependent_property
     def support(self) -> Any:
         base = self.base_dist.support
         if base is None or self.reinterpreted_batch_ndims == 0:
@@ -82,6 +85,15 @@ class Independent(Distribution):
 
     def entropy(self) -> Tensor:
         return self._sum(self.base_dist.entropy())
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        if self.reinterpreted_batch_ndims > 0:
+            raise UnimplementedError(
+                f"Independent.enumerate_support: enumerating the cartesian product over "
+                f"reinterpreted_batch_ndims={self.reinterpreted_batch_ndims} dims is not implemented (as in "
+                "torch); only reinterpreted_batch_ndims=0 enumerates, through the base distribution"
+            )
+        return self.base_dist.enumerate_support(expand=expand)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Independent:
         batch = tuple(batch_shape)
@@ -140,7 +152,7 @@ class MixtureSameFamily(Distribution):
     def component_distribution(self) -> Distribution:
         return self._component_distribution
 
-    @property
+    @constraints.dependent_property
     def support(self) -> Any:
         return self._component_distribution.support
 
@@ -196,19 +208,28 @@ class MixtureSameFamily(Distribution):
 class LogitRelaxedBernoulli(_BinaryProbs):
     """The logit of a :class:`RelaxedBernoulli` sample (a binary Concrete distribution in logit space)."""
 
-    has_rsample = True
+    # rsample works, but torch leaves has_rsample False here (its RelaxedBernoulli says True)
+    has_rsample = False
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.real
 
     def __init__(self, temperature: Any, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
         p, lg = _probs_or_logits(probs, logits, "LogitRelaxedBernoulli")
         if p is not None:
-            self.probs, self.temperature = broadcast_all(p, temperature)
+            (self.probs,) = broadcast_all(p)
             self._param = self.probs
         else:
-            self.logits, self.temperature = broadcast_all(lg, temperature)
+            (self.logits,) = broadcast_all(lg)
             self._param = self.logits
+        # the temperature keeps its own shape (torch's): it broadcasts where it is used, and neither it
+        # nor an expand() widens it to the batch; a number takes the parameter's dtype
+        self.temperature = _param(temperature, self._param)
         super().__init__(self._param.shape, (), validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> LogitRelaxedBernoulli:
+        new = object.__new__(type(self)) if _instance is None else _instance
+        new.temperature = self.temperature
+        return super().expand(batch_shape, _instance=new)  # type: ignore[return-value]
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended(sample_shape)
@@ -234,6 +255,10 @@ class _Relaxed(TransformedDistribution):
         base = self._base(temperature, probs, logits, validate_args=validate_args)
         super().__init__(base, self._transform(), validate_args=False)
         self._validate_args = base._validate_args
+
+    @property
+    def has_rsample(self) -> bool:  # type: ignore[override]
+        return True  # the base (in logit or log space) is reparameterised; torch says so here only
 
     @property
     def temperature(self) -> Tensor:
@@ -275,6 +300,11 @@ class ExpRelaxedCategorical(_OverCategorical):
     def __init__(self, temperature: Any, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
         self.temperature = temperature if isinstance(temperature, Tensor) else broadcast_all(temperature)[0]
         super().__init__(probs, logits, validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> ExpRelaxedCategorical:
+        new = object.__new__(type(self)) if _instance is None else _instance
+        new.temperature = self.temperature  # its own shape, as in torch (see LogitRelaxedBernoulli)
+        return super().expand(batch_shape, _instance=new)  # type: ignore[return-value]
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended(sample_shape)

@@ -116,8 +116,18 @@ def is_dependent(constraint: Any) -> bool:
     return isinstance(constraint, _Dependent)
 
 
-class dependent_property(property):  # noqa: N801  (torch's name)
-    """A property standing for a dependent constraint (``support`` of Uniform, Binomial)."""
+class dependent_property(property, _Dependent):  # noqa: N801  (torch's name)
+    """A property standing for a dependent constraint (``support`` of Uniform, Binomial). Read on the
+    class it is a dependent constraint itself (``is_dependent(Uniform.support)``), as in torch; used as
+    ``@dependent_property(is_discrete=True, event_dim=1)`` it sets those two attributes."""
+
+    def __init__(self, fn: Any = None, *, is_discrete: bool = False, event_dim: int = 0) -> None:
+        property.__init__(self, fn)
+        self.is_discrete, self.event_dim = is_discrete, event_dim
+
+    def __call__(self, fn: Any) -> dependent_property:  # type: ignore[override]
+        # the decorator-factory form: dependent_property(is_discrete=..., event_dim=...)(fn)
+        return dependent_property(fn, is_discrete=self.is_discrete, event_dim=self.event_dim)
 
 
 class _Real(Constraint):

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..autograd import no_grad
-from ..errors import ArgumentError
+from ..errors import ArgumentError, OutOfRangeError
 from ..tensor import Tensor, arange, as_tensor, full_like
 from . import constraints
 from ._special import lgamma
@@ -73,7 +73,7 @@ class Categorical(Distribution):
     def probs(self) -> Tensor:
         return logits_to_probs(self.logits)
 
-    @property
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self) -> Any:
         return constraints.integer_interval(0, self._num_events - 1)
 
@@ -112,6 +112,13 @@ class Categorical(Distribution):
             self._validate_sample(v)
         if v.dtype.kind not in "iu":
             v = ops.astype(v, np.int64)
+        # take_along_dim wraps a negative class to the last ones, where torch's gather refuses it;
+        # checked on host data only, as take_along_dim checks its upper bound (a device would wait)
+        if type(v.array) is np.ndarray and v.array.size and v.array.min() < 0:  # host: host values
+            raise OutOfRangeError(
+                f"Categorical.log_prob: expected class indices in [0, {self._num_events - 1}], got "
+                f"{int(v.array.min())} (a negative index is out of bounds, as in torch's gather)"
+            )
         shape = np.broadcast_shapes(v.shape, self.batch_shape)
         logits = ops.broadcast_to(self.logits, shape + (self._num_events,))
         index = ops.unsqueeze(ops.broadcast_to(v, shape), -1)
@@ -359,7 +366,7 @@ class Binomial(_BinaryProbs):
         self._param = self.probs if p is not None else self.logits
         super().__init__(self._param.shape, (), validate_args)
 
-    @property
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self) -> Any:
         return constraints.integer_interval(0, self.total_count)
 

@@ -67,7 +67,8 @@ class Weibull(Distribution):
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.scale)
         k, z = self.concentration, v / self.scale
-        return ops.log(k / self.scale) + (k - 1) * ops.log(z) - z**k
+        # xlogy: 0 (not 0 * -inf) at z = 0 when k = 1, the exponential's exact log density there
+        return ops.log(k / self.scale) + ops.xlogy(k - 1, z) - z**k
 
     def cdf(self, value: Any) -> Tensor:
         v = self._value(value, self.scale)

@@ -25,6 +25,7 @@ from .distribution import (
     EULER_GAMMA,
     Distribution,
     _param,
+    _shape,
     _tiny,
     bce_with_logits,
     broadcast_all,
@@ -245,6 +246,15 @@ class Kumaraswamy(TransformedDistribution):
             PowerTransform(exponent=1 / self.concentration1),
         ]
         super().__init__(base, transforms, validate_args=validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> Distribution:
+        # the concentrations are the instance's own (not the base's): broadcast them with the batch,
+        # or mean, variance, mode and entropy would keep the old batch shape
+        new = object.__new__(type(self)) if _instance is None else _instance
+        batch = _shape(batch_shape)
+        new.concentration1 = ops.broadcast_to(self.concentration1, batch)
+        new.concentration0 = ops.broadcast_to(self.concentration0, batch)
+        return super().expand(batch_shape, _instance=new)
 
     @property
     def mean(self) -> Tensor:

@@ -35,6 +35,13 @@ def _mvdigamma(x: Tensor, p: int) -> Tensor:
     return ops.sum(digamma(ops.unsqueeze(x, -1) - shifts), axis=-1)
 
 
+def _cholesky_solve(B: Tensor, L: Tensor) -> Tensor:  # noqa: N803
+    """(L L^T)^-1 B with B's and L's batch dims broadcast first: linalg.cholesky_solve pairs an
+    unbatched B with a batched L wrongly (the rows of different batch entries get mixed)."""
+    batch = tuple(np.broadcast_shapes(B.shape[:-2], L.shape[:-2]))
+    return linalg.cholesky_solve(ops.broadcast_to(B, batch + B.shape[-2:]), ops.broadcast_to(L, batch + L.shape[-2:]))
+
+
 class Wishart(ExponentialFamily):
     """W(df, Sigma) over symmetric positive-definite p x p matrices, with exactly one of
     ``covariance_matrix`` (Sigma), ``precision_matrix`` (Sigma^-1) or ``scale_tril`` (L, Sigma = L L^T);
@@ -147,7 +154,7 @@ class Wishart(ExponentialFamily):
     def precision_matrix(self) -> Tensor:
         L = self._unbroadcasted_scale_tril  # noqa: N806
         ident = eye(self.event_shape[-1], dtype=L.dtype, device=L.device)
-        return ops.broadcast_to(linalg.cholesky_solve(ident, L), self.batch_shape + self.event_shape)
+        return ops.broadcast_to(_cholesky_solve(ident, L), self.batch_shape + self.event_shape)
 
     def _df_matrix(self, value: Tensor) -> Tensor:
         return ops.reshape(value, self.batch_shape + (1, 1))
@@ -216,7 +223,7 @@ class Wishart(ExponentialFamily):
         p = self.event_shape[-1]
         L = self._unbroadcasted_scale_tril  # noqa: N806
         half_log_det = ops.sum(ops.log(ops.diagonal(L, 0, -2, -1)), axis=-1)
-        trace = ops.sum(ops.diagonal(linalg.cholesky_solve(v, L), 0, -2, -1), axis=-1)
+        trace = ops.sum(ops.diagonal(_cholesky_solve(v, L), 0, -2, -1), axis=-1)
         return (
             -nu * (p * _LOG_2 / 2 + half_log_det)
             - ops.mvlgamma(nu / 2, p)
