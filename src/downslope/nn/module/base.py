@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from ... import backend
-from ...errors import ArgumentTypeError, InvalidValueError, StateDictError, StateError
+from ...errors import ArgumentError, ArgumentTypeError, InvalidValueError, StateDictError, StateError
 from ...row_grads import zero_rows_
 from ...tensor import Tensor, wrap_array
 from .hooks import (
@@ -199,6 +199,23 @@ def _forward_unimplemented(self: Module, *input: Any) -> Any:
 _REGISTRIES = frozenset(("_parameters", "_buffers", "_modules"))
 
 
+# Per class (by id, dropped when the class dies: classes made in loops or per test), the names its MRO
+# defines: methods, properties and other class attributes. A registered child under such a name is not
+# mirrored into the instance's attributes, so that lookups resolve as PyTorch's (the class's method first).
+# Computed once per class: a name added to the class afterwards is not seen.
+_class_names: dict[int, tuple[weakref.ref[type], frozenset[str]]] = {}
+
+
+def _class_defines(cls: type, name: str) -> bool:
+    """Whether ``cls`` (through its MRO) defines ``name``: such a name is left to the class."""
+    entry = _class_names.get(id(cls))
+    if entry is None:
+        key = id(cls)
+        entry = (weakref.ref(cls, lambda _: _class_names.pop(key, None)), frozenset(dir(cls)))
+        _class_names[key] = entry
+    return name in entry[1]
+
+
 class _Registry(dict):
     """A module's ``_parameters``, ``_buffers`` or ``_modules``: a dict whose writes reach the module's
     attributes too. downslope reads parameters, buffers and children as plain attributes (the fast
@@ -207,46 +224,51 @@ class _Registry(dict):
     ``clone_module``, weight-drop's ``_parameters[name] = ...``) must change the attribute as well.
     A name the module's class defines (a method, a property) is left to the class, as PyTorch's
     attribute lookup finds those before the dicts. A copy (deepcopy, pickle) is a plain dict, which
-    :meth:`Module.__setstate__` wraps again for the copied module."""
+    :meth:`Module.__setstate__` wraps again for the copied module; a shallow ``copy.copy`` shares the
+    registry with the original, as PyTorch's does, and the registry then keeps both modules' attributes
+    in step (its owners)."""
 
-    __slots__ = ("_owner",)
+    __slots__ = ("_owners",)
 
     def __init__(self, owner: Module, items: Mapping[str, Any] = ()) -> None:  # type: ignore[assignment]
         super().__init__(items)
-        self._owner = weakref.ref(owner)
+        self._owners: tuple[weakref.ref[Module], ...] = (weakref.ref(owner),)
 
-    def _attributes(self, key: Any) -> dict[str, Any] | None:
-        """The owner's attribute dict, when ``key`` is an attribute the registry keeps in step."""
-        owner = self._owner()
-        if owner is None or not isinstance(key, str) or hasattr(type(owner), key):
-            return None
-        return owner.__dict__
+    def _owned_by(self, module: Module) -> bool:
+        return any(ref() is module for ref in self._owners)
+
+    def _share_with(self, module: Module) -> None:
+        """Add ``module`` (a shallow copy of an owner) as an owner whose attributes follow the entries."""
+        self._owners = (*(ref for ref in self._owners if ref() is not None), weakref.ref(module))
+
+    def _attributes(self, key: Any) -> list[dict[str, Any]]:
+        """The owners' attribute dicts, where ``key`` is an attribute the registry keeps in step."""
+        if not isinstance(key, str):
+            return []
+        owners = [ref() for ref in self._owners]
+        return [m.__dict__ for m in owners if m is not None and not _class_defines(type(m), key)]
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
-        attributes = self._attributes(key)
-        if attributes is not None:
+        for attributes in self._attributes(key):
             attributes[key] = value
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)
-        attributes = self._attributes(key)
-        if attributes is not None:
+        for attributes in self._attributes(key):
             attributes.pop(key, None)
 
     def pop(self, key: str, *default: Any) -> Any:
         if key not in self:
             return super().pop(key, *default)
         value = super().pop(key)
-        attributes = self._attributes(key)
-        if attributes is not None:
+        for attributes in self._attributes(key):
             attributes.pop(key, None)
         return value
 
     def popitem(self) -> tuple[str, Any]:
         key, value = super().popitem()
-        attributes = self._attributes(key)
-        if attributes is not None:
+        for attributes in self._attributes(key):
             attributes.pop(key, None)
         return key, value
 
@@ -338,13 +360,17 @@ class Module:
             super().__init__(*args, **kwargs)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore a copied or unpickled module: its registries become the copy's own again (a copy
-        holds them as plain dicts, or shares the original's after a shallow ``copy.copy``), so writes
-        into them keep reaching the copy's attributes."""
+        """Restore a copied or unpickled module: a deep copy's or an unpickled module's registries (plain
+        dicts) become its own again; after a shallow ``copy.copy`` the copy shares the original's, as
+        PyTorch's copy does (a child added or replaced through either module shows in both), and
+        writes into them keep reaching both modules' attributes."""
         self.__dict__.update(state)
         for name in _REGISTRIES:
             registry = self.__dict__.get(name)
-            if isinstance(registry, dict) and not (type(registry) is _Registry and registry._owner() is self):
+            if type(registry) is _Registry:
+                if not registry._owned_by(self):
+                    registry._share_with(self)
+            elif isinstance(registry, dict):
                 object.__setattr__(self, name, _Registry(self, registry))
 
     # ------------------------------------------------------------------ calling
@@ -830,7 +856,7 @@ class Module:
             if _registration_hooks["module"]:
                 value = registered("module", self, name, value)
             modules[name] = value
-            d[name] = value
+            self._mirror(name, value)
             return
         if modules is not None and name in modules:
             if value is not None:
@@ -839,7 +865,7 @@ class Module:
                 )
             value = registered("module", self, name, None) if _registration_hooks["module"] else None
             modules[name] = value
-            d[name] = value
+            self._mirror(name, value)
             return
         buffers = d.get("_buffers")
         if isinstance(value, (Buffer, UninitializedBuffer)) or (buffers is not None and name in buffers):
@@ -857,6 +883,16 @@ class Module:
             self.register_buffer(name, value, persistent=persistent)
             return
         object.__setattr__(self, name, value)
+
+    def _mirror(self, name: str, value: Any) -> None:
+        """Keep a registered entry as a plain attribute too (reads are then plain dict hits), unless the
+        class defines the name: PyTorch keeps entries only in the registries, so ``self.parameters =
+        nn.ParameterList(...)`` leaves ``self.parameters()`` the method (N-BEATS does this); a plain
+        attribute of that name set earlier goes, as PyTorch removes it."""
+        if _class_defines(type(self), name):
+            self.__dict__.pop(name, None)
+        else:
+            self.__dict__[name] = value
 
     def _warn_plain_container(self, name: str, value: Any, pending: bool = True, stacklevel: int = 3) -> None:
         """Warn when a plain list, tuple or dict of layers holds layers this module does not register: as
@@ -966,7 +1002,7 @@ class Module:
         if param is not None and _registration_hooks["parameter"]:
             param = registered("parameter", self, name, param)
         self._parameters[name] = param
-        self.__dict__[name] = param
+        self._mirror(name, param)
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Add state that is not trained but is saved in ``state_dict`` (unless ``persistent=False``).
@@ -1002,7 +1038,7 @@ class Module:
             self._non_persistent.discard(name)
         else:
             self._non_persistent.add(name)
-        object.__setattr__(self, name, tensor)
+        self._mirror(name, tensor)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` as a child under ``name`` (same as assigning the attribute); a name
@@ -1022,7 +1058,7 @@ class Module:
         if _registration_hooks["module"]:
             module = registered("module", self, name, module)
         self._modules[name] = module
-        self.__dict__[name] = module
+        self._mirror(name, module)
 
     register_module = add_module
 
@@ -1042,12 +1078,32 @@ class Module:
             raise AttributeError(f"{type(self).__name__} has no buffer {target!r}")
         return buf
 
-    def set_submodule(self, target: str, module: Module) -> None:
-        """Replace the descendant named by a dotted path (e.g. swap a classifier head)."""
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Set the descendant named by a dotted path (e.g. swap a classifier head), as PyTorch's: the
+        parent must exist; a new name is added unless ``strict=True``, which only replaces an existing
+        attribute (AttributeError otherwise). An existing attribute of that name must be a Module.
+
+        Example:
+            >>> from downslope import nn
+            >>> m = nn.Sequential(nn.Linear(2, 2))
+            >>> m.set_submodule("0", nn.Linear(2, 3)); m.set_submodule("head", nn.ReLU())
+            >>> [name for name, _ in m.named_children()]
+            ['0', 'head']
+        """
+        if target == "":
+            raise ArgumentError("set_submodule: cannot set the submodule without a target name (got target='')")
+        if not isinstance(module, Module):
+            raise ArgumentError(f"set_submodule({target!r}): `module` is not an nn.Module, found {type(module)}")
         parent_path, _, name = target.rpartition(".")
         parent = self.get_submodule(parent_path)
-        if name not in parent._modules:
-            raise AttributeError(f"{type(parent).__name__} has no submodule {name!r} (setting {target!r})")
+        present = hasattr(parent, name)
+        if strict and not present:
+            raise AttributeError(
+                f"{parent._get_name()} has no attribute `{name}` (set_submodule({target!r}, strict=True) "
+                "only replaces an existing submodule)"
+            )
+        if present and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"`{name}` is not an nn.Module (set_submodule({target!r}))")
         setattr(parent, name, module)
 
     def get_submodule(self, target: str) -> Module:
@@ -1169,7 +1225,10 @@ class Module:
     def train(self: M, mode: bool = True) -> M:
         """Set training mode (dropout active, batch statistics) here and in every descendant."""
         if not isinstance(mode, bool):
-            raise ArgumentTypeError(f"train(mode): expected a bool, got {type(mode).__name__}")
+            # ValueError as PyTorch's, which ported code catches
+            raise ArgumentError(
+                f"{type(self).__name__}.train(mode): training mode is expected to be boolean, got {mode!r}"
+            )
         object.__setattr__(self, "training", mode)
         for child in self.children():  # each child's own train(), as PyTorch's: overrides run (a frozen
             child.train(mode)  # BatchNorm kept in eval, LoRA merging its weights on eval())

@@ -7,9 +7,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, overload
 
-from ...errors import ArgumentTypeError, OutOfRangeError, StateDictError
+from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, StateDictError
 from ...tensor import Tensor
 from .base import Module, _addindent, _typename
+from .hooks import _global_flags
 from .parameter import Parameter
 
 
@@ -25,6 +26,23 @@ def _check_module(owner: str, value: Any) -> Module:
     return value
 
 
+class _FusedPairs(dict[tuple[type, type], Callable[[Module, Module, Any], Any]]):
+    """FUSED_PAIRS: a dict that also keeps the set of the pairs' first types, so that Sequential's
+    forward looks ahead only after a layer that can start a pair."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.firsts: set[type] = set()
+
+    def __setitem__(self, key: tuple[type, type], fn: Callable[[Module, Module, Any], Any]) -> None:
+        super().__setitem__(key, fn)
+        self.firsts.add(key[0])
+
+    def __delitem__(self, key: tuple[type, type]) -> None:
+        super().__delitem__(key)
+        self.firsts = {first for first, _ in self}
+
+
 #: Pairs of consecutive layers that :class:`Sequential` runs as one fused op: (type of the first,
 #: type of the second) -> ``fn(first, second, x)``, which returns the pair's output, or None when
 #: the fused op does not apply to these layers or this input (both layers then run as usual). The
@@ -32,17 +50,22 @@ def _check_module(owner: str, value: Any) -> Module:
 #: three over the activations). A fused pair gives the same values and gradients as its two layers;
 #: only the first layer's output is never made. Layers with hooks or a replaced ``forward`` always
 #: run on their own.
-FUSED_PAIRS: dict[tuple[type, type], Callable[[Module, Module, Any], Any]] = {}
-
+FUSED_PAIRS: _FusedPairs = _FusedPairs()
+_END = object()  # the end of Sequential's layers
 
 _MODULE_CALL = Module.__call__
 
 
 def _plain(m: Module) -> bool:
-    """Whether ``m`` runs its class's forward with no hooks and through Module's own ``__call__``
-    (a tracer such as the ONNX exporter replaces that to see every layer), so that a fused op may
-    stand in for it."""
-    return type(m).__call__ is _MODULE_CALL and not m.__dict__.get("_hooks") and "forward" not in m.__dict__
+    """Whether ``m`` runs its class's forward with no hooks (its own or global ones) and through
+    Module's own ``__call__`` (a tracer such as the ONNX exporter replaces that to see every layer),
+    so that a fused op may stand in for it."""
+    return (
+        type(m).__call__ is _MODULE_CALL
+        and not m.__dict__.get("_hooks")
+        and "forward" not in m.__dict__
+        and not _global_flags["any"]
+    )
 
 
 def _renumber(container: Module, items: list[Module]) -> None:
@@ -86,20 +109,29 @@ class Sequential(Module):
                 self.add_module(str(i), _check_module("Sequential", layer))
 
     def forward(self, input: Any) -> Any:
-        layers = [m for m in self._modules.values() if m is not None]
-        i, count = 0, len(layers)
-        while i < count:
-            m = layers[i]
-            if i + 1 < count:
-                fused = FUSED_PAIRS.get((type(m), type(layers[i + 1])))
-                if fused is not None and _plain(m) and _plain(layers[i + 1]):
-                    out = fused(m, layers[i + 1], input)
+        # The live registry, as PyTorch iterates it: a layer replaced during the pass (by a hook) is the
+        # one that runs. A layer is read ahead only after a plain one that can start a fused pair.
+        layers = iter(self._modules.values())
+        firsts = FUSED_PAIRS.firsts
+        m: Any = next(layers, _END)
+        while m is not _END:
+            if m is None:
+                m = next(layers, _END)
+                continue
+            if type(m) in firsts and _plain(m):
+                after: Any = next(layers, _END)
+                fused = FUSED_PAIRS.get((type(m), type(after)))
+                if fused is not None and _plain(after):
+                    out = fused(m, after, input)
                     if out is not None:
                         input = out
-                        i += 2
+                        m = next(layers, _END)
                         continue
+                input = m(input)
+                m = after
+                continue
             input = m(input)
-            i += 1
+            m = next(layers, _END)
         return input
 
     def __len__(self) -> int:
@@ -141,11 +173,12 @@ class Sequential(Module):
         return self
 
     def __setitem__(self, index: int, module: Module) -> None:
-        items = list(self)
-        if not -len(items) <= index < len(items):
-            raise OutOfRangeError(f"Sequential index {index} out of range for {len(items)} layers")
-        items[index] = _check_module("Sequential", module)
-        self._renumber(items)
+        # The layer at that position is replaced under its own name (a named Sequential keeps its
+        # names), in place in the registry, as PyTorch's setattr on the key does.
+        keys = list(self._modules)
+        if not -len(keys) <= index < len(keys):
+            raise OutOfRangeError(f"Sequential index {index} out of range for {len(keys)} layers")
+        setattr(self, keys[index], _check_module("Sequential", module))
 
     def __delitem__(self, index: int | slice) -> None:
         items = list(self)
@@ -160,14 +193,33 @@ class Sequential(Module):
         return taken
 
     def __add__(self, other: Sequential) -> Sequential:
-        if not isinstance(other, Sequential):
-            raise ArgumentTypeError(f"Sequential + {type(other).__name__}: expected another Sequential")
+        if not isinstance(other, Sequential):  # a ValueError, as PyTorch's
+            raise ArgumentError(f"Sequential + {type(other).__name__}: expected another Sequential")
         return Sequential(*self, *other)
 
     def __iadd__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
-            raise ArgumentTypeError(f"Sequential += {type(other).__name__}: expected another Sequential")
+            raise ArgumentError(f"Sequential += {type(other).__name__}: expected another Sequential")
         return self.extend(list(other))
+
+    def _repeats(self, other: Any, op: str) -> int:
+        """The factor of ``*``: an int (TypeError otherwise) above zero (ValueError), as PyTorch's."""
+        if not isinstance(other, int):
+            raise ArgumentTypeError(f"unsupported operand type(s) for {op}: 'Sequential' and '{type(other).__name__}'")
+        if other <= 0:
+            raise ArgumentError(f"Sequential {op} {other}: non-positive multiplication factor (expected an int >= 1)")
+        return other
+
+    def __mul__(self, other: int) -> Sequential:
+        """A new Sequential that runs the layers ``other`` times over: the same layer objects repeated
+        (their parameters shared), not copies, as PyTorch's."""
+        return Sequential(*(list(self) * self._repeats(other, "*")))
+
+    def __rmul__(self, other: int) -> Sequential:
+        return self.__mul__(other)
+
+    def __imul__(self, other: int) -> Sequential:
+        return self.extend(list(self) * (self._repeats(other, "*=") - 1))
 
     def _renumber(self, items: list[Module]) -> None:
         _renumber(self, items)
@@ -352,8 +404,9 @@ class ModuleDict(_DictView[Module], Module):
         del self._modules[key]
         self.__dict__.pop(key, None)
 
-    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
-        pairs = modules.items() if isinstance(modules, Mapping) else modules
+    def update(self, modules: Mapping[str, Module] | ModuleDict | Iterable[tuple[str, Module]]) -> None:
+        # a ModuleDict iterates over its keys: its pairs come from items(), as a mapping's
+        pairs = modules.items() if isinstance(modules, (Mapping, ModuleDict)) else modules
         for k, m in pairs:
             self[str(k)] = m
 
@@ -391,7 +444,13 @@ class ParameterList(_ListView[Parameter], Module):
     def _entries(self) -> dict[str, Parameter | None]:
         return self._parameters
 
-    def __getitem__(self, index: int) -> Parameter:
+    @overload
+    def __getitem__(self, index: int) -> Parameter: ...
+    @overload
+    def __getitem__(self, index: slice) -> ParameterList: ...
+    def __getitem__(self, index: int | slice) -> Parameter | ParameterList:
+        if isinstance(index, slice):  # a new list of the same Parameter objects, as PyTorch's
+            return type(self)([self[i] for i in range(*index.indices(len(self)))])
         p = self._parameters[self._index(index)]
         assert p is not None
         return p
@@ -405,9 +464,16 @@ class ParameterList(_ListView[Parameter], Module):
         return self
 
     def extend(self, values: Iterable[Any]) -> ParameterList:
+        if isinstance(values, Tensor) or not isinstance(values, Iterable):  # a tensor is never unpacked
+            raise ArgumentTypeError(
+                f"ParameterList.extend should be called with an iterable of parameters, but got {type(values).__name__}"
+            )
         for v in values:
             self.append(v)
         return self
+
+    def __iadd__(self, values: Iterable[Any]) -> ParameterList:
+        return self.extend(values)
 
     def forward(self, *input: Any) -> Any:
         raise NotImplementedError("ParameterList has no forward(); use its parameters in your own module's forward")

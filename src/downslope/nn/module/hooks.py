@@ -116,12 +116,9 @@ class _BackwardHook:
             changed = hook(self.module, self.grad_outputs)
             if changed is None:
                 continue
-            if len(changed) != self.n_outputs:
-                raise InvalidValueError(
-                    f"Backward pre hook returned an invalid number of grad_output, got {len(changed)}, "
-                    f"but expected {self.n_outputs}"
-                )
-            self.grad_outputs = tuple(changed)
+            self.grad_outputs = _checked_result(
+                hook, self.module, changed, self.grad_outputs, "pre hook", "grad_output"
+            )
         local = self.grad_outputs
         if self.input_index is None:  # no input requires grad: the hooks run now, with no grad_input
             warnings.warn(
@@ -157,14 +154,36 @@ class _BackwardHook:
             changed = hook(self.module, result, self.grad_outputs)
             if changed is None:
                 continue
-            if len(changed) != len(result):
-                raise InvalidValueError(
-                    f"Backward hook returned an invalid number of grad_input, got {len(changed)}, but expected "
-                    f"{len(result)}"
-                )
-            result = tuple(changed)
+            result = _checked_result(hook, self.module, changed, result, "hook", "grad_input")
         self.grad_outputs = None
         return tuple(result[i] for i in self.input_grad_index)
+
+
+def _checked_result(
+    hook: Any, module: Module, got: Any, current: tuple[Any, ...], kind: str, what: str
+) -> tuple[Any, ...]:
+    """A backward hook's (or pre-hook's) replacement gradients, checked as PyTorch checks them (one per
+    entry of ``what``, each of the shape it replaces), the errors naming the hook and what it returned
+    rather than the graph node that would otherwise meet the wrong shapes. RuntimeErrors, as PyTorch's."""
+    name = getattr(hook, "__qualname__", None) or getattr(hook, "__name__", None) or repr(hook)
+    where = f"Backward {kind} {name!r} of {type(module).__name__}"
+    if not isinstance(got, (tuple, list)):
+        shape = f" of shape {tuple(got.shape)}" if hasattr(got, "shape") else ""
+        raise InvalidValueError(
+            f"{where} returned a {type(got).__name__}{shape}; it must return None or a tuple of {len(current)} "
+            f"gradient(s), one per entry of {what} (e.g. `return ({what}[0] * 3,)`)"
+        )
+    if len(got) != len(current):
+        raise InvalidValueError(
+            f"{where} returned an invalid number of {what}, got {len(got)}, but expected {len(current)}"
+        )
+    for i, (new, old) in enumerate(zip(got, current)):
+        if new is not None and old is not None and tuple(getattr(new, "shape", ())) != tuple(old.shape):
+            raise InvalidValueError(
+                f"{where} has changed the size of value: {what}[{i}] has shape {tuple(getattr(new, 'shape', ()))}, "
+                f"expected {tuple(old.shape)}"
+            )
+    return tuple(got)
 
 
 class RemovableHandle:
