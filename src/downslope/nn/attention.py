@@ -51,6 +51,8 @@ __all__ += ["SDPBackend", "sdpa_kernel"]  # torch.nn.attention's names
 __path__: list[str] = []
 
 _HALF = np.dtype(np.float16)
+# the numbers a probability may be given as (NumPy scalars too, as torch takes them); built once, not per call
+_REALS = (int, float, np.integer, np.floating)
 _F32 = np.dtype(np.float32)
 
 
@@ -107,7 +109,7 @@ def scaled_dot_product_attention(
             f"scaled_dot_product_attention: key {key.shape} and value {value.shape} need the same sequence "
             "length (dim -2)"
         )
-    if isinstance(dropout_p, bool) or not isinstance(dropout_p, (int, float)) or not 0.0 <= dropout_p < 1.0:
+    if isinstance(dropout_p, bool) or not isinstance(dropout_p, _REALS) or not 0.0 <= dropout_p < 1.0:
         raise ArgumentError(f"scaled_dot_product_attention: dropout_p must be a number in [0, 1), got {dropout_p!r}")
     group = 1
     if enable_gqa and query.ndim >= 3 and key.ndim >= 3 and query.shape[-3] != key.shape[-3]:
@@ -629,7 +631,7 @@ class MultiheadAttention(Module):
             raise ArgumentError(
                 f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
             )
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        if isinstance(dropout, bool) or not isinstance(dropout, _REALS) or not 0.0 <= dropout < 1.0:
             raise ArgumentError(f"MultiheadAttention: dropout must be a probability in [0, 1), got {dropout!r}")
         self.embed_dim = int(embed_dim)
         self.kdim = int(kdim) if kdim is not None else self.embed_dim

@@ -422,12 +422,28 @@ def _renorm_rows(weight: Tensor, idx: Any, max_norm: float, norm_type: float) ->
     place and without gradient, to ``max_norm`` (times 1 / (1 + 1e-7 / norm), as PyTorch does)."""
     flat = idx.reshape(-1)
     rows = weight.array[flat]
-    norms = (np.abs(rows) ** norm_type).sum(axis=-1, keepdims=True) ** (1.0 / norm_type)
+    # compared and divided in float64, as torch reads each norm with .item<double>() (a float32 norm
+    # of 0.1 exceeds max_norm=0.1 there)
+    norms = _row_norms(rows, norm_type).astype(np.float64)
     scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(rows.dtype)
     from ..autograd import no_grad
 
     with no_grad():  # duplicates write the same values; the version bump guards graphs that read the table
         weight[wrap_array(flat)] = wrap_array(rows * scale)
+
+
+def _row_norms(rows: Any, norm_type: float) -> Any:
+    """torch.norm's p-norm of each row: the power-sum formula has no root at p=0 and gives 1.0 at
+    p=+-inf, so those are torch's limits (the count of nonzeros, the largest and the smallest |x|)."""
+    mags = np.abs(rows)
+    if norm_type == float("inf"):  # host: a Python number
+        return mags.max(axis=-1, keepdims=True)
+    if norm_type == -float("inf"):  # host: a Python number
+        return mags.min(axis=-1, keepdims=True)
+    if norm_type == 0:  # host: a Python number
+        return (mags != 0).sum(axis=-1, keepdims=True).astype(rows.dtype)
+    with np.errstate(divide="ignore"):  # a zero to a negative power: inf, whose root gives torch's 0 norm
+        return (mags**norm_type).sum(axis=-1, keepdims=True) ** (1.0 / norm_type)
 
 
 def _embedding_vjp(g, y, args, saved, needs, xp):

@@ -32,6 +32,7 @@ from .module import Module, Parameter
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
 
 _HALF = np.dtype(np.float16)
+_INTEGERS = (int, np.integer)  # built once: group_norm checks its num_groups on every call
 
 
 def _widen(t: Tensor | None) -> Tensor | None:
@@ -844,7 +845,7 @@ def group_norm(
     x = input  # torch's parameter name (F.group_norm(input=...))
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"group_norm: expected a Tensor, got {type(x).__name__}")
-    if x.ndim < 2 or isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups < 1:
+    if x.ndim < 2 or isinstance(num_groups, bool) or not isinstance(num_groups, _INTEGERS) or num_groups < 1:
         raise ArgumentError(
             f"group_norm: expected (N, C, ...) input and num_groups >= 1, got {x.shape}, {num_groups!r}"
         )

@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from numbers import Integral
 from typing import Any
 
 from ..errors import ArgumentError, ShapeError
@@ -36,15 +38,18 @@ class _PadNd(Module):
     # value keyword-only: torch's zero, reflection, replication and circular pads take padding alone
     def __init__(self, padding: Any, *, value: float = 0.0) -> None:
         super().__init__()
-        if isinstance(padding, int) and not isinstance(padding, bool):
+        # numbers.Integral: NumPy integers (a width read from an array or a config) count, as in torch
+        if isinstance(padding, Integral) and not isinstance(padding, bool):
             padding = (padding,) * (2 * self._dims)
-        padding = tuple(padding)
+        padding = tuple(padding) if isinstance(padding, Iterable) else (padding,)  # a bool or float: refused below
         # negative widths crop, as PyTorch's modules (and F.pad) do
-        if len(padding) != 2 * self._dims or not all(isinstance(p, int) and not isinstance(p, bool) for p in padding):
+        if len(padding) != 2 * self._dims or not all(
+            isinstance(p, Integral) and not isinstance(p, bool) for p in padding
+        ):
             raise ArgumentError(
                 f"{type(self).__name__}: padding must be one int or {2 * self._dims} of them, got {padding!r}"
             )
-        self.padding = padding
+        self.padding = tuple(int(p) for p in padding)
         self.value = float(value)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:

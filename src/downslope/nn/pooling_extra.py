@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..tensor import Tensor, record_op, wrap_array
 from ._arrays import array_like, is_host
 from ._conv_args import _as_tensor, _batched, _check_floating
 from .module import Module
-from .pooling import _adaptive_sizes, avg_pool1d, avg_pool2d, first_max_last
+from .pooling import _adaptive_sizes, avg_pool1d, avg_pool2d, first_max_last, max_pool1d, max_pool2d
 
 __all__ = [
     "adaptive_max_pool1d", "adaptive_max_pool2d", "lp_pool1d", "lp_pool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
@@ -123,10 +124,15 @@ def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = 
     _check_floating(x, where)
     x, unbatched = _batched(x, 1, where)
     (out_len,) = _adaptive_sizes(
-        output_size if not isinstance(output_size, int) else (output_size,), x.shape[2:], where
+        output_size if not isinstance(output_size, Integral) else (int(output_size),), x.shape[2:], where
     )
     out = _adaptive_max_last(x, out_len)
     return ops.squeeze(out, 0) if unbatched else out
+
+
+def _tuple(value: Any, n: int) -> tuple[Any, ...]:
+    # numbers.Integral: NumPy integers (a size read from an array or a config) count, as in torch
+    return (int(value),) * n if isinstance(value, Integral) else tuple(value)
 
 
 def _check_norm_type(norm_type: Any, where: str) -> None:
@@ -134,6 +140,17 @@ def _check_norm_type(norm_type: Any, where: str) -> None:
         raise ArgumentError(
             f"{where}: norm_type must be nonzero (the result is a 1/norm_type power), got {norm_type!r}"
         )
+
+
+def _lp_extreme(input: Tensor, norm_type: Any, pool: Any, kernel_size: Any, stride: Any, ceil_mode: bool) -> Any:
+    """PyTorch's rule for norm_type=+-inf (the limits of the power mean, where x**p and the 1/p
+    root give 1.0): max pooling of |x| for inf, minus max pooling of -|x| (the minimum) for -inf;
+    the gradient, as max pooling's, goes to each window's first winner. None for a finite norm_type."""
+    if norm_type == float("inf"):  # host: a Python number
+        return pool(ops.abs(input), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -float("inf"):  # host: a Python number
+        return -pool(-ops.abs(input), kernel_size, stride, 0, 1, ceil_mode)
+    return None
 
 
 def _lp_finish(pooled: Tensor, norm_type: float, window: int) -> Tensor:
@@ -151,7 +168,10 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
         tensor([[[[6.]]]])
     """
     _check_norm_type(norm_type, "lp_pool2d")
-    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    extreme = _lp_extreme(input, norm_type, max_pool2d, kernel_size, stride, ceil_mode)
+    if extreme is not None:
+        return extreme
+    k = _tuple(kernel_size, 2)
     pooled = avg_pool2d(input**norm_type, k, stride, 0, ceil_mode)
     return _lp_finish(pooled, norm_type, k[0] * k[1])
 
@@ -159,6 +179,9 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size: int, stride: Any = None, ceil_mode: bool = False) -> Tensor:
     """1-D power-average pooling (see :func:`lp_pool2d`)."""
     _check_norm_type(norm_type, "lp_pool1d")
+    extreme = _lp_extreme(input, norm_type, max_pool1d, kernel_size, stride, ceil_mode)
+    if extreme is not None:
+        return extreme
     pooled = avg_pool1d(input**norm_type, kernel_size, stride, 0, ceil_mode)
     return _lp_finish(pooled, norm_type, int(kernel_size))
 
@@ -172,10 +195,13 @@ def lp_pool3d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
         >>> F.lp_pool3d(ds.full((1, 1, 2, 2, 2), 1.0), 1, 2).flatten().tolist()
         [8.0]
     """
-    from .volumetric import avg_pool3d
+    from .volumetric import avg_pool3d, max_pool3d
 
     _check_norm_type(norm_type, "lp_pool3d")
-    k = (kernel_size,) * 3 if isinstance(kernel_size, int) else tuple(kernel_size)
+    extreme = _lp_extreme(input, norm_type, max_pool3d, kernel_size, stride, ceil_mode)
+    if extreme is not None:
+        return extreme
+    k = _tuple(kernel_size, 3)
     pooled = avg_pool3d(input**norm_type, k, stride, 0, ceil_mode)
     return _lp_finish(pooled, norm_type, k[0] * k[1] * k[2])
 
@@ -248,12 +274,26 @@ class LPPool3d(LPPool2d):
 
 # ---------------------------------------------------------------------- max unpooling
 def _unpool_size(x: Tensor, k: Any, s: Any, p: Any, output_size: Any, spatial: int, where: str) -> tuple[int, ...]:
-    if output_size is not None:
-        size = tuple(int(v) for v in output_size)[-spatial:]
-        if len(size) != spatial:
-            raise ArgumentError(f"{where}: output_size {output_size} has too few dims")
-        return size
-    return tuple((n - 1) * st - 2 * pd + kk for n, kk, st, pd in zip(x.shape[-spatial:], k, s, p))
+    default = tuple((n - 1) * st - 2 * pd + kk for n, kk, st, pd in zip(x.shape[-spatial:], k, s, p))
+    if output_size is None:
+        return default
+    size = tuple(int(v) for v in output_size)
+    if len(size) == spatial + 2:  # a full (N, C, ...) size, as torch takes it
+        size = size[2:]
+    if len(size) != spatial:
+        raise ArgumentError(
+            f"{where}: output_size should have {spatial} or {spatial + 2} elements, got {output_size!r}"
+        )
+    # torch's range: the sizes a max pooling of this stride could have pooled to the input's size;
+    # any other size would place the flat indices (taken in the pooled input's width) in wrong rows
+    for d, (n, v, st) in enumerate(zip(size, default, s)):
+        lo, hi = v - st, v + st
+        if not lo < n < hi:
+            raise ArgumentError(
+                f"{where}: invalid output_size {output_size!r} (dim {d} must be between {lo} and {hi}, "
+                f"exclusive, for an input of spatial size {tuple(x.shape[-spatial:])})"
+            )
+    return size
 
 
 def _max_unpool(x: Tensor, indices: Any, size: tuple[int, ...], where: str) -> Tensor:
@@ -292,9 +332,9 @@ def max_unpool2d(
         tensor([[[[0., 5.],
                   [0., 0.]]]])
     """
-    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-    s = k if stride is None else ((stride, stride) if isinstance(stride, int) else tuple(stride))
-    p = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    k = _tuple(kernel_size, 2)
+    s = k if stride is None else _tuple(stride, 2)
+    p = _tuple(padding, 2)
     return _max_unpool(input, indices, _unpool_size(input, k, s, p, output_size, 2, "max_unpool2d"), "max_unpool2d")
 
 
@@ -302,9 +342,9 @@ def max_unpool1d(
     input: Tensor, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None
 ) -> Tensor:
     """1-D :func:`max_unpool2d`: the inverse of ``max_pool1d(..., return_indices=True)``."""
-    k = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
-    s = k if stride is None else ((stride,) if isinstance(stride, int) else tuple(stride))
-    p = (padding,) if isinstance(padding, int) else tuple(padding)
+    k = _tuple(kernel_size, 1)
+    s = k if stride is None else _tuple(stride, 1)
+    p = _tuple(padding, 1)
     return _max_unpool(input, indices, _unpool_size(input, k, s, p, output_size, 1, "max_unpool1d"), "max_unpool1d")
 
 
@@ -320,9 +360,9 @@ def max_unpool3d(
         >>> F.max_unpool3d(out, idx, 2).flatten().tolist()
         [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 7.0]
     """
-    k = (kernel_size,) * 3 if isinstance(kernel_size, int) else tuple(kernel_size)
-    s = k if stride is None else ((stride,) * 3 if isinstance(stride, int) else tuple(stride))
-    p = (padding,) * 3 if isinstance(padding, int) else tuple(padding)
+    k = _tuple(kernel_size, 3)
+    s = k if stride is None else _tuple(stride, 3)
+    p = _tuple(padding, 3)
     return _max_unpool(input, indices, _unpool_size(input, k, s, p, output_size, 3, "max_unpool3d"), "max_unpool3d")
 
 
@@ -340,9 +380,9 @@ class MaxUnpool2d(Module):
 
     def extra_repr(self) -> str:
         n = self._spatial
-        k = (self.kernel_size,) * n if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
-        s = k if self.stride is None else ((self.stride,) * n if isinstance(self.stride, int) else tuple(self.stride))
-        p = (self.padding,) * n if isinstance(self.padding, int) else tuple(self.padding)
+        k = _tuple(self.kernel_size, n)
+        s = k if self.stride is None else _tuple(self.stride, n)
+        p = _tuple(self.padding, n)
         return f"kernel_size={k}, stride={s}, padding={p}"
 
 

@@ -109,11 +109,15 @@ def _seq_len(x: Tensor, batch_first: bool) -> int:
     return int(x.shape[1 if batch_first else 0])
 
 
+# the numbers a probability may be given as (NumPy scalars too, as torch takes them)
+_REALS = (int, float, np.integer, np.floating)
+
+
 def _check_common(d_model: Any, nhead: Any, dim_feedforward: Any, dropout: Any, owner: str) -> None:
     for what, n in (("d_model", d_model), ("nhead", nhead), ("dim_feedforward", dim_feedforward)):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ArgumentError(f"{owner}: {what} must be a positive integer, got {n!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+    if isinstance(dropout, bool) or not isinstance(dropout, _REALS) or not 0.0 <= dropout < 1.0:
         raise ArgumentError(f"{owner}: dropout must be a probability in [0, 1), got {dropout!r}")
 
 

@@ -107,25 +107,44 @@ def _check_positive_sizes(in_sizes: list[int], out: list[int], area: bool = Fals
         )
 
 
-def _nearest_source(n_in: int, n_out: int, factor: float | None, exact: bool, spatial: int, wide: bool) -> np.ndarray:
+def _nearest_source(n_in: int, n_out: int, factor: float | None, exact: bool, small_2d: bool, wide: bool) -> np.ndarray:
     """The source index of each output position along one dim, as PyTorch's CPU kernels compute it.
 
-    The scale is ``1/factor`` (or ``n_in/n_out``) in float32, or in float64 for a float64 input of
-    the 1-D and 3-D kernels; ``floor(dst * scale)`` (nearest) or ``floor((dst + 0.5) * scale)``
-    (nearest-exact, the product in float64) is rounded to float32 before the floor, as torch's
-    ``floorf``. torch's 2-D nearest kernel takes two shortcuts first: an unchanged size copies
-    (``dst``), an exactly doubled one halves (``dst >> 1``), whatever the scale factor."""
+    torch's generic kernel (1-D, 3-D, and 2-D outputs of height + width over 128) computes the scale
+    ``1/factor`` (or ``n_in/n_out``) in the input's opmath type: float32, float64 when ``wide`` (a
+    float64 input). Its 2-D kernel for small outputs (``small_2d``: see :func:`_small_2d_kernel`)
+    computes in float32 whatever the input (``nearest_idx``), and takes two shortcuts first for
+    'nearest': an unchanged size copies (``dst``), an exactly doubled one halves (``dst >> 1``),
+    whatever the scale factor. ``dst * scale`` (nearest) or, for nearest-exact, ``(dst + 0.5) * scale``
+    in float64 (small 2-D) or ``max((dst + 0.5) * scale - 0.5, 0) + 0.5`` (generic) is rounded to
+    float32 before the floor, as torch's ``floorf``."""
     dst = np.arange(n_out, dtype=np.int64)  # host: indices from the sizes, moved to the data's device
-    if spatial == 2 and not exact:
+    if small_2d and not exact:
         if n_out == n_in:
             return dst
         if n_out == 2 * n_in:
             return dst >> 1
-    real: Any = np.float64 if wide and spatial != 2 else np.float32
+    real: Any = np.float64 if wide and not small_2d else np.float32
     scale: Any = real(1.0 / factor) if factor is not None else real(n_in) / real(n_out)
-    product = (dst + 0.5) * np.float64(scale) if exact else dst.astype(real) * scale
+    if not exact:
+        product = dst.astype(real) * scale
+    elif small_2d:  # nearest_exact_idx: (dst + 0.5) * scale, the product in float64
+        product = (dst + 0.5) * np.float64(scale)
+    else:  # area_pixel_compute_source_index in ``real``, clamped at 0, then + 0.5 in float64
+        # scale * (dst + 0.5) - 0.5 is one fused multiply-add in torch's build: in float32 it is
+        # rounded once, from float64 (where a product of two float32 numbers is exact)
+        centre = (np.float64(scale) * (dst.astype(real) + real(0.5)).astype(np.float64) - 0.5).astype(real)
+        product = np.maximum(centre, real(0)).astype(np.float64) + 0.5
     src = np.floor(product.astype(np.float32)).astype(np.int64)
     return np.minimum(src, n_in - 1)
+
+
+def _small_2d_kernel(out_sizes: list[int]) -> bool:
+    """Whether torch's 2-D nearest resize runs its channels-last kernel (``nearest_idx``: float32
+    coordinates and the copy/halve shortcuts) rather than the generic one: it does when the output's
+    height + width is at most 128 (``_use_channels_last_kernel_2d``: small outputs run faster there;
+    it also takes channels-last inputs of more than 3 channels, a layout NumPy's arrays do not mark)."""
+    return len(out_sizes) == 2 and out_sizes[0] + out_sizes[1] <= 128
 
 
 def _gather(x: Tensor, axis: int, index: np.ndarray) -> Tensor:
@@ -194,13 +213,14 @@ def interpolate(
     # in one pass rather than through np.add.at; the gathers below on devices and without numba
     compiled = mode != "bicubic" and input.array.size > 0 and jit_gate.kernels(_KERNELS, input.array) is not None
     real: Any = np.float64 if dtype == np.float64 else np.float32  # torch's opmath type for the coordinates
+    small_2d = _small_2d_kernel(out_sizes)
     # the last dim first: torch's kernels blend along it innermost, so float32 rounds as there
     for k in reversed(range(spatial)):
         n_in, n_out, factor = input.shape[2 + k], out_sizes[k], factors[k]
         axis = 2 + k
         given = factor if factor is not None and not recompute_scale_factor else None
         if mode in ("nearest", "nearest-exact"):
-            src = _nearest_source(n_in, n_out, given, mode == "nearest-exact", spatial, dtype == np.float64)
+            src = _nearest_source(n_in, n_out, given, mode == "nearest-exact", small_2d, dtype == np.float64)
             x = _along_axis(x, axis, src, None) if compiled else _gather(x, axis, like(src, input.array))
             continue
         if mode != "bicubic" and n_out == n_in:
@@ -335,10 +355,11 @@ def _resized_uint8(
             continue
         factor = None if recompute else factors[axis - 2]
         if cubic and not antialias:
-            taps, weights = _cubic_taps(n_in, n_out, factor, align_corners)
+            taps, weights, top = _cubic_taps(n_in, n_out, factor, align_corners)
         else:
             taps, weights = _filter_taps(n_in, n_out, factor, align_corners, cubic, antialias)
-        fixed, bits = _int16_weights(weights)
+            top = float(weights.max())  # host: interpolation weights made from the sizes, on the host
+        fixed, bits = _int16_weights(weights, top)
         moved = np.moveaxis(a, axis, -1).astype(np.int64)
         total = (moved[..., like(taps, a)] * like(fixed, a)).sum(axis=-1)
         total += 1 << (bits - 1)
@@ -374,24 +395,51 @@ def _filter_taps(
     return np.minimum(taps, n_in - 1), w
 
 
-def _cubic_taps(n_in: int, n_out: int, factor: float | None, align_corners: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The four taps (edges repeated) and Keys' weights (A = -0.75) of plain bicubic, in float64."""
+def _cubic_taps(
+    n_in: int, n_out: int, factor: float | None, align_corners: bool
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The four taps, Keys' weights (A = -0.75) and the largest weight of torch's byte bicubic
+    (``_compute_indices_min_size_weights``, in float64): the source index floored through float32
+    (``floorf``), each weight of a tap outside the image summed in float64 into the edge tap it
+    repeats, before the one rounding to int16 (rounding each copy apart, as the float kernel's
+    repeated taps would, is a grey level off on some pixels), and the largest weight taken over the
+    running sums, as torch's ``wt_max`` (it sets the fixed-point precision)."""
     dst = np.arange(n_out, dtype=np.float64)  # host: positions from the sizes
     if align_corners:
         src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
     else:
         scale = 1.0 / factor if factor is not None and factor > 0 else n_in / n_out
         src = scale * (dst + 0.5) - 0.5
-    first = np.floor(src).astype(np.int64)
-    t = src - first
-    taps = np.clip(first[:, None] + np.arange(-1, 3), 0, n_in - 1)  # host: tap offsets from the sizes
-    return taps, np.stack(_cubic_weights(t), axis=1)
+    first = np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), n_in - 1)
+    lam = np.clip(src - first, 0.0, 1.0)
+    low = first - 1  # the unclamped first tap
+    start = np.maximum(low, 0)
+    rows = np.arange(n_out)  # host: positions from the sizes
+    weights = np.zeros((n_out, 4))  # host: weights from the sizes
+    top = 0.0
+    for j in range(4):
+        slot = np.clip(low + j, 0, n_in - 1) - start  # taps outside the image go to the edge's slot
+        weights[rows, slot] += _keys_filter((j - 1) - lam)
+        top = max(top, float(weights[rows, slot].max()))  # host: weights made from the sizes
+    count = np.clip(np.minimum(first + 3, n_in) - start, 0, 4)
+    weights[np.arange(4) >= count[:, None]] = 0.0  # host: tap offsets from the sizes
+    taps = np.minimum(start[:, None] + np.arange(4), n_in - 1)  # host: tap offsets from the sizes
+    return taps, weights, top
 
 
-def _int16_weights(weights: np.ndarray) -> tuple[np.ndarray, int]:
+def _keys_filter(x: np.ndarray) -> np.ndarray:
+    """torch's ``HelperInterpCubic::aa_filter<double, false>``: Keys' cubic with A = -0.75 at |x|."""
+    a = _CUBIC_A
+    x = np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
+
+
+def _int16_weights(weights: np.ndarray, top: float) -> tuple[np.ndarray, int]:
     """``weights`` as int16 fixed-point numbers with the most fraction bits (at most 22) that keep
-    the largest below 2**15, each rounded half away from zero (Pillow's and torch's byte kernels)."""
-    top = float(weights.max())  # host: interpolation weights made from the sizes, on the host
+    ``top`` (the kernel's largest weight) below 2**15, each rounded half away from zero (Pillow's
+    and torch's byte kernels)."""
     bits = 0
     while bits < 22 and int(0.5 + top * (1 << (bits + 1))) < (1 << 15):
         bits += 1
