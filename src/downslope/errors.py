@@ -55,6 +55,11 @@ class DTypeError(ArgumentTypeError, RuntimeError):
     (``except RuntimeError:`` code catches it, ``except TypeError:`` code too)."""
 
 
+class DTypeValueError(DTypeError, ValueError):
+    """A dtype mismatch PyTorch reports as a ValueError (a recurrent layer's input against its weights).
+    Also a TypeError and a RuntimeError, as every DTypeError is."""
+
+
 class InvalidValueError(ArgumentError, RuntimeError):
     """Values an operation refuses where PyTorch raises RuntimeError (probabilities outside [0, 1],
     an integer to a negative power, a backward returning the wrong number of gradients). Also a

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import autograd, backend
 from .devices import to_host
-from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
+from .errors import ArgumentError, ArgumentTypeError, InvalidValueError, OutOfRangeError, ShapeError, StateError
 from .graph import enable_grad, is_grad_enabled
 from .ops.shape import stack
 from .tensor import Tensor, to_array, wrap_array
@@ -850,7 +850,7 @@ def functional_call(
     known, owners = _named_tensors(module)
     if strict and set(values) != set(known):  # torch's report: what is unexpected, then what is missing
         unexpected, missing = sorted(set(values) - set(known)), sorted(set(known) - set(values))
-        raise ArgumentError(
+        raise InvalidValueError(  # torch: a RuntimeError
             f"functional_call: strict=True for {type(module).__name__}:"
             + (f" unexpected key(s) {unexpected};" if unexpected else "")
             + (f" missing key(s) {missing}" if missing else "")

@@ -10,7 +10,7 @@ in a module that imports nothing, because ``import downslope`` must not import `
 from __future__ import annotations
 
 TORCH_ALIAS_NAMES = frozenset((
-    "adaptive_avg_pool1d", "affine_grid_generator", "alpha_dropout", "alpha_dropout_",
+    "adaptive_avg_pool1d", "adaptive_max_pool1d", "affine_grid_generator", "alpha_dropout", "alpha_dropout_",
     "avg_pool1d", "batch_norm", "bilinear", "binary_cross_entropy_with_logits", "celu", "celu_", "channel_shuffle",
     "constant_pad_nd", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "convolution", "cosine_embedding_loss", "cosine_similarity", "ctc_loss", "dropout", "dropout_", "embedding",

@@ -104,7 +104,7 @@ def test_conv_arguments_are_read_as_before(value, n, minimum, expected):
         (0, ArgumentError),
         ((1, 0), ArgumentError),
         (True, ArgumentTypeError),
-        ((1,), ArgumentTypeError),
+        ((1, 2, 3), ArgumentTypeError),  # one element stands for every dim, as in torch; three do not
         ("2", ArgumentTypeError),
     ],
 )

@@ -212,6 +212,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
+    if name == "grad":  # torch.nn.grad (conv gradients), loaded on first use
+        import importlib
+
+        return importlib.import_module(f"{__name__}.grad")  # not `from . import`: it would ask this hook again
     # einops' layers (Rearrange, Reduce, EinMix: einops.layers.torch's) load with einops, which is optional,
     # on first use; without einops they are missing attributes whose message says what to install
     if name in ("Rearrange", "Reduce", "EinMix"):

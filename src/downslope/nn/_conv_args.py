@@ -50,6 +50,8 @@ def _tuple(value: Any, n: int, name: str, where: str, minimum: int = 1) -> tuple
         out = (int(value),) * n
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == n:
         out = tuple(int(v) for v in value)
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 1:
+        out = (int(value[0]),) * n  # torch expands a one-element list to every dim, as it does an int
     else:
         raise ArgumentTypeError(f"{where}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     if any(v < minimum for v in out):

@@ -33,6 +33,19 @@ from .functional import _as_tensor, _feature_dropout, _in_place
 
 # The same function under torch's top-level name: the signatures agree.
 adaptive_avg_pool1d = F.adaptive_avg_pool1d
+
+
+def adaptive_max_pool1d(input: Any, output_size: Any) -> Any:
+    """``torch.adaptive_max_pool1d``: always (values, indices), as torch's top-level form returns them.
+
+    Example:
+        >>> import downslope as ds
+        >>> [t.tolist() for t in ds.adaptive_max_pool1d(ds.tensor([[1.0, 3.0, 2.0, 0.0]]), 2)]
+        [[[3.0, 2.0]], [[1, 2]]]
+    """
+    return F.adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
 bilinear = F.bilinear
 celu, celu_, selu, selu_, relu_ = F.celu, F.celu_, F.selu, F.selu_, F.relu_
 threshold, threshold_, hardshrink, prelu = F.threshold, F.threshold_, F.hardshrink, F.prelu

@@ -25,7 +25,9 @@ from .. import ops
 from ..backend import namespace_of
 from ..devices import to_host
 from ..errors import ArgumentError, ShapeError
-from ..tensor import Tensor, rand, wrap_array
+from ..ops.pointwise import link_input
+from ..tensor import Tensor, rand, record_op, wrap_array
+from ._arrays import is_host
 from ._conv_args import _as_tensor, _batched, _check_floating, _pool_args, _tuple
 from .module import Module
 from .pooling import _adaptive_sizes, _pool_geometry
@@ -157,7 +159,65 @@ def adaptive_max_pool1d_with_indices(
         >>> F.adaptive_max_pool1d_with_indices(ds.tensor([[[1.0, 3.0, 2.0, 5.0]]]), 2)[1]
         tensor([[[1, 3]]])
     """
-    return _adaptive_max_with_indices(input, output_size, 1, "adaptive_max_pool1d")
+    where = "adaptive_max_pool1d"
+    x = _as_tensor(input, where)
+    if is_host(x.array) and x.ndim in (2, 3) and x.array.size:  # else the general windows (and their errors)
+        _check_floating(x, where)
+        x, unbatched = _batched(x, 1, where)
+        single = isinstance(output_size, (int, np.integer)) or output_size is None
+        (out,) = _adaptive_sizes((output_size,) if single else tuple(output_size), x.shape[2:], where)
+        if out:
+            values, idx = adaptive_max_last(x, out)
+            return _finish(values, idx, unbatched)
+    return _adaptive_max_with_indices(input, output_size, 1, where)
+
+
+def adaptive_max_last(x: Tensor, out: int) -> tuple[Tensor, Tensor]:
+    """Adaptive max pooling of host ``x`` (..., L) to ``out`` along its last axis, with torch's indices
+    (the first maximum of each window, or its last NaN): one argmax over the windows side by side (a
+    view when they tile L, one gather when they overlap) instead of a pooling per window."""
+    a = x.array
+    length = a.shape[-1]
+    starts = (np.arange(out) * length) // out  # host: window positions from Python ints
+    ends = -((-(np.arange(out) + 1) * length) // out)  # host: window positions from Python ints
+    width = int((ends - starts).max())
+    pos = starts[:, None] + np.arange(width)  # host: window positions
+    inside = pos < ends[:, None]
+    if length % out == 0:  # equal windows that tile L: a view
+        windows = a.reshape(a.shape[:-1] + (out, width))
+    else:  # a shorter window repeats its last element, which the first-maximum argmax never prefers
+        windows = np.take(a, np.minimum(pos, ends[:, None] - 1), axis=-1)
+    winner = windows.argmax(axis=-1)
+    values = windows.max(axis=-1)  # a NaN propagates, as torch's
+    nan = values != values
+    if nan.any():  # argmax takes the first NaN, torch's scan the last one (not a repeated copy)
+        flipped = ((windows != windows) & inside)[..., ::-1]
+        winner = np.where(nan, (width - 1) - flipped.argmax(axis=-1), winner)
+    idx = starts + winner
+    # only neighbours share elements (when out <= L / 2, roughly): the backward can then write the even
+    # windows and the odd ones in two strokes, without a scatter-add
+    neighbours_only = bool(np.all(ends[:-2] <= starts[2:]))  # host: window positions
+    return record_op(values, (x,), _adaptive_max_last_vjp, (idx, neighbours_only)), wrap_array(idx)
+
+
+def _adaptive_max_last_vjp(g, y, args, saved, needs, xp):
+    idx, neighbours_only = saved
+    shape = args[0].shape
+    key = tuple(np.indices(idx.shape, sparse=True)[:-1]) + (idx,)
+    if xp.differentiable:  # create_graph: the scatter as a recorded op; zero derivative in the input
+        return (link_input(xp.scatter(shape, key, True, g), args[0]),)
+    gx = np.zeros(shape, dtype=g.dtype)  # host: the host kernel (device inputs take the ops path)
+    if not neighbours_only:  # more windows than elements, about: many windows share one
+        np.add.at(gx, key, g)
+        return (gx,)
+    np.put_along_axis(gx, idx[..., 0::2], g[..., 0::2], axis=-1)
+    odd = idx[..., 1::2]
+    np.put_along_axis(gx, odd, np.take_along_axis(gx, odd, axis=-1) + g[..., 1::2], axis=-1)
+    return (gx,)
+
+
+_adaptive_max_last_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_adaptive_max_last_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def adaptive_max_pool2d_with_indices(

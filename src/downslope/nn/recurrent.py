@@ -35,7 +35,7 @@ import numpy as np
 from .. import backend, ops
 from ..backend import namespace_of
 from ..devices import device_of
-from ..errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, DTypeValueError, ShapeError
 from ..tensor import Tensor, empty, wrap_array
 from . import functional as F
 from . import init
@@ -341,7 +341,7 @@ class RNNBase(Module):
         weight = self._weights(0, 0)[0]
         param_dtype = weight.dtype
         if input.dtype != param_dtype:
-            raise ArgumentTypeError(
+            raise DTypeValueError(  # torch: a ValueError
                 f"{name}: input dtype {input.dtype} does not match the parameters' dtype {param_dtype}"
             )
         unbatched = input.ndim == 2
@@ -394,7 +394,7 @@ class RNNBase(Module):
             )
         weight = self._weights(0, 0)[0]
         if data.dtype != weight.dtype:
-            raise ArgumentTypeError(
+            raise DTypeValueError(  # torch: a ValueError
                 f"{name}: input dtype {data.dtype} does not match the parameters' dtype {weight.dtype}"
             )
         _check_device(data, weight, name)

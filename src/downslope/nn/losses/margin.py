@@ -1,7 +1,8 @@
 """Margin, ranking and embedding losses: hinge and soft margins, multi-class/multi-label margins,
 cosine embedding and triplet losses.
 
-Composites of basic ops (their gradients come from those ops): they are rarely on a hot path."""
+Composites of basic ops (their gradients come from those ops): they are rarely on a hot path. The
+multi-label margin has a kernel of its own on host arrays (its composite compares every class pair)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import numpy as np
 from ... import ops
 from ...backend import namespace_of
 from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
-from ...tensor import Tensor
+from ...graph import is_grad_enabled
+from ...tensor import Tensor, record_op
 from .._arrays import array_like, is_host, scalar
 from ..activation import PairwiseDistance
 from ._base import (
@@ -287,16 +289,67 @@ def multilabel_margin_loss(
                 f"{where}: target entries must be class indices in [0, {c}) or -1 (the end of the list), "
                 f"got {lo if lo < -1 else hi}"
             )
-    # listed_times[i, k]: how often class k is listed for sample i (compared against every class, no
-    # scatter). A class listed twice counts twice, as in PyTorch, which loops over the list as given.
-    listed_times = ((t[:, :, None] == namespace_of(t).arange(c)) & listed[:, :, None]).sum(axis=1)
-    is_target = listed_times > 0
-    pairs = (listed_times[:, :, None] * ~is_target[:, None, :]).astype(x.array.dtype)  # (N, j target, i other)
-    hinge = ops.relu(1.0 - (ops.unsqueeze(x, 2) - ops.unsqueeze(x, 1)))
-    loss = ops.sum(hinge * pairs, (1, 2)) / c
+    if is_host(x.array):
+        loss = _multilabel_margin_rows(x, t, listed)
+    else:  # a device's arrays: the (N, C, C) pairs as ops (the row blocks index on the host)
+        # listed_times[i, k]: how often class k is listed for sample i (compared against every class, no
+        # scatter). A class listed twice counts twice, as in PyTorch, which loops over the list as given.
+        listed_times = ((t[:, :, None] == namespace_of(t).arange(c)) & listed[:, :, None]).sum(axis=1)
+        is_target = listed_times > 0
+        pairs = (listed_times[:, :, None] * ~is_target[:, None, :]).astype(x.array.dtype)  # (N, j target, i other)
+        hinge = ops.relu(1.0 - (ops.unsqueeze(x, 2) - ops.unsqueeze(x, 1)))
+        loss = ops.sum(hinge * pairs, (1, 2)) / c
     if unbatched and reduction == "none":
         return ops.reshape(loss, ())
     return _reduce(loss, reduction)
+
+
+# Row blocks of the multi-label margin hold at most this many bytes of (rows, targets, C) hinges.
+_MULTILABEL_BLOCK_BYTES = 32 << 20
+
+
+def _multilabel_margin_rows(x: Tensor, t: np.ndarray, listed: np.ndarray) -> Tensor:
+    """Per-sample multi-label margins of host ``x`` (N, C) in O(N * C * listed) work, a block of rows
+    at a time against only the listed targets (PyTorch's loop: each listed j, repeats included, with
+    every class i that is not listed). The gradient is kept as two counts per row: for each class i
+    how many hinges it sits in as the other class, for each listed slot how many it sits in as j."""
+    a = x.array
+    n, c = a.shape
+    width = int(listed.sum(axis=1).max(initial=0))  # the longest list (lists are prefixes)
+    valid = listed[:, :width]
+    slots = np.where(valid, t[:, :width], 0)
+    is_target = np.zeros((n, c), dtype=bool)  # host: the host kernel (device inputs take the ops path)
+    is_target[np.nonzero(valid)[0], slots[valid]] = True
+    target_x = np.take_along_axis(a, slots, axis=1)
+    loss = np.zeros(n, dtype=a.dtype)  # host: the host kernel (device inputs take the ops path)
+    want_grad = x.requires_grad and is_grad_enabled()
+    as_other = np.zeros((n, c), dtype=a.dtype)  # host: host kernel; filled only when a gradient will be asked for
+    as_target = np.zeros((n, width), dtype=a.dtype)  # host: the host kernel (device inputs take the ops path)
+    rows = max(1, _MULTILABEL_BLOCK_BYTES // max(1, width * c * a.itemsize))
+    for s in range(0, n if width else 0, rows):
+        b = slice(s, s + rows)
+        z = 1 - target_x[b, :, None] + a[b, None, :]  # (rows, listed j, class i)
+        z = np.where(valid[b, :, None] & ~is_target[b, None, :], z, 0)
+        loss[b] = np.maximum(z, 0).sum(axis=(1, 2)) / c
+        if want_grad:
+            active = z > 0  # PyTorch's backward counts a hinge strictly above 0
+            as_other[b] = active.sum(axis=1)
+            as_target[b] = active.sum(axis=2)
+    return record_op(loss, (x,), _multilabel_margin_vjp, (slots, as_other, as_target))
+
+
+def _multilabel_margin_vjp(g, y, args, saved, needs, xp):
+    slots, as_other, as_target = saved
+    n, c = as_other.shape
+    # d loss_n / d x[n, i] = (hinges with i as the other class - hinges with i as the target) / C; the
+    # counts are piecewise constant in x (no second derivative), scattered once (targets may repeat)
+    flat = (np.arange(n)[:, None] * c + slots).ravel()  # host: the host kernel (device inputs take the ops path)
+    counts = as_other - np.bincount(flat, as_target.ravel(), minlength=n * c).reshape(n, c).astype(as_other.dtype)
+    return (xp.expand_dims(g, 1) * xp.constant(counts / c),)
+
+
+_multilabel_margin_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_multilabel_margin_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 @_legacy_reduction

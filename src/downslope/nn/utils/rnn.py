@@ -286,7 +286,7 @@ def pack_padded_sequence(
     n = _lengths(lengths, x.shape[1])
     if n.size and (n.min() < 1 or n.max() > x.shape[0]):
         shown = n.tolist()  # host: host lengths
-        raise ArgumentError(f"pack_padded_sequence: lengths must lie in [1, {x.shape[0]}], got {shown}")
+        raise InvalidValueError(f"pack_padded_sequence: lengths must lie in [1, {x.shape[0]}], got {shown}")
     sorted_indices = None
     if enforce_sorted:
         if np.any(np.diff(n) > 0):  # host: host lengths
