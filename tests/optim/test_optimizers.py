@@ -671,8 +671,38 @@ def test_asgd_keeps_torchs_parameter_average() -> None:
 
 @pytest.mark.parametrize("name", ALL)
 def test_pytorchs_kernel_options_are_accepted(name):  # type: ignore[no-untyped-def]
-    opt = getattr(optim, name)(_w(), lr=0.1, foreach=None, fused=False, capturable=False, differentiable=False)
+    import inspect
+
+    flags = {"foreach": None, "fused": False, "capturable": False, "differentiable": False}
+    if hasattr(torch.optim, name):  # the flags PyTorch's class takes (SGD has no capturable, RMSprop no fused)
+        taken = inspect.signature(getattr(torch.optim, name)).parameters
+        flags = {k: v for k, v in flags.items() if k in taken}
+    opt = getattr(optim, name)(_w(), lr=0.1, **flags)
     assert opt.param_groups[0]["lr"] == 0.1
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n not in ("GD", "Lion", "LBFGS")])
+@pytest.mark.parametrize("flag", ["foreach", "fused", "capturable"])
+def test_a_kernel_flag_pytorchs_class_lacks_is_a_type_error_as_there(name, flag):  # type: ignore[no-untyped-def]
+    import inspect
+
+    if flag in inspect.signature(getattr(torch.optim, name)).parameters:
+        getattr(optim, name)(_w(), lr=0.1, **{flag: False})
+        return
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{flag}'"):
+        getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)], lr=0.1, **{flag: False})
+    with pytest.raises(ds.errors.ArgumentTypeError, match=f"{name}.*unexpected keyword argument '{flag}'"):
+        getattr(optim, name)(_w(), lr=0.1, **{flag: False})
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n not in ("GD", "Lion", "LBFGS")])
+def test_differentiable_true_is_refused_not_ignored(name):  # type: ignore[no-untyped-def]
+    # PyTorch records the step so gradients flow through it; downslope's step would silently cut that graph
+    with pytest.raises(ds.errors.UnimplementedError, match=r"differentiable=True.*out-of-place"):
+        getattr(optim, name)(_w(), lr=0.1, differentiable=True)
+    opt = getattr(optim, name)(_w(), lr=0.1)
+    with pytest.raises(NotImplementedError, match=r"add_param_group.*differentiable=True"):
+        opt.add_param_group({"params": [ds.zeros(1, requires_grad=True)], "differentiable": True})
 
 
 def _host_gradients(params: list[ds.Tensor]) -> None:

@@ -60,7 +60,7 @@ def _grads(b: FlatBucket) -> list[np.ndarray] | None:
     """Each parameter's gradient as a flat host array, when the bucket can take a one-pass step."""
     if type(b) is not FlatBucket or b.flat.size < MIN_MEAN_SIZE * len(b.params):
         return None
-    if not b.uniform:  # after a step some parameters missed, or a load: have they caught up?
+    if not b.uniform or b.watched:  # after a missed step, a load or a user's write: are they even?
         if not bool((b.steps == b.steps[0]).all()):  # host: step counts are host integers
             return None
         b.uniform = True

@@ -269,9 +269,17 @@ class NAdam(_AdamBase):
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        spread = self.__dict__.get("_number_views")
         for buckets in self._buckets:
             for b in buckets:
                 slot = self._product_slot(b)
+                if slot is not None and spread and slot["mu_product"].shape == b.flat.shape:
+                    # opt.state's mu_product is a view of each parameter's first element (see _entry_view):
+                    # a value written there is the parameter's whole product, as PyTorch's one number
+                    mu = slot["mu_product"]
+                    for start, stop in zip(b.offsets, b.offsets[1:]):
+                        if stop > start + 1:
+                            mu[start + 1 : stop] = mu[start]
                 if slot is None or slot["mu_product"].ndim:
                     continue
                 missing = sum(p.grad is None for p in b.params)
@@ -283,9 +291,22 @@ class NAdam(_AdamBase):
 
     def _entry_view(self, gi: int, b: Any, j: int, names: dict[str, tuple[int, str]]) -> dict[str, Any]:
         entry = super()._entry_view(gi, b, j, names)
-        mu = self._product_of(b, j)
-        if mu is not None:
-            entry["mu_product"] = wrap_array(mu)
+        slot = self._product_slot(b)
+        if slot is None:
+            return entry
+        if b.sizes[j] == 0:  # an empty parameter: no element holds its product
+            entry["mu_product"] = wrap_array(to_host(self._product_of(b, j)).copy())
+            return entry
+        if slot["mu_product"].ndim == 0 and len(b.params) > 1:
+            # one number shared by the bucket: the parameter's own is handed out, which a write changes
+            # for that parameter only (PyTorch keeps one per parameter)
+            slot["mu_product"] = np.zeros_like(b.flat) + slot["mu_product"]
+        mu = slot["mu_product"]
+        if mu.ndim:
+            start = b.offsets[j]
+            mu = mu[start : start + 1].reshape(())  # a view: step() spreads it over the parameter's elements
+            self.__dict__["_number_views"] = True
+        entry["mu_product"] = wrap_array(mu)
         return entry
 
     def state_dict(self) -> dict[str, Any]:

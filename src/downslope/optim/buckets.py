@@ -110,6 +110,10 @@ def repoint_aliases(p: Tensor, old: Any, new: Any) -> None:
 class FlatBucket:
     """Parameters of one group and one dtype, stored in one flat buffer, with their state."""
 
+    #: whether ``opt.state`` has handed out views of the step counts: a user may then write them in
+    #: place at any time, so each step compares them again instead of trusting ``uniform``
+    watched: bool = False
+
     def __init__(self, params: list[Tensor], transform: GradientTransformation) -> None:
         self.params = params
         self.shapes = [p.array.shape for p in params]
@@ -133,7 +137,9 @@ class FlatBucket:
             self.views.append(view)
         self.grad = np.empty_like(self.flat)
         self.state = transform.init(self.flat)
-        self.steps = np.zeros(len(params), np.int64)  # host: per-parameter step counts (bookkeeping)
+        # float32 as PyTorch's state["step"]: opt.state hands out views of them, so a user's in-place
+        # write (state["step"].zero_()) is what the next step reads
+        self.steps = np.zeros(len(params), np.float32)  # host: per-parameter step counts (bookkeeping)
         # host: whether each parameter has state (it took a step, was given state, or loaded some):
         # PyTorch shows a parameter in ``opt.state`` only then, and makes its buffers at that step
         self.started = np.zeros(len(params), bool)  # host: bookkeeping, as the step counts
@@ -273,7 +279,7 @@ class FlatBucket:
         if present is None:
             self.started[:] = True
             self.steps += 1
-            if not self.uniform:  # only after some parameter missed a step: have they caught up?
+            if not self.uniform or self.watched:  # after a missed step or a user's write: are they even?
                 self.uniform = bool((self.steps == self.steps[0]).all())  # host: steps are host integers
             if self.uniform:
                 step: Any = int(self.steps[0])
@@ -340,7 +346,7 @@ class InPlaceBucket(FlatBucket):
         self.views[0][...] = p.array
         self.grad = np.empty_like(self.flat)
         self.state = transform.init(self.flat)
-        self.steps = np.zeros(1, np.int64)  # host: the step count (bookkeeping)
+        self.steps = np.zeros(1, np.float32)  # host: the step count (bookkeeping), see FlatBucket
         self.started = np.zeros(1, bool)  # host: see FlatBucket
         self.uniform = True
         self.count = 0

@@ -38,7 +38,7 @@ import numpy as np
 from .. import backend
 from ..autograd import enable_grad, no_grad, set_grad_enabled
 from ..devices import device_of, is_array, to_device, to_host
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, StateError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, StateError, UnimplementedError
 from ..nn.module.parameter import is_lazy
 from ..row_grads import zero_rows_
 from ..tensor import Tensor, mark_written, wrap_array
@@ -71,15 +71,29 @@ def _is_number(v: Any) -> bool:
 
 
 def _lr_as_number(owner: str, value: Any) -> Any:
-    """A learning rate given as a one-element tensor (PyTorch accepts ``SGD(params, lr=torch.tensor(0.1))``)
-    as the Python float it holds: the groups hold numbers, which schedulers then set. Anything else is
-    returned as it is, for the optimizer's own check."""
+    """A learning rate given as a one-element tensor (PyTorch accepts ``SGD(params, lr=torch.tensor(0.1))``):
+    a Tensor is kept as given, as PyTorch keeps it in the groups (``group['lr'].fill_(...)`` and the
+    schedulers write into it, each step reads it); an array as the Python float it holds. Anything
+    else is returned as it is, for the optimizer's own check."""
     if isinstance(value, (Tensor, np.ndarray)):
         array = value.array if isinstance(value, Tensor) else value
         if array.size != 1:
             raise ArgumentError(f"{owner}: Tensor lr must be 1-element, got shape {tuple(array.shape)}")
+        if isinstance(value, Tensor):
+            return value
         return float(to_host(array).reshape(()))  # host: a hyperparameter, read once
     return value
+
+
+def _lr_value(lr: Tensor) -> float:
+    """A Tensor lr's number, read by each step (PyTorch's CPU lr tensor is read as a number too)."""
+    return float(to_host(lr.detach().array).reshape(()))  # host: the user keeps the lr in a Tensor
+
+
+def _with_number_lr(group: dict[str, Any]) -> dict[str, Any]:
+    """``group`` as the checks read it: a Tensor lr as its number."""
+    lr = group.get("lr")
+    return dict(group, lr=_lr_value(lr)) if isinstance(lr, Tensor) else group
 
 
 def _hyper_as_number(owner: str, key: str, value: Any) -> Any:
@@ -131,8 +145,9 @@ class OptimizerOptions(TypedDict, total=False):
     clip_value: float | None
     error_if_nonfinite: bool
     flat: bool
-    # PyTorch's choices of kernel (multi-tensor, fused, CUDA-graph capturable, differentiable step):
-    # they change how PyTorch runs an update, not the update, so they are accepted and ignored here.
+    # PyTorch's choices of kernel (multi-tensor, fused, CUDA-graph capturable): they change how
+    # PyTorch runs an update, not the update, so they are accepted and ignored here. A differentiable
+    # step (differentiable=True) is refused: downslope's step is not recorded.
     foreach: bool | None
     fused: bool | None
     capturable: bool
@@ -163,6 +178,29 @@ def _torch_flags(cls: type) -> tuple[str, ...]:
         if klass.__module__.startswith("downslope.optim") and klass.__name__ in _TORCH_FLAGS:
             return _TORCH_FLAGS[klass.__name__]
     return ()
+
+
+def _check_kernel_flags(cls: type, options: Mapping[str, Any]) -> None:
+    """Refuse the kernel flags PyTorch's class does not take (``SGD(capturable=...)`` is a TypeError
+    there) and ``differentiable=True``, whose recorded step downslope does not build."""
+    flags = _torch_flags(cls)
+    if flags:
+        for flag in _FLAG_DEFAULTS:
+            if flag in options and flag not in flags:
+                raise ArgumentTypeError(
+                    f"{cls.__name__}.__init__() got an unexpected keyword argument {flag!r} "
+                    f"(as in PyTorch, {cls.__name__} takes {', '.join(flags)})"
+                )
+    if options.get("differentiable"):
+        raise _not_differentiable(cls.__name__)
+
+
+def _not_differentiable(name: str) -> UnimplementedError:
+    return UnimplementedError(
+        f"{name}: differentiable=True is not supported: downslope's step updates the parameters in place "
+        "outside the graph, so no gradient flows through it; leave differentiable=False, or write the update "
+        "by hand with out-of-place ops (p = p - lr * g) to differentiate through it"
+    )
 
 
 def _reject_unknown_options(cls: type, options: dict[str, Any]) -> None:
@@ -288,10 +326,12 @@ def _hooked_step(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def step(self: Any, *args: Any, **kwargs: Any) -> Any:
         table = self.__dict__
+        if table.get("_torch_style") is False and self._groups_edited():  # before any subclass's step reads them
+            self._rebuild_groups()
         if table.get("_lazy_params"):  # before any subclass's step reads the buckets
             self._build_lazy_buckets()
         if table.get("_hooks_busy_step") or table.get("_hooks_off"):
-            return func(self, *args, **kwargs)
+            return _with_number_lrs(self, func, (self, *args), kwargs)
         full: tuple[Any, ...] = (self, *args)
         for hook in itertools.chain(_global_optimizer_pre_hooks.values(), _hooks_of(self, "_optimizer_step_pre_hooks")):
             result = hook(self, full, kwargs)
@@ -304,7 +344,7 @@ def _hooked_step(func: Callable[..., Any]) -> Callable[..., Any]:
                 full, kwargs = result
         table["_hooks_busy_step"] = True
         try:
-            out = func(*full, **kwargs)
+            out = _with_number_lrs(self, func, full, kwargs)
         finally:
             table.pop("_hooks_busy_step", None)
         for hook in itertools.chain(
@@ -315,6 +355,27 @@ def _hooked_step(func: Callable[..., Any]) -> Callable[..., Any]:
 
     step._optimizer_hooked = True  # type: ignore[attr-defined]
     return step
+
+
+def _with_number_lrs(opt: Any, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``func(*args, **kwargs)`` (a step) with each Tensor lr in the groups read as its number while
+    it runs (the update rules read numbers), the Tensor put back after: it stays the user's."""
+    swapped = None
+    groups = opt.__dict__.get("param_groups")
+    if type(groups) is list:
+        for group in groups:
+            lr = group.get("lr") if type(group) is dict else None
+            if isinstance(lr, Tensor):
+                swapped = [] if swapped is None else swapped
+                swapped.append((group, lr))
+                group["lr"] = _lr_value(lr)
+    if swapped is None:
+        return func(*args, **kwargs)
+    try:
+        return func(*args, **kwargs)
+    finally:
+        for group, lr in swapped:
+            group["lr"] = lr
 
 
 def _hooked_state_dict(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -415,6 +476,7 @@ class Optimizer:
             check_nonnegative(name, "clip_norm", clip_norm)
         if clip_value is not None:
             check_nonnegative(name, "clip_value", clip_value)
+        _check_kernel_flags(type(self), options)
         self.defaults: dict[str, Any] = dict(defaults)
         for flag in _torch_flags(type(self)):
             self.defaults.setdefault(flag, options.get(flag, _FLAG_DEFAULTS[flag]))
@@ -703,7 +765,7 @@ class Optimizer:
         if any(p.dtype.kind == "c" for p in params):
             self._has_complex = True
         group = dict(param_group)
-        group["params"] = params
+        group["params"] = params = _ParamList(params)
         if names is not None:
             group["param_names"] = names
         seen = {id(p) for p in params}
@@ -721,8 +783,11 @@ class Optimizer:
         for key in self.defaults:
             if key not in ("lr", "params"):
                 group[key] = _hyper_as_number(name, key, group[key])
-        self._check_group(group)
+        if group.get("differentiable") and not self._torch_style:
+            raise _not_differentiable(f"{name}.add_param_group")
+        self._check_group(_with_number_lr(group))
         self.param_groups.append(group)
+        self._held = [*self.__dict__.get("_held", ()), (params, tuple(params))]
         if self.__dict__.get("_defer_buckets"):
             self._buckets.append([])
             return
@@ -804,6 +869,84 @@ class Optimizer:
                 shared = shared_parameters(built + new, fixed=len(built))
             self._buckets[gi].extend(self._make_buckets(new, shared))
             built += new
+
+    def _groups_edited(self) -> bool:
+        """Whether ``param_groups`` changed since the buffers were made: a group's ``params`` list
+        edited or replaced, or a group added or removed by editing ``param_groups`` itself."""
+        held = self.__dict__.get("_held")
+        groups = self.param_groups
+        if held is None:  # an optimizer pickled before groups were watched: watched from now on
+            for group in groups:
+                group["params"] = _ParamList(group["params"])
+            self._held = [(g["params"], tuple(g["params"])) for g in groups]
+            return False
+        if len(held) != len(groups):
+            return True
+        for group, (params, _) in zip(groups, held):
+            ps = group.get("params")
+            if ps is not params or ps.edited:
+                return True
+        return False
+
+    def _rebuild_groups(self) -> None:
+        """Make the buffers again for the groups as they now are (PyTorch steps whatever the groups
+        hold): a parameter that stays keeps its state, as PyTorch keys state by parameter; one added
+        starts afresh; one removed is no longer stepped. New groups get the defaults they lack."""
+        name = type(self).__name__
+        if not self._in_place_when_shared:  # LBFGS: one flat vector and a history over it
+            raise StateError(
+                f"{name}: the parameters of its param groups changed after it was built; {name} keeps a history "
+                "over its parameters as one vector, so build a new optimizer for the new parameters"
+            )
+        known = {id(ps) for ps, _ in self.__dict__.get("_held", ())}
+        for gi, group in enumerate(self.param_groups):
+            if not isinstance(group, dict) or "params" not in group:
+                raise ArgumentTypeError(
+                    f"{name}: param group {gi} must be a dict with a 'params' entry, got {type(group).__name__}"
+                )
+            ps = group["params"]
+            if not isinstance(ps, _ParamList):
+                group["params"] = _ParamList(_as_param_list(ps, name, self._complex_steps()))
+            if id(ps) not in known:
+                for key, value in self.defaults.items():
+                    if value is required and key not in group:
+                        raise ArgumentError(
+                            f"{name}: param group {gi} didn't specify a value of required option {key!r}"
+                        )
+                    group.setdefault(key, value)
+                self._check_group(_with_number_lr(group))
+            group["params"].edited = False
+        saved, counts = self._state_by_parameter()
+        self.__dict__.pop("_lazy_params", None)  # listed again by _make_buckets
+        groups = self.param_groups
+        everything = [p for g in groups for p in g["params"] if not is_lazy(p)]
+        shared = shared_parameters(everything) if self._in_place_when_shared and not self._torch_style else set()
+        self._buckets = [self._make_buckets(g["params"], shared) for g in groups]
+        self._held = [(g["params"], tuple(g["params"])) for g in groups]
+        for gi, buckets in enumerate(self._buckets):
+            for b in buckets:
+                for j, p in enumerate(b.params):
+                    entry = saved.get(id(p))
+                    if entry is None:
+                        continue
+                    b.count = max(b.count, counts[id(p)])
+                    for key, value in entry.items():
+                        self._set_state_entry(gi, b, j, key, value)
+
+    def _state_by_parameter(self) -> tuple[dict[int, dict[str, Any]], dict[int, int]]:
+        """Every started parameter's own state (copies), and its bucket's update count, by ``id``."""
+        saved: dict[int, dict[str, Any]] = {}
+        counts: dict[int, int] = {}
+        layouts = self._layouts_of(self._buckets)  # not _layouts(): the lazy build reads the groups as they now are
+        for gi, buckets in enumerate(self._buckets):
+            names = self._names(layouts[gi])
+            for b in buckets:
+                for j, p in enumerate(b.params):
+                    if b.started[j]:
+                        entry = self._entry_view(gi, b, j, names)
+                        saved[id(p)] = {k: v.array.copy() for k, v in entry.items()}
+                        counts[id(p)] = int(b.count)
+        return saved, counts
 
     def current_lrs(self) -> list[float]:
         """The learning rate each param group will use at the next step, for logging (what a
@@ -899,6 +1042,8 @@ class Optimizer:
     # -------------------------------------------------------------- state
     def _positions(self) -> list[tuple[int, FlatBucket, int]]:
         """(group index, bucket, index in bucket) for every parameter, in PyTorch's numbering."""
+        if not self._torch_style and self._groups_edited():
+            self._rebuild_groups()
         if self.__dict__.get("_lazy_params"):
             self._build_lazy_buckets()
         where: dict[int, tuple[Any, int]] = {id(p): (_Unmade(p), 0) for p in self.__dict__.get("_lazy_params", ())}
@@ -915,10 +1060,16 @@ class Optimizer:
 
     def _layouts(self) -> list[list[list[str]]]:
         """Per group, per transform slot, the state keys in use (for naming in state_dict)."""
+        if not self._torch_style and self._groups_edited():
+            self._rebuild_groups()
         if self.__dict__.get("_lazy_params"):
             self._build_lazy_buckets()
+        return self._layouts_of(self._buckets)
+
+    @staticmethod
+    def _layouts_of(bucket_lists: list[list[FlatBucket]]) -> list[list[list[str]]]:
         layouts = []
-        for buckets in self._buckets:
+        for buckets in bucket_lists:
             slots: list[list[str]] = []
             for b in buckets:
                 for si, d in enumerate(state_slots(b.state)):
@@ -1088,7 +1239,11 @@ class Optimizer:
         PyTorch's) and its slices of the state buffers (views, or host copies with ``copy``)."""
         entry: dict[str, Any] = {}
         if self._keeps_step:
-            entry["step"] = np.array(b.steps[j], np.float32)  # host: a step count is host bookkeeping
+            if copy:
+                entry["step"] = np.array(b.steps[j], np.float32)  # host: a step count is host bookkeeping
+            else:  # the count itself, as PyTorch's live state["step"]: an in-place write is what the next step reads
+                entry["step"] = b.steps[j : j + 1].reshape(())
+                b.watched = True
         slots = state_slots(b.state)
         start, stop = b.offsets[j], b.offsets[j + 1]
         for name, (si, key) in names.items():
@@ -1436,6 +1591,8 @@ class _BoundToSelf:
 
 
 def _jsonable(v: Any) -> Any:
+    if isinstance(v, Tensor) and v.numel() == 1:  # a Tensor lr: its number (loading fills the group's Tensor)
+        return _lr_value(v)
     if isinstance(v, tuple):
         return [_jsonable(x) for x in v]
     if isinstance(v, (np.floating, np.integer, np.bool_)):
@@ -1531,7 +1688,72 @@ def _restore_like(v: Any, current: Any) -> Any:
     """JSON turns tuples into lists; give hyperparameters back the type they had (betas)."""
     if isinstance(current, tuple) and isinstance(v, list):
         return tuple(v)
+    if isinstance(current, Tensor) and current.numel() == 1 and not isinstance(v, Tensor):
+        with no_grad():  # a Tensor lr stays the group's Tensor, as the schedulers write it
+            current.fill_(v)
+        return current
     return v
+
+
+class _ParamList(list[Any]):
+    """A param group's ``params``: a list that notes its own edits (append, extend, replace, pop...),
+    so a step finds out with one attribute read that the group's buffers must be made again, as
+    PyTorch's optimizers step whatever ``param_groups[i]['params']`` holds."""
+
+    edited = False
+
+    def __reduce__(self) -> Any:
+        # made from its items at once (pickle and deepcopy would otherwise append them one by one,
+        # which notes an edit); an edit not yet seen by a step travels in the state
+        return (_ParamList, (list(self),), self.__dict__ or None)
+
+    def append(self, *args: Any) -> None:
+        self.edited = True
+        list.append(self, *args)
+
+    def extend(self, *args: Any) -> None:
+        self.edited = True
+        list.extend(self, *args)
+
+    def insert(self, *args: Any) -> None:
+        self.edited = True
+        list.insert(self, *args)
+
+    def remove(self, *args: Any) -> None:
+        self.edited = True
+        list.remove(self, *args)
+
+    def pop(self, *args: Any) -> Any:
+        self.edited = True
+        return list.pop(self, *args)
+
+    def clear(self) -> None:
+        self.edited = True
+        list.clear(self)
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        self.edited = True
+        list.sort(self, *args, **kwargs)
+
+    def reverse(self) -> None:
+        self.edited = True
+        list.reverse(self)
+
+    def __setitem__(self, *args: Any) -> None:
+        self.edited = True
+        list.__setitem__(self, *args)
+
+    def __delitem__(self, *args: Any) -> None:
+        self.edited = True
+        list.__delitem__(self, *args)
+
+    def __iadd__(self, other: Any) -> Any:  # type: ignore[misc]
+        self.edited = True
+        return list.__iadd__(self, other)
+
+    def __imul__(self, other: Any) -> Any:  # type: ignore[misc]
+        self.edited = True
+        return list.__imul__(self, other)
 
 
 def _as_param_list(params: Any, owner: str, complex_ok: bool = False) -> list[Tensor]:
@@ -1610,7 +1832,7 @@ class _ComplexBucket(InPlaceBucket):
         self.views[0][...] = pairs
         self.grad = np.empty_like(self.flat)
         self.state = transform.init(self.flat)
-        self.steps = np.zeros(1, np.int64)  # host: the step count (bookkeeping)
+        self.steps = np.zeros(1, np.float32)  # host: the step count (bookkeeping)
         self.started = np.zeros(1, bool)  # host: see FlatBucket
         self.uniform = True
         self.count = 0

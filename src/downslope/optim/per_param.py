@@ -157,7 +157,18 @@ class PerParameterOptimizer(Optimizer):
         with no_grad():
             for group, p, g, state in work:
                 self._fill_state(p.array, state)
-                self._update(group, p.array, g.astype(p.array.dtype, copy=False), state)
+                held: Any = state.get("step")
+                if not is_array(held):
+                    self._update(group, p.array, g.astype(p.array.dtype, copy=False), state)
+                    continue
+                # opt.state handed out the count as a 0-d array (see _entry_view): the update reads the
+                # number it holds, a user's write included, and its new count goes back into it
+                state["step"] = float(to_host(held))  # host: a step count the optimizer keeps on the host
+                try:
+                    self._update(group, p.array, g.astype(p.array.dtype, copy=False), state)
+                finally:
+                    held[...] = state["step"]
+                    state["step"] = held
         # in-place writes, as PyTorch's p.add_(...): a graph that saved the old values refuses them
         mark_written([p for _, p, _, _ in work])
         return loss
@@ -195,15 +206,33 @@ class PerParameterOptimizer(Optimizer):
             self._per_param = [_one_state_each(g["params"], [{} for _ in g["params"]]) for g in self.param_groups]
         Optimizer.state.fset(self, value)  # type: ignore[attr-defined]
 
+    def _rebuild_groups(self) -> None:
+        # the states follow their parameters (PyTorch keys state by parameter): read by the groups'
+        # parameters as they were when the states were last placed
+        before: dict[int, dict[str, Any]] = {}
+        for (_, listed), states in zip(self.__dict__.get("_held", ()), self._per_param):
+            for p, state in zip(listed, states):
+                before.setdefault(id(p), state)
+        super()._rebuild_groups()
+        self._per_param = [
+            _one_state_each(g["params"], [before.get(id(p), {}) for p in g["params"]]) for g in self.param_groups
+        ]
+
     def _positions(self) -> list[tuple[int, Any, int]]:
         if "_per_param" not in self.__dict__:
             return []
+        if self._groups_edited():
+            self._rebuild_groups()
         return [
             (gi, _Slot(self, gi, j, p), 0) for gi, g in enumerate(self.param_groups) for j, p in enumerate(g["params"])
         ]
 
     def _entry_view(self, gi: int, b: Any, j: int, names: dict[str, tuple[int, str]]) -> dict[str, Any]:
-        return {k: self._as_torch_value(k, v, copy=False) for k, v in self._per_param[gi][b.j].items()}
+        state = self._per_param[gi][b.j]
+        if self._step_as_tensor and "step" in state and not is_array(state["step"]):
+            # PyTorch's count is a live float32 tensor: handed out as the array the next step reads
+            state["step"] = np.array(state["step"], np.float32)  # host: a count kept on the host
+        return {k: self._as_torch_value(k, v, copy=False) for k, v in state.items()}
 
     def _builtin_key(self, gi: int, key: Any) -> bool:
         return isinstance(key, str) and key in self._own_keys

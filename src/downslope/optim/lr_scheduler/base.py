@@ -9,7 +9,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ...autograd import no_grad
+from ...devices import is_array, to_host
 from ...errors import ArgumentError, ArgumentTypeError, StateDictError
+from ...tensor import Tensor
 from ..optimizer import Optimizer
 
 
@@ -24,8 +27,33 @@ def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
     return [value] * len(optimizer.param_groups)
 
 
-def _group_lrs(optimizer: Optimizer) -> list[float]:
-    return [group["lr"] for group in optimizer.param_groups]
+def _group_lrs(optimizer: Optimizer) -> list[Any]:
+    # a Tensor lr cloned, as PyTorch's: get_last_lr() must not follow (or let a caller change) the group's
+    return [group["lr"].clone() if isinstance(group["lr"], Tensor) else group["lr"] for group in optimizer.param_groups]
+
+
+def _set_lr(group: dict[str, Any], lr: Any, key: str = "lr") -> None:
+    """Write ``lr`` into ``group[key]``: into a Tensor kept there (a Tensor lr stays the user's object,
+    as PyTorch's schedulers ``fill_`` it), else by assignment."""
+    current = group.get(key)
+    if isinstance(current, Tensor):
+        value = lr.detach().array if isinstance(lr, Tensor) else lr
+        with no_grad():
+            current.fill_(float(to_host(value) if is_array(value) else value))  # host: a Tensor lr, one number
+    else:
+        group[key] = lr
+
+
+def _check_group_count(scheduler: Any, values: list[Any]) -> None:
+    """PyTorch's strict zip of the groups with the new rates, as an error that says what happened: a
+    group added by ``add_param_group`` after a scheduler with per-group state (base lrs, cycles) was built."""
+    groups = len(scheduler.optimizer.param_groups)
+    if len(values) != groups:
+        name = type(scheduler).__name__
+        raise ArgumentError(
+            f"{name}.step: the optimizer has {groups} param groups but {name} schedules {len(values)}, the groups "
+            f"it was built with; add the group before building the scheduler (or build a new {name})"
+        )
 
 
 def _cosine(start: float, end: float, fraction: float) -> float:
@@ -97,7 +125,8 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                lr = group["lr"]
+                group.setdefault("initial_lr", lr.clone() if isinstance(lr, Tensor) else lr)
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -177,7 +206,8 @@ class LRScheduler:
 
     def _apply(self, values: list[float]) -> None:
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
+            _set_lr(group, lr)
+        _check_group_count(self, values)  # after the writes, as PyTorch's strict zip fails at its end
         self._last_lr = _group_lrs(self.optimizer)
 
     def state_dict(self) -> dict[str, Any]:

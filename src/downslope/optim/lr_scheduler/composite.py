@@ -8,7 +8,7 @@ from typing import Any
 
 from ...errors import ArgumentError, ArgumentTypeError
 from ..optimizer import Optimizer
-from .base import LRScheduler, _check_optimizer, _group_lrs
+from .base import LRScheduler, _check_optimizer, _group_lrs, _set_lr
 
 
 class _OfSchedulers(LRScheduler):
@@ -63,7 +63,7 @@ class SequentialLR(_OfSchedulers):
         self.last_epoch = last_epoch + 1
         self.optimizer = optimizer
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            _set_lr(group, group["initial_lr"])
         for s in self._schedulers:  # undo the initial steps the children took when built
             _undo(s)
         idx = bisect_right(self._milestones, 0)

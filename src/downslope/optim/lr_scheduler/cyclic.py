@@ -9,7 +9,15 @@ from typing import Any
 
 from ...errors import ArgumentError
 from ..optimizer import Optimizer
-from .base import LRScheduler, _check_optimizer, _cosine, _jsonable, _per_group, _warn_get_lr_called_within_step
+from .base import (
+    LRScheduler,
+    _check_optimizer,
+    _cosine,
+    _jsonable,
+    _per_group,
+    _set_lr,
+    _warn_get_lr_called_within_step,
+)
 
 
 def _set_momentum(group: dict[str, Any], use_beta1: bool, momentum: float) -> None:
@@ -70,7 +78,7 @@ class CyclicLR(LRScheduler):
         base_lrs = _per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
-                group["lr"] = lr
+                _set_lr(group, lr)
         self.max_lrs = _per_group("max_lr", optimizer, max_lr)
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up
@@ -254,8 +262,15 @@ class OneCycleLR(LRScheduler):
         step = self.last_epoch
         if step > self.total_steps:
             raise ArgumentError(f"OneCycleLR: tried to step {step} times; total_steps is {self.total_steps}")
+        groups = self.optimizer.param_groups
+        built = sum("initial_lr" in g and "max_lr" in g and "min_lr" in g for g in groups)
+        if built != len(groups):  # a group added since: it has no cycle (PyTorch fails on its missing keys)
+            raise ArgumentError(
+                f"OneCycleLR.step: the optimizer has {len(groups)} param groups but OneCycleLR schedules {built}, the "
+                "groups it was built with; add the group before building the scheduler (or build a new OneCycleLR)"
+            )
         lrs = []
-        for group in self.optimizer.param_groups:
+        for group in groups:
             start_step = 0.0
             phases = self._schedule_phases
             for i, phase in enumerate(phases):

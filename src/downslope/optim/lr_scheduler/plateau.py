@@ -7,7 +7,7 @@ from typing import Any
 
 from ...errors import ArgumentError, ArgumentTypeError, StateError
 from ..optimizer import Optimizer
-from .base import LRScheduler, _check_optimizer, _group_lrs, _per_group
+from .base import LRScheduler, _check_optimizer, _group_lrs, _per_group, _set_lr
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -137,4 +137,4 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, self.min_lrs[i])
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                _set_lr(group, new_lr)
