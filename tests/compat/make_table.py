@@ -73,7 +73,8 @@ DIFFERS: dict[str, str] = {
     "dimensions); scrambled points use PyTorch's algorithm on downslope's generator (other points for a seed); "
     "draw(0) on a fresh engine gives an empty tensor; float32/float64 only",
     "torch.sparse_coo_tensor": "returns downslope.sparse.SparseCOOTensor, its own type (isinstance(S, ds.Tensor) "
-    "is False); COO only: products with dense or sparse operands on either side, dense +/- sparse (dense), "
+    "is False); COO only: products with dense or sparse operands on either side, dense +/- sparse (dense; also "
+    "add/sub and +=, -=, add_, sub_ in place), dense * sparse in place (mul_, *=: dense), "
     "sparse * dense (sparse), to_dense, coalesce, t/transpose, * and / by a number, neg, pow, sparse + sparse, "
     "sum/sparse.sum, sparse.softmax, dtype casts, detach/clone; every other op (relu, cat, S[0], S + dense, "
     "which torch also refuses) raises naming the op; a leaf's .grad is sparse for torch.mm/matmul too (torch: "
@@ -97,8 +98,8 @@ DIFFERS: dict[str, str] = {
     "size unchanged, torch's antialiased backward resamples what its forward copied and its bicubic backward "
     "copies what its forward resampled, where downslope's gradients are its forwards' derivatives; "
     "antialias=True to an output width of 1 resamples every row (torch repeats the first); uint8 images: "
-    "'bilinear' and antialiased 'bicubic' give torch's bytes exactly, plain 'bicubic' is within 2 levels of "
-    "torch on about 0.1% of pixels, and 'linear'/'trilinear' or other integer dtypes raise DTypeError (torch: "
+    "'bilinear' and 'bicubic' (antialiased or not) give torch's bytes exactly, and 'linear'/'trilinear' or "
+    "other integer dtypes raise DTypeError (torch: "
     "NotImplementedError)",
     "torch.get_rng_state": "a uint8 tensor of 49 bytes (downslope's PCG64 state and seed; PyTorch's has 5056)",
     "torch.set_rng_state": "takes get_rng_state()'s 49-byte tensor (or the dict of older versions); a PyTorch "
@@ -207,6 +208,10 @@ DIFFERS: dict[str, str] = {
     "the relative threshold is taken of abs(best): PyTorch's "
     "best * (1 - threshold) counts a constant negative metric as improving, so its rate never drops",
     "torch.nn.LSTM": "proj_size runs step by step",
+    "torch.optim.Optimizer": "differentiable=True is refused (the step is not recorded); state_dict()['state'] "
+    "holds copies (PyTorch's holds the live state tensors, so a dict kept across steps follows training there: "
+    "copy.deepcopy it in PyTorch, keep it as it is here); a parameter removed from param_groups leaves opt.state "
+    "(PyTorch keeps its entry)",
     "torch.optim.SparseAdam": "takes downslope's gradients (PyTorch's needs sparse ones): an nn.Embedding(sparse=True) "
     "gradient still held as rows updates exactly the rows looked up; a dense gradient (one read as a tensor, or "
     "with a dense part) updates the rows nn.Embedding(sparse=True) looked up, and any row with a non-zero gradient",
