@@ -527,6 +527,18 @@ def _pointwise_vjp(g: np.ndarray, args: Any, needs: Any) -> tuple[np.ndarray | N
     return grads + (gb,) if len(args) > 2 else grads
 
 
+def _bias_gradient_of(g: np.ndarray, c_out: int, args: Any, needs: Any) -> np.ndarray | None:
+    """The bias's gradient (the output gradient summed over every pixel of each channel), or None when
+    the layer has no bias or it is not wanted."""
+    if len(args) <= 2 or not needs[2]:
+        return None
+    g_cols, borrowed = _pixel_columns(g)
+    gb = _bias_gradient(g_cols.reshape(c_out, -1), g)
+    if borrowed:
+        _workspace.give(g_cols)
+    return gb
+
+
 def _bias_gradient(g_rows: np.ndarray, g: np.ndarray) -> np.ndarray:
     """The bias gradient: each row of (C_out, N*OH*OW) ``g_rows`` summed in float64 (as the Winograd
     path does: a float32 sum of many gradients that cancel lost up to 1e-4 of the result against
@@ -577,12 +589,7 @@ def _narrow_vjp(jit: Any, g: np.ndarray, args: Any, geometry: Any, needs: Any) -
     x, w = args[0], args[1]
     n, c, h, wd = x.shape
     c_out = w.shape[0]
-    gb = None
-    if len(args) > 2 and needs[2]:
-        g_cols, borrowed = _pixel_columns(g)
-        gb = _bias_gradient(g_cols.reshape(c_out, -1), g)
-        if borrowed:
-            _workspace.give(g_cols)
+    gb = _bias_gradient_of(g, c_out, args, needs)
     gx = _workspace.lend((c, n, h, wd), g.dtype).transpose(1, 0, 2, 3) if needs[0] else None  # channel-major
     need_gw = bool(needs[1])  # host: needs holds Python flags (host-only kernel)
     flat = _narrow_geometry(geometry)
@@ -689,12 +696,7 @@ def _grouped_vjp(jit: Any, g: np.ndarray, args: Any, geometry: Any, needs: Any) 
     n, c, h, wd = x.shape
     c_out, cg, kh, kw = w.shape
     og = c_out // groups
-    gb = None
-    if len(args) > 2 and needs[2]:
-        g_cols, borrowed = _pixel_columns(g)
-        gb = _bias_gradient(g_cols.reshape(c_out, -1), g)
-        if borrowed:
-            _workspace.give(g_cols)
+    gb = _bias_gradient_of(g, c_out, args, needs)
     gx = None
     if needs[0]:
         # The convolution of the output gradient, padded by (k - 1)*dilation - pad, with each group's
@@ -1059,12 +1061,7 @@ def _shifted_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[n
     c_out, kw = w.shape[0], w.shape[3]
     pitch, reach = length + left + right, (kw - 1) * dil
     xp = namespace_of(g)
-    gb = None
-    if len(args) > 2 and needs[2]:
-        g_cols, borrowed = _pixel_columns(g)
-        gb = _bias_gradient(g_cols.reshape(c_out, -1), g)
-        if borrowed:
-            _workspace.give(g_cols)
+    gb = _bias_gradient_of(g, c_out, args, needs)
     need_gw = bool(needs[1])  # host: needs holds Python flags
     taps_t = xp.ascontiguousarray(w[:, :, 0, :].transpose(2, 1, 0)) if needs[0] else None  # (kw, C_in, C_out)
     # The input gradient of the padded input, channel-major: the result is the view of its columns
