@@ -269,17 +269,22 @@ def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:
     return _solve(_matrix(A, "solve", complex_ok=True), b, left, "solve")
 
 
-def _solve(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = "") -> Tensor:
-    """:func:`solve` for the ops built on it, whose errors name ``where`` (and ``shapes``, the caller's)."""
+def _solve(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = "", vectors: bool = True) -> Tensor:
+    """:func:`solve` for the ops built on it, whose errors name ``where`` (and ``shapes``, the caller's).
+    ``vectors``: linalg.solve's rule that a B of A's shape without its last dim is a batch of vectors;
+    the triangular, LU and Cholesky solves take B as matrices whatever its shape, as PyTorch's do."""
     shapes = shapes or f"A of shape {tuple(a.shape)} and B of shape {tuple(b.shape)}"
     if not left:
         if b.ndim < 2:
             raise ShapeError(f"linalg.{where}: with left=False, B must be a matrix (..., k, n), got {shapes}")
-        return _t(_solve(_t(a), _t(b), True, where, shapes))
-    vector = _vector_rhs(a, b)
+        return _t(_solve(_t(a), _t(b), True, where, shapes, vectors))
+    vector = _vector_rhs(a, b) if vectors else False
     if vector:
         b = ops.unsqueeze(b, -1)
     _solve_shapes(a, b, True, where, shapes)
+    if not vector and b.ndim < a.ndim:  # a matrix B against a batch of A: broadcast as PyTorch (NumPy 1 would
+        # read B as a stack of vectors)
+        b = ops.broadcast_to(b, tuple(a.shape[:-2]) + tuple(b.shape[-2:]))
     x = record_op(_call(where, namespace_of(a.array).linalg.solve, a.array, b.array), (a, b), _solve_vjp)
     return ops.squeeze(x, -1) if vector else x
 
@@ -681,7 +686,7 @@ def _solve_triangle(tri: Tensor, b: Tensor, upper: bool, left: bool, unit: bool,
     ns = namespace_of(tri.array)
     diag = ns.diagonal(tri.array, axis1=-2, axis2=-1)
     if unit or tri.shape[-1] == 0 or not bool(_devices.to_host((diag == 0).any())):  # host: picks the path
-        return _solve(tri, b, left, where)
+        return _solve(tri, b, left, where, vectors=False)
     _solve_shapes(tri, b, left, where)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if not left:  # X A = B  <=>  A^T X^T = B^T, and the transpose flips the triangle

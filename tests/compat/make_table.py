@@ -210,8 +210,9 @@ DIFFERS: dict[str, str] = {
     "torch.nn.LSTM": "proj_size runs step by step",
     "torch.optim.Optimizer": "differentiable=True is refused (the step is not recorded); state_dict()['state'] "
     "holds copies (PyTorch's holds the live state tensors, so a dict kept across steps follows training there: "
-    "copy.deepcopy it in PyTorch, keep it as it is here); a parameter removed from param_groups leaves opt.state "
-    "(PyTorch keeps its entry)",
+    "copy.deepcopy it in PyTorch, keep it as it is here) and carries downslope's own keys (optimizer, state_layout, "
+    "counts, options) after PyTorch's two; a parameter removed from param_groups leaves opt.state (PyTorch keeps "
+    "its entry)",
     "torch.optim.SparseAdam": "takes downslope's gradients (PyTorch's needs sparse ones): an nn.Embedding(sparse=True) "
     "gradient still held as rows updates exactly the rows looked up; a dense gradient (one read as a tensor, or "
     "with a dense part) updates the rows nn.Embedding(sparse=True) looked up, and any row with a non-zero gradient",

@@ -223,3 +223,18 @@ def test_put_and_index_fill_wrap_negative_indices_as_torch(accumulate: bool) -> 
     np.testing.assert_array_equal(
         ds.take_along_dim(x, ds.tensor([[-1]]), 1).numpy(), torch.take_along_dim(tx, torch.tensor([[-1]]), 1).numpy()
     )
+
+
+def test_comparisons_of_shapes_that_do_not_broadcast_are_refused_by_name() -> None:
+    # torch raises a RuntimeError; NumPy's bare ValueError (list.remove(tensor) meets it) is not one
+    for compare in (
+        lambda a, b: a == b,
+        lambda a, b: a != b,
+        lambda a, b: a < b,
+        lambda a, b: a >= b,
+        lambda a, b: ds.eq(a, b),
+    ):
+        with pytest.raises(ShapeError, match=r"comparison: shapes \(2,\) and \(3,\) do not broadcast"):
+            compare(ds.ones(2), ds.ones(3))
+    with pytest.raises(RuntimeError):
+        [ds.ones(2)].remove(ds.ones(3))

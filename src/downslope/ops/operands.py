@@ -234,6 +234,8 @@ def _compared(t: Tensor, other: Any) -> tuple[Any, Any]:
         # a Python complex as a NumPy one: its dtype lets the ordering comparisons refuse it, as torch
         return arr, (np.complex128(other) if type(other) is complex else other)
     o = other.array
+    if o.shape != arr.shape and o.ndim and arr.ndim:  # refused by name, as add's, not by NumPy's ValueError
+        _check_broadcast("comparison", arr, o)
     kinds = o.dtype.kind + arr.dtype.kind
     if o.dtype != arr.dtype and kinds.count("f") == 1 and "c" not in kinds:
         # an integer or boolean side meets a float one: compared in the float dtype, whatever the dims
