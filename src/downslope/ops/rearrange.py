@@ -551,23 +551,11 @@ def as_strided(x: Any, size: Sequence[int], stride: Sequence[int], storage_offse
     itemsize = flat.array.itemsize
     copied = empty or not flat.array.flags.c_contiguous
     if not copied:
-        base = flat.array[offset:]
-        view = xp.lib.stride_tricks.as_strided(base, shape=shape, strides=tuple(st * itemsize for st in steps))
-        if type(base) is np.ndarray:  # hang the view from the memory's owner, as unfold's windows do
-            root = base
-            while isinstance(root.base, np.ndarray):
-                root = root.base
-            start = base.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-            try:
-                view = np.ndarray(
-                    shape, base.dtype, buffer=root, offset=start, strides=tuple(st * itemsize for st in steps)
-                )
-            except (TypeError, ValueError, BufferError):
-                pass
+        view = _strided_view(flat.array[offset:], shape, tuple(st * itemsize for st in steps))
     else:  # a layout of downslope's own (a convolution's channel-major output) or nothing to read: a copy
         view = flat.array[positions]
-    overlapping = not empty and int(xp.unique(positions).size) < positions.size
-    if overlapping or copied:  # writes could not reach x as they would in torch: refused
+    # writes into a copy, or into elements that overlap, could not reach x as they would in torch: refused
+    if copied or int(xp.unique(positions).size) < positions.size:
         flags: Any = getattr(view, "flags", None)
         if hasattr(flags, "writeable"):
             flags.writeable = False
@@ -613,6 +601,11 @@ def _unfold_array(a: Any, d: int, size: int, step: int) -> Any:
     st = a.strides
     shape = a.shape[:d] + (count,) + a.shape[d + 1 :] + (size,)
     strides = st[:d] + (st[d] * step,) + st[d + 1 :] + (st[d],)
+    return _strided_view(a, shape, strides)
+
+
+def _strided_view(a: Any, shape: tuple[int, ...], strides: tuple[int, ...]) -> Any:
+    """A view of ``a``'s memory with ``shape`` and byte ``strides``, starting at its first element."""
     if type(a) is np.ndarray:
         # A view whose base is the array that owns the memory, as a slice's is: as_strided's hangs from a
         # stand-in object, so the view would pass for an op's own buffer in another layout (record_op
