@@ -1707,53 +1707,21 @@ class _ParamList(list[Any]):
         # which notes an edit); an edit not yet seen by a step travels in the state
         return (_ParamList, (list(self),), self.__dict__ or None)
 
-    def append(self, *args: Any) -> None:
-        self.edited = True
-        list.append(self, *args)
 
-    def extend(self, *args: Any) -> None:
-        self.edited = True
-        list.extend(self, *args)
+def _noting_edit(name: str) -> Any:
+    """list's method ``name`` on a :class:`_ParamList`, noting that the list was edited."""
+    method = getattr(list, name)
 
-    def insert(self, *args: Any) -> None:
+    def edit(self: _ParamList, *args: Any, **kwargs: Any) -> Any:
         self.edited = True
-        list.insert(self, *args)
+        return method(self, *args, **kwargs)
 
-    def remove(self, *args: Any) -> None:
-        self.edited = True
-        list.remove(self, *args)
+    edit.__name__ = edit.__qualname__ = name
+    return edit
 
-    def pop(self, *args: Any) -> Any:
-        self.edited = True
-        return list.pop(self, *args)
 
-    def clear(self) -> None:
-        self.edited = True
-        list.clear(self)
-
-    def sort(self, *args: Any, **kwargs: Any) -> None:
-        self.edited = True
-        list.sort(self, *args, **kwargs)
-
-    def reverse(self) -> None:
-        self.edited = True
-        list.reverse(self)
-
-    def __setitem__(self, *args: Any) -> None:
-        self.edited = True
-        list.__setitem__(self, *args)
-
-    def __delitem__(self, *args: Any) -> None:
-        self.edited = True
-        list.__delitem__(self, *args)
-
-    def __iadd__(self, other: Any) -> Any:  # type: ignore[misc]
-        self.edited = True
-        return list.__iadd__(self, other)
-
-    def __imul__(self, other: Any) -> Any:  # type: ignore[misc]
-        self.edited = True
-        return list.__imul__(self, other)
+for _edit in "append extend insert remove pop clear sort reverse __setitem__ __delitem__ __iadd__ __imul__".split():
+    setattr(_ParamList, _edit, _noting_edit(_edit))
 
 
 def _as_param_list(params: Any, owner: str, complex_ok: bool = False) -> list[Tensor]:
