@@ -56,6 +56,7 @@ LAYERS = [
         "torch_alias_names",
         "amp",
         "linalg",
+        "householder",
         "lowrank",
         "compiler",
         "_dynamo",

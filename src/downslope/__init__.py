@@ -705,6 +705,7 @@ cholesky, cholesky_solve, cholesky_inverse, matrix_exp = (
     linalg.cholesky_inverse,
     linalg.matrix_exp,
 )
+from .householder import geqrf, orgqr, ormqr  # noqa: E402  (LAPACK's compact Q: torch's top-level names)
 
 # torch's out= keyword on the top-level functions that take it (the ops and Tensor methods stay as they are)
 from .ops.out import OUT_FACTORIES as _OUT_FACTORIES  # noqa: E402
@@ -747,7 +748,7 @@ _register_einops()
 
 __all__ = [
     "inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power", "svd", "qr", "lu", "lu_unpack", "lu_solve",
-    "triangular_solve", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_exp",
+    "triangular_solve", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_exp", "geqrf", "orgqr", "ormqr",
     "Tensor", "tensor", "from_numpy", "from_dlpack", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
     "randn", "rand", "arange", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad",
     "autograd_grad", "gradcheck", "GradcheckError", "GradcheckReport", "manual_seed", "get_rng_state",

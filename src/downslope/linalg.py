@@ -52,6 +52,7 @@ __all__ = [
     "matrix_norm", "norm", "matrix_power", "multi_dot", "pinv", "lstsq", "cross", "diagonal", "vecdot", "matmul",
     "svd", "qr", "solve_triangular", "matrix_exp", "lu_factor", "lu_factor_ex", "lu", "lu_unpack", "lu_solve",
     "cholesky_ex", "inv_ex", "solve_ex", "eig", "eigvals", "matrix_rank", "cond", "vander", "tensorinv", "tensorsolve",
+    "householder_product",
 ]  # fmt: skip
 
 
@@ -1853,3 +1854,6 @@ def lu_legacy(A: Any, pivot: bool = True, get_infos: bool = False) -> Any:
     """``torch.lu`` / ``Tensor.lu``: ``(LU, pivots)``, and LAPACK's ``info`` with ``get_infos=True``."""
     result = lu_factor_ex(A, pivot=pivot)
     return (result.LU, result.pivots, result.info) if get_infos else _LUOld(result.LU, result.pivots)
+
+
+from .householder import householder_product  # noqa: E402  (it builds on this module's ops)

@@ -1929,6 +1929,21 @@ class Tensor:
 
         return linalg.qr_legacy(self, some)
 
+    def geqrf(self) -> Any:
+        from .householder import geqrf
+
+        return geqrf(self)
+
+    def orgqr(self, input2: Any) -> Tensor:
+        from .householder import householder_product
+
+        return householder_product(self, input2)
+
+    def ormqr(self, input2: Any, input3: Any, left: builtins.bool = True, transpose: builtins.bool = False) -> Tensor:
+        from .householder import ormqr
+
+        return ormqr(self, input2, input3, left, transpose)
+
     def lu(self, pivot: builtins.bool = True, get_infos: builtins.bool = False) -> Any:
         from . import linalg
 

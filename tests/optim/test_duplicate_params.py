@@ -14,8 +14,8 @@ from downslope import optim
 
 torch = pytest.importorskip("torch")
 
-# SGD with momentum is left out: PyTorch's first step makes the buffer twice from the gradient (the
-# listings' buffers are read before its loop), a quirk of its bookkeeping not reproduced here
+# SGD with momentum: PyTorch's first step makes the buffer twice from the gradient (the listings'
+# buffers are read before its loop); see test_duplicate_param_groups.py
 NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "RAdam", "Adamax", "Adadelta", "Rprop", "Adafactor"]
 
 

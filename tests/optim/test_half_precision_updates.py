@@ -33,7 +33,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("SGD", {"momentum": 0.9}),
 ]
 #: where torch's float16 step and this one round the parameter update identically
-SAME_PARAMS = {"Adam", "Adagrad", "Adadelta"}
+SAME_PARAMS = {"Adam", "Adagrad", "Adadelta", "NAdam"}
 
 
 def _gradient(kind: str, step: int) -> np.ndarray:
@@ -130,15 +130,161 @@ def test_adafactor_float16_is_torch_exactly(shape: tuple[int, ...], options: dic
     np.testing.assert_array_equal(ours.detach().numpy(), ref.detach().numpy())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NAdam's mu_product is made in the parameters' dtype by optim/transforms/adaptive.py "
-    "(scale_by_nadam's init, _torch_scalar_type) and optim/adam.py (NAdam's per-element and loaded "
-    "products); torch keeps it in float32 (its _get_scalar_dtype)",
-)
 def test_nadam_float16_mu_product_is_float32_as_torch() -> None:
     ours, opt = _steps(ds, "NAdam", (N,), {})
     ref, ref_opt = _steps(torch, "NAdam", (N,), {})
     mu, ref_mu = opt.state[ours]["mu_product"], ref_opt.state[ref]["mu_product"]
     assert str(mu.dtype) == str(ref_mu.dtype).replace("torch.", "") == "float32"
     assert mu.item() == ref_mu.item()
+
+
+NADAM_OPTIONS: list[dict[str, Any]] = [
+    {},
+    {"weight_decay": 0.1},
+    {"weight_decay": 0.1, "decoupled_weight_decay": True},
+    {"momentum_decay": 0.02, "maximize": True},
+    {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-4},
+]
+
+
+def _nadam_float16(lib: Any, options: dict[str, Any], steps: int, kind: str = "spread") -> tuple[Any, Any]:
+    p = lib.nn.Parameter(lib.tensor(_start()))
+    opt = lib.optim.NAdam([p], **options)
+    for step in range(steps):
+        p.grad = lib.tensor(_spread_gradient((N,), step) if kind == "spread" else _gradient(kind, step))
+        opt.step()
+    return p, opt
+
+
+def _same_bits(ours: Any, ref: Any) -> None:
+    """Equal float16 numbers, NaN where torch's is (a float16 v that underflows to 0 divides by 0)."""
+    np.testing.assert_array_equal(ours.detach().numpy(), ref.detach().numpy())
+
+
+@pytest.mark.parametrize("kind", ["spread", "large", "tiny"])
+@pytest.mark.parametrize("options", NADAM_OPTIONS, ids=str)
+def test_nadam_float16_parameters_are_torch_bit_for_bit(options: dict[str, Any], kind: str) -> None:
+    """torch's float16 NAdam stores the parameter after its decoupled decay and after each of its two
+    addcdiv_ (whose coefficients it computes in float64 from the float32 mu_product): ten steps land on
+    its very float16 numbers, and the product on its float32 one."""
+    ours, opt = _nadam_float16(ds, options, 10, kind)
+    ref, ref_opt = _nadam_float16(torch, options, 10, kind)
+    _same_bits(ours, ref)
+    mu, ref_mu = opt.state[ours]["mu_product"], ref_opt.state[ref]["mu_product"]
+    assert mu.dtype == ds.float32 and mu.shape == ()
+    assert mu.item() == ref_mu.item()
+    for key in ("exp_avg", "exp_avg_sq"):
+        np.testing.assert_array_equal(opt.state[ours][key].numpy(), ref_opt.state[ref][key].numpy(), err_msg=key)
+
+
+def test_nadam_float16_mu_product_view_is_live() -> None:
+    """A value written into opt.state[p]['mu_product'] is the product the next step uses (as torch's
+    tensor, updated in place), in float32."""
+    ours, opt = _nadam_float16(ds, {}, 3)
+    ref, ref_opt = _nadam_float16(torch, {}, 3)
+    view = opt.state[ours]["mu_product"]
+    view.fill_(0.123456789)
+    ref_opt.state[ref]["mu_product"].fill_(0.123456789)
+    assert view.item() == ref_opt.state[ref]["mu_product"].item()  # rounded to float32, not float16
+    for step in range(3, 6):
+        ours.grad = ds.tensor(_spread_gradient((N,), step))
+        ref.grad = torch.tensor(_spread_gradient((N,), step))
+        opt.step()
+        ref_opt.step()
+    _same_bits(ours, ref)
+    assert view.item() == ref_opt.state[ref]["mu_product"].item()
+
+
+def test_nadam_float16_state_dict_round_trip_and_torch_checkpoint() -> None:
+    """state_dict gives the float32 product; a run resumed from it (or from torch's state_dict) is torch's
+    uninterrupted run to the bit. (torch's own load_state_dict casts mu_product to the parameters' float16,
+    so a resumed torch run drifts from its uninterrupted one; this one keeps float32, as torch's steps do.)"""
+    ours, opt = _nadam_float16(ds, {"weight_decay": 0.1}, 4)
+    ref, ref_opt = _nadam_float16(torch, {"weight_decay": 0.1}, 4)
+    saved = opt.state_dict()
+    assert saved["state"][0]["mu_product"].dtype == ds.float32
+    from_torch = {
+        "state": {0: {k: ds.tensor(v.numpy()) for k, v in ref_opt.state_dict()["state"][0].items()}},
+        "param_groups": opt.state_dict()["param_groups"],
+    }
+    for step in range(4, 8):
+        ref.grad = torch.tensor(_spread_gradient((N,), step))
+        ref_opt.step()
+    for state_dict in (saved, from_torch):
+        p = ds.nn.Parameter(ours.detach().clone())
+        again = ds.optim.NAdam([p], weight_decay=0.1)
+        again.load_state_dict(state_dict)
+        assert again.state[p]["mu_product"].dtype == ds.float32
+        for step in range(4, 8):
+            p.grad = ds.tensor(_spread_gradient((N,), step))
+            again.step()
+        _same_bits(p, ref)
+        assert again.state[p]["mu_product"].item() == ref_opt.state[ref]["mu_product"].item()
+
+
+def test_nadam_loads_a_float16_mu_product_from_an_older_checkpoint() -> None:
+    """Checkpoints saved while the product was kept in the parameters' float16 still load: the value
+    widens to float32 exactly, and the next steps are torch's from that same product."""
+    ours, opt = _nadam_float16(ds, {}, 3)
+    ref, ref_opt = _nadam_float16(torch, {}, 3)
+    saved = opt.state_dict()
+    old = np.float16(saved["state"][0]["mu_product"].item())
+    saved["state"][0]["mu_product"] = ds.tensor(np.full(N, old))  # older form: the parameter's shape, float16
+    p = ds.nn.Parameter(ours.detach().clone())
+    again = ds.optim.NAdam([p])
+    again.load_state_dict(saved)
+    mu = again.state[p]["mu_product"]
+    assert mu.dtype == ds.float32 and mu.item() == float(old)
+    ref_opt.state[ref]["mu_product"].fill_(float(old))
+    for step in range(3, 6):
+        p.grad = ds.tensor(_spread_gradient((N,), step))
+        ref.grad = torch.tensor(_spread_gradient((N,), step))
+        again.step()
+        ref_opt.step()
+    _same_bits(p, ref)
+
+
+def test_nadam_float16_parameters_with_uneven_steps_are_torch_bit_for_bit() -> None:
+    """Two float16 parameters in one buffer, one of which misses steps: each keeps its own float32 product."""
+
+    def run(lib: Any) -> tuple[Any, Any, Any]:
+        a = lib.nn.Parameter(lib.tensor(_start()))
+        b = lib.nn.Parameter(lib.tensor(_start()[::-1].copy()))
+        opt = lib.optim.NAdam([a, b], lr=0.01)
+        for step in range(6):
+            a.grad = lib.tensor(_spread_gradient((N,), step))
+            b.grad = lib.tensor(_spread_gradient((N,), step + 20)) if step % 2 else None
+            opt.step()
+        return a, b, opt
+
+    a, b, opt = run(ds)
+    ra, rb, ref_opt = run(torch)
+    _same_bits(a, ra)
+    _same_bits(b, rb)
+    for ours, ref in ((a, ra), (b, rb)):
+        mu = opt.state[ours]["mu_product"]
+        assert mu.dtype == ds.float32
+        assert mu.item() == ref_opt.state[ref]["mu_product"].item()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nadam_mu_product_dtype_is_torch_scalar_dtype(dtype: str) -> None:
+    """float32 for float32 and float64 parameters alike (torch's _get_scalar_dtype), with its value."""
+
+    def run(lib: Any) -> Any:
+        p = lib.nn.Parameter(lib.tensor(_start().astype(dtype)))
+        opt = lib.optim.NAdam([p])
+        for step in range(4):
+            p.grad = lib.tensor(_spread_gradient((N,), step).astype(dtype))
+            opt.step()
+        return opt.state[p]["mu_product"]
+
+    mu, ref_mu = run(ds), run(torch)
+    assert str(mu.dtype) == str(ref_mu.dtype).replace("torch.", "") == "float32"
+    assert mu.item() == ref_mu.item()
+
+
+def test_bfloat16_parameters_are_refused() -> None:
+    """NumPy has no bfloat16, so there is no bfloat16 NAdam state to keep: the parameter itself is refused."""
+    with pytest.raises(TypeError, match="bfloat16"):
+        ds.nn.Parameter(ds.ones(N, dtype=ds.bfloat16))

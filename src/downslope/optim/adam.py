@@ -25,6 +25,7 @@ from . import transforms as T
 from .buckets import state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_betas, check_nonnegative
 from .transforms import StepContext, from_group
+from .transforms.adaptive import nadam_float16_update
 
 
 def _weight_decay(decoupled: bool) -> T.GradientTransformation:
@@ -190,6 +191,11 @@ class Adamax(_AdamBase):
         return _adam_like_chain(T.scale_by_adamax(from_group("betas", 0), from_group("betas", 1), from_group("eps")))
 
 
+def _spread(product: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """A 0-d running product as one per element of ``flat``, in the product's own dtype."""
+    return np.zeros_like(flat, dtype=product.dtype) + product
+
+
 class NAdam(_AdamBase):
     """NAdam (Dozat, 2016): Adam with Nesterov momentum and PyTorch's momentum schedule
     (``momentum_decay=4e-3``); ``decoupled_weight_decay=True`` gives NAdamW.
@@ -235,7 +241,7 @@ class NAdam(_AdamBase):
         check_nonnegative("NAdam", "momentum_decay", group["momentum_decay"])
 
     def _make_transform(self) -> T.GradientTransformation:
-        return _adam_like_chain(
+        chain = _adam_like_chain(
             T.scale_by_nadam(
                 from_group("betas", 0),
                 from_group("betas", 1),
@@ -244,6 +250,26 @@ class NAdam(_AdamBase):
                 shared_product=True,
             )
         )
+
+        def update(g: np.ndarray, state: Any, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, Any]:
+            if params.dtype != np.float16:
+                return chain.update(g, state, params, ctx)
+            # float16: PyTorch stores the parameter after each of the step's parts, which the chain's
+            # single float32 update would not round alike; the states are the chain's (its third entry)
+            group = ctx.group
+            updates = nadam_float16_update(
+                g,
+                state[2],
+                params,
+                ctx,
+                lr=T.hyper(from_group("lr"), ctx),
+                weight_decay=T.hyper(from_group("weight_decay"), ctx),
+                decoupled_weight_decay=bool(group.get("decoupled_weight_decay", False)),  # host: a group's flag
+                maximize=bool(group.get("maximize", False)),  # host: a group's flag
+            )
+            return updates, state
+
+        return T.GradientTransformation(chain.init, update)
 
     # ``mu_product`` is one number per flat buffer while its parameters step together (PyTorch keeps
     # one per parameter), and one per element once some parameter has missed a step. state_dict and
@@ -285,7 +311,7 @@ class NAdam(_AdamBase):
                 missing = sum(p.grad is None for p in b.params)
                 uneven = not bool((b.steps == b.steps[0]).all())  # host: step counts are host integers
                 if uneven or 0 < missing < len(b.params):  # the steps will differ: one product per element
-                    slot["mu_product"] = np.zeros_like(b.flat) + slot["mu_product"]
+                    slot["mu_product"] = _spread(slot["mu_product"], b.flat)
         super().step()
         return loss
 
@@ -300,7 +326,7 @@ class NAdam(_AdamBase):
         if slot["mu_product"].ndim == 0 and len(b.params) > 1:
             # one number shared by the bucket: the parameter's own is handed out, which a write changes
             # for that parameter only (PyTorch keeps one per parameter)
-            slot["mu_product"] = np.zeros_like(b.flat) + slot["mu_product"]
+            slot["mu_product"] = _spread(slot["mu_product"], b.flat)
         mu = slot["mu_product"]
         if mu.ndim:
             start = b.offsets[j]
@@ -344,9 +370,12 @@ class NAdam(_AdamBase):
             slot = self._product_slot(b)
             if slot is None:
                 continue
-            host = np.array([float(to_host(v)) for v in values], dtype=b.dtype)  # host: one number per parameter
+            # in the product's dtype (PyTorch's float32 for float16 parameters too): a checkpoint that
+            # saved it in the parameters' dtype loads its value widened
+            dtype = slot["mu_product"].dtype
+            host = np.array([float(to_host(v)) for v in values], dtype=dtype)  # host: one number per parameter
             if (host == host[0]).all():
-                slot["mu_product"] = np.full_like(b.flat, host[0], shape=())
+                slot["mu_product"] = np.full_like(b.flat, host[0], dtype=dtype, shape=())
             else:
                 spread = np.repeat(host, b.sizes)  # host: built once per load, then moved to the buffer's device
                 slot["mu_product"] = to_device(spread, device_of(b.flat))

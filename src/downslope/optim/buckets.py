@@ -405,9 +405,19 @@ class RepeatedBucket(InPlaceBucket):
     def apply(
         self, transform: GradientTransformation, group: dict[str, Any], g: np.ndarray, present: list[int] | None
     ) -> None:
+        fresh = not self.started.any()
         for _ in range(self.repeats - 1):
             super().apply(transform, group, g.copy(), present)  # the transforms may scale g in place
+            if fresh and self._keeps_only_momentum():
+                # PyTorch's SGD makes its momentum buffer inside the step, from the gradient, for each
+                # listing that found none when the step began: every repeat of a first step starts afresh
+                self.started[:] = False
         super().apply(transform, group, g, present)
+
+    def _keeps_only_momentum(self) -> bool:
+        size = self.flat.shape
+        kept = [k for slot in state_slots(self.state) for k, v in slot.items() if is_array(v) and v.shape == size]
+        return kept == ["momentum_buffer"]
 
 
 def shared_parameters(params: list[Tensor], fixed: int = 0) -> set[int]:
@@ -502,7 +512,7 @@ def _slot_write(b: FlatBucket, slot: dict[str, Any], key: str, j: int, value: An
             return
         if bool(to_host((arr == value).all())):  # host: one number compared, on a rare state write
             return
-        slot[key] = arr = np.zeros_like(b.flat) + arr  # the parameters now differ: one number per element
+        slot[key] = arr = np.zeros_like(b.flat, dtype=arr.dtype) + arr  # now they differ: one number per element
         arr[start:stop] = value.reshape(-1) if value.ndim else value
         return
     raise StateError(f"optimizer: state {key!r} of shape {arr.shape} is not per-element; it can't be set per parameter")

@@ -773,7 +773,10 @@ class Optimizer:
             warnings.warn(_DUPLICATE_PARAMS, UserWarning, stacklevel=3)
         for gi, other in enumerate(self.param_groups):
             if any(id(p) in seen for p in other["params"]):
-                raise ArgumentError(f"{name}: some parameters of the new group already belong to param group {gi}")
+                raise ArgumentError(  # torch's words first, for code that matches them
+                    f"{name}: some parameters appear in more than one parameter group: some of the new group's "
+                    f"already belong to param group {gi}"
+                )
         for key, value in self.defaults.items():
             if value is required and key not in group:
                 raise ArgumentError(f"{name}: parameter group didn't specify a value of required option {key!r}")

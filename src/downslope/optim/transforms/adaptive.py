@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ... import backend
+from ...devices import device_of, to_device, to_host
 from ...errors import StateError
 from .base import (
     GradientTransformation,
@@ -70,9 +71,9 @@ def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any 
 
 
 def _torch_scalar_type(dtype: np.dtype) -> type:
-    """The type PyTorch keeps an optimizer's scalar state in (NAdam's mu_product, ASGD's eta and mu) for
-    parameters of ``dtype``: float32 unless the default dtype is float64 (torch's _get_scalar_dtype),
-    float64 parameters included, so a float64 run rounds them as torch's does."""
+    """The type PyTorch rounds ASGD's eta and mu to for parameters of ``dtype``: float32 unless the default
+    dtype is float64 (torch's _get_scalar_dtype), float64 parameters included, so a float64 run rounds them
+    as torch's does (NAdam keeps its mu_product in that dtype itself: _torch_optimizer_scalar_type)."""
     if dtype == np.float64 and backend.get_default_dtype() != np.float64:
         return np.float32
     return dtype.type
@@ -374,44 +375,25 @@ def scale_by_nadam(
     """
 
     def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        # PyTorch keeps the product in its optimizer scalar dtype whatever the parameters' (float32 for
+        # float16 parameters too): in float16 it would lose the digits the bias corrections divide by
+        scalar = _torch_optimizer_scalar_type()
         return {
             "exp_avg": np.zeros_like(params),
             "exp_avg_sq": np.zeros_like(params),
-            "mu_product": np.ones_like(params, shape=()) if shared_product else np.ones_like(params),
+            "mu_product": np.ones_like(params, dtype=scalar, shape=() if shared_product else params.shape),
         }
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
-        beta1, beta2, e, psi = hyper(b1, ctx), hyper(b2, ctx), hyper(eps, ctx), hyper(momentum_decay, ctx)
-        m, v, mu_prod = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
-        t = ctx.step
-        if mu_prod.ndim == 0 and not isinstance(t, int):
-            raise StateError(
-                "scale_by_nadam(shared_product=True): the elements have taken different numbers of steps, "
-                "so one mu_product cannot serve them all; give the state a per-element mu_product first"
-            )
-        mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
-        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
-        scalar = _torch_scalar_type(mu_prod.dtype)
-        if scalar is not mu_prod.dtype.type:  # multiplied in float32, as torch's float32 mu_product
-            low = mu_prod.astype(scalar)
-            low *= mu.astype(scalar) if hasattr(mu, "astype") else scalar(mu)  # mu: per element, or one
-            mu_prod[...] = low
-        else:
-            mu_prod *= mu
-        tmp = ctx.scratch(g, 1)
-        _update_moments_(m, v, g, beta1, beta2, tmp)
-        denom = ctx.scratch(g, 2)
-        np.divide(v, _opmath(v, 1 - beta2**t), out=denom)
-        _round_as(denom, v)
-        np.sqrt(denom, out=denom)
-        _round_as(denom, v)
-        denom += e
-        _round_as(denom, v)
-        # coefficient arrays (one value per parameter, repeated over its elements)
+        hypers = (hyper(b1, ctx), hyper(b2, ctx), hyper(eps, ctx), hyper(momentum_decay, ctx))
+        m, mu_prod, mu, mu_next, denom, tmp = _nadam_moments(g, state, ctx, *hypers)
+        # coefficient arrays (one value per parameter, repeated over its elements), in the updates' dtype
+        # where it is wider than the product's (float64 parameters: PyTorch's coefficients are Python floats)
+        product = mu_prod.astype(np.promote_types(mu_prod.dtype, g.dtype), copy=False)
         c_grad = ctx.scratch(g, 3)
-        np.subtract(1.0, mu_prod, out=c_grad)
+        np.subtract(1.0, product, out=c_grad)
         np.divide(1.0 - mu, c_grad, out=c_grad)
-        np.multiply(mu_prod, mu_next, out=tmp)
+        np.multiply(product, mu_next, out=tmp)
         np.subtract(1.0, tmp, out=tmp)
         np.divide(mu_next, tmp, out=tmp)  # c_m
         tmp *= m
@@ -421,6 +403,104 @@ def scale_by_nadam(
         return g, state
 
     return GradientTransformation(init, update)
+
+
+def _torch_optimizer_scalar_type() -> type:
+    """The dtype PyTorch keeps NAdam's ``mu_product`` in, whatever the parameters' dtype (its
+    ``_get_scalar_dtype``): float64 when the default dtype is float64, float32 otherwise."""
+    return np.float64 if backend.get_default_dtype() == np.float64 else np.float32
+
+
+def _of_step(t: Any, fn: Any) -> Any:
+    """``fn`` (a function of one step count, in Python floats as PyTorch computes it) at step ``t``: an int,
+    or one count per element, where ``fn`` is computed once per distinct count (NumPy's vectorised float64
+    power can be one ulp away from Python's ``**``, which a float16 step shows)."""
+    if _is_scalar_step(t):
+        return fn(t)
+    counts, where = np.unique(to_host(t), return_inverse=True)  # host: a few distinct step counts
+    values = np.array([fn(float(c)) for c in counts])[where]  # host: one Python power per distinct count
+    return to_device(values.reshape(t.shape), device_of(t))
+
+
+def _nadam_moments(
+    g: np.ndarray, state: State, ctx: StepContext, beta1: float, beta2: float, e: float, psi: float
+) -> tuple[np.ndarray, np.ndarray, Any, Any, np.ndarray, np.ndarray]:
+    """NAdam's state update: the running product and the two moments in place, and the denominator
+    ``sqrt(v / (1 - b2**t)) + eps`` rounded where PyTorch's float16 ops store. Returns ``(m, mu_product,
+    mu_t, mu_{t+1}, denom, tmp)``; ``tmp`` is scratch of ``g``'s shape."""
+    m, v, mu_prod = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
+    t = ctx.step
+    if mu_prod.ndim == 0 and not _is_scalar_step(t):
+        raise StateError(
+            "scale_by_nadam(shared_product=True): the elements have taken different numbers of steps, "
+            "so one mu_product cannot serve them all; give the state a per-element mu_product first"
+        )
+    # the momentum schedule and bias correction in float64, as PyTorch's Python floats
+    mu = _of_step(t, lambda step: beta1 * (1.0 - 0.5 * (0.96 ** (step * psi))))
+    mu_next = _of_step(t, lambda step: beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi))))
+    bias_correction2 = _of_step(t, lambda step: 1 - beta2**step)
+    # mu rounded to the product's dtype before the multiply, as PyTorch's mu_product *= mu
+    mu_prod *= mu.astype(mu_prod.dtype) if hasattr(mu, "astype") else mu_prod.dtype.type(mu)
+    tmp = ctx.scratch(g, 1)
+    _update_moments_(m, v, g, beta1, beta2, tmp)
+    denom = ctx.scratch(g, 2)
+    if hasattr(bias_correction2, "astype"):
+        bias_correction2 = bias_correction2.astype(np.float32 if v.dtype == np.float16 else v.dtype)
+    np.divide(v, _opmath(v, bias_correction2), out=denom)
+    _round_as(denom, v)
+    np.sqrt(denom, out=denom)
+    _round_as(denom, v)
+    denom += e
+    _round_as(denom, v)
+    return m, mu_prod, mu, mu_next, denom, tmp
+
+
+def nadam_float16_update(
+    g: np.ndarray,
+    state: State,
+    params: np.ndarray,
+    ctx: StepContext,
+    *,
+    lr: float,
+    weight_decay: float,
+    decoupled_weight_decay: bool,
+    maximize: bool,
+) -> np.ndarray:
+    """NAdam's whole step on float16 parameters, rounded where PyTorch's float16 kernels round, so that
+    the parameters are PyTorch's to the bit: the decoupled decay ``p *= 1 - lr * wd`` is stored before the
+    step, and the step is two stored additions ``p += c1 * g / denom`` then ``p += c2 * m / denom``, whose
+    coefficients PyTorch computes in float64 from the float32 ``mu_product`` and hands to its kernel as
+    float32. ``state`` is :func:`scale_by_nadam`'s (updated in place); ``g`` is the float16 gradient
+    (``params``' dtype). Returns the float32 update that takes ``params`` to the new float16 values."""
+    beta1, beta2 = hyper(from_group("betas", 0), ctx), hyper(from_group("betas", 1), ctx)
+    e, psi = hyper(from_group("eps"), ctx), hyper(from_group("momentum_decay"), ctx)
+    grad = g.astype(np.float32)  # float16 values, the arithmetic in float32 (PyTorch's opmath)
+    if maximize:
+        np.negative(grad, out=grad)
+    new = params.astype(np.float32)
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            new *= np.float32(1 - lr * weight_decay)  # PyTorch's param.mul_: the factor in float32
+            _round_as(new, params)
+        else:
+            # PyTorch's grad.add(param, alpha=wd): alpha rounded to float16, the sum stored in float16
+            grad += params * _opmath(params, float(np.float16(weight_decay)))  # host: a hyperparameter
+            _round_as(grad, params)
+    m, mu_prod, mu, mu_next, denom, tmp = _nadam_moments(grad, state, ctx, beta1, beta2, e, psi)
+    product = mu_prod.astype(np.float64)
+    c_grad = (-lr * (1.0 - mu) / (1.0 - product)).astype(np.float32)
+    c_m = ((-lr * mu_next) / (1.0 - product * mu_next)).astype(np.float32)
+    # PyTorch's float16 addcdiv: p + (value * t1) / t2 in float32, stored in float16; twice
+    np.multiply(grad, c_grad, out=tmp)
+    tmp /= denom
+    new += tmp
+    _round_as(new, params)
+    np.multiply(m, c_m, out=tmp)
+    tmp /= denom
+    new += tmp
+    _round_as(new, params)
+    new -= params  # the difference of two float16 numbers: exact in float32 for any that one step moves
+    return new
 
 
 def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
