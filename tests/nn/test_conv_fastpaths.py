@@ -85,6 +85,96 @@ def test_pointwise_conv_is_one_gemm_without_im2col(kernels, monkeypatch):
     assert x.grad.shape == x.shape
 
 
+# ---------------------------------------------------------------------- a kernel covering its input
+COVERING = [
+    ((3, 8, 4, 4), 1, (4, 4), {}),  # DCGAN's discriminator head
+    ((2, 6, 3, 5), 5, (3, 5), {}),  # convolution as a fully connected layer, not square
+    ((4, 7, 1, 1), 3, (1, 1), dict(stride=2)),  # 1x1 on 1x1 maps with a stride (not the pointwise path)
+    ((2, 3, 2, 2), 4, (2, 2), dict(stride=3)),
+    ((3, 5, 1, 3), 2, (1, 3), dict(dilation=(2, 1))),  # a dilation along a kernel dim of 1
+    ((1, 9, 4, 4), 2, (4, 4), {}),  # one image
+]
+
+
+@pytest.mark.parametrize("shape, c_out, kernel, kwargs", COVERING)
+@pytest.mark.parametrize("channel_major", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_covering_the_input_matches_torch(
+    kernels, assert_close, shape, c_out, kernel, kwargs, channel_major, bias, dtype
+):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((c_out, shape[1]) + kernel)
+    b = rng.standard_normal(c_out) if bias else None
+    _compare(assert_close, x, w, b, kwargs, dtype, channel_major)
+
+
+def test_conv1d_kernel_covering_the_input_matches_torch(kernels, check_op):
+    rng = np.random.default_rng(15)
+    arrays = [rng.standard_normal((3, 6, 7)), rng.standard_normal((4, 6, 7)), rng.standard_normal(4)]
+    check_op(lambda x, w, b: C.conv1d(x, w, b, stride=2), lambda x, w, b: TF.conv1d(x, w, b, stride=2), arrays)
+
+
+@pytest.mark.parametrize("needs", [(True, False), (False, True)])
+@pytest.mark.parametrize("c_out", [1, 3])
+def test_kernel_covering_the_input_gives_only_the_gradients_asked_for(kernels, assert_close, needs, c_out):
+    rng = np.random.default_rng(12)
+    x, w = rng.standard_normal((2, 4, 3, 3)), rng.standard_normal((c_out, 4, 3, 3))
+    _compare(assert_close, x, w, rng.standard_normal(c_out), {}, np.float64, needs=needs)
+
+
+@pytest.mark.parametrize(
+    "shape, c_out, kernel, kwargs, covering",
+    [
+        ((2, 8, 4, 4), 1, (4, 4), {}, True),
+        ((2, 8, 4, 4), 16, (4, 4), dict(stride=2), True),
+        ((2, 8, 2, 2), 16, (4, 4), dict(padding=1), False),  # one output pixel that reads the padding
+        ((2, 8, 5, 4), 1, (4, 4), dict(stride=2), False),  # one output pixel, a row of the input unread
+        ((2, 8, 4, 4), 1, (3, 3), {}, False),  # 2x2 outputs
+        ((2, 8, 4, 4), 4, (4, 4), dict(groups=2), False),
+        ((2, 8, 1, 1), 4, (1, 1), {}, False),  # 1x1 stride 1: the pointwise path
+    ],
+)
+def test_kernel_covering_the_input_is_one_gemm_without_im2col(
+    kernels, monkeypatch, shape, c_out, kernel, kwargs, covering
+):
+    """The covering path (forward and gradients) runs exactly for a kernel as large as the unpadded
+    input in one group, and then builds no im2col columns; its neighbours take the other paths."""
+    calls = []
+    forward, vjp = _conv_kernels._covering_forward, _conv_kernels._covering_vjp
+    monkeypatch.setattr(_conv_kernels, "_covering_forward", lambda *a: calls.append("forward") or forward(*a))
+    monkeypatch.setattr(_conv_kernels, "_covering_vjp", lambda *a: calls.append("vjp") or vjp(*a))
+    if covering:
+        monkeypatch.setattr(_conv_kernels, "_im2col", lambda *a, **k: pytest.fail("im2col columns were built"))
+    x = ds.randn(*shape, requires_grad=True)
+    w = ds.randn(c_out, shape[1] // kwargs.get("groups", 1), *kernel, requires_grad=True)
+    C.conv2d(x, w, **kwargs).square().sum().backward()
+    assert calls == (["forward", "vjp"] if covering else [])
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape
+
+
+def test_kernel_covering_the_input_double_backward_matches_torch(kernels, assert_close):
+    """A gradient penalty through a DCGAN-style head differentiates its gradient again."""
+    rng = np.random.default_rng(13)
+    x, w = rng.standard_normal((3, 4, 4, 4)), rng.standard_normal((1, 4, 4, 4))
+    xd, wd = ds.tensor(x, dtype=ds.float64, requires_grad=True), ds.tensor(w, dtype=ds.float64, requires_grad=True)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    (gd,) = ds.autograd.grad(C.conv2d(xd, wd).square().sum(), [xd], create_graph=True)
+    (gt,) = torch.autograd.grad(TF.conv2d(xt, wt).square().sum(), [xt], create_graph=True)
+    gd.square().sum().backward()
+    gt.square().sum().backward()
+    assert_close(wd.grad.numpy(), wt.grad.numpy(), np.float64, "weight gradient of the gradient penalty")
+
+
+@pytest.mark.parametrize("c_out", [1, 3])
+def test_kernel_covering_the_input_on_the_strict_device_matches_torch(check_op, c_out):
+    rng = np.random.default_rng(14)
+    arrays = [rng.standard_normal((2, 5, 3, 3)).astype(np.float32),
+              rng.standard_normal((c_out, 5, 3, 3)).astype(np.float32), rng.standard_normal(c_out).astype(np.float32)]  # fmt: skip
+    check_op(lambda x, w, b: C.conv2d(x, w, b), lambda x, w, b: TF.conv2d(x, w, b), arrays, device="strict")
+
+
 # ---------------------------------------------------------------------- few output channels
 @pytest.mark.parametrize(
     "shape, c_out, kernel, kwargs",
