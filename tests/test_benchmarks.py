@@ -52,6 +52,7 @@ def run_quick(script: str, *extra: str) -> str:
         ("startup_memory.py", ["import downslope", "downslope --help", "peak memory"]),
         ("gpt_blocks.py", ["BLAS:", "CPU:", "d_model 128 sdpa", "d_model 128 manual", "d_model 256 manual"]),
         ("gradient_penalty.py", ["BLAS:", "CPU:", "WGAN-GP critic step"]),
+        ("distances.py", ["BLAS:", "CPU:", "pdist p=1", "cdist p=inf", "max_pool1d(x, L)", "geometric mean"]),
         (
             "embedding_training.py",
             ["BLAS:", "CPU:", "MF 1M+200k x 32", "word2vec", "two-tower", "dense Embedding"]

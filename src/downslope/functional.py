@@ -15,6 +15,7 @@ import numpy as np
 from . import gemm, ops
 from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from .ops import distances as _distance
 from .ops.arithmetic import _TOP_LEVEL, _addc_half, _addc_value
 from .ops.reductions import _accumulator, _variance_without_dof
 from .tensor import _NO_OPERAND, Tensor, _scalar_first, record_op
@@ -233,6 +234,10 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
             compute_mode in _CDIST_MODES[:2] and (a.shape[-2] > 25 or b.shape[-2] > 25)
         ):
             return _euclidean_by_products(a, b)
+    if p != 2:  # host arrays: numba's kernels for p = 1 and inf, NumPy row blocks for other p > 0
+        host = _distance.cdist_forward(a.array, b.array, p)
+        if host is not None:  # no (..., P, R, M) array of differences
+            return record_op(host[0], (a, b), _cdist_host_vjp, (p, host[1]))
     diff = ops.unsqueeze(a, -2) - ops.unsqueeze(b, -3)
     if p == 0 or p == math.inf:  # torch's cdist backward, which differs from its norm's here
         mag = namespace_of(diff.array).abs(diff.array)
@@ -280,6 +285,24 @@ def _euclidean_by_products_vjp(g, y, args, saved, needs, xp):
     if needs[1]:
         gb = xp.sum_to(b * xp.expand_dims(q.sum(axis=-2), -1) - xp.swap_last(q) @ a, b.shape)
     return (ga, gb)
+
+
+def _cdist_host_vjp(g, y, args, saved, needs, xp):
+    """torch's cdist backward (``ops.distances.distance_factor``: its rules at zeros and ties) on the
+    host kernels; under create_graph, the same factor on the pairs' differences as recorded ops."""
+    p, state = saved
+    a, b = args
+    if not xp.differentiable:
+        ga, gb = _distance.cdist_backward(state, g, y)
+        return (xp.sum_to(ga, a.shape) if needs[0] else None, xp.sum_to(gb, b.shape) if needs[1] else None)
+    w = xp.expand_dims(g, -1) * _distance.distance_factor(xp.expand_dims(a, -2) - xp.expand_dims(b, -3), y, p, xp)
+    return (
+        xp.sum_to(w.sum(-2), a.shape) if needs[0] else None,
+        xp.sum_to(-w.sum(-3), b.shape) if needs[1] else None,
+    )
+
+
+_cdist_host_vjp.reads_output = True  # type: ignore[attr-defined]
 
 
 def _cdist_count_or_max_vjp(g, y, args, saved, needs, xp):

@@ -25,6 +25,7 @@ from ..devices import to_host
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from ..functional import gelu as _gelu
 from ..graph import is_grad_enabled
+from ..ops import distances as _distance
 from ..ops import normalize_dim as _dim
 from ..ops.complex import register_holomorphic
 from ..ops.out import with_input as _with_input
@@ -823,8 +824,9 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:
     """The p-norm distances between all pairs of rows of (N, M) ``x``: the upper triangle, row by row.
 
     On host arrays the Euclidean distances come from the Gram matrix (close pairs from their
-    differences), the other norms from the differences a block of rows at a time, each with its own
-    backward: no (N * (N - 1) / 2, M) array of differences is ever held.
+    differences), p = 1 and inf from numba's kernels (``ops.distances``, where numba is installed and
+    the values are finite), the other norms from the differences a block of rows at a time, each with
+    its own backward: no (N * (N - 1) / 2, M) array of differences is ever held.
 
     Example:
         >>> import downslope as ds
@@ -852,8 +854,11 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:
             return _pdist_count_or_max(d, p == 0)
         return ops.vector_norm(d, p, 1)
     gram = p == 2 and a.dtype in (np.float32, np.float64) and n > 1
+    compiled = None if gram else _distance.pdist_forward(a, p)  # numba's kernels for p = 1 and inf
+    if compiled is not None:
+        return record_op(compiled[0], (x,), _pdist_rule, (p, None, compiled[1]))
     out, close = _pdist_gram(a) if gram else (_pdist_blocks(a, p), None)
-    return record_op(out, (x,), _pdist_rule, (p, close))
+    return record_op(out, (x,), _pdist_rule, (p, close, None))
 
 
 # Row blocks of the pairwise kernels hold at most this many bytes of (rows, N, M) differences: small
@@ -941,30 +946,15 @@ def _pdist_gram(a: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray
     return out, (ci, cj)
 
 
-def _pdist_factor(d: Any, dist: Any, p: float, xp: Any) -> Any:
-    """d(dist)/d(d) for the pairs' differences ``d`` (..., M), with torch's pdist backward: 0 at a
-    zero distance (and for p < 1 at a zero difference), 1 for every tied element for p = inf."""
-    dist = xp.expand_dims(dist, -1)
-    zero = xp.data(dist) == 0
-    if p == 0:
-        return d * 0.0
-    if p == 1:
-        return xp.sign(d)
-    if p == np.inf:
-        return xp.where((abs(xp.data(d)) == xp.data(dist)) & (xp.data(d) != 0), xp.sign(d), 0.0)
-    safe = xp.where(zero, 1.0, dist)  # no 0/0 where the derivative is 0 anyway
-    if p == 2:
-        return xp.where(zero, 0.0, d / safe)
-    mag = d * xp.sign(d)
-    off = zero | (xp.data(d) == 0) if p < 2 else zero
-    mag_safe = xp.where(xp.data(d) == 0, 1.0, mag)
-    return xp.where(off, 0.0, xp.sign(d) * (mag_safe / safe) ** (p - 1))
+_pdist_factor = _distance.distance_factor  # torch's pdist backward rule, shared with cdist's
 
 
 def _pdist_rule(g, y, args, saved, needs, xp):
-    p, close = saved
+    p, close, compiled = saved
     x = args[0]
     n, m = x.shape
+    if compiled is not None and not xp.differentiable:
+        return (_distance.pdist_backward(compiled, g, y),)
     if xp.differentiable:  # create_graph: the pairs' differences as recorded ops, differentiable again
         i, j = np.triu_indices(n, 1)
         w = xp.expand_dims(g, -1) * _pdist_factor(x[i] - x[j], y, p, xp)

@@ -187,6 +187,16 @@ def max_pool1d(
     _check_floating(x, where)
     x, unbatched = _batched(x, 1, where)
     k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, 1, where)
+    length = x.shape[2]
+    if s == k and p == (0,) and d == (1,) and length % k[0] == 0 and type(x.array) is np.ndarray and x.array.size:
+        # windows that tile L (global max pooling, kernel = L, the text-CNN idiom, among them): one
+        # argmax over the windows side by side, a third of the time of the stacked-windows path
+        from .pooling_windows import adaptive_max_last  # that module builds on this one
+
+        values, winners = adaptive_max_last(x, length // k[0])
+        if unbatched:
+            values, winners = ops.squeeze(values, 0), wrap_array(winners.array[0])
+        return (values, winners) if return_indices else values
     out, indices = _max_pool2d(
         ops.unsqueeze(x, 2), (1,) + k, (1,) + s, (0,) + p, (1,) + d, ceil_mode, return_indices, where
     )

@@ -188,7 +188,8 @@ def adaptive_max_last(x: Tensor, out: int) -> tuple[Tensor, Tensor]:
     else:  # a shorter window repeats its last element, which the first-maximum argmax never prefers
         windows = np.take(a, np.minimum(pos, ends[:, None] - 1), axis=-1)
     winner = windows.argmax(axis=-1)
-    values = windows.max(axis=-1)  # a NaN propagates, as torch's
+    # the winners' values (a NaN propagates, as torch's): a gather, 4x faster than NumPy's max over short rows
+    values = np.take_along_axis(windows, winner[..., None], axis=-1)[..., 0]
     nan = values != values
     if nan.any():  # argmax takes the first NaN, torch's scan the last one (not a repeated copy)
         flipped = ((windows != windows) & inside)[..., ::-1]
