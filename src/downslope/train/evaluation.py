@@ -39,7 +39,8 @@ from .inputs import (
     multi_input,
     unpack_batch,
 )
-from .metrics import Metric, MetricFn, as_metric, for_logits
+from .keras_losses import KERAS_LOSS_ALIASES, KERAS_LOSSES, KerasLoss
+from .metrics import GuessedThreshold, Metric, MetricFn, adapt_to_loss, as_metric
 from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .protocols import LossFn, ModelLike
 
@@ -168,6 +169,8 @@ LOSS_NAMES = {
     "cross_entropy": "CrossEntropyLoss", "sparse_categorical_crossentropy": "sparse",
     "categorical_crossentropy": "categorical", "binary_crossentropy": "binary", "bce": "BCELoss",
     "bce_with_logits": "BCEWithLogitsLoss", "nll": "NLLLoss", "kl_div": "KLDivLoss",
+    # Keras 3's other losses, with its formulas and clipping (train/keras_losses.py)
+    **{name: f"keras:{name}" for name in (*KERAS_LOSSES, *KERAS_LOSS_ALIASES)},
 }  # fmt: skip
 
 _KERAS_EPSILON = 1e-7  # Keras' backend.epsilon(): probabilities are clipped to [eps, 1 - eps]
@@ -319,13 +322,16 @@ def resolve_loss(loss_fn: Any, where: str = "fit") -> Any:
         return nn.BCEWithLogitsLoss() if from_logits else KerasCrossEntropy("binary")
     if options:
         raise ConfigError(f"{where}: from_logits applies to the Keras cross-entropy names, not to {loss_fn!r}")
+    if name.startswith("keras:"):
+        return KerasLoss(name[len("keras:") :])
     return getattr(nn, name)()
 
 
 def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None, loss_fn: Any = None) -> list[Metric]:
-    """fit's ``metrics`` argument as Metric objects (one name or function, or a list of them). With
-    ``BCEWithLogitsLoss`` as ``loss_fn`` the model outputs logits, so the built-in accuracy, precision,
-    recall and f1 cut one column of scores at 0 instead of 0.5.
+    """fit's ``metrics`` argument as Metric objects (one name or function, or a list of them), reading
+    the model's outputs as ``loss_fn`` does (:func:`loss_reads`): the built-in accuracy, binary_accuracy,
+    precision, recall and f1 cut scores at 0 for a loss on logits (``BCEWithLogitsLoss``), and read
+    ``(N, C)`` 0/1 targets as multi-label with a binary cross-entropy.
 
     Example:
         >>> from downslope.train.evaluation import resolve_metrics
@@ -336,21 +342,53 @@ def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None, l
         return []
     if isinstance(metrics, str) or callable(metrics):
         metrics = [metrics]
-    resolved = [as_metric(m) for m in metrics]
-    if _outputs_logits(loss_fn):
-        resolved = [for_logits(m) for m in resolved]
+    threshold, multilabel = loss_reads(loss_fn)
+    shared = GuessedThreshold() if threshold == "auto" else threshold  # its warning is said once for all metrics
+    resolved = [adapt_to_loss(as_metric(m), shared, multilabel) for m in metrics]
     names = [m.name for m in resolved]
     if len(set(names)) != len(names) or "loss" in names:
         raise ConfigError(f"fit: metric names must be distinct and not 'loss', got {names}")
     return resolved
 
 
-def _outputs_logits(loss_fn: Any) -> bool:
-    """Whether ``loss_fn`` reads the model's outputs as logits of binary classes (BCEWithLogitsLoss)."""
-    from ..nn import BCEWithLogitsLoss
-    from ..nn.functional import binary_cross_entropy_with_logits
+def loss_reads(loss_fn: Any) -> tuple[float | str, bool | None]:
+    """``(threshold, multilabel)``: how a loss reads the model's outputs, for the metrics that cut scores.
 
-    return isinstance(loss_fn, BCEWithLogitsLoss) or loss_fn is binary_cross_entropy_with_logits
+    ``functools.partial`` is unwrapped. A binary cross-entropy on logits (``BCEWithLogitsLoss``, with
+    ``pos_weight`` or not, or ``F.binary_cross_entropy_with_logits``) gives ``(0.0, True)``; one on
+    probabilities (``BCELoss``, ``F.binary_cross_entropy``, ``'binary_crossentropy'``) ``(0.5, True)``;
+    any other loss of downslope's ``(0.5, None)`` (None: multi-label targets are told by their rows).
+    A function fit cannot read (a lambda, a function or module of your own) gives ``("auto", None)``:
+    scores outside [0, 1] cannot be probabilities, so they are cut at 0; scores all inside are cut at
+    0.5, with a warning that this was guessed (see :func:`~downslope.train.metrics.with_threshold`).
+
+    Example:
+        >>> import functools, downslope as ds
+        >>> from downslope.train.evaluation import loss_reads
+        >>> loss_reads(functools.partial(ds.nn.functional.binary_cross_entropy_with_logits, pos_weight=None))
+        (0.0, True)
+        >>> loss_reads(ds.nn.BCELoss()), loss_reads(ds.nn.CrossEntropyLoss())
+        ((0.5, True), (0.5, None))
+    """
+    from ..nn import BCELoss, BCEWithLogitsLoss
+
+    while isinstance(loss_fn, partial):
+        loss_fn = loss_fn.func
+    if loss_fn is None:
+        return 0.5, None
+    ours = str(getattr(loss_fn, "__module__", None)).startswith("downslope.")
+    # downslope's functions by name: F.binary_cross_entropy_with_logits and torch's top-level spelling
+    # (ds.binary_cross_entropy_with_logits, its own function with torch's signature) read the same outputs
+    name = getattr(loss_fn, "__name__", None) if ours else None
+    if isinstance(loss_fn, BCEWithLogitsLoss) or name == "binary_cross_entropy_with_logits":
+        return 0.0, True
+    if isinstance(loss_fn, KerasCrossEntropy) and loss_fn.kind == "binary":
+        return (0.0 if loss_fn.from_logits else 0.5), True
+    if isinstance(loss_fn, BCELoss) or name == "binary_cross_entropy":
+        return 0.5, True
+    if ours:
+        return 0.5, None  # another of downslope's loss functions or loss objects (their class's module)
+    return "auto", None
 
 
 def score(metrics: list[Metric], outputs: list[np.ndarray], targets: list[np.ndarray]) -> Logs:
@@ -633,6 +671,7 @@ __all__ = [
     "KerasCrossEntropy",
     "LOSS_NAMES",
     "resolve_metrics",
+    "loss_reads",
     "score",
     "score_on_device",
     "loss_weight",

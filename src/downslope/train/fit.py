@@ -294,6 +294,42 @@ def _current_lr(optimizer: OptimizerLike | None) -> float | None:
     return float(groups[0]["lr"]) if groups else None
 
 
+class EpochLogs(dict[str, Any]):
+    """An epoch's logs; ``validation_skipped`` is True for an epoch that ``validation_freq`` left without
+    validation, so that monitors of ``val_`` keys skip it instead of falling back to training values."""
+
+    validation_skipped = False
+
+
+def _check_validation_freq(validation_freq: Any) -> int | tuple[int, ...]:
+    """fit's ``validation_freq``: a positive int, or a non-empty list of 1-based epoch numbers."""
+    if isinstance(validation_freq, (list, tuple)) and validation_freq:
+        epochs = tuple(_check_positive_int("validation_freq entries", e) for e in validation_freq)
+        return epochs
+    if isinstance(validation_freq, bool) or not isinstance(validation_freq, (int, np.integer)) or validation_freq < 1:
+        raise ConfigError(
+            f"fit: validation_freq must be a positive integer (validate every N epochs) or a list of 1-based epoch "
+            f"numbers, got {validation_freq!r}"
+        )
+    return int(validation_freq)
+
+
+def _validates(epoch: int, validation_freq: int | tuple[int, ...]) -> bool:
+    """Whether the 0-based ``epoch`` is validated (Keras' rule, on the 1-based epoch number)."""
+    if isinstance(validation_freq, tuple):
+        return epoch + 1 in validation_freq
+    return (epoch + 1) % validation_freq == 0
+
+
+def _no_split(validation_split: Any) -> bool:
+    """Whether ``validation_split`` is 0 (Keras' default, which holds nothing out); not ``False``."""
+    return (
+        not isinstance(validation_split, bool)
+        and isinstance(validation_split, (int, float, np.integer, np.floating))
+        and validation_split == 0
+    )
+
+
 def _check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"fit: {name} must be a positive integer, got {value!r}")
@@ -325,6 +361,8 @@ def fit(
     class_weight: Mapping[Any, float] | None = None,
     sample_weight: Any = None,
     initial_epoch: int = 0,
+    validation_freq: int | Sequence[int] = 1,
+    validation_batch_size: int | None = None,
 ) -> History:
     """Train ``model`` by gradient descent on ``train``; returns the per-epoch :class:`History`.
 
@@ -335,7 +373,10 @@ def fit(
             (class-index targets), 'categorical_crossentropy' (one-hot targets) and
             'binary_crossentropy' take probabilities (a model ending in softmax/sigmoid); for logits
             pass ``(name, {"from_logits": True})``, as Keras' ``from_logits=True``. downslope's own
-            names keep PyTorch's meaning: 'cross_entropy' and 'bce_with_logits' take logits. (Until
+            names keep PyTorch's meaning: 'cross_entropy' and 'bce_with_logits' take logits. Keras 3's
+            'msle', 'mape', 'poisson', 'kld', 'log_cosh', 'hinge', 'squared_hinge',
+            'categorical_hinge' and 'cosine_similarity' (and long names) follow Keras' formulas and
+            clipping (:class:`~downslope.train.keras_losses.KerasLoss`). (Until
             this rule 'sparse_categorical_crossentropy' read logits; a model without a softmax that
             is given it now warns, its outputs being negative.) The logged loss is the mean over
             samples: batch means are weighted by batch size (a ``reduction='sum'`` loss is summed).
@@ -369,6 +410,7 @@ def fit(
             holds it out: the LAST ``n - floor(n * (1 - validation_split))`` rows, taken before any
             shuffling (``shuffle`` shuffles the training rows only). Shuffle the arrays first if
             their order means something (rows sorted by class or by time) and you want a random split.
+            ``0`` (Keras' default) holds nothing out, as None does.
             (Until this rule, ``shuffle=True`` held out a seeded random fraction; held-out class
             labels that never occur in the training rows now warn.)
         epochs: the largest number of epochs (a callback may stop sooner).
@@ -382,7 +424,17 @@ def fit(
             ``mode='auto'`` take its direction from the Metric (a plain function: smaller is better).
             'precision', 'recall' and 'f1' are macro averages over the classes, two classes included
             (scikit-learn's ``average='macro'``, not its binary default); one column of scores is cut
-            at 0.5, or at 0 with ``BCEWithLogitsLoss`` (logits).
+            at 0.5, or at 0 with ``BCEWithLogitsLoss`` (logits; also through ``functools.partial``).
+            With a loss fit cannot read (a lambda, your own function) scores outside [0, 1] are cut at
+            0 (they are logits) and scores inside at 0.5, with a warning that it guessed
+            (``ds.train.metrics.with_threshold('accuracy', 0.0)`` says which). Multi-label targets
+            ((N, C) rows of 0/1 that are not all one-hot, or any (N, C) targets with a binary
+            cross-entropy loss) make 'accuracy' Keras' element-wise ``binary_accuracy`` and 'f1',
+            'precision', 'recall' micro averages over all labels (scikit-learn's ``average='micro'``).
+            Keras' names: 'binary_accuracy', 'categorical_accuracy', 'sparse_categorical_accuracy',
+            'top_k_categorical_accuracy', 'sparse_top_k_categorical_accuracy' (k=5), and metrics
+            named after Keras' losses ('sparse_categorical_crossentropy', 'msle', 'hinge', ...: the
+            loss averaged over samples; 'cosine_similarity' is the similarity, larger is better).
         callbacks: e.g. ``[EarlyStopping(patience=10), ModelCheckpoint("best.ckpt")]``. A
             DivergenceGuard that stops on NaN/inf losses is added unless you pass one. Their hooks
             run as in Keras 3: ``on_train_batch_begin/end`` per update (calling ``on_batch_begin/end``
@@ -395,7 +447,8 @@ def fit(
             (``threshold_mode='rel'``; Keras' ``min_delta`` is absolute: ``threshold_mode='abs'``) and
             the rate drops after ``patience + 1`` epochs without improvement (Keras: after
             ``patience``), so ``ReduceLROnPlateau(opt, patience=p - 1, threshold_mode='abs',
-            threshold=min_delta)`` follows Keras' ``ReduceLROnPlateau(patience=p, min_delta=...)`` (cooldown 0).
+            threshold=min_delta)`` follows Keras' ``ReduceLROnPlateau(patience=p, min_delta=...)`` (cooldown 0);
+            Keras' callback itself is ``callbacks=[ds.train.ReduceLROnPlateau(...)]``.
         verbose: 0 silent, 1 progress bar on a terminal (epoch lines otherwise), 2 epoch lines.
         shuffle: reshuffle the training data every epoch.
         seed: seeds the shuffling (drawn from the library generator if None).
@@ -421,6 +474,12 @@ def fit(
             keep their weights, and the validation loss is weighted by them, as in Keras.
         initial_epoch: the index of the epoch to start from (Keras): epochs ``initial_epoch`` to
             ``epochs - 1`` are trained, and logged, counted, and seen by callbacks under those indices.
+        validation_freq: validate after every ``validation_freq``-th epoch (Keras: epochs 2, 4, ... for
+            2), or after the 1-based epochs a list names. Other epochs log no ``val_*`` numbers (the
+            History holds None there); callbacks monitoring a ``val_`` key skip those epochs, as in
+            Keras, and a ReduceLROnPlateau scheduler watching one is not stepped on them.
+        validation_batch_size: the batch size of the validation loader fit makes (default 1024; the
+            numbers do not depend on it). Not with a validation DataLoader, which has its own.
 
     Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate the epoch was trained with; the
     History records it under Keras 3's ``learning_rate`` too), ``epoch_time`` (seconds) and ``time``
@@ -441,6 +500,9 @@ def fit(
         (3.0, 1.0, 200)
     """
     epochs = _check_positive_int("epochs", epochs)
+    validation_freq = _check_validation_freq(validation_freq)
+    if validation_batch_size is not None:
+        validation_batch_size = _check_positive_int("validation_batch_size", validation_batch_size)
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
         raise ConfigError(f"fit: initial_epoch must be an integer >= 0, got {initial_epoch!r}")
     loss_fn_: LossFn = _loss_by_name(loss_fn)
@@ -449,6 +511,8 @@ def fit(
     class_weight = _check_class_weight(class_weight)
     if sample_weight is not None:
         train = _with_sample_weight(train, sample_weight)
+    if _no_split(validation_split):  # Keras' default 0.0 means "no validation"
+        validation_split = None
     if validation_data is not None:  # Keras's name
         if validation is not None:
             raise ConfigError("fit: pass either validation=... or validation_data=... (the same thing), not both")
@@ -461,7 +525,9 @@ def fit(
     if device is not None and hasattr(model, "to"):
         model.to(target)  # once, in place: the Parameter objects stay, so the optimizer follows them
     placed = None if target == CPU else target  # None: today's host loop, untouched
-    loader, val_loader = _loaders(train, validation, validation_split, batch_size, shuffle, seed, placed, model)
+    loader, val_loader = _loaders(
+        train, validation, validation_split, batch_size, shuffle, seed, placed, model, validation_batch_size
+    )
     metric_fns = resolve_metrics(metrics, loss_fn)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
@@ -510,6 +576,7 @@ def fit(
                     placed,
                     class_weight,
                     interrupt,
+                    validation_freq,
                 )
                 interrupt.check_aborted()  # (one during validation: the epoch's scheduler step was skipped)
                 if interrupt.received is not None:
@@ -611,9 +678,11 @@ def _train_epoch(
     placed: device | None,
     class_weight: dict[int, float] | None = None,
     interrupt: _Interrupt | None = None,
+    validation_freq: int | tuple[int, ...] = 1,
 ) -> Logs:
     """One epoch: the updates, validation, the epoch's scheduler step and the clocks; returns its logs.
-    ``placed`` is the device trained on (None on the CPU)."""
+    ``placed`` is the device trained on (None on the CPU). An epoch that ``validation_freq`` skips
+    returns :class:`EpochLogs` marked ``validation_skipped``."""
     (model, optimizer, _), scheduler = state.parts(), state.scheduler
     epoch_start = time.perf_counter()
     lr = _current_lr(optimizer)
@@ -626,13 +695,16 @@ def _train_epoch(
         )
     if interrupt is not None:
         interrupt.check_aborted()  # a second signal ended the batch loop (through state.stop_training)
-    if val_loader is not None:
+    if val_loader is not None and _validates(epoch, validation_freq):
         val = evaluate_loader(model, loss_fn, val_loader, metrics, placed, cbs)
         logs.update({f"val_{k}": v for k, v in val.items()})
+    elif val_loader is not None:
+        logs = EpochLogs(logs)
+        logs.validation_skipped = True
     if lr is not None:
         logs["lr"] = lr
     if scheduler is not None and not per_batch_schedule and not state.stop_training:
-        _step_scheduler(scheduler, logs)  # (not after a stop within the epoch, e.g. a NaN loss)
+        _step_scheduler(scheduler, logs, val_loader is not None)  # (not after a stop within the epoch, e.g. a NaN loss)
     now = time.perf_counter()
     logs["epoch_time"] = now - epoch_start
     logs["time"] = now - started
@@ -648,6 +720,7 @@ def _loaders(
     seed: int,
     placed: device | None = None,
     model: Any = None,
+    validation_batch_size: int | None = None,
 ) -> tuple[DataLoader, DataLoader | None]:
     """fit's training loader (``train`` itself when it is a DataLoader) and validation loader (or None);
     the loaders fit makes put their batches on ``placed`` (a user's DataLoader is left as it is).
@@ -677,9 +750,14 @@ def _loaders(
     check_has_batches(loader, "fit(train=...)")  # zero updates per epoch would train nothing, silently
     if validation is None:
         return loader, None
+    if isinstance(validation, DataLoader) and validation_batch_size is not None:
+        raise ConfigError(
+            "fit: the validation data is a DataLoader, so give batch_size to that DataLoader, not "
+            "validation_batch_size to fit"
+        )
     return loader, as_loader(
         validation,
-        1024,
+        validation_batch_size or 1024,
         False,
         None,
         "fit(validation=...)",
@@ -918,10 +996,12 @@ def _loss_by_name(loss_fn: Any) -> Any:
     return resolve_loss(loss_fn, "fit")
 
 
-def _step_scheduler(scheduler: SchedulerLike, logs: Logs) -> None:
+def _step_scheduler(scheduler: SchedulerLike, logs: Logs, validates: bool = False) -> None:
     if _is_plateau(scheduler):
-        monitor = getattr(scheduler, "monitor", None) or ("val_loss" if "val_loss" in logs else "loss")
+        monitor = getattr(scheduler, "monitor", None) or ("val_loss" if validates or "val_loss" in logs else "loss")
         monitor = canonical_log_name(monitor, logs)
+        if monitor not in logs and getattr(logs, "validation_skipped", False) and monitor.startswith("val_"):
+            return  # an epoch validation_freq skips: the plateau waits for the next validation, as in Keras
         if monitor not in logs:
             raise ConfigError(f"fit: ReduceLROnPlateau monitors {monitor!r}, which is not logged ({', '.join(logs)})")
         scheduler.step(logs[monitor])

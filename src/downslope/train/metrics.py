@@ -9,6 +9,13 @@ labels ``(N,)`` (integers), or one column of binary scores ``(N,)``/``(N, 1)`` c
 (0.5 for probabilities; ``fit`` and ``evaluate`` cut at 0 when the loss is ``BCEWithLogitsLoss``,
 whose model outputs logits). Targets are class labels ``(N,)``, or one-hot rows / class
 probabilities ``(N, C)`` (the arg-max is the class, as Keras's categorical accuracy reads them).
+
+Multi-label targets: ``(N, C)`` rows of 0/1 of the predictions' shape where some row does not hold
+exactly one 1 (or any such targets when ``fit``'s loss is a binary cross-entropy, which tells it) are
+C independent yes/no labels. Each score is cut at ``threshold`` (``score > threshold``, as Keras'
+``binary_accuracy``); accuracy is then the fraction of correct labels over all samples and labels
+(Keras' ``binary_accuracy``), and precision, recall and f1 are micro averages over all labels
+(scikit-learn's ``average="micro"`` on the label matrix) unless ``average`` says otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import to_host
 from ..errors import ArgumentTypeError, ConfigError, ShapeError
 from ..tensor import Tensor
 
@@ -72,7 +80,8 @@ class Metric:
 
 
 def _array(x: Any, what: str, where: str) -> np.ndarray:
-    arr = x.array if isinstance(x, Tensor) else np.asarray(x)
+    # metrics are host arithmetic: a Tensor on a device is copied to the host once, here
+    arr = to_host(x.array if isinstance(x, Tensor) else x)
     if arr.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"{where}: {what} must be numeric, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.shape[0] == 0:
@@ -80,7 +89,70 @@ def _array(x: Any, what: str, where: str) -> np.ndarray:
     return arr
 
 
-def _labels(preds: Any, target: Any, threshold: float, where: str) -> tuple[np.ndarray, np.ndarray]:
+class GuessedThreshold:
+    """The threshold ``"auto"`` shared by the metrics of one fit or evaluate call: 0 when a score lies
+    outside [0, 1] (logits), else 0.5 with a warning that it was guessed, said once for all of them."""
+
+    def __init__(self) -> None:
+        self.warned = False
+
+    def __repr__(self) -> str:
+        return "'auto'"
+
+
+# a number, or "auto" (a GuessedThreshold): 0 when a score lies outside [0, 1] (logits), else 0.5
+Threshold = float | str | GuessedThreshold
+
+
+def _cut(p: np.ndarray, threshold: Threshold, where: str) -> float:
+    """The threshold that cuts the scores ``p``: ``threshold`` itself, or for ``"auto"`` (fit's loss is a
+    function it cannot read) 0 when some score lies outside [0, 1], as such scores cannot be probabilities,
+    else 0.5 with a warning that it was guessed."""
+    if not isinstance(threshold, (str, GuessedThreshold)):
+        return float(threshold)
+    if isinstance(threshold, str) and threshold != "auto":
+        raise ConfigError(f"{where}: threshold must be a number or 'auto', got {threshold!r}")
+    with np.errstate(invalid="ignore"):
+        outside = bool(np.any((p < 0) | (p > 1)))
+    if outside:
+        return 0.0
+    if isinstance(threshold, GuessedThreshold):
+        if threshold.warned:
+            return 0.5
+        threshold.warned = True
+    import warnings
+
+    warnings.warn(
+        f"{where}: fit cannot tell from the loss whether the model outputs probabilities or logits, and every "
+        "score lies in [0, 1], so the scores are cut at 0.5 (probabilities). If they are logits, say so: pass the "
+        "loss as nn.BCEWithLogitsLoss(...) or functools.partial(F.binary_cross_entropy_with_logits, ...), or "
+        "metrics=[ds.train.metrics.with_threshold('accuracy', 0.0)] (0.5 for probabilities silences this)",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return 0.5
+
+
+def _multilabel(p: np.ndarray, t: np.ndarray, multilabel: bool | None, where: str) -> bool:
+    """Whether ``(p, t)`` are multi-label: (N, C > 1) targets of 0/1 of the predictions' shape, told by
+    ``multilabel=True`` (a binary cross-entropy loss) or, with None, by a row that is not one-hot."""
+    if multilabel is False or t.ndim != 2 or t.shape != p.shape or t.shape[1] < 2:
+        return False
+    if multilabel:
+        return True
+    with np.errstate(invalid="ignore"):
+        if not np.all((t == 0) | (t == 1)):
+            return False  # class probabilities: the arg-max is the class
+        return not np.all(t.sum(axis=1) == 1)
+
+
+def _multilabel_pair(p: np.ndarray, t: np.ndarray, threshold: Threshold, where: str) -> tuple[np.ndarray, ...]:
+    """Predicted and true labels of a multi-label pair, as booleans (N, C); the targets are read as
+    ``target > 0.5`` (0/1 labels; soft labels go to the nearer one)."""
+    return p > _cut(p, threshold, where), t > 0.5
+
+
+def _labels(preds: Any, target: Any, threshold: Threshold, where: str) -> tuple[np.ndarray, np.ndarray]:
     p = _array(preds, "preds", where)
     t = _array(target, "target", where)
     if t.ndim == 2 and t.shape[1] == 1:
@@ -100,20 +172,31 @@ def _labels(preds: Any, target: Any, threshold: float, where: str) -> tuple[np.n
     if p.ndim != 1:
         raise ShapeError(f"{where}: preds must be (N, C) scores or (N,) labels/scores, got {p.shape}")
     if p.dtype.kind == "f" and not np.all(p == np.round(p)):
-        return (p >= threshold).astype(np.int64), t  # one column of binary scores
+        return (p >= _cut(p, threshold, where)).astype(np.int64), t  # one column of binary scores
     return p.astype(np.int64), t
 
 
-def accuracy(preds: Any, target: Any, top_k: int = 1, threshold: float = 0.5) -> float:
+def accuracy(
+    preds: Any, target: Any, top_k: int = 1, threshold: Threshold = 0.5, multilabel: bool | None = None
+) -> float:
     """Fraction of samples whose class is predicted (``top_k``: the class is among the k highest scores).
+
+    Multi-label targets (see the module's docstring; ``multilabel=True`` says so, False never reads them
+    so) give the fraction of correct labels over all samples and labels, Keras' ``binary_accuracy``.
 
     Example:
         >>> accuracy([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], [1, 0, 0])
         0.6666666666666666
+        >>> accuracy([[0.9, 0.8], [0.2, 0.7]], [[1, 1], [0, 0]])  # multi-label: 3 of 4 labels right
+        0.75
     """
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ConfigError(f"accuracy: top_k must be a positive integer, got {top_k!r}")
     if top_k == 1:
+        p, t = _array(preds, "preds", "accuracy"), _array(target, "target", "accuracy")
+        if _multilabel(p, t, multilabel, "accuracy"):
+            predicted, actual = _multilabel_pair(p, t, threshold, "accuracy")
+            return float(np.mean(predicted == actual))
         labels, t = _labels(preds, target, threshold, "accuracy")
         return float(np.mean(labels == t))
     p = _array(preds, "preds", "accuracy")
@@ -128,13 +211,118 @@ def accuracy(preds: Any, target: Any, top_k: int = 1, threshold: float = 0.5) ->
     return float(np.mean(np.any(top == t[:, None], axis=1)))
 
 
-def _confusion_counts(preds: Any, target: Any, threshold: float, where: str) -> tuple[np.ndarray, ...]:
+def binary_accuracy(preds: Any, target: Any, threshold: Threshold = 0.5) -> float:
+    """Keras' ``binary_accuracy``: the fraction of scores whose cut ``score > threshold`` equals its 0/1
+    target, over all samples and columns (one column or several yes/no labels).
+
+    Example:
+        >>> binary_accuracy([[0.9, 0.2], [0.4, 0.6]], [[1, 0], [1, 1]])
+        0.75
+    """
+    where = "binary_accuracy"
+    p, t = _array(preds, "preds", where), _array(target, "target", where)
+    if p.shape != t.shape:
+        if p.ndim == t.ndim + 1 and p.shape[-1] == 1:
+            p = p[..., 0]  # (N, 1) scores of (N,) targets, as Keras squeezes them
+        elif t.ndim == p.ndim + 1 and t.shape[-1] == 1:
+            t = t[..., 0]
+        else:
+            raise ShapeError(f"{where}: preds and target must have the same shape, got {p.shape} and {t.shape}")
+    return float(np.mean(t == (p > _cut(p, threshold, where))))
+
+
+def _class_scores(preds: Any, where: str) -> np.ndarray:
+    p = _array(preds, "preds", where)
+    if p.ndim != 2:
+        raise ShapeError(f"{where}: expected preds of class scores (N, C), got shape {p.shape}")
+    return p
+
+
+def _one_hot_classes(p: np.ndarray, target: Any, where: str) -> np.ndarray:
+    t = _array(target, "target", where)
+    if t.shape != p.shape:
+        raise ShapeError(
+            f"{where}: expected one-hot targets of the preds' shape {p.shape}, got {t.shape} (class indices "
+            f"take sparse_{where})"
+        )
+    return np.argmax(t, axis=1)
+
+
+def _sparse_classes(p: np.ndarray, target: Any, where: str) -> np.ndarray:
+    t = _array(target, "target", where)
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.shape != p.shape[:1]:
+        raise ShapeError(
+            f"{where}: expected one class index per row of preds {p.shape}, got targets of shape {t.shape}"
+        )
+    return t
+
+
+def categorical_accuracy(preds: Any, target: Any) -> float:
+    """Keras' ``categorical_accuracy``: the fraction of rows whose highest score is at the one-hot
+    target's 1 (``argmax(preds) == argmax(target)``).
+
+    Example:
+        >>> categorical_accuracy([[0.1, 0.9], [0.8, 0.2]], [[0, 1], [0, 1]])
+        0.5
+    """
+    p = _class_scores(preds, "categorical_accuracy")
+    return float(np.mean(np.argmax(p, axis=1) == _one_hot_classes(p, target, "categorical_accuracy")))
+
+
+def sparse_categorical_accuracy(preds: Any, target: Any) -> float:
+    """Keras' ``sparse_categorical_accuracy``: the fraction of rows whose highest score is at the class
+    index (``argmax(preds) == target``).
+
+    Example:
+        >>> sparse_categorical_accuracy([[0.1, 0.9], [0.8, 0.2]], [1, 1])
+        0.5
+    """
+    p = _class_scores(preds, "sparse_categorical_accuracy")
+    return float(np.mean(np.argmax(p, axis=1) == _sparse_classes(p, target, "sparse_categorical_accuracy")))
+
+
+def top_k_categorical_accuracy(preds: Any, target: Any, k: int = 5) -> float:
+    """Keras' ``top_k_categorical_accuracy``: the fraction of rows whose one-hot target's class is
+    among the ``k`` highest scores (k=5 as Keras).
+
+    Example:
+        >>> top_k_categorical_accuracy([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]], [[0, 1, 0], [1, 0, 0]], k=2)
+        0.5
+    """
+    p = _class_scores(preds, "top_k_categorical_accuracy")
+    return accuracy(p, _one_hot_classes(p, target, "top_k_categorical_accuracy"), top_k=k)
+
+
+def sparse_top_k_categorical_accuracy(preds: Any, target: Any, k: int = 5) -> float:
+    """Keras' ``sparse_top_k_categorical_accuracy``: the fraction of rows whose class index is among the
+    ``k`` highest scores (k=5 as Keras).
+
+    Example:
+        >>> sparse_top_k_categorical_accuracy([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]], [1, 0], k=2)
+        0.5
+    """
+    p = _class_scores(preds, "sparse_top_k_categorical_accuracy")
+    return accuracy(p, _sparse_classes(p, target, "sparse_top_k_categorical_accuracy"), top_k=k)
+
+
+def _confusion_counts(
+    preds: Any, target: Any, threshold: Threshold, where: str, multilabel: bool | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Per class (per label for multi-label targets): true positives, predicted and actual counts, and
+    whether the targets were multi-label."""
+    p, t_raw = _array(preds, "preds", where), _array(target, "target", where)
+    if _multilabel(p, t_raw, multilabel, where):
+        predicted_labels, actual_labels = _multilabel_pair(p, t_raw, threshold, where)
+        tp = np.sum(predicted_labels & actual_labels, axis=0).astype(np.float64)
+        return tp, predicted_labels.sum(axis=0).astype(np.float64), actual_labels.sum(axis=0).astype(np.float64), True
     labels, t = _labels(preds, target, threshold, where)
     classes = np.union1d(labels, t)
     tp = np.array([np.sum((labels == c) & (t == c)) for c in classes], dtype=np.float64)
     predicted = np.array([np.sum(labels == c) for c in classes], dtype=np.float64)
     actual = np.array([np.sum(t == c) for c in classes], dtype=np.float64)
-    return tp, predicted, actual
+    return tp, predicted, actual, False
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -146,46 +334,67 @@ def _average(per_class: np.ndarray, actual: np.ndarray, average: str, where: str
     if average == "macro":
         return float(per_class.mean())
     if average == "weighted":
-        return float(np.sum(per_class * actual) / np.sum(actual))
+        return float(_safe_div(np.sum(per_class * actual), np.sum(actual)))
     raise ConfigError(f"{where}: average must be 'macro', 'weighted' or 'micro', got {average!r}")
 
 
-def precision(preds: Any, target: Any, average: str = "macro", threshold: float = 0.5) -> float:
-    """Precision TP / (TP + FP), averaged over classes ('macro' by default, 'weighted' or 'micro').
+def _averaging(average: str | None, multilabel: bool) -> str:
+    """``average``, or by default 'micro' for multi-label targets and 'macro' for classes."""
+    return average if average is not None else ("micro" if multilabel else "macro")
+
+
+def _micro(num: np.ndarray, den: np.ndarray) -> float:
+    return float(_safe_div(np.asarray(num.sum()), np.asarray(den.sum())))
+
+
+def precision(
+    preds: Any, target: Any, average: str | None = None, threshold: Threshold = 0.5, multilabel: bool | None = None
+) -> float:
+    """Precision TP / (TP + FP), averaged over classes ('macro' by default, 'weighted' or 'micro'); for
+    multi-label targets over labels, 'micro' by default (scikit-learn's ``average="micro"``).
 
     Example:
         >>> precision([0, 1, 1, 2], [0, 1, 2, 2])
         0.8333333333333334
     """
-    tp, predicted, actual = _confusion_counts(preds, target, threshold, "precision")
+    tp, predicted, actual, multi = _confusion_counts(preds, target, threshold, "precision", multilabel)
+    average = _averaging(average, multi)
     if average == "micro":
-        return float(tp.sum() / predicted.sum())
+        return _micro(tp, predicted)
     return _average(_safe_div(tp, predicted), actual, average, "precision")
 
 
-def recall(preds: Any, target: Any, average: str = "macro", threshold: float = 0.5) -> float:
-    """Recall TP / (TP + FN), averaged over classes ('macro' by default, 'weighted' or 'micro').
+def recall(
+    preds: Any, target: Any, average: str | None = None, threshold: Threshold = 0.5, multilabel: bool | None = None
+) -> float:
+    """Recall TP / (TP + FN), averaged over classes ('macro' by default, 'weighted' or 'micro'); for
+    multi-label targets over labels, 'micro' by default (scikit-learn's ``average="micro"``).
 
     Example:
         >>> recall([0, 1, 1, 2], [0, 1, 2, 2])
         0.8333333333333334
     """
-    tp, predicted, actual = _confusion_counts(preds, target, threshold, "recall")
+    tp, predicted, actual, multi = _confusion_counts(preds, target, threshold, "recall", multilabel)
+    average = _averaging(average, multi)
     if average == "micro":
-        return float(tp.sum() / actual.sum())
+        return _micro(tp, actual)
     return _average(_safe_div(tp, actual), actual, average, "recall")
 
 
-def f1_score(preds: Any, target: Any, average: str = "macro", threshold: float = 0.5) -> float:
-    """F1, the harmonic mean of precision and recall per class, averaged ('macro' by default).
+def f1_score(
+    preds: Any, target: Any, average: str | None = None, threshold: Threshold = 0.5, multilabel: bool | None = None
+) -> float:
+    """F1, the harmonic mean of precision and recall per class, averaged ('macro' by default); for
+    multi-label targets over labels, 'micro' by default (scikit-learn's ``average="micro"``).
 
     Example:
         >>> round(f1_score([0, 1, 1, 2], [0, 1, 2, 2]), 4)
         0.7778
     """
-    tp, predicted, actual = _confusion_counts(preds, target, threshold, "f1_score")
+    tp, predicted, actual, multi = _confusion_counts(preds, target, threshold, "f1_score", multilabel)
+    average = _averaging(average, multi)
     if average == "micro":
-        return float(2 * tp.sum() / (predicted.sum() + actual.sum()))
+        return _micro(2 * tp, predicted + actual)
     return _average(_safe_div(2 * tp, predicted + actual), actual, average, "f1_score")
 
 
@@ -312,7 +521,68 @@ def _builtin(fn: MetricFn, name: str, greater_is_better: bool, sample_mean: bool
     return Metric(fn, name, greater_is_better=greater_is_better, sample_mean=sample_mean)
 
 
+def _loss_metric(name: str, loss: Callable[[], Any], sign: float = 1.0) -> Metric:
+    """The metric named after Keras' loss ``name``: ``sign`` times the loss ``loss()`` builds, averaged
+    over the samples (in float64, without gradients), as Keras' metric of that name."""
+
+    def loss_value(preds: Any, target: Any) -> float:
+        from ..autograd import no_grad
+        from ..tensor import wrap_array
+
+        p = _array(preds, "preds", name).astype(np.float64)
+        t = _array(target, "target", name)
+        with no_grad():
+            value = loss()(wrap_array(p), wrap_array(t if t.dtype.kind in "iu" else t.astype(np.float64)))
+        return sign * float(value.item())  # host: a metric is a host number
+
+    loss_value.__name__ = name
+    return _builtin(loss_value, name, greater_is_better=sign < 0, sample_mean=True)
+
+
+def _keras_cross_entropy(kind: str) -> Callable[[], Any]:
+    def make() -> Any:
+        from .evaluation import KerasCrossEntropy
+
+        return KerasCrossEntropy(kind)
+
+    return make
+
+
+def _keras_loss(name: str) -> Callable[[], Any]:
+    def make() -> Any:
+        from .keras_losses import KerasLoss
+
+        return KerasLoss(name)
+
+    return make
+
+
 _BY_NAME: dict[str, Metric] = {
+    "binary_accuracy": _builtin(binary_accuracy, "binary_accuracy", greater_is_better=True, sample_mean=True),
+    "categorical_accuracy": _builtin(
+        categorical_accuracy, "categorical_accuracy", greater_is_better=True, sample_mean=True
+    ),
+    "sparse_categorical_accuracy": _builtin(
+        sparse_categorical_accuracy, "sparse_categorical_accuracy", greater_is_better=True, sample_mean=True
+    ),
+    "top_k_categorical_accuracy": _builtin(
+        top_k_categorical_accuracy, "top_k_categorical_accuracy", greater_is_better=True, sample_mean=True
+    ),
+    "sparse_top_k_categorical_accuracy": _builtin(
+        sparse_top_k_categorical_accuracy, "sparse_top_k_categorical_accuracy", greater_is_better=True, sample_mean=True
+    ),
+    # Keras' metrics named after its losses: the loss averaged over samples (cosine similarity: its negative)
+    "binary_crossentropy": _loss_metric("binary_crossentropy", _keras_cross_entropy("binary")),
+    "categorical_crossentropy": _loss_metric("categorical_crossentropy", _keras_cross_entropy("categorical")),
+    "sparse_categorical_crossentropy": _loss_metric("sparse_categorical_crossentropy", _keras_cross_entropy("sparse")),
+    "msle": _loss_metric("msle", _keras_loss("msle")),
+    "poisson": _loss_metric("poisson", _keras_loss("poisson")),
+    "kl_divergence": _loss_metric("kl_divergence", _keras_loss("kl_divergence")),
+    "log_cosh": _loss_metric("log_cosh", _keras_loss("log_cosh")),
+    "hinge": _loss_metric("hinge", _keras_loss("hinge")),
+    "squared_hinge": _loss_metric("squared_hinge", _keras_loss("squared_hinge")),
+    "categorical_hinge": _loss_metric("categorical_hinge", _keras_loss("categorical_hinge")),
+    "cosine_similarity": _loss_metric("cosine_similarity", _keras_loss("cosine_similarity"), sign=-1.0),
     "accuracy": _builtin(accuracy, "accuracy", greater_is_better=True, sample_mean=True),
     "precision": _builtin(precision, "precision", greater_is_better=True, sample_mean=False),
     "recall": _builtin(recall, "recall", greater_is_better=True, sample_mean=False),
@@ -334,6 +604,10 @@ _ALIASES = {
     "mean_absolute_percentage_error": "mape",
     "roc_auc": "auc",
     "roc_auc_score": "auc",
+    "mean_squared_logarithmic_error": "msle",
+    "kld": "kl_divergence",
+    "kullback_leibler_divergence": "kl_divergence",
+    "logcosh": "log_cosh",
 }
 
 
@@ -344,7 +618,37 @@ def _top_k_metric(k: int) -> Metric:
     return _builtin(top_k_accuracy, f"top{k}_accuracy", greater_is_better=True, sample_mean=True)
 
 
-_THRESHOLDED = ("accuracy", "precision", "recall", "f1")
+_THRESHOLDED = ("accuracy", "precision", "recall", "f1", "binary_accuracy")
+
+
+def _with_options(metric: Metric, **options: Any) -> Metric:
+    fn: Callable[..., float] = metric.fn
+
+    def with_options(preds: Any, target: Any) -> float:
+        return fn(preds, target, **options)
+
+    return _builtin(with_options, metric.name, metric.greater_is_better, metric.sample_mean)
+
+
+def adapt_to_loss(metric: Metric, threshold: Threshold = 0.5, multilabel: bool | None = None) -> Metric:
+    """The built-in ``metric`` reading the model's outputs as fit's loss says: scores cut at ``threshold``
+    (0 for logits, 0.5 for probabilities, ``"auto"`` for a loss fit cannot read: see the module's
+    docstring) and, with ``multilabel=True`` (a binary cross-entropy), ``(N, C)`` 0/1 targets as C
+    labels even when every row holds one 1. Metrics other than the built-in accuracy, binary_accuracy,
+    precision, recall and f1 are returned as they are (so is a metric made by :func:`with_threshold`).
+
+    Example:
+        >>> adapt_to_loss(as_metric("accuracy"), threshold=0.0)([[-0.3], [0.2]], [0, 1])
+        1.0
+    """
+    if metric.name not in _THRESHOLDED or metric is not _BY_NAME[metric.name]:
+        return metric
+    options: dict[str, Any] = {}
+    if isinstance(threshold, (str, GuessedThreshold)) or threshold != 0.5:
+        options["threshold"] = threshold
+    if multilabel is not None and metric.name != "binary_accuracy":
+        options["multilabel"] = multilabel
+    return _with_options(metric, **options) if options else metric
 
 
 def for_logits(metric: Metric) -> Metric:
@@ -356,14 +660,26 @@ def for_logits(metric: Metric) -> Metric:
         >>> for_logits(as_metric("accuracy"))([[-0.3], [0.2]], [0, 1])  # 0.5 would call both 0
         1.0
     """
-    if metric.name not in _THRESHOLDED or metric is not _BY_NAME[metric.name]:
-        return metric
-    fn: Callable[..., float] = metric.fn  # accuracy, precision, recall or f1_score: they take a threshold
+    return adapt_to_loss(metric, threshold=0.0)
 
-    def cut_at_zero(preds: Any, target: Any) -> float:
-        return fn(preds, target, threshold=0.0)
 
-    return _builtin(cut_at_zero, metric.name, metric.greater_is_better, metric.sample_mean)
+def with_threshold(metric: str | Metric, threshold: float) -> Metric:
+    """The built-in ``metric`` ('accuracy', 'binary_accuracy', 'precision', 'recall', 'f1') cutting scores
+    at ``threshold`` whatever the loss: 0 for logits, 0.5 for probabilities. Use it when fit's loss is a
+    function it cannot read (a lambda) and it warns that it guessed.
+
+    Example:
+        >>> with_threshold("accuracy", 0.0)([[-0.3], [0.2]], [0, 1])
+        1.0
+    """
+    found = as_metric(metric)
+    if found.name not in _THRESHOLDED or found is not _BY_NAME[found.name]:
+        raise ConfigError(
+            f"with_threshold: expected one of the built-in metrics {', '.join(_THRESHOLDED)}, got {found.name!r}"
+        )
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"with_threshold: threshold must be a number, got {threshold!r}")
+    return _with_options(found, threshold=float(threshold))
 
 
 def canonical_log_name(key: str, logs: Any = None) -> str:

@@ -23,11 +23,13 @@ can be reused across runs. Messages count epochs from 1, as progress output does
 
 The package holds the protocol (``base``: Callback, CallbackList, TrainingState), what monitoring
 callbacks share (``monitoring``), the stopping rules (``stopping``), checkpointing
-(``checkpoint``) and loggers (``loggers``); everything is importable from here.
+(``checkpoint``), loggers (``loggers``) and Keras' LambdaCallback, LearningRateScheduler and
+ReduceLROnPlateau (``keras_extras``); everything is importable from here.
 """
 
 from .base import Callback, CallbackList, Logs, TrainingState, as_callback_list
 from .checkpoint import ModelCheckpoint
+from .keras_extras import LambdaCallback, LearningRateScheduler, ReduceLROnPlateau
 from .loggers import CSVLogger, LearningRateMonitor
 from .stopping import DivergenceGuard, EarlyStopping, MaxTime, StopAtLoss, StopAtTarget, TerminateOnNaN
 
@@ -46,4 +48,7 @@ __all__ = [
     "ModelCheckpoint",
     "CSVLogger",
     "LearningRateMonitor",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ReduceLROnPlateau",
 ]

@@ -57,6 +57,8 @@ class Monitor:
         if alias in logs:
             self.key = alias
             return float(logs[alias])
+        if alias.startswith("val_") and getattr(logs, "validation_skipped", False):
+            return None  # an epoch fit's validation_freq leaves unvalidated: skipped, as Keras skips it
         if alias.startswith("val_") and alias[4:] in logs:
             self.key = alias
         if self.key.startswith("val_") and self.key[4:] in logs:
