@@ -17,11 +17,12 @@ class CheckpointError(DownslopeError, ValueError, RuntimeError):
     Also a RuntimeError, which ``torch.load`` raises for a truncated or corrupted file, so resume
     code's ``except RuntimeError:`` catches it.
 
-    ``filename`` and ``reason`` are set when a write failed (the path, and e.g. "No space left on
-    device"), so a caller can say what to do in its own words."""
+    ``filename``, ``reason`` and ``errno`` are set when a write failed (the path, e.g. "No space left on
+    device", and its errno), so a caller can say what to do in its own words."""
 
     filename: str | None = None
     reason: str | None = None
+    errno: int | None = None
 
 
 class DataError(DownslopeError, ValueError):

@@ -85,6 +85,10 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """
     from . import serialization
 
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)):
+        # atomic_write_bytes writes through a link or a FIFO (what a user's own --out means); a run's files
+        # are the library's: one planted there is removed, never written through
+        os.unlink(path)
     serialization.atomic_write_bytes(path, data)
 
 

@@ -409,8 +409,18 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | Callable[[Bin
     (a kill -9 may leave a temporary file named as :func:`is_atomic_temp_name` tells beside it).
 
     ``data`` is the bytes, or a function that writes them to the (temporary) file it is given: :func:`save`
-    streams a checkpoint's arrays that way instead of building the whole file in memory first."""
-    target = Path(path)
+    streams a checkpoint's arrays that way instead of building the whole file in memory first.
+
+    A symlink is followed: the new file replaces the link's target and the link stays, as ``torch.save``
+    and shell redirection leave it. A path that exists and is not a regular file (a FIFO, a character
+    device such as ``/dev/stdout``) is written into directly: replacing it would put a regular file in
+    the place of the pipe or device every later writer expects there."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        # tested on the path as given (stat follows links): /dev/stdout links to /proc/self/fd/1, whose
+        # own "target" (pipe:[...]) names nothing that can be opened
+        _write_through(Path(path), data)
+        return
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent)
     try:
@@ -441,6 +451,21 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | Callable[[Bin
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def _write_through(target: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
+    """Write ``data`` into an existing non-regular file (a FIFO, a device) in place: there is no old file
+    to keep, and a rename would replace the pipe or device itself."""
+    try:
+        with open(target, "wb") as handle:
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
+        raise
 
 
 def save(state: Any, path: str | os.PathLike[str] | BinaryIO, **torch_options: Any) -> None:

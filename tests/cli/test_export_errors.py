@@ -42,7 +42,10 @@ def test_read_only_target_is_said_in_one_line(run, tmp_path, monkeypatch, capsys
     assert cli.main(["export", str(run), "--onnx", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert f"could not write --onnx {target} (Read-only file system); choose a writable place" in err
+    assert (
+        f"could not write --onnx {target} (Read-only file system): the file system holding it is read-only; choose a writable path"
+        in err
+    )
     assert ".tmp" not in err and "already" not in err
 
 
@@ -51,6 +54,9 @@ def test_a_full_disk_after_the_onnx_file_says_that_file_was_written(run, tmp_pat
     onnx_path, weights = tmp_path / "m.onnx", tmp_path / "m.safetensors"
     assert cli.main(["export", str(run), "--onnx", str(onnx_path), "--safetensors", str(weights)]) == 2
     err = capsys.readouterr().err
-    assert f"could not write --safetensors {weights} (No space left on device); make room" in err, err
+    assert (
+        f"could not write --safetensors {weights} (No space left on device): the device holding it is full; make room"
+        in err
+    ), err
     assert f"already wrote {run} as ONNX to {onnx_path}" in err and "that file is complete" in err, err
     assert onnx_path.is_file() and not weights.exists()

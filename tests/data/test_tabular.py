@@ -183,3 +183,23 @@ def test_read_features_takes_features_only_or_features_and_target(tmp_path):
     assert X.tolist() == [[1, 2], [3, 4]] and y.tolist() == [0, 1]
     with pytest.raises(DataError, match="3 columns, but the model takes 5 features"):
         read_features(tmp_path / "n.csv", 5)
+
+
+def test_read_features_for_predict_refuses_an_unnamed_extra_column(tmp_path):
+    """A headerless file with one column more than the features: the extra one may be an id in front, which
+    taking the last as a target would shift every feature by one; predict refuses rather than guess."""
+    from downslope.data.tabular import read_features
+
+    (tmp_path / "n.csv").write_text("100,1,2\n200,3,4\n")
+    np.save(tmp_path / "n.npy", np.array([[100.0, 1, 2], [200, 3, 4]]))
+    for name in ("n.csv", "n.npy"):
+        with pytest.raises(DataError, match=r"expected 2 feature columns, got 3.*\['a', 'b'\] or drop the extra"):
+            read_features(tmp_path / name, 2, feature_names=["a", "b"], allow_target=False)
+    # a header naming the features says which column is extra: taken by name, as before
+    (tmp_path / "h.csv").write_text("id,a,b\n100,1,2\n200,3,4\n")
+    X, _ = read_features(tmp_path / "h.csv", 2, feature_names=["a", "b"], allow_target=False)
+    assert X.tolist() == [[1, 2], [3, 4]]
+    # exactly the features: fine
+    (tmp_path / "f.csv").write_text("1,2\n3,4\n")
+    X, y = read_features(tmp_path / "f.csv", 2, allow_target=False)
+    assert X.tolist() == [[1, 2], [3, 4]] and y is None

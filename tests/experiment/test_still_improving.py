@@ -73,3 +73,52 @@ def test_a_training_loss_at_its_floor_or_a_flat_validation_loss_is_no_progress()
     assert still_improving_note({"loss": falling, "val_loss": flat_val}, 100, 0.001) == []
     falling_val = [0.8 / (1 + 0.02 * e) for e in range(100)]
     assert "--epochs 200" in still_improving_note({"loss": falling, "val_loss": falling_val}, 100, 0.001)[0]
+
+
+def test_the_fall_is_a_fraction_of_where_it_started():
+    """0.5 -> 0.2 fell 60% (of 0.5), not 150% (of 0.2): a fall is at most 100%."""
+    loss = [1.0] * 10 + [0.5] * 5 + [0.2] * 5
+    said = still_improving_note({"loss": loss}, 20, 0.001)
+    assert len(said) == 1 and "fell 60% over the last 5 epochs" in said[0], said
+
+
+def _overfitting_history():
+    falling = [1.0 / (1 + 0.02 * e) for e in range(30)]
+    return {"loss": falling, "val_loss": [1.0 - 0.02 * e for e in range(10)] + [0.8 + 0.02 * e for e in range(20)]}
+
+
+def test_overfitting_advice_builds_on_the_runs_own_patience():
+    without = still_improving_note(_overfitting_history(), 30, 0.001)
+    assert len(without) == 1 and "early stopping (--patience 10)" in without[0], without
+    said = still_improving_note(_overfitting_history(), 30, 0.001, patience=12)
+    assert len(said) == 1 and "overfitting" in said[0], said
+    assert "--patience 10" not in said[0] and "--patience 12" in said[0], said
+
+
+class _History:
+    def __init__(self, losses):
+        self.losses = losses
+
+    def as_dict(self):
+        return {"loss": self.losses}
+
+
+class _Data:
+    task = "classification"
+    n_outputs = 2
+    X_train = np.zeros((4, 2), np.float32)
+
+
+def test_divergence_advice_keeps_the_guards_estimate_and_its_reason_together():
+    from downslope.experiment.run import _divergence_advice
+
+    estimated = (
+        "diverged: loss became inf at batch 4 of epoch 1 at lr=5; the step size is probably too large, try "
+        "lr=0.002 or lower (an estimate from the loss growing about 3.4e+06-fold per update)"
+    )
+    cfg = {"model": "mlp"}
+    # the "Stopped:" line said this estimate: the final line says the same
+    assert _divergence_advice(estimated, cfg, _Data(), 5.0, _History([float("inf")])) == estimated
+    tenth = "diverged: loss became inf at batch 4 of epoch 1 at lr=5; the step size is probably too large, try lr=0.5 or lower"
+    replaced = _divergence_advice(tenth, cfg, _Data(), 5.0, _History([float("inf")]))
+    assert "lr-find" in replaced and "try lr=0.5" not in replaced and "an estimate" not in replaced

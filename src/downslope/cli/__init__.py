@@ -87,14 +87,72 @@ def _empty_out(argv: list[str]) -> bool:
 _as_command = False
 
 
+class _StdoutUntilClosed:
+    """The standard output until its reader goes away (``downslope train ... | head -n 3``), then nowhere.
+
+    A closed pipe is the reader saying it has read enough, not a failure of the command: the training goes
+    on, its run is published, and the exit status is the command's own. Only writes to the standard output
+    are dropped; errors still go to the standard error."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.closed_by_reader = False
+
+    def _reader_gone(self) -> None:
+        self.closed_by_reader = True
+        self._stream = open(os.devnull, "w")  # noqa: SIM115  (kept for the rest of the command)
+        try:
+            # the interpreter flushes the real standard output again at exit: let that find somewhere to go
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, 1)
+            finally:
+                os.close(devnull)
+        except OSError:
+            pass
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._reader_gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno, ... of the stream
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     global _as_command
     _as_command = argv is None
+    given = sys.stdout
+    guarded = _StdoutUntilClosed(given)
+    sys.stdout = guarded
     try:
         return _main(argv)
     except KeyboardInterrupt:  # while the arguments were read, before a command's own handling
         print("downslope: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if sys.stdout is guarded:
+            sys.stdout = given
+            if guarded.closed_by_reader and given is sys.__stdout__:
+                _drop_pending(given)
+
+
+def _drop_pending(stream: Any) -> None:
+    """Flush what the closed standard output still buffers into the devnull now behind its descriptor, so
+    the interpreter's flush at exit does not report a broken pipe."""
+    try:
+        stream.flush()
+    except (BrokenPipeError, ValueError):
+        pass
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -31,7 +31,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import errno
 import itertools
 import json
 import os
@@ -257,10 +256,12 @@ def _unwritable(flag: str, path: str | os.PathLike[str], written: list[str]) -> 
     try:
         yield
     except OSError as exc:
-        room = "make room" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "choose a writable place"
+        from ..train.callbacks.write_errors import failure_advice, failure_cause
+
         done = "; ".join(line.replace("wrote", "already wrote", 1) for line in written)
         raise ConfigError(
-            f"export: could not write {flag} {os.fspath(path)} ({exc.strerror or exc}); {room} and run export "
+            f"export: could not write {flag} {os.fspath(path)} ({exc.strerror or exc}){failure_cause(exc)}; "
+            f"{failure_advice(exc)} and run export "
             f"again{f' ({done}: that file is complete)' if done else ''}"
         ) from None
 

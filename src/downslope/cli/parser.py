@@ -268,7 +268,9 @@ def _add_predict_command(sub: Any) -> None:
         help="input: a CSV with the training columns (the target column may be absent), or features only "
         "(a CSV, with or without a header, or .npy with one column per feature; an .npz with X) for any model",
     )
-    p.add_argument("--out", required=True, help="where to write the predictions CSV")
+    p.add_argument(
+        "--out", required=True, help="where to write the predictions CSV (- writes it to the standard output)"
+    )
     p.add_argument("--sep", help="CSV field separator of --data (default: the training file's)")
     p.add_argument(
         "--id",

@@ -229,6 +229,7 @@ def _train(args: argparse.Namespace) -> int:
     from ..distributed import launched_size
     from ..errors import CheckpointError, ConfigError
     from ..experiment import run_training
+    from ..train.callbacks.write_errors import NO_SPACE, failure_advice, failure_cause
 
     writer, processes = True, launched_size() or 1
     if processes > 1:  # under mpiexec only rank 0 writes the run and reports
@@ -308,11 +309,15 @@ def _train(args: argparse.Namespace) -> int:
             return _interrupted_exit()
         if unwritten and isinstance(exc, CheckpointError):
             # e.g. the disk filled up, or the file-size limit (ulimit -f): the previous checkpoint is intact
-            room = "raise the file-size limit (ulimit -f)" if exc.reason == os.strerror(errno.EFBIG) else "make room"
+            code = exc.errno
+            if code is None:  # an error that kept only the system's words: tell the cause from them
+                code = errno.EFBIG if exc.reason == os.strerror(errno.EFBIG) else errno.ENOSPC
+            failure = OSError(code, exc.reason)
+            room = failure_advice(failure) if code in NO_SPACE else f"make {run.staging}/ writable again"
             saved = "with its last checkpoint" if run.checkpoint.is_file() else "(no epoch saved yet)"
             raise ConfigError(
-                f"could not write the checkpoint {run.checkpoint} ({exc.reason}); the run is kept in "
-                f"{run.staging}/ {saved}: {room} and continue with 'downslope train --resume {run.final}'"
+                f"could not write the checkpoint {run.checkpoint} ({exc.reason}){failure_cause(failure)}; the run "
+                f"is kept in {run.staging}/ {saved}: {room} and continue with 'downslope train --resume {run.final}'"
             ) from None
         raise
     if run is None:

@@ -166,8 +166,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..train import predict
 
     check_run_exists(args.run)
-    _check_predictions_path(args.out, args.data)
-    check_output_file(args.out, args.run, "--out")
+    to_stdout = args.out == "-"  # the Unix convention: "-" is the standard output, not a file named "-"
+    if not to_stdout:
+        _check_predictions_path(args.out, args.data)
+        check_output_file(args.out, args.run, "--out")
     model, state = load_run(args.run)
     _placed(model, args)
     id_column = getattr(args, "id", None)
@@ -193,15 +195,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
         header = ["prediction"] if cols.shape[1] == 1 else [f"prediction_{i}" for i in range(cols.shape[1])]
         writer.writerow(first + header)
         writer.writerows(([ids[i]] if ids is not None else []) + [_digits(v) for v in r] for i, r in enumerate(cols))
+    if to_stdout:
+        sys.stdout.write(text.getvalue())
+        sys.stdout.flush()
+        return 0
     try:
         atomic_write_bytes(args.out, text.getvalue().encode())
     except OSError as exc:  # a full or read-only disk: the errno names a temporary file, say --out instead
-        import errno
+        from ..train.callbacks.write_errors import failure_advice, failure_cause
 
-        room = "make room" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "choose a writable place"
         raise ConfigError(
-            f"predict: could not write the predictions to --out {args.out} ({exc.strerror or exc}); {room} "
-            "and run predict again"
+            f"predict: could not write the predictions to --out {args.out} ({exc.strerror or exc})"
+            f"{failure_cause(exc)}; {failure_advice(exc)} and run predict again"
         ) from None
     print(f"wrote {len(preds)} prediction{'' if len(preds) == 1 else 's'} to {args.out}")
     return 0

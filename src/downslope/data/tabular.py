@@ -428,9 +428,11 @@ def read_features(
     n_features: int,
     delimiter: str = ",",
     feature_names: list[str] | None = None,
+    allow_target: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Raw features of a file for a model with ``n_features`` inputs, plus the last column when the
-    file has one more (a target). CSV (with or without a header row; fields separated by ``delimiter``),
+    file has one more (a target; with ``allow_target=False``, as predict reads, one more column that no
+    header names is refused: a leading id column would otherwise shift every feature by one). CSV (with or without a header row; fields separated by ``delimiter``),
     NPY or NPZ (``X``, ``y`` optional).
 
     A CSV header is matched against the model's ``feature_names``: when it names them all, the columns
@@ -484,8 +486,17 @@ def read_features(
         raise unsupported_file(p)
     if data.shape[1] == n_features:
         return data, None
-    if data.shape[1] == n_features + 1:
+    if data.shape[1] == n_features + 1 and allow_target:
         return data[:, :-1], data[:, -1]
+    if data.shape[1] == n_features + 1:
+        raise DataError(
+            f"{p}: expected {n_features} feature columns, got {n_features + 1}, and no header row names them, so "
+            f"which one is extra (an id? a target?) cannot be told; add a header with the model's feature names "
+            f"{list(feature_names or [])} or drop the extra column"
+            if feature_names
+            else f"{p}: expected {n_features} feature columns, got {n_features + 1}, and no header row names them, "
+            "so which one is extra (an id? a target?) cannot be told; drop the extra column"
+        )
     raise DataError(
         f"{p}: {data.shape[1]} columns, but the model takes {n_features} features (or {n_features} plus a target)"
     )

@@ -76,7 +76,9 @@ def raw_features(
         header, rows = read_rows(data, sep) if is_csv else _parquet_rows(data)
         return _encode_rows(state, encoder, header, rows, data, name, need_target, unknown, note_unseen)
     if is_file_source(data):
-        X, raw = read_features(data, int(state["n_features"]), sep, list(state.get("feature_names") or []))
+        X, raw = read_features(
+            data, int(state["n_features"]), sep, list(state.get("feature_names") or []), allow_target=need_target
+        )
         if raw is None:
             if need_target:
                 raise DataError(f"{data}: no targets to evaluate against (features only)")

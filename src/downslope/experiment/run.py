@@ -319,7 +319,7 @@ def run_training(
     # a diverged model's weights are huge or NaN: scoring it overflows, which its clear "diverged" message
     # already says; NumPy's floating-point warnings would only repeat it (a healthy run keeps them)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore") if diverged else contextlib.nullcontext():
-        results = _run_metrics(model, data, history, seconds, world_size)
+        results = _run_metrics(model, data, history, seconds, world_size, weights_epoch)
     if device != "cpu":
         model.to("cpu")  # scored where it trained; the run's files, plots and report are made on the host
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
@@ -340,7 +340,11 @@ def run_training(
             groups[0].get("momentum"),
         )
         # a crawl's steady small drops are what the relative-drop rule misses; one note says it
-        notes += [crawl] if crawl else still_improving_note(history.as_dict(), cfg["epochs"], optimizer_lr)
+        notes += (
+            [crawl]
+            if crawl
+            else still_improving_note(history.as_dict(), cfg["epochs"], optimizer_lr, int(cfg.get("patience") or 0))
+        )
     notes += _schedule_cut_note(cfg, history)
     known = any(DIVERGENCE_CAUSE in n for n in notes)  # the cause is said: no guesses after it
     notes += regression_warnings(data, results, bool(cfg.get("scale_target", True)), cause_known=known)
@@ -365,8 +369,9 @@ def run_training(
     )
 
 
-#: The divergence guard's advice of a tenth of the rate, replaced when a better one is known.
-_TENTH = re.compile(r"try lr=\S+ or lower")
+#: The divergence guard's advice: a tenth of the rate, or a rate estimated from how fast the loss grew (its
+#: reason in parentheses, part of the match so that a replacement leaves no reason behind that explains nothing)
+_TENTH = re.compile(r"try lr=\S+ or lower(?P<estimate> \(an estimate from [^)]*\))?")
 
 
 def _divergence_advice(reason: str, cfg: dict[str, Any], data: Prepared, lr: float | None, history: History) -> str:
@@ -375,16 +380,18 @@ def _divergence_advice(reason: str, cfg: dict[str, Any], data: Prepared, lr: flo
     an immediate blow-up (non-finite loss within two epochs) a range test, replaces it."""
     from .advice import judged, stable_lr
 
-    if lr is None or not _TENTH.search(reason):
+    said = _TENTH.search(reason) if lr is not None else None
+    if lr is None or said is None:
         return reason
     limit = stable_lr(data.X_train, data.n_outputs) if judged(cfg, data.task) else None
     if limit is not None and lr > 10 * limit:
-        better = f"try lr={limit / 2:.2g} (the largest stable rate for these features is about {limit:.2g})"
+        better = f"try lr={limit / 2:.2g} or lower (the largest stable rate for these features is about {limit:.2g})"
         return _TENTH.sub(lambda _: better, reason, count=1)
     # the guard says "loss became inf/nan" when one step overflowed: within two epochs, a rate this far
     # off is more than tenfold too large
     immediate = len(history.as_dict().get("loss", [])) <= 2 and "loss became" in reason
-    if limit is None and immediate:
+    # a rate estimated from the measured growth stands: the "Stopped:" line said it, and says the same
+    if limit is None and immediate and not said.group("estimate"):
         better = (
             "the rate is likely orders of magnitude too large: find a working range with 'downslope lr-find' "
             "(the same data and model flags)"
@@ -464,11 +471,36 @@ def _mae_in_data_units(preprocess: dict[str, Any]) -> Any:
     return Metric(mae, "mae", greater_is_better=False, sample_mean=True)
 
 
-def _run_metrics(model: ModelLike, data: Prepared, history: History, seconds: float, world_size: int) -> dict[str, Any]:
-    """metrics.json: test metrics in the data's units, final losses (and their units), epochs, time."""
+def _run_metrics(
+    model: ModelLike,
+    data: Prepared,
+    history: History,
+    seconds: float,
+    world_size: int,
+    weights_epoch: int | None = None,
+) -> dict[str, Any]:
+    """metrics.json: test metrics in the data's units, final losses (and their units), epochs, time, and the
+    epoch whose weights the saved model holds (``weights_epoch``, 1-based: the best one early stopping put
+    back; None: the last) with that epoch's losses and validation metrics as ``best_*``."""
     results: dict[str, Any] = {"test_" + k: v for k, v in score_model(model, data, data.X_test, data.y_test).items()}
-    final = {k: (v[-1] if v else None) for k, v in history.as_dict().items() if isinstance(v, list)}
+    logged = {k: v for k, v in history.as_dict().items() if isinstance(v, list)}
+    final = {k: (v[-1] if v else None) for k, v in logged.items()}
     results.update({"final_" + k: v for k, v in final.items() if k in ("loss", "val_loss")})
+    ran = len(logged.get("loss", []))
+    if ran:
+        # the final_* losses are the last epoch's; a program reading this file must be able to tell which
+        # epoch the saved model is and what it scored then
+        kept = weights_epoch if weights_epoch is not None and 1 <= weights_epoch <= ran else ran
+        results["model_epoch"] = kept
+        if kept != ran:
+            results["best_epoch"] = kept
+            results.update(
+                {
+                    "best_" + k: v[kept - 1]
+                    for k, v in logged.items()
+                    if (k == "loss" or k.startswith("val_")) and len(v) == ran
+                }
+            )
     scaler = data.preprocess.get("target_scaler")
     if scaler:  # the logged losses are not in the data's units: say in which they are
         mean = ", ".join(f"{v:.6g}" for v in np.ravel(scaler["mean"]))
@@ -530,13 +562,14 @@ LOSS_FLOOR = 1e-4
 OVERFITTING = 0.1
 
 
-def still_improving_note(logs: dict[str, list[Any]], epochs: int, lr: float | None) -> list[str]:
+def still_improving_note(logs: dict[str, list[Any]], epochs: int, lr: float | None, patience: int = 0) -> list[str]:
     """Advice for a run stopped by its epoch limit: while its loss was still falling fast (the mean
     training loss of the last tenth of the epochs, at least 5, is more than :data:`STILL_IMPROVING` below
     that of the tenth before, is not at its floor (:data:`LOSS_FLOOR`), and the validation loss, if any,
     fell by more than :data:`VAL_STILL_IMPROVING` too), train longer; while it was overfitting (the last
     window's validation loss more than :data:`OVERFITTING` above its best, reached earlier), stop at the
-    best epoch or regularise instead. Runs of fewer than 10 epochs are not judged.
+    best epoch or regularise instead. Runs of fewer than 10 epochs are not judged. ``patience``: the run's
+    early stopping (0: none), which the overfitting advice builds on rather than recommends again.
 
     Example:
         >>> falling = {"loss": [1.0 / (1 + 0.02 * e) for e in range(100)]}
@@ -562,15 +595,25 @@ def still_improving_note(logs: dict[str, list[Any]], epochs: int, lr: float | No
         best_at = int(np.argmin(val))
         best, ending = float(val[best_at]), float(val[-k:].mean())
         if best_at < len(val) - k and best > 0 and ending > (1 + OVERFITTING) * best:
+            if patience > 0:  # early stopping is on already: its kept weights are the best epoch's
+                stopping = (
+                    f"the saved weights are the best epoch's (early stopping, --patience {patience}, keeps them; "
+                    f"the epoch limit came first), and --weight-decay, --dropout or a smaller --hidden make "
+                    "overfitting less"
+                )
+            else:
+                stopping = (
+                    "early stopping (--patience 10) stops near the best epoch and keeps its weights, and "
+                    "--weight-decay, --dropout or a smaller --hidden make overfitting less"
+                )
             return [
                 f"the model is overfitting: the validation loss ended at {ending:.4g} (the mean of the last {k} "
                 f"epochs), {100 * (ending - best) / best:.0f}% above its best, {best:.4g} at epoch {best_at + 1}, "
-                f"while the training loss fell to {float(loss[-1]):.3g}; more epochs would not help: early stopping "
-                "(--patience 10) stops near the best epoch and keeps its weights, and --weight-decay, --dropout or "
-                "a smaller --hidden make overfitting less"
+                f"while the training loss fell to {float(loss[-1]):.3g}; more epochs would not help: {stopping}"
             ]
     before, last = float(loss[-2 * k : -k].mean()), float(loss[-k:].mean())
-    if not last > LOSS_FLOOR * float(loss.max()) or (before - last) / last <= STILL_IMPROVING:
+    # a fall is measured from where it started (0.5 -> 0.2 fell 60%; a fall is at most 100%)
+    if not last > LOSS_FLOOR * float(loss.max()) or not before > 0 or (before - last) / before <= STILL_IMPROVING:
         return []
     if len(val) >= 2 * k:
         val_before, val_last = float(val[-2 * k : -k].mean()), float(val[-k:].mean())
@@ -579,7 +622,7 @@ def still_improving_note(logs: dict[str, list[Any]], epochs: int, lr: float | No
     rate = f", now {lr:g}" if lr is not None else ""
     return [
         f"training was still improving when it reached the epoch limit ({epochs}): the mean training loss fell "
-        f"{100 * (before - last) / last:.0f}% over the last {k} epochs; train longer (--epochs {2 * epochs}) or "
+        f"{100 * (before - last) / before:.0f}% over the last {k} epochs; train longer (--epochs {2 * epochs}) or "
         f"raise the learning rate (--lr{rate}) to get closer to the best fit"
     ]
 

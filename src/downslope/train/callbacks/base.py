@@ -177,6 +177,42 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
 
+    def state_identity(self) -> dict[str, Any]:
+        """The settings that make this callback's saved state its own (strings, numbers, None).
+
+        A resumed run gives a checkpoint's state back to the callback of the same class and the same
+        identity, wherever it now stands in the list: an EarlyStopping's best value means nothing to one
+        that watches another quantity. Settings that may change on resume (a longer patience) are not
+        part of it. The default, no settings, matches by class alone."""
+        return {}
+
+    def legacy_state_fits(self, state: dict[str, Any]) -> bool:
+        """Whether a state saved by a checkpoint from before :meth:`state_identity` (which recorded only
+        the position and the class) belongs to this callback, as far as the state itself tells."""
+        return True
+
+
+def _describe(name: str, identity: dict[str, Any]) -> str:
+    """'EarlyStopping(monitor='val_loss', mode='auto')': a callback as a warning names it."""
+    return f"{name}({', '.join(f'{k}={v!r}' for k, v in sorted(identity.items()))})"
+
+
+def _same_identity(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(identity: dict[str, Any]) -> dict[str, str]:
+    # a checkpoint may give a number back as another type (1 for 1.0): compare numbers as floats
+    def text(v: Any) -> str:
+        return repr(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else repr(v)
+
+    return {str(k): text(v) for k, v in identity.items()}
+
+
+#: The "format" entry of :meth:`CallbackList.state_dict`: states matched by class and identity. Checkpoints
+#: without it key each state by "{position}:{class name}".
+_BY_IDENTITY = "class+identity"
+
 
 class CallbackList(Callback):
     """Calls each hook on a list of callbacks, in order.
@@ -273,13 +309,117 @@ class CallbackList(Callback):
             cb.on_predict_batch_end(batch, logs)
 
     def state_dict(self) -> dict[str, Any]:
-        return {f"{i}:{type(cb).__name__}": cb.state_dict() for i, cb in enumerate(self.callbacks)}
+        """Each callback's state with its class and :meth:`~Callback.state_identity`, so that a resumed run
+        gives it back to the matching callback even when the list was reordered or added to."""
+        return {
+            "format": _BY_IDENTITY,
+            "entries": [
+                {"class": type(cb).__name__, "identity": cb.state_identity(), "state": cb.state_dict()}
+                for cb in self.callbacks
+            ],
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for i, cb in enumerate(self.callbacks):
-            key = f"{i}:{type(cb).__name__}"
-            if key in state:
-                cb.load_state_dict(state[key])
+        """Give each callback the saved state of its class and identity (not its position: a list built in
+        another order, or with a callback inserted, restores every state). A callback whose settings
+        changed keeps its new settings and starts fresh, and a saved state no callback matches is left
+        out, each with a warning naming it."""
+        if state.get("format") == _BY_IDENTITY:
+            entries = [(str(e["class"]), dict(e["identity"]), e["state"]) for e in state["entries"]]
+            self._load_matched(entries)
+        else:
+            self._load_positional(state)
+
+    def _load_matched(self, entries: list[tuple[str, dict[str, Any], Any]]) -> None:
+        used = [False] * len(entries)
+        unmatched: list[Callback] = []
+        for cb in self.callbacks:
+            name, identity = type(cb).__name__, cb.state_identity()
+            found = next(
+                (
+                    j
+                    for j, (n, ident, _) in enumerate(entries)
+                    if not used[j] and n == name and _same_identity(ident, identity)
+                ),
+                None,
+            )
+            if found is None:
+                unmatched.append(cb)
+                continue
+            used[found] = True
+            cb.load_state_dict(entries[found][2])
+        for cb in unmatched:  # a saved state of the same class but other settings: the settings changed
+            name, identity = type(cb).__name__, cb.state_identity()
+            j = next(
+                (j for j, (n, _, st) in enumerate(entries) if not used[j] and n == name and _holds_anything(st)), None
+            )
+            if j is None:
+                continue  # a callback new to this run: it starts fresh, as it would in any run
+            used[j] = True
+            _warn(
+                f"fit(resume_from=...): {_describe(name, identity)} starts fresh: the checkpoint's {name} was "
+                f"{_describe(name, entries[j][1])}, so its saved state (its best value, its count) is not this "
+                "one's; it keeps its own settings"
+            )
+        for j, (name, identity, saved) in enumerate(entries):
+            if not used[j] and _holds_anything(saved):
+                _warn(
+                    f"fit(resume_from=...): the checkpoint holds the state of {_describe(name, identity)}, which "
+                    "no callback of this run matches; it is not restored (pass the same callback to continue it)"
+                )
+
+    def _load_positional(self, state: dict[str, Any]) -> None:
+        """A checkpoint keyed "{position}:{class name}": restored where that is unambiguous, that is a class
+        saved once and present once, or the same classes in the same order as saved."""
+        saved = sorted(((int(k.split(":", 1)[0]), k.split(":", 1)[1], v) for k, v in state.items()), key=lambda e: e[0])
+        same_list = [n for _, n, _ in saved] == [type(cb).__name__ for cb in self.callbacks]
+        told: set[str] = set()
+        for cb_index, cb in enumerate(self.callbacks):
+            name = type(cb).__name__
+            of_class = [(i, st) for i, n, st in saved if n == name]
+            present = sum(type(other).__name__ == name for other in self.callbacks)
+            if same_list:
+                candidate = next((st for i, st in of_class if i == cb_index), None)
+            elif len(of_class) == 1 and present == 1:
+                candidate = of_class[0][1]
+            else:
+                if any(_holds_anything(st) for _, st in of_class) and name not in told:
+                    told.add(name)
+                    _warn(
+                        f"fit(resume_from=...): {name} starts fresh: the checkpoint (written by an older version, "
+                        f"which recorded callbacks by position) holds {len(of_class)} {name} state(s) and this run "
+                        f"has {present} {name} callback(s) in another order, so which is whose cannot be told"
+                    )
+                continue
+            if candidate is None:
+                continue
+            if not cb.legacy_state_fits(candidate):
+                _warn(
+                    f"fit(resume_from=...): {_describe(name, cb.state_identity())} starts fresh: the checkpoint's "
+                    f"{name} state was saved for other settings; it keeps its own settings"
+                )
+                continue
+            cb.load_state_dict(candidate)
+
+
+def _holds_anything(state: Any) -> bool:
+    """Whether a saved state records anything (a ModelCheckpoint that never compared holds only Nones):
+    losing one that does not is not worth a warning."""
+    if state is None:
+        return False
+    if isinstance(state, dict):
+        return any(_holds_anything(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return any(_holds_anything(v) for v in state)
+    size = getattr(state, "size", None)
+    return size is None or bool(size)
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    # 7: the user's fit call (above this, the matching, load_state_dict, restore, _resume and fit)
+    warnings.warn(message, RuntimeWarning, stacklevel=7)
 
 
 def as_callback_list(callbacks: Sequence[Callback] | CallbackList | None) -> CallbackList:

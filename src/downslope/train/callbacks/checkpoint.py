@@ -9,6 +9,7 @@ from typing import Any
 from ...errors import CheckpointError, ConfigError
 from .base import Callback, Logs, TrainingState  # noqa: F401  (TrainingState: the examples use it)
 from .monitoring import Monitor, resolve_mode
+from .write_errors import write_failure
 
 
 class ModelCheckpoint(Callback):
@@ -95,10 +96,10 @@ class ModelCheckpoint(Callback):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             save(self._state(), path)
         except OSError as exc:
-            error = CheckpointError(
-                f"ModelCheckpoint: cannot write {path} ({exc.strerror or exc}); choose a writable path"
-            )
-            error.filename, error.reason = str(path), str(exc.strerror or exc)  # for a caller's own message
+            # a full disk says so (the path is fine): "choose a writable path" would send the user the wrong way
+            error = CheckpointError(f"ModelCheckpoint: {write_failure(exc, path)}")
+            # for a caller's own message
+            error.filename, error.reason, error.errno = str(path), str(exc.strerror or exc), exc.errno
             raise error from None
         self.last_saved = path
         if self.verbose:
@@ -106,6 +107,10 @@ class ModelCheckpoint(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def state_identity(self) -> dict[str, Any]:
+        # the best value belongs to one quantity compared one way, and to the files it decided on
+        return {"filepath": self.filepath, "monitor": self.monitor, "mode": self.mode_requested}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = state["best"]

@@ -245,6 +245,10 @@ class ReduceLROnPlateau(Callback):
             self.cooldown_counter = self.cooldown
             self.wait = 0
 
+    def state_identity(self) -> dict[str, Any]:
+        # a resumed run gives the saved plateau to the callback watching the same quantity the same way
+        return {"monitor": self.monitor, "mode": self.mode}
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "best": self.best,

@@ -14,6 +14,7 @@ import numpy as np
 
 from ...errors import ConfigError
 from .base import Callback, Logs, TrainingState  # noqa: F401  (TrainingState: the examples use it)
+from .write_errors import check_writable, write_failure
 
 
 class CSVLogger(Callback):
@@ -55,6 +56,10 @@ class CSVLogger(Callback):
         self._synced = time.monotonic()
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
+        # as Keras opens its file here: an unwritable place is said before any epoch is trained (a file
+        # appended to needs only itself writable)
+        if not (self.append and self.filename.is_file() and os.access(self.filename, os.W_OK)):
+            check_writable(self.filename, "CSVLogger")
         self.rows, self._columns, self._size, self._rewrite = [], [], 0, True
         self._synced = time.monotonic()
         if self.append and self.filename.exists():
@@ -92,19 +97,25 @@ class CSVLogger(Callback):
         from ...serialization import atomic_write_bytes
 
         data = self._text(self.rows, header=True)
-        atomic_write_bytes(self.filename, data)
+        try:
+            atomic_write_bytes(self.filename, data)
+        except OSError as exc:  # name the log, not the temporary file beside it
+            raise type(exc)(exc.errno, f"CSVLogger: {write_failure(exc, self.filename)}") from None
         self._size, self._rewrite = len(data), False
         self._synced = time.monotonic()
 
     def _append(self, row: dict[str, Any]) -> None:
         data = self._text([row], header=False)
-        with open(self.filename, "ab") as handle:
-            handle.write(data)
-            handle.flush()
-            self._size = handle.tell()
-            if time.monotonic() - self._synced > self.SYNC_EVERY:
-                os.fsync(handle.fileno())
-                self._synced = time.monotonic()
+        try:
+            with open(self.filename, "ab") as handle:
+                handle.write(data)
+                handle.flush()
+                self._size = handle.tell()
+                if time.monotonic() - self._synced > self.SYNC_EVERY:
+                    os.fsync(handle.fileno())
+                    self._synced = time.monotonic()
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"CSVLogger: {write_failure(exc, self.filename)}") from None
 
     def _sync(self) -> None:
         with open(self.filename, "rb+") as handle:
@@ -123,6 +134,9 @@ class CSVLogger(Callback):
         """How much of the file the checkpoint knows: its rows, columns and size in bytes (the rows
         themselves stay in the file, so a checkpoint does not grow with them)."""
         return {"written": len(self.rows), "columns": list(self._columns), "bytes": self._size}
+
+    def state_identity(self) -> dict[str, Any]:
+        return {"filename": str(self.filename)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Cut the file back to what the checkpoint knew, and continue it from there."""

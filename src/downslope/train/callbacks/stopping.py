@@ -147,13 +147,33 @@ class EarlyStopping(Callback):
             "monitor_key": self._monitor.key,
         }
 
+    def state_identity(self) -> dict[str, Any]:
+        # the best value and the wait belong to one quantity, compared one way
+        return {"monitor": self.monitor, "mode": self.mode_requested}
+
+    def legacy_state_fits(self, state: dict[str, Any]) -> bool:
+        return _same_quantity(str(state.get("monitor_key", self.monitor)), self.monitor)
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.wait = int(state["wait"])
         self.stopped_epoch = int(state["stopped_epoch"])
         self.best = None if state["best"] is None else float(state["best"])
         self.best_epoch = int(state["best_epoch"])
         self.best_weights = None if state["best_weights"] is None else dict(state["best_weights"])
-        self._monitor.key = str(state["monitor_key"])
+        key = str(state.get("monitor_key", self.monitor))
+        # the key it read last (e.g. 'loss' for 'val_loss' in a run without validation data), so that a
+        # resumed run reads the same one without warning again; never another quantity than its own
+        if _same_quantity(key, self.monitor):
+            self._monitor.key = key
+
+
+def _same_quantity(key: str, monitor: str) -> bool:
+    """Whether ``key``, a log name a monitor read, is what ``monitor`` reads: itself, its alias ('val_acc'
+    reads 'val_accuracy') or, without validation data, the training value it falls back to."""
+    from ..metrics import canonical_log_name
+
+    alias = canonical_log_name(monitor)
+    return key in {monitor, alias, monitor[4:] if monitor.startswith("val_") else monitor, alias.removeprefix("val_")}
 
 
 class StopAtTarget(Callback):
@@ -483,6 +503,9 @@ class DivergenceGuard(Callback):
             "start": self.start,
             "clock": [self._steps, self._epochs, self._best_step],
         }
+
+    def state_identity(self) -> dict[str, Any]:
+        return {"monitor": self.monitor}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = None if state["best"] is None else float(state["best"])
