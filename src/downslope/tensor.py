@@ -36,6 +36,7 @@ from .errors import (
     ArgumentTypeError,
     DeviceError,
     DTypeError,
+    InvalidValueError,
     OutOfRangeError,
     ShapeError,
     StateError,
@@ -1194,7 +1195,9 @@ class Tensor:
     @_torch_options
     def bernoulli_(self, p: Any = 0.5) -> Tensor:
         """Fill with 1 (probability ``p``) or 0, from the library's seeded generator."""
-        draws = backend.rng().random(self.shape) < np.broadcast_to(_data_of(p), self.shape)
+        probs = np.asarray(_devices.to_host(_data_of(p)))  # host: drawn on the host, then placed
+        _check_probabilities(probs, "bernoulli_")
+        draws = backend.rng().random(self.shape) < np.broadcast_to(probs, self.shape)
         return self.copy_(draws.astype(self.array.dtype))
 
     @_torch_options
@@ -4321,8 +4324,18 @@ def bernoulli(input: Any, p: Any = None) -> Tensor:
     if p is not None:
         return _bernoulli_of_p(input, p)
     probs = np.asarray(_devices.to_host(_data_of(input)))  # host: drawn on the host, then placed
+    _check_probabilities(probs, "bernoulli")
     arr = (backend.rng().random(probs.shape) < probs).astype(probs.dtype if probs.dtype.kind == "f" else np.float32)
     return from_numpy(arr)
+
+
+def _check_probabilities(probs: np.ndarray, where: str) -> None:
+    """Refuse probabilities outside [0, 1] or NaN, as torch does (a draw against 1.5 is always 1:
+    a silently wrong sample)."""
+    if probs.size and not (probs.min() >= 0 and probs.max() <= 1):  # NaN fails both comparisons
+        raise InvalidValueError(
+            f"{where}: expects all probabilities in [0, 1], got values in [{probs.min():.4g}, {probs.max():.4g}]"
+        )
 
 
 def _bernoulli_of_p(input: Any, p: Any) -> Tensor:
@@ -4332,7 +4345,7 @@ def _bernoulli_of_p(input: Any, p: Any) -> Tensor:
     if isinstance(p, builtins.bool) or not isinstance(p, (builtins.int, builtins.float, np.integer, np.floating)):
         raise ArgumentTypeError(f"bernoulli(input, p): p must be a float, got {type(p).__name__}")
     if not 0 <= p <= 1:
-        raise ArgumentError(f"bernoulli(input, p): expects p to be in [0, 1], but got p={p}")
+        raise InvalidValueError(f"bernoulli(input, p): expects p to be in [0, 1], but got p={p}")
     draws = backend.rng().random(input.shape) < p  # host: drawn on the host, then placed
     return wrap_array(_devices.like(draws.astype(input.array.dtype), input.array))
 

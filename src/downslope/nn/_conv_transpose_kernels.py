@@ -166,7 +166,7 @@ def _compiled_fold(*arrays: Any) -> Any:
     if not _fold:
         import numba
 
-        _fold.append(numba.njit(cache=True, nogil=True)(_fold_loops))
+        _fold.append(numba.njit(cache=True, nogil=True, error_model="numpy")(_fold_loops))
     return _fold[0]
 
 

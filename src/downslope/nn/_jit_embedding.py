@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numba
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit

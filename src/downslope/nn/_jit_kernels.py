@@ -39,11 +39,11 @@ import numpy as np
 from .. import parallel as _parallel
 from .. import workspace as _workspace
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 U64 = numba.uint64  # unsigned loop indices: no wraparound checks for negative indices
 # For loops that sum: reassociation lets LLVM keep several partial sums in vector registers
 # (a sequential float64 sum waits on each addition: measured 3x slower batch norm).
-_jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+_jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
 
 
 # ---------------------------------------------------------------------- scatter-add of rows

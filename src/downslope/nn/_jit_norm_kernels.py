@@ -28,7 +28,7 @@ from .. import parallel as _parallel
 from .. import workspace as _workspace
 
 # Reassociation lets LLVM keep several partial sums in vector registers.
-_jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+_jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
 
 
 def _fresh(like: np.ndarray) -> np.ndarray:
@@ -41,7 +41,7 @@ def _fresh(like: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------- layer / group norm rows
 # inlined into the row loops (numba's inline): as a call it ran layer norm over rows of 64 1.5x as long
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc"}, inline="always")
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy", inline="always")
 def _row_stats(row, eps):
     """(mu, c, inv) of a row, in the data's precision (twice the vector lanes of float64): the mean
     ``mu`` rounded to it, the deviations from it (exact for values near it), their mean ``c``
@@ -191,7 +191,7 @@ def norm_rows_backward(
 
 
 # ---------------------------------------------------------------------- inference batch norm
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _scale_shift_planes(x, scale, shift, out):
     a_, c_, m = x.shape
     for i in range(a_):
@@ -202,7 +202,7 @@ def _scale_shift_planes(x, scale, shift, out):
                 out[i, c, j] = x[i, c, j] * s + t
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _scale_shift_columns(x, scale, shift, out):
     r_, n = x.shape
     for i in range(r_):

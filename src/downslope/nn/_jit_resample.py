@@ -31,8 +31,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_jit = numba.njit(cache=True, nogil=True)
-_inline = numba.njit(cache=True, nogil=True, inline="always")  # numba's own inlining: per-point helpers
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+# numba's own inlining: per-point helpers
+_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 _FAR = 1.0e9  # coordinates past this are outside any image (and safe to convert to integers)
 
 
@@ -74,8 +75,11 @@ def bilinear2d(x, iy, ix, out, one):
         for p in range(iy.shape[1]):
             fy, fx = iy[n, p], ix[n, p]
             if not (_usable(fy) and _usable(fx)):
+                # outside every image: torch's 2-D kernel blends zeros with weights made from the
+                # coordinate, so a NaN or infinite one gives NaN (0 * inf), a finite one 0
+                far = zero * fy + zero * fx
                 for c in range(c_):
-                    out[n, c, p] = zero
+                    out[n, c, p] = far
                 continue
             y0, x0, wx, ex, ny, sy, in_y0, in_y1, in_x0, in_x1 = _corners2d(fy, fx, one, h, w)
             nw, ne, sw, se = sy * ex, sy * wx, ny * ex, ny * wx

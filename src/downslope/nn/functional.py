@@ -751,8 +751,10 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
         return _write_into(x, "hardswish", hardswish)
     a = x.array
     xp = namespace_of(a)
+    # float16 in float32, rounded once, as torch's kernel: x * 6 overflows float16 from x = 10923 on
+    wide = a.astype(np.float32) if a.dtype == np.float16 else a
     with np.errstate(invalid="ignore"):  # -inf * 0: NaN, as torch's, silently
-        out = a * xp.clip(a + 3.0, 0.0, 6.0) / 6.0
+        out = wide * xp.clip(wide + 3.0, 0.0, 6.0) / 6.0
     return record_op(out.astype(a.dtype, copy=False), (x,), _hardswish_vjp)
 
 

@@ -76,6 +76,8 @@ def batch_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and t.shape != (n_ch,):
             raise ArgumentError(f"batch_norm: {name} must have shape ({n_ch},) for input {x.shape}, got {t.shape}")
+    if training and not eps > 0:  # 1/sqrt(0 + 0) on any constant channel; torch refuses it up front
+        raise ArgumentError(f"batch_norm: eps must be positive during training, but got {eps}")
     if x.array.dtype == _HALF:  # in float32, rounded once (the running statistics keep their dtype)
         wide = batch_norm(
             ops.astype(x, np.float32), running_mean, running_var, _widen(weight), _widen(bias), training, momentum, eps
@@ -1036,10 +1038,30 @@ def instance_norm(
             )
         return batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps)
     _check_spatial(x, "instance_norm")
-    out = group_norm(x, n_ch, weight, bias, eps)
+    out = _instance_norm_without_eps(x, weight, bias) if eps == 0 else group_norm(x, n_ch, weight, bias, eps)
     if (running_mean is not None or running_var is not None) and x.shape[0] > 0:
         _update_instance_running(x, running_mean, running_var, momentum)
     return out
+
+
+def _instance_norm_without_eps(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """Instance norm with ``eps=0``, as torch's kernel (its batch norm's) computes it: 1/std is taken
+    as 0 where a plane's variance is 0, so a constant plane normalizes to 0 with gradient 0 instead of
+    0/0. Composed of recorded ops (``eps=0`` is rare); the ``where`` on both sides keeps the unused
+    1/sqrt(0) out of the gradient too."""
+    wide = ops.astype(x, np.float32) if x.array.dtype == _HALF else x
+    dims = tuple(range(2, x.ndim))
+    centred = wide - wide.mean(dim=dims, keepdim=True)
+    var = (centred * centred).mean(dim=dims, keepdim=True)
+    flat = var == 0
+    inv_std = ops.where(flat, 0.0, ops.rsqrt(ops.where(flat, 1.0, var)))
+    out = centred * inv_std
+    pshape = (x.shape[1],) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        out = out * ops.reshape(_widen(weight) if x.array.dtype == _HALF else weight, pshape)
+    if bias is not None:
+        out = out + ops.reshape(_widen(bias) if x.array.dtype == _HALF else bias, pshape)
+    return ops.astype(out, _HALF) if x.array.dtype == _HALF else out
 
 
 def _update_instance_running(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, momentum: Any) -> None:

@@ -28,7 +28,7 @@ from .. import ops
 from .. import workspace as _workspace
 from ..autograd import is_grad_enabled
 from ..backend import namespace_of
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, ShapeError
 from ..ops.pointwise import link_input
 from ..tensor import Tensor, record_op, wrap_array
 from . import _jit
@@ -488,17 +488,24 @@ def _avg_pool2d(
     stacked = _stacked_windows(xp, k, geometry)
     _give_padded(xp, borrowed)
     ns = namespace_of(stacked)
-    out = np.sum(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype, stacked))
+    half = stacked.dtype == np.float16
+    out: Any
+    if half:  # summed and scaled in float32, rounded once, as torch's kernel: two 60000s overflow float16
+        out = np.sum(stacked, axis=0, dtype=np.float32)
+    else:
+        out = np.sum(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype, stacked))
     _workspace.give(stacked)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0:
-            raise ArgumentError(f"{where}: divisor_override must be a non-zero int, got {divisor_override!r}")
-        scale = out.dtype.type(1.0 / divisor_override)
+            raise InvalidValueError(f"{where}: divisor_override must be a non-zero int, got {divisor_override!r}")
+        scale: Any = out.dtype.type(1.0 / divisor_override)
     else:
         rows = _avg_divisor(h, k[0], s[0], p[0], oh, count_include_pad, ns)
         cols = _avg_divisor(w, k[1], s[1], p[1], ow, count_include_pad, ns)
         scale = (1.0 / (rows[:, None] * cols[None, :])).astype(out.dtype)
     out *= scale
+    if half:
+        out, scale = out.astype(np.float16), scale.astype(np.float16)  # the gradient's scale as before: float16
     return record_op(_swap01(out, swap), (x,), _avg_pool2d_vjp, (scale, pads, k, geometry, swap))
 
 

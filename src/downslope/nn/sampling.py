@@ -167,23 +167,26 @@ def _reflect(a: Any, twice_low: int, twice_high: int, xp: Any) -> tuple[Any, Any
     return out, slope
 
 
-def _padded_coordinate(coord: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
+def _padded_coordinate(coord: Tensor, size: int, padding_mode: str, align_corners: bool, planar: bool) -> Tensor:
     """The pixel coordinate ``coord`` brought inside [0, size - 1] for 'border' (clamped) and
     'reflection' (mirrored at the image's edges, then clamped), with torch's gradient: the
-    reflection's +-1 times the clamp's, which counts the borders themselves as outside (0)."""
-    out, slope = _padded(coord.array, size, padding_mode, align_corners)
+    reflection's +-1 times the clamp's, which counts the borders themselves as outside (0).
+    ``planar``: a 2-D grid (see :func:`_padded` for where NaN goes)."""
+    out, slope = _padded(coord.array, size, padding_mode, align_corners, planar)
     return record_op(out, (coord,), _padded_coordinate_vjp, slope)
 
 
-def _padded(a: Any, size: int, padding_mode: str, align_corners: bool) -> tuple[Any, Any]:
-    """:func:`_padded_coordinate` on an array: the coordinates inside the image and their derivative."""
+def _padded(a: Any, size: int, padding_mode: str, align_corners: bool, planar: bool) -> tuple[Any, Any]:
+    """:func:`_padded_coordinate` on an array: the coordinates inside the image and their derivative.
+    A NaN coordinate (or an infinite one reflected, which is NaN) lands where torch's clamp sends it:
+    pixel 0 in its 2-D kernel (vectorised max/min), pixel size - 1 in its 3-D one (std::max/min)."""
     xp = namespace_of(a)
     dtype = a.dtype
     slope = xp.ones_like(a)
     if padding_mode == "reflection":
         twice_low, twice_high = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
         a, slope = _reflect(a, twice_low, twice_high, xp)
-    out = xp.clip(a, 0.0, size - 1.0).astype(dtype)
+    out = xp.where(a == a, xp.clip(a, 0.0, size - 1.0), 0.0 if planar else size - 1.0).astype(dtype)
     return out, (slope * ((a > 0) & (a < size - 1))).astype(dtype)
 
 
@@ -248,7 +251,7 @@ def _composite_grid_sample(input: Tensor, grid: Tensor, mode: str, padding_mode:
     if mode == "bicubic":  # the padding maps each tap, not the location
         return _composite_bicubic(input, pos, padding_mode, corners)
     if padding_mode != "zeros":
-        pos = [_padded_coordinate(p, size, padding_mode, corners) for p, size in zip(pos, sizes)]
+        pos = [_padded_coordinate(p, size, padding_mode, corners, spatial == 2) for p, size in zip(pos, sizes)]
     out = _composite_sample(input, pos, mode)
     return _zero_gradient_for(out, grid) if mode == "nearest" else out
 
@@ -281,6 +284,11 @@ def _composite_sample(input: Tensor, pos: list[Tensor], mode: str) -> Tensor:
     if mode == "nearest":
         out = read([np.rint(p.array).astype(np.int64) for p in pos])
     else:
+        if spatial == 3:
+            # torch's 3-D kernel adds only the corners inside the image, so a NaN or infinite coordinate
+            # reads 0 (its 2-D kernel multiplies zeros by NaN weights, which the blend below does too)
+            xp = namespace_of(pos[0].array)
+            pos = [ops.where(wrap_array(xp.isfinite(p.array)), p, -2.0) for p in pos]
         lows = [np.floor(p.array).astype(np.int64) for p in pos]
         upper = [ops.unsqueeze(p - wrap_array(lo.astype(input.dtype)), -1) for p, lo in zip(pos, lows)]
         lower = [1.0 - u for u in upper]
@@ -310,7 +318,7 @@ def _compiled_sample(input: Tensor, grid: Tensor, mode: str, padding_mode: str, 
         p, scale = _unnormalized(g[..., spatial - 1 - d], sizes[d], corners, spatial == 2)
         slope = None
         if padding_mode != "zeros" and mode != "bicubic":  # bicubic pads each tap in its kernel
-            p, slope = _padded(p, sizes[d], padding_mode, corners)
+            p, slope = _padded(p, sizes[d], padding_mode, corners, spatial == 2)
         flat.append(np.ascontiguousarray(p).reshape(n, -1))  # host: numba path
         chain.append((scale, slope))
     out = np.empty((n, c, flat[0].shape[1]), dtype=x.dtype)  # host: numba path

@@ -248,8 +248,14 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
     axes = _norm_axes(dim, x.ndim)
     keep = bool(keepdim)  # host: Python flags
     a = x.array
-    if a.size == 0 and p < 0:
-        raise ShapeError(f"norm: ord {ord} of an empty tensor of shape {x.shape} is undefined")
+    if a.size == 0 and (p < 0 or p == np.inf):  # a maximum or a sum of 1/|x|^k: no value over no elements
+        empty = [i for i in axes if a.shape[i] == 0]
+        if empty:
+            where = "an empty tensor" if dim is None else f"the dimension {empty[0]}, which is empty,"
+            raise ShapeError(
+                f"linalg.vector_norm: cannot compute the {ord} norm on {where} because the operation does not have "
+                f"an identity (input of shape {x.shape})"
+            )
     xp = namespace_of(a)
     half = a.dtype == _HALF
     if half:  # float16 sums of squares overflow at a norm of 256: in float32, rounded once, as torch

@@ -30,7 +30,7 @@ from .transforms.adaptive import nadam_float16_update
 
 def _weight_decay(decoupled: bool) -> T.GradientTransformation:
     """Add ``wd * p`` to the updates when the group's ``decoupled_weight_decay`` equals ``decoupled``."""
-    inner = T.add_decayed_weights(from_group("weight_decay"))
+    inner = T.add_decayed_weights(from_group("weight_decay"), decoupled=decoupled)
 
     def update(g: np.ndarray, state: Any, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, Any]:
         if bool(ctx.group.get("decoupled_weight_decay", False)) == decoupled:  # host: a group's flag

@@ -60,11 +60,18 @@ def binary_cross_entropy(
     _check_floating_target(target, x, "binary_cross_entropy")
     t = _float_target(target, x, "binary_cross_entropy")
     p = x.array
-    # The range check reads values, so it runs on the host only (on a GPU it would synchronise every step).
-    if is_host(p) and p.size and (p.min() < 0 or p.max() > 1):
+    # The range checks read values, so they run on the host only (on a GPU they would synchronise every
+    # step). Written as "not inside" so that NaN, which fails every comparison, is refused too, as in torch.
+    if is_host(p) and p.size and not (p.min() >= 0 and p.max() <= 1):
         raise InvalidValueError(
-            "binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
-            f"[{p.min():.4g}, {p.max():.4g}]; for raw scores use binary_cross_entropy_with_logits"
+            "binary_cross_entropy: all elements of input should be between 0 and 1: expected probabilities in "
+            f"[0, 1], got values in [{p.min():.4g}, {p.max():.4g}]; for raw scores use binary_cross_entropy_with_logits"
+        )
+    q = t.array
+    if is_host(q) and q.size and not (q.min() >= 0 and q.max() <= 1):
+        raise InvalidValueError(
+            "binary_cross_entropy: all elements of target should be between 0 and 1, got values in "
+            f"[{q.min():.4g}, {q.max():.4g}] (a 0/255 mask needs dividing by 255)"
         )
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), -100)
@@ -404,8 +411,9 @@ def _cross_entropy_indices(
     if not all_valid:
         w_t = w_t * valid
         # selected, not multiplied by 0: an ignored row may hold NaN or inf (padding after masked
-        # attention), and 0 * NaN would be NaN; torch leaves ignored rows out
-        picked = np.where(valid, picked, 0)
+        # attention), and 0 * NaN would be NaN; torch leaves ignored rows out. -0.0: negated below, so an
+        # ignored row's loss is +0.0, as torch's
+        picked = np.where(valid, picked, -0.0)
     per_item = -picked * w_t
     if smoothing > 0:
         # -sum_c w_c log p_c = -(sum_c w_c shifted_c) + log_total * sum_c w_c
@@ -522,8 +530,9 @@ def nll_loss(
     # PyTorch's CUDA kernels), and gather's own range check would read the targets back on every step
     picked = ops.squeeze(ops.take_along_dim(x2, t_safe[:, None], 1), 1)
     if not (is_host(valid) and valid.all()):  # host: host targets only; a device is always masked
-        # selected, not multiplied by 0: an ignored row may hold NaN or inf, and torch leaves it out
-        picked = ops.where(wrap_array(valid), picked, 0.0)
+        # selected, not multiplied by 0: an ignored row may hold NaN or inf, and torch leaves it out;
+        # -0.0: negated below, so an ignored row's loss is +0.0, as torch's
+        picked = ops.where(wrap_array(valid), picked, -0.0)
     per_item = -picked * wrap_array(w_t.astype(x.array.dtype, copy=False))
     if reduction == "none":
         return ops.reshape(per_item, ()) if unbatched else per_item
@@ -559,6 +568,12 @@ def kl_div(
         >>> F.kl_div(ds.tensor([[0.0, 0.0]]).log_softmax(-1), ds.tensor([[0.5, 0.5]]), reduction="batchmean")
         tensor(0.)
     """
+    for name, value in (("input", input), ("target", target)):
+        if isinstance(value, Tensor) and value.array.dtype.kind in "biu":
+            raise DTypeError(
+                f"kl_div: Integral inputs not supported: {name} has dtype {value.array.dtype}; "
+                "the input is log-probabilities and the target probabilities (e.g. target.float())"
+            )
     x, reduction = _input_and_reduction(input, "kl_div", size_average, reduce, reduction, _REDUCTIONS + ("batchmean",))
     batch = x.shape[0] if x.ndim else 1  # the input's own first dim, as in PyTorch
     x, t = _broadcast_pair(x, target, "kl_div", promote="result")

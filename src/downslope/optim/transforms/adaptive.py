@@ -133,6 +133,9 @@ def scale_by_rms(alpha: Any = 0.99, eps: Any = 1e-8, centered: Any = False) -> G
             mean_g = _zeros_if_missing(state, "grad_avg", v)
             _lerp_(mean_g, g, 1 - a, tmp)
             np.multiply(mean_g, mean_g, out=tmp, dtype=tmp.dtype)  # float16 state: the product in float32
+            # torch's fused addcmul never rounds the product, so v = inf minus an overflowing mean_g**2
+            # stays inf (the step is then 0); capped, the subtraction gives inf too instead of inf - inf
+            np.minimum(tmp, np.finfo(tmp.dtype).max, out=tmp)
             np.subtract(v, tmp, out=tmp)
             _round_as(tmp, v)
             np.sqrt(tmp, out=tmp)
@@ -262,6 +265,7 @@ def scale_by_rprop(
         np.copyto(g, 0, where=agreement < 0)  # not g[mask] = 0: a boolean mask makes a GPU synchronise
         prev[...] = g
         np.sign(g, out=g)
+        np.copyto(g, 0, where=g != g)  # torch's sign: a NaN gradient gives no direction, so no step
         g *= size
         np.negative(g, out=g)
         return g, state
@@ -301,7 +305,11 @@ def scale_by_asgd(
         else:
             np.copyto(eta, scalar(rate), where=ctx.first)
         tmp = ctx.scratch(g, 1)
-        np.multiply(params, decay, out=tmp)
+        # torch shrinks the parameter first (p *= 1 - lambd * eta): an infinite one stays infinite, so
+        # its decay term is kept finite here (an infinite term would make p + update inf - inf)
+        big = np.finfo(params.dtype).max
+        np.clip(params, -big, big, out=tmp)
+        tmp *= decay
         g += tmp
         g *= eta
         np.negative(g, out=g)  # g is now the update

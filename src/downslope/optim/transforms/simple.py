@@ -73,11 +73,14 @@ def negate_if(flag: Any) -> GradientTransformation:
     return GradientTransformation(_no_state, update)
 
 
-def add_decayed_weights(weight_decay: Any) -> GradientTransformation:
+def add_decayed_weights(weight_decay: Any, *, decoupled: bool = False) -> GradientTransformation:
     """``updates += weight_decay * params``.
 
     Before the moments it is L2 regularisation (PyTorch's ``weight_decay`` in SGD/Adam); after them
-    and before ``scale_by_lr`` it is decoupled weight decay (AdamW: ``p -= lr * wd * p``).
+    and before ``scale_by_lr`` it is decoupled weight decay (AdamW: ``p -= lr * wd * p``). PyTorch
+    applies decoupled decay as a shrink of the parameter first (``p *= 1 - lr * wd``), so an infinite
+    parameter stays infinite whatever the step; ``decoupled=True`` keeps that by decaying infinite
+    parameters as the largest finite number (an infinite term would make ``p + update`` inf - inf).
 
     Example:
         >>> import numpy as np
@@ -93,7 +96,11 @@ def add_decayed_weights(weight_decay: Any) -> GradientTransformation:
             # float16 parameters: PyTorch's g.add(p, alpha=wd), whose float16 kernel rounds alpha to float16
             # and the sum once (float32 arithmetic in between)
             half_wd = float(np.float16(wd))  # host: a Python hyperparameter, rounded as torch's float16 alpha
-            np.multiply(params, _opmath(params, half_wd) if params.dtype == np.float16 else wd, out=tmp)
+            source = params
+            if decoupled:
+                big = np.finfo(params.dtype).max
+                source = np.clip(params, -big, big, out=tmp)
+            np.multiply(source, _opmath(params, half_wd) if params.dtype == np.float16 else wd, out=tmp)
             g += tmp
             _round_as(g, params)
         return g, state
