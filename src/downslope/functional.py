@@ -339,9 +339,28 @@ def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: 
 
 
 def lerp(start: Any, end: Any, weight: Any) -> Tensor:
-    """start + weight * (end - start)."""
+    """start + weight * (end - start); float16 operands are computed in float32 and rounded once, as
+    torch's kernel (end - start of two float16 numbers may overflow where the result does not)."""
     start = ops._lift(start)
+    if start.array.dtype == np.float16 and all(_half_or_number(t) for t in (end, weight)):
+        f32 = np.float32
+        end32 = ops.astype(end, f32) if isinstance(end, Tensor) else end
+        weight32 = ops.astype(weight, f32) if isinstance(weight, Tensor) else weight
+        out = _lerp_two_sided(ops.astype(start, f32), end32, weight32)
+        return ops.astype(out, np.float16)
     return start + weight * (end - start)
+
+
+def _half_or_number(t: Any) -> bool:
+    return isinstance(t, (int, float)) or (isinstance(t, Tensor) and t.array.dtype == np.float16)
+
+
+def _lerp_two_sided(start: Tensor, end: Any, weight: Any) -> Tensor:
+    """torch's lerp formula: from start for |weight| < 0.5, from end otherwise (exact at weight 1)."""
+    diff = end - start
+    if not isinstance(weight, Tensor):
+        return start + weight * diff if abs(weight) < 0.5 else end - diff * (1 - weight)
+    return ops.where(ops.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
 
 
 def addcmul(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: float = 1) -> Tensor:

@@ -425,7 +425,8 @@ def _hypot_vjp(g, y, args, saved, needs, xp):
 
 
 def logaddexp(a: Any, b: Any) -> Tensor:
-    """log(e^a + e^b), stable."""
+    """log(e^a + e^b), stable. The gradient reads each input and the output only (an in-place write
+    to the other input later is fine); where both are +inf each input's share is 1 (torch: NaN)."""
     a, b = _pair_float(a, b)
     if a.array.dtype.kind == "c":  # NumPy's ufunc has no complex loop
         return record_op(complex_logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
@@ -445,9 +446,20 @@ def complex_logaddexp(x: Any, y: Any) -> Any:
 def _logaddexp_vjp(g, y, args, saved, needs, xp):
     a, b = args
     return (
-        xp.sum_to(g * xp.exp(a - y), a.shape) if needs[0] else None,
-        xp.sum_to(g * xp.exp(b - y), b.shape) if needs[1] else None,
+        xp.sum_to(g * xp.exp(_shifted(a, y, xp)), a.shape) if needs[0] else None,
+        xp.sum_to(g * xp.exp(_shifted(b, y, xp)), b.shape) if needs[1] else None,
     )
+
+
+def _shifted(a: Any, y: Any, xp: Any, scale: float = 1.0) -> Any:
+    """(a - y) * scale, the log of a's share of logaddexp's output y; 0 where a = +inf (then y = +inf,
+    inf - inf is NaN, and a's share is 1, as torch's 1 / (1 + e^(b - a)) gives unless b is +inf too,
+    where torch's is NaN). Only a and y are read, so an in-place write to the other input later does
+    not stop this gradient."""
+    data = xp.data(a)
+    if data.dtype.kind == "c":
+        return (a - y) * scale
+    return xp.where(data == np.inf, 0.0, (a - y) * scale)
 
 
 def xlogy(a: Any, b: Any) -> Tensor:
@@ -726,8 +738,8 @@ def _logaddexp2_vjp(g, y, args, saved, needs, xp):
     a, b = args
     ln2 = float(np.log(2.0))  # host: a constant
     return (
-        xp.sum_to(g * xp.exp((a - y) * ln2), a.shape) if needs[0] else None,
-        xp.sum_to(g * xp.exp((b - y) * ln2), b.shape) if needs[1] else None,
+        xp.sum_to(g * xp.exp(_shifted(a, y, xp, ln2)), a.shape) if needs[0] else None,
+        xp.sum_to(g * xp.exp(_shifted(b, y, xp, ln2)), b.shape) if needs[1] else None,
     )
 
 

@@ -736,7 +736,8 @@ _UNARY: dict[str, tuple[Any, Any]] = {
     "rad2deg": (np.rad2deg, lambda x, y, m: 180 / math.pi),
     "frac": (lambda a: a - np.trunc(a), lambda x, y, m: 1),
     "sinc": (
-        lambda a: np.sinc(a),
+        # float16 in float32, rounded once (torch's opmath): pi * x overflows float16 above 20860
+        lambda a: np.sinc(a.astype(np.float32)) if a.dtype == np.float16 else np.sinc(a),
         lambda x, y, m: _sinc_derivative(x, y, m),
     ),
 }
@@ -925,10 +926,23 @@ def nan_to_num(x: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None)
     if d.dtype.kind not in "fc":
         return x
     info = np.finfo(d.dtype)  # a complex dtype's finfo is its parts' (float32's for complex64)
-    out = np.nan_to_num(
-        d, nan=nan, posinf=info.max if posinf is None else posinf, neginf=info.min if neginf is None else neginf
-    )
+    posinf, neginf = info.max if posinf is None else posinf, info.min if neginf is None else neginf
+    if d.dtype.kind == "f":
+        from .special import nan_to_num_array  # special builds on this module
+
+        return record_op(nan_to_num_array(d, nan, posinf, neginf), (x,), _nan_to_num_vjp)
+    out = np.nan_to_num(d, nan=nan, posinf=posinf, neginf=neginf)
     return where(np.isfinite(d), x, wrap_array(out.astype(d.dtype, copy=False)))
+
+
+def _nan_to_num_vjp(g, y, args, saved, needs, xp):
+    # torch's rule g * isfinite(x): the gradient passes where x was finite (g * 0 elsewhere keeps
+    # torch's signed zeros, and NaN where g is not finite)
+    data = xp.data(args[0])
+    return (xp.where((data == data) & (data != math.inf) & (data != -math.inf), g, g * 0.0),)
+
+
+_nan_to_num_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def frexp(x: Any) -> Any:

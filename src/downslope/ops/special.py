@@ -4,8 +4,11 @@ incomplete gamma functions ``igamma``/``igammac``, the modified Bessel functions
 ``i1``, ``i1e``, and ``erfcx``, ``ndtr``, ``ndtri``, ``log_ndtr``, ``xlog1py``, ``entr``.
 
 The values are computed in float64 and handed back in the input's dtype. The gamma family uses the
-recurrence up to x >= 10, then the asymptotic series (reflection for negative x); they agree with
-torch to about 1e-13 relative in float64. The Bessel functions use Cephes' Chebyshev expansions (as
+recurrence up to x >= 10, then the asymptotic series (reflection for negative x, with cot(pi x)
+reduced exactly, so the cost does not grow with |x|); they agree with torch to about 1e-13 relative
+in float64. Large host arrays of lgamma, digamma and nan_to_num take the compiled kernels of
+``ops._jit_special`` when numba is on (lgamma there is the C library's, as torch's CPU kernel, in
+the input's own precision). The Bessel functions use Cephes' Chebyshev expansions (as
 torch does). Each rule differentiates again (``create_graph``): lgamma's derivative is digamma,
 digamma's is polygamma(1), polygamma(n)'s is polygamma(n + 1), i0's is i1.
 
@@ -26,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, jit_gate
 from ..devices import like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, UnimplementedError
 from ..tensor import Tensor, record_op, wrap_array
@@ -47,24 +50,72 @@ def _lgamma_positive(xp: Any, x: Any) -> Any:
     """log Gamma(x) for x > 0 (float64)."""
     small = x < _SHIFT
     z = xp.where(small, x + _SHIFT, x)
+    # x's own factor apart: x (x+1) ... (x+9) of a subnormal x would keep only its few bits
     prod = xp.ones_like(x)
-    for k in range(int(_SHIFT)):
+    for k in range(1, int(_SHIFT)):
         prod = prod * xp.where(small, x + k, 1.0)
     inv = 1.0 / z
     inv2 = inv * inv
-    series = sum(b / ((2 * k + 2) * (2 * k + 1)) * inv ** (2 * k + 1) for k, b in enumerate(_B2K[:8]))
-    out = (z - 0.5) * xp.log(z) - z + 0.5 * math.log(2 * math.pi) + series
-    del inv2
-    return out - xp.log(prod)
+    # sum_k B_2k / (2k (2k - 1) z^(2k-1)), Horner in 1/z^2 from the smallest term
+    series = xp.zeros_like(x)
+    for k in range(7, -1, -1):
+        series = series * inv2 + _B2K[k] / ((2 * k + 2) * (2 * k + 1))
+    out = (z - 0.5) * xp.log(z) - z + 0.5 * math.log(2 * math.pi) + series * inv
+    return out - xp.log(prod) - xp.log(xp.where(small, x, 1.0))
+
+
+_JIT_SPECIAL = "downslope.ops._jit_special"
+_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only: numba has no other
+# Below this many elements the NumPy steps take well under a millisecond, and the first compiled call
+# of a process costs numba's import and cache load (0.5-2 s), which a few small calls never earn back.
+JIT_SPECIAL_MIN_SIZE = 4096
+
+
+def _compiled(name: str, a: Any) -> Any:
+    """``name`` of ``a`` through the compiled kernels of ``ops._jit_special`` where they apply (a host
+    float32/float64 array of at least JIT_SPECIAL_MIN_SIZE elements, numba on); else None."""
+    if type(a) is not np.ndarray or a.dtype not in _JIT_DTYPES or a.size < JIT_SPECIAL_MIN_SIZE:
+        return None
+    kernels = jit_gate.kernels(_JIT_SPECIAL, a)
+    if kernels is None:
+        return None
+    flat = np.ascontiguousarray(a).reshape(-1)  # host: the compiled path takes host arrays only
+    out = np.empty_like(flat)
+    getattr(kernels, name)(flat, out)
+    return out.reshape(a.shape)
+
+
+def nan_to_num_array(a: Any, nan: float, posinf: float, neginf: float) -> Any:
+    """A real floating array with NaN, +inf and -inf replaced (torch.nan_to_num's values; the fills
+    rounded to a's dtype): one compiled pass where it applies, else NumPy's."""
+    with np.errstate(over="ignore"):  # a fill beyond float16's range is inf, as NumPy's assignment gives
+        # NumPy scalars, which the kernel and devices take
+        fills: tuple[Any, ...] = tuple(
+            np.asarray(v).astype(a.dtype)[()]  # host: a Python number
+            for v in (nan, posinf, neginf)
+        )
+    if type(a) is np.ndarray and a.dtype in _JIT_DTYPES and a.size >= JIT_SPECIAL_MIN_SIZE:
+        kernels = jit_gate.kernels(_JIT_SPECIAL, a)
+        if kernels is not None:
+            flat = np.ascontiguousarray(a).reshape(-1)  # host: the compiled path takes host arrays only
+            out = np.empty_like(flat)
+            kernels.nan_to_num(flat, out, *fills)
+            return out.reshape(a.shape)
+    return np.nan_to_num(a, nan=fills[0], posinf=fills[1], neginf=fills[2]).astype(a.dtype, copy=False)
 
 
 def lgamma_array(a: Any) -> Any:
     """log |Gamma(a)| of an array (torch.lgamma): +inf at 0 and the negative integers."""
+    compiled = _compiled("lgamma", a)
+    if compiled is not None:
+        return compiled
     xp, x = _f64(a)
     with np.errstate(all="ignore"):
-        neg = x < 0.5
+        neg = x < 0  # reflected; (0, 1/2) directly: pi * x of a subnormal x keeps only its few bits
         pos = _lgamma_positive(xp, xp.where(neg, 1.0 - x, x))
-        sin = xp.abs(xp.sin(math.pi * xp.where(neg, x, 0.5)))
+        # |sin(pi x)| = |sin(pi r)| for the exactly reduced r = x - round(x) (pi * x would round away digits)
+        reduced = xp.where(neg & xp.isfinite(x), x, 0.5)
+        sin = xp.abs(xp.sin(math.pi * (reduced - xp.round(reduced))))
         out = xp.where(neg, math.log(math.pi) - xp.log(sin) - pos, pos)
         out = xp.where((x <= 0) & (x == xp.floor(x)), xp.inf, out)
         out = xp.where(x == xp.inf, xp.inf, out)
@@ -85,39 +136,78 @@ def _digamma_positive(xp: Any, x: Any) -> Any:
 
 def digamma_array(a: Any) -> Any:
     """digamma(a) of an array (torch.digamma): -inf at +0 (+inf at -0), nan at the negative integers."""
+    compiled = _compiled("digamma", a)
+    if compiled is not None:
+        return compiled
     xp, x = _f64(a)
     with np.errstate(all="ignore"):
         neg = x < 0.5
         pos = _digamma_positive(xp, xp.where(neg, 1.0 - x, x))
-        out = xp.where(neg, pos - math.pi / xp.tan(math.pi * xp.where(neg, x, 0.25)), pos)
+        out = xp.where(neg, pos - math.pi * _cot_pi(xp, xp.where(neg & xp.isfinite(x), x, 0.25)), pos)
         out = xp.where((x < 0) & (x == xp.floor(x)), xp.nan, out)
         # the pole at 0 approached from the zero's side: -inf at +0, +inf at -0 (torch's, scipy's)
         out = xp.where(x == 0, xp.where(xp.signbit(x), xp.inf, -xp.inf), out)
     return out.astype(a.dtype)
 
 
+def _polygamma_positive(xp: Any, n: int, x: Any) -> Any:
+    """polygamma(n, x) for n >= 1 and x >= 0 (float64): the recurrence lifts x below _SHIFT by a fixed
+    number of steps, then the asymptotic series."""
+    acc = xp.zeros_like(x)
+    z = x
+    for _ in range(int(_SHIFT)):
+        small = z < _SHIFT
+        acc = acc + xp.where(small, 1.0 / z ** (n + 1), 0.0)
+        z = xp.where(small, z + 1.0, z)
+    # asymptotic: (n-1)!/z^n + n!/(2 z^(n+1)) + sum_k B_2k (2k+n-1)!/((2k)! z^(2k+n))
+    inv = 1.0 / z
+    inv2 = inv * inv
+    tail = xp.zeros_like(x)
+    for k in range(8, 0, -1):  # Horner in 1/z^2 from the smallest term
+        tail = (tail + _B2K[k - 1] * math.factorial(2 * k + n - 1) / math.factorial(2 * k)) * inv2
+    series = inv**n * (math.factorial(n - 1) + math.factorial(n) / 2 * inv + tail)
+    return (-1.0) ** (n + 1) * (series + math.factorial(n) * acc)
+
+
+def _cot_pi(xp: Any, x: Any) -> Any:
+    """cot(pi x) of finite float64 x, accurate for large |x| too: cot has period pi, and the reduced
+    r = x - round(x) is exact, where pi * x would round away the digits that matter. Near |r| = 1/2,
+    cot(pi r) = tan(pi (1/2 - |r|)) sign(r) (1/2 - |r| is exact for |r| >= 1/4), exactly 0 at the
+    half-integers, where 1 / tan(pi / 2) = 6e-17 would swamp polygamma's tiny even orders."""
+    r = x - xp.round(x)
+    far = (r >= 0.25) | (r <= -0.25)
+    return xp.where(far, xp.tan(math.pi * (0.5 - xp.abs(r))) * xp.sign(r), 1.0 / xp.tan(math.pi * r))
+
+
+def _cot_derivative_coefficients(n: int) -> list[int]:
+    """The polynomial P_n with d^n/dt^n cot(t) = P_n(cot t), lowest degree first: P_0(c) = c and
+    P_(k+1)(c) = -(1 + c^2) P_k'(c)."""
+    coefficients = [0, 1]
+    for _ in range(n):
+        derivative = [i * c for i, c in enumerate(coefficients)][1:]
+        nxt = [0] * (len(derivative) + 2)
+        for i, c in enumerate(derivative):
+            nxt[i] -= c
+            nxt[i + 2] -= c
+        coefficients = nxt
+    return coefficients
+
+
 def polygamma_array(n: int, a: Any) -> Any:
-    """polygamma(n, a) for n >= 1 of an array (recurrence for x < 10, then the asymptotic series); 0 at
-    +inf, NaN at -inf and NaN."""
+    """polygamma(n, a) for n >= 1 of an array; 0 at +inf, NaN at -inf and NaN. Negative x reflect
+    (differentiating psi(1 - x) - psi(x) = pi cot(pi x) n times):
+    psi^(n)(x) = (-1)^n psi^(n)(1 - x) - pi^(n+1) cot^(n)(pi x), so the cost does not grow with |x|."""
     xp, x = _f64(a)
-    sign = (-1.0) ** (n + 1)
-    fact = math.factorial(n)
     with np.errstate(all="ignore"):
-        acc = xp.zeros_like(x)
-        z = x
-        # the recurrence's length follows the smallest input (negative inputs need more steps)
-        finite = xp.isfinite(x)
-        lowest = _SHIFT if x.size == 0 else float(to_host(xp.min(xp.where(finite, x, _SHIFT))))  # host: a loop count
-        steps = int(max(_SHIFT, math.ceil(_SHIFT - lowest)))
-        for _ in range(steps):
-            small = z < _SHIFT
-            acc = acc + xp.where(small, 1.0 / z ** (n + 1), 0.0)
-            z = xp.where(small, z + 1.0, z)
-        # asymptotic: (n-1)!/z^n + n!/(2 z^(n+1)) + sum_k B_2k (2k+n-1)!/((2k)! z^(2k+n))
-        series = math.factorial(n - 1) / z**n + fact / (2 * z ** (n + 1))
-        for k, b in enumerate(_B2K[:8], start=1):
-            series = series + b * math.factorial(2 * k + n - 1) / math.factorial(2 * k) / z ** (2 * k + n)
-        out = sign * (series + fact * acc)
+        neg = x < 0
+        pos = _polygamma_positive(xp, n, xp.where(neg, 1.0 - x, x))
+        # cot has period pi: the reduced r = x - round(x) is exact, where pi * x would round away digits
+        cot = _cot_pi(xp, xp.where(neg & xp.isfinite(x), x, 0.25))
+        poly = xp.zeros_like(x)
+        for c in reversed(_cot_derivative_coefficients(n)):
+            poly = poly * cot + float(c)  # host: an exact integer coefficient
+        reflected = (-1.0) ** n * pos - math.pi ** (n + 1) * poly
+        out = xp.where(neg, reflected, pos)
         # at the poles (0 and the negative integers) +inf for odd n, whose poles are +inf from both
         # sides, and -inf for even n (torch's value there, the limit from the right); no limit at -inf
         out = xp.where((x <= 0) & (x == xp.floor(x)), xp.inf if n % 2 else -xp.inf, out)
@@ -970,10 +1060,18 @@ def i1(x: Any) -> Tensor:
 
 def _i1_vjp(g, y, args, saved, needs, xp):
     x = args[0]
-    zero = xp.data(x) == 0
-    safe = xp.where(zero, 1.0, x)
+    tiny = _below_normal(xp, x)
+    safe = xp.where(tiny, 1.0, x)
     i0x = i0(x) if xp.differentiable else i0_array(x)
-    return (g * xp.where(zero, 0.5, i0x - y / safe),)
+    return (g * xp.where(tiny, 0.5, i0x - y / safe),)
+
+
+def _below_normal(xp: Any, x: Any) -> Any:
+    """Where |x| is 0 or subnormal: there I1(x)/x would lose x/2 to underflow and 1/x overflow, and
+    the derivatives of i1 and i1e are 1/2 to the dtype's precision (their corrections are O(|x|))."""
+    data = xp.data(x)
+    tiny = float(np.finfo(data.dtype).tiny)  # host: the dtype's constant
+    return (data < tiny) & (data > -tiny)
 
 
 def i0e(x: Any) -> Tensor:
@@ -1007,10 +1105,10 @@ def i1e(x: Any) -> Tensor:
 
 def _i1e_vjp(g, y, args, saved, needs, xp):
     x = args[0]
-    zero = xp.data(x) == 0
-    safe = xp.where(zero, 1.0, x)
+    tiny = _below_normal(xp, x)
+    safe = xp.where(tiny, 1.0, x)
     i0x = i0e(x) if xp.differentiable else i0e_array(x)
-    return (g * xp.where(zero, 0.5, i0x - y * (xp.sign(x) + 1.0 / safe)),)
+    return (g * xp.where(tiny, 0.5, i0x - y * (xp.sign(x) + 1.0 / safe)),)
 
 
 _erfc_host = np.frompyfunc(math.erfc, 1, 1)
@@ -1054,6 +1152,7 @@ def erfcx_array(a: Any) -> Any:
         product = _exp_square(xp, mid) * _erfc64(mid)
         out = xp.where(big, asymptotic, product)
         out = xp.where(x == xp.inf, 0.0, out)
+        out = xp.where(x == -xp.inf, xp.inf, out)  # 2 exp(x^2) there; the product is inf * 0
     return out.astype(a.dtype)
 
 
