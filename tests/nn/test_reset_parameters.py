@@ -166,10 +166,14 @@ def test_reset_matches_torch_and_keeps_the_parameters(name: str) -> None:
     _perturb(ds, module)
     assert all((_values(v) != 0).all() for v in state.values()), "perturbed"
 
-    # enough draws of each random tensor for a distribution test (PyTorch's: as many)
-    numel = min((int(np.prod(v.shape)) or 1) for v in state.values())
-    draws = max(2, math.ceil(3000 / numel))
-    reference = _torch_resets(name, range(draws))
+    # enough draws of each random tensor for a distribution test (PyTorch's: as many); where PyTorch's
+    # reset draws nothing at random (ones, zeros, a step count: the same values on every seed), there is
+    # no distribution to sample and two draws make the same comparison as thousands
+    reference = _torch_resets(name, range(2))
+    if any(not np.array_equal(value, reference[1][key]) for key, value in reference[0].items()):
+        numel = min((int(np.prod(v.shape)) or 1) for v in state.values())
+        reference += _torch_resets(name, range(2, max(2, math.ceil(3000 / numel))))
+    draws = len(reference)
     samples: dict[str, list[np.ndarray]] = {k: [] for k in state}
     for _ in range(draws):
         _perturb(ds, module)
