@@ -301,8 +301,7 @@ def _print_compare_table(rows: list[tuple[Any, ...]], loss_unit: str, metric_lab
 
 TRAINING_LOSS_NOTE = "the loss over all the epoch's rows (batch losses weighted by batch size), each before its update"
 
-#: A run whose loss ends at or above this fraction of the chance-level loss (and no lower than its first
-#: epoch's) learned nothing usable.
+#: A run whose loss ends at or above this fraction of the chance-level loss ends with nothing usable.
 AT_CHANCE = 0.95
 
 
@@ -337,9 +336,10 @@ def _chance_loss(base: dict[str, Any], data: Any, has_val: bool) -> float | None
 
 
 def _at_chance(monitor: list[float], chance: float | None) -> bool:
-    """Whether a run's loss ended at chance level and no lower than its first epoch's: it learned
-    nothing usable (or unlearned it, as when a too-large step kills every ReLU)."""
+    """Whether a run's loss ended at chance level: whatever it learned on the way (a too-large step
+    can kill every ReLU after an epoch or two of progress, earlier or later with the machine's
+    rounding), the model it ends with is no better than predicting the class frequencies."""
     finite = [v for v in monitor if v is not None and math.isfinite(v)]
     if chance is None or not finite:
         return False
-    return finite[-1] >= AT_CHANCE * chance and (finite[-1] >= finite[0] or min(finite) >= AT_CHANCE * chance)
+    return finite[-1] >= AT_CHANCE * chance

@@ -100,7 +100,7 @@ LINALG_OUT_FUNCTIONS = (
     "cholesky", "cholesky_ex", "cond", "cross", "det", "eig", "eigh", "eigvals", "eigvalsh", "inv", "inv_ex", "lu",
     "lu_factor", "lu_factor_ex", "lu_solve", "matmul", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
     "norm", "pinv", "qr", "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals", "tensorinv",
-    "tensorsolve", "vecdot", "vector_norm",
+    "tensorsolve", "vecdot", "vector_norm", "householder_product",
 )  # fmt: skip
 
 # Factories: their values are made in out's dtype when no dtype is given.
