@@ -54,6 +54,10 @@ def run_quick(script: str, *extra: str) -> str:
         ("gradient_penalty.py", ["BLAS:", "CPU:", "WGAN-GP critic step"]),
         ("distances.py", ["BLAS:", "CPU:", "pdist p=1", "cdist p=inf", "max_pool1d(x, L)", "geometric mean"]),
         (
+            "tensor_ops.py",
+            ["BLAS:", "CPU:", "clamp(min=T, max=T)", "index_put_ accumulate", "x.std(1)", "geometric mean"],
+        ),
+        (
             "embedding_training.py",
             ["BLAS:", "CPU:", "MF 1M+200k x 32", "word2vec", "two-tower", "dense Embedding"]
             + ["target: downslope/torch <= 1.00"],

@@ -134,6 +134,107 @@ for _name in ("symbolic_trace", "GraphModule", "Graph", "Node", "Proxy", "Tracer
 for _name in ("replace_pattern", "graph_module", "graph", "node", "proxy", "passes", "subgraph_rewriter"):
     UNSUPPORTED[("torch.fx", _name)] = (_FX, _FX_WAY)
 
+# Every other Tensor name the compatibility table marks "not supported", so that reading one says why
+# (tests/test_unsupported_names.py checks that the table's list and this one agree).
+_TO_COO = "make a COO tensor with t.to_sparse() (downslope.sparse), which has indices(), values() and coalesce()"
+_TENSOR_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
+    (SPARSE, _TO_COO): (
+        "ccol_indices",
+        "coalesce",
+        "col_indices",
+        "crow_indices",
+        "indices",
+        "is_coalesced",
+        "resize_as_sparse_",
+        "row_indices",
+        "sparse_dim",
+        "sparse_mask",
+        "sparse_resize_",
+        "sparse_resize_and_clear_",
+        "to_sparse_bsc",
+        "to_sparse_bsr",
+        "to_sparse_coo",
+        "to_sparse_csc",
+        "to_sparse_csr",
+        "values",
+    ),
+    (SPARSE, "use ds.sparse.mm(S, D) for sparse products and dense ops for the rest"): ("smm", "sspaddmm"),
+    (STORAGE, _STORAGE_WAY): (
+        "as_strided_",
+        "as_strided_scatter",
+        "const_data_ptr",
+        "dim_order",
+        "is_set_to",
+        "set_",
+        "storage_type",
+    ),
+    (STORAGE, "make a new tensor of the shape (ds.empty(shape), t.new_empty(shape)) or copy into one that has it"): (
+        "new_empty_strided",
+        "resize",
+        "resize_as",
+    ),
+    (STORAGE, "use chunk / split / split_with_sizes, which give the same pieces"): (
+        "unsafe_chunk",
+        "unsafe_split",
+        "unsafe_split_with_sizes",
+    ),
+    (DEVICE, "keep tensors on the CPU, or move them to a CUDA GPU with t.cuda() (through CuPy)"): (
+        "ipu",
+        "mtia",
+        "xpu",
+        "to_mkldnn",
+    ),
+    (DEVICE, "drop the call: there are no CUDA streams to record"): ("record_stream",),
+    (
+        "quantization is out of scope",
+        "keep the values in float32 (or float16); t.to(ds.int8) and a scale of your own store a quantized copy",
+    ): (
+        "dequantize",
+        "int_repr",
+        "q_per_channel_axis",
+        "q_per_channel_scales",
+        "q_per_channel_zero_points",
+        "q_scale",
+        "q_zero_point",
+        "qscheme",
+    ),
+    (
+        "removed from PyTorch's Tensor (deprecated since 1.9): torch.linalg has the function",
+        "use ds.linalg.eig, ds.linalg.lstsq, ds.linalg.solve or ds.linalg.eigh",
+    ): ("eig", "lstsq", "solve", "symeig"),
+    ("in-place variant not implemented yet: use the out-of-place form (x = f(x))", "x = x.conj_physical()"): (
+        "conj_physical_",
+    ),
+    ("in-place variant not implemented yet: use the out-of-place form (x = f(x))", "compute with tensor ops"): (
+        "map2_",
+    ),
+    ("use downslope.distributed (data parallelism over MPI) instead", "a downslope tensor is never distributed"): (
+        "is_distributed",
+    ),
+    ("not implemented yet", "use ds.no_grad() (PyTorch removed volatile)"): ("volatile",),
+    ("not implemented yet", "compute the REINFORCE loss yourself (-log_prob * reward) and call backward"): (
+        "reinforce",
+    ),
+    ("not implemented yet", "use t.dtype (a gradient has the tensor's dtype)"): ("grad_dtype",),
+    ("not implemented yet", "named tensors are not supported: keep the dim names beside the tensor"): ("name",),
+    (
+        "not implemented yet",
+        "write it with the ops downslope has (indexing, gather, scatter, pad)",
+    ): (
+        "as_subclass",
+        "dense_dim",
+        "hash_tensor",
+        "index",
+        "module_load",
+        "output_nr",
+        "slice_inverse",
+        "to_padded_tensor",
+    ),
+}
+for (_reason, _way), _names in _TENSOR_NAMES.items():
+    for _name in _names:
+        UNSUPPORTED.setdefault(("torch.Tensor", _name), (_reason, _way))
+
 # Where each torch namespace lives in downslope (the error names the object asked).
 _WHERE = {
     "torch.distributed": "downslope.distributed",

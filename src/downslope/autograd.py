@@ -422,6 +422,7 @@ def _current_roots(roots: Sequence[Tensor]) -> tuple[Sequence[Tensor], list[tupl
     return (fresh_roots if stale else roots), stale
 
 
+@np.errstate(all="ignore")  # the rules' reductions (NumPy warns from its own module): once per backward
 def _run_backward(
     roots: Sequence[Tensor],
     root_grads: Sequence[Any],

@@ -10,6 +10,7 @@ library creates; float64 only when asked.
 from __future__ import annotations
 
 import math
+import operator
 import os
 import warnings
 from typing import Any
@@ -28,7 +29,7 @@ xp = np  # the host namespace (code that can meet device arrays uses namespace_o
 _NUMPY_NOTES = (r"(divide by zero|invalid value|overflow) encountered", RuntimeWarning)
 _COMPLEX_WARNING = np.exceptions.ComplexWarning
 _KERNEL_MODULES = (
-    r"downslope\.(ops\.|nn\.|distributions\.|(tensor|autograd|graph|functional|inplace|special|linalg|func|amp)$)"
+    r"downslope\.(ops\.|nn\.|distributions\.|(tensor|autograd|graph|functional|inplace|special|linalg|func|amp|gemm)$)"
 )
 
 
@@ -195,6 +196,10 @@ def as_dtype(dtype: Any) -> np.dtype:
         return int64
     if dtype is bool:
         return bool_
+    if hasattr(dtype, "shape") and not isinstance(dtype, (type, np.dtype)):
+        # np.dtype() reads a tensor or an array as the dtype of its elements: x.view(n) with n a 0-d
+        # integer tensor would then reinterpret the bytes where the caller meant a size
+        raise ArgumentTypeError(f"expected a dtype, got a {type(dtype).__name__} {dtype!r}")
     if isinstance(dtype, _NoSuchDtype) or dtype == "bfloat16":
         raise ArgumentTypeError(
             "unsupported dtype bfloat16: NumPy has no bfloat16 type, so downslope tensors cannot hold it; use float32 "
@@ -211,6 +216,22 @@ def as_dtype(dtype: Any) -> np.dtype:
             f"unsupported dtype {resolved}: downslope tensors hold complex numbers, floats, integers or booleans"
         )
     return resolved
+
+
+def index_value(value: Any) -> int | None:
+    """``value`` as a Python int where torch takes it as one through ``__index__`` (an int, a NumPy
+    integer, a 0-d integer array, a one-element integer tensor), else None (a float, a float tensor, a
+    sequence). A bool counts as an int, as in Python: callers that refuse bools check them first."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (str, bytes, float, np.floating)) or not hasattr(type(value), "__index__"):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:  # a float tensor or array, or an integer one of more than one element
+        return None
 
 
 def is_floating(dtype: np.dtype) -> bool:

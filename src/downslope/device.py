@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import ArgumentError, ArgumentTypeError, StateError
+from .errors import ArgumentError, ArgumentTypeError, DeviceUnavailableError, StateError
 
 # The device types PyTorch knows; constructing any of them works (as in torch), using one other
 # than the CPU is refused where a tensor would move there.
@@ -130,7 +130,7 @@ def resolve(target: Any, where: str) -> device:
         if d.index is not None and d.index >= cuda.device_count():
             raise StateError(f"{where}: CUDA device {d.index} does not exist ({cuda.device_count()} device(s) seen)")
         return device("cuda", 0 if d.index is None else d.index)
-    raise StateError(unavailable_message(d, where))
+    raise DeviceUnavailableError(unavailable_message(d, where))
 
 
 # The default device of factories (torch.set_default_device), per thread as in torch: a thread that

@@ -74,6 +74,22 @@ class OutOfRangeError(DownslopeError, IndexError, RuntimeError):
     ``except`` clause in ported code catches it."""
 
 
+class ShapeIndexError(ShapeError, OutOfRangeError):
+    """A shape problem PyTorch reports as an IndexError: a max/min/amax over a dimension of size 0, a
+    dimension out of range for a 0-d input of gather or scatter. A ShapeError as before (ValueError and
+    RuntimeError), and an IndexError, so ``except IndexError:`` code written for torch catches it."""
+
+
+class ArgumentAssertionError(ArgumentError, AssertionError):
+    """An argument PyTorch checks with ``assert`` (``nn.MultiheadAttention(8, 3)``: embed_dim not divisible
+    by num_heads). An ArgumentError (a ValueError) as before, and the AssertionError torch raises."""
+
+
+class NumberOverflowError(ArgumentTypeError, OverflowError):
+    """A Python number too large for any tensor dtype (``x + 2**70``). An ArgumentTypeError as before, and
+    the OverflowError torch raises ("int too big to convert")."""
+
+
 class StateError(DownslopeError, RuntimeError):
     """An operation that the current state does not allow (e.g. backward twice through a freed graph)."""
 
@@ -82,6 +98,12 @@ class UnimplementedError(StateError, NotImplementedError):
     """A case PyTorch also leaves unimplemented (or that downslope has not built yet), such as the
     derivative of the incomplete gamma function with respect to its shape. A NotImplementedError, as
     PyTorch raises for these, so ``except NotImplementedError:`` in ported code catches it."""
+
+
+class DeviceUnavailableError(StateError, AssertionError):
+    """A device that this machine cannot use (``.to('cuda')`` with no GPU or no CuPy). A StateError (a
+    RuntimeError, as a CUDA build of torch raises) and an AssertionError, as a CPU-only build of torch
+    raises ("Torch not compiled with CUDA enabled")."""
 
 
 class UninitializedError(StateError, ValueError):

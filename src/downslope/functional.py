@@ -17,7 +17,8 @@ from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from .ops import distances as _distance
 from .ops.arithmetic import _TOP_LEVEL, _addc_half, _addc_value
-from .ops.reductions import _accumulator, _variance_without_dof
+from .ops.operands import _kept_shape
+from .ops.reductions import _accumulator, _sum_by_product, _variance_without_dof
 from .tensor import _NO_OPERAND, Tensor, _scalar_first, record_op
 
 _HALF = np.dtype(np.float16)
@@ -45,6 +46,8 @@ def var(
         >>> ds.tensor([1.0, 2.0, 4.0, 5.0]).var(0, False)
         tensor(2.5)
     """
+    if isinstance(dim, (bool, np.bool_)) and unbiased is None:  # torch's var(input, unbiased) overload
+        dim, unbiased = None, dim
     return _variance("var", x, dim, unbiased, keepdim, axis, keepdims, correction, ddof)
 
 
@@ -63,7 +66,7 @@ def _variance(
     degrees of freedom are <= 0."""
     x = ops._lift(x)
     if x.dtype.kind != "f" and x.dtype.kind != "c":  # torch refuses too; say so under this name, not mean's
-        raise ArgumentTypeError(f"var/std: expected a floating tensor, got {x.dtype}; cast it with .float() first")
+        raise DTypeError(f"var/std: expected a floating tensor, got {x.dtype}; cast it with .float() first")
     given = [c for c in (correction, ddof) if c is not None]
     if unbiased is not None:
         given.append(1 if unbiased else 0)
@@ -94,15 +97,51 @@ def _variance(
             stacklevel=3,
         )
         return _variance_without_dof(x, tuple(axes), keep)
-    # The corrected two-pass formula, sum(d^2) - sum(d)^2 / n with d = x - mean: the mean is rounded
-    # to x's precision, which far from zero (1e4 + noise of 1e-2 in float32) shifts every deviation
-    # by up to half an ulp of the mean, and the second term takes that shift's square back off. The
-    # variance of x - c is that of x for any constant c, so the mean is held constant for the
-    # gradient: no backward through it (and a constant row gives exactly 0).
-    d = x - ops.mean(x.detach(), axis=axes, keepdims=True)
-    s1 = ops.sum(d, axis=axes, keepdims=keep)
-    ss = ops.sum(d * d, axis=axes, keepdims=keep) - s1 * s1 / max(n, 1)
-    return ops.maximum(ss, 0.0) / max(n - corr, 0)  # rounding must not make a square sum negative
+    return _corrected_variance(x, tuple(axes), keep, n, corr)
+
+
+def _corrected_variance(x: Tensor, axes: tuple[int, ...], keep: bool, n: int, corr: Any) -> Tensor:
+    """The variance over ``axes`` (n elements, n - corr > 0) as one recorded op: one op instead of
+    about ten recorded ones, 100 us down to a few on small tensors.
+
+    The corrected two-pass formula, sum(d^2) - sum(d)^2 / n with d = x - mean: the mean is rounded
+    to x's precision, which far from zero (1e4 + noise of 1e-2 in float32) shifts every deviation by
+    up to half an ulp of the mean, and the second term takes that shift's square back off (a constant
+    row gives exactly 0)."""
+    a = x.array
+    d = a - _array_sum(a, axes, True) / n
+    s1 = _array_sum(d, axes, keep)
+    ss = _array_sum(d * d, axes, keep) - s1 * s1 / n
+    out = namespace_of(a).maximum(ss, 0) / (n - corr)  # rounding must not make a square sum negative
+    return record_op(out, (x,), _corrected_variance_vjp, (axes, keep, n, corr))
+
+
+def _array_sum(a: Any, axes: tuple[int, ...], keep: bool) -> Any:
+    """``a.sum(axis=axes)`` as ``ops.sum`` computes it (its product with ones where that applies), an array."""
+    out = _sum_by_product(a, axes)
+    if out is None:
+        out = a.sum(axis=axes, keepdims=keep)
+        if isinstance(out, np.generic):  # NumPy's full reduction is a scalar
+            out = np.asarray(out)  # host: a NumPy scalar is already on the host
+    elif keep:
+        out = out.reshape(_kept_shape(a.shape, axes))
+    return out
+
+
+def _corrected_variance_vjp(g, y, args, saved, needs, xp):
+    # torch's rule: g * 2 (x - mean) / (n - correction). Under create_graph the deviation is recorded
+    # (mean included), so the second derivative 2 (I - 1/n) / (n - correction) follows.
+    axes, keep, n, corr = saved
+    x = args[0]
+    if not keep:
+        g = xp.reshape(g, _kept_shape(tuple(x.shape), axes))
+    if xp.differentiable:
+        return (g * (2 / (n - corr)) * (x - ops.mean(x, axis=axes, keepdims=True)),)
+    d = x - _array_sum(x, axes, True) / n
+    return ((g * (2 / (n - corr))) * (d - _array_sum(d, axes, True) / n),)
+
+
+_corrected_variance_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
@@ -118,6 +157,8 @@ def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = F
         >>> x.grad
         tensor([0., 0., 0.])
     """
+    if isinstance(dim, (bool, np.bool_)) and unbiased is None:  # torch's std(input, unbiased) overload
+        dim, unbiased = None, dim
     return _std("std", x, dim, unbiased, keepdim, **kwargs)
 
 

@@ -647,6 +647,23 @@ class Tensor:
         return type(self.array) is not np.ndarray and self.device.type == "cuda"
 
     @property
+    def is_cpu(self) -> builtins.bool:
+        """Whether the values live in host memory (a NumPy array), as torch's ``is_cpu``."""
+        return type(self.array) is np.ndarray
+
+    def get_device(self) -> builtins.int:
+        """-1 in host memory (torch's answer for the CPU), else the device's index (``cuda:1`` gives 1)."""
+        if type(self.array) is np.ndarray:
+            return -1
+        index = self.device.index
+        return 0 if index is None else index
+
+    # The answers of a CPU build of torch (and of every tensor downslope makes): guards in ported code
+    # (``if x.is_meta:``, ``if x.is_mps:``) read them.
+    is_meta = is_nested = is_quantized = False
+    is_mps = is_xpu = is_xla = is_ipu = is_mtia = is_maia = is_vulkan = is_mkldnn = False
+
+    @property
     def is_sparse(self) -> builtins.bool:
         """False: downslope's tensors are dense (optimizers written for torch check it)."""
         return False
@@ -1018,7 +1035,13 @@ class Tensor:
                 raise ArgumentError("clamp_: at least one of min and max must be given")
             _check_writable(self, "clamp_")
             # unsafe: a floating bound into integers was refused above; uint8 clamped by int64 casts, as in torch
-            np.clip(self.array, _data_of(min), _data_of(max), out=self.array, casting="unsafe")
+            try:
+                np.clip(self.array, _data_of(min), _data_of(max), out=self.array, casting="unsafe")
+            except ValueError:  # NumPy's "non-broadcastable output operand": the result would be bigger
+                raise ShapeError(
+                    f"clamp_: bounds of shapes {np.shape(_data_of(min))} and {np.shape(_data_of(max))} do not "
+                    f"broadcast to the tensor's shape {self.shape} (an in-place op cannot change the shape)"
+                ) from None
             _bump(self)
             return self
         return _inplace_recorded(self, "clamp_", lambda src: _ops.clip(src, min, max), reads_self=True)
@@ -1103,7 +1126,14 @@ class Tensor:
     def lerp_(self, end: Any, weight: Any) -> Tensor:
         """``self += weight * (end - self)`` in place."""
         if not _records(self, end, weight):
-            return self.add_(_ops.mul(_ops.sub(end, self), weight))
+            step = _ops.mul(_ops.sub(end, self), weight)
+            if step.shape != self.shape and np.broadcast_shapes(step.shape, self.shape) != self.shape:
+                raise ShapeError(
+                    f"lerp_: end of shape {np.shape(_data_of(end))} and weight of shape "
+                    f"{np.shape(_data_of(weight))} do not broadcast to the tensor's shape {self.shape} "
+                    "(an in-place op cannot change the shape)"
+                )
+            return self.add_(step)
         reads = isinstance(weight, Tensor) and weight.requires_grad
         return _inplace_recorded(
             self, "lerp_", lambda src: _ops.add(src, _ops.mul(_ops.sub(end, src), weight)), reads_self=reads
@@ -1482,8 +1512,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ shapes
     def reshape(self, *args: Any, shape: Any = None) -> Tensor:
-        shape = _kw_sizes("reshape", args, "shape", shape)
-        out = _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+        out = _ops.reshape(self, _sizes_arg(_kw_sizes("reshape", args, "shape", shape)))
         return _copy_where_torch_copies(self, out)
 
     def view(self, *args: Any, size: Any = None, dtype: Any = None) -> Tensor:
@@ -1508,8 +1537,10 @@ class Tensor:
             6.0
         """
         shape = _kw_sizes("view", args, "size", size) if dtype is None else (*args, dtype)
-        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
+        if len(shape) == 1 and backend.index_value(shape[0]) is None and not isinstance(shape[0], (tuple, list)):
+            # a dtype (as_dtype refuses a tensor or an array: x.view(n) with n a 0-d integer tensor is a size)
             return wrap_array(self.array.view(backend.as_dtype(shape[0])))  # reinterpreted bits: no gradient
+        shape = _sizes_arg(shape)
         out = self.reshape(*shape)
         if out.array.size and not np.may_share_memory(out.array, self.array):
             # nothing shares it (not even the caller's NumPy array, from_numpy): lay it out in order
@@ -1545,8 +1576,7 @@ class Tensor:
         return _ops.transpose(self, dims[0], dims[1])
 
     def permute(self, *args: Any, dims: Any = None) -> Tensor:
-        dims = _kw_sizes("permute", args, "dims", dims)
-        return _ops.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
+        return _ops.permute(self, _sizes_arg(_kw_sizes("permute", args, "dims", dims)))
 
     @property
     def T(self) -> Tensor:
@@ -1570,8 +1600,7 @@ class Tensor:
         return _copy_where_torch_copies(self, _ops.flatten(self, start_dim, end_dim))
 
     def expand(self, *args: Any, size: Any = None) -> Tensor:
-        shape = _kw_sizes("expand", args, "size", size)
-        return _expanded(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+        return _expanded(self, _sizes_arg(_kw_sizes("expand", args, "size", size)))
 
     def gather(self, dim: int, index: Any, *, sparse_grad: builtins.bool = False) -> Tensor:
         return _ops.gather(self, dim, index, sparse_grad=sparse_grad)
@@ -1833,16 +1862,14 @@ class Tensor:
         return _ops.unbind(self, dim)
 
     def repeat(self, *sizes: Any, repeats: Any = None) -> Tensor:
-        return _ops.repeat(self, *_kw_sizes("repeat", sizes, "repeats", repeats))
+        return _ops.repeat(self, *_sizes_arg(_kw_sizes("repeat", sizes, "repeats", repeats)))
 
     def tile(self, *args: Any, dims: Any = None) -> Tensor:
-        dims = _kw_sizes("tile", args, "dims", dims)
-        reps = tuple(dims[0]) if len(dims) == 1 and not isinstance(dims[0], (builtins.int, np.integer)) else dims
+        reps = _sizes_arg(_kw_sizes("tile", args, "dims", dims))
         return _ops.repeat(self, (1,) * (self.ndim - len(reps)) + tuple(reps))
 
     def flip(self, *args: Any, dims: Any = None) -> Tensor:
-        dims = _kw_sizes("flip", args, "dims", dims)
-        return _ops.flip(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], builtins.int) else dims)
+        return _ops.flip(self, _sizes_arg(_kw_sizes("flip", args, "dims", dims)))
 
     def scatter(
         self, dim: builtins.int, index: Any, src: Any = None, *, value: Any = None, reduce: Any = None
@@ -1989,10 +2016,14 @@ class Tensor:
         return linalg.matrix_exp(self)
 
     def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
-        return _truth_result(self, np.all(self.array, axis=dim, keepdims=keepdim))
+        # dims checked as the other reductions' (a dim named twice, out of range, a 0-d integer tensor)
+        axes = None if dim is None else _ops.operands._norm_axes(dim, self.ndim, empty_is_all=False)
+        return _truth_result(self, np.all(self.array, axis=axes, keepdims=keepdim))
 
     def any(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
-        return _truth_result(self, np.any(self.array, axis=dim, keepdims=keepdim))
+        # dims checked as the other reductions' (a dim named twice, out of range, a 0-d integer tensor)
+        axes = None if dim is None else _ops.operands._norm_axes(dim, self.ndim, empty_is_all=False)
+        return _truth_result(self, np.any(self.array, axis=axes, keepdims=keepdim))
 
     def log1p(self) -> Tensor:
         return _ops.log1p(self)
@@ -3301,6 +3332,11 @@ def _inplace_bitwise(t: Tensor, ufunc: Any, other: Any, name: str) -> Tensor:
             f"{name}: result type {np.result_type(arr, value)} can't be cast to the desired output type {arr.dtype} "
             "(an in-place op keeps the tensor's dtype)"
         ) from None
+    except ValueError:  # NumPy's "non-broadcastable output operand": the result would be bigger than t
+        raise ShapeError(
+            f"{name}: the operand of shape {np.shape(value)} does not broadcast to the tensor's shape {arr.shape} "
+            "(an in-place op cannot change the shape)"
+        ) from None
     _bump(t)
     return t
 
@@ -4042,14 +4078,26 @@ def is_tensor(obj: Any) -> bool:
 
 
 def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
-    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
-        if not isinstance(shape[0], (tuple, list)) and not hasattr(shape[0], "__iter__"):
-            raise ArgumentError(f"expected a shape of non-negative integers, got {shape[0]!r}")
-        shape = tuple(shape[0])
+    """Sizes given as ints or as one sequence of them. A size may be anything torch reads through
+    ``__index__`` (a 0-d integer tensor such as ``lengths.max()``); a float (or float tensor) is refused
+    with a TypeError, as in torch, where rounding it would silently change the shape."""
+    if len(shape) == 1 and backend.index_value(shape[0]) is None:
+        lone = shape[0]
+        if isinstance(lone, Tensor) or isinstance(lone, (str, bytes)) or not hasattr(lone, "__iter__"):
+            raise ArgumentTypeError(
+                f"expected a shape of non-negative integers, got {lone!r} (a {type(lone).__name__}; a tensor "
+                "as a size must be an integer tensor of one element)"
+            )
+        shape = tuple(lone)
+    sizes = []
     for s in shape:
-        if not isinstance(s, (int, np.integer)) or s < 0:
+        size = backend.index_value(s)
+        if size is None:
+            raise ArgumentTypeError(f"expected a shape of non-negative integers, got {shape} ({s!r} is not an integer)")
+        if size < 0:
             raise ArgumentError(f"expected a shape of non-negative integers, got {shape}")
-    return tuple(int(s) for s in shape)
+        sizes.append(int(size))
+    return tuple(sizes)
 
 
 def _float_dtype(dtype: Any) -> np.dtype:
@@ -4106,6 +4154,23 @@ def _filled(shape: Any, value: Any, dtype: Any, requires_grad: bool, device: Any
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def _sizes_arg(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Sizes or dims given as varargs or as one sequence, each one that torch reads through
+    ``__index__`` (a 0-d integer tensor such as ``lengths.max()``) as an int; anything else (a float,
+    a bool) is left as it is for the op to refuse."""
+    if len(args) == 1 and backend.index_value(args[0]) is None:
+        lone = args[0]
+        if isinstance(lone, (str, bytes)) or not hasattr(lone, "__iter__"):
+            return args
+        args = tuple(lone)
+    return tuple(_int_if_index(a) for a in args)
+
+
+def _int_if_index(value: Any) -> Any:
+    index = None if isinstance(value, (bool, np.bool_)) else backend.index_value(value)
+    return value if index is None else index
 
 
 def _kw_sizes(name: str, args: tuple[Any, ...], key: str, value: Any) -> tuple[Any, ...]:
@@ -4264,7 +4329,7 @@ def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = None, 
         low, high = 0, low
     shape = _shape_arg((size,)) if not isinstance(size, (int, np.integer)) else (int(size),)
     if not int(low) < int(high):
-        raise ArgumentError(
+        raise InvalidValueError(  # torch: RuntimeError
             f"randint: expected low < high (values are drawn from [low, high)), got low={low}, high={high}"
         )
     arr = backend.rng().integers(int(low), int(high), shape, dtype=np.int64)
@@ -4448,9 +4513,9 @@ def arange(
         if isinstance(v, (str, bytes, bool)) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise ArgumentTypeError(f"arange: {name} must be a number, got {type(v).__name__} ({v!r})")
     if step == 0:
-        raise ArgumentError(f"arange: step must be nonzero, got {step!r}")
+        raise InvalidValueError(f"arange: step must be nonzero, got {step!r}")
     if (end - start) * step < 0:  # NumPy would give an empty array
-        raise ArgumentError(f"arange: the bounds [{start}, {end}) are inconsistent with the sign of step {step}")
+        raise InvalidValueError(f"arange: the bounds [{start}, {end}) are inconsistent with the sign of step {step}")
     arr = np.arange(start, end, step)  # host: a factory, placed by _made
     target = backend.as_dtype(dtype) if dtype is not None else None
     if target is None:
@@ -4473,6 +4538,7 @@ def linspace(
         >>> ds.linspace(0, 1, 5)
         tensor([0.  , 0.25, 0.5 , 0.75, 1.  ])
     """
+    steps = _int_if_index(steps)  # a 0-d integer tensor too, as torch reads it through __index__
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
         raise ArgumentError(f"linspace(): steps must be a non-negative integer, got {steps!r}")
     first, last = (_devices.to_host(_data_of(v)) for v in (start, end))  # host: the bounds are numbers
@@ -4517,6 +4583,7 @@ def logspace(
 @_torch_options
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """The n x m identity matrix (m = n by default)."""
+    n, m = _int_if_index(n), _int_if_index(m)  # 0-d integer tensors too, as torch reads them through __index__
     for name, value in (("n", n), ("m", m)):
         if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0):
             raise ArgumentError(f"eye(): {name} must be a non-negative integer, got {value!r}")

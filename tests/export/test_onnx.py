@@ -550,7 +550,7 @@ def test_refusals_name_the_op_and_the_module(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     with pytest.raises(ExportError, match=r"Messages\.forward \(sort\(\) at test_onnx\.py:\d+\): indexing with arrays"):
         ds.onnx.export(Messages("sort"), ds.randn(2, 4), path)
-    with pytest.raises(ExportError, match=r"Messages\.forward \(roll\(\) at"):
+    with pytest.raises(ExportError, match=r"Messages\.forward uses the tensor operation 'roll' \(roll\(\) at"):
         ds.onnx.export(Messages("roll"), ds.randn(2, 4), path)
     with pytest.raises(
         ExportError,

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..device import CPU, STRICT, device
-from ..errors import StateError
+from ..errors import DeviceUnavailableError, StateError
 from . import strict
 from .strict import StrictArray
 
@@ -149,7 +149,7 @@ def to_device(array: Any, target: Any) -> Any:
     if d.type == "cuda":
         cupy = cupy_module()
         if cupy is None:
-            raise StateError(unavailable_message(d, "to()"))
+            raise DeviceUnavailableError(unavailable_message(d, "to()"))
         with cupy.cuda.Device(d.index or 0):
             return cupy.asarray(host)
     raise StateError(unavailable_message(d, "to()"))
@@ -191,7 +191,7 @@ def full(shape: Any, fill_value: Any, dtype: Any, target: Any) -> Any:
     if d.type == "cuda":
         cupy = cupy_module()
         if cupy is None:
-            raise StateError(unavailable_message(d, "full()"))
+            raise DeviceUnavailableError(unavailable_message(d, "full()"))
         with cupy.cuda.Device(d.index or 0):
             return cupy.full(shape, fill_value, dtype)
     raise StateError(unavailable_message(d, "full()"))

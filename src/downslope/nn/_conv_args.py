@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from ..tensor import Tensor
 
 IntOr2 = int | tuple[int, ...]
@@ -55,7 +55,7 @@ def _tuple(value: Any, n: int, name: str, where: str, minimum: int = 1) -> tuple
     else:
         raise ArgumentTypeError(f"{where}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     if any(v < minimum for v in out):
-        raise ArgumentError(f"{where}: {name} must be >= {minimum}, got {value!r}")
+        raise InvalidValueError(f"{where}: {name} must be >= {minimum}, got {value!r}")  # torch: RuntimeError
     return out
 
 

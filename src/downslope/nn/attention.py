@@ -37,7 +37,7 @@ import numpy as np
 from .. import backend, gemm, jit_gate, ops, workspace
 from ..backend import namespace_of
 from ..device import SDPBackend, set_sdp_backends
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentAssertionError, ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, empty, record_op, wrap_array
 from . import init
 from ._arrays import array_like, array_of, scalar
@@ -628,7 +628,7 @@ class MultiheadAttention(Module):
             if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0):
                 raise ArgumentError(f"MultiheadAttention: {what} must be a positive integer, got {n!r}")
         if embed_dim % num_heads:
-            raise ArgumentError(
+            raise ArgumentAssertionError(  # torch asserts it
                 f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
             )
         if isinstance(dropout, bool) or not isinstance(dropout, _REALS) or not 0.0 <= dropout < 1.0:
@@ -993,7 +993,7 @@ def multi_head_attention_forward(
             f"{where}: was expecting embedding dimension of {embed_dim_to_check}, but got {query.shape[-1]}"
         )
     if embed_dim_to_check % num_heads:
-        raise ArgumentError(f"{where}: embed_dim {embed_dim_to_check} not divisible by num_heads {num_heads}")
+        raise ArgumentAssertionError(f"{where}: embed_dim {embed_dim_to_check} not divisible by num_heads {num_heads}")
     if (bias_k is None) != (bias_v is None):
         raise ArgumentError(f"{where}: bias_k and bias_v must both be given or both be None")
     if use_separate_proj_weight:

@@ -226,6 +226,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         tensor([1., 1., 1., 1.])
     """
     x = input  # torch's parameter name (F.dropout(input=...))
+    if isinstance(p, Tensor) and p.array.size == 1 and p.array.dtype.kind in "fiu":
+        p = p.item()  # host: a 0-d tensor as p, read as a number as torch reads it
     x = _as_tensor(x, "dropout")
     _check_probability(p, "dropout")
     if not training or p == 0:
@@ -1376,7 +1378,7 @@ def one_hot(input: Any, num_classes: int = -1) -> Tensor:
         n = int(num_classes)
     if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n):  # value checks: host arrays only
         bad = idx.min() if idx.min() < 0 else idx.max()
-        raise ArgumentError(f"one_hot: class index {bad} is out of range for num_classes={n}")
+        raise InvalidValueError(f"one_hot: class index {bad} is out of range for num_classes={n}")
     return wrap_array((idx[..., None] == namespace_of(idx).arange(n)).astype(np.int64))
 
 

@@ -59,7 +59,7 @@ def _pool_geometry(
 ) -> tuple[int, int]:
     """(output length, extra padding after the input that ceil_mode's last window needs)."""
     if pad * 2 > kernel:
-        raise ArgumentError(
+        raise InvalidValueError(  # torch: RuntimeError
             f"{where}: padding should be at most half of the kernel size, got padding {pad} and kernel {kernel}"
         )
     span = dilation * (kernel - 1) + 1

@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import jit_gate
 from ..devices import like
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
 from .module import Module
 
@@ -101,7 +101,7 @@ def _check_positive_sizes(in_sizes: list[int], out: list[int], area: bool = Fals
     """torch's check: a size of 0 (or less) would make an empty output, or divide by zero. 'area'
     is adaptive average pooling, which gives an empty output for an output size of 0."""
     if any(n <= 0 for n in in_sizes) or any(n < 0 if area else n <= 0 for n in out):
-        raise ArgumentError(
+        raise InvalidValueError(  # torch: RuntimeError
             f"interpolate: input and output sizes should be greater than 0, got input {tuple(in_sizes)} "
             f"and output {tuple(out)}"
         )

@@ -206,25 +206,45 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
 
 
 def _rounded_div(a: Any, b: Any, rounding_mode: str) -> Tensor:
-    if rounding_mode == "floor":
-        return floor_divide(a, b)
-    if rounding_mode != "trunc":
+    if rounding_mode != "floor" and rounding_mode != "trunc":
         raise ArgumentError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
     if isinstance(a, Tensor) and a.array.dtype is _HALF and _opmath_operand(a, b):
         return _half_with_number(_rounded_div, a, b, rounding_mode)
     a, b = _pair(a, b)
+    if rounding_mode == "floor":
+        out = floor_divide(a, b).array
+    else:
+        out = _trunc_div_array(a, b)
+    if out.dtype.kind != "f":  # an integer quotient has no gradient
+        return wrap_array(out)
+    # recorded, as torch does: a loss built from the rounded quotient alone can call backward()
+    return record_op(out, (a, b), _rounded_div_vjp)
+
+
+def _trunc_div_array(a: Tensor, b: Tensor) -> Any:
     x, y = a.array, b.array
     if x.dtype.kind == "f" or y.dtype.kind == "f":
         if x.dtype == y.dtype == _HALF and y.ndim == 0:
             # a 0-d divisor: torch's quotient in float32, rounded once after the trunc (two float16
             # tensors: torch's vectorized kernel rounds the quotient to float16 first, as NumPy does)
-            return wrap_array(np.trunc(np.true_divide(x, y, dtype=np.float32)).astype(_HALF))
-        return wrap_array(np.trunc(np.true_divide(x, y)))
+            return np.trunc(np.true_divide(x, y, dtype=np.float32)).astype(_HALF)
+        return np.trunc(np.true_divide(x, y))
     _refuse_boolean("div", a, b)
-    _check_integer_divisor(b, "div")
+    _check_integer_divisor(b, "div", a)
     q = np.floor_divide(x, y)
     # floor and trunc differ where the division is inexact and the signs differ
-    return wrap_array(q + ((np.remainder(x, y) != 0) & ((x < 0) != (y < 0))).astype(q.dtype))
+    return q + ((np.remainder(x, y) != 0) & ((x < 0) != (y < 0))).astype(q.dtype)
+
+
+def _rounded_div_vjp(g, y, args, saved, needs, xp):
+    # torch's rule: a rounded quotient is piecewise constant, so both operands get zeros (not None:
+    # their .grad is set, as in torch)
+    a, b = args
+    zeros = xp.where(True, 0.0, g)  # zeros in g's dtype under either rule namespace (g may hold inf)
+    return (xp.sum_to(zeros, a.shape) if needs[0] else None, xp.sum_to(zeros, b.shape) if needs[1] else None)
+
+
+_rounded_div_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def _div_vjp(g, y, args, saved, needs, xp):
@@ -527,7 +547,7 @@ def fmod(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f":  # integers stay integers (torch: fmod([-7, 7], 3) is int64 [-1, 1])
         _refuse_boolean("fmod", a, b)
-        _check_integer_divisor(b, "fmod")
+        _check_integer_divisor(b, "fmod", a)
         return wrap_array(_elementwise(np.fmod, "fmod", a, b))
     with np.errstate(invalid="ignore"):  # x fmod 0 is NaN, quietly as in torch
         out = _elementwise(np.fmod, "fmod", a, b)
@@ -545,11 +565,14 @@ def _fmod_vjp(g, y, args, saved, needs, xp):
     return (xp.sum_to(g, a.shape) if needs[0] else None, gb)
 
 
-def _check_integer_divisor(b: Tensor, name: str) -> None:
+def _check_integer_divisor(b: Tensor, name: str, a: Tensor | None = None) -> None:
     """Refuse an integer division by zero, as torch does (NumPy would give 0 with a warning). Host
-    arrays only: on a device the check would make the host wait for it."""
+    arrays only: on a device the check would make the host wait for it. An empty dividend divides
+    nothing (its broadcast result is empty), so a zero divisor beside it is fine, as in torch."""
     d = b.array
-    if type(d) is np.ndarray and d.dtype.kind in "iub" and not d.all():
+    if a is not None and a.array.size == 0:
+        return
+    if type(d) is np.ndarray and d.dtype.kind in "iub" and d.size and not d.all():
         raise IntegerDivisionByZero(f"{name}: integer division by zero (ZeroDivisionError)")
 
 
@@ -562,7 +585,7 @@ def remainder(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
         _refuse_boolean("remainder", a, b)
-        _check_integer_divisor(b, "remainder")
+        _check_integer_divisor(b, "remainder", a)
         return wrap_array(_elementwise(np.mod, "remainder", a, b))
     with np.errstate(invalid="ignore"):  # x % 0 is NaN, quietly as in torch
         mod = _elementwise(np.fmod, "remainder", a, b)
@@ -596,7 +619,7 @@ def floor_divide(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f":
         _refuse_boolean("floor_divide", a, b)
-        _check_integer_divisor(b, "floor_divide")
+        _check_integer_divisor(b, "floor_divide", a)
     return wrap_array(_elementwise(np.floor_divide, "floor_divide", a, b))
 
 
@@ -768,10 +791,16 @@ def ldexp(x: Any, other: Any) -> Tensor:
             raise
         return record_op(out, (m,), _ldexp_vjp, exponents)
     power = pow(2.0, e) if e.array.dtype.kind == "f" else pow(2.0, _lift_float(e))  # torch's: in e's dtype
-    out = mul(_lift_float(x) if not isinstance(x, Tensor) or x.array.dtype.kind != "f" else x, power)
     # float exponents (or a complex x): torch's x * 2**other, in the result dtype of x and other
     m, e = _pair_float(x, other)
     rt = np.result_type(m.array.dtype, e.array.dtype)
+    if isinstance(x, Tensor) and x.array.dtype.kind in "iub" and rt.kind == "f":
+        # an integer x (no gradient) goes straight to the result dtype: through float32 first, a
+        # float64 exponent's result would be rounded to float32's precision
+        base = astype(x, rt)
+    else:
+        base = _lift_float(x) if not isinstance(x, Tensor) or x.array.dtype.kind != "f" else x
+    out = mul(base, power)
     return astype(out, rt) if rt.kind == "f" and out.array.dtype != rt else out
 
 

@@ -569,11 +569,11 @@ HOLOMORPHIC_RULES: dict[str, tuple[str, ...]] = {
         "_sigmoid_vjp",
     ),
     ".scans": ("_cumsum_vjp", "_cumprod_vjp", "_logcumsumexp_vjp"),
-    ".linalg": ("_matmul_vjp", "_einsum_vjp"),
+    ".linalg": ("_matmul_vjp", "_einsum_vjp", "_triangle_vjp"),
     ".reductions": ("_sum_vjp", "_mean_vjp", "_prod_vjp", "_logsumexp_vjp"),
     ".shape": ("_reshape_vjp", "_permute_vjp", "_broadcast_to_vjp", "_sum_to_vjp", "_concatenate_vjp", "_stack_vjp"),
     ".indexing": ("_getitem_vjp", "_index_put_vjp", "_scatter_add_into_vjp"),
-    ".rearrange": ("_pad_vjp", "_unfold_vjp"),
+    ".rearrange": ("_pad_vjp", "_unfold_vjp", "_roll_vjp"),
     "..tensor": ("_rsub_vjp",),
     "..functional": ("_square_vjp",),
 }

@@ -30,7 +30,7 @@ from .shape import broadcast_to, reshape, stack
 __all__ = ["adjoint", "fill", "frobenius_norm", "nonzero_static", "nuclear_norm", "rsub", "vander"]
 
 
-def rsub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+def rsub(input: Any, other: Any, alpha: Any = 1) -> Tensor:
     """``other - alpha * input`` (``torch.rsub``: :func:`downslope.sub` with its operands reversed).
 
     Example:

@@ -369,11 +369,12 @@ def gather(x: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Tensor
         if idx.size == 0:  # torch: an empty index of any dims picks nothing (a zero-size view, zero gradient)
             _dim(dim, x.ndim, "gather")
             return reshape(getitem(reshape(x, (-1,)), slice(0, 0)), idx.shape)
+        _dim(dim, x.ndim, "gather")  # a dim out of range is torch's first complaint (an IndexError)
         raise ShapeError(
             f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {idx.shape} and {x.shape})"
         )
     dim = _dim(dim, x.ndim, "gather")
-    lo, hi = _index_range(idx) if idx.size else (0, 0)
+    lo, hi = _index_range(idx) if idx.size else (0, -1)  # nothing to check: any dim size, even 0, fits
     if lo < 0 or hi >= x.shape[dim]:  # NumPy would wrap -1 around silently
         raise OutOfRangeError(
             f"gather: index values must lie in [0, {x.shape[dim]}) for input of shape {x.shape} along dim {dim}; "
@@ -590,9 +591,10 @@ def _scatter_index(x: Tensor, dim: int, index: Any, op: str, rows: bool = False)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"{op}: index must hold integers, got {idx.dtype}")
     if idx.ndim != x.ndim:
+        _dim(dim, x.ndim, op)  # a dim out of range is torch's first complaint (an IndexError)
         raise ShapeError(f"{op}: index has {idx.ndim} dims but the tensor has {x.ndim} (shapes {idx.shape}, {x.shape})")
     d = _dim(dim, x.ndim, op)
-    lo, hi = _index_range(idx) if idx.size else (0, 0)
+    lo, hi = _index_range(idx) if idx.size else (0, -1)  # nothing to check: any dim size, even 0, fits
     if lo < 0 or hi >= x.shape[d]:
         raise OutOfRangeError(f"{op}: index values must lie in [0, {x.shape[d]}) along dim {d}; got {lo}..{hi}")
     whole_rows = _expanded_rows(idx, x, d) if rows else None
@@ -894,6 +896,8 @@ def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
     """A copy of ``x`` with the slices ``index`` along ``dim`` set to ``value``."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_fill")
+    if x.ndim == 0:  # torch: a 0-d tensor is one slice along dim 0
+        return reshape(index_fill(reshape(x, (1,)), 0, index, value), ())
     idx = _slice_index("index_fill", index, x, d, negative_ok=True)
     if x.array.dtype.kind in "iuf":  # torch's checked conversion (-1 is 255 in uint8, 300 refused, 1e10 no float16)
         value = _checked_scalar(value, x.array.dtype, "index_fill")
@@ -931,12 +935,18 @@ def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
             raise OutOfRangeError(
                 f"take_along_dim: index {hi if hi >= x.shape[d] else lo} is out of bounds for dim {d} of size {x.shape[d]}"
             )
-    shape = list(
-        np.broadcast_shapes(
-            tuple(1 if i == d else s for i, s in enumerate(x.shape)),
-            tuple(1 if i == d else s for i, s in enumerate(idx.shape)),
+    try:
+        shape = list(
+            np.broadcast_shapes(
+                tuple(1 if i == d else s for i, s in enumerate(x.shape)),
+                tuple(1 if i == d else s for i, s in enumerate(idx.shape)),
+            )
         )
-    )
+    except ValueError:
+        raise ShapeError(
+            f"take_along_dim: input of shape {x.shape} and indices of shape {tuple(idx.shape)} do not broadcast "
+            f"outside dim {d}"
+        ) from None
     idx = np.broadcast_to(idx, shape[:d] + [idx.shape[d]] + shape[d + 1 :])
     x = broadcast_to(x, shape[:d] + [x.shape[d]] + shape[d + 1 :])
     return _take_along(x, idx, d)
@@ -1040,6 +1050,8 @@ def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
                 f"masked_scatter: mask of shape {m.shape} does not broadcast to the tensor's shape {x.shape}"
             )
         m = np.broadcast_to(m, x.shape)
+    if x.ndim == 0:  # torch: a 0-d tensor is one element (nonzero has no 0-d form)
+        return reshape(masked_scatter(reshape(x, (1,)), m.reshape(1), source), ())
     count = int(to_host(m.sum()))  # the result's length is a host number (one copy from a device)
     src = reshape(_lift(source, x), (-1,))
     _refuse_complex_into_real("masked_scatter", x, src)
@@ -1073,6 +1085,15 @@ def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) ->
         return index_put(x, idx, values)
     v = _lift(values, x)
     out = x.array.copy()
-    shape = out[idx].shape
-    np.add.at(out, idx, np.broadcast_to(v.array, shape))
+    grid = _scatter_grid(idx, x.shape) if type(out) is np.ndarray else None
+    if grid is not None and any(g.size and g.max() >= n for g, n in zip(grid, x.shape)):
+        grid = None  # out of range: NumPy's own path raises
+    if grid is None:
+        np.add.at(out, idx, np.broadcast_to(v.array, out[idx].shape))
+    else:  # index_add's paths (np.add.at on a tuple of index arrays is 5-30x slower), the same sums
+        values_at = np.broadcast_to(v.array, np.broadcast_shapes(*(g.shape for g in grid)))
+        if len(idx) == 1 and x.ndim > 1 and idx[0].ndim == 1:  # whole rows
+            _rows_at(np.add, out, idx[0], values_at)
+        else:
+            _at(np.add, out, grid, values_at, _flat_index(grid, x.shape))
     return record_op(out, (x, v), _scatter_add_into_vjp, idx)

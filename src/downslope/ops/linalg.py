@@ -13,12 +13,12 @@ import numpy as np
 
 from .. import backend, gemm
 from ..backend import as_array, namespace_of
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from ..graph import ArrayRules
 from ..tensor import Tensor, _version_counter, record_op, wrap_array
 from .arithmetic import add, mul
 from .indexing import _getitem_vjp, index_put, select
-from .operands import _builtin_max, _builtin_sum, _dim, _lift, _pair
+from .operands import _builtin_max, _builtin_sum, _dim, _lift, _pair, result_dtype_by_rank
 from .pointwise import astype, clone, where
 from .rearrange import _scatter_src, pad
 from .reductions import sum
@@ -101,8 +101,7 @@ def tril(x: Any, diagonal: int = 0) -> Tensor:
     x = _lift(x)
     if x.ndim < 2:  # NumPy's np.tril would broadcast a vector to a matrix
         raise ShapeError(f"tril: input tensor must have at least 2 dimensions, got shape {x.shape}")
-    keep = np.tril(namespace_of(x.array).ones(x.shape[-2:], dtype=bool), diagonal)
-    return where(keep, x, wrap_array(np.zeros_like(x.array, shape=())))
+    return _triangle(x, _band(x, diagonal, lower=True))
 
 
 def triu(x: Any, diagonal: int = 0) -> Tensor:
@@ -110,8 +109,39 @@ def triu(x: Any, diagonal: int = 0) -> Tensor:
     x = _lift(x)
     if x.ndim < 2:  # NumPy's np.triu would broadcast a vector to a matrix
         raise ShapeError(f"triu: input tensor must have at least 2 dimensions, got shape {x.shape}")
-    keep = np.triu(namespace_of(x.array).ones(x.shape[-2:], dtype=bool), diagonal)
-    return where(keep, x, wrap_array(np.zeros_like(x.array, shape=())))
+    return _triangle(x, _band(x, diagonal, lower=False))
+
+
+def _band(x: Tensor, diagonal: int, lower: bool) -> Any:
+    """The (rows, cols) mask of the elements on or below (``lower``) or on or above diagonal ``diagonal``."""
+    xp = namespace_of(x.array)
+    rows, cols = x.shape[-2:]
+    diagonal = int(diagonal)  # host: a Python int
+    if type(x.array) is np.ndarray and rows and cols:
+        # mask[i, j] depends on j - i only: a strided view of one row of rows + cols - 1 flags (row i
+        # starts i flags earlier), no (rows, cols) comparison (which costs more than the masked copy)
+        offsets = np.arange(1 - rows, cols)  # host: from shapes; offsets[k] = j - i for k = j - i + rows - 1
+        flags = offsets <= diagonal if lower else offsets >= diagonal
+        step = flags.strides[0]
+        return np.lib.stride_tricks.as_strided(flags[rows - 1 :], (rows, cols), (-step, step), writeable=False)
+    edge = (xp.arange(rows) + diagonal)[:, None]  # j <= i + diagonal (or >=), compared by broadcasting
+    return xp.arange(cols)[None, :] <= edge if lower else xp.arange(cols)[None, :] >= edge
+
+
+def _triangle(x: Tensor, keep: Any) -> Tensor:
+    """``x`` where ``keep`` (broadcast over the leading dims), 0 elsewhere: a masked copy into zeros
+    (4x faster than a select), NaN and inf outside the triangle zeroed as in torch."""
+    out = namespace_of(x.array).zeros_like(x.array)
+    np.copyto(out, x.array, where=keep)
+    return record_op(out, (x,), _triangle_vjp, keep)
+
+
+def _triangle_vjp(g, y, args, saved, needs, xp):
+    return (xp.where(saved, g, 0.0),)
+
+
+_triangle_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_triangle_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def mm(a: Any, b: Any) -> Tensor:
@@ -803,14 +833,16 @@ def block_diag(*tensors: Any) -> Tensor:
     if not tensors:
         return wrap_array(np.zeros((1, 0), dtype=backend.get_default_dtype()))  # host: a factory's result
     mats = []
-    for i, t in enumerate(_lift(t) for t in tensors):
+    lifted = [_lift(t) for t in tensors]
+    dtype = result_dtype_by_rank(lifted)  # a 0-d block joins as a scalar does in torch's promotion
+    for i, t in enumerate(lifted):
         if t.ndim > 2:
             raise ShapeError(
                 f"block_diag: input tensors must have 2 or fewer dimensions. Input {i} has {t.ndim} dimensions "
                 f"(shape {t.shape})"
             )
         mats.append(reshape(t, (1, -1)) if t.ndim < 2 else t)
-    mats = _common_dtype(mats)
+    mats = [m if m.array.dtype == dtype else astype(m, dtype) for m in mats]
     total = _builtin_sum(m.shape[1] for m in mats)
     rows, left = [], 0
     for m in mats:
@@ -834,7 +866,7 @@ def diag_embed(x: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tenso
     nd = x.ndim + 1
     d1, d2 = _dim(dim1, nd, "diag_embed"), _dim(dim2, nd, "diag_embed")
     if d1 == d2:
-        raise ArgumentError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, {dim2}")
+        raise InvalidValueError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, {dim2}")
     size = x.shape[-1] + builtins.abs(offset)
     batch = iter(x.shape[:-1])
     shape = tuple(size if k in (d1, d2) else next(batch) for k in range(nd))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ..errors import ArgumentTypeError, StateError
+from .. import backend
+from ..errors import ArgumentTypeError, DTypeError, StateError
 from ..tensor import Tensor
 from . import (
     arithmetic,
@@ -192,10 +193,22 @@ _NO_GRAD_RESULTS = {"eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equa
 _NO_GRAD_RESULTS |= {"logical_and", "logical_or", "logical_not", "logical_xor", "heaviside"}
 
 
+def _refuse_other_dtype(self: Tensor, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """An in-place scan asked for another dtype (``a.cumsum_(0, dtype=int32)`` on float64) would cast the
+    input, compute, and cast back: silently truncated values. torch refuses it; so does this."""
+    dtype = kwargs.get("dtype", args[1] if name in ("cumsum", "cumprod") and len(args) > 1 else None)
+    if dtype is not None and backend.as_dtype(dtype) != self.array.dtype:
+        raise DTypeError(
+            f"{name}_: Bad in-place call: input tensor dtype {self.array.dtype} and output tensor dtype "
+            f"{backend.as_dtype(dtype)} should match"
+        )
+
+
 def _inplace_form(name: str) -> Any:
     keep_kind = name not in _NO_GRAD_RESULTS
 
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        _refuse_other_dtype(self, name, args, kwargs)
         operands = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
         return self._inplace_via(
             name + "_",

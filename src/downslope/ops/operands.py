@@ -13,7 +13,15 @@ import numpy as np
 
 from .. import backend
 from ..devices import device_of, is_array, to_device
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DTypeError,
+    InvalidValueError,
+    NumberOverflowError,
+    OutOfRangeError,
+    ShapeError,
+)
 from ..tensor import Tensor, wrap_array
 
 _builtin_max = builtins.max
@@ -45,6 +53,8 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     if arr.dtype.kind not in "fiub":
         if arr.dtype.kind == "c":  # kept complex: _pair promotes it by torch's complex rule
             return wrap_array(_onto_device_of(arr, like.array) if like is not None else arr)
+        if isinstance(x, int):  # NumPy keeps an int beyond 64 bits as a Python object
+            raise NumberOverflowError(f"cannot combine a tensor with the int {x}: it does not fit in 64 bits")
         raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
     if like is not None and like.array.dtype.kind == "f":
         if arr.dtype != like.array.dtype:
@@ -339,6 +349,29 @@ def result_dtype(tensors: Any) -> np.dtype:
     return np.result_type(*floats) if floats else np.result_type(*dtypes)
 
 
+def result_dtype_by_rank(tensors: Any) -> np.dtype:
+    """PyTorch's result dtype where 0-d tensors meet tensors with dims (block_diag): the tensors with
+    dims decide (:func:`result_dtype`); the 0-d ones only lift it to a higher category (bool < integer <
+    floating < complex), as torch's result_type does: float32 with a 0-d float64 stays float32.
+
+    Example:
+        >>> import downslope as ds
+        >>> result_dtype_by_rank([ds.ones(2), ds.tensor(2.0, dtype=ds.float64)])
+        dtype('float32')
+    """
+    dimmed = [t for t in tensors if t.ndim]
+    zero_d = [t for t in tensors if not t.ndim]
+    if not dimmed or not zero_d:
+        return result_dtype(tensors)
+    ranks = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
+    with_dims, of_zero_d = result_dtype(dimmed), result_dtype(zero_d)
+    if ranks[of_zero_d.kind] <= ranks[with_dims.kind]:
+        return with_dims
+    if of_zero_d.kind == "c" and with_dims.kind == "f":  # complex of the dims' precision, as torch
+        return backend.complex_of(with_dims)
+    return of_zero_d
+
+
 def _scalar_on_device(t: Tensor, other: Tensor) -> Tensor:
     """A 0-d host constant that meets a device tensor, as a NumPy scalar: the op and its rule then pass
     it to CuPy's kernels as an argument (CuPy refuses 0-d host arrays; torch lets 0-d CPU tensors join)."""
@@ -389,12 +422,16 @@ def _norm_axes(axis: Any, ndim: int, empty_is_all: bool = True) -> tuple[int, ..
     ``empty_is_all=False`` keeps it empty (flip and squeeze of no dims change nothing)."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
-        axes: tuple[Any, ...] = (axis,)
-    elif not isinstance(axis, (str, bytes)) and hasattr(axis, "__iter__"):
-        axes = tuple(axis)
-        if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+    # A dim may be anything torch reads through __index__ (a 0-d integer tensor too); a bool is refused.
+    single = None if isinstance(axis, (bool, np.bool_)) else backend.index_value(axis)
+    if single is not None:
+        axes: tuple[int, ...] = (single,)
+    elif not isinstance(axis, (str, bytes, Tensor)) and hasattr(axis, "__iter__"):
+        given = tuple(axis)
+        dims = [None if isinstance(a, (bool, np.bool_)) else backend.index_value(a) for a in given]
+        if None in dims:
             raise ArgumentTypeError(f"dim must be an int or a tuple of ints, got {axis!r}")
+        axes = tuple(d for d in dims if d is not None)
     else:
         raise ArgumentTypeError(f"dim must be an int or a tuple of ints, got {axis!r}")
     if not axes and empty_is_all:
@@ -403,19 +440,37 @@ def _norm_axes(axis: Any, ndim: int, empty_is_all: bool = True) -> tuple[int, ..
     for a in axes:
         if not -_builtin_max(ndim, 1) <= a < _builtin_max(ndim, 1):
             raise OutOfRangeError(f"dimension {a} is out of range for a tensor with {ndim} dimension(s)")
-        out.append(int(a) % _builtin_max(ndim, 1))
+        normalized = a % _builtin_max(ndim, 1)
+        if normalized in out:  # reducing it once would hide the caller's mistake; torch refuses it
+            raise InvalidValueError(
+                f"dim {normalized} appears multiple times in the list of dims {axis!r} (a tensor with {ndim} "
+                "dimension(s))"
+            )
+        out.append(normalized)
     # A 0-d tensor accepts dim 0 or -1 (as in torch) and has no axis to reduce.
-    return tuple(sorted(set(out))) if ndim else ()
+    return tuple(sorted(out)) if ndim else ()
 
 
 def _dim(d: int, ndim: int, op: str) -> int:
     """``d`` in [-ndim, ndim) as a non-negative int; NumPy-style wrapping of other values would be silent."""
     if isinstance(d, (bool, np.bool_, float, np.floating)):  # int() would truncate 1.7 to 1 silently
         raise ArgumentTypeError(f"{op}(): argument 'dim' must be int, not {type(d).__name__} ({d!r})")
+    index = backend.index_value(d)  # a 0-d integer tensor is a dim too, as torch reads it through __index__
+    if index is not None:
+        d = index
     n = _builtin_max(ndim, 1)
     if not -n <= d < n:
         raise OutOfRangeError(f"{op}: dimension {d} is out of range for a tensor with {ndim} dimension(s)")
     return int(d) % n
+
+
+def _hyper_number(value: Any) -> Any:
+    """A one-element real tensor given as a scalar hyperparameter (a norm's p, a shrink's lambda, a
+    dropout probability) as the Python number torch reads from it; anything else as it is, for the
+    op's own check to accept or refuse."""
+    if isinstance(value, Tensor) and value.array.size == 1 and value.array.dtype.kind in "fiu":
+        return value.item()  # host: the op's formula is picked with a Python number
+    return value
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:

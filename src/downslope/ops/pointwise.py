@@ -17,7 +17,7 @@ from ..devices import is_array, like
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError
 from ..graph import _sigmoid_array
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _check_broadcast, _checked_scalar, _host_scalar, _index_array, _lift, _lift_float
+from .operands import _check_broadcast, _checked_scalar, _host_scalar, _hyper_number, _index_array, _lift, _lift_float
 
 
 def clone(x: Any) -> Tensor:
@@ -378,6 +378,7 @@ def softshrink(x: Any, lambd: float = 0.5) -> Tensor:
         >>> ds.nn.functional.softshrink(ds.tensor([-2.0, 0.25, 1.0, float("nan")])).tolist()
         [-1.5, 0.0, 0.5, nan]
     """
+    lambd = _hyper_number(lambd)  # a 0-d tensor as lambda, as torch takes it
     x = _shrink_operand(x, lambd, "softshrink")
     if lambd < 0:
         raise ArgumentError(f"softshrink: lambda must be greater or equal to 0, but found to be {lambd}.")
@@ -400,6 +401,7 @@ def hardshrink(x: Any, lambd: float = 0.5) -> Tensor:
         >>> ds.nn.functional.hardshrink(ds.tensor([-2.0, 0.25, 1.0, float("nan")])).tolist()
         [-2.0, 0.0, 1.0, nan]
     """
+    lambd = _hyper_number(lambd)  # a 0-d tensor as lambda, as torch takes it
     x = _shrink_operand(x, lambd, "hardshrink")
     a = x.array
     xp = backend.namespace_of(a)
@@ -509,6 +511,8 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
         _ordered(x, min, max)
         # where, not maximum/minimum: on a tie x keeps the whole gradient (torch's clamp), not half
         _check_broadcast("clip", *(_index_array(v) for v in (x, min, max) if v is not None))
+        if all(v is None or isinstance(v, Tensor) and v.array.dtype == x.array.dtype for v in (min, max)):
+            return _clip_tensor_bounds(x, min, max)
         out = x
         if min is not None:
             out = where(x.array < (min.array if isinstance(min, Tensor) else min), min, out)
@@ -537,6 +541,48 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
         # scalar) is 3x slower and gives +0.0 for -0.0 where torch keeps -0.0
         lo, hi = -math.inf if lo is None else lo, math.inf if hi is None else hi
     return record_op(x.array.clip(lo, hi).astype(x.array.dtype, copy=False), (x,), _clip_vjp, (min, max))
+
+
+def _clip_tensor_bounds(x: Tensor, lo: Tensor | None, hi: Tensor | None) -> Tensor:
+    """clamp with tensor bounds of x's dtype as one op: ``minimum(maximum(x, lo), hi)``, whose NaN
+    rule is torch's (a NaN in x or in a bound gives NaN there); a bound above the other gives ``hi``."""
+    out = x.array
+    xp = backend.namespace_of(out)
+    signed_zeros = out.dtype.kind == "f"
+    for bound, pick in ((lo, xp.maximum), (hi, xp.minimum)):
+        if bound is not None:
+            kept = out
+            out = xp.asarray(pick(kept, bound.array))  # 0-d operands give NumPy a scalar, not an array
+            if signed_zeros:  # on a tie torch keeps the clamped value: maximum(0.0, -0.0) may give either zero
+                np.copyto(out, kept, where=(kept == 0) & (out == 0))
+    inputs = (x,) + tuple(b for b in (lo, hi) if b is not None)
+    return record_op(out, inputs, _clip_tensor_bounds_vjp, (lo is not None, hi is not None))
+
+
+def _clip_tensor_bounds_vjp(g, y, args, saved, needs, xp):
+    # torch's rules (clamp_backward, clamp_backward_min_max): x's gradient where lo <= x <= hi; lo's
+    # where x < lo < hi; hi's where x > hi or hi < lo (the result is hi then). A NaN compares false.
+    has_lo, has_hi = saved
+    x = xp.data(args[0])
+    lo = xp.data(args[1]) if has_lo else None
+    hi = xp.data(args[1 + has_lo]) if has_hi else None
+    if lo is not None and hi is not None:
+        to_x = (x >= lo) & (x <= hi)
+        to_lo = (x < lo) & (lo < hi)
+        to_hi = (x > hi) | (hi < lo)
+    else:
+        to_x = x >= lo if lo is not None else x <= hi
+        to_lo = x < lo if lo is not None else None
+        to_hi = x > hi if hi is not None else None
+    grads = [xp.sum_to(xp.where(to_x, g, 0.0), args[0].shape) if needs[0] else None]
+    if has_lo:
+        grads.append(xp.sum_to(xp.where(to_lo, g, 0.0), args[1].shape) if needs[1] else None)
+    if has_hi:
+        grads.append(xp.sum_to(xp.where(to_hi, g, 0.0), args[-1].shape) if needs[-1] else None)
+    return tuple(grads)
+
+
+_clip_tensor_bounds_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def _ordered(*operands: Any) -> None:

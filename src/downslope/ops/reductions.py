@@ -10,12 +10,21 @@ import numpy as np
 from .. import backend, jit_gate
 from ..backend import as_array, namespace_of
 from ..devices import to_host
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError, StateError
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DTypeError,
+    InvalidValueError,
+    OutOfRangeError,
+    ShapeError,
+    ShapeIndexError,
+    StateError,
+)
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
 from .comparison import _TORCH_DTYPE_NAMES
 from .indexing import _take_along
-from .operands import _builtin_any, _dim, _kept_shape, _lift, _lift_float, _norm_axes, _pick_axis
+from .operands import _builtin_any, _dim, _hyper_number, _kept_shape, _lift, _lift_float, _norm_axes, _pick_axis
 from .pointwise import _clone_vjp, astype, clone, where
 from .shape import concatenate, reshape, squeeze
 
@@ -116,14 +125,14 @@ def sum(
     keep = bool(keepdim or keepdims)  # host: Python flags
     a = x.array
     if a.dtype == _HALF:  # accumulated in float32, as torch (NumPy adds float16 rows in float16)
-        out = _to_half(a.sum(axis=axes, keepdims=keep, dtype=np.float32))
+        out = _to_half(_add_reduce(a, axes, keep, np.float32))
     elif (out := _sum_by_product(a, axes)) is not None:
         if keep:
             out = out.reshape(_kept_shape(a.shape, axes))
     elif (wide := _accumulator(a, axes)) is not None:
-        out = a.sum(axis=axes, keepdims=keep, dtype=wide).astype(a.dtype)
+        out = _add_reduce(a, axes, keep, wide).astype(a.dtype)
     else:
-        out = a.sum(axis=axes, keepdims=keep)
+        out = _add_reduce(a, axes, keep)
     if isinstance(out, np.generic):  # NumPy's full reduction is a scalar; device namespaces give 0-d arrays
         out = np.asarray(out)  # host: a NumPy scalar is already on the host (inlined: sum is hot)
     if out.dtype != x.array.dtype and (dtype is not None or out.dtype.kind == "u" and x.array.dtype != np.uint64):
@@ -131,6 +140,16 @@ def sum(
         # for, and in int64 for any integer input
         out = out.astype(x.array.dtype if dtype is not None else backend.int64)
     return record_op(out, (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
+
+
+def _add_reduce(a: Any, axes: tuple[int, ...], keep: bool, dtype: Any = None) -> Any:
+    """``a.sum(axis=axes, keepdims=keep, dtype=dtype)``, calling NumPy's ufunc from here for host arrays:
+    ndarray.sum warns (inf - inf, overflow) from NumPy's own module, past backend's filter on this
+    module's warnings (torch does not warn); np.errstate instead would cost about 1 us a call."""
+    if type(a) is np.ndarray:  # device arrays sum themselves
+        add: Any = np.add  # NumPy's stubs type keepdims by its literal value
+        return add.reduce(a, axis=axes, dtype=dtype, keepdims=keep)
+    return a.sum(axis=axes, keepdims=keep, dtype=dtype)
 
 
 def _sum_vjp(g, y, args, saved, needs, xp):
@@ -160,7 +179,10 @@ def mean(
         shape = kept if keep else tuple(n for i, n in enumerate(x.shape) if i not in axes)
         out = namespace_of(a).full(shape, np.nan, dtype=a.dtype)
     else:
-        out = as_array(a.mean(axis=axes, keepdims=keep, dtype=_accumulator(a, axes)))
+        # as ndarray.mean computes it: float16 summed in float32 and rounded once at the end
+        half = a.dtype == np.float16
+        out = _add_reduce(a, axes, keep, np.float32 if half else _accumulator(a, axes)) / count
+        out = as_array(out.astype(np.float16) if half else out)
     if out.dtype != a.dtype:
         out = out.astype(a.dtype)
     return record_op(out, (x,), _mean_vjp, (kept, keep, count))
@@ -190,7 +212,9 @@ def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any,
         _unordered(x, ("" if rule else "a") + ("max" if fn is np.max else "min"))
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     if x.array.size == 0 and _builtin_any(x.shape[a] == 0 for a in axes):  # other zero-size dims: empty result
-        raise ShapeError(f"max/min of an empty tensor of shape {x.shape} over dims {axes} (one of them has size 0)")
+        raise ShapeIndexError(  # torch: IndexError
+            f"max/min of an empty tensor of shape {x.shape} over dims {axes} (one of them has size 0)"
+        )
     keep = bool(keepdim or keepdims)  # host: Python flags
     out = fn(x.array, axis=axes, keepdims=keep)
     return record_op(as_array(out), (x,), rule or _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
@@ -236,6 +260,7 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
         x = _lift_float(x)
     if dtype is not None:
         x = astype(x, dtype)
+    ord = _hyper_number(ord)  # a 0-d tensor as p, as torch takes it
     if ord is None or (isinstance(ord, str) and ord == "fro"):
         ord = 2
     if isinstance(ord, str) and ord == "nuc":
@@ -269,14 +294,15 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
         out = (mag != 0).sum(axis=axes, keepdims=keep).astype(mag.dtype)
     elif p == 1:
         out = mag.sum(axis=axes, keepdims=keep)
-    elif p == 2 and not _builtin_any(a.shape[i] != 1 for i in axes):
+    elif not _builtin_any(a.shape[i] != 1 for i in axes):
         # one element: |x|, as torch (its square would overflow float32 from 1.9e19: cosine_similarity
-        # over a size-1 dim)
+        # over a size-1 dim; |x|**p over/underflows for a large p such as 400)
         out = mag.sum(axis=axes, keepdims=keep)
     elif p == 2:
         out = xp.sqrt((a * a if a.dtype.kind == "f" else mag * mag).sum(axis=axes, keepdims=keep))
     else:
-        out = (mag**p).sum(axis=axes, keepdims=keep) ** (1.0 / p)
+        with np.errstate(all="ignore"):  # 0 ** -1 = inf, overflow: torch's values, which it does not warn about
+            out = (mag**p).sum(axis=axes, keepdims=keep) ** (1.0 / p)
     out = as_array(out) if not half else _to_half(as_array(out))
     return record_op(out, (x,), _vector_norm_vjp, (_kept_shape(x.shape, axes), keep, axes, p))
 
@@ -345,7 +371,7 @@ def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) 
         raise ArgumentTypeError(f"{name}(dim): dim must be one integer, got {dim!r}; use a{name}(dim=...) for several")
     d = _dim(int(dim), x.ndim, name)
     if x.array.size == 0 and x.ndim and x.shape[d] == 0:  # a zero-size other dim gives an empty result
-        raise ShapeError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}: dim {d} has size 0")
+        raise ShapeIndexError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}: dim {d} has size 0")
     if x.ndim == 0:
         return getattr(return_types, name)(
             record_op(x.array.copy(), (x,), _clone_vjp), wrap_array(np.zeros_like(x.array, dtype=np.int64))
@@ -438,9 +464,10 @@ def _logsumexp_vjp(g, y, args, saved, needs, xp):
 def _softmax_axes(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
     """The one axis of a softmax as a tuple (empty for a 0-d tensor). ``dim`` must be one int, as in
     torch: None would otherwise mean "all elements" here, which no torch softmax does."""
-    if type(dim) is not int and not isinstance(dim, (int, np.integer)):
+    index = None if isinstance(dim, (bool, np.bool_)) else backend.index_value(dim)  # a 0-d int tensor too
+    if index is None:
         raise ArgumentTypeError(f"{op}: dim must be an int, got {type(dim).__name__} ({dim!r})")
-    d = _dim(int(dim), ndim, op)
+    d = _dim(index, ndim, op)
     return (d,) if ndim else ()
 
 
@@ -499,7 +526,7 @@ def _floating_input(x: Any, dtype: Any, op: str) -> Tensor:
     return x
 
 
-def softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = None) -> Tensor:
+def softmax(x: Any, dim: int = -1, dtype: Any = None, *, axis: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, stable (see ``_exp_total``); ``dtype`` casts first.
 
     Example:
@@ -549,7 +576,7 @@ def _softmax_vjp(g, y, args, saved, needs, xp):
 _VECDOT = hasattr(np, "vecdot")  # NumPy 2
 
 
-def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = None) -> Tensor:
+def log_softmax(x: Any, dim: int = -1, dtype: Any = None, *, axis: int | None = None) -> Tensor:
     """x - logsumexp(x) along ``dim``, stable; fused because log(softmax) underflows to -inf; ``dtype``
     casts first.
 
@@ -636,6 +663,8 @@ for _rule in (_softmax_vjp, _log_softmax_vjp):
     _rule.reads_inputs = False  # type: ignore[attr-defined]
 
 
+# inf * 0, overflow: NaN or inf as torch, which does not warn (NumPy would, from its own module)
+@np.errstate(all="ignore")
 def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """Product over one dim (or all); exact gradients also where inputs are 0 (products of the others)."""
     x = _lift(x)
@@ -669,18 +698,20 @@ def _prod_vjp(g, y, args, saved, needs, xp):
         return (_prod_vjp(g.astype(np.float32), y.astype(np.float32), wide, saved, needs, xp)[0].astype(_HALF),)
     d, keep = saved
     a = args[0]
+    if not keep:
+        g = np.expand_dims(g, d)
     # The product of the other elements = exclusive running products from the left and the right.
     n = a.shape[d]
+    if n == 0:  # an empty product is 1: a zero-size gradient of the input's shape (any dim, keepdim or not)
+        return (np.broadcast_to(g, a.shape).copy(),)
     ones_shape = list(a.shape)
     ones_shape[d] = 1
     one = namespace_of(a).ones(ones_shape, a.dtype)
     first = (slice(None),) * d + (slice(0, n - 1),)  # all but the last along d
-    left = np.concatenate([one, np.cumprod(a, axis=d)[first]], axis=d) if n else one[:0]
+    left = np.concatenate([one, np.cumprod(a, axis=d)[first]], axis=d)
     rev = (slice(None),) * d + (slice(None, None, -1),)
     right_rev = np.cumprod(a[rev], axis=d)
-    right = np.concatenate([one, right_rev[first]], axis=d)[rev] if n else one[:0]
-    if not keep:
-        g = np.expand_dims(g, d)
+    right = np.concatenate([one, right_rev[first]], axis=d)[rev]
     return (g * left * right,)
 
 
@@ -907,8 +938,14 @@ def std_mean(
 def nansum(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` with NaNs counted as 0 (torch.nansum); the gradient is torch's
     ``grad * ~isnan(x)``, so an incoming NaN or inf (nanmean over an all-NaN slice) stays visible.
-    ``dtype`` casts the input first (torch's meaning)."""
-    x = _lift(x) if dtype is None else astype(_lift(x), dtype)
+    ``dtype`` casts the input first (torch's meaning), after the NaNs are dropped where it is an
+    integer dtype (a NaN cast to an integer would be INT_MIN, not the 0 torch counts it as)."""
+    x = _lift(x)
+    if dtype is not None:
+        if x.array.dtype.kind == "f" and backend.as_dtype(dtype).kind in "iub":
+            data = x.array  # an integer result has no gradient: the NaN-free copy need not be recorded
+            x = wrap_array(namespace_of(data).where(data != data, 0, data))
+        x = astype(x, dtype)
     if x.array.dtype.kind != "f":
         if x.array.dtype.kind == "c":  # torch: "nansum on CPU does not support complex inputs"
             raise DTypeError(f"nansum: not supported for complex tensors (got {x.array.dtype}), as in torch")
@@ -963,7 +1000,7 @@ def histc(x: Any, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ArgumentError(f"histc: the range [{lo}, {hi}] is not finite")
+        raise InvalidValueError(f"histc: the range [{lo}, {hi}] is not finite")
     if not lo < hi:
         raise ArgumentError(f"histc: max must be larger than min, got min={lo} and max={hi}")
     left, right = a.dtype.type(lo), a.dtype.type(hi)

@@ -84,6 +84,8 @@ def _zero_d_running(x: Tensor, dtype: Any) -> Tensor:
     return clone(x)
 
 
+# inf - inf, overflow: NaN or inf as torch, which does not warn (NumPy would, from its own module)
+@np.errstate(all="ignore")
 def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     """Running sum along ``dim``; the gradient is the reversed running sum of the output gradient.
 
@@ -118,6 +120,8 @@ def _cumsum_vjp(g, y, args, saved, needs, xp):
 _cumsum_vjp.reads_inputs = False  # type: ignore[attr-defined]  # a reversed running sum of g only
 
 
+# inf * 0, overflow: NaN or inf as torch, which does not warn (NumPy would, from its own module)
+@np.errstate(all="ignore")
 def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     """Running product along ``dim`` (exact gradients, also where inputs are 0)."""
     x = _lift(x)

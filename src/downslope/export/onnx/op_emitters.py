@@ -483,6 +483,26 @@ def _vector_norm_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[T
     return y
 
 
+def _corrected_variance_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """var/std's variance over ``axes``: the mean of x - mean squared, summed and divided by n - correction."""
+    axes_saved, keep, n, corr = t._saved
+    axes = [int(a) for a in axes_saved]
+    x = ins[0]
+    batch = g.batch_axis.get(x)
+    if g.opset >= 18:
+        mean = g.node("ReduceMean", [x, g.ints(axes, "axes")], "var_mean", keepdims=1)
+    else:
+        mean = g.node("ReduceMean", [x], "var_mean", axes=axes, keepdims=1)
+    d = g.node("Sub", [x, mean])
+    total = g.node("ReduceSum", [g.node("Mul", [d, d]), g.ints(axes, "axes")], "var_sum", keepdims=int(bool(keep)))
+    y = g.node("Div", [total, _scalar(g, float(n - corr), t)], "var")
+    if batch is None or batch in axes:
+        g.batch_axis[y] = None
+    else:
+        g.batch_axis[y] = batch if keep else batch - sum(1 for a in axes if a < batch)
+    return y
+
+
 def _along_axis_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     """interpolate's resampling of one dim by the compiled kernels (nn.upsampling): ``x.take(index)``
     (nearest), or ``x.take(index) * w0 + x.take(hi) * w1`` (linear), the indices and weights fixed by the
@@ -515,6 +535,7 @@ OP_EMITTERS.update(
         "_clip_vjp": _clip_op,
         "_cumsum_vjp": _cumsum_op,
         "_vector_norm_vjp": _vector_norm_op,
+        "_corrected_variance_vjp": _corrected_variance_op,
         "_rsub_vjp": _rsub_op,
         "_rsqrt_vjp": _rsqrt_op,
         "_where_vjp": _where_op,

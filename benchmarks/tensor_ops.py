@@ -1,0 +1,123 @@
+"""Tensor ops a differential fuzzer found slow against PyTorch, one thread each, float32: a
+(512, 1024) tensor for the large cases and an (8, 16) one for the per-call overhead cases.
+
+Large: ``clamp`` with tensor bounds, ``index_put_(..., accumulate=True)`` of 2000 rows (with
+``index_add`` beside it), ``roll`` along one and two dims, ``tril``/``triu``, ``median(dim)``,
+``kthvalue(dim)`` and ``kron`` of two 32x32 matrices. Small: ``std(1)``, ``var(1)``, ``mean(1)``,
+``permute`` and ``transpose``.
+
+Peers run in one process on the same data, interleaved slice by slice (the order rotating), so a
+burst of load from other jobs hits both alike; each line is the median over slices of CPU time per
+call (``time.process_time``), the result read back as NumPy, and the ratio is downslope's over
+PyTorch's (<= 1.0: downslope is as fast or faster). Every result is checked against PyTorch first.
+Run: python benchmarks/tensor_ops.py [--quick] [--only large,small]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import check_close, interleaved, parse_args, print_header, show_ratio, steps_for  # noqa: E402
+
+LARGE = (512, 1024)
+SMALL = (8, 16)
+QUICK_LARGE = (128, 256)
+
+
+def large_cases(shape: tuple[int, int]) -> list[tuple[str, Callable[[Any, dict[str, Any]], Any]]]:
+    rows = shape[0]
+    return [
+        ("clamp(min=T, max=T)", lambda L, a: L.clamp(a["x"], min=a["lo"], max=a["hi"])),
+        ("index_put_ accumulate", lambda L, a: L.zeros(*shape).index_put_((a["i"],), a["s"], accumulate=True)),
+        ("index_add (same job)", lambda L, a: L.zeros(*shape).index_add(0, a["i"], a["s"])),
+        ("roll(3, 1)", lambda L, a: L.roll(a["x"], 3, 1)),
+        ("roll((3, 5), (0, 1))", lambda L, a: L.roll(a["x"], (3, 5), (0, 1))),
+        ("tril", lambda L, a: L.tril(a["x"])),
+        ("triu(1)", lambda L, a: L.triu(a["x"], 1)),
+        ("median(dim=1)", lambda L, a: L.median(a["x"], dim=1)[0]),
+        ("kthvalue(k, dim=1)", lambda L, a: L.kthvalue(a["x"], rows // 5, dim=1)[0]),
+        ("kron 32x32", lambda L, a: L.kron(a["x"][:32, :32], a["x"][:32, :32])),
+    ]
+
+
+SMALL_CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any]]] = [
+    ("x.std(1)", lambda L, a: a["x"].std(1)),
+    ("x.var(1)", lambda L, a: a["x"].var(1)),
+    ("x.std(1, unbiased=False)", lambda L, a: a["x"].std(1, unbiased=False)),
+    ("x.mean(1)", lambda L, a: a["x"].mean(1)),
+    ("x.permute(1, 0)", lambda L, a: a["x"].permute(1, 0)),
+    ("b.permute(0, 2, 1, 3)", lambda L, a: a["b"].permute(0, 2, 1, 3)),
+    ("x.transpose(0, 1)", lambda L, a: a["x"].transpose(0, 1)),
+]
+
+
+def arrays(shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    lo = rng.standard_normal(shape[1]).astype(np.float32) - 1
+    n = 2000 if shape == LARGE else 500
+    return {
+        "x": rng.standard_normal(shape).astype(np.float32),
+        "lo": lo,
+        "hi": lo + 2,
+        "i": rng.integers(0, shape[0], n).astype(np.int64),
+        "s": rng.standard_normal((n, shape[1])).astype(np.float32),
+        "b": rng.standard_normal((4, 8, 16, 32)).astype(np.float32),
+    }
+
+
+def run(
+    cases: list[tuple[str, Callable[..., Any]]], shape: tuple[int, int], slices: int, budget_us: float
+) -> list[float]:
+    import torch
+
+    import downslope as ds
+
+    data = arrays(shape)
+    theirs = {k: torch.from_numpy(v.copy()) for k, v in data.items()}
+    ours = {k: ds.from_numpy(v.copy()) for k, v in data.items()}
+    unit = "us" if shape == SMALL else "ms"
+    ratios = []
+    for name, fn in cases:
+        check_close(name, np.asarray(fn(ds, ours).numpy()), fn(torch, theirs).numpy(), 1e-5)
+
+        def torch_call(fn: Callable[..., Any] = fn) -> Any:
+            return fn(torch, theirs).numpy()
+
+        def ours_call(fn: Callable[..., Any] = fn) -> Any:
+            return np.asarray(fn(ds, ours).numpy())
+
+        steps = steps_for([ours_call, torch_call], budget_us)
+        times = interleaved({"torch": torch_call, "downslope": ours_call}, slices, steps)
+        ratios.append(show_ratio(f"{name} {'x'.join(map(str, shape))}", times, 40, unit=unit))
+    return ratios
+
+
+def main() -> None:
+    def flags(parser) -> None:  # type: ignore[no-untyped-def]
+        parser.add_argument("--only", default="large,small", help="comma-separated groups: large, small")
+
+    args, threads = parse_args(__doc__, "a smaller large tensor, fewer and shorter slices (a smoke run)", flags)
+    print_header(threads)
+    slices, budget = (3, 20_000.0) if args.quick else (7, 200_000.0)
+    ratios: list[float] = []
+    for group in args.only.split(","):
+        if group == "large":
+            shape = QUICK_LARGE if args.quick else LARGE
+            ratios += run(large_cases(shape), shape, slices, budget)
+        elif group == "small":
+            ratios += run(SMALL_CASES, SMALL, slices, budget)
+        else:
+            raise SystemExit(f"unknown group {group!r}; pick from large, small")
+    print(f"geometric mean ratio: {statistics.geometric_mean(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
