@@ -218,7 +218,7 @@ def _rounded_div(a: Any, b: Any, rounding_mode: str) -> Tensor:
     if out.dtype.kind != "f":  # an integer quotient has no gradient
         return wrap_array(out)
     # recorded, as torch does: a loss built from the rounded quotient alone can call backward()
-    return record_op(out, (a, b), _rounded_div_vjp)
+    return record_op(out, (a, b), _rounded_div_vjp, rounding_mode)  # the mode: what an exporter writes
 
 
 def _trunc_div_array(a: Tensor, b: Tensor) -> Any:

@@ -527,6 +527,97 @@ def _along_axis_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Te
     return g.node("Add", [low, g.node("Mul", [take(hi), weight(w1)])], "resample")
 
 
+def _cdist_host_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """cdist for p other than 2 (computed by host kernels without the pairs' differences): here the
+    differences (..., P, R, M) of x1 (..., P, M) and x2 (..., R, M), reduced over M by the p-norm."""
+    p = float(t._saved[0])
+    a, b = parents
+    diff = g.node(
+        "Sub",
+        [g.node("Unsqueeze", [ins[0], g.ints([-2], "axes")]), g.node("Unsqueeze", [ins[1], g.ints([-3], "axes")])],
+        "cdist_diff",
+    )
+    mag = g.node("Abs", [diff])
+    last = g.ints([-1], "axes")
+    if p == 1:
+        y = g.node("ReduceSum", [mag, last], "cdist", keepdims=0)
+    elif p == math.inf:
+        if g.opset >= 18:
+            y = g.node("ReduceMax", [mag, last], "cdist", keepdims=0)
+        else:
+            y = g.node("ReduceMax", [mag], "cdist", axes=[-1], keepdims=0)
+    else:
+        total = g.node("ReduceSum", [g.node("Pow", [mag, _scalar(g, p, t)]), last], "cdist_sum", keepdims=0)
+        y = g.node("Pow", [total, _scalar(g, 1.0 / p, t)], "cdist")
+    # the batch follows x1's leading dims or rows (P), or x2's leading dims or rows (R); not the features M
+    axis = None
+    for k, x, name in ((0, a, ins[0]), (1, b, ins[1])):
+        batch = g.batch_axis.get(name)
+        if axis is None and batch is not None and batch < x.ndim - 1:
+            if batch < x.ndim - 2:
+                axis = batch + t.ndim - x.ndim
+            else:
+                axis = t.ndim - 2 + k
+    g.batch_axis[y] = axis
+    return y
+
+
+def _triangle_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """tril/triu: a Where on the constant (rows, cols) mask, so NaN and inf outside the triangle become 0
+    as in torch (a product with the mask would keep them)."""
+    keep = np.ascontiguousarray(np.asarray(t._saved, dtype=bool))  # host: the mask depends on the shapes only
+    _note_frozen(g, keep, t.ndim, g.batch_axis.get(ins[0]), "tril/triu's mask")
+    y = g.node("Where", [g.const(keep, "triangle_mask"), ins[0], _scalar(g, 0.0, t)], "triangle")
+    g.batch_axis[y] = g.batch_axis.get(ins[0])
+    return y
+
+
+def _clip_tensor_bounds_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """clamp with tensor bounds (either may be absent) as Max then Min, as the op computes it."""
+    has_lo, has_hi = t._saved
+    bounds = iter(ins[1:])
+    y = ins[0]
+    if has_lo:
+        y = g.node("Max", [y, next(bounds)], "clamp")
+    if has_hi:
+        y = g.node("Min", [y, next(bounds)], "clamp")
+    return y if y != ins[0] else g.node("Identity", ins, "clamp")
+
+
+def _rounded_div_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """div(rounding_mode=) of floats: Floor of the quotient, or for 'trunc' its sign times the Floor of
+    its magnitude (ONNX has no Trunc); the mode is the one the op recorded."""
+    mode = t._saved
+    q = g.node("Div", ins[:2], "div")
+    if mode == "trunc":
+        return g.node("Mul", [g.node("Sign", [q]), g.node("Floor", [g.node("Abs", [q])])], "trunc_div")
+    return g.node("Floor", [q], "floor_div")
+
+
+def _roll_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """roll: along each shifted dim, the last ``shift`` elements (a Slice) put before the rest (a Concat)."""
+    y = ins[0]
+    batch = g.batch_axis.get(ins[0])
+    for axis, shift in enumerate(t._saved):
+        if not shift:
+            continue
+        if axis == batch:
+            raise ExportError(
+                f"roll along the batch dim {axis} moves samples between rows; it cannot be written for any batch "
+                "size (export with dynamic_batch=False)"
+            )
+        size = t.shape[axis]
+
+        def part(start: int, stop: int, source: str = y, at: int = axis) -> str:
+            return g.node("Slice", [source, g.ints([start], "starts"), g.ints([stop], "ends"), g.ints([at], "axes")])
+
+        y = g.node("Concat", [part(size - shift, size), part(0, size - shift)], "roll", axis=axis)
+    if y == ins[0]:
+        y = g.node("Identity", ins, "roll")
+    g.batch_axis[y] = batch
+    return y
+
+
 OP_EMITTERS.update(
     {
         "_along_axis_vjp": _along_axis_op,
@@ -536,6 +627,11 @@ OP_EMITTERS.update(
         "_cumsum_vjp": _cumsum_op,
         "_vector_norm_vjp": _vector_norm_op,
         "_corrected_variance_vjp": _corrected_variance_op,
+        "_cdist_host_vjp": _cdist_host_op,
+        "_triangle_vjp": _triangle_op,
+        "_clip_tensor_bounds_vjp": _clip_tensor_bounds_op,
+        "_rounded_div_vjp": _rounded_div_op,
+        "_roll_vjp": _roll_op,
         "_rsub_vjp": _rsub_op,
         "_rsqrt_vjp": _rsqrt_op,
         "_where_vjp": _where_op,
