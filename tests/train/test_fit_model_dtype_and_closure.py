@@ -110,11 +110,14 @@ def test_fit_with_lbfgs_reaches_the_least_squares_solution() -> None:
     x, y = _data(n=40)
     design = np.hstack([x, np.ones((len(x), 1))])
     solution = np.linalg.lstsq(design, y, rcond=None)[0].ravel()
+    ds.manual_seed(0)  # the start is part of the result: without a seed it came from whatever ran before
     model = nn.Linear(3, 1).double()
     lbfgs = optim.LBFGS(model.parameters(), tolerance_grad=1e-12, tolerance_change=1e-15)
     history = ds.fit(model, "mse", lbfgs, (x, y), epochs=3, batch_size="full", verbose=0)
     found = np.concatenate([model.weight.detach().numpy().ravel(), model.bias.detach().numpy()])
-    np.testing.assert_allclose(found, solution, rtol=1e-9, atol=1e-9)
+    # LBFGS stops on its gradient and change tolerances, not on the distance to the solution: over 40
+    # random starts that distance was up to 1.3e-8 (6e-9 from this seed)
+    np.testing.assert_allclose(found, solution, rtol=1e-7, atol=1e-7)
     assert history["loss"][-1] < history["loss"][0]
 
     model32 = nn.Linear(3, 1)  # the default float32 model, with LBFGS's default tolerances

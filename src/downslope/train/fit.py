@@ -21,14 +21,16 @@ One epoch::
 
 from __future__ import annotations
 
+import itertools
 import math
 import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -277,6 +279,58 @@ class _Interrupt:
         self.restore()
 
 
+class _StepsPerEpoch:
+    """fit's training batches with ``steps_per_epoch``, by Keras 3's rule (its EpochIterator): each epoch
+    takes the next ``steps`` batches of one pass over ``loader``, which is not restarted at the epoch's end;
+    an epoch that reaches the pass's end stops there (with a warning when it wanted more batches), and the
+    next epoch starts a fresh pass. Other attributes are the loader's."""
+
+    def __init__(self, loader: DataLoader, steps: int) -> None:
+        self.loader = loader
+        self.steps = steps
+        self._batches: Any = None  # the pass under way (None: start one)
+        self._taken = 0  # batches of that pass already trained on
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+    def __iter__(self) -> Any:
+        per_pass = len(self.loader)
+        if self._batches is None:
+            self._batches, self._taken = iter(self.loader), 0
+        for _ in range(self.steps):
+            if self._taken >= per_pass:
+                warnings.warn(
+                    f"fit: the data ran out after {per_pass} batches, before steps_per_epoch={self.steps} batches "
+                    "were trained in this epoch; the epoch ends here and the next one starts a fresh pass "
+                    "(as Keras' 'Your input ran out of data')",
+                    stacklevel=2,
+                )
+                break
+            self._taken += 1
+            yield next(self._batches)
+        if self._taken >= per_pass:
+            self._batches = None
+
+
+class _FirstBatches:
+    """A validation loader read only for its first ``steps`` batches (fit's ``validation_steps``); other
+    attributes are the loader's."""
+
+    def __init__(self, loader: DataLoader, steps: int) -> None:
+        self.loader = loader
+        self.steps = steps
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+    def __iter__(self) -> Any:
+        return itertools.islice(iter(self.loader), self.steps)
+
+    def __len__(self) -> int:
+        return min(self.steps, len(self.loader))
+
+
 def _scheduler_per_batch(scheduler: SchedulerLike, interval: str) -> bool:
     if interval not in ("auto", "epoch", "batch"):
         raise ConfigError(f"fit: scheduler_interval must be 'auto', 'epoch' or 'batch', got {interval!r}")
@@ -363,6 +417,8 @@ def fit(
     initial_epoch: int = 0,
     validation_freq: int | Sequence[int] = 1,
     validation_batch_size: int | None = None,
+    steps_per_epoch: int | None = None,
+    validation_steps: int | None = None,
 ) -> History:
     """Train ``model`` by gradient descent on ``train``; returns the per-epoch :class:`History`.
 
@@ -480,13 +536,22 @@ def fit(
             Keras, and a ReduceLROnPlateau scheduler watching one is not stepped on them.
         validation_batch_size: the batch size of the validation loader fit makes (default 1024; the
             numbers do not depend on it). Not with a validation DataLoader, which has its own.
+        steps_per_epoch: an epoch is this many batches (Keras 3's rule). The pass over the data is not
+            restarted at each epoch: the next epoch takes the batches after the last one trained, and a
+            fresh (reshuffled) pass starts once the data runs out. An epoch that would need more batches
+            than the pass has left ends early at the end of the pass, with a warning, as Keras'
+            "Your input ran out of data". Not with ``resume_from`` or ``checkpoint_dir`` (an epoch can end
+            inside a pass, which a checkpoint cannot resume exactly); a ModelCheckpoint saves the weights.
+        validation_steps: validation reads only the first this many batches of the validation data
+            (the same batches every time, as Keras, whose validation starts a fresh pass each time).
 
     Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate the epoch was trained with; the
     History records it under Keras 3's ``learning_rate`` too), ``epoch_time`` (seconds) and ``time``
     (seconds since training began).
 
     Ctrl-C (or SIGTERM) finishes the current epoch, saves a checkpoint (with ``checkpoint_dir``) and
-    returns; a second Ctrl-C aborts at once.
+    returns; a second Ctrl-C aborts at once. The History says so: ``history.stop_kind == "interrupted"``
+    and ``history.stop_reason`` names the signal (``downslope train`` then exits with status 130).
 
     Example:
         >>> import numpy as np, downslope as ds
@@ -503,6 +568,16 @@ def fit(
     validation_freq = _check_validation_freq(validation_freq)
     if validation_batch_size is not None:
         validation_batch_size = _check_positive_int("validation_batch_size", validation_batch_size)
+    if steps_per_epoch is not None:
+        steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
+        if resume_from is not None or checkpoint_dir is not None:
+            raise ConfigError(
+                "fit: steps_per_epoch cannot be combined with resume_from or checkpoint_dir: an epoch can end "
+                "inside a pass over the data, which a checkpoint cannot resume exactly; leave steps_per_epoch "
+                "out (an epoch is then one pass) or save the weights with ModelCheckpoint"
+            )
+    if validation_steps is not None:
+        validation_steps = _check_positive_int("validation_steps", validation_steps)
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
         raise ConfigError(f"fit: initial_epoch must be an integer >= 0, got {initial_epoch!r}")
     loss_fn_: LossFn = _loss_by_name(loss_fn)
@@ -528,25 +603,32 @@ def fit(
     loader, val_loader = _loaders(
         train, validation, validation_split, batch_size, shuffle, seed, placed, model, validation_batch_size
     )
+    if val_loader is not None and validation_steps is not None:
+        val_loader = cast(DataLoader, _FirstBatches(val_loader, validation_steps))
+    batches: Any = loader if steps_per_epoch is None else _StepsPerEpoch(loader, steps_per_epoch)
     metric_fns = resolve_metrics(metrics, loss_fn)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
     # Monitors with mode='auto' and History.best read each metric's direction from these.
     history = History(metrics=metric_fns)
-    history.params = {"verbose": verbose, "epochs": epochs, "steps": len(loader)}  # Keras' History.params
+    steps = len(loader) if steps_per_epoch is None else steps_per_epoch
+    history.params = {"verbose": verbose, "epochs": epochs, "steps": steps}  # Keras' History.params
     state = TrainingState(
         model,
         optimizer,
         scheduler,
         history,
-        params={"epochs": epochs, "steps": len(loader), "batch_size": loader.batch_size, "method": loader.method},
+        params={"epochs": epochs, "steps": steps, "batch_size": loader.batch_size, "method": loader.method},
         metrics=metric_fns,
     )
     cbs = _callback_list(callbacks, history, checkpoint_dir, verbose)
     ranks_agree = any(getattr(cb, "agrees_across_ranks", False) for cb in cbs)
     cbs.set_trainer(state)
     interrupt = _Interrupt(state)
-    state.checkpoint_state = _checkpoint_builder(state, seed, loader, cbs, interrupt)
+    # (with steps_per_epoch an epoch can end inside a pass, which no checkpoint resumes: savers keep the weights)
+    state.checkpoint_state = (
+        _checkpoint_builder(state, seed, loader, cbs, interrupt) if steps_per_epoch is None else None
+    )
 
     if getattr(model, "stop_training", False):
         model.stop_training = False  # type: ignore[attr-defined]  # as Keras: an earlier fit's flag does not stop this one
@@ -566,7 +648,7 @@ def fit(
                 logs = _train_epoch(
                     epoch,
                     loss_fn,
-                    loader,
+                    batches,
                     val_loader,
                     metric_fns,
                     cbs,

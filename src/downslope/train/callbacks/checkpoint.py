@@ -1,4 +1,4 @@
-"""Saving checkpoints at epoch ends: :class:`ModelCheckpoint`."""
+"""Saving checkpoints at epoch ends (or every so many batches): :class:`ModelCheckpoint`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ class ModelCheckpoint(Callback):
     A full checkpoint holds everything needed to resume (``fit(..., resume_from=path)``);
     ``save_weights_only=True`` keeps just ``{"model": state_dict}``.
 
+    As Keras 3's ModelCheckpoint: ``initial_value_threshold`` (with ``save_best_only``) is the value to
+    beat first: nothing is saved until the monitored value is strictly better than it. ``save_freq`` is
+    ``"epoch"`` (save at epoch ends, every ``every_n_epochs``-th) or an int N: save after every N training
+    batches, counted across epochs (Keras' count), the file name filled with ``epoch`` and ``batch`` (both
+    from 1) and the batch's logs (``loss``); with ``save_best_only`` the monitored key is read from the
+    batch's logs (``monitor="loss"``). A save within an epoch holds the weights only (``{"model": ...}``):
+    a state in the middle of an epoch is not one ``fit(resume_from=...)`` could continue exactly.
+
     Example:
         >>> import os, tempfile
         >>> from downslope import nn
@@ -40,9 +48,26 @@ class ModelCheckpoint(Callback):
         save_weights_only: bool = False,
         every_n_epochs: int = 1,
         verbose: int = 0,
+        initial_value_threshold: float | None = None,
+        save_freq: str | int = "epoch",
     ) -> None:
         if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
             raise ConfigError(f"ModelCheckpoint: every_n_epochs must be a positive integer, got {every_n_epochs!r}")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ConfigError(
+                f"ModelCheckpoint: save_freq must be 'epoch' or a positive integer (a number of batches), "
+                f"got {save_freq!r}"
+            )
+        if initial_value_threshold is not None and (
+            isinstance(initial_value_threshold, bool)
+            or not isinstance(initial_value_threshold, (int, float))
+            or math.isnan(initial_value_threshold)
+        ):
+            raise ConfigError(
+                f"ModelCheckpoint: initial_value_threshold must be a number or None, got {initial_value_threshold!r}"
+            )
+        self.initial_value_threshold = None if initial_value_threshold is None else float(initial_value_threshold)
+        self.save_freq = save_freq
         self.filepath = str(filepath)
         self.monitor = monitor
         self.mode_requested = mode
@@ -56,18 +81,49 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.mode = resolve_mode(self.mode_requested, self.monitor, "ModelCheckpoint", self)
-        self.best: float | None = None
+        self.best: float | None = self.initial_value_threshold  # (a threshold is the first value to beat)
         self.best_epoch: int | None = None
         self.last_saved: str | None = None
         self._monitor.reset()
+        self._epoch = 0  # the epoch under way, for saves within it
+        self._batches_since_save = 0  # Keras' count for save_freq=N: batches trained since the last save
+        self._last_batch = -1
 
-    def _path(self, epoch: int, logs: Logs) -> str:
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        if self.save_freq == "epoch":
+            return
+        # Keras 3's count: a batch index not above the last one seen starts a new epoch
+        self._batches_since_save += batch + 1 if batch <= self._last_batch else batch - self._last_batch
+        self._last_batch = batch
+        if self._batches_since_save < int(self.save_freq):
+            return
+        self._batches_since_save = 0
+        logs = {k: float(v) for k, v in (logs or {}).items() if k != "size"}  # (a device's loss is read here)
+        if self.save_best_only and not self._improved(logs, self._epoch):
+            return
+        self._save(self._path(self._epoch, logs, batch), {"model": self.trained_model().state_dict()}, self._epoch)
+
+    def _improved(self, logs: Logs, epoch: int) -> bool:
+        """Whether the monitored value beats the best so far (then it becomes the best)."""
+        value = self._monitor.read(logs)
+        if value is None or not math.isfinite(value):
+            return False
+        if self.best is not None and not (value < self.best if self.mode == "min" else value > self.best):
+            return False
+        self.best, self.best_epoch = value, epoch
+        return True
+
+    def _path(self, epoch: int, logs: Logs, batch: int | None = None) -> str:
+        fields = {"epoch": epoch + 1} if batch is None else {"epoch": epoch + 1, "batch": batch + 1}
         try:
-            return self.filepath.format(epoch=epoch + 1, **logs)
+            return self.filepath.format(**{**logs, **fields})
         except (KeyError, IndexError, ValueError) as exc:
             raise ConfigError(
                 f"ModelCheckpoint: cannot fill the file name {self.filepath!r} from the logs "
-                f"(available: epoch, {', '.join(sorted(logs))}): {exc}"
+                f"(available: {', '.join([*fields, *sorted(logs)])}): {exc}"
             ) from None
 
     def _state(self) -> dict[str, Any]:
@@ -77,24 +133,23 @@ class ModelCheckpoint(Callback):
         return build()
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if self.save_freq != "epoch":
+            return
         logs = dict(logs or {})
         if self.save_best_only:
-            value = self._monitor.read(logs)
-            if value is None or not math.isfinite(value):
+            if not self._improved(logs, epoch):
                 return
-            better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
-            if not better:
-                return
-            self.best, self.best_epoch = value, epoch
         elif (epoch + 1) % self.every_n_epochs:
             return
+        self._save(self._path(epoch, logs), self._state(), epoch)
+
+    def _save(self, path: str, state: dict[str, Any], epoch: int) -> None:
         from ...serialization import save
 
-        path = self._path(epoch, logs)
         try:
             # Keras' ModelCheckpoint creates the file's directory (save itself refuses a missing one, as torch's)
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            save(self._state(), path)
+            save(state, path)
         except OSError as exc:
             # a full disk says so (the path is fine): "choose a writable path" would send the user the wrong way
             error = CheckpointError(f"ModelCheckpoint: {write_failure(exc, path)}")
@@ -106,7 +161,10 @@ class ModelCheckpoint(Callback):
             print(f"Epoch {epoch + 1}: saved checkpoint {path}")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch}
+        state: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch}
+        if self.save_freq != "epoch":  # (only then is there a count: a state without one holds nothing more)
+            state["batches_since_save"] = self._batches_since_save
+        return state
 
     def state_identity(self) -> dict[str, Any]:
         # the best value belongs to one quantity compared one way, and to the files it decided on
@@ -115,3 +173,4 @@ class ModelCheckpoint(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = state["best"]
         self.best_epoch = state["best_epoch"]
+        self._batches_since_save = int(state.get("batches_since_save", 0))  # (absent from older checkpoints)
