@@ -5,6 +5,7 @@ at ties and zeros, in float64 and float32, batched and broadcast, empty, with Na
 from __future__ import annotations
 
 import contextlib
+import math
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
@@ -227,3 +228,19 @@ def test_pdist_of_many_rows_needs_about_its_output(monkeypatch: Any, path: str) 
     assert peak < 3 * out_bytes + (8 << 20), (
         f"pdist held {peak / 2**20:.0f} MiB for {out_bytes / 2**20:.0f} MiB of output"
     )
+
+
+@pytest.mark.host_only  # a device's pdist runs as recorded float16 ops: p = 2's gradient overflows there
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, math.inf])
+def test_float16_pdist_is_the_float32_distance_rounded_once(p: float) -> None:
+    # torch's CPU pdist refuses float16; downslope computes it in float32 and rounds once, so distances
+    # whose squares overflow float16 (300**2 + 400**2) stay finite
+    a = np.array([[300, 0], [0, 400], [10, 20]], np.float16)
+    half = ds.tensor(a, requires_grad=True)
+    wide = ds.tensor(a.astype(np.float32), requires_grad=True)
+    out, ref = F.pdist(half, p), F.pdist(wide, p)
+    assert out.dtype == ds.float16
+    np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy().astype(np.float16))
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(half.grad.numpy(), wide.grad.numpy(), rtol=2e-3, atol=1e-3)

@@ -861,6 +861,8 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:
     compiled = None if gram else _distance.pdist_forward(a, p)  # numba's kernels for p = 1 and inf
     if compiled is not None:
         return record_op(compiled[0], (x,), _pdist_rule, (p, None, compiled[1]))
+    if a.dtype == np.float16:  # in float32, rounded once, as torch's kernel: 300**2 overflows float16
+        return record_op(_pdist_blocks(a.astype(np.float32), p).astype(np.float16), (x,), _pdist_rule, (p, None, None))
     out, close = _pdist_gram(a) if gram else (_pdist_blocks(a, p), None)
     return record_op(out, (x,), _pdist_rule, (p, close, None))
 
