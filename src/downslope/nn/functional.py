@@ -886,20 +886,6 @@ def _pdist_flat(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
     return i * (2 * n - i - 1) // 2 + (j - i - 1)
 
 
-def _pdist_norm(d: np.ndarray, p: float) -> np.ndarray:
-    """torch's pdist norms over the last axis: the count of nonzeros, the largest |d|, or (sum |d|^p)^(1/p)."""
-    if p == 0:
-        return (d != 0).sum(axis=-1).astype(d.dtype)
-    mag = np.abs(d)
-    if p == np.inf:
-        return mag.max(axis=-1)
-    if p == 1:
-        return mag.sum(axis=-1)
-    if p == 2:
-        return np.sqrt(np.einsum("...k,...k->...", d, d))
-    return (mag**p).sum(axis=-1) ** (1.0 / p)
-
-
 def _pdist_blocks(a: np.ndarray, p: float) -> np.ndarray:
     """pdist computed from the differences, a block of rows at a time (against the rows after them)."""
     n, m = a.shape
@@ -907,7 +893,7 @@ def _pdist_blocks(a: np.ndarray, p: float) -> np.ndarray:
     start = pos = 0
     while start < n - 1:
         stop = min(n - 1, start + _pdist_rows(n, m, a.itemsize, start))
-        dist = _pdist_norm(a[start:stop, None, :] - a[None, start + 1 :, :], p)
+        dist = _distance.difference_norms(a[start:stop, None, :] - a[None, start + 1 :, :], p)
         keep = np.triu(np.ones(dist.shape, dtype=bool))  # host: host kernel; row start+k pairs with the rows after it
         block = dist[keep]
         out[pos : pos + block.size] = block
@@ -948,11 +934,8 @@ def _pdist_gram(a: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray
     chunk = max(1, _PDIST_BLOCK_BYTES // (m * a.itemsize))
     for s in range(0, ci.size, chunk):
         i, j = ci[s : s + chunk], cj[s : s + chunk]
-        out[_pdist_flat(i, j, n)] = _pdist_norm(a[i] - a[j], 2.0)
+        out[_pdist_flat(i, j, n)] = _distance.difference_norms(a[i] - a[j], 2.0)
     return out, (ci, cj)
-
-
-_pdist_factor = _distance.distance_factor  # torch's pdist backward rule, shared with cdist's
 
 
 def _pdist_rule(g, y, args, saved, needs, xp):
@@ -963,7 +946,7 @@ def _pdist_rule(g, y, args, saved, needs, xp):
         return (_distance.pdist_backward(compiled, g, y),)
     if xp.differentiable:  # create_graph: the pairs' differences as recorded ops, differentiable again
         i, j = np.triu_indices(n, 1)
-        w = xp.expand_dims(g, -1) * _pdist_factor(x[i] - x[j], y, p, xp)
+        w = xp.expand_dims(g, -1) * _distance.distance_factor(x[i] - x[j], y, p, xp)
         return (xp.scatter((n, m), i, True, w) - xp.scatter((n, m), j, True, w),)
     a = x
     if p == 0:
@@ -980,7 +963,7 @@ def _pdist_rule(g, y, args, saved, needs, xp):
         gb = np.zeros(d.shape[:2], dtype=a.dtype)  # host: the host kernel (device inputs take the ops path)
         yb = np.zeros(d.shape[:2], dtype=a.dtype)  # host: the host kernel (device inputs take the ops path)
         gb[keep], yb[keep] = g[pos : pos + size], y[pos : pos + size]
-        factor = _pdist_factor(d, yb, p, xp)
+        factor = _distance.distance_factor(d, yb, p, xp)
         # each pair's g times its factor, summed over the pairs of a row: contractions, no (rows, N, M) product
         gx[start:stop] += np.einsum("bl,blm->bm", gb, factor)
         gx[start + 1 :] -= np.einsum("bl,blm->lm", gb, factor)

@@ -28,7 +28,7 @@ import numpy as np
 from .. import jit_gate
 from ..graph import ArrayRules
 
-__all__ = ["cdist_backward", "cdist_forward", "distance_factor", "pdist_backward", "pdist_forward"]
+__all__ = ["cdist_backward", "cdist_forward", "difference_norms", "distance_factor", "pdist_backward", "pdist_forward"]
 
 _JIT = "downslope.ops._jit_distance"
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -89,16 +89,16 @@ def cdist_forward(x1: np.ndarray, x2: np.ndarray, p: float) -> tuple[np.ndarray,
     if x1.dtype != x2.dtype or type(x1) is not np.ndarray or type(x2) is not np.ndarray:
         return None
     kernels = _kernels(p, count * rows1 * rows2 * m, x1, x2)
+    if kernels is None and (not p > 0 or x1.dtype not in _DTYPES or not count * rows1 * rows2 * m):
+        return None
     left = np.broadcast_to(x1, batch + (rows1, m)).reshape(count, rows1, m)
     left = np.ascontiguousarray(left)  # host: the compiled path's host arrays
     if kernels is None:
-        if not p > 0 or x1.dtype not in _DTYPES or not count * rows1 * rows2 * m:
-            return None
         right = np.broadcast_to(x2, batch + (rows2, m)).reshape(count, rows2, m)
         right = np.ascontiguousarray(right)  # host: the NumPy path's host arrays
         out = np.empty((count, rows1, rows2), dtype=x1.dtype)  # host: the NumPy path's host arrays
         for start, stop in _row_blocks(rows1, rows2 * m * count * x1.itemsize):
-            out[:, start:stop] = _norm_last(left[:, start:stop, None, :] - right[:, None, :, :], p)
+            out[:, start:stop] = difference_norms(left[:, start:stop, None, :] - right[:, None, :, :], p)
         return out.reshape(batch + (rows1, rows2)), (None, left, right, p, batch)
     right_t = np.swapaxes(np.broadcast_to(x2, batch + (rows2, m)).reshape(count, rows2, m), -1, -2)
     right_t = np.ascontiguousarray(right_t)  # host: the compiled path's host arrays
@@ -143,13 +143,18 @@ def _row_blocks(rows: int, row_bytes: int) -> list[tuple[int, int]]:
     return [(start, min(rows, start + step)) for start in range(0, rows, step)]
 
 
-def _norm_last(d: np.ndarray, p: float) -> np.ndarray:
-    """torch's cdist norms over the last axis of differences ``d``: sum |d|, max |d|, (sum |d|^p)^(1/p)."""
+def difference_norms(d: np.ndarray, p: float) -> np.ndarray:
+    """torch's pdist/cdist norms over the last axis of differences ``d``: the count of nonzeros (p = 0),
+    the largest |d|, sum |d|, or (sum |d|^p)^(1/p)."""
+    if p == 0:
+        return (d != 0).sum(axis=-1).astype(d.dtype)
     mag = np.abs(d)
-    if p == 1:
-        return mag.sum(axis=-1)
     if p == math.inf:
         return mag.max(axis=-1)
+    if p == 1:
+        return mag.sum(axis=-1)
+    if p == 2:
+        return np.sqrt(np.einsum("...k,...k->...", d, d))
     return (mag**p).sum(axis=-1) ** (1.0 / p)
 
 
