@@ -13,7 +13,7 @@ import downslope as ds
 from downslope import distributed as dist
 from downslope import nn, optim
 from downslope.distributed import World
-from downslope.distributed.training import LinearScalingRule, _shardable, linear_scaling_factor
+from downslope.distributed.training import LinearScalingRule, _rank_callbacks, _shardable, linear_scaling_factor
 from downslope.distributed.world import _SelfComm
 from downslope.errors import ConfigError
 from downslope.train.callbacks import TrainingState
@@ -209,3 +209,10 @@ def test_without_a_seed_the_shuffling_follows_manual_seed() -> None:
     first, again, other = run(5), run(5), run(6)
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+def test_backup_and_restore_is_refused_across_ranks(tmp_path: Any) -> None:
+    # rank 0 alone would write (and read) the backup: a restart would resume rank 0 only
+    backup = ds.train.BackupAndRestore(tmp_path / "backup")
+    with pytest.raises(ConfigError, match="BackupAndRestore is not supported across ranks"):
+        _rank_callbacks([backup], _one_process(), None, None, 0)

@@ -111,13 +111,6 @@ def test_step_counts_must_be_positive_integers(bad):
         fit(model, "mse", "sgd", (x, y), epochs=1, verbose=0, **bad)
 
 
-def test_steps_per_epoch_refuses_a_resumable_checkpoint_dir(tmp_path):
-    x, y = _data(4)
-    model = nn.Linear(3, 1)
-    with pytest.raises(ConfigError, match="steps_per_epoch cannot be combined with resume_from or checkpoint_dir"):
-        fit(model, "mse", "sgd", (x, y), epochs=1, verbose=0, steps_per_epoch=1, checkpoint_dir=tmp_path)
-
-
 def _keras_saves(values, threshold, mode):
     """Keras 3's ModelCheckpoint(save_best_only=True, initial_value_threshold=...): the epochs saved."""
     best = threshold if threshold is not None else (math.inf if mode == "min" else -math.inf)
@@ -209,14 +202,3 @@ def test_steps_per_epoch_and_validation_steps_on_a_device_match_the_host():
     for a, b in zip(host_params, device_params):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(device_history["val_loss"], host_history["val_loss"], rtol=1e-12)
-
-
-def test_a_checkpoint_saved_with_steps_per_epoch_holds_the_weights_not_a_resumable_state(tmp_path):
-    x, y = _data(10)
-    model = nn.Linear(3, 1)
-    path = tmp_path / "m.ckpt"
-    fit(model, "mse", "sgd", (x, y), epochs=1, batch_size=2, steps_per_epoch=2, verbose=0,
-        callbacks=[ModelCheckpoint(path, monitor="loss")])  # fmt: skip
-    state = ds.load(str(path))
-    assert sorted(state) == ["model"]
-    np.testing.assert_array_equal(state["model"]["weight"].numpy(), model.weight.detach().numpy())

@@ -31,7 +31,15 @@ from ..data.dataset import dataset_arrays
 from ..device import CPU
 from ..errors import ConfigError, StateError
 from ..optim.protocols import OptimizerLike, SchedulerLike
-from ..train.callbacks import Callback, CallbackList, CSVLogger, DivergenceGuard, Logs, ModelCheckpoint
+from ..train.callbacks import (
+    BackupAndRestore,
+    Callback,
+    CallbackList,
+    CSVLogger,
+    DivergenceGuard,
+    Logs,
+    ModelCheckpoint,
+)
 from ..train.history import History
 from ..train.inputs import InputsDataset, inputs_dataset, make_loader, model_float_dtype, multi_input, split_validation
 from ..train.placement import training_device
@@ -344,6 +352,13 @@ def _rank_callbacks(
     """The callbacks of this rank, in order: logs averaged across ranks first, the linear scaling
     rule, the user's (writers on rank 0 only; a DivergenceGuard unless given), the agreement last."""
     user = list(callbacks.callbacks if isinstance(callbacks, CallbackList) else (callbacks or []))
+    if any(isinstance(cb, BackupAndRestore) for cb in user):
+        # rank 0 alone writes files, so a backup would restore rank 0 and leave the others at the start
+        raise ConfigError(
+            "distributed.fit: BackupAndRestore is not supported across ranks (only rank 0 writes the backup, "
+            "and every rank must resume from the same state); pass checkpoint_dir=... and, after an "
+            "interruption, resume_from=... (a file every rank can read)"
+        )
     if not world.is_main:
         user = [cb for cb in user if not isinstance(cb, _WRITERS)]
     if not any(isinstance(cb, DivergenceGuard) for cb in user):

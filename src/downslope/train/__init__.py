@@ -6,6 +6,7 @@ Example:
 """
 
 from .callbacks import (
+    BackupAndRestore,
     Callback,
     CallbackList,
     CSVLogger,
@@ -62,6 +63,7 @@ __all__ = [
     "TerminateOnNaN",
     "DivergenceGuard",
     "ModelCheckpoint",
+    "BackupAndRestore",
     "CSVLogger",
     "LearningRateMonitor",
     "LambdaCallback",

@@ -27,7 +27,6 @@ import signal
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -40,8 +39,9 @@ from ..device import CPU, device
 from ..devices import device_of, to_device, to_host
 from ..errors import ConfigError
 from ..optim.protocols import OptimizerLike, SchedulerLike
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 from .callbacks import (
+    BackupAndRestore,
     Callback,
     CallbackList,
     DivergenceGuard,
@@ -85,11 +85,14 @@ from .progress import ProgressBar
 from .protocols import LossFn, ModelLike
 from .resume import (
     CHECKPOINT_KIND,
+    StepsPerEpoch,
+    backup_callback,
     data_fingerprint,
     hold_checkpoint_dir,
-    read_checkpoint,
+    release_backup_dir,
     release_checkpoint_dir,
     restore,
+    starting_checkpoint,
     warn_if_other_data,
 )
 from .stepping import needs_closure
@@ -277,40 +280,6 @@ class _Interrupt:
 
     def __exit__(self, *exc: object) -> None:
         self.restore()
-
-
-class _StepsPerEpoch:
-    """fit's training batches with ``steps_per_epoch``, by Keras 3's rule (its EpochIterator): each epoch
-    takes the next ``steps`` batches of one pass over ``loader``, which is not restarted at the epoch's end;
-    an epoch that reaches the pass's end stops there (with a warning when it wanted more batches), and the
-    next epoch starts a fresh pass. Other attributes are the loader's."""
-
-    def __init__(self, loader: DataLoader, steps: int) -> None:
-        self.loader = loader
-        self.steps = steps
-        self._batches: Any = None  # the pass under way (None: start one)
-        self._taken = 0  # batches of that pass already trained on
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.loader, name)
-
-    def __iter__(self) -> Any:
-        per_pass = len(self.loader)
-        if self._batches is None:
-            self._batches, self._taken = iter(self.loader), 0
-        for _ in range(self.steps):
-            if self._taken >= per_pass:
-                warnings.warn(
-                    f"fit: the data ran out after {per_pass} batches, before steps_per_epoch={self.steps} batches "
-                    "were trained in this epoch; the epoch ends here and the next one starts a fresh pass "
-                    "(as Keras' 'Your input ran out of data')",
-                    stacklevel=2,
-                )
-                break
-            self._taken += 1
-            yield next(self._batches)
-        if self._taken >= per_pass:
-            self._batches = None
 
 
 class _FirstBatches:
@@ -540,8 +509,8 @@ def fit(
             restarted at each epoch: the next epoch takes the batches after the last one trained, and a
             fresh (reshuffled) pass starts once the data runs out. An epoch that would need more batches
             than the pass has left ends early at the end of the pass, with a warning, as Keras'
-            "Your input ran out of data". Not with ``resume_from`` or ``checkpoint_dir`` (an epoch can end
-            inside a pass, which a checkpoint cannot resume exactly); a ModelCheckpoint saves the weights.
+            "Your input ran out of data". A checkpoint records where the pass stands (its order and the
+            batches taken), so ``resume_from`` continues it exactly (reading past the batches taken).
         validation_steps: validation reads only the first this many batches of the validation data
             (the same batches every time, as Keras, whose validation starts a fresh pass each time).
 
@@ -570,12 +539,6 @@ def fit(
         validation_batch_size = _check_positive_int("validation_batch_size", validation_batch_size)
     if steps_per_epoch is not None:
         steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
-        if resume_from is not None or checkpoint_dir is not None:
-            raise ConfigError(
-                "fit: steps_per_epoch cannot be combined with resume_from or checkpoint_dir: an epoch can end "
-                "inside a pass over the data, which a checkpoint cannot resume exactly; leave steps_per_epoch "
-                "out (an epoch is then one pass) or save the weights with ModelCheckpoint"
-            )
     if validation_steps is not None:
         validation_steps = _check_positive_int("validation_steps", validation_steps)
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
@@ -594,7 +557,8 @@ def fit(
         validation = validation_data
     if validation is not None and validation_split is not None:
         raise ConfigError("fit: pass either validation=... or validation_split=..., not both")
-    checkpoint = read_checkpoint(resume_from) if resume_from is not None else None
+    backup = backup_callback(callbacks, checkpoint_dir)  # Keras' BackupAndRestore: resume from its backup
+    checkpoint, resume_from = starting_checkpoint(resume_from, backup)
     seed = resolve_seed(checkpoint["seed"] if checkpoint is not None else seed)
     target = training_device(device, model, "fit")
     if device is not None and hasattr(model, "to"):
@@ -605,7 +569,7 @@ def fit(
     )
     if val_loader is not None and validation_steps is not None:
         val_loader = cast(DataLoader, _FirstBatches(val_loader, validation_steps))
-    batches: Any = loader if steps_per_epoch is None else _StepsPerEpoch(loader, steps_per_epoch)
+    batches: Any = loader if steps_per_epoch is None else StepsPerEpoch(loader, steps_per_epoch)
     metric_fns = resolve_metrics(metrics, loss_fn)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
@@ -625,20 +589,22 @@ def fit(
     ranks_agree = any(getattr(cb, "agrees_across_ranks", False) for cb in cbs)
     cbs.set_trainer(state)
     interrupt = _Interrupt(state)
-    # (with steps_per_epoch an epoch can end inside a pass, which no checkpoint resumes: savers keep the weights)
-    state.checkpoint_state = (
-        _checkpoint_builder(state, seed, loader, cbs, interrupt) if steps_per_epoch is None else None
-    )
+    state.checkpoint_state = _checkpoint_builder(state, seed, loader, cbs, interrupt, batches)
 
     if getattr(model, "stop_training", False):
         model.stop_training = False  # type: ignore[attr-defined]  # as Keras: an earlier fit's flag does not stop this one
     held = hold_checkpoint_dir(checkpoint_dir) if checkpoint_dir is not None else None
+    held_backup = None
     try:
+        if backup is not None:
+            held_backup = hold_checkpoint_dir(
+                backup.backup_dir, f"BackupAndRestore(backup_dir={str(backup.backup_dir)!r})"
+            )
         cbs.on_train_begin({})
         completed = 0
         if checkpoint is not None:
             warn_if_other_data(checkpoint, loader, resume_from)
-            completed = _resume(checkpoint, resume_from, state, loader, cbs, epochs)
+            completed = _resume(checkpoint, resume_from, state, loader, cbs, epochs, batches)
         # "time" continues from the checkpoint's clock when resuming.
         started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
         logs: Logs = {}
@@ -686,11 +652,12 @@ def fit(
         cbs.on_train_end(logs)
     finally:
         release_checkpoint_dir(held, checkpoint_dir)
+        release_backup_dir(held_backup, backup)
     return history
 
 
 def _checkpoint_builder(
-    state: TrainingState, seed: int, loader: DataLoader, cbs: CallbackList, interrupt: _Interrupt
+    state: TrainingState, seed: int, loader: DataLoader, cbs: CallbackList, interrupt: _Interrupt, batches: Any
 ) -> Callable[[], dict[str, Any]]:
     """The function that gathers fit's whole resumable state (``TrainingState.checkpoint_state``)."""
 
@@ -723,6 +690,8 @@ def _checkpoint_builder(
             and interrupt.aborted is None
             and state.stop_kind != "interrupted",
             "data": fingerprint[0],
+            # with steps_per_epoch an epoch can end inside a pass over the data: where that pass stands
+            "steps_pass": batches.state_dict() if isinstance(batches, StepsPerEpoch) else None,
         }
 
     return checkpoint_state
@@ -735,10 +704,11 @@ def _resume(
     loader: DataLoader,
     cbs: CallbackList,
     epochs: int,
+    batches: Any = None,
 ) -> int:
     """Restores a checkpoint into the run; returns how many epochs are already done."""
     model, optimizer, history = state.parts()
-    completed = restore(checkpoint, model, optimizer, state.scheduler, loader, history, cbs, resume_from)
+    completed = restore(checkpoint, model, optimizer, state.scheduler, loader, history, cbs, resume_from, batches)
     if checkpoint.get("finished"):  # saved at the epoch where training stopped: nothing left to train
         state.stop_training = True
         state.stop_reason = checkpoint.get("stop_reason")
@@ -865,8 +835,8 @@ def _callback_list(
         # NaN/inf losses stop training with a clear message, and so does a loss 10^4 times above where it
         # started (however slowly it got there); a loss that merely rises above its best does not
         user.append(DivergenceGuard(factor=math.inf, initial_factor=1e4))
-    savers = [cb for cb in user if isinstance(cb, ModelCheckpoint)]
-    ordered: list[Callback] = [cb for cb in user if not isinstance(cb, ModelCheckpoint)]
+    savers = [cb for cb in user if isinstance(cb, (ModelCheckpoint, BackupAndRestore))]
+    ordered: list[Callback] = [cb for cb in user if not isinstance(cb, (ModelCheckpoint, BackupAndRestore))]
     ordered.append(_RecordHistory(history))
     ordered.extend(savers)
     if checkpoint_dir is not None:
@@ -1033,7 +1003,8 @@ def _batch_weights(
     labels = np.rint(labels.reshape(len(labels), -1)[:, 0]).astype(np.int64)
     found = np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=backend.get_default_dtype())
     weights = to_device(found, device_of(y.array))
-    return x, y, weights if w is None else w.array * weights
+    # (a Tensor, not a bare array: weighted_loss would read a device's array through NumPy)
+    return x, y, wrap_array(weights if w is None else w.array * weights)
 
 
 _LOSS_NAMES = LOSS_NAMES  # (the table lives beside evaluate, which takes the same names)

@@ -28,6 +28,7 @@ from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..serialization import try_lock
 from ..tensor import Tensor
 from .callbacks import CallbackList
+from .callbacks.backup import BackupAndRestore
 from .history import History
 from .placement import load_on_host
 from .protocols import ModelLike
@@ -66,10 +67,12 @@ def restore(
     history: History,
     cbs: CallbackList,
     path: Any,
+    batches: Any = None,
 ) -> int:
     """Load a checkpoint's states into a run's objects; returns the number of epochs it had completed.
 
-    ``path`` (where it was read from) is named in errors.
+    ``path`` (where it was read from) is named in errors. ``batches``: the run's :class:`StepsPerEpoch`
+    (fit's ``steps_per_epoch``), given the position of the pass the checkpoint's epoch ended inside.
     """
     where = f"fit(resume_from={str(path)!r})"
     try:
@@ -92,9 +95,90 @@ def restore(
     except CheckpointError as exc:  # e.g. a data-parallel run's checkpoint resumed in one process
         raise CheckpointError(f"{where}: {exc}") from None
     backend.set_rng_state(ckpt["rng"])
+    passing = ckpt.get("steps_pass") or {}
+    if isinstance(batches, StepsPerEpoch):
+        batches.load_state_dict(passing)  # (after the loader and the generator: it puts both back as they are)
+    elif passing.get("taken"):
+        warnings.warn(
+            f"{where}: the checkpoint ended its last epoch {passing['taken']} batches into a pass over the data "
+            "(steps_per_epoch); this run has no steps_per_epoch, so its first epoch starts a fresh pass",
+            UserWarning,
+            stacklevel=4,
+        )
     history.load_state_dict(ckpt["history"])
     cbs.load_state_dict(ckpt["callbacks"])
     return int(ckpt["epoch"])
+
+
+class StepsPerEpoch:
+    """fit's training batches with ``steps_per_epoch``, by Keras 3's rule (its EpochIterator): each epoch
+    takes the next ``steps`` batches of one pass over ``loader``, which is not restarted at the epoch's end;
+    an epoch that reaches the pass's end stops there (with a warning when it wanted more batches), and the
+    next epoch starts a fresh pass. Other attributes are the loader's.
+
+    A checkpoint records where the pass under way stands (:meth:`state_dict`): the batches already taken
+    from it, and the loader's and the library generator's states as the pass began, which fix its order.
+    Resuming (:meth:`load_state_dict`) draws that order again and reads past the batches taken (read, not
+    trained: up to one pass of reading), so the resumed epochs take the batches the uninterrupted run took."""
+
+    def __init__(self, loader: DataLoader, steps: int) -> None:
+        self.loader = loader
+        self.steps = steps
+        self._batches: Any = None  # the pass under way (None: start one)
+        self._taken = 0  # batches of that pass already trained on
+        self._pass_start: dict[str, Any] | None = None  # the states that drew the pass under way's order
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+    def __iter__(self) -> Any:
+        per_pass = len(self.loader)
+        if self._batches is None:
+            self._pass_start = {"loader": self.loader.state_dict(), "rng": backend.get_rng_state()}
+            self._batches, self._taken = iter(self.loader), 0
+        for _ in range(self.steps):
+            if self._taken >= per_pass:
+                warnings.warn(
+                    f"fit: the data ran out after {per_pass} batches, before steps_per_epoch={self.steps} batches "
+                    "were trained in this epoch; the epoch ends here and the next one starts a fresh pass "
+                    "(as Keras' 'Your input ran out of data')",
+                    stacklevel=2,
+                )
+                break
+            self._taken += 1
+            yield next(self._batches)
+        if self._taken >= per_pass:
+            self._batches, self._pass_start = None, None
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"taken": 0}`` when the next epoch starts a fresh pass; otherwise the batches taken from the
+        pass under way and the states its order was drawn from."""
+        if self._batches is None or self._pass_start is None:
+            return {"taken": 0}
+        return {"taken": self._taken, **self._pass_start}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the pass :meth:`state_dict` describes; the loader's and the library generator's states
+        are left as they were when this was called (the checkpoint's, at the end of its epoch)."""
+        taken = int(state.get("taken", 0))
+        self._batches, self._taken, self._pass_start = None, 0, None
+        if not taken:
+            return
+        if taken >= len(self.loader):
+            raise CheckpointError(
+                f"fit: the checkpoint's epoch ended {taken} batches into a pass, but this run's data has "
+                f"{len(self.loader)} batches per pass; resume with the data and batch size it was trained on"
+            )
+        now = {"loader": self.loader.state_dict(), "rng": backend.get_rng_state()}
+        self.loader.load_state_dict(state["loader"])
+        backend.set_rng_state(state["rng"])
+        batches = iter(self.loader)
+        for _ in range(taken):  # the order is drawn at the first batch; the batches read are not trained on
+            next(batches)
+        self._batches, self._taken = batches, taken
+        self._pass_start = {"loader": state["loader"], "rng": state["rng"]}
+        self.loader.load_state_dict(now["loader"])  # (the pass's order is drawn: the stream goes back)
+        backend.set_rng_state(now["rng"])
 
 
 FINGERPRINT_SAMPLES = 256  # evenly spaced samples hashed for a dataset that holds no arrays
@@ -221,15 +305,17 @@ def warn_if_other_data(ckpt: dict[str, Any], loader: DataLoader, path: Any) -> N
         )
 
 
-def hold_checkpoint_dir(directory: str | Path) -> int:
+def hold_checkpoint_dir(directory: str | Path, where: str | None = None) -> int:
     """Take ``directory`` for this process's run (a lock on its ``.fit.lock``, released when the returned
     descriptor is closed or the process dies); refuse when another process is training into it, since the
-    two would overwrite each other's ``last.ckpt``. Temporary files that a writer killed mid-write left
+    two would overwrite each other's ``last.ckpt``. ``where`` names the argument in errors
+    (``fit(checkpoint_dir=...)`` by default). Temporary files that a writer killed mid-write left
     there are removed: while the lock is held nobody else writes in the directory.
 
     :func:`release_checkpoint_dir` removes the lock file (while still holding it): a process that opened
     the file just before and then locked it holds a lock on a removed file, so the lock taken here counts
     only if the file at the path is still the one locked; otherwise it is taken again."""
+    where = where or f"fit(checkpoint_dir={str(directory)!r})"
     path = Path(directory)
     lock_file = path / LOCK_FILE
     fd: int | None = None
@@ -242,8 +328,7 @@ def hold_checkpoint_dir(directory: str | Path) -> int:
             continue  # removed by its releasing holder between the touch and the open
         except OSError as exc:
             raise ConfigError(
-                f"fit(checkpoint_dir={str(directory)!r}): cannot write there ({exc.strerror or exc}); "
-                "choose a writable directory"
+                f"{where}: cannot write there ({exc.strerror or exc}); choose a writable directory"
             ) from None
         if fd is None or _is_the_file(fd, lock_file):
             break
@@ -251,8 +336,7 @@ def hold_checkpoint_dir(directory: str | Path) -> int:
         fd = None
     if fd is None:
         raise StateError(
-            f"fit(checkpoint_dir={str(directory)!r}): another process is training into this directory now; "
-            "give each run its own checkpoint_dir"
+            f"{where}: another process is training into this directory now; give each run its own directory"
         )
     for stale in path.glob(".*.ckpt.*.tmp"):
         stale.unlink(missing_ok=True)
@@ -286,8 +370,67 @@ def release_checkpoint_dir(fd: int | None, directory: str | Path | None = None) 
     os.close(fd)
 
 
+def backup_callback(callbacks: Any, checkpoint_dir: str | Path | None) -> BackupAndRestore | None:
+    """The BackupAndRestore among fit's ``callbacks`` (None without one); two, or one backing up into
+    fit's ``checkpoint_dir``, are refused (each would overwrite the other's state)."""
+    listed = callbacks if isinstance(callbacks, (list, tuple, CallbackList)) else ()  # (fit refuses the rest)
+    found = [cb for cb in listed if isinstance(cb, BackupAndRestore)]
+    if len(found) > 1:
+        raise ConfigError(
+            f"fit: {len(found)} BackupAndRestore callbacks ({', '.join(str(cb.backup_dir) for cb in found)}); "
+            "pass one: a run has one backup"
+        )
+    if not found:
+        return None
+    backup = found[0]
+    if checkpoint_dir is not None and os.path.abspath(checkpoint_dir) == os.path.abspath(backup.backup_dir):
+        raise ConfigError(
+            f"fit: BackupAndRestore(backup_dir={str(backup.backup_dir)!r}) and checkpoint_dir are the same "
+            "directory; give the backup a directory of its own"
+        )
+    return backup
+
+
+def starting_checkpoint(
+    resume_from: str | Path | None, backup: BackupAndRestore | None
+) -> tuple[dict[str, Any] | None, str | Path | None]:
+    """The checkpoint a fit starts from and where it was read: a BackupAndRestore's backup when there is
+    one (the same run, later than any ``resume_from``), else ``resume_from``'s, else none."""
+    saved = backup.read() if backup is not None else None
+    if backup is None or saved is None:
+        return (read_checkpoint(resume_from) if resume_from is not None else None), resume_from
+    within = saved.get("within_epoch")
+    if within:
+        warnings.warn(
+            f"BackupAndRestore: the backup in {str(backup.backup_dir)!r} was made after batch {within} of epoch "
+            f"{int(saved['epoch']) + 1} (save_freq={backup.save_freq!r}); as in Keras, that epoch is trained again "
+            "from its first batch, starting from the backup's weights, so the run is not the uninterrupted one "
+            "(save_freq='epoch' resumes exactly)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return saved, backup.path
+
+
+def release_backup_dir(fd: int | None, backup: BackupAndRestore | None) -> None:
+    """Release the directory fit held for ``backup``; an emptied one (its backup deleted as the run ended)
+    is removed, as Keras removes its backup directory."""
+    if backup is None or fd is None:
+        return
+    release_checkpoint_dir(fd, backup.backup_dir)
+    if backup.deleted:
+        try:
+            backup.backup_dir.rmdir()
+        except OSError:  # it holds other files (or is gone): left as it is
+            pass
+
+
 __all__ = [
     "CHECKPOINT_KIND",
+    "StepsPerEpoch",
+    "backup_callback",
+    "release_backup_dir",
+    "starting_checkpoint",
     "checkpoint_path",
     "data_fingerprint",
     "hold_checkpoint_dir",

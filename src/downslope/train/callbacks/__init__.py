@@ -23,10 +23,12 @@ can be reused across runs. Messages count epochs from 1, as progress output does
 
 The package holds the protocol (``base``: Callback, CallbackList, TrainingState), what monitoring
 callbacks share (``monitoring``), the stopping rules (``stopping``), checkpointing
-(``checkpoint``), loggers (``loggers``) and Keras' LambdaCallback, LearningRateScheduler and
-ReduceLROnPlateau (``keras_extras``); everything is importable from here.
+(``checkpoint``), Keras' BackupAndRestore (``backup``), loggers (``loggers``) and Keras'
+LambdaCallback, LearningRateScheduler and ReduceLROnPlateau (``keras_extras``); everything is
+importable from here.
 """
 
+from .backup import BackupAndRestore
 from .base import Callback, CallbackList, Logs, TrainingState, as_callback_list
 from .checkpoint import ModelCheckpoint
 from .keras_extras import LambdaCallback, LearningRateScheduler, ReduceLROnPlateau
@@ -46,6 +48,7 @@ __all__ = [
     "TerminateOnNaN",
     "DivergenceGuard",
     "ModelCheckpoint",
+    "BackupAndRestore",
     "CSVLogger",
     "LearningRateMonitor",
     "LambdaCallback",
