@@ -270,6 +270,9 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
         raise ArgumentError(f"cdist: p must be a non-negative number (inf included), got {p!r}")
     if compute_mode not in _CDIST_MODES:
         raise ArgumentError(f"cdist: compute_mode must be None or one of {_CDIST_MODES[1:]}, got {compute_mode!r}")
+    if a.array.dtype == np.float16:  # in float32, rounded once (pdist's rule): 300**3 overflows float16
+        wide = cdist(ops.astype(a, np.float32), ops.astype(b, np.float32), p, compute_mode)
+        return ops.astype(wide, np.float16)
     if p == 2 and a.array.size and b.array.size and a.array.dtype == b.array.dtype:
         if compute_mode == _CDIST_MODES[2] or (
             compute_mode in _CDIST_MODES[:2] and (a.shape[-2] > 25 or b.shape[-2] > 25)

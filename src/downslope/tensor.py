@@ -817,6 +817,11 @@ class Tensor:
         """``t[index] = value``, in place. While gradients are recorded and ``t`` or ``value`` requires
         grad, ``t`` becomes the output of the assignment (the overwritten part gets no gradient and
         ``value`` gets the gradient of the part it fills), as in PyTorch."""
+        if not getattr(self.array.flags, "writeable", True) and _plain_index(index):
+            target = self[index]  # y = x.expand(2, 3); y[0] = v: as torch, a write into the view y[0], which
+            if getattr(target.array.flags, "writeable", False):  # repeats no element, lands in x
+                target[...] = value
+                return
         if _records(self, value):
             if isinstance(value, Tensor) and value._vc is not None and value._vc is self._vc:
                 # buf[i] = view_of_buf (the second half of `buf[i] += w`): the buffer takes the written values
@@ -2931,6 +2936,10 @@ def _alias(out: Tensor, x: Tensor) -> Tensor:
     base = out.array.base
     if base is None:
         return out
+    if not getattr(out.array.flags, "writeable", True) and _repeats_nothing_of_overlap(out.array, x.array, base):
+        # torch refuses a write only when the written view repeats an element: a select or slice of an
+        # expanded (or overlapping-windows) view that repeats none writes through into the base, as there
+        out.array.flags.writeable = True
     if base is x.array:
         out._vc = _version_counter(x)
         # a recorded in-place write through a view outside the graph reaches x this way (_inplace_on_plain_view)
@@ -3039,6 +3048,40 @@ def _expanded(t: Tensor, shape: Any) -> Tensor:
 
 def _unordered(op: str) -> None:
     raise DTypeError(f"{op}: not implemented for complex tensors (complex numbers have no order), as in torch")
+
+
+def _internal_overlap(a: Any) -> builtins.bool:
+    """Whether two indices of ``a`` may name one memory location: a dim of size > 1 with stride 0, or
+    strides that do not nest (each dim's step, by size of step, at least the span of the ones inside it).
+    Conservative: a layout it cannot prove free of overlap counts as overlapping."""
+    dims = sorted((abs(st), n) for n, st in zip(a.shape, a.strides) if n > 1)
+    span = a.itemsize
+    for step, n in dims:
+        if step < span:
+            return True
+        span = step * n
+    return False
+
+
+def _repeats_nothing_of_overlap(view: Any, source: Any, owner: Any) -> builtins.bool:
+    """Whether ``view``, read-only, taken from ``source``, read-only because elements repeat in it (an
+    expand, overlapping windows), is a plain view of ``owner``'s memory that may be written: it repeats
+    no element, and ``owner``, the array that holds the memory, is writable and of its dtype (so that a
+    view deliberately read-only, a complex tensor's .real or a read-only array shared with NumPy, stays so)."""
+    return (
+        getattr(owner.flags, "writeable", False)
+        and owner.dtype == view.dtype
+        and not getattr(source.flags, "writeable", True)
+        and source.size > 0
+        and _internal_overlap(source)
+        and not _internal_overlap(view)
+    )
+
+
+def _plain_index(index: Any) -> builtins.bool:
+    """Whether ``index`` picks a view (ints, slices, None, Ellipsis, or a tuple of them): no arrays or masks."""
+    parts = index if type(index) is tuple else (index,)
+    return builtins.all(type(i) in (builtins.int, slice) or i is None or i is Ellipsis for i in parts)
 
 
 def _check_writable(t: Tensor, op: str) -> None:
@@ -3684,9 +3727,12 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
             )
         view = view._parents[0]
     base = t._parents[0]
+    place = None
+    if not getattr(base.array.flags, "writeable", True):  # a select of an expanded view (x.expand(2, 4, 4)[0])
+        base, place = _writable_source(t, base, name)
     if base._vjp is None and base.requires_grad:
         raise StateError(_LEAF_VIEW_MESSAGE)
-    rule, saved = t._vjp, t._saved
+    rule, saved = place if place is not None else (t._vjp, t._saved)
     ghost = source = _ghost(t, reads_self)
     if _inplace_clock.hooks and getattr(t, "_hooks", None) is not None:
         # as torch: the view's hooks stay on its old history, which ops that used the view before the write
@@ -3697,7 +3743,8 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
         source = _ghost(t, reads_self)
     result = compute(source)
     _check_result(t, result, name)
-    base = _old_layout_view(base, t._seq)  # t indexes the layout its base had then (before a squeeze_, t_...)
+    if place is None:
+        base = _old_layout_view(base, t._seq)  # t indexes the layout its base had then (before a squeeze_, t_...)
     if rule is _ops._getitem_vjp:
         base[saved[0]] = result  # recorded: base becomes index_put(old base, index, result)
     elif rule is _ops._reshape_vjp:
@@ -3713,6 +3760,20 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
     )
     _adopt(t, ghost, view)
     return t
+
+
+def _writable_source(t: Tensor, base: Tensor, name: str) -> tuple[Tensor, tuple[Any, Any]]:
+    """For ``t``, a writable view of ``base``, a read-only view (an expand: elements repeat): the tensor up
+    ``base``'s chain of views whose memory is writable, and ``t``'s place in it (see :func:`_place_in`).
+    As in torch, the write lands in that memory, which every view over it sees."""
+    source = base
+    views = (*_ops._WRITABLE_VIEW_RULES, _ops._broadcast_to_vjp)
+    while not getattr(source.array.flags, "writeable", True) and source._vjp in views and source._parents:
+        source = source._parents[0]
+    place = _place_in(t.array, source.array) if getattr(source.array.flags, "writeable", True) else None
+    if place is None:
+        raise StateError(_READ_ONLY_MESSAGE.format(op=name))
+    return source, place
 
 
 _LEAF_VIEW_MESSAGE = (
@@ -4148,7 +4209,9 @@ def _filled(shape: Any, value: Any, dtype: Any, requires_grad: bool, device: Any
     if device is None:
         device = _default_factory_device()  # ds.set_default_device; None when it is the CPU
     if device is None:
-        arr = np.zeros(shape, dtype) if value == 0 else np.full(shape, value, dtype)  # host: no device asked for
+        # -0.0 is no zero here: torch.full((2,), -0.0) keeps its sign (np.zeros would drop it)
+        plain_zero = value == 0 and not (isinstance(value, (builtins.float, np.floating)) and np.signbit(value))
+        arr = np.zeros(shape, dtype) if plain_zero else np.full(shape, value, dtype)  # host: no device asked for
         return _fresh_leaf(arr, requires_grad)
     t = wrap_array(_devices.full(shape, value, dtype, _resolve(device, where)))
     if requires_grad:

@@ -183,7 +183,7 @@ def full(shape: Any, fill_value: Any, dtype: Any, target: Any) -> Any:
     """
     d = target if isinstance(target, device) else device(target)
     if d.type == "cpu":
-        return np.zeros(shape, dtype) if fill_value == 0 else np.full(shape, fill_value, dtype)
+        return np.full(shape, fill_value, dtype)  # (np.zeros would drop the sign of -0.0)
     if d.type == "strict":
         from . import strict
 

@@ -851,6 +851,8 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:
         i, j = np.triu_indices(n, 1)
         return ops.vector_norm(x[i] - x[j], 1, 1)
     a = x.array
+    if a.dtype == np.float16 and not is_host(a):  # in float32, rounded once, as the host path below
+        return ops.astype(pdist(ops.astype(x, np.float32), p), np.float16)
     if not is_host(a):  # a device's arrays: the pairs' differences as ops (no host loops over blocks)
         i, j = np.triu_indices(n, 1)
         d = x[i] - x[j]

@@ -976,7 +976,8 @@ def nan_to_num(x: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None)
     if d.dtype.kind == "f":
         from .special import nan_to_num_array  # special builds on this module
 
-        return record_op(nan_to_num_array(d, nan, posinf, neginf), (x,), _nan_to_num_vjp)
+        # the fills are kept for the ONNX exporter (the rule reads only x)
+        return record_op(nan_to_num_array(d, nan, posinf, neginf), (x,), _nan_to_num_vjp, (nan, posinf, neginf))
     out = np.nan_to_num(d, nan=nan, posinf=posinf, neginf=neginf)
     return where(np.isfinite(d), x, wrap_array(out.astype(d.dtype, copy=False)))
 

@@ -618,8 +618,68 @@ def _roll_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, 
     return y
 
 
+def _nan_to_num_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """nan_to_num as a chain of Wheres: IsNaN, then IsInf for +inf and for -inf, each taking its fill (the
+    values the op recorded, by default the dtype's largest and lowest finite values), rounded to the
+    dtype as the op rounds them (a fill past float16's range is inf there too)."""
+    x = ins[0]
+    with np.errstate(over="ignore"):
+        nan, posinf, neginf = (np.asarray(v).astype(t.array.dtype) for v in t._saved)  # host: the recorded fills
+    y = g.node("Where", [g.node("IsInf", [x], "is_neginf", detect_positive=0), g.const(neginf, "neginf"), x])
+    y = g.node("Where", [g.node("IsInf", [x], "is_posinf", detect_negative=0), g.const(posinf, "posinf"), y])
+    y = g.node("Where", [g.node("IsNaN", [x], "is_nan"), g.const(nan, "nan"), y], "nan_to_num")
+    g.batch_axis[y] = g.batch_axis.get(x)
+    return y
+
+
+def _pdist_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """pdist of (N, M) rows: the pairs of the upper triangle, row by row, as Gathers of constant index
+    lists (i < j), their differences reduced over M by the p-norm (p = 0 a count of nonzeros)."""
+    p = float(t._saved[0])
+    x = ins[0]
+    n = parents[0].shape[0]
+    if g.batch_axis.get(x) == 0:
+        raise ExportError(
+            "pdist over rows that follow the batch size: its number of pairs, N (N - 1) / 2, is not one "
+            "constant index list for every batch (export with dynamic_batch=False)"
+        )
+    first, second = np.triu_indices(n, 1)  # host: the pairs depend on the shape only
+
+    def rows(index: np.ndarray) -> str:
+        return g.node("Gather", [x, g.const(index.astype(np.int64), "pair_rows")], "pdist_rows", axis=0)
+
+    diff = g.node("Sub", [rows(first), rows(second)], "pdist_diff")
+    features = g.ints([1], "axes")
+    if p == 0:
+        nonzero = g.node("Not", [g.node("Equal", [diff, _scalar(g, 0.0, t)])])
+        count = g.node("Cast", [nonzero], "pdist_nonzero", to=_onnx_dtype(g, t))
+        y = g.node("ReduceSum", [count, features], "pdist", keepdims=0)
+    elif p == 2:
+        y = g.node("Sqrt", [g.node("ReduceSum", [g.node("Mul", [diff, diff]), features], keepdims=0)], "pdist")
+    elif p == 1:
+        y = g.node("ReduceSum", [g.node("Abs", [diff]), features], "pdist", keepdims=0)
+    elif p == math.inf:
+        mag = g.node("Abs", [diff])
+        if g.opset >= 18:
+            y = g.node("ReduceMax", [mag, features], "pdist", keepdims=0)
+        else:
+            y = g.node("ReduceMax", [mag], "pdist", axes=[1], keepdims=0)
+    else:
+        powered = g.node("Pow", [g.node("Abs", [diff]), _scalar(g, p, t)])
+        y = g.node("Pow", [g.node("ReduceSum", [powered, features], keepdims=0), _scalar(g, 1.0 / p, t)], "pdist")
+    g.batch_axis[y] = None  # the batch, if any, was among the features M, summed over
+    return y
+
+
+def _onnx_dtype(g: GraphBuilder, t: Tensor) -> int:
+    """ONNX's element type of ``t``'s dtype."""
+    return int(g.onnx.helper.np_dtype_to_tensor_dtype(t.array.dtype))
+
+
 OP_EMITTERS.update(
     {
+        "_nan_to_num_vjp": _nan_to_num_op,
+        "_pdist_rule": _pdist_op,
         "_along_axis_vjp": _along_axis_op,
         "_silu_vjp": _silu_op,
         "_log1p_vjp": _log1p_op,
