@@ -3,7 +3,8 @@
 
 Large: ``clamp`` with tensor bounds, ``index_put_(..., accumulate=True)`` of 2000 rows (with
 ``index_add`` beside it), ``roll`` along one and two dims, ``tril``/``triu``, ``median(dim)``,
-``kthvalue(dim)`` and ``kron`` of two 32x32 matrices. Small: ``std(1)``, ``var(1)``, ``mean(1)``,
+``kthvalue(dim)``, ``kron`` of two 32x32 matrices and ``lgamma`` (of normal values, half of them
+negative, and of positive ones). Small: ``std(1)``, ``var(1)``, ``mean(1)``,
 ``permute`` and ``transpose``.
 
 Peers run in one process on the same data, interleaved slice by slice (the order rotating), so a
@@ -45,6 +46,8 @@ def large_cases(shape: tuple[int, int]) -> list[tuple[str, Callable[[Any, dict[s
         ("median(dim=1)", lambda L, a: L.median(a["x"], dim=1)[0]),
         ("kthvalue(k, dim=1)", lambda L, a: L.kthvalue(a["x"], rows // 5, dim=1)[0]),
         ("kron 32x32", lambda L, a: L.kron(a["x"][:32, :32], a["x"][:32, :32])),
+        ("lgamma", lambda L, a: L.lgamma(a["x"])),
+        ("lgamma (x > 0)", lambda L, a: L.lgamma(a["p"])),
     ]
 
 
@@ -70,6 +73,7 @@ def arrays(shape: tuple[int, int]) -> dict[str, np.ndarray]:
         "i": rng.integers(0, shape[0], n).astype(np.int64),
         "s": rng.standard_normal((n, shape[1])).astype(np.float32),
         "b": rng.standard_normal((4, 8, 16, 32)).astype(np.float32),
+        "p": rng.uniform(0.1, 30.0, shape).astype(np.float32),
     }
 
 

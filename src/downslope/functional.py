@@ -61,9 +61,12 @@ def _variance(
     keepdims: Any = None,
     correction: int | None = None,
     ddof: int | None = None,
+    *,
+    root: bool = False,
 ) -> Tensor:
     """:func:`var`, warning under ``name`` (var, std, var_mean, std_mean) as torch does when the
-    degrees of freedom are <= 0."""
+    degrees of freedom are <= 0; with ``root``, its square root (:func:`std`), as one recorded op
+    where the degrees of freedom are positive."""
     x = ops._lift(x)
     if x.dtype.kind != "f" and x.dtype.kind != "c":  # torch refuses too; say so under this name, not mean's
         raise DTypeError(f"var/std: expected a floating tensor, got {x.dtype}; cast it with .float() first")
@@ -78,16 +81,20 @@ def _variance(
 
         parts = (real(x), imag(x))
         re, im = (_variance(name, p, dim, None, keepdim, axis, keepdims, corr) for p in parts)
-        return re + im
+        return _root(re + im) if root else re + im
     if x.dtype == _HALF:  # float16 squares overflow past 255: in float32, rounded once, as torch
-        wide = _variance(name, ops.astype(x, np.float32), dim, None, keepdim, axis, keepdims, corr)
+        wide = _variance(name, ops.astype(x, np.float32), dim, None, keepdim, axis, keepdims, corr, root=root)
         with np.errstate(over="ignore"):  # past 65504 is inf, as torch (which does not warn)
             return ops.astype(wide, _HALF)
-    axes = ops._norm_axes(ops._pick_axis(dim, axis), x.ndim)
+    axes: tuple[int, ...]
+    if type(dim) is int and axis is None and -x.ndim <= dim < x.ndim:  # the common x.var(1): no parsing
+        axes = (dim % x.ndim,)
+    else:
+        axes = ops._norm_axes(ops._pick_axis(dim, axis), x.ndim)
     if _accumulator(x.array, axes) is not None:  # long and strided: in float64, rounded once, as torch
-        wide = _variance(name, ops.astype(x, np.float64), dim, None, keepdim, axis, keepdims, corr)
+        wide = _variance(name, ops.astype(x, np.float64), dim, None, keepdim, axis, keepdims, corr, root=root)
         return ops.astype(wide, x.dtype)
-    n = math.prod(x.shape[i] for i in axes) if x.ndim else 1
+    n = (x.shape[axes[0]] if len(axes) == 1 else math.prod(x.shape[i] for i in axes)) if x.ndim else 1
     keep = bool(keepdim or keepdims)  # host: Python flags
     if n - corr <= 0:
         warnings.warn(
@@ -96,23 +103,30 @@ def _variance(
             UserWarning,
             stacklevel=3,
         )
-        return _variance_without_dof(x, tuple(axes), keep)
-    return _corrected_variance(x, tuple(axes), keep, n, corr)
+        v = _variance_without_dof(x, tuple(axes), keep)
+        return _root(v) if root else v
+    return _corrected_variance(x, tuple(axes), keep, n, corr, root)
 
 
-def _corrected_variance(x: Tensor, axes: tuple[int, ...], keep: bool, n: int, corr: Any) -> Tensor:
+def _corrected_variance(x: Tensor, axes: tuple[int, ...], keep: bool, n: int, corr: Any, root: bool = False) -> Tensor:
     """The variance over ``axes`` (n elements, n - corr > 0) as one recorded op: one op instead of
     about ten recorded ones, 100 us down to a few on small tensors.
 
     The corrected two-pass formula, sum(d^2) - sum(d)^2 / n with d = x - mean: the mean is rounded
     to x's precision, which far from zero (1e4 + noise of 1e-2 in float32) shifts every deviation by
     up to half an ulp of the mean, and the second term takes that shift's square back off (a constant
-    row gives exactly 0)."""
+    row gives exactly 0).
+
+    With ``root``, the standard deviation, the square root taken on the array: one recorded op with
+    its own rule, where a recorded square root after the variance doubled std's cost on small tensors."""
     a = x.array
+    xp = namespace_of(a)
     d = a - _array_sum(a, axes, True) / n
     s1 = _array_sum(d, axes, keep)
     ss = _array_sum(d * d, axes, keep) - s1 * s1 / n
-    out = namespace_of(a).maximum(ss, 0) / (n - corr)  # rounding must not make a square sum negative
+    out = xp.maximum(ss, 0) / (n - corr)  # rounding must not make a square sum negative
+    if root:
+        return record_op(xp.sqrt(out), (x,), _std_vjp, (axes, keep, n, corr))
     return record_op(out, (x,), _corrected_variance_vjp, (axes, keep, n, corr))
 
 
@@ -120,7 +134,8 @@ def _array_sum(a: Any, axes: tuple[int, ...], keep: bool) -> Any:
     """``a.sum(axis=axes)`` as ``ops.sum`` computes it (its product with ones where that applies), an array."""
     out = _sum_by_product(a, axes)
     if out is None:
-        out = a.sum(axis=axes, keepdims=keep)
+        # on the host the ufunc itself, the same sum without ndarray.sum's Python wrapper (~0.3 us a call)
+        out = np.add.reduce(a, axes, keepdims=keep) if type(a) is np.ndarray else a.sum(axis=axes, keepdims=keep)  # type: ignore[call-overload]
         if isinstance(out, np.generic):  # NumPy's full reduction is a scalar
             out = np.asarray(out)  # host: a NumPy scalar is already on the host
     elif keep:
@@ -144,6 +159,27 @@ def _corrected_variance_vjp(g, y, args, saved, needs, xp):
 _corrected_variance_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
+def _std_vjp(g, y, args, saved, needs, xp):
+    # torch's rule (std_backward): the variance's rule at g / (2 std), and 0 where std is 0 (a constant
+    # row), also where g is inf or NaN there. The 0s are put in g and 1s in std before dividing, so
+    # that under create_graph no 0 * inf reaches the second derivative.
+    axes, keep, n, corr = saved
+    x = args[0]
+    zero = xp.data(y) == 0
+    # On the host a look at the mask skips the masking when no std is 0; on a device that look would
+    # make the host wait, so the masked form (the same values) is taken always.
+    if type(zero) is not np.ndarray or zero.any():
+        y = xp.where(zero, 1.0, y)
+        g = xp.where(zero, 0.0, g)
+    scale = g / ((n - corr) * y)
+    if not keep:
+        scale = xp.reshape(scale, _kept_shape(tuple(x.shape), axes))
+    if xp.differentiable:
+        return (scale * (x - ops.mean(x, axis=axes, keepdims=True)),)
+    d = x - _array_sum(x, axes, True) / n
+    return (scale * (d - _array_sum(d, axes, True) / n),)
+
+
 def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
     """Standard deviation (square root of :func:`var`, same arguments, torch's positional order).
 
@@ -164,12 +200,17 @@ def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = F
 
 def _std(name: str, x: Any, dim: Any, unbiased: bool | None, keepdim: bool, **kwargs: Any) -> Tensor:
     """:func:`std`, warning under ``name`` (std, std_mean) as torch does when the degrees of freedom are <= 0."""
-    if isinstance(x, Tensor) and x.dtype == _HALF:  # the root of the float32 variance, rounded once, as torch
-        return ops.astype(_std(name, ops.astype(x, np.float32), dim, unbiased, keepdim, **kwargs), _HALF)
-    if isinstance(x, Tensor) and x.ndim and _accumulator(x.array, _std_axes(x, dim, kwargs)) is not None:
-        return ops.astype(_std(name, ops.astype(x, np.float64), dim, unbiased, keepdim, **kwargs), x.dtype)  # as var
-    out = _root(_variance(name, x, dim, unbiased, keepdim, **kwargs))
-    if type(out.array) is np.ndarray and out.dtype == np.float32 and np.isinf(out.array).any():
+    # float16 (the root of the float32 variance, rounded once, as torch) and long strided reductions
+    # (in float64) are taken care of inside _variance
+    out = _variance(name, x, dim, unbiased, keepdim, **kwargs, root=True)
+    a = out.array
+    # one sum first (a finite sum: no inf), the exact look only where it is inf or NaN
+    if (
+        type(a) is np.ndarray
+        and a.dtype == np.float32
+        and not math.isfinite(np.add.reduce(a, None))
+        and np.isinf(a).any()
+    ):
         # The float32 square sum overflowed (values past ~1e19) where the deviation itself fits: torch
         # accumulates in float64, so std of [3e25, -3e25] is finite (its var is inf). The rare case
         # is redone in float64 (inf in the input stays inf), quietly: a warning was given above.
@@ -188,11 +229,6 @@ def _root(v: Tensor) -> Tensor:
     if type(zero) is np.ndarray and not zero.any():
         return ops.sqrt(v)
     return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, v)))
-
-
-def _std_axes(x: Tensor, dim: Any, kwargs: dict[str, Any]) -> tuple[int, ...]:
-    """The axes :func:`std` reduces (``dim``, or ``axis=`` among its keywords), as var reads them."""
-    return tuple(ops._norm_axes(ops._pick_axis(dim, kwargs.get("axis")), x.ndim))
 
 
 def gelu(x: Any, approximate: str = "none") -> Tensor:

@@ -104,6 +104,9 @@ MASKS: dict[str, Forward] = {
     "argmax": lambda lib, F, m, x: m.fc(x).argmax(1),
     "argmin_keepdim": lambda lib, F, m, x: m.fc(x).argmin(dim=-1, keepdim=True),
     "var": lambda lib, F, m, x: m.fc(x).var(1),
+    "std": lambda lib, F, m, x: m.fc(x).std(1),  # std is one op of its own: Sqrt after the variance
+    "std_keepdim_biased": lambda lib, F, m, x: (h := m.fc(x)) / h.std(-1, unbiased=False, keepdim=True),
+    "kron_of_weights": lambda lib, F, m, x: m.fc(x) * lib.kron(m.fc.weight[:1, :1], m.fc.bias),  # kron's own op
     "detach": lambda lib, F, m, x: m.fc(x) - m.fc(x).detach().mean(1, keepdim=True),
 }
 

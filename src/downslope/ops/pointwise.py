@@ -546,17 +546,74 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
 def _clip_tensor_bounds(x: Tensor, lo: Tensor | None, hi: Tensor | None) -> Tensor:
     """clamp with tensor bounds of x's dtype as one op: ``minimum(maximum(x, lo), hi)``, whose NaN
     rule is torch's (a NaN in x or in a bound gives NaN there); a bound above the other gives ``hi``."""
+    inputs = (x,) + tuple(b for b in (lo, hi) if b is not None)
+    compiled = _clamp_compiled(x.array, lo, hi)
+    if compiled is not None:
+        return record_op(compiled, inputs, _clip_tensor_bounds_vjp, (lo is not None, hi is not None))
     out = x.array
     xp = backend.namespace_of(out)
     signed_zeros = out.dtype.kind == "f"
+    fresh = False  # whether ``out`` is this op's own buffer, to be written in place by the next bound
     for bound, pick in ((lo, xp.maximum), (hi, xp.minimum)):
-        if bound is not None:
-            kept = out
-            out = xp.asarray(pick(kept, bound.array))  # 0-d operands give NumPy a scalar, not an array
-            if signed_zeros:  # on a tie torch keeps the clamped value: maximum(0.0, -0.0) may give either zero
-                np.copyto(out, kept, where=(kept == 0) & (out == 0))
-    inputs = (x,) + tuple(b for b in (lo, hi) if b is not None)
+        if bound is None:
+            continue
+        b = bound.array
+        # on a zero tie torch keeps the clamped value, and maximum(0.0, -0.0) may give either zero; a
+        # tie needs a zero bound, so a host bound without zeros (the common case: one look at the
+        # bound, often far smaller than x) skips the two full-size comparisons and the masked copy
+        fix_zeros = signed_zeros and (xp is not np or bool((b == 0).any()))  # host: looked at for NumPy only
+        if fresh and not fix_zeros and np.broadcast_shapes(out.shape, b.shape) == out.shape:
+            pick(out, b, out=out)  # one pass into the buffer the first bound made
+            continue
+        kept = out
+        out = xp.asarray(pick(kept, b))  # 0-d operands give NumPy a scalar, not an array
+        fresh = out.ndim > 0
+        if fix_zeros:
+            xp.copyto(out, kept, where=(kept == 0) & (out == 0))
     return record_op(out, inputs, _clip_tensor_bounds_vjp, (lo is not None, hi is not None))
+
+
+# From this many elements clamp with tensor bounds takes the compiled one-pass kernel where it applies
+# (NumPy's maximum then minimum read and write the result twice: 2.5x torch's time at 512x1024 float32);
+# below it the first call's numba import (0.5-2 s a process) is not earned back.
+_JIT_CLAMP_MIN_SIZE = 4096
+_JIT_CLAMP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _clamp_compiled(a: Any, lo: Tensor | None, hi: Tensor | None) -> Any:
+    """clamp of host array ``a`` (C-contiguous float32/float64, at least _JIT_CLAMP_MIN_SIZE elements)
+    by bounds of its dtype that are its shape (C-contiguous) or one row broadcast down the others, in
+    one compiled pass (``_jit_special.clamp_rows``); None where that does not apply (NumPy's path)."""
+    if type(a) is not np.ndarray or a.dtype not in _JIT_CLAMP_DTYPES or a.size < _JIT_CLAMP_MIN_SIZE:
+        return None
+    if not a.flags.c_contiguous:
+        return None
+    cols = a.shape[-1]
+    rows = a.size // cols
+    bound_rows = []
+    for bound, fill in ((lo, -math.inf), (hi, math.inf)):
+        if bound is None:
+            bound_rows.append(np.full((1, cols), fill, a.dtype))  # host: a is a host array
+            continue
+        b = bound.array
+        if type(b) is not np.ndarray:
+            return None
+        if b.shape == a.shape and b.flags.c_contiguous:
+            bound_rows.append(b.reshape(rows, cols))
+        elif b.ndim <= a.ndim and math.prod(b.shape[:-1]) == 1 and b.size in (1, cols):
+            # one row (or one number) for every row: at most a row's copy
+            row = np.ascontiguousarray(np.broadcast_to(b.reshape(-1), (cols,)))  # host: b is a host array
+            bound_rows.append(row.reshape(1, cols))
+        else:
+            return None  # a column or a block of rows: NumPy's broadcasting
+    from .. import jit_gate
+
+    kernels = jit_gate.kernels("downslope.ops._jit_special", a, *bound_rows)
+    if kernels is None:
+        return None
+    out = np.empty((rows, cols), a.dtype)  # host: a is a host array
+    kernels.clamp_rows(a.reshape(rows, cols), bound_rows[0], bound_rows[1], out)
+    return out.reshape(a.shape)
 
 
 def _clip_tensor_bounds_vjp(g, y, args, saved, needs, xp):
@@ -574,12 +631,20 @@ def _clip_tensor_bounds_vjp(g, y, args, saved, needs, xp):
         to_x = x >= lo if lo is not None else x <= hi
         to_lo = x < lo if lo is not None else None
         to_hi = x > hi if hi is not None else None
-    grads = [xp.sum_to(xp.where(to_x, g, 0.0), args[0].shape) if needs[0] else None]
+    grads = [xp.sum_to(_masked(g, to_x, xp), args[0].shape) if needs[0] else None]
     if has_lo:
-        grads.append(xp.sum_to(xp.where(to_lo, g, 0.0), args[1].shape) if needs[1] else None)
+        grads.append(xp.sum_to(_masked(g, to_lo, xp), args[1].shape) if needs[1] else None)
     if has_hi:
-        grads.append(xp.sum_to(xp.where(to_hi, g, 0.0), args[-1].shape) if needs[-1] else None)
+        grads.append(xp.sum_to(_masked(g, to_hi, xp), args[-1].shape) if needs[-1] else None)
     return tuple(grads)
+
+
+def _masked(g: Any, mask: Any, xp: Any) -> Any:
+    """``g`` where ``mask``, 0 elsewhere (``mask`` may be overwritten): the branch-free select on host
+    arrays of one shape, where ``where`` on a data-dependent mask costs a mispredicted branch per element."""
+    if _selectable(g, mask):
+        return _select(g, mask)
+    return xp.where(mask, g, 0.0)
 
 
 _clip_tensor_bounds_vjp.reads_output = False  # type: ignore[attr-defined]

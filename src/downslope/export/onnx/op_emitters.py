@@ -503,6 +503,31 @@ def _corrected_variance_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: 
     return y
 
 
+def _std_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """std's one op: the Sqrt of the variance above (the same saved axes, n and correction)."""
+    variance = _corrected_variance_op(g, t, ins, parents)
+    y = g.node("Sqrt", [variance], "std")
+    g.batch_axis[y] = g.batch_axis[variance]
+    return y
+
+
+def _kron_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """kron: a reshaped to (a0, 1, a1, 1, ...) times b reshaped to (1, b0, 1, b1, ...), each pair of
+    dims then merged. A batch dim would be multiplied with the other operand's size: refused."""
+    sa, sb = t._saved
+    for name, parent in zip(ins, parents):
+        if g.batch_axis.get(name) is not None:
+            raise ExportError(
+                f"kron of an input with the batch dim (shape {tuple(parent.shape)}) mixes the batch with the other "
+                "operand's sizes, so it cannot be written for any batch size; export with dynamic_batch=False"
+            )
+    left = g.node("Reshape", [ins[0], g.ints([v for s in sa for v in (s, 1)])], "kron_a")
+    right = g.node("Reshape", [ins[1], g.ints([v for s in sb for v in (1, s)])], "kron_b")
+    y = g.node("Reshape", [g.node("Mul", [left, right]), g.ints([p * q for p, q in zip(sa, sb)])], "kron")
+    g.batch_axis[y] = None
+    return y
+
+
 def _along_axis_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     """interpolate's resampling of one dim by the compiled kernels (nn.upsampling): ``x.take(index)``
     (nearest), or ``x.take(index) * w0 + x.take(hi) * w1`` (linear), the indices and weights fixed by the
@@ -687,6 +712,8 @@ OP_EMITTERS.update(
         "_cumsum_vjp": _cumsum_op,
         "_vector_norm_vjp": _vector_norm_op,
         "_corrected_variance_vjp": _corrected_variance_op,
+        "_std_vjp": _std_op,
+        "_kron_vjp": _kron_op,
         "_cdist_host_vjp": _cdist_host_op,
         "_triangle_vjp": _triangle_op,
         "_clip_tensor_bounds_vjp": _clip_tensor_bounds_op,
