@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..train.diagnostics import RisingLossWarning
 from ..train.history import History
 from ..train.protocols import LossFn, ModelLike
 from .advice import DIVERGENCE_CAUSE, crawl_note, divergence_note
@@ -297,6 +298,7 @@ def run_training(
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:  # kept for the report, shown once below
         warnings.simplefilter("always", RuntimeWarning)
+        warnings.simplefilter("always", RisingLossWarning)  # a note of the report, whatever the filters say
         history = fit_fn(
             model,
             loss_fn,
@@ -328,7 +330,8 @@ def run_training(
     groups = getattr(optimizer, "param_groups", None) or [{}]
     notes = _run_notes(data, history, caught, diverged, cfg, optimizer_lr, groups[0].get("momentum"), results)
     notes += classifier_warnings(model, data, results, str(cfg.get("class_weight", "none")))
-    if getattr(history, "stop_kind", None) == "max_epochs":
+    rising = any(issubclass(w.category, RisingLossWarning) for w in caught)  # (said in the notes above)
+    if getattr(history, "stop_kind", None) == "max_epochs" and not rising:  # a rising loss is not a crawl
         crawl = crawl_note(
             cfg,
             data.X_train,
@@ -530,7 +533,9 @@ def _run_notes(
     """Plain-words warnings for the report: the data's, then training's (each once); for a diverged run,
     without NumPy's "overflow/invalid value encountered in ..." (the divergence itself, said once), and
     with its cause when the features' curvature tells it."""
-    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
+    # fit's rising-loss warning is a UserWarning, yet the report is where a run's user reads it
+    said = (RuntimeWarning, RisingLossWarning)
+    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, said)))
     if diverged:
         notes = [n for n in notes if not re.match(r"(overflow|invalid value|divide by zero) encountered in ", n)]
     cause = divergence_note(cfg, data.X_train, data.task, data.n_outputs, lr, momentum) if cfg and diverged else ""

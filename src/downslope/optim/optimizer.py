@@ -111,18 +111,32 @@ def _hyper_as_number(owner: str, key: str, value: Any) -> Any:
     return value
 
 
+class HyperparameterTypeError(ArgumentTypeError, ArgumentError):
+    """A hyperparameter that is not a number (``SGD(params, lr="0.1")``, ``lr=None``): a TypeError, as
+    PyTorch raises there, and still the ValueError (ArgumentError) these checks raised before."""
+
+
+def _invalid(owner: str, name: str, value: Any, expected: str) -> ArgumentError:
+    """The error for a hyperparameter outside its range: a HyperparameterTypeError when it is not a number."""
+    message = f"{owner}: invalid {name}={value!r}; expected {expected}"
+    if _is_number(value):
+        return ArgumentError(message)
+    return HyperparameterTypeError(f"{message}, got a {type(value).__name__}")
+
+
 def check_nonnegative(owner: str, name: str, value: Any) -> None:
-    """Raise ValueError unless ``value`` is a finite number >= 0."""
+    """Raise ValueError unless ``value`` is a finite number >= 0 (also a TypeError when it is no number)."""
     if not _is_number(value) or not math.isfinite(value) or value < 0:
-        raise ArgumentError(f"{owner}: invalid {name}={value!r}; expected a finite number >= 0")
+        raise _invalid(owner, name, value, "a finite number >= 0")
 
 
 def check_unit_interval(owner: str, name: str, value: Any, closed_right: bool = False) -> None:
-    """Raise ValueError unless ``0 <= value < 1`` (``<= 1`` with ``closed_right``)."""
+    """Raise ValueError unless ``0 <= value < 1`` (``<= 1`` with ``closed_right``; also a TypeError when
+    ``value`` is no number)."""
     ok = _is_number(value) and 0.0 <= value and (value <= 1.0 if closed_right else value < 1.0)
     if not ok:
         interval = "[0, 1]" if closed_right else "[0, 1)"
-        raise ArgumentError(f"{owner}: invalid {name}={value!r}; expected a number in {interval}")
+        raise _invalid(owner, name, value, f"a number in {interval}")
 
 
 def check_betas(owner: str, betas: Any) -> None:

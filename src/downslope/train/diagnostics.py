@@ -483,3 +483,47 @@ def _unpack(packed: dict[str, Any]) -> list[dict[str, dict[str, float]]]:
             else:
                 record[kind] = {name: v for name, v, here in zip(names, row, shown[i]) if here}
     return history
+
+
+class RisingLossWarning(UserWarning):
+    """fit's warning that the training loss rose steadily to the end (a slow divergence the
+    divergence guard's limits did not stop)."""
+
+
+#: A run whose training loss rose in each of its last k epochs (k = half its epochs, at most this
+#: many and at least :data:`RISING_MIN_EPOCHS`) ...
+RISING_MAX_EPOCHS = 10
+RISING_MIN_EPOCHS = 3
+#: ... and ends this many times above its lowest loss is said to be rising steadily.
+RISING_FACTOR = 10.0
+
+
+def rising_loss_note(losses: list[Any], epochs: list[int] | None = None) -> str | None:
+    """The sentence fit warns with when the training loss rose in each of the last k epochs and ends at
+    least :data:`RISING_FACTOR` times above its lowest (None otherwise); ``epochs`` are the 1-based
+    epoch numbers of ``losses`` (1, 2, ... by default).
+
+    Example:
+        >>> print(rising_loss_note([4.0, 2.0, 1.0, 2.0, 4.0, 8.0, 16.0]).split(":")[1])
+         the training loss rose in each of the last 3 epochs, from its lowest 1 (epoch 3) to 16 (epoch 7, 16x the lowest)
+        >>> rising_loss_note([4.0, 5.0, 2.0, 3.0, 1.0, 1.5, 0.5]) is None
+        True
+    """
+    numbers = [float(v) if v is not None else math.nan for v in losses]
+    numbers_epochs = list(epochs) if epochs is not None else list(range(1, len(numbers) + 1))
+    k = max(RISING_MIN_EPOCHS, min(RISING_MAX_EPOCHS, len(numbers) // 2))
+    if len(numbers) < k + 1 or not all(math.isfinite(v) for v in numbers[-k - 1 :]):
+        return None
+    tail = numbers[-k - 1 :]
+    if not all(later > earlier for earlier, later in zip(tail, tail[1:])):
+        return None
+    finite = [(v, e) for v, e in zip(numbers, numbers_epochs) if math.isfinite(v)]
+    lowest, lowest_epoch = min(finite, key=lambda pair: pair[0])
+    last, last_epoch = numbers[-1], numbers_epochs[-1]
+    if not (lowest > 0 and last >= RISING_FACTOR * lowest):
+        return None  # (a loss that may go negative, an NLL, has no ratio to judge by)
+    return (
+        f"fit: the training loss rose in each of the last {k} epochs, from its lowest {lowest:.4g} "
+        f"(epoch {lowest_epoch}) to {last:.4g} (epoch {last_epoch}, {last / lowest:.3g}x the lowest): the loss "
+        "is rising steadily and the learning rate may be too large (try a smaller one)"
+    )

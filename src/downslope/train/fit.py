@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -50,6 +51,7 @@ from .callbacks import (
     TrainingState,
     as_callback_list,
 )
+from .diagnostics import RisingLossWarning, rising_loss_note
 from .evaluation import (
     LOSS_NAMES,
     evaluate,
@@ -412,7 +414,9 @@ def fit(
             (pass an optimizer object to choose them). One
             whose step needs a closure (``optim.LBFGS``) is given one that re-evaluates the batch's
             loss, as a PyTorch loop passes it: each batch is then one L-BFGS step (up to ``max_iter``
-            iterations; ``batch_size="full"`` is its usual setting).
+            iterations; ``batch_size="full"`` is its usual setting). A class (``optim.SGD``, or
+            ``nn.MSELoss`` as ``loss_fn``) is refused, naming the instance to pass; an optimizer holding
+            none of the model's trainable parameters (built on another model) warns.
         train: ``(x, y)`` arrays, a Dataset, or a DataLoader (then batch_size/shuffle are its own:
             leave ``batch_size`` out or None).
             Arrays are checked for NaN/inf (pass ``ArrayDataset(x, y, check_finite=False)`` to skip).
@@ -473,7 +477,9 @@ def fit(
             the rate drops after ``patience + 1`` epochs without improvement (Keras: after
             ``patience``), so ``ReduceLROnPlateau(opt, patience=p - 1, threshold_mode='abs',
             threshold=min_delta)`` follows Keras' ``ReduceLROnPlateau(patience=p, min_delta=...)`` (cooldown 0);
-            Keras' callback itself is ``callbacks=[ds.train.ReduceLROnPlateau(...)]``.
+            Keras' callback itself is ``callbacks=[ds.train.ReduceLROnPlateau(...)]``. A per-batch
+            scheduler with a fixed length (OneCycleLR's ``total_steps``) shorter than the updates fit
+            will make (batches per epoch x epochs) is refused before the first update.
         verbose: 0 silent, 1 progress bar on a terminal (epoch lines otherwise), 2 epoch lines.
         shuffle: reshuffle the training data every epoch.
         seed: seeds the shuffling (drawn from the library generator if None).
@@ -518,6 +524,11 @@ def fit(
     History records it under Keras 3's ``learning_rate`` too), ``epoch_time`` (seconds) and ``time``
     (seconds since training began).
 
+    A run that ends with its training loss risen in each of its last k epochs (k = half the epochs, 3 to
+    10) to at least 10x its lowest warns (:class:`~downslope.train.diagnostics.RisingLossWarning`, a
+    UserWarning): a slow divergence below the divergence guard's limits, most often a learning rate a
+    little too large. ``stop_kind`` stays ``"max_epochs"``.
+
     Ctrl-C (or SIGTERM) finishes the current epoch, saves a checkpoint (with ``checkpoint_dir``) and
     returns; a second Ctrl-C aborts at once. The History says so: ``history.stop_kind == "interrupted"``
     and ``history.stop_reason`` names the signal (``downslope train`` then exits with status 130).
@@ -543,8 +554,11 @@ def fit(
         validation_steps = _check_positive_int("validation_steps", validation_steps)
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
         raise ConfigError(f"fit: initial_epoch must be an integer >= 0, got {initial_epoch!r}")
+    _refuse_a_class("loss_fn", loss_fn, "()")
+    _refuse_a_class("optimizer", optimizer, "(model.parameters(), lr=...)")
     loss_fn_: LossFn = _loss_by_name(loss_fn)
     optimizer_: OptimizerLike = _optimizer_by_name(optimizer, model)
+    _warn_if_optimizer_misses_the_model(optimizer_, model)
     loss_fn, optimizer = loss_fn_, optimizer_  # (names resolved: the types below are the objects')
     class_weight = _check_class_weight(class_weight)
     if sample_weight is not None:
@@ -606,10 +620,13 @@ def fit(
             warn_if_other_data(checkpoint, loader, resume_from)
             completed = _resume(checkpoint, resume_from, state, loader, cbs, epochs, batches)
         # "time" continues from the checkpoint's clock when resuming.
+        first_epoch = max(completed, int(initial_epoch))
+        if per_batch_schedule and scheduler is not None and steps_per_epoch is None:
+            _check_schedule_length(scheduler, loader, epochs - first_epoch)
         started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
         logs: Logs = {}
         with interrupt:
-            for epoch in range(max(completed, int(initial_epoch)), epochs):
+            for epoch in range(first_epoch, epochs):
                 state.epoch = epoch
                 logs = _train_epoch(
                     epoch,
@@ -649,6 +666,11 @@ def fit(
         history.stop_kind = state.stop_kind or ("callback" if state.stop_training else "max_epochs")
         if history.stop_reason is None and history.stop_kind == "max_epochs":
             history.stop_reason = f"reached the epoch limit ({epochs})"  # as the CLI says it
+        if history.stop_kind not in ("diverged", "interrupted") and "loss" in history:
+            # a slow divergence below the guard's limits ends as an ordinary run: say what the losses show
+            rising = rising_loss_note(history["loss"], history["epoch"])
+            if rising is not None:
+                warnings.warn(rising, RisingLossWarning, stacklevel=2)
         cbs.on_train_end(logs)
     finally:
         release_checkpoint_dir(held, checkpoint_dir)
@@ -1042,6 +1064,73 @@ def _optimizer_by_name(optimizer: Any, model: Any) -> Any:
 
     name, lr = entry
     return getattr(optim, name)(model.parameters(), lr=lr)
+
+
+def _refuse_a_class(argument: str, value: Any, call: str) -> None:
+    """A class passed where fit needs an instance (``loss_fn=nn.MSELoss``): refused, naming the call to
+    make (``call``: the arguments to write after the class name)."""
+    if not isinstance(value, type):
+        return
+    module = value.__module__ or ""
+    prefix = next(
+        (short for full, short in (("downslope.nn", "nn."), ("downslope.optim", "optim.")) if module.startswith(full)),
+        "",
+    )
+    name = f"{prefix}{value.__qualname__}"
+    raise ConfigError(f"fit: {argument} is the class {name}; pass an instance: {name}{call}")
+
+
+def _warn_if_optimizer_misses_the_model(optimizer: Any, model: Any) -> None:
+    """Warn when the optimizer holds none of the model's trainable parameters (built on another model,
+    say one created again after the optimizer): training would change nothing in the model. Only a
+    warning: a loss with parameters of its own, trained alone, is legitimate."""
+    groups = getattr(optimizer, "param_groups", None)
+    parameters = getattr(model, "parameters", None)
+    if not groups or not callable(parameters):
+        return
+    trainable = {id(p) for p in parameters() if getattr(p, "requires_grad", False)}
+    held = {id(p[1] if isinstance(p, tuple) else p) for group in groups for p in group.get("params", ())}
+    if trainable and held and not trainable & held:
+        warnings.warn(
+            f"fit: the optimizer holds none of the model's {len(trainable)} trainable parameters (it holds "
+            f"{len(held)} others), so training will not change the model; was the model created again after "
+            f"the optimizer? Build it on this model: {type(optimizer).__name__}(model.parameters(), ...)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_schedule_length(scheduler: Any, loader: DataLoader, epochs_left: int) -> None:
+    """Refuse, before the first update, a per-batch scheduler with a fixed number of steps (OneCycleLR's
+    ``total_steps``) fewer than the updates fit will make: it would fail mid-training when it runs out."""
+    total = getattr(scheduler, "total_steps", None)
+    if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or epochs_left <= 0:
+        return
+    taken = max(int(getattr(scheduler, "last_epoch", 0)), 0)
+    left = int(total) - taken
+    per_epoch = len(loader)
+    updates = per_epoch * epochs_left
+    if updates <= left:
+        return
+    name = type(scheduler).__name__
+    already = f" ({taken} taken already, {left} left)" if taken else ""
+    message = (
+        f"fit: {name} steps once per batch and has total_steps={int(total)}{already}, but this training makes "
+        f"{per_epoch} batches per epoch x {epochs_left} epochs = {updates} updates; it would fail at update "
+        f"{left + 1}. Build it with steps_per_epoch={per_epoch} (and epochs={epochs_left}), or "
+        f"total_steps={updates + taken}"
+    )
+    samples = getattr(loader, "num_samples", None)
+    size = getattr(loader, "batch_size", None)
+    if isinstance(samples, int) and isinstance(size, int) and size > 0 and not getattr(loader, "drop_last", False):
+        floor = samples // size
+        if samples % size and left == floor * epochs_left:
+            message += (
+                f"; steps_per_epoch={floor} looks like len(X) // batch_size ({samples} // {size}), which leaves out "
+                f"the last, partial batch: use math.ceil(len(X) / batch_size) = {per_epoch}, or drop that batch "
+                "(a DataLoader with drop_last=True)"
+            )
+    raise ConfigError(message)
 
 
 def _loss_by_name(loss_fn: Any) -> Any:

@@ -172,14 +172,21 @@ class CSVLogger(Callback):
 class LearningRateMonitor(Callback):
     """Record the learning rate of every parameter group, per epoch (default) or per step.
 
-    Puts ``lr`` (group 0) and ``lr_group<i>`` (other groups) into the epoch logs, and keeps the
-    series in ``self.lrs`` (one list of group rates per epoch or step).
+    Each record is the rate the epoch (or step) trained with: read before its first update, so before
+    fit steps the scheduler at the epoch's end, as PyTorch's ``scheduler.get_last_lr()`` read at the
+    top of an epoch. ``self.lrs`` keeps one list of group rates per epoch or step; :meth:`rates` gives
+    one group's series as a flat list (``viz.plot_learning_rate(monitor.rates())``; per step, pass
+    ``x_label="step"``). The epoch logs get ``lr_group<i>`` for the other groups, and ``lr`` (group 0)
+    only where the loop has not logged it: fit logs the same number itself, and a monitor must not
+    change what it watches.
 
     Example:
         >>> class Opt: param_groups = [{"lr": 0.1}, {"lr": 0.01}]
         >>> monitor = LearningRateMonitor(); monitor.set_trainer(TrainingState(optimizer=Opt()))
         >>> monitor.on_train_begin(); logs = {}; monitor.on_epoch_end(0, logs); logs
         {'lr': 0.1, 'lr_group1': 0.01}
+        >>> monitor.rates(1)
+        [0.01]
     """
 
     def __init__(self, logging_interval: str = "epoch") -> None:
@@ -189,24 +196,53 @@ class LearningRateMonitor(Callback):
             )
         self.logging_interval = logging_interval
         self.lrs: list[list[float]] = []
+        # the rates the epoch under way trained with (None outside an epoch, or before its first update)
+        self._epoch_rates: list[float] | None = None
+        self._epoch_started = False  # the first batch of the epoch under way has not begun yet
 
     def _rates(self) -> list[float]:
         groups = getattr(self.trainer.optimizer, "param_groups", None) or []
         return [float(g["lr"]) for g in groups]
 
+    def rates(self, group: int = 0) -> list[float]:
+        """The recorded rates of parameter group ``group``, one per epoch (or step), as a flat list."""
+        if isinstance(group, bool) or not isinstance(group, (int, np.integer)):
+            raise ConfigError(f"LearningRateMonitor.rates: group must be an integer, got {group!r}")
+        present = [r for r in self.lrs if -len(r) <= group < len(r)]
+        if self.lrs and not present:
+            raise ConfigError(
+                f"LearningRateMonitor.rates: group {group} is out of range; the optimizer has "
+                f"{max(len(r) for r in self.lrs)} param group(s)"
+            )
+        return [r[group] for r in present]
+
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.lrs = []
+        self._epoch_rates = None
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self._epoch_rates = self._rates()
+        self._epoch_started = True
 
     def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        rates = self._rates()
+        if self._epoch_started:
+            # a callback's on_epoch_begin may set the rate after this one read it (Keras'
+            # LearningRateScheduler): the first update's rate is the one the epoch trained with
+            self._epoch_rates = rates
+            self._epoch_started = False
         if self.logging_interval == "step":
-            self.lrs.append(self._rates())
+            self.lrs.append(rates)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        rates = self._rates()
+        # read at the epoch's start: fit steps an epoch scheduler before the callbacks' on_epoch_end, so
+        # the rate now is the next epoch's
+        rates = self._epoch_rates if self._epoch_rates is not None else self._rates()
+        self._epoch_rates, self._epoch_started = None, False
         if self.logging_interval == "epoch":
             self.lrs.append(rates)
         if logs is not None and rates:
-            logs["lr"] = rates[0]
+            logs.setdefault("lr", rates[0])
             for i, r in enumerate(rates[1:], start=1):
                 logs[f"lr_group{i}"] = r
 
