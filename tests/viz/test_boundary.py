@@ -123,3 +123,155 @@ def test_class_names_as_labels_stand_for_their_sorted_order() -> None:
     fig = plot_decision_boundary(nn.Linear(2, 2), x, np.array(["yes", "no", "yes"]), grid_points=20)
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "no" in legend and "yes" in legend
+
+
+def _class_mesh(ax):
+    """The image of predicted classes, one pixel per grid point (the first image drawn)."""
+    assert ax.images, "no class regions drawn"
+    return ax.images[0]
+
+
+def test_a_class_never_predicted_has_no_area() -> None:
+    """Class 0 for x1 < 0, class 2 for x1 > 0, class 1 never (bias -100): drawn cell by cell from the argmax,
+    no cell is class 1 (a contourf of the class index passed through 1 where 0 meets 2)."""
+    from downslope import nn
+
+    model = nn.Linear(2, 3)
+    with ds.no_grad():
+        model.weight.copy_(ds.tensor([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]]))
+        model.bias.copy_(ds.tensor([0.0, -100.0, 0.0]))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (60, 2))
+    y = np.where(x[:, 0] < 0, 0, 2)
+    fig = plot_decision_boundary(model, x, y, grid_points=50)
+    ax = fig.axes[0]
+    cells = np.ma.asarray(_class_mesh(ax).get_array()).compressed()
+    assert cells.size == 50 * 50
+    assert set(np.unique(cells)) == {0, 2}
+    # the cells are the argmax of the model on the grid, exactly
+    gx = np.linspace(x[:, 0].min() - 0.1 * np.ptp(x[:, 0]), x[:, 0].max() + 0.1 * np.ptp(x[:, 0]), 50)
+    expected = np.tile(np.where(gx < 0, 0, 2), 50)
+    np.testing.assert_array_equal(cells, expected)
+    half = (gx[1] - gx[0]) / 2  # each pixel centred on its grid point
+    np.testing.assert_allclose(_class_mesh(ax).get_extent()[:2], [gx[0] - half, gx[-1] + half])
+    # one border, at x1 = 0, drawn once (not a 0.5 and a 1.5 level side by side)
+    v = _boundary_vertices(ax)
+    assert np.abs(v[:, 0]).max() < np.ptp(gx) / 49
+    borders = [c for c in ax.collections if getattr(c, "levels", None) is not None]
+    assert len(borders) == 1
+
+
+def test_twelve_classes_get_twelve_colours() -> None:
+    from downslope import nn
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 2))
+    y = np.arange(120) % 12
+    fig = plot_decision_boundary(nn.Linear(2, 12), x, y, grid_points=20)
+    points = [c for c in fig.axes[0].collections if c.get_label().startswith("class")]
+    assert len(points) == 12
+    assert len({tuple(np.round(c.get_facecolor()[0][:3], 4)) for c in points}) == 12
+    from downslope.viz._mpl import color
+
+    assert len({color(i) for i in range(20)}) == 20
+
+
+def test_nan_model_is_drawn_as_not_finite_with_a_warning() -> None:
+    import warnings
+
+    from downslope import nn
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2)).astype(np.float32)
+    y = np.arange(60) % 3
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3))
+    with ds.no_grad():
+        model[0].weight.fill_(float("inf"))  # inf * 0 in the matmul: NumPy's "invalid value" must not leak
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = plot_decision_boundary(model, x, y, grid_points=30)
+    messages = [str(w.message) for w in caught]
+    assert all(issubclass(w.category, UserWarning) and "plot_decision_boundary" in str(w.message) for w in caught), (
+        messages
+    )
+    assert len(messages) == 1 and "not finite" in messages[0] and "diverged" in messages[0]
+    ax = fig.axes[0]
+    n_bad = int(messages[0].split(" on ")[1].split(" of ")[0])
+    assert n_bad > 0
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[-1] == f"not finite ({n_bad} of 900 grid points)"
+    # the class map leaves those cells out (masked): none of them is painted class 0
+    cells = np.ma.asarray(_class_mesh(ax).get_array())
+    assert int(np.ma.getmaskarray(cells).sum()) == n_bad
+
+
+def test_a_model_ending_in_softmax_is_not_softmaxed_again() -> None:
+    from downslope import nn
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2))
+    y = (x[:, 0] > 0).astype(int)
+    model = nn.Sequential(nn.Linear(2, 2), nn.Softmax(dim=1))
+    with ds.no_grad():
+        model[0].weight.copy_(ds.tensor([[-10.0, 0.0], [10.0, 0.0]]))
+        model[0].bias.zero_()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_decision_boundary(model, x, y, show="probability", grid_points=30)
+    filled = fig.axes[0].collections[0]
+    # the shading spans P from 0 to 1: the model's own probabilities (softmaxed twice they stay in 0.27..0.73)
+    levels = np.asarray(filled.levels)
+    drawn = [lvl for lvl, p in zip(levels[:-1], filled.get_paths()) if len(p.vertices)]
+    assert min(drawn) < 0.05 and max(drawn) > 0.9
+
+
+def test_one_hot_labels_are_read_as_their_classes() -> None:
+    from downslope import nn
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 2))
+    classes = rng.integers(0, 3, 20)
+    fig = plot_decision_boundary(nn.Linear(2, 3), x, np.eye(3)[classes], grid_points=10)
+    ax = fig.axes[0]
+    for k in range(3):
+        pts = [c.get_offsets() for c in ax.collections if c.get_label() == f"class {k}"]
+        np.testing.assert_array_equal(pts[0], x[classes == k])
+    with pytest.raises(ValueError, match=r"class indices of shape \(N,\), got shape \(20, 3\).*y.argmax\(1\)"):
+        plot_decision_boundary(nn.Linear(2, 3), x, np.eye(3)[classes] * 0.9, grid_points=10)
+
+
+def test_float64_models_are_drawn() -> None:
+    from downslope import nn
+
+    rng = np.random.default_rng(0)
+    model = nn.Linear(2, 3).double()
+    x = rng.normal(size=(30, 2))
+    fig = plot_decision_boundary(model, x, np.arange(30) % 3, grid_points=20)
+    cells = np.ma.asarray(_class_mesh(fig.axes[0]).get_array()).compressed()
+    gx = np.linspace(x[:, 0].min() - 0.1 * np.ptp(x[:, 0]), x[:, 0].max() + 0.1 * np.ptp(x[:, 0]), 20)
+    gy = np.linspace(x[:, 1].min() - 0.1 * np.ptp(x[:, 1]), x[:, 1].max() + 0.1 * np.ptp(x[:, 1]), 20)
+    X, Y = np.meshgrid(gx, gy)
+    expected = (np.c_[X.ravel(), Y.ravel()] @ model.weight.detach().numpy().T + model.bias.detach().numpy()).argmax(1)
+    np.testing.assert_array_equal(cells, expected)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"class_names": ["a", "b"]}, ValueError, r"class_names has 2 names .* model outputs 3 classes"),
+        ({"feature_names": ("height",)}, ValueError, "feature_names must name the two features"),
+        ({"grid_points": 1}, ValueError, "grid_points must be at least 2.*got 1"),
+        ({"grid_points": 0}, ValueError, "grid_points must be at least 2.*got 0"),
+        ({"grid_points": 2.5}, TypeError, "grid_points must be an integer.*got 2.5"),
+    ],
+)
+def test_arguments_are_checked_before_drawing(kwargs: dict, error: type, match: str) -> None:
+    from downslope import nn
+    from downslope.errors import DownslopeError
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(error, match=match) as info:
+        plot_decision_boundary(nn.Linear(2, 3), rng.normal(size=(30, 2)), np.arange(30) % 3, **kwargs)
+    assert isinstance(info.value, DownslopeError)

@@ -162,8 +162,8 @@ def test_compare_against_epoch_and_wall_time(tmp_path: Path) -> None:
     fig = plot_compare({"a": {"loss": [1.0, 0.5]}}, times={"a": [1.0, 2.0]})
     assert len(fig.axes) == 2  # no validation loss: the training row only
     np.testing.assert_allclose(fig.axes[1].lines[0].get_xdata(), [1.0, 2.0])
-    with pytest.raises(ValueError, match="records no time"):
-        plot_compare({"a": {"loss": [1.0]}})
+    # a run without time: no panels against time (see test_compare_without_wall_time_leaves_its_panels_out)
+    assert [ax.get_xlabel() for ax in plot_compare({"a": {"loss": [1.0]}}).axes] == ["epoch"]
     with pytest.raises(ValueError, match="1 epochs of loss but 2 times"):
         plot_compare({"a": {"loss": [1.0]}}, times={"a": [1.0, 2.0]})
 
@@ -407,3 +407,77 @@ def test_the_legends_below_the_panels_stay_apart_and_inside_the_figure(metrics, 
     for ax, box in zip(fig.axes, boxes):  # every legend line fits its own panel's share of the figure
         share = fig.bbox.width / len(fig.axes)
         assert box.width <= share, (ax.get_title(), box.width, share)
+
+
+def test_epochs_not_validated_are_left_out_not_called_diverged() -> None:
+    """fit(validation_freq=2) logs None on the epochs it does not validate: those are not measured, so
+    the validation series is drawn through its measured epochs with markers and nothing is "diverged";
+    a measured NaN still is."""
+    import downslope as ds
+    from downslope import nn, optim
+
+    x = np.random.default_rng(0).normal(size=(80, 2)).astype(np.float32)
+    y = x.sum(1, keepdims=True)
+    model = nn.Linear(2, 1)
+    history = ds.fit(
+        model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.05), (x, y), validation_split=0.25,
+        validation_freq=2, epochs=6, batch_size=16, verbose=0,
+    )  # fmt: skip
+    assert history["val_loss"][0] is None and history["val_loss"][1] is not None
+    fig = plot_loss_curves(history)
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.lines]
+    assert not any("diverged" in text for text in labels), labels
+    (val,) = [line for line in ax.lines if line.get_linestyle() == "--"]
+    np.testing.assert_array_equal(val.get_xdata(), [2, 4, 6])
+    np.testing.assert_allclose(val.get_ydata(), [history["val_loss"][k] for k in (1, 3, 5)])
+    assert val.get_marker() == "o" and val.get_label() == VAL_LABEL + " (measured on 3 of 6 epochs)"
+    compare = plot_compare({"every 2nd epoch": history})
+    assert [t.get_text() for t in compare.legends[0].get_texts()] == ["every 2nd epoch"]
+    val_panel = compare.axes[2]  # the validation row, against epoch
+    np.testing.assert_array_equal(val_panel.lines[0].get_xdata(), [2, 4, 6])
+    # a NaN that was measured is a divergence, in both
+    fig = plot_loss_curves({"loss": [1.0, 0.5, 0.4], "val_loss": [None, float("nan"), None]})
+    assert "not finite (diverged)" in [line.get_label() for line in fig.axes[0].lines]
+    compare = plot_compare({"r": {"loss": [1.0, 0.5, 0.4], "val_loss": [None, float("nan"), None]}})
+    assert compare.legends[0].get_texts()[0].get_text() == "r (diverged at epoch 2)"
+
+
+def test_log_axes_draw_zeros_at_a_floor_and_go_linear_for_negative_values() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_loss_curves({"loss": [1.0, 0.1, 0.0, 0.0]}, log_scale=True)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.0, 0.1, 0.01, 0.01])  # a decade below 0.1
+    assert "0 drawn at the floor 1e-02 (a log axis cannot show 0)" in [line.get_label() for line in ax.lines]
+    assert any("0 drawn at the floor" in t.get_text().replace("\n", " ") for t in ax.get_legend().get_texts())
+
+    with pytest.warns(UserWarning, match="2 of the values are negative .* the axis is linear"):
+        fig = plot_loss_curves({"loss": [1.0, -0.5, -2.0]}, log_scale=True)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "linear" and "(log scale)" not in ax.get_ylabel()
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.0, -0.5, -2.0])
+
+    norms = {"0.weight": [1.0, 0.1, 0.0, 0.0], "2.weight": [0.5, 0.2, 0.1, 0.05]}
+    fig = plot_gradient_norms(norms)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    dead = next(line for line in ax.lines if line.get_label() == "0.weight")
+    np.testing.assert_allclose(dead.get_ydata(), [1.0, 0.1, 0.001, 0.001])  # a decade below 0.05's decade
+    assert any("0 drawn at the floor 1e-03" in t.get_text() for t in ax.get_legend().get_texts())
+
+    with pytest.warns(UserWarning, match="negative"):
+        fig = plot_compare({"nll": {"loss": [1.0, -0.5, -2.0]}})
+    assert fig.axes[0].get_yscale() == "linear"
+
+
+def test_compare_without_wall_time_leaves_its_panels_out() -> None:
+    runs = {"sgd": {"loss": [1.0, 0.5, 0.3]}, "adam": {"loss": [1.0, 0.3, 0.1]}}
+    fig = plot_compare(runs, updates_per_epoch={"sgd": 2, "adam": 2})
+    assert [ax.get_title() for ax in fig.axes] == ["Training loss against epoch", "Training loss against updates"]
+    assert "no wall time recorded for 'sgd', 'adam': the panels against time are left out" in fig.get_suptitle()
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [1.0, 0.3, 0.1])
+    np.testing.assert_allclose(fig.axes[1].lines[1].get_xdata(), [2, 4, 6])

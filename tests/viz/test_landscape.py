@@ -314,3 +314,104 @@ def test_each_gif_frame_says_its_own_step_and_values_and_is_projector_sized(tmp_
     for k in range(9):
         assert f"step {k} of 8" in drawn
         assert any(t.startswith(f"sgd (lr=0.05): f={losses[k]:.3g} at step {k}") for t in drawn), k
+
+
+@pytest.mark.host_only  # optimizer_paths records the iterates on the host
+def test_a_blow_up_a_nan_gradient_and_an_infinite_loss_are_diverged_and_say_why(tmp_path: Path) -> None:
+    from downslope.viz.testfunctions import Surface
+
+    # Rosenbrock, SGD at lr 50: one float32 step lands ~1e4 out, where f (float64, as torch's float32 gives
+    # 3.6e17 there too) is 1e17: a blow-up, not an escape downhill
+    p0 = np.array([-1.5, 2.0], dtype=np.float32)
+    grad = np.array([-2 * (1 - p0[0]) - 400 * p0[0] * (p0[1] - p0[0] ** 2), 200 * (p0[1] - p0[0] ** 2)], np.float32)
+    x, y = (p0 - np.float32(50.0) * grad).astype(np.float64)
+    f1 = (1 - x) ** 2 + 100 * (y - x * x) ** 2
+    path = optimizer_paths("rosenbrock", {"sgd": (optim.SGD, {"lr": 50.0})}, steps=50)["sgd"]
+    assert path.diverged and path.stopped_at == 1
+    assert path.divergence == f"diverged at step 1: f = {f1:.3g}" == "diverged at step 1: f = 3.6e+17"
+    fig = plot_landscape("rosenbrock", {"sgd": path}, grid_size=30)
+    legend = fig.axes[1].get_legend().get_texts()[0].get_text().replace("\n    ", " ")
+    assert legend == "sgd (lr=50): f=12.5 at step 0 (diverged at step 1: f = 3.6e+17)"
+    assert "window-widths" not in legend
+    notes = [t.get_text() for t in fig.axes[1].texts]
+    assert notes == ["diverged at step 1: f = 3.6e+17"]
+    lines = run_landscape("rosenbrock", ["sgd"], lr=50.0, steps=20, out_dir=tmp_path)
+    assert (
+        lines[0] == "sgd  lr 50      diverged at step 1: f = 3.6e+17; last finite point (-1.5, 2) at step 0, f = 12.5"
+    )
+
+    # a cone: SGD at lr 1 from (1, 0) lands on the tip, where the gradient is 0/0 (torch gives NaN there too)
+    cone = Surface(
+        "cone", "sqrt(x^2+y^2)", lambda x, y: (x * x + y * y).sqrt(), minima=((0.0, 0.0),), minimum_value=0.0,
+        window=((-2.0, 2.0), (-2.0, 2.0)), start=(1.0, 0.0),
+    )  # fmt: skip
+    path = optimizer_paths(cone, {"sgd": (optim.SGD, {"lr": 1.0})}, steps=5)["sgd"]
+    assert path.diverged and path.stopped_at == 2
+    assert path.divergence == "diverged at step 1: the gradient is not finite (nan, nan)"
+    np.testing.assert_array_equal(path.points[:2], [[1.0, 0.0], [0.0, 0.0]])
+
+    # f = exp(x) overflows float32 at x = 100 although the point is finite: f = inf at the start
+    cliff = Surface(
+        "cliff", "exp(x) + y^2", lambda x, y: x.exp() + y * y, minima=(), minimum_value=None,
+        window=((-2.0, 2.0), (-2.0, 2.0)), start=(100.0, 0.0),
+    )  # fmt: skip
+    path = optimizer_paths(cliff, {"sgd": (optim.SGD, {"lr": 0.1})}, steps=5)["sgd"]
+    assert path.diverged and path.divergence == "diverged at step 0: f = inf" and path.stopped_at == 1
+
+
+@pytest.mark.host_only  # optimizer_paths records the iterates on the host
+def test_a_factory_may_return_an_optimizer_and_its_scheduler() -> None:
+    torch = pytest.importorskip("torch")
+    p = torch.tensor([-5.0, 2.0], requires_grad=True)
+    opt = torch.optim.SGD([p], lr=0.09)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=30)
+    expected = [p.detach().numpy().copy()]
+    for _ in range(30):
+        opt.zero_grad()
+        (0.5 * (p[0] ** 2 + 20 * p[1] ** 2)).backward()
+        opt.step()
+        sched.step()
+        expected.append(p.detach().numpy().copy())
+
+    def cosine(params):
+        o = optim.SGD(params, lr=0.09)
+        return o, optim.lr_scheduler.CosineAnnealingLR(o, T_max=30)
+
+    def plateau(params):
+        o = optim.SGD(params, lr=0.09)
+        return o, optim.lr_scheduler.ReduceLROnPlateau(o, patience=0)
+
+    paths = optimizer_paths("quadratic", {"cosine": cosine, "plateau": plateau}, start=(-5.0, 2.0), steps=30)
+    np.testing.assert_allclose(paths["cosine"].points, np.array(expected), atol=1e-5)
+    assert paths["cosine"].settings == "lr=0.09, CosineAnnealingLR"
+    assert not paths["plateau"].diverged and paths["plateau"].settings == "lr=0.09, ReduceLROnPlateau"
+
+    def other_optimizer(params):
+        o = optim.SGD(params, lr=0.1)
+        return o, optim.lr_scheduler.StepLR(optim.SGD(list(params), lr=0.1), 5)
+
+    bad = {
+        "three": (lambda params: (optim.SGD(params, lr=0.1), None, None), TypeError, "returned tuple of 3"),
+        "none": (lambda params: None, TypeError, "returned NoneType; expected an optimizer"),
+        "number": (lambda params: (optim.SGD(params, lr=0.1), 5), TypeError, r"\(optimizer, int\)"),
+        "other": (other_optimizer, ValueError, "steps another optimizer"),
+    }
+    for name, (factory, error, match) in bad.items():
+        with pytest.raises(error, match=match):
+            optimizer_paths("quadratic", {name: factory}, steps=3)
+
+
+@pytest.mark.host_only  # optimizer_paths records the iterates on the host
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"levels": 0}, ValueError, r"levels must be at least 2 \(contour levels\), got 0"),
+        ({"levels": 1}, ValueError, "levels must be at least 2"),
+        ({"grid_size": 2.5}, TypeError, "grid_size must be an integer of at least 2 .*got 2.5"),
+        ({"grid_size": 1}, ValueError, "grid_size must be at least 2"),
+    ],
+)
+def test_plot_landscape_refuses_bad_grid_and_levels(kwargs: dict, error: type, match: str) -> None:
+    paths = optimizer_paths("beale", {"adam": (optim.Adam, {"lr": 0.1})}, steps=5)
+    with pytest.raises(error, match=match):
+        plot_landscape("beale", paths, **kwargs)

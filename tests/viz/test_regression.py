@@ -110,3 +110,37 @@ def test_the_note_covers_neither_the_plot_nor_its_tick_labels_and_stays_in_the_f
         if label.get_text():
             assert not box.overlaps(label.get_window_extent(renderer)), label.get_text()
     assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0, (box, fig.bbox)
+
+
+def test_a_nan_model_is_said_not_drawn_with_a_warning() -> None:
+    import warnings
+
+    model = nn.Linear(1, 1)
+    with ds.no_grad():
+        model.weight.fill_(float("nan"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = plot_regression(model, np.linspace(-1, 1, 20), np.linspace(-2, 2, 20), grid_points=30)
+    assert [str(w.message) for w in caught if "plot_regression" in str(w.message)]
+    assert all(issubclass(w.category, UserWarning) for w in caught), [str(w.message) for w in caught]
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0] == "model: not finite on all 30 grid points, not drawn"
+    red = [line for line in ax.lines if line.get_color() == "red"]
+    assert len(red) == 1 and len(red[0].get_xdata()) == 0
+
+
+def test_float64_model_and_nan_samples_in_the_legend() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, (20, 1))
+    y = 3 * x[:, 0] + 1
+    y[4] = np.nan
+    model = nn.Linear(1, 1).double()
+    fig = plot_regression(model, x, y, grid_points=25)
+    ax = fig.axes[0]
+    gx, gy = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+    w, b = model.weight.item(), model.bias.item()
+    np.testing.assert_allclose(gy, w * gx + b, rtol=1e-12)
+    assert [t.get_text() for t in ax.get_legend().get_texts()][1] == "data (19 points; 1 with NaN or inf left out)"
+    with pytest.raises(TypeError, match="grid_points must be an integer"):
+        plot_regression(model, x, y, grid_points=2.5)

@@ -3,6 +3,8 @@ loss surfaces, and a self-contained HTML run report.
 
 matplotlib is optional (``pip install downslope[plot]``) and is imported only when a plot is
 drawn; every plot function returns the matplotlib Figure and saves it when ``save_path`` is given.
+The figures are made outside pyplot (headless, nothing to leak), so ``plt.show()`` does not know
+them: ``viz.show(fig)`` shows one in a window under an interactive backend.
 Names are loaded on first use, so ``import downslope.viz`` is cheap.
 
 Example:
@@ -42,6 +44,7 @@ _EXPORTS = {
     "write_report": "report",
     "render_report": "report",
     "png_bytes": "_mpl",
+    "show": "_mpl",
 }
 
 

@@ -24,21 +24,37 @@ def _device_of(model: Any) -> Any:
     return None
 
 
+def input_dtype(model: Any) -> np.dtype:
+    """The dtype a grid fed to ``model`` takes: its first floating parameter's (a ``model.double()`` gets
+    float64, as its layers refuse float32 inputs), float32 (the library default) for a plain function."""
+    parameters = getattr(model, "parameters", None)
+    if callable(parameters):
+        for p in parameters():
+            dtype = np.dtype(p.dtype)
+            if dtype.kind == "f":
+                return dtype
+    return np.dtype(np.float32)
+
+
 def predict_array(model: Callable[[Tensor], Any], inputs: np.ndarray, where: str) -> np.ndarray:
     """``model(inputs)`` as a float64 array, computed under ``no_grad`` with the model in eval mode.
 
-    A model with ``training``/``train()`` (a Module) is put in eval mode for the call, so dropout and
-    batch-norm behave as at prediction time, and its previous mode is restored afterwards.
+    ``inputs`` is cast to the model's parameter dtype (:func:`input_dtype`). A model with
+    ``training``/``train()`` (a Module) is put in eval mode for the call, so dropout and batch-norm
+    behave as at prediction time, and its previous mode is restored afterwards. NumPy's floating-point
+    warnings (a model with NaN or infinite weights) are not raised here: the callers check the outputs
+    for finiteness and say what that means for the picture.
     """
+    inputs = np.asarray(inputs).astype(input_dtype(model), copy=False)
     was_training = getattr(model, "training", None)
     if was_training and hasattr(model, "eval"):
         model.eval()
     try:
         outputs = []
         device = _device_of(model)
-        with no_grad():
+        with no_grad(), np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             for start in range(0, len(inputs), CHUNK_ROWS):
-                out = model(tensor(inputs[start : start + CHUNK_ROWS], device=device))
+                out = model(tensor(inputs[start : start + CHUNK_ROWS], dtype=inputs.dtype, device=device))
                 outputs.append(to_host(getattr(out, "array", out)).astype(np.float64))  # a GPU model's too
     finally:
         if was_training and hasattr(model, "train"):

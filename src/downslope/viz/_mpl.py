@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..devices import to_host
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentTypeError, StateError
 from ..tensor import Tensor
 
 if TYPE_CHECKING:
@@ -37,6 +37,18 @@ PALETTE = (
     "#7f7f7f",
     "#bcbd22",
     "#17becf",
+    # after the first ten, matplotlib's tab20 light shades in the same order: classes 10-19 stay distinct
+    # from 0-9 (a palette taken modulo 10 gave class 10 the colour of class 0)
+    "#aec7e8",
+    "#ffbb78",
+    "#98df8a",
+    "#ff9896",
+    "#c5b0d5",
+    "#c49c94",
+    "#f7b6d2",
+    "#c7c7c7",
+    "#dbdb8d",
+    "#9edae5",
 )
 
 
@@ -118,4 +130,74 @@ def as_float_array(values: Any, what: str) -> np.ndarray:
 
 
 def color(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
+    """The colour of series (or class) ``i``: tab10, then tab20's light shades, then hues spaced by the
+    golden angle, so that no two of the first few hundred series share a colour.
+
+    Example:
+        >>> from downslope.viz._mpl import color
+        >>> len({color(i) for i in range(40)})
+        40
+    """
+    if i < len(PALETTE):
+        return PALETTE[i]
+    import colorsys
+
+    k = i - len(PALETTE)
+    hue = (0.61803398875 * k) % 1.0
+    saturation, value = (0.65, 0.85) if k % 2 == 0 else (0.45, 0.65)
+    r, g, b = colorsys.hsv_to_rgb(hue, saturation, value)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+# matplotlib backends that draw to files only: no window can show a figure under them
+NON_INTERACTIVE_BACKENDS = frozenset({"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"})
+
+
+def _interactive_backend() -> bool:
+    """Whether matplotlib's current backend can show a window (or an inline notebook output)."""
+    import matplotlib
+
+    return matplotlib.get_backend().lower() not in NON_INTERACTIVE_BACKENDS
+
+
+def show(fig: Figure, *, block: bool | None = None) -> None:
+    """Show a downslope figure in a window, as ``plt.show()`` shows pyplot's (``downslope.viz.show``).
+
+    downslope's figures are made outside pyplot (no global registry to leak memory, no GUI picked up
+    in a headless run), so ``fig.show()`` raises and ``plt.show()`` does not know them. This hands
+    ``fig`` to a pyplot figure manager of the current backend and calls ``plt.show(block=block)``.
+    Under a non-interactive backend (Agg, which matplotlib picks without a display) no window can
+    be shown: a UserWarning says so, as matplotlib's ``Figure.show`` does, and nothing else happens;
+    save the figure instead (``save_path=`` or ``fig.savefig``).
+
+    Example:
+        >>> import warnings
+        >>> from downslope import viz
+        >>> fig = viz.plot_loss_curves({"loss": [1.0, 0.5]})
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     viz.show(fig)  # a window with an interactive backend (TkAgg, QtAgg...), a warning under Agg
+    """
+    import matplotlib
+
+    require_matplotlib()
+    if not _interactive_backend():
+        import warnings
+
+        warnings.warn(
+            f"show: matplotlib's backend {matplotlib.get_backend()!r} is non-interactive, so no window can be "
+            "shown; save the figure instead (save_path=... or fig.savefig(...)), or pick an interactive "
+            "backend (MPLBACKEND=TkAgg or QtAgg) before matplotlib is first used",
+            UserWarning,
+            stacklevel=2,
+        )
+        return
+    import matplotlib.pyplot as plt
+
+    holder = plt.figure(figsize=fig.get_size_inches())  # a pyplot window (manager) of the current backend
+    manager = holder.canvas.manager
+    if manager is None:  # pyplot always gives its figures a manager; kept for the type checker
+        raise StateError("show: pyplot made a figure without a window manager")
+    manager.canvas.figure = fig  # the window draws fig instead of the blank holder
+    fig.set_canvas(manager.canvas)
+    plt.show(block=block)

@@ -40,13 +40,20 @@ PER_EPOCH_TIME_KEYS = ("epoch_time", "seconds")
 
 
 def history_to_dict(history: Any) -> dict[str, list[float]]:
-    """``{key: [value per epoch]}`` from a History, a Keras-style object or a mapping.
+    """``{key: [value per epoch]}`` from a History, a Keras-style object or a mapping; an epoch whose
+    value is None (not measured, e.g. ``val_loss`` on the epochs ``fit(validation_freq=k)`` skips) is NaN.
 
     Example:
         >>> from downslope.viz.curves import history_to_dict
         >>> history_to_dict({"loss": (2, 1)})
         {'loss': [2.0, 1.0]}
     """
+    return _read_history(history)[0]
+
+
+def _read_history(history: Any) -> tuple[dict[str, list[float]], dict[str, np.ndarray]]:
+    """:func:`history_to_dict` and, per key, which epochs were not measured (None): those are left out of
+    the curves, while a NaN or inf that was measured is a divergence."""
     if hasattr(history, "as_dict") and callable(history.as_dict):
         raw = history.as_dict()
     elif isinstance(getattr(history, "history", None), Mapping):
@@ -58,6 +65,7 @@ def history_to_dict(history: Any) -> dict[str, list[float]]:
             f"expected a History (with as_dict()) or a dict of per-epoch lists, got {type(history).__name__}"
         )
     out: dict[str, list[float]] = {}
+    missing: dict[str, np.ndarray] = {}
     for key, values in raw.items():
         if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
             continue  # scalars or text (e.g. a stop reason) are not curves
@@ -65,7 +73,51 @@ def history_to_dict(history: Any) -> dict[str, list[float]]:
             out[str(key)] = [float(v) if v is not None else float("nan") for v in values]
         except (TypeError, ValueError):
             continue
-    return out
+        missing[str(key)] = np.array([v is None for v in values], dtype=bool)
+    return out, missing
+
+
+def _measured(missing: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
+    """Which of the ``n`` epochs of ``key`` were measured (not None)."""
+    mask = missing.get(key)
+    return ~mask if mask is not None and len(mask) == n else np.ones(n, dtype=bool)
+
+
+def _log_floor(values: np.ndarray, where: str) -> tuple[bool, float | None]:
+    """Whether ``values`` can be drawn on a log axis, and the floor zeros are drawn at (None: no zeros).
+
+    A log axis cannot show 0 or a negative value: matplotlib drops such points silently. Zeros (a
+    perfectly fitted toy problem, a gradient that died) are drawn at a floor a decade below the smallest
+    positive value, and the plot says so; a negative value (an NLL or ELBO loss) makes the axis linear,
+    with a UserWarning saying why. All-zero values have no decade to draw at: the axis is linear.
+    """
+    finite = values[np.isfinite(values)]
+    negative = int((finite < 0).sum())
+    if negative:
+        import warnings
+
+        warnings.warn(
+            f"{where}: {negative} of the values are negative (an NLL or ELBO loss can be), which a log axis cannot "
+            "show; the axis is linear",
+            UserWarning,
+            stacklevel=3,
+        )
+        return False, None
+    if not (finite == 0).any():
+        return True, None
+    positive = finite[finite > 0]
+    if not positive.size:
+        return False, None  # every value is 0: nothing to draw on a log axis, a linear one shows them
+    return True, float(10.0 ** (np.floor(np.log10(positive.min())) - 1))
+
+
+def _at_floor(values: np.ndarray, floor: float | None) -> np.ndarray:
+    """``values`` with each 0 at the log axis's floor (unchanged without one)."""
+    return values if floor is None else np.where(values == 0, floor, values)
+
+
+def _floor_label(floor: float) -> str:
+    return f"0 drawn at the floor {floor:.0e} (a log axis cannot show 0)"
 
 
 def _epochs(hist: Mapping[str, Sequence[float]], n: int) -> np.ndarray:
@@ -164,16 +216,22 @@ def plot_loss_curves(
             better; for other histories, max for accuracy-like names).
         log_scale: logarithmic y axis for the loss panel; None (default) picks it when the
             losses are positive and span more than a factor of 50. A log axis says "(log scale)"
-            in its label.
+            in its label. A log axis cannot show 0 or a negative value: zeros are drawn at a floor a
+            decade below the smallest positive loss (a dotted line says so in the legend), and a
+            negative loss (an NLL or ELBO can be) makes the axis linear, with a UserWarning.
         panel_titles: ``{name: title}`` for panels whose default title (the name) says too little,
             e.g. ``{"grad_norm": "Mini-batch gradient norm (sampled every 10 batches)"}``.
+
+    An epoch whose value is None was not measured (``fit(validation_freq=k)`` validates every k-th
+    epoch only): it is left out, and the series is drawn with markers through the epochs it was
+    measured on; only a measured NaN or inf is marked "not finite (diverged)".
 
     The training curves are what fit logs: the mean over the epoch's rows (batch losses weighted
     by batch size), each computed before its own update (the legend says so); the validation curves are measured after the epoch's last
     update, so with full batches the validation loss can lie below the training loss early on.
     """
     require_matplotlib()
-    hist = history_to_dict(history)
+    hist, missing = _read_history(history)
     if "loss" not in hist and "val_loss" not in hist:
         raise ArgumentError(f"plot_loss_curves: the history has no 'loss' or 'val_loss'; its keys are {sorted(hist)}")
     names = _metric_names(hist) if metrics is None else list(metrics)
@@ -184,10 +242,15 @@ def plot_loss_curves(
     if monitor not in hist:
         raise ArgumentError(f"plot_loss_curves: monitor {monitor!r} is not in the history; its keys are {sorted(hist)}")
     best = best_epoch_index(hist[monitor], _pick_mode(monitor, mode, history))
+    losses = np.array([v for k in ("loss", "val_loss") for v in hist.get(k, [])], dtype=np.float64)
     if log_scale is None:
-        losses = np.array([v for k in ("loss", "val_loss") for v in hist.get(k, [])], dtype=np.float64)
-        losses = losses[np.isfinite(losses)]
-        log_scale = bool(losses.size and losses.min() > 0 and losses.max() / losses.min() > 50.0)
+        finite_losses = losses[np.isfinite(losses)]
+        log_scale = bool(
+            finite_losses.size and finite_losses.min() > 0 and finite_losses.max() / finite_losses.min() > 50.0
+        )
+    floor = None
+    if log_scale:
+        log_scale, floor = _log_floor(losses, "plot_loss_curves")
 
     # one batch per epoch (fit's History.params): the gradient measured is the whole training split's
     full_batch = getattr(history, "params", {}).get("steps") == 1
@@ -198,16 +261,24 @@ def plot_loss_curves(
     axes = fig.subplots(1, panels, squeeze=False)[0]
     for ax, base in zip(axes, ["loss", *names]):
         marked = False  # one legend entry for the not-finite marks of a panel
+        panel_floor = floor if base == "loss" else None
         for key, style in ((base, "-"), (f"val_{base}", "--")):
             if key not in hist:
                 continue
-            values = np.asarray(hist[key], dtype=np.float64)
-            epochs = _epochs(hist, len(values))
+            all_values = _at_floor(np.asarray(hist[key], dtype=np.float64), panel_floor)
+            all_epochs = _epochs(hist, len(all_values))
+            # Epochs not measured (None: validation skipped by validation_freq) are left out, so the series
+            # runs through its measured epochs; only a measured NaN or inf is a divergence.
+            measured = _measured(missing, key, len(all_values))
+            values, epochs = all_values[measured], all_epochs[measured]
             label = VAL_LABEL if key.startswith("val_") else TRAIN_LABEL
             if key == "grad_norm":  # GradientDiagnostics' number: not a loss over the epoch's batches
                 label = GRAD_NORM_FULL_LABEL if full_batch else GRAD_NORM_LABEL
+            if not measured.all():
+                label += f" (measured on {int(measured.sum())} of {len(measured)} epochs)"
             finite = np.isfinite(values)
-            marker = "o" if finite.sum() <= 1 else None  # a single point is invisible as a line
+            # a single point is invisible as a line; a series with skipped epochs shows where it was measured
+            marker = "o" if finite.sum() <= 1 or not measured.all() else None
             ax.plot(
                 epochs,
                 values,
@@ -216,6 +287,7 @@ def plot_loss_curves(
                 lw=1.8,
                 label=label,
                 marker=marker,
+                ms=4 if marker else None,
             )
             if not finite.all():  # NaN/inf epochs (a diverged run) would vanish: mark them on the top edge
                 ax.plot(
@@ -230,11 +302,11 @@ def plot_loss_curves(
                     label=None if marked else "not finite (diverged)",
                 )
                 marked = True
-            if best is not None and best < len(values) and np.isfinite(values[best]):
+            if best is not None and best < len(all_values) and measured[best] and np.isfinite(all_values[best]):
                 is_monitor = key == monitor
                 ax.plot(
-                    [epochs[best]],
-                    [values[best]],
+                    [all_epochs[best]],
+                    [all_values[best]],
                     "o",
                     color="black" if is_monitor else color(1 if key.startswith("val_") else 0),
                     ms=7 if is_monitor else 5,
@@ -249,6 +321,8 @@ def plot_loss_curves(
                 lw=1.5,
                 label=f"best epoch {epoch_value:g} ({_pretty(monitor)} {hist[monitor][best]:.4g})",
             )
+        if panel_floor is not None:
+            ax.axhline(panel_floor, color="0.4", ls=":", lw=1.0, label=_floor_label(panel_floor))
         ax.set_xlabel("epoch")
         _whole_number_ticks(ax)
         epochs_run = _epochs(hist, max(len(hist.get(k, [])) for k in (base, f"val_{base}")))
@@ -390,6 +464,10 @@ def plot_gradient_norms(
     at the same point), averaged over the batches measured in the epoch (every ``every_n_batches``-th,
     which the title states when the callback is given).
 
+    On the log axis (default) a norm of exactly 0 (a layer whose gradient died, e.g. dead ReLUs) is
+    drawn at a floor a decade below the smallest positive norm, which a dotted line names in the
+    legend; a negative value makes the axis linear, with a UserWarning.
+
     Example:
         >>> from downslope.viz.curves import plot_gradient_norms
         >>> fig = plot_gradient_norms({"0.weight": [1.0, 0.5], "2.weight": [0.1, 0.05]})
@@ -401,6 +479,15 @@ def plot_gradient_norms(
     series = per_layer_series(norms, key)
     if not series:
         raise ArgumentError("plot_gradient_norms: expected a non-empty dict {layer name: [norm per step]}")
+    arrays = {}
+    for name, values in series.items():
+        arr = as_float_array(values, f"plot_gradient_norms[{name!r}]")
+        if arr.ndim != 1:
+            raise ArgumentError(f"plot_gradient_norms: values of {name!r} must be 1-D, got shape {arr.shape}")
+        arrays[name] = arr
+    floor = None
+    if log_scale:
+        log_scale, floor = _log_floor(np.concatenate(list(arrays.values())), "plot_gradient_norms")
     fig = new_figure(width=7.0, height=4.2)
     ax = fig.subplots()
     many = len(series) > 10
@@ -408,19 +495,18 @@ def plot_gradient_norms(
         from matplotlib import colormaps
 
         cmap = colormaps["viridis"]
-    for i, (name, values) in enumerate(series.items()):
-        arr = as_float_array(values, f"plot_gradient_norms[{name!r}]")
-        if arr.ndim != 1:
-            raise ArgumentError(f"plot_gradient_norms: values of {name!r} must be 1-D, got shape {arr.shape}")
+    for i, (name, arr) in enumerate(arrays.items()):
         line_color = cmap(i / max(len(series) - 1, 1)) if many else color(i)
         ax.plot(
             np.arange(1, len(arr) + 1),
-            arr,
+            _at_floor(arr, floor),  # a gradient that died to exactly 0 stays on the log axis
             color=line_color,
             lw=1.4,
             label=str(name),
             marker="o" if len(arr) == 1 else None,
         )
+    if floor is not None:
+        ax.axhline(floor, color="0.4", ls=":", lw=1.0, label=_floor_label(floor))
     _whole_number_ticks(ax)
     if log_scale:
         ax.set_yscale("log")
@@ -441,8 +527,10 @@ def plot_gradient_norms(
     return finish(fig, save_path)
 
 
-def _wall_times(name: str, hist: Mapping[str, Sequence[float]], n: int, given: Sequence[float] | None) -> np.ndarray:
-    """Seconds since the start of training at the end of each epoch."""
+def _wall_times(
+    name: str, hist: Mapping[str, Sequence[float]], n: int, given: Sequence[float] | None
+) -> np.ndarray | None:
+    """Seconds since the start of training at the end of each epoch (None when the run records none)."""
     if given is not None:
         times = as_float_array(given, f"plot_compare times[{name!r}]")
     elif (key := next((k for k in CUMULATIVE_TIME_KEYS if k in hist), None)) is not None:
@@ -450,24 +538,25 @@ def _wall_times(name: str, hist: Mapping[str, Sequence[float]], n: int, given: S
     elif (key := next((k for k in PER_EPOCH_TIME_KEYS if k in hist), None)) is not None:
         times = np.cumsum(np.asarray(hist[key], dtype=np.float64))
     else:
-        raise ArgumentError(
-            f"plot_compare: run {name!r} records no time; pass times={{name: [seconds since start per epoch]}} "
-            f"or a history with one of {CUMULATIVE_TIME_KEYS + PER_EPOCH_TIME_KEYS}; its keys are {sorted(hist)}"
-        )
+        return None
     if len(times) != n:
         raise ArgumentError(f"plot_compare: run {name!r} has {n} epochs of loss but {len(times)} times")
     return times
 
 
-def _diverged_at(history: Any, hist: Mapping[str, Sequence[float]]) -> float | None:
+def _diverged_at(
+    history: Any, hist: Mapping[str, Sequence[float]], missing: Mapping[str, np.ndarray] | None = None
+) -> float | None:
     """The epoch a run diverged at, or None: its first epoch whose loss (or validation loss) is NaN or
     infinite, else its last epoch when training's divergence guard stopped it (a History's
-    ``diverged``; a dict's ``stop_kind`` of "diverged")."""
+    ``diverged``; a dict's ``stop_kind`` of "diverged"). An epoch not measured (None in ``missing``,
+    e.g. the validation ``fit(validation_freq=k)`` skips) is no divergence."""
+    missing = missing or {}
     n = len(hist["loss"])
     epochs = _epochs(hist, n)
-    bad = ~np.isfinite(np.asarray(hist["loss"], dtype=np.float64))
+    bad = ~np.isfinite(np.asarray(hist["loss"], dtype=np.float64)) & _measured(missing, "loss", n)
     if "val_loss" in hist and len(hist["val_loss"]) == n:
-        bad |= ~np.isfinite(np.asarray(hist["val_loss"], dtype=np.float64))
+        bad |= ~np.isfinite(np.asarray(hist["val_loss"], dtype=np.float64)) & _measured(missing, "val_loss", n)
     if bad.any():
         return float(epochs[int(np.argmax(bad))])
     stop = history.get("stop_kind") if isinstance(history, Mapping) else None
@@ -501,6 +590,8 @@ def plot_compare(
         runs: ``{run name: History or dict}``.
         times: ``{run name: [seconds since the start at the end of each epoch]}``; by default read
             from the history (``wall_time``/``elapsed``/``time`` cumulative, ``epoch_time`` per epoch).
+            When a run has none (plain per-epoch loss lists), the panels against wall time are left
+            out and the title says so.
         target: a target loss (what "epochs/seconds to target" in ``downslope compare``'s table are
             measured against), drawn as a dotted grey line on the validation row only (on the training
             row when no run has a validation loss), with each run's first epoch at or below it marked.
@@ -509,45 +600,73 @@ def plot_compare(
             different batch sizes are compared by the number of steps they took.
         labels: ``{run name: legend text}`` (default: the name).
 
+    An epoch whose value is None (not measured: ``fit(validation_freq=k)``) is left out, the series
+    drawn with markers through its measured epochs. On the log axis (default) a loss of 0 is drawn
+    at a floor a decade below the smallest positive loss, and a negative loss makes the axis linear,
+    with a UserWarning.
+
     A run that diverged (training's divergence guard stopped it, or its loss became NaN or infinite)
     says so in the legend, "(diverged at epoch N)", and its last finite point is marked ``x`` in
     every panel.
     """
     if not isinstance(runs, Mapping) or not runs:
         raise ArgumentError("plot_compare: expected a non-empty dict {run name: history}")
-    hists = {name: history_to_dict(history) for name, history in runs.items()}
+    read = {name: _read_history(history) for name, history in runs.items()}
+    hists = {name: hist for name, (hist, _) in read.items()}
+    missing = {name: gaps for name, (_, gaps) in read.items()}
     for name, hist in hists.items():
         if "loss" not in hist:
             raise ArgumentError(f"plot_compare: run {name!r} has no 'loss'; its keys are {sorted(hist)}")
+    wall_times = {
+        name: _wall_times(name, hist, len(hist["loss"]), None if times is None else times.get(name))
+        for name, hist in hists.items()
+    }
+    untimed = [name for name, t in wall_times.items() if t is None]
     rows = [("loss", "-")] + ([("val_loss", "--")] if any("val_loss" in h for h in hists.values()) else [])
     target_key = rows[-1][0]  # compare measures the target on the validation loss when there is one
-    columns = ["epoch"] + (["updates"] if updates_per_epoch is not None else []) + ["wall time (s)"]
+    # Plain per-epoch losses (a hand-written loop) need no time: without it for every run, the panels
+    # against wall time are left out and the title says so.
+    columns = (
+        ["epoch"] + (["updates"] if updates_per_epoch is not None else []) + ([] if untimed else ["wall time (s)"])
+    )
+    floor = None
+    if log_scale:
+        every_loss = np.array([v for h in hists.values() for key, _ in rows for v in h.get(key, [])], dtype=np.float64)
+        log_scale, floor = _log_floor(every_loss, "plot_compare")
     fig = new_figure(width=5.0 * len(columns), height=3.6 * len(rows) + 0.6)
     grid = fig.subplots(len(rows), len(columns), squeeze=False)
+    diverged = {name: _diverged_at(runs[name], hist, missing[name]) for name, hist in hists.items()}
     for i, (name, hist) in enumerate(hists.items()):
         n = len(hist["loss"])
         epochs = _epochs(hist, n)
-        xs = {"epoch": epochs, "wall time (s)": _wall_times(name, hist, n, None if times is None else times.get(name))}
+        xs = {"epoch": epochs}
+        if not untimed:
+            xs["wall time (s)"] = wall_times[name]  # type: ignore[assignment]
         if updates_per_epoch is not None:
             if name not in updates_per_epoch:
                 raise ArgumentError(f"plot_compare: updates_per_epoch has no entry for run {name!r}")
             xs["updates"] = epochs * float(updates_per_epoch[name])
         label = (labels or {}).get(name, name)
-        diverged_at = _diverged_at(runs[name], hist)
+        diverged_at = diverged[name]
         if diverged_at is not None:
             label += f" (diverged at epoch {diverged_at:g})"
         for r, (key, style) in enumerate(rows):
             if key not in hist:
                 continue
-            values = np.asarray(hist[key], dtype=np.float64)
+            all_values = _at_floor(np.asarray(hist[key], dtype=np.float64), floor)
+            measured = _measured(missing[name], key, len(all_values))  # None: not measured that epoch
+            values = all_values[measured]
             reached = None
             if target is not None and key == target_key:
                 below = np.flatnonzero(np.isfinite(values) & (values <= target))
                 reached = int(below[0]) if len(below) else None
             for c, column in enumerate(columns):
                 ax = grid[r][c]
-                x = xs[column][: len(values)]
-                ax.plot(x, values, style, color=color(i), lw=1.6, label=label if (r, c) == (0, 0) else None)
+                x = xs[column][: len(all_values)][measured]
+                ax.plot(
+                    x, values, style, color=color(i), lw=1.6, label=label if (r, c) == (0, 0) else None,
+                    marker=None if measured.all() else "o", ms=3,
+                )  # fmt: skip
                 finite = np.flatnonzero(np.isfinite(values))
                 if diverged_at is not None and finite.size:  # where the curve ends: the last finite value
                     j = int(finite[-1])
@@ -560,7 +679,9 @@ def plot_compare(
         "loss": f"training loss\n({TRAINING_LOSS_MEANING})",
         "val_loss": "validation loss\n(after the epoch's last update)",
     }
-    if any(_diverged_at(runs[name], hist) is not None for name, hist in hists.items()):
+    if floor is not None:
+        grid[0][0].plot([], [], ":", color="0.4", lw=1.0, label=_floor_label(floor))
+    if any(at is not None for at in diverged.values()):
         # one legend key, in grey, for the x marks of every diverged run
         grid[0][0].plot([], [], "x", color="0.35", ms=9, mew=2, label="last finite point of a diverged run")
     run_handles, run_texts = grid[0][0].get_legend_handles_labels()
@@ -583,6 +704,8 @@ def plot_compare(
             ax.set_ylabel(_y_label(head + (" (log scale)" if log_scale else "") + "\n" + said), fontsize=8)
             if log_scale:
                 ax.set_yscale("log")
+            if floor is not None:
+                ax.axhline(floor, color="0.4", ls=":", lw=1.0)
             ax.grid(True, alpha=0.3, which="both")
             what = "Training loss" if key == "loss" else "Validation loss"
             ax.set_title(f"{what} against {column.replace(' (s)', '')}", fontsize=10)
@@ -590,6 +713,10 @@ def plot_compare(
     fig.legend(
         run_handles, run_texts, loc="outside lower center", ncol=min(3, len(run_texts)), fontsize=8, frameon=False
     )
+    if untimed:
+        shown = ", ".join(repr(name) for name in untimed[:3]) + (", ..." if len(untimed) > 3 else "")
+        note = f"no wall time recorded for {shown}: the panels against time are left out"
+        title = f"{title}\n({note})" if title else note
     if title:
         fig.suptitle(title)
     return finish(fig, save_path)

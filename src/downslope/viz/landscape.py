@@ -19,7 +19,7 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -61,9 +61,12 @@ class OptimizerPath:
             would diverge given more steps).
         left_at: the first step whose point lies outside the surface's plotting window (None when
             the path stays inside): past it, the path is off the contour map.
-        stopped_at: the step at which the run was stopped (None when it ran every step): its point
-            was not finite, or more than ``DIVERGENCE_WINDOWS`` window-widths away (a blow-up, or a
-            run downhill for ever past a saddle); the points and losses from that step on are NaN.
+        stopped_at: the step at which the run was stopped (None when it ran every step): its loss,
+            gradient or next point was not finite, or its point was more than ``DIVERGENCE_WINDOWS``
+            window-widths away (a blow-up, or a run downhill for ever past a saddle); the points and
+            losses from that step on are NaN.
+        divergence: why the run is called diverged ("" when it is not), e.g.
+            ``"diverged at step 1: f = 3.6e+17"``, ``"diverged at step 2: the gradient is not finite"``.
     """
 
     name: str
@@ -74,6 +77,7 @@ class OptimizerPath:
     rising: bool = False
     left_at: int | None = None
     stopped_at: int | None = None
+    divergence: str = ""
 
     @property
     def final_point(self) -> np.ndarray:
@@ -122,19 +126,71 @@ def _nesterov_rate(rates: Mapping[str, float]) -> float:
     return rates.get("nesterov", rates.get("momentum", 0.01))
 
 
-def _build_optimizer(name: str, spec: Any, params: list[Tensor]) -> OptimizerLike:
+def _is_optimizer(obj: Any) -> bool:
+    return callable(getattr(obj, "step", None)) and callable(getattr(obj, "zero_grad", None))
+
+
+def _build_optimizer(name: str, spec: Any, params: list[Tensor]) -> tuple[OptimizerLike, Any]:
+    """``(optimizer, scheduler or None)`` from a spec: ``(class, kwargs)``, or a factory returning an
+    optimizer or ``(optimizer, scheduler)``."""
     if isinstance(spec, tuple):
         if len(spec) != 2 or not callable(spec[0]) or not isinstance(spec[1], Mapping):
             raise ArgumentTypeError(
                 f"optimizer {name!r}: expected (optimizer class, {{keyword arguments}}), e.g. (optim.Adam, "
                 f"{{'lr': 0.1}}), or a factory params -> optimizer; got {spec!r}"
             )
-        return spec[0](params, **dict(spec[1]))
-    if callable(spec):
-        return spec(params)
+        built = spec[0](params, **dict(spec[1]))
+    elif callable(spec):
+        built = spec(params)
+    else:
+        raise ArgumentTypeError(
+            f"optimizer {name!r}: expected (class, kwargs) or a callable params -> optimizer, got {spec!r}"
+        )
+    if _is_optimizer(built):
+        return cast(OptimizerLike, built), None
+    if isinstance(built, (tuple, list)) and len(built) == 2 and _is_optimizer(built[0]):
+        optimizer, scheduler = built
+        if not callable(getattr(scheduler, "step", None)):
+            raise ArgumentTypeError(
+                f"optimizer {name!r}: the factory returned (optimizer, {type(scheduler).__name__}); expected "
+                "(optimizer, scheduler) with a scheduler that has step(), e.g. optim.lr_scheduler.StepLR(opt, 10)"
+            )
+        bound = getattr(scheduler, "optimizer", optimizer)
+        if bound is not optimizer:
+            raise ArgumentError(
+                f"optimizer {name!r}: the factory's scheduler steps another optimizer than the one it returned; "
+                "build the scheduler on the returned optimizer"
+            )
+        return cast(OptimizerLike, optimizer), scheduler
+    kind = type(built).__name__ + (f" of {len(built)}" if isinstance(built, (tuple, list)) else "")
     raise ArgumentTypeError(
-        f"optimizer {name!r}: expected (class, kwargs) or a callable params -> optimizer, got {spec!r}"
+        f"optimizer {name!r}: the factory returned {kind}; expected an optimizer (with step() and zero_grad()) "
+        "built on the params it is given, or (optimizer, scheduler)"
     )
+
+
+def _blown_up(value: float, start_value: float, s: Surface) -> bool:
+    """Whether ``value`` is a blow-up from ``start_value``: not finite, or its gap to the minimum grew
+    100-fold (the rule training uses for its loss); on a surface without a minimum, above the start."""
+    if not np.isfinite(value):
+        return True
+    if s.minimum_value is None:
+        return bool(value > start_value)
+    start_gap = start_value - s.minimum_value
+    return bool(value - s.minimum_value > 100 * max(start_gap, float(np.finfo(np.float32).tiny)))
+
+
+def _float64_value(s: Surface, xy: np.ndarray) -> float:
+    """``f`` at a point far out, in float64 (float32 would overflow to inf before the value is known)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.asarray(s.value(np.float64(xy[0]), np.float64(xy[1]))))
+
+
+def _scheduler_step(scheduler: Any, loss: float) -> None:
+    if getattr(scheduler, "needs_metric", False):  # ReduceLROnPlateau: stepped with the loss it watches
+        scheduler.step(loss)
+    else:
+        scheduler.step()
 
 
 def optimizer_paths(
@@ -148,12 +204,26 @@ def optimizer_paths(
     Args:
         surface: a :class:`Surface` or its name (``"rosenbrock"``...).
         optimizers: ``{label: (optimizer class, kwargs)}`` or ``{label: factory(params)}``;
-            default :func:`default_optimizers`.
+            default :func:`default_optimizers`. A factory may return ``(optimizer, scheduler)``: the
+            scheduler (``optim.lr_scheduler.*``) is stepped after each optimizer step (with the loss,
+            for ReduceLROnPlateau), and the legend names it beside the initial rate.
         start: ``(x, y)``; default the surface's start point.
         steps: number of optimizer steps.
 
     Returns:
         ``{label: OptimizerPath}`` with ``steps + 1`` points and losses each (the start included).
+
+    A run is diverged (``OptimizerPath.divergence`` says why and at which step) when its loss, its
+    gradient or its next point is NaN or infinite, when its point runs more than
+    ``DIVERGENCE_WINDOWS`` window-widths out with ``f`` 100-fold further from the minimum than at the
+    start, or when it ends 100-fold further from the minimum inside the window. A run that goes far
+    out downhill (past a saddle) is stopped there but not diverged.
+
+    Example:
+        >>> from downslope import optim
+        >>> from downslope.viz.landscape import optimizer_paths
+        >>> optimizer_paths("rosenbrock", {"sgd": (optim.SGD, {"lr": 50.0})}, steps=5)["sgd"].divergence
+        'diverged at step 1: f = 3.6e+17'
     """
     s = get_surface(surface)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
@@ -170,11 +240,12 @@ def optimizer_paths(
     results: dict[str, OptimizerPath] = {}
     for name, spec in specs.items():
         point = tensor(start_xy, requires_grad=True)  # float32, the library default
-        opt = _build_optimizer(name, spec, [point])
+        opt, scheduler = _build_optimizer(name, spec, [point])
+        settings = _settings(opt, scheduler)  # before the run: a scheduler changes the rate as it goes
         points = np.full((steps + 1, 2), np.nan)
         losses = np.full(steps + 1, np.nan)
         points[0] = point.array
-        diverged = False
+        divergence = ""
         stopped_at = None
         closure = _closure(s, point, opt) if needs_closure(opt) else None
         with np.errstate(over="ignore", invalid="ignore"), enable_grad():
@@ -182,33 +253,50 @@ def optimizer_paths(
                 if closure is not None:  # L-BFGS: one step re-evaluates f itself (its line search)
                     with no_grad():
                         losses[k] = float(s(point).array)
-                    opt.step(closure)
                 else:
                     opt.zero_grad()
                     loss = s(point)
                     losses[k] = float(loss.array)
                     loss.backward()
-                    opt.step()
-                if not np.isfinite(point.array).all() or np.abs(point.array).max() > limit:
-                    diverged = True
+                if not np.isfinite(losses[k]):
+                    divergence = f"diverged at step {k}: f = {losses[k]:.3g}"
+                    stopped_at = k + 1
+                    break
+                grad = getattr(point.grad, "array", None) if closure is None else None
+                if grad is not None and not np.isfinite(grad).all():  # e.g. 0/0 at a cone's tip
+                    divergence = f"diverged at step {k}: the gradient is not finite ({grad[0]:.3g}, {grad[1]:.3g})"
+                    stopped_at = k + 1
+                    break
+                opt.step(closure) if closure is not None else opt.step()
+                if scheduler is not None:
+                    _scheduler_step(scheduler, float(losses[k]))
+                if not np.isfinite(point.array).all():
+                    divergence = f"diverged at step {k + 1}: the point is not finite"
+                    stopped_at = k + 1
+                    break
+                if np.abs(point.array).max() > limit:
+                    # Far out: a blow-up when f went up; escaping downhill (past a saddle, on a function
+                    # unbounded below) is where the path leads, not a divergence.
+                    far = _float64_value(s, np.asarray(point.array, dtype=np.float64))
+                    if _blown_up(far, float(losses[0]), s):
+                        divergence = f"diverged at step {k + 1}: f = {far:.3g}"
                     stopped_at = k + 1
                     break
                 points[k + 1] = point.array
             else:
                 with no_grad():
                     losses[steps] = float(s(point).array)
+                if not np.isfinite(losses[steps]):
+                    divergence = f"diverged at step {steps}: f = {losses[steps]:.3g}"
         reached = losses[np.isfinite(points).all(axis=1)]
-        if not np.isfinite(reached).all():
-            diverged = True
-        elif diverged:
-            # Left the window: a divergence when the loss went up; escaping downhill (past a saddle,
-            # on a function unbounded below) is where the path leads, not a blow-up.
-            diverged = bool(reached[-1] > reached[0])
-        elif s.minimum_value is not None and reached.size:
+        if not divergence and stopped_at is None and s.minimum_value is not None and reached.size:
             # A slow blow-up that stays in the window: the gap to the minimum grew 100-fold (the rule
             # training uses for its loss), e.g. a learning rate just above 2 / L.
-            start_gap, end_gap = reached[0] - s.minimum_value, reached[-1] - s.minimum_value
-            diverged = bool(end_gap > 100 * max(start_gap, np.finfo(np.float32).tiny))
+            if _blown_up(float(reached[-1]), float(reached[0]), s):
+                start_gap, end_gap = reached[0] - s.minimum_value, reached[-1] - s.minimum_value
+                divergence = f"diverged: f − f* grew from {start_gap:.3g} to {end_gap:.3g} (over 100-fold)"
+        diverged = bool(divergence)
+        reached = reached[np.isfinite(reached)]
         rising = not diverged and s.minimum_value is not None and _rising(reached - s.minimum_value)
         outside = np.flatnonzero(
             np.isfinite(points).all(axis=1)
@@ -216,8 +304,9 @@ def optimizer_paths(
         )
         left_at = int(outside[0]) if outside.size else None
         results[str(name)] = OptimizerPath(
-            str(name), points, losses, diverged, _settings(opt), rising=rising, left_at=left_at, stopped_at=stopped_at
-        )
+            str(name), points, losses, diverged, settings, rising=rising, left_at=left_at, stopped_at=stopped_at,
+            divergence=divergence,
+        )  # fmt: skip
     return results
 
 
@@ -245,13 +334,16 @@ def _rising(gaps: np.ndarray) -> bool:
     return bool(slope > 0 and gaps[-1] > 2 * max(float(gaps.min()), LOG_FLOOR))
 
 
-def _settings(opt: Any) -> str:
-    """``lr=0.09, momentum=0.9``: the first parameter group's rate, and its momentum when there is one."""
+def _settings(opt: Any, scheduler: Any = None) -> str:
+    """``lr=0.09, momentum=0.9``: the first parameter group's rate, and its momentum when there is one;
+    ``lr=0.09, CosineAnnealingLR`` with a scheduler (the rate it starts from)."""
     groups = getattr(opt, "param_groups", None) or [{}]
     group = groups[0]
-    parts = [f"lr={group['lr']:g}"] if "lr" in group else []
+    parts = [f"lr={float(group['lr']):g}"] if "lr" in group else []
     if group.get("momentum"):
         parts.append(f"momentum={group['momentum']:g}")
+    if scheduler is not None:
+        parts.append(type(scheduler).__name__)
     return ", ".join(parts)
 
 
@@ -345,6 +437,11 @@ def _stopped_note(path: OptimizerPath) -> str:
     return f"stopped at step {path.stopped_at}{why}"
 
 
+def _panel_note(path: OptimizerPath) -> str:
+    """What the loss panel writes where a stopped run's curve ends: why it diverged, or where it went."""
+    return path.divergence if path.diverged and path.divergence else _stopped_note(path)
+
+
 def _legend_label(s: Surface, name: str, path: OptimizerPath, upto: int | None = None) -> str:
     """``sgd (lr=0.01): f=0.5``, with what the picture alone would hide: a divergence, a loss that is
     rising, a run stopped early (f is then its last finite value, at the step said), a path that left
@@ -358,13 +455,13 @@ def _legend_label(s: Surface, name: str, path: OptimizerPath, upto: int | None =
     ended = upto is None or upto >= len(path.points) - 1
     notes = []
     if path.diverged and (stopped or ended):
-        notes.append("diverged")
+        notes.append(path.divergence or "diverged")
     elif path.rising and ended:
         notes.append("loss rising")
     if path.left_at is not None and (upto is None or path.left_at <= upto):
         notes.append(f"left the plotted region at step {path.left_at}")
-    if stopped:  # after leaving the region, which comes first
-        notes.append(_stopped_note(path))
+    if stopped and not (path.diverged and path.divergence):  # the divergence says where it stopped
+        notes.append(_stopped_note(path))  # after leaving the region, which comes first
     floor = _below_floor_at(s, path)
     if floor is not None and (upto is None or floor <= upto):
         notes.append(f"f − f* below {LOG_FLOOR:g} from step {floor}")
@@ -422,7 +519,7 @@ def _draw(
             k = path.final_step
             (cross,) = ax_loss.plot([k], [values[k]], "x", color=c, ms=8, mew=2, zorder=5)
             note = ax_loss.annotate(
-                _stopped_note(path), (k, values[k]), xytext=(4, 4), textcoords="offset points", fontsize=7, color=c
+                _panel_note(path), (k, values[k]), xytext=(4, 4), textcoords="offset points", fontsize=7, color=c
             )
             marks = (cross, note)
         drawn[name] = _Drawn(line, end_marker, loss_line, stop_marks=marks)
@@ -456,6 +553,15 @@ def _draw(
     return ax_map, ax_loss, drawn
 
 
+def _check_count(value: Any, what: str, where: str, meaning: str) -> int:
+    """An integer of at least 2 (a grid size, a number of contour levels), refused clearly otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ArgumentTypeError(f"{where}: {what} must be an integer of at least 2 ({meaning}), got {value!r}")
+    if value < 2:
+        raise ArgumentError(f"{where}: {what} must be at least 2 ({meaning}), got {value}")
+    return int(value)
+
+
 def _as_paths(paths: Mapping[str, OptimizerPath]) -> Mapping[str, OptimizerPath]:
     if not isinstance(paths, Mapping) or not paths:
         raise ArgumentError("expected a non-empty dict {name: OptimizerPath} as returned by optimizer_paths()")
@@ -485,9 +591,11 @@ def plot_landscape(
     refined around the known minima, so the basin where optimizers end is resolved), at most
     ``LEVEL_DECADES`` decades below the window's top. A run stopped early (its point ran away or was
     not finite) ends its loss curve with an ``x`` and a note; its legend entry gives ``f`` at its last
-    finite step and the step it stopped at.
+    finite step and the step it stopped at. A diverged run says why and where ("diverged at step 1:
+    f = 3.6e+17", see :func:`optimizer_paths`).
 
-    ``gif_path`` also writes the animation (see :func:`animate_landscape`).
+    ``grid_size`` (points per axis of the contour grid) and ``levels`` (contour levels) are integers
+    of at least 2. ``gif_path`` also writes the animation (see :func:`animate_landscape`).
 
     Example:
         >>> from downslope import optim
@@ -499,6 +607,8 @@ def plot_landscape(
     """
     s = get_surface(surface)
     _as_paths(paths)
+    grid_size = _check_count(grid_size, "grid_size", "plot_landscape", "points per axis of the contour grid")
+    levels = _check_count(levels, "levels", "plot_landscape", "contour levels")
     fig = new_figure(width=13.0, height=5.4)
     _draw(fig, s, paths, grid_size, levels)
     steps = max(len(p.points) for p in paths.values()) - 1
@@ -535,6 +645,7 @@ def animate_landscape(
 
     s = get_surface(surface)
     _as_paths(paths)
+    grid_size = _check_count(grid_size, "grid_size", "animate_landscape", "points per axis of the contour grid")
     if fps <= 0 or max_frames < 1 or dpi <= 0:
         raise ArgumentError(
             f"animate_landscape: fps, max_frames and dpi must be positive, got fps={fps}, "
@@ -692,13 +803,18 @@ def run_landscape(
     for name, path in paths.items():
         x, y = path.final_point
         rate = specs[name][1]["lr"]  # type: ignore[index]
-        status = "diverged" if path.diverged else f"f = {path.final_loss:.4g}"
-        line = f"{name:<{width}}  lr {rate:<7g} {status:<16} at ({x:.4g}, {y:.4g})"
+        if path.diverged:  # the verdict first, then where the run last was finite
+            line = (
+                f"{name:<{width}}  lr {rate:<7g} {path.divergence or 'diverged'}; last finite point "
+                f"({x:.4g}, {y:.4g}) at step {path.final_step}, f = {path.final_loss:.4g}"
+            )
+        else:
+            line = f"{name:<{width}}  lr {rate:<7g} {f'f = {path.final_loss:.4g}':<16} at ({x:.4g}, {y:.4g})"
         if path.rising:
             line += "  loss rising (would diverge given more steps)"
         if path.left_at is not None:
             line += f"  left the plotted region at step {path.left_at}"
-        if path.stopped_at is not None:  # the f and point above are the last finite step's
+        if path.stopped_at is not None and not path.diverged:  # the f and point above are the last finite step's
             line += f"  {_stopped_note(path)} (f and point at step {path.final_step})"
         lines.append(line.rstrip())
     lines += [f"written: {png}", f"written: {csv_path}"] + ([f"written: {gif_path}"] if gif_path else [])

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ArgumentTypeError
 from ._model import predict_array
 from ._mpl import as_float_array, color, finish, new_figure
 
@@ -72,8 +72,10 @@ def plot_regression(
     """Scatter of ``(x, y)`` and, in red, the model's prediction on an even grid over x's range.
 
     Args:
-        model: called on a ``(grid_points, 1)`` float32 tensor (under ``no_grad``, in eval mode);
-            it returns ``(grid_points, 1)`` or ``(grid_points,)`` predictions.
+        model: called on a ``(grid_points, 1)`` tensor of the model's parameter dtype (float32 for a
+            plain function; under ``no_grad``, in eval mode); it returns ``(grid_points, 1)`` or
+            ``(grid_points,)`` predictions. Predictions that are NaN or infinite (a diverged model)
+            are left out of the red line, with a UserWarning and a note in its legend entry.
         x, y: the data, shape ``(N,)`` or ``(N, 1)`` each.
         true_function: optionally the noiseless function the data came from (drawn dashed grey).
         least_squares: also draw the closed-form least-squares line of the data (dotted black, its
@@ -95,12 +97,14 @@ def plot_regression(
     ys = _column(y, "plot_regression y")
     if len(xs) != len(ys):
         raise ArgumentError(f"plot_regression: x has {len(xs)} samples but y has {len(ys)}")
+    if isinstance(grid_points, bool) or not isinstance(grid_points, (int, np.integer)):
+        raise ArgumentTypeError(f"plot_regression: grid_points must be an integer of at least 2, got {grid_points!r}")
     if grid_points < 2:
         raise ArgumentError(f"plot_regression: grid_points must be at least 2, got {grid_points}")
     lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
     pad = 0.05 * (hi - lo if hi > lo else 1.0)
     grid = np.linspace(lo - pad, hi + pad, grid_points)
-    pred = predict_array(model, grid[:, None].astype(np.float32), "plot_regression")
+    pred = predict_array(model, grid[:, None], "plot_regression")  # cast to the model's parameter dtype
     if pred.size != grid_points:
         raise ArgumentError(
             f"plot_regression: the model must give one output per input; got shape {pred.shape} "
@@ -109,10 +113,33 @@ def plot_regression(
 
     fig = new_figure(width=6.5, height=4.5)
     ax = fig.subplots()
-    line = _line_of(grid, pred.reshape(-1).astype(np.float64))
+    pred = pred.reshape(-1).astype(np.float64)
+    line = _line_of(grid, pred)
     model_label = "model" if line is None else f"model (slope {line[0]:.4g}, intercept {line[1]:.4g})"
-    ax.plot(grid, pred.reshape(-1), color="red", lw=2.2, label=model_label, zorder=3)
-    ax.scatter(xs, ys, s=14, color=color(0), alpha=0.7, edgecolors="none", label=f"data ({len(xs)} points)")
+    not_finite = int((~np.isfinite(pred)).sum())
+    if not_finite:
+        import warnings
+
+        warnings.warn(
+            f"plot_regression: the model's predictions are not finite (NaN or inf) on {not_finite} of "
+            f"{grid_points} grid points; the model may have diverged (its weights may be NaN or inf)",
+            UserWarning,
+            stacklevel=2,
+        )
+        model_label += (
+            f": not finite on all {grid_points} grid points, not drawn"
+            if not_finite == grid_points
+            else f" (not finite on {not_finite} of {grid_points} grid points: gaps in the line)"
+        )
+    if not_finite == grid_points:  # no line to draw: the legend entry says why it is missing
+        ax.plot([], [], color="red", lw=2.2, label=model_label)
+    else:
+        ax.plot(grid, pred, color="red", lw=2.2, label=model_label, zorder=3)
+    shown = np.isfinite(xs) & np.isfinite(ys)  # a NaN sample is not drawn, so it is not counted as drawn
+    data_label = f"data ({int(shown.sum())} points)"
+    if not shown.all():
+        data_label = f"data ({int(shown.sum())} points; {int((~shown).sum())} with NaN or inf left out)"
+    ax.scatter(xs, ys, s=14, color=color(0), alpha=0.7, edgecolors="none", label=data_label)
     if true_function is not None:
         ax.plot(grid, true_function(grid), "--", color="gray", lw=1.3, label="true function")
     if least_squares:
