@@ -199,7 +199,7 @@ def test_config_file_with_flag_override(tmp_path):
 BAD_INPUT = [
     (["train", "--optimizer", "adamm"], "unknown optimizer 'adamm'; choose one of: gd, sgd"),
     (["train", "--data", "nope.csv"], "no such file"),
-    (["train", "--data", "mnist"], "unknown dataset 'mnist'"),
+    (["train", "--data", "mnist"], "no such file or built-in dataset 'mnist'"),
     (["train", "--batch-size", "-3"], "batch_size"),
     (["train", "--epochs", "0"], "epochs must be >= 1"),
     (["train", "--lr", "-1"], "lr must be > 0, got -1.0"),

@@ -1129,7 +1129,15 @@ class TrainedRun:
         encoder = (self.state.get("preprocess") or {}).get("encoder")
         return list(encoder["columns"] if encoder else self.state.get("feature_names") or [])
 
-    def outputs(self, data: Any, *, unknown_categories: str = "error", sep: str | None = None) -> Any:
+    def outputs(
+        self,
+        data: Any,
+        *,
+        unknown_categories: str = "error",
+        sep: str | None = None,
+        decimal: str | None = None,
+        thousands: str | None = None,
+    ) -> Any:
         """The model's outputs for ``data`` (see :meth:`predict`): a regression's in the data's units
         (float64, one column per target), a classifier's raw scores (logits), one row per input row."""
         import warnings
@@ -1137,7 +1145,7 @@ class TrainedRun:
         import numpy as np
 
         from .experiment import data_units
-        from .experiment.features import run_features
+        from .experiment.features import number_rule, run_features
         from .train import predict
 
         if unknown_categories not in ("error", "ignore"):
@@ -1148,11 +1156,20 @@ class TrainedRun:
         def note(message: str) -> None:
             warnings.warn(message, UserWarning, stacklevel=4)
 
-        X, _ = run_features(self.state, data, None, False, sep, unknown_categories, note)
+        rule = number_rule(decimal, thousands, "TrainedRun.predict: ")
+        X, _ = run_features(self.state, data, None, False, sep, unknown_categories, note, rule)
         out = predict(self.model, X)
         return data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), self.state["preprocess"])
 
-    def predict(self, data: Any, *, unknown_categories: str = "error", sep: str | None = None) -> Any:
+    def predict(
+        self,
+        data: Any,
+        *,
+        unknown_categories: str = "error",
+        sep: str | None = None,
+        decimal: str | None = None,
+        thousands: str | None = None,
+    ) -> Any:
         """Predictions for raw rows, as ``downslope predict`` writes them: a NumPy array of values in the
         data's units (one per row; one column per target when there are several), or a classifier's class
         labels (strings).
@@ -1161,21 +1178,36 @@ class TrainedRun:
         dicts (a missing key or None is a missing value), or a 2-D NumPy array of the model's encoded
         features. Columns other than the run's inputs (its target, an id) are ignored. A category the
         training rows did not hold is refused (``unknown_categories="error"``) or encoded as all zeros
-        with a warning (``"ignore"``). ``sep``: a CSV's field separator (default: the one trained with)."""
+        with a warning (``"ignore"``). ``sep``: a CSV's field separator (default: the one trained with);
+        ``decimal``/``thousands``: how its numbers are written when not as in the training file (pandas'
+        ``decimal=``/``thousands=``; giving one makes the other Python's: '.' and none)."""
         import numpy as np
 
-        outputs = self.outputs(data, unknown_categories=unknown_categories, sep=sep)
+        outputs = self.outputs(
+            data, unknown_categories=unknown_categories, sep=sep, decimal=decimal, thousands=thousands
+        )
         if self.task == "classification":
             return np.asarray(self.classes)[outputs.argmax(axis=1)]
         cols = outputs.reshape(len(outputs), -1)
         return cols[:, 0] if cols.shape[1] == 1 else cols
 
-    def predict_proba(self, data: Any, *, unknown_categories: str = "error", sep: str | None = None) -> Any:
+    def predict_proba(
+        self,
+        data: Any,
+        *,
+        unknown_categories: str = "error",
+        sep: str | None = None,
+        decimal: str | None = None,
+        thousands: str | None = None,
+    ) -> Any:
         """A classifier's class probabilities, one row per input row, columns in :attr:`classes` order
         (the ``p_<class>`` columns ``downslope predict`` writes); ``data`` as :meth:`predict`'s."""
         if self.task != "classification":
             raise ConfigError(f"{self.path}: predict_proba needs a classification run; this one does {self.task}")
-        return class_probabilities(self.outputs(data, unknown_categories=unknown_categories, sep=sep))
+        scores = self.outputs(
+            data, unknown_categories=unknown_categories, sep=sep, decimal=decimal, thousands=thousands
+        )
+        return class_probabilities(scores)
 
 
 def class_probabilities(scores: Any) -> Any:

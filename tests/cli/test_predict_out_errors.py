@@ -74,3 +74,21 @@ def test_predict_out_symlink_writes_its_target(iris_run, tmp_path):
     assert main(["predict", str(run), "--data", str(data), "--out", str(link)]) == 0
     assert link.is_symlink()
     assert real.read_text().startswith("prediction,")
+
+
+def test_predict_out_in_a_missing_directory_is_refused_and_nothing_is_made(iris_run, tmp_path, capsys):
+    """Like cp or a shell's >, predict does not make directories: a mistyped one would silently be made."""
+    run, data = iris_run
+    missing = tmp_path / "no" / "such"
+    capsys.readouterr()
+    assert main(["predict", str(run), "--data", str(data), "--out", str(missing / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"directory {missing} does not exist; create it first" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "no").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["predict", str(run), "--data", str(data), "--out", str(afile / "p.csv")]) == 2
+    assert f"{afile} is a file, not a directory" in capsys.readouterr().err
+    (tmp_path / "no").mkdir()
+    assert main(["predict", str(run), "--data", str(data), "--out", str(tmp_path / "no" / "p.csv")]) == 0
+    assert (tmp_path / "no" / "p.csv").read_text().startswith("prediction,")

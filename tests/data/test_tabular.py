@@ -93,7 +93,7 @@ def test_npz_and_npy(tmp_path):
     with pytest.raises(DataError, match="row 3, column 1"):
         read_arrays(tmp_path / "nan.npz")
     with pytest.raises(DataError, match="unsupported file type"):
-        read_table(tmp_path / "d.txt")
+        read_table(tmp_path / "d.xlsx")  # (a .txt of delimited text is read as CSV)
 
 
 def test_class_names_follow_label_encoder_semantics(tmp_path):

@@ -90,6 +90,14 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "'missing_value' for text (blanks become a category of their own); kept for predict [error]",
     )
     g.add_argument("--drop", help="CSV columns to leave out, e.g. id,name")
+    g.add_argument(
+        "--categorical",
+        help="CSV columns to one-hot encode as categories whatever they hold, e.g. zip,store_id (kept for predict)",
+    )
+    g.add_argument(
+        "--numeric",
+        help="CSV columns to read as numbers although they hold digit codes with leading zeros (02134), e.g. zip",
+    )
     g.add_argument("--sep", help="CSV field separator: one character such as ';' or '|', or 'tab' [,; tab for .tsv]")
     g.add_argument(
         "--decimal",
@@ -238,9 +246,24 @@ def _add_evaluate_command(sub: Any) -> None:
     p.add_argument("run", help="run directory written by 'downslope train'")
     p.add_argument("--data", help="dataset name or file (default: the run's own test split)")
     p.add_argument("--target", help="target column of a CSV")
-    p.add_argument("--sep", help="CSV field separator of --data (default: the training file's)")
+    _add_new_file_format_flags(p)
     _add_unknown_categories_flag(p)
     _add_device_flag(p, "where to compute: cpu, cuda or auto (the run is loaded on the CPU) [cpu]")
+
+
+def _add_new_file_format_flags(p: Any) -> None:
+    """How the ``--data`` of predict/evaluate is written, when not as the training file was."""
+    p.add_argument("--sep", help="CSV field separator of --data (default: the training file's)")
+    p.add_argument(
+        "--decimal",
+        help="decimal mark of --data's numbers, '.' or ',', when it differs from the training file's (the "
+        "thousands separator is then none unless --thousands is given) [the training file's]",
+    )
+    p.add_argument(
+        "--thousands",
+        help="thousands separator of --data's numbers: ',', '.', ' ', \"'\", '_' or none, when it differs from "
+        "the training file's (the decimal mark is then '.' unless --decimal is given) [the training file's]",
+    )
 
 
 def _add_unknown_categories_flag(p: Any) -> None:
@@ -271,7 +294,7 @@ def _add_predict_command(sub: Any) -> None:
     p.add_argument(
         "--out", required=True, help="where to write the predictions CSV (- writes it to the standard output)"
     )
-    p.add_argument("--sep", help="CSV field separator of --data (default: the training file's)")
+    _add_new_file_format_flags(p)
     p.add_argument(
         "--id",
         metavar="COLUMN",

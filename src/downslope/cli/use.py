@@ -68,7 +68,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _placed(model, args)
     split = state.get("split") or {}
     source = str(state["config"]["data"])
-    if not args.data:
+    number_format = _new_file_rule(args, "evaluate")
+    if args.data:
+        _check_evaluate_target(state, args.target)
+    elif number_format is not None or args.sep:
+        raise ConfigError(
+            "evaluate: --sep/--decimal/--thousands say how the --data file is written; the run's own test split "
+            "is read as training read it (leave them out, or give --data)"
+        )
+    trained_file = bool(args.data) and _trained_file_given(args.run, args.data)
+    if trained_file:  # --data names the very file the run trained on: its test split, not every row
+        print(
+            f"evaluate: {args.data} is the file {args.run} trained on (same SHA-256): scoring the run's test split "
+            "of it",
+            file=sys.stderr,
+        )
+        source = args.data
+    elif not args.data:
+        source = _training_file(args.run, state)
+    if not args.data or trained_file:
         if "test_indices" not in split:
             raise ConfigError(f"{args.run}: the run does not record its test split; name the data with --data")
         # as training scored this split: a category only the test rows hold counts as all zeros (training
@@ -86,9 +104,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         where = f"the run's test split: {len(rows)} of the {n} rows of {source} ({how})"
         print(f"evaluate: {where}", file=sys.stderr)
     else:
-        _check_evaluate_target(state, args.target)
         unknown = getattr(args, "unknown_categories", "error")
-        X, y = _raw_features(state, args.data, args.target, need_target=True, sep=args.sep, unknown=unknown)
+        X, y = _raw_features(state, args.data, args.target, True, args.sep, unknown, number_format=number_format)
         print(f"evaluate: all {len(X)} rows of {args.data}", file=sys.stderr)
         if "train_row_hashes" in split and len(X):
             seen = int(np.isin(row_hashes(X), np.asarray(split["train_row_hashes"])).sum())
@@ -99,7 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     "own test split",
                     file=sys.stderr,
                 )
-    X = apply_preprocess(X, state["preprocess"], args.data or source)
+    X = apply_preprocess(X, state["preprocess"], source if trained_file or not args.data else args.data)
     info = Prepared(
         np.zeros((0, 1)),
         np.zeros(0),
@@ -125,6 +142,108 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_file_rule(args: argparse.Namespace, command: str) -> tuple[str, str] | None:
+    """``--decimal``/``--thousands`` of a new file checked (None when neither is given)."""
+    from ..experiment.features import number_rule
+
+    return number_rule(getattr(args, "decimal", None), getattr(args, "thousands", None), f"{command}: ")
+
+
+def _fingerprint_record(run: str) -> dict[str, Any] | None:
+    """What training recorded of its data file (absolute path, size, SHA-256); None for a built-in
+    dataset or a run written before such records."""
+    from .. import runs
+
+    record = runs.read_json_file(Path(run) / runs.DATA_FINGERPRINT_FILE)
+    if record is None or not isinstance(record.get("path"), str) or not isinstance(record.get("sha256"), str):
+        return None
+    return record
+
+
+def _matches(path: str, record: dict[str, Any]) -> bool:
+    """Whether the file at ``path`` has the size and SHA-256 training recorded (the size first: cheap)."""
+    from .. import runs
+
+    if os.path.getsize(path) != record.get("size"):
+        return False
+    return bool(runs.data_fingerprint(path)["sha256"] == record["sha256"])
+
+
+def _trained_file_given(run: str, data: str) -> bool:
+    """Whether ``--data`` names a file with the SHA-256 of the one the run trained on (wherever it is now)."""
+    record = _fingerprint_record(run)
+    return record is not None and os.path.isfile(data) and _matches(data, record)
+
+
+def _original_place(config_data: str, config_out: Any, trained_on: str, run: str) -> str | None:
+    """The data file where it lies relative to the run directory as training placed them (a project copied
+    or moved whole: ``data/t.csv`` beside ``runs/x`` stays beside it): None when the config does not tell.
+
+    Example:
+        >>> _original_place("data/t.csv", "runs/x", "/old/proj/data/t.csv", "/new/proj/runs/x")
+        '/new/proj/data/t.csv'
+        >>> _original_place("../t.csv", "runs/x", "/old/t.csv", "/new/proj/runs/x") is None  # not told
+        True
+    """
+    if not config_out:
+        return None
+    started_in = None  # the directory training ran in: the recorded absolute path, less the relative one
+    if os.path.isabs(config_data):  # the directory is not told; an absolute out needs none
+        started_in = "/" if os.path.isabs(str(config_out)) else None
+    else:
+        parts, given = Path(trained_on).parts, Path(os.path.normpath(config_data)).parts
+        if ".." not in given and len(parts) > len(given) and parts[-len(given) :] == given:
+            started_in = str(Path(*parts[: -len(given)]))
+    if started_in is None:
+        return None
+    run_then = os.path.normpath(os.path.join(started_in, str(config_out)))
+    return os.path.normpath(os.path.join(run, os.path.relpath(trained_on, run_then)))
+
+
+def _training_file(run: str, state: dict[str, Any]) -> str:
+    """The data file a run trained on, for scoring its test split: found as training named it (the
+    config's path from the current directory), else at the absolute path training recorded, else where
+    it lay relative to the run directory when the run was trained; a file found must have the recorded
+    SHA-256 (another file's rows would not be the run's split). A built-in dataset's name is returned as is."""
+    from ..errors import ConfigError, DataError
+    from ..experiment import is_file_source
+
+    config = state["config"]
+    data = str(config["data"])
+    if not is_file_source(data):
+        return data
+    record = _fingerprint_record(run)
+    if record is None:  # a run written before data records: the config's path, as it names the file
+        if not os.path.isfile(data):
+            raise ConfigError(
+                f"evaluate: {run} trained on {data}, which is not found from here ({os.path.abspath(data)}); run "
+                "evaluate from the directory it was trained in (the run, written by an older downslope, does not "
+                "record where its file was), or score every row of a file with --data FILE"
+            )
+        return data
+    then = str(record["path"])
+    tried = [data, then, _original_place(data, config.get("out"), then, run)]
+    candidates = list(dict.fromkeys(os.path.abspath(p) for p in tried if p))
+    others = []
+    for path in candidates:
+        if not os.path.isfile(path):
+            continue
+        if _matches(path, record):
+            return data if path == os.path.abspath(data) else path
+        others.append(path)
+    if others:
+        raise DataError(
+            f"evaluate: {run} trained on {then} ({record.get('size')} bytes, SHA-256 {record['sha256'][:12]}...), "
+            f"but {' and '.join(others)} {'is another file' if len(others) == 1 else 'are other files'} now (another "
+            "SHA-256): the rows are not the run's, so its test split is lost; restore the file, or give it with "
+            "--data FILE (every row of another file is scored)"
+        )
+    raise ConfigError(
+        f"evaluate: {run} trained on {then}, which is not found; tried {', '.join(candidates)}; give the file "
+        "with --data FILE (the file the run trained on, wherever it is now: its test split is scored)"
+    )
+
+
 def _same_file(a: str, b: str) -> bool:
     """Whether two paths name one file (also through another relative path, a symlink or a hard link)."""
     try:
@@ -143,6 +262,15 @@ def _check_predictions_path(out: str, data: str) -> None:
         )
     if os.path.isdir(out):
         raise ConfigError(f"predict: --out {out} is a directory; give a file name such as {out}/predictions.csv")
+    folder = os.path.dirname(out)
+    if folder and not os.path.isdir(folder):
+        # as cp or a shell's > refuse: a mistyped directory would otherwise be made, and the file put there
+        if os.path.exists(folder):
+            raise ConfigError(f"predict: --out {out}: {folder} is a file, not a directory; choose another --out")
+        raise ConfigError(
+            f"predict: --out {out}: directory {folder} does not exist; create it first (mkdir -p "
+            f"{shlex.quote(folder)}) or choose another --out"
+        )
 
 
 def _digits(value: Any) -> str:
@@ -166,6 +294,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..train import predict
 
     check_run_exists(args.run)
+    number_format = _new_file_rule(args, "predict")
     to_stdout = args.out == "-"  # the Unix convention: "-" is the standard output, not a file named "-"
     if not to_stdout:
         _check_predictions_path(args.out, args.data)
@@ -176,7 +305,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if id_column:  # a misspelled --id is refused before the predicting, not after it
         _check_id_column(args.data, id_column, args.sep, state)
     unknown = getattr(args, "unknown_categories", "error")
-    X, _ = _features_for(state, args.data, None, need_target=False, sep=args.sep, unknown=unknown)
+    X, _ = _features_for(state, args.data, None, False, args.sep, unknown, number_format=number_format)
     out = predict(model, X)
     preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
     ids = _id_values(args.data, id_column, args.sep, state, len(preds)) if id_column else None

@@ -52,6 +52,7 @@ from .encoding import (
     stray_target_share,
     total_row_note,
     total_row_reason,
+    unit_column,
     with_fill_category,
 )
 
@@ -447,11 +448,13 @@ def _column_categories(
                 raise readers.Fallback("the text of some cells is needed")
         used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
         distinct = sorted(c.strings[int(k)] for k in used_codes)
+        if exact and col not in forced and unit_column(distinct) is not None:
+            raise readers.Fallback("numbers with a unit")  # the pure-Python reader strips it from every cell
         dates = not_categories_error(source, col, distinct, n_values) if col not in forced else None
         if dates is not None and len(distinct) <= max_categories:
             refused.append((col, dates))
         elif len(distinct) > max_categories:
-            refused.append((col, _too_many_categories(source, col, len(distinct), n_values, distinct)))
+            refused.append((col, _too_many_categories(source, col, len(distinct), n_values, distinct, len(c.kind))))
         else:
             categories[col] = distinct
     if refused:

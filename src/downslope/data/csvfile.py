@@ -36,6 +36,7 @@ from .encoding import (
     IMPUTE,
     MAX_CATEGORIES,
     THOUSANDS,
+    UNICODE_MINUS,
     TabularEncoder,
     _as_float,
     _check_options,
@@ -51,15 +52,23 @@ from .encoding import (
     boolean_note,
     canonical_number,
     cell_location,
+    check_numeric,
     check_one_hot_memory,
     class_key,
+    codes_error,
+    codes_note,
+    comma_groups_error,
+    comma_groups_only,
+    decimal_point_column,
     detect_number_format,
+    dotted_numbers,
     empty_columns_note,
     fill_note,
     format_flags,
     header_note,
     infer_task,
     is_boolean_column,
+    leading_zero_code,
     looks_like_excel_number,
     misread_number,
     missing_by_column,
@@ -69,13 +78,38 @@ from .encoding import (
     refused_columns_error,
     sorted_classes,
     stray_target_share,
+    strip_unit,
     total_row_note,
     total_row_reason,
+    unit_column,
+    unit_note,
     with_fill_category,
 )
 
-# Text files read as CSV: their name's ending, and the separator used when none is given.
-CSV_SUFFIXES = {".csv": ",", ".csv.gz": ",", ".tsv": "\t", ".tsv.gz": "\t"}
+# Text files read as CSV: their name's ending, and the separator used when none is given (a .txt's is
+# found from its first lines: spreadsheets and databases export CSV and TSV under that name too).
+CSV_SUFFIXES = {".csv": ",", ".csv.gz": ",", ".tsv": "\t", ".tsv.gz": "\t", ".txt": ",", ".txt.gz": ","}
+TEXT_SUFFIXES = (".txt", ".txt.gz")
+SNIFFED_SEPARATORS = (",", "\t", ";", "|")
+
+
+def sniff_delimiter(path: str | os.PathLike[str], lines: int = 20) -> str | None:
+    """The separator that splits the first ``lines`` lines of a text file into the same number (more than
+    one) of fields each: ``,``, tab, ``;`` or ``|`` (the first that does), else None (not delimited text,
+    or unreadable: the reader then says why)."""
+    try:
+        with _open_text(Path(path)) as handle:
+            head = [line for _, line in zip(range(lines), handle)]
+    except (OSError, EOFError, UnicodeDecodeError):
+        return None
+    for sep in SNIFFED_SEPARATORS:
+        try:
+            widths = {len(row) for row in csv.reader(head, delimiter=sep) if row}
+        except csv.Error:
+            continue
+        if len(widths) == 1 and widths.pop() > 1:
+            return sep
+    return None
 
 
 def csv_suffix(path: str | os.PathLike[str]) -> str | None:
@@ -97,21 +131,25 @@ def default_delimiter(path: str | os.PathLike[str], delimiter: str) -> str:
         (True, ';', ',')
     """
     suffix = csv_suffix(path)
+    if suffix in TEXT_SUFFIXES and delimiter == ",":
+        return sniff_delimiter(path) or ","
     return CSV_SUFFIXES[suffix] if suffix is not None and delimiter == "," else delimiter
 
 
 # Files people give that are not read here, and how to turn each into a CSV (pandas).
-CONVERT = {
+CONVERT: dict[str, str | None] = {
     ".xlsx": "read_excel",
     ".xls": "read_excel",
     ".xlsm": "read_excel",
     ".ods": "read_excel",
     ".json": "read_json",
-    ".jsonl": "read_json",
+    ".jsonl": "read_json",  # (with lines=True: one JSON object a line)
+    ".ndjson": "read_json",
     ".feather": "read_feather",
     ".h5": "read_hdf",
     ".hdf5": "read_hdf",
-    ".pkl": "read_pickle",
+    ".pkl": None,  # loading a pickle runs code from the file: never advised for a file of unknown origin
+    ".pickle": None,
     ".sav": "read_spss",
     ".dta": "read_stata",
     ".sas7bdat": "read_sas",
@@ -119,6 +157,27 @@ CONVERT = {
     ".bz2": "read_csv",
     ".xz": "read_csv",
 }
+
+
+def _free_name(name: str) -> str:
+    """``name``, or ``stem-converted.csv`` (``-converted2`` ...) when a file of that name exists: advice
+    must not overwrite the user's files."""
+    if not os.path.exists(name):
+        return name
+    stem = name[: -len(".csv")]
+    for k in range(1, 1000):
+        candidate = f"{stem}-converted{k if k > 1 else ''}.csv"
+        if not os.path.exists(candidate):
+            return candidate
+    return f"{stem}-converted-{os.getpid()}.csv"
+
+
+def _shell_quoted(code: str) -> str:
+    """``code`` as one shell word: in double quotes when nothing in it is special there, else as
+    :func:`shlex.quote` writes it (a path with a quote, a dollar sign, a backslash)."""
+    if not any(c in code for c in '"$`\\!'):
+        return f'"{code}"'
+    return shlex.quote(code)
 
 
 def unsupported_file(path: str | os.PathLike[str]) -> DataError:
@@ -131,14 +190,22 @@ def unsupported_file(path: str | os.PathLike[str]) -> DataError:
     name = str(path)
     suffix = "".join(Path(name).suffixes[-2:]).lower() if name.lower().endswith((".zip", ".bz2", ".xz")) else ""
     suffix = suffix or Path(name).suffix.lower()
-    reader = CONVERT.get(Path(name).suffix.lower())
+    last = Path(name).suffix.lower()
+    reader = CONVERT.get(last)
     stem = name[: -len(suffix)] if suffix and name.lower().endswith(suffix) else name
-    advice = (
-        f"; convert it with pandas: python -c \"import pandas as pd; pd.{reader}('{name}').to_csv('{stem}.csv', "
-        'index=False)"'
-        if reader
-        else "; save it as a CSV"
-    )
+    if last in (".pkl", ".pickle"):
+        advice = (
+            "; loading a pickle runs code stored in the file, so convert it in the program that wrote it, from "
+            "the data it holds (a DataFrame's df.to_csv('data.csv', index=False)), not by loading the file"
+        )
+    elif reader:
+        lines = ", lines=True" if last in (".jsonl", ".ndjson") else ""
+        target = _free_name(f"{stem}.csv")
+        # mode='x': the command refuses to replace a file that appears under that name meanwhile
+        code = f"import pandas as pd; pd.{reader}({name!r}{lines}).to_csv({target!r}, index=False, mode='x')"
+        advice = f"; convert it with pandas: python -c {_shell_quoted(code)}"
+    else:
+        advice = "; save it as a CSV"
     return DataError(
         f"{name}: unsupported file type {suffix or '(no extension)'!r}; downslope reads .csv (also .csv.gz and "
         f".tsv), .parquet, .npz and .npy{advice}"
@@ -267,6 +334,15 @@ def check_header_names(source: str, header: list[str]) -> None:
         downslope.errors.DataError: x.csv:1: the header needs unique, non-empty column names: 'a' appears 2 times (columns 1, 3)
     """
     empty = [j + 1 for j, h in enumerate(header) if h == ""]
+    seen: dict[str, list[int]] = {}
+    for j, h in enumerate(header):
+        if h != "":
+            seen.setdefault(h, []).append(j + 1)
+    repeated = {h: at for h, at in seen.items() if len(at) > 1}
+    # every problem of the header at once, so that one edit of the file fixes them all
+    said = "; ".join(
+        f"{h!r} appears {len(at)} times (columns {', '.join(str(a) for a in at)})" for h, at in repeated.items()
+    )
     if empty:
         trailing = empty == list(range(len(header) - len(empty) + 1, len(header) + 1))
         what = (
@@ -275,15 +351,12 @@ def check_header_names(source: str, header: list[str]) -> None:
             if trailing
             else f"column(s) {empty} (counting from 1) have no name; give every column a name"
         )
-        raise DataError(f"{source}:1: the header needs unique, non-empty column names: {what}; header {header}")
-    seen: dict[str, list[int]] = {}
-    for j, h in enumerate(header):
-        seen.setdefault(h, []).append(j + 1)
-    repeated = {h: at for h, at in seen.items() if len(at) > 1}
-    if repeated:
-        said = "; ".join(
-            f"{h!r} appears {len(at)} times (columns {', '.join(str(a) for a in at)})" for h, at in repeated.items()
+        raise DataError(
+            f"{source}:1: the header needs unique, non-empty column names: {what}"
+            + (f"; and {said}" if said else "")
+            + f"; header {header}"
         )
+    if repeated:
         raise DataError(f"{source}:1: the header needs unique, non-empty column names: {said}")
 
 
@@ -446,11 +519,43 @@ def _boolean_columns(
     return found
 
 
+def _unit_columns(
+    source: str, header: list[str], rows: list[list[str]], columns: list[str], forced: set[str], notes: list[str]
+) -> dict[str, str]:
+    """The feature columns whose present cells are all numbers written with one unit (``72 kg``,
+    :func:`unit_column`): their cells are rewritten in place without it (noted), so the rest of the reader
+    sees a numeric column; the encoder strips the unit from new data too."""
+    found: dict[str, str] = {}
+    for col in columns:
+        if col in forced:
+            continue
+        j = header.index(col)
+        values = [r[j] for r in rows if not _is_missing(r[j])]
+        if not values or all(_as_float(v) is not None for v in values):
+            continue
+        unit = unit_column(values)
+        if unit is None:
+            continue
+        for row in rows:
+            row[j] = strip_unit(row[j], unit)
+        notes.append(unit_note(source, col, unit, values[0].strip()))
+        found[col] = unit
+    return found
+
+
 def _row_categories(
-    source: str, header: list[str], rows: list[list[str]], columns: list[str], forced: set[str], max_categories: int
+    source: str,
+    header: list[str],
+    rows: list[list[str]],
+    columns: list[str],
+    forced: set[str],
+    max_categories: int,
+    numeric: set[str] | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, list[str]]:
     """The one-hot categories of each text (or forced) feature column: a column is text when at least
-    half its present values are not numbers."""
+    half its present values are not numbers; digit codes with leading zeros are categories too (noted),
+    unless ``numeric`` names the column."""
     categories: dict[str, list[str]] = {}
     refused: list[tuple[str, DataError]] = []
     for col in columns:
@@ -458,13 +563,22 @@ def _row_categories(
         values = [r[j] for r in rows if not _is_missing(r[j])]
         texts = [v for v in values if _as_float(v) is None]
         if col not in forced and len(texts) * 2 <= len(values):
+            code = leading_zero_code(values) if col not in (numeric or set()) else None
+            if code is not None:
+                distinct = sorted({v.strip() for v in values})
+                if len(distinct) > max_categories:
+                    refused.append((col, codes_error(source, col, code, len(distinct), len(values))))
+                else:
+                    categories[col] = distinct
+                    if notes is not None:
+                        notes.append(codes_note(source, col, code, len(distinct)))
             continue  # a numeric column (a stray word in it is reported when the rows are encoded)
         distinct = sorted(set(values))
         dates = not_categories_error(source, col, distinct, len(values)) if col not in forced else None
         if dates is not None and len(distinct) <= max_categories:
             refused.append((col, dates))
         elif len(distinct) > max_categories:
-            refused.append((col, _too_many_categories(source, col, len(distinct), len(values), texts)))
+            refused.append((col, _too_many_categories(source, col, len(distinct), len(values), texts, len(rows))))
         else:
             categories[col] = distinct
     if refused:
@@ -488,6 +602,48 @@ def _number_formats(
     plain numbers; the encoder keeps the formats for new data."""
     formats: dict[str, tuple[str, str]] = {}
     found: dict[str, list[tuple[str, str]]] = {}  # how they were read -> (column, example) of each
+    detected: dict[str, tuple[tuple[str, str], str]] = {}  # column -> (format found, an example cell)
+    dotted: list[tuple[str, str]] = []  # (column, example) of number columns whose '.' may group thousands
+    points: list[str] = []  # number columns that show decimal points (0.1257: no grouping)
+    if given == (".", ""):
+        for col in columns:
+            if col in forced:
+                continue
+            j = header.index(col)
+            values = [r[j] for r in rows if not _is_missing(r[j])]
+            fmt = detect_number_format(values, delimiter)
+            if fmt is not None:
+                detected[col] = (fmt, next(v for v in values if _as_float(v) is None))
+                continue
+            ambiguous = ambiguous_commas_error(source, col, values, delimiter)
+            if ambiguous is not None:
+                raise ambiguous
+            example = dotted_numbers(values)
+            if example is not None:
+                dotted.append((col, example))
+            elif decimal_point_column(values):
+                points.append(col)
+    # The decimal mark is the file's, not a column's: once a column writes decimal commas (and none shows
+    # decimal points: 12,345.5 or 0.1257), a column of plain numbers holding '.' is read by the same
+    # rule, '.' grouping thousands (2.207 is 2207, as pandas' decimal=',' thousands='.' reads it); a cell
+    # that does not group in threes is refused where it is, never read as a decimal beside the others.
+    marks = {fmt for fmt, _ in detected.values()}
+    for col, (fmt, example) in detected.items():  # 1,101 beside 0.1257: a thousands group, or decimals?
+        j = header.index(col)
+        if points and fmt == (",", "") and comma_groups_only([r[j] for r in rows if not _is_missing(r[j])]):
+            raise comma_groups_error(source, col, example, points[0])
+    comma_file = any(fmt[0] == "," for fmt in marks) and (".", ",") not in marks and not points
+    if comma_file and (dotted or (",", ".") in marks):  # one rule for the file's decimal-comma columns
+        detected = {c: ((",", "."), e) if fmt[0] == "," else (fmt, e) for c, (fmt, e) in detected.items()}
+    if comma_file and dotted:
+        detected.update((col, ((",", "."), example)) for col, example in dotted)
+        names = ", ".join(repr(col) for col, _ in dotted)
+        shown = next(c for c, (fmt, _) in detected.items() if fmt[0] == "," and c not in dict(dotted))
+        notes.append(
+            f"{source}: the file writes decimal commas (column {shown!r}), "
+            f"so '.' in column(s) {names} groups thousands ({dotted[0][1].strip()!r} is "
+            f"{canonical_number(dotted[0][1], (',', '.'))}): read as with --decimal ',' --thousands '.'"
+        )
     for col in columns:
         j = header.index(col)
         if given != (".", ""):
@@ -496,18 +652,14 @@ def _number_formats(
                 excel = next((r[j] for r in rows if looks_like_excel_number(r[j])), None)
                 if excel is not None:
                     found.setdefault(" (the apostrophe or % sign stripped)", []).append((col, excel))
-        elif col not in forced:
-            values = [r[j] for r in rows if not _is_missing(r[j])]
-            fmt = detect_number_format(values, delimiter)
-            if fmt is None:
-                ambiguous = ambiguous_commas_error(source, col, values, delimiter)
-                if ambiguous is not None:
-                    raise ambiguous
-                continue
+        elif col in detected:
+            fmt, example = detected[col]
             formats[col] = fmt
-            example = next(v for v in values if _as_float(v) is None)
-            how = f" (as with {format_flags(fmt)})" if fmt != (".", "") else " (the apostrophe or % sign stripped)"
-            found.setdefault(how, []).append((col, example))
+            if col not in dict(dotted):  # (those have their note above)
+                how = f" (as with {format_flags(fmt)})" if fmt != (".", "") else " (the apostrophe or % sign stripped)"
+                if fmt == (".", "") and example.strip().startswith(UNICODE_MINUS):
+                    how = " (the Unicode minus sign \u2212 read as -)"
+                found.setdefault(how, []).append((col, example))
         else:
             continue
         fmt = formats[col]
@@ -584,12 +736,15 @@ def read_csv(
     progress: bool = False,
     decimal: str = ".",
     thousands: str = "",
+    numeric: list[str] | None = None,
 ) -> tuple[Table, TabularEncoder]:
     """Read a CSV with a header row into a :class:`Table` and the encoder that made it.
 
     ``target`` names the target column (default: the last one); ``drop`` names columns to leave out.
     Columns whose values are mostly text are one-hot encoded (``categorical`` forces it); a text
-    column with more than ``max_categories`` distinct values is refused. ``task`` is inferred by
+    column with more than ``max_categories`` distinct values is refused. A column of digit codes with
+    leading zeros (``02134``) is one-hot encoded too, with a note (``numeric`` names columns read as
+    numbers whatever they hold). ``task`` is inferred by
     :data:`TASK_RULE` when not given. ``missing``: ``error`` reports the first missing value by file,
     line and column; ``drop`` drops such rows; ``mean``/``median``/``most_frequent`` leave NaN for an
     :class:`Imputer` fitted on the training split (rows whose target is missing are dropped).
@@ -607,7 +762,18 @@ def read_csv(
     """
     _check_options(missing, "read_csv")
     p = Path(path)
+    given_delimiter = delimiter
     delimiter = default_delimiter(p, delimiter)
+    txt_note = ""  # a note for a .txt file read as CSV
+    if csv_suffix(p) in TEXT_SUFFIXES and p.is_file():
+        if given_delimiter == "," and sniff_delimiter(p) is None:
+            raise DataError(
+                f"{path}: a .txt file is read when it is delimited text (CSV or TSV); no separator (',', tab, ';' or "
+                "'|') splits its first lines into the same number of fields; save it as a CSV (UTF-8), or name "
+                "its separator with --sep"
+            )
+        how = "tabs" if delimiter == "\t" else repr(delimiter)
+        txt_note = f"{path}: a .txt file, read as delimited text separated by {how} (renaming it .csv or .tsv says so)"
     explicit = (decimal, thousands) != (".", "")
     if explicit:
         check_number_format(decimal, thousands)
@@ -619,7 +785,10 @@ def read_csv(
             read = _read_csv_columnar(
                 str(path), p, target, task, categorical, missing, delimiter, drop, max_categories, progress, fmt
             )
+            check_numeric(numeric, categorical, read[1].columns)
             _note_useless_columns(str(path), *read)
+            if txt_note:
+                read[0].notes.insert(0, txt_note)
             return read
         except readers.Fallback:
             pass  # the pure-Python reader gives the canonical answer (or error) for this file
@@ -648,9 +817,11 @@ def read_csv(
             if not columns:
                 raise no_features_error(source)
     forced = _forced_categorical(categorical, columns)
+    check_numeric(numeric, categorical, columns)
     formats = _number_formats(source, header, rows, columns + [target], forced, delimiter, notes, (decimal, thousands))
+    units = _unit_columns(source, header, rows, columns, forced, notes)
     booleans = _boolean_columns(source, header, rows, columns, forced, notes)
-    categories = _row_categories(source, header, rows, columns, forced, max_categories)
+    categories = _row_categories(source, header, rows, columns, forced, max_categories, set(numeric or []), notes)
     if missing in IMPUTE:
         counts = {c: sum(1 for r in rows if _is_missing(r[header.index(c)])) for c in columns if c not in categories}
         said = fill_note(source, counts, missing)
@@ -683,7 +854,9 @@ def read_csv(
         classes = sorted_classes(class_key(v) for v in target_values)
         if len(classes) < 2:
             raise _one_class_error(source, target, classes[0], len(target_values))
-    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped, formats, booleans=booleans)
+    encoder = TabularEncoder(
+        columns, target, categories, task, classes, missing, dropped, formats, booleans=booleans, units=units
+    )
     X = encoder.encode_features(header, rows, source)
     y = encoder.encode_target(target_values, source, t_idx)
     name = Path(path).stem
@@ -696,6 +869,8 @@ def read_csv(
         table.number_format = _file_number_format(header, rows, columns + [target], formats)
     table.line_of = lines_of_rows(rows.lines)
     _note_useless_columns(source, table, encoder)
+    if txt_note:
+        table.notes.insert(0, txt_note)
     return table, encoder
 
 

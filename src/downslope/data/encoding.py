@@ -205,13 +205,19 @@ def misread_number(value: str, fmt: tuple[str, str]) -> str | None:
 _EXCEL_NUMBER = re.compile(r"^'?\s*([^%']*?)\s*%?$")
 
 
+UNICODE_MINUS = "\u2212"
+
+
 def _excel_number(text: str) -> str:
-    """``text`` without Excel's leading apostrophe and trailing percent sign (``"'12"``, ``"12%"``).
+    """``text`` without Excel's leading apostrophe and trailing percent sign (``"'12"``, ``"12%"``), and
+    with a leading Unicode minus sign (U+2212, as typeset tables and some locales write it) as ``-``.
 
     Example:
-        >>> _excel_number("'12"), _excel_number("12.5 %"), _excel_number("abc")
-        ('12', '12.5', 'abc')
+        >>> _excel_number("'12"), _excel_number("12.5 %"), _excel_number("abc"), _excel_number("\u22123.5")
+        ('12', '12.5', 'abc', '-3.5')
     """
+    if text[:1] == UNICODE_MINUS and _as_float("-" + text[1:]) is not None:
+        return "-" + text[1:]
     if not text or (text[0] != "'" and text[-1] != "%"):
         return text
     match = _EXCEL_NUMBER.match(text)
@@ -255,7 +261,86 @@ def detect_number_format(values: list[str], delimiter: str) -> tuple[str, str] |
         return (".", ",")
     if decimal and delimiter == ";":  # elsewhere "3,5" may be a decimal or a misplaced grouping: not guessed
         return (",", "")
+    if delimiter == ";" and european_numbers(values):
+        return (",", ".")  # 110.833,84: '.' groups thousands, ',' is the decimal mark
     return None
+
+
+# A European number: '.' groups thousands, ',' marks the decimals ("110.833,84", "1.200", "2,5").
+_EUROPEAN_NUMBER = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+(,\d*)?|\d+(,\d*)?|,\d+)$")
+
+
+def european_numbers(values: list[str]) -> bool:
+    """Whether every one of ``values`` is a number written as ``--decimal ',' --thousands '.'`` write them,
+    some with a '.' grouping thousands and a decimal comma in the same column (``110.833,84``).
+
+    Example:
+        >>> european_numbers(["110.833,84", "950", "2,5"]), european_numbers(["1.5", "2,5"])
+        (True, False)
+    """
+    cells = [v.strip() for v in values]
+    return (
+        bool(cells)
+        and all(_EUROPEAN_NUMBER.match(v) for v in cells)
+        and any("." in v for v in cells)
+        and any("," in v for v in cells)
+    )
+
+
+# '.' grouping thousands: 2.207, 1.234.567 (never 0.125: a grouped number does not start with 0)
+_DOT_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+$")
+
+
+def dotted_numbers(values: list[str]) -> str | None:
+    """The first cell whose dots may group thousands (``2.207``, ``1.234.567``) of a column of numbers
+    without commas (in Python's syntax, or grouped by dots), else None: in a file that writes decimal
+    commas such dots group thousands (and a cell beside them that does not group is refused).
+
+    Example:
+        >>> dotted_numbers(["465", "2.207", "1.234.567"]), dotted_numbers(["465", "950"]), dotted_numbers(["0.125"])
+        ('2.207', None, None)
+    """
+    if not all(_as_float(v) is not None or _DOT_GROUPED.match(v.strip()) for v in values):
+        return None
+    return next((v for v in values if _DOT_GROUPED.match(v.strip())), None)
+
+
+def decimal_point_column(values: list[str]) -> bool:
+    """Whether a column of numbers in Python's syntax shows decimal points: some cell holds a '.', and none
+    of those could be a thousands grouping (``0.1257``, ``12.5``; not ``2.207``).
+
+    Example:
+        >>> decimal_point_column(["0.1257", "3"]), decimal_point_column(["2.207", "12.5"]), decimal_point_column(["3"])
+        (True, False, False)
+    """
+    dotted = [v.strip() for v in values if "." in v]
+    return (
+        bool(dotted)
+        and all(_as_float(v) is not None for v in values)
+        and not any(_DOT_GROUPED.match(v) for v in dotted)
+    )
+
+
+def comma_groups_only(values: list[str]) -> bool:
+    """Whether every cell of ``values`` holding a comma groups thousands with it (``1,101``, ``12,345``).
+
+    Example:
+        >>> comma_groups_only(["1,101", "950"]), comma_groups_only(["2,75", "1,101"])
+        (True, False)
+    """
+    commas = [v.strip() for v in values if "," in v]
+    return bool(commas) and all(_THOUSANDS_COMMA.match(v) for v in commas)
+
+
+def comma_groups_error(source: str, col: str, example: str, points: str) -> DataError:
+    """The refusal of a ``;``-file column whose commas all group three digits (``1,101``: 1101 or 1.101?)
+    when column ``points`` writes decimal points: no rule of the file settles what its commas are."""
+    return DataError(
+        f"{source}: column {col!r} holds numbers written like {example.strip()!r}, whose commas could group thousands "
+        f"(1,101 is 1101) or mark decimals (1,101 is 1.101), and column {points!r} writes decimal points; say which "
+        f"with --thousands ',' or --decimal ',' (the file's other numbers must be written the same way), or leave "
+        f"the column out with --drop {shlex.quote(col)}"
+    )
 
 
 def looks_like_comma_number(text: str) -> bool:
@@ -434,6 +519,21 @@ def _one_class_error(source: str, column: str, name: str, n: int) -> DataError:
     )
 
 
+class NumberCell(str):
+    """A cell that was a number in memory (a Python or NumPy float or integer given to ``predict``), written
+    in Python's syntax: a file's number format (decimal comma, thousands separator) applies to text cells
+    only, so 1.5 given as a float is 1.5 even for a run trained on a file that writes it 1,5.
+
+    Example:
+        >>> enc = TabularEncoder(["a"], "y", {}, "regression", [], formats={"a": (",", ".")})
+        >>> enc.stage = "predict"
+        >>> enc.encode_features(["a"], [[NumberCell("1.5")]], "rows").tolist()
+        [[1.5]]
+    """
+
+    __slots__ = ()
+
+
 class TabularEncoder:
     """How CSV columns become model inputs: numeric columns as they are, categorical ones one-hot.
 
@@ -453,6 +553,7 @@ class TabularEncoder:
         formats: dict[str, tuple[str, str]] | None = None,
         offsets: dict[str, float] | None = None,
         booleans: list[str] | None = None,
+        units: dict[str, str] | None = None,
     ):
         self.columns = columns  # feature columns in file order (target excluded)
         self.target = target
@@ -465,6 +566,8 @@ class TabularEncoder:
         self.formats = {k: (str(v[0]), str(v[1])) for k, v in (formats or {}).items()}
         # numeric columns of yes/no values (any spelling of BOOLEAN_SPELLINGS, or a Parquet boolean): 1/0
         self.booleans = list(booleans or [])
+        # numeric column -> the unit its numbers are written with ("72 kg"), stripped from new data too
+        self.units = {str(k): str(v) for k, v in (units or {}).items()}
         # numeric column -> the number subtracted (in float64) before its values become float32, for a
         # column whose values are large beside their spread (unix seconds: 1.7e9 is a multiple of 128
         # in float32); None until the first (training) encoding decides them (see float32_offset)
@@ -540,6 +643,8 @@ class TabularEncoder:
         }
         if self.booleans:  # absent in runs saved before yes/no columns were read as 0/1
             state["booleans"] = list(self.booleans)
+        if self.units:  # absent in runs saved before numbers with a unit were read as numbers
+            state["units"] = dict(self.units)
         if self.training_split_vocabulary:
             state["vocabulary"] = "training split"
         if self.offsets:  # absent: every number encoded as it is (all runs saved before offsets)
@@ -560,6 +665,7 @@ class TabularEncoder:
             # a run saved before offsets existed encoded every number as it is
             {k: float(v) for k, v in dict(state.get("offsets") or {}).items()},
             list(state.get("booleans") or []),
+            {k: str(v) for k, v in dict(state.get("units") or {}).items()},
         )
         encoder.training_split_vocabulary = state.get("vocabulary") == "training split"
         return encoder
@@ -637,6 +743,10 @@ class TabularEncoder:
     def _cell(self, col: str, value: str) -> str:
         if self.booleans and col in self.booleans:
             return BOOLEAN_SPELLINGS.get(value.strip().lower(), value)
+        if isinstance(value, NumberCell):
+            return value  # a number given as a number: the file's way of writing numbers is no part of it
+        if self.units and col in self.units:
+            value = strip_unit(value, self.units[col])
         fmt = self.formats.get(col)
         return canonical_number(value, fmt) if fmt is not None else value
 
@@ -694,7 +804,8 @@ class TabularEncoder:
                     number = _as_float(value)
                     if number is None:  # quoted as the file writes it, not as rewritten above
                         raise self._not_a_number(cell_location(source, lines[r], j, col), col, row[j].strip())
-                    if col in ruled and value == row[j]:  # not rewritten: Python's syntax, not the column's
+                    if col in ruled and value == row[j] and not isinstance(row[j], NumberCell):
+                        # not rewritten: Python's syntax, not the column's
                         misread = misread_number(row[j], self.formats[col])
                         if misread:
                             raise DataError(f"{cell_location(source, lines[r], j, col)}: {misread}")
@@ -725,7 +836,7 @@ class TabularEncoder:
         from . import columns as by_column
         from . import readers
 
-        if self.formats or self.booleans:  # rewritten per cell by _cell: left to the row-by-row encoder
+        if self.formats or self.booleans or self.units:  # rewritten per cell by _cell: left to the row encoder
             return None
         check_columns(source, header, self.columns)
         cols: dict[str, readers.Column] = {}
@@ -787,7 +898,12 @@ class TabularEncoder:
         for r, v in enumerate(values):
             where = cell_location(source, lines[r], column_index, str(self.target))
             number = _as_float(self._cell(str(self.target), v))
-            if number is not None and self.stage != "train" and self.target in self.formats:
+            if (
+                number is not None
+                and self.stage != "train"
+                and self.target in self.formats
+                and not isinstance(v, NumberCell)
+            ):
                 misread = misread_number(v, self.formats[str(self.target)])
                 if misread:
                     raise DataError(f"{where}: {misread}")
@@ -1020,7 +1136,9 @@ def _choose_columns(source: str, header: list[str], target: str | None, drop: An
             f"train one model per target (e.g. --target {found[0] if found else named[0]})"
         )
     if target not in header:
-        raise DataError(f"{source}: no target column {target!r}; columns are {header}")
+        folded = [h for h in header if h.strip().lower() == target.strip().lower()]
+        hint = f"; did you mean {folded[0]!r}? (names match case and spaces exactly)" if folded else ""
+        raise DataError(f"{source}: no target column {target!r}{hint}; columns are {header}")
     if target in dropped:
         raise ConfigError(f"{source}: the target column {target!r} cannot be dropped")
     return target, [h for h in header if h != target and h not in dropped], dropped
@@ -1133,10 +1251,11 @@ def missing_by_column(counts: dict[str, int]) -> str:
 
 
 def _too_many_categories(
-    source: str, col: str, n_distinct: int, n_values: int, values: list[str] | None = None
+    source: str, col: str, n_distinct: int, n_values: int, values: list[str] | None = None, n_rows: int | None = None
 ) -> DataError:
     """The error for a text column too varied to one-hot encode (an id or free text); for numbers written
-    with commas, the advice is the number-format flags."""
+    with commas, the advice is the number-format flags. ``n_rows``: the table's rows (the one-hot block has
+    one row per table row, however many cells are empty), when more than the ``n_values`` present cells."""
     if values is not None and _comma_numbers(values):
         return DataError(
             f"{source}: column {col!r} holds numbers written with commas ({values[0]!r}, ...) that are not read as "
@@ -1148,13 +1267,65 @@ def _too_many_categories(
         return DataError(
             f"{source}: column {col!r} is text with {n_distinct} distinct values in {n_values} rows: {hint}"
         )
-    size = n_values * n_distinct * 4
+    rows = max(n_values, n_rows or 0)
+    size = rows * n_distinct * 4
+    where = f"{n_values} rows" if rows == n_values else f"the {n_values} non-empty cells of {rows} rows"
     return DataError(
-        f"{source}: column {col!r} is text with {n_distinct} distinct values in {n_values} rows "
-        f"(an id or free text?); one-hot encoding would make {n_distinct} features ({n_values} x {n_distinct} x 4 "
+        f"{source}: column {col!r} is text with {n_distinct} distinct values in {where} "
+        f"(an id or free text?); one-hot encoding would make {n_distinct} features ({rows} x {n_distinct} x 4 "
         f"bytes = {_size(size)} for this column alone, and training keeps several copies). Leave it out with "
         f"--drop {shlex.quote(col)} (or allow it with --max-categories {n_distinct}, if that memory is available)"
     )
+
+
+_DIGITS = re.compile(r"^\d+$")
+
+
+def leading_zero_code(values: list[str]) -> str | None:
+    """A cell with a leading zero (``'02134'``) of a column whose present cells are all digit strings, some
+    written with leading zeros: codes (zip codes, account numbers), not amounts; else None. Nobody writes
+    an amount as 02134, and read as a number the code 02134 would be one point on a line with 99501.
+
+    Example:
+        >>> leading_zero_code(["02134", "90210", "00501"]), leading_zero_code(["0", "12"]), leading_zero_code(["01.5"])
+        ('02134', None, None)
+    """
+    cells = [v.strip() for v in values]
+    if not cells or not all(_DIGITS.match(v) for v in cells):
+        return None
+    return next((v for v in cells if len(v) > 1 and v[0] == "0"), None)
+
+
+def codes_note(source: str, col: str, example: str, n_distinct: int) -> str:
+    """The note for a column of digit codes with leading zeros, read as categories."""
+    return (
+        f"{source}: column {col!r} holds digit codes with leading zeros ({example!r}, ...; {n_distinct} distinct "
+        f"values), codes rather than amounts: one-hot encoded as categories; --numeric {shlex.quote(col)} reads "
+        "them as numbers"
+    )
+
+
+def codes_error(source: str, col: str, example: str, n_distinct: int, n_values: int) -> DataError:
+    """The refusal of a column of digit codes with leading zeros with too many values to one-hot encode."""
+    return DataError(
+        f"{source}: column {col!r} holds digit codes with leading zeros ({example!r}, ...), codes rather than "
+        f"amounts, with {n_distinct} distinct values in {n_values} rows: too many to one-hot encode (an id?); leave "
+        f"it out with --drop {shlex.quote(col)}, allow it with --max-categories {n_distinct} if that memory is "
+        f"available, or read it as numbers with --numeric {shlex.quote(col)}"
+    )
+
+
+def check_numeric(numeric: list[str] | None, categorical: list[str] | None, columns: list[str]) -> set[str]:
+    """The columns ``numeric`` forces to be read as numbers (digit codes with leading zeros included); a name
+    that is not a feature, or that ``categorical`` names too, is a one-line error."""
+    forced = {c.strip() for c in (numeric or []) if c.strip()}
+    unknown = sorted(forced - set(columns))
+    if unknown:
+        raise ConfigError(f"read_csv: numeric column(s) {unknown} not in the file's features {columns}")
+    both = sorted(forced & set(categorical or []))
+    if both:
+        raise ConfigError(f"read_csv: column(s) {both} are named both categorical and numeric; choose one")
+    return forced
 
 
 def not_categories_error(source: str, col: str, distinct: list[str], n_values: int) -> DataError | None:
@@ -1173,6 +1344,16 @@ def not_categories_error(source: str, col: str, distinct: list[str], n_values: i
     dates = _dates_error(source, col, distinct, n_values)
     if dates is not None:
         return dates
+    times = _times_error(source, col, distinct, n_values)
+    if times is not None:
+        return times
+    unit = unit_suffix(distinct)
+    if unit is not None and _is_unit_word(unit):  # numbers with a unit the reader could not strip
+        return DataError(
+            f"{source}: column {col!r} is text with {len(distinct)} distinct values in {n_values} rows: the values "
+            f"look like numbers with the unit {unit!r} ({distinct[0]!r}, ...), not categories; write them as plain "
+            f"numbers with one unit (72 for '72 kg'), or leave the column out with --drop {shlex.quote(col)}"
+        )
     sample = [v.strip() for v in distinct[:2000] if v.strip()]
     odd = [v for v in sample if _as_float(v) is None]
     written = (_MONEY, _PAREN_NEGATIVE, _SPACED, _THOUSANDS_COMMA, _DECIMAL_COMMA, _COMMA_DECIMAL_NUMBER)
@@ -1244,6 +1425,37 @@ def _dates_error(source: str, col: str, distinct: list[str], n_values: int) -> D
     )
 
 
+_TIME_OF_DAY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([ap]\.?m\.?)?$", re.IGNORECASE)
+
+
+def _times_advice(col: str, example: str) -> str:
+    return (
+        f"the values look like times of day ({example!r}), not categories: one-hot encoded, each time would be a "
+        "category of its own, unrelated to its neighbours, and a time the training rows did not hold would be "
+        "unknown; convert the column to numbers in the file (hours since midnight: 8.5 for 08:30), leave it out "
+        f"with --drop {shlex.quote(col)}, or keep it as categories with --categorical {shlex.quote(col)}"
+    )
+
+
+def _times_error(source: str, col: str, distinct: list[str], n_values: int) -> DataError | None:
+    """The refusal of a text column whose values (most of them) are times of day (``08:00``, ``17:45:10``);
+    None for other columns.
+
+    Example:
+        >>> print(_times_error("t.csv", "pickup", ["08:00", "17:30"], 50))  # doctest: +ELLIPSIS
+        t.csv: column 'pickup' is text with 2 distinct values in 50 rows: the values look like times of day ('08:00')...
+        >>> _times_error("t.csv", "kind", ["a", "b"], 50) is None
+        True
+    """
+    sample = sorted(v.strip() for v in distinct if v.strip())[:2000]
+    if not sample or sum(1 for v in sample if _TIME_OF_DAY.match(v)) * 10 < 9 * len(sample):
+        return None
+    return DataError(
+        f"{source}: column {col!r} is text with {len(distinct)} distinct values in {n_values} rows: "
+        f"{_times_advice(col, sample[0])}"
+    )
+
+
 def refused_columns_error(source: str, refused: list[tuple[str, DataError]]) -> DataError:
     """One error for every text column refused (too many categories, dates): all of them at once, so a
     file with several such columns is fixed in one go; one column's error is its own.
@@ -1306,6 +1518,8 @@ def _value_kind_hint(col: str, values: list[str]) -> str:
         return sum(1 for v in sample if pattern.match(v)) * 10 >= 9 * len(sample)
 
     example = sample[0]
+    if most(_TIME_OF_DAY):
+        return _times_advice(col, example)
     if most(_DATE):
         return (
             f"the values look like dates or timestamps ({example!r}), not categories; convert the column to "
@@ -1329,6 +1543,12 @@ def _value_kind_hint(col: str, values: list[str]) -> str:
             f"the values look like accounting negatives ({example!r}), not categories; write them as negative "
             f"numbers in the file (-1234.00 for (1,234.00)) so the column is read as numbers, or leave it out with "
             f"--drop {shlex.quote(col)}"
+        )
+    if most(_COMMA_DECIMAL_NUMBER) and any("." in v for v in sample):  # German, Italian...: 110.833,84
+        return (
+            f"the values look like numbers written with '.' grouping thousands and a decimal comma ({example!r}), "
+            f"not categories; pass --thousands . --decimal , to read them as numbers, or leave the column out "
+            f"with --drop {shlex.quote(col)}"
         )
     if most(_SPACED):
         comma = any("," in v for v in sample)
@@ -1467,6 +1687,58 @@ def unit_suffix(values: list[str]) -> str | None:
     if not units or len(units) * 2 <= len(values):
         return None
     return max(set(units), key=units.count)
+
+
+_NOT_UNITS = re.compile(rf"^([ap]\.?m\.?|{_MONTH}|(st|nd|rd|th))$", re.IGNORECASE)
+
+
+def unit_column(values: list[str]) -> str | None:
+    """The unit every one of ``values`` is written with after a number in Python's syntax (``"72 kg"``,
+    ``"1.5km"``), the same for all, else None: such a column is read as numbers. Currency signs and percent
+    signs are not units here (money is refused with advice; ``12%`` is Excel's, read by the number rules).
+
+    Example:
+        >>> unit_column(["72 kg", "80.5 kg"]), unit_column(["72 kg", "80 lb"]), unit_column(["01/03/2024"])
+        ('kg', None, None)
+    """
+    units = set()
+    for v in values:
+        match = _WITH_UNIT.match(v.strip())
+        if match is None or _as_float(v.strip()[: match.start(4)].strip()) is None:
+            return None
+        units.add(match.group(4))
+        if len(units) > 1:
+            return None
+    unit = units.pop() if units else None
+    # a unit is a word ('kg', 'km/h', '°C'): not a currency or percent sign, nor the rest of a date ('/03/2024')
+    # or of a time or date in words ('10 am', '5 Jan')
+    return unit if unit is not None and _is_unit_word(unit) else None
+
+
+def _is_unit_word(unit: str) -> bool:
+    return (unit[0].isalpha() or unit[0] in "°µ") and not _NOT_UNITS.match(unit)
+
+
+def strip_unit(value: str, unit: str) -> str:
+    """``value`` without the ``unit`` written after its number (``"72 kg"`` -> ``"72"``); other cells as
+    they are (a number written without the unit is that number; anything else is reported as it was).
+
+    Example:
+        >>> strip_unit("72 kg", "kg"), strip_unit("72", "kg"), strip_unit("72 lb", "kg")
+        ('72', '72', '72 lb')
+    """
+    text = value.strip()
+    if text.endswith(unit) and _as_float(text[: -len(unit)].strip()) is not None:
+        return text[: -len(unit)].strip()
+    return value
+
+
+def unit_note(source: str, col: str, unit: str, example: str) -> str:
+    """The note for a feature column of numbers written with a unit, read as numbers."""
+    return (
+        f"{source}: column {col!r} holds numbers with the unit {unit!r} ({example!r}, ...): read as numbers "
+        f"(the unit stripped; new data may write the numbers with or without it)"
+    )
 
 
 def many_classes_problem(classes: list[str], n_rows: int) -> str | None:

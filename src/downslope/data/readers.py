@@ -75,6 +75,7 @@ DASHES = frozenset({"-", "--", "---"})
 SPREADSHEET_ERRORS = frozenset({"#div/0!", "#value!", "#ref!", "#name?", "#num!", "#null!", "#spill!", "#calc!"})
 # A plain decimal number (after trimming ASCII spaces): Arrow and Python parse these to the same double.
 _PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_LEADING_ZERO = r"^\s*0[0-9]+\s*$"
 
 
 # Separators people use instead of commas: a file of one column whose header holds one was written with it.
@@ -532,7 +533,8 @@ def _numeric_guess(path: Path, names: list[str], options: tuple[Any, Any, Any]) 
     for j, name in enumerate(names):
         col = batch.column(j)
         ok = pc.or_(pc.match_substring_regex(col, _PLAIN_NUMBER), pc.is_in(col, value_set=nulls))
-        if len(col) and pc.all(ok).as_py():
+        # digit codes with leading zeros (02134) are read as text: the pure-Python reader decides them
+        if len(col) and pc.all(ok).as_py() and not pc.any(pc.match_substring_regex(col, _LEADING_ZERO)).as_py():
             guess.add(name)
     return guess
 
@@ -679,6 +681,7 @@ def read_csv_columns(
         meter.done(f" ({len(next(iter(columns.values())).kind):,} rows)")
         return columns
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     names = [f"c{i}" for i in range(len(header))]
@@ -726,6 +729,8 @@ def read_csv_columns(
                                 empty = builder.kinds[-1] == MISSING  # '' or 'NA': cannot tell here
                             else:
                                 cells = batch.column(j)
+                                if pc.any(pc.match_substring_regex(cells, _LEADING_ZERO)).as_py():
+                                    raise Fallback("digit codes with leading zeros (02134): codes, not amounts")
                                 builder.add_strings(canonical_strings(cells, fmt) if fmt is not None else cells)
                                 empty = builder.kinds[-1] == EMPTY
                             candidates = empty if candidates is None else candidates & empty

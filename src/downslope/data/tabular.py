@@ -536,6 +536,8 @@ def read_table(
     delimiter: str = ",",
     decimal: str = ".",
     thousands: str = "",
+    categorical: list[str] | None = None,
+    numeric: list[str] | None = None,
 ) -> tuple[Table, TabularEncoder | None]:
     """Read any supported file by its extension: .csv (also .csv.gz and .tsv), .parquet, .npz or .npy.
 
@@ -555,7 +557,13 @@ def read_table(
             delimiter=delimiter,
             decimal=decimal,
             thousands=thousands,
+            categorical=categorical,
+            numeric=numeric,
             **options,  # type: ignore[arg-type]
+        )
+    if categorical or numeric:
+        raise ConfigError(
+            f"{path}: --categorical and --numeric name CSV columns read as text; an {suffix} file has types"
         )
     if (decimal, thousands) != (".", ""):
         raise ConfigError(f"{path}: --decimal and --thousands say how a CSV writes numbers; an {suffix} file has none")

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "scale_target": True,  # regression: standardize the target on the training split (undone for outputs)
     "missing": "error",  # files: error | drop | mean | median | most_frequent | constant
     "drop": [],  # CSV columns to leave out
+    "categorical": [],  # CSV columns read as categories (one-hot) whatever they hold
+    "numeric": [],  # CSV columns read as numbers (digit codes with leading zeros included)
     "sep": ",",  # CSV field separator: one character, or "tab"
     "decimal": ".",  # CSV numbers' decimal mark: "." or "," (pandas' decimal=)
     "thousands": "",  # CSV numbers' thousands separator: "", ",", ".", " ", "'" or "_" (pandas' thousands=)
@@ -266,7 +268,7 @@ def normalize_config(
                 value = _sizes(value)
                 if any(v <= 0 for v in value):
                     raise ArgumentError("sizes must be positive")
-            elif key == "drop":
+            elif key in ("drop", "categorical", "numeric"):
                 if isinstance(value, str):
                     value = value.split(",")
                 if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):

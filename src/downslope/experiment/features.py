@@ -22,6 +22,7 @@ def raw_features(
     sep: str | None = None,
     unknown: str = "error",
     note_unseen: bool | Callable[[str], None] = True,
+    number_format: tuple[str, str] | None = None,
 ) -> tuple[Any, Any]:
     """Features of a file, a named dataset or rows in memory encoded as in training but not yet filled
     or scaled, and its targets (class indices of the run's classes, or values in the data's units; None
@@ -33,7 +34,9 @@ def raw_features(
     encoding as a CSV's rows. ``sep`` is the CSV field separator (default: the one the run was trained
     with). ``unknown``: a category the training rows did not hold is refused ("error") or encoded as
     all zeros ("ignore", as the run's own metrics count it); with "ignore" a note says how many rows held
-    one: on stderr, or to ``note_unseen`` when it is a function, or not at all when it is False."""
+    one: on stderr, or to ``note_unseen`` when it is a function, or not at all when it is False.
+    ``number_format``: (decimal mark, thousands separator) of every number of new data written otherwise
+    than the training file's (see :func:`number_rule`); None: the training file's rules."""
     import numpy as np
 
     from ..data import datasets
@@ -54,14 +57,14 @@ def raw_features(
     pre = state["preprocess"]
     classes = list(state["class_names"]) if state["task"] == "classification" else None
     if not isinstance(data, (str, os.PathLike)):
-        return _features_in_memory(state, data, target, need_target, unknown, note_unseen)
+        return _features_in_memory(state, data, target, need_target, unknown, note_unseen, number_format)
     data = os.fspath(data)
     sep = check_separator(sep, "--sep") if sep else str(state["config"].get("sep", ","))
     sep = default_delimiter(data, sep)  # a .tsv is read with tabs
     is_csv = csv_suffix(data) is not None
 
     if pre.get("encoder") and (is_csv or data.lower().endswith(".parquet")):
-        encoder = _encoder(state, unknown, need_target, note_unseen)
+        encoder = _encoder(state, unknown, need_target, note_unseen, number_format)
         name = target or encoder.target
         # a Parquet file's columns are read as arrays, as in training (never a row of text per cell)
         fast = (
@@ -103,12 +106,42 @@ def raw_features(
     return table.X, table.y
 
 
+def number_rule(decimal: str | None, thousands: str | None, where: str = "") -> tuple[str, str] | None:
+    """The (decimal mark, thousands separator) new data is read with when either is given (the other one
+    then Python's: '.' and none; ``thousands`` may be spelled 'none' or 'space' as in a config); None
+    when neither is given (the training file's rules).
+
+    Example:
+        >>> number_rule(",", "."), number_rule(".", None), number_rule(None, None)
+        ((',', '.'), ('.', ''), None)
+    """
+    from ..data.csvfile import check_number_format
+    from ..errors import ConfigError
+
+    if decimal is None and thousands is None:
+        return None
+    grouping = {"none": "", "space": " "}.get((thousands or "").lower(), thousands or "")
+    try:
+        return check_number_format(decimal or ".", grouping)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+
+
 def _encoder(
-    state: dict[str, Any], unknown: str, need_target: bool, note_unseen: bool | Callable[[str], None] = True
+    state: dict[str, Any],
+    unknown: str,
+    need_target: bool,
+    note_unseen: bool | Callable[[str], None] = True,
+    number_format: tuple[str, str] | None = None,
 ) -> Any:
     from ..data.tabular import TabularEncoder
 
     encoder = TabularEncoder.from_state_dict(state["preprocess"]["encoder"])
+    if number_format is not None:
+        # new data written with other marks than the training file: one rule for every column, as a
+        # --decimal/--thousands given to train applies to every column (Python's syntax needs none)
+        columns = [*encoder.columns, *([str(encoder.target)] if encoder.target is not None else [])]
+        encoder.formats = {} if number_format == (".", "") else {c: number_format for c in columns}
     # messages about the data say what the run was trained with (predict has no --missing or --drop)
     encoder.stage = "evaluate" if need_target else "predict"
     encoder.handle_unknown = unknown
@@ -166,6 +199,7 @@ def _features_in_memory(
     need_target: bool,
     unknown: str,
     note_unseen: bool | Callable[[str], None],
+    number_format: tuple[str, str] | None = None,
 ) -> tuple[Any, Any]:
     """:func:`raw_features` of rows given in memory, or of a 2-D array of the model's features."""
     import numpy as np
@@ -185,14 +219,14 @@ def _features_in_memory(
         found = table_columns(data)
         if found is not None:  # column by column: no row of text per cell (a DataFrame of 10^5 rows: seconds)
             where, header, columns, n = found
-            encoder = _encoder(state, unknown, need_target, note_unseen)
+            encoder = _encoder(state, unknown, need_target, note_unseen, number_format)
             X = encoder.encode_feature_columns(header, columns, n, where, _cell)
             if X is not None:
                 _maybe_note(encoder, X, where, unknown, note_unseen)
                 return X, None
     where, header, rows = table_rows(data)
     if state["preprocess"].get("encoder"):
-        encoder = _encoder(state, unknown, need_target, note_unseen)
+        encoder = _encoder(state, unknown, need_target, note_unseen, number_format)
         return _encode_rows(
             state, encoder, header, rows, where, target or encoder.target, need_target, unknown, note_unseen
         )
@@ -287,13 +321,21 @@ def table_rows(data: Rows) -> tuple[str, list[str], Any]:
     return where, header, rows
 
 
+_INTEGER_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
 def _cell(value: Any) -> str:
     """One value as a CSV cell holds it."""
+    from ..data.encoding import NumberCell
+
     if value is None:
         return ""
+    # numbers given as numbers are marked so: a run's file number format (decimal comma) reads text only
     if isinstance(value, float) or type(value).__name__ in ("float16", "float32", "float64"):
         number = float(value)
-        return "" if math.isnan(number) else repr(number)
+        return "" if math.isnan(number) else NumberCell(repr(number))
+    if (isinstance(value, int) and not isinstance(value, bool)) or type(value).__name__ in _INTEGER_TYPES:
+        return NumberCell(str(int(value)))
     text = str(value)
     return "" if text in ("nan", "NaN", "<NA>", "NaT") else text
 
@@ -369,11 +411,12 @@ def run_features(
     sep: str | None = None,
     unknown: str = "error",
     note_unseen: bool | Callable[[str], None] = True,
+    number_format: tuple[str, str] | None = None,
 ) -> tuple[Any, Any]:
     """Model inputs (preprocessed like training) and targets (or None) of a file, a named dataset or rows
-    in memory; ``unknown`` and ``note_unseen`` as :func:`raw_features`'s."""
+    in memory; ``unknown``, ``note_unseen`` and ``number_format`` as :func:`raw_features`'s."""
     from .inputs import apply_preprocess
 
-    X, y = raw_features(state, data, target, need_target, sep, unknown, note_unseen)
+    X, y = raw_features(state, data, target, need_target, sep, unknown, note_unseen, number_format)
     where = os.fspath(data) if isinstance(data, (str, os.PathLike)) else type(data).__name__
     return apply_preprocess(X, state["preprocess"], where), y

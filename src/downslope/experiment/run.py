@@ -703,10 +703,11 @@ def resolved_config(
     file_source = is_file_source(cfg["data"])
     if file_source and cfg["data"].lower().endswith(".csv"):
         used["target"] = data.target_name or cfg["target"]
-        if not used.get("drop"):
-            used.pop("drop", None)
+        for key in ("drop", "categorical", "numeric"):
+            if not used.get(key):
+                used.pop(key, None)
     else:
-        for key in ("target", "drop", "max_categories"):
+        for key in ("target", "drop", "max_categories", "categorical", "numeric"):
             used.pop(key, None)
     if not file_source:
         used.pop("missing", None)
