@@ -516,6 +516,66 @@ for _cpu_class in (*_CPU_CLASSES, BoolTensor):
     setattr(cuda, _cpu_class.__name__, _typed(_cpu_class.__name__, _cpu_class.dtype, "cuda"))
 del _cpu_class, _CPU_CLASSES
 
+_DEFAULT_TENSOR_TYPE_WARNING = (
+    "torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please use torch.set_default_dtype() and "
+    "torch.set_default_device() as alternatives."
+)
+
+
+def set_default_tensor_type(t: Any) -> None:
+    """Old PyTorch's ``torch.set_default_tensor_type(torch.DoubleTensor)`` (or the name
+    ``'torch.DoubleTensor'``): the default dtype becomes the class's floating dtype, with torch's
+    deprecation warning. A CUDA type is refused (set the dtype and ``set_default_device('cuda')``).
+
+    Example:
+        >>> import downslope as ds, warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     ds.set_default_tensor_type(ds.DoubleTensor)
+        >>> ds.ones(1).dtype
+        dtype('float64')
+        >>> ds.set_default_dtype(ds.float32)
+    """
+    typed = t
+    if isinstance(t, str):  # 'torch.FloatTensor', 'torch.cuda.FloatTensor'
+        module, _, name = t.rpartition(".")
+        if module == "torch.cuda":
+            raise ArgumentTypeError(
+                f"set_default_tensor_type: {t} would put new tensors on the GPU by default; use "
+                f"ds.set_default_dtype(...) and ds.set_default_device('cuda') instead"
+            )
+        typed = globals().get(name) if module == "torch" else None
+        if typed is None:
+            raise ArgumentTypeError(f"set_default_tensor_type: invalid type {t!r}: expected 'torch.FloatTensor' or kin")
+    dtype = getattr(typed, "dtype", None)
+    if getattr(typed, "device_type", None) == "cuda":
+        raise ArgumentTypeError(
+            f"set_default_tensor_type: {typed!r} would put new tensors on the GPU by default; use "
+            "ds.set_default_dtype(...) and ds.set_default_device('cuda') instead"
+        )
+    if not isinstance(typed, type) or not isinstance(dtype, _np.dtype) or dtype.kind != "f":
+        raise ArgumentTypeError(
+            f"set_default_tensor_type: invalid type object: only floating-point types are supported as the default "
+            f"type, got {t!r}"
+        )
+    _warnings.warn(_DEFAULT_TENSOR_TYPE_WARNING, UserWarning, stacklevel=2)
+    set_default_dtype(dtype)
+
+
+def set_flush_denormal(mode: _builtins.bool) -> _builtins.bool:
+    """torch.set_flush_denormal: whether flushing denormal floats to zero could be switched on. Always
+    False here, as torch answers on a CPU without the instruction: NumPy computes with denormals, and
+    nothing changes.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.set_flush_denormal(True)
+        False
+    """
+    if type(mode) is not _builtins.bool:
+        raise ArgumentTypeError(f"set_flush_denormal: flush_denormal expects a bool, but got {type(mode).__name__}")
+    return False
+
 
 # torch.set_printoptions' profiles, as np.array2string's keywords (linewidth stays NumPy's 75 unless set)
 _PRINT_PROFILES: dict[str, dict[str, Any]] = {
@@ -797,7 +857,7 @@ __all__ += list(_inplace.NAMES)
 
 # torch's view-copy functions, windows, histograms, finite differences, samplers and the rest
 from .ops.compositions import adjoint, fill, frobenius_norm, nonzero_static, nuclear_norm, rsub, vander  # noqa: E402
-from .ops.constructors import empty_permuted, frombuffer  # noqa: E402
+from .ops.constructors import empty_permuted, empty_strided, frombuffer  # noqa: E402
 from .ops.copy_variants import (  # noqa: E402
     alias_copy,
     detach_copy,
@@ -832,6 +892,7 @@ from .ops.windows import bartlett_window, blackman_window, hamming_window, hann_
 
 __all__ += [
     "adjoint", "fill", "frobenius_norm", "nonzero_static", "nuclear_norm", "rsub", "vander", "empty_permuted",
+    "empty_strided", "set_default_tensor_type", "set_flush_denormal",
     "frombuffer", "alias_copy", "detach_copy", "diagonal_copy", "expand_copy", "narrow_copy", "permute_copy",
     "select_copy", "slice_copy", "split_copy", "split_with_sizes_copy", "squeeze_copy", "t_copy", "transpose_copy",
     "unbind_copy", "unsqueeze_copy", "view_copy", "gradient", "histogram", "histogramdd", "index_put", "put",

@@ -78,6 +78,29 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("torch.Tensor", "resize_as_"): (STORAGE, "make a new tensor of the shape (ds.empty_like(other)) or copy into it"),
 }
+# torch's storage classes (old code builds tensors from torch.FloatStorage(...)) and storage-level functions
+_STORAGE_CLASS_WAY = "make the tensor from its data or size: ds.tensor(values, dtype=...) or ds.empty(size, dtype=...)"
+for _name in (
+    "BoolStorage",
+    "ByteStorage",
+    "CharStorage",
+    "DoubleStorage",
+    "FloatStorage",
+    "IntStorage",
+    "LongStorage",
+    "ShortStorage",
+    "TypedStorage",
+    "UntypedStorage",
+):
+    UNSUPPORTED[("torch", _name)] = (STORAGE, _STORAGE_CLASS_WAY)
+UNSUPPORTED[("torch", "is_storage")] = (STORAGE, "no downslope object is a storage: the answer would always be False")
+for _name in ("as_strided_", "as_strided_copy", "as_strided_scatter"):
+    UNSUPPORTED[("torch", _name)] = (
+        STORAGE,
+        "ds.as_strided(x, size, stride) reads a new view; write through it, or use reshape/unfold/expand",
+    )
+for _name in ("unsafe_chunk", "unsafe_split", "unsafe_split_with_sizes"):
+    UNSUPPORTED[("torch", _name)] = (STORAGE, "use chunk / split / split_with_sizes, which give the same pieces")
 _LOW_PRECISION = (
     "float8_e4m3fn",
     "float8_e4m3fnuz",

@@ -100,6 +100,17 @@ class UnimplementedError(StateError, NotImplementedError):
     PyTorch raises for these, so ``except NotImplementedError:`` in ported code catches it."""
 
 
+class DTypeUnimplementedError(DTypeError, NotImplementedError):
+    """A dtype PyTorch's kernel for the op does not implement (softmax of an integer tensor: "not
+    implemented for 'Long'"). A DTypeError as before, and the NotImplementedError torch raises, so
+    ``except NotImplementedError:`` in ported code catches it."""
+
+
+class ShapeUnimplementedError(ShapeError, NotImplementedError):
+    """An input rank PyTorch's op does not implement (a 3-D input to bilinear interpolate). A ShapeError
+    as before, and the NotImplementedError torch raises, so ``except NotImplementedError:`` catches it."""
+
+
 class DeviceUnavailableError(StateError, AssertionError):
     """A device that this machine cannot use (``.to('cuda')`` with no GPU or no CuPy). A StateError (a
     RuntimeError, as a CUDA build of torch raises) and an AssertionError, as a CPU-only build of torch

@@ -817,6 +817,10 @@ class Tensor:
         """``t[index] = value``, in place. While gradients are recorded and ``t`` or ``value`` requires
         grad, ``t`` becomes the output of the assignment (the overwritten part gets no gradient and
         ``value`` gets the gradient of the part it fills), as in PyTorch."""
+        if type(index) is list:  # heat[[ys, xs]] = 1: torch reads a list of index tensors as a tuple
+            from .ops.indexing import sequence_index
+
+            index = sequence_index(index)
         if not getattr(self.array.flags, "writeable", True) and _plain_index(index):
             target = self[index]  # y = x.expand(2, 3); y[0] = v: as torch, a write into the view y[0], which
             if getattr(target.array.flags, "writeable", False):  # repeats no element, lands in x

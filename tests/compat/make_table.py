@@ -45,6 +45,9 @@ NAMESPACES = {
     "torch.linalg": "downslope.linalg",
     "torch.autograd": "downslope.autograd",
     "torch.autograd.functional": "downslope.autograd.functional",
+    "torch.autograd.graph": "downslope.autograd.graph",
+    "torch.autograd.profiler": "downslope.autograd.profiler",
+    "torch.profiler": "downslope.profiler",
     "torch.quasirandom": "downslope.quasirandom",
 }
 
@@ -53,6 +56,8 @@ _RANDOM = "drawn from downslope's one NumPy generator (ds.manual_seed): same dis
 # the second derivative where the 2-norm's first derivative is defined by convention (an all-zero vector)
 _ZERO_SECOND = "the second derivative at an exactly zero vector is 0 (PyTorch: NaN)"
 DIFFERS: dict[str, str] = {
+    "torch.autograd.graph.allow_mutation_on_saved_tensors": "each value saved for backward inside it is copied "
+    "when it is saved (PyTorch copies it only when it is modified): the same gradients, more memory",
     "torch.nn.Module.compile": "accepted with any arguments and changes nothing (there is no compiler)",
     "torch.get_autocast_dtype": "the dtype autocast names (bfloat16 on the CPU); blocks compute in float32",
     "torch.save": "a zip of .npy arrays + JSON, never pickle: tensors/arrays, numbers, strings, lists, dicts; "
@@ -365,6 +370,17 @@ for _name in ("torch.nn.functional.ctc_loss", "torch.nn.CTCLoss", "torch.ctc_los
         "a target label equal to blank or outside [0, C) raises an ArgumentError (torch computes a meaningless "
         "loss); where a log-probability is -inf the gradient is 0 (torch's is NaN)"
     )
+DIFFERS["torch.empty_strided"] = (
+    "filled with zeros, and laid out as NumPy lays out a new array: stride is checked for its length only "
+    "(t.stride() gives the contiguous strides)"
+)
+DIFFERS["torch.set_flush_denormal"] = (
+    "returns False and changes nothing (as torch on a CPU without the instruction): NumPy computes with denormals"
+)
+DIFFERS["torch.set_default_tensor_type"] = (
+    "sets the default dtype of the CPU floating types (FloatTensor, DoubleTensor, HalfTensor); a CUDA type is "
+    "refused: use set_default_dtype and set_default_device('cuda')"
+)
 DIFFERS["torch.set_warn_always"] = (
     "the flag is kept and read back by is_warn_always_enabled; downslope's warnings follow Python's warnings "
     "filters either way"
@@ -529,7 +545,15 @@ def torch_names(namespace: str) -> list[str]:
         names = [n for n in dir(obj) if not n.startswith("_")]
         if namespace == "torch.quasirandom":
             names = [n for n in names if n != "torch"]  # the module imports torch itself
-        elif namespace in ("torch.autograd", "torch.autograd.functional", "torch.optim.lr_scheduler", "torch.linalg"):
+        elif namespace in (
+            "torch.autograd",
+            "torch.autograd.functional",
+            "torch.autograd.graph",
+            "torch.autograd.profiler",
+            "torch.profiler",
+            "torch.optim.lr_scheduler",
+            "torch.linalg",
+        ):
             names = list(getattr(obj, "__all__", names))  # what PyTorch exports there
         elif namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.rnn"):
             # Drop what the module merely imports (typing helpers, math, warnings, torch itself).
@@ -568,6 +592,8 @@ def verdict(namespace: str, name: str) -> tuple[str, str]:
         return "supported", ""
     if (reason := _unsupported.reason(namespace, name)) is not None:  # what downslope's own error says
         return "not supported", reason
+    if namespace == "torch.autograd.profiler" and (reason := _unsupported.reason("torch.profiler", name)):
+        return "not supported", reason  # one module in downslope: its error names torch.profiler's entry
     if _is_runtime_type(namespace, name):
         return "not supported", "a TorchScript / C++ runtime type: out of scope"
     for pattern, reason in REASONS:

@@ -381,7 +381,7 @@ class StrictArray:
             _operation_count[0] += 1  # an advanced index gathers (a kernel); slices and integers make views
         found = self._a[_index(key)]
         if isinstance(found, np.generic):  # one element: CuPy gives a 0-d view of it (NumPy a scalar copy)
-            found = self._a[(*key, Ellipsis) if isinstance(key, tuple) else (_index(key), Ellipsis)]
+            found = self._a[(*_index(key), Ellipsis) if isinstance(key, tuple) else (_index(key), Ellipsis)]
         return _wrap(found)
 
     def __setitem__(self, key: Any, value: Any) -> None:

@@ -44,7 +44,14 @@ import numpy as np
 
 from .. import jit_gate
 from ..devices import like
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DTypeError,
+    InvalidValueError,
+    ShapeError,
+    ShapeUnimplementedError,
+)
 from ..tensor import Tensor, record_op, wrap_array
 from .module import Module
 
@@ -197,7 +204,12 @@ def interpolate(
         corners = bool(align_corners)  # host: the caller's Python flag (None: False)
         return _resized_uint8(input, out_sizes, factors, corners, mode == "bicubic", False, recompute_scale_factor)
     if spatial not in (1, 2, 3) or (_MODES[mode] is not None and _MODES[mode] != spatial):
-        raise ShapeError(f"interpolate: mode {mode!r} does not fit an input of shape {input.shape}")
+        rank = _MODES[mode]
+        needs = f"{rank + 2}D input" if rank is not None else "3D, 4D or 5D input"
+        raise ShapeUnimplementedError(  # torch's NotImplementedError, in its words
+            f"interpolate: Got {input.ndim}D input, but {mode} mode needs {needs}: mode {mode!r} does not fit an "
+            f"input of shape {input.shape}"
+        )
     if _MODES[mode] is None and align_corners is not None:
         raise ArgumentError("interpolate: align_corners only applies to the linear modes")
     out_sizes, factors = _sizes(input, size, scale_factor, spatial, mode == "area")

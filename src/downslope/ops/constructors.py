@@ -20,7 +20,7 @@ from .. import backend
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, _made, tensor, wrap_array, zeros
 
-__all__ = ["empty_permuted", "frombuffer"]
+__all__ = ["empty_permuted", "empty_strided", "frombuffer"]
 
 
 def frombuffer(buffer: Any, *, dtype: Any, count: int = -1, offset: int = 0, requires_grad: bool = False) -> Tensor:
@@ -114,6 +114,41 @@ def empty_permuted(
     dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
     physical = np.zeros(tuple(shape[d] for d in layout), dt)  # host: a factory, placed by _made
     return _made(physical.transpose(np.argsort(layout)), requires_grad, device, "empty_permuted()")
+
+
+def empty_strided(
+    size: Sequence[int],
+    stride: Sequence[int],
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    **options: Any,
+) -> Tensor:
+    """A tensor of shape ``size`` to be filled (``torch.empty_strided``). The strides are NumPy's for a
+    new contiguous array, not ``stride`` (a downslope tensor wraps one NumPy array, laid out by NumPy;
+    ``stride`` only has to give one entry per dim, as torch checks); the values are zeros (torch leaves
+    them uninitialised). Code that then writes the whole tensor, the usual use, gets torch's result.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.empty_strided((2, 3), (1, 2)).shape
+        (2, 3)
+    """
+    unknown = set(options) - {"layout", "pin_memory"}
+    if unknown:
+        raise ArgumentTypeError(f"empty_strided() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+    shape = tuple(int(s) for s in size)
+    strides = tuple(int(s) for s in stride)
+    if len(shape) != len(strides):
+        raise ShapeError(
+            f"empty_strided(): dimensionality of sizes ({len(shape)}) must match dimensionality of strides "
+            f"({len(strides)}); got size {shape} and stride {strides}"
+        )
+    if any(s < 0 for s in shape):
+        raise ArgumentError(f"empty_strided(): Trying to create tensor with negative dimension: {list(shape)}")
+    dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+    return _made(np.zeros(shape, dt), requires_grad, device, "empty_strided()")  # host: a factory, placed by _made
 
 
 def _new(self: Tensor, *args: Any, device: Any = None) -> Tensor:

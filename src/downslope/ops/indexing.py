@@ -150,6 +150,40 @@ def _take_along(x: Tensor, idx: Any, dim: int) -> Tensor:
 
 
 _BYTE_INDEX_WARNING = "indexing with dtype uint8 is now deprecated, please use a dtype bool instead."
+_SEQUENCE_INDEX_WARNING = (
+    "Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed in pytorch 2.9; "
+    "use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted as tensor index, "
+    "x[torch.tensor(seq)], which will result either in an error or a different result"
+)
+# Items that make a short index list a tuple of per-dim indices: torch's test is "a tensor, a Python
+# sequence, a slice, None or Ellipsis" (NumPy scalars are not sequences; arrays of any device are).
+_SEQUENCE_ITEM_TYPES = (Tensor, list, tuple, range, str, bytes, slice)
+
+
+def sequence_index(index: list[Any], stacklevel: int = 3) -> Any:
+    """A list index as torch reads it (NumPy's old heuristic): a list of fewer than 32 items that holds a
+    tensor, an array, a sequence, a slice, None or Ellipsis is a tuple of per-dim indices, so
+    ``x[[rows, cols]]`` is ``x[rows, cols]`` (with torch's deprecation warning); any other list (ints,
+    bools, or 32 items and more) stays one index along dim 0."""
+    if len(index) < 32:
+        for item in index:
+            if isinstance(item, _SEQUENCE_ITEM_TYPES) or item is None or item is Ellipsis or is_array(item):
+                warnings.warn(_SEQUENCE_INDEX_WARNING, UserWarning, stacklevel=stacklevel)
+                return tuple(index)
+    return index
+
+
+def _list_index_array(items: Any, index: Any) -> np.ndarray:
+    """A list (or tuple, range) used as one index as torch makes it: all bools a mask, otherwise int64 (an
+    empty list is an empty integer index; floats are truncated toward zero, as torch's conversion does)."""
+    arr = np.asarray(items)  # host: the caller's index list is host data
+    if arr.dtype.kind == "f":
+        if not (np.abs(arr) < 2.0**63).all():  # host: the list's own values (NaN fails the test too)
+            raise OutOfRangeError(
+                f"an index list's values must convert to int64 without overflow, got {items!r} in index {index!r}"
+            )
+        arr = arr.astype(np.int64)
+    return arr
 
 
 def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> Any:
@@ -177,8 +211,8 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
             # A copy: the index is saved for the backward pass, and an in-place change of the caller's
             # tensor before it (torch refuses one) must not move the gradient elsewhere.
             item = arr.copy()
-        elif isinstance(item, list):
-            item = np.asarray(item)  # host: the caller's index list is host data
+        elif isinstance(item, (list, tuple, range)):  # a sequence inside the index: an index tensor, as in torch
+            item = _list_index_array(item, index)
         if not is_array(item):
             out.append(item)
             continue
@@ -276,6 +310,8 @@ def getitem(x: Any, index: Any) -> Tensor:
                 if isinstance(out, np.generic):  # one element: NumPy's scalar copy; the 0-d view instead
                     out = x.array[index, ...]
                 return _alias(wrap_array(out), x)
+    if kind is list:
+        index = sequence_index(index, stacklevel=4)  # the caller of Tensor.__getitem__
     x = _lift(x)
     idx = _normalize_index(index, keep_masks=True, on=x.array)
     split = _split_selects(idx)
@@ -393,6 +429,8 @@ def gather(x: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Tensor
 def index_put(x: Any, index: Any, value: Any) -> Tensor:
     """A copy of ``x`` with ``value`` assigned at ``index`` (the recorded form of ``x[index] = value``):
     the overwritten elements get no gradient, ``value`` gets the gradient of the elements it fills."""
+    if type(index) is list:
+        index = sequence_index(index)
     x = _lift(x)
     value = _lift(value, x)
     if value.array.dtype.kind == "c" and x.array.dtype.kind != "c":  # torch's cast (t[i] = z): the real part,

@@ -24,7 +24,9 @@ __all__ = ["addmv_"]
 
 
 def _product_(name: str, op: Callable[..., Tensor]) -> Callable[..., Tensor]:
-    def method(self: Tensor, a: Any, b: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    def method(self: Tensor, a: Any, b: Any, *legacy: Any, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        if legacy:  # torch's deprecated self.addmm_(beta, [alpha,] mat1, mat2) (center-loss code still has it)
+            _, a, b, beta, alpha = linalg.legacy_product_arguments(name, self, a, b, legacy, beta, alpha)
         return self._inplace_via(
             name, lambda t: op(t, a, b, beta=beta, alpha=alpha), a, b, reads_self=True, keep_kind=True
         )
@@ -63,7 +65,7 @@ def _float_power_(self: Tensor, exponent: Any) -> Tensor:
     )
 
 
-def addmv_(input: Tensor, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+def addmv_(input: Tensor, mat: Any, vec: Any, *legacy: Any, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """``torch.addmv_``: ``input.addmv_(mat, vec, beta=, alpha=)``, written into ``input``.
 
     Example:
@@ -71,6 +73,8 @@ def addmv_(input: Tensor, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) 
         >>> ds.addmv_(ds.ones(2), ds.ones(2, 3), ds.ones(3), beta=2)
         tensor([5., 5.])
     """
+    if legacy:  # torch's deprecated torch.addmv_(beta, input, [alpha,] mat, vec)
+        input, mat, vec, beta, alpha = linalg.legacy_product_arguments("addmv_", input, mat, vec, legacy, beta, alpha)
     if not isinstance(input, Tensor):
         raise ArgumentTypeError(f"addmv_(): argument 'input' must be Tensor, not {type(input).__name__}")
     result: Tensor = input.addmv_(mat, vec, beta=beta, alpha=alpha)  # type: ignore[attr-defined]

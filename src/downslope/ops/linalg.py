@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import builtins
 import math
+import os
+import sys
 import warnings
 from typing import Any
 
@@ -18,8 +20,9 @@ from ..graph import ArrayRules
 from ..tensor import Tensor, _version_counter, record_op, wrap_array
 from .arithmetic import add, mul
 from .indexing import _getitem_vjp, index_put, select
-from .operands import _builtin_max, _builtin_sum, _dim, _lift, _pair, result_dtype_by_rank
+from .operands import _builtin_max, _builtin_sum, _dim, _lift, _pair, result_dtype, result_dtype_by_rank
 from .pointwise import astype, clone, where
+from .promotion import promote_types
 from .rearrange import _scatter_src, pad
 from .reductions import sum
 from .shape import _common_dtype, concatenate, permute, reshape, stack, transpose
@@ -233,7 +236,9 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
     kinds = {t.array.dtype for t in ts}
     if len(kinds) > 1:
         _einsum_mixed_contraction(subs, ts, out, equation)
-        common = np.result_type(*kinds)
+        # torch multiplies einsum's operands as tensors of equal standing (a 0-d one too, once unsqueezed):
+        # promote_types over all of them, so int64 with float32 is float32 (NumPy's rule says float64)
+        common = result_dtype(ts)
         ts = [t if t.array.dtype == common else astype(t, common) for t in ts]
     arrays = [t.array for t in ts]
     try:
@@ -264,7 +269,7 @@ def _einsum_mixed_contraction(subs: list[str], ts: list[Tensor], out: str, equat
                 f"operand{'s before it' if k > 1 else ' 0'} ({dtype}); torch needs one dtype there: cast the "
                 f"operands to one dtype (e.g. b.to(a.dtype))"
             )
-        dtype = np.result_type(dtype, dtype_k)
+        dtype = promote_types(dtype, dtype_k)  # torch's rule, as the result's dtype (see einsum)
         for c, n in sizes_k.items():
             if sizes.get(c, 1) == 1:
                 sizes[c] = n
@@ -623,7 +628,86 @@ def _integral_factor(name: str, which: str, factor: Any) -> Any:
     return int(factor)
 
 
-def addmm(x: Any, m1: Any, m2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+# torch's names for the two operands of each fused product, as its signatures (and warnings) spell them.
+_PRODUCT_OPERANDS = {
+    "addmm": ("mat1", "mat2"),
+    "addmv": ("mat", "vec"),
+    "addr": ("vec1", "vec2"),
+    "baddbmm": ("batch1", "batch2"),
+    "addbmm": ("batch1", "batch2"),
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating))
+
+
+def _outside_the_package() -> int:
+    """The stacklevel of the first frame outside downslope (a warning then points at the caller's line,
+    however many wrappers, ``out=`` or methods, the call went through)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame: Any = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def legacy_product_arguments(
+    name: str, first: Any, second: Any, third: Any, rest: tuple[Any, ...], beta: Any, alpha: Any
+) -> tuple[Any, Any, Any, Any, Any]:
+    """``(input, operand1, operand2, beta, alpha)`` of a fused product called in one of torch's deprecated
+    positional forms, with torch's warning: as a function ``name(beta, input, [alpha,] a, b)``, as a
+    method ``input.name(beta, [alpha,] a, b)`` (``first`` is then the tensor itself). Still common in
+    copied code: ``dist.addmm_(1, -2, x, y.t())`` computes ``dist - 2 * x @ y.t()``."""
+    base = name.rstrip("_")
+    o1, o2 = _PRODUCT_OPERANDS[base]
+    current = f"Tensor {o1}, Tensor {o2}, *, Number beta = 1, Number alpha = 1"
+    news = [current]
+    found: tuple[str, Any, Any, Any, Any, Any] | None = None  # (old signature, input, beta, alpha, a, b)
+    if _is_number(first):  # the function: name(beta, input, [alpha,] a, b) (torch.addmv_ too, without out=)
+        out = "" if name.endswith("_") else ", Tensor out = None"
+        if len(rest) == 2 and isinstance(second, Tensor) and _is_number(third):
+            old = f"Number beta, Tensor input, Number alpha, Tensor {o1}, Tensor {o2}{out and ', *' + out}"
+            found = (old, second, first, third, rest[0], rest[1])
+        elif len(rest) == 1 and isinstance(second, Tensor) and isinstance(third, Tensor):
+            old = f"Number beta, Tensor input, Tensor {o1}, Tensor {o2}{out and ', *' + out}"
+            found = (old, second, first, None, third, rest[0])
+        news = [f"Tensor input, {current}{out}"]
+        if out and base in ("addmm", "baddbmm"):  # torch lists its out_dtype overload too
+            news.append(
+                f"Tensor input, Tensor {o1}, Tensor {o2}, torch.dtype out_dtype, *, Number beta = 1, "
+                "Number alpha = 1, Tensor out = None"
+            )
+    elif len(rest) == 2 and _is_number(second) and _is_number(third):  # the method: input.name(beta, alpha, a, b)
+        found = (f"Number beta, Number alpha, Tensor {o1}, Tensor {o2}", first, second, third, rest[0], rest[1])
+    elif len(rest) == 1 and _is_number(second):  # the method: input.name(beta, a, b)
+        found = (f"Number beta, Tensor {o1}, Tensor {o2}", first, second, None, third, rest[0])
+    if found is None:
+        kinds = ", ".join(type(v).__name__ for v in (first, second, third, *rest))
+        raise ArgumentTypeError(
+            f"{name}() received an invalid combination of arguments - got ({kinds}); expected "
+            f"{base}(Tensor input, {current}) (as a method: input.{name}({current})); torch's deprecated "
+            f"{base}(Number beta, Tensor input, [Number alpha,] Tensor {o1}, Tensor {o2}) is taken too"
+        )
+    old, x, given_beta, given_alpha, a, b = found
+    for kind, keyword in (("beta", beta), ("alpha", alpha if given_alpha is not None else 1)):
+        if isinstance(keyword, Tensor) or keyword != 1:
+            raise ArgumentError(
+                f"{name}: {kind} given both positionally (the deprecated {name}({old}) form) and as "
+                f"{kind}={keyword!r}; pass {name}(..., {o1}, {o2}, *, beta=..., alpha=...) only"
+            )
+    signatures = "".join(f"\n\t{name}({new})" for new in news)
+    warnings.warn(
+        f"This overload of {name} is deprecated:\n\t{name}({old})\nConsider using one of the following "
+        f"signatures instead:{signatures}",
+        UserWarning,
+        stacklevel=_outside_the_package(),
+    )
+    return x, a, b, given_beta, alpha if given_alpha is None else given_alpha
+
+
+def addmm(x: Any, m1: Any, m2: Any, *legacy: Any, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """``beta * x + alpha * (m1 @ m2)`` (torch.addmm). With ``beta=0`` the input is ignored (a NaN or
     inf in it does not propagate; its gradient is zeros), with ``alpha=0`` the product, as BLAS does.
 
@@ -633,10 +717,12 @@ def addmm(x: Any, m1: Any, m2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         tensor([[3., 3.],
                 [3., 3.]])
     """
+    if legacy:  # torch's deprecated positional beta/alpha forms
+        x, m1, m2, beta, alpha = legacy_product_arguments("addmm", x, m1, m2, legacy, beta, alpha)
     return _fused("addmm", x, mm(m1, m2), beta, alpha)
 
 
-def addmv(x: Any, m: Any, v: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+def addmv(x: Any, m: Any, v: Any, *legacy: Any, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """``beta * x + alpha * (m @ v)`` (torch.addmv); beta or alpha 0 drops its term, as :func:`addmm`.
 
     Example:
@@ -644,10 +730,12 @@ def addmv(x: Any, m: Any, v: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         >>> ds.addmv(ds.ones(2), ds.ones(2, 3), ds.ones(3), alpha=2)
         tensor([7., 7.])
     """
+    if legacy:  # torch's deprecated positional beta/alpha forms
+        x, m, v, beta, alpha = legacy_product_arguments("addmv", x, m, v, legacy, beta, alpha)
     return _fused("addmv", x, mv(m, v), beta, alpha)
 
 
-def baddbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+def baddbmm(x: Any, b1: Any, b2: Any, *legacy: Any, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """``beta * x + alpha * bmm(b1, b2)`` (torch.baddbmm); beta or alpha 0 drops its term, as :func:`addmm`.
 
     Example:
@@ -655,10 +743,12 @@ def baddbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tenso
         >>> ds.baddbmm(ds.zeros(2, 1, 1), ds.ones(2, 1, 3), ds.ones(2, 3, 1)).flatten()
         tensor([3., 3.])
     """
+    if legacy:  # torch's deprecated positional beta/alpha forms
+        x, b1, b2, beta, alpha = legacy_product_arguments("baddbmm", x, b1, b2, legacy, beta, alpha)
     return _fused("baddbmm", x, bmm(b1, b2), beta, alpha)
 
 
-def addbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+def addbmm(x: Any, b1: Any, b2: Any, *legacy: Any, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """``beta * x + alpha * sum(bmm(b1, b2), 0)`` (torch.addbmm); beta or alpha 0 drops its term, as
     :func:`addmm`.
 
@@ -667,12 +757,14 @@ def addbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor
         >>> ds.addbmm(ds.zeros(1, 1), ds.ones(2, 1, 3), ds.ones(2, 3, 1))
         tensor([[6.]])
     """
+    if legacy:  # torch's deprecated positional beta/alpha forms
+        x, b1, b2, beta, alpha = legacy_product_arguments("addbmm", x, b1, b2, legacy, beta, alpha)
     products = bmm(b1, b2)
     # summed in the products' dtype: torch's addbmm keeps int32 (sum alone would widen it to int64)
     return _fused("addbmm", x, sum(products, 0, dtype=products.dtype), beta, alpha)
 
 
-def addr(x: Any, v1: Any, v2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+def addr(x: Any, v1: Any, v2: Any, *legacy: Any, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """``beta * x + alpha * outer(v1, v2)`` (torch.addr); beta or alpha 0 drops its term, as :func:`addmm`.
 
     Example:
@@ -681,6 +773,8 @@ def addr(x: Any, v1: Any, v2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         tensor([[1., 1.],
                 [1., 1.]])
     """
+    if legacy:  # torch's deprecated positional beta/alpha forms
+        x, v1, v2, beta, alpha = legacy_product_arguments("addr", x, v1, v2, legacy, beta, alpha)
     return _fused("addr", x, outer(v1, v2), beta, alpha)
 
 

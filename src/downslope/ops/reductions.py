@@ -14,6 +14,7 @@ from ..errors import (
     ArgumentError,
     ArgumentTypeError,
     DTypeError,
+    DTypeUnimplementedError,
     InvalidValueError,
     OutOfRangeError,
     ShapeError,
@@ -519,7 +520,7 @@ def _floating_input(x: Any, dtype: Any, op: str) -> Tensor:
     x = _lift(x)
     if x.array.dtype.kind != "f":
         name = _TORCH_DTYPE_NAMES.get(x.array.dtype.name, x.array.dtype.name)  # torch's message
-        raise DTypeError(
+        raise DTypeUnimplementedError(  # torch's NotImplementedError
             f"{op}: \"{op}_lastdim_kernel_impl\" not implemented for '{name}': expected a floating tensor, "
             f"got {x.dtype}; cast it with .float() or pass dtype=ds.float32"
         )
