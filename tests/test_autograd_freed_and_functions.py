@@ -279,3 +279,40 @@ def test_a_function_gradient_the_argument_broadcasts_to_is_summed_back_as_torch(
 
     with pytest.raises(ds.errors.ArgumentError, match=r"shape \(2,\), but that argument has shape \(3,\)"):
         Wrong.apply(ds.ones(3, requires_grad=True)).sum().backward()
+
+
+def test_unused_input_behind_no_freed_node_gets_none() -> None:
+    """A freed node whose inputs lead to no input of autograd.grad: torch prunes it and returns None."""
+
+    def run(lib: Any) -> tuple[str, Any]:
+        mu = lib.tensor([0.3, -0.2], requires_grad=True)
+        ls = lib.tensor([0.1, 0.2], requires_grad=True)
+        sd = ls.exp()  # saves its result: freed by the next pass
+        lib.autograd.grad((mu * sd).sum(), [mu, ls])
+        return _outcome(lambda: lib.autograd.grad((sd * 2).sum(), mu, allow_unused=True)[0])
+
+    assert run(ds) == run(torch) == ("ok", None)
+
+
+def test_unused_input_materialized_behind_a_freed_node_on_another_branch() -> None:
+    def run(lib: Any) -> tuple[str, Any]:
+        mu = lib.tensor([0.3, -0.2], requires_grad=True)
+        ls = lib.tensor([0.1, 0.2], requires_grad=True)
+        sd = ls.exp()
+        lib.autograd.grad((mu * sd).sum(), [mu, ls])
+        return _outcome(lambda: lib.autograd.grad((sd * 2).sum(), mu, materialize_grads=True)[0])
+
+    assert run(ds) == run(torch) == ("ok", [0.0, 0.0])
+
+
+def test_input_behind_a_freed_node_through_its_kept_edges_still_raises() -> None:
+    """The freed node's own input is the one asked for: torch raises, and so must we."""
+
+    def run(lib: Any) -> tuple[str, Any]:
+        ls = lib.tensor([0.1, 0.2], requires_grad=True)
+        mu = lib.tensor([0.3, -0.2], requires_grad=True)
+        sd = ls.exp()
+        lib.autograd.grad((mu * sd).sum(), [mu, ls])
+        return _outcome(lambda: lib.autograd.grad((sd * 2).sum(), ls, allow_unused=True)[0])
+
+    assert run(ds) == run(torch) == ("raised", FREED)

@@ -617,6 +617,9 @@ def _run_backward(
                     node._saved[1]._saved = None  # free what ctx saved; reading saved_tensors again raises
                     continue
                 node._vjp = _released_vjp
+                # the edges stay known (weakly: the inputs' values are what freeing releases), so a later
+                # autograd.grad can tell that no input lies behind this node, as torch's kept edges do
+                node._freed_edges = tuple([weakref.ref(p) for p in node._parents if p.requires_grad])
                 node._parents = ()
                 node._saved = vjp  # the rule, not its saved values: grad_fn.name() still names the op
     finally:
@@ -643,13 +646,46 @@ def _check_freed_path(
     may run through it, and torch, which keeps the edges, raises there. Runs only when an input is missing.
 
     The nodes this pass freed were all on a path to an input (in ``leads``: the walk runs no other); one
-    freed before it has no inputs left, so it is in ``leads`` only when it is itself an input."""
+    freed before it has no inputs left, so it is in ``leads`` only when it is itself an input; the weak
+    edges it kept (see :func:`_freed_may_reach`) tell whether the input can lie behind it."""
     for t in capture:
         if id(t) not in captured:
             seq = t._seq
             # the input could lie behind only a node made after it (an op's inputs exist before it)
-            if any(n._vjp is _released_vjp and n._seq > seq and id(n) not in leads for n in order):
+            if any(
+                n._vjp is _released_vjp and n._seq > seq and id(n) not in leads and _freed_may_reach(n, t)
+                for n in order
+            ):
                 _released_vjp()
+
+
+def _freed_may_reach(node: Tensor, target: Tensor) -> bool:
+    """Whether ``target`` may lie behind the freed ``node``: found through the edges freed nodes kept
+    weakly, or unknown (an edge whose tensor is gone, a node freed without its edges kept): torch's
+    engine, which keeps every edge, raises only in the first case; unknown raises too, never a wrong None."""
+    todo = [node]
+    seen = {id(node)}
+    while todo:
+        n = todo.pop()
+        if n is target:
+            return True
+        if n._vjp is _released_vjp:
+            edges = getattr(n, "_freed_edges", None)
+            if edges is None:
+                return True
+            parents = []
+            for ref in edges:
+                p = ref()
+                if p is None:
+                    return True
+                parents.append(p)
+        else:
+            parents = [p for p in n._parents if p.requires_grad]
+        for p in parents:
+            if id(p) not in seen:
+                seen.add(id(p))
+                todo.append(p)
+    return False
 
 
 def _stand_ins(order: list[Tensor], capture_ids: set[int]) -> dict[int, Tensor]:
@@ -1694,3 +1730,208 @@ from . import autograd_graph as graph  # noqa: E402
 from . import forward_ad as forward_ad  # noqa: E402  (torch.autograd.forward_ad; it registers itself under that name)
 
 sys.modules[f"{__name__}.graph"] = graph
+
+
+# ---------------------------------------------------------------------- a batch of cotangents in one walk
+class _NotBatchable(Exception):
+    """A rule of the walk has no batched form here: the caller takes the cotangents one at a time."""
+
+
+def _batched_sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+    """``g`` (batch, *broadcast shape) summed to (batch, *shape): the batch dim is kept."""
+    if tuple(g.shape[1:]) == shape:
+        return g
+    lead = g.ndim - 1 - len(shape)
+    if lead < 0:
+        raise _NotBatchable
+    axes = tuple(range(1, 1 + lead)) + tuple(
+        1 + lead + i for i, s in enumerate(shape) if s == 1 and g.shape[1 + lead + i] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape((g.shape[0], *shape))
+
+
+class _BatchedArrayRules(ArrayRules):
+    """The array namespace of a walk whose gradients carry a leading batch dim: the shape helpers the
+    rules call keep that dim; the others, which would mistake it for a dim of the tensor, refuse."""
+
+    @staticmethod
+    def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+        return _batched_sum_to(g, tuple(shape))
+
+    @staticmethod
+    def broadcast_to(g: Any, shape: tuple[int, ...]) -> Any:  # type: ignore[override]
+        shape = tuple(shape)
+        if tuple(g.shape[1:]) == shape:
+            return g  # (the sum_to nodes a create_graph pass records where nothing was broadcast)
+        if g.ndim - 1 > len(shape):
+            raise _NotBatchable
+        g = g.reshape((g.shape[0],) + (1,) * (len(shape) - (g.ndim - 1)) + tuple(g.shape[1:]))
+        return namespace_of(g).broadcast_to(g, (g.shape[0], *shape))
+
+    @staticmethod
+    def reshape(g: Any, shape: tuple[int, ...]) -> Any:  # type: ignore[override]
+        return g.reshape((g.shape[0], *tuple(shape)))
+
+
+def _refuse(*_: Any, **__: Any) -> Any:
+    raise _NotBatchable
+
+
+for _helper in ("permute", "swap_last", "expand_dims", "scatter", "astype", "where", "cumsum", "einsum"):
+    setattr(_BatchedArrayRules, _helper, staticmethod(_refuse))
+
+
+def _batched_getitem(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    index, advanced = saved
+    items = index if type(index) is tuple else (index,)
+    if advanced or any(not (type(i) is int or type(i) is slice or i is Ellipsis) for i in items):
+        raise _NotBatchable
+    shape = args[0].shape
+    out = namespace_of(g).zeros((g.shape[0], *shape), g.dtype)
+    out[(slice(None), *items)] = g
+    return (out,)
+
+
+def _batched_matmul(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    """matmul's rule for a batch of cotangents: vectors promoted to matrices, as matmul does."""
+    a, b = args
+    if a.ndim == 0 or b.ndim == 0:
+        raise _NotBatchable
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    g2 = g
+    if a.ndim == 1:
+        g2 = g2[..., None, :] if b.ndim > 1 else g2[..., None]
+    if b.ndim == 1:
+        g2 = g2[..., None]
+    ga = gb = None
+    if needs[0]:
+        ga = _batched_sum_to(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape((g.shape[0], *a.shape))
+    if needs[1]:
+        gb = _batched_sum_to(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape((g.shape[0], *b.shape))
+    return ga, gb
+
+
+def _batched_linear(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    """nn.functional.linear's rule (x (n, in), w (out, in), b (out)) for a batch of cotangents (batch, n, out)."""
+    x, w = args[0], args[1]
+    if x.ndim != 2 or w.ndim != 2 or g.ndim != 3:
+        raise _NotBatchable
+    gx = g @ w if needs[0] else None
+    gw = g.swapaxes(-1, -2) @ x if needs[1] else None
+    if len(args) == 2:
+        return gx, gw
+    return gx, gw, (g.sum(axis=1) if needs[2] else None)
+
+
+def _batched_relu(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    """relu's rule (torch's threshold_backward on the output: 0 where it is <= 0) for a batch of cotangents."""
+    return (namespace_of(g).where(node.array <= 0, 0.0, g),)
+
+
+def _batched_rules() -> dict[Any, Any]:
+    """Rule -> its batched form: the rules that only compute elementwise and reach shapes through the
+    namespace's sum_to / broadcast_to / reshape run as they are; getitem and matmul have their own."""
+    if not _BATCHED:
+        from .ops import arithmetic, indexing, linalg, pointwise, shape
+        from .tensor import _rsub_vjp
+
+        def plain(rule: Any) -> Any:
+            return lambda g, node, args, saved, needs: rule(g, node.array, args, saved, needs, _BatchedArrayRules)
+
+        for rule in (
+            arithmetic._add_vjp,
+            arithmetic._sub_vjp,
+            arithmetic._mul_vjp,
+            arithmetic._neg_vjp,
+            _rsub_vjp,
+            shape._sum_to_vjp,
+            shape._broadcast_to_vjp,
+            shape._reshape_vjp,
+            pointwise._tanh_vjp,
+        ):
+            _BATCHED[rule] = plain(rule)
+        _BATCHED[indexing._getitem_vjp] = _batched_getitem
+        _BATCHED[linalg._matmul_vjp] = _batched_matmul
+        _BATCHED[pointwise._relu_vjp] = _batched_relu
+    return _BATCHED
+
+
+def _leads_on(node: Tensor, leads: set[int]) -> bool:
+    """Whether an input of the walk lies behind ``node`` (itself an input)."""
+    return node._vjp is not None and any(id(p) in leads for p in node._parents)
+
+
+_BATCHED: dict[Any, Any] = {}
+_BATCH_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def batched_cotangent_grads(root: Tensor, cotangents: Any, inputs: Sequence[Tensor]) -> list[Any] | None:
+    """The gradients of ``root`` for a batch of cotangents (an array (batch, *root.shape)) with respect
+    to each of ``inputs``, as arrays (batch, *input shape) (zeros where unused), in one walk of the graph
+    with the batch carried along; None when the walk cannot be batched (a rule without a batched form,
+    hooks, in-place history, a freed node, a dtype other than float32/float64), for the caller to take
+    the cotangents one at a time. Records nothing and frees nothing (as retain_graph=True)."""
+    if _anomaly[0] or not root.requires_grad:
+        return None
+    rules = _batched_rules()
+    capture_ids = {id(t) for t in inputs}
+    order = _topological_order([root], _capture_floor(inputs))
+    leads = _leading_to(order, capture_ids)
+    written = max(_inplace_clock.last, _inplace_clock.rebased)  # the latest in-place write
+    for node in order:
+        if node._seq <= written and node._vjp is not None:
+            return None  # an in-place write since: the one-at-a-time walk checks versions and histories
+        if node._vjp is _released_vjp:
+            return None  # freed by an earlier pass: the one-at-a-time walk raises torch's error
+        if id(node) not in leads:
+            continue
+        if getattr(node, "_hooks", None) or getattr(node, "_post_hooks", None) or getattr(node, "_fn", None):
+            return None  # hooks, grad_fn state or packed saved values: the one-at-a-time walk runs them
+        if id(node) in capture_ids and not _leads_on(node, leads):
+            continue
+        vjp = node._vjp
+        if vjp not in rules and getattr(vjp, "__qualname__", "") == "_linear_vjp":
+            # nn.functional.linear's rule, known by name: the core does not import nn (the arrows go one way)
+            if getattr(vjp, "__module__", "") == "downslope.nn.functional":
+                rules[vjp] = _batched_linear
+        if vjp not in rules or node._needs is None or node._retains_grad or node.array.dtype not in _BATCH_DTYPES:
+            return None
+    grads: dict[int, Any] = {id(root): cotangents}
+    captured: dict[int, Any] = {}
+    previous_mode = _mode.enabled
+    _mode.enabled = False
+    try:
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
+            if g is None or id(node) not in leads:
+                continue
+            if id(node) in capture_ids:
+                captured[id(node)] = g
+                if not _leads_on(node, leads):
+                    continue
+            parents = node._parents
+            needs = tuple([n and id(p) in leads for n, p in zip(node._needs or (), parents)])
+            found = rules[node._vjp](g, node, tuple([p.array for p in parents]), node._saved, needs)
+            for parent, needed, pg in zip(parents, needs, found):
+                if needed and pg is not None:
+                    if tuple(pg.shape) != (g.shape[0], *parent.shape):
+                        return None  # a rule whose result the batch dim confused: never use it
+                    key = id(parent)
+                    grads[key] = pg if key not in grads else grads[key] + pg
+    except _NotBatchable:
+        return None
+    finally:
+        _mode.enabled = previous_mode
+    batch = cotangents.shape[0]
+    result = []
+    for t in inputs:
+        g = captured.get(id(t))
+        if g is None:
+            g = namespace_of(t.array).zeros((batch, *t.shape), t.array.dtype)
+        elif g is cotangents or g.dtype != t.array.dtype or not getattr(g.flags, "writeable", True):
+            g = g.astype(t.array.dtype)  # its own array in the input's dtype (not the caller's, nor a broadcast view)
+        result.append(g)
+    return result

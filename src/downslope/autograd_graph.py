@@ -20,6 +20,8 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .autograd import (
     RemovableHandle,
     _function_vjp,
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Node",
+    "SavedTensor",
+    "allow_mutation_on_saved_tensors",
     "disable_saved_tensors_hooks",
     "increment_version",
     "register_multi_grad_hook",
@@ -177,6 +181,104 @@ class _OpNode(Node):
             )
         # a tensor of the output's values, not the output itself (PyTorch's is a new tensor too)
         return _unpacked(t, -1, _tensor_api()[1](t.array))
+
+    @property
+    def _saved_exponent(self) -> Any:
+        """pow's exponent: the number for ``x ** 2.5`` (PowBackward0), the tensor otherwise."""
+        t = self._tensor
+        if not type(self).__name__.startswith("PowBackward"):
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '_saved_exponent'")
+        if t._vjp is _released_vjp:
+            _released_vjp()
+        if len(t._parents) < 2:  # square(): pow with the exponent 2
+            return 2
+        if type(self).__name__ == "PowBackward0":  # a number exponent: torch keeps the Python number
+            saved = t._saved
+            if type(saved) is int or type(saved) is float:
+                return saved
+            return _tensor_api()[0].item(t._parents[1])
+        return _unpacked(t, 1, t._parents[1])
+
+    @property
+    def _raw_saved_self(self) -> SavedTensor:
+        if self._tensor._vjp is not _released_vjp:  # (freed: its register_hooks raises, as torch's)
+            self._saved_input(0, "_raw_saved_self")  # raises as _saved_self where nothing is saved
+        return SavedTensor(self._tensor, 0)
+
+    @property
+    def _raw_saved_other(self) -> SavedTensor:
+        if self._tensor._vjp is not _released_vjp:
+            self._saved_input(1, "_raw_saved_other")
+        return SavedTensor(self._tensor, 1)
+
+    @property
+    def _raw_saved_exponent(self) -> SavedTensor:
+        if not type(self).__name__.startswith("PowBackward") or type(self).__name__ == "PowBackward0":
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '_raw_saved_exponent'")
+        return SavedTensor(self._tensor, 1)
+
+    @property
+    def _raw_saved_result(self) -> SavedTensor:
+        t = self._tensor
+        if t._vjp is not _released_vjp and not _reads_output(t._vjp):
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute '_raw_saved_result' (its rule does not read its output)"
+            )
+        return SavedTensor(t, -1)
+
+
+class SavedTensor:
+    """``torch._C._autograd.SavedTensor``: one value a node saved for its gradient (``grad_fn._raw_saved_self``).
+    ``register_hooks(pack_hook, unpack_hook)`` packs it now and makes backward (and ``grad_fn._saved_*``)
+    read ``unpack_hook(packed)`` instead, as a :class:`saved_tensors_hooks` context does for every value."""
+
+    __slots__ = ("_tensor", "_seq", "_index")
+
+    def __init__(self, t: Tensor, index: int) -> None:
+        self._tensor = t  # the node's output, which holds its inputs and rule
+        self._seq = t._seq
+        self._index = index  # the input's position, or -1 for the output
+
+    def _original(self) -> Any:
+        t = self._tensor
+        if t._vjp is _released_vjp or t._seq != self._seq:
+            return None
+        return t if self._index < 0 else t._parents[self._index]
+
+    def unpack(self) -> Any:
+        """The saved value as backward reads it (through the unpack hook, if any)."""
+        original = self._original()
+        if original is None:
+            _released_vjp()
+        return _unpacked(self._tensor, self._index, original)
+
+    def register_hooks(self, pack_hook: Callable[[Any], Any], unpack_hook: Callable[[Any], Any]) -> None:
+        if not callable(pack_hook) or not callable(unpack_hook):
+            raise ArgumentTypeError(  # torch: a TypeError from its argument parsing
+                f"register_hooks(): expected two callables (pack_hook, unpack_hook), got "
+                f"{type(pack_hook).__name__} and {type(unpack_hook).__name__}"
+            )
+        original = self._original()
+        if original is None:
+            raise StateError(
+                "Calling register_hooks on a saved tensor after it has been freed. Saved intermediate values of "
+                "the graph are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if "
+                "you need to backward through the graph a second time or if you need to access saved variables "
+                "after calling backward."
+            )
+        t = self._tensor
+        state = _state(t)
+        if any(index == self._index for index, _, _ in state.packed or ()):
+            raise StateError(
+                "Calling register_hooks on a saved tensor whose hooks have already been set. Hint: only one pair "
+                "of hooks is allowed at a time."
+            )
+        entry = (self._index, unpack_hook, pack_hook(original))
+        if state.packed:
+            state.packed.append(entry)
+        else:
+            state.packed = [entry]
+            _inplace_clock.hooks += 1  # backward looks up the state; undone when backward frees the node
 
 
 class _FunctionNode(_OpNode):
@@ -378,6 +480,36 @@ class save_on_cpu(saved_tensors_hooks):  # noqa: N801  (torch's name)
         def unpack(packed: tuple[Any, Tensor]) -> Tensor:
             device, host = packed
             return host.to(device)
+
+        super().__init__(pack, unpack)
+
+
+class allow_mutation_on_saved_tensors(saved_tensors_hooks):  # noqa: N801  (torch's name)
+    """``torch.autograd.graph.allow_mutation_on_saved_tensors()``: inside it, a tensor saved for backward
+    may be modified in place afterwards; backward still uses the value it saved (without the context that
+    raises "modified by an inplace operation"). Here every value saved inside is copied when it is saved
+    (torch copies it only when it is modified: the gradients are the same, the memory is not).
+
+    Example:
+        >>> import downslope as ds
+        >>> with ds.autograd.graph.allow_mutation_on_saved_tensors():
+        ...     x = ds.tensor([1.0, 2.0], requires_grad=True)
+        ...     y = x.clone()
+        ...     z = y * y
+        ...     _ = y.add_(1)
+        ...     z.sum().backward()
+        >>> x.grad
+        tensor([2., 4.])
+    """
+
+    def __init__(self) -> None:
+        def pack(t: Tensor) -> Tensor:
+            if isinstance(t.array, np.generic):  # host: an immutable NumPy scalar (a constant operand) is shared
+                return _tensor_api()[1](t.array)
+            return t.detach().clone()
+
+        def unpack(saved: Tensor) -> Tensor:
+            return saved
 
         super().__init__(pack, unpack)
 

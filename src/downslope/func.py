@@ -5,8 +5,8 @@
 the argument: :func:`grad`, :func:`grad_and_value`, :func:`vjp`, :func:`jvp`, :func:`linearize`,
 :func:`jacrev`, :func:`jacfwd`, :func:`hessian`, :func:`vmap`, :func:`functional_call` and
 :func:`stack_module_state`. All of them run the same backward walk (``autograd.py``): forward-mode
-products are computed as derivatives of reverse-mode ones (the "double vjp"), and :func:`vmap` runs
-the function once per batch element and stacks the results.
+products (and :func:`jacfwd`'s columns) are computed as derivatives of reverse-mode ones (the "double
+vjp"), and :func:`vmap` runs the function once per batch element and stacks the results.
 
 Arguments and results may be pytrees (nested tuples, lists, dicts and namedtuples of tensors), as in
 ``torch.func``. Transforms compose: an argument that already requires grad (while recording), as it
@@ -499,9 +499,14 @@ def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..
 
 
 def _jacobian_blocks(out: Any, wrt: Sequence[Any], nested: bool) -> list[Any]:
-    """d out / d x for each x of ``wrt``, shaped ``out.shape + x.shape``: one backward pass per
-    element of ``out``."""
+    """d out / d x for each x of ``wrt``, shaped ``out.shape + x.shape``: one walk with the identity's
+    rows as a batch of cotangents where it can be batched, else one backward pass per element of ``out``."""
     n = out.array.size
+    if not nested and n and out.requires_grad:  # nothing to record: every row in one walk
+        eye = backend.namespace_of(out.array).eye(n, dtype=out.array.dtype).reshape((n, *out.shape))
+        found = autograd.batched_cotangent_grads(out, eye, wrt)
+        if found is not None:
+            return [wrap_array(g.reshape(tuple(out.shape) + tuple(x.shape))) for g, x in zip(found, wrt)]
     rows: list[list[Any]] = []
     for k in range(n):
         selector = np.zeros_like(out.array).reshape(-1)  # host: follows out's namespace
@@ -517,6 +522,85 @@ def _jacobian_blocks(out: Any, wrt: Sequence[Any], nested: bool) -> list[Any]:
     return blocks
 
 
+def _forward_blocks(outs: Sequence[Any], wrt: Sequence[Any], nested: bool) -> list[list[Any]] | None:
+    """d out / d x for each output of ``outs`` and each x of ``wrt`` (``[out][x]``, shaped ``out.shape +
+    x.shape``) a column at a time, as forward mode does: one backward pass with ``create_graph`` gives
+    J^T u as a function of a stand-in cotangent u; that is linear in u, so the gradient of its element
+    e with respect to u is column e of J. That is one pass per input element (each through the graph
+    of J^T u) instead of one per output element: the cheaper side of a tall Jacobian. None when a
+    custom Function lies on the way (its backward may be array code, not differentiable again)."""
+    live = [o for o in outs if o.requires_grad and o.dtype.kind == "f"]
+    if _custom_function_on_the_way(live, {id(x) for x in wrt}):
+        return None
+    blocks: list[list[Any]] = [
+        [_zeros_like_shaped(x, (*o.shape, *x.shape)) for x in wrt] for o in outs
+    ]  # fmt: skip
+    if not live:
+        return blocks
+    # The stand-in cotangents are recorded ops, not leaves: made after every node of the function's graph,
+    # they let each pass below leave that graph out of its walk (see autograd._capture_floor)
+    with enable_grad():
+        dummies = [wrap_array(np.zeros_like(o.array)).requires_grad_(True) * 1.0 for o in live]  # host: follows o
+        transposed = autograd.grad(live, list(wrt), dummies, create_graph=True, allow_unused=True)
+    positions = [k for k, o in enumerate(outs) if o.requires_grad and o.dtype.kind == "f"]
+    for i, (x, t) in enumerate(zip(wrt, transposed)):
+        n = x.array.size
+        if t is None or not t.requires_grad or n == 0:
+            continue  # no output depends on x (or only through a constant path): zeros
+        if not nested:  # nothing to record: every column in one walk, the identity's rows as a batch
+            xp = backend.namespace_of(t.array)
+            eye = xp.eye(n, dtype=t.array.dtype).reshape((n, *t.shape))
+            found = autograd.batched_cotangent_grads(t, eye, dummies)
+            if found is not None:
+                for k, g in zip(positions, found):
+                    # g[e] is d out / d x[e]: the batch dim moved last, then out.shape + x.shape
+                    moved = xp.moveaxis(g, 0, -1) if g.ndim > 1 else g
+                    blocks[k][i] = wrap_array(moved.reshape(tuple(outs[k].shape) + tuple(x.shape)))
+                continue
+        flat = t.reshape(-1)
+        columns: list[list[Any]] = [[] for _ in live]
+        for e in range(n):
+            for c, g in zip(
+                columns, _backward([flat[e]], dummies, [np.ones((), flat.array.dtype)], nested)
+            ):  # host: a scalar's weight
+                c.append(g)
+        for k, c in zip(positions, columns):
+            o = outs[k]
+            # columns[e] is d out / d x[e]: stacked along a trailing axis and reshaped to out.shape + x.shape
+            blocks[k][i] = (
+                stack(c, dim=-1).reshape(tuple(o.shape) + tuple(x.shape))
+                if o.ndim
+                else stack(c).reshape(tuple(x.shape))
+            )
+    return [[_outer(b, nested) for b in row] for row in blocks]
+
+
+def _custom_function_on_the_way(outs: Sequence[Any], stop: set[int]) -> bool:
+    """Whether a custom Function's node lies in the graph of ``outs`` (not looking behind ``stop``)."""
+    todo = list(outs)
+    seen = {id(t) for t in todo}
+    while todo:  # depth-first, without recursion (graphs may be deep)
+        t = todo.pop()
+        if t._vjp is autograd._function_vjp:
+            return True
+        if id(t) in stop:
+            continue
+        for p in t._parents:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                todo.append(p)
+    return False
+
+
+def _zeros_like_shaped(x: Any, shape: tuple[int, ...]) -> Any:
+    return wrap_array(np.zeros_like(x.array, shape=shape))  # host: follows x's namespace
+
+
+def _reverse_is_cheaper(outs: Sequence[Any], wrt: Sequence[Any]) -> bool:
+    """Whether one backward pass per output element costs no more than one per input element."""
+    return sum(int(o.array.size) for o in outs) <= sum(int(x.array.size) for x in wrt)
+
+
 def jacrev(
     func: Callable[..., Any],
     argnums: int | Sequence[int] = 0,
@@ -526,7 +610,10 @@ def jacrev(
     _preallocate_and_copy: bool = False,
 ) -> Callable[..., Any]:
     """``torch.func.jacrev``: the function computing the Jacobian of ``func`` with respect to the
-    argument(s) ``argnums``, one backward pass per output element. Each output leaf gets a block of
+    argument(s) ``argnums``, in reverse mode: the identity's rows as a batch of cotangents carried
+    through one walk of the graph where its ops allow it (``autograd.batched_cotangent_grads``), else
+    one backward pass per output element (a result that must stay differentiable, hooks on the way, an
+    op without a batched rule). Each output leaf gets a block of
     shape ``output.shape + input.shape`` (a tuple of blocks for a tuple ``argnums``, the argument's
     structure for a pytree argument), in the output's structure; with ``has_aux=True`` the new
     function returns ``(jacobian, aux)``. ``chunk_size`` is accepted (it only bounds memory in PyTorch).
@@ -564,9 +651,11 @@ def jacfwd(
     randomness: str = "error",
 ) -> Callable[..., Any]:
     """``torch.func.jacfwd``: the Jacobian of ``func`` with respect to ``argnums``, with
-    :func:`jacrev`'s shapes and structure. It is computed in reverse mode here (one backward pass per
-    output element, where PyTorch does one forward pass per input element): the numbers are the same.
-    ``randomness`` is accepted for PyTorch's signature.
+    :func:`jacrev`'s shapes and structure. downslope has no forward-mode rules: a Jacobian with more
+    output than input elements is taken a column at a time, as PyTorch's forward passes are (one
+    backward pass through the graph of the vector-Jacobian product per input element, the "double
+    vjp"); a wider one, or one through a custom Function, in reverse mode (one backward pass per output
+    element). The numbers are the same. ``randomness`` is accepted for PyTorch's signature.
 
     Example:
         >>> import downslope as ds
@@ -576,12 +665,30 @@ def jacfwd(
     """
     _check_callable(func, "jacfwd")
     _check_randomness(randomness)
-    return jacrev(func, argnums, has_aux=has_aux)
+
+    @functools.wraps(func)
+    def jac_fn(*args: Any, **kwargs: Any) -> Any:
+        call_args, wrt, rebuild, nested, level = _prepare(args, argnums, "jacfwd")
+        with enable_grad():
+            result = func(*call_args, **kwargs)
+        out, aux = _split_aux(result, has_aux, "jacfwd")
+        outs, out_spec = _tensor_leaves(out, "the outputs of func", "jacfwd")
+        aux = _aux_shown(aux, nested, level) if has_aux else aux
+        nested = _connected(nested, outs, level)
+        blocks = None if _reverse_is_cheaper(outs, wrt) else _forward_blocks(outs, wrt, nested)
+        if blocks is None:
+            blocks = [_jacobian_blocks(o, wrt, nested) for o in outs]
+        jac = _unflatten(out_spec, [rebuild(b) for b in blocks])
+        return (jac, aux) if has_aux else jac
+
+    return jac_fn
 
 
 def hessian(func: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
     """``torch.func.hessian``: the Hessian of the scalar ``func`` with respect to ``argnums``,
-    ``jacfwd(jacrev(func, argnums), argnums)`` (shape ``input.shape + input.shape``).
+    ``jacfwd(jacrev(func, argnums), argnums)`` (shape ``input.shape + input.shape``, after the
+    output's own shape for a vector-valued ``func``), as PyTorch's: one backward pass per output
+    element, then one per input element.
 
     Example:
         >>> import downslope as ds

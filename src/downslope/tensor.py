@@ -114,6 +114,7 @@ class Tensor:
         "_next",  # set only on the history an in-place op moved aside: the live tensor it came from
         "_fn",  # set only when its grad_fn gets hooks or metadata, or saved_tensors_hooks packed values (NodeState)
         "_view_of",  # set only on a view (_alias): the tensor it was taken from, None if taken under no_grad
+        "_freed_edges",  # set only on a node a backward pass freed: weak references to the inputs it dropped
         "__weakref__",
         # user attributes (fast.ai's ``out.g = ...``), as torch tensors take them; made on first use
         "__dict__",
@@ -158,6 +159,7 @@ class Tensor:
     _post_hooks: dict[builtins.int, Any]
     _fn: Any  # a graph.NodeState, see the slot
     _view_of: Tensor | None
+    _freed_edges: tuple[Any, ...]  # weakref.ref to each input, see the slot
 
     def __init__(self, data: Any = None, *sizes: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if (
