@@ -91,7 +91,7 @@ class device:  # noqa: N801  (PyTorch's name)
 
     def __enter__(self) -> device:
         # as torch: inside the block, factories without a device= make their tensors here
-        target = resolve(self, "with device(...)")
+        target = _default_target(self, "with device(...)")
         stack = _default_state.__dict__.setdefault("entered", [])
         stack.append(get_default_device())
         _set_default(target)
@@ -105,6 +105,7 @@ class device:  # noqa: N801  (PyTorch's name)
 
 CPU = device("cpu")
 STRICT = device("strict")
+META = device("meta")  # shapes and dtypes without values (devices/meta.py)
 
 
 def resolve(target: Any, where: str) -> device:
@@ -124,6 +125,8 @@ def resolve(target: Any, where: str) -> device:
         return CPU
     if d.type == "strict":
         return STRICT
+    if d.type == "meta":
+        return META
     from .devices import cupy_module, unavailable_message
 
     if d.type == "cuda" and cupy_module() is not None:
@@ -165,7 +168,18 @@ def set_default_device(device: Any) -> None:  # noqa: A002  (torch's parameter n
         >>> ds.get_default_device(), ds.zeros(2).device
         (device(type='cpu'), device(type='cpu'))
     """
-    _set_default(CPU if device is None else resolve(device, "set_default_device()"))
+    _set_default(CPU if device is None else _default_target(device, "set_default_device()"))
+
+
+def _default_target(target: Any, where: str) -> device:
+    """``target`` resolved as the factories' default device. "meta" is refused there: the layers built
+    on it would initialize their weights by writing values, and a meta tensor holds none."""
+    d = resolve(target, where)
+    if d.type == "meta":
+        from .devices import unavailable_message
+
+        raise DeviceUnavailableError(unavailable_message(d, where))
+    return d
 
 
 def get_default_device() -> device:

@@ -540,6 +540,8 @@ class Tensor:
     _print_options: ClassVar[dict[str, Any]] = {"precision": 4}
 
     def __repr__(self) -> str:
+        if type(self.array) is _devices.MetaArray:  # no values to show: torch's form
+            return f"tensor(..., device='meta', size={tuple(self.array.shape)})"
         host = _devices.to_host(self.array)
         body = np.array2string(host, separator=", ", prefix="tensor(", **Tensor._print_options)
         extras = []
@@ -653,6 +655,11 @@ class Tensor:
         """Whether the values live in host memory (a NumPy array), as torch's ``is_cpu``."""
         return type(self.array) is np.ndarray
 
+    @property
+    def is_meta(self) -> builtins.bool:
+        """Whether this tensor is on the "meta" device: a shape and a dtype, no values (devices/meta.py)."""
+        return type(self.array) is _devices.MetaArray
+
     def get_device(self) -> builtins.int:
         """-1 in host memory (torch's answer for the CPU), else the device's index (``cuda:1`` gives 1)."""
         if type(self.array) is np.ndarray:
@@ -661,8 +668,8 @@ class Tensor:
         return 0 if index is None else index
 
     # The answers of a CPU build of torch (and of every tensor downslope makes): guards in ported code
-    # (``if x.is_meta:``, ``if x.is_mps:``) read them.
-    is_meta = is_nested = is_quantized = False
+    # (``if x.is_nested:``, ``if x.is_mps:``) read them.
+    is_nested = is_quantized = False
     is_mps = is_xpu = is_xla = is_ipu = is_mtia = is_maia = is_vulkan = is_mkldnn = False
 
     @property
@@ -2685,6 +2692,13 @@ def note_conv_layout(arr: Any) -> Any:
             return arr
         _conv_buffers[key] = (ref, arr.size, arr.shape, arr.strides)
     return arr
+
+
+def forget_layout_note(arr: Any) -> None:
+    """Drop the note :func:`record_op` made for ``arr``, an op's fresh output out of order, when that
+    layout is PyTorch's too (scaled_dot_product_attention's output follows the query's): ``stride``
+    and ``view`` then see its own strides, as for any tensor not noted."""
+    _forget_conv_buffer(id(_root_buffer(arr)), None)
 
 
 def _note_if_fresh(arr: Any, parents: tuple[Tensor, ...]) -> None:

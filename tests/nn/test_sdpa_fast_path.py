@@ -17,6 +17,14 @@ compiled = jit_gate.kernels("downslope.nn._jit_attention")
 needs_numba = pytest.mark.skipif(compiled is None, reason="numba is not installed")
 
 
+@pytest.fixture(autouse=True)
+def _compiled_at_every_size(monkeypatch):
+    """The small scores of these tests take the compiled pass too (below the size gate they would not)."""
+    from downslope.nn import attention
+
+    monkeypatch.setattr(attention, "JIT_SCORES_MIN_SIZE", 0)
+
+
 def _inputs(shape_q, shape_k, ev, dtype, seed=0, spread=1.0):
     rng = np.random.default_rng(seed)
     q = (rng.standard_normal(shape_q) * spread).astype(dtype)

@@ -6,6 +6,8 @@ for, so ``import downslope`` never imports it.
 
 - ``"cpu"``: NumPy arrays.
 - ``"cuda"`` / ``"cuda:N"``: CuPy arrays on GPU N (``pip install "downslope[cuda]"``).
+- ``"meta"``: shapes and dtypes without values (:mod:`downslope.devices.meta`), as PyTorch's meta
+  tensors; reading values there raises.
 - ``"strict"``: for tests only. :mod:`downslope.devices.strict` wraps NumPy and refuses every
   implicit host conversion, as CuPy does, so the CPU test suite proves that no op bypasses the
   data's array namespace.
@@ -25,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from ..device import CPU, STRICT, device
+from ..device import CPU, META, STRICT, device
 from ..errors import DeviceUnavailableError, StateError
-from . import strict
+from . import meta, strict
+from .meta import MetaArray
 from .strict import StrictArray
 
 
@@ -52,6 +55,8 @@ def device_of(array: Any) -> device:
         return STRICT
     if type(array).__module__.startswith("cupy"):
         return device("cuda", int(array.device.id))
+    if type(array) is MetaArray:
+        return META
     return CPU
 
 
@@ -62,7 +67,7 @@ def is_array(value: Any) -> bool:
         return True
     if t is int or t is float or t is slice:
         return False
-    return isinstance(value, (np.ndarray, StrictArray)) or t.__module__.startswith("cupy")
+    return isinstance(value, (np.ndarray, StrictArray, MetaArray)) or t.__module__.startswith("cupy")
 
 
 def to_host(array: Any) -> np.ndarray:
@@ -71,6 +76,8 @@ def to_host(array: Any) -> np.ndarray:
         return array
     if isinstance(array, StrictArray) or type(array).__module__.startswith("cupy"):
         return array.get()
+    if type(array) is MetaArray:
+        raise meta.refuse_copy_out("to_host()")
     if is_foreign_tensor(array):
         return foreign_to_host(array)
     return np.asarray(array)
@@ -141,6 +148,8 @@ def to_device(array: Any, target: Any) -> Any:
     d = target if isinstance(target, device) else device(target)
     if device_of(array) == d or (d.type == "cuda" and d.index is None and device_of(array).type == "cuda"):
         return array
+    if d.type == "meta":  # the shape and dtype only: no values are read or copied
+        return meta.like(array if is_array(array) else np.asarray(array))  # host: a caller's list or number
     host = to_host(array)
     if d.type == "cpu":
         return host
@@ -188,6 +197,8 @@ def full(shape: Any, fill_value: Any, dtype: Any, target: Any) -> Any:
         from . import strict
 
         return strict.full(shape, fill_value, dtype)
+    if d.type == "meta":
+        return meta.empty(shape, dtype)
     if d.type == "cuda":
         cupy = cupy_module()
         if cupy is None:
@@ -204,8 +215,12 @@ def unavailable_message(d: device, where: str) -> str:
             "(pip install 'downslope[cuda]'; ds.cuda.is_available() is False); use 'cpu'"
         )
     hint = ""
-    if d.type == "meta":  # torch's shape-only tensors; the model-ensembling recipe moves its base model there
-        hint = "; a model used only through ds.func.functional_call can stay where it is (or be a copy.deepcopy)"
+    if d.type == "meta":  # meta tensors exist (.to('meta'), device='meta'), but not as the default device
+        hint = (
+            "; 'meta' is supported for .to('meta') and device='meta' on a factory, not as the default device "
+            "(a layer built there writes its initial values, and a meta tensor holds none): build the model on "
+            "'cpu', then .to('meta')"
+        )
     return (
         f"{where}: device {str(d)!r} is not available; downslope computes on the CPU (NumPy) or a CUDA GPU "
         f"(CuPy), so use 'cpu' or 'cuda'{hint}"
@@ -213,6 +228,7 @@ def unavailable_message(d: device, where: str) -> str:
 
 
 __all__ = [
+    "MetaArray",
     "StrictArray",
     "cupy_module",
     "device_of",

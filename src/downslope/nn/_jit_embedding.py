@@ -2,9 +2,11 @@
 and the gather (or the bag's sum) in one pass; imported only when ``jit_gate.kernels`` says the
 compiled path applies (numba installed, not switched off, host arrays).
 
-NumPy reads the indices twice for the check (``min`` and ``max``) and then gathers with fancy
-indexing, which goes through its general indexing machinery; an EmbeddingBag also first gathered
-every index's row into an (n, d) array that its scatter-add then read again. Here each index is
+``embedding`` itself gathers with NumPy's ``take`` (as fast as ``gather_rows`` from a few thousand
+indices on, 1 to 2 us slower below: never enough to pay for importing numba, see
+``benchmarks/embedding.py --gate``, which measures ``gather_rows`` against it). An EmbeddingBag
+without a graph sums its bags here: through NumPy it would first gather every index's row into an
+(n, d) array that its scatter-add then read again. Here each index is
 read once, checked, and its row copied (``gather_rows``) or added straight into its bag's output
 row (``bag_sums``), in index order, so the sums are the ones the unfused path makes, to the bit.
 

@@ -38,7 +38,7 @@ from .. import backend, gemm, jit_gate, ops, workspace
 from ..backend import namespace_of
 from ..device import SDPBackend, set_sdp_backends
 from ..errors import ArgumentAssertionError, ArgumentError, ArgumentTypeError, ShapeError
-from ..tensor import Tensor, empty, record_op, wrap_array
+from ..tensor import Tensor, empty, forget_layout_note, record_op, wrap_array
 from . import init
 from ._arrays import array_like, array_of, scalar
 from ._nondynamic_linear import NonDynamicallyQuantizableLinear
@@ -137,7 +137,10 @@ def scaled_dot_product_attention(
             f"scaled_dot_product_attention: the leading (batch, head) dims of query {query.shape}, key {key.shape} "
             f"and value {value.shape} do not broadcast together"
         ) from None
-    result = _attention_node((q, k, v), q.array, k.array, v.array, mask_kind, mask, is_causal, scale, dropout_p)
+    out = _output_like(query, value.shape[-1], (q.shape[:-2], k.shape[:-2], v.shape[:-2]))
+    if out is not None and group > 1:
+        out = out.reshape(q.shape[:-1] + (value.shape[-1],))  # the heads split into groups: a view
+    result = _attention_node((q, k, v), q.array, k.array, v.array, mask_kind, mask, is_causal, scale, dropout_p, out)
     if group > 1:
         result = ops.reshape(result, query.shape[:-1] + (value.shape[-1],))
     return result
@@ -151,7 +154,57 @@ def _packed_self_attention(qkv: Tensor, mask: Tensor | None, dropout_p: float, i
     d = qkv.array
     mask_kind = None if mask is None else "float"
     scale = 1.0 / math.sqrt(d.shape[-1])
+    # The output stays in order here, not in the query's (N, L, H, D) layout: it never reaches the
+    # caller's code (MultiheadAttention merges the heads by a reshape, then projects), and writing
+    # it out of order measured some 4% slower on small inputs (N 32, L 16, E 64) and no faster on large.
     return _attention_node((qkv,), d[0], d[1], d[2], mask_kind, mask, is_causal, scale, dropout_p)
+
+
+def _output_like(query: Tensor, width: int, batches: tuple[tuple[int, ...], ...]) -> np.ndarray | None:
+    """An empty output of shape (B, H, L, ``width``) whose dims lie in memory in the order of the
+    query's, as PyTorch's fused op lays its output out; None to compute it in order.
+
+    Heads split by ``proj(x).view(B, L, H, D).transpose(1, 2)`` (the SDPA tutorial, nanoGPT) give a
+    query that is (B, L, H, D) in memory; the callers then merge the heads by
+    ``y.transpose(1, 2).view(B, L, H * D)``, which works on PyTorch's output and needs the output
+    laid out (B, L, H, D) too. Only 4-d queries that are not broadcast against the key or value, as
+    PyTorch (its 3-d and 5-d outputs, and those of a broadcast query, are in order). ``batches``: the
+    leading dims of the query, key and value as the node takes them (grouped heads split)."""
+    if query.ndim != 4 or np.broadcast_shapes(*batches) != batches[0]:
+        return None
+    order = _memory_order(query.shape, query.stride())  # PyTorch's strides (a convolution's output is in order)
+    if order is None:
+        return None
+    return _empty_in_order(query.array, query.shape[:-1] + (width,), order)
+
+
+def _memory_order(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The leading dims of an array (all but the last) from the outermost in memory to the innermost
+    (dims of size 1 left in place: they take no room), or None where the array is in order, or cannot
+    be followed (a broadcast dim, or a last dim that is not the innermost)."""
+    leading = [d for d in range(len(shape) - 1) if shape[d] > 1]
+    if any(strides[d] == 0 for d in leading):
+        return None
+    if shape[-1] > 1 and any(strides[d] <= strides[-1] for d in leading):
+        return None
+    by_stride = sorted(leading, key=lambda d: -strides[d])  # stable: equal strides keep their order
+    if by_stride == leading:
+        return None
+    order = list(range(len(shape) - 1))
+    for place, d in zip(leading, by_stride):
+        order[place] = d
+    return tuple(order)
+
+
+def _empty_in_order(like: np.ndarray, shape: tuple[int, ...], order: tuple[int, ...]) -> np.ndarray:
+    """An empty array of ``shape`` (``like``'s dtype and device) whose leading dims lie in memory in
+    ``order`` (:func:`_memory_order`), the last dim innermost."""
+    n = len(shape)
+    buffer = namespace_of(like).empty(tuple(shape[d] for d in order) + (shape[-1],), dtype=like.dtype)
+    back = [0] * (n - 1)
+    for place, d in enumerate(order):
+        back[d] = place
+    return np.transpose(buffer, tuple(back) + (n - 1,))
 
 
 def _attention_node(
@@ -164,8 +217,10 @@ def _attention_node(
     is_causal: bool,
     scale: float,
     dropout_p: float,
+    out: np.ndarray | None = None,
 ) -> Tensor:
-    """The fused node: ``inputs`` are (q, k, v) or (packed qkv,), the arrays their values."""
+    """The fused node: ``inputs`` are (q, k, v) or (packed qkv,), the arrays their values. ``out``:
+    where to write the output (laid out as the query, :func:`_output_like`), or None."""
     L, S = q.shape[-2], k.shape[-2]
     score_shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2]) + (L, S)
     if mask is not None:
@@ -200,17 +255,28 @@ def _attention_node(
     bounds = None
     if is_causal and L >= _CAUSAL_MIN and mask_kind is None and dropout_p == 0:
         bounds = _causal_bounds(L, S) if q.shape[:-2] == k.shape[:-2] == v.shape[:-2] else None
-    p_arr, keep, out = _attention_forward(
-        q, k, v, float_mask, blocked, score_shape, scale, dropout_p, is_causal, mask_kind == "bool", bounds
-    )
+    p_arr, keep, result = _attention_forward(
+        q, k, v, float_mask, blocked, score_shape, scale, dropout_p, is_causal, mask_kind == "bool", bounds,
+        None if half else out,
+    )  # fmt: skip
     if half:
-        out = out.astype(_HALF)
+        if out is None:
+            out = result.astype(_HALF)
+        else:
+            out[...] = result  # rounded to float16 once, as astype
+    else:
+        out = result
     parents = inputs
     if mask_kind == "float" and mask is not None and mask.requires_grad:
         parents += (mask,)
     const_mask = float_mask if len(parents) == len(inputs) else None
     saved = (p_arr, keep, dropout_p, scale, blocked, const_mask, len(inputs) == 1, bounds)
-    return record_op(out, parents, _sdpa_vjp, saved)
+    node = record_op(out, parents, _sdpa_vjp, saved)
+    if not out.flags.c_contiguous:
+        # record_op takes a fresh output out of order for a layout of downslope's own (a convolution's,
+        # contiguous in torch) and notes it so; this one is PyTorch's layout too: its strides are kept
+        forget_layout_note(out)
+    return node
 
 
 # Causal attention from this many keys on skips the products' masked blocks: the scores, P @ V and
@@ -245,7 +311,7 @@ def _causal_forward(
         if out is None:
             gemm.matmul(q[..., r0:r1, :], kt[..., :c], result[..., r0:r1, :c])
         else:
-            gemm.matmul(q[..., r0:r1, :c], v[..., :c, :], out[..., r0:r1, :])
+            _product(q[..., r0:r1, :c], v[..., :c, :], out[..., r0:r1, :])
     return result if out is None else out
 
 
@@ -290,11 +356,13 @@ def _attention_forward(
     is_causal: bool = False,
     bool_mask: bool = False,
     bounds: tuple[int, ...] | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(P, keep mask or None, output): the probabilities are computed in place in one buffer.
     ``blocked`` (True where a key is masked out) holds the causal mask when ``is_causal`` and a
     boolean attn_mask's when ``bool_mask``. ``bounds``: causal attention without masks or dropout
-    over same-shaped q, k, v, computed by blocks (:func:`_causal_bounds`)."""
+    over same-shaped q, k, v, computed by blocks (:func:`_causal_bounds`). ``out``: where to write
+    the output (None: a new array in order)."""
     dtype = q.dtype
     s = _scores(q, k, score_shape) if bounds is None else _causal_forward(q, k, v, bounds, None)
     done = _compiled_softmax(s, float_mask, blocked if bool_mask else None, scale, is_causal)
@@ -306,17 +374,43 @@ def _attention_forward(
                 s[..., r0:r1, r1:] = 0
         _softmax_in_place(s, float_mask, blocked, scale)
     if bounds is not None:  # P is exactly 0 past each row's last key: those blocks are skipped
-        out = namespace_of(q).empty(q.shape[:-1] + v.shape[-1:], dtype=dtype)
+        if out is None:
+            out = namespace_of(q).empty(q.shape[:-1] + v.shape[-1:], dtype=dtype)
         return s, None, _causal_forward(s, k, v, bounds, out)
     keep = None
     if dropout_p > 0:
         keep = backend.random_like(score_shape, q) >= np.float32(dropout_p)  # drawn on q's device
         pd = s * keep
         pd *= scalar(1.0 / (1.0 - dropout_p), dtype)
-        out = gemm.matmul(pd, v)
+        out = _product(pd, v, out)
     else:
-        out = gemm.matmul(s, v)
+        out = _product(s, v, out)
     return s, keep, out
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``a @ b`` (into ``out`` when given). An ``out`` laid out as a (B, L, H, D) query is a (B, H)
+    stack whose matrices no single stride steps through, which oneDNN's GEMM does not take (NumPy's
+    matmul does, up to 1.5x slower than into an array in order). Where oneDNN pays (matrices of
+    gemm.MIN_MULTIPLY_ADDS or more) it is filled one leading index at a time instead, each part a
+    stack of matrices one stride apart (H of them, rows H * D apart) that oneDNN writes in place;
+    small products stay one NumPy call (a Python loop over B small products costs more)."""
+    if out is None:
+        return gemm.matmul(a, b)
+    if _one_stride_stack(out) or a.shape[-2] * a.shape[-1] * b.shape[-1] < gemm.MIN_MULTIPLY_ADDS:
+        return gemm.matmul(a, b, out)
+    batch = out.shape[:-2]
+    a = np.broadcast_to(a, batch + a.shape[-2:])
+    b = np.broadcast_to(b, batch + b.shape[-2:])
+    for i in range(out.shape[0]):
+        _product(a[i], b[i], out[i])
+    return out
+
+
+def _one_stride_stack(a: np.ndarray) -> bool:
+    """Whether the matrices of ``a`` (its dims but the last two) are one stride apart."""
+    dims = [d for d in range(a.ndim - 2) if a.shape[d] > 1]
+    return all(a.strides[d] == a.strides[e] * a.shape[e] for d, e in zip(dims, dims[1:]))
 
 
 def _scores(q: np.ndarray, k: np.ndarray, score_shape: tuple[int, ...]) -> np.ndarray:
@@ -334,6 +428,13 @@ def _scores(q: np.ndarray, k: np.ndarray, score_shape: tuple[int, ...]) -> np.nd
     return s
 
 
+# The fewest scores whose softmax runs compiled. The kernel is 2 to 4x NumPy's eight passes at every
+# size, but below this it saves under 20 us a call (1 x 1 x 8 x 8 scores: 5 us against 22 us;
+# 4 x 4 x 16 x 16: 11 against 29), while importing numba and loading the kernel costs a process about
+# 2 s once: small attention stays on NumPy (the core softmax's gate, ops.reductions.JIT_SOFTMAX_MIN_SIZE).
+JIT_SCORES_MIN_SIZE = 4096
+
+
 def _compiled_softmax(
     s: np.ndarray, float_mask: np.ndarray | None, blocked: np.ndarray | None, scale: float, is_causal: bool
 ) -> bool | None:
@@ -343,7 +444,7 @@ def _compiled_softmax(
     added, ``blocked`` True where masked out) are applied before it, in NumPy.
     True when done; None when it did not run (``s`` as it was); False when it met a row whose max
     is +inf (``s`` partly done: to be computed again)."""
-    if not s.size or not s.flags.c_contiguous:
+    if not s.size or s.size < JIT_SCORES_MIN_SIZE or not s.flags.c_contiguous:
         return None
     compiled = jit_gate.kernels("downslope.nn._jit_attention", s, float_mask, blocked)
     if compiled is None:

@@ -12,7 +12,7 @@ as the same model built there:
 from __future__ import annotations
 
 import math
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 
@@ -320,17 +320,16 @@ def embedding(
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")
     n = weight.shape[0]
-    # The compiled lookup checks each index as it copies its row: one pass over the indices where
-    # NumPy took three (min, max, the gather). max_norm renormalises the rows before the gather.
-    compiled = _compiled_lookup(weight.array, idx) if max_norm is None else None
-    looked_up = None
-    if compiled is not None:
-        looked_up = np.empty(idx.shape + weight.shape[1:], dtype=weight.array.dtype)  # host: numba path
-        flat = np.ascontiguousarray(idx).reshape(-1)  # host: numba path
-        if compiled.gather_rows(weight.array, flat, looked_up.reshape(flat.size, -1)) >= 0:
-            _refuse_indices(idx, n, "embedding")
+    # On the host the rows are gathered by np.take, whose own bounds check refuses the indices past the
+    # table (one pass over them fewer than min and max); it wraps negative ones, which are refused first.
+    # Measured against the compiled gather (nn._jit_embedding; benchmarks/embedding.py --gate) at 8 to
+    # 100K indices of 8 to 512 columns: 1 to 2 us slower per call below a few thousand indices, as fast
+    # above, so no lookup pays back the ~2 s that importing numba and loading the kernel add to a
+    # process's first call. max_norm renormalises the rows before the gather: its indices are checked
+    # in full first.
+    take = type(weight.array) is np.ndarray and type(idx) is np.ndarray and max_norm is None
     # The range check reads values: host arrays only (on a device it would wait for the GPU every step).
-    elif is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n):
+    if is_host(idx) and idx.size and ((idx.dtype.kind == "i" and idx.min() < 0) or (not take and idx.max() >= n)):
         _refuse_indices(idx, n, "embedding")
     if padding_idx is not None:
         padding_idx = padding_idx % n
@@ -342,7 +341,12 @@ def embedding(
         np.add.at(counts, idx.reshape(-1), 1)
     # sparse=True: the vjp gives rows + values and notes the rows on the weight (the dense path is unchanged)
     sparse_weight = weight if sparse and hasattr(weight, "__dict__") else None
-    if looked_up is None:
+    if take:
+        try:
+            looked_up = np.take(weight.array, idx, axis=0)  # host: the host lookup (device arrays index below)
+        except IndexError:
+            _refuse_indices(idx, n, "embedding")
+    else:
         looked_up = weight.array[idx]
     return record_op(looked_up, (weight,), _embedding_vjp, (idx, padding_idx, counts, sparse_weight))
 
@@ -357,7 +361,7 @@ def _compiled_lookup(table: Any, idx: Any) -> Any:
     return jit_gate.kernels("downslope.nn._jit_embedding", table, idx)
 
 
-def _refuse_indices(idx: Any, n: int, where: str) -> None:
+def _refuse_indices(idx: Any, n: int, where: str) -> NoReturn:
     """Raise for the indices ``idx`` of which some are out of range for a table of ``n`` rows."""
     low = int(idx.min())  # host: the error path reads the host indices
     bad = low if low < 0 else int(idx.max())  # host: the error path reads the host indices
@@ -446,6 +450,14 @@ def _row_norms(rows: Any, norm_type: float) -> Any:
         return (mags**norm_type).sum(axis=-1, keepdims=True) ** (1.0 / norm_type)
 
 
+# The fewest gradient elements (indices x columns) whose scatter into the table's gradient runs
+# compiled (nn._jit_kernels' add_rows). Below it NumPy's scatter takes 20 to 35 us (the kernel 4 to
+# 7 us) on tables of 100 to 1,000 rows, and a process that looks up nothing larger never imports numba
+# (its import and the kernels' load cost about 2 s once); above it NumPy's grows to 10 to 30 times the
+# kernel's (ops.indexing's row scatter draws the same line).
+JIT_EMBEDDING_GRAD_MIN_SIZE = 8192
+
+
 def _embedding_vjp(g, y, args, saved, needs, xp):
     idx, padding_idx, counts, sparse_weight = saved
     if sparse_weight is not None:
@@ -459,7 +471,9 @@ def _embedding_vjp(g, y, args, saved, needs, xp):
         g = g * np.expand_dims(idx != padding_idx, -1).astype(xp.data(g).dtype)
     if counts is not None:
         g = g / np.expand_dims(counts[idx], -1)
-    jit = None if xp.differentiable else _jit.kernels(g, idx)
+    jit = None
+    if not xp.differentiable and g.size >= JIT_EMBEDDING_GRAD_MIN_SIZE:
+        jit = _jit.kernels(g, idx)
     if jit is not None and idx.size and idx.dtype.kind in "iu" and g.dtype.kind == "f":  # the compiled scatter-add
         return (jit.add_rows(_workspace.lend_zeros(args[0].shape, g.dtype, like=g), idx, g),)
     return (xp.scatter(args[0].shape, idx, True, g),)
