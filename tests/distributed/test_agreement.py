@@ -350,3 +350,25 @@ def test_a_killed_data_parallel_run_resumes_under_mpiexec_exactly(mpiexec: list[
     for key in straight:
         np.testing.assert_array_equal(resumed[key].numpy(), straight[key].numpy(), err_msg=key)
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["processes"] == 2
+
+
+def test_nested_settings_name_their_first_differing_entry_past_a_long_common_start() -> None:
+    # an optimizer's settings: both ranks' JSON share a long prefix, so the whole values cut short would
+    # show no difference; the message goes down to the differing entry
+    group = {"amsgrad": False, "betas": [0.9, 0.999], "capturable": False, "eps": 1e-8, "weight_decay": 0.0}
+    mine = {"optimizer settings": {"param_groups": [dict(group, lr=0.1)]}, "epochs": 3}
+    theirs = {"optimizer settings": {"param_groups": [dict(group, lr=0.2)]}, "epochs": 3}
+    with pytest.raises(dist.DistributedError) as info:
+        check_same_config(mine, world=_world(theirs))
+    assert "optimizer settings differ: param_groups[0].lr is 0.1 on rank 0 but 0.2 on rank 1" in str(info.value)
+
+
+def test_a_nested_entry_set_on_one_rank_only_and_a_list_of_another_length_are_named() -> None:
+    scheduler = {"_get_lr_called_within_step": False, "_is_initial": False, "step_size": 2, "gamma": 0.1}
+    mine = {"scheduler settings": scheduler, "hidden": [8, 4]}
+    theirs = {"scheduler settings": dict(scheduler, last_epoch=0), "hidden": [8, 4, 2]}
+    with pytest.raises(dist.DistributedError) as info:
+        check_same_config(mine, world=_world(theirs))
+    message = str(info.value)
+    assert "scheduler settings differ: last_epoch is '<not set>' on rank 0 but 0 on rank 1" in message
+    assert "hidden is [8, 4] on rank 0 but [8, 4, 2] on rank 1" in message

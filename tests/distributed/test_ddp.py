@@ -188,6 +188,8 @@ def test_refusals_say_what_to_do(no_group: None) -> None:
     frozen = nn.Linear(2, 2).requires_grad_(False)
     with pytest.raises(ValueError, match="doesn't have any parameter that requires a gradient"):
         DistributedDataParallel(frozen)
+    with pytest.raises(RuntimeError, match="doesn't have any parameter that requires a gradient"):
+        DistributedDataParallel(nn.ReLU())  # torch raises RuntimeError: `except RuntimeError` catches it here too
     with pytest.raises(ValueError, match="device_ids can only be None or contain a single element"):
         DistributedDataParallel(nn.Linear(2, 2), device_ids=[0, 1])
     with pytest.raises(ConfigError, match="mixed_precision"):

@@ -44,7 +44,7 @@ def test_permutation_is_the_documented_one_and_changes_with_the_epoch() -> None:
     drop_last=st.booleans(),
 )
 def test_ranks_split_one_shared_permutation(n: int, w: int, seed: int, epoch: int, drop_last: bool) -> None:
-    if drop_last and n < w:
+    if drop_last and 0 < n < w:
         with pytest.raises(ValueError, match="leaves every rank empty"):
             DistributedSampler(n, w, 0, seed=seed, drop_last=drop_last)
         return
@@ -117,7 +117,6 @@ def test_ranks_with_different_seeds_are_refused() -> None:
     ("kwargs", "message"),
     [
         ({"num_samples": 5, "num_replicas": 2, "rank": 2}, "need 0 <= rank < num_replicas, got rank 2 of 2"),
-        ({"num_samples": 0, "num_replicas": 1, "rank": 0}, "empty"),
         ({"num_samples": 5, "num_replicas": 1, "rank": 0, "seed": -1}, "seed must be a non-negative integer"),
     ],
 )
@@ -129,3 +128,14 @@ def test_bad_sampler_arguments(kwargs: dict, message: str) -> None:
 def test_bad_batch_size() -> None:
     with pytest.raises(ValueError, match="per rank"):
         DistributedDataLoader((np.zeros((4, 1)),), batch_size=0)
+
+
+def test_an_empty_dataset_is_refused_by_the_loader() -> None:
+    with pytest.raises(ValueError, match="the dataset is empty"):
+        DistributedDataLoader((np.zeros((0, 1)),), batch_size=2)
+
+
+def test_pad_false_with_fewer_samples_than_ranks_names_pad_not_drop_last() -> None:
+    with pytest.raises(ValueError, match=r"pad=False with 3 samples for 4 ranks leaves every rank empty") as info:
+        DistributedDataLoader((np.zeros((3, 1)),), batch_size=2, pad=False, world=fake_world(0, 4, _SelfComm()))
+    assert "drop_last" not in str(info.value)

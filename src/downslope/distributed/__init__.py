@@ -34,8 +34,9 @@ torch's, raise until it has. Its core calls run over the same MPI job (process_g
 ``reduce``, ``broadcast``, ``all_gather``, ``all_gather_object``, ``broadcast_object_list``, ``barrier``,
 ``ReduceOp``, ``get_backend`` and ``destroy_process_group``: blocking, over every rank, on host tensors;
 torch_calls.py has the rest that scripts use (gather, scatter, all_gather_into_tensor, reduce_scatter_tensor,
-all_to_all_single, send/recv, monitored_barrier, the launcher queries), and ``distributed.nn`` the
-differentiable ``all_gather``.
+all_to_all_single, all_to_all, send/recv, monitored_barrier, Backend, GroupMember, the launcher and group
+queries), object_calls.py the other object calls (gather_object, scatter_object_list, send_object_list,
+recv_object_list), and ``distributed.nn`` the differentiable collectives (all_reduce, all_gather, broadcast...).
 ``nn.parallel.DistributedDataParallel`` runs over the same group (ddp.py installs its collectives into nn).
 """
 
@@ -57,6 +58,7 @@ from .collectives import (
     reduce_metrics,
     sync_buffers_before_forward,
 )
+from .object_calls import gather_object, recv_object_list, scatter_object_list, send_object_list
 from .optimizer import DistributedOptimizer
 from .process_group import (
     ReduceOp,
@@ -74,10 +76,17 @@ from .process_group import (
 )
 from .sampler import DistributedDataLoader, DistributedSampler, epoch_permutation
 from .torch_calls import (
+    Backend,
+    GroupMember,
+    P2POp,
     all_gather_into_tensor,
+    all_to_all,
     all_to_all_single,
+    batch_isend_irecv,
     gather,
+    get_global_rank,
     get_node_local_rank,
+    get_process_group_ranks,
     irecv,
     is_gloo_available,
     is_mpi_available,
@@ -93,8 +102,10 @@ from .torch_calls import (
 )
 from .training import LinearScalingRule, fit, linear_scaling_factor
 from .world import (
+    CollectiveMismatchError,
     DisagreementError,
     DistributedError,
+    UnsendableObjectError,
     World,
     barrier,
     end_job_on_error,
@@ -156,7 +167,10 @@ __all__ = [
     "all_reduce", "reduce", "broadcast", "all_gather", "all_gather_object", "broadcast_object_list", "new_group",
     "gather", "scatter", "all_gather_into_tensor", "reduce_scatter_tensor", "reduce_scatter", "all_to_all_single",
     "send", "recv", "isend", "irecv", "monitored_barrier", "is_nccl_available", "is_gloo_available",
-    "is_mpi_available", "is_torchelastic_launched", "get_node_local_rank",
+    "is_mpi_available", "is_torchelastic_launched", "get_node_local_rank", "all_to_all", "P2POp",
+    "batch_isend_irecv", "Backend", "GroupMember", "get_global_rank", "get_process_group_ranks", "gather_object",
+    "scatter_object_list", "send_object_list", "recv_object_list", "CollectiveMismatchError",
+    "UnsendableObjectError",
 ]  # fmt: skip
 
 

@@ -64,6 +64,65 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_NOT_SET = "<not set>"
+_Path = tuple[str | int, ...]
+
+
+def _first_difference(a: Any, b: Any, path: _Path = ()) -> _Path | None:
+    """Where two plain values first differ (dict keys in sorted order, list items in order): the
+    path down to the differing entry, ``()`` when they differ as a whole, None when they are equal.
+    Nested settings (an optimizer's param_groups) share a long common start, so naming the entry
+    is what makes the message show the difference."""
+    if a == b:
+        return None
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = _first_difference(a.get(key, _NOT_SET), b.get(key, _NOT_SET), (*path, key))
+            if found is not None:
+                return found
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _first_difference(x, y, (*path, i))
+            if found is not None:
+                return found
+    return path
+
+
+def _at(value: Any, path: _Path) -> Any:
+    for step in path:
+        if isinstance(step, int) and isinstance(value, list) and step < len(value):
+            value = value[step]
+        elif isinstance(step, str) and isinstance(value, dict) and step in value:
+            value = value[step]
+        else:
+            return _NOT_SET
+    return value
+
+
+def _path_text(path: _Path) -> str:
+    parts = []
+    for step in path:
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        elif step.isidentifier():
+            parts.append(f".{step}")
+        else:
+            parts.append(f"[{step!r}]")
+    return "".join(parts).removeprefix(".")
+
+
+def _describe_difference(key: str, values: list[Any], differing: list[int]) -> str:
+    """One key's difference across ranks: the first differing entry inside nested values."""
+    whole = [_short(values[0]), _short(values[differing[0]])]
+    # values short enough to show whole are shown whole ("hidden is [4] on rank 0 but [8] on rank 1")
+    path = _first_difference(values[0], values[differing[0]]) or () if any(t.endswith("...") for t in whole) else ()
+    shown = [r for r in differing if _at(values[r], path) != _at(values[0], path)][:3] or differing[:1]
+    others = ", ".join(f"{_short(_at(values[r], path))} on rank {r}" for r in shown)
+    more = f" (and {len(differing) - len(shown)} more ranks differ)" if len(differing) > len(shown) else ""
+    subject = f"{key} differ: {_path_text(path)} is" if path else f"{key} is"
+    return f"{subject} {_short(_at(values[0], path))} on rank 0 but {others}{more}"
+
+
 def check_same_config(
     config: Mapping[str, Any],
     *,
@@ -76,7 +135,9 @@ def check_same_config(
     ``config`` is a flat mapping of setting name to value (values are compared as :func:`plain`
     data); keys in ``ignore`` are left out. The message names every key that differs with its value
     on each rank that differs from rank 0, on one line, e.g. ``the ranks disagree on the
-    configuration: epochs is 3 on rank 0 but 5 on rank 1``.
+    configuration: epochs is 3 on rank 0 but 5 on rank 1``. A nested value (a list, a dict) is
+    named down to its first differing entry: ``optimizer settings differ: param_groups[0].lr is 0.1
+    on rank 0 but 0.2 on rank 1``.
 
     Example:
         >>> from downslope import distributed as dist
@@ -91,16 +152,13 @@ def check_same_config(
         return
     # The digests differ on every rank's view alike, so this second exchange is collective too.
     everyone = [json.loads(raw) for raw in world.comm.allgather_bytes(mine)]
-    reference = everyone[0]
     keys = sorted({k for settings in everyone for k in settings})
-    parts = []
+    parts: list[str] = []
     for key in keys:
         values = [settings.get(key, "<not set>") for settings in everyone]
         differing = [r for r, v in enumerate(values) if v != values[0]]
         if differing:
-            others = ", ".join(f"{_short(values[r])} on rank {r}" for r in differing[:3])
-            more = f" (and {len(differing) - 3} more ranks)" if len(differing) > 3 else ""
-            parts.append(f"{key} is {_short(reference.get(key, '<not set>'))} on rank 0 but {others}{more}")
+            parts.append(_describe_difference(key, values, differing))
     hint = ""
     if any(part.startswith("training data is") for part in parts):
         # the Horovod habit: each rank loads its own shard, where distributed.fit shards the data itself

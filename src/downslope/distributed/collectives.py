@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, CheckpointError
 from ..optim.protocols import OptimizerLike
 from ..serialization import decode_tree, encode_tree
 from ..tensor import Tensor, wrap_array
-from .world import DisagreementError, DistributedError, World, get_world
+from .world import DisagreementError, DistributedError, UnsendableObjectError, World, get_world
 
 DEFAULT_BUCKET_BYTES = 25 * 2**20
 
@@ -61,7 +61,8 @@ def _describe(entry: list[Any] | None) -> str:
     if entry is None:
         return "nothing (fewer tensors)"
     name, shape, dtype, trained = entry
-    return f"{name!r} with shape {tuple(shape)} {dtype}{'' if trained else ' (frozen)'}"
+    frozen = "" if trained or name.startswith("buffer ") else " (frozen)"  # a buffer is never trained
+    return f"{name!r} with shape {tuple(shape)} {dtype}{frozen}"
 
 
 def check_same_model(model_or_params: Any, world: World | None = None, *, what: str = "model") -> None:
@@ -240,10 +241,117 @@ def _check_root(root: int, world: World) -> None:
         raise ArgumentError(f"downslope.distributed: root must be a rank in [0, {world.world_size}), got {root!r}")
 
 
-def broadcast_object(obj: Any, root: int = 0, *, world: World | None = None) -> Any:
-    """Rank ``root``'s ``obj`` on every rank; ``obj`` is nested dicts/lists of arrays and JSON values.
+# Sets travel as lists tagged with their type, inside a tuple whose first item is this marker (the
+# encoder keeps tuples as tuples); a tuple of the user's that starts with it is refused, never misread.
+_SET_MARK = "\x00downslope.distributed:set\x00"
+_SET_TYPES: dict[str, type] = {"set": set, "frozenset": frozenset}
+
+
+def _tag_sets(obj: Any, found: list[bool]) -> Any:
+    """``obj`` with every set/frozenset replaced by ``(_SET_MARK, type name, [items])``; containers
+    are copied only where a set lies beneath (the caller's object is never changed)."""
+    if isinstance(obj, (set, frozenset)):
+        found[0] = True
+        kind = "frozenset" if isinstance(obj, frozenset) else "set"
+        return (_SET_MARK, kind, [_tag_sets(v, found) for v in obj])
+    if type(obj) is tuple and obj and obj[0] == _SET_MARK:
+        raise ArgumentError(f"a tuple starting with {_SET_MARK!r} cannot be sent: that string marks a set")
+    if isinstance(obj, (list, tuple)) and type(obj) in (list, tuple):
+        items = [_tag_sets(v, found) for v in obj]
+        if all(a is b for a, b in zip(items, obj)):
+            return obj
+        return items if type(obj) is list else tuple(items)
+    if isinstance(obj, dict):
+        values = {k: _tag_sets(v, found) for k, v in obj.items()}
+        if all(values[k] is v for k, v in obj.items()):
+            return obj
+        copy = obj.copy()  # an OrderedDict stays one, with its _metadata
+        copy.update(values)
+        if hasattr(obj, "_metadata"):
+            copy._metadata = obj._metadata  # type: ignore[attr-defined]  # a state_dict OrderedDict
+        return copy
+    return obj
+
+
+def _untag_sets(obj: Any) -> Any:
+    """The inverse of :func:`_tag_sets` on a decoded tree (which is this rank's own: changed in place)."""
+    if type(obj) is tuple:
+        if len(obj) == 3 and obj[0] == _SET_MARK and obj[1] in _SET_TYPES and isinstance(obj[2], list):
+            return _SET_TYPES[obj[1]](_untag_sets(v) for v in obj[2])
+        return tuple(_untag_sets(v) for v in obj)
+    if isinstance(obj, list):
+        obj[:] = [_untag_sets(v) for v in obj]
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            obj[k] = _untag_sets(v)
+    return obj
+
+
+_SENDABLE = "nested dicts/lists/tuples/sets of numbers, strings, None, arrays and tensors, sent without pickle"
+
+
+def encode_object(obj: Any, refusal: str | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``(header, arrays)`` for an object collective: the header is JSON-able (the tree, each array's
+    dtype and shape) or, when ``obj`` cannot be sent (or ``refusal`` gives a reason), ``{"error": reason}``,
+    which the receivers turn into the same error as the sender (:func:`decode_object`)."""
+    if refusal is not None:
+        return {"error": refusal}, {}
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        found = [False]
+        meta = encode_tree(_tag_sets(obj, found), arrays, "obj")
+        specs = {key: [str(a.dtype), list(a.shape)] for key, a in arrays.items()}
+        header = {"meta": meta, "arrays": specs, "sets": found[0]}
+        json.dumps(header)  # refused here, on the sender, rather than as a broken message
+    except (CheckpointError, ArgumentError, RecursionError, TypeError, ValueError) as exc:
+        return {"error": str(exc).removeprefix("save: ").replace("can be saved", "can be sent")}, {}
+    return header, arrays
+
+
+def decode_object(header: dict[str, Any], arrays: dict[str, np.ndarray], what: str, sender: int) -> Any:
+    """The object :func:`encode_object` encoded on rank ``sender``; raises :class:`UnsendableObjectError`
+    (the same on every rank that decodes it) when the sender could not encode it."""
+    if "error" in header:
+        raise UnsendableObjectError(
+            f"{what}: rank {sender}'s object cannot be sent: {header['error']} (the object collectives take "
+            f"{_SENDABLE}); every rank raises this error here"
+        )
+    decoded = decode_tree(header["meta"], arrays)
+    return _untag_sets(decoded) if header.get("sets") else decoded
+
+
+def pack_object(obj: Any, refusal: str | None = None) -> bytes:
+    """``obj`` as one message: the header's length (8 bytes), the JSON header, then each array's bytes."""
+    header, arrays = encode_object(obj, refusal)
+    text = json.dumps(header).encode()
+    parts = [np.int64(len(text)).astype("<i8").tobytes(), text]
+    parts += [np.ascontiguousarray(arrays[key]).tobytes() for key in header.get("arrays", {})]
+    return b"".join(parts)
+
+
+def unpack_object(data: bytes, what: str, sender: int) -> Any:
+    """The object :func:`pack_object` packed on rank ``sender`` (see :func:`decode_object`)."""
+    length = int(np.frombuffer(data[:8], dtype="<i8")[0])
+    header = json.loads(data[8 : 8 + length])
+    arrays: dict[str, np.ndarray] = {}
+    offset = 8 + length
+    for key, (dtype, shape) in header.get("arrays", {}).items():
+        size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        arrays[key] = np.frombuffer(data[offset : offset + size], dtype=dtype).reshape(shape).copy()
+        offset += size
+    return decode_object(header, arrays, what, sender)
+
+
+def broadcast_object(
+    obj: Any, root: int = 0, *, world: World | None = None, what: str = "broadcast_object", refusal: str | None = None
+) -> Any:
+    """Rank ``root``'s ``obj`` on every rank; ``obj`` is nested dicts/lists/tuples/sets of arrays and JSON values.
 
     The structure travels as JSON and each array as raw bytes (no pickle), like a checkpoint file.
+    The root encodes ``obj`` before anything is sent and sends a header first: when ``obj`` cannot be
+    sent (or the root passes a ``refusal``, a reason its arguments are wrong), the header carries the
+    reason and every rank raises the same error at the same point, so no rank is left waiting
+    (``what`` names the call in that message).
 
     Example:
         >>> import numpy as np
@@ -254,21 +362,19 @@ def broadcast_object(obj: Any, root: int = 0, *, world: World | None = None) -> 
     world = world if world is not None else get_world()
     _check_root(root, world)
     if world.world_size == 1:
+        decode_object(*encode_object(None, refusal), what, root)  # a refusal is raised in a world of one too
         return obj
-    header = b""
-    arrays: dict[str, np.ndarray] = {}
-    if world.rank == root:
-        meta = encode_tree(obj, arrays, "broadcast_object")
-        specs = {key: [str(a.dtype), list(a.shape)] for key, a in arrays.items()}
-        header = json.dumps({"meta": meta, "arrays": specs}).encode()
-    received = json.loads(world.comm.bcast_bytes(header, root))
+    header, arrays = encode_object(obj, refusal) if world.rank == root else ({}, {})
+    received = json.loads(world.comm.bcast_bytes(json.dumps(header).encode() if world.rank == root else b"", root))
+    if "error" in received:
+        return decode_object(received, {}, what, root)  # raises
     out: dict[str, np.ndarray] = {}
     for key, (dtype, shape) in received["arrays"].items():
         # (np.array, not ascontiguousarray, which would turn a 0-d array into 1-d on the root alone)
         buf = np.array(arrays[key], order="C", copy=True) if world.rank == root else np.empty(shape, dtype=dtype)
         world.comm.bcast(buf.reshape(-1), root)
         out[key] = buf
-    return decode_tree(received["meta"], out)
+    return decode_object(received, out, what, root)
 
 
 def broadcast_optimizer_state(optimizer: OptimizerLike, root: int = 0, *, world: World | None = None) -> None:

@@ -9,8 +9,9 @@ collectives follow torch's semantics: the tensor argument is written in place, o
 What differs, each refused with a message saying what to do instead: the collectives are blocking
 (``async_op=True`` is refused: the result is there when the call returns), they always span every
 rank (no subgroups: ``group`` must be None or ``group.WORLD``), tensors live on the host, and
-``all_gather_object``/``broadcast_object_list`` carry JSON values and arrays (no pickle), as
-:func:`~downslope.distributed.broadcast_object` does.
+``all_gather_object``/``broadcast_object_list`` carry JSON values, tuples, sets and arrays (no pickle),
+as :func:`~downslope.distributed.broadcast_object` does; an object of another type is refused on every
+rank at the same call.
 """
 
 from __future__ import annotations
@@ -250,7 +251,8 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, a
     if w.world_size == 1:
         return  # every op leaves a world of one's tensor as it is (the data is not touched: any device)
     array, buf = _host_buffer(tensor, "all_reduce")
-    _reduce_into(buf, op, name, w)
+    with world.naming_the_call("all_reduce"):
+        _reduce_into(buf, op, name, w)
     if buf is not array:
         np.copyto(array, buf, casting="unsafe")
 
@@ -267,7 +269,8 @@ def reduce(tensor: Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: Any = N
         return
     array, buf = _host_buffer(tensor, "reduce")
     work = buf.copy() if buf is array else buf
-    _reduce_into(work, op, name, w)
+    with world.naming_the_call("reduce"):
+        _reduce_into(work, op, name, w)
     if w.rank == dst:
         np.copyto(array, work, casting="unsafe")
 
@@ -282,7 +285,8 @@ def broadcast(tensor: Tensor, src: int, group: Any = None, async_op: bool = Fals
     if w.world_size == 1:
         return
     array, buf = _host_buffer(tensor, "broadcast")
-    w.comm.bcast(buf.reshape(-1), src)
+    with world.naming_the_call("broadcast"):
+        w.comm.bcast(buf.reshape(-1), src)
     if buf is not array:
         np.copyto(array, buf, casting="unsafe")
 
@@ -323,8 +327,9 @@ def all_gather(tensor_list: MutableSequence[Tensor], tensor: Tensor, group: Any 
 def all_gather_object(object_list: MutableSequence[Any], obj: Any, group: Any = None) -> None:
     """``torch.distributed.all_gather_object``: ``object_list[r]`` becomes rank r's ``obj``, on every rank.
 
-    ``obj`` is nested dicts/lists of numbers, strings, None and arrays (sent as JSON and raw bytes:
-    downslope never pickles), as :func:`~downslope.distributed.broadcast_object` takes.
+    ``obj`` is nested dicts/lists/tuples/sets of numbers, strings, None and arrays (sent as JSON and raw
+    bytes: downslope never pickles), as :func:`~downslope.distributed.broadcast_object` takes. One
+    exchange of every rank's packed object: an object that cannot be sent is refused on every rank.
     """
     _check_group(group, "all_gather_object")
     w = world.initialized_world("all_gather_object")
@@ -333,8 +338,14 @@ def all_gather_object(object_list: MutableSequence[Any], obj: Any, group: Any = 
         raise ArgumentError(
             f"all_gather_object: object_list must be a list of world_size={w.world_size} entries, got {got}"
         )
-    for r in range(w.world_size):
-        object_list[r] = broadcast_object(obj if r == w.rank else None, root=r, world=w)
+    if w.world_size == 1:
+        object_list[0] = obj
+        return
+    # one exchange of every rank's packed object; a rank whose object cannot be sent sends the reason
+    # instead, so every rank raises the same error here
+    everyone = w.comm.allgather_bytes(collectives.pack_object(obj))
+    gathered = [collectives.unpack_object(data, "all_gather_object", r) for r, data in enumerate(everyone)]
+    object_list[:] = gathered
 
 
 def broadcast_object_list(
@@ -346,7 +357,9 @@ def broadcast_object_list(
     w = world.initialized_world("broadcast_object_list")
     if not isinstance(object_list, MutableSequence):
         raise ArgumentTypeError(f"broadcast_object_list: expected a list, got {type(object_list).__name__}")
-    received = broadcast_object(list(object_list) if w.rank == src else None, root=src, world=w)
+    received = broadcast_object(
+        list(object_list) if w.rank == src else None, root=src, world=w, what="broadcast_object_list"
+    )
     if len(received) != len(object_list):
         raise ArgumentError(
             f"broadcast_object_list: rank {src} sent {len(received)} objects, rank {w.rank}'s list holds "

@@ -119,13 +119,12 @@ class DistributedSampler:
         self.seed = _check_nonneg_int(seed, "seed")
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        if self.drop_last and size < self.num_replicas:
+        if self.drop_last and 0 < size < self.num_replicas:
             raise ArgumentError(
                 f"DistributedSampler: drop_last=True with {size} samples for {self.num_replicas} "
                 f"ranks leaves every rank empty"
             )
-        if size == 0:
-            raise ArgumentError("DistributedSampler: the dataset is empty (0 samples)")
+        # an empty dataset gives every rank no indices, as PyTorch's sampler does
         self.epoch = 0
         w = self.num_replicas
         # PyTorch's attributes: this rank's count (N rounded down or up to a multiple of W, over W) and
@@ -219,6 +218,15 @@ class DistributedDataLoader(DataLoader):
                 f"DistributedDataLoader: batch_size must be a positive integer (per rank), got {batch_size!r}"
             )
         self.world = world if world is not None else get_world()
+        if len(dataset) == 0:
+            raise ArgumentError("DistributedDataLoader: the dataset is empty (0 samples); there is nothing to train on")
+        if not pad and len(dataset) < self.world.world_size:
+            # the sampler's own words would be drop_last=True, which is how pad=False reaches it
+            raise ArgumentError(
+                f"DistributedDataLoader: pad=False with {len(dataset)} samples for {self.world.world_size} ranks "
+                f"leaves every rank empty (pad=False drops the samples left over after the last multiple of "
+                f"{self.world.world_size}); keep pad=True (the default), which repeats samples to fill every rank"
+            )
         self.sampler = DistributedSampler(
             len(dataset), self.world.world_size, self.world.rank, shuffle=shuffle, seed=seed, drop_last=not pad
         )

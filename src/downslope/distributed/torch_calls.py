@@ -19,7 +19,16 @@ import numpy as np
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
 from . import collectives, world
-from .process_group import ReduceOp, _check_group, _check_sync, _check_tensor, _host_buffer, _op_name, _reduce_into
+from .process_group import (
+    ReduceOp,
+    _check_group,
+    _check_sync,
+    _check_tensor,
+    _host_buffer,
+    _op_name,
+    _reduce_into,
+    group,
+)
 from .world import DisagreementError, DistributedError
 
 _DEFAULT_TAG = 0
@@ -310,6 +319,68 @@ def all_to_all_single(
     _write(output, np.concatenate(parts) if parts else np.empty(0, values.dtype), "all_to_all_single")
 
 
+def all_to_all(
+    output_tensor_list: MutableSequence[Tensor],
+    input_tensor_list: Sequence[Tensor],
+    group: Any = None,
+    async_op: bool = False,
+) -> None:
+    """``torch.distributed.all_to_all``: ``input_tensor_list[r]`` goes to rank r, and ``output_tensor_list[r]``
+    becomes what rank r sent here (the tensors may differ in size from pair to pair; each output holds
+    what its sender sends it, in the same dtype).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import distributed as dist
+        >>> dist.init_process_group("gloo")                       # a plain process: a world of one
+        >>> out = [ds.zeros(2)]; dist.all_to_all(out, [ds.tensor([1.0, 2.0])]); out
+        [tensor([1., 2.])]
+        >>> dist.destroy_process_group()
+    """
+    _check_group(group, "all_to_all")
+    _check_sync(async_op, "all_to_all")
+    w = world.initialized_world("all_to_all")
+    for name, tensors in (("output_tensor_list", output_tensor_list), ("input_tensor_list", input_tensor_list)):
+        if not isinstance(tensors, Sequence) or len(tensors) != w.world_size:
+            got = len(tensors) if isinstance(tensors, Sequence) else type(tensors).__name__
+            raise ArgumentError(f"all_to_all: {name} must be a list of world_size={w.world_size} tensors, got {got}")
+        for r, t in enumerate(tensors):
+            _check_tensor(t, f"all_to_all: {name}[{r}]")
+    if w.world_size == 1:
+        if output_tensor_list[0].array.size != input_tensor_list[0].array.size:
+            raise ArgumentError(
+                f"all_to_all: output_tensor_list[0] holds {output_tensor_list[0].array.size} elements, "
+                f"input_tensor_list[0] {input_tensor_list[0].array.size}"
+            )
+        _write(output_tensor_list[0], input_tensor_list[0].array, "all_to_all: output_tensor_list[0]")
+        return
+    parts = [_host_copy(t, f"all_to_all: input_tensor_list[{r}]") for r, t in enumerate(input_tensor_list)]
+    # every rank's plan (what it sends each rank, what it expects from each), so that a pair that does not
+    # match is refused alike on every rank before any data is read
+    plan = {
+        "send": [[str(p.dtype), int(p.size)] for p in parts],
+        "expect": [[str(np.dtype(np.float32) if t.array.dtype == np.float16 else t.array.dtype), int(t.array.size)]
+                   for t in output_tensor_list],
+    }  # fmt: skip
+    plans = [json.loads(raw) for raw in w.comm.allgather_bytes(json.dumps(plan).encode())]
+    for sender, theirs in enumerate(plans):
+        for receiver, ours in enumerate(plans):
+            if theirs["send"][receiver] != ours["expect"][sender]:
+                sent_dtype, sent_size = theirs["send"][receiver]
+                want_dtype, want_size = ours["expect"][sender]
+                raise DisagreementError(
+                    f"all_to_all: rank {sender} sends rank {receiver} {sent_size} elements of {sent_dtype}, but rank "
+                    f"{receiver}'s output_tensor_list[{sender}] holds {want_size} of {want_dtype}; every pair of ranks "
+                    "must agree on the size and dtype of what passes between them"
+                )
+    everyone = w.comm.allgather_bytes(b"".join(p.tobytes() for p in parts))
+    for sender, (theirs, raw) in enumerate(zip(plans, everyone)):
+        start = sum(int(size) * np.dtype(dtype).itemsize for dtype, size in theirs["send"][: w.rank])
+        dtype, size = theirs["send"][w.rank]
+        values = np.frombuffer(raw, dtype=dtype, count=int(size), offset=start)
+        _write(output_tensor_list[sender], values, f"all_to_all: output_tensor_list[{sender}]")
+
+
 def _check_peer(peer: Any, w: world.World, what: str, name: str) -> int:
     collectives._check_root(peer, w)
     if int(peer) == w.rank:
@@ -350,10 +421,7 @@ def isend(
     tensor: Tensor, dst: int | None = None, group: Any = None, tag: int = _DEFAULT_TAG, group_dst: int | None = None
 ) -> Any:
     """``torch.distributed.isend``: refused (downslope's point-to-point calls are blocking)."""
-    raise DistributedError(
-        "isend: non-blocking point-to-point is not supported (downslope's calls are blocking, so there is no Work "
-        "handle to wait on); use dist.send(tensor, dst) and, on the other rank, dist.recv(tensor, src)"
-    )
+    raise DistributedError(f"isend: {_NON_BLOCKING_REFUSAL}")
 
 
 def irecv(
@@ -364,6 +432,84 @@ def irecv(
         "irecv: non-blocking point-to-point is not supported (downslope's calls are blocking, so there is no Work "
         "handle to wait on); use dist.recv(tensor, src) and, on the other rank, dist.send(tensor, dst)"
     )
+
+
+_NON_BLOCKING_REFUSAL = (
+    "non-blocking point-to-point is not supported (downslope's calls are blocking, so there is no Work handle to "
+    "wait on); use dist.send(tensor, dst) and, on the other rank, dist.recv(tensor, src)"
+)
+
+
+class P2POp:
+    """``torch.distributed.P2POp``: refused, as :func:`isend`/:func:`irecv`, which it describes."""
+
+    def __init__(
+        self,
+        op: Any,
+        tensor: Tensor,
+        peer: int | None = None,
+        group: Any = None,
+        tag: int = _DEFAULT_TAG,
+        group_peer: int | None = None,
+    ) -> None:
+        raise DistributedError(f"P2POp: {_NON_BLOCKING_REFUSAL}")
+
+
+def batch_isend_irecv(p2p_op_list: Sequence[Any]) -> list[Any]:
+    """``torch.distributed.batch_isend_irecv``: refused, as :func:`isend`/:func:`irecv`."""
+    raise DistributedError(f"batch_isend_irecv: {_NON_BLOCKING_REFUSAL}")
+
+
+class Backend(str):
+    """``torch.distributed.Backend``: the backend names as lowercase strings (``Backend.GLOO == "gloo"``);
+    ``Backend("GLOO")`` parses a name, as torch's. downslope accepts any of them in
+    :func:`~downslope.distributed.init_process_group` and always talks over MPI."""
+
+    UNDEFINED = "undefined"
+    GLOO = "gloo"
+    NCCL = "nccl"
+    UCC = "ucc"
+    MPI = "mpi"
+    XCCL = "xccl"
+    FAKE = "fake"
+    backend_list = [UNDEFINED, GLOO, NCCL, XCCL, UCC, MPI, FAKE]
+    default_device_backend_map = {"cpu": GLOO, "cuda": NCCL, "xpu": XCCL, "mps": GLOO}
+
+    def __new__(cls, name: str) -> str:  # type: ignore[misc]  # returns a plain str, as torch's
+        if not isinstance(name, str):
+            raise ArgumentError(f"Backend constructor parameter must be string-ish, got {type(name).__name__}")
+        value = getattr(Backend, name.upper(), Backend.UNDEFINED)
+        return str(value) if value != Backend.UNDEFINED else name.lower()
+
+    @classmethod
+    def register_backend(cls, name: str, func: Any, extended_api: bool = False, devices: Any = None) -> None:
+        raise DistributedError(
+            f"Backend.register_backend: third-party backends are not supported (got {name!r}); downslope's process "
+            "group always talks over MPI"
+        )
+
+
+class GroupMember:
+    """``torch.distributed.GroupMember``: ``WORLD`` (the one group, ``group.WORLD``) and ``NON_GROUP_MEMBER``."""
+
+    WORLD = group.WORLD
+    NON_GROUP_MEMBER = -100
+
+
+def get_global_rank(group: Any, group_rank: int) -> int:
+    """``torch.distributed.get_global_rank``: the global rank of ``group_rank`` in ``group``; the only group
+    is every rank's, so it is ``group_rank`` itself (torch's identity for the default group)."""
+    _check_group(group, "get_global_rank")
+    w = world.initialized_world("get_global_rank")
+    collectives._check_root(group_rank, w)
+    return int(group_rank)
+
+
+def get_process_group_ranks(group: Any) -> list[int]:
+    """``torch.distributed.get_process_group_ranks``: the global ranks of ``group`` (None: the default
+    group) in group-rank order: every rank, ``[0, ..., world_size - 1]``."""
+    _check_group(group, "get_process_group_ranks")
+    return list(range(world.initialized_world("get_process_group_ranks").world_size))
 
 
 def monitored_barrier(group: Any = None, timeout: Any = None, wait_all_ranks: bool = False) -> None:
@@ -417,5 +563,6 @@ def get_node_local_rank(fallback_rank: int | None = None) -> int:
 __all__ = [
     "gather", "scatter", "all_gather_into_tensor", "reduce_scatter_tensor", "reduce_scatter", "all_to_all_single",
     "send", "recv", "isend", "irecv", "monitored_barrier", "is_nccl_available", "is_gloo_available",
-    "is_mpi_available", "is_torchelastic_launched", "get_node_local_rank",
+    "is_mpi_available", "is_torchelastic_launched", "get_node_local_rank", "all_to_all", "P2POp",
+    "batch_isend_irecv", "Backend", "GroupMember", "get_global_rank", "get_process_group_ranks",
 ]  # fmt: skip

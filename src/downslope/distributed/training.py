@@ -272,7 +272,7 @@ def _fit_settings(
         "lr_scaling": lr_scaling,
         "warmup_steps": warmup_steps,
         "optimizer": type(inner).__name__,
-        "optimizer settings": groups,
+        "optimizer settings": {"param_groups": groups},
         "scheduler": None if scheduler is None else type(scheduler).__name__,
         "scheduler settings": scheduler.state_dict()
         if scheduler is not None and hasattr(scheduler, "state_dict")

@@ -50,6 +50,51 @@ class DisagreementError(DistributedError):
     """
 
 
+class CollectiveMismatchError(DisagreementError):
+    """MPI refused a collective because the ranks' calls did not match (one rank's buffer was larger
+    than another's, or the ranks ran different collectives at the same point).
+
+    Unlike the other disagreements, only the rank(s) MPI reported it on raise it: the fail-fast hook
+    then ends the job (``MPI_Abort``) instead of leaving the other ranks waiting.
+    """
+
+
+class UnsendableObjectError(DistributedError, TypeError):
+    """An object collective's object cannot be encoded (a type with no encoding); the sending rank's
+    reason travels to every rank first, so every rank raises this at the same point, as torch's
+    pickling error leaves no rank waiting either."""
+
+
+def raised_on_every_rank(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is an error that every rank raises alike (so no rank waits for another)."""
+    if isinstance(exc, UnsendableObjectError):
+        return True
+    return isinstance(exc, DisagreementError) and not isinstance(exc, CollectiveMismatchError)
+
+
+@contextlib.contextmanager
+def naming_the_call(what: str) -> Iterator[None]:
+    """Prefix a :class:`CollectiveMismatchError` raised inside with the user's call (``broadcast``...),
+    which the communicator, knowing only its MPI call, cannot name."""
+    try:
+        yield
+    except CollectiveMismatchError as exc:
+        raise CollectiveMismatchError(f"{what}: {exc}") from None
+
+
+def _mpi_reason(exc: BaseException) -> str:
+    # "MPI_ERR_TRUNCATE: message truncated": the words say it; the code name reads as a raw MPI error
+    text = str(exc).strip()
+    code, _, words = text.partition(": ")
+    return words if code.startswith("MPI_ERR") and words else text
+
+
+def _describe_buffer(buf: Any) -> str:
+    if isinstance(buf, np.ndarray):
+        return f"{buf.size} elements of {buf.dtype}"
+    return "its buffer"
+
+
 class _SelfComm:
     """The communicator of a world of one: every collective is the identity."""
 
@@ -148,13 +193,21 @@ class _MPIComm:
         self._watchdog: threading.Thread | None = None
 
     @contextlib.contextmanager
-    def _collective(self, what: str) -> Iterator[None]:
+    def _collective(self, what: str, buf: Any = None) -> Iterator[None]:
         if self._watchdog is None:
             self._watchdog = threading.Thread(target=self._watch, name="downslope-collective-watchdog", daemon=True)
             self._watchdog.start()
         self._what, self._count, self._entered = what, self._count + 1, time.monotonic()
         try:
             yield
+        except self._mpi.Exception as exc:
+            # mpi4py's raw error (MPI_ERR_TRUNCATE: message truncated) names neither the call nor the sizes
+            raise CollectiveMismatchError(
+                f"downslope.distributed: {what} failed on rank {self.rank} of {self.size} with this rank's "
+                f"{_describe_buffer(buf)}: MPI reported {_mpi_reason(exc)!r}. The ranks ran different collectives at "
+                "this point (one rank ran more batches or another call), or passed tensors of different shapes or "
+                "dtypes: is there a distributed collective mismatch in your code?"
+            ) from None
         finally:
             self._entered = None
 
@@ -223,48 +276,48 @@ class _MPIComm:
 
     def allreduce_sum(self, buf: np.ndarray) -> None:
         # In place: no second buffer of the gradients' size is allocated per step.
-        with self._collective("an Allreduce"):
+        with self._collective("an Allreduce", buf):
             self._comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
 
     def allreduce(self, buf: np.ndarray, op: str) -> None:
         """In-place Allreduce with MPI's ``op``: "sum", "prod", "max", "min", "band", "bor" or "bxor"."""
-        with self._collective("an Allreduce"):
+        with self._collective(f"an Allreduce ({op})", buf):
             self._comm.Allreduce(self._mpi.IN_PLACE, buf, op=getattr(self._mpi, _MPI_OPS[op]))
 
     def bcast(self, buf: np.ndarray, root: int) -> None:
-        with self._collective("a Bcast"):
+        with self._collective(f"a Bcast from rank {root}", buf):
             self._comm.Bcast(buf, root=root)
 
     def allgather_bytes(self, data: bytes) -> list[bytes]:
         mine = np.frombuffer(data, dtype=np.uint8)
         lengths = np.zeros(self.size, dtype=np.int64)
-        with self._collective("an Allgather"):
+        with self._collective("an Allgather (of the byte counts)"):
             self._comm.Allgather(np.array([mine.size], dtype=np.int64), lengths)
         counts = [int(n) for n in lengths]
         offsets = [int(o) for o in np.concatenate(([0], np.cumsum(lengths)[:-1]))]
         everything = np.empty(int(lengths.sum()), dtype=np.uint8)
-        with self._collective("an Allgatherv"):
+        with self._collective("an Allgatherv", mine):
             self._comm.Allgatherv(mine, [everything, counts, offsets, self._mpi.BYTE])
         return [everything[o : o + n].tobytes() for o, n in zip(offsets, counts)]
 
     def bcast_bytes(self, data: bytes, root: int) -> bytes:
         length = np.array([len(data)], dtype=np.int64)
-        with self._collective("a Bcast"):
+        with self._collective(f"a Bcast from rank {root} (of a byte count)", length):
             self._comm.Bcast(length, root=root)
         buf = np.frombuffer(data, dtype=np.uint8).copy() if self.rank == root else np.empty(int(length[0]), np.uint8)
-        with self._collective("a Bcast"):
+        with self._collective(f"a Bcast from rank {root} (of bytes)", buf):
             self._comm.Bcast(buf, root=root)
         return buf.tobytes()
 
     def gather(self, buf: np.ndarray, out: np.ndarray | None, root: int) -> None:
         """Rank r's ``buf`` into ``out[r]`` on ``root`` (``out``: None on the other ranks); only the root
         receives, so the traffic is the data once, not once per rank."""
-        with self._collective("a Gather"):
+        with self._collective(f"a Gather to rank {root}", buf):
             self._comm.Gather(buf, out, root=root)
 
     def scatter(self, parts: np.ndarray | None, buf: np.ndarray, root: int) -> None:
         """``parts[r]`` of ``root`` into rank r's ``buf`` (``parts``: None on the other ranks)."""
-        with self._collective("a Scatter"):
+        with self._collective(f"a Scatter from rank {root}", buf):
             self._comm.Scatter(parts, buf, root=root)
 
     def barrier(self) -> None:
@@ -272,14 +325,14 @@ class _MPIComm:
             self._comm.Barrier()
 
     def send(self, buf: np.ndarray, dest: int, tag: int) -> None:
-        with self._collective(f"a Send to rank {dest}"):
+        with self._collective(f"a Send to rank {dest}", buf):
             self._comm.Send(buf, dest=dest, tag=tag)
 
     def recv(self, buf: np.ndarray, source: int | None, tag: int) -> int:
         """Receive into ``buf`` from ``source`` (None: any rank); returns the sender's rank."""
         status = self._mpi.Status()
         where = self._mpi.ANY_SOURCE if source is None else source
-        with self._collective("a Recv" if source is None else f"a Recv from rank {source}"):
+        with self._collective("a Recv" if source is None else f"a Recv from rank {source}", buf):
             self._comm.Recv(buf, source=where, tag=tag, status=status)
         return int(status.Get_source())
 
@@ -462,7 +515,7 @@ def install_fail_fast(world: World | None = None) -> None:
         return
 
     def abort_all_ranks(exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
-        if isinstance(exc, DisagreementError):  # raised on every rank: each exits on its own
+        if raised_on_every_rank(exc):  # each rank exits on its own
             previous(exc_type, exc, tb)
             return
         try:
@@ -514,7 +567,7 @@ def end_job_on_error(code: int) -> None:
     """
     if _world is None and (launched_size() or 1) <= 1:
         return
-    if isinstance(sys.exc_info()[1], DisagreementError):  # every rank raised it: none waits for another
+    if raised_on_every_rank(sys.exc_info()[1]):  # none waits for another
         return
     try:
         world = get_world()

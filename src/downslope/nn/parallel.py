@@ -33,7 +33,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..device import cuda
-from ..errors import ArgumentError, ArgumentTypeError, ConfigError, DeviceError, StateError, UninitializedError
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    ConfigError,
+    DeviceError,
+    InvalidValueError,
+    StateError,
+    UninitializedError,
+)
 from ..graph import is_grad_enabled, no_grad
 from ..tensor import Tensor
 from .module import Module
@@ -274,8 +282,8 @@ class DistributedDataParallel(Module):
         self._rank, self._world_size = group.world(process_group, what)
         self.module = module
         params = [p for p in module.parameters() if p.requires_grad]
-        if not params:
-            raise ArgumentError(
+        if not params:  # a RuntimeError, as torch's
+            raise InvalidValueError(
                 f"{what} is not needed when a module doesn't have any parameter that requires a gradient "
                 f"(got {type(module).__name__} with none)"
             )
@@ -319,7 +327,10 @@ class DistributedDataParallel(Module):
         self._params = params
         self._has_buffers = any(True for _ in module.buffers())
         if init_sync:
-            group.check_same_parameters(dict(module.named_parameters()), f"model given to {what}")
+            checked: dict[str, Tensor] = dict(module.named_parameters())
+            if init_buffers:  # broadcast below too: a buffer of another size would fail inside MPI
+                checked.update((f"buffer {name}", b) for name, b in module.named_buffers())
+            group.check_same_parameters(checked, f"model given to {what}")
             states: list[Tensor] = list(module.parameters())
             if init_buffers:
                 states += list(module.buffers())
