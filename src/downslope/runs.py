@@ -1124,6 +1124,16 @@ class TrainedRun:
         return list(self.state["class_names"] or [str(i) for i in range(int(self.state["n_outputs"]))])
 
     @property
+    def classes_(self) -> Any:
+        """A classifier's classes in output order as a NumPy array of its target column's type (int64,
+        float64, bool or text: scikit-learn's ``classes_``), what :meth:`predict` answers with; None for
+        regression. A run written before the target's type was recorded answers with text."""
+        from .experiment.labels import typed_classes
+
+        names = self.classes
+        return None if names is None else typed_classes(names, self.state.get("target_kind"))
+
+    @property
     def input_columns(self) -> list[str]:
         """The columns :meth:`predict` reads (a CSV-trained run's input columns, else its feature names)."""
         encoder = (self.state.get("preprocess") or {}).get("encoder")
@@ -1172,7 +1182,8 @@ class TrainedRun:
     ) -> Any:
         """Predictions for raw rows, as ``downslope predict`` writes them: a NumPy array of values in the
         data's units (one per row; one column per target when there are several), or a classifier's class
-        labels (strings).
+        labels in its target column's type (:attr:`classes_`: int64 for integer labels, float64 for a
+        column of floats such as 1.0/2.0, bool, or text; text for a run that did not record it).
 
         ``data``: a CSV, TSV, Parquet, NPY or NPZ path, a pandas DataFrame, a dict of columns, a list of row
         dicts (a missing key or None is a missing value), or a 2-D NumPy array of the model's encoded
@@ -1187,7 +1198,7 @@ class TrainedRun:
             data, unknown_categories=unknown_categories, sep=sep, decimal=decimal, thousands=thousands
         )
         if self.task == "classification":
-            return np.asarray(self.classes)[outputs.argmax(axis=1)]
+            return self.classes_[np.asarray(outputs).argmax(axis=1)]
         cols = outputs.reshape(len(outputs), -1)
         return cols[:, 0] if cols.shape[1] == 1 else cols
 
@@ -1200,7 +1211,7 @@ class TrainedRun:
         decimal: str | None = None,
         thousands: str | None = None,
     ) -> Any:
-        """A classifier's class probabilities, one row per input row, columns in :attr:`classes` order
+        """A classifier's class probabilities, one row per input row, columns in :attr:`classes_` order
         (the ``p_<class>`` columns ``downslope predict`` writes); ``data`` as :meth:`predict`'s."""
         if self.task != "classification":
             raise ConfigError(f"{self.path}: predict_proba needs a classification run; this one does {self.task}")

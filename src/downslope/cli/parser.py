@@ -128,6 +128,13 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         help="classification: 'balanced' weights each class in the loss by n_samples / (n_classes * its count) "
         "on the training split (scikit-learn's class_weight='balanced'), for rare classes [none]",
     )
+    g.add_argument(
+        "--merge-label-variants",
+        action="store_const",
+        const=True,
+        help="classification: labels that differ only in case or surrounding spaces (yes, 'Yes ', YES) are one "
+        "class, named by its most frequent spelling; new data's labels are compared the same way [off]",
+    )
     g.add_argument("--test-split", type=float, help="fraction held out for the final test [0.2]")
     g.add_argument("--val-split", type=float, help="fraction used for validation [0.15]")
     g.add_argument(

@@ -584,6 +584,9 @@ class TabularEncoder:
         # whether ``categories`` are those of a training split (a run's, cut from the whole file's):
         # the refusal of an unseen category then says so; runs written before that hold the file's
         self.training_split_vocabulary = False
+        # a class label is compared without case (strip and casefold), for a run trained with
+        # merge_label_variants; set from the run's config, not part of the state
+        self.fold_labels = False
 
     @property
     def feature_names(self) -> list[str]:
@@ -883,10 +886,11 @@ class TabularEncoder:
     def encode_target(self, values: list[str], source: str, column_index: int, first_line: int = 2) -> np.ndarray:
         lines = _line_numbers(values, first_line)
         if self.task == "classification":
-            lookup = {c: i for i, c in enumerate(self.classes)}
+            fold = str.casefold if self.fold_labels else str
+            lookup = {fold(c): i for i, c in enumerate(self.classes)}
             out = np.empty(len(values), dtype=np.int64)
             for r, v in enumerate(values):
-                key = class_key(self._cell(str(self.target), v))
+                key = fold(class_key(self._cell(str(self.target), v)))
                 if key not in lookup:
                     raise DataError(
                         f"{cell_location(source, lines[r], column_index, str(self.target))}: unknown class {v!r}; "

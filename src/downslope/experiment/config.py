@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "decimal": ".",  # CSV numbers' decimal mark: "." or "," (pandas' decimal=)
     "thousands": "",  # CSV numbers' thousands separator: "", ",", ".", " ", "'" or "_" (pandas' thousands=)
     "max_categories": 100,  # CSV: text columns with more distinct values are refused
+    # classification: labels that differ only in case or surrounding spaces (yes, Yes , YES) are one class,
+    # named by its most frequent spelling
+    "merge_label_variants": False,
     # classification: "balanced" weights each class n_samples / (n_classes * count) in the loss
     # (scikit-learn's class_weight="balanced"), counted on the training split
     "class_weight": "none",

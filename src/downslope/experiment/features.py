@@ -67,8 +67,11 @@ def raw_features(
         encoder = _encoder(state, unknown, need_target, note_unseen, number_format)
         name = target or encoder.target
         # a Parquet file's columns are read as arrays, as in training (never a row of text per cell)
+        # labels compared without case are read row by row (the column readers compare them as written)
         fast = (
-            encode_csv(data, encoder, name, True, need_target, delimiter=sep)
+            None
+            if need_target and encoder.fold_labels
+            else encode_csv(data, encoder, name, True, need_target, delimiter=sep)
             if is_csv
             else encode_parquet(data, encoder, name, True, need_target)
         )
@@ -88,8 +91,11 @@ def raw_features(
             return X, None
         if classes is None:
             return _drop_missing_rows(state, X, np.asarray(raw, dtype=np.float32).reshape(len(raw), -1), need_target)
-        lookup = {c: i for i, c in enumerate(classes)}
-        keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in np.asarray(raw).reshape(-1).tolist()]
+        fold = str.casefold if state["config"].get("merge_label_variants") else str
+        lookup = {fold(c): i for i, c in enumerate(classes)}
+        keys = [
+            fold(class_key(v.decode() if isinstance(v, bytes) else v)) for v in np.asarray(raw).reshape(-1).tolist()
+        ]
         unknown_labels = [k for k in keys if k not in lookup]
         if unknown_labels:
             raise DataError(f"{data}: label {unknown_labels[0]!r} is not one of the model's classes {classes}")
@@ -146,6 +152,7 @@ def _encoder(
     encoder.stage = "evaluate" if need_target else "predict"
     encoder.handle_unknown = unknown
     encoder.unknown_option = _unknown_option(note_unseen)
+    encoder.fold_labels = bool(state["config"].get("merge_label_variants"))
     return encoder
 
 

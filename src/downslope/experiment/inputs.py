@@ -39,6 +39,8 @@ class Prepared:
     task_reason: str = ""
     notes: list[str] = field(default_factory=list)
     target_name: str = ""
+    # a classifier's target column's type ("int", "float", "bool", "text"; "" unknown): what predict answers in
+    target_kind: str = ""
 
 
 def is_file_source(source: str) -> bool:
@@ -257,6 +259,8 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     :func:`model_targets` scales them."""
     from ..data.datasets import Standardizer
     from ..data.tabular import IMPUTE, Imputer
+    from .labels import merge_variants
+    from .labels import target_kind as labels_target_kind
 
     table, encoder = load_table(cfg)
     found = getattr(table, "number_format", None)
@@ -265,8 +269,18 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         # repeating the run reads the numbers as given, not by detecting them again
         cfg["decimal"], cfg["thousands"] = found
     classify = table.task == "classification"
-    X, y = table.X, table.y
     notes = list(table.notes)
+    target_kind = ""
+    if classify and table.class_names:
+        if cfg.get("merge_label_variants"):
+            table.class_names, table.y, merged = merge_variants(
+                table.class_names, table.y, table.name, table.target_name
+            )
+            notes.extend(merged)
+            if encoder is not None:  # new data's labels are read against the merged classes
+                encoder.classes = list(table.class_names)
+        target_kind = labels_target_kind(cfg, table)
+    X, y = table.X, table.y
     if classify and table.class_names:
         _check_many_classes(cfg, table, notes)
     if len(X) < 10:
@@ -372,6 +386,7 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         table.task_reason,
         notes,
         table.target_name,
+        target_kind,
     )
 
 
@@ -557,7 +572,7 @@ def _class_case_notes(table: Any) -> list[str]:
     return [
         f"{table.name}: the target {target}has classes that differ only in upper/lower case or spaces ({example}): "
         f"each is a class of its own ({len(table.class_names)} classes); write them alike in the file if they "
-        "mean the same"
+        "mean the same, or merge them with --merge-label-variants (merge_label_variants = true in a config file)"
     ]
 
 

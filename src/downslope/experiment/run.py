@@ -693,13 +693,14 @@ def resolved_config(
     if cfg["model"] == "linear":
         for key in ("hidden", "activation", "dropout", "batchnorm"):
             used.pop(key, None)
-    for key in ("clip_norm", "target_loss", "max_time"):  # 0 means off
+    for key in ("clip_norm", "target_loss", "max_time", "merge_label_variants"):  # 0 / false means off
         if not used.get(key):
             used.pop(key, None)
     if data.task != "regression":
         used.pop("scale_target", None)
     if data.task != "classification":
         used.pop("class_weight", None)
+        used.pop("merge_label_variants", None)
     file_source = is_file_source(cfg["data"])
     if file_source and cfg["data"].lower().endswith(".csv"):
         used["target"] = data.target_name or cfg["target"]
@@ -753,6 +754,8 @@ def run_state(result: RunResult, rows_apart: bool = False) -> dict[str, Any]:
         "n_outputs": data.n_outputs,
         "image_shape": list(data.image_shape) if data.image_shape else None,
         "class_names": data.class_names,
+        # a classifier's target type, so predictions come back as the data held them (absent in older runs)
+        **({"target_kind": data.target_kind} if data.target_kind else {}),
         "feature_names": data.feature_names,
         "preprocess": data.preprocess,
         "split": split,

@@ -37,6 +37,7 @@ from .inputs import (
     model_float_dtype,
     model_input_count,
     multi_input,
+    target_column,
     unpack_batch,
 )
 from .keras_losses import KERAS_LOSS_ALIASES, KERAS_LOSSES, KerasLoss
@@ -476,6 +477,7 @@ def _evaluate_on_host(
             if callbacks is not None:
                 callbacks.on_test_batch_begin(i, {"size": n})
             out = call_model(model, x)
+            y = target_column(out, y)
             if w is None:
                 weight, counted = loss_weights(loss_fn, n, y)
                 loss = loss_fn(out, y)
@@ -515,6 +517,7 @@ def _evaluate_on_device(
             if callbacks is not None:
                 callbacks.on_test_batch_begin(i, {"size": n})
             out = call_model(model, x)
+            y = target_column(out, y)
             if w is None:
                 weight, counted = loss_weights(loss_fn, n, y)
                 loss = loss_fn(out, y)

@@ -79,6 +79,7 @@ from .inputs import (
     model_input_count,
     resolve_seed,
     split_validation,
+    target_column,
     unpack_batch,
 )
 from .metrics import Metric, MetricFn, canonical_log_name
@@ -164,6 +165,7 @@ def _update(
     else:
         optimizer.zero_grad()
         outputs = call_model(model, x)
+        y = target_column(outputs, y)
         loss = loss_fn(outputs, y) if sample_weight is None else weighted_loss(loss_fn, outputs, y, sample_weight)
         loss.backward()
         optimizer.step()
@@ -183,7 +185,12 @@ def _step_with_closure(
     def closure() -> Tensor:
         optimizer.zero_grad()
         outputs = call_model(model, x)
-        loss = loss_fn(outputs, y) if sample_weight is None else weighted_loss(loss_fn, outputs, y, sample_weight)
+        target = target_column(outputs, y)
+        loss = (
+            loss_fn(outputs, target)
+            if sample_weight is None
+            else weighted_loss(loss_fn, outputs, target, sample_weight)
+        )
         loss.backward()
         if not first:
             first.append((outputs, loss))
@@ -407,6 +414,9 @@ def fit(
             this rule 'sparse_categorical_crossentropy' read logits; a model without a softmax that
             is given it now warns, its outputs being negative.) The logged loss is the mean over
             samples: batch means are weighted by batch size (a ``reduction='sum'`` loss is summed).
+            A 1-D floating-point target (a pandas Series) against (N, 1) outputs is one target column:
+            it is compared as (N, 1) (Keras squeezes the outputs instead); against (N, k>1) outputs it
+            is refused, as the losses refuse pairings that broadcast to (N, N).
         optimizer: updates the model's parameters (``zero_grad()``, ``step()``, ``param_groups``), or
             Keras' name of one ('sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', 'adadelta', 'adamax',
             'nadam'): that optimizer over ``model.parameters()`` at Keras' default learning rate (0.01

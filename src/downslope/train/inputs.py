@@ -64,6 +64,29 @@ def call_model(model: Any, x: Any) -> Any:
     return model(x)
 
 
+def target_column(outputs: Any, targets: Any) -> Any:
+    """``targets`` of shape (N,) as the one column (N, 1) when the model outputs (N, 1) and they are
+    floating-point values; any other ``targets`` unchanged.
+
+    A 1-D target array (or a pandas Series) holds a single target column; compared as they are, (N, 1)
+    outputs and (N,) targets broadcast to (N, N), which the losses refuse. Keras squeezes the outputs;
+    reshaping the targets instead keeps the outputs the model's own. Class-index (integer) targets of a
+    classification loss are left as they are: their (N,) shape is the losses' own.
+
+    Example:
+        >>> import downslope as ds
+        >>> target_column(ds.zeros(3, 1), ds.zeros(3)).shape, target_column(ds.zeros(3, 2), ds.zeros(3)).shape
+        ((3, 1), (3,))
+    """
+    if not (isinstance(outputs, Tensor) and isinstance(targets, Tensor)):
+        return targets
+    if targets.ndim != 1 or not targets.is_floating_point():
+        return targets
+    if outputs.ndim == 2 and outputs.shape[1] == 1 and outputs.shape[0] == targets.shape[0]:
+        return targets.reshape(-1, 1)
+    return targets
+
+
 def input_rows(x: Any) -> int:
     """The number of samples in ``x``: its length, or the first input's of several.
 
@@ -592,6 +615,7 @@ __all__ = [
     "call_model",
     "input_rows",
     "input_shapes",
+    "target_column",
     "model_input_count",
     "multi_input",
     "inputs_dataset",
