@@ -14,6 +14,15 @@ from downslope import jit_gate
 from downslope.errors import OutOfRangeError
 
 
+@pytest.fixture(autouse=True)
+def _compiled_at_every_size(monkeypatch):
+    """The small bags of these tests take the compiled kernels (below the size gate a process that has
+    not loaded them would not)."""
+    from downslope.nn import layers
+
+    monkeypatch.setattr(layers, "JIT_EMBEDDING_BAG_MIN_SIZE", 0)
+
+
 def _table(rows=50, dim=7, dtype="float32", seed=0):
     return np.random.default_rng(seed).standard_normal((rows, dim)).astype(dtype)
 

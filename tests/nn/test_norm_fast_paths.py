@@ -28,6 +28,16 @@ def _path(name: str) -> Iterator[None]:
 PATHS = ["numpy", "jit"]
 
 
+@pytest.fixture(autouse=True)
+def _compiled_at_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The small inputs of these tests take the compiled kernels on the "jit" path (below the size
+    gates a process that has not loaded them would not)."""
+    from downslope.nn import normalization
+
+    monkeypatch.setattr(normalization, "JIT_LAYER_NORM_MIN_SIZE", 0)
+    monkeypatch.setattr(normalization, "JIT_BATCH_NORM_MIN_SIZE", 0)
+
+
 def _pair(a: np.ndarray, dtype: Any = np.float64) -> tuple[Any, Any]:
     a = a.astype(dtype)
     return ds.tensor(a, dtype=ds.float64 if a.dtype == np.float64 else ds.float32, requires_grad=True), torch.tensor(

@@ -43,6 +43,7 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
 def small_ok(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let parameters of any size take the compiled path."""
     monkeypatch.setattr(_fused, "MIN_MEAN_SIZE", 0)
+    monkeypatch.setattr(_fused, "MIN_TOTAL_SIZE", 0)
 
 
 @pytest.fixture

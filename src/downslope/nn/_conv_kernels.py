@@ -384,7 +384,7 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     # are rows of the input with an offset: the columns' copies are faster to make than the rows
     # kernel's scattered writes (Conv1d(64, 64, 7) on 32 x 512 samples: 10% faster step).
     one_d = oh == 1 and kh == 1
-    jit = _jit.kernels(x, g) if groups == 1 else None
+    jit = _jit.kernels_at(g.size * k, JIT_CONV_MIN_MACS, x, g) if groups == 1 else None
     gb = None
     if len(args) > 2 and needs[2]:  # summed in float64 (as the Winograd path does): a float32 sum of
         # many gradients that cancel lost up to 1e-4 of the result against PyTorch's
@@ -607,15 +607,42 @@ def _bias_gradient_of(g: np.ndarray, c_out: int, args: Any, needs: Any) -> np.nd
     return gb
 
 
+#: The fewest output-gradient elements whose bias gradient starts the compiled row sums in a process
+#: that has not loaded the kernels: below it they save under 15 us a call (8 x 6,272: 2.5 vs 15 us;
+#: 16 x 1,568: 1.7 vs 8.6 us; one thread, float32, shared two-core AMD EPYC, best of 5).
+JIT_BIAS_GRADIENT_MIN_SIZE = 65_536
+
+
 def _bias_gradient(g_rows: np.ndarray, g: np.ndarray) -> np.ndarray:
     """The bias gradient: each row of (C_out, N*OH*OW) ``g_rows`` summed in float64 (as the Winograd
     path does: a float32 sum of many gradients that cancel lost up to 1e-4 of the result against
     PyTorch's)."""
     c_out = g_rows.shape[0]
-    jit = _jit.kernels(g_rows)
+    jit = _jit.kernels_at(g_rows.size, JIT_BIAS_GRADIENT_MIN_SIZE, g_rows)
     if jit is not None:  # one compiled pass instead of NumPy's buffered float64 casts (4x faster)
         return jit.add_row_sums(g_rows, np.zeros(c_out, dtype=np.float64)).astype(g.dtype)  # host: jit path
     return g_rows.sum(axis=1, dtype=np.float64).astype(g.dtype)
+
+
+# ---------------------------------------------------------------------- the compiled paths' size gate
+#: The fewest multiply-adds (N*C_out*OH*OW * C_in/groups*kh*kw) for which a process starts the compiled
+#: convolution kernels (Winograd, few output channels, the weight gradient's rows; see
+#: ``_jit.kernels_at``: once started, every size uses them). They are as fast as im2col or faster at
+#: every size measured, but below this they save at most ~0.3 ms a call (forward and backward), while
+#: starting them costs a process 0.4-1 s (numba's import and the kernels' cache load): thousands of
+#: calls to repay. Measured on a shared two-core AMD EPYC, one thread, float32, medians, forward and
+#: backward, compiled vs NumPy, 3x3 kernels, padding 1: Conv2d(1, 8) on 1 / 8 / 64 28x28 images (56k /
+#: 452k / 3.6M multiply-adds) 105 vs 143 / 244 vs 339 / 1416 vs 1548 us; Conv2d(8, 16) on 1 / 8 / 16
+#: 14x14 (226k / 1.8M / 3.6M) 137 vs 172 / 349 vs 472 / 540 vs 853 us; Conv2d(3, 8) on 8 32x32 (1.8M)
+#: 477 vs 751 us; Conv2d(32, 64) on 1 / 8 8x8 (1.2M / 9.4M) 189 vs 333 / 512 vs 962 us; Conv2d(16, 4)
+#: on 8 28x28 (3.6M) 748 vs 1714 us. Forward alone the few-outputs kernel and im2col are even.
+JIT_CONV_MIN_MACS = 1 << 21
+
+
+def _multiply_adds(x: np.ndarray, w: np.ndarray, geometry: Any) -> int:
+    """N*C_out*OH*OW * C_in/groups*kh*kw: the multiply-adds of convolving ``x`` with ``w`` in ``geometry``."""
+    oh, ow = geometry[4]
+    return int(x.shape[0] * oh * ow) * int(w.size)
 
 
 # ---------------------------------------------------------------------- few output channels (compiled path)
@@ -634,7 +661,7 @@ def _narrow_jit(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: An
     compute its gradients directly (and, up to NARROW_MAX_OUT, its output; one group), else None."""
     if geometry[0] != (1, 1) or geometry[3] != 1 or w.shape[0] > NARROW_BACKWARD_MAX_OUT or x.shape[0] == 0:
         return None
-    return _jit.kernels(x, w, b)  # compiled for host arrays: NumPy inputs only
+    return _jit.kernels_at(_multiply_adds(x, w, geometry), JIT_CONV_MIN_MACS, x, w, b)  # host arrays only
 
 
 def _narrow_geometry(geometry: Any) -> tuple[int, ...]:
@@ -831,7 +858,9 @@ def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
         and w.shape[0] >= WINOGRAD_MIN_CHANNELS
         and (w.shape[1] >= WINOGRAD_MIN_CHANNELS or (x.shape[0] == 1 and w.shape[1] >= WINOGRAD_SINGLE_IMAGE_MIN_IN))
     )
-    return _jit.kernels(x, w) if suits else None  # compiled for host arrays: NumPy inputs only
+    if not suits:
+        return None
+    return _jit.kernels_at(_multiply_adds(x, w, geometry), JIT_CONV_MIN_MACS, x, w)  # host arrays only
 
 
 # The transformed weights U = G w G^T of recent calls, by id of the weight array: (a weak reference

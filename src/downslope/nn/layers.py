@@ -12,6 +12,7 @@ as the same model built there:
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, NoReturn, TypeVar
 
 import numpy as np
@@ -351,14 +352,28 @@ def embedding(
     return record_op(looked_up, (weight,), _embedding_vjp, (idx, padding_idx, counts, sparse_weight))
 
 
+#: The fewest looked-up values (indices x columns) for which a process starts EmbeddingBag's compiled
+#: kernels (the bag sum straight from the table without a graph, the bags' scatter-add with one):
+#: they beat NumPy at every size, but below this by under 35 us a call, while importing numba and
+#: loading the kernels costs a process 0.4-1 s. Measured (one thread, float32, shared two-core AMD
+#: EPYC, medians; EmbeddingBag(1000, 32, mode="mean"), bags of 10): 80 indices, no graph 6 vs 38 us,
+#: forward and backward 95 vs 110 us; 256 indices 7 vs 78 and 74 vs 163 us. Once the kernels are
+#: loaded (a larger call started them) every size uses them.
+JIT_EMBEDDING_BAG_MIN_SIZE = 4096
+_JIT_EMBEDDING = "downslope.nn._jit_embedding"
+
+
 def _compiled_lookup(table: Any, idx: Any) -> Any:
     """The compiled lookups (``_jit_embedding``) for a host, C-contiguous 2-D float ``table`` and
-    non-empty signed integer indices, or None."""
+    non-empty signed integer indices, at least JIT_EMBEDDING_BAG_MIN_SIZE values of them (or the
+    kernels already loaded), or None."""
     if not (idx.size and idx.dtype.kind == "i" and table.ndim == 2 and table.dtype.kind == "f"):
         return None
     if not getattr(table, "flags", None) or not table.flags.c_contiguous:
         return None
-    return jit_gate.kernels("downslope.nn._jit_embedding", table, idx)
+    if idx.size * table.shape[1] < JIT_EMBEDDING_BAG_MIN_SIZE and _JIT_EMBEDDING not in sys.modules:
+        return None
+    return jit_gate.kernels(_JIT_EMBEDDING, table, idx)
 
 
 def _refuse_indices(idx: Any, n: int, where: str) -> NoReturn:
@@ -830,7 +845,7 @@ def _reduce_bags(rows: Tensor, starts: Any, keep: Any, mode: str) -> Tensor:
         # a scatter-add in index order: each bag sums its rows one after another, as torch's kernel does
         # (so the float32 results agree to the bit; add.reduceat associates differently)
         reduced = xp.zeros((filled.size, d), dtype=r.dtype)
-        jit = _jit.kernels(src, member_of)
+        jit = _jit.kernels_at(src.size, JIT_EMBEDDING_BAG_MIN_SIZE, src, member_of)
         if jit is not None and src.dtype.kind == "f":  # the compiled scatter-add, in the same order
             jit.add_rows(reduced, member_of, src)
         else:

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,11 @@ from .buckets import FlatBucket
 #: about a nanosecond per element (measured on 20 parameters: even at 1k elements, 0.9x at 4k
 #: for SGD with momentum, 0.5x for Adam, 0.25-0.4x from 64k)
 MIN_MEAN_SIZE = 1 << 12
+#: the fewest elements in a bucket for a process to start the kernels (numba's import and their cache
+#: load cost it 0.4-1 s): below this an Adam step saves under 65 us with them (a 784-64-10 MLP's
+#: 50,890 parameters 29 vs 79 us; 4 x 16,384: 31 vs 93 us; one thread, float32, shared two-core AMD
+#: EPYC, medians), so a small model's run would not repay the start. Once loaded, every size uses them.
+MIN_TOTAL_SIZE = 1 << 16
 
 _KERNELS = "downslope.optim._jit_updates"
 
@@ -59,6 +65,8 @@ def _number(value: Any) -> float | None:
 def _grads(b: FlatBucket) -> list[np.ndarray] | None:
     """Each parameter's gradient as a flat host array, when the bucket can take a one-pass step."""
     if type(b) is not FlatBucket or b.flat.size < MIN_MEAN_SIZE * len(b.params):
+        return None
+    if b.flat.size < MIN_TOTAL_SIZE and _KERNELS not in sys.modules:
         return None
     if not b.uniform or b.watched:  # after a missed step, a load or a user's write: are they even?
         if not bool((b.steps == b.steps[0]).all()):  # host: step counts are host integers
