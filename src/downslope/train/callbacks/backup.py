@@ -8,6 +8,7 @@ from typing import Any
 
 from ...errors import CheckpointError, ConfigError, StateError
 from .base import Callback, Logs
+from .checkpoint import batches_since
 from .write_errors import write_failure
 
 #: The file a BackupAndRestore keeps in its directory (one backup at a time, each replacing the last).
@@ -95,8 +96,7 @@ class BackupAndRestore(Callback):
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         if self.save_freq == "epoch":
             return
-        # Keras 3's count: a batch index not above the last one seen starts a new epoch
-        self._batches_since_save += batch + 1 if batch <= self._last_batch else batch - self._last_batch
+        self._batches_since_save = batches_since(self._batches_since_save, self._last_batch, batch)
         self._last_batch = batch
         if self._batches_since_save < int(self.save_freq):
             return

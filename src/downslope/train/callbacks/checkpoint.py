@@ -12,6 +12,12 @@ from .monitoring import Monitor, resolve_mode
 from .write_errors import write_failure
 
 
+def batches_since(count: int, last_batch: int, batch: int) -> int:
+    """Keras 3's count for ``save_freq=N``: ``count`` batches trained since the last save, plus those up to
+    ``batch`` (its index within the epoch; one not above ``last_batch``, the last seen, starts a new epoch)."""
+    return count + (batch + 1 if batch <= last_batch else batch - last_batch)
+
+
 class ModelCheckpoint(Callback):
     """Save a checkpoint at epoch ends: the latest, or only when the monitored value improves.
 
@@ -95,8 +101,7 @@ class ModelCheckpoint(Callback):
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         if self.save_freq == "epoch":
             return
-        # Keras 3's count: a batch index not above the last one seen starts a new epoch
-        self._batches_since_save += batch + 1 if batch <= self._last_batch else batch - self._last_batch
+        self._batches_since_save = batches_since(self._batches_since_save, self._last_batch, batch)
         self._last_batch = batch
         if self._batches_since_save < int(self.save_freq):
             return
