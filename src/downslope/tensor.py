@@ -865,12 +865,16 @@ class Tensor:
                 if _fill_where_masked(self.array, index, data):
                     _bump(self)
                     return
-            idx = _ops._normalize_index(index, keep_masks=True)
+            idx = _ops._normalize_index(index, keep_masks=True, on=self.array)
             split = _ops._split_selects(idx)
             if split is None:
                 self.array[idx] = data
             else:  # t[0, :, idx] = v: the integer selects first, as in torch (see ops.getitem)
-                part = self.array[split[0]]  # a view, or a copy when a 0-d index array selects
+                # a view (a 0-d one where the selects cover every dim: NumPy would give a scalar copy), or a
+                # copy when a 0-d index array selects
+                has_ellipsis = builtins.any(i is Ellipsis for i in split[0])
+                selects = split[0] if has_ellipsis else (*split[0], Ellipsis)
+                part = self.array[selects]
                 part[split[1]] = data
                 if any(_devices.is_array(i) for i in split[0]):
                     self.array[split[0]] = part
@@ -3073,7 +3077,10 @@ def _unordered(op: str) -> None:
 def _internal_overlap(a: Any) -> builtins.bool:
     """Whether two indices of ``a`` may name one memory location: a dim of size > 1 with stride 0, or
     strides that do not nest (each dim's step, by size of step, at least the span of the ones inside it).
-    Conservative: a layout it cannot prove free of overlap counts as overlapping."""
+    Conservative: a layout it cannot prove free of overlap counts as overlapping. An empty array names
+    no location at all, so it never overlaps (a write into it touches nothing, as in torch)."""
+    if a.size == 0:
+        return False
     dims = sorted((abs(st), n) for n, st in zip(a.shape, a.strides) if n > 1)
     span = a.itemsize
     for step, n in dims:

@@ -13,7 +13,15 @@ import numpy as np
 from .. import jit_gate
 from ..backend import namespace_of
 from ..devices import is_array, like, to_host
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DTypeError,
+    InvalidValueError,
+    OutOfRangeError,
+    ShapeError,
+    ShapeIndexError,
+)
 from ..graph import _scatter_array
 from ..tensor import Tensor, _alias, record_op, wrap_array
 from .arithmetic import mul
@@ -192,6 +200,8 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
     indexed array), index arrays move to its device, so the index saved for backward lives there."""
     items = index if isinstance(index, tuple) else (index,)
     out: list[Any] = []
+    ellipses = 0
+    advanced = empty_mask = False  # what decides whether torch's reading of an Ellipsis can differ
     for item in items:
         if type(item) is slice:
             if item.step is not None and not item.step:  # NumPy's own error would be a raw ValueError
@@ -200,6 +210,11 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
             continue
         if type(item) is int or item is None or item is Ellipsis:  # basic: the common case
             out.append(item)
+            ellipses += item is Ellipsis
+            continue
+        if type(item) is np.ndarray and item.ndim == 0 and item.dtype.kind in "iu" and item.dtype != np.uint8:
+            # a 0-d integer array (np.argmax's result) indexes like an int (a view), as a 0-d tensor does
+            out.append(int(item))  # host: a host array's value
             continue
         if isinstance(item, Tensor):
             arr = item.array
@@ -214,7 +229,13 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
         elif isinstance(item, (list, tuple, range)):  # a sequence inside the index: an index tensor, as in torch
             item = _list_index_array(item, index)
         if not is_array(item):
+            if isinstance(item, (str, bytes)):  # torch: a TypeError (NumPy's IndexError otherwise)
+                raise ArgumentTypeError(
+                    "only integers, slices (`:`), ellipsis (`...`), None and integer or boolean tensors are valid "
+                    f"indices, got {type(item).__name__} {item!r} in index {index!r}"
+                )
             out.append(item)
+            advanced = advanced or type(item) is bool
             continue
         if on is not None and type(item) is not type(on):
             item = like(item, on)
@@ -225,11 +246,81 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
         # (a 0-d mask is left to NumPy's own rule: it adds a dim of length 1 or 0, as in torch)
         if item.dtype == np.bool_ and not keep_masks and item.ndim:
             out.extend(np.nonzero(item))
+            advanced = True
             continue
         if item.dtype.kind not in "iub":
             raise OutOfRangeError(f"tensors used as indices must be integer or boolean, got {item.dtype}")
         out.append(item)
+        advanced = True
+        empty_mask = empty_mask or (item.dtype == np.bool_ and item.ndim > 0 and item.size == 0)
+    if on is not None and (ellipses > 1 or (ellipses and advanced) or empty_mask):
+        out = _torch_ellipses(out, on.shape, index)
     return tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]
+
+
+def _dims_taken(item: Any) -> int:
+    """How many dims of the indexed array one normalized index item consumes (an Ellipsis: none here)."""
+    if item is None or item is Ellipsis or type(item) is bool or isinstance(item, np.bool_):
+        return 0
+    if is_array(item) and item.dtype == np.bool_:
+        return item.ndim  # a mask covers one dim per axis; a 0-d one adds a dim instead
+    return 1
+
+
+def _torch_ellipses(items: list[Any], shape: tuple[int, ...], index: Any) -> list[Any]:
+    """Normalized index items with each Ellipsis spelled out as torch reads it, and empty masks checked.
+
+    torch's Ellipsis always stands for ``ndim - (dims the other items take)`` full slices, so an
+    Ellipsis that spans no dim does not separate two advanced indices (``x[:, i, ..., i]`` on 3 dims
+    is ``x[:, i, i]``: the indexed dims stay in place), where NumPy counts it as a separator and moves
+    them to the front. Several Ellipses are allowed there, each spanning that many dims.
+    """
+    ndim = len(shape)
+    taken = 0
+    ellipses = 0
+    advanced = False
+    for item in items:
+        if item is Ellipsis:
+            ellipses += 1
+        else:
+            taken += _dims_taken(item)
+            advanced = advanced or type(item) is bool or is_array(item)
+    spare = max(ndim - taken, 0)
+    if ellipses > 1 or (ellipses == 1 and spare == 0 and advanced):
+        spelled: list[Any] = []
+        for item in items:
+            if item is Ellipsis:
+                spelled.extend([slice(None)] * spare)
+            else:
+                spelled.append(item)
+        # later Ellipses spell slices past the last dim (torch never applies them): dropped from the end
+        extra = taken + spare * ellipses - ndim
+        while extra > 0 and spelled and type(spelled[-1]) is slice and spelled[-1] == slice(None):
+            spelled.pop()
+            extra -= 1
+        items = spelled
+    if advanced:
+        _check_empty_masks(items, shape, spare, index)
+    return items
+
+
+def _check_empty_masks(items: list[Any], shape: tuple[int, ...], spare: int, index: Any) -> None:
+    """Refuses an empty bool mask whose shape differs from the dims it covers, as torch does (NumPy reads
+    an empty mask as an empty integer index and takes it at any length). ``spare``: the dims an Ellipsis
+    spans."""
+    dim = 0
+    for item in items:
+        if item is Ellipsis:
+            dim += spare
+            continue
+        if is_array(item) and item.dtype == np.bool_ and item.ndim and item.size == 0:
+            for axis, size in enumerate(item.shape):
+                if dim + axis < len(shape) and size != shape[dim + axis]:
+                    raise OutOfRangeError(
+                        f"The shape of the mask {list(item.shape)} at index {axis} does not match the shape of "
+                        f"the indexed tensor {list(shape[dim : dim + item.ndim])} at index {dim + axis} (index {index!r})"
+                    )
+        dim += _dims_taken(item)
 
 
 def _is_advanced(index: Any) -> bool:
@@ -538,7 +629,12 @@ def _check_source(op: str, x: Tensor, d: int, n: int, src: Tensor) -> None:
     """torch's rule for the source of index_add / index_copy / index_reduce: x's dtype, and x's shape
     with ``n`` (the number of indices) along ``d``; no broadcasting."""
     want = x.shape[:d] + (n,) + x.shape[d + 1 :] if x.ndim else ()
-    if src.shape != want and not (x.ndim == 0 and n == 1 and src.size == 1):
+    if x.ndim == 0 and not (n == 1 and src.numel() == 1):  # torch: an IndexError or a RuntimeError, by case
+        raise ShapeIndexError(
+            f"{op}: a 0-d x has one slice along dim 0: it takes one index and a one-element source, got {n} "
+            f"index(es) and a source of shape {src.shape}"
+        )
+    if src.shape != want:
         raise ShapeError(
             f"{op}: source must have shape {want} (x's shape {x.shape} with {n} index(es) along dim {d}), "
             f"got {src.shape}"
@@ -1117,6 +1213,9 @@ def put(x: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
 def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
     """torch's ``index_put``: ``x`` with ``values`` at the tuple of index tensors ``indices``."""
     x = _lift(x)
+    for k, item in enumerate(indices):
+        if item is None:  # torch takes index tensors only here (None means a new dim in x[...] alone)
+            raise ArgumentTypeError(f"index_put: expected a tensor as element {k} of indices, got None")
     idx = tuple(like(_index_array(i), x.array) for i in indices)
     _refuse_complex_into_real("index_put", x, _lift(values, x))
     if not accumulate:
@@ -1127,7 +1226,14 @@ def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) ->
     if grid is not None and any(g.size and g.max() >= n for g, n in zip(grid, x.shape)):
         grid = None  # out of range: NumPy's own path raises
     if grid is None:
-        np.add.at(out, idx, np.broadcast_to(v.array, out[idx].shape))
+        try:
+            values_in_place = np.broadcast_to(v.array, out[idx].shape)
+        except ValueError:
+            raise ShapeError(
+                f"index_put: shape mismatch: value tensor of shape {v.shape} cannot be broadcast to indexing "
+                f"result of shape {tuple(out[idx].shape)}"
+            ) from None
+        np.add.at(out, idx, values_in_place)
     else:  # index_add's paths (np.add.at on a tuple of index arrays is 5-30x slower), the same sums
         values_at = np.broadcast_to(v.array, np.broadcast_shapes(*(g.shape for g in grid)))
         if len(idx) == 1 and x.ndim > 1 and idx[0].ndim == 1:  # whole rows
