@@ -16,7 +16,13 @@ Readers:
 
 Target: downslope reads 10^6 rows in <= 3 s with a peak <= 3x the file's size.
 
+``--shapes`` times other shapes instead, in CPU seconds (medians of ``--repeats`` fresh processes) beside
+pandas' C engine: 10^6 rows x 30 numeric columns (~220 MB), 2x10^5 rows x 30 mixed columns (numbers,
+categories, missing cells) and 2x10^5 rows with quoted fields (separators and line ends inside quotes).
+``--src DIR`` reads with another checkout's ``src`` (to compare before and after a change).
+
 Run: python benchmarks/read_tables.py [--quick] [--big] [--python-all] [--dir DIR]
+     python benchmarks/read_tables.py --shapes [--repeats 3] [--src DIR] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,6 +102,129 @@ def measure(kind: str, path: str, timeout: float) -> dict[str, float] | str:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+SHAPE_READ = """
+import json, resource, sys, time
+sys.path.insert(0, {src!r})
+kind, path = {kind!r}, {path!r}
+if kind == "downslope":
+    from downslope.data import tabular, readers
+    if readers.fast_csv_available():
+        import pyarrow.csv
+    read = lambda: tabular.read_table(path, target="y", missing="mean")
+else:
+    import pandas
+    read = lambda: pandas.read_csv(path, engine="c")
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+base = rss()
+cpu, wall = time.process_time(), time.perf_counter()
+out = read()
+cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"cpu": cpu, "wall": wall, "extra_mb": (peak - base) / 1024}}))
+"""
+
+
+def write_numeric(path: str, n: int, width: int = 30, seed: int = 0) -> None:
+    """N rows x ``width`` numbers written with 4 decimals (the last column, ``y``, the target)."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as handle:
+        handle.write(",".join([f"x{i}" for i in range(width - 1)] + ["y"]) + "\n")
+        for start in range(0, n, 100_000):
+            np.savetxt(handle, rng.standard_normal((min(100_000, n - start), width)), fmt="%.4f", delimiter=",")
+
+
+def write_mixed(path: str, n: int, seed: int = 0) -> None:
+    """N rows x 30 columns: 20 numbers (5% missing: empty or NA), 9 categories (c0..c19), the numeric target."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as handle:
+        handle.write(",".join([f"x{i}" for i in range(20)] + [f"k{i}" for i in range(9)] + ["y"]) + "\n")
+        for start in range(0, n, 50_000):
+            m = min(50_000, n - start)
+            numbers = np.char.mod("%.3f", rng.standard_normal((m, 20)))
+            gaps = rng.random((m, 20))
+            numbers[gaps < 0.05] = "NA"
+            numbers[gaps < 0.025] = ""
+            categories = np.char.add("c", rng.integers(0, 20, (m, 9)).astype(str))
+            target = np.char.mod("%.3f", rng.standard_normal((m, 1)))
+            rows = np.concatenate([numbers, categories, target], axis=1)
+            handle.write("\n".join(",".join(row) for row in rows.tolist()) + "\n")
+
+
+def write_quoted(path: str, n: int, seed: int = 0) -> None:
+    """N rows: 6 numbers, a quoted note (a comma inside; every 50th spans two lines), a category, the target."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w", newline="") as handle:
+        handle.write("a,b,c,d,e,f,note,kind,y\n")
+        for start in range(0, n, 50_000):
+            m = min(50_000, n - start)
+            numbers = np.char.mod("%.3f", rng.standard_normal((m, 6))).tolist()
+            notes = rng.integers(0, 40, m).tolist()
+            lines = []
+            for i, (row, note) in enumerate(zip(numbers, notes)):
+                text = f'"note {note}, see ""{note % 7}""' + ('\nsecond line"' if (start + i) % 50 == 0 else '"')
+                lines.append(",".join(row) + f",{text},k{note % 5},{(start + i) % 3 * 0.5}")
+            handle.write("\n".join(lines) + "\n")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def shapes(args: argparse.Namespace) -> None:
+    src = os.path.abspath(args.src) if args.src else SRC
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} CPUs); reading with {src}")
+    print(
+        f"each reader in a fresh process, {args.repeats} times; median CPU seconds (one thread) and peak RSS above the start"
+    )
+    readers = ["downslope"] + (["pandas"] if installed("pandas") or args.pandas_path else [])
+    folder = args.dir or tempfile.mkdtemp(prefix="downslope-read-")
+    os.makedirs(folder, exist_ok=True)
+    files = [
+        ("1,000,000 x 30 numeric", "numeric.csv", lambda p: write_numeric(p, 10_000 if args.quick else 1_000_000)),
+        ("200,000 x 30 mixed", "mixed.csv", lambda p: write_mixed(p, 10_000 if args.quick else 200_000)),
+        ("200,000 x 9 quoted fields", "quoted.csv", lambda p: write_quoted(p, 10_000 if args.quick else 200_000)),
+    ]
+    try:
+        for label, name, write in files:
+            path = os.path.join(folder, name)
+            if not os.path.exists(path):
+                write(path)
+            print(f"\n{label}: {os.path.getsize(path) / 2**20:.0f} MiB")
+            print(f"  {'reader':<12}{'CPU s':>8}{'wall s':>8}{'peak MB':>9}{'vs pandas':>11}")
+            medians: dict[str, float] = {}
+            for kind in readers:
+                runs = []
+                for _ in range(args.repeats):
+                    code = SHAPE_READ.format(src=src, kind=kind, path=path)
+                    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+                    if kind == "pandas" and args.pandas_path:
+                        env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.pandas_path, env.get("PYTHONPATH")]))
+                    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+                    if done.returncode != 0:
+                        print(f"  {kind:<12}failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+                        break
+                    runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                if not runs:
+                    continue
+                cpu = statistics.median(r["cpu"] for r in runs)
+                wall = statistics.median(r["wall"] for r in runs)
+                peak = statistics.median(r["extra_mb"] for r in runs)
+                medians[kind] = cpu
+                ratio = f"{cpu / medians['pandas']:.2f}x" if "pandas" in medians else ""
+                print(f"  {kind:<12}{cpu:>8.2f}{wall:>8.2f}{peak:>9.0f}{ratio:>11}")
+            if "pandas" in medians and "downslope" in medians:
+                print(f"  downslope / pandas (CPU): {medians['downslope'] / medians['pandas']:.2f}")
+    finally:
+        if args.dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def installed(module: str) -> bool:
     import importlib.util
 
@@ -106,7 +237,14 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help="also 10^7 rows (a ~1 GB file)")
     parser.add_argument("--python-all", action="store_true", help="run the pure-Python fallback on every size")
     parser.add_argument("--dir", default=None, help="where to write the CSV files (default: a temporary folder)")
+    parser.add_argument("--shapes", action="store_true", help="numeric, mixed and quoted files beside pandas")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per reader with --shapes (the median is shown)")
+    parser.add_argument("--src", default=None, help="with --shapes: the src folder of the downslope to time")
+    parser.add_argument("--pandas-path", default=None, help="with --shapes: a folder holding pandas (pip --target)")
     args = parser.parse_args()
+    if args.shapes:
+        shapes(args)
+        return
     sizes = [10_000, 100_000] if args.quick else [100_000, 1_000_000] + ([10_000_000] if args.big else [])
     readers = ["downslope", "downslope-python"]
     readers += [name for name in ("pandas", "pyarrow") if installed(name)]

@@ -185,12 +185,16 @@ def _encode_feature_columns(
                     bad = bad | unseen
             positions[col] = position
         else:
-            number = c.kind == readers.NUMBER
             with np.errstate(invalid="ignore"):
-                wrong = (c.kind == readers.BAD_NUMBER) | (
-                    number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
-                )
-            bad = bad | (c.kind == readers.TEXT) | wrong
+                held = np.abs(c.num) <= FLOAT32_MAX  # False for NaN (missing cells, '-nan') and inf
+            # the common case in a few passes: every cell a number float32 holds, or missing
+            if int(c.kind.max(initial=0)) > readers.MISSING or not (held | c.missing).all():
+                number = c.kind == readers.NUMBER
+                with np.errstate(invalid="ignore"):
+                    wrong = (c.kind == readers.BAD_NUMBER) | (
+                        number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
+                    )
+                bad = bad | (c.kind == readers.TEXT) | wrong
         if not bad.any():
             continue
         row = _first_row(bad)
@@ -223,7 +227,9 @@ def _encode_feature_columns(
             else:
                 X[c.missing, start:stop] = np.nan
         else:
-            numbers[col] = np.where(c.missing, np.nan, np.asarray(c.num, np.float64))
+            gaps = c.missing.any()  # a column without gaps is written as it is (no copy of a million floats)
+            values = np.asarray(c.num, np.float64)
+            numbers[col] = np.where(c.missing, np.nan, values) if gaps else values
     encoder.write_numbers(X, numbers)
     return X
 
@@ -541,7 +547,7 @@ def _table_from_columns(
     keep = np.arange(n_rows)
     if missing != "error":
         keep = _rows_kept(cols, target, used, missing, source, notes)
-        cols = {c: cols[c].take(keep) for c in used}
+        cols = {c: (cols[c].take(keep) if len(keep) < n_rows else cols[c]) for c in used}  # no copy when all stay
     if missing in IMPUTE:  # a column with no value at all is left out (SimpleImputer)
         empty = [c for c in columns if cols[c].missing.all()]
         if empty:

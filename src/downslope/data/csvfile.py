@@ -882,7 +882,7 @@ def _note_useless_columns(source: str, table: Table, encoder: TabularEncoder) ->
     if not len(X):
         return
     constant: list[str] = []
-    seen: dict[bytes, str] = {}
+    seen: dict[bytes, list[tuple[int, str]]] = {}  # a column's first values -> the columns that start so
     repeats: list[tuple[str, str]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column (every value missing)
@@ -891,11 +891,14 @@ def _note_useless_columns(source: str, table: Table, encoder: TabularEncoder) ->
         if bool(np.all(low[start:stop] == high[start:stop])):
             constant.append(col)
         elif not categorical:
-            key = X[:, start].tobytes()
-            if key in seen:
-                repeats.append((col, seen[key]))
+            # whole columns are compared only with those that start alike (a copy of each: 4 bytes a cell)
+            head = X[:64, start].tobytes()
+            column = X[:, start].tobytes() if head in seen else b""
+            first = next((name for at, name in seen.get(head, []) if X[:, at].tobytes() == column), None)
+            if first is not None:
+                repeats.append((col, first))
             else:
-                seen[key] = col
+                seen.setdefault(head, []).append((start, col))
     if constant:
         names = ", ".join(repr(c) for c in constant)
         many = len(constant) > 1
