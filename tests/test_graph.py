@@ -166,3 +166,37 @@ def test_is_inference_mode_enabled_matches_torch() -> None:
         return seen + other
 
     assert facts(ds) == facts(torch) == [False, True, False, True, True, False, True, False, False]
+
+
+def test_tensor_sum_to_records_no_node_when_nothing_was_broadcast() -> None:
+    # under create_graph, add's rule sums g back to each input's shape; with equal shapes that is a no-op,
+    # and torch's AddBackward passes the gradient on as it is: the gradient's grad_fn is sin's MulBackward0
+    torch = pytest.importorskip("torch")
+    values = np.random.RandomState(0).randn(3, 4)
+    grad_fns = []
+    for lib in (torch, ds):
+        x = lib.tensor(values, requires_grad=True)
+        b = lib.tensor(values[::-1].copy(), requires_grad=True)
+        (gx,) = lib.autograd.grad((x + b).sin().sum(), x, create_graph=True)
+        grad_fns.append(type(gx.grad_fn).__name__)
+    assert grad_fns[1] == grad_fns[0] == "MulBackward0"
+    g = ds.ones(3, 4)
+    assert TensorRules.sum_to(g, (3, 4)) is g
+    assert tuple(TensorRules.sum_to(g, (1, 4)).shape) == (1, 4)
+
+
+def test_create_graph_grads_of_a_sum_stay_separate_and_differentiable() -> None:
+    # the passed-through gradient reaches both inputs of x + y: each .grad must be its own tensor (a write
+    # into one leaves the other), and the second derivative is the closed form d/dx sum(2 (x + y) * x) = 2 (2x + y)
+    x = ds.tensor([1.0, 2.0, 3.0], dtype=ds.float64, requires_grad=True)
+    y = ds.tensor([0.5, -1.0, 4.0], dtype=ds.float64, requires_grad=True)
+    ((x + y) ** 2).sum().backward(create_graph=True)
+    assert x.grad is not None and y.grad is not None
+    expected = 2 * (x.detach().numpy() + y.detach().numpy())
+    (second,) = ds.autograd.grad((x.grad * x).sum(), x)
+    np.testing.assert_allclose(second.numpy(), 2 * (2 * x.detach().numpy() + y.detach().numpy()))
+    with ds.no_grad():
+        x.grad.mul_(0)
+    np.testing.assert_allclose(y.grad.detach().numpy(), expected)
+    x.grad = None
+    y.grad = None
