@@ -16,7 +16,7 @@ from downslope import jit_gate
 
 pytest.importorskip("numba")
 
-# util/misc.py's setup_for_distributed (MAE, DeiT, DINO, ConvNeXt), then a small conv2d forward and backward
+# util/misc.py's setup_for_distributed (MAE, DeiT, DINO, ConvNeXt), then a conv2d forward and backward large enough for the compiled kernels (above their size gate)
 _SCRIPT = textwrap.dedent(
     """
     import builtins, sys, warnings
@@ -34,7 +34,7 @@ _SCRIPT = textwrap.dedent(
     if sys.argv[1] == "after":
         setup_for_distributed(True)
     warnings.simplefilter("error")  # the compiled path must load, not fall back
-    x = np.random.default_rng(0).standard_normal((12, 3, 8, 8)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((16, 3, 32, 32)).astype(np.float32)
     conv = ds.nn.Conv2d(3, 8, 3, padding=1)
     xt = ds.tensor(x, requires_grad=True)
     y = conv(xt)
@@ -65,7 +65,7 @@ def test_conv2d_runs_after_print_is_replaced_as_setup_for_distributed_does(tmp_p
     with torch.no_grad():
         conv.weight.copy_(torch.tensor(got["w"]))
         conv.bias.copy_(torch.tensor(got["b"]))
-    x = torch.tensor(np.random.default_rng(0).standard_normal((12, 3, 8, 8)).astype(np.float32), requires_grad=True)
+    x = torch.tensor(np.random.default_rng(0).standard_normal((16, 3, 32, 32)).astype(np.float32), requires_grad=True)
     y = conv(x)
     (y * y).sum().backward()
     np.testing.assert_allclose(got["y"], y.detach().numpy(), rtol=1e-5, atol=1e-5)
