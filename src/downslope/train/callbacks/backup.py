@@ -8,7 +8,7 @@ from typing import Any
 
 from ...errors import CheckpointError, ConfigError, StateError
 from .base import Callback, Logs
-from .checkpoint import batches_since
+from .checkpoint import SaveFrequency
 from .write_errors import write_failure
 
 #: The file a BackupAndRestore keeps in its directory (one backup at a time, each replacing the last).
@@ -58,11 +58,7 @@ class BackupAndRestore(Callback):
     def __init__(self, backup_dir: str | Path, save_freq: str | int = "epoch", delete_checkpoint: bool = True) -> None:
         if backup_dir is None or not str(backup_dir):
             raise ConfigError(f"BackupAndRestore: backup_dir must name a directory, got {backup_dir!r}")
-        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
-            raise ConfigError(
-                f"BackupAndRestore: save_freq must be 'epoch' or a positive integer (a number of batches), "
-                f"got {save_freq!r}"
-            )
+        self._frequency = SaveFrequency(save_freq, "BackupAndRestore")
         if not isinstance(delete_checkpoint, bool):
             raise ConfigError(f"BackupAndRestore: delete_checkpoint must be True or False, got {delete_checkpoint!r}")
         self.backup_dir = Path(backup_dir)
@@ -71,8 +67,6 @@ class BackupAndRestore(Callback):
         self.delete_checkpoint = delete_checkpoint
         #: Whether the last fit deleted the backup as it ended (fit then removes an emptied ``backup_dir``).
         self.deleted = False
-        self._batches_since_save = 0
-        self._last_batch = -1
 
     def read(self) -> dict[str, Any] | None:
         """The training state backed up in ``backup_dir``, or None when there is none (a first run)."""
@@ -90,18 +84,11 @@ class BackupAndRestore(Callback):
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.deleted = False
-        self._batches_since_save = 0  # (a resumed run then gets the saved count back from the backup)
-        self._last_batch = -1
+        self._frequency.restart()  # (a resumed run then gets the saved count back from the backup)
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        if self.save_freq == "epoch":
-            return
-        self._batches_since_save = batches_since(self._batches_since_save, self._last_batch, batch)
-        self._last_batch = batch
-        if self._batches_since_save < int(self.save_freq):
-            return
-        self._batches_since_save = 0
-        self._save(within_epoch=batch + 1)
+        if self._frequency.due(batch):
+            self._save(within_epoch=batch + 1)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if self.save_freq == "epoch":
@@ -132,13 +119,13 @@ class BackupAndRestore(Callback):
             raise error from None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"batches_since_save": self._batches_since_save} if self.save_freq != "epoch" else {}
+        return {"batches_since_save": self._frequency.since_save} if self.save_freq != "epoch" else {}
 
     def state_identity(self) -> dict[str, Any]:
         return {"backup_dir": str(self.backup_dir)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._batches_since_save = int(state.get("batches_since_save", 0))
+        self._frequency.since_save = int(state.get("batches_since_save", 0))
 
 
 __all__ = ["BackupAndRestore", "BACKUP_FILE"]

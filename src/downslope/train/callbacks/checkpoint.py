@@ -12,10 +12,34 @@ from .monitoring import Monitor, resolve_mode
 from .write_errors import write_failure
 
 
-def batches_since(count: int, last_batch: int, batch: int) -> int:
-    """Keras 3's count for ``save_freq=N``: ``count`` batches trained since the last save, plus those up to
-    ``batch`` (its index within the epoch; one not above ``last_batch``, the last seen, starts a new epoch)."""
-    return count + (batch + 1 if batch <= last_batch else batch - last_batch)
+class SaveFrequency:
+    """Keras 3's ``save_freq``: ``"epoch"``, or a save every N training batches counted across epochs
+    (``due`` says when). ``since_save`` (batches trained since the last save) is what a checkpoint keeps."""
+
+    def __init__(self, save_freq: str | int, owner: str) -> None:
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ConfigError(
+                f"{owner}: save_freq must be 'epoch' or a positive integer (a number of batches), got {save_freq!r}"
+            )
+        self.per_epoch = save_freq == "epoch"
+        self.batches = 0 if self.per_epoch else int(save_freq)
+        self.restart()
+
+    def restart(self) -> None:
+        self.since_save = 0
+        self._last_batch = -1
+
+    def due(self, batch: int) -> bool:
+        """Whether the batch of index ``batch`` (within its epoch) completes the next N; counts it. A batch
+        index not above the last one seen starts a new epoch (Keras 3's count)."""
+        if self.per_epoch:
+            return False
+        self.since_save += batch + 1 if batch <= self._last_batch else batch - self._last_batch
+        self._last_batch = batch
+        if self.since_save < self.batches:
+            return False
+        self.since_save = 0
+        return True
 
 
 class ModelCheckpoint(Callback):
@@ -59,11 +83,7 @@ class ModelCheckpoint(Callback):
     ) -> None:
         if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
             raise ConfigError(f"ModelCheckpoint: every_n_epochs must be a positive integer, got {every_n_epochs!r}")
-        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
-            raise ConfigError(
-                f"ModelCheckpoint: save_freq must be 'epoch' or a positive integer (a number of batches), "
-                f"got {save_freq!r}"
-            )
+        self._frequency = SaveFrequency(save_freq, "ModelCheckpoint")
         if initial_value_threshold is not None and (
             isinstance(initial_value_threshold, bool)
             or not isinstance(initial_value_threshold, (int, float))
@@ -92,20 +112,14 @@ class ModelCheckpoint(Callback):
         self.last_saved: str | None = None
         self._monitor.reset()
         self._epoch = 0  # the epoch under way, for saves within it
-        self._batches_since_save = 0  # Keras' count for save_freq=N: batches trained since the last save
-        self._last_batch = -1
+        self._frequency.restart()
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        if self.save_freq == "epoch":
+        if not self._frequency.due(batch):
             return
-        self._batches_since_save = batches_since(self._batches_since_save, self._last_batch, batch)
-        self._last_batch = batch
-        if self._batches_since_save < int(self.save_freq):
-            return
-        self._batches_since_save = 0
         logs = {k: float(v) for k, v in (logs or {}).items() if k != "size"}  # (a device's loss is read here)
         if self.save_best_only and not self._improved(logs, self._epoch):
             return
@@ -168,7 +182,7 @@ class ModelCheckpoint(Callback):
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch}
         if self.save_freq != "epoch":  # (only then is there a count: a state without one holds nothing more)
-            state["batches_since_save"] = self._batches_since_save
+            state["batches_since_save"] = self._frequency.since_save
         return state
 
     def state_identity(self) -> dict[str, Any]:
@@ -178,4 +192,4 @@ class ModelCheckpoint(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = state["best"]
         self.best_epoch = state["best_epoch"]
-        self._batches_since_save = int(state.get("batches_since_save", 0))  # (absent from older checkpoints)
+        self._frequency.since_save = int(state.get("batches_since_save", 0))  # (absent from older checkpoints)
