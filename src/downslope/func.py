@@ -630,17 +630,26 @@ def jacrev(
 
     @functools.wraps(func)
     def jac_fn(*args: Any, **kwargs: Any) -> Any:
-        call_args, wrt, rebuild, nested, level = _prepare(args, argnums, "jacrev")
-        with enable_grad():
-            result = func(*call_args, **kwargs)
-        out, aux = _split_aux(result, has_aux, "jacrev")
-        outs, out_spec = _tensor_leaves(out, "the outputs of func", "jacrev")
-        aux = _aux_shown(aux, nested, level) if has_aux else aux
-        nested = _connected(nested, outs, level)
+        outs, out_spec, wrt, rebuild, nested, aux = _traced_outputs(func, args, kwargs, argnums, has_aux, "jacrev")
         jac = _unflatten(out_spec, [rebuild(_jacobian_blocks(o, wrt, nested)) for o in outs])
         return (jac, aux) if has_aux else jac
 
     return jac_fn
+
+
+def _traced_outputs(
+    func: Callable[..., Any], args: Any, kwargs: Any, argnums: Any, has_aux: bool, fn: str
+) -> tuple[list[Any], Any, Any, Callable[..., Any], bool, Any]:
+    """What a Jacobian needs of one call of ``func``: its tensor outputs and their structure, the inputs
+    they are differentiated against (``wrt``, with ``rebuild`` shaping a block per input), whether the
+    graph must stay differentiable (``nested``), and ``aux``."""
+    call_args, wrt, rebuild, nested, level = _prepare(args, argnums, fn)
+    with enable_grad():
+        result = func(*call_args, **kwargs)
+    out, aux = _split_aux(result, has_aux, fn)
+    outs, out_spec = _tensor_leaves(out, "the outputs of func", fn)
+    aux = _aux_shown(aux, nested, level) if has_aux else aux
+    return outs, out_spec, wrt, rebuild, _connected(nested, outs, level), aux
 
 
 def jacfwd(
@@ -668,13 +677,7 @@ def jacfwd(
 
     @functools.wraps(func)
     def jac_fn(*args: Any, **kwargs: Any) -> Any:
-        call_args, wrt, rebuild, nested, level = _prepare(args, argnums, "jacfwd")
-        with enable_grad():
-            result = func(*call_args, **kwargs)
-        out, aux = _split_aux(result, has_aux, "jacfwd")
-        outs, out_spec = _tensor_leaves(out, "the outputs of func", "jacfwd")
-        aux = _aux_shown(aux, nested, level) if has_aux else aux
-        nested = _connected(nested, outs, level)
+        outs, out_spec, wrt, rebuild, nested, aux = _traced_outputs(func, args, kwargs, argnums, has_aux, "jacfwd")
         blocks = None if _reverse_is_cheaper(outs, wrt) else _forward_blocks(outs, wrt, nested)
         if blocks is None:
             blocks = [_jacobian_blocks(o, wrt, nested) for o in outs]
