@@ -1407,6 +1407,15 @@ def ambiguous_commas_error(source: str, col: str, values: list[str], delimiter: 
     return DataError(f"{source}: column {col!r} holds{advice[len('the values look like') :]}")
 
 
+def _mostly_matching(distinct: list[str], pattern: re.Pattern[str]) -> list[str] | None:
+    """The first 2000 non-empty values of ``distinct`` (stripped, sorted) when at least 9 in 10 of them match
+    ``pattern`` (dates, times of day); None otherwise."""
+    sample = sorted(v.strip() for v in distinct if v.strip())[:2000]
+    if not sample or sum(1 for v in sample if pattern.match(v)) * 10 < 9 * len(sample):
+        return None
+    return sample
+
+
 def _dates_error(source: str, col: str, distinct: list[str], n_values: int) -> DataError | None:
     """The refusal of a text column whose values look like dates or timestamps (most of them), whatever
     their number: one-hot, each date is a category of its own, which says nothing about a date the
@@ -1418,8 +1427,8 @@ def _dates_error(source: str, col: str, distinct: list[str], n_values: int) -> D
         >>> _dates_error("d.csv", "kind", ["a", "b"], 50) is None
         True
     """
-    sample = sorted(v.strip() for v in distinct if v.strip())[:2000]
-    if not sample or sum(1 for v in sample if _DATE.match(v)) * 10 < 9 * len(sample):
+    sample = _mostly_matching(distinct, _DATE)
+    if sample is None:
         return None
     return DataError(
         f"{source}: column {col!r} holds dates or timestamps ({sample[0]!r}, ...; {len(distinct)} distinct values in "
@@ -1451,8 +1460,8 @@ def _times_error(source: str, col: str, distinct: list[str], n_values: int) -> D
         >>> _times_error("t.csv", "kind", ["a", "b"], 50) is None
         True
     """
-    sample = sorted(v.strip() for v in distinct if v.strip())[:2000]
-    if not sample or sum(1 for v in sample if _TIME_OF_DAY.match(v)) * 10 < 9 * len(sample):
+    sample = _mostly_matching(distinct, _TIME_OF_DAY)
+    if sample is None:
         return None
     return DataError(
         f"{source}: column {col!r} is text with {len(distinct)} distinct values in {n_values} rows: "
