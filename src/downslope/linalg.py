@@ -39,8 +39,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import backend, ops
 from . import devices as _devices
-from . import ops
 from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, StateError
 from .graph import no_grad
@@ -227,7 +227,9 @@ _complex.register(_slogdet_sign_vjp)  # written for complex values
 
 def _slogdet_vjp(g, y, args, saved, needs, xp):
     scale = xp.expand_dims(xp.expand_dims(g, -1), -1)
-    if not _any_singular(xp.data(y)):
+    # only log|det| = -inf is singular: 0 is |det| = 1 (the identity, every 0 x 0 matrix), not _any_singular's
+    # zero determinant
+    if not bool(_devices.to_host(xp.data(y) == -np.inf).any()):  # host: picks the formula
         return (scale * _h(_inverse_of(args[0], xp)),)
     # log|det| is -inf at a singular matrix and its gradient infinite: PyTorch's inf and NaN, those of
     # solving A^T X = g I through LAPACK's LU (a constant); the other matrices of the stack keep their
@@ -276,16 +278,25 @@ def _solve(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = "", vecto
     the triangular, LU and Cholesky solves take B as matrices whatever its shape, as PyTorch's do."""
     shapes = shapes or f"A of shape {tuple(a.shape)} and B of shape {tuple(b.shape)}"
     if not left:
-        if b.ndim < 2:
-            raise ShapeError(f"linalg.{where}: with left=False, B must be a matrix (..., k, n), got {shapes}")
-        return _t(_solve(_t(a), _t(b), True, where, shapes, vectors))
+        # XA = B has no vector form: a B that linalg.solve's rule reads as vectors is refused, as PyTorch
+        if b.ndim < 2 or (vectors and _vector_rhs(a, b)):
+            raise ShapeError(
+                f"linalg.{where}: with left=False, B must be a matrix (..., k, n), got {shapes} (a B of A's "
+                "shape without its last dim is read as a batch of vectors)"
+            )
+        return _t(_solve(_t(a), _t(b), True, where, shapes, vectors=False))
     vector = _vector_rhs(a, b) if vectors else False
     if vector:
         b = ops.unsqueeze(b, -1)
     _solve_shapes(a, b, True, where, shapes)
-    if not vector and b.ndim < a.ndim:  # a matrix B against a batch of A: broadcast as PyTorch (NumPy 1 would
-        # read B as a stack of vectors)
-        b = ops.broadcast_to(b, tuple(a.shape[:-2]) + tuple(b.shape[-2:]))
+    # both operands to the batch their batch dims broadcast to, as PyTorch: a B with fewer dims than A
+    # would be read by NumPy 1 as a stack of vectors, and A (2, 1, n, n) with B (3, n, k) gives (2, 3, n, k);
+    # the recorded broadcasts sum each gradient back to its operand's own batch
+    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))  # host: shapes are tuples
+    if tuple(a.shape[:-2]) != batch:
+        a = ops.broadcast_to(a, batch + tuple(a.shape[-2:]))
+    if tuple(b.shape[:-2]) != batch:
+        b = ops.broadcast_to(b, batch + tuple(b.shape[-2:]))
     x = record_op(_call(where, namespace_of(a.array).linalg.solve, a.array, b.array), (a, b), _solve_vjp)
     return ops.squeeze(x, -1) if vector else x
 
@@ -717,8 +728,8 @@ def matrix_exp(A: Any) -> Tensor:
     a = _matrix(A, "matrix_exp", complex_ok=True)
     ns = namespace_of(a.array)
     n = a.shape[-1]
-    if a.array.size == 0:
-        return wrap_array(a.array.copy())
+    if a.array.size == 0:  # exp of 0 x 0 matrices (or of none), recorded so that backward reaches A
+        return ops.clone(a)
     finite = ns.isfinite(a.array).all(axis=(-2, -1), keepdims=True)
     if not bool(_devices.to_host(finite).all()):  # host: whether to take the slower masked path
         # only the matrices holding NaN/inf give NaN (as PyTorch); the others keep their graph
@@ -927,7 +938,8 @@ def _row_order(pivots: Any, m: int) -> Any:
     """``perm`` (..., m) with ``A[perm] = L U``, from LAPACK's sequential row swaps ``pivots``."""
     ns = namespace_of(pivots)
     batch = pivots.shape[:-1]
-    flat = pivots.reshape((-1, pivots.shape[-1])).astype(np.int64) - 1
+    count = int(np.prod(batch))  # host: a shape; not -1, which a reshape cannot infer when there are no pivots
+    flat = pivots.reshape((count, pivots.shape[-1])).astype(np.int64) - 1
     perm = ns.broadcast_to(ns.arange(m), (flat.shape[0], m)).copy()
     rows = ns.arange(flat.shape[0])
     for j in range(flat.shape[1]):
@@ -1191,6 +1203,9 @@ def _substitute(t: Tensor, b: Tensor, *, lower: bool, unit: bool) -> Tensor:
     back) substitution, recorded, in plain IEEE arithmetic: a zero on the diagonal gives the inf and
     NaN of LAPACK's trsm (PyTorch's results) where a solver would refuse the matrix."""
     n = t.shape[-1]
+    if n == 0:  # nothing to substitute: B (..., 0, k) itself, over the batch both broadcast to
+        batch = np.broadcast_shapes(tuple(t.shape[:-2]), tuple(b.shape[:-2]))  # host: shapes are tuples
+        return ops.broadcast_to(b, batch + tuple(b.shape[-2:]))
     rows: dict[int, Tensor] = {}
     for k in range(n) if lower else range(n - 1, -1, -1):
         acc = b[..., k, :]
@@ -1405,6 +1420,25 @@ def _floating_input(x: Any, where: str) -> None:
         )
 
 
+def _norm_dtype(x: Any, dtype: Any, where: str) -> None:
+    """Refuse a ``dtype=`` PyTorch's norms refuse: not floating, real for a complex input (or complex for a
+    real one), or narrower than the input (the cast would lose precision before the norm is taken)."""
+    if dtype is None:
+        return
+    target = backend.as_dtype(dtype)
+    given = (x if isinstance(x, Tensor) else ops._lift_float(x)).array.dtype
+    if target.kind not in "fc":
+        raise DTypeError(f"linalg.{where}: dtype should be floating point or complex, but got {target}")
+    if given.kind == "c" and target.kind != "c":
+        raise DTypeError(f"linalg.{where}: dtype should be complex for complex inputs, but got {target}")
+    if given.kind != "c" and target.kind == "c":
+        raise DTypeError(f"linalg.{where}: dtype should be real for real inputs, but got {target}")
+    if not np.can_cast(given, target, "safe"):
+        raise DTypeError(
+            f"linalg.{where}: the input's dtype {given} should be convertible without narrowing to dtype {target}"
+        )
+
+
 def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """The vector ``ord``-norm over ``dim`` (all elements by default): see :func:`downslope.ops.vector_norm`.
 
@@ -1414,15 +1448,20 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
         tensor(5.)
     """
     _floating_input(x, "vector_norm")
+    _norm_dtype(x, dtype, "vector_norm")
     if isinstance(ord, str):
         raise ArgumentTypeError(f"linalg.vector_norm: ord must be a number, got {ord!r}; use linalg.matrix_norm for it")
     return ops.vector_norm(x, ord, dim, keepdim, dtype=dtype)
 
 
-def matrix_norm(A: Any, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), keepdim: bool = False) -> Tensor:
+def matrix_norm(
+    A: Any, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), keepdim: bool = False, *, dtype: Any = None
+) -> Tensor:
     """A matrix norm over the two dims ``dim``: ``'fro'``, ``'nuc'`` (sum of singular values), 2 / -2
     (largest / smallest singular value), 1 / -1 (largest / smallest column sum of ``|A|``),
-    inf / -inf (largest / smallest row sum).
+    inf / -inf (largest / smallest row sum). ``dtype`` casts ``A`` first (no narrowing; complex for a
+    complex ``A``), as PyTorch. Over an empty dim the largest of no values is 0 and the smallest is
+    refused, as PyTorch's.
 
     Example:
         >>> import downslope as ds
@@ -1430,7 +1469,10 @@ def matrix_norm(A: Any, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), keepd
         tensor(4.)
     """
     _floating_input(A, "matrix_norm")
+    _norm_dtype(A, dtype, "matrix_norm")
     a = _matrix(A, "matrix_norm", square=False, complex_ok=True)  # 2 / 'nuc' through svdvals
+    if dtype is not None:
+        a = ops.astype(a, dtype)
     if isinstance(dim, (int, np.integer)) or len(dim) != 2:
         raise ArgumentError(f"linalg.matrix_norm: dim must be a pair of dims, got {dim!r}")
     d0, d1 = (ops._dim(d, a.ndim, "linalg.matrix_norm") for d in dim)
@@ -1441,16 +1483,24 @@ def matrix_norm(A: Any, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), keepd
     moved = ops.movedim(a, (d0, d1), (-2, -1))
     if ord in ("nuc", 2, -2):
         s = svdvals(moved)
-        out = ops.sum(s, -1) if ord == "nuc" else (ops.amax(s, -1) if ord == 2 else ops.amin(s, -1))
+        out = ops.sum(s, -1) if ord == "nuc" else (_largest(s) if ord == 2 else ops.amin(s, -1))
     elif ord in (1, -1, np.inf, -np.inf):
         sums = ops.sum(ops.abs(moved), -2 if ord in (1, -1) else -1)
-        out = ops.amax(sums, -1) if ord in (1, np.inf) else ops.amin(sums, -1)
+        out = _largest(sums) if ord in (1, np.inf) else ops.amin(sums, -1)
     else:
         raise ArgumentError(f"linalg.matrix_norm: ord must be 'fro', 'nuc', 2, -2, 1, -1, inf or -inf, got {ord!r}")
     if keepdim:
         for d in sorted((d0, d1)):
             out = ops.unsqueeze(out, d)
     return out
+
+
+def _largest(values: Tensor) -> Tensor:
+    """The largest of the nonnegative ``values`` over the last dim; 0 when that dim is empty (PyTorch's
+    max there is the inf-norm, which is 0 over no values; its smallest-value norms refuse)."""
+    if values.shape[-1] == 0:
+        return ops.sum(values, -1)  # zeros, recorded so that backward reaches A
+    return ops.amax(values, -1)
 
 
 def norm(x: Any, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
@@ -1465,6 +1515,7 @@ def norm(x: Any, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dty
         tensor(5.)
     """
     _floating_input(x, "norm")
+    _norm_dtype(x, dtype, "norm")
     t = x if isinstance(x, Tensor) and x.array.dtype.kind == "c" else ops._lift_float(x)  # |z|'s norms, real
     if dtype is not None:
         t = ops.astype(t, dtype)

@@ -5,6 +5,7 @@ triangles and cross products.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import os
 import sys
@@ -242,10 +243,7 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
         ts = [t if t.array.dtype == common else astype(t, common) for t in ts]
     arrays = [t.array for t in ts]
     try:
-        if len(ts) == 2:
-            arr = _contract_pair(subs[0], subs[1], out, arrays[0], arrays[1], ArrayRules)
-        else:
-            arr = np.einsum(",".join(subs) + "->" + out, *arrays, optimize=len(ts) > 2)
+        arr = _contract(subs, out, arrays, ArrayRules)
     except ValueError as exc:  # checked only now: small einsums pay nothing for the message
         _einsum_sizes(subs, [t.shape for t in ts], out, equation)
         raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
@@ -351,6 +349,62 @@ def _contract_pair(sa: str, sb: str, out: str, a: Any, b: Any, xp: Any) -> Any:
     return product
 
 
+#: Einsums of three or more operands whose loop over every index takes fewer steps than this stay on one
+#: np.einsum call (measured with one thread, float32: 'ij,jk,kl->il' breaks even near n = 8, 4096
+#: steps, and 'bi,ij,bj->b' near 8192; above it the pairs win, 3.5x at n = 12 and 2000x at n = 96).
+_EINSUM_LOOP_MAX = 8192
+
+
+def _contract(terms: list[str], out: str, operands: list[Any], xp: Any) -> Any:
+    """``einsum(",".join(terms) + "->" + out, *operands)`` one pair at a time, in the order NumPy's greedy
+    path search picks (cached per equation and shapes), each pair on :func:`_contract_pair`'s GEMM: one
+    einsum call over three or more operands runs NumPy's unoptimized loop over every index at once (a
+    chain of n x n matrices costs n^4 where the pairs cost n^3). Arrays (ArrayRules) or Tensors
+    (TensorRules, recorded under create_graph)."""
+    if len(operands) == 1:
+        return xp.einsum(f"{terms[0]}->{out}", operands[0])
+    if len(operands) == 2:
+        return _contract_pair(terms[0], terms[1], out, operands[0], operands[1], xp)
+    shapes = tuple(tuple(xp.data(x).shape) for x in operands)
+    sizes: dict[str, int] = {}
+    for term, shape in zip(terms, shapes):
+        for c, n in zip(term, shape):
+            sizes[c] = builtins.max(sizes.get(c, 1), n)  # a size-1 dim broadcasts against a larger one
+    if math.prod(sizes.values()) < _EINSUM_LOOP_MAX:  # the whole loop is cheaper than the path and the pairs
+        return xp.einsum(",".join(terms) + "->" + out, *operands)
+    terms, operands = list(terms), list(operands)
+    for pair in _einsum_pairs(",".join(terms) + "->" + out, shapes):
+        picked = [terms[k] for k in pair]
+        arrays = [operands[k] for k in pair]
+        for k in sorted(pair, reverse=True):
+            del terms[k], operands[k]
+        if terms:  # keep the indices a later operand or the output still needs, in first-seen order
+            wanted = set("".join(terms) + out)
+            kept = "".join(dict.fromkeys(c for c in "".join(picked) if c in wanted))
+        else:
+            kept = out
+        if len(arrays) == 2:
+            result = _contract_pair(picked[0], picked[1], kept, arrays[0], arrays[1], xp)
+        else:
+            result = xp.einsum(",".join(picked) + "->" + kept, *arrays)
+        terms.append(kept)
+        operands.append(result)
+    (result,) = operands
+    if terms[0] != out:  # the path left a lone operand: its indices to the output's order (and sums)
+        result = xp.einsum(f"{terms[0]}->{out}", result)
+    return result
+
+
+@functools.lru_cache(maxsize=512)
+def _einsum_pairs(equation: str, shapes: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
+    """NumPy's greedy contraction order for ``equation`` over operands of ``shapes``: the positions to
+    contract at each step (taken out of the list, their result appended), as ``np.einsum_path`` gives.
+    The search reads only the shapes, so stand-ins of no memory (broadcast 0-d views) take the arrays' place."""
+    stand_ins = [np.broadcast_to(np.empty((), np.float32), shape) for shape in shapes]  # host: shapes only
+    path, _ = np.einsum_path(equation, *stand_ins, optimize="greedy")
+    return tuple(tuple(int(k) for k in step) for step in path[1:])
+
+
 def _sum_alone(x: Any, sub: str, others: str) -> tuple[Any, str]:
     """``x`` summed over the indices in ``sub`` that ``others`` lacks, and its remaining subscripts."""
     alone = tuple(i for i, c in enumerate(sub) if c not in others)
@@ -454,10 +508,7 @@ def _einsum_vjp(g, y, args, saved, needs, xp):
             terms.append(missing)
             ones = namespace_of(xp.data(g)).ones(sizes, dtype=xp.data(g).dtype)
             operands.append(xp.constant(ones))
-        if len(operands) == 2:
-            grad = _contract_pair(terms[0], terms[1], sub, operands[0], operands[1], xp)
-        else:
-            grad = xp.einsum(",".join(terms) + "->" + sub, *operands)
+        grad = _contract(terms, sub, operands, xp)
         shape = tuple(args[i].shape)
         if tuple(grad.shape) != shape:  # a size-1 dim broadcast against a larger one under '...'
             summed = tuple(1 if n == 1 else m for m, n in zip(grad.shape, shape))
