@@ -929,6 +929,8 @@ from .ops.complex import (  # noqa: E402
 from .ops.complex import complex as complex  # noqa: E402, A004  (torch.complex(real, imag); shadows the builtin here)
 from .ops.complex import imag as imag  # noqa: E402
 
+angle = _with_out(angle)  # torch.angle takes out= too (imported after the out= wrapping above)
+
 cfloat, cdouble = complex64, complex128
 conj_physical, resolve_neg = conj, resolve_conj
 __all__ += [

@@ -428,7 +428,7 @@ def lerp(start: Any, end: Any, weight: Any) -> Tensor:
         weight32 = ops.astype(weight, f32) if isinstance(weight, Tensor) else weight
         out = _lerp_two_sided(ops.astype(start, f32), end32, weight32)
         return ops.astype(out, np.float16)
-    return start + weight * (end - start)
+    return ops.pointwise.lerp(start, end, weight)  # one op, with torch's two-sided formula
 
 
 def _half_or_number(t: Any) -> bool:
@@ -452,7 +452,7 @@ def addcmul(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, 
     x, tensor1, tensor2 = _addc_operands(x, tensor1, tensor2)
     if isinstance(x, Tensor) and x.array.dtype == np.float16 and _all_half(value, tensor1, tensor2):
         return _addc_half("addcmul", x, tensor1, tensor2, value)
-    return x + value * ops.mul(tensor1, tensor2)
+    return ops.pointwise.addc("addcmul", x, tensor1, tensor2, value)  # one op, torch's per-element gradients
 
 
 def addcdiv(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, value: float = 1) -> Tensor:
@@ -464,7 +464,7 @@ def addcdiv(x: Any, tensor1: Any, tensor2: Any, _tensor2: Any = _NO_OPERAND, *, 
     x, tensor1, tensor2 = _addc_operands(x, tensor1, tensor2)
     if isinstance(x, Tensor) and x.array.dtype == np.float16 and _all_half(value, tensor1, tensor2):
         return _addc_half("addcdiv", x, tensor1, tensor2, value)
-    return x + value * ops.div(tensor1, tensor2)
+    return ops.pointwise.addc("addcdiv", x, tensor1, tensor2, value)  # one op, torch's per-element gradients
 
 
 def _addc_operands(x: Any, tensor1: Any, tensor2: Any) -> tuple[Any, Any, Any]:

@@ -1127,6 +1127,7 @@ class Tensor:
             data = _data_of(value)
             if self.array.dtype.kind in "iuf":  # torch's checked conversion (-1 is 255 in uint8, 1e10 no float16)
                 data = _ops._checked_scalar(data, self.array.dtype, "masked_fill_")
+                _ops.indexing._check_tensor_value(value, self.array.dtype, "masked_fill_")  # a 0-d tensor too
             try:
                 np.copyto(self.array, data, where=np.broadcast_to(m, self.shape), casting="unsafe")
             except ValueError:
@@ -1147,16 +1148,22 @@ class Tensor:
 
     def lerp_(self, end: Any, weight: Any) -> Tensor:
         """``self += weight * (end - self)`` in place."""
+        floating = self.array.dtype.kind == "f"
         if not _records(self, end, weight):
-            step = _ops.mul(_ops.sub(end, self), weight)
+            # from a weight of 0.5 (or a tensor weight) a float tensor takes lerp's two-sided formula, as
+            # torch's lerp_ (inf with weight 0.75 stays inf); below it, self + weight (end - self) is that formula
+            two_sided = floating and (isinstance(weight, Tensor) or not abs(weight) < 0.5)
+            step = _functional.lerp(self, end, weight) if two_sided else _ops.mul(_ops.sub(end, self), weight)
             if step.shape != self.shape and np.broadcast_shapes(step.shape, self.shape) != self.shape:
                 raise ShapeError(
                     f"lerp_: end of shape {np.shape(_data_of(end))} and weight of shape "
                     f"{np.shape(_data_of(weight))} do not broadcast to the tensor's shape {self.shape} "
                     "(an in-place op cannot change the shape)"
                 )
-            return self.add_(step)
+            return self.copy_(step) if two_sided and step.shape == self.shape else self.add_(step)
         reads = isinstance(weight, Tensor) and weight.requires_grad
+        if floating:
+            return _inplace_recorded(self, "lerp_", lambda src: _functional.lerp(src, end, weight), reads_self=reads)
         return _inplace_recorded(
             self, "lerp_", lambda src: _ops.add(src, _ops.mul(_ops.sub(end, src), weight)), reads_self=reads
         )

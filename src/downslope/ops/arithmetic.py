@@ -340,6 +340,8 @@ def _pow_vjp(g, y, args, saved, needs, xp):
         # torch's term a^b log a, taken as 0 where a == 0 and b >= 0; where a == 0 and b < 0 it is
         # inf * log 0 = -inf, as in torch (log(where(a == 0, 1, a)) would give inf * 0 = nan)
         zero_base = (xp.data(a) == 0) & (xp.data(b) >= 0)
+        if a.dtype != g.dtype:  # log a in the result dtype, as torch: a float16 log would round it
+            a = xp.astype(a, g.dtype)
         with np.errstate(divide="ignore", invalid="ignore"):
             gb = xp.sum_to(g * a**b * xp.log(xp.where(zero_base, 1, a)), b.shape)  # a ** b again, not y (as div)
     return ga, gb

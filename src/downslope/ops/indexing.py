@@ -664,11 +664,21 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     _check_mask(mask, "masked_fill")
     if x.array.dtype.kind in "iuf":  # torch's checked conversion (-1 is 255 in uint8, 300 refused, 1e10 no float16)
         value = _checked_scalar(value, x.array.dtype, "masked_fill")
+        _check_tensor_value(value, x.array.dtype, "masked_fill")
     value = _lift(value, x)
     _refuse_complex_into_real("masked_fill", x, value)
     if value.array.dtype != x.array.dtype:  # the result keeps x's dtype (torch: int.masked_fill(m, 2.5) is int)
         value = astype(value, x.array.dtype)
     return where(mask, value, x)
+
+
+def _check_tensor_value(value: Any, dtype: Any, op: str) -> None:
+    """A 0-d tensor value of masked_fill/index_fill converted as a number is (torch reads it as one,
+    with its checked conversion: -1.37 or 300 into uint8 is refused, where a cast would wrap it);
+    device values are left unchecked (reading one would wait)."""
+    if isinstance(value, Tensor) and value.ndim == 0 and type(value.array) is np.ndarray:
+        if value.array.dtype.kind in "iuf":
+            _checked_scalar(value.array.item(), dtype, op)  # host: one value of a host array
 
 
 def _refuse_complex_into_real(op: str, x: Tensor, value: Tensor) -> None:
@@ -743,8 +753,8 @@ def _scatter_source(src: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
     if isinstance(src, Tensor) and value.ndim:  # torch's rules; NumPy would broadcast a smaller src
         if value.ndim != len(shape) or any(v < n for v, n in zip(value.shape, shape)):
             raise ShapeError(f"scatter: src of shape {value.shape} must cover the index's shape {shape}")
-        if value.dtype != like.dtype:
-            raise ArgumentTypeError(f"scatter: src must have the tensor's dtype {like.dtype}, got {value.dtype}")
+    if isinstance(src, Tensor) and value.dtype != like.dtype:  # a 0-d src too; torch's is a RuntimeError
+        raise DTypeError(f"scatter: src must have the tensor's dtype {like.dtype}, got {value.dtype}")
     if value.ndim and value.shape != shape:  # torch reads only the part of src that the index covers
         value = getitem(value, tuple(slice(0, n) for n in shape))
     return value
@@ -779,7 +789,10 @@ def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None,
     if _writes_nothing(x, dim, index, "scatter"):
         return clone(x)  # a copy, as torch's
     full, shape = _scatter_index(x, dim, index, "scatter")
-    return index_put(x, full, _scatter_source(value if src is None else src, shape, x))
+    source = value if src is None else src
+    if x.array.dtype.kind in "iuf":  # a number as torch converts it: -2.0 or 300 into uint8 refused, -1 is 255
+        source = _checked_scalar(source, x.array.dtype, "scatter")
+    return index_put(x, full, _scatter_source(source, shape, x))
 
 
 def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
@@ -1035,6 +1048,7 @@ def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
     idx = _slice_index("index_fill", index, x, d, negative_ok=True)
     if x.array.dtype.kind in "iuf":  # torch's checked conversion (-1 is 255 in uint8, 300 refused, 1e10 no float16)
         value = _checked_scalar(value, x.array.dtype, "index_fill")
+        _check_tensor_value(value, x.array.dtype, "index_fill")
     _refuse_complex_into_real("index_fill", x, _lift(value, x))
     if isinstance(value, Tensor) and value.requires_grad:
         # each filled slice counts once: a repeated index must not repeat value's gradient (as in torch)

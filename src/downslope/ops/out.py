@@ -195,6 +195,7 @@ _TORCH_LEADING: dict[str, tuple[str, ...]] = {
     "where": ("condition", "input", "other"),
     "polygamma": ("n", "input"),
     "cosine_similarity": ("x1", "x2"),
+    "diag": ("input", "diagonal"),  # ops.diag names its offset diagonal_ (diagonal is a function there)
 }
 # Functions whose PyTorch signature has no ``input`` (they take tensors, sequences or sizes).
 _NO_INPUT = frozenset(

@@ -296,7 +296,12 @@ def diff(x: Any, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = N
         from .shape import concatenate
 
         parts = [p for p in (prepend, x, append) if p is not None]
-        x = concatenate([_lift(p, x) for p in parts], axis=d)
+        joined = concatenate([_lift(p, x) for p in parts], axis=d)  # also checks their shapes, as torch
+        if n == 0:  # torch returns a copy of the input: prepend and append are not joined
+            return clone(x)
+        x = joined
+    if n == 0:
+        return clone(x)  # a copy, as torch's: writing to it leaves x as it was
     lead = (slice(None),) * d
     for _ in range(n):
         later, earlier = getitem(x, lead + (slice(1, None),)), getitem(x, lead + (slice(None, -1),))
@@ -334,18 +339,40 @@ def tensor_split(x: Any, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor
 
 
 def hsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
+    """Split along dim 1 (dim 0 of a 1-D tensor) into ``sections`` equal parts, or at the given indices."""
     x = _lift(x)
-    if x.ndim == 0:
-        raise ShapeError("hsplit requires a tensor with at least 1 dimension, but got a tensor with 0 dimensions")
-    return tensor_split(x, sections, 1 if x.ndim > 1 else 0)
+    return _directional_split("hsplit", x, sections, 1 if x.ndim > 1 else 0, 1)
 
 
 def vsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
-    return tensor_split(x, sections, 0)
+    """Split along dim 0 (of a tensor of 2 or more dims) into ``sections`` equal parts, or at the indices."""
+    return _directional_split("vsplit", _lift(x), sections, 0, 2)
 
 
 def dsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
-    return tensor_split(x, sections, 2)
+    """Split along dim 2 (of a tensor of 3 or more dims) into ``sections`` equal parts, or at the indices."""
+    return _directional_split("dsplit", _lift(x), sections, 2, 3)
+
+
+def _directional_split(name: str, x: Tensor, sections: Any, dim: int, min_ndim: int) -> tuple[Tensor, ...]:
+    """hsplit/vsplit/dsplit as torch's: a number of sections must divide the dim's size (tensor_split's
+    uneven pieces are refused), and the tensor needs ``min_ndim`` dims."""
+    if x.ndim < min_ndim:
+        raise ShapeError(
+            f"{name} requires a tensor with at least {min_ndim} dimension{'s' if min_ndim > 1 else ''}, "
+            f"but got a tensor with {x.ndim} dimensions"
+        )
+    count = sections
+    if isinstance(count, Tensor) and count.ndim == 0 and count.array.dtype.kind in "iu":
+        count = int(to_host(count.array))  # host: the count fixes the pieces
+    if isinstance(count, (int, np.integer)) and not isinstance(count, bool) and count >= 0:
+        size = x.shape[dim]
+        if count == 0 or size % int(count):
+            raise ShapeError(
+                f"{name}: attempted to split along dimension {dim}, but the size of the dimension {size} "
+                f"is not divisible by the split_size {int(count)}"
+            )
+    return tensor_split(x, sections, dim)
 
 
 def repeat_interleave(x: Any, repeats: Any = None, dim: Any = None, *, output_size: Any = None) -> Tensor:

@@ -1185,7 +1185,7 @@ def cov(x: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = No
             UserWarning,
             stacklevel=2,
         )
-        norm_factor = norm_factor * 0.0
+        norm_factor = 0.0  # torch zeroes it: +0, so each entry is inf of its numerator's sign (never -0's flip)
     centred = rows - reshape(avg, (-1, 1))
     c = mm(centred, (centred if w is None else centred * w).T)
     with np.errstate(divide="ignore", invalid="ignore"):

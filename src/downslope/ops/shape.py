@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import as_array, index_value
-from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ..graph import _sum_to_array
 from ..tensor import (
     Tensor,
@@ -238,7 +238,7 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return reshape(x, (1,))
     s, e = _dim(start_dim, x.ndim, "flatten"), _dim(end_dim, x.ndim, "flatten")
     if s > e:
-        raise ArgumentError(
+        raise InvalidValueError(  # torch: a RuntimeError
             f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor of shape {x.shape}"
         )
     return reshape(x, x.shape[:s] + (int(np.prod(x.shape[s : e + 1])),) + x.shape[e + 1 :])
@@ -435,6 +435,12 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     ts = [reshape(_lift(t), (-1,)) for t in tensors]
     if indexing not in ("ij", "xy"):
         raise ArgumentError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for i, t in enumerate(ts):
+        if t.array.dtype != ts[0].array.dtype:  # torch: a RuntimeError, which DTypeError is too
+            raise DTypeError(
+                f"meshgrid: expects all tensors to have the same dtype, got {ts[0].array.dtype} for tensor 0 "
+                f"and {t.array.dtype} for tensor {i}"
+            )
     shape = [t.shape[0] for t in ts]
     if indexing == "xy" and len(ts) >= 2:
         shape[0], shape[1] = shape[1], shape[0]
