@@ -58,6 +58,10 @@ def run_quick(script: str, *extra: str) -> str:
             ["BLAS:", "CPU:", "clamp(min=T, max=T)", "index_put_ accumulate", "x.std(1)", "geometric mean"],
         ),
         (
+            "special_functions.py",
+            ["BLAS:", "CPU:", "erf float32 (-0.9, 0.9)", "bessel_y1 float64 wide", "geometric mean"],
+        ),
+        (
             "embedding_training.py",
             ["BLAS:", "CPU:", "MF 1M+200k x 32", "word2vec", "two-tower", "dense Embedding"]
             + ["target: downslope/torch <= 1.00"],

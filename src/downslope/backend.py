@@ -108,13 +108,10 @@ def as_array(value: Any) -> Any:
     return np.asarray(value) if isinstance(value, np.generic) else value  # host: a NumPy scalar is on the host
 
 
-_erf_host = np.frompyfunc(math.erf, 1, 1)
-
-
 def erf(a: Any) -> Any:
-    """The error function of an array, in the array's namespace: on the host exact (math.erf per
-    element: correct but not fast), on CuPy ``cupyx.scipy.special.erf``, on the strict stand-in its
-    ``special.erf``.
+    """The error function of a real floating array, in the array's namespace and dtype: on the host
+    fdlibm's rational approximations on whole arrays (``ops._erf``), on CuPy
+    ``cupyx.scipy.special.erf``, on the strict stand-in its ``special.erf``.
 
     Example:
         >>> import numpy as np
@@ -122,13 +119,24 @@ def erf(a: Any) -> Any:
         >>> erf(np.zeros(2, np.float32)).tolist()
         [0.0, 0.0]
     """
-    if isinstance(a, (np.ndarray, np.generic)):
-        return np.asarray(_erf_host(a), dtype=a.dtype)  # host: a host array's values, computed on the host
-    if type(a).__module__.startswith("cupy"):
-        import cupyx.scipy.special  # type: ignore[import-not-found, unused-ignore]
+    from .ops._erf import erf_array  # the ops package imports this module
 
-        return cupyx.scipy.special.erf(a)
-    return namespace_of(a).special.erf(a)
+    return erf_array(a)
+
+
+def erfc(a: Any) -> Any:
+    """The complementary error function of a real floating array (as :func:`erf`), accurate in the
+    upper tail where 1 - erf(x) is 0.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.backend import erfc
+        >>> print(f"{float(erfc(np.array(6.0))):.12e}")
+        2.151973671250e-17
+    """
+    from .ops._erf import erfc_array
+
+    return erfc_array(a)
 
 
 class _NoSuchDtype:

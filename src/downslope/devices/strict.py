@@ -580,13 +580,20 @@ class Generator:
 
 
 def _erf(a: StrictArray) -> StrictArray:
-    """``cupyx.scipy.special.erf``'s stand-in: math.erf per element, in the array's dtype."""
-    import math
+    """``cupyx.scipy.special.erf``'s stand-in: the host's erf, in the array's dtype."""
+    from ..backend import erf
 
-    return StrictArray(np.asarray(np.frompyfunc(math.erf, 1, 1)(a._a), dtype=a._a.dtype))
+    return StrictArray(erf(a._a))
 
 
-special = types.SimpleNamespace(erf=_erf)  # cupyx.scipy.special's functions that downslope uses
+def _erfc(a: StrictArray) -> StrictArray:
+    """``cupyx.scipy.special.erfc``'s stand-in: the host's erfc, in the array's dtype."""
+    from ..backend import erfc
+
+    return StrictArray(erfc(a._a))
+
+
+special = types.SimpleNamespace(erf=_erf, erfc=_erfc)  # cupyx.scipy.special's functions that downslope uses
 
 random = types.SimpleNamespace(
     Generator=Generator,

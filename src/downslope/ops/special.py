@@ -9,7 +9,11 @@ reduced exactly, so the cost does not grow with |x|); they agree with torch to a
 in float64. Large host arrays of lgamma, digamma and nan_to_num take the compiled kernels of
 ``ops._jit_special`` when numba is on (lgamma there is the C library's for float64, as torch's CPU
 kernel, and for float32 a vectorised kernel computing in float64, within one float32 ulp). The
-Bessel functions use Cephes' Chebyshev expansions (as torch does). Each rule differentiates again (``create_graph``): lgamma's derivative is digamma,
+Bessel functions use Cephes' Chebyshev expansions and rational approximations (as torch does); they,
+erfinv, erfcx and the normal functions evaluate each range's formula only on that range's elements
+and run on the host in cache-sized blocks (``ops._erf.piecewise`` and ``on_host_blocks``): whole-array
+NumPy steps, no Python call per element. erfinv and ndtri start from Acklam's approximation and take
+a Halley step in float64, measured on erfc's side in the tails where erf(x) - y would cancel. Each rule differentiates again (``create_graph``): lgamma's derivative is digamma,
 digamma's is polygamma(1), polygamma(n)'s is polygamma(n + 1), i0's is i1.
 
 Example:
@@ -25,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -33,6 +38,7 @@ from .. import backend, jit_gate
 from ..devices import like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, UnimplementedError
 from ..tensor import Tensor, record_op, wrap_array
+from . import _erf
 from .operands import _lift, _lift_float, _pair_float
 from .out import with_out
 
@@ -278,29 +284,48 @@ def _polygamma_vjp(g, y, args, saved, needs, xp):
     return (g * (polygamma(n + 1, x) if xp.differentiable else polygamma_array(n + 1, x)),)
 
 
+_HALF_SQRT_PI = 0.5 * math.sqrt(math.pi)
+_SQRT_HALF = math.sqrt(0.5)
+
+
+def _erfinv64(y: Any, steps: int) -> Any:
+    """erfinv of a float64 array of any namespace: erfinv(y) = ndtri((1 + y) / 2) / sqrt(2) by
+    Acklam's approximation (1.2e-9 relative, enough for float32 as it is), then ``steps`` Halley steps
+    on erf(x) = |y| up to x = 1 and on erfc(x) = 1 - |y| beyond (1 - |y| is exact there, while
+    erf(x) - |y| cancels to nothing as |y| nears 1: erfinv(1 - 1e-15) came out as 5.47 for 5.68)."""
+    xp = backend.namespace_of(y)
+    magnitude = xp.abs(y)
+    centre = magnitude <= 1 - 2 * _ACKLAM_LOW
+    tail = ~centre & (magnitude < 1)
+    # (1 + |y|) / 2 - 1/2 = |y| / 2 exactly, and the upper tail's 1 - (1 + |y|) / 2 = (1 - |y|) / 2 too
+    x = _erf.piecewise(
+        magnitude,
+        (
+            (centre, lambda v: _acklam_centre(v * 0.5) * _SQRT_HALF, 0.5),
+            (tail, lambda v: _acklam_tail(xp, (1.0 - v) * 0.5) * -_SQRT_HALF, 0.99),
+            (magnitude == 1, lambda v: v * xp.inf, 1.0),
+        ),
+        default=xp.nan,  # beyond +-1 and NaN
+    )
+    if steps:
+        outside = ~(centre | tail)
+        edges = x
+        for _ in range(steps):
+            # erf(x) - |y| as (erf(x) - 1) - (|y| - 1) beyond x = 1 (erfc's own formula; |y| - 1 is exact)
+            # (magnitude - 1 by an indicator, not a select: mixed ranges would mispredict a branch each)
+            residual = _erf.erf_split(x) - (magnitude - (x > 1.0))
+            step = residual * _HALF_SQRT_PI * xp.exp(x * x)  # the residual over erf's derivative
+            x = x - step / (1.0 + x * step)  # Halley's correction: erf'' / erf' = -2x
+        x = xp.where(outside, edges, x)  # inf at +-1 and NaN stay (a step would make them NaN)
+    return xp.copysign(x, y)  # -0.0 at -0.0, as torch
+
+
 def erfinv_array(a: Any) -> Any:
-    """The inverse error function of an array: Giles' approximation polished by two Newton steps."""
-    xp, y = _f64(a)
+    """The inverse error function of a real floating array, in its dtype: -+inf at -+1, NaN outside
+    [-1, 1]. Acklam's approximation is within float32's precision as it is; float64 takes one Halley
+    step (which triples the digits)."""
     with np.errstate(all="ignore"):
-        w = -xp.log((1.0 - y) * (1.0 + y))
-        w1 = w - 2.5
-        p1 = 2.81022636e-08
-        for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
-                  -0.00417768164, 0.246640727, 1.50140941):  # fmt: skip
-            p1 = c + p1 * w1
-        w2 = xp.sqrt(w) - 3.0
-        p2 = -0.000200214257
-        for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
-                  0.00943887047, 1.00167406, 2.83297682):  # fmt: skip
-            p2 = c + p2 * w2
-        x = xp.where(w < 5.0, p1, p2) * y
-        finite = xp.abs(y) < 1
-        xs = xp.where(finite, x, 0.0)
-        for _ in range(2):
-            err = backend.erf(xs) - xp.where(finite, y, 0.0)
-            xs = xs - err / (2 / math.sqrt(math.pi) * xp.exp(-xs * xs))
-        out = xp.where(finite, xs, xp.where(xp.abs(y) == 1, y * xp.inf, xp.nan))
-    return out.astype(a.dtype)
+        return _erf.on_host_blocks(partial(_erfinv64, steps=0 if a.dtype.itemsize <= 4 else 1), a)
 
 
 def erfinv(x: Any) -> Tensor:
@@ -981,52 +1006,85 @@ def _chbevl(t: Any, coefficients: tuple[float, ...]) -> Any:
     b2 = b1
     for c in coefficients[1:]:
         b2, b1 = b1, b0
-        b0 = t * b1 - b2 + c
+        b0 = t * b1
+        b0 -= b2
+        b0 += c
     return 0.5 * (b0 - b2)
 
 
-def _bessel_scaled(a: Any, order: int) -> Any:
-    """exp(-|x|) I_order(x) in float64 (order 0 or 1), Cephes' two-interval expansion."""
-    xp, x = _f64(a)
+def _single_precision_terms(coefficients: tuple[float, ...]) -> tuple[float, ...]:
+    """A Chebyshev series (highest degree first) without its leading terms below 1e-10: they change
+    the sums (at least 0.1 here) by under 1e-9 relative, far below float32's half ulp (3e-8)."""
+    first = next(i for i, c in enumerate(coefficients) if abs(c) >= 1e-10)
+    return coefficients[first:]
+
+
+_SERIES_SINGLE = {id(c): _single_precision_terms(c) for c in (_I0_A, _I0_B, _I1_A, _I1_B)}
+
+
+def _bessel_scaled64(x: Any, order: int, single: bool = False) -> Any:
+    """exp(-|x|) I_order(x) of a float64 array of any namespace (order 0 or 1), Cephes' two-interval
+    expansion, each interval's series only on its own elements; with ``single`` the series shortened
+    to float32's precision (for a result rounded to float32 or float16)."""
+    xp = backend.namespace_of(x)
     z = xp.abs(x)
+    a_terms: tuple[float, ...] = _I0_A if order == 0 else _I1_A
+    b_terms: tuple[float, ...] = _I0_B if order == 0 else _I1_B
+    if single:
+        a_terms, b_terms = _SERIES_SINGLE[id(a_terms)], _SERIES_SINGLE[id(b_terms)]
+    if order == 0:
+        small, large = (
+            (lambda v: _chbevl(v / 2.0 - 2.0, a_terms)),
+            (lambda v: _chbevl(32.0 / v - 2.0, b_terms) / xp.sqrt(v)),
+        )
+    else:
+        small, large = (
+            (lambda v: _chbevl(v / 2.0 - 2.0, a_terms) * v),
+            (lambda v: _chbevl(32.0 / v - 2.0, b_terms) / xp.sqrt(v)),
+        )
     with np.errstate(all="ignore"):
-        small_t = xp.minimum(z, 8.0) / 2.0 - 2.0
-        big = xp.maximum(z, 8.0)
-        if order == 0:
-            small = _chbevl(small_t, _I0_A)
-            large = _chbevl(32.0 / big - 2.0, _I0_B) / xp.sqrt(big)
-        else:
-            small = _chbevl(small_t, _I1_A) * z
-            large = _chbevl(32.0 / big - 2.0, _I1_B) / xp.sqrt(big)
-        out = xp.where(z <= 8.0, small, large)
+        out = _erf.piecewise(z, ((z <= 8.0, small, 1.0), (z > 8.0, large, 9.0)))
         if order == 1:
             out = xp.where(x < 0, -out, out)
-        out = xp.where(xp.isnan(x), xp.nan, out)
     return out
+
+
+def _bessel_scaled(a: Any, order: int) -> Any:
+    """exp(-|x|) I_order(x) in float64 (order 0 or 1) of an array of any dtype."""
+    return _bessel_scaled64(_f64(a)[1], order)
+
+
+def _bessel_unscaled64(x: Any, order: int, single: bool = False) -> Any:
+    """I_order(x) of a float64 array (inf where it overflows)."""
+    xp = backend.namespace_of(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _bessel_scaled64(x, order, single) * xp.exp(xp.abs(x))
+
+
+def _modified_bessel(a: Any, order: int, scaled: bool) -> Any:
+    values = _bessel_scaled64 if scaled else _bessel_unscaled64
+    with np.errstate(over="ignore"):
+        return _erf.on_host_blocks(partial(values, order=order, single=a.dtype.itemsize <= 4), a)
 
 
 def i0e_array(a: Any) -> Any:
     """exp(-|x|) I0(x) of an array, in its dtype."""
-    return _bessel_scaled(a, 0).astype(a.dtype)
+    return _modified_bessel(a, 0, scaled=True)
 
 
 def i1e_array(a: Any) -> Any:
     """exp(-|x|) I1(x) of an array, in its dtype."""
-    return _bessel_scaled(a, 1).astype(a.dtype)
+    return _modified_bessel(a, 1, scaled=True)
 
 
 def i0_array(a: Any) -> Any:
     """I0(x) of an array, in its dtype (inf where it overflows)."""
-    xp, x = _f64(a)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return (_bessel_scaled(a, 0) * xp.exp(xp.abs(x))).astype(a.dtype)
+    return _modified_bessel(a, 0, scaled=False)
 
 
 def i1_array(a: Any) -> Any:
     """I1(x) of an array, in its dtype."""
-    xp, x = _f64(a)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return (_bessel_scaled(a, 1) * xp.exp(xp.abs(x))).astype(a.dtype)
+    return _modified_bessel(a, 1, scaled=False)
 
 
 def i0(x: Any) -> Tensor:
@@ -1112,49 +1170,67 @@ def _i1e_vjp(g, y, args, saved, needs, xp):
     return (g * xp.where(tiny, 0.5, i0x - y * (xp.sign(x) + 1.0 / safe)),)
 
 
-_erfc_host = np.frompyfunc(math.erfc, 1, 1)
-
-
 def _erfc64(x: Any) -> Any:
-    """erfc of a float64 array, accurate in the far tail (where 1 - erf loses every digit)."""
-    # arithmetic on a 0-d host array gives a NumPy scalar, which is host data too
-    if isinstance(x, (np.ndarray, np.generic)):
-        return np.asarray(_erfc_host(x), dtype=np.float64)  # host: a host array's values, computed on the host
-    if type(x).__module__.startswith("cupy"):
-        import cupyx.scipy.special  # type: ignore[import-not-found, unused-ignore]
-
-        return cupyx.scipy.special.erfc(x)
-    # the strict stand-in has no erfc: computed on the host and put back on its device
-    return like(np.asarray(_erfc_host(to_host(x)), dtype=np.float64), x)  # host: as above
+    """erfc of a float64 array of any namespace, accurate in the far tail (where 1 - erf loses every
+    digit): ``ops._erf``'s, CuPy's kernel on a GPU."""
+    return _erf.erfc_array(x)
 
 
 def _exp_square(xp: Any, x: Any) -> Any:
-    """exp(x * x) without the rounding of x * x magnified by exp: x = hi + lo with hi of 26 bits, so
-    hi * hi is exact and the small rest is exact enough."""
-    hi = (x * 67108864.0).round() / 67108864.0  # 2^26: hi keeps the leading 26 bits
+    """exp(x * x) without the rounding of x * x magnified by exp: x = hi + lo with hi a multiple of
+    2^-21, so hi * hi is exact wherever exp(x^2) is finite, and the small rest is exact enough."""
+    hi = (x * 2097152.0).round() / 2097152.0  # 2^21: below 32 (exp(x^2) overflows beyond 27) 26 bits at most
     lo = x - hi
     return xp.exp(hi * hi) * xp.exp(lo * (x + hi))
 
 
-def erfcx_array(a: Any) -> Any:
-    """exp(x^2) erfc(x) of an array, in its dtype: the product below x = 25, the asymptotic series above."""
-    xp, x = _f64(a)
-    with np.errstate(all="ignore"):
-        big = x >= 25.0
-        safe_big = xp.where(big, x, 25.0)
-        inv2 = 1.0 / (2.0 * safe_big * safe_big)
-        series = xp.ones_like(x)
-        term = xp.ones_like(x)
+def _erfcx_positive(xp: Any, x: Any) -> Any:
+    """exp(x^2) erfc(x) for x >= 1: Cephes' erfc is exp(-x^2) times these ratios, so they are erfcx
+    itself, without the exponentials (and without their overflow and underflow)."""
+
+    def asymptotic(v: Any) -> Any:
+        # 1 / (x sqrt(pi)) (1 - 1/(2x^2) + 3/(2x^2)^2 - ...): R / S drifts from it beyond 25 (its
+        # leading coefficient is 1/sqrt(pi) to 15 digits), and its powers of x overflow beyond 1e51
+        inv2 = 1.0 / (2.0 * v * v)
+        series = term = xp.ones_like(v)
         for k in range(1, 10):
             term = -term * (2 * k - 1) * inv2
             series = series + term
-        asymptotic = series / (safe_big * math.sqrt(math.pi))
-        mid = xp.where(big, 0.0, x)
-        product = _exp_square(xp, mid) * _erfc64(mid)
-        out = xp.where(big, asymptotic, product)
-        out = xp.where(x == xp.inf, 0.0, out)
-        out = xp.where(x == -xp.inf, xp.inf, out)  # 2 exp(x^2) there; the product is inf * 0
-    return out.astype(a.dtype)
+        return series / (v * math.sqrt(math.pi))
+
+    return _erf.piecewise(
+        x,
+        (
+            (x < 8.0, lambda v: _erf.polevl(v, _erf._P) / _erf.p1evl(v, _erf._Q), 4.0),
+            ((x >= 8.0) & (x < 25.0), lambda v: _erf.polevl(v, _erf._R) / _erf.p1evl(v, _erf._S), 10.0),
+            (x >= 25.0, asymptotic, 30.0),
+        ),
+    )
+
+
+def _erfcx64(x: Any) -> Any:
+    """exp(x^2) erfc(x) of a float64 array of any namespace (inf below -26.6, where it overflows)."""
+    xp = backend.namespace_of(x)
+    a = xp.abs(x)
+    return _erf.piecewise(
+        x,
+        (
+            (a < 1.0, lambda v: xp.exp(v * v) * _erf.erfc64(v), 0.5),
+            (x >= 1.0, partial(_erfcx_positive, xp), 2.0),
+            # erfc(x) = 2 - erfc(-x): 2 exp(x^2) - erfcx(-x), exp(x^2) without the rounding of x * x magnified
+            (
+                x <= -1.0,
+                lambda v: xp.where(v > -27.0, 2.0 * _exp_square(xp, v) - _erfcx_positive(xp, -v), xp.inf),
+                -2.0,
+            ),
+        ),
+    )
+
+
+def erfcx_array(a: Any) -> Any:
+    """exp(x^2) erfc(x) of an array, in its dtype."""
+    with np.errstate(all="ignore"):
+        return _erf.on_host_blocks(_erfcx64, a)
 
 
 def erfcx(x: Any) -> Tensor:
@@ -1176,8 +1252,8 @@ def _erfcx_vjp(g, y, args, saved, needs, xp):
 
 def ndtr_array(a: Any) -> Any:
     """The standard normal CDF of an array, in its dtype (via erfc: accurate in the lower tail)."""
-    xp, x = _f64(a)
-    return (0.5 * _erfc64(-x / math.sqrt(2.0))).astype(a.dtype)
+    with np.errstate(all="ignore"):
+        return _erf.on_host_blocks(lambda x: 0.5 * _erf.erfc64(x * -_SQRT_HALF, single=a.dtype.itemsize <= 4), a)
 
 
 def ndtr(x: Any) -> Tensor:
@@ -1207,6 +1283,9 @@ _ACKLAM_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e
 _ACKLAM_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
 
 
+_ACKLAM_LOW = 0.02425  # below it (and above 1 - it) the tail's approximation
+
+
 def _poly(t: Any, coefficients: tuple[float, ...]) -> Any:
     out = t * 0 + coefficients[0]
     for c in coefficients[1:]:
@@ -1214,28 +1293,54 @@ def _poly(t: Any, coefficients: tuple[float, ...]) -> Any:
     return out
 
 
+def _acklam_centre(u: Any) -> Any:
+    """ndtri(1/2 + u) for |u| <= 1/2 - _ACKLAM_LOW (Acklam's central rational function)."""
+    s = u * u
+    return u * _erf.polevl(s, _ACKLAM_A) / (_erf.polevl(s, _ACKLAM_B) * s + 1)
+
+
+def _acklam_tail(xp: Any, low: Any) -> Any:
+    """ndtri(low) for 0 < low < _ACKLAM_LOW (negative; the upper tail is its mirror image)."""
+    r = xp.sqrt(-2 * xp.log(low))
+    return _erf.polevl(r, _ACKLAM_C) / (_erf.polevl(r, _ACKLAM_D) * r + 1)
+
+
+def _ndtri64(p: Any, steps: int) -> Any:
+    """ndtri of a float64 array of any namespace: Acklam's approximation (1.2e-9 relative), then
+    ``steps`` Halley steps on the CDF, its error measured with erf near the centre and on the side of
+    the smaller tail beyond, where erfc keeps its digits (full precision, also for p near 0, 1/2, 1)."""
+    xp = backend.namespace_of(p)
+    inside = (p > 0) & (p < 1)
+    lower, upper = inside & (p < _ACKLAM_LOW), inside & (p > 1 - _ACKLAM_LOW)
+    x = _erf.piecewise(
+        p,
+        (
+            (lower, partial(_acklam_tail, xp), 0.01),
+            (upper, lambda v: -_acklam_tail(xp, 1.0 - v), 0.99),
+            (inside & ~lower & ~upper, lambda v: _acklam_centre(v - 0.5), 0.5),
+        ),
+        default=0.0,
+    )
+    for _ in range(steps):
+        # Phi(x) - p = (erf(x / sqrt 2) / 2) - (p - 1/2) near the centre, where p - 1/2 keeps its digits,
+        # and from the smaller tail beyond (erf - 1 = -erfc there, by its own formula)
+        t = xp.abs(x) * _SQRT_HALF
+        half_erf = 0.5 * _erf.erf_split(t)
+        # the three cases by 0/1 indicators, not selects (a mispredicted branch each on mixed ranges);
+        # each product by 0 is exactly 0, so every element keeps its own case's value
+        beyond, negative = (t > 1.0).astype(x.dtype), xp.signbit(x).astype(x.dtype)
+        tails = negative * (-half_erf - p) + (1.0 - negative) * ((1 - p) + half_erf)
+        err = beyond * tails + (1.0 - beyond) * (xp.copysign(half_erf, x) - (p - 0.5))
+        step = err * math.sqrt(2 * math.pi) * xp.exp(x * x * 0.5)
+        x = x - step / (1 + x * step / 2)
+    return xp.where(inside, x, xp.where(p == 0, -xp.inf, xp.where(p == 1, xp.inf, xp.nan)))
+
+
 def ndtri_array(a: Any) -> Any:
-    """The standard normal quantile of an array, in its dtype: Acklam's approximation, then two
-    Halley steps on the erfc-based CDF (full float64 precision, also for p near 0 or 1)."""
-    xp, p = _f64(a)
+    """The standard normal quantile of an array, in its dtype: Acklam's approximation, within
+    float32's precision as it is, and one Halley step for float64."""
     with np.errstate(all="ignore"):
-        inside = (p > 0) & (p < 1)
-        q = xp.where(inside, p, 0.5)
-        low = xp.minimum(q, 1 - q)
-        r = xp.sqrt(-2 * xp.log(low))
-        tail = _poly(r, _ACKLAM_C) / (_poly(r, _ACKLAM_D) * r + 1)  # for the lower tail; flipped above
-        tail = xp.where(q > 0.5, -tail, tail)
-        u = q - 0.5
-        s = u * u
-        centre = u * _poly(s, _ACKLAM_A) / (_poly(s, _ACKLAM_B) * s + 1)
-        x = xp.where(low < 0.02425, tail, centre)
-        for _ in range(2):
-            # the error measured on the side of the smaller tail, where erfc keeps its digits
-            err = xp.where(x < 0, 0.5 * _erfc64(-x / math.sqrt(2.0)) - q, (1 - q) - 0.5 * _erfc64(x / math.sqrt(2.0)))
-            step = err * math.sqrt(2 * math.pi) * _exp_square(xp, x / math.sqrt(2.0))
-            x = x - step / (1 + x * step / 2)
-        out = xp.where(inside, x, xp.where(p == 0, -xp.inf, xp.where(p == 1, xp.inf, xp.nan)))
-    return out.astype(a.dtype)
+        return _erf.on_host_blocks(partial(_ndtri64, steps=0 if a.dtype.itemsize <= 4 else 1), a)
 
 
 def ndtri(x: Any) -> Tensor:
@@ -1258,17 +1363,24 @@ def _ndtri_vjp(g, y, args, saved, needs, xp):
 _ndtri_vjp.reads_inputs = False  # type: ignore[attr-defined]
 
 
+def _log_ndtr64(x: Any) -> Any:
+    """log ndtr(x) of a float64 array of any namespace."""
+    xp = backend.namespace_of(x)
+
+    def lower(v: Any) -> Any:
+        t = v * _SQRT_HALF
+        return xp.log(_erfcx64(-t) * 0.5) - t * t
+
+    return _erf.piecewise(
+        x, ((x < -1, lower, -2.0), (x >= -1, lambda v: xp.log1p(_erf.erfc64(v * _SQRT_HALF) * -0.5), 0.0))
+    )
+
+
 def log_ndtr_array(a: Any) -> Any:
     """log of the standard normal CDF of an array, in its dtype: log(erfcx(-x/sqrt 2)/2) - x^2/2 below
     -1 (no underflow), log1p(-erfc(x/sqrt 2)/2) above."""
-    xp, x = _f64(a)
-    t = x / math.sqrt(2.0)
     with np.errstate(all="ignore"):
-        low = x < -1
-        lower = xp.log(erfcx_array(xp.where(low, -t, 1.0)) / 2) - t * t
-        upper = xp.log1p(-_erfc64(xp.where(low, 0.0, t)) / 2)
-        out = xp.where(low, lower, upper)
-    return out.astype(a.dtype)
+        return _erf.on_host_blocks(_log_ndtr64, a)
 
 
 def log_ndtr(x: Any) -> Tensor:
@@ -1639,59 +1751,89 @@ _QUARTER_PI, _THREE_QUARTER_PI = 0.785398163397448309615660845819875721, 2.35619
 _SQRT_2_OVER_PI, _TWO_OVER_PI = 0.797884560802865355879892119868763737, 0.636619772367581343075535053490057448
 
 
-def _j0_positive(xp: Any, x: Any) -> Any:
+def _j0_small(xp: Any, x: Any) -> Any:
+    """J0(x) for 0 <= x <= 5."""
     xx = x * x
-    near = xx * 0.25
     small = (xx - 5.78318596294678452118e00) * (xx - 3.04712623436620863991e01) * _poly(xx, _J0_RP) / _poly(xx, _J0_RQ)
-    small = xp.where(x < 0.00001, 1.0 - near, small)
-    w = 25.0 / xx
+    return xp.where(x < 0.00001, 1.0 - xx * 0.25, small)
+
+
+def _j0_y0_large(xp: Any, x: Any, second_kind: bool) -> Any:
+    """J0(x) (Y0(x) with ``second_kind``) for x > 5: Hankel's asymptotic form."""
+    w = 25.0 / (x * x)
     p, q = _poly(w, _J0_PP) / _poly(w, _J0_PQ), _poly(w, _J0_QP) / _poly(w, _J0_QQ)
-    large = (p * xp.cos(x - _QUARTER_PI) - 5.0 / x * q * xp.sin(x - _QUARTER_PI)) * _SQRT_2_OVER_PI / xp.sqrt(x)
-    return xp.where(x <= 5.0, small, large)
+    phase = x - _QUARTER_PI
+    sin, cos = xp.sin(phase), xp.cos(phase)
+    if second_kind:
+        return (p * sin + 5.0 / x * q * cos) * _SQRT_2_OVER_PI / xp.sqrt(x)
+    return (p * cos - 5.0 / x * q * sin) * _SQRT_2_OVER_PI / xp.sqrt(x)
 
 
-def _j1_positive(xp: Any, x: Any) -> Any:
+def _j1_small(xp: Any, x: Any) -> Any:
+    """J1(x) for 0 <= x <= 5."""
     xx = x * x
-    small = (
+    return (
         _poly(xx, _J1_RP) / _poly(xx, _J1_RQ) * x * (xx - 1.46819706421238932572e01) * (xx - 4.92184563216946036703e01)
     )
+
+
+def _j1_y1_large(xp: Any, x: Any, second_kind: bool) -> Any:
+    """J1(x) (Y1(x) with ``second_kind``) for x > 5."""
     w = 5.0 / x * (5.0 / x)
     p, q = _poly(w, _J1_PP) / _poly(w, _J1_PQ), _poly(w, _J1_QP) / _poly(w, _J1_QQ)
-    large = (
-        (p * xp.cos(x - _THREE_QUARTER_PI) - 5.0 / x * q * xp.sin(x - _THREE_QUARTER_PI)) * _SQRT_2_OVER_PI / xp.sqrt(x)
-    )
-    return xp.where(x <= 5.0, small, large)
+    phase = x - _THREE_QUARTER_PI
+    sin, cos = xp.sin(phase), xp.cos(phase)
+    if second_kind:
+        return (p * sin + 5.0 / x * q * cos) * _SQRT_2_OVER_PI / xp.sqrt(x)
+    return (p * cos - 5.0 / x * q * sin) * _SQRT_2_OVER_PI / xp.sqrt(x)
 
 
 def _bessel_j0_values(xp: Any, x: Any) -> Any:
-    return _j0_positive(xp, xp.abs(x))
+    a = xp.abs(x)
+    return _erf.piecewise(
+        a, ((a <= 5.0, partial(_j0_small, xp), 1.0), (a > 5.0, partial(_j0_y0_large, xp, second_kind=False), 6.0))
+    )
 
 
 def _bessel_j1_values(xp: Any, x: Any) -> Any:
-    out = _j1_positive(xp, xp.abs(x))
-    return xp.where(x < 0.0, -out, out)
+    a = xp.abs(x)
+    out = _erf.piecewise(
+        a, ((a <= 5.0, partial(_j1_small, xp), 1.0), (a > 5.0, partial(_j1_y1_large, xp, second_kind=False), 6.0))
+    )
+    return xp.where(xp.signbit(x), -out, out)  # odd: -0.0 at -0.0, as torch
+
+
+def _y0_small(xp: Any, x: Any) -> Any:
+    """Y0(x) for 0 < x <= 5."""
+    return _poly(x * x, _Y0_YP) / _poly(x * x, _Y0_YQ) + _TWO_OVER_PI * xp.log(x) * _j0_small(xp, x)
+
+
+def _y1_small(xp: Any, x: Any) -> Any:
+    """Y1(x) for 0 < x <= 5."""
+    xx = x * x
+    return x * (_poly(xx, _Y1_YP) / _poly(xx, _Y1_YQ)) + _TWO_OVER_PI * (_j1_small(xp, x) * xp.log(x) - 1.0 / x)
 
 
 def _bessel_y0_values(xp: Any, x: Any) -> Any:
-    xx = x * x
-    small = _poly(xx, _Y0_YP) / _poly(xx, _Y0_YQ) + _TWO_OVER_PI * xp.log(x) * _j0_positive(xp, x)
-    small = xp.where(x == 0.0, -xp.inf, xp.where(x < 0.0, xp.nan, small))
-    w = 25.0 / xx
-    p, q = _poly(w, _J0_PP) / _poly(w, _J0_PQ), _poly(w, _J0_QP) / _poly(w, _J0_QQ)
-    large = (p * xp.sin(x - _QUARTER_PI) + 5.0 / x * q * xp.cos(x - _QUARTER_PI)) * _SQRT_2_OVER_PI / xp.sqrt(x)
-    return xp.where(x <= 5.0, small, large)
+    out = _erf.piecewise(
+        x,
+        (
+            (x > 5.0, partial(_j0_y0_large, xp, second_kind=True), 6.0),
+            ((x > 0.0) & (x <= 5.0), partial(_y0_small, xp), 1.0),
+        ),
+    )
+    return xp.where(x == 0.0, -xp.inf, xp.where(x < 0.0, xp.nan, out))
 
 
 def _bessel_y1_values(xp: Any, x: Any) -> Any:
-    xx = x * x
-    small = x * (_poly(xx, _Y1_YP) / _poly(xx, _Y1_YQ)) + _TWO_OVER_PI * (_j1_positive(xp, x) * xp.log(x) - 1.0 / x)
-    small = xp.where(x == 0.0, -xp.inf, xp.where(x < 0.0, xp.nan, small))
-    w = 5.0 / x * (5.0 / x)
-    p, q = _poly(w, _J1_PP) / _poly(w, _J1_PQ), _poly(w, _J1_QP) / _poly(w, _J1_QQ)
-    large = (
-        (p * xp.sin(x - _THREE_QUARTER_PI) + 5.0 / x * q * xp.cos(x - _THREE_QUARTER_PI)) * _SQRT_2_OVER_PI / xp.sqrt(x)
+    out = _erf.piecewise(
+        x,
+        (
+            (x > 5.0, partial(_j1_y1_large, xp, second_kind=True), 6.0),
+            ((x > 0.0) & (x <= 5.0), partial(_y1_small, xp), 1.0),
+        ),
     )
-    return xp.where(x <= 5.0, small, large)
+    return xp.where(x == 0.0, -xp.inf, xp.where(x < 0.0, xp.nan, out))
 
 
 def _bessel_k_values(order: int, scaled: bool) -> Any:
@@ -1758,11 +1900,10 @@ def _spherical_bessel_j0_values(xp: Any, x: Any) -> Any:
 def _unary_special(name: str, values: Any, what: str) -> Any:
     def function(input: Any) -> Tensor:  # noqa: A002  (torch's keyword)
         x = _lift_float(input)
-        xp, a = _f64(x.array)
         with np.errstate(all="ignore"):
-            out = values(xp, a)
+            out = _erf.on_host_blocks(lambda a: values(backend.namespace_of(a), a), x.array)
         rule = _NO_DERIVATIVE.setdefault(name, _no_derivative(name))
-        return record_op(out.astype(x.array.dtype), (x,), rule)
+        return record_op(out, (x,), rule)
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = (
