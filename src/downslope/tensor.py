@@ -238,7 +238,7 @@ class Tensor:
                     f"{list(value.array.shape)} to a tensor of size {list(self.array.shape)}"
                 )
             if value.array.dtype != self.array.dtype:
-                raise ArgumentTypeError(
+                raise DTypeError(  # a TypeError, and a RuntimeError as torch's
                     f"assigned grad has data of a different type: {value.array.dtype}, the tensor is {self.array.dtype}"
                 )
             if type(value.array) is not type(self.array) and _devices.device_of(value.array) != _devices.device_of(

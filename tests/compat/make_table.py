@@ -217,7 +217,9 @@ DIFFERS: dict[str, str] = {
     "holds copies (PyTorch's holds the live state tensors, so a dict kept across steps follows training there: "
     "copy.deepcopy it in PyTorch, keep it as it is here) and carries downslope's own keys (optimizer, state_layout, "
     "counts, options) after PyTorch's two; a parameter removed from param_groups leaves opt.state (PyTorch keeps "
-    "its entry)",
+    "its entry); a parameter given another shape or dtype through .data after the optimizer was built is refused "
+    "at the next step with a StateError (PyTorch steps a reshaped one with SGD without momentum, and with any "
+    "optimizer before its first step): build a new optimizer over the grown parameters",
     "torch.optim.SparseAdam": "takes downslope's gradients (PyTorch's needs sparse ones): an nn.Embedding(sparse=True) "
     "gradient still held as rows updates exactly the rows looked up; a dense gradient (one read as a tensor, or "
     "with a dense part) updates the rows nn.Embedding(sparse=True) looked up, and any row with a non-zero gradient",

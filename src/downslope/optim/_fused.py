@@ -11,7 +11,7 @@ arithmetic in PyTorch's order.
 
 They apply when numba is there (``jit_gate``), the bucket is a flat buffer of host arrays whose
 parameters average at least :data:`MIN_MEAN_SIZE` elements, every parameter has a gradient of its
-own dtype and shape, all of them have taken the same number of steps, no clipping option is set,
+own dtype and shape (their step counts may differ: each takes its own scalars), no clipping option is set,
 the hyperparameters are plain numbers and the optimizer's chain is the class's own. Anything else
 takes the transforms path, with the same results up to rounding.
 
@@ -63,15 +63,14 @@ def _number(value: Any) -> float | None:
 
 
 def _grads(b: FlatBucket) -> list[np.ndarray] | None:
-    """Each parameter's gradient as a flat host array, when the bucket can take a one-pass step."""
+    """Each parameter's gradient as a flat host array, when the bucket can take a one-pass step (the
+    kernels take each parameter's scalars, so its parameters' step counts may differ)."""
     if type(b) is not FlatBucket or b.flat.size < MIN_MEAN_SIZE * len(b.params):
         return None
     if b.flat.size < MIN_TOTAL_SIZE and _KERNELS not in sys.modules:
         return None
     if not b.uniform or b.watched:  # after a missed step, a load or a user's write: are they even?
-        if not bool((b.steps == b.steps[0]).all()):  # host: step counts are host integers
-            return None
-        b.uniform = True
+        b.uniform = bool((b.steps == b.steps[0]).all())  # host: step counts are host integers
     flat = b.flat
     if type(flat) is not np.ndarray:
         return None
@@ -99,7 +98,8 @@ def _slices(b: FlatBucket) -> list[slice]:
 
 
 def _finish(b: FlatBucket) -> None:
-    """The bookkeeping of ``FlatBucket.apply`` for a step every parameter took."""
+    """The bookkeeping of ``FlatBucket.apply`` for a step every parameter took (``uniform`` is unchanged:
+    every count moves by one)."""
     b.started[:] = True
     b.steps += 1
     b.count += 1
@@ -186,20 +186,26 @@ def adam_step(group: dict[str, Any], b: FlatBucket) -> Step | None:
         return None
     decoupled = bool(group.get("decoupled_weight_decay", False))
     maximize = bool(group.get("maximize", False))
-    step = int(b.steps[0]) + 1  # host: the bucket's step count, a host integer
-    # PyTorch's scalars, computed in Python floats, then rounded once to the parameters' dtype
-    bc1 = 1 - beta1**step
-    bc2 = 1 - beta2**step
     dt = b.dtype.type
+    # PyTorch's scalars, computed in Python floats once per parameter (each has its own step count, which
+    # differ once some parameter missed a step), then rounded once to the parameters' dtype
+    per_count: dict[int, tuple[Any, Any]] = {}
+    scalars = []
+    for count in b.steps.tolist():  # host: one step count per parameter
+        step = int(count) + 1
+        if step not in per_count:
+            bc1, bc2 = 1 - beta1**step, 1 - beta2**step
+            per_count[step] = (dt(-(lr / bc1)), dt(bc2**0.5))
+        scalars.append(per_count[step])
     l2 = dt(0.0 if decoupled else wd)
     shrink = dt(1 - lr * wd if decoupled and wd != 0 else 1.0)
     w1, b2, w2 = dt(1 - beta1), dt(beta2), dt(1 - beta2)
-    neg_step, bc2_sqrt, e = dt(-(lr / bc1)), dt(bc2**0.5), dt(eps)
+    e = dt(eps)
 
     def adam() -> None:
         if amsgrad:
             slot["max_exp_avg_sq"] = vmax
-        for s, g in zip(_slices(b), grads):
+        for s, g, (neg_step, bc2_sqrt) in zip(_slices(b), grads, scalars):
             top = vmax[s] if amsgrad else vmax
             k.adam_(b.flat[s], g, m[s], v[s], top, maximize, l2, shrink, w1, b2, w2, neg_step, bc2_sqrt, e, amsgrad)
         _finish(b)

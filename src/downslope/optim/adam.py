@@ -196,6 +196,18 @@ def _spread(product: np.ndarray, flat: np.ndarray) -> np.ndarray:
     return np.zeros_like(flat, dtype=product.dtype) + product
 
 
+def _product_after(steps: int, group: dict[str, Any], dtype: Any) -> np.ndarray:
+    """NAdam's running product after ``steps`` steps with the group's hyperparameters, as PyTorch
+    multiplies it (``mu_product *= mu_t`` in ``dtype``): the product of a parameter that has no element
+    to keep it in (an empty one)."""
+    beta1, psi = float(group["betas"][0]), float(group["momentum_decay"])  # host: the group's hyperparameters
+    kind = np.dtype(dtype).type
+    product = kind(1.0)
+    for t in range(1, steps + 1):
+        product = kind(product * kind(beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))))
+    return np.array(product, dtype)  # host: one number, handed out as the parameter's state
+
+
 class NAdam(_AdamBase):
     """NAdam (Dozat, 2016): Adam with Nesterov momentum and PyTorch's momentum schedule
     (``momentum_decay=4e-3``); ``decoupled_weight_decay=True`` gives NAdamW.
@@ -282,13 +294,18 @@ class NAdam(_AdamBase):
         return None
 
     @classmethod
-    def _product_of(cls, bucket: Any, j: int) -> Any:
+    def _product_of(cls, bucket: Any, j: int, group: dict[str, Any]) -> Any:
         """Parameter ``j``'s running product, a 0-d array (None before the state exists)."""
         slot = cls._product_slot(bucket)
         if slot is None:
             return None
         mu = slot["mu_product"]
-        return mu if mu.ndim == 0 else mu[bucket.offsets[j]].reshape(())
+        if mu.ndim == 0:
+            return mu
+        if bucket.sizes[j] == 0:
+            # an empty parameter: no element holds its product, so it is PyTorch's rebuilt from its step count
+            return _product_after(int(bucket.steps[j]), group, mu.dtype)  # host: a step count
+        return mu[bucket.offsets[j]].reshape(())
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = None
@@ -321,7 +338,7 @@ class NAdam(_AdamBase):
         if slot is None:
             return entry
         if b.sizes[j] == 0:  # an empty parameter: no element holds its product
-            entry["mu_product"] = wrap_array(to_host(self._product_of(b, j)).copy())
+            entry["mu_product"] = wrap_array(to_host(self._product_of(b, j, self.param_groups[gi])).copy())
             return entry
         if slot["mu_product"].ndim == 0 and len(b.params) > 1:
             # one number shared by the bucket: the parameter's own is handed out, which a write changes
@@ -337,8 +354,8 @@ class NAdam(_AdamBase):
 
     def state_dict(self) -> dict[str, Any]:
         saved = super().state_dict()
-        for pos, (_, b, j) in enumerate(self._positions()):
-            mu = self._product_of(b, j)
+        for pos, (gi, b, j) in enumerate(self._positions()):
+            mu = self._product_of(b, j, self.param_groups[gi])
             if b.started[j] and pos in saved["state"] and mu is not None:
                 saved["state"][pos]["mu_product"] = wrap_array(to_host(mu).copy())
         return saved
@@ -361,10 +378,10 @@ class NAdam(_AdamBase):
             state_dict = {**state_dict, "state": entries}
         super().load_state_dict(state_dict)
         by_bucket: dict[int, tuple[Any, list[Any]]] = {}
-        for pos, (_, b, j) in enumerate(self._positions()):
+        for pos, (gi, b, j) in enumerate(self._positions()):
             mu = products.get(pos)
             if mu is None:
-                mu = self._product_of(b, j)
+                mu = self._product_of(b, j, self.param_groups[gi])
             by_bucket.setdefault(id(b), (b, []))[1].append(mu)
         for b, values in by_bucket.values():
             slot = self._product_slot(b)

@@ -86,6 +86,26 @@ def _on(like: Any, host: np.ndarray) -> Any:
     return host if type(like) is np.ndarray else to_device(host, device_of(like))
 
 
+def _step_runs(steps: np.ndarray, sizes: list[int]) -> tuple[int | None, tuple[tuple[int, int, int], ...] | None]:
+    """The step counts of parameters laid end to end (``steps``, host, one per parameter of ``sizes``
+    elements) for a StepContext: ``(count, None)`` when every non-empty parameter has the same one, else
+    ``(None, runs)`` with one ``(start, stop, count)`` per run of neighbours sharing a count. Empty
+    parameters hold no element, so their counts are left out."""
+    runs: list[list[int]] = []
+    start = 0
+    for t, n in zip(steps.tolist(), sizes):  # host: one count per parameter
+        if n == 0:
+            continue
+        if runs and runs[-1][2] == int(t):
+            runs[-1][1] = start + n
+        else:
+            runs.append([start, start + n, int(t)])
+        start += n
+    if len(runs) <= 1:
+        return (runs[0][2] if runs else int(steps[0])), None
+    return None, tuple((a, b, t) for a, b, t in runs)
+
+
 def repoint_aliases(p: Tensor, old: Any, new: Any) -> None:
     """Point the live aliases of ``p`` (its ``.data``, ``detach()`` and views, taken before an optimizer
     moved it) from ``old`` to the same place in ``new``, so they keep following the parameter, as
@@ -281,11 +301,8 @@ class FlatBucket:
             self.steps += 1
             if not self.uniform or self.watched:  # after a missed step or a user's write: are they even?
                 self.uniform = bool((self.steps == self.steps[0]).all())  # host: steps are host integers
-            if self.uniform:
-                step: Any = int(self.steps[0])
-            else:
-                step = _on(self.flat, np.repeat(self.steps.astype(self.dtype), self.sizes))
-            ctx = StepContext(group, step, self.count, first)
+            step, runs = (int(self.steps[0]), None) if self.uniform else _step_runs(self.steps, self.sizes)
+            ctx = StepContext(group, step, self.count, first, runs, self.flat, self.sizes)
             ctx.keep_scratch(self.scratch)
             updates, self.state = transform.update(g, self.state, self.flat, ctx)
             self.flat += updates
@@ -294,12 +311,9 @@ class FlatBucket:
             self.started[present] = True
             self.steps[present] += 1
             self.uniform = False
-            sub_steps = self.steps[present]
-            if sub_steps.min() == sub_steps.max():
-                step = int(sub_steps[0])
-            else:
-                step = _on(self.flat, np.repeat(sub_steps.astype(self.dtype), [self.sizes[i] for i in present]))
-            ctx = StepContext(group, step, self.count, first)
+            sizes = [self.sizes[i] for i in present]
+            step, runs = _step_runs(self.steps[present], sizes)
+            ctx = StepContext(group, step, self.count, first, runs, self.flat, sizes)
             sub_params = self.flat[idx]
             sub_state = _gather_state(self.state, idx, self.flat.size)
             updates, sub_state = transform.update(g, sub_state, sub_params, ctx)

@@ -1610,8 +1610,8 @@ class _BoundToSelf:
 def _jsonable(v: Any) -> Any:
     if isinstance(v, Tensor) and v.numel() == 1:  # a Tensor lr: its number (loading fills the group's Tensor)
         return _lr_value(v)
-    if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
+    if isinstance(v, tuple):  # kept a tuple (betas, etas...), as PyTorch's; ds.save keeps tuples too
+        return tuple(_jsonable(x) for x in v)
     if isinstance(v, (np.floating, np.integer, np.bool_)):
         return v.item()  # host: a NumPy scalar hyperparameter made JSON-able
     return v

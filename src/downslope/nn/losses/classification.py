@@ -10,7 +10,7 @@ import numpy as np
 
 from ... import jit_gate, ops
 from ...backend import namespace_of
-from ...errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
+from ...errors import ArgumentError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ...ops import reductions as _reductions
 from ...tensor import Tensor, record_op, wrap_array
 from .._arrays import array_like, is_host, scalar
@@ -198,7 +198,7 @@ def _class_layout(x: Tensor, fn: str) -> tuple[Tensor, bool]:
 def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn: str) -> np.ndarray:
     t = array_like(target, x.array)
     if t.dtype.kind not in "iu":  # a float 0.5 would silently become class 0; True class 1 (torch refuses both)
-        raise ArgumentTypeError(
+        raise DTypeError(  # a TypeError, and a RuntimeError as torch's "expected target dtype to be Long"
             f"{fn}: target must hold integer class indices, got dtype {t.dtype}"
             + ("; convert a boolean mask with target.long()" if t.dtype.kind == "b" else "")
         )
@@ -253,7 +253,7 @@ def cross_entropy(
     """
     x, reduction = _input_and_reduction(input, "cross_entropy", size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise InvalidValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     x2, unbatched = _class_layout(x, "cross_entropy")
     n_classes = x2.shape[1]
     w = _class_weight(weight, n_classes, x, "cross_entropy")
@@ -643,7 +643,7 @@ class CrossEntropyLoss(_WeightedLoss):
         label_smoothing: float = 0.0,
     ) -> None:
         if not 0.0 <= label_smoothing <= 1.0:
-            raise ArgumentError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
+            raise InvalidValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)  # host: a Python number

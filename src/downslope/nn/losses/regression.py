@@ -10,7 +10,7 @@ import numpy as np
 
 from ... import ops
 from ...backend import namespace_of
-from ...errors import ArgumentError, ShapeError
+from ...errors import ArgumentError, InvalidValueError, ShapeError
 from ...tensor import Tensor, record_op, wrap_array
 from .._arrays import is_host, scalar
 from ._base import (
@@ -132,7 +132,7 @@ def huber_loss(
     x = _input(input, "huber_loss")
     _check_reduction(reduction, "huber_loss")
     if not delta > 0:
-        raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
+        raise InvalidValueError(f"huber_loss: delta must be positive, got {delta}")  # torch: a RuntimeError
     w = _sample_weight(weight, x, "huber_loss")
     x, t = _broadcast_pair(x, target, "huber_loss", warn=True, reduction=reduction)
     d = x - t
@@ -153,7 +153,7 @@ def smooth_l1_loss(
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Huber divided by beta; L1 when beta=0)."""
     x, reduction = _input_and_reduction(input, "smooth_l1_loss", size_average, reduce, reduction)
     if beta < 0:
-        raise ArgumentError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+        raise InvalidValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")  # torch: a RuntimeError
     x, t = _broadcast_pair(x, target, "smooth_l1_loss", warn=True, reduction=reduction, promote="types")
     d = x - t
     ad = ops.abs(d)

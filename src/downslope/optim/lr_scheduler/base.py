@@ -211,7 +211,9 @@ class LRScheduler:
         self._last_lr = _group_lrs(self.optimizer)
 
     def state_dict(self) -> dict[str, Any]:
-        """Every attribute but the optimizer and functions, as JSON-able values."""
+        """Every attribute but the optimizer and functions, copied, in PyTorch's types (MultiStepLR's
+        milestones a Counter, tuples as tuples): ``ds.save`` writes them without pickle, and PyTorch's
+        schedulers load the dict."""
         return {k: _jsonable(v) for k, v in self.__dict__.items() if k not in self._excluded_state and not callable(v)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -221,15 +223,17 @@ class LRScheduler:
             if isinstance(current, tuple) and isinstance(v, list):
                 v = tuple(v)
             elif isinstance(current, Counter) and isinstance(v, (list, dict)):
-                v = Counter(v)  # MultiStepLR's milestones: a list here, a Counter in PyTorch's state dicts
+                # MultiStepLR's milestones: a Counter (a plain dict once through ds.save), or the list
+                # older downslope checkpoints hold; a JSON round trip makes its keys strings
+                v = Counter({int(k): n for k, n in v.items()} if isinstance(v, dict) else v)
             self.__dict__[k] = v
 
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, Counter):
-        return sorted(v.elements())
+        return Counter(v)
     if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
+        return tuple(_jsonable(x) for x in v)
     if isinstance(v, list):
         return [_jsonable(x) for x in v]
     if isinstance(v, dict):

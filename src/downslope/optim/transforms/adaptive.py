@@ -7,18 +7,20 @@ from typing import Any
 import numpy as np
 
 from ... import backend
-from ...devices import device_of, to_device, to_host
+from ...devices import to_host
 from ...errors import StateError
 from .base import (
     GradientTransformation,
     State,
     StepContext,
-    _is_scalar_step,
     _opmath,
     _round_as,
     _zeros_if_missing,
     from_group,
     hyper,
+    is_one_step,
+    per_step,
+    per_step_op,
 )
 
 
@@ -43,31 +45,33 @@ def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any 
         m, v = state["exp_avg"], state["exp_avg_sq"]
         tmp = ctx.scratch(g, 1)
         _update_moments_(m, v, g, beta1, beta2, tmp)
-        t = ctx.step
-        bc1 = 1 - beta1**t
-        bc2_sqrt = (1 - beta2**t) ** 0.5
         if hyper(amsgrad, ctx):
             vmax = _zeros_if_missing(state, "max_exp_avg_sq", v)
             np.maximum(vmax, v, out=vmax)
             np.sqrt(vmax, out=tmp)
         else:
             np.sqrt(v, out=tmp)
+        # the bias corrections in Python floats, once per step count (PyTorch's once per parameter)
         if v.dtype == np.float16:  # PyTorch's float16 steps: its denominator rounded where it rounds it
-            tmp /= np.float32(bc2_sqrt)
+            per_step_op(ctx, np.divide, tmp, lambda t: (1 - beta2**t) ** 0.5, tmp, _COEFF, np.float32)
             _round_as(tmp, v)
             tmp += np.float32(e)
             _round_as(tmp, v)
             np.divide(m, tmp, out=g)
-            g *= np.float32(1 / bc1)
+            per_step_op(ctx, np.multiply, g, lambda t: 1 / (1 - beta1**t), g, _COEFF + 1, np.float32)
             return g, state
         # (m / bc1) / (sqrt(v) / bc2_sqrt + eps) rearranged as (bc2_sqrt / bc1) * m / (sqrt(v) + eps * bc2_sqrt):
         # the same number, one pass over the buffers fewer (the step is memory-bound on large models).
-        tmp += e * bc2_sqrt
+        per_step_op(ctx, np.add, tmp, lambda t: e * (1 - beta2**t) ** 0.5, tmp, _COEFF)
         np.divide(m, tmp, out=g)
-        g *= bc2_sqrt / bc1
+        per_step_op(ctx, np.multiply, g, lambda t: (1 - beta2**t) ** 0.5 / (1 - beta1**t), g, _COEFF + 1)
         return g, state
 
     return GradientTransformation(init, update)
+
+
+#: the first scratch slot of the per-step coefficient arrays (per_step), clear of the rules' own temporaries
+_COEFF = 10
 
 
 def _torch_scalar_type(dtype: np.dtype) -> type:
@@ -179,7 +183,7 @@ def scale_by_adagrad(
         _round_as(tmp, acc)
         g /= tmp
         if decay != 0:
-            g /= 1 + (ctx.step - 1) * decay
+            per_step_op(ctx, np.divide, g, lambda t: 1 + (t - 1) * decay, g, _COEFF)
         return g, state
 
     return GradientTransformation(init, update)
@@ -282,9 +286,14 @@ def scale_by_asgd(
     """Averaged SGD (Polyak and Juditsky, 1992), PyTorch's form: a decaying step size ``eta`` and a
     running average ``ax`` of the parameters (kept in the state; it does not change the updates)::
 
-        update = -eta * (g + lambd * p)
-        ax += (p_new - ax) * mu
+        p *= 1 - lambd * eta                   (in place, before the update: PyTorch's order)
+        update = -eta * g
+        ax += (p + update - ax) * mu
         eta = lr / (1 + lambd * lr * t) ** alpha;  mu = 1 / max(1, t - t0)
+
+    The decay shrinks ``params`` in place rather than entering the update, as PyTorch's
+    ``p.mul_(1 - lambd * eta)`` does: an infinite parameter then stays infinite, where an update added to
+    it could give inf - inf. A transform placed after this one sees only ``-eta * g``.
 
     Example:
         >>> from downslope.optim import transforms as T
@@ -305,24 +314,72 @@ def scale_by_asgd(
         else:
             np.copyto(eta, scalar(rate), where=ctx.first)
         tmp = ctx.scratch(g, 1)
-        # torch shrinks the parameter first (p *= 1 - lambd * eta): an infinite one stays infinite, so
-        # its decay term is kept finite here (an infinite term would make p + update inf - inf)
-        big = np.finfo(params.dtype).max
-        np.clip(params, -big, big, out=tmp)
-        tmp *= decay
-        g += tmp
-        g *= eta
-        np.negative(g, out=g)  # g is now the update
-        np.add(params, g, out=tmp)  # the new parameters
-        tmp -= ax
-        tmp *= mu
-        ax += tmp
-        step = np.float64(ctx.step) if _is_scalar_step(ctx.step) else ctx.step.astype(np.float64)
-        eta[...] = (rate / (1 + decay * rate * step) ** power).astype(scalar)
-        mu[...] = (1.0 / np.maximum(1.0, step - start)).astype(scalar)
+        eta_value, mu_value = _one_value(eta, g, ctx), _one_value(mu, g, ctx)
+        if eta_value is not None and mu_value is not None:
+            # one eta and one mu for every element (the usual case: PyTorch's per-parameter numbers all
+            # alike): scalar arithmetic, PyTorch's, in as few passes over the buffers as its step
+            if decay != 0:
+                params *= 1 - decay * eta_value  # PyTorch's order: shrink first (an infinite p stays infinite)
+            g *= -eta_value  # g is now the update
+            if mu_value == 1:
+                np.add(params, g, out=ax)  # PyTorch's ax.copy_(p) while mu is 1 (until t0 steps)
+            else:
+                np.add(params, g, out=tmp)
+                tmp -= ax
+                tmp *= mu_value
+                ax += tmp
+        else:
+            if decay != 0:
+                # PyTorch's order: p *= 1 - lambd * eta, then p -= eta * g (an infinite p stays infinite)
+                np.multiply(eta, decay, out=tmp)
+                np.subtract(1, tmp, out=tmp)
+                params *= tmp
+            g *= eta
+            np.negative(g, out=g)  # g is now the update
+            np.add(params, g, out=tmp)  # the new parameters
+            tmp -= ax
+            tmp *= mu
+            ax += tmp
+
+        # the next eta and mu in Python floats once per step count (PyTorch's per parameter), rounded to
+        # PyTorch's scalar dtype, then stored
+        def next_eta_of(t: Any) -> float:
+            return float(scalar(rate / (1 + decay * rate * t) ** power))  # host: Python numbers, rounded as torch's
+
+        def next_mu_of(t: Any) -> float:
+            return float(scalar(1.0 / max(1.0, t - start)))  # host: Python numbers, rounded as torch's
+
+        eta[...] = per_step(ctx, next_eta_of, eta, _COEFF)
+        next_mu = per_step(ctx, next_mu_of, mu, _COEFF + 1)
+        if not (isinstance(next_mu, float) and next_mu == mu_value):  # mu stays 1 for t0 steps: no rewrite
+            mu[...] = next_mu
         return g, state
 
     return GradientTransformation(init, update)
+
+
+def _one_value(per_element: np.ndarray, g: np.ndarray, ctx: StepContext) -> float | None:
+    """The one value every element of ``per_element`` holds, as a Python float (ASGD's eta or mu: one number
+    per parameter, kept per element), or None when they differ, are empty or not float32/float64 like ``g``.
+    Every element of a parameter holds its parameter's number (ASGD writes whole parameters, and spreads a
+    number written through ``opt.state`` from the first element), so the parameters' first elements tell."""
+    if per_element.size == 0 or per_element.dtype != g.dtype or g.dtype.kind != "f" or g.dtype.itemsize < 4:
+        return None
+    if ctx.sizes is None or len(ctx.sizes) > _FEW_PARAMETERS:
+        low, high = float(per_element.min()), float(per_element.max())  # host: two numbers, read per step
+        return low if low == high else None
+    starts, at = [], 0
+    for n in ctx.sizes:
+        if n:
+            starts.append(at)
+        at += n
+    firsts = to_host(per_element[starts]).tolist()  # host: one number per parameter, read per step
+    return firsts[0] if all(v == firsts[0] for v in firsts) else None
+
+
+#: above this many parameters, _one_value compares the whole buffer (two reductions) rather than gathering
+#: each parameter's first element in Python
+_FEW_PARAMETERS = 256
 
 
 def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
@@ -352,7 +409,7 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
         u *= _opmath(u, beta2)
         np.maximum(u, tmp, out=u)
         np.divide(m, u, out=g)
-        g /= 1 - beta1**ctx.step
+        per_step_op(ctx, np.divide, g, lambda t: 1 - beta1**t, g, _COEFF)
         return g, state
 
     return GradientTransformation(init, update)
@@ -394,16 +451,25 @@ def scale_by_nadam(
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         hypers = (hyper(b1, ctx), hyper(b2, ctx), hyper(eps, ctx), hyper(momentum_decay, ctx))
-        m, mu_prod, mu, mu_next, denom, tmp = _nadam_moments(g, state, ctx, *hypers)
         # coefficient arrays (one value per parameter, repeated over its elements), in the updates' dtype
         # where it is wider than the product's (float64 parameters: PyTorch's coefficients are Python floats)
-        product = mu_prod.astype(np.promote_types(mu_prod.dtype, g.dtype), copy=False)
+        work = np.promote_types(state["mu_product"].dtype, g.dtype)
+        m, mu_prod, _, _, denom, tmp = _nadam_moments(g, state, ctx, *hypers, coefficients=False)
+        product = mu_prod.astype(work, copy=False)
+        beta1, psi = hypers[0], hypers[3]
+
+        def mu_next(t: Any) -> Any:
+            return _nadam_mu(beta1, psi, t + 1)
+
+        # 1 - mu_t and mu_{t+1} in Python floats once per step count, entering the arithmetic as the
+        # one-count step's Python floats do
+        kind = None
         c_grad = ctx.scratch(g, 3)
         np.subtract(1.0, product, out=c_grad)
-        np.divide(1.0 - mu, c_grad, out=c_grad)
-        np.multiply(product, mu_next, out=tmp)
+        per_step_op(ctx, _divide_into, c_grad, lambda t: 1.0 - _nadam_mu(beta1, psi, t), c_grad, _COEFF + 3, kind)
+        per_step_op(ctx, np.multiply, product, mu_next, tmp, _COEFF + 1, kind)
         np.subtract(1.0, tmp, out=tmp)
-        np.divide(mu_next, tmp, out=tmp)  # c_m
+        per_step_op(ctx, _divide_into, tmp, mu_next, tmp, _COEFF + 5, kind)  # c_m
         tmp *= m
         g *= c_grad
         g += tmp
@@ -419,42 +485,44 @@ def _torch_optimizer_scalar_type() -> type:
     return np.float64 if backend.get_default_dtype() == np.float64 else np.float32
 
 
-def _of_step(t: Any, fn: Any) -> Any:
-    """``fn`` (a function of one step count, in Python floats as PyTorch computes it) at step ``t``: an int,
-    or one count per element, where ``fn`` is computed once per distinct count (NumPy's vectorised float64
-    power can be one ulp away from Python's ``**``, which a float16 step shows)."""
-    if _is_scalar_step(t):
-        return fn(t)
-    counts, where = np.unique(to_host(t), return_inverse=True)  # host: a few distinct step counts
-    values = np.array([fn(float(c)) for c in counts])[where]  # host: one Python power per distinct count
-    return to_device(values.reshape(t.shape), device_of(t))
+def _nadam_mu(beta1: float, psi: float, t: Any) -> Any:
+    """NAdam's momentum coefficient at step ``t`` (PyTorch's, in Python floats)."""
+    return beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
 
 
 def _nadam_moments(
-    g: np.ndarray, state: State, ctx: StepContext, beta1: float, beta2: float, e: float, psi: float
+    g: np.ndarray,
+    state: State,
+    ctx: StepContext,
+    beta1: float,
+    beta2: float,
+    e: float,
+    psi: float,
+    coefficients: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, Any, Any, np.ndarray, np.ndarray]:
     """NAdam's state update: the running product and the two moments in place, and the denominator
     ``sqrt(v / (1 - b2**t)) + eps`` rounded where PyTorch's float16 ops store. Returns ``(m, mu_product,
-    mu_t, mu_{t+1}, denom, tmp)``; ``tmp`` is scratch of ``g``'s shape."""
+    mu_t, mu_{t+1}, denom, tmp)``; ``tmp`` is scratch of ``g``'s shape. ``mu_t`` and ``mu_{t+1}`` are Python
+    floats when every element has one step count, else float64 arrays (None without ``coefficients``)."""
     m, v, mu_prod = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
-    t = ctx.step
-    if mu_prod.ndim == 0 and not _is_scalar_step(t):
+    if mu_prod.ndim == 0 and not is_one_step(ctx):
         raise StateError(
             "scale_by_nadam(shared_product=True): the elements have taken different numbers of steps, "
             "so one mu_product cannot serve them all; give the state a per-element mu_product first"
         )
     # the momentum schedule and bias correction in float64, as PyTorch's Python floats
-    mu = _of_step(t, lambda step: beta1 * (1.0 - 0.5 * (0.96 ** (step * psi))))
-    mu_next = _of_step(t, lambda step: beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi))))
-    bias_correction2 = _of_step(t, lambda step: 1 - beta2**step)
+    mu = mu_next = None
+    if coefficients:
+        mu = per_step(ctx, lambda step: _nadam_mu(beta1, psi, step), g, _COEFF, np.float64)
+        mu_next = per_step(ctx, lambda step: _nadam_mu(beta1, psi, step + 1), g, _COEFF + 1, np.float64)
     # mu rounded to the product's dtype before the multiply, as PyTorch's mu_product *= mu
-    mu_prod *= mu.astype(mu_prod.dtype) if hasattr(mu, "astype") else mu_prod.dtype.type(mu)
+    per_step_op(ctx, np.multiply, mu_prod, lambda step: _nadam_mu(beta1, psi, step), mu_prod, _COEFF + 4, mu_prod.dtype)
     tmp = ctx.scratch(g, 1)
     _update_moments_(m, v, g, beta1, beta2, tmp)
     denom = ctx.scratch(g, 2)
-    if hasattr(bias_correction2, "astype"):
-        bias_correction2 = bias_correction2.astype(np.float32 if v.dtype == np.float16 else v.dtype)
-    np.divide(v, _opmath(v, bias_correction2), out=denom)
+    # the bias correction in Python floats (float32 for a float16 state: PyTorch's opmath)
+    opmath = np.float32 if v.dtype == np.float16 else None
+    per_step_op(ctx, np.divide, v, lambda step: 1 - beta2**step, denom, _COEFF + 2, opmath)
     _round_as(denom, v)
     np.sqrt(denom, out=denom)
     _round_as(denom, v)
@@ -535,14 +603,42 @@ def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientT
         m, v = state["exp_avg"], state["exp_avg_sq"]
         tmp = ctx.scratch(g, 1)
         _update_moments_(m, v, g, beta1, beta2, tmp)
-        t = ctx.step
+        rho_inf = 2 / (1 - beta2) - 1
+
+        def rho(t: Any) -> Any:
+            return rho_inf - 2 * t * (beta2**t) / (1 - beta2**t)
+
+        def rect_of(t: Any) -> float:  # the rectification, 1.0 while rho_t <= 5 (no adaptive term then)
+            rho_t = rho(t)
+            if not rho_t > 5.0:
+                return 1.0
+            return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+
+        if not is_one_step(ctx) and ctx.segments is not None:
+            # one step count per run of parameters: each run's scalars in Python floats, as the one-count
+            # step computes them (PyTorch: once per parameter), spread over its elements
+            f32 = np.float32 if m.dtype == np.float16 else None
+            per_step_op(ctx, np.divide, m, lambda t: 1 - beta1**t, g, _COEFF, f32)
+            _round_as(g, m)
+            unrectified = [(a, b) for a, b, t in ctx.segments if not rho(t) > 5.0]
+            if len(unrectified) == len(ctx.segments):
+                return g, state
+            np.sqrt(v, out=tmp)
+            tmp += e
+            _round_as(tmp, v)
+            per_step_op(ctx, _divide_into, tmp, lambda t: (1 - beta2**t) ** 0.5, tmp, _COEFF + 1)
+            for a, b in unrectified:
+                tmp[a:b] = 1.0  # those runs keep the bias-corrected momentum
+            g *= tmp
+            per_step_op(ctx, np.multiply, g, rect_of, g, _COEFF + 2)
+            return g, state
+        t = ctx.step if is_one_step(ctx) else ctx.step.astype(np.float64)  # a caller's per-element counts
         bc1 = 1 - beta1**t
         bc2 = 1 - beta2**t
-        rho_inf = 2 / (1 - beta2) - 1
-        rho_t = rho_inf - 2 * t * (beta2**t) / bc2
+        rho_t = rho(t)
         np.divide(m, _opmath(m, bc1), out=g)
         _round_as(g, m)
-        if _is_scalar_step(t):
+        if is_one_step(ctx):
             if rho_t > 5.0:
                 rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
                 np.sqrt(v, out=tmp)
@@ -563,6 +659,11 @@ def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientT
         return g, state
 
     return GradientTransformation(init, update)
+
+
+def _divide_into(x: np.ndarray, value: Any, out: np.ndarray) -> None:
+    """``out = value / x`` (the numerator a step-count scalar, for :func:`per_step_op`)."""
+    np.divide(value, x, out=out)
 
 
 def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99) -> GradientTransformation:

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ...devices import device_of, to_device, to_host
 from ...errors import ArgumentTypeError, StateDictError
 
 State = Any  # a dict of flat arrays, or a tuple of those for a chain
@@ -23,7 +24,14 @@ class StepContext:
         group: the param group's hyperparameters (``{'lr': ..., 'betas': ...}``).
         step: the step count of each parameter after this update (1 on the first update). An
             ``int`` when every parameter being updated has taken the same number of steps (the
-            usual case); otherwise a float array with one entry per element of ``grads``.
+            usual case); otherwise a float64 array with one entry per element of ``grads``
+            (made on first use from ``segments``: :func:`per_step` avoids it).
+        segments: ``None`` when ``step`` is one count (or a caller's per-element array); otherwise
+            ``(start, stop, count)`` runs over the elements of ``grads``, one per run of parameters
+            that share a step count, so a rule computes its bias corrections once per count in
+            Python floats, as PyTorch does once per parameter (:func:`per_step`).
+        sizes: the element counts of the parameters laid end to end in ``grads`` (None when unknown), so
+            a rule can read a per-parameter number kept per element from each parameter's first element.
         count: how many updates this set of parameters had received before this one (Optax's
             ``count``; a schedule is evaluated at it).
         first: whether this is the first update since the state was made or reset (buffers that
@@ -33,23 +41,52 @@ class StepContext:
             ``opt.state[p]["step"] = 0``) restarts the count, not the buffers.
     """
 
-    __slots__ = ("group", "step", "count", "first", "_scratch")
+    __slots__ = ("group", "_step", "count", "first", "_scratch", "segments", "_like", "sizes")
 
-    def __init__(self, group: dict[str, Any], step: Any, count: int, first: Any = None) -> None:
+    def __init__(
+        self,
+        group: dict[str, Any],
+        step: Any,
+        count: int,
+        first: Any = None,
+        segments: tuple[tuple[int, int, int], ...] | None = None,
+        like: Any = None,
+        sizes: list[int] | None = None,
+    ) -> None:
         self.group = group
-        self.step = step
+        self.sizes = sizes
+        self._step = step
         self.count = count
+        self.segments = segments
+        self._like = like  # an array on the device the per-element steps go to (made from segments)
         if first is None:
-            first = step == 1
+            first = step == 1 if segments is None else self.step == 1
         self.first = first
         self._scratch: dict[tuple[int, int, str], np.ndarray] = {}
 
-    def scratch(self, like: np.ndarray, slot: int = 0) -> np.ndarray:
-        """A reusable temporary array shaped like ``like`` (contents undefined)."""
-        key = (slot, like.size, like.dtype.str)
+    @property
+    def step(self) -> Any:
+        if self._step is None and self.segments is not None:
+            counts = np.array([t for _, _, t in self.segments], np.float64)  # host: one count per run
+            lengths = [stop - start for start, stop, _ in self.segments]
+            host = np.repeat(counts, lengths)  # host: built once, then moved to the gradients' device
+            self._step = (
+                host if self._like is None or type(self._like) is np.ndarray else to_device(host, device_of(self._like))
+            )
+        return self._step
+
+    @step.setter
+    def step(self, value: Any) -> None:
+        self._step = value
+        self.segments = None
+
+    def scratch(self, like: np.ndarray, slot: int = 0, dtype: Any = None) -> np.ndarray:
+        """A reusable temporary array shaped like ``like`` (contents undefined), of ``like``'s dtype or ``dtype``."""
+        dt = like.dtype if dtype is None else np.dtype(dtype)
+        key = (slot, like.size, dt.str)
         buf = self._scratch.get(key)
         if buf is None:
-            buf = np.empty_like(like)
+            buf = np.empty_like(like, dtype=dt)
             self._scratch[key] = buf
         return buf
 
@@ -161,6 +198,68 @@ def _zeros_if_missing(state: dict[str, np.ndarray], key: str, like: np.ndarray, 
 
 def _is_scalar_step(step: Any) -> bool:
     return isinstance(step, (int, np.integer))
+
+
+def is_one_step(ctx: StepContext) -> bool:
+    """Whether every element being updated has taken the same number of steps (``ctx.step`` is one count)."""
+    return ctx.segments is None and _is_scalar_step(ctx._step)
+
+
+def per_step(ctx: StepContext, fn: Callable[[Any], float], like: np.ndarray, slot: int, dtype: Any = None) -> Any:
+    """``fn`` of the step count, as PyTorch computes a bias correction: once per parameter, in Python floats.
+
+    A Python float when every element has one count; otherwise an array shaped like ``like`` (in its
+    dtype or ``dtype``, the scratch ``slot``) holding each run's value over its elements, each value
+    rounded once to that dtype, as the one count's float would be rounded by the arithmetic it enters.
+    A caller's per-element ``step`` array is evaluated once per distinct count."""
+    dt = like.dtype if dtype is None else np.dtype(dtype)
+    if ctx.segments is None:
+        t = ctx.step
+        if _is_scalar_step(t):
+            return fn(t)
+        counts, where = np.unique(to_host(t), return_inverse=True)  # host: a few distinct step counts
+        values = np.array([fn(float(c)) for c in counts], dt)[where]  # host: one Python power per count
+        return (
+            to_device(values.reshape(t.shape), device_of(t)) if type(t) is not np.ndarray else values.reshape(t.shape)
+        )
+    out = ctx.scratch(like, slot, dt)
+    if len(ctx.segments) <= _FILL_RUNS:
+        for start, stop, t in ctx.segments:
+            out[start:stop] = fn(t)
+        return out
+    known: dict[Any, float] = {}
+    for _, _, t in ctx.segments:
+        if t not in known:
+            known[t] = fn(t)
+    values = np.array([known[t] for _, _, t in ctx.segments], dt)  # host: one value per run
+    lengths = [stop - start for start, stop, _ in ctx.segments]
+    host = np.repeat(values, lengths)  # host: one value per run, spread once, then copied to the device
+    out[...] = host if type(out) is np.ndarray else to_device(host, device_of(out))
+    return out
+
+
+def per_step_op(
+    ctx: StepContext, op: Any, a: np.ndarray, fn: Callable[[Any], float], out: np.ndarray, slot: int, dtype: Any = None
+) -> None:
+    """``out = op(a, fn(t))`` with ``fn`` of each element's step count (a bias correction, :func:`per_step`):
+    one scalar operation per run of step counts while they are few (no per-element array of the values:
+    the arithmetic of the one-count step, on each run's slice), otherwise with :func:`per_step`'s array.
+    ``dtype`` rounds each value to that type first (float32 for float16 buffers, PyTorch's opmath)."""
+    kind = None if dtype is None else np.dtype(dtype).type
+    if ctx.segments is not None and len(ctx.segments) <= _FILL_RUNS:
+        for start, stop, t in ctx.segments:
+            value = fn(t)
+            op(a[start:stop], value if kind is None else kind(value), out=out[start:stop])
+        return
+    value = per_step(ctx, fn, out if dtype is None else a, slot, dtype)
+    if kind is not None and not hasattr(value, "shape"):
+        value = kind(value)
+    op(a, value, out=out)
+
+
+#: up to this many runs of step counts, :func:`per_step` fills each run's slice (a memset each);
+#: beyond, it spreads the values with one ``np.repeat`` (fewer Python-level calls)
+_FILL_RUNS = 16
 
 
 def update_once(
