@@ -318,8 +318,8 @@ def test_csv_logger_writes_all_columns_and_appends(tmp_path):
     run([CSVLogger(path)], script)
     rows = list(csv.DictReader(open(path)))
     assert rows == [
-        {"epoch": "1", "loss": "1.0", "val_loss": ""},
-        {"epoch": "2", "loss": "0.5", "val_loss": "0.7"},
+        {"epoch": "0", "loss": "1.0", "val_loss": ""},  # Keras' 0-based epoch index
+        {"epoch": "1", "loss": "0.5", "val_loss": "0.7"},
     ]
     run([CSVLogger(path, append=True)], [{"loss": 0.25, "val_loss": 0.3}])
     assert [r["loss"] for r in csv.DictReader(open(path))] == ["1.0", "0.5", "0.25"]

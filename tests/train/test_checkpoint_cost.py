@@ -155,8 +155,8 @@ def test_csv_logger_appends_a_row_without_rewriting_the_file(tmp_path, monkeypat
     for epoch in range(1, 5):
         logger.on_epoch_end(epoch, {"loss": 0.5 / (epoch + 1)})
     assert rewrites == []
-    assert open(path).read().splitlines()[:2] == ["epoch;loss", "1;0.5"]
-    assert open(path).read().splitlines()[-1] == "5;0.1"
+    assert open(path).read().splitlines()[:2] == ["epoch;loss", "0;0.5"]  # Keras' 0-based epochs
+    assert open(path).read().splitlines()[-1] == "4;0.1"
     logger.on_train_end()
 
 
@@ -168,9 +168,9 @@ def test_csv_logger_late_column_rewrites_the_header_once(tmp_path):
     logger.on_epoch_end(1, {"loss": 0.5, "val_loss": 0.7})
     logger.on_epoch_end(2, {"loss": 0.25, "val_loss": 0.6})
     assert _rows(path) == [
-        {"epoch": "1", "loss": "1.0", "val_loss": ""},
-        {"epoch": "2", "loss": "0.5", "val_loss": "0.7"},
-        {"epoch": "3", "loss": "0.25", "val_loss": "0.6"},
+        {"epoch": "0", "loss": "1.0", "val_loss": ""},
+        {"epoch": "1", "loss": "0.5", "val_loss": "0.7"},
+        {"epoch": "2", "loss": "0.25", "val_loss": "0.6"},
     ]
     assert not list(tmp_path.glob(".*tmp"))
 
@@ -188,9 +188,9 @@ def test_csv_logger_resumed_cuts_the_file_back_to_the_checkpoints_rows(tmp_path)
     resumed = CSVLogger(path)
     resumed.on_train_begin()  # as fit calls it, before the checkpoint is loaded: the file is kept
     resumed.load_state_dict(state)
-    assert [r["epoch"] for r in _rows(path)] == ["1", "2", "3"]
+    assert [r["epoch"] for r in _rows(path)] == ["0", "1", "2"]
     resumed.on_epoch_end(3, {"loss": 0.25})
-    assert [(r["epoch"], r["loss"]) for r in _rows(path)][-2:] == [("3", "0.3333333333333333"), ("4", "0.25")]
+    assert [(r["epoch"], r["loss"]) for r in _rows(path)][-2:] == [("2", "0.3333333333333333"), ("3", "0.25")]
 
 
 def test_csv_logger_resume_after_a_late_column_and_from_an_old_checkpoint(tmp_path):
@@ -203,12 +203,12 @@ def test_csv_logger_resume_after_a_late_column_and_from_an_old_checkpoint(tmp_pa
     resumed = CSVLogger(path)
     resumed.on_train_begin()
     resumed.load_state_dict(state)
-    assert _rows(path) == [{"epoch": "1", "loss": "1.0"}]
+    assert _rows(path) == [{"epoch": "0", "loss": "1.0"}]
     old = CSVLogger(path)
     old.on_train_begin()
     old.load_state_dict({"rows": [{"epoch": 1, "loss": 2.0}]})  # the layout older checkpoints hold
-    old.on_epoch_end(1, {"loss": 1.5})
-    assert _rows(path) == [{"epoch": "1", "loss": "2.0"}, {"epoch": "2", "loss": "1.5"}]
+    old.on_epoch_end(1, {"loss": 1.5})  # (the old layout's rows kept their 1-based epochs; new rows are Keras')
+    assert _rows(path) == [{"epoch": "1", "loss": "2.0"}, {"epoch": "1", "loss": "1.5"}]
 
 
 def test_csv_logger_resume_with_its_file_gone_warns_and_starts_it_again(tmp_path):
@@ -223,7 +223,7 @@ def test_csv_logger_resume_with_its_file_gone_warns_and_starts_it_again(tmp_path
     with pytest.warns(RuntimeWarning, match="fewer than the 1 the checkpoint knew"):
         resumed.load_state_dict(state)
     resumed.on_epoch_end(1, {"loss": 0.5})
-    assert _rows(path) == [{"epoch": "2", "loss": "0.5"}]
+    assert _rows(path) == [{"epoch": "1", "loss": "0.5"}]
 
 
 def test_csv_logger_in_a_resumed_fit_matches_an_uninterrupted_one(tmp_path):

@@ -138,8 +138,9 @@ def test_fit_reads_a_constant_number_of_values_per_epoch_whatever_the_number_of_
         counts[batch_size] = host_reads[0]
     assert counts[4] == counts[40], counts
     # per epoch: the loss sum, the outputs and targets for the metric, the same three for validation;
-    # once per run: the first batch's loss for the divergence guard
-    assert counts[4] <= 2 * 6 + 1, counts
+    # once per run: the first batch's loss for the divergence guard, and the first batch's outputs and
+    # targets, on which each metric is checked before the epoch goes on
+    assert counts[4] <= 2 * 6 + 3, counts
 
 
 def test_without_metrics_or_validation_an_epoch_reads_one_number(host_reads):
@@ -163,7 +164,7 @@ def test_batch_logs_carry_the_loss_on_the_device_until_a_callback_reads_it(host_
 
     class Reader(cb.Callback):
         def on_batch_end(self, batch, logs=None):
-            seen.append(logs["loss"])
+            seen.append((logs["loss"], logs.batch_loss))  # Keras' loss so far; the batch's own
 
     x, y = _data()
     model = _mlp()
@@ -178,12 +179,15 @@ def test_batch_logs_carry_the_loss_on_the_device_until_a_callback_reads_it(host_
         callbacks=[Reader()],
         device="strict",
     )
-    assert len(seen) == 4 and all(isinstance(v, DeviceScalar) for v in seen)
-    assert not any(v.read for v in seen[1:])  # only the first was read (by the divergence guard)
+    assert len(seen) == 4 and all(isinstance(v, DeviceScalar) for pair in seen for v in pair)
+    assert not any(so_far.read for so_far, _ in seen)  # the running means: computed only when read
+    assert seen[0][1].read and not any(own.read for _, own in seen[1:])  # the first batch's, by the divergence guard
     before = host_reads[0]
-    values = [float(v) for v in seen]
-    assert host_reads[0] == before + 3 and float(seen[1]) == values[1] and host_reads[0] == before + 3  # cached
-    assert history["loss"][0] == pytest.approx(np.mean(values), rel=1e-6)
+    means = [float(so_far) for so_far, _ in seen]
+    assert host_reads[0] == before + 4 and float(seen[1][0]) == means[1] and host_reads[0] == before + 4  # cached
+    own = [float(v) for _, v in seen]  # four batches of 30: the mean so far is the plain running mean
+    np.testing.assert_allclose(means, np.cumsum(own) / np.arange(1, 5), rtol=1e-6)
+    assert history["loss"][0] == pytest.approx(means[-1], rel=1e-12)
 
 
 def test_train_step_moves_model_and_batch_and_keeps_the_loss_on_the_device():

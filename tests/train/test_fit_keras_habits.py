@@ -143,7 +143,7 @@ class _Counts(Callback):
         self._count("on_test_begin")
 
     def on_test_batch_end(self, batch, logs=None):
-        assert math.isfinite(logs["loss"]) and logs["size"] > 0
+        assert math.isfinite(logs["loss"]) and logs.size > 0 and "size" not in logs  # Keras 3's keys
         self._count("on_test_batch_end")
 
     def on_test_end(self, logs=None):

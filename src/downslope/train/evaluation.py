@@ -8,6 +8,7 @@ loss sum and the outputs stay there and are read back once (see ``train/placemen
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -23,6 +24,7 @@ from ..device import CPU, device
 from ..devices import to_host
 from ..errors import ConfigError
 from ..tensor import Tensor, wrap_array
+from .batch_logs import TEST_BATCH_END, BatchLogs, RunningDeviceMean, RunningMetrics, reads_batch_logs
 from .callbacks import Callback, Logs, as_callback_list
 from .inputs import (
     as_loader,
@@ -41,7 +43,16 @@ from .inputs import (
     unpack_batch,
 )
 from .keras_losses import KERAS_LOSS_ALIASES, KERAS_LOSSES, KerasLoss
-from .metrics import GuessedThreshold, Metric, MetricFn, adapt_to_loss, as_metric
+from .metrics import (
+    GuessedThreshold,
+    Metric,
+    MetricFn,
+    adapt_to_loss,
+    as_metric,
+    canonical_log_name,
+    keras_order,
+    logged_as,
+)
 from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .protocols import LossFn, ModelLike
 
@@ -288,6 +299,54 @@ class KerasCrossEntropy:
             )
 
 
+class KerasOrderLoss:
+    """A loss written Keras' way, ``fn(y_true, y_pred)`` (see :func:`~downslope.train.metrics.keras_order`),
+    as fit calls a loss, ``loss(outputs, targets)``: the targets go first. A Keras loss returns one value
+    per sample, and Keras takes their mean over the batch; so does this (``reduction='mean'``; ``'sum'``
+    sums them, and ``'none'`` gives them as they are, which lets ``sample_weight`` weigh each sample).
+    A function that already returns a scalar is used as it is.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.train.evaluation import KerasOrderLoss
+        >>> def under(y_true, y_pred): return ds.relu(y_true - y_pred)  # per sample, truth first
+        >>> KerasOrderLoss(under)(ds.tensor([1.0, 4.0]), ds.tensor([2.0, 2.0])).item()  # (1 + 0) / 2
+        0.5
+    """
+
+    def __init__(self, fn: Any, reduction: str = "mean") -> None:
+        self.fn = fn
+        self.reduction = reduction
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+
+    def __repr__(self) -> str:
+        return f"KerasOrderLoss({self.__name__})"
+
+    def __call__(self, outputs: Tensor, targets: Any) -> Any:
+        values = self.fn(targets, outputs)
+        if self.reduction == "none" or not isinstance(values, Tensor) or values.ndim == 0:
+            return values
+        return values.sum() if self.reduction == "sum" else values.mean()
+
+
+def refuse_keras_object(value: Any, argument: str, where: str) -> None:
+    """A Keras object (``keras.losses.MeanSquaredError()``, ``keras.optimizers.Adam()``) passed where downslope
+    needs its own is refused, naming it (it would fail deep inside with an unrelated error)."""
+    module = type(value).__module__ or ""
+    if not (module == "keras" or module.startswith(("keras.", "tf_keras", "tensorflow"))):
+        return
+    name = type(value).__name__
+    instead = (
+        "a loss name ('sparse_categorical_crossentropy', 'mse', ...), a downslope loss (nn.CrossEntropyLoss()) or a "
+        "function fn(y_true, y_pred)"
+        if argument == "loss_fn"
+        else "an optimizer name ('adam', 'sgd', ...) or a downslope optimizer (optim.Adam(model.parameters(), lr=...))"
+    )
+    raise ConfigError(
+        f"{where}: {argument} is the Keras object {module}.{name}, which downslope cannot run; pass {instead}"
+    )
+
+
 def resolve_loss(loss_fn: Any, where: str = "fit") -> Any:
     """A loss given by name (as Keras users pass one), or as ``(name, {"from_logits": bool})``, as the loss
     object; anything else as it is. See :data:`LOSS_NAMES`: 'sparse_categorical_crossentropy',
@@ -305,8 +364,15 @@ def resolve_loss(loss_fn: Any, where: str = "fit") -> Any:
             raise ConfigError(
                 f"{where}: a loss given as (name, options) takes options {{'from_logits': bool}}, got {options!r}"
             )
+    if isinstance(loss_fn, Mapping):
+        raise ConfigError(
+            f"{where}: a loss per output (a dict {{output name: loss}}, Keras' multi-output models) is not supported; "
+            f"got {loss_fn!r}. Return one Tensor from the model and give one loss, or write one loss function "
+            "that combines the outputs' losses (loss_a + 0.5 * loss_b) and a training loop of your own"
+        )
     if not isinstance(loss_fn, str):
-        return loss_fn
+        refuse_keras_object(loss_fn, "loss_fn", where)
+        return KerasOrderLoss(loss_fn) if keras_order(loss_fn) else loss_fn
     from .. import nn
 
     name = LOSS_NAMES.get(loss_fn.lower())
@@ -336,8 +402,8 @@ def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None, l
 
     Example:
         >>> from downslope.train.evaluation import resolve_metrics
-        >>> [m.name for m in resolve_metrics(["acc", "mse"])]
-        ['accuracy', 'mse']
+        >>> [m.name for m in resolve_metrics(["acc", "mean_squared_error"])]  # logged under the names given
+        ['acc', 'mean_squared_error']
     """
     if metrics is None:
         return []
@@ -345,11 +411,38 @@ def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None, l
         metrics = [metrics]
     threshold, multilabel = loss_reads(loss_fn)
     shared = GuessedThreshold() if threshold == "auto" else threshold  # its warning is said once for all metrics
-    resolved = [adapt_to_loss(as_metric(m), shared, multilabel) for m in metrics]
+    # a metric given by name is logged under that name, as Keras 3 logs it ('mean_absolute_error', 'AUC')
+    resolved = [
+        logged_as(adapt_to_loss(as_metric(m), shared, multilabel), m)
+        if isinstance(m, str)
+        else adapt_to_loss(as_metric(m), shared, multilabel)
+        for m in metrics
+    ]
     names = [m.name for m in resolved]
     if len(set(names)) != len(names) or "loss" in names:
         raise ConfigError(f"fit: metric names must be distinct and not 'loss', got {names}")
     return resolved
+
+
+def resolve_weighted_metrics(weighted_metrics: Any, loss_fn: Any, metrics: list[Metric]) -> list[Metric]:
+    """fit's ``weighted_metrics`` (Keras'): metrics whose mean over samples is weighted by the sample weights
+    (``sample_weight`` times ``class_weight``; validation's by its ``(x, y, w)`` weights). Logged under the name
+    given, or ``weighted_<name>`` when ``metrics`` holds that name too, as Keras 3 names them.
+
+    Example:
+        >>> from downslope.train.evaluation import resolve_metrics, resolve_weighted_metrics
+        >>> [m.name for m in resolve_weighted_metrics(["accuracy", "mae"], None, resolve_metrics(["accuracy"]))]
+        ['weighted_accuracy', 'mae']
+    """
+    taken = {m.name for m in metrics}
+    weighted = [
+        logged_as(m, f"weighted_{m.name}" if m.name in taken else m.name, weighted=True)
+        for m in resolve_metrics(weighted_metrics, loss_fn)
+    ]
+    names = [m.name for m in (*metrics, *weighted)]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"fit: metric names must be distinct, got {names}")
+    return weighted
 
 
 def loss_reads(loss_fn: Any) -> tuple[float | str, bool | None]:
@@ -373,6 +466,8 @@ def loss_reads(loss_fn: Any) -> tuple[float | str, bool | None]:
     """
     from ..nn import BCELoss, BCEWithLogitsLoss
 
+    if isinstance(loss_fn, KerasOrderLoss):
+        loss_fn = loss_fn.fn  # the user's function: fit cannot read it
     while isinstance(loss_fn, partial):
         loss_fn = loss_fn.func
     if loss_fn is None:
@@ -392,13 +487,114 @@ def loss_reads(loss_fn: Any) -> tuple[float | str, bool | None]:
     return "auto", None
 
 
-def score(metrics: list[Metric], outputs: list[np.ndarray], targets: list[np.ndarray]) -> Logs:
-    """Each metric on the concatenated outputs and targets of an epoch (``{}`` when there are none)."""
+def score(
+    metrics: list[Metric], outputs: list[np.ndarray], targets: list[np.ndarray], weights: list[Any] | None = None
+) -> Logs:
+    """Each metric on the concatenated outputs and targets of an epoch (``{}`` when there are none);
+    ``weights``: each batch's sample weights (None: an unweighted batch), read by the weighted metrics."""
     if not metrics or not outputs:
         return {}
     preds, target = np.concatenate(outputs), np.concatenate(targets)
     _warn_if_not_labels(metrics, target)
-    return {m.name: float(m(preds, target)) for m in metrics}
+    joined = join_weights(weights, outputs)
+    return {m.name: metric_value(m, preds, target, joined if m.weighted else None) for m in metrics}
+
+
+def join_weights(weights: list[Any] | None, outputs: list[Any]) -> np.ndarray | None:
+    """The batches' sample weights as one host array (a batch without weights weighs 1 per sample); None
+    when no batch has any (the weighted metrics are then the unweighted ones, as in Keras)."""
+    if weights is None or all(w is None for w in weights):
+        return None
+    parts = [
+        np.ones(len(out), np.float64) if w is None else np.asarray(to_host(w), np.float64).reshape(-1)
+        for w, out in zip(weights, outputs)
+    ]
+    return np.concatenate(parts)  # host: the metrics' inputs are host arrays
+
+
+def metric_value(metric: Metric, preds: Any, target: Any, weights: np.ndarray | None = None) -> float:
+    """``metric(preds, target)`` as one number. A metric function may return one value per sample, as Keras'
+    metric functions do (``mean(abs(y_true - y_pred), axis=-1)``): they are averaged, as Keras averages them
+    (a sample's values over its other axes first). Anything else than a number or one value per sample is
+    refused, naming the metric and the shape it returned. With ``weights`` (one per sample: fit's
+    ``weighted_metrics``) the mean is weighted, ``sum(w_i * v_i) / sum(w_i)`` as Keras' (0 when the weights
+    sum to 0); a metric that gives one number for all the samples (AUC, F1) cannot be weighted, and is refused.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.train.evaluation import metric_value
+        >>> from downslope.train.metrics import Metric
+        >>> def abs_error(y_true, y_pred): return np.abs(y_true - y_pred)[:, 0]
+        >>> metric_value(Metric(abs_error), np.array([[1.0], [3.0]]), np.array([[0.0], [0.0]]))
+        2.0
+    """
+    n = len(preds)
+    if weights is not None and metric.per_sample is not None:
+        value: Any = metric.per_sample(preds, target)
+    else:
+        value = metric(preds, target)
+    if isinstance(value, Tensor):
+        value = to_host(value.array)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"metric {metric.name!r} returned {type(value).__name__}, not a number (or one number per sample)"
+        ) from None
+    if array.ndim == 0 and weights is not None:
+        raise ConfigError(
+            f"weighted_metrics: {metric.name!r} gives one number for all the samples, so it cannot be weighted by "
+            "sample; weigh a mean over samples ('accuracy', 'binary_accuracy', 'categorical_accuracy', "
+            "'sparse_categorical_accuracy', 'mae', 'mse', 'mape') or a function returning one value per sample"
+        )
+    if array.ndim == 0:
+        return float(array)
+    if array.shape[0] != n or array.size == 0:
+        raise ConfigError(
+            f"metric {metric.name!r} returned shape {array.shape}: expected a number, or one value per sample "
+            f"({n} samples, shape ({n},)), which is averaged"
+        )
+    per_sample = array.reshape(n, -1).mean(axis=1)
+    if weights is None:
+        return float(per_sample.mean())
+    total = float(weights.sum())
+    return float((per_sample * weights).sum() / total) if total else 0.0
+
+
+def check_metrics(metrics: list[Metric], outputs: Any, targets: Any, weights: Any = None, where: str = "fit") -> None:
+    """Compute each metric on one batch (the first training batch) so that a metric that cannot fit the model's
+    outputs or the targets (``'auc'`` on 3 classes, ``'mse'`` on class scores) is refused at once, not after a
+    whole epoch; the error says which metric. The numbers are not used."""
+    if not metrics:
+        return
+    preds, target = to_host(outputs), to_host(targets)  # host: one batch, once per fit
+    weighed = join_weights([weights], [preds])
+    for m in metrics:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the epoch's own computation says what it has to say
+                metric_value(m, preds, target, weighed if m.weighted else None)
+        except Exception as exc:
+            if hasattr(exc, "add_note"):
+                exc.add_note(
+                    f"({where}: metric {m.name!r} checked on the first training batch: outputs "
+                    f"{tuple(preds.shape)}, targets {tuple(target.shape)})"
+                )
+            raise
+
+
+def check_scalar_loss(loss: Any, loss_fn: Any, where: str = "fit") -> None:
+    """Refuse a batch loss that is not one number (a loss function returning one value per sample),
+    naming the loss function and the shape it returned."""
+    shape = getattr(loss, "shape", ())
+    if len(shape) == 0:
+        return
+    name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+    raise ConfigError(
+        f"{where}: the loss {name} returned shape {tuple(shape)}, not a scalar: reduce it in the function (e.g. "
+        "return values.mean()), or write it Keras' way, fn(y_true, y_pred) (those parameter names), and fit "
+        "averages its per-sample values over the batch as Keras does"
+    )
 
 
 _LABEL_METRICS = ("accuracy", "precision", "recall", "f1")
@@ -409,7 +605,8 @@ def _warn_if_not_labels(metrics: list[Metric], target: np.ndarray) -> None:
     not class labels (a regression's continuous values): no predicted class equals 4.27, so it logs 0 at
     every epoch. Keras computes such a metric without a word; here it is still computed (a program that
     reads it keeps working), with this warning saying why it means nothing."""
-    named = [m.name for m in metrics if m.name in _LABEL_METRICS or (m.name[:3] == "top" and "_accuracy" in m.name)]
+    spelled = [(m.name, canonical_log_name(m.name)) for m in metrics]  # ('acc': the built-in accuracy)
+    named = [name for name, base in spelled if base in _LABEL_METRICS or (base[:3] == "top" and "_accuracy" in base)]
     if not named or target.dtype.kind != "f":
         return
     with np.errstate(invalid="ignore"):
@@ -426,7 +623,9 @@ def _warn_if_not_labels(metrics: list[Metric], target: np.ndarray) -> None:
     )
 
 
-def score_on_device(metrics: list[Metric], outputs: list[Any], targets: list[Any]) -> Logs:
+def score_on_device(
+    metrics: list[Metric], outputs: list[Any], targets: list[Any], weights: list[Any] | None = None
+) -> Logs:
     """:func:`score` for outputs and targets on a device: each list is joined there and copied to the
     host once (metric functions run on host arrays)."""
     if not metrics or not outputs:
@@ -434,7 +633,8 @@ def score_on_device(metrics: list[Metric], outputs: list[Any], targets: list[Any
     xp = namespace_of(outputs[0])
     preds, target = to_host(xp.concatenate(outputs)), to_host(namespace_of(targets[0]).concatenate(targets))
     _warn_if_not_labels(metrics, np.asarray(target))
-    return {m.name: float(m(preds, target)) for m in metrics}
+    joined = join_weights(weights, outputs)
+    return {m.name: metric_value(m, preds, target, joined if m.weighted else None) for m in metrics}
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -460,6 +660,25 @@ def evaluate_loader(
     return logs
 
 
+def _running_metrics(metrics: list[Metric], callbacks: Callback | None) -> Any:
+    """The metrics so far for the batch logs, when a callback of the user's reads them (else None)."""
+    if not metrics or callbacks is None or not reads_batch_logs(callbacks, TEST_BATCH_END):
+        return None
+    return RunningMetrics(metrics)
+
+
+def _batch_logs(
+    so_far: Any, loss: Any, n: int, running: Any, outputs: list[Any], targets: list[Any], weights: list[Any]
+) -> Logs:
+    """An evaluation batch's logs, as Keras 3's: the loss so far and (``running``) each metric so far; the
+    batch's own loss and size as the attributes ``batch_loss`` and ``size``."""
+    logs = BatchLogs(loss=so_far)
+    if running is not None:
+        logs.update(running.update(outputs, targets, weights))
+    logs.batch_loss, logs.size = loss, n
+    return logs
+
+
 def _evaluate_on_host(
     model: ModelLike, loss_fn: LossFn, loader: DataLoader, metrics: list[Metric], callbacks: Callback | None
 ) -> Logs:
@@ -468,6 +687,8 @@ def _evaluate_on_host(
     targets: list[np.ndarray] = []
     float_dtype = model_float_dtype(model)  # None for a default-dtype model: its batches pass untouched
     inputs = model_input_count(model)  # (a batch (x1, x2, y) for a model of two inputs)
+    running = _running_metrics(metrics, callbacks)
+    weights: list[Any] = []  # each batch's sample weights, for the weighted metrics
     with no_grad(), model_mode(model, False):
         for i, batch in enumerate(loader):
             x, y, w = unpack_batch(batch, "evaluate", weights=True, inputs=inputs)
@@ -484,16 +705,19 @@ def _evaluate_on_host(
             else:  # (inputs, targets, sample weights)
                 weight, counted = loss_weights(loss_fn, n)
                 loss = weighted_loss(loss_fn, out, y, w, "evaluate")
+            check_scalar_loss(loss, loss_fn, "evaluate")
             value = float(loss.item())
             if weight:  # (a batch whose targets are all ignored has no weight, and a NaN mean)
                 total += value * weight
             count += counted
-            if callbacks is not None:
-                callbacks.on_test_batch_end(i, {"loss": value, "size": n})
             if metrics:
                 outputs.append(out.array)
                 targets.append(y.array)
-    return {"loss": total / (count or 1), **score(metrics, outputs, targets)}
+                weights.append(None if w is None else w.array)
+            if callbacks is not None:
+                logs = _batch_logs(total / (count or 1), value, n, running, outputs, targets, weights)
+                callbacks.on_test_batch_end(i, logs)
+    return {"loss": total / (count or 1), **score(metrics, outputs, targets, weights)}
 
 
 def _evaluate_on_device(
@@ -508,6 +732,8 @@ def _evaluate_on_device(
     moved = loader.device != placed
     float_dtype = model_float_dtype(model)
     inputs = model_input_count(model)
+    running = _running_metrics(metrics, callbacks)
+    weights: list[Any] = []  # each batch's sample weights, for the weighted metrics
     with no_grad(), model_mode(model, False):
         for i, batch in enumerate(loader):
             x, y, w = unpack_batch(batch_to(batch, placed) if moved else batch, "evaluate", weights=True, inputs=inputs)
@@ -524,15 +750,19 @@ def _evaluate_on_device(
             else:
                 weight, counted = loss_weights(loss_fn, n)
                 loss = weighted_loss(loss_fn, out, y, w, "evaluate")
+            check_scalar_loss(loss, loss_fn, "evaluate")
             total.add(loss.array, weight)
             count += counted
-            if callbacks is not None:  # the batch loss stays on the device unless a callback reads it
-                callbacks.on_test_batch_end(i, {"loss": DeviceScalar(loss.array), "size": n})
             if metrics:
                 outputs.append(out.array)
                 targets.append(y.array)
+                weights.append(None if w is None else w.array)
+            if callbacks is not None:  # the batch loss stays on the device unless a callback reads it
+                so_far = RunningDeviceMean(total, count)
+                logs = _batch_logs(so_far, DeviceScalar(loss.array), n, running, outputs, targets, weights)
+                callbacks.on_test_batch_end(i, logs)
     # host: the loss sum and the metrics' inputs, once per pass over the data
-    return {"loss": total.mean(count), **score_on_device(metrics, outputs, targets)}
+    return {"loss": total.mean(count), **score_on_device(metrics, outputs, targets, weights)}
 
 
 def _placement(model: Any, target: Any, where: str) -> device | None:
@@ -552,7 +782,10 @@ def evaluate(
     device: Any = None,
     callbacks: Sequence[Callback] | None = None,
     verbose: int | str = 0,
-) -> Logs:
+    sample_weight: Any = None,
+    return_dict: bool | None = None,
+    weighted_metrics: Sequence[str | MetricFn] | None = None,
+) -> Any:
     """Loss (mean over samples) and metrics of ``model`` on ``data``, in eval mode, without gradients.
 
     ``loss_fn`` is a loss function or one of fit's loss names (``"mse"``,
@@ -564,6 +797,15 @@ def evaluate(
     ``verbose`` takes Keras' values: 0 (the default here; Keras' is ``"auto"``) prints nothing; 1, 2
     or ``"auto"`` print the logs on one line to stderr when done (no live bar).
 
+    Weighting (Keras' ``sample_weight``): ``sample_weight=w`` (one weight per sample, ``data`` given as
+    ``(x, y)`` arrays), or ``data`` given as ``(x, y, w)`` (a Dataset or DataLoader may yield such batches),
+    weights the loss as fit does (``sum(w_i * loss_i) / n``); the metrics stay unweighted, as Keras' ``metrics``,
+    and ``weighted_metrics`` are weighted means (see :func:`~downslope.train.fit`).
+
+    Returns a dict ``{'loss': ..., metric: ...}`` (the default, and ``return_dict=True``, Keras' option);
+    ``return_dict=False`` returns Keras' list ``[loss, *metrics]`` in the order given (the loss alone, a
+    float, when there are no metrics).
+
     Example:
         >>> import numpy as np
         >>> from downslope import nn, evaluate
@@ -573,18 +815,46 @@ def evaluate(
         ['loss', 'mae']
     """
     loss_fn = resolve_loss(loss_fn, "evaluate")
+    if return_dict is not None and not isinstance(return_dict, bool):
+        raise ConfigError(f"evaluate: return_dict must be True or False, got {return_dict!r}")
+    if sample_weight is not None:
+        data = with_sample_weight(data, sample_weight, "evaluate")
     placed = _placement(model, device, "evaluate")
     loader = as_loader(
         data, batch_size, False, None, "evaluate", device=placed, float_dtype=model_float_dtype(model), model=model
     )
     show = _shows(verbose, "evaluate")
     cbs = _callbacks_for(callbacks, model)
-    logs = evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics, loss_fn), placed, cbs)
+    resolved = resolve_metrics(metrics, loss_fn)
+    resolved += resolve_weighted_metrics(weighted_metrics, loss_fn, resolved)
+    logs = evaluate_loader(model, loss_fn, loader, resolved, placed, cbs)
     if show:
         from .progress import format_logs
 
         print(f"evaluate - {format_logs(logs)}", file=sys.stderr, flush=True)
+    if return_dict is False:  # Keras' list: the loss, then the metrics in order (the loss alone without metrics)
+        values = list(logs.values())
+        return values if len(values) > 1 else values[0]
     return logs
+
+
+def with_sample_weight(data: Any, sample_weight: Any, where: str) -> Any:
+    """``data`` given as ``(x, y)`` arrays, extended to ``(x, y, sample_weight)`` (batched and shuffled with
+    them); a Dataset or DataLoader already decides its batches (it may yield ``(x, y, w)``), so is refused."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ConfigError(
+            f"{where}: sample_weight needs the data given as (x, y) arrays; a Dataset or DataLoader can yield "
+            "(x, y, sample_weight) batches itself"
+        )
+    weights = to_host(sample_weight.array) if isinstance(sample_weight, Tensor) else np.asarray(sample_weight)
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]
+    n = input_rows(data[0])  # (several inputs: the rows of each)
+    if weights.ndim != 1 or len(weights) != n:
+        raise ConfigError(f"{where}: sample_weight must hold one weight per sample ({n}), got shape {weights.shape}")
+    from .. import backend
+
+    return (data[0], data[1], weights.astype(backend.get_default_dtype()))
 
 
 def _shows(verbose: Any, where: str) -> bool:

@@ -41,6 +41,7 @@ from ..devices import device_of, to_device, to_host
 from ..errors import ConfigError
 from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..tensor import Tensor, wrap_array
+from .batch_logs import TRAIN_BATCH_END, BatchLogs, RunningDeviceMean, RunningMetrics, reads_batch_logs
 from .callbacks import (
     BackupAndRestore,
     Callback,
@@ -54,19 +55,25 @@ from .callbacks import (
 from .diagnostics import RisingLossWarning, rising_loss_note
 from .evaluation import (
     LOSS_NAMES,
+    check_metrics,
+    check_scalar_loss,
     evaluate,
     evaluate_loader,
     loss_weights,
     model_mode,
     predict,
+    refuse_keras_object,
     resolve_loss,
     resolve_metrics,
+    resolve_weighted_metrics,
     score,
     score_on_device,
     weighted_loss,
+    with_sample_weight,
 )
 from .history import History
 from .inputs import (
+    GeneratorBatches,
     as_dataset,
     as_loader,
     call_model,
@@ -74,6 +81,7 @@ from .inputs import (
     conform,
     input_rows,
     input_shapes,
+    is_stream,
     make_loader,
     model_float_dtype,
     model_input_count,
@@ -130,6 +138,8 @@ def train_step(
     read (``float(logs['loss'])``), so a loop that does not read it never waits for the device.
     ``'outputs'`` is the model's output array, on the device it was computed on. With
     ``sample_weight`` (one weight per sample) the loss is :func:`~downslope.train.evaluation.weighted_loss`.
+    ``loss_fn`` is read as fit reads it: a name, or a function written Keras' way, ``fn(y_true, y_pred)``,
+    called with the targets first.
 
     Example:
         >>> import downslope as ds
@@ -139,6 +149,7 @@ def train_step(
         >>> sorted(logs)
         ['loss', 'outputs']
     """
+    loss_fn = resolve_loss(loss_fn, "train_step")  # a name, or a function fn(y_true, y_pred) called as fit calls it
     if device is not None:
         target = training_device(device, model, "train_step")
         if hasattr(model, "to"):
@@ -167,6 +178,7 @@ def _update(
         outputs = call_model(model, x)
         y = target_column(outputs, y)
         loss = loss_fn(outputs, y) if sample_weight is None else weighted_loss(loss_fn, outputs, y, sample_weight)
+        check_scalar_loss(loss, loss_fn)
         loss.backward()
         optimizer.step()
     if on_host(loss.array):
@@ -191,6 +203,7 @@ def _step_with_closure(
             if sample_weight is None
             else weighted_loss(loss_fn, outputs, target, sample_weight)
         )
+        check_scalar_loss(loss, loss_fn)
         loss.backward()
         if not first:
             first.append((outputs, loss))
@@ -397,13 +410,21 @@ def fit(
     validation_batch_size: int | None = None,
     steps_per_epoch: int | None = None,
     validation_steps: int | None = None,
+    weighted_metrics: Sequence[str | MetricFn] | None = None,
 ) -> History:
     """Train ``model`` by gradient descent on ``train``; returns the per-epoch :class:`History`.
 
     Args:
         model: a callable Module (``model(x)`` gives outputs; ``train()``/``eval()`` switch modes).
         loss_fn: ``loss_fn(outputs, targets)`` -> scalar Tensor, or a name ('mse', 'mae', 'huber',
-            ...). Keras' names read the outputs as Keras does: 'sparse_categorical_crossentropy'
+            ...). A plain function written Keras' way, ``fn(y_true, y_pred)`` (its first two parameters
+            named ``y_true`` and ``y_pred``, Keras' convention), is called with the targets first, and
+            the per-sample values it may return (Keras' custom losses return one per sample) are averaged
+            over the batch, as Keras reduces them; any other callable (an ``nn.Module``, a loss object, a
+            function with other parameter names) is called PyTorch's way and must return a scalar (one that
+            does not is refused, naming it and the shape it returned). A Keras loss or optimizer object
+            (``keras.losses.*``) is refused by name, as are dict losses (Keras' multi-output models:
+            not supported). Keras' names read the outputs as Keras does: 'sparse_categorical_crossentropy'
             (class-index targets), 'categorical_crossentropy' (one-hot targets) and
             'binary_crossentropy' take probabilities (a model ending in softmax/sigmoid); for logits
             pass ``(name, {"from_logits": True})``, as Keras' ``from_logits=True``. downslope's own
@@ -428,7 +449,11 @@ def fit(
             ``nn.MSELoss`` as ``loss_fn``) is refused, naming the instance to pass; an optimizer holding
             none of the model's trainable parameters (built on another model) warns.
         train: ``(x, y)`` arrays, a Dataset, or a DataLoader (then batch_size/shuffle are its own:
-            leave ``batch_size`` out or None).
+            leave ``batch_size`` out or None), or a Python generator of ``(x, y)`` batches with
+            ``steps_per_epoch`` (Keras' ``fit(generator, steps_per_epoch=N)``: read on across epochs, never
+            restarted; one that runs out before ``steps_per_epoch x epochs`` batches is an error, and a run
+            fed by one cannot be resumed). Targets given per output (a dict or list of arrays: Keras'
+            multi-output models) are refused: multi-output training is not supported.
             Arrays are checked for NaN/inf (pass ``ArrayDataset(x, y, check_finite=False)`` to skip).
             Floating data becomes the model's dtype, as in Keras: float32 (the default) for a float32
             model, float64 for a model made ``.double()`` (arrays are read at that precision; batches
@@ -459,7 +484,14 @@ def fit(
         metrics: names ('accuracy', 'f1', 'mae', 'r2', 'top5_accuracy', 'auc': scikit-learn's exact
             binary ROC AUC, 'mape': Keras' percentage error, ...), ``fn(preds, target)``
             or ``Metric(fn, greater_is_better=True)``; training metrics are computed from the
-            outputs seen during the epoch (train mode). Callbacks monitoring a metric with
+            outputs seen during the epoch (train mode). A metric is logged under the string given, as
+            Keras 3 logs it (``'mean_absolute_error'``, ``'AUC'``, ``'acc'`` and ``'val_acc'``); monitors,
+            ``History[...]`` and ModelCheckpoint's file-name fields read any spelling of a built-in metric
+            (``'val_mae'`` reads ``'val_mean_absolute_error'``). A function written Keras' way,
+            ``fn(y_true, y_pred)``, gets the targets first (as ``loss_fn``), and a function may return one
+            value per sample (Keras' habit): they are averaged. Each metric is computed on the first
+            training batch before the epoch goes on, so a metric that cannot fit the outputs or targets
+            ('auc' on 3 classes, 'mse' on class scores) is refused at once, naming it. Callbacks monitoring a metric with
             ``mode='auto'`` take its direction from the Metric (a plain function: smaller is better).
             'precision', 'recall' and 'f1' are macro averages over the classes, two classes included
             (scikit-learn's ``average='macro'``, not its binary default); one column of scores is cut
@@ -468,8 +500,10 @@ def fit(
             0 (they are logits) and scores inside at 0.5, with a warning that it guessed
             (``ds.train.metrics.with_threshold('accuracy', 0.0)`` says which). Multi-label targets
             ((N, C) rows of 0/1 that are not all one-hot, or any (N, C) targets with a binary
-            cross-entropy loss) make 'accuracy' Keras' element-wise ``binary_accuracy`` and 'f1',
-            'precision', 'recall' micro averages over all labels (scikit-learn's ``average='micro'``).
+            cross-entropy loss) make 'accuracy' the element-wise ``binary_accuracy`` (tf.keras 2's rule; Keras
+            3 picks by shapes alone and gives the argmax match, ``categorical_accuracy``: pass
+            'categorical_accuracy' for that number) and 'f1', 'precision', 'recall' micro averages over all
+            labels (scikit-learn's ``average='micro'``).
             Keras' names: 'binary_accuracy', 'categorical_accuracy', 'sparse_categorical_accuracy',
             'top_k_categorical_accuracy', 'sparse_top_k_categorical_accuracy' (k=5), and metrics
             named after Keras' losses ('sparse_categorical_crossentropy', 'msle', 'hinge', ...: the
@@ -478,7 +512,14 @@ def fit(
             DivergenceGuard that stops on NaN/inf losses is added unless you pass one. Their hooks
             run as in Keras 3: ``on_train_batch_begin/end`` per update (calling ``on_batch_begin/end``
             unless overridden) and ``on_test_begin``, ``on_test_batch_begin/end``, ``on_test_end``
-            around each validation.
+            around each validation. The batch-end logs are Keras 3's: ``'loss'`` is the epoch's mean so
+            far (the last batch's is the epoch's loss), and each metric so far is there too, computed per
+            batch only when a callback of yours overrides a batch-end hook (downslope's own read the loss
+            alone, so an ordinary fit computes no metric per batch); this batch's own loss and its number
+            of samples are ``logs.batch_loss`` and ``logs.size`` (attributes: Keras' logs have neither).
+            ``self.params`` is Keras' dict (``epochs``, ``steps``, ``verbose``); ``self.model`` is the
+            Module (a Keras model's ``self.model.optimizer`` is ``self.trainer.optimizer`` here, and
+            ``get_weights()`` is ``self.model.state_dict()``: their AttributeErrors say so).
         scheduler: an lr scheduler, stepped once per epoch (after validation) — per batch for
             OneCycleLR/CyclicLR, or as ``scheduler_interval`` says. ReduceLROnPlateau is given
             ``val_loss`` (``loss`` without validation, or its own ``monitor`` attribute). It is
@@ -529,6 +570,13 @@ def fit(
             batches taken), so ``resume_from`` continues it exactly (reading past the batches taken).
         validation_steps: validation reads only the first this many batches of the validation data
             (the same batches every time, as Keras, whose validation starts a fresh pass each time).
+        weighted_metrics: metrics (as ``metrics``) whose mean over samples is weighted by the sample
+            weights, ``sum(w_i * v_i) / sum(w_i)`` (``sample_weight`` times ``class_weight``; validation
+            by the weights of ``(x, y, w)`` validation data), as Keras' ``weighted_metrics``; without
+            weights they are the plain means. Logged under the name given, or ``weighted_<name>`` when
+            ``metrics`` has that name too (Keras 3's names). Means over samples only: 'accuracy',
+            'binary_accuracy', '(sparse_)categorical_accuracy', 'mae', 'mse', 'mape', or a function
+            returning one value per sample ('auc', 'f1' are refused). ``metrics`` stay unweighted.
 
     Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate the epoch was trained with; the
     History records it under Keras 3's ``learning_rate`` too), ``epoch_time`` (seconds) and ``time``
@@ -571,6 +619,9 @@ def fit(
     _warn_if_optimizer_misses_the_model(optimizer_, model)
     loss_fn, optimizer = loss_fn_, optimizer_  # (names resolved: the types below are the objects')
     class_weight = _check_class_weight(class_weight)
+    _refuse_multi_output(train, "fit")
+    if is_stream(train):
+        train = _generator_loader(train, steps_per_epoch, checkpoint_dir, resume_from, callbacks)
     if sample_weight is not None:
         train = _with_sample_weight(train, sample_weight)
     if _no_split(validation_split):  # Keras' default 0.0 means "no validation"
@@ -595,6 +646,7 @@ def fit(
         val_loader = cast(DataLoader, _FirstBatches(val_loader, validation_steps))
     batches: Any = loader if steps_per_epoch is None else StepsPerEpoch(loader, steps_per_epoch)
     metric_fns = resolve_metrics(metrics, loss_fn)
+    metric_fns += resolve_weighted_metrics(weighted_metrics, loss_fn, metric_fns)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
     # Monitors with mode='auto' and History.best read each metric's direction from these.
@@ -606,7 +658,13 @@ def fit(
         optimizer,
         scheduler,
         history,
-        params={"epochs": epochs, "steps": steps, "batch_size": loader.batch_size, "method": loader.method},
+        params={
+            "verbose": verbose,
+            "epochs": epochs,
+            "steps": steps,
+            "batch_size": loader.batch_size,
+            "method": loader.method,
+        },
         metrics=metric_fns,
     )
     cbs = _callback_list(callbacks, history, checkpoint_dir, verbose)
@@ -652,6 +710,7 @@ def fit(
                     class_weight,
                     interrupt,
                     validation_freq,
+                    epoch == first_epoch,
                 )
                 interrupt.check_aborted()  # (one during validation: the epoch's scheduler step was skipped)
                 if interrupt.received is not None:
@@ -763,6 +822,7 @@ def _train_epoch(
     class_weight: dict[int, float] | None = None,
     interrupt: _Interrupt | None = None,
     validation_freq: int | tuple[int, ...] = 1,
+    first_fit_epoch: bool = False,
 ) -> Logs:
     """One epoch: the updates, validation, the epoch's scheduler step and the clocks; returns its logs.
     ``placed`` is the device trained on (None on the CPU). An epoch that ``validation_freq`` skips
@@ -772,10 +832,33 @@ def _train_epoch(
     lr = _current_lr(optimizer)
     batch_scheduler = scheduler if per_batch_schedule else None
     if placed is None:
-        logs = _run_epoch(epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler, class_weight)
+        logs = _run_epoch(
+            epoch,
+            model,
+            loss_fn,
+            optimizer,
+            loader,
+            metrics,
+            cbs,
+            state,
+            batch_scheduler,
+            class_weight,
+            first_fit_epoch,
+        )
     else:
         logs = _run_epoch_on_device(
-            epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler, placed, class_weight
+            epoch,
+            model,
+            loss_fn,
+            optimizer,
+            loader,
+            metrics,
+            cbs,
+            state,
+            batch_scheduler,
+            placed,
+            class_weight,
+            first_fit_epoch,
         )
     if interrupt is not None:
         interrupt.check_aborted()  # a second signal ended the batch loop (through state.stop_training)
@@ -889,7 +972,10 @@ def _run_epoch(
     state: TrainingState,
     batch_scheduler: SchedulerLike | None,
     class_weight: dict[int, float] | None = None,
+    first_fit_epoch: bool = False,
 ) -> Logs:
+    """One epoch's updates on the host; ``first_fit_epoch``: the first epoch of this fit call, whose first batch
+    checks that each metric can be computed (see :func:`~downslope.train.evaluation.check_metrics`)."""
     cbs.on_epoch_begin(epoch, {})
     total, count = 0.0, 0.0
     outputs: list[np.ndarray] = []
@@ -897,6 +983,9 @@ def _run_epoch(
     float_dtype = model_float_dtype(model)  # None for a default-dtype model: its batches pass untouched
     closure = needs_closure(optimizer)
     inputs = model_input_count(model)  # (a batch (x1, x2, y) for a model of two inputs)
+    # the metrics so far, in the batch logs, only for a callback of the user's that reads them (Keras 3's logs)
+    running = RunningMetrics(metrics) if metrics and reads_batch_logs(cbs, TRAIN_BATCH_END) else None
+    weights: list[Any] = []  # each batch's sample weights (sample_weight times class_weight), for weighted_metrics
     with model_mode(model, True):
         for i, batch in enumerate(loader):
             x, y, w = _batch_weights(batch, class_weight, inputs)
@@ -923,12 +1012,19 @@ def _run_epoch(
                 total += step_logs["loss"] * weight
             count += counted
             if metrics:
+                if first_fit_epoch and i == 0:
+                    check_metrics(metrics, step_logs["outputs"], y.array, None if w is None else w.array)
                 outputs.append(step_logs["outputs"])
                 targets.append(y.array)
-            cbs.on_train_batch_end(i, {"loss": step_logs["loss"], "size": n})
+                weights.append(None if w is None else w.array)
+            batch_logs = BatchLogs(loss=total / (count or 1))  # Keras 3's: the epoch's mean so far
+            if running is not None:
+                batch_logs.update(running.update(outputs, targets, weights))
+            batch_logs.batch_loss, batch_logs.size = step_logs["loss"], n
+            cbs.on_train_batch_end(i, batch_logs)
             if state.stop_training:  # a callback asked to stop (e.g. the loss became NaN)
                 break
-    return {"loss": total / (count or 1), **score(metrics, outputs, targets)}
+    return {"loss": total / (count or 1), **score(metrics, outputs, targets, weights)}
 
 
 def _run_epoch_on_device(
@@ -943,6 +1039,7 @@ def _run_epoch_on_device(
     batch_scheduler: Any,
     placed: device,
     class_weight: dict[int, float] | None = None,
+    first_fit_epoch: bool = False,
 ) -> Logs:
     """:func:`_run_epoch` on a device: the loss sum and the metrics' inputs stay there; the host reads
     them once, at the end of the epoch (the batch logs' losses are DeviceScalars, read only if asked)."""
@@ -955,6 +1052,8 @@ def _run_epoch_on_device(
     float_dtype = model_float_dtype(model)
     closure = needs_closure(optimizer)
     inputs = model_input_count(model)
+    running = RunningMetrics(metrics) if metrics and reads_batch_logs(cbs, TRAIN_BATCH_END) else None
+    weights: list[Any] = []  # each batch's sample weights (sample_weight times class_weight), for weighted_metrics
     with model_mode(model, True):
         for i, batch in enumerate(loader):
             x, y, w = _batch_weights(batch_to(batch, placed) if moved else batch, class_weight, inputs)
@@ -977,13 +1076,20 @@ def _run_epoch_on_device(
             total.add(loss.array if isinstance(loss, DeviceScalar) else np.asarray(loss), weight)
             count += counted
             if metrics:
+                if first_fit_epoch and i == 0:
+                    check_metrics(metrics, step_logs["outputs"], y.array, None if w is None else w.array)
                 outputs.append(step_logs["outputs"])
                 targets.append(y.array)
-            cbs.on_train_batch_end(i, {"loss": loss, "size": n})
+                weights.append(None if w is None else w.array)
+            batch_logs = BatchLogs(loss=RunningDeviceMean(total, count))  # read (and computed) only if asked
+            if running is not None:
+                batch_logs.update(running.update(outputs, targets, weights))
+            batch_logs.batch_loss, batch_logs.size = loss, n
+            cbs.on_train_batch_end(i, batch_logs)
             if state.stop_training:
                 break
     mean = total.mean(count)
-    return {"loss": mean, **score_on_device(metrics, outputs, targets)}
+    return {"loss": mean, **score_on_device(metrics, outputs, targets, weights)}
 
 
 def _check_class_weight(class_weight: Any) -> dict[int, float] | None:
@@ -1003,21 +1109,55 @@ def _check_class_weight(class_weight: Any) -> dict[int, float] | None:
     return checked
 
 
-def _with_sample_weight(train: Any, sample_weight: Any) -> Any:
-    """``train`` given as ``(x, y)`` arrays, extended to ``(x, y, sample_weight)`` (batched and shuffled
-    with them); a Dataset or DataLoader already decides its batches, so is refused."""
-    if not isinstance(train, (tuple, list)) or len(train) != 2:
+def _generator_loader(
+    batches: Any, steps_per_epoch: int | None, checkpoint_dir: Any, resume_from: Any, callbacks: Any
+) -> DataLoader:
+    """A Python generator of ``(x, y)`` batches (Keras' ``fit(generator, steps_per_epoch=N)``) as a DataLoader
+    passing its batches through; it needs ``steps_per_epoch`` (it has no length), and cannot be rewound, so a
+    run that saves its state to resume from (``checkpoint_dir``, ``resume_from``, BackupAndRestore) is refused."""
+    if steps_per_epoch is None:
         raise ConfigError(
-            "fit: sample_weight needs train given as (x, y) arrays; a Dataset or DataLoader can yield "
-            "(x, y, sample_weight) batches itself"
+            "fit: the training data is a generator, which has no length: pass steps_per_epoch=N (the batches of "
+            "an epoch), as Keras requires"
         )
-    weights = to_host(sample_weight.array) if isinstance(sample_weight, Tensor) else np.asarray(sample_weight)
-    if weights.ndim == 2 and weights.shape[1] == 1:
-        weights = weights[:, 0]
-    n = input_rows(train[0])  # (several inputs: the rows of each)
-    if weights.ndim != 1 or len(weights) != n:
-        raise ConfigError(f"fit: sample_weight must hold one weight per sample ({n}), got shape {weights.shape}")
-    return (train[0], train[1], weights.astype(backend.get_default_dtype()))
+    resumable = checkpoint_dir is not None or resume_from is not None
+    if resumable or any(isinstance(cb, BackupAndRestore) for cb in as_callback_list(callbacks)):
+        raise ConfigError(
+            "fit: a generator cannot be rewound, so a run fed by one cannot be resumed (checkpoint_dir, resume_from, "
+            "BackupAndRestore); give the data as arrays, a Dataset or a DataLoader to resume"
+        )
+    return DataLoader(GeneratorBatches(batches), batch_size=None)
+
+
+def _refuse_multi_output(data: Any, where: str) -> None:
+    """Refuse Keras' multi-output form, targets given as a dict or list of arrays (one per output), saying that
+    it is not supported and what to do instead (it would fail later, inside the dataset, on an object array)."""
+    if not isinstance(data, (tuple, list)) or len(data) < 2:
+        return
+    targets = data[1]
+    per_output = isinstance(targets, Mapping) or (
+        isinstance(targets, (list, tuple))
+        and len(targets) >= 2
+        and all(len(getattr(t, "shape", ())) >= 1 for t in targets)
+        and len(targets) != input_rows(data[0])
+    )
+    if per_output:
+        shown = (
+            f"a dict with keys {sorted(map(str, targets))}"
+            if isinstance(targets, Mapping)
+            else f"a list of {len(targets)} arrays"
+        )
+        raise ConfigError(
+            f"{where}: the targets are {shown}, one per output (Keras' multi-output models); multi-output training "
+            "is not supported. Give one target array for a model returning one Tensor, or train the outputs in a loop "
+            "of your own with one loss that adds them up (loss = loss_a(out_a, y_a) + 0.5 * loss_b(out_b, y_b))"
+        )
+
+
+def _with_sample_weight(train: Any, sample_weight: Any) -> Any:
+    """``train`` given as ``(x, y)`` arrays, extended to ``(x, y, sample_weight)`` (see
+    :func:`~downslope.train.evaluation.with_sample_weight`)."""
+    return with_sample_weight(train, sample_weight, "fit")
 
 
 def _batch_weights(
@@ -1061,6 +1201,7 @@ def _optimizer_by_name(optimizer: Any, model: Any) -> Any:
     """An optimizer given by Keras' name ('adam') as that optimizer over ``model.parameters()`` with
     Keras' default learning rate; anything else as it is."""
     if not isinstance(optimizer, str):
+        refuse_keras_object(optimizer, "optimizer", "fit")
         return optimizer
     entry = OPTIMIZER_NAMES.get(optimizer.lower())
     if entry is None:

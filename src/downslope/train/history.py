@@ -99,7 +99,12 @@ class History:
         return iter(self.keys())
 
     def __contains__(self, key: object) -> bool:
-        return key == "epoch" or key in self.history
+        # any spelling of a logged metric ('val_accuracy' for a metric given as 'acc'), as History[key] reads it
+        return (
+            key == "epoch"
+            or key in self.history
+            or (isinstance(key, str) and canonical_log_name(key, self.history) in self.history)
+        )
 
     def keys(self) -> list[str]:
         return ["epoch", *self.history]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..data.dataset import ArrayDataset, Dataset, dataset_arrays
+from ..data.dataset import ArrayDataset, Dataset, IterableDataset, dataset_arrays
 from ..data.loader import DataLoader
 from ..errors import ArgumentTypeError, ConfigError, ShapeError
 from ..tensor import Tensor, wrap_array
@@ -397,9 +397,40 @@ def as_dataset(data: Any, where: str, float_dtype: Any = None, model: Any = None
         check_numeric(data[0], f"{where}: the inputs x")
         check_numeric(data[1], f"{where}: the targets y")
         return ArrayDataset(features_as_float(data[0], float_dtype, model), *data[1:], float_dtype=float_dtype)
+    generator = (
+        " (only fit's training data may be a Python generator of batches, with steps_per_epoch; give arrays, a "
+        "Dataset or a DataLoader here)"
+    )
     raise ConfigError(
         f"{where}: expected a DataLoader, a Dataset or a tuple (inputs, targets), got {type(data).__name__}"
+        + (generator if is_stream(data) else "")
     )
+
+
+def is_stream(data: Any) -> bool:
+    """Whether ``data`` is a Python generator or another iterator (``iter(data) is data``): Keras' way to feed
+    fit batch by batch; not a Dataset, DataLoader, array or sequence."""
+    if isinstance(data, (Dataset, DataLoader, Tensor, np.ndarray, tuple, list, dict, str, bytes)):
+        return False
+    try:
+        return iter(data) is data
+    except TypeError:
+        return False
+
+
+class GeneratorBatches(IterableDataset):
+    """A Python generator (or iterator) of ``(x, y)`` or ``(x, y, sample_weight)`` batches, Keras' way to feed
+    fit, as a stream fit reads ``steps_per_epoch`` batches of per epoch (``DataLoader(..., batch_size=None)``
+    passes each batch through as it comes). It has no length, and cannot be rewound: one pass, read on
+    across epochs."""
+
+    endless = True  # no length: fit's steps_per_epoch reads it on, never restarting it
+
+    def __init__(self, batches: Any) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Any:
+        return self.batches
 
 
 def inputs_dataset(

@@ -25,7 +25,7 @@ from ..device import CPU, device
 from ..errors import ConfigError
 from ..optim.protocols import OptimizerLike
 from ..tensor import wrap_array
-from .evaluation import model_mode
+from .evaluation import model_mode, resolve_loss
 from .fit import train_step
 from .inputs import as_loader, conform, model_float_dtype, model_input_count, unpack_batch
 from .placement import load_on_host, state_snapshot, training_device
@@ -221,6 +221,7 @@ def lr_find(
         (True, True, 0.1)
     """
     _check_arguments(start_lr, end_lr, num_iter, smooth)
+    loss_fn = resolve_loss(loss_fn, "lr_find")  # a name, or a function fn(y_true, y_pred) called as fit calls it
     target = training_device(device, model, "lr_find")
     if device is not None and hasattr(model, "to"):
         model.to(target)

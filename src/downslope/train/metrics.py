@@ -1,7 +1,8 @@
 """Metrics: numbers that say how good predictions are, computed from whole epochs of predictions.
 
 Every metric is ``metric(preds, target) -> float`` — predictions first, like PyTorch losses and
-torchmetrics (scikit-learn puts the truth first). Both may be Tensors or arrays. They are summaries for
+torchmetrics (scikit-learn puts the truth first). A plain function written Keras' way, ``fn(y_true,
+y_pred)`` (those parameter names: :func:`keras_order`), is called with the truth first, as Keras calls it. Both may be Tensors or arrays. They are summaries for
 people, not differentiable losses: they run in float64 on NumPy arrays.
 
 Classification predictions may be class scores/logits ``(N, C)`` (the arg-max is the prediction),
@@ -14,13 +15,16 @@ Multi-label targets: ``(N, C)`` rows of 0/1 of the predictions' shape where some
 exactly one 1 (or any such targets when ``fit``'s loss is a binary cross-entropy, which tells it) are
 C independent yes/no labels. Each score is cut at ``threshold`` (``score > threshold``, as Keras'
 ``binary_accuracy``); accuracy is then the fraction of correct labels over all samples and labels
-(Keras' ``binary_accuracy``), and precision, recall and f1 are micro averages over all labels
+(Keras' ``binary_accuracy``: what tf.keras 2 made of 'accuracy' there; Keras 3 picks its accuracy from
+the shapes alone and gives the argmax match, ``categorical_accuracy``), and precision, recall and f1 are micro averages over all labels
 (scikit-learn's ``average="micro"`` on the label matrix) unless ``average`` says otherwise.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,12 +35,43 @@ from ..tensor import Tensor
 
 MetricFn = Callable[[Any, Any], float]
 
+#: The names Keras gives a loss's or metric's first two parameters (its order: the truth first).
+KERAS_ORDER = ("y_true", "y_pred")
+
+
+def keras_order(fn: Any) -> bool:
+    """Whether ``fn`` is written Keras' way, ``fn(y_true, y_pred)``: a plain Python function (or a method, or a
+    ``functools.partial`` of one) whose first two positional parameters are named ``y_true`` and ``y_pred``,
+    Keras' convention. fit, evaluate and the metrics call such a function with the targets first; anything
+    else (an nn.Module, a loss object, a function with other names, a lambda ``t, p``) is called PyTorch's
+    way, ``fn(outputs, targets)``, so a PyTorch program never sees its arguments swapped.
+
+    Example:
+        >>> def pinball(y_true, y_pred): ...
+        >>> def mine(preds, target): ...
+        >>> keras_order(pinball), keras_order(mine), keras_order(lambda y_true, y_pred: 0)
+        (True, False, True)
+    """
+    inner = fn
+    while isinstance(inner, partial):
+        inner = inner.func
+    if not (inspect.isfunction(inner) or inspect.ismethod(inner)):
+        return False
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a signature Python cannot read: PyTorch's order, as before
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return tuple(p.name for p in parameters if p.kind in positional)[:2] == KERAS_ORDER
+
 
 class Metric:
     """A metric function with the facts the training loop needs about it.
 
     Args:
-        fn: ``fn(preds, target) -> float``.
+        fn: ``fn(preds, target) -> float``; a function written Keras' way, ``fn(y_true, y_pred)`` (those
+            parameter names, see :func:`keras_order`), is called with the targets first. It may return one
+            value per sample (as Keras' metric functions do): fit and evaluate average them.
         name: the column name in the logs and History (default ``fn.__name__``).
         greater_is_better: whether a larger value is better. EarlyStopping, ModelCheckpoint,
             StopAtTarget (``mode='auto'``) and ``History.best`` read it to know which way is best.
@@ -70,9 +105,15 @@ class Metric:
         self.greater_is_better = bool(greater_is_better)
         self.sample_mean = bool(sample_mean)
         self.direction_known = True  # False for a plain function whose name does not say (see as_metric)
+        self.keras_order = keras_order(fn)  # fn(y_true, y_pred): called with the targets first
+        # the metric's value for each sample (the built-in means over samples): what weighted_metrics weighs
+        self.per_sample: Callable[[Any, Any], np.ndarray] | None = None
+        self.weighted = False  # one of fit's weighted_metrics: a mean weighted by the sample weights
         self.__name__ = self.name
 
     def __call__(self, preds: Any, target: Any) -> float:
+        if self.keras_order:
+            return self.fn(target, preds)
         return self.fn(preds, target)
 
     def __repr__(self) -> str:
@@ -193,12 +234,7 @@ def accuracy(
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ConfigError(f"accuracy: top_k must be a positive integer, got {top_k!r}")
     if top_k == 1:
-        p, t = _array(preds, "preds", "accuracy"), _array(target, "target", "accuracy")
-        if _multilabel(p, t, multilabel, "accuracy"):
-            predicted, actual = _multilabel_pair(p, t, threshold, "accuracy")
-            return float(np.mean(predicted == actual))
-        labels, t = _labels(preds, target, threshold, "accuracy")
-        return float(np.mean(labels == t))
+        return float(np.mean(_accuracy_per_sample(preds, target, threshold, multilabel)))
     p = _array(preds, "preds", "accuracy")
     t = _array(target, "target", "accuracy").reshape(-1)
     if p.ndim != 2 or p.shape[0] != t.shape[0]:
@@ -211,14 +247,20 @@ def accuracy(
     return float(np.mean(np.any(top == t[:, None], axis=1)))
 
 
-def binary_accuracy(preds: Any, target: Any, threshold: Threshold = 0.5) -> float:
-    """Keras' ``binary_accuracy``: the fraction of scores whose cut ``score > threshold`` equals its 0/1
-    target, over all samples and columns (one column or several yes/no labels).
+def _accuracy_per_sample(
+    preds: Any, target: Any, threshold: Threshold = 0.5, multilabel: bool | None = None
+) -> np.ndarray:
+    """:func:`accuracy` (top 1) of each sample: 1.0 or 0.0, or its fraction of correct labels (multi-label)."""
+    p, t = _array(preds, "preds", "accuracy"), _array(target, "target", "accuracy")
+    if _multilabel(p, t, multilabel, "accuracy"):
+        predicted, actual = _multilabel_pair(p, t, threshold, "accuracy")
+        return np.mean(predicted == actual, axis=1)
+    labels, t = _labels(preds, target, threshold, "accuracy")
+    return (labels == t).astype(np.float64)
 
-    Example:
-        >>> binary_accuracy([[0.9, 0.2], [0.4, 0.6]], [[1, 0], [1, 1]])
-        0.75
-    """
+
+def _binary_accuracy_per_sample(preds: Any, target: Any, threshold: Threshold = 0.5) -> np.ndarray:
+    """:func:`binary_accuracy` of each sample (the fraction of its columns cut right)."""
     where = "binary_accuracy"
     p, t = _array(preds, "preds", where), _array(target, "target", where)
     if p.shape != t.shape:
@@ -228,7 +270,19 @@ def binary_accuracy(preds: Any, target: Any, threshold: Threshold = 0.5) -> floa
             t = t[..., 0]
         else:
             raise ShapeError(f"{where}: preds and target must have the same shape, got {p.shape} and {t.shape}")
-    return float(np.mean(t == (p > _cut(p, threshold, where))))
+    right = t == (p > _cut(p, threshold, where))
+    return right.reshape(len(right), -1).mean(axis=1)
+
+
+def binary_accuracy(preds: Any, target: Any, threshold: Threshold = 0.5) -> float:
+    """Keras' ``binary_accuracy``: the fraction of scores whose cut ``score > threshold`` equals its 0/1
+    target, over all samples and columns (one column or several yes/no labels).
+
+    Example:
+        >>> binary_accuracy([[0.9, 0.2], [0.4, 0.6]], [[1, 0], [1, 1]])
+        0.75
+    """
+    return float(np.mean(_binary_accuracy_per_sample(preds, target, threshold)))
 
 
 def _class_scores(preds: Any, where: str) -> np.ndarray:
@@ -267,8 +321,17 @@ def categorical_accuracy(preds: Any, target: Any) -> float:
         >>> categorical_accuracy([[0.1, 0.9], [0.8, 0.2]], [[0, 1], [0, 1]])
         0.5
     """
+    return float(np.mean(_categorical_accuracy_per_sample(preds, target)))
+
+
+def _categorical_accuracy_per_sample(preds: Any, target: Any) -> np.ndarray:
     p = _class_scores(preds, "categorical_accuracy")
-    return float(np.mean(np.argmax(p, axis=1) == _one_hot_classes(p, target, "categorical_accuracy")))
+    return (np.argmax(p, axis=1) == _one_hot_classes(p, target, "categorical_accuracy")).astype(np.float64)
+
+
+def _sparse_categorical_accuracy_per_sample(preds: Any, target: Any) -> np.ndarray:
+    p = _class_scores(preds, "sparse_categorical_accuracy")
+    return (np.argmax(p, axis=1) == _sparse_classes(p, target, "sparse_categorical_accuracy")).astype(np.float64)
 
 
 def sparse_categorical_accuracy(preds: Any, target: Any) -> float:
@@ -279,8 +342,7 @@ def sparse_categorical_accuracy(preds: Any, target: Any) -> float:
         >>> sparse_categorical_accuracy([[0.1, 0.9], [0.8, 0.2]], [1, 1])
         0.5
     """
-    p = _class_scores(preds, "sparse_categorical_accuracy")
-    return float(np.mean(np.argmax(p, axis=1) == _sparse_classes(p, target, "sparse_categorical_accuracy")))
+    return float(np.mean(_sparse_categorical_accuracy_per_sample(preds, target)))
 
 
 def top_k_categorical_accuracy(preds: Any, target: Any, k: int = 5) -> float:
@@ -408,6 +470,13 @@ def _regression_pair(preds: Any, target: Any, where: str) -> tuple[np.ndarray, n
         else:
             raise ShapeError(f"{where}: preds and target must have the same shape, got {p.shape} and {t.shape}")
     return p, t
+
+
+def _per_sample_errors(preds: Any, target: Any, where: str, error: Callable[..., np.ndarray]) -> np.ndarray:
+    """``error(p, t)`` averaged over each sample's values: the per-sample form of the regression metrics."""
+    p, t = _regression_pair(preds, target, where)
+    values = error(p, t)
+    return values.reshape(len(values), -1).mean(axis=1)
 
 
 def mean_squared_error(preds: Any, target: Any) -> float:
@@ -611,6 +680,17 @@ _ALIASES = {
 }
 
 
+_BY_NAME["accuracy"].per_sample = _accuracy_per_sample
+_BY_NAME["binary_accuracy"].per_sample = _binary_accuracy_per_sample
+_BY_NAME["categorical_accuracy"].per_sample = _categorical_accuracy_per_sample
+_BY_NAME["sparse_categorical_accuracy"].per_sample = _sparse_categorical_accuracy_per_sample
+_BY_NAME["mse"].per_sample = lambda p, t: _per_sample_errors(p, t, "mse", lambda a, b: (a - b) ** 2)
+_BY_NAME["mae"].per_sample = lambda p, t: _per_sample_errors(p, t, "mae", lambda a, b: np.abs(a - b))
+_BY_NAME["mape"].per_sample = lambda p, t: _per_sample_errors(
+    p, t, "mape", lambda a, b: 100.0 * np.abs(b - a) / np.maximum(np.abs(b), 1e-7)
+)
+
+
 def _top_k_metric(k: int) -> Metric:
     def top_k_accuracy(preds: Any, target: Any) -> float:
         return accuracy(preds, target, top_k=k)
@@ -627,7 +707,11 @@ def _with_options(metric: Metric, **options: Any) -> Metric:
     def with_options(preds: Any, target: Any) -> float:
         return fn(preds, target, **options)
 
-    return _builtin(with_options, metric.name, metric.greater_is_better, metric.sample_mean)
+    made = _builtin(with_options, metric.name, metric.greater_is_better, metric.sample_mean)
+    per_sample = metric.per_sample
+    if per_sample is not None:
+        made.per_sample = lambda preds, target: per_sample(preds, target, **options)
+    return made
 
 
 def adapt_to_loss(metric: Metric, threshold: Threshold = 0.5, multilabel: bool | None = None) -> Metric:
@@ -682,20 +766,37 @@ def with_threshold(metric: str | Metric, threshold: float) -> Metric:
     return _with_options(found, threshold=float(threshold))
 
 
+def _spelling(key: str) -> str:
+    """One spelling for every name of a built-in metric ('val_mean_absolute_error', 'val_MAE' -> 'val_mae';
+    'AUC' -> 'auc'); any other name as it is."""
+    prefix = "val_" if key.startswith("val_") else ""
+    base = key[len(prefix) :]
+    lowered = _ALIASES.get(base.lower(), base.lower())
+    return prefix + (lowered if _lookup(lowered) is not None else base)
+
+
 def canonical_log_name(key: str, logs: Any = None) -> str:
-    """``key`` as logged: a metric's alias (``"acc"``, ``"val_acc"``, ``"f1_score"``) becomes the name
-    fit logs it under (``"accuracy"``, ``"val_accuracy"``, ``"f1"``), unless ``logs`` holds ``key``
-    itself (a user's function named ``acc``). Monitors read their key through this.
+    """``key`` as logged. fit logs a metric under the name given (``metrics=["mean_absolute_error"]`` logs
+    ``mean_absolute_error``, as Keras 3); any other spelling of that metric (``"mae"``, ``"val_MAE"``)
+    reads it: with ``logs`` (a dict of logged names), the logged name of the same metric is returned. Without
+    ``logs``, or when no such name is logged, the built-in metric's own name (``"val_acc"`` ->
+    ``"val_accuracy"``, ``"AUC"`` -> ``"auc"``); a name logged as it is stays itself (a user's function named
+    ``acc``). Monitors, History lookups and ModelCheckpoint's file names read their keys through this.
 
     Example:
         >>> canonical_log_name("val_acc"), canonical_log_name("acc", {"acc": 1.0}), canonical_log_name("loss")
         ('val_accuracy', 'acc', 'loss')
+        >>> canonical_log_name("val_mae", {"val_mean_absolute_error": 0.5})
+        'val_mean_absolute_error'
     """
     if logs is not None and key in logs:
         return key
-    prefix = "val_" if key.startswith("val_") else ""
-    base = key[len(prefix) :]
-    return prefix + _ALIASES.get(base.lower(), base)
+    spelled = _spelling(key)
+    if logs is not None:
+        for logged in logs:
+            if isinstance(logged, str) and _spelling(logged) == spelled:
+                return logged
+    return spelled
 
 
 def _lookup(name: str) -> Metric | None:
@@ -738,6 +839,25 @@ def as_metric(metric: str | MetricFn | Metric) -> Metric:
         valid = sorted(_BY_NAME) + sorted(_ALIASES) + ["top<k>_accuracy"]
         raise ConfigError(f"unknown metric {metric!r}; valid names are: {', '.join(valid)} (or pass a function)")
     return found
+
+
+def logged_as(metric: Metric, name: str, weighted: bool = False) -> Metric:
+    """``metric`` logged under ``name``: fit logs a metric given by name under that string, as Keras 3 does
+    (``"mean_absolute_error"``, ``"AUC"``, ``"acc"``), not under the built-in metric's own name.
+    ``weighted=True``: a copy that is one of fit's ``weighted_metrics``.
+
+    Example:
+        >>> logged_as(as_metric("acc"), "acc").name, as_metric("acc").name
+        ('acc', 'accuracy')
+    """
+    if metric.name == name and metric.weighted == weighted:
+        return metric
+    renamed = Metric(metric.fn, name, greater_is_better=metric.greater_is_better, sample_mean=metric.sample_mean)
+    renamed.direction_known = metric.direction_known
+    renamed.keras_order = metric.keras_order
+    renamed.per_sample = metric.per_sample
+    renamed.weighted = weighted
+    return renamed
 
 
 def get_metric(metric: str | MetricFn | Metric) -> tuple[str, Metric]:

@@ -29,6 +29,7 @@ from ..serialization import try_lock
 from ..tensor import Tensor
 from .callbacks import CallbackList
 from .callbacks.backup import BackupAndRestore
+from .checkpoint_layout import check_training_checkpoint
 from .history import History
 from .placement import load_on_host
 from .protocols import ModelLike
@@ -55,6 +56,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"fit(resume_from={str(path)!r}): not a training checkpoint (written by fit's checkpoint_dir or "
             "ModelCheckpoint without save_weights_only)"
         )
+    check_training_checkpoint(state, checkpoint_path(path))
     return state
 
 
@@ -132,6 +134,9 @@ class StepsPerEpoch:
         return getattr(self.loader, name)
 
     def __iter__(self) -> Any:
+        if getattr(self.loader.dataset, "endless", False):
+            yield from self._from_stream()
+            return
         per_pass = len(self.loader)
         if self._batches is None:
             self._pass_start = {"loader": self.loader.state_dict(), "rng": backend.get_rng_state()}
@@ -149,6 +154,24 @@ class StepsPerEpoch:
             yield next(self._batches)
         if self._taken >= per_pass:
             self._batches, self._pass_start = None, None
+
+    def _from_stream(self) -> Any:
+        """The next ``steps`` batches of a stream without a length (a Python generator, Keras' way to feed fit):
+        one iterator read on across epochs. One that runs out is refused, saying how many batches it gave (Keras
+        stops training there, with a warning; here a short generator is a mistake to fix, not a way to stop)."""
+        if self._batches is None:
+            self._batches, self._taken = iter(self.loader), 0
+        for step in range(self.steps):
+            try:
+                batch = next(self._batches)
+            except StopIteration:
+                raise ConfigError(
+                    f"fit: the generator ran out after {self._taken} batches, {step} into this epoch's "
+                    f"steps_per_epoch={self.steps}; a generator given to fit must yield steps_per_epoch x epochs "
+                    "batches (as Keras' do, loop forever: while True: ... yield x, y)"
+                ) from None
+            self._taken += 1
+            yield batch
 
     def state_dict(self) -> dict[str, Any]:
         """``{"taken": 0}`` when the next epoch starts a fresh pass; otherwise the batches taken from the

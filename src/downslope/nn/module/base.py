@@ -299,6 +299,14 @@ _NO_TORCHSCRIPT = (
     ": downslope.jit.script returns the module itself (no TorchScript): there is no TorchScript archive to "
     "save; save model.state_dict() with ds.save or export ONNX"
 )
+# A Keras model's attributes that a Keras-guide callback reads from self.model, with downslope's way to each
+_KERAS_MODEL_ONLY = {
+    "optimizer": "in a fit callback the optimizer is self.trainer.optimizer (its rate: .param_groups[0]['lr'])",
+    "get_weights": "model.state_dict() gives the weights by name",
+    "set_weights": "model.load_state_dict(state) sets them",
+    "save_weights": "ds.save(model.state_dict(), path) saves them",
+    "load_weights": "model.load_state_dict(ds.load(path)) loads them",
+}
 
 
 class Module:
@@ -947,6 +955,8 @@ class Module:
         message = f"'{type(self).__name__}' object has no attribute '{name}'"
         if name in _SCRIPT_MODULE_ONLY:  # torch.jit.script(net).save(...): the script gave back the module
             message += _NO_TORCHSCRIPT
+        elif name in _KERAS_MODEL_ONLY:  # a Keras model's attribute: a Module is not one
+            message += f" (a Keras model's; here {_KERAS_MODEL_ONLY[name]})"
         # name= and obj= keep Python's "Did you mean ...?" suggestions
         raise AttributeError(message, name=name, obj=self)
 

@@ -93,8 +93,28 @@ class Callback:
 
     @property
     def model(self) -> ModelLike | None:
-        """The model being trained (None outside a run)."""
+        """The model being trained (None outside a run). It is the Module itself, not a Keras model: the
+        optimizer is ``self.trainer.optimizer`` and the weights ``self.model.state_dict()``."""
         return self.trainer.model
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Keras' ``Callback.params``: the run's ``epochs``, ``steps`` (updates per epoch) and ``verbose`` (and
+        ``batch_size``), set by fit (``self.trainer.params``); ``{}`` outside a run, or what
+        :meth:`set_params` set."""
+        own = self.__dict__.get("_params")
+        if own is not None:
+            return own
+        trainer = self.__dict__.get("trainer")
+        return trainer.params if trainer is not None else {}
+
+    @params.setter
+    def params(self, value: dict[str, Any]) -> None:
+        self.__dict__["_params"] = value
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Keras' ``set_params``: sets :attr:`params` (fit's own numbers stay in ``self.trainer.params``)."""
+        self.params = params
 
     def trained_model(self) -> ModelLike:
         """The model being trained; a StateError naming the callback when there is none (outside fit)."""
@@ -131,9 +151,12 @@ class Callback:
         """Called before the update on batch ``batch`` of the epoch."""
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        """Called after the update on batch ``batch``; ``logs['loss']`` is the batch loss (a float; when
-        training on a device a :class:`~downslope.train.placement.DeviceScalar`, copied to the host only
-        if read, e.g. by ``float(logs['loss'])``: reading it every batch makes each step wait for the device)."""
+        """Called after the update on batch ``batch``. ``logs`` are Keras 3's: ``logs['loss']`` is the
+        epoch's mean loss so far, and each metric so far is there when a callback of the user's overrides
+        a batch-end hook; ``logs.batch_loss`` is this batch's own loss and ``logs.size`` its samples
+        (see ``train/batch_logs.py``). On a device the losses are
+        :class:`~downslope.train.placement.DeviceScalar`, copied to the host only if read, e.g. by
+        ``float(logs['loss'])``: reading them every batch makes each step wait for the device."""
 
     # Keras 3's names. fit calls these; by default they call on_batch_begin/on_batch_end (Keras' older
     # names), so a callback overrides either name, as in Keras (overriding both: only these run, unless
@@ -156,7 +179,8 @@ class Callback:
         """Called before evaluation batch ``batch`` (validation in fit, or ``evaluate``)."""
 
     def on_test_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        """Called after evaluation batch ``batch``; ``logs``: ``{'loss': its loss, 'size': its samples}``."""
+        """Called after evaluation batch ``batch``; ``logs`` as :meth:`on_batch_end`'s: the loss so far (and
+        each metric so far, for a callback of the user's), ``logs.batch_loss`` and ``logs.size``."""
 
     def on_predict_begin(self, logs: Logs | None = None) -> None:
         """Called before ``predict(callbacks=...)`` runs its first batch."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import string
 from pathlib import Path
 from typing import Any
 
 from ...errors import CheckpointError, ConfigError
+from ..metrics import canonical_log_name
 from .base import Callback, Logs, TrainingState  # noqa: F401  (TrainingState: the examples use it)
 from .monitoring import Monitor, resolve_mode
 from .write_errors import write_failure
@@ -137,8 +139,15 @@ class ModelCheckpoint(Callback):
 
     def _path(self, epoch: int, logs: Logs, batch: int | None = None) -> str:
         fields = {"epoch": epoch + 1} if batch is None else {"epoch": epoch + 1, "batch": batch + 1}
+        named = {**logs, **fields}
+        for _, field, _, _ in string.Formatter().parse(self.filepath):
+            key = (field or "").split(".")[0].split("[")[0]
+            if key and key not in named:  # another spelling of a logged metric ('val_mae', 'val_mean_absolute_error')
+                logged = canonical_log_name(key, logs)
+                if logged in logs:
+                    named[key] = logs[logged]
         try:
-            return self.filepath.format(**{**logs, **fields})
+            return self.filepath.format(**named)
         except (KeyError, IndexError, ValueError) as exc:
             raise ConfigError(
                 f"ModelCheckpoint: cannot fill the file name {self.filepath!r} from the logs "

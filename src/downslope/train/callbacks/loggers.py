@@ -16,9 +16,16 @@ from ...errors import ConfigError
 from .base import Callback, Logs, TrainingState  # noqa: F401  (TrainingState: the examples use it)
 from .write_errors import check_writable, write_failure
 
+#: The columns fit logs beyond Keras' (the learning rate, the epoch's seconds, the seconds since training began):
+#: CSVLogger writes them after Keras' columns.
+EXTRA_COLUMNS = ("lr", "learning_rate", "epoch_time", "time")
+
 
 class CSVLogger(Callback):
-    """Write each epoch's logs as a CSV row (``epoch`` from 1, then the logged columns), as Keras' CSVLogger.
+    """Write each epoch's logs as a CSV row, as Keras' CSVLogger: ``epoch`` (Keras' 0-based epoch index: 0, 1,
+    ...), then the logged keys sorted by name (``loss``, the metrics, ``val_*``); then, after Keras' columns,
+    the extra columns fit logs (``lr``, ``epoch_time``, ``time``: see :data:`EXTRA_COLUMNS`). A file written
+    by Keras' CSVLogger and one written here read alike (``pandas.read_csv``) but for those extra columns.
 
     Each epoch appends its row to the file and flushes it, so a row costs the same at epoch 5000 as at
     epoch 1; the file is synced to disk when training ends. ``append=True`` continues an existing file
@@ -38,8 +45,8 @@ class CSVLogger(Callback):
         >>> logger.on_epoch_end(0, {"loss": 0.5}); logger.on_epoch_end(1, {"loss": 0.25})
         >>> print(open(path).read().strip())
         epoch,loss
-        1,0.5
-        2,0.25
+        0,0.5
+        1,0.25
     """
 
     #: Seconds between syncs of the file to disk while training (each row is flushed at once).
@@ -68,8 +75,15 @@ class CSVLogger(Callback):
             self._rewrite = False
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        row: dict[str, Any] = {"epoch": epoch + 1}
-        row.update({k: v for k, v in (logs or {}).items() if np.isscalar(v) or isinstance(v, (int, float, str))})
+        values = {
+            k: v
+            for k, v in (logs or {}).items()
+            if k != "epoch" and (np.isscalar(v) or isinstance(v, (int, float, str)))
+        }
+        # Keras' columns: the 0-based epoch, then its logged keys sorted; then fit's extra columns
+        row: dict[str, Any] = {"epoch": epoch}
+        row.update((k, values[k]) for k in sorted(values) if k not in EXTRA_COLUMNS)
+        row.update((k, values[k]) for k in values if k in EXTRA_COLUMNS)
         self.rows.append(row)
         added = [k for k in row if k not in self._columns]
         if added or self._rewrite:

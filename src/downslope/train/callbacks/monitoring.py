@@ -53,14 +53,15 @@ class Monitor:
         logs = logs or {}
         if self.key in logs:
             return float(logs[self.key])
-        alias = canonical_log_name(self.key)  # 'val_acc' reads 'val_accuracy', as logged
+        alias = canonical_log_name(self.key, logs)  # 'val_acc' reads 'val_accuracy', 'mae' 'mean_absolute_error'
         if alias in logs:
             self.key = alias
             return float(logs[alias])
         if alias.startswith("val_") and getattr(logs, "validation_skipped", False):
             return None  # an epoch fit's validation_freq leaves unvalidated: skipped, as Keras skips it
-        if alias.startswith("val_") and alias[4:] in logs:
-            self.key = alias
+        trained = canonical_log_name(alias[4:], logs) if alias.startswith("val_") else None
+        if trained is not None and trained in logs:
+            self.key = "val_" + trained
         if self.key.startswith("val_") and self.key[4:] in logs:
             warnings.warn(
                 f"{self.where}: {self.key!r} is not available (no validation data), so it monitors "

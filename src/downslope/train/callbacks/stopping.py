@@ -172,8 +172,8 @@ def _same_quantity(key: str, monitor: str) -> bool:
     reads 'val_accuracy') or, without validation data, the training value it falls back to."""
     from ..metrics import canonical_log_name
 
-    alias = canonical_log_name(monitor)
-    return key in {monitor, alias, monitor[4:] if monitor.startswith("val_") else monitor, alias.removeprefix("val_")}
+    alias, read = canonical_log_name(monitor), canonical_log_name(key)
+    return read in {alias, alias.removeprefix("val_")} or key in {monitor, monitor.removeprefix("val_")}
 
 
 class StopAtTarget(Callback):
@@ -259,6 +259,13 @@ class MaxTime(Callback):
             self.stop(f"time limit: {fmt(elapsed)} s >= {fmt(self.seconds)} s after epoch {epoch + 1}", "time_limit")
 
 
+def batch_loss(logs: Logs | None) -> Any:
+    """This batch's own loss: fit's batch logs hold Keras 3's running mean as ``'loss'`` and the batch's own
+    loss as the attribute ``batch_loss``; logs without it (a loop of one's own) hold the batch's loss."""
+    own = getattr(logs, "batch_loss", None)
+    return own if own is not None else (logs or {}).get("loss")
+
+
 class TerminateOnNaN(Callback):
     """Stop at the first batch whose loss is NaN or infinite.
 
@@ -272,7 +279,7 @@ class TerminateOnNaN(Callback):
     """
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        loss = (logs or {}).get("loss")
+        loss = batch_loss(logs)
         if isinstance(loss, DeviceScalar) and not loss.read:
             return  # on a device: judged from the epoch's loss (see the class docstring)
         if loss is not None and not math.isfinite(float(loss)):
@@ -403,7 +410,7 @@ class DivergenceGuard(Callback):
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         if self.monitor != "loss":
             return
-        loss = (logs or {}).get("loss")
+        loss = batch_loss(logs)
         self._steps += 1
         if isinstance(loss, DeviceScalar) and not loss.read:
             if self.best is None and self._first is None:

@@ -1,0 +1,152 @@
+"""The logs a batch hook gets (``on_train_batch_end``, ``on_test_batch_end``), as Keras 3 gives them.
+
+Keras 3's batch logs hold the epoch's numbers *so far*: ``loss`` is the running mean of the batch losses
+(weighted as the epoch's loss is, so that the last batch's value is the epoch's loss), and each compiled metric
+is its value over the batches seen so far. fit computes the metrics so far only when a callback of the user's
+overrides a batch-end hook (a mean over samples costs one metric call on the batch, and on a device a copy of
+it to the host; any other metric, AUC or F1, is computed over the epoch so far only if the callback reads it);
+otherwise the logs hold the loss alone, and nothing is read per batch that was not read before.
+This batch's own loss, and its number of samples, are the attributes ``logs.batch_loss`` and ``logs.size``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..devices import to_host
+from .callbacks import Callback, CallbackList
+from .metrics import Metric
+from .placement import DeviceScalar, EpochLoss
+
+#: The hooks that receive a training batch's logs, and an evaluation batch's.
+TRAIN_BATCH_END = ("on_train_batch_end", "on_batch_end")
+TEST_BATCH_END = ("on_test_batch_end",)
+
+
+class BatchLogs(dict[str, Any]):
+    """A batch's logs: Keras 3's keys (``loss`` so far, each metric so far); ``batch_loss`` is this batch's
+    own loss and ``size`` its number of samples (attributes, not keys, as Keras' logs have neither)."""
+
+    batch_loss: Any = None
+    size: int = 0
+
+
+def reads_batch_logs(callback: Callback, hooks: tuple[str, ...]) -> bool:
+    """Whether ``callback`` (or one in a CallbackList) runs code of the user's in one of ``hooks``: a hook its
+    class overrides outside downslope, or a function given to a LambdaCallback. downslope's own callbacks
+    read only the loss, so the metrics so far are not computed for them."""
+    if isinstance(callback, CallbackList):
+        return any(reads_batch_logs(cb, hooks) for cb in callback)
+    for hook in hooks:
+        if hook in vars(callback):  # a function set on the instance (LambdaCallback)
+            return True
+        method = getattr(type(callback), hook, None)
+        module = getattr(method, "__module__", None) or ""
+        if method is not None and not module.startswith("downslope."):
+            return True
+    return False
+
+
+class RunningMetrics:
+    """Each metric over the batches seen so far in an epoch. A per-sample mean (``Metric.sample_mean``) comes
+    from its batches' values weighted by their sizes (the same number as over the samples together), one
+    metric call per batch; any other metric (AUC, F1, a function of the user's, a weighted metric) needs the
+    outputs and targets seen so far, joined, so its value is a :class:`MetricSoFar`, computed only when read
+    (reading it at every batch costs a pass over the epoch so far each time)."""
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
+        self.sums = {m.name: 0.0 for m in metrics if m.sample_mean}
+        self.count = 0
+
+    def update(self, outputs: list[Any], targets: list[Any], weights: list[Any] | None = None) -> dict[str, Any]:
+        """The metrics so far, given the epoch's outputs, targets and sample weights so far (the last entries:
+        this batch)."""
+        from .evaluation import metric_value
+
+        preds, target = to_host(outputs[-1]), to_host(targets[-1])  # host: a callback asked for the numbers
+        n = len(preds)
+        self.count += n
+        values: dict[str, Any] = {}
+        for m in self.metrics:
+            if m.sample_mean and not m.weighted:
+                self.sums[m.name] += metric_value(m, preds, target) * n
+                values[m.name] = self.sums[m.name] / self.count
+            else:
+                values[m.name] = MetricSoFar(m, outputs, targets, weights)
+        return values
+
+
+class MetricSoFar(DeviceScalar):
+    """A metric over an epoch's first batches (those in the lists when it was made), computed when first read
+    (``float(v)``, formatting, comparisons), as a DeviceScalar is read."""
+
+    __slots__ = ("_metric", "_outputs", "_targets", "_weights", "_batches")
+
+    def __init__(self, metric: Metric, outputs: list[Any], targets: list[Any], weights: list[Any] | None) -> None:
+        self._metric, self._outputs, self._targets, self._weights = metric, outputs, targets, weights
+        self._batches = len(outputs)  # (the lists grow as the epoch goes on: only these batches count)
+        self._value = None
+
+    @property
+    def array(self) -> Any:
+        return np.asarray(float(self))  # host: the number, computed once
+
+    def __float__(self) -> float:
+        if self._value is None:
+            from .evaluation import join_weights, metric_value
+
+            k = self._batches
+            outputs = [to_host(o) for o in self._outputs[:k]]
+            targets = [to_host(t) for t in self._targets[:k]]
+            weights = join_weights(None if self._weights is None else self._weights[:k], outputs)
+            self._value = metric_value(
+                self._metric,
+                np.concatenate(outputs),
+                np.concatenate(targets),
+                weights if self._metric.weighted else None,
+            )
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"MetricSoFar({float(self)!r})" if self.read else f"MetricSoFar({self._metric.name!r}, not read)"
+
+
+class RunningDeviceMean(DeviceScalar):
+    """The epoch's loss so far on a device: the weighted sum of its first ``batches`` losses over ``count``,
+    computed (on the device, then one copy) only when read, so a loop whose callbacks never read it does no
+    work for it."""
+
+    __slots__ = ("_total", "_batches", "_count")
+
+    def __init__(self, total: EpochLoss, count: float) -> None:
+        self._total, self._batches, self._count = total, len(total.losses), count
+        self._value = None
+
+    @property
+    def array(self) -> Any:
+        return np.asarray(float(self))  # host: the number, read once
+
+    def __float__(self) -> float:
+        if self._value is None:
+            partial = EpochLoss()
+            partial.losses = self._total.losses[: self._batches]
+            partial.weights = self._total.weights[: self._batches]
+            self._value = partial.mean(self._count)
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"RunningDeviceMean({float(self)!r})" if self.read else "RunningDeviceMean(not read)"
+
+
+__all__ = [
+    "BatchLogs",
+    "RunningMetrics",
+    "MetricSoFar",
+    "RunningDeviceMean",
+    "reads_batch_logs",
+    "TRAIN_BATCH_END",
+    "TEST_BATCH_END",
+]
