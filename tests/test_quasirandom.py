@@ -252,6 +252,34 @@ def test_the_table_file_is_package_data() -> None:
     tomllib = pytest.importorskip("tomllib")
     root = Path(__file__).resolve().parents[1]
     config = tomllib.loads((root / "pyproject.toml").read_text())
-    assert quasirandom._TABLE_FILE.name in config["tool"]["setuptools"]["package-data"]["downslope"]
-    assert quasirandom._TABLE_FILE.parent == Path(quasirandom.__file__).parent
-    assert quasirandom._TABLE_FILE.stat().st_size < 1_000_000
+    assert quasirandom._TABLE_FILE in config["tool"]["setuptools"]["package-data"]["downslope"]
+    table = Path(quasirandom.__file__).parent / quasirandom._TABLE_FILE  # read as a resource of the package
+    assert table.stat().st_size < 1_000_000
+
+
+def test_the_direction_table_is_read_when_the_package_is_imported_from_a_zip(tmp_path):
+    # a zipapp or a PEX: there is no file beside the module, only a member of the archive
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    import downslope
+
+    source = os.path.dirname(os.path.dirname(downslope.__file__))
+    archive = tmp_path / "downslope.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as packed:
+        for root, dirs, files in os.walk(os.path.join(source, "downslope")):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in files:
+                path = os.path.join(root, name)
+                packed.write(path, os.path.relpath(path, source))
+    code = (
+        f"import sys; sys.path.insert(0, {str(archive)!r}); import downslope as ds; "
+        "assert '.zip' in ds.__file__, ds.__file__; print(ds.quasirandom.SobolEngine(3).draw(2).tolist())"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]"  # torch's first two points

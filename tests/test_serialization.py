@@ -643,3 +643,50 @@ def test_save_into_a_missing_directory_raises_a_runtime_error_as_torchs(lib_name
     assert not (tmp_path / "no_dir").exists()
     if lib is ds:
         assert isinstance(caught.value, FileNotFoundError) and caught.value.filename == str(parent)
+
+
+def test_a_text_file_named_onnx_is_not_called_an_onnx_model(tmp_path):
+    path = tmp_path / "notes.onnx"
+    path.write_text("these are my notes, not a model\n")
+    with pytest.raises(CheckpointError, match=r"notes\.onnx is not an ONNX model: its name ends in \.onnx"):
+        ds.load(path)
+
+
+def test_a_loop_of_symbolic_links_is_named_as_such(tmp_path):
+    import os
+
+    os.symlink(tmp_path / "loopB", tmp_path / "loopA")
+    os.symlink(tmp_path / "loopA", tmp_path / "loopB")
+    with pytest.raises(CheckpointError, match="loopA is a loop of symbolic links"):
+        ds.load(tmp_path / "loopA")
+    os.symlink(tmp_path / "absent.ckpt", tmp_path / "dangling")
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint file at .*dangling \(a symbolic link to"):
+        ds.load(tmp_path / "dangling")
+
+
+def test_a_save_sweeps_the_temporary_files_of_killed_saves_of_that_target_only(tmp_path):
+    # a kill -9 during ds.save leaves ".NAME.p<pid>.<8>.tmp"; a later save of NAME removes those whose
+    # writer is gone and that nobody touched for an hour, and nothing else
+    import os
+    import subprocess
+    import sys
+    import time
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone, alive = int(dead.stdout), os.getppid()
+    names = {
+        f".w.ds.p{gone}.abcd1234.tmp": False,  # writer gone, old: removed
+        f".w.ds.p{alive}.abcd1234.tmp": True,  # a live process: kept
+        ".w.ds.abcd1234.tmp": True,  # an older version's name (no pid): kept
+        f".other.ds.p{gone}.abcd1234.tmp": True,  # another target's
+        f".w.ds.p{gone}.abcd1234.tmp.keep": True,  # not the exact pattern
+    }
+    hour_ago = time.time() - 3700
+    for name in names:
+        (tmp_path / name).write_bytes(b"half a checkpoint")
+        os.utime(tmp_path / name, (hour_ago, hour_ago))
+    young = tmp_path / f".w.ds.p{gone}.young123.tmp"
+    young.write_bytes(b"written a moment ago")  # maybe a writer of another pid namespace: kept
+    ds.save({"w": np.ones(2, np.float32)}, tmp_path / "w.ds")
+    left = {p.name for p in tmp_path.iterdir()}
+    assert {name for name, kept in names.items() if kept} | {young.name, "w.ds"} == left

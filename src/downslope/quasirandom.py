@@ -19,7 +19,8 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib.resources
+import io
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,7 @@ __all__ = ["SobolEngine"]
 #     degree = [int(p).bit_length() - 1 for p in poly]
 #     flat = np.concatenate([vinit[d, :degree[d]] for d in range(len(poly))])
 #     np.savez_compressed(path, poly=poly.astype(np.uint32), vinit=flat.astype(np.uint32))
-_TABLE_FILE = Path(__file__).with_name("_sobol_directions.npz")
+_TABLE_FILE = "_sobol_directions.npz"  # a resource of this package (read through importlib.resources)
 _table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # poly, degree, offsets into vinit, vinit
 
 
@@ -49,7 +50,10 @@ def _direction_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(poly, degree, offset, vinit) as int64 arrays, read from the package's file on first use."""
     global _table
     if _table is None:
-        with np.load(_TABLE_FILE, allow_pickle=False) as data:
+        # through importlib.resources, not a path beside __file__: the package may be imported from a
+        # zip (a zipapp, a PEX), where no such file exists on disk
+        packed = importlib.resources.files(__package__ or "downslope").joinpath(_TABLE_FILE).read_bytes()
+        with np.load(io.BytesIO(packed), allow_pickle=False) as data:
             poly = data["poly"].astype(np.int64)
             vinit = data["vinit"].astype(np.int64)
         degree = (np.frexp(poly.astype(np.float64))[1] - 1).astype(np.int64)  # bit_length - 1, exact below 2**53

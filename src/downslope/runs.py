@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, DataError, StateError
+from .errors import CheckpointError, ConfigError, DataError, StateError
 
 if TYPE_CHECKING:
     from .nn.module import Module
@@ -65,6 +65,10 @@ LAUNCH_FILE = ".launch.json"
 # the SHA-256 of every config.toml this run wrote, and the settings it started with: --resume refuses a
 # config.toml edited (or emptied) since, naming the settings that differ
 CONFIG_RECORD_FILE = ".config-record.json"
+# the entry of a run's model.ds holding the SHA-256 of the config.toml written with it: a model.ds that
+# another run wrote (copied in by hand, a sync gone wrong) is refused rather than scored under this name
+CONFIG_FINGERPRINT = "config_sha256"
+MODEL_FILE = "model.ds"
 RUNNING, COMPLETE, DIVERGED, INTERRUPTED = "running", "complete", "diverged", "interrupted"
 STATUSES = (RUNNING, COMPLETE, DIVERGED, INTERRUPTED)
 # Exit statuses of ``downslope train`` besides 0 (complete) and 2 (bad input or an unwritable path).
@@ -144,10 +148,50 @@ def unique_name(stem: str) -> str:
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
-def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The status marker of a run or staging directory, or None when there is none (or it is unreadable)."""
+#: The most bytes a status marker may hold (one is a few hundred: a status, a pid, a time, the run's
+#: file names); and any other small JSON file of a run (metrics, records).
+STATUS_LIMIT = 1 << 20
+JSON_FILE_LIMIT = 64 << 20
+
+
+def _read_small(path: Path, limit: int, what: str) -> bytes:
+    """serialization.read_small_file, imported when needed (importing runs stays free of NumPy)."""
+    from .serialization import read_small_file
+
+    return read_small_file(path, limit, what)
+
+
+def status_file_problem(run_dir: str | os.PathLike[str]) -> str | None:
+    """Why a run's status.json cannot be a status marker without reading it (a FIFO, a device, a
+    directory, a file over :data:`STATUS_LIMIT`), or None (a small regular file, or none at all).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp()); (d / STATUS_FILE).mkdir()
+        >>> status_file_problem(d)
+        'its status.json is a directory, not a regular file'
+    """
+    import stat
+
+    from .serialization import special_file_kind
+
     try:
-        status = json.loads((Path(run_dir) / STATUS_FILE).read_text())
+        info = os.stat(Path(run_dir) / STATUS_FILE)
+    except OSError:
+        return None
+    kind = special_file_kind(info.st_mode)
+    if kind:
+        return f"its {STATUS_FILE} is {kind}, not a regular file"
+    if stat.S_ISREG(info.st_mode) and info.st_size > STATUS_LIMIT:
+        return f"its {STATUS_FILE} holds {info.st_size} bytes, far more than a status marker"
+    return None
+
+
+def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The status marker of a run or staging directory, or None when there is none (or it is unreadable,
+    not a regular file, or larger than :data:`STATUS_LIMIT`: a FIFO or /dev/zero is never read)."""
+    try:
+        status = json.loads(_read_small(Path(run_dir) / STATUS_FILE, STATUS_LIMIT, "a status marker"))
     except (OSError, ValueError, RecursionError):  # RecursionError: a deeply nested (crafted) file
         return None
     return status if isinstance(status, dict) and status.get("status") in STATUSES else None
@@ -223,7 +267,7 @@ def is_run_directory(path: str | os.PathLike[str]) -> bool:
         False
     """
     where = Path(path)
-    if (where / STATUS_FILE).is_file():
+    if os.path.lexists(where / STATUS_FILE):  # a FIFO or a device there is no marker downslope wrote
         status = read_status(where)
         if status is None:
             return False
@@ -486,6 +530,8 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
     _check_name_length(final)
     _check_encodable(final)
     for above in final.parents:  # a file where a parent directory should be: say so, not "File exists"
+        if os.path.islink(above) and not os.path.exists(above):
+            raise ConfigError(f"--out {final}: its parent {above} is {_broken_link(above)}; choose another --out")
         if os.path.lexists(above) and not above.is_dir():
             raise ConfigError(
                 f"--out {final}: its parent {above} is a file, not a directory, so no run directory can be made "
@@ -572,7 +618,45 @@ def max_name_length(parent: str | os.PathLike[str] = ".") -> int:
     return max(1, min(limit, 255) - _NAME_OVERHEAD)
 
 
+def _broken_link(path: Path) -> str:
+    """What a symbolic link that leads to no file is: a loop, or a link whose target is missing."""
+    import errno
+
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links (too many levels of symbolic links), not a directory"
+        return f"a symbolic link to {os.readlink(path)}, which does not exist"
+    return "a symbolic link"  # pragma: no cover - it resolved after all (changed meanwhile)
+
+
+def shortened(path: str | os.PathLike[str], keep: int = 60) -> str:
+    """``path`` as a message shows it: whole when short, else its start and end around "..." (a path of
+    thousands of bytes would bury the message).
+
+    Example:
+        >>> shortened("a/" * 100 + "run", keep=10)
+        'a/a/a/...a/a/a/run (203 bytes)'
+    """
+    text = os.fspath(path)
+    if len(text) <= 2 * keep + 20:
+        return text
+    return f"{text[: keep // 2 + 1]}...{text[-(keep // 2 + 3) :]} ({len(os.fsencode(text))} bytes)"
+
+
 def _check_name_length(final: Path) -> None:
+    size = len(os.fsencode(final))
+    try:
+        path_max = os.pathconf("/", "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows): the usual limit
+        path_max = 4096
+    if size + _NAME_OVERHEAD >= path_max:  # the kernel refuses the whole path, name by name is too late
+        raise ConfigError(
+            f"--out {shortened(final)}: the path is {size} bytes long; paths on this system can be at most "
+            f"{path_max} bytes (less the {_NAME_OVERHEAD} of the working names written beside the run); choose "
+            "a shorter --out"
+        )
     parent = final.parent
     while not parent.is_dir() and parent != parent.parent:  # the nearest existing directory's file system
         parent = parent.parent
@@ -861,8 +945,15 @@ def check_complete(run: str | os.PathLike[str]) -> Path:
             f"{run}: the run is unfinished (status {status}), not complete; continue it with "
             f"'downslope train --resume {name}'"
         )
+    if path.is_file():  # a data file given where a run is meant: "train --out data.csv" would be bad advice
+        raise ConfigError(
+            f"{run}: is a file, not a run directory; give the directory of a trained run (e.g. runs/NAME)"
+        )
     if not path.is_dir():
         raise ConfigError(f"{run}: not a run directory; train one with 'downslope train --out {run}'")
+    problem = status_file_problem(path)
+    if problem:  # never read: a FIFO would block, /dev/zero never ends
+        raise ConfigError(f"{run}: {problem}, so whether the run is complete cannot be told; train it again")
     status = read_status(path)
     if status is None:
         if (path / STATUS_FILE).is_file():  # there, but not a status marker downslope wrote
@@ -879,8 +970,8 @@ def check_complete(run: str | os.PathLike[str]) -> Path:
     if status["status"] != COMPLETE:
         why = {
             DIVERGED: "diverged (see its report.html); its model is not fit for use",
-            RUNNING: f"not complete (status running); continue it with 'downslope train --resume {run}'",
-            INTERRUPTED: f"not complete (interrupted); continue it with 'downslope train --resume {run}'",
+            RUNNING: f"is not complete (status running); continue it with 'downslope train --resume {run}'",
+            INTERRUPTED: f"is not complete (interrupted); continue it with 'downslope train --resume {run}'",
         }[status["status"]]
         raise StateError(f"{run}: the run {why}")
     missing = [name for name in status.get("files", []) if not (path / name).is_file()]
@@ -937,7 +1028,7 @@ def check_same_data(run: Run, data: str) -> str:
 def read_json_file(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """A small JSON object file, or None when it is missing or unreadable."""
     try:
-        found = json.loads(Path(path).read_text())
+        found = json.loads(_read_small(Path(path), JSON_FILE_LIMIT, "a run's JSON file"))
     except (OSError, ValueError, RecursionError):  # RecursionError: a deeply nested (crafted) file
         return None
     return found if isinstance(found, dict) else None
@@ -1045,7 +1136,7 @@ def _unfinished_status(staging: Path) -> str:
 
 def _published_summary(path: Path) -> RunSummary | None:
     """A published run's summary; None for a directory that is not a run (no marker, nor a run's files)."""
-    has_marker = (path / STATUS_FILE).is_file()
+    has_marker = os.path.lexists(path / STATUS_FILE)  # a FIFO or a link to a device is a marker too (broken)
     if not has_marker and not (path / "model.ds").is_file():
         return None
     status = read_status(path)
@@ -1056,25 +1147,105 @@ def _published_summary(path: Path) -> RunSummary | None:
     listed = status.get("files") or []
     if not all((path / name).is_file() for name in listed):
         return RunSummary(path.name, path, BROKEN)
+    # a cheap look at model.ds (its zip directory, no array read): a truncated copy, a pickle or a
+    # torch.save file put there is not a complete run
+    if MODEL_FILE in listed and not _is_downslope_checkpoint(path / MODEL_FILE):
+        return RunSummary(path.name, path, BROKEN)
     metrics = read_json_file(path / "metrics.json") or {}
     kept = {k: v for k, v in metrics.items() if k.startswith("test_") or k in ("epochs", "seconds", "stop_reason")}
     return RunSummary(path.name, path, str(status["status"]), kept)
 
 
-def load_run(run: str | os.PathLike[str]) -> tuple[Module, dict[str, Any]]:
+def config_fingerprint(config_bytes: bytes) -> str:
+    """The SHA-256 (hex) of a run's config.toml bytes: what a run's model.ds records of its config.
+
+    Example:
+        >>> config_fingerprint(b"")[:12]
+        'e3b0c44298fc'
+    """
+    import hashlib
+
+    return hashlib.sha256(config_bytes).hexdigest()
+
+
+def check_model_belongs(run_dir: Path, state: Any) -> bool:
+    """Refuse a run's model.ds that another run wrote: its recorded :data:`CONFIG_FINGERPRINT` must be
+    the SHA-256 of the run's config.toml. True when it is; False for a model.ds without one (written
+    by an older downslope), which cannot be checked."""
+    model, config = run_dir / MODEL_FILE, run_dir / CONFIG_FILE
+    recorded = state.get(CONFIG_FINGERPRINT) if isinstance(state, dict) else None
+    if recorded is None:
+        return False
+    try:
+        actual = config_fingerprint(config.read_bytes()) if config.is_file() else None
+    except OSError:
+        actual = None
+    if actual is None:
+        raise CheckpointError(
+            f"{run_dir}: {model} records the config it was trained with, but the run's {config} is missing or "
+            "unreadable; the run is damaged, train it again"
+        )
+    if recorded != actual:
+        differs = _settings_that_differ(state.get("config"), config)
+        raise CheckpointError(
+            f"{run_dir}: {model} does not belong to this run: it was trained with another config than the run's "
+            f"{config} ({differs or f'config SHA-256 {str(recorded)[:12]}... recorded in {MODEL_FILE}, '}"
+            f"{'' if differs else f'{actual[:12]}... of {CONFIG_FILE}'}); it was copied in from another run, or "
+            f"{CONFIG_FILE} was edited. Put back the run's own files, or train it again"
+        )
+    return True
+
+
+def _settings_that_differ(stored: Any, config: Path) -> str:
+    """The first settings on which a model.ds's stored config and a config.toml disagree, in words
+    ("data: 'circles' in model.ds, 'moons' in config.toml"); "" when they cannot be compared."""
+    import tomllib
+
+    try:
+        written = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(stored, dict):
+        return ""
+
+    def same(a: Any, b: Any) -> bool:
+        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+    keys = [k for k in dict.fromkeys([*stored, *written]) if not same(stored.get(k), written.get(k))]
+    shown = [f"{k}: {stored.get(k)!r} in {MODEL_FILE}, {written.get(k)!r} in {CONFIG_FILE}" for k in keys[:3]]
+    return "; ".join(shown) + (f"; and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
+def load_run(run: str | os.PathLike[str], note: Callable[[str], None] | None = None) -> tuple[Module, dict[str, Any]]:
     """The model and saved state (``model.ds``) of a complete run, for ``evaluate``, ``predict`` and ``export``.
 
     An unfinished, interrupted, diverged or foreign directory is refused in one line
-    (:func:`check_complete`) before anything is read; the stored config is checked against its
-    arrays before any layer is built.
+    (:func:`check_complete`) before anything is read; a model.ds that another run wrote is refused
+    (:func:`check_model_belongs`; ``note`` receives the one line said of a run written before that
+    check existed); the stored config is checked against its arrays before any layer is built.
 
     Example:
         >>> model, state = load_run("runs/iris-adam")  # doctest: +SKIP
     """
+    import warnings
+
     from . import experiment, serialization
 
-    path = check_complete(run) / "model.ds"
-    return experiment.model_from_state(serialization.load(path), str(path))
+    run_dir = check_complete(run)
+    path = run_dir / MODEL_FILE
+    state = serialization.load(path)
+    checked = check_model_belongs(run_dir, state)
+    model, state = experiment.model_from_state(state, str(path))
+    if not checked:  # said once the file is accepted (a refusal is the one line then)
+        message = (
+            f"{path}: written by an older downslope, which did not record the config it was trained with; "
+            f"read as this run's ({run_dir / CONFIG_FILE})"
+        )
+        if note is None:
+            warnings.warn(message, UserWarning, stacklevel=2)
+        else:
+            note(message)
+    return model, state
 
 
 # ---------------------------------------------------------------------- a trained run from Python

@@ -8,12 +8,15 @@ truncated or corrupted file fails with a clear :class:`CheckpointError` instead 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
 import json
 import math
 import os
+import re
+import stat
 import struct
 import sys
 import tempfile
@@ -27,7 +30,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .devices import is_array, to_device, to_host
-from .errors import CheckpointError
+from .errors import CheckpointError, DataError
 
 FORMAT = "downslope-checkpoint"
 VERSION = 4
@@ -383,6 +386,68 @@ def try_lock(path: str | os.PathLike[str]) -> int | None:
     return fd
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def special_file_kind(mode: int) -> str:
+    """What a file of ``os.stat`` mode ``mode`` is when it is not a regular file ("a named pipe (FIFO)",
+    "a character device", ...); "" for a regular file.
+
+    Example:
+        >>> special_file_kind(os.stat(".").st_mode), special_file_kind(stat.S_IFREG)
+        ('a directory', '')
+    """
+    if stat.S_ISREG(mode):
+        return ""
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+def read_small_file(
+    path: str | os.PathLike[str], limit: int, what: str = "such a file", *, pipes: bool = False
+) -> bytes:
+    """The bytes of a small file (a run's status marker, a config file), at most ``limit`` of them;
+    ``what`` names it in the message of a file over the limit ("a status marker").
+
+    A path that is not a regular file is refused rather than read: a FIFO would block forever, a device
+    such as /dev/zero never ends. ``pipes=True`` reads a pipe anyway (the shell's ``--config <(...)``,
+    which the user passed on purpose), up to ``limit`` bytes. Raises ``ValueError`` naming the file and
+    what it is, or holding more than ``limit`` bytes (a DataError, which is a ValueError); ``OSError`` when it
+    cannot be opened.
+
+    Example:
+        >>> import tempfile
+        >>> p = os.path.join(tempfile.mkdtemp(), "s.json")
+        >>> _ = open(p, "w").write("{}")
+        >>> read_small_file(p, 10)
+        b'{}'
+    """
+    name = os.fspath(path)
+    # O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        mode = os.fstat(fd).st_mode  # the file opened, not the name looked up before (no race)
+        kind = special_file_kind(mode)
+        if kind and not (pipes and stat.S_ISFIFO(mode)):
+            raise DataError(f"{name}: is {kind}, not a regular file; refused (reading it may never end)")
+        if kind:  # a pipe the user gave: wait for its writer as the shell's <(...) expects
+            import fcntl
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        chunks, size = [], 0
+        while size <= limit and (chunk := handle.read(min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    if size > limit:
+        raise DataError(f"{name}: holds more than {limit} bytes, far more than {what} holds; refused")
+    return b"".join(chunks)
+
+
 # The temporary name atomic_write_bytes writes under before its rename: ".<name>.<mkstemp's 8 random
 # characters>.tmp" beside the target. A process killed between the two leaves one behind.
 _TEMP_SUFFIX = ".tmp"
@@ -422,7 +487,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | Callable[[Bin
         return
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent)
+    # the writer's pid in the name: a later save can tell a temporary file whose writer died (kill -9)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.p{os.getpid()}.", suffix=_TEMP_SUFFIX, dir=target.parent)
     try:
         # mkstemp makes the file 0600; give it the mode open() would (0666 less the umask).
         os.fchmod(fd, 0o666 & ~_umask())
@@ -451,6 +517,64 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | Callable[[Bin
             os.close(dir_fd)
     except OSError:
         pass
+    sweep_stale_temps(target)
+
+
+#: How long a dead writer's temporary file is left alone before a later save of the same target removes
+#: it: a process of another pid namespace (a container sharing the volume) looks dead from here, but
+#: writes its file as it goes, so one untouched this long is not being written.
+STALE_TEMP_SECONDS = 3600
+_PID_TEMP = re.compile(r"p([0-9]+)\.[a-z0-9_]{8}" + re.escape(_TEMP_SUFFIX))
+
+
+def sweep_stale_temps(target: str | os.PathLike[str], older_than: float = STALE_TEMP_SECONDS) -> list[str]:
+    """Remove the temporary files that killed writes of ``target`` left beside it; the names removed.
+
+    Only a file named exactly as :func:`atomic_write_bytes` names its temporary files for this target
+    (``.<name>.p<pid>.<8 characters>.tmp``), whose writer's pid is no live process here, and that nobody
+    has modified for ``older_than`` seconds. Files of older downslope versions (no pid in the name) and
+    everything else are left alone. Errors are ignored: sweeping is a courtesy, never a failure of a save.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> _ = (d / ".w.ds.p999999999.abcd1234.tmp").write_bytes(b"half")
+        >>> sweep_stale_temps(d / "w.ds", older_than=0)
+        ['.w.ds.p999999999.abcd1234.tmp']
+    """
+    target = Path(target)
+    prefix = f".{target.name}."
+    removed: list[str] = []
+    now = time.time()
+    try:
+        with os.scandir(target.parent) as entries:
+            for entry in entries:
+                found = _PID_TEMP.fullmatch(entry.name[len(prefix) :]) if entry.name.startswith(prefix) else None
+                if found is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                if _process_alive(int(found.group(1))) or now - entry.stat(follow_symlinks=False).st_mtime < older_than:
+                    continue
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    except OSError:
+        pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process of ``pid`` exists here (this process counts: one of its threads may be writing)."""
+    if pid == os.getpid() or os.name == "nt":  # Windows: os.kill(pid, 0) would end the process
+        return True
+    if pid <= 0 or pid > 2**31 - 1:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process: alive
+        return True
+    return True
 
 
 def _write_through(target: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
@@ -576,6 +700,17 @@ def load(
         return _onto(_read_checkpoint(source, name), target)
     p = Path(path)
     if not p.exists():
+        if os.path.islink(p):  # a link to nothing: say which (torch says "Too many levels of symbolic links")
+            try:
+                os.stat(p)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise CheckpointError(
+                        f"load: {p} is a loop of symbolic links (too many levels of symbolic links), not a file"
+                    ) from None
+            raise CheckpointFileNotFoundError(
+                f"load: no checkpoint file at {p} (a symbolic link to {os.readlink(p)}, which does not exist)", str(p)
+            )
         raise CheckpointFileNotFoundError(f"load: no checkpoint file at {p}", str(p))
     if not p.is_file():
         kind = "directory" if p.is_dir() else "special file"
@@ -701,6 +836,11 @@ def _read_checkpoint(source: Any, name: str) -> Any:
             raise CheckpointError(
                 f"load: {name} is a Python pickle (an older torch.save, or pickle.dump); {_FROM_TORCH}"
             ) from None
+        if name.lower().endswith(".onnx") and not _looks_like_onnx(source, name):
+            raise CheckpointError(
+                f"load: {name} is not an ONNX model: its name ends in .onnx, but its bytes do not start as one "
+                "(nor as a downslope checkpoint, which ds.save writes as a zip archive); is it the file you meant?"
+            ) from None
         if _looks_like_onnx(source, name):
             raise CheckpointError(
                 f"load: {name} is an ONNX model, not a downslope checkpoint: ONNX files are run by inference "
@@ -730,10 +870,9 @@ _ONNX_NEXT_TAGS = frozenset((0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42))
 
 
 def _looks_like_onnx(source: Any, name: str) -> bool:
-    """Whether a file that failed to load is an ONNX model: its name, or its first bytes (the protobuf
-    tag of ir_version, a small version number, then the tag of a ModelProto field)."""
-    if name.lower().endswith(".onnx"):
-        return True
+    """Whether a file that failed to load is an ONNX model, by its first bytes (the protobuf tag of
+    ir_version, a small version number, then the tag of a ModelProto field); a name ending in .onnx
+    proves nothing (a text file can be named so)."""
     head = _first_bytes(source, 3)
     return head is not None and len(head) == 3 and head[0] == 0x08 and 1 <= head[1] <= 64 and head[2] in _ONNX_NEXT_TAGS
 

@@ -89,3 +89,23 @@ def test_a_wide_file_costs_per_cell_not_per_column(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.split()[-1]) < 600 * 1024, done.stdout  # KB: under 600 MB (NumPy, pyarrow imported)
+
+
+@pytest.mark.parametrize("reader", ["wide", "python", "arrow"])
+def test_the_first_bad_cell_of_many_numeric_columns_is_named_by_row(tmp_path, monkeypatch, reader):
+    # the numeric columns are checked in blocks of columns at once: the row reported must still be the
+    # first one holding a bad cell, whichever column holds it (here a later column on an earlier row)
+    path = tmp_path / "w.csv"
+    rows = [[str((i * j) % 5) for j in range(300)] for i in range(6)]
+    rows[4][3] = "oops"
+    rows[2][250] = "1e999"  # overflows float32 (and float64): not a number a feature can hold
+    path.write_text(
+        ",".join(f"f{j}" for j in range(300))
+        + ",y\n"
+        + "".join(",".join(r) + f",{i % 2}\n" for i, r in enumerate(rows))
+    )
+    from downslope.data import columns
+
+    monkeypatch.setattr(columns, "_CHECK_BLOCK_CELLS", 60)  # blocks of 10 columns: the bad cells in two
+    said = _read(path, monkeypatch, reader)
+    assert said[0] == "error" and ":4" in said[1] and "f250" in said[1], said

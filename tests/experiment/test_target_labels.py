@@ -207,3 +207,18 @@ def test_merge_label_variants_merges_and_evaluate_maps_new_spellings(variant_fil
     assert "unknown class" not in said.err
     # its own test rows, read again from the training file with all its spellings
     assert main(["evaluate", str(run_dir)]) == 0
+
+
+def test_a_long_quoted_cell_does_not_stop_the_second_look_at_the_labels(tmp_path):
+    # a free-text cell over Python csv's default field limit (128 KiB), which the table readers take
+    import csv
+
+    from downslope.experiment.labels import _csv_written_as_float
+
+    path = tmp_path / "notes.csv"
+    rows = ["a,notes,y"] + [f"{i},short,{i % 2}" for i in range(5)]
+    rows += ['1,"' + "lorem ipsum " * 12500 + '",1.0']
+    path.write_text("\n".join(rows) + "\n")
+    before = csv.field_size_limit()
+    assert _csv_written_as_float(str(path), "y", ",", ".") is True
+    assert csv.field_size_limit() == before  # the process-wide limit is put back

@@ -173,3 +173,14 @@ def test_random_header_faults_agree_with_the_library(tmp_path):
         except CheckpointError:
             ours = False
         assert ours == _library_accepts(raw), (trial, header, len(data))
+
+
+def test_a_tensor_named_twice_in_the_header_is_said_so(tmp_path):
+    # json keeps the last of two equal keys silently; the safetensors library refuses the header
+    text = (
+        b'{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}'
+    )
+    path = tmp_path / "dup.safetensors"
+    path.write_bytes(_file(None, bytes(8), raw_header=text))
+    with pytest.raises(CheckpointError, match="its header names the tensor 'x' twice"):
+        ds.load_safetensors(path)

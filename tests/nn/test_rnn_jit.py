@@ -239,3 +239,34 @@ def test_a_layer_in_one_chunk_runs_its_small_step_products_on_one_thread(monkeyp
     finally:
         gemm.set_num_threads(threads)
     assert seen == [1, 1]
+
+
+def test_a_failing_load_of_the_compiled_loops_falls_back_to_numpy(monkeypatch):
+    # numba raises RuntimeError ("cannot cache function ... no locator available") at import when no
+    # cache directory is writable (a read-only install, HOME not writable): the LSTM must run on NumPy.
+    import sys
+
+    from downslope import jit_gate
+
+    name = "downslope.nn._rnn_jit_kernels"
+
+    class _NoCacheLocator:
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname == name:
+                raise RuntimeError("cannot cache function 'tanh_into': no locator available")
+            return None
+
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_NoCacheLocator(), *sys.meta_path])
+    monkeypatch.setattr(_rnn_jit, "_tried", False)
+    monkeypatch.setattr(_rnn_jit, "_loaded", None)
+    monkeypatch.setattr(jit_gate, "_loaded", {})
+    monkeypatch.setattr(jit_gate, "_warned", set())
+    monkeypatch.setenv("DOWNSLOPE_JIT", "1")
+    x = np.zeros((2, 3, 4), np.float32)
+    with pytest.warns(RuntimeWarning, match="could not be loaded"):
+        assert _rnn_jit.kernels(x, gain_us=10**9) is None
+    layer = ds.nn.LSTM(4, 5)
+    out = layer(ds.tensor(x))[0]
+    out.sum().backward()
+    assert out.shape == (2, 3, 5)

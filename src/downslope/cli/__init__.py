@@ -178,6 +178,10 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (DownslopeError, ValueError, OSError) as exc:  # bad input or an unwritable/unreadable path
+        print(f"downslope {args.command}: error: {_error_text(exc)}", file=sys.stderr)
+        _end_mpi_job(2)
+        return 2
+    except ImportError as exc:  # an optional extra not installed: its message says what to install
         print(f"downslope {args.command}: error: {exc}", file=sys.stderr)
         _end_mpi_job(2)
         return 2
@@ -189,6 +193,49 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"downslope {args.command}: interrupted", file=sys.stderr)
         _end_mpi_job(130)
         return 130
+
+
+def _error_text(exc: BaseException) -> str:
+    """The one line said of a refused command: the error's own message, with what the system's bare
+    errors leave out: a working directory that was deleted (getcwd fails, relative paths name nothing)
+    and, for a path too long, the path shortened (it may be kilobytes)."""
+    import errno
+
+    from ..runs import shortened
+
+    try:
+        os.getcwd()
+        cwd_gone = False
+    except OSError:
+        cwd_gone = True
+    if isinstance(exc, OSError) and exc.errno is not None:
+        if cwd_gone and exc.filename is None:
+            return (
+                "the current working directory no longer exists (deleted, or its file system unmounted), so "
+                "relative paths name nothing; cd to an existing directory and run the command again"
+            )
+        if exc.errno == errno.ENAMETOOLONG and exc.filename is not None:
+            return f"{exc.strerror}: {shortened(exc.filename)}"
+        if exc.errno == errno.ENOSPC and exc.filename is None and _stdout_failed(exc):
+            return (
+                f"{exc.strerror} writing to the standard output (a full disk or a full pipe behind "
+                "'> log'); the run's own directory is not the one that is full"
+            )
+    text = str(exc)
+    if cwd_gone:
+        text += "; note: the current working directory no longer exists, so relative paths name nothing"
+    return text
+
+
+def _stdout_failed(exc: OSError) -> bool:
+    """Whether ``exc`` came from a write to the standard output (the innermost frame writing to it)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name in ("write", "flush") and isinstance(frame.f_locals.get("self"), _StdoutUntilClosed):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _memory_advice(exc: MemoryError) -> str:

@@ -32,7 +32,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except BaseException:
         run.discard()
         raise
-    print(f"written: {out}/compare.csv, {out}/histories.csv, {out}/compare.png")
+    # the plot is skipped (with a note) when matplotlib is missing: name only the files that were written
+    names = ("compare.csv", "histories.csv", "compare.png")
+    print(f"written: {', '.join(f'{out}/{name}' for name in names if (Path(out) / name).is_file())}")
     if every_run_diverged:  # as train says of its one run: the comparison holds no working setting
         print(f"downslope compare: every run diverged (exit status {runs.EXIT_DIVERGED})", file=sys.stderr)
         return runs.EXIT_DIVERGED

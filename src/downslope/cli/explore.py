@@ -157,7 +157,9 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         "lr_find.csv: loss = each update's raw loss, smoothed_loss = exponential moving average (lags), "
         "centred_loss = centred moving average"
     )
-    print(f"written: {run.final}/lr_find.png, {run.final}/lr_find.csv")
+    # the plot is skipped (with a note) when matplotlib is missing: name only the files that were written
+    written = [f"{run.final}/{name}" for name in ("lr_find.png", "lr_find.csv") if (run.final / name).is_file()]
+    print(f"written: {', '.join(written)}")
     return 0
 
 

@@ -34,6 +34,7 @@ import contextlib
 import itertools
 import json
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -293,7 +294,7 @@ def export_run(
                 f"export: --onnx and --safetensors are the same file {os.fspath(onnx_path)}; the second would "
                 "replace the first, give two paths"
             )
-    model, state = load_run(os.fspath(run))
+    model, state = load_run(os.fspath(run), note=lambda message: print(f"export: {message}", file=sys.stderr))
     lines: list[str] = []
     if onnx_path is not None:
         ox.require_onnx()

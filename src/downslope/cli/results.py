@@ -167,15 +167,18 @@ def _write_run(result: Any, run: Any) -> dict[str, Any]:
     from .. import serialization
     from ..experiment import run_state, to_toml
     from ..experiment.run import SPLIT_FILE, split_rows
-    from ..runs import json_bytes, write_config
+    from ..runs import CONFIG_FINGERPRINT, config_fingerprint, json_bytes, write_config
 
-    write_config(run, to_toml(result.cfg))  # its checksum recorded: a kill before publishing still resumes
+    config_text = to_toml(result.cfg)
+    write_config(run, config_text)  # its checksum recorded: a kill before publishing still resumes
     run.write_text("history.csv", result.history.to_csv())
     metrics = dict(result.metrics, stop_reason=result.stop_reason)
     run.write_bytes("metrics.json", json_bytes(metrics))  # NaN/inf of a diverged run become null
     # the deployable model.ds holds weights and preprocessing; the split's per-row arrays (megabytes
     # at millions of rows), which only evaluate reads, go beside it
     state = run_state(result, rows_apart=True)
+    # ties model.ds to this run's config.toml: a model.ds copied in from another run is refused on reading
+    state[CONFIG_FINGERPRINT] = config_fingerprint(config_text.encode())
     rows = split_rows(run_state(result))
     if rows:
         serialization.save(rows, run.path(SPLIT_FILE))

@@ -44,6 +44,11 @@ def _check_evaluate_target(state: dict[str, Any], target: str | None) -> None:
     )
 
 
+def _say(command: str) -> Any:
+    """A note of ``command`` on the standard error, one line (what load_run says of an older run)."""
+    return lambda message: print(f"{command}: {message}", file=sys.stderr)
+
+
 def check_run_exists(run: str) -> None:
     """Refuse a run name naming nothing (a typo) in those words, before the run directory checks (whose
     'not a run directory' reads as if something were there)."""
@@ -64,7 +69,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..runs import load_run
 
     check_run_exists(args.run)
-    model, state = load_run(args.run)
+    model, state = load_run(args.run, note=_say(args.command))
     _placed(model, args)
     split = state.get("split") or {}
     source = str(state["config"]["data"])
@@ -299,7 +304,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not to_stdout:
         _check_predictions_path(args.out, args.data)
         check_output_file(args.out, args.run, "--out")
-    model, state = load_run(args.run)
+    model, state = load_run(args.run, note=_say(args.command))
     _placed(model, args)
     id_column = getattr(args, "id", None)
     if id_column:  # a misspelled --id is refused before the predicting, not after it

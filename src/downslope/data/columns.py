@@ -144,6 +144,33 @@ def _raise_at(rows_at: RowsAt, index: int, check: Callable[[int, list[str]], Non
     raise DataError(f"row {index + 1}: a value that cannot be read")
 
 
+#: How many cells the numeric columns' checks take at once: a wide table's columns are checked in a few
+#: passes over blocks of columns (100,000 columns one by one cost seconds of per-call overhead), with no
+#: more than this many cells copied at a time (a tall table's columns then go nearly one by one).
+_CHECK_BLOCK_CELLS = 1 << 22
+
+
+def _first_bad_number_row(columns: list[str], cols: dict[str, readers.Column], refuse: bool, n: int) -> int | None:
+    """The first row holding a cell that a numeric feature column cannot take (text, a malformed number, a
+    number float32 cannot hold, and a missing cell when ``refuse``), over ``columns`` at once; None if
+    none. The encoder then names the cell itself, on that row."""
+    first: int | None = None
+    step = max(1, _CHECK_BLOCK_CELLS // max(n, 1))
+    for begin in range(0, len(columns), step):
+        block = columns[begin : begin + step]
+        kind = np.stack([cols[col].kind for col in block])
+        num = np.stack([cols[col].num for col in block])
+        with np.errstate(invalid="ignore"):
+            unheld = ~(np.abs(num) <= FLOAT32_MAX)  # NaN ('-nan') and inf too
+        bad = (kind == readers.TEXT) | (kind == readers.BAD_NUMBER) | ((kind == readers.NUMBER) & unheld)
+        if refuse:
+            bad |= (kind == readers.EMPTY) | (kind == readers.MISSING)
+        row = _first_row(bad.any(axis=0))
+        if row is not None and (first is None or row < first):
+            first = row
+    return first
+
+
 def _encode_feature_columns(
     encoder: TabularEncoder,
     header: list[str],
@@ -162,44 +189,37 @@ def _encode_feature_columns(
     positions: dict[str, np.ndarray] = {}
     first_bad: int | None = None
     if refuse and encoder.stage == "train" and n > 1:
-        for col in encoder.columns:
-            if cols[col].missing.all():
+        for col, n_values, _ in _value_and_text_counts(list(encoder.columns), cols):
+            if n_values == 0:
                 raise empty_column_error(source, col)
     for col in encoder.booleans:
         cols[col] = _as_booleans(cols[col])
     for col in encoder.columns:
+        if col not in categories:
+            continue  # the numeric columns are checked together below (_first_bad_number_row)
         c = cols[col]
         bad = c.missing if refuse else np.zeros(n, bool)
-        if col in categories:
-            if c.codes is None or not c.complete:
-                if exact and not c.missing.all():
-                    raise readers.Fallback("the text of some cells is needed")
-                position = np.zeros(0, dtype=np.int64)
-            else:
-                known = {value: i for i, value in enumerate(categories[col])}
-                position = np.array([known.get(text, -1) for text in c.strings], dtype=np.int64)
-                present = ~c.missing
-                unseen = np.zeros(n, bool)
-                unseen[present] = position[c.codes[present]] < 0
-                if encoder.handle_unknown != "ignore":
-                    bad = bad | unseen
-            positions[col] = position
+        if c.codes is None or not c.complete:
+            if exact and not c.missing.all():
+                raise readers.Fallback("the text of some cells is needed")
+            position = np.zeros(0, dtype=np.int64)
         else:
-            with np.errstate(invalid="ignore"):
-                held = np.abs(c.num) <= FLOAT32_MAX  # False for NaN (missing cells, '-nan') and inf
-            # the common case in a few passes: every cell a number float32 holds, or missing
-            if int(c.kind.max(initial=0)) > readers.MISSING or not (held | c.missing).all():
-                number = c.kind == readers.NUMBER
-                with np.errstate(invalid="ignore"):
-                    wrong = (c.kind == readers.BAD_NUMBER) | (
-                        number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
-                    )
-                bad = bad | (c.kind == readers.TEXT) | wrong
+            known = {value: i for i, value in enumerate(categories[col])}
+            position = np.array([known.get(text, -1) for text in c.strings], dtype=np.int64)
+            present = ~c.missing
+            unseen = np.zeros(n, bool)
+            unseen[present] = position[c.codes[present]] < 0
+            if encoder.handle_unknown != "ignore":
+                bad = bad | unseen
+        positions[col] = position
         if not bad.any():
             continue
         row = _first_row(bad)
         if row is not None and (first_bad is None or row < first_bad):
             first_bad = row
+    row = _first_bad_number_row([col for col in encoder.columns if col not in categories], cols, refuse, n)
+    if row is not None and (first_bad is None or row < first_bad):
+        first_bad = row
     if first_bad is not None:
         index = int(keep[first_bad])
 
@@ -211,6 +231,8 @@ def _encode_feature_columns(
         _raise_at(rows_at, index, check_features, exact)
     X = np.zeros((n, len(encoder.feature_names)), dtype=np.float32)
     numbers: dict[str, np.ndarray] = {}  # float64, shifted by the encoder before the float32 cast
+    numeric = [col for col in encoder.columns if col not in categories]
+    gapped = {col for col, n_values, _ in _value_and_text_counts(numeric, cols) if n_values < n}
     for (start, stop, is_categorical), col in zip(encoder.blocks(), encoder.columns):
         c = cols.pop(col) if col != encoder.target else cols[col]  # each column's facts go once encoded
         if is_categorical:
@@ -227,9 +249,9 @@ def _encode_feature_columns(
             else:
                 X[c.missing, start:stop] = np.nan
         else:
-            gaps = c.missing.any()  # a column without gaps is written as it is (no copy of a million floats)
+            # a column without gaps is written as it is (no copy of a million floats)
             values = np.asarray(c.num, np.float64)
-            numbers[col] = np.where(c.missing, np.nan, values) if gaps else values
+            numbers[col] = np.where(c.missing, np.nan, values) if col in gapped else values
     encoder.write_numbers(X, numbers)
     return X
 
@@ -432,6 +454,21 @@ def _rows_kept(
     return keep
 
 
+def _value_and_text_counts(columns: list[str], cols: dict[str, readers.Column]) -> list[tuple[str, int, int]]:
+    """(column, its present cells, its text cells) of each column, counted over blocks of columns at once
+    (a wide table's 100,000 columns one by one cost seconds of per-call overhead)."""
+    counts: list[tuple[str, int, int]] = []
+    n = len(cols[columns[0]].kind) if columns else 0
+    step = max(1, _CHECK_BLOCK_CELLS // max(n, 1))
+    for begin in range(0, len(columns), step):
+        block = columns[begin : begin + step]
+        kind = np.stack([cols[col].kind for col in block])
+        present = ((kind != readers.EMPTY) & (kind != readers.MISSING)).sum(axis=1)
+        texts = (kind == readers.TEXT).sum(axis=1)
+        counts.extend(zip(block, present.tolist(), texts.tolist()))
+    return counts
+
+
 def _column_categories(
     source: str,
     columns: list[str],
@@ -443,12 +480,11 @@ def _column_categories(
     """The one-hot categories of each text (or forced) feature column, from the cell facts."""
     categories: dict[str, list[str]] = {}
     refused: list[tuple[str, DataError]] = []
-    for col in columns:
-        c = cols[col]
-        present = ~c.missing
-        n_values, n_texts = int(present.sum()), int((c.kind == readers.TEXT).sum())
+    for col, n_values, n_texts in _value_and_text_counts(columns, cols):
         if col not in forced and n_texts * 2 <= n_values:
             continue  # a numeric column (a stray word in it is reported when the rows are encoded)
+        c = cols[col]
+        present = ~c.missing
         if c.codes is None or not c.complete:
             if exact or n_values:
                 raise readers.Fallback("the text of some cells is needed")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import re
 import shlex
 import sys
 import warnings
@@ -239,6 +240,35 @@ def check_number_format(decimal: str, thousands: str) -> tuple[str, str]:
     return decimal, thousands
 
 
+def _long_field_column(p: Path, line: int, delimiter: str) -> str:
+    """The suffix ', column N' naming the cell on ``line`` (1-based) longer than csv's field limit: the line is scanned
+    in blocks (it may be hundreds of megabytes), counting the separators outside quotes; "" if unknown."""
+    limit = csv.field_size_limit()
+    try:
+        with _open_text(p) as handle:
+            for _ in range(line - 1):
+                handle.readline()
+            marks = re.compile(f'["\r\n{re.escape(delimiter)}]')  # only these change the column
+            column, start, offset, quoted = 1, 0, 0, False  # start: where the current cell began
+            while block := handle.read(1 << 20):
+                for found in marks.finditer(block):
+                    at, char = offset + found.start(), found.group()
+                    if at - start > limit:
+                        return f", column {column}"
+                    if char == '"':
+                        quoted = not quoted
+                    elif not quoted and char == delimiter:
+                        column, start = column + 1, at + 1
+                    elif not quoted:
+                        return ""  # the line ended with no cell over the limit
+                offset += len(block)
+                if offset - start > limit:
+                    return f", column {column}"
+    except (OSError, UnicodeDecodeError, EOFError):
+        pass
+    return ""
+
+
 def read_rows(
     path: str | os.PathLike[str], delimiter: str = ",", progress: bool = False, check_names: bool = True
 ) -> tuple[list[str], list[list[str]]]:
@@ -256,6 +286,7 @@ def read_rows(
     if hint:
         print(hint, file=sys.stderr, flush=True)
     meter = readers.Progress(p.name, p.stat().st_size, enabled=progress)
+    reader: Any = None
     try:
         with _open_text(p) as handle:
             reader = csv.reader(readers.counted_lines(handle, meter), delimiter=delimiter)
@@ -283,7 +314,11 @@ def read_rows(
     except UnicodeDecodeError as exc:
         raise DataError(encoding_advice(p, exc)) from None
     except csv.Error as exc:
-        raise DataError(f"{p}: malformed CSV: {exc}") from None
+        line = reader.line_num if reader is not None else 0
+        place = f"{p}:{line}" if line else str(p)
+        if "field larger than field limit" in str(exc):
+            place += _long_field_column(p, line, delimiter)
+        raise DataError(f"{place}: malformed CSV: {exc}") from None
     except (OSError, EOFError) as exc:  # a damaged .gz
         raise DataError(f"{p}: cannot read ({type(exc).__name__}: {exc}); is it truncated?") from None
     if not rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import numbers
@@ -338,6 +339,11 @@ def normalize_config(
         raise ConfigError(f"{where('dropout')} must be in [0, 1), got {cfg['dropout']}")
     if cfg["epochs"] < 1:
         raise ConfigError(f"{where('epochs')} must be >= 1, got {cfg['epochs']}")
+    if cfg["epochs"] > MAX_EPOCHS:  # stored as int64 in the history and checkpoints; none runs this long
+        raise ConfigError(
+            f"{where('epochs')} must be at most {MAX_EPOCHS}, got {cfg['epochs']}; to train until a stopping rule "
+            "ends the run, give a large count with --patience, target_loss or max_time"
+        )
     if (cfg["decimal"], cfg["thousands"]) != (".", ""):
         from ..data.csvfile import check_number_format
 
@@ -385,13 +391,22 @@ def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
     """The settings of a TOML file and its text (for :func:`normalize_config`'s line numbers)."""
     import tomllib
 
+    from ..serialization import read_small_file
+
     p = Path(path)
-    if not p.is_file():
+    if not os.path.exists(p):
         raise ConfigError(f"no such config file: {p}")
     try:
-        data = p.read_bytes()
+        # A pipe reached through a file descriptor (the shell's --config <(...), /dev/stdin) is read: the
+        # user passed it on purpose and its writer is running. A named FIFO elsewhere, or a device, is
+        # refused in one line: with no writer, reading it would wait forever.
+        data = read_small_file(p, CONFIG_LIMIT, "a config file", pipes=_is_descriptor_path(p))
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read the config file ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (a config file must be a regular file, or a pipe such as --config <(...))") from None
+    if data.startswith(codecs.BOM_UTF8):  # Windows Notepad's "UTF-8": the mark is no part of the TOML
+        data = data[len(codecs.BOM_UTF8) :]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -400,8 +415,46 @@ def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
             f"{p}, line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); a config file must be saved as UTF-8"
         ) from None
     try:
-        return tomllib.loads(text), text
+        settings = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: malformed TOML: {exc}") from None
     except RecursionError:  # arrays or tables nested thousands deep (a crafted file)
         raise ConfigError(f"{p}: malformed TOML: nested too deeply to read") from None
+    _refuse_nul(settings, text, p)
+    return settings, text
+
+
+#: The most epochs a run may ask for (a 32-bit count: ample for any run, and far from int64's end).
+MAX_EPOCHS = 2**31 - 1
+
+#: The most bytes a config file may hold (one is a few hundred): a device or a runaway pipe is not read on.
+CONFIG_LIMIT = 1 << 20
+
+
+def _is_descriptor_path(p: Path) -> bool:
+    """Whether ``p`` names an open file descriptor (/dev/fd/N, /dev/stdin, /proc/self/fd/N): what the
+    shell's process substitution gives."""
+    text = os.path.abspath(p)
+    return (
+        text in ("/dev/stdin",)
+        or text.startswith(("/dev/fd/", "/proc/self/fd/"))
+        or bool(re.match(r"/proc/\d+/fd/", text))
+    )
+
+
+def _refuse_nul(settings: Any, text: str, p: Path, key: str = "") -> None:
+    """A NUL character in a string setting (no path or name may hold one) refused naming the key, its
+    line and the file, rather than a bare "embedded null byte" when the value is used."""
+    if isinstance(settings, dict):
+        for k, v in settings.items():
+            _refuse_nul(v, text, p, f"{key}.{k}" if key else str(k))
+    elif isinstance(settings, list):
+        for v in settings:
+            _refuse_nul(v, text, p, key)
+    elif isinstance(settings, str) and "\0" in settings:
+        name = key.rsplit(".", 1)[-1]
+        found = re.search(rf"^[ \t]*[\"']?{re.escape(name)}[\"']?[ \t]*=", text, re.MULTILINE)
+        line = f", line {text.count(chr(10), 0, found.start()) + 1}" if found else ""
+        raise ConfigError(
+            f"{p}{line}: {key} holds a NUL character (\\u0000 or \\x00), which no path or name may hold; remove it"
+        )

@@ -69,6 +69,11 @@ def typed_classes(classes: Sequence[str], kind: str | None) -> np.ndarray:
     return np.asarray(names)
 
 
+# The longest cell the labels' second reading takes (csv's own default is 128 KiB): a C long on every
+# platform, so csv.field_size_limit accepts it.
+_CELL_LIMIT = 2**31 - 1
+
+
 def _csv_written_as_float(path: str, target: str, delimiter: str, decimal: str) -> bool:
     """Whether some label of the CSV's ``target`` column is written as a float (``1.0``, ``1e0``): its
     distinct cells are read once more (the readers keep the numbers, not how they were written)."""
@@ -77,15 +82,24 @@ def _csv_written_as_float(path: str, target: str, delimiter: str, decimal: str) 
 
     delimiter = default_delimiter(path, delimiter)
     seen: set[str] = set()
-    with open_text(path) as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = [h.strip() for h in next(reader, [])]
-        if target not in header:
-            return False
-        j = header.index(target)
-        for row in reader:
-            if j < len(row):
-                seen.add(row[j].strip())
+    # The table was already read whole, so its cells are within what the readers take: a long free-text
+    # cell (a quoted note over csv's default limit of 128 KiB) must not stop this second look at the labels.
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, _CELL_LIMIT))
+    try:
+        with open_text(path) as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = [h.strip() for h in next(reader, [])]
+            if target not in header:
+                return False
+            j = header.index(target)
+            for row in reader:
+                if j < len(row):
+                    seen.add(row[j].strip())
+    except csv.Error:  # what Python's csv cannot re-read is read as the readers typed it (integers)
+        return False
+    finally:
+        csv.field_size_limit(limit)
     marks = (decimal, "e", "E")
     return any(_number(v.replace(decimal, ".")) is not None and any(m in v for m in marks) for v in seen if v)
 

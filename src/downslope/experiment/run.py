@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..train.diagnostics import RisingLossWarning
 from ..train.history import History
 from ..train.protocols import LossFn, ModelLike
@@ -716,6 +716,11 @@ def resolved_config(
     return used
 
 
+#: The layout of a run's ``model.ds`` (the entries :func:`run_state` writes). A reader refuses a file of a
+#: newer layout, whose entries it may misread, and reads a file without the entry (written before it
+#: existed) as version 1.
+RUN_FORMAT_VERSION = 1
+
 #: The run directory's file of the split's per-row arrays, kept out of the deployable ``model.ds``.
 SPLIT_FILE = "split.ds"
 
@@ -747,6 +752,7 @@ def run_state(result: RunResult, rows_apart: bool = False) -> dict[str, Any]:
         small = np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.uint64
         split["test_indices"] = rows.astype(small)  # evaluate reads them back as int64
     return {
+        "format_version": RUN_FORMAT_VERSION,
         "model": result.model.state_dict(),
         "config": result.cfg,
         "task": data.task,
@@ -802,8 +808,13 @@ def model_from_state(state: Any, where: str) -> tuple[Module, dict[str, Any]]:
         raise ConfigError(
             f"{where}: the stored config lacks {needed}, which the model's architecture needs; retrain the run"
         )
+    _check_format_version(state.get("format_version", 1), where)
+    if "preprocess" not in state:  # a default would skip the scaling the model was trained with
+        raise CheckpointError(
+            f"{where}: the model file lacks its 'preprocess' entry (the fitted scaling and encoding of the "
+            "inputs), so its inputs cannot be prepared as in training; retrain the run"
+        )
     state = dict(state)
-    state.setdefault("preprocess", {})
     state.setdefault("class_names", [])
     state.setdefault("image_shape", None)
     state.setdefault("split", {})
@@ -813,9 +824,36 @@ def model_from_state(state: Any, where: str) -> tuple[Module, dict[str, Any]]:
     # the stored config passes the user-config validation (and is replaced by its normalized form) and
     # the parameter shapes it implies match the stored arrays, before any layer is allocated
     check_run_state(state, where)
+    _check_class_names(state, where)
     cfg = state["config"]
     shape = tuple(state["image_shape"]) if state["image_shape"] else None
     model = build_model(cfg, int(state["n_features"]), int(state["n_outputs"]), shape)
     model.load_state_dict(state["model"])
     model.eval()
     return model, state
+
+
+def _check_format_version(version: Any, where: str) -> None:
+    """Refuse a ``model.ds`` whose layout version is not one this downslope reads (a newer one's entries
+    may mean something else)."""
+    if type(version) is not int or version < 1:
+        raise CheckpointError(f"{where}: format_version must be a positive integer, the file has {version!r}")
+    if version > RUN_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{where}: the model file has format version {version}, newer than this downslope reads "
+            f"(up to {RUN_FORMAT_VERSION}); upgrade downslope to read it"
+        )
+
+
+def _check_class_names(state: dict[str, Any], where: str) -> None:
+    """A classifier's class names, when stored, name every output (predictions index them by output)."""
+    names = state["class_names"]
+    if state["task"] != "classification" or not names:
+        return  # no names: the outputs' indices stand for the classes
+    n_outputs = int(state["n_outputs"])
+    if not isinstance(names, list) or len(names) != n_outputs or not all(isinstance(n, str) for n in names):
+        got = f"{len(names)} name(s)" if isinstance(names, list) else f"a {type(names).__name__}"
+        raise CheckpointError(
+            f"{where}: class_names holds {got} for the model's {n_outputs} outputs (expected one string per "
+            "output); retrain the run"
+        )

@@ -269,6 +269,21 @@ _DTYPE_BITS |= {"I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 3
 _DTYPE_BITS |= {"C64": 64, "F64": 64, "I64": 64, "U64": 64}
 
 
+class _DuplicateName(ValueError):
+    """A JSON object of a safetensors header holding one key twice (json keeps the last silently)."""
+
+
+def _refuse_duplicate_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: the object, refusing a key given twice (two tensors of one name: which
+    one is meant cannot be told; the safetensors library refuses such a header too)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateName(key)
+        seen[key] = value
+    return seen
+
+
 def _validated_header(raw: bytes, where: str) -> OrderedDict[str, dict[str, Any]]:
     """The tensor entries of a safetensors file (name -> {"dtype", "shape", "data_offsets"}, in the
     header's order), after every check the format makes, in the library's order: the header length
@@ -289,7 +304,9 @@ def _validated_header(raw: bytes, where: str) -> OrderedDict[str, dict[str, Any]
     if 8 + n > len(raw):
         raise bad(f"its header length is {n} bytes, but the file has only {len(raw) - 8} bytes after it")
     try:
-        header = json.loads(raw[8 : 8 + n].decode("utf-8"))
+        header = json.loads(raw[8 : 8 + n].decode("utf-8"), object_pairs_hook=_refuse_duplicate_names)
+    except _DuplicateName as exc:
+        raise bad(f"its header names the tensor {exc.args[0]!r} twice") from None
     except UnicodeDecodeError as exc:
         raise bad(f"its header is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except (ValueError, RecursionError) as exc:

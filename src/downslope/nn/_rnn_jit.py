@@ -45,7 +45,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from types import ModuleType
@@ -53,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import gemm
+from .. import gemm, jit_gate
 from . import _jit
 
 _loaded: ModuleType | None = None
@@ -87,11 +86,15 @@ def kernels(*arrays: Any, gain_us: float | None = None) -> ModuleType | None:
             if _deferred_us < START_COST_US:
                 return None  # not yet worth the start: this pass runs on the NumPy formulation
         _tried = True
-        try:
-            _loaded = importlib.import_module("downslope.nn._rnn_jit_kernels")
-            pause_function()
-        except (ImportError, AttributeError, OSError):
-            _loaded = None
+        # The core's gate imports the module: numba missing gives the NumPy formulation quietly, any
+        # other failure (numba's RuntimeError when no cache directory is writable, a failed compile)
+        # gives it with one warning, as for the other kernels, rather than a crash in the layer.
+        _loaded = jit_gate.kernels("downslope.nn._rnn_jit_kernels")
+        if _loaded is not None:
+            try:
+                pause_function()
+            except (AttributeError, OSError):  # no sched_yield in this libc: the NumPy formulation
+                _loaded = None
     return _loaded
 
 

@@ -261,10 +261,16 @@ def _prune(nodes: list[Any], initializers: list[Any], outputs: list[str]) -> tup
 
 def run_onnx(proto: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Outputs of an ONNX model: ONNX Runtime if installed, else ``onnx``'s reference evaluator.
+    ``proto``: a ModelProto, or the path of a .onnx file (what ``export`` wrote).
 
     Example:
         >>> outs = run_onnx(proto, {"input": x})  # doctest: +SKIP
+        >>> outs = run_onnx("model.onnx", {"input": x})  # doctest: +SKIP
     """
+    if isinstance(proto, (str, os.PathLike)):
+        import onnx
+
+        proto = onnx.load(os.fspath(proto))
     return [np.asarray(o) for o in _session(proto).run(None, feeds)]
 
 
@@ -303,6 +309,38 @@ def checked(proto: Any, g: GraphBuilder | None = None, where: str = "ONNX export
             f"bug or an op it does not translate faithfully, please report it "
             f"({type(exc).__name__}: {_last_line(exc)})"
         ) from None
+
+
+def _floats_agree(got: np.ndarray, expected: np.ndarray) -> bool:
+    """Whether the runtime's float outputs match the model's: the non-finite entries exactly (inf of the
+    same sign, NaN, at the same places), the finite ones within rtol 1e-3 and an atol of 1e-3 times (1 +
+    the largest finite magnitude). An infinity must not enter the tolerance: it would make any value pass."""
+    got, expected = _wide(got), _wide(expected)
+    finite = np.isfinite(expected)
+    if not np.array_equal(finite, np.isfinite(got)):
+        return False
+    if not np.array_equal(got[~finite], expected[~finite], equal_nan=True):
+        return False
+    e, o = expected[finite], got[finite]
+    scale = float(np.max(np.abs(e), initial=0.0))
+    return bool(np.allclose(o, e, rtol=1e-3, atol=1e-3 * (1 + scale)))
+
+
+def _float_difference(got: np.ndarray, expected: np.ndarray) -> str:
+    """How the float outputs differ, for the refusal: the non-finite entries that are not where (or what)
+    the model's are, else the largest difference of the finite entries."""
+    got, expected = _wide(got), _wide(expected)
+    finite = np.isfinite(expected)
+    moved = ~np.isclose(got, expected, rtol=0, atol=0, equal_nan=True) & ~(finite & np.isfinite(got))
+    if moved.any():
+        return f"{int(moved.sum())} of {got.size} values are inf or NaN in only one of the two, or of another sign"
+    return f"largest difference {float(np.max(np.abs(got[finite] - expected[finite]), initial=0.0)):.3g}"
+
+
+def _wide(values: np.ndarray) -> np.ndarray:
+    """``values`` in float64 (complex128): a difference of two float32 values near the largest one
+    overflows in float32."""
+    return np.asarray(values, dtype=np.complex128 if values.dtype.kind == "c" else np.float64)
 
 
 def verify(
@@ -354,7 +392,7 @@ def verify(
         if e.shape != o.shape:
             same = False
         elif e.dtype.kind in "fc":
-            same = bool(np.allclose(o, e, rtol=1e-3, atol=1e-3 * (1 + np.nanmax(np.abs(e), initial=0)), equal_nan=True))
+            same = _floats_agree(o, e)
         else:
             same = bool(np.array_equal(e.astype(o.dtype) if e.dtype != o.dtype else e, o))
         if not same:
@@ -362,7 +400,7 @@ def verify(
             if e.shape != o.shape:
                 what = f"shape {o.shape} vs {e.shape}"
             elif e.dtype.kind in "fc":
-                what = f"largest difference {float(np.nanmax(np.abs(o - e))):.3g}"  # host: the check's numbers
+                what = _float_difference(o, e)
             else:
                 what = f"{int(np.sum(o != e))} of {o.size} values differ"
             made = (
