@@ -58,6 +58,10 @@ def run_quick(script: str, *extra: str) -> str:
             ["BLAS:", "CPU:", "clamp(min=T, max=T)", "index_put_ accumulate", "x.std(1)", "geometric mean"],
         ),
         (
+            "inference_paths.py",
+            ["BLAS:", "CPU:", "MaxPool1d(2)", "ResNet-18 (CIFAR)", "embedding_bag", "x[idx]", "target: wide Conv2d"],
+        ),
+        (
             "special_functions.py",
             ["BLAS:", "CPU:", "erf float32 (-0.9, 0.9)", "bessel_y1 float64 wide", "geometric mean"],
         ),

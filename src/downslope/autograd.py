@@ -501,6 +501,11 @@ def _run_backward(
                     or getattr(node, "_fn", None)
                 ):
                     g = g.dense()  # a sparse lookup's rows: only a plain leaf's .grad keeps them as rows
+            if not create_graph and g.dtype is not node.array.dtype and g.dtype != node.array.dtype:
+                # as torch's engine (validate_outputs): a rule sees its output's dtype, never the wider
+                # one a mixed-dtype op above sent back (a compiled kernel planned for float32 would
+                # read a float64 gradient's memory as float32)
+                g = g.astype(node.array.dtype)
             needs: Any = node._needs
             if leads is not None:
                 # on no path to an input of autograd.grad: torch's engine neither runs the node nor calls
@@ -585,14 +590,17 @@ def _run_backward(
                 input_grads = _run_node_hooks(state, node, g, input_grads, create_graph)
             if check_nan:
                 _check_anomaly(node, input_grads)
-            scattered = vjp is slice_rule and state is None and not create_graph
+            # a rule marked fresh_grads returns new arrays that it keeps no reference to: a later
+            # contribution can be added into them in place, as into an indexing rule's scatter
+            # (never into a NumPy scalar, which += would replace instead of filling)
+            scattered = (vjp is slice_rule or getattr(vjp, "fresh_grads", False)) and state is None and not create_graph
             for parent, needed, pg in zip(parents, needs, input_grads):
                 if needed and pg is not None:
                     key = id(parent)
                     prev = get(key)
                     if prev is None:
                         grads[key] = pg
-                        if scattered:
+                        if scattered and not isinstance(pg, np.generic):
                             sums[id(pg)] = pg
                     elif id(prev) in sums and prev.shape == pg.shape and prev.dtype == pg.dtype:
                         if pg.__class__ is RowGrad:

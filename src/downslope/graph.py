@@ -285,12 +285,18 @@ def _scatter_array(shape: tuple[int, ...], index: Any, advanced: bool, g: np.nda
         if type(g) is np.ndarray and g.size >= 1024:  # ops' _FLAT_AT_MIN: where a flat index pays
             # one flat index into ufunc.at, NumPy's fast path (5x a tuple's speed), adding in the
             # same order, so the same sums; imported here: ops imports this module
-            from .ops.indexing import _at, _flat_index, _scatter_grid
+            from .ops.indexing import _at, _flat_index, _rows_at, _scatter_grid
 
             if type(index) is np.ndarray and index.ndim > 1 and index.dtype.kind in "iu":
                 # an embedding's (batch, seq) index picks rows: the same rows, in the same order, flat
                 g = g.reshape((-1,) + g.shape[index.ndim :])
                 index = index.reshape(-1)
+            rows = _whole_rows(index, len(shape))
+            if rows is not None and rows.size and rows.min() >= 0 and g.shape == rows.shape + tuple(shape[1:]):
+                # x[idx] / index_select(0, idx), the graph network's gather: rows added whole, compiled where
+                # it can be (a flat index of every element and np.add.at took 2x torch's whole step)
+                _rows_at(np.add, out, rows, g)
+                return out
             grid = _scatter_grid(index, tuple(shape))
             if grid is not None:
                 _at(np.add, out, grid, g, _flat_index(grid, out.shape))
@@ -299,6 +305,20 @@ def _scatter_array(shape: tuple[int, ...], index: Any, advanced: bool, g: np.nda
     else:
         out[index] = g
     return out
+
+
+def _whole_rows(index: Any, ndim: int) -> np.ndarray | None:
+    """The 1-D integer index of dim 0 when ``index`` (of an array of ``ndim`` > 1 dims) picks whole rows
+    (``idx`` or ``(idx, :, ...)``); else None."""
+    items = index if isinstance(index, tuple) else (index,)
+    if ndim < 2 or not items or len(items) > ndim:
+        return None
+    rows = items[0]
+    if type(rows) is not np.ndarray or rows.ndim != 1 or rows.dtype.kind not in "iu":
+        return None
+    if any(not (type(item) is slice and item == slice(None)) for item in items[1:]):
+        return None
+    return rows
 
 
 class ArrayRules:
@@ -515,6 +535,7 @@ _TORCH_NODE_NAMES = {
     "svd": "LinalgSvdBackward0",
     "to_device": "ToCopyBackward0",
     "vector_norm": "LinalgVectorNormBackward0",
+    "weight_norm": "WeightNormInterfaceBackward0",
     "winograd": "ConvolutionBackward0",
 }
 _MATMUL_NAMES = {(2, 2): "MmBackward0", (2, 1): "MvBackward0", (1, 1): "DotBackward0", (3, 3): "BmmBackward0"}

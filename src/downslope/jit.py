@@ -1,6 +1,7 @@
 """``torch.jit``'s markers that model code calls outside TorchScript: ``is_scripting()``,
 ``is_tracing()`` and the decorators ``ignore``, ``unused`` and ``export``; ``script`` and ``trace``,
-which hand back what they are given; ``save`` and ``load``, which refuse.
+which hand back what they are given; ``freeze`` and ``optimize_for_inference``, the inference steps
+that follow them, which hand back the model too; ``save`` and ``load``, which refuse.
 
 downslope has no TorchScript: nothing is ever scripted or traced, and the decorators return the
 function they mark, as PyTorch's do when the code runs eagerly. ``script(m)`` and ``trace(m, x)``
@@ -32,10 +33,12 @@ __all__ = [
     "ScriptModule",
     "annotations",
     "export",
+    "freeze",
     "ignore",
     "is_scripting",
     "is_tracing",
     "load",
+    "optimize_for_inference",
     "save",
     "script",
     "script_method",
@@ -248,6 +251,57 @@ def trace(
     with no_grad():
         func(*args, **(example_kwarg_inputs or {}))
     return func
+
+
+def _require_module(what: str, mod: Any) -> None:
+    from .nn.module import Module  # nn sits above jit: imported only when a model is handed in
+
+    if not isinstance(mod, Module):
+        # torch: RuntimeError "... expects a ScriptModule as input"; here script(m) is m, so any Module is one
+        raise StateError(
+            f"jit.{what}: expected a Module (what jit.script or jit.trace returned), got {type(mod).__name__}"
+        )
+
+
+def freeze(mod: T, preserved_attrs: Any = None, optimize_numerics: bool = True) -> T:
+    """``torch.jit.freeze(scripted_module)``: returns ``mod`` unchanged (warning once that it runs eagerly).
+
+    As in PyTorch the module must be in eval mode (freezing bakes in eval-mode behaviour such as
+    BatchNorm's running statistics), so a module still in training mode is refused. downslope's eval
+    path already reuses prepared weights between calls, which is what freezing buys in PyTorch.
+
+    Example:
+        >>> import warnings; warnings.simplefilter("ignore")
+        >>> import downslope as ds
+        >>> layer = ds.nn.Linear(2, 1).eval()
+        >>> freeze(script(layer)) is layer
+        True
+    """
+    _require_module("freeze", mod)
+    if getattr(mod, "training", False):
+        raise StateError(
+            "jit.freeze: freezing is only implemented for modules in eval mode (as in PyTorch), but the module "
+            f"{type(mod).__name__} is in training mode; call .eval() on it before freezing"
+        )  # torch: RuntimeError
+    _warn_eager("freeze")
+    return mod
+
+
+def optimize_for_inference(mod: T, other_methods: Any = None) -> T:
+    """``torch.jit.optimize_for_inference(scripted_module)``: puts ``mod`` in eval mode, as PyTorch's
+    does before freezing it, and returns it (warning once that it runs eagerly).
+
+    Example:
+        >>> import warnings; warnings.simplefilter("ignore")
+        >>> import downslope as ds
+        >>> layer = ds.nn.Linear(2, 1)
+        >>> optimize_for_inference(script(layer)).training
+        False
+    """
+    _require_module("optimize_for_inference", mod)
+    _warn_eager("optimize_for_inference")
+    mod.eval()  # type: ignore[attr-defined]  # torch: freeze(mod.eval(), ...)
+    return mod
 
 
 _NO_ARCHIVE = (

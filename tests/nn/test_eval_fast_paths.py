@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import downslope as ds
-from downslope.errors import ArgumentError, ArgumentTypeError
+from downslope.errors import ArgumentError, ArgumentTypeError, InvalidValueError
 from downslope.nn import _conv_args, _conv_kernels, normalization
 
 
@@ -104,7 +104,10 @@ def test_conv_arguments_are_read_as_before(value, n, minimum, expected):
         (0, ArgumentError),
         ((1, 0), ArgumentError),
         (True, ArgumentTypeError),
-        ((1, 2, 3), ArgumentTypeError),  # one element stands for every dim, as in torch; three do not
+        (
+            (1, 2, 3),
+            InvalidValueError,
+        ),  # one element stands for every dim, as in torch; three do not (its RuntimeError)
         ("2", ArgumentTypeError),
     ],
 )

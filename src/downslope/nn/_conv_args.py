@@ -52,6 +52,9 @@ def _tuple(value: Any, n: int, name: str, where: str, minimum: int = 1) -> tuple
         out = tuple(int(v) for v in value)
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 1:
         out = (int(value[0]),) * n  # torch expands a one-element list to every dim, as it does an int
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        # a sequence of another length: torch's RuntimeError
+        raise InvalidValueError(f"{where}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     else:
         raise ArgumentTypeError(f"{where}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     if any(v < minimum for v in out):
@@ -179,7 +182,7 @@ def _transposed_args(
     d = _tuple(dilation, n, "dilation", where)
     g = _positive(groups, "groups", where)
     if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
-        raise ArgumentError(f"{where}: output_padding {op} must be smaller than stride {s} or dilation {d}")
+        raise InvalidValueError(f"{where}: output_padding {op} must be smaller than stride {s} or dilation {d}")
     return s, p, op, d, g
 
 

@@ -271,8 +271,13 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
         buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype, x)
         for start, stop in ((lo + a, lo + b) for a, b in chunks):
             cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
-            # One GEMM per chunk, written straight into the chunk's columns of the output.
-            gemm.matmul(w_mat, cols.reshape(groups, k, -1), out[:, :, start * pixels : stop * pixels])
+            # One GEMM per chunk, written straight into the chunk's columns of the output; one group as a
+            # 2-D product: the same oneDNN call without the stacked form's broadcasting (8 us of a small
+            # layer's 70 us at batch 1)
+            if groups == 1:
+                gemm.matmul(w_mat[0], cols.reshape(k, -1), out[0, :, start * pixels : stop * pixels])
+            else:
+                gemm.matmul(w_mat, cols.reshape(groups, k, -1), out[:, :, start * pixels : stop * pixels])
         _workspace.give(buffer)
 
     _parallel.over_parts(x, n, c_out * k * n * pixels // _parallel.MULTIPLY_ADDS_PER_NS, work)
@@ -358,6 +363,13 @@ def _conv2d_vjp_recorded(g: Any, args: Any, geometry: Any, needs: Any) -> tuple[
 #: Conv2d(32, 64, 5, padding=2) on 32 15x15 even; smaller fields lose: Conv2d(3, 32, 3, padding=1)
 #: on 64 32x32 (27 values) 30 -> 37-45 ms, Conv2d(3, 32, 5, padding=2) (75) 28 -> 30-32 ms.
 WEIGHT_GRADIENT_ROWS_MAX_K = 128
+#: Weight gradients of at least this many elements (C_out * C*kh*kw) are made in the weight's own
+#: layout (``g @ cols.T``) rather than transposed (``cols @ g.T``, returned as a view): adding a
+#: transposed gradient of that size into ``.grad`` (or copying it there) crosses cache lines at
+#: every element. Measured (one thread): Conv2d(1024, 1024, (5, 1)) on (1, 1024, 4, 2), the
+#: accumulation 116 ms against 0.8 ms, the product 1.6 ms either way; 512 -> 512 3x3 on 4x4, 25 ms
+#: against 0.16 ms; 64 x 576 (below this), 0.02 ms either way.
+WEIGHT_GRADIENT_DIRECT_MIN = 2**18
 
 
 def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np.ndarray | None, ...]:
@@ -400,12 +412,13 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
         gxp = _workspace.lend_zeros((c, n, h + top + bottom, wd + left + right), g.dtype, g)
 
     from_rows = jit is not None and not one_d and k < WEIGHT_GRADIENT_ROWS_MAX_K
+    direct = not from_rows and (c_out // groups) * k >= WEIGHT_GRADIENT_DIRECT_MIN
 
     def work(lo: int, hi: int) -> Any:
         """The input gradient of images [lo, hi) and their part of the weight gradient."""
         xp = namespace_of(g)
         gw = None
-        if needs[1] and from_rows:
+        if needs[1] and (from_rows or direct):
             gw = xp.zeros((groups, c_out // groups, k), dtype=g.dtype)
         elif needs[1]:  # accumulated transposed: cols @ g.T (see below), returned as a view
             gw = xp.zeros((groups, k, c_out // groups), dtype=g.dtype).transpose(0, 2, 1)
@@ -420,6 +433,9 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
                 rows = buffer[: k * (stop - start) * pixels].reshape(-1, k)
                 jit.im2col_rows(x[start:stop], (sh, sw, dh, dw, pads[0], pads[2], oh, ow), (kh, kw), rows)
                 gemm.matmul(g_chunk[0], rows, gw[0], accumulate=True)
+            elif gw is not None and direct:
+                _im2col(x[start:stop], (kh, kw), geometry, cols)
+                gemm.matmul(g_chunk, cols.transpose(0, 2, 1), gw, accumulate=True)
             elif gw is not None:
                 # The chunk's im2col columns are rebuilt rather than kept from the forward pass.
                 _im2col(x[start:stop], (kh, kw), geometry, cols)
@@ -729,6 +745,9 @@ def _depthwise_forward(jit: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | N
 
 def _depthwise_vjp(jit: Any, g: np.ndarray, args: Any, layout: Any, needs: Any) -> tuple[np.ndarray | None, ...]:
     x, w = args[0], args[1]
+    if g.dtype != x.dtype:
+        # the kernels' plan is made for the input's dtype and reads g's memory as that dtype
+        g = g.astype(x.dtype)
     n, c, h, wd = x.shape
     need_gb = len(args) > 2 and bool(needs[2])  # host: needs holds Python flags (host-only kernel)
     gx = None
@@ -839,6 +858,13 @@ WINOGRAD_MIN_CHANNELS = 8
 # one image. Measured as above, 3 -> 16 channels, 32x32: inference 0.106 vs 0.130 at N=1 but 0.24 vs
 # 0.18 at N=4; forward and backward 0.28 vs 0.36 at N=1; 4 -> 16 0.113 vs 0.156; 1 -> 16 0.072 vs 0.066.
 WINOGRAD_SINGLE_IMAGE_MIN_IN = 3
+# Wide layers on few tiles (ResNet's 512 -> 512 layers on a 4x4 map at batch 1: 4 tiles) take im2col:
+# there the products are bound by reading the weight, and Winograd's U is 16/9 of it. Measured (one
+# thread, oneDNN, ms, Winograd with U already made vs im2col, batch 1 unless said): 512ch 4x4 1.17 vs
+# 0.61, 4x4 N=2 1.11 vs 1.07, 6x6 1.32 vs 1.19, 8x8 (16 tiles) 1.26 vs 9.9; 256ch 4x4 0.22 vs 0.18, 6x6
+# 0.23 vs 0.34; 128ch 4x4 0.070 vs 0.086. (Making U for a 512 -> 512 layer takes 10-15 ms besides.)
+WINOGRAD_MIN_TILES = 16
+WINOGRAD_FEW_TILES_MAX_WEIGHTS = 256 * 256  # C_in * C_out above which fewer tiles than that take im2col
 # Bytes of transformed tiles (V or M) handled at a time: small enough to stay in cache between
 # the transform that writes them and the GEMM that reads them (measured with NumPy's matmul: 2x
 # faster than whole-batch arrays for a 64x32x14x14 batch), large enough that each of the 16 GEMMs
@@ -858,6 +884,9 @@ def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
         and w.shape[0] >= WINOGRAD_MIN_CHANNELS
         and (w.shape[1] >= WINOGRAD_MIN_CHANNELS or (x.shape[0] == 1 and w.shape[1] >= WINOGRAD_SINGLE_IMAGE_MIN_IN))
     )
+    if suits and w.shape[0] * w.shape[1] > WINOGRAD_FEW_TILES_MAX_WEIGHTS:
+        (oh, ow) = geometry[4]
+        suits = x.shape[0] * ((oh + 1) // 2) * ((ow + 1) // 2) >= WINOGRAD_MIN_TILES
     if not suits:
         return None
     return _jit.kernels_at(_multiply_adds(x, w, geometry), JIT_CONV_MIN_MACS, x, w)  # host arrays only
@@ -871,9 +900,13 @@ def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
 # stale U: an optimizer writes the weights in place through a flat buffer the parameter's array is
 # a view of, which no version counter sees. In training every step misses (the weights changed):
 # a few sampled values tell that at once, and the miss costs a copy of the weight on top of the
-# transform it always paid. The entries hold at most WEIGHT_CACHE_BYTES (copies and transforms).
+# transform it always paid. The entries hold at most WEIGHT_CACHE_BYTES (copies and transforms), one
+# entry at most half of it: a 512 -> 512 layer's entry (9.4 MB of weight, 16.8 MB of U) is kept, as its
+# transform costs 10-15 ms a call against 0.5 ms for the comparison; the budget holds ResNet-18's
+# (about 105 MB at 7x7 and larger maps), so an inference pass through its layers does not evict each
+# entry before its next use.
 WEIGHT_CACHE_SIZE = 64
-WEIGHT_CACHE_BYTES = 64 * 2**20
+WEIGHT_CACHE_BYTES = 128 * 2**20
 _SAMPLES = 61  # values compared first (a prime stride through the weight)
 _BYTES_COMPARED_WHOLE = 64 * 2**10  # weights up to this size are compared as bytes at once (no sampling)
 _weight_cache: OrderedDict[int, tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
@@ -911,7 +944,7 @@ def _transformed_weight(jit: Any, w: np.ndarray) -> np.ndarray:
         _weight_cache.move_to_end(key)
         return entry[2]
     u = jit.winograd_weight(w)
-    if w.nbytes + u.nbytes > WEIGHT_CACHE_BYTES // 4:  # a huge layer: not worth the memory
+    if w.nbytes + u.nbytes > WEIGHT_CACHE_BYTES // 2:  # a huge layer: not worth the memory
         _weight_cache.pop(key, None)
         return u
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
+
 from .. import backend
-from ..errors import ArgumentError
+from ..errors import ArgumentAssertionError, ArgumentError
 from ..tensor import Tensor, full
 from . import functional as F
 from . import init as _init
@@ -158,13 +160,23 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
 
+def _as_given(value: Any) -> float:
+    """A hyperparameter kept as torch keeps it: a Python int stays an int (``Hardtanh(-2, 2)`` prints
+    ``min_val=-2``), a NumPy scalar becomes the Python number it holds, anything else a float."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()  # host: a Python number
+    return float(value)  # host: a Python number
+
+
 class Softplus(Module):
     """log(1 + e^(beta x)) / beta, linear where beta x > threshold (defaults 1 and 20)."""
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
-        self.beta = float(beta)  # host: a Python number
-        self.threshold = float(threshold)  # host: a Python number
+        self.beta = _as_given(beta)
+        self.threshold = _as_given(threshold)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.softplus(input, self.beta, self.threshold)
@@ -199,7 +211,10 @@ class _Elementwise(Module):
 
 
 class ReLU6(_Elementwise):
-    """min(max(x, 0), 6)."""
+    """min(max(x, 0), 6): torch's is a Hardtanh(0.0, 6.0), whose bounds code reads."""
+
+    min_val = 0.0
+    max_val = 6.0
 
     def forward(self, input: Tensor) -> Tensor:
         return F.relu6(input, self.inplace)
@@ -280,9 +295,9 @@ class Hardtanh(Module):
             warnings.warn("keyword argument `max_value` is deprecated and renamed to `max_val`", FutureWarning, 2)
             max_val = max_value
         if not min_val < max_val:
-            raise ArgumentError(f"Hardtanh: expected min_val < max_val, got {min_val} and {max_val}")
-        self.min_val = float(min_val)  # host: a Python number
-        self.max_val = float(max_val)  # host: a Python number
+            raise ArgumentAssertionError(f"Hardtanh: expected min_val < max_val, got {min_val} and {max_val}")
+        self.min_val = _as_given(min_val)
+        self.max_val = _as_given(max_val)
         self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:
@@ -311,8 +326,8 @@ class Threshold(Module):
 
     def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
         super().__init__()
-        self.threshold = float(threshold)  # host: a Python number
-        self.value = float(value)  # host: a Python number
+        self.threshold = _as_given(threshold)
+        self.value = _as_given(value)
         self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, input: Tensor) -> Tensor:

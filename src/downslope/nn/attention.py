@@ -850,6 +850,28 @@ class MultiheadAttention(Module):
             out = ops.transpose(out, 0, 1)
         return out, weights
 
+    def merge_masks(
+        self, attn_mask: Tensor | None, key_padding_mask: Tensor | None, query: Tensor
+    ) -> tuple[Tensor | None, int | None]:
+        """torch's ``MultiheadAttention.merge_masks``: the masks and their kind (1: the key padding mask
+        alone; 2: an ``attn_mask`` as ``(batch, heads, seq, seq)``, with the padding added in when given;
+        ``None, None`` without masks). ``query`` is ``(batch, seq, embed_dim)``."""
+        mask_type: int | None = None
+        merged_mask: Tensor | None = None
+        if key_padding_mask is not None:
+            mask_type, merged_mask = 1, key_padding_mask
+        if attn_mask is not None:
+            batch_size, seq_len, _ = query.shape
+            mask_type = 2
+            if attn_mask.dim() == 3:
+                merged_mask = attn_mask.view(batch_size, -1, seq_len, seq_len)
+            else:
+                merged_mask = attn_mask.view(1, 1, seq_len, seq_len).expand(batch_size, self.num_heads, -1, -1)
+            if key_padding_mask is not None:
+                padding = key_padding_mask.view(batch_size, 1, 1, seq_len).expand(-1, self.num_heads, -1, -1)
+                merged_mask = merged_mask + padding  # bool + bool is "or", as torch's
+        return merged_mask, mask_type
+
     def _checked_attn_mask(
         self,
         attn_mask: Tensor | None,

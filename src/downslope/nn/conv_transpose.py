@@ -188,6 +188,7 @@ class _ConvTransposeNd(_ConvLayer):
         self._init_parameters(in_channels, out_channels, kernel_size, stride, dilation, groups)
         self.padding = _tuple(padding, n, "padding", name, minimum=0)
         self.output_padding = _tuple(output_padding, n, "output_padding", name, minimum=0)
+        self.padding_mode = "zeros"  # the only mode torch's transposed convolutions take
         self._make_parameters(bias, dtype)
 
     def _output_padding(self, x: Any, output_size: Any) -> tuple[int, ...]:

@@ -238,6 +238,9 @@ class _ConvLayer(Module):
         self.kernel_size = _tuple(kernel_size, n, "kernel_size", name)
         self.stride = _tuple(stride, n, "stride", name)
         self.dilation = _tuple(dilation, n, "dilation", name)
+        self.transposed = self._transposed  # torch's _ConvNd attributes, which layer-walking code reads
+        if not self._transposed:
+            self.output_padding: tuple[int, ...] = (0,) * n
 
     def _make_parameters(self, bias: bool, dtype: Any) -> None:
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)

@@ -1036,7 +1036,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
         raise ArgumentError(f"glu: a 0-d tensor has no dim to halve (shape {x.shape})")
     axis = _dim(dim, x.ndim, "glu")
     if x.shape[axis] % 2:
-        raise ArgumentError(f"glu: dim {dim} must have an even size, got shape {x.shape}")
+        raise InvalidValueError(f"glu: dim {dim} must have an even size, got shape {x.shape}")
     half = x.shape[axis] // 2
     lead = (slice(None),) * axis
     return x[lead + (slice(0, half),)] * ops.sigmoid(x[lead + (slice(half, None),)])
@@ -1048,7 +1048,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     w = weight
     if w.numel() > 1:
         if x.ndim < 2 or x.shape[1] != w.numel():
-            raise ArgumentError(f"prelu: {w.numel()} slopes do not match the channel dim of input shape {x.shape}")
+            raise InvalidValueError(f"prelu: {w.numel()} slopes do not match the channel dim of input shape {x.shape}")
         w = ops.reshape(w, (w.numel(),) + (1,) * (x.ndim - 2))
     return ops.where(x.array > 0, x, x * w)
 

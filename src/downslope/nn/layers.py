@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import Any, NoReturn, TypeVar
 
 import numpy as np
@@ -21,7 +22,15 @@ from .. import backend, jit_gate, ops
 from .. import workspace as _workspace
 from ..backend import namespace_of
 from ..devices import device_of, to_device, to_host
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
+from ..errors import (
+    ArgumentAssertionError,
+    ArgumentError,
+    ArgumentTypeError,
+    DTypeError,
+    InvalidValueError,
+    OutOfRangeError,
+    ShapeError,
+)
 from ..graph import is_grad_enabled
 from ..row_grads import RowGrad
 from ..tensor import Tensor, empty, record_op, wrap_array
@@ -36,6 +45,16 @@ __all__ = ["Linear", "Dropout", "Embedding"]
 def _positive_int(value: Any, what: str, owner: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ArgumentError(f"{owner}: {what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _size_int(value: Any, what: str, owner: str) -> int:
+    """A size that may be 0, as torch allows for Linear (an empty weight; AdaptiveLogSoftmaxWithLoss's
+    tail projections are ``Linear(n, 0)`` for a small n)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ArgumentError(f"{owner}: {what} must be a non-negative integer, got {value!r}")
+    if value < 0:  # torch: a RuntimeError (a tensor of negative dimension)
+        raise InvalidValueError(f"{owner}: {what} must be a non-negative integer, got {value!r}")
     return int(value)
 
 
@@ -56,8 +75,8 @@ class Linear(Module):
         self, in_features: int, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None
     ) -> None:
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features", "Linear")
-        self.out_features = _positive_int(out_features, "out_features", "Linear")
+        self.in_features = _size_int(in_features, "in_features", "Linear")
+        self.out_features = _size_int(out_features, "out_features", "Linear")
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         self.weight = Parameter(empty((self.out_features, self.in_features), dtype=dt))
         if bias:
@@ -68,9 +87,12 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """Redraw the weights from PyTorch's default distribution (see the module docstring)."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.weight.numel() == 0:  # torch's init leaves a zero-element tensor as it is, and says so
+            warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=2)
+        else:
+            init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.in_features)
+            bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0  # torch's bound without inputs
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
@@ -227,7 +249,7 @@ class Embedding(Module):
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ArgumentError(
+                raise ArgumentAssertionError(  # torch asserts it
                     f"Embedding: padding_idx {padding_idx} is out of range for num_embeddings={self.num_embeddings}"
                 )
             padding_idx = padding_idx % self.num_embeddings

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import backend, ops
 from .. import workspace as _workspace
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError
 from ..graph import is_grad_enabled
 from ..tensor import Tensor, ones, record_op, wrap_array, zeros
 from . import _jit, init
@@ -449,7 +449,7 @@ def _check_pruned_channels(layer: Module, input: Tensor, where: str, constructed
         expected = f"{now.pop()} (the size of its {', '.join(sizes)}; constructed with {constructed})"
     else:
         expected = "one entry per channel in each of its " + ", ".join(f"{k} ({v})" for k, v in sizes.items())
-    raise ArgumentError(f"{where}: input has {c} channels in dim 1 (shape {input.shape}), expected {expected}")
+    raise InvalidValueError(f"{where}: input has {c} channels in dim 1 (shape {input.shape}), expected {expected}")
 
 
 class _BatchNorm(Module):
@@ -622,7 +622,7 @@ def layer_norm(
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or x.shape[x.ndim - k :] != shape or x.ndim < k:
-        raise ArgumentError(
+        raise InvalidValueError(
             f"layer_norm: normalized_shape {shape} must match the last {k} dim(s) of the input, got input shape {x.shape}"
         )
     for name, t in (("weight", weight), ("bias", bias)):
@@ -1254,7 +1254,7 @@ def rms_norm(
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
-        raise ArgumentError(f"rms_norm: normalized_shape {shape} must match the last {k} dim(s) of input {x.shape}")
+        raise InvalidValueError(f"rms_norm: normalized_shape {shape} must match the last {k} dim(s) of input {x.shape}")
     half = x.array.dtype == _HALF
     xw = ops.astype(x, np.float32) if half else x
     e = float(np.finfo(xw.array.dtype).eps) if eps is None else float(eps)  # host: dtype metadata, Python numbers
@@ -1376,7 +1376,9 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
             f"local_response_norm: expected a (N, C, ...) Tensor with 3+ dims, got {getattr(x, 'shape', x)}"
         )
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ArgumentError(f"local_response_norm: size (the window of channels) must be a positive int, got {size!r}")
+        raise InvalidValueError(
+            f"local_response_norm: size (the window of channels) must be a positive int, got {size!r}"
+        )
     c = x.shape[1]
     sq = ops.unsqueeze(x * x, 1)  # (N, 1, C, ...)
     pad = [0, 0] * (x.ndim - 2) + [size // 2, (size - 1) // 2]

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from numbers import Integral
 from typing import Any
 
-from ..errors import ArgumentError, ShapeError
+from ..errors import InvalidValueError, ShapeError
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -46,7 +46,7 @@ class _PadNd(Module):
         if len(padding) != 2 * self._dims or not all(
             isinstance(p, Integral) and not isinstance(p, bool) for p in padding
         ):
-            raise ArgumentError(
+            raise InvalidValueError(  # torch: a RuntimeError (at the first call)
                 f"{type(self).__name__}: padding must be one int or {2 * self._dims} of them, got {padding!r}"
             )
         self.padding = tuple(int(p) for p in padding)

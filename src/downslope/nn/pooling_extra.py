@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import jit_gate, ops
 from ..backend import namespace_of
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, InvalidValueError, ShapeError
 from ..ops.pointwise import link_input
 from ..tensor import Tensor, record_op, wrap_array
 from ._arrays import array_like, is_host
@@ -158,8 +158,12 @@ def _lp_extreme(input: Tensor, norm_type: Any, pool: Any, kernel_size: Any, stri
 
 
 def _lp_finish(pooled: Tensor, norm_type: float, window: int) -> Tensor:
-    # PyTorch's formula: (sign(s) * relu(|s|) * window) ** (1/p) with s the average of x**p.
-    return (ops.sign(pooled) * ops.relu(ops.abs(pooled)) * window) ** (1.0 / norm_type)
+    # PyTorch's formula: (sign(s) * relu(|s|) * window) ** (1/p) with s the average of x**p, which is
+    # (s * window) ** (1/p). A window of zeros gives 0 with gradient 0, as PyTorch's (its relu drops the
+    # infinite slope of the root at 0): the root is taken of 1 there, so no inf * 0 = NaN reaches the input.
+    empty = pooled == 0
+    safe = ops.where(empty, 1.0, pooled)
+    return ops.where(empty, 0.0, (safe * window) ** (1.0 / norm_type))
 
 
 def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
@@ -307,7 +311,7 @@ def _max_unpool(x: Tensor, indices: Any, size: tuple[int, ...], where: str) -> T
     lead = x.shape[: x.ndim - len(size)]
     flat_out = int(np.prod(size))
     if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= flat_out):  # a value check: host only
-        raise ArgumentError(f"{where}: an index is outside the output of size {size}")
+        raise InvalidValueError(f"{where}: an index is outside the output of size {size}")
     rows = idx.reshape(-1, int(np.prod(x.shape[len(lead) :])))  # one row of indices per (N, C)
     xp = namespace_of(x.array)
     out = xp.zeros((rows.shape[0], flat_out), dtype=x.array.dtype)
@@ -377,17 +381,17 @@ class MaxUnpool2d(Module):
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        # n-tuples, the stride defaulting to the kernel size, as torch's MaxUnpoolNd keeps them
+        n = self._spatial
+        self.kernel_size = _tuple(kernel_size, n)
+        self.stride = _tuple(kernel_size if stride is None else stride, n)
+        self.padding = _tuple(padding, n)
 
     def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
         return max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self) -> str:
-        n = self._spatial
-        k = _tuple(self.kernel_size, n)
-        s = k if self.stride is None else _tuple(self.stride, n)
-        p = _tuple(self.padding, n)
-        return f"kernel_size={k}, stride={s}, padding={p}"
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class MaxUnpool1d(MaxUnpool2d):

@@ -352,11 +352,13 @@ def _fractional(
         outs = tuple(int(size * r) for size, r in zip(sizes, ratio))
     else:
         outs = _tuple(output_size, spatial, "output_size", where)
+    # torch's limits: output + kernel - 1 at most the input size in 2-D, below it in 3-D
+    strict = spatial == 3
     for size, o, kk in zip(sizes, outs, k):
-        if o + kk - 1 > size:
+        if o + kk - 1 > size or (strict and o + kk - 1 == size):
             raise ShapeError(
                 f"{where}: kernel {kk} is too large relative to input size {size} and output size {o} "
-                "(output size + kernel - 1 must not exceed the input size)"
+                f"(output size + kernel - 1 must be {'below' if strict else 'at most'} the input size)"
             )
     if samples is None:
         drawn = rand(n, c, spatial, dtype=x.dtype).array
@@ -373,8 +375,91 @@ def _fractional(
         starts = _intervals(u[:, columns[d]], sizes[d], outs[d], k[d])
         pos = starts[:, :, None] + np.arange(k[d])[None, None, :]  # host: window positions
         tables.append((pos, np.ones(pos.shape, bool), starts))  # host: every position is inside the input
-    out, idx = _max_over_windows(x, tables)
+    if spatial == 2 and type(x.array) is np.ndarray and x.array.size:
+        out, idx = _fractional_max_2d(x, tables[0][2], tables[1][2], k)
+    else:
+        out, idx = _max_over_windows(x, tables)
     return _finish(out, idx, unbatched)
+
+
+def _sliding_best(a: np.ndarray, k: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Along ``axis`` of ``a``, for every start of a run of ``k`` elements: the run's pick by torch's scan
+    (a later element replaces the best so far when it is larger or NaN: the first largest, or the last
+    NaN) and its offset in the run (int8: kernels are small)."""
+    m = a.shape[axis] - k + 1
+
+    def run(t: int) -> np.ndarray:
+        return a[(slice(None),) * axis + (slice(t, t + m),)]
+
+    best = run(0).copy()
+    at = np.zeros(best.shape, np.int8)  # host: the host-only fractional path
+    # branch-free updates (a masked copy or np.where over a random mask of strided views costs 20-40
+    # times as much): maximum keeps a NaN of either side, which is the scan's pick of values too
+    for t in range(1, k):
+        v = run(t)
+        take = ((v > best) | (v != v)).view(np.int8)
+        at += take * (np.int8(t) - at)
+        best = np.maximum(best, v)
+    return best, at
+
+
+def _fractional_max_2d(x: Tensor, row_starts: np.ndarray, col_starts: np.ndarray, k: Any) -> tuple[Tensor, Tensor]:
+    """2-D fractional max pooling of a host input: each window is k[0] x k[1] wholly inside the input, so
+    the max is separable: along W, the pick of every run of k[1] columns read at each plane's column
+    starts, then the same along H over those picks. torch's scan of a window row by row gives the same
+    element (a row's pick replaces the best so far exactly when the scan would), so the values and
+    indices are torch's. Reads go through flat np.take (take_along_axis builds index grids: 5x slower)."""
+    n, c, h, w = x.shape
+    planes = n * c
+    a = x.array.reshape(planes, h, w)
+    oh, ow = row_starts.shape[1], col_starts.shape[1]
+    plane = np.arange(planes).reshape(-1, 1, 1)  # host: the host-only fractional path
+    best, at_col = _sliding_best(a, k[1], 2)  # (planes, h, w - k + 1)
+    m1 = best.shape[2]
+    rows_of = np.arange(h).reshape(1, -1, 1)  # host: the host-only fractional path
+    reads = plane * (h * m1) + rows_of * m1 + col_starts[:, None, :]  # (planes, h, ow)
+    best, at_col = np.take(best, reads), np.take(at_col, reads)
+    best, at_row = _sliding_best(best, k[0], 1)  # (planes, h - k + 1, ow)
+    m2 = best.shape[1]
+    columns = np.arange(ow).reshape(1, 1, -1)  # host: the host-only fractional path
+    reads = plane * (m2 * ow) + row_starts[:, :, None] * ow + columns  # (planes, oh, ow)
+    values = np.take(best, reads)
+    row = row_starts[:, :, None] + np.take(at_row, reads)
+    col = col_starts[:, None, :] + np.take(at_col, plane * (h * ow) + row * ow + columns)
+    flat = row * w + col
+    out = record_op(values.reshape(n, c, oh, ow), (x,), _fractional_max_2d_vjp, (flat, x.shape))
+    return out, wrap_array(flat.reshape(n, c, oh, ow))
+
+
+def _scatter_winners(g: np.ndarray, flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The gradient of x (of ``shape``) from the outputs' gradient ``g``: windows overlap, so a winner of
+    several windows gets the sum of their gradients."""
+    planes, size = flat.shape[0], int(np.prod(shape)) // flat.shape[0]
+    at = (flat + np.arange(planes).reshape(-1, 1, 1) * size).ravel()  # host: the host-only fractional path
+    # added in g's dtype in the outputs' order, as torch adds them (a float64 sum rounded once differs)
+    summed = np.zeros(planes * size, g.dtype)  # host: the host-only fractional path
+    np.add.at(summed, at, g.reshape(-1))
+    return summed.reshape(shape)
+
+
+def _gather_winners(a: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Each window's winner read from ``a`` (the pooling itself; the adjoint of :func:`_scatter_winners`)."""
+    picked = np.take_along_axis(a.reshape(flat.shape[0], -1), flat.reshape(flat.shape[0], -1), axis=1)
+    return picked.reshape(a.shape[:2] + flat.shape[1:])
+
+
+def _fractional_max_2d_vjp(g, y, args, saved, needs, xp):
+    flat, shape = saved
+    if isinstance(g, Tensor):  # create_graph: the scatter recorded, its own gradient the gather
+        return (record_op(_scatter_winners(g.array, flat, shape), (g,), _winners_scatter_vjp, saved),)
+    return (_scatter_winners(g, flat, shape),)
+
+
+def _winners_scatter_vjp(g, y, args, saved, needs, xp):
+    flat, _ = saved
+    if isinstance(g, Tensor):
+        return (record_op(_gather_winners(g.array, flat), (g,), _fractional_max_2d_vjp, saved),)
+    return (_gather_winners(g, flat),)
 
 
 def fractional_max_pool2d_with_indices(
@@ -478,18 +563,21 @@ class _FractionalMaxPoolNd(Module):
     ) -> None:
         super().__init__()
         where = type(self).__name__
-        self.kernel_size = kernel_size
-        self.output_size = output_size
-        self.output_ratio = output_ratio
+
+        def repeated(v: Any) -> Any:  # torch's _pair/_triple: a sequence as a tuple, a number n times
+            return None if v is None else tuple(v) if isinstance(v, (tuple, list)) else (v,) * self._spatial
+
+        self.kernel_size = repeated(kernel_size)
+        self.output_size = repeated(output_size)
+        self.output_ratio = repeated(output_ratio)
         self.return_indices = return_indices
         self.register_buffer("_random_samples", _random_samples)
         if output_size is None and output_ratio is None:
             raise ArgumentError(f"{where} requires specifying either an output size, or a pooling ratio")
         if output_size is not None and output_ratio is not None:
             raise ArgumentError(f"{where}: only one of output_size and output_ratio may be specified")
-        if output_ratio is not None:
-            ratio = (output_ratio,) * self._spatial if isinstance(output_ratio, (int, float)) else tuple(output_ratio)
-            if not all(0 < r < 1 for r in ratio):
+        if self.output_ratio is not None:
+            if not all(0 < r < 1 for r in self.output_ratio):
                 raise ArgumentError(f"{where}: output_ratio must be between 0 and 1 (got {output_ratio})")
 
     def forward(self, input: Tensor) -> Any:

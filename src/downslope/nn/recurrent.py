@@ -212,6 +212,19 @@ class RNNBase(Module):
         return [f"{k}_l{layer}{s}" for layer in range(self.num_layers) for s in suffixes for k in kinds]
 
     @property
+    def _all_weights(self) -> list[list[str]]:
+        """``_flat_weights_names`` grouped per layer and direction (PyTorch's ``_all_weights``), which
+        recipes walk to set the LSTM's forget-gate bias by name.
+
+        >>> import downslope as ds
+        >>> ds.nn.LSTM(2, 3, bidirectional=True, bias=False)._all_weights
+        [['weight_ih_l0', 'weight_hh_l0'], ['weight_ih_l0_reverse', 'weight_hh_l0_reverse']]
+        """
+        names = self._flat_weights_names
+        per = len(names) // (self.num_layers * (1 + self.bidirectional))
+        return [names[i : i + per] for i in range(0, len(names), per)]
+
+    @property
     def _flat_weights(self) -> list[Any]:
         """The parameters named by ``_flat_weights_names``, in that order (the ones the layer runs with)."""
         return [getattr(self, name) for name in self._flat_weights_names]
@@ -536,6 +549,7 @@ class RNN(RNNBase):
         super().__init__(
             mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size, dtype=dtype
         )
+        self.nonlinearity = nonlinearity  # as torch's RNN keeps it (its mode says the same)
 
 
 class LSTM(RNNBase):

@@ -28,7 +28,7 @@ import numpy as np
 from .. import backend
 from ..device import resolve
 from ..devices import to_device
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, ShapeError
 from ..tensor import Tensor, wrap_array
 from . import functional as F
 from . import init
@@ -84,7 +84,7 @@ def _get_activation(activation: str | Callable[[Tensor], Tensor], owner: str) ->
         return F.gelu
     if callable(activation) and not isinstance(activation, str):
         return activation
-    raise ArgumentError(f"{owner}: activation should be 'relu', 'gelu' or a callable, got {activation!r}")
+    raise InvalidValueError(f"{owner}: activation should be 'relu', 'gelu' or a callable, got {activation!r}")
 
 
 def _detect_is_causal_mask(mask: Tensor | None, is_causal: bool | None, size: int | None) -> bool:

@@ -533,6 +533,11 @@ class Upsample(Module):
         recompute_scale_factor: bool | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        # PyTorch stores the factor as a float (a tuple of floats), and a zero or None factor as None
+        if isinstance(scale_factor, tuple):
+            scale_factor = tuple(float(f) for f in scale_factor)  # host: Python numbers
+        else:
+            scale_factor = float(scale_factor) if scale_factor else None  # host: a Python number
         self.size, self.scale_factor, self.mode = size, scale_factor, mode
         self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
 

@@ -44,6 +44,8 @@ from .module import Module
 from .pooling import (
     _adaptive_sizes,
     _avg_divisor,
+    _check_pooled_dtype,
+    _integer_average,
     _pool_geometry,
     adaptive_avg_pool2d,
     avg_pool2d,
@@ -169,6 +171,8 @@ def max_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     """Largest value in each (kd, kh, kw) window; ``stride`` defaults to the kernel. ``return_indices``
     also returns each maximum's flat index into D*H*W (PyTorch's). With the compiled kernels, one
     recorded op over any of the options (see ``_vol_pooling``)."""
+    if isinstance(input, Tensor) and input.array.dtype.kind != "f":
+        return _integer_max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     compiled = _vol_pooling.max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     if compiled is not None:
         return compiled
@@ -178,6 +182,22 @@ def max_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
         out, indices = max_pool3d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
         return (out, indices) if return_indices else out
     return _pool3d(input, kernel_size, stride, padding, "max", "max_pool3d")
+
+
+def _integer_max_pool3d(
+    x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool, return_indices: bool
+) -> Any:
+    """max_pool3d of an integer tensor (torch takes every integer dtype but bool, and keeps it): the
+    winners are found on a float64 copy (exact for values below 2**53), the values read from the input."""
+    _check_pooled_dtype(x, "max_pool3d", "all")
+    as_float = wrap_array(x.array.astype(np.float64))
+    _, indices = max_pool3d(as_float, kernel_size, stride, padding, dilation, ceil_mode, True)
+    lead = x.shape[:-3]
+    flat = x.array.reshape(*lead, -1)
+    winners = indices.array.reshape(*lead, -1)
+    ns = namespace_of(flat)
+    out = wrap_array(ns.take_along_axis(flat, winners, axis=-1).reshape(indices.shape))
+    return (out, indices) if return_indices else out
 
 
 def avg_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
@@ -197,6 +217,15 @@ def avg_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     kernel = _tuple(kernel_size, 3, "kernel_size", "avg_pool3d")
     if len(sizes) == 3 and any(size < kk for size, kk in zip(sizes, kernel)):  # PyTorch checks the unpadded input
         raise ShapeError(f"avg_pool3d: input image {sizes} smaller than kernel size {kernel}")
+    if isinstance(input, Tensor) and input.array.dtype.kind != "f":
+        _check_pooled_dtype(input, "avg_pool3d", "int64")
+        x, unbatched = _batched(input, 3, "avg_pool3d")
+        out = _integer_average(
+            lambda t, o: avg_pool3d(t, kernel_size, stride, padding, ceil_mode, count_include_pad, o),
+            x,
+            divisor_override,
+        )
+        return out[0] if unbatched else out
     compiled = _vol_pooling.avg_pool3d(
         input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
     )
@@ -303,7 +332,8 @@ class MaxPool3d(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:  # fmt: skip
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        # as given, the stride defaulting to the kernel size (torch's _MaxPoolNd)
+        self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, input: Tensor) -> Any:
@@ -311,7 +341,7 @@ class MaxPool3d(Module):
                           self.return_indices)  # fmt: skip
 
     def extra_repr(self) -> str:
-        stride = self.kernel_size if self.stride is None else self.stride
+        stride = self.kernel_size if self.stride is None else self.stride  # a stride set to None after construction
         return (
             f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
             f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
@@ -324,7 +354,8 @@ class AvgPool3d(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:  # fmt: skip
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        # as given, the stride defaulting to the kernel size (torch's AvgPool3d)
+        self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
         self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
 
     def forward(self, input: Tensor) -> Tensor:

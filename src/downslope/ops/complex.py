@@ -573,7 +573,7 @@ HOLOMORPHIC_RULES: dict[str, tuple[str, ...]] = {
     ".reductions": ("_sum_vjp", "_mean_vjp", "_prod_vjp", "_logsumexp_vjp"),
     ".shape": ("_reshape_vjp", "_permute_vjp", "_broadcast_to_vjp", "_sum_to_vjp", "_concatenate_vjp", "_stack_vjp"),
     ".indexing": ("_getitem_vjp", "_index_put_vjp", "_scatter_add_into_vjp"),
-    ".rearrange": ("_pad_vjp", "_unfold_vjp", "_roll_vjp"),
+    ".rearrange": ("_pad_vjp", "_copy_pad_vjp", "_fold_pad_vjp", "_unfold_vjp", "_roll_vjp"),
     "..tensor": ("_rsub_vjp",),
     "..functional": ("_square_vjp",),
 }

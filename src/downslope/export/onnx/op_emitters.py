@@ -701,9 +701,23 @@ def _onnx_dtype(g: GraphBuilder, t: Tensor) -> int:
     return int(g.onnx.helper.np_dtype_to_tensor_dtype(t.array.dtype))
 
 
+def _weight_norm_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """nn's fused weight norm (``g * v / ||v||``, the norm over every dim but the saved one, or all
+    of them) written as the ops it fuses."""
+    kept, v = t._saved[0], parents[1]
+    axes = [a for a in range(v.ndim) if a != kept]
+    squares = g.node("Mul", [ins[1], ins[1]], "weight_norm_squares")
+    sums = g.node("ReduceSum", [squares, g.ints(axes, "axes")], "weight_norm_sums", keepdims=int(kept is not None))
+    scale = g.node("Div", [ins[0], g.node("Sqrt", [sums], "weight_norm_norms")], "weight_norm_scale")
+    out = g.node("Mul", [ins[1], scale], "weight_norm")
+    g.batch_axis[out] = None  # a weight: made from parameters only
+    return out
+
+
 OP_EMITTERS.update(
     {
         "_nan_to_num_vjp": _nan_to_num_op,
+        "_weight_norm_vjp": _weight_norm_op,
         "_pdist_rule": _pdist_op,
         "_along_axis_vjp": _along_axis_op,
         "_silu_vjp": _silu_op,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ...errors import ArgumentError
+from ...errors import ShapeIndexError
 from ...ops import flatten as _flatten
 from ...tensor import Tensor
 from .base import Module
@@ -43,7 +43,7 @@ class Flatten(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim <= self.start_dim and self.start_dim >= 0 and input.ndim > 0:
-            raise ArgumentError(
+            raise ShapeIndexError(  # torch: an IndexError (dimension out of range)
                 f"Flatten(start_dim={self.start_dim}): input of shape {input.shape} has only {input.ndim} dim(s)"
             )
         return _flatten(input, self.start_dim, self.end_dim)

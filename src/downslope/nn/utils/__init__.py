@@ -28,6 +28,7 @@ from ...errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, 
 from ...row_grads import rows_of
 from ...tensor import Tensor, wrap_array
 from .._arrays import array_like
+from .._weight_norm import weight_norm_op
 from . import parametrizations as parametrizations  # PyTorch's attribute paths
 from . import parametrize as parametrize
 from . import prune as prune
@@ -419,12 +420,7 @@ def weight_norm(module: Any, name: str = "weight", dim: int | None = 0) -> Any:
     module.register_parameter(name + "_v", v)
 
     def recompute(mod: Any, args: Any) -> None:
-        object.__setattr__(
-            mod,
-            name,
-            mod._parameters[name + "_g"]
-            * (mod._parameters[name + "_v"] / _norm_except_dim(mod._parameters[name + "_v"], dim)),
-        )
+        object.__setattr__(mod, name, weight_norm_op(mod._parameters[name + "_g"], mod._parameters[name + "_v"], dim))
 
     recompute(module, ())
     handle = module.register_forward_pre_hook(recompute)
@@ -443,7 +439,7 @@ def remove_weight_norm(module: Any, name: str = "weight") -> Any:
     handle, dim = hooks.pop(name)
     handle.remove()
     g, v = module._parameters[name + "_g"], module._parameters[name + "_v"]
-    value = (g * (v / _norm_except_dim(v, dim))).array.copy()
+    value = weight_norm_op(g.detach(), v.detach(), dim).array.copy()
     delattr(module, name + "_g")
     delattr(module, name + "_v")
     module.__dict__.pop(name, None)

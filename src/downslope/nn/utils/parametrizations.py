@@ -27,6 +27,7 @@ from ...errors import ArgumentError, OutOfRangeError
 from ...graph import no_grad
 from ...tensor import Tensor, wrap_array
 from .._arrays import array_like
+from .._weight_norm import norm_except_dim, weight_norm_op
 from ..module import Module
 from . import parametrize
 
@@ -237,18 +238,8 @@ def _check_norm_dim(dim: int | None, ndim: int, where: str) -> None:
         raise OutOfRangeError(f"{where}: dim {dim} is out of range for a parameter with {ndim} dim(s)")
 
 
-def _norm_except_dim(v: Tensor, dim: int | None) -> Tensor:
-    """The 2-norm of ``v`` over every dim but ``dim``, keeping dims; over all of them for None or -1
-    (PyTorch's ``norm_except_dim``, where -1 means the whole tensor, not the last dim)."""
-    if dim is None or dim == -1:
-        return ops.sqrt(ops.sum(v * v))
-    dim = dim % v.ndim
-    axes = tuple(a for a in range(v.ndim) if a != dim)
-    if not axes:
-        # a norm over no dims is |v| element by element (a 1-D parameter with dim 0); ops.sum over
-        # an empty tuple of axes would reduce everything
-        return ops.abs(v)
-    return ops.sqrt(ops.sum(v * v, axes, keepdim=True))
+# the norm weight_norm divides by (shared with nn.utils.weight_norm, the older API)
+_norm_except_dim = norm_except_dim
 
 
 class _WeightNorm(Module):
@@ -257,7 +248,7 @@ class _WeightNorm(Module):
         self.dim = -1 if dim is None else dim
 
     def forward(self, weight_g: Tensor, weight_v: Tensor) -> Tensor:
-        return weight_g * (weight_v / _norm_except_dim(weight_v, self.dim))
+        return weight_norm_op(weight_g, weight_v, self.dim)
 
     def right_inverse(self, weight: Tensor) -> tuple[Tensor, Tensor]:
         return _norm_except_dim(weight, self.dim), weight
