@@ -62,6 +62,10 @@ def run_quick(script: str, *extra: str) -> str:
             ["BLAS:", "CPU:", "MaxPool1d(2)", "ResNet-18 (CIFAR)", "embedding_bag", "x[idx]", "target: wide Conv2d"],
         ),
         (
+            "elementwise_misc.py",
+            ["BLAS:", "CPU:", "fmod", "cummax fwd+bwd", "gather", "geometric mean"],
+        ),
+        (
             "special_functions.py",
             ["BLAS:", "CPU:", "erf float32 (-0.9, 0.9)", "bessel_y1 float64 wide", "geometric mean"],
         ),

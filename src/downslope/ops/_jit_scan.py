@@ -27,6 +27,8 @@ import numpy as np
 
 # no fastmath: the sums must run in order, one rounding per step, as NumPy's and torch's
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+# Elements per block of the running-extreme scan that is tested at once for a new extreme.
+_BLOCK = 64
 
 
 @_jit
@@ -52,22 +54,41 @@ def running_sum(a, out, reverse):
 
 
 @_jit
-def running_extreme_index(a, out, take_max):
+def running_extreme_index(a, out, values, take_max):
     """``out[o, k, j]``: the index along ``n`` of the running maximum (``take_max``) or minimum of ``a[o, :k + 1,
     j]``, by torch's rule: an element takes over when it is at least (at most) the extreme so far, or NaN,
-    so ties go to the later index and a NaN holds until the next NaN."""
+    so ties go to the later index and a NaN holds until the next NaN. ``values[o, k, j]`` is ``a`` at that
+    index (the element itself, so a tie of -0.0 and 0.0 keeps the later one's sign, as torch)."""
     outer, n, inner = a.shape
     if inner == 1:  # along the last axis: one scalar loop per row
         for o in range(outer):
             top = a[o, 0, 0]
             at = 0
             out[o, 0, 0] = 0
-            for k in range(1, n):
-                x = a[o, k, 0]
-                if (x >= top if take_max else x <= top) or x != x:
-                    top = x
-                    at = k
-                out[o, k, 0] = at
+            values[o, 0, 0] = top
+            start = 1
+            while start < n:
+                stop = min(start + _BLOCK, n)
+                # Most blocks hold no new extreme: a branch-free "does any element take over" test
+                # (vectorizable) lets them be filled at once; the scalar loop, whose select on the
+                # running extreme is a serial dependency, runs only on the blocks that have one.
+                hit = False
+                for k in range(start, stop):
+                    x = a[o, k, 0]
+                    hit |= ((x >= top) if take_max else (x <= top)) | (x != x)
+                if hit:
+                    for k in range(start, stop):
+                        x = a[o, k, 0]
+                        if (x >= top if take_max else x <= top) or x != x:
+                            top = x
+                            at = k
+                        out[o, k, 0] = at
+                        values[o, k, 0] = top
+                else:
+                    for k in range(start, stop):
+                        out[o, k, 0] = at
+                        values[o, k, 0] = top
+                start = stop
         return
     best = np.empty(inner, a.dtype)  # host: a compiled kernel, host arrays only
     where = np.empty(inner, np.int64)  # host: a compiled kernel, host arrays only
@@ -76,6 +97,7 @@ def running_extreme_index(a, out, take_max):
             best[j] = a[o, 0, j]
             where[j] = 0
             out[o, 0, j] = 0
+            values[o, 0, j] = best[j]
         for k in range(1, n):
             for j in range(inner):
                 x = a[o, k, j]
@@ -87,3 +109,4 @@ def running_extreme_index(a, out, take_max):
                     best[j] = x
                     where[j] = k
                 out[o, k, j] = where[j]
+                values[o, k, j] = best[j]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import as_array
+from ..backend import as_array, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError
 from ..tensor import _NO_OPERAND, Tensor, _scalar_first, record_op, wrap_array
 from .complex import pair as _pair  # operands' pair, and torch's promotion where an operand is complex
@@ -452,7 +452,36 @@ def logaddexp(a: Any, b: Any) -> Tensor:
     a, b = _pair_float(a, b)
     if a.array.dtype.kind == "c":  # NumPy's ufunc has no complex loop
         return record_op(complex_logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
+    if a.array.dtype in (np.float32, np.float64):
+        return record_op(_real_logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
     return record_op(np.logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
+
+
+def _real_logaddexp(x: Any, y: Any) -> Any:
+    """log(e^x + e^y) of float arrays by torch's formula, max(x, y) + log1p(e^-|x - y|), and x itself
+    where x and y are the same infinity (where the difference is NaN). NumPy's logaddexp takes about 15x
+    longer (a scalar loop). float32 runs in float64, rounded once: correctly rounded, where torch's and
+    NumPy's float32 results are an ulp off in a few percent of elements (thousands of ulps where the result
+    is near 0: the log1p term's own error, magnified by the cancellation), so neither is bit-equal to it."""
+    xp = namespace_of(x)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: replaced below
+        # exact for float32; a new array (asarray: a 0-d difference comes back a scalar), the steps run in place
+        spread = xp.asarray(xp.subtract(x, y, dtype=xp.float64))
+        xp.abs(spread, out=spread)
+        if x.dtype == np.float32:
+            # past e^-110 the term is below half float32's smallest subnormal, and NumPy's exp slows
+            # down on results that underflow
+            xp.minimum(spread, 110.0, out=spread)
+        xp.negative(spread, out=spread)
+        xp.exp(spread, out=spread)
+        xp.log1p(spread, out=spread)
+        spread += xp.maximum(x, y)
+        out = spread.astype(xp.result_type(x, y), copy=False)
+        # the same infinity on both sides gives a non-finite output: on the host the fix-up runs only then
+        # (a device array is not read back to decide)
+        if type(out) is not np.ndarray or not np.isfinite(out).all():  # host: the check reads the values
+            out = xp.where(xp.isinf(x) & (x == y), x, out)
+    return out
 
 
 def complex_logaddexp(x: Any, y: Any) -> Any:
@@ -552,8 +581,36 @@ def fmod(a: Any, b: Any) -> Tensor:
         _check_integer_divisor(b, "fmod", a)
         return wrap_array(_elementwise(np.fmod, "fmod", a, b))
     with np.errstate(invalid="ignore"):  # x fmod 0 is NaN, quietly as in torch
-        out = _elementwise(np.fmod, "fmod", a, b)
+        out = _elementwise(_float_fmod, "fmod", a, b)
     return record_op(out, (a, b), _fmod_vjp)
+
+
+# Below this quotient the float64 quotient of two float32 values truncates to the exact one (the true
+# quotient's distance to an integer is at least 2^-50 of it), and quotient * divisor is exact (48 bits).
+_EXACT_FLOAT32_QUOTIENT = 2.0**24
+
+
+def _float_fmod(x: Any, y: Any) -> Any:
+    """C's fmod, bit for bit. NumPy's float32 fmod is a slow scalar loop (about 15x torch's); for host float32
+    arrays the result is x - trunc(x / y) * y in float64, exact while the quotient is below 2^24, with the
+    dividend's sign (also on a zero); the other elements (large quotients, y = 0, inf, NaN) go to NumPy."""
+    on_host = type(x) is np.ndarray and type(y) is np.ndarray  # host: only host arrays take the float64 route
+    if not (on_host and x.dtype == y.dtype == np.float32 and x.ndim + y.ndim):  # (two 0-d give a NumPy scalar)
+        return np.fmod(x, y)
+    # in place where it can: each fresh float64 temporary of this size costs about as much as the arithmetic
+    wide_x, wide_y = x.astype(np.float64), y.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        quotient = np.divide(wide_x, wide_y)
+        np.trunc(quotient, out=quotient)
+        rest = np.multiply(quotient, wide_y, out=wide_y if wide_y.shape == quotient.shape else None)
+        np.subtract(wide_x, rest, out=rest)
+    exact = np.abs(quotient, out=quotient) < _EXACT_FLOAT32_QUOTIENT  # False for NaN (y = 0, or x = inf)
+    exact &= np.isfinite(rest)  # y = inf: 0 * inf
+    out = np.copysign(np.abs(rest, out=rest), wide_x, out=rest).astype(np.float32)  # the dividend's sign
+    if not exact.all():
+        inexact = ~exact
+        out[inexact] = np.fmod(*(operand[inexact] for operand in np.broadcast_arrays(x, y)))
+    return out
 
 
 def _fmod_vjp(g, y, args, saved, needs, xp):
@@ -565,6 +622,33 @@ def _fmod_vjp(g, y, args, saved, needs, xp):
             quotient = np.trunc(np.true_divide(xp.data(a), xp.data(b)))
         gb = xp.sum_to(-g * quotient, b.shape)
     return (xp.sum_to(g, a.shape) if needs[0] else None, gb)
+
+
+def _blend(mask: Any, if_true: Any, if_false: Any, *, reuse: bool = False) -> Any:
+    """``where(mask, if_true, if_false)`` for float arrays. On the host, two arrays of one float dtype and
+    the result's shape are blended by bits (and, or): NumPy's where branches per element, about 8x slower
+    where the mask is as irregular as a remainder's; anything else goes to where. ``reuse``: ``if_true``
+    is a temporary of the caller's, written over instead of copied."""
+    if not (
+        type(if_true) is np.ndarray  # host: bit operations on host arrays only
+        and type(if_false) is np.ndarray
+        and if_true.dtype == if_false.dtype
+        and if_true.dtype in _FLOAT_BITS
+        and if_true.shape == if_false.shape
+        and if_true.flags.c_contiguous
+        and if_false.flags.c_contiguous
+    ):
+        return namespace_of(if_false).where(mask, if_true, if_false)
+    bits = _FLOAT_BITS[if_true.dtype]
+    keep = np.negative(np.broadcast_to(mask, if_true.shape).astype(bits))  # host: all ones where mask holds
+    out = if_true if reuse else if_true.copy()
+    out_bits = out.view(bits)
+    out_bits &= keep
+    out_bits |= if_false.view(bits) & ~keep
+    return out
+
+
+_FLOAT_BITS = {np.dtype(np.float16): np.int16, np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
 
 
 def _check_integer_divisor(b: Tensor, name: str, a: Tensor | None = None) -> None:
@@ -590,10 +674,10 @@ def remainder(a: Any, b: Any) -> Tensor:
         _check_integer_divisor(b, "remainder", a)
         return wrap_array(_elementwise(np.mod, "remainder", a, b))
     with np.errstate(invalid="ignore"):  # x % 0 is NaN, quietly as in torch
-        mod = _elementwise(np.fmod, "remainder", a, b)
+        mod = _elementwise(_float_fmod, "remainder", a, b)
         y = b.array
         # torch's kernel: C's fmod, moved by b where it is nonzero and its sign differs from b's
-        out = np.where((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod)
+        out = _blend((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod, reuse=True)
     return record_op(out, (a, b), _remainder_vjp)
 
 
@@ -622,7 +706,31 @@ def floor_divide(a: Any, b: Any) -> Tensor:
     if a.array.dtype.kind != "f":
         _refuse_boolean("floor_divide", a, b)
         _check_integer_divisor(b, "floor_divide", a)
-    return wrap_array(_elementwise(np.floor_divide, "floor_divide", a, b))
+    return wrap_array(_elementwise(_floor_divide_array, "floor_divide", a, b))
+
+
+def _floor_divide_array(x: Any, y: Any) -> Any:
+    """NumPy's (and torch's) float floor division, step by step on whole float32 host arrays: the quotient of
+    x - fmod(x, y), moved down by one where fmod's sign differs from y's, snapped to the nearest integer,
+    with the sign of x / y on a zero, and x / y where y is 0. NumPy's float32 loop runs its scalar fmod per
+    element, about 15x torch's time; any other array goes to NumPy."""
+    on_host = type(x) is np.ndarray and type(y) is np.ndarray  # host: only host arrays take the whole-array route
+    if not (on_host and x.dtype == y.dtype == np.float32 and x.ndim + y.ndim):  # (two 0-d give a NumPy scalar)
+        return np.floor_divide(x, y)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mod = _float_fmod(x, y)
+        div = (x - mod) / y
+        div -= (mod != 0) & ((y < 0) != (mod < 0))  # one less where fmod's sign differs from y's (x - 0 is x)
+        floor_div = np.floor(div)
+        floor_div += div - floor_div > np.float32(0.5)  # snap: (a - mod) / b is an integer up to rounding
+        ratio = x / y
+        # a zero takes the sign of x / y; any other result already has it (a floor of x / y), so one
+        # copysign sets both without a select
+        np.copysign(floor_div, ratio, out=floor_div)
+        by_zero = y == 0
+        if by_zero.any():
+            floor_div = _blend(np.broadcast_to(by_zero, floor_div.shape), ratio, floor_div)
+        return floor_div
 
 
 def copysign(a: Any, b: Any) -> Tensor:
@@ -828,7 +936,36 @@ def nextafter(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f" or b.array.dtype.kind != "f":
         raise ArgumentTypeError(f"nextafter: expected floating tensors, got {a.dtype} and {b.dtype}")
-    return record_op(_elementwise(np.nextafter, "nextafter", a, b), (a, b), _nextafter_vjp)
+    return record_op(_elementwise(_nextafter_array, "nextafter", a, b), (a, b), _nextafter_vjp)
+
+
+def _nextafter_array(x: Any, y: Any) -> Any:
+    """C's nextafter, bit for bit: a step of one in the bits of x (up where it moves away from zero, down where
+    it moves toward it), y where x == y, the smallest subnormal with y's sign from a zero, NaN from a NaN.
+    NumPy's loop calls the C function per element (about 20x torch's time); host float32/float64 arrays of
+    one dtype take the whole-array route, any other array NumPy's (its float16 keeps x where x == y)."""
+    on_host = type(x) is np.ndarray and type(y) is np.ndarray  # host: only host arrays are viewed as their bits
+    if not (on_host and x.dtype == y.dtype and x.dtype in _NEXTAFTER_BITS and x.ndim + y.ndim):  # (not two 0-d)
+        return np.nextafter(x, y)
+    x, y = (np.ascontiguousarray(operand) for operand in np.broadcast_arrays(x, y))  # host: bits of host arrays
+    bits = _NEXTAFTER_BITS[x.dtype]
+    out_bits = x.view(bits) - 1  # toward zero ...
+    away_from_zero = (y > x) == (x > 0)  # ... or away: x > 0 moving up, or x < 0 moving down
+    out_bits += away_from_zero
+    out_bits += away_from_zero
+    out = out_bits.view(x.dtype)
+    from_zero = x == 0
+    if from_zero.any():
+        smallest = np.copysign(np.array(np.finfo(x.dtype).smallest_subnormal, x.dtype), y)  # host: from a zero
+        out = _blend(from_zero, smallest, out)
+    ends_here = (x == y) | (x != x) | (y != y)
+    if ends_here.any():
+        with np.errstate(invalid="ignore", over="ignore"):  # x + y: only its NaN (from a NaN operand) is kept
+            out = _blend(ends_here, _blend(x == y, y, x + y), out)
+    return out
+
+
+_NEXTAFTER_BITS = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
 
 
 def _nextafter_vjp(g, y, args, saved, needs, xp):

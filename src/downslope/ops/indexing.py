@@ -509,12 +509,31 @@ def gather(x: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Tensor
         )
     full = _open_grid(like(idx, x.array), dim)
     try:
-        out = x.array[full]
+        out = _gathered_flat(x.array, full, dim)
+        if out is None:
+            out = x.array[full]
     except IndexError as exc:
         raise OutOfRangeError(
             f"gather: index out of range for input of shape {x.shape} along dim {dim}: {exc}"
         ) from None
     return record_op(out, (x,), _getitem_vjp, (full, True))
+
+
+def _gathered_flat(a: Any, grid: tuple[Any, ...], dim: int) -> Any:
+    """``a[grid]`` for a C-contiguous host array and gather's in-range open grid, by one flat ``np.take``
+    (NumPy's indexing with a tuple of index arrays is about 3x slower); None where that path does not apply."""
+    if type(a) is not np.ndarray or not a.flags.c_contiguous or a.ndim == 0 or a.itemsize == 0:  # host: only
+        return None  # host arrays have a flat memory order to take from
+    steps = [stride // a.itemsize for stride in a.strides]
+    offsets = [positions * steps[axis] for axis, positions in enumerate(grid) if axis != dim and steps[axis]]
+    # int64 products: a narrow index (uint8) times a stride would wrap around in its own dtype
+    along = grid[dim] if steps[dim] == 1 else np.multiply(grid[dim], steps[dim], dtype=np.int64)  # host: host only
+    if not offsets:
+        return np.take(a.reshape(-1), along)  # host: host arrays only come here
+    lin = np.add(along, offsets[0], dtype=np.int64)  # host: a new array, so any further adds run in place
+    for offset in offsets[1:]:
+        np.add(lin, offset, out=lin)  # host: host arrays only come here
+    return np.take(a.reshape(-1), lin)  # host: host arrays only come here
 
 
 def index_put(x: Any, index: Any, value: Any) -> Tensor:

@@ -10,7 +10,7 @@ import numpy as np
 from .. import backend, jit_gate
 from ..backend import namespace_of
 from ..tensor import Tensor, record_op, wrap_array
-from .indexing import _take_along
+from .indexing import _getitem_vjp, _open_grid, _take_along
 from .operands import _dim, _lift, _lift_float
 from .pointwise import astype, clone
 from .reductions import _HALF, return_types
@@ -201,10 +201,11 @@ def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
         return getattr(return_types, name)(
             _take_along(x, np.moveaxis(idx, -1, d), d), wrap_array(np.moveaxis(idx, -1, d))
         )
-    idx = _compiled_extreme_index(a, better is np.maximum)
-    if idx is not None:
-        idx = np.moveaxis(idx, -1, d)
-        return getattr(return_types, name)(_take_along(x, idx, d), wrap_array(idx))
+    compiled = _compiled_extreme_index(a, better is np.maximum)
+    if compiled is not None:  # the kernel wrote the values too: no second pass to pick them
+        idx, values = (np.moveaxis(part, -1, d) for part in compiled)
+        picked = record_op(values, (x,), _getitem_vjp, (_open_grid(idx, d), True))
+        return getattr(return_types, name)(picked, wrap_array(idx))
     # Element k takes over when it is at least the running extreme before it, or NaN (torch's rule, so
     # ties go to the later index and a NaN holds until the next NaN). The running extreme up to k
     # (NaN-propagating, as np.maximum/np.minimum are) equals a[k] exactly then, so the last such k so far
@@ -221,8 +222,9 @@ def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
 
 
 def _compiled_extreme_index(a: Any, take_max: bool) -> Any:
-    """The running extreme's indices along the last axis of a host float/int array, by the compiled kernel
-    (one pass, where the NumPy formulation takes two accumulates); None where that path does not apply."""
+    """The running extreme's ``(indices, values)`` along the last axis of a host float/int array, by the
+    compiled kernel (one pass, where the NumPy formulation takes two accumulates and a gather); None where
+    that path does not apply."""
     if type(a) is not np.ndarray or a.size < _JIT_SCAN_MIN or a.dtype.kind not in "fi":  # host: kernels only
         return None
     kernels = jit_gate.kernels(_JIT_SCAN, a)
@@ -231,8 +233,9 @@ def _compiled_extreme_index(a: Any, take_max: bool) -> Any:
     a = np.ascontiguousarray(a)  # host: only host arrays reach the compiled kernel
     shape = (math.prod(a.shape[:-1]), a.shape[-1], 1)
     idx = np.empty(a.shape, np.int64)  # host: the compiled kernel's output
-    kernels.running_extreme_index(a.reshape(shape), idx.reshape(shape), take_max)
-    return idx
+    values = np.empty(a.shape, a.dtype)  # host: the compiled kernel's output
+    kernels.running_extreme_index(a.reshape(shape), idx.reshape(shape), values.reshape(shape), take_max)
+    return idx, values
 
 
 def cummax(x: Any, dim: int) -> Any:
