@@ -240,6 +240,65 @@ def check_number_format(decimal: str, thousands: str) -> tuple[str, str]:
     return decimal, thousands
 
 
+def refuse_nul_bytes(p: Path, delimiter: str) -> None:
+    """Refuse a CSV holding a NUL byte, naming its line and column: CSV text has none (a file zero-filled
+    by a crash or a disk error, or a binary file), and read on, a NUL makes a name or a category that
+    differs from the one seen (``'\\x00b'`` prints like ``'b'``) or a number read as text.
+
+    The file is scanned in blocks for the byte (as fast as it is read); the line and column are worked
+    out only when one is found."""
+    offset, found = 0, -1
+    try:
+        with readers.open_bytes(p) as handle:
+            head = handle.read(4096)
+            # UTF-16/32 text and binary files have NULs throughout: the encoding and binary-file advice
+            # that the read gives says what they are, so they are left to it
+            utf16_or_32 = head.startswith((b"\xff\xfe", b"\xfe\xff")) or head.count(b"\x00") > len(head) // 4
+            if utf16_or_32 or binary_file_advice(p, head) is not None or not _utf8_text(head):
+                return
+            handle.seek(0)
+            while block := handle.read(1 << 22):
+                at = block.find(b"\x00")
+                if at >= 0:
+                    found = offset + at
+                    break
+                offset += len(block)
+    except (OSError, EOFError):
+        return  # a damaged or unreadable file: the read itself names the problem
+    if found < 0:
+        return
+    with readers.open_bytes(p) as handle:
+        before = handle.read(found)
+    line = before.count(b"\n") + 1
+    start = before.rfind(b"\n") + 1
+    marks = before[start:].decode("utf-8", errors="replace").lstrip("\ufeff")
+    # the cell: separators outside quotes before the NUL on its line (a quoted cell spanning lines is rare)
+    column, quoted = 1, False
+    for char in marks:
+        if char == '"':
+            quoted = not quoted
+        elif char == delimiter and not quoted:
+            column += 1
+    header = csv_header_row(p, delimiter) if line > 1 else None
+    named = f" (column {header[column - 1]!r})" if header and column <= len(header) else ""
+    where = "in the header" if line == 1 else "in a cell"
+    raise DataError(
+        f"{p}:{line}:{column}{named}: the file holds a NUL byte (\\x00) {where}; CSV text has none (a file "
+        "zero-filled by a crash or a disk error, or a binary file?); remove the NUL bytes (tr -d '\\000' < "
+        "in.csv > out.csv) or write the file again"
+    )
+
+
+def _utf8_text(head: bytes) -> bool:
+    """Whether a file's first bytes are UTF-8 (a character cut at the end of the block aside): other
+    bytes (gzip data under a .csv name, Latin-1 text) are named by the read's encoding advice."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
+    return True
+
+
 def _long_field_column(p: Path, line: int, delimiter: str) -> str:
     """The suffix ', column N' naming the cell on ``line`` (1-based) longer than csv's field limit: the line is scanned
     in blocks (it may be hundreds of megabytes), counting the separators outside quotes; "" if unknown."""
@@ -287,6 +346,7 @@ def read_rows(
         print(hint, file=sys.stderr, flush=True)
     meter = readers.Progress(p.name, p.stat().st_size, enabled=progress)
     reader: Any = None
+    refuse_nul_bytes(p, delimiter)
     try:
         with _open_text(p) as handle:
             reader = csv.reader(readers.counted_lines(handle, meter), delimiter=delimiter)
@@ -815,6 +875,7 @@ def read_csv(
     plain = csv_suffix(p) in (".csv", ".tsv", ".csv.gz", ".tsv.gz") or csv_suffix(p) is None
     columnar = readers.fast_csv_available() or readers.is_wide_csv(p, delimiter)  # wide: read without pyarrow too
     if p.is_file() and plain and columnar:
+        refuse_nul_bytes(p, delimiter)
         try:
             fmt = (decimal, thousands) if explicit else None
             read = _read_csv_columnar(

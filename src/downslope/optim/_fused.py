@@ -1,4 +1,4 @@
-"""The one-pass step of SGD and Adam on large parameters: when it applies, and its scalars.
+"""The one-pass step of SGD, Adam and NAdam on large parameters: when it applies, and its scalars.
 
 A step normally gathers every gradient into the bucket's flat gradient buffer and runs the
 group's chain of transforms over it, a few whole-buffer NumPy passes each (see ``buckets.py``):
@@ -211,3 +211,74 @@ def adam_step(group: dict[str, Any], b: FlatBucket) -> Step | None:
         _finish(b)
 
     return adam
+
+
+def nadam_step(group: dict[str, Any], b: FlatBucket) -> Step | None:
+    """The one-pass NAdam (and NAdamW) step of bucket ``b``, or None when it does not apply.
+
+    The running product ``mu_product`` is PyTorch's one number per parameter, multiplied in its own dtype
+    (float32 unless the default dtype is float64): the bucket's one 0-d product while every parameter has
+    the same step count, else the per-element array that holds each parameter's number over its elements
+    (NAdam.step spreads it so once counts differ), read at the parameter's first element and written back."""
+    grads = _grads(b)
+    if grads is None or b.dtype not in (np.float32, np.float64):
+        return None
+    lr, wd, eps = _number(group.get("lr")), _number(group.get("weight_decay", 0.0)), _number(group.get("eps"))
+    psi, betas = _number(group.get("momentum_decay")), group.get("betas")
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        return None
+    beta1, beta2 = _number(betas[0]), _number(betas[1])
+    if lr is None or wd is None or eps is None or psi is None or beta1 is None or beta2 is None:
+        return None
+    if not isinstance(b.state, tuple) or len(b.state) < 3 or not isinstance(b.state[2], dict):
+        return None
+    slot = b.state[2]  # scale_by_nadam's state in the chain (negate_if, weight decay, nadam, ...)
+    m, v, product = _state_array(slot, "exp_avg", b), _state_array(slot, "exp_avg_sq", b), slot.get("mu_product")
+    if m is None or v is None or type(product) is not np.ndarray or product.dtype.kind != "f":
+        return None
+    counts = b.steps.tolist()  # host: one step count per parameter
+    shared = product.ndim == 0
+    if shared and any(c != counts[0] for c in counts):
+        return None  # one product cannot serve different counts (NAdam.step spreads it first)
+    if not shared and _state_array(slot, "mu_product", b) is None:
+        return None
+    k = jit_gate.kernels(_KERNELS, b.flat)
+    if k is None:
+        return None
+    decoupled = bool(group.get("decoupled_weight_decay", False))
+    maximize = bool(group.get("maximize", False))
+    dt, kind = b.dtype.type, product.dtype.type
+
+    def mu_at(step: int) -> float:
+        return beta1 * (1.0 - 0.5 * (0.96 ** (step * psi)))  # PyTorch's momentum schedule, Python floats
+
+    def scalars(step: int, before: Any) -> tuple[Any, Any, Any, Any]:
+        """(the new product, bc2, c_grad, c_m) of a parameter at ``step`` whose product was ``before``,
+        in PyTorch's arithmetic: the product multiplied in its dtype, the rest in Python floats."""
+        mu, mu_next = mu_at(step), mu_at(step + 1)
+        after = kind(before * kind(mu))
+        value = float(after)  # PyTorch's _get_value(mu_product)
+        c_grad = -lr * (1.0 - mu) / (1.0 - value)
+        c_m = (-lr * mu_next) / (1.0 - value * mu_next)
+        return after, dt(1 - beta2**step), dt(c_grad), dt(c_m)
+
+    l2 = dt(0.0 if decoupled else wd)
+    shrink = dt(1 - lr * wd if decoupled and wd != 0 else 1.0)
+    w1, b2, w2, e = dt(1 - beta1), dt(beta2), dt(1 - beta2), dt(eps)
+
+    def nadam() -> None:
+        if shared:
+            after, bc2, c_grad, c_m = scalars(int(counts[0]) + 1, product[()])
+            for s, g in zip(_slices(b), grads):
+                k.nadam_(b.flat[s], g, m[s], v[s], maximize, l2, shrink, w1, b2, w2, bc2, e, c_grad, c_m)
+            product[()] = after
+        else:
+            for s, g, count in zip(_slices(b), grads, counts):
+                if s.stop == s.start:
+                    continue  # an empty parameter: its product is rebuilt from its step count (NAdam._product_of)
+                after, bc2, c_grad, c_m = scalars(int(count) + 1, product[s.start])
+                k.nadam_(b.flat[s], g, m[s], v[s], maximize, l2, shrink, w1, b2, w2, bc2, e, c_grad, c_m)
+                product[s] = after
+        _finish(b)
+
+    return nadam

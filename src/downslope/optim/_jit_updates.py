@@ -1,4 +1,4 @@
-"""Compiled (numba) update kernels for SGD and Adam on large parameters, one pass over each
+"""Compiled (numba) update kernels for SGD, Adam and NAdam on large parameters, one pass over each
 parameter; imported only through ``jit_gate.kernels`` (see ``_fused.py``, which decides when they
 apply).
 
@@ -186,6 +186,64 @@ def adam_(
         _adam_loop(p, g, m, v, vmax, sign, l2, shrink, coeff, beta2, w2, neg_step, bc2_sqrt, eps, small, False, True)
     else:
         _adam_loop(p, g, m, v, vmax, sign, l2, shrink, coeff, beta2, w2, neg_step, bc2_sqrt, eps, small, False, False)
+
+
+@_inline
+def _nadam_loop(
+    p, g, m, v, sign, l2, shrink, coeff, beta2, w2, bc2, eps, c_grad, c_m, small, use_l2
+):  # pragma: no cover
+    for i in range(p.size):
+        d = g[i] * sign
+        pi = p[i] * shrink  # times exactly 1 without decoupled weight decay
+        if use_l2:
+            d = d + l2 * pi
+        mi = m[i]
+        base = mi if small else d  # PyTorch's lerp, as in _adam_loop
+        mi = base + coeff * (d - mi)
+        m[i] = mi
+        vi = v[i] * beta2 + w2 * d * d
+        v[i] = vi
+        denom = math.sqrt(vi / bc2) + eps
+        # PyTorch's two addcdiv_, each stored: p + (value * t1) / t2
+        pi = pi + c_grad * d / denom
+        p[i] = pi + c_m * mi / denom
+
+
+@_jit
+def nadam_(
+    p: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    maximize: bool,
+    l2: float,
+    shrink: float,
+    w1: float,
+    beta2: float,
+    w2: float,
+    bc2: float,
+    eps: float,
+    c_grad: float,
+    c_m: float,
+) -> None:  # pragma: no cover
+    """One NAdam step, PyTorch's order (``_single_tensor_nadam``)::
+
+        p = p * shrink                                  (decoupled weight decay: shrink = 1 - lr * wd)
+        d = g + l2 * p                                  (L2 weight decay; skipped when l2 is 0)
+        m = m.lerp(d, w1)                               (w1 = 1 - beta1)
+        v = v * beta2 + w2 * d * d                      (w2 = 1 - beta2)
+        denom = sqrt(v / bc2) + eps                     (bc2 = 1 - beta2**t)
+        p = p + c_grad * d / denom;  p = p + c_m * m / denom
+
+    ``c_grad = -lr (1 - mu_t) / (1 - prod mu)`` and ``c_m = -lr mu_{t+1} / (1 - mu_{t+1} prod mu)`` are the
+    parameter's scalars, computed by the caller from its running product."""
+    sign = p.dtype.type(-1) if maximize else p.dtype.type(1)
+    small = abs(w1) < 0.5
+    coeff = w1 if small else w1 - p.dtype.type(1)
+    if l2 != 0:
+        _nadam_loop(p, g, m, v, sign, l2, shrink, coeff, beta2, w2, bc2, eps, c_grad, c_m, small, True)
+    else:
+        _nadam_loop(p, g, m, v, sign, l2, shrink, coeff, beta2, w2, bc2, eps, c_grad, c_m, small, False)
 
 
 # ---------------------------------------------------------------------- rows of a table (sparse gradients)

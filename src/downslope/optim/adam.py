@@ -283,6 +283,9 @@ class NAdam(_AdamBase):
 
         return T.GradientTransformation(chain.init, update)
 
+    _fused_update = staticmethod(_fused.nadam_step)
+    _fused_transform = _make_transform
+
     # ``mu_product`` is one number per flat buffer while its parameters step together (PyTorch keeps
     # one per parameter), and one per element once some parameter has missed a step. state_dict and
     # the ``state`` view give it per parameter as a 0-d array, as PyTorch's state_dict does.

@@ -305,6 +305,15 @@ def warn_if_other_data(ckpt: dict[str, Any], loader: DataLoader, path: Any) -> N
     it then cannot continue "as if never interrupted" (a scaled copy of the data once sent the loss
     from 1.9 to 3.9e7 without a word)."""
     changes = []
+    if "data" not in ckpt:
+        # an edited or foreign checkpoint: resuming stays allowed (the entry is not part of the required
+        # layout), but the user must know the data went unchecked rather than read silence as "unchanged"
+        warnings.warn(
+            f"fit(resume_from={str(path)!r}): the checkpoint has no 'data' entry (its record of the training "
+            "data), so whether the run now trains on the same data cannot be checked",
+            UserWarning,
+            stacklevel=3,
+        )
     saved = ckpt.get("data")
     # a checkpoint written before every row was hashed holds the sampled digest: compare like with like
     every_row = isinstance(saved, dict) and saved.get("hashed") == ALL_ROWS
@@ -349,6 +358,14 @@ def hold_checkpoint_dir(directory: str | Path, where: str | None = None) -> int:
             fd = try_lock(lock_file)
         except FileNotFoundError:
             continue  # removed by its releasing holder between the touch and the open
+        except (FileExistsError, NotADirectoryError):
+            # mkdir's own words ("File exists") send the user looking for a directory that is not there
+            blocking = _file_in_the_way(path)
+            if blocking is None:
+                raise
+            raise ConfigError(
+                f"{where}: {blocking} is a file, not a directory; give a directory for the checkpoints"
+            ) from None
         except OSError as exc:
             raise ConfigError(
                 f"{where}: cannot write there ({exc.strerror or exc}); choose a writable directory"
@@ -368,6 +385,14 @@ def hold_checkpoint_dir(directory: str | Path, where: str | None = None) -> int:
 
 #: The file whose lock holds a checkpoint directory for one process (removed when fit ends).
 LOCK_FILE = ".fit.lock"
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """``path`` or the nearest of its parents that exists as something other than a directory, if any."""
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return None if candidate.is_dir() else candidate
+    return None
 
 
 def _is_the_file(fd: int, path: Path) -> bool:

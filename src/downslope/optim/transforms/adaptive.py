@@ -461,6 +461,18 @@ def scale_by_nadam(
         def mu_next(t: Any) -> Any:
             return _nadam_mu(beta1, psi, t + 1)
 
+        if mu_prod.ndim == 0 and is_one_step(ctx) and g.dtype.itemsize >= 4:
+            # one product and one count (every parameter stepping): the two coefficients are Python floats,
+            # as PyTorch's, and the update takes four passes rather than filling arrays with them
+            t, value = ctx.step, float(to_host(mu_prod))  # host: one number, PyTorch's _get_value(mu_product)
+            c_grad_value = (1.0 - _nadam_mu(beta1, psi, t)) / (1.0 - value)
+            c_m_value = mu_next(t) / (1.0 - value * mu_next(t))
+            g *= c_grad_value
+            np.multiply(m, c_m_value, out=tmp)
+            g += tmp
+            g /= denom
+            return g, state
+
         # 1 - mu_t and mu_{t+1} in Python floats once per step count, entering the arithmetic as the
         # one-count step's Python floats do
         kind = None
