@@ -79,3 +79,14 @@ def test_the_gradient_a_float32_leaf_gets_through_double_is_float32() -> None:
     (x.double() * ds.tensor([3.0, 4.0], dtype=ds.float64)).sum().backward()
     assert x.grad.dtype == ds.float32
     np.testing.assert_array_equal(x.grad.numpy(), np.array([3.0, 4.0], np.float32))
+
+
+def test_a_complex_gradient_for_a_real_output_is_refused_naming_both_dtypes():
+    # torch: "For complex Tensors, both grad_output and output are required to have the same dtype";
+    # a cast would drop the imaginary part (NumPy's ComplexWarning, raised as an error under -W error)
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"complex \(complex64\).*real \(float32\)"):
+        y.backward(ds.tensor([1 + 1j, 1 - 1j], dtype=ds.complex64))
+    with pytest.raises(TypeError, match="grad_outputs"):
+        ds.autograd.grad(y, x, grad_outputs=ds.tensor([1j, 1j], dtype=ds.complex64))

@@ -27,7 +27,7 @@ import numpy as np
 
 from .backend import as_array, namespace_of
 from .devices import is_array, like, to_host
-from .errors import ArgumentError, InvalidValueError, ShapeError, StateError
+from .errors import ArgumentError, DTypeError, InvalidValueError, ShapeError, StateError
 from .graph import (
     ArrayRules,
     NodeState,
@@ -1092,6 +1092,13 @@ def _check_root_grad(output: Tensor, gradient: Any, where: str = "backward()", i
         arg, out_name = _root_names(where, index)
         given = arg if arg == "gradient" else f"{arg}[{index}]"
         raise StateError(f"{where}: {given} has shape {g.shape} but {out_name} has shape {output.shape}")
+    if g.dtype.kind == "c" and output.array.dtype.kind != "c":  # the cast would drop the imaginary part
+        arg, out_name = _root_names(where, index)
+        given = arg if arg == "gradient" else f"{arg}[{index}]"
+        raise DTypeError(
+            f"{where}: {given} is complex ({g.dtype}) but {out_name} is real ({output.array.dtype}); for complex "
+            "tensors the gradient and the output must have the same dtype (torch's rule): pass a real gradient"
+        )
     # The caller's array itself where it is a plain one, as torch (no copy of a whole output-sized
     # array per backward): no rule writes into its g, and _run_backward counts it as owned, so a
     # leaf whose gradient it is gets a copy; a view, a read-only or a strided array is copied here.
