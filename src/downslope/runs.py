@@ -637,7 +637,7 @@ def shortened(path: str | os.PathLike[str], keep: int = 60) -> str:
 
     Example:
         >>> shortened("a/" * 100 + "run", keep=10)
-        'a/a/a/...a/a/a/run (203 bytes)'
+        'a/a/a/.../a/a/run (203 bytes)'
     """
     text = os.fspath(path)
     if len(text) <= 2 * keep + 20:

@@ -617,16 +617,18 @@ def lerp(start: Any, end: Any, weight: Any) -> Tensor:
     work = np.float32 if common == np.float16 else None
     a, b = (t.array if work is None else t.array.astype(work) for t in (start, end))
     try:
-        diff = b - a
-        if tensor_weight:
-            out = _lerp_by_tensor(a, b, diff, weight.array if work is None else weight.array.astype(work))
-        elif abs(weight) < 0.5:  # in place in diff, this op's own buffer
-            diff *= weight
-            diff += a
-            out = diff
-        else:
-            diff *= 1 - weight
-            out = b - diff
+        # inf - inf is torch's NaN too, without NumPy's RuntimeWarning
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = b - a
+            if tensor_weight:
+                out = _lerp_by_tensor(a, b, diff, weight.array if work is None else weight.array.astype(work))
+            elif abs(weight) < 0.5:  # in place in diff, this op's own buffer
+                diff *= weight
+                diff += a
+                out = diff
+            else:
+                diff *= 1 - weight
+                out = b - diff
     except ValueError:
         _check_broadcast("lerp", *(t.array for t in (start, end, weight) if isinstance(t, Tensor)))
         raise

@@ -365,6 +365,8 @@ def _one_value(per_element: np.ndarray, g: np.ndarray, ctx: StepContext) -> floa
     number written through ``opt.state`` from the first element), so the parameters' first elements tell."""
     if per_element.size == 0 or per_element.dtype != g.dtype or g.dtype.kind != "f" or g.dtype.itemsize < 4:
         return None
+    if type(per_element) is not np.ndarray:  # a device array: reading it would make the host wait every step
+        return None
     if ctx.sizes is None or len(ctx.sizes) > _FEW_PARAMETERS:
         low, high = float(per_element.min()), float(per_element.max())  # host: two numbers, read per step
         return low if low == high else None
