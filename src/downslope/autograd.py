@@ -1576,9 +1576,11 @@ def _function_vjp(g, y, args, saved, needs, xp):
             # backward may return ones(1) for a 0-d argument)
             gr = TensorRules.sum_to(gr, tuple(parent.shape))
         if tuple(gr.shape) != tuple(parent.shape):
-            raise ArgumentError(
+            # also the RuntimeError torch raises here ("returned an invalid gradient"), and an ArgumentError
+            # (a ValueError) as before, as for a wrong number of gradients above
+            raise InvalidValueError(
                 f"{cls.__name__}.backward: the gradient for argument {pos} has shape {tuple(gr.shape)}, but that "
-                f"argument has shape {tuple(parent.shape)}"
+                f"argument has shape {tuple(parent.shape)} (or a shape that sums to it by broadcasting)"
             )
         if gr.dtype.kind == "c" and parent.dtype.kind != "c":
             gr = _real_of(gr)  # a real argument gets the real part (torch's validate_outputs casts to its dtype)

@@ -38,6 +38,8 @@ from .ops.special import (  # the polynomials, Bessel/Airy functions and zeta co
     laguerre_polynomial_l,
     legendre_polynomial_p,
     lgamma,
+    modified_bessel_i0,
+    modified_bessel_i1,
     modified_bessel_k0,
     modified_bessel_k1,
     scaled_modified_bessel_k0,
@@ -67,8 +69,6 @@ log_ndtr, multigammaln, ndtr, ndtri, polygamma, xlog1py, gammaincc = (
 # objects), so their special spellings are the top level's objects too.
 gammaln = lgamma
 psi = digamma
-modified_bessel_i0 = i0
-modified_bessel_i1 = i1
 
 
 def logit(x: Any, eps: float | None = None) -> Tensor:

@@ -311,10 +311,18 @@ def _tiled_max_last_vjp(g, y, args, saved, needs, xp):
     per_window = gx.reshape(count, k)
     step = max(1, TILED_BLOCK_ELEMENTS // k)
     stacked = _workspace.take((k, min(step, count)), g.dtype, g)
+    # the product with the 0/1 mask is exact for a finite g, and 3x faster than the selection
+    finite = bool(np.isfinite(g).all())  # host: this path takes host arrays only
     for start in range(0, count, step):  # block by block, then one transposing copy into place
         stop = min(count, start + step)
         block = stacked[:, : stop - start]
-        np.multiply(g_flat[start:stop], first[:, start:stop], out=block)
+        if finite:
+            np.multiply(g_flat[start:stop], first[:, start:stop], out=block)
+        else:
+            # the gradient goes to each window's winner and 0 elsewhere, as torch: not g times the 0/1
+            # mask, which makes an inf or NaN gradient NaN at the other elements of its window (inf * 0)
+            block.fill(0)
+            np.copyto(block, g_flat[start:stop], where=first[:, start:stop])
         np.copyto(per_window[start:stop], block.T)
     _workspace.give(stacked)
     return (gx,)
@@ -620,7 +628,11 @@ def _pool_vjp_recorded(g: Any, factor: Any, x_shape: Any, k: Any, s: Any, d: Any
     n, c, h, w = x_shape
     top, bottom, left, right = pads
     oh, ow = g.shape[2], g.shape[3]
-    cols = (g.reshape(n, c, 1, oh * ow) * factor).reshape(n, c * k[0] * k[1], oh * ow)
+    spread = g.reshape(n, c, 1, oh * ow)
+    # a boolean factor (max pooling's winners) selects, as torch: a product with the 0/1 mask would
+    # make an inf or NaN gradient NaN at the window's other elements (inf * 0)
+    spread = ops.where(factor, spread, 0.0) if factor.dtype == np.bool_ else spread * factor
+    cols = spread.reshape(n, c * k[0] * k[1], oh * ow)
     padded = fold(cols, (h + top + bottom, w + left + right), k, d, 0, s)
     return padded[:, :, top : top + h, left : left + w]
 
@@ -628,22 +640,34 @@ def _pool_vjp_recorded(g: Any, factor: Any, x_shape: Any, k: Any, s: Any, d: Any
 def _max_pool2d_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         first, pads, k, (s, d, _), swap = saved
-        mask = _windows_to_logical(first, swap).astype(args[0].dtype)
+        mask = _windows_to_logical(first, swap)
         return (link_input(_pool_vjp_recorded(g, mask, args[0].shape, k, s, d, pads), args[0]),)
     first, (top, bottom, left, right), k, geometry, swap = saved
     a, b, h, w = _swap01(args[0], swap).shape
     grad = _workspace.take(first.shape, g.dtype, g)
-    np.multiply(first, _swap01(g, swap), out=grad)
+    _winner_gradients(first, _swap01(g, swap), grad)
     gxp = _scatter_windows(grad, (a, b, h + top + bottom, w + left + right), k, geometry)
     _workspace.give(grad)
     return (_swap01(gxp[:, :, top : top + h, left : left + w], swap),)
+
+
+def _winner_gradients(first: Any, g: Any, out: Any) -> None:
+    """``out`` = each window's gradient ``g`` at its winner (``first``) and 0 elsewhere, as torch's
+    selection: g times the 0/1 mask would make an inf or NaN gradient NaN at the window's other
+    elements (inf * 0). The product is exact for a finite g and 7x faster than copyto(where=), so a
+    host g is checked first (a pass over the output, a 40th of the product's time)."""
+    if type(g) is np.ndarray and np.isfinite(g).all():  # host: on a device the check would synchronise
+        np.multiply(first, g, out=out)
+        return
+    out.fill(0)
+    np.copyto(out, g, where=first)
 
 
 def _max_pool_2x2_vjp(g, y, args, saved, needs, xp):
     jit, at, swap = saved
     if xp.differentiable:  # at: each window's winner, 0..3 in scan order, 4 for none (a fused ReLU's 0)
         first = at[None] == np.arange(4, dtype=at.dtype).reshape(4, 1, 1, 1, 1)  # host: the compiled path's arrays
-        mask = _windows_to_logical(first, swap).astype(args[0].dtype)
+        mask = _windows_to_logical(first, swap)
         return (link_input(_pool_vjp_recorded(g, mask, args[0].shape, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0)), args[0]),)
     return (_swap01(jit.max_unpool_2x2(_swap01(g, swap), at), swap),)
 

@@ -371,20 +371,27 @@ def maximum(a: Any, b: Any) -> Tensor:
     return record_op(_elementwise(np.maximum, "maximum", a, b), (a, b), _maximum_vjp)
 
 
-def _extremum_shares(loses_a: Any, loses_b: Any, tie: Any, dtype: Any) -> tuple[Any, Any]:
-    """Each side's share of the gradient: 0 where it lost, 1/2 on a tie, else 1. A NaN neither
-    loses nor ties (every comparison with it is false), so both sides keep it all, as in torch."""
-    half = 0.5 * tie
-    return ((~loses_a) - half).astype(dtype), ((~loses_b) - half).astype(dtype)
+def _extremum_grads(g: Any, loses_a: Any, loses_b: Any, tie: Any, xp: Any) -> tuple[Any, Any]:
+    """Each side's gradient: 0 where it lost, g / 2 on a tie, else g. A NaN neither loses nor ties
+    (every comparison with it is false), so both sides get all of g, as in torch. Selected, not g
+    times a 0/1 share, as torch's where/masked_fill: an inf or NaN g must leave the losing side 0
+    (inf * 0 = nan)."""
+    if type(g) is np.ndarray and np.isfinite(g).all():  # host: on a device the checks would synchronise
+        # a finite g: the products with the 0/1 masks are exact, and 9x faster than the selections
+        # (measured on 1000 x 1000 float32, one thread: 0.8 ms against 7.8)
+        kept = np.where(tie, g * 0.5, g) if tie.any() else g  # host: as above
+        return np.multiply(kept, ~loses_a), np.multiply(kept, ~loses_b)
+    kept = xp.where(tie, g * 0.5, g)
+    return xp.where(loses_a, 0.0, kept), xp.where(loses_b, 0.0, kept)
 
 
 def _maximum_vjp(g, y, args, saved, needs, xp):
     a, b = args
     da, db = xp.data(a), xp.data(b)
-    share_a, share_b = _extremum_shares(da < db, da > db, da == db, g.dtype)
+    ga, gb = _extremum_grads(g, da < db, da > db, da == db, xp)
     return (
-        xp.sum_to(g * share_a, a.shape) if needs[0] else None,
-        xp.sum_to(g * share_b, b.shape) if needs[1] else None,
+        xp.sum_to(ga, a.shape) if needs[0] else None,
+        xp.sum_to(gb, b.shape) if needs[1] else None,
     )
 
 
@@ -398,10 +405,10 @@ def minimum(a: Any, b: Any) -> Tensor:
 def _minimum_vjp(g, y, args, saved, needs, xp):
     a, b = args
     da, db = xp.data(a), xp.data(b)
-    share_a, share_b = _extremum_shares(da > db, da < db, da == db, g.dtype)
+    ga, gb = _extremum_grads(g, da > db, da < db, da == db, xp)
     return (
-        xp.sum_to(g * share_a, a.shape) if needs[0] else None,
-        xp.sum_to(g * share_b, b.shape) if needs[1] else None,
+        xp.sum_to(ga, a.shape) if needs[0] else None,
+        xp.sum_to(gb, b.shape) if needs[1] else None,
     )
 
 

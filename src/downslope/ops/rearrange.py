@@ -41,6 +41,7 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
     tensor([2., 3., 4., 0., 0.])
     """
     x = _lift(x)
+    pad = list(pad)  # read twice below
     widths = _pad_widths(pad, x.ndim)
     if mode == "constant":
         if _builtin_any(b < 0 or a < 0 for b, a in widths):
@@ -52,7 +53,8 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
         raise InvalidValueError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")
     if value:  # torch's check: the copying modes have no fill value to use
         raise InvalidValueError(f'pad: padding mode "{mode}" doesn\'t take in value argument, got value={value!r}')
-    _check_pad_sizes(x.shape, widths, mode)
+    numpy_style = _builtin_all(isinstance(p, (tuple, list)) for p in pad) if pad else False
+    _check_pad_sizes(x.shape, widths, mode, x.ndim if numpy_style else len(pad) // 2)
     if _builtin_all(b >= 0 and a >= 0 for b, a in widths):
         # the interior copied once and each border filled from slices of the output, dim after dim (as
         # np.pad does): a gather through an index costs 30-80 times as much
@@ -206,10 +208,12 @@ def _pad_index(n: int, before: int, after: int, mode: str) -> Any:
     return np.where(at < 0, -at, np.where(at > n - 1, 2 * (n - 1) - at, at))  # reflect: once, about each end
 
 
-def _check_pad_sizes(shape: tuple[int, ...], widths: list[tuple[int, int]], mode: str) -> None:
+def _check_pad_sizes(shape: tuple[int, ...], widths: list[tuple[int, int]], mode: str, covered: int) -> None:
     """torch's limits of the copying modes (NumPy would reflect or wrap more than once, silently):
     reflect pads less than the dim's size, circular at most the size left after cropping, replicate
-    needs a non-empty dim; reflect and replicate leave at least one element."""
+    needs a non-empty dim; reflect and replicate never leave a negative size, and leave at least one
+    element in one of the ``covered`` (last) dims the pad names: a crop to size 0 of some of them
+    gives an empty result, as torch's."""
     for d, (n, (before, after)) in enumerate(zip(shape, widths)):
         if not (before or after):
             continue
@@ -230,11 +234,17 @@ def _check_pad_sizes(shape: tuple[int, ...], widths: list[tuple[int, int]], mode
             )
         if mode == "replicate" and n == 0:
             raise InvalidValueError(f"pad: cannot replicate-pad dimension {d} of size 0 (input shape {shape})")
-        if mode in ("reflect", "replicate") and n + before + after < 1:
+        if mode in ("reflect", "replicate") and n + before + after < 0:
             raise InvalidValueError(
                 f"pad: input (size {n} at dimension {d}) is too small for padding ({before}, {after}): "
                 f"the output size would be {n + before + after}"
             )
+    sizes = [n + before + after for n, (before, after) in zip(shape, widths)][len(shape) - covered :]
+    if mode in ("reflect", "replicate") and sizes and _builtin_all(size < 1 for size in sizes):
+        raise InvalidValueError(
+            f"pad: input of shape {shape} is too small for {mode} padding {widths[len(shape) - covered :]} of "
+            f"its last {covered} dimension(s): every one of them would be empty (output sizes {tuple(sizes)})"
+        )
 
 
 def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:

@@ -1442,23 +1442,9 @@ def _entr_vjp(g, y, args, saved, needs, xp):
 # recurrence; n is truncated to an integer (a NaN or infinite n counts as negative).
 
 
-def _no_derivative(name: str) -> Any:
-    def rule(g, y, args, saved, needs, xp):
-        raise NotImplementedError(
-            f"the derivative of ds.special.{name} is not implemented (torch.special.{name} has none: its "
-            f"output does not require grad); detach its input, or write the function from ops that have one"
-        )
-
-    rule.reads_inputs = False  # type: ignore[attr-defined]  # it reads nothing: it refuses
-    return rule
-
-
-_NO_DERIVATIVE: dict[str, Any] = {}
-
-
 def _polynomial_op(name: str, values: Any, x: Any, n: Any) -> Tensor:
-    """Run ``values(xp, x64, degree, dtype)`` on torch's result dtype of (x, n), recorded with a rule that
-    refuses to differentiate (torch records none)."""
+    """Run ``values(xp, x64, degree, dtype)`` on torch's result dtype of (x, n); the result carries no
+    graph (it does not require grad), as torch's, which has no derivative for it."""
     x, n = _pair_float(x, n)
     dtype = np.result_type(x.array.dtype, n.array.dtype)  # float32 with a float64 tensor n: float64, as torch
     xp = backend.namespace_of(x.array)
@@ -1473,8 +1459,7 @@ def _polynomial_op(name: str, values: Any, x: Any, n: Any) -> Tensor:
             narrow = values(xp, xa.astype(dtype), degree.astype(dtype), dtype)
             out = xp.where(xp.isnan(narrow), narrow, out)
         out = out.astype(dtype)
-    rule = _NO_DERIVATIVE.setdefault(name, _no_derivative(name))
-    return record_op(out, (x, n), rule)
+    return wrap_array(out)
 
 
 def _recurrence(xp: Any, degree: Any, todo: Any, first: Any, second: Any, step: Any) -> Any:
@@ -1572,7 +1557,8 @@ def _polynomial(name: str, values: Any, formula: str) -> Any:
     polynomial.__doc__ = (
         f"{formula} (torch.special.{name}), elementwise over ``input`` and the degree ``n`` (a number or a "
         "tensor, broadcast; truncated to an integer; 0 for n < 0), with torch's branches and result dtype. "
-        "Not differentiable, as in torch: backward through it raises NotImplementedError."
+        "Not differentiable, as in torch: the output does not require grad, so a loss that adds it "
+        "backpropagates through its other terms only."
     )
     return with_out(polynomial)
 
@@ -1902,15 +1888,34 @@ def _unary_special(name: str, values: Any, what: str) -> Any:
         x = _lift_float(input)
         with np.errstate(all="ignore"):
             out = _erf.on_host_blocks(lambda a: values(backend.namespace_of(a), a), x.array)
-        rule = _NO_DERIVATIVE.setdefault(name, _no_derivative(name))
-        return record_op(out, (x,), rule)
+        return wrap_array(out)  # no graph: torch has no derivative for it, and its output does not require grad
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = (
         f"{what} (torch.special.{name}), elementwise; Cephes' approximations as torch's kernel. Not "
-        "differentiable, as in torch: backward through it raises NotImplementedError."
+        "differentiable, as in torch: the output does not require grad, so a loss that adds it "
+        "backpropagates through its other terms only."
     )
     return with_out(function)
+
+
+def _modified_bessel_first_kind(name: str, array_function: Any, order: int) -> Any:
+    def function(input: Any) -> Tensor:  # noqa: A002  (torch's keyword)
+        # the values of i0 / i1, without their graph: torch.special.modified_bessel_i0/i1 have no
+        # derivative (their outputs do not require grad), while torch.i0 and special.i0/i1 have one
+        return wrap_array(array_function(_lift_float(input).array))
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = (
+        f"The modified Bessel function of the first kind I{order}(x) (torch.special.{name}), elementwise: "
+        f"the values of ``special.i{order}``. Not differentiable, as in torch: the output does not require "
+        f"grad (``special.i{order}`` is the differentiable spelling)."
+    )
+    return with_out(function)
+
+
+modified_bessel_i0 = _modified_bessel_first_kind("modified_bessel_i0", i0_array, 0)
+modified_bessel_i1 = _modified_bessel_first_kind("modified_bessel_i1", i1_array, 1)
 
 
 bessel_j0 = _unary_special("bessel_j0", _bessel_j0_values, "The Bessel function of the first kind J0(x)")

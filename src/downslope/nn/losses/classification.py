@@ -476,7 +476,10 @@ def _cross_entropy_vjp(g, y, args, saved, needs, xp):
         s_b = s if s.ndim == 0 else ops.unsqueeze(s, 1)
         if valid is None:
             return ((pq - q) * s_b,)
-        return (xp.where(valid[:, None], (pq - q) * s_b, 0.0),)  # ignored items: 0 (see below)
+        # ignored items: 0 (see below), and s selected away there too: when every target is ignored s is
+        # infinite, and the product's own derivative (the masked 0 times s) would be NaN, where torch has 0
+        s_b = xp.where(valid[:, None], s_b, 0.0)
+        return (xp.where(valid[:, None], (pq - q) * s_b, 0.0),)
     s_arr = namespace_of(arr).asarray(s, dtype=dtype)
     s_b = s_arr if s_arr.ndim == 0 else s_arr[:, None]
     # an infinite s (every target ignored) meets the ignored items' zeros here: NaN, set to 0 below
