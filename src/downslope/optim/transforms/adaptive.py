@@ -463,9 +463,10 @@ def scale_by_nadam(
         def mu_next(t: Any) -> Any:
             return _nadam_mu(beta1, psi, t + 1)
 
-        if mu_prod.ndim == 0 and is_one_step(ctx) and g.dtype.itemsize >= 4:
+        if mu_prod.ndim == 0 and is_one_step(ctx) and g.dtype.itemsize >= 4 and type(mu_prod) is np.ndarray:
             # one product and one count (every parameter stepping): the two coefficients are Python floats,
-            # as PyTorch's, and the update takes four passes rather than filling arrays with them
+            # as PyTorch's, and the update takes four passes rather than filling arrays with them (on the
+            # host only: reading a device's product would make the host wait every step)
             t, value = ctx.step, float(to_host(mu_prod))  # host: one number, PyTorch's _get_value(mu_product)
             c_grad_value = (1.0 - _nadam_mu(beta1, psi, t)) / (1.0 - value)
             c_m_value = mu_next(t) / (1.0 - value * mu_next(t))
