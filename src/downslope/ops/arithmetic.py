@@ -22,7 +22,7 @@ from .operands import (
     _lift_float,
     _pair_float,
 )
-from .pointwise import astype, where
+from .pointwise import _float_where, astype, where
 
 # torch's deprecated scalar-first top-level forms (ds.add(p, -lr, g)) warn at the caller's line: past
 # this function and ds's out= wrapper
@@ -631,33 +631,6 @@ def _fmod_vjp(g, y, args, saved, needs, xp):
     return (xp.sum_to(g, a.shape) if needs[0] else None, gb)
 
 
-def _blend(mask: Any, if_true: Any, if_false: Any, *, reuse: bool = False) -> Any:
-    """``where(mask, if_true, if_false)`` for float arrays. On the host, two arrays of one float dtype and
-    the result's shape are blended by bits (and, or): NumPy's where branches per element, about 8x slower
-    where the mask is as irregular as a remainder's; anything else goes to where. ``reuse``: ``if_true``
-    is a temporary of the caller's, written over instead of copied."""
-    if not (
-        type(if_true) is np.ndarray  # host: bit operations on host arrays only
-        and type(if_false) is np.ndarray
-        and if_true.dtype == if_false.dtype
-        and if_true.dtype in _FLOAT_BITS
-        and if_true.shape == if_false.shape
-        and if_true.flags.c_contiguous
-        and if_false.flags.c_contiguous
-    ):
-        return namespace_of(if_false).where(mask, if_true, if_false)
-    bits = _FLOAT_BITS[if_true.dtype]
-    keep = np.negative(np.broadcast_to(mask, if_true.shape).astype(bits))  # host: all ones where mask holds
-    out = if_true if reuse else if_true.copy()
-    out_bits = out.view(bits)
-    out_bits &= keep
-    out_bits |= if_false.view(bits) & ~keep
-    return out
-
-
-_FLOAT_BITS = {np.dtype(np.float16): np.int16, np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
-
-
 def _check_integer_divisor(b: Tensor, name: str, a: Tensor | None = None) -> None:
     """Refuse an integer division by zero, as torch does (NumPy would give 0 with a warning). Host
     arrays only: on a device the check would make the host wait for it. An empty dividend divides
@@ -684,7 +657,7 @@ def remainder(a: Any, b: Any) -> Tensor:
         mod = _elementwise(_float_fmod, "remainder", a, b)
         y = b.array
         # torch's kernel: C's fmod, moved by b where it is nonzero and its sign differs from b's
-        out = _blend((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod, reuse=True)
+        out = _float_where((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod)
     return record_op(out, (a, b), _remainder_vjp)
 
 
@@ -736,7 +709,7 @@ def _floor_divide_array(x: Any, y: Any) -> Any:
         np.copysign(floor_div, ratio, out=floor_div)
         by_zero = y == 0
         if by_zero.any():
-            floor_div = _blend(np.broadcast_to(by_zero, floor_div.shape), ratio, floor_div)
+            floor_div = _float_where(by_zero, ratio, floor_div)
         return floor_div
 
 
@@ -964,11 +937,11 @@ def _nextafter_array(x: Any, y: Any) -> Any:
     from_zero = x == 0
     if from_zero.any():
         smallest = np.copysign(np.array(np.finfo(x.dtype).smallest_subnormal, x.dtype), y)  # host: from a zero
-        out = _blend(from_zero, smallest, out)
+        out = _float_where(from_zero, smallest, out)
     ends_here = (x == y) | (x != x) | (y != y)
     if ends_here.any():
         with np.errstate(invalid="ignore", over="ignore"):  # x + y: only its NaN (from a NaN operand) is kept
-            out = _blend(ends_here, _blend(x == y, y, x + y), out)
+            out = _float_where(ends_here, _float_where(x == y, y, x + y), out)
     return out
 
 
