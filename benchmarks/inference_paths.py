@@ -1,6 +1,7 @@
 """Paths that a speed survey against PyTorch found slow, side by side with PyTorch (one thread,
 float32, CPU time per call, peers taking turns, medians): ``MaxPool1d(2)`` under no_grad and with its
-gradient; pooling windows that tile the input (1-D averages of 32, 8x8 windows, global max pooling);
+gradient; 2-D fractional max pooling forward and backward; reflect, replicate and circular pads;
+pooling windows that tile the input (1-D averages of 32, 8x8 windows, global max pooling);
 a small Conv1d at batch 1 (per-call overhead); ResNet-18's 512 -> 512 3x3 layer on a 4x4 map at
 batch 1 and the whole CIFAR ResNet-18 at batch 1 (eval, no_grad); ``embedding_bag(mode="max")``
 forward and backward; a graph network's row gather ``x[idx]`` forward and backward; and a wide
@@ -114,6 +115,38 @@ def main() -> None:
         ),
         quick,
     )
+
+    # 2-D fractional max pooling (its separable path) and the copying pads, forward + backward
+    image = rng.standard_normal((2 if quick else 8, 32, 32, 32)).astype(np.float32)
+    samples = rng.random((image.shape[0], 32, 2)).astype(np.float32)
+    it, idd = torch.tensor(image, requires_grad=True), ds.tensor(image, requires_grad=True)
+    st, sd = torch.from_numpy(samples), ds.tensor(samples)
+
+    def fractional(lib: Any, v: Any, s: Any) -> Any:
+        return lib.nn.functional.fractional_max_pool2d(v, 3, output_ratio=(0.5, 0.5), _random_samples=s)
+
+    check_close(
+        "fractional_max_pool2d",
+        fractional(ds, idd, sd).detach().numpy(),
+        fractional(torch, it, st).detach().numpy(),
+        0.0,
+    )
+    _case(
+        f"FractionalMaxPool2d(3, 0.5) on {image.shape}, fwd+bwd",
+        (lambda: fractional(torch, it, st).sum().backward(), lambda: fractional(ds, idd, sd).sum().backward()),
+        quick,
+    )
+    for mode in ("reflect", "replicate", "circular"):
+
+        def padded(lib: Any, v: Any, m: str = mode) -> Any:
+            return lib.nn.functional.pad(v, (3, 3, 3, 3), mode=m)
+
+        check_close(f"pad {mode}", padded(ds, idd).detach().numpy(), padded(torch, it).detach().numpy(), 0.0)
+        _case(
+            f"pad(x, 3, mode={mode!r}) on {image.shape}, no_grad",
+            (lambda m=mode: padded(torch, it.detach(), m), lambda m=mode: padded(ds, idd.detach(), m)),
+            quick,
+        )
 
     # windows that tile the input: 1-D averages of 32, 8x8 windows, global pooling
     for name, fd, ft, shape, kernel in (

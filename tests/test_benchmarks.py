@@ -59,7 +59,17 @@ def run_quick(script: str, *extra: str) -> str:
         ),
         (
             "inference_paths.py",
-            ["BLAS:", "CPU:", "MaxPool1d(2)", "ResNet-18 (CIFAR)", "embedding_bag", "x[idx]", "target: wide Conv2d"],
+            [
+                "BLAS:",
+                "CPU:",
+                "MaxPool1d(2)",
+                "FractionalMaxPool2d",
+                "mode='circular'",
+                "ResNet-18 (CIFAR)",
+                "embedding_bag",
+                "x[idx]",
+                "target: wide Conv2d",
+            ],
         ),
         (
             "elementwise_misc.py",
