@@ -41,9 +41,11 @@ def test_kron_values_and_gradients_match_torch(sa, sb, dtype):
     g = rng.standard_normal(tuple(torch.kron(torch.from_numpy(a), torch.from_numpy(b)).shape)).astype(dtype)
     ours, theirs = _kron_and_grads(ds, a, b, g), _kron_and_grads(torch, a, b, g)
     np.testing.assert_array_equal(ours[0], theirs[0])  # one product per element: exact
-    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == "float32" else {"rtol": 1e-12, "atol": 1e-12}
+    # each gradient element is a sum of products that cancel: its rounding error scales with the
+    # largest gradient, not with the element (the summation order differs with the SIMD width)
+    unit = np.finfo(dtype).eps * 8
     for o, t in zip(ours[1:], theirs[1:]):
-        np.testing.assert_allclose(o, t, **tol)
+        np.testing.assert_allclose(o, t, rtol=unit, atol=unit * max(1.0, float(np.abs(t).max())))
         assert o.dtype == t.dtype and o.shape == t.shape
 
 
