@@ -325,3 +325,52 @@ def test_a_converged_linear_models_bias_is_not_called_vanishing():
             callbacks=[diag], verbose=0)  # fmt: skip
     assert min(h["grad_norm"]["0.bias"] for h in diag.history) < diag.vanishing  # the case in question
     assert not [w for w in caught if "vanishingly small" in str(w.message)]
+
+
+def _noisy_line(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Standardized noisy data with outliers: least squares leaves most of the first epoch's loss."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(200, 1)).astype(np.float32)
+    y = (2 * x + 1 + rng.normal(size=(200, 1))).astype(np.float32)
+    y[:4] += 40
+    return x, ((y - y.mean()) / y.std()).astype(np.float32)
+
+
+def _too_low_warnings(caught: list) -> list[str]:
+    return [str(w.message) for w in caught if "too low" in str(w.message) or "vanishing" in str(w.message)]
+
+
+def test_a_run_converged_to_least_squares_is_not_told_its_learning_rate_is_too_low():
+    x, y = _noisy_line()
+    ds.manual_seed(0)
+    model = nn.Linear(1, 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = fit(model, nn.MSELoss(), optim.GD(model.parameters(), lr=0.1), (x, y), epochs=300,
+                      batch_size="full", callbacks=[GradientDiagnostics()], verbose=0)  # fmt: skip
+    (slope, intercept), *_ = np.linalg.lstsq(np.c_[x, np.ones(len(x))].astype(np.float64), y[:, 0], rcond=None)
+    assert abs(model.weight.item() - slope) < 1e-5 and abs(model.bias.item() - intercept) < 1e-5  # converged
+    assert history["loss"][-1] > 0.5 * history["loss"][0]  # the noise keeps most of the loss
+    assert _too_low_warnings(caught) == []
+
+
+def test_a_learning_rate_that_is_too_low_is_still_named():
+    x, y = _noisy_line()
+    ds.manual_seed(0)
+    model = nn.Linear(1, 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # (float32 weights cannot take steps below ~1e-7 of their size: the threshold is raised instead)
+        fit(model, nn.MSELoss(), optim.GD(model.parameters(), lr=1e-6), (x, y), epochs=30, batch_size="full",
+            callbacks=[GradientDiagnostics(ratio_low=1e-4)], verbose=0)  # fmt: skip
+    said = _too_low_warnings(caught)
+    assert len(said) == 1 and "'weight'" in said[0] and "learning rate is probably too low" in said[0]
+
+
+def test_the_convergence_reference_survives_a_checkpoint():
+    diag = GradientDiagnostics(warn=False)
+    diag._first_loss, diag._first_grad = 2.0, 3.0
+    restored = GradientDiagnostics(warn=False)
+    restored.load_state_dict(diag.state_dict())
+    assert (restored._first_loss, restored._first_grad) == (2.0, 3.0)
+    assert restored._converged(1.9, 2e-3) and not restored._converged(1.9, 0.5)

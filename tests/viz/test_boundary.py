@@ -275,3 +275,108 @@ def test_arguments_are_checked_before_drawing(kwargs: dict, error: type, match: 
     with pytest.raises(error, match=match) as info:
         plot_decision_boundary(nn.Linear(2, 3), rng.normal(size=(30, 2)), np.arange(30) % 3, **kwargs)
     assert isinstance(info.value, DownslopeError)
+
+
+def test_a_sample_with_a_nan_feature_is_left_out_and_counted() -> None:
+    x = np.array([[-1.0, 0.0], [1.0, 0.0], [np.nan, 1.0], [-2.0, 1.0], [2.0, -1.0]])
+    y = np.array([0, 1, 1, 0, 1])
+    fig = plot_decision_boundary(lambda t: t[:, :1], x, y, grid_points=20)  # crashed inside matplotlib before
+    ax = fig.axes[0]
+    assert ax.get_xlim() == pytest.approx((-2.4, 2.4)) and ax.get_ylim() == pytest.approx((-1.2, 1.2))
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "1 sample with NaN or inf left out" in texts
+    assert sum(len(c.get_offsets()) for c in _samples(ax)) == 4
+
+
+def test_one_sample_gets_a_window_around_it() -> None:
+    fig = plot_decision_boundary(lambda t: t[:, :1], np.array([[0.74, 0.3]]), np.array([1]), grid_points=10)
+    assert fig.axes[0].get_xlim() == pytest.approx((-0.26, 1.74)) and fig.axes[0].get_ylim() == pytest.approx(
+        (-0.7, 1.3)
+    )
+
+
+def test_a_torch_model_is_refused_with_what_would_work() -> None:
+    torch = pytest.importorskip("torch")
+    x, y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0, 1])
+    with pytest.raises(TypeError, match=r"expected a downslope model .* got a PyTorch model \(torch\.nn\..*Linear\)"):
+        plot_decision_boundary(torch.nn.Linear(2, 2), x, y)
+
+
+def test_three_features_are_drawn_on_a_plane_of_two_with_the_third_held() -> None:
+    import downslope as ds
+    from downslope import nn
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    ds.manual_seed(0)
+    model = nn.Linear(3, 3)
+    with pytest.raises(ValueError, match=r"features=\(i, j\)"):
+        plot_decision_boundary(model, x, rng.integers(0, 3, 60))
+    with pytest.raises(ValueError, match=r"pass all of x and pick the two to draw with features=\(i, j\)"):
+        plot_decision_boundary(model, x[:, :2], rng.integers(0, 3, 60))  # the model takes 3 features
+    y = rng.integers(0, 3, 60)
+    fig = plot_decision_boundary(model, x, y, features=(0, 2), fixed_values=[0.0, 0.7, 0.0], grid_points=30)
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x3") and "x2 = 0.7 (given)" in ax.get_title()
+    # the regions are the model's argmax on the plane x2 = 0.7 (numpy's own product, float64)
+    gx, gy = np.linspace(*ax.get_xlim(), 30), np.linspace(*ax.get_ylim(), 30)
+    X, Y = np.meshgrid(gx, gy)
+    w, b = model.weight.detach().numpy().astype(np.float64), model.bias.detach().numpy().astype(np.float64)
+    grid = np.stack([X.ravel(), np.full(X.size, 0.7), Y.ravel()], axis=1)
+    expected = (grid @ w.T + b).argmax(axis=1).reshape(X.shape)
+    assert (np.asarray(ax.images[0].get_array()) == expected).mean() > 0.99  # float32 ties on the borders aside
+    median = plot_decision_boundary(model, x, y, features=(1, 0), grid_points=10).axes[0]
+    assert f"x3 = {np.median(x[:, 2]):.3g} (median)" in median.get_title() and median.get_xlabel() == "x2"
+
+
+def test_three_class_borders_are_smooth_lines_on_the_true_border() -> None:
+    # logits linear in x: each border is a straight line; the drawn one lies on it far closer than a cell
+    w = np.array([[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8]])
+    x = np.array([[-1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [1.0, -1.0]])
+    fig = plot_decision_boundary(lambda t: t @ ds_tensor(w.T), x, np.array([0, 1, 2, 0]), grid_points=40)
+    cell = (fig.axes[0].get_xlim()[1] - fig.axes[0].get_xlim()[0]) / 39
+    worst = 0.0
+    borders = [c for c in fig.axes[0].collections if c not in _samples(fig.axes[0]) and hasattr(c, "levels")]
+    for collection in borders:
+        for path in collection.get_paths():
+            v = path.vertices
+            if len(v) < 2:
+                continue
+            logits = v @ w.T
+            order = np.argsort(logits, axis=1)
+            first, second = order[:, -1], order[:, -2]
+            rows = np.arange(len(v))
+            # distance to where the two best classes tie: the logit gap over the size of its gradient
+            gap = logits[rows, first] - logits[rows, second]
+            worst = max(worst, float(np.max(gap / np.linalg.norm(w[first] - w[second], axis=1))))
+    assert 0 < worst < 0.15 * cell  # the indicator's contour (a staircase) was off by 0.41 of a cell
+
+
+def test_many_classes_put_the_legend_beside_the_axes_and_use_markers() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 2))
+    y = np.arange(100) % 10
+    w = rng.normal(size=(2, 10))
+    fig = plot_decision_boundary(lambda t: t @ ds_tensor(w), x, y, grid_points=20)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.x0 >= ax.get_window_extent().x1  # not over the regions
+    markers = {tuple(c.get_paths()[0].vertices.round(3).ravel()) for c in _samples(ax)}
+    assert len(markers) == 10
+    assert plot_decision_boundary(
+        lambda t: t @ ds_tensor(w), x, y, grid_points=5, figsize=(4, 3)
+    ).get_size_inches().tolist() == [4, 3]
+
+
+def _samples(ax) -> list:
+    """The scatters of the samples (one per class)."""
+    from matplotlib.collections import PathCollection
+
+    return [c for c in ax.collections if isinstance(c, PathCollection) and not c.get_label().startswith("_")]
+
+
+def ds_tensor(a: np.ndarray):
+    import downslope as ds
+
+    return ds.tensor(a.astype(np.float32))

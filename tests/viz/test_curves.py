@@ -481,3 +481,88 @@ def test_compare_without_wall_time_leaves_its_panels_out() -> None:
     assert "no wall time recorded for 'sgd', 'adam': the panels against time are left out" in fig.get_suptitle()
     np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [1.0, 0.3, 0.1])
     np.testing.assert_allclose(fig.axes[1].lines[1].get_xdata(), [2, 4, 6])
+
+
+def _best_label(fig) -> str:
+    return next(t.get_text() for t in fig.axes[0].get_legend().get_texts() if t.get_text().startswith("best"))
+
+
+def test_the_best_epoch_marked_is_the_one_early_stopping_restored() -> None:
+    import downslope as ds
+    from downslope import nn, optim
+    from downslope.train import EarlyStopping
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 2)).astype(np.float32)
+    y = ((x[:, 0] * x[:, 1] + 0.4 * rng.normal(size=240)) > 0).astype(np.int64)
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2))
+    stopper = EarlyStopping(monitor="val_accuracy", patience=6, restore_best_weights=True)
+    history = ds.fit(
+        model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=0.02), (x, y), epochs=60, verbose=0,
+        validation_split=0.3, metrics=["accuracy"], callbacks=[stopper],
+    )  # fmt: skip
+    assert history.best("val_loss")[0] != stopper.best_epoch + 1  # the two rules pick different epochs here
+    fig = plot_loss_curves(history)
+    kept = stopper.best_epoch + 1
+    for ax in fig.axes:
+        assert _vline_x(ax) == kept
+    label = _best_label(fig).replace("\n", " ")
+    assert label.startswith(f"best epoch {kept} (val accuracy ") and "highest, EarlyStopping's monitor" in label
+
+
+def test_auto_mode_reads_whole_metric_names() -> None:
+    h = {"loss": [0.7, 0.5, 0.4, 0.45], "val_loss": [0.7, 0.5, 0.45, 0.5], "val_brier_score": [0.25, 0.15, 0.10, 0.12]}
+    assert _vline_x(plot_loss_curves(h, monitor="val_brier_score").axes[0]) == 3.0  # lowest: 'score' says nothing
+    h["val_f1_macro"] = [0.5, 0.8, 0.7, 0.6]
+    fig = plot_loss_curves(h, monitor="val_f1_macro", metrics=[])
+    assert _vline_x(fig.axes[0]) == 2.0 and "the highest" in _best_label(fig)
+    assert _vline_x(plot_loss_curves(h, monitor="val_f1_macro", mode="min", metrics=[]).axes[0]) == 1.0
+
+
+def test_best_epoch_index_of_a_long_list_is_numpys_argmin_and_argmax() -> None:
+    values = np.random.default_rng(0).random(100_000)
+    values[[5, 17]] = np.nan
+    listed = values.tolist()
+    assert best_epoch_index(listed) == int(np.nanargmin(values))
+    assert best_epoch_index(listed, "max") == int(np.nanargmax(values))
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
+        best_epoch_index(listed, "auto")
+
+
+def test_every_curve_plot_draws_into_given_axes_and_takes_a_size() -> None:
+    from matplotlib.figure import Figure
+
+    outer = Figure()
+    a1, a2, a3, a4 = outer.subplots(1, 4)
+    assert plot_loss_curves({"loss": LOSS, "val_loss": VAL}, ax=a1) is outer
+    assert a1.get_title() == "Loss" and len(a1.lines) >= 2
+    assert plot_learning_rate([0.1, 0.1, 0.01], ax=a2) is outer and a2.get_ylabel().startswith("learning rate")
+    assert plot_gradient_norms({"w": [1.0, 0.5]}, ax=a3) is outer and len(a3.lines) == 1
+    two = Figure().subplots(1, 2)
+    fig = plot_loss_curves({"loss": LOSS, "accuracy": [0.1] * 6}, ax=two)
+    assert [a.get_title() for a in fig.axes] == ["Loss", "Accuracy"]
+    with pytest.raises(TypeError, match=r"ax: expected 2 Axes, one per panel \(loss, accuracy\)"):
+        plot_loss_curves({"loss": LOSS, "accuracy": [0.1] * 6}, ax=a4)
+    grid = Figure().subplots(2, 1)
+    fig = plot_compare({"a": {"loss": LOSS, "val_loss": VAL}, "b": {"loss": VAL, "val_loss": LOSS}}, ax=grid)
+    assert fig is grid[0].figure and grid[1].get_title() == "Validation loss against epoch"
+    for plot, arg in ((plot_loss_curves, {"loss": LOSS}), (plot_learning_rate, [0.1, 0.01]),
+                      (plot_gradient_norms, {"w": [1.0]}), (plot_compare, {"a": {"loss": LOSS}})):  # fmt: skip
+        assert tuple(plot(arg, figsize=(3.5, 2.5)).get_size_inches()) == (3.5, 2.5), plot.__name__
+
+
+def test_runs_and_layers_differ_by_more_than_colour() -> None:
+    fig = plot_compare({name: {"loss": LOSS} for name in "abcd"}, title=None)
+    markers = [line.get_marker() for line in fig.axes[0].lines if len(line.get_xdata()) > 1]
+    assert len(set(markers)) == 4
+    fig = plot_gradient_norms({f"layer{i}": [1.0, 0.5, 0.2] for i in range(4)})
+    assert len({str(line.get_linestyle()) for line in fig.axes[0].lines}) == 4
+
+
+def test_history_columns_read_in_one_call_keep_none_apart_from_a_measured_nan() -> None:
+    from downslope.viz.curves import _read_history
+
+    hist, missing = _read_history({"loss": [1.0, None, float("nan")], "epoch": [1, 2, 3]})
+    assert np.isnan(hist["loss"][1:]).all() and missing["loss"].tolist() == [False, True, False]
+    assert history_to_dict({"loss": (2, 1)}) == {"loss": [2.0, 1.0]}

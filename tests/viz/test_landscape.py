@@ -3,6 +3,7 @@ landscape figure and GIF."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -415,3 +416,50 @@ def test_plot_landscape_refuses_bad_grid_and_levels(kwargs: dict, error: type, m
     paths = optimizer_paths("beale", {"adam": (optim.Adam, {"lr": 0.1})}, steps=5)
     with pytest.raises(error, match=match):
         plot_landscape("beale", paths, **kwargs)
+
+
+@pytest.mark.host_only  # optimizer_paths records the iterates on the host
+def test_the_notes_of_stopped_runs_stay_inside_the_loss_panel_and_apart() -> None:
+    paths = optimizer_paths("saddle", steps=200)  # the default race: several runs leave the window downhill
+    fig = plot_landscape("saddle", paths, grid_size=30)
+    fig.canvas.draw()
+    panel = fig.axes[1].get_window_extent()
+    from matplotlib.text import Text
+
+    boxes = [Text.get_window_extent(t) for t in fig.axes[1].texts]  # the text, without its line to the curve
+    assert len(boxes) >= 2
+    for box in boxes:  # they ran past the right edge before
+        assert panel.x0 <= box.x0 and box.x1 <= panel.x1 and panel.y0 <= box.y0 and box.y1 <= panel.y1
+    for a, b in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b)
+
+
+@pytest.mark.host_only  # optimizer_paths records the iterates on the host
+def test_the_colour_bar_is_ticked_at_decades() -> None:
+    paths = optimizer_paths("rosenbrock", {"adam": (optim.Adam, {"lr": 0.05})}, steps=5)
+    fig = plot_landscape("rosenbrock", paths, grid_size=40)
+    colorbar = fig.axes[2]
+    ticks = [t for t in colorbar.get_yticks() if colorbar.get_ylim()[0] <= t <= colorbar.get_ylim()[1]]
+    assert len(ticks) >= 3
+    assert np.allclose(np.log10(ticks), np.round(np.log10(ticks)))  # 1e-03, 1e-02, ... not 9e-01, 7e-02
+
+
+@pytest.mark.host_only  # optimizer_paths records the iterates on the host
+def test_paths_differ_by_dash_and_marker_and_draw_into_given_axes() -> None:
+    from matplotlib.figure import Figure
+
+    paths = optimizer_paths("beale", steps=10)
+    fig = plot_landscape("beale", paths, grid_size=30)
+    loss_lines = [
+        line
+        for line in fig.axes[1].lines
+        if line.get_label() in {t.get_text() for t in fig.axes[1].get_legend().get_texts()}
+    ]
+    assert len({(str(line.get_linestyle()), line.get_marker()) for line in loss_lines}) == len(paths)
+    outer = Figure(figsize=(12, 5))
+    given = outer.subplots(1, 2)
+    assert plot_landscape("beale", paths, grid_size=30, ax=given) is outer
+    assert given[1].get_title() == "Loss per step" and given[0].get_title().startswith(f"{len(paths)} optimizers")
+    assert tuple(outer.get_size_inches()) == (12, 5)
+    small = plot_landscape("beale", paths, grid_size=30, figsize=(8, 3.5))
+    assert tuple(small.get_size_inches()) == (8, 3.5)

@@ -30,7 +30,7 @@ def test_red_line_is_the_model_on_a_grid(tmp_path: Path) -> None:
     gx, gy = red.get_xdata(), red.get_ydata()
     assert len(gx) == 50 and gx[0] < x.min() and gx[-1] > x.max()
     # Dropout is off in eval mode, so the line is exactly w * x + b.
-    w, b = float(model[0].weight.array[0, 0]), float(model[0].bias.array[0])
+    w, b = model[0].weight.detach()[0, 0].item(), model[0].bias.detach()[0].item()
     np.testing.assert_allclose(gy, w * gx + b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ax.collections[0].get_offsets(), np.c_[x[:, 0], y])
     assert ax.get_xlabel() == "x" and ax.get_ylabel() == "y" and ax.get_legend() is not None
@@ -144,3 +144,56 @@ def test_float64_model_and_nan_samples_in_the_legend() -> None:
     assert [t.get_text() for t in ax.get_legend().get_texts()][1] == "data (19 points; 1 with NaN or inf left out)"
     with pytest.raises(TypeError, match="grid_points must be an integer"):
         plot_regression(model, x, y, grid_points=2.5)
+
+
+def _legend(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_constant_x_says_the_least_squares_slope_is_undetermined() -> None:
+    y = np.arange(10.0)
+    fig = plot_regression(nn.Linear(1, 1), np.ones(10), y, least_squares=True)
+    said = _legend(fig)[-1]
+    assert said.startswith("least squares: slope undetermined (every x is 1)") and "mean y 4.5" in said
+    # no line is drawn for it (NumPy's minimum-norm answer was labelled "least squares" before): its one point
+    lsq = [line for line in fig.axes[0].lines if line.get_label() == said]
+    assert len(lsq) == 1 and lsq[0].get_xydata().tolist() == [[1.0, 4.5]]
+
+
+def test_one_sample_gets_a_window_around_it_and_the_legend_says_1_point() -> None:
+    fig = plot_regression(lambda t: 2 * t, np.array([0.74]), np.array([0.3]))
+    assert _legend(fig)[1] == "data (1 point)"
+    left, right = fig.axes[0].lines[0].get_xdata()[[0, -1]]
+    assert (left, right) == pytest.approx((-0.26, 1.74))
+    fig = plot_regression(lambda t: 2 * t, np.array([500.0]), np.array([0.3]))
+    assert tuple(fig.axes[0].lines[0].get_xdata()[[0, -1]]) == pytest.approx((450.0, 550.0))
+
+
+def test_a_torch_model_is_refused_with_what_would_work() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"model: expected a downslope model .*torch_model\(torch\.as_tensor"):
+        plot_regression(torch.nn.Linear(1, 1), np.arange(3.0), np.arange(3.0))
+    # the wrapper the message suggests works
+    net = torch.nn.Linear(1, 1)
+    fig = plot_regression(
+        lambda x: net(torch.as_tensor(np.asarray(x))).detach().numpy(), np.arange(3.0), np.arange(3.0)
+    )
+    grid = fig.axes[0].lines[0].get_xdata()
+    expected = net(torch.tensor(grid[:, None], dtype=torch.float32)).detach().numpy()[:, 0]
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), expected, rtol=1e-6)
+
+
+def test_draws_into_a_given_axes_beside_another_plot() -> None:
+    from matplotlib.figure import Figure
+
+    from downslope.viz import plot_loss_curves
+
+    outer = Figure(figsize=(10, 4))
+    left, right = outer.subplots(1, 2)
+    assert plot_regression(lambda t: 2 * t, np.arange(4.0), 2 * np.arange(4.0), ax=left) is outer
+    assert plot_loss_curves({"loss": [1.0, 0.5]}, ax=right) is outer
+    assert left.get_title() == "Data and fitted curve" and right.get_title() == "Loss"
+    assert tuple(plot_regression(lambda t: t, np.arange(3.0), np.arange(3.0), figsize=(4, 3)).get_size_inches()) == (
+        4,
+        3,
+    )

@@ -43,6 +43,11 @@ def _norm_on_device(a: Any, xp: Any) -> Any:
     return xp.sqrt(flat @ flat)
 
 
+# A run whose mean gradient norm has fallen to this fraction of its first epoch's has converged (full-batch
+# GD on least squares reaches 1e-6 of it); a too-low learning rate leaves the norm near its start.
+CONVERGED_GRAD_FRACTION = 1e-3
+
+
 class GradientDiagnostics(Callback):
     """Per-layer gradient norms, update-to-weight ratios and dead-ReLU fractions, with plain warnings.
 
@@ -101,6 +106,7 @@ class GradientDiagnostics(Callback):
         self._said: list[str] = []  # the warnings given, in order: a resumed run gives them again
         self._kinds: set[str] = set()  # the model's kinds of activation (see _activation_kinds)
         self._first_loss = math.nan  # the first epoch's training loss: a tenth of it counts as converged
+        self._first_grad = math.nan  # the first epoch's gradient norm: a run whose norm fell far below it converged
         self._prev_loss = math.nan
 
     # ------------------------------------------------------------------ setup
@@ -109,6 +115,7 @@ class GradientDiagnostics(Callback):
         self._warned = set()
         self._said = []
         self._first_loss = math.nan
+        self._first_grad = math.nan
         self._prev_loss = math.nan
         model = self.model
         self._params = (
@@ -252,16 +259,34 @@ class GradientDiagnostics(Callback):
         if self.warn:
             loss = (logs or {}).get("loss")
             loss = float(loss) if isinstance(loss, (int, float, np.floating)) else math.nan
-            if epoch == 0:
-                self._first_loss = loss
-            # Small gradients and small steps are what convergence looks like too: once the loss has
-            # fallen to a tenth of the first epoch's, they are not reported as a problem.
-            converged = math.isfinite(loss) and math.isfinite(self._first_loss) and loss <= 0.1 * self._first_loss
+            grad_norm = self._global_sum / self._count
+            if epoch == 0 or not math.isfinite(self._first_grad):
+                if epoch == 0:
+                    self._first_loss = loss
+                self._first_grad = grad_norm
+            converged = self._converged(loss, grad_norm)
             # Large steps are a problem only while they do not pay: a loss that still falls says the rate is
             # not too high (a freshly initialized weight, small next to its answer, moves by a lot at first).
             improving = math.isfinite(loss) and math.isfinite(self._prev_loss) and loss < self._prev_loss
             self._prev_loss = loss
             self._explain(epoch, grads, ratios, dead, converged, improving)
+
+    def _converged(self, loss: float, grad_norm: float) -> bool:
+        """Whether small gradients and small steps are what convergence looks like, not a problem.
+
+        Converged: the gradient's norm has fallen to :data:`CONVERGED_GRAD_FRACTION` of the first epoch's
+        (at a minimum the gradient vanishes, whatever loss the data's noise leaves: least squares on noisy
+        data keeps most of its first loss), or the loss has fallen to a tenth of the first epoch's. A
+        learning rate that is too low moves the weights too little for either: its gradient stays about
+        as large as at the start.
+        """
+        if math.isfinite(loss) and math.isfinite(self._first_loss) and loss <= 0.1 * self._first_loss:
+            return True
+        return (
+            math.isfinite(grad_norm)
+            and math.isfinite(self._first_grad)
+            and grad_norm <= CONVERGED_GRAD_FRACTION * self._first_grad
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -277,6 +302,7 @@ class GradientDiagnostics(Callback):
             "warned": [list(k) for k in sorted(self._warned)],
             # what the next warnings depend on (convergence is judged against the first epoch's loss)
             "first_loss": float(self._first_loss),
+            "first_grad": float(self._first_grad),
             "prev_loss": float(self._prev_loss),
             "said": list(self._said),
         }
@@ -290,6 +316,7 @@ class GradientDiagnostics(Callback):
         self._warned = {(str(kind), str(name)) for kind, name in state["warned"]}
         # older checkpoints lack these: the losses stay unknown and earlier warnings are not repeated
         self._first_loss = float(state.get("first_loss", math.nan))
+        self._first_grad = float(state.get("first_grad", math.nan))
         self._prev_loss = float(state.get("prev_loss", math.nan))
         self._said = [str(message) for message in state.get("said", [])]
         if self.warn:

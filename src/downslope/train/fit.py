@@ -668,6 +668,7 @@ def fit(
         metrics=metric_fns,
     )
     cbs = _callback_list(callbacks, history, checkpoint_dir, verbose)
+    history.follow_monitor(cbs)  # its best epoch is the one EarlyStopping/ModelCheckpoint kept
     ranks_agree = any(getattr(cb, "agrees_across_ranks", False) for cb in cbs)
     cbs.set_trainer(state)
     interrupt = _Interrupt(state)

@@ -11,13 +11,42 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import StateDictError
+from ..errors import ArgumentError, StateDictError
 from .metrics import Metric, canonical_log_name, greater_is_better
 
 #: Why a fit ended, as ``History.stop_kind``: it ran all its epochs, a callback's rule fired
 #: (EarlyStopping, StopAtTarget/StopAtLoss, MaxTime), the loss diverged (DivergenceGuard,
 #: TerminateOnNaN), a signal interrupted it, or a user callback called ``stop`` without a kind.
 STOP_KINDS = ("max_epochs", "early_stopping", "target", "time_limit", "diverged", "interrupted", "callback")
+
+#: Logged quantities (matched as whole names, any case, after a ``val_`` prefix is removed) that are better
+#: when larger, for a quantity no Metric object describes. Every other name is taken as better when smaller:
+#: a part of a name says nothing ('val_brier_score' is better low, though 'score' is in it).
+HIGHER_IS_BETTER_NAMES = frozenset(
+    {
+        "accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+        "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "top_k_accuracy", "balanced_accuracy",
+        "auc", "roc_auc", "roc_auc_score", "pr_auc", "average_precision", "f1", "f1_score", "f1_macro", "f1_micro",
+        "f1_weighted", "fbeta", "fbeta_score", "precision", "recall", "sensitivity", "specificity", "r2",
+        "r2_score", "explained_variance", "cosine_similarity", "iou", "mean_iou", "dice", "mcc",
+        "matthews_corrcoef", "kappa", "cohen_kappa", "psnr", "ssim", "bleu", "rouge",
+    }
+)  # fmt: skip
+
+
+def higher_is_better_name(monitor: str) -> bool:
+    """Whether the logged quantity ``monitor`` is better when larger, by its name alone: one of
+    :data:`HIGHER_IS_BETTER_NAMES` (or ``top<k>_accuracy``) after a ``val_`` prefix is removed; any
+    other name (the loss, an error, a name this list does not know) is better when smaller.
+
+    Example:
+        >>> higher_is_better_name("val_accuracy"), higher_is_better_name("val_brier_score")
+        (True, False)
+    """
+    base = monitor.lower().removeprefix("val_")
+    if base in HIGHER_IS_BETTER_NAMES:
+        return True
+    return base.startswith("top") and base.endswith("_accuracy") and base[3:-9].isdigit()
 
 
 class History:
@@ -32,6 +61,12 @@ class History:
     training ended, in words ("reached the epoch limit (N)" when fit ran all its epochs; None before
     fit has finished); ``stop_kind`` says the same
     as one of :data:`STOP_KINDS`, for programs to test (``history.diverged`` reads it).
+
+    The best epoch (:meth:`best`, :attr:`best_epoch`, and the one ``viz.plot_loss_curves`` marks) is
+    judged by the quantity the run monitored: fit records in ``monitor`` (with ``monitor_source``) the
+    monitor of the run's EarlyStopping with ``restore_best_weights`` (the epoch whose weights the model
+    holds), else of a ModelCheckpoint with ``save_best_only`` (the epoch saved), else of an
+    EarlyStopping; without one (or when that quantity was not logged), ``val_loss``, else ``loss``.
 
     Example:
         >>> h = History()
@@ -48,6 +83,58 @@ class History:
         self.stop_kind: str = "max_epochs"
         #: Keras' ``History.params``: ``{"verbose", "epochs", "steps"}`` of the fit that made it.
         self.params: dict[str, Any] = {}
+        #: The quantity the run's best epoch is judged by (see :meth:`follow_monitor`); None: val_loss or loss.
+        self.monitor: str | None = None
+        #: What set ``monitor``: the callback's class name ('EarlyStopping'), None when nothing did.
+        self.monitor_source: str | None = None
+        self._monitor_rule: tuple[str, float, int] = ("auto", 0.0, 0)  # mode, min_delta, first epoch index
+
+    def follow_monitor(self, callbacks: Iterable[Any]) -> None:
+        """Judge the best epoch as the run's callbacks do: by the monitor (and mode, ``min_delta``,
+        ``start_from_epoch``) of the first EarlyStopping with ``restore_best_weights`` (its best epoch's
+        weights are the ones the model ends with), else of the first ModelCheckpoint with
+        ``save_best_only``, else of the first EarlyStopping. Without any, nothing changes.
+
+        Example:
+            >>> from downslope.train import EarlyStopping
+            >>> h = History(); h.follow_monitor([EarlyStopping(monitor="val_accuracy", restore_best_weights=True)])
+            >>> h.append(0, {"val_loss": 0.5, "val_accuracy": 0.9}); h.append(1, {"val_loss": 0.4, "val_accuracy": 0.8})
+            >>> h.monitor, h.best_epoch
+            ('val_accuracy', 1)
+        """
+        from .callbacks.checkpoint import ModelCheckpoint  # (the callbacks import this module)
+        from .callbacks.stopping import EarlyStopping
+
+        callbacks = list(callbacks)
+        ranked = (
+            [cb for cb in callbacks if isinstance(cb, EarlyStopping) and cb.restore_best_weights]
+            + [cb for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.save_best_only]
+            + [cb for cb in callbacks if isinstance(cb, EarlyStopping)]
+        )
+        for cb in ranked:
+            monitor = getattr(cb, "monitor", None)
+            if isinstance(monitor, str) and monitor:
+                mode = getattr(cb, "mode_requested", getattr(cb, "mode", "auto"))
+                self.monitor, self.monitor_source = monitor, type(cb).__name__
+                self._monitor_rule = (
+                    mode if mode in ("min", "max") else "auto",
+                    abs(float(getattr(cb, "min_delta", 0.0) or 0.0)),
+                    int(getattr(cb, "start_from_epoch", 0) or 0),
+                )
+                return
+
+    def default_monitor(self) -> str:
+        """The quantity :meth:`best` judges by when given none: :attr:`monitor` when the run set one and
+        it was logged (its ``val_`` form falls back to the training one without validation, as the
+        callbacks' monitors do), else ``val_loss`` when recorded, else ``loss``."""
+        if self.monitor is not None:
+            key = canonical_log_name(self.monitor, self.history)
+            if key in self.history:
+                return key
+            plain = self.monitor.removeprefix("val_")
+            if self.monitor.startswith("val_") and canonical_log_name(plain, self.history) in self.history:
+                return canonical_log_name(plain, self.history)
+        return "val_loss" if "val_loss" in self.history else "loss"
 
     @property
     def epoch(self) -> list[int]:
@@ -114,30 +201,61 @@ class History:
         return {"epoch": list(self.epochs), **{k: list(v) for k, v in self.history.items()}}
 
     def best(self, monitor: str | None = None, mode: str = "auto") -> tuple[int | None, float | None]:
-        """``(epoch number, value)`` of the best epoch by ``monitor`` ('val_loss' if recorded, else 'loss').
+        """``(epoch number, value)`` of the best epoch by ``monitor`` (default :meth:`default_monitor`:
+        the run's EarlyStopping/ModelCheckpoint monitor, else 'val_loss' if recorded, else 'loss').
 
-        ``mode='auto'`` maximizes a metric whose Metric says ``greater_is_better`` (see
-        :func:`~downslope.train.metrics.greater_is_better`) and minimizes anything else.
+        ``mode='auto'`` maximizes a metric whose Metric says ``greater_is_better``, and a name in
+        :data:`HIGHER_IS_BETTER_NAMES`; anything else is minimized. For the run's own monitor, 'auto'
+        follows the callback (its mode, ``min_delta`` and ``start_from_epoch``), so the epoch found is
+        the one it kept.
         """
-        if monitor is None:
-            monitor = "val_loss" if "val_loss" in self.history else "loss"
-        monitor = canonical_log_name(monitor, self.history)
+        monitor, maximize, min_delta, start = self._rule(monitor, mode)
         values = self.history.get(monitor, [])
-        maximize = greater_is_better(monitor, self.metrics) if mode == "auto" else mode == "max"
         best_i: int | None = None
         for i, v in enumerate(values):
-            if v is None or not math.isfinite(v):
+            if v is None or not math.isfinite(v) or self.epochs[i] - 1 < start:
                 continue
-            if best_i is None or (v > values[best_i] if maximize else v < values[best_i]):
+            if best_i is None or (v - min_delta > values[best_i] if maximize else v + min_delta < values[best_i]):
                 best_i = i
         if best_i is None:
             return None, None
         return self.epochs[best_i], values[best_i]
 
+    def maximizes(self, monitor: str | None = None, mode: str = "auto") -> bool:
+        """Whether :meth:`best` (with the same arguments) looks for the largest value."""
+        return self._rule(monitor, mode)[1]
+
+    def _rule(self, monitor: str | None, mode: str) -> tuple[str, bool, float, int]:
+        """The logged key, whether larger is better, the ``min_delta`` and the first 0-based epoch that
+        :meth:`best` judges by."""
+        if mode not in ("auto", "min", "max"):
+            raise ArgumentError(f"History.best: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        follows = False  # judged as the run's callback judged it
+        min_delta, start = 0.0, 0
+        if monitor is None:
+            monitor = self.default_monitor()
+            follows = self.monitor is not None and _same_name(monitor, self.monitor)
+            if follows and mode == "auto":
+                mode, min_delta, start = self._monitor_rule
+        monitor = canonical_log_name(monitor, self.history)
+        if mode == "auto":
+            # the callback resolved its own 'auto' with metrics.greater_is_better: the same answer here
+            maximize = greater_is_better(monitor, self.metrics) if follows else self._greater_is_better(monitor)
+        else:
+            maximize = mode == "max"
+        return monitor, maximize, min_delta, start
+
+    def _greater_is_better(self, monitor: str) -> bool:
+        base = monitor.removeprefix("val_")
+        if base in self.metrics:
+            return self.metrics[base].greater_is_better
+        return higher_is_better_name(monitor)
+
     @property
     def best_epoch(self) -> int | None:
-        """The number (from 1, as ``history["epoch"]`` and the progress output count) of the epoch with
-        the lowest val_loss (or loss, without validation). Keras-style 0-based indices, as
+        """The number (from 1, as ``history["epoch"]`` and the progress output count) of the best epoch by
+        :meth:`default_monitor` (the run's EarlyStopping/ModelCheckpoint monitor, else the lowest val_loss,
+        else loss). Keras-style 0-based indices, as
         ``history.epoch`` and ``EarlyStopping.best_epoch`` hold them: :attr:`best_epoch_index`."""
         return self.best()[0]
 
@@ -217,3 +335,8 @@ class History:
         last = {k: v[-1] for k, v in self.history.items() if v}
         shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if v is not None)
         return f"History({len(self)} epochs; last: {shown})"
+
+
+def _same_name(key: str, monitor: str) -> bool:
+    """Whether the logged ``key`` is what ``monitor`` reads (itself, or its training form without validation)."""
+    return key in (monitor, monitor.removeprefix("val_")) or canonical_log_name(monitor) == canonical_log_name(key)

@@ -9,10 +9,39 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..devices import to_host
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor, tensor
 
 CHUNK_ROWS = 16384  # bounds the memory of a wide model on a fine grid
+
+
+def _foreign_framework(model: Any) -> str | None:
+    """'PyTorch' (or the like) when ``model`` is another library's model, which cannot take downslope's
+    Tensors: read from its classes' modules, so no other library is imported to ask."""
+    for cls in type(model).__mro__:
+        root = (getattr(cls, "__module__", "") or "").split(".")[0]
+        if root in ("torch", "tensorflow", "keras", "jax", "flax"):
+            return {"torch": "PyTorch", "tensorflow": "TensorFlow", "keras": "Keras"}.get(root, "JAX")
+    return None
+
+
+def check_model(model: Any, where: str) -> None:
+    """Refuse, saying what would work, a model a plot cannot call: another library's (a ``torch.nn.Module``
+    fails deep in NumPy otherwise) or something that is not callable."""
+    framework = _foreign_framework(model)
+    if framework is not None:
+        cls = type(model)
+        raise ArgumentTypeError(
+            f"{where}: model: expected a downslope model (a ds.nn.Module) or a function of the inputs (called "
+            f"with a downslope Tensor, which np.asarray reads), got a {framework} model ({cls.__module__}."
+            f"{cls.__qualname__}); to plot it, wrap it in a function, e.g. for PyTorch: "
+            "lambda x: torch_model(torch.as_tensor(np.asarray(x))).detach().numpy()"
+        )
+    if not callable(model):
+        raise ArgumentTypeError(
+            f"{where}: model: expected a downslope model (a ds.nn.Module) or a function of the inputs, "
+            f"got {type(model).__name__}"
+        )
 
 
 def _device_of(model: Any) -> Any:
@@ -45,6 +74,7 @@ def predict_array(model: Callable[[Tensor], Any], inputs: np.ndarray, where: str
     warnings (a model with NaN or infinite weights) are not raised here: the callers check the outputs
     for finiteness and say what that means for the picture.
     """
+    check_model(model, where)
     inputs = np.asarray(inputs).astype(input_dtype(model), copy=False)
     was_training = getattr(model, "training", None)
     if was_training and hasattr(model, "eval"):

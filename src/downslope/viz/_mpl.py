@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..devices import to_host
-from ..errors import ArgumentTypeError, StateError
+from ..errors import ArgumentError, ArgumentTypeError, StateError
 from ..tensor import Tensor
 
 if TYPE_CHECKING:
@@ -25,20 +25,22 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = "pip install downslope[plot]"
 
-# One colour per series, in a fixed order, so the same optimizer/run keeps its colour across plots.
+# One colour per series, in a fixed order, so the same optimizer/run keeps its colour across plots. The
+# first eight are Okabe & Ito's colour-blind-safe set (no two of them merge under deuteranopia, protanopia or
+# tritanopia), then two of Paul Tol's muted colours that stay apart from them: matplotlib's tab10 made
+# green/red and blue/purple pairs that a deuteranope cannot tell apart.
 PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-    # after the first ten, matplotlib's tab20 light shades in the same order: classes 10-19 stay distinct
-    # from 0-9 (a palette taken modulo 10 gave class 10 the colour of class 0)
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#000000",  # black
+    "#882255",  # wine
+    "#999933",  # olive
+    # after the first ten, matplotlib's tab20 light shades: classes 10-19 stay distinct from 0-9
     "#aec7e8",
     "#ffbb78",
     "#98df8a",
@@ -50,6 +52,29 @@ PALETTE = (
     "#dbdb8d",
     "#9edae5",
 )
+# Series differ by more than colour (a reader who cannot tell two colours apart, a grey-scale print):
+# each series also gets its own dash pattern and marker, in this order.
+LINESTYLES: tuple[Any, ...] = (
+    "-",
+    "--",
+    "-.",
+    ":",
+    (0, (5, 1, 1, 1, 1, 1)),
+    (0, (8, 2)),
+    (0, (1, 1)),
+    (0, (3, 1, 1, 1)),
+)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+
+
+def linestyle(i: int) -> Any:
+    """The dash pattern of series ``i`` (solid, dashed, dash-dot, dotted, ...), repeating after eight."""
+    return LINESTYLES[i % len(LINESTYLES)]
+
+
+def marker(i: int) -> str:
+    """The marker of series ``i`` (circle, square, triangle, diamond, ...), repeating after twelve."""
+    return MARKERS[i % len(MARKERS)]
 
 
 def require_matplotlib() -> Any:
@@ -81,6 +106,44 @@ def finish(fig: Figure, save_path: str | Path | None, dpi: int = 110) -> Figure:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)
     return fig
+
+
+def _size(figsize: Any, where: str) -> tuple[float, float]:
+    try:
+        width, height = (float(v) for v in figsize)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{where}: figsize must be (width, height) in inches, got {figsize!r}") from None
+    if not (width > 0 and height > 0 and np.isfinite(width) and np.isfinite(height)):
+        raise ArgumentError(f"{where}: figsize must be two positive numbers of inches, got {figsize!r}")
+    return width, height
+
+
+def target_axes(
+    ax: Any, figsize: Any, default: tuple[float, float], count: int, where: str, what: str = "a matplotlib Axes"
+) -> tuple[Figure, list[Any] | None]:
+    """The figure to draw on and the Axes given to draw into (None: make them on a new figure).
+
+    ``ax=None``: a new figure of ``figsize`` (default ``default``), no Axes yet. Otherwise ``ax`` is one
+    Axes (``count`` 1) or ``count`` of them (a list, tuple or array, as ``plt.subplots`` returns them),
+    all drawn into on their own figure, whose size is then the caller's: ``figsize`` is refused with it.
+    """
+    if ax is None:
+        width, height = default if figsize is None else _size(figsize, where)
+        return new_figure(width=width, height=height), None
+    require_matplotlib()
+    from matplotlib.axes import Axes
+
+    if figsize is not None:
+        raise ArgumentError(
+            f"{where}: got both ax= and figsize=; a given Axes keeps its figure's size (set it with "
+            "plt.subplots(figsize=...)), so pass one of the two"
+        )
+    axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
+    if len(axes) != count or not all(isinstance(a, Axes) for a in axes):
+        given = type(ax).__name__ if isinstance(ax, Axes) else f"{type(ax).__name__} of {len(axes)} items"
+        raise ArgumentTypeError(f"{where}: ax: expected {what}, got {given}")
+    # the whole figure (a subfigure's too: what is saved and returned), whatever matplotlib version
+    return axes[0].figure.figure, axes
 
 
 def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
@@ -118,6 +181,13 @@ def as_float_array(values: Any, what: str) -> np.ndarray:
         >>> as_float_array((ds.tensor(1.0, requires_grad=True), 2), "start").tolist()
         [1.0, 2.0]
     """
+    if isinstance(values, (list, tuple)):
+        # a list of plain numbers (a History's column: a million of them) converts in one call; only a list
+        # holding Tensors (which NumPy may refuse to read, one that requires grad or lives on a GPU) is walked
+        try:
+            return np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError, RuntimeError):
+            pass
     data = _plain(values)
     try:
         arr = np.asarray(data, dtype=np.float64)
@@ -130,7 +200,8 @@ def as_float_array(values: Any, what: str) -> np.ndarray:
 
 
 def color(i: int) -> str:
-    """The colour of series (or class) ``i``: tab10, then tab20's light shades, then hues spaced by the
+    """The colour of series (or class) ``i``: Okabe-Ito's eight colour-blind-safe colours and two of Paul
+    Tol's, then tab20's light shades, then hues spaced by the
     golden angle, so that no two of the first few hundred series share a colour.
 
     Example:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError
-from ._model import predict_array
-from ._mpl import as_float_array, color, finish, new_figure, require_matplotlib
+from ._model import check_model, predict_array
+from ._mpl import as_float_array, color, finish, marker, require_matplotlib, target_axes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -61,6 +61,69 @@ def class_probabilities(outputs: np.ndarray, output: str = "logits") -> np.ndarr
 PROBABILITY_SUM_TOLERANCE = 1e-4
 NOT_FINITE_COLOR = "0.6"
 NOT_FINITE_HATCH = "xx"
+# How opaque the class regions are: enough that ten classes stay apart (tints of the palette at 0.3 merged),
+# little enough that the data points on top stay visible.
+REGION_ALPHA = 0.45
+# With more classes than this the legend goes beside the axes: inside, it covered regions.
+LEGEND_INSIDE_MAX = 4
+
+
+def _window(values: np.ndarray) -> tuple[float, float]:
+    """A plot window around ``values``: their range padded by 10%, or +-1 (10% of the value, if larger)
+    around a single value."""
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.1 * (hi - lo) if hi > lo else max(1.0, 0.1 * abs(lo))
+    return lo - pad, hi + pad
+
+
+def _pick_features(
+    xs: np.ndarray, features: Any, fixed_values: Any, feature_names: Any, where: str
+) -> tuple[tuple[int, int], np.ndarray, list[str], str]:
+    """The two columns drawn, the value of every column on the grid (the others' fixed values), the two
+    axis labels and a note naming the fixed values ('' with two features)."""
+    n = xs.shape[1]
+    if features is None:
+        if n != 2:
+            raise ArgumentError(
+                f"{where}: x must have shape (N, 2) (two features) to draw a plane, got {xs.shape}; pick the "
+                f"two to draw with features=(i, j) (e.g. features=(0, 1)): the other features are then held at their "
+                f"median over x, or at fixed_values=[...] (one value per feature; those drawn are ignored). A model "
+                f"trained on all {n} features needs all of them: passing x[:, :2] alone cannot work"
+            )
+        features = (0, 1)
+    try:
+        i, j = (int(f) for f in features)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{where}: features must be two column indices (i, j), got {features!r}") from None
+    if not (0 <= i < n and 0 <= j < n) or i == j:
+        raise ArgumentError(f"{where}: features must be two different columns of x's {n}, got {features!r}")
+    finite_rows = np.isfinite(xs).all(axis=1)
+    if fixed_values is None:
+        base = np.nanmedian(xs[finite_rows], axis=0) if finite_rows.any() else np.zeros(n)
+        how = "median"
+    else:
+        base = as_float_array(fixed_values, f"{where} fixed_values").reshape(-1)
+        if base.shape != (n,):
+            raise ArgumentError(
+                f"{where}: fixed_values must hold one value per feature of x ({n}), got {base.size}; the values of "
+                f"the two features drawn ({i}, {j}) are ignored"
+            )
+        how = "given"
+    if isinstance(feature_names, str) or not isinstance(feature_names, Sequence) or len(feature_names) not in (2, n):
+        raise ArgumentError(
+            f"{where}: feature_names must name the two features drawn (or all {n} of x's), e.g. ('height', "
+            f"'weight'); got {feature_names!r}"
+        )
+    every = list(feature_names) if len(feature_names) == n else None
+    if every is None and tuple(feature_names) == ("x1", "x2") and n > 2:
+        every = [f"x{k + 1}" for k in range(n)]
+    names = [str(every[i]), str(every[j])] if every is not None else [str(f) for f in feature_names]
+    others = [k for k in range(n) if k not in (i, j)]
+    note = ""
+    if others:
+        held = ", ".join(f"{every[k] if every is not None else f'x{k + 1}'} = {base[k]:.3g}" for k in others)
+        note = f"other features held at: {held} ({how}); points are the data projected on the plane"
+    return (i, j), base, names, note
 
 
 def _check_grid_points(grid_points: Any, where: str) -> int:
@@ -121,14 +184,19 @@ def plot_decision_boundary(
     feature_names: Sequence[str] = ("x1", "x2"),
     title: str = "Decision boundary",
     save_path: str | Path | None = None,
+    features: tuple[int, int] | None = None,
+    fixed_values: Sequence[float] | None = None,
+    ax: Any = None,
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
-    """Decision regions of a 2-feature classifier with the samples coloured by their true class.
+    """Decision regions of a 2-feature classifier with the samples coloured by their true class (a
+    classifier of more features is drawn on a plane of two of them: ``features=(i, j)``).
 
     Args:
         model: called on a ``(grid_points**2, 2)`` tensor of the model's parameter dtype (float32 for a
             plain function; ``no_grad``, eval mode); returns ``(M, C)`` scores or ``(M,)``/``(M, 1)`` for
             a binary model.
-        x: ``(N, 2)`` features; y: ``(N,)`` integer class labels, ``(N, C)`` one-hot rows (each row's
+        x: ``(N, 2)`` features (``(N, F)`` with ``features``); y: ``(N,)`` integer class labels, ``(N, C)`` one-hot rows (each row's
             class is its 1), or class names (strings), which stand for the classes in sorted order and
             name them in the legend.
         output: whether the model returns ``"logits"`` (default) or ``"probabilities"``. With
@@ -140,10 +208,22 @@ def plot_decision_boundary(
             by their probabilities for more classes. The 0.5 / argmax boundary is drawn in black.
         grid_points: points per axis of the grid (at least 2).
         class_names: one name per class the model outputs (at least as many as its classes).
-        feature_names: the two axis labels.
+        feature_names: the two axis labels (or one name per feature of x, with ``features``).
+        features: for a model of more than two features, the two columns of x to draw, ``(i, j)``: the
+            grid varies those and holds every other feature at ``fixed_values`` (a slice of the model,
+            as a partial-dependence plot without the averaging); the title says where they are held.
+        fixed_values: one value per feature of x (those of the two drawn are ignored); default: each
+            feature's median over x.
+        ax: draw into this matplotlib Axes instead of a new figure (its figure is returned and saved).
+        figsize: ``(width, height)`` in inches of the new figure (default 6.8 x 5.2); not with ``ax``.
+
+    Samples whose features are NaN or infinite are left out (the legend says how many). The window is
+    the data's range padded by 10% (+-1 around a single sample). Each class has its own colour (from a
+    colour-blind-safe palette) and marker; with more than four classes the legend stands beside the axes.
 
     The class regions are the argmax drawn cell by cell (a class the model never predicts has no
-    area); their borders are drawn where the predicted class changes. Grid points where the model's
+    area); their borders are drawn where the predicted class changes, as smooth lines (the zero
+    level of each class's probability margin over the next best; for two classes, P = 0.5). Grid points where the model's
     outputs are NaN or infinite (a diverged model) are drawn hatched grey, "not finite" in the
     legend, and a UserWarning says on how many.
     """
@@ -152,27 +232,41 @@ def plot_decision_boundary(
     if show not in ("class", "probability"):
         raise ArgumentError(f"show: expected 'class' or 'probability', got {show!r}")
     grid_points = _check_grid_points(grid_points, where)
-    if isinstance(feature_names, str) or not isinstance(feature_names, Sequence) or len(feature_names) != 2:
-        raise ArgumentError(
-            f"{where}: feature_names must name the two features, e.g. ('height', 'weight'); got {feature_names!r}"
-        )
-    xs = as_float_array(x, "plot_decision_boundary x")
-    if xs.ndim != 2 or xs.shape[1] != 2:
-        raise ArgumentError(f"plot_decision_boundary: x must have shape (N, 2) (two features); got {xs.shape}")
+    check_model(model, where)
+    xs_all = as_float_array(x, "plot_decision_boundary x")
+    if xs_all.ndim != 2 or xs_all.shape[1] < 2:
+        raise ArgumentError(f"plot_decision_boundary: x must have shape (N, 2) (two features); got {xs_all.shape}")
+    (fi, fj), base, axis_names, held_note = _pick_features(xs_all, features, fixed_values, feature_names, where)
     if isinstance(y, (list, tuple, np.ndarray)) and np.asarray(y).dtype.kind in "USO":
         # class names as labels: their sorted order is the class index (LabelEncoder's convention)
         names_found, codes = np.unique(np.asarray(y).astype(str), return_inverse=True)
         class_names = list(class_names) if class_names is not None else [str(n) for n in names_found]
         y = codes.reshape(-1)
-    labels_int = _class_labels(y, len(xs))
+    labels_int = _class_labels(y, len(xs_all))
+    # a sample with a NaN or inf feature (a missing value) has no place on the plane: left out, and counted
+    kept = np.isfinite(xs_all).all(axis=1)
+    if not kept.any():
+        raise ArgumentError(
+            f"{where}: every one of the {len(xs_all)} samples has a NaN or infinite feature; nothing to draw"
+        )
+    xs = xs_all[kept][:, [fi, fj]]
+    labels_int = labels_int[kept]
 
-    pad_x = 0.1 * max(np.ptp(xs[:, 0]), 1e-9)
-    pad_y = 0.1 * max(np.ptp(xs[:, 1]), 1e-9)
-    gx = np.linspace(xs[:, 0].min() - pad_x, xs[:, 0].max() + pad_x, grid_points)
-    gy = np.linspace(xs[:, 1].min() - pad_y, xs[:, 1].max() + pad_y, grid_points)
+    gx = np.linspace(*_window(xs[:, 0]), grid_points)
+    gy = np.linspace(*_window(xs[:, 1]), grid_points)
     X, Y = np.meshgrid(gx, gy)
-    grid = np.stack([X.ravel(), Y.ravel()], axis=1)  # predict_array casts it to the model's dtype
-    raw = predict_array(model, grid, where)
+    grid = np.repeat(base[None, :], X.size, axis=0)  # predict_array casts it to the model's dtype
+    grid[:, fi], grid[:, fj] = X.ravel(), Y.ravel()
+    try:
+        raw = predict_array(model, grid, where)
+    except (ValueError, TypeError, IndexError) as exc:
+        if features is not None or xs_all.shape[1] != 2:
+            raise
+        raise type(exc)(
+            f"{where}: calling the model on a grid of 2 features failed ({exc}); if the model takes more features, "
+            "pass all of x and pick the two to draw with features=(i, j) (the others are held at their median, "
+            "or at fixed_values=...)"
+        ) from exc
     bad = ~np.isfinite(raw.reshape(len(raw), -1)).all(axis=1)  # grid points with a NaN or inf output
     if bad.any():
         import warnings
@@ -222,8 +316,8 @@ def plot_decision_boundary(
     from matplotlib.patches import Patch, Rectangle
 
     palette = [color(k) for k in range(n_classes)]
-    fig = new_figure(width=6.8, height=5.2)
-    ax = fig.subplots()
+    fig, given = target_axes(ax, figsize, (6.8, 5.2), 1, where)
+    ax = fig.subplots() if given is None else given[0]
     half_x, half_y = (gx[1] - gx[0]) / 2, (gy[1] - gy[0]) / 2
     cells = (gx[0] - half_x, gx[-1] + half_x, gy[0] - half_y, gy[-1] + half_y)  # each grid point's cell centred on it
     if show == "probability" and n_classes == 2:
@@ -242,7 +336,7 @@ def plot_decision_boundary(
         # sliver of class 1 where 0 meets 2, even if 1 is never predicted).
         ax.imshow(
             predicted, origin="lower", extent=cells, aspect="auto", interpolation="nearest",
-            cmap=ListedColormap(palette), vmin=-0.5, vmax=n_classes - 0.5, alpha=0.3,
+            cmap=ListedColormap(palette), vmin=-0.5, vmax=n_classes - 0.5, alpha=REGION_ALPHA if n_classes > 2 else 0.3,
         )  # fmt: skip
     # Region borders: where the predicted class changes (for two classes the smooth P = 0.5 line); one
     # contour of each predicted class's indicator, so a border is never a band of intermediate levels.
@@ -253,10 +347,15 @@ def plot_decision_boundary(
                 linewidths=1.2,
             )  # fmt: skip
     else:
+        # Each class's margin, its probability less the best other class's, is 0 exactly on its region's
+        # border and changes smoothly across it: its zero contour is as smooth as the 2-class P = 0.5 line
+        # (a contour of the 0/1 indicator of the argmax followed the grid's cells, a staircase).
         present = np.unique(predicted.compressed())
+        filled_probs = np.nan_to_num(probs)
         for k in present[:-1] if len(present) > 1 else []:  # the last class's borders are the others'
-            indicator = np.ma.masked_array((predicted.filled(-1) == k).astype(np.float64), mask=predicted.mask)
-            ax.contour(X, Y, indicator, levels=[0.5], colors="black", linewidths=1.2)
+            margin = filled_probs[:, k] - np.delete(filled_probs, k, axis=1).max(axis=1)
+            ax.contour(X, Y, np.ma.masked_array(margin.reshape(X.shape), mask=predicted.mask), levels=[0.0],
+                       colors="black", linewidths=1.2)  # fmt: skip
     if bad.any():
         bad_grid = bad.reshape(X.shape)
         # grey on exactly the cells that are not finite, hatched (an image cannot be hatched: a filled contour
@@ -276,8 +375,9 @@ def plot_decision_boundary(
             ax.scatter(
                 xs[members, 0],
                 xs[members, 1],
-                s=18,
+                s=22 if n_classes > 2 else 18,
                 color=palette[k],
+                marker=marker(k) if n_classes > 2 else "o",  # classes told apart without colour too
                 edgecolors="black",
                 linewidths=0.6,
                 label=names[k],
@@ -286,10 +386,17 @@ def plot_decision_boundary(
     if bad.any():
         handles.append(Patch(facecolor=NOT_FINITE_COLOR, edgecolor="0.3", hatch=NOT_FINITE_HATCH, alpha=0.5))
         texts.append(f"not finite ({int(bad.sum())} of {len(bad)} grid points)")
+    if not kept.all():
+        left_out = int((~kept).sum())
+        handles.append(Patch(facecolor="none", edgecolor="none"))
+        texts.append(f"{left_out} sample{'s' if left_out != 1 else ''} with NaN or inf left out")
     ax.set_xlim(gx[0], gx[-1])
     ax.set_ylim(gy[0], gy[-1])
-    ax.set_xlabel(feature_names[0])
-    ax.set_ylabel(feature_names[1])
-    ax.set_title(title)
-    ax.legend(handles, texts, fontsize=9, loc="best")
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(f"{title}\n({held_note})" if held_note else title, fontsize=None if not held_note else 9)
+    if len(texts) > LEGEND_INSIDE_MAX:
+        ax.legend(handles, texts, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(handles, texts, fontsize=9, loc="best", framealpha=0.7)
     return finish(fig, save_path)

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError
-from ._mpl import as_float_array, color, finish, new_figure, require_matplotlib
+from ..train.history import higher_is_better_name
+from ._mpl import as_float_array, color, finish, linestyle, marker, require_matplotlib, target_axes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -31,9 +32,9 @@ if TYPE_CHECKING:
 NON_METRIC_KEYS = frozenset(
     {"epoch", "step", "lr", "learning_rate", "time", "wall_time", "elapsed", "epoch_time", "seconds"}
 )
-# For a history that carries no Metric objects (a dict, a Keras History, a column no metric made):
-# a monitored quantity whose name contains one of these is better when larger.
-HIGHER_IS_BETTER = ("acc", "r2", "auc", "f1", "precision", "recall", "score")
+# For a history that carries no Metric objects (a dict, a Keras History, a column no metric made): a
+# monitored quantity is better when larger only when its whole name (less 'val_') is a metric known to be
+# (History's HIGHER_IS_BETTER_NAMES); a part of a name says nothing ('brier_score' is better when lower).
 # Keys holding seconds since the start of training (cumulative) and seconds per epoch.
 CUMULATIVE_TIME_KEYS = ("wall_time", "elapsed", "time")
 PER_EPOCH_TIME_KEYS = ("epoch_time", "seconds")
@@ -48,12 +49,12 @@ def history_to_dict(history: Any) -> dict[str, list[float]]:
         >>> history_to_dict({"loss": (2, 1)})
         {'loss': [2.0, 1.0]}
     """
-    return _read_history(history)[0]
+    return {key: column.tolist() for key, column in _read_history(history)[0].items()}
 
 
-def _read_history(history: Any) -> tuple[dict[str, list[float]], dict[str, np.ndarray]]:
-    """:func:`history_to_dict` and, per key, which epochs were not measured (None): those are left out of
-    the curves, while a NaN or inf that was measured is a divergence."""
+def _read_history(history: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`history_to_dict` (each column a float64 array) and, per key, which epochs were not measured
+    (None): those are left out of the curves, while a NaN or inf that was measured is a divergence."""
     if hasattr(history, "as_dict") and callable(history.as_dict):
         raw = history.as_dict()
     elif isinstance(getattr(history, "history", None), Mapping):
@@ -64,16 +65,27 @@ def _read_history(history: Any) -> tuple[dict[str, list[float]], dict[str, np.nd
         raise ArgumentTypeError(
             f"expected a History (with as_dict()) or a dict of per-epoch lists, got {type(history).__name__}"
         )
-    out: dict[str, list[float]] = {}
+    out: dict[str, np.ndarray] = {}
     missing: dict[str, np.ndarray] = {}
     for key, values in raw.items():
         if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
             continue  # scalars or text (e.g. a stop reason) are not curves
         try:
-            out[str(key)] = [float(v) if v is not None else float("nan") for v in values]
+            # one conversion for the whole column (None becomes NaN); only a column holding NaN is walked to
+            # tell an epoch not measured (None) from a measured NaN
+            column = np.array(values, dtype=np.float64)
         except (TypeError, ValueError):
+            try:
+                column = np.array([float(v) if v is not None else float("nan") for v in values], dtype=np.float64)
+            except (TypeError, ValueError):
+                continue
+        if column.ndim != 1:
             continue
-        missing[str(key)] = np.array([v is None for v in values], dtype=bool)
+        out[str(key)] = column
+        nan = np.isnan(column)
+        missing[str(key)] = (
+            np.fromiter((v is None for v in values), dtype=bool, count=len(column)) if nan.any() else nan
+        )
     return out, missing
 
 
@@ -120,7 +132,7 @@ def _floor_label(floor: float) -> str:
     return f"0 drawn at the floor {floor:.0e} (a log axis cannot show 0)"
 
 
-def _epochs(hist: Mapping[str, Sequence[float]], n: int) -> np.ndarray:
+def _epochs(hist: Mapping[str, Sequence[float] | np.ndarray], n: int) -> np.ndarray:
     if "epoch" in hist and len(hist["epoch"]) == n:
         return np.asarray(hist["epoch"], dtype=np.float64)
     return np.arange(1, n + 1, dtype=np.float64)
@@ -135,10 +147,10 @@ def _pick_mode(monitor: str, mode: str, history: Any = None) -> str:
     base = monitor[4:] if monitor.startswith("val_") else monitor
     if isinstance(metrics, Mapping) and base in metrics:
         return "max" if metrics[base].greater_is_better else "min"
-    return "max" if any(tag in monitor.lower() for tag in HIGHER_IS_BETTER) else "min"
+    return "max" if higher_is_better_name(monitor) else "min"
 
 
-def best_epoch_index(values: Sequence[float], mode: str = "min") -> int | None:
+def best_epoch_index(values: Sequence[float] | np.ndarray, mode: str = "min") -> int | None:
     """Index of the best finite value (first one on ties), or None when there is none.
 
     Example:
@@ -147,6 +159,8 @@ def best_epoch_index(values: Sequence[float], mode: str = "min") -> int | None:
         1
     """
     arr = as_float_array(values, "best_epoch_index values")
+    if mode not in ("min", "max"):
+        raise ArgumentError(f"best_epoch_index: mode must be 'min' or 'max', got {mode!r}")
     finite = np.isfinite(arr)
     if not finite.any():
         return None
@@ -154,7 +168,7 @@ def best_epoch_index(values: Sequence[float], mode: str = "min") -> int | None:
     return int(np.argmin(masked) if mode == "min" else np.argmax(masked))
 
 
-def _metric_names(hist: Mapping[str, Sequence[float]]) -> list[str]:
+def _metric_names(hist: Mapping[str, Sequence[float] | np.ndarray]) -> list[str]:
     names: list[str] = []
     for key in hist:
         base = key[4:] if key.startswith("val_") else key
@@ -203,6 +217,8 @@ def plot_loss_curves(
     title: str | None = None,
     panel_titles: Mapping[str, str] | None = None,
     save_path: str | Path | None = None,
+    ax: Any = None,
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """Training and validation loss (and each metric) against epoch, with the best epoch marked.
 
@@ -210,10 +226,17 @@ def plot_loss_curves(
         history: a History or ``{"loss": [...], "val_loss": [...], "accuracy": [...], ...}``.
         metrics: metric names to draw beside the loss (default: every metric in the history;
             ``val_<name>`` is drawn with ``<name>``). Pass ``[]`` for the loss panel only.
-        monitor: the key whose best value marks the best epoch (default ``val_loss`` when present,
-            else ``loss``); the best epoch gets a dotted vertical line in every panel and a dot.
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (a downslope History's Metric says which way is
-            better; for other histories, max for accuracy-like names).
+        monitor: the key whose best value marks the best epoch; the best epoch gets a dotted vertical
+            line in every panel and a dot, and the legend names the quantity and who chose it. Default:
+            what the run monitored (a downslope History's ``monitor``: its EarlyStopping's with
+            ``restore_best_weights``, so the epoch marked is the one whose weights the model holds, else
+            its ModelCheckpoint's with ``save_best_only``, else its EarlyStopping's), else ``val_loss``
+            when present, else ``loss``.
+        mode: ``"min"``, ``"max"`` or ``"auto"``: a downslope History's Metric (or the run's callback,
+            for its monitor) says which way is better; otherwise only the known higher-is-better
+            metric names (accuracy, auc, f1, precision, recall, r2, iou, ... as whole names after a
+            ``val_`` prefix) are maximized, and every other name, one this list does not know
+            included, is taken as better when lower (pass ``mode="max"`` for such a score).
         log_scale: logarithmic y axis for the loss panel; None (default) picks it when the
             losses are positive and span more than a factor of 50. A log axis says "(log scale)"
             in its label. A log axis cannot show 0 or a negative value: zeros are drawn at a floor a
@@ -221,6 +244,11 @@ def plot_loss_curves(
             negative loss (an NLL or ELBO can be) makes the axis linear, with a UserWarning.
         panel_titles: ``{name: title}`` for panels whose default title (the name) says too little,
             e.g. ``{"grad_norm": "Mini-batch gradient norm (sampled every 10 batches)"}``.
+        ax: draw into these matplotlib Axes instead of a new figure: one Axes per panel (the loss,
+            then each metric), e.g. ``plt.subplots(1, 2)[1]``; a single Axes when there is one panel
+            (``metrics=[]`` draws the loss only). The Axes' figure is returned (and saved).
+        figsize: ``(width, height)`` in inches of the new figure (default: 5 inches per panel, at
+            most 16, by 4.2); not with ``ax``.
 
     An epoch whose value is None was not measured (``fit(validation_freq=k)`` validates every k-th
     epoch only): it is left out, and the series is drawn with markers through the epochs it was
@@ -238,11 +266,31 @@ def plot_loss_curves(
     for name in names:
         if name not in hist and f"val_{name}" not in hist:
             raise ArgumentError(f"plot_loss_curves: metric {name!r} is not in the history; its keys are {sorted(hist)}")
-    monitor = monitor or ("val_loss" if "val_loss" in hist else "loss")
+    chosen_by = None  # who chose the monitor, for the legend
+    if monitor is None:
+        run_monitor, source = getattr(history, "monitor", None), getattr(history, "monitor_source", None)
+        default_monitor = getattr(history, "default_monitor", None)
+        if isinstance(run_monitor, str) and callable(default_monitor) and default_monitor() in hist:
+            monitor = default_monitor()  # the run's EarlyStopping/ModelCheckpoint monitor (or its fallback)
+            chosen_by = (
+                f"{source}'s monitor"
+                if source and monitor.removeprefix("val_") == run_monitor.removeprefix("val_")
+                else None
+            )
+        else:
+            monitor = "val_loss" if "val_loss" in hist else "loss"
     if monitor not in hist:
         raise ArgumentError(f"plot_loss_curves: monitor {monitor!r} is not in the history; its keys are {sorted(hist)}")
-    best = best_epoch_index(hist[monitor], _pick_mode(monitor, mode, history))
-    losses = np.array([v for k in ("loss", "val_loss") for v in hist.get(k, [])], dtype=np.float64)
+    if chosen_by is not None and mode == "auto" and hasattr(history, "best"):
+        number, _ = history.best()  # as the callback judged it: its mode, min_delta and start_from_epoch
+        epochs_of_monitor = _epochs(hist, len(hist[monitor]))
+        found = np.flatnonzero(epochs_of_monitor == number) if number is not None else np.array([], dtype=int)
+        best = int(found[0]) if found.size else None
+        maximized = bool(history.maximizes())
+    else:
+        maximized = _pick_mode(monitor, mode, history) == "max"
+        best = best_epoch_index(hist[monitor], "max" if maximized else "min")
+    losses = np.concatenate([hist[k] for k in ("loss", "val_loss") if k in hist])
     if log_scale is None:
         finite_losses = losses[np.isfinite(losses)]
         log_scale = bool(
@@ -255,10 +303,11 @@ def plot_loss_curves(
     # one batch per epoch (fit's History.params): the gradient measured is the whole training split's
     full_batch = getattr(history, "params", {}).get("steps") == 1
     panels = 1 + len(names)
-    width = min(5.0 * panels, 16.0)
-    fig = new_figure(width=width, height=4.2)
-    legend_chars = _legend_chars(width / panels)
-    axes = fig.subplots(1, panels, squeeze=False)[0]
+    what = "a matplotlib Axes" if panels == 1 else f"{panels} Axes, one per panel (loss, {', '.join(names)})"
+    fig, given = target_axes(ax, figsize, (min(5.0 * panels, 16.0), 4.2), panels, "plot_loss_curves", what)
+    width = float(fig.get_figwidth()) * (1.0 if given is None else float(given[0].get_position().width))
+    legend_chars = _legend_chars(width / (panels if given is None else 1))
+    axes = fig.subplots(1, panels, squeeze=False)[0] if given is None else given
     for ax, base in zip(axes, ["loss", *names]):
         marked = False  # one legend entry for the not-finite marks of a panel
         panel_floor = floor if base == "loss" else None
@@ -314,13 +363,10 @@ def plot_loss_curves(
                 )
         if best is not None:
             epoch_value = _epochs(hist, len(hist[monitor]))[best]
-            ax.axvline(
-                epoch_value,
-                color="gray",
-                ls=":",
-                lw=1.5,
-                label=f"best epoch {epoch_value:g} ({_pretty(monitor)} {hist[monitor][best]:.4g})",
-            )
+            said = f"{_pretty(monitor)} {hist[monitor][best]:.4g}"
+            if chosen_by or maximized:  # what is not the default (lowest loss) is said in words
+                said += f": the {'highest' if maximized else 'lowest'}" + (f", {chosen_by}" if chosen_by else "")
+            ax.axvline(epoch_value, color="gray", ls=":", lw=1.5, label=f"best epoch {epoch_value:g} ({said})")
         if panel_floor is not None:
             ax.axhline(panel_floor, color="0.4", ls=":", lw=1.0, label=_floor_label(panel_floor))
         ax.set_xlabel("epoch")
@@ -370,10 +416,14 @@ def plot_learning_rate(
     x_label: str = "epoch",
     title: str = "Learning rate",
     save_path: str | Path | None = None,
+    ax: Any = None,
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """The learning rate against epoch (or step), from a History with an ``lr`` key or a list.
 
-    ``log_scale=None`` picks a log axis when the rate spans more than a factor of 10.
+    ``log_scale=None`` picks a log axis when the rate spans more than a factor of 10. ``ax``: draw
+    into this matplotlib Axes instead of a new figure (its figure is returned and saved);
+    ``figsize``: ``(width, height)`` in inches of the new figure (default 6 x 3.8), not with ``ax``.
 
     Example:
         >>> from downslope.viz.curves import plot_learning_rate
@@ -396,8 +446,8 @@ def plot_learning_rate(
     positive = rates[np.isfinite(rates) & (rates > 0)]
     if log_scale is None:
         log_scale = positive.size > 0 and positive.max() / positive.min() > 10.0
-    fig = new_figure(width=6.0, height=3.8)
-    ax = fig.subplots()
+    fig, given = target_axes(ax, figsize, (6.0, 3.8), 1, "plot_learning_rate")
+    ax = fig.subplots() if given is None else given[0]
     # A rate holds for the whole epoch (or step) it is logged for, so draw it as a staircase.
     ax.plot(x, rates, "-", color=color(2), lw=1.8, drawstyle="steps-post", marker="." if len(rates) <= 60 else None)
     if log_scale:
@@ -454,6 +504,8 @@ def plot_gradient_norms(
     x_label: str | None = None,
     title: str | None = None,
     save_path: str | Path | None = None,
+    ax: Any = None,
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """One line per layer (or parameter): its gradient's L2 norm over training.
 
@@ -467,6 +519,11 @@ def plot_gradient_norms(
     On the log axis (default) a norm of exactly 0 (a layer whose gradient died, e.g. dead ReLUs) is
     drawn at a floor a decade below the smallest positive norm, which a dotted line names in the
     legend; a negative value makes the axis linear, with a UserWarning.
+
+    Up to ten layers get one colour, dash pattern and marker each (told apart without colour); more
+    are shaded along viridis. ``ax``: draw into this matplotlib Axes instead of a new figure (its
+    figure is returned and saved); ``figsize``: ``(width, height)`` in inches of the new figure
+    (default 7 x 4.2), not with ``ax``.
 
     Example:
         >>> from downslope.viz.curves import plot_gradient_norms
@@ -488,8 +545,8 @@ def plot_gradient_norms(
     floor = None
     if log_scale:
         log_scale, floor = _log_floor(np.concatenate(list(arrays.values())), "plot_gradient_norms")
-    fig = new_figure(width=7.0, height=4.2)
-    ax = fig.subplots()
+    fig, given = target_axes(ax, figsize, (7.0, 4.2), 1, "plot_gradient_norms")
+    ax = fig.subplots() if given is None else given[0]
     many = len(series) > 10
     if many:
         from matplotlib import colormaps
@@ -503,7 +560,10 @@ def plot_gradient_norms(
             color=line_color,
             lw=1.4,
             label=str(name),
-            marker="o" if len(arr) == 1 else None,
+            ls=linestyle(i) if not many else "-",
+            marker="o" if len(arr) == 1 else (None if many else marker(i)),
+            markevery=max(1, len(arr) // 8),
+            ms=4,
         )
     if floor is not None:
         ax.axhline(floor, color="0.4", ls=":", lw=1.0, label=_floor_label(floor))
@@ -528,7 +588,7 @@ def plot_gradient_norms(
 
 
 def _wall_times(
-    name: str, hist: Mapping[str, Sequence[float]], n: int, given: Sequence[float] | None
+    name: str, hist: Mapping[str, Sequence[float] | np.ndarray], n: int, given: Sequence[float] | None
 ) -> np.ndarray | None:
     """Seconds since the start of training at the end of each epoch (None when the run records none)."""
     if given is not None:
@@ -545,7 +605,7 @@ def _wall_times(
 
 
 def _diverged_at(
-    history: Any, hist: Mapping[str, Sequence[float]], missing: Mapping[str, np.ndarray] | None = None
+    history: Any, hist: Mapping[str, Sequence[float] | np.ndarray], missing: Mapping[str, np.ndarray] | None = None
 ) -> float | None:
     """The epoch a run diverged at, or None: its first epoch whose loss (or validation loss) is NaN or
     infinite, else its last epoch when training's divergence guard stopped it (a History's
@@ -581,8 +641,10 @@ def plot_compare(
     updates_per_epoch: Mapping[str, int] | None = None,
     labels: Mapping[str, str] | None = None,
     save_path: str | Path | None = None,
+    ax: Any = None,
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
-    """Several runs overlaid, one colour per run: the training loss (top row, solid) and the validation
+    """Several runs overlaid, one colour and one marker per run: the training loss (top row, solid) and the validation
     loss (bottom row, dashed, when any run has one) against epoch, against updates (when
     ``updates_per_epoch`` is given) and against wall time.
 
@@ -599,6 +661,12 @@ def plot_compare(
             against updates (epoch x updates per epoch: one per sample for batch size 1), so runs of
             different batch sizes are compared by the number of steps they took.
         labels: ``{run name: legend text}`` (default: the name).
+        ax: draw into these matplotlib Axes instead of a new figure: a rows x columns grid of them
+            (as ``plt.subplots(rows, columns)`` returns it; rows: training loss, then validation loss
+            when any run has one; columns: epoch, then updates when ``updates_per_epoch`` is given,
+            then wall time when every run has times). The figure is returned (and saved).
+        figsize: ``(width, height)`` in inches of the new figure (default 5 per column by 3.6 per
+            row); not with ``ax``.
 
     An epoch whose value is None (not measured: ``fit(validation_freq=k)``) is left out, the series
     drawn with markers through its measured epochs. On the log axis (default) a loss of 0 is drawn
@@ -631,10 +699,16 @@ def plot_compare(
     )
     floor = None
     if log_scale:
-        every_loss = np.array([v for h in hists.values() for key, _ in rows for v in h.get(key, [])], dtype=np.float64)
+        every_loss = np.concatenate([h[key] for h in hists.values() for key, _ in rows if key in h])
         log_scale, floor = _log_floor(every_loss, "plot_compare")
-    fig = new_figure(width=5.0 * len(columns), height=3.6 * len(rows) + 0.6)
-    grid = fig.subplots(len(rows), len(columns), squeeze=False)
+    shape = f"{len(rows)} x {len(columns)} grid of Axes (rows: {', '.join(k for k, _ in rows)}; columns: {', '.join(columns)})"
+    fig, given = target_axes(
+        ax, figsize, (5.0 * len(columns), 3.6 * len(rows) + 0.6), len(rows) * len(columns), "plot_compare", shape
+    )
+    if given is None:
+        grid = fig.subplots(len(rows), len(columns), squeeze=False)
+    else:
+        grid = np.array(given, dtype=object).reshape(len(rows), len(columns))
     diverged = {name: _diverged_at(runs[name], hist, missing[name]) for name, hist in hists.items()}
     for i, (name, hist) in enumerate(hists.items()):
         n = len(hist["loss"])
@@ -663,9 +737,11 @@ def plot_compare(
             for c, column in enumerate(columns):
                 ax = grid[r][c]
                 x = xs[column][: len(all_values)][measured]
+                # a marker of its own per run (every eighth of the curve): runs differ by more than colour
                 ax.plot(
                     x, values, style, color=color(i), lw=1.6, label=label if (r, c) == (0, 0) else None,
-                    marker=None if measured.all() else "o", ms=3,
+                    marker=marker(i + 1), ms=3 if not measured.all() else 5,  # 'o' marks the target reached
+                    markevery=1 if not measured.all() else max(1, len(values) // 8),
                 )  # fmt: skip
                 finite = np.flatnonzero(np.isfinite(values))
                 if diverged_at is not None and finite.size:  # where the curve ends: the last finite value
@@ -710,9 +786,12 @@ def plot_compare(
             what = "Training loss" if key == "loss" else "Validation loss"
             ax.set_title(f"{what} against {column.replace(' (s)', '')}", fontsize=10)
     # one legend for the runs, below the panels (inside one it would hide curves)
-    fig.legend(
-        run_handles, run_texts, loc="outside lower center", ncol=min(3, len(run_texts)), fontsize=8, frameon=False
-    )
+    if given is None:
+        fig.legend(
+            run_handles, run_texts, loc="outside lower center", ncol=min(3, len(run_texts)), fontsize=8, frameon=False
+        )
+    else:  # a figure the caller laid out: the runs' legend goes on the first panel
+        grid[0][0].legend(run_handles, run_texts, fontsize=7, loc="best", framealpha=0.8)
     if untimed:
         shown = ", ".join(repr(name) for name in untimed[:3]) + (", ..." if len(untimed) > 3 else "")
         note = f"no wall time recorded for {shown}: the panels against time are left out"

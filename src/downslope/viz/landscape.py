@@ -28,7 +28,7 @@ from ..errors import ArgumentError, ArgumentTypeError
 from ..optim.protocols import OptimizerLike
 from ..tensor import Tensor, tensor
 from ..train.stepping import needs_closure
-from ._mpl import as_float_array, color, finish, new_figure, require_matplotlib
+from ._mpl import as_float_array, color, finish, linestyle, marker, new_figure, require_matplotlib, target_axes
 from .testfunctions import Surface, get_surface
 
 if TYPE_CHECKING:
@@ -239,7 +239,9 @@ def optimizer_paths(
 
     results: dict[str, OptimizerPath] = {}
     for name, spec in specs.items():
-        point = tensor(start_xy, requires_grad=True)  # float32, the library default
+        # float32, the library default; on the host whatever the default device (two numbers: the path is
+        # recorded step by step, which a device would have to copy back at every step)
+        point = tensor(start_xy, requires_grad=True, device="cpu")
         opt, scheduler = _build_optimizer(name, spec, [point])
         settings = _settings(opt, scheduler)  # before the run: a scheduler changes the rate as it goes
         points = np.full((steps + 1, 2), np.nan)
@@ -397,7 +399,13 @@ def _contour(ax: Axes, fig: Figure, s: Surface, grid_size: int, levels: int) -> 
         norm = LogNorm(lvls[0], lvls[-1])
         filled = ax.contourf(X, Y, gap, levels=lvls, norm=norm, cmap="viridis", alpha=0.85)
         ax.contour(X, Y, gap, levels=lvls[::2], colors="white", linewidths=0.3, alpha=0.5)
-        fig.colorbar(filled, ax=ax, label="f − f*  (contour levels, log scale)", format="%.0e")
+        from matplotlib.ticker import LogFormatterSciNotation, LogLocator
+
+        # ticks at whole decades (1e-03, 1e-02, ...), not at whichever contour levels fall under them
+        fig.colorbar(
+            filled, ax=ax, label="f − f*  (contour levels, log scale)", ticks=LogLocator(base=10.0),
+            format=LogFormatterSciNotation(),
+        )  # fmt: skip
     else:
         filled = ax.contourf(X, Y, Z, levels=levels, cmap="coolwarm", alpha=0.85)
         ax.contour(X, Y, Z, levels=levels, colors="white", linewidths=0.3, alpha=0.5)
@@ -495,32 +503,49 @@ def _draw(
     levels: int,
     labels: Mapping[str, str] | None = None,
     animated: bool = False,
+    given: list[Any] | None = None,
+    resize: bool = True,
 ) -> tuple[Axes, Axes, dict[str, _Drawn]]:
     """The map and the loss panel with every full path; ``labels`` replaces the legend's texts (an
     animation lays the figure out with each path's longest frame label); ``animated`` names the X
-    marker "current point" rather than "end"."""
-    ax_map, ax_loss = fig.subplots(1, 2, width_ratios=[1.35, 1.0])
+    marker "current point" rather than "end"; ``given``: the (map, loss) Axes to draw into (the
+    figure's size is then left alone)."""
+    ax_map, ax_loss = fig.subplots(1, 2, width_ratios=[1.35, 1.0]) if given is None else given
     _contour(ax_map, fig, s, grid_size, levels)
     drawn: dict[str, _Drawn] = {}
     steps = max(len(p.points) for p in paths.values()) - 1
+    stopped_rank = 0  # the notes of stopped runs are stacked in the panel's corner, one line each
     for i, (name, path) in enumerate(paths.items()):
         pts = path.points
         c = color(i)
-        (line,) = ax_map.plot(pts[:, 0], pts[:, 1], "-", color=c, lw=1.6, marker=".", ms=3, zorder=4)
+        # each path its own dash pattern and marker as well as colour (told apart without colour vision)
+        (line,) = ax_map.plot(
+            pts[:, 0], pts[:, 1], color=c, lw=1.6, ls=linestyle(i), marker=marker(i), ms=4,
+            markevery=max(1, len(pts) // 10), zorder=4,
+        )  # fmt: skip
         ax_map.plot(*path.points[0], "o", ms=8, mfc="white", mec="black", zorder=7)
         (end_marker,) = ax_map.plot(*path.final_point, "X", ms=10, color=c, mec="black", mew=0.8, zorder=7)
         values = _loss_values(s, path)
         # The path colours are explained once, in the loss panel's legend, with each final value.
         label = _wrap((labels or {}).get(name) or _legend_label(s, name, path))
-        (loss_line,) = ax_loss.plot(np.arange(len(values)), values, color=c, lw=1.6, label=label)
+        (loss_line,) = ax_loss.plot(
+            np.arange(len(values)), values, color=c, lw=1.6, ls=linestyle(i), marker=marker(i), ms=4,
+            markevery=max(1, len(values) // 10), label=label,
+        )  # fmt: skip
         marks: tuple[Any, ...] = ()
         if path.stopped_at is not None:
-            # The curve ends early: say where and why on the panel, not only in the legend.
+            # The curve ends early: say where and why on the panel, not only in the legend. The notes are
+            # stacked inside the panel's top right corner, each tied to its curve's end by a thin line:
+            # written beside the ends they overlapped one another and ran past the axes.
             k = path.final_step
             (cross,) = ax_loss.plot([k], [values[k]], "x", color=c, ms=8, mew=2, zorder=5)
             note = ax_loss.annotate(
-                _panel_note(path), (k, values[k]), xytext=(4, 4), textcoords="offset points", fontsize=7, color=c
-            )
+                _panel_note(path), (k, values[k]), xytext=(0.98, 0.97 - 0.075 * stopped_rank),
+                textcoords="axes fraction", ha="right", va="top", fontsize=7, color=c, annotation_clip=False,
+                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+                arrowprops={"arrowstyle": "-", "color": c, "lw": 0.6, "alpha": 0.45}, zorder=6,
+            )  # fmt: skip
+            stopped_rank += 1
             marks = (cross, note)
         drawn[name] = _Drawn(line, end_marker, loss_line, stop_marks=marks)
     ax_map.plot([], [], "o", ms=8, mfc="white", mec="black", label="start")
@@ -549,7 +574,8 @@ def _draw(
     for d, text in zip(drawn.values(), legend.get_texts()):  # the loss curves come first, in the paths' order
         d.legend_text = text
     lines = sum(t.get_text().count("\n") + 1 for t in legend.get_texts())
-    fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + 0.17 * lines + 0.3)  # the panels keep their size
+    if given is None and resize:
+        fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + 0.17 * lines + 0.3)  # the panels keep their size
     return ax_map, ax_loss, drawn
 
 
@@ -582,6 +608,8 @@ def plot_landscape(
     title: str | None = None,
     save_path: str | Path | None = None,
     gif_path: str | Path | None = None,
+    ax: Any = None,
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """Contours of ``surface`` with every optimizer's path (start ``o``, end ``X``, minima ``*``)
     and, beside it, each optimizer's ``f - f*`` against step on a log scale (``f`` on a linear scale
@@ -597,6 +625,11 @@ def plot_landscape(
     ``grid_size`` (points per axis of the contour grid) and ``levels`` (contour levels) are integers
     of at least 2. ``gif_path`` also writes the animation (see :func:`animate_landscape`).
 
+    Each optimizer has its own colour (colour-blind-safe), dash pattern and marker. ``ax``: draw
+    into these two matplotlib Axes, ``(map, loss panel)``, instead of a new figure (their figure is
+    returned and saved; the title then goes on the map). ``figsize``: ``(width, height)`` in inches
+    of the new figure (default 13 x 5.4, grown to fit the legend; a given size is kept); not with ``ax``.
+
     Example:
         >>> from downslope import optim
         >>> from downslope.viz.landscape import optimizer_paths, plot_landscape
@@ -609,11 +642,15 @@ def plot_landscape(
     _as_paths(paths)
     grid_size = _check_count(grid_size, "grid_size", "plot_landscape", "points per axis of the contour grid")
     levels = _check_count(levels, "levels", "plot_landscape", "contour levels")
-    fig = new_figure(width=13.0, height=5.4)
-    _draw(fig, s, paths, grid_size, levels)
+    fig, given = target_axes(ax, figsize, (13.0, 5.4), 2, "plot_landscape", "two Axes: (map, loss panel)")
+    ax_map, _, _ = _draw(fig, s, paths, grid_size, levels, given=given, resize=figsize is None)
     steps = max(len(p.points) for p in paths.values()) - 1
     start = next(iter(paths.values())).points[0]
-    fig.suptitle(title or f"{len(paths)} optimizers, {steps} steps from ({start[0]:g}, {start[1]:g})")
+    heading = title or f"{len(paths)} optimizers, {steps} steps from ({start[0]:g}, {start[1]:g})"
+    if given is None:
+        fig.suptitle(heading)
+    else:  # a figure the caller laid out may hold other plots: the title is this plot's own
+        ax_map.set_title(f"{heading}\n{ax_map.get_title()}", fontsize=10)
     finish(fig, save_path)
     if gif_path is not None:
         animate_landscape(s, paths, gif_path)

@@ -88,14 +88,14 @@ class Surface:
 
     def value(self, x: Any, y: Any) -> np.ndarray:
         """``f`` evaluated elementwise on arrays ``x`` and ``y`` (float64, no graph recorded)."""
-        with no_grad():
-            out = self.formula(tensor(x, dtype="float64"), tensor(y, dtype="float64"))
+        with no_grad():  # on the host whatever the default device: the values are for a plot (NumPy, matplotlib)
+            out = self.formula(tensor(x, dtype="float64", device="cpu"), tensor(y, dtype="float64", device="cpu"))
         return np.asarray(out.array, dtype=np.float64)
 
     def gradient(self, point: Sequence[float] | np.ndarray) -> np.ndarray:
         """The gradient ``(df/dx, df/dy)`` at one point, by backpropagation in float64."""
         with enable_grad():
-            p = tensor(point, dtype="float64", requires_grad=True)
+            p = tensor(point, dtype="float64", requires_grad=True, device="cpu")  # a NumPy answer: on the host
             if p.shape != (2,):
                 raise ArgumentError(f"Surface '{self.name}'.gradient: expected one point (x, y), got shape {p.shape}")
             self(p).backward()
