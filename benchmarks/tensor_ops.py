@@ -3,9 +3,11 @@
 
 Large: ``clamp`` with tensor bounds, ``index_put_(..., accumulate=True)`` of 2000 rows (with
 ``index_add`` beside it), ``roll`` along one and two dims, ``tril``/``triu``, ``median(dim)``,
-``kthvalue(dim)``, ``kron`` of two 32x32 matrices and ``lgamma`` (of normal values, half of them
-negative, and of positive ones). Small: ``std(1)``, ``var(1)``, ``mean(1)``,
-``permute`` and ``transpose``.
+``kthvalue(dim)``, ``kron`` of two 32x32 matrices, ``lgamma`` (of normal values, half of them
+negative, and of positive ones), the outer-product einsums ``i,j->ij`` (two rows) and ``bi,bj->bij``
+(64 rows of 64), and the division family by a tensor (``div``, ``true_divide``, ``remainder``,
+``floor_divide``; the divisor's magnitude in (0.5, 2), either sign). Small: ``std(1)``, ``var(1)``,
+``mean(1)``, ``std()``/``var()`` of 10 elements, ``permute`` and ``transpose``.
 
 Peers run in one process on the same data, interleaved slice by slice (the order rotating), so a
 burst of load from other jobs hits both alike; each line is the median over slices of CPU time per
@@ -48,6 +50,12 @@ def large_cases(shape: tuple[int, int]) -> list[tuple[str, Callable[[Any, dict[s
         ("kron 32x32", lambda L, a: L.kron(a["x"][:32, :32], a["x"][:32, :32])),
         ("lgamma", lambda L, a: L.lgamma(a["x"])),
         ("lgamma (x > 0)", lambda L, a: L.lgamma(a["p"])),
+        ("einsum i,j->ij", lambda L, a: L.einsum("i,j->ij", a["x"][0], a["x"][1])),
+        ("einsum bi,bj->bij 64x64", lambda L, a: L.einsum("bi,bj->bij", a["x"][:64, :64], a["x"][64:128, :64])),
+        ("div(T)", lambda L, a: L.div(a["x"], a["d"])),
+        ("true_divide(T)", lambda L, a: L.true_divide(a["x"], a["d"])),
+        ("remainder(T)", lambda L, a: L.remainder(a["x"], a["d"])),
+        ("floor_divide(T)", lambda L, a: L.floor_divide(a["x"], a["d"])),
     ]
 
 
@@ -56,6 +64,8 @@ SMALL_CASES: list[tuple[str, Callable[[Any, dict[str, Any]], Any]]] = [
     ("x.var(1)", lambda L, a: a["x"].var(1)),
     ("x.std(1, unbiased=False)", lambda L, a: a["x"].std(1, unbiased=False)),
     ("x.mean(1)", lambda L, a: a["x"].mean(1)),
+    ("t.std() (10 elements)", lambda L, a: a["t"].std()),
+    ("t.var() (10 elements)", lambda L, a: a["t"].var()),
     ("x.permute(1, 0)", lambda L, a: a["x"].permute(1, 0)),
     ("b.permute(0, 2, 1, 3)", lambda L, a: a["b"].permute(0, 2, 1, 3)),
     ("x.transpose(0, 1)", lambda L, a: a["x"].transpose(0, 1)),
@@ -74,6 +84,8 @@ def arrays(shape: tuple[int, int]) -> dict[str, np.ndarray]:
         "s": rng.standard_normal((n, shape[1])).astype(np.float32),
         "b": rng.standard_normal((4, 8, 16, 32)).astype(np.float32),
         "p": rng.uniform(0.1, 30.0, shape).astype(np.float32),
+        "d": (rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)).astype(np.float32),
+        "t": rng.standard_normal(10).astype(np.float32),
     }
 
 

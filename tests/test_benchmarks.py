@@ -80,6 +80,14 @@ def run_quick(script: str, *extra: str) -> str:
             ["BLAS:", "CPU:", "erf float32 (-0.9, 0.9)", "bessel_y1 float64 wide", "geometric mean"],
         ),
         (
+            "distributions_rsample.py",
+            ["BLAS:", "CPU:", "Gamma(c, 1) rsample backward", "zeta(3, q ~ -2e4)", "geometric mean"],
+        ),
+        (
+            "fft_sort.py",
+            ["BLAS:", "CPU:", "rfft 64x16x1024", "topk k=2 1024x64 fwd+bwd", "kthvalue k=100", "geometric mean"],
+        ),
+        (
             "embedding_training.py",
             ["BLAS:", "CPU:", "MF 1M+200k x 32", "word2vec", "two-tower", "dense Embedding"]
             + ["target: downslope/torch <= 1.00"],

@@ -56,6 +56,12 @@ class DTypeError(ArgumentTypeError, RuntimeError):
     (``except RuntimeError:`` code catches it, ``except TypeError:`` code too)."""
 
 
+class ArgumentTypeRuntimeError(ArgumentTypeError, RuntimeError):
+    """An argument or a function's result of the wrong type where PyTorch raises RuntimeError (torch.func's
+    primals that are not a tuple, a function under grad that returns a float). Also a TypeError, so
+    ``except TypeError:`` code catches it too."""
+
+
 class DTypeValueError(DTypeError, ValueError):
     """A dtype mismatch PyTorch reports as a ValueError (a recurrent layer's input against its weights).
     Also a TypeError and a RuntimeError, as every DTypeError is."""

@@ -1,7 +1,8 @@
 """torch.fft: discrete Fourier transforms with gradients (``import downslope as torch; torch.fft.rfft(x)``).
 
-Three recorded transforms carry every function here, each computed by the array's own ``fft`` module
-(NumPy's pocketfft on the host, which keeps float32 as complex64; CuPy's cuFFT on a GPU):
+Three recorded transforms carry every function here, each computed by scipy.fft on the host when SciPy
+is installed (pocketfft, float32 kept in single precision as torch does; numpy.fft otherwise) and by the
+array's own ``fft`` module on a device (CuPy's cuFFT on a GPU):
 
 - complex to complex (fft, ifft, fft2, ifft2, fftn, ifftn): the gradient of ``y = T x`` is ``T^H g``,
   the transform the other way with the same scale (``norm`` swapped between "backward" and "forward");
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError
 from .ops.complex import conj, real, register
 from .ops.pointwise import astype
 from .tensor import Tensor, record_op
@@ -72,22 +73,50 @@ Dims = tuple[int, ...]
 
 def _norm(norm: Any, fn: str) -> str:
     if not isinstance(norm, (str, type(None))) or norm not in _NORMS:
-        raise ArgumentError(
+        raise InvalidValueError(  # torch: a RuntimeError
             f'{fn}: Invalid normalization mode: {norm!r}; expected None, "forward", "backward" or "ortho"'
         )
     return _NORMS[norm]
 
 
 def _fft_of(arr: Any) -> Any:
-    """The ``fft`` module of an array's namespace (numpy.fft, cupy.fft)."""
+    """The module that transforms ``arr``: scipy.fft for a host array when SciPy is installed, else the
+    ``fft`` module of the array's namespace (numpy.fft, cupy.fft)."""
+    if type(arr) is np.ndarray:
+        return _host_fft()
     return backend.namespace_of(arr).fft
+
+
+_HOST_FFT: list[Any] = []  # the host's transform module, chosen on the first transform
+
+
+def _host_fft() -> Any:
+    """scipy.fft when it can be imported, else numpy.fft. Both run pocketfft, but NumPy (2.x) loops
+    over the transformed lines one at a time and takes a real float32 input through float64 (7-15x
+    slower than SciPy on a (64, 16, 1024) float32 rfft); SciPy vectorises across lines and keeps
+    float32 in single precision, as torch does. Imported here, not with downslope: SciPy's fft
+    package takes a few hundred ms to import."""
+    if not _HOST_FFT:
+        try:
+            import scipy.fft as module
+        except ImportError:  # SciPy is optional: NumPy's transforms serve, slower
+            module = np.fft
+        _HOST_FFT.append(module)
+    return _HOST_FFT[0]
+
+
+def _type_name(x: Any) -> str:
+    """The type of ``x`` as an error names it: with its library's name where it is not a builtin, so
+    another library's tensor reads ``torch.Tensor``, not ``Tensor``."""
+    module = type(x).__module__.split(".")[0]
+    return type(x).__name__ if module == "builtins" else f"{module}.{type(x).__name__}"
 
 
 def _input(x: Any, fn: str, to_complex: bool) -> Tensor:
     """``x`` as the transform reads it: integers and booleans as the default float dtype, a real tensor
     as complex for the complex transforms (recorded casts: gradients flow back)."""
     if not isinstance(x, Tensor):
-        raise ArgumentTypeError(f"{fn}(): argument 'input' must be Tensor, not {type(x).__name__}")
+        raise ArgumentTypeError(f"{fn}(): argument 'input' must be Tensor, not {_type_name(x)}")
     kind = x.array.dtype.kind
     if kind in "iub":
         x = astype(x, backend.get_default_dtype())
@@ -111,6 +140,8 @@ def _one_dim(x: Tensor, n: Any, dim: Any, fn: str) -> tuple[Dims, tuple[int | No
     dims = _dims(x, (dim,), fn)
     if n is not None:
         _check_size(n, fn)
+    else:
+        _check_size(x.shape[dims[0]], fn)  # an empty input: named here, not by pocketfft's bare ValueError
     return dims, (None if n is None else builtins.int(n),)
 
 
@@ -126,7 +157,7 @@ def _dims(x: Tensor, dim: Any, fn: str) -> Dims:
             )
         out.append(builtins.int(d) % ndim)
     if len(set(out)) != len(out):
-        raise ArgumentError(f"{fn}: FFT dims must be unique, got dim={tuple(dim)}")
+        raise InvalidValueError(f"{fn}: FFT dims must be unique, got dim={tuple(dim)}")  # torch: a RuntimeError
     return tuple(out)
 
 
@@ -134,7 +165,7 @@ def _check_size(n: Any, fn: str) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise ArgumentTypeError(f"{fn}: the signal size must be an int, got {type(n).__name__}")
     if n < 1:
-        raise ArgumentError(f"{fn}: Invalid number of data points ({n}) specified")
+        raise InvalidValueError(f"{fn}: Invalid number of data points ({n}) specified")  # torch: a RuntimeError
 
 
 def _many_dims(x: Tensor, s: Any, dim: Any, fn: str, default: Dims | None) -> tuple[Dims, tuple[int | None, ...]]:
@@ -158,14 +189,17 @@ def _many_dims(x: Tensor, s: Any, dim: Any, fn: str, default: Dims | None) -> tu
     else:
         dims = _dims(x, (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim), fn)
     if s is None:
+        for d in dims:
+            _check_size(x.shape[d], fn)  # an empty input: named here, not by pocketfft's bare ValueError
         return dims, (None,) * len(dims)
     if len(s) != len(dims):
         raise ArgumentError(
             f"{fn}: When given, dim and shape arguments must have the same length (got s={s} and dim={dims})"
         )
     sizes: list[int | None] = []
-    for n in s:
+    for d, n in zip(dims, s):
         if n == -1:
+            _check_size(x.shape[d], fn)  # as above
             sizes.append(None)
         else:
             _check_size(n, fn)
@@ -364,7 +398,7 @@ def _c2r_sizes(x: Tensor, dims: Dims, sizes: tuple[int | None, ...], fn: str) ->
     if sizes[-1] is None:
         full[-1] = 2 * (x.shape[dims[-1]] - 1)
         if full[-1] < 1:
-            raise ArgumentError(f"{fn}: Invalid number of data points ({full[-1]}) specified")
+            raise InvalidValueError(f"{fn}: Invalid number of data points ({full[-1]}) specified")
     return tuple(full)
 
 
@@ -465,6 +499,17 @@ def _frequencies(values: np.ndarray, dtype: Any, device: Any, requires_grad: boo
     return tensor(values.astype(target), dtype=target, device=device, requires_grad=requires_grad)
 
 
+def _frequency_count(n: Any, fn: str) -> int:
+    """The ``n`` of fftfreq and rfftfreq: an int, 0 allowed (torch gives an empty result)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ArgumentTypeError(f"{fn}: the signal size must be an int, got {type(n).__name__}")
+    if n < 0:
+        raise InvalidValueError(  # torch: a RuntimeError
+            f"{fn}: Invalid number of data points ({n}) specified: trying to create a tensor with negative dimension"
+        )
+    return builtins.int(n)
+
+
 def fftfreq(
     n: int,
     d: float = 1.0,
@@ -476,7 +521,8 @@ def fftfreq(
 ) -> Tensor:
     """The sample frequencies of an :func:`fft` of ``n`` points spaced ``d`` apart (torch.fft.fftfreq):
     ``[0, 1, ..., (n - 1) // 2, -(n // 2), ..., -1] / (d * n)``."""
-    _check_size(n, "fftfreq")
+    if _frequency_count(n, "fftfreq") == 0:  # empty, as torch (NumPy's divides by zero)
+        return _frequencies(np.zeros(0), dtype, device, requires_grad)
     return _frequencies(np.fft.fftfreq(builtins.int(n), d), dtype, device, requires_grad)
 
 
@@ -491,7 +537,8 @@ def rfftfreq(
 ) -> Tensor:
     """The sample frequencies of an :func:`rfft` of ``n`` points: ``[0, 1, ..., n // 2] / (d * n)``
     (torch.fft.rfftfreq)."""
-    _check_size(n, "rfftfreq")
+    if _frequency_count(n, "rfftfreq") == 0:  # torch's [0 / 0]: one NaN
+        return _frequencies(np.full(1, np.nan), dtype, device, requires_grad)
     return _frequencies(np.fft.rfftfreq(builtins.int(n), d), dtype, device, requires_grad)
 
 
@@ -499,7 +546,7 @@ def _shift(x: Any, dim: Any, fn: str, inverse: bool) -> Tensor:
     from .ops import roll
 
     if not isinstance(x, Tensor):
-        raise ArgumentTypeError(f"{fn}(): argument 'input' must be Tensor, not {type(x).__name__}")
+        raise ArgumentTypeError(f"{fn}(): argument 'input' must be Tensor, not {_type_name(x)}")
     if x.ndim == 0:
         return x
     dims = tuple(range(x.ndim)) if dim is None else _dims(x, (dim,) if isinstance(dim, (int, np.integer)) else dim, fn)
@@ -588,7 +635,7 @@ def stft(
 
     fn = "stft"
     if not isinstance(input, Tensor):
-        raise ArgumentTypeError(f"stft(): argument 'input' must be Tensor, not {type(input).__name__}")
+        raise ArgumentTypeError(f"stft(): argument 'input' must be Tensor, not {_type_name(input)}")
     n_fft, hop, win = _frame_sizes(n_fft, hop_length, win_length, fn)
     x = input
     if x.ndim not in (1, 2):
@@ -671,7 +718,7 @@ def istft(
 
     fn = "istft"
     if not isinstance(input, Tensor):
-        raise ArgumentTypeError(f"istft(): argument 'input' must be Tensor, not {type(input).__name__}")
+        raise ArgumentTypeError(f"istft(): argument 'input' must be Tensor, not {_type_name(input)}")
     if input.array.dtype.kind != "c":
         raise DTypeError(
             "istft requires a complex-valued input tensor matching the output from stft with return_complex=True."
@@ -728,7 +775,9 @@ def istft(
     kept = envelope[:, start : min(end, full)]
     smallest = _smallest_magnitude(kept)
     if smallest is not None and smallest < 1e-11:
-        raise ArgumentError(f"istft: window overlap add min: {smallest} (the window fails the NOLA condition)")
+        raise InvalidValueError(  # torch: a RuntimeError
+            f"istft: window overlap add min: {smallest} (the window fails the NOLA condition)"
+        )
     y = summed[:, start : min(end, full)] / kept
     if end > full:
         warnings.warn(

@@ -30,7 +30,15 @@ import numpy as np
 
 from . import autograd, backend
 from .devices import to_host
-from .errors import ArgumentError, ArgumentTypeError, InvalidValueError, OutOfRangeError, ShapeError, StateError
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    ArgumentTypeRuntimeError,
+    InvalidValueError,
+    OutOfRangeError,
+    ShapeError,
+    StateError,
+)
 from .graph import enable_grad, is_grad_enabled
 from .ops.shape import stack
 from .tensor import Tensor, to_array, wrap_array
@@ -326,9 +334,16 @@ def grad_and_value(
         with enable_grad():
             result = func(*call_args, **kwargs)
         out, aux = _split_aux(result, has_aux, "grad")
-        if not isinstance(out, Tensor) or out.array.size != 1:
-            shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ArgumentTypeError(f"func.grad: the function must return a scalar tensor, got {shape}")
+        # torch raises RuntimeError for both (a TypeError too, as before)
+        if not isinstance(out, Tensor):
+            raise ArgumentTypeRuntimeError(
+                f"func.grad: the function must return a scalar tensor, got {type(out).__name__}"
+            )
+        if out.array.size != 1:
+            raise ArgumentTypeRuntimeError(
+                f"func.grad: the function must return a scalar tensor, got shape {tuple(out.shape)}; "
+                "use func.vjp or func.jacrev for a non-scalar output"
+            )
         aux = _aux_shown(aux, nested, level) if has_aux else aux
         nested = _connected(nested, [out], level)
         grads = _backward([out], wrt, [np.ones_like(out.array)], nested)  # host: follows out's namespace
@@ -422,7 +437,7 @@ def _jvp_flat(outs: Sequence[Any], context: Any, create_graph: bool) -> list[Any
 def _check_tangents(primals: Any, tangents: Any, fn: str) -> list[Any]:
     for what, value in (("primals", primals), ("tangents", tangents)):
         if not isinstance(value, tuple):
-            raise ArgumentTypeError(
+            raise ArgumentTypeRuntimeError(  # torch: a RuntimeError
                 f"func.{fn}(f, primals, tangents): expected {what} to be a tuple, got {type(value).__name__}; "
                 "it should be valid to call f(*primals)"
             )
@@ -817,7 +832,9 @@ def _combine(func: Any, out_dims: Any, results: list[Any], empty: bool) -> Any:
             raise ArgumentError(f"vmap({_name(func)}, ...): out_dims must be ints or None, got {d!r}")
         bad = next((p for p in parts if not isinstance(p, Tensor)), None)
         if bad is not None or not parts:
-            raise ArgumentError(
+            # a ValueError as torch's for a returned number, and a RuntimeError as torch's for the usual
+            # way to get one here (.item(), which torch's vmap refuses and this loop runs)
+            raise InvalidValueError(
                 f"vmap({_name(func)}, ...): `{_name(func)}` must only return Tensors, got type {type(bad)}. "
                 "Did you mean to set out_dims= to None for output?"
             )
@@ -831,6 +848,20 @@ def _combine(func: Any, out_dims: Any, results: list[Any], empty: bool) -> Any:
         else:
             combined.append(stack(parts, dim=d))
     return _unflatten(spec, combined)
+
+
+def _check_unbatched_unwritten(func: Any, unbatched: list[tuple[int, Any, int]]) -> None:
+    """Raise torch's RuntimeError if ``func`` wrote in place into an argument vmap does not batch."""
+    for k, leaf, version in unbatched:
+        if leaf._version != version:
+            raise StateError(
+                f"vmap({_name(func)}, ...): the function wrote in place into input {k} (flattened), which is "
+                f"not batched (its in_dim is None; shape {tuple(leaf.shape)}). In-place writes of batched "
+                "values into an unbatched tensor are not possible in vmap (torch refuses them too), and "
+                "this vmap runs the function once per element, so the write would repeat for each "
+                "(the first element's write has been made). Write into a copy (x = x.clone()) or an "
+                "out-of-place op, or batch that input."
+            )
 
 
 class _Slices:
@@ -903,12 +934,21 @@ def vmap(
             else:  # a constant: each element indexed when its call comes (an int index: getitem's fast path)
                 slices.append(_Slices(leaf, d))
         start = _rng_state()
+        # the unbatched tensors' version counters: an in-place write into one would repeat once per
+        # element in this loop (torch's batched call refuses it), so the first one is an error
+        unbatched = [
+            (k, leaf, leaf._version)
+            for k, (leaf, d) in enumerate(zip(leaves, dims))
+            if d is None and isinstance(leaf, Tensor)
+        ]
         results = []
         for i in range(max(size, 1)):
             if randomness == "same" and i:
                 backend.rng().bit_generator.state = start
             element = [leaf if s is None else s[i] for leaf, s in zip(leaves, slices)]
             results.append(func(*_unflatten(spec, element), **kwargs))
+            if unbatched:
+                _check_unbatched_unwritten(func, unbatched)
             if randomness == "error" and _rng_state() != start:
                 raise StateError(
                     "vmap: called random operation while in randomness error mode. Please either use the 'same' "

@@ -18,7 +18,7 @@ from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from .ops import distances as _distance
 from .ops.arithmetic import _TOP_LEVEL, _addc_half, _addc_value
 from .ops.operands import _kept_shape
-from .ops.reductions import _accumulator, _sum_by_product, _variance_without_dof
+from .ops.reductions import _accumulator, _small_variance_array, _sum_by_product, _variance_without_dof
 from .tensor import _NO_OPERAND, Tensor, _scalar_first, record_op
 
 _HALF = np.dtype(np.float16)
@@ -120,6 +120,9 @@ def _corrected_variance(x: Tensor, axes: tuple[int, ...], keep: bool, n: int, co
     With ``root``, the standard deviation, the square root taken on the array: one recorded op with
     its own rule, where a recorded square root after the variance doubled std's cost on small tensors."""
     a = x.array
+    small = _small_variance_array(a, keep, n, corr, root) if len(axes) == a.ndim else None
+    if small is not None:  # a few elements over all dims: without NumPy's per-call overhead
+        return record_op(small, (x,), _std_vjp if root else _corrected_variance_vjp, (axes, keep, n, corr))
     xp = namespace_of(a)
     d = a - _array_sum(a, axes, True) / n
     s1 = _array_sum(d, axes, keep)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd
-from .errors import ArgumentError, DTypeError, ShapeError, StateError
+from .errors import ArgumentError, DTypeError, InvalidValueError, ShapeError, StateError
 from .graph import enable_grad
 from .ops.shape import stack
 from .tensor import Tensor, to_array, wrap_array
@@ -101,7 +101,10 @@ def _vectors(v: Any, like: tuple[Tensor, ...], what: str, fn: str) -> tuple[Tens
     """``v`` as one tensor per item of ``like``, each of its shape; None only where ``like`` has one element."""
     if v is None:
         if len(like) != 1 or like[0].array.size != 1:
-            raise ArgumentError(f"{fn}: v can be omitted only when {what} is a single one-element tensor")
+            raise InvalidValueError(  # torch: a RuntimeError
+                f"{fn}: v can be omitted only when {what} is a single one-element tensor, got "
+                f"{len(like)} tensor(s) of shape(s) {', '.join(str(tuple(t.shape)) for t in like)}"
+            )
         return (wrap_array(np.ones_like(like[0].array)),)  # host: ones_like follows the tensor's namespace
     if not isinstance(v, (tuple, list, Tensor)):
         v = wrap_array(to_array(v))  # an array or a number: one tensor

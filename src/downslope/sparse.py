@@ -56,6 +56,7 @@ __all__ = [
     "addmm",
     "sum",
     "softmax",
+    "log_softmax",
     "is_sparse",
 ]
 
@@ -85,7 +86,7 @@ SUPPORTED = (
     "t() / transpose(), * and / by a number, * a dense tensor (on the pattern), pow(), negation, "
     "+ another sparse tensor of the same size, dense + sparse and dense - sparse (dense results; add, sub, +=, "
     "-=, add_, sub_ too), dense * sparse (mul, mul_: a dense result in place), "
-    "sum() / sparse.sum, sparse.softmax, float() / double() / to(dtype), detach(), clone(), requires_grad_(), "
+    "sum() / sparse.sum, sparse.softmax, sparse.log_softmax, float() / double() / to(dtype), detach(), clone(), requires_grad_(), "
     "indices() / values() / _indices() / _values() / _nnz()"
 )
 
@@ -1105,15 +1106,15 @@ def sum(input: Any, dim: Any = None, dtype: Any = None) -> Any:  # noqa: A001  (
     return SparseCOOTensor(s._idx[keep], vals, size, False).coalesce()
 
 
-def softmax(input: Any, dim: int, dtype: Any = None) -> SparseCOOTensor:
-    """torch.sparse.softmax: softmax along ``dim`` over the stored entries only (absent ones count as -inf);
-    the result has the coalesced input's pattern."""
+def _softmax_groups(input: Any, dim: int, dtype: Any, fn: str) -> tuple[SparseCOOTensor, Any, int, Any, Any]:
+    """(the coalesced input, each stored entry's group along ``dim``, the number of groups, the values
+    less their group's largest, those shifted values' exponentials summed per group)."""
     if not isinstance(input, SparseCOOTensor):
-        raise SparseLayoutError(f"sparse.softmax: expected a sparse COO tensor, got {type(input).__name__}")
+        raise SparseLayoutError(f"{fn}: expected a sparse COO tensor, got {type(input).__name__}")
     s = (input if dtype is None else input.to(dtype)).coalesce()
     d = s._dim(dim)
     if d >= s.sparse_dim():
-        raise SparseLayoutError(_refusal("sparse.softmax over a dense dim"))
+        raise SparseLayoutError(_refusal(f"{fn} over a dense dim"))
     xp = backend.namespace_of(s._idx)
     keep = [i for i in range(s.sparse_dim()) if i != d]
     if keep:
@@ -1127,12 +1128,53 @@ def softmax(input: Any, dim: int, dtype: Any = None) -> SparseCOOTensor:
     v = s._vals.array
     top = xp.full((groups, *v.shape[1:]), -np.inf, dtype=v.dtype)
     np.maximum.at(top, group, v)
-    e = np.exp(v - top[group])
+    shifted = v - top[group]
     total = xp.zeros((groups, *v.shape[1:]), dtype=v.dtype)
-    np.add.at(total, group, e)
-    out = e / total[group]
+    np.add.at(total, group, xp.exp(shifted))
+    return s, group, groups, shifted, total
+
+
+def softmax(input: Any, dim: int, dtype: Any = None) -> SparseCOOTensor:
+    """torch.sparse.softmax: softmax along ``dim`` over the stored entries only (absent ones count as -inf);
+    the result has the coalesced input's pattern."""
+    s, group, groups, shifted, total = _softmax_groups(input, dim, dtype, "sparse.softmax")
+    out = backend.namespace_of(shifted).exp(shifted) / total[group]
     values = record_op(out, (s._vals,), _softmax_vjp, saved=(group, groups))
     return s._with(values)
+
+
+def log_softmax(input: Any, dim: int, dtype: Any = None) -> SparseCOOTensor:
+    """torch.sparse.log_softmax: log_softmax along ``dim`` over the stored entries only (absent ones count
+    as -inf); the result has the coalesced input's pattern.
+
+    Example:
+        >>> import downslope as ds
+        >>> s = ds.sparse_coo_tensor([[0, 0], [0, 2]], [1.0, 1.0], (1, 3))
+        >>> ds.sparse.log_softmax(s, 1).values()
+        tensor([-0.6931, -0.6931])
+    """
+    s, group, groups, shifted, total = _softmax_groups(input, dim, dtype, "sparse.log_softmax")
+    out = shifted - backend.namespace_of(total).log(total)[group]
+    values = record_op(out, (s._vals,), _log_softmax_vjp, saved=(group, groups))
+    return s._with(values)
+
+
+def _log_softmax_vjp(g, y, args, saved, needs, xp):
+    # d/dx of x - log sum exp x within each group: g - softmax * (the group's sum of g)
+    group, groups = saved
+    if xp.differentiable:
+        idx = wrap_array(group)
+        zeros = wrap_array(backend.namespace_of(group).zeros((groups, *g.shape[1:]), dtype=g.dtype))
+        from .ops import index_add
+
+        sums = index_add(zeros, 0, idx, g)
+        return (g - y.exp() * sums[idx],)
+    sums = backend.namespace_of(g).zeros((groups, *g.shape[1:]), dtype=g.dtype)
+    np.add.at(sums, group, g)
+    return (g - backend.namespace_of(y).exp(y) * sums[group],)
+
+
+_log_softmax_vjp.reads_inputs = False  # type: ignore[attr-defined]
 
 
 def _softmax_vjp(g, y, args, saved, needs, xp):

@@ -308,8 +308,8 @@ def test_igamma_for_large_shape_matches_torch():
 
 def test_standard_gamma_grad_matches_the_inverse_cdfs_differences_and_torch():
     # d x / d alpha at a fixed quantile u is the derivative of x = P^-1(alpha, u) in alpha: five-point
-    # differences of scipy's inverse (steps on the distribution's scale) against ours, and torch's
-    # approximation (accurate to ~1e-3 relative) beside them
+    # differences of scipy's inverse (steps on the distribution's scale) against ours, which is torch's
+    # approximation (accurate to ~1e-3 relative; the same values as torch's)
     special = pytest.importorskip("scipy.special")
     from downslope.ops.special import standard_gamma_grad
 
@@ -322,9 +322,9 @@ def test_standard_gamma_grad_matches_the_inverse_cdfs_differences_and_torch():
 
     differences = (inverse(-2) - 8 * inverse(-1) + 8 * inverse(1) - inverse(2)) / (12 * h)
     ours = standard_gamma_grad(alpha, x)
-    np.testing.assert_allclose(ours, differences, rtol=1e-8)
+    np.testing.assert_allclose(ours, differences, rtol=2e-3)
     theirs = torch._standard_gamma_grad(torch.tensor(alpha), torch.tensor(x)).numpy()
-    np.testing.assert_allclose(ours, theirs, rtol=2e-3)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
 def test_gamma_rsample_gradient_for_large_concentration_matches_torch():

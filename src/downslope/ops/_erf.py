@@ -10,6 +10,10 @@ is exact): a plain exp(-x * x) would carry the rounding of x * x, magnified by x
 30-40-digit values on dense grids: float64 erf within 1 ulp, erfc within 2 (torch's: 1 and 1);
 float32 erf within 0.57 ulps and erfc within 0.95 (torch's: 0.62 and 0.83).
 
+Large host float32/float64 arrays of erf and erfc take compiled kernels where numba is on
+(``ops._jit_special``): the same formulas per element, every range's on every element and a select
+keeping one, in SIMD loops, with NumPy's exp between two kernels, so the values are the same bits.
+
 Piecewise functions evaluate each formula only where it applies (:func:`piecewise`): on the host
 the elements of each range are gathered, computed and scattered back (a select over a mask of
 mixed ranges costs NumPy a mispredicted branch per element, and formulas such as a cosine are slow
@@ -31,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, jit_gate
 
 # fdlibm's s_erf.c (as the C library's erf and erfc, within 1 ulp): erf(x) = x + x P(x^2) / Q(x^2)
 # below 0.84375; erf(x) = c + P(s) / Q(s), s = |x| - 1, to 1.25 (c = 0.845062911510467529297, erf(1)
@@ -314,19 +318,68 @@ def _single(a: Any) -> bool:
     return a.dtype.itemsize <= 4
 
 
+# The dtypes of the compiled kernels (native byte order: numba has no other), and the size below which
+# the NumPy steps take well under a millisecond while the first compiled call of a process costs numba's
+# import and cache load (as ``special.JIT_SPECIAL_MIN_SIZE``)
+_JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+JIT_MIN_SIZE = 4096
+
+
+def _compiled(name: str, a: Any) -> Any:
+    """``name`` (erf or erfc) of ``a`` through the compiled kernels of ``ops._jit_special`` where they
+    apply (a host float32/float64 array of at least JIT_MIN_SIZE elements, numba on), else None: the
+    NumPy path's formulas, every range's on every element and a select keeping one, in SIMD loops
+    (the NumPy path gathers and scatters each range's elements: 5-10x slower on mixed inputs). The
+    exponentials between the two kernels are NumPy's own exp, so the values are the NumPy path's bit
+    for bit, whatever the size of the array."""
+    if type(a) is not np.ndarray or a.size < JIT_MIN_SIZE or a.dtype not in _JIT_DTYPES:
+        return None
+    kernels = jit_gate.kernels("downslope.ops._jit_special", a)
+    if kernels is None:
+        return None
+    flat = np.ascontiguousarray(a).reshape(-1)  # host: the compiled path takes host arrays only
+    out = np.empty_like(flat)
+    single = a.dtype == np.float32
+    finish = getattr(kernels, f"{name}_{'single' if single else 'double'}_finish")
+    e1 = np.empty(min(BLOCK, flat.size), np.float64)  # host: the kernels' scratch
+    e2 = None if single else np.empty_like(e1)
+    with np.errstate(under="ignore"):
+        for start in range(0, flat.size, BLOCK):
+            block = flat[start : start + BLOCK]
+            n = block.size
+            # (a block without tail elements needs no exponentials: the select never reads them)
+            if e2 is None:
+                if kernels.erfc_single_exponent(block, e1[:n]):
+                    np.exp(e1[:n], out=e1[:n])
+                finish(block, e1[:n], out[start : start + n])
+            else:
+                if kernels.erfc_double_exponents(block, e1[:n], e2[:n]):
+                    np.exp(e1[:n], out=e1[:n])
+                    np.exp(e2[:n], out=e2[:n])
+                finish(block, e1[:n], e2[:n], out[start : start + n])
+    return out.reshape(a.shape)
+
+
 def erf_array(a: Any) -> Any:
-    """erf of a real floating array, in its dtype: CuPy's kernel on a GPU, :func:`erf64` elsewhere
-    (rounded once to the array's dtype)."""
+    """erf of a real floating array, in its dtype: CuPy's kernel on a GPU, the compiled kernel for a
+    large host array where numba is on, :func:`erf64` elsewhere (rounded once to the array's dtype)."""
     special = _special_module(a)
     if special is not None:
         return special.erf(a)
+    compiled = _compiled("erf", a)
+    if compiled is not None:
+        return compiled
     return on_host_blocks(partial(erf64, single=_single(a)), a)
 
 
 def erfc_array(a: Any) -> Any:
     """erfc of a real floating array, in its dtype, accurate in the upper tail (not 1 - erf): CuPy's
-    kernel on a GPU, :func:`erfc64` elsewhere."""
+    kernel on a GPU, the compiled kernel for a large host array where numba is on, :func:`erfc64`
+    elsewhere."""
     special = _special_module(a)
     if special is not None:
         return special.erfc(a)
+    compiled = _compiled("erfc", a)
+    if compiled is not None:
+        return compiled
     return on_host_blocks(partial(erfc64, single=_single(a)), a)

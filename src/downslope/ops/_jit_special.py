@@ -1,5 +1,6 @@
-"""Compiled (numba) lgamma and digamma of contiguous float32/float64 arrays, and a few one-pass
-elementwise kernels (nan_to_num, clamp with tensor bounds, kron);
+"""Compiled (numba) special functions of contiguous float32/float64 arrays (lgamma, digamma,
+polygamma, erf, erfc, i0e, i1e), and a few one-pass elementwise kernels (nan_to_num, clamp with tensor
+bounds, kron, outer products, the float32 division family);
 imported only when ``jit_gate.kernels`` says the compiled path applies (numba installed, not
 switched off, host arrays). ``special.lgamma_array`` and ``special.digamma_array`` keep the NumPy
 path for everything else (small arrays, float16, devices).
@@ -20,6 +21,12 @@ path for everything else (small arrays, float16, devices).
   recurrence up to 10, then the asymptotic series), whose loop stops as soon as x reaches 10
   instead of masking all ten steps over the whole array.
 
+* ``polygamma`` (n >= 1; trigamma in SIMD blocks), ``erf``/``erfc`` (``*_exponents`` and ``*_finish``,
+  NumPy's exp between them), ``i0e``/``i1e``: the NumPy path's formulas per element, each range's
+  formula on every element and a select keeping one (the NumPy path gathers each range's elements).
+* ``outer_rows`` (einsum's batched outer products) and the float32 ``fmod``/``remainder``/
+  ``floor_divide``: one pass over the output each.
+
 These kernels take and make NumPy arrays only.
 
 Example:
@@ -39,8 +46,32 @@ import math
 import numba
 import numpy as np
 
+from ._erf import (
+    _ERFC_ZERO_FROM,
+    _ERX,
+    _P_SINGLE,
+    _PA,
+    _PP,
+    _QA,
+    _QQ,
+    _R_SINGLE,
+    _RA,
+    _RB,
+    _SA,
+    _SB,
+    _T_SINGLE,
+)
+from .special import _I0_A, _I0_B, _I1_A, _I1_B, _single_precision_terms
+
+# the Bessel series shortened to float32's precision, as ``special._SERIES_SINGLE``
+_I0_A_SINGLE, _I0_B_SINGLE, _I1_A_SINGLE, _I1_B_SINGLE = (
+    tuple(_single_precision_terms(c)) for c in (_I0_A, _I0_B, _I1_A, _I1_B)
+)
+
 # no fastmath: each step rounds as the NumPy path's; the numpy error model gives inf/NaN, never raises
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+# helpers of the SIMD loops, inlined by numba itself: LLVM leaves a large one a call, which stops the vectorisation
+_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 
 _SHIFT = 10.0
 # B_2k / (2k) for k = 1..8, highest first (Horner in 1/z^2)
@@ -187,7 +218,8 @@ def digamma(x, out):
         if v == 0.0:
             out[i] = math.copysign(math.inf, -1.0 if math.copysign(1.0, v) > 0 else 1.0)
         elif v < 0.5:
-            if v == math.floor(v) or v == -math.inf:
+            # np.floor, not math.floor: numba's math.floor returns an int64, which wraps above 2^63
+            if v == np.floor(v) or v == -math.inf:
                 out[i] = math.nan
             else:
                 out[i] = _digamma_positive(1.0 - v) - math.pi * _cot_pi(v)
@@ -250,3 +282,416 @@ def kron_rows(a, b, out):
                 base = k * cb
                 for m in range(cb):
                     o[base + m] = v * br[m]
+
+
+# trigamma's asymptotic series: B_2k for k = 8 down to 1 (B_2k (2k + n - 1)! / (2k)! at n = 1)
+_PI2 = math.pi**2
+_T8, _T7, _T6, _T5, _T4, _T3, _T2, _T1 = (-3617.0 / 510.0, 7.0 / 6.0, -691.0 / 2730.0, 5.0 / 66.0, -1.0 / 30.0,
+                                          1.0 / 42.0, -1.0 / 30.0, 1.0 / 6.0)  # fmt: skip
+
+
+@_jit
+def _trigamma_block(x, start, count, pos):
+    """``pos[j] = polygamma(1, x[start + j])`` for j < count: ten masked steps of the recurrence (x, or
+    1 - x for x < 0, lifted to at least 10), the asymptotic series and the reflection, in a loop without
+    calls or data-dependent branches (it compiles to SIMD code; a loop that stops at 10 does not)."""
+    for j in range(count):
+        v = np.float64(x[start + j])
+        z = 1.0 - v if v < 0.0 else v
+        acc = 0.0
+        for _ in range(10):
+            small = z < _SHIFT
+            term = 1.0 / (z * z)
+            acc += term if small else 0.0
+            z = z + 1.0 if small else z
+        inv = 1.0 / z
+        inv2 = inv * inv
+        t = (((((((_T8 * inv2 + _T7) * inv2 + _T6) * inv2 + _T5) * inv2 + _T4) * inv2 + _T3) * inv2 + _T2) * inv2
+             + _T1) * inv2  # fmt: skip
+        value = inv * (1.0 + 0.5 * inv + t) + acc
+        # x < 0: psi1(x) = pi^2 / sin^2(pi x) - psi1(1 - x), sin(pi r) of the exactly reduced r = x - round(x)
+        # by its series (as lgamma_float32), where a call to a tangent would stop the vectorisation
+        r = v - np.round(v)
+        u = math.pi * r
+        u2 = u * u
+        sin = u * (1.0 + u2 * (_S3 + u2 * (_S5 + u2 * (_S7 + u2 * (_S9 + u2 * (_S11 + u2 * (_S13 + u2 * (
+            _S15 + u2 * (_S17 + u2 * (_S19 + u2 * (_S21 + u2 * _S23)))))))))))  # fmt: skip
+        reflected = _PI2 / (sin * sin) - value
+        value = reflected if v < 0.0 else value
+        pole = (v <= 0.0) & (v == np.floor(v))
+        pole_value = np.nan if v == -np.inf else np.inf
+        pos[j] = v if v != v else (pole_value if pole else value)
+
+
+@_jit
+def polygamma(n, x, tail, cot_coefficients, out):
+    """``out[i] = polygamma(n, x[i])`` for n >= 1 (flat arrays), computed in float64 by the NumPy
+    path's formulas (``special.polygamma_array``): the recurrence up to x >= 10, the asymptotic series
+    whose Bernoulli coefficients B_2k (2k+n-1)! / (2k)! are ``tail`` (k = 8 first), and for x < 0 the
+    reflection (-1)^n psi^(n)(1 - x) - pi^(n+1) P_n(cot(pi x)), P_n's integer coefficients lowest degree
+    first in ``cot_coefficients``. n = 1 (trigamma, digamma's derivative) runs on blocks in SIMD code,
+    its reflection as pi^2 / sin^2(pi x) - psi1(1 - x); the other orders stop it per element as soon as x reaches 10, where the
+    NumPy path masks all ten steps over the whole array. +inf at the poles for odd n, -inf for even
+    n, 0 at +inf, NaN at -inf and NaN."""
+    power = n + 1
+    fact_n = math.gamma(n + 1.0)
+    fact_n_1 = math.gamma(n * 1.0)
+    sign = 1.0 if n % 2 else -1.0  # (-1)^(n+1)
+    pi_power = math.pi**power
+    degree = cot_coefficients.shape[0]
+    size = x.shape[0]
+    pos = np.empty(_BLOCK, np.float64)  # host: numba's scratch; kernels run on the host
+    for start in range(0, size, _BLOCK):
+        count = min(_BLOCK, size - start)
+        if n == 1:
+            _trigamma_block(x, start, count, pos)
+            for j in range(count):
+                out[start + j] = pos[j]
+            continue
+        else:
+            for j in range(count):
+                v = np.float64(x[start + j])
+                z = 1.0 - v if v < 0.0 else v
+                acc = 0.0
+                while z < _SHIFT:
+                    acc += 1.0 / z**power
+                    z += 1.0
+                inv = 1.0 / z
+                inv2 = inv * inv
+                t = 0.0
+                for k in range(tail.shape[0]):
+                    t = (t + tail[k]) * inv2
+                scale = inv * inv if n == 2 else inv**n
+                pos[j] = sign * (scale * (fact_n_1 + fact_n / 2.0 * inv + t) + fact_n * acc)
+        for j in range(count):
+            v = np.float64(x[start + j])
+            value = pos[j]
+            if v != v:
+                value = v
+            elif v <= 0.0 and v == np.floor(v):  # the poles, and -inf (NaN there); np.floor as in digamma
+                value = math.nan if v == -math.inf else (math.inf if n % 2 else -math.inf)
+            elif v < 0.0:
+                cot = _cot_pi(v)
+                poly = 0.0
+                for k in range(degree - 1, -1, -1):
+                    poly = poly * cot + cot_coefficients[k]
+                value = -sign * value - pi_power * poly
+            out[start + j] = value
+
+
+@_inline
+def _horner(t, c):
+    """Horner's rule over the tuple ``c``, highest degree first (Cephes' polevl)."""
+    out = c[0]
+    for k in range(1, len(c)):
+        out = out * t + c[k]
+    return out
+
+
+# erf and erfc: the NumPy path's formulas (``_erf.erf64``, ``_erf.erfc64``) per element, each range's
+# formula on every element and a select keeping one, so that the loops compile to SIMD code (the NumPy
+# path gathers each range's elements; a branch per element mispredicts on mixed inputs). The
+# exponentials are left to NumPy's exp between two kernels (``*_exponents``, then ``*_finish``), so
+# that the values are the NumPy path's bit for bit: a call to the C library's exp would also stop the
+# vectorisation, and it differs from NumPy's SIMD exp in the last bit for some 5% of arguments.
+
+
+# erfc(10.5) = 1e-49 rounds to 0 in float32 (and 1 - it to 1 in float64) as any smaller value does:
+# beyond it the exponent stays at -10.5^2, out of the range where NumPy's exp takes its slow path for
+# results that underflow (15x its usual time)
+_SINGLE_TAIL_TO = 10.5
+
+
+@_jit
+def erfc_single_exponent(x, e):
+    """``e[i] = -a^2`` with a = min(max(|x[i]|, 1), 10.5): the exponent of erfc's tail (:func:`erf_single_finish`);
+    returns how many elements are in the tail (|x| > 1, or NaN: where the exponential is read)."""
+    tail = 0
+    for i in range(x.shape[0]):
+        v = abs(np.float64(x[i]))
+        a = min(max(v, 1.0), _SINGLE_TAIL_TO)
+        e[i] = -(a * a)
+        tail += not v <= 1.0
+    return tail
+
+
+@_inline
+def _erfc_large_single(a, exp_minus_a2):
+    """erfc(a) for a >= 1 to float32's precision, in float64, given exp(-a^2) (``_erf._erfc_large_single``)."""
+    inverse = 1.0 / a
+    z = inverse * inverse
+    ratio = _horner(z, _P_SINGLE) if z > 0.25 else _horner(z, _R_SINGLE)
+    return exp_minus_a2 * inverse * ratio
+
+
+@_jit
+def erf_single_finish(x, e, out):
+    """``out[i] = erf(x[i])`` (flat float32 arrays), ``e`` holding exp(-max(|x|, 1)^2): Cephes'
+    single-precision formulas in float64, rounded once (``_erf.erf64(single=True)``): x T(x^2) for
+    |x| <= 1, else 1 - erfc(|x|) with x's sign."""
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        a = abs(v)
+        small = v * _horner(v * v, _T_SINGLE)
+        large = math.copysign(1.0 - _erfc_large_single(max(a, 1.0), e[i]), v)
+        out[i] = small if a <= 1.0 else (large if a == a else v)
+
+
+@_jit
+def erfc_single_finish(x, e, out):
+    """``out[i] = erfc(x[i])`` (flat float32 arrays), ``e`` as for :func:`erf_single_finish`
+    (``_erf.erfc64(single=True)``): 1 - x T(x^2) for |x| < 1, else erfc(|x|), 2 - erfc(|x|) for x < 0."""
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        a = abs(v)
+        small = 1.0 - v * _horner(v * v, _T_SINGLE)
+        tail = _erfc_large_single(max(a, 1.0), e[i])
+        large = 2.0 - tail if v < 0.0 else tail
+        out[i] = small if a < 1.0 else (large if a == a else v)
+
+
+@_inline
+def _ratio_plus_one(t, numerator, denominator):
+    """P(t) / (1 + t Q(t)), fdlibm's form of its rational functions (``_erf._ratio_plus_one``)."""
+    return _horner(t, numerator) / (_horner(t, denominator) * t + 1.0)
+
+
+# the far rational function's coefficients with a leading 0, to the near one's length: the Horner steps
+# over it keep 0 exactly, so one evaluation with the coefficients selected per element gives either
+_RB_PADDED = (0.0,) * (len(_RA) - len(_RB)) + _RB
+_SB_PADDED = (0.0,) * (len(_SA) - len(_SB)) + _SB
+
+
+@_inline
+def _selected_ratio_plus_one(t, first, p1, p2, q1, q2):
+    """P(t) / (1 + t Q(t)) with P, Q = p1, q1 where ``first``, else p2, q2 (each pair of one length):
+    the coefficients selected step by step, one division instead of two."""
+    numerator = p1[0] if first else p2[0]
+    for k in range(1, len(p1)):
+        numerator = numerator * t + (p1[k] if first else p2[k])
+    denominator = q1[0] if first else q2[0]
+    for k in range(1, len(q1)):
+        denominator = denominator * t + (q1[k] if first else q2[k])
+    return numerator / (denominator * t + 1.0)
+
+
+@_jit
+def erfc_double_exponents(x, e1, e2):
+    """The two exponents of fdlibm's erfc tail (``_erf._erfc_tail``) at a = min(max(|x[i]|, 1.25), 28):
+    ``e1 = -hi^2 - 0.5625`` and ``e2 = (hi - a)(hi + a) + R/S(1/a^2)`` with a = hi + lo, hi^2 exact;
+    returns how many elements are in the tail (|x| >= 0.84375, or NaN: where an exponential may be read)."""
+    tail = 0
+    for i in range(x.shape[0]):
+        a = abs(x[i])
+        inside = min(max(a, 1.25), _ERFC_ZERO_FROM)
+        w = 1.0 / (inside * inside)
+        near = inside < 1 / 0.35
+        ratio = _selected_ratio_plus_one(w, near, _RA, _RB_PADDED, _SA, _SB_PADDED)
+        hi = np.round(inside * 2097152.0) / 2097152.0
+        # from 28 erfc is 0 whatever the exponentials: 0 keeps NumPy's exp off its slow path for underflows
+        zero = a >= _ERFC_ZERO_FROM
+        e1[i] = 0.0 if zero else -(hi * hi) - 0.5625
+        e2[i] = 0.0 if zero else (hi - inside) * (hi + inside) + ratio
+        tail += not a < 0.84375
+    return tail
+
+
+@_inline
+def _erfc_tail(a, exp1, exp2):
+    """erfc(a) for a >= 1.25 given exp(e1) and exp(e2) of :func:`erfc_double_exponents` (0 from 28)."""
+    inside = min(a, _ERFC_ZERO_FROM)
+    out = exp1 * exp2 / inside
+    return 0.0 if a >= _ERFC_ZERO_FROM else out
+
+
+@_jit
+def erf_double_finish(x, e1, e2, out):
+    """``out[i] = erf(x[i])`` (flat float64 arrays) by fdlibm's formulas (``_erf.erf64``), ``e1`` and
+    ``e2`` the exponentials of :func:`erfc_double_exponents`' exponents."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        a = abs(v)
+        centre = v + v * _ratio_plus_one(v * v, _PP, _QQ)
+        middle = math.copysign(_ERX + _ratio_plus_one(a - 1.0, _PA, _QA), v)
+        tail = math.copysign(1.0 - _erfc_tail(max(a, 1.25), e1[i], e2[i]), v)
+        value = centre if a < 0.84375 else (middle if a < 1.25 else tail)
+        out[i] = value if a == a else v
+
+
+@_jit
+def erfc_double_finish(x, e1, e2, out):
+    """``out[i] = erfc(x[i])`` (flat float64 arrays) by fdlibm's formulas (``_erf.erfc64``), ``e1``
+    and ``e2`` as for :func:`erf_double_finish`."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        a = abs(v)
+        centre = 0.5 - (v * _ratio_plus_one(v * v, _PP, _QQ) + (v - 0.5))
+        middle = _ratio_plus_one(a - 1.0, _PA, _QA)
+        middle = (1.0 - _ERX) - middle if v > 0.0 else 1.0 + (_ERX + middle)
+        tail = _erfc_tail(max(a, 1.25), e1[i], e2[i])
+        tail = 2.0 - tail if v < 0.0 else tail
+        value = centre if a < 0.84375 else (middle if a < 1.25 else tail)
+        out[i] = value if a == a else v
+
+
+@_inline
+def _chbevl(t, c):
+    """Cephes' Chebyshev series at ``t`` in [-2, 2] (``special._chbevl``, the same steps), ``c`` its
+    coefficients highest degree first, padded in front with zeros to a multiple of 8 (:func:`_padded`:
+    the steps over them keep 0 exactly). The inner loop of 8 is short enough for LLVM to unroll, so
+    that the loop over the elements around it vectorises."""
+    b0 = 0.0
+    b1 = 0.0
+    b2 = 0.0
+    for k in range(len(c) // 8):
+        for m in range(8):
+            b2 = b1
+            b1 = b0
+            b0 = t * b1
+            b0 -= b2
+            b0 += c[8 * k + m]
+    return 0.5 * (b0 - b2)
+
+
+def _padded(c: tuple[float, ...]) -> tuple[float, ...]:
+    """``c`` with zeros in front, to a multiple of 8 terms (for :func:`_chbevl`)."""
+    return (0.0,) * (-len(c) % 8) + tuple(c)
+
+
+_I0_A_SINGLE_8, _I0_B_SINGLE_8, _I1_A_SINGLE_8, _I1_B_SINGLE_8, _I0_A_8, _I0_B_8, _I1_A_8, _I1_B_8 = (
+    _padded(c) for c in (_I0_A_SINGLE, _I0_B_SINGLE, _I1_A_SINGLE, _I1_B_SINGLE, _I0_A, _I0_B, _I1_A, _I1_B)
+)
+
+
+@_inline
+def _bessel_scaled(v, odd, a_terms, b_terms):
+    """exp(-|v|) I_n(v) (n = 1 where ``odd``, else 0) by Cephes' two intervals, both evaluated and one
+    kept (``special._bessel_scaled64``)."""
+    z = abs(v)
+    small = _chbevl(z / 2.0 - 2.0, a_terms)
+    small = small * z if odd else small
+    large_z = max(z, 8.0)
+    large = _chbevl(32.0 / large_z - 2.0, b_terms) / math.sqrt(large_z)
+    out = small if z <= 8.0 else large
+    out = -out if odd and v < 0.0 else out
+    return out if z == z else v
+
+
+@_jit
+def i0e_single(x, out):
+    """``out[i] = exp(-|x|) I0(x[i])`` (flat float32 arrays) with the series shortened to float32's
+    precision, in float64, one SIMD loop (the NumPy path gathers each interval's elements)."""
+    for i in range(x.shape[0]):
+        out[i] = _bessel_scaled(np.float64(x[i]), False, _I0_A_SINGLE_8, _I0_B_SINGLE_8)
+
+
+@_jit
+def i1e_single(x, out):
+    """``out[i] = exp(-|x|) I1(x[i])`` (flat float32 arrays), as :func:`i0e_single`."""
+    for i in range(x.shape[0]):
+        out[i] = _bessel_scaled(np.float64(x[i]), True, _I1_A_SINGLE_8, _I1_B_SINGLE_8)
+
+
+@_jit
+def i0e_double(x, out):
+    """``out[i] = exp(-|x|) I0(x[i])`` (flat float64 arrays), the whole series, one SIMD loop."""
+    for i in range(x.shape[0]):
+        out[i] = _bessel_scaled(x[i], False, _I0_A_8, _I0_B_8)
+
+
+@_jit
+def i1e_double(x, out):
+    """``out[i] = exp(-|x|) I1(x[i])`` (flat float64 arrays), the whole series, one SIMD loop."""
+    for i in range(x.shape[0]):
+        out[i] = _bessel_scaled(x[i], True, _I1_A_8, _I1_B_8)
+
+
+@_jit
+def outer_rows(a, b, out):
+    """``out[p, i, j] = a[p, i] * b[p, j]`` (C-contiguous; a batch of outer products, einsum's
+    ``'pi,pj->pij'``): each output row written in one go, at the speed of a copy, where np.einsum runs
+    its sum-of-products loop and NumPy's broadcast multiply pays for the stride-0 operand."""
+    batch, rows = a.shape
+    cols = b.shape[1]
+    for p in range(batch):
+        br = b[p]
+        for i in range(rows):
+            v = a[p, i]
+            o = out[p, i]
+            for j in range(cols):
+                o[j] = v * br[j]
+
+
+# The float32 division family (torch's remainder and floor_divide, C's fmod), one pass each over
+# C-contiguous flat arrays of one shape, where the NumPy steps take 6-10 passes (NumPy's own float32
+# fmod and floor_divide are scalar loops). fmod as ``arithmetic._float_fmod``: x - trunc(x / y) y in
+# float64, exact while the quotient is below 2^24; the few other elements (larger quotients, y = 0,
+# inf, NaN) are redone with the C library's fmod (exact in any precision) in a second pass.
+_EXACT_QUOTIENT = 2.0**24
+
+
+@_inline
+def _fmod_fast(v, w):
+    """C's fmod of two float32 values, computed in float64, and whether that is exact (else 0)."""
+    wx = np.float64(v)
+    wy = np.float64(w)
+    quotient = np.trunc(wx / wy)
+    rest = wx - quotient * wy
+    exact = (abs(quotient) < _EXACT_QUOTIENT) & (abs(rest) < np.inf)
+    return np.float32(math.copysign(abs(rest), wx)), exact
+
+
+@_jit
+def _fmod_float32(x, y, out):
+    """``out = fmod(x, y)`` (flat float32 arrays); the float64 route in a SIMD loop, then the C
+    library's fmod where that route is not exact."""
+    inexact = 0
+    for i in range(x.shape[0]):
+        value, exact = _fmod_fast(x[i], y[i])
+        out[i] = value
+        inexact += not exact
+    if inexact:
+        for i in range(x.shape[0]):
+            if not _fmod_fast(x[i], y[i])[1]:
+                out[i] = np.fmod(np.float64(x[i]), np.float64(y[i]))
+
+
+@_jit
+def fmod_float32(x, y, out):
+    """``out[i] = fmod(x[i], y[i])``: C's fmod, bit for bit (flat float32 arrays)."""
+    _fmod_float32(x, y, out)
+
+
+@_jit
+def remainder_float32(x, y, out):
+    """``out[i] = remainder(x[i], y[i])`` as torch's kernel: fmod, moved by y where it is nonzero and
+    its sign differs from y's (flat float32 arrays)."""
+    _fmod_float32(x, y, out)
+    zero = np.float32(0.0)
+    for i in range(x.shape[0]):
+        mod = out[i]
+        w = y[i]
+        out[i] = mod + w if (mod != zero) & ((w < zero) != (mod < zero)) else mod
+
+
+@_jit
+def floor_divide_float32(x, y, out):
+    """``out[i] = floor_divide(x[i], y[i])`` as NumPy's and torch's float kernels (flat float32 arrays,
+    float32 steps as ``arithmetic._floor_divide_array``): (x - fmod(x, y)) / y, one less where fmod's
+    sign differs from y's, snapped to the nearest integer, with the sign of x / y on a zero; x / y
+    where y is 0."""
+    _fmod_float32(x, y, out)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    half = np.float32(0.5)
+    for i in range(x.shape[0]):
+        mod = out[i]
+        v = x[i]
+        w = y[i]
+        div = (v - mod) / w
+        div = div - one if (mod != zero) & ((w < zero) != (mod < zero)) else div
+        floor_div = np.floor(div)
+        floor_div = floor_div + one if div - floor_div > half else floor_div
+        ratio = v / w
+        floor_div = np.float32(math.copysign(np.float64(floor_div), np.float64(ratio)))
+        out[i] = ratio if w == zero else floor_div

@@ -313,6 +313,10 @@ def _contract_pair(sa: str, sb: str, out: str, a: Any, b: Any, xp: Any) -> Any:
     data_a, data_b = xp.data(a), xp.data(b)
     if data_a.size * data_b.size < _EINSUM_MIN_PRODUCT:
         return xp.einsum(f"{sa},{sb}->{out}", a, b)
+    if xp is ArrayRules:
+        product = _outer_compiled(sa, sb, out, data_a, data_b)
+        if product is not None:
+            return product
     sizes = dict(zip(sb, data_b.shape))
     sizes.update(zip(sa, data_a.shape))
     shared = [c for c in sa if c in sb]
@@ -347,6 +351,37 @@ def _contract_pair(sa: str, sb: str, out: str, a: Any, b: Any, xp: Any) -> Any:
     if order != list(out):
         product = xp.permute(product, tuple(order.index(c) for c in out))
     return product
+
+
+#: Outer products (einsum ``'i,j->ij'``, ``'bi,bj->bij'``) with at least this many output elements take the
+#: compiled kernel (1.5-2x faster than np.einsum from 256 x 256); below it np.einsum's loop costs a few us.
+_JIT_OUTER_MIN_SIZE = 32768
+
+
+def _outer_compiled(sa: str, sb: str, out: str, a: Any, b: Any) -> Any:
+    """``einsum(f"{sa},{sb}->{out}", a, b)`` of host float32/float64 arrays of one dtype through
+    ``_jit_special.outer_rows`` where it is a batch of outer products, ``out`` = P + X + Y for
+    ``sa`` = P + X and ``sb`` = P + Y (P the shared leading indices, of equal sizes; nothing summed);
+    else None. The same single products as einsum's, in one pass over the output."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.dtype != b.dtype or a.dtype.kind != "f":
+        return None
+    shared = len(sa) - len(set(sa) - set(sb))
+    if out != sa + sb[shared:] or sa[:shared] != sb[:shared] or a.shape[:shared] != b.shape[:shared]:
+        return None
+    batch = math.prod(a.shape[:shared])
+    rows, cols = math.prod(a.shape[shared:]), math.prod(b.shape[shared:])
+    if batch * rows * cols < _JIT_OUTER_MIN_SIZE:
+        return None
+    from .. import jit_gate
+
+    kernels = jit_gate.kernels("downslope.ops._jit_special", a, b)
+    if kernels is None:
+        return None
+    product = np.empty((batch, rows, cols), a.dtype)  # host: a is a host array
+    a2 = np.ascontiguousarray(a.reshape(batch, rows))  # host: as above
+    b2 = np.ascontiguousarray(b.reshape(batch, cols))  # host: b is a host array
+    kernels.outer_rows(a2, b2, product)
+    return product.reshape(a.shape + b.shape[shared:])
 
 
 #: Einsums of three or more operands whose loop over every index takes fewer steps than this stay on one

@@ -241,6 +241,14 @@ def _compared(t: Tensor, other: Any) -> tuple[Any, Any]:
     if not isinstance(other, Tensor):
         if isinstance(other, np.generic) and other.dtype.kind in "biuf":
             return _compared(t, other.item())  # host: a NumPy scalar is a number in torch (uint8 < np.int8(-3))
+        if not is_array(other) and hasattr(other, "__array__") and not isinstance(other, (list, tuple)):
+            # another library's tensor (a torch one in half-ported code): converted as + and * convert
+            # it, then compared as a tensor of its dtype; left as it is, NumPy's == would hand the
+            # comparison to that library and the result would wrap one of its tensors
+            converted = np.asarray(other)  # host: another library's array converts through the host
+            if type(arr) is not np.ndarray:
+                converted = _onto_device_of(converted, arr)
+            return _compared(t, wrap_array(converted))
         # a Python complex as a NumPy one: its dtype lets the ordering comparisons refuse it, as torch
         return arr, (np.complex128(other) if type(other) is complex else other)
     o = other.array

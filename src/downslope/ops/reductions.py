@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 from typing import Any
 
@@ -64,6 +65,40 @@ def _accumulator(a: Any, axes: tuple[int, ...]) -> Any:
     for i in axes:
         count *= a.shape[i]
     return np.float64 if count >= _WIDE_FROM else None
+
+
+# A variance (or standard deviation) over every element of a host float32/float64 array of at most this
+# many elements is computed from the values as Python floats (:func:`_small_variance_array`): NumPy's
+# four reductions and half a dozen steps on tiny arrays cost 8-10 us in per-call overhead, the Python
+# loop 1-3 us up to here.
+SMALL_VARIANCE_MAX = 32
+_SMALL_VARIANCE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _small_variance_array(a: Any, keep: bool, n: int, corr: Any, root: bool) -> Any:
+    """The variance over all ``n`` elements of a small host float32/float64 array (dividing by
+    n - corr > 0), or with ``root`` its square root, as an array of a's dtype (shape all ones with
+    ``keep``, else 0-d); None for another array or where a value is not finite (the NumPy steps give
+    NaN or inf there as torch). The sums are exact (``math.fsum``) in float64 and the result rounded
+    once, as torch's float64 accumulation, where the NumPy steps accumulate in a's dtype."""
+    if type(a) is not np.ndarray or a.size > SMALL_VARIANCE_MAX or a.dtype not in _SMALL_VARIANCE_DTYPES:
+        return None
+    values = a.ravel().tolist()  # host: a host array's few values
+    try:
+        mean = math.fsum(values) / n
+        deviations = [v - mean for v in values]
+        squares = math.fsum([d * d for d in deviations])
+    except (ValueError, OverflowError):  # inf - inf, or a sum past float64's range
+        return None
+    if not math.isfinite(squares):
+        return None
+    # the deviations' own sum, rounded away in the mean, taken back off (the corrected two-pass formula)
+    offset = math.fsum(deviations)
+    squares -= offset * offset / n
+    variance = (squares if squares > 0.0 else 0.0) / (n - corr)  # (this module's max is the reduction)
+    value = math.sqrt(variance) if root else variance
+    with np.errstate(over="ignore"):  # a float32 variance past its range is inf, quietly as torch's
+        return np.full((1,) * a.ndim if keep else (), value, a.dtype)  # host: a host array's result
 
 
 # Sums over axes other than the last, and over short last axes, run as products with a vector of

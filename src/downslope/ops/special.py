@@ -6,9 +6,10 @@ incomplete gamma functions ``igamma``/``igammac``, the modified Bessel functions
 The values are computed in float64 and handed back in the input's dtype. The gamma family uses the
 recurrence up to x >= 10, then the asymptotic series (reflection for negative x, with cot(pi x)
 reduced exactly, so the cost does not grow with |x|); they agree with torch to about 1e-13 relative
-in float64. Large host arrays of lgamma, digamma and nan_to_num take the compiled kernels of
-``ops._jit_special`` when numba is on (lgamma there is the C library's for float64, as torch's CPU
-kernel, and for float32 a vectorised kernel computing in float64, within one float32 ulp). The
+in float64. Large host arrays of lgamma, digamma, polygamma, i0e, i1e and nan_to_num take the
+compiled kernels of ``ops._jit_special`` when numba is on (lgamma there is the C library's for float64,
+as torch's CPU kernel, and for float32 a vectorised kernel computing in float64, within one float32
+ulp; polygamma, i0e and i1e the NumPy path's formulas per element in SIMD loops). The
 Bessel functions use Cephes' Chebyshev expansions and rational approximations (as torch does); they,
 erfinv, erfcx and the normal functions evaluate each range's formula only on that range's elements
 and run on the host in cache-sized blocks (``ops._erf.piecewise`` and ``on_host_blocks``): whole-array
@@ -203,7 +204,11 @@ def _cot_derivative_coefficients(n: int) -> list[int]:
 def polygamma_array(n: int, a: Any) -> Any:
     """polygamma(n, a) for n >= 1 of an array; 0 at +inf, NaN at -inf and NaN. Negative x reflect
     (differentiating psi(1 - x) - psi(x) = pi cot(pi x) n times):
-    psi^(n)(x) = (-1)^n psi^(n)(1 - x) - pi^(n+1) cot^(n)(pi x), so the cost does not grow with |x|."""
+    psi^(n)(x) = (-1)^n psi^(n)(1 - x) - pi^(n+1) cot^(n)(pi x), so the cost does not grow with |x|.
+    Large host arrays take the compiled kernel (``_jit_special.polygamma``, the same formulas per element)."""
+    compiled = _compiled_polygamma(n, a)
+    if compiled is not None:
+        return compiled
     xp, x = _f64(a)
     with np.errstate(all="ignore"):
         neg = x < 0
@@ -220,6 +225,27 @@ def polygamma_array(n: int, a: Any) -> Any:
         out = xp.where((x <= 0) & (x == xp.floor(x)), xp.inf if n % 2 else -xp.inf, out)
         out = xp.where(x == -xp.inf, xp.nan, out)
     return out.astype(a.dtype)
+
+
+def _polygamma_tail(n: int) -> np.ndarray:
+    """The asymptotic series' coefficients B_2k (2k+n-1)! / (2k)! for k = 8 down to 1 (Horner's order)."""
+    return np.array(  # host: the compiled kernel's constants
+        [_B2K[k - 1] * math.factorial(2 * k + n - 1) / math.factorial(2 * k) for k in range(8, 0, -1)], np.float64
+    )
+
+
+def _compiled_polygamma(n: int, a: Any) -> Any:
+    """polygamma(n, a) through ``_jit_special.polygamma`` where it applies (as :func:`_compiled`), else None."""
+    if type(a) is not np.ndarray or a.dtype not in _JIT_DTYPES or a.size < JIT_SPECIAL_MIN_SIZE:
+        return None
+    kernels = jit_gate.kernels(_JIT_SPECIAL, a)
+    if kernels is None:
+        return None
+    flat = np.ascontiguousarray(a).reshape(-1)  # host: the compiled path takes host arrays only
+    out = np.empty_like(flat)
+    coefficients = np.array(_cot_derivative_coefficients(n), np.float64)  # host: exact integers, as constants
+    kernels.polygamma(n, flat, _polygamma_tail(n), coefficients, out)
+    return out.reshape(a.shape)
 
 
 def _float(x: Any) -> Tensor:
@@ -708,7 +734,7 @@ def _igamc_series(a: Any, x: Any) -> Any:
 
 def _igamc_continued_fraction(a: Any, x: Any) -> Any:
     """Q(a, x) by the continued fraction (DLMF 8.9.2), for 1-d arrays (under errstate from the caller)."""
-    big, big_inv = 4.503599627370496e15, 2.22044604925031308085e-16
+    big = 4.503599627370496e15
     y = 1.0 - a
     z = x + y + 1.0
     pkm2, qkm2 = np.ones_like(a), x.copy()
@@ -727,8 +753,11 @@ def _igamc_continued_fraction(a: Any, x: Any) -> Any:
         t = np.where(moved, np.abs((ans - r) / r), 1.0)
         ans = np.where(moved, r, ans)
         pkm2, pkm1, qkm2, qkm1 = pkm1, pk, qkm1, qk
-        if (np.abs(pk) > big).any():  # host: rescaled together (only their ratios count)
-            scale = np.where(np.abs(pk) > big, big_inv, 1.0)
+        size = np.maximum(np.abs(pk), np.abs(qk))
+        if (size > big).any():  # host: rescaled together (only their ratios count)
+            # by the power of two of the larger of the two: qk grows by a factor of about x a term,
+            # so for x near 1e100 a fixed factor would not keep it from overflowing
+            scale = np.where(size > big, np.ldexp(1.0, -np.frexp(size)[1]), 1.0)
             pkm2, pkm1, qkm2, qkm1 = pkm2 * scale, pkm1 * scale, qkm2 * scale, qkm1 * scale
         go = t > _MACHEP
         if not go.all():  # host: stopping test
@@ -738,7 +767,10 @@ def _igamc_continued_fraction(a: Any, x: Any) -> Any:
                 break
     else:
         out[live] = ans
-    return out * _igam_fac(a, x)
+    # the fraction is below 1 where it is used (x >= a), so Q underflows with the prefactor; there
+    # the fraction itself may be NaN (its first denominator x (x + 2 - a) overflows above x ~ 1e154)
+    fac = _igam_fac(a, x)
+    return np.where(fac == 0, 0.0, out * fac)
 
 
 def _igam_asymptotic(a: Any, x: Any) -> tuple[Any, Any]:
@@ -809,28 +841,72 @@ def gammainc_array(a: Any, x: Any) -> Any:
     return np.where(positive, np.where(np.isinf(x), 1.0, p), 0.0)
 
 
+# torch's bivariate rational approximation of the gradient for x >= 0.8 and alpha <= 8 (Distributions.h):
+# rows 0, 1, 2 are the coefficients of u^0, u^1, u^2; columns 0-3 the numerator's, 4-7 the denominator's in v
+_GAMMA_GRAD_UV = (
+    (0.16009398, -0.094634809, 0.025146376, -0.0030648343, 1.0, 0.32668115, 0.10406089, 0.0014179084),
+    (0.53487893, 0.1298071, 0.065735949, -0.0015649758, 0.16639465, 0.020070113, -0.0035938915, -0.00058392623),
+    (0.040121004, -0.0065914022, -0.0026286047, -0.0013441777, 0.017050642, -0.0021309326, 0.00085092367,
+     -1.5247877e-07),
+)  # fmt: skip
+# torch's thresholds are float literals (0.8f...), compared in double: their float32 values
+_F32_0_8, _F32_0_9, _F32_1_1 = (float(np.float32(v)) for v in (0.8, 0.9, 1.1))  # host: constants
+
+
 def standard_gamma_grad(alpha: Any, x: Any) -> Any:
     """d x / d alpha for x ~ Gamma(alpha, 1) held at a fixed quantile (the implicit reparameterisation
-    gradient): -(dP/dalpha)(alpha, x) / p(x; alpha), dP/dalpha by a five-point difference in float64."""
+    gradient -(dP/dalpha)(alpha, x) / p(x; alpha)), as torch's ``_standard_gamma_grad`` computes it
+    (``standard_gamma_grad_one``, in float64): a Taylor series in x below 0.8, Rice's saddle-point
+    expansion for alpha above 8, a bivariate rational approximation otherwise."""
     alpha = np.asarray(alpha, np.float64)  # host: host arrays
     x = np.asarray(x, np.float64)  # host: as above
-    # P changes with alpha on the scale of alpha below 1 and of sqrt(alpha) above (the spread of
-    # Gamma(alpha)), so the step follows that scale; the five-point stencil's h^4 truncation stays
-    # small in the tails too, where P changes faster (on the scale 1 / |log x|)
-    alpha, x = np.broadcast_arrays(alpha, x)
-    h = 1e-3 * np.minimum(alpha, np.sqrt(alpha))  # alpha - 2h stays positive
+    shape = np.broadcast_shapes(alpha.shape, x.shape)
+    alpha, x = (np.ascontiguousarray(v).ravel() for v in np.broadcast_arrays(alpha, x))  # host: as above
+    out = np.empty_like(x)
+    small = x < _F32_0_8
+    large = ~small & (alpha > 8.0)
+    rational = ~small & ~large
     with np.errstate(all="ignore"):
-        # the four shifted shapes in one pass (one set of per-call overheads)
-        steps = np.array([-2.0, -1.0, 1.0, 2.0]).reshape((4,) + (1,) * alpha.ndim)  # host: host arrays
-        p, q = _igam_pair(alpha + steps * h, np.broadcast_to(x, (4,) + x.shape))
-        # differences of whichever of P and Q is the smaller, so that a tail keeps its digits
-        f = np.where(p[1] <= 0.5, p, -q)
-        dp = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12 * h)
-        # the density x^(alpha-1) e^-x / Gamma(alpha) as igam's prefactor over x, which keeps its
-        # digits for large alpha where (alpha - 1) log x - lgamma(alpha) would cancel
-        density = _igam_fac(alpha, np.where(x > 0, x, 1.0)) / x
-        out = -dp / density
-    return np.where(np.isfinite(out), out, 0.0)
+        if small.any():  # host: which approximation applies
+            a, v = alpha[small], x[small]
+            numer, denom = np.ones_like(v), a.copy()
+            series1, series2 = numer / denom, numer / (denom * denom)
+            for i in range(1, 6):
+                numer = numer * (-v / i)
+                denom = denom + 1.0
+                series1 = series1 + numer / denom
+                series2 = series2 + numer / (denom * denom)
+            pow_x_alpha = np.power(v, a)
+            pdf = np.power(v, a - 1.0) * np.exp(-v)
+            # torch's digamma here (digamma_one) is +inf at 0 and the negative integers
+            psi = np.where((a <= 0) & (a == np.floor(a)), np.inf, digamma_array(a))
+            cdf_alpha = (np.log(v) - psi) * (pow_x_alpha * series1) - pow_x_alpha * series2
+            result = -cdf_alpha / pdf
+            out[small] = np.where(np.isnan(result), 0.0, result)
+        if large.any():  # host: as above
+            a, v = alpha[large], x[large]
+            near = (_F32_0_9 * a <= v) & (v <= _F32_1_1 * a)
+            # the mode's neighbourhood: a polynomial (the expansion below is singular at x = alpha)
+            numer_1 = 1.0 + 24.0 * a * (1.0 + 12.0 * a)
+            numer_2 = 1440.0 * (a * a) + 6.0 * v * (53.0 - 120.0 * v) - 65.0 * v * v / a + a * (107.0 + 3600.0 * v)
+            at_mode = numer_1 * numer_2 / (1244160.0 * (a * a) * (a * a))
+            denom = np.sqrt(8.0 * a)
+            term2 = denom / (a - v)
+            term3 = np.power(v - a - a * np.log(v / a), -1.5)
+            term23 = np.where(v < a, term2 - term3, term2 + term3)
+            term1 = np.log(v / a) * term23 - np.sqrt(2.0 / a) * (a + v) / ((a - v) * (a - v))
+            stirling = 1.0 + 1.0 / (12.0 * a) * (1.0 + 1.0 / (24.0 * a))
+            out[large] = np.where(near, at_mode, -stirling * (v * term1) / denom)
+        if rational.any():  # host: as above
+            a, v = alpha[rational], x[rational]
+            u, w = np.log(v / a), np.log(a)
+            # the coefficients of v's powers as one product of u's powers with the table (eight
+            # Horner steps over the array would cost twice this)
+            c = np.stack([np.ones_like(u), u, u * u], axis=1) @ np.array(_GAMMA_GRAD_UV)  # host: as above
+            p = c[:, 0] + w * (c[:, 1] + w * (c[:, 2] + w * c[:, 3]))
+            q = c[:, 4] + w * (c[:, 5] + w * (c[:, 6] + w * c[:, 7]))
+            out[rational] = np.exp(p / q)
+    return out.reshape(shape)
 
 
 def _igamma_array(a: Any, x: Any, upper: bool) -> Any:
@@ -1068,13 +1144,16 @@ def _modified_bessel(a: Any, order: int, scaled: bool) -> Any:
 
 
 def i0e_array(a: Any) -> Any:
-    """exp(-|x|) I0(x) of an array, in its dtype."""
-    return _modified_bessel(a, 0, scaled=True)
+    """exp(-|x|) I0(x) of an array, in its dtype (a large host float32/float64 array through the
+    compiled kernel where numba is on: the same series in one SIMD loop)."""
+    compiled = _compiled("i0e_single" if a.dtype == np.float32 else "i0e_double", a)
+    return _modified_bessel(a, 0, scaled=True) if compiled is None else compiled
 
 
 def i1e_array(a: Any) -> Any:
-    """exp(-|x|) I1(x) of an array, in its dtype."""
-    return _modified_bessel(a, 1, scaled=True)
+    """exp(-|x|) I1(x) of an array, in its dtype (the compiled kernel as :func:`i0e_array`)."""
+    compiled = _compiled("i1e_single" if a.dtype == np.float32 else "i1e_double", a)
+    return _modified_bessel(a, 1, scaled=True) if compiled is None else compiled
 
 
 def i0_array(a: Any) -> Any:
@@ -1941,6 +2020,11 @@ _ZETA_A = (
 _MACHEP = 1.11022302462515654042e-16
 
 
+# below -_ZETA_FAR, zeta_array takes q's terms from positive shifts (a bounded cost); above, Cephes'
+# direct sum, as torch's kernel
+_ZETA_FAR = 64.0
+
+
 def zeta_array(x: Any, q: Any) -> Any:
     """Hurwitz's zeta sum_k (k + q)^-x of two broadcast float64 arrays (Cephes' zeta, as torch's kernel)."""
     xp = backend.namespace_of(x)
@@ -1949,6 +2033,22 @@ def zeta_array(x: Any, q: Any) -> Any:
         pole = (q <= 0.0) & (q == xp.floor(q))
         undefined = (q <= 0.0) & ~pole & (x != xp.floor(x))
         done = (x <= 1.0) | pole | undefined  # set below, without summing (q = -inf would never reach 9)
+        # a q far below 0 (x an integer here) would take one step of the sum below per integer up to 9:
+        # its terms are those of positive shifts instead, -q - k = (1 - f) + j with f = q + m in (0, 1)
+        # and m = ceil(-q) the negative terms: zeta(x, q) = zeta(x, f) + (-1)^x (zeta(x, 1 - f) -
+        # zeta(x, 1 - f + m)), the first two grouped, which cancel exactly at a half-integer q (f and
+        # 1 - f are exact for |q| >= 1)
+        far = ~done & (q < -_ZETA_FAR)
+        if bool(to_host(xp.any(far))):  # host: whether the reflection is needed
+            m = xp.where(far, xp.ceil(-q), 1.0)
+            f = xp.where(far, q + m, 0.5)
+            xf = xp.where(far, x, 2.0)
+            sign = xp.where(xp.fmod(xf, 2.0) == 0.0, 1.0, -1.0)
+            head = zeta_array(xf, f) + sign * zeta_array(xf, 1.0 - f)
+            # an infinite head is the value (torch's sum reaches it and stops); the tail's own sum may
+            # then be NaN (Euler-Maclaurin's terms at a huge x)
+            reflected = xp.where(xp.isinf(head), head, head - sign * zeta_array(xf, 1.0 - f + m))
+            done = done | far
         s = xp.power(q, -x)
         a, b, i = q + 0.0, xp.zeros_like(s), 0
         # direct summation: at least 9 terms and up to a > 9, stopping early once a term is negligible
@@ -1976,6 +2076,8 @@ def zeta_array(x: Any, q: Any) -> Any:
             b = b / w
             k += 1.0
         out = xp.where(pole, xp.inf, xp.where(undefined, xp.nan, s))
+        if bool(to_host(xp.any(far))):  # host: as above
+            out = xp.where(far, reflected, out)
         return xp.where(x == 1.0, xp.inf, xp.where(x < 1.0, xp.nan, out))
 
 
