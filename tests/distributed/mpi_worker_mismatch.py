@@ -73,7 +73,7 @@ def objects(out: Path) -> None:
 
 
 def broadcast_of_another_dtype() -> None:
-    """Rank 0 broadcasts float64, rank 1 receives into float32: uncaught, the job ends."""
+    """Rank 0 broadcasts float64, rank 1 receives into float32: refused on both ranks, uncaught, the job ends."""
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     t = ds.ones(4, dtype=ds.float64 if rank == 0 else ds.float32)

@@ -16,9 +16,12 @@ if TYPE_CHECKING:
 
 
 def cmd_landscape(args: argparse.Namespace) -> int:
+    from ..distributed import refuse_multi_process
     from ..errors import ConfigError
     from ..experiment import CHOICES
     from ..viz import landscape
+
+    refuse_multi_process("downslope landscape")  # no data-parallel form: one line under mpiexec
 
     names = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     for n in names:

@@ -64,10 +64,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Metrics of a run on its own test split (the default) or on --data, in the data's units."""
     import numpy as np
 
+    from ..distributed import refuse_multi_process
     from ..errors import ConfigError, DataError
     from ..experiment import Prepared, apply_preprocess, row_hashes, score_model
     from ..runs import load_run
 
+    refuse_multi_process("downslope evaluate")  # under mpiexec every rank would print the metrics
     check_run_exists(args.run)
     model, state = load_run(args.run, note=_say(args.command))
     _placed(model, args)
@@ -292,12 +294,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from ..distributed import refuse_multi_process
     from ..errors import ConfigError
     from ..experiment import data_units
     from ..runs import check_output_file, class_probabilities, load_run
     from ..serialization import atomic_write_bytes
     from ..train import predict
 
+    refuse_multi_process("downslope predict")  # under mpiexec every rank would write the predictions file
     check_run_exists(args.run)
     number_format = _new_file_rule(args, "predict")
     to_stdout = args.out == "-"  # the Unix convention: "-" is the standard output, not a file named "-"

@@ -105,6 +105,7 @@ from .world import (
     CollectiveMismatchError,
     DisagreementError,
     DistributedError,
+    IndependentCopiesWarning,
     UnsendableObjectError,
     World,
     barrier,
@@ -170,7 +171,7 @@ __all__ = [
     "is_mpi_available", "is_torchelastic_launched", "get_node_local_rank", "all_to_all", "P2POp",
     "batch_isend_irecv", "Backend", "GroupMember", "get_global_rank", "get_process_group_ranks", "gather_object",
     "scatter_object_list", "send_object_list", "recv_object_list", "CollectiveMismatchError",
-    "UnsendableObjectError",
+    "UnsendableObjectError", "IndependentCopiesWarning",
 ]  # fmt: skip
 
 

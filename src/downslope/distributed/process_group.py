@@ -17,7 +17,9 @@ rank at the same call.
 from __future__ import annotations
 
 import enum
+import json
 import os
+import zlib
 from collections.abc import MutableMapping, MutableSequence
 from typing import Any
 
@@ -27,7 +29,7 @@ from ..errors import ArgumentError, ArgumentTypeError, DeviceError
 from ..tensor import Tensor
 from . import collectives, world
 from .collectives import broadcast_object
-from .world import DisagreementError, DistributedError, World, init
+from .world import CollectiveMismatchError, DisagreementError, DistributedError, World, init
 
 
 class ReduceOp(enum.Enum):
@@ -227,6 +229,69 @@ def _op_name(op: Any, dtype: np.dtype, what: str) -> str:
     return "sum" if op is ReduceOp.AVG else op.value
 
 
+def _code(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+def _describe_call(call: dict[str, Any]) -> str:
+    text = f"{call['call']} with a {tuple(call['shape'])} {call['dtype']} tensor"
+    if call["op"]:
+        text += f", op={call['op']}"
+    if call["root"] is not None:
+        text += f", {call['root_name']}={call['root']}"
+    return text
+
+
+_call_codes: dict[tuple[Any, ...], np.ndarray] = {}
+
+
+def _check_calls_match(
+    w: World, what: str, tensor: Tensor, *, op: ReduceOp | None = None, root: int | None = None, root_name: str = ""
+) -> None:
+    """Refuse, on every rank alike and before any data moves, a collective whose ranks passed tensors of
+    different shapes or dtypes, another op or root, or are in another of these calls.
+
+    MPI sees only bytes: a float32 tensor broadcast into a float64 one, or into a larger one, arrives as
+    garbage with no error, and a mismatch MPI does notice (a smaller receiver) is raised on that rank
+    alone while the others return wrong values. One small Allgather of a few numbers per call (each
+    rank's call, op, root, dtype, shape) lets every rank reach the same verdict instead."""
+    array = tensor.array
+    op_name = "" if op is None else op.name
+    key = (what, op_name, root, array.dtype, array.shape)
+    mine = _call_codes.get(key)
+    if mine is None:  # a loop calls with the same arguments: its numbers are made once
+        if len(_call_codes) >= 256:
+            _call_codes.clear()
+        shape = [int(n) for n in array.shape]
+        mine = _call_codes[key] = np.array(
+            [_code(what), _code(op_name), -1 if root is None else int(root), _code(str(array.dtype)), len(shape),
+             int(array.size), _code(repr(shape))],
+            dtype=np.int64,
+        )  # fmt: skip
+    gather_fixed = getattr(w.comm, "allgather_fixed", None)
+    if gather_fixed is not None:
+        with world.naming_the_call(what):
+            everyone = gather_fixed(mine)
+    else:  # a communicator with only the byte exchange
+        everyone = np.stack([np.frombuffer(raw, dtype=np.int64) for raw in w.comm.allgather_bytes(mine.tobytes())])
+    if everyone.shape[0] == 1 or (everyone[1:] == everyone[0]).all():
+        return
+    # every rank gathered the same rows, so every rank is here: one more exchange gives the message its words
+    call = {
+        "call": what, "shape": [int(n) for n in array.shape], "dtype": str(array.dtype), "op": op_name, "root": root,
+        "root_name": root_name,
+    }  # fmt: skip
+    calls = [json.loads(raw) for raw in w.comm.allgather_bytes(json.dumps(call).encode())]
+    other = next(r for r in range(1, len(calls)) if not bool((everyone[r] == everyone[0]).all()))
+    raise CollectiveMismatchError(
+        f"{what}: the ranks' calls do not match: rank 0 called {_describe_call(calls[0])}, but rank {other} called "
+        f"{_describe_call(calls[other])}. Every rank must make the same call with a tensor of the same shape and "
+        "dtype (and the same op and root); nothing was sent. Is there a distributed collective mismatch in your "
+        "code?",
+        on_every_rank=True,
+    )
+
+
 def _reduce_into(buf: np.ndarray, op: ReduceOp, name: str, w: World) -> None:
     w.comm.allreduce(buf.reshape(-1), name)
     if op is ReduceOp.AVG:
@@ -251,6 +316,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, a
     if w.world_size == 1:
         return  # every op leaves a world of one's tensor as it is (the data is not touched: any device)
     array, buf = _host_buffer(tensor, "all_reduce")
+    _check_calls_match(w, "all_reduce", tensor, op=op)
     with world.naming_the_call("all_reduce"):
         _reduce_into(buf, op, name, w)
     if buf is not array:
@@ -268,6 +334,7 @@ def reduce(tensor: Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: Any = N
     if w.world_size == 1:
         return
     array, buf = _host_buffer(tensor, "reduce")
+    _check_calls_match(w, "reduce", tensor, op=op, root=dst, root_name="dst")
     work = buf.copy() if buf is array else buf
     with world.naming_the_call("reduce"):
         _reduce_into(work, op, name, w)
@@ -285,6 +352,7 @@ def broadcast(tensor: Tensor, src: int, group: Any = None, async_op: bool = Fals
     if w.world_size == 1:
         return
     array, buf = _host_buffer(tensor, "broadcast")
+    _check_calls_match(w, "broadcast", tensor, root=src, root_name="src")
     with world.naming_the_call("broadcast"):
         w.comm.bcast(buf.reshape(-1), src)
     if buf is not array:
@@ -314,6 +382,7 @@ def all_gather(tensor_list: MutableSequence[Tensor], tensor: Tensor, group: Any 
         return
     _, mine = _host_buffer(tensor, "all_gather")
     targets = [_host_buffer(t, f"all_gather: tensor_list[{r}]")[0] for r, t in enumerate(tensor_list)]
+    _check_calls_match(w, "all_gather", tensor)
     gathered = w.comm.allgather_bytes(mine.tobytes())
     for r, (raw, target) in enumerate(zip(gathered, targets)):
         if len(raw) != mine.nbytes:  # every rank sees the same lengths: every rank raises alike

@@ -21,6 +21,7 @@ from ..tensor import Tensor
 from . import collectives, world
 from .process_group import (
     ReduceOp,
+    _check_calls_match,
     _check_group,
     _check_sync,
     _check_tensor,
@@ -231,6 +232,7 @@ def reduce_scatter_tensor(
     if w.world_size == 1:  # every op leaves one rank's values as they are (any device: no host round trip)
         output.array[...] = input.array.reshape(output.array.shape)
         return
+    _check_calls_match(w, "reduce_scatter_tensor", input, op=op)
     stacked = _host_copy(input, "reduce_scatter_tensor").reshape(w.world_size, -1)
     _write(output, _reduce_scatter_values(stacked, op, name, w), "reduce_scatter_tensor")
 
@@ -253,6 +255,7 @@ def reduce_scatter(
     if w.world_size == 1:
         output.array[...] = inputs[0].array
         return
+    _check_calls_match(w, "reduce_scatter", output, op=op)
     stacked = np.stack([_host_copy(t, f"reduce_scatter: input_list[{r}]").reshape(-1) for r, t in enumerate(inputs)])
     _write(output, _reduce_scatter_values(stacked, op, name, w), "reduce_scatter")
 

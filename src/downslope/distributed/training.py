@@ -112,14 +112,29 @@ class LinearScalingRule(Callback):
 
 
 class _AverageLogsAcrossRanks(Callback):
-    """First callback of the epoch end: replace each rank's numbers by the global ones, so that
-    EarlyStopping, schedulers, the History and checkpoints agree on every rank."""
+    """Replace each rank's numbers of the epoch by the global ones, so that EarlyStopping, schedulers,
+    the History and checkpoints agree on every rank.
+
+    ``fit`` calls :meth:`combine_epoch_logs` once the epoch's validation is logged, before it steps the
+    epoch's scheduler (a ReduceLROnPlateau stepped with one rank's share of the validation loss would
+    lower the rate at another epoch on each rank, and their weights would drift apart); the epoch end,
+    this callback being the first, averages the numbers of a loop that did not call it."""
 
     def __init__(self, world: World, val_count: int | None) -> None:
         self.world = world
         self.val_count = val_count  # this rank's validation samples; None: every rank saw all of them
+        self._combined: int | None = None  # the epoch whose logs combine_epoch_logs made global
+
+    def combine_epoch_logs(self, epoch: int, logs: Logs) -> None:
+        self._average(logs)
+        self._combined = epoch
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        combined, self._combined = self._combined, None
+        if combined != epoch:
+            self._average(logs)
+
+    def _average(self, logs: Logs | None) -> None:
         if logs is None or self.world.world_size == 1:
             return
         train_keys = sorted(k for k, v in logs.items() if _reducible(k, v) and not k.startswith("val_"))

@@ -21,7 +21,8 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,12 +52,19 @@ class DisagreementError(DistributedError):
 
 
 class CollectiveMismatchError(DisagreementError):
-    """MPI refused a collective because the ranks' calls did not match (one rank's buffer was larger
-    than another's, or the ranks ran different collectives at the same point).
+    """The ranks' calls of a collective did not match: tensors of different shapes or dtypes, another
+    op or root, or different collectives at the same point.
 
-    Unlike the other disagreements, only the rank(s) MPI reported it on raise it: the fail-fast hook
-    then ends the job (``MPI_Abort``) instead of leaving the other ranks waiting.
+    Two ways to find it. The torch-style collectives (``all_reduce``, ``broadcast``...) first compare
+    every rank's call (a few numbers each) and, when they differ, every rank raises this error alike,
+    before any data moves (``on_every_rank`` is True). Otherwise MPI itself refuses the call (one
+    rank's buffer was larger than another's): only the rank(s) MPI reported it on raise it, and the
+    fail-fast hook then ends the job (``MPI_Abort``) instead of leaving the other ranks waiting.
     """
+
+    def __init__(self, message: str = "", *, on_every_rank: bool = False) -> None:
+        super().__init__(message)
+        self.on_every_rank = bool(on_every_rank)
 
 
 class UnsendableObjectError(DistributedError, TypeError):
@@ -69,7 +77,9 @@ def raised_on_every_rank(exc: BaseException | None) -> bool:
     """Whether ``exc`` is an error that every rank raises alike (so no rank waits for another)."""
     if isinstance(exc, UnsendableObjectError):
         return True
-    return isinstance(exc, DisagreementError) and not isinstance(exc, CollectiveMismatchError)
+    if isinstance(exc, CollectiveMismatchError):
+        return exc.on_every_rank
+    return isinstance(exc, DisagreementError)
 
 
 @contextlib.contextmanager
@@ -79,7 +89,7 @@ def naming_the_call(what: str) -> Iterator[None]:
     try:
         yield
     except CollectiveMismatchError as exc:
-        raise CollectiveMismatchError(f"{what}: {exc}") from None
+        raise CollectiveMismatchError(f"{what}: {exc}", on_every_rank=exc.on_every_rank) from None
 
 
 def _mpi_reason(exc: BaseException) -> str:
@@ -112,6 +122,9 @@ class _SelfComm:
 
     def allgather_bytes(self, data: bytes) -> list[bytes]:
         return [data]
+
+    def allgather_fixed(self, values: np.ndarray) -> np.ndarray:
+        return np.array(values, dtype=np.int64, copy=True).reshape(1, -1)
 
     def bcast_bytes(self, data: bytes, root: int) -> bytes:
         return data
@@ -299,6 +312,15 @@ class _MPIComm:
         with self._collective("an Allgatherv", mine):
             self._comm.Allgatherv(mine, [everything, counts, offsets, self._mpi.BYTE])
         return [everything[o : o + n].tobytes() for o, n in zip(offsets, counts)]
+
+    def allgather_fixed(self, values: np.ndarray) -> np.ndarray:
+        """Every rank's ``values`` (int64, the same length on every rank) as the rows of one array, in
+        one Allgather: cheaper than :meth:`allgather_bytes`, which first exchanges the lengths."""
+        mine = np.ascontiguousarray(values, dtype=np.int64).reshape(-1)
+        everyone = np.empty((self.size, mine.size), dtype=np.int64)
+        with self._collective("an Allgather (of the calls' descriptions)", mine):
+            self._comm.Allgather(mine, everyone)
+        return everyone
 
     def bcast_bytes(self, data: bytes, root: int) -> bytes:
         length = np.array([len(data)], dtype=np.int64)
@@ -550,6 +572,40 @@ def refuse_multi_process(what: str) -> None:
             f"{what} runs in one process only, but an MPI launcher started {size}; run it without mpiexec/srun "
             f"(data-parallel training is 'downslope train' under mpiexec)"
         )
+
+
+class IndependentCopiesWarning(UserWarning):
+    """The single-process ``ds.fit`` ran in a process that an MPI launcher started as one of several:
+    each process trains its own copy of the model, and nothing is averaged across them."""
+
+
+_warned_training_alone = False
+
+
+def warn_training_alone(what: str, files: Sequence[str] = ()) -> None:
+    """Warn, once per process, when ``what`` (``ds.fit``) trains in a process that an MPI launcher
+    started as one of several: each rank trains an independent copy (its own data order, no averaged
+    gradients) and the ranks overwrite each other's ``files``. Reads only the launcher's environment,
+    so it never joins or waits on the other ranks.
+
+    Example:
+        >>> from downslope.distributed.world import warn_training_alone
+        >>> warn_training_alone("ds.fit")   # a plain process: nothing happens
+    """
+    global _warned_training_alone
+    size = launched_size() or _srun_tasks()
+    if size <= 1 or _warned_training_alone:
+        return
+    _warned_training_alone = True
+    written = f" Every one of them writes the same files ({', '.join(files)}): the last writer wins." if files else ""
+    warnings.warn(
+        f"{what}: this process is one of {size} processes that an MPI launcher started, but {what} trains in one "
+        f"process: each of the {size} trains its own independent copy of the model (no gradients are averaged "
+        f"across them).{written} For data-parallel training call downslope.distributed.fit (dist.fit) with the "
+        f"same arguments; to train independent copies on purpose, give each rank its own files.",
+        IndependentCopiesWarning,
+        stacklevel=4,
+    )
 
 
 def end_job_on_error(code: int) -> None:

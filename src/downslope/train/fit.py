@@ -670,6 +670,8 @@ def fit(
     cbs = _callback_list(callbacks, history, checkpoint_dir, verbose)
     history.follow_monitor(cbs)  # its best epoch is the one EarlyStopping/ModelCheckpoint kept
     ranks_agree = any(getattr(cb, "agrees_across_ranks", False) for cb in cbs)
+    if not ranks_agree:
+        _warn_if_one_of_several_processes(cbs)
     cbs.set_trainer(state)
     interrupt = _Interrupt(state)
     state.checkpoint_state = _checkpoint_builder(state, seed, loader, cbs, interrupt, batches)
@@ -871,6 +873,7 @@ def _train_epoch(
         logs.validation_skipped = True
     if lr is not None:
         logs["lr"] = lr
+    _combine_epoch_logs(cbs, epoch, logs)  # (the global numbers, before the scheduler reads them)
     if scheduler is not None and not per_batch_schedule and not state.stop_training:
         _step_scheduler(scheduler, logs, val_loader is not None)  # (not after a stop within the epoch, e.g. a NaN loss)
     now = time.perf_counter()
@@ -1288,6 +1291,35 @@ def _check_schedule_length(scheduler: Any, loader: DataLoader, epochs_left: int)
 def _loss_by_name(loss_fn: Any) -> Any:
     """A loss given by name (as Keras users pass one) as the loss object; anything else as it is."""
     return resolve_loss(loss_fn, "fit")
+
+
+def _warn_if_one_of_several_processes(cbs: CallbackList) -> None:
+    """Under ``mpiexec -n W`` this fit trains each rank's copy alone (distributed.fit is the data-parallel
+    one): warned once per process, naming the files every rank would write. downslope.distributed is
+    imported only when a launcher's variables are there."""
+    from os import environ
+
+    if not any(name in environ for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS", "SLURM_STEP_ID")):
+        return
+    from ..distributed.world import warn_training_alone
+
+    files = []
+    for cb in cbs:
+        for attribute in ("filepath", "filename", "backup_dir", "log_dir"):
+            if getattr(cb, attribute, None) is not None:
+                files.append(f"{type(cb).__name__} {str(getattr(cb, attribute))!r}")
+                break
+    warn_training_alone("ds.fit", files)
+
+
+def _combine_epoch_logs(cbs: CallbackList, epoch: int, logs: Logs) -> None:
+    """Let the callbacks that make the epoch's numbers global (distributed.fit's average over the ranks)
+    do so before the epoch's scheduler step, which would otherwise read one rank's own numbers; called
+    every epoch on every rank alike, as the averaging is a collective."""
+    for cb in cbs:
+        combine = getattr(cb, "combine_epoch_logs", None)
+        if combine is not None:
+            combine(epoch, logs)
 
 
 def _step_scheduler(scheduler: SchedulerLike, logs: Logs, validates: bool = False) -> None:
