@@ -9,16 +9,19 @@ the imported libraries), beside the file's size.
 Readers:
 - ``downslope``: ``downslope.data.tabular.read_table(path, target="y")``: the whole CLI path (type
   inference, one-hot encoding of ``colour``, float32 features), with the fast parser when installed.
-- ``downslope (pure Python)``: the same with the fast parser switched off (10^5 rows only unless
-  ``--python-all``: it is the slow fallback).
+- ``downslope (no pyarrow)``: the same with the fast parser switched off: NumPy's C parser where it reads
+  the file as Python's csv module does (10^5 rows only unless ``--python-all``).
 - ``pandas``: ``pandas.read_csv`` (C parser); ``pyarrow``: ``pyarrow.csv.read_csv``; both only parse.
 - ``numpy``: ``numpy.loadtxt`` of the 10 numeric columns as float32 (it cannot read the text column).
 
 Target: downslope reads 10^6 rows in <= 3 s with a peak <= 3x the file's size.
 
 ``--shapes`` times other shapes instead, in CPU seconds (medians of ``--repeats`` fresh processes) beside
-pandas' C engine: 10^6 rows x 30 numeric columns (~220 MB), 2x10^5 rows x 30 mixed columns (numbers,
-categories, missing cells) and 2x10^5 rows with quoted fields (separators and line ends inside quotes).
+pandas' C engine: 100,001 rows x 30 and 10^6 rows x 10 numeric columns, 10^6 rows x 30 numeric columns
+(~220 MB), 2x10^5 rows x 30 mixed columns (numbers, categories, missing cells) and 2x10^5 rows with quoted
+fields (separators and line ends inside quotes); each read by downslope with pyarrow (``downslope``) and
+without it (``downslope-numpy``: NumPy's parser), and the ratios to pandas printed. Target: at most ~2x
+pandas for the numeric and mixed files with pyarrow.
 ``--src DIR`` reads with another checkout's ``src`` (to compare before and after a change).
 
 Run: python benchmarks/read_tables.py [--quick] [--big] [--python-all] [--dir DIR]
@@ -52,7 +55,7 @@ if kind.startswith("downslope"):
     if kind == "downslope-python":
         readers.FAST_CSV = False
     elif readers.fast_csv_available():
-        import pyarrow.csv  # imported before the start is measured, as in the pyarrow reader's process
+        import pyarrow.csv, pyarrow.compute  # imported before the start is measured, as in the pyarrow reader's process
     read = lambda: tabular.read_table(path, target="y")
 elif kind == "pandas":
     import pandas
@@ -106,10 +109,12 @@ SHAPE_READ = """
 import json, resource, sys, time
 sys.path.insert(0, {src!r})
 kind, path = {kind!r}, {path!r}
-if kind == "downslope":
+if kind.startswith("downslope"):
     from downslope.data import tabular, readers
-    if readers.fast_csv_available():
-        import pyarrow.csv
+    if kind == "downslope-numpy":
+        readers.FAST_CSV = False  # NumPy's parser (the reader without pyarrow)
+    elif readers.fast_csv_available():
+        import pyarrow.csv, pyarrow.compute  # imported before the start, as pandas is
     read = lambda: tabular.read_table(path, target="y", missing="mean")
 else:
     import pandas
@@ -182,10 +187,17 @@ def shapes(args: argparse.Namespace) -> None:
     print(
         f"each reader in a fresh process, {args.repeats} times; median CPU seconds (one thread) and peak RSS above the start"
     )
-    readers = ["downslope"] + (["pandas"] if installed("pandas") or args.pandas_path else [])
+    readers = ["downslope"] + (["downslope-numpy"] if installed("pyarrow") else [])
+    readers += ["pandas"] if installed("pandas") or args.pandas_path else []
     folder = args.dir or tempfile.mkdtemp(prefix="downslope-read-")
     os.makedirs(folder, exist_ok=True)
     files = [
+        ("100,001 x 30 numeric", "numeric_100k.csv", lambda p: write_numeric(p, 10_000 if args.quick else 100_001)),
+        (
+            "1,000,000 x 10 numeric",
+            "numeric_1m_10.csv",
+            lambda p: write_numeric(p, 10_000 if args.quick else 10**6, 10),
+        ),
         ("1,000,000 x 30 numeric", "numeric.csv", lambda p: write_numeric(p, 10_000 if args.quick else 1_000_000)),
         ("200,000 x 30 mixed", "mixed.csv", lambda p: write_mixed(p, 10_000 if args.quick else 200_000)),
         ("200,000 x 9 quoted fields", "quoted.csv", lambda p: write_quoted(p, 10_000 if args.quick else 200_000)),
@@ -196,7 +208,7 @@ def shapes(args: argparse.Namespace) -> None:
             if not os.path.exists(path):
                 write(path)
             print(f"\n{label}: {os.path.getsize(path) / 2**20:.0f} MiB")
-            print(f"  {'reader':<12}{'CPU s':>8}{'wall s':>8}{'peak MB':>9}{'vs pandas':>11}")
+            print(f"  {'reader':<17}{'CPU s':>8}{'wall s':>8}{'peak MB':>9}{'vs pandas':>11}")
             medians: dict[str, float] = {}
             for kind in readers:
                 runs = []
@@ -207,7 +219,7 @@ def shapes(args: argparse.Namespace) -> None:
                         env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.pandas_path, env.get("PYTHONPATH")]))
                     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
                     if done.returncode != 0:
-                        print(f"  {kind:<12}failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+                        print(f"  {kind:<17}failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
                         break
                     runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
                 if not runs:
@@ -216,10 +228,11 @@ def shapes(args: argparse.Namespace) -> None:
                 wall = statistics.median(r["wall"] for r in runs)
                 peak = statistics.median(r["extra_mb"] for r in runs)
                 medians[kind] = cpu
-                ratio = f"{cpu / medians['pandas']:.2f}x" if "pandas" in medians else ""
-                print(f"  {kind:<12}{cpu:>8.2f}{wall:>8.2f}{peak:>9.0f}{ratio:>11}")
-            if "pandas" in medians and "downslope" in medians:
-                print(f"  downslope / pandas (CPU): {medians['downslope'] / medians['pandas']:.2f}")
+                print(f"  {kind:<17}{cpu:>8.2f}{wall:>8.2f}{peak:>9.0f}")
+            if "pandas" in medians:  # (pandas runs last: the ratios once its time is known)
+                for kind in medians:
+                    if kind != "pandas":
+                        print(f"  {kind} / pandas (CPU): {medians[kind] / medians['pandas']:.2f}x")
     finally:
         if args.dir is None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -263,11 +276,11 @@ def main() -> None:
             print(f"  {'reader':<26}{'seconds':>9}{'peak MB':>10}{'peak/file':>11}")
             for kind in readers:
                 if kind == "downslope-python" and n > 100_000 and not args.python_all:
-                    print(f"  {'downslope (pure Python)':<26}  skipped (slow; --python-all runs it)")
+                    print(f"  {'downslope (no pyarrow)':<26}  skipped (slow; --python-all runs it)")
                     continue
                 got = measure(kind, path, timeout=max(120.0, n / 5_000))
                 results[(kind, n)] = got
-                label = "downslope (pure Python)" if kind == "downslope-python" else kind
+                label = "downslope (no pyarrow)" if kind == "downslope-python" else kind
                 if isinstance(got, str):
                     print(f"  {label:<26}  {got}")
                     continue

@@ -207,6 +207,8 @@ def kill_training(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
                 raise SystemExit(137)
 
         monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die)
+        if "--resume" not in args and "--checkpoint-seconds" not in args:
+            args = (*args, "--checkpoint-seconds", "0")  # a checkpoint after every epoch, to be killed after
         with pytest.raises(SystemExit):
             main(["train", *args])
         monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)

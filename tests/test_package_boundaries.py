@@ -24,6 +24,8 @@ PRIVATE_CROSSINGS_LEFT: dict[tuple[str, str], str] = {}
 LAYERS = [
     {
         "errors",
+        "launchers",
+        "startup_signals",
         "_unsupported",
         "profiler",
         "_inductor",

@@ -18,6 +18,10 @@ import sys as _sys
 import warnings as _warnings
 from typing import Any
 
+# first, before numpy: signals during the command's start-up end it with one line (see there)
+from . import startup_signals as _startup_signals  # noqa: F401  (imported for its effect: see there)
+
+# isort: split
 import numpy as _np
 
 from . import amp, autograd, func, linalg, random  # random: torch.random's names (light)

@@ -4,7 +4,7 @@ A run of ``downslope train`` goes through these states::
 
     reserve(out)   ->  <parent>/.<name>.partial/          created with an exclusive mkdir and held
                         status.json {"status": "running"}  with a lock (flock) while the process lives
-                        config.toml, checkpoint.ckpt       checkpoint rewritten after every epoch
+                        config.toml, checkpoint.ckpt       checkpoint rewritten every checkpoint_seconds
     publish()      ->  every result file written, then status.json {"status": "complete"|"diverged"}
                         LAST, then one rename: .<name>.partial -> <name>
                         (--overwrite: the old and the new directory are exchanged in one step)

@@ -91,7 +91,9 @@ def test_killed_writer_always_leaves_a_loadable_checkpoint(tmp_path):
 
 
 # ---------------------------------------------------------------------- a whole `downslope train`
-TRAIN = ["--data", "blobs", "--hidden", "16", "--batch-size", "4", "--epochs", "24", "--patience", "0", "--seed", "7"]
+# a checkpoint after every epoch (--checkpoint-seconds 0), so that each kill point's last saved epoch is known
+TRAIN = ["--data", "blobs", "--hidden", "16", "--batch-size", "4", "--epochs", "24", "--patience", "0", "--seed", "7",
+         "--checkpoint-seconds", "0"]  # fmt: skip
 
 # `downslope train` in a process that pauses at a chosen point and says so on stdout ("PAUSED ..."), so
 # that the test kills it exactly there, however loaded the machine is (no race between the kill and the

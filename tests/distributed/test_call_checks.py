@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import downslope as ds
-from downslope import nn, optim
+from downslope import launchers, nn, optim
 from downslope.distributed import World
-from downslope.distributed import world as world_module
 from downslope.distributed.process_group import ReduceOp, _check_calls_match
-from downslope.distributed.world import CollectiveMismatchError, IndependentCopiesWarning, raised_on_every_rank
+from downslope.distributed.world import CollectiveMismatchError, raised_on_every_rank
+from downslope.launchers import IndependentCopiesWarning
 from downslope.train import CSVLogger
 
 pytestmark = pytest.mark.host_only  # the MPI collectives work on host tensors
@@ -158,7 +158,7 @@ def _small_fit(callbacks: list[Any]) -> None:
 def test_ds_fit_started_by_a_launcher_warns_once_naming_dist_fit_and_the_files(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(world_module, "_warned_training_alone", False)
+    monkeypatch.setattr(launchers, "_warned_training_alone", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _small_fit([])  # a plain process: nothing to say

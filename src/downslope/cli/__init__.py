@@ -173,8 +173,11 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command is None:
         parser.print_help(sys.stdout)
         return 0
+    from .. import startup_signals
     from ..errors import DownslopeError
 
+    if args.command != "train":  # (train replaces the start-up handlers itself, leaving no moment unhandled)
+        startup_signals.end_startup()
     try:
         return COMMANDS[args.command](args)
     except (DownslopeError, ValueError, OSError) as exc:  # bad input or an unwritable/unreadable path

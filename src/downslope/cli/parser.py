@@ -21,7 +21,7 @@ EXAMPLES = """examples:
 
 TRAIN_EPILOG = """run directory:
   The run is written in runs/.<name>.partial/ (status.json says "running"; checkpoint.ckpt is
-  rewritten after every epoch) and appears as runs/<name>/ in one rename once every file is written
+  rewritten at most every --checkpoint-seconds, and after the epoch where training stops) and appears as runs/<name>/ in one rename once every file is written
   (status.json then says "complete" or "diverged"). A killed or interrupted run stays in the
   .partial directory: 'downslope train --resume runs/<name>' continues it exactly where it stopped.
 
@@ -45,6 +45,15 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         "--resume",
         metavar="RUN",
         help="continue an unfinished (killed or interrupted) run from its last checkpoint, with its own settings",
+    )
+    g.add_argument(
+        "--checkpoint-seconds",
+        metavar="S",
+        type=float,
+        help="write the run's checkpoint.ckpt (what --resume continues from) at most every this many seconds, and "
+        "always after the epoch where training stops (its last, early stopping, a signal); 0 = after every epoch "
+        "[30]. A kill -9 loses at most the epochs of the last S seconds: --resume continues from the last epoch "
+        "saved, and the result is the same as an uninterrupted run's",
     )
 
 
@@ -108,6 +117,14 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "--thousands",
         help="CSV numbers' thousands separator: ',', '.', ' ', \"'\" or '_' (\"1,200\"); kept for predict [none] (a "
         "column whose numbers are all grouped like 1,200 is found without it)",
+    )
+    g.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_const",
+        const=False,
+        help="the CSV has no header row: its first line is data and the columns are named col_0, col_1, ... "
+        "(pandas' header=None numbers them 0, 1, ...); --target col_3 names one [the first line names the columns]",
     )
     g.add_argument(
         "--max-categories",

@@ -82,7 +82,8 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
         titles = {"grad_norm": grad_title}
         save("Loss and metrics", "curves.png", curves.plot_loss_curves(result.history, panel_titles=titles))
         hist = result.history.as_dict()
-        if len(set(hist.get("lr") or [])) > 1:  # a constant rate needs no picture
+        rates = {*(hist.get("lr") or []), *getattr(result.history, "lr_steps", ())}  # (per update: within epochs)
+        if len(rates) > 1:  # a constant rate needs no picture
             save("Learning rate", "lr.png", curves.plot_learning_rate(result.history))
         if result.gradients is not None and result.gradients.history:
             save(

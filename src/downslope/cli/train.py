@@ -140,8 +140,9 @@ def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[
     from ..experiment import DEFAULTS, normalize_config
     from ..experiment.config import read_toml
 
-    # --quiet and --device may change: where the run continues does not change what it computes
-    kept = ("verbose", "device")
+    # --quiet, --device and --checkpoint-seconds may change: where (and how often saved) the run continues does
+    # not change what it computes
+    kept = ("verbose", "device", "checkpoint_seconds")
     given = [f"--{k.replace('_', '-')}" for k in DEFAULTS if k not in kept and getattr(args, k, None) is not None]
     if given or args.config or args.overwrite:
         extra = given + (["--config"] if args.config else []) + (["--overwrite"] if args.overwrite else [])
@@ -178,28 +179,52 @@ def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[
         cfg["verbose"] = args.verbose
     if args.device is not None:
         cfg["device"] = normalize_config({"device": args.device}, "--device")["device"]
+    if getattr(args, "checkpoint_seconds", None) is not None:
+        seconds = {"checkpoint_seconds": args.checkpoint_seconds}
+        cfg["checkpoint_seconds"] = normalize_config(seconds, "--checkpoint-seconds")["checkpoint_seconds"]
     return cfg, run
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``downslope train``. SIGTERM is handled as SIGINT throughout (a KeyboardInterrupt, outside the
-    epochs, where fit finishes the epoch first): the run is left resumable, or discarded when nothing
-    was trained, with one line and exit status 130."""
+    """``downslope train``. SIGTERM and SIGHUP (a closed terminal, an ended SSH session) are handled as
+    SIGINT throughout (a KeyboardInterrupt, outside the epochs, where fit finishes the epoch first): the
+    run is left resumable, or discarded when nothing was trained, with one line and exit status 130. A
+    signal the process ignores (``nohup`` ignores SIGHUP) stays ignored."""
     import signal
     import threading
 
+    from .. import startup_signals
+
     if threading.current_thread() is not threading.main_thread():
         return _train(args)
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    previous = {}
+    for sig in _TERMINATING:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = startup_signals.before_startup(sig)
+            signal.signal(sig, _signal_as_interrupt)
+    startup_signals.end_startup()  # Ctrl-C: a KeyboardInterrupt again, as the command handles it
     try:
         return _train(args)
     finally:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # (ignored by _interrupted_exit as it exits)
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # (ignored by _interrupted_exit as it exits)
+                signal.signal(sig, handler)
 
 
-def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt("SIGTERM")
+def _terminating_signals() -> tuple[int, ...]:
+    """SIGTERM, and SIGHUP where there is one (not on Windows)."""
+    import signal
+
+    return (signal.SIGTERM,) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
+
+
+_TERMINATING = _terminating_signals()
+
+
+def _signal_as_interrupt(signum: int, frame: Any) -> None:
+    import signal
+
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _first_epoch_callback(resuming: bool = False) -> Any:
@@ -258,9 +283,11 @@ def _train(args: argparse.Namespace) -> int:
         print("resuming: no epoch was saved; starting over", flush=True)
     resumed_at = _first_epoch_callback(resuming and run.checkpoint.is_file())
     if run is not None:
-        # A full training checkpoint in the run's directory after every epoch (written atomically):
-        # what --resume continues from after a kill.
-        options["extra_callbacks"] = [_run_checkpoint(run), resumed_at]
+        # A full training checkpoint in the run's directory (written atomically), at most every
+        # checkpoint_seconds: what --resume continues from after a kill.
+        saver = _run_checkpoint(run)
+        saver.seconds = float(cfg.get("checkpoint_seconds") or 0.0)
+        options["extra_callbacks"] = [saver, resumed_at]
         if args.resume and run.checkpoint.is_file() and "resume_from" not in options:
             options["resume_from"] = run.checkpoint
     if writer:
@@ -378,16 +405,40 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_clock() -> float:
+    """Seconds on a clock that only moves forward, for spacing the run's checkpoints."""
+    import time
+
+    return time.monotonic()
+
+
 def _run_checkpoint(run: Any) -> Any:
-    """The per-epoch checkpoint of ``run``, written only into the directory this process reserved: a run
+    """The checkpoint of ``run``, written only into the directory this process reserved: a run
     directory removed while training (``rm -rf``) stops the run with an error instead of being made again,
-    half empty, and published as complete."""
+    half empty, and published as complete.
+
+    Written after the first epoch, then at most once every ``.seconds`` (0: after every epoch), and always
+    after the epoch where training stops (the last epoch, early stopping, a target, divergence, a time limit,
+    or a signal that fit finishes the epoch for): each write syncs the file to disk, which for a small model
+    costs far more than an epoch. A ``kill -9`` loses at most the epochs of the last ``.seconds``;
+    ``--resume`` continues from the last one saved."""
     from ..train.callbacks import Logs, ModelCheckpoint
 
     class RunCheckpoint(ModelCheckpoint):
+        seconds = 0.0  # the least time between two writes (the run's checkpoint_seconds)
+        saved_at: float | None = None  # the clock at the last write; None before the first
+
         def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
             run.check_in_place()
+            trainer = self.trainer
+            last = epoch + 1 >= int(trainer.params.get("epochs") or 0)
+            now = _checkpoint_clock()
+            stops = trainer.stop_training or trainer.signal_received is not None  # (a signal: after this epoch)
+            if self.seconds > 0 and not last and not stops and self.saved_at is not None:
+                if now - self.saved_at < self.seconds:
+                    return
             super().on_epoch_end(epoch, logs)
+            self.saved_at = now
             run.check_after_write(run.checkpoint.name)  # removed just before the write, which made it again
 
     return RunCheckpoint(run.checkpoint)
@@ -407,7 +458,7 @@ def _ignore_late_signals() -> None:
     from . import _as_command
 
     if _as_command and threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, *_TERMINATING):
             signal.signal(sig, signal.SIG_IGN)
 
 
@@ -422,11 +473,12 @@ def _interrupted_exit() -> int:
 
 
 def _signal_name(exc: BaseException) -> str:
-    """How an interruption is named: ``interrupted by SIGTERM`` (this module's handler), else by SIGINT."""
+    """How an interruption is named: ``interrupted by SIGTERM`` or ``SIGHUP`` (this module's handler), else
+    by SIGINT."""
     said = str(exc)
     if said.startswith("second "):  # fit: a second signal aborted the epoch
         return f"interrupted ({said})"
-    return f"interrupted by {'SIGTERM' if 'SIGTERM' in said else 'SIGINT'}"
+    return f"interrupted by {next((name for name in ('SIGTERM', 'SIGHUP') if name in said), 'SIGINT')}"
 
 
 def _cumulative_seconds(result: Any, first_epoch: int | None) -> None:

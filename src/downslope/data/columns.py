@@ -39,6 +39,7 @@ from .encoding import (
     empty_columns_note,
     fill_note,
     header_note,
+    integer_step,
     integer_target_task,
     is_boolean_column,
     looks_like_comma_number,
@@ -84,8 +85,11 @@ def _read_csv_columnar(
     def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
         return readers.csv_rows_at(p, wanted, delimiter)
 
+    def last_row() -> list[str] | None:
+        return readers.csv_last_row(p, len(header), delimiter)
+
     return _table_from_columns(
-        source, header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories, fmt
+        source, header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories, fmt, last_row
     )
 
 
@@ -118,7 +122,7 @@ def _boolean_columns(
         if col in forced or c.codes is None or not (c.kind == readers.TEXT).any():
             continue
         present = ~c.missing & (c.codes >= 0)
-        distinct = [c.strings[int(k)] for k in np.unique(c.codes[present])]
+        distinct = [c.strings[int(k)] for k in _used_codes(c.codes[present], len(c.strings))]
         if not c.complete:
             if exact and is_boolean_column(distinct):
                 raise readers.Fallback("are the uncoded numbers 1 and 0?")  # the text of every cell decides
@@ -128,6 +132,11 @@ def _boolean_columns(
             notes.append(boolean_note(source, col, distinct))
             found.append(col)
     return found
+
+
+def _used_codes(codes: np.ndarray, n_strings: int) -> np.ndarray:
+    """``np.unique(codes)`` of non-negative codes below ``n_strings``, counted rather than sorted."""
+    return np.flatnonzero(np.bincount(codes, minlength=n_strings))
 
 
 def _first_row(bad: np.ndarray) -> int | None:
@@ -156,6 +165,8 @@ def _first_bad_number_row(columns: list[str], cols: dict[str, readers.Column], r
     none. The encoder then names the cell itself, on that row."""
     first: int | None = None
     step = max(1, _CHECK_BLOCK_CELLS // max(n, 1))
+    if step < 8:  # a tall table: its columns one by one, most of them cleared by two reductions (no copy)
+        columns = [col for col in columns if not _all_plain_numbers(cols[col])]
     for begin in range(0, len(columns), step):
         block = columns[begin : begin + step]
         kind = np.stack([cols[col].kind for col in block])
@@ -169,6 +180,13 @@ def _first_bad_number_row(columns: list[str], cols: dict[str, readers.Column], r
         if row is not None and (first is None or row < first):
             first = row
     return first
+
+
+def _all_plain_numbers(c: readers.Column) -> bool:
+    """Whether every cell of a column is a number float32 holds (a NaN's max is NaN: not cleared here)."""
+    if not len(c.kind) or c.kind.max() != readers.NUMBER:  # (NUMBER is the lowest kind: the max says all)
+        return False
+    return bool(c.num.max() <= FLOAT32_MAX and c.num.min() >= -FLOAT32_MAX)
 
 
 def _encode_feature_columns(
@@ -236,17 +254,20 @@ def _encode_feature_columns(
     for (start, stop, is_categorical), col in zip(encoder.blocks(), encoder.columns):
         c = cols.pop(col) if col != encoder.target else cols[col]  # each column's facts go once encoded
         if is_categorical:
-            rows = np.flatnonzero(~c.missing)
-            if len(rows):
+            gaps = c.missing.any()
+            rows = np.flatnonzero(~c.missing) if gaps else None
+            if n and (rows is None or len(rows)):
                 assert c.codes is not None
-                at = positions[col][c.codes[rows]]
+                at = positions[col][c.codes if rows is None else c.codes[rows]]
                 known = at >= 0  # an unseen category (handle_unknown='ignore') stays all zeros
-                X[rows[known], start + at[known]] = 1.0
+                hit = np.flatnonzero(known) if rows is None else rows[known]
+                # one flat scatter into the C-ordered X (cheaper than indexing rows and columns apart)
+                X.reshape(-1)[hit * X.shape[1] + (start + at[known])] = 1.0
             if encoder.missing == "constant":  # blanks are the category FILL_TEXT (unseen: all zeros)
                 cats = categories[col]
                 if FILL_TEXT in cats:
                     X[c.missing, start + cats.index(FILL_TEXT)] = 1.0
-            else:
+            elif gaps:
                 X[c.missing, start:stop] = np.nan
         else:
             # a column without gaps is written as it is (no copy of a million floats)
@@ -403,18 +424,24 @@ def _total_row(
     rows_at: RowsAt,
     notes: list[str],
     rewritten: bool = False,
+    last_row: Callable[[], list[str] | None] | None = None,
 ) -> tuple[dict[str, readers.Column], int]:
     """The columns without a last row that looks like a totals row (as :func:`.csvfile._total_row`).
     ``rewritten``: the numbers were read with a given format, which the row-by-row reader applies after
-    this check (a "1,200" is no number to it here)."""
+    this check (a "1,200" is no number to it here). ``last_row``: the last row's cells read from the end
+    of the file (None: unsure), so that its line is looked for only when it is a totals row."""
     t = cols[target]
     n = len(t.kind)
     if n < 3:
         return cols, n
-    found = rows_at([n - 1]).get(n - 1)
-    if found is None:
-        raise readers.Fallback("row not confirmed")
-    line, cells = found
+    cells_at_end = last_row() if last_row is not None else None
+    if cells_at_end is None:
+        found = rows_at([n - 1]).get(n - 1)
+        if found is None:
+            raise readers.Fallback("row not confirmed")
+        line, cells = found
+    else:
+        line, cells = 0, cells_at_end  # the line is found below, only for the note
     others_missing = t.missing[:-1]
     if (t.kind[:-1][~others_missing] != readers.NUMBER).any():
         others = None
@@ -425,6 +452,11 @@ def _total_row(
         raise readers.Fallback("a totals row decided by the rewritten numbers")
     if reason is None:
         return cols, n
+    if cells_at_end is not None:
+        found = rows_at([n - 1]).get(n - 1)
+        if found is None or found[1] != cells_at_end:
+            raise readers.Fallback("row not confirmed")
+        line = found[0]
     notes.append(total_row_note(source, line, reason))
     rest = np.arange(n - 1)
     return {c: col.take(rest) for c, col in cols.items()}, n - 1
@@ -488,7 +520,7 @@ def _column_categories(
         if c.codes is None or not c.complete:
             if exact or n_values:
                 raise readers.Fallback("the text of some cells is needed")
-        used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
+        used_codes = _used_codes(c.codes[present], len(c.strings)) if c.codes is not None else np.zeros(0, np.int64)
         distinct = sorted(c.strings[int(k)] for k in used_codes)
         if exact and col not in forced and unit_column(distinct) is not None:
             raise readers.Fallback("numbers with a unit")  # the pure-Python reader strips it from every cell
@@ -509,11 +541,16 @@ def _column_task(is_text: np.ndarray, numbers: np.ndarray) -> tuple[str, str]:
     n = len(numbers)
     if is_text.any():
         return "classification", "the target holds text"
+    with np.errstate(invalid="ignore"):
+        if not (np.isfinite(numbers).all() and (numbers == np.round(numbers)).all()):
+            # (as below, without sorting a million values first)
+            return "regression", "the target holds non-integer numbers"
     distinct_numbers = np.unique(numbers)
     k = len(distinct_numbers)
     if not (np.isfinite(distinct_numbers).all() and (distinct_numbers == np.round(distinct_numbers)).all()):
         return "regression", "the target holds non-integer numbers"
-    return integer_target_task(k, n, float(distinct_numbers[0]), float(distinct_numbers[-1]))
+    step = integer_step(distinct_numbers) if k <= 20 else 1
+    return integer_target_task(k, n, float(distinct_numbers[0]), float(distinct_numbers[-1]), step)
 
 
 def _column_classes(t: readers.Column, exact: bool, source: str, target: str) -> tuple[list[str], np.ndarray]:
@@ -561,6 +598,7 @@ def _table_from_columns(
     drop: list[str] | None,
     max_categories: int,
     fmt: tuple[str, str] | None = None,
+    last_row: Callable[[], list[str] | None] | None = None,
 ) -> tuple[Table, TabularEncoder]:
     """:func:`read_csv`'s rules applied column by column to the cell facts of :mod:`readers` (read with
     the number format ``fmt`` when one is given).
@@ -579,7 +617,7 @@ def _table_from_columns(
     used = columns + [target]
     n_rows = len(cols[target].kind)
     if exact:
-        cols, n_rows = _total_row(source, cols, header, target, rows_at, notes, fmt is not None)
+        cols, n_rows = _total_row(source, cols, header, target, rows_at, notes, fmt is not None, last_row)
     keep = np.arange(n_rows)
     if missing != "error":
         keep = _rows_kept(cols, target, used, missing, source, notes)

@@ -54,6 +54,7 @@ from .encoding import (
     canonical_number,
     cell_location,
     check_numeric,
+    check_numeric_read,
     check_one_hot_memory,
     class_key,
     codes_error,
@@ -67,6 +68,7 @@ from .encoding import (
     fill_note,
     format_flags,
     header_note,
+    headerless,
     infer_task,
     is_boolean_column,
     leading_zero_code,
@@ -832,8 +834,10 @@ def read_csv(
     decimal: str = ".",
     thousands: str = "",
     numeric: list[str] | None = None,
+    header_row: bool = True,
 ) -> tuple[Table, TabularEncoder]:
-    """Read a CSV with a header row into a :class:`Table` and the encoder that made it.
+    """Read a CSV with a header row into a :class:`Table` and the encoder that made it (``header_row=False``:
+    the file has none, its first line is data and the columns are named ``col_0`` .. ``col_{n-1}``).
 
     ``target`` names the target column (default: the last one); ``drop`` names columns to leave out.
     Columns whose values are mostly text are one-hot encoded (``categorical`` forces it); a text
@@ -873,8 +877,9 @@ def read_csv(
     if explicit:
         check_number_format(decimal, thousands)
     plain = csv_suffix(p) in (".csv", ".tsv", ".csv.gz", ".tsv.gz") or csv_suffix(p) is None
-    columnar = readers.fast_csv_available() or readers.is_wide_csv(p, delimiter)  # wide: read without pyarrow too
-    if p.is_file() and plain and columnar:
+    # without pyarrow: wide files column-wise, others by NumPy's parser where it reads them as the csv module does
+    columnar = readers.fast_csv_available() or readers.numpy_csv_available() or readers.is_wide_csv(p, delimiter)
+    if p.is_file() and plain and columnar and header_row:
         refuse_nul_bytes(p, delimiter)
         try:
             fmt = (decimal, thousands) if explicit else None
@@ -882,13 +887,16 @@ def read_csv(
                 str(path), p, target, task, categorical, missing, delimiter, drop, max_categories, progress, fmt
             )
             check_numeric(numeric, categorical, read[1].columns)
+            check_numeric_read(str(path), numeric, read[1].categories)
             _note_useless_columns(str(path), *read)
             if txt_note:
                 read[0].notes.insert(0, txt_note)
             return read
         except readers.Fallback:
             pass  # the pure-Python reader gives the canonical answer (or error) for this file
-    header, rows = read_rows(path, delimiter, progress=progress)
+    header, rows = read_rows(path, delimiter, progress=progress, check_names=header_row)
+    if not header_row:
+        header, rows = headerless(header, rows)
     source = str(path)
     notes: list[str] = []
     said = header_note(source, header)
@@ -918,6 +926,7 @@ def read_csv(
     units = _unit_columns(source, header, rows, columns, forced, notes)
     booleans = _boolean_columns(source, header, rows, columns, forced, notes)
     categories = _row_categories(source, header, rows, columns, forced, max_categories, set(numeric or []), notes)
+    check_numeric_read(source, numeric, categories)
     if missing in IMPUTE:
         counts = {c: sum(1 for r in rows if _is_missing(r[header.index(c)])) for c in columns if c not in categories}
         said = fill_note(source, counts, missing)

@@ -63,7 +63,9 @@ def float32_offset(values: np.ndarray) -> float:
 
 TASK_RULE = (
     "text labels -> classification; numeric labels -> regression, unless every value is an integer and "
-    "there are at most 20 distinct values, or at most 100 lying close together from 0 or 1 (class codes: "
+    "there are at most 20 distinct values (unless they are amounts: at least 3 values, all multiples of a round "
+    "step of at least 10 (a multiple of 5), the largest in size at least 100 times their number, as prices rounded "
+    "to thousands), or at most 100 lying close together from 0 or 1 (class codes: "
     "spanning at most twice as many integers as there are values) with at least 5 rows per value on average "
     "(then classification); a target of numbers with a few stray words (at least 9 in 10 values numbers) is numeric "
     "and the stray cells are errors"
@@ -74,20 +76,45 @@ TASK_RULE = (
 NUMERIC_TARGET_SHARE = 0.9
 
 
-def integer_target_task(k: int, n: int, low: float, high: float) -> tuple[str, str]:
+def integer_step(distinct: Any) -> int:
+    """The largest step all the (integer) ``distinct`` values are multiples of apart: the greatest common
+    divisor of their differences (0 for fewer than two values).
+
+    Example:
+        >>> integer_step([150_000, 175_000, 450_000]), integer_step([200, 404, 500]), integer_step([3])
+        (25000, 12, 0)
+    """
+    values = sorted(int(v) for v in distinct)
+    return math.gcd(*(b - a for a, b in zip(values, values[1:], strict=False))) if len(values) > 1 else 0
+
+
+def integer_target_task(k: int, n: int, low: float, high: float, step: int = 1) -> tuple[str, str]:
     """``(task, reason)`` for a target of ``n`` integers with ``k`` distinct values from ``low`` to
-    ``high``, by :data:`TASK_RULE`. More than 20 distinct integers are classes only when they look like
-    class codes: 0..K-1 or 1..K with few gaps. Prices rounded to thousands (44 distinct prices between
-    1e5 and 3.6e5) and ages 18..70 are amounts, a regression.
+    ``high``, all ``step`` apart (:func:`integer_step`; 1 when unknown), by :data:`TASK_RULE`.
+
+    Up to 20 distinct integers are classes (labels 0..K-1, 1..K, ratings 1-5, counts 0..15), unless they
+    are amounts: at least 3 values that are all multiples of a round step (at least 10, a multiple of 5)
+    and large (the largest in size at least 100 times the number of values), far from any class-code
+    range: 13 prices rounded to 25,000 between 150,000 and 450,000. HTTP codes 200/404/500 (step 12) and
+    decades 10..70 (too small) stay classes. More than 20 distinct integers are classes only when they
+    look like class codes: 0..K-1 or 1..K with few gaps. Prices rounded to thousands (44 distinct prices
+    between 1e5 and 3.6e5) and ages 18..70 are amounts, a regression.
 
     Example:
         >>> integer_target_task(44, 1000, 100_000, 360_000)[0], integer_target_task(44, 1000, 0, 43)[0]
         ('regression', 'classification')
         >>> integer_target_task(45, 1000, 18, 70)[0]
         'regression'
+        >>> integer_target_task(13, 400, 150_000, 450_000, 25_000)[0], integer_target_task(5, 400, 1, 5)[0]
+        ('regression', 'classification')
     """
     said = f"the target holds {k} distinct integers in {n} rows"
     if k <= 20:
+        if k >= 3 and step >= 10 and step % 5 == 0 and max(abs(low), abs(high)) >= 100 * k:
+            return (
+                "regression",
+                f"{said}, multiples of {step:,} from {low:,.0f} to {high:,.0f} (amounts, not class labels)",
+            )
         return "classification", said
     if k > 100 or n < 5 * k:
         return "regression", f"{said} (too many to be classes)"
@@ -496,7 +523,7 @@ def infer_task(labels: Any) -> tuple[str, str]:
     k, n = len(distinct), len(values)
     if not all(math.isfinite(v) and v.is_integer() for v in distinct):
         return "regression", "the target holds non-integer numbers"
-    return integer_target_task(k, n, min(distinct), max(distinct))
+    return integer_target_task(k, n, min(distinct), max(distinct), integer_step(distinct) if k <= 20 else 1)
 
 
 def sorted_classes(keys: Any) -> list[str]:
@@ -713,17 +740,29 @@ class TabularEncoder:
         expected = "a number"
         if col in self.booleans:
             expected = f"a yes/no value ({'/'.join(sorted(BOOLEAN_SPELLINGS))}, in any case)"
-        comma = (
-            " (a number with a thousands separator or a decimal comma? "
-            + (
-                "retrain with --thousands ',' or --decimal ','"
-                if self.stage != "train"
-                else "pass --thousands ',' or --decimal ','"
+        fmt = self.formats.get(col)
+        if fmt is not None and fmt != (".", "") and _DIGITS_AND_MARKS.match(value.strip()):
+            # the column already has a number format (given, or found in the training file): advising the
+            # options it was read with would change nothing; say how the cell breaks that format instead
+            decimal, thousands = fmt
+            grouping = f", in groups of three digits after each {thousands!r} ('1{thousands}950')" if thousands else ""
+            comma = (
+                f" (the run reads this column's numbers as {format_flags(fmt)} write them: {decimal!r} as the decimal "
+                f"mark{f' and {thousands!r} as the thousands separator' if thousands else ''}{grouping}; "
+                f"{value!r} is not written so: a mistyped digit or separator?)"
             )
-            + ")"
-            if _comma_numbers([value])
-            else ""
-        )
+        elif _comma_numbers([value]):
+            comma = (
+                " (a number with a thousands separator or a decimal comma? "
+                + (
+                    "retrain with --thousands ',' or --decimal ','"
+                    if self.stage != "train"
+                    else "pass --thousands ',' or --decimal ','"
+                )
+                + ")"
+            )
+        else:
+            comma = ""
         if self.stage != "train":
             fill = (
                 (
@@ -982,6 +1021,21 @@ class _Rows(list):
     lines: list[int]
 
 
+def headerless(first: list[str], rows: Any) -> tuple[list[str], _Rows]:
+    """Column names and rows of a CSV without a header row (pandas' ``header=None``): the first line read as
+    data, and the columns named ``col_0`` .. ``col_{n-1}`` (pandas' 0 .. n-1, as names that are not numbers:
+    a target or a --drop names them so). ``rows`` remember their file lines (the first row is line 1).
+
+    Example:
+        >>> names, rows = headerless(["1.5", "2"], _Rows([["3", "4"]]))
+        >>> names, rows, rows.lines
+        (['col_0', 'col_1'], [['1.5', '2'], ['3', '4']], [1, 2])
+    """
+    out = _Rows([list(first), *rows])
+    out.lines = [1, *_line_numbers(rows, 2)]
+    return [f"col_{i}" for i in range(len(first))], out
+
+
 CsvRows, line_numbers = _Rows, _line_numbers  # public names: the CLI reads a run's inputs back with them
 
 
@@ -1224,7 +1278,9 @@ def header_note(source: str, header: list[str]) -> str | None:
     return (
         f"{source}:1: {numbers} of the {len(header)} column names are numbers ({', '.join(header[:5])}"
         f"{', ...' if len(header) > 5 else ''}): the file may have no header row, in which case its first "
-        "data row was taken as column names and is not trained on; add a header line naming the columns"
+        "data row was taken as column names and is not trained on; add a header line naming the columns, or "
+        "pass --no-header (header = false in a config file) to read the first line as data, with the columns "
+        "named col_0, col_1, ..."
     )
 
 
@@ -1283,6 +1339,8 @@ def _too_many_categories(
 
 
 _DIGITS = re.compile(r"^\d+$")
+# a cell of digits and number marks only ('1,95', '1.2.3'): a number mistyped, not a word
+_DIGITS_AND_MARKS = re.compile(r"^[+-]?\d[\d.,'_ \u00a0\u202f]*$")
 
 
 def leading_zero_code(values: list[str]) -> str | None:
@@ -1330,6 +1388,33 @@ def check_numeric(numeric: list[str] | None, categorical: list[str] | None, colu
     if both:
         raise ConfigError(f"read_csv: column(s) {both} are named both categorical and numeric; choose one")
     return forced
+
+
+def check_numeric_read(source: str, numeric: list[str] | None, categories: Mapping[str, list[str]]) -> None:
+    """Refuse a column ``numeric`` (``--numeric``) names that holds text: it forces digit codes (``'02134'``) to
+    be read as numbers, and a column of words cannot be; one-hot encoding it while the run records it as
+    numeric would ignore the setting silently. ``categories`` are the reader's one-hot columns; the error names
+    the column and a few of its words.
+
+    Example:
+        >>> check_numeric_read("t.csv", ["color"], {"color": ["blue", "red"]})
+        Traceback (most recent call last):
+        ...
+        downslope.errors.ConfigError: t.csv: --numeric names column 'color', which holds text ('blue', 'red'; 2 of its 2 distinct values are not numbers), not numbers or digit codes: leave it out of --numeric to one-hot encode it, or leave the column out with --drop color
+    """
+    for col in dict.fromkeys(c.strip() for c in numeric or []):
+        if col not in categories:
+            continue
+        distinct = [v for v in categories[col] if v != FILL_TEXT]
+        words = [v for v in distinct if _as_float(v) is None]
+        if not words:
+            continue
+        shown = ", ".join(repr(v) for v in words[:3]) + (", ..." if len(words) > 3 else "")
+        raise ConfigError(
+            f"{source}: --numeric names column {col!r}, which holds text ({shown}; {len(words)} of its "
+            f"{len(distinct)} distinct values are not numbers), not numbers or digit codes: leave it out of "
+            f"--numeric to one-hot encode it, or leave the column out with --drop {shlex.quote(col)}"
+        )
 
 
 def not_categories_error(source: str, col: str, distinct: list[str], n_values: int) -> DataError | None:
@@ -1430,11 +1515,17 @@ def _dates_error(source: str, col: str, distinct: list[str], n_values: int) -> D
     sample = _mostly_matching(distinct, _DATE)
     if sample is None:
         return None
+    # quarters ('2015Q1') are periods: year and quarter numbers (or 2015.0, 2015.25, ...) say what they mean
+    how = (
+        "year and quarter columns (2015 and 1 for '2015Q1'), or the year plus (quarter - 1) / 4"
+        if _QUARTER_ONLY.match(sample[0].strip())
+        else "days since a reference date, or year, month and weekday columns"
+    )
     return DataError(
         f"{source}: column {col!r} holds dates or timestamps ({sample[0]!r}, ...; {len(distinct)} distinct values in "
         f"{n_values} rows), not categories: one-hot encoded, each date would be a category of its own, and a "
-        "date the training rows did not hold would be unknown; convert the column to numbers in the file (e.g. "
-        f"days since a reference date, or year, month and weekday columns) or leave it out with --drop {shlex.quote(col)}"
+        f"date the training rows did not hold would be unknown; convert the column to numbers in the file (e.g. "
+        f"{how}) or leave it out with --drop {shlex.quote(col)}"
     )
 
 
@@ -1510,10 +1601,13 @@ _NAMED_DATE = (
     rf"((mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
     rf"({_MONTH}[\s-]+{_DAY},?[\s-]+\d{{2,4}}|{_DAY}[\s-]+{_MONTH},?[\s-]+\d{{2,4}})"
 )
+# quarters as pandas writes a Period ("2015Q1") and as people do ("2015-Q1", "Q1 2015", "Q1-15")
+_QUARTER = r"(\d{4}[\s-]?q[1-4]|q[1-4][\s-]?(\d{4}|\d{2}))"
 _DATE = re.compile(
-    rf"^({_NUMERIC_DATE}{_TIME}|\d{{4}}-(0[1-9]|1[0-2])|{_NAMED_DATE}{_TIME}|{_MONTH}[\s,-]+\d{{4}})$",
+    rf"^({_NUMERIC_DATE}{_TIME}|\d{{4}}-(0[1-9]|1[0-2])|{_NAMED_DATE}{_TIME}|{_MONTH}[\s,-]+\d{{4}}|{_QUARTER})$",
     re.IGNORECASE,
 )
+_QUARTER_ONLY = re.compile(rf"^{_QUARTER}$", re.IGNORECASE)
 _MONEY = re.compile(r"^\(?[-+]?\s*[$€£¥₹]\s*[-+]?[\d.,\s\u00a0]+\)?$|^\(?[-+]?[\d.,\s\u00a0]+\s*[$€£¥₹]\)?$")
 _COMMA_DECIMAL_NUMBER = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+(,\d+)?|\d+,\d+)$")
 _PAREN_NEGATIVE = re.compile(r"^\(\s*[\d][\d.,]*\s*\)$")
@@ -1699,10 +1793,10 @@ def unit_suffix(values: list[str]) -> str | None:
     units = [m.group(4) for m in (_WITH_UNIT.match(v.strip()) for v in values) if m]
     if not units or len(units) * 2 <= len(values):
         return None
-    return max(set(units), key=units.count)
+    return max(sorted(set(units)), key=units.count)  # ties: the first in sorted order, the same every run
 
 
-_NOT_UNITS = re.compile(rf"^([ap]\.?m\.?|{_MONTH}|(st|nd|rd|th))$", re.IGNORECASE)
+_NOT_UNITS = re.compile(rf"^([ap]\.?m\.?|{_MONTH}|(st|nd|rd|th)|q[1-4])$", re.IGNORECASE)
 
 
 def unit_column(values: list[str]) -> str | None:

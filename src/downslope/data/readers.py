@@ -38,6 +38,7 @@ import gzip
 import importlib.util
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -52,6 +53,8 @@ FAST_CSV = os.environ.get("DOWNSLOPE_FAST_CSV", "1") != "0"
 # Files above this size read by the pure-Python reader get a hint about the fast one.
 SLOW_HINT_BYTES = 20 * 2**20
 BLOCK_BYTES = 4 * 2**20
+# The bytes whose cells decide which columns Arrow converts to numbers as it parses (:func:`_numeric_guess`).
+GUESS_BYTES = 2**19
 # Reading says what it is doing on stderr once it has taken this many seconds.
 PROGRESS_AFTER = 1.0
 
@@ -76,6 +79,7 @@ SPREADSHEET_ERRORS = frozenset({"#div/0!", "#value!", "#ref!", "#name?", "#num!"
 # A plain decimal number (after trimming ASCII spaces): Arrow and Python parse these to the same double.
 _PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _LEADING_ZERO = r"^\s*0[0-9]+\s*$"
+_LEADING_ZERO_RE = re.compile(_LEADING_ZERO)
 
 
 # Separators people use instead of commas: a file of one column whose header holds one was written with it.
@@ -350,12 +354,39 @@ class _Builder:
         codes[(kind == EMPTY) | (kind == MISSING)] = -1
         return codes
 
-    def add_strings(self, arr: Any) -> None:
-        """A block of text cells (a pyarrow string array)."""
+    def add_strings(self, arr: Any, leading_zeros_fall_back: bool = False) -> None:
+        """A block of text cells (a pyarrow string array). ``leading_zeros_fall_back``: a cell of digit codes
+        with leading zeros (02134) raises :class:`Fallback` (the pure-Python reader decides such columns)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         n = len(arr)
+        # Few distinct texts (categories, codes, a few repeated numbers): the pure-Python rules run once per
+        # distinct text, and each cell only looks its facts up (no per-cell regex, trim or cast)
+        encoded = arr.dictionary_encode()
+        if len(encoded.dictionary) * 4 <= n:
+            texts = encoded.dictionary.to_pylist()
+            if leading_zeros_fall_back and any(_LEADING_ZERO_RE.match(text) for text in texts):
+                raise Fallback("digit codes with leading zeros (02134): codes, not amounts")
+            kinds, values, stripped = classify(texts)
+            idx = encoded.indices.to_numpy(zero_copy_only=False)
+            kind = kinds[idx]
+            codes = None
+            if (kinds == TEXT).any():
+                mapping = np.empty(len(texts), dtype=np.int32)
+                for i, text in enumerate(stripped):
+                    code = self.lookup.get(text)
+                    if code is None:
+                        code = self.lookup[text] = len(self.strings)
+                        self.strings.append(text)
+                    mapping[i] = code
+                mapping[(kinds == EMPTY) | (kinds == MISSING)] = -1
+                codes = mapping[idx]
+            self.codes.append(codes)
+            self.add(kind, values[idx])
+            return
+        if leading_zeros_fall_back and pc.any(pc.match_substring_regex(arr, _LEADING_ZERO)).as_py():
+            raise Fallback("digit codes with leading zeros (02134): codes, not amounts")
         trimmed = pc.ascii_trim_whitespace(arr)
         plain = np.asarray(pc.match_substring_regex(trimmed, _PLAIN_NUMBER).to_numpy(zero_copy_only=False), bool)
         try:
@@ -463,6 +494,7 @@ def _case_variants(word: str) -> list[str]:
 # The missing-value tokens in every spelling of case, as Arrow's null values for number columns
 # (Arrow matches them exactly; a padded " NA " makes Arrow fail, and the text path decides instead).
 NULL_TOKENS = sorted({v for token in MISSING_TOKENS for v in _case_variants(token)})
+_NULL_TOKEN_SET = frozenset(NULL_TOKENS)
 
 
 def canonical_strings(arr: Any, fmt: tuple[str, str]) -> Any:
@@ -522,6 +554,14 @@ def _numeric_guess(path: Path, names: list[str], options: tuple[Any, Any, Any]) 
     import pyarrow.csv as pacsv
 
     read_options, parse_options, convert_options = options
+    # the guess needs a sample, not a whole block: a wrong one costs a second read (as text), never a wrong answer
+    read_options = pacsv.ReadOptions(
+        column_names=read_options.column_names,
+        skip_rows=read_options.skip_rows,
+        block_size=GUESS_BYTES,
+        autogenerate_column_names=False,
+        use_threads=False,
+    )
     with open_bytes(path) as handle:
         reader = pacsv.open_csv(
             handle, read_options=read_options, parse_options=parse_options, convert_options=convert_options
@@ -658,6 +698,142 @@ def _read_wide_csv_columns(
     return columns
 
 
+# Without pyarrow, a CSV is parsed by NumPy's C parser (np.loadtxt) when that parser and Python's csv module
+# cannot differ on it: no quote character after the header, a common separator. Switched off by tests to
+# exercise the row-by-row reader.
+NUMPY_CSV = os.environ.get("DOWNSLOPE_NUMPY_CSV", "1") != "0"
+NUMPY_DELIMITERS = (",", ";", "\t", "|")
+# The first cells of a column classified to tell a column of words from one of numbers before converting it.
+_PROBE_CELLS = 256
+_DIGIT_BYTES = np.zeros(256, bool)
+_DIGIT_BYTES[ord("0") : ord("9") + 1] = True
+
+
+def numpy_csv_available() -> bool:
+    """Whether CSV files are parsed by NumPy's C parser where pyarrow is not installed (or switched off).
+
+    Example:
+        >>> isinstance(numpy_csv_available(), bool)
+        True
+    """
+    return NUMPY_CSV and not fast_csv_available()
+
+
+def _numpy_csv_scan(p: Path, delimiter: str) -> None:
+    """Refuse (:class:`Fallback`) a file NumPy's parser could read otherwise than the csv module, or whose
+    cells the column facts cannot settle without their text: a quote character after the header line
+    (quoted fields), or a cell starting with a zero followed by a digit (``02134``: maybe digit codes, which
+    the pure-Python reader decides). The bytes are scanned in blocks, vectorised."""
+    sep = ord(delimiter)
+    first, carried = True, b"\n"  # (the first cell after the header starts a line)
+    with open_bytes(p) as handle:
+        while block := handle.read(BLOCK_BYTES):
+            start = 0
+            if first:
+                start = block.find(b"\n") + 1
+                if start == 0:
+                    return  # the header alone
+                first = False
+            if block.find(b'"', start) >= 0:
+                raise Fallback("quoted fields")
+            # the previous block's last two bytes go with this one: a cell cut by the blocks' border is seen whole
+            data = np.frombuffer(carried + block[start:], np.uint8)
+            carried = block[-2:]
+            zeros = np.flatnonzero(data[1:-1] == 48) + 1
+            if len(zeros):
+                before, after = data[zeros - 1], data[zeros + 1]
+                starts_cell = (before == sep) | (before == 10) | (before == 13) | (before == 32) | (before == 9)
+                if (starts_cell & _DIGIT_BYTES[after]).any():
+                    raise Fallback("a cell with a leading zero (02134): digit codes?")
+
+
+def _loadtxt(p: Path, delimiter: str, dtype: Any) -> np.ndarray:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # empty lines skipped (as the csv reader skips them), said as a warning
+        return np.loadtxt(
+            p, dtype=dtype, delimiter=delimiter, skiprows=1, comments=None, quotechar=None, ndmin=2, encoding="utf-8"
+        )
+
+
+def _read_csv_columns_numpy(p: Path, header: list[str], delimiter: str) -> dict[str, Column]:
+    """:func:`read_csv_columns` by NumPy's C parser: a file of numbers only is parsed straight to float64;
+    any other into Python strings, each column then classified by the pure-Python reader's rules
+    (:func:`_column_from_cells`). :class:`Fallback` where the csv module decides (see :data:`NUMPY_CSV`)."""
+    if not NUMPY_CSV or delimiter not in NUMPY_DELIMITERS:
+        raise Fallback("not read by NumPy's parser")
+    _numpy_csv_scan(p, delimiter)
+    table: np.ndarray | None = None
+    try:
+        table = _loadtxt(p, delimiter, np.float64)
+        if np.isnan(table).any():
+            table = None  # 'nan' is a missing value, '-nan' a number: the text decides
+    except (ValueError, EOFError, OSError):
+        table = None
+    if table is not None and table.shape[1] == len(header):
+        by_column = np.ascontiguousarray(table.T)  # one copy; each column a row of it
+        del table
+        n = by_column.shape[1]
+        return {h: Column(np.zeros(n, np.int8), by_column[j], None, [], True) for j, h in enumerate(header)}
+    try:
+        cells = _loadtxt(p, delimiter, object)
+    except (ValueError, EOFError, OSError):  # ragged rows, bad UTF-8, a damaged .gz: the csv reader says what
+        raise Fallback("NumPy's parser refused the file") from None
+    if cells.shape[1] != len(header):
+        raise Fallback("rows of another width")
+    columns = {h: _column_from_cells(cells[:, j]) for j, h in enumerate(header)}
+    return _drop_blank(columns)
+
+
+def _column_from_cells(col: np.ndarray) -> Column:
+    """The facts of one column of Python strings (an object array), as :class:`_Builder` gets them from
+    Arrow and the pure-Python reader from each cell (:func:`classify`): numbers converted by ``float()``
+    in C where the column holds numbers and missing values, the rules run once per distinct text otherwise."""
+    n = len(col)
+    probe_kind, _, _ = classify(col[:_PROBE_CELLS].tolist())
+    if not (probe_kind == TEXT).any():
+        try:
+            num = col.astype(np.float64)  # float() of each cell
+            if not np.isnan(num).any():  # ('nan' is missing, '-nan' a number: the text decides)
+                return Column(np.zeros(n, np.int8), num, None, [], True)
+        except ValueError:
+            pass
+        for padded in (False, True):
+            if padded:  # a token with spaces around it (' NA'): the rules' own strip() and lower()
+                missing = np.fromiter((v.strip().lower() in MISSING_TOKENS for v in col), dtype=bool, count=n)
+            else:  # the usual tokens, as written ('', 'NA', 'nan' in any case): a set lookup a cell
+                missing = np.fromiter(map(_NULL_TOKEN_SET.__contains__, col), dtype=bool, count=n)
+            try:
+                # float() strips less than str.strip() (not U+001C..U+001F): a cell it refuses goes to classify
+                present = col[~missing].astype(np.float64)
+            except ValueError:
+                continue
+            kind = np.where(missing, np.int8(MISSING), np.int8(NUMBER)).astype(np.int8)
+            gaps = np.flatnonzero(missing)
+            kind[gaps[[not col[i].strip() for i in gaps.tolist()]]] = EMPTY
+            num = np.full(n, np.nan)
+            num[~missing] = present
+            return Column(kind, num, None, [], True)
+    lookup: dict[str, int] = {}
+    ids = np.fromiter((lookup.setdefault(v, len(lookup)) for v in col), dtype=np.int64, count=n)
+    kinds, values, stripped_texts = classify(list(lookup))
+    kind = kinds[ids]
+    if not (kinds == TEXT).any():
+        return Column(kind, values[ids], None, [], True)
+    strings: list[str] = []
+    known: dict[str, int] = {}
+    mapping = np.empty(len(stripped_texts), dtype=np.int32)
+    for i, stripped_text in enumerate(stripped_texts):
+        code = known.get(stripped_text)
+        if code is None:
+            code = known[stripped_text] = len(strings)
+            strings.append(stripped_text)
+        mapping[i] = code
+    mapping[(kinds == EMPTY) | (kinds == MISSING)] = -1
+    return Column(kind, values[ids], mapping[ids], strings, True)
+
+
 def read_csv_columns(
     path: str | os.PathLike[str],
     header: list[str],
@@ -682,8 +858,14 @@ def read_csv_columns(
         columns = _read_wide_csv_columns(p, header, delimiter, meter, wide)
         meter.done(f" ({len(next(iter(columns.values())).kind):,} rows)")
         return columns
+    if not fast_csv_available():
+        if fmt is not None:
+            raise Fallback("a number format without pyarrow")  # the pure-Python reader rewrites its cells
+        meter = Progress(p.name, os.path.getsize(p), enabled=progress)
+        columns = _read_csv_columns_numpy(p, header, delimiter)
+        meter.done(f" ({len(next(iter(columns.values())).kind):,} rows)")
+        return columns
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     names = [f"c{i}" for i in range(len(header))]
@@ -727,20 +909,16 @@ def read_csv_columns(
                         source, read_options=read_options, parse_options=parse_options, convert_options=convert
                     )
                     for batch in reader:
-                        candidates = None  # one-column rows that might be blank: the cell empty or missing
                         for j, builder in enumerate(builders):
                             if names[j] in numeric:
                                 builder.add_values(batch.column(j), nan_is_missing=False)
-                                empty = builder.kinds[-1] == MISSING  # '' or 'NA': cannot tell here
+                                # a one-column row that might be blank: '' or 'NA' cannot be told apart here
+                                if len(builders) == 1 and (builder.kinds[-1] == MISSING).any():
+                                    raise _Retry()  # is a line of spaces blank, or is it 'NA'? the text path knows
                             else:
                                 cells = batch.column(j)
-                                if pc.any(pc.match_substring_regex(cells, _LEADING_ZERO)).as_py():
-                                    raise Fallback("digit codes with leading zeros (02134): codes, not amounts")
-                                builder.add_strings(canonical_strings(cells, fmt) if fmt is not None else cells)
-                                empty = builder.kinds[-1] == EMPTY
-                            candidates = empty if candidates is None else candidates & empty
-                        if numeric and len(builders) == 1 and candidates is not None and candidates.any():
-                            raise _Retry()  # is a line of spaces blank, or is it 'NA'? the text path knows
+                                text = canonical_strings(cells, fmt) if fmt is not None else cells
+                                builder.add_strings(text, leading_zeros_fall_back=True)
                     break
                 except _Retry:
                     continue
@@ -886,6 +1064,48 @@ def csv_rows_at(
         return _rows_at_by_counting(path, wanted, delimiter)
     except _Unusual:
         return _rows_at_by_parsing(path, wanted, delimiter)
+
+
+# The last data row is read from this many bytes at the end of a file (a totals row is looked for there).
+TAIL_BYTES = 1 << 16
+
+
+def csv_last_row(path: str | os.PathLike[str], width: int, delimiter: str = ",") -> list[str] | None:
+    """The stripped cells of a CSV's last data row, read from the end of the file (no scan of the rows
+    before it), as :func:`csv_rows_at` gives them; None when the end of the file cannot say for sure (a
+    ``.gz`` file, a quote or a lone CR near the end, a last line that is not a whole record of ``width``
+    fields): the caller then scans.
+
+    Example:
+        >>> import os, tempfile
+        >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
+        >>> _ = open(p, "w").write("a,b\\n1,x\\n2, y \\n\\n")
+        >>> csv_last_row(p, 2)
+        ['2', 'y']
+    """
+    if is_gzip(path) or len(delimiter) != 1 or delimiter in '"\r\n':
+        return None
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - TAIL_BYTES)
+            handle.seek(start)
+            tail = handle.read()
+    except OSError:
+        return None
+    if b'"' in tail or tail.count(b"\r") != tail.count(b"\r\n"):
+        return None  # quoted fields or old Macintosh line ends: which line ends end a record needs a scan
+    lines = tail.split(b"\n")
+    # the first piece may be a line cut by the start of the tail (or the header): never the answer
+    for k in range(len(lines) - 1, 0, -1):
+        try:
+            cells = _parse_record(lines[k], delimiter)
+        except (UnicodeDecodeError, csv.Error):
+            return None
+        if is_blank_line(cells):
+            continue
+        return [v.strip() for v in cells] if len(cells) == width else None
+    return None
 
 
 def _parse_record(raw: bytes, delimiter: str) -> list[str]:

@@ -69,6 +69,7 @@ from .encoding import (
     _one_class_error,
     class_key,
     infer_task,
+    integer_step,
     integer_target_task,
     line_numbers,
     overriding,
@@ -274,7 +275,7 @@ def _label_task(y: np.ndarray) -> tuple[str, str]:
         integral = bool(np.isfinite(distinct).all() and (distinct == np.round(distinct)).all())
     if not integral:
         return "regression", "the target holds non-integer numbers"
-    return integer_target_task(k, n, float(distinct[0]), float(distinct[-1]))
+    return integer_target_task(k, n, float(distinct[0]), float(distinct[-1]), integer_step(distinct) if k <= 20 else 1)
 
 
 def check_features(X: np.ndarray, where: str, missing: str = "error") -> np.ndarray:
@@ -538,8 +539,10 @@ def read_table(
     thousands: str = "",
     categorical: list[str] | None = None,
     numeric: list[str] | None = None,
+    header_row: bool = True,
 ) -> tuple[Table, TabularEncoder | None]:
     """Read any supported file by its extension: .csv (also .csv.gz and .tsv), .parquet, .npz or .npy.
+    ``header_row=False``: a CSV without a header row (its columns are named ``col_0`` .. ``col_{n-1}``).
 
     ``delimiter`` is the CSV field separator (``';'`` for files written by spreadsheets in many locales;
     a ``.tsv`` is read with tabs); ``decimal`` and ``thousands`` how a CSV writes numbers (as pandas').
@@ -559,8 +562,11 @@ def read_table(
             thousands=thousands,
             categorical=categorical,
             numeric=numeric,
+            header_row=header_row,
             **options,  # type: ignore[arg-type]
         )
+    if not header_row:
+        raise ConfigError(f"{path}: --no-header says a CSV has no header row; an {suffix} file has no header line")
     if categorical or numeric:
         raise ConfigError(
             f"{path}: --categorical and --numeric name CSV columns read as text; an {suffix} file has types"

@@ -40,6 +40,7 @@ recv_object_list), and ``distributed.nn`` the differentiable collectives (all_re
 ``nn.parallel.DistributedDataParallel`` runs over the same group (ddp.py installs its collectives into nn).
 """
 
+from ..launchers import IndependentCopiesWarning
 from . import (
     ddp,  # noqa: F401  (importing it installs the collectives nn.parallel.DistributedDataParallel uses)
     sync_batchnorm,  # noqa: F401  (importing it installs the sum nn.SyncBatchNorm synchronizes through)
@@ -105,7 +106,6 @@ from .world import (
     CollectiveMismatchError,
     DisagreementError,
     DistributedError,
-    IndependentCopiesWarning,
     UnsendableObjectError,
     World,
     barrier,

@@ -214,3 +214,63 @@ def crawl_note(
         f"training had not converged: its best training loss {last:.4g} is {above} {best:.4g}, the least-squares "
         f"optimum a linear model reaches on these rows; gradient descent was crawling, not finished: {advice}"
     )
+
+
+#: A model whose validation loss, at the epoch it is saved from, is more than this many times its training
+#: loss fits the training rows far better than rows it has not seen (a large generalisation gap) ...
+GAP_RATIO = 10.0
+#: ... and the gap matters when that validation loss is more than this fraction of a model's that ignores the
+#: features (the training mean, or the training class frequencies): for a standardized target and the MSE,
+#: 1 - r2 on the validation rows above 0.1. Both small (0.001 vs 0.02 on digits) is a good fit, not a problem.
+GAP_BASELINE_SHARE = 0.1
+
+
+def generalisation_gap_note(
+    train_loss: float | None,
+    val_loss: float | None,
+    baseline: float | None,
+    epoch: int,
+    cfg: dict[str, Any],
+    n_features: int,
+    n_train: int,
+) -> str:
+    """Advice when the saved model overfits: its validation loss (at ``epoch``, 1-based) is more than
+    :data:`GAP_RATIO` times its training loss and more than :data:`GAP_BASELINE_SHARE` of ``baseline``, the
+    validation loss of predicting without the features. A validation loss that rises above its best is told
+    elsewhere; this one may plateau, early stopping keeps its best epoch, and still the model fits the
+    training rows' noise: a wide table (many features per row) is the usual cause. The advice is what the run
+    has not done: a linear model (for an MLP), weight decay, dropout, fewer hidden units.
+
+    Example:
+        >>> cfg = {"model": "mlp", "weight_decay": 0.0, "dropout": 0.0, "hidden": [128, 64]}
+        >>> print(generalisation_gap_note(2.3e-4, 0.25, 1.0, 17, cfg, 199, 650))  # doctest: +ELLIPSIS
+        the model overfits: at epoch 17, whose weights are saved, the validation loss 0.25 is 1087 times the ...
+        >>> generalisation_gap_note(0.004, 0.08, 2.3, 40, cfg, 64, 1168)  # a good fit: both losses small
+        ''
+    """
+    if train_loss is None or val_loss is None or baseline is None:
+        return ""
+    if not all(math.isfinite(v) for v in (train_loss, val_loss, baseline)) or baseline <= 0 or val_loss <= 0:
+        return ""
+    if val_loss <= GAP_RATIO * max(train_loss, 0.0) or val_loss <= GAP_BASELINE_SHARE * baseline:
+        return ""
+    ratio = f"{val_loss / train_loss:.0f} times" if train_loss > 0 else "far above"
+    tries = []
+    if cfg.get("model", "mlp") == "mlp":
+        tries.append("--model linear (one weight per feature; on a table with a linear target it is the model to beat)")
+    decay = float(cfg.get("weight_decay") or 0.0)
+    tries.append(f"--weight-decay {max(0.1, 10 * decay):g}" if decay else "--weight-decay 0.1")
+    if cfg.get("model", "mlp") in ("mlp", "cnn"):
+        dropout = float(cfg.get("dropout") or 0.0)
+        if dropout < 0.5:
+            tries.append(f"--dropout {0.5 if dropout >= 0.2 else 0.2:g}")
+        hidden = [int(h) for h in cfg.get("hidden") or []]
+        if hidden and max(hidden) > 8:
+            tries.append(f"a smaller --hidden ({','.join(str(max(4, h // 4)) for h in hidden)})")
+    wide = f"; {n_features} features for {n_train} training rows" if n_features * 10 > n_train else ""
+    return (
+        f"the model overfits: at epoch {epoch}, whose weights are saved, the validation loss {val_loss:.4g} is "
+        f"{ratio} the training loss {train_loss:.3g}, and {100 * val_loss / baseline:.0f}% of the loss of predicting "
+        f"without the features ({baseline:.4g}){wide}; it fits the training rows' noise, which more epochs would "
+        f"not cure: try {', '.join(tries[:-1]) + ' or ' + tries[-1] if len(tries) > 1 else tries[0]}"
+    )

@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "decimal": ".",  # CSV numbers' decimal mark: "." or "," (pandas' decimal=)
     "thousands": "",  # CSV numbers' thousands separator: "", ",", ".", " ", "'" or "_" (pandas' thousands=)
     "max_categories": 100,  # CSV: text columns with more distinct values are refused
+    # CSV: the first line names the columns; false: it is data, the columns are col_0 .. col_{n-1} (pandas'
+    # header=None numbers them 0 .. n-1; a name that is not a number reads as one in --target and --drop)
+    "header": True,
     # classification: labels that differ only in case or surrounding spaces (yes, Yes , YES) are one class,
     # named by its most frequent spelling
     "merge_label_variants": False,
@@ -62,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "cpu",  # cpu | cuda | cuda:N | auto (cuda when ds.cuda.is_available()); strict: the test stand-in
     "out": "",
+    # the CLI's checkpoint.ckpt: written at most every this many seconds (always when training stops);
+    # 0: after every epoch. A run recorded without it reads the default
+    "checkpoint_seconds": 30.0,
     "verbose": 1,
 }
 
@@ -192,8 +198,10 @@ def _strict_int(value: Any) -> int:
 
 
 def _sizes(value: Any) -> list[int]:
-    if isinstance(value, str):  # from the command line: 128,64
-        parts = [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, str):  # from the command line: 128,64 ('' for none)
+        parts = [v.strip() for v in value.split(",")] if value.strip() else []
+        if "" in parts:  # '32,,16' is a typo, not [32, 16]: a list in a config file has no empty entry either
+            raise ArgumentError("expected positive integers separated by commas, e.g. 128,64, with no empty entry")
         try:
             return [int(v) for v in parts]
         except ValueError:
@@ -332,7 +340,11 @@ def normalize_config(
         raise ConfigError(
             f"{where('lr')} must be > 0{nothing}, got {cfg['lr']}; leave it out for the optimizer's default"
         )
-    for key in ("momentum", "weight_decay", "clip_norm", "dropout", "target_loss", "max_time"):
+    if stored and cfg["patience"] < 0:
+        cfg["patience"] = 0  # recorded by a version that took a negative patience, which behaved as off
+    if cfg["patience"] < 0:  # 0 is off; a negative count of epochs means nothing
+        raise ConfigError(f"{where('patience')} must be >= 0 (0: no early stopping), got {cfg['patience']}")
+    for key in ("momentum", "weight_decay", "clip_norm", "dropout", "target_loss", "max_time", "checkpoint_seconds"):
         if cfg[key] is not None and cfg[key] < 0:
             raise ConfigError(f"{where(key)} must be >= 0, got {cfg[key]}")
     if not 0 <= cfg["dropout"] < 1:

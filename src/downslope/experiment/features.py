@@ -66,6 +66,9 @@ def raw_features(
     if pre.get("encoder") and (is_csv or data.lower().endswith(".parquet")):
         encoder = _encoder(state, unknown, need_target, note_unseen, number_format)
         name = target or encoder.target
+        headerless_file = is_csv and state["config"].get("header", True) is False
+        if headerless_file:  # trained with --no-header: a new file has no header row either
+            return _headerless_rows(state, encoder, data, sep, name, need_target, unknown, note_unseen)
         # a Parquet file's columns are read as arrays, as in training (never a row of text per cell)
         # labels compared without case are read row by row (the column readers compare them as written)
         fast = (
@@ -110,6 +113,29 @@ def raw_features(
     if table.n_features != int(state["n_features"]):
         raise DataError(f"{data}: {table.n_features} features, but the model takes {state['n_features']}")
     return table.X, table.y
+
+
+def _headerless_rows(
+    state: dict[str, Any],
+    encoder: Any,
+    data: str,
+    sep: str,
+    name: str,
+    need_target: bool,
+    unknown: str,
+    note_unseen: bool | Callable[[str], None],
+) -> tuple[Any, Any]:
+    """A CSV without a header row for a run trained with ``--no-header``: every column of the training file
+    (named ``col_0`` .. as in training), or the feature columns alone (named as the run's features, in
+    order: the target column may have been anywhere)."""
+    from ..data.encoding import headerless
+    from ..data.tabular import read_rows
+
+    first, rows = read_rows(data, sep, check_names=False)
+    header, rows = headerless(first, rows)
+    if not need_target and len(header) == len(encoder.columns):
+        header = list(encoder.columns)
+    return _encode_rows(state, encoder, header, rows, data, name, need_target, unknown, note_unseen)
 
 
 def number_rule(decimal: str | None, thousands: str | None, where: str = "") -> tuple[str, str] | None:

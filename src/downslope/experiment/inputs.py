@@ -121,6 +121,7 @@ def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
             thousands=cfg.get("thousands", ""),
             max_categories=cfg.get("max_categories", 100),
             progress=bool(cfg.get("verbose", 1)),  # a line on stderr when reading takes more than a second
+            header_row=bool(cfg.get("header", True)),
         )
     if source in STANDARD_INPUT:
         raise ConfigError(

@@ -16,7 +16,7 @@ from ..errors import CheckpointError, ConfigError
 from ..train.diagnostics import RisingLossWarning
 from ..train.history import History
 from ..train.protocols import LossFn, ModelLike
-from .advice import DIVERGENCE_CAUSE, crawl_note, divergence_note
+from .advice import DIVERGENCE_CAUSE, GAP_RATIO, crawl_note, divergence_note, generalisation_gap_note
 from .checks import check_run_state
 from .config import ARCHITECTURE_KEYS, DEFAULTS, resolve_run_device
 from .inputs import Prepared, data_units, is_file_source, model_targets, prepare, training_data
@@ -118,12 +118,13 @@ def classification_scores(logits: np.ndarray, y: np.ndarray, train_counts: np.nd
     accuracy of always predicting the training split's most frequent class, ``DummyClassifier``; its
     classes' row counts are ``train_counts``, and without them there is no baseline: the scored rows'
     own majority would flatter it) and ``roc_auc`` from the predicted probabilities (binary; macro
-    one-vs-rest over the classes present in ``y`` for more classes; left out when ``y`` holds one class).
+    one-vs-rest over the classes present in ``y`` for more classes; left out when ``y`` holds one class),
+    with a binary target's ``average_precision`` (scikit-learn's ``average_precision_score``, the PR AUC).
 
     Example:
         >>> logits = np.array([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
         >>> classification_scores(logits, np.array([0, 0, 1, 1]), np.array([3, 1]))
-        {'balanced_accuracy': 0.75, 'baseline_accuracy': 0.5, 'roc_auc': 0.75}
+        {'balanced_accuracy': 0.75, 'baseline_accuracy': 0.5, 'roc_auc': 0.75, 'average_precision': 0.75}
     """
     y = np.asarray(y, dtype=np.int64).reshape(-1)
     if not len(y):
@@ -139,6 +140,10 @@ def classification_scores(logits: np.ndarray, y: np.ndarray, train_counts: np.nd
         probs = _softmax(logits)
         if logits.shape[1] == 2:
             out["roc_auc"] = roc_auc((y == 1).astype(np.int64), probs[:, 1])
+            from ..train.metrics import average_precision_score
+
+            # the precision-recall area: for a rare positive class, what ROC AUC's many easy negatives flatter
+            out["average_precision"] = average_precision_score(probs[:, 1], (y == 1).astype(np.int64))
         else:
             out["roc_auc"] = float(np.mean([roc_auc((y == c).astype(np.int64), probs[:, c]) for c in present]))
     return out
@@ -205,10 +210,11 @@ def _outlier_hint(data: Prepared) -> str:
 
 
 def classifier_warnings(
-    model: ModelLike, data: Prepared, metrics: dict[str, Any], class_weight: str = "none"
+    model: ModelLike, data: Prepared, metrics: dict[str, Any], class_weight: str = "none", stopped_at: str = ""
 ) -> list[str]:
     """Plain words when a classifier's test accuracy means less than it seems: it predicts one class
-    only, or it does not beat always predicting the most frequent class."""
+    only, or it does not beat always predicting the most frequent class. ``stopped_at``: for a run early
+    stopping ended, the epoch and the limit ("3 of 100"): more epochs are then no lever to advise."""
     from ..data.dataset import LazyDataset
     from ..data.memmap import is_lazy
     from ..train import predict
@@ -221,13 +227,20 @@ def classifier_warnings(
     notes = []
     accuracy, baseline = metrics.get("test_accuracy"), metrics.get("test_baseline_accuracy")
     distinct = np.unique(predicted)
-    look = "look at balanced_accuracy and roc_auc"
+    look = "look at balanced_accuracy and roc_auc" + (" (and average_precision)" if data.n_outputs == 2 else "")
     # advice the run has not taken yet: a run weighted already is told to look elsewhere
-    advice = (
-        f"{look}, and try --class-weight balanced for rare classes"
-        if class_weight != "balanced"
-        else f"{look}; the loss is class-weighted already, so more data, features or epochs are the next levers"
-    )
+    if class_weight != "balanced":
+        advice = f"{look}, and try --class-weight balanced for rare classes"
+    elif stopped_at:
+        # early stopping ended the run: its validation loss had stopped falling, so more epochs would not
+        # help; a smaller step lets the weighted loss settle more slowly, and the data is the other lever
+        advice = (
+            f"{look}; the loss is class-weighted already and early stopping ended training at epoch {stopped_at} "
+            "(the validation loss had stopped falling, so more epochs would not help): try a smaller --lr or a "
+            "larger --patience, more rows of the rare classes or more informative features"
+        )
+    else:
+        advice = f"{look}; the loss is class-weighted already, so more data, features or epochs are the next levers"
     if len(distinct) == 1 and len(np.unique(data.y_test)) > 1:
         versus = f" (always predicting the most frequent class gets {baseline:.4g})" if baseline is not None else ""
         notes.append(
@@ -329,7 +342,9 @@ def run_training(
         stop_reason = _divergence_advice(stop_reason, cfg, data, optimizer_lr, history)
     groups = getattr(optimizer, "param_groups", None) or [{}]
     notes = _run_notes(data, history, caught, diverged, cfg, optimizer_lr, groups[0].get("momentum"), results)
-    notes += classifier_warnings(model, data, results, str(cfg.get("class_weight", "none")))
+    early = getattr(history, "stop_kind", None) == "early_stopping"
+    stopped_at = f"{results.get('epochs')} of {cfg['epochs']}" if early else ""
+    notes += classifier_warnings(model, data, results, str(cfg.get("class_weight", "none")), stopped_at)
     rising = any(issubclass(w.category, RisingLossWarning) for w in caught)  # (said in the notes above)
     if getattr(history, "stop_kind", None) == "max_epochs" and not rising:  # a rising loss is not a crawl
         crawl = crawl_note(
@@ -349,6 +364,10 @@ def run_training(
             else still_improving_note(history.as_dict(), cfg["epochs"], optimizer_lr, int(cfg.get("patience") or 0))
         )
     notes += _schedule_cut_note(cfg, history)
+    # (the baseline loss is computed on the host: a class-weighted loss holds its weights on the device)
+    if not diverged and not any(n.startswith("the model is overfitting") for n in notes):
+        if device == "cpu" or weights is None:
+            notes += _gap_note(cfg, data, history, weights_epoch, loss_fn)
     known = any(DIVERGENCE_CAUSE in n for n in notes)  # the cause is said: no guesses after it
     notes += regression_warnings(data, results, bool(cfg.get("scale_target", True)), cause_known=known)
     if speaks:
@@ -370,6 +389,56 @@ def run_training(
         gradients=gradients,
         weights_epoch=weights_epoch,
     )
+
+
+def baseline_val_loss(loss_fn: LossFn, data: Prepared) -> float | None:
+    """The validation loss (in the units training logs it) of a model that ignores the features: it predicts
+    the training split's mean target (a regression; scikit-learn's ``DummyRegressor``) or the training
+    class frequencies (a classification; ``DummyClassifier(strategy="prior")``). None without validation rows."""
+    from .. import no_grad, tensor
+
+    if data.X_val is None or data.y_val is None or not len(data.y_val) or not len(data.y_train):
+        return None
+    pre = data.preprocess
+    y_val = model_targets(data.y_val, pre)
+    if data.task == "classification":
+        counts = np.bincount(np.asarray(data.y_train, np.int64).reshape(-1), minlength=data.n_outputs)[: data.n_outputs]
+        # a class the training split lacks gets a tiny share, not log(0)
+        logits = np.log(np.maximum(counts / counts.sum(), 1e-12))
+        outputs = np.broadcast_to(logits, (len(y_val), data.n_outputs))
+    else:
+        y_train = np.asarray(model_targets(data.y_train, pre), np.float64)
+        outputs = np.broadcast_to(y_train.mean(axis=0), y_val.shape)
+    with no_grad():
+        value = loss_fn(tensor(np.ascontiguousarray(outputs, np.float32)), tensor(np.ascontiguousarray(y_val)))
+    return float(value.item())
+
+
+def _gap_note(
+    cfg: dict[str, Any], data: Prepared, history: History, weights_epoch: int | None, loss_fn: LossFn
+) -> list[str]:
+    """The generalisation-gap advice (:func:`~.advice.generalisation_gap_note`) for the epoch whose weights
+    the run saves: early stopping's best, else the last."""
+    logs = history.as_dict()
+    loss, val = logs.get("loss") or [], logs.get("val_loss") or []
+    if not loss or len(val) != len(loss):
+        return []
+    kept = weights_epoch if weights_epoch is not None and 1 <= weights_epoch <= len(loss) else len(loss)
+    train_loss, val_loss = loss[kept - 1], val[kept - 1]
+    if train_loss is None or val_loss is None:
+        return []
+    if float(val_loss) <= GAP_RATIO * float(train_loss):  # (no baseline computed for most runs)
+        return []
+    note = generalisation_gap_note(
+        float(train_loss),
+        float(val_loss),
+        baseline_val_loss(loss_fn, data),
+        kept,
+        cfg,
+        data.n_features,
+        len(data.y_train),
+    )
+    return [note] if note else []
 
 
 #: The divergence guard's advice: a tenth of the rate, or a rate estimated from how fast the loss grew (its

@@ -235,8 +235,12 @@ class _RecordHistory(Callback):
         self.history.append(epoch, logs or {})
 
 
+# SIGHUP (a closed terminal or SSH session) stops training as SIGTERM does; there is none on Windows
+_HANGUP = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+
+
 class _Interrupt:
-    """SIGINT/SIGTERM: the first one finishes the epoch, saves and stops; a second one stops after the batch
+    """SIGINT/SIGTERM/SIGHUP: the first one finishes the epoch, saves and stops; a second one stops after the batch
     under way, without saving it (a third one raises KeyboardInterrupt wherever the program is)."""
 
     def __init__(self, state: TrainingState) -> None:
@@ -261,7 +265,7 @@ class _Interrupt:
             self._say(f"\n{name} again: stopping after this batch (the unfinished epoch is not saved)\n")
             return
         # Stopping mid-epoch would leave a state no checkpoint can resume exactly: finish the epoch.
-        self.received = name
+        self.received = self.state.signal_received = name
         # said at once: an epoch can take minutes, and silence reads as not received (by whoever pressed
         # Ctrl-C, or in a process manager's log); past an epoch's check for a signal, the next epoch is finished
         epoch = max(self.state.epoch, self.checked + 1) + 1
@@ -291,7 +295,9 @@ class _Interrupt:
 
     def __enter__(self) -> _Interrupt:
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, *_HANGUP):
+                if sig in _HANGUP and signal.getsignal(sig) is signal.SIG_IGN:
+                    continue  # nohup: the terminal's hang-up is meant to go unnoticed
                 self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -332,6 +338,14 @@ def _scheduler_per_batch(scheduler: SchedulerLike, interval: str) -> bool:
 
 def _is_plateau(scheduler: SchedulerLike) -> bool:
     return bool(getattr(scheduler, "needs_metric", False))
+
+
+def _record_step_lr(state: TrainingState, optimizer: OptimizerLike, epoch: int, batch: int) -> None:
+    """Record in the History the rate the update just made used (read before a per-batch scheduler
+    moves it): ``history.lr_steps``, what the learning-rate plot draws."""
+    groups = getattr(optimizer, "param_groups", None)
+    if groups and state.history is not None:
+        state.history.record_step(epoch, batch, state.params["steps"], groups[0]["lr"])
 
 
 def _current_lr(optimizer: OptimizerLike | None) -> float | None:
@@ -578,8 +592,9 @@ def fit(
             'binary_accuracy', '(sparse_)categorical_accuracy', 'mae', 'mse', 'mape', or a function
             returning one value per sample ('auc', 'f1' are refused). ``metrics`` stay unweighted.
 
-    Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate the epoch was trained with; the
-    History records it under Keras 3's ``learning_rate`` too), ``epoch_time`` (seconds) and ``time``
+    Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate of the epoch's first update; the
+    History records it under Keras 3's ``learning_rate`` too, and the rate of every update in
+    ``history.lr_steps``, which a per-batch scheduler changes within the epoch), ``epoch_time`` (seconds) and ``time``
     (seconds since training began).
 
     A run that ends with its training loss risen in each of its last k epochs (k = half the epochs, 3 to
@@ -833,6 +848,7 @@ def _train_epoch(
     (model, optimizer, _), scheduler = state.parts(), state.scheduler
     epoch_start = time.perf_counter()
     lr = _current_lr(optimizer)
+    recorded = len(state.history.lr_steps) if state.history is not None else 0
     batch_scheduler = scheduler if per_batch_schedule else None
     if placed is None:
         logs = _run_epoch(
@@ -871,6 +887,8 @@ def _train_epoch(
     elif val_loader is not None:
         logs = EpochLogs(logs)
         logs.validation_skipped = True
+    if state.history is not None and len(state.history.lr_steps) > recorded:
+        lr = state.history.lr_steps[recorded]  # the rate of the epoch's first update (after on_epoch_begin's)
     if lr is not None:
         logs["lr"] = lr
     _combine_epoch_logs(cbs, epoch, logs)  # (the global numbers, before the scheduler reads them)
@@ -1009,6 +1027,7 @@ def _run_epoch(
                         f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {input_shapes(x)}, targets {y.shape})"
                     )
                 raise
+            _record_step_lr(state, optimizer, epoch, i)
             if batch_scheduler is not None:
                 batch_scheduler.step()
             weight, counted = loss_weights(loss_fn, n, y if w is None else None)
@@ -1073,6 +1092,7 @@ def _run_epoch_on_device(
                         f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {input_shapes(x)}, targets {y.shape})"
                     )
                 raise
+            _record_step_lr(state, optimizer, epoch, i)
             if batch_scheduler is not None:
                 batch_scheduler.step()
             loss = step_logs["loss"]
@@ -1295,13 +1315,9 @@ def _loss_by_name(loss_fn: Any) -> Any:
 
 def _warn_if_one_of_several_processes(cbs: CallbackList) -> None:
     """Under ``mpiexec -n W`` this fit trains each rank's copy alone (distributed.fit is the data-parallel
-    one): warned once per process, naming the files every rank would write. downslope.distributed is
-    imported only when a launcher's variables are there."""
-    from os import environ
-
-    if not any(name in environ for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS", "SLURM_STEP_ID")):
-        return
-    from ..distributed.world import warn_training_alone
+    one): warned once per process, naming the files every rank would write (read from the launcher's
+    environment only)."""
+    from ..launchers import warn_training_alone
 
     files = []
     for cb in cbs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import csv
 import io
 import math
@@ -55,7 +56,10 @@ class History:
     ``history["epoch"]`` numbers count from 1, as the progress output and the CSV do (and so does
     :attr:`best_epoch`); ``history.epoch`` and :attr:`best_epoch_index` are Keras' 0-based indices, the
     base of ``EarlyStopping.best_epoch``. The learning rate is recorded as ``lr`` and under Keras 3's
-    name ``learning_rate`` (the same numbers). ``metrics`` (fit passes
+    name ``learning_rate`` (the same numbers): the rate of the epoch's first update. Under a scheduler
+    stepped every batch the rate changes within an epoch: :attr:`lr_steps` holds the rate of every update
+    and :attr:`lr_step_epochs` where each update ends, in fractional epochs (what
+    ``viz.plot_learning_rate`` draws when present). ``metrics`` (fit passes
     the Metric objects it computes) say which way each metric is better, for :meth:`best`. An epoch lacking a
     key that others have (say, a metric added late) holds None there. ``stop_reason`` says why
     training ended, in words ("reached the epoch limit (N)" when fit ran all its epochs; None before
@@ -88,6 +92,23 @@ class History:
         #: What set ``monitor``: the callback's class name ('EarlyStopping'), None when nothing did.
         self.monitor_source: str | None = None
         self._monitor_rule: tuple[str, float, int] = ("auto", 0.0, 0)  # mode, min_delta, first epoch index
+        #: The rate of each update fit made, in order (float64; one float per update, cheaper than a list).
+        self.lr_steps: array.array[float] = array.array("d")
+        #: Where each update of :attr:`lr_steps` ends, in epochs: ``epoch - 1 + (batch + 1) / steps`` for the
+        #: 0-based ``batch`` of the epoch numbered from 1, so epoch ``k``'s updates fill ``(k - 1, k]``.
+        self.lr_step_epochs: array.array[float] = array.array("d")
+
+    def record_step(self, epoch: int, batch: int, steps: int, lr: float) -> None:
+        """Record the rate ``lr`` of the update on the 0-based ``batch`` of the 0-based ``epoch`` of
+        ``steps`` updates (fit calls it after each update).
+
+        Example:
+            >>> h = History(); h.record_step(0, 0, 2, 0.1); h.record_step(0, 1, 2, 0.2)
+            >>> list(h.lr_steps), list(h.lr_step_epochs)
+            ([0.1, 0.2], [0.5, 1.0])
+        """
+        self.lr_steps.append(float(lr))
+        self.lr_step_epochs.append(epoch + (batch + 1) / max(int(steps), batch + 1))
 
     def follow_monitor(self, callbacks: Iterable[Any]) -> None:
         """Judge the best epoch as the run's callbacks do: by the monitor (and mode, ``min_delta``,
@@ -313,6 +334,9 @@ class History:
         }
         if missing:
             state["missing"] = missing
+        if self.lr_steps:  # (left out when empty: older readers see the record they knew)
+            state["lr_steps"] = np.array(self.lr_steps, dtype=np.float64)
+            state["lr_step_epochs"] = np.array(self.lr_step_epochs, dtype=np.float64)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -330,6 +354,11 @@ class History:
         self.history = history
         self.stop_reason = state.get("stop_reason")
         self.stop_kind = state.get("stop_kind") or "max_epochs"
+        rates, ends = state.get("lr_steps"), state.get("lr_step_epochs")
+        if rates is None or ends is None or len(rates) != len(ends):
+            rates = ends = ()  # a checkpoint from before the per-update record (or a damaged one): none
+        self.lr_steps = array.array("d", np.asarray(rates, dtype=np.float64).tolist())
+        self.lr_step_epochs = array.array("d", np.asarray(ends, dtype=np.float64).tolist())
 
     def __repr__(self) -> str:
         last = {k: v[-1] for k, v in self.history.items() if v}

@@ -541,6 +541,29 @@ def mean_absolute_percentage_error(preds: Any, target: Any) -> float:
     return float(100.0 * np.mean(np.abs(t - p) / np.maximum(np.abs(t), 1e-7)))
 
 
+def _binary_scores(preds: Any, target: Any, where: str, note: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """``(scores, labels)`` as 1-d float64 scores and 0/1 labels of one binary problem: a score per sample
+    given as (N,), (N, 1) or (N, 2) (class scores: probabilities or logits rank alike by the second minus
+    the first), labels as (N,) or (N, 1); anything else refused, ``note`` added to the shape error."""
+    p = _array(preds, "preds", where).astype(np.float64)
+    t = _array(target, "target", where)
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if p.ndim == 2 and p.shape[1] == 2:
+        p = p[:, 1] - p[:, 0]
+    elif p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    if p.ndim != 1 or t.ndim != 1 or len(p) != len(t):
+        raise ShapeError(
+            f"{where}: expected one binary score per sample ((N,), (N, 1) or (N, 2)) and (N,) labels, got preds "
+            f"{_array(preds, 'preds', where).shape} and target {t.shape}{note}"
+        )
+    labels = np.unique(t)
+    if not np.all(np.isin(labels, (0, 1))):
+        raise ConfigError(f"{where}: targets must be binary labels 0/1, got values {labels[:5].tolist()}")
+    return p, t
+
+
 def roc_auc_score(preds: Any, target: Any) -> float:
     """Area under the ROC curve of binary scores, exactly as scikit-learn's ``roc_auc_score`` (the
     Mann-Whitney U statistic with average ranks for ties), not Keras' ``AUC`` (its 200 thresholds
@@ -553,23 +576,7 @@ def roc_auc_score(preds: Any, target: Any) -> float:
         >>> roc_auc_score([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
         0.75
     """
-    where = "roc_auc_score"
-    p = _array(preds, "preds", where).astype(np.float64)
-    t = _array(target, "target", where)
-    if t.ndim == 2 and t.shape[1] == 1:
-        t = t[:, 0]
-    if p.ndim == 2 and p.shape[1] == 2:  # class scores: probabilities or logits rank alike by their difference
-        p = p[:, 1] - p[:, 0]
-    elif p.ndim == 2 and p.shape[1] == 1:
-        p = p[:, 0]
-    if p.ndim != 1 or t.ndim != 1 or len(p) != len(t):
-        raise ShapeError(
-            f"{where}: expected one binary score per sample ((N,), (N, 1) or (N, 2)) and (N,) labels, got preds "
-            f"{_array(preds, 'preds', where).shape} and target {t.shape} (a multi-class AUC is not built in)"
-        )
-    labels = np.unique(t)
-    if not np.all(np.isin(labels, (0, 1))):
-        raise ConfigError(f"{where}: targets must be binary labels 0/1, got values {labels[:5].tolist()}")
+    p, t = _binary_scores(preds, target, "roc_auc_score", " (a multi-class AUC is not built in)")
     positive = t == 1
     n_pos = int(positive.sum())
     n_neg = len(t) - n_pos
@@ -583,6 +590,33 @@ def roc_auc_score(preds: Any, target: Any) -> float:
     ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
     u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
+
+
+def average_precision_score(preds: Any, target: Any) -> float:
+    """Average precision of binary scores (the area under the precision-recall curve as a step sum),
+    exactly as scikit-learn's ``average_precision_score``: ``sum_n (R_n - R_{n-1}) P_n`` over the distinct
+    scores taken as thresholds from the highest down (equal scores are one threshold). Beside the ROC AUC,
+    it is the score for a rare positive class: always about the positives' share for scores that know
+    nothing, however many negatives there are. ``preds`` and ``target`` as :func:`roc_auc_score`'s; NaN
+    when the targets hold no positive (scikit-learn warns and returns 0 there, a number that looks like
+    a score).
+
+    Example:
+        >>> round(average_precision_score([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 6)
+        0.833333
+    """
+    p, t = _binary_scores(preds, target, "average_precision_score")
+    positive = (t == 1)[np.argsort(-p, kind="mergesort")]
+    n_pos = int(positive.sum())
+    if n_pos == 0:
+        return float("nan")
+    ranked = np.sort(p)[::-1]
+    # the last position of each run of equal scores: one threshold per distinct score
+    last = np.r_[np.flatnonzero(ranked[1:] != ranked[:-1]), len(p) - 1]
+    true_pos = np.cumsum(positive)[last]
+    precision = true_pos / (last + 1.0)
+    recall_steps = np.diff(np.r_[0, true_pos]) / n_pos
+    return float(np.sum(recall_steps * precision))
 
 
 # Names accepted by fit(metrics=[...]); the key is also the column name in History.
@@ -662,6 +696,9 @@ _BY_NAME: dict[str, Metric] = {
     "r2": _builtin(r2_score, "r2", greater_is_better=True, sample_mean=False),
     "mape": _builtin(mean_absolute_percentage_error, "mape", greater_is_better=False, sample_mean=True),
     "auc": _builtin(roc_auc_score, "auc", greater_is_better=True, sample_mean=False),
+    "average_precision": _builtin(
+        average_precision_score, "average_precision", greater_is_better=True, sample_mean=False
+    ),
 }
 _ALIASES = {
     "acc": "accuracy",
@@ -673,6 +710,8 @@ _ALIASES = {
     "mean_absolute_percentage_error": "mape",
     "roc_auc": "auc",
     "roc_auc_score": "auc",
+    "average_precision_score": "average_precision",
+    "pr_auc": "average_precision",
     "mean_squared_logarithmic_error": "msle",
     "kld": "kl_divergence",
     "kullback_leibler_divergence": "kl_divergence",

@@ -421,6 +421,12 @@ def plot_learning_rate(
 ) -> Figure:
     """The learning rate against epoch (or step), from a History with an ``lr`` key or a list.
 
+    A History that recorded the rate of every update (``history.lr_steps``, which ``fit`` fills) is
+    drawn update by update against fractional epochs: the update on the 0-based ``batch`` of epoch
+    ``k`` (of ``steps``) spans ``(k - 1 + batch / steps, k - 1 + (batch + 1) / steps]``, so epoch ``k``
+    fills ``(k - 1, k]`` and a per-batch schedule (OneCycleLR) shows its shape within each epoch. Without
+    that record (a list, a dict, an older History) each epoch's rate is one step of a staircase.
+
     ``log_scale=None`` picks a log axis when the rate spans more than a factor of 10. ``ax``: draw
     into this matplotlib Axes instead of a new figure (its figure is returned and saved);
     ``figsize``: ``(width, height)`` in inches of the new figure (default 6 x 3.8), not with ``ax``.
@@ -431,9 +437,19 @@ def plot_learning_rate(
         >>> fig.axes[0].get_yscale()
         'log'
     """
+    drawstyle = "steps-post"
+    per_update = getattr(history, "lr_steps", None)
     if isinstance(history, (list, tuple, np.ndarray)):
         rates = as_float_array(history, "plot_learning_rate")
         x = np.arange(1, len(rates) + 1, dtype=np.float64)
+    elif per_update is not None and len(per_update) and len(per_update) == len(history.lr_step_epochs):
+        # each update's rate over its own span: drawn up to where it ends ("steps-pre"), from where the
+        # first update began (the start of its epoch: fit starts every epoch at its first batch)
+        ends = np.asarray(history.lr_step_epochs, dtype=np.float64)
+        rates = np.asarray(per_update, dtype=np.float64)
+        x = np.concatenate(([np.ceil(ends[0]) - 1.0], ends))
+        rates = np.concatenate((rates[:1], rates))
+        drawstyle = "steps-pre"
     else:
         hist = history_to_dict(history)
         key = next((k for k in ("lr", "learning_rate") if k in hist), None)
@@ -449,7 +465,7 @@ def plot_learning_rate(
     fig, given = target_axes(ax, figsize, (6.0, 3.8), 1, "plot_learning_rate")
     ax = fig.subplots() if given is None else given[0]
     # A rate holds for the whole epoch (or step) it is logged for, so draw it as a staircase.
-    ax.plot(x, rates, "-", color=color(2), lw=1.8, drawstyle="steps-post", marker="." if len(rates) <= 60 else None)
+    ax.plot(x, rates, "-", color=color(2), lw=1.8, drawstyle=drawstyle, marker="." if len(rates) <= 60 else None)
     if log_scale:
         ax.set_yscale("log")
     ax.set_xlabel(x_label)

@@ -31,6 +31,9 @@ from .curves import TRAINING_LOSS_MEANING, best_epoch_index, history_to_dict
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HISTORY_ROWS_OPEN = 30  # longer histories are folded in a <details> element
+#: The history table shows this many epochs at each end (and the best one): a run of 10,000 epochs would
+#: otherwise make a report of megabytes; every epoch is in history.csv.
+HISTORY_ROWS_EACH_END = 50
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0; color: #1d2330;
@@ -48,6 +51,7 @@ th, td { border: 1px solid #d6dae1; padding: 4px 10px; text-align: left; vertica
 th { background: #eef0f4; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; font-family: ui-monospace, Menlo, Consolas, monospace; }
 tr.best td { background: #fff6d6; }
+tr.gap td { text-align: center; color: #666; font-style: italic; }
 ul.diagnostics li { margin: 4px 0; }
 .ok { color: #2f7d32; }
 figure { background: #fff; border: 1px solid #d6dae1; border-radius: 8px; margin: 0 0 18px; padding: 10px; }
@@ -120,10 +124,14 @@ def _png_of(name: str, figure: Any) -> bytes:
     return data
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], best_row: int | None = None) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any] | str], best_row: int | None = None) -> str:
+    """An HTML table; a row given as a string is a note across all the columns (rows left out)."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = []
     for i, row in enumerate(rows):
+        if isinstance(row, str):
+            body.append(f'<tr class="gap"><td colspan="{len(headers)}">{_e(row)}</td></tr>')
+            continue
         cells = "".join(
             f'<td class="num">{_e(_fmt(v))}</td>' if _is_number(v) else f"<td>{_e(_fmt(v))}</td>" for v in row
         )
@@ -226,14 +234,32 @@ def _figures_section(figures: Mapping[str, Any]) -> str:
 
 def _history_section(hist: dict[str, list[Any]], n_epochs: int, best: int | None, epoch_numbers: list[Any]) -> str:
     keys = [k for k in hist if k != "epoch"]
-    rows: list[list[Any]] = [
-        [epoch_numbers[i] if i < len(epoch_numbers) else i + 1] + [hist[k][i] if i < len(hist[k]) else "" for k in keys]
-        for i in range(n_epochs)
-    ]
-    table = _table(["epoch", *keys], rows, best_row=best)
+    shown: Sequence[int] = range(n_epochs)
+    note = ""
+    if n_epochs > 2 * HISTORY_ROWS_EACH_END:
+        ends = {*range(HISTORY_ROWS_EACH_END), *range(n_epochs - HISTORY_ROWS_EACH_END, n_epochs)}
+        shown = sorted(ends | ({best} if best is not None and 0 <= best < n_epochs else set()))
+        note = (
+            f'<p class="note">The table shows the first and last {HISTORY_ROWS_EACH_END} of {n_epochs} epochs'
+            f"{' and the best' if best is not None and best not in ends else ''}; the full table is in "
+            "history.csv (<code>History.to_csv()</code> writes it).</p>"
+        )
+    rows: list[list[Any] | str] = []
+    best_row, previous = None, -1
+    for i in shown:
+        if rows and not isinstance(rows[-1], str) and i - previous > 1:
+            rows.append(f"... {i - previous - 1} epochs not shown ...")
+        if i == best:
+            best_row = len(rows)
+        rows.append(
+            [epoch_numbers[i] if i < len(epoch_numbers) else i + 1]
+            + [hist[k][i] if i < len(hist[k]) else "" for k in keys]
+        )
+        previous = i
+    table = _table(["epoch", *keys], rows, best_row=best_row)
     if n_epochs > HISTORY_ROWS_OPEN:
         table = f"<details><summary>{n_epochs} epochs (best row highlighted)</summary>{table}</details>"
-    return f'<section id="history"><h2>History</h2>\n{table}\n</section>'
+    return f'<section id="history"><h2>History</h2>\n{note}{table}\n</section>'
 
 
 def render_report(

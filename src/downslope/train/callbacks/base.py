@@ -27,6 +27,8 @@ class TrainingState:
         epoch: the 0-based index of the current epoch.
         stop_training / stop_reason: set by :meth:`Callback.stop`.
         checkpoint_state: a function returning the full, resumable training state (set by fit).
+        signal_received: the name of a signal fit received ('SIGINT'), which stops training once the
+            epoch under way is finished (a checkpoint written less often than every epoch writes that one).
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class TrainingState:
         self.stop_reason: str | None = None
         self.stop_kind: str | None = None
         self.checkpoint_state: Callable[[], dict[str, Any]] | None = None
+        self.signal_received: str | None = None
 
     def parts(self) -> tuple[ModelLike, OptimizerLike, History]:
         """The model, optimizer and history being trained; a StateError outside a run (fit sets all three).
