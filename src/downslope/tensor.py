@@ -4015,6 +4015,9 @@ def _data_of(x: Any) -> Any:
 def _bitwise(ufunc: Any, t: Tensor, other: Any) -> Tensor:
     """A bitwise op (no gradient) in torch's result dtype: a 0-d tensor of the same category does not
     widen a tensor with dims (uint8 | tensor(2, dtype=int8) is uint8), where NumPy would give int16."""
+    foreign = _ops._foreign_tensor(other, t.array)
+    if foreign is not None:  # a torch tensor: ours, as + converts it
+        other = foreign
     if isinstance(other, Tensor) and other.array.dtype != t.array.dtype and (other.ndim == 0) != (t.ndim == 0):
         t, other = _ops._pair(t, other)
     elif type(other) is int or isinstance(other, np.integer):  # a NumPy integer is a number, as in torch

@@ -53,3 +53,25 @@ def test_comparison_with_a_torch_tensor_uses_its_dtype_and_broadcasts() -> None:
 def test_fft_of_a_torch_tensor_names_its_type() -> None:
     with pytest.raises(TypeError, match=r"not torch\.Tensor"):
         ds.fft.fft(torch.ones(4))
+
+
+@pytest.mark.parametrize(
+    "op, left, right",
+    [
+        (operator.truediv, [1, 2, 3], [2, 2, 2]),  # integer operands: the float path asked the dtype's kind
+        (operator.floordiv, [1, 5, -3], [2, 2, 2]),
+        (operator.mod, [1, 5, -3], [2, 2, 2]),
+        (operator.truediv, [1, 2, 3], [2.0, 4.0, 8.0]),
+        (operator.and_, [True, False, True], [True, True, False]),  # bitwise ops went to torch's __rand__
+        (operator.or_, [True, False, False], [True, False, True]),
+        (operator.xor, [3, 5, 6], [1, 1, 3]),
+        (operator.lshift, [1, 2, 3], [1, 2, 0]),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
+def test_integer_and_boolean_ops_with_a_torch_tensor_give_downslope_tensors_as_torch(op, left, right) -> None:  # type: ignore[no-untyped-def]
+    got = op(ds.tensor(left), torch.tensor(right))
+    assert isinstance(got, ds.Tensor) and type(got.array) is np.ndarray
+    want = op(torch.tensor(left), torch.tensor(right))
+    assert str(got.dtype).removeprefix("downslope.") == str(want.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(got.numpy(), want.numpy())

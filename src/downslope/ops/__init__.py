@@ -168,6 +168,9 @@ from .operands import (
     _dim as _dim,
 )
 from .operands import (
+    _foreign_tensor as _foreign_tensor,
+)
+from .operands import (
     _int_exponent as _int_exponent,
 )
 from .operands import (

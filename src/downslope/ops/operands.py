@@ -194,8 +194,8 @@ def _is_integral(x: Any) -> bool:
     if type(x) is int or type(x) is bool:
         return True
     dtype = getattr(x, "dtype", None)
-    if dtype is None:
-        dtype = np.asarray(x).dtype  # host: a number or list from the caller is host data
+    if dtype is None or not hasattr(dtype, "kind"):  # (another library's dtype, torch.int64 say, has no kind)
+        dtype = np.asarray(x).dtype  # host: a number, a list or another library's array from the caller
     return dtype.kind in "iub"
 
 
@@ -217,6 +217,18 @@ def _wrapped_int(value: int, dtype: Any) -> Any:
     if dtype.kind == "i" and value >> (bits - 1):
         value -= 1 << bits
     return dtype.type(value)
+
+
+def _foreign_tensor(other: Any, like: Any) -> Tensor | None:
+    """``other`` as a tensor on ``like``'s device when it is another library's array (a torch tensor in
+    half-ported code: it has ``__array__`` but is not an array of ours), else None. Converted through the
+    host, as ``+`` and ``*`` convert it (a torch tensor that requires grad raises torch's own error)."""
+    if isinstance(other, (Tensor, list, tuple, np.generic)) or is_array(other) or not hasattr(other, "__array__"):
+        return None
+    converted = np.asarray(other)  # host: another library's array converts through the host
+    if type(like) is not np.ndarray:
+        converted = _onto_device_of(converted, like)
+    return wrap_array(converted)
 
 
 def _compared(t: Tensor, other: Any) -> tuple[Any, Any]:
@@ -241,14 +253,12 @@ def _compared(t: Tensor, other: Any) -> tuple[Any, Any]:
     if not isinstance(other, Tensor):
         if isinstance(other, np.generic) and other.dtype.kind in "biuf":
             return _compared(t, other.item())  # host: a NumPy scalar is a number in torch (uint8 < np.int8(-3))
-        if not is_array(other) and hasattr(other, "__array__") and not isinstance(other, (list, tuple)):
+        foreign = _foreign_tensor(other, arr)
+        if foreign is not None:
             # another library's tensor (a torch one in half-ported code): converted as + and * convert
             # it, then compared as a tensor of its dtype; left as it is, NumPy's == would hand the
             # comparison to that library and the result would wrap one of its tensors
-            converted = np.asarray(other)  # host: another library's array converts through the host
-            if type(arr) is not np.ndarray:
-                converted = _onto_device_of(converted, arr)
-            return _compared(t, wrap_array(converted))
+            return _compared(t, foreign)
         # a Python complex as a NumPy one: its dtype lets the ordering comparisons refuse it, as torch
         return arr, (np.complex128(other) if type(other) is complex else other)
     o = other.array
