@@ -70,8 +70,9 @@ def test_fft_of_a_torch_tensor_names_its_type() -> None:
     ids=lambda v: getattr(v, "__name__", None),
 )
 def test_integer_and_boolean_ops_with_a_torch_tensor_give_downslope_tensors_as_torch(op, left, right) -> None:  # type: ignore[no-untyped-def]
-    got = op(ds.tensor(left), torch.tensor(right))
-    assert isinstance(got, ds.Tensor) and type(got.array) is np.ndarray
+    ours = ds.tensor(left)
+    got = op(ours, torch.tensor(right))
+    assert isinstance(got, ds.Tensor) and type(got.array) is type(ours.array)  # on ours's device
     want = op(torch.tensor(left), torch.tensor(right))
     assert str(got.dtype).removeprefix("downslope.") == str(want.dtype).removeprefix("torch.")
     np.testing.assert_array_equal(got.numpy(), want.numpy())

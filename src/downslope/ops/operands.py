@@ -177,6 +177,10 @@ def _pair_float(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     float64), and integer or boolean operands each go straight to the default float dtype. Straight:
     torch computes in the result dtype, so ``uint8_tensor / 256`` divides by 256.0; promoting the
     pair first would wrap 256 (or a 0-d int64 tensor) into uint8."""
+    if isinstance(a, Tensor) != isinstance(b, Tensor):  # another library's tensor: ours, on the other's device
+        other = _foreign_tensor(b, a.array) if isinstance(a, Tensor) else _foreign_tensor(a, b.array)
+        if other is not None:
+            a, b = (a, other) if isinstance(a, Tensor) else (other, b)
     if _is_integral(a) and _is_integral(b):
         a, b = _lift_float(a), _lift_float(b)
         if type(a.array) is not type(b.array):  # a host number meeting a device tensor
