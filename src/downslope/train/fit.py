@@ -592,9 +592,9 @@ def fit(
             'binary_accuracy', '(sparse_)categorical_accuracy', 'mae', 'mse', 'mape', or a function
             returning one value per sample ('auc', 'f1' are refused). ``metrics`` stay unweighted.
 
-    Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate of the epoch's first update; the
+    Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the optimizer's rate as the epoch starts; the
     History records it under Keras 3's ``learning_rate`` too, and the rate of every update in
-    ``history.lr_steps``, which a per-batch scheduler changes within the epoch), ``epoch_time`` (seconds) and ``time``
+    ``history.lr_steps``, which a per-batch scheduler or a rate-scaling callback changes within the epoch), ``epoch_time`` (seconds) and ``time``
     (seconds since training began).
 
     A run that ends with its training loss risen in each of its last k epochs (k = half the epochs, 3 to
@@ -848,7 +848,6 @@ def _train_epoch(
     (model, optimizer, _), scheduler = state.parts(), state.scheduler
     epoch_start = time.perf_counter()
     lr = _current_lr(optimizer)
-    recorded = len(state.history.lr_steps) if state.history is not None else 0
     batch_scheduler = scheduler if per_batch_schedule else None
     if placed is None:
         logs = _run_epoch(
@@ -887,8 +886,6 @@ def _train_epoch(
     elif val_loader is not None:
         logs = EpochLogs(logs)
         logs.validation_skipped = True
-    if state.history is not None and len(state.history.lr_steps) > recorded:
-        lr = state.history.lr_steps[recorded]  # the rate of the epoch's first update (after on_epoch_begin's)
     if lr is not None:
         logs["lr"] = lr
     _combine_epoch_logs(cbs, epoch, logs)  # (the global numbers, before the scheduler reads them)

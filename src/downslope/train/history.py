@@ -56,8 +56,8 @@ class History:
     ``history["epoch"]`` numbers count from 1, as the progress output and the CSV do (and so does
     :attr:`best_epoch`); ``history.epoch`` and :attr:`best_epoch_index` are Keras' 0-based indices, the
     base of ``EarlyStopping.best_epoch``. The learning rate is recorded as ``lr`` and under Keras 3's
-    name ``learning_rate`` (the same numbers): the rate of the epoch's first update. Under a scheduler
-    stepped every batch the rate changes within an epoch: :attr:`lr_steps` holds the rate of every update
+    name ``learning_rate`` (the same numbers): the optimizer's rate as the epoch starts. Under a scheduler
+    stepped every batch (or a callback scaling the rate) it changes within an epoch: :attr:`lr_steps` holds the rate of every update
     and :attr:`lr_step_epochs` where each update ends, in fractional epochs (what
     ``viz.plot_learning_rate`` draws when present). ``metrics`` (fit passes
     the Metric objects it computes) say which way each metric is better, for :meth:`best`. An epoch lacking a
