@@ -78,8 +78,8 @@ _JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order 
 JIT_SPECIAL_MIN_SIZE = 4096
 
 
-def _compiled(name: str, a: Any) -> Any:
-    """``name`` of ``a`` through the compiled kernels of ``ops._jit_special`` where they apply (a host
+def _compiled_operands(a: Any) -> tuple[Any, np.ndarray, np.ndarray] | None:
+    """(the kernels of ``ops._jit_special``, ``a`` flat, an output like it) where they apply to ``a`` (a host
     float32/float64 array of at least JIT_SPECIAL_MIN_SIZE elements, numba on); else None."""
     if type(a) is not np.ndarray or a.dtype not in _JIT_DTYPES or a.size < JIT_SPECIAL_MIN_SIZE:
         return None
@@ -87,7 +87,16 @@ def _compiled(name: str, a: Any) -> Any:
     if kernels is None:
         return None
     flat = np.ascontiguousarray(a).reshape(-1)  # host: the compiled path takes host arrays only
-    out = np.empty_like(flat)
+    return kernels, flat, np.empty_like(flat)
+
+
+def _compiled(name: str, a: Any) -> Any:
+    """``name`` of ``a`` through the compiled kernels of ``ops._jit_special`` where they apply
+    (:func:`_compiled_operands`); else None."""
+    operands = _compiled_operands(a)
+    if operands is None:
+        return None
+    kernels, flat, out = operands
     getattr(kernels, name)(flat, out)
     return out.reshape(a.shape)
 
@@ -236,13 +245,10 @@ def _polygamma_tail(n: int) -> np.ndarray:
 
 def _compiled_polygamma(n: int, a: Any) -> Any:
     """polygamma(n, a) through ``_jit_special.polygamma`` where it applies (as :func:`_compiled`), else None."""
-    if type(a) is not np.ndarray or a.dtype not in _JIT_DTYPES or a.size < JIT_SPECIAL_MIN_SIZE:
+    operands = _compiled_operands(a)
+    if operands is None:
         return None
-    kernels = jit_gate.kernels(_JIT_SPECIAL, a)
-    if kernels is None:
-        return None
-    flat = np.ascontiguousarray(a).reshape(-1)  # host: the compiled path takes host arrays only
-    out = np.empty_like(flat)
+    kernels, flat, out = operands
     coefficients = np.array(_cot_derivative_coefficients(n), np.float64)  # host: exact integers, as constants
     kernels.polygamma(n, flat, _polygamma_tail(n), coefficients, out)
     return out.reshape(a.shape)
