@@ -86,6 +86,10 @@ FORBIDDEN = {("nn", "data"), ("data", "nn"), ("optim", "data")}
 ARROWS_LEFT: dict[tuple[str, str], str] = {
     ("serialization", "nn"): "load gives a saved nn.Parameter back as one, as torch.load (imported only then)",
     ("jit", "nn"): "torch.jit.ScriptModule is an nn.Module subclass (imported only when that name is asked for)",
+    (
+        "_dynamo",
+        "nn",
+    ): "torch.compile's OptimizedModule is an nn.Module subclass (imported only when compile makes one)",
 }
 
 

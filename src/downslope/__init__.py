@@ -437,20 +437,76 @@ def finfo(type: Any = None) -> Any:  # noqa: A002  (torch's argument name)
     return _np.finfo(type)
 
 
-def compile(model: Any = None, **options: Any) -> Any:  # noqa: A001  (torch.compile's name)
-    """``torch.compile``: returns ``model`` (a Module or function) unchanged, or, called without one, a
-    decorator that does. There is nothing to compile: the kernels are already NumPy's, oneDNN's and
-    numba's. Every PyTorch argument (``mode``, ``backend``, ``fullgraph``...) is accepted.
+def compile(  # noqa: A001  (torch.compile's name)
+    model: Any = None,
+    *,
+    fullgraph: _builtins.bool = False,
+    dynamic: _builtins.bool | None = None,
+    backend: Any = "inductor",
+    mode: str | None = None,
+    options: dict[str, Any] | None = None,
+    name: str | None = None,
+    disable: _builtins.bool = False,
+    recompile_limit: _builtins.int | None = None,
+    isolate_recompiles: _builtins.bool = False,
+    shapes_spec: Any = None,
+) -> Any:
+    """``torch.compile``: nothing is compiled (the kernels are already NumPy's, oneDNN's and numba's), but
+    the result is torch's kind of object. A Module becomes an ``OptimizedModule`` (``ds._dynamo``) holding
+    it as ``_orig_mod``: its ``state_dict`` keys start with ``_orig_mod.``, its parameters are the model's
+    own, attribute reads and writes reach the model, and calling it calls the model. A function comes back
+    wrapped (``__wrapped__`` is the function); called without ``model``, a decorator that does this.
+    ``disable=True`` returns ``model`` itself, as torch's. torch's checks of the arguments are kept: an
+    unknown ``mode`` or ``backend`` name, ``mode`` with ``options``, or a model that is not callable raise.
 
     Example:
         >>> import downslope as ds
         >>> model = ds.nn.Linear(2, 1)
-        >>> ds.compile(model, mode="max-autotune") is model
+        >>> compiled = ds.compile(model, mode="max-autotune")
+        >>> type(compiled).__name__, compiled._orig_mod is model
+        ('OptimizedModule', True)
+        >>> ds.compile(model, disable=True) is model
         True
     """
-    if model is None:
-        return lambda fn: fn
-    return model
+    import functools
+
+    from . import _dynamo
+    from .errors import ArgumentAssertionError, InvalidValueError
+
+    settings = dict(fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode, options=options, name=name)
+    settings.update(disable=disable, recompile_limit=recompile_limit, isolate_recompiles=isolate_recompiles)
+    settings.update(shapes_spec=shapes_spec)
+    if model is None:  # decorator form: the checks run when it is applied, as torch's
+        return lambda fn: compile(fn, **settings)
+    modes = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
+    if mode is not None and options is not None:
+        raise InvalidValueError(
+            "compile: Either mode or options can be specified, but both can't be specified at the same time."
+        )
+    if mode is not None and mode not in modes:
+        raise InvalidValueError(f"compile: Unrecognized mode={mode}, should be one of: {', '.join(modes)}")
+    if isinstance(backend, str) and backend not in _dynamo.BACKENDS:
+        raise InvalidValueError(
+            f"compile: Invalid backend: {backend!r}, see `torch._dynamo.list_backends()` for available backends "
+            f"({', '.join(_dynamo.BACKENDS)})"
+        )
+    if disable:
+        return model
+    from .nn.module import Module
+
+    optimized = _dynamo._optimized_module()
+    if isinstance(model, optimized):  # torch compiles the model's own forward again: a function
+        model = model._orig_mod.forward
+    elif isinstance(model, Module):
+        return optimized(model, settings)
+    if not callable(model):
+        raise ArgumentAssertionError(f"compile: A callable function is expected, but {type(model)} is provided.")
+
+    @functools.wraps(model)
+    def compiled(*args: Any, **kwargs: Any) -> Any:
+        return model(*args, **kwargs)
+
+    return compiled
 
 
 def _assert(condition: Any, message: Any) -> None:

@@ -1,8 +1,8 @@
 """``torch.compiler``'s names, for code that asks whether it is being compiled or turns compiling off.
 
-downslope has no compiler (``ds.compile`` returns its argument), so nothing is ever being compiled:
-:func:`is_compiling` is always False and the decorators return the function they are given, which is
-what PyTorch's do when the code runs eagerly.
+downslope has no compiler (``ds.compile`` wraps a model as torch's does and compiles nothing), so nothing
+is ever being compiled: :func:`is_compiling` is always False and the decorators return the function they
+are given, which is what PyTorch's do when the code runs eagerly.
 
 Example:
     >>> import downslope as ds

@@ -492,22 +492,48 @@ def _inverse_hermitian_transform(x: Any, s: Any, dim: Any, norm: Any, fn: str) -
     return conj(_r2c(x, dims, _full_sizes(x.shape, dims, sizes), _SWAP[scale]))
 
 
-def _frequencies(values: np.ndarray, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+def _frequency_count(n: Any, fn: str) -> int:
+    """The ``n`` of fftfreq and rfftfreq: an int (a 0-d integer tensor too, as torch takes one), any sign:
+    what a negative one gives is decided by the count of frequencies it makes."""
+    if isinstance(n, Tensor) and n.ndim == 0 and np.dtype(n.dtype).kind in "iu":
+        return builtins.int(n.item())
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ArgumentTypeError(f"{fn}(): argument 'n' (position 1) must be int, not {type(n).__name__}")
+    return builtins.int(n)
+
+
+def _spacing(d: Any, fn: str) -> float:
+    """The sample spacing ``d``: a number or a 0-d tensor (torch converts one; a 1-d one it refuses)."""
+    if isinstance(d, Tensor):
+        if d.ndim != 0:
+            raise ArgumentTypeError(f"{fn}(): argument 'd' must be float, not a Tensor of shape {tuple(d.shape)}")
+        return builtins.float(d.item())
+    if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{fn}(): argument 'd' must be float, not {type(d).__name__}")
+    return builtins.float(d)
+
+
+def _frequencies(
+    fn: str, n: int, count: int, negative_from: int, d: float, dtype: Any, device: Any, requires_grad: bool
+) -> Tensor:
+    """torch's computation: ``count`` whole numbers (those from ``negative_from`` on shifted down by ``n``)
+    in ``dtype``, times ``1 / (n * d)`` (a double, so ``d = 0`` or ``n = 0`` give inf: 0 * inf is NaN), in
+    ``dtype``'s precision as torch's in-place product rounds it."""
     from .tensor import tensor
 
+    if count < 0:  # torch's arange of a negative length
+        raise InvalidValueError(f"{fn}: Trying to create tensor with negative dimension {count}: [{count}]")
     target = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+    if target.kind not in "fc":
+        raise DTypeError(f"{fn} requires a floating point or complex dtype, got {target}")
+    k = np.arange(count, dtype=np.float64)
+    k[negative_from:] -= n
+    product = n * d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.float64(1.0) / np.float64(product)  # inf for a zero product, as C++'s 1.0 / 0.0
+        part = np.float32 if target in (np.float32, np.complex64) else target
+        values = k.astype(target) * np.asarray(scale).astype(part)
     return tensor(values.astype(target), dtype=target, device=device, requires_grad=requires_grad)
-
-
-def _frequency_count(n: Any, fn: str) -> int:
-    """The ``n`` of fftfreq and rfftfreq: an int, 0 allowed (torch gives an empty result)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise ArgumentTypeError(f"{fn}: the signal size must be an int, got {type(n).__name__}")
-    if n < 0:
-        raise InvalidValueError(  # torch: a RuntimeError
-            f"{fn}: Invalid number of data points ({n}) specified: trying to create a tensor with negative dimension"
-        )
-    return builtins.int(n)
 
 
 def fftfreq(
@@ -520,10 +546,11 @@ def fftfreq(
     layout: Any = None,
 ) -> Tensor:
     """The sample frequencies of an :func:`fft` of ``n`` points spaced ``d`` apart (torch.fft.fftfreq):
-    ``[0, 1, ..., (n - 1) // 2, -(n // 2), ..., -1] / (d * n)``."""
-    if _frequency_count(n, "fftfreq") == 0:  # empty, as torch (NumPy's divides by zero)
-        return _frequencies(np.zeros(0), dtype, device, requires_grad)
-    return _frequencies(np.fft.fftfreq(builtins.int(n), d), dtype, device, requires_grad)
+    ``[0, 1, ..., (n - 1) // 2, -(n // 2), ..., -1] / (d * n)``. As torch's: ``n = 0`` gives an empty
+    tensor, a negative ``n`` a RuntimeError, ``d = 0`` NaN and infinities; ``d`` may be a 0-d tensor;
+    ``dtype`` must be a floating (or complex) one."""
+    count = _frequency_count(n, "fftfreq")
+    return _frequencies("fftfreq", count, count, (count + 1) // 2, _spacing(d, "fftfreq"), dtype, device, requires_grad)
 
 
 def rfftfreq(
@@ -536,10 +563,12 @@ def rfftfreq(
     layout: Any = None,
 ) -> Tensor:
     """The sample frequencies of an :func:`rfft` of ``n`` points: ``[0, 1, ..., n // 2] / (d * n)``
-    (torch.fft.rfftfreq)."""
-    if _frequency_count(n, "rfftfreq") == 0:  # torch's [0 / 0]: one NaN
-        return _frequencies(np.full(1, np.nan), dtype, device, requires_grad)
-    return _frequencies(np.fft.rfftfreq(builtins.int(n), d), dtype, device, requires_grad)
+    (torch.fft.rfftfreq). As torch's, the count is ``n / 2 + 1`` with C's truncating division, so
+    ``n = 0`` gives ``[nan]``, ``n = -1`` ``[-0.]``, ``n = -2`` or ``-3`` an empty tensor and
+    ``n <= -4`` a RuntimeError; ``d = 0`` gives NaN and infinities."""
+    count = _frequency_count(n, "rfftfreq")
+    half = builtins.int(count / 2) if count < 0 else count // 2  # C's division truncates toward zero
+    return _frequencies("rfftfreq", count, half + 1, half + 1, _spacing(d, "rfftfreq"), dtype, device, requires_grad)
 
 
 def _shift(x: Any, dim: Any, fn: str, inverse: bool) -> Tensor:

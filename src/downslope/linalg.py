@@ -1704,16 +1704,37 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
             f"linalg.lstsq: B must have as many dims as A (a matrix right-hand side) or one fewer (vectors), "
             f"got shapes {a.shape} and {b.shape}"
         )
-    vector = b.ndim == a.ndim - 1
+    # torch's rule: B is a (batch of) vector(s) when 1-D or shaped as A without its last dim; a B one dim
+    # short of another shape is a matrix whose batch torch still broadcasts as B.shape[:-1] with A's.
+    short = a.ndim - b.ndim == 1
+    vector = b.ndim == 1 or (short and b.shape == a.shape[:-1])
+    m, n = a.shape[-2:]
+    rows = b.shape[-1] if vector else b.shape[-2]
+    if rows != m:
+        which = "last dim" if vector else "dim -2"
+        reading = "vector" if vector else "matrix"
+        raise ShapeError(
+            f"linalg.lstsq: A has {m} rows but B's {which} is {rows} (shapes {a.shape} and {b.shape}; B is read as "
+            f"a {reading} right-hand side, as torch reads it: a vector when it is 1-D or A's shape without its "
+            "last dim, else a matrix)"
+        )
+    b_batch = b.shape[:-1] if short else b.shape[:-2]
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b_batch)
+    except ValueError:
+        raise ShapeError(
+            f"linalg.lstsq: the batch dims of A {a.shape} and B {b.shape} do not broadcast ({a.shape[:-2]} and "
+            f"{b_batch}"
+            + (
+                "; a B with one dim fewer than A has its batch read as B.shape[:-1], as torch reads it)"
+                if short
+                else ")"
+            )
+        ) from None
     if vector:
         b = ops.unsqueeze(b, -1)
-    m, n = a.shape[-2:]
-    if b.shape[-2] != m:
-        raise ShapeError(f"linalg.lstsq: A has {m} rows but B has {b.shape[-2]} (shapes {a.shape} and {b.shape})")
-    try:
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ShapeError(f"linalg.lstsq: the batch dims of A {a.shape} and B {b.shape} do not broadcast") from None
+    elif short:  # a matrix B one dim short: torch expands it to the broadcast batch
+        b = ops.broadcast_to(b, batch + tuple(b.shape[-2:]))
     ns = namespace_of(a.array)
     dtype = np.real(ns.zeros((0,), dtype=a.array.dtype)).dtype  # residuals and singular values: real, as torch's
     if rcond is None:
@@ -1725,8 +1746,9 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
         full_rank = True
         sv = empty
     else:
-        s = _call("lstsq", _singular_values, ns.broadcast_to(a.array, batch + (m, n)))
-        largest = s[..., :1] if s.shape[-1] else ns.zeros(batch + (1,), dtype=dtype)
+        # rank and singular values are A's own (its batch, not the one broadcast with B's), as torch's
+        s = _call("lstsq", _singular_values, a.array)
+        largest = s[..., :1] if s.shape[-1] else ns.zeros(a.shape[:-2] + (1,), dtype=dtype)
         count = (s > rcond * largest).sum(-1).astype(np.int64)
         rank = wrap_array(count)
         full_rank = bool(_devices.to_host(count == min(m, n)).all())  # host: decides whether residuals exist

@@ -37,8 +37,16 @@ import numpy as np
 
 from . import backend, jit_gate
 from ._unsupported import UnsupportedNameError
-from .devices import to_host
-from .errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError, StateError
+from .devices import like, to_host
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DTypeError,
+    OutOfRangeError,
+    ShapeError,
+    StateError,
+    UnimplementedError,
+)
 from .tensor import Tensor, record_op, tensor, wrap_array
 
 __all__ = [
@@ -82,7 +90,8 @@ strided = layout("strided")
 sparse_coo = layout("sparse_coo")
 
 SUPPORTED = (
-    "@ / mm / matmul / spmm / sparse.mm / sparse.addmm with a dense or sparse operand, to_dense(), coalesce(), "
+    "@ / mm / matmul / spmm / sparse.mm / sparse.addmm with a dense or sparse operand, bmm of a 3-D sparse and "
+    "a 3-D dense tensor, index_select(dim, index), to_dense(), coalesce(), "
     "t() / transpose(), * and / by a number, * a dense tensor (on the pattern), pow(), negation, "
     "+ another sparse tensor of the same size, dense + sparse and dense - sparse (dense results; add, sub, +=, "
     "-=, add_, sub_ too), dense * sparse (mul, mul_: a dense result in place), "
@@ -585,8 +594,22 @@ class SparseCOOTensor:
     def mv(self, other: Any) -> Tensor:
         return _product(self, other, "mv")
 
+    def bmm(self, other: Any) -> Tensor:
+        """torch's ``S.bmm(D)``: a batch of sparse matrices (3 sparse dims) times a dense batch: dense."""
+        return _batched_product(self, other, "bmm")
+
+    def index_select(self, dim: int, index: Any) -> SparseCOOTensor:
+        """torch's ``S.index_select(dim, index)``: a sparse tensor of the slices ``index`` along ``dim``."""
+        return _index_select(self, dim, index)
+
+    def _sparse_index_select(self, dim: int, index: Any) -> SparseCOOTensor:
+        """ops.indexing's index_select hands a sparse input here (ops never import this module)."""
+        return _index_select(self, dim, index)
+
     def _sparse_product(self, other: Any, name: str) -> Any:
-        """ops.linalg's mm/matmul/mv hand a sparse left operand here (ops never import this module)."""
+        """ops.linalg's mm/matmul/mv/bmm hand a sparse left operand here (ops never import this module)."""
+        if name == "bmm":
+            return _batched_product(self, other, name)
         return _product(self, other, name)
 
     def _sparse_rproduct(self, other: Any, name: str) -> Tensor:
@@ -948,6 +971,93 @@ def _sparse_sparse(a: SparseCOOTensor, b: SparseCOOTensor, name: str) -> SparseC
     idx = xp.stack([rows_a[left], order.other[at]]).astype(np.int64, copy=False)
     vals = a._vals[wrap_array(left)] * b._vals[wrap_array(right)]
     return SparseCOOTensor(idx, vals, (a._size[0], b._size[1]), False).coalesce()
+
+
+def _batched_product(s: SparseCOOTensor, d: Any, name: str) -> Tensor:
+    """torch.bmm(S, D): S of size (b, n, m) with 3 sparse dims, D dense (b, m, p); a dense (b, n, p) result.
+    The batch is one block-diagonal (b * n, b * m) product on the segment-sum kernel, so the gradients (to
+    S's values and to D) are that product's; a coalesced S stays in row order, so nothing is sorted."""
+    if not isinstance(s, SparseCOOTensor):
+        raise SparseLayoutError(f"{name}: expected a sparse COO tensor as the first operand, got {type(s).__name__}")
+    if isinstance(d, SparseCOOTensor):
+        raise UnimplementedError(
+            f"{name}: the second operand must be dense (torch's bmm_sparse: Tensor 'mat2' must be dense), got a "
+            f"sparse tensor of size {tuple(d._size)}; call .to_dense() on it"
+        )
+    if not isinstance(d, Tensor):
+        d = tensor(d)
+    if s.sparse_dim() != 3 or s.dense_dim() != 0:
+        raise ShapeError(
+            f"{name}: expected a sparse tensor with 3 sparse dims and no dense dims (a batch of sparse matrices), "
+            f"got size {tuple(s._size)} with {s.sparse_dim()} sparse and {s.dense_dim()} dense dims"
+        )
+    b, n, m = s._size
+    if d.ndim != 3 or d.shape[0] != b or d.shape[1] != m:
+        raise ShapeError(
+            f"{name}: sparse {tuple(s._size)} @ dense {tuple(d.shape)}: expected a 3-D dense operand of shape "
+            f"({b}, {m}, p) (the same batch size, rows equal to the sparse matrices' {m} columns)"
+        )
+    if d.dtype != s.dtype:
+        raise DTypeError(
+            f"{name}: expected both operands to have the same dtype, got {s.dtype} (sparse) and {d.dtype} (dense); "
+            "cast one side to the other's dtype"
+        )
+    p = d.shape[2]
+    batch, rows, cols = s._idx[0], s._idx[1], s._idx[2]
+    xp = backend.namespace_of(s._idx)
+    flat = SparseCOOTensor(xp.stack([batch * n + rows, batch * m + cols]), s._vals, (b * n, b * m), s._coalesced)
+    return _product(flat, d.reshape(b * m, p), "mm").reshape(b, n, p)
+
+
+def _index_select(s: SparseCOOTensor, dim: int, index: Any) -> SparseCOOTensor:
+    """torch's index_select of a sparse tensor: the nonzeros whose index along ``dim`` is ``index[p]`` become
+    nonzeros at ``p`` (in ``index``'s order, each in the order S holds them; uncoalesced, as torch's). The new
+    values are a recorded gather of S's values, so gradients reach them (torch's backward refuses here). Along
+    a dense dim the values are selected."""
+    d = s._dim(dim)
+    if isinstance(index, SparseCOOTensor) or not isinstance(index, Tensor):
+        raise OutOfRangeError(
+            f"index_select(): argument index must be 1-D strided (non-sparse) long-tensor, got {type(index).__name__}"
+        )
+    idx = index.array
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+        raise OutOfRangeError(
+            "index_select(): argument index must be 1-D strided (non-sparse) long-tensor, got a tensor of shape "
+            f"{tuple(idx.shape)} and dtype {idx.dtype}"
+        )
+    xp = backend.namespace_of(s._idx)
+    idx = like(idx, s._idx).astype(np.int64, copy=False)  # on S's device
+    length = s._size[d]
+    if idx.shape[0]:
+        # host: two numbers, for the range check torch makes
+        lo, hi = (builtins.int(v) for v in to_host(xp.stack([idx.min(), idx.max()])))
+        if hi >= length or lo < -length:
+            bad = hi if hi >= length else lo
+            raise OutOfRangeError(
+                f"index_select(): index contains {bad} that is out of range for tensor of size "
+                f"{list(s._size)} at dimension {d}"
+            )
+        idx = xp.where(idx < 0, idx + length, idx)
+    size = s._size[:d] + (builtins.int(idx.shape[0]),) + s._size[d + 1 :]
+    sd = s.sparse_dim()
+    if d >= sd:  # a dense dim: every nonzero keeps its place, its values are selected
+        return SparseCOOTensor(s._idx, s._vals.index_select(d - sd + 1, wrap_array(idx)), size, s._nnz() <= 1)
+    key = s._idx[d]
+    order = xp.argsort(key, kind="stable")
+    ordered = key[order]
+    begin = xp.searchsorted(ordered, idx, side="left")
+    counts = xp.searchsorted(ordered, idx, side="right") - begin
+    ends = xp.cumsum(counts)
+    # host: the number of selected nonzeros sizes the arrays below
+    total = builtins.int(to_host(ends[-1:]).sum()) if idx.shape[0] else 0
+    k = xp.arange(total, dtype=np.int64)
+    # selected nonzero k comes from index position `at` (searchsorted, not repeat: CuPy's repeat takes host
+    # counts only) and is that position's k-th match in S's order
+    at = xp.searchsorted(ends, k, side="right").astype(np.int64, copy=False)
+    picked = order[begin[at] + (k - (ends - counts)[at])]
+    new_idx = s._idx[:, picked].copy()
+    new_idx[d] = at
+    return SparseCOOTensor(new_idx, s._vals[wrap_array(picked)], size, total <= 1)
 
 
 def _dense_product(a: Any, s: SparseCOOTensor, name: str) -> Tensor:

@@ -667,6 +667,8 @@ _WRITABLE_VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _getitem_vjp))  # 
 
 def index_select(x: Any, dim: int, index: Any) -> Tensor:
     """The slices ``index`` along ``dim`` (repeats allowed; their gradients add up)."""
+    if not isinstance(x, Tensor) and hasattr(x, "_sparse_index_select"):  # a sparse COO input (ds.sparse)
+        return x._sparse_index_select(dim, index)
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_select")
     idx = _slice_index("index_select", index, x, d)

@@ -166,6 +166,8 @@ def mm(a: Any, b: Any) -> Tensor:
 
 def bmm(a: Any, b: Any) -> Tensor:
     """Batched matrix product of two 3-D tensors with the same batch size (torch.bmm)."""
+    if not isinstance(a, Tensor) and hasattr(a, "_sparse_product"):  # a batched sparse COO left operand
+        return a._sparse_product(b, "bmm")
     _check_kinds(a, b, "bmm")
     a, b = _pair(a, b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
