@@ -113,6 +113,8 @@ if kind.startswith("downslope"):
     from downslope.data import tabular, readers
     if kind == "downslope-numpy":
         readers.FAST_CSV = False  # NumPy's parser (the reader without pyarrow)
+    elif kind == "downslope-rows":
+        readers.FAST_CSV = readers.NUMPY_CSV = False  # the row-by-row reader (Python's csv module)
     elif readers.fast_csv_available():
         import pyarrow.csv, pyarrow.compute  # imported before the start, as pandas is
     read = lambda: tabular.read_table(path, target="y", missing="mean")
@@ -173,6 +175,23 @@ def write_quoted(path: str, n: int, seed: int = 0) -> None:
             handle.write("\n".join(lines) + "\n")
 
 
+def write_quoted_wide(path: str, n: int, seed: int = 0) -> None:
+    """N rows x 20: 10 quoted numbers ("1234.50"), 5 quoted places with a comma inside ("New York, NY"), 4
+    plain numbers, the target."""
+    rng = np.random.default_rng(seed)
+    places = ["New York, NY", "Paris, France", "Oslo", 'The "Hub", Leeds', "Lagos, NG"]
+    with open(path, "w", newline="") as handle:
+        handle.write(",".join([f"q{i}" for i in range(10)] + [f"p{i}" for i in range(5)] + [f"x{i}" for i in range(4)]))
+        handle.write(",y\n")
+        for start in range(0, n, 50_000):
+            m = min(50_000, n - start)
+            quoted = np.char.add(np.char.add('"', np.char.mod("%.2f", rng.random((m, 10)) * 5000)), '"')
+            where = np.array(['"' + p.replace('"', '""') + '"' for p in places])[rng.integers(0, 5, (m, 5))]
+            plain = np.char.mod("%.4f", rng.standard_normal((m, 5)))
+            rows = np.concatenate([quoted, where, plain], axis=1)
+            handle.write("\n".join(",".join(row) for row in rows.tolist()) + "\n")
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -187,7 +206,7 @@ def shapes(args: argparse.Namespace) -> None:
     print(
         f"each reader in a fresh process, {args.repeats} times; median CPU seconds (one thread) and peak RSS above the start"
     )
-    readers = ["downslope"] + (["downslope-numpy"] if installed("pyarrow") else [])
+    readers = ["downslope"] + (["downslope-numpy"] if installed("pyarrow") else []) + ["downslope-rows"]
     readers += ["pandas"] if installed("pandas") or args.pandas_path else []
     folder = args.dir or tempfile.mkdtemp(prefix="downslope-read-")
     os.makedirs(folder, exist_ok=True)
@@ -201,7 +220,10 @@ def shapes(args: argparse.Namespace) -> None:
         ("1,000,000 x 30 numeric", "numeric.csv", lambda p: write_numeric(p, 10_000 if args.quick else 1_000_000)),
         ("200,000 x 30 mixed", "mixed.csv", lambda p: write_mixed(p, 10_000 if args.quick else 200_000)),
         ("200,000 x 9 quoted fields", "quoted.csv", lambda p: write_quoted(p, 10_000 if args.quick else 200_000)),
+        ("100,000 x 20 quoted", "quoted_20.csv", lambda p: write_quoted_wide(p, 10_000 if args.quick else 100_000)),
     ]
+    if args.only:
+        files = [f for f in files if args.only in f[0]]
     try:
         for label, name, write in files:
             path = os.path.join(folder, name)
@@ -254,6 +276,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per reader with --shapes (the median is shown)")
     parser.add_argument("--src", default=None, help="with --shapes: the src folder of the downslope to time")
     parser.add_argument("--pandas-path", default=None, help="with --shapes: a folder holding pandas (pip --target)")
+    parser.add_argument("--only", default=None, help="with --shapes: the files whose label holds this text")
     args = parser.parse_args()
     if args.shapes:
         shapes(args)

@@ -135,6 +135,73 @@ def test_numpys_parser_reads_more_tricky_cells_as_the_row_reader(tmp_path: Path,
     tricky_file_reads_the_same(tmp_path, text, missing)
 
 
+QUOTED = [
+    *("1,234.50", "New York, NY", 'say ""hi""', "", "line\nbreak", "a;b", "tab\there", " 7 ", "1,200", "NA"),
+    *("-1,000,000.5", "2,75", "red", "x,y,z", '""', "02134", "1.5"),
+]
+
+
+def _quoted(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"'
+
+
+@st.composite
+def quoted_csvs(draw: st.DrawFn) -> bytes:
+    """Files with quoted cells: embedded separators, doubled quotes, line breaks inside quotes, empty quoted
+    fields, beside plain cells; a byte-order mark or not, LF or CRLF line ends."""
+    n_cols = draw(st.integers(1, 4))
+    plain = st.one_of(st.sampled_from(TRICKY), st.floats(width=32).map(repr), st.integers(-3, 3).map(str))
+    quoted = st.one_of(st.sampled_from(QUOTED), plain).map(_quoted)
+    cell = st.one_of(plain, quoted, quoted)
+    rows = draw(st.lists(st.lists(cell, min_size=n_cols, max_size=n_cols), min_size=1, max_size=12))
+    sep = draw(st.sampled_from([",", ";", "\t"]))
+    header = sep.join(["a", "b", "c", "y"][-n_cols:])
+    lines = [header] + [sep.join(r) for r in rows]
+    if draw(st.booleans()):
+        lines.insert(draw(st.integers(1, len(lines))), "")  # a blank line on the way
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    text = end.join(lines) + draw(st.sampled_from(["", end, end + end]))
+    return (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + text.encode("utf-8")
+
+
+def quoted_file_reads_the_same(tmp_path: Path, data: bytes, missing: str) -> None:
+    first = data.decode("utf-8-sig").splitlines()[0]
+    path = tmp_path / ("t.tsv" if "\t" in first else "t.csv")
+    path.write_bytes(data)
+    assert_same(path, missing=missing, delimiter=";" if ";" in first else ",")
+
+
+QUOTED_FILES = {"data": quoted_csvs(), "missing": TRICKY_FILES["missing"]}
+
+
+@settings(max_examples=40, **FUZZ)
+@given(**QUOTED_FILES)
+def test_quoted_files_read_as_the_row_reader(tmp_path: Path, data: bytes, missing: str) -> None:
+    quoted_file_reads_the_same(tmp_path, data, missing)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, **FUZZ)
+@given(**QUOTED_FILES)
+def test_more_quoted_files_read_as_the_row_reader(tmp_path: Path, data: bytes, missing: str) -> None:
+    quoted_file_reads_the_same(tmp_path, data, missing)
+
+
+def test_a_quoted_file_is_read_column_wise(tmp_path: Path, no_row_reader: None) -> None:
+    path = tmp_path / "t.csv"
+    rows = ["city,amount,note,y"]
+    for i in range(40):
+        note = ['say ""hi""', "ok", "two\nlines"][i % 3]
+        rows.append(f'"{["New York, NY", "Paris", "Oslo"][i % 3]}","{1000 + i}.50","{note}",{i % 2}')
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode("utf-8"))
+    table, encoder = read_csv(path)
+    assert encoder.categories["city"] == ["New York, NY", "Oslo", "Paris"]
+    assert "amount" not in encoder.categories and table.X.shape[0] == 40
+    assert table.X[:, encoder.feature_names.index("amount")].tolist() == [1000.5 + i for i in range(40)]
+    # a line break inside quotes counts: row 39 comes after 13 notes of two lines
+    np.testing.assert_array_equal(table.line_of([0, 1, 3, 39]), [2, 3, 6, 54])
+
+
 @pytest.mark.parametrize(
     "text",
     [

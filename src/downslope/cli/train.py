@@ -132,6 +132,17 @@ def _check_stored_config(run: Any, text: str, given: dict[str, Any], settings: d
     )
 
 
+def _flags(settings: list[str]) -> list[str]:
+    """The train command's options that set ``settings`` as typed ('header' is set by --no-header, not
+    '--header', which does not exist)."""
+    from .parser import _add_training_flags
+
+    parser = argparse.ArgumentParser(add_help=False)
+    _add_training_flags(parser)
+    options = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
+    return [options.get(k, f"--{k.replace('_', '-')}") for k in settings]
+
+
 def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[str, Any], Any]:
     """The stored settings and the run directory of an unfinished run, taken over by this process
     (rank 0 of ``processes``, which must be as many as trained the run)."""
@@ -143,9 +154,9 @@ def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[
     # --quiet, --device and --checkpoint-seconds may change: where (and how often saved) the run continues does
     # not change what it computes
     kept = ("verbose", "device", "checkpoint_seconds")
-    given = [f"--{k.replace('_', '-')}" for k in DEFAULTS if k not in kept and getattr(args, k, None) is not None]
+    given = [k for k in DEFAULTS if k not in kept and getattr(args, k, None) is not None]
     if given or args.config or args.overwrite:
-        extra = given + (["--config"] if args.config else []) + (["--overwrite"] if args.overwrite else [])
+        extra = _flags(given) + (["--config"] if args.config else []) + (["--overwrite"] if args.overwrite else [])
         raise ConfigError(
             f"--resume continues a run with its own stored settings; drop {', '.join(extra)} "
             "(or start a new run without --resume)"

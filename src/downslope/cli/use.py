@@ -93,6 +93,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         source = args.data
     elif not args.data:
         source = _training_file(args.run, state)
+    else:
+        check_header_row(state, args.data, args.sep)
     if not args.data or trained_file:
         if "test_indices" not in split:
             raise ConfigError(f"{args.run}: the run does not record its test split; name the data with --data")
@@ -314,6 +316,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if id_column:  # a misspelled --id is refused before the predicting, not after it
         _check_id_column(args.data, id_column, args.sep, state)
     unknown = getattr(args, "unknown_categories", "error")
+    check_header_row(state, args.data, args.sep)
     X, _ = _features_for(state, args.data, None, False, args.sep, unknown, number_format=number_format)
     out = predict(model, X)
     preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
@@ -348,6 +351,41 @@ def cmd_predict(args: argparse.Namespace) -> int:
         ) from None
     print(f"wrote {len(preds)} prediction{'' if len(preds) == 1 else 's'} to {args.out}")
     return 0
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell.replace(",", "").replace("_", ""))  # grouped digits (1,234) are numbers too
+    except ValueError:
+        return False
+    return cell.strip() != ""
+
+
+def check_header_row(state: dict[str, Any], data: str, sep: str | None, option: str = "--data") -> None:
+    """A ``--data`` CSV with a header row for a run trained ``--no-header`` is refused in one line: its first
+    row holds no number where the rows below hold numbers (a row of column names), so reading it as data
+    would give a wrong prediction or an error about one cell. (The reverse, a header-less file for a run
+    trained with a header, is refused as the rows are read: the first row's names are numbers.)"""
+    import os
+
+    from ..data.csvfile import csv_first_rows, csv_suffix, default_delimiter
+    from ..errors import DataError
+    from ..experiment.config import check_separator
+
+    if state["config"].get("header", True) is not False or csv_suffix(data) is None or not os.path.isfile(data):
+        return
+    delimiter = default_delimiter(data, check_separator(sep, "--sep") if sep else str(state["config"].get("sep", ",")))
+    rows = csv_first_rows(data, delimiter, 2)
+    if len(rows) < 2 or len(rows[0]) != len(rows[1]):
+        return
+    numeric = [j for j, cell in enumerate(rows[1]) if _is_number(cell)]
+    if numeric and not any(_is_number(rows[0][j]) for j in numeric):
+        names = ", ".join(rows[0][:6]) + (", ..." if len(rows[0]) > 6 else "")
+        raise DataError(
+            f"{data}:1: the first row ({names}) looks like a header row (no number where the rows below have "
+            f"numbers), but the run was trained with --no-header (a file without one); remove the first line of "
+            f"{option}, as the training file had none"
+        )
 
 
 def _id_delimiter(data: str, column: str, sep: str | None, state: dict[str, Any]) -> str:

@@ -404,6 +404,22 @@ def csv_header_row(path: str | os.PathLike[str], delimiter: str = ",") -> list[s
     return header
 
 
+def csv_first_rows(path: str | os.PathLike[str], delimiter: str = ",", n: int = 2) -> list[list[str]]:
+    """A CSV's first ``n`` non-blank rows (stripped cells; a ``.gz`` decompressed), read without the rest of
+    the file; fewer (none) when the file has fewer or cannot be read so (the full read then gives the error)."""
+    rows: list[list[str]] = []
+    try:
+        with _open_text(Path(path)) as handle:
+            for row in csv.reader(handle, delimiter=delimiter):
+                if any(cell.strip() for cell in row):
+                    rows.append([cell.strip() for cell in row])
+                    if len(rows) == n:
+                        break
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error):
+        return []
+    return rows
+
+
 def read_column(path: str | os.PathLike[str], column: str, delimiter: str = ",") -> tuple[list[str], list[str]]:
     """The header and one column's cells of a CSV, as :func:`read_rows` gives them (stripped, blank lines
     left out); only that column is parsed when pyarrow is installed. No cells when the header lacks it."""
@@ -821,6 +837,19 @@ def _file_number_format(
     return fmt
 
 
+def numbered_column(name: Any, header: list[str]) -> Any:
+    """A header-less file's column named by its number as pandas' ``header=None`` numbers it (``"3"``) as the
+    name it has here (``"col_3"``); any other name as it is (an unknown one is refused, with the names).
+
+    Example:
+        >>> numbered_column("3", ["col_0", "col_1", "col_2", "col_3"]), numbered_column("col_1", ["col_0", "col_1"])
+        ('col_3', 'col_1')
+    """
+    if isinstance(name, str) and name.strip().isdigit() and f"col_{int(name)}" in header:
+        return f"col_{int(name)}"
+    return name
+
+
 def read_csv(
     path: str | os.PathLike[str],
     target: str | None = None,
@@ -897,6 +926,8 @@ def read_csv(
     header, rows = read_rows(path, delimiter, progress=progress, check_names=header_row)
     if not header_row:
         header, rows = headerless(header, rows)
+        target = numbered_column(target, header)
+        drop = [numbered_column(d, header) for d in drop] if drop else drop
     source = str(path)
     notes: list[str] = []
     said = header_note(source, header)

@@ -80,6 +80,7 @@ SPREADSHEET_ERRORS = frozenset({"#div/0!", "#value!", "#ref!", "#name?", "#num!"
 _PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _LEADING_ZERO = r"^\s*0[0-9]+\s*$"
 _LEADING_ZERO_RE = re.compile(_LEADING_ZERO)
+_LEADING_ZERO_LINE_RE = re.compile(r"^[^\S\n]*0[0-9]+[^\S\n]*$", re.MULTILINE)  # (cells joined by line breaks)
 
 
 # Separators people use instead of commas: a file of one column whose header holds one was written with it.
@@ -735,7 +736,7 @@ def _numpy_csv_scan(p: Path, delimiter: str) -> None:
                     return  # the header alone
                 first = False
             if block.find(b'"', start) >= 0:
-                raise Fallback("quoted fields")
+                raise _Quoted("quoted fields")
             # the previous block's last two bytes go with this one: a cell cut by the blocks' border is seen whole
             data = np.frombuffer(carried + block[start:], np.uint8)
             carried = block[-2:]
@@ -745,6 +746,42 @@ def _numpy_csv_scan(p: Path, delimiter: str) -> None:
                 starts_cell = (before == sep) | (before == 10) | (before == 13) | (before == 32) | (before == 9)
                 if (starts_cell & _DIGIT_BYTES[after]).any():
                     raise Fallback("a cell with a leading zero (02134): digit codes?")
+
+
+class _Quoted(Fallback):
+    """A file with a quote character after its header: split by Python's csv module, not NumPy's parser."""
+
+
+def _read_quoted_csv_columns(p: Path, header: list[str], delimiter: str) -> dict[str, Column]:
+    """:func:`read_csv_columns` for a file with quoted fields ("1,234.50", "New York, NY", a line break or a
+    doubled quote inside quotes): Python's csv module, the pure-Python reader's own parser, splits the rows
+    into cells (blank lines left out as that reader leaves them), and each column of cells is then read
+    as NumPy's parser's are (:func:`_column_from_cells`): conversions per column in C, the rules per distinct
+    text. :class:`Fallback` for what the pure-Python reader decides: a row of another width (it names the
+    line), a cell of digits with a leading zero (digit codes?), a parse error."""
+    n_cols = len(header)
+    with open_text(p) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        try:
+            next(reader)  # the header, read by csv_header
+            rows = list(reader)
+        except (csv.Error, UnicodeDecodeError, StopIteration, EOFError, OSError) as exc:  # OSError: a damaged .gz
+            raise Fallback(f"csv: {exc}") from None
+    widths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    if n_cols == 1 or (widths != n_cols).any():  # blank lines left out; any other row of another width: refused
+        rows = [row for row in rows if not is_blank_line(row)]
+        if any(len(row) != n_cols for row in rows):
+            raise Fallback("a row with another number of cells")  # the pure-Python reader says where
+    by_column = list(zip(*rows)) if rows else [()] * n_cols
+    columns: dict[str, Column] = {}
+    for name, cells in zip(header, by_column):
+        col = np.empty(len(cells), dtype=object)
+        col[:] = cells
+        # one search over the column's cells joined (a line break inside a cell can only add a false alarm)
+        if _LEADING_ZERO_LINE_RE.search("\n".join(cells)):
+            raise Fallback("a cell with a leading zero (02134): digit codes?")
+        columns[name] = _column_from_cells(col)
+    return _drop_blank(columns)
 
 
 def _loadtxt(p: Path, delimiter: str, dtype: Any) -> np.ndarray:
@@ -763,7 +800,10 @@ def _read_csv_columns_numpy(p: Path, header: list[str], delimiter: str) -> dict[
     (:func:`_column_from_cells`). :class:`Fallback` where the csv module decides (see :data:`NUMPY_CSV`)."""
     if not NUMPY_CSV or delimiter not in NUMPY_DELIMITERS:
         raise Fallback("not read by NumPy's parser")
-    _numpy_csv_scan(p, delimiter)
+    try:
+        _numpy_csv_scan(p, delimiter)
+    except _Quoted:
+        return _read_quoted_csv_columns(p, header, delimiter)
     table: np.ndarray | None = None
     try:
         table = _loadtxt(p, delimiter, np.float64)
@@ -815,8 +855,9 @@ def _column_from_cells(col: np.ndarray) -> Column:
             num = np.full(n, np.nan)
             num[~missing] = present
             return Column(kind, num, None, [], True)
-    lookup: dict[str, int] = {}
-    ids = np.fromiter((lookup.setdefault(v, len(lookup)) for v in col), dtype=np.int64, count=n)
+    # the distinct texts in order of appearance, then each cell's index among them (both loops in C)
+    lookup = {v: i for i, v in enumerate(dict.fromkeys(col.tolist()))}
+    ids = np.fromiter(map(lookup.__getitem__, col.tolist()), dtype=np.int64, count=n)
     kinds, values, stripped_texts = classify(list(lookup))
     kind = kinds[ids]
     if not (kinds == TEXT).any():

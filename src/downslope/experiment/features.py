@@ -71,6 +71,12 @@ def raw_features(
             return _headerless_rows(state, encoder, data, sep, name, need_target, unknown, note_unseen)
         # a Parquet file's columns are read as arrays, as in training (never a row of text per cell)
         # labels compared without case are read row by row (the column readers compare them as written)
+        if is_csv:  # a NUL byte is named first on either reader (the row reader checks before any cell)
+            from pathlib import Path
+
+            from ..data.csvfile import refuse_nul_bytes
+
+            refuse_nul_bytes(Path(data), sep)
         fast = (
             None
             if need_target and encoder.fold_labels

@@ -53,13 +53,16 @@ class RunningMetrics:
     """Each metric over the batches seen so far in an epoch. A per-sample mean (``Metric.sample_mean``) comes
     from its batches' values weighted by their sizes (the same number as over the samples together), one
     metric call per batch; any other metric (AUC, F1, a function of the user's, a weighted metric) needs the
-    outputs and targets seen so far, joined, so its value is a :class:`MetricSoFar`, computed only when read
-    (reading it at every batch costs a pass over the epoch so far each time)."""
+    outputs and targets seen so far, so its value is a :class:`MetricSoFar`: for a built-in metric that adds
+    up over batches (F1, precision, recall, AUC, average precision: ``Metric.running``) fed this batch only;
+    for any other, the batches joined and computed when read (a read at every batch costs a pass over the
+    epoch so far each time)."""
 
     def __init__(self, metrics: list[Metric]) -> None:
         self.metrics = metrics
         self.sums = {m.name: 0.0 for m in metrics if m.sample_mean}
         self.count = 0
+        self.running = {m.name: m.running() for m in metrics if m.running is not None and not m.weighted}
 
     def update(self, outputs: list[Any], targets: list[Any], weights: list[Any] | None = None) -> dict[str, Any]:
         """The metrics so far, given the epoch's outputs, targets and sample weights so far (the last entries:
@@ -75,19 +78,42 @@ class RunningMetrics:
                 self.sums[m.name] += metric_value(m, preds, target) * n
                 values[m.name] = self.sums[m.name] / self.count
             else:
-                values[m.name] = MetricSoFar(m, outputs, targets, weights)
+                values[m.name] = MetricSoFar(m, outputs, targets, weights, self._fed(m.name, preds, target))
         return values
+
+    def _fed(self, name: str, preds: Any, target: Any) -> Any:
+        """The value so far (a function) of the running metric ``name`` fed this batch, or None: no running
+        metric, or one that cannot give the joined batches' number (then the batches are joined from now
+        on, and a batch it refuses raises, when read, as the joined batches do)."""
+        running = self.running.get(name)
+        if running is None:
+            return None
+        try:
+            if running.add(preds, target):
+                return running.so_far()
+        except Exception:  # noqa: BLE001 - the joined batches raise it when the value is read
+            pass
+        del self.running[name]
+        return None
 
 
 class MetricSoFar(DeviceScalar):
     """A metric over an epoch's first batches (those in the lists when it was made), computed when first read
     (``float(v)``, formatting, comparisons), as a DeviceScalar is read."""
 
-    __slots__ = ("_metric", "_outputs", "_targets", "_weights", "_batches")
+    __slots__ = ("_metric", "_outputs", "_targets", "_weights", "_batches", "_so_far")
 
-    def __init__(self, metric: Metric, outputs: list[Any], targets: list[Any], weights: list[Any] | None) -> None:
+    def __init__(
+        self,
+        metric: Metric,
+        outputs: list[Any],
+        targets: list[Any],
+        weights: list[Any] | None,
+        so_far: Any = None,
+    ) -> None:
         self._metric, self._outputs, self._targets, self._weights = metric, outputs, targets, weights
         self._batches = len(outputs)  # (the lists grow as the epoch goes on: only these batches count)
+        self._so_far = so_far  # the running metric's value over these batches (a function), if it has one
         self._value = None
 
     @property
@@ -95,6 +121,8 @@ class MetricSoFar(DeviceScalar):
         return np.asarray(float(self))  # host: the number, computed once
 
     def __float__(self) -> float:
+        if self._value is None and self._so_far is not None:
+            self._value = self._so_far()
         if self._value is None:
             from .evaluation import join_weights, metric_value
 

@@ -109,6 +109,9 @@ class Metric:
         # the metric's value for each sample (the built-in means over samples): what weighted_metrics weighs
         self.per_sample: Callable[[Any, Any], np.ndarray] | None = None
         self.weighted = False  # one of fit's weighted_metrics: a mean weighted by the sample weights
+        # makes a RunningMetric: the metric over an epoch's batches so far, one batch at a time (the
+        # built-in F1, precision, recall, AUC and average precision); None: computed over the batches joined
+        self.running: Callable[[], RunningMetric] | None = None
         self.__name__ = self.name
 
     def __call__(self, preds: Any, target: Any) -> float:
@@ -619,6 +622,183 @@ def average_precision_score(preds: Any, target: Any) -> float:
     return float(np.sum(recall_steps * precision))
 
 
+class RunningMetric:
+    """A metric over the batches of an epoch so far, fed one batch at a time (:meth:`add`), so that reading
+    it after every batch costs a pass over that batch, not over the epoch so far. :meth:`so_far` is a
+    function giving the value over the batches added until then: the same number as the metric over
+    those batches joined. :meth:`add` returns False when it cannot promise that (a batch that reads
+    differently joined to the others, such as scores cut at a threshold 'auto' decides, or NaN scores),
+    and the caller joins the batches instead."""
+
+    def add(self, preds: Any, target: Any) -> bool:  # pragma: no cover - the interface
+        raise NotImplementedError
+
+    def so_far(self) -> Callable[[], float]:  # pragma: no cover - the interface
+        raise NotImplementedError
+
+
+class _RunningCounts(RunningMetric):
+    """Precision, recall or F1 from per-class counts (true positives, predicted, actual) summed over batches;
+    classes are those seen in any batch so far, as ``np.union1d`` over the batches joined gives them."""
+
+    def __init__(
+        self, kind: str, average: str | None = None, threshold: Threshold = 0.5, multilabel: bool | None = None
+    ):
+        self.kind, self.average, self.threshold, self.multilabel = kind, average, threshold, multilabel
+        self.classes: np.ndarray | None = None
+        self.counts: np.ndarray | None = None  # (3, classes): true positives, predicted, actual
+        self.multi: bool | None = None
+        self.label_mode: str | None = None  # how one column of binary scores was read: 'cut' or 'labels'
+
+    def add(self, preds: Any, target: Any) -> bool:
+        if isinstance(self.threshold, (str, GuessedThreshold)):
+            return False  # 'auto' cuts at 0 or 0.5 by every score of the epoch so far
+        p, t = _array(preds, "preds", self.kind), _array(target, "target", self.kind)
+        multi = _multilabel(p, t, self.multilabel, self.kind)
+        if self.multilabel is None and self.multi is not None and multi != self.multi:
+            return False  # a batch of one-hot rows beside one of several labels: read as joined only
+        if not multi and p.dtype.kind == "f" and (p.ndim == 1 or p.ndim == 2 and p.shape[1] == 1):
+            # one column of floats is read as labels when every score of the epoch is whole, else cut at the
+            # threshold: a batch of whole scores that the cut maps to themselves (0 and 1, a threshold in
+            # (0, 1]) reads alike either way; otherwise every batch must read as the joined scores would
+            whole = bool(np.all(p == np.round(p)))
+            mode: str | None = "cut" if not whole else "labels"
+            if whole and 0 < float(self.threshold) <= 1 and bool(np.all((p == 0) | (p == 1))):
+                mode = None
+            if mode is not None:
+                if self.label_mode not in (None, mode):
+                    return False
+                self.label_mode = mode
+        tp, predicted, actual, multi = _confusion_counts(p, t, self.threshold, self.kind, self.multilabel)
+        counts = np.stack([tp, predicted, actual])
+        if multi:
+            classes = np.arange(counts.shape[1])
+        else:
+            labels, truth = _labels(p, t, self.threshold, self.kind)
+            classes = np.union1d(labels, truth)
+        if self.counts is None or self.classes is None:
+            self.classes, self.counts, self.multi = classes, counts, multi
+            return True
+        if multi:
+            if counts.shape != self.counts.shape:
+                return False
+            self.counts = self.counts + counts
+            return True
+        joined = np.union1d(self.classes, classes)
+        total = np.zeros((3, len(joined)), dtype=np.float64)
+        total[:, np.searchsorted(joined, self.classes)] += self.counts
+        total[:, np.searchsorted(joined, classes)] += counts
+        self.classes, self.counts = joined, total
+        return True
+
+    def so_far(self) -> Callable[[], float]:
+        assert self.counts is not None and self.multi is not None
+        tp, predicted, actual = self.counts
+        average, kind = _averaging(self.average, self.multi), self.kind
+        num, den = {"precision": (tp, predicted), "recall": (tp, actual), "f1_score": (2 * tp, predicted + actual)}[
+            kind
+        ]
+        value = _micro(num, den) if average == "micro" else _average(_safe_div(num, den), actual, average, kind)
+        return lambda: value
+
+
+class _SortedRuns:
+    """Numbers kept as sorted runs of sizes in a binary counter (a run merges with the last while it is not
+    smaller), so adding m numbers to n costs O(m log n) amortized and counting those below a value
+    O(log^2 n)."""
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+
+    def add(self, values: np.ndarray) -> None:
+        run = np.sort(values)
+        while self.runs and len(self.runs[-1]) <= len(run):
+            run = np.sort(np.concatenate([self.runs.pop(), run]), kind="mergesort")  # two sorted runs: linear
+        self.runs.append(run)
+
+    def pairs_below(self, values: np.ndarray) -> float:
+        """Sum over ``values`` of (kept numbers below it) + (kept numbers equal to it) / 2."""
+        total = 0.0
+        for run in self.runs:
+            total += float(np.sum(np.searchsorted(run, values, "left") + np.searchsorted(run, values, "right"))) / 2.0
+        return total
+
+    def pairs_above(self, values: np.ndarray) -> float:
+        """Sum over ``values`` of (kept numbers above it) + (kept numbers equal to it) / 2."""
+        total = 0.0
+        for run in self.runs:
+            left, right = np.searchsorted(run, values, "left"), np.searchsorted(run, values, "right")
+            total += float(np.sum(2 * len(run) - left - right)) / 2.0
+        return total
+
+
+class _RunningAUC(RunningMetric):
+    """ROC AUC as the Mann-Whitney U statistic, updated per batch: a new positive counts the negatives
+    below it (ties a half), a new negative the positives above it. The pairs are half-integers summed in
+    float64, exactly the ranks' sum :func:`roc_auc_score` takes, so the value is the same number."""
+
+    def __init__(self) -> None:
+        self.positives, self.negatives = _SortedRuns(), _SortedRuns()
+        self.n_pos = self.n_neg = 0
+        self.u = 0.0
+
+    def add(self, preds: Any, target: Any) -> bool:
+        p, t = _binary_scores(preds, target, "roc_auc_score")
+        if np.isnan(p).any():
+            return False
+        pos, neg = p[t == 1], p[t != 1]
+        within = _SortedRuns()
+        within.add(neg)
+        self.u += self.negatives.pairs_below(pos) + self.positives.pairs_above(neg) + within.pairs_below(pos)
+        self.positives.add(pos)
+        self.negatives.add(neg)
+        self.n_pos += len(pos)
+        self.n_neg += len(neg)
+        return True
+
+    def so_far(self) -> Callable[[], float]:
+        value = float("nan") if self.n_pos == 0 or self.n_neg == 0 else float(self.u / (self.n_pos * self.n_neg))
+        return lambda: value
+
+
+class _RunningAveragePrecision(RunningMetric):
+    """Average precision over the scores so far, kept sorted (each batch merged in, not the epoch sorted
+    again): a read is one pass of cumulative sums over the sorted scores. Every threshold's precision
+    changes as scores come, so each read is linear in the scores so far; it is computed only when read."""
+
+    def __init__(self) -> None:
+        self.scores = np.empty(0, dtype=np.float64)  # descending
+        self.positive = np.empty(0, dtype=bool)
+
+    def add(self, preds: Any, target: Any) -> bool:
+        p, t = _binary_scores(preds, target, "average_precision_score")
+        if np.isnan(p).any():
+            return False
+        order = np.argsort(-p, kind="mergesort")
+        new_scores, new_positive = p[order], (t == 1)[order]
+        # the joined order of :func:`average_precision_score` is a stable sort: equal scores keep batch order,
+        # so a new score goes after the old ones it equals ('right' on the negated, ascending scores)
+        at = np.searchsorted(-self.scores, -new_scores, "right")
+        self.scores = np.insert(self.scores, at, new_scores)
+        self.positive = np.insert(self.positive, at, new_positive)
+        return True
+
+    def so_far(self) -> Callable[[], float]:
+        ranked, positive = self.scores, self.positive  # (replaced, not changed, by later batches)
+
+        def value() -> float:
+            n_pos = int(positive.sum())
+            if n_pos == 0:
+                return float("nan")
+            last = np.r_[np.flatnonzero(ranked[1:] != ranked[:-1]), len(ranked) - 1]
+            true_pos = np.cumsum(positive)[last]
+            precision = true_pos / (last + 1.0)
+            recall_steps = np.diff(np.r_[0, true_pos]) / n_pos
+            return float(np.sum(recall_steps * precision))
+
+        return value
+
+
 # Names accepted by fit(metrics=[...]); the key is also the column name in History.
 def _builtin(fn: MetricFn, name: str, greater_is_better: bool, sample_mean: bool) -> Metric:
     return Metric(fn, name, greater_is_better=greater_is_better, sample_mean=sample_mean)
@@ -719,6 +899,13 @@ _ALIASES = {
 }
 
 
+# the functions whose per-class counts add up over batches (see _RunningCounts), by metric name
+_RUNNING_COUNTS = {"precision": "precision", "recall": "recall", "f1": "f1_score"}
+for _name, _kind in _RUNNING_COUNTS.items():
+    _BY_NAME[_name].running = partial(_RunningCounts, _kind)
+_BY_NAME["auc"].running = _RunningAUC
+_BY_NAME["average_precision"].running = _RunningAveragePrecision
+
 _BY_NAME["accuracy"].per_sample = _accuracy_per_sample
 _BY_NAME["binary_accuracy"].per_sample = _binary_accuracy_per_sample
 _BY_NAME["categorical_accuracy"].per_sample = _categorical_accuracy_per_sample
@@ -750,6 +937,8 @@ def _with_options(metric: Metric, **options: Any) -> Metric:
     per_sample = metric.per_sample
     if per_sample is not None:
         made.per_sample = lambda preds, target: per_sample(preds, target, **options)
+    if metric.name in _RUNNING_COUNTS:
+        made.running = partial(_RunningCounts, _RUNNING_COUNTS[metric.name], **options)
     return made
 
 
@@ -854,9 +1043,11 @@ def as_metric(metric: str | MetricFn | Metric) -> Metric:
 
     A Metric is returned as is; a plain function ``fn(preds, target) -> float`` becomes
     ``Metric(fn)`` named after ``fn.__name__`` (not a per-sample mean), whose direction is read from
-    that name: accuracy, auc, f1, precision, recall, r2 or score is better when larger; loss, error,
-    mse, mae is better when smaller. For any other name the direction is unknown, and a monitor in
-    mode 'auto' asks for 'min' or 'max' instead of guessing (as Keras 3 does).
+    that name: a built-in metric's name or one History knows (see :func:`greater_is_better`) as those
+    say; else a name holding accuracy, auc, f1, precision, recall, r2, iou or dice is better when larger,
+    and one holding loss, error, mse, mae or brier when smaller ('score' says nothing: 'brier_score').
+    For any other name the direction is unknown, and a monitor in mode 'auto' asks for 'min' or 'max'
+    instead of guessing (as Keras 3 does).
 
     Example:
         >>> m = as_metric("acc")
@@ -895,6 +1086,7 @@ def logged_as(metric: Metric, name: str, weighted: bool = False) -> Metric:
     renamed.direction_known = metric.direction_known
     renamed.keras_order = metric.keras_order
     renamed.per_sample = metric.per_sample
+    renamed.running = metric.running
     renamed.weighted = weighted
     return renamed
 
@@ -911,37 +1103,53 @@ def get_metric(metric: str | MetricFn | Metric) -> tuple[str, Metric]:
     return found.name, found
 
 
-_LARGER_BETTER = ("acc", "auc", "f1", "precision", "recall", "r2", "score", "iou", "dice")
-_SMALLER_BETTER = ("loss", "error", "err", "mse", "mae", "rmse", "mape", "perplexity", "distance")
+# Parts of a function's name that say which way it improves (for ``as_metric(fn)``): 'score' is not one,
+# since a score may be either ('f1_score' up, 'brier_score' down); a whole name that History knows, or a
+# built-in metric's name, is read first.
+_LARGER_BETTER = ("acc", "auc", "f1", "precision", "recall", "r2", "iou", "dice")
+_SMALLER_BETTER = ("loss", "error", "err", "mse", "mae", "rmse", "mape", "perplexity", "distance", "brier")
 
 
 def _direction_from_name(name: str) -> bool | None:
     """True (larger is better), False (smaller), or None when the name does not say."""
     lowered = name.lower()
+    found = _lookup(lowered)
+    if found is not None:
+        return found.greater_is_better
+    if _higher_is_better_name(lowered):
+        return True
     larger = any(word in lowered for word in _LARGER_BETTER)
     smaller = any(word in lowered for word in _SMALLER_BETTER)
     return None if larger == smaller else larger
+
+
+def _higher_is_better_name(name: str) -> bool:
+    # History's whole-name rule, so a monitor's 'auto' and History.best pick the same epoch; imported
+    # here, not at the top, because history.py imports this module
+    from .history import higher_is_better_name
+
+    return higher_is_better_name(name)
 
 
 def greater_is_better(monitor: str, metrics: Mapping[str, Metric] | None = None) -> bool:
     """Whether a larger value of the logged quantity ``monitor`` (e.g. 'val_accuracy') is better.
 
     The ``val_`` prefix is ignored. The answer comes from the metric of that name in ``metrics``
-    (those a fit computes), else from the built-in metric of that name; anything else -- the loss,
-    and names that are not metrics -- is better when smaller.
+    (those a fit computes), else from the built-in metric of that name (any spelling: 'AUC',
+    'roc_auc_score'), else from History's rule for names
+    (:func:`~downslope.train.history.higher_is_better_name`: whole names such as 'f1_macro', 'iou',
+    'explained_variance' are better when larger). Anything else -- the loss, 'brier_score', 'my_score',
+    a name no list knows -- is better when smaller: a part of a name is not read (Keras 2 read suffixes
+    'acc'/'accuracy'/'auc'; Keras 3 refuses names its compiled metrics do not describe).
 
     Example:
-        >>> greater_is_better("val_accuracy"), greater_is_better("val_loss"), greater_is_better("mse")
+        >>> greater_is_better("val_accuracy"), greater_is_better("val_loss"), greater_is_better("val_brier_score")
         (True, False, False)
     """
     base = monitor[4:] if monitor.startswith("val_") else monitor
     if metrics is not None and base in metrics:
         return metrics[base].greater_is_better
-    if base == "loss":
-        return False
     found = _lookup(base)
     if found is not None:
         return found.greater_is_better
-    # a name fit does not compute (a user's logged value): read its direction from the name, as
-    # Keras does ('val_auc', 'f1_macro' are maximized); anything else is minimized
-    return bool(_direction_from_name(base))
+    return _higher_is_better_name(base)
