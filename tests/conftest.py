@@ -244,6 +244,24 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
     except ImportError:
         pass
+    _same_examples_under_ci()
+
+
+def _same_examples_under_ci() -> None:
+    """Under CI (CI=true) hypothesis draws the same examples on every run (derandomize, seeded from each
+    test's name): whether a change lands must not hinge on which random examples one run happened to
+    draw. Everyday runs keep drawing new ones, which is how the fuzz tests find new failures (each found
+    one is then pinned with @example). The profile in force (e.g. the strict device's) is kept otherwise."""
+    import os
+
+    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        return
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    settings.register_profile("ci_same_examples", settings.default, derandomize=True)
+    settings.load_profile("ci_same_examples")
 
 
 # The reference libraries every parity test compares against. On a developer's machine a missing
