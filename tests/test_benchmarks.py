@@ -87,6 +87,8 @@ def run_quick(script: str, *extra: str) -> str:
             "fft_sort.py",
             ["BLAS:", "CPU:", "rfft 64x16x1024", "topk k=2 1024x64 fwd+bwd", "kthvalue k=100", "geometric mean"],
         ),
+        ("batch_metrics.py", ["CPU:", "BLAS:", "binary scores per epoch", "joined/running"]),
+        ("row_scatter.py", ["CPU:", "BLAS:", "x[idx] backward", "NumPy path"]),
         (
             "embedding_training.py",
             ["BLAS:", "CPU:", "MF 1M+200k x 32", "word2vec", "two-tower", "dense Embedding"]

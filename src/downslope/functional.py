@@ -48,7 +48,36 @@ def var(
     """
     if isinstance(dim, (bool, np.bool_)) and unbiased is None:  # torch's var(input, unbiased) overload
         dim, unbiased = None, dim
+    if correction is None and ddof is None and axis is None and keepdims is None:
+        fast = _small_rows(x, dim, unbiased, keepdim, False)
+        if fast is not None:
+            return fast
     return _variance("var", x, dim, unbiased, keepdim, axis, keepdims, correction, ddof)
+
+
+_ROW_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _small_rows(x: Any, dim: Any, unbiased: Any, keepdim: Any, root: bool) -> Tensor | None:
+    """``x.var(dim, unbiased)`` (``x.std(dim, unbiased)`` with ``root``; correction 1 unless ``unbiased``
+    is False) for a small host float32/float64 tensor and one int dim that leaves other dims (the
+    common call on a batch of rows), by the steps of :func:`_corrected_variance` without
+    :func:`_variance`'s parsing; None otherwise. (Sizes below 1024: _sum_by_product's floor, and
+    _accumulator's, so the NumPy steps are the same.)"""
+    if type(x) is not Tensor or type(dim) is not int or not (unbiased is None or type(unbiased) is bool):
+        return None
+    corr = 0 if unbiased is False else 1
+    a = x.array
+    ndim = a.ndim
+    if type(a) is not np.ndarray or a.dtype not in _ROW_DTYPES or a.size >= 1024 or ndim < 2 or not -ndim <= dim < ndim:
+        return None
+    axis = dim % ndim
+    n = a.shape[axis]
+    if n <= corr:  # no degrees of freedom: _variance's warning
+        return None
+    keep = bool(keepdim)  # host: a Python flag
+    out = _small_rows_variance(a, (axis,), keep, n, corr, root)
+    return record_op(out, (x,), _std_vjp if root else _corrected_variance_vjp, ((axis,), keep, n, corr))
 
 
 def _variance(
@@ -123,6 +152,9 @@ def _corrected_variance(x: Tensor, axes: tuple[int, ...], keep: bool, n: int, co
     small = _small_variance_array(a, keep, n, corr, root) if len(axes) == a.ndim else None
     if small is not None:  # a few elements over all dims: without NumPy's per-call overhead
         return record_op(small, (x,), _std_vjp if root else _corrected_variance_vjp, (axes, keep, n, corr))
+    if type(a) is np.ndarray and a.size < 1024 and len(axes) < a.ndim:  # (size: _sum_by_product's floor)
+        out = _small_rows_variance(a, axes, keep, n, corr, root)
+        return record_op(out, (x,), _std_vjp if root else _corrected_variance_vjp, (axes, keep, n, corr))
     xp = namespace_of(a)
     d = a - _array_sum(a, axes, True) / n
     s1 = _array_sum(d, axes, keep)
@@ -131,6 +163,26 @@ def _corrected_variance(x: Tensor, axes: tuple[int, ...], keep: bool, n: int, co
     if root:
         return record_op(xp.sqrt(out), (x,), _std_vjp, (axes, keep, n, corr))
     return record_op(out, (x,), _corrected_variance_vjp, (axes, keep, n, corr))
+
+
+def _small_rows_variance(a: np.ndarray, axes: tuple[int, ...], keep: bool, n: int, corr: Any, root: bool) -> Any:
+    """The steps of :func:`_corrected_variance` (the same values) for a small host array reduced over
+    some of its dims (an array result): NumPy's add.reduce called directly and the elementwise steps
+    in place on the temporaries, which halves the per-call overhead that dominates on tiny tensors."""
+    mean = np.add.reduce(a, axes, keepdims=True)
+    mean /= n
+    d = a - mean
+    s1 = np.add.reduce(d, axes, keepdims=keep)  # type: ignore[call-overload]
+    d *= d
+    ss = np.add.reduce(d, axes, keepdims=keep)  # type: ignore[call-overload]
+    s1 *= s1
+    s1 /= n
+    ss -= s1
+    np.maximum(ss, 0, out=ss)  # rounding must not make a square sum negative
+    ss /= n - corr
+    if root:
+        np.sqrt(ss, out=ss)
+    return ss
 
 
 def _array_sum(a: Any, axes: tuple[int, ...], keep: bool) -> Any:
@@ -205,7 +257,9 @@ def _std(name: str, x: Any, dim: Any, unbiased: bool | None, keepdim: bool, **kw
     """:func:`std`, warning under ``name`` (std, std_mean) as torch does when the degrees of freedom are <= 0."""
     # float16 (the root of the float32 variance, rounded once, as torch) and long strided reductions
     # (in float64) are taken care of inside _variance
-    out = _variance(name, x, dim, unbiased, keepdim, **kwargs, root=True)
+    out = _small_rows(x, dim, unbiased, keepdim, True) if not kwargs else None
+    if out is None:
+        out = _variance(name, x, dim, unbiased, keepdim, **kwargs, root=True)
     a = out.array
     # one sum first (a finite sum: no inf), the exact look only where it is inf or NaN
     if (

@@ -1,5 +1,5 @@
 """The compiled fast paths of ops whose NumPy steps were far slower than torch: polygamma (trigamma in
-SIMD blocks), erf and erfc (every range's formula in one SIMD loop, NumPy's exp between two kernels),
+SIMD blocks), erf and erfc (every range's formula in one SIMD loop; float64: NumPy's exp between two kernels),
 i0e and i1e, einsum's outer products, and the float32 division family (fmod, remainder,
 floor_divide); and the Python-float path of the variance of a few elements. Each is checked for
 being taken, against the NumPy path (bit for bit where the formulas are the same) and against torch
@@ -127,13 +127,20 @@ def test_trigamma_gradient_of_digamma_takes_the_kernel(monkeypatch):
 @pytest.mark.parametrize("name", ["erf", "erfc"])
 @pytest.mark.parametrize("width", [0.9, 10.0, 30.0])
 def test_erf_kernels_give_the_numpy_paths_bits(monkeypatch, dtype, name, width):
-    calls = _counting(monkeypatch, f"{name}_{'single' if dtype == np.float32 else 'double'}_finish")
+    # float64: two kernels a block, NumPy's exp between them; float32: one kernel (tests/ops/test_erf_float32.py
+    # holds its accuracy: erf is computed in float32 there, so within an ulp of the NumPy path, not its bits)
+    single = dtype == np.float32
+    calls = _counting(monkeypatch, f"{name}_float32" if single else f"{name}_double_finish")
     x = _wide(-width, width, dtype, size=_erf.BLOCK + 5000)  # two blocks: the seam changes nothing
     ours = getattr(_erf, f"{name}_array")(x)
-    assert len(calls) == 2
+    assert len(calls) == (1 if single else 2)
     with jit_gate.disabled():
         reference = getattr(_erf, f"{name}_array")(x)
-    _same_bits(ours, reference)
+    if single and name == "erf":
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(reference))
+        np.testing.assert_array_max_ulp(ours[~np.isnan(ours)], reference[~np.isnan(ours)], maxulp=1)
+    else:
+        _same_bits(ours, reference)
     theirs = getattr(torch, name)(torch.from_numpy(x)).numpy()
     tiny = np.finfo(dtype).smallest_subnormal  # (subnormal tails: an ulp there is a large relative step)
     np.testing.assert_allclose(ours, theirs, rtol=2e-6 if dtype == np.float32 else 1e-14, atol=8 * tiny)
@@ -150,7 +157,7 @@ def test_erf_kernel_value_does_not_depend_on_the_array_around_it():
 
 @pytest.mark.host_only
 def test_small_erf_arrays_stay_on_the_numpy_path(monkeypatch):
-    calls = _counting(monkeypatch, "erf_single_finish")
+    calls = _counting(monkeypatch, "erf_float32")
     ds.erf(ds.from_numpy(_wide(-3, 3, np.float32, size=_erf.JIT_MIN_SIZE - 1)))
     assert not calls
 

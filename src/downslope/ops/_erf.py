@@ -11,8 +11,11 @@ is exact): a plain exp(-x * x) would carry the rounding of x * x, magnified by x
 float32 erf within 0.57 ulps and erfc within 0.95 (torch's: 0.62 and 0.83).
 
 Large host float32/float64 arrays of erf and erfc take compiled kernels where numba is on
-(``ops._jit_special``): the same formulas per element, every range's on every element and a select
-keeping one, in SIMD loops, with NumPy's exp between two kernels, so the values are the same bits.
+(``ops._jit_special``), every range's formula on every element and a select keeping one, in SIMD
+loops. float64: the same formulas per element, with NumPy's exp between two kernels, so the values
+are the same bits. float32: one kernel each, its exp inlined; erf in float32 arithmetic (x + x T1(x^2)
+with a fused last step, and Cephes' erfcf beyond 1: within 1.5 ulps of the exact value, torch's 1.0),
+erfc as the NumPy path's float64 formulas (the same values), both 2-4x faster than before.
 
 Piecewise functions evaluate each formula only where it applies (:func:`piecewise`): on the host
 the elements of each range are gathered, computed and scattered back (a select over a mask of
@@ -327,11 +330,11 @@ JIT_MIN_SIZE = 4096
 
 def _compiled(name: str, a: Any) -> Any:
     """``name`` (erf or erfc) of ``a`` through the compiled kernels of ``ops._jit_special`` where they
-    apply (a host float32/float64 array of at least JIT_MIN_SIZE elements, numba on), else None: the
-    NumPy path's formulas, every range's on every element and a select keeping one, in SIMD loops
-    (the NumPy path gathers and scatters each range's elements: 5-10x slower on mixed inputs). The
-    exponentials between the two kernels are NumPy's own exp, so the values are the NumPy path's bit
-    for bit, whatever the size of the array."""
+    apply (a host float32/float64 array of at least JIT_MIN_SIZE elements, numba on), else None: every
+    range's formula on every element and a select keeping one, in SIMD loops (the NumPy path gathers
+    and scatters each range's elements: 5-10x slower on mixed inputs). float64: the NumPy path's
+    formulas, with NumPy's own exp between two kernels, so its values bit for bit; float32: one kernel
+    (``erf_float32``, ``erfc_float32``), erf within an ulp of the NumPy path's value."""
     if type(a) is not np.ndarray or a.size < JIT_MIN_SIZE or a.dtype not in _JIT_DTYPES:
         return None
     kernels = jit_gate.kernels("downslope.ops._jit_special", a)
@@ -339,24 +342,21 @@ def _compiled(name: str, a: Any) -> Any:
         return None
     flat = np.ascontiguousarray(a).reshape(-1)  # host: the compiled path takes host arrays only
     out = np.empty_like(flat)
-    single = a.dtype == np.float32
-    finish = getattr(kernels, f"{name}_{'single' if single else 'double'}_finish")
+    if a.dtype == np.float32:  # one kernel each, its exponential inlined
+        getattr(kernels, f"{name}_float32")(flat, out)
+        return out.reshape(a.shape)
+    finish = getattr(kernels, f"{name}_double_finish")
     e1 = np.empty(min(BLOCK, flat.size), np.float64)  # host: the kernels' scratch
-    e2 = None if single else np.empty_like(e1)
+    e2 = np.empty_like(e1)
     with np.errstate(under="ignore"):
         for start in range(0, flat.size, BLOCK):
             block = flat[start : start + BLOCK]
             n = block.size
             # (a block without tail elements needs no exponentials: the select never reads them)
-            if e2 is None:
-                if kernels.erfc_single_exponent(block, e1[:n]):
-                    np.exp(e1[:n], out=e1[:n])
-                finish(block, e1[:n], out[start : start + n])
-            else:
-                if kernels.erfc_double_exponents(block, e1[:n], e2[:n]):
-                    np.exp(e1[:n], out=e1[:n])
-                    np.exp(e2[:n], out=e2[:n])
-                finish(block, e1[:n], e2[:n], out[start : start + n])
+            if kernels.erfc_double_exponents(block, e1[:n], e2[:n]):
+                np.exp(e1[:n], out=e1[:n])
+                np.exp(e2[:n], out=e2[:n])
+            finish(block, e1[:n], e2[:n], out[start : start + n])
     return out.reshape(a.shape)
 
 

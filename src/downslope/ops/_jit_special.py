@@ -21,9 +21,12 @@ path for everything else (small arrays, float16, devices).
   recurrence up to 10, then the asymptotic series), whose loop stops as soon as x reaches 10
   instead of masking all ten steps over the whole array.
 
-* ``polygamma`` (n >= 1; trigamma in SIMD blocks), ``erf``/``erfc`` (``*_exponents`` and ``*_finish``,
-  NumPy's exp between them), ``i0e``/``i1e``: the NumPy path's formulas per element, each range's
-  formula on every element and a select keeping one (the NumPy path gathers each range's elements).
+* ``polygamma`` (n >= 1; trigamma in SIMD blocks), float64 ``erf``/``erfc`` (``*_exponents`` and
+  ``*_finish``, NumPy's exp between them), ``i0e``/``i1e``: the NumPy path's formulas per element, each
+  range's formula on every element and a select keeping one (the NumPy path gathers each range's elements).
+* ``erf_float32`` (float32 arithmetic, within 1.5 ulps), ``erfc_float32`` and ``erfinv_float32`` (the
+  NumPy path's float64 formulas, the same values): one kernel each, jit_math's exp and a logarithm
+  from the float's bits inlined, over chunks that skip the tail formulas where no element needs them.
 * ``outer_rows`` (einsum's batched outer products) and the float32 ``fmod``/``remainder``/
   ``floor_divide``: one pass over the output each.
 
@@ -46,6 +49,7 @@ import math
 import numba
 import numpy as np
 
+from ..jit_math import exp_flush, maxnum
 from ._erf import (
     _ERFC_ZERO_FROM,
     _ERX,
@@ -61,7 +65,18 @@ from ._erf import (
     _SB,
     _T_SINGLE,
 )
-from .special import _I0_A, _I0_B, _I1_A, _I1_B, _single_precision_terms
+from .special import (
+    _ACKLAM_A,
+    _ACKLAM_B,
+    _ACKLAM_C,
+    _ACKLAM_D,
+    _ACKLAM_LOW,
+    _I0_A,
+    _I0_B,
+    _I1_A,
+    _I1_B,
+    _single_precision_terms,
+)
 
 # the Bessel series shortened to float32's precision, as ``special._SERIES_SINGLE``
 _I0_A_SINGLE, _I0_B_SINGLE, _I1_A_SINGLE, _I1_B_SINGLE = (
@@ -396,58 +411,164 @@ def _horner(t, c):
 # vectorisation, and it differs from NumPy's SIMD exp in the last bit for some 5% of arguments.
 
 
-# erfc(10.5) = 1e-49 rounds to 0 in float32 (and 1 - it to 1 in float64) as any smaller value does:
-# beyond it the exponent stays at -10.5^2, out of the range where NumPy's exp takes its slow path for
-# results that underflow (15x its usual time)
+# erf and erfc of float32 arrays in one SIMD loop each, with jit_math's exp inlined (no NumPy exp
+# between two kernels). The loop runs over chunks: a chunk whose elements all lie in |x| <= 1 (the
+# common case: activations, the fuzzer's inputs) skips the tail formula, which costs twice the rest.
+_CHUNK = 512
+_F32 = np.float32
+_ONE_F = _F32(1.0)
+# erf(x) = x + x T1(x^2) for |x| <= 1, T1 = T - 1 (Cephes' single-precision T with its constant term
+# less 1): the last step is one fused multiply-add onto x, so T's own rounding (up to half an ulp of
+# about 1.1) no longer lands whole on the result (x T(x^2) was off by 2.4 ulps at x = 0.46)
+_T1_F = tuple(_F32(c) for c in _T_SINGLE[:-1] + (_T_SINGLE[-1] - 1.0,))
+_P_F = tuple(_F32(c) for c in _P_SINGLE)
+_R_F = tuple(_F32(c) for c in _R_SINGLE)
+# erfc(3.92) = 2.9e-8 < half an ulp below 1: erf rounds to +-1 from there on, so the tail's argument
+# stops at 4, where exp(-16) is far from float32's underflow
+_ERF_F_SATURATES = _F32(4.0)
+_QUARTER_F = _F32(0.25)
+# erfc(10.5) = 1e-49 rounds to 0 in float32 as any smaller value does: the tail's argument stops there
 _SINGLE_TAIL_TO = 10.5
-
-
-@_jit
-def erfc_single_exponent(x, e):
-    """``e[i] = -a^2`` with a = min(max(|x[i]|, 1), 10.5): the exponent of erfc's tail (:func:`erf_single_finish`);
-    returns how many elements are in the tail (|x| > 1, or NaN: where the exponential is read)."""
-    tail = 0
-    for i in range(x.shape[0]):
-        v = abs(np.float64(x[i]))
-        a = min(max(v, 1.0), _SINGLE_TAIL_TO)
-        e[i] = -(a * a)
-        tail += not v <= 1.0
-    return tail
+# float32 arithmetic fused where written as a * b + c (fdlibm-style formulas rely on it, see _T1_F)
+_jit_fused = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 
 
 @_inline
-def _erfc_large_single(a, exp_minus_a2):
-    """erfc(a) for a >= 1 to float32's precision, in float64, given exp(-a^2) (``_erf._erfc_large_single``)."""
+def _erf_float32_tail(v):
+    """erf(v) for |v| > 1 (or NaN) in float32: 1 - erfc(|v|) with erfc(a) = exp(-a^2) / a R(1/a^2)
+    (Cephes' erfcf), the sign copied. exp(-a^2) from a^2 rounded is off by a^2 times float32's
+    rounding (1e-6 relative at a = 4), but erfc(4) = 1.5e-8 is itself below erf's ulp there."""
+    a = min(maxnum(abs(v), _ONE_F), _ERF_F_SATURATES)
+    inverse = _ONE_F / a
+    z = inverse * inverse
+    ratio = _horner(z, _P_F) if z > _QUARTER_F else _horner(z, _R_F)
+    large = _ONE_F - exp_flush(-(a * a)) * inverse * ratio
+    large = -large if v < 0 else large
+    return large if v == v else v
+
+
+@_jit_fused
+def erf_float32(x, out):
+    """``out[i] = erf(x[i])`` (flat float32 arrays) in float32 arithmetic: x + x T1(x^2) for |x| <= 1
+    (:data:`_T1_F`), :func:`_erf_float32_tail` beyond. Within 1.5 float32 ulps of the exact value
+    (torch's: 1.0)."""
+    for start in range(0, x.shape[0], _CHUNK):
+        # views, each inner loop over 0..m: LLVM then sees contiguous steps (with the chunk's own
+        # index it fell back to gathers and scatters)
+        xs = x[start : start + _CHUNK]
+        outs = out[start : start + _CHUNK]
+        outside = 0
+        for i in range(xs.shape[0]):
+            outside += not abs(xs[i]) <= _ONE_F  # NaN counts: the tail's select passes it through
+        if outside:
+            for i in range(xs.shape[0]):
+                v = xs[i]
+                small = v * _horner(v * v, _T1_F) + v
+                outs[i] = small if abs(v) <= _ONE_F else _erf_float32_tail(v)
+        else:
+            for i in range(xs.shape[0]):
+                v = xs[i]
+                outs[i] = v * _horner(v * v, _T1_F) + v
+
+
+@_inline
+def _erfc_large_single(a):
+    """erfc(a) for a in [1, 10.5] to float32's precision, in float64 (``_erf._erfc_large_single``):
+    exp(-a^2) / a times Cephes' P or R of 1/a^2, with jit_math's exp (a^2 is exact for a float32 a)."""
     inverse = 1.0 / a
     z = inverse * inverse
     ratio = _horner(z, _P_SINGLE) if z > 0.25 else _horner(z, _R_SINGLE)
-    return exp_minus_a2 * inverse * ratio
+    return exp_flush(-(a * a)) * inverse * ratio
 
 
 @_jit
-def erf_single_finish(x, e, out):
-    """``out[i] = erf(x[i])`` (flat float32 arrays), ``e`` holding exp(-max(|x|, 1)^2): Cephes'
-    single-precision formulas in float64, rounded once (``_erf.erf64(single=True)``): x T(x^2) for
-    |x| <= 1, else 1 - erfc(|x|) with x's sign."""
-    for i in range(x.shape[0]):
-        v = np.float64(x[i])
-        a = abs(v)
-        small = v * _horner(v * v, _T_SINGLE)
-        large = math.copysign(1.0 - _erfc_large_single(max(a, 1.0), e[i]), v)
-        out[i] = small if a <= 1.0 else (large if a == a else v)
+def erfc_float32(x, out):
+    """``out[i] = erfc(x[i])`` (flat float32 arrays), in float64 and rounded once (``_erf.erfc64(single=True)``):
+    1 - x T(x^2) for |x| < 1, else erfc(|x|), 2 - erfc(|x|) for x < 0. In float64 because float32's
+    1 - erf(x) would keep only a few bits of erfc near x = 1 and its exp(-x^2) the rounding of x^2
+    magnified by x^2 (a hundred ulps at x = 9). Chunks as :func:`erf_float32`."""
+    for start in range(0, x.shape[0], _CHUNK):
+        xs = x[start : start + _CHUNK]
+        outs = out[start : start + _CHUNK]
+        outside = 0
+        for i in range(xs.shape[0]):
+            outside += not abs(xs[i]) < _ONE_F
+        if outside:
+            for i in range(xs.shape[0]):
+                v = np.float64(xs[i])
+                a = abs(v)
+                small = 1.0 - v * _horner(v * v, _T_SINGLE)
+                tail = _erfc_large_single(min(max(a, 1.0), _SINGLE_TAIL_TO))
+                large = 2.0 - tail if v < 0.0 else tail
+                outs[i] = small if a < 1.0 else (large if a == a else v)
+        else:
+            for i in range(xs.shape[0]):
+                v = np.float64(xs[i])
+                outs[i] = 1.0 - v * _horner(v * v, _T_SINGLE)
+
+
+# erfinv of float32 arrays: the NumPy path's formulas (``special._erfinv64`` without a Halley step:
+# Acklam's approximation is within float32's precision as it is) per element in float64, both ranges'
+# formulas on every element of a chunk that has tail elements, and a logarithm of its own from the
+# float's bits (fdlibm's, as in lgamma_float32; a call to the C library's log stops the vectorisation)
+_CENTRE_TO = 1.0 - 2.0 * _ACKLAM_LOW
+_SQRT_HALF = math.sqrt(0.5)
+
+
+@_inline
+def _log_normal(v):
+    """log(v) of a positive normal float64 (fdlibm's __ieee754_log: < 1 ulp), from its bits, in SIMD lanes."""
+    bits = np.float64(v).view(np.uint64)
+    mantissa = bits & _MANTISSA
+    halve = mantissa > _SQRT2_MANTISSA  # m in [sqrt(2)/2, sqrt(2)): above sqrt(2) the exponent goes up one
+    k = np.float64(np.int64(bits >> _EXPONENT_SHIFT) - 1023) + (1.0 if halve else 0.0)
+    m = np.uint64(mantissa | (_HALF_BITS if halve else _ONE_BITS)).view(np.float64)
+    f = m - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    r = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7))) + w * (_LG2 + w * (_LG4 + w * _LG6))
+    return k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
+
+
+@_inline
+def _erfinv_centre(m):
+    """erfinv(m) for 0 <= m <= _CENTRE_TO: ndtri(1/2 + m/2) / sqrt(2), Acklam's central rational function."""
+    u = m * 0.5
+    s = u * u
+    return u * _horner(s, _ACKLAM_A) / (_horner(s, _ACKLAM_B) * s + 1.0) * _SQRT_HALF
 
 
 @_jit
-def erfc_single_finish(x, e, out):
-    """``out[i] = erfc(x[i])`` (flat float32 arrays), ``e`` as for :func:`erf_single_finish`
-    (``_erf.erfc64(single=True)``): 1 - x T(x^2) for |x| < 1, else erfc(|x|), 2 - erfc(|x|) for x < 0."""
-    for i in range(x.shape[0]):
-        v = np.float64(x[i])
-        a = abs(v)
-        small = 1.0 - v * _horner(v * v, _T_SINGLE)
-        tail = _erfc_large_single(max(a, 1.0), e[i])
-        large = 2.0 - tail if v < 0.0 else tail
-        out[i] = small if a < 1.0 else (large if a == a else v)
+def erfinv_float32(y, out):
+    """``out[i] = erfinv(y[i])`` (flat float32 arrays), in float64 and rounded once: Acklam's centre for
+    |y| <= 1 - 2 * 0.02425, its tail (with sqrt(-2 log((1 - |y|) / 2))) to 1, +-inf at +-1, NaN beyond
+    and at NaN; the sign copied (-0.0 at -0.0). Per chunk: the centre's formula on every element (one
+    SIMD loop), then the positions of the others gathered and only those redone (the tail's log, sqrt
+    and divisions cost 3x the centre, on some 5% of uniform inputs)."""
+    others = np.empty(_CHUNK, np.int64)  # host: numba's scratch
+    for start in range(0, y.shape[0], _CHUNK):
+        ys = y[start : start + _CHUNK]
+        outs = out[start : start + _CHUNK]
+        outside = 0
+        for i in range(ys.shape[0]):
+            v = np.float64(ys[i])
+            outs[i] = math.copysign(_erfinv_centre(abs(v)), v)
+            outside += not abs(v) <= _CENTRE_TO
+        if not outside:
+            continue
+        count = 0
+        for i in range(ys.shape[0]):
+            others[count] = i  # kept (count moves on) where |y| is beyond the centre, or NaN
+            count += not abs(ys[i]) <= _CENTRE_TO
+        for j in range(count):
+            i = others[j]
+            v = np.float64(ys[i])
+            m = abs(v)
+            r = math.sqrt(-2.0 * _log_normal(min(max((1.0 - m) * 0.5, 1e-300), 0.5)))
+            tail = _horner(r, _ACKLAM_C) / (_horner(r, _ACKLAM_D) * r + 1.0) * -_SQRT_HALF
+            outs[i] = math.copysign(tail if m < 1.0 else (math.inf if m == 1.0 else math.nan), v)
 
 
 @_inline
@@ -564,6 +685,15 @@ _I0_A_SINGLE_8, _I0_B_SINGLE_8, _I1_A_SINGLE_8, _I1_B_SINGLE_8, _I0_A_8, _I0_B_8
 
 
 @_inline
+def _bessel_scaled_small(v, odd, a_terms):
+    """exp(-|v|) I_n(v) for |v| <= 8 (n = 1 where ``odd``, else 0): Cephes' first interval."""
+    z = abs(v)
+    small = _chbevl(z / 2.0 - 2.0, a_terms)
+    small = small * z if odd else small
+    return -small if odd and v < 0.0 else small
+
+
+@_inline
 def _bessel_scaled(v, odd, a_terms, b_terms):
     """exp(-|v|) I_n(v) (n = 1 where ``odd``, else 0) by Cephes' two intervals, both evaluated and one
     kept (``special._bessel_scaled64``)."""
@@ -577,33 +707,47 @@ def _bessel_scaled(v, odd, a_terms, b_terms):
     return out if z == z else v
 
 
+@_inline
+def _bessel_scaled_chunks(x, out, odd, a_terms, b_terms):
+    """``out[i] = exp(-|x|) I_n(x[i])`` over chunks: a chunk whose elements all lie in |x| <= 8 (every
+    element of most inputs) skips the second interval's series, square root and division."""
+    for start in range(0, x.shape[0], _CHUNK):
+        xs = x[start : start + _CHUNK]
+        outs = out[start : start + _CHUNK]
+        outside = 0
+        for i in range(xs.shape[0]):
+            outside += not abs(xs[i]) <= 8.0
+        if outside:
+            for i in range(xs.shape[0]):
+                outs[i] = _bessel_scaled(np.float64(xs[i]), odd, a_terms, b_terms)
+        else:
+            for i in range(xs.shape[0]):
+                outs[i] = _bessel_scaled_small(np.float64(xs[i]), odd, a_terms)
+
+
 @_jit
 def i0e_single(x, out):
     """``out[i] = exp(-|x|) I0(x[i])`` (flat float32 arrays) with the series shortened to float32's
-    precision, in float64, one SIMD loop (the NumPy path gathers each interval's elements)."""
-    for i in range(x.shape[0]):
-        out[i] = _bessel_scaled(np.float64(x[i]), False, _I0_A_SINGLE_8, _I0_B_SINGLE_8)
+    precision, in float64, in SIMD loops (the NumPy path gathers each interval's elements)."""
+    _bessel_scaled_chunks(x, out, False, _I0_A_SINGLE_8, _I0_B_SINGLE_8)
 
 
 @_jit
 def i1e_single(x, out):
     """``out[i] = exp(-|x|) I1(x[i])`` (flat float32 arrays), as :func:`i0e_single`."""
-    for i in range(x.shape[0]):
-        out[i] = _bessel_scaled(np.float64(x[i]), True, _I1_A_SINGLE_8, _I1_B_SINGLE_8)
+    _bessel_scaled_chunks(x, out, True, _I1_A_SINGLE_8, _I1_B_SINGLE_8)
 
 
 @_jit
 def i0e_double(x, out):
-    """``out[i] = exp(-|x|) I0(x[i])`` (flat float64 arrays), the whole series, one SIMD loop."""
-    for i in range(x.shape[0]):
-        out[i] = _bessel_scaled(x[i], False, _I0_A_8, _I0_B_8)
+    """``out[i] = exp(-|x|) I0(x[i])`` (flat float64 arrays), the whole series, in SIMD loops."""
+    _bessel_scaled_chunks(x, out, False, _I0_A_8, _I0_B_8)
 
 
 @_jit
 def i1e_double(x, out):
-    """``out[i] = exp(-|x|) I1(x[i])`` (flat float64 arrays), the whole series, one SIMD loop."""
-    for i in range(x.shape[0]):
-        out[i] = _bessel_scaled(x[i], True, _I1_A_8, _I1_B_8)
+    """``out[i] = exp(-|x|) I1(x[i])`` (flat float64 arrays), the whole series, in SIMD loops."""
+    _bessel_scaled_chunks(x, out, True, _I1_A_8, _I1_B_8)
 
 
 @_jit

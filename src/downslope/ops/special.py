@@ -355,7 +355,12 @@ def _erfinv64(y: Any, steps: int) -> Any:
 def erfinv_array(a: Any) -> Any:
     """The inverse error function of a real floating array, in its dtype: -+inf at -+1, NaN outside
     [-1, 1]. Acklam's approximation is within float32's precision as it is; float64 takes one Halley
-    step (which triples the digits)."""
+    step (which triples the digits). Large host float32 arrays take the compiled kernel where numba is
+    on (``_jit_special.erfinv_float32``: the same formulas per element, the same values)."""
+    if a.dtype == np.float32:  # the same formulas per element in one SIMD loop (ops._jit_special)
+        compiled = _compiled("erfinv_float32", a)
+        if compiled is not None:
+            return compiled
     with np.errstate(all="ignore"):
         return _erf.on_host_blocks(partial(_erfinv64, steps=0 if a.dtype.itemsize <= 4 else 1), a)
 
