@@ -73,7 +73,7 @@ def _both_ranks(calls: list[dict[str, Any]], fixed: bool = True) -> list[BaseExc
     return errors
 
 
-def _call(what: str, tensor: ds.Tensor, **kwargs: Any) -> dict[str, Any]:
+def _call(what: str, tensor: ds.Tensor | None, **kwargs: Any) -> dict[str, Any]:
     return {"what": what, "tensor": tensor, **kwargs}
 
 
@@ -141,6 +141,31 @@ def test_a_mismatch_is_refused_on_every_rank_alike(
     assert messages[0].partition(": ")[2] == messages[1].partition(": ")[2]
     assert said in messages[0], messages[0]
     assert "nothing was sent" in messages[0] and "is there a distributed collective mismatch" in messages[0].lower()
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_arguments_one_rank_refused_are_refused_on_every_rank(fixed: bool) -> None:
+    from downslope.errors import ArgumentError
+
+    refusal = ArgumentError("gather: gather_list is given on rank 1, which is not the destination (dst=0)")
+    calls = [_call("gather", ds.ones(2), root=0, root_name="dst"),
+             _call("gather", ds.ones(2), root=0, root_name="dst", refusal=refusal)]  # fmt: skip
+    errors = _both_ranks(calls, fixed)
+    assert errors[1] is refusal and raised_on_every_rank(refusal)  # its own error, as in a world of one
+    assert isinstance(errors[0], CollectiveMismatchError) and raised_on_every_rank(errors[0])
+    assert str(errors[0]) == (
+        "gather: rank 1 refused its arguments, so every rank refuses the call (nothing was sent): ArgumentError: "
+        "gather: gather_list is given on rank 1, which is not the destination (dst=0)"
+    )
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_calls_with_no_tensor_are_compared_too(fixed: bool) -> None:
+    calls = [_call("barrier", None, subject=""), _call("all_gather_object", None, subject="")]
+    errors = _both_ranks(calls, fixed)
+    assert all(isinstance(e, CollectiveMismatchError) for e in errors), errors
+    assert "rank 0 called barrier, but rank 1 called all_gather_object." in str(errors[0])
+    assert _both_ranks([_call("barrier", None, subject="")] * 2, fixed) == [None, None]
 
 
 def test_an_error_that_mpi_reports_on_one_rank_is_still_not_raised_on_every_rank() -> None:

@@ -16,9 +16,9 @@ import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError
 from . import collectives, world
-from .process_group import _check_group
-from .torch_calls import _check_peer, _root
-from .world import DisagreementError
+from .process_group import _check_calls_match, _check_group, refused
+from .torch_calls import OBJECTS_MESSAGE, _check_peer, _describe_message, _root, frame_message, unframe_message
+from .world import CollectiveMismatchError
 
 _OBJECT_TAG = 0  # torch sends objects as tensors with send's default tag
 
@@ -61,24 +61,27 @@ def gather_object(
     _check_group(group, "gather_object")
     w = world.initialized_world("gather_object")
     dst = _root(dst, group_dst)
-    collectives._check_root(dst, w)
-    wrong = _check_rooted_list(object_gather_list, w, dst, "gather_object", "object_gather_list", "destination", "dst")
-    if wrong is not None and w.world_size == 1:
-        raise ArgumentError(f"gather_object: {wrong}")
+
+    def check() -> None:
+        collectives._check_root(dst, w)
+        wrong = _check_rooted_list(
+            object_gather_list, w, dst, "gather_object", "object_gather_list", "destination", "dst"
+        )
+        if wrong is not None:
+            raise ArgumentError(f"gather_object: {wrong}")
+
+    refusal = refused(check)
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         assert object_gather_list is not None  # the one rank is the destination, checked above
         object_gather_list[0] = obj
         return
-    # every rank sees every rank's packed object (and the destination's verdict on its list), so an
-    # object that cannot be sent, or a wrong list, is refused alike everywhere
-    verdict = (wrong or "").encode()
-    everyone = w.comm.allgather_bytes(verdict + b"\0" + collectives.pack_object(obj))
-    wrong_at_dst = everyone[dst].split(b"\0", 1)[0].decode()
-    if wrong_at_dst:
-        raise DisagreementError(f"gather_object: rank {dst} (the destination) refused the call: {wrong_at_dst}")
-    gathered = [
-        collectives.unpack_object(data.split(b"\0", 1)[1], "gather_object", r) for r, data in enumerate(everyone)
-    ]
+    # the ranks' calls (the destination, and its verdict on its list) are compared first, then every rank
+    # sees every rank's packed object, so an object that cannot be sent is refused alike everywhere
+    _check_calls_match(w, "gather_object", subject="", root=dst, root_name="dst", refusal=refusal)
+    everyone = w.comm.allgather_bytes(collectives.pack_object(obj))
+    gathered = [collectives.unpack_object(data, "gather_object", r) for r, data in enumerate(everyone)]
     if w.rank == dst:
         assert object_gather_list is not None  # checked above on the destination
         object_gather_list[:] = gathered
@@ -104,25 +107,32 @@ def scatter_object_list(
     _check_group(group, "scatter_object_list")
     w = world.initialized_world("scatter_object_list")
     src = _root(src, group_src)
-    collectives._check_root(src, w)
-    if not isinstance(scatter_object_output_list, (list, MutableSequence)) or len(scatter_object_output_list) < 1:
-        raise ArgumentTypeError(
-            "scatter_object_list: expected argument scatter_object_output_list to be a list of size at least 1, "
-            f"got {scatter_object_output_list!r}"
+
+    def check() -> None:
+        collectives._check_root(src, w)
+        if not isinstance(scatter_object_output_list, (list, MutableSequence)) or len(scatter_object_output_list) < 1:
+            raise ArgumentTypeError(
+                "scatter_object_list: expected argument scatter_object_output_list to be a list of size at least 1, "
+                f"got {scatter_object_output_list!r}"
+            )
+        wrong = _check_rooted_list(
+            scatter_object_input_list, w, src, "scatter_object_list", "scatter_object_input_list", "source", "src"
         )
-    wrong = _check_rooted_list(
-        scatter_object_input_list, w, src, "scatter_object_list", "scatter_object_input_list", "source", "src"
-    )
-    if w.world_size == 1:
         if wrong is not None:
             raise ArgumentError(f"scatter_object_list: {wrong}")
+
+    refusal = refused(check)
+    if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         assert scatter_object_input_list is not None  # the one rank is the source, checked above
         scatter_object_output_list[0] = scatter_object_input_list[0]
         return
+    _check_calls_match(w, "scatter_object_list", subject="", root=src, root_name="src", refusal=refusal)
     # the source's whole list goes to every rank (it refuses alike on every rank what it cannot send),
     # and each keeps its own entry
-    sent = list(scatter_object_input_list) if scatter_object_input_list is not None and wrong is None else None
-    received = collectives.broadcast_object(sent, root=src, world=w, what="scatter_object_list", refusal=wrong)
+    sent = list(scatter_object_input_list) if scatter_object_input_list is not None else None
+    received = collectives.broadcast_object(sent, root=src, world=w, what="scatter_object_list")
     scatter_object_output_list[0] = received[w.rank]
 
 
@@ -143,8 +153,8 @@ def send_object_list(
     if not isinstance(object_list, (list, Sequence)) or isinstance(object_list, (str, bytes)):
         raise ArgumentTypeError(f"send_object_list: expected a list of objects, got {type(object_list).__name__}")
     data = collectives.pack_object(list(object_list))
-    w.comm.send(np.array([len(data)], dtype=np.int64), peer, _OBJECT_TAG)
-    w.comm.send(np.frombuffer(data, dtype=np.uint8).copy(), peer, _OBJECT_TAG)
+    message = frame_message(OBJECTS_MESSAGE, np.dtype(np.uint8), [len(object_list)], np.frombuffer(data, np.uint8))
+    w.comm.send(message, peer, _OBJECT_TAG)
     collectives.unpack_object(data, "send_object_list", w.rank)  # the receiver raises the same, if it does
 
 
@@ -166,10 +176,13 @@ def recv_object_list(
         source = _check_peer(source, w, "recv_object_list", "src")
     if not isinstance(object_list, (list, MutableSequence)):
         raise ArgumentTypeError(f"recv_object_list: expected a list to receive into, got {type(object_list).__name__}")
-    length = np.zeros(1, dtype=np.int64)
-    sender = w.comm.recv(length, source, _OBJECT_TAG)
-    data = np.empty(int(length[0]), dtype=np.uint8)
-    w.comm.recv(data, sender, _OBJECT_TAG)  # from the same rank: its message follows its length
+    message, sender = w.comm.recv_message(source, _OBJECT_TAG)
+    kind, dtype, shape, data = unframe_message(message, "recv_object_list", sender)
+    if kind != OBJECTS_MESSAGE:
+        raise CollectiveMismatchError(
+            f"recv_object_list: rank {sender} sent {_describe_message(kind, dtype, shape)} with send, not objects with "
+            "send_object_list; is there a distributed collective mismatch in your code?"
+        )
     received = collectives.unpack_object(data.tobytes(), "recv_object_list", sender)
     if len(received) != len(object_list):
         raise ArgumentError(

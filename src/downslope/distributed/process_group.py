@@ -12,6 +12,13 @@ rank (no subgroups: ``group`` must be None or ``group.WORLD``), tensors live on 
 ``all_gather_object``/``broadcast_object_list`` carry JSON values, tuples, sets and arrays (no pickle),
 as :func:`~downslope.distributed.broadcast_object` does; an object of another type is refused on every
 rank at the same call.
+
+Every collective here, in torch_calls.py and object_calls.py (and ``barrier``) first compares the
+ranks' calls in one small Allgather: another collective, another tensor shape or dtype, another root
+or op, or arguments one rank refused (a list on a rank that must pass none...) make every rank raise
+before any data moves, where MPI would pair the calls by bytes alone and return garbage, a wrong value
+on one rank, or wait forever. ``send``/``recv`` carry the tensor's dtype and shape with the data: a
+receiving tensor that does not fit is refused on the receiver.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import enum
 import json
 import os
 import zlib
-from collections.abc import MutableMapping, MutableSequence
+from collections.abc import MutableMapping, MutableSequence, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +36,7 @@ from ..errors import ArgumentError, ArgumentTypeError, DeviceError
 from ..tensor import Tensor
 from . import collectives, world
 from .collectives import broadcast_object
-from .world import CollectiveMismatchError, DisagreementError, DistributedError, World, init
+from .world import CollectiveMismatchError, DistributedError, World, init
 
 
 class ReduceOp(enum.Enum):
@@ -234,7 +241,7 @@ def _code(text: str) -> int:
 
 
 def _describe_call(call: dict[str, Any]) -> str:
-    text = f"{call['call']} with a {tuple(call['shape'])} {call['dtype']} tensor"
+    text = call["call"] + (f" with {call['subject']}" if call["subject"] else "")
     if call["op"]:
         text += f", op={call['op']}"
     if call["root"] is not None:
@@ -242,30 +249,67 @@ def _describe_call(call: dict[str, Any]) -> str:
     return text
 
 
+def tensor_subject(tensor: Any, noun: str = "tensor") -> str:
+    """How a call's tensor reads in a mismatch message ("a (4,) float32 tensor"); also what the ranks
+    compare, so two tensors of another shape or dtype make two calls that do not match."""
+    array = getattr(tensor, "array", None)
+    if array is None or not hasattr(array, "shape"):
+        return f"a {type(tensor).__name__} as the {noun}"
+    return f"a {tuple(int(n) for n in array.shape)} {array.dtype} {noun}"
+
+
+def refused(check: Any) -> Exception | None:
+    """The argument error ``check()`` raises on this rank, or None: a collective carries it into
+    :func:`_check_calls_match`, so that the other ranks learn of it instead of waiting for this one."""
+    try:
+        check()
+    except (ArgumentError, ArgumentTypeError, DeviceError) as exc:
+        return exc
+    return None
+
+
 _call_codes: dict[tuple[Any, ...], np.ndarray] = {}
 
 
 def _check_calls_match(
-    w: World, what: str, tensor: Tensor, *, op: ReduceOp | None = None, root: int | None = None, root_name: str = ""
+    w: World,
+    what: str,
+    tensor: Tensor | None = None,
+    *,
+    op: ReduceOp | None = None,
+    root: int | None = None,
+    root_name: str = "",
+    subject: str | None = None,
+    refusal: Exception | None = None,
 ) -> None:
     """Refuse, on every rank alike and before any data moves, a collective whose ranks passed tensors of
-    different shapes or dtypes, another op or root, or are in another of these calls.
+    different shapes or dtypes, another op or root, or are in another of these calls; and one whose
+    arguments a rank refused (``refusal``: that rank's error, which it raises; the others raise a
+    :class:`CollectiveMismatchError` naming it).
 
     MPI sees only bytes: a float32 tensor broadcast into a float64 one, or into a larger one, arrives as
     garbage with no error, and a mismatch MPI does notice (a smaller receiver) is raised on that rank
     alone while the others return wrong values. One small Allgather of a few numbers per call (each
-    rank's call, op, root, dtype, shape) lets every rank reach the same verdict instead."""
-    array = tensor.array
-    op_name = "" if op is None else op.name
-    key = (what, op_name, root, array.dtype, array.shape)
+    rank's call, op, root, arguments, refusal) lets every rank reach the same verdict instead.
+    ``subject`` describes the arguments that must match (by default ``tensor``'s shape and dtype)."""
+    if subject is None:
+        subject = tensor_subject(tensor)
+    op_name = "" if op is None else getattr(op, "name", repr(op))
+    # a root that is not a rank was refused on its rank (``refusal``): it still takes part as "no rank"
+    root = int(root) if isinstance(root, (int, np.integer)) and not isinstance(root, bool) else root
+    if root is not None and not isinstance(root, int):
+        root = -2
+    reason = "" if refusal is None else f"{type(refusal).__name__}: {refusal}"
+    key = (what, op_name, root, subject, reason)
     mine = _call_codes.get(key)
     if mine is None:  # a loop calls with the same arguments: its numbers are made once
         if len(_call_codes) >= 256:
             _call_codes.clear()
-        shape = [int(n) for n in array.shape]
+        # six numbers for every call, whichever it is, so that two ranks in two different calls meet in the
+        # same Allgather (of the same size) and see that their calls differ
         mine = _call_codes[key] = np.array(
-            [_code(what), _code(op_name), -1 if root is None else int(root), _code(str(array.dtype)), len(shape),
-             int(array.size), _code(repr(shape))],
+            [_code(what), _code(op_name), -1 if root is None else int(root), _code(subject),
+             zlib.adler32(subject.encode()), _code(reason)],
             dtype=np.int64,
         )  # fmt: skip
     gather_fixed = getattr(w.comm, "allgather_fixed", None)
@@ -275,21 +319,47 @@ def _check_calls_match(
     else:  # a communicator with only the byte exchange
         everyone = np.stack([np.frombuffer(raw, dtype=np.int64) for raw in w.comm.allgather_bytes(mine.tobytes())])
     if everyone.shape[0] == 1 or (everyone[1:] == everyone[0]).all():
+        if refusal is not None:  # every rank refused the same arguments: each raises its own error
+            setattr(refusal, world.ON_EVERY_RANK, True)
+            raise refusal
         return
     # every rank gathered the same rows, so every rank is here: one more exchange gives the message its words
     call = {
-        "call": what, "shape": [int(n) for n in array.shape], "dtype": str(array.dtype), "op": op_name, "root": root,
-        "root_name": root_name,
+        "call": what, "subject": subject, "op": op_name, "root": root,
+        "root_name": root_name, "refusal": reason,
     }  # fmt: skip
     calls = [json.loads(raw) for raw in w.comm.allgather_bytes(json.dumps(call).encode())]
+    refusing = next((r for r, c in enumerate(calls) if c["refusal"]), None)
+    if refusing is not None:
+        if refusal is not None:
+            setattr(refusal, world.ON_EVERY_RANK, True)
+            raise refusal
+        raise CollectiveMismatchError(
+            f"{what}: rank {refusing} refused its arguments, so every rank refuses the call (nothing was sent): "
+            f"{calls[refusing]['refusal']}",
+            on_every_rank=True,
+        )
     other = next(r for r in range(1, len(calls)) if not bool((everyone[r] == everyone[0]).all()))
     raise CollectiveMismatchError(
         f"{what}: the ranks' calls do not match: rank 0 called {_describe_call(calls[0])}, but rank {other} called "
-        f"{_describe_call(calls[other])}. Every rank must make the same call with a tensor of the same shape and "
-        "dtype (and the same op and root); nothing was sent. Is there a distributed collective mismatch in your "
-        "code?",
+        f"{_describe_call(calls[other])}. Every rank must make the same call at this point, with the same arguments "
+        "(tensors of the same shape and dtype, the same op and root); nothing was sent. Is there a distributed "
+        "collective mismatch in your code?",
         on_every_rank=True,
     )
+
+
+def allgather_same(w: World, mine: np.ndarray, what: str) -> np.ndarray:
+    """Every rank's ``mine`` (the same shape and dtype on every rank, checked before) stacked in rank order,
+    in one Allgather."""
+    exchange = getattr(w.comm, "allgather_array", None)
+    if exchange is None:  # a communicator with only the byte exchange
+        raw = w.comm.allgather_bytes(mine.tobytes())
+        return np.stack([np.frombuffer(data, dtype=mine.dtype).reshape(mine.shape) for data in raw])
+    everyone = np.empty((w.world_size, *mine.shape), dtype=mine.dtype)
+    with world.naming_the_call(what):
+        exchange(np.ascontiguousarray(mine), everyone)
+    return everyone
 
 
 def _reduce_into(buf: np.ndarray, op: ReduceOp, name: str, w: World) -> None:
@@ -312,15 +382,27 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, a
     _check_group(group, "all_reduce")
     _check_sync(async_op, "all_reduce")
     w = world.initialized_world("all_reduce")
-    name = _op_name(op, _check_tensor(tensor, "all_reduce"), "all_reduce")
+    refusal = refused(lambda: _op_name(op, _check_tensor(tensor, "all_reduce"), "all_reduce"))
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         return  # every op leaves a world of one's tensor as it is (the data is not touched: any device)
+    refusal = refusal or refused(lambda: _host_buffer(tensor, "all_reduce"))
+    _check_calls_match(w, "all_reduce", tensor, op=op, refusal=refusal)
+    name = _op_name(op, _check_tensor(tensor, "all_reduce"), "all_reduce")
     array, buf = _host_buffer(tensor, "all_reduce")
-    _check_calls_match(w, "all_reduce", tensor, op=op)
     with world.naming_the_call("all_reduce"):
         _reduce_into(buf, op, name, w)
     if buf is not array:
         np.copyto(array, buf, casting="unsafe")
+
+
+def _check_rooted(tensor: Tensor, root: Any, w: World, what: str, op: Any = None) -> None:
+    """The local checks of a rooted call (the root is a rank, the tensor one the collectives take)."""
+    collectives._check_root(root, w)
+    dtype = _check_tensor(tensor, what)
+    if op is not None:
+        _op_name(op, dtype, what)
 
 
 def reduce(tensor: Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False) -> None:
@@ -329,12 +411,15 @@ def reduce(tensor: Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: Any = N
     _check_group(group, "reduce")
     _check_sync(async_op, "reduce")
     w = world.initialized_world("reduce")
-    collectives._check_root(dst, w)
-    name = _op_name(op, _check_tensor(tensor, "reduce"), "reduce")
+    refusal = refused(lambda: _check_rooted(tensor, dst, w, "reduce", op))
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         return
+    refusal = refusal or refused(lambda: _host_buffer(tensor, "reduce"))
+    _check_calls_match(w, "reduce", tensor, op=op, root=dst, root_name="dst", refusal=refusal)
+    name = _op_name(op, _check_tensor(tensor, "reduce"), "reduce")
     array, buf = _host_buffer(tensor, "reduce")
-    _check_calls_match(w, "reduce", tensor, op=op, root=dst, root_name="dst")
     work = buf.copy() if buf is array else buf
     with world.naming_the_call("reduce"):
         _reduce_into(work, op, name, w)
@@ -347,16 +432,33 @@ def broadcast(tensor: Tensor, src: int, group: Any = None, async_op: bool = Fals
     _check_group(group, "broadcast")
     _check_sync(async_op, "broadcast")
     w = world.initialized_world("broadcast")
-    collectives._check_root(src, w)
-    _check_tensor(tensor, "broadcast")
+    refusal = refused(lambda: _check_rooted(tensor, src, w, "broadcast"))
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         return
+    refusal = refusal or refused(lambda: _host_buffer(tensor, "broadcast"))
+    _check_calls_match(w, "broadcast", tensor, root=src, root_name="src", refusal=refusal)
     array, buf = _host_buffer(tensor, "broadcast")
-    _check_calls_match(w, "broadcast", tensor, root=src, root_name="src")
     with world.naming_the_call("broadcast"):
         w.comm.bcast(buf.reshape(-1), src)
     if buf is not array:
         np.copyto(array, buf, casting="unsafe")
+
+
+def check_tensor_list(tensors: Any, like: Tensor, world_size: int, what: str) -> list[Tensor]:
+    """``tensors``, after checking that it is a list of ``world_size`` tensors of ``like``'s shape and dtype
+    (``what`` names the list in errors: "all_gather: tensor_list")."""
+    dtype = _check_tensor(like, what.partition(":")[0])
+    if not isinstance(tensors, Sequence) or isinstance(tensors, (str, bytes)) or len(tensors) != world_size:
+        got = f"{len(tensors)}" if isinstance(tensors, Sequence) else type(tensors).__name__
+        raise ArgumentError(f"{what}: expected a list of world_size={world_size} tensors, got {got}")
+    for r, t in enumerate(tensors):
+        if _check_tensor(t, f"{what}[{r}]") != dtype or tuple(t.shape) != tuple(like.shape):
+            raise ArgumentError(
+                f"{what}[{r}] is {tuple(t.shape)} {t.array.dtype}, expected the tensor's {tuple(like.shape)} {dtype}"
+            )
+    return list(tensors)
 
 
 def all_gather(tensor_list: MutableSequence[Tensor], tensor: Tensor, group: Any = None, async_op: bool = False) -> None:
@@ -367,49 +469,58 @@ def all_gather(tensor_list: MutableSequence[Tensor], tensor: Tensor, group: Any 
     _check_group(group, "all_gather")
     _check_sync(async_op, "all_gather")
     w = world.initialized_world("all_gather")
-    dtype = _check_tensor(tensor, "all_gather")
-    if not isinstance(tensor_list, MutableSequence) or len(tensor_list) != w.world_size:
-        got = len(tensor_list) if isinstance(tensor_list, MutableSequence) else type(tensor_list).__name__
-        raise ArgumentError(f"all_gather: tensor_list must be a list of world_size={w.world_size} tensors, got {got}")
-    for r, t in enumerate(tensor_list):
-        if _check_tensor(t, f"all_gather: tensor_list[{r}]") != dtype or tuple(t.shape) != tuple(tensor.shape):
-            raise ArgumentError(
-                f"all_gather: tensor_list[{r}] is {tuple(t.shape)} {t.array.dtype}, expected the tensor's "
-                f"{tuple(tensor.shape)} {dtype}"
-            )
+
+    def check() -> None:
+        check_tensor_list(tensor_list, tensor, w.world_size, "all_gather: tensor_list")
+        if not isinstance(tensor_list, MutableSequence):
+            raise ArgumentTypeError(f"all_gather: tensor_list must be a list, got {type(tensor_list).__name__}")
+        if w.world_size > 1:
+            _host_buffer(tensor, "all_gather")
+            for r, t in enumerate(tensor_list):
+                _host_buffer(t, f"all_gather: tensor_list[{r}]")
+
+    refusal = refused(check)
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         tensor_list[0].array[...] = tensor.array  # same device and dtype: no host round trip
         return
+    _check_calls_match(w, "all_gather", tensor, refusal=refusal)
     _, mine = _host_buffer(tensor, "all_gather")
-    targets = [_host_buffer(t, f"all_gather: tensor_list[{r}]")[0] for r, t in enumerate(tensor_list)]
-    _check_calls_match(w, "all_gather", tensor)
-    gathered = w.comm.allgather_bytes(mine.tobytes())
-    for r, (raw, target) in enumerate(zip(gathered, targets)):
-        if len(raw) != mine.nbytes:  # every rank sees the same lengths: every rank raises alike
-            raise DisagreementError(
-                f"all_gather: rank {r} sent {len(raw)} bytes, rank {w.rank} expected {mine.nbytes} "
-                f"({tuple(mine.shape)} {mine.dtype}); every rank must pass a tensor of the same shape and dtype"
-            )
-        np.copyto(target, np.frombuffer(raw, dtype=mine.dtype).reshape(mine.shape), casting="unsafe")
+    everyone = allgather_same(w, mine, "all_gather")
+    for r, t in enumerate(tensor_list):
+        np.copyto(_host_buffer(t, f"all_gather: tensor_list[{r}]")[0], everyone[r], casting="unsafe")
+
+
+def _object_list_subject(object_list: Any) -> str:
+    return f"a list of {len(object_list)} objects" if isinstance(object_list, Sequence) else ""
 
 
 def all_gather_object(object_list: MutableSequence[Any], obj: Any, group: Any = None) -> None:
     """``torch.distributed.all_gather_object``: ``object_list[r]`` becomes rank r's ``obj``, on every rank.
 
     ``obj`` is nested dicts/lists/tuples/sets of numbers, strings, None and arrays (sent as JSON and raw
-    bytes: downslope never pickles), as :func:`~downslope.distributed.broadcast_object` takes. One
-    exchange of every rank's packed object: an object that cannot be sent is refused on every rank.
+    bytes: downslope never pickles), as :func:`~downslope.distributed.broadcast_object` takes. The
+    ranks' calls are compared first (as the tensor collectives'), then every rank's packed object is
+    exchanged: an object that cannot be sent is refused on every rank.
     """
     _check_group(group, "all_gather_object")
     w = world.initialized_world("all_gather_object")
-    if not isinstance(object_list, MutableSequence) or len(object_list) != w.world_size:
-        got = len(object_list) if isinstance(object_list, MutableSequence) else type(object_list).__name__
-        raise ArgumentError(
-            f"all_gather_object: object_list must be a list of world_size={w.world_size} entries, got {got}"
-        )
+
+    def check() -> None:
+        if not isinstance(object_list, MutableSequence) or len(object_list) != w.world_size:
+            got = len(object_list) if isinstance(object_list, MutableSequence) else type(object_list).__name__
+            raise ArgumentError(
+                f"all_gather_object: object_list must be a list of world_size={w.world_size} entries, got {got}"
+            )
+
+    refusal = refused(check)
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         object_list[0] = obj
         return
+    _check_calls_match(w, "all_gather_object", subject="", refusal=refusal)
     # one exchange of every rank's packed object; a rank whose object cannot be sent sends the reason
     # instead, so every rank raises the same error here
     everyone = w.comm.allgather_bytes(collectives.pack_object(obj))
@@ -421,19 +532,28 @@ def broadcast_object_list(
     object_list: MutableSequence[Any], src: int = 0, group: Any = None, device: Any = None
 ) -> None:
     """``torch.distributed.broadcast_object_list``: every rank's ``object_list`` becomes rank ``src``'s, in
-    place (the entries as :func:`all_gather_object` takes them; the lists have the same length)."""
+    place (the entries as :func:`all_gather_object` takes them; the lists have the same length on every
+    rank, compared before anything is sent)."""
     _check_group(group, "broadcast_object_list")
     w = world.initialized_world("broadcast_object_list")
-    if not isinstance(object_list, MutableSequence):
-        raise ArgumentTypeError(f"broadcast_object_list: expected a list, got {type(object_list).__name__}")
+
+    def check() -> None:
+        collectives._check_root(src, w)
+        if not isinstance(object_list, MutableSequence):
+            raise ArgumentTypeError(f"broadcast_object_list: expected a list, got {type(object_list).__name__}")
+
+    refusal = refused(check)
+    if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
+    else:
+        _check_calls_match(
+            w, "broadcast_object_list", subject=_object_list_subject(object_list), root=src, root_name="src",
+            refusal=refusal,
+        )  # fmt: skip
     received = broadcast_object(
         list(object_list) if w.rank == src else None, root=src, world=w, what="broadcast_object_list"
     )
-    if len(received) != len(object_list):
-        raise ArgumentError(
-            f"broadcast_object_list: rank {src} sent {len(received)} objects, rank {w.rank}'s list holds "
-            f"{len(object_list)}; give every rank a list of the same length"
-        )
     object_list[:] = received
 
 

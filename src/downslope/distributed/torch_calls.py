@@ -10,6 +10,7 @@ They follow :mod:`.process_group`'s rules: blocking, over every rank (``group`` 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import MutableSequence, Sequence
 from typing import Any
@@ -28,9 +29,12 @@ from .process_group import (
     _host_buffer,
     _op_name,
     _reduce_into,
+    allgather_same,
+    check_tensor_list,
     group,
+    refused,
 )
-from .world import DisagreementError, DistributedError
+from .world import CollectiveMismatchError, DisagreementError, DistributedError
 
 _DEFAULT_TAG = 0
 
@@ -48,42 +52,11 @@ def _write(target: Tensor, values: np.ndarray, what: str) -> None:
     np.copyto(array, values.reshape(array.shape), casting="unsafe")
 
 
-def _check_list(tensors: Any, w: world.World, like: Tensor, what: str) -> list[Tensor]:
-    if not isinstance(tensors, Sequence) or len(tensors) != w.world_size:
-        got = len(tensors) if isinstance(tensors, Sequence) else type(tensors).__name__
-        raise ArgumentError(f"{what}: expected a list of world_size={w.world_size} tensors, got {got}")
-    dtype = np.dtype(like.array.dtype)
-    for r, t in enumerate(tensors):
-        if _check_tensor(t, f"{what}[{r}]") != dtype or tuple(t.shape) != tuple(like.shape):
-            raise ArgumentError(
-                f"{what}[{r}] is {tuple(t.shape)} {t.array.dtype}, expected the tensor's {tuple(like.shape)} {dtype}"
-            )
-    return list(tensors)
-
-
 def _gathered(mine: np.ndarray, w: world.World, what: str) -> list[np.ndarray]:
-    """Every rank's array of ``mine``'s shape and dtype, on every rank (refused alike everywhere when one
-    rank's size differs)."""
-    raw = w.comm.allgather_bytes(mine.tobytes())
-    for r, data in enumerate(raw):
-        if len(data) != mine.nbytes:
-            raise DisagreementError(
-                f"{what}: rank {r} sent {len(data)} bytes, rank {w.rank} expected {mine.nbytes} "
-                f"({tuple(mine.shape)} {mine.dtype}); every rank must pass tensors of the same shape and dtype"
-            )
-    return [np.frombuffer(data, dtype=mine.dtype).reshape(mine.shape) for data in raw]
-
-
-def _check_same_size(mine: np.ndarray, w: world.World, what: str) -> None:
-    """Refused alike on every rank when one rank's tensor has another number of bytes (a rooted Gather or
-    Scatter of unequal parts would fail inside MPI, or on one rank only)."""
-    sizes = [int(np.frombuffer(b, dtype=np.int64)[0]) for b in w.comm.allgather_bytes(np.int64(mine.nbytes).tobytes())]
-    for r, size in enumerate(sizes):
-        if size != mine.nbytes:
-            raise DisagreementError(
-                f"{what}: rank {r} passed a tensor of {size} bytes, rank {w.rank} one of {mine.nbytes} "
-                f"({tuple(mine.shape)} {mine.dtype}); every rank must pass tensors of the same shape and dtype"
-            )
+    """Every rank's array of ``mine``'s shape and dtype, on every rank (the ranks' calls compared first:
+    refused alike everywhere when one rank's shape or dtype differs)."""
+    _check_calls_match(w, what, subject=f"a {tuple(int(n) for n in mine.shape)} {mine.dtype} tensor")
+    return list(allgather_same(w, mine, what))
 
 
 def _root(given: int | None, group_given: int | None) -> int:
@@ -95,24 +68,33 @@ def _root(given: int | None, group_given: int | None) -> int:
 
 def _rooted(
     what: str, tensor: Tensor, tensors: Any, root: int | None, group_root: int | None, group: Any, async_op: Any
-) -> tuple[world.World, int, list[Tensor] | None]:
+) -> tuple[world.World, int, list[Tensor] | None, Exception | None]:
     """The checks gather and scatter share: (the world, the root rank, the root's checked list of
-    world_size tensors, None elsewhere; the other ranks must pass no list, as torch.distributed asks)."""
+    world_size tensors of ``tensor``'s shape and dtype (None elsewhere: the other ranks must pass no list,
+    as torch.distributed asks), and this rank's refusal of its arguments, if any)."""
     role, list_name = ("destination", "dst") if what == "gather" else ("source", "src")
     _check_group(group, what)
     _check_sync(async_op, what)
     w = world.initialized_world(what)
     rank = _root(root, group_root)
-    collectives._check_root(rank, w)
-    _check_tensor(tensor, what)
-    if w.rank == rank:
-        return w, rank, _check_list(tensors, w, tensor, f"{what}: {what}_list")
-    if tensors:
-        raise ArgumentError(
-            f"{what}: {what}_list is given on rank {w.rank}, which is not the {role} ({list_name}={rank}); pass "
-            f"{what}_list=None on the other ranks, as torch.distributed asks"
-        )
-    return w, rank, None
+    checked: list[list[Tensor]] = []
+
+    def check() -> None:
+        collectives._check_root(rank, w)
+        _check_tensor(tensor, what)
+        if w.rank == rank:
+            checked.append(check_tensor_list(tensors, tensor, w.world_size, f"{what}: {what}_list"))
+        elif tensors:
+            raise ArgumentError(
+                f"{what}: {what}_list is given on rank {w.rank}, which is not the {role} ({list_name}={rank}); "
+                f"pass {what}_list=None on the other ranks, as torch.distributed asks"
+            )
+        if w.world_size > 1:
+            for r, t in enumerate([tensor, *(checked[0] if checked else [])]):
+                _host_buffer(t, what if r == 0 else f"{what}: {what}_list[{r - 1}]")
+
+    refusal = refused(check)
+    return w, rank, checked[0] if checked else None, refusal
 
 
 def gather(
@@ -124,7 +106,8 @@ def gather(
     group_dst: int | None = None,
 ) -> None:
     """``torch.distributed.gather``: ``gather_list[r]`` on rank ``dst`` becomes rank r's ``tensor``;
-    the other ranks pass ``gather_list=None`` (as torch asks).
+    the other ranks pass ``gather_list=None`` (as torch asks). Every rank's tensor has the same shape
+    and dtype (compared before anything is sent, as the ranks' ``dst``).
 
     Example:
         >>> import downslope as ds
@@ -134,15 +117,18 @@ def gather(
         [tensor([1., 2.])]
         >>> dist.destroy_process_group()
     """
-    w, dst, targets = _rooted("gather", tensor, gather_list, dst, group_dst, group, async_op)
+    w, dst, targets, refusal = _rooted("gather", tensor, gather_list, dst, group_dst, group, async_op)
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         assert targets is not None  # the one rank is the destination
         targets[0].array[...] = tensor.array
         return
-    mine = np.ascontiguousarray(_host_copy(tensor, "gather"))
-    _check_same_size(mine, w, "gather")
+    _check_calls_match(w, "gather", tensor, root=dst, root_name="dst", refusal=refusal)
+    mine = _host_copy(tensor, "gather")
     everyone = None if targets is None else np.empty((w.world_size, *mine.shape), dtype=mine.dtype)
-    w.comm.gather(mine, everyone, dst)
+    with world.naming_the_call("gather"):
+        w.comm.gather(mine, everyone, dst)
     if targets is not None:
         assert everyone is not None  # made above for the destination
         for r, target in enumerate(targets):
@@ -158,18 +144,22 @@ def scatter(
     group_src: int | None = None,
 ) -> None:
     """``torch.distributed.scatter``: every rank r's ``tensor`` becomes ``scatter_list[r]`` of rank ``src``;
-    the other ranks pass ``scatter_list=None`` (as torch asks)."""
-    w, src, sources = _rooted("scatter", tensor, scatter_list, src, group_src, group, async_op)
+    the other ranks pass ``scatter_list=None`` (as torch asks). Every rank's tensor, and every tensor of
+    ``scatter_list``, has the same shape and dtype (compared before anything is sent, as the ranks' ``src``)."""
+    w, src, sources, refusal = _rooted("scatter", tensor, scatter_list, src, group_src, group, async_op)
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         assert sources is not None  # the one rank is the source
         tensor.array[...] = sources[0].array
         return
-    mine = np.ascontiguousarray(_host_copy(tensor, "scatter"))
-    _check_same_size(mine, w, "scatter")
+    _check_calls_match(w, "scatter", tensor, root=src, root_name="src", refusal=refusal)
+    mine = _host_copy(tensor, "scatter")
     parts = None
     if sources is not None:
         parts = np.stack([_host_copy(t, f"scatter: scatter_list[{r}]") for r, t in enumerate(sources)])
-    w.comm.scatter(parts, mine, src)  # each rank receives its own part only
+    with world.naming_the_call("scatter"):
+        w.comm.scatter(parts, mine, src)  # each rank receives its own part only
     _write(tensor, mine, "scatter")
 
 
@@ -177,26 +167,38 @@ def all_gather_into_tensor(
     output_tensor: Tensor, input_tensor: Tensor, group: Any = None, async_op: bool = False
 ) -> None:
     """``torch.distributed.all_gather_into_tensor``: ``output_tensor`` (``world_size`` times the input's
-    elements: the inputs concatenated along dim 0, or stacked) holds every rank's input, in rank order."""
+    elements: the inputs concatenated along dim 0, or stacked) holds every rank's input, in rank order.
+    Every rank's input has the same shape and dtype (compared before anything is sent)."""
     _check_group(group, "all_gather_into_tensor")
     _check_sync(async_op, "all_gather_into_tensor")
     w = world.initialized_world("all_gather_into_tensor")
-    dtype = _check_tensor(input_tensor, "all_gather_into_tensor: input_tensor")
-    if _check_tensor(output_tensor, "all_gather_into_tensor: output_tensor") != dtype:
-        raise ArgumentTypeError(
-            f"all_gather_into_tensor: output_tensor is {output_tensor.array.dtype}, input_tensor {dtype}; "
-            "they must have the same dtype"
-        )
-    if output_tensor.array.size != input_tensor.array.size * w.world_size:
-        raise ArgumentError(
-            f"all_gather_into_tensor: output_tensor {tuple(output_tensor.shape)} must hold world_size={w.world_size} "
-            f"times the input's {input_tensor.array.size} elements (input {tuple(input_tensor.shape)})"
-        )
+
+    def check() -> None:
+        dtype = _check_tensor(input_tensor, "all_gather_into_tensor: input_tensor")
+        if _check_tensor(output_tensor, "all_gather_into_tensor: output_tensor") != dtype:
+            raise ArgumentTypeError(
+                f"all_gather_into_tensor: output_tensor is {output_tensor.array.dtype}, input_tensor {dtype}; "
+                "they must have the same dtype"
+            )
+        if output_tensor.array.size != input_tensor.array.size * w.world_size:
+            raise ArgumentError(
+                f"all_gather_into_tensor: output_tensor {tuple(output_tensor.shape)} must hold "
+                f"world_size={w.world_size} times the input's {input_tensor.array.size} elements (input "
+                f"{tuple(input_tensor.shape)})"
+            )
+        if w.world_size > 1:
+            _host_buffer(input_tensor, "all_gather_into_tensor")
+            _host_buffer(output_tensor, "all_gather_into_tensor")
+
+    refusal = refused(check)
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         output_tensor.array[...] = input_tensor.array.reshape(output_tensor.array.shape)
         return
-    everyone = _gathered(_host_copy(input_tensor, "all_gather_into_tensor"), w, "all_gather_into_tensor")
-    _write(output_tensor, np.concatenate([a.reshape(-1) for a in everyone]), "all_gather_into_tensor")
+    _check_calls_match(w, "all_gather_into_tensor", input_tensor, refusal=refusal)
+    everyone = allgather_same(w, _host_copy(input_tensor, "all_gather_into_tensor"), "all_gather_into_tensor")
+    _write(output_tensor, everyone.reshape(-1), "all_gather_into_tensor")
 
 
 def _reduce_scatter_values(stacked: np.ndarray, op: ReduceOp, name: str, w: world.World) -> np.ndarray:
@@ -218,21 +220,31 @@ def reduce_scatter_tensor(
     _check_group(group, "reduce_scatter_tensor")
     _check_sync(async_op, "reduce_scatter_tensor")
     w = world.initialized_world("reduce_scatter_tensor")
-    dtype = _check_tensor(input, "reduce_scatter_tensor: input")
-    if _check_tensor(output, "reduce_scatter_tensor: output") != dtype:
-        raise ArgumentTypeError(
-            f"reduce_scatter_tensor: output is {output.array.dtype}, input {dtype}; they must have the same dtype"
-        )
-    name = _op_name(op, dtype, "reduce_scatter_tensor")
-    if input.array.size != output.array.size * w.world_size:
-        raise ArgumentError(
-            f"reduce_scatter_tensor: input {tuple(input.shape)} must hold world_size={w.world_size} times the "
-            f"output's {output.array.size} elements (output {tuple(output.shape)})"
-        )
+
+    def check() -> None:
+        dtype = _check_tensor(input, "reduce_scatter_tensor: input")
+        if _check_tensor(output, "reduce_scatter_tensor: output") != dtype:
+            raise ArgumentTypeError(
+                f"reduce_scatter_tensor: output is {output.array.dtype}, input {dtype}; they must have the same dtype"
+            )
+        _op_name(op, dtype, "reduce_scatter_tensor")
+        if input.array.size != output.array.size * w.world_size:
+            raise ArgumentError(
+                f"reduce_scatter_tensor: input {tuple(input.shape)} must hold world_size={w.world_size} times the "
+                f"output's {output.array.size} elements (output {tuple(output.shape)})"
+            )
+        if w.world_size > 1:
+            _host_buffer(input, "reduce_scatter_tensor")
+            _host_buffer(output, "reduce_scatter_tensor")
+
+    refusal = refused(check)
     if w.world_size == 1:  # every op leaves one rank's values as they are (any device: no host round trip)
+        if refusal is not None:
+            raise refusal
         output.array[...] = input.array.reshape(output.array.shape)
         return
-    _check_calls_match(w, "reduce_scatter_tensor", input, op=op)
+    _check_calls_match(w, "reduce_scatter_tensor", input, op=op, refusal=refusal)
+    name = _op_name(op, np.dtype(input.array.dtype), "reduce_scatter_tensor")
     stacked = _host_copy(input, "reduce_scatter_tensor").reshape(w.world_size, -1)
     _write(output, _reduce_scatter_values(stacked, op, name, w), "reduce_scatter_tensor")
 
@@ -249,14 +261,25 @@ def reduce_scatter(
     _check_group(group, "reduce_scatter")
     _check_sync(async_op, "reduce_scatter")
     w = world.initialized_world("reduce_scatter")
-    dtype = _check_tensor(output, "reduce_scatter: output")
-    inputs = _check_list(input_list, w, output, "reduce_scatter: input_list")
-    name = _op_name(op, dtype, "reduce_scatter")
+
+    def check() -> None:
+        inputs = check_tensor_list(input_list, output, w.world_size, "reduce_scatter: input_list")
+        _op_name(op, np.dtype(output.array.dtype), "reduce_scatter")
+        if w.world_size > 1:
+            for r, t in enumerate([output, *inputs]):
+                _host_buffer(t, "reduce_scatter: output" if r == 0 else f"reduce_scatter: input_list[{r - 1}]")
+
+    refusal = refused(check)
     if w.world_size == 1:
-        output.array[...] = inputs[0].array
+        if refusal is not None:
+            raise refusal
+        output.array[...] = input_list[0].array
         return
-    _check_calls_match(w, "reduce_scatter", output, op=op)
-    stacked = np.stack([_host_copy(t, f"reduce_scatter: input_list[{r}]").reshape(-1) for r, t in enumerate(inputs)])
+    _check_calls_match(w, "reduce_scatter", output, op=op, refusal=refusal)
+    name = _op_name(op, np.dtype(output.array.dtype), "reduce_scatter")
+    stacked = np.stack(
+        [_host_copy(t, f"reduce_scatter: input_list[{r}]").reshape(-1) for r, t in enumerate(input_list)]
+    )
     _write(output, _reduce_scatter_values(stacked, op, name, w), "reduce_scatter")
 
 
@@ -276,6 +299,16 @@ def _splits(sizes: Sequence[int] | None, rows: int, w: world.World, what: str) -
     return [int(s) for s in sizes]
 
 
+def _allgather_ints(w: world.World, values: list[int], what: str) -> np.ndarray:
+    """Every rank's ``values`` (int64, as many on every rank) as the rows of one array."""
+    mine = np.array(values, dtype=np.int64)
+    gather_fixed = getattr(w.comm, "allgather_fixed", None)
+    if gather_fixed is None:  # a communicator with only the byte exchange
+        return np.stack([np.frombuffer(raw, dtype=np.int64) for raw in w.comm.allgather_bytes(mine.tobytes())])
+    with world.naming_the_call(what):
+        return np.asarray(gather_fixed(mine))
+
+
 def all_to_all_single(
     output: Tensor,
     input: Tensor,  # noqa: A002  (torch's parameter name)
@@ -286,39 +319,63 @@ def all_to_all_single(
 ) -> None:
     """``torch.distributed.all_to_all_single``: ``input``'s dim-0 blocks go to the ranks in order (block r
     to rank r, equal blocks unless ``input_split_sizes``), and ``output``'s blocks are what each rank
-    sent here, in rank order."""
+    sent here, in rank order. The ranks' dtypes and sizes after dim 0, and every pair's split sizes,
+    are compared before anything is sent."""
     _check_group(group, "all_to_all_single")
     _check_sync(async_op, "all_to_all_single")
     w = world.initialized_world("all_to_all_single")
-    dtype = _check_tensor(input, "all_to_all_single: input")
-    if _check_tensor(output, "all_to_all_single: output") != dtype:
-        raise ArgumentTypeError(f"all_to_all_single: output is {output.array.dtype}, input {dtype}; they must match")
-    if input.array.ndim == 0 or output.array.ndim == 0 or input.shape[1:] != output.shape[1:]:
-        raise ArgumentError(
-            f"all_to_all_single: input {tuple(input.shape)} and output {tuple(output.shape)} must have a dim 0 "
-            "and the same sizes after it"
-        )
-    sent = _splits(input_split_sizes, int(input.shape[0]), w, "input")
-    received = _splits(output_split_sizes, int(output.shape[0]), w, "output")
+    plan: list[list[int]] = []
+
+    def check() -> None:
+        dtype = _check_tensor(input, "all_to_all_single: input")
+        if _check_tensor(output, "all_to_all_single: output") != dtype:
+            raise ArgumentTypeError(
+                f"all_to_all_single: output is {output.array.dtype}, input {dtype}; they must match"
+            )
+        if input.array.ndim == 0 or output.array.ndim == 0 or input.shape[1:] != output.shape[1:]:
+            raise ArgumentError(
+                f"all_to_all_single: input {tuple(input.shape)} and output {tuple(output.shape)} must have a dim 0 "
+                "and the same sizes after it"
+            )
+        plan.append(_splits(input_split_sizes, int(input.shape[0]), w, "input"))
+        plan.append(_splits(output_split_sizes, int(output.shape[0]), w, "output"))
+        if w.world_size > 1:
+            _host_buffer(input, "all_to_all_single")
+            _host_buffer(output, "all_to_all_single")
+
+    refusal = refused(check)
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         output.array[...] = input.array
         return
+    rows = getattr(getattr(input, "array", None), "shape", (0,))[1:]
+    subject = f"an (N{''.join(f', {int(n)}' for n in rows)}{',' if not rows else ''}) "
+    subject += f"{getattr(getattr(input, 'array', None), 'dtype', '?')} input"
+    _check_calls_match(w, "all_to_all_single", subject=subject, refusal=refusal)
+    sent, received = plan
+    # every rank's split sizes (what it sends each rank, what it expects from each), judged alike everywhere
+    plans = _allgather_ints(w, [*sent, *received], "all_to_all_single")
+    size = w.world_size
+    for sender in range(size):
+        for receiver in range(size):
+            if plans[sender][receiver] != plans[receiver][size + sender]:
+                raise CollectiveMismatchError(
+                    f"all_to_all_single: rank {sender} sends {plans[sender][receiver]} rows to rank {receiver}, whose "
+                    f"output_split_sizes expect {plans[receiver][size + sender]} from it; every pair of ranks must "
+                    "agree on the rows that pass between them (nothing was sent)",
+                    on_every_rank=True,
+                )
     values = _host_copy(input, "all_to_all_single")
-    # every rank learns every rank's split sizes and rows (cheap next to the data for the sizes used here)
-    plans = [json.loads(raw) for raw in w.comm.allgather_bytes(json.dumps(sent).encode())]
     row = int(np.prod(values.shape[1:], dtype=np.int64))
     everyone = w.comm.allgather_bytes(values.tobytes())
     parts = []
-    for r, (plan, raw) in enumerate(zip(plans, everyone)):
-        if plan[w.rank] != received[r]:
-            raise ArgumentError(
-                f"all_to_all_single: rank {r} sends {plan[w.rank]} rows to rank {w.rank}, whose output_split_sizes "
-                f"expect {received[r]}"
-            )
-        theirs = np.frombuffer(raw, dtype=values.dtype).reshape(-1, *values.shape[1:]) if row else None
-        start = sum(plan[: w.rank])
-        if theirs is not None:
-            parts.append(theirs[start : start + plan[w.rank]].reshape(-1))
+    for r, raw in enumerate(everyone):
+        theirs = [int(n) for n in plans[r][:size]]
+        if row:
+            start = sum(theirs[: w.rank])
+            block = np.frombuffer(raw, dtype=values.dtype).reshape(-1, *values.shape[1:])
+            parts.append(block[start : start + theirs[w.rank]].reshape(-1))
     _write(output, np.concatenate(parts) if parts else np.empty(0, values.dtype), "all_to_all_single")
 
 
@@ -343,13 +400,23 @@ def all_to_all(
     _check_group(group, "all_to_all")
     _check_sync(async_op, "all_to_all")
     w = world.initialized_world("all_to_all")
-    for name, tensors in (("output_tensor_list", output_tensor_list), ("input_tensor_list", input_tensor_list)):
-        if not isinstance(tensors, Sequence) or len(tensors) != w.world_size:
-            got = len(tensors) if isinstance(tensors, Sequence) else type(tensors).__name__
-            raise ArgumentError(f"all_to_all: {name} must be a list of world_size={w.world_size} tensors, got {got}")
-        for r, t in enumerate(tensors):
-            _check_tensor(t, f"all_to_all: {name}[{r}]")
+
+    def check() -> None:
+        for name, tensors in (("output_tensor_list", output_tensor_list), ("input_tensor_list", input_tensor_list)):
+            if not isinstance(tensors, Sequence) or len(tensors) != w.world_size:
+                got = len(tensors) if isinstance(tensors, Sequence) else type(tensors).__name__
+                raise ArgumentError(
+                    f"all_to_all: {name} must be a list of world_size={w.world_size} tensors, got {got}"
+                )
+            for r, t in enumerate(tensors):
+                _check_tensor(t, f"all_to_all: {name}[{r}]")
+                if w.world_size > 1:
+                    _host_buffer(t, f"all_to_all: {name}[{r}]")
+
+    refusal = refused(check)
     if w.world_size == 1:
+        if refusal is not None:
+            raise refusal
         if output_tensor_list[0].array.size != input_tensor_list[0].array.size:
             raise ArgumentError(
                 f"all_to_all: output_tensor_list[0] holds {output_tensor_list[0].array.size} elements, "
@@ -357,6 +424,7 @@ def all_to_all(
             )
         _write(output_tensor_list[0], input_tensor_list[0].array, "all_to_all: output_tensor_list[0]")
         return
+    _check_calls_match(w, "all_to_all", subject="", refusal=refusal)
     parts = [_host_copy(t, f"all_to_all: input_tensor_list[{r}]") for r, t in enumerate(input_tensor_list)]
     # every rank's plan (what it sends each rank, what it expects from each), so that a pair that does not
     # match is refused alike on every rank before any data is read
@@ -391,32 +459,87 @@ def _check_peer(peer: Any, w: world.World, what: str, name: str) -> int:
     return int(peer)
 
 
+# A point-to-point message: a header of int64s (this mark, what it holds: a tensor or objects, the
+# tensor's dtype as NumPy numbers it, its number of dimensions and its shape), then the data. The
+# receiver sizes its buffer from the message itself and compares the header with what it receives into,
+# so a message of another size or dtype is refused by name instead of arriving truncated or as garbage.
+_MESSAGE_MARK = 0x64736C6F70650001  # "dslope" and a version
+TENSOR_MESSAGE, OBJECTS_MESSAGE = 1, 2
+_DTYPES: dict[int, np.dtype] = {
+    np.dtype(t).num: np.dtype(t)
+    for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+              np.float16, np.float32, np.float64, np.complex64, np.complex128)
+}  # fmt: skip
+
+
+def frame_message(kind: int, dtype: np.dtype, shape: Sequence[int], payload: np.ndarray) -> np.ndarray:
+    """The bytes of one point-to-point message: the header, then ``payload`` (contiguous)."""
+    head = np.array([_MESSAGE_MARK, kind, np.dtype(dtype).num, len(shape), *shape], dtype=np.int64).view(np.uint8)
+    data = payload.reshape(-1).view(np.uint8)
+    message = np.empty(head.size + data.size, dtype=np.uint8)
+    message[: head.size] = head
+    message[head.size :] = data
+    return message
+
+
+def unframe_message(message: np.ndarray, what: str, sender: int) -> tuple[int, np.dtype | None, list[int], np.ndarray]:
+    """(what the message holds, its dtype (None: one NumPy has no number for), its shape, the data's bytes)
+    of a message :func:`frame_message` made."""
+    head = message[:32].view(np.int64).tolist() if message.size >= 32 else [0, 0, 0, -1]
+    mark, kind, number, ndim = head
+    if mark != _MESSAGE_MARK or not 0 <= ndim <= (message.size - 32) // 8:
+        raise CollectiveMismatchError(
+            f"{what}: the {message.size}-byte message from rank {sender} was not sent by downslope.distributed's "
+            "send or send_object_list; is there a distributed collective mismatch in your code?"
+        )
+    end = 32 + 8 * ndim
+    return kind, _DTYPES.get(number), message[32:end].view(np.int64).tolist(), message[end:]
+
+
+def _describe_message(kind: int, dtype: np.dtype | None, shape: list[int]) -> str:
+    if kind == TENSOR_MESSAGE:
+        return f"a {tuple(shape)} {dtype} tensor"
+    return f"a list of {shape[0] if shape else '?'} objects (send_object_list)"
+
+
 def send(
     tensor: Tensor, dst: int | None = None, group: Any = None, tag: int = _DEFAULT_TAG, group_dst: int | None = None
 ) -> None:
     """``torch.distributed.send``: send ``tensor`` to rank ``dst`` (blocking: it returns once the data is
-    on its way, and the matching :func:`recv` must be posted there)."""
+    on its way, and the matching :func:`recv` must be posted there). Its shape and dtype travel with it:
+    a :func:`recv` into a tensor of another dtype or number of elements raises there."""
     _check_group(group, "send")
     w = world.initialized_world("send")
     dst = _check_peer(dst if dst is not None else group_dst, w, "send", "dst")
     _check_tensor(tensor, "send")
-    w.comm.send(_host_copy(tensor, "send"), dst, int(tag))
+    array, buf = _host_buffer(tensor, "send")
+    w.comm.send(frame_message(TENSOR_MESSAGE, array.dtype, array.shape, np.ascontiguousarray(buf)), dst, int(tag))
 
 
 def recv(
     tensor: Tensor, src: int | None = None, group: Any = None, tag: int = _DEFAULT_TAG, group_src: int | None = None
 ) -> int:
     """``torch.distributed.recv``: receive into ``tensor`` what rank ``src`` (None: any rank) sent;
-    returns the sender's rank, as torch's does."""
+    returns the sender's rank, as torch's does. A message of another dtype or number of elements than
+    ``tensor`` is refused (on this rank: the sender has returned), naming both; the tensor is left as
+    it was and the message is consumed."""
     _check_group(group, "recv")
     w = world.initialized_world("recv")
     src = src if src is not None else group_src
     if src is not None:
         src = _check_peer(src, w, "recv", "src")
     _check_tensor(tensor, "recv")
-    buf = _host_copy(tensor, "recv")
-    sender = w.comm.recv(buf, src, int(tag))
-    _write(tensor, buf, "recv")
+    array, buf = _host_buffer(tensor, "recv")
+    message, sender = w.comm.recv_message(src, int(tag))
+    kind, dtype, shape, data = unframe_message(message, "recv", sender)
+    if kind != TENSOR_MESSAGE or dtype != array.dtype or math.prod(shape) != array.size:
+        raise CollectiveMismatchError(
+            f"recv: rank {sender} sent {_describe_message(kind, dtype, shape)}, but rank {w.rank} receives into a "
+            f"{tuple(array.shape)} {array.dtype} tensor; the sent tensor and the receiving one must have the same "
+            "dtype and number of elements (the tensor is left as it was). Is there a distributed collective "
+            "mismatch in your code?"
+        )
+    np.copyto(array, data.view(buf.dtype).reshape(array.shape), casting="unsafe")
     return sender
 
 
@@ -521,7 +644,7 @@ def monitored_barrier(group: Any = None, timeout: Any = None, wait_all_ranks: bo
     timeout ends the job, naming the wait)."""
     _check_group(group, "monitored_barrier")
     world.initialized_world("monitored_barrier")
-    world.barrier()
+    world.wait_for_every_rank("monitored_barrier")
 
 
 def is_nccl_available() -> bool:

@@ -72,8 +72,15 @@ class UnsendableObjectError(DistributedError, TypeError):
     pickling error leaves no rank waiting either."""
 
 
+#: Set (True) on an argument error that a collective raised on this rank after every rank learned of it
+#: (each of the others raises a :class:`CollectiveMismatchError` naming it): no rank waits for another.
+ON_EVERY_RANK = "_downslope_raised_on_every_rank"
+
+
 def raised_on_every_rank(exc: BaseException | None) -> bool:
     """Whether ``exc`` is an error that every rank raises alike (so no rank waits for another)."""
+    if getattr(exc, ON_EVERY_RANK, False):
+        return True
     if isinstance(exc, UnsendableObjectError):
         return True
     if isinstance(exc, CollectiveMismatchError):
@@ -124,6 +131,9 @@ class _SelfComm:
 
     def allgather_fixed(self, values: np.ndarray) -> np.ndarray:
         return np.array(values, dtype=np.int64, copy=True).reshape(1, -1)
+
+    def allgather_array(self, buf: np.ndarray, out: np.ndarray) -> None:
+        out[0] = buf
 
     def bcast_bytes(self, data: bytes, root: int) -> bytes:
         return data
@@ -321,6 +331,12 @@ class _MPIComm:
             self._comm.Allgather(mine, everyone)
         return everyone
 
+    def allgather_array(self, buf: np.ndarray, out: np.ndarray) -> None:
+        """Every rank's ``buf`` (the same shape and dtype on every rank: checked before) into ``out[r]``, in one
+        Allgather (no exchange of the sizes first, as :meth:`allgather_bytes` needs)."""
+        with self._collective("an Allgather", buf):
+            self._comm.Allgather(buf, out)
+
     def bcast_bytes(self, data: bytes, root: int) -> bytes:
         length = np.array([len(data)], dtype=np.int64)
         with self._collective(f"a Bcast from rank {root} (of a byte count)", length):
@@ -356,6 +372,18 @@ class _MPIComm:
         with self._collective("a Recv" if source is None else f"a Recv from rank {source}", buf):
             self._comm.Recv(buf, source=where, tag=tag, status=status)
         return int(status.Get_source())
+
+    def recv_message(self, source: int | None, tag: int) -> tuple[np.ndarray, int]:
+        """The next message from ``source`` (None: any rank) with ``tag``, whatever its size, as bytes (uint8);
+        returns it and the sender's rank. A matched probe sizes the buffer, so a message larger or smaller
+        than the caller expects arrives whole and can be judged, instead of MPI truncating it."""
+        status = self._mpi.Status()
+        where = self._mpi.ANY_SOURCE if source is None else source
+        with self._collective("a Recv" if source is None else f"a Recv from rank {source}"):
+            message = self._comm.Mprobe(source=where, tag=tag, status=status)
+            buf = np.empty(int(status.Get_count(self._mpi.BYTE)), dtype=np.uint8)
+            message.Recv(buf)
+        return buf, int(status.Get_source())
 
     def abort(self, code: int) -> None:
         self._comm.Abort(code)
@@ -490,9 +518,14 @@ def is_main() -> bool:
     return get_world().is_main
 
 
-def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> None:
+def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None, timeout: Any = None) -> None:
     """Wait until every rank reaches this point (``torch.distributed.barrier``'s arguments are accepted:
-    ``group`` must be None or ``group.WORLD``, ``async_op`` False; ``device_ids`` is ignored)."""
+    ``group`` must be None or ``group.WORLD``, ``async_op`` False; ``device_ids`` (GPUs to synchronize)
+    and ``timeout`` are ignored: there are no GPU streams to wait for, and every wait is watched already).
+
+    The wait is the exchange that compares the ranks' calls: a rank that reached another collective
+    instead (an ``all_reduce``, a ``gather``...) makes every rank raise :class:`CollectiveMismatchError`
+    here, rather than MPI pairing a Barrier with another collective."""
     if group is not None and not getattr(group, "_downslope_world_group", False):
         raise DistributedError(
             f"barrier: process subgroups are not supported (got group={group!r}); every collective is over all "
@@ -503,7 +536,18 @@ def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -
             "barrier: async_op=True is not supported (downslope's collectives are blocking); call it with "
             "async_op=False: every rank has arrived when it returns"
         )
-    get_world().comm.barrier()
+    wait_for_every_rank("barrier")
+
+
+def wait_for_every_rank(what: str) -> None:
+    """The barrier of :func:`barrier` (and ``monitored_barrier``, named ``what``): an exchange of the ranks'
+    calls, which no rank leaves before every rank has joined it."""
+    w = get_world()
+    if w.world_size == 1:
+        return
+    from .process_group import _check_calls_match  # a layer above this one (it imports world)
+
+    _check_calls_match(w, what, subject="")
 
 
 def install_fail_fast(world: World | None = None) -> None:
