@@ -68,7 +68,8 @@ LAYERS = [
         "quasirandom",
     },
     {"gradcheck", "serialization", "jacobians", "testing"},
-    {"nn", "data", "distributions"},
+    # ao / quantization: torch.ao.quantization's observers and FakeQuantize are nn Modules
+    {"nn", "data", "distributions", "ao", "quantization"},
     {"optim"},
     {"train"},
     {"distributed", "viz", "export"},

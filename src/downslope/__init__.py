@@ -755,6 +755,11 @@ _LAZY |= {"quasirandom"}  # torch.quasirandom.SobolEngine (its direction numbers
 # torch's top-level signatures: downslope.nn._torch_aliases, loaded on first use like nn itself.
 from .torch_alias_names import TORCH_ALIAS_NAMES as _TORCH_ALIASES  # noqa: E402
 
+_QUANTIZATION_NAMES = frozenset(
+    ("qscheme", "per_tensor_affine", "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric")
+    + ("per_channel_affine_float_qparams", "quint8", "qint8", "qint32")
+)
+
 
 def __getattr__(name: str) -> Any:
     # Subpackages load on first use so that `import downslope` stays fast.
@@ -784,6 +789,24 @@ def __getattr__(name: str) -> Any:
         from .runs import open_run
 
         return open_run
+    if name in ("ao", "quantization"):  # torch.ao.quantization / torch.quantization: fake quantization for QAT
+        import importlib
+
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    if name in ("fake_quantize_per_tensor_affine", "fake_quantize_per_channel_affine"):
+        from .ops import fake_quant
+
+        return getattr(fake_quant, name)
+    if name in _QUANTIZATION_NAMES:  # torch.per_tensor_affine, torch.qint8, ...: what observers are told
+        from .ao.quantization import qtypes
+
+        return getattr(qtypes, name)
+    if name == "resize_as_":
+        from .ops.resize import resize_as_
+
+        return resize_as_
     if name in ("save", "load"):
         from . import serialization
 

@@ -71,12 +71,6 @@ UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
     ("torch.Tensor", "storage"): (STORAGE, _STORAGE_WAY),
     ("torch.Tensor", "untyped_storage"): (STORAGE, _STORAGE_WAY),
     ("torch.Tensor", "storage_offset"): (STORAGE, _STORAGE_WAY),
-    ("torch", "resize_as_"): (STORAGE, "make a new tensor of the shape (ds.empty_like(other)) or copy into it"),
-    ("torch.Tensor", "resize_"): (
-        STORAGE,
-        "make a new tensor of the shape (ds.empty(shape)) or copy into one that has it",
-    ),
-    ("torch.Tensor", "resize_as_"): (STORAGE, "make a new tensor of the shape (ds.empty_like(other)) or copy into it"),
 }
 # torch's storage classes (old code builds tensors from torch.FloatStorage(...)) and storage-level functions
 _STORAGE_CLASS_WAY = "make the tensor from its data or size: ds.tensor(values, dtype=...) or ds.empty(size, dtype=...)"
@@ -258,8 +252,51 @@ for (_reason, _way), _names in _TENSOR_NAMES.items():
     for _name in _names:
         UNSUPPORTED.setdefault(("torch.Tensor", _name), (_reason, _way))
 
+# Quantized tensors and the int8 modules and kernels that run them; fake quantization (QAT's forward
+# pass, in floating point) is implemented, so the way out names it.
+_QUANTIZED = "quantized (int8) tensors, modules and kernels are not implemented: downslope computes in floating point"
+_QUANTIZED_WAY = (
+    "simulate quantization in floating point with ds.fake_quantize_per_tensor_affine / "
+    "ds.fake_quantize_per_channel_affine or ds.ao.quantization.FakeQuantize, and keep the model in float"
+)
+_PREPARE_WAY = (
+    "put the fake quantization in the model yourself: e.g. self.weight_fake_quant = qconfig.weight() applied in "
+    "forward (F.linear(x, self.weight_fake_quant(self.weight), self.bias)) and self.act_fq = qconfig.activation() on "
+    "the layer's output; there is no convert: the trained model stays in floating point"
+)
+for _name in ("quantize_per_tensor", "quantize_per_channel", "quantize_per_tensor_dynamic", "dequantize"):
+    UNSUPPORTED[("torch", _name)] = (_QUANTIZED, _QUANTIZED_WAY)
+for _name in ("_fake_quantize_learnable_per_tensor_affine", "_fake_quantize_learnable_per_channel_affine"):
+    UNSUPPORTED[("torch", _name)] = (
+        "the learnable (LSQ) fake quantization ops are not implemented",
+        "learn the scale as a Parameter and round with a straight-through estimator, as LSQ code does "
+        "(q = (x / s).clamp(qmin, qmax); y = s * (q + (q.round() - q).detach())), or use "
+        "ds.fake_quantize_per_tensor_affine for a fixed scale",
+    )
+for _namespace in ("torch.ao.quantization", "torch.quantization"):
+    for _name in ("convert", "quantize", "quantize_dynamic", "quantize_qat", "quantize_fx", "quantize_jit"):
+        UNSUPPORTED[(_namespace, _name)] = (_QUANTIZED, _QUANTIZED_WAY)
+    for _name in ("prepare", "prepare_qat", "propagate_qconfig_", "add_quant_dequant", "swap_module"):
+        UNSUPPORTED[(_namespace, _name)] = (
+            "the module swapping that prepares a model for quantized (int8) modules is not implemented",
+            _PREPARE_WAY,
+        )
+    for _name in ("fuse_modules", "fuse_modules_qat"):
+        UNSUPPORTED[(_namespace, _name)] = (
+            "module fusion for quantized (int8) modules is not implemented",
+            "fold an eval-mode batch norm into the layer before it with ds.nn.utils.fusion.fuse_conv_bn_eval(conv, bn) "
+            "(or fuse_linear_bn_eval) and replace the batch norm by nn.Identity()",
+        )
+    for _name in ("HistogramObserver", "get_default_qconfig", "FusedMovingAvgObsFakeQuantize", "QConfigMapping"):
+        UNSUPPORTED[(_namespace, _name)] = (
+            "post-training quantization's observers and torch's fused fake-quantize kernel are not implemented",
+            "use MinMaxObserver / MovingAverageMinMaxObserver and FakeQuantize (get_default_qat_qconfig builds them)",
+        )
+
 # Where each torch namespace lives in downslope (the error names the object asked).
 _WHERE = {
+    "torch.ao.quantization": "downslope.ao.quantization",
+    "torch.quantization": "downslope.quantization",
     "torch.distributed": "downslope.distributed",
     "torch.fx": "downslope.fx",
     "torch": "downslope",

@@ -972,6 +972,22 @@ class Tensor:
         # the divisor's gradient reads the dividend from before the write
         return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_", _mul_reads_self(other))
 
+    def resize_(self, *sizes: Any, memory_format: Any = None) -> Tensor:
+        """Give this tensor the shape ``sizes`` in place (torch's ``resize_``): the same number of
+        elements reshapes a contiguous tensor; another number keeps the first elements and adds zeros
+        (torch's are uninitialized). Refused for a tensor that requires grad or whose memory another
+        tensor shares (see ``downslope.ops.resize``). ``memory_format`` is accepted and has no effect."""
+        from .ops.resize import resize_
+
+        return resize_(self, sizes)
+
+    def resize_as_(self, other: Tensor, memory_format: Any = None) -> Tensor:
+        """Give this tensor ``other``'s shape in place (torch's ``resize_as_``), as :meth:`resize_`:
+        ``y = x.new(); y.resize_as_(x); y.fill_(1)``."""
+        from .ops.resize import resize_as_
+
+        return resize_as_(self, other)
+
     def detach_(self) -> Tensor:
         """Cut this tensor from the graph in place: it becomes a leaf that does not require grad.
         A view of a tensor that requires grad is refused, as in torch (its base would keep the history)."""

@@ -81,7 +81,7 @@ DIFFERS: dict[str, str] = {
     "is False); COO only: products with dense or sparse operands on either side, dense +/- sparse (dense; also "
     "add/sub and +=, -=, add_, sub_ in place), dense * sparse in place (mul_, *=: dense), "
     "sparse * dense (sparse), to_dense, coalesce, t/transpose, * and / by a number, neg, pow, sparse + sparse, "
-    "sum/sparse.sum, sparse.softmax, dtype casts, detach/clone; every other op (relu, cat, S[0], S + dense, "
+    "sum/sparse.sum, sparse.softmax, sparse.log_softmax, dtype casts, detach/clone; every other op (relu, cat, S[0], S + dense, "
     "which torch also refuses) raises naming the op; a leaf's .grad is sparse for torch.mm/matmul too (torch: "
     "dense)",
     "torch.Tensor.to_sparse": "COO only (layout=sparse_coo); no blocksize or dense_dim",
@@ -209,9 +209,11 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.stride": "a convolution's output and what the layers after it compute report a contiguous "
     "tensor's strides (as PyTorch's); a view taken of them reports downslope's channel-major memory",
     "torch.Tensor.is_inference": "always False: inference_mode makes no inference tensors here",
-    "torch.optim.lr_scheduler.ReduceLROnPlateau": "a NaN metric raises (PyTorch counts it as a bad epoch); "
-    "the relative threshold is taken of abs(best): PyTorch's "
-    "best * (1 - threshold) counts a constant negative metric as improving, so its rate never drops",
+    "torch.optim.lr_scheduler.ReduceLROnPlateau": "threshold_mode='rel' takes the threshold of abs(best): in min "
+    "mode a metric improves when below best - threshold * abs(best), where PyTorch's best * (1 - threshold) counts "
+    "a worse negative metric as improving (threshold=0.1, best=-1: PyTorch takes -0.95 as an improvement, downslope "
+    "needs below -1.1), so for a log-likelihood or ELBO PyTorch's rate may never drop (for positive "
+    "metrics the two agree); a NaN metric counts as a bad epoch, as in PyTorch, with a RuntimeWarning",
     "torch.nn.LSTM": "proj_size runs step by step",
     "torch.optim.Optimizer": "differentiable=True is refused (the step is not recorded); state_dict()['state'] "
     "holds copies (PyTorch's holds the live state tensors, so a dict kept across steps follows training there: "
@@ -296,9 +298,9 @@ DIFFERS: dict[str, str] = {
     "torch.asarray": "as ds.as_tensor: floating NumPy data becomes float32 (float16 kept) and uint16/uint32/uint64 "
     "data int64 unless dtype= is given (PyTorch keeps the array's dtype), so copy=False refuses a float64 array "
     "without dtype=ds.float64",
-    "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "
-    "oneDNN's and numba's); every argument is accepted; the model itself is returned, so its state_dict keys lack "
-    "PyTorch's _orig_mod. prefix",
+    "torch.compile": "returns PyTorch's OptimizedModule wrapper (the model as _orig_mod, state_dict keys "
+    "prefixed _orig_mod.) or a wrapped function, but nothing is compiled (the kernels are NumPy's, oneDNN's and "
+    "numba's); the contents of options= are not checked",
     "torch.OutOfMemoryError": "Python's MemoryError (what NumPy and CuPy raise when an allocation fails), "
     "not a RuntimeError",
     "torch.use_deterministic_algorithms": "the setting is kept and changes nothing: downslope's CPU ops are "

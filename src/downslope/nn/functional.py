@@ -134,10 +134,22 @@ def _check_linear_dtypes(x: Tensor, weight: Tensor, bias: Tensor | None) -> None
     if x.array.dtype != weight.array.dtype:
         raise DTypeError(
             f"linear: input dtype {x.array.dtype} differs from weight dtype {weight.array.dtype}; "
-            "cast the input (x.to(weight.dtype)) or the module (model.to(x.dtype))"
+            "cast the input (x.to(weight.dtype)) or the module (model.to(x.dtype))" + _float64_data_hint(x, weight)
         )
     if bias is not None and bias.array.dtype != weight.array.dtype:  # torch refuses; NumPy would promote
         raise DTypeError(f"linear: bias dtype {bias.array.dtype} differs from weight dtype {weight.array.dtype}")
+
+
+def _float64_data_hint(x: Tensor, weight: Tensor) -> str:
+    """Why a float32 input may meet a float64 (``.double()``) module: unlike torch, ``ds.tensor`` and
+    ``ds.as_tensor`` make float64 NumPy data float32 (the default dtype), so a float64 program that
+    only changed its imports lands here."""
+    if x.array.dtype == np.float32 and weight.array.dtype == np.float64:
+        return (
+            "; note that ds.tensor(a) and ds.as_tensor(a) turn float64 NumPy data into float32 (the default "
+            "dtype); ds.tensor(a, dtype=ds.float64) or ds.from_numpy(a) keeps it float64"
+        )
+    return ""
 
 
 def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:

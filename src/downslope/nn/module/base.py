@@ -1558,7 +1558,10 @@ class Module:
         NaN or infinite values in a parameter (NaN in a buffer, which may hold an attention mask's
         -inf) raise :class:`CheckpointError` naming the key too, since a model that computes NaN is
         never what was meant, unless ``allow_nonfinite=True`` (e.g. to inspect the weights of a run
-        that diverged). A shape mismatch raises :class:`ShapeError` (a ``RuntimeError``, as in
+        that diverged). Non-finite entries the module already holds, the same value at the same
+        place, load without it: a constant kept on purpose (``Parameter(tensor([-inf]),
+        requires_grad=False)``) reloads from the module's own ``state_dict``, while a weight that is
+        finite in the module and NaN or infinite in the file is still refused. A shape mismatch raises :class:`ShapeError` (a ``RuntimeError``, as in
         PyTorch). Nothing is written unless every key passes.
 
         Example:

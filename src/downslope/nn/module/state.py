@@ -135,8 +135,9 @@ def checked_arrays(
     mismatches: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """The arrays to load, by key: real numbers of each target's shape, finite unless allowed (the
-    ``buffers`` may hold infinities: an attention mask's -inf, a running maximum's start). Size
-    mismatches raise, all of them listed, or are added to ``mismatches`` when it is given.
+    ``buffers`` may hold infinities: an attention mask's -inf, a running maximum's start) or unless
+    the target already holds the same non-finite value at each such place (a constant kept on
+    purpose). Size mismatches raise, all of them listed, or are added to ``mismatches`` when it is given.
 
     Example:
         >>> import downslope as ds
@@ -165,11 +166,12 @@ def checked_arrays(
             arr = arr.reshape(())  # an old checkpoint's (1,) for a 0-d entry
         if not allow_nonfinite and arr.dtype.kind in "fc":
             ok = ~np.isnan(arr) if key in buffers else np.isfinite(arr)
-            if not ok.all():
-                bad = int(arr.size - np.count_nonzero(ok))
+            bad = 0 if ok.all() else _new_nonfinite(target, arr, ok)
+            if bad:
                 what = "NaN" if key in buffers else "NaN/infinite"
                 raise CheckpointError(
-                    f"{where}: {key!r} holds {bad} {what} value(s) of {arr.size}; pass allow_nonfinite=True to load it anyway"
+                    f"{where}: {key!r} holds {bad} {what} value(s) of {arr.size} where this module's {key!r} "
+                    "holds other values (a diverged run's weights?); pass allow_nonfinite=True to load it anyway"
                 )
         arrays[key] = arr
     if mismatches is not None:
@@ -177,6 +179,20 @@ def checked_arrays(
     elif found:
         raise _mismatch_error(where, found)
     return arrays
+
+
+def _new_nonfinite(target: Tensor, arr: np.ndarray, ok: np.ndarray) -> int:
+    """How many of ``arr``'s refused (``~ok``) entries ``target`` does not already hold, the same
+    value at the same place. Those it holds are a constant the module keeps non-finite on purpose (a
+    pointer network's ``Parameter(tensor([-inf]), requires_grad=False)``, a NaN sentinel), so its own
+    ``state_dict`` loads back, while a trained weight that diverged (finite in the module, NaN or inf
+    in the file) is still refused."""
+    bad = ~ok
+    own = to_host(target.array)
+    if own.shape != arr.shape or own.dtype.kind not in "fc":
+        return int(np.count_nonzero(bad))
+    theirs, mine = arr[bad], own[bad]
+    return int(np.count_nonzero(~((theirs == mine) | (np.isnan(theirs) & np.isnan(mine)))))
 
 
 def copy_into(own: Mapping[str, Tensor], arrays: Mapping[str, np.ndarray]) -> None:
