@@ -59,6 +59,8 @@ BIG_OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "SGD": ("SGD", {"lr": 0.01}),
     "SGD(momentum)": ("SGD", {"lr": 0.01, "momentum": 0.9}),
     "Adam": ("Adam", {"lr": 1e-3}),
+    # beta1 = 0 (GAN-style): the moment's lerp takes its large-weight form, g - (g - m) * (1 - w)
+    "Adam(b1=0)": ("Adam", {"lr": 1e-3, "betas": (0.0, 0.99)}),
     "AdamW": ("AdamW", {"lr": 1e-3, "weight_decay": 0.01}),
 }
 

@@ -125,3 +125,20 @@ def test_one_number_per_parameter_in_float32_too() -> None:
     eta, mu = opt.state[w]["eta"], opt.state_dict()["state"][0]["mu"]
     assert eta.shape == () and mu.shape == () and eta.dtype == ds.float32
     assert float(_value(mu)) == 1.0
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"lr": 0.05, "lambd": 0.1, "alpha": 0.6, "t0": 2.0}])
+def test_a_zero_size_parameter_holds_torchs_eta_and_mu(kwargs: dict[str, Any]) -> None:
+    # no element holds the number of an empty parameter; PyTorch still computes it at every step
+    def run(lib: Any) -> dict[str, Any]:
+        w, empty = lib.ones(3, requires_grad=True), lib.zeros(0, 3, requires_grad=True)
+        opt = lib.optim.ASGD([w, empty], **kwargs)
+        for _ in range(5):
+            w.grad, empty.grad = lib.ones(3), lib.zeros(0, 3)
+            opt.step()
+        return opt.state_dict()["state"][1]
+
+    ours, theirs = run(ds), run(torch)
+    for key in ("step", "eta", "mu"):
+        assert float(to_host(ours[key].numpy())) == float(theirs[key]), key
+    assert float(theirs["eta"]) > 0 and (float(theirs["mu"]) < 1) == ("t0" in kwargs)

@@ -141,3 +141,25 @@ def test_assigning_a_complex_state_entry_writes_its_real_pairs() -> None:
     opt.state[w]["exp_avg"] = ds.tensor(_INIT * 2, dtype=ds.complex128)
     np.testing.assert_array_equal(opt.state[w]["exp_avg"].numpy(), _INIT * 2)
     np.testing.assert_array_equal(opt.state_dict()["state"][0]["exp_avg"].numpy(), _INIT * 2)
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+@pytest.mark.parametrize("edit", [False, True])
+def test_asgd_eta_and_mu_of_a_complex_parameter_are_real_as_torchs(dtype: str, edit: bool) -> None:
+    # the complex bucket holds each number in two slots; PyTorch's eta and mu are real numbers
+    def run(lib: Any) -> tuple[Any, dict[str, Any]]:
+        w = lib.nn.Parameter(lib.tensor(_INIT, dtype=getattr(lib, dtype)))
+        opt = lib.optim.ASGD([w], lr=0.05, lambd=0.1, t0=2.0)
+        for i in range(4):
+            w.grad = lib.tensor(_INIT * (1 - 0.5j), dtype=getattr(lib, dtype))
+            opt.step()
+            if edit and i == 1:
+                opt.state[w]["eta"].fill_(0.2)  # a write into the live state reaches the next step
+        return w, opt.state_dict()["state"][0]
+
+    (w, ours), (tw, theirs) = run(ds), run(torch)
+    for key in ("eta", "mu"):
+        mine, want = _state_numpy(ours)[key], theirs[key].numpy()
+        assert mine.dtype.kind == want.dtype.kind == "f" and mine.shape == want.shape == (), key
+        assert float(mine) == pytest.approx(float(want), rel=1e-7), key
+    np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-6, atol=1e-7)

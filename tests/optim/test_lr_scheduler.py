@@ -152,6 +152,51 @@ def test_plateau_negative_metric_uses_abs_best():
     assert s2.get_last_lr() == [0.1] and s2.best == -5.0
 
 
+@pytest.mark.parametrize("mode", ["min", "max"])
+@pytest.mark.parametrize("threshold_mode", ["rel", "abs"])
+@pytest.mark.parametrize(
+    "metrics",
+    [
+        [1.0, math.nan, math.nan, 0.5, math.nan, 0.4, 0.3, math.nan, math.nan, math.nan],
+        [math.nan, math.nan, 1.0, 0.9, math.inf, math.inf, 0.8, -math.inf, math.inf, 0.1],
+        [1.0, -math.inf, -math.inf, math.nan, 2.0, math.inf, math.nan, 0.0, -math.inf, 3.0],
+    ],
+)
+def test_plateau_counts_nan_and_inf_metrics_as_torch(mode, threshold_mode, metrics):  # type: ignore[no-untyped-def]
+    # a NaN metric compares false, so torch counts the epoch as bad and goes on; infinities compare as numbers
+    opt, topt = _opts()
+    kwargs = {"mode": mode, "threshold_mode": threshold_mode, "patience": 1, "threshold": 0.1}
+    sched = ours_ls.ReduceLROnPlateau(opt, **kwargs)
+    tsched = torch_ls.ReduceLROnPlateau(topt, **kwargs)
+    with pytest.warns(RuntimeWarning) as caught:
+        for i, m in enumerate(metrics):
+            sched.step(m)
+            tsched.step(m)
+            assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12), (i, m)
+            assert (sched.num_bad_epochs, sched.cooldown_counter, sched.last_epoch) == (
+                tsched.num_bad_epochs,
+                tsched.cooldown_counter,
+                tsched.last_epoch,
+            ), (i, m)
+            assert sched.best == tsched.best or (math.isnan(sched.best) and math.isnan(tsched.best))
+    ours = [w for w in caught if "ReduceLROnPlateau" in str(w.message)]
+    assert len(ours) == 1, "the NaN warning is given once per scheduler"
+    assert "metric is NaN" in str(ours[0].message) and "no improvement" in str(ours[0].message)
+    assert "_warned_nan" not in sched.state_dict()
+
+
+def test_plateau_nan_metric_as_a_0d_tensor_warns_and_counts_as_a_bad_epoch():
+    opt, topt = _opts()
+    sched, tsched = ours_ls.ReduceLROnPlateau(opt, patience=0), torch_ls.ReduceLROnPlateau(topt, patience=0)
+    sched.step(ds.tensor(1.0))
+    tsched.step(torch.tensor(1.0))
+    with pytest.warns(RuntimeWarning, match="metric is NaN"):
+        sched.step(ds.tensor(float("nan")))
+    tsched.step(torch.tensor(float("nan")))
+    assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+    assert sched.get_last_lr() == pytest.approx([0.01])
+
+
 def test_plateau_is_a_scheduler_with_the_same_interface():
     opt, _ = _opts()
     sched = ours_ls.ReduceLROnPlateau(opt)

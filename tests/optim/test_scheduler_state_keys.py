@@ -35,7 +35,13 @@ BUILDS: dict[str, Callable[[Any, Any], Any]] = {
     "ReduceLROnPlateau": lambda S, o: S.ReduceLROnPlateau(o, patience=0),
     "SequentialLR": lambda S, o: S.SequentialLR(o, [S.ConstantLR(o), S.ExponentialLR(o, 0.9)], [2]),
     "ChainedScheduler": lambda S, o: S.ChainedScheduler([S.ConstantLR(o), S.ExponentialLR(o, 0.9)]),
+    "SWALR": lambda S, o: _swa_utils(S).SWALR(o, 0.01, anneal_epochs=6, anneal_strategy="linear"),
 }
+
+
+def _swa_utils(lr_scheduler: Any) -> Any:
+    """SWALR lives in swa_utils, beside lr_scheduler, in both libraries."""
+    return torch.optim.swa_utils if lr_scheduler is torch.optim.lr_scheduler else ds.optim.swa_utils
 
 
 def _step(name: str, sched: Any, opt: Any, i: int) -> None:
@@ -117,3 +123,47 @@ def test_cyclic_scale_fn_object_state_round_trips() -> None:
     sched.load_state_dict(state)
     assert sched.scale_fn_custom.k == 0.25
     assert ds.optim.lr_scheduler.CyclicLR(_opt(ds), 0.01, 0.1).state_dict()["_scale_fn_custom"] is None
+
+
+def _swalr_run(lib: Any, strategy: str, steps: int) -> tuple[Any, Any]:
+    opt = lib.optim.SGD([lib.nn.Parameter(lib.zeros(1))], lr=0.1)
+    sched = lib.optim.swa_utils.SWALR(opt, swa_lr=0.01, anneal_epochs=6, anneal_strategy=strategy)
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+    return opt, sched
+
+
+def _continue(opt: Any, sched: Any, steps: int) -> list[float]:
+    out = []
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        out.append(opt.param_groups[0]["lr"])
+    return out
+
+
+@pytest.mark.parametrize("direction", ["torch->downslope", "downslope->torch"])
+def test_swalr_state_carries_the_anneal_strategy_across_libraries(direction: str) -> None:
+    # the receiving scheduler is built with the default 'cos': the saved 'linear' must win, as torch -> torch
+    src, dst = (torch, ds) if direction == "torch->downslope" else (ds, torch)
+    saved_opt, saved = _swalr_run(src, "linear", 2)
+    state = copy.deepcopy(saved.state_dict())
+    assert state["_anneal_strategy"] == "linear" and "anneal_strategy" not in state
+    opt, sched = _swalr_run(dst, "cos", 0)
+    sched.load_state_dict(state)
+    opt.param_groups[0]["lr"] = saved_opt.param_groups[0]["lr"]
+    reference_opt, reference = _swalr_run(torch, "linear", 2)
+    expected = _continue(reference_opt, reference, 4)
+    assert _continue(opt, sched, 4) == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx([0.055, 0.04, 0.025, 0.01], rel=1e-12)
+
+
+def test_an_older_swalr_state_with_the_public_key_still_loads() -> None:
+    _, saved = _swalr_run(ds, "linear", 2)
+    old = {("anneal_strategy" if k == "_anneal_strategy" else k): v for k, v in saved.state_dict().items()}
+    _, sched = _swalr_run(ds, "cos", 0)
+    sched.load_state_dict(old)
+    assert sched.anneal_strategy == "linear" and "anneal_strategy" not in sched.state_dict()
+    with pytest.raises(ds.errors.ArgumentError, match="'cos' or 'linear', got 'cosine'"):
+        sched.load_state_dict({**old, "anneal_strategy": "cosine"})

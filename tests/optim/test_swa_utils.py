@@ -121,3 +121,16 @@ def test_update_parameters_with_another_shape_names_the_tensor(use_buffers: bool
     bn.update_parameters(nn.BatchNorm1d(2))
     with pytest.raises(ShapeError, match=r"parameter 'weight' has shape \(3,\) in the model but \(2,\)"):
         bn.update_parameters(nn.BatchNorm1d(3))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ema_multi_avg_fn_rounds_as_torchs_lerp(dtype: str) -> None:
+    # torch's multi-tensor EMA is _foreach_lerp_(ema, current, 1 - decay); decay = 0.5 takes lerp's
+    # large-weight form, whose product by 0.5 is exact, so the two agree to the bit
+    rng = np.random.default_rng(0)
+    start = (rng.standard_normal(512) * 10.0 ** rng.integers(-4, 4, 512)).astype(dtype)
+    current = (rng.standard_normal(512) * 10.0 ** rng.integers(-4, 4, 512)).astype(dtype)
+    ours, theirs = ds.from_numpy(start.copy()), torch.tensor(start.copy())
+    swa_utils.get_ema_multi_avg_fn(0.5)([ours], [ds.from_numpy(current)], ds.tensor(1))
+    TS.get_ema_multi_avg_fn(0.5)([theirs], [torch.tensor(current)], torch.tensor(1))
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

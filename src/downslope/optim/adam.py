@@ -23,7 +23,13 @@ from ..tensor import wrap_array
 from . import _fused
 from . import transforms as T
 from .buckets import state_slots
-from .optimizer import Optimizer, OptimizerOptions, check_betas, check_nonnegative
+from .optimizer import (
+    Optimizer,
+    OptimizerOptions,
+    check_betas,
+    check_nonnegative,
+    check_tensor_hyper_with_foreach,
+)
 from .transforms import StepContext, from_group
 from .transforms.adaptive import nadam_float16_update
 
@@ -87,6 +93,11 @@ class Adam(_AdamBase):
         decoupled_weight_decay: bool = False,
         **options: Unpack[OptimizerOptions],
     ) -> None:
+        name = type(self).__name__
+        check_tensor_hyper_with_foreach(name, "lr", lr, options)
+        if isinstance(betas, (tuple, list)):
+            for i, beta in enumerate(betas):
+                check_tensor_hyper_with_foreach(name, f"betas[{i}]", beta, options)
         defaults = {
             "lr": lr,
             "betas": tuple(betas) if isinstance(betas, list) else betas,

@@ -38,7 +38,15 @@ import numpy as np
 from .. import backend
 from ..autograd import enable_grad, no_grad, set_grad_enabled
 from ..devices import device_of, is_array, to_device, to_host
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, StateError, UnimplementedError
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    InvalidValueError,
+    ShapeError,
+    StateDictError,
+    StateError,
+    UnimplementedError,
+)
 from ..nn.module.parameter import is_lazy
 from ..row_grads import zero_rows_
 from ..tensor import Tensor, mark_written, wrap_array
@@ -207,6 +215,23 @@ def _check_kernel_flags(cls: type, options: Mapping[str, Any]) -> None:
                 )
     if options.get("differentiable"):
         raise _not_differentiable(cls.__name__)
+    if "fused" in flags and options.get("fused") and options.get("foreach"):
+        # PyTorch refuses the pair when the optimizer is built; a program written here must run there
+        raise InvalidValueError(
+            f"{cls.__name__}: `fused` and `foreach` cannot be `True` together, got fused={options['fused']!r} "
+            f"and foreach={options['foreach']!r} (PyTorch raises too); set at most one (downslope ignores both)"
+        )
+
+
+def check_tensor_hyper_with_foreach(owner: str, name: str, value: Any, options: Mapping[str, Any]) -> None:
+    """PyTorch's Adam refuses a Tensor ``lr`` or ``betas[i]`` with ``foreach=True`` unless ``capturable``:
+    refused here too (downslope ignores both flags), so that a program written here runs there."""
+    if isinstance(value, Tensor) and options.get("foreach") and not options.get("capturable"):
+        raise ArgumentError(
+            f"{owner}: {name} as a Tensor is not supported for capturable=False and foreach=True (PyTorch "
+            f"raises too), got {name}={value!r} with foreach={options['foreach']!r}; pass {name} as a float, "
+            "or leave foreach unset"
+        )
 
 
 def _not_differentiable(name: str) -> UnimplementedError:
@@ -1281,10 +1306,11 @@ class Optimizer:
         step and keep state (so it is empty before the first step, as PyTorch's);
         Keys a user stored in ``opt.state[p]`` are saved beside them (Tensors cloned).
         ``param_groups`` holds the hyperparameters (with PyTorch's kernel flags such as
-        ``foreach``) and ``params`` as positions. Beyond PyTorch's two keys, ``optimizer``,
-        ``state_layout``, ``counts`` and ``options`` let :meth:`load_state_dict` check the
-        optimizer, place every state buffer and restore what a schedule counts; a dict with
-        PyTorch's two keys only (one saved by PyTorch, its tensors converted) loads too.
+        ``foreach``; a Tensor lr as a Tensor copy, as in PyTorch's) and ``params`` as positions.
+        Beyond PyTorch's two keys, ``optimizer``, ``state_layout``, ``counts`` and ``options`` let
+        :meth:`load_state_dict` check the optimizer, place every state buffer and restore what a
+        schedule counts; a dict with PyTorch's two keys only (one saved by PyTorch, its tensors
+        converted) loads too.
 
         The dict is a snapshot: later steps do not change it (PyTorch's holds the live state tensors,
         so a dict kept across steps, for a "best so far" checkpoint, silently follows training).
@@ -1393,7 +1419,7 @@ class Optimizer:
         for saved, group in zip(saved_groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":
-                    group[k] = _restore_like(v, group.get(k))
+                    group[k] = _restore_like(v, group.get(k), k)
         options = state_dict.get("options", {})
         self.clip_norm = options.get("clip_norm", self.clip_norm)
         self.clip_value = options.get("clip_value", self.clip_value)
@@ -1608,8 +1634,10 @@ class _BoundToSelf:
 
 
 def _jsonable(v: Any) -> Any:
-    if isinstance(v, Tensor) and v.numel() == 1:  # a Tensor lr: its number (loading fills the group's Tensor)
-        return _lr_value(v)
+    if isinstance(v, Tensor) and v.numel() == 1:
+        # a Tensor lr stays a Tensor, as in PyTorch's state_dict (a host copy: the dict is a snapshot);
+        # loading fills the group's own Tensor with its number
+        return wrap_array(to_host(v.detach().array).copy())
     if isinstance(v, tuple):  # kept a tuple (betas, etas...), as PyTorch's; ds.save keeps tuples too
         return tuple(_jsonable(x) for x in v)
     if isinstance(v, (np.floating, np.integer, np.bool_)):
@@ -1701,10 +1729,29 @@ def _cast_state(param: Tensor, value: Any, key: Any) -> Any:
     return wrap_array(array)
 
 
-def _restore_like(v: Any, current: Any) -> Any:
-    """JSON turns tuples into lists; give hyperparameters back the type they had (betas)."""
+def _is_saved_tensor(v: Any) -> bool:
+    """Whether a saved hyperparameter is a tensor: downslope's, or another framework's (``__array__``)."""
+    if isinstance(v, Tensor):
+        return True
+    return not is_array(v) and not isinstance(v, (int, float, str, bool)) and hasattr(v, "__array__")
+
+
+def _restore_like(v: Any, current: Any, key: Any = None) -> Any:
+    """A saved hyperparameter as the group takes it: JSON turns tuples into lists, so they get back the
+    type they had (betas); a saved Tensor lr (downslope's, or PyTorch's tensor) fills the group's Tensor
+    lr, or becomes a downslope Tensor where the group's lr is a number (PyTorch puts the saved Tensor in
+    the group); any other saved one-element tensor becomes the number it holds, as the constructor
+    takes it."""
+    if isinstance(v, (list, tuple)) and any(_is_saved_tensor(x) for x in v):
+        v = type(v)(_restore_like(x, None) for x in v)  # PyTorch's Tensor betas: their numbers
     if isinstance(current, tuple) and isinstance(v, list):
         return tuple(v)
+    if _is_saved_tensor(v):
+        array = to_host(v.detach().array if isinstance(v, Tensor) else v)  # host: a hyperparameter, read once
+        if array.size == 1:
+            if key == "lr" and not (isinstance(current, Tensor) and current.numel() == 1):
+                return wrap_array(array.copy())
+            v = array.reshape(()).item()  # host: see above
     if isinstance(current, Tensor) and current.numel() == 1 and not isinstance(v, Tensor):
         with no_grad():  # a Tensor lr stays the group's Tensor, as the schedulers write it
             current.fill_(v)

@@ -327,7 +327,7 @@ class PerParameterOptimizer(Optimizer):
         for saved, group in zip(saved_groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":
-                    group[k] = _restore_like(v, group.get(k))
+                    group[k] = _restore_like(v, group.get(k), k)
         options = state_dict.get("options", {})
         self.clip_norm = options.get("clip_norm", self.clip_norm)
         self.clip_value = options.get("clip_value", self.clip_value)

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 from ..autograd import no_grad
+from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import mark_written
 from . import _fused
@@ -19,6 +20,7 @@ from .buckets import FlatBucket, state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval, required
 from .row_updates import add_rows, rows_apart
 from .transforms import from_group
+from .transforms.adaptive import _torch_scalar_type
 
 
 class GD(Optimizer):
@@ -216,14 +218,36 @@ class ASGD(Optimizer):
             value = entry.get(key)
             if value is None:
                 continue
-            if value.size == 0:  # an empty parameter: no element holds its number
-                entry[key] = np.zeros_like(value, shape=())
-            elif copy:
-                entry[key] = value.reshape(-1)[:1].reshape(()).copy()
+            # a complex parameter's bucket holds each number twice (its real and imaginary slots) and gives
+            # the state as complex; PyTorch's eta and mu are real: the real slot is the number
+            complex_slots = value.dtype.kind == "c"
+            if value.size == 0:
+                # an empty parameter: no element holds its number, so it is computed as PyTorch computes
+                # it at each step, from the step count and the group's hyperparameters
+                real = namespace_of(value).real(value) if complex_slots else value
+                entry[key] = np.full_like(real, self._empty_parameter_number(b, j, key, real.dtype), shape=())
+                continue
+            first = value.reshape(-1)[:1].reshape(())  # a view of the first element
+            if complex_slots:
+                first = namespace_of(first).real(first)  # a view of the real slot
+            if copy:
+                entry[key] = first.copy()
             else:
-                entry[key] = value.reshape(-1)[:1].reshape(())  # a view of the first element
+                entry[key] = first
                 self.__dict__["_number_views"] = True
         return entry
+
+    def _empty_parameter_number(self, b: FlatBucket, j: int, key: str, dtype: np.dtype) -> Any:
+        """PyTorch's ``eta`` or ``mu`` after parameter ``j`` of bucket ``b`` took its steps (the last
+        step's formula, with the group's current hyperparameters), rounded as PyTorch rounds it."""
+        group = next(self.param_groups[gi] for gi, buckets in enumerate(self._buckets) if any(x is b for x in buckets))
+        t = float(b.steps[j])  # host: a step count is host bookkeeping
+        scalar = _torch_scalar_type(np.dtype(dtype))
+        hypers = ("lr", "lambd", "alpha", "t0")
+        lr, lambd, alpha, t0 = (float(group[k]) for k in hypers)  # host: hyperparameters, read once
+        if key == "mu":
+            return scalar(1.0 / max(1.0, t - t0))
+        return scalar(lr / (1 + lambd * lr * t) ** alpha)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""

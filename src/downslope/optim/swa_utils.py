@@ -38,6 +38,7 @@ from ..tensor import Tensor, mark_written, wrap_array
 from .lr_scheduler import LRScheduler
 from .lr_scheduler.base import _warn_get_lr_called_within_step
 from .optimizer import Optimizer
+from .per_param import torch_lerp
 
 __all__ = [
     "AveragedModel", "SWALR", "update_bn", "get_ema_avg_fn", "get_swa_avg_fn", "get_ema_multi_avg_fn",
@@ -69,7 +70,8 @@ def get_ema_multi_avg_fn(decay: float = 0.999) -> Callable[[list[Tensor], list[T
     def ema_update(ema_param_list: list[Tensor], current_param_list: list[Tensor], num_averaged: Any) -> None:
         for ema, cur in zip(ema_param_list, current_param_list):
             if ema.array.dtype.kind in "fc":
-                ema.array[...] = decay * ema.array + (1 - decay) * cur.array
+                # PyTorch's _foreach_lerp_(ema, current, 1 - decay), rounded as its lerp rounds
+                ema.array[...] = torch_lerp(ema.array, cur.array, 1 - decay)
             else:
                 # an integer buffer (BatchNorm's num_batches_tracked): torch computes
                 # ema * decay + cur * (1 - decay) in the default float dtype and truncates on the copy back
@@ -229,11 +231,32 @@ class SWALR(LRScheduler):
             raise ArgumentError(f"SWALR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         if isinstance(anneal_epochs, bool) or not isinstance(anneal_epochs, int) or anneal_epochs < 0:
             raise ArgumentError(f"SWALR: anneal_epochs must be a non-negative int, got {anneal_epochs!r}")
-        self.anneal_strategy, self.anneal_epochs = anneal_strategy, anneal_epochs
+        # stored under PyTorch's attribute name, so the state dicts of the two libraries carry it in one key
+        self._anneal_strategy, self.anneal_epochs = anneal_strategy, anneal_epochs
         super().__init__(optimizer, last_epoch)
 
+    @property
+    def anneal_strategy(self) -> str:
+        """``'cos'`` or ``'linear'`` (kept in the state dict as PyTorch's ``_anneal_strategy``)."""
+        return self._anneal_strategy
+
+    @anneal_strategy.setter
+    def anneal_strategy(self, value: str) -> None:
+        self._anneal_strategy = value
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`: PyTorch's, or an older downslope one that saved the strategy as
+        ``anneal_strategy``."""
+        state = dict(state_dict)
+        if "anneal_strategy" in state:
+            state.setdefault("_anneal_strategy", state.pop("anneal_strategy"))
+        strategy = state.get("_anneal_strategy", self._anneal_strategy)
+        if strategy not in ("cos", "linear"):
+            raise ArgumentError(f"SWALR.load_state_dict: _anneal_strategy must be 'cos' or 'linear', got {strategy!r}")
+        super().load_state_dict(state)
+
     def _anneal(self, t: float) -> float:
-        return (1 - math.cos(math.pi * t)) / 2 if self.anneal_strategy == "cos" else t
+        return (1 - math.cos(math.pi * t)) / 2 if self._anneal_strategy == "cos" else t
 
     def get_lr(self) -> list[float]:
         _warn_get_lr_called_within_step(self)

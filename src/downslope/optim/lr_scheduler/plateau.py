@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from ...errors import ArgumentError, ArgumentTypeError, StateError
@@ -18,8 +19,15 @@ class ReduceLROnPlateau(LRScheduler):
     (``'abs'``); max mode mirrors this. After a reduction, ``cooldown`` epochs pass before bad epochs
     count again. The lr never goes below ``min_lr``, and changes smaller than ``eps`` are skipped.
 
-    Unlike PyTorch's ``best * (1 - threshold)``, the relative threshold uses ``|best|`` so that a
-    negative metric is handled correctly (see the module docstring).
+    One deliberate difference from PyTorch: the relative threshold uses ``|best|``. PyTorch tests
+    ``a < best * (1 - threshold)``, which for a negative metric (a log-likelihood, an ELBO, a negative
+    score) counts a *worse* value as an improvement: with ``threshold=0.1`` and ``best=-1`` PyTorch
+    takes ``-0.95`` as better (it is below ``-0.9``), so a run whose negative metric slowly worsens
+    never has its rate lowered. Here the metric must go below ``-1 - 0.1 * 1 = -1.1``. For positive
+    metrics, and with ``threshold_mode='abs'``, the two agree; see the second example.
+
+    A NaN metric compares false, so it counts as an epoch without improvement, as in PyTorch; the
+    first one gives a RuntimeWarning (training has probably diverged).
 
     This is PyTorch's scheduler, not Keras' callback of the same name: Keras lowers the rate after
     ``patience`` epochs without an absolute improvement of ``min_delta``, this after ``patience + 1``
@@ -36,10 +44,20 @@ class ReduceLROnPlateau(LRScheduler):
         ...     sched.step(loss)
         >>> sched.get_last_lr()
         [0.1]
+
+        A negative metric that gets worse (PyTorch would keep lr = 1.0 and take best = -0.95):
+
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.ReduceLROnPlateau(opt, threshold=0.1, patience=1)
+        >>> for loss in [-1.0, -0.95, -0.95]:
+        ...     sched.step(loss)
+        >>> sched.get_last_lr(), sched.best
+        ([0.1], -1.0)
     """
 
     needs_metric = True
-    _excluded_state = ("optimizer", "_step_count")  # PyTorch's plateau state has no step count
+    # PyTorch's plateau state has no step count; whether the NaN warning was given is not state either
+    _excluded_state = ("optimizer", "_step_count", "_warned_nan")
 
     def __init__(
         self,
@@ -79,6 +97,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.last_epoch = 0
         self._step_count = 0
         self._last_lr = _group_lrs(optimizer)
+        self._warned_nan = False
         self._reset()
 
     def _reset(self) -> None:
@@ -102,8 +121,17 @@ class ReduceLROnPlateau(LRScheduler):
         if metrics is None:
             raise ArgumentTypeError("ReduceLROnPlateau.step: pass the monitored metric, e.g. sched.step(val_loss)")
         current = float(metrics)
-        if math.isnan(current):
-            raise ArgumentError("ReduceLROnPlateau.step: the metric is NaN; training has probably diverged")
+        if math.isnan(current) and not getattr(self, "_warned_nan", False):
+            # PyTorch goes on (NaN compares false, so the epoch counts as bad): a ported loop that
+            # sometimes sees a NaN validation loss must not stop here, but the user should hear of it
+            self._warned_nan = True
+            warnings.warn(
+                f"ReduceLROnPlateau.step: the metric is NaN (epoch {self.last_epoch + 1}); it counts as no "
+                f"improvement on best={self.best}, as in PyTorch, and training has probably diverged "
+                "(warned once per scheduler)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self._step_count += 1
         self.last_epoch += 1
         if self.is_better(current, self.best):

@@ -104,11 +104,39 @@ def _ema_of_square_(acc: np.ndarray, g: np.ndarray, decay: float, tmp: np.ndarra
     acc += tmp
 
 
-def _lerp_(acc: np.ndarray, g: np.ndarray, weight: float, tmp: np.ndarray) -> None:
-    """acc += weight * (g - acc), PyTorch's ``lerp_`` (an exponential moving average)."""
+def _lerp_(acc: np.ndarray, g: np.ndarray, weight: Any, tmp: np.ndarray) -> None:
+    """``acc = lerp(acc, g, weight)`` in place (an exponential moving average), in PyTorch's two forms:
+    ``acc + w * (g - acc)`` for ``|w| < 0.5``, else ``g - (g - acc) * (1 - w)``. The second is exact at
+    ``w = 1`` (Adam with ``beta1 = 0`` keeps the gradient itself, where ``acc + (g - acc)`` loses a small
+    gradient that follows a large one) and closer for any large weight. ``1 - w`` is taken in the
+    arithmetic's dtype, as PyTorch's ``w - 1``, so the compiled kernels (``_jit_updates``) give the same
+    bits. ``tmp`` is scratch of ``g``'s shape and dtype."""
+    if np.ndim(weight) == 0 and abs(weight) >= 0.5:
+        dt = tmp.dtype.type
+        # 1 - w in the arithmetic's dtype (exact there: Sterbenz), as the Python number it is, which
+        # NumPy casts back to the arrays' dtype without rounding
+        c = (dt(1) - dt(weight)).item()  # host: a hyperparameter
+        if acc.dtype == tmp.dtype:
+            # in place, no scratch: (acc - g) * c + g is g - (g - acc) * c to the bit (a negation is exact)
+            acc -= g
+            acc *= c
+            acc += g
+        else:  # a float16 state whose gradient comes as float32: the arithmetic in float32, stored once
+            np.subtract(g, acc, out=tmp)
+            tmp *= c
+            np.subtract(g, tmp, out=acc)
+        return
     np.subtract(g, acc, out=tmp)
-    tmp *= weight
-    acc += tmp
+    if np.ndim(weight) == 0:
+        tmp *= weight
+        acc += tmp
+        return
+    # one weight per element (a schedule read per element): each element takes its own form
+    xp = backend.namespace_of(tmp)
+    w = xp.asarray(weight, dtype=tmp.dtype)
+    small = abs(w) < 0.5
+    tmp *= xp.where(small, w, 1 - w)
+    acc[...] = xp.where(small, acc + tmp, g - tmp)
 
 
 def scale_by_rms(alpha: Any = 0.99, eps: Any = 1e-8, centered: Any = False) -> GradientTransformation:
