@@ -1,5 +1,6 @@
 """Resampling ops' speed against PyTorch, one thread each, float32 (``--float64``: float64): F.interpolate
-(bilinear x2 on 8x32x56x56 and 8x32x32x32, trilinear x2 on 2x16x32x32x32, nearest x2 on 8x32x56x56),
+(bilinear x2 on 8x32x56x56 and 8x32x32x32, trilinear x2 on 2x16x32x32x32, nearest x2 on 8x32x56x56,
+bicubic x2 on 16x16x32x32),
 F.grid_sample (bilinear and nearest on 8x16x64x64 with a random grid; trilinear on 2x16x32x32x32
 through an affine_grid; bicubic on 4x3x64x64, zeros and reflection padding; bilinear on 1x3x16x16,
 where the per-call overhead shows) and F.adaptive_max_pool2d (1x32x30x25 -> 7x7, non-divisible windows).
@@ -56,6 +57,7 @@ def cases(torch: Any, ds: Any) -> list[tuple[str, tuple[int, ...], Callable[[Any
         ("interpolate bilinear x2 8x32x32x32", (8, 32, 32, 32), interp("bilinear", align_corners=False), None),
         ("interpolate nearest x2 8x32x56x56", (8, 32, 56, 56), interp("nearest"), None),
         ("interpolate trilinear x2 2x16x32^3", (2, 16, 32, 32, 32), interp("trilinear", align_corners=False), None),
+        ("interpolate bicubic x2 16x16x32x32", (16, 16, 32, 32), interp("bicubic", align_corners=False), None),
         ("grid_sample bilinear 8x16x64x64", (8, 16, 64, 64), sample("bilinear"), grid),
         ("grid_sample nearest 8x16x64x64", (8, 16, 64, 64), sample("nearest"), grid),
         ("grid_sample 3-D affine 2x16x32^3", (2, 16, 32, 32, 32), sample3d, None),

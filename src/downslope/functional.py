@@ -379,7 +379,8 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
     if p == 0 or p == math.inf:  # torch's cdist backward, which differs from its norm's here
         mag = namespace_of(diff.array).abs(diff.array)
         if p == 0:
-            out = (mag != 0).sum(axis=-1).astype(mag.dtype)
+            # torch's min(ceil(|d|), 1): a NaN difference makes the count NaN (mag != 0 would count it 1)
+            out = namespace_of(mag).minimum(namespace_of(mag).ceil(mag), 1).sum(axis=-1)
         else:
             out = mag.max(axis=-1) if mag.shape[-1] else namespace_of(mag).zeros(mag.shape[:-1], dtype=mag.dtype)
         return record_op(out, (diff,), _cdist_count_or_max_vjp, p)

@@ -1557,7 +1557,7 @@ def matrix_power(A: Any, n: int) -> Tensor:
         eye = namespace_of(a.array).eye(a.shape[-1], dtype=a.array.dtype)
         return ops.where(False, a, wrap_array(eye))
     base = inv(a) if n < 0 else a
-    out = base
+    out = ops.clone(base) if n == 1 else base  # a new tensor for n == 1 too, as torch: never A itself
     for _ in range(abs(int(n)) - 1):
         out = out @ base
     return out

@@ -1586,12 +1586,12 @@ class Tensor:
             # a dtype (as_dtype refuses a tensor or an array: x.view(n) with n a 0-d integer tensor is a size)
             return wrap_array(self.array.view(backend.as_dtype(shape[0])))  # reinterpreted bits: no gradient
         shape = _sizes_arg(shape)
-        out = self.reshape(*shape)
+        out = self.reshape(tuple(shape))  # one tuple argument: () (a 0-d shape) must not read as no argument
         if out.array.size and not np.may_share_memory(out.array, self.array):
             # nothing shares it (not even the caller's NumPy array, from_numpy): lay it out in order
             if self._vc is None and not _handed_out(self.array) and not _lent(self.array):
                 self.array = backend.namespace_of(self.array).ascontiguousarray(self.array)
-                return self.reshape(*shape)
+                return self.reshape(tuple(shape))
             if (_conv_layout(self.array) or _over_conv_buffer(self.array)) and _ops.shape.torch_views(
                 self, out.shape
             ) is not False:
@@ -2730,14 +2730,23 @@ def forget_layout_note(arr: Any) -> None:
 
 def _note_if_fresh(arr: Any, parents: tuple[Tensor, ...]) -> None:
     """An op's output not laid out in order (the caller checked) in a buffer of its own, not a view
-    of an input's: a layout the op chose for speed (a convolution's or batch norm's channel-major
-    output, and what the layers after them keep), where PyTorch's output is contiguous, so it is
-    noted as such (:func:`note_conv_layout`). A view of an input is judged by its own layout."""
+    of an input's, computed from a convolution's output (an input over a noted buffer): the layers
+    after a convolution (batch norm, ReLU, pooling) keep its channel-major layout, where PyTorch's
+    output is contiguous, so it is noted as such (:func:`note_conv_layout`). Any other op's output
+    keeps its own strides: NumPy's order follows the inputs' as PyTorch's elementwise ops do, and an
+    op that picks a layout of its own for speed notes it itself. A view of an input is judged by its
+    own layout."""
     root = _root_buffer(arr)
+    from_conv = False
     for p in parents:
-        if _root_buffer(p.array) is root:
+        p_root = _root_buffer(p.array)
+        if p_root is root:
             return
-    note_conv_layout(arr)
+        if not from_conv:
+            entry = _conv_buffers.get(id(p_root))
+            from_conv = entry is not None and entry[0]() is p_root
+    if from_conv:
+        note_conv_layout(arr)
 
 
 # Each rule that holds for complex values -> the rule record_op records for a complex output (torch's
@@ -2768,7 +2777,7 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
         >>> x.grad
         tensor([6.])
     """
-    if arr.ndim >= 3 and not arr.flags.c_contiguous:  # an op's own layout (a convolution's), contiguous in torch
+    if _conv_buffers and arr.ndim >= 3 and not arr.flags.c_contiguous:  # a layout kept from a convolution's
         _note_if_fresh(arr, parents)
     if arr.__class__ is not _NDARRAY and isinstance(arr, _NP_SCALAR):  # (the cheapest test: every op pays it)
         arr = np.asarray(arr)  # host: NumPy's 0-d result is a read-only scalar; a tensor holds an array it can share
@@ -3778,6 +3787,11 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
         view = view._parents[0]
     base = t._parents[0]
     place = None
+    if t.array.size == 0 and not getattr(base.array.flags, "writeable", True):
+        # an empty view of an expanded tensor writes nothing, and has no place to tell in the memory under
+        # it (a 0-d tensor's): the op's own errors (dtype, shape) only, as torch
+        _check_result(t, compute(t), name)
+        return t
     if not getattr(base.array.flags, "writeable", True):  # a select of an expanded view (x.expand(2, 4, 4)[0])
         base, place = _writable_source(t, base, name)
     if base._vjp is None and base.requires_grad:

@@ -10,6 +10,7 @@ import pytest
 import downslope as ds
 import downslope.nn.functional as F
 from downslope import nn
+from downslope.errors import ShapeError
 
 torch = pytest.importorskip("torch")
 
@@ -280,3 +281,15 @@ def test_conv_transpose3d_errors_are_clear() -> None:
         F.conv_transpose3d(ds.ones(1, 1, 1, 1, 1), ds.ones(1, 1, 1, 1, 1), padding=(1, 0, 0))
     with pytest.raises(ValueError, match="output_padding"):
         F.conv_transpose3d(ds.ones(1, 1, 2, 2, 2), ds.ones(1, 1, 2, 2, 2), output_padding=1)
+
+
+def test_conv_transpose1d_errors_name_the_1d_op() -> None:
+    """The 1-D layer runs as a height-1 2-D op; its errors still name conv_transpose1d and 1-D shapes."""
+    with pytest.raises(ShapeError, match=r"^conv_transpose1d: padding 2 leaves no output .* input length 3"):
+        ds.nn.ConvTranspose1d(2, 2, 1, padding=2)(ds.randn(1, 2, 3))
+    with pytest.raises(ShapeError, match=r"^conv_transpose1d: input has 3 channels but the weight \(2, 2, 1\)"):
+        ds.nn.ConvTranspose1d(2, 2, 1)(ds.randn(1, 3, 3))
+    with pytest.raises(TypeError, match=r"^conv_transpose1d: input dtype float32 does not match weight dtype float64"):
+        ds.nn.ConvTranspose1d(2, 2, 1).double()(ds.randn(1, 2, 3))
+    with pytest.raises(RuntimeError):  # torch refuses the first too (its message has no op name)
+        torch.nn.ConvTranspose1d(2, 2, 1, padding=2)(torch.randn(1, 2, 3))

@@ -1126,3 +1126,20 @@ def test_convolutions_of_an_empty_batch_are_empty_as_torch() -> None:
         y.sum().backward()
         assert x.grad.shape == shape
         np.testing.assert_array_equal(mine.weight.grad.numpy(), 0.0)
+
+
+@pytest.mark.parametrize("pad", [0, 1, 3])
+def test_conv_tbc_matches_torch(pad: int) -> None:
+    rng = np.random.default_rng(pad)
+    x, w, b = (rng.standard_normal(s) for s in ((7, 3, 4), (3, 4, 5), (5,)))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    dx, dw, db = (ds.from_numpy(a.copy()).requires_grad_(True) for a in (x, w, b))
+    theirs, ours = torch.conv_tbc(tx, tw, tb, pad), ds.nn.functional.conv_tbc(dx, dw, db, pad)
+    g = rng.standard_normal(tuple(theirs.shape))
+    (theirs * torch.from_numpy(g)).sum().backward()
+    (ours * ds.from_numpy(g)).sum().backward()
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for o, t in ((dx, tx), (dw, tw), (db, tb)):
+        np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="conv_tbc: input channels 4 .* weight's 2"):
+        ds.nn.functional.conv_tbc(dx, ds.ones(3, 2, 5, dtype=ds.float64), db)

@@ -282,3 +282,18 @@ def test_time_grows_with_the_indices_not_indices_times_bags() -> None:
         start = time.perf_counter()
         bag(ds.tensor(idx), ds.tensor(offsets)).sum().backward()
         assert time.perf_counter() - start < 3.0, mode
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_include_last_offset_must_close_the_input(mode: str) -> None:
+    """torch documents that the last offset equals the input's length; for a smaller one its own modes
+    disagree (sum drops the trailing indices, max keeps them), so it is refused in one line."""
+    bag = nn.EmbeddingBag(4, 2, mode=mode, include_last_offset=True)
+    with pytest.raises(ValueError, match=r"include_last_offset=True .* must equal the input's length 4, got .* 2"):
+        bag(ds.tensor([0, 1, 2, 3]), ds.tensor([0, 1, 2]))
+    torch_bag = torch.nn.EmbeddingBag(4, 2, mode=mode, include_last_offset=True)
+    torch_bag.load_state_dict({"weight": torch.from_numpy(bag.weight.detach().numpy().copy())})
+    idx, offsets = np.array([0, 1, 2, 3]), np.array([0, 1, 4])  # the documented form: as torch
+    ours = bag(ds.tensor(idx), ds.tensor(offsets)).detach().numpy()
+    theirs = torch_bag(torch.from_numpy(idx), torch.from_numpy(offsets)).detach().numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)

@@ -39,6 +39,9 @@ _EXTRA_KEYWORDS: dict[str, set[str]] = {}
 # of the docstring, where it names a parameter that torch's argument parser does not take by that name:
 # one_hot's docstring says ``tensor``, but only ``F.one_hot(input=...)`` works.
 _DOC_RENAMES = {"one_hot": {"tensor": "input"}}
+# C functions whose docstring has no signature line: theirs as torch's schema gives it (checked by calling
+# them with these keywords)
+_SCHEMAS = {"conv_tbc": "conv_tbc(input, weight, bias, pad=0) -> Tensor"}
 
 
 def _params(fn: Any) -> list[tuple[str, Any, Any]]:
@@ -123,7 +126,7 @@ def test_the_module_differences_are_still_differences() -> None:
 def _doc_params(name: str, fn: Any) -> list[tuple[str, Any]] | None:
     """(name, default) from the signature on the docstring's first lines, ``conv2d(input, weight,
     bias=None, ...) -> Tensor``; None where the docstring has none."""
-    match = re.search(rf"^\s*{re.escape(name)}\((.*?)\)\s*->", fn.__doc__ or "", re.S | re.M)
+    match = re.search(rf"^\s*{re.escape(name)}\((.*?)\)\s*->", _SCHEMAS.get(name, fn.__doc__ or ""), re.S | re.M)
     if match is None:
         return None
     out = []

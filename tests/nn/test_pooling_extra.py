@@ -97,3 +97,29 @@ def test_lp_pool_norm_type_zero_is_a_clear_error() -> None:
         nn.LPPool2d(0, 2)(ds.randn(1, 1, 4, 4))
     with pytest.raises(ds.errors.ArgumentError, match="lp_pool1d: norm_type must be nonzero"):
         nn.LPPool1d(0, 2)(ds.randn(1, 1, 4))
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_max_unpool_backward_on_an_empty_batch_matches_torch(dims: int) -> None:
+    """A zero-size batch: the gradient is an empty tensor of the input's shape (the row length of the
+    gradient cannot be inferred from zero rows)."""
+    x = torch.randn((0, 2) + (4,) * dims)
+    pooled, idx = getattr(torch.nn, f"MaxPool{dims}d")(2, return_indices=True)(x)
+    theirs = pooled.clone().requires_grad_(True)
+    getattr(torch.nn, f"MaxUnpool{dims}d")(2)(theirs, idx).sum().backward()
+    ours = ds.from_numpy(pooled.numpy().copy()).requires_grad_(True)
+    out = getattr(nn, f"MaxUnpool{dims}d")(2)(ours, ds.from_numpy(idx.numpy().copy()))
+    assert out.shape == tuple(x.shape)
+    out.sum().backward()
+    assert ours.grad.shape == tuple(theirs.grad.shape)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("norm", [2.0, float("inf")])
+def test_lp_pool_errors_name_the_lp_op(dims: int, norm: float) -> None:
+    """LP pooling is built from average (or, at inf, max) pooling; its errors name the LP op called."""
+    x = ds.randn(*((1, 2) + (3,) * dims))
+    with pytest.raises(ValueError, match=rf"^lp_pool{dims}d: .*(smaller than|kernel)"):
+        getattr(nn, f"LPPool{dims}d")(norm, 5)(x)
+    with pytest.raises(RuntimeError):  # torch refuses it too
+        getattr(torch.nn, f"LPPool{dims}d")(norm, 5)(torch.randn(*x.shape))

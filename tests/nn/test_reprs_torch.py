@@ -118,6 +118,7 @@ spec("TripletMarginWithDistanceLoss", extra=[
     (None, {"distance_function": "cosine"}), (None, {"distance_function": "lambda"}),
 ])  # fmt: skip
 spec("AdaptiveLogSoftmaxWithLoss", 16, 10, [4, 7], extra=[(None, {"head_bias": True, "div_value": 2.0})])
+spec("LinearCrossEntropyLoss", 5, 3, extra=[(None, {"out_features": (2, 4), "bias": True, "label_smoothing": 0.1})])
 
 # the module containers and bases, built in _build below
 CONTAINERS = ["Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",

@@ -358,3 +358,24 @@ def test_total_norm_of_every_order_matches_torch(norm_type):
     torch.nn.utils.clip_grad_norm_(theirs, 1.0, norm_type)
     for a, b in zip(mine, theirs):
         np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.detach().numpy(), rtol=1e-12)
+
+
+def test_torch_module_paths_convert_parameters_and_memory_format() -> None:
+    """torch.nn.utils.convert_parameters and .memory_format import as modules with torch's names; the
+    weight conversion keeps values and results (downslope has one layout)."""
+    import importlib
+
+    for path in ("convert_parameters", "memory_format"):
+        ours = importlib.import_module(f"downslope.nn.utils.{path}")
+        theirs = importlib.import_module(f"torch.nn.utils.{path}")
+        public = {n for n in dir(theirs) if not n.startswith("_") and callable(getattr(theirs, n))}
+        public -= {"Iterable", "TypeVar", "annotations", "torch"}
+        assert public <= set(dir(ours)), public - set(dir(ours))
+    net = ds.nn.Sequential(ds.nn.Conv2d(2, 3, 3), ds.nn.ReLU(), ds.nn.ConvTranspose3d(3, 2, 1))
+    before = [p.detach().numpy().copy() for p in net.parameters()]
+    assert ds.nn.utils.convert_conv2d_weight_memory_format(net, ds.channels_last) is net
+    assert ds.nn.utils.convert_conv3d_weight_memory_format(net, ds.channels_last_3d) is net
+    for b, p in zip(before, net.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), b)
+    with pytest.raises(TypeError, match="expected a memory format"):
+        ds.nn.utils.convert_conv2d_weight_memory_format(net, "channels_last")

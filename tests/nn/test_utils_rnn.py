@@ -121,3 +121,15 @@ def test_sequences_of_plain_values_and_the_sort_order_match_torch() -> None:
                 np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
     out, _ = ds.nn.GRU(1, 2)(pack_sequence([ds.ones(2, 1), ds.ones(3, 1)], enforce_sorted=False))
     assert out.sorted_indices.tolist() == [1, 0]  # the layer's packed output keeps the batch's order record
+
+
+@pytest.mark.parametrize("perm", [[2, 0, 1], [0], [3, 1, 0, 2, 4], []])
+def test_invert_permutation_matches_torch(perm: list[int]) -> None:
+    from downslope.nn.utils.rnn import invert_permutation
+
+    theirs = torch.nn.utils.rnn.invert_permutation(torch.tensor(perm, dtype=torch.int64))
+    ours = invert_permutation(ds.tensor(perm, dtype=ds.int64))
+    assert ours.tolist() == theirs.tolist() and ours.dtype == ds.int64
+    assert invert_permutation(None) is None and torch.nn.utils.rnn.invert_permutation(None) is None
+    with pytest.raises(TypeError, match="invert_permutation: expected a 1-D tensor of integer indices"):
+        invert_permutation(ds.ones(3))

@@ -100,6 +100,8 @@ from .losses import (
     HuberLoss,
     KLDivLoss,
     L1Loss,
+    LinearCrossEntropyLoss,
+    LinearCrossEntropyOptions,
     MarginRankingLoss,
     MSELoss,
     MultiLabelMarginLoss,
@@ -208,6 +210,7 @@ __all__ = [
     "ReLU6", "Hardtanh", "SELU", "CELU", "Mish", "Softsign", "Softmin", "LogSigmoid", "Tanhshrink", "Hardsigmoid",
     "Hardswish", "Threshold", "GLU", "PReLU", "CosineSimilarity", "PairwiseDistance",
     "CrossMapLRN2d", "LPPool3d", "MaxUnpool3d", "AdaptiveMaxPool3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
+    "LinearCrossEntropyLoss", "LinearCrossEntropyOptions",
 ]  # fmt: skip
 
 

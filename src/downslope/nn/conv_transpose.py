@@ -154,8 +154,20 @@ def conv_transpose1d(
     if w.ndim != 3:
         raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, k), got {w.shape}")
     s, p, op, d, _ = _transposed_args(stride, padding, output_padding, dilation, groups, 1, where)
-    out = conv_transpose2d(
-        ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1,) + s, (0,) + p, (0,) + op, groups, (1,) + d
+    # the shape checks in the 1-D terms the caller used (the lift below would report a 2-D op and shapes)
+    if x.shape[1] != w.shape[0] or w.shape[0] % groups:
+        raise ShapeError(
+            f"{where}: input has {x.shape[1]} channels but the weight {w.shape} expects {w.shape[0]} "
+            f"(divisible by groups={groups})"
+        )
+    length = (x.shape[2] - 1) * s[0] - 2 * p[0] + d[0] * (w.shape[2] - 1) + op[0] + 1
+    if length < 1:
+        raise ShapeError(
+            f"{where}: padding {p[0]} leaves no output (length {length}) for input length {x.shape[2]}, "
+            f"weight {w.shape}"
+        )
+    out = _conv_transpose2d(
+        ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1,) + s, (0,) + p, (0,) + op, (1,) + d, groups, where
     )
     out = ops.squeeze(out, 2)
     return ops.squeeze(out, 0) if unbatched else out

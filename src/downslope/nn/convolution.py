@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
-from ..errors import ArgumentTypeError, DTypeError, ShapeError, StateError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, StateError
 from ..tensor import Tensor, note_conv_layout, record_op
 from . import init
 from ._conv_args import _PADDING_MODES as _PADDING_MODES
@@ -59,6 +59,7 @@ from .pooling import max_pool2d as max_pool2d
 
 __all__ = [
     "conv1d",
+    "conv_tbc",
     "conv2d",
     "max_pool1d",
     "max_pool2d",
@@ -144,6 +145,42 @@ def conv1d(
     out = _conv2d(ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1, s), p, (1, d), groups, where, one_d=True)
     out = ops.squeeze(out, 2)
     return ops.squeeze(out, 0) if unbatched else out
+
+
+def conv_tbc(input: Tensor, weight: Tensor, bias: Tensor, pad: int = 0) -> Tensor:
+    """1-D convolution of a time-major sequence (PyTorch's ``conv_tbc``): input ``(T, B, C_in)``,
+    weight ``(k, C_in, C_out)``, bias ``(C_out,)``, ``pad`` zeros at both ends of the time axis;
+    output ``(T + 2 pad - k + 1, B, C_out)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.functional import conv_tbc
+        >>> conv_tbc(ds.ones(4, 1, 1), ds.ones(2, 1, 1), ds.zeros(1)).flatten().tolist()
+        [2.0, 2.0, 2.0]
+    """
+    where = "conv_tbc"
+    x = _as_tensor(input, where)
+    w = _as_tensor(weight, where)
+    b = _as_tensor(bias, where)
+    if x.ndim != 3 or w.ndim != 3 or b.ndim != 1:
+        raise ShapeError(
+            f"{where}: expected input (T, B, C_in), weight (k, C_in, C_out) and bias (C_out,), got shapes "
+            f"{x.shape}, {w.shape} and {b.shape}"
+        )
+    if x.shape[2] != w.shape[1] or b.shape[0] != w.shape[2]:
+        raise ShapeError(
+            f"{where}: input channels {x.shape[2]} and bias size {b.shape[0]} must match the weight's {w.shape[1]} "
+            f"input and {w.shape[2]} output channels (input {x.shape}, weight {w.shape}, bias {b.shape})"
+        )
+    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
+        raise ArgumentError(f"{where}: pad must be a non-negative int, got {pad!r}")
+    if x.shape[0] + 2 * int(pad) < w.shape[0]:
+        raise ShapeError(
+            f"{where}: the padded input length {x.shape[0] + 2 * int(pad)} is smaller than the kernel {w.shape[0]}"
+        )
+    # as conv1d on (B, C_in, T) with the weight (C_out, C_in, k), and back to time-major
+    out = conv1d(ops.permute(x, (1, 2, 0)), ops.permute(w, (2, 1, 0)), b, padding=int(pad))
+    return ops.permute(out, (2, 0, 1))
 
 
 def _conv2d(

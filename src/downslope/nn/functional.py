@@ -1020,7 +1020,9 @@ def _pdist_count_or_max(d: Tensor, count: bool) -> Tensor:
     element (the inf-norm shares it among them)."""
     a = d.array
     mag = namespace_of(a).abs(a)
-    out = (mag != 0).sum(axis=1).astype(a.dtype) if count else mag.max(axis=1)
+    xp = namespace_of(a)
+    # the count is torch's min(ceil(|d|), 1) summed: a NaN difference makes it NaN (mag != 0 counts it 1)
+    out = xp.minimum(xp.ceil(mag), 1).sum(axis=1) if count else mag.max(axis=1)
     return record_op(out, (d,), _pdist_vjp, count)
 
 
@@ -1058,11 +1060,19 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x for x > 0, weight * x otherwise; ``weight`` has one slope or one per channel (dim 1)."""
     x = _as_tensor(input, "prelu")
     w = weight
+    if x.array.dtype != w.array.dtype:  # torch refuses any mix; NumPy would promote (or take an integer input)
+        raise DTypeError(
+            f"prelu: input dtype {x.array.dtype} differs from weight dtype {w.array.dtype}; cast the input "
+            "(x.to(weight.dtype)) or the module (model.to(x.dtype))"
+        )
     if w.numel() > 1:
         if x.ndim < 2 or x.shape[1] != w.numel():
             raise InvalidValueError(f"prelu: {w.numel()} slopes do not match the channel dim of input shape {x.shape}")
         w = ops.reshape(w, (w.numel(),) + (1,) * (x.ndim - 2))
-    return ops.where(x.array > 0, x, x * w)
+    positive = x.array > 0
+    # the product sees 0 where x > 0: its weight gradient would be the zeroed gradient times x, and
+    # 0 * inf is NaN at x = +inf (torch: finite)
+    return ops.where(positive, x, ops.where(positive, 0.0, x) * w)
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Tensor | None = None) -> Tensor:
@@ -1152,11 +1162,15 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
         # torch's rule for the copying modes: k padded dims need (k + 1)- or (k + 2)-d input (batch dim
         # and channel dim are never padded)
         k = len(pad) // 2
+        if not len(pad):  # torch: the copying modes pad at least one dim
+            raise ShapeError(f"pad: {mode} padding needs at least one (left, right) pair, got an empty pad")
         if len(pad) % 2 == 0 and not (pad and isinstance(pad[0], (tuple, list))) and input.ndim not in (k + 1, k + 2):
             raise ShapeError(
                 f"pad: {mode} padding of the last {k} dim(s) ({len(pad)} pads) expects a {k + 1}-d or {k + 2}-d "
                 f"(batched) input, got shape {input.shape}"
             )
+    if mode == "constant" and isinstance(input, Tensor) and input.ndim == 0 and len(pad) == 0:
+        return ops.clone(input)  # nothing to pad: a copy, as torch (NumPy's pad refuses a 0-d array)
     return ops.pad(input, pad, mode, 0.0 if value is None else value)
 
 
@@ -1402,6 +1416,7 @@ from .losses import (  # noqa: E402
     huber_loss,
     kl_div,
     l1_loss,
+    linear_cross_entropy,
     margin_ranking_loss,
     mse_loss,
     multi_margin_loss,
@@ -1421,7 +1436,7 @@ __all__ += [
     "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss", "batch_norm", "layer_norm",
     "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "ctc_loss", "multilabel_soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
-    "triplet_margin_with_distance_loss", "group_norm",
+    "triplet_margin_with_distance_loss", "group_norm", "linear_cross_entropy",
     "instance_norm", "rms_norm", "embedding_bag", "local_response_norm", "bilinear", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
 ]  # fmt: skip
 
@@ -1434,6 +1449,7 @@ from .convolution import (  # noqa: E402
     avg_pool2d,
     conv1d,
     conv2d,
+    conv_tbc,
     max_pool1d,
     max_pool2d,
 )
@@ -1475,7 +1491,7 @@ __all__ += [
     "lp_pool1d", "lp_pool2d", "affine_grid", "grid_sample", "fold", "unfold", "max_unpool1d", "max_unpool2d", "conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d",
     "adaptive_avg_pool3d", "upsample_nearest", "upsample_bilinear", "max_pool1d_with_indices",
     "max_pool2d_with_indices",
-    "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
+    "conv1d", "conv2d", "conv_tbc", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
 ]  # fmt: skip
 

@@ -805,8 +805,8 @@ def embedding_bag(
 
 def _bag_starts(offsets: Any, n: int, include_last_offset: bool) -> Any:
     """The host array of bag starts that ``offsets`` gives over ``n`` indices, checked as torch does.
-    With ``include_last_offset`` the last offset closes the last bag (which, as in torch, still runs
-    to the end of the input)."""
+    With ``include_last_offset`` the last offset closes the last bag, and must be ``n`` (torch's
+    documented rule; its results for a smaller one disagree between modes, so it is refused)."""
     given = to_host(array_of(offsets))
     if given.ndim != 1:
         raise ShapeError(f"embedding_bag: offsets has to be a 1-D tensor, got shape {given.shape}")
@@ -825,6 +825,11 @@ def _bag_starts(offsets: Any, n: int, include_last_offset: bool) -> Any:
         if bool((starts[1:] < starts[:-1]).any()):  # host: the offsets were read on the host above
             shown = starts.tolist()  # host: the offsets were read on the host above
             raise InvalidValueError(f"embedding_bag: offsets must not decrease, got {shown}")
+        if include_last_offset and starts[-1] != n:
+            raise InvalidValueError(
+                f"embedding_bag: with include_last_offset=True the last offset closes the last bag and must equal "
+                f"the input's length {n}, got offsets[-1] of {int(starts[-1])}"
+            )
     return starts[:-1] if include_last_offset else starts
 
 

@@ -22,9 +22,9 @@ import numpy as np
 
 from .. import backend, ops
 from .. import workspace as _workspace
-from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError
 from ..graph import is_grad_enabled
-from ..tensor import Tensor, ones, record_op, wrap_array, zeros
+from ..tensor import Tensor, note_conv_layout, ones, record_op, wrap_array, zeros
 from . import _jit, init
 from ._arrays import scalar
 from .module import Module, Parameter
@@ -40,6 +40,31 @@ def _widen(t: Tensor | None) -> Tensor | None:
     ``t`` itself. torch normalizes float16 input in float32 (its "opmath" type) and rounds the output
     once: in float16 the squares overflow past 255 and eps=1e-5 vanishes next to a variance of 0.01."""
     return ops.astype(t, np.float32) if t is not None and t.array.dtype == _HALF else t
+
+
+def _check_dtypes(where: str, x: Tensor, tensors: dict[str, Tensor | None], mixed: bool = False) -> None:
+    """Refuse, as torch does, an integer input and (unless ``mixed``) weights or statistics of another
+    dtype than the input's: NumPy would promote (float64 output from a float32 layer) or fail deep
+    inside. float16 input with float32 weights is torch's mixed precision and is taken; ``mixed`` (RMS
+    norm) takes any floating dtypes."""
+    dt = x.array.dtype
+    if dt.kind in "biu":
+        raise DTypeError(f"{where}: expected a floating-point input, got {dt}; cast it with .float() first")
+    if mixed or dt.kind != "f":
+        return
+    for name, t in tensors.items():
+        if t is None or t.array.dtype == dt or (dt == _HALF and t.array.dtype == np.float32):
+            continue
+        hint = ""
+        if dt == np.float32 and t.array.dtype == np.float64:  # why a float32 input may meet a .double() module
+            hint = (
+                "; note that ds.tensor(a) and ds.as_tensor(a) turn float64 NumPy data into float32 (the default "
+                "dtype); ds.tensor(a, dtype=ds.float64) or ds.from_numpy(a) keeps it float64"
+            )
+        raise DTypeError(
+            f"{where}: input dtype {dt} differs from {name} dtype {t.array.dtype}; cast the input "
+            f"(x.to({name}.dtype)) or the module (model.to(x.dtype)){hint}"
+        )
 
 
 # ---------------------------------------------------------------------- batch norm
@@ -76,6 +101,9 @@ def batch_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and t.shape != (n_ch,):
             raise ArgumentError(f"batch_norm: {name} must have shape ({n_ch},) for input {x.shape}, got {t.shape}")
+    _check_dtypes(
+        "batch_norm", x, {"running_mean": running_mean, "running_var": running_var, "weight": weight, "bias": bias}
+    )
     if training and not eps > 0:  # 1/sqrt(0 + 0) on any constant channel; torch refuses it up front
         raise ArgumentError(f"batch_norm: eps must be positive during training, but got {eps}")
     if x.array.dtype == _HALF:  # in float32, rounded once (the running statistics keep their dtype)
@@ -288,7 +316,8 @@ def _batch_norm_channels(
     # The first eight entries are what the composite rule (double backward) reads.
     generic = (xhat.reshape(cm_shape).swapaxes(0, 1), inv_std.reshape(bshape), weight is not None, bias is not None)
     saved = generic + (bshape, axes, eps, count, xhat, inv_std, lease)
-    return record_op(out.reshape(cm_shape).swapaxes(0, 1), parents, _batch_norm_channels_vjp, saved)
+    # channel-major, as a convolution's output: contiguous in torch (noted so: view and stride follow torch's)
+    return record_op(note_conv_layout(out.reshape(cm_shape).swapaxes(0, 1)), parents, _batch_norm_channels_vjp, saved)
 
 
 def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):
@@ -628,6 +657,7 @@ def layer_norm(
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.shape != shape:
             raise ArgumentError(f"layer_norm: {name} must have shape {shape}, got {t.shape}")
+    _check_dtypes("layer_norm", x, {"weight": weight, "bias": bias})
     if x.array.dtype == _HALF:  # in float32, rounded once, as torch
         return ops.astype(layer_norm(ops.astype(x, np.float32), shape, _widen(weight), _widen(bias), eps), _HALF)
     axes = tuple(range(x.ndim - k, x.ndim))
@@ -868,6 +898,7 @@ def group_norm(
         raise ArgumentError(
             f"group_norm: expected (N, C, ...) input and num_groups >= 1, got {x.shape}, {num_groups!r}"
         )
+    _check_dtypes("group_norm", x, {"weight": weight, "bias": bias})
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
         raise ArgumentError(f"group_norm: {c} channels cannot be split into {num_groups} groups")
@@ -1048,10 +1079,19 @@ def instance_norm(
                 f"instance_norm: {name} must be a Tensor of shape ({n_ch},) for input {x.shape}, "
                 f"got {getattr(t, 'shape', type(t).__name__)}"
             )
+    # the running statistics are checked by batch_norm when they normalize; updated from the input's
+    # statistics they may differ in dtype (torch takes float64 input with float32 statistics there)
+    _check_dtypes("instance_norm", x, {"weight": weight, "bias": bias})
     if not use_input_stats:
         if running_mean is None or running_var is None:
             raise ArgumentError(
                 "instance_norm: expected running_mean and running_var to be defined when use_input_stats is False"
+            )
+        if x.array.dtype != _HALF:
+            # torch takes statistics of another floating dtype here (only read: cast copies serve)
+            running_mean, running_var = (
+                t if t.array.dtype == x.array.dtype else ops.astype(t.detach(), x.array.dtype)
+                for t in (running_mean, running_var)
             )
         return batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps)
     _check_spatial(x, "instance_norm")
@@ -1255,6 +1295,7 @@ def rms_norm(
     k = len(shape)
     if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
         raise InvalidValueError(f"rms_norm: normalized_shape {shape} must match the last {k} dim(s) of input {x.shape}")
+    _check_dtypes("rms_norm", x, {"weight": weight}, mixed=True)  # torch takes mixed floating dtypes here
     half = x.array.dtype == _HALF
     xw = ops.astype(x, np.float32) if half else x
     e = float(np.finfo(xw.array.dtype).eps) if eps is None else float(eps)  # host: dtype metadata, Python numbers

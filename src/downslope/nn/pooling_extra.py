@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from numbers import Integral
 from typing import Any
 
@@ -146,6 +148,20 @@ def _check_norm_type(norm_type: Any, where: str) -> None:
         )
 
 
+@contextmanager
+def _reported_as(where: str) -> Iterator[None]:
+    """Errors of the pooling an LP pool is built from, reworded to name ``where``: the op the caller
+    used, not avg_pool1d or max_pool1d, which it never called."""
+    try:
+        yield
+    except (ShapeError, ArgumentError, InvalidValueError) as e:
+        message = str(e)
+        inner = message.split(":", 1)[0]
+        if inner.startswith(("avg_pool", "max_pool")) and message.count(":"):
+            raise type(e)(where + message[len(inner) :]) from None
+        raise
+
+
 def _lp_extreme(input: Tensor, norm_type: Any, pool: Any, kernel_size: Any, stride: Any, ceil_mode: bool) -> Any:
     """PyTorch's rule for norm_type=+-inf (the limits of the power mean, where x**p and the 1/p
     root give 1.0): max pooling of |x| for inf, minus max pooling of -|x| (the minimum) for -inf;
@@ -176,21 +192,23 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
         tensor([[[[6.]]]])
     """
     _check_norm_type(norm_type, "lp_pool2d")
-    extreme = _lp_extreme(input, norm_type, max_pool2d, kernel_size, stride, ceil_mode)
-    if extreme is not None:
-        return extreme
-    k = _tuple(kernel_size, 2)
-    pooled = avg_pool2d(input**norm_type, k, stride, 0, ceil_mode)
+    with _reported_as("lp_pool2d"):
+        extreme = _lp_extreme(input, norm_type, max_pool2d, kernel_size, stride, ceil_mode)
+        if extreme is not None:
+            return extreme
+        k = _tuple(kernel_size, 2)
+        pooled = avg_pool2d(input**norm_type, k, stride, 0, ceil_mode)
     return _lp_finish(pooled, norm_type, k[0] * k[1])
 
 
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size: int, stride: Any = None, ceil_mode: bool = False) -> Tensor:
     """1-D power-average pooling (see :func:`lp_pool2d`)."""
     _check_norm_type(norm_type, "lp_pool1d")
-    extreme = _lp_extreme(input, norm_type, max_pool1d, kernel_size, stride, ceil_mode)
-    if extreme is not None:
-        return extreme
-    pooled = avg_pool1d(input**norm_type, kernel_size, stride, 0, ceil_mode)
+    with _reported_as("lp_pool1d"):
+        extreme = _lp_extreme(input, norm_type, max_pool1d, kernel_size, stride, ceil_mode)
+        if extreme is not None:
+            return extreme
+        pooled = avg_pool1d(input**norm_type, kernel_size, stride, 0, ceil_mode)
     return _lp_finish(pooled, norm_type, int(kernel_size))
 
 
@@ -206,11 +224,12 @@ def lp_pool3d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
     from .volumetric import avg_pool3d, max_pool3d
 
     _check_norm_type(norm_type, "lp_pool3d")
-    extreme = _lp_extreme(input, norm_type, max_pool3d, kernel_size, stride, ceil_mode)
-    if extreme is not None:
-        return extreme
-    k = _tuple(kernel_size, 3)
-    pooled = avg_pool3d(input**norm_type, k, stride, 0, ceil_mode)
+    with _reported_as("lp_pool3d"):
+        extreme = _lp_extreme(input, norm_type, max_pool3d, kernel_size, stride, ceil_mode)
+        if extreme is not None:
+            return extreme
+        k = _tuple(kernel_size, 3)
+        pooled = avg_pool3d(input**norm_type, k, stride, 0, ceil_mode)
     return _lp_finish(pooled, norm_type, k[0] * k[1] * k[2])
 
 
@@ -316,12 +335,13 @@ def _max_unpool(x: Tensor, indices: Any, size: tuple[int, ...], where: str) -> T
     xp = namespace_of(x.array)
     out = xp.zeros((rows.shape[0], flat_out), dtype=x.array.dtype)
     out[xp.arange(rows.shape[0])[:, None], rows] = x.array.reshape(rows.shape)
-    return record_op(out.reshape(lead + size), (x,), _max_unpool_vjp, rows)
+    return record_op(out.reshape(lead + size), (x,), _max_unpool_vjp, (rows, flat_out))
 
 
 def _max_unpool_vjp(g, y, args, saved, needs, xp):
-    rows = saved
-    gathered = g.reshape(rows.shape[0], -1)[namespace_of(rows).arange(rows.shape[0])[:, None], rows]
+    rows, flat_out = saved
+    # the row length spelled out: -1 cannot be inferred from an empty batch (zero rows)
+    gathered = g.reshape(rows.shape[0], flat_out)[namespace_of(rows).arange(rows.shape[0])[:, None], rows]
     return (gathered.reshape(args[0].shape),)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from .. import ops
 from ..devices import like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, StateError
-from ..tensor import Tensor, record_op
+from ..tensor import Tensor, note_conv_layout, record_op
 from ._arrays import scalar
 from .module import Module
 from .normalization import (
@@ -238,7 +238,8 @@ def sync_batch_norm(
     parents += (weight,) if weight is not None else ()
     parents += (bias,) if bias is not None else ()
     saved = (xhat, inv_std, weight is not None, bias is not None, total, cm_shape, group_sum, process_group)
-    return record_op(out.reshape(cm_shape).swapaxes(0, 1), parents, _sync_batch_norm_vjp, saved)
+    # channel-major, as a convolution's output: contiguous in torch (noted so: view and stride follow torch's)
+    return record_op(note_conv_layout(out.reshape(cm_shape).swapaxes(0, 1)), parents, _sync_batch_norm_vjp, saved)
 
 
 def _sync_batch_norm_vjp(g, y, args, saved, needs, xp):

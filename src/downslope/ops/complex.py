@@ -209,7 +209,9 @@ def angle(x: Tensor) -> Tensor:
 
 
 def _zero_vjp(g, y, args, saved, needs, xp):
-    return (g * 0,)
+    # exact zeros, as torch: g * 0 would turn an inf or NaN upstream gradient into NaN
+    data = xp.data(g)
+    return (xp.constant(backend.namespace_of(data).zeros(data.shape, data.dtype)),)
 
 
 _zero_vjp.reads_inputs = False  # type: ignore[attr-defined]

@@ -146,8 +146,8 @@ def _row_blocks(rows: int, row_bytes: int) -> list[tuple[int, int]]:
 def difference_norms(d: np.ndarray, p: float) -> np.ndarray:
     """torch's pdist/cdist norms over the last axis of differences ``d``: the count of nonzeros (p = 0),
     the largest |d|, sum |d|, or (sum |d|^p)^(1/p)."""
-    if p == 0:
-        return (d != 0).sum(axis=-1).astype(d.dtype)
+    if p == 0:  # torch's min(ceil(|d|), 1): a NaN difference makes the count NaN (d != 0 would count it 1)
+        return np.minimum(np.ceil(np.abs(d)), 1).sum(axis=-1)
     mag = np.abs(d)
     if p == math.inf:
         return mag.max(axis=-1)

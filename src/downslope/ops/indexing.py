@@ -23,7 +23,7 @@ from ..errors import (
     ShapeIndexError,
 )
 from ..graph import _scatter_array
-from ..tensor import Tensor, _alias, record_op, wrap_array
+from ..tensor import Tensor, _alias, _conv_buffers, _over_conv_buffer, record_op, wrap_array
 from .arithmetic import mul
 from .operands import _builtin_any, _checked_scalar, _dim, _index_array, _lift
 from .pointwise import astype, clone, where
@@ -462,8 +462,17 @@ def getitem(x: Any, index: Any) -> Tensor:
             out = x.array[(*idx, Ellipsis) if isinstance(idx, tuple) else (idx, Ellipsis)]
         else:
             out = np.asarray(out)  # host: a NumPy scalar is already on the host (inlined: indexing is hot)
+    elif advanced and out.ndim > 1 and not out.flags.c_contiguous and not _from_conv(x.array):
+        # torch's gathers are contiguous (x[:, idx], index_select, repeat_interleave); NumPy lays an index in
+        # the middle out first, or follows x's order, and a reshape of that would copy where torch's views
+        out = namespace_of(out).ascontiguousarray(out)
     result = record_op(out, (x,), _getitem_vjp, (idx, advanced))
     return result if advanced else _alias(result, x)
+
+
+def _from_conv(a: Any) -> bool:
+    """Whether ``a`` lies over a convolution's channel-major output, whose layout the ops after it keep."""
+    return len(_conv_buffers) > 0 and _over_conv_buffer(a)  # a dict of noted buffers (host bookkeeping)
 
 
 def _index_items(idx: Any) -> tuple[Any, ...]:
@@ -715,6 +724,11 @@ def index_select(x: Any, dim: int, index: Any) -> Tensor:
         if idx.size != 1:
             raise ShapeError(f"index_select: a 0-d tensor takes exactly one index, got {idx.size}")
         return reshape(getitem(reshape(x, (1,)), idx), ())
+    if d and type(x.array) is np.ndarray and not _from_conv(x.array):
+        # np.take gives torch's C order in one pass (x[:, idx] lays the index first, then is copied)
+        key = _normalize_index((slice(None),) * d + (idx,), keep_masks=True, on=x.array)
+        out = np.take(x.array, idx, axis=d)  # host: checked above
+        return record_op(out, (x,), _getitem_vjp, (key, True))
     return getitem(x, (slice(None),) * d + (idx,))
 
 

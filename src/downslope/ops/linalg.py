@@ -18,13 +18,13 @@ from .. import backend, gemm
 from ..backend import as_array, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from ..graph import ArrayRules
-from ..tensor import Tensor, _version_counter, record_op, wrap_array
+from ..tensor import Tensor, _repeats_nothing_of_overlap, _version_counter, record_op, wrap_array
 from .arithmetic import add, mul
 from .indexing import _getitem_vjp, index_put, select
 from .operands import _builtin_max, _builtin_sum, _dim, _lift, _pair, result_dtype, result_dtype_by_rank
 from .pointwise import astype, clone, where
 from .promotion import promote_types
-from .rearrange import _scatter_src, pad
+from .rearrange import _scatter_src, _strided_view, pad
 from .reductions import sum
 from .shape import _common_dtype, concatenate, permute, reshape, stack, transpose
 
@@ -577,9 +577,15 @@ def diagonal(x: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     start_r, start_c = (0, offset) if offset >= 0 else (-offset, 0)
     n = _builtin_max(0, builtins.min(rows - start_r, cols - start_c))
     corner = moved[..., start_r:, start_c:] if n else moved[..., :0, :0]
-    view = xp.lib.stride_tricks.as_strided(
-        corner, shape=corner.shape[:-2] + (n,), strides=corner.strides[:-2] + (corner.strides[-2] + corner.strides[-1],)
+    # a view hanging from the memory's owner (as_strided's is read-only under a read-only corner, and would
+    # pass for an op's own buffer): writable where it repeats no element, as torch (the diagonal of
+    # overlapping windows); kept read-only where elements repeat or the memory is so deliberately
+    view = _strided_view(
+        corner, corner.shape[:-2] + (n,), corner.strides[:-2] + (corner.strides[-2] + corner.strides[-1],)
     )
+    owner = view.base if isinstance(view.base, np.ndarray) else corner  # as_strided's stand-in: stay read-only
+    if not getattr(corner.flags, "writeable", True) and not _repeats_nothing_of_overlap(view, corner, owner):
+        view.flags.writeable = False
     index, _ = _diagonal_index(xp, x.shape, offset, d1, d2)
     result = record_op(view, (x,), _getitem_vjp, (index, True))
     result._vc = _version_counter(x)  # a write through either is seen by the other

@@ -712,6 +712,10 @@ def addc(name: str, x: Any, tensor1: Any, tensor2: Any, value: Any) -> Tensor:
     ):
         from .arithmetic import div, mul  # arithmetic builds on this module
 
+        if same and "c" in (x.array.dtype.kind, tensor1.array.dtype.kind, tensor2.array.dtype.kind):
+            # torch computes the whole expression in the common dtype: uint8 factors of a complex input
+            # multiply as complex, not in uint8 (which wraps at 256)
+            x, tensor1, tensor2 = _in_common_dtype(x, tensor1, tensor2)
         return x + value * (div(tensor1, tensor2) if divide else mul(tensor1, tensor2))
     a, b = tensor1.array, tensor2.array
     try:
@@ -726,6 +730,18 @@ def addc(name: str, x: Any, tensor1: Any, tensor2: Any, value: Any) -> Tensor:
 
 
 _ADDC_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _in_common_dtype(*ts: Tensor) -> tuple[Tensor, ...]:
+    """``ts`` cast to their torch result dtype (tensors with dims decide within a category; 0-d ones
+    only when of a higher one), promoted pairwise through stand-ins of the dtypes met so far."""
+    from .promotion import result_type  # promotion builds on the ops
+
+    dt, has_dims = ts[0].array.dtype, ts[0].ndim > 0
+    for t in ts[1:]:
+        stand_in = wrap_array(np.zeros((1,) if has_dims else (), dtype=dt))  # host: only its dtype is read
+        dt, has_dims = result_type(stand_in, t), has_dims or t.ndim > 0
+    return tuple(t if t.array.dtype == dt else astype(t, dt) for t in ts)
 
 
 def _addcmul_vjp(g, y, args, saved, needs, xp):
@@ -992,7 +1008,9 @@ def _stepwise(fn: Any, x: Any) -> Tensor:
 
 
 def _zero_vjp(g, y, args, saved, needs, xp):
-    return (g * 0,)
+    # exact zeros, as torch: g * 0 would turn an inf or NaN upstream gradient into NaN
+    data = xp.data(g)
+    return (xp.constant(backend.namespace_of(data).zeros(data.shape, data.dtype)),)
 
 
 def sign(x: Any) -> Tensor:
@@ -1255,8 +1273,8 @@ def nan_to_num(x: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None)
     tensor's real and imaginary parts are replaced separately, as in torch."""
     x = _lift(x)
     d = x.array
-    if d.dtype.kind not in "fc":
-        return x
+    if d.dtype.kind not in "fc":  # nothing to replace, but a new tensor all the same (torch copies)
+        return clone(x)
     info = np.finfo(d.dtype)  # a complex dtype's finfo is its parts' (float32's for complex64)
     posinf, neginf = info.max if posinf is None else posinf, info.min if neginf is None else neginf
     if d.dtype.kind == "f":

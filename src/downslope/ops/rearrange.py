@@ -292,6 +292,8 @@ def repeat(x: Any, *sizes: Any) -> Tensor:
         raise InvalidValueError(
             f"repeat: the number of repeats ({len(reps)}) can not be smaller than the number of dims ({x.ndim})"
         )
+    if not reps:  # a 0-d tensor repeated by (): a copy, as torch (an empty index would give a view)
+        return clone(x)
     lead = len(reps) - x.ndim
     x = reshape(x, (1,) * lead + x.shape)
     grids = np.ix_(*[np.tile(np.arange(n), int(r)) for n, r in zip(x.shape, reps)])  # host: from shapes (see pad)

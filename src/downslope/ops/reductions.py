@@ -712,7 +712,8 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
         return reshape(prod(flat, 0, dtype=dtype), ())
     d = _dim(dim, x.ndim, "prod")
     if x.ndim == 0:  # integers and booleans as int64 unless a dtype is asked for, as the n-d result
-        return astype(x, backend.int64) if dtype is None and x.array.dtype.kind in "iub" else clone(x)
+        widen = dtype is None and x.array.dtype.kind in "iub" and x.array.dtype != backend.int64
+        return astype(x, backend.int64) if widen else clone(x)  # never x itself (astype would return it)
     keep = bool(keepdim)  # host: a Python flag
     if x.array.dtype == _HALF:  # a float16 running product over- or underflows where the result need not
         with np.errstate(over="ignore", under="ignore"):  # inf or 0, as torch (which does not warn)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import backend, jit_gate
 from ..backend import namespace_of
-from ..tensor import Tensor, record_op, wrap_array
+from ..tensor import Tensor, _conv_buffers, _over_conv_buffer, record_op, wrap_array
 from .indexing import _getitem_vjp, _open_grid, _take_along
 from .operands import _dim, _lift, _lift_float
 from .pointwise import astype, clone
@@ -63,6 +63,16 @@ def _reversed_running_sum(g: Any, d: int) -> Any:
     return _running(np.cumsum, g[rev], d)[rev]
 
 
+def _in_c_order(out: Any, x: Tensor) -> Any:
+    """``out``, a scan of ``x``, in C order as torch returns its scans: NumPy follows a transposed or
+    permuted input's order, so a reshape of the result would copy where torch's is a view. A copy only
+    where NumPy chose another order; a convolution's channel-major output keeps its layout, which
+    the layers after it keep."""
+    if out.ndim < 2 or out.flags.c_contiguous or (_conv_buffers and _over_conv_buffer(x.array)):
+        return out
+    return namespace_of(out).ascontiguousarray(out)
+
+
 def _running(fn: Any, a: Any, d: int) -> Any:
     """``fn`` (np.cumsum or np.cumprod) of ``a`` along ``d``, accumulated as torch's and rounded once."""
     if fn is np.cumsum and type(a) is np.ndarray:  # host: the compiled kernel takes host arrays only
@@ -79,9 +89,9 @@ def _running(fn: Any, a: Any, d: int) -> Any:
 def _zero_d_running(x: Tensor, dtype: Any) -> Tensor:
     """cumsum/cumprod of a 0-d tensor: the value itself, integers and booleans as int64 unless a dtype
     is asked for (as torch, and as the n-d results)."""
-    if dtype is None and x.array.dtype.kind in "iub":
+    if dtype is None and x.array.dtype.kind in "iub" and x.array.dtype != backend.int64:
         return astype(x, backend.int64)
-    return clone(x)
+    return clone(x)  # astype returns an int64 input itself; the result must not alias it
 
 
 # inf - inf, overflow: NaN or inf as torch, which does not warn (NumPy would, from its own module)
@@ -105,7 +115,7 @@ def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     if out.dtype != x.array.dtype and (dtype is not None or out.dtype.kind in "ub"):
         # NumPy widens small integers (uint8 -> uint64); torch keeps the dtype asked for, else int64
         out = out.astype(x.array.dtype if dtype is not None else backend.int64)
-    return record_op(out, (x,), _cumsum_vjp, d)
+    return record_op(_in_c_order(out, x), (x,), _cumsum_vjp, d)
 
 
 def _cumsum_vjp(g, y, args, saved, needs, xp):
@@ -130,7 +140,7 @@ def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     d = _dim(dim, x.ndim, "cumprod")
     if x.ndim == 0:
         return _zero_d_running(x, dtype)
-    out = _running(np.cumprod, x.array, d)  # float16 would over- or underflow: wider, as torch
+    out = _in_c_order(_running(np.cumprod, x.array, d), x)  # float16 would over- or underflow: wider, as torch
     if x.array.dtype.kind not in "fc":  # integers and booleans: int64 (or the dtype asked for), no gradient
         return wrap_array(out.astype(np.int64 if dtype is None else x.array.dtype))
     return record_op(out, (x,), _cumprod_vjp, d)
@@ -203,7 +213,7 @@ def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
         )
     compiled = _compiled_extreme_index(a, better is np.maximum)
     if compiled is not None:  # the kernel wrote the values too: no second pass to pick them
-        idx, values = (np.moveaxis(part, -1, d) for part in compiled)
+        idx, values = (_in_c_order(np.moveaxis(part, -1, d), x) for part in compiled)
         picked = record_op(values, (x,), _getitem_vjp, (_open_grid(idx, d), True))
         return getattr(return_types, name)(picked, wrap_array(idx))
     # Element k takes over when it is at least the running extreme before it, or NaN (torch's rule, so
@@ -217,8 +227,11 @@ def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
         took |= xp.isnan(a)
     positions = xp.arange(a.shape[-1], dtype=np.int64)
     idx = np.maximum.accumulate(xp.where(took, positions, 0), axis=-1)
-    idx = np.moveaxis(idx, -1, d)
-    return getattr(return_types, name)(_take_along(x, idx, d), wrap_array(idx))
+    idx = _in_c_order(np.moveaxis(idx, -1, d), x)
+    values = _take_along(x, idx, d)
+    if not values.array.flags.c_contiguous:  # a fresh gather: laid out anew in C order (see _in_c_order)
+        values.array = _in_c_order(values.array, x)
+    return getattr(return_types, name)(values, wrap_array(idx))
 
 
 def _compiled_extreme_index(a: Any, take_max: bool) -> Any:
@@ -259,7 +272,7 @@ def logcumsumexp(x: Any, dim: int) -> Tensor:
     """
     x = x if isinstance(x, Tensor) and x.array.dtype.kind == "c" else _lift_float(x)
     d = _dim(dim, x.ndim, "logcumsumexp")
-    return record_op(_log_running_sum(x.array, d), (x,), _logcumsumexp_vjp, d)
+    return record_op(_in_c_order(_log_running_sum(x.array, d), x), (x,), _logcumsumexp_vjp, d)
 
 
 def _log_running_sum(a: Any, d: int) -> Any:

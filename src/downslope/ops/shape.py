@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import as_array, index_value
+from ..backend import as_array, index_value, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ..graph import _sum_to_array
 from ..tensor import (
@@ -18,12 +18,13 @@ from ..tensor import (
     _alias,
     _conv_buffers,
     _conv_layout,
+    _over_conv_buffer,
     _root_buffer,
     record_op,
     relayout_if_unshared,
     wrap_array,
 )
-from .operands import _builtin_all, _builtin_any, _builtin_max, _dim, _lift, _norm_axes, result_dtype
+from .operands import _builtin_all, _builtin_any, _builtin_max, _builtin_sum, _dim, _lift, _norm_axes, result_dtype
 from .pointwise import astype, clone
 
 
@@ -259,6 +260,10 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
         out = np.broadcast_to(x.array, shape)
     except ValueError:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    if out.size == x.array.size and out.size:
+        # nothing repeats (the same shape, or new dims of size 1): a plain view that in-place ops write
+        # through, as torch's expand; NumPy's broadcast views are read-only whatever they repeat
+        out = x.array.reshape(shape)
     return _alias(record_op(out, (x,), _broadcast_to_vjp), x)
 
 
@@ -297,11 +302,35 @@ def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None
         a = 0
     a = _dim(a, ts[0].ndim, "concatenate")
     try:
-        out = np.concatenate([t.array for t in ts], axis=a)
+        out = _joined(np.concatenate, ts, a, a)
     except ValueError:
         raise ShapeError(_concatenate_mismatch(ts, a)) from None
     bounds = tuple(itertools.accumulate((t.shape[a] for t in ts), initial=0))  # plain ints: nothing to free
     return record_op(out, tuple(ts), _concatenate_vjp, (a, bounds))
+
+
+def _joined(join: Any, ts: Sequence[Tensor], axis: int, along: int | None) -> Any:
+    """``join`` (np.concatenate along an existing dim ``along``, or np.stack: None) of ``ts``' arrays
+    along ``axis``, in C order as torch's cat and stack return it: NumPy keeps another order where its
+    inputs share one (transposed, permuted or expanded inputs), so a reshape of the result would copy
+    where torch's is a view. Written into a C-order buffer (no second copy); the inputs' order is kept
+    for a convolution's channel-major outputs, whose layout the layers after it keep (a U-Net's skip
+    join), and for C-ordered inputs (NumPy's result is then in C order already)."""
+    arrays = [t.array for t in ts]
+    if _builtin_all(arr.flags.c_contiguous for arr in arrays) or (
+        _conv_buffers and _builtin_any(_over_conv_buffer(arr) for arr in arrays)
+    ):
+        return join(arrays, axis=axis)
+    first = arrays[0]
+    if first.ndim == 0 or _builtin_any(arr.ndim != first.ndim or arr.dtype != first.dtype for arr in arrays):
+        return join(arrays, axis=axis)  # NumPy's own error (or promotion) for these
+    shape = list(first.shape)
+    if along is None:
+        shape.insert(axis, len(arrays))
+    else:
+        shape[along] = _builtin_sum(arr.shape[along] for arr in arrays)
+    out = namespace_of(first).empty(tuple(shape), dtype=first.dtype)
+    return join(arrays, axis=axis, out=out)
 
 
 def _concatenate_mismatch(ts: list[Tensor], a: int) -> str:
@@ -357,7 +386,7 @@ def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> T
     if len({t.shape for t in ts}) != 1:
         raise ShapeError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
     a = _dim(a, ts[0].ndim + 1, "stack")
-    out = np.stack([t.array for t in ts], axis=a)
+    out = _joined(np.stack, ts, a, None)
     return record_op(out, tuple(ts), _stack_vjp, a)
 
 

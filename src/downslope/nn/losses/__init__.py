@@ -38,6 +38,7 @@ from .classification import (
     nll_loss,
 )
 from .ctc import CTCLoss, ctc_loss
+from .linear_cross_entropy import LinearCrossEntropyLoss, LinearCrossEntropyOptions, linear_cross_entropy
 from .margin import (
     CosineEmbeddingLoss,
     HingeEmbeddingLoss,
@@ -117,4 +118,7 @@ __all__ = [
     "TripletMarginWithDistanceLoss",
     "ctc_loss",
     "CTCLoss",
+    "linear_cross_entropy",
+    "LinearCrossEntropyLoss",
+    "LinearCrossEntropyOptions",
 ]

@@ -236,12 +236,14 @@ def multi_margin_loss(
     xp = namespace_of(x.array)
     rows = xp.arange(n)
     picked = ops.unsqueeze(x[rows, t], 1)
-    hinge = ops.relu(margin - picked + x)
+    others = xp.ones((n, c), dtype=bool)
+    others[rows, t] = False  # the target class itself does not count
+    # masked before the hinge, not multiplied after it: at an infinite x[y] the target's own term is
+    # inf - inf = NaN, and NaN * 0 would spread it to the loss (torch gives 0 or inf there)
+    hinge = ops.relu(ops.where(others, margin - picked + x, 0.0))
     if p == 2:
         hinge = hinge * hinge
-    others = xp.ones((n, c), dtype=x.array.dtype)
-    others[rows, t] = 0  # the target class itself does not count
-    per_class = hinge * others
+    per_class = hinge
     if weight is not None:
         per_class = per_class * array_like(weight, x.array, x.array.dtype)[t][:, None]
     loss = ops.sum(per_class, 1) / c

@@ -218,7 +218,9 @@ def gaussian_nll_loss(
     if is_host(v.array) and np.any(v.array < 0):  # a value check: on a device it would synchronise
         raise ArgumentError("gaussian_nll_loss: var has negative entries")
     x, y = _broadcast_pair(x, target, "gaussian_nll_loss", promote="result")
-    floor = np.maximum(v.array, eps) - v.array  # added as a constant, so the gradient reaches var unchanged
+    # added as a constant, so the gradient reaches var unchanged; 0 where var >= eps (not max(var, eps) - var,
+    # which is inf - inf = NaN at var = inf, where torch's loss is inf and its gradients finite)
+    floor = namespace_of(v.array).where(v.array < eps, eps - v.array, 0)
     v = v + floor.astype(x.array.dtype)
     loss = 0.5 * (ops.log(v) + (x - y) ** 2 / v)
     if full:

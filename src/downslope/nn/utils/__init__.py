@@ -25,6 +25,7 @@ from ... import ops
 from ...backend import namespace_of, real_of
 from ...devices import device_of, to_device, to_host
 from ...errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, StateError
+from ...graph import no_grad
 from ...row_grads import rows_of
 from ...tensor import Tensor, wrap_array
 from .._arrays import array_like
@@ -488,17 +489,20 @@ def spectral_norm(
     module.register_buffer(name + "_u", wrap_array(u))
     module.register_buffer(name + "_v", wrap_array(v))
 
-    def recompute(mod: Any, args: Any) -> None:
+    def compute(mod: Any, power_iteration: bool) -> Tensor:
         w = mod._parameters[name + "_orig"]
         u_buf, v_buf = mod._buffers[name + "_u"], mod._buffers[name + "_v"]
-        matrix = w.array.transpose(order).reshape(height, -1)
-        if mod.training:  # power iteration, outside the graph, updating the buffers in place
+        if power_iteration:  # outside the graph, updating the buffers in place
+            matrix = w.array.transpose(order).reshape(height, -1)
             for _ in range(n_power_iterations):
                 v_buf.array[...] = _normalize(matrix.T @ u_buf.array, eps)
                 u_buf.array[...] = _normalize(matrix @ v_buf.array, eps)
         w_mat = ops.reshape(ops.permute(w, order), (height, -1))
         sigma = ops.sum(ops.matmul(w_mat, wrap_array(v_buf.array.copy())) * wrap_array(u_buf.array.copy()))
-        object.__setattr__(mod, name, w / sigma)
+        return w / sigma
+
+    def recompute(mod: Any, args: Any) -> None:
+        object.__setattr__(mod, name, compute(mod, mod.training))
 
     recompute(module, ())
     handle = module.register_forward_pre_hook(recompute)
@@ -534,6 +538,9 @@ def spectral_norm(
         module._register_state_dict_hook(save_version),
         module._register_load_state_dict_pre_hook(convert_old),
     )
+    # read by remove_spectral_norm, which must see the current <name>_orig (a step or a load may have
+    # changed it since the last forward)
+    module.__dict__.setdefault("_spectral_norm_compute", {})[name] = compute
     return module
 
 
@@ -562,7 +569,11 @@ def remove_spectral_norm(module: Any, name: str = "weight") -> Any:
         raise ArgumentError(f"remove_spectral_norm: {name!r} of {type(module).__name__} is not spectrally normalized")
     for handle in hooks.pop(name):  # the forward pre-hook and the state dict hooks
         handle.remove()
-    value = module.__dict__.pop(name).array.copy()
+    compute = module.__dict__.get("_spectral_norm_compute", {}).pop(name, None)
+    stale = module.__dict__.pop(name)
+    # as torch: weight_orig / (u . W v) from the current weight_orig, u and v, with no power iteration
+    with no_grad():
+        value = (stale if compute is None else compute(module, False)).array.copy()
     delattr(module, name + "_orig")
     delattr(module, name + "_u")
     delattr(module, name + "_v")
@@ -570,5 +581,15 @@ def remove_spectral_norm(module: Any, name: str = "weight") -> Any:
     return module
 
 
-# PyTorch's module path torch.nn.utils.clip_grad, imported last: it re-exports the functions above
+# PyTorch's module paths torch.nn.utils.clip_grad, .convert_parameters and .fusion, imported last: they
+# re-export the functions above (and .memory_format)
 from . import clip_grad as clip_grad  # noqa: E402
+from . import convert_parameters as convert_parameters  # noqa: E402
+from . import fusion as fusion  # noqa: E402
+from . import memory_format as memory_format  # noqa: E402
+from .memory_format import (  # noqa: E402
+    convert_conv2d_weight_memory_format as convert_conv2d_weight_memory_format,
+)
+from .memory_format import (  # noqa: E402
+    convert_conv3d_weight_memory_format as convert_conv3d_weight_memory_format,
+)

@@ -34,7 +34,7 @@ from ...tensor import Tensor, wrap_array
 from .._arrays import array_like, array_of, is_host
 
 __all__ = ["PackedSequence", "pad_sequence", "pack_padded_sequence", "pad_packed_sequence", "pack_sequence",
-           "unpad_sequence", "unpack_sequence"]  # fmt: skip
+           "unpad_sequence", "unpack_sequence", "invert_permutation"]  # fmt: skip
 
 
 class _PackedFields(NamedTuple):
@@ -189,6 +189,24 @@ def _check_fields(data: Any, batch_sizes: Any, sorted_indices: Any) -> None:
             raise ShapeError(
                 f"PackedSequence: sorted_indices must be a 1-D tensor of the {batch} batch positions, got {shown}"
             )
+
+
+def invert_permutation(permutation: Tensor | None) -> Tensor | None:
+    """The inverse of ``permutation`` (a 1-D tensor of indices), or None for None: what turns a
+    :class:`PackedSequence`'s ``sorted_indices`` into its ``unsorted_indices``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils.rnn import invert_permutation
+        >>> invert_permutation(ds.tensor([2, 0, 1])).tolist()
+        [1, 2, 0]
+    """
+    if permutation is None:
+        return None
+    if not isinstance(permutation, Tensor) or permutation.ndim != 1 or permutation.array.dtype.kind not in "iu":
+        shown = getattr(permutation, "shape", type(permutation).__name__)
+        raise ArgumentTypeError(f"invert_permutation: expected a 1-D tensor of integer indices, got {shown}")
+    return _invert_permutation(permutation)
 
 
 def _invert_permutation(permutation: Tensor) -> Tensor:
