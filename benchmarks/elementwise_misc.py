@@ -1,7 +1,8 @@
 """Speed against PyTorch, one thread each, of the ops whose NumPy calls are scalar loops: float32 fmod,
 remainder (by a tensor and by a number), floor_divide, div(rounding_mode="floor"), logaddexp, nextafter
 and sign on two 512x512 tensors, and cummax / cummin (forward, and forward with backward) and gather
-(forward, and forward with backward) along dim 1 of a 512x512 tensor with a 512x512 index.
+(forward, and forward with backward) along dim 1 of a 512x512 tensor with a 512x512 index; huber_loss
+and smooth_l1_loss (forward with backward, mean) of two 512x512 tensors.
 
 Peers run in one process on the same data, interleaved slice by slice (the order rotating), so a
 burst of load from other jobs hits both alike; each line is the median over slices of CPU time per
@@ -39,6 +40,8 @@ OPS: dict[str, tuple[Callable[[Any, Any, Any, Any], Any], bool]] = {
     "cummax fwd+bwd": (lambda lib, x, y, i: lib.cummax(x, 1)[0], True),
     "gather": (lambda lib, x, y, i: lib.gather(x, 1, i), False),
     "gather fwd+bwd": (lambda lib, x, y, i: lib.gather(x, 1, i), True),
+    "huber_loss fwd+bwd": (lambda lib, x, y, i: lib.nn.functional.huber_loss(x, y, delta=0.5), True),
+    "smooth_l1_loss fwd+bwd": (lambda lib, x, y, i: lib.nn.functional.smooth_l1_loss(x, y, beta=0.5), True),
 }
 
 

@@ -8,7 +8,8 @@ mean squared output; the example's L-BFGS is left out (it calls the same closure
 
 Then a packed batch through a sequence layer: a BiLSTM and a BiGRU (64 -> 128 units, float32,
 batch 32 of lengths 10..40, ``pack_padded_sequence(enforce_sorted=False)``), inference under
-no_grad and forward+backward, beside the same layer on the padded batch unpacked. Target: the
+no_grad and forward+backward, beside the same layer on the padded batch unpacked; and an LSTM with a
+projection (LSTM(32, 64, proj_size=16), T=50, batch 16, float32, forward+backward). Target: the
 packed inference <= 1.0x PyTorch's (the packed batch runs the fused sequence kernels with a
 per-step count of active rows, within about 1.1x of the unpacked batch).
 
@@ -119,6 +120,34 @@ def main() -> None:
         f"{med['downslope']['cpu'] / med['torch']['cpu']:.2f} CPU"
     )
     packed_sequences(args.quick)
+    projected_lstm(args.quick)
+
+
+def projected_lstm(quick: bool) -> None:
+    """LSTM(32, 64, proj_size=16) forward+backward against PyTorch's (the step-by-step path, each step
+    the fused cell plus the projection)."""
+    import warnings
+
+    import torch
+
+    import downslope as ds
+
+    x = np.random.default_rng(0).standard_normal((50, 16, 32)).astype(np.float32)
+    theirs = torch.nn.LSTM(32, 64, proj_size=16)
+    ours = ds.nn.LSTM(32, 64, proj_size=16)
+    ours.load_state_dict({k: ds.from_numpy(v.detach().numpy().copy()) for k, v in theirs.state_dict().items()})
+    xt, xd = torch.from_numpy(x).requires_grad_(True), ds.from_numpy(x).requires_grad_(True)
+
+    def train_t() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # projections are not supported with oneDNN: torch's default path
+            theirs(xt)[0].sum().backward()
+
+    def train_d() -> None:
+        ours(xd)[0].sum().backward()
+
+    slices, steps = (2, 1) if quick else (15, 3)
+    show_ratio("LSTM 32->64 proj 16, T=50 B=16 fwd+bwd", interleaved({"torch": train_t, "downslope": train_d}, slices, steps), 44, "ms")  # fmt: skip
 
 
 def packed_sequences(quick: bool) -> None:

@@ -75,6 +75,8 @@ def lstm_cell(
     x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None
 ) -> Tensor:
     """One LSTM step on ``x`` (N, I), ``h`` and ``c`` (N, H); returns ``[h', c']`` packed as (2, N, H).
+    ``h`` may be smaller than ``c`` (N, P): the projected state of an LSTM with ``proj_size``, whose
+    projection the caller applies to the returned ``o * tanh(c')`` (still (N, H)).
 
     Example:
         >>> import downslope as ds
@@ -84,7 +86,7 @@ def lstm_cell(
         (2, 4, 2)
     """
     parents, has_bias = _parents(x, (h, c), (w_ih, w_hh, b_ih, b_hh))
-    size = h.shape[-1]
+    size = c.shape[-1]  # the hidden size (h has the projection's, when there is one)
     gates, gh = _pre_activations(x.array, h.array, w_ih.array, w_hh.array, _array(b_ih), _array(b_hh))
     gates += gh
     i, f, g, o = (gates[k * size : (k + 1) * size] for k in range(4))
@@ -99,7 +101,7 @@ def lstm_cell(
     np.multiply(i, g, out=gh[:size])
     c_new += gh[:size]
     tanh_c = np.tanh(c_new)
-    out = namespace_of(gates).empty((2,) + h.shape, dtype=gates.dtype)
+    out = namespace_of(gates).empty((2,) + c.shape, dtype=gates.dtype)
     np.multiply(o, tanh_c, out=out[0].T)
     np.copyto(out[1].T, c_new)
     return record_op(out, parents, _lstm_cell_vjp, (has_bias, gates, tanh_c))
@@ -110,7 +112,7 @@ def _lstm_cell_vjp(g, y, args, saved, needs, xp):
         return _lstm_cell_vjp_recorded(g, args, needs)
     has_bias, gates, tanh_c = saved
     x, h, c, w_ih, w_hh = args[:5]
-    size = h.shape[-1]
+    size = c.shape[-1]
     i, f, gg, o = (gates[k * size : (k + 1) * size] for k in range(4))
     dh, dc = g[0].T, g[1].T  # (H, N) views, like the gates
     # d(pre-activation) of each gate, block by block, in one gate-major (4H, N) array.
@@ -248,7 +250,7 @@ def _lstm_cell_vjp_recorded(g, args, needs):
 
     x, h, c, w_ih, w_hh = args[:5]
     has_bias = len(args) == 7
-    size = h.shape[-1]
+    size = c.shape[-1]
     gates = F.linear(x, w_ih, args[5] if has_bias else None) + F.linear(h, w_hh, args[6] if has_bias else None)
     s = ops.sigmoid(gates)
     i, f, o = s[..., :size], s[..., size : 2 * size], s[..., 3 * size :]

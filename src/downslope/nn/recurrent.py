@@ -83,6 +83,15 @@ def _gru_step(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | N
     return n + z * (h - n)
 
 
+def _fused_cell_fits(x: Tensor, state: Any, weights: tuple[Any, ...]) -> bool:
+    """Whether the fused LSTM cell can take this step: a (N, I) input, and one dtype for the input, the
+    state and the weights (the cell's arrays meet in place; mixed dtypes go the recorded way)."""
+    if x.ndim != 2 or not isinstance(state, tuple):
+        return False
+    dtype = x.dtype
+    return all(t is None or t.dtype == dtype for t in (*state, *weights))
+
+
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -471,12 +480,20 @@ class RNNBase(Module):
                 state = states[layer * directions + direction]
                 weights = self._weights(layer, direction)
                 w_hr = getattr(self, f"weight_hr_l{layer}{'_reverse' if direction else ''}") if self.proj_size else None
+                w_hr_t = None if w_hr is None else ops.transpose(w_hr, 0, 1)
+                # the LSTM step as the fused cell (one node, its rule written by hand, as LSTMCell runs it)
+                # rather than ~14 recorded ops; with the projection applied after it
+                fused = self.mode == "LSTM" and _fused_cell_fits(steps[0], state, weights)
                 order = range(length - 1, -1, -1) if direction else range(length)
                 outs: list[Tensor] = [None] * length  # type: ignore[list-item]
                 for t in order:
-                    new = self._step(steps[t], state, *weights)
-                    if w_hr is not None:
-                        new = (ops.matmul(new[0], ops.transpose(w_hr, 0, 1)), new[1])
+                    if fused:
+                        both = lstm_cell(steps[t], state[0], state[1], *weights)
+                        new = (both[0], both[1])
+                    else:
+                        new = self._step(steps[t], state, *weights)
+                    if w_hr_t is not None:
+                        new = (ops.matmul(new[0], w_hr_t), new[1])
                     if running is None:
                         state = new
                         outs[t] = state[0] if isinstance(state, tuple) else state

@@ -135,11 +135,61 @@ def huber_loss(
         raise InvalidValueError(f"huber_loss: delta must be positive, got {delta}")  # torch: a RuntimeError
     w = _sample_weight(weight, x, "huber_loss")
     x, t = _broadcast_pair(x, target, "huber_loss", warn=True, reduction=reduction)
-    d = x - t
-    ad = ops.abs(d)
-    loss = ops.where(ad.array < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
-    # weighted, 'mean' is the plain mean of the weighted terms (torch's choice, unlike mse/l1)
-    return _reduce(loss if w is None else loss * w, reduction)
+    delta = float(delta)  # host: a Python number (a NumPy float64 would widen float32 results)
+    if w is not None:
+        # weighted, 'mean' is the plain mean of the weighted terms (torch's choice, unlike mse/l1)
+        return _reduce(_huber_op(x, t, delta, 1.0, "none") * w, reduction)
+    return _huber_op(x, t, delta, 1.0, reduction)
+
+
+def _huber_op(x: Tensor, t: Tensor, delta: float, scale: float, reduction: str, smooth_l1: bool = False) -> Tensor:
+    """scale * huber(x - t, delta), reduced, recorded as one op (x and t share a shape). smooth_l1 with
+    beta is huber with delta = beta, scaled by 1 / beta.
+
+    With c = clip(d, -delta, delta), huber(d) = c (d - c / 2): 0.5 d^2 inside, delta (|d| - delta / 2)
+    outside, inf at an infinite d and NaN at a NaN, as torch's; c is also the gradient (torch's rule,
+    +-delta at +-inf), so it is kept for backward and the forward needs no branch masks."""
+    rule = _smooth_l1_loss_vjp if smooth_l1 else _huber_loss_vjp  # one rule under torch's two node names
+    xp = namespace_of(x.array)
+    d = x.array - t.array
+    c = xp.clip(d, -delta, delta)
+    host = type(d) is np.ndarray
+    if host:  # fewer passes and temporaries over the data
+        e = np.multiply(c, -0.5)
+        e += d
+    else:
+        e = d - 0.5 * c
+    if reduction == "none":
+        loss = np.multiply(c, e, out=e) if host else c * e
+        if scale != 1.0:
+            loss = np.multiply(loss, scale, out=loss) if host else loss * scale
+        return record_op(loss.astype(x.array.dtype, copy=False), (x, t), rule, (delta, scale, c))
+    if host:
+        wide = np.float32 if d.dtype == np.float16 else None  # float16 sums in float32, as torch
+        total = np.vdot(c.astype(wide), e.astype(wide)) if wide else np.vdot(c, e)
+    else:
+        total = xp.sum(c * e)
+    n = d.size
+    if reduction == "mean":
+        scale = scale / n if n else math.nan  # the mean of an empty batch is NaN, as torch's
+    value = xp.asarray(total * scale, dtype=x.array.dtype)
+    return record_op(value, (x, t), rule, (delta, scale, c))
+
+
+def _huber_loss_vjp(g, y, args, saved, needs, xp):
+    # the gradient is c = clip(d, -delta, delta): d inside, +-delta outside (also at +-inf, where a
+    # where() over both branches would make 0 * inf = NaN); NaN stays NaN, as in torch's rule
+    delta, scale, c = saved
+    if xp.differentiable:  # create_graph: a recorded expression, d's derivative 1 inside, 0 outside
+        d = args[0] - args[1]
+        c = xp.where(namespace_of(c).abs(c) < delta, d, delta * xp.sign(d))
+    gd = c * (g * scale)
+    return (gd if needs[0] else None, -gd if needs[1] else None)
+
+
+def _smooth_l1_loss_vjp(g, y, args, saved, needs, xp):
+    """huber's rule (the loss is huber scaled by 1 / beta), under torch's node name SmoothL1LossBackward0."""
+    return _huber_loss_vjp(g, y, args, saved, needs, xp)
 
 
 def smooth_l1_loss(
@@ -155,12 +205,10 @@ def smooth_l1_loss(
     if beta < 0:
         raise InvalidValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")  # torch: a RuntimeError
     x, t = _broadcast_pair(x, target, "smooth_l1_loss", warn=True, reduction=reduction, promote="types")
-    d = x - t
-    ad = ops.abs(d)
     if beta == 0:
-        return _reduce(ad, reduction)
-    loss = ops.where(ad.array < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
-    return _reduce(loss, reduction)
+        return _reduce(ops.abs(x - t), reduction)
+    beta = float(beta)  # host: a Python number (a NumPy float64 would widen float32 results)
+    return _huber_op(x, t, beta, 1.0 / beta, reduction, smooth_l1=True)
 
 
 def poisson_nll_loss(
