@@ -121,3 +121,23 @@ def test_message_says_what_to_cast() -> None:
         ds.nn.LayerNorm(3)(ds.from_numpy(np.ones((2, 3))))
     with pytest.raises(DTypeError, match=r"batch_norm: expected a floating-point input, got int64"):
         ds.nn.BatchNorm2d(2)(ds.from_numpy(np.ones((2, 2, 3, 3), np.int64)))
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("shape", [(8, 6), (2, 6, 4, 4)])
+def test_a_half_batch_norm_takes_half_input_as_torch(shape: tuple[int, ...], train: bool) -> None:
+    """A module.half() BatchNorm normalizes float16 input in float32 with its float16 running statistics
+    (the float32 inner call must not meet the dtype check meant for callers)."""
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float16)
+    module = torch.nn.BatchNorm1d(6) if len(shape) == 2 else torch.nn.BatchNorm2d(6)
+    ours = (ds.nn.BatchNorm1d(6) if len(shape) == 2 else ds.nn.BatchNorm2d(6)).half()
+    module = module.half()
+    for m in (module, ours):
+        m.train(train)
+    got = ours(ds.tensor(x))
+    want = module(torch.tensor(x))
+    assert got.dtype == ds.float16
+    np.testing.assert_allclose(
+        got.detach().numpy().astype(np.float32), want.detach().numpy().astype(np.float32), atol=2e-3
+    )
+    np.testing.assert_allclose(ours.running_mean.numpy(), module.running_mean.numpy(), atol=1e-3)

@@ -106,9 +106,33 @@ def batch_norm(
     )
     if training and not eps > 0:  # 1/sqrt(0 + 0) on any constant channel; torch refuses it up front
         raise ArgumentError(f"batch_norm: eps must be positive during training, but got {eps}")
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, n_ch)
+
+
+def _batch_norm(
+    x: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+    n_ch: int,
+) -> Tensor:
+    """:func:`batch_norm` after its checks (float16 input comes back here as float32 with its float16
+    running statistics, which the dtype check would refuse from a caller)."""
     if x.array.dtype == _HALF:  # in float32, rounded once (the running statistics keep their dtype)
-        wide = batch_norm(
-            ops.astype(x, np.float32), running_mean, running_var, _widen(weight), _widen(bias), training, momentum, eps
+        wide = _batch_norm(
+            ops.astype(x, np.float32),
+            running_mean,
+            running_var,
+            _widen(weight),
+            _widen(bias),
+            training,
+            momentum,
+            eps,
+            n_ch,
         )
         return ops.astype(wide, _HALF)
     use_batch_stats = training or running_mean is None or running_var is None
