@@ -4,6 +4,8 @@ returns contiguous, and the convolution-layout notion kept to convolution output
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -223,3 +225,23 @@ def test_cdist_and_pdist_p0_propagate_nan():
         A, B = m.tensor(a, dtype=m.float32), m.tensor(b, dtype=m.float32)
         res.append((m.cdist(A, B, p=0).tolist(), m.nn.functional.pdist(A, p=0).tolist()))
     np.testing.assert_equal(res[0], res[1])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda M, a: M.tensor(a)[0].expand(2, 3, 4),  # repeated elements (a stride of 0)
+        lambda M, a: M.tensor(a)[:, None, None, :].expand(3, 1, 4, 4),  # an attention mask's expansion
+        lambda M, a: M.tensor(a)[:, ::2],  # gaps between the elements
+        lambda M, a: M.tensor(a).reshape(2, 2, 3).permute(2, 0, 1),  # dense, permuted: its order kept
+        lambda M, a: M.tensor(a).t(),
+    ],
+)
+def test_a_cast_lays_its_output_out_as_torch(make: Any) -> None:
+    """A cast keeps a dense input's layout and makes anything else contiguous, as torch's: NumPy's
+    order='K' followed an expanded input's zero strides (view(-1) then refused, reshape copied)."""
+    a = np.arange(12).reshape(3, 4)
+    want = make(torch, a).float()
+    got = make(ds, a).float()
+    assert got.stride() == want.stride() and got.is_contiguous() == want.is_contiguous()
+    np.testing.assert_array_equal(got.numpy(), want.numpy())

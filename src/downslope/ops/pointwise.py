@@ -41,11 +41,24 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
         from .complex import to_real
 
         return to_real(x, target)
-    out = record_op(x.array.astype(target), (x,), _astype_vjp, x.array.dtype)
+    a = x.array
+    out = record_op(a.astype(target, order="K" if _dense(a) else "C"), (x,), _astype_vjp, a.dtype)
     if out.requires_grad and target.kind not in "fc":
         out._vjp, out._parents, out._needs = None, (), None  # a leaf first: only a leaf's flag may be cleared
         out.requires_grad = False
     return out
+
+
+def _dense(a: Any) -> bool:
+    """Whether ``a``'s elements fill its memory with none repeated (a permutation of a contiguous block):
+    torch's casts keep such an input's layout and make anything else (an expanded input, a strided slice)
+    contiguous, where NumPy's order='K' would follow the input's strides, repeats and gaps included."""
+    if a.flags.c_contiguous:
+        return True
+    shape, strides = a.shape, a.strides
+    if any(n > 1 and st == 0 for n, st in zip(shape, strides)):
+        return False
+    return sum((n - 1) * abs(st) for n, st in zip(shape, strides)) + a.itemsize == a.size * a.itemsize
 
 
 def _astype_vjp(g, y, args, saved, needs, xp):
