@@ -103,8 +103,8 @@ def test_mode_auto_takes_the_direction_from_the_metrics_fit_computes():
     def train(metric, monitor):  # type: ignore[no-untyped-def]
         stopper = EarlyStopping(monitor=monitor, patience=100)
         target = StopAtTarget(monitor, 2.0)
-        # no trainer yet: no metric of that name is known, and History's whole-name rule knows neither
-        assert stopper.mode == target.mode == "min"
+        # no trainer yet: only the name speaks (History's rule: 'hits' says nothing, an accuracy's ending does)
+        assert stopper.mode == target.mode == ("max" if monitor.endswith("accuracy") else "min")
         model = nn.Linear(1, 1)
         history = ds.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, 2 * x), (x, 2 * x),
                          epochs=2, metrics=[metric], callbacks=[stopper, target], verbose=0, seed=0)  # fmt: skip

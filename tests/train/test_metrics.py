@@ -105,11 +105,11 @@ def test_metric_objects_carry_direction_and_whether_they_are_sample_means():
 def test_greater_is_better_reads_the_metric_then_its_name():
     assert M.greater_is_better("val_accuracy") and M.greater_is_better("r2") and M.greater_is_better("top5_accuracy")
     assert not M.greater_is_better("val_loss") and not M.greater_is_better("mse")
-    # A name fit does not compute is read as a whole name, as History reads it (auc, f1_macro are
-    # maximized); a part of a name says nothing ('balanced_acc', 'brier_score' are minimized), nor does
-    # a name no list knows (a learning rate, a user's column).
+    # A name fit does not compute is read as History reads it (auc, f1_macro are maximized, and so is a
+    # name ending as an accuracy: 'balanced_acc'); a word inside a name says nothing ('brier_score' is
+    # minimized), nor does a name no list knows (a learning rate, a user's column).
     assert M.greater_is_better("val_auc") and M.greater_is_better("val_f1_macro")
-    assert not M.greater_is_better("val_balanced_acc") and not M.greater_is_better("val_brier_score")
+    assert M.greater_is_better("val_balanced_acc") and not M.greater_is_better("val_brier_score")
     assert not M.greater_is_better("lr") and not M.greater_is_better("val_thing")
 
     def balanced_acc(preds, target):

@@ -37,8 +37,9 @@ HIGHER_IS_BETTER_NAMES = frozenset(
 
 def higher_is_better_name(monitor: str) -> bool:
     """Whether the logged quantity ``monitor`` is better when larger, by its name alone: one of
-    :data:`HIGHER_IS_BETTER_NAMES` (or ``top<k>_accuracy``) after a ``val_`` prefix is removed; any
-    other name (the loss, an error, a name this list does not know) is better when smaller.
+    :data:`HIGHER_IS_BETTER_NAMES`, or a name ending in ``accuracy``, ``_acc`` or ``_auc``, after a ``val_``
+    prefix is removed; any other name (the loss, an error, a name this rule does not know) is better
+    when smaller.
 
     Example:
         >>> higher_is_better_name("val_accuracy"), higher_is_better_name("val_brier_score")
@@ -47,7 +48,9 @@ def higher_is_better_name(monitor: str) -> bool:
     base = monitor.lower().removeprefix("val_")
     if base in HIGHER_IS_BETTER_NAMES:
         return True
-    return base.startswith("top") and base.endswith("_accuracy") and base[3:-9].isdigit()
+    # a name that ends as an accuracy or an AUC is one (top_5_accuracy, balanced_acc, my_accuracy, val_pr_auc),
+    # as Keras 2 read them; such a word elsewhere in a name says nothing ('auc_loss', 'accuracy_drop')
+    return base.endswith(("accuracy", "_acc", "_auc"))
 
 
 class History:
