@@ -167,7 +167,9 @@ def _optimized_module() -> Any:
             try:
                 return len(self._orig_mod)
             except TypeError:
-                raise TypeError(f"{type(self._orig_mod).__name__} does not support len()") from None
+                from .errors import ArgumentTypeError
+
+                raise ArgumentTypeError(f"{type(self._orig_mod).__name__} does not support len()") from None
 
         def __dir__(self) -> list[str]:
             own = list(dir(self._orig_mod))
