@@ -523,13 +523,7 @@ def _log_normal(v):
     halve = mantissa > _SQRT2_MANTISSA  # m in [sqrt(2)/2, sqrt(2)): above sqrt(2) the exponent goes up one
     k = np.float64(np.int64(bits >> _EXPONENT_SHIFT) - 1023) + (1.0 if halve else 0.0)
     m = np.uint64(mantissa | (_HALF_BITS if halve else _ONE_BITS)).view(np.float64)
-    f = m - 1.0
-    hfsq = 0.5 * f * f
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    r = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7))) + w * (_LG2 + w * (_LG4 + w * _LG6))
-    return k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
+    return _log_of_parts(m, k)
 
 
 @_inline
