@@ -690,3 +690,12 @@ def test_a_save_sweeps_the_temporary_files_of_killed_saves_of_that_target_only(t
     ds.save({"w": np.ones(2, np.float32)}, tmp_path / "w.ds")
     left = {p.name for p in tmp_path.iterdir()}
     assert {name for name, kept in names.items() if kept} | {young.name, "w.ds"} == left
+
+
+def test_an_npz_archive_is_named_as_numpys_by_load(tmp_path):
+    from downslope.errors import CheckpointError
+
+    npz = tmp_path / "a.npz"
+    np.savez(npz, x=np.ones(3), y=np.zeros(2))
+    with pytest.raises(CheckpointError, match=r"is a NumPy \.npz archive \(arrays x\.npy, y\.npy\).*np\.load"):
+        ds.load(npz)

@@ -780,6 +780,12 @@ def _read_checkpoint(source: Any, name: str) -> Any:
             if "meta.json" not in members or "meta.sha256" not in members:
                 if any(member.endswith("data.pkl") for member in members):
                     raise CheckpointError(f"load: {name} is a PyTorch checkpoint (torch.save); {_FROM_TORCH}")
+                if members and all(member.endswith(".npy") for member in members):
+                    raise CheckpointError(
+                        f"load: {name} is a NumPy .npz archive (arrays {', '.join(sorted(members)[:3])}"
+                        f"{', ...' if len(members) > 3 else ''}), not a downslope checkpoint: read it with np.load "
+                        "(ds.tensor(np.load(path)['name']))"
+                    )
                 raise CheckpointError(f"load: {name} is not a downslope checkpoint (meta.json missing)")
             for member, limit in (("meta.json", MAX_META_BYTES), ("meta.sha256", 64)):
                 if members[member].file_size > limit:

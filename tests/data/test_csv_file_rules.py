@@ -122,3 +122,17 @@ def test_numbers_given_in_memory_are_used_as_they_are(tmp_path, data):
     where, header, rows = table_rows({"flaeche": ["1.5"], "miete": ["2.207"]})
     with pytest.raises(DataError, match="'1.5' is not a number as --decimal ','"):
         encoder.encode_features(header, rows, where)
+
+
+def test_an_unclosed_quote_is_named_with_the_lines_its_cell_swallowed(tmp_path):
+    from downslope.data.csvfile import read_rows
+    from downslope.errors import DataError
+
+    p = tmp_path / "unterminated.csv"
+    p.write_text('a,b,y\n1,"abc,0\n' + "".join(f"{i},{i},{i % 2}\n" for i in range(1, 51)))
+    with pytest.raises(
+        DataError,
+        match=r"unterminated\.csv:2: expected 3 fields .*, got 2; field 2 is a quoted cell "
+        r"running from line 2 to line 52: is a closing quote",
+    ):
+        read_rows(p)

@@ -66,3 +66,26 @@ def test_a_file_without_nul_reads_as_before(tmp_path, reader):
     p.write_bytes(b"a,b,y\n" + _ROWS.encode())
     table, _ = read_csv(p, target="y")
     assert len(table.y) == 40
+
+
+def test_a_file_zero_filled_from_its_first_byte_is_refused_before_it_is_read(tmp_path, reader):
+    # what `truncate -s 2G` or a preallocated file leaves: NULs in every byte lane, not UTF-16/32 text
+    # (which has NULs in some lanes only); the whole 64 MiB would be read before this check existed
+    p = tmp_path / "zeros.csv"
+    with open(p, "wb") as f:
+        f.truncate(64 << 20)
+    assert _refused(p).startswith(f"{p}:1:1:")
+
+
+def test_a_short_text_head_then_zeros_is_refused_at_the_first_nul(tmp_path, reader):
+    p = tmp_path / "d.csv"
+    p.write_bytes(b"a,b,y\n1,2,0\n" + b"\x00" * 100)
+    assert _refused(p).startswith(f"{p}:3:1")
+
+
+def test_utf16_text_without_a_byte_order_mark_is_still_left_to_the_encoding_advice(tmp_path, reader):
+    p = tmp_path / "d.csv"
+    p.write_bytes(("a,b,y\n" + _ROWS).encode("utf-16-le"))
+    with pytest.raises(DataError) as caught:
+        read_csv(p, target="y")
+    assert str(caught.value).startswith(f"{p}: the file is UTF-16LE text without a byte-order mark"), str(caught.value)

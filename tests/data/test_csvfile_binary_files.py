@@ -68,3 +68,27 @@ def test_utf16_text_is_still_told_how_to_convert(tmp_path, reader):
     path.write_text("a,b\n1,2\n3,4\n", encoding="utf-16")
     with pytest.raises(DataError, match="UTF-16 text"):
         read_csv(path)
+
+
+def test_random_bytes_are_named_not_text_rather_than_a_legacy_encoding(tmp_path):
+    import numpy as np
+
+    from downslope.data.csvfile import read_rows
+    from downslope.errors import DataError
+
+    p = tmp_path / "garbage.csv"
+    p.write_bytes(np.random.default_rng(0).integers(1, 256, 100_000, dtype=np.uint8).tobytes())
+    with pytest.raises(DataError) as caught:
+        read_rows(p)
+    said = str(caught.value)
+    assert "control characters" in said and "cp1252" not in said, said
+
+
+def test_latin1_text_keeps_the_legacy_encoding_advice(tmp_path):
+    from downslope.data.csvfile import read_rows
+    from downslope.errors import DataError
+
+    p = tmp_path / "d.csv"
+    p.write_bytes("name,y\nJosé,1\nRenée,0\n".encode("cp1252"))
+    with pytest.raises(DataError, match="cp1252"):
+        read_rows(p)

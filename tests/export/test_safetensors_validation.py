@@ -184,3 +184,21 @@ def test_a_tensor_named_twice_in_the_header_is_said_so(tmp_path):
     path.write_bytes(_file(None, bytes(8), raw_header=text))
     with pytest.raises(CheckpointError, match="its header names the tensor 'x' twice"):
         ds.load_safetensors(path)
+
+
+def test_other_formats_are_named_not_read_as_a_header_length(tmp_path):
+    # a ds.save checkpoint (truncated or not), an .npz and an .npy start with bytes that would read as a
+    # header length of tens of gigabytes: the file's format is named instead
+    path = tmp_path / "m.ds"
+    ds.save({"w": ds.ones(3)}, path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="is a zip archive"):
+        ds.load_safetensors(path)
+    npz = tmp_path / "a.npz"
+    np.savez(npz, x=np.ones(3))
+    with pytest.raises(CheckpointError, match="is a zip archive"):
+        ds.load_safetensors(npz)
+    npy = tmp_path / "a.npy"
+    np.save(npy, np.ones(3))
+    with pytest.raises(CheckpointError, match=r"is a NumPy \.npy array"):
+        ds.load_safetensors(npy)

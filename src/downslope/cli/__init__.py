@@ -244,7 +244,7 @@ def _stdout_failed(exc: OSError) -> bool:
 def _memory_advice(exc: MemoryError) -> str:
     """What ran out of memory, told by where the allocation failed: building or running the model (its
     layer sizes named), reading the data, or neither known."""
-    said = f"out of memory ({exc or 'MemoryError'})"
+    said = f"out of memory ({str(exc) or type(exc).__name__})"  # a bare MemoryError() prints as ''
     frames = []
     tb = exc.__traceback__
     while tb is not None:

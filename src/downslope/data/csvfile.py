@@ -255,8 +255,15 @@ def refuse_nul_bytes(p: Path, delimiter: str) -> None:
             head = handle.read(4096)
             # UTF-16/32 text and binary files have NULs throughout: the encoding and binary-file advice
             # that the read gives says what they are, so they are left to it
-            utf16_or_32 = head.startswith((b"\xff\xfe", b"\xfe\xff")) or head.count(b"\x00") > len(head) // 4
-            if utf16_or_32 or binary_file_advice(p, head) is not None or not _utf8_text(head):
+            if head.startswith((b"\xff\xfe", b"\xfe\xff")) or binary_file_advice(p, head) is not None:
+                return
+            wide = _wide_text(head)
+            if wide is not None:  # NULs are valid UTF-8: the read would take the text for one odd column
+                raise DataError(
+                    f"{p}: the file is {wide} text without a byte-order mark, not UTF-8; save it as 'CSV UTF-8' "
+                    f"or convert it: iconv -f {wide} -t UTF-8 '{p}' > converted.csv"
+                )
+            if not _utf8_text(head):
                 return
             handle.seek(0)
             while block := handle.read(1 << 22):
@@ -289,6 +296,24 @@ def refuse_nul_bytes(p: Path, delimiter: str) -> None:
         "zero-filled by a crash or a disk error, or a binary file?); remove the NUL bytes (tr -d '\\000' < "
         "in.csv > out.csv) or write the file again"
     )
+
+
+def _wide_text(head: bytes) -> str | None:
+    """The encoding (UTF-16LE/BE, UTF-32LE/BE) of a file whose first bytes look like UTF-16/32 text without a
+    byte-order mark, else None: its ASCII characters leave NULs in some byte lanes (of four) and none in
+    the others. A zero-filled file (as ``truncate`` or a crash leaves) has NULs in every lane: not text.
+
+    Example:
+        >>> _wide_text("a,b\\n1,2\\n".encode("utf-16-le")), _wide_text(bytes(64)), _wide_text(b"a,b\\n1,2\\n")
+        ('UTF-16LE', None, None)
+    """
+    if len(head) < 8:
+        return None
+    lanes = "".join(
+        "0" if lane.count(0) > 0.9 * len(lane) else "x" if lane.count(0) < 0.1 * len(lane) else "?"
+        for lane in (head[k::4] for k in range(4))
+    )
+    return {"x0x0": "UTF-16LE", "0x0x": "UTF-16BE", "x000": "UTF-32LE", "000x": "UTF-32BE"}.get(lanes)
 
 
 def _utf8_text(head: bytes) -> bool:
@@ -370,7 +395,14 @@ def read_rows(
                 if readers.is_blank_line(row):
                     continue  # blank lines (a row of empty cells is a row of missing values)
                 if len(row) != len(header):
-                    raise DataError(f"{p}:{first}: expected {len(header)} fields (as in the header), got {len(row)}")
+                    said = f"{p}:{first}: expected {len(header)} fields (as in the header), got {len(row)}"
+                    spans = [k for k, v in enumerate(row, 1) if "\n" in v]
+                    if spans and len(row) < len(header):  # a quote left open swallows the lines after it
+                        said += (
+                            f"; field {spans[0]} is a quoted cell running from line {first} to line {last}: "
+                            'is a closing quote (") missing?'
+                        )
+                    raise DataError(said)
                 rows.append([v.strip() for v in row])
                 rows.lines.append(first)
     except UnicodeDecodeError as exc:
@@ -555,6 +587,12 @@ def encoding_advice(p: Path, exc: UnicodeDecodeError) -> str:
         return (
             f"{p}: the file is UTF-16 text (as Excel's 'Unicode Text' writes), not UTF-8; save it as 'CSV UTF-8' "
             f"or convert it: iconv -f UTF-16 -t UTF-8 '{p}' > converted.csv"
+        )
+    controls = sum(b < 32 and b not in (9, 10, 13) or b == 127 for b in head)
+    if controls * 20 > len(head):  # text in any 8-bit code page has almost none of them
+        return (
+            f"{p}: not text: {controls} of its first {len(head)} bytes are control characters (a binary file, or a "
+            "damaged one?); give a CSV file (UTF-8 text)"
         )
     return (
         f"{p}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); it is probably in a legacy encoding such as "

@@ -1763,13 +1763,20 @@ def check_one_hot_memory(source: str, n_rows: int, n_numeric: int, categories: d
     available = memory_available()
     if available is None or size * COPIES <= available:
         return
-    widest = sorted(categories.items(), key=lambda kv: -len(kv[1]))[:3]
-    names = ", ".join(f"{c!r} ({len(v)} categories)" for c, v in widest)
+    one_hot = width - n_numeric
+    if one_hot * 2 > width:  # the one-hot blocks are most of it: dropping or capping them is the fix
+        widest = sorted(categories.items(), key=lambda kv: -len(kv[1]))[:3]
+        names = ", ".join(f"{c!r} ({len(v)} categories)" for c, v in widest)
+        advice = f"leave out the widest one-hot column(s) with --drop (widest: {names}) or lower --max-categories"
+    else:
+        advice = (
+            "train on fewer rows or columns (--drop), save the features as a .npy file (memory-mapped when "
+            "read), or use a machine with more memory"
+        )
     raise DataError(
         f"{source}: the features would be a {n_rows} x {width} float32 matrix ({n_rows} x {width} x 4 bytes = "
         f"{_size(size)}; training keeps about {COPIES} copies, {_size(size * COPIES)}), more than the "
-        f"{_size(available)} of memory available; leave out the widest one-hot column(s) with --drop "
-        f"(widest: {names}) or lower --max-categories"
+        f"{_size(available)} of memory available; {advice}"
     )
 
 

@@ -298,6 +298,12 @@ def _validated_header(raw: bytes, where: str) -> OrderedDict[str, dict[str, Any]
 
     if len(raw) < 8:
         raise bad(f"it has {len(raw)} bytes, fewer than the 8 of the header length")
+    if raw.startswith(b"PK\x03\x04"):  # named before the length check, which would read zip bytes as a length
+        raise bad(
+            "it is a zip archive (a checkpoint of ds.save or torch.save, or a NumPy .npz): ds.load or np.load reads it"
+        )
+    if raw.startswith(b"\x93NUMPY"):
+        raise bad("it is a NumPy .npy array: np.load reads it (ds.tensor(np.load(path)))")
     n = int.from_bytes(raw[:8], "little")
     if n > _MAX_HEADER_BYTES:
         raise bad(f"its header length is {n} bytes, more than the format's limit of {_MAX_HEADER_BYTES}")
