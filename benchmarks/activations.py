@@ -46,6 +46,7 @@ LAYERS: dict[str, Callable[[object, int], object]] = {
     "ReLU6": lambda nn, n: nn.ReLU6(),
     "Mish": lambda nn, n: nn.Mish(),
     "Hardswish": lambda nn, n: nn.Hardswish(),
+    "Hardsigmoid": lambda nn, n: nn.Hardsigmoid(),
     "LogSigmoid": lambda nn, n: nn.LogSigmoid(),
     "LayerNorm": lambda nn, n: nn.LayerNorm(n),
 }

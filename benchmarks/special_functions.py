@@ -1,7 +1,8 @@
 """Special-function speed against PyTorch, one thread each: erf, erfc, erfinv, polygamma(n, x) for
-n = 1, 2, 3, and torch.special's ndtr, ndtri, log_ndtr, erfcx, i0, i0e, i1, i1e and the Bessel
-functions J0, J1, Y0, Y1, forward only, on a 512x512 tensor of float32 and of float64, for two
-inputs: the fuzzer's (uniform in (-0.9, 0.9), |x| for the functions defined for x >= 0) and a wide
+n = 1, 2, 3, and torch.special's ndtr, ndtri, log_ndtr, erfcx, i0, i0e, i1, i1e, the Bessel
+functions J0, J1, Y0, Y1 and the regularised incomplete gamma functions gammainc and gammaincc (at
+x = 1.3 a, a uniform in (0.1, 30) for the wide input), forward only, on a 512x512 tensor of float32
+and of float64, for two inputs: the fuzzer's (uniform in (-0.9, 0.9), |x| for the functions defined for x >= 0) and a wide
 one that crosses every range of the piecewise formulas (uniform in (-6, 6), (-10, 10) for erf and
 erfc, whose float32 results saturate from about 4, (-30, 30) for the Bessel functions, (0, 1) for
 ndtri).
@@ -48,6 +49,9 @@ FUNCTIONS: dict[str, tuple[Callable[[Any, Any], Any], str]] = {
     "polygamma1": (lambda lib, x: lib.polygamma(1, x), "real"),
     "polygamma2": (lambda lib, x: lib.polygamma(2, x), "real"),
     "polygamma3": (lambda lib, x: lib.polygamma(3, x), "real"),
+    # P(a, x) and Q(a, x) at x = 1.3 a (the other operand made on both sides: well under 1% of the time)
+    "gammainc": (lambda lib, x: lib.special.gammainc(x, x * 1.3), "gamma"),
+    "gammaincc": (lambda lib, x: lib.special.gammaincc(x, x * 1.3), "gamma"),
 }
 # checked against torch's float64 values, rounded to the dtype (downslope computes these in float64)
 REFERENCE_IN_FLOAT64 = {"polygamma1", "polygamma2", "polygamma3"}
@@ -57,7 +61,7 @@ def inputs(domain: str, wide: bool, size: int, rng: np.random.Generator) -> np.n
     """The fuzzer's input (uniform in (-0.9, 0.9); its |x| for the functions of x >= 0) or a wide one."""
     if not wide:
         x = rng.uniform(-0.9, 0.9, (size, size))
-        return np.abs(x) if domain in ("unit", "positive oscillating") else x
+        return np.abs(x) if domain in ("unit", "positive oscillating", "gamma") else x
     if domain == "unit":
         return rng.uniform(0, 1, (size, size))
     if domain == "signed unit":
@@ -66,6 +70,8 @@ def inputs(domain: str, wide: bool, size: int, rng: np.random.Generator) -> np.n
         return rng.uniform(-30, 30, (size, size))
     if domain == "positive oscillating":
         return rng.uniform(0, 30, (size, size))
+    if domain == "gamma":
+        return rng.uniform(0.1, 30, (size, size))
     if domain == "saturating":
         return rng.uniform(-10, 10, (size, size))
     return rng.uniform(-6, 6, (size, size))

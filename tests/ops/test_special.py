@@ -281,7 +281,9 @@ def test_polygamma_edge_values(n):
 
 def test_igamma_and_igammac_match_scipy_for_every_shape_and_ratio():
     # a log grid of a in [1e-3, 1e7] and x / a in [1e-3, 1e3]: the series, the continued fraction, the
-    # small-x series for Q and Temme's expansion (large a, x near a) each meet scipy's Cephes to 1e-12
+    # small-x series for Q and Temme's expansion (large a, x near a) each meet scipy's Cephes to 1e-12, but
+    # where a is large: x^a e^-x / Gamma(a) carries the rounding of a log x - x - lgamma(a) (some 3e4 at
+    # a = 4217, so 4e-12 relative: scipy's own value is 9e-12 off the exact one there)
     special = pytest.importorskip("scipy.special")
     a = np.logspace(-3, 7, 81)[:, None]
     x = a * np.logspace(-3, 3, 81)[None, :]
@@ -289,7 +291,9 @@ def test_igamma_and_igammac_match_scipy_for_every_shape_and_ratio():
         ours = getattr(ds, name)(ds.tensor(a, dtype=ds.float64), ds.tensor(x, dtype=ds.float64)).numpy()
         theirs = reference(a, x)
         kept = theirs > 1e-300
-        np.testing.assert_allclose(ours[kept], theirs[kept], rtol=1e-12, err_msg=name)
+        moderate = kept & (a < 500)
+        np.testing.assert_allclose(ours[moderate], theirs[moderate], rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(ours[kept], theirs[kept], rtol=2e-11, err_msg=name)
         np.testing.assert_array_less(ours[~kept], 1e-299)
 
 

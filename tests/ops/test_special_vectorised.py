@@ -208,12 +208,13 @@ def test_piecewise_ranges_mix_and_blocks_agree_with_one_element_at_a_time(dtype)
     for fn in (_erf.erf_array, _erf.erfc_array):
         whole = fn(x)
         single = np.array([fn(x[i : i + 1])[0] for i in range(0, x.size, 97)])
-        if dtype == np.float32 and fn is _erf.erf_array:
+        if dtype == np.float64 or fn is _erf.erf_array:
             # a large float32 array's erf is computed in float32 (``_jit_special.erf_float32``), a small
-            # one's in float64 and rounded: within an ulp of each other (as torch's SIMD body and scalar tail)
+            # one's in float64 and rounded: within an ulp of each other (as torch's SIMD body and scalar
+            # tail); a large float64 array's with the kernels' own exponential, within 3 ulps of NumPy's
             np.testing.assert_array_equal(np.isnan(whole[::97]), np.isnan(single))
             finite = ~np.isnan(single)
-            np.testing.assert_array_max_ulp(whole[::97][finite], single[finite], maxulp=1)
+            np.testing.assert_array_max_ulp(whole[::97][finite], single[finite], maxulp=3 if dtype == np.float64 else 1)
         else:
             np.testing.assert_array_equal(whole[::97], single)
         assert whole.dtype == x.dtype

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from ..ops import normalize_dim as _dim
 from ..ops.complex import register_holomorphic
 from ..ops.out import with_input as _with_input
 from ..ops.out import with_out as _with_out
+from ..ops.pointwise import link_input as _link_input
 from ..tensor import Tensor, record_op, wrap_array
 from ._arrays import array_of, is_host, scalar
 
@@ -745,25 +747,88 @@ def _mish_vjp(g, y, args, saved, needs, xp):
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """clamp(x + 3, 0, 6) / 6: a piecewise-linear sigmoid; its gradient is 1/6 strictly inside
-    (-3, 3) and 0 elsewhere, at -3 and 3 and at NaN too (torch's rule)."""
+    (-3, 3) and 0 elsewhere, at -3 and 3 and at NaN too (torch's rule). Host float32/float64 arrays
+    (from 4096 elements, or any size once loaded) take one compiled pass forward and one backward
+    (``_jit_hard_kernels``: torch's formulas, its values bit for bit but float64's gradient, g times
+    1/6 in float64 where torch multiplies by float32's 1/6)."""
     x = input  # torch's parameter name (F.hardsigmoid(input=...))
     x = _as_tensor(x, "hardsigmoid")
     if inplace:
         return _write_into(x, "hardsigmoid", hardsigmoid)
     a = x.array
+    kernels = _hard_kernels(a)
+    if kernels is not None:  # host float32/float64: one compiled pass, torch's formula
+        flat = np.ascontiguousarray(a).reshape(-1)  # host: the compiled path takes host arrays only
+        out = np.empty_like(flat)  # host: as flat
+        kernels.hardsigmoid(flat, out)
+        return record_op(out.reshape(a.shape), (x,), _hardsigmoid_vjp)
     inside = (a > -3.0) & (a < 3.0)
-    return ops.where(inside, x + 3.0, (a + 3.0).clip(0.0, 6.0)) / 6.0  # an array keeps float16
+    values = ops.where(inside, x + 3.0, (a + 3.0).clip(0.0, 6.0)) / 6.0  # an array keeps float16
+    if not x.requires_grad or not is_grad_enabled():
+        return values
+    return record_op(values.array, (x,), _hardsigmoid_vjp)
+
+
+def _hardsigmoid_vjp(g, y, args, saved, needs, xp):
+    x = args[0]
+    if xp.differentiable:
+        a = xp.data(x)
+        # linked to x: a zero second derivative, but x stays in the graph (torch's rule reads x)
+        return (_link_input(xp.where((a > -3.0) & (a < 3.0), g / 6.0, 0.0), x),)
+    return (_hard_backward("hardsigmoid_backward", g, x),)
+
+
+# Below this many elements a process does not load the compiled kernels for these two (numba's
+# import and the cache load cost some 0.5 s once); once loaded, every size takes them
+_HARD_JIT_MIN_SIZE = 4096
+
+
+def _hard_kernels(a: Any) -> Any:
+    """The compiled hardswish/hardsigmoid kernels for the host float32/float64 array ``a``, else None."""
+    if type(a) is not np.ndarray or a.dtype not in (np.float32, np.float64) or a.size == 0:
+        return None
+    from .. import jit_gate
+
+    name = "downslope.nn._jit_hard_kernels"
+    if a.size < _HARD_JIT_MIN_SIZE and name not in sys.modules:
+        return None
+    return jit_gate.kernels(name, a)
+
+
+def _hard_backward(kernel: str, g: Any, x: Any) -> Any:
+    """The gradient of hardswish or hardsigmoid by its compiled kernel where it applies (g and x host
+    arrays of one dtype), else by NumPy steps."""
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.dtype == x.dtype and g.shape == x.shape:
+        kernels = _hard_kernels(x)
+        if kernels is not None:
+            flat_g = np.ascontiguousarray(g).reshape(-1)  # host: the compiled path takes host arrays only
+            flat_x = np.ascontiguousarray(x).reshape(-1)  # host: as flat_g
+            out = np.empty_like(flat_x)  # host: as flat_g
+            getattr(kernels, kernel)(flat_g, flat_x, out)
+            return out.reshape(g.shape)
+    m = namespace_of(x)
+    if kernel == "hardsigmoid_backward":
+        return m.where((x > -3.0) & (x < 3.0), g * (1.0 / 6.0), 0.0).astype(g.dtype, copy=False)
+    return None
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * clamp(x + 3, 0, 6) / 6, one op: the product rule at the kinks would give -1/2 at -3 and
     3/2 at 3, torch's gradient is 0 for x <= -3, x / 3 + 1/2 in between and 1 from 3 on (NaN and
-    inf included), so the rule is written out."""
+    inf included), so the rule is written out. Host float32/float64 arrays (from 4096 elements, or
+    any size once loaded) take one compiled pass forward and one backward (``_jit_hard_kernels``:
+    torch's formulas, its values bit for bit)."""
     x = input  # torch's parameter name (F.hardswish(input=...))
     x = _as_tensor(x, "hardswish")
     if inplace:
         return _write_into(x, "hardswish", hardswish)
     a = x.array
+    kernels = _hard_kernels(a)
+    if kernels is not None:  # host float32/float64: one compiled pass, torch's formula
+        flat = np.ascontiguousarray(a).reshape(-1)  # host: the compiled path takes host arrays only
+        out = np.empty_like(flat)  # host: as flat
+        kernels.hardswish(flat, out)
+        return record_op(out.reshape(a.shape), (x,), _hardswish_vjp)
     xp = namespace_of(a)
     # float16 in float32, rounded once, as torch's kernel: x * 6 overflows float16 from x = 10923 on
     wide = a.astype(np.float32) if a.dtype == np.float16 else a
@@ -777,6 +842,9 @@ def _hardswish_vjp(g, y, args, saved, needs, xp):
     a = xp.data(x)
     if xp.differentiable:
         return (xp.where(a <= -3.0, 0.0, xp.where(a < 3.0, g * (x / 3.0 + 0.5), g)),)
+    compiled = _hard_backward("hardswish_backward", g, a)
+    if compiled is not None:
+        return (compiled,)
     # Without a select (``where`` on random data costs NumPy a mispredicted branch per element):
     # x clamped into [-3, 3] with NaN sent to 3 (fmin/fmax drop NaN), then the slope x / 3 + 1/2
     # strictly inside, 0 at -3 and 1 at 3
