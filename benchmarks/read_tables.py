@@ -19,7 +19,8 @@ Target: downslope reads 10^6 rows in <= 3 s with a peak <= 3x the file's size.
 ``--shapes`` times other shapes instead, in CPU seconds (medians of ``--repeats`` fresh processes) beside
 pandas' C engine: 100,001 rows x 30 and 10^6 rows x 10 numeric columns, 10^6 rows x 30 numeric columns
 (~220 MB), 2x10^5 rows x 30 mixed columns (numbers, categories, missing cells) and 2x10^5 rows with quoted
-fields (separators and line ends inside quotes); each read by downslope with pyarrow (``downslope``) and
+fields (separators and line ends inside quotes), 10^5 rows x 20 with quoted numbers ("1234.50") and the same
+grouped by commas ("1,234.50": the format found in the file); each read by downslope with pyarrow (``downslope``) and
 without it (``downslope-numpy``: NumPy's parser), and the ratios to pandas printed. Target: at most ~2x
 pandas for the numeric and mixed files with pyarrow.
 ``--src DIR`` reads with another checkout's ``src`` (to compare before and after a change).
@@ -192,6 +193,24 @@ def write_quoted_wide(path: str, n: int, seed: int = 0) -> None:
             handle.write("\n".join(",".join(row) for row in rows.tolist()) + "\n")
 
 
+def write_grouped_wide(path: str, n: int, seed: int = 0) -> None:
+    """N rows x 20 as :func:`write_quoted_wide`, its 10 quoted numbers grouped by commas ("31,848.08", some
+    under 1,000): the format is found in the file (as with --thousands ',')."""
+    rng = np.random.default_rng(seed)
+    places = ["New York, NY", "Paris, France", "Oslo", 'The "Hub", Leeds', "Lagos, NG"]
+    with open(path, "w", newline="") as handle:
+        handle.write(",".join([f"q{i}" for i in range(10)] + [f"p{i}" for i in range(5)] + [f"x{i}" for i in range(4)]))
+        handle.write(",y\n")
+        for start in range(0, n, 50_000):
+            m = min(50_000, n - start)
+            grouped = [f'"{v:,.2f}"' for v in (rng.random(m * 10) * 50_000).tolist()]
+            quoted = np.array(grouped, dtype=object).reshape(m, 10)
+            where = np.array(['"' + p.replace('"', '""') + '"' for p in places])[rng.integers(0, 5, (m, 5))]
+            plain = np.char.mod("%.4f", rng.standard_normal((m, 5)))
+            rows = np.concatenate([quoted, where.astype(object), plain.astype(object)], axis=1)
+            handle.write("\n".join(",".join(row) for row in rows.tolist()) + "\n")
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -221,6 +240,11 @@ def shapes(args: argparse.Namespace) -> None:
         ("200,000 x 30 mixed", "mixed.csv", lambda p: write_mixed(p, 10_000 if args.quick else 200_000)),
         ("200,000 x 9 quoted fields", "quoted.csv", lambda p: write_quoted(p, 10_000 if args.quick else 200_000)),
         ("100,000 x 20 quoted", "quoted_20.csv", lambda p: write_quoted_wide(p, 10_000 if args.quick else 100_000)),
+        (
+            "100,000 x 20 grouped quoted",
+            "grouped_20.csv",
+            lambda p: write_grouped_wide(p, 10_000 if args.quick else 100_000),
+        ),
     ]
     if args.only:
         files = [f for f in files if args.only in f[0]]

@@ -8,6 +8,7 @@ pure-Python reader.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .encoding import (
     FLOAT32_MAX,
     IMPUTE,
     MAX_CATEGORIES,
+    UNICODE_MINUS,
     TabularEncoder,
     _check_options,
     _choose_columns,
@@ -30,14 +32,18 @@ from .encoding import (
     _Rows,
     _stray_target_error,
     _too_many_categories,
+    ambiguous_commas_error,
     boolean_note,
+    canonical_number,
     cell_location,
     check_columns,
     check_one_hot_memory,
     class_key,
+    detect_number_format,
     empty_column_error,
     empty_columns_note,
     fill_note,
+    format_flags,
     header_note,
     integer_step,
     integer_target_task,
@@ -89,7 +95,20 @@ def _read_csv_columnar(
         return readers.csv_last_row(p, len(header), delimiter)
 
     return _table_from_columns(
-        source, header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories, fmt, last_row
+        source,
+        header,
+        facts,
+        rows_at,
+        True,
+        target,
+        task,
+        categorical,
+        missing,
+        drop,
+        max_categories,
+        fmt,
+        last_row,
+        delimiter,
     )
 
 
@@ -290,8 +309,6 @@ def encode_csv(
     encoder's ``missing`` is ``error``). None when the fast reader is not available or declines the
     file: then ``read_rows`` with :meth:`TabularEncoder.encode_features` (same results and errors).
     ``delimiter`` is the field separator the file was written with."""
-    if not readers.fast_csv_available():
-        return None
     p = Path(path)
     if not p.is_file():
         return None
@@ -303,12 +320,8 @@ def encode_csv(
         has_target = need_target and name is not None and name in header
         if need_target and not has_target:
             return None  # the row-by-row path says which column is missing
-        fmt = None
-        if encoder.formats:  # one number format for every column read (--decimal/--thousands): rewritten as read
-            found = set(encoder.formats.values())
-            if len(found) != 1 or not {*encoder.columns, *([str(name)] if has_target else [])} <= set(encoder.formats):
-                return None  # formats found column by column: the row-by-row encoder applies each
-            fmt = found.pop()
+        # each column's number format (given to train, or found in its file): its cells rewritten as read
+        fmt = dict(encoder.formats) if encoder.formats else None
         cols = readers.read_csv_columns(
             p,
             header,
@@ -585,6 +598,150 @@ def _lines_of(rows_at: RowsAt, keep: np.ndarray) -> Callable[[list[int]], list[i
     return line_of
 
 
+def _text_cells(c: readers.Column) -> tuple[np.ndarray, list[str]]:
+    """The codes and (stripped) texts of a column's distinct text cells, in the order they first appear: the
+    cells that are no number to Python, which decide a column's number format. :class:`readers.Fallback`
+    when some block of the column kept no text."""
+    text = c.kind == readers.TEXT
+    if not text.any():
+        return np.zeros(0, np.int64), []
+    if c.codes is None or not c.complete:
+        raise readers.Fallback("the text of some cells is needed")
+    distinct, first = np.unique(c.codes[text], return_index=True)
+    codes = distinct[np.argsort(first)]
+    return codes, [c.strings[int(k)] for k in codes.tolist()]
+
+
+# A number grouped by commas (encoding's thousands-comma rule), one a line: a column's distinct texts joined
+# by line breaks are checked in one pass (a column of 10^5 prices: no call per cell).
+_GROUPED_LINES = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$", re.MULTILINE)
+
+
+def _all_grouped(texts: list[str]) -> bool:
+    """Whether every one of ``texts`` is a number whose commas group thousands (``1,234.50``), as
+    :func:`detect_number_format` reads such a column: ``--thousands ','``."""
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1:
+        return False  # a text holding a line break: the per-text rules decide
+    return _GROUPED_LINES.subn("", joined)[1] == len(texts)
+
+
+def _with_format(c: readers.Column, fmt: tuple[str, str], grouped: bool) -> readers.Column:
+    """A column whose numbers are written in ``fmt`` (decimal mark, thousands separator) read as the row-by-row
+    reader reads it: each distinct text cell rewritten once by :func:`canonical_number` (``grouped``: every
+    one is a number grouped by commas, which are dropped), a number's own text being one already.
+    :class:`readers.Fallback` where a number may be refused as not written in ``fmt`` (its text decides)."""
+    assert c.codes is not None
+    if fmt != (".", "") and any("_" in text for text in c.strings):  # 1_000: a number to Python only
+        raise readers.Fallback("a number not written in the column's format")
+    codes, texts = _text_cells(c)
+    if grouped:  # float() of each text without its commas, in C
+        values = np.array([text.replace(",", "") for text in texts], dtype=object).astype(np.float64)
+        kinds = np.full(len(texts), readers.NUMBER, dtype=np.int8)
+    else:
+        kinds, values, _ = readers.classify([canonical_number(text, fmt) for text in texts])
+        kinds[kinds != readers.NUMBER] = readers.TEXT  # a text no rule reads as a number stays as written
+    kind_of = np.full(len(c.strings), readers.TEXT, dtype=np.int8)
+    value_of = np.full(len(c.strings), np.nan)
+    kind_of[codes] = kinds
+    value_of[codes] = values
+    text = np.flatnonzero(c.kind == readers.TEXT)
+    kind = c.kind.copy()
+    num = np.array(c.num, dtype=np.float64, copy=True)
+    kind[text] = kind_of[c.codes[text]]
+    num[text] = value_of[c.codes[text]]
+    if not (kind == readers.TEXT).any():
+        return readers.Column(kind, num, None, [], True)
+    return readers.Column(kind, num, c.codes, c.strings, True)
+
+
+def format_notes(source: str, found: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """One note per way of writing numbers (how they were read -> (column, an example cell) of each): a wine
+    file's 13 columns written alike make one line."""
+    notes = []
+    for how, said in found.items():
+        if len(said) == 1:
+            col, example = said[0]
+            notes.append(
+                f"{source}: column {col!r} holds numbers written like {example.strip()!r}: read as numbers{how}"
+            )
+        else:
+            names = ", ".join(repr(col) for col, _ in said)
+            notes.append(
+                f"{source}: columns {names} hold numbers written like {said[0][1].strip()!r}: read as numbers{how}"
+            )
+    return notes
+
+
+def format_how(fmt: tuple[str, str], example: str) -> str:
+    """How a column's numbers were read, for :func:`format_notes`: the options that read them so, or what
+    was stripped."""
+    if fmt != (".", ""):
+        return f" (as with {format_flags(fmt)})"
+    if example.strip().startswith(UNICODE_MINUS):
+        return " (the Unicode minus sign \u2212 read as -)"
+    return " (the apostrophe or % sign stripped)"
+
+
+def _detected_formats(
+    source: str,
+    cols: dict[str, readers.Column],
+    used: list[str],
+    forced: set[str],
+    delimiter: str,
+    notes: list[str],
+) -> dict[str, tuple[str, str]]:
+    """:func:`.csvfile._number_formats` (no format given) on the cell facts: each column whose text cells are
+    all numbers written with commas (thousands) or as Excel writes them ('12, 12%) gets that format, with
+    the reader's notes and errors, and its cells in ``cols`` read so. Outside a ``;``-separated file only
+    the text cells decide; in one, the numbers' own text does (2.207 beside 2,75): the row-by-row reader's."""
+    if delimiter == ";":
+        raise readers.Fallback("numbers written with commas in a ';'-separated file")
+    detected: dict[str, tuple[tuple[str, str], str, bool]] = {}
+    for col in used:
+        if col in forced:
+            continue
+        _, odd = _text_cells(cols[col])
+        if not odd:
+            continue
+        grouped = _all_grouped(odd)
+        fmt = (".", ",") if grouped else detect_number_format(odd, delimiter)
+        if fmt is not None:
+            detected[col] = (fmt, odd[0], grouped)
+            continue
+        ambiguous = ambiguous_commas_error(source, col, odd, delimiter)
+        if ambiguous is not None:
+            raise ambiguous
+    found: dict[str, list[tuple[str, str]]] = {}
+    for col, (fmt, example, grouped) in detected.items():
+        found.setdefault(format_how(fmt, example), []).append((col, example))
+        cols[col] = _with_format(cols[col], fmt, grouped)
+    notes.extend(format_notes(source, found))
+    return {col: fmt for col, (fmt, _, _) in detected.items()}
+
+
+def _file_number_format(
+    cols: dict[str, readers.Column], used: list[str], formats: dict[str, tuple[str, str]]
+) -> tuple[str, str] | None:
+    """:func:`.csvfile._file_number_format` on the cell facts: the one format detected, when giving it reads
+    every other column alike (none of its present texts rewritten by it: a number's text never is)."""
+    found = set(formats.values())
+    if len(found) != 1:
+        return None
+    fmt = found.pop()
+    if fmt == (".", ""):
+        return None
+    for col in used:
+        c = cols[col]
+        if col in formats or c.codes is None:
+            continue
+        present = ~c.missing & (c.codes >= 0)
+        for k in _used_codes(c.codes[present], len(c.strings)).tolist():
+            if canonical_number(c.strings[k], fmt) != c.strings[k]:
+                return None
+    return fmt
+
+
 def _table_from_columns(
     source: str,
     header: list[str],
@@ -599,9 +756,11 @@ def _table_from_columns(
     max_categories: int,
     fmt: tuple[str, str] | None = None,
     last_row: Callable[[], list[str] | None] | None = None,
+    delimiter: str = ",",
 ) -> tuple[Table, TabularEncoder]:
     """:func:`read_csv`'s rules applied column by column to the cell facts of :mod:`readers` (read with
-    the number format ``fmt`` when one is given).
+    the number format ``fmt`` when one is given; ``delimiter``: a CSV's separator, which decides what
+    commas in numbers mean).
 
     Each step mirrors the row-by-row code of :func:`read_csv` and raises the same errors in the same
     order; a message about a cell is produced by running the row-by-row encoder on that one row
@@ -631,15 +790,19 @@ def _table_from_columns(
             if not columns:
                 raise no_features_error(source)
     forced = _forced_categorical(categorical, columns)
-    # numbers written with commas ("1,200", "2,75"), '12 or 12%: the row-by-row reader finds their format
-    # (a format given is read by readers.canonical_strings)
+    # numbers written with commas ("1,200", "2,75"), '12 or 12%: their format found as the row-by-row reader
+    # finds it (a format given is read by readers.canonical_strings)
+    formats: dict[str, tuple[str, str]] | None = dict.fromkeys(used, fmt) if fmt is not None else None
+    number_format: tuple[str, str] | None = None
     if exact and fmt is None:
         for col in used:
             c = cols[col]
             if c.codes is not None and any(
                 looks_like_comma_number(text) or looks_like_excel_number(text) for text in c.strings
             ):
-                raise readers.Fallback("numbers written with commas")
+                formats = _detected_formats(source, cols, used, forced, delimiter, notes)
+                number_format = _file_number_format(cols, used, formats)
+                break
     booleans = _boolean_columns(source, columns, cols, forced, notes, exact)
     categories = _column_categories(source, columns, cols, forced, exact, max_categories)
     if missing in IMPUTE:
@@ -687,7 +850,6 @@ def _table_from_columns(
     y_index: np.ndarray | None = None
     if task == "classification":
         classes, y_index = _column_classes(t, exact, source, target)
-    formats = dict.fromkeys(columns + [target], fmt) if fmt is not None else None
     encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped, formats, booleans=booleans)
     X = _encode_feature_columns(encoder, header, cols, keep, rows_at, exact, source)
     if task == "classification":
@@ -710,6 +872,7 @@ def _table_from_columns(
         table.y = y  # float64 (Table makes float32): the run standardizes the target in float64
     table.notes = notes
     table.task_reason = reason
+    table.number_format = number_format
     if exact:  # a CSV: its lines found again when a message asks (blank lines, quoted fields over lines)
         table.line_of = _lines_of(rows_at, keep)
     return table, encoder

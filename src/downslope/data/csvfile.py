@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from . import readers
-from .columns import _read_csv_columnar
+from .columns import _read_csv_columnar, format_how, format_notes
 from .datasets import Table
 from .encoding import (
     BOOLEAN_SPELLINGS,
@@ -37,7 +37,6 @@ from .encoding import (
     IMPUTE,
     MAX_CATEGORIES,
     THOUSANDS,
-    UNICODE_MINUS,
     TabularEncoder,
     _as_float,
     _check_options,
@@ -66,7 +65,6 @@ from .encoding import (
     dotted_numbers,
     empty_columns_note,
     fill_note,
-    format_flags,
     header_note,
     headerless,
     infer_task,
@@ -807,10 +805,7 @@ def _number_formats(
             fmt, example = detected[col]
             formats[col] = fmt
             if col not in dict(dotted):  # (those have their note above)
-                how = f" (as with {format_flags(fmt)})" if fmt != (".", "") else " (the apostrophe or % sign stripped)"
-                if fmt == (".", "") and example.strip().startswith(UNICODE_MINUS):
-                    how = " (the Unicode minus sign \u2212 read as -)"
-                found.setdefault(how, []).append((col, example))
+                found.setdefault(format_how(fmt, example), []).append((col, example))
         else:
             continue
         fmt = formats[col]
@@ -822,17 +817,7 @@ def _number_formats(
                     line = rows.lines[r] if isinstance(rows, _Rows) else r + 2
                     raise DataError(f"{cell_location(source, line, j, col)}: {misread}")
             row[j] = cell
-    for how, said in found.items():  # one note per way of writing (a wine file's 13 columns: one line)
-        if len(said) == 1:
-            col, example = said[0]
-            notes.append(
-                f"{source}: column {col!r} holds numbers written like {example.strip()!r}: read as numbers{how}"
-            )
-        else:
-            names = ", ".join(repr(col) for col, _ in said)
-            notes.append(
-                f"{source}: columns {names} hold numbers written like {said[0][1].strip()!r}: read as numbers{how}"
-            )
+    notes.extend(format_notes(source, found))
     return formats
 
 
@@ -854,6 +839,13 @@ def lines_of_rows(lines: list[int]) -> Callable[[list[int]], list[int | None]]:
     return line_of
 
 
+def _rewritten(cell: str, fmt: tuple[str, str]) -> bool:
+    """Whether reading ``cell`` with the number format ``fmt`` changes it (spaces around it aside: every
+    cell is read stripped)."""
+    read = canonical_number(cell, fmt)
+    return read is not cell and read != cell.strip()
+
+
 def _file_number_format(
     header: list[str], rows: list[list[str]], columns: list[str], formats: dict[str, tuple[str, str]]
 ) -> tuple[str, str] | None:
@@ -870,7 +862,7 @@ def _file_number_format(
         if col in formats:
             continue
         j = header.index(col)
-        if any(canonical_number(r[j], fmt) != r[j] for r in rows if not _is_missing(r[j])):
+        if any(_rewritten(r[j], fmt) for r in rows if not _is_missing(r[j])):
             return None
     return fmt
 

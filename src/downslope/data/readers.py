@@ -313,6 +313,8 @@ def classify(values: list[Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
             kind[i] = EMPTY
         elif text.lower() in MISSING_TOKENS:
             kind[i] = MISSING
+        elif "," in text:  # no number to float() (a grouped "1,234.50" is text here): no exception raised
+            kind[i] = TEXT
         else:
             try:
                 num[i] = float(text)
@@ -752,13 +754,16 @@ class _Quoted(Fallback):
     """A file with a quote character after its header: split by Python's csv module, not NumPy's parser."""
 
 
-def _read_quoted_csv_columns(p: Path, header: list[str], delimiter: str) -> dict[str, Column]:
+def _read_quoted_csv_columns(
+    p: Path, header: list[str], delimiter: str, fmts: dict[str, tuple[str, str]] | None = None
+) -> dict[str, Column]:
     """:func:`read_csv_columns` for a file with quoted fields ("1,234.50", "New York, NY", a line break or a
     doubled quote inside quotes): Python's csv module, the pure-Python reader's own parser, splits the rows
     into cells (blank lines left out as that reader leaves them), and each column of cells is then read
     as NumPy's parser's are (:func:`_column_from_cells`): conversions per column in C, the rules per distinct
-    text. :class:`Fallback` for what the pure-Python reader decides: a row of another width (it names the
-    line), a cell of digits with a leading zero (digit codes?), a parse error."""
+    text (``fmts``: the number format of the columns it names). :class:`Fallback` for what the pure-Python
+    reader decides: a row of another width (it names the line), a cell of digits with a leading zero (digit
+    codes?), a parse error."""
     n_cols = len(header)
     with open_text(p) as handle:
         reader = csv.reader(handle, delimiter=delimiter)
@@ -780,7 +785,7 @@ def _read_quoted_csv_columns(p: Path, header: list[str], delimiter: str) -> dict
         # one search over the column's cells joined (a line break inside a cell can only add a false alarm)
         if _LEADING_ZERO_LINE_RE.search("\n".join(cells)):
             raise Fallback("a cell with a leading zero (02134): digit codes?")
-        columns[name] = _column_from_cells(col)
+        columns[name] = _column_from_cells(col, (fmts or {}).get(name))
     return _drop_blank(columns)
 
 
@@ -794,23 +799,28 @@ def _loadtxt(p: Path, delimiter: str, dtype: Any) -> np.ndarray:
         )
 
 
-def _read_csv_columns_numpy(p: Path, header: list[str], delimiter: str) -> dict[str, Column]:
+def _read_csv_columns_numpy(
+    p: Path, header: list[str], delimiter: str, fmts: dict[str, tuple[str, str]] | None = None
+) -> dict[str, Column]:
     """:func:`read_csv_columns` by NumPy's C parser: a file of numbers only is parsed straight to float64;
     any other into Python strings, each column then classified by the pure-Python reader's rules
-    (:func:`_column_from_cells`). :class:`Fallback` where the csv module decides (see :data:`NUMPY_CSV`)."""
+    (:func:`_column_from_cells`; ``fmts``: the number format of the columns it names). :class:`Fallback`
+    where the csv module decides (see :data:`NUMPY_CSV`)."""
     if not NUMPY_CSV or delimiter not in NUMPY_DELIMITERS:
         raise Fallback("not read by NumPy's parser")
     try:
         _numpy_csv_scan(p, delimiter)
     except _Quoted:
-        return _read_quoted_csv_columns(p, header, delimiter)
+        return _read_quoted_csv_columns(p, header, delimiter, fmts)
     table: np.ndarray | None = None
-    try:
-        table = _loadtxt(p, delimiter, np.float64)
-        if np.isnan(table).any():
-            table = None  # 'nan' is a missing value, '-nan' a number: the text decides
-    except (ValueError, EOFError, OSError):
-        table = None
+    # with a decimal comma, 2.5 is no number of the column (refused), 2.500 may be 2500: the text decides
+    if not (fmts and any(fmt[0] != "." for fmt in fmts.values())):
+        try:
+            table = _loadtxt(p, delimiter, np.float64)
+            if np.isnan(table).any():
+                table = None  # 'nan' is a missing value, '-nan' a number: the text decides
+        except (ValueError, EOFError, OSError):
+            table = None
     if table is not None and table.shape[1] == len(header):
         by_column = np.ascontiguousarray(table.T)  # one copy; each column a row of it
         del table
@@ -822,14 +832,45 @@ def _read_csv_columns_numpy(p: Path, header: list[str], delimiter: str) -> dict[
         raise Fallback("NumPy's parser refused the file") from None
     if cells.shape[1] != len(header):
         raise Fallback("rows of another width")
-    columns = {h: _column_from_cells(cells[:, j]) for j, h in enumerate(header)}
+    columns = {h: _column_from_cells(cells[:, j], (fmts or {}).get(h)) for j, h in enumerate(header)}
     return _drop_blank(columns)
 
 
-def _column_from_cells(col: np.ndarray) -> Column:
+def _canonical_cells(col: np.ndarray, fmt: tuple[str, str]) -> np.ndarray:
+    """A column of Python strings (an object array) with its numbers written in ``fmt`` (decimal mark,
+    thousands separator) in Python's syntax, as :func:`canonical_strings` rewrites a block of Arrow's: each
+    distinct text once by :func:`~.encoding.canonical_number`. :class:`Fallback` where the pure-Python reader
+    decides: a number in Python's syntax only, and Excel's '12 or 12% under a format of separators."""
+    from .encoding import canonical_number, misread_number  # (encoding imports this module)
+
+    distinct = dict.fromkeys(col.tolist())
+    changed = False
+    for text in distinct:
+        trimmed = text.strip()
+        if fmt != (".", "") and (trimmed[:1] == "'" or trimmed[-1:] == "%"):
+            raise Fallback("Excel's '12 or 12%")  # the pure-Python reader notes the columns written so
+        read = canonical_number(text, fmt)
+        if read is text:
+            if misread_number(text, fmt):
+                raise Fallback("a number not written in the declared format")
+        else:
+            distinct[text] = read
+            changed = True
+    if not changed:
+        return col
+    cells = col.tolist()
+    out = np.empty(len(col), dtype=object)
+    out[:] = [distinct[text] or text for text in cells]  # (None: left as written)
+    return out
+
+
+def _column_from_cells(col: np.ndarray, fmt: tuple[str, str] | None = None) -> Column:
     """The facts of one column of Python strings (an object array), as :class:`_Builder` gets them from
     Arrow and the pure-Python reader from each cell (:func:`classify`): numbers converted by ``float()``
-    in C where the column holds numbers and missing values, the rules run once per distinct text otherwise."""
+    in C where the column holds numbers and missing values, the rules run once per distinct text otherwise.
+    ``fmt``: the column's numbers are written so (:func:`_canonical_cells`)."""
+    if fmt is not None:
+        col = _canonical_cells(col, fmt)
     n = len(col)
     probe_kind, _, _ = classify(col[:_PROBE_CELLS].tolist())
     if not (probe_kind == TEXT).any():
@@ -881,18 +922,21 @@ def read_csv_columns(
     delimiter: str = ",",
     progress: bool = False,
     wide: set[str] | None = None,
-    fmt: tuple[str, str] | None = None,
+    fmt: tuple[str, str] | dict[str, tuple[str, str]] | None = None,
 ) -> dict[str, Column]:
     """Every column of a CSV (after its header row) as :class:`Column` s, blank rows left out.
 
     ``fmt`` (decimal mark, thousands separator): the numbers of every column are written so (pandas'
-    ``decimal``/``thousands``); each text cell is read as :func:`canonical_strings` rewrites it.
+    ``decimal``/``thousands``), or of the columns a dict names (the others as Python writes them); each
+    text cell is read as :func:`canonical_strings` rewrites it.
 
     Numbers are float64 in the columns named by ``wide`` (all when None), float32 in the others.
     Columns that look numeric are converted by Arrow as it parses; if one turns out not to be (a
     stray word further down), the file is read again with every column as text."""
     p = Path(path)
-    if fmt is not None and len(header) >= WIDE_COLUMNS:
+    fmts = fmt if isinstance(fmt, dict) else dict.fromkeys(header, fmt) if fmt is not None else {}
+    fmts = {name: f for name, f in fmts.items() if f is not None}
+    if fmts and len(header) >= WIDE_COLUMNS:
         raise Fallback("a number format in a wide file")  # the pure-Python reader rewrites its cells
     if len(header) >= WIDE_COLUMNS:  # (needs no pyarrow)
         meter = Progress(p.name, os.path.getsize(p), enabled=progress)
@@ -900,10 +944,8 @@ def read_csv_columns(
         meter.done(f" ({len(next(iter(columns.values())).kind):,} rows)")
         return columns
     if not fast_csv_available():
-        if fmt is not None:
-            raise Fallback("a number format without pyarrow")  # the pure-Python reader rewrites its cells
         meter = Progress(p.name, os.path.getsize(p), enabled=progress)
-        columns = _read_csv_columns_numpy(p, header, delimiter)
+        columns = _read_csv_columns_numpy(p, header, delimiter, fmts)
         meter.done(f" ({len(next(iter(columns.values())).kind):,} rows)")
         return columns
     import pyarrow as pa
@@ -933,9 +975,8 @@ def read_csv_columns(
                 numeric = _numeric_guess(p, names, (read_options, parse_options, as_text))
             except (pa.ArrowException, ValueError, EOFError, OSError) as exc:
                 raise Fallback(f"pyarrow: {exc}") from None
-            if fmt is not None and (fmt[1] == "." or fmt[0] == ","):
-                # "1.200" is 1200, and with a decimal comma "2.75" is no number: no column is plain numbers for Arrow
-                numeric = set()
+            # "1.200" is 1200, and with a decimal comma "2.75" is no number: such columns are no plain numbers for Arrow
+            numeric -= {n for n, h in zip(names, header) if h in fmts and (fmts[h][1] == "." or fmts[h][0] == ",")}
             for attempt in ("guess", "text"):
                 if attempt == "text":
                     numeric = set()
@@ -958,7 +999,7 @@ def read_csv_columns(
                                     raise _Retry()  # is a line of spaces blank, or is it 'NA'? the text path knows
                             else:
                                 cells = batch.column(j)
-                                text = canonical_strings(cells, fmt) if fmt is not None else cells
+                                text = canonical_strings(cells, fmts[header[j]]) if header[j] in fmts else cells
                                 builder.add_strings(text, leading_zeros_fall_back=True)
                     break
                 except _Retry:
