@@ -17,7 +17,6 @@ def _xy(n=10, d=3):
 @pytest.mark.parametrize(
     "batch_size, drop_last, updates, method",
     [
-        (None, False, 1, "full-batch gradient descent"),
         ("full", False, 1, "full-batch gradient descent"),
         (50, False, 1, "full-batch gradient descent"),
         (1, False, 10, "stochastic gradient descent"),
@@ -58,10 +57,10 @@ def test_batches_are_contiguous_float32_int64_tensors_matching_rows():
         np.testing.assert_array_equal(xb.numpy(), x[yb.numpy()].astype(np.float32))
 
 
-def test_full_batch_without_shuffle_does_not_copy():
+def test_a_full_batch_without_shuffle_is_a_new_array_as_torch_stacks_one():
     data = ArrayDataset(*_xy())
-    ((xb, _yb),) = list(DataLoader(data, batch_size=None, shuffle=False))
-    assert np.shares_memory(xb.numpy(), data.arrays[0])
+    ((xb, _yb),) = list(DataLoader(data, batch_size="full", shuffle=False))
+    assert not np.shares_memory(xb.numpy(), data.arrays[0])
 
 
 def test_shuffle_changes_between_epochs_and_seed_repeats():
@@ -162,7 +161,7 @@ _DEVICE_CASES = [
     {"batch_size": 4},
     {"batch_size": 4, "shuffle": True, "seed": 3},
     {"batch_size": 4, "shuffle": True, "seed": 3, "drop_last": True},
-    {"batch_size": None},
+    {"batch_size": "full"},
     {"batch_size": 1, "sampler": [9, 0, 4]},
     {"batch_sampler": [[1, 2], [7], [3, 3, 0]]},
 ]
@@ -436,7 +435,7 @@ def test_num_workers_does_not_change_the_numbers_and_is_checked():
 def test_a_shuffled_full_batch_comes_in_a_random_order_as_in_torch():
     """next(iter(DataLoader(d, batch_size=len(d), shuffle=True)))[:k] is taken as a random sample."""
     x = ds.arange(64.0)
-    for batch_size in (64, 100, None):
+    for batch_size in (64, 100, "full"):
         ds.manual_seed(3)
         (batch,) = next(iter(DataLoader(ds.utils.data.TensorDataset(x), batch_size=batch_size, shuffle=True)))
         assert sorted(batch.tolist()) == list(range(64)) and batch.tolist() != list(range(64)), batch_size
@@ -528,5 +527,5 @@ def test_batch_size_none_with_a_batch_sampler_reads_index_lists_as_torch():
     single = list(ds.utils.data.DataLoader(series, sampler=[3, 1], batch_size=None))
     assert [tuple(s.shape) for s in single] == [(5,), (5,)]
     np.testing.assert_array_equal(single[1].numpy(), series[1])
-    with pytest.raises(ConfigError, match="turns automatic batching off"):
+    with pytest.raises(ConfigError, match="disables auto-batching"):
         ds.utils.data.DataLoader(series, sampler=[0, 1], batch_size=None, drop_last=True)

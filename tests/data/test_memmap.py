@@ -193,6 +193,6 @@ def test_random_split_of_a_memory_mapped_dataset_stays_lazy(tmp_path: Path) -> N
     lazy = LazyDataset(RowSource(np.load(tmp_path / "d.npy", mmap_mode="r"), 0, 3), data[:, 3])
     train, val = random_split(lazy, [15, 5], seed=0)
     assert train.arrays is not None and memmap.is_lazy(train.arrays[0])
-    x, y = next(iter(DataLoader(val, batch_size=None)))
+    x, y = next(iter(DataLoader(val, batch_size="full")))
     np.testing.assert_array_equal(x.array, data[val.indices, :3])
     np.testing.assert_array_equal(y.array, data[val.indices, 3])

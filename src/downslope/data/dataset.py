@@ -9,7 +9,7 @@ whole batch with one ``np.take`` per array instead of a Python loop over samples
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -18,9 +18,12 @@ from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentTypeError, DataError, OutOfRangeError, ShapeError
 from ..tensor import KEPT_INTEGER_DTYPES, Tensor, wrap_array
 
+T_co = TypeVar("T_co", covariant=True)
 
-class Dataset:
+
+class Dataset(Generic[T_co]):
     """Base class: subclasses define ``__len__`` and ``__getitem__`` (returning a tuple of arrays).
+    Generic, as PyTorch's: ``class Pairs(Dataset[tuple[Tensor, Tensor]])`` works.
 
     Example:
         >>> import numpy as np
@@ -34,15 +37,15 @@ class Dataset:
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
 
-    def __getitem__(self, index: int) -> Any:
+    def __getitem__(self, index: int) -> T_co:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
 
-    def __add__(self, other: Dataset) -> ConcatDataset:
+    def __add__(self, other: Dataset[Any]) -> ConcatDataset:
         """``a + b``: the samples of ``a`` then those of ``b`` (a :class:`ConcatDataset`, as in PyTorch)."""
         return ConcatDataset([self, other])
 
 
-class IterableDataset(Dataset):
+class IterableDataset(Dataset[T_co]):
     """A stream of samples: subclasses define ``__iter__`` (and may define ``__len__``). A DataLoader
     batches the samples in the order the stream yields them.
 
@@ -56,17 +59,17 @@ class IterableDataset(Dataset):
         [(2, 1), (2, 1), (1, 1)]
     """
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[T_co]:
         raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
     def __len__(self) -> int:
         # A TypeError, as len() of an object without a length gives, so list() and length hints work.
         raise ArgumentTypeError(f"{type(self).__name__} is a stream without a known length (define __len__)")
 
-    def __getitem__(self, index: int) -> Any:
+    def __getitem__(self, index: int) -> T_co:
         raise NotImplementedError(f"{type(self).__name__} is a stream: iterate over it instead of indexing")
 
-    def __add__(self, other: Dataset) -> ChainDataset:  # type: ignore[override]
+    def __add__(self, other: Dataset[Any]) -> ChainDataset:  # type: ignore[override]
         """``a + b``: the stream ``a`` then the stream ``b`` (a :class:`ChainDataset`, as in PyTorch)."""
         return ChainDataset([self, other])
 
@@ -121,6 +124,24 @@ class StackDataset(Dataset):
         if isinstance(self.datasets, dict):
             return {k: d[index] for k, d in self.datasets.items()}
         return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        """The samples at ``indices``, each dataset read with one call to its own ``__getitems__`` when it
+        has one, as PyTorch's ``StackDataset`` does (a tuple or a dict per sample)."""
+        parts = self.datasets.values() if isinstance(self.datasets, dict) else self.datasets
+        columns = []
+        for d in parts:
+            getitems = getattr(d, "__getitems__", None)
+            items = list(getitems(indices)) if callable(getitems) else [d[i] for i in indices]
+            if len(items) != len(indices):
+                raise ShapeError(
+                    f"StackDataset: a dataset's __getitems__ returned {len(items)} samples for {len(indices)} indices"
+                )
+            columns.append(items)
+        if isinstance(self.datasets, dict):
+            keys = list(self.datasets)
+            return [dict(zip(keys, row)) for row in zip(*columns)]
+        return [tuple(row) for row in zip(*columns)]
 
 
 def _as_sample_array(value: Any, name: str, float_dtype: Any = None) -> np.ndarray:
@@ -219,12 +240,21 @@ class ArrayDataset(Dataset):
                 f"{type(self).__name__}: all arrays must have the same number of samples (first axis); "
                 f"got shapes {shapes}"
             )
-        if lengths[0] == 0:
+        if lengths[0] == 0 and not self._may_be_empty:
             raise DataError(f"{type(self).__name__}: the dataset is empty (0 samples)")
         if check_finite:
             for i, a in enumerate(converted):
                 _check_finite(a, f"{type(self).__name__} array {i}")
         self.arrays: tuple[np.ndarray, ...] = converted
+        # the tensors that require grad, kept so that samples and batches of them stay in the graph (as in
+        # torch, where dataset[i] indexes the tensor itself); None when none does (the usual case)
+        tracked = tuple(isinstance(a, Tensor) and a.requires_grad and self._may_be_empty for a in arrays)
+        self._tracked: tuple[Tensor | None, ...] | None = (
+            tuple(a if keep else None for a, keep in zip(arrays, tracked)) if any(tracked) else None
+        )
+
+    # ArrayDataset (downslope's) refuses no data and keeps no graph; TensorDataset (PyTorch's) does both, as torch's
+    _may_be_empty = False
 
     def __len__(self) -> int:
         return len(self.arrays[0])
@@ -256,12 +286,19 @@ class TensorDataset(ArrayDataset):
         ([(2,), ()], [(3, 2), (3,)])
     """
 
+    _may_be_empty = True  # and a tensor that requires grad keeps it in the samples and batches, as in torch
+
     @property
     def tensors(self) -> tuple[Tensor, ...]:
         """The wrapped data as Tensors sharing the dataset's storage (PyTorch's attribute)."""
+        if self._tracked is not None:
+            return tuple(t if t is not None else wrap_array(a) for t, a in zip(self._tracked, self.arrays))
         return tuple(wrap_array(a) for a in self.arrays)
 
     def __getitem__(self, index: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
+        if self._tracked is not None:
+            # as torch: the tensor itself is indexed, so the sample (and the batch stacked from it) has a gradient
+            return tuple(t[index] for t in self.tensors)
         if isinstance(index, Tensor):
             index = index.array
         if isinstance(index, (slice, list, np.ndarray)):
@@ -338,7 +375,7 @@ class Subset(Dataset):
         cached = self._arrays
         if cached is None:
             parent = getattr(self.dataset, "arrays", None)
-            if parent is None:
+            if parent is None or _tracks_grad(self.dataset):
                 return None
             from .memmap import is_lazy
 
@@ -441,8 +478,17 @@ def dataset_arrays(dataset: Any, on_devices: bool = False) -> tuple[Any, ...] | 
     its batches there)."""
     from .memmap import is_lazy
 
+    if _tracks_grad(dataset):
+        return None  # read sample by sample, through the tensors' own indexing: the batches keep their gradient
     arrays = getattr(dataset, "arrays", None)
     if isinstance(arrays, tuple) and arrays:
         if all(isinstance(a, np.ndarray) or is_lazy(a) or (on_devices and is_array(a)) for a in arrays):
             return arrays
     return None
+
+
+def _tracks_grad(dataset: Any) -> bool:
+    """Whether ``dataset`` (or the dataset a Subset takes its samples from) holds tensors that require grad."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return getattr(dataset, "_tracked", None) is not None

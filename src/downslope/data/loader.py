@@ -5,12 +5,13 @@ The batch size names the flavour of gradient descent:
 =====================  =================================  =========================
 ``batch_size``         method                             updates per epoch
 =====================  =================================  =========================
-``None`` or ``"full"`` full-batch gradient descent        1
+``"full"`` (or >= N)   full-batch gradient descent        1
 ``1``                  stochastic gradient descent (SGD)  N
 ``B`` (1 < B < N)      mini-batch gradient descent        ceil(N / B) (floor with drop_last)
 =====================  =================================  =========================
 
-``len(loader)`` is the number of updates per epoch.
+``len(loader)`` is the number of updates per epoch. ``batch_size=None`` is PyTorch's: no automatic
+batching, each item as the dataset gives it (fit's ``batch_size=None`` is still its full batch).
 """
 
 from __future__ import annotations
@@ -19,31 +20,76 @@ import copy
 import ctypes
 import itertools
 import random as pyrandom
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, MutableSequence, Sequence
 from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, graph
 from ..devices import device_of, is_array
-from ..errors import ArgumentTypeError, CheckpointError, ConfigError, DataError, ShapeError
+from ..errors import ArgumentTypeError, CheckpointError, ConfigError, DataError, OutOfRangeError, ShapeError, StateError
 from ..generator import as_numpy_generator
 from ..tensor import KEPT_INTEGER_DTYPES, Tensor, wrap_array
 from .dataset import ArrayDataset, Dataset, IterableDataset, Subset, _as_sample_array, dataset_arrays, take_rows
+from .sampler import BatchSampler, RandomSampler, SequentialSampler, _InfiniteConstantSampler
 
 BatchSize = int | str | None
 
 
+def _fetch_in_time(fetch: Callable[[Any], Any], rows: Any, timeout: float, number: int) -> Any:
+    """``fetch(rows)``, or PyTorch's RuntimeError when it takes more than ``timeout`` seconds (the read runs
+    in a daemon thread, as PyTorch's worker runs in its process; one that hangs is left behind)."""
+    box: dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            box["batch"] = fetch(rows)
+        except BaseException as exc:  # noqa: BLE001  (raised again in the caller's thread, as a worker's is)
+            box["error"] = exc
+
+    thread = threading.Thread(target=read, name="DataLoader worker 0", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise StateError(
+            f"DataLoader timed out after {timeout} seconds (batch {number} of the epoch took longer than "
+            f"timeout={timeout}: the dataset's reads and collate_fn)"
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["batch"]
+
+
+def _fresh(part: Any) -> Any:
+    """A copy of ``part`` (a slice of a dataset's array, on its device): the batch owns its memory."""
+    return part.copy()
+
+
+def _batch_indices(indices: Iterable[Any], number: int) -> np.ndarray:
+    """A batch sampler's batch as int64 indices; an empty one is refused, as PyTorch's collate refuses it."""
+    idx = np.asarray(list(indices), dtype=np.int64)
+    if idx.size == 0:
+        raise OutOfRangeError(
+            f"DataLoader: the batch_sampler gave an empty batch (batch {number} of the epoch); a batch needs at "
+            "least one index (PyTorch's collate fails on it with 'list index out of range')"
+        )
+    return idx
+
+
 def _resolve_batch_size(batch_size: Any, n: int) -> int:
-    if batch_size is None or (isinstance(batch_size, str) and batch_size.lower() == "full"):
-        return n
+    """A batching loader's batch size: ``"full"`` is the whole dataset (at least 1: an empty dataset gives no
+    batch); ``None`` (no automatic batching, as PyTorch) never reaches here."""
+    if isinstance(batch_size, str) and batch_size.lower() == "full":
+        return max(n, 1)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
         raise ArgumentTypeError(
-            f"DataLoader: batch_size must be a positive integer, None or 'full' (full batch); got {batch_size!r}"
+            f"DataLoader: batch_size must be a positive integer, 'full' (full batch) or None (no automatic "
+            f"batching, as PyTorch); got {batch_size!r}"
         )
     if batch_size <= 0:
-        raise ConfigError(f"DataLoader: batch_size must be >= 1 (or None/'full' for full batch); got {batch_size}")
+        raise ConfigError(f"DataLoader: batch_size must be >= 1 (or 'full' for full batch); got {batch_size}")
     return int(batch_size)
 
 
@@ -67,17 +113,21 @@ class DataLoader:
     Args:
         dataset: a :class:`Dataset` (or any sequence of samples, such as a list of ``(label, text)``
             pairs, as in PyTorch), or a tuple of arrays ``(x, y)`` (wrapped in an ArrayDataset).
-        batch_size: ``None``/``"full"`` (full batch), ``1`` (stochastic) or ``B`` (mini-batch).
-            Like PyTorch the default is 1; a batch size above N is clipped to N. Over an
-            :class:`IterableDataset`, or with a ``sampler``, ``None`` turns automatic batching off as
-            in PyTorch: each item (``dataset[i]`` for each ``i`` the sampler gives, a BatchSampler's
-            list of indices too) is yielded as it comes, through ``collate_fn`` or else
-            :func:`default_convert`.
+        batch_size: ``"full"`` (full batch), ``1`` (stochastic) or ``B`` (mini-batch). Like PyTorch
+            the default is 1, and a batch size above N is kept (``loader.batch_size``): one batch of all
+            N samples, or, with a sampler that draws more indices than N (oversampling), batches of B.
+            ``None`` turns automatic batching off as in PyTorch: each item (``dataset[i]`` for each
+            ``i`` the sampler gives, a BatchSampler's list of indices too) is yielded as it comes,
+            through ``collate_fn`` or else :func:`default_convert`.
         shuffle: reshuffle the sample order at the start of every epoch (a full batch too, as in
-            PyTorch: its mean gradient is the same, but its rows come in a random order).
+            PyTorch: its mean gradient is the same, but its rows come in a random order). The order
+            drawn for a seed is downslope's own (repeatable, but not PyTorch's for the same seed).
         drop_last: drop the last, smaller batch.
         seed / generator: the loader's own random stream for shuffling (a :class:`downslope.Generator`,
             as ``torch.Generator`` in PyTorch, or a ``numpy.random.Generator``), read as each epoch starts.
+            ``seed`` (like ``device``) is keyword-only: the positional parameters are PyTorch's, in its
+            order (dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, collate_fn,
+            pin_memory, drop_last, timeout, worker_init_fn, multiprocessing_context, generator).
             Without either, each epoch's order is drawn from the library generator when its iteration
             starts (as in PyTorch), so :func:`downslope.manual_seed` before the loop fixes the orders
             wherever the loader was built, and ``ds.set_rng_state`` of a saved ``ds.get_rng_state()``
@@ -85,15 +135,20 @@ class DataLoader:
         sampler / batch_sampler: PyTorch's ways to choose the order (an iterable of indices, see
             :mod:`downslope.data.sampler`) or the batches themselves (an iterable of index lists).
         collate_fn: turns a list of samples into a batch (default :func:`default_collate` rules).
+            ``loader.sampler``, ``loader.batch_sampler`` and ``loader.collate_fn`` are PyTorch's
+            attributes: the ones given, else the loader's own (a SequentialSampler or RandomSampler, a
+            BatchSampler of it, default_collate).
         num_workers / worker_init_fn / persistent_workers: PyTorch's worker processes, emulated in this
-            process as one worker (see "Workers" below).
+            process as one worker (see "Workers" below). ``timeout`` (seconds, with workers) raises
+            PyTorch's RuntimeError when a batch takes longer to read.
         device: where the batches' Tensors are placed (``"cuda"``, a :class:`downslope.device`; ``None``
             or ``"cpu"``: host memory, the default). downslope's own option: in a PyTorch loop you move
             each batch yourself (``x.to(device)``), which works here too; ``ds.fit(..., device=...)``
             sets it for the loaders it makes. See "Placing the data" below.
 
     Array-backed datasets are gathered with one ``np.take`` per array into contiguous arrays
-    (slices, without a copy, when not shuffling); data already on a device (``TensorDataset(X.cuda(),
+    (copied slices when not shuffling: every batch is a new array, as torch's collate stacks one, so
+    ``x /= 255`` on a batch never changes the dataset); data already on a device (``TensorDataset(X.cuda(),
     y.cuda())``) is sliced or gathered there, so its batches are tensors on that device, as in torch
     (only each batch's indices are copied over, once per batch and device); a
     :class:`~downslope.data.dataset.LazyDataset` reads each batch's rows from its memory-mapped file
@@ -136,31 +191,34 @@ class DataLoader:
         self,
         dataset: Dataset | Sequence[Any],
         batch_size: BatchSize = 1,
-        shuffle: bool = False,
-        drop_last: bool = False,
-        seed: int | None = None,
-        generator: Any = None,
-        collate_fn: Callable[[list[Any]], Any] | None = None,
-        sampler: Iterable[int] | None = None,
+        shuffle: bool | None = None,
+        sampler: Iterable[Any] | None = None,
         batch_sampler: Iterable[Sequence[int]] | None = None,
         num_workers: int = 0,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
         pin_memory: bool = False,
-        device: Any = None,
+        drop_last: bool = False,
+        timeout: float = 0,
         worker_init_fn: Callable[[int], Any] | None = None,
+        multiprocessing_context: Any = None,
+        generator: Any = None,
         *,
         prefetch_factor: int | None = None,
         persistent_workers: bool = False,
-        timeout: float = 0,
-        **ignored: Any,
+        pin_memory_device: str = "",
+        in_order: bool = True,
+        seed: int | None = None,
+        device: Any = None,
+        **unknown: Any,
     ) -> None:
-        # pin_memory / pin_memory_device / persistent_workers / prefetch_factor / timeout / in_order /
-        # multiprocessing_context only tune how PyTorch moves batches to a GPU or across worker processes;
-        # batches here are gathered in this process (see num_workers), always in the sampler's order.
-        unknown = set(ignored) - _IGNORED_OPTIONS
+        # PyTorch's positional order, so DataLoader(data, 4, False, sampler) means what it means there;
+        # downslope's own options (seed, device) are keyword-only. pin_memory / pin_memory_device /
+        # prefetch_factor / in_order / multiprocessing_context only tune how PyTorch moves batches to a GPU or
+        # across worker processes: batches here are gathered in this process (see num_workers), in order.
         if unknown:
             raise ArgumentTypeError(
-                f"DataLoader: unexpected keyword argument(s) {sorted(unknown)}; "
-                f"accepted and ignored (PyTorch worker/device tuning): {sorted(_IGNORED_OPTIONS)}"
+                f"DataLoader: unexpected keyword argument(s) {sorted(unknown)}; PyTorch's options and downslope's "
+                "seed= and device= are accepted"
             )
         if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
             raise ConfigError(
@@ -169,7 +227,8 @@ class DataLoader:
         _check_worker_options(int(num_workers), prefetch_factor, persistent_workers, timeout)
         self.prefetch_factor = 2 if num_workers > 0 and prefetch_factor is None else prefetch_factor
         self.persistent_workers, self.timeout = bool(persistent_workers), timeout
-        self.pin_memory = bool(pin_memory)
+        self.pin_memory, self.pin_memory_device, self.in_order = bool(pin_memory), pin_memory_device, in_order
+        self.multiprocessing_context = multiprocessing_context
         if worker_init_fn is not None and not callable(worker_init_fn):
             raise ArgumentTypeError(f"DataLoader: worker_init_fn must be callable, got {type(worker_init_fn).__name__}")
         self.num_workers, self.worker_init_fn = int(num_workers), worker_init_fn
@@ -188,27 +247,20 @@ class DataLoader:
                 f"got {type(dataset).__name__}"
             )
         n = len(dataset)
-        if n == 0:
-            raise DataError("DataLoader: the dataset is empty (0 samples)")
         self.dataset = dataset
         self.num_samples = n
-        if batch_size is None and sampler is not None:
-            self._init_unbatched(sampler, shuffle, drop_last, batch_sampler, collate_fn)
-            return
-        requested = _resolve_batch_size(batch_size, n)
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
-        # drop_last with a batch size above the sample count: no full batch, so no batch at all (len 0), as
-        # PyTorch gives (a small fold of a k-fold loop); fit refuses such a loader, a loop simply runs no step
-        self.batch_size = requested if self.drop_last and requested > n else min(requested, n)
-        if sampler is not None and self.shuffle:
+        if sampler is not None and shuffle:
             raise ConfigError("DataLoader: sampler decides the order, so it cannot be combined with shuffle=True")
-        if batch_sampler is not None and (sampler is not None or self.shuffle or self.drop_last or batch_size != 1):
+        if batch_sampler is not None and (sampler is not None or shuffle or drop_last or batch_size != 1):
             raise ConfigError(
                 "DataLoader: batch_sampler decides the batches, so leave batch_size, shuffle, sampler and drop_last "
                 "at their defaults"
             )
-        self.sampler, self.batch_sampler = sampler, batch_sampler
+        if batch_size is None and drop_last:  # PyTorch's ValueError, with its words
+            raise ConfigError(
+                "DataLoader: batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
+            )
+        self.shuffle = bool(shuffle)
         own = _own_generator(seed, generator)
         self.generator = own if self.shuffle else None
         # PyTorch draws each iteration's base seed from the loader's generator, shuffling or not
@@ -216,11 +268,55 @@ class DataLoader:
         # Without seed= or generator=, each epoch's order is drawn when its iteration starts, from the library
         # generator (as PyTorch's RandomSampler does): ds.manual_seed before the loop fixes it, and a
         # checkpoint's get_rng_state resumes it, wherever the loader was built.
-        self.collate_fn = collate_fn
+        # The sampler and batch sampler PyTorch code reads (loader.sampler, loader.batch_sampler.batch_size);
+        # the ones given decide the order, the loader's own are what it does anyway (drawn faster below).
+        self._given_sampler, self._given_batch_sampler = sampler, batch_sampler
+        if sampler is None:
+            sampler = RandomSampler(dataset, generator=own) if self.shuffle else SequentialSampler(dataset)
+        self.sampler = sampler
+        self._collate_fn = collate_fn
+        if batch_size is None:
+            self._init_unbatched()
+            return
+        if batch_sampler is not None:
+            # as PyTorch: the batch sampler's lists are the batches, and the loader has no batch size of its own
+            self.batch_size, self.drop_last = None, False  # type: ignore[assignment]
+        else:
+            # the batch size asked for, never clipped: a sampler may draw more indices than the dataset has
+            # (oversampling), and with drop_last a batch above the sample count gives no batch (len 0), as
+            # PyTorch's; fit refuses such a loader, a loop simply runs no step
+            self.batch_size = _resolve_batch_size(batch_size, n)
+            if not isinstance(drop_last, bool):  # PyTorch's BatchSampler refuses it
+                raise ConfigError(f"DataLoader: drop_last should be a boolean value, but got drop_last={drop_last!r}")
+            self.drop_last = drop_last
+            batch_sampler = BatchSampler(sampler, self.batch_size, drop_last)
+        self.batch_sampler = batch_sampler
         # a dataset's own __getitems__ (PyTorch 2.x's batched read) decides what a batch holds: no array fast path
         own_getitems = getattr(type(dataset), "__getitems__", None) not in (None, Subset.__getitems__)
         self._arrays = dataset_arrays(dataset, on_devices=True) if collate_fn is None and not own_getitems else None
         self._array_devices = _array_devices(self._arrays)
+
+    @property
+    def collate_fn(self) -> Callable[[Any], Any]:
+        """What turns the samples into a batch: the ``collate_fn`` given, else :func:`default_collate` (or,
+        with automatic batching off, :func:`default_convert`), as PyTorch's attribute."""
+        if self._collate_fn is not None:
+            return self._collate_fn
+        return default_convert if self.batch_size is None and self._stream else default_collate
+
+    @collate_fn.setter
+    def collate_fn(self, value: Callable[[Any], Any] | None) -> None:
+        if value in (None, default_collate, default_convert):
+            value = None  # the loader's own batching (its array fast path included)
+        elif getattr(self, "_arrays", None) is not None:
+            self._arrays, self._array_devices = None, None  # a function of the user's sees every sample
+        self._collate_fn = value
+
+    _collate_fn: Callable[[Any], Any] | None = None
+    _given_sampler: Any = None  # the sampler the user gave (None: the loader's own order)
+    _given_batch_sampler: Any = None
+    batch_sampler: Any = None
+    _arrays: tuple[Any, ...] | None = None
 
     # per array of _arrays, its device (None: host memory or a memory-mapped file); None when all are on the
     # host, so host batches pay nothing for the device case
@@ -235,7 +331,7 @@ class DataLoader:
         self,
         dataset: IterableDataset,
         batch_size: Any,
-        shuffle: bool,
+        shuffle: bool | None,
         drop_last: bool,
         collate_fn: Callable[[list[Any]], Any] | None,
         sampler: Any,
@@ -263,43 +359,56 @@ class DataLoader:
             self.num_samples = len(dataset)
         except TypeError:
             self.num_samples = 0  # not known in advance
-        self.batch_size = None if batch_size is None else int(batch_size)  # type: ignore[assignment]
-        self.shuffle, self.drop_last = False, bool(drop_last)
-        self.sampler, self.batch_sampler, self.generator = None, None, None
+        self.shuffle, self.generator = False, None
         self._seed_stream = None
-        self.collate_fn, self._arrays = collate_fn, None
+        self._collate_fn, self._arrays = collate_fn, None
+        self.sampler = _InfiniteConstantSampler()  # PyTorch's: the stream decides, the sampler says nothing
+        if batch_size is None:
+            self.batch_size, self.drop_last = None, False  # type: ignore[assignment]
+        else:
+            self.batch_size = int(batch_size)
+            if not isinstance(drop_last, bool):  # PyTorch's BatchSampler refuses it
+                raise ConfigError(f"DataLoader: drop_last should be a boolean value, but got drop_last={drop_last!r}")
+            self.drop_last = drop_last
+            self.batch_sampler = BatchSampler(self.sampler, self.batch_size, drop_last)
 
     _seed_stream: np.random.Generator | None = None
 
-    def _init_unbatched(
-        self, sampler: Any, shuffle: bool, drop_last: bool, batch_sampler: Any, collate_fn: Any
-    ) -> None:
-        """PyTorch's automatic batching off over a map-style dataset (``batch_size=None`` with a
-        sampler): each step reads ``dataset[i]`` for the sampler's next ``i`` (a BatchSampler gives
-        lists of indices, read at once by a dataset that takes them: a fast window loader)."""
-        if shuffle or drop_last or batch_sampler is not None:
-            raise ConfigError(
-                "DataLoader: batch_size=None with a sampler turns automatic batching off (each item the "
-                "sampler names is yielded as it is), so shuffle, drop_last and batch_sampler cannot be used with it"
-            )
+    def _init_unbatched(self) -> None:
+        """PyTorch's automatic batching off over a map-style dataset (``batch_size=None``): each step reads
+        ``dataset[i]`` for the sampler's next ``i`` (in order, shuffled, or the sampler given; a
+        BatchSampler given as the sampler names lists of indices, read at once by a dataset that takes
+        them: a fast window loader) and passes it through ``collate_fn``, else :func:`default_convert`."""
         self._stream, self._unbatched = True, True
-        self.batch_size = None  # type: ignore[assignment]
-        self.shuffle, self.drop_last = False, False
-        self.sampler, self.batch_sampler, self.generator = sampler, None, None
-        self._seed_stream = None
-        self.collate_fn, self._arrays = collate_fn, None
+        self.batch_size, self.drop_last = None, False  # type: ignore[assignment]
+        self.batch_sampler = None
+        self._arrays = None
 
-    _unbatched = False  # batch_size=None with a sampler over a map-style dataset
+    _unbatched = False  # batch_size=None over a map-style dataset
+
+    @property
+    def drop_last(self) -> bool:
+        """Whether the last, smaller batch is dropped (PyTorch's attribute; its BatchSampler follows it)."""
+        return self._drop_last
+
+    @drop_last.setter
+    def drop_last(self, value: bool) -> None:
+        self._drop_last = bool(value)
+        own = self.batch_sampler
+        if own is not None and own is not self._given_batch_sampler and isinstance(own, BatchSampler):
+            own.drop_last = self._drop_last
+
+    _drop_last = False
 
     def _iter_stream(self) -> Iterator[Any]:
         if self.batch_size is None:
             # as PyTorch: each item passes through collate_fn when one is given, else default_convert
-            convert = self.collate_fn or default_convert
+            convert = self._collate_fn or default_convert
             items = (self.dataset[i] for i in self.sampler) if self._unbatched else self.dataset
             for item in items:
                 yield convert(item)
             return
-        collate = self.collate_fn or _collate_samples
+        collate = self._collate_fn or _collate_samples
         batch: list[Any] = []
         for sample in self.dataset:  # type: ignore[union-attr]
             batch.append(sample)
@@ -314,7 +423,7 @@ class DataLoader:
     def method(self) -> str:
         """'full-batch gradient descent', 'stochastic gradient descent' or 'mini-batch gradient descent'."""
         if self.batch_size is None:
-            return "mini-batch gradient descent"  # a stream without automatic batching yields its own batches
+            return "mini-batch gradient descent"  # no automatic batching: the items are the batches
         if self.batch_size >= self.num_samples:
             return "full-batch gradient descent"
         if self.batch_size == 1:
@@ -330,16 +439,16 @@ class DataLoader:
             if self.batch_size is None:
                 return self.num_samples
             return self.num_samples // self.batch_size if self.drop_last else -(-self.num_samples // self.batch_size)
-        if self.batch_sampler is not None:
-            return len(self.batch_sampler)  # type: ignore[arg-type]
-        n = self.num_samples if self.sampler is None else len(self.sampler)  # type: ignore[arg-type]
+        if self._given_batch_sampler is not None:
+            return len(self._given_batch_sampler)
+        n = len(self.sampler)  # type: ignore[arg-type]
         bs = self._batching()
         return n // bs if self.drop_last else -(-n // bs)
 
     def _batching(self) -> int:
-        """The batch size of a loader that batches: every map-style loader (only a stream turns it off)."""
+        """The batch size of a loader that batches (not one given a batch_sampler, nor batch_size=None)."""
         if self.batch_size is None:
-            raise ConfigError("DataLoader: this loader does not batch (batch_size=None over an IterableDataset)")
+            raise ConfigError("DataLoader: this loader does not batch (batch_size=None or a batch_sampler)")
         return self.batch_size
 
     # ------------------------------------------------------------------ iteration
@@ -347,7 +456,7 @@ class DataLoader:
         """The sampler's indices a batch at a time, read lazily as PyTorch's loader reads them: a sampler
         may be endless or far longer than one epoch (``RandomSampler(num_samples=10**10)``)."""
         bs = self._batching()
-        indices = iter(self.sampler)  # type: ignore[arg-type]
+        indices = iter(self.sampler)
         while True:
             idx = np.fromiter((int(i) for i in itertools.islice(indices, bs)), dtype=np.int64)
             if len(idx) == 0 or (self.drop_last and len(idx) < bs):
@@ -379,6 +488,11 @@ class DataLoader:
         # first batch (its __iter__ is a generator), so a seed set between the two fixes the order.
         if self.num_workers > 0:
             return _LoaderIterator(self, self._iter_workers())
+        if self.timeout:  # PyTorch's single-process iterator refuses it too (an AssertionError there)
+            raise ConfigError(
+                f"DataLoader: timeout={self.timeout} needs num_workers > 0 (it bounds the wait for a worker's "
+                "batch); PyTorch's single-process loader requires timeout == 0"
+            )
         self._base_seed()  # drawn without workers too, as PyTorch's iterator does
         if self._stream:
             batches = self._iter_stream()
@@ -408,8 +522,8 @@ class DataLoader:
         plan: Iterator[Any]
         fetch: Callable[[Any], Any]
         if self._unbatched:
-            convert = self.collate_fn or default_convert
-            plan, fetch = iter(self.sampler), lambda i: convert(self.dataset[i])  # type: ignore[arg-type]
+            convert = self._collate_fn or default_convert
+            plan, fetch = iter(self.sampler), lambda i: convert(self.dataset[i])
         elif self._stream:  # the dataset's own iterator runs in the worker, as a whole
             stream = self._iter_stream()
             plan, fetch = itertools.repeat(None), lambda _: next(stream, _END)
@@ -438,20 +552,20 @@ class DataLoader:
         if fetch is None:
             yield from plan
             return
-        for rows in plan:
+        for number, rows in enumerate(plan):
             with worker:  # only while the dataset is read: the training step sees None, as in PyTorch
-                batch = fetch(rows)
+                batch = fetch(rows) if not self.timeout else _fetch_in_time(fetch, rows, self.timeout, number)
             if batch is _END:
                 return
             yield batch
 
     def _plan(self) -> Iterator[slice | np.ndarray]:
         """Each batch's rows of a map-style loader, in order: a slice, or the indices to gather."""
-        if self.batch_sampler is not None:
-            for indices in self.batch_sampler:
-                yield np.asarray(list(indices), dtype=np.int64)
+        if self._given_batch_sampler is not None:
+            for number, indices in enumerate(self._given_batch_sampler):
+                yield _batch_indices(indices, number)
             return
-        if self.sampler is not None:
+        if self._given_sampler is not None:
             yield from self._sampled_batches()
             return
         order = self._order()  # at the first batch: this is a generator
@@ -492,12 +606,12 @@ class DataLoader:
         """The batches of :meth:`_iter_host`, sliced or gathered from the arrays already on the device."""
         from ..devices import to_device
 
-        if self.batch_sampler is not None:
-            for indices in self.batch_sampler:
-                idx = to_device(np.asarray(list(indices), dtype=np.int64), self.device)
+        if self._given_batch_sampler is not None:
+            for number, indices in enumerate(self._given_batch_sampler):
+                idx = to_device(_batch_indices(indices, number), self.device)
                 yield tuple(wrap_array(a.take(idx, axis=0)) for a in placed)
             return
-        if self.sampler is not None:
+        if self._given_sampler is not None:
             for idx in self._sampled_batches():
                 yield tuple(wrap_array(a.take(to_device(idx, self.device), axis=0)) for a in placed)
             return
@@ -509,14 +623,16 @@ class DataLoader:
         for start in range(0, stop_at, bs):
             end = min(start + bs, n)
             if on_device is None:
-                yield tuple(wrap_array(a[start:end]) for a in placed)
+                yield tuple(wrap_array(_fresh(a[start:end])) for a in placed)  # a new array, as on the host
             else:
                 idx = on_device[start:end]
                 yield tuple(wrap_array(a.take(idx, axis=0)) for a in placed)
 
     def _slice(self, start: int, end: int) -> Any:
         if self._arrays is not None:
-            return tuple(wrap_array(a[start:end]) for a in self._arrays)
+            # a new array per batch, as torch's collate stacks one: an in-place edit of the batch (x /= 255)
+            # never reaches the dataset or the caller's arrays (a file's rows are read into new arrays already)
+            return tuple(wrap_array(_fresh(a[start:end]) if is_array(a) else a[start:end]) for a in self._arrays)
         return self._collate(np.arange(start, end))
 
     def _gather(self, idx: np.ndarray) -> Any:
@@ -554,8 +670,8 @@ class DataLoader:
             samples = list(getitems([int(i) for i in idx]))
         else:
             samples = [self.dataset[int(i)] for i in idx]
-        if self.collate_fn is not None:
-            return self.collate_fn(samples)
+        if self._collate_fn is not None:
+            return self._collate_fn(samples)
         return _collate_samples(samples)
 
     # ------------------------------------------------------------------ exact resume
@@ -706,6 +822,15 @@ class _LoaderIterator:
 
 def _stack_field(values: list[Any], where: str) -> Tensor:
     first = values[0]
+    if (
+        isinstance(first, Tensor)
+        and graph.is_grad_enabled()
+        and any(getattr(v, "requires_grad", False) for v in values)
+    ):
+        # torch's collate stacks with torch.stack, so a batch of samples that require grad is part of the graph
+        from ..ops.shape import stack
+
+        return stack(values)
     if type(first.array if isinstance(first, Tensor) else first) not in _HOST_SAMPLE_TYPES and _on_device(first):
         return _stack_device_tensors(values, where)
     try:
@@ -719,9 +844,11 @@ def _stack_field(values: list[Any], where: str) -> Tensor:
         raise
     if stacked.dtype.kind not in "fiubc":  # strings, objects (None among numbers): what PyTorch refuses
         raise ArgumentTypeError(f"{_COLLATE_TYPES.format(stacked.dtype)} (in {where})")
-    if stacked.dtype in _KEPT_BATCH_DTYPES and type(values[0]) is not int:
-        # as torch's default_collate: a uint8 image batch stays uint8 (so `x.float() / 255` code sees it);
-        # Python ints (NumPy's default integer, int32 on some platforms) go on to int64 below
+    if (stacked.dtype in _KEPT_BATCH_DTYPES and type(first) is not int) or isinstance(first, Tensor):
+        # as torch's default_collate: a uint8 image batch stays uint8 (so `x.float() / 255` code sees it), and
+        # a Tensor's dtype was chosen when it was made (a float64 tensor batches as float64, as torch.stack
+        # keeps it); Python ints (NumPy's default integer, int32 on some platforms) go on to int64 below,
+        # and NumPy floating data and Python floats to the default dtype (float32)
         return wrap_array(np.ascontiguousarray(stacked))
     return wrap_array(_as_sample_array(stacked, f"DataLoader {where}"))
 
@@ -750,7 +877,8 @@ def _refuse_mixed_devices(values: list[Any], where: str, first: Any) -> None:
 def _stack_device_tensors(values: list[Any], where: str) -> Tensor:
     """Samples on a device (tensors there, or CuPy arrays) stack on their device, as torch.stack does in
     torch's default_collate: the batch never passes through host memory, and mixed devices are refused
-    by name. The batch's dtype follows the host batch's rules (a float64 sample batches as float32)."""
+    by name. The batch's dtype follows the host batch's rules (a float64 tensor stays float64, a float64
+    CuPy array batches as float32)."""
     _refuse_mixed_devices(values, where, values[0])
     arrays = [v.array if isinstance(v, Tensor) else v for v in values]
     try:
@@ -759,8 +887,8 @@ def _stack_device_tensors(values: list[Any], where: str) -> Tensor:
         raise ShapeError(
             f"DataLoader: samples of {where} have different shapes and cannot form a batch ({exc})"
         ) from None
-    if stacked.dtype in _KEPT_BATCH_DTYPES:
-        return wrap_array(stacked)  # stack's result is contiguous
+    if stacked.dtype in _KEPT_BATCH_DTYPES or isinstance(values[0], Tensor):
+        return wrap_array(stacked)  # stack's result is contiguous; a Tensor's dtype stays, as on the host
     return wrap_array(_as_sample_array(stacked, f"DataLoader {where}"))
 
 
@@ -1046,9 +1174,11 @@ def get_worker_info() -> WorkerInfo | None:
 
 def default_collate(samples: Sequence[Any]) -> Any:
     """Stack a list of samples into a batch, as PyTorch's ``default_collate``: tensors, arrays and
-    numbers become one Tensor with a new first axis (int8/int16/int32/int64/uint8, float16 and bool arrays
-    keep their dtype, as torch's: a uint8 image batch stays uint8; other floating data becomes the default
-    dtype, float32, complex data its complex dtype, complex64, uint16/uint32/uint64 int64, Python ints int64);
+    numbers become one Tensor with a new first axis (Tensors keep their dtype, as torch.stack: a float64
+    tensor batches as float64; int8/int16/int32/int64/uint8, float16 and bool arrays keep theirs too, as
+    torch's: a uint8 image batch stays uint8; other NumPy floating data and Python floats become the
+    default dtype, float32, NumPy complex data complex64, uint16/uint32/uint64 int64, Python ints int64;
+    samples that require grad give a batch in their graph, as torch.stack's);
     tuples and lists are collated field by field
     (a list back; a namedtuple keeps its type), mappings key by key (a dict, or the mapping's own type);
     strings (numpy's ``np.str_``/``np.bytes_`` too) are returned as they come (a list, or a tuple when

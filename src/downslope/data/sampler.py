@@ -19,12 +19,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sized
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from .. import backend
-from ..errors import ArgumentError, ConfigError
+from ..errors import ArgumentError, ArgumentTypeError, ConfigError
 from ..generator import as_numpy_generator
 from ..ops.sampling import draw_without_replacement
 
@@ -49,20 +49,43 @@ def _rng(generator: Any, owner: str) -> np.random.Generator | None:
 _DRAW_CHUNK = 1 << 16  # indices drawn at once with replacement (one call below this many: the same stream)
 
 
-class Sampler:
-    """Base class: subclasses define ``__iter__`` (indices) and ``__len__``."""
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Sampler(Generic[T_co]):
+    """Base class: subclasses define ``__iter__`` (indices) and ``__len__``. Generic, as PyTorch's:
+    ``class MySampler(Sampler[int])`` works."""
 
     def __init__(self, data_source: Sized | None = None) -> None:
         self.data_source = data_source
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[T_co]:
         raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
 
 
-class SequentialSampler(Sampler):
+class _InfiniteConstantSampler(Sampler[None]):
+    """What a DataLoader over an IterableDataset reports as its sampler (PyTorch's): None for ever, since the
+    stream decides what comes next."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def __iter__(self) -> Iterator[None]:
+        while True:
+            yield None
+
+
+def _check_bool(value: Any, name: str, owner: str, error: type[Exception]) -> bool:
+    """PyTorch's check of a flag: a bool, not 0/1 (PyTorch raises ``error``'s base type with these words)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise error(f"{owner}: {name} should be a boolean value, but got {name}={value!r}")
+    return bool(value)
+
+
+class SequentialSampler(Sampler[int]):
     """0, 1, ..., len(data_source) - 1.
 
     Example:
@@ -82,7 +105,7 @@ class SequentialSampler(Sampler):
         return len(self.data_source)
 
 
-class RandomSampler(Sampler):
+class RandomSampler(Sampler[int]):
     """A fresh permutation of the indices every epoch (or ``num_samples`` draws with replacement).
 
     Example:
@@ -97,7 +120,7 @@ class RandomSampler(Sampler):
         self, data_source: Sized, replacement: bool = False, num_samples: int | None = None, generator: Any = None
     ) -> None:
         super().__init__(data_source)
-        self.replacement = bool(replacement)
+        self.replacement = _check_bool(replacement, "replacement", "RandomSampler", ArgumentTypeError)
         self._num_samples = num_samples
         if num_samples is not None and (
             isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0
@@ -129,7 +152,7 @@ class RandomSampler(Sampler):
         return self.num_samples
 
 
-class SubsetRandomSampler(Sampler):
+class SubsetRandomSampler(Sampler[int]):
     """The given indices in a fresh random order every epoch (e.g. a validation split).
 
     Example:
@@ -152,7 +175,7 @@ class SubsetRandomSampler(Sampler):
         return len(self.indices)
 
 
-class WeightedRandomSampler(Sampler):
+class WeightedRandomSampler(Sampler[int]):
     """``num_samples`` indices drawn with probability proportional to ``weights`` (one per sample).
 
     Example:
@@ -171,6 +194,7 @@ class WeightedRandomSampler(Sampler):
             )
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
             raise ConfigError(f"WeightedRandomSampler: num_samples must be a positive integer, got {num_samples!r}")
+        replacement = _check_bool(replacement, "replacement", "WeightedRandomSampler", ConfigError)
         if not replacement and num_samples > w.size:  # past the non-zero ones, zero-weight items come, as torch
             raise ConfigError(
                 f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement from {w.size} items"
@@ -191,7 +215,7 @@ class WeightedRandomSampler(Sampler):
         return self.num_samples
 
 
-class BatchSampler(Sampler):
+class BatchSampler(Sampler[list[int]]):
     """Group another sampler's indices into lists of ``batch_size`` (the last one shorter unless
     ``drop_last``).
 
@@ -200,13 +224,14 @@ class BatchSampler(Sampler):
         [[0, 1], [2, 3], [4]]
     """
 
-    def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
+    def __init__(self, sampler: Iterable[Any], batch_size: int, drop_last: bool) -> None:
         super().__init__(None)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ConfigError(f"BatchSampler: batch_size must be a positive integer, got {batch_size!r}")
-        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, bool(drop_last)
+        drop_last = _check_bool(drop_last, "drop_last", "BatchSampler", ConfigError)
+        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
 
-    def __iter__(self) -> Iterator[list[int]]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[list[int]]:
         batch: list[int] = []
         for index in self.sampler:
             batch.append(int(index))

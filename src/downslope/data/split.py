@@ -33,7 +33,9 @@ def random_split(
     """Split a dataset into non-overlapping random subsets of the given lengths.
 
     ``lengths`` are sample counts summing to ``len(dataset)``, or fractions summing to 1 (counts are
-    floored, and the remainder handed out one by one from the first subset on, as PyTorch does).
+    floored, and the remainder handed out one by one from the first subset on, as PyTorch does; lengths
+    summing to 1 are fractions whatever the size, as in PyTorch). The order drawn for a seed is
+    downslope's own (repeatable, but not PyTorch's for the same seed).
     Without a seed the library generator is used (:func:`downslope.manual_seed` fixes it);
     ``generator`` (a :class:`downslope.Generator`, as ``torch.Generator().manual_seed(42)`` in PyTorch,
     or a ``numpy.random.Generator``) draws the order instead.
@@ -52,8 +54,12 @@ def random_split(
         raise ArgumentTypeError(f"random_split: lengths must be numbers, got {list(lengths)!r}")
     if any(x < 0 for x in lengths):
         raise ConfigError(f"random_split: lengths must be non-negative, got {list(lengths)}")
-    all_fractions = all(0 <= x <= 1 for x in lengths) and math.isclose(sum(lengths), 1.0) and sum(lengths) != n
-    if all_fractions:
+    # PyTorch's rule: lengths summing to 1 (not above) are fractions, whatever the dataset's size (so
+    # [0.5, 0.5] of one sample gives [1, 0], and [1] of one sample is the whole of it either way)
+    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        for i, f in enumerate(lengths):
+            if f > 1:
+                raise ConfigError(f"random_split: fraction at index {i} is not between 0 and 1, got {f}")
         counts = [int(math.floor(n * f)) for f in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1

@@ -906,13 +906,13 @@ def predict(
     if isinstance(x, DataLoader):
         loader = x
     elif isinstance(x, Dataset):
-        loader = DataLoader(x, batch_size=batch_size, device=placed)
+        loader = make_loader(x, batch_size=batch_size, device=placed)
     elif multi_input(x):  # several inputs: model(*x), or model(**x) for a dict
         loader = make_loader(inputs_dataset(x, (), "predict", float_dtype, model), batch_size=batch_size, device=placed)
     else:
         check_numeric(x, "predict: the inputs x")
         x = features_as_float(x, float_dtype, model)
-        loader = DataLoader(ArrayDataset(x, float_dtype=float_dtype), batch_size=batch_size, device=placed)
+        loader = make_loader(ArrayDataset(x, float_dtype=float_dtype), batch_size=batch_size, device=placed)
     chunks: list[Any] = []
     moved = placed is not None and loader.device != placed
     inputs = model_input_count(model)  # a Dataset of (x_cat, x_num) for a model of two inputs: all of them

@@ -82,6 +82,7 @@ from .inputs import (
     input_rows,
     input_shapes,
     is_stream,
+    known_length,
     make_loader,
     model_float_dtype,
     model_input_count,
@@ -345,7 +346,7 @@ def _record_step_lr(state: TrainingState, optimizer: OptimizerLike, epoch: int, 
     moves it): ``history.lr_steps``, what the learning-rate plot draws."""
     groups = getattr(optimizer, "param_groups", None)
     if groups and state.history is not None:
-        state.history.record_step(epoch, batch, state.params["steps"], groups[0]["lr"])
+        state.history.record_step(epoch, batch, state.params["steps"] or batch + 1, groups[0]["lr"])
 
 
 def _current_lr(optimizer: OptimizerLike | None) -> float | None:
@@ -481,7 +482,10 @@ def fit(
             whose batches are ``(x1, ..., xk, y)`` (``TensorDataset(x_cat, x_num, y)``), for a model
             whose ``forward`` requires k > 1 inputs, is passed as ``model(x1, ..., xk)`` with the last
             field the targets (one more field: the sample weights). A DataLoader that gives no batch
-            (``drop_last=True`` with fewer samples than ``batch_size``) is refused.
+            (``drop_last=True`` with fewer samples than ``batch_size``) is refused. Dict batches are
+            read by their keys ``'x'``, ``'y'`` (and ``'sample_weight'``); other keys are refused by
+            name. A DataLoader over an IterableDataset without a length runs each epoch until the stream
+            ends (Keras' unknown cardinality), or for ``steps_per_epoch`` batches.
         validation: held-out ``(x, y)``/Dataset/DataLoader, scored after every epoch; its
             numbers are logged with a ``val_`` prefix.
         validation_split: a fraction of ``train`` (arrays) held out for validation, exactly as Keras
@@ -666,7 +670,8 @@ def fit(
 
     # Monitors with mode='auto' and History.best read each metric's direction from these.
     history = History(metrics=metric_fns)
-    steps = len(loader) if steps_per_epoch is None else steps_per_epoch
+    # a stream without a length (an IterableDataset) runs each epoch until it ends, as Keras' unknown cardinality
+    steps = known_length(loader) if steps_per_epoch is None else steps_per_epoch
     history.params = {"verbose": verbose, "epochs": epochs, "steps": steps}  # Keras' History.params
     state = TrainingState(
         model,
@@ -1280,7 +1285,9 @@ def _check_schedule_length(scheduler: Any, loader: DataLoader, epochs_left: int)
         return
     taken = max(int(getattr(scheduler, "last_epoch", 0)), 0)
     left = int(total) - taken
-    per_epoch = len(loader)
+    per_epoch = known_length(loader)
+    if per_epoch is None:  # a stream without a length: the updates are not known before it ends
+        return
     updates = per_epoch * epochs_left
     if updates <= left:
         return

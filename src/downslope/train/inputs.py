@@ -280,8 +280,19 @@ class InputsLoader(DataLoader):
 
 
 def make_loader(dataset: Dataset, **options: Any) -> DataLoader:
-    """``DataLoader(dataset, **options)``, an :class:`InputsLoader` over several inputs."""
+    """``DataLoader(dataset, **options)``, an :class:`InputsLoader` over several inputs. ``batch_size=None``
+    is fit's, evaluate's and predict's full batch (the DataLoader's own None turns batching off, as PyTorch's)."""
+    if options.get("batch_size", 1) is None:
+        options["batch_size"] = "full"
     return (InputsLoader if isinstance(dataset, InputsDataset) else DataLoader)(dataset, **options)
+
+
+def known_length(loader: Any) -> int | None:
+    """``len(loader)``, or None for a stream without a length (an IterableDataset without ``__len__``)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
 
 
 def check_has_batches(loader: DataLoader, where: str) -> None:
@@ -401,8 +412,15 @@ def as_dataset(data: Any, where: str, float_dtype: Any = None, model: Any = None
         " (only fit's training data may be a Python generator of batches, with steps_per_epoch; give arrays, a "
         "Dataset or a DataLoader here)"
     )
+    kind = type(data)
+    if kind.__module__.split(".")[0] == "torch":  # a half-ported program: name PyTorch's class and ours
+        raise ConfigError(
+            f"{where}: expected downslope's DataLoader, Dataset or a tuple (inputs, targets), got PyTorch's "
+            f"{kind.__module__}.{kind.__qualname__}; build it with downslope.utils.data (the same arguments: "
+            "import downslope.utils.data instead of torch.utils.data), or give the arrays"
+        )
     raise ConfigError(
-        f"{where}: expected a DataLoader, a Dataset or a tuple (inputs, targets), got {type(data).__name__}"
+        f"{where}: expected a DataLoader, a Dataset or a tuple (inputs, targets), got {kind.__name__}"
         + (generator if is_stream(data) else "")
     )
 
@@ -587,6 +605,8 @@ def unpack_batch(batch: Sequence[Any], where: str, weights: bool = False, inputs
         >>> unpack_batch((1, 2, 3), "fit", weights=True, inputs=2)
         ((1, 2), 3, None)
     """
+    if isinstance(batch, Mapping):
+        batch = _dict_batch(batch, where, weights)
     if inputs is not None and inputs > 1 and isinstance(batch, (tuple, list)) and type(batch[0]) not in _GROUPED:
         extra = len(batch) - inputs
         if extra == 1 or (weights and extra == 2):
@@ -604,6 +624,23 @@ def unpack_batch(batch: Sequence[Any], where: str, weights: bool = False, inputs
     return (batch[0], batch[1], None) if weights else (batch[0], batch[1])
 
 
+_DICT_FIELDS = ("x", "y", "sample_weight")
+
+
+def _dict_batch(batch: Mapping[str, Any], where: str, weights: bool) -> tuple[Any, ...]:
+    """A dict batch as ``(x, y[, sample_weight])``: the keys 'x' and 'y' (and 'sample_weight', Keras' name)
+    are the fields; any other dict is refused, naming its keys (fit cannot tell inputs from targets)."""
+    keys = list(batch)
+    if "x" in batch and "y" in batch and set(keys) <= set(_DICT_FIELDS) and (weights or "sample_weight" not in batch):
+        return tuple(batch[k] for k in _DICT_FIELDS if k in batch)
+    expected = "'x', 'y' and optionally 'sample_weight'" if weights else "'x' and 'y'"
+    raise ConfigError(
+        f"{where}: expected batches of (inputs, targets) (a tuple, or a dict with the keys {expected}), got "
+        f"a dict with keys {keys}; return (inputs, targets) from the dataset, or give the DataLoader a collate_fn "
+        "that builds them"
+    )
+
+
 def batch_inputs(batch: Any, inputs: int | None = None) -> Any:
     """The inputs of a batch that ``predict`` runs: its first field, or (``inputs``, the model's input
     count, above one) its first ``inputs`` fields, or a first field that is a tuple of them, as
@@ -613,6 +650,10 @@ def batch_inputs(batch: Any, inputs: int | None = None) -> Any:
         >>> batch_inputs((1, 2)), batch_inputs((1, 2, 3), inputs=2)
         (1, (1, 2))
     """
+    if isinstance(batch, Mapping):  # fit's dict batches: the inputs under 'x'
+        if "x" not in batch:
+            raise ConfigError(f"predict: expected the inputs of a dict batch under the key 'x', got keys {list(batch)}")
+        return batch["x"]
     if not isinstance(batch, (tuple, list)):
         return batch[0]  # (what predict has always read)
     first = batch[0]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -31,6 +32,7 @@ from .callbacks import CallbackList
 from .callbacks.backup import BackupAndRestore
 from .checkpoint_layout import check_training_checkpoint
 from .history import History
+from .inputs import known_length
 from .placement import load_on_host
 from .protocols import ModelLike
 
@@ -112,6 +114,9 @@ def restore(
     return int(ckpt["epoch"])
 
 
+_ENDED = object()  # what next() gives when a pass has no batch left
+
+
 class StepsPerEpoch:
     """fit's training batches with ``steps_per_epoch``, by Keras 3's rule (its EpochIterator): each epoch
     takes the next ``steps`` batches of one pass over ``loader``, which is not restarted at the epoch's end;
@@ -137,12 +142,21 @@ class StepsPerEpoch:
         if getattr(self.loader.dataset, "endless", False):
             yield from self._from_stream()
             return
-        per_pass = len(self.loader)
+        per_pass = known_length(self.loader)
+        if per_pass is None:  # a stream without a length (an IterableDataset): read until it ends
+            per_pass = sys.maxsize
         if self._batches is None:
             self._pass_start = {"loader": self.loader.state_dict(), "rng": backend.get_rng_state()}
             self._batches, self._taken = iter(self.loader), 0
-        for _ in range(self.steps):
-            if self._taken >= per_pass:
+        for step in range(self.steps):
+            batch = next(self._batches, _ENDED) if self._taken < per_pass else _ENDED
+            if batch is _ENDED and step == 0 and per_pass == sys.maxsize and self._taken:
+                # a stream without a length that ended exactly with the last epoch: this epoch starts a new pass
+                self._pass_start = {"loader": self.loader.state_dict(), "rng": backend.get_rng_state()}
+                self._batches, self._taken = iter(self.loader), 0
+                batch = next(self._batches, _ENDED)
+            if batch is _ENDED:
+                per_pass = self._taken
                 warnings.warn(
                     f"fit: the data ran out after {per_pass} batches, before steps_per_epoch={self.steps} batches "
                     "were trained in this epoch; the epoch ends here and the next one starts a fresh pass "
@@ -151,7 +165,7 @@ class StepsPerEpoch:
                 )
                 break
             self._taken += 1
-            yield next(self._batches)
+            yield batch
         if self._taken >= per_pass:
             self._batches, self._pass_start = None, None
 
@@ -187,7 +201,8 @@ class StepsPerEpoch:
         self._batches, self._taken, self._pass_start = None, 0, None
         if not taken:
             return
-        if taken >= len(self.loader):
+        per_pass = known_length(self.loader)
+        if per_pass is not None and taken >= per_pass:
             raise CheckpointError(
                 f"fit: the checkpoint's epoch ended {taken} batches into a pass, but this run's data has "
                 f"{len(self.loader)} batches per pass; resume with the data and batch size it was trained on"
