@@ -456,8 +456,10 @@ def compile(  # noqa: A001  (torch.compile's name)
     it as ``_orig_mod``: its ``state_dict`` keys start with ``_orig_mod.``, its parameters are the model's
     own, attribute reads and writes reach the model, and calling it calls the model. A function comes back
     wrapped (``__wrapped__`` is the function); called without ``model``, a decorator that does this.
-    ``disable=True`` returns ``model`` itself, as torch's. torch's checks of the arguments are kept: an
-    unknown ``mode`` or ``backend`` name, ``mode`` with ``options``, or a model that is not callable raise.
+    ``disable=True`` returns ``model`` itself, as torch's. torch's checks of the arguments are kept:
+    ``mode`` with ``options``, an unknown ``backend`` name, for the default backend ("inductor") an unknown
+    ``mode`` and ``options`` that torch's inductor config does not have or of another type (a RuntimeError
+    naming the option), a ``dynamic`` that is not a bool or None, or a model that is not callable raise.
 
     Example:
         >>> import downslope as ds
@@ -483,15 +485,22 @@ def compile(  # noqa: A001  (torch.compile's name)
         raise InvalidValueError(
             "compile: Either mode or options can be specified, but both can't be specified at the same time."
         )
-    if mode is not None and mode not in modes:
-        raise InvalidValueError(f"compile: Unrecognized mode={mode}, should be one of: {', '.join(modes)}")
-    if isinstance(backend, str) and backend not in _dynamo.BACKENDS:
+    if backend is None or (isinstance(backend, str) and backend == "inductor"):
+        # torch's inductor checks its mode and options; another backend gets them as they are
+        if mode is not None and mode not in modes:
+            raise InvalidValueError(f"compile: Unrecognized mode={mode}, should be one of: {', '.join(modes)}")
+        _dynamo.check_inductor_options(options)
+    elif isinstance(backend, str) and backend not in _dynamo.BACKENDS:
         raise InvalidValueError(
             f"compile: Invalid backend: {backend!r}, see `torch._dynamo.list_backends()` for available backends "
             f"({', '.join(_dynamo.BACKENDS)})"
         )
     if disable:
         return model
+    if dynamic is not None and type(dynamic) is not _builtins.bool:  # torch's dynamo asserts it, after disable
+        raise ArgumentAssertionError(
+            f"compile: Expected enable to be a bool, got {type(dynamic)} (dynamic={dynamic!r})"
+        )
     from .nn.module import Module
 
     optimized = _dynamo._optimized_module()

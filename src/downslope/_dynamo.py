@@ -77,6 +77,46 @@ def list_backends(exclude_tags: Any = ("debug", "experimental")) -> list[str]:
     return sorted(BACKENDS if not exclude_tags else _LISTED)
 
 
+def check_inductor_options(options: Any) -> None:
+    """torch's checks of ``compile(options=...)`` for its inductor backend: each name (``-`` read as
+    ``_``) must be one of torch 2.13's inductor config options, its value of the option's type (where torch
+    checks one); ``guard_filter_fn`` and ``use_aoti`` are compile's own. Nothing is compiled with them.
+
+    Example:
+        >>> check_inductor_options({"max_autotune": True, "triton.cudagraphs": False})
+        >>> check_inductor_options({"max_autotune": 1})
+        Traceback (most recent call last):
+        ...
+        downslope.errors.InvalidValueError: compile: Unexpected type of attr max_autotune, got int should be bool
+    """
+    from .errors import ArgumentTypeError, InvalidValueError
+
+    if not options:
+        return
+    if not isinstance(options, dict):  # torch: AttributeError ('list' object has no attribute 'items')
+        raise ArgumentTypeError(
+            f"compile: options must be a dict of inductor config options, got {type(options).__name__}"
+        )
+    from ._inductor.known_options import OPTION_NAMES, OPTION_TYPES
+
+    types = {"bool": bool, "int": int, "str": str, "float": float, "tuple": tuple, "list": list, "NoneType": type(None)}
+    for key, value in options.items():
+        if key in ("guard_filter_fn", "use_aoti"):  # compile's own, taken out before the config is checked
+            continue
+        if not isinstance(key, str):
+            raise ArgumentTypeError(f"compile: option names must be strings, got {key!r}")
+        name = key.replace("-", "_")
+        if name not in OPTION_TYPES:
+            raise InvalidValueError(
+                f"compile: Unexpected optimization option {key}, known options are {list(OPTION_NAMES)}"
+            )
+        checked, shown = OPTION_TYPES[name]
+        if checked and not isinstance(value, types[checked]):
+            raise InvalidValueError(
+                f"compile: Unexpected type of attr {key}, got {type(value).__name__} should be {shown}"
+            )
+
+
 _classes: dict[str, Any] = {}
 
 

@@ -381,8 +381,8 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
         if p == 0:
             # torch's min(ceil(|d|), 1): a NaN difference makes the count NaN (mag != 0 would count it 1)
             out = namespace_of(mag).minimum(namespace_of(mag).ceil(mag), 1).sum(axis=-1)
-        else:
-            out = mag.max(axis=-1) if mag.shape[-1] else namespace_of(mag).zeros(mag.shape[:-1], dtype=mag.dtype)
+        else:  # torch's running max from 0 passes over NaN differences
+            out = _distance.largest_difference(mag)
         return record_op(out, (diff,), _cdist_count_or_max_vjp, p)
     return norm(diff, p=p, dim=-1)
 
@@ -433,7 +433,8 @@ def _cdist_host_vjp(g, y, args, saved, needs, xp):
     if not xp.differentiable:
         ga, gb = _distance.cdist_backward(state, g, y)
         return (xp.sum_to(ga, a.shape) if needs[0] else None, xp.sum_to(gb, b.shape) if needs[1] else None)
-    w = xp.expand_dims(g, -1) * _distance.distance_factor(xp.expand_dims(a, -2) - xp.expand_dims(b, -3), y, p, xp)
+    diff = xp.expand_dims(a, -2) - xp.expand_dims(b, -3)
+    w = xp.expand_dims(g, -1) * _distance.distance_factor(diff, y, p, xp, True)
     return (
         xp.sum_to(w.sum(-2), a.shape) if needs[0] else None,
         xp.sum_to(-w.sum(-3), b.shape) if needs[1] else None,
@@ -451,8 +452,7 @@ def _cdist_count_or_max_vjp(g, y, args, saved, needs, xp):
     a = xp.data(d)
     if saved == 0:
         return (xp.expand_dims(g, -1) * xp.constant(namespace_of(a).zeros(a.shape, dtype=a.dtype)),)
-    hit = (namespace_of(a).abs(a) == xp.data(y)[..., None]).astype(a.dtype)
-    return (xp.expand_dims(g, -1) * xp.sign(d) * xp.constant(hit),)
+    return (xp.expand_dims(g, -1) * _distance.max_factor(d, xp.expand_dims(y, -1), xp),)
 
 
 def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:

@@ -110,7 +110,7 @@ def test_fusion_is_reachable_at_torchs_path():
 @pytest.mark.parametrize(
     "where, name, fragment",
     [
-        ("ao.quantization", "prepare_qat", "put the fake quantization in the model yourself"),
+        ("ao.quantization", "swap_module", "prepare_qat(model) swaps Linear and Conv2d"),
         ("ao.quantization", "convert", "quantized (int8) tensors"),
         ("quantization", "quantize_dynamic", "quantized (int8) tensors"),
         ("ao.quantization", "fuse_modules", "fuse_conv_bn_eval"),

@@ -50,6 +50,7 @@ bilinear = F.bilinear
 celu, celu_, selu, selu_, relu_ = F.celu, F.celu_, F.selu, F.selu_, F.relu_
 threshold, threshold_, hardshrink, prelu = F.threshold, F.threshold_, F.hardshrink, F.prelu
 conv1d, conv2d, conv3d = F.conv1d, F.conv2d, F.conv3d
+conv_tbc = F.conv_tbc
 conv_transpose1d, conv_transpose2d, conv_transpose3d = F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d
 cosine_similarity, pairwise_distance, pdist = F.cosine_similarity, F.pairwise_distance, F.pdist
 rms_norm = F.rms_norm

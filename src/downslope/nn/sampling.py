@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import jit_gate, ops
 from ..backend import namespace_of
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, DTypeError, ShapeError
 from ..tensor import Tensor, record_op, torch_linspace_values, wrap_array
 from .upsampling import _CUBIC_A
 
@@ -198,6 +198,11 @@ _padded_coordinate_vjp.reads_inputs = False  # type: ignore[attr-defined]
 _padded_coordinate_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
+# torch's names of dtypes, for the message that quotes torch's
+_TORCH_DTYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int"}
+_TORCH_DTYPE_NAMES.update(int16="Short", int8="Char", uint8="Byte", bool="Bool")
+
+
 def grid_sample(
     input: Tensor,
     grid: Tensor,
@@ -236,6 +241,13 @@ def grid_sample(
         )
     if mode == "bicubic" and spatial != 2:
         raise ArgumentError(f"grid_sample: bicubic interpolation only supports 4-D input, got {input.shape}")
+    if grid.array.dtype != input.array.dtype:  # torch's kernels take one dtype: no promotion of either side
+        mine, theirs = input.array.dtype.name, grid.array.dtype.name
+        raise DTypeError(
+            f"grid_sample: expected scalar type {_TORCH_DTYPE_NAMES.get(mine, mine)} but found "
+            f"{_TORCH_DTYPE_NAMES.get(theirs, theirs)} (input {mine}, grid {theirs}): the grid must have the "
+            "input's dtype; cast it with grid.to(input.dtype)"
+        )
     corners = align_corners is True
     if input.array.size and grid.array.size and jit_gate.kernels(_KERNELS, input.array, grid.array) is not None:
         return _compiled_sample(input, grid, mode, padding_mode, corners)

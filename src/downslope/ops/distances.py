@@ -26,9 +26,19 @@ from typing import Any
 import numpy as np
 
 from .. import jit_gate
+from ..backend import namespace_of
 from ..graph import ArrayRules
 
-__all__ = ["cdist_backward", "cdist_forward", "difference_norms", "distance_factor", "pdist_backward", "pdist_forward"]
+__all__ = [
+    "cdist_backward",
+    "cdist_forward",
+    "difference_norms",
+    "distance_factor",
+    "largest_difference",
+    "max_factor",
+    "pdist_backward",
+    "pdist_forward",
+]
 
 _JIT = "downslope.ops._jit_distance"
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -98,7 +108,7 @@ def cdist_forward(x1: np.ndarray, x2: np.ndarray, p: float) -> tuple[np.ndarray,
         right = np.ascontiguousarray(right)  # host: the NumPy path's host arrays
         out = np.empty((count, rows1, rows2), dtype=x1.dtype)  # host: the NumPy path's host arrays
         for start, stop in _row_blocks(rows1, rows2 * m * count * x1.itemsize):
-            out[:, start:stop] = difference_norms(left[:, start:stop, None, :] - right[:, None, :, :], p)
+            out[:, start:stop] = difference_norms(left[:, start:stop, None, :] - right[:, None, :, :], p, True)
         return out.reshape(batch + (rows1, rows2)), (None, left, right, p, batch)
     right_t = np.swapaxes(np.broadcast_to(x2, batch + (rows2, m)).reshape(count, rows2, m), -1, -2)
     right_t = np.ascontiguousarray(right_t)  # host: the compiled path's host arrays
@@ -121,7 +131,7 @@ def cdist_backward(state: Any, g: np.ndarray, dist: np.ndarray) -> tuple[np.ndar
         right, g1, g2 = right_t, np.zeros_like(left), np.zeros_like(right_t)
         for start, stop in _row_blocks(rows1, rows2 * m * count * left.itemsize):
             d = left[:, start:stop, None, :] - right[:, None, :, :]
-            w = distance_factor(d, dist[:, start:stop], kind, ArrayRules)
+            w = distance_factor(d, dist[:, start:stop], kind, ArrayRules, True)
             w *= g[:, start:stop, :, None]
             g1[:, start:stop] = w.sum(axis=2)
             g2 -= w.sum(axis=1)
@@ -143,14 +153,16 @@ def _row_blocks(rows: int, row_bytes: int) -> list[tuple[int, int]]:
     return [(start, min(rows, start + step)) for start in range(0, rows, step)]
 
 
-def difference_norms(d: np.ndarray, p: float) -> np.ndarray:
+def difference_norms(d: np.ndarray, p: float, cdist: bool = False) -> np.ndarray:
     """torch's pdist/cdist norms over the last axis of differences ``d``: the count of nonzeros (p = 0),
-    the largest |d|, sum |d|, or (sum |d|^p)^(1/p)."""
+    the largest |d|, sum |d|, or (sum |d|^p)^(1/p). ``cdist``: torch's cdist takes the largest |d| with
+    ``max(running, |d|)`` from 0, which passes over a NaN difference (NaN inputs, inf - inf): the largest of
+    the others (0 if none), where pdist's is NaN."""
     if p == 0:  # torch's min(ceil(|d|), 1): a NaN difference makes the count NaN (d != 0 would count it 1)
         return np.minimum(np.ceil(np.abs(d)), 1).sum(axis=-1)
     mag = np.abs(d)
     if p == math.inf:
-        return mag.max(axis=-1)
+        return largest_difference(mag) if cdist else mag.max(axis=-1)
     if p == 1:
         return mag.sum(axis=-1)
     if p == 2:
@@ -158,17 +170,42 @@ def difference_norms(d: np.ndarray, p: float) -> np.ndarray:
     return (mag**p).sum(axis=-1) ** (1.0 / p)
 
 
-def distance_factor(d: Any, dist: Any, p: float, xp: Any) -> Any:
+def largest_difference(mag: Any) -> Any:
+    """torch's cdist for p = inf over the last axis of |differences| ``mag`` (any namespace): the largest,
+    NaN passed over (0 where every one is NaN, or none is there)."""
+    xp = namespace_of(mag)
+    if not mag.shape[-1]:
+        return xp.zeros(mag.shape[:-1], dtype=mag.dtype)
+    return xp.where(xp.isnan(mag), 0, mag).max(axis=-1)
+
+
+def max_factor(d: Any, dist: Any, xp: Any) -> Any:
+    """torch's cdist backward for p = inf, ``sign(d) * (1 - min(1, ceil(||d| - dist|)))``, NaN propagating:
+    the sign where |d| is the distance, 0 elsewhere, NaN at a NaN difference and at an infinite one whose
+    distance is infinite (inf - inf). ``d`` (..., M) and ``dist`` (..., 1); ``xp``: the rule namespace."""
+    a = xp.data(d)
+    arrays = namespace_of(a)
+    with np.errstate(invalid="ignore"):
+        off = arrays.ceil(arrays.abs(arrays.abs(a) - xp.data(dist)))
+        keep = 1 - arrays.minimum(off, 1)  # minimum, not clip: NaN stays NaN
+    return xp.sign(d) * xp.constant(keep.astype(a.dtype, copy=False))
+
+
+def distance_factor(d: Any, dist: Any, p: float, xp: Any, cdist: bool = False) -> Any:
     """d(dist)/d(d) for the pairs' differences ``d`` (..., M) and their distances ``dist`` (...),
     with torch's pdist/cdist backward: 0 at a zero distance (and for p < 1 at a zero difference),
     the sign for p = 1 (0 at a zero difference), and for p = inf the sign at every element whose
-    |difference| is the distance (each tie gets the whole gradient). ``xp``: the rule namespace."""
+    |difference| is the distance (each tie gets the whole gradient; with ``cdist``, torch's cdist
+    formula, which also makes NaN of a NaN difference: see :func:`max_factor`). ``xp``: the rule
+    namespace."""
     dist = xp.expand_dims(dist, -1)
     zero = xp.data(dist) == 0
     if p == 0:
         return d * 0.0
     if p == 1:
         return xp.sign(d)
+    if p == math.inf and cdist:
+        return max_factor(d, dist, xp)
     if p == math.inf:
         return xp.where((abs(xp.data(d)) == xp.data(dist)) & (xp.data(d) != 0), xp.sign(d), 0.0)
     safe = xp.where(zero, 1.0, dist)  # no 0/0 where the derivative is 0 anyway

@@ -67,8 +67,10 @@ def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = Fals
 
 
 def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
-    """``(values, indices)`` of the k largest (or smallest) along ``dim`` (torch.topk), NaN the largest;
-    equal values in index order. ``sorted=False`` gets them sorted too (torch leaves that order open)."""
+    """``(values, indices)`` of the k largest (or smallest) along ``dim`` (torch.topk), NaN the largest.
+    Equal values come in the order torch's CPU kernel gives them (its C++ library's selection and sort;
+    for host arrays); ``sorted=False`` gets them sorted too, equal values in index order (torch leaves
+    that order open)."""
     x = _lift(x)
     _unordered(x, "topk")
     d = _dim(dim, x.ndim, "topk")
@@ -76,14 +78,106 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = Tru
     if not 0 <= k <= n:
         raise OutOfRangeError(f"topk: k={k} is out of range for dimension {d} of size {n}")
     big = n >= _PARTITION_MIN[0] and x.array.size >= _PARTITION_MIN[1]
+    after: Any = None  # the index after the k chosen (where k < n), for the ties at the k-th place
     if x.ndim and big and 0 < 2 * k <= n and type(x.array) is np.ndarray:
-        idx = _topk_indices(x.array, k, d, largest)
+        idx, after = _topk_indices(x.array, k, d, largest)
     else:
         _, idx, d = _sorted(x, d, largest, True)
         if x.ndim == 0:
             return return_types.topk(clone(x), wrap_array(idx))
+        if k < n:
+            after = idx.take([k], axis=d)
         idx = idx.take(range(k), axis=d)
+    if sorted and k and type(x.array) is np.ndarray and x.array.size:
+        idx = _torch_tie_order(x.array, idx, after, k, d, largest)
     return return_types.topk(_take_along(x, idx, d), wrap_array(idx.astype(np.int64, copy=False)))
+
+
+def _torch_tie_order(a: np.ndarray, idx: np.ndarray, after: Any, k: int, d: int, largest: bool) -> np.ndarray:
+    """topk's indices ``idx`` (equal values in index order) with torch's CPU order where equal values
+    meet: torch's kernel picks with libstdc++'s ``std::partial_sort`` (k * 64 <= n) or ``std::nth_element``
+    then ``std::sort`` of the first k - 1, whose order among equal values is their algorithms' own. Only
+    the rows where equal values sit among the k chosen or at the k-th place are redone, by those steps
+    (``_jit_stl_order``, or ``_stl_order`` without numba); the others are the same either way."""
+    from .. import jit_gate
+
+    n = a.shape[d]
+    flat = np.moveaxis(a, d, -1).reshape(-1, n)
+    chosen = np.moveaxis(idx, d, -1).reshape(-1, k)
+    values = np.take_along_axis(flat, chosen, -1)
+    floats = flat.dtype.kind == "f"
+    same = values[:, 1:] == values[:, :-1]
+    if floats:
+        same |= np.isnan(values[:, 1:]) & np.isnan(values[:, :-1])
+    tied = same.any(axis=1)
+    if after is not None:  # the best element left out (-1: none) equal to the k-th chosen
+        nxt = np.moveaxis(after, d, -1).reshape(-1)
+        kth = values[:, -1]
+        left = np.take_along_axis(flat, np.maximum(nxt, 0)[:, None], -1)[:, 0]
+        equal = left == kth
+        if floats:
+            equal |= np.isnan(left) & np.isnan(kth)
+        tied |= equal & (nxt >= 0)
+    rows = np.flatnonzero(tied)
+    if not rows.size:
+        return idx
+    rank = _tie_keys(flat[rows], largest, floats)
+    order = np.tile(np.arange(n, dtype=np.int64), (rows.size, 1))  # host: topk sends only host arrays here
+    kernels = jit_gate.kernels("downslope.ops._jit_stl_order", order, rank)
+    if kernels is not None:
+        kernels.select_rows(order, rank, k, True)
+    else:
+        _select_rows(order, rank, k)
+    chosen = chosen.copy()
+    chosen[rows] = order[:, :k]
+    moved_shape = np.moveaxis(idx, d, -1).shape
+    return np.moveaxis(chosen.reshape(moved_shape), -1, d)
+
+
+def _tie_keys(block: np.ndarray, largest: bool, floats: bool) -> np.ndarray:
+    """Keys of the rows ``block`` that order them best first as torch's topk comparison does (NaN the
+    largest; equal values equal keys, -0.0 and 0.0 too): the values themselves in float64 (negated for
+    largest, NaN past every number), or dense ranks (one sort) where that cannot hold (a row with both
+    NaN and +inf, or integers beyond float64's exact range)."""
+    wide = block.astype(np.float64)
+    inexact = not floats and block.size and np.abs(wide).max() >= 2.0**53
+    if not inexact and not (floats and (np.isnan(wide).any(axis=1) & (wide == np.inf).any(axis=1)).any()):
+        keys = -wide if largest else wide
+        if floats:
+            keys[np.isnan(keys)] = -np.inf if largest else np.inf
+        return keys
+    ascending = np.argsort(block, axis=1)  # any order of equal values: they share a rank
+    ordered = np.take_along_axis(block, ascending, 1)
+    step = ordered[:, 1:] != ordered[:, :-1]
+    if floats:
+        step &= ~(np.isnan(ordered[:, 1:]) & np.isnan(ordered[:, :-1]))
+    dense = np.zeros(block.shape, np.int64)  # host: topk sends only host arrays here
+    np.cumsum(step, axis=1, out=dense[:, 1:])
+    if largest:
+        dense = dense[:, -1:] - dense
+    rank = np.empty_like(dense)
+    np.put_along_axis(rank, ascending, dense, 1)
+    return rank
+
+
+def _select_rows(order: np.ndarray, rank: np.ndarray, k: int) -> None:
+    """``_jit_stl_order.select_rows`` (sorted) in Python, for when numba is missing or switched off."""
+    from ._stl_order import stl_nth_element, stl_partial_sort, stl_sort
+
+    n = order.shape[1]
+    for r in range(order.shape[0]):
+        key = rank[r].tolist()  # host: the Python steps compare Python ints
+        q = list(range(n))
+
+        def less(i: int, j: int, key: list[int] = key) -> bool:
+            return key[i] < key[j]
+
+        if k * 64 <= n:
+            stl_partial_sort(q, k, less)
+        else:
+            stl_nth_element(q, k - 1, less)
+            stl_sort(q, less, 0, k - 1)
+        order[r] = q
 
 
 # the shortest row and the fewest elements for which topk's partition beats the full sort (its ~60 us
@@ -91,12 +185,13 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = Tru
 _PARTITION_MIN = (32, 4096)
 
 
-def _topk_indices(a: np.ndarray, k: int, d: int, largest: bool) -> np.ndarray:
+def _topk_indices(a: np.ndarray, k: int, d: int, largest: bool) -> tuple[np.ndarray, np.ndarray]:
     """The stable full sort's first k indices along ``d`` (equal values in index order, NaN the largest)
     of a host array, without that sort: the k-th best of the extremes of 4k to 8k disjoint blocks bounds
     the k-th best value (k distinct elements reach it), so only the elements reaching the bound are
     sorted. An argpartition costs more than torch's whole topk for a small k (its selection runs near
-    the row's end), so the bound comes from elementwise passes instead."""
+    the row's end), so the bound comes from elementwise passes instead. Also the (k+1)-th index of that
+    order along ``d`` (size 1 there), -1 where no element left out reaches the bound (none can tie)."""
     moved = np.moveaxis(a, d, -1)
     n = moved.shape[-1]
     flat = moved.reshape(-1, n)
@@ -132,10 +227,13 @@ def _topk_indices(a: np.ndarray, k: int, d: int, largest: bool) -> np.ndarray:
     count = np.bincount(r, minlength=rows)
     out = np.empty((rows, k), np.int64)  # host: a host array's path (topk sends no other here)
     # rows where many elements reach the bound (ties, constant rows): the stable sort of those rows
+    after = np.full(rows, -1, np.int64)  # host: as above; the (k+1)-th of each row, -1: no candidate left
     heavy = count * 4 > n
     if heavy.any():
         hrows = np.flatnonzero(heavy)
-        out[hrows] = _stable_order(flat[hrows], largest)[:, :k]
+        order = _stable_order(flat[hrows], largest)
+        out[hrows] = order[:, :k]
+        after[hrows] = order[:, k]  # 2k <= n: there is one
         light = np.flatnonzero(~heavy)
         keep = ~heavy[r]
         r = np.searchsorted(light, r[keep])  # the rows numbered among the light rows
@@ -153,12 +251,17 @@ def _topk_indices(a: np.ndarray, k: int, d: int, largest: bool) -> np.ndarray:
         cols[r, slot] = c
         vals = np.repeat(bound, m, axis=-1)
         vals[r, slot] = flat[r, c]
-        best = np.take_along_axis(cols, _stable_order(vals, largest)[:, :k], axis=-1)
+        ranked = _stable_order(vals, largest)
+        best = np.take_along_axis(cols, ranked[:, :k], axis=-1)
+        # the next candidate (a padding slot, index n, after every real one equal to the bound: none left)
+        nxt = np.take_along_axis(cols, ranked[:, k : k + 1], axis=-1)[:, 0] if m > k else cols[:, 0] * 0 + n
+        nxt = np.where(nxt == n, -1, nxt)
         if light is None:
-            out = best
+            out, after = best, nxt
         else:
-            out[light] = best
-    return np.moveaxis(out.reshape(moved.shape[:-1] + (k,)), -1, d)
+            out[light], after[light] = best, nxt
+    shape = moved.shape[:-1]
+    return np.moveaxis(out.reshape(shape + (k,)), -1, d), np.moveaxis(after.reshape(shape + (1,)), -1, d)
 
 
 def _stable_order(v: np.ndarray, descending: bool) -> np.ndarray:

@@ -10,6 +10,7 @@ from ..ao.quantization import __all__ as __all__
 from ..ao.quantization import fake_quantize as fake_quantize
 from ..ao.quantization import observer as observer
 from ..ao.quantization import qconfig as qconfig
+from ..ao.quantization import quantize as quantize
 from ..ao.quantization import stubs as stubs
 
 

@@ -8,10 +8,12 @@ Present, with torch's values: the observers (:class:`MinMaxObserver`,
 identity, as torch's before ``convert``), and the switches ``enable_observer``/``disable_observer``/
 ``enable_fake_quant``/``disable_fake_quant`` for ``model.apply``.
 
+Also torch's eager-mode preparation: :func:`prepare_qat` (Linear and Conv2d swapped for
+``downslope.ao.nn.qat``'s, which fake-quantize their weights, and ``activation_post_process`` on the
+quantizable outputs), :func:`prepare` and :func:`propagate_qconfig_`.
+
 Left out, with the reason in the error: what makes or runs quantized (int8) tensors and modules
-(``convert``, ``quantize``, ``quantize_dynamic``) and the module swapping that prepares for them
-(``prepare``, ``prepare_qat``, ``fuse_modules``): put :class:`FakeQuantize` modules where the
-quantization goes instead (see ``docs`` in the error message).
+(``convert``, ``quantize``, ``quantize_dynamic``) and module fusion (``fuse_modules``).
 
 Example:
     >>> import downslope as ds
@@ -28,6 +30,7 @@ from typing import Any
 from . import fake_quantize as fake_quantize
 from . import observer as observer
 from . import qconfig as qconfig
+from . import quantize as quantize
 from . import stubs as stubs
 from .fake_quantize import (
     FakeQuantize,
@@ -52,6 +55,7 @@ from .observer import (
     default_weight_observer,
 )
 from .qconfig import QConfig, default_qat_qconfig, get_default_qat_qconfig
+from .quantize import get_default_qat_module_mappings, prepare, prepare_qat, propagate_qconfig_
 from .stubs import DeQuantStub, QuantStub, QuantWrapper
 
 __all__ = [
@@ -78,7 +82,11 @@ __all__ = [
     "disable_observer",
     "enable_fake_quant",
     "enable_observer",
+    "get_default_qat_module_mappings",
     "get_default_qat_qconfig",
+    "prepare",
+    "prepare_qat",
+    "propagate_qconfig_",
 ]
 
 

@@ -195,8 +195,32 @@ def _class_layout(x: Tensor, fn: str) -> tuple[Tensor, bool]:
     return x, False
 
 
+# torch's kind names for the error message ("expected target dtype to be Long or Byte, but got Int")
+_TORCH_KIND_NAMES = {"int8": "Char", "int16": "Short", "int32": "Int", "uint16": "UInt16", "uint32": "UInt32"}
+_TORCH_KIND_NAMES.update(uint64="UInt64")
+
+
+def _check_index_dtype(t: Any, fn: str) -> None:
+    """Refuse class indices of an integer dtype other than int64 and uint8, as torch's nll_loss and
+    cross_entropy do (a RuntimeError there): an int32 target would work here, but code written against
+    downslope would then fail under torch."""
+    name = str(t.dtype)
+    if name in _TORCH_KIND_NAMES:
+        raise DTypeError(
+            f"{fn}: expected target dtype to be Long or Byte, but got {_TORCH_KIND_NAMES[name]} ({name}): "
+            "class indices are int64 (or uint8) in torch; convert them with target.long()"
+        )
+
+
+def _index_dtype_checked(t: Any) -> bool:
+    """True once :func:`_check_index_dtype` let cross_entropy's class indices ``t`` pass (it raises otherwise)."""
+    _check_index_dtype(t, "cross_entropy")
+    return True
+
+
 def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn: str) -> np.ndarray:
     t = array_like(target, x.array)
+    _check_index_dtype(t, fn)
     if t.dtype.kind not in "iu":  # a float 0.5 would silently become class 0; True class 1 (torch refuses both)
         raise DTypeError(  # a TypeError, and a RuntimeError as torch's "expected target dtype to be Long"
             f"{fn}: target must hold integer class indices, got dtype {t.dtype}"
@@ -266,7 +290,7 @@ def cross_entropy(
                 "integer class indices"
             )
         loss = _cross_entropy_probabilities(x2, target, w, reduction, label_smoothing, unbatched)
-    elif (
+    elif _index_dtype_checked(target_array) and (
         w is None
         and label_smoothing == 0
         and reduction != "none"

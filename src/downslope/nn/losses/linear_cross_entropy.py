@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any
+
+import numpy as np
 
 from ...errors import ArgumentError, InvalidValueError, ShapeError
 from ...tensor import Tensor
@@ -19,16 +22,77 @@ from .classification import cross_entropy
 __all__ = ["LinearCrossEntropyOptions", "linear_cross_entropy", "LinearCrossEntropyLoss"]
 
 
-@dataclasses.dataclass
+_ACC_POLICIES = ("auto", "accurate", "balanced", "compact")
+_ACC_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
 class LinearCrossEntropyOptions:
-    """torch's chunking options of :func:`linear_cross_entropy`, taken so that code passing them runs;
-    downslope computes the logits whole, which gives the same values."""
+    """torch's chunking options of :func:`linear_cross_entropy`, checked as torch checks them (a
+    ValueError for an unknown ``acc_policy`` or ``chunking_method``, a ``batch_chunk_size`` that is
+    not a positive int, an ``acc_dtype`` that is not a floating dtype; frozen, as torch's);
+    downslope computes the logits whole, which gives the same values.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.LinearCrossEntropyOptions(batch_chunk_size=1024, chunking_method=None).batch_chunk_size
+        1024
+    """
 
     allow_retain_graph: bool = False
     batch_chunk_size: int | None = None
     chunking_method: str | None = "auto"
     acc_policy: str = "auto"
     acc_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        if self.acc_policy not in _ACC_POLICIES:
+            raise ArgumentError(
+                f"LinearCrossEntropyOptions: invalid acc_policy: {self.acc_policy!r} (expected one of {_ACC_POLICIES})"
+            )
+        if self.chunking_method is not None and self.chunking_method != "auto":
+            name, sep, factor = str(self.chunking_method).partition(":")
+            factor = factor if sep else "1"
+            if not (name == "aspect_ratio" and factor.isdigit() and int(factor) > 0):
+                raise ArgumentError(
+                    f"LinearCrossEntropyOptions: invalid chunking_method: {self.chunking_method!r} (expected None, 'auto', 'aspect_ratio' "
+                    "or 'aspect_ratio:N' with N >= 1)"
+                )
+        chunk = self.batch_chunk_size
+        if not (chunk is None or (isinstance(chunk, int) and chunk > 0)):
+            raise ArgumentError(
+                f"LinearCrossEntropyOptions: batch_chunk_size must be positive int or None, got {chunk!r}"
+            )
+        if self.acc_dtype is not None and _dtype_name(self.acc_dtype) not in _ACC_DTYPES:
+            raise ArgumentError(
+                "LinearCrossEntropyOptions: acc_dtype must be one of {None, torch.float16, torch.bfloat16, torch.float32, torch.float64}, "
+                f"got {self.acc_dtype!r}. Pass acc_dtype=None to let the op pick automatically."
+            )
+
+    def _chunk_size(self, batches: int, in_features: int, classes: int) -> None:
+        """torch's check, at call time, that ``batch_chunk_size`` and ``chunking_method`` agree when both
+        are given: the chunk size torch's heuristic picks from the shapes must be the one asked for."""
+        method = self.chunking_method
+        if self.batch_chunk_size is None or method is None or method == "auto":
+            return  # torch: an explicit size switches the "auto" heuristic off
+        factor = int(method.split(":", 1)[1]) if ":" in method else 1
+        target = -(-batches // -(-classes // in_features))
+        picked = max(1, min((1 << (target - 1).bit_length()) // factor, batches))
+        if picked != self.batch_chunk_size:
+            raise ArgumentError(
+                f"linear_cross_entropy: batch_chunk_size (={self.batch_chunk_size}) and chunking_method ('{method}') give different "
+                f"chunk sizes ({self.batch_chunk_size} vs {picked}); pass only one."
+            )
+
+
+def _dtype_name(dtype: Any) -> str:
+    """The name of a dtype given as downslope's (NumPy's) dtype, ``ds.bfloat16`` or anything else."""
+    if str(dtype).endswith("bfloat16"):
+        return "bfloat16"
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return repr(dtype)
 
 
 def linear_cross_entropy(
@@ -81,6 +145,8 @@ def linear_cross_entropy(
     # torch's rule: a target of the logits' shape holds class probabilities
     if tuple(getattr(target, "shape", ())) == logits_shape and ignore_index is not None:
         raise InvalidValueError(f"{where}: ignore_index cannot be specified when target contains probabilities")
+    if options is not None:
+        _check_options(options, input, target, out_features, reduction, label_smoothing, classes)
     rows = math.prod(out_features, start=classes)
     w2 = linear_weight.reshape(rows, in_features) if out_features else linear_weight
     b2 = None if linear_bias is None else (linear_bias.reshape(rows) if out_features else linear_bias)
@@ -93,6 +159,30 @@ def linear_cross_entropy(
         reduction=reduction,
         label_smoothing=label_smoothing,
     )
+
+
+def _check_options(
+    options: LinearCrossEntropyOptions,
+    input: Tensor,
+    target: Any,
+    out_features: tuple[int, ...],
+    reduction: str,
+    label_smoothing: float,
+    classes: int,
+) -> None:
+    """torch's handling of ``options``: a warning where its chunked path does not apply (and the options
+    are ignored), else its check that the chunk size and the chunking method agree."""
+    target_dtype = getattr(getattr(target, "array", None), "dtype", None)
+    if out_features or reduction not in ("mean", "sum", "none") or label_smoothing != 0.0 or target_dtype != np.int64:
+        warnings.warn(
+            "linear_cross_entropy: ``options`` ignored; chunked path needs reduction in {'mean','sum','none'}, "
+            f"label_smoothing == 0, target.dtype == int64, out_features == (). Got reduction={reduction!r}, "
+            f"label_smoothing={label_smoothing}, target.dtype={target_dtype}, out_features={tuple(out_features)}",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    options._chunk_size(input.shape[0] if input.ndim == 2 else 1, input.shape[-1], classes)
 
 
 class LinearCrossEntropyLoss(_WeightedLoss):
