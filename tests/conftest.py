@@ -294,3 +294,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if any(name in getattr(item, "fixturenames", ()) for name in MPI_LAUNCH_FIXTURES):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def float64_defaults() -> Iterator[None]:
+    """downslope's and torch's default dtype float64 for the test (both restored after it)."""
+    torch = pytest.importorskip("torch")
+    import downslope as ds
+
+    old_ds, old_torch = ds.get_default_dtype(), torch.get_default_dtype()
+    ds.set_default_dtype(ds.float64)
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        ds.set_default_dtype(old_ds)
+        torch.set_default_dtype(old_torch)

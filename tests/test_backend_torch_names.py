@@ -14,6 +14,7 @@ import pytest
 
 import downslope as ds
 from downslope import backend
+from downslope.errors import ShapeError
 
 torch = pytest.importorskip("torch")
 
@@ -71,10 +72,15 @@ def test_memory_formats_are_accepted_where_torch_takes_them() -> None:
     x = ds.ones(1, 2, 3, 4)
     for fmt in (ds.contiguous_format, ds.preserve_format, ds.channels_last, ds.channels_last_3d):
         assert isinstance(fmt, ds.memory_format)
+        assert ds.empty_like(x, memory_format=fmt).shape == (1, 2, 3, 4)
+        if fmt is ds.channels_last_3d:  # torch: "required rank 5 tensor to use channels_last_3d format"
+            for copy_in in (x.contiguous, x.to, x.clone):
+                with pytest.raises(ShapeError, match="required rank 5 tensor to use channels_last_3d format"):
+                    copy_in(memory_format=fmt)
+            continue
         assert x.contiguous(memory_format=fmt).shape == (1, 2, 3, 4)
         assert x.to(memory_format=fmt).shape == (1, 2, 3, 4)
         assert x.clone(memory_format=fmt).shape == (1, 2, 3, 4)
-        assert ds.empty_like(x, memory_format=fmt).shape == (1, 2, 3, 4)
     assert repr(ds.contiguous_format) == "downslope.contiguous_format"
     assert copy.deepcopy(ds.channels_last) is ds.channels_last
 

@@ -120,6 +120,12 @@ for _name in ("profile", "schedule", "tensorboard_trace_handler", "ProfilerActiv
         "and statements with downslope.utils.benchmark.Timer; drop profile(...) blocks (record_function(...) "
         "labels work, and record nothing)",
     )
+for _name in ("Fuzzer", "FuzzedParameter", "FuzzedTensor", "ParameterAlias"):
+    UNSUPPORTED[("torch.utils.benchmark", _name)] = (
+        "the benchmark fuzzer (random benchmark inputs) is not implemented",
+        "draw the inputs yourself (a loop over shapes with ds.randn), time each with downslope.utils.benchmark.Timer"
+        "(..., sub_label=..., description=...) and print the measurements with Compare(results).print()",
+    )
 UNSUPPORTED[("torch.nn.functional", "grouped_mm")] = (
     "grouped matrix products (mixture-of-experts kernels) are not implemented",
     "multiply each group on its own: ds.cat([a[start:end] @ b[g] for g, (start, end) in "
@@ -260,9 +266,10 @@ _QUANTIZED_WAY = (
     "ds.fake_quantize_per_channel_affine or ds.ao.quantization.FakeQuantize, and keep the model in float"
 )
 _PREPARE_WAY = (
-    "put the fake quantization in the model yourself: e.g. self.weight_fake_quant = qconfig.weight() applied in "
-    "forward (F.linear(x, self.weight_fake_quant(self.weight), self.bias)) and self.act_fq = qconfig.activation() on "
-    "the layer's output; there is no convert: the trained model stays in floating point"
+    "ds.ao.quantization.prepare_qat(model) swaps Linear and Conv2d for their fake-quantizing QAT twins and adds "
+    "activation_post_process on their outputs; for other layers put the fake quantization in the model yourself "
+    "(self.weight_fake_quant = qconfig.weight() applied in forward); there is no convert: the trained model stays "
+    "in floating point"
 )
 for _name in ("quantize_per_tensor", "quantize_per_channel", "quantize_per_tensor_dynamic", "dequantize"):
     UNSUPPORTED[("torch", _name)] = (_QUANTIZED, _QUANTIZED_WAY)
@@ -276,7 +283,7 @@ for _name in ("_fake_quantize_learnable_per_tensor_affine", "_fake_quantize_lear
 for _namespace in ("torch.ao.quantization", "torch.quantization"):
     for _name in ("convert", "quantize", "quantize_dynamic", "quantize_qat", "quantize_fx", "quantize_jit"):
         UNSUPPORTED[(_namespace, _name)] = (_QUANTIZED, _QUANTIZED_WAY)
-    for _name in ("prepare", "prepare_qat", "propagate_qconfig_", "add_quant_dequant", "swap_module"):
+    for _name in ("add_quant_dequant", "swap_module"):
         UNSUPPORTED[(_namespace, _name)] = (
             "the module swapping that prepares a model for quantized (int8) modules is not implemented",
             _PREPARE_WAY,
@@ -305,6 +312,7 @@ _WHERE = {
     "torch.nn.attention": "downslope.nn.attention",
     "torch.nn.functional": "downslope.nn.functional",
     "torch.profiler": "downslope.profiler",
+    "torch.utils.benchmark": "downslope.utils.benchmark",
 }
 
 
@@ -340,7 +348,24 @@ def missing_module_attribute(name: str, namespace: str = "torch") -> NoReturn:
     text = message(namespace, name)
     if text is None:
         raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}", name=name, obj=module)
+    if _importing_from(sys._getframe(2)):
+        # `from downslope.profiler import profile`: Python turns an AttributeError there into a bare "cannot
+        # import name", dropping the reason; an ImportError passes through, as for the packages' names (the
+        # finder's). No name= on it, for the same reason as there. Attribute reads (hasattr) still get the
+        # AttributeError.
+        raise UnsupportedModuleError(text)
     raise UnsupportedNameError(text, name=name, obj=module)
+
+
+def _importing_from(frame: Any) -> bool:
+    """Whether ``frame`` (the one that asked a module's ``__getattr__``) is running a from-import's
+    IMPORT_FROM (CPython's bytecode; False wherever that cannot be read)."""
+    import dis  # only here: an error path
+
+    code = getattr(frame, "f_code", None)
+    lasti = getattr(frame, "f_lasti", -1)
+    raw = getattr(code, "co_code", b"")
+    return 0 <= lasti < len(raw) and raw[lasti] == dis.opmap.get("IMPORT_FROM", -1)
 
 
 class _Unsupported:

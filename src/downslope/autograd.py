@@ -14,6 +14,7 @@ gradient computation is itself recorded and can be differentiated again (Hessian
 
 from __future__ import annotations
 
+import bisect
 import functools
 import operator
 import sys
@@ -27,7 +28,7 @@ import numpy as np
 
 from .backend import as_array, namespace_of
 from .devices import is_array, like, to_host
-from .errors import ArgumentError, DTypeError, InvalidValueError, ShapeError, StateError
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError, StateError
 from .graph import (
     ArrayRules,
     NodeState,
@@ -35,6 +36,7 @@ from .graph import (
     _inplace_clock,
     _mode,
     _ops,
+    anomaly_mode,
     enable_grad,
     is_grad_enabled,
     no_grad,
@@ -95,7 +97,29 @@ class inference_mode(_inference_mode):  # noqa: N801  (torch's name)
 
 
 # ---------------------------------------------------------------------- anomaly detection
-_anomaly = [False]
+_anomaly = anomaly_mode  # graph's flag: record_op reads it too (to keep each node's forward stack)
+_ANOMALY_WARNING = (
+    "Anomaly Detection has been enabled. This mode will increase the runtime and should only be enabled for debugging."
+)
+
+
+def _warn_forward_stack(node: Tensor) -> None:
+    """torch's anomaly-mode warning before a backward error: where the failing node was made (its frames
+    outside downslope), when anomaly mode was on at the time."""
+    import os
+    import traceback
+
+    stack = getattr(node, "_forward_stack", None)
+    if stack is None:
+        return
+    package = os.path.dirname(os.path.abspath(__file__))
+    frames = [f for f in stack if not os.path.abspath(f.filename).startswith(package + os.sep)] or list(stack)
+    warnings.warn(
+        f"Error detected in {node_name(node)}. Traceback of forward call that caused the error:\n"
+        + "".join(traceback.format_list(frames)),
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def is_anomaly_enabled() -> bool:
@@ -120,6 +144,8 @@ class set_detect_anomaly:  # noqa: N801  (torch's name; a function and a context
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
         self.previous = _anomaly[0]
         _anomaly[0] = not (not mode or not check_nan)
+        if _anomaly[0]:
+            warnings.warn(_ANOMALY_WARNING, UserWarning, stacklevel=2)
 
     def __enter__(self) -> None:
         return None
@@ -137,6 +163,8 @@ class detect_anomaly(set_detect_anomaly):  # noqa: N801  (torch's name)
 
     def __enter__(self) -> None:
         _anomaly[0] = not not self.check_nan
+        if _anomaly[0]:
+            warnings.warn(_ANOMALY_WARNING, UserWarning, stacklevel=2)
 
     def __call__(self, fn: Any) -> Any:
         @functools.wraps(fn)
@@ -157,6 +185,7 @@ def _check_anomaly(node: Tensor, input_grads: Any) -> None:
             pg = pg.coalesced()[1]  # a sparse lookup's rows: its values hold every number
         arr = getattr(pg, "array", pg)
         if bool(to_host(namespace_of(arr).isnan(arr).any())):  # host: anomaly mode reads every gradient, by design
+            _warn_forward_stack(node)
             raise StateError(f"Function '{node_name(node)}' returned nan values in its {i}th output.")
 
 
@@ -217,6 +246,7 @@ def _topological_order(roots: Sequence[Tensor], floor: float = 0) -> list[Tensor
     push, pop = stack.append, stack.pop
     rebased = _inplace_clock.rebased
     taints = _inplace_clock.taints
+    chains: dict[int, _Chain] = {}  # the histories of each rebased tensor, indexed once for this walk
     while stack:
         node = pop()
         parents = node._parents
@@ -224,8 +254,8 @@ def _topological_order(roots: Sequence[Tensor], floor: float = 0) -> list[Tensor
             _check_taints(node, parents, taints)
         if rebased:
             if node._seq < rebased:  # an input may have been rebased by an in-place op after this node used it
-                parents = node._parents = _histories_at(parents, node._seq)
-            parents = node._parents = _current_views(parents, node._seq)
+                parents = node._parents = _histories_at(parents, node._seq, chains)
+            parents = node._parents = _current_views(parents, node._seq, chains)
         for parent in parents:
             if parent.requires_grad:
                 key = id(parent)
@@ -275,7 +305,7 @@ def _check_taints(node: Tensor, parents: tuple[Tensor, ...], taints: list[list[A
                 )
 
 
-def _histories_at(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
+def _histories_at(parents: tuple[Tensor, ...], seq: int, chains: dict[int, _Chain] | None = None) -> tuple[Tensor, ...]:
     """Each parent as it was when op number ``seq`` used it.
 
     An in-place op recorded on a tensor ``t`` moves t's previous history to a new tensor object
@@ -284,23 +314,64 @@ def _histories_at(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
     """
     if not any(p._seq > seq for p in parents):
         return parents
-    return tuple(_version_at_seq(p, seq) for p in parents)
+    return tuple(_version_at_seq(p, seq, chains) for p in parents)
 
 
-def _version_at_seq(t: Tensor, seq: int) -> Tensor:
+# A rebased tensor's histories, newest first (the live tensor, then its ``_prior`` chain), as the negated
+# creation numbers (ascending: the chain's numbers strictly decrease) and the tensors, with the live
+# tensor and its number when indexed (a later rebase makes the index stale).
+_Chain = tuple[Any, float, list[float], list[Any]]
+
+
+def _chain_of(t: Tensor, chains: dict[int, _Chain]) -> _Chain:
+    """The indexed chain ``t`` belongs to (built once per walk: a loop of n writes into one tensor gives
+    n histories and n lookups, which one link at a time would make quadratic)."""
+    head = getattr(t, "_next", t)  # a history moved aside points at the live tensor, the chain's head
+    chain = chains.get(id(head))
+    if chain is None or chain[0] is not head or chain[1] != head._seq:
+        keys: list[float] = []
+        nodes: list[Any] = []
+        h: Tensor | None = head
+        while h is not None:
+            keys.append(-h._seq)
+            nodes.append(h)
+            h = getattr(h, "_prior", None)
+        chain = (head, head._seq, keys, nodes)
+        chains[id(head)] = chain
+    return chain
+
+
+def _version_at_seq(t: Tensor, seq: float, chains: dict[int, _Chain] | None = None) -> Tensor:
+    """The history ``t`` had when op number ``seq`` used it (the newest one numbered ``seq`` or lower)."""
+    if t._seq <= seq:
+        return t
+    if chains is not None:
+        _, _, keys, nodes = _chain_of(t, chains)
+        i = bisect.bisect_left(keys, -seq)  # the first numbered <= seq (all before t are numbered higher)
+        if i < len(nodes):
+            return nodes[i]
     while t._seq > seq:
         t = t._prior
     return t
 
 
-def _version_before(t: Tensor, seq: float) -> Tensor:
+def _version_before(t: Tensor, seq: float, chains: dict[int, _Chain] | None = None) -> Tensor:
     """The history ``t`` had just before op number ``seq`` (an in-place op's own number included)."""
+    if t._seq < seq or not t._seq:
+        return t
+    if chains is not None:
+        _, _, keys, nodes = _chain_of(t, chains)
+        i = bisect.bisect_right(keys, -seq)  # the first numbered < seq (all before t are numbered higher)
+        if i < len(nodes):
+            return nodes[i]
     while t._seq >= seq and t._seq:
         t = t._prior
     return t
 
 
-def _current_views(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
+def _current_views(
+    parents: tuple[Tensor, ...], seq: int, chains: dict[int, _Chain] | None = None
+) -> tuple[Tensor, ...]:
     """Parents that are views, as they were when op number ``seq`` used them.
 
     A view shows its base's storage, so a write to the base (an in-place op, which rebases the base)
@@ -311,11 +382,11 @@ def _current_views(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
     view_rules = _ops()._VIEW_RULES
     if not any(p._vjp in view_rules for p in parents):
         return parents
-    fresh = tuple(_view_at(p, seq, 1) for p in parents)
+    fresh = tuple(_view_at(p, seq, 1, chains=chains) for p in parents)
     return parents if all(a is b for a, b in zip(fresh, parents)) else fresh
 
 
-def _view_at(v: Tensor, seq: int, depth: int, stands: bool = True) -> Tensor:
+def _view_at(v: Tensor, seq: int, depth: int, stands: bool = True, chains: dict[int, _Chain] | None = None) -> Tensor:
     """``v`` (a view) with a history that matches its values as op number ``seq`` saw them. ``stands``:
     whether the fresh node stands for ``v`` as autograd.grad's input (see _stand_ins): as torch, a view's
     regenerated node leads through its base view's node only when it was taken after the base's write."""
@@ -325,10 +396,10 @@ def _view_at(v: Tensor, seq: int, depth: int, stands: bool = True) -> Tensor:
     base = getattr(base, "_next", base)  # the live tensor, if base is a history an in-place op moved aside
     if not np.may_share_memory(v.array, base.array):
         return v  # a copy (reshape of a non-contiguous tensor): its values are its own
-    then = _version_before(base, v._seq)
+    then = _version_before(base, v._seq, chains)
     vc = v._vc
     after_write = vc is None or len(vc) == 1 or v._seq > vc[-1]
-    now = _view_at(_version_before(base, seq), seq, depth + 1, stands and after_write)
+    now = _view_at(_version_before(base, seq, chains), seq, depth + 1, stands and after_write, chains)
     if now is then:
         return v
     now = _in_layout_at(now, then, seq, depth)
@@ -548,7 +619,12 @@ def _run_backward(
                     _accumulate_grad(node, g, create_graph, owned, Tensor, wrap_array)
                     if hooks_on and vjp is None and getattr(node, "_post_hooks", None):
                         for hook in list(node._post_hooks.values()):
-                            hook(node)
+                            if hook(node) is not None:
+                                raise StateError(
+                                    "Tensor post accumulate grad hooks should return None. The hook "
+                                    f"{getattr(hook, '__name__', type(hook).__name__)!r} returned a value; it may "
+                                    "change the tensor's .grad in place instead"
+                                )
                     if state is not None and vjp is None and state.hooks:
                         for hook in list(state.hooks.values()):  # AccumulateGrad's: (grad_inputs, grad_outputs)
                             hook((), (g if isinstance(g, Tensor) else wrap_array(g),))
@@ -560,12 +636,20 @@ def _run_backward(
                 continue  # an input of autograd.grad whose own inputs lead to no other: its rule has nothing to do
             if state is not None and state.pre_hooks:
                 g = _run_node_prehooks(state, node, g, create_graph)
+            stale_output = False
             if node._seq < last_inplace:
                 # values that saved_tensors_hooks packed are read back from the pack, not the tensor: no
                 # version check on them (as torch), except under create_graph, which computes with the tensors
-                _check_versions(node, state is not None and state.packed is not None and not create_graph)
+                stale_output = _check_versions(
+                    node, state is not None and state.packed is not None and not create_graph
+                )
             parents = node._parents
-            if state is not None and state.packed:
+            if stale_output:  # a rule that can do without its output (torch saves none), given None
+                args = parents if create_graph else tuple([p.array for p in parents])
+                input_grads = vjp(g, None, args, node._saved, needs, xp)
+                if create_graph:
+                    input_grads = _in_parent_dtypes(input_grads, parents, Tensor)
+            elif state is not None and state.packed:
                 y, args = _unpack_saved(node, state, create_graph)
                 input_grads = vjp(g, y, args, node._saved, needs, xp)
                 if create_graph:
@@ -865,8 +949,30 @@ def _run_hooks(node: Tensor, g: Any, create_graph: bool) -> Any:
         new = result if create_graph else (result.array if isinstance(result, Tensor) else like(result, node.array))
         if tuple(new.shape) != tuple(node.shape):
             raise StateError(f"a gradient hook returned shape {tuple(new.shape)} for a tensor of shape {node.shape}")
+        was = g.array.dtype if isinstance(g, Tensor) else g.dtype
+        got = new.array.dtype if isinstance(new, Tensor) else getattr(new, "dtype", was)
+        if got != was:  # torch's check (a silent cast back would hide the hook's mistake)
+            name = getattr(hook, "__name__", type(hook).__name__)
+            raise StateError(
+                f"hook '{name}' has changed the type of value (was {_torch_type_name(was)} got "
+                f"{_torch_type_name(got)}); a gradient hook must return the gradient's dtype ({was})"
+            )
         g = new
     return g
+
+
+_TORCH_TYPE_NAMES = {
+    "float32": "torch.FloatTensor",
+    "float64": "torch.DoubleTensor",
+    "float16": "torch.HalfTensor",
+    "complex64": "torch.ComplexFloatTensor",
+    "complex128": "torch.ComplexDoubleTensor",
+}
+
+
+def _torch_type_name(dtype: Any) -> str:
+    """torch's legacy type name of a dtype (torch.FloatTensor), as its hook messages write it."""
+    return _TORCH_TYPE_NAMES.get(str(dtype), str(dtype))
 
 
 class RemovableHandle:
@@ -894,7 +1000,7 @@ def _changed_after(t: Tensor, seq: int) -> bool:
     return vc is not None and len(vc) > 1 and vc[-1] > seq
 
 
-def _check_versions(node: Tensor, packed: bool = False) -> None:
+def _check_versions(node: Tensor, packed: bool = False) -> bool:
     """Refuse to run a node's rule on values (or through inputs) that an in-place op changed since.
 
     Two cases. An input object that was rebased by an in-place op after this node used it (its
@@ -902,15 +1008,33 @@ def _check_versions(node: Tensor, packed: bool = False) -> None:
     wrong history: always an error (stricter than PyTorch, never silently wrong). An input (or the
     node's own output) whose storage was written after the node was recorded is an error when the
     rule reads values (PyTorch's saved-tensor version check); not when ``packed`` (the rule reads
-    what saved_tensors_hooks packed).
+    what saved_tensors_hooks packed). Returns True when the output changed and the rule declares
+    ``reads_output = "optional"`` (it reads its output when it can, and recomputes what it needs from
+    its inputs when given None: PyTorch saves no result there, so no error); the caller passes None.
     """
     seq = node._seq
     rule = node._vjp
     for i, p in enumerate(node._parents):
         if p._seq > seq or (not packed and _changed_after(p, seq) and _reads_input(rule, i, node._needs)):
+            _warn_forward_stack(node)
             raise StateError(_modified_message(p, seq, f"input {i} of {_rule_label(rule)}"))
     if not packed and _changed_after(node, seq) and _reads_output(rule):
+        if getattr(rule, "reads_output", None) == "optional" and not any(_changed_after(p, seq) for p in node._parents):
+            return True  # the rule computes without it (from all its inputs, unchanged) when given None
+        _warn_forward_stack(node)
         raise StateError(_modified_message(node, seq, f"output 0 of {_rule_label(rule)}"))
+    return False
+
+
+def rerun(op: Any, args: Sequence[Any], xp: Any) -> Any:
+    """An op's output recomputed inside a VJP rule from its inputs ``args`` (arrays, or tensors under
+    ``create_graph``, then recorded): what a rule with ``reads_output = "optional"`` uses when it is
+    given None for an output that an in-place op changed."""
+    if xp.differentiable:
+        return op(*args)
+    wrap = _tensor_api()[1]
+    with no_grad():
+        return op(*[wrap(a) for a in args]).array
 
 
 def _rule_label(rule: Any) -> str:
@@ -943,10 +1067,13 @@ def _reads_input(rule: Any, i: int, needs: Any) -> bool:
 
 @functools.cache
 def _reads_output(rule: Any) -> bool:
-    """Whether a rule reads its output ``y`` (the second parameter), found from its bytecode.
+    """Whether a rule reads its output ``y`` (the second parameter): PyTorch's "saved result", whose
+    in-place change makes backward raise.
 
-    A rule may say so itself (``reads_output = False``); anything that cannot be inspected counts as
-    reading it.
+    A rule may say so itself (``reads_output = False``). Otherwise its source decides (see
+    :func:`_reads_param`): reading ``y.shape`` or ``y.dtype`` reads no values, and ``y`` handed to a
+    module-level helper counts as read only where that helper reads it. Anything that cannot be
+    inspected counts as reading it.
     """
     declared = getattr(rule, "reads_output", None)
     if declared is not None:
@@ -954,17 +1081,85 @@ def _reads_output(rule: Any) -> bool:
     code = getattr(rule, "__code__", None)
     if code is None or code.co_argcount < 2:
         return True
-    name = code.co_varnames[1]
-    if name in code.co_cellvars:
+    return _reads_param(rule, code.co_varnames[1], 0)
+
+
+# attributes of a tensor or array that carry no values: reading them is no use of the saved data
+_METADATA_ATTRS = frozenset({"shape", "dtype", "ndim", "size", "device", "is_cuda", "requires_grad"})
+
+
+def _reads_param(fn: Any, name: str, depth: int) -> bool:
+    """Whether the function ``fn`` reads the values of its parameter ``name``.
+
+    First its bytecode: no load of the name at all, no read. Else its source: each use of the name is a
+    read unless it is a metadata attribute (``name.shape``) or an argument of a call to a module-level
+    function (looked up in ``fn``'s globals) that does not read the matching parameter itself
+    (followed a few calls deep). A name assigned to, a source that cannot be had, a lambda: a read.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
         return True
     import dis
 
-    for ins in dis.get_instructions(code):
-        if ins.opname.startswith("LOAD"):
-            value = ins.argval
-            if value == name or (isinstance(value, tuple) and name in value):
-                return True
+    if not any(
+        ins.opname.startswith("LOAD") and (ins.argval == name or (isinstance(ins.argval, tuple) and name in ins.argval))
+        for ins in dis.get_instructions(code)
+    ):
+        if name in code.co_cellvars:  # read by a nested function only
+            return True
+        return False
+    if depth > 4:
+        return True
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return True
+    body = tree.body[0] if tree.body else None
+    if not isinstance(body, ast.FunctionDef) or body.name != fn.__name__:
+        return True
+    parents = {child: node for node in ast.walk(body) for child in ast.iter_child_nodes(node)}
+    scope = getattr(fn, "__globals__", {})
+    for node in ast.walk(body):
+        if not (isinstance(node, ast.Name) and node.id == name):
+            continue
+        if not isinstance(node.ctx, ast.Load):
+            return True  # rebound: later loads are some other value, not followed
+        parent = parents.get(node)
+        if isinstance(parent, ast.Attribute) and parent.value is node and parent.attr in _METADATA_ATTRS:
+            continue
+        if isinstance(parent, ast.keyword):
+            call, key = parents.get(parent), parent.arg
+        elif isinstance(parent, ast.Call) and node is not parent.func:
+            call, key = parent, None
+        else:
+            return True
+        callee = scope.get(call.func.id) if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) else None
+        if not isinstance(callee, types.FunctionType):
+            return True
+        param = _parameter_of(call, node, key, callee.__code__)
+        if param is None or _reads_param(callee, param, depth + 1):
+            return True
     return False
+
+
+def _parameter_of(call: Any, node: Any, key: str | None, code: types.CodeType) -> str | None:
+    """The parameter of a function with ``code`` that the argument ``node`` of ``call`` binds to (None:
+    through ``*args``/``**kwargs`` or after a starred argument)."""
+    import ast
+
+    named = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    if key is not None:
+        return key if key in named else None
+    for i, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            return None
+        if arg is node:
+            return code.co_varnames[i] if i < code.co_argcount else None
+    return None
 
 
 def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], Tensor: Any, wrap: Any) -> None:
@@ -1128,6 +1323,10 @@ def backward(
     gradients (one per tensor, None for a scalar's 1); ``tensors=``/``grad_tensors=`` are PyTorch's
     keyword names for them."""
     Tensor, wrap_array = _tensor_api()
+    if isinstance(inputs, (list, tuple)) and not inputs:  # torch's check: an empty list is a mistake, not "all"
+        raise StateError(
+            "`inputs` argument to `backward()` cannot be empty. Leave it out (None) to accumulate into every leaf"
+        )
     if tensors is not None:
         if output is not None:
             raise ArgumentError("backward: pass the outputs once, positionally or as tensors=")
@@ -1351,6 +1550,13 @@ class FunctionCtx:
         self._saved_forward: tuple[tuple[Any, int], ...] | None = None  # save_for_forward's: what jvp reads
 
     def save_for_backward(self, *tensors: Any) -> None:
+        Tensor = _tensor_api()[0]
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise ArgumentTypeError(
+                    f"save_for_backward can only save variables, but argument {i} is of type {type(t).__name__} "
+                    "(save tensors here; keep other values as attributes of ctx)"
+                )
         self._saved = tuple((t, getattr(t, "_version", 0)) for t in tensors)
         # under saved_tensors_hooks what is saved goes through the active hooks once forward is done
         # (Function.apply), as torch packs when it records the node: in the caller's grad mode, so a pack
@@ -1408,6 +1614,12 @@ class Function:
     when it is written with tensor ops. Floating and complex outputs are differentiable, as in torch: a
     complex output's gradient follows torch's convention (the conjugate Wirtinger derivative, doubled),
     and a real argument gets the real part of the gradient backward returns for it.
+
+    A ``vmap`` staticmethod (and ``generate_vmap_rule``) is accepted and not called: ``func.vmap`` here
+    is a loop that applies the Function to one sample at a time, so ``forward`` runs per sample and
+    the batched inputs a ``vmap`` rule would take never exist at the call. A rule that computes what
+    ``forward`` computes per sample (its contract in torch) gives the same values either way; one that
+    computes something else gives torch's values only under torch.
 
     Example:
         >>> import downslope as ds
@@ -1562,6 +1774,13 @@ def _function_vjp(g, y, args, saved, needs, xp):
             f"{cls.__name__}.backward returned {len(grads)} gradient(s); expected one per forward argument "
             f"({n_args}), with None for arguments that need none"
         )
+    for pos in range(n_args):
+        if grads[pos] is not None and pos not in positions:
+            raise StateError(
+                f"function {cls.__name__}Backward returned a gradient different than None at position {pos + 1}, "
+                "but the corresponding forward input was not a Variable (a tensor): return None for the "
+                f"non-tensor argument {pos + 1} of {cls.__name__}.forward"
+            )
     out: list[Any] = []
     for k, pos in enumerate(positions):
         gr = grads[pos]

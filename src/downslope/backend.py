@@ -271,8 +271,9 @@ def real_of(dtype: np.dtype) -> np.dtype:
 
 class memory_format:  # noqa: N801  (torch's name)
     """torch's memory layouts (``ds.contiguous_format``, ``ds.preserve_format``, ``ds.channels_last``,
-    ``ds.channels_last_3d``): accepted wherever torch takes ``memory_format=`` (``.contiguous()``,
-    ``.to()``, ``.clone()``, ``empty_like``...) and ignored, since downslope's arrays are row-major.
+    ``ds.channels_last_3d``): accepted wherever torch takes ``memory_format=``. A tensor's
+    ``.contiguous()``, ``.clone()``, ``.to()`` and ``is_contiguous()`` follow them as torch's do (the
+    copy's strides); elsewhere (``empty_like``, ``Module.to``, the layers' outputs) they are ignored.
 
     Example:
         >>> contiguous_format

@@ -37,7 +37,9 @@ class VJPRule(Protocol):
     for its rule; ``needs``: per input, whether it wants a gradient; ``xp``: the rule namespace
     (:class:`ArrayRules` or :class:`TensorRules`). Returns one entry per input, ``None`` where
     none is needed. A rule may carry ``reads_inputs`` (True, False, a tuple of indices or
-    ``"others"``) and ``reads_output`` (bool) so that backward's in-place checks know what it reads.
+    ``"others"``) and ``reads_output`` (a bool, or ``"optional"``: read while unchanged, None passed
+    for it after an in-place change, the rule then recomputing from its inputs) so that backward's
+    in-place checks know what it reads.
 
     Example:
         >>> def square_vjp(g, y, args, saved, needs, xp):
@@ -64,6 +66,17 @@ class _GradMode(threading.local):
 
 
 _mode = _GradMode()
+
+# Anomaly mode (autograd.set_detect_anomaly), process-wide as torch's: while on, backward checks every
+# gradient for NaN and record_op keeps each node's forward stack (the traceback its error shows)
+anomaly_mode = [False]
+
+
+def note_forward_stack(t: Any) -> None:
+    """Keep where the op that made ``t`` was called (anomaly mode: torch's "Traceback of forward call")."""
+    import traceback
+
+    t._forward_stack = traceback.extract_stack()[:-2]  # without record_op and this function
 
 
 class _InplaceClock:
@@ -197,11 +210,14 @@ def is_inference_mode_enabled() -> bool:
 
 
 class enable_grad(no_grad):
-    """Context manager that turns gradient recording back on (e.g. inside ``no_grad``)."""
+    """Context manager that turns gradient recording back on (e.g. inside ``no_grad``). Inside
+    ``inference_mode()`` it records nothing, as in PyTorch, where the results made there are
+    inference tensors that never require grad (``is_grad_enabled()`` stays False here, where torch's
+    says True)."""
 
     def __enter__(self) -> None:
         self._prev = _mode.enabled
-        _mode.enabled = True
+        _mode.enabled = not _mode.inference
 
 
 class set_grad_enabled:
@@ -525,8 +541,10 @@ _TORCH_NODE_NAMES = {
     "mse": "MseLossBackward0",
     "pad": "ConstantPadNdBackward0",
     "permute": "PermuteBackward0",
+    "prelu": "PreluKernelBackward0",
     "qr": "LinalgQrBackward0",
     "reshape": "ViewBackward0",
+    "rrelu": "RreluWithNoiseBackward0",
     "rsub": "RsubBackward1",
     "slogdet": "LinalgSlogdetBackward0",
     "solve": "LinalgSolveExBackward0",

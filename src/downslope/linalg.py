@@ -227,6 +227,9 @@ _complex.register(_slogdet_sign_vjp)  # written for complex values
 
 def _slogdet_vjp(g, y, args, saved, needs, xp):
     scale = xp.expand_dims(xp.expand_dims(g, -1), -1)
+    if y is None:  # log|det| changed in place (torch saves A, not it): only its -inf entries are read
+        with no_grad():
+            y = slogdet(wrap_array(xp.data(args[0]))).logabsdet.array
     # only log|det| = -inf is singular: 0 is |det| = 1 (the identity, every 0 x 0 matrix), not _any_singular's
     # zero determinant
     if not bool(_devices.to_host(xp.data(y) == -np.inf).any()):  # host: picks the formula
@@ -243,6 +246,9 @@ def _slogdet_vjp(g, y, args, saved, needs, xp):
         rhs = ns.expand_dims(ns.expand_dims(xp.data(g), -1), -1) * eye
         blown = _getrs(wrap_array(_h(a).copy()), wrap_array(rhs), True).array
     return (xp.where(singular, xp.constant(blown), regular),)
+
+
+_slogdet_vjp.reads_output = "optional"  # type: ignore[attr-defined]
 
 
 def logdet(A: Any) -> Tensor:

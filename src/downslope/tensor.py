@@ -44,8 +44,10 @@ from .errors import (
 )
 from .generator import as_numpy_generator as _as_numpy_generator
 from .graph import VJPRule, _inplace_clock, _mode, _sigmoid_array
+from .graph import anomaly_mode as _anomaly_mode
 from .graph import no_grad as _no_grad
 from .graph import node_name as _node_name
+from .graph import note_forward_stack as _note_forward_stack
 from .graph import rule_name as _torch_rule_name
 
 Shape = tuple[int, ...]
@@ -459,6 +461,8 @@ class Tensor:
             _own_scalar(self)  # the alias must share memory with it
         t = wrap_array(self.array)
         t._vc = _version_counter(self)
+        if _buffer_holders:
+            _hold(t)
         if self.__class__ is not Tensor:
             _note_alias(self, t)
         return t
@@ -601,7 +605,7 @@ class Tensor:
         target_device = kwargs.pop("device", None)
         copy = bool(kwargs.pop("copy", False))  # host: a Python flag
         kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
+        layout = _format_name(kwargs.pop("memory_format", None), "to()", "preserve_format")
         if kwargs:
             raise ArgumentTypeError(f"to(): unexpected keyword argument(s) {sorted(kwargs)}")
         for a in args:
@@ -616,6 +620,9 @@ class Tensor:
         out = self if target_device is None else self._moved(_resolve(target_device, "to()"))
         if dtype is not None:
             out = _ops.astype(out, dtype)
+        if layout != "preserve_format" and _suggested_format(out) != layout:
+            # as torch: a copy in that layout unless the tensor's strides already run so
+            return _laid_out(out, _format_order(out, layout, "to()"))
         return _ops.clone(out) if copy and out is self else out
 
     def _moved(self, target: _Device) -> Tensor:
@@ -768,9 +775,21 @@ class Tensor:
         return _ops.pow(self, exponent)
 
     def clone(self, *, memory_format: Any = None) -> Tensor:
-        """A copy with its own storage; gradients flow back to this tensor (torch.clone).
-        ``memory_format`` is accepted for torch's signature (the copy is always C-contiguous)."""
-        return _ops.clone(self)
+        """A copy with its own storage; gradients flow back to this tensor (torch.clone). Laid out as
+        PyTorch's: in ``memory_format`` (default ``ds.preserve_format``: the order of this tensor's
+        strides, so ``x.permute(0, 2, 3, 1).clone()`` keeps the permuted strides).
+
+        Example:
+            >>> import downslope as ds
+            >>> ds.zeros(2, 3, 4, 5).permute(0, 2, 3, 1).clone().stride()
+            (60, 5, 1, 20)
+        """
+        name = _format_name(memory_format, "clone()", "preserve_format")
+        if name == "contiguous_format" or (
+            name == "preserve_format" and self.array.flags.c_contiguous and not _conv_buffers
+        ):
+            return _ops.clone(self)
+        return _laid_out(self, _format_order(self, name, "clone()"))
 
     def __neg__(self) -> Tensor:
         return _ops.neg(self)
@@ -843,7 +862,18 @@ class Tensor:
                 for taint in _inplace_clock.taints:
                     if taint[0] is self._vc and taint[2] is None:
                         taint[2] = cleared
-            _inplace_recorded(self, "__setitem__", lambda src: _ops.index_put(src, index, value))
+
+            # Into the storage itself when the op gets the storage (a ghost that shares it): the rule reads
+            # no old values (as torch's CopySlices), so a copy of the whole tensor per write (a loop of row
+            # writes into a buffer: quadratic) buys nothing; the version bump follows in _rebase. Not for a
+            # view (its write goes on into its base, which may still refuse it; the copy is the view's size).
+            owner = not _is_view_in_graph(self) and getattr(self, "_view_of", False) is False
+
+            def write(src: Tensor) -> Tensor:
+                # (self, not its array, is held here: a reference to the array reads as a view of it)
+                return _ops.index_put(src, index, value, in_place=owner and src.array is self.array)
+
+            _inplace_recorded(self, "__setitem__", write)
             return
         data = _data_of(value)
         if data.__class__ in _COMPLEX_NUMBERS:
@@ -973,10 +1003,11 @@ class Tensor:
         return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_", _mul_reads_self(other))
 
     def resize_(self, *sizes: Any, memory_format: Any = None) -> Tensor:
-        """Give this tensor the shape ``sizes`` in place (torch's ``resize_``): the same number of
-        elements reshapes a contiguous tensor; another number keeps the first elements and adds zeros
-        (torch's are uninitialized). Refused for a tensor that requires grad or whose memory another
-        tensor shares (see ``downslope.ops.resize``). ``memory_format`` is accepted and has no effect."""
+        """Give this tensor the shape ``sizes`` in place (torch's ``resize_``): laid out contiguously at its
+        place in its storage where it fits there (a view's storage is its base's memory); growing past it
+        keeps the first elements and adds zeros (torch's are uninitialized). Refused for a tensor that
+        requires grad, and for growth of memory another tensor shares (see ``downslope.ops.resize``).
+        ``memory_format`` is accepted and has no effect."""
         from .ops.resize import resize_
 
         return resize_(self, sizes)
@@ -1568,11 +1599,12 @@ class Tensor:
         elements do not lie in the new order): PyTorch refuses it too, and a silent copy would lose
         the writes made through it. ``reshape`` copies in that case. A convolution's output (and what
         the layers after it compute from it) is channel-major in memory here, where PyTorch's is
-        contiguous, so ``x.view(N, -1)`` of it must work as in torch: such a tensor is made contiguous
-        in place first (when no other live tensor shares its memory) or viewed through a copy (when
-        one does, e.g. a ``detach()`` kept alive, and for views of it such as one image ``y[0]``): a
-        write through that copy then reaches neither, the one case left where torch and downslope
-        differ. Any other tensor laid out so (``x.transpose(0, 1)``) is refused, as in torch.
+        contiguous, so ``x.view(N, -1)`` of it must work as in torch: the output is laid out in order
+        first, in place when no other live tensor shares its memory, else in a new buffer under every
+        tensor over it (its views, ``detach()`` aliases), so the view's writes reach them all as in
+        torch. Only when its memory was handed out (``numpy()``, ``.data``) or lies on a GPU is it
+        viewed through a copy (a write into which reaches neither: the case left where torch and
+        downslope differ). Any other tensor laid out so (``x.transpose(0, 1)``) is refused, as in torch.
 
         Example:
             >>> import downslope as ds
@@ -1743,6 +1775,15 @@ class Tensor:
         order in place, unless other tensors share its memory: then a copy that refuses writes. A
         view of one that is C-ordered here but strided in PyTorch (its ``permute(1, 0, 2, 3)``) is
         copied, as PyTorch copies it: a write into the result must not reach the output."""
+        name = _format_name(memory_format, "contiguous()", "contiguous_format")
+        if name != "contiguous_format":
+            if self.is_contiguous(memory_format=memory_format):
+                return self
+            if name == "preserve_format":
+                raise InvalidValueError(
+                    "contiguous(): preserve memory format is unsupported by the contiguous operator"
+                )
+            return _laid_out(self, _format_order(self, name, "contiguous()"))
         a = self.array
         if a.flags.c_contiguous:
             if not _conv_buffers:
@@ -1771,9 +1812,28 @@ class Tensor:
         return builtins.int(arr.data.ptr)  # type: ignore[attr-defined]  # CuPy's device pointer
 
     def is_contiguous(self, memory_format: Any = None) -> builtins.bool:
-        """As PyTorch's: a convolution's output (channel-major here) counts as contiguous, as there."""
+        """As PyTorch's, judged on PyTorch's strides (:meth:`stride`): a convolution's output (channel-major
+        here) counts as contiguous, as there, and a view of it as its strides there say.
+        ``memory_format=ds.channels_last`` (``channels_last_3d``) asks whether a 4-d (5-d) tensor is laid
+        out densely channels-last (False for other ranks).
+
+        Example:
+            >>> import downslope as ds
+            >>> x = ds.zeros(2, 3, 4, 5).contiguous(memory_format=ds.channels_last)
+            >>> x.is_contiguous(), x.is_contiguous(memory_format=ds.channels_last)
+            (False, True)
+        """
+        name = _format_name(memory_format, "is_contiguous()", "contiguous_format")
         a = self.array
-        return builtins.bool(a.flags.c_contiguous) or _conv_layout(a) or _is_noted_output(a)
+        rank = _FORMAT_RANK.get(name)
+        if rank is not None:
+            return a.ndim == rank and _dense_along(a.shape, self.stride(), _CHANNELS_LAST_DIMS[rank])
+        if not _conv_buffers:
+            return builtins.bool(a.flags.c_contiguous)
+        if _conv_layout(a) or _is_noted_output(a):
+            return True
+        steps = _torch_strides(a)
+        return builtins.bool(a.flags.c_contiguous) if steps is None else _is_dense_in_order(a.shape, steps)
 
     def stride(self, dim: Any = None) -> Any:
         """The step in elements from one index to the next along each dimension (``dim``: that one
@@ -1789,13 +1849,17 @@ class Tensor:
             ((12, 4, 1), (1, 4, 12), 1)
         """
         a = self.array
-        if _conv_layout(a) or _is_noted_output(a):
-            steps, step = [], 1
-            for size in reversed(a.shape):
-                steps.append(step)
-                step *= size
-            strides = tuple(reversed(steps))
-        else:
+        strides = None
+        if _conv_buffers:
+            if _conv_layout(a) or _is_noted_output(a):
+                steps, step = [], 1
+                for size in reversed(a.shape):
+                    steps.append(step)
+                    step *= size
+                strides = tuple(reversed(steps))
+            else:  # a view of such an output: its strides in PyTorch, where they can be told
+                strides = _torch_strides(a)
+        if strides is None:
             strides = tuple(builtins.int(st) // a.itemsize for st in a.strides)
         if dim is None:
             return strides
@@ -2653,6 +2717,15 @@ def _torch_strides(a: Any) -> tuple[builtins.int, ...] | None:
     ``a`` lies over no noted buffer, or steps backwards or between the output's elements. (A layer's
     own view of an intermediate it noted is judged the same way, so :meth:`Tensor.contiguous` may
     copy one that PyTorch would return as is: a copy where torch has none, never the reverse.)"""
+    place = _torch_place(a, False)
+    return None if place is None else place[1]
+
+
+def _torch_place(a: Any, with_offset: builtins.bool = True) -> tuple[builtins.int, tuple[builtins.int, ...]] | None:
+    """Where ``a`` lies in PyTorch's tensor for the noted output over the same buffer: the offset of its
+    first element (``with_offset``; else 0) and its strides, in elements of that contiguous output (see
+    :func:`_torch_strides`); None when that cannot be told. The offset needs the output to fill its
+    buffer (from its start, in ``a``'s dtype)."""
     root = _root_buffer(a)
     entry = _conv_buffers.get(id(root))
     if entry is None or entry[0]() is not root:
@@ -2664,6 +2737,18 @@ def _torch_strides(a: Any) -> tuple[builtins.int, ...] | None:
             dims.append((builtins.int(byte_step), contiguous))
         contiguous *= size
     dims.sort(reverse=True)  # the output's dims, outermost in memory first
+    offset = 0
+    if with_offset and (root.dtype != a.dtype or root.size != entry[1]):
+        return None
+    if with_offset and a.size:
+        left = Tensor.data_ptr(wrap_array(a)) - Tensor.data_ptr(wrap_array(root))
+        if left < 0:
+            return None
+        for unit, elements in dims:
+            count, left = divmod(left, unit)
+            offset += count * elements
+        if left:
+            return None
     steps, later = [], 1
     for size, byte_step in zip(reversed(a.shape), reversed(a.strides)):
         if size == 1:  # any step: PyTorch's contiguous one
@@ -2679,7 +2764,7 @@ def _torch_strides(a: Any) -> tuple[builtins.int, ...] | None:
             return None
         steps.append(step)
         later = step * size
-    return tuple(reversed(steps))
+    return offset, tuple(reversed(steps))
 
 
 def _is_dense_in_order(shape: tuple[builtins.int, ...], steps: tuple[builtins.int, ...]) -> builtins.bool:
@@ -2694,8 +2779,119 @@ def _is_dense_in_order(shape: tuple[builtins.int, ...], steps: tuple[builtins.in
     return True
 
 
+# The order PyTorch's channels-last layouts lay a 4-d (N, C, H, W) or 5-d (N, C, D, H, W) tensor out
+# in, innermost dim first.
+_CHANNELS_LAST_DIMS = {4: (1, 3, 2, 0), 5: (1, 4, 3, 2, 0)}
+_FORMAT_RANK = {"channels_last": 4, "channels_last_3d": 5}
+
+
+def _format_name(memory_format: Any, where: str, default: str) -> str:
+    """The name of ``memory_format`` (``ds.channels_last`` ...; None: ``default``), refusing anything else."""
+    if memory_format is None:
+        return default
+    if not isinstance(memory_format, backend.memory_format):
+        raise ArgumentTypeError(
+            f"{where}: argument 'memory_format' must be a memory format (ds.contiguous_format, ds.preserve_format, "
+            f"ds.channels_last, ds.channels_last_3d), not {type(memory_format).__name__}"
+        )
+    return memory_format.name
+
+
+def _dense_along(
+    shape: Sequence[builtins.int], steps: Sequence[builtins.int], inner_first: Sequence[builtins.int]
+) -> builtins.bool:
+    """Whether strides ``steps`` lay ``shape`` out densely with dims ``inner_first`` from the innermost
+    out (size-1 dims skipped): PyTorch's ``is_contiguous(memory_format=...)``."""
+    expected = 1
+    for d in inner_first:
+        if shape[d] != 1:
+            if steps[d] != expected:
+                return False
+            expected *= shape[d]
+    return True
+
+
+def _strides_like_channels_last(shape: Sequence[builtins.int], steps: Sequence[builtins.int]) -> builtins.bool:
+    """PyTorch's ``is_channels_last_strides_2d``/``_3d``: whether strides ``steps`` of a 4-d (5-d) tensor
+    run channels-last, dense or not (how ``suggest_memory_format`` tells the layout ``to`` keeps). The
+    ambiguous cases (a trivial C dim, N111) count as the default, contiguous, as there."""
+    order = _CHANNELS_LAST_DIMS.get(len(shape))
+    if order is None or steps[1] == 0:
+        return False
+    low = 0
+    for d in order:
+        if shape[d] == 0 or steps[d] < low:
+            return False
+        if d == 0 and low == steps[1]:
+            return False
+        low = steps[d] * shape[d] if shape[d] > 1 else steps[d]
+    return True
+
+
+def _dense_order(shape: Sequence[builtins.int], steps: Sequence[builtins.int]) -> tuple[builtins.int, ...]:
+    """The dims, outermost first, in which PyTorch's ``preserve_format`` copy of a tensor with strides
+    ``steps`` lays its elements out (``infer_dense_strides``: by stride, a stable insertion sort that
+    leaves broadcast (stride 0) dims where they are, equal strides ordered by size)."""
+    perm = list(reversed(range(len(shape))))  # innermost first
+
+    def swap(d0: builtins.int, d1: builtins.int) -> builtins.int:
+        s0, s1 = steps[d0], steps[d1]
+        if s0 == 0 or s1 == 0:
+            return 0
+        if s0 != s1:
+            return 1 if s0 > s1 else -1
+        return 1 if shape[d0] > shape[d1] else 0
+
+    for i in range(1, len(perm)):
+        d1 = i
+        for d0 in range(i - 1, -1, -1):
+            c = swap(perm[d0], perm[d1])
+            if c > 0:
+                perm[d0], perm[d1] = perm[d1], perm[d0]
+                d1 = d0
+            elif c < 0:
+                break
+    return tuple(reversed(perm))
+
+
+def _laid_out(t: Tensor, outer_first: Sequence[builtins.int]) -> Tensor:
+    """A copy of ``t`` whose memory runs along dims ``outer_first`` (outermost first), as PyTorch's
+    ``clone``/``contiguous`` in a memory format; the gradient passes through unchanged."""
+    from .ops.pointwise import _clone_vjp
+
+    a = t.array
+    order = tuple(outer_first)
+    if order == tuple(range(a.ndim)):
+        return _ops.clone(t)
+    back = tuple(builtins.int(i) for i in np.argsort(order))
+    out = a.transpose(order).copy(order="C").transpose(back)  # a copy even where that order is the array's own
+    result = record_op(out, (t,), _clone_vjp)
+    forget_layout_note(out)  # its own layout is PyTorch's (record_op notes a copy of a convolution's output)
+    return result
+
+
+def _format_order(t: Tensor, name: str, where: str) -> tuple[builtins.int, ...]:
+    """The dims, outermost first, of memory format ``name`` for ``t`` (preserve_format: its own order)."""
+    if name == "preserve_format":
+        return _dense_order(t.shape, t.stride())
+    rank = _FORMAT_RANK.get(name)
+    if rank is None:
+        return tuple(range(t.ndim))
+    if t.ndim != rank:
+        raise ShapeError(f"{where}: required rank {rank} tensor to use {name} format, got a tensor of shape {t.shape}")
+    return tuple(reversed(_CHANNELS_LAST_DIMS[rank]))
+
+
+def _suggested_format(t: Tensor) -> str:
+    """PyTorch's ``suggest_memory_format``: channels-last when the strides run so, else contiguous."""
+    if t.ndim in _CHANNELS_LAST_DIMS and _strides_like_channels_last(t.shape, t.stride()):
+        return "channels_last" if t.ndim == 4 else "channels_last_3d"
+    return "contiguous_format"
+
+
 def _forget_conv_buffer(key: int, _ref: Any) -> None:
     _conv_buffers.pop(key, None)
+    _buffer_holders.pop(key, None)
 
 
 def note_conv_layout(arr: Any) -> Any:
@@ -2710,6 +2906,10 @@ def note_conv_layout(arr: Any) -> Any:
         >>> wrap_array(a).stride()
         (12, 4, 1)
     """
+    if arr.flags.c_contiguous:
+        # in order already (one image, or one channel): PyTorch's contiguous output gives a size-1 dim
+        # the stride of the dims after it, where the channel-major array keeps the step it had there
+        return arr.reshape(-1).reshape(arr.shape) if 1 in arr.shape and arr.ndim > 1 else arr
     if not arr.flags.c_contiguous:
         root = _root_buffer(arr)
         key = id(root)
@@ -2777,7 +2977,8 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
         >>> x.grad
         tensor([6.])
     """
-    if _conv_buffers and arr.ndim >= 3 and not arr.flags.c_contiguous:  # a layout kept from a convolution's
+    noted = _conv_buffers and arr.ndim >= 3 and not arr.flags.c_contiguous  # a layout kept from a convolution's
+    if noted:
         _note_if_fresh(arr, parents)
     if arr.__class__ is not _NDARRAY and isinstance(arr, _NP_SCALAR):  # (the cheapest test: every op pays it)
         arr = np.asarray(arr)  # host: NumPy's 0-d result is a read-only scalar; a tensor holds an array it can share
@@ -2789,6 +2990,8 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
     t._saved = saved
     t._retains_grad = False
     t._vc = None
+    if noted:
+        _hold(t)
     if _mode.enabled:
         needs = tuple(p.requires_grad for p in parents)
         if True in needs:
@@ -2803,6 +3006,8 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
             t._seq = next(_op_counter)
             if _mode.saved_hooks:  # a saved_tensors_hooks context is active
                 _pack_saved(t)
+            if _anomaly_mode[0]:  # where it was made, for anomaly mode's error report
+                _note_forward_stack(t)
             return t
     t._seq = 0
     t._requires_grad = False
@@ -2875,16 +3080,89 @@ def _drop_ghost_holder(key: builtins.int) -> None:
         _ghost_holders.pop(key, None)
 
 
+# id(weak reference) -> (the reference, id of the version counter it counts for): each ghost's, alive
+# while the ghost is (see _ghost)
+_ghost_refs: dict[builtins.int, tuple[Any, builtins.int]] = {}
+
+
+def _ghost_died(ref: Any) -> None:
+    entry = _ghost_refs.pop(id(ref), None)
+    if entry is not None:
+        _drop_ghost_holder(entry[1])
+
+
 def relayout_if_unshared(x: Tensor) -> builtins.bool:
     """For ``x``, a convolution's output laid out channel-major (``_conv_layout``), that a view,
     reshape, flatten or contiguous cannot view in PyTorch's shape: lay it out in order in place when
     no other live tensor shares its memory (True: the caller's view then exists, as in PyTorch, where
-    the output is contiguous); else False, and the caller's copy stands in for the view (a write
-    into it reaches neither: the one difference from PyTorch left, documented in ``view``)."""
+    the output is contiguous), else under all the tensors that share it (:func:`relayout_shared`);
+    False when neither can be done, and the caller's copy stands in for the view (a write into it
+    reaches neither: the difference from PyTorch left, documented in ``view``)."""
     if (x._vc is None or _only_holder(x)) and not _handed_out(x.array):
         x.array = backend.namespace_of(x.array).ascontiguousarray(x.array)
         return True
-    return False
+    return relayout_shared(x)
+
+
+# id(root buffer of a noted output) -> the live tensors over it (the output, its views and detach()
+# aliases), so that the buffer can be laid out in order under all of them at once (relayout_shared)
+_buffer_holders: dict[int, weakref.WeakValueDictionary[int, Tensor]] = {}  # (by id: a tensor's == is elementwise)
+
+
+def _hold(t: Tensor) -> None:
+    """Remember ``t`` as a holder of its noted buffer, if it lies over one (see relayout_shared)."""
+    root = _root_buffer(t.array)
+    key = id(root)
+    entry = _conv_buffers.get(key)
+    if entry is None or entry[0]() is not root:
+        return
+    holders = _buffer_holders.get(key)
+    if holders is None:
+        holders = _buffer_holders[key] = weakref.WeakValueDictionary()
+    holders[id(t)] = t
+
+
+def relayout_shared(x: Tensor) -> builtins.bool:
+    """For ``x`` over a noted output's buffer (the output itself, a view of it or a ``detach()`` alias),
+    shared with other live tensors: lay the output out in order, as PyTorch's contiguous one, in a new
+    buffer, and move every tensor over the old one (all known: they share ``x``'s version counter and
+    were noted by :func:`_hold`) to its place in the new one. Then a view PyTorch has of any of them
+    exists here too, and writes through it reach them all, as there. False (nothing changed) when a
+    holder is unknown (memory shared outside the tensors: ``numpy()``, ``.data``), lies where PyTorch's
+    strides cannot be told, or the buffer is not a host array."""
+    a = x.array
+    root = _root_buffer(a)
+    key = id(root)
+    entry = _conv_buffers.get(key)
+    vc = x._vc
+    if type(root) is not np.ndarray or entry is None or entry[0]() is not root or len(entry) > 4 or vc is None:
+        return False
+    if root.dtype != a.dtype or root.size != entry[1]:  # the output does not fill its buffer (a pooled one)
+        return False
+    known = _buffer_holders.get(key)
+    holders = [
+        t for t in (known.values() if known is not None else ()) if t._vc is vc and _root_buffer(t.array) is root
+    ]
+    if all(t is not x for t in holders):
+        holders.append(x)
+    # each holder's _vc, the graph's in-place records (ghosts: they keep the values they had), this
+    # frame's name and getrefcount's argument: any other reference is a holder not known here
+    if sys.getrefcount(vc) - _ghost_holders.get(id(vc), 0) - 2 != len(holders):
+        return False
+    places = [_torch_place(t.array) for t in holders]
+    if any(p is None for p in places):
+        return False
+    shape, byte_steps = entry[2], entry[3]
+    output = np.lib.stride_tricks.as_strided(root, shape, byte_steps)  # the noted output over its buffer
+    fresh = np.ascontiguousarray(output)  # host: a host buffer (checked above)
+    item = fresh.itemsize
+    for t, (offset, steps) in zip(holders, places):  # type: ignore[misc]
+        old = t.array
+        moved = np.ndarray(old.shape, old.dtype, buffer=fresh, offset=offset * item, strides=[s * item for s in steps])
+        if not old.flags.writeable:
+            moved.flags.writeable = False
+        t.array = moved
+    return True
 
 
 # Buffers of NumPy arrays a tensor shares with its caller (from_numpy, as_tensor) that are not laid out
@@ -3018,6 +3296,8 @@ def _alias(out: Tensor, x: Tensor) -> Tensor:
                 _remember(_NO_GRAD_VIEWS, out)
     else:
         return out
+    if _buffer_holders:
+        _hold(out)
     if x.__class__ is not Tensor:
         _note_alias(x, out)
     return out
@@ -3682,7 +3962,8 @@ def _rebase(
     _check_result(t, result, name)
     if result._parents:
         _snapshot_overlapping(result, ghost, t.array)
-    np.copyto(t.array, result.array, casting="unsafe")
+    if result.array is not t.array:  # (an op that wrote into the storage itself: see __setitem__)
+        np.copyto(t.array, result.array, casting="unsafe")
     _bump(t)
     _adopt(t, ghost, result)
     if shared and t._vc is not None:
@@ -3734,7 +4015,12 @@ def _ghost(t: Tensor, reads_self: bool) -> Tensor:
         vc = ghost._vc = _version_counter(t)
         key = id(vc)
         _ghost_holders[key] = _ghost_holders.get(key, 0) + 1
-        weakref.finalize(ghost, _drop_ghost_holder, key)
+        # a plain weak reference, kept until the ghost dies (weakref.finalize costs several times as much,
+        # and each recorded write into a view makes two or three ghosts)
+        ref = weakref.ref(ghost, _ghost_died)
+        _ghost_refs[id(ref)] = (ref, key)
+    if _anomaly_mode[0] and hasattr(t, "_forward_stack"):  # anomaly mode's forward stack goes with its history
+        ghost._forward_stack = t._forward_stack  # type: ignore[attr-defined]
     state = getattr(t, "_fn", None)
     if state is not None:  # hooks on the old grad_fn (and what saved_tensors_hooks packed) stay with its history
         ghost._fn = state
@@ -3747,7 +4033,11 @@ def _check_result(t: Tensor, result: Tensor, name: str) -> None:
             f"{name}: the result has shape {result.shape} but the tensor has shape {t.shape} "
             "(an in-place op cannot change the shape)"
         )
-    if not _torch_can_cast(result.array.dtype, t.array.dtype) and name != "copy_":
+    if (
+        result.array.dtype != t.array.dtype
+        and not _torch_can_cast(result.array.dtype, t.array.dtype)
+        and name != "copy_"
+    ):
         raise DTypeError(
             f"{name}: result type {result.array.dtype} can't be cast to the desired output type {t.array.dtype} "
             "(an in-place op keeps the tensor's dtype)"
@@ -3811,16 +4101,17 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
         base = _old_layout_view(base, t._seq)  # t indexes the layout its base had then (before a squeeze_, t_...)
     if rule is _ops._getitem_vjp:
         base[saved[0]] = result  # recorded: base becomes index_put(old base, index, result)
-    elif rule is _ops._reshape_vjp:
-        base.copy_(_ops.reshape(result, base.shape))
-    else:  # a permutation of the base
-        base.copy_(_ops.permute(result, saved))
+    else:
+        # the view is all of the base (a reshape or a permutation of it): the base's new history is the
+        # result laid out back, with no edge to the old values (a copy_ would add one that carries zeros)
+        whole = _ops.reshape(result, base.shape) if rule is _ops._reshape_vjp else _ops.permute(result, saved)
+        _inplace_recorded(base, "copy_", lambda dst: _ops.astype(whole, dst.dtype))
     view = (
         _ops.getitem(base, saved[0])
         if rule is _ops._getitem_vjp
         else _ops.reshape(base, t.shape)
         if rule is _ops._reshape_vjp
-        else _ops.permute(base, tuple(np.argsort(saved)))
+        else _ops.permute(base, tuple(sorted(range(len(saved)), key=saved.__getitem__)))  # (np.argsort: 5 us)
     )
     _adopt(t, ghost, view)
     return t

@@ -51,6 +51,10 @@ NAMESPACES = {
     "torch.quasirandom": "downslope.quasirandom",
 }
 
+_SEEDED_ORDER = (
+    "the order drawn for a seed differs from PyTorch's (downslope's generator: repeatable within downslope, "
+    "and a fresh order every pass, as PyTorch's)"
+)
 _RANDOM = "drawn from downslope's one NumPy generator (ds.manual_seed): same distribution, other numbers than PyTorch"
 
 # the second derivative where the 2-norm's first derivative is defined by convention (an all-zero vector)
@@ -177,14 +181,20 @@ DIFFERS: dict[str, str] = {
     "torch.nn.functional.dropout2d": _RANDOM,
     "torch.nn.functional.dropout3d": _RANDOM,
     "torch.utils.data.DataLoader": "one process (pin_memory accepted and ignored; num_workers>0 reads the data as "
-    "worker 0 of 1, running worker_init_fn there each epoch); batch_size=None "
-    "without a sampler means one full batch (PyTorch: no batching; with a sampler or an IterableDataset it turns "
-    "batching off as PyTorch's does); generator= takes a Generator or a numpy.random.Generator; "
-    "batches of tuple samples are tuples (PyTorch: lists)",
-    "torch.utils.data.random_split": "the order drawn for a seed differs from PyTorch's (downslope's generator)",
+    "worker 0 of 1, running worker_init_fn there each epoch; timeout bounds each batch's read); PyTorch's "
+    "positional order, with downslope's seed= and device= keyword-only; batch_size='full' is one full batch "
+    "(None turns batching off, as in PyTorch); shuffle=True orders differ from PyTorch's for the same seed "
+    "(downslope's generator: repeatable within downslope; the orders without shuffling are PyTorch's); "
+    "generator= takes a Generator or a numpy.random.Generator; batches of tuple samples are tuples (PyTorch: lists)",
+    "torch.utils.data.random_split": "the order drawn for a seed differs from PyTorch's (downslope's generator: "
+    "repeatable within downslope); the split sizes are PyTorch's",
+    "torch.utils.data.RandomSampler": _SEEDED_ORDER,
+    "torch.utils.data.SubsetRandomSampler": _SEEDED_ORDER,
+    "torch.utils.data.WeightedRandomSampler": "the indices drawn for a seed differ from PyTorch's (downslope's "
+    "generator; the same distribution, repeatable within downslope)",
     "torch.utils.data.TensorDataset": "NumPy arrays follow the library's dtype policy (floating data float32, "
     "uint16/uint32/uint64 int64); tensors keep their dtype and device (a dataset of CUDA tensors gives CUDA "
-    "batches, gathered on the device)",
+    "batches, gathered on the device), and a tensor that requires grad gives samples and batches in its graph",
     "torch.autocast": "accepts PyTorch's arguments; the block computes in float32 (no float16/bfloat16 kernels), "
     "with a warning once; the GradScaler of downslope.amp is PyTorch's loss scaling",
     "torch.is_autocast_enabled": "whether an enabled autocast block is open (it computes in float32 all the same)",
@@ -194,7 +204,8 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.pin_memory": "returns the tensor itself: CuPy copies from ordinary host memory",
     "torch.Tensor.is_pinned": "always False (see pin_memory)",
     "torch.bfloat16": "a name only (autocast accepts it): NumPy has no bfloat16, so no tensor holds it",
-    "torch.utils.data.default_collate": "floating data becomes float32 (float16 kept) and uint16/uint32/uint64 "
+    "torch.utils.data.default_collate": "tensors keep their dtype, as in PyTorch (float64, complex128 stay); NumPy "
+    "floating arrays and scalars and Python floats become float32 (float16 kept) and NumPy uint16/uint32/uint64 "
     "int64 (the library's dtype policy; PyTorch keeps float64 and the unsigned dtypes); int8-int64, uint8 and "
     "bool arrays keep their dtype as in PyTorch; strings (NumPy's str_/bytes_ too) come back as a list, as in "
     "PyTorch; device tensors are stacked on their device (mixed devices refused, as torch.stack)",
@@ -300,7 +311,8 @@ DIFFERS: dict[str, str] = {
     "without dtype=ds.float64",
     "torch.compile": "returns PyTorch's OptimizedModule wrapper (the model as _orig_mod, state_dict keys "
     "prefixed _orig_mod.) or a wrapped function, but nothing is compiled (the kernels are NumPy's, oneDNN's and "
-    "numba's); the contents of options= are not checked",
+    "numba's); its argument checks are torch's (options= names and value types against torch 2.13's inductor "
+    "config for the default backend, mode with options, dynamic a bool or None)",
     "torch.OutOfMemoryError": "Python's MemoryError (what NumPy and CuPy raise when an allocation fails), "
     "not a RuntimeError",
     "torch.use_deterministic_algorithms": "the setting is kept and changes nothing: downslope's CPU ops are "
@@ -337,6 +349,11 @@ DIFFERS["torch.as_strided"] = DIFFERS["torch.Tensor.as_strided"] = (
     "input is refused (torch reads the storage under it), the view reads only the input's own elements "
     "(storage_offset counts from its first one), and a view whose elements overlap is read-only"
 )
+DIFFERS["torch.Tensor.resize_"] = (
+    "growing a tensor past memory that another tensor shares (a view past its base's end, a base with live views, "
+    "a detach() alias) is refused (torch grows the storage both see); added elements are zeros (torch's: "
+    "uninitialized)"
+)
 DIFFERS["torch.detach_copy"] = "the copy does not require grad (torch's result claims to, then fails in backward)"
 DIFFERS["torch.Tensor.new"] = (
     "a tuple of ints is a size (shapes are tuples here), where torch reads a plain tuple as data; sizes give zeros "
@@ -355,8 +372,9 @@ for _name in ("squeeze_", "unsqueeze_", "t_", "transpose_", "swapdims_", "swapax
         "refused on a view of a tensor that requires grad (torch supports it): use the out-of-place form there"
     )
 _TIES = (
-    "tied values come in index order (a stable sort's); torch's CPU order among ties is unspecified and often "
-    "another, so the indices (and the gradients) of tied values may differ from torch's; the values agree"
+    "with sorted=True tied values come in torch's CPU order (its C++ library's selection and sort, as torch's "
+    "Linux build); with sorted=False they come sorted too, ties in index order, where torch's order is its "
+    "selection's own: the indices (and the gradients) of tied values may then differ from torch's; the values agree"
 )
 DIFFERS["torch.topk"] = DIFFERS["torch.Tensor.topk"] = _TIES
 _UNSTABLE_TIES = (

@@ -371,7 +371,7 @@ class PReLU(Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.PReLU()(ds.tensor([-4.0, 2.0]))
-        tensor([-1.,  2.], grad_fn=<WhereBackward0>)
+        tensor([-1.,  2.], grad_fn=<PreluKernelBackward0>)
     """
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None, dtype: Any = None) -> None:

@@ -504,6 +504,11 @@ def _sdpa_vjp(g, y, args, saved, needs, xp):
     return grads + (() if mask_arg is None else (gm,))
 
 
+# the output's row sums are a shortcut (rowsum(g * out)): without it (None after an in-place change of the
+# output, which torch's rule allows) they come from P, as for float16
+_sdpa_vjp.reads_output = "optional"  # type: ignore[attr-defined]
+
+
 def _sdpa_grads_half(g, q, k, v, mask_arg, saved, needs, xp, packed):
     """float16: the rule in float32 (P was kept in float32), each gradient rounded to float16 once."""
     up = [None if a is None else a.astype(_F32) for a in (g, q, k, v)]

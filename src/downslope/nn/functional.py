@@ -1140,7 +1140,26 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     positive = x.array > 0
     # the product sees 0 where x > 0: its weight gradient would be the zeroed gradient times x, and
     # 0 * inf is NaN at x = +inf (torch: finite)
-    return ops.where(positive, x, ops.where(positive, 0.0, x) * w)
+    values = ops.where(positive, x, ops.where(positive, 0.0, x) * w)
+    if not (x.requires_grad or w.requires_grad) or not is_grad_enabled():
+        return values
+    return record_op(values.array, (x, w), _prelu_vjp, positive)
+
+
+def _prelu_vjp(g, y, args, saved, needs, xp):
+    # one rule (torch's node): under create_graph x's gradient keeps x in the graph (a zero second
+    # derivative in x, as torch's), and w's reads x, the select's ops would keep neither
+    x, w = args
+    positive = saved
+    gx = _link_input(xp.where(positive, g, g * w), x) if needs[0] else None
+    gw = None
+    if needs[1]:
+        below = xp.where(positive, 0.0, x) if xp.differentiable else namespace_of(positive).where(positive, 0.0, x)
+        gw = xp.sum_to(g * below, tuple(w.shape))
+    return (gx, gw)
+
+
+_prelu_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Tensor | None = None) -> Tensor:
@@ -1432,7 +1451,22 @@ def rrelu(
     else:
         slope = scalar((lower + upper) / 2, x.array.dtype)
     # at 0 the gradient is the slope, as torch's leaky_relu and rrelu (x > 0 takes the identity)
-    return ops.where(x.array > 0, x, x * slope)
+    positive = x.array > 0
+    values = ops.where(positive, x, x * slope)
+    if not x.requires_grad or not is_grad_enabled():
+        return values
+    return record_op(values.array, (x,), _rrelu_vjp, (positive, slope))
+
+
+def _rrelu_vjp(g, y, args, saved, needs, xp):
+    # one rule, torch's node: under create_graph x stays in the graph of its gradient (zero second
+    # derivative), which the select's ops would drop
+    positive, slope = saved
+    return (_link_input(xp.where(positive, g, g * slope), args[0]),)
+
+
+# x counts as read, as torch's leaky_relu and rrelu save it (an in-place write to it raises in backward)
+_rrelu_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------- encodings

@@ -458,7 +458,12 @@ class RNNBase(Module):
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, direction)
                 seq = rnn_sequence(self.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=direction == 1, active=active)
                 # The backward direction ran from the last step to the first: reverse it back.
-                per_direction.append(seq[length:0:-1] if direction else seq[1 : length + 1])
+                out = seq[length:0:-1] if direction else seq[1 : length + 1]
+                if directions == 1 and layer == self.num_layers - 1 and out.requires_grad:
+                    # the caller's output as its own copy, as torch's: the rule reads the hidden states
+                    # in seq, so a write into a view of them (out += x, a residual) would refuse backward
+                    out = ops.clone(out)
+                per_direction.append(out)
                 finals.append((seq[length], seq[length + 1]) if lstm else seq[length])
             x = ops.concatenate(per_direction, axis=-1) if directions == 2 else per_direction[0]
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import rerun
 from ..backend import as_array, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError
 from ..tensor import _NO_OPERAND, Tensor, _scalar_first, record_op, wrap_array
@@ -22,7 +23,7 @@ from .operands import (
     _lift_float,
     _pair_float,
 )
-from .pointwise import _float_where, astype, where
+from .pointwise import _float_where, astype, link_input, where
 
 # torch's deprecated scalar-first top-level forms (ds.add(p, -lr, g)) warn at the caller's line: past
 # this function and ds's out= wrapper
@@ -503,6 +504,8 @@ def complex_logaddexp(x: Any, y: Any) -> Any:
 
 def _logaddexp_vjp(g, y, args, saved, needs, xp):
     a, b = args
+    if y is None:  # the output was changed in place (torch saves the inputs only): recomputed
+        y = rerun(logaddexp, args, xp)
     return (
         xp.sum_to(g * xp.exp(_shifted(a, y, xp)), a.shape) if needs[0] else None,
         xp.sum_to(g * xp.exp(_shifted(b, y, xp)), b.shape) if needs[1] else None,
@@ -763,6 +766,8 @@ def _copysign_vjp(g, y, args, saved, needs, xp):
     zero = da == 0
     ratio = xp.data(y) / xp.where(zero, 1.0, da)  # +-1 (NaN for a NaN a, as in torch)
     ga = xp.sum_to(xp.where(zero, 0.0, g * ratio), a.shape) if needs[0] else None
+    if ga is not None and xp.differentiable:  # torch's rule reads a and the output (so b): both in the graph
+        ga = link_input(link_input(ga, a), b)
     # zeros in g's dtype under either rule namespace (no multiplication: g may hold inf)
     gb = xp.sum_to(xp.where(True, 0.0, g), b.shape) if needs[1] else None
     return (ga, gb)
@@ -886,6 +891,8 @@ def logaddexp2(a: Any, b: Any) -> Tensor:
 
 def _logaddexp2_vjp(g, y, args, saved, needs, xp):
     a, b = args
+    if y is None:  # as _logaddexp_vjp
+        y = rerun(logaddexp2, args, xp)
     ln2 = float(np.log(2.0))  # host: a constant
     return (
         xp.sum_to(g * xp.exp(_shifted(a, y, xp, ln2)), a.shape) if needs[0] else None,
@@ -894,6 +901,8 @@ def _logaddexp2_vjp(g, y, args, saved, needs, xp):
 
 
 _logaddexp2_vjp.reads_inputs = _hypot_vjp.reads_inputs  # type: ignore[attr-defined]  # each for its own gradient
+for _rule in (_logaddexp_vjp, _logaddexp2_vjp):
+    _rule.reads_output = "optional"  # type: ignore[attr-defined]  # recomputed after an in-place change
 
 
 def ldexp(x: Any, other: Any) -> Tensor:

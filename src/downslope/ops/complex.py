@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..autograd import rerun
 from ..backend import as_array
 from ..errors import ArgumentTypeError, DTypeError, ShapeError
 from ..graph import _rule_stem
@@ -186,11 +187,16 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001  (torch's name)
 
 def _abs_vjp(g, y, args, saved, needs, xp):
     z = args[0]
+    if y is None:  # the output was changed in place (torch saves the input only): recomputed
+        y = rerun(abs, args, xp)
     if isinstance(g, Tensor):
         safe = xp.where(xp.data(y) == 0, 1.0, y)
         return (z * (g / safe),)
     zero = y == 0
     return (np.where(zero, 0, z * (g / np.where(zero, 1, y))).astype(z.dtype, copy=False),)
+
+
+_abs_vjp.reads_output = "optional"  # type: ignore[attr-defined]
 
 
 def angle(x: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ from ..errors import (
     ShapeError,
     ShapeIndexError,
 )
-from ..graph import _scatter_array
+from ..graph import ArrayRules, _scatter_array
 from ..tensor import Tensor, _alias, _conv_buffers, _over_conv_buffer, record_op, wrap_array
 from .arithmetic import mul
 from .operands import _builtin_any, _checked_scalar, _dim, _index_array, _lift
@@ -584,9 +584,12 @@ def _gathered_flat(a: Any, grid: tuple[Any, ...], dim: int) -> Any:
     return np.take(a.reshape(-1), lin)  # host: host arrays only come here
 
 
-def index_put(x: Any, index: Any, value: Any) -> Tensor:
+def index_put(x: Any, index: Any, value: Any, *, in_place: bool = False) -> Tensor:
     """A copy of ``x`` with ``value`` assigned at ``index`` (the recorded form of ``x[index] = value``):
-    the overwritten elements get no gradient, ``value`` gets the gradient of the elements it fills."""
+    the overwritten elements get no gradient, ``value`` gets the gradient of the elements it fills.
+
+    ``in_place``: write into ``x``'s own array and record that (no copy of all of ``x``): for a recorded
+    ``t[index] = value``, whose history keeps ``x`` only for its shape (the rule reads no values of it)."""
     if type(index) is list:
         index = sequence_index(index)
     x = _lift(x)
@@ -598,8 +601,8 @@ def index_put(x: Any, index: Any, value: Any) -> Tensor:
     idx = _normalize_index(index, keep_masks=True, on=x.array)
     split = _split_selects(idx)
     if split is not None:  # x[0, :, idx] = v: the integer selects first, as in torch (see getitem)
-        return index_put(x, split[0], index_put(getitem(x, split[0]), split[1], value))
-    out = x.array.copy()
+        return index_put(x, split[0], index_put(getitem(x, split[0]), split[1], value), in_place=in_place)
+    out = x.array if in_place else x.array.copy()
     try:
         out[idx] = value.array
     except IndexError as exc:
@@ -650,9 +653,13 @@ def _index_put_vjp(g, y, args, saved, needs, xp):
     x, v = args
     gx = gv = None
     if needs[0]:
-        written = namespace_of(xp.data(g)).zeros(x.shape, dtype=bool)
-        written[saved] = True
-        gx = xp.where(written, 0.0, g)  # the Python 0.0 takes g's dtype
+        if xp is ArrayRules:  # arrays: g once, zeroed where the values went (no mask of the whole shape)
+            gx = g.copy()
+            gx[saved] = 0
+        else:
+            written = namespace_of(xp.data(g)).zeros(x.shape, dtype=bool)
+            written[saved] = True
+            gx = xp.where(written, 0.0, g)  # the Python 0.0 takes g's dtype
     if needs[1]:
         gi = g[saved]
         if gi.ndim < v.ndim:  # NumPy lets a value with extra leading 1s fill a smaller slot
@@ -1185,7 +1192,8 @@ def nonzero(x: Any, as_tuple: bool = False) -> Any:
     idx = np.nonzero(x_array)
     if as_tuple:
         return tuple(wrap_array(i.astype(np.int64)) for i in idx)
-    return wrap_array(np.stack(idx, axis=1).astype(np.int64))
+    # (ndim, n) in order, handed out transposed: torch's (n, ndim) result has strides (1, n)
+    return wrap_array(np.stack(idx, axis=0).astype(np.int64).T)
 
 
 def argwhere(x: Any) -> Tensor:

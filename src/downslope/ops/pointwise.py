@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, parallel, workspace
-from ..autograd import _reads_output
+from ..autograd import _reads_output, _reads_param
 from ..backend import as_array
 from ..devices import is_array, like
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError
@@ -1101,7 +1101,7 @@ _UNARY: dict[str, tuple[Any, Any]] = {
     "sinc": (
         # float16 in float32, rounded once (torch's opmath): pi * x overflows float16 above 20860
         lambda a: np.sinc(a.astype(np.float32)) if a.dtype == np.float16 else np.sinc(a),
-        lambda x, y, m: _sinc_derivative(x, y, m),
+        lambda x, y, m: _sinc_derivative(x, m),
     ),
 }
 
@@ -1118,7 +1118,7 @@ def _acosh_derivative(x: Any, m: Any) -> Any:
     return 1 / m.sqrt(x * x - 1)
 
 
-def _sinc_derivative(x: Any, y: Any, m: Any) -> Any:
+def _sinc_derivative(x: Any, m: Any) -> Any:
     # d/dx sin(pi x)/(pi x) = (cos(pi x) - sinc(x)) / x; for |pi x| < 0.5 its Taylor series instead
     # (that difference cancels there, and the series differentiates again: sinc''(0) = -pi^2/3)
     small = np.abs(m.data(x)) * math.pi < 0.5  # np.abs: |z| of complex values too (device arrays dispatch it)
@@ -1129,7 +1129,8 @@ def _sinc_derivative(x: Any, y: Any, m: Any) -> Any:
         poly = poly * u + c
     series = t * poly * math.pi + 0.0  # + 0.0: +0 at x = 0, as torch (t * poly is -0 there)
     safe = m.where(small, 1.0, x)
-    d = (m.cos(math.pi * safe) - y) / safe
+    # sinc(x) from x, not the output y: torch saves only x (an in-place write to the output is allowed)
+    d = (m.cos(math.pi * safe) - m.sin(math.pi * safe) / (math.pi * safe)) / safe
     return m.where(small, series, d)
 
 
@@ -1163,6 +1164,8 @@ def _unary_table_op(name: str) -> Any:
     # The rule hands y to every derivative; only those that use it read the output (so an in-place
     # write to sinh's output, which PyTorch allows, is not refused).
     rule.reads_output = _reads_output(derivative)  # type: ignore[attr-defined]
+    # and x only where the derivative reads it (exp2's is its output's: torch saves the result alone)
+    rule.reads_inputs = _reads_param(derivative, derivative.__code__.co_varnames[0], 0)  # type: ignore[attr-defined]
     UNARY_RULES[name] = rule
     return op
 

@@ -24,7 +24,7 @@ from .operands import (
     _lift,
     _norm_axes,
 )
-from .pointwise import astype, clone
+from .pointwise import _clone_vjp, astype, clone, link_input
 from .shape import meshgrid, permute, reshape, stack, transpose
 
 _NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -170,7 +170,10 @@ def _fold_pad(g: Any, widths: list[tuple[int, int]], mode: str) -> Any:
 def _copy_pad_vjp(g, y, args, saved, needs, xp):
     widths, mode = saved
     if isinstance(g, Tensor):  # create_graph: the fold recorded, its own gradient the padding again
-        return (record_op(_fold_pad(g.array, widths, mode), (g,), _fold_pad_vjp, saved),)
+        folded = record_op(_fold_pad(g.array, widths, mode), (g,), _fold_pad_vjp, saved)
+        # torch's reflect and replicate backward nodes keep the input (a zero derivative), so its
+        # ancestors get zeros after a double backward; circular padding is a composite there (no link)
+        return (folded if mode == "circular" else link_input(folded, args[0]),)
     return (_fold_pad(g, widths, mode),)
 
 
@@ -281,7 +284,9 @@ def flip(x: Any, dims: Any) -> Tensor:
     x = _lift(x)
     axes = _norm_axes(dims, x.ndim, empty_is_all=False)
     index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))
-    return clone(getitem(x, index))  # a copy, as torch's: writing into the result leaves x alone
+    view = getitem(x, index)
+    # a copy, as torch's (writing into the result leaves x alone), laid out in x's order as there
+    return record_op(view.array.copy(order="K"), (view,), _clone_vjp)
 
 
 def repeat(x: Any, *sizes: Any) -> Tensor:
@@ -403,7 +408,7 @@ def _rolled(a: Any, shifts: Sequence[int]) -> Any:
     out = a
     for d, s_ in enumerate(shifts):
         if s_:
-            src, out = out, namespace_of(a).empty_like(out)
+            src, out = out, namespace_of(a).empty(out.shape, dtype=out.dtype)  # contiguous, as torch's
             lead = (slice(None),) * d
             n = src.shape[d]
             out[lead + (slice(s_, None),)] = src[lead + (slice(0, n - s_),)]
@@ -604,7 +609,7 @@ def rot90(x: Any, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
         return flip(x, (d0, d1))
     if turns == 3:
         return transpose(flip(x, (d0,)), d0, d1)
-    return clone(x)
+    return clone(x)  # contiguous, as torch's
 
 
 def fliplr(x: Any) -> Tensor:

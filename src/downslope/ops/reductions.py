@@ -22,7 +22,7 @@ from ..errors import (
     ShapeIndexError,
     StateError,
 )
-from ..tensor import Tensor, record_op, wrap_array
+from ..tensor import Tensor, _conv_buffers, _over_conv_buffer, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
 from .comparison import _TORCH_DTYPE_NAMES
 from .indexing import _take_along
@@ -584,10 +584,18 @@ def softmax(x: Any, dim: int = -1, dtype: Any = None, *, axis: int | None = None
             e, total, _ = _exp_total(d, a)
             np.divide(1, total, out=total)  # one division per row, then a product per element (as torch)
             e *= total
-    e = e.reshape(x.shape)
+    e = _in_order(e.reshape(x.shape), x.array)
     if e.dtype != x.array.dtype:
         e = _to_half(e)
     return record_op(e, (x,), _softmax_vjp, axes)
+
+
+def _in_order(out: Any, a: Any) -> Any:
+    """``out``, a softmax of ``a`` in a's memory order, made contiguous as torch's is; a convolution's
+    channel-major output keeps its order (its layout counts as contiguous: see tensor.note_conv_layout)."""
+    if out.flags.c_contiguous or (_conv_buffers and _over_conv_buffer(a)):
+        return out
+    return namespace_of(out).ascontiguousarray(out)
 
 
 def _softmax_vjp(g, y, args, saved, needs, xp):
@@ -642,7 +650,7 @@ def log_softmax(x: Any, dim: int = -1, dtype: Any = None, *, axis: int | None = 
             out -= np.log(total, out=total)
     if out.dtype != x.array.dtype:
         out = _to_half(out)
-    return record_op(out.reshape(x.shape), (x,), _log_softmax_vjp, axes)
+    return record_op(_in_order(out.reshape(x.shape), x.array), (x,), _log_softmax_vjp, axes)
 
 
 # Rows of exponentials are summed in blocks of about this many elements: a block's exponentials stay
@@ -819,12 +827,54 @@ def unique(
         fast = _unique_int_range(x.array, return_inverse, return_counts)
         if fast is not None:
             return fast[0] if len(fast) == 1 else fast
+    if dim is not None and type(x.array) is np.ndarray and x.array.dtype.kind == "f" and np.isnan(x.array).any():
+        found = _unique_slices_with_nan(x.array, dim, return_inverse, return_counts)
+        return found[0] if len(found) == 1 else found
     # equal_nan=False: torch keeps each NaN as a value of its own (NumPy merges them by default)
     extra = {"equal_nan": False} if dim is None else {}
     out = np.unique(x.array, return_inverse=return_inverse, return_counts=return_counts, axis=dim, **extra)  # type: ignore[call-overload]
     if isinstance(out, tuple):
         return tuple(wrap_array(as_array(o)) for o in out)
     return wrap_array(out)
+
+
+def _unique_slices_with_nan(a: np.ndarray, dim: int, return_inverse: bool, return_counts: bool) -> tuple[Tensor, ...]:
+    """torch's unique(dim=...) of a host array holding NaN: its CPU kernel sorts the slices with
+    std::sort and a lexicographic ``<`` (under which a NaN is neither less nor greater than anything, so
+    the order is std::sort's own, taken from ``_stl_order``), then merges neighbours that are equal
+    element by element (a slice holding NaN equals none)."""
+    from ._stl_order import stl_sort
+
+    moved = np.moveaxis(a, dim, 0)
+    n = moved.shape[0]
+    flat = moved.reshape(n, -1)
+    rows = flat.tolist()  # host: a host array (unique sends no other here), compared in Python
+
+    def less(i: int, j: int) -> bool:
+        for left, right in zip(rows[i], rows[j]):
+            if left < right:
+                return True
+            if left > right:
+                return False
+        return False
+
+    order = list(range(n))
+    stl_sort(order, less)
+    ordered = flat[order]
+    if n:
+        new_group = np.concatenate([[True], ~(ordered[1:] == ordered[:-1]).all(axis=1)])
+    else:
+        new_group = np.zeros(0, dtype=bool)  # host: as above
+    starts = np.flatnonzero(new_group)
+    values = np.moveaxis(moved[order][starts], 0, dim)
+    out = [wrap_array(np.ascontiguousarray(values))]  # host: as above
+    if return_inverse:
+        inverse = np.empty(n, dtype=np.int64)  # host: as above
+        inverse[order] = np.cumsum(new_group) - 1
+        out.append(wrap_array(inverse))
+    if return_counts:
+        out.append(wrap_array(np.diff(np.append(starts, n)).astype(np.int64)))
+    return tuple(out)
 
 
 # the widest value range, relative to the element count, that unique counts in bins instead of sorting

@@ -335,4 +335,20 @@ def _logcumsumexp_vjp(g, y, args, saved, needs, xp):
         def part(mask: Any) -> Any:
             return xp.exp(scan(xp.where(mask, log_abs, lowest)[rev] - y[rev], d)[rev] + x)
 
-        return (part(dg > 0) - part(dg < 0),)
+        dx = part(dg > 0) - part(dg < 0)
+    if xp.differentiable:
+        # the split is linear in g except where g is 0: there neither part picks g, so its derivative in
+        # g (a forward-mode tangent, taken at g = 0) would be lost. Add the linear form on g's zeros: its
+        # value is 0 and its derivative in g is exp(x_i - y_k), shifted by y's least value (as torch's
+        # forward rule shifts by a maximum: exponents beyond the dtype's range lose that derivative)
+        dy = xp.data(y)
+        dxp = namespace_of(dy)
+        with np.errstate(invalid="ignore"):
+            m = dxp.min(dy, axis=d, keepdims=True)
+            m = dxp.where(dxp.isfinite(m), m, 0.0)
+        top = float(np.log(np.finfo(dg.dtype).max)) - 1.0  # host: a Python float for the dtype
+        zeros = xp.where(dg == 0, g, 0.0)  # all 0, but g's derivative where g is 0
+        # both exponents capped: an overflow would make the zero value inf * 0 = NaN
+        shifted = xp.cumsum((zeros * xp.exp((m - y).clamp(max=top)))[rev], d)[rev]
+        dx = dx + shifted * xp.exp((x - m).clamp(max=top))
+    return (dx,)

@@ -18,10 +18,12 @@ from ..tensor import (
     _alias,
     _conv_buffers,
     _conv_layout,
+    _is_noted_output,
     _over_conv_buffer,
     _root_buffer,
     record_op,
     relayout_if_unshared,
+    relayout_shared,
     wrap_array,
 )
 from .operands import _builtin_all, _builtin_any, _builtin_max, _builtin_sum, _dim, _lift, _norm_axes, result_dtype
@@ -37,13 +39,21 @@ def reshape(x: Any, shape: Any) -> Tensor:
         raise ShapeError(
             f"reshape: cannot reshape a tensor of shape {x.shape} ({x.array.size} elements) into {shape}"
         ) from None
-    if not x.array.flags.c_contiguous and out.size > 1 and _conv_layout(x.array) and out.base is not x.array.base:
-        # a convolution's output, contiguous in PyTorch (so reshape gives a view there) but channel-major
-        # here: laid out in order in place, so that this is a view too (when other live tensors share
-        # its memory it cannot be: then a copy, see Tensor.view)
-        if relayout_if_unshared(x):
+    if (
+        _conv_buffers
+        and out.size > 1
+        and not x.array.flags.c_contiguous
+        and _over_conv_buffer(x.array)
+        and _root_buffer(out) is not _root_buffer(x.array)  # a copy
+    ):
+        # x lies over a convolution's output (or an op's output noted so: a stack of them), contiguous
+        # in PyTorch (so reshape gives a view there) but channel-major here: the output is laid out in
+        # order (in place when x is all of it and nothing else shares it, else under every tensor over
+        # it), so that this is a view too; when that cannot be done, a copy (see Tensor.view)
+        whole = _conv_layout(x.array) or _is_noted_output(x.array)
+        if relayout_if_unshared(x) if whole else (torch_views(x, out.shape) and relayout_shared(x)):
             out = x.array.reshape(shape)
-        else:
+        elif whole:
             return record_op(out, (x,), _reshape_vjp)
     return _alias(record_op(out, (x,), _reshape_vjp), x)
 

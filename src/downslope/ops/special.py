@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, jit_gate
+from ..autograd import rerun
 from ..devices import like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, UnimplementedError
 from ..tensor import Tensor, record_op, wrap_array
@@ -379,7 +380,12 @@ def erfinv(x: Any) -> Tensor:
 
 
 def _erfinv_vjp(g, y, args, saved, needs, xp):
+    if y is None:  # the output was changed in place (torch saves the input only): recomputed
+        y = rerun(erfinv, args, xp)
     return (g * (0.5 * math.sqrt(math.pi)) * xp.exp(y * y),)
+
+
+_erfinv_vjp.reads_output = "optional"  # type: ignore[attr-defined]
 
 
 # The regularised incomplete gamma functions follow Cephes' igam/igamc (as torch's calc_igamma and

@@ -2,9 +2,13 @@
 :class:`Measurement` (per-run times, their mean, median and interquartile range, printed as PyTorch
 prints it), built on the standard library's :mod:`timeit`.
 
+:class:`Compare` prints many measurements as PyTorch's table (one per label, a row per sub-label or
+statement within each thread count and env, a column per description).
+
 Where this differs from PyTorch: only Python statements (no C++, no callgrind); ``num_threads`` is
 recorded in the measurement, not applied (set downslope's threads with ``ds.set_num_threads``);
-there is no ``Compare`` table or ``Fuzzer``.
+there is no ``Fuzzer`` (random input generation for benchmarks: draw the inputs yourself and time
+each with :class:`Timer`, then :class:`Compare` the measurements).
 
 Example:
     >>> from downslope.utils.benchmark import Timer
@@ -15,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import collections
+import enum
 import math
 import textwrap
 import timeit as _timeit
@@ -24,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ArgumentTypeError
 
-__all__ = ["Language", "Measurement", "TaskSpec", "Timer", "select_unit", "timer"]
+__all__ = ["Colorize", "Compare", "Language", "Measurement", "TaskSpec", "Timer", "select_unit", "timer"]
 
 timer = _timeit.default_timer
 """The clock measurements use (``time.perf_counter``), as ``torch.utils.benchmark.timer`` on a CPU."""
@@ -134,6 +140,36 @@ class Measurement:
     @property
     def title(self) -> str:
         return self.task_spec.title
+
+    # the task's fields, as PyTorch's Measurement forwards them (Compare groups by them)
+    @property
+    def label(self) -> str | None:
+        return self.task_spec.label
+
+    @property
+    def sub_label(self) -> str | None:
+        return self.task_spec.sub_label
+
+    @property
+    def description(self) -> str | None:
+        return self.task_spec.description
+
+    @property
+    def num_threads(self) -> int:
+        return self.task_spec.num_threads
+
+    @property
+    def stmt(self) -> str:
+        return self.task_spec.stmt
+
+    @staticmethod
+    def merge(measurements: Any) -> list[Measurement]:
+        """One measurement per task (replicates of the same statement and labels pooled), with the times
+        per run (``number_per_run`` 1) and no metadata, as PyTorch's ``Measurement.merge``."""
+        grouped: dict[TaskSpec, list[float]] = {}
+        for m in measurements:
+            grouped.setdefault(m.task_spec, []).extend(m.times)
+        return [Measurement(1, times, spec) for spec, times in grouped.items()]
 
     @property
     def env(self) -> str:
@@ -308,3 +344,262 @@ class Timer:
 
         times = self._loop(number, confident, min_run_time, max_run_time, callback)
         return Measurement(number, times, self._task_spec)
+
+
+# ------------------------------------------------------------------ Compare
+_BEST = "\033[92m"
+_GOOD = "\033[34m"
+_BAD = "\033[2m\033[91m"
+_VERY_BAD = "\033[31m"
+_BOLD = "\033[1m"
+_TERMINATE = "\033[0m"
+_UNIT_NAMES = {"ns": "nanosecond", "us": "microsecond", "ms": "millisecond", "s": "second"}
+
+
+class Colorize(enum.Enum):
+    """How :class:`Compare` colours its cells (``torch.utils.benchmark.Colorize``)."""
+
+    NONE = "none"
+    COLUMNWISE = "columnwise"
+    ROWWISE = "rowwise"
+
+
+def _trim_sigfig(x: float, n: int) -> float:
+    """``x`` rounded to ``n`` significant figures (3.14159, 2 -> 3.1)."""
+    magnitude = math.ceil(math.log10(abs(x))) if x else 0
+    scale = 10.0 ** (magnitude - n)
+    return float(np.round(x / scale) * scale)  # NumPy's round half to even, as torch's
+
+
+class _Column:
+    """One description's cells: the number format shared by its rows (PyTorch's layout)."""
+
+    def __init__(
+        self,
+        grouped: list[tuple[Measurement | None, ...]],
+        time_scale: float,
+        trim: bool,
+        highlight_warnings: bool,
+    ) -> None:
+        self.grouped = grouped
+        flat = [m for group in grouped for m in group]
+        self._trim = trim
+        self._highlight = highlight_warnings and any(m.has_warnings for m in flat if m is not None)
+        leading = [math.ceil(math.log10(m.median / time_scale)) if m is not None else None for m in flat]
+        unit_digits = max(d for d in leading if d is not None)
+        decimals = (
+            min(max(m.significant_figures - d, 0) for d, m in zip(leading, flat) if m is not None and d is not None)
+            if trim
+            else 1
+        )
+        length = unit_digits + decimals + (1 if decimals else 0)
+        self._template = f"{{:>{length}.{decimals}f}}{{:>{7 if self._highlight else 0}}}"
+
+    def cell(self, value: float | None, sigfigs: int, spread: float | None) -> str:
+        if value is None:
+            return " " * len(self.cell(1.0, sigfigs, None))
+        if self._trim:
+            value = _trim_sigfig(value, sigfigs)
+        return self._template.format(
+            value, f" (! {spread * 100:.0f}%)" if self._highlight and spread is not None else ""
+        )
+
+
+class _Row:
+    def __init__(
+        self,
+        results: list[Measurement | None],
+        group: int,
+        render_env: bool,
+        env_width: int,
+        time_scale: float,
+        colorize: Colorize,
+        num_threads: int | None,
+    ) -> None:
+        self.results, self.group, self.render_env, self.env_width = results, group, render_env, env_width
+        self.time_scale, self.colorize, self.num_threads = time_scale, colorize, num_threads
+        self.columns: tuple[_Column, ...] = ()
+
+    def strings(self) -> list[str]:
+        first = next(m for m in self.results if m is not None)
+        env = (f"({first.env})" if self.render_env else "").ljust(self.env_width + 4)
+        out = ["  " + env + first.as_row_name]
+        for m, column in zip(self.results, self.columns):
+            if m is None:
+                out.append(column.cell(None, 1, None))
+            else:
+                spread = m.iqr / m.median if m.has_warnings else None
+                out.append(column.cell(m.median / self.time_scale, m.significant_figures, spread))
+        return out
+
+    def separator(self, width: int) -> list[str]:
+        return [f"{self.num_threads} threads: ".ljust(width, "-")] if self.num_threads is not None else []
+
+    @staticmethod
+    def _color(segment: str, value: float, best: float) -> str:
+        if value <= best * 1.01 or value <= best + 100e-9:
+            return _BEST + _BOLD + segment + _TERMINATE * 2
+        if value <= best * 1.1:
+            return _GOOD + _BOLD + segment + _TERMINATE * 2
+        if value >= best * 5:
+            return _VERY_BAD + _BOLD + segment + _TERMINATE * 2
+        if value >= best * 2:
+            return _BAD + segment + _TERMINATE * 2
+        return segment
+
+    def finish(self, strings: list[str], widths: list[int]) -> list[str]:
+        best: list[float | None] = [None] * len(self.results)
+        if self.colorize is Colorize.ROWWISE:
+            best = [min(m.median for m in self.results if m is not None)] * len(self.results)
+        elif self.colorize is Colorize.COLUMNWISE:
+            best = [
+                min((m.median for m in column.grouped[self.group] if m is not None), default=None)
+                for column in self.columns
+            ]
+        out = [strings[0].ljust(widths[0])]
+        for text, width, m, b in zip(strings[1:], widths[1:], self.results, best):
+            text = text.center(width)
+            if self.colorize is not Colorize.NONE and m is not None and b is not None:
+                text = self._color(text, m.median, b)
+            out.append(text)
+        return out
+
+
+def _table(results: list[Measurement], colorize: Colorize, trim: bool, highlight_warnings: bool) -> str:
+    """One label's measurements as PyTorch's table: a row per (threads, env, sub-label or statement),
+    a column per description, times in the unit of the fastest."""
+    unit, scale = select_unit(min(m.median for m in results))
+
+    def row_key(m: Measurement) -> tuple[int, str, str]:
+        return m.num_threads, m.env, m.as_row_name
+
+    row_keys = list(dict.fromkeys(row_key(m) for m in results))
+    row_keys.sort(key=lambda k: k[:2])  # by threads and env; statements keep their order
+    col_keys = list(dict.fromkeys(m.description for m in results))
+    ordered: list[list[Measurement | None]] = [[None] * len(col_keys) for _ in row_keys]
+    row_at = {k: i for i, k in enumerate(row_keys)}
+    col_at = {k: j for j, k in enumerate(col_keys)}
+    for m in results:
+        ordered[row_at[row_key(m)]][col_at[m.description]] = m
+    envs = {m.env for m in results}
+    render_env = len(envs) > 1
+    env_width = max(len(e) for e in envs) if render_env else 0
+
+    rows: list[_Row] = []
+    groups: list[list[list[Measurement | None]]] = []
+    prior_threads, prior_env, group = -1, "", -1
+    for (threads, env, _), cells in zip(row_keys, ordered):
+        new_group = threads != prior_threads
+        if new_group:
+            prior_threads, prior_env, group = threads, "", group + 1
+            groups.append([])
+        rows.append(
+            _Row(
+                cells,
+                group,
+                render_env and env != prior_env,
+                env_width,
+                scale,
+                colorize,
+                threads if new_group else None,
+            )
+        )
+        groups[-1].append(cells)
+        prior_env = env
+    columns = tuple(
+        _Column([tuple(cells[j] for cells in g) for g in groups], scale, trim, highlight_warnings)
+        for j in range(len(col_keys))
+    )
+    for r in rows:
+        r.columns = columns
+
+    string_rows = [["", *("" if k is None else k for k in col_keys)], *(r.strings() for r in rows)]
+    n = max(len(r) for r in string_rows)
+    for texts in string_rows:
+        texts.extend([""] * (n - len(texts)))
+    widths = [max(len(c) for c in col) for col in zip(*string_rows)]
+    lines = ["  |  ".join(c.center(w) for c, w in zip(string_rows[0], widths))]
+    width = len(lines[0])
+    for strings, r in zip(string_rows[1:], rows):
+        lines.extend(r.separator(width))
+        lines.append("  |  ".join(r.finish(strings, widths)))
+    label = results[0].label
+    warned = highlight_warnings and any(m.has_warnings for m in results)
+    note = "(! XX%) Measurement has high variance, where XX is the IQR / median * 100.\n" if warned else ""
+    title = f"[{(' ' + (label or '') + ' ').center(width - 2, '-')}]"
+    return f"{title}\n" + "\n".join(lines) + f"\n\nTimes are in {_UNIT_NAMES[unit]}s ({unit}).\n{note}"
+
+
+class Compare:
+    """``torch.utils.benchmark.Compare``: many :class:`Measurement` as one table per label, a row per
+    sub-label (or statement) within each thread count and env, a column per description; ``print()``
+    or ``str()`` renders it. ``trim_significant_figures()``, ``colorize(rowwise=False)`` and
+    ``highlight_warnings()`` change how later renders look, as PyTorch's.
+
+    Example:
+        >>> from downslope.utils.benchmark import Compare, Measurement, TaskSpec
+        >>> ms = [Measurement(1, [t * 1e-6] * 4, TaskSpec("f(x)", "pass", label="f", sub_label=s, description=d))
+        ...       for t, s, d in [(2.0, "small", "a"), (3.0, "small", "b"), (20.0, "large", "a")]]
+        >>> print(Compare(ms))
+        [----------- f ------------]
+                     |   a    |   b
+        1 threads: -----------------
+              small  |   2.0  |  3.0
+              large  |  20.0  |
+        <BLANKLINE>
+        Times are in microseconds (us).
+        <BLANKLINE>
+    """
+
+    def __init__(self, results: Any) -> None:
+        self._results: list[Measurement] = []
+        self.extend_results(results)
+        self._trim_significant_figures = False
+        self._colorize = Colorize.NONE
+        self._highlight_warnings = False
+
+    def __str__(self) -> str:
+        return "\n".join(self._render())
+
+    def extend_results(self, results: Any) -> None:
+        """Add measurements to the table (each must be a :class:`Measurement`)."""
+        results = list(results)
+        for r in results:
+            if not isinstance(r, Measurement):
+                raise ArgumentTypeError(
+                    f"Compare: expected an instance of Measurement (from Timer.timeit / blocked_autorange), "
+                    f"got {type(r).__name__}"
+                )
+        self._results.extend(results)
+
+    def trim_significant_figures(self) -> None:
+        """Print each time only to the digits its spread supports."""
+        self._trim_significant_figures = True
+
+    def colorize(self, rowwise: bool = False) -> None:
+        """Colour the cells against the best of their column (or of their row, ``rowwise``)."""
+        self._colorize = Colorize.ROWWISE if rowwise else Colorize.COLUMNWISE
+
+    def highlight_warnings(self) -> None:
+        """Mark the cells whose interquartile range is over a tenth of the median."""
+        self._highlight_warnings = True
+
+    def print(self) -> None:
+        """Print the tables."""
+        print(str(self))
+
+    def _render(self) -> list[str]:
+        by_label: dict[str | None, list[Measurement]] = collections.defaultdict(list)
+        for m in Measurement.merge(self._results):
+            by_label[m.label].append(m)
+        return [
+            _table(group, self._colorize, self._trim_significant_figures, self._highlight_warnings)
+            for group in by_label.values()
+        ]
+
+
+def __getattr__(name: str) -> Any:
+    """PyTorch's fuzzer names (Fuzzer, FuzzedTensor...) say why they are missing and what to use."""
+    from .._unsupported import missing_module_attribute
+
+    missing_module_attribute(name, "torch.utils.benchmark")

@@ -32,7 +32,7 @@ Example:
     >>> from downslope.utils.checkpoint import checkpoint
     >>> block = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
     >>> x = ds.ones(2, 4)
-    >>> checkpoint(block, x).sum().backward()
+    >>> checkpoint(block, x, use_reentrant=False).sum().backward()
     >>> block[0].weight.grad.shape
     (8, 4)
 """
@@ -278,7 +278,9 @@ def _read_before(outs: list[Tensor], start: int) -> list[Tensor]:
 class _Run:
     """What the recompute needs: the call, the RNG state it started from, where its outputs sit."""
 
-    __slots__ = ("function", "args", "kwargs", "rng", "context", "positions", "metadata", "outputs", "parents")
+    __slots__ = (
+        "function", "args", "kwargs", "rng", "context", "positions", "metadata", "outputs", "parents", "check",
+    )  # fmt: skip
 
     def __init__(self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.function, self.args, self.kwargs = function, args, kwargs
@@ -288,6 +290,7 @@ class _Run:
         self.metadata: list[tuple[tuple[int, ...], Any]] = []
         self.outputs: list[Tensor] = []  # the forward's outputs until the node is recorded, then none
         self.parents: list[Tensor] = []
+        self.check = True  # determinism_check="default": the recompute's outputs must match the forward's
 
 
 class _Recompute(Function):
@@ -295,12 +298,16 @@ class _Recompute(Function):
     def forward(ctx: Any, run: _Run, *parents: Tensor) -> tuple[Tensor, ...]:
         ctx.run = run
         ctx.set_materialize_grads(False)
+        # the parents as saved tensors: a second backward without retain_graph raises (the node is freed),
+        # and so does an in-place change of one before backward, as torch's saved activations do
+        ctx.save_for_backward(*parents)
         outputs, run.outputs = run.outputs, []
         return tuple(o.detach() for o in outputs)  # the values, without the graph made inside
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
         run: _Run = ctx.run
+        ctx.saved_tensors  # noqa: B018  (raises when freed by an earlier backward, or changed in place)
         create_graph = is_grad_enabled()  # backward runs recorded under create_graph=True
         # Stand-ins for the parents, made before the recompute (creation order is the walk's order); under
         # create_graph recorded copies, so that the gradient stays a function of the parents
@@ -339,6 +346,10 @@ class _Recompute(Function):
             )
         outs = [flat[i] for i in run.positions]
         for i, (o, (shape, dtype)) in enumerate(zip(outs, run.metadata)):
+            if not run.check:  # determinism_check="none": an output of another shape takes its gradient reshaped
+                if grads[i] is not None and tuple(o.shape) != shape and o.numel() == grads[i].numel():
+                    grads = (*grads[:i], grads[i].reshape(tuple(o.shape)), *grads[i + 1 :])
+                continue
             if tuple(o.shape) != shape or o.dtype != dtype:
                 raise StateError(
                     f"checkpoint: recomputed output {i} has shape {tuple(o.shape)} and dtype {o.dtype}, expected "
@@ -386,9 +397,11 @@ def _checkpoint_graph(
     kwargs: dict[str, Any],
     preserve_rng_state: bool,
     contexts: tuple[Any, Any],
+    check: bool = True,
 ) -> Any:
     """Non-reentrant checkpointing (see the comment above _now)."""
     run = _Run(function, args, kwargs)
+    run.check = check
     forward_context, run.context = contexts
     if preserve_rng_state:
         run.rng = backend.get_rng_state()
@@ -408,6 +421,22 @@ def _checkpoint_graph(
     return _rebuild(out, dict(zip(ids, recorded)))
 
 
+# torch 2.13's warning when use_reentrant is not given (downslope then takes False, torch True)
+_USE_REENTRANT_WARNING = (
+    "torch.utils.checkpoint: the use_reentrant parameter should be passed explicitly. Starting in PyTorch 2.9, "
+    "calling checkpoint without use_reentrant will raise an exception. use_reentrant=False is recommended, but if "
+    "you need to preserve the current default behavior, you can pass use_reentrant=True. Refer to docs for more "
+    "details on the differences between the two variants."
+)
+
+_SEQUENTIAL_WARNING = (
+    "torch.utils.checkpoint.checkpoint_sequential: the use_reentrant parameter should be passed explicitly. In "
+    "version 2.9 we will raise an exception if use_reentrant is not passed. use_reentrant=False is recommended, but "
+    "if you need to preserve the current default behavior, you can pass use_reentrant=True. Refer to docs for more "
+    "details on the differences between the two variants."
+)
+
+
 def checkpoint(
     function: Callable[..., Any],
     *args: Any,
@@ -422,14 +451,17 @@ def checkpoint(
     """``function(*args, **kwargs)``, its activations recomputed in backward instead of stored.
 
     ``context_fn()`` gives the two context managers entered around the forward run and around the
-    recompute (``use_reentrant=False`` or not given, as in PyTorch). ``determinism_check``
-    ("default" or "none"), ``debug`` and ``early_stop`` are accepted for PyTorch's signature. Not
-    given, ``use_reentrant`` means False here (PyTorch 2.13 warns and takes True); with
+    recompute (``use_reentrant=False`` or not given, as in PyTorch). ``determinism_check="none"`` skips
+    the check that the recompute's outputs have the forward's shapes and dtypes; ``debug`` and
+    ``early_stop`` are accepted for PyTorch's signature. Not given, ``use_reentrant`` means False here
+    (with PyTorch 2.13's warning that it should be passed; PyTorch then takes True); with
     ``use_reentrant=True``, as PyTorch's reentrant variant, keyword arguments for ``function``,
     ``context_fn`` and ``debug`` are refused, and when no input requires grad the result requires
     none (warning "None of the inputs have requires_grad=True"), so the parameters inside get no
     gradient.
     """
+    if use_reentrant is None:
+        warnings.warn(_USE_REENTRANT_WARNING, UserWarning, stacklevel=2)
     if determinism_check not in ("default", "none"):
         raise ArgumentError(
             f"checkpoint: determinism_check should be one of ['default', 'none'], but got {determinism_check!r}"
@@ -452,7 +484,9 @@ def checkpoint(
     if not use_reentrant:
         if not is_grad_enabled():
             return function(*args, **kwargs)
-        return _checkpoint_graph(function, args, kwargs, preserve_rng_state, context_fn())
+        return _checkpoint_graph(
+            function, args, kwargs, preserve_rng_state, context_fn(), determinism_check == "default"
+        )
     run = function
     contexts = noop_context_fn()
     if not is_grad_enabled():
@@ -476,9 +510,12 @@ def checkpoint_sequential(
         >>> from downslope import nn
         >>> from downslope.utils.checkpoint import checkpoint_sequential
         >>> model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
-        >>> checkpoint_sequential(model, 2, ds.ones(2, 3)).shape
+        >>> checkpoint_sequential(model, 2, ds.ones(2, 3), use_reentrant=False).shape
         (2, 1)
     """
+    if use_reentrant is None:  # torch 2.13's own warning (downslope then takes False, torch True)
+        warnings.warn(_SEQUENTIAL_WARNING, UserWarning, stacklevel=2)
+        use_reentrant = False
     layers: Sequence[Any] = list(functions.children()) if hasattr(functions, "children") else list(functions)
     if segments < 1:
         raise ArgumentError(f"checkpoint_sequential: segments must be at least 1, got {segments}")

@@ -14,6 +14,7 @@ from ... import ops
 from ...backend import namespace_of
 from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ...graph import is_grad_enabled
+from ...ops.pointwise import link_input
 from ...tensor import Tensor, record_op
 from .._arrays import array_like, is_host, scalar
 from ..activation import PairwiseDistance
@@ -347,7 +348,8 @@ def _multilabel_margin_vjp(g, y, args, saved, needs, xp):
     # counts are piecewise constant in x (no second derivative), scattered once (targets may repeat)
     flat = (np.arange(n)[:, None] * c + slots).ravel()  # host: the host kernel (device inputs take the ops path)
     counts = as_other - np.bincount(flat, as_target.ravel(), minlength=n * c).reshape(n, c).astype(as_other.dtype)
-    return (xp.expand_dims(g, 1) * xp.constant(counts / c),)
+    # linked to x under create_graph (a zero second derivative, as torch's rule keeps x in the graph)
+    return (link_input(xp.expand_dims(g, 1) * xp.constant(counts / c), args[0]),)
 
 
 _multilabel_margin_vjp.reads_inputs = False  # type: ignore[attr-defined]
