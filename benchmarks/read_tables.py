@@ -176,9 +176,10 @@ def write_quoted(path: str, n: int, seed: int = 0) -> None:
             handle.write("\n".join(lines) + "\n")
 
 
-def write_quoted_wide(path: str, n: int, seed: int = 0) -> None:
+def write_quoted_wide(path: str, n: int, seed: int = 0, grouped: bool = False) -> None:
     """N rows x 20: 10 quoted numbers ("1234.50"), 5 quoted places with a comma inside ("New York, NY"), 4
-    plain numbers, the target."""
+    plain numbers, the target. ``grouped=True`` groups the quoted numbers' thousands by commas ("31,848.08",
+    some under 1,000): the reader must find that format in the file (as with --thousands ',')."""
     rng = np.random.default_rng(seed)
     places = ["New York, NY", "Paris, France", "Oslo", 'The "Hub", Leeds', "Lagos, NG"]
     with open(path, "w", newline="") as handle:
@@ -186,28 +187,14 @@ def write_quoted_wide(path: str, n: int, seed: int = 0) -> None:
         handle.write(",y\n")
         for start in range(0, n, 50_000):
             m = min(50_000, n - start)
-            quoted = np.char.add(np.char.add('"', np.char.mod("%.2f", rng.random((m, 10)) * 5000)), '"')
+            if grouped:
+                numbers = [f'"{v:,.2f}"' for v in (rng.random(m * 10) * 50_000).tolist()]
+                quoted = np.array(numbers, dtype=object).reshape(m, 10)
+            else:
+                quoted = np.char.add(np.char.add('"', np.char.mod("%.2f", rng.random((m, 10)) * 5000)), '"')
             where = np.array(['"' + p.replace('"', '""') + '"' for p in places])[rng.integers(0, 5, (m, 5))]
             plain = np.char.mod("%.4f", rng.standard_normal((m, 5)))
-            rows = np.concatenate([quoted, where, plain], axis=1)
-            handle.write("\n".join(",".join(row) for row in rows.tolist()) + "\n")
-
-
-def write_grouped_wide(path: str, n: int, seed: int = 0) -> None:
-    """N rows x 20 as :func:`write_quoted_wide`, its 10 quoted numbers grouped by commas ("31,848.08", some
-    under 1,000): the format is found in the file (as with --thousands ',')."""
-    rng = np.random.default_rng(seed)
-    places = ["New York, NY", "Paris, France", "Oslo", 'The "Hub", Leeds', "Lagos, NG"]
-    with open(path, "w", newline="") as handle:
-        handle.write(",".join([f"q{i}" for i in range(10)] + [f"p{i}" for i in range(5)] + [f"x{i}" for i in range(4)]))
-        handle.write(",y\n")
-        for start in range(0, n, 50_000):
-            m = min(50_000, n - start)
-            grouped = [f'"{v:,.2f}"' for v in (rng.random(m * 10) * 50_000).tolist()]
-            quoted = np.array(grouped, dtype=object).reshape(m, 10)
-            where = np.array(['"' + p.replace('"', '""') + '"' for p in places])[rng.integers(0, 5, (m, 5))]
-            plain = np.char.mod("%.4f", rng.standard_normal((m, 5)))
-            rows = np.concatenate([quoted, where.astype(object), plain.astype(object)], axis=1)
+            rows = np.concatenate([quoted.astype(object), where.astype(object), plain.astype(object)], axis=1)
             handle.write("\n".join(",".join(row) for row in rows.tolist()) + "\n")
 
 
@@ -243,7 +230,7 @@ def shapes(args: argparse.Namespace) -> None:
         (
             "100,000 x 20 grouped quoted",
             "grouped_20.csv",
-            lambda p: write_grouped_wide(p, 10_000 if args.quick else 100_000),
+            lambda p: write_quoted_wide(p, 10_000 if args.quick else 100_000, grouped=True),
         ),
     ]
     if args.only:
