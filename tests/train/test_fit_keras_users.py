@@ -322,13 +322,14 @@ def test_keras_objects_are_refused_by_name():
         ds.fit(_dense(2, 1), "mse", keras_sgd(), (X, y), epochs=1, verbose=0)
 
 
-def test_multi_output_fit_is_refused_saying_so():
+def test_per_output_losses_or_targets_for_a_single_output_model_say_what_was_expected():
+    # (multi-output models train: tests/train/test_fit_multi_output.py; a model of one output is told apart)
     X, y, _, _ = _data()
     yb = (y > 0).astype(np.float32)
-    with pytest.raises(ConfigError, match="a loss per output .* is not supported"):
+    with pytest.raises(ConfigError, match=r"returned one output of shape \(32, 1\), but 2 outputs \['a', 'b'\]"):
         ds.fit(_dense(2, 1), {"a": "mse", "b": "binary_crossentropy"}, "sgd", (X, y), epochs=1, verbose=0)
-    for targets in ({"a": y, "b": yb}, [y, yb]):
-        with pytest.raises(ConfigError, match="one per output .*multi-output training is not supported"):
+    for targets, names in (({"a": y, "b": yb}, r"\['a', 'b'\]"), ([y, yb], r"\['output_1', 'output_2'\]")):
+        with pytest.raises(ConfigError, match=rf"returned one output of shape \(32, 1\), but 2 outputs {names}"):
             ds.fit(_dense(2, 1), "mse", "sgd", (X, targets), epochs=1, verbose=0)
 
 

@@ -68,12 +68,17 @@ class RunningMetrics:
         """The metrics so far, given the epoch's outputs, targets and sample weights so far (the last entries:
         this batch)."""
         from .evaluation import metric_value
+        from .multi_output import pick
 
-        preds, target = to_host(outputs[-1]), to_host(targets[-1])  # host: a callback asked for the numbers
-        n = len(preds)
+        host: dict[str | None, tuple[Any, Any]] = {}  # each output's batch, read once (one for a single output)
+        for m in self.metrics:
+            if m.output not in host:  # host: a callback asked for the numbers
+                host[m.output] = to_host(pick(outputs[-1], m)), to_host(pick(targets[-1], m))
+        n = len(next(iter(host.values()))[0])
         self.count += n
         values: dict[str, Any] = {}
         for m in self.metrics:
+            preds, target = host[m.output]
             if m.sample_mean and not m.weighted:
                 self.sums[m.name] += metric_value(m, preds, target) * n
                 values[m.name] = self.sums[m.name] / self.count
@@ -125,11 +130,14 @@ class MetricSoFar(DeviceScalar):
             self._value = self._so_far()
         if self._value is None:
             from .evaluation import join_weights, metric_value
+            from .multi_output import pick, pick_weights
 
-            k = self._batches
-            outputs = [to_host(o) for o in self._outputs[:k]]
-            targets = [to_host(t) for t in self._targets[:k]]
-            weights = join_weights(None if self._weights is None else self._weights[:k], outputs)
+            k, m = self._batches, self._metric
+            outputs = [to_host(pick(o, m)) for o in self._outputs[:k]]
+            targets = [to_host(pick(t, m)) for t in self._targets[:k]]
+            weights = join_weights(
+                None if self._weights is None else [pick_weights(w, m) for w in self._weights[:k]], outputs
+            )
             self._value = metric_value(
                 self._metric,
                 np.concatenate(outputs),

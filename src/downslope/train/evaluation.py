@@ -53,6 +53,22 @@ from .metrics import (
     keras_order,
     logged_as,
 )
+from .multi_output import (
+    OutputLosses,
+    PartLosses,
+    arrays_of,
+    host_tensors,
+    join_parts,
+    output_metrics,
+    part_arrays,
+    per_output_loss,
+    pick,
+    pick_weights,
+    plan_outputs,
+    refuse_unplanned,
+    shapes_of,
+    structured,
+)
 from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .protocols import LossFn, ModelLike
 
@@ -144,6 +160,8 @@ def weighted_loss(loss_fn: LossFn, outputs: Tensor, targets: Tensor, weights: An
         >>> loss.item()
         0.5
     """
+    if getattr(loss_fn, "per_output", False):  # a multi-output model's loss: each output's loss weighs its own
+        return loss_fn(outputs, targets, weights)  # type: ignore[call-arg]
     reduction = getattr(loss_fn, "reduction", None)
     if reduction not in ("mean", "sum"):
         shown = f"reduction={reduction!r}" if reduction is not None else "no reduction attribute"
@@ -364,12 +382,10 @@ def resolve_loss(loss_fn: Any, where: str = "fit") -> Any:
             raise ConfigError(
                 f"{where}: a loss given as (name, options) takes options {{'from_logits': bool}}, got {options!r}"
             )
-    if isinstance(loss_fn, Mapping):
-        raise ConfigError(
-            f"{where}: a loss per output (a dict {{output name: loss}}, Keras' multi-output models) is not supported; "
-            f"got {loss_fn!r}. Return one Tensor from the model and give one loss, or write one loss function "
-            "that combines the outputs' losses (loss_a + 0.5 * loss_b) and a training loop of your own"
-        )
+    if isinstance(loss_fn, OutputLosses):
+        return loss_fn
+    if per_output_loss(loss_fn):  # one loss per output (Keras' multi-output models): named at the first call
+        return OutputLosses(loss_fn, where=where)
     if not isinstance(loss_fn, str):
         refuse_keras_object(loss_fn, "loss_fn", where)
         return KerasOrderLoss(loss_fn) if keras_order(loss_fn) else loss_fn
@@ -487,17 +503,28 @@ def loss_reads(loss_fn: Any) -> tuple[float | str, bool | None]:
     return "auto", None
 
 
-def score(
-    metrics: list[Metric], outputs: list[np.ndarray], targets: list[np.ndarray], weights: list[Any] | None = None
-) -> Logs:
+def score(metrics: list[Metric], outputs: list[Any], targets: list[Any], weights: list[Any] | None = None) -> Logs:
     """Each metric on the concatenated outputs and targets of an epoch (``{}`` when there are none);
-    ``weights``: each batch's sample weights (None: an unweighted batch), read by the weighted metrics."""
+    ``weights``: each batch's sample weights (None: an unweighted batch), read by the weighted metrics.
+    A multi-output model's batches are dicts of arrays by output name: each metric reads its output's."""
     if not metrics or not outputs:
         return {}
-    preds, target = np.concatenate(outputs), np.concatenate(targets)
-    _warn_if_not_labels(metrics, target)
-    joined = join_weights(weights, outputs)
-    return {m.name: metric_value(m, preds, target, joined if m.weighted else None) for m in metrics}
+    values: dict[str, float] = {}
+    for group in _by_output(metrics):
+        outs = [pick(o, group[0]) for o in outputs]
+        preds, target = np.concatenate(outs), np.concatenate([pick(t, group[0]) for t in targets])
+        _warn_if_not_labels(group, target)
+        joined = join_weights(None if weights is None else [pick_weights(w, group[0]) for w in weights], outs)
+        values.update({m.name: metric_value(m, preds, target, joined if m.weighted else None) for m in group})
+    return {m.name: values[m.name] for m in metrics}
+
+
+def _by_output(metrics: list[Metric]) -> list[list[Metric]]:
+    """The metrics grouped by the output they read (one group for a single-output model), in order."""
+    groups: dict[str | None, list[Metric]] = {}
+    for m in metrics:
+        groups.setdefault(m.output, []).append(m)
+    return list(groups.values())
 
 
 def join_weights(weights: list[Any] | None, outputs: list[Any]) -> np.ndarray | None:
@@ -567,17 +594,18 @@ def check_metrics(metrics: list[Metric], outputs: Any, targets: Any, weights: An
     whole epoch; the error says which metric. The numbers are not used."""
     if not metrics:
         return
-    preds, target = to_host(outputs), to_host(targets)  # host: one batch, once per fit
-    weighed = join_weights([weights], [preds])
     for m in metrics:
+        preds, target = to_host(pick(outputs, m)), to_host(pick(targets, m))  # host: one batch, once per fit
+        weighed = join_weights([pick_weights(weights, m)], [preds])
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the epoch's own computation says what it has to say
                 metric_value(m, preds, target, weighed if m.weighted else None)
         except Exception as exc:
             if hasattr(exc, "add_note"):
+                output = "" if m.output is None else f" of output {m.output!r}"
                 exc.add_note(
-                    f"({where}: metric {m.name!r} checked on the first training batch: outputs "
+                    f"({where}: metric {m.name!r}{output} checked on the first training batch: outputs "
                     f"{tuple(preds.shape)}, targets {tuple(target.shape)})"
                 )
             raise
@@ -626,15 +654,30 @@ def _warn_if_not_labels(metrics: list[Metric], target: np.ndarray) -> None:
 def score_on_device(
     metrics: list[Metric], outputs: list[Any], targets: list[Any], weights: list[Any] | None = None
 ) -> Logs:
-    """:func:`score` for outputs and targets on a device: each list is joined there and copied to the
-    host once (metric functions run on host arrays)."""
+    """:func:`score` for outputs and targets on a device: each output's batches are joined there and copied
+    to the host once (metric functions run on host arrays)."""
     if not metrics or not outputs:
         return {}
-    xp = namespace_of(outputs[0])
-    preds, target = to_host(xp.concatenate(outputs)), to_host(namespace_of(targets[0]).concatenate(targets))
-    _warn_if_not_labels(metrics, np.asarray(target))
-    joined = join_weights(weights, outputs)
-    return {m.name: metric_value(m, preds, target, joined if m.weighted else None) for m in metrics}
+    values: dict[str, float] = {}
+    for group in _by_output(metrics):
+        outs = [pick(o, group[0]) for o in outputs]
+        tgts = [pick(t, group[0]) for t in targets]
+        preds, target = (
+            to_host(namespace_of(outs[0]).concatenate(outs)),
+            to_host(namespace_of(tgts[0]).concatenate(tgts)),
+        )
+        _warn_if_not_labels(group, np.asarray(target))
+        joined = join_weights(None if weights is None else [pick_weights(w, group[0]) for w in weights], outs)
+        values.update({m.name: metric_value(m, preds, target, joined if m.weighted else None) for m in group})
+    return {m.name: values[m.name] for m in metrics}
+
+
+def metric_inputs(loss_fn: Any, outputs: Any, targets: Any, weights: Any) -> tuple[Any, Any, Any]:
+    """A batch's outputs (arrays, or Tensors), targets and sample weights as the arrays the metrics read: by
+    output name for a multi-output model's loss (:class:`~downslope.train.multi_output.OutputLosses`)."""
+    if isinstance(loss_fn, OutputLosses):
+        return loss_fn.metric_inputs(outputs, targets, weights)
+    return arrays_of(outputs), arrays_of(targets), arrays_of(weights)
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -668,13 +711,22 @@ def _running_metrics(metrics: list[Metric], callbacks: Callback | None) -> Any:
 
 
 def _batch_logs(
-    so_far: Any, loss: Any, n: int, running: Any, outputs: list[Any], targets: list[Any], weights: list[Any]
+    so_far: Any,
+    loss: Any,
+    n: int,
+    running: Any,
+    outputs: list[Any],
+    targets: list[Any],
+    weights: list[Any],
+    parts: PartLosses | None = None,
 ) -> Logs:
-    """An evaluation batch's logs, as Keras 3's: the loss so far and (``running``) each metric so far; the
-    batch's own loss and size as the attributes ``batch_loss`` and ``size``."""
+    """An evaluation batch's logs, as Keras 3's: the loss so far, (``running``) each metric so far and each
+    output's loss so far (``parts``); the batch's own loss and size as the attributes ``batch_loss`` and ``size``."""
     logs = BatchLogs(loss=so_far)
     if running is not None:
         logs.update(running.update(outputs, targets, weights))
+    if parts:
+        logs.update(parts.so_far())
     logs.batch_loss, logs.size = loss, n
     return logs
 
@@ -689,6 +741,7 @@ def _evaluate_on_host(
     inputs = model_input_count(model)  # (a batch (x1, x2, y) for a model of two inputs)
     running = _running_metrics(metrics, callbacks)
     weights: list[Any] = []  # each batch's sample weights, for the weighted metrics
+    parts = PartLosses(loss_fn)  # a multi-output model's loss per output (<name>_loss)
     with no_grad(), model_mode(model, False):
         for i, batch in enumerate(loader):
             x, y, w = unpack_batch(batch, "evaluate", weights=True, inputs=inputs)
@@ -698,26 +751,40 @@ def _evaluate_on_host(
             if callbacks is not None:
                 callbacks.on_test_batch_begin(i, {"size": n})
             out = call_model(model, x)
-            y = target_column(out, y)
-            if w is None:
-                weight, counted = loss_weights(loss_fn, n, y)
-                loss = loss_fn(out, y)
-            else:  # (inputs, targets, sample weights)
-                weight, counted = loss_weights(loss_fn, n)
-                loss = weighted_loss(loss_fn, out, y, w, "evaluate")
-            check_scalar_loss(loss, loss_fn, "evaluate")
+            loss, weight, counted = _batch_loss(loss_fn, out, y, w, n)
             value = float(loss.item())
             if weight:  # (a batch whose targets are all ignored has no weight, and a NaN mean)
                 total += value * weight
             count += counted
+            parts.add(part_arrays(loss_fn), n)
             if metrics:
-                outputs.append(out.array)
-                targets.append(y.array)
-                weights.append(None if w is None else w.array)
+                _keep(metric_inputs(loss_fn, out, target_column(out, y), w), outputs, targets, weights)
             if callbacks is not None:
-                logs = _batch_logs(total / (count or 1), value, n, running, outputs, targets, weights)
+                logs = _batch_logs(total / (count or 1), value, n, running, outputs, targets, weights, parts)
                 callbacks.on_test_batch_end(i, logs)
-    return {"loss": total / (count or 1), **score(metrics, outputs, targets, weights)}
+    return {"loss": total / (count or 1), **score(metrics, outputs, targets, weights), **parts.means()}
+
+
+def _batch_loss(loss_fn: Any, out: Any, y: Any, w: Any, n: int) -> tuple[Any, float, float]:
+    """An evaluation batch's loss, and its weight and count in the mean (see :func:`loss_weights`)."""
+    if type(out) is not Tensor:
+        refuse_unplanned(out, loss_fn, "evaluate")
+    y = target_column(out, y)
+    if w is None:
+        weight, counted = loss_weights(loss_fn, n, y)
+        loss = loss_fn(out, y)
+    else:  # (inputs, targets, sample weights)
+        weight, counted = loss_weights(loss_fn, n)
+        loss = weighted_loss(loss_fn, out, y, w, "evaluate")
+    check_scalar_loss(loss, loss_fn, "evaluate")
+    return loss, weight, counted
+
+
+def _keep(batch: tuple[Any, Any, Any], outputs: list[Any], targets: list[Any], weights: list[Any]) -> None:
+    """Append a batch's metric inputs (outputs, targets, sample weights) to the pass's lists."""
+    outputs.append(batch[0])
+    targets.append(batch[1])
+    weights.append(batch[2])
 
 
 def _evaluate_on_device(
@@ -734,6 +801,7 @@ def _evaluate_on_device(
     inputs = model_input_count(model)
     running = _running_metrics(metrics, callbacks)
     weights: list[Any] = []  # each batch's sample weights, for the weighted metrics
+    parts = PartLosses(loss_fn)  # a multi-output model's loss per output (<name>_loss), summed on the device
     with no_grad(), model_mode(model, False):
         for i, batch in enumerate(loader):
             x, y, w = unpack_batch(batch_to(batch, placed) if moved else batch, "evaluate", weights=True, inputs=inputs)
@@ -743,26 +811,18 @@ def _evaluate_on_device(
             if callbacks is not None:
                 callbacks.on_test_batch_begin(i, {"size": n})
             out = call_model(model, x)
-            y = target_column(out, y)
-            if w is None:
-                weight, counted = loss_weights(loss_fn, n, y)
-                loss = loss_fn(out, y)
-            else:
-                weight, counted = loss_weights(loss_fn, n)
-                loss = weighted_loss(loss_fn, out, y, w, "evaluate")
-            check_scalar_loss(loss, loss_fn, "evaluate")
+            loss, weight, counted = _batch_loss(loss_fn, out, y, w, n)
             total.add(loss.array, weight)
             count += counted
+            parts.add(part_arrays(loss_fn), n)
             if metrics:
-                outputs.append(out.array)
-                targets.append(y.array)
-                weights.append(None if w is None else w.array)
+                _keep(metric_inputs(loss_fn, out, target_column(out, y), w), outputs, targets, weights)
             if callbacks is not None:  # the batch loss stays on the device unless a callback reads it
                 so_far = RunningDeviceMean(total, count)
-                logs = _batch_logs(so_far, DeviceScalar(loss.array), n, running, outputs, targets, weights)
+                logs = _batch_logs(so_far, DeviceScalar(loss.array), n, running, outputs, targets, weights, parts)
                 callbacks.on_test_batch_end(i, logs)
     # host: the loss sum and the metrics' inputs, once per pass over the data
-    return {"loss": total.mean(count), **score_on_device(metrics, outputs, targets, weights)}
+    return {"loss": total.mean(count), **score_on_device(metrics, outputs, targets, weights), **parts.means()}
 
 
 def _placement(model: Any, target: Any, where: str) -> device | None:
@@ -785,6 +845,7 @@ def evaluate(
     sample_weight: Any = None,
     return_dict: bool | None = None,
     weighted_metrics: Sequence[str | MetricFn] | None = None,
+    loss_weights: Sequence[float] | Mapping[str, float] | None = None,
 ) -> Any:
     """Loss (mean over samples) and metrics of ``model`` on ``data``, in eval mode, without gradients.
 
@@ -806,6 +867,12 @@ def evaluate(
     ``return_dict=False`` returns Keras' list ``[loss, *metrics]`` in the order given (the loss alone, a
     float, when there are no metrics).
 
+    A model with several outputs is scored as fit trains it (targets, ``loss_fn``, ``loss_weights``,
+    ``metrics`` and ``sample_weight`` per output: see :func:`~downslope.train.fit`): the dict holds the
+    weighted total as ``loss``, each metric as ``<output>_<metric>`` and, when several outputs have a loss,
+    each output's as ``<output>_loss``; ``return_dict=False`` lists them as Keras 3 does, ``[loss,
+    *<output>_loss in the outputs' order, *the metrics sorted by name]``.
+
     Example:
         >>> import numpy as np
         >>> from downslope import nn, evaluate
@@ -814,7 +881,8 @@ def evaluate(
         >>> sorted(logs)
         ['loss', 'mae']
     """
-    loss_fn = resolve_loss(loss_fn, "evaluate")
+    outputs_loss = plan_outputs(model, loss_fn, loss_weights, metrics, weighted_metrics, data, "evaluate")
+    loss_fn = outputs_loss if outputs_loss is not None else resolve_loss(loss_fn, "evaluate")
     if return_dict is not None and not isinstance(return_dict, bool):
         raise ConfigError(f"evaluate: return_dict must be True or False, got {return_dict!r}")
     if sample_weight is not None:
@@ -825,8 +893,11 @@ def evaluate(
     )
     show = _shows(verbose, "evaluate")
     cbs = _callbacks_for(callbacks, model)
-    resolved = resolve_metrics(metrics, loss_fn)
-    resolved += resolve_weighted_metrics(weighted_metrics, loss_fn, resolved)
+    if isinstance(loss_fn, OutputLosses):
+        resolved = output_metrics(metrics, weighted_metrics, loss_fn, "evaluate")
+    else:
+        resolved = resolve_metrics(metrics, loss_fn)
+        resolved += resolve_weighted_metrics(weighted_metrics, loss_fn, resolved)
     logs = evaluate_loader(model, loss_fn, loader, resolved, placed, cbs)
     if show:
         from .progress import format_logs
@@ -834,6 +905,9 @@ def evaluate(
         print(f"evaluate - {format_logs(logs)}", file=sys.stderr, flush=True)
     if return_dict is False:  # Keras' list: the loss, then the metrics in order (the loss alone without metrics)
         values = list(logs.values())
+        if isinstance(loss_fn, OutputLosses):  # Keras 3's: the losses it tracks, then the output metrics by name
+            losses = ["loss", *(f"{n}_loss" for n in loss_fn.logged)]
+            values = [logs[k] for k in losses] + [logs[k] for k in sorted(logs) if k not in losses]
         return values if len(values) > 1 else values[0]
     return logs
 
@@ -846,15 +920,33 @@ def with_sample_weight(data: Any, sample_weight: Any, where: str) -> Any:
             f"{where}: sample_weight needs the data given as (x, y) arrays; a Dataset or DataLoader can yield "
             "(x, y, sample_weight) batches itself"
         )
+    n = input_rows(data[0])  # (several inputs: the rows of each)
+    if structured(sample_weight):  # one array per output (a list in the outputs' order, or a dict by name)
+        if not structured(data[1]):
+            raise ConfigError(
+                f"{where}: sample_weight is given per output ({shapes_of(sample_weight)}), but the targets are one "
+                f"array of shape {shapes_of(data[1])}: give the targets per output too"
+            )
+        if isinstance(sample_weight, Mapping):
+            return (
+                data[0],
+                data[1],
+                {k: _weights(v, n, where, f"sample_weight[{k!r}]") for k, v in sample_weight.items()},
+            )
+        return (data[0], data[1], [_weights(v, n, where, f"sample_weight[{i}]") for i, v in enumerate(sample_weight)])
+    return (data[0], data[1], _weights(sample_weight, n, where, "sample_weight"))
+
+
+def _weights(sample_weight: Any, n: int, where: str, what: str) -> np.ndarray:
+    """One weight per sample, checked, as a host array of the default dtype."""
+    from .. import backend
+
     weights = to_host(sample_weight.array) if isinstance(sample_weight, Tensor) else np.asarray(sample_weight)
     if weights.ndim == 2 and weights.shape[1] == 1:
         weights = weights[:, 0]
-    n = input_rows(data[0])  # (several inputs: the rows of each)
     if weights.ndim != 1 or len(weights) != n:
-        raise ConfigError(f"{where}: sample_weight must hold one weight per sample ({n}), got shape {weights.shape}")
-    from .. import backend
-
-    return (data[0], data[1], weights.astype(backend.get_default_dtype()))
+        raise ConfigError(f"{where}: {what} must hold one weight per sample ({n}), got shape {tuple(weights.shape)}")
+    return weights.astype(backend.get_default_dtype())
 
 
 def _shows(verbose: Any, where: str) -> bool:
@@ -882,7 +974,7 @@ def predict(
     device: Any = None,
     callbacks: Sequence[Callback] | None = None,
     verbose: int | str = 0,
-) -> Tensor:
+) -> Any:
     """The model's outputs for inputs ``x`` (array, Tensor, Dataset or DataLoader), in batches.
 
     Runs in eval mode without recording gradients; restores the previous mode afterwards. Floating
@@ -893,6 +985,8 @@ def predict(
     ``callbacks`` get Keras' ``on_predict_begin``, ``on_predict_batch_begin/end`` and ``on_predict_end``.
     ``verbose`` takes Keras' values: 0 (the default here; Keras' is ``"auto"``) prints nothing; 1, 2
     or ``"auto"`` print the number of rows and batches to stderr when done (no live bar).
+    A model with several outputs (a tuple, list or dict of Tensors) gives them in that container, each
+    output's batches joined (Keras gives a list or dict of arrays).
 
     Example:
         >>> import numpy as np
@@ -924,15 +1018,23 @@ def predict(
             if cbs is not None:
                 cbs.on_predict_batch_begin(i, {})
             x_batch = batch_inputs(batch_to(batch, placed) if moved else batch, inputs)
-            chunks.append(call_model(model, conform(x_batch, float_dtype)).array)
+            out = call_model(model, conform(x_batch, float_dtype))
+            chunks.append(out.array if type(out) is Tensor else arrays_of(out))
             if cbs is not None:
                 cbs.on_predict_batch_end(i, {"outputs": chunks[-1]})
     if cbs is not None:
         cbs.on_predict_end({})
-    joined = chunks[0] if len(chunks) == 1 else namespace_of(chunks[0]).concatenate(chunks)
+    if not isinstance(chunks[0], (Mapping, tuple, list)):
+        joined = chunks[0] if len(chunks) == 1 else namespace_of(chunks[0]).concatenate(chunks)
+        if show:
+            print(f"predict - {len(joined)} rows in {len(chunks)} batches", file=sys.stderr, flush=True)
+        return wrap_array(joined if placed is None else to_host(joined))
+    # several outputs: each joined over the batches, in the container the model returns (Keras: a list or dict)
+    parts = join_parts(chunks)
     if show:
-        print(f"predict - {len(joined)} rows in {len(chunks)} batches", file=sys.stderr, flush=True)
-    return wrap_array(joined if placed is None else to_host(joined))
+        first = next(iter(parts.values())) if isinstance(parts, Mapping) else parts[0]
+        print(f"predict - {len(first)} rows in {len(chunks)} batches", file=sys.stderr, flush=True)
+    return host_tensors(parts, to_host)
 
 
 __all__ = [

@@ -60,6 +60,7 @@ from .evaluation import (
     evaluate,
     evaluate_loader,
     loss_weights,
+    metric_inputs,
     model_mode,
     predict,
     refuse_keras_object,
@@ -92,6 +93,18 @@ from .inputs import (
     unpack_batch,
 )
 from .metrics import Metric, MetricFn, canonical_log_name
+from .multi_output import (
+    OutputLosses,
+    PartLosses,
+    arrays_of,
+    output_metrics,
+    part_arrays,
+    plan_outputs,
+    refuse_class_weight,
+    refuse_unplanned,
+    shapes_of,
+    structured,
+)
 from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .progress import ProgressBar
 from .protocols import LossFn, ModelLike
@@ -133,6 +146,10 @@ def train_step(
 ) -> Logs:
     """One gradient-descent update on a batch; returns ``{'loss': float, 'outputs': array}``.
 
+    A model with several outputs (a tuple, list or dict of Tensors) takes ``loss_fn`` per output (a list, or
+    a dict by output name: see :class:`~downslope.train.multi_output.OutputLosses`) and ``y`` per output;
+    ``'outputs'`` is then the model's tuple, list or dict of arrays, and ``'parts'`` each output's loss.
+
     With ``device`` (``"cuda"``, a :class:`downslope.device`) the model and the batch are moved there
     first (nothing moves when they are there already). When the loss lives on a device, ``'loss'`` is
     a :class:`~downslope.train.placement.DeviceScalar`: the number stays on the device until it is
@@ -155,9 +172,11 @@ def train_step(
         target = training_device(device, model, "train_step")
         if hasattr(model, "to"):
             model.to(target)
-        x, y = batch_to((_as_tensor(x), _as_tensor(y)), target)
+        x, y = batch_to((_as_tensor(x), _as_tensors(y)), target)
         if sample_weight is not None:
-            (sample_weight,) = batch_to((_as_tensor(sample_weight),), target)
+            (sample_weight,) = batch_to((_as_tensors(sample_weight),), target)
+    else:
+        y = _as_tensors(y) if structured(y) else y
     return _update(model, loss_fn, optimizer, x, y, sample_weight, needs_closure(optimizer))
 
 
@@ -173,31 +192,38 @@ def _update(
     """:func:`train_step` on a placed batch; ``closure``: the optimizer's step needs one (asked once per
     epoch by fit's loops, not per batch)."""
     if closure:
-        outputs, loss = _step_with_closure(model, loss_fn, optimizer, x, y, sample_weight)
+        outputs, loss, parts = _step_with_closure(model, loss_fn, optimizer, x, y, sample_weight)
     else:
         optimizer.zero_grad()
         outputs = call_model(model, x)
+        if type(outputs) is not Tensor:
+            refuse_unplanned(outputs, loss_fn, "fit")
         y = target_column(outputs, y)
         loss = loss_fn(outputs, y) if sample_weight is None else weighted_loss(loss_fn, outputs, y, sample_weight)
         check_scalar_loss(loss, loss_fn)
+        parts = part_arrays(loss_fn)  # a multi-output model's loss per output (0-d arrays), else None
         loss.backward()
         optimizer.step()
-    if on_host(loss.array):
-        return {"loss": float(loss.item()), "outputs": outputs.array}
-    return {"loss": DeviceScalar(loss.array), "outputs": outputs.array}
+    logs: Logs = {"loss": float(loss.item()) if on_host(loss.array) else DeviceScalar(loss.array)}
+    logs["outputs"] = outputs.array if type(outputs) is Tensor else arrays_of(outputs)
+    if parts is not None:
+        logs["parts"] = parts
+    return logs
 
 
 def _step_with_closure(
     model: ModelLike, loss_fn: LossFn, optimizer: OptimizerLike, x: Tensor, y: Tensor, sample_weight: Any
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Any, Tensor, Any]:
     """``optimizer.step(closure)`` for an optimizer that re-evaluates the batch's loss itself (L-BFGS);
-    returns the outputs and loss of the closure's first call, at the parameters before the step (what
-    the other optimizers' steps log)."""
-    first: list[tuple[Tensor, Tensor]] = []
+    returns the outputs, loss and each output's loss (a multi-output model's; else None) of the closure's
+    first call, at the parameters before the step (what the other optimizers' steps log)."""
+    first: list[tuple[Any, Tensor, Any]] = []
 
     def closure() -> Tensor:
         optimizer.zero_grad()
         outputs = call_model(model, x)
+        if type(outputs) is not Tensor:
+            refuse_unplanned(outputs, loss_fn, "fit")
         target = target_column(outputs, y)
         loss = (
             loss_fn(outputs, target)
@@ -205,9 +231,10 @@ def _step_with_closure(
             else weighted_loss(loss_fn, outputs, target, sample_weight)
         )
         check_scalar_loss(loss, loss_fn)
+        parts = part_arrays(loss_fn)
         loss.backward()
         if not first:
-            first.append((outputs, loss))
+            first.append((outputs, loss, parts))
         return loss
 
     optimizer.step(closure)
@@ -223,6 +250,15 @@ def _as_tensor(value: Any) -> Any:
     from ..tensor import tensor
 
     return tensor(value)
+
+
+def _as_tensors(value: Any) -> Any:
+    """:func:`_as_tensor`, or of each part of values given per output (a dict, or a list or tuple of arrays)."""
+    if isinstance(value, Mapping):
+        return {k: _as_tensor(v) for k, v in value.items()}
+    if type(value) in (tuple, list) and value and all(hasattr(v, "shape") for v in value):
+        return type(value)(_as_tensor(v) for v in value)
+    return _as_tensor(value)
 
 
 # ---------------------------------------------------------------------- the loop's helpers
@@ -426,6 +462,7 @@ def fit(
     steps_per_epoch: int | None = None,
     validation_steps: int | None = None,
     weighted_metrics: Sequence[str | MetricFn] | None = None,
+    loss_weights: Sequence[float] | Mapping[str, float] | None = None,
 ) -> History:
     """Train ``model`` by gradient descent on ``train``; returns the per-epoch :class:`History`.
 
@@ -438,9 +475,12 @@ def fit(
             over the batch, as Keras reduces them; any other callable (an ``nn.Module``, a loss object, a
             function with other parameter names) is called PyTorch's way and must return a scalar (one that
             does not is refused, naming it and the shape it returned). A Keras loss or optimizer object
-            (``keras.losses.*``) is refused by name, as are dict losses (Keras' multi-output models:
-            not supported). Keras' names read the outputs as Keras does: 'sparse_categorical_crossentropy'
-            (class-index targets), 'categorical_crossentropy' (one-hot targets) and
+            (``keras.losses.*``) is refused by name. For a model with several outputs (below) it may be
+            given per output, as Keras' ``compile(loss=...)``: a list (one per output, in order; None: an
+            output not trained on) or a dict by output name (outputs left out are not trained on); one
+            loss is then applied to every output, and the loss minimised is the sum of each output's loss
+            (reduced over the batch) times its ``loss_weights``. Keras' names read the outputs as Keras
+            does: 'sparse_categorical_crossentropy' (class-index targets), 'categorical_crossentropy' (one-hot targets) and
             'binary_crossentropy' take probabilities (a model ending in softmax/sigmoid); for logits
             pass ``(name, {"from_logits": True})``, as Keras' ``from_logits=True``. downslope's own
             names keep PyTorch's meaning: 'cross_entropy' and 'bce_with_logits' take logits. Keras 3's
@@ -467,8 +507,16 @@ def fit(
             leave ``batch_size`` out or None), or a Python generator of ``(x, y)`` batches with
             ``steps_per_epoch`` (Keras' ``fit(generator, steps_per_epoch=N)``: read on across epochs, never
             restarted; one that runs out before ``steps_per_epoch x epochs`` batches is an error, and a run
-            fed by one cannot be resumed). Targets given per output (a dict or list of arrays: Keras'
-            multi-output models) are refused: multi-output training is not supported.
+            fed by one cannot be resumed).
+            Several outputs (Keras' multi-output models): a model whose ``forward`` returns a tuple or
+            list of Tensors, or a dict of them, takes its targets per output, ``(x, [y1, y2])`` (in the
+            outputs' order) or ``(x, {"name": y})``, and so may a Dataset's samples, ``(x, (y1, y2))`` or
+            ``(x, {"name": y})``. A tuple's outputs are named ``model.output_names`` when the model sets
+            it (Keras' attribute), else ``output_1``, ``output_2``...; a dict's by its keys. A loss
+            function of your own written PyTorch's way, ``fn(outputs, targets)``, is still handed the
+            whole tuples of a Dataset's batches (give it as a list to apply it per output). Every
+            mismatch (a count, a name, the rows of an output and its targets) is refused naming what
+            was expected and what was given.
             Arrays are checked for NaN/inf (pass ``ArrayDataset(x, y, check_finite=False)`` to skip).
             Floating data becomes the model's dtype, as in Keras: float32 (the default) for a float32
             model, float64 for a model made ``.double()`` (arrays are read at that precision; batches
@@ -526,6 +574,10 @@ def fit(
             'top_k_categorical_accuracy', 'sparse_top_k_categorical_accuracy' (k=5), and metrics
             named after Keras' losses ('sparse_categorical_crossentropy', 'msle', 'hinge', ...: the
             loss averaged over samples; 'cosine_similarity' is the similarity, larger is better).
+            Several outputs: as Keras 3 reads them, a list with one entry per output (a metric, a list of
+            them, or None) or a dict by output name, each logged as ``<output>_<metric>`` (a name given
+            twice for one output: ``<output>_<metric>_1``); a flat list shorter or longer than the
+            outputs is refused (Keras 3 refuses it too; tf.keras 2 applied it to every output).
         callbacks: e.g. ``[EarlyStopping(patience=10), ModelCheckpoint("best.ckpt")]``. A
             DivergenceGuard that stops on NaN/inf losses is added unless you pass one. Their hooks
             run as in Keras 3: ``on_train_batch_begin/end`` per update (calling ``on_batch_begin/end``
@@ -565,13 +617,16 @@ def fit(
             callback asks), and NaN/inf losses are caught at the end of the epoch rather than at the
             batch. Checkpoints hold host arrays, so a run saved on one device resumes on another.
         validation_data: Keras's name for ``validation``.
-        class_weight: ``{class: weight}`` (Keras): each training sample's loss is multiplied by its
+        class_weight: ``{class: weight}`` (Keras; a model of one output only, as Keras refuses it with
+            several: weigh them with ``sample_weight`` per output): each training sample's loss is multiplied by its
             class's weight (classes not listed weigh 1; one-hot targets are read by their argmax). The
             batch loss is Keras' ``sum(w_i * loss_i) / batch_size``, from the loss module run with
             ``reduction='none'`` (a loss without per-sample values is refused). Validation is not weighted.
         sample_weight: one weight per training sample (``train`` given as ``(x, y)`` arrays), reduced
             as for ``class_weight`` (both: their product). With ``validation_split`` the held-out rows
-            keep their weights, and the validation loss is weighted by them, as in Keras.
+            keep their weights, and the validation loss is weighted by them, as in Keras. Several outputs:
+            one array weighs every output's loss alike; a list (in the outputs' order) or a dict by
+            output name weighs each output's loss by its own.
         initial_epoch: the index of the epoch to start from (Keras): epochs ``initial_epoch`` to
             ``epochs - 1`` are trained, and logged, counted, and seen by callbacks under those indices.
         validation_freq: validate after every ``validation_freq``-th epoch (Keras: epochs 2, 4, ... for
@@ -595,8 +650,15 @@ def fit(
             ``metrics`` has that name too (Keras 3's names). Means over samples only: 'accuracy',
             'binary_accuracy', '(sparse_)categorical_accuracy', 'mae', 'mse', 'mape', or a function
             returning one value per sample ('auc', 'f1' are refused). ``metrics`` stay unweighted.
+            Several outputs: as ``metrics``; a name already logged for the output is logged as
+            ``<output>_weighted_<metric>``.
+        loss_weights: several outputs only: a list (one weight per output) or a dict by output name
+            (outputs left out weigh 1), Keras' ``compile(loss_weights=...)``; the loss minimised and
+            logged as ``loss`` is ``sum(weight_k * loss_k)``, and each output's own (unweighted) loss is
+            logged as ``<output>_loss`` (``val_<output>_loss``) when more than one output has a loss, as
+            Keras 3 logs them: monitors (EarlyStopping, ModelCheckpoint) may watch them.
 
-    Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the optimizer's rate as the epoch starts; the
+    Logs per epoch: ``loss``, metrics, each output's ``<output>_loss`` (several outputs), ``val_*``, ``lr`` (the optimizer's rate as the epoch starts; the
     History records it under Keras 3's ``learning_rate`` too, and the rate of every update in
     ``history.lr_steps``, which a per-batch scheduler or a rate-scaling callback changes within the epoch), ``epoch_time`` (seconds) and ``time``
     (seconds since training began).
@@ -633,12 +695,15 @@ def fit(
         raise ConfigError(f"fit: initial_epoch must be an integer >= 0, got {initial_epoch!r}")
     _refuse_a_class("loss_fn", loss_fn, "()")
     _refuse_a_class("optimizer", optimizer, "(model.parameters(), lr=...)")
-    loss_fn_: LossFn = _loss_by_name(loss_fn)
+    # several outputs (Keras' multi-output models): told by the targets, or the losses/metrics given per output
+    outputs_loss = plan_outputs(model, loss_fn, loss_weights, metrics, weighted_metrics, train, "fit")
+    loss_fn_: LossFn = outputs_loss if outputs_loss is not None else _loss_by_name(loss_fn)
     optimizer_: OptimizerLike = _optimizer_by_name(optimizer, model)
     _warn_if_optimizer_misses_the_model(optimizer_, model)
     loss_fn, optimizer = loss_fn_, optimizer_  # (names resolved: the types below are the objects')
     class_weight = _check_class_weight(class_weight)
-    _refuse_multi_output(train, "fit")
+    if class_weight is not None and isinstance(loss_fn, OutputLosses):
+        refuse_class_weight("fit")
     if is_stream(train):
         train = _generator_loader(train, steps_per_epoch, checkpoint_dir, resume_from, callbacks)
     if sample_weight is not None:
@@ -664,8 +729,11 @@ def fit(
     if val_loader is not None and validation_steps is not None:
         val_loader = cast(DataLoader, _FirstBatches(val_loader, validation_steps))
     batches: Any = loader if steps_per_epoch is None else StepsPerEpoch(loader, steps_per_epoch)
-    metric_fns = resolve_metrics(metrics, loss_fn)
-    metric_fns += resolve_weighted_metrics(weighted_metrics, loss_fn, metric_fns)
+    if isinstance(loss_fn, OutputLosses):  # each metric reads one output, logged as <output>_<metric>
+        metric_fns = output_metrics(metrics, weighted_metrics, loss_fn, "fit")
+    else:
+        metric_fns = resolve_metrics(metrics, loss_fn)
+        metric_fns += resolve_weighted_metrics(weighted_metrics, loss_fn, metric_fns)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
     # Monitors with mode='auto' and History.best read each metric's direction from these.
@@ -1010,6 +1078,7 @@ def _run_epoch(
     # the metrics so far, in the batch logs, only for a callback of the user's that reads them (Keras 3's logs)
     running = RunningMetrics(metrics) if metrics and reads_batch_logs(cbs, TRAIN_BATCH_END) else None
     weights: list[Any] = []  # each batch's sample weights (sample_weight times class_weight), for weighted_metrics
+    parts = PartLosses(loss_fn)  # a multi-output model's loss per output (<name>_loss)
     with model_mode(model, True):
         for i, batch in enumerate(loader):
             x, y, w = _batch_weights(batch, class_weight, inputs)
@@ -1026,7 +1095,7 @@ def _run_epoch(
                 # Say where in training it happened, without changing the exception's type.
                 if hasattr(exc, "add_note"):
                     exc.add_note(
-                        f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {input_shapes(x)}, targets {y.shape})"
+                        f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {input_shapes(x)}, targets {shapes_of(y)})"
                     )
                 raise
             _record_step_lr(state, optimizer, epoch, i)
@@ -1036,20 +1105,24 @@ def _run_epoch(
             if weight:  # (a batch whose targets are all ignored has no weight, and a NaN mean)
                 total += step_logs["loss"] * weight
             count += counted
+            parts.add(step_logs.get("parts"), n)
             if metrics:
+                out, target, weighing = metric_inputs(loss_fn, step_logs["outputs"], y, w)
                 if first_fit_epoch and i == 0:
-                    check_metrics(metrics, step_logs["outputs"], y.array, None if w is None else w.array)
-                outputs.append(step_logs["outputs"])
-                targets.append(y.array)
-                weights.append(None if w is None else w.array)
+                    check_metrics(metrics, out, target, weighing)
+                outputs.append(out)
+                targets.append(target)
+                weights.append(weighing)
             batch_logs = BatchLogs(loss=total / (count or 1))  # Keras 3's: the epoch's mean so far
             if running is not None:
                 batch_logs.update(running.update(outputs, targets, weights))
+            if parts:
+                batch_logs.update(parts.so_far())
             batch_logs.batch_loss, batch_logs.size = step_logs["loss"], n
             cbs.on_train_batch_end(i, batch_logs)
             if state.stop_training:  # a callback asked to stop (e.g. the loss became NaN)
                 break
-    return {"loss": total / (count or 1), **score(metrics, outputs, targets, weights)}
+    return {"loss": total / (count or 1), **score(metrics, outputs, targets, weights), **parts.means()}
 
 
 def _run_epoch_on_device(
@@ -1079,6 +1152,7 @@ def _run_epoch_on_device(
     inputs = model_input_count(model)
     running = RunningMetrics(metrics) if metrics and reads_batch_logs(cbs, TRAIN_BATCH_END) else None
     weights: list[Any] = []  # each batch's sample weights (sample_weight times class_weight), for weighted_metrics
+    parts = PartLosses(loss_fn)  # a multi-output model's loss per output (<name>_loss), summed on the device
     with model_mode(model, True):
         for i, batch in enumerate(loader):
             x, y, w = _batch_weights(batch_to(batch, placed) if moved else batch, class_weight, inputs)
@@ -1091,7 +1165,7 @@ def _run_epoch_on_device(
             except Exception as exc:
                 if hasattr(exc, "add_note"):
                     exc.add_note(
-                        f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {input_shapes(x)}, targets {y.shape})"
+                        f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {input_shapes(x)}, targets {shapes_of(y)})"
                     )
                 raise
             _record_step_lr(state, optimizer, epoch, i)
@@ -1101,21 +1175,25 @@ def _run_epoch_on_device(
             weight, counted = loss_weights(loss_fn, n, y if w is None else None)
             total.add(loss.array if isinstance(loss, DeviceScalar) else np.asarray(loss), weight)
             count += counted
+            parts.add(step_logs.get("parts"), n)
             if metrics:
+                out, target, weighing = metric_inputs(loss_fn, step_logs["outputs"], y, w)
                 if first_fit_epoch and i == 0:
-                    check_metrics(metrics, step_logs["outputs"], y.array, None if w is None else w.array)
-                outputs.append(step_logs["outputs"])
-                targets.append(y.array)
-                weights.append(None if w is None else w.array)
+                    check_metrics(metrics, out, target, weighing)
+                outputs.append(out)
+                targets.append(target)
+                weights.append(weighing)
             batch_logs = BatchLogs(loss=RunningDeviceMean(total, count))  # read (and computed) only if asked
             if running is not None:
                 batch_logs.update(running.update(outputs, targets, weights))
+            if parts:
+                batch_logs.update(parts.so_far())
             batch_logs.batch_loss, batch_logs.size = loss, n
             cbs.on_train_batch_end(i, batch_logs)
             if state.stop_training:
                 break
     mean = total.mean(count)
-    return {"loss": mean, **score_on_device(metrics, outputs, targets, weights)}
+    return {"loss": mean, **score_on_device(metrics, outputs, targets, weights), **parts.means()}
 
 
 def _check_class_weight(class_weight: Any) -> dict[int, float] | None:
@@ -1153,31 +1231,6 @@ def _generator_loader(
             "BackupAndRestore); give the data as arrays, a Dataset or a DataLoader to resume"
         )
     return DataLoader(GeneratorBatches(batches), batch_size=None)
-
-
-def _refuse_multi_output(data: Any, where: str) -> None:
-    """Refuse Keras' multi-output form, targets given as a dict or list of arrays (one per output), saying that
-    it is not supported and what to do instead (it would fail later, inside the dataset, on an object array)."""
-    if not isinstance(data, (tuple, list)) or len(data) < 2:
-        return
-    targets = data[1]
-    per_output = isinstance(targets, Mapping) or (
-        isinstance(targets, (list, tuple))
-        and len(targets) >= 2
-        and all(len(getattr(t, "shape", ())) >= 1 for t in targets)
-        and len(targets) != input_rows(data[0])
-    )
-    if per_output:
-        shown = (
-            f"a dict with keys {sorted(map(str, targets))}"
-            if isinstance(targets, Mapping)
-            else f"a list of {len(targets)} arrays"
-        )
-        raise ConfigError(
-            f"{where}: the targets are {shown}, one per output (Keras' multi-output models); multi-output training "
-            "is not supported. Give one target array for a model returning one Tensor, or train the outputs in a loop "
-            "of your own with one loss that adds them up (loss = loss_a(out_a, y_a) + 0.5 * loss_b(out_b, y_b))"
-        )
 
 
 def _with_sample_weight(train: Any, sample_weight: Any) -> Any:

@@ -25,6 +25,7 @@ from ..data.dataset import ArrayDataset, Dataset, IterableDataset, dataset_array
 from ..data.loader import DataLoader
 from ..errors import ArgumentTypeError, ConfigError, ShapeError
 from ..tensor import Tensor, wrap_array
+from .multi_output import per_output
 
 
 class Inputs(tuple[Any, ...]):
@@ -228,10 +229,14 @@ def check_numeric(value: Any, what: str) -> None:
 
 
 class InputsDataset(ArrayDataset):
-    """An :class:`ArrayDataset` whose first arrays are several inputs of one model: its batches are
-    regrouped by :class:`InputsLoader` as ``(Inputs or NamedInputs, targets, ...)``.
+    """An :class:`ArrayDataset` whose first arrays are several inputs of one model (or, with
+    ``grouped=False``, its one input), and whose later fields may each be given per output: its batches
+    are regrouped by :class:`InputsLoader` as ``(Inputs or NamedInputs, targets, ...)``.
 
     ``count`` inputs come first in ``arrays``; ``names`` are their keys when they were given as a dict.
+    ``layout``: one entry per field after the inputs (targets, then sample weights): None (one array), an
+    int ``k`` (``k`` arrays, regrouped as a list: one per output, in order) or a tuple of names (regrouped
+    as a dict by output name); None: each field is one array.
     """
 
     def __init__(
@@ -241,15 +246,48 @@ class InputsDataset(ArrayDataset):
         names: tuple[str, ...] | None = None,
         check_finite: bool = True,
         float_dtype: Any = None,
+        grouped: bool = True,
+        layout: tuple[Any, ...] | None = None,
     ) -> None:
         super().__init__(*arrays, check_finite=check_finite, float_dtype=float_dtype)
-        self.count, self.names = count, names
+        self.count, self.names, self.grouped, self.layout = count, names, grouped, layout
+
+    def like(self, *arrays: Any, float_dtype: Any = None) -> InputsDataset:
+        """A dataset of other rows (``arrays``, as this one's) with this one's fields (the same inputs and layout)."""
+        return InputsDataset(
+            *arrays,
+            count=self.count,
+            names=self.names,
+            check_finite=False,
+            float_dtype=float_dtype,
+            grouped=self.grouped,
+            layout=self.layout,
+        )
 
     def group(self, batch: Sequence[Any]) -> tuple[Any, ...]:
         """A flat batch (one field per array) as ``(inputs, *others)``."""
         k = self.count
-        inputs = NamedInputs(zip(self.names, batch[:k])) if self.names is not None else Inputs(batch[:k])
-        return (inputs, *batch[k:])
+        if not self.grouped:
+            inputs = batch[0]
+        elif self.names is not None:
+            inputs = NamedInputs(zip(self.names, batch[:k]))
+        else:
+            inputs = Inputs(batch[:k])
+        if self.layout is None:
+            return (inputs, *batch[k:])
+        fields: list[Any] = [inputs]
+        at = k
+        for spec in self.layout:
+            if spec is None:
+                fields.append(batch[at])
+                at += 1
+            elif isinstance(spec, int):
+                fields.append(list(batch[at : at + spec]))
+                at += spec
+            else:
+                fields.append(dict(zip(spec, batch[at : at + len(spec)])))
+                at += len(spec)
+        return tuple(fields)
 
 
 class _Grouped:
@@ -345,6 +383,10 @@ def conform(value: Any, dtype: np.dtype[Any] | None) -> Any:
             return Inputs(conform(v, dtype) for v in value)
         if dtype is not None and kind is NamedInputs:
             return NamedInputs((k, conform(v, dtype)) for k, v in value.items())
+        if dtype is not None and kind in (tuple, list):  # targets per output
+            return kind(conform(v, dtype) for v in value)
+        if dtype is not None and kind is dict:
+            return {k: conform(v, dtype) for k, v in value.items()}
         return value
     arr = value.array
     return wrap_array(arr.astype(dtype)) if arr.dtype.kind == "f" and arr.dtype != dtype else value
@@ -403,7 +445,7 @@ def as_dataset(data: Any, where: str, float_dtype: Any = None, model: Any = None
                 f"{where}: expected (inputs, targets) or (inputs, targets, sample_weights), got a "
                 f"{type(data).__name__} of {len(data)} items"
             )
-        if multi_input(data[0]):
+        if multi_input(data[0]) or any(per_output(d, data[0]) for d in data[1:]):
             return inputs_dataset(data[0], data[1:], where, float_dtype, model)
         check_numeric(data[0], f"{where}: the inputs x")
         check_numeric(data[1], f"{where}: the targets y")
@@ -452,19 +494,25 @@ class GeneratorBatches(IterableDataset):
 
 
 def inputs_dataset(
-    x: Sequence[Any] | Mapping[str, Any], others: Sequence[Any], where: str, float_dtype: Any = None, model: Any = None
+    x: Any, others: Sequence[Any], where: str, float_dtype: Any = None, model: Any = None
 ) -> InputsDataset:
-    """Several inputs ``x`` (a list or tuple of arrays, or a dict of them by name) and the ``others``
-    (targets, sample weights) as one :class:`InputsDataset`. Each input follows the single-input rules
-    on its own (:func:`features_as_float`: integer ids stay integers for a model with an Embedding);
-    every input must have as many rows as the others.
+    """Inputs ``x`` (several: a list or tuple of arrays, or a dict of them by name; or one array) and the
+    ``others`` (targets, sample weights; each one array, or given per output: a list of arrays in the
+    outputs' order, or a dict of them by output name) as one :class:`InputsDataset`. Each input follows
+    the single-input rules on its own (:func:`features_as_float`: integer ids stay integers for a model
+    with an Embedding); every array must have as many rows as the first input.
 
     Example:
         >>> data = inputs_dataset([np.zeros((4, 2), np.int64), np.zeros((4, 3))], [np.zeros(4)], "fit")
         >>> [a.dtype.name for a in data.arrays], data.count
         (['int64', 'float32', 'float32'], 2)
+        >>> data = inputs_dataset(np.zeros((4, 2)), [{"a": np.zeros(4), "b": np.ones((4, 3))}], "fit")
+        >>> x, y = data.group(data[0])
+        >>> x.shape, sorted(y)
+        ((2,), ['a', 'b'])
     """
-    if isinstance(x, Mapping):
+    grouped = multi_input(x)
+    if isinstance(x, Mapping) and grouped:
         for key in x:
             if not isinstance(key, str) or not key.isidentifier():
                 raise ConfigError(
@@ -473,8 +521,10 @@ def inputs_dataset(
                 )
         names: tuple[str, ...] | None = tuple(x)
         values, labels = list(x.values()), [f"input {k!r}" for k in x]
-    else:
+    elif grouped:
         names, values, labels = None, list(x), [f"input {i}" for i in range(len(x))]
+    else:
+        names, values, labels = None, [x], ["the inputs x"]
     rows = [_rows(v) for v in values]
     for label, value, n in zip(labels, values, rows):
         if n != rows[0]:
@@ -482,18 +532,53 @@ def inputs_dataset(
                 f"{where}: every input needs one row per sample, as {labels[0]} has ({rows[0]} rows); "
                 f"{label} has {n} rows (shape {tuple(getattr(value, 'shape', (n,)))})"
             )
-    for label, other in zip(("the targets y", "the sample weights"), others):
-        if other is not None and _rows(other) != rows[0]:
-            raise ShapeError(
-                f"{where}: the inputs have {rows[0]} rows but {label} has {_rows(other)} "
-                f"(shape {tuple(getattr(other, 'shape', (_rows(other),)))}); give one per sample"
-            )
+    flat: list[Any] = []
+    layout: list[Any] = []
+    for what, other in zip(("the targets y", "the sample weights"), others):
+        parts, spec = _flatten_field(other, what, where, x)
+        layout.append(spec)
+        for label, part in parts:
+            if part is not None and _rows(part) != rows[0]:
+                raise ShapeError(
+                    f"{where}: the inputs have {rows[0]} rows but {label} has {_rows(part)} "
+                    f"(shape {tuple(getattr(part, 'shape', (_rows(part),)))}); give one per sample"
+                )
+            if what == "the targets y":
+                check_numeric(part, f"{where}: {label}")
+            flat.append(part)
     for label, value in zip(labels, values):
         check_numeric(value, f"{where}: {label}")
-    if others:
-        check_numeric(others[0], f"{where}: the targets y")
     prepared = [features_as_float(v, float_dtype, model) for v in values]
-    return InputsDataset(*prepared, *others, count=len(prepared), names=names, float_dtype=float_dtype)
+    plain = all(spec is None for spec in layout)
+    return InputsDataset(
+        *prepared,
+        *flat,
+        count=len(prepared),
+        names=names,
+        float_dtype=float_dtype,
+        grouped=grouped,
+        layout=None if plain else tuple(layout),
+    )
+
+
+def _flatten_field(value: Any, what: str, where: str, x: Any) -> tuple[list[tuple[str, Any]], Any]:
+    """A field given per output (a list of arrays, or a dict of them by output name) as its arrays, labelled,
+    and its layout entry (see :class:`InputsDataset`); one array as itself and None."""
+    if not per_output(value, x):
+        return [(what, value)], None
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str):
+                raise ConfigError(f"{where}: {what} given as a dict are keyed by output name (a string), got {key!r}")
+            if value[key] is None:
+                raise ConfigError(f"{where}: {what}[{key!r}] is None; leave the output's key out instead")
+        return [(f"{what}[{k!r}]", v) for k, v in value.items()], tuple(value)
+    if any(v is None for v in value):
+        raise ConfigError(
+            f"{where}: {what} given as a list hold None at position(s) {[i for i, v in enumerate(value) if v is None]}; "
+            "give an array for every output, or a dict by output name that leaves out the outputs without targets"
+        )
+    return [(f"{what}[{i}]", v) for i, v in enumerate(value)], len(value)
 
 
 def as_loader(
@@ -557,11 +642,7 @@ def split_validation(
     floating = [d for d in (getattr(a, "dtype", None) for a in arrays) if d is not None and d.kind == "f"]
     float_dtype = max(floating, key=lambda d: d.itemsize) if floating else None
     if isinstance(dataset, InputsDataset):
-        count, names = dataset.count, dataset.names
-        return (
-            InputsDataset(*parts[0::2], count=count, names=names, check_finite=False, float_dtype=float_dtype),
-            InputsDataset(*parts[1::2], count=count, names=names, check_finite=False, float_dtype=float_dtype),
-        )
+        return dataset.like(*parts[0::2], float_dtype=float_dtype), dataset.like(*parts[1::2], float_dtype=float_dtype)
     train = ArrayDataset(*parts[0::2], check_finite=False, float_dtype=float_dtype)
     val = ArrayDataset(*parts[1::2], check_finite=False, float_dtype=float_dtype)
     return train, val

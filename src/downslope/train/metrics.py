@@ -112,6 +112,8 @@ class Metric:
         # makes a RunningMetric: the metric over an epoch's batches so far, one batch at a time (the
         # built-in F1, precision, recall, AUC and average precision); None: computed over the batches joined
         self.running: Callable[[], RunningMetric] | None = None
+        # the model output it reads, by name (a multi-output model's metric: ``<output>_<metric>``); None: the one
+        self.output: str | None = None
         self.__name__ = self.name
 
     def __call__(self, preds: Any, target: Any) -> float:
@@ -204,17 +206,17 @@ def _labels(preds: Any, target: Any, threshold: Threshold, where: str) -> tuple[
     elif t.ndim == 2 and t.shape == p.shape:
         t = np.argmax(t, axis=1)  # one-hot rows or class probabilities: the class is the arg-max
     if t.ndim != 1:
-        raise ShapeError(f"{where}: target must be class labels of shape (N,), got {t.shape}")
+        raise ShapeError(f"{where}: target must be class labels of shape (N,), got {tuple(t.shape)}")
     if p.shape[0] != t.shape[0]:
         raise ShapeError(
-            f"{where}: preds has {p.shape[0]} samples but target has {t.shape[0]} (shapes {p.shape}, {t.shape})"
+            f"{where}: preds has {p.shape[0]} samples but target has {t.shape[0]} (shapes {tuple(p.shape)}, {tuple(t.shape)})"
         )
     if p.ndim == 2 and p.shape[1] > 1:
         return np.argmax(p, axis=1), t
     if p.ndim == 2:
         p = p[:, 0]
     if p.ndim != 1:
-        raise ShapeError(f"{where}: preds must be (N, C) scores or (N,) labels/scores, got {p.shape}")
+        raise ShapeError(f"{where}: preds must be (N, C) scores or (N,) labels/scores, got {tuple(p.shape)}")
     if p.dtype.kind == "f" and not np.all(p == np.round(p)):
         return (p >= _cut(p, threshold, where)).astype(np.int64), t  # one column of binary scores
     return p.astype(np.int64), t
@@ -272,7 +274,9 @@ def _binary_accuracy_per_sample(preds: Any, target: Any, threshold: Threshold = 
         elif t.ndim == p.ndim + 1 and t.shape[-1] == 1:
             t = t[..., 0]
         else:
-            raise ShapeError(f"{where}: preds and target must have the same shape, got {p.shape} and {t.shape}")
+            raise ShapeError(
+                f"{where}: preds and target must have the same shape, got {tuple(p.shape)} and {tuple(t.shape)}"
+            )
     right = t == (p > _cut(p, threshold, where))
     return right.reshape(len(right), -1).mean(axis=1)
 
@@ -311,7 +315,7 @@ def _sparse_classes(p: np.ndarray, target: Any, where: str) -> np.ndarray:
         t = t[:, 0]
     if t.shape != p.shape[:1]:
         raise ShapeError(
-            f"{where}: expected one class index per row of preds {p.shape}, got targets of shape {t.shape}"
+            f"{where}: expected one class index per row of preds {p.shape}, got targets of shape {tuple(t.shape)}"
         )
     return t
 
@@ -471,7 +475,9 @@ def _regression_pair(preds: Any, target: Any, where: str) -> tuple[np.ndarray, n
         if p.ndim + t.ndim == 3 and p.shape[0] == t.shape[0] and p.size == t.size:
             p, t = p.reshape(-1), t.reshape(-1)
         else:
-            raise ShapeError(f"{where}: preds and target must have the same shape, got {p.shape} and {t.shape}")
+            raise ShapeError(
+                f"{where}: preds and target must have the same shape, got {tuple(p.shape)} and {tuple(t.shape)}"
+            )
     return p, t
 
 
@@ -559,7 +565,7 @@ def _binary_scores(preds: Any, target: Any, where: str, note: str = "") -> tuple
     if p.ndim != 1 or t.ndim != 1 or len(p) != len(t):
         raise ShapeError(
             f"{where}: expected one binary score per sample ((N,), (N, 1) or (N, 2)) and (N,) labels, got preds "
-            f"{_array(preds, 'preds', where).shape} and target {t.shape}{note}"
+            f"{_array(preds, 'preds', where).shape} and target {tuple(t.shape)}{note}"
         )
     labels = np.unique(t)
     if not np.all(np.isin(labels, (0, 1))):
@@ -1088,6 +1094,7 @@ def logged_as(metric: Metric, name: str, weighted: bool = False) -> Metric:
     renamed.per_sample = metric.per_sample
     renamed.running = metric.running
     renamed.weighted = weighted
+    renamed.output = metric.output
     return renamed
 
 

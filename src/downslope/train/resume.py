@@ -288,7 +288,7 @@ def _hash_rows(digest: Any, array: Any) -> None:
     from ..data.memmap import is_lazy
 
     if is_lazy(array):
-        digest.update(f"rows{array.shape}".encode())
+        digest.update(f"rows{tuple(array.shape)}".encode())
         for block in array.chunks():
             digest.update(np.ascontiguousarray(block).data)
         return
