@@ -3,7 +3,7 @@ per-parameter loop (the same transforms run once per parameter: ``flat=False``);
 parameters (two of a Linear(2048, 2048)), the compiled one-pass step (numba, ``optim/_fused.py``)
 against the NumPy transforms path and PyTorch's step, when those are installed.
 
-    python benchmarks/optim_flat_buffers.py [--steps 200] [--rounds 15]
+    python benchmarks/optim_flat_buffers.py [--steps 200] [--rounds 15] [--big-only]
 
 Gradients are set once and reused, so only the optimizer step is timed. The large-parameter
 table interleaves the contenders and reports medians of CPU time (a loaded machine's wall clock
@@ -62,6 +62,11 @@ BIG_OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     # beta1 = 0 (GAN-style): the moment's lerp takes its large-weight form, g - (g - m) * (1 - w)
     "Adam(b1=0)": ("Adam", {"lr": 1e-3, "betas": (0.0, 0.99)}),
     "AdamW": ("AdamW", {"lr": 1e-3, "weight_decay": 0.01}),
+    "RMSprop": ("RMSprop", {"lr": 1e-3}),
+    "RMSprop(mom)": ("RMSprop", {"lr": 1e-3, "momentum": 0.9}),
+    "RMSprop(ctr)": ("RMSprop", {"lr": 1e-3, "momentum": 0.9, "centered": True}),
+    "Adagrad": ("Adagrad", {"lr": 1e-2}),
+    "Adadelta": ("Adadelta", {"lr": 1.0}),
 }
 
 
@@ -115,6 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds of the large-parameter table")
+    parser.add_argument("--big-only", action="store_true", help="only the large-parameter table")
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -127,6 +133,9 @@ def main() -> None:
         "Adam": lambda p, flat: optim.Adam(p, lr=1e-3, flat=flat),
         "AdamW": lambda p, flat: optim.AdamW(p, lr=1e-3, flat=flat),
     }
+    if args.big_only:
+        big_parameters(args.rounds)
+        return
     print(f"{'network':46s} {'optimizer':14s} {'per-param us':>13s} {'flat us':>9s} {'speed-up':>9s}")
     for net_name, sizes in nets.items():
         for opt_name, make in optimizers.items():

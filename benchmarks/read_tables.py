@@ -20,7 +20,8 @@ Target: downslope reads 10^6 rows in <= 3 s with a peak <= 3x the file's size.
 pandas' C engine: 100,001 rows x 30 and 10^6 rows x 10 numeric columns, 10^6 rows x 30 numeric columns
 (~220 MB), 2x10^5 rows x 30 mixed columns (numbers, categories, missing cells) and 2x10^5 rows with quoted
 fields (separators and line ends inside quotes), 10^5 rows x 20 with quoted numbers ("1234.50") and the same
-grouped by commas ("1,234.50": the format found in the file); each read by downslope with pyarrow (``downslope``) and
+grouped by commas ("1,234.50": the format found in the file), 10^5 rows x 20 ';'-separated with decimal commas
+("3,5", "-1.234,56": found in the file; pandas is given decimal=',' thousands='.'); each read by downslope with pyarrow (``downslope``) and
 without it (``downslope-numpy``: NumPy's parser), and the ratios to pandas printed. Target: at most ~2x
 pandas for the numeric and mixed files with pyarrow.
 ``--src DIR`` reads with another checkout's ``src`` (to compare before and after a change).
@@ -109,7 +110,7 @@ def measure(kind: str, path: str, timeout: float) -> dict[str, float] | str:
 SHAPE_READ = """
 import json, resource, sys, time
 sys.path.insert(0, {src!r})
-kind, path = {kind!r}, {path!r}
+kind, path, sep = {kind!r}, {path!r}, {sep!r}
 if kind.startswith("downslope"):
     from downslope.data import tabular, readers
     if kind == "downslope-numpy":
@@ -118,10 +119,11 @@ if kind.startswith("downslope"):
         readers.FAST_CSV = readers.NUMPY_CSV = False  # the row-by-row reader (Python's csv module)
     elif readers.fast_csv_available():
         import pyarrow.csv, pyarrow.compute  # imported before the start, as pandas is
-    read = lambda: tabular.read_table(path, target="y", missing="mean")
+    read = lambda: tabular.read_table(path, target="y", missing="mean", delimiter=sep)
 else:
     import pandas
-    read = lambda: pandas.read_csv(path, engine="c")
+    european = dict(decimal=",", thousands=".") if sep == ";" else {{}}
+    read = lambda: pandas.read_csv(path, engine="c", sep=sep, **european)
 def rss():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
@@ -198,6 +200,21 @@ def write_quoted_wide(path: str, n: int, seed: int = 0, grouped: bool = False) -
             handle.write("\n".join(",".join(row) for row in rows.tolist()) + "\n")
 
 
+def write_decimal_commas(path: str, n: int, seed: int = 0) -> None:
+    """N rows x 20, ';'-separated, numbers written as much of Europe writes them: decimal commas, '.' grouping
+    thousands ("3,5", "-1.234,56"; 10 columns under 10, 9 in the thousands, the target): the reader must find
+    that format in the file (as with --decimal ',' --thousands '.')."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w", newline="") as handle:
+        handle.write(";".join([f"x{i}" for i in range(19)] + ["y"]) + "\n")
+        for start in range(0, n, 50_000):
+            m = min(50_000, n - start)
+            values = rng.standard_normal((m, 20)) * np.array([1.0] * 10 + [3000.0] * 9 + [1.0])
+            cells = [f"{v:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".") for v in values.ravel().tolist()]
+            rows = np.array(cells, dtype=object).reshape(m, 20)
+            handle.write("\n".join(";".join(row) for row in rows.tolist()) + "\n")
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -232,6 +249,11 @@ def shapes(args: argparse.Namespace) -> None:
             "grouped_20.csv",
             lambda p: write_quoted_wide(p, 10_000 if args.quick else 100_000, grouped=True),
         ),
+        (
+            "100,000 x 20 ';' decimal commas",
+            "decimal_comma_20.csv",
+            lambda p: write_decimal_commas(p, 10_000 if args.quick else 100_000),
+        ),
     ]
     if args.only:
         files = [f for f in files if args.only in f[0]]
@@ -246,7 +268,7 @@ def shapes(args: argparse.Namespace) -> None:
             for kind in readers:
                 runs = []
                 for _ in range(args.repeats):
-                    code = SHAPE_READ.format(src=src, kind=kind, path=path)
+                    code = SHAPE_READ.format(src=src, kind=kind, path=path, sep=";" if "';'" in label else ",")
                     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
                     if kind == "pandas" and args.pandas_path:
                         env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.pandas_path, env.get("PYTHONPATH")]))

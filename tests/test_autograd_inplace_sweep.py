@@ -42,25 +42,6 @@ LENIENT = {
 # the distance rules on a device read their output, not the input (host: the input, as torch)
 LENIENT_ON_DEVICES = {("input", "pdist"), ("input", "pdist_2"), ("input", "cdist1_2"), ("input", "cdistinf_2")}
 
-# refused by downslope, allowed by torch: rules that read an input where torch's keep a factorization or
-# the result (cross_entropy, 1/a, the linalg factorizations; kron is torch's only for a non-contiguous
-# operand, which its reshape copies), and a write into view_as_real of a complex output: left to do
-KNOWN_STRICTER = {
-    ("input", "ce"),
-    ("input", "ce_ls"),
-    ("input", "ce_ignore_2"),
-    ("input", "recip"),
-    ("input", "kron"),
-    ("input", "qr_r"),
-    ("input", "solve"),
-    ("input", "svdvals"),
-    ("input", "svd_u_2"),
-    ("input", "matrix_norm2_2"),
-    ("input", "matrix_norm_nuc_2"),
-    ("input", "triangular_solve_2"),
-    ("output", "fft_2"),
-}
-
 # layers made with each library's own initialisation: only raise parity is compared
 _RANDOM_LAYERS = {"lstm", "gru", "rnn", "mha", "linear_layer"}
 
@@ -91,8 +72,6 @@ def test_inplace_error_iff_torch(mode: str, name: str, float64_defaults: None) -
         expected, t_grad = _run(torch, name, mode)
     except Exception:  # noqa: BLE001  (torch cannot run this case: nothing to compare)
         pytest.skip("torch fails otherwise")
-    if (mode, name) in KNOWN_STRICTER:
-        pytest.xfail("downslope's rule reads a value torch's does not save")
     got, d_grad = _run(ds, name, mode)
     on_device = type(ds.tensor(1.0).array) is not np.ndarray  # (the strict stand-in of a GPU in tests/devices)
     if (mode, name) in LENIENT or (on_device and (mode, name) in LENIENT_ON_DEVICES):

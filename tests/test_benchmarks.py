@@ -89,6 +89,10 @@ def run_quick(script: str, *extra: str) -> str:
         ),
         ("batch_metrics.py", ["CPU:", "BLAS:", "binary scores per epoch", "joined/running"]),
         ("row_scatter.py", ["CPU:", "BLAS:", "x[idx] backward", "NumPy path"]),
+        ("grad_modes.py", ["CPU:", "BLAS:", "after / before", "inference_mode / no_grad"]),
+        ("shape_size.py", ["CPU:", "BLAS:", "MLP 64-64-10 step x4", "200 small ops + backward", "Size/tuple"]),
+        ("data_loader.py", ["CPU:", "BLAS:", "TensorDataset batch 64 num_workers=2", "Python __getitem__", "ratio"]),
+        ("safetensors_load.py", ["CPU:", "downslope load_safetensors", "safetensors.numpy.load_file", "ratio"]),
         (
             "embedding_training.py",
             ["BLAS:", "CPU:", "MF 1M+200k x 32", "word2vec", "two-tower", "dense Embedding"]

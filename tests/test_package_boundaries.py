@@ -49,6 +49,7 @@ LAYERS = [
         "ops",
         "functional",
         "func",
+        "_vmap",
         "forward_ad",
         "inplace",
         "foreach",

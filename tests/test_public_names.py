@@ -58,7 +58,7 @@ def test_finfo_of_bfloat16_gives_torchs_numbers_and_numpy_dtypes_keep_numpy_finf
         assert getattr(ours, name) == getattr(theirs, name), name
     assert repr(ours) == repr(theirs)
     assert ds.finfo("bfloat16").eps == theirs.eps
-    assert ds.finfo(ds.float32) == np.finfo(np.float32) and ds.finfo(ds.float64).bits == 64
+    assert ds.finfo(ds.float32).eps == np.finfo(np.float32).eps and ds.finfo(ds.float64).bits == 64
     assert ds.finfo().eps == np.finfo(np.float32).eps  # the default dtype's, as torch.finfo()
     assert repr(ds.bfloat16) == "downslope.bfloat16"  # a name: no tensor holds it
     with pytest.raises(TypeError, match="bfloat16"):

@@ -789,12 +789,6 @@ def test_stride_matches_torch():
         ds.zeros(2).stride("0")
 
 
-def test_is_inference_is_false_as_there_are_no_inference_tensors():
-    with ds.inference_mode():
-        made = ds.ones(2)
-    assert made.is_inference() is False and ds.ones(1).is_inference() is False
-
-
 def _next_names(fn):
     return [(None if n is None else n.name(), i) for n, i in fn.next_functions]
 

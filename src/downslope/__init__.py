@@ -380,7 +380,7 @@ from .graph import is_inference_mode_enabled  # noqa: E402  (torch.is_inference_
 subtract, multiply, divide, true_divide, negative = sub, mul, div, div, neg
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 absolute = abs
-from .backend import (  # noqa: E402  (torch.Size: a tuple with numel(); tensor.shape stays a plain tuple)
+from .backend import (  # noqa: E402  (torch.Size: a tuple with numel(), what tensor.shape and size() return)
     Size,
     channels_last,
     channels_last_3d,
@@ -402,39 +402,66 @@ GradScaler = amp.GradScaler  # torch.GradScaler is torch.amp.GradScaler (torch >
 OutOfMemoryError = MemoryError
 
 
-class _BFloat16Info:
-    """``torch.finfo(torch.bfloat16)``: bfloat16's numbers (8 exponent bits, 7 mantissa bits), for
-    code that reads them; no downslope tensor holds bfloat16."""
+class _FloatInfo:
+    """``torch.finfo``'s answer: a floating type's numbers as Python floats (``bits`` an int, ``dtype``
+    the type's name), so that they serialize (``json.dumps``) and compute as Python numbers do
+    (``finfo(float16).max * 2`` is 131008.0, not a float16 inf)."""
 
-    bits, eps, resolution = 16, 0.0078125, 0.01
-    max, min = 3.3895313892515355e38, -3.3895313892515355e38
-    tiny = smallest_normal = 1.1754943508222875e-38
-    dtype = "bfloat16"
+    __slots__ = ("bits", "dtype", "eps", "max", "min", "resolution", "smallest_normal", "tiny")
+
+    def __init__(
+        self,
+        bits: _builtins.int,
+        eps: _builtins.float,
+        max: _builtins.float,  # noqa: A002  (torch's field name)
+        tiny: _builtins.float,
+        resolution: _builtins.float,
+        dtype: str,
+    ) -> None:
+        self.bits, self.eps, self.max, self.min = bits, eps, max, -max
+        self.tiny = self.smallest_normal = tiny
+        self.resolution, self.dtype = resolution, dtype
+
+    def __eq__(self, other: object) -> _builtins.bool:
+        fields = ("bits", "eps", "max", "min", "tiny", "resolution", "dtype")
+        return isinstance(other, _FloatInfo) and _builtins.all(getattr(self, k) == getattr(other, k) for k in fields)
+
+    def __hash__(self) -> _builtins.int:
+        return hash((self.bits, self.eps, self.max, self.dtype))
 
     def __repr__(self) -> str:
         return (
-            f"finfo(resolution={self.resolution}, min={self.min:.6g}, max={self.max:.6g}, eps={self.eps}, "
-            f"smallest_normal={self.smallest_normal:.6g}, tiny={self.tiny:.6g}, dtype=bfloat16)"
+            f"finfo(resolution={self.resolution}, min={self.min:.6g}, max={self.max:.6g}, eps={self.eps:.6g}, "
+            f"smallest_normal={self.smallest_normal:.6g}, tiny={self.tiny:.6g}, dtype={self.dtype})"
         )
 
 
+# bfloat16's numbers (8 exponent bits, 7 mantissa bits), for code that reads them; no downslope tensor holds bfloat16
+_BFLOAT16_INFO = _FloatInfo(16, 0.0078125, 3.3895313892515355e38, 1.1754943508222875e-38, 0.01, "bfloat16")
+
+
 def finfo(type: Any = None) -> Any:  # noqa: A002  (torch's argument name)
-    """``torch.finfo``: the floating type's limits (``eps``, ``max``, ``tiny``, ``bits``...) as
-    ``numpy.finfo`` gives them; ``finfo(ds.bfloat16)`` gives bfloat16's numbers (PyTorch's), and
-    ``finfo()`` the default dtype's.
+    """``torch.finfo``: the floating type's limits (``eps``, ``max``, ``tiny``, ``bits``...) as Python
+    numbers, torch's (``resolution`` is 10 to the minus the decimal digits, 0.001 for float16);
+    ``finfo(ds.bfloat16)`` gives bfloat16's numbers, ``finfo()`` the default dtype's, and a complex
+    dtype its parts' (complex64: float32's).
 
     Example:
         >>> import downslope as ds
-        >>> ds.finfo(ds.bfloat16).eps, ds.finfo(ds.float32).bits
-        (0.0078125, 32)
+        >>> ds.finfo(ds.bfloat16).eps, ds.finfo(ds.float32).bits, ds.finfo(ds.float16).resolution
+        (0.0078125, 32, 0.001)
     """
     from .backend import _NoSuchDtype
 
     if type is None:
         type = get_default_dtype()  # noqa: A001
     if isinstance(type, _NoSuchDtype) or (isinstance(type, str) and type == "bfloat16"):
-        return _BFloat16Info()
-    return _np.finfo(type)
+        return _BFLOAT16_INFO
+    info = _np.finfo(type)
+    # (.item(): this module's ``float`` and ``int`` are dtypes, as torch's)
+    return _FloatInfo(
+        info.bits, info.eps.item(), info.max.item(), info.tiny.item(), 10.0**-info.precision, info.dtype.name
+    )
 
 
 def compile(  # noqa: A001  (torch.compile's name)

@@ -38,12 +38,12 @@ from .graph import (
     _ops,
     anomaly_mode,
     enable_grad,
-    is_grad_enabled,
     no_grad,
     node_name,
     rule_name,
     set_grad_enabled,
 )
+from .graph import grad_mode_enabled as is_grad_enabled  # torch's (inside inference_mode: its own flag)
 from .workspace import is_lent_whole
 
 if TYPE_CHECKING:
@@ -369,6 +369,19 @@ def _version_before(t: Tensor, seq: float, chains: dict[int, _Chain] | None = No
     return t
 
 
+_VIEW_RULE_SET: list[frozenset[Any]] = []
+
+
+def _view_rules() -> frozenset[Any]:
+    """The rules of view ops (the ops' views and the views of a complex tensor's parts), made on first use
+    (the complex ops register theirs when the tensor module loads)."""
+    if not _VIEW_RULE_SET:
+        from .tensor import PART_VIEWS
+
+        _VIEW_RULE_SET.append(_ops()._VIEW_RULES | frozenset(PART_VIEWS))
+    return _VIEW_RULE_SET[0]
+
+
 def _current_views(
     parents: tuple[Tensor, ...], seq: int, chains: dict[int, _Chain] | None = None
 ) -> tuple[Tensor, ...]:
@@ -379,7 +392,7 @@ def _current_views(
     them. An op that used the view after such a write gets a fresh view node of the base's history
     at that time (PyTorch regenerates the view's grad_fn the same way).
     """
-    view_rules = _ops()._VIEW_RULES
+    view_rules = _view_rules()
     if not any(p._vjp in view_rules for p in parents):
         return parents
     fresh = tuple(_view_at(p, seq, 1, chains=chains) for p in parents)
@@ -390,7 +403,7 @@ def _view_at(v: Tensor, seq: int, depth: int, stands: bool = True, chains: dict[
     """``v`` (a view) with a history that matches its values as op number ``seq`` saw them. ``stands``:
     whether the fresh node stands for ``v`` as autograd.grad's input (see _stand_ins): as torch, a view's
     regenerated node leads through its base view's node only when it was taken after the base's write."""
-    if v._vjp not in _ops()._VIEW_RULES or not v._parents:
+    if v._vjp not in _view_rules() or not v._parents:
         return v
     base = v._parents[0]
     base = getattr(base, "_next", base)  # the live tensor, if base is a history an in-place op moved aside
@@ -512,7 +525,7 @@ def _run_backward(
     RowGrad = _row_grads().RowGrad
     xp: Any = TensorRules if create_graph else ArrayRules
     stale = None
-    if _inplace_clock.rebased and any(r._vjp in _ops()._VIEW_RULES for r in roots):
+    if _inplace_clock.rebased and any(r._vjp in _view_rules() for r in roots):
         roots, stale = _current_roots(roots)
         if stale and capture is not None:
             capture = [*capture, *(fresh for fresh, r in stale if any(r is c for c in capture))]
@@ -948,7 +961,9 @@ def _run_hooks(node: Tensor, g: Any, create_graph: bool) -> Any:
             continue
         new = result if create_graph else (result.array if isinstance(result, Tensor) else like(result, node.array))
         if tuple(new.shape) != tuple(node.shape):
-            raise StateError(f"a gradient hook returned shape {tuple(new.shape)} for a tensor of shape {node.shape}")
+            raise StateError(
+                f"a gradient hook returned shape {tuple(new.shape)} for a tensor of shape {tuple(node.shape)}"
+            )
         was = g.array.dtype if isinstance(g, Tensor) else g.dtype
         got = new.array.dtype if isinstance(new, Tensor) else getattr(new, "dtype", was)
         if got != was:  # torch's check (a silent cast back would hide the hook's mistake)
@@ -1024,6 +1039,19 @@ def _check_versions(node: Tensor, packed: bool = False) -> bool:
         _warn_forward_stack(node)
         raise StateError(_modified_message(node, seq, f"output 0 of {_rule_label(rule)}"))
     return False
+
+
+def saves_values(node: Tensor) -> bool:
+    """Whether ``node``'s rule reads values in backward (an input, its output, or arrays it kept): what
+    torch's op would save for backward (utils.checkpoint's early stop counts such ops)."""
+    rule, needs = node._vjp, node._needs
+    if rule is None:
+        return False
+    return (
+        not _saved_is_plain(node._saved)
+        or _reads_output(rule)
+        or any(_reads_input(rule, i, needs) for i in range(len(node._parents)))
+    )
 
 
 def rerun(op: Any, args: Sequence[Any], xp: Any) -> Any:
@@ -1180,7 +1208,7 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
     if g.dtype != node.array.dtype:
         g = g.astype(node.array.dtype)
     if g.shape != node.array.shape:
-        raise StateError(f"internal error: gradient of shape {g.shape} for a tensor of shape {node.array.shape}")
+        raise StateError(f"internal error: gradient of shape {tuple(g.shape)} for a tensor of shape {node.array.shape}")
     existing = node._grad  # the slot: reading .grad of a non-leaf (backward(inputs=[h])) warns
     if existing is None:
         # a view is copied (its base may be the caller's array or another .grad), except all of a
@@ -1278,7 +1306,7 @@ def _check_root_grad(output: Tensor, gradient: Any, where: str = "backward()", i
             arg, out_name = _root_names(where, index)
             raise StateError(
                 f"{where}: {'gradient' if arg == 'gradient' else 'grad'} can be implicitly created only for scalar "
-                f"outputs, but {out_name} has shape {output.shape}; pass {arg}= with that shape, or reduce the "
+                f"outputs, but {out_name} has shape {tuple(output.shape)}; pass {arg}= with that shape, or reduce the "
                 "output (e.g. .sum() or .mean()) first"
             )
         return namespace_of(output.array).ones(output.array.shape, output.array.dtype)
@@ -1286,7 +1314,7 @@ def _check_root_grad(output: Tensor, gradient: Any, where: str = "backward()", i
     if g.shape != output.shape:
         arg, out_name = _root_names(where, index)
         given = arg if arg == "gradient" else f"{arg}[{index}]"
-        raise StateError(f"{where}: {given} has shape {g.shape} but {out_name} has shape {output.shape}")
+        raise StateError(f"{where}: {given} has shape {tuple(g.shape)} but {out_name} has shape {tuple(output.shape)}")
     if g.dtype.kind == "c" and output.array.dtype.kind != "c":  # the cast would drop the imaginary part
         arg, out_name = _root_names(where, index)
         given = arg if arg == "gradient" else f"{arg}[{index}]"
@@ -1897,7 +1925,7 @@ def once_differentiable(backward: Any) -> Any:
 
     @functools.wraps(backward)
     def wrapper(ctx: Any, *grad_outputs: Any) -> Any:
-        recording = is_grad_enabled()
+        recording = _mode.enabled
         with no_grad():
             result = backward(ctx, *grad_outputs)
         Tensor, _ = _tensor_api()

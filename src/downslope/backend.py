@@ -298,15 +298,15 @@ channels_last = memory_format("channels_last")
 channels_last_3d = memory_format("channels_last_3d")
 
 
-class Size(tuple):  # a tuple of ints, like torch.Size
-    """A shape: a tuple of ints with ``numel()`` (PyTorch's ``torch.Size``). Slicing, ``+`` and ``*``
-    keep the type, it compares and hashes as the plain tuple, and ``Tensor(Size([2, 3]))`` makes a
-    2x3 tensor (a plain tuple there is data). ``tensor.shape`` itself is a plain tuple.
+class Size(tuple[int, ...]):  # a tuple of ints, like torch.Size
+    """A shape: a tuple of ints with ``numel()`` (PyTorch's ``torch.Size``), what ``tensor.shape`` and
+    ``tensor.size()`` return. Slicing, ``+`` and ``*`` keep the type, it compares and hashes as the
+    plain tuple, and ``Tensor(Size([2, 3]))`` makes a 2x3 tensor (a plain tuple there is data).
 
     Example:
         >>> s = Size([2, 3])
-        >>> s.numel(), s[1:], s + (4,), s == (2, 3)
-        (6, downslope.Size([3]), downslope.Size([2, 3, 4]), True)
+        >>> s.numel(), s[1:], s + (4,), s == (2, 3), s[0]
+        (6, downslope.Size([3]), downslope.Size([2, 3, 4]), True, 2)
     """
 
     __slots__ = ()
@@ -318,9 +318,19 @@ class Size(tuple):  # a tuple of ints, like torch.Size
             raise ArgumentTypeError(f"Size(): expected an iterable of ints, got {type(sizes).__name__}") from exc
         out = []
         for i, item in enumerate(items):
-            if isinstance(item, (float, complex, str)) or not hasattr(item, "__index__"):
-                raise ArgumentTypeError(f"Size() takes an iterable of 'int' (item {i} is '{type(item).__name__}')")
-            out.append(item.__index__())
+            value = None
+            if not isinstance(item, (float, complex, str, bytes)) and hasattr(item, "__index__"):
+                try:  # an integer tensor or 0-d array reads as its value, as in torch; a float one is refused
+                    value = item.__index__()
+                except (TypeError, ValueError):
+                    value = None
+            if value is None:
+                # torch's words: NumPy's types by their qualified names, Python's (and ours) by their own
+                name = type(item).__name__
+                if isinstance(item, (np.generic, np.ndarray)):
+                    name = f"numpy.{name}"
+                raise ArgumentTypeError(f"Size() takes an iterable of 'int' (item {i} is '{name}')")
+            out.append(value)
         return tuple.__new__(cls, out)
 
     def numel(self) -> int:
@@ -332,27 +342,36 @@ class Size(tuple):  # a tuple of ints, like torch.Size
 
     __str__ = __repr__
 
+    # The overrides below run on every shape a tensor hands out (``x.shape[0]``, ``x.shape[1:]``,
+    # ``x.shape + (1,)``): each calls tuple's own C slot at once, with no per-item checks.
     def __getitem__(self, index: Any) -> Any:
-        got = tuple.__getitem__(self, index)
-        return tuple.__new__(Size, got) if isinstance(index, slice) else got
+        if index.__class__ is slice:
+            return _new_tuple(Size, _tuple_getitem(self, index))
+        return _tuple_getitem(self, index)
 
     def __add__(self, other: Any) -> Size:
         if not isinstance(other, tuple):
             return NotImplemented
-        return tuple.__new__(Size, tuple.__add__(self, other))
+        return _new_tuple(Size, _tuple_add(self, other))
 
     def __radd__(self, other: Any) -> Size:
         if not isinstance(other, tuple):
             return NotImplemented
-        return tuple.__new__(Size, tuple.__add__(other, self))
+        return _new_tuple(Size, _tuple_add(other, self))
 
     def __mul__(self, count: Any) -> Size:
-        return tuple.__new__(Size, tuple.__mul__(self, count))
+        return _new_tuple(Size, _tuple_mul(self, count))
 
     __rmul__ = __mul__
 
     def __reduce__(self) -> Any:
         return (Size, (tuple(self),))
+
+
+_new_tuple = tuple.__new__
+_tuple_getitem = tuple.__getitem__
+_tuple_add = tuple.__add__
+_tuple_mul = tuple.__mul__
 
 
 # One generator for every random draw the library makes (init, dropout, shuffling, randn...).

@@ -656,7 +656,7 @@ def stft(
     Example:
         >>> import downslope as ds
         >>> ds.stft(ds.ones(16), 8, hop_length=4, window=ds.hann_window(8), return_complex=True).shape
-        (5, 5)
+        downslope.Size([5, 5])
     """
     from .ops.complex import view_as_real
     from .ops.rearrange import pad, unfold

@@ -209,7 +209,7 @@ def _foreach_mm(self: Sequence[Tensor], mat2: Sequence[Tensor]) -> tuple[Tensor,
     Example:
         >>> import downslope as ds
         >>> ds._foreach_mm([ds.eye(2)], [ds.ones(2, 1)])[0].shape
-        (2, 1)
+        downslope.Size([2, 1])
     """
     xs, ys = _tensors(self, "_foreach_mm"), _tensors(mat2, "_foreach_mm", "mat2")
     _same_lengths("_foreach_mm", xs, ys)

@@ -6,7 +6,8 @@ the argument: :func:`grad`, :func:`grad_and_value`, :func:`vjp`, :func:`jvp`, :f
 :func:`jacrev`, :func:`jacfwd`, :func:`hessian`, :func:`vmap`, :func:`functional_call` and
 :func:`stack_module_state`. All of them run the same backward walk (``autograd.py``): forward-mode
 products (and :func:`jacfwd`'s columns) are computed as derivatives of reverse-mode ones (the "double
-vjp"), and :func:`vmap` runs the function once per batch element and stacks the results.
+vjp"), and :func:`vmap` runs the function once on the whole batch with batching rules (``_vmap.py``),
+or once per batch element where an op has none.
 
 Arguments and results may be pytrees (nested tuples, lists, dicts and namedtuples of tensors), as in
 ``torch.func``. Transforms compose: an argument that already requires grad (while recording), as it
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -188,6 +190,47 @@ def _fresh(a: Any, level: int) -> tuple[Any, bool]:
     return leaf, False
 
 
+def _batched_size(fn: str) -> int | None:
+    """The batch size when a batched vmap call is running (its function sees BatchedTensors), else None.
+    Only the transforms with batched forms below run inside one; the others make vmap loop."""
+    if "downslope._vmap" not in sys.modules:
+        return None
+    from ._vmap import NoRule, batch_size_now
+
+    size = batch_size_now()
+    if size is not None and fn not in ("grad", "jacrev", "jacfwd"):
+        raise NoRule(f"vmap: no batching rule for func.{fn}")
+    return size
+
+
+def _fresh_batched(a: Any, level: int, size: int) -> tuple[Any, bool]:
+    """``_fresh`` inside a batched vmap call: the tensor to differentiate at is a BatchedTensor, one
+    value per batch element, so the backward walk of the batch gives each element's own derivative.
+    An unbatched argument is repeated over the batch (a broadcast view, no copy)."""
+    from ._vmap import BatchedTensor
+
+    if isinstance(a, BatchedTensor):
+        t, connected = _fresh(a.value, level)
+        return BatchedTensor(t), connected
+    if isinstance(a, Tensor) and a.requires_grad and is_grad_enabled():
+        with enable_grad():
+            return BatchedTensor(a.unsqueeze(0).expand(size, *a.shape) * 1.0), True
+    arr = a.array if isinstance(a, Tensor) else to_array(a)
+    xp = backend.namespace_of(arr)
+    leaf = wrap_array(xp.broadcast_to(arr, (size, *arr.shape))).requires_grad_(True)
+    leaf.__dict__[_LEVEL] = level
+    return BatchedTensor(leaf), False
+
+
+def _unbatched(xs: Sequence[Any]) -> list[Any]:
+    """The batch values of BatchedTensors among ``xs`` (the graph's real nodes), other items as they are."""
+    if "downslope._vmap" not in sys.modules:
+        return list(xs)
+    from ._vmap import unwrap
+
+    return [unwrap(x) for x in xs]
+
+
 def _reaches_outside(outs: Sequence[Any], level: int) -> bool:
     """Whether the graph of ``outs`` reaches a leaf requiring grad from outside the transform call
     ``level`` (see ``_levels``): a tensor the function closes over, as a module's parameter."""
@@ -213,7 +256,7 @@ def _connected(nested: bool, outs: Sequence[Any], level: int) -> bool:
     sees through the transform). Call it in the caller's grad mode: under no_grad nothing is kept."""
     if nested:
         return True
-    return is_grad_enabled() and _reaches_outside(outs, level)
+    return is_grad_enabled() and _reaches_outside(_unbatched(outs), level)
 
 
 def _prepare(
@@ -230,6 +273,7 @@ def _prepare(
     specs: list[tuple[_Spec, int]] = []
     nested = False
     level = next(_levels)
+    size = _batched_size(fn)
     for i in nums:
         if isinstance(i, bool) or not isinstance(i, int):
             raise ArgumentTypeError(f"func.{fn}: argnums must be an int or a tuple of ints, got {i!r}")
@@ -240,7 +284,7 @@ def _prepare(
             leaves, spec = [args[i]], None  # nested lists of numbers: one array, not a pytree
         fresh = []
         for leaf in leaves:
-            t, connected = _fresh(leaf, level)
+            t, connected = _fresh(leaf, level) if size is None else _fresh_batched(leaf, level, size)
             nested = nested or connected
             fresh.append(t)
         call_args[i] = _unflatten(spec, fresh)
@@ -302,7 +346,7 @@ def _aux_shown(aux: Any, nested: bool, level: int) -> Any:
     tensors = [x for x in leaves if isinstance(x, Tensor)]
     if not tensors:
         return aux
-    keep = _connected(nested, tensors, level)
+    keep = _connected(nested, _unbatched(tensors), level)
     return _unflatten(spec, [_outer(x, keep) if isinstance(x, Tensor) else x for x in leaves])
 
 
@@ -331,9 +375,12 @@ def grad_and_value(
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         call_args, wrt, rebuild, nested, level = _prepare(args, argnums, "grad")
+        size_now = _batched_size("grad")
         with enable_grad():
             result = func(*call_args, **kwargs)
         out, aux = _split_aux(result, has_aux, "grad")
+        if size_now is not None:
+            return _batched_grad(out, aux, wrt, rebuild, nested, level, has_aux)
         # torch raises RuntimeError for both (a TypeError too, as before)
         if not isinstance(out, Tensor):
             raise ArgumentTypeRuntimeError(
@@ -352,6 +399,46 @@ def grad_and_value(
         return (found, (value, aux)) if has_aux else (found, value)
 
     return wrapper
+
+
+def _batched_grad(out: Any, aux: Any, wrt: Sequence[Any], rebuild: Any, nested: bool, level: int, has_aux: bool) -> Any:
+    """grad_and_value's result inside a batched vmap call: every element's gradient, in one backward
+    walk of the batch (the elements' values are independent, so the gradient of their sum at each
+    element's own argument is that element's gradient)."""
+    from ._vmap import BatchedTensor, NoRule
+
+    if not isinstance(out, Tensor) or out.numel() != 1:
+        raise NoRule("vmap: grad of a non-scalar output (the loop raises torch's error)")
+    value = out.value if isinstance(out, BatchedTensor) else out
+    aux = _aux_shown(aux, nested, level) if has_aux else aux
+    nested = _connected(nested, [value], level)
+    phys = _unbatched(wrt)
+    if nested or not value.requires_grad:
+        grads = _backward([value], phys, [np.ones_like(value.array)], nested)  # host: follows value's namespace
+    else:
+        grads = _private_walk(value, phys)
+    found = rebuild([BatchedTensor(_outer(g, nested)) for g in grads])
+    shown = BatchedTensor(_outer(value, nested)) if isinstance(out, BatchedTensor) else _outer(value, nested)
+    return (found, (shown, aux)) if has_aux else (found, shown)
+
+
+def _private_walk(value: Any, wrt: Sequence[Any]) -> list[Any]:
+    """``_backward([value], wrt, [ones])`` for a graph made inside this call and dropped after it (nothing
+    outside can reach it): the gradients the walk made are handed out as they are, where
+    ``autograd.grad`` copies each (per-sample gradients of a layer are batch x its size)."""
+    captured = autograd._run_backward(
+        [value], [np.ones_like(value.array)], True, False, capture=list(wrt), grad_call=True
+    )  # host: follows value's namespace
+    grads = []
+    for t in wrt:
+        g = captured.get(id(t))
+        if g is None:
+            grads.append(_zeros_like(t))
+        elif type(g) is np.ndarray and g.base is None and g.flags.writeable and g.dtype == t.array.dtype:
+            grads.append(wrap_array(g))  # made by the walk for this gradient alone
+        else:  # a view, another dtype, another kind of array: its own copy, as autograd.grad's
+            grads.append(wrap_array(g.astype(t.array.dtype)) if hasattr(g, "astype") else wrap_array(g.dense()))
+    return grads
 
 
 def grad(func: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
@@ -537,6 +624,110 @@ def _jacobian_blocks(out: Any, wrt: Sequence[Any], nested: bool) -> list[Any]:
     return blocks
 
 
+def _batched_jacobian(func: Any, args: Any, kwargs: Any, argnums: Any, has_aux: bool, fn: str) -> Any:
+    """jacrev/jacfwd inside a batched vmap call (see ``_batched_jacobian_blocks``). A Jacobian that must
+    stay differentiable (the function reaches parameters requiring grad, or an outer transform's
+    argument) is one walk too: ``func`` runs again on every element repeated once per output element
+    (a batch of B * rows), and one backward pass with the identity's rows as the cotangents records
+    every row's derivative at once, as torch's vmap over the vector-Jacobian product does."""
+    from ._vmap import BatchedTensor
+
+    outs, out_spec, wrt, rebuild, nested, aux = _traced_outputs(func, args, kwargs, argnums, has_aux, fn)
+    counts = [int(np.prod(tuple(o.shape), dtype=np.int64)) for o in outs]
+    total = sum(counts)
+    replicable = all(isinstance(o, BatchedTensor) and o.value.requires_grad for o in outs)
+    if nested and total > 1 and replicable and all(o.value.dtype.kind == "f" for o in outs):
+        blocks = _replicated_blocks(func, args, kwargs, argnums, fn, outs, counts)
+    else:
+        blocks = [_batched_jacobian_blocks(o, wrt, nested) for o in outs]
+    jac = _unflatten(out_spec, [rebuild(b) for b in blocks])
+    return (jac, aux) if has_aux else jac
+
+
+def _replicated_blocks(
+    func: Any, args: Any, kwargs: Any, argnums: Any, fn: str, outs: Sequence[Any], counts: list[int]
+) -> list[list[Any]]:
+    """Each output's Jacobian blocks, recorded, from one run of ``func`` on the batch repeated
+    ``sum(counts)`` times and one backward pass (see ``_batched_jacobian``)."""
+    from ._vmap import BatchedTensor, NoRule, batch_size_now, installed
+
+    size = batch_size_now()
+    assert size is not None
+    total = sum(counts)
+    leaves, spec = _flatten(args)
+    repeated = []
+    for leaf in leaves:
+        if isinstance(leaf, BatchedTensor):
+            v = leaf.value
+            shape = tuple(v.shape[1:])
+            leaf = BatchedTensor(v.unsqueeze(1).expand(size, total, *shape).reshape(size * total, *shape))
+        repeated.append(leaf)
+    with installed(size * total):
+        outs2, _, wrt2, _, _, _ = _traced_outputs(func, _unflatten(spec, repeated), kwargs, argnums, False, fn)
+    if len(outs2) != len(outs) or not all(isinstance(o, BatchedTensor) for o in outs2):
+        raise NoRule("vmap: the function's outputs changed when run again")
+    values = [o.value for o in outs2]
+    cotangents = []
+    offset = 0
+    for o, n in zip(values, counts):
+        rows = np.zeros((size, total, n), dtype=o.array.dtype)  # host: a selector, moved below
+        rows[:, offset : offset + n, :] = np.eye(n, dtype=o.array.dtype)
+        cotangents.append(wrap_array(backend.namespace_of(o.array).asarray(rows.reshape(o.shape))))
+        offset += n
+    grads = _backward(values, _unbatched(wrt2), cotangents, True)
+    blocks = []
+    offset = 0
+    for o, n in zip(outs, counts):
+        row = []
+        for g, x in zip(grads, wrt2):
+            shape = tuple(x.shape)
+            part = g.reshape(size, total, *shape)[:, offset : offset + n]
+            row.append(BatchedTensor(part.reshape(size, *tuple(o.shape), *shape)))
+        blocks.append(row)
+        offset += n
+    return blocks
+
+
+def _batched_jacobian_blocks(out: Any, wrt: Sequence[Any], nested: bool) -> list[Any]:
+    """``_jacobian_blocks`` inside a batched vmap call: each element's Jacobian of ``out`` with respect
+    to each of ``wrt`` (BatchedTensors, blocks of an element's shape ``out.shape + x.shape``). The
+    identity's rows go through the batch's graph as cotangents, each row the same for every element:
+    in one walk where the graph's ops have batched rules, else one walk per row."""
+    from ._vmap import BatchedTensor
+
+    value = out.value if isinstance(out, BatchedTensor) else out
+    phys = _unbatched(wrt)
+    size = int(phys[0].shape[0])
+    out_shape = tuple(out.shape)
+    n = int(np.prod(out_shape, dtype=np.int64))
+    if not isinstance(out, BatchedTensor) or n == 0 or not value.requires_grad:
+        # an output that does not depend on the (batched) arguments: zeros
+        return [
+            BatchedTensor(_zeros_like_shaped(x, (size, *out_shape, *tuple(x.shape[1:])))) for x in phys
+        ]  # fmt: skip
+    xp = backend.namespace_of(value.array)
+    eye = xp.eye(n, dtype=value.array.dtype).reshape((n, 1, *out_shape))
+    if not nested:
+        rows = xp.ascontiguousarray(xp.broadcast_to(eye, (n, size, *out_shape)))
+        found = autograd.batched_cotangent_grads(value, rows, phys)
+        if found is not None:
+            return [
+                BatchedTensor(wrap_array(xp.moveaxis(g, 0, 1).reshape((size, *out_shape, *tuple(x.shape[1:])))))
+                for g, x in zip(found, phys)
+            ]
+    columns = [
+        _backward(
+            [value], phys, [wrap_array(xp.ascontiguousarray(xp.broadcast_to(eye[k], (size, *out_shape))))], nested
+        )
+        for k in range(n)
+    ]
+    blocks = []
+    for i, x in enumerate(phys):
+        block = stack([c[i] for c in columns], dim=1).reshape((size, *out_shape, *tuple(x.shape[1:])))
+        blocks.append(BatchedTensor(_outer(block, nested)))
+    return blocks
+
+
 def _forward_blocks(outs: Sequence[Any], wrt: Sequence[Any], nested: bool) -> list[list[Any]] | None:
     """d out / d x for each output of ``outs`` and each x of ``wrt`` (``[out][x]``, shaped ``out.shape +
     x.shape``) a column at a time, as forward mode does: one backward pass with ``create_graph`` gives
@@ -645,6 +836,8 @@ def jacrev(
 
     @functools.wraps(func)
     def jac_fn(*args: Any, **kwargs: Any) -> Any:
+        if _batched_size("jacrev") is not None:
+            return _batched_jacobian(func, args, kwargs, argnums, has_aux, "jacrev")
         outs, out_spec, wrt, rebuild, nested, aux = _traced_outputs(func, args, kwargs, argnums, has_aux, "jacrev")
         jac = _unflatten(out_spec, [rebuild(_jacobian_blocks(o, wrt, nested)) for o in outs])
         return (jac, aux) if has_aux else jac
@@ -692,6 +885,8 @@ def jacfwd(
 
     @functools.wraps(func)
     def jac_fn(*args: Any, **kwargs: Any) -> Any:
+        if _batched_size("jacfwd") is not None:  # the same numbers in reverse mode, a batch at a time
+            return _batched_jacobian(func, args, kwargs, argnums, has_aux, "jacfwd")
         outs, out_spec, wrt, rebuild, nested, aux = _traced_outputs(func, args, kwargs, argnums, has_aux, "jacfwd")
         blocks = None if _reverse_is_cheaper(outs, wrt) else _forward_blocks(outs, wrt, nested)
         if blocks is None:
@@ -888,21 +1083,31 @@ def vmap(
     """``torch.func.vmap`` (``torch.vmap``): the function mapping ``func`` over a batch dimension of its
     arguments, with PyTorch's semantics.
 
-    It is a loop, not a vectorizing transform: ``func`` runs once per batch element, on the
-    arguments sliced at that element along their ``in_dims``, and the results are stacked along
-    ``out_dims``. So anything ``func`` can do on one element works (including ``.item()`` and
-    data-dependent control flow, which PyTorch's vmap refuses), gradients flow through the slices and
-    the stack (a vmapped function can sit inside a loss that is backpropagated, and ``vmap(grad(f))``
-    gives per-sample gradients), and it costs a Python call per element: use it for clarity, not
-    speed. An empty batch runs ``func`` once on zeros of an element's shape to learn the output shapes.
+    As torch's, ``func`` runs once, on the whole batch: each batched argument is a BatchedTensor that
+    looks like one element (its shape, ``ndim``, indexing and dims are an element's) and carries the
+    batch, and each op applies a batching rule (``_vmap.py``): pointwise ops, matmul/linear/addmm,
+    conv2d and pooling, reductions, softmax, shape ops, indexing, cat/stack/where, the cross-entropy,
+    NLL and MSE losses, ``nn.Linear``/``nn.Conv2d``, and the :func:`grad`, :func:`grad_and_value`,
+    :func:`jacrev`, :func:`jacfwd` and :func:`hessian` transforms inside (per-sample gradients,
+    ensembles of stacked models, batched Jacobians). Gradients flow through the batched call.
+
+    A function that uses an op without a rule, or that needs one element's values (``.item()``,
+    data-dependent control flow, a custom ``autograd.Function``, an in-place write), runs once per
+    element instead, on the arguments sliced along their ``in_dims``, with the results stacked along
+    ``out_dims``: the same results (torch's vmap refuses some of these; here they work), one Python
+    call per element, and the work the function did before that op (its Python side effects
+    included) is done twice. A vmapped function that fell back once loops at once after that.
+    An empty batch runs ``func`` once on zeros of an element's shape to learn the output shapes.
 
     ``in_dims``: an int (every argument's batch dim), or a tuple with one entry per positional argument,
-    each an int, None (not batched: passed whole to every call) or a nested structure matching that
-    argument's pytree. Keyword arguments are never batched. ``out_dims``: an int, or a structure
-    matching the output pytree (tuples, lists, dicts); None returns an unbatched output as it is (an
-    output that differs across elements is then an error). ``randomness``: 'error' raises if ``func``
-    draws from the global generator (detected by its state changing), 'different' gives every element
-    its own draws, 'same' gives every element the same draws. ``chunk_size`` is accepted.
+    each an int, None (not batched: passed whole) or a nested structure matching that argument's
+    pytree. Keyword arguments are never batched. ``out_dims``: an int, or a structure matching the
+    output pytree (tuples, lists, dicts); None returns an unbatched output as it is (an output that
+    differs across elements is then an error); an unbatched output with an int out_dim is repeated
+    along the batch. ``randomness``: 'error' raises if ``func`` draws from the global generator
+    (detected by its state changing), 'same' gives every element the same draws, 'different' gives
+    every element its own (such a function runs once per element). ``chunk_size``: the batch is run
+    that many elements at a time (bounding memory, as torch's).
 
     Example:
         >>> import downslope as ds
@@ -918,45 +1123,205 @@ def vmap(
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ArgumentError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
 
+    # cleared when a batched call fell back to the loop: later calls loop at once (also for a new vmap
+    # of the same function code, as a vmap made inline in a training loop is)
+    batching = [_code_of(func) not in _LOOPING_CODES]
+
     @functools.wraps(func)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         leaves, spec, dims, size = _batch_size(func, in_dims, args)
-        empty = size == 0
-        slices: list[Any] = []
-        for leaf, d in zip(leaves, dims):
-            if d is None:
-                slices.append(None)
-            elif empty:  # no element to run on: a stand-in element of zeros gives the output shapes
-                shape = tuple(leaf.shape[:d]) + tuple(leaf.shape[d + 1 :])
-                slices.append((wrap_array(np.zeros_like(leaf.array, shape=shape)),))  # host: follows leaf
-            elif leaf.requires_grad and is_grad_enabled():
-                slices.append(leaf.unbind(d))  # recorded: the pieces of one multi-output view, as torch's
-            else:  # a constant: each element indexed when its call comes (an int index: getitem's fast path)
-                slices.append(_Slices(leaf, d))
-        start = _rng_state()
-        # the unbatched tensors' version counters: an in-place write into one would repeat once per
-        # element in this loop (torch's batched call refuses it), so the first one is an error
-        unbatched = [
-            (k, leaf, leaf._version)
-            for k, (leaf, d) in enumerate(zip(leaves, dims))
-            if d is None and isinstance(leaf, Tensor)
-        ]
-        results = []
-        for i in range(max(size, 1)):
-            if randomness == "same" and i:
-                backend.rng().bit_generator.state = start
-            element = [leaf if s is None else s[i] for leaf, s in zip(leaves, slices)]
-            results.append(func(*_unflatten(spec, element), **kwargs))
-            if unbatched:
-                _check_unbatched_unwritten(func, unbatched)
-            if randomness == "error" and _rng_state() != start:
-                raise StateError(
-                    "vmap: called random operation while in randomness error mode. Please either use the 'same' "
-                    "or 'different' randomness flags on vmap or perform the randomness operation out of vmap"
-                )
-        return _combine(func, out_dims, results, empty)
+        if size and batching[0] and BATCHING:
+            from ._vmap import NoRule
+
+            start = _rng_state()
+            try:
+                return _batched_call(func, out_dims, randomness, chunk_size, leaves, spec, dims, size, kwargs)
+            except NoRule:
+                pass
+            except _VmapError:
+                raise
+            except Exception:  # noqa: BLE001 - a rule's mistake or the user's: the loop gives the answer
+                pass
+            from ._vmap import batch_size_now
+
+            if batch_size_now() is None:  # (inside another batched call, a plain call may still batch)
+                batching[0] = False
+                code = _code_of(func)
+                if code is not None and len(_LOOPING_CODES) < 1024:
+                    _LOOPING_CODES.add(code)
+            backend.rng().bit_generator.state = start  # the loop draws what a first call would have
+        return _looped(func, out_dims, randomness, leaves, spec, dims, size, kwargs)
 
     return wrapped
+
+
+# Whether vmap tries the batched call first (tests turn it off to compare with the loop).
+BATCHING = True
+# The code of functions whose batched call fell back to the loop (bounded: a speed hint, not a result).
+_LOOPING_CODES: set[Any] = set()
+
+
+def _code_of(func: Any) -> Any:
+    """The code objects of ``func`` and of the functions it wraps (``grad(f)`` is its wrapper's and f's)."""
+    codes = []
+    for _ in range(8):
+        inner = getattr(func, "__func__", func)
+        code = getattr(inner, "__code__", None)
+        if code is None:
+            return None
+        codes.append(code)
+        func = getattr(inner, "__wrapped__", None)
+        if func is None:
+            return tuple(codes)
+    return None
+
+
+class _VmapError(StateError):
+    """An error the batched call raises as torch's vmap does (not a reason to loop)."""
+
+
+def _batched_call(
+    func: Any,
+    out_dims: Any,
+    randomness: str,
+    chunk_size: int | None,
+    leaves: list[Any],
+    spec: _Spec,
+    dims: list[int | None],
+    size: int,
+    kwargs: dict[str, Any],
+) -> Any:
+    """``func`` run once on BatchedTensors (see ``_vmap``); raises ``NoRule`` where it cannot be."""
+    from ._vmap import BatchedTensor, NoRule, installed
+
+    if getattr(func, "__func__", None) is getattr(autograd.Function.__dict__["apply"], "__func__", None):
+        raise NoRule("vmap: a custom autograd.Function's forward runs per element")  # (Function.apply itself)
+    if chunk_size is not None and chunk_size < size:
+        parts = []
+        for begin in range(0, size, chunk_size):
+            n = min(chunk_size, size - begin)
+            chunk = [leaf if d is None else leaf.narrow(d, begin, n) for leaf, d in zip(leaves, dims)]
+            parts.append(_batched_call(func, out_dims, randomness, None, chunk, spec, dims, n, kwargs))
+        return _joined_chunks(func, out_dims, parts)
+    element = []
+    for leaf, d in zip(leaves, dims):
+        if isinstance(leaf, BatchedTensor):
+            raise NoRule("vmap: nested batched calls (the outer one loops)")
+        element.append(leaf if d is None else BatchedTensor(leaf if d == 0 else leaf.movedim(d, 0)))
+    unbatched = [
+        (k, leaf, leaf._version) for k, (leaf, d) in enumerate(zip(leaves, dims)) if d is None and isinstance(leaf, Tensor)
+    ]  # fmt: skip
+    start = _rng_state()
+    with installed(size):
+        result = func(*_unflatten(spec, element), **kwargs)
+    if _rng_state() != start:
+        if randomness == "error":
+            raise _VmapError(_RANDOM_ERROR)
+        if randomness == "different":  # one draw for the whole batch would be the same for every element
+            raise NoRule("vmap: randomness='different' with a draw (each element draws in the loop)")
+    if unbatched:
+        _check_unbatched_unwritten(func, unbatched)
+    return _batched_results(func, out_dims, result, size)
+
+
+_RANDOM_ERROR = (
+    "vmap: called random operation while in randomness error mode. Please either use the 'same' "
+    "or 'different' randomness flags on vmap or perform the randomness operation out of vmap"
+)
+
+
+def _out_dim_leaves(func: Any, out_dims: Any, result: Any) -> tuple[list[Any], _Spec, list[Any]]:
+    from ._vmap import NoRule
+
+    leaves, spec = _flatten(result)
+    dims_tree = out_dims
+    if isinstance(out_dims, tuple) and len(out_dims) == 1 and spec is None:
+        dims_tree = out_dims[0]
+    dims = _broadcast_prefix(dims_tree, result)
+    if dims is None:
+        raise NoRule("vmap: out_dims do not fit (the loop raises torch's error)")
+    return leaves, spec, dims
+
+
+def _batched_results(func: Any, out_dims: Any, result: Any, size: int) -> Any:
+    """The batched call's results with the batch dim at ``out_dims``, as the loop's stacks."""
+    from ._vmap import BatchedTensor, NoRule
+
+    leaves, spec, dims = _out_dim_leaves(func, out_dims, result)
+    combined = []
+    for leaf, d in zip(leaves, dims):
+        if d is None:
+            if isinstance(leaf, BatchedTensor):
+                raise NoRule("vmap: a batched output with out_dim None (the loop decides)")
+            combined.append(leaf)
+            continue
+        if isinstance(d, bool) or not isinstance(d, int) or not isinstance(leaf, Tensor):
+            raise NoRule("vmap: an output that is not a tensor (the loop raises torch's error)")
+        ndim = leaf.ndim
+        if not -(ndim + 1) <= d <= ndim:
+            raise NoRule("vmap: out_dim out of range (the loop raises torch's error)")
+        d %= ndim + 1
+        if isinstance(leaf, BatchedTensor):
+            combined.append(leaf.value if d == 0 else leaf.value.movedim(0, d))
+        else:  # the same for every element: repeated along the batch, as the loop's stack
+            combined.append(stack([leaf] * size, dim=d))
+    return _unflatten(spec, combined)
+
+
+def _joined_chunks(func: Any, out_dims: Any, parts: list[Any]) -> Any:
+    from .ops.shape import cat
+
+    leaves, spec, dims = _out_dim_leaves(func, out_dims, parts[0])
+    flat = [_flatten(p)[0] for p in parts]
+    joined = []
+    for j, d in enumerate(dims):
+        pieces = [f[j] for f in flat]
+        joined.append(pieces[0] if d is None else cat(pieces, dim=d))
+    return _unflatten(spec, joined)
+
+
+def _looped(
+    func: Any,
+    out_dims: Any,
+    randomness: str,
+    leaves: list[Any],
+    spec: _Spec,
+    dims: list[int | None],
+    size: int,
+    kwargs: dict[str, Any],
+) -> Any:
+    """``func`` run once per batch element, the results stacked (every function can run this way)."""
+    empty = size == 0
+    slices: list[Any] = []
+    for leaf, d in zip(leaves, dims):
+        if d is None:
+            slices.append(None)
+        elif empty:  # no element to run on: a stand-in element of zeros gives the output shapes
+            shape = tuple(leaf.shape[:d]) + tuple(leaf.shape[d + 1 :])
+            slices.append((wrap_array(np.zeros_like(leaf.array, shape=shape)),))  # host: follows leaf
+        elif leaf.requires_grad and is_grad_enabled():
+            slices.append(leaf.unbind(d))  # recorded: the pieces of one multi-output view, as torch's
+        else:  # a constant: each element indexed when its call comes (an int index: getitem's fast path)
+            slices.append(_Slices(leaf, d))
+    start = _rng_state()
+    # the unbatched tensors' version counters: an in-place write into one would repeat once per
+    # element in this loop (torch's batched call refuses it), so the first one is an error
+    unbatched = [
+        (k, leaf, leaf._version)
+        for k, (leaf, d) in enumerate(zip(leaves, dims))
+        if d is None and isinstance(leaf, Tensor)
+    ]
+    results = []
+    for i in range(max(size, 1)):
+        if randomness == "same" and i:
+            backend.rng().bit_generator.state = start
+        element = [leaf if s is None else s[i] for leaf, s in zip(leaves, slices)]
+        results.append(func(*_unflatten(spec, element), **kwargs))
+        if unbatched:
+            _check_unbatched_unwritten(func, unbatched)
+        if randomness == "error" and _rng_state() != start:
+            raise StateError(_RANDOM_ERROR)
+    return _combine(func, out_dims, results, empty)
 
 
 # --- modules ------------------------------------------------------------------------------------

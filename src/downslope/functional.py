@@ -15,6 +15,7 @@ import numpy as np
 from . import gemm, ops
 from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from .graph import no_grad
 from .ops import distances as _distance
 from .ops.arithmetic import _TOP_LEVEL, _addc_half, _addc_value
 from .ops.operands import _kept_shape
@@ -333,7 +334,18 @@ def reciprocal(x: Any) -> Tensor:
     """1 / x (float; complex stays complex)."""
     if isinstance(x, Tensor) and x.array.dtype.kind == "c":
         return ops.div(1.0, x)
-    return ops.div(1.0, ops._lift_float(x))
+    x = ops._lift_float(x)
+    with no_grad():
+        out = ops.div(1.0, x).array
+    return record_op(out, (x,), _reciprocal_vjp)
+
+
+def _reciprocal_vjp(g, y, args, saved, needs, xp):
+    # d(1/x)/dx = -1/x^2 = -y^2: from the output, as torch saves it (a write into x after is no matter)
+    return (-(g * y * y),)
+
+
+_reciprocal_vjp.reads_inputs = False  # type: ignore[attr-defined]
 
 
 def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> Tensor:
@@ -352,7 +364,7 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
     a, b = ops._lift_float(x1), ops._lift_float(x2)
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
         raise ShapeError(
-            f"cdist: expected x1 (..., P, M) and x2 (..., R, M) with the same M, got shapes {a.shape} and {b.shape}"
+            f"cdist: expected x1 (..., P, M) and x2 (..., R, M) with the same M, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
         )
     if a.array.dtype != b.array.dtype:  # torch refuses to promote here, as for its products
         raise DTypeError(

@@ -539,7 +539,7 @@ def _step_plan(a: Any, b: Any, out: Any) -> tuple[Any, ...] | None:
     n = b2.shape[1]
     if b2.shape[0] != k or c2.shape != (m, n):
         raise ArgumentError(
-            f"gemm.stepper: expected a step's product (m, k) @ (k, n) -> (m, n), got {a2.shape} @ {b2.shape} -> {c2.shape}"
+            f"gemm.stepper: expected a step's product (m, k) @ (k, n) -> (m, n), got {tuple(a2.shape)} @ {tuple(b2.shape)} -> {tuple(c2.shape)}"
         )
     if m * n * k < STEP_MIN_MULTIPLY_ADDS or _off or not _load():
         return None

@@ -50,7 +50,7 @@ class GradcheckReport:
         lines = [f"gradcheck {'passed' if self.passed else 'FAILED'}"]
         for r in self.inputs:
             lines.append(
-                f"  input {r.index} shape {r.shape}: max abs error {r.max_abs_error:.3e}, "
+                f"  input {r.index} shape {tuple(r.shape)}: max abs error {r.max_abs_error:.3e}, "
                 f"max rel error {r.max_rel_error:.3e}" + (f" at {r.worst_element}" if r.worst_element else "")
             )
         return "\n".join(lines)

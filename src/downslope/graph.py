@@ -60,12 +60,28 @@ class _GradMode(threading.local):
     def __init__(self) -> None:
         self.enabled = True
         self.inference = False  # inside inference_mode(True) (is_inference_mode_enabled)
+        # the grad mode is_grad_enabled reports inside inference_mode(True), where nothing records whatever it
+        # says (enable_grad and set_grad_enabled(True) set it there, as torch's do)
+        self.inference_grad = False
         # (pack, unpack) pairs of the active ``autograd.graph.saved_tensors_hooks`` contexts, innermost
         # last; record_op calls the innermost pack hook only while this is non-empty
         self.saved_hooks: list[tuple[Callable[[Any], Any], Callable[[Any], Any]]] = []
 
 
 _mode = _GradMode()
+# how many inference_mode(True) blocks are open, in all threads: the tensor constructors' cheap test, made
+# before the per-thread one (inference tensors are made only inside such a block)
+inference_active = [0]
+_inference_count_lock = threading.Lock()  # (+= on a list item is no atomic step between threads)
+
+
+def reads_inputs_when_recorded(i: int, needs: Any) -> bool:
+    """A rule's ``reads_inputs`` for rules that compute from values the forward kept (as torch saves a
+    result or a factorization) and read their inputs only under create_graph, where the gradient must be a
+    differentiable function of them: an in-place write into an input after the op stops backward there
+    only (backward runs with grad mode set to create_graph)."""
+    return _mode.enabled
+
 
 # Anomaly mode (autograd.set_detect_anomaly), process-wide as torch's: while on, backward checks every
 # gradient for NaN and record_op keeps each node's forward stack (the traceback its error shows)
@@ -149,10 +165,13 @@ class no_grad:
 
     def __enter__(self) -> None:
         self._prev = _mode.enabled
+        self._prev_inference_grad = _mode.inference_grad
         _mode.enabled = False
+        _mode.inference_grad = False
 
     def __exit__(self, *exc: object) -> None:
         _mode.enabled = self._prev
+        _mode.inference_grad = self._prev_inference_grad
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         return _decorated(fn, self.__class__)
@@ -180,13 +199,21 @@ class inference_mode(no_grad):
     def __enter__(self) -> None:
         self._prev = _mode.enabled
         self._prev_inference = _mode.inference
+        self._prev_inference_grad = _mode.inference_grad
         _mode.inference = self.mode
         if self.mode:
             _mode.enabled = False
+            _mode.inference_grad = False
+            with _inference_count_lock:
+                inference_active[0] += 1
 
     def __exit__(self, *exc: object) -> None:
         _mode.enabled = self._prev
         _mode.inference = self._prev_inference
+        _mode.inference_grad = self._prev_inference_grad
+        if self.mode:
+            with _inference_count_lock:
+                inference_active[0] -= 1
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         mode = self.mode
@@ -212,12 +239,15 @@ def is_inference_mode_enabled() -> bool:
 class enable_grad(no_grad):
     """Context manager that turns gradient recording back on (e.g. inside ``no_grad``). Inside
     ``inference_mode()`` it records nothing, as in PyTorch, where the results made there are
-    inference tensors that never require grad (``is_grad_enabled()`` stays False here, where torch's
-    says True)."""
+    inference tensors that never require grad; ``is_grad_enabled()`` says True there, as torch's."""
 
     def __enter__(self) -> None:
         self._prev = _mode.enabled
-        _mode.enabled = not _mode.inference
+        self._prev_inference_grad = _mode.inference_grad
+        if _mode.inference:
+            _mode.inference_grad = True
+        else:
+            _mode.enabled = True
 
 
 class set_grad_enabled:
@@ -235,23 +265,38 @@ class set_grad_enabled:
 
     def __init__(self, enabled: bool) -> None:
         self._prev = _mode.enabled
+        self._prev_inference_grad = _mode.inference_grad
         self.enabled = bool(enabled)  # host: a Python flag
-        _mode.enabled = self.enabled
+        if _mode.inference:  # inside inference_mode(): the mode reported, nothing recorded (as torch)
+            _mode.inference_grad = self.enabled
+        else:
+            _mode.enabled = self.enabled
 
     def __enter__(self) -> None:
         pass  # already switched in __init__
 
     def __exit__(self, *exc: object) -> None:
         _mode.enabled = self._prev
+        _mode.inference_grad = self._prev_inference_grad
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        _mode.enabled = self._prev  # used as a decorator: undo the switch made at construction
+        # used as a decorator: undo the switch made at construction
+        _mode.enabled = self._prev
+        _mode.inference_grad = self._prev_inference_grad
         enabled = self.enabled
         return _decorated(fn, lambda: set_grad_enabled(enabled))
 
 
 def is_grad_enabled() -> bool:
+    """Whether ops record now (what the library's own code asks). ``torch.is_grad_enabled`` is
+    :func:`grad_mode_enabled`, which differs inside ``inference_mode()`` only."""
     return _mode.enabled
+
+
+def grad_mode_enabled() -> bool:
+    """``torch.is_grad_enabled``: whether the grad mode is on; inside ``inference_mode()``, where nothing
+    records, what ``enable_grad`` or ``set_grad_enabled`` set there (False unless one did), as torch's."""
+    return _mode.inference_grad if _mode.inference else _mode.enabled
 
 
 # ---------------------------------------------------------------------- rule namespaces

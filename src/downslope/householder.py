@@ -45,7 +45,9 @@ def _floating(x: Any, where: str, name: str) -> Tensor:
     """``x`` as a floating or complex Tensor with matrices in its last two dimensions."""
     t = x if isinstance(x, Tensor) and x.array.dtype.kind == "c" else ops._lift_float(x)
     if t.ndim < 2:
-        raise ShapeError(f"{where}: {name} must be a matrix or a stack of matrices (..., m, n), got shape {t.shape}")
+        raise ShapeError(
+            f"{where}: {name} must be a matrix or a stack of matrices (..., m, n), got shape {tuple(t.shape)}"
+        )
     return t
 
 
@@ -87,19 +89,19 @@ def _reflectors(a: Tensor, tau: Any, where: str) -> tuple[Tensor, Tensor]:
     diagonal) and ``tau`` (..., k) as a Tensor, after PyTorch's checks of their shapes and dtypes."""
     t = tau if isinstance(tau, Tensor) else ops._lift_float(tau)
     if t.ndim < 1:
-        raise ShapeError(f"{where}: tau must have at least one dimension, got shape {t.shape}")
+        raise ShapeError(f"{where}: tau must have at least one dimension, got shape {tuple(t.shape)}")
     if t.array.dtype != a.array.dtype:
         raise DTypeError(f"{where}: tau must have the dtype of input ({a.dtype}), got {t.dtype}")
     if tuple(t.shape[:-1]) != tuple(a.shape[:-2]):
         raise ShapeError(
             f"{where}: tau's batch dimensions must be input's: expected tau of shape "
-            f"{(*a.shape[:-2], t.shape[-1])}, got {t.shape} (input {a.shape})"
+            f"{(*a.shape[:-2], t.shape[-1])}, got {tuple(t.shape)} (input {tuple(a.shape)})"
         )
     m, n = a.shape[-2:]
     k = t.shape[-1]
     if k > n or k > m:
         raise ShapeError(
-            f"{where}: tau has {k} coefficients but input ({a.shape}) holds at most {min(m, n)} Householder vectors"
+            f"{where}: tau has {k} coefficients but input ({tuple(a.shape)}) holds at most {min(m, n)} Householder vectors"
         )
     ns = namespace_of(a.array)
     v = ops.tril(a[..., :, :k], -1) + wrap_array(ns.eye(m, k, dtype=a.array.dtype))
@@ -143,7 +145,9 @@ def householder_product(A: Any, tau: Any) -> Tensor:
     a = _floating(A, where, "input")
     m, n = a.shape[-2:]
     if m < n:
-        raise ShapeError(f"{where}: input must have at least as many rows as columns (m >= n), got shape {a.shape}")
+        raise ShapeError(
+            f"{where}: input must have at least as many rows as columns (m >= n), got shape {tuple(a.shape)}"
+        )
     v, t = _reflectors(a, tau, where)
     ns = namespace_of(a.array)
     q: Tensor = wrap_array(ns.broadcast_to(ns.eye(m, n, dtype=a.array.dtype), a.shape).copy())
@@ -179,13 +183,13 @@ def ormqr(input: Any, input2: Any, input3: Any, left: bool = True, transpose: bo
         raise DTypeError(f"{where}: input3 must have the dtype of input ({a.dtype}), got {c.dtype}")
     if tuple(c.shape[:-2]) != tuple(a.shape[:-2]):
         raise ShapeError(
-            f"{where}: input3's batch dimensions must be input's: got input {a.shape} and input3 {c.shape}"
+            f"{where}: input3's batch dimensions must be input's: got input {tuple(a.shape)} and input3 {tuple(c.shape)}"
         )
     side = c.shape[-2] if left else c.shape[-1]
     if side != mn:
         raise ShapeError(
             f"{where}: with left={left}, input3's {'rows' if left else 'columns'} must number input's rows "
-            f"({mn}), got input3 of shape {c.shape}"
+            f"({mn}), got input3 of shape {tuple(c.shape)}"
         )
     v, t = _reflectors(a, input2, where)
     k = t.shape[-1]

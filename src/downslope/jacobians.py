@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from . import autograd
+from . import autograd, backend
 from .errors import ArgumentError, DTypeError, InvalidValueError, ShapeError, StateError
 from .graph import enable_grad
 from .ops.shape import stack
@@ -179,8 +179,11 @@ def jacobian(
     """The Jacobian of ``func`` at ``inputs``: ``output.shape + input.shape`` per (output, input) pair,
     nested as PyTorch nests it (a tuple per output of a tuple per input, where either was a tuple).
 
-    One backward pass per output element; ``vectorize`` and ``strategy`` are accepted (the result is
-    the same; PyTorch's forward-mode strategy is computed in reverse mode here).
+    One backward pass per output element, or with ``vectorize=True`` (as PyTorch's, which vmaps the
+    backward pass) one walk of the graph carrying the identity's rows as a batch of cotangents where
+    every op on the way has a batched rule (without ``create_graph`` or ``strict``; else one pass per
+    element). ``strategy`` is accepted (the result is the same; PyTorch's forward-mode strategy is
+    computed in reverse mode here).
 
     Example:
         >>> import downslope as ds
@@ -189,7 +192,6 @@ def jacobian(
     """
     if strategy not in ("reverse-mode", "forward-mode"):
         raise ArgumentError(f"jacobian: strategy must be 'reverse-mode' or 'forward-mode', got {strategy!r}")
-    del vectorize
     in_tuple, xs = _as_tuple(inputs, "inputs", "jacobian")
     xs = _prepare(xs, create_graph)
     out_tuple, outs = _call(func, xs, "jacobian")
@@ -200,6 +202,15 @@ def jacobian(
                 f"jacobian: grad can be implicitly created only for real outputs, but func returned {out.dtype} "
                 "(torch refuses a complex output too); return its real and imaginary parts (torch.view_as_real)"
             )
+        if vectorize and not create_graph and not strict and out.array.size and out.requires_grad:
+            n = out.array.size
+            eye = backend.namespace_of(out.array).eye(n, dtype=out.array.dtype).reshape((n, *out.shape))
+            found = autograd.batched_cotangent_grads(out, eye, list(xs))
+            if found is not None:
+                blocks.append(
+                    tuple(wrap_array(g.reshape(tuple(out.shape) + tuple(x.shape))) for g, x in zip(found, xs))
+                )
+                continue
         rows: list[tuple[Tensor, ...]] = []
         for k in range(out.array.size):
             one_hot = np.zeros(out.array.size, dtype=out.array.dtype)  # host: a selector, moved below
@@ -241,7 +252,9 @@ def hessian(
             raise ShapeError(f"hessian: func must return a single one-element tensor, got shape {tuple(outs[0].shape)}")
         return _grads(outs, args, (wrap_array(np.ones_like(outs[0].array)),), True, strict, "hessian")  # host: follows
 
-    result = jacobian(gradient, xs, create_graph=create_graph, strict=strict, strategy=outer_jacobian_strategy)
+    result = jacobian(
+        gradient, xs, create_graph=create_graph, strict=strict, vectorize=vectorize, strategy=outer_jacobian_strategy
+    )
     if in_tuple:
         return result
     return result[0][0]

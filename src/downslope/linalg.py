@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -43,7 +44,7 @@ from . import backend, ops
 from . import devices as _devices
 from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, StateError
-from .graph import no_grad
+from .graph import is_grad_enabled, no_grad, reads_inputs_when_recorded
 from .ops import complex as _complex
 from .tensor import Tensor, record_op, wrap_array
 
@@ -64,9 +65,11 @@ def _matrix(a: Any, where: str, square: bool = True, complex_ok: bool = False) -
     # complex_ok: the op holds for complex matrices (the others refuse them, naming themselves)
     t = a if complex_ok and isinstance(a, Tensor) and a.array.dtype.kind == "c" else ops._lift_float(a)
     if t.ndim < 2:
-        raise ShapeError(f"linalg.{where}: expected a matrix or a stack of matrices (..., m, n), got shape {t.shape}")
+        raise ShapeError(
+            f"linalg.{where}: expected a matrix or a stack of matrices (..., m, n), got shape {tuple(t.shape)}"
+        )
     if square and t.shape[-1] != t.shape[-2]:
-        raise ShapeError(f"linalg.{where}: expected square matrices (..., n, n), got shape {t.shape}")
+        raise ShapeError(f"linalg.{where}: expected square matrices (..., n, n), got shape {tuple(t.shape)}")
     return t
 
 
@@ -79,7 +82,7 @@ def _call(where: str, fn: Any, *arrays: Any) -> Any:
     try:
         return fn(*arrays)
     except np.linalg.LinAlgError as exc:
-        raise LinAlgError(f"linalg.{where}: {exc} (input shape {arrays[0].shape})") from None
+        raise LinAlgError(f"linalg.{where}: {exc} (input shape {tuple(arrays[0].shape)})") from None
 
 
 def _t(x: Any) -> Any:
@@ -299,11 +302,16 @@ def _solve(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = "", vecto
     # would be read by NumPy 1 as a stack of vectors, and A (2, 1, n, n) with B (3, n, k) gives (2, 3, n, k);
     # the recorded broadcasts sum each gradient back to its operand's own batch
     batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))  # host: shapes are tuples
+    # the rule solves with A as it is now (torch saves its LU factors): a copy, taken before A's batch
+    # broadcast (a write into A or B after the solve does not stop backward, as in torch)
+    kept = a.array.copy() if is_grad_enabled() and (a.requires_grad or b.requires_grad) else None
     if tuple(a.shape[:-2]) != batch:
         a = ops.broadcast_to(a, batch + tuple(a.shape[-2:]))
+        if kept is not None:
+            kept = namespace_of(kept).broadcast_to(kept, a.shape)
     if tuple(b.shape[:-2]) != batch:
         b = ops.broadcast_to(b, batch + tuple(b.shape[-2:]))
-    x = record_op(_call(where, namespace_of(a.array).linalg.solve, a.array, b.array), (a, b), _solve_vjp)
+    x = record_op(_call(where, namespace_of(a.array).linalg.solve, a.array, b.array), (a, b), _solve_vjp, kept)
     return ops.squeeze(x, -1) if vector else x
 
 
@@ -327,11 +335,14 @@ def _solve_shapes(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = ""
 
 
 def _solve_vjp(g, y, args, saved, needs, xp):
-    a = args[0]
+    a = args[0] if xp.differentiable or saved is None else saved  # (under create_graph: A, recorded)
     g_b = solve(_h(a), g) if xp.differentiable else namespace_of(a).linalg.solve(_h(a), g)  # A^-T g (complex: A^-H g)
     g_a = -(g_b @ _h(y)) if needs[0] else None
     g_a = xp.sum_to(_real_like(g_a, a), a.shape) if g_a is not None else None
     return (g_a, xp.sum_to(_real_like(g_b, args[1]), args[1].shape))
+
+
+_solve_vjp.reads_inputs = reads_inputs_when_recorded  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------- factorizations of symmetric matrices
@@ -476,6 +487,9 @@ def _svdvals_vjp(g, y, args, saved, needs, xp):
     return ((u * xp.expand_dims(g, -2)) @ vt,)
 
 
+_svdvals_vjp.reads_inputs = reads_inputs_when_recorded  # type: ignore[attr-defined]  # U and Vh are saved
+
+
 # ---------------------------------------------------------------------- factorizations of general matrices
 class SVDResult(NamedTuple):
     U: Tensor
@@ -506,11 +520,15 @@ def svd(A: Any, full_matrices: bool = True, *, driver: str | None = None) -> SVD
         )
     u, s, vh = _call("svd", namespace_of(a.array).linalg.svd, a.array, full_matrices)
     k = s.shape[-1]
-    u_k, vh_k = u[..., :k], vh[..., :k, :]
+    u_k, vh_k, s_k = u[..., :k], vh[..., :k, :], s
+    if is_grad_enabled() and a.requires_grad:
+        # the rules read the factors as computed: copies, which a write into an output after does not reach
+        # (each output's rule reads the others' factors, whose writes no version check of its own sees)
+        u_k, vh_k, s_k = u_k.copy(), vh_k.copy(), s.copy()
     return SVDResult(
-        record_op(u, (a,), _svd_vjp, ("U", u_k, s, vh_k, full_matrices)),
-        record_op(s, (a,), _svd_vjp, ("S", u_k, s, vh_k, full_matrices)),
-        record_op(vh, (a,), _svd_vjp, ("Vh", u_k, s, vh_k, full_matrices)),
+        record_op(u, (a,), _svd_vjp, ("U", u_k, s_k, vh_k, full_matrices)),
+        record_op(s, (a,), _svd_vjp, ("S", u_k, s_k, vh_k, full_matrices)),
+        record_op(vh, (a,), _svd_vjp, ("Vh", u_k, s_k, vh_k, full_matrices)),
     )
 
 
@@ -550,6 +568,9 @@ def _svd_vjp(g, y, args, saved, needs, xp):
         gv_sinv = _h(gv / ns.expand_dims(s, -2))
         return (u @ (core @ vh + gv_sinv - (gv_sinv @ v) @ vh),)
     return (u @ core @ vh,)
+
+
+_svd_vjp.reads_inputs = reads_inputs_when_recorded  # type: ignore[attr-defined]  # U, S and Vh are saved
 
 
 def _svd_grad_recorded(which: str, g: Tensor, a: Tensor, k: int, full: bool) -> Tensor:
@@ -609,8 +630,10 @@ def qr(A: Any, mode: str = "reduced") -> QRResult:
         return QRResult(wrap_array(ns.zeros((0,), dtype=a.array.dtype)), record_op(r, (a,), _qr_r_only_vjp))
     m, n = a.shape[-2:]
     refuse = "complete" if mode == "complete" and m > n else None
+    kq, kr = (q.copy(), r.copy()) if is_grad_enabled() and a.requires_grad else (q, r)  # (as svd's factors)
     return QRResult(
-        record_op(q, (a,), _qr_vjp, ("Q", q, r, refuse, mode)), record_op(r, (a,), _qr_vjp, ("R", q, r, refuse, mode))
+        record_op(q, (a,), _qr_vjp, ("Q", kq, kr, refuse, mode)),
+        record_op(r, (a,), _qr_vjp, ("R", kq, kr, refuse, mode)),
     )
 
 
@@ -636,11 +659,14 @@ def _qr_vjp(g, y, args, saved, needs, xp):
     m, n = q.shape[-2], r.shape[-1]
     if m >= n:
         return (_qr_square_or_tall_grad(gq, gr, q, r, ns),)
-    # wide: A = [X | Y] with X = Q R_X square and R_Y = Q^T Y
-    y_part = xp.data(args[0])[..., m:]
+    # wide: A = [X | Y] with X = Q R_X square and R_Y = Q^T Y, so Y = Q R_Y (from the factors, as torch's rule)
+    y_part = q @ r[..., m:]
     gr_x, gr_y = gr[..., :m], gr[..., m:]
     g_x = _qr_square_or_tall_grad(gq + y_part @ _h(gr_y), gr_x, q, r[..., :m], ns)
     return (ns.concatenate([g_x, q @ gr_y], axis=-1),)
+
+
+_qr_vjp.reads_inputs = reads_inputs_when_recorded  # type: ignore[attr-defined]  # Q and R are saved
 
 
 def _qr_square_or_tall_grad(gq: Any, gr: Any, q: Any, r: Any, ns: Any) -> Any:
@@ -694,8 +720,18 @@ def solve_triangular(A: Any, B: Any, *, upper: bool, left: bool = True, unitrian
     a = _matrix(A, "solve_triangular", complex_ok=True)
     b = _operand(B)
     if b.ndim < 2:
-        raise ShapeError(f"linalg.solve_triangular: expected B of shape (..., n, k), got shape {b.shape}")
+        raise ShapeError(f"linalg.solve_triangular: expected B of shape (..., n, k), got shape {tuple(b.shape)}")
+    zero_pivot = not unitriangular and bool(_devices.to_host((_diagonals(a) == 0).any()))  # host: picks the path
+    if a.shape[-1] and not zero_pivot:
+        # A as given: the solve reads only its triangle (and takes a unit diagonal as ones), and the
+        # rule keeps A's gradient there, as the masked copy of A the other path makes would
+        return _solve_tri(a, b, left, upper, "solve_triangular", unit=unitriangular, raw=True)
     return _solve_triangle(_triangle(a, upper, unitriangular), b, upper, left, unitriangular, "solve_triangular")
+
+
+def _diagonals(a: Tensor) -> Any:
+    """The diagonals of ``a``'s matrices, as an array in its namespace."""
+    return namespace_of(a.array).diagonal(a.array, axis1=-2, axis2=-1)
 
 
 def _solve_triangle(tri: Tensor, b: Tensor, upper: bool, left: bool, unit: bool, where: str) -> Tensor:
@@ -704,12 +740,117 @@ def _solve_triangle(tri: Tensor, b: Tensor, upper: bool, left: bool, unit: bool,
     ns = namespace_of(tri.array)
     diag = ns.diagonal(tri.array, axis1=-2, axis2=-1)
     if unit or tri.shape[-1] == 0 or not bool(_devices.to_host((diag == 0).any())):  # host: picks the path
-        return _solve(tri, b, left, where, vectors=False)
+        return _solve_tri(tri, b, left, upper, where)
     _solve_shapes(tri, b, left, where)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if not left:  # X A = B  <=>  A^T X^T = B^T, and the transpose flips the triangle
             return _t(_substitute(_t(tri), _t(b), lower=upper, unit=False))
         return _substitute(tri, b, lower=not upper, unit=False)
+
+
+_HOST_SCIPY_LINALG: list[Any] = []  # scipy.linalg, or None without SciPy: looked up on the first triangular solve
+_TRI_BLOCK = 64  # rows per block of the substitution without SciPy: matmuls on blocks, small solves on the diagonal
+_LAPACK_DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
+
+
+def _host_scipy_linalg() -> Any:
+    """scipy.linalg when it can be imported, else None. SciPy is optional (not a dependency) and slow
+    to import, so it is imported on the first triangular solve, not with downslope."""
+    if not _HOST_SCIPY_LINALG:
+        try:
+            import scipy.linalg as module
+        except ImportError:  # the blocked substitution serves
+            module = None
+        _HOST_SCIPY_LINALG.append(module)
+    return _HOST_SCIPY_LINALG[0]
+
+
+def _tri_values(t: Any, b: Any, lower: bool, unit: bool = False) -> Any:
+    """The ``X`` with ``T X = B`` for the lower (or upper) triangle of ``T`` (..., n, n), read alone (the
+    other triangle is ignored; with ``unit``, the diagonal too, taken as ones), whose diagonal has no
+    zero, ``B`` (..., n, k), batches broadcast: O(n^2 k) work where a general solve does O(n^3). On host
+    float arrays by LAPACK's trtrs through SciPy (as torch's trsm); else by blocked substitution in the
+    arrays' namespace: each block of rows subtracts the solved rows' part by one matmul (those blocks lie
+    inside the triangle) and solves its own small masked triangle."""
+    if (
+        type(t) is np.ndarray
+        and type(b) is np.ndarray
+        and t.dtype.type in _LAPACK_DTYPES
+        and b.dtype.type in _LAPACK_DTYPES
+    ):
+        sl = _host_scipy_linalg()
+        if sl is not None:
+            # SciPy raises on a singular (zero-diagonal) T, which the callers have ruled out
+            return sl.solve_triangular(t, b, lower=lower, unit_diagonal=unit, check_finite=False)
+    xp = namespace_of(t)
+    n = t.shape[-1]
+
+    def diagonal_block(s: int, e: int) -> Any:
+        block = t[..., s:e, s:e]
+        if unit:
+            eye = xp.eye(e - s, dtype=t.dtype)
+            return (xp.tril(block, -1) if lower else xp.triu(block, 1)) + eye
+        return xp.tril(block) if lower else xp.triu(block)
+
+    if n <= _TRI_BLOCK:
+        return xp.linalg.solve(diagonal_block(0, n), b)
+    starts = list(range(0, n, _TRI_BLOCK))
+    solved: list[Any] = []  # the solved blocks, in the order of the substitution
+    for s in starts if lower else starts[::-1]:
+        e = min(s + _TRI_BLOCK, n)
+        rhs = b[..., s:e, :]
+        if solved:
+            done = xp.concatenate(solved if lower else solved[::-1], axis=-2)
+            rhs = rhs - (t[..., s:e, :s] @ done if lower else t[..., s:e, e:] @ done)
+        solved.append(xp.linalg.solve(diagonal_block(s, e), rhs))
+    return xp.concatenate(solved if lower else solved[::-1], axis=-2)
+
+
+def _solve_tri(
+    tri: Tensor, b: Tensor, left: bool, upper: bool, where: str, unit: bool = False, raw: bool = False
+) -> Tensor:
+    """:func:`_solve` (matrix B) for a triangular ``tri`` with no zero on its diagonal, by triangular
+    solves forward and backward. ``raw``: ``tri`` is the caller's whole matrix, of which the solve
+    reads the triangle (``unit``: without the diagonal) and to which the gradient goes, masked to it;
+    else ``tri`` holds zeros outside its triangle already."""
+    if not left:  # X A = B  <=>  A^T X^T = B^T, and the transpose flips the triangle
+        return _t(_solve_tri(_t(tri), _t(b), True, not upper, where, unit, raw))
+    _solve_shapes(tri, b, True, where)
+    batch = np.broadcast_shapes(tuple(tri.shape[:-2]), tuple(b.shape[:-2]))  # host: shapes are tuples
+    # the rule solves with A as it is now, as _solve's
+    kept = tri.array.copy() if is_grad_enabled() and (tri.requires_grad or b.requires_grad) else None
+    if tuple(tri.shape[:-2]) != batch:
+        tri = ops.broadcast_to(tri, batch + tuple(tri.shape[-2:]))
+        if kept is not None:
+            kept = namespace_of(kept).broadcast_to(kept, tri.shape)
+    if tuple(b.shape[:-2]) != batch:
+        b = ops.broadcast_to(b, batch + tuple(b.shape[-2:]))
+    x = _call(where, lambda t, r: _tri_values(t, r, not upper, unit and raw), tri.array, b.array)
+    return record_op(x, (tri, b), _solve_tri_vjp, (kept, upper, unit and raw, raw))
+
+
+def _solve_tri_vjp(g, y, args, saved, needs, xp):
+    kept, upper, unit, raw = saved
+    a = args[0] if xp.differentiable or kept is None else kept  # (under create_graph: A, recorded)
+    # A^-H g: A^H is triangular too, in the other triangle
+    if xp.differentiable:
+        g_b = _solve_tri(_h(a), g, True, not upper, "solve_triangular", unit, raw)
+    else:
+        g_b = _tri_values(_h(a), g, upper, unit)
+    g_a = None
+    if needs[0]:
+        g_a = -(g_b @ _h(y))
+        if raw:  # the gradient of the triangle read (strictly, for a unit diagonal); the rest is unread
+            offset = (1 if upper else -1) if unit else 0
+            if isinstance(g_a, Tensor):
+                g_a = ops.triu(g_a, offset) if upper else ops.tril(g_a, offset)
+            else:
+                g_a = namespace_of(g_a).triu(g_a, offset) if upper else namespace_of(g_a).tril(g_a, offset)
+        g_a = xp.sum_to(_real_like(g_a, a), a.shape)
+    return (g_a, xp.sum_to(_real_like(g_b, args[1]), args[1].shape))
+
+
+_solve_tri_vjp.reads_inputs = reads_inputs_when_recorded  # type: ignore[attr-defined]
 
 
 def _triangle(a: Tensor, upper: bool, unit: bool) -> Tensor:
@@ -1011,7 +1152,7 @@ def lu_solve(LU: Any, pivots: Any, B: Any, *, left: bool = True, adjoint: bool =
         raise ShapeError(f"linalg.lu_solve: expected the LU of a square matrix, got shape {tuple(LU.shape)}")
     b = _operand(B)
     if b.ndim < 2:
-        raise ShapeError(f"linalg.lu_solve: expected B of shape (..., n, k), got shape {b.shape}")
+        raise ShapeError(f"linalg.lu_solve: expected B of shape (..., n, k), got shape {tuple(b.shape)}")
     try:
         np.broadcast_shapes(tuple(up.shape[:-2]), tuple(b.shape[:-2]))  # host: shapes are tuples
     except ValueError:
@@ -1296,7 +1437,7 @@ for _rule in (_eigvals_vjp, _eigvectors_vjp):
     _complex.register(_rule)  # complex outputs: the rules follow torch's convention as written
 
 # rules written with conjugate transposes (``_h``): they hold for complex values as they are
-for _rule in (_inv_vjp, _det_vjp, _solve_vjp, _cholesky_vjp, _eigenvectors_vjp, _svd_vjp, _qr_vjp):
+for _rule in (_inv_vjp, _det_vjp, _solve_vjp, _solve_tri_vjp, _cholesky_vjp, _eigenvectors_vjp, _svd_vjp, _qr_vjp):
     _complex.register(_rule)
 
 
@@ -1363,7 +1504,7 @@ def vander(x: Any, *, N: int | None = None) -> Tensor:
     """
     t = ops._lift_float(x)
     if t.ndim < 1:
-        raise ShapeError(f"linalg.vander: expected a tensor of at least one dim, got shape {t.shape}")
+        raise ShapeError(f"linalg.vander: expected a tensor of at least one dim, got shape {tuple(t.shape)}")
     count = t.shape[-1] if N is None else N
     if count < 0:
         raise ArgumentError(f"linalg.vander: N must be at least 0, got {N}")
@@ -1382,7 +1523,7 @@ def tensorinv(A: Any, ind: int = 2) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.linalg.tensorinv(ds.eye(4).reshape(4, 2, 2), ind=1).shape
-        (2, 2, 4)
+        downslope.Size([2, 2, 4])
     """
     a = ops._lift_float(A)
     if ind <= 0:
@@ -1391,7 +1532,7 @@ def tensorinv(A: Any, ind: int = 2) -> Tensor:
     rows, cols = int(np.prod(out_shape)), int(np.prod(in_shape))
     if rows != cols:
         raise ShapeError(
-            f"linalg.tensorinv: the product of the first {ind} dims {out_shape} must equal that of the rest {in_shape}"
+            f"linalg.tensorinv: the product of the first {ind} dims {tuple(out_shape)} must equal that of the rest {tuple(in_shape)}"
         )
     return inv(a.reshape(rows, cols)).reshape(*in_shape, *out_shape)
 
@@ -1402,7 +1543,7 @@ def tensorsolve(A: Any, B: Any, dims: Sequence[int] | None = None) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.linalg.tensorsolve(2 * ds.eye(6).reshape(2, 3, 6), ds.ones(2, 3)).shape
-        (6,)
+        downslope.Size([6])
     """
     a, b = ops._lift_float(A), ops._lift_float(B)
     if dims is not None:
@@ -1410,10 +1551,14 @@ def tensorsolve(A: Any, B: Any, dims: Sequence[int] | None = None) -> Tensor:
         a = ops.permute(a, [d for d in range(a.ndim) if d not in moved] + moved)
     x_shape = a.shape[b.ndim :]
     if a.shape[: b.ndim] != b.shape:
-        raise ShapeError(f"linalg.tensorsolve: A's leading dims {a.shape[: b.ndim]} must equal B's shape {b.shape}")
+        raise ShapeError(
+            f"linalg.tensorsolve: A's leading dims {tuple(a.shape[: b.ndim])} must equal B's shape {tuple(b.shape)}"
+        )
     rows, cols = int(np.prod(b.shape)), int(np.prod(x_shape))
     if rows != cols:
-        raise ShapeError(f"linalg.tensorsolve: A of shape {a.shape} is not square as a map from {x_shape} to {b.shape}")
+        raise ShapeError(
+            f"linalg.tensorsolve: A of shape {tuple(a.shape)} is not square as a map from {tuple(x_shape)} to {tuple(b.shape)}"
+        )
     return solve(a.reshape(rows, cols), b.reshape(rows)).reshape(*x_shape)
 
 
@@ -1536,7 +1681,7 @@ def norm(x: Any, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dty
         if t.ndim not in (1, 2):
             raise ShapeError(
                 f"linalg.norm: if dim is not specified but ord is, the input must be 1-D or 2-D, got {t.ndim}-D "
-                f"(shape {t.shape})"
+                f"(shape {tuple(t.shape)})"
             )
         dims = tuple(range(t.ndim))
     if isinstance(ord, str):  # 'fro' and 'nuc' are matrix norms only, as in PyTorch
@@ -1585,7 +1730,7 @@ def multi_dot(tensors: Sequence[Any]) -> Tensor:
         if t.ndim != 2 and not (edge and t.ndim == 1):
             which = "the first tensor" if i == 0 else "the last tensor" if i == len(items) - 1 else f"tensor {i}"
             raise ShapeError(
-                f"linalg.multi_dot: {which} must be {'1-D or 2-D' if edge else '2-D'}, got {t.ndim}-D (shape {t.shape})"
+                f"linalg.multi_dot: {which} must be {'1-D or 2-D' if edge else '2-D'}, got {t.ndim}-D (shape {tuple(t.shape)})"
             )
         if t.array.dtype != items[0].array.dtype:
             raise DTypeError(
@@ -1708,7 +1853,7 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
     if b.ndim > a.ndim or a.ndim - b.ndim > 1:
         raise ShapeError(
             f"linalg.lstsq: B must have as many dims as A (a matrix right-hand side) or one fewer (vectors), "
-            f"got shapes {a.shape} and {b.shape}"
+            f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
         )
     # torch's rule: B is a (batch of) vector(s) when 1-D or shaped as A without its last dim; a B one dim
     # short of another shape is a matrix whose batch torch still broadcasts as B.shape[:-1] with A's.
@@ -1720,7 +1865,7 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
         which = "last dim" if vector else "dim -2"
         reading = "vector" if vector else "matrix"
         raise ShapeError(
-            f"linalg.lstsq: A has {m} rows but B's {which} is {rows} (shapes {a.shape} and {b.shape}; B is read as "
+            f"linalg.lstsq: A has {m} rows but B's {which} is {rows} (shapes {tuple(a.shape)} and {tuple(b.shape)}; B is read as "
             f"a {reading} right-hand side, as torch reads it: a vector when it is 1-D or A's shape without its "
             "last dim, else a matrix)"
         )
@@ -1729,8 +1874,8 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
         batch = np.broadcast_shapes(a.shape[:-2], b_batch)
     except ValueError:
         raise ShapeError(
-            f"linalg.lstsq: the batch dims of A {a.shape} and B {b.shape} do not broadcast ({a.shape[:-2]} and "
-            f"{b_batch}"
+            f"linalg.lstsq: the batch dims of A {tuple(a.shape)} and B {tuple(b.shape)} do not broadcast ({tuple(a.shape[:-2])} and "
+            f"{tuple(b_batch)}"
             + (
                 "; a B with one dim fewer than A has its batch read as B.shape[:-1], as torch reads it)"
                 if short
@@ -1745,6 +1890,9 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
     dtype = np.real(ns.zeros((0,), dtype=a.array.dtype)).dtype  # residuals and singular values: real, as torch's
     if rcond is None:
         rcond = max(m, n) * float(np.finfo(dtype).eps)  # host: a Python number
+    fast = _lstsq_host(a, b, batch, rcond, driver)
+    if fast is not None:
+        return LstsqResult(ops.squeeze(fast.solution, -1) if vector else fast.solution, *fast[1:])
     solution = pinv(a, rtol=rcond) @ b
     empty = wrap_array(ns.zeros((0,), dtype=dtype))
     if driver == "gels":  # QR, which assumes full rank: no rank, no singular values
@@ -1765,6 +1913,66 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
     else:
         residuals = empty
     return LstsqResult(ops.squeeze(solution, -1) if vector else solution, residuals, rank, sv)
+
+
+_LSTSQ_LOOP = 16  # the most matrices the host path solves one call each; a larger batch takes pinv's batched path
+
+
+def _lstsq_host(a: Tensor, b: Tensor, batch: tuple[int, ...], rcond: float, driver: str) -> LstsqResult | None:
+    """:func:`lstsq` for host float matrices that need no gradient: one LAPACK gelsd call per matrix
+    (np.linalg.lstsq), which gives the solution, the rank and the singular values together, where
+    pinv(A) @ B takes an SVD, a product and a second SVD for the rank (the same min-norm solution, so
+    the same values to rounding). ``b`` is a matrix right-hand side. None where it does not apply."""
+    x, y = a.array, b.array
+    if is_grad_enabled() and (a.requires_grad or b.requires_grad):
+        return None  # the gradient is pinv's, recorded
+    if type(x) is not np.ndarray or type(y) is not np.ndarray:
+        return None
+    if x.dtype.type not in _LAPACK_DTYPES or y.dtype.type not in _LAPACK_DTYPES or x.size == 0 or y.size == 0:
+        return None
+    count = math.prod(batch)
+    if count > _LSTSQ_LOOP or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return None  # many small matrices, or NaN/inf (whose results are pinv's): the batched path
+    m, n = x.shape[-2:]
+    out_dtype = np.result_type(x.dtype, y.dtype)
+    real = np.finfo(x.dtype).dtype  # residuals and singular values: real, as torch's
+    a_batch = tuple(x.shape[:-2])
+    if batch:
+        xs = np.broadcast_to(x, batch + (m, n)).reshape((count, m, n))
+        ys = np.broadcast_to(y, batch + y.shape[-2:]).reshape((count, m, y.shape[-1]))
+        # rank and singular values are A's own (over A's batch, not the one broadcast with B's), as torch's
+        a_first = np.broadcast_to(np.arange(math.prod(a_batch), dtype=np.int64).reshape(a_batch), batch).reshape(-1)
+    else:  # one matrix (the common case): no broadcasting to pay for
+        xs, ys, a_first = x[None], y[None], np.zeros(1, dtype=np.int64)
+    solutions = np.empty((count, n, y.shape[-1]), dtype=out_dtype)
+    ranks = np.empty((math.prod(a_batch),), dtype=np.int64)
+    svs = np.empty((math.prod(a_batch), min(m, n)), dtype=real)
+    sl = _host_scipy_linalg()
+    # torch's own LAPACK driver (gels: gelsy, the same solution for the full rank gels assumes), so the
+    # rank is torch's too: gelsy's from its pivoted QR, gelsd's and gelss's from the SVD
+    lapack = "gelsy" if driver == "gels" else driver
+    for i in range(count):
+        if sl is not None:
+            sol, _, rank, sv = _call(
+                "lstsq", lambda u, v: sl.lstsq(u, v, cond=rcond, lapack_driver=lapack, check_finite=False), xs[i], ys[i]
+            )
+        else:  # without SciPy: NumPy's gelsd, the same min-norm solution (to rounding)
+            sol, _, rank, sv = _call("lstsq", lambda u, v: np.linalg.lstsq(u, v, rcond=rcond), xs[i], ys[i])
+        solutions[i] = sol
+        ranks[a_first[i]] = rank
+        if sv is not None:
+            svs[a_first[i]] = sv
+    solution = wrap_array(solutions.reshape(batch + (n, y.shape[-1])))
+    empty = wrap_array(np.zeros((0,), dtype=real))
+    full_rank = bool((ranks == min(m, n)).all())
+    rank_t = wrap_array(np.zeros((0,), dtype=np.int64)) if driver == "gels" else wrap_array(ranks.reshape(a_batch))
+    sv_t = wrap_array(svs.reshape(a_batch + (min(m, n),))) if driver in ("gelsd", "gelss") else empty
+    if driver != "gelsy" and m > n and (full_rank or driver == "gels"):
+        diff = x @ solution.array - y
+        residuals = wrap_array((np.real(diff * diff.conj()) if diff.dtype.kind == "c" else diff * diff).sum(-2))
+    else:
+        residuals = empty
+    return LstsqResult(solution, residuals, rank_t, sv_t)
 
 
 # ---------------------------------------------------------------------- torch.linalg's names for ops found elsewhere
@@ -1838,7 +2046,7 @@ def triangular_solve(
     tri = _triangle(a, upper, unitriangular)
     b = _operand(b)
     if b.ndim < 2:
-        raise ShapeError(f"triangular_solve: expected b of shape (..., n, k), got shape {b.shape}")
+        raise ShapeError(f"triangular_solve: expected b of shape (..., n, k), got shape {tuple(b.shape)}")
     if transpose:
         x = _solve_triangle(_t(tri), b, not upper, True, unitriangular, "triangular_solve")
     else:

@@ -34,7 +34,7 @@ def _check_matrix(A: Any, name: str) -> Tensor:
     if not isinstance(A, Tensor):
         raise ArgumentTypeError(f"{name}: expected A to be a Tensor, got {type(A).__name__}")
     if A.ndim < 2:
-        raise ShapeError(f"{name}: expected A of shape (*, m, n) with at least 2 dims, got shape {A.shape}")
+        raise ShapeError(f"{name}: expected A of shape (*, m, n) with at least 2 dims, got shape {tuple(A.shape)}")
     return A
 
 
@@ -114,7 +114,7 @@ def pca_lowrank(A: Tensor, q: int | None = None, center: bool = True, niter: int
         >>> x = ds.randn(50, 4, dtype=ds.float64)
         >>> u, s, v = ds.pca_lowrank(x, q=4)
         >>> s.shape, v.shape
-        ((4,), (4, 4))
+        (downslope.Size([4]), downslope.Size([4, 4]))
     """
     A = _check_matrix(A, "pca_lowrank")
     m, n = A.shape[-2:]

@@ -20,7 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from . import backend
 from .tensor import Tensor
+
+_new_tuple = tuple.__new__  # Size(...) without its per-item checks: a shape is already ints
 
 __all__ = ["RowGrad", "RowGradTensor", "rows_of", "zero_rows_"]
 
@@ -145,7 +148,7 @@ class RowGradTensor(Tensor):
 
     @property
     def shape(self) -> Any:
-        return self._rows.shape if self._rows is not None else self.array.shape
+        return _new_tuple(backend.Size, self._rows.shape if self._rows is not None else self.array.shape)
 
     @property
     def dtype(self) -> Any:

@@ -799,7 +799,7 @@ def sparse_coo_tensor(
         shape = tuple(int(s) for s in size)
         if len(shape) != sparse_dim + vals.ndim - 1:
             raise ShapeError(
-                f"sparse_coo_tensor(): size {shape} has {len(shape)} dims, but indices give {sparse_dim} sparse and "
+                f"sparse_coo_tensor(): size {tuple(shape)} has {len(shape)} dims, but indices give {sparse_dim} sparse and "
                 f"values {vals.ndim - 1} dense dims ({sparse_dim + vals.ndim - 1} in all)"
             )
         if tuple(vals.shape[1:]) != shape[sparse_dim:]:

@@ -45,6 +45,7 @@ from .errors import (
 from .generator import as_numpy_generator as _as_numpy_generator
 from .graph import VJPRule, _inplace_clock, _mode, _sigmoid_array
 from .graph import anomaly_mode as _anomaly_mode
+from .graph import inference_active as _inference_active
 from .graph import no_grad as _no_grad
 from .graph import node_name as _node_name
 from .graph import note_forward_stack as _note_forward_stack
@@ -198,6 +199,8 @@ class Tensor:
         self._retains_grad = False
         self._seq = 0  # leaves sort before every recorded op (see record_op)
         self._vc: list[int] | None = None  # version counter, made on the first in-place write (see _bump)
+        if _inference_active[0] and _mode.inference:
+            _mark_inference(self)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -217,6 +220,8 @@ class Tensor:
             )
         if not value and getattr(self, "_vjp", None) is not None:
             raise StateError(_NONLEAF_REQUIRES_GRAD)  # clearing it would silently cut the graph
+        if value and getattr(self, "_vc", None).__class__ is _InferenceVersion and not _mode.inference:
+            raise StateError(_INFERENCE_REQUIRES_GRAD)
         self._requires_grad = builtins.bool(value)  # host: a Python flag
 
     @property
@@ -275,8 +280,9 @@ class Tensor:
         _bump(self)  # ops recorded earlier read self.array at backward: they must not see the new values
 
     @property
-    def shape(self) -> Shape:
-        return self.array.shape
+    def shape(self) -> backend.Size:
+        """The shape, a :class:`downslope.Size` (a tuple of ints with ``numel()``), as torch's."""
+        return _new_tuple(backend.Size, self.array.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -291,8 +297,8 @@ class Tensor:
 
     def size(self, dim: int | None = None) -> Any:
         """The shape (PyTorch's ``size()``), or the length of one dimension. The shape is a
-        :class:`downslope.Size`, as torch's, so ``ds.BoolTensor(x.size())`` makes a tensor of that shape;
-        ``.shape`` stays a plain tuple (the library's messages print it as one)."""
+        :class:`downslope.Size`, as torch's (and as ``.shape``), so ``ds.BoolTensor(x.size())`` makes a
+        tensor of that shape."""
         if dim is None:
             return _new_tuple(backend.Size, self.array.shape)
         return self.array.shape[dim]
@@ -353,6 +359,8 @@ class Tensor:
             )
         if not requires_grad and self._vjp is not None:
             raise StateError(_NONLEAF_REQUIRES_GRAD)
+        if requires_grad and getattr(self, "_vc", None).__class__ is _InferenceVersion and not _mode.inference:
+            raise StateError(_INFERENCE_REQUIRES_GRAD)
         self._requires_grad = bool(requires_grad)  # host: a Python flag
         return self
 
@@ -428,7 +436,17 @@ class Tensor:
             )
         if type(self.array) is not np.ndarray and isinstance(self.array, np.generic):
             _own_scalar(self)
-        return self.array.__dlpack__(*args, **kwargs)
+        array = self.array
+        if any(stride < 0 for stride in getattr(array, "strides", ())):
+            # a reversed view (NumPy's a[::-1]): torch's from_dlpack aborts the process on negative strides,
+            # so a contiguous copy goes out, as DLPack lets a producer copy unless copy=False was asked
+            if kwargs.get("copy") is False:
+                raise BufferError(
+                    f"__dlpack__: this tensor's strides {array.strides} include negative ones, which cannot be "
+                    "shared without a copy (copy=False was asked); pass copy=None or use tensor.contiguous()"
+                )
+            array = backend.namespace_of(array).ascontiguousarray(array)
+        return array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self) -> tuple[builtins.int, builtins.int]:
         if type(self.array) is not np.ndarray and isinstance(self.array, np.generic):
@@ -471,7 +489,7 @@ class Tensor:
         """The value of a one-element tensor as a Python number (copied from the device if need be)."""
         if self.array.size != 1:
             raise ShapeError(
-                f"item(): only one-element tensors can be converted to Python scalars; shape is {self.shape}"
+                f"item(): only one-element tensors can be converted to Python scalars; shape is {tuple(self.shape)}"
             )
         return _devices.to_host(self.array).item()  # host: the caller asked for a Python number
 
@@ -849,6 +867,8 @@ class Tensor:
             from .ops.indexing import sequence_index
 
             index = sequence_index(index)
+        if self._vc.__class__ is _InferenceVersion and not _mode.inference:
+            raise StateError(_INFERENCE_INPLACE)
         if not getattr(self.array.flags, "writeable", True) and _plain_index(index):
             target = self[index]  # y = x.expand(2, 3); y[0] = v: as torch, a write into the view y[0], which
             if getattr(target.array.flags, "writeable", False):  # repeats no element, lands in x
@@ -927,15 +947,15 @@ class Tensor:
             value_shape = getattr(value, "shape", ())
             if isinstance(exc, IndexError):
                 raise OutOfRangeError(
-                    f"cannot assign a value of shape {value_shape} at index {index!r} of a tensor of shape "
-                    f"{self.shape}: {exc}"
+                    f"cannot assign a value of shape {tuple(value_shape)} at index {index!r} of a tensor of shape "
+                    f"{tuple(self.shape)}: {exc}"
                 ) from None
             try:  # the index may be what failed
                 indexed = _indexed_shape(self.array, _ops._normalize_index(index, keep_masks=True))
             except (IndexError, ValueError, TypeError):
                 indexed = "?"
             raise ShapeError(
-                f"cannot assign a value of shape {value_shape} at index {index!r} of a tensor of shape {self.shape} "
+                f"cannot assign a value of shape {tuple(value_shape)} at index {index!r} of a tensor of shape {tuple(self.shape)} "
                 f"(indexed shape {indexed}): {exc}"
             ) from None
         _bump(self)
@@ -1008,6 +1028,7 @@ class Tensor:
         keeps the first elements and adds zeros (torch's are uninitialized). Refused for a tensor that
         requires grad, and for growth of memory another tensor shares (see ``downslope.ops.resize``).
         ``memory_format`` is accepted and has no effect."""
+        _refuse_inference_write(self)
         from .ops.resize import resize_
 
         return resize_(self, sizes)
@@ -1103,13 +1124,16 @@ class Tensor:
             if min is None and max is None:
                 raise ArgumentError("clamp_: at least one of min and max must be given")
             _check_writable(self, "clamp_")
+            # a 0-d tensor bound does not widen a tensor with dims within its category (torch's result type,
+            # as the out-of-place clamp): tensor(-5) as a uint8 bound is 251
+            low, high = (_zero_d_in(self.array, _data_of(v)) for v in (min, max))
             # unsafe: a floating bound into integers was refused above; uint8 clamped by int64 casts, as in torch
             try:
-                np.clip(self.array, _data_of(min), _data_of(max), out=self.array, casting="unsafe")
+                np.clip(self.array, low, high, out=self.array, casting="unsafe")
             except ValueError:  # NumPy's "non-broadcastable output operand": the result would be bigger
                 raise ShapeError(
                     f"clamp_: bounds of shapes {np.shape(_data_of(min))} and {np.shape(_data_of(max))} do not "
-                    f"broadcast to the tensor's shape {self.shape} (an in-place op cannot change the shape)"
+                    f"broadcast to the tensor's shape {tuple(self.shape)} (an in-place op cannot change the shape)"
                 ) from None
             _bump(self)
             return self
@@ -1123,6 +1147,11 @@ class Tensor:
 
     def fill_(self, value: Any) -> Tensor:
         """Set every element to ``value`` in place."""
+        if isinstance(value, Tensor) and value.array.ndim:  # torch's: a tensor with dims would act as copy_
+            raise ShapeError(
+                f"fill_ only supports 0-dimension value tensor but got tensor with {value.array.ndim} dimension(s) "
+                "(use copy_ to copy a tensor's values, or value.squeeze() for one element)"
+            )
         if value.__class__ in _COMPLEX_NUMBERS:  # (a set lookup: zero_ and fill_ are hot)
             value = _real_scalar(value, self.array.dtype, "fill_")
         if not _records(self, value):
@@ -1156,7 +1185,7 @@ class Tensor:
                 np.copyto(self.array, data, casting="unsafe")
             except ValueError:
                 raise ShapeError(
-                    f"copy_: the source of shape {np.shape(_data_of(src))} does not broadcast to {self.shape}"
+                    f"copy_: the source of shape {np.shape(_data_of(src))} does not broadcast to {tuple(self.shape)}"
                 ) from None
             _bump(self)
             return self
@@ -1167,6 +1196,11 @@ class Tensor:
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         """Set the elements where ``mask`` is true to ``value``, in place."""
         m = _bool_mask(mask, "masked_fill_", self.array)
+        if isinstance(value, Tensor) and value.array.ndim:  # torch's: a tensor with dims would act as where
+            raise ShapeError(
+                "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                f"{value.array.ndim} dimension(s) (use torch.where for a tensor of values)"
+            )
         if value.__class__ in _COMPLEX_NUMBERS:
             value = _real_scalar(value, self.array.dtype, "masked_fill_")
         if not _records(self, value):
@@ -1178,7 +1212,9 @@ class Tensor:
             try:
                 np.copyto(self.array, data, where=np.broadcast_to(m, self.shape), casting="unsafe")
             except ValueError:
-                raise ShapeError(f"masked_fill_: mask of shape {m.shape} does not broadcast to {self.shape}") from None
+                raise ShapeError(
+                    f"masked_fill_: mask of shape {tuple(m.shape)} does not broadcast to {tuple(self.shape)}"
+                ) from None
             _bump(self)
             return self
         return _inplace_recorded(self, "masked_fill_", lambda src: _ops.where(m, value, src))
@@ -1204,7 +1240,7 @@ class Tensor:
             if step.shape != self.shape and np.broadcast_shapes(step.shape, self.shape) != self.shape:
                 raise ShapeError(
                     f"lerp_: end of shape {np.shape(_data_of(end))} and weight of shape "
-                    f"{np.shape(_data_of(weight))} do not broadcast to the tensor's shape {self.shape} "
+                    f"{np.shape(_data_of(weight))} do not broadcast to the tensor's shape {tuple(self.shape)} "
                     "(an in-place op cannot change the shape)"
                 )
             return self.copy_(step) if two_sided and step.shape == self.shape else self.add_(step)
@@ -1292,7 +1328,7 @@ class Tensor:
             np.copyto(self.array, result.array, casting="unsafe")
         except ValueError:
             raise ShapeError(
-                f"{name}: the result has shape {result.shape} but the tensor has shape {self.shape} "
+                f"{name}: the result has shape {tuple(result.shape)} but the tensor has shape {tuple(self.shape)} "
                 "(an in-place op cannot change the shape)"
             ) from None
         _bump(self)
@@ -1377,6 +1413,7 @@ class Tensor:
         same storage. With gradients recorded, as torch, the change is recorded like an in-place op (the
         history rebased, the version bumped: ops that saved the old values refuse at backward), its rule
         ``back`` (a reshape or permutation) giving the gradient its old layout; a leaf is refused."""
+        _refuse_inference_write(self)
         new = view(wrap_array(self.array)).array
         if not _records(self):
             self.array = new
@@ -1493,7 +1530,7 @@ class Tensor:
             >>> import downslope as ds
             >>> w = ds.zeros(2, 3)
             >>> _ = ds.manual_seed(0); w.data.normal_(0, 0.02).shape
-            (2, 3)
+            downslope.Size([2, 3])
         """
         if self.array.dtype.kind == "c":  # torch: each part N(mean, std^2 / 2), so E|z - mean|^2 = std^2
             parts = backend.rng().standard_normal((*self.shape, 2), dtype=np.float64) * (std / 2**0.5) + mean
@@ -1621,7 +1658,11 @@ class Tensor:
         out = self.reshape(tuple(shape))  # one tuple argument: () (a 0-d shape) must not read as no argument
         if out.array.size and not np.may_share_memory(out.array, self.array):
             # nothing shares it (not even the caller's NumPy array, from_numpy): lay it out in order
-            if self._vc is None and not _handed_out(self.array) and not _lent(self.array):
+            if (
+                (self._vc is None or self._vc is _INFERENCE_VC)
+                and not _handed_out(self.array)
+                and not _lent(self.array)
+            ):
                 self.array = backend.namespace_of(self.array).ascontiguousarray(self.array)
                 return self.reshape(tuple(shape))
             if (_conv_layout(self.array) or _over_conv_buffer(self.array)) and _ops.shape.torch_views(
@@ -1632,7 +1673,7 @@ class Tensor:
                 return out
             raise ShapeError(
                 "view size is not compatible with input tensor's size and stride (at least one dimension spans "
-                f"across two contiguous subspaces): a tensor of shape {self.shape} and strides "
+                f"across two contiguous subspaces): a tensor of shape {tuple(self.shape)} and strides "
                 f"{tuple(st // self.array.itemsize for st in self.array.strides)} cannot be viewed as "
                 f"{tuple(out.shape)}. Use .reshape(...) instead (it copies), or .contiguous().view(...)"
             )
@@ -1745,7 +1786,7 @@ class Tensor:
         if self.array.size != 1 or self.array.dtype.kind not in "iub":
             raise ArgumentTypeError(
                 f"only integer tensors of a single element can be converted to an index; this one is "
-                f"{self.array.dtype} of shape {self.shape}"
+                f"{self.array.dtype} of shape {tuple(self.shape)}"
             )
         return builtins.int(_devices.to_host(self.array).reshape(()).item())  # host: Python asked for an int
 
@@ -1765,7 +1806,7 @@ class Tensor:
             return format(_devices.to_host(self.array).item(), spec)  # host: formatting text
         if spec:
             raise ArgumentTypeError(
-                f"format spec {spec!r} applies to 0-d tensors only; this one has shape {self.shape}"
+                f"format spec {spec!r} applies to 0-d tensors only; this one has shape {tuple(self.shape)}"
             )
         return str(self)
 
@@ -1874,16 +1915,19 @@ class Tensor:
         return strides[dim]
 
     def is_inference(self) -> builtins.bool:
-        """Whether this is an inference tensor (PyTorch's ``is_inference``): always False here, since
-        ``inference_mode`` only turns recording off (as ``no_grad``) and makes no inference tensors.
+        """Whether this is an inference tensor (PyTorch's ``is_inference``): made inside
+        ``inference_mode()`` (or a view of one). As torch's, it cannot be saved for backward by an op
+        recorded later, nor written in place outside inference mode; ``clone()`` gives a normal tensor.
 
         Example:
             >>> import downslope as ds
             >>> with ds.inference_mode():
             ...     ds.ones(2).is_inference()
+            True
+            >>> ds.ones(2).is_inference()
             False
         """
-        return False
+        return self._vc.__class__ is _InferenceVersion
 
     def view_as(self, other: Tensor) -> Tensor:
         return self.view(other.shape)  # a view or an error, as view (never a silent copy)
@@ -2422,6 +2466,21 @@ def _uneven_nesting(data: list[Any] | tuple[Any, ...]) -> str | None:
     return first_misfit(data, 0)
 
 
+def _refuse_pandas_missing(data: Any) -> None:
+    """Refuse a pandas Series, DataFrame or array of a nullable dtype (``Int64``, ``Float64``,
+    ``boolean``...) holding missing values (``<NA>``): pandas hands them to NumPy as floats with NaN, so
+    integer ids would silently become floats; torch refuses them ("Could not infer dtype of NAType")."""
+    dtypes = list(data.dtypes) if hasattr(data, "columns") else [getattr(data, "dtype", None)]
+    nullable = [dt for dt in dtypes if type(getattr(dt, "na_value", None)).__name__ == "NAType"]
+    if not nullable or not hasattr(data, "isna") or not np.asarray(data.isna()).any():  # host: pandas data
+        return
+    raise ArgumentTypeError(
+        f"cannot make a tensor from a pandas {type(data).__name__} of dtype {nullable[0]} holding missing values "
+        "(<NA>); torch refuses it too (Could not infer dtype of NAType): fill them first (.fillna(0)), or make them "
+        "NaN in a float column (.astype('float32')), or drop them (.dropna())"
+    )
+
+
 def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Turn user data into an array with the library's dtype policy (what ``ds.tensor`` stores).
 
@@ -2443,6 +2502,10 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     elif isinstance(data, np.ndarray) or _devices.is_array(data):
         arr = data
     else:
+        if isinstance(data, (list, tuple)) and isinstance(_first_leaf(data), Tensor):
+            data = _tensors_as_numbers(data)
+        elif type(data).__module__.startswith("pandas"):
+            _refuse_pandas_missing(data)
         try:
             arr = _devices.to_host(data)  # the caller's data (lists, numbers, a PyTorch tensor) is host data
         except StateError:  # a list of tensors that require grad: their values, as torch.tensor takes them
@@ -2465,6 +2528,13 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         target = backend.as_dtype(dtype)
         if python_data and target.kind in "iu" and arr.dtype.kind in "iuf":
             _check_integer_range(arr, target)
+        elif python_data and arr.dtype.kind == "c" and target.kind in "iuf":
+            # torch refuses complex numbers into a real dtype (NumPy's cast would drop the imaginary parts, or
+            # raise its ComplexWarning, depending on the warning filters)
+            raise ArgumentTypeError(
+                f"tensor: 'complex' object cannot be interpreted as {'an integer' if target.kind != 'f' else 'a real number'} "
+                f"(complex numbers in the data with dtype={target}); pass a complex dtype, or take .real first"
+            )
     elif python_data and isinstance(data, (list, tuple)) and (listed := _listed_tensors_dtype(data)) is not None:
         target = listed
     elif arr.dtype.kind == "f":
@@ -2524,6 +2594,37 @@ def _check_integer_range(arr: np.ndarray, target: np.dtype[Any]) -> None:
         value = arr[bad].flat[0].item()  # host: the caller's Python data
         _checked_scalar(value, target, "tensor")  # raises, with fill_'s message
         raise InvalidValueError(f"tensor: value {value!r} cannot be converted to {target} without overflow")
+
+
+def _number_of(value: Any) -> Any:
+    """A host 0-d array or NumPy scalar as a Python number; anything else as it is."""
+    return value.item() if isinstance(value, (np.ndarray, np.generic)) else value  # host: a number
+
+
+def _first_leaf(data: Any) -> Any:
+    """The first element of a nested list or tuple that is not itself a list or tuple (or an empty one)."""
+    while isinstance(data, (list, tuple)) and data:
+        data = data[0]
+    return data
+
+
+def _tensors_as_numbers(data: list[Any] | tuple[Any, ...]) -> list[Any]:
+    """The tensors in a nested list as torch.tensor reads them: numbers, so each must hold one element
+    (``[tensor([1.]), tensor([2.])]`` is of shape (2,), not (2, 1)); kept as 0-d tensors of their dtype."""
+    out: list[Any] = []
+    for v in data:
+        if isinstance(v, (list, tuple)):
+            out.append(_tensors_as_numbers(v))
+        elif isinstance(v, Tensor):
+            if v.array.size != 1:
+                raise ArgumentError(
+                    f"tensor: only one element tensors can be converted to Python scalars (a list item of shape "
+                    f"{tuple(v.array.shape)} where a number is expected; use ds.stack to join tensors)"
+                )
+            out.append(wrap_array(v.array.reshape(())))
+        else:
+            out.append(v)
+    return out
 
 
 def _listed_tensors_dtype(data: list[Any] | tuple[Any, ...]) -> np.dtype[Any] | None:
@@ -2627,6 +2728,8 @@ def wrap_array(arr: np.ndarray) -> Tensor:
     t._retains_grad = False
     t._seq = 0
     t._vc = None
+    if _inference_active[0] and _mode.inference:
+        _mark_inference(t)
     return t
 
 
@@ -2878,7 +2981,9 @@ def _format_order(t: Tensor, name: str, where: str) -> tuple[builtins.int, ...]:
     if rank is None:
         return tuple(range(t.ndim))
     if t.ndim != rank:
-        raise ShapeError(f"{where}: required rank {rank} tensor to use {name} format, got a tensor of shape {t.shape}")
+        raise ShapeError(
+            f"{where}: required rank {rank} tensor to use {name} format, got a tensor of shape {tuple(t.shape)}"
+        )
     return tuple(reversed(_CHANNELS_LAST_DIMS[rank]))
 
 
@@ -2952,6 +3057,10 @@ def _note_if_fresh(arr: Any, parents: tuple[Tensor, ...]) -> None:
 # Each rule that holds for complex values -> the rule record_op records for a complex output (torch's
 # convention, the conjugate Wirtinger gradient); ops/complex.py fills it. An op missing here is refused.
 COMPLEX_RULES: dict[Any, Any] = {}
+# The views of a complex tensor's parts (real, imag, view_as_real), by rule -> (write(base, values): record
+# the base's new values from the view's, view(base): the view taken again); a write through one reaches
+# the complex tensor, as torch's views do. ops/complex.py fills it.
+PART_VIEWS: dict[Any, tuple[Callable[[Tensor, Tensor], None], Callable[[Tensor], Tensor]]] = {}
 
 
 def _refuse_complex(vjp: Any) -> Any:
@@ -3008,6 +3117,8 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
                 _pack_saved(t)
             if _anomaly_mode[0]:  # where it was made, for anomaly mode's error report
                 _note_forward_stack(t)
+            if _inference_made:  # (False until inference_mode() makes a tensor: no cost before)
+                _refuse_saved_inference(parents, vjp, needs)
             return t
     t._seq = 0
     t._requires_grad = False
@@ -3015,7 +3126,56 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
     t._vjp = None
     t._needs = None
     t._saved = None
+    if _inference_active[0] and _mode.inference:
+        _mark_inference(t)
     return t
+
+
+class _InferenceVersion(list[int]):
+    """The version counter of an inference tensor (made inside ``inference_mode()``), which marks it:
+    views and detached aliases share it, so they are inference tensors too, as torch's."""
+
+    __slots__ = ()
+
+
+# What a new inference tensor holds as its version counter: one shared marker (an assignment, where a new
+# counter would cost more than some ops), standing for None ("no counter yet"); _version_counter and the
+# writes give the tensor a counter of its own when it first needs one (a view, a write)
+_INFERENCE_VC = _InferenceVersion([0])
+
+
+_inference_made = False  # whether any inference tensor was made in this process (record_op's cheap test)
+
+_INFERENCE_SAVED = (  # torch's words
+    "Inference tensors cannot be saved for backward. Please do not use Tensors created in inference mode in "
+    "computation tracked by autograd. To work around this, you can make a clone to get a normal tensor and use it "
+    "in autograd, or use `downslope.no_grad()` instead of `downslope.inference_mode()`."
+)
+_INFERENCE_INPLACE = (  # torch's words
+    "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone to get a normal "
+    "tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 for more details."
+)
+_INFERENCE_REQUIRES_GRAD = "Setting requires_grad=True on inference tensor outside InferenceMode is not allowed."
+
+
+def _mark_inference(t: Tensor) -> None:
+    """Make ``t`` (new, made inside inference_mode()) an inference tensor."""
+    global _inference_made
+    t._vc = _INFERENCE_VC
+    _inference_made = True
+
+
+def _refuse_saved_inference(parents: tuple[Tensor, ...], vjp: Any, needs: tuple[bool, ...]) -> None:
+    """Refuse, as torch, an op recorded now whose rule reads (saves) an inference tensor among ``parents``."""
+    for i, p in enumerate(parents):
+        if p._vc.__class__ is _InferenceVersion and _reads_input(vjp, i, needs):
+            raise StateError(_INFERENCE_SAVED)
+
+
+def _refuse_inference_write(t: Tensor) -> None:
+    """Refuse an in-place write into an inference tensor outside inference mode, as torch (before the write)."""
+    if t._vc.__class__ is _InferenceVersion and not _mode.inference:
+        raise StateError(_INFERENCE_INPLACE)
 
 
 # ---------------------------------------------------------------------- in-place machinery
@@ -3030,8 +3190,8 @@ _LEAF_MESSAGE = (
 )
 _READ_ONLY_MESSAGE = (
     "{op}: unsupported operation: more than one element of the written-to tensor refers to a single memory "
-    "location, or the tensor is read-only (a broadcast view such as expand(), the .real/.imag/view_as_real view "
-    "of a complex tensor, or a read-only NumPy array shared through from_numpy or as_tensor). Please clone() the "
+    "location, or the tensor is read-only (a broadcast view such as expand(), or a read-only NumPy array shared "
+    "through from_numpy or as_tensor). Please clone() the "
     "tensor before performing the operation."
 )
 
@@ -3055,6 +3215,8 @@ def _version_counter(t: Tensor) -> list[int]:
     vc = t._vc
     if vc is None:
         vc = t._vc = [0]
+    elif vc is _INFERENCE_VC:  # an inference tensor's first counter of its own (views will share it)
+        vc = t._vc = _InferenceVersion([0])
     return vc
 
 
@@ -3065,7 +3227,12 @@ def _only_holder(x: Tensor) -> builtins.bool:
     the values they hold, and their version checks, if ``x`` is laid out anew). CPython's reference
     count: x's slot and the argument, plus those records."""
     vc = x._vc
-    return type(vc) is list and sys.getrefcount(vc) - _ghost_holders.get(id(vc), 0) <= 3  # + this frame's
+    if vc is _INFERENCE_VC:  # an inference tensor that no view or alias shares yet (they get a counter of its own)
+        return True
+    return (
+        (type(vc) is list or type(vc) is _InferenceVersion)
+        and sys.getrefcount(vc) - _ghost_holders.get(id(vc), 0) <= 3  # + this frame's
+    )
 
 
 # id(version counter) -> how many in-place records (ghosts) of the graph hold it
@@ -3098,7 +3265,7 @@ def relayout_if_unshared(x: Tensor) -> builtins.bool:
     the output is contiguous), else under all the tensors that share it (:func:`relayout_shared`);
     False when neither can be done, and the caller's copy stands in for the view (a write into it
     reaches neither: the difference from PyTorch left, documented in ``view``)."""
-    if (x._vc is None or _only_holder(x)) and not _handed_out(x.array):
+    if (x._vc is None or x._vc is _INFERENCE_VC or _only_holder(x)) and not _handed_out(x.array):
         x.array = backend.namespace_of(x.array).ascontiguousarray(x.array)
         return True
     return relayout_shared(x)
@@ -3231,6 +3398,11 @@ def _bump(t: Tensor) -> None:
     vc = t._vc
     if vc is None:
         vc = t._vc = [0]
+    elif vc.__class__ is _InferenceVersion:
+        if not _mode.inference:  # (the entry points refuse it before writing)
+            raise StateError(_INFERENCE_INPLACE)
+        if vc is _INFERENCE_VC:
+            vc = t._vc = _InferenceVersion([0])
     vc[0] += 1
     seq = next(_op_counter)
     vc.append(seq)
@@ -3258,6 +3430,8 @@ def mark_written(tensors: Sequence[Tensor]) -> None:
         vc = t._vc
         if vc is None:
             vc = t._vc = [0]
+        elif vc is _INFERENCE_VC:
+            vc = t._vc = _InferenceVersion([0])
         vc[0] += 1
         vc.append(seq)
         if len(vc) > limit:
@@ -3424,6 +3598,8 @@ def _plain_index(index: Any) -> builtins.bool:
 
 
 def _check_writable(t: Tensor, op: str) -> None:
+    if t._vc.__class__ is _InferenceVersion and not _mode.inference:
+        raise StateError(_INFERENCE_INPLACE)
     if not t.array.flags.writeable:
         raise StateError(_READ_ONLY_MESSAGE.format(op=op))
 
@@ -3443,7 +3619,7 @@ def _scalar_first(
     if not (number or (isinstance(scalar, Tensor) and scalar.ndim == 0)):
         raise ArgumentTypeError(
             f"{name}: the deprecated {name}(Number {kind}, {operands}) form takes a number first, "
-            f"got {type(scalar).__name__}{f' of shape {scalar.shape}' if isinstance(scalar, Tensor) else ''}; "
+            f"got {type(scalar).__name__}{f' of shape {tuple(scalar.shape)}' if isinstance(scalar, Tensor) else ''}; "
             f"use {name}({operands}, *, Number {kind} = 1)"
         )
     if function:  # torch's words for its top-level functions
@@ -3504,6 +3680,8 @@ def _inplace_ufunc(
     """``t = ufunc(t, other)`` written into t's array (no temporary when nothing is recorded)."""
     if other.__class__ is _sparse.SparseCOOTensor:  # dense (op)= sparse: torch's dense result
         return _inplace_sparse(t, other, op, name, reads_self)
+    if t._vc.__class__ is _InferenceVersion and not _mode.inference:
+        raise StateError(_INFERENCE_INPLACE)
     if _records(t, other):
         _refuse_overlap(t, name, (other,))
         # x.mul_(x): the operand is the old x too (t itself would become its own parent)
@@ -3516,6 +3694,12 @@ def _inplace_ufunc(
     value = other.array if isinstance(other, Tensor) else other
     if value is not other and value is not arr and (arr.base is not None or value.base is not None):
         _refuse_overlap(t, name, (other,))  # two arrays that own their memory never overlap: no check
+    if value is not other:
+        # a 0-d tensor does not widen a tensor with dims within its category: torch computes
+        # float32.add_(tensor(x, float64)) in float32, as the out-of-place op does
+        value = _zero_d_in(arr, value)
+    elif isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        value = value.item()  # host: a NumPy scalar is a number in torch (not computed in float64)
     if type(value) is int and arr.dtype.kind in "iu":  # torch wraps the number into the dtype (uint8 += -1)
         value = _ops._int_exponent(value, arr.dtype) if ufunc is np.power else _ops._wrapped_int(value, arr.dtype)
     elif ufunc is np.power and arr.dtype.kind in "iu" and getattr(value, "dtype", arr.dtype).kind in "iu":
@@ -3551,11 +3735,25 @@ def _inplace_ufunc(
         if not fits:
             raise ShapeError(
                 f"{name}: the operand of shape {shape} does not broadcast to the tensor's shape "
-                f"{arr.shape} (an in-place op cannot change the shape)"
+                f"{tuple(arr.shape)} (an in-place op cannot change the shape)"
             ) from None
         raise ArgumentError(f"{name}: {exc}") from None  # a NumPy refusal that is not about shapes
     _bump(t)
     return t
+
+
+def _zero_d_in(arr: Any, value: Any) -> Any:
+    """``value``, a 0-d array of ``arr``'s category beside ``arr`` with dims, cast to ``arr``'s dtype (torch's
+    result type of the pair); anything else as it is."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or getattr(value, "ndim", None) != 0 or not arr.ndim or dtype == arr.dtype:
+        return value
+    return value.astype(arr.dtype) if _same_category(dtype, arr.dtype) else value
+
+
+def _same_category(a: Any, b: Any) -> builtins.bool:
+    """Whether dtypes ``a`` and ``b`` are in one of torch's promotion categories (bool, integer, float, complex)."""
+    return (a.kind in "iu") == (b.kind in "iu") and (a.kind == b.kind or a.kind in "iu")
 
 
 def _inplace_result_type(t: Tensor, other: Any, value: Any) -> Any:
@@ -3716,7 +3914,7 @@ def _inplace_bitwise(t: Tensor, ufunc: Any, other: Any, name: str) -> Tensor:
         ) from None
     except ValueError:  # NumPy's "non-broadcastable output operand": the result would be bigger than t
         raise ShapeError(
-            f"{name}: the operand of shape {np.shape(value)} does not broadcast to the tensor's shape {arr.shape} "
+            f"{name}: the operand of shape {np.shape(value)} does not broadcast to the tensor's shape {tuple(arr.shape)} "
             "(an in-place op cannot change the shape)"
         ) from None
     _bump(t)
@@ -3821,7 +4019,7 @@ def _arg_extreme(t: Tensor, fn: Any, name: str, dim: Any, keepdim: bool) -> Tens
     if dim is None:
         if arr.size == 0:
             raise OutOfRangeError(
-                f"{name}: expected a reduction dim to be given for an empty tensor of shape {t.shape}"
+                f"{name}: expected a reduction dim to be given for an empty tensor of shape {tuple(t.shape)}"
             )
         # keepdim=True without a dim keeps every axis as size 1 (torch: (2, 3) -> (1, 1))
         return wrap_array(fn(arr, keepdims=bool(keepdim)))  # host: keepdim is a Python flag
@@ -3829,7 +4027,7 @@ def _arg_extreme(t: Tensor, fn: Any, name: str, dim: Any, keepdim: bool) -> Tens
     if arr.ndim == 0:
         return wrap_array(fn(arr))
     if arr.shape[d] == 0:
-        raise OutOfRangeError(f"{name}: expected reduction dim {dim} to have non-zero size, got shape {t.shape}")
+        raise OutOfRangeError(f"{name}: expected reduction dim {dim} to have non-zero size, got shape {tuple(t.shape)}")
     return wrap_array(fn(arr, axis=d, keepdims=bool(keepdim)))  # host: keepdim is a Python flag
 
 
@@ -3882,7 +4080,7 @@ def _is_view_in_graph(t: Tensor) -> bool:
     Not when nothing but ``t`` holds that tensor: a reduction's values (``max(dim)``, ``median(dim)``,
     ``kthvalue``, ``mode``...) are taken with the reduced dim kept, then squeezed, a view of a temporary
     no one else sees; PyTorch's are no views (``detach_()`` and in-place ops take them as they are)."""
-    if t._vjp is None or t._vjp not in _ops._WRITABLE_VIEW_RULES or not t._parents:
+    if t._vjp is None or (t._vjp not in _ops._WRITABLE_VIEW_RULES and t._vjp not in PART_VIEWS) or not t._parents:
         return False
     for p in t._parents:
         if p.requires_grad and (
@@ -4030,7 +4228,7 @@ def _ghost(t: Tensor, reads_self: bool) -> Tensor:
 def _check_result(t: Tensor, result: Tensor, name: str) -> None:
     if result.shape != t.shape:
         raise ShapeError(
-            f"{name}: the result has shape {result.shape} but the tensor has shape {t.shape} "
+            f"{name}: the result has shape {tuple(result.shape)} but the tensor has shape {tuple(t.shape)} "
             "(an in-place op cannot change the shape)"
         )
     if (
@@ -4099,6 +4297,11 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
     _check_result(t, result, name)
     if place is None:
         base = _old_layout_view(base, t._seq)  # t indexes the layout its base had then (before a squeeze_, t_...)
+    part = PART_VIEWS.get(rule)
+    if part is not None:  # a real view of a complex tensor: the complex values are rebuilt with the new part
+        part[0](base, result)
+        _adopt(t, ghost, part[1](base))
+        return t
     if rule is _ops._getitem_vjp:
         base[saved[0]] = result  # recorded: base becomes index_put(old base, index, result)
     else:
@@ -4401,7 +4604,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     Example:
         >>> import downslope as ds
         >>> ds.tensor([[1, 2], [3, 4]], dtype="float32").shape
-        (2, 2)
+        downslope.Size([2, 2])
     """
     if dtype is None and isinstance(data, Tensor):
         dtype = data.dtype
@@ -4425,6 +4628,12 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
             "from_numpy: given numpy array has byte order different from the native byte order "
             f"({array.dtype.str}). Conversion between byte orders is not supported here, as in torch: "
             "ds.tensor(array) copies it in native order"
+        )
+    if any(stride < 0 for stride in array.strides):  # as torch: a tensor's strides are never negative
+        raise ArgumentError(
+            "from_numpy: at least one stride in the given numpy array is negative, and tensors with negative "
+            f"strides are not supported, as in torch (strides {array.strides}); copy the array first "
+            "(array.copy(), or ds.tensor(array), which copies)"
         )
     flags = array.flags
     if not (flags.writeable and flags.c_contiguous):
@@ -4464,7 +4673,17 @@ def from_dlpack(ext_tensor: Any) -> Tensor:
         return wrap_array(cupy.from_dlpack(ext_tensor))
     if kind != 1:
         raise ArgumentTypeError(f"from_dlpack: DLPack device type {kind} is not supported (only CPU and CUDA memory)")
-    return wrap_array(np.from_dlpack(ext_tensor))
+    try:
+        return wrap_array(np.from_dlpack(ext_tensor))
+    except (RuntimeError, BufferError, TypeError) as exc:
+        dtype = getattr(ext_tensor, "dtype", None)
+        if "dtype" not in str(exc) or dtype is None:
+            raise
+        hint = " (bfloat16 is not a downslope dtype)" if "bfloat16" in str(dtype) else ""
+        raise ArgumentTypeError(
+            f"from_dlpack: cannot share a tensor of dtype {dtype}{hint}: convert it first (t.float() for "
+            "float32, a copy) or pass it to ds.tensor(), which converts it"
+        ) from None
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
@@ -4933,14 +5152,31 @@ def arange(
     for name, v in (("start", start), ("end", end), ("step", step)):
         if isinstance(v, (str, bytes, bool)) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise ArgumentTypeError(f"arange: {name} must be a number, got {type(v).__name__} ({v!r})")
+    fractional = builtins.any(isinstance(v, (float, np.floating)) for v in (start, end, step))
+    target = backend.as_dtype(dtype) if dtype is not None else None
+    if target is None:
+        target = backend.get_default_dtype() if fractional else np.dtype(backend.int64)
+    if fractional and target.kind in "iu":
+        # torch's integer kernels with fractional numbers, followed as they are (they disagree): int64's
+        # truncates start, end and step first (arange(0, 5, 0.5) has a step of 0 and is refused;
+        # arange(-0.9, 3.5, 1.1) is [0, 1, 2]); the other integer dtypes' take the length from the numbers
+        # as given and the values from the truncated start and step (arange(-0.9, 3.5, 1.1) is [0, 1, 2, 3],
+        # arange(0, 5, 0.5) ten zeros)
+        if not np.isfinite([start, end, step]).all():  # host: Python numbers
+            raise InvalidValueError(f"arange: unsupported range: {start} -> {end} (step {step}) for {target}")
+        if int(step) == 0 and target == np.int64:
+            raise InvalidValueError(f"arange: step must be nonzero, got {step!r} (truncated to 0 for {target})")
     if step == 0:
         raise InvalidValueError(f"arange: step must be nonzero, got {step!r}")
     if (end - start) * step < 0:  # NumPy would give an empty array
         raise InvalidValueError(f"arange: the bounds [{start}, {end}) are inconsistent with the sign of step {step}")
+    if fractional and target.kind in "iu":  # the checks above read the numbers as given, as torch's do
+        count = np.arange(start, end, step).size if target != np.int64 else None  # host: a factory
+        start, end, step = int(start), int(end), int(step)
+        if count is not None:
+            arr = start + step * np.arange(count, dtype=np.int64)  # host: a factory, placed by _made
+            return _made(arr.astype(target), requires_grad, device, "arange()")
     arr = np.arange(start, end, step)  # host: a factory, placed by _made
-    target = backend.as_dtype(dtype) if dtype is not None else None
-    if target is None:
-        target = backend.get_default_dtype() if arr.dtype.kind == "f" else np.dtype(backend.int64)
     if target.kind == "c":  # torch: "arange_cpu" not implemented for complex dtypes
         raise DTypeError(f"arange: not implemented for complex dtypes (got {target}), as in torch")
     if target in (np.float32, np.float64) and arr.size:
@@ -4979,6 +5215,13 @@ def linspace(
         real = torch_linspace_values(lo.real, hi.real, int(steps), part)
         imag = torch_linspace_values(lo.imag, hi.imag, int(steps), part)
         return _made((real + 1j * imag).astype(target), requires_grad, device, "linspace()")
+    if target.kind in "iu" and np.ndim(first) == 0 and np.ndim(last) == 0:
+        from .ops.operands import _checked_scalar  # ops loads after this module
+
+        # torch's checked conversion of the bounds it reads (none for 0 steps, start alone for one): -0.5
+        # into uint8 is refused, -1 wraps to 255
+        for bound in (first, last)[: builtins.min(int(steps), 2)]:
+            _checked_scalar(_number_of(bound), target, "linspace()")
     if np.ndim(first) == 0 and np.ndim(last) == 0 and (target in (np.float32, np.float64) or target.kind in "iu"):
         arr = torch_linspace_values(first, last, int(steps), target)  # host: placed by _made
     else:

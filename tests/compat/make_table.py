@@ -115,8 +115,9 @@ DIFFERS: dict[str, str] = {
     "state is refused",
     "torch.utils.data.get_worker_info": "None in the main process; while a DataLoader with num_workers>0 reads "
     "its dataset (in this process), worker 0 of 1",
-    "torch.vmap": "a loop: runs the function once per batch element and stacks the results (same numbers and "
-    "gradients; .item() and data-dependent control flow work; one Python call per element)",
+    "torch.vmap": "runs the function once on the whole batch with batching rules, as torch's; a function using "
+    "an op without a rule (.item(), data-dependent control flow, a custom autograd.Function...) runs once per "
+    "element instead (the same results; its Python side effects before that op happen twice)",
     "torch.randn": _RANDOM,
     "torch.rand": _RANDOM,
     "torch.randint": _RANDOM,
@@ -219,7 +220,6 @@ DIFFERS: dict[str, str] = {
     "contiguous likewise",
     "torch.Tensor.stride": "a convolution's output and what the layers after it compute report a contiguous "
     "tensor's strides (as PyTorch's); a view taken of them reports downslope's channel-major memory",
-    "torch.Tensor.is_inference": "always False: inference_mode makes no inference tensors here",
     "torch.optim.lr_scheduler.ReduceLROnPlateau": "threshold_mode='rel' takes the threshold of abs(best): in min "
     "mode a metric improves when below best - threshold * abs(best), where PyTorch's best * (1 - threshold) counts "
     "a worse negative metric as improving (threshold=0.1, best=-1: PyTorch takes -0.95 as an improvement, downslope "
@@ -276,14 +276,6 @@ DIFFERS: dict[str, str] = {
     "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",
     "torch.linalg.det": "the gradient at an exactly singular matrix is the cofactor matrix (PyTorch's SVD formula, "
     "which it uses under create_graph; its plain backward gives zeros there)",
-    "torch.real": "a read-only view: writing into it raises (torch writes through into the complex tensor); "
-    "clone() first",
-    "torch.imag": "a read-only view: writing into it raises (torch writes through into the complex tensor); "
-    "clone() first",
-    "torch.Tensor.real": "a read-only view: writing into it raises (torch writes through); clone() first",
-    "torch.Tensor.imag": "a read-only view: writing into it raises (torch writes through); clone() first",
-    "torch.view_as_real": "a read-only view: writing into it raises (torch writes through into the complex tensor); "
-    "clone() first",
     "torch.view_as_complex": "copies when the (real, imaginary) pairs are not adjacent in memory (torch refuses)",
     "torch.conj": "conjugates at once: no lazy conjugate bit (is_conj() is False)",
     "torch.Tensor.conj": "conjugates at once: no lazy conjugate bit (is_conj() is False)",
@@ -362,10 +354,10 @@ DIFFERS["torch.Tensor.new"] = (
 for _name in ("memory_format", "contiguous_format", "preserve_format", "channels_last", "channels_last_3d"):
     DIFFERS[f"torch.{_name}"] = "accepted wherever torch takes memory_format= and ignored: arrays stay row-major"
 DIFFERS["torch.Size"] = (
-    "a tuple subclass with numel() as torch's; tensor.size() returns one (so ds.Tensor(x.size()) and "
-    "ds.BoolTensor(x.size()) read it as a shape), but tensor.shape is a plain tuple (ds.FloatTensor(x.shape) reads "
-    "it as data); Distribution.batch_shape/event_shape/_extended_shape() and Transform.forward_shape/inverse_shape "
-    "return Size, as torch's; repr downslope.Size([...])"
+    "a tuple subclass with numel() as torch's (slices, + and * keep the type; equal to and hashed as the tuple); "
+    "tensor.shape and tensor.size() return one, as torch's (so ds.Tensor(x.shape) and ds.BoolTensor(x.size()) read "
+    "it as a shape); Distribution.batch_shape/event_shape/_extended_shape() and Transform.forward_shape/inverse_shape "
+    "return Size, as torch's; repr downslope.Size([...]); the library's messages print shapes as tuples, (2, 3)"
 )
 for _name in ("squeeze_", "unsqueeze_", "t_", "transpose_", "swapdims_", "swapaxes_"):
     DIFFERS[f"torch.Tensor.{_name}"] = (

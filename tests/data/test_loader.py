@@ -400,9 +400,7 @@ class _Sharded(ds.utils.data.IterableDataset):
         return iter(range(info.id, self.n, info.num_workers))
 
 
-def test_worker_init_fn_runs_each_epoch_as_worker_0_of_1_and_sharding_reads_each_sample_once():
-    from downslope.data import loader as loader_module
-
+def test_worker_init_fn_runs_in_each_worker_each_epoch_and_sharding_reads_each_sample_once():
     calls = []
 
     def init(worker_id):
@@ -410,15 +408,14 @@ def test_worker_init_fn_runs_each_epoch_as_worker_0_of_1_and_sharding_reads_each
         calls.append((worker_id, info.id, info.num_workers, info.dataset is data))
 
     data = _Sharded(10)
-    loader_module._warned_one_worker = False
-    with pytest.warns(UserWarning, match="worker 0 of 1"):
-        loader = DataLoader(data, batch_size=4, num_workers=2, worker_init_fn=init)
+    loader = DataLoader(data, batch_size=4, num_workers=2, worker_init_fn=init)
     for _ in range(2):
-        assert sorted(int(v) for b in loader for v in b.numpy()) == list(range(10))
+        # worker 0 reads 0, 2, 4, 6, 8 and worker 1 the odd ones; their batches alternate, as PyTorch's
+        assert [b.tolist() for b in loader] == [[0, 2, 4, 6], [1, 3, 5, 7], [8], [9]]
         assert ds.utils.data.get_worker_info() is None  # only while the dataset is read
-    assert calls == [(0, 0, 1, True)] * 2
+    assert calls == [(0, 0, 2, True), (1, 1, 2, True)] * 2
     plain = DataLoader(_Sharded(5), batch_size=2, worker_init_fn=init)  # num_workers=0: no worker, as PyTorch
-    assert sorted(int(v) for b in plain for v in b.numpy()) == list(range(5)) and len(calls) == 2
+    assert sorted(int(v) for b in plain for v in b.numpy()) == list(range(5)) and len(calls) == 4
 
 
 def test_num_workers_does_not_change_the_numbers_and_is_checked():

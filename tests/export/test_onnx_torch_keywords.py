@@ -75,6 +75,6 @@ def test_what_the_exporter_cannot_do_is_refused_by_name(tmp_path: Path) -> None:
         ds.onnx.export(model.train(), x, tmp_path / "m.onnx", training="PRESERVE")
     with pytest.raises(ArgumentError, match="opset=17 and opset_version=18 disagree"):
         ds.onnx.export(model, x, tmp_path / "m.onnx", opset=17, opset_version=18)
-    with pytest.raises(ArgumentError, match="opset must be at least 17"):
+    with pytest.raises(ArgumentError, match="opset must be between 17 and"):
         ds.onnx.export(model, x, tmp_path / "m.onnx", opset_version=13)
     assert not (tmp_path / "m.onnx").exists()

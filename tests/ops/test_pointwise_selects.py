@@ -180,3 +180,19 @@ def test_clamp_with_nan_in_a_tensor_bound_gives_nan_and_no_gradient_there_like_t
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
     for k in bounds:
         np.testing.assert_array_equal(ours[k].grad.numpy(), theirs[k].grad.numpy())
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.2, 0.999, 1e-30, 0.0, 1.0, -2.5, 3.0])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("grad_mode", ["no_grad", "no_requires_grad", "inference_mode"])
+def test_leaky_relu_without_recording_matches_torch_bit_for_bit(grad_mode: str, dtype: str, slope: float) -> None:
+    """The path that keeps no backward factor (nothing records the op): torch's values, NaN, +-inf,
+    -0.0 and underflowing products included, whatever the slope."""
+    with np.errstate(over="ignore"):  # +-3e38 become +-inf in float16
+        x = np.resize(np.array(XS + [-1e-45, 1e-45, -3e38, 3e38, -1e-300]), 21 * 7).astype(dtype)
+    xd = ds.from_numpy(x.copy()).requires_grad_(grad_mode != "no_requires_grad")
+    context = {"no_grad": ds.no_grad, "no_requires_grad": ds.enable_grad, "inference_mode": ds.inference_mode}
+    with context[grad_mode]():
+        yd = F.leaky_relu(xd, slope)
+    assert not yd.requires_grad
+    _same(yd.numpy(), TF.leaky_relu(torch.from_numpy(x.copy()), slope).numpy())

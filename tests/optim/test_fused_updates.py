@@ -1,4 +1,4 @@
-"""The one-pass compiled step of SGD, GD, Adam and AdamW on large parameters (``optim/_fused.py``,
+"""The one-pass compiled step of SGD, GD, Adam, AdamW, RMSprop, Adagrad and Adadelta on large parameters (``optim/_fused.py``,
 ``optim/_jit_updates.py``): the same trajectories as PyTorch's, float32 within rounding and
 float64 to the last digits, and the same bookkeeping (state, versions, state_dict) as the
 transforms path it replaces.
@@ -36,6 +36,18 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("Adam", {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}),
     ("AdamW", {"lr": 0.01}),
     ("AdamW", {"lr": 0.02, "weight_decay": 0.1, "amsgrad": True, "maximize": True}),
+    ("RMSprop", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.05}),
+    ("RMSprop", {"lr": 0.01, "centered": True, "maximize": True}),
+    (
+        "RMSprop",
+        {"lr": 0.005, "alpha": 0.3, "centered": True, "momentum": 0.8, "weight_decay": 0.01},
+    ),  # large lerp weight
+    ("Adagrad", {"lr": 0.1}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.02, "initial_accumulator_value": 0.3}),
+    ("Adagrad", {"lr": 0.1, "eps": 1e-3, "maximize": True}),
+    ("Adadelta", {"lr": 1.0}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.6, "eps": 1e-4, "weight_decay": 0.03, "maximize": True}),
 ]
 
 
@@ -53,7 +65,7 @@ def kernel_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     if k is None:
         pytest.skip("the compiled path is switched off")
     calls: list[str] = []
-    for name in ("sgd_", "sgd_momentum_", "adam_"):
+    for name in ("sgd_", "sgd_momentum_", "adam_", "rmsprop_", "adagrad_", "adadelta_"):
         original = getattr(k, name)
 
         def spy(*args: Any, _f: Callable[..., None] = original, _n: str = name) -> None:
@@ -147,7 +159,7 @@ def test_many_small_parameters_keep_the_flat_path(kernel_calls: list[str]) -> No
     assert all(np.allclose(p.detach().numpy(), -0.1) for p in params)
 
 
-@pytest.mark.parametrize(("name", "kwargs"), [CONFIGS[3], CONFIGS[6], CONFIGS[10]])
+@pytest.mark.parametrize(("name", "kwargs"), [CONFIGS[3], CONFIGS[6], CONFIGS[10], *CONFIGS[11:]])
 def test_compiled_and_numpy_paths_agree(small_ok: None, name: str, kwargs: dict[str, Any]) -> None:
     init, grads = _start("float32")
     compiled, _ = _run(ds, name, kwargs, init, grads)
@@ -263,3 +275,28 @@ def test_gd_matches_torch_sgd(small_ok: None, kernel_calls: list[str]) -> None:
     assert kernel_calls == ["sgd_"] * (STEPS * len(SHAPES))
     for p, q in zip(ours, theirs):
         assert _max_rel(p, q) < 2e-6
+
+
+@pytest.mark.host_only
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("Adagrad", {"lr": 0.1, "lr_decay": 0.1}), ("RMSprop", {"lr": 0.01, "momentum": 0.9, "centered": True})],
+)
+def test_uneven_step_counts_match_torch(
+    small_ok: None, kernel_calls: list[str], name: str, kwargs: dict[str, Any]
+) -> None:
+    """A parameter that sits out steps keeps its own count (Adagrad's decayed rate) and state."""
+    init, grads = _start("float64")
+    tp = [torch.tensor(a.copy(), requires_grad=True) for a in init]
+    dp = [ds.from_numpy(a.copy(), requires_grad=True) for a in init]
+    topt, dopt = getattr(torch.optim, name)(tp, **kwargs), getattr(ds.optim, name)(dp, **kwargs)
+    for step, gs in enumerate(grads[:8]):
+        for i, (t, d, g) in enumerate(zip(tp, dp, gs)):
+            skip = step in (1, 2) and i == 1
+            t.grad = None if skip else torch.tensor(g)
+            d.grad = None if skip else ds.from_numpy(g)
+        topt.step()
+        dopt.step()
+    assert kernel_calls
+    for d, t in zip(dp, tp):
+        assert _max_rel(d, t) < 1e-13

@@ -25,6 +25,7 @@ from .encoding import (
     MAX_CATEGORIES,
     UNICODE_MINUS,
     TabularEncoder,
+    _as_float,
     _check_options,
     _choose_columns,
     _forced_categorical,
@@ -39,7 +40,11 @@ from .encoding import (
     check_columns,
     check_one_hot_memory,
     class_key,
+    comma_groups_error,
+    comma_groups_only,
+    decimal_point_column,
     detect_number_format,
+    dotted_numbers,
     empty_column_error,
     empty_columns_note,
     fill_note,
@@ -94,6 +99,9 @@ def _read_csv_columnar(
     def last_row() -> list[str] | None:
         return readers.csv_last_row(p, len(header), delimiter)
 
+    def texts() -> dict[str, readers.Column]:
+        return readers.read_csv_columns(p, header, delimiter, progress=progress, texts=True)
+
     return _table_from_columns(
         source,
         header,
@@ -109,6 +117,7 @@ def _read_csv_columnar(
         fmt,
         last_row,
         delimiter,
+        texts,
     )
 
 
@@ -683,6 +692,138 @@ def format_how(fmt: tuple[str, str], example: str) -> str:
     return " (the apostrophe or % sign stripped)"
 
 
+def detect_file_formats(
+    source: str,
+    columns: list[str],
+    forced: set[str],
+    delimiter: str,
+    values_of: Callable[[str], list[str]],
+    notes: list[str],
+) -> tuple[dict[str, tuple[tuple[str, str], str]], list[tuple[str, str]]]:
+    """The number formats found in a file (no format given), as both readers find them: ``(detected,
+    dotted)``, each detected column's format and an example cell, and the number columns whose '.' groups
+    thousands in a file of decimal commas (read with ``(',', '.')`` too, noted here). ``values_of(col)``:
+    the column's present cells, in file order (or each distinct one once, in order of first appearance:
+    every rule asks whether all or any cell is so, or for the first that is)."""
+    detected: dict[str, tuple[tuple[str, str], str]] = {}  # column -> (format found, an example cell)
+    dotted: list[tuple[str, str]] = []  # (column, example) of number columns whose '.' may group thousands
+    points: list[str] = []  # number columns that show decimal points (0.1257: no grouping)
+    values: dict[str, list[str]] = {}
+    for col in columns:
+        if col in forced:
+            continue
+        values[col] = found = values_of(col)
+        fmt = detect_number_format(found, delimiter)
+        if fmt is not None:
+            detected[col] = (fmt, next(v for v in found if _as_float(v) is None))
+            continue
+        ambiguous = ambiguous_commas_error(source, col, found, delimiter)
+        if ambiguous is not None:
+            raise ambiguous
+        example = dotted_numbers(found)
+        if example is not None:
+            dotted.append((col, example))
+        elif decimal_point_column(found):
+            points.append(col)
+    # The decimal mark is the file's, not a column's: once a column writes decimal commas (and none shows
+    # decimal points: 12,345.5 or 0.1257), a column of plain numbers holding '.' is read by the same
+    # rule, '.' grouping thousands (2.207 is 2207, as pandas' decimal=',' thousands='.' reads it); a cell
+    # that does not group in threes is refused where it is, never read as a decimal beside the others.
+    marks = {fmt for fmt, _ in detected.values()}
+    for col, (fmt, example) in detected.items():  # 1,101 beside 0.1257: a thousands group, or decimals?
+        if points and fmt == (",", "") and comma_groups_only(values[col]):
+            raise comma_groups_error(source, col, example, points[0])
+    comma_file = any(fmt[0] == "," for fmt in marks) and (".", ",") not in marks and not points
+    if comma_file and (dotted or (",", ".") in marks):  # one rule for the file's decimal-comma columns
+        detected = {c: ((",", "."), e) if fmt[0] == "," else (fmt, e) for c, (fmt, e) in detected.items()}
+    if comma_file and dotted:
+        detected.update((col, ((",", "."), example)) for col, example in dotted)
+        names = ", ".join(repr(col) for col, _ in dotted)
+        shown = next(c for c, (fmt, _) in detected.items() if fmt[0] == "," and c not in dict(dotted))
+        notes.append(
+            f"{source}: the file writes decimal commas (column {shown!r}), "
+            f"so '.' in column(s) {names} groups thousands ({dotted[0][1].strip()!r} is "
+            f"{canonical_number(dotted[0][1], (',', '.'))}): read as with --decimal ',' --thousands '.'"
+        )
+    return detected, dotted
+
+
+def _semicolon_formats(
+    source: str,
+    cols: dict[str, readers.Column],
+    used: list[str],
+    forced: set[str],
+    notes: list[str],
+    texts: dict[str, readers.Column],
+    rows: np.ndarray,
+) -> tuple[dict[str, tuple[str, str]], tuple[str, str] | None]:
+    """:func:`.csvfile._number_formats` (no format given) of a ``;``-separated file on its cells' texts:
+    there a number's own text decides too (2.207 beside 2,75 groups thousands), so ``texts`` holds every
+    cell's text (:func:`readers.read_csv_columns` with ``texts=True``; ``rows``: the rows of the table
+    among them). Returns each column's format (its cells in ``cols`` read so, with the reader's notes and
+    errors) and the file's one format (:func:`.csvfile._file_number_format`), or None.
+
+    The rules only ask whether all or any cell is written so, or for the first that is, and what they
+    match does not change when one digit 1-9 replaces another: each column's distinct texts are cut down
+    to the first of each shape (every 1-9 read as 1), so 10^5 distinct prices cost a few hundred checks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    shapes: dict[str, list[str]] = {}
+
+    def one_per_shape(col: str) -> list[str]:
+        if col not in shapes:
+            t = texts[col]
+            if t.codes is None:
+                return []
+            codes = t.codes[rows]
+            present, first = np.unique(codes[codes >= 0], return_index=True)
+            distinct = pa.array([t.strings[int(k)] for k in present[np.argsort(first)].tolist()], pa.string())
+            shape = pc.replace_substring_regex(distinct, "[1-9]", "1").dictionary_encode()
+            kinds, at = np.unique(shape.indices.to_numpy(zero_copy_only=False), return_index=True)
+            shapes[col] = distinct.take(pa.array(np.sort(at))).to_pylist()
+        return shapes[col]
+
+    detected, dotted = detect_file_formats(source, used, forced, ";", one_per_shape, notes)
+    found: dict[str, list[tuple[str, str]]] = {}
+    for col in used:
+        if col not in detected:
+            continue
+        fmt, example = detected[col]
+        if col not in dict(dotted):  # (those have their note already)
+            found.setdefault(format_how(fmt, example), []).append((col, example))
+        t = texts[col]
+        assert t.codes is not None  # a detected column has present cells
+        if fmt != (".", "") and any("_" in text for text in t.strings):  # 1_000: a number to Python only
+            raise readers.Fallback("a number not written in the column's format")
+        # each distinct text read in the format as a given format is read (a number written otherwise that
+        # Python would read: Fallback, and the pure-Python reader names the cell)
+        builder = readers._Builder(True)
+        builder.add_strings(readers.canonical_strings(pa.array(t.strings, pa.string()), fmt))
+        read = builder.build()
+        kinds = read.kind.copy()
+        kinds[kinds != readers.NUMBER] = readers.TEXT  # a text no rule reads as a number stays as written
+        codes = t.codes[rows]
+        present = codes >= 0
+        c = cols[col]
+        kind, num = c.kind.copy(), np.array(c.num, dtype=np.float64, copy=True)
+        kind[present], num[present] = kinds[codes[present]], read.num[codes[present]]
+        has_text = bool((kind == readers.TEXT).any())
+        cols[col] = readers.Column(kind, num, codes if has_text else None, t.strings if has_text else [], True)
+    notes.extend(format_notes(source, found))
+    formats = {col: fmt for col, (fmt, _) in detected.items()}
+    one = set(formats.values())
+    file_format = one.pop() if len(one) == 1 else None
+    if file_format == (".", ""):
+        file_format = None
+    if file_format is not None:  # giving it reads every other column alike: none of their texts rewritten
+        for col in used:
+            if col not in formats and any(canonical_number(v, file_format) != v for v in one_per_shape(col)):
+                file_format = None
+                break
+    return formats, file_format
+
+
 def _detected_formats(
     source: str,
     cols: dict[str, readers.Column],
@@ -695,7 +836,7 @@ def _detected_formats(
     all numbers written with commas (thousands) or as Excel writes them ('12, 12%) gets that format, with
     the reader's notes and errors, and its cells in ``cols`` read so. Outside a ``;``-separated file only
     the text cells decide; in one, the numbers' own text does (2.207 beside 2,75): the row-by-row reader's."""
-    if delimiter == ";":
+    if delimiter == ";":  # the numbers' own text decides there: _semicolon_formats
         raise readers.Fallback("numbers written with commas in a ';'-separated file")
     detected: dict[str, tuple[tuple[str, str], str, bool]] = {}
     for col in used:
@@ -757,10 +898,12 @@ def _table_from_columns(
     fmt: tuple[str, str] | None = None,
     last_row: Callable[[], list[str] | None] | None = None,
     delimiter: str = ",",
+    texts: Callable[[], dict[str, readers.Column]] | None = None,
 ) -> tuple[Table, TabularEncoder]:
     """:func:`read_csv`'s rules applied column by column to the cell facts of :mod:`readers` (read with
     the number format ``fmt`` when one is given; ``delimiter``: a CSV's separator, which decides what
-    commas in numbers mean).
+    commas in numbers mean; ``texts``: every cell's text, read again when a ``;``-separated file writes
+    numbers with commas, whose formats the numbers' own texts decide).
 
     Each step mirrors the row-by-row code of :func:`read_csv` and raises the same errors in the same
     order; a message about a cell is produced by running the row-by-row encoder on that one row
@@ -798,8 +941,12 @@ def _table_from_columns(
         for col in used:
             c = cols[col]
             if c.codes is not None and any(
-                looks_like_comma_number(text) or looks_like_excel_number(text) for text in c.strings
+                looks_like_comma_number(text) or looks_like_excel_number(text) or (delimiter == ";" and "," in text)
+                for text in c.strings
             ):
+                if delimiter == ";" and texts is not None:
+                    formats, number_format = _semicolon_formats(source, cols, used, forced, notes, texts(), keep)
+                    break
                 formats = _detected_formats(source, cols, used, forced, delimiter, notes)
                 number_format = _file_number_format(cols, used, formats)
                 break

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from . import readers
-from .columns import _read_csv_columnar, format_how, format_notes
+from .columns import _read_csv_columnar, detect_file_formats, format_how, format_notes
 from .datasets import Table
 from .encoding import (
     BOOLEAN_SPELLINGS,
@@ -48,7 +48,6 @@ from .encoding import (
     _Rows,
     _stray_target_error,
     _too_many_categories,
-    ambiguous_commas_error,
     boolean_note,
     canonical_number,
     cell_location,
@@ -58,11 +57,6 @@ from .encoding import (
     class_key,
     codes_error,
     codes_note,
-    comma_groups_error,
-    comma_groups_only,
-    decimal_point_column,
-    detect_number_format,
-    dotted_numbers,
     empty_columns_note,
     fill_note,
     header_note,
@@ -753,46 +747,13 @@ def _number_formats(
     found: dict[str, list[tuple[str, str]]] = {}  # how they were read -> (column, example) of each
     detected: dict[str, tuple[tuple[str, str], str]] = {}  # column -> (format found, an example cell)
     dotted: list[tuple[str, str]] = []  # (column, example) of number columns whose '.' may group thousands
-    points: list[str] = []  # number columns that show decimal points (0.1257: no grouping)
     if given == (".", ""):
-        for col in columns:
-            if col in forced:
-                continue
+
+        def values_of(col: str) -> list[str]:
             j = header.index(col)
-            values = [r[j] for r in rows if not _is_missing(r[j])]
-            fmt = detect_number_format(values, delimiter)
-            if fmt is not None:
-                detected[col] = (fmt, next(v for v in values if _as_float(v) is None))
-                continue
-            ambiguous = ambiguous_commas_error(source, col, values, delimiter)
-            if ambiguous is not None:
-                raise ambiguous
-            example = dotted_numbers(values)
-            if example is not None:
-                dotted.append((col, example))
-            elif decimal_point_column(values):
-                points.append(col)
-    # The decimal mark is the file's, not a column's: once a column writes decimal commas (and none shows
-    # decimal points: 12,345.5 or 0.1257), a column of plain numbers holding '.' is read by the same
-    # rule, '.' grouping thousands (2.207 is 2207, as pandas' decimal=',' thousands='.' reads it); a cell
-    # that does not group in threes is refused where it is, never read as a decimal beside the others.
-    marks = {fmt for fmt, _ in detected.values()}
-    for col, (fmt, example) in detected.items():  # 1,101 beside 0.1257: a thousands group, or decimals?
-        j = header.index(col)
-        if points and fmt == (",", "") and comma_groups_only([r[j] for r in rows if not _is_missing(r[j])]):
-            raise comma_groups_error(source, col, example, points[0])
-    comma_file = any(fmt[0] == "," for fmt in marks) and (".", ",") not in marks and not points
-    if comma_file and (dotted or (",", ".") in marks):  # one rule for the file's decimal-comma columns
-        detected = {c: ((",", "."), e) if fmt[0] == "," else (fmt, e) for c, (fmt, e) in detected.items()}
-    if comma_file and dotted:
-        detected.update((col, ((",", "."), example)) for col, example in dotted)
-        names = ", ".join(repr(col) for col, _ in dotted)
-        shown = next(c for c, (fmt, _) in detected.items() if fmt[0] == "," and c not in dict(dotted))
-        notes.append(
-            f"{source}: the file writes decimal commas (column {shown!r}), "
-            f"so '.' in column(s) {names} groups thousands ({dotted[0][1].strip()!r} is "
-            f"{canonical_number(dotted[0][1], (',', '.'))}): read as with --decimal ',' --thousands '.'"
-        )
+            return [r[j] for r in rows if not _is_missing(r[j])]
+
+        detected, dotted = detect_file_formats(source, columns, forced, delimiter, values_of, notes)
     for col in columns:
         j = header.index(col)
         if given != (".", ""):

@@ -56,7 +56,7 @@ class IterableDataset(Dataset[T_co]):
         ...     def __iter__(self):
         ...         return iter(ds.tensor([float(i)]) for i in range(5))
         >>> [b.shape for b in DataLoader(Counting(), batch_size=2)]
-        [(2, 1), (2, 1), (1, 1)]
+        [downslope.Size([2, 1]), downslope.Size([2, 1]), downslope.Size([1, 1])]
     """
 
     def __iter__(self) -> Iterator[T_co]:
@@ -268,7 +268,7 @@ class ArrayDataset(Dataset):
         return tuple(a[index] for a in self.arrays)
 
     def __repr__(self) -> str:
-        shapes = ", ".join(f"{a.shape} {a.dtype}" for a in self.arrays)
+        shapes = ", ".join(f"{tuple(a.shape)} {a.dtype}" for a in self.arrays)
         return f"{type(self).__name__}({len(self)} samples: {shapes})"
 
 
@@ -283,7 +283,7 @@ class TensorDataset(ArrayDataset):
         >>> import downslope as ds
         >>> data = TensorDataset(ds.randn(4, 2), ds.tensor([0, 1, 0, 1]))
         >>> [a.shape for a in data[0]], [a.shape for a in data[:3]]
-        ([(2,), ()], [(3, 2), (3,)])
+        ([downslope.Size([2]), downslope.Size([])], [downslope.Size([3, 2]), downslope.Size([3])])
     """
 
     _may_be_empty = True  # and a tensor that requires grad keeps it in the samples and batches, as in torch
@@ -359,7 +359,7 @@ class Subset(Dataset):
         idx = np.asarray(value)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
             raise ArgumentTypeError(
-                f"Subset: expected a 1-D sequence of integer indices, got {idx.dtype} shape {idx.shape}"
+                f"Subset: expected a 1-D sequence of integer indices, got {idx.dtype} shape {tuple(idx.shape)}"
             )
         n = len(self.dataset)
         idx = idx.astype(np.int64)

@@ -48,7 +48,9 @@ class Table:
         if not is_lazy(self.X):  # a RowSource (a memory-mapped file) stays on disk
             self.X = np.ascontiguousarray(self.X, dtype=np.float32)
         if self.X.ndim != 2:
-            raise DataError(f"{self.name}: features must be a 2-D array (samples, features), got shape {self.X.shape}")
+            raise DataError(
+                f"{self.name}: features must be a 2-D array (samples, features), got shape {tuple(self.X.shape)}"
+            )
         if self.task == "classification":
             self.y = np.ascontiguousarray(self.y, dtype=np.int64).reshape(-1)
         elif self.task == "regression":

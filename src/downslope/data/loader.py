@@ -21,7 +21,6 @@ import ctypes
 import itertools
 import random as pyrandom
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, MutableSequence, Sequence
 from typing import Any
 
@@ -139,8 +138,8 @@ class DataLoader:
             attributes: the ones given, else the loader's own (a SequentialSampler or RandomSampler, a
             BatchSampler of it, default_collate).
         num_workers / worker_init_fn / persistent_workers: PyTorch's worker processes, emulated in this
-            process as one worker (see "Workers" below). ``timeout`` (seconds, with workers) raises
-            PyTorch's RuntimeError when a batch takes longer to read.
+            process (see "Workers" below). ``timeout`` (seconds, with workers) raises PyTorch's
+            RuntimeError when a batch takes longer to read.
         device: where the batches' Tensors are placed (``"cuda"``, a :class:`downslope.device`; ``None``
             or ``"cpu"``: host memory, the default). downslope's own option: in a PyTorch loop you move
             each batch yourself (``x.to(device)``), which works here too; ``ds.fit(..., device=...)``
@@ -164,19 +163,27 @@ class DataLoader:
     once; data already on the device is used as it is. Shuffling is drawn on the host either way, so the
     batches are the same on every device.
 
-    Workers (``num_workers > 0``): the data is read in this process, as PyTorch's worker 0 of 1 would
-    read it. What runs inside the worker (``worker_init_fn``, the dataset's ``__getitem__``/``__iter__``
-    and ``collate_fn``) sees :func:`get_worker_info` and the worker's own random streams: Python's
-    ``random``, NumPy's global ``np.random`` and the library generator, seeded as PyTorch seeds a new
-    worker from the epoch's base seed (``ds.initial_seed()`` there is ``get_worker_info().seed``), and
-    continuing from batch to batch. The sampler's and the shuffle's draws, and the training loop between
-    batches, use this process's streams, which the worker never moves: ``np.random.seed(ds.initial_seed()
-    % 2**32)`` in a ``worker_init_fn`` gives new augmentations every epoch and leaves the loop's own draws
-    (a mixup ``np.random.beta``) alone, as separate processes would. Without ``persistent_workers`` the
-    worker starts anew each epoch (a new base seed, ``worker_init_fn`` again); with it, it starts once and
-    its streams continue across epochs. Since no process is forked, a dataset of device tensors works with
-    workers too (torch needs the ``spawn`` start method for CUDA tensors in workers): its batches are read
-    here, on the device, exactly as with ``num_workers=0``.
+    Workers (``num_workers > 0``): the data is read in this process, one batch after the other (no
+    speed-up: there are no worker processes), but by ``num_workers`` emulated workers that behave as
+    PyTorch's: a map-style dataset's batch ``k`` is read by worker ``k % num_workers`` (the batches come in
+    the order of ``num_workers=0``); over an :class:`IterableDataset` each worker iterates over the
+    dataset itself and batches its own samples, and the batches come round-robin (worker 0's first batch,
+    worker 1's first, ..., worker 0's second, ...; a worker whose stream ends drops out), so a dataset
+    that shards itself with :func:`get_worker_info` yields each sample once, and one that does not yields
+    each sample once per worker, as in PyTorch. What runs inside a worker (``worker_init_fn``, called
+    with each worker's id, the dataset's ``__getitem__``/``__iter__`` and ``collate_fn``) sees
+    :func:`get_worker_info` (``id``, ``num_workers``, ``seed``, ``dataset``: the loader's dataset object,
+    shared by the workers, not a copy) and the worker's own random streams: Python's ``random``, NumPy's
+    global ``np.random`` and the library generator, seeded as PyTorch seeds a new worker from the epoch's
+    base seed (``ds.initial_seed()`` there is ``get_worker_info().seed``, the base seed plus the worker's
+    id), and continuing from batch to batch. The sampler's and the shuffle's draws, and the training loop
+    between batches, use this process's streams, which the workers never move: ``np.random.seed(
+    ds.initial_seed() % 2**32)`` in a ``worker_init_fn`` gives new augmentations every epoch and leaves
+    the loop's own draws (a mixup ``np.random.beta``) alone, as separate processes would. Without
+    ``persistent_workers`` the workers start anew each epoch (a new base seed, ``worker_init_fn`` again);
+    with it, they start once and their streams continue across epochs. Since no process is forked, a
+    dataset of device tensors works with workers too (torch needs the ``spawn`` start method for CUDA
+    tensors in workers): its batches are read here, on the device, exactly as with ``num_workers=0``.
 
     Example:
         >>> import numpy as np
@@ -184,7 +191,7 @@ class DataLoader:
         >>> len(loader), loader.method
         (3, 'mini-batch gradient descent')
         >>> [x.shape for x, y in loader]
-        [(4, 3), (4, 3), (2, 3)]
+        [downslope.Size([4, 3]), downslope.Size([4, 3]), downslope.Size([2, 3])]
     """
 
     def __init__(
@@ -232,8 +239,6 @@ class DataLoader:
         if worker_init_fn is not None and not callable(worker_init_fn):
             raise ArgumentTypeError(f"DataLoader: worker_init_fn must be callable, got {type(worker_init_fn).__name__}")
         self.num_workers, self.worker_init_fn = int(num_workers), worker_init_fn
-        if self.num_workers > 0 and worker_init_fn is not None:
-            _warn_one_worker()
         self.device = _batch_device(device)
         self._placed: tuple[Any, ...] | None = None  # the dataset's arrays on self.device, once copied there
         if isinstance(dataset, IterableDataset):
@@ -401,16 +406,24 @@ class DataLoader:
     _drop_last = False
 
     def _iter_stream(self) -> Iterator[Any]:
-        if self.batch_size is None:
+        if self._unbatched:
             # as PyTorch: each item passes through collate_fn when one is given, else default_convert
             convert = self._collate_fn or default_convert
-            items = (self.dataset[i] for i in self.sampler) if self._unbatched else self.dataset
+            return (convert(self.dataset[i]) for i in self.sampler)
+        return self._stream_batches(iter(self.dataset))
+
+    def _stream_batches(self, items: Iterator[Any]) -> Iterator[Any]:
+        """An IterableDataset's samples (``items``) batched: ``batch_size`` at a time through the collate
+        function (the last batch shorter, or dropped with ``drop_last``), or, with ``batch_size=None``,
+        each item through ``collate_fn``, else :func:`default_convert`."""
+        if self.batch_size is None:
+            convert = self._collate_fn or default_convert
             for item in items:
                 yield convert(item)
             return
         collate = self._collate_fn or _collate_samples
         batch: list[Any] = []
-        for sample in self.dataset:  # type: ignore[union-attr]
+        for sample in items:
             batch.append(sample)
             if len(batch) == self.batch_size:
                 yield collate(batch)
@@ -508,56 +521,98 @@ class DataLoader:
                 batches = self._iter_placed(placed)
         return _LoaderIterator(self, batches)
 
-    _persistent_worker: _WorkerProcess | None = None  # with persistent_workers=True, kept across epochs
+    _kept_workers: list[_WorkerProcess] | None = None  # with persistent_workers=True, kept across epochs
+
+    def _start_workers(self) -> tuple[list[_WorkerProcess], bool]:
+        """This epoch's workers and whether they start now (and run ``worker_init_fn``): new ones each epoch,
+        seeded from a new base seed, or, with ``persistent_workers``, the ones started at the first epoch."""
+        if self._kept_workers is not None:
+            return self._kept_workers, False
+        base_seed = self._base_seed()  # PyTorch's persistent workers start (and draw a base seed) once
+        workers = [
+            _WorkerProcess(WorkerInfo(id=k, num_workers=self.num_workers, seed=base_seed + k, dataset=self.dataset))
+            for k in range(self.num_workers)
+        ]
+        if self.persistent_workers:
+            self._kept_workers = workers
+        return workers, True
 
     def _iter_workers(self) -> Iterator[Any]:
-        """The epoch read as PyTorch's worker 0 of 1 (see the class docstring): the sampler's draws come
-        from this process's streams, each batch is fetched inside the worker's (:class:`_WorkerProcess`)."""
-        worker = self._persistent_worker
-        start = worker is None  # PyTorch's persistent workers start (and draw a base seed) once
-        if worker is None:
-            worker = _WorkerProcess(WorkerInfo(id=0, num_workers=1, seed=self._base_seed(), dataset=self.dataset))
-            if self.persistent_workers:
-                self._persistent_worker = worker
+        """The epoch read as PyTorch's ``num_workers`` worker processes read it (see the class docstring): the
+        sampler's draws come from this process's streams; each batch is fetched inside its worker's
+        (:class:`_WorkerProcess`), batch ``k`` of a map-style dataset by worker ``k % num_workers``."""
+        workers, start = self._start_workers()
         plan: Iterator[Any]
         fetch: Callable[[Any], Any]
         if self._unbatched:
             convert = self._collate_fn or default_convert
             plan, fetch = iter(self.sampler), lambda i: convert(self.dataset[i])
-        elif self._stream:  # the dataset's own iterator runs in the worker, as a whole
-            stream = self._iter_stream()
-            plan, fetch = itertools.repeat(None), lambda _: next(stream, _END)
+        elif self._stream:  # each worker iterates over the dataset itself and batches what it yields
+            batches = self._iter_stream_workers(workers, start)
+            return batches if self.device is None else (batch_to(b, self.device) for b in batches)
         else:
             placed = None if self.device is None else self._device_arrays()
             if placed is not None:  # slices of arrays already on the device: no dataset code runs
-                return self._as_worker(worker, start, self._iter_placed(placed), None)
+                return self._as_workers(workers, start, self._iter_placed(placed), None)
             plan, fetch = self._plan(), self._fetch
             if self._arrays is not None:  # gathered from the dataset's arrays: no dataset code runs either
-                batches = self._as_worker(worker, start, (fetch(rows) for rows in plan), None)
+                batches = self._as_workers(workers, start, (fetch(rows) for rows in plan), None)
                 return batches if self.device is None else (batch_to(b, self.device) for b in batches)
         if self.device is None:
-            return self._as_worker(worker, start, plan, fetch)
-        return (batch_to(b, self.device) for b in self._as_worker(worker, start, plan, fetch))
+            return self._as_workers(workers, start, plan, fetch)
+        return (batch_to(b, self.device) for b in self._as_workers(workers, start, plan, fetch))
 
-    def _as_worker(
-        self, worker: _WorkerProcess, start: bool, plan: Iterator[Any], fetch: Callable[[Any], Any] | None
+    def _init_workers(self, workers: list[_WorkerProcess]) -> None:
+        """``worker_init_fn(id)`` inside each starting worker, worker 0 first."""
+        if self.worker_init_fn is not None:
+            for worker in workers:
+                with worker:
+                    self.worker_init_fn(worker.info.id)
+
+    def _as_workers(
+        self, workers: list[_WorkerProcess], start: bool, plan: Iterator[Any], fetch: Callable[[Any], Any] | None
     ) -> Iterator[Any]:
-        """Each batch's rows drawn here (``plan``) and fetched inside ``worker`` (``fetch``); a starting
-        worker first runs ``worker_init_fn`` (each epoch, as PyTorch's non-persistent workers do).
-        Without ``fetch`` the plan's items are the batches, made without running the dataset's code, so
-        they skip the worker's streams (switching them costs tens of microseconds a batch)."""
-        if start and self.worker_init_fn is not None:
-            with worker:
-                self.worker_init_fn(worker.info.id)
+        """Each batch's rows drawn here (``plan``) and fetched inside its worker (``fetch``): batch ``k`` by
+        worker ``k % num_workers``, as PyTorch hands a map-style dataset's batches out (so the batches come
+        in the order of ``num_workers=0``). Starting workers first run ``worker_init_fn`` (each epoch, as
+        PyTorch's non-persistent workers do). Without ``fetch`` the plan's items are the batches, made
+        without running the dataset's code, so they skip the workers' streams (switching them costs tens of
+        microseconds a batch)."""
+        if start:
+            self._init_workers(workers)
         if fetch is None:
             yield from plan
             return
         for number, rows in enumerate(plan):
+            worker = workers[number % len(workers)]
             with worker:  # only while the dataset is read: the training step sees None, as in PyTorch
                 batch = fetch(rows) if not self.timeout else _fetch_in_time(fetch, rows, self.timeout, number)
-            if batch is _END:
-                return
             yield batch
+
+    def _iter_stream_workers(self, workers: list[_WorkerProcess], start: bool) -> Iterator[Any]:
+        """An IterableDataset read by several workers, as PyTorch's: each worker calls ``iter(dataset)``
+        inside itself (so a dataset that shards itself by :func:`get_worker_info` yields its own part there)
+        and batches its own samples (its last batch may be short; ``drop_last`` drops it), and the batches
+        come round-robin: worker 0's first, worker 1's first, ..., worker 0's second, ...; a worker whose
+        stream ends drops out of the rotation and the others go on."""
+        if start:
+            self._init_workers(workers)
+        streams: list[tuple[_WorkerProcess, Iterator[Any]]] = []
+        for worker in workers:
+            with worker:
+                streams.append((worker, self._stream_batches(iter(self.dataset))))
+        number = 0
+        while streams:
+            for entry in list(streams):
+                worker, batches = entry
+                with worker:
+                    fetch = lambda _, batches=batches: next(batches, _END)  # noqa: E731
+                    batch = fetch(None) if not self.timeout else _fetch_in_time(fetch, None, self.timeout, number)
+                if batch is _END:
+                    streams.remove(entry)
+                    continue
+                number += 1
+                yield batch
 
     def _plan(self) -> Iterator[slice | np.ndarray]:
         """Each batch's rows of a map-style loader, in order: a slice, or the indices to gather."""
@@ -975,7 +1030,7 @@ def default_convert(data: Any) -> Any:
     Example:
         >>> import numpy as np
         >>> default_convert({"x": np.zeros(2)})["x"].shape
-        (2,)
+        downslope.Size([2])
     """
     if isinstance(data, Tensor):
         return data
@@ -994,16 +1049,26 @@ def default_convert(data: Any) -> Any:
 
 
 class WorkerInfo:
-    """What :func:`get_worker_info` returns while a DataLoader with ``num_workers > 0`` reads its
-    dataset: PyTorch's fields ``id``, ``num_workers``, ``seed`` and ``dataset``.
+    """What :func:`get_worker_info` returns inside a DataLoader's worker (``num_workers > 0``): PyTorch's
+    fields ``id``, ``num_workers``, ``seed`` and ``dataset`` (read-only, as PyTorch's).
 
     Example:
         >>> WorkerInfo(id=0, num_workers=1, seed=7, dataset=None).num_workers
         1
     """
 
+    id: int
+    num_workers: int
+    seed: int
+    dataset: Any
+
     def __init__(self, id: int, num_workers: int, seed: int, dataset: Any) -> None:  # noqa: A002  (PyTorch's name)
-        self.id, self.num_workers, self.seed, self.dataset = id, num_workers, seed, dataset
+        for name, value in (("id", id), ("num_workers", num_workers), ("seed", seed), ("dataset", dataset)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # PyTorch's WorkerInfo is read-only: a dataset that rewrote it would change what the other reads see
+        raise StateError(f"Cannot assign attributes to WorkerInfo objects (tried to set {name!r})")
 
     def __repr__(self) -> str:
         return f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, seed={self.seed}, dataset={self.dataset!r})"
@@ -1141,29 +1206,12 @@ def _numpy_worker_seed(base_seed: int, worker_id: int) -> list[int]:
     return state
 
 
-_warned_one_worker = False
-
-
-def _warn_one_worker() -> None:
-    global _warned_one_worker
-    if not _warned_one_worker:
-        _warned_one_worker = True
-        warnings.warn(
-            "DataLoader(num_workers>0): downslope reads the data in this process, as one worker: worker_init_fn "
-            "runs here as worker 0 of 1 at the start of every epoch, and get_worker_info() reports "
-            "num_workers=1, so a dataset sharded by worker still yields each sample once; the worker has its "
-            "own random streams (random, np.random, the library generator), so seeding them there leaves "
-            "this process's streams as they were",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
 def get_worker_info() -> WorkerInfo | None:
-    """None in the main process, as PyTorch. downslope has no worker processes: while a DataLoader with
-    ``num_workers > 0`` reads its dataset (and runs ``worker_init_fn``) this returns a
-    :class:`WorkerInfo` for worker 0 of 1, so code that shards an IterableDataset by worker reads every
-    sample once; its ``seed`` is what ``ds.initial_seed()`` returns there (see :class:`DataLoader`).
+    """None in the main process, as PyTorch. While a DataLoader with ``num_workers > 0`` reads its
+    dataset (and runs ``worker_init_fn``), the :class:`WorkerInfo` of the worker reading it: ``id`` (0 to
+    ``num_workers - 1``), ``num_workers``, ``seed`` (what ``ds.initial_seed()`` returns there) and
+    ``dataset``, so code that shards an IterableDataset by worker reads every sample once (see
+    :class:`DataLoader`).
 
     Example:
         >>> get_worker_info() is None
@@ -1190,7 +1238,7 @@ def default_collate(samples: Sequence[Any]) -> Any:
         >>> import downslope as ds
         >>> batch = default_collate([{"x": ds.zeros(2), "y": 1}, {"x": ds.ones(2), "y": 0}])
         >>> batch["x"].shape, batch["y"].tolist()
-        ((2, 2), [1, 0])
+        (downslope.Size([2, 2]), [1, 0])
     """
     if not isinstance(samples, (list, tuple)) or not samples:
         raise DataError(f"default_collate: expected a non-empty list of samples, got {samples!r:.80}")

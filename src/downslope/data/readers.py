@@ -329,8 +329,8 @@ class _Builder:
     decide classes), else in float32 (features: what the model gets) with :data:`BAD_NUMBER` marking
     the cells that float32 cannot hold."""
 
-    def __init__(self, wide: bool = True) -> None:
-        self.wide = wide
+    def __init__(self, wide: bool = True, texts: bool = False) -> None:
+        self.wide, self.texts = wide, texts  # texts: codes for every present cell, numbers too
         self.kinds: list[np.ndarray] = []
         self.nums: list[np.ndarray] = []
         self.codes: list[np.ndarray | None] = []
@@ -375,7 +375,7 @@ class _Builder:
             idx = encoded.indices.to_numpy(zero_copy_only=False)
             kind = kinds[idx]
             codes = None
-            if (kinds == TEXT).any():
+            if self.texts or (kinds == TEXT).any():
                 mapping = np.empty(len(texts), dtype=np.int32)
                 for i, text in enumerate(stripped):
                     code = self.lookup.get(text)
@@ -410,7 +410,7 @@ class _Builder:
             idx = part.indices.to_numpy(zero_copy_only=False)
             kind[odd] = k[idx]
             num[odd] = v[idx]
-        self.codes.append(self.code_all(arr, kind) if (kind == TEXT).any() else None)
+        self.codes.append(self.code_all(arr, kind) if self.texts or (kind == TEXT).any() else None)
         self.add(kind, num)
 
     def add(self, kind: np.ndarray, num: np.ndarray) -> None:
@@ -923,12 +923,16 @@ def read_csv_columns(
     progress: bool = False,
     wide: set[str] | None = None,
     fmt: tuple[str, str] | dict[str, tuple[str, str]] | None = None,
+    texts: bool = False,
 ) -> dict[str, Column]:
     """Every column of a CSV (after its header row) as :class:`Column` s, blank rows left out.
 
     ``fmt`` (decimal mark, thousands separator): the numbers of every column are written so (pandas'
     ``decimal``/``thousands``), or of the columns a dict names (the others as Python writes them); each
     text cell is read as :func:`canonical_strings` rewrites it.
+
+    ``texts``: every column read as text, with ``codes`` for every present cell (numbers too: their own
+    text), so that the rules that look at how numbers are written can; pyarrow only (else :class:`Fallback`).
 
     Numbers are float64 in the columns named by ``wide`` (all when None), float32 in the others.
     Columns that look numeric are converted by Arrow as it parses; if one turns out not to be (a
@@ -938,6 +942,8 @@ def read_csv_columns(
     fmts = {name: f for name, f in fmts.items() if f is not None}
     if fmts and len(header) >= WIDE_COLUMNS:
         raise Fallback("a number format in a wide file")  # the pure-Python reader rewrites its cells
+    if texts and (len(header) >= WIDE_COLUMNS or not fast_csv_available()):
+        raise Fallback("every cell's text is needed")
     if len(header) >= WIDE_COLUMNS:  # (needs no pyarrow)
         meter = Progress(p.name, os.path.getsize(p), enabled=progress)
         columns = _read_wide_csv_columns(p, header, delimiter, meter, wide)
@@ -977,6 +983,8 @@ def read_csv_columns(
                 raise Fallback(f"pyarrow: {exc}") from None
             # "1.200" is 1200, and with a decimal comma "2.75" is no number: such columns are no plain numbers for Arrow
             numeric -= {n for n, h in zip(names, header) if h in fmts and (fmts[h][1] == "." or fmts[h][0] == ",")}
+            if texts:
+                numeric = set()
             for attempt in ("guess", "text"):
                 if attempt == "text":
                     numeric = set()
@@ -984,7 +992,7 @@ def read_csv_columns(
                 convert = pacsv.ConvertOptions(
                     column_types=types, null_values=NULL_TOKENS, strings_can_be_null=False, check_utf8=True
                 )
-                builders = [_Builder(wide is None or h in wide) for h in header]
+                builders = [_Builder(wide is None or h in wide, texts) for h in header]
                 source = CountingFile(p, meter)
                 try:
                     reader = pacsv.open_csv(

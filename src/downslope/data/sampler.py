@@ -190,7 +190,7 @@ class WeightedRandomSampler(Sampler[int]):
         if w.ndim != 1 or w.size == 0 or np.any(w < 0) or not np.isfinite(w).all() or w.sum() <= 0:
             raise ArgumentError(
                 f"WeightedRandomSampler: weights must be a 1-D sequence of non-negative finite numbers with a positive sum, "
-                f"got shape {w.shape}"
+                f"got shape {tuple(w.shape)}"
             )
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
             raise ConfigError(f"WeightedRandomSampler: num_samples must be a positive integer, got {num_samples!r}")

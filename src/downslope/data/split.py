@@ -179,7 +179,7 @@ def train_test_split(
         labels = to_host(stratify.array if isinstance(stratify, Tensor) else stratify)
         if labels.shape != (n,):
             raise ShapeError(
-                f"train_test_split: stratify must be {n} class labels, shape ({n},); got shape {labels.shape}"
+                f"train_test_split: stratify must be {n} class labels, shape ({n},); got shape {tuple(labels.shape)}"
             )
         test_idx = _stratified_test_indices(labels, n_test, rng)
         rest = np.setdiff1d(np.arange(n), test_idx, assume_unique=True)

@@ -205,7 +205,9 @@ def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarr
         except ValueError as exc:
             raise _unreadable(p, exc) from None
     if loaded.ndim != 2 or loaded.shape[1] < 2:
-        raise DataError(f"{p}: an .npy needs a 2-D array whose last column is the target, got shape {loaded.shape}")
+        raise DataError(
+            f"{p}: an .npy needs a 2-D array whose last column is the target, got shape {tuple(loaded.shape)}"
+        )
     return loaded[:, :-1], loaded[:, -1]
 
 
@@ -262,7 +264,9 @@ def _open_npy_lazy(p: Path) -> tuple[Any, np.ndarray]:
     except (OSError, EOFError) as exc:
         raise DataError(f"{p}: not a readable NumPy file ({type(exc).__name__}: {exc}); is it truncated?") from None
     if base.ndim != 2 or base.shape[1] < 2:
-        raise DataError(f"{p}: an .npy needs a 2-D array whose last column is the target, got shape {base.shape}")
+        raise DataError(
+            f"{p}: an .npy needs a 2-D array whose last column is the target, got shape {tuple(base.shape)}"
+        )
     return RowSource(base, 0, base.shape[1] - 1), np.array(base[:, -1])
 
 
@@ -411,7 +415,7 @@ def read_arrays(
             reason = overriding(task, reason)
     if task == "classification":
         if not one_label:
-            raise DataError(f"{p}: classification needs one label per row, got y of shape {y.shape}")
+            raise DataError(f"{p}: classification needs one label per row, got y of shape {tuple(y.shape)}")
         codes, classes = _label_codes(p, y, labels, classes)
         table = Table(X, codes, task, p.stem, class_names=list(classes))
     else:

@@ -103,7 +103,7 @@ class MetaArray:
         return (MetaArray, (self.shape, self.dtype.str))
 
     def __repr__(self) -> str:
-        return f"MetaArray(shape={self.shape}, dtype={self.dtype})"
+        return f"MetaArray(shape={tuple(self.shape)}, dtype={self.dtype})"
 
     def __len__(self) -> int:
         if not self.shape:

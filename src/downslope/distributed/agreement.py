@@ -54,7 +54,7 @@ def array_digest(*arrays: np.ndarray) -> str:
     """SHA-256 of the arrays' dtypes, shapes and contents (a fingerprint of a data set)."""
     h = hashlib.sha256()
     for a in arrays:
-        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(f"{a.dtype.str}{tuple(a.shape)};".encode())
         h.update(np.ascontiguousarray(a).data)
     return h.hexdigest()
 

@@ -209,7 +209,7 @@ def sync_buffers_before_forward(module: Any, root: int = 0, *, world: World | No
         >>> model = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4))
         >>> handle = dist.sync_buffers_before_forward(model)
         >>> model(ds.ones(3, 2)).shape
-        (3, 4)
+        downslope.Size([3, 4])
         >>> handle.remove()
     """
     from ..graph import is_grad_enabled
@@ -469,7 +469,7 @@ class GradientAllreducer:
                 else:
                     if grad.shape != t.shape:
                         raise DistributedError(
-                            f"allreduce_gradients: a gradient of shape {grad.shape} for a parameter of shape {t.shape}"
+                            f"allreduce_gradients: a gradient of shape {tuple(grad.shape)} for a parameter of shape {tuple(t.shape)}"
                         )
                     part[...] = grad.array.reshape(-1)
                     flags[self._flag_index[id(t)]] = 1

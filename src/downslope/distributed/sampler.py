@@ -188,7 +188,7 @@ class DistributedDataLoader(DataLoader):
         >>> import numpy as np
         >>> loader = DistributedDataLoader((np.arange(10.0).reshape(10, 1),), batch_size=4, shuffle=False)
         >>> [x.shape for (x,) in loader], loader.epoch
-        ([(4, 1), (4, 1), (2, 1)], 1)
+        ([downslope.Size([4, 1]), downslope.Size([4, 1]), downslope.Size([2, 1])], 1)
     """
 
     sampler: DistributedSampler  # the base class's sampler slot, holding this rank's shard order

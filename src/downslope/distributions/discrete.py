@@ -55,7 +55,9 @@ class Categorical(Distribution):
         source = p if p is not None else lg
         assert source is not None
         if source.ndim < 1:
-            raise ArgumentError(f"Categorical: probs/logits need at least one dimension, got shape {source.shape}")
+            raise ArgumentError(
+                f"Categorical: probs/logits need at least one dimension, got shape {tuple(source.shape)}"
+            )
         if p is not None:
             self.probs = p / ops.sum(p, axis=-1, keepdims=True)
         else:

@@ -76,23 +76,23 @@ class LowRankMultivariateNormal(Distribution):
         if factor.ndim < 2:
             raise ArgumentError(
                 "LowRankMultivariateNormal: cov_factor must be at least two-dimensional, with optional leading "
-                f"batch dimensions; got shape {factor.shape}"
+                f"batch dimensions; got shape {tuple(factor.shape)}"
             )
         if factor.shape[-2] != n:
             raise ArgumentError(
                 f"LowRankMultivariateNormal: cov_factor must be a batch of matrices with shape {n} x m, "
-                f"got shape {factor.shape}"
+                f"got shape {tuple(factor.shape)}"
             )
         if diag.ndim < 1 or diag.shape[-1] != n:
             raise ArgumentError(
-                f"LowRankMultivariateNormal: cov_diag must be a batch of vectors with shape ({n},), got shape {diag.shape}"
+                f"LowRankMultivariateNormal: cov_diag must be a batch of vectors with shape ({n},), got shape {tuple(diag.shape)}"
             )
         try:
             batch = np.broadcast_shapes(loc_t.shape[:-1], factor.shape[:-2], diag.shape[:-1])
         except ValueError:
             raise ArgumentError(
-                f"LowRankMultivariateNormal: incompatible batch shapes: loc {loc_t.shape}, cov_factor "
-                f"{factor.shape}, cov_diag {diag.shape}"
+                f"LowRankMultivariateNormal: incompatible batch shapes: loc {tuple(loc_t.shape)}, cov_factor "
+                f"{tuple(factor.shape)}, cov_diag {tuple(diag.shape)}"
             ) from None
         m = factor.shape[-1]
         self.loc = ops.broadcast_to(loc_t, (*batch, n))

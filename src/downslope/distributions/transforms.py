@@ -417,7 +417,7 @@ class ReshapeTransform(Transform):
     Example:
         >>> import downslope as ds
         >>> ReshapeTransform((4,), (2, 2))(ds.zeros(3, 4)).shape
-        (3, 2, 2)
+        downslope.Size([3, 2, 2])
     """
 
     bijective = True

@@ -200,7 +200,7 @@ class Wishart(ExponentialFamily):
             >>> import downslope as ds
             >>> _ = ds.manual_seed(0)
             >>> Wishart(ds.tensor(3.0), covariance_matrix=ds.eye(2)).rsample((5,)).shape
-            (5, 2, 2)
+            downslope.Size([5, 2, 2])
         """
         tries = 10 if max_try_correction is None else int(max_try_correction)
         shape = _shape(sample_shape)

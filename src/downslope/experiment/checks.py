@@ -155,7 +155,11 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
         for key in ("mean", "scale"):
             value = scaler.get(key) if isinstance(scaler, dict) else None
             if not isinstance(value, np.ndarray) or value.shape != (n_features,) or value.dtype.kind != "f":
-                got = f"shape {value.shape} {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+                got = (
+                    f"shape {tuple(value.shape)} {value.dtype}"
+                    if isinstance(value, np.ndarray)
+                    else type(value).__name__
+                )
                 raise CheckpointError(
                     f"{where}: the stored standardizer's {key} must be {n_features} floats (one per feature), "
                     f"the file has {got}"
@@ -182,6 +186,6 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
         if arrays[key].shape != shape:
             raise CheckpointError(
                 f"{where}: the stored config implies {key!r} of shape {shape}, "
-                f"the stored array has shape {arrays[key].shape}"
+                f"the stored array has shape {tuple(arrays[key].shape)}"
             )
     state["config"] = cfg

@@ -240,26 +240,59 @@ def _target_device(device: Any) -> Any:
 def _load_arrays(where: str) -> OrderedDict[str, np.ndarray]:
     """The arrays of one safetensors file (bfloat16 widened to float32).
 
-    The file is checked against the format first (:func:`_validated_header`), so that every file the
-    safetensors library refuses is refused here too, with what is wrong; the library then reads the
-    dtypes its NumPy API knows, and :func:`_load_with_bfloat16` only the ones it does not (bfloat16,
-    and the float8/float4 types, refused by name)."""
-    st = _safetensors_numpy()
+    The file is checked against the format first (:func:`_validated_header`, on a read-only memory map of
+    the file, which reads only the header's pages), so that every file the safetensors library refuses is
+    refused here too, with what is wrong; then each tensor's bytes are read from the file straight into
+    its new array (one copy, no whole-file ``bytes`` in between: the library's ``load`` takes bytes and
+    copies them again, twice the time and twice the memory). bfloat16 is widened to float32, and the
+    float8/float4 types, which NumPy cannot hold, are refused by name."""
+    import mmap
+
+    _safetensors_numpy()  # the same requirement as the other safetensors functions
     _check_is_file(where, "load_safetensors")
     with open(where, "rb") as f:
-        raw = f.read()
-    try:
-        tensors = _validated_header(raw, where)
-    except CheckpointError:
-        _refuse_other_kind(where, "load_safetensors")
-        raise
-    if all(entry["dtype"] in _NUMPY_DTYPES for entry in tensors.values()):
+        size = os.fstat(f.fileno()).st_size
+        mapped: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         try:
-            loaded = st.load(raw)
-        except Exception as exc:  # a rule of a newer format version than the checks above know
-            raise CheckpointError(f"load_safetensors: {where!r} is not a readable safetensors file: {exc}") from None
-        return OrderedDict((k, np.asarray(v)) for k, v in loaded.items())
-    return _load_with_bfloat16(raw, tensors, where)
+            try:
+                tensors = _validated_header(mapped, where)
+            except CheckpointError:
+                _refuse_other_kind(where, "load_safetensors")
+                raise
+            start = 8 + int.from_bytes(mapped[:8], "little")
+        finally:
+            if size:
+                mapped.close()
+        return _read_tensors(f, start, tensors, where)
+
+
+def _read_tensors(
+    f: Any, start: int, tensors: Mapping[str, dict[str, Any]], where: str
+) -> OrderedDict[str, np.ndarray]:
+    """Each tensor of a validated header (:func:`_validated_header`: every offset lies in the file and
+    holds dtype x shape bytes) read from the open file ``f`` into a new array of its dtype in native byte
+    order; bfloat16 tensors are widened to float32, which holds every bfloat16 value exactly (bfloat16 is
+    float32's upper 16 bits); any other dtype NumPy cannot hold (the float8 and float4 types) is refused."""
+    for name, entry in tensors.items():
+        if entry["dtype"] not in _NUMPY_DTYPES and entry["dtype"] != "BF16":
+            raise CheckpointError(
+                f"load_safetensors: {where!r}: tensor {name!r} has dtype {entry['dtype']}, which NumPy cannot hold; "
+                "convert it in torch first (e.g. to float32)"
+            )
+    out: OrderedDict[str, np.ndarray] = OrderedDict()
+    for name, entry in tensors.items():
+        dtype, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
+        stored = np.dtype("<u2" if dtype == "BF16" else _NUMPY_DTYPES[dtype])
+        array = np.empty(shape, stored)
+        f.seek(start + begin)
+        if f.readinto(array.reshape(-1).view(np.uint8).data) != end - begin:
+            raise CheckpointError(f"load_safetensors: {where!r} changed while it was read (tensor {name!r} is cut)")
+        if dtype == "BF16":
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        elif not stored.isnative:
+            array = array.astype(stored.newbyteorder("="))  # a big-endian host: the file is little-endian
+        out[name] = array
+    return out
 
 
 # Every dtype of the format, with its size in bits (the float4/float6 types pack several per byte).
@@ -284,7 +317,7 @@ def _refuse_duplicate_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def _validated_header(raw: bytes, where: str) -> OrderedDict[str, dict[str, Any]]:
+def _validated_header(raw: Any, where: str) -> OrderedDict[str, dict[str, Any]]:
     """The tensor entries of a safetensors file (name -> {"dtype", "shape", "data_offsets"}, in the
     header's order), after every check the format makes, in the library's order: the header length
     (within the limit and the file), UTF-8 JSON object, ``__metadata__`` a map of strings, each
@@ -298,11 +331,11 @@ def _validated_header(raw: bytes, where: str) -> OrderedDict[str, dict[str, Any]
 
     if len(raw) < 8:
         raise bad(f"it has {len(raw)} bytes, fewer than the 8 of the header length")
-    if raw.startswith(b"PK\x03\x04"):  # named before the length check, which would read zip bytes as a length
+    if raw[:4] == b"PK\x03\x04":  # named before the length check, which would read zip bytes as a length
         raise bad(
             "it is a zip archive (a checkpoint of ds.save or torch.save, or a NumPy .npz): ds.load or np.load reads it"
         )
-    if raw.startswith(b"\x93NUMPY"):
+    if raw[:6] == b"\x93NUMPY":
         raise bad("it is a NumPy .npy array: np.load reads it (ds.tensor(np.load(path)))")
     n = int.from_bytes(raw[:8], "little")
     if n > _MAX_HEADER_BYTES:
@@ -428,29 +461,6 @@ def _header(raw: bytes) -> dict[str, Any] | None:
     return header if isinstance(header, dict) else None
 
 
-# The dtypes NumPy holds, which safetensors.numpy.load reads; the others go through _load_with_bfloat16.
+# The dtypes NumPy holds, read as they are; bfloat16 is widened (_read_tensors), the others refused.
 _NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1"}
 _NUMPY_DTYPES |= {"U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?", "C64": "<c8"}
-
-
-def _load_with_bfloat16(raw: bytes, tensors: Mapping[str, dict[str, Any]], where: str) -> OrderedDict[str, np.ndarray]:
-    """A file with a dtype the NumPy reader lacks, read here from its validated header
-    (:func:`_validated_header`: every offset lies in the file and holds dtype x shape bytes): bfloat16
-    tensors are widened to float32, which holds every bfloat16 value exactly (bfloat16 is float32's
-    upper 16 bits); any other dtype NumPy cannot hold (the float8 and float4 types) is refused by name."""
-    start = 8 + int.from_bytes(raw[:8], "little")
-    for name, entry in tensors.items():
-        if entry["dtype"] not in _NUMPY_DTYPES and entry["dtype"] != "BF16":
-            raise CheckpointError(
-                f"load_safetensors: {where!r}: tensor {name!r} has dtype {entry['dtype']}, which NumPy cannot hold; "
-                "convert it in torch first (e.g. to float32)"
-            )
-    out: OrderedDict[str, np.ndarray] = OrderedDict()
-    for name, entry in tensors.items():
-        dtype, shape, (begin, _end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
-        stored = np.dtype("<u2" if dtype == "BF16" else _NUMPY_DTYPES[dtype])
-        array = np.frombuffer(raw, stored, math.prod(shape), start + begin).reshape(shape)
-        if dtype == "BF16":
-            array = (array.astype(np.uint32) << 16).view(np.float32)
-        out[name] = array.astype(array.dtype.newbyteorder("="))  # a copy: the file's bytes are not kept
-    return out

@@ -5,7 +5,7 @@ Example:
     >>> from downslope import nn
     >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     >>> model(ds.randn(2, 4)).shape
-    (2, 3)
+    downslope.Size([2, 3])
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def _checked_bias(bias: Any, c_out: int, x: Tensor, where: str) -> Tensor | None
         return None
     b = _as_tensor(bias, where)
     if b.shape != (c_out,):
-        raise ShapeError(f"{where}: expected bias of shape ({c_out},), got {b.shape}")
+        raise ShapeError(f"{where}: expected bias of shape ({c_out},), got {tuple(b.shape)}")
     if b.dtype != x.dtype:
         raise DTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
     return b
@@ -120,7 +120,7 @@ def _batched(x: Tensor, spatial: int, where: str) -> tuple[Tensor, bool]:
         return x, False
     if x.ndim == spatial + 1:
         return ops.unsqueeze(x, 0), True
-    raise ShapeError(f"{where}: expected input of shape {_SHAPES[spatial]}, got shape {x.shape}")
+    raise ShapeError(f"{where}: expected input of shape {_SHAPES[spatial]}, got shape {tuple(x.shape)}")
 
 
 def _check_floating(x: Tensor, where: str) -> None:

@@ -43,6 +43,35 @@ def _usable(v):
 
 
 @_inline
+def _unnormalized(a, corners, single, scale, scale64, one):
+    """sampling's ``_unnormalized`` (the 2-D kernel's, fused) of one grid coordinate, step for step as
+    its NumPy form rounds: ``(a + 1) * scale`` in the dtype with aligned corners (``scale`` in the
+    dtype), else ``(a + 1) * scale64 - 0.5`` rounded once, as torch's FMA: float32 (``single``) by the
+    float64 product, exact, rounded once here and once at the store; float64 with the product's
+    rounding error, exact by Veltkamp's split, added back. No fastmath, so nothing is contracted."""
+    a1 = a + one
+    if corners:
+        return np.float64(a1 * scale)
+    product = np.float64(a1) * scale64
+    if single:
+        return product + -0.5
+    big = a1 * 134217729.0  # 2**27 + 1: the split into two 26-bit halves
+    high = big - (big - a1)
+    error = (high * scale64 - product) + (a1 - high) * scale64
+    return (product + -0.5) + (error if abs(error) < np.inf else 0.0)  # an infinite coordinate: no error term
+
+
+@_jit
+def unnormalize2d(grid, out_y, out_x, corners, single, scale_y, scale_x, scale64_y, scale64_x, one):
+    """The pixel coordinates (out_y, out_x: (N, P)) of a 2-D grid (N, P, 2) holding (x, y): one pass,
+    where the NumPy form makes five whole-array temporaries per coordinate."""
+    for n in range(grid.shape[0]):
+        for p in range(grid.shape[1]):
+            out_x[n, p] = _unnormalized(grid[n, p, 0], corners, single, scale_x, scale64_x, one)
+            out_y[n, p] = _unnormalized(grid[n, p, 1], corners, single, scale_y, scale64_y, one)
+
+
+@_inline
 def _corners2d(fy, fx, one, h, w):
     """The top-left corner (y0, x0) of pixel coordinates (fy, fx), torch's weights ``w = x - floor(x)``
     and ``e = 1 - w`` along x (``n``, ``s`` along y), and which of the four corners lie in the image

@@ -83,7 +83,7 @@ def lstm_cell(
         >>> from downslope.nn._rnn_cells import lstm_cell
         >>> w_ih, w_hh = ds.ones(8, 3) * 0.1, ds.ones(8, 2) * 0.1
         >>> lstm_cell(ds.ones(4, 3), ds.zeros(4, 2), ds.zeros(4, 2), w_ih, w_hh, None, None).shape
-        (2, 4, 2)
+        downslope.Size([2, 4, 2])
     """
     parents, has_bias = _parents(x, (h, c), (w_ih, w_hh, b_ih, b_hh))
     size = c.shape[-1]  # the hidden size (h has the projection's, when there is one)
@@ -157,7 +157,7 @@ def gru_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | No
         >>> from downslope.nn._rnn_cells import gru_cell
         >>> w_ih, w_hh = ds.ones(6, 3) * 0.1, ds.ones(6, 2) * 0.1
         >>> gru_cell(ds.ones(4, 3), ds.zeros(4, 2), w_ih, w_hh, None, None).shape
-        (4, 2)
+        downslope.Size([4, 2])
     """
     parents, has_bias = _parents(x, (h,), (w_ih, w_hh, b_ih, b_hh))
     size = h.shape[-1]

@@ -96,7 +96,7 @@ def rnn_sequence(
         >>> w_ih, w_hh = ds.ones(4, 2) * 0.1, ds.ones(4, 4) * 0.1
         >>> packed = rnn_sequence("RNN_TANH", ds.ones(3, 1, 2), ds.zeros(1, 4), None, w_ih, w_hh, None, None)
         >>> packed.shape
-        (4, 1, 4)
+        downslope.Size([4, 1, 4])
     """
     parents: tuple[Tensor, ...] = (x, h0) + ((c0,) if c0 is not None else ()) + (w_ih, w_hh)
     has_bias = b_ih is not None and b_hh is not None

@@ -104,7 +104,7 @@ def alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:
 def _at_least_2d(input: Any, where: str) -> Tensor:
     x = _as_tensor(input, where)
     if x.ndim < 2:
-        raise ShapeError(f"{where}: feature dropout needs at least 2 dims (N, C, ...), got shape {x.shape}")
+        raise ShapeError(f"{where}: feature dropout needs at least 2 dims (N, C, ...), got shape {tuple(x.shape)}")
     return x
 
 
@@ -115,7 +115,7 @@ def feature_dropout(input: Tensor, p: float, train: bool) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.feature_dropout(ds.ones(2, 3, 4), 0.5, False).shape
-        (2, 3, 4)
+        downslope.Size([2, 3, 4])
     """
     x = _at_least_2d(input, "feature_dropout")
     return _feature_dropout(x, p, _flag(train, "train", "feature_dropout"), True, "feature_dropout")
@@ -433,7 +433,9 @@ def convolution(
     w = _as_tensor(weight, "convolution")
     dims = w.ndim - 2
     if dims not in (1, 2, 3):
-        raise ShapeError(f"convolution: expected a 3-, 4- or 5-d weight (1-, 2- or 3-d convolution), got {w.shape}")
+        raise ShapeError(
+            f"convolution: expected a 3-, 4- or 5-d weight (1-, 2- or 3-d convolution), got {tuple(w.shape)}"
+        )
     if transposed:
         transposed_fn = (conv_transpose1d, conv_transpose2d, conv_transpose3d)[dims - 1]
         return transposed_fn(input, w, bias, stride, padding, output_padding, groups, dilation)
@@ -477,7 +479,7 @@ def affine_grid_generator(theta: Tensor, size: Sequence[int], align_corners: boo
     Example:
         >>> import downslope as ds
         >>> ds.affine_grid_generator(ds.tensor([[[1.0, 0, 0], [0, 1, 0]]]), [1, 1, 1, 2], False).shape
-        (1, 1, 2, 2)
+        downslope.Size([1, 1, 2, 2])
     """
     return F.affine_grid(theta, size, align_corners)
 
@@ -581,7 +583,7 @@ def triplet_margin_loss(
     Example:
         >>> import downslope as ds
         >>> ds.triplet_margin_loss(ds.zeros(1, 2), ds.zeros(1, 2), ds.ones(1, 2) * 3).shape
-        (1,)
+        downslope.Size([1])
     """
     where = "triplet_margin_loss"
     return F.triplet_margin_loss(
@@ -636,7 +638,7 @@ def _cell_args(
         if not isinstance(t, Tensor):
             raise ArgumentTypeError(f"{where}: {name} must be a Tensor, got {type(t).__name__}")
     if input.ndim != 2:
-        raise ShapeError(f"{where}: expected a 2-d input (N, input_size), got shape {input.shape}")
+        raise ShapeError(f"{where}: expected a 2-d input (N, input_size), got shape {tuple(input.shape)}")
     n, hidden = input.shape[0], (hx[0].shape[-1] if hx[0].ndim else 0)
     want = {
         "hx": (n, hidden),
@@ -648,8 +650,8 @@ def _cell_args(
     for name, t in tensors[1:]:
         if t.shape != want[name]:
             raise ShapeError(
-                f"{where}: {name} must have shape {want[name]} for input {input.shape} and hidden size {hidden}, "
-                f"got {t.shape}"
+                f"{where}: {name} must have shape {want[name]} for input {tuple(input.shape)} and hidden size {hidden}, "
+                f"got {tuple(t.shape)}"
             )
         if t.dtype != input.dtype:
             raise ArgumentTypeError(f"{where}: {name} has dtype {t.dtype}, the input {input.dtype}")
@@ -669,7 +671,7 @@ def lstm_cell(
         >>> import downslope as ds
         >>> h, c = ds.lstm_cell(ds.ones(4, 3), [ds.zeros(4, 2), ds.zeros(4, 2)], ds.ones(8, 3), ds.ones(8, 2))
         >>> h.shape, c.shape
-        ((4, 2), (4, 2))
+        (downslope.Size([4, 2]), downslope.Size([4, 2]))
     """
     if not isinstance(hx, (list, tuple)) or len(hx) != 2:
         raise ArgumentTypeError(f"lstm_cell: hx must be a list (h, c) of two tensors, got {type(hx).__name__}")
@@ -686,7 +688,7 @@ def gru_cell(
     Example:
         >>> import downslope as ds
         >>> ds.gru_cell(ds.ones(4, 3), ds.zeros(4, 2), ds.ones(6, 3), ds.ones(6, 2)).shape
-        (4, 2)
+        downslope.Size([4, 2])
     """
     _cell_args("gru_cell", 3, input, (hx,), w_ih, w_hh, b_ih, b_hh)
     return _fused_gru_cell(input, hx, w_ih, w_hh, b_ih, b_hh)
@@ -700,7 +702,7 @@ def rnn_tanh_cell(
     Example:
         >>> import downslope as ds
         >>> ds.rnn_tanh_cell(ds.ones(4, 3), ds.zeros(4, 2), ds.ones(2, 3), ds.ones(2, 2)).shape
-        (4, 2)
+        downslope.Size([4, 2])
     """
     _cell_args("rnn_tanh_cell", 1, input, (hx,), w_ih, w_hh, b_ih, b_hh)
     return ops.tanh(F.linear(input, w_ih, b_ih) + F.linear(hx, w_hh, b_hh))
@@ -714,7 +716,7 @@ def rnn_relu_cell(
     Example:
         >>> import downslope as ds
         >>> ds.rnn_relu_cell(ds.ones(4, 3), ds.zeros(4, 2), ds.ones(2, 3), ds.ones(2, 2)).shape
-        (4, 2)
+        downslope.Size([4, 2])
     """
     _cell_args("rnn_relu_cell", 1, input, (hx,), w_ih, w_hh, b_ih, b_hh)
     return ops.relu(F.linear(input, w_ih, b_ih) + F.linear(hx, w_hh, b_hh))

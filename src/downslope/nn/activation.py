@@ -451,7 +451,7 @@ class Softmax2d(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim not in (3, 4):
-            raise ArgumentError(f"Softmax2d: expected a 3-D or 4-D input, got shape {input.shape}")
+            raise ArgumentError(f"Softmax2d: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
         return F.softmax(input, -3)
 
 

@@ -8,7 +8,7 @@ Example:
     >>> asm = nn.AdaptiveLogSoftmaxWithLoss(32, 10, cutoffs=[4, 7])
     >>> out = asm(ds.randn(5, 32), ds.tensor([0, 3, 5, 8, 9]))
     >>> out.output.shape, asm.log_prob(ds.randn(2, 32)).shape
-    ((5,), (2, 10))
+    (downslope.Size([5]), downslope.Size([2, 10]))
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         t = to_host(array_of(target_)).astype(np.int64)  # host: the clusters' rows
         batched = t.ndim == 1
         if t.ndim > 1 or input_.ndim != t.ndim + 1 or (batched and input_.shape[0] != t.shape[0]):
-            raise ShapeError(f"AdaptiveLogSoftmaxWithLoss: input {input_.shape} does not fit target shape {t.shape}")
+            raise ShapeError(
+                f"AdaptiveLogSoftmaxWithLoss: input {tuple(input_.shape)} does not fit target shape {tuple(t.shape)}"
+            )
         x = input_ if batched else ops.unsqueeze(input_, 0)
         xp = namespace_of(x.array)
         t = t.reshape(-1)

@@ -84,13 +84,15 @@ def scaled_dot_product_attention(
         >>> import downslope.nn.functional as F
         >>> q = k = v = ds.randn(2, 4, 5, 8)
         >>> F.scaled_dot_product_attention(q, k, v, is_causal=True).shape
-        (2, 4, 5, 8)
+        downslope.Size([2, 4, 5, 8])
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):
             raise ArgumentTypeError(f"scaled_dot_product_attention: {name} must be a Tensor, got {type(t).__name__}")
         if t.ndim < 2:
-            raise ShapeError(f"scaled_dot_product_attention: {name} needs shape (..., seq, features), got {t.shape}")
+            raise ShapeError(
+                f"scaled_dot_product_attention: {name} needs shape (..., seq, features), got {tuple(t.shape)}"
+            )
         if not backend.is_floating(t.array.dtype):
             raise ArgumentTypeError(
                 f"scaled_dot_product_attention: {name} must be floating point, got dtype {t.array.dtype}"
@@ -102,11 +104,11 @@ def scaled_dot_product_attention(
         )
     if query.shape[-1] != key.shape[-1]:
         raise ShapeError(
-            f"scaled_dot_product_attention: query's last dim ({query.shape}) must equal key's ({key.shape})"
+            f"scaled_dot_product_attention: query's last dim ({tuple(query.shape)}) must equal key's ({tuple(key.shape)})"
         )
     if key.shape[-2] != value.shape[-2]:
         raise ShapeError(
-            f"scaled_dot_product_attention: key {key.shape} and value {value.shape} need the same sequence "
+            f"scaled_dot_product_attention: key {tuple(key.shape)} and value {tuple(value.shape)} need the same sequence "
             "length (dim -2)"
         )
     if isinstance(dropout_p, bool) or not isinstance(dropout_p, _REALS) or not 0.0 <= dropout_p < 1.0:
@@ -116,7 +118,7 @@ def scaled_dot_product_attention(
         hq, hk = query.shape[-3], key.shape[-3]
         if hq % hk or value.shape[-3] != hk:
             raise ShapeError(
-                f"scaled_dot_product_attention(enable_gqa=True): the query's heads ({hq}, shape {query.shape}) must "
+                f"scaled_dot_product_attention(enable_gqa=True): the query's heads ({hq}, shape {tuple(query.shape)}) must "
                 f"be a multiple of the key's and value's ({hk} and {value.shape[-3]})"
             )
         group = hq // hk
@@ -134,8 +136,8 @@ def scaled_dot_product_attention(
         np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     except ValueError:
         raise ShapeError(
-            f"scaled_dot_product_attention: the leading (batch, head) dims of query {query.shape}, key {key.shape} "
-            f"and value {value.shape} do not broadcast together"
+            f"scaled_dot_product_attention: the leading (batch, head) dims of query {tuple(query.shape)}, key {tuple(key.shape)} "
+            f"and value {tuple(value.shape)} do not broadcast together"
         ) from None
     out = _output_like(query, value.shape[-1], (q.shape[:-2], k.shape[:-2], v.shape[:-2]))
     if out is not None and group > 1:
@@ -228,12 +230,12 @@ def _attention_node(
             score_shape = np.broadcast_shapes(score_shape, mask.shape)
         except ValueError:
             raise ShapeError(
-                f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not broadcast to the "
+                f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} does not broadcast to the "
                 f"scores' shape {score_shape} (..., L, S)"
             ) from None
         if score_shape[-2:] != (L, S):
             raise ShapeError(
-                f"scaled_dot_product_attention: attn_mask of shape {mask.shape} would change the scores' (L, S) = "
+                f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} would change the scores' (L, S) = "
                 f"{(L, S)}"
             )
     blocked = None
@@ -338,7 +340,7 @@ def _prepare_mask(attn_mask: Any, query: Tensor, q: Tensor, group: int) -> tuple
             mask = ops.broadcast_to(mask, full)
         except ShapeError:
             raise ShapeError(
-                f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not fit {query.shape[-3]} heads"
+                f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} does not fit {query.shape[-3]} heads"
             ) from None
         mask = ops.reshape(mask, mask.shape[:-3] + (q.shape[-4], group) + mask.shape[-2:])
     return mask_kind, mask
@@ -712,7 +714,7 @@ class MultiheadAttention(Module):
         >>> x = ds.randn(2, 5, 16)
         >>> out, weights = mha(x, x, x)
         >>> out.shape, weights.shape
-        ((2, 5, 16), (2, 5, 5))
+        (downslope.Size([2, 5, 16]), downslope.Size([2, 5, 5]))
     """
 
     def __init__(
@@ -908,12 +910,12 @@ class MultiheadAttention(Module):
             if mask.ndim == 2:
                 if mask.shape != (tgt_len, src_len):
                     raise ShapeError(
-                        f"MultiheadAttention: the 2-D attn_mask has shape {mask.shape}, expected (L, S) = "
+                        f"MultiheadAttention: the 2-D attn_mask has shape {tuple(mask.shape)}, expected (L, S) = "
                         f"{(tgt_len, src_len)}"
                     )
             elif mask.shape != (n * h, tgt_len, src_len):
                 raise ShapeError(
-                    f"MultiheadAttention: the 3-D attn_mask has shape {mask.shape}, expected (N*num_heads, L, S) = "
+                    f"MultiheadAttention: the 3-D attn_mask has shape {tuple(mask.shape)}, expected (N*num_heads, L, S) = "
                     f"{(n * h, tgt_len, src_len)}"
                 )
             else:
@@ -1022,7 +1024,7 @@ class MultiheadAttention(Module):
             if key.ndim != 3 or value.ndim != 3:
                 raise ShapeError(
                     f"MultiheadAttention: for batched (3-D) query, key and value must be 3-D too; got key "
-                    f"{key.shape} and value {value.shape}"
+                    f"{tuple(key.shape)} and value {tuple(value.shape)}"
                 )
             if kpm_dim is not None and kpm_dim != 2:
                 raise ShapeError(
@@ -1033,7 +1035,7 @@ class MultiheadAttention(Module):
             if key.ndim != 2 or value.ndim != 2:
                 raise ShapeError(
                     f"MultiheadAttention: for unbatched (2-D) query, key and value must be 2-D too; got key "
-                    f"{key.shape} and value {value.shape}"
+                    f"{tuple(key.shape)} and value {tuple(value.shape)}"
                 )
             if kpm_dim is not None and kpm_dim != 1:
                 raise ShapeError(
@@ -1041,27 +1043,27 @@ class MultiheadAttention(Module):
                 )
         else:
             raise ShapeError(
-                f"MultiheadAttention: query must be 2-D (unbatched) or 3-D (batched), got shape {query.shape}"
+                f"MultiheadAttention: query must be 2-D (unbatched) or 3-D (batched), got shape {tuple(query.shape)}"
             )
         if mask_dim is not None and mask_dim not in (2, 3):
             raise ShapeError(f"MultiheadAttention: attn_mask must be 2-D or 3-D, got {mask_dim}-D")
         if query.shape[-1] != self.embed_dim:
             raise ShapeError(
-                f"MultiheadAttention(embed_dim={self.embed_dim}): query has {query.shape[-1]} features (shape {query.shape})"
+                f"MultiheadAttention(embed_dim={self.embed_dim}): query has {query.shape[-1]} features (shape {tuple(query.shape)})"
             )
         if key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
             raise ShapeError(
-                f"MultiheadAttention(kdim={self.kdim}, vdim={self.vdim}): got key {key.shape} and value {value.shape}"
+                f"MultiheadAttention(kdim={self.kdim}, vdim={self.vdim}): got key {tuple(key.shape)} and value {tuple(value.shape)}"
             )
         seq_key, seq_value = key.shape[:-1], value.shape[:-1]
         if seq_key != seq_value:
             raise ShapeError(
-                f"MultiheadAttention: key {key.shape} and value {value.shape} differ in sequence/batch dims"
+                f"MultiheadAttention: key {tuple(key.shape)} and value {tuple(value.shape)} differ in sequence/batch dims"
             )
         batch_axis = 0 if self.batch_first else 1
         if batched and query.shape[batch_axis] != key.shape[batch_axis]:
             raise ShapeError(
-                f"MultiheadAttention(batch_first={self.batch_first}): query {query.shape} and key {key.shape} "
+                f"MultiheadAttention(batch_first={self.batch_first}): query {tuple(query.shape)} and key {tuple(key.shape)} "
                 "have different batch sizes"
             )
         return batched
@@ -1107,7 +1109,7 @@ def multi_head_attention_forward(
         >>> out, w = F.multi_head_attention_forward(x, x, x, 4, 2, mha.in_proj_weight, mha.in_proj_bias, None,
         ...     None, False, 0.0, mha.out_proj.weight, mha.out_proj.bias)
         >>> out.shape, w.shape
-        ((3, 2, 4), (2, 3, 3))
+        (downslope.Size([3, 2, 4]), downslope.Size([2, 3, 3]))
     """
     from .functional import linear
 

@@ -15,7 +15,7 @@ Example:
     >>> from downslope import nn
     >>> up = nn.ConvTranspose2d(4, 2, kernel_size=4, stride=2, padding=1)
     >>> up(ds.randn(1, 4, 5, 5)).shape
-    (1, 2, 10, 10)
+    downslope.Size([1, 2, 10, 10])
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def conv_transpose2d(
     x, unbatched = _batched(_as_tensor(input, where), 2, where)
     w = _as_tensor(weight, where)
     if w.ndim != 4:
-        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, kh, kw), got {w.shape}")
+        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, kh, kw), got {tuple(w.shape)}")
     out = _conv_transpose2d(
         x, w, bias, *_transposed_args(stride, padding, output_padding, dilation, groups, 2, where), where
     )
@@ -105,14 +105,14 @@ def _conv_transpose2d(
     n, c, h, wd = x.shape
     if c != c_in or c_in % groups:
         raise ShapeError(
-            f"{where}: input has {c} channels but the weight {w.shape} expects {c_in} (divisible by groups={groups})"
+            f"{where}: input has {c} channels but the weight {tuple(w.shape)} expects {c_in} (divisible by groups={groups})"
         )
     out_hw = tuple(
         (size - 1) * s - 2 * p + d * (k - 1) + o + 1
         for size, s, p, d, k, o in zip((h, wd), stride, padding, dilation, (kh, kw), output_padding)
     )
     if min(out_hw) < 1:
-        raise ShapeError(f"{where}: padding {padding} leaves no output for input {(h, wd)}, weight {w.shape}")
+        raise ShapeError(f"{where}: padding {padding} leaves no output for input {(h, wd)}, weight {tuple(w.shape)}")
     b = _checked_bias(bias, c_out_g * groups, x, where)
     parents: tuple[Tensor, ...] = (x, w) if b is None else (x, w, b)
     # The geometry of the convolution whose input gradient this is: from the (OH, OW) output to x.
@@ -152,19 +152,19 @@ def conv_transpose1d(
     w = _as_tensor(weight, where)
     x, unbatched = _batched(x, 1, where)
     if w.ndim != 3:
-        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, k), got {w.shape}")
+        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, k), got {tuple(w.shape)}")
     s, p, op, d, _ = _transposed_args(stride, padding, output_padding, dilation, groups, 1, where)
     # the shape checks in the 1-D terms the caller used (the lift below would report a 2-D op and shapes)
     if x.shape[1] != w.shape[0] or w.shape[0] % groups:
         raise ShapeError(
-            f"{where}: input has {x.shape[1]} channels but the weight {w.shape} expects {w.shape[0]} "
+            f"{where}: input has {x.shape[1]} channels but the weight {tuple(w.shape)} expects {w.shape[0]} "
             f"(divisible by groups={groups})"
         )
     length = (x.shape[2] - 1) * s[0] - 2 * p[0] + d[0] * (w.shape[2] - 1) + op[0] + 1
     if length < 1:
         raise ShapeError(
             f"{where}: padding {p[0]} leaves no output (length {length}) for input length {x.shape[2]}, "
-            f"weight {w.shape}"
+            f"weight {tuple(w.shape)}"
         )
     out = _conv_transpose2d(
         ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1,) + s, (0,) + p, (0,) + op, (1,) + d, groups, where
@@ -222,7 +222,7 @@ class _ConvTransposeNd(_ConvLayer):
             sizes = sizes[lead:]
         if len(sizes) != n:
             raise ArgumentError(
-                f"{name}: output_size must have {n} or {n + lead} elements for input of shape {x.shape}, "
+                f"{name}: output_size must have {n} or {n + lead} elements for input of shape {tuple(x.shape)}, "
                 f"got {tuple(output_size)}"
             )
         smallest = tuple(
@@ -236,7 +236,7 @@ class _ConvTransposeNd(_ConvLayer):
         if any(not lo <= size <= hi for size, lo, hi in zip(sizes, smallest, largest)):
             raise ArgumentError(
                 f"{name}: requested an output size of {sizes}, but valid sizes range from {smallest} to "
-                f"{largest} (for an input of spatial size {x.shape[lead:]})"
+                f"{largest} (for an input of spatial size {tuple(x.shape[lead:])})"
             )
         return tuple(size - lo for size, lo in zip(sizes, smallest))
 
@@ -249,7 +249,7 @@ class ConvTranspose2d(_ConvTransposeNd):
     Example:
         >>> import downslope as ds
         >>> ds.nn.ConvTranspose2d(8, 3, 3, stride=2, padding=1, output_padding=1)(ds.randn(2, 8, 4, 4)).shape
-        (2, 3, 8, 8)
+        downslope.Size([2, 3, 8, 8])
     """
 
     def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
@@ -266,7 +266,7 @@ class ConvTranspose1d(_ConvTransposeNd):
     Example:
         >>> import downslope as ds
         >>> ds.nn.ConvTranspose1d(4, 2, 3, stride=2)(ds.randn(1, 4, 5)).shape
-        (1, 2, 11)
+        downslope.Size([1, 2, 11])
     """
 
     _spatial = 1

@@ -16,7 +16,7 @@ keeps working for everything this module used to define.
 Example:
     >>> import downslope as ds
     >>> ds.nn.Conv2d(1, 4, kernel_size=3, padding=1)(ds.randn(2, 1, 8, 8)).shape
-    (2, 4, 8, 8)
+    downslope.Size([2, 4, 8, 8])
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from ._conv_args import _pool_args as _pool_args
 from ._conv_args import _positive as _positive
 from ._conv_args import _tuple as _tuple
 from ._conv_kernels import _conv2d_vjp, conv2d_forward
+from ._small_conv1d import small_conv1d
 from .module import Module, Parameter
 from .pooling import AdaptiveAvgPool1d as AdaptiveAvgPool1d
 from .pooling import AdaptiveAvgPool2d as AdaptiveAvgPool2d
@@ -138,10 +139,13 @@ def conv1d(
     w = _as_tensor(weight, where)
     x, unbatched = _batched(x, 1, where)
     if w.ndim != 3:
-        raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, k), got {w.shape}")
+        raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, k), got {tuple(w.shape)}")
     (s,) = _tuple(stride, 1, "stride", where)
     (d,) = _tuple(dilation, 1, "dilation", where)
     p: Any = padding if isinstance(padding, str) else (0, _tuple(padding, 1, "padding", where, minimum=0)[0])
+    small = small_conv1d(x, w, bias, p, s, d, groups)  # a short signal and a few taps: a direct product
+    if small is not None:
+        return ops.squeeze(small, 0) if unbatched else small
     out = _conv2d(ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1, s), p, (1, d), groups, where, one_d=True)
     out = ops.squeeze(out, 2)
     return ops.squeeze(out, 0) if unbatched else out
@@ -165,12 +169,12 @@ def conv_tbc(input: Tensor, weight: Tensor, bias: Tensor, pad: int = 0) -> Tenso
     if x.ndim != 3 or w.ndim != 3 or b.ndim != 1:
         raise ShapeError(
             f"{where}: expected input (T, B, C_in), weight (k, C_in, C_out) and bias (C_out,), got shapes "
-            f"{x.shape}, {w.shape} and {b.shape}"
+            f"{tuple(x.shape)}, {tuple(w.shape)} and {tuple(b.shape)}"
         )
     if x.shape[2] != w.shape[1] or b.shape[0] != w.shape[2]:
         raise ShapeError(
             f"{where}: input channels {x.shape[2]} and bias size {b.shape[0]} must match the weight's {w.shape[1]} "
-            f"input and {w.shape[2]} output channels (input {x.shape}, weight {w.shape}, bias {b.shape})"
+            f"input and {w.shape[2]} output channels (input {tuple(x.shape)}, weight {tuple(w.shape)}, bias {tuple(b.shape)})"
         )
     if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
         raise ArgumentError(f"{where}: pad must be a non-negative int, got {pad!r}")
@@ -207,7 +211,7 @@ def _conv2d(
         )
     _check_floating(x, where)
     if w.ndim != 4:
-        raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kh, kw), got {w.shape}")
+        raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kh, kw), got {tuple(w.shape)}")
     if w.dtype != x.dtype:  # torch: a RuntimeError, which DTypeError is too
         raise DTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
     st = _tuple(stride, 2, "stride", where)
@@ -221,8 +225,8 @@ def _conv2d(
         raise ShapeError(f"{where}: out_channels ({c_out}) must be divisible by groups ({groups})")
     if c_per_group * groups != c_in:
         raise ShapeError(
-            f"{where}: input has {c_in} channels but the weight {w_shape} with groups={groups} expects "
-            f"{c_per_group * groups} (input shape {x_shape})"
+            f"{where}: input has {c_in} channels but the weight {tuple(w_shape)} with groups={groups} expects "
+            f"{c_per_group * groups} (input shape {tuple(x_shape)})"
         )
     pads = _conv_pads(padding, (kh, kw), dil, st, where)
     hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
@@ -236,7 +240,7 @@ def _conv2d(
         )
         raise ShapeError(
             f"{where}: the (padded) input {size} is smaller than the dilated kernel {kernel} "
-            f"(input shape {x_shape}, weight shape {w_shape})"
+            f"(input shape {tuple(x_shape)}, weight shape {tuple(w_shape)})"
         )
     b = _checked_bias(bias, c_out, x, where)
     parents: tuple[Tensor, ...] = (x, w) if b is None else (x, w, b)
@@ -415,10 +419,14 @@ class _ConvNd(_ConvLayer):
             c_in = weight.shape[1] * self.groups
             if x.ndim not in (n + 1, n + 2) or x.shape[-n - 1] != c_in:
                 dims = "L" if n == 1 else "H, W"
-                now = "" if c_in == self.in_channels else f" (weight of shape {weight.shape} takes {c_in} channels)"
+                now = (
+                    ""
+                    if c_in == self.in_channels
+                    else f" (weight of shape {tuple(weight.shape)} takes {c_in} channels)"
+                )
                 raise ShapeError(
                     f"{name}({self.in_channels}, {self.out_channels}){now}: expected input of shape "
-                    f"(N, {c_in}, {dims}) or ({c_in}, {dims}), got {x.shape}"
+                    f"(N, {c_in}, {dims}) or ({c_in}, {dims}), got {tuple(x.shape)}"
                 )
         return x
 
@@ -452,7 +460,7 @@ class Conv2d(_ConvNd):
         >>> import downslope as ds
         >>> conv = ds.nn.Conv2d(3, 8, kernel_size=3, padding="same")
         >>> conv(ds.randn(2, 3, 10, 12)).shape
-        (2, 8, 10, 12)
+        downslope.Size([2, 8, 10, 12])
     """
 
     _spatial = 2
@@ -470,7 +478,7 @@ class Conv1d(_ConvNd):
         >>> import downslope as ds
         >>> conv = ds.nn.Conv1d(4, 6, kernel_size=3, stride=2)
         >>> conv(ds.randn(2, 4, 11)).shape
-        (2, 6, 5)
+        downslope.Size([2, 6, 5])
     """
 
     _spatial = 1

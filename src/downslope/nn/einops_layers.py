@@ -11,7 +11,7 @@ Example:
     >>> from downslope import nn
     >>> model = nn.Sequential(nn.Rearrange("b c h w -> b (c h w)"), nn.Linear(12, 2))
     >>> model(ds.zeros(5, 3, 2, 2)).shape
-    (5, 2)
+    downslope.Size([5, 2])
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Rearrange(RearrangeMixin, Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.Rearrange("b (h p) -> b h p", p=2)(ds.zeros(3, 8)).shape
-        (3, 4, 2)
+        downslope.Size([3, 4, 2])
     """
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002  (torch's argument name)
@@ -46,7 +46,7 @@ class Reduce(ReduceMixin, Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.Reduce("b c h w -> b c", "mean")(ds.ones(2, 3, 4, 4)).shape
-        (2, 3)
+        downslope.Size([2, 3])
     """
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002  (torch's argument name)
@@ -62,7 +62,7 @@ class EinMix(_EinmixMixin, Module):
         >>> import downslope as ds
         >>> mix = ds.nn.EinMix("b t c -> b t d", weight_shape="c d", bias_shape="d", c=4, d=6)
         >>> mix(ds.zeros(2, 5, 4)).shape
-        (2, 5, 6)
+        downslope.Size([2, 5, 6])
     """
 
     def _create_parameters(

@@ -10,7 +10,7 @@ Example:
     >>> import downslope.nn.functional as F
     >>> cols = F.unfold(ds.arange(16.0).reshape(1, 1, 4, 4), kernel_size=2, stride=2)
     >>> cols.shape, cols[0, :, 0].tolist()
-    ((1, 4, 4), [0.0, 1.0, 4.0, 5.0])
+    (downslope.Size([1, 4, 4]), [0.0, 1.0, 4.0, 5.0])
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def fold(
     per_block, blocks = k[0] * k[1], geometry[3][0] * geometry[3][1]
     if x.shape[1] % per_block or x.shape[2] != blocks:
         raise ShapeError(
-            f"{where}: input of shape {input.shape} does not hold {blocks} blocks of {per_block} "
+            f"{where}: input of shape {tuple(input.shape)} does not hold {blocks} blocks of {per_block} "
             f"elements per channel for output_size {size}"
         )
     return _fold_op(input, size, geometry, p, unbatched)

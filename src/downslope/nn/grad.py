@@ -62,8 +62,8 @@ def _gradient(
         out = conv(x, w, None, *options)
         if out.shape != grad_output.shape:
             raise ShapeError(
-                f"{where}: grad_output has shape {grad_output.shape}, but the convolution of an input of shape "
-                f"{x.shape} with a weight of shape {w.shape} gives {out.shape}"
+                f"{where}: grad_output has shape {tuple(grad_output.shape)}, but the convolution of an input of shape "
+                f"{tuple(x.shape)} with a weight of shape {tuple(w.shape)} gives {tuple(out.shape)}"
             )
         (result,) = _autograd_grad(out, x if of_input else w, grad_output, create_graph=record)
     return cast(Tensor, result)  # never None: the convolution reaches both operands

@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import backend
 from ..devices import device_of, to_device
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, DTypeUnimplementedError
 from ..generator import as_numpy_generator
 from ..tensor import Tensor
 
@@ -116,8 +116,24 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     return tensor
 
 
+# torch's names of the dtypes its random kernels refuse, for its message
+_TORCH_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long"}
+
+
+def _refuse_integral(tensor: Tensor, kernel: str) -> None:
+    """Refuse an integer or boolean tensor, as torch's random kernels do (samples truncated into it would
+    be mostly 0 and -1, silently)."""
+    dtype = tensor.array.dtype
+    if dtype.kind in "iub":
+        raise DTypeUnimplementedError(
+            f"\"{kernel}\" not implemented for '{_TORCH_NAMES.get(dtype.name, dtype.name)}': random initial values "
+            f"need a floating tensor, got {dtype}"
+        )
+
+
 def _uniform(tensor: Tensor, lo: float, hi: float) -> Any:
     """U(lo, hi) samples of the tensor's shape; for a complex tensor each part drawn so, as torch's uniform_."""
+    _refuse_integral(tensor, "check_uniform_bounds")
     if tensor.array.dtype.kind == "c":
         parts = backend.rng().uniform(lo, hi, (*tensor.shape, 2))
         return parts[..., 0] + 1j * parts[..., 1]
@@ -127,6 +143,7 @@ def _uniform(tensor: Tensor, lo: float, hi: float) -> Any:
 def _normal(tensor: Tensor, mean: float, std: float) -> Any:
     """N(mean, std^2) samples; for a complex tensor torch's complex normal: each part N(mean, std^2 / 2),
     so that E|z - mean|^2 = std^2."""
+    _refuse_integral(tensor, "normal_kernel_cpu")
     if tensor.array.dtype.kind == "c":
         parts = backend.rng().normal(mean, std / math.sqrt(2.0), (*tensor.shape, 2))
         return parts[..., 0] + 1j * parts[..., 1]
@@ -141,7 +158,7 @@ def _refuse_complex(tensor: Tensor, fn: str, why: str) -> None:
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     if tensor.ndim < 2:
         raise ArgumentError(
-            f"fan in and fan out need a tensor with at least 2 dims (out, in, *kernel); got shape {tensor.shape}"
+            f"fan in and fan out need a tensor with at least 2 dims (out, in, *kernel); got shape {tuple(tensor.shape)}"
         )
     receptive = math.prod(tensor.shape[2:]) if tensor.ndim > 2 else 1
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
@@ -224,6 +241,7 @@ def trunc_normal_(
 ) -> Tensor:
     """Fill with N(mean, std^2) samples redrawn until they fall in [a, b] (absolute bounds, as in PyTorch)."""
     _refuse_complex(_check(tensor, "trunc_normal_"), "trunc_normal_", "its bounds compare values (lt)")
+    _refuse_integral(tensor, "normal_kernel_cpu")
     if not a < b:
         raise ArgumentError(f"init.trunc_normal_: expected a < b, got a={a}, b={b}")
     rng = backend.rng()
@@ -331,8 +349,9 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
         True
     """
     _refuse_complex(_check(tensor, "orthogonal_"), "orthogonal_", "it takes the sign of R's diagonal (sign)")
+    _refuse_integral(tensor, "normal_kernel_cpu")
     if tensor.ndim < 2:
-        raise ArgumentError(f"init.orthogonal_: needs a tensor with at least 2 dims, got shape {tensor.shape}")
+        raise ArgumentError(f"init.orthogonal_: needs a tensor with at least 2 dims, got shape {tuple(tensor.shape)}")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows if rows else 0
     flat = backend.rng().standard_normal((rows, cols))
@@ -356,7 +375,7 @@ def eye_(tensor: Tensor) -> Tensor:
     """
     _check(tensor, "eye_")
     if tensor.ndim != 2:
-        raise ArgumentError(f"init.eye_: expected a 2-D tensor, got shape {tensor.shape}")
+        raise ArgumentError(f"init.eye_: expected a 2-D tensor, got shape {tuple(tensor.shape)}")
     rows, cols = tensor.shape
     return _fill(tensor, np.eye(rows, cols))
 
@@ -375,7 +394,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     """
     _check(tensor, "dirac_")
     if tensor.ndim not in (3, 4, 5):
-        raise ArgumentError(f"init.dirac_: expected a 3-, 4- or 5-D tensor, got shape {tensor.shape}")
+        raise ArgumentError(f"init.dirac_: expected a 3-, 4- or 5-D tensor, got shape {tuple(tensor.shape)}")
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or tensor.shape[0] % groups:
         raise ArgumentError(f"init.dirac_: groups must divide the {tensor.shape[0]} output channels, got {groups!r}")
     out_per_group = tensor.shape[0] // groups
@@ -399,7 +418,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     """
     _check(tensor, "sparse_")
     if tensor.ndim != 2:
-        raise ArgumentError(f"init.sparse_: expected a 2-D tensor, got shape {tensor.shape}")
+        raise ArgumentError(f"init.sparse_: expected a 2-D tensor, got shape {tuple(tensor.shape)}")
     if not 0.0 <= float(sparsity) <= 1.0:
         raise ArgumentError(f"init.sparse_: sparsity must lie in [0, 1], got {sparsity!r}")
     rows, cols = tensor.shape

@@ -68,7 +68,7 @@ class Linear(Module):
         >>> import downslope as ds
         >>> layer = ds.nn.Linear(3, 2)
         >>> layer(ds.randn(5, 3)).shape
-        (5, 2)
+        downslope.Size([5, 2])
     """
 
     def __init__(
@@ -113,7 +113,7 @@ class Linear(Module):
         if input.ndim == 0 or input.shape[-1] != self.in_features:
             raise ShapeError(
                 f"Linear(in_features={self.in_features}, out_features={self.out_features}): "
-                f"expected input of shape (..., {self.in_features}), got {input.shape}"
+                f"expected input of shape (..., {self.in_features}), got {tuple(input.shape)}"
             )
         return F.linear(input, self.weight, self.bias)
 
@@ -172,7 +172,7 @@ class Dropout1d(Dropout):
     Example:
         >>> import downslope as ds
         >>> ds.nn.Dropout1d(0.5).eval()(ds.ones(1, 2, 3)).shape
-        (1, 2, 3)
+        downslope.Size([1, 2, 3])
     """
 
     def forward(self, input: Tensor) -> Tensor:
@@ -186,7 +186,7 @@ class Dropout2d(Dropout):
     Example:
         >>> import downslope as ds
         >>> ds.nn.Dropout2d(0.25).eval()(ds.ones(1, 2, 3, 3)).shape
-        (1, 2, 3, 3)
+        downslope.Size([1, 2, 3, 3])
     """
 
     def forward(self, input: Tensor) -> Tensor:
@@ -199,7 +199,7 @@ class Dropout3d(Dropout):
     Example:
         >>> import downslope as ds
         >>> ds.nn.Dropout3d(0.25).eval()(ds.ones(2, 2, 2, 2)).shape
-        (2, 2, 2, 2)
+        downslope.Size([2, 2, 2, 2])
     """
 
     def forward(self, input: Tensor) -> Tensor:
@@ -225,7 +225,7 @@ class Embedding(Module):
         >>> import downslope as ds
         >>> emb = ds.nn.Embedding(10, 4, padding_idx=0)
         >>> emb(ds.tensor([[0, 3], [9, 1]])).shape
-        (2, 2, 4)
+        downslope.Size([2, 2, 4])
     """
 
     def __init__(
@@ -545,7 +545,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     """
     if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2]:
         raise ShapeError(
-            f"bilinear: inputs {input1.shape} and {input2.shape} do not fit weight {weight.shape} (out, in1, in2)"
+            f"bilinear: inputs {tuple(input1.shape)} and {tuple(input2.shape)} do not fit weight {tuple(weight.shape)} (out, in1, in2)"
         )
     out_f, in1, in2 = weight.shape
     # (..., in1) @ (in1, out * in2) -> (..., out, in2), then the dot product with x2 over in2.
@@ -561,7 +561,7 @@ class Bilinear(Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.Bilinear(3, 4, 5)(ds.randn(2, 3), ds.randn(2, 4)).shape
-        (2, 5)
+        downslope.Size([2, 5])
     """
 
     def __init__(
@@ -614,7 +614,7 @@ def _at_least_3d(x: Any, where: str) -> None:
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"{where}: expected a Tensor, got {type(x).__name__}")
     if x.ndim < 3:
-        raise ShapeError(f"{where}: expected input with at least 3 dims (..., C, H, W), got shape {x.shape}")
+        raise ShapeError(f"{where}: expected input with at least 3 dims (..., C, H, W), got shape {tuple(x.shape)}")
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
@@ -761,7 +761,7 @@ def embedding_bag(
             raise ArgumentError("embedding_bag: a 1-D input needs offsets (the start of each bag)")
         starts = _bag_starts(offsets, idx.size, include_last_offset)
     else:
-        raise ShapeError(f"embedding_bag: expected 1-D or 2-D indices, got shape {idx.shape}")
+        raise ShapeError(f"embedding_bag: expected 1-D or 2-D indices, got shape {tuple(idx.shape)}")
     n_rows = weight.shape[0]
     # No graph to record (inference, or a frozen table), sum or mean of the plain rows: each bag is
     # summed straight from the table in one compiled pass that also checks the indices.
@@ -809,7 +809,7 @@ def _bag_starts(offsets: Any, n: int, include_last_offset: bool) -> Any:
     documented rule; its results for a smaller one disagree between modes, so it is refused)."""
     given = to_host(array_of(offsets))
     if given.ndim != 1:
-        raise ShapeError(f"embedding_bag: offsets has to be a 1-D tensor, got shape {given.shape}")
+        raise ShapeError(f"embedding_bag: offsets has to be a 1-D tensor, got shape {tuple(given.shape)}")
     if given.dtype.kind not in "iu":
         raise ArgumentTypeError(f"embedding_bag: expected integer offsets (int64 or int32), got dtype {given.dtype}")
     starts = given.astype(np.int64, copy=False)
@@ -921,7 +921,7 @@ def _copy_table(weight: Parameter, given: Any, owner: str) -> None:
     """Copy the table ``given`` (an array or Tensor of the weight's shape) into ``weight``, on its device."""
     table = array_of(given)
     if table.shape != weight.shape:
-        raise ShapeError(f"{owner}: _weight has shape {table.shape}, expected {weight.shape}")
+        raise ShapeError(f"{owner}: _weight has shape {tuple(table.shape)}, expected {tuple(weight.shape)}")
     weight.array[...] = to_device(table, device_of(weight.array))
 
 
@@ -931,7 +931,7 @@ def _pretrained_table(embeddings: Any, where: str) -> tuple[Any, Any]:
     float32 (as ds.tensor makes it)."""
     table = array_of(embeddings)
     if table.ndim != 2:
-        raise ArgumentError(f"{where}: expected a 2-D table, got shape {table.shape}")
+        raise ArgumentError(f"{where}: expected a 2-D table, got shape {tuple(table.shape)}")
     return table, (table.dtype if isinstance(embeddings, Tensor) and table.dtype.kind == "f" else None)
 
 
@@ -955,7 +955,7 @@ class EmbeddingBag(Module):
         >>> import downslope as ds
         >>> bag = ds.nn.EmbeddingBag(10, 3, mode="mean")
         >>> bag(ds.tensor([1, 2, 4, 5, 4]), ds.tensor([0, 2])).shape
-        (2, 3)
+        downslope.Size([2, 3])
     """
 
     def __init__(

@@ -60,7 +60,7 @@ class LazyModuleMixin:
         True
         >>> _ = layer(ds.ones(2, 5))
         >>> type(layer).__name__, layer.weight.shape
-        ('Linear', (3, 5))
+        ('Linear', downslope.Size([3, 5]))
     """
 
     cls_to_become: type[Module] | None = None
@@ -150,7 +150,7 @@ class LazyLinear(LazyModuleMixin, Linear):
         >>> layer  # torch's repr: in_features is 0 until the first forward
         LazyLinear(in_features=0, out_features=4, bias=True)
         >>> layer(ds.randn(2, 7)).shape, isinstance(layer, nn.Linear), layer.in_features
-        ((2, 4), True, 7)
+        (downslope.Size([2, 4]), True, 7)
     """
 
     cls_to_become = Linear
@@ -172,7 +172,7 @@ class LazyLinear(LazyModuleMixin, Linear):
         """Set ``in_features`` from the input's last dim, make the weights and initialize them."""
         x = _input(input, type(self).__name__)
         if x.ndim == 0:
-            raise ShapeError(f"{type(self).__name__}: expected input of shape (..., in_features), got {x.shape}")
+            raise ShapeError(f"{type(self).__name__}: expected input of shape (..., in_features), got {tuple(x.shape)}")
         if self.has_uninitialized_params():
             self.in_features = int(x.shape[-1])
             weight: Any = self.weight
@@ -217,7 +217,7 @@ class _LazyConvXdMixin(LazyModuleMixin):
         if x.ndim not in (n + 1, n + 2):
             raise ShapeError(
                 f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to {type(self).__name__}, "
-                f"but got input of size: {x.shape}"
+                f"but got input of size: {tuple(x.shape)}"
             )
         return int(x.shape[1] if x.ndim == n + 2 else x.shape[0])
 
@@ -271,7 +271,7 @@ class LazyConv1d(_LazyConvInit, _LazyConvXdMixin, Conv1d):
         >>> import downslope as ds
         >>> conv = ds.nn.LazyConv1d(4, 3)
         >>> conv(ds.randn(2, 5, 10)).shape, type(conv).__name__, conv.weight.shape
-        ((2, 4, 8), 'Conv1d', (4, 5, 3))
+        (downslope.Size([2, 4, 8]), 'Conv1d', downslope.Size([4, 5, 3]))
     """
 
     cls_to_become = Conv1d
@@ -286,7 +286,7 @@ class LazyConv2d(_LazyConvInit, _LazyConvXdMixin, Conv2d):
         >>> conv  # torch's repr: in_channels is 0 until the first forward
         LazyConv2d(0, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
         >>> conv(ds.randn(2, 3, 6, 6)).shape, conv.in_channels
-        ((2, 8, 6, 6), 3)
+        (downslope.Size([2, 8, 6, 6]), 3)
     """
 
     cls_to_become = Conv2d
@@ -299,7 +299,7 @@ class LazyConv3d(_LazyConvInit, _LazyConvXdMixin, Conv3d):
         >>> import downslope as ds
         >>> conv = ds.nn.LazyConv3d(2, 2)
         >>> conv(ds.randn(1, 3, 4, 4, 4)).shape, conv.weight.shape
-        ((1, 2, 3, 3, 3), (2, 3, 2, 2, 2))
+        (downslope.Size([1, 2, 3, 3, 3]), downslope.Size([2, 3, 2, 2, 2]))
     """
 
     cls_to_become = Conv3d
@@ -336,7 +336,7 @@ class LazyConvTranspose1d(_LazyConvTransposeInit, _LazyConvXdMixin, ConvTranspos
         >>> import downslope as ds
         >>> up = ds.nn.LazyConvTranspose1d(2, 3, stride=2)
         >>> up(ds.randn(1, 4, 5)).shape, up.weight.shape
-        ((1, 2, 11), (4, 2, 3))
+        (downslope.Size([1, 2, 11]), downslope.Size([4, 2, 3]))
     """
 
     cls_to_become = ConvTranspose1d
@@ -349,7 +349,7 @@ class LazyConvTranspose2d(_LazyConvTransposeInit, _LazyConvXdMixin, ConvTranspos
         >>> import downslope as ds
         >>> up = ds.nn.LazyConvTranspose2d(4, 3, groups=2)
         >>> up(ds.randn(6, 5, 5)).shape, up.weight.shape
-        ((4, 7, 7), (6, 2, 3, 3))
+        (downslope.Size([4, 7, 7]), downslope.Size([6, 2, 3, 3]))
     """
 
     cls_to_become = ConvTranspose2d
@@ -362,7 +362,7 @@ class LazyConvTranspose3d(_LazyConvTransposeInit, _LazyConvXdMixin, ConvTranspos
         >>> import downslope as ds
         >>> up = ds.nn.LazyConvTranspose3d(2, 2)
         >>> up(ds.randn(1, 3, 2, 2, 2)).shape
-        (1, 2, 3, 3, 3)
+        downslope.Size([1, 2, 3, 3, 3])
     """
 
     cls_to_become = ConvTranspose3d
@@ -438,7 +438,7 @@ class _LazyNormBase(LazyModuleMixin):
 
     def _channels(self, x: Tensor) -> int:
         if x.ndim < 2:
-            raise ShapeError(f"{type(self).__name__}: expected input (N, C, ...), got shape {x.shape}")
+            raise ShapeError(f"{type(self).__name__}: expected input (N, C, ...), got shape {tuple(x.shape)}")
         return int(x.shape[1])
 
 
@@ -449,7 +449,7 @@ class LazyBatchNorm1d(_LazyNormBase, BatchNorm1d):
         >>> import downslope as ds
         >>> bn = ds.nn.LazyBatchNorm1d()
         >>> _ = bn(ds.randn(8, 3)); type(bn).__name__, bn.running_mean.shape
-        ('BatchNorm1d', (3,))
+        ('BatchNorm1d', downslope.Size([3]))
     """
 
     cls_to_become = BatchNorm1d
@@ -462,7 +462,7 @@ class LazyBatchNorm2d(_LazyNormBase, BatchNorm2d):
         >>> import downslope as ds
         >>> bn = ds.nn.LazyBatchNorm2d()
         >>> bn(ds.randn(2, 4, 3, 3)).shape, bn.num_features
-        ((2, 4, 3, 3), 4)
+        (downslope.Size([2, 4, 3, 3]), 4)
     """
 
     cls_to_become = BatchNorm2d
@@ -475,7 +475,7 @@ class LazyBatchNorm3d(_LazyNormBase, BatchNorm3d):
         >>> import downslope as ds
         >>> bn = ds.nn.LazyBatchNorm3d()
         >>> bn(ds.randn(2, 2, 3, 3, 3)).shape, bn.num_features
-        ((2, 2, 3, 3, 3), 2)
+        (downslope.Size([2, 2, 3, 3, 3]), 2)
     """
 
     cls_to_become = BatchNorm3d
@@ -485,7 +485,9 @@ class _LazyInstanceNorm(_LazyNormBase):
     def _channels(self, x: Tensor) -> int:
         unbatched = x.ndim == self._spatial + 1  # type: ignore[attr-defined]
         if x.ndim < 2:
-            raise ShapeError(f"{type(self).__name__}: expected input (N, C, ...) or (C, ...), got shape {x.shape}")
+            raise ShapeError(
+                f"{type(self).__name__}: expected input (N, C, ...) or (C, ...), got shape {tuple(x.shape)}"
+            )
         return int(x.shape[0] if unbatched else x.shape[1])
 
 
@@ -497,7 +499,7 @@ class LazyInstanceNorm1d(_LazyInstanceNorm, InstanceNorm1d):
         >>> import downslope as ds
         >>> norm = ds.nn.LazyInstanceNorm1d()
         >>> norm(ds.randn(2, 3, 5)).shape, norm.weight.shape, norm.running_var.shape
-        ((2, 3, 5), (3,), (3,))
+        (downslope.Size([2, 3, 5]), downslope.Size([3]), downslope.Size([3]))
     """
 
     cls_to_become = InstanceNorm1d
@@ -510,7 +512,7 @@ class LazyInstanceNorm2d(_LazyInstanceNorm, InstanceNorm2d):
         >>> import downslope as ds
         >>> norm = ds.nn.LazyInstanceNorm2d(affine=False, track_running_stats=False)
         >>> norm(ds.randn(2, 3, 4, 4)).shape
-        (2, 3, 4, 4)
+        downslope.Size([2, 3, 4, 4])
     """
 
     cls_to_become = InstanceNorm2d
@@ -523,7 +525,7 @@ class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
         >>> import downslope as ds
         >>> norm = ds.nn.LazyInstanceNorm3d()
         >>> norm(ds.randn(1, 2, 3, 3, 3)).shape, norm.num_features
-        ((1, 2, 3, 3, 3), 2)
+        (downslope.Size([1, 2, 3, 3, 3]), 2)
     """
 
     cls_to_become = InstanceNorm3d

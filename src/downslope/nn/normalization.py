@@ -96,11 +96,13 @@ def batch_norm(
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"batch_norm: expected a Tensor, got {type(x).__name__}")
     if x.ndim < 2:
-        raise ArgumentError(f"batch_norm: expected input of shape (N, C, ...), got {x.shape}")
+        raise ArgumentError(f"batch_norm: expected input of shape (N, C, ...), got {tuple(x.shape)}")
     n_ch = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and t.shape != (n_ch,):
-            raise ArgumentError(f"batch_norm: {name} must have shape ({n_ch},) for input {x.shape}, got {t.shape}")
+            raise ArgumentError(
+                f"batch_norm: {name} must have shape ({n_ch},) for input {tuple(x.shape)}, got {tuple(t.shape)}"
+            )
     _check_dtypes(
         "batch_norm", x, {"running_mean": running_mean, "running_var": running_var, "weight": weight, "bias": bias}
     )
@@ -169,7 +171,7 @@ def _batch_norm(
         return out
     if count == 1:
         raise ArgumentError(
-            f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
+            f"batch_norm: expected more than 1 value per channel when training, got input of shape {tuple(x.shape)}"
             + (
                 " (a batch of one sample: often the last batch of an epoch, when the data's size is one more "
                 "than a multiple of the batch size; pass drop_last=True to the DataLoader or change batch_size)"
@@ -502,7 +504,9 @@ def _check_pruned_channels(layer: Module, input: Tensor, where: str, constructed
         expected = f"{now.pop()} (the size of its {', '.join(sizes)}; constructed with {constructed})"
     else:
         expected = "one entry per channel in each of its " + ", ".join(f"{k} ({v})" for k, v in sizes.items())
-    raise InvalidValueError(f"{where}: input has {c} channels in dim 1 (shape {input.shape}), expected {expected}")
+    raise InvalidValueError(
+        f"{where}: input has {c} channels in dim 1 (shape {tuple(input.shape)}), expected {expected}"
+    )
 
 
 class _BatchNorm(Module):
@@ -573,7 +577,7 @@ class _BatchNorm(Module):
             dims = " or ".join(f"{d}-D" for d in self._expected_dims)
             raise ArgumentError(
                 f"{type(self).__name__}({self.num_features}): expected {dims} input (N, C, ...), got shape "
-                f"{input.shape} ({input.ndim}-D input)"
+                f"{tuple(input.shape)} ({input.ndim}-D input)"
             )
 
     def forward(self, input: Tensor) -> Tensor:
@@ -634,7 +638,7 @@ class BatchNorm2d(_BatchNorm):
     Example:
         >>> import downslope as ds
         >>> ds.nn.BatchNorm2d(4)(ds.randn(2, 4, 5, 5)).shape
-        (2, 4, 5, 5)
+        downslope.Size([2, 4, 5, 5])
     """
 
     _expected_dims = (4,)
@@ -646,7 +650,7 @@ class BatchNorm3d(_BatchNorm):
     Example:
         >>> import downslope as ds
         >>> ds.nn.BatchNorm3d(2)(ds.randn(2, 2, 3, 3, 3)).shape
-        (2, 2, 3, 3, 3)
+        downslope.Size([2, 2, 3, 3, 3])
     """
 
     _expected_dims = (5,)
@@ -676,11 +680,11 @@ def layer_norm(
     k = len(shape)
     if k == 0 or x.shape[x.ndim - k :] != shape or x.ndim < k:
         raise InvalidValueError(
-            f"layer_norm: normalized_shape {shape} must match the last {k} dim(s) of the input, got input shape {x.shape}"
+            f"layer_norm: normalized_shape {shape} must match the last {k} dim(s) of the input, got input shape {tuple(x.shape)}"
         )
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.shape != shape:
-            raise ArgumentError(f"layer_norm: {name} must have shape {shape}, got {t.shape}")
+            raise ArgumentError(f"layer_norm: {name} must have shape {shape}, got {tuple(t.shape)}")
     _check_dtypes("layer_norm", x, {"weight": weight, "bias": bias})
     if x.array.dtype == _HALF:  # in float32, rounded once, as torch
         return ops.astype(layer_norm(ops.astype(x, np.float32), shape, _widen(weight), _widen(bias), eps), _HALF)
@@ -920,7 +924,7 @@ def group_norm(
         raise ArgumentTypeError(f"group_norm: expected a Tensor, got {type(x).__name__}")
     if x.ndim < 2 or isinstance(num_groups, bool) or not isinstance(num_groups, _INTEGERS) or num_groups < 1:
         raise ArgumentError(
-            f"group_norm: expected (N, C, ...) input and num_groups >= 1, got {x.shape}, {num_groups!r}"
+            f"group_norm: expected (N, C, ...) input and num_groups >= 1, got {tuple(x.shape)}, {num_groups!r}"
         )
     _check_dtypes("group_norm", x, {"weight": weight, "bias": bias})
     n, c = x.shape[0], x.shape[1]
@@ -931,7 +935,7 @@ def group_norm(
     if (n * c // num_groups) * math.prod(x.shape[2:]) == 1:
         raise ArgumentError(
             "group_norm: expected more than 1 value per channel when training, got input size "
-            f"{[n * c // num_groups, num_groups, *x.shape[2:]]} (input of shape {x.shape} in {num_groups} "
+            f"{[n * c // num_groups, num_groups, *x.shape[2:]]} (input of shape {tuple(x.shape)} in {num_groups} "
             "groups: each group holds one value, so its normalized output would be all zeros)"
         )
     if x.array.dtype == _HALF:  # in float32, rounded once, as torch
@@ -1017,7 +1021,7 @@ class GroupNorm(Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.GroupNorm(2, 4)(ds.randn(3, 4, 5)).shape
-        (3, 4, 5)
+        downslope.Size([3, 4, 5])
     """
 
     weight: Parameter | None
@@ -1051,7 +1055,9 @@ class GroupNorm(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim < 2:
-            raise ArgumentError(f"GroupNorm: expected input (N, {self.num_channels}, ...), got shape {input.shape}")
+            raise ArgumentError(
+                f"GroupNorm: expected input (N, {self.num_channels}, ...), got shape {tuple(input.shape)}"
+            )
         if input.shape[1] != self.num_channels:
             where = f"GroupNorm({self.num_groups}, {self.num_channels})"
             _check_pruned_channels(self, input, where, self.num_channels)
@@ -1100,7 +1106,7 @@ def instance_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None and (not isinstance(t, Tensor) or t.shape != (n_ch,)):
             raise ArgumentError(
-                f"instance_norm: {name} must be a Tensor of shape ({n_ch},) for input {x.shape}, "
+                f"instance_norm: {name} must be a Tensor of shape ({n_ch},) for input {tuple(x.shape)}, "
                 f"got {getattr(t, 'shape', type(t).__name__)}"
             )
     # the running statistics are checked by batch_norm when they normalize; updated from the input's
@@ -1167,7 +1173,9 @@ def _update_instance_running(x: Tensor, running_mean: Tensor | None, running_var
 def _check_spatial(x: Tensor, where: str) -> None:
     """torch's check: statistics over one position are 0 variance, a silently all-zero output."""
     if int(np.prod(x.shape[2:])) == 1:
-        raise ArgumentError(f"{where}: expected more than 1 spatial element when training, got input shape {x.shape}")
+        raise ArgumentError(
+            f"{where}: expected more than 1 spatial element when training, got input shape {tuple(x.shape)}"
+        )
 
 
 class _InstanceNorm(Module):
@@ -1231,7 +1239,7 @@ class _InstanceNorm(Module):
         if input.ndim != self._spatial + 2:
             raise ArgumentError(
                 f"{type(self).__name__}: expected input (N, {self.num_features}, ...) with {self._spatial} spatial "
-                f"dim(s), got shape {input.shape}"
+                f"dim(s), got shape {tuple(input.shape)}"
             )
         if input.shape[1] != self.num_features:
             # PyTorch's rule: the count matters only to the affine weights; without them the layer
@@ -1240,7 +1248,7 @@ class _InstanceNorm(Module):
             if self.affine:
                 raise ArgumentError(
                     f"{name}({self.num_features}): expected input's size at dim 1 to match num_features "
-                    f"({self.num_features}), got {input.shape[1]} (input shape {input.shape})"
+                    f"({self.num_features}), got {input.shape[1]} (input shape {tuple(input.shape)})"
                 )
             warnings.warn(
                 f"{name}({self.num_features}): input's size at dim 1 ({input.shape[1]}) does not match "
@@ -1276,7 +1284,7 @@ class InstanceNorm1d(_InstanceNorm):
     Example:
         >>> import downslope as ds
         >>> ds.nn.InstanceNorm1d(3)(ds.randn(2, 3, 5)).shape
-        (2, 3, 5)
+        downslope.Size([2, 3, 5])
     """
 
 
@@ -1286,7 +1294,7 @@ class InstanceNorm2d(_InstanceNorm):
     Example:
         >>> import downslope as ds
         >>> ds.nn.InstanceNorm2d(3)(ds.randn(2, 3, 4, 4)).shape
-        (2, 3, 4, 4)
+        downslope.Size([2, 3, 4, 4])
     """
 
     _spatial = 2
@@ -1318,7 +1326,9 @@ def rms_norm(
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
-        raise InvalidValueError(f"rms_norm: normalized_shape {shape} must match the last {k} dim(s) of input {x.shape}")
+        raise InvalidValueError(
+            f"rms_norm: normalized_shape {shape} must match the last {k} dim(s) of input {tuple(x.shape)}"
+        )
     _check_dtypes("rms_norm", x, {"weight": weight}, mixed=True)  # torch takes mixed floating dtypes here
     half = x.array.dtype == _HALF
     xw = ops.astype(x, np.float32) if half else x
@@ -1387,7 +1397,7 @@ class RMSNorm(Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.RMSNorm(4)(ds.randn(2, 4)).shape
-        (2, 4)
+        downslope.Size([2, 4])
     """
 
     def __init__(
@@ -1480,7 +1490,7 @@ class InstanceNorm3d(_InstanceNorm):
     Example:
         >>> import downslope as ds
         >>> ds.nn.InstanceNorm3d(2)(ds.randn(1, 2, 3, 3, 3)).shape
-        (1, 2, 3, 3, 3)
+        downslope.Size([1, 2, 3, 3, 3])
     """
 
     _spatial = 3

@@ -8,7 +8,7 @@ Example:
     >>> import downslope as ds
     >>> from downslope import nn
     >>> nn.ZeroPad2d((1, 0, 0, 2))(ds.ones(1, 1, 2, 2)).shape
-    (1, 1, 4, 3)
+    downslope.Size([1, 1, 4, 3])
     >>> nn.ReflectionPad1d((2, -1))(ds.tensor([[1.0, 2.0, 3.0]]))
     tensor([[3., 2., 1., 2.]])
 """
@@ -60,7 +60,7 @@ class _PadNd(Module):
         ):
             raise ShapeError(
                 f"{type(self).__name__}: expected a {self._dims + 1}-d (unbatched) or {self._dims + 2}-d "
-                f"(batched) input, got shape {input.shape}"
+                f"(batched) input, got shape {tuple(input.shape)}"
             )
         return F.pad(input, self.padding, self._mode, self.value)
 

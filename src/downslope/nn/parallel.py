@@ -19,7 +19,7 @@ Example:
     >>> from downslope import nn
     >>> model = nn.parallel.DataParallel(nn.Linear(2, 3))
     >>> model(ds.ones(4, 2)).shape, model.device_ids, sorted(model.state_dict())
-    ((4, 3), [], ['module.bias', 'module.weight'])
+    (downslope.Size([4, 3]), [], ['module.bias', 'module.weight'])
 """
 
 from __future__ import annotations
@@ -229,7 +229,7 @@ class DistributedDataParallel(Module):
         >>> dist.init_process_group("gloo")                     # a plain process: a world of one
         >>> model = nn.parallel.DistributedDataParallel(nn.Linear(2, 1))
         >>> model(ds.ones(3, 2)).sum().backward(); model.module.weight.grad.shape, sorted(model.state_dict())
-        ((1, 2), ['module.bias', 'module.weight'])
+        (downslope.Size([1, 2]), ['module.bias', 'module.weight'])
         >>> dist.destroy_process_group()
     """
 

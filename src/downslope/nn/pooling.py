@@ -943,7 +943,7 @@ class MaxPool2d(_MaxPoolNd):
     Example:
         >>> import downslope as ds
         >>> ds.nn.MaxPool2d(2)(ds.randn(1, 3, 8, 6)).shape
-        (1, 3, 4, 3)
+        downslope.Size([1, 3, 4, 3])
     """
 
     def forward(self, input: Tensor) -> Any:
@@ -958,7 +958,7 @@ class MaxPool1d(_MaxPoolNd):
     Example:
         >>> import downslope as ds
         >>> ds.nn.MaxPool1d(3, stride=2)(ds.randn(2, 4, 9)).shape
-        (2, 4, 4)
+        downslope.Size([2, 4, 4])
     """
 
     def forward(self, input: Tensor) -> Any:
@@ -1051,7 +1051,7 @@ class AdaptiveAvgPool2d(Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.AdaptiveAvgPool2d((2, 3))(ds.randn(4, 5, 7, 9)).shape
-        (4, 5, 2, 3)
+        downslope.Size([4, 5, 2, 3])
     """
 
     def __init__(self, output_size: Any) -> None:

@@ -292,7 +292,7 @@ class LPPool3d(LPPool2d):
         >>> import downslope as ds
         >>> from downslope import nn
         >>> nn.LPPool3d(2, 2)(ds.randn(1, 2, 4, 4, 4)).shape
-        (1, 2, 2, 2, 2)
+        downslope.Size([1, 2, 2, 2, 2])
     """
 
     def forward(self, input: Tensor) -> Tensor:
@@ -326,7 +326,7 @@ def _unpool_size(x: Tensor, k: Any, s: Any, p: Any, output_size: Any, spatial: i
 def _max_unpool(x: Tensor, indices: Any, size: tuple[int, ...], where: str) -> Tensor:
     idx = array_like(indices, x.array, np.int64)
     if idx.shape != x.shape:
-        raise ShapeError(f"{where}: indices of shape {idx.shape} do not match the input {x.shape}")
+        raise ShapeError(f"{where}: indices of shape {tuple(idx.shape)} do not match the input {tuple(x.shape)}")
     lead = x.shape[: x.ndim - len(size)]
     flat_out = int(np.prod(size))
     if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= flat_out):  # a value check: host only
@@ -431,7 +431,7 @@ class MaxUnpool3d(MaxUnpool2d):
         >>> from downslope import nn
         >>> out, idx = nn.MaxPool3d(2, return_indices=True)(ds.randn(1, 1, 4, 4, 4))
         >>> nn.MaxUnpool3d(2)(out, idx).shape
-        (1, 1, 4, 4, 4)
+        downslope.Size([1, 1, 4, 4, 4])
     """
 
     _spatial = 3
@@ -464,7 +464,7 @@ class CrossMapLRN2d(Module):
         >>> import downslope as ds
         >>> from downslope import nn
         >>> nn.CrossMapLRN2d(3)(ds.ones(1, 4, 2, 2)).shape
-        (1, 4, 2, 2)
+        downslope.Size([1, 4, 2, 2])
     """
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1) -> None:
@@ -475,7 +475,7 @@ class CrossMapLRN2d(Module):
         where = "CrossMapLRN2d"
         x = _as_tensor(input, where)
         if x.ndim != 4:
-            raise ShapeError(f"{where}: Expected input to be 4D, got {x.ndim}D instead (shape {x.shape})")
+            raise ShapeError(f"{where}: Expected input to be 4D, got {x.ndim}D instead (shape {tuple(x.shape)})")
         _check_floating(x, where)
         window = _cross_map_window(x.shape[1], self.size)
         xp = namespace_of(x.array)

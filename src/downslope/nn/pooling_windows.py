@@ -270,7 +270,7 @@ class AdaptiveMaxPool3d(Module):
         >>> import downslope as ds
         >>> from downslope import nn
         >>> nn.AdaptiveMaxPool3d((1, 2, 2))(ds.randn(2, 3, 4, 4, 4)).shape
-        (2, 3, 1, 2, 2)
+        downslope.Size([2, 3, 1, 2, 2])
     """
 
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
@@ -502,7 +502,7 @@ def fractional_max_pool2d(
         >>> import downslope as ds
         >>> import downslope.nn.functional as F
         >>> F.fractional_max_pool2d(ds.randn(2, 3, 9, 9), 2, output_ratio=0.5).shape
-        (2, 3, 4, 4)
+        downslope.Size([2, 3, 4, 4])
     """
     out, idx = fractional_max_pool2d_with_indices(input, kernel_size, output_size, output_ratio, True, _random_samples)
     return (out, idx) if return_indices else out
@@ -543,7 +543,7 @@ def fractional_max_pool3d(
         >>> import downslope as ds
         >>> import downslope.nn.functional as F
         >>> F.fractional_max_pool3d(ds.randn(1, 2, 6, 6, 6), 2, output_size=3).shape
-        (1, 2, 3, 3, 3)
+        downslope.Size([1, 2, 3, 3, 3])
     """
     out, idx = fractional_max_pool3d_with_indices(input, kernel_size, output_size, output_ratio, True, _random_samples)
     return (out, idx) if return_indices else out
@@ -600,7 +600,7 @@ class FractionalMaxPool2d(_FractionalMaxPoolNd):
         >>> import downslope as ds
         >>> from downslope import nn
         >>> nn.FractionalMaxPool2d(3, output_ratio=(0.5, 0.5))(ds.randn(1, 2, 10, 10)).shape
-        (1, 2, 5, 5)
+        downslope.Size([1, 2, 5, 5])
     """
 
     _spatial = 2
@@ -613,7 +613,7 @@ class FractionalMaxPool3d(_FractionalMaxPoolNd):
         >>> import downslope as ds
         >>> from downslope import nn
         >>> nn.FractionalMaxPool3d(2, output_size=(2, 3, 3))(ds.randn(1, 1, 5, 6, 6)).shape
-        (1, 1, 2, 3, 3)
+        downslope.Size([1, 1, 2, 3, 3])
     """
 
     _spatial = 3

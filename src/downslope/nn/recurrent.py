@@ -266,7 +266,7 @@ class RNNBase(Module):
         if input.dim() != expected_input_dim:  # torch: RuntimeErrors, which ShapeError is
             raise ShapeError(
                 f"{type(self).__name__}: input must have {expected_input_dim} dimensions, got {input.dim()} "
-                f"(shape {input.shape})"
+                f"(shape {tuple(input.shape)})"
             )
         if self.input_size != input.shape[-1]:
             raise ShapeError(
@@ -335,7 +335,7 @@ class RNNBase(Module):
         if t.shape != expected:  # torch: a RuntimeError, which ShapeError is
             raise ShapeError(
                 f"{name}: expected {label} of shape {expected} (num_layers * num_directions, batch, hidden_size), "
-                f"got {t.shape}"
+                f"got {tuple(t.shape)}"
             )
         _check_device(t, self._weights(0, 0)[0], name, label)
         return t
@@ -358,7 +358,7 @@ class RNNBase(Module):
             layout = "(N, L, {0})" if self.batch_first else "(L, N, {0})"
             raise ShapeError(
                 f"{name}(input_size={self.input_size}): expected input of shape {layout.format(self.input_size)} "
-                f"or unbatched (L, {self.input_size}), got {input.shape}"
+                f"or unbatched (L, {self.input_size}), got {tuple(input.shape)}"
             )
         weight = self._weights(0, 0)[0]
         param_dtype = weight.dtype
@@ -373,7 +373,7 @@ class RNNBase(Module):
             x = ops.transpose(input, 0, 1) if self.batch_first else input
         length, batch = x.shape[0], x.shape[1]
         if length == 0:
-            raise ShapeError(f"{name}: the input sequence is empty (shape {input.shape})")  # torch: RuntimeError
+            raise ShapeError(f"{name}: the input sequence is empty (shape {tuple(input.shape)})")  # torch: RuntimeError
         states = self._initial_states(hx, None if unbatched else batch, x)
         _check_device(input, weight, name)
         if unbatched:
@@ -412,7 +412,7 @@ class RNNBase(Module):
         if data.ndim != 2 or data.shape[-1] != self.input_size:
             raise ShapeError(
                 f"{name}(input_size={self.input_size}): expected a PackedSequence with data of shape "
-                f"(total steps, {self.input_size}), got {data.shape}"
+                f"(total steps, {self.input_size}), got {tuple(data.shape)}"
             )
         weight = self._weights(0, 0)[0]
         if data.dtype != weight.dtype:
@@ -549,7 +549,7 @@ class RNN(RNNBase):
         >>> rnn = ds.nn.RNN(3, 5, num_layers=2, batch_first=True)
         >>> out, h_n = rnn(ds.randn(4, 7, 3))
         >>> out.shape, h_n.shape
-        ((4, 7, 5), (2, 4, 5))
+        (downslope.Size([4, 7, 5]), downslope.Size([2, 4, 5]))
     """
 
     def __init__(
@@ -586,7 +586,7 @@ class LSTM(RNNBase):
         >>> lstm = ds.nn.LSTM(3, 5, bidirectional=True)
         >>> out, (h_n, c_n) = lstm(ds.randn(7, 4, 3))
         >>> out.shape, h_n.shape, c_n.shape
-        ((7, 4, 10), (2, 4, 5), (2, 4, 5))
+        (downslope.Size([7, 4, 10]), downslope.Size([2, 4, 5]), downslope.Size([2, 4, 5]))
     """
 
     def __init__(
@@ -632,7 +632,7 @@ class GRU(RNNBase):
         >>> gru = ds.nn.GRU(3, 5)
         >>> out, h_n = gru(ds.randn(7, 3))  # unbatched: (L, input_size)
         >>> out.shape, h_n.shape
-        ((7, 5), (1, 5))
+        (downslope.Size([7, 5]), downslope.Size([1, 5]))
     """
 
     def __init__(
@@ -709,7 +709,7 @@ class RNNCellBase(Module):
             # torch: a ValueError for the number of dims, a RuntimeError for input_size (ShapeError is both)
             raise ShapeError(
                 f"{name}(input_size={self.input_size}): expected input of shape (N, {self.input_size}) or "
-                f"({self.input_size},), got {input.shape}"
+                f"({self.input_size},), got {tuple(input.shape)}"
             )
         if input.dtype != self.weight_ih.dtype:  # torch: its matmul's RuntimeError
             raise DTypeError(
@@ -731,7 +731,7 @@ class RNNCellBase(Module):
                 raise ArgumentTypeError(f"{name}: the hidden state must be a Tensor, got {type(t).__name__}")
             want = expected[1:] if unbatched else expected
             if t.shape != want:
-                raise ShapeError(f"{name}: expected a hidden state of shape {want}, got {t.shape}")
+                raise ShapeError(f"{name}: expected a hidden state of shape {want}, got {tuple(t.shape)}")
             _check_device(t, self.weight_ih, name, "the hidden state")
             checked.append(ops.unsqueeze(t, 0) if unbatched else t)
         return x, (tuple(checked) if self.mode == "LSTM" else checked[0]), unbatched
@@ -765,7 +765,7 @@ class RNNCell(RNNCellBase):
     Example:
         >>> import downslope as ds
         >>> ds.nn.RNNCell(3, 4)(ds.randn(2, 3)).shape
-        (2, 4)
+        downslope.Size([2, 4])
     """
 
     def __init__(
@@ -788,7 +788,7 @@ class LSTMCell(RNNCellBase):
         >>> import downslope as ds
         >>> h, c = ds.nn.LSTMCell(3, 4)(ds.randn(2, 3))
         >>> h.shape, c.shape
-        ((2, 4), (2, 4))
+        (downslope.Size([2, 4]), downslope.Size([2, 4]))
     """
 
     def __init__(
@@ -803,7 +803,7 @@ class GRUCell(RNNCellBase):
     Example:
         >>> import downslope as ds
         >>> ds.nn.GRUCell(3, 4)(ds.randn(3)).shape
-        (4,)
+        downslope.Size([4])
     """
 
     def __init__(

@@ -73,7 +73,7 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
     n, sizes = size[0], size[2:]
     if theta.shape != (n, spatial, spatial + 1):
         raise ShapeError(
-            f"affine_grid: expected theta of shape ({n}, {spatial}, {spatial + 1}) for size {size}, got {theta.shape}"
+            f"affine_grid: expected theta of shape ({n}, {spatial}, {spatial + 1}) for size {size}, got {tuple(theta.shape)}"
         )
     corners = align_corners is True
     xp = namespace_of(theta.array)
@@ -237,10 +237,10 @@ def grid_sample(
     if spatial not in (2, 3) or grid.ndim != input.ndim or grid.shape[-1] != spatial or grid.shape[0] != input.shape[0]:
         raise ShapeError(
             "grid_sample: expected input (N, C, H, W) with grid (N, Ho, Wo, 2), or input (N, C, D, H, W) with "
-            f"grid (N, Do, Ho, Wo, 3), got {input.shape}, {grid.shape}"
+            f"grid (N, Do, Ho, Wo, 3), got {tuple(input.shape)}, {tuple(grid.shape)}"
         )
     if mode == "bicubic" and spatial != 2:
-        raise ArgumentError(f"grid_sample: bicubic interpolation only supports 4-D input, got {input.shape}")
+        raise ArgumentError(f"grid_sample: bicubic interpolation only supports 4-D input, got {tuple(input.shape)}")
     if grid.array.dtype != input.array.dtype:  # torch's kernels take one dtype: no promotion of either side
         mine, theirs = input.array.dtype.name, grid.array.dtype.name
         raise DTypeError(
@@ -326,8 +326,12 @@ def _compiled_sample(input: Tensor, grid: Tensor, mode: str, padding_mode: str, 
     spatial, sizes = x.ndim - 2, x.shape[2:]
     n, c, out_sizes = x.shape[0], x.shape[1], g.shape[1:-1]
     flat, chain = [], []
+    unnormalized = _unnormalized2d(k, g, sizes, corners) if spatial == 2 else None
     for d in range(spatial):
-        p, scale = _unnormalized(g[..., spatial - 1 - d], sizes[d], corners, spatial == 2)
+        if unnormalized is not None:
+            p, scale = unnormalized[d]
+        else:
+            p, scale = _unnormalized(g[..., spatial - 1 - d], sizes[d], corners, spatial == 2)
         slope = None
         if padding_mode != "zeros" and mode != "bicubic":  # bicubic pads each tap in its kernel
             p, slope = _padded(p, sizes[d], padding_mode, corners, spatial == 2)
@@ -347,6 +351,28 @@ def _compiled_sample(input: Tensor, grid: Tensor, mode: str, padding_mode: str, 
         k.trilinear3d(x, flat[0], flat[1], flat[2], out, x.dtype.type(1))
     saved = (mode, padding_mode, corners, flat, chain, extra)
     return record_op(out.reshape(n, c, *out_sizes), (input, grid), _compiled_sample_vjp, saved)
+
+
+def _unnormalized2d(k: Any, g: np.ndarray, sizes: Any, corners: bool) -> list[tuple[np.ndarray, float]] | None:
+    """:func:`_unnormalized` (fused) of a 2-D grid's y and x in one compiled pass, bit for bit: the
+    pixel coordinates (N, Ho, Wo) and their derivatives, or None for a dtype it does not cover."""
+    dtype = g.dtype
+    if dtype.type not in (np.float32, np.float64):
+        return None
+    n = g.shape[0]
+    points = g.reshape(n, -1, 2)  # a view for a contiguous grid; else one copy
+    if not points.flags.c_contiguous:
+        points = np.ascontiguousarray(points)  # host: numba path
+    ys = np.empty(points.shape[:2], dtype=dtype)  # host: numba path
+    xs = np.empty(points.shape[:2], dtype=dtype)  # host: numba path
+    h, w = sizes
+    scale_y, scale_x = ((h - 1) / 2, (w - 1) / 2) if corners else (h / 2, w / 2)
+    one = dtype.type(1)
+    k.unnormalize2d(
+        points, ys, xs, corners, dtype == np.float32, dtype.type(scale_y), dtype.type(scale_x), scale_y, scale_x, one
+    )
+    shape = g.shape[:-1]
+    return [(ys.reshape(shape), scale_y), (xs.reshape(shape), scale_x)]
 
 
 def _bicubic_arguments(x: np.ndarray, padding_mode: str, corners: bool) -> tuple[np.ndarray, int, np.ndarray]:

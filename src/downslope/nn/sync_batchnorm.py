@@ -78,7 +78,7 @@ class SyncBatchNorm(_BatchNorm):
         >>> from downslope import nn
         >>> model = nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)))
         >>> type(model[1]).__name__, model(ds.randn(8, 4)).shape
-        ('SyncBatchNorm', (8, 3))
+        ('SyncBatchNorm', downslope.Size([8, 3]))
     """
 
     def __init__(
@@ -101,7 +101,7 @@ class SyncBatchNorm(_BatchNorm):
         if input.ndim < 2:
             raise ArgumentError(
                 f"SyncBatchNorm({self.num_features}): expected at least 2-D input (N, C, ...), got shape "
-                f"{input.shape} ({input.ndim}-D input)"
+                f"{tuple(input.shape)} ({input.ndim}-D input)"
             )
 
     def forward(self, input: Tensor) -> Tensor:
@@ -218,7 +218,7 @@ def sync_batch_norm(
     if total <= 1:  # every rank sees the same total: all raise here, none is left in a collective
         raise ArgumentError(
             f"SyncBatchNorm: expected more than 1 value per channel over all ranks when training, got {total} "
-            f"(this rank's input has shape {x.shape})"
+            f"(this rank's input has shape {tuple(x.shape)})"
         )
     g_mean = stats[:n_ch] / total
     g_var = np.maximum(stats[n_ch : 2 * n_ch] / total - g_mean * g_mean, 0.0)

@@ -132,7 +132,7 @@ class TransformerEncoderLayer(Module):
         >>> import downslope as ds
         >>> layer = ds.nn.TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32, batch_first=True)
         >>> layer(ds.randn(2, 7, 16)).shape
-        (2, 7, 16)
+        downslope.Size([2, 7, 16])
     """
 
     def __init__(
@@ -209,7 +209,7 @@ class TransformerDecoderLayer(Module):
         >>> import downslope as ds
         >>> layer = ds.nn.TransformerDecoderLayer(d_model=16, nhead=4, dim_feedforward=32, batch_first=True)
         >>> layer(ds.randn(2, 5, 16), ds.randn(2, 7, 16)).shape
-        (2, 5, 16)
+        downslope.Size([2, 5, 16])
     """
 
     def __init__(
@@ -306,7 +306,7 @@ class TransformerEncoder(Module):
         >>> layer = ds.nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, batch_first=True)
         >>> enc = ds.nn.TransformerEncoder(layer, num_layers=2)
         >>> enc(ds.randn(3, 6, 16)).shape
-        (3, 6, 16)
+        downslope.Size([3, 6, 16])
     """
 
     def __init__(
@@ -353,7 +353,7 @@ class TransformerDecoder(Module):
         >>> layer = ds.nn.TransformerDecoderLayer(16, 4, dim_feedforward=32, batch_first=True)
         >>> dec = ds.nn.TransformerDecoder(layer, num_layers=2)
         >>> dec(ds.randn(3, 5, 16), ds.randn(3, 6, 16)).shape
-        (3, 5, 16)
+        downslope.Size([3, 5, 16])
     """
 
     def __init__(self, decoder_layer: Module, num_layers: int, norm: Module | None = None) -> None:
@@ -407,7 +407,7 @@ class Transformer(Module):
         >>> src, tgt = ds.randn(2, 7, 16), ds.randn(2, 5, 16)
         >>> mask = ds.nn.Transformer.generate_square_subsequent_mask(5)
         >>> model(src, tgt, tgt_mask=mask).shape
-        (2, 5, 16)
+        downslope.Size([2, 5, 16])
     """
 
     def __init__(
@@ -482,12 +482,12 @@ class Transformer(Module):
         axis = 0 if self.batch_first else 1
         if batched and (tgt.ndim != 3 or src.shape[axis] != tgt.shape[axis]):
             raise ShapeError(
-                f"Transformer(batch_first={self.batch_first}): src {src.shape} and tgt {tgt.shape} must have the "
+                f"Transformer(batch_first={self.batch_first}): src {tuple(src.shape)} and tgt {tuple(tgt.shape)} must have the "
                 f"same batch size (dim {axis})"
             )
         if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
             raise ShapeError(
-                f"Transformer(d_model={self.d_model}): src {src.shape} and tgt {tgt.shape} must have d_model "
+                f"Transformer(d_model={self.d_model}): src {tuple(src.shape)} and tgt {tuple(tgt.shape)} must have d_model "
                 "features in their last dim"
             )
         memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal)

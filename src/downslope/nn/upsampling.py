@@ -185,7 +185,7 @@ def interpolate(
         if mode not in ("bilinear", "bicubic") or input.ndim != 4:
             raise ArgumentError(
                 "interpolate: anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D "
-                f"tensor as input, got mode {mode!r} and shape {input.shape}"
+                f"tensor as input, got mode {mode!r} and shape {tuple(input.shape)}"
             )
         out_sizes, factors = _sizes(input, size, scale_factor, spatial)
         corners = align_corners is True  # a Python flag (None: False)
@@ -197,7 +197,7 @@ def interpolate(
         if input.array.dtype != np.uint8 or mode not in ("bilinear", "bicubic") or spatial != 2:
             raise DTypeError(
                 f"interpolate: mode {mode!r} needs a floating-point input (or uint8 for 'bilinear' and "
-                f"'bicubic' on 4-D input, as in torch), got {input.array.dtype} of shape {input.shape}; "
+                f"'bicubic' on 4-D input, as in torch), got {input.array.dtype} of shape {tuple(input.shape)}; "
                 "cast it with .float() first"
             )
         out_sizes, factors = _sizes(input, size, scale_factor, spatial)
@@ -208,7 +208,7 @@ def interpolate(
         needs = f"{rank + 2}D input" if rank is not None else "3D, 4D or 5D input"
         raise ShapeUnimplementedError(  # torch's NotImplementedError, in its words
             f"interpolate: Got {input.ndim}D input, but {mode} mode needs {needs}: mode {mode!r} does not fit an "
-            f"input of shape {input.shape}"
+            f"input of shape {tuple(input.shape)}"
         )
     if _MODES[mode] is None and align_corners is not None:
         raise ArgumentError("interpolate: align_corners only applies to the linear modes")
@@ -543,7 +543,7 @@ class Upsample(Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.Upsample(scale_factor=2, mode="bilinear")(ds.randn(1, 3, 4, 5)).shape
-        (1, 3, 8, 10)
+        downslope.Size([1, 3, 8, 10])
     """
 
     def __init__(

@@ -11,7 +11,7 @@ Example:
     >>> import downslope as ds
     >>> from downslope import nn
     >>> nn.Conv3d(2, 4, kernel_size=3, padding=1)(ds.randn(1, 2, 5, 6, 6)).shape
-    (1, 4, 5, 6, 6)
+    downslope.Size([1, 4, 5, 6, 6])
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def conv3d(
     _check_floating(x, where)
     w = _as_tensor(weight, where)
     if w.ndim != 5:
-        raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kd, kh, kw), got {w.shape}")
+        raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kd, kh, kw), got {tuple(w.shape)}")
     if w.dtype != x.dtype:  # torch: a RuntimeError, which DTypeError is too
         raise DTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
     st = _tuple(stride, 3, "stride", where)
@@ -117,8 +117,8 @@ def conv3d(
         raise ShapeError(f"{where}: out_channels ({c_out}) must be divisible by groups ({groups})")
     if c_per_group * groups != c_in:
         raise ShapeError(
-            f"{where}: input has {c_in} channels but the weight {w.shape} with groups={groups} expects "
-            f"{c_per_group * groups} (input shape {x.shape})"
+            f"{where}: input has {c_in} channels but the weight {tuple(w.shape)} with groups={groups} expects "
+            f"{c_per_group * groups} (input shape {tuple(x.shape)})"
         )
     pads = _conv3d_pads(padding, kernel, dil, st, where)
     if any(lo != hi for lo, hi in pads):  # 'same' with an even dilated kernel: the extra row goes after
@@ -131,7 +131,7 @@ def conv3d(
         reach = tuple(d * (k - 1) + 1 for d, k in zip(dil, kernel))
         raise ShapeError(
             f"{where}: the (padded) input {padded} is smaller than the dilated kernel {reach} "
-            f"(input shape {x.shape}, weight shape {w.shape})"
+            f"(input shape {tuple(x.shape)}, weight shape {tuple(w.shape)})"
         )
     b = _checked_bias(bias, c_out, x, where)
     parents: tuple[Tensor, ...] = (x, w) if b is None else (x, w, b)
@@ -437,14 +437,14 @@ def conv_transpose3d(
         >>> import downslope as ds
         >>> import downslope.nn.functional as F
         >>> F.conv_transpose3d(ds.ones(1, 1, 2, 2, 2), ds.ones(1, 1, 2, 2, 2), stride=2).shape
-        (1, 1, 4, 4, 4)
+        downslope.Size([1, 1, 4, 4, 4])
     """
     where = "conv_transpose3d"
     x, unbatched = _batched(_as_tensor(input, where), 3, where)
     _check_floating(x, where)
     w = _as_tensor(weight, where)
     if w.ndim != 5:
-        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, kd, kh, kw), got {w.shape}")
+        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, kd, kh, kw), got {tuple(w.shape)}")
     if w.dtype != x.dtype:
         raise ArgumentTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
     s, p, op, d, groups = _transposed_args(stride, padding, output_padding, dilation, groups, 3, where)
@@ -452,14 +452,14 @@ def conv_transpose3d(
     n, c, depth, h, wd = x.shape
     if c != c_in or c_in % groups:
         raise ShapeError(
-            f"{where}: input has {c} channels but the weight {w.shape} expects {c_in} (divisible by groups={groups})"
+            f"{where}: input has {c} channels but the weight {tuple(w.shape)} expects {c_in} (divisible by groups={groups})"
         )
     out_size = tuple(
         (size - 1) * si - 2 * pi + di * (k - 1) + oi + 1
         for size, si, pi, di, k, oi in zip((depth, h, wd), s, p, d, (kd, kh, kw), op)
     )
     if min(out_size) < 1:
-        raise ShapeError(f"{where}: padding {p} leaves no output for input {(depth, h, wd)}, weight {w.shape}")
+        raise ShapeError(f"{where}: padding {p} leaves no output for input {(depth, h, wd)}, weight {tuple(w.shape)}")
     b = _checked_bias(bias, c_out_g * groups, x, where)
     parents: tuple[Tensor, ...] = () if b is None else (b,)
     geometry = (s, p, d, groups, (depth, h, wd))  # the convolution's, from the output to x

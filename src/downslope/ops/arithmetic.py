@@ -21,6 +21,7 @@ from .operands import (
     _is_integral,
     _lift,
     _lift_float,
+    _number,
     _pair_float,
 )
 from .pointwise import _float_where, astype, link_input, where
@@ -65,6 +66,8 @@ def _opmath_operand(a: Tensor, b: Any) -> bool:
     tensor with dims (two 0-d tensors promote to the wider float instead)."""
     if b.__class__ is float or b.__class__ is int:
         return True
+    if isinstance(b, np.generic):  # a NumPy scalar is a number in torch too (np.float64 from arr.mean())
+        return b.dtype.kind in "iuf"
     if not isinstance(b, Tensor) or b.ndim != 0:
         return False
     kind = b.array.dtype.kind
@@ -149,6 +152,12 @@ def _times_alpha(b: Any, alpha: Any, a: Any) -> Any:
     scaled in the dtype torch computes ``a + alpha * b`` in, the pair's promoted dtype (float32 + 2 *
     uint8 200 is 400.5: scaled in uint8 it would wrap), and a boolean one as torch's boolean kernel
     does, ``b and bool(alpha)``."""
+    if isinstance(alpha, (float, np.floating)) and _is_integral(a) and _is_integral(b):
+        # torch's check: a fractional alpha would turn an integer sum into a float one (or truncate)
+        raise DTypeError(
+            f"For integral input tensors, argument alpha must not be a floating point number (got alpha={alpha!r}; "
+            "cast the tensors to a floating dtype first)"
+        )
     if isinstance(b, (int, float)) and not isinstance(alpha, Tensor):
         if type(b) is bool and isinstance(a, Tensor) and a.array.dtype.kind == "b":
             return b and bool(alpha)  # host: Python numbers (bool + alpha * bool stays bool)
@@ -574,13 +583,22 @@ _xlog_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def float_power(a: Any, b: Any) -> Tensor:
-    """a ** b in float64 (torch.float_power)."""
+    """a ** b in float64 (torch.float_power; complex128 when an operand is complex)."""
+    a, b = _number(a), _number(b)  # a NumPy scalar is a number: kept at its own value
+    if _complex_operand(a) or _complex_operand(b):  # torch: in complex128
+        a, b = (astype(_lift(v), np.complex128) if isinstance(v, Tensor) else _number(v) for v in (a, b))
+        return pow(a, b)
     # A Python number beside a tensor stays a Python float: lifted, it would be rounded to float32 first.
     if isinstance(b, Tensor) and type(a) in (int, float):
         return pow(float(a), astype(_lift_float(b), np.float64))  # host: a is a Python number
     if isinstance(a, Tensor) and type(b) in (int, float):
         return pow(astype(_lift_float(a), np.float64), float(b))  # host: b is a Python number
     return pow(astype(_lift_float(a), np.float64), astype(_lift_float(b), np.float64))
+
+
+def _complex_operand(v: Any) -> bool:
+    """Whether ``v`` is a complex tensor or a complex number."""
+    return v.array.dtype.kind == "c" if isinstance(v, Tensor) else isinstance(v, (complex, np.complexfloating))
 
 
 def fmod(a: Any, b: Any) -> Tensor:
@@ -913,8 +931,11 @@ def ldexp(x: Any, other: Any) -> Tensor:
         >>> ds.ldexp(ds.tensor([1.0, 2.0]), ds.tensor([2, 3]))
         tensor([ 4., 16.])
     """
+    if _complex_operand(x) or _complex_operand(other):  # torch's x * 2**other, complex
+        e = _lift(other)
+        return mul(_lift(x), pow(2.0, e if e.array.dtype.kind in "fc" else _lift_float(e)))
     e = _lift(other)
-    if e.array.dtype.kind in "iub" and not (isinstance(x, Tensor) and x.array.dtype.kind == "c"):
+    if e.array.dtype.kind in "iub":
         # integer exponents scale exactly in x's float dtype, as torch: 0 * 2**200 is 0 and a float64
         # 1 * 2**200 is finite, where 2**e taken first in float32 would be inf
         m = x if isinstance(x, Tensor) and x.array.dtype.kind == "f" else _lift_float(x)
@@ -1047,6 +1068,7 @@ def _addc_value(name: str, value: Any, x: Any, tensor1: Any, tensor2: Any) -> An
     """addcmul/addcdiv's ``value`` as torch applies it: in the result dtype, so a fractional value
     meeting integer operands only is truncated toward zero (``value=0.5`` adds nothing); addcdiv of
     two integer tensors is refused, as torch refuses it (its old integer division is gone)."""
+    value = _number(value)  # a NumPy scalar value is a number: it does not widen the result (float32 stays)
     integral = _is_integral(x) and _is_integral(tensor1) and _is_integral(tensor2)
     if integral and all(isinstance(t, Tensor) and t.array.dtype.kind == "b" for t in (x, tensor1, tensor2)):
         # torch has no boolean kernel (NumPy would add as logical or, or promote to int64)

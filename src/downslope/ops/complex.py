@@ -26,7 +26,7 @@ from ..autograd import rerun
 from ..backend import as_array
 from ..errors import ArgumentTypeError, DTypeError, ShapeError
 from ..graph import _rule_stem
-from ..tensor import COMPLEX_RULES, Tensor, record_op, wrap_array
+from ..tensor import COMPLEX_RULES, PART_VIEWS, Tensor, _alias, record_op, wrap_array
 from .operands import _pair as _real_pair
 
 _SUPPORTED = (
@@ -108,23 +108,15 @@ def register_holomorphic(rule: Any) -> None:
 # ---------------------------------------------------------------------- the complex-only ops
 
 
-def _read_only(arr: Any) -> Any:
-    """A view of a complex array's parts, read-only: torch's real/imag/view_as_real are views that write
-    back into the complex tensor, which these do not do (an in-place op on them raises; clone() first)."""
-    if isinstance(arr, np.ndarray):
-        arr = arr.view()
-        arr.flags.writeable = False
-    return arr
-
-
 def real(x: Tensor) -> Tensor:
-    """torch.real: the real part of a complex tensor (a real tensor itself). Read-only: writing into
-    it raises (torch writes through into ``x``); ``real(x).clone()`` gives a tensor of its own."""
+    """torch.real: the real part of a complex tensor (a real tensor itself), a view: a write into it
+    writes into ``x`` (recorded: x's gradient then comes through the written values); ``real(x).clone()``
+    gives a tensor of its own."""
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"real: expected a Tensor, got {type(x).__name__}")
     if x.array.dtype.kind != "c":
         return x
-    return record_op(_read_only(np.real(x.array)), (x,), _real_vjp)
+    return _alias(record_op(np.real(x.array), (x,), _real_vjp), x)
 
 
 def _real_vjp(g, y, args, saved, needs, xp):
@@ -143,13 +135,13 @@ def _as_complex(g: Any, like: Any) -> Any:
 
 
 def imag(x: Tensor) -> Tensor:
-    """torch.imag: the imaginary part of a complex tensor (read-only, as :func:`real`); a real tensor
+    """torch.imag: the imaginary part of a complex tensor (a view, as :func:`real`); a real tensor
     is refused, as torch refuses it."""
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"imag: expected a Tensor, got {type(x).__name__}")
     if x.array.dtype.kind != "c":
         raise DTypeError(f"imag is not implemented for tensors with non-complex dtypes (got {x.array.dtype})")
-    return record_op(_read_only(np.imag(x.array)), (x,), _imag_vjp)
+    return _alias(record_op(np.imag(x.array), (x,), _imag_vjp), x)
 
 
 def _imag_vjp(g, y, args, saved, needs, xp):
@@ -252,7 +244,7 @@ def _float_pair(a: Any, b: Any, name: str) -> tuple[Tensor, Tensor]:
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise ShapeError(f"{name}: shapes {a.shape} and {b.shape} do not broadcast together") from None
+        raise ShapeError(f"{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast together") from None
     return a, b
 
 
@@ -306,14 +298,14 @@ def _polar_vjp(g, y, args, saved, needs, xp):
 
 def view_as_real(x: Tensor) -> Tensor:
     """torch.view_as_real: a complex tensor as a real one with a trailing dim of 2 (real, imaginary).
-    It shares the complex tensor's memory, read-only (torch's view writes through; clone() first)."""
+    It shares the complex tensor's memory: a write into it writes into ``x``, as torch's view."""
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"view_as_real: expected a Tensor, got {type(x).__name__}")
     if x.array.dtype.kind != "c":
         raise DTypeError(f"view_as_real is only supported for complex tensors, got dtype {x.array.dtype}")
     a = x.array
     parts = a[..., None].view(backend.real_of(a.dtype))
-    return record_op(_read_only(parts), (x,), _view_as_real_vjp)
+    return _alias(record_op(parts, (x,), _view_as_real_vjp), x)
 
 
 def _view_as_real_vjp(g, y, args, saved, needs, xp):
@@ -324,6 +316,31 @@ def _view_as_real_vjp(g, y, args, saved, needs, xp):
 
 _view_as_real_vjp.reads_inputs = False  # type: ignore[attr-defined]
 _view_as_real_vjp.reads_output = False  # type: ignore[attr-defined]
+
+
+def _write_real(base: Tensor, values: Tensor) -> None:
+    """``base.real = values`` recorded: base becomes complex(values, imag(old base))."""
+    from ..tensor import _inplace_recorded
+
+    part = values.to(backend.real_of(base.array.dtype))
+    _inplace_recorded(base, "copy_", lambda src: complex(part, imag(src)))
+
+
+def _write_imag(base: Tensor, values: Tensor) -> None:
+    """``base.imag = values`` recorded: base becomes complex(real(old base), values)."""
+    from ..tensor import _inplace_recorded
+
+    part = values.to(backend.real_of(base.array.dtype))
+    _inplace_recorded(base, "copy_", lambda src: complex(real(src), part))
+
+
+def _write_parts(base: Tensor, values: Tensor) -> None:
+    """``view_as_real(base)[...] = values`` recorded: base becomes view_as_complex(values), with no edge to
+    its old values (every element is written)."""
+    from ..tensor import _inplace_recorded
+
+    parts = values.to(backend.real_of(base.array.dtype))
+    _inplace_recorded(base, "copy_", lambda src: view_as_complex(parts))
 
 
 def view_as_complex(x: Tensor) -> Tensor:
@@ -545,14 +562,22 @@ def install(tensor_class: type) -> None:
 
     for rule in (_real_vjp, _imag_vjp, _conj_vjp, _complex_vjp, _polar_vjp, _view_as_complex_vjp):
         register(rule)
+    PART_VIEWS[_real_vjp] = (_write_real, real)
+    PART_VIEWS[_imag_vjp] = (_write_imag, imag)
+    PART_VIEWS[_view_as_real_vjp] = (_write_parts, view_as_real)
     register(pointwise._astype_vjp, _complex_astype_vjp)
     import importlib
+
+    from .indexing import _VIEW_RULES
 
     for module, names in HOLOMORPHIC_RULES.items():
         source = importlib.import_module(module, __package__)
         for name in names:
             rule = getattr(source, name)
-            register(rule, _holomorphic(rule))
+            # the view ops move values without arithmetic, so conj(rule(conj(g))) is rule(g): they keep their
+            # own rule, whose identity the in-place machinery reads (a write through a view of a complex
+            # tensor must reach its base as for a real one)
+            register(rule, rule if rule in _VIEW_RULES else _holomorphic(rule))
     for name in pointwise._COMPLEX_UNARY:  # the unary table's rules are closures, listed by op name
         rule = pointwise.UNARY_RULES[name]
         register(rule, _holomorphic(rule))
@@ -581,7 +606,7 @@ HOLOMORPHIC_RULES: dict[str, tuple[str, ...]] = {
     ".reductions": ("_sum_vjp", "_mean_vjp", "_prod_vjp", "_logsumexp_vjp"),
     ".shape": ("_reshape_vjp", "_permute_vjp", "_broadcast_to_vjp", "_sum_to_vjp", "_concatenate_vjp", "_stack_vjp"),
     ".indexing": ("_getitem_vjp", "_index_put_vjp", "_scatter_add_into_vjp"),
-    ".rearrange": ("_pad_vjp", "_copy_pad_vjp", "_fold_pad_vjp", "_unfold_vjp", "_roll_vjp"),
+    ".rearrange": ("_pad_vjp", "copy_pad_vjp", "_fold_pad_vjp", "_unfold_vjp", "_roll_vjp"),
     "..tensor": ("_rsub_vjp",),
     "..functional": ("_square_vjp",),
 }

@@ -94,7 +94,7 @@ def adjoint(input: Tensor) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.adjoint(ds.zeros(4, 2, 3)).shape
-        (4, 3, 2)
+        downslope.Size([4, 3, 2])
     """
     if not isinstance(input, Tensor):
         raise ArgumentTypeError(f"adjoint(): argument 'input' must be Tensor, not {type(input).__name__}")
@@ -115,7 +115,7 @@ def vander(x: Any, N: int | None = None, increasing: bool = False) -> Tensor:
     """
     x = _lift(x)
     if x.ndim != 1:
-        raise ShapeError(f"vander(): x must be a one-dimensional tensor, got {x.ndim}-d of shape {x.shape}")
+        raise ShapeError(f"vander(): x must be a one-dimensional tensor, got {x.ndim}-d of shape {tuple(x.shape)}")
     if N is None:
         n = x.shape[0]
     elif isinstance(N, bool) or not isinstance(N, (int, np.integer)):

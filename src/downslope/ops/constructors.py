@@ -133,7 +133,7 @@ def empty_strided(
     Example:
         >>> import downslope as ds
         >>> ds.empty_strided((2, 3), (1, 2)).shape
-        (2, 3)
+        downslope.Size([2, 3])
     """
     unknown = set(options) - {"layout", "pin_memory"}
     if unknown:
@@ -162,7 +162,7 @@ def _new(self: Tensor, *args: Any, device: Any = None) -> Tensor:
         >>> import downslope as ds
         >>> x = ds.tensor([1, 2])
         >>> x.new(2, 3).shape, x.new([1.5, 2.0])
-        ((2, 3), tensor([1, 2]))
+        (downslope.Size([2, 3]), tensor([1, 2]))
     """
     dt = self.array.dtype
     where = self.device if device is None else device

@@ -8,7 +8,7 @@ Example:
     >>> y = ds.transpose_copy(x, 0, 1)
     >>> _ = y.fill_(1.0)
     >>> x.sum().item(), y.shape
-    (0.0, (3, 2))
+    (0.0, downslope.Size([3, 2]))
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def permute_copy(input: Any, dims: Any) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.permute_copy(ds.zeros(2, 3, 4), (2, 0, 1)).shape
-        (4, 2, 3)
+        downslope.Size([4, 2, 3])
     """
     return clone(permute(_lift(input), _sizes(dims, "permute_copy", "dims")))
 
@@ -165,7 +165,7 @@ def split_copy(input: Any, split_size: int, dim: int = 0) -> tuple[Tensor, ...]:
     Example:
         >>> import downslope as ds
         >>> [p.shape for p in ds.split_copy(ds.zeros(5, 2), 2)]
-        [(2, 2), (2, 2), (1, 2)]
+        [downslope.Size([2, 2]), downslope.Size([2, 2]), downslope.Size([1, 2])]
     """
     size = _int(split_size, "split_copy", "split_size")
     x = _lift(input)
@@ -185,7 +185,7 @@ def split_with_sizes_copy(input: Any, split_sizes: Any, dim: int = 0) -> tuple[T
     Example:
         >>> import downslope as ds
         >>> [p.shape for p in ds.split_with_sizes_copy(ds.zeros(5, 2), [1, 4])]
-        [(1, 2), (4, 2)]
+        [downslope.Size([1, 2]), downslope.Size([4, 2])]
     """
     sizes = _sizes(split_sizes, "split_with_sizes_copy", "split_sizes")
     return tuple(clone(p) for p in split_with_sizes(_lift(input), sizes, _int(dim, "split_with_sizes_copy", "dim")))
@@ -197,7 +197,7 @@ def squeeze_copy(input: Any, dim: Any = None) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.squeeze_copy(ds.zeros(1, 2, 1), (0, 2)).shape
-        (2,)
+        downslope.Size([2])
     """
     if dim is not None and not isinstance(dim, (int, np.integer)):
         dim = _sizes(dim, "squeeze_copy", "dim")
@@ -210,7 +210,7 @@ def t_copy(input: Any) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.t_copy(ds.zeros(2, 3)).shape
-        (3, 2)
+        downslope.Size([3, 2])
     """
     return clone(t(_lift(input)))
 
@@ -221,7 +221,7 @@ def transpose_copy(input: Any, dim0: int, dim1: int) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.transpose_copy(ds.zeros(2, 3, 4), 0, 2).shape
-        (4, 3, 2)
+        downslope.Size([4, 3, 2])
     """
     return clone(transpose(_lift(input), _int(dim0, "transpose_copy", "dim0"), _int(dim1, "transpose_copy", "dim1")))
 
@@ -243,7 +243,7 @@ def unsqueeze_copy(input: Any, dim: int) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.unsqueeze_copy(ds.zeros(2, 3), -1).shape
-        (2, 3, 1)
+        downslope.Size([2, 3, 1])
     """
     return clone(unsqueeze(_lift(input), _int(dim, "unsqueeze_copy", "dim")))
 

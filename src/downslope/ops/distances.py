@@ -195,19 +195,17 @@ def distance_factor(d: Any, dist: Any, p: float, xp: Any, cdist: bool = False) -
     """d(dist)/d(d) for the pairs' differences ``d`` (..., M) and their distances ``dist`` (...),
     with torch's pdist/cdist backward: 0 at a zero distance (and for p < 1 at a zero difference),
     the sign for p = 1 (0 at a zero difference), and for p = inf the sign at every element whose
-    |difference| is the distance (each tie gets the whole gradient; with ``cdist``, torch's cdist
-    formula, which also makes NaN of a NaN difference: see :func:`max_factor`). ``xp``: the rule
-    namespace."""
+    |difference| is the distance (each tie gets the whole gradient; torch's formula, which also makes
+    NaN of a NaN difference and of a NaN distance: see :func:`max_factor`). ``cdist``: accepted, the
+    same. ``xp``: the rule namespace."""
     dist = xp.expand_dims(dist, -1)
     zero = xp.data(dist) == 0
     if p == 0:
         return d * 0.0
     if p == 1:
         return xp.sign(d)
-    if p == math.inf and cdist:
+    if p == math.inf:  # torch's pdist and cdist share the formula (NaN at a NaN or inf - inf difference)
         return max_factor(d, dist, xp)
-    if p == math.inf:
-        return xp.where((abs(xp.data(d)) == xp.data(dist)) & (xp.data(d) != 0), xp.sign(d), 0.0)
     safe = xp.where(zero, 1.0, dist)  # no 0/0 where the derivative is 0 anyway
     if p == 2:
         return xp.where(zero, 0.0, d / safe)

@@ -52,7 +52,7 @@ def _check_range(quant_min: int, quant_max: int, name: str) -> tuple[int, int]:
 def _scalar(value: Any, name: str, what: str) -> float:
     if isinstance(value, Tensor):
         if value.array.size != 1:
-            raise ShapeError(f"{name}: expected {what} to hold one value, got a tensor of shape {value.shape}")
+            raise ShapeError(f"{name}: expected {what} to hold one value, got a tensor of shape {tuple(value.shape)}")
         return float(to_host(value.array).reshape(-1)[0])  # host: torch reads it there too (scale.item())
     return float(value)  # host: a Python number
 
@@ -132,13 +132,13 @@ def fake_quantize_per_channel_affine(
         )
     nd = x.array.ndim
     if isinstance(axis, bool) or not 0 <= int(axis) < nd:  # torch takes no negative axis either
-        raise ArgumentError(f"{name}: expected axis in [0, {nd}) for an input of shape {x.shape}, got {axis}")
+        raise ArgumentError(f"{name}: expected axis in [0, {nd}) for an input of shape {tuple(x.shape)}, got {axis}")
     axis = int(axis)
     channels = x.array.shape[axis]
     for what, t in (("scale", scale), ("zero_point", zero_point)):
         if t.array.ndim != 1 or t.array.shape[0] != channels:
             raise ShapeError(
-                f"{name}: expected {what} of shape ({channels},) (input dim {axis} of shape {x.shape}), got {t.shape}"
+                f"{name}: expected {what} of shape ({channels},) (input dim {axis} of shape {tuple(x.shape)}), got {tuple(t.shape)}"
             )
     zkind = zero_point.array.dtype
     if zkind not in (np.int32, np.float32, np.float16, np.float64):

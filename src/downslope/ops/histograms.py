@@ -185,7 +185,7 @@ def histogram(
     if weight is not None:
         w = (weight if isinstance(weight, Tensor) else _lift(weight, x)).detach()
         if w.shape != x.shape:
-            raise ShapeError(f"histogram(): weight must have the input's shape {x.shape}, got {w.shape}")
+            raise ShapeError(f"histogram(): weight must have the input's shape {tuple(x.shape)}, got {tuple(w.shape)}")
         w = w.reshape(-1)
     hist, edges = _histogramdd("torch.histogram()", x.reshape(-1, 1), [bins], range, w, density)
     return _Results.histogram(wrap_array(hist), wrap_array(edges[0].copy()))

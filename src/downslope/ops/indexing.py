@@ -22,7 +22,7 @@ from ..errors import (
     ShapeError,
     ShapeIndexError,
 )
-from ..graph import ArrayRules, _scatter_array
+from ..graph import ArrayRules, _mode, _scatter_array
 from ..tensor import Tensor, _alias, _conv_buffers, _over_conv_buffer, record_op, wrap_array
 from .arithmetic import mul
 from .operands import _builtin_any, _checked_scalar, _dim, _index_array, _lift
@@ -440,6 +440,10 @@ def getitem(x: Any, index: Any) -> Tensor:
                 if isinstance(out, np.generic):  # one element: NumPy's scalar copy; the 0-d view instead
                     out = x.array[index, ...]
                 return _alias(wrap_array(out), x)
+    if (kind is Tensor or kind is tuple) and isinstance(x, Tensor) and type(x.array) is np.ndarray:
+        masked = _host_mask_getitem(x, index)
+        if masked is not None:
+            return masked
     if kind is list:
         index = sequence_index(index, stacklevel=4)  # the caller of Tensor.__getitem__
     x = _lift(x)
@@ -452,7 +456,7 @@ def getitem(x: Any, index: Any) -> Tensor:
         # the backward) would silently accept a mask of the wrong length.
         out = x.array[idx]
     except IndexError as exc:
-        raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+        raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
     advanced = _is_advanced(idx)
     if advanced and _builtin_any(is_array(i) and i.dtype == np.bool_ for i in _index_items(idx)):
         idx = _normalize_index(idx, on=x.array)  # idx, not index: a byte mask warned once already
@@ -468,6 +472,44 @@ def getitem(x: Any, index: Any) -> Tensor:
         out = namespace_of(out).ascontiguousarray(out)
     result = record_op(out, (x,), _getitem_vjp, (idx, advanced))
     return result if advanced else _alias(result, x)
+
+
+def _host_mask_getitem(x: Tensor, index: Any) -> Tensor | None:
+    """``x[mask]`` and ``x[i, j, mask]`` (integers, then one boolean mask over the dims that follow) for
+    a host tensor and a host mask of fitting shape: what :func:`getitem` gives, without its general
+    normalising (most of the cost at small sizes). NumPy reads these indices as torch does (the
+    integers sit next to the mask, so no dims move). None for any other index, or one that does not
+    fit (getitem's general path raises its error)."""
+    if type(index) is tuple:
+        if not index:
+            return None
+        selects, mask = index[:-1], index[-1]
+        for item in selects:
+            if type(item) is not int:
+                return None
+    else:
+        selects, mask = (), index
+    if type(mask) is Tensor:
+        mask = mask.array
+    if type(mask) is not np.ndarray or mask.dtype != np.bool_ or not mask.ndim:
+        return None
+    a = x.array
+    start = len(selects)
+    if a.ndim < start + mask.ndim or a.shape[start : start + mask.ndim] != mask.shape:
+        return None
+    for i, item in zip(range(start), selects):
+        if not -a.shape[i] <= item < a.shape[i]:
+            return None
+    out = a[(*selects, mask)]
+    if out.ndim > 1 and not out.flags.c_contiguous and not _from_conv(a):
+        out = np.ascontiguousarray(out)  # host: as getitem's gathers, contiguous
+    saved = None
+    if x._requires_grad and _mode.enabled:
+        # the index saved for backward: the mask's positions now (a later write into the mask must not
+        # move the gradient), as getitem's normalised index
+        idx = (*selects, *np.nonzero(mask))
+        saved = (idx if len(idx) > 1 else idx[0], True)
+    return record_op(out, (x,), _getitem_vjp, saved)
 
 
 def _from_conv(a: Any) -> bool:
@@ -546,13 +588,13 @@ def gather(x: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Tensor
             return reshape(getitem(reshape(x, (-1,)), slice(0, 0)), idx.shape)
         _dim(dim, x.ndim, "gather")  # a dim out of range is torch's first complaint (an IndexError)
         raise ShapeError(
-            f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {idx.shape} and {x.shape})"
+            f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {tuple(idx.shape)} and {tuple(x.shape)})"
         )
     dim = _dim(dim, x.ndim, "gather")
     lo, hi = _index_range(idx) if idx.size else (0, -1)  # nothing to check: any dim size, even 0, fits
     if lo < 0 or hi >= x.shape[dim]:  # NumPy would wrap -1 around silently
         raise OutOfRangeError(
-            f"gather: index values must lie in [0, {x.shape[dim]}) for input of shape {x.shape} along dim {dim}; "
+            f"gather: index values must lie in [0, {x.shape[dim]}) for input of shape {tuple(x.shape)} along dim {dim}; "
             f"got values from {lo} to {hi}"
         )
     full = _open_grid(like(idx, x.array), dim)
@@ -562,7 +604,7 @@ def gather(x: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Tensor
             out = x.array[full]
     except IndexError as exc:
         raise OutOfRangeError(
-            f"gather: index out of range for input of shape {x.shape} along dim {dim}: {exc}"
+            f"gather: index out of range for input of shape {tuple(x.shape)} along dim {dim}: {exc}"
         ) from None
     return record_op(out, (x,), _getitem_vjp, (full, True))
 
@@ -606,7 +648,7 @@ def index_put(x: Any, index: Any, value: Any, *, in_place: bool = False) -> Tens
     try:
         out[idx] = value.array
     except IndexError as exc:
-        raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+        raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
     except (ValueError, TypeError) as exc:
         fitted = drop_leading_ones(value.array)
         try:
@@ -615,14 +657,14 @@ def index_put(x: Any, index: Any, value: Any, *, in_place: bool = False) -> Tens
             out[idx] = fitted  # the rule sums the gradient back to the value's shape, leading 1s included
         except ValueError as again:
             raise ShapeError(
-                f"cannot assign a value of shape {value.shape} at index {index!r} of a tensor of shape {x.shape} "
+                f"cannot assign a value of shape {tuple(value.shape)} at index {index!r} of a tensor of shape {tuple(x.shape)} "
                 f"(indexed shape {_indexed_shape(x.array, idx)}): {again}"
             ) from None
         except TypeError as again:
             if getattr(value.array, "ndim", 0) < 2:
                 raise
             raise ShapeError(  # NumPy's word for a mask given a value of 2 dims or more
-                f"cannot assign a value of shape {value.shape} at index {index!r} of a tensor of shape {x.shape} "
+                f"cannot assign a value of shape {tuple(value.shape)} at index {index!r} of a tensor of shape {tuple(x.shape)} "
                 f"(indexed shape {_indexed_shape(x.array, idx)}): {again}"
             ) from None
     return record_op(out, (x, value), _index_put_vjp, idx)
@@ -695,7 +737,9 @@ def _slice_index(op: str, index: Any, x: Tensor, d: int, *, negative_ok: bool = 
         lo, hi = _index_range(idx)
         if hi >= size or lo < (-size if negative_ok else 0):
             bad = hi if hi >= size else lo
-            raise OutOfRangeError(f"{op}: index {bad} is out of bounds for dim {d} of size {size} (shape {x.shape})")
+            raise OutOfRangeError(
+                f"{op}: index {bad} is out of bounds for dim {d} of size {size} (shape {tuple(x.shape)})"
+            )
     return idx
 
 
@@ -706,12 +750,12 @@ def _check_source(op: str, x: Tensor, d: int, n: int, src: Tensor) -> None:
     if x.ndim == 0 and not (n == 1 and src.numel() == 1):  # torch: an IndexError or a RuntimeError, by case
         raise ShapeIndexError(
             f"{op}: a 0-d x has one slice along dim 0: it takes one index and a one-element source, got {n} "
-            f"index(es) and a source of shape {src.shape}"
+            f"index(es) and a source of shape {tuple(src.shape)}"
         )
     if src.shape != want:
         raise ShapeError(
-            f"{op}: source must have shape {want} (x's shape {x.shape} with {n} index(es) along dim {d}), "
-            f"got {src.shape}"
+            f"{op}: source must have shape {tuple(want)} (x's shape {tuple(x.shape)} with {n} index(es) along dim {d}), "
+            f"got {tuple(src.shape)}"
         )
     if src.dtype != x.dtype:
         raise ArgumentTypeError(f"{op}: source must have x's dtype {x.dtype}, got {src.dtype}")
@@ -817,7 +861,9 @@ def _scatter_index(x: Tensor, dim: int, index: Any, op: str, rows: bool = False)
         raise ArgumentTypeError(f"{op}: index must hold integers, got {idx.dtype}")
     if idx.ndim != x.ndim:
         _dim(dim, x.ndim, op)  # a dim out of range is torch's first complaint (an IndexError)
-        raise ShapeError(f"{op}: index has {idx.ndim} dims but the tensor has {x.ndim} (shapes {idx.shape}, {x.shape})")
+        raise ShapeError(
+            f"{op}: index has {idx.ndim} dims but the tensor has {x.ndim} (shapes {tuple(idx.shape)}, {tuple(x.shape)})"
+        )
     d = _dim(dim, x.ndim, op)
     lo, hi = _index_range(idx) if idx.size else (0, -1)  # nothing to check: any dim size, even 0, fits
     if lo < 0 or hi >= x.shape[d]:
@@ -833,7 +879,7 @@ def _scatter_source(src: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
     _refuse_complex_into_real("scatter", like, value)
     if isinstance(src, Tensor) and value.ndim:  # torch's rules; NumPy would broadcast a smaller src
         if value.ndim != len(shape) or any(v < n for v, n in zip(value.shape, shape)):
-            raise ShapeError(f"scatter: src of shape {value.shape} must cover the index's shape {shape}")
+            raise ShapeError(f"scatter: src of shape {tuple(value.shape)} must cover the index's shape {tuple(shape)}")
     if isinstance(src, Tensor) and value.dtype != like.dtype:  # a 0-d src too; torch's is a RuntimeError
         raise DTypeError(f"scatter: src must have the tensor's dtype {like.dtype}, got {value.dtype}")
     if value.ndim and value.shape != shape:  # torch reads only the part of src that the index covers
@@ -1173,7 +1219,7 @@ def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
         )
     except ValueError:
         raise ShapeError(
-            f"take_along_dim: input of shape {x.shape} and indices of shape {tuple(idx.shape)} do not broadcast "
+            f"take_along_dim: input of shape {tuple(x.shape)} and indices of shape {tuple(idx.shape)} do not broadcast "
             f"outside dim {d}"
         ) from None
     idx = np.broadcast_to(idx, shape[:d] + [idx.shape[d]] + shape[d + 1 :])
@@ -1260,7 +1306,7 @@ def _broadcast_mask_shape(m: Any, x: Tensor, op: str) -> tuple[int, ...]:
         return tuple(np.broadcast_shapes(m.shape, x.shape))
     except ValueError:
         raise ShapeError(
-            f"{op}: mask of shape {m.shape} does not broadcast with the tensor's shape {x.shape}"
+            f"{op}: mask of shape {tuple(m.shape)} does not broadcast with the tensor's shape {tuple(x.shape)}"
         ) from None
 
 
@@ -1277,7 +1323,7 @@ def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
     if m.shape != x.shape:
         if _broadcast_mask_shape(m, x, "masked_scatter") != x.shape:
             raise ShapeError(
-                f"masked_scatter: mask of shape {m.shape} does not broadcast to the tensor's shape {x.shape}"
+                f"masked_scatter: mask of shape {tuple(m.shape)} does not broadcast to the tensor's shape {tuple(x.shape)}"
             )
         m = np.broadcast_to(m, x.shape)
     if x.ndim == 0:  # torch: a 0-d tensor is one element (nonzero has no 0-d form)
@@ -1326,7 +1372,7 @@ def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) ->
             values_in_place = np.broadcast_to(v.array, out[idx].shape)
         except ValueError:
             raise ShapeError(
-                f"index_put: shape mismatch: value tensor of shape {v.shape} cannot be broadcast to indexing "
+                f"index_put: shape mismatch: value tensor of shape {tuple(v.shape)} cannot be broadcast to indexing "
                 f"result of shape {tuple(out[idx].shape)}"
             ) from None
         np.add.at(out, idx, values_in_place)

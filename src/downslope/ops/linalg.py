@@ -17,7 +17,7 @@ import numpy as np
 from .. import backend, gemm
 from ..backend import as_array, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
-from ..graph import ArrayRules
+from ..graph import ArrayRules, _mode, reads_inputs_when_recorded
 from ..tensor import Tensor, _repeats_nothing_of_overlap, _version_counter, record_op, wrap_array
 from .arithmetic import add, mul
 from .indexing import _getitem_vjp, index_put, select
@@ -54,18 +54,22 @@ def matmul(a: Any, b: Any) -> Tensor:
         raise
     ad, bd = a.array, b.array
     if ad.ndim == 0 or bd.ndim == 0:
-        raise ShapeError(f"matmul: both operands need at least one dimension, got shapes {ad.shape} and {bd.shape}")
+        raise ShapeError(
+            f"matmul: both operands need at least one dimension, got shapes {tuple(ad.shape)} and {tuple(bd.shape)}"
+        )
     k_left = ad.shape[-1]
     k_right = bd.shape[-2] if bd.ndim > 1 else bd.shape[0]
     if k_left != k_right:
         raise ShapeError(
-            f"matmul: shapes {ad.shape} and {bd.shape} are not aligned: the left operand's last dim ({k_left}) "
+            f"matmul: shapes {tuple(ad.shape)} and {tuple(bd.shape)} are not aligned: the left operand's last dim ({k_left}) "
             f"must equal the right operand's {'second-to-last' if bd.ndim > 1 else 'only'} dim ({k_right})"
         )
     try:
         out = gemm.matmul(ad, bd)
     except ValueError:
-        raise ShapeError(f"matmul: batch dimensions of shapes {ad.shape} and {bd.shape} do not broadcast") from None
+        raise ShapeError(
+            f"matmul: batch dimensions of shapes {tuple(ad.shape)} and {tuple(bd.shape)} do not broadcast"
+        ) from None
     return record_op(out, (a, b), _matmul_vjp)
 
 
@@ -104,7 +108,7 @@ def tril(x: Any, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dims (the rest set to 0)."""
     x = _lift(x)
     if x.ndim < 2:  # NumPy's np.tril would broadcast a vector to a matrix
-        raise ShapeError(f"tril: input tensor must have at least 2 dimensions, got shape {x.shape}")
+        raise ShapeError(f"tril: input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}")
     return _triangle(x, _band(x, diagonal, lower=True))
 
 
@@ -112,7 +116,7 @@ def triu(x: Any, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dims (the rest set to 0)."""
     x = _lift(x)
     if x.ndim < 2:  # NumPy's np.triu would broadcast a vector to a matrix
-        raise ShapeError(f"triu: input tensor must have at least 2 dimensions, got shape {x.shape}")
+        raise ShapeError(f"triu: input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}")
     return _triangle(x, _band(x, diagonal, lower=False))
 
 
@@ -160,7 +164,7 @@ def mm(a: Any, b: Any) -> Tensor:
             return b._sparse_rproduct(a, "mm")
         raise
     if a.ndim != 2 or b.ndim != 2:
-        raise ShapeError(f"mm: expected two 2-D tensors, got shapes {a.shape} and {b.shape}")
+        raise ShapeError(f"mm: expected two 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     return matmul(a, b)
 
 
@@ -171,7 +175,9 @@ def bmm(a: Any, b: Any) -> Tensor:
     _check_kinds(a, b, "bmm")
     a, b = _pair(a, b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
-        raise ShapeError(f"bmm: expected 3-D tensors with the same batch size, got shapes {a.shape} and {b.shape}")
+        raise ShapeError(
+            f"bmm: expected 3-D tensors with the same batch size, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     return matmul(a, b)
 
 
@@ -182,7 +188,7 @@ def mv(a: Any, v: Any) -> Tensor:
     _check_kinds(a, v, "mv")
     a, v = _pair(a, v)
     if a.ndim != 2 or v.ndim != 1:
-        raise ShapeError(f"mv: expected a 2-D and a 1-D tensor, got shapes {a.shape} and {v.shape}")
+        raise ShapeError(f"mv: expected a 2-D and a 1-D tensor, got shapes {tuple(a.shape)} and {tuple(v.shape)}")
     return matmul(a, v)
 
 
@@ -191,7 +197,7 @@ def dot(a: Any, b: Any) -> Tensor:
     _check_kinds(a, b, "dot")
     a, b = _pair(a, b)
     if a.ndim != 1 or b.ndim != 1:
-        raise ShapeError(f"dot: expected two 1-D tensors, got shapes {a.shape} and {b.shape}")
+        raise ShapeError(f"dot: expected two 1-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     return matmul(a, b)
 
 
@@ -233,7 +239,9 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
         raise ArgumentError(f"einsum: {equation!r}: an output index appears more than once ({out!r})")
     for k, (sub, t) in enumerate(zip(subs, ts)):
         if len(sub) != t.ndim:
-            raise ShapeError(f"einsum: operand {k} has {t.ndim} dims (shape {t.shape}) but {sub!r} names {len(sub)}")
+            raise ShapeError(
+                f"einsum: operand {k} has {t.ndim} dims (shape {tuple(t.shape)}) but {sub!r} names {len(sub)}"
+            )
         if len(set(sub)) != len(sub):
             subs[k], ts[k] = _einsum_diagonal(sub, t, k)
     kinds = {t.array.dtype for t in ts}
@@ -248,7 +256,7 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
         arr = _contract(subs, out, arrays, ArrayRules)
     except ValueError as exc:  # checked only now: small einsums pay nothing for the message
         _einsum_sizes(subs, [t.shape for t in ts], out, equation)
-        raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
+        raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[tuple(t.shape) for t in ts]})") from None
     return record_op(as_array(arr), tuple(ts), _einsum_vjp, (subs, out))
 
 
@@ -288,7 +296,7 @@ def _einsum_sizes(subs: list[str], shapes: list[tuple[int, ...]], out: str, equa
             elif n != seen and n != 1:
                 named = f"subscript {c}" if c in equation else "a dim under '...'"
                 raise ShapeError(
-                    f"einsum {equation!r}: {named} has size {n} for operand {k} (shape {shape}) which does not "
+                    f"einsum {equation!r}: {named} has size {n} for operand {k} (shape {tuple(shape)}) which does not "
                     f"broadcast with previously seen size {seen}"
                 )
     for c in out:
@@ -616,7 +624,7 @@ def diag(x: Any, diagonal_: int = 0) -> Tensor:
     if x.ndim == 2:
         return diagonal(x, diagonal_)
     if x.ndim != 1:
-        raise ShapeError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")
+        raise ShapeError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
     n = x.shape[0] + builtins.abs(diagonal_)
     xp = namespace_of(x.array)
     i = xp.arange(x.shape[0])
@@ -634,7 +642,7 @@ def trace(x: Any) -> Tensor:
     """
     x = _lift(x)
     if x.ndim != 2:
-        raise ShapeError(f"trace: expected a matrix, got a tensor with {x.ndim} dims (shape {x.shape})")
+        raise ShapeError(f"trace: expected a matrix, got a tensor with {x.ndim} dims (shape {tuple(x.shape)})")
     return sum(diagonal(x))
 
 
@@ -644,12 +652,12 @@ def cross(a: Any, b: Any, dim: Any = None) -> Tensor:
     if dim is None:
         dim = next((i for i, s in enumerate(a.shape) if s == 3), None)
         if dim is None:
-            raise ShapeError(f"cross: no dimension of size 3 in shape {a.shape}")
+            raise ShapeError(f"cross: no dimension of size 3 in shape {tuple(a.shape)}")
     d = _dim(dim, a.ndim, "cross")
     if a.ndim != b.ndim or a.ndim == 0 or a.shape[d] != 3 or b.shape[d] != 3:
         raise ShapeError(
             f"cross: expected inputs with the same number of dims and size 3 along dim {dim}, "
-            f"got shapes {a.shape} and {b.shape}"
+            f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
         )
     a0, a1, a2 = (select(a, d, i) for i in range(3))
     b0, b1, b2 = (select(b, d, i) for i in range(3))
@@ -704,7 +712,7 @@ def _fused(name: str, x: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:
     except ValueError:
         fits = False
     if not fits:
-        raise ShapeError(f"{name}: input of shape {x.shape} does not broadcast to the product's shape {shape}")
+        raise ShapeError(f"{name}: input of shape {tuple(x.shape)} does not broadcast to the product's shape {shape}")
     if product.array.dtype.kind in "iu":
         beta, alpha = _integral_factor(name, "beta", beta), _integral_factor(name, "alpha", alpha)
     return add(_scaled(x, beta), _scaled(product, alpha))
@@ -886,7 +894,13 @@ def kron(a: Any, b: Any) -> Tensor:
     sa, sb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape
     a, b = _common_dtype([a, b])
     if nd and a.array.dtype.kind == "f" and a.array.size and b.array.size:
-        return record_op(_kron_array(a.array, b.array, sa, sb), (a, b), _kron_vjp, (sa, sb))
+        # each operand's gradient reads the other's values as they were: kept here (torch's reshape of the
+        # operands is an unsafe view that a later write into them does not stop; copies of the operands
+        # cost a fraction of the product's size)
+        recording = _mode.enabled and (a.requires_grad or b.requires_grad)
+        kept_a = a.array.copy() if recording and b.requires_grad else None
+        kept_b = b.array.copy() if recording and a.requires_grad else None
+        return record_op(_kron_array(a.array, b.array, sa, sb), (a, b), _kron_vjp, (sa, sb, kept_a, kept_b))
     # Interleaved dims (a0, 1, a1, 1, ...) times (1, b0, 1, b1, ...), then each pair merged: the
     # product and its gradients are those of a broadcast multiply (complex, integer and bool
     # operands, 0-d and empty ones).
@@ -966,8 +980,10 @@ def _kron_vjp(g, y, args, saved, needs, xp):
     # g split as (a0, b0, ..., a_last, b_last): a's gradient sums g * b over b's dims, b's g * a over
     # a's; each as a batched matrix-vector product over the last pair (no transposed copy of g, which
     # an einsum or a tensordot makes) and a sum over the other pairs' b (or a) dims.
-    sa, sb = saved
+    sa, sb, kept_a, kept_b = saved
     a, b = args
+    if not xp.differentiable:  # (under create_graph the operands themselves, recorded)
+        a, b = (a if kept_a is None else kept_a), (b if kept_b is None else kept_b)
     nd = len(sa)
     g = xp.reshape(g, _pairs(sa, sb))
     product: Any = matmul if xp.differentiable else namespace_of(g).matmul
@@ -983,6 +999,7 @@ def _kron_vjp(g, y, args, saved, needs, xp):
 
 
 _kron_vjp.reads_output = False  # type: ignore[attr-defined]
+_kron_vjp.reads_inputs = reads_inputs_when_recorded  # type: ignore[attr-defined]
 
 
 def _array_total(a: Any, axes: tuple[int, ...]) -> Any:
@@ -997,7 +1014,7 @@ def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.tensordot(ds.ones(2, 3), ds.ones(3, 4), dims=1).shape
-        (2, 4)
+        downslope.Size([2, 4])
     """
     a, b = _lift(a), _lift(b)
     if a.array.dtype != b.array.dtype:
@@ -1018,7 +1035,7 @@ def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
         else:
             raise ShapeError(
                 f"tensordot: contracted dimensions need to match, but first has size {sa} in dim {da} and "
-                f"second has size {sb} in dim {db} (shapes {a.shape} and {b.shape})"
+                f"second has size {sb} in dim {db} (shapes {tuple(a.shape)} and {tuple(b.shape)})"
             )
     free_a = [d for d in range(a.ndim) if d not in dims_a]
     free_b = [d for d in range(b.ndim) if d not in dims_b]
@@ -1068,7 +1085,7 @@ def chain_matmul(*matrices: Any) -> Tensor:
         >>> with warnings.catch_warnings():
         ...     warnings.simplefilter("ignore")
         ...     ds.chain_matmul(ds.ones(2, 3), ds.ones(3, 4), ds.ones(4, 1)).shape
-        (2, 1)
+        downslope.Size([2, 1])
     """
     warnings.warn(
         "ds.chain_matmul is deprecated, as torch.chain_matmul is: use ds.linalg.multi_dot, which takes a list "
@@ -1083,7 +1100,7 @@ def chain_matmul(*matrices: Any) -> Tensor:
     ms = [_lift(m) for m in matrices]
     for i, m in enumerate(ms):
         if m.ndim != 2:
-            raise ShapeError(f"chain_matmul: tensor {i} has {m.ndim} dims (shape {m.shape}), expected 2")
+            raise ShapeError(f"chain_matmul: tensor {i} has {m.ndim} dims (shape {tuple(m.shape)}), expected 2")
         if m.array.dtype != ms[0].array.dtype:
             raise ArgumentTypeError(
                 f"chain_matmul: all tensors must have the same dtype, but tensor 0 is {ms[0].array.dtype} "
@@ -1091,7 +1108,7 @@ def chain_matmul(*matrices: Any) -> Tensor:
             )
         if i and ms[i - 1].shape[1] != m.shape[0]:
             raise ShapeError(
-                f"chain_matmul: tensors {i - 1} and {i} with shapes {ms[i - 1].shape} and {m.shape} "
+                f"chain_matmul: tensors {i - 1} and {i} with shapes {tuple(ms[i - 1].shape)} and {tuple(m.shape)} "
                 "cannot be multiplied"
             )
     if len(ms) == 1:
@@ -1121,7 +1138,7 @@ def block_diag(*tensors: Any) -> Tensor:
         if t.ndim > 2:
             raise ShapeError(
                 f"block_diag: input tensors must have 2 or fewer dimensions. Input {i} has {t.ndim} dimensions "
-                f"(shape {t.shape})"
+                f"(shape {tuple(t.shape)})"
             )
         mats.append(reshape(t, (1, -1)) if t.ndim < 2 else t)
     mats = [m if m.array.dtype == dtype else astype(m, dtype) for m in mats]

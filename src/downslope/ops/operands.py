@@ -36,11 +36,28 @@ _builtin_all = builtins.all
 _builtin_sum = builtins.sum
 
 
+def _number(x: Any) -> Any:
+    """A real NumPy scalar (``np.float64`` from ``arr.mean()``, ``np.int32``...) as the Python number torch
+    reads it as (a "wrapped number": it neither widens a tensor's dtype nor is rounded to it first);
+    anything else as it is.
+
+    Example:
+        >>> import numpy as np
+        >>> type(_number(np.float32(0.5))), _number("a")
+        (<class 'float'>, 'a')
+    """
+    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
+        return x.item()  # host: a NumPy scalar is host data
+    return x
+
+
 def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     """Make ``x`` a tensor. Python numbers and arrays adopt the floating dtype of ``like``, so
     ``float32_tensor * 2.0`` or ``* np.float64(...)`` stays float32 (no float64 creep)."""
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, np.generic) and x.dtype.kind in "biuf":  # a NumPy scalar is a number, as in torch
+        x = x.item()  # host: a NumPy scalar is host data
     if type(x) is float or type(x) is int:  # Python numbers first: the common case
         arr = np.asarray(x)  # host: a number from the caller is host data
     elif not is_array(x):
@@ -322,6 +339,8 @@ def _checked_scalar(value: Any, dtype: Any, op: str) -> Any:
         >>> _checked_scalar(-1, np.dtype(np.uint8), "fill_")
         255
     """
+    if isinstance(value, np.generic) and value.dtype.kind in "iuf":
+        value = value.item()  # host: a NumPy scalar is a number in torch (np.int32(-7) is 249 in uint8)
     if type(value) is not int and type(value) is not float:
         return value
     if dtype.kind == "f":

@@ -15,7 +15,7 @@ from ..autograd import _reads_output, _reads_param
 from ..backend import as_array
 from ..devices import is_array, like
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError
-from ..graph import _sigmoid_array
+from ..graph import _mode, _sigmoid_array
 from ..tensor import Tensor, record_op, wrap_array
 from .operands import _check_broadcast, _checked_scalar, _host_scalar, _hyper_number, _index_array, _lift, _lift_float
 
@@ -302,6 +302,20 @@ def _exact_blend(slope: Any, dtype: np.dtype) -> bool:
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     x = _lift_float(x)
     d = x.array
+    if (
+        not (_mode.enabled and x._requires_grad)
+        and type(d) is np.ndarray
+        and (d.dtype == np.float32 or d.dtype == np.float64)
+        and type(negative_slope) is float
+        and 0.0 < negative_slope < 1.0
+        and d.ndim
+    ):
+        # nothing records the op, so no backward factor: max(x * slope, x) is x for x > 0 and x * slope
+        # otherwise (|x * slope| <= |x| for a slope in (0, 1), whatever the rounding), a NaN stays NaN,
+        # -0.0 stays -0.0 and an infinity is never multiplied into a NaN: torch's values in two passes
+        out = np.multiply(d, negative_slope)
+        np.maximum(out, d, out=out)
+        return record_op(out, (x,), _leaky_relu_vjp, (negative_slope, None))
     if type(d) is not np.ndarray or d.ndim == 0 or not _exact_blend(negative_slope, d.dtype):
         # negative_slope (a Python number) takes d's dtype; float16 multiplies in float32 (torch's)
         low = (d.astype(np.float32) * negative_slope).astype(d.dtype) if d.dtype == np.float16 else d * negative_slope

@@ -46,7 +46,7 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
         >>> import downslope as ds
         >>> _ = ds.manual_seed(0)
         >>> ds.poisson(ds.full((3,), 4.0)).shape
-        (3,)
+        downslope.Size([3])
     """
     x = _floating(input, "poisson", "input")
     rates = np.asarray(to_host(x.array), dtype=np.float64)  # host: drawn on the host, then placed
@@ -81,7 +81,9 @@ def binomial(count: Tensor, prob: Tensor, generator: Any = None) -> Tensor:
     try:
         shape = np.broadcast_shapes(n.shape, p.shape)
     except ValueError:
-        raise ShapeError(f"binomial(): count of shape {n.shape} and prob of shape {p.shape} do not broadcast") from None
+        raise ShapeError(
+            f"binomial(): count of shape {tuple(n.shape)} and prob of shape {tuple(p.shape)} do not broadcast"
+        ) from None
     trials = np.broadcast_to(to_host(n.array).astype(np.float64), shape)  # host: drawn on the host
     chance = np.broadcast_to(to_host(p.array).astype(np.float64), shape)  # host: drawn on the host
     unknown = np.isnan(trials) | np.isnan(chance)

@@ -58,7 +58,7 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
     if _builtin_all(b >= 0 and a >= 0 for b, a in widths):
         # the interior copied once and each border filled from slices of the output, dim after dim (as
         # np.pad does): a gather through an index costs 30-80 times as much
-        return record_op(_copy_pad(x.array, widths, mode), (x,), _copy_pad_vjp, (widths, mode))
+        return record_op(_copy_pad(x.array, widths, mode), (x,), copy_pad_vjp, (widths, mode))
     # Negative pads (a crop): an integer-array index into x, its gradient (repeats summed) from getitem.
     # The index is built from Python ints on the host; getitem copies it to x's device.
     axes_index = [_pad_index(n, before, after, mode) for n, (before, after) in zip(x.shape, widths)]
@@ -167,7 +167,7 @@ def _fold_pad(g: Any, widths: list[tuple[int, int]], mode: str) -> Any:
     return g
 
 
-def _copy_pad_vjp(g, y, args, saved, needs, xp):
+def copy_pad_vjp(g, y, args, saved, needs, xp):
     widths, mode = saved
     if isinstance(g, Tensor):  # create_graph: the fold recorded, its own gradient the padding again
         folded = record_op(_fold_pad(g.array, widths, mode), (g,), _fold_pad_vjp, saved)
@@ -180,12 +180,12 @@ def _copy_pad_vjp(g, y, args, saved, needs, xp):
 def _fold_pad_vjp(g, y, args, saved, needs, xp):
     widths, mode = saved
     if isinstance(g, Tensor):
-        return (record_op(_copy_pad(g.array, widths, mode), (g,), _copy_pad_vjp, saved),)
+        return (record_op(_copy_pad(g.array, widths, mode), (g,), copy_pad_vjp, saved),)
     return (_copy_pad(g, widths, mode),)
 
 
-_copy_pad_vjp.reads_inputs = False  # type: ignore[attr-defined]
-_copy_pad_vjp.reads_output = False  # type: ignore[attr-defined]
+copy_pad_vjp.reads_inputs = False  # type: ignore[attr-defined]
+copy_pad_vjp.reads_output = False  # type: ignore[attr-defined]
 _fold_pad_vjp.reads_inputs = False  # type: ignore[attr-defined]
 _fold_pad_vjp.reads_output = False  # type: ignore[attr-defined]
 
@@ -195,7 +195,7 @@ def _crop(shape: tuple[int, ...], widths: list[tuple[int, int]]) -> tuple[slice,
     for d, (n, (before, after)) in enumerate(zip(shape, widths)):
         if n - max(-before, 0) - max(-after, 0) < 0:
             raise InvalidValueError(
-                f"pad: padding ({before}, {after}) at dimension {d} crops more than its size {n} (input shape {shape})"
+                f"pad: padding ({before}, {after}) at dimension {d} crops more than its size {n} (input shape {tuple(shape)})"
             )
     return tuple(slice(max(-b, 0), n - max(-a, 0)) for n, (b, a) in zip(shape, widths))
 
@@ -223,20 +223,20 @@ def _check_pad_sizes(shape: tuple[int, ...], widths: list[tuple[int, int]], mode
         if mode == "reflect" and (before >= n or after >= n):
             raise InvalidValueError(
                 f"pad: reflect padding size should be less than the corresponding input dimension, "
-                f"but got padding ({before}, {after}) at dimension {d} of input shape {shape}"
+                f"but got padding ({before}, {after}) at dimension {d} of input shape {tuple(shape)}"
             )
         kept = n - max(-before, 0) - max(-after, 0)
         if mode == "circular" and n + before + after < 0:
             raise InvalidValueError(
-                f"pad: padding ({before}, {after}) at dimension {d} of input shape {shape} leaves a negative size"
+                f"pad: padding ({before}, {after}) at dimension {d} of input shape {tuple(shape)} leaves a negative size"
             )
         if mode == "circular" and n + before + after > 0 and (before > kept or after > kept):
             raise InvalidValueError(
-                f"pad: circular padding ({before}, {after}) at dimension {d} of input shape {shape} "
+                f"pad: circular padding ({before}, {after}) at dimension {d} of input shape {tuple(shape)} "
                 f"wraps around more than once (at most the {kept} elements left after cropping)"
             )
         if mode == "replicate" and n == 0:
-            raise InvalidValueError(f"pad: cannot replicate-pad dimension {d} of size 0 (input shape {shape})")
+            raise InvalidValueError(f"pad: cannot replicate-pad dimension {d} of size 0 (input shape {tuple(shape)})")
         if mode in ("reflect", "replicate") and n + before + after < 0:
             raise InvalidValueError(
                 f"pad: input (size {n} at dimension {d}) is too small for padding ({before}, {after}): "
@@ -245,7 +245,7 @@ def _check_pad_sizes(shape: tuple[int, ...], widths: list[tuple[int, int]], mode
     sizes = [n + before + after for n, (before, after) in zip(shape, widths)][len(shape) - covered :]
     if mode in ("reflect", "replicate") and sizes and _builtin_all(size < 1 for size in sizes):
         raise InvalidValueError(
-            f"pad: input of shape {shape} is too small for {mode} padding {widths[len(shape) - covered :]} of "
+            f"pad: input of shape {tuple(shape)} is too small for {mode} padding {widths[len(shape) - covered :]} of "
             f"its last {covered} dimension(s): every one of them would be empty (output sizes {tuple(sizes)})"
         )
 
@@ -547,7 +547,9 @@ def repeat_interleave(x: Any, repeats: Any = None, dim: Any = None, *, output_si
 def _check_repeats(reps: Any, x: Tensor, d: int) -> None:
     """torch's checks of repeat_interleave's counts (host data), each naming what was given."""
     if reps.ndim > 1:
-        raise ShapeError(f"repeat_interleave: repeats must be a number or a 0-d or 1-d tensor, got shape {reps.shape}")
+        raise ShapeError(
+            f"repeat_interleave: repeats must be a number or a 0-d or 1-d tensor, got shape {tuple(reps.shape)}"
+        )
     if reps.dtype.kind not in "iu":
         raise ArgumentTypeError(f"repeat_interleave: repeats must be integers, got {reps.dtype}")
     if reps.size and int(reps.min()) < 0:
@@ -555,7 +557,7 @@ def _check_repeats(reps: Any, x: Tensor, d: int) -> None:
     if reps.ndim == 1 and reps.shape[0] not in (1, x.shape[d]):
         raise ShapeError(
             f"repeat_interleave: repeats must have the same size as input along dim, but got repeats.size(0) = "
-            f"{reps.shape[0]} and input.size({d}) = {x.shape[d]} (input of shape {x.shape})"
+            f"{reps.shape[0]} and input.size({d}) = {x.shape[d]} (input of shape {tuple(x.shape)})"
         )
 
 
@@ -595,7 +597,7 @@ def rot90(x: Any, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
     if len(dims) != 2:
         raise InvalidValueError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
     if x.ndim < 2:
-        raise ShapeError(f"rot90: expected total dims >= 2, but got total dims = {x.ndim} (shape {x.shape})")
+        raise ShapeError(f"rot90: expected total dims >= 2, but got total dims = {x.ndim} (shape {tuple(x.shape)})")
     d0, d1 = _dim(dims[0], x.ndim, "rot90"), _dim(dims[1], x.ndim, "rot90")
     if d0 == d1:
         raise InvalidValueError(
@@ -622,7 +624,7 @@ def fliplr(x: Any) -> Tensor:
     """
     x = _lift(x)
     if x.ndim < 2:
-        raise ShapeError(f"fliplr: input must be >= 2-d, got shape {x.shape}")
+        raise ShapeError(f"fliplr: input must be >= 2-d, got shape {tuple(x.shape)}")
     return flip(x, (1,))
 
 
@@ -636,7 +638,7 @@ def flipud(x: Any) -> Tensor:
     """
     x = _lift(x)
     if x.ndim < 1:
-        raise ShapeError(f"flipud: input must be >= 1-d, got shape {x.shape}")
+        raise ShapeError(f"flipud: input must be >= 1-d, got shape {tuple(x.shape)}")
     return flip(x, (0,))
 
 
@@ -872,7 +874,7 @@ def split_with_sizes(x: Any, split_sizes: Sequence[int], dim: int = 0) -> tuple[
     Example:
         >>> import downslope as ds
         >>> [p.shape for p in ds.split_with_sizes(ds.zeros(5, 2), [2, 3])]
-        [(2, 2), (3, 2)]
+        [downslope.Size([2, 2]), downslope.Size([3, 2])]
     """
     x = _lift(x)
     if isinstance(split_sizes, (int, np.integer)) or not hasattr(split_sizes, "__iter__"):
@@ -896,8 +898,8 @@ def _scatter_src(x: Tensor, src: Tensor, expected: tuple[int, ...], op: str) -> 
     recorded cast, so its gradient comes back in its own dtype)."""
     if src.shape != expected:
         raise ShapeError(
-            f"{op}: expected src to have a size equal to the slice of self. src size = {src.shape}, "
-            f"slice size = {expected}"
+            f"{op}: expected src to have a size equal to the slice of self. src size = {tuple(src.shape)}, "
+            f"slice size = {tuple(expected)}"
         )
     return src if src.array.dtype == x.array.dtype else astype(src, x.array.dtype)
 
@@ -918,7 +920,9 @@ def select_scatter(x: Any, src: Any, dim: int, index: int) -> Tensor:
     d = _dim(dim, x.ndim, "select_scatter")
     n, i = x.shape[d], int(index)
     if not -n <= i < n:
-        raise OutOfRangeError(f"select_scatter: index {i} out of range for tensor of size {x.shape} at dimension {d}")
+        raise OutOfRangeError(
+            f"select_scatter: index {i} out of range for tensor of size {tuple(x.shape)} at dimension {d}"
+        )
     expected = x.shape[:d] + x.shape[d + 1 :]
     return index_put(x, (slice(None),) * d + (i % n,), _scatter_src(x, src, expected, "select_scatter"))
 
@@ -964,7 +968,7 @@ def cartesian_prod(*tensors: Any) -> Tensor:
     ts = [_lift(t) for t in tensors]
     for t in ts:
         if t.ndim != 1:
-            raise ShapeError(f"cartesian_prod: expects 1-D vectors, but got shape {t.shape}")
+            raise ShapeError(f"cartesian_prod: expects 1-D vectors, but got shape {tuple(t.shape)}")
         if t.array.dtype != ts[0].array.dtype:  # torch: a RuntimeError, which DTypeError is too
             raise DTypeError(
                 f"cartesian_prod: expects all tensors to have the same dtype, got {ts[0].array.dtype} "
@@ -989,7 +993,7 @@ def combinations(x: Any, r: int = 2, with_replacement: bool = False) -> Tensor:
     """
     x = _lift(x)
     if x.ndim != 1:
-        raise ShapeError(f"combinations: expects a 1-D vector, but got shape {x.shape}")
+        raise ShapeError(f"combinations: expects a 1-D vector, but got shape {tuple(x.shape)}")
     r = int(r)
     if r < 0:
         raise InvalidValueError(f"combinations: expects a non-negative r, but got {r}")

@@ -175,7 +175,7 @@ def sum(
         # NumPy widens small integers (int8 -> int64, uint8 -> uint64); torch sums in the dtype asked
         # for, and in int64 for any integer input
         out = out.astype(x.array.dtype if dtype is not None else backend.int64)
-    return record_op(out, (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
+    return record_op(out, (x,), _sum_vjp, (_kept_shape(x.array.shape, axes), keep))
 
 
 def _add_reduce(a: Any, axes: tuple[int, ...], keep: bool, dtype: Any = None) -> Any:
@@ -204,9 +204,9 @@ def mean(
         raise DTypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     keep = bool(keepdim or keepdims)  # host: Python flags
-    count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1  # host: a Python count
+    count = int(np.prod([x.array.shape[i] for i in axes])) if x.ndim else 1  # host: a Python count
     a = x.array
-    kept = _kept_shape(x.shape, axes)
+    kept = _kept_shape(x.array.shape, axes)
     if (out := _sum_by_product(a, axes)) is not None:
         out /= count  # the product's own array
         if keep:
@@ -249,11 +249,11 @@ def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any,
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     if x.array.size == 0 and _builtin_any(x.shape[a] == 0 for a in axes):  # other zero-size dims: empty result
         raise ShapeIndexError(  # torch: IndexError
-            f"max/min of an empty tensor of shape {x.shape} over dims {axes} (one of them has size 0)"
+            f"max/min of an empty tensor of shape {tuple(x.shape)} over dims {axes} (one of them has size 0)"
         )
     keep = bool(keepdim or keepdims)  # host: Python flags
     out = fn(x.array, axis=axes, keepdims=keep)
-    return record_op(as_array(out), (x,), rule or _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
+    return record_op(as_array(out), (x,), rule or _extreme_vjp, (_kept_shape(x.array.shape, axes), keep, axes))
 
 
 def _extreme_vjp(g, y, args, saved, needs, xp):
@@ -315,7 +315,7 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
             where = "an empty tensor" if dim is None else f"the dimension {empty[0]}, which is empty,"
             raise ShapeError(
                 f"linalg.vector_norm: cannot compute the {ord} norm on {where} because the operation does not have "
-                f"an identity (input of shape {x.shape})"
+                f"an identity (input of shape {tuple(x.shape)})"
             )
     xp = namespace_of(a)
     half = a.dtype == _HALF
@@ -340,7 +340,7 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
         with np.errstate(all="ignore"):  # 0 ** -1 = inf, overflow: torch's values, which it does not warn about
             out = (mag**p).sum(axis=axes, keepdims=keep) ** (1.0 / p)
     out = as_array(out) if not half else _to_half(as_array(out))
-    return record_op(out, (x,), _vector_norm_vjp, (_kept_shape(x.shape, axes), keep, axes, p))
+    return record_op(out, (x,), _vector_norm_vjp, (_kept_shape(x.array.shape, axes), keep, axes, p))
 
 
 def _vector_norm_vjp(g, y, args, saved, needs, xp):
@@ -407,7 +407,7 @@ def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) 
         raise ArgumentTypeError(f"{name}(dim): dim must be one integer, got {dim!r}; use a{name}(dim=...) for several")
     d = _dim(int(dim), x.ndim, name)
     if x.array.size == 0 and x.ndim and x.shape[d] == 0:  # a zero-size other dim gives an empty result
-        raise ShapeIndexError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}: dim {d} has size 0")
+        raise ShapeIndexError(f"{name}(dim={dim}) of an empty tensor of shape {tuple(x.shape)}: dim {d} has size 0")
     if x.ndim == 0:
         return getattr(return_types, name)(
             record_op(x.array.copy(), (x,), _clone_vjp), wrap_array(np.zeros_like(x.array, dtype=np.int64))
@@ -549,10 +549,8 @@ def _softmax_kernels(axes: tuple[int, ...], *arrays: Any) -> Any:
 
 def _floating_input(x: Any, dtype: Any, op: str) -> Tensor:
     """``x`` as a tensor, cast to ``dtype`` when given; else it must be floating already, as in torch
-    (whose softmax kernels raise NotImplementedError for integer and bool tensors)."""
-    if dtype is not None:
-        return astype(_lift(x), dtype)
-    x = _lift(x)
+    (whose softmax kernels raise NotImplementedError for integer and bool tensors, ``dtype=`` ones too)."""
+    x = _lift(x) if dtype is None else astype(_lift(x), dtype)
     if x.array.dtype.kind != "f":
         name = _TORCH_DTYPE_NAMES.get(x.array.dtype.name, x.array.dtype.name)  # torch's message
         raise DTypeUnimplementedError(  # torch's NotImplementedError
@@ -923,14 +921,14 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
     a = x.array
     if a.ndim != 1 or a.dtype.kind not in "iu":
         raise ArgumentTypeError(
-            f"bincount: expected a 1-D tensor of non-negative integers, got {a.dtype} of shape {x.shape}"
+            f"bincount: expected a 1-D tensor of non-negative integers, got {a.dtype} of shape {tuple(x.shape)}"
         )
     if isinstance(minlength, (bool, np.bool_)) or not isinstance(minlength, (int, np.integer)) or minlength < 0:
         raise ArgumentError(f"bincount: minlength should be an integer >= 0, got {minlength!r}")
     w = None if weights is None else _lift(weights)
     if w is not None and (w.ndim != 1 or w.shape[0] != a.shape[0]):
         raise ShapeError(
-            f"bincount: weights should be 1-D and have the same length as input ({a.shape[0]}), got shape {w.shape}"
+            f"bincount: weights should be 1-D and have the same length as input ({a.shape[0]}), got shape {tuple(w.shape)}"
         )
     try:
         counts = np.bincount(a, None if w is None else w.array, int(minlength))
@@ -1040,7 +1038,8 @@ def nansum(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None)
     valid = ~np.isnan(x.array)
     out = sum(wrap_array(namespace_of(x.array).where(valid, x.array, 0)), dim, keepdim).array
     axes = _norm_axes(dim, x.ndim)
-    return record_op(out, (x,), _nansum_vjp, (_kept_shape(x.shape, axes), bool(keepdim), valid))  # host: a Python flag
+    kept = _kept_shape(x.array.shape, axes)
+    return record_op(out, (x,), _nansum_vjp, (kept, bool(keepdim), valid))  # host: a Python flag
 
 
 def _nansum_vjp(g, y, args, saved, needs, xp):
@@ -1127,7 +1126,7 @@ def renorm(x: Any, p: float, dim: int, maxnorm: float) -> Tensor:
     if x.array.dtype.kind != "f":
         raise ArgumentTypeError(f"renorm: expected a floating tensor, got {x.dtype}")
     if x.ndim < 2:
-        raise ShapeError(f"renorm: the input needs at least 2 dimensions, got shape {x.shape}")
+        raise ShapeError(f"renorm: the input needs at least 2 dimensions, got shape {tuple(x.shape)}")
     if not p > 0:
         raise ArgumentError(f"renorm: p must be positive, got {p}")
     if not maxnorm >= 0:
@@ -1228,7 +1227,7 @@ def cov(x: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = No
 
     x = _lift(x)
     if x.ndim > 2:
-        raise ShapeError(f"cov: expected an input with two or fewer dimensions, got shape {x.shape}")
+        raise ShapeError(f"cov: expected an input with two or fewer dimensions, got shape {tuple(x.shape)}")
     if x.array.dtype == np.bool_:
         raise ArgumentTypeError("cov: bool input is not supported")
     x = _lift_float(x)
@@ -1238,7 +1237,9 @@ def cov(x: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = No
     if fweights is not None:
         fw = _lift(fweights)
         if fw.ndim > 1 or fw.array.dtype.kind not in "iu":
-            raise ArgumentTypeError(f"cov: fweights must be a 1-D integer tensor, got {fw.dtype} of shape {fw.shape}")
+            raise ArgumentTypeError(
+                f"cov: fweights must be a 1-D integer tensor, got {fw.dtype} of shape {tuple(fw.shape)}"
+            )
         if fw.numel() != n:
             raise ShapeError(f"cov: fweights has {fw.numel()} elements for {n} observations")
         if n and to_host(fw.array.min()) < 0:  # host: one value check, as torch's
@@ -1247,7 +1248,9 @@ def cov(x: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = No
     if aweights is not None:
         aw = _lift(aweights)
         if aw.ndim > 1 or aw.array.dtype.kind != "f":
-            raise ArgumentTypeError(f"cov: aweights must be a 1-D floating tensor, got {aw.dtype} of shape {aw.shape}")
+            raise ArgumentTypeError(
+                f"cov: aweights must be a 1-D floating tensor, got {aw.dtype} of shape {tuple(aw.shape)}"
+            )
         if aw.numel() != n:
             raise ShapeError(f"cov: aweights has {aw.numel()} elements for {n} observations")
         if n and to_host(aw.array.min()) < 0:  # host: one value check, as torch's

@@ -37,7 +37,7 @@ def reshape(x: Any, shape: Any) -> Tensor:
         out = x.array.reshape(shape)
     except ValueError:
         raise ShapeError(
-            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.array.size} elements) into {shape}"
+            f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({x.array.size} elements) into {shape}"
         ) from None
     if (
         _conv_buffers
@@ -180,7 +180,7 @@ def public_flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.flatten(ds.zeros(2, 3, 4), 1).shape
-        (2, 12)
+        downslope.Size([2, 12])
     """
     x = _lift(input)
     return copy_where_torch_copies(x, flatten(x, start_dim, end_dim))
@@ -192,7 +192,7 @@ def public_ravel(input: Any) -> Tensor:
     Example:
         >>> import downslope as ds
         >>> ds.ravel(ds.zeros(2, 3)).shape
-        (6,)
+        downslope.Size([6])
     """
     x = _lift(input)
     return copy_where_torch_copies(x, ravel(x))
@@ -203,7 +203,7 @@ def permute(x: Any, dims: Sequence[int]) -> Tensor:
     x = _lift(x)
     dims = tuple(_dim(d, x.ndim, "permute") for d in dims)
     if sorted(dims) != list(range(x.ndim)):
-        raise ArgumentError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
+        raise ArgumentError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {tuple(x.shape)}")
     inverse = [0] * len(dims)  # the permutation back, in Python (np.argsort of a tuple costs 5 us here)
     for i, d in enumerate(dims):
         inverse[d] = i
@@ -228,10 +228,10 @@ def transpose(x: Any, dim0: int, dim1: int) -> Tensor:
 def squeeze(x: Any, dim: Any = None) -> Tensor:
     x = _lift(x)
     if dim is None:
-        shape = tuple(s for s in x.shape if s != 1)
+        shape = tuple(s for s in x.array.shape if s != 1)
     else:
         axes = _norm_axes(dim, x.ndim, empty_is_all=False)
-        shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
+        shape = tuple(s for i, s in enumerate(x.array.shape) if not (i in axes and s == 1))
     return reshape(x, shape)
 
 
@@ -240,7 +240,8 @@ def unsqueeze(x: Any, dim: int) -> Tensor:
     if not -x.ndim - 1 <= dim <= x.ndim:
         raise OutOfRangeError(f"unsqueeze: dim {dim} out of range for a tensor with {x.ndim} dims")
     dim = dim % (x.ndim + 1)
-    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+    shape = x.array.shape  # a plain tuple: this runs on every unsqueeze
+    return reshape(x, shape[:dim] + (1,) + shape[dim:])
 
 
 def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -250,9 +251,10 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     s, e = _dim(start_dim, x.ndim, "flatten"), _dim(end_dim, x.ndim, "flatten")
     if s > e:
         raise InvalidValueError(  # torch: a RuntimeError
-            f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor of shape {x.shape}"
+            f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor of shape {tuple(x.shape)}"
         )
-    return reshape(x, x.shape[:s] + (int(np.prod(x.shape[s : e + 1])),) + x.shape[e + 1 :])
+    shape = x.array.shape  # a plain tuple: this runs on every flatten
+    return reshape(x, shape[:s] + (int(np.prod(shape[s : e + 1])),) + shape[e + 1 :])
 
 
 def broadcast_to(x: Any, shape: Any) -> Tensor:
@@ -263,13 +265,13 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
         s == -1 for s in shape[: _builtin_max(lead, 0)]
     ):  # x.shape[negative] would silently pick a wrong dim
         raise ShapeError(
-            f"broadcast_to: -1 (keep the size) is not allowed in a new leading dim; got {shape} for {x.shape}"
+            f"broadcast_to: -1 (keep the size) is not allowed in a new leading dim; got {shape} for {tuple(x.shape)}"
         )
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     try:
         out = np.broadcast_to(x.array, shape)
     except ValueError:
-        raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+        raise ShapeError(f"broadcast_to: cannot broadcast shape {tuple(x.shape)} to {shape}") from None
     if out.size == x.array.size and out.size:
         # nothing repeats (the same shape, or new dims of size 1): a plain view that in-place ops write
         # through, as torch's expand; NumPy's broadcast views are read-only whatever they repeat
@@ -351,7 +353,7 @@ def _concatenate_mismatch(ts: list[Tensor], a: int) -> str:
                 f"concatenate: zero-dimensional tensor (at position {i}) cannot be concatenated; "
                 "use ds.stack, or give each a dimension first (t.view(1) / t.reshape(1))"
             )
-    return f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}"
+    return f"concatenate: shapes {[tuple(t.shape) for t in ts]} do not match except along axis {a}"
 
 
 def _concatenate_vjp(g, y, args, saved, needs, xp):
@@ -394,7 +396,7 @@ def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> T
     a = axis if dim is None else dim
     ts = _common_dtype([_lift(t) for t in tensors])
     if len({t.shape for t in ts}) != 1:
-        raise ShapeError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
+        raise ShapeError(f"stack: all tensors need the same shape, got {[tuple(t.shape) for t in ts]}")
     a = _dim(a, ts[0].ndim + 1, "stack")
     out = _joined(np.stack, ts, a, None)
     return record_op(out, tuple(ts), _stack_vjp, a)
@@ -416,7 +418,9 @@ def t(x: Any) -> Tensor:
     """Transpose a tensor of at most 2 dims (torch.t)."""
     x = _lift(x)
     if x.ndim > 2:
-        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but got shape {x.shape}; use transpose(d0, d1)")
+        raise ShapeError(
+            f"t() expects a tensor with <= 2 dimensions, but got shape {tuple(x.shape)}; use transpose(d0, d1)"
+        )
     return permute(x, tuple(reversed(range(x.ndim))))
 
 
@@ -537,7 +541,7 @@ def atleast_2d(*tensors: Any) -> Any:
     Example:
         >>> import downslope as ds
         >>> ds.atleast_2d(ds.tensor([1.0, 2.0])).shape
-        (1, 2)
+        downslope.Size([1, 2])
     """
     return _atleast("atleast_2d", 2, tensors)
 
@@ -550,9 +554,9 @@ def atleast_3d(*tensors: Any) -> Any:
     Example:
         >>> import downslope as ds
         >>> ds.atleast_3d(ds.ones(2, 3)).shape
-        (2, 3, 1)
+        downslope.Size([2, 3, 1])
         >>> [t.shape for t in ds.atleast_3d(ds.tensor(1.0), ds.ones(4))]
-        [(1, 1, 1), (1, 4, 1)]
+        [downslope.Size([1, 1, 1]), downslope.Size([1, 4, 1])]
     """
     return _atleast("atleast_3d", 3, tensors)
 
@@ -613,7 +617,7 @@ def sum_to_size(x: Any, *size: Any) -> Tensor:
     shape = tuple(int(s) for s in shape)
     lead = x.ndim - len(shape)
     if lead < 0 or _builtin_any(s != 1 and s != x.shape[lead + i] for i, s in enumerate(shape)):
-        raise ShapeError(f"sum_to_size: size {shape} is not expandable to size {x.shape}")
+        raise ShapeError(f"sum_to_size: size {shape} is not expandable to size {tuple(x.shape)}")
     out = sum_to(x, shape)
     # a sum of bools or integers is int64, as torch's (which sums whenever size is (), even of a 0-d x)
     if (not shape or shape != x.shape) and x.array.dtype.kind in "biu" and out.array.dtype != np.int64:

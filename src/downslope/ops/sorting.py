@@ -69,8 +69,9 @@ def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = Fals
 def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
     """``(values, indices)`` of the k largest (or smallest) along ``dim`` (torch.topk), NaN the largest.
     Equal values come in the order torch's CPU kernel gives them (its C++ library's selection and sort;
-    for host arrays); ``sorted=False`` gets them sorted too, equal values in index order (torch leaves
-    that order open)."""
+    for host arrays). ``sorted=False`` gives the k in torch's CPU order too (for host arrays): where
+    ``k * 64 > n`` that is not sorted (what libstdc++'s ``std::nth_element`` leaves, torch skipping the
+    sort), else sorted (its ``std::partial_sort`` sorts them anyway); device arrays get them sorted."""
     x = _lift(x)
     _unordered(x, "topk")
     d = _dim(dim, x.ndim, "topk")
@@ -88,8 +89,11 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = Tru
         if k < n:
             after = idx.take([k], axis=d)
         idx = idx.take(range(k), axis=d)
-    if sorted and k and type(x.array) is np.ndarray and x.array.size:
-        idx = _torch_tie_order(x.array, idx, after, k, d, largest)
+    if k and type(x.array) is np.ndarray and x.array.size:
+        if sorted or k * 64 <= n:
+            idx = _torch_tie_order(x.array, idx, after, k, d, largest)
+        else:
+            idx = _torch_unsorted_order(x.array, k, d, largest)
     return return_types.topk(_take_along(x, idx, d), wrap_array(idx.astype(np.int64, copy=False)))
 
 
@@ -134,6 +138,25 @@ def _torch_tie_order(a: np.ndarray, idx: np.ndarray, after: Any, k: int, d: int,
     return np.moveaxis(chosen.reshape(moved_shape), -1, d)
 
 
+def _torch_unsorted_order(a: np.ndarray, k: int, d: int, largest: bool) -> np.ndarray:
+    """topk's indices along ``d`` with ``sorted=False`` where torch's CPU kernel selects by
+    ``std::nth_element`` (``k * 64 > n``) and skips the sort: the k chosen in the order libstdc++'s
+    selection leaves them, replayed for every row (``_jit_stl_order``, or ``_stl_order`` without numba)."""
+    from .. import jit_gate
+
+    n = a.shape[d]
+    flat = np.moveaxis(a, d, -1).reshape(-1, n)
+    rank = _tie_keys(flat, largest, flat.dtype.kind == "f")
+    order = np.tile(np.arange(n, dtype=np.int64), (flat.shape[0], 1))  # host: topk sends only host arrays here
+    kernels = jit_gate.kernels("downslope.ops._jit_stl_order", order, rank)
+    if kernels is not None:
+        kernels.select_rows(order, rank, k, False)
+    else:
+        _select_rows(order, rank, k, sorted_=False)
+    moved_shape = np.moveaxis(a, d, -1).shape[:-1] + (k,)
+    return np.moveaxis(order[:, :k].reshape(moved_shape), -1, d)
+
+
 def _tie_keys(block: np.ndarray, largest: bool, floats: bool) -> np.ndarray:
     """Keys of the rows ``block`` that order them best first as torch's topk comparison does (NaN the
     largest; equal values equal keys, -0.0 and 0.0 too): the values themselves in float64 (negated for
@@ -160,8 +183,8 @@ def _tie_keys(block: np.ndarray, largest: bool, floats: bool) -> np.ndarray:
     return rank
 
 
-def _select_rows(order: np.ndarray, rank: np.ndarray, k: int) -> None:
-    """``_jit_stl_order.select_rows`` (sorted) in Python, for when numba is missing or switched off."""
+def _select_rows(order: np.ndarray, rank: np.ndarray, k: int, sorted_: bool = True) -> None:
+    """``_jit_stl_order.select_rows`` in Python, for when numba is missing or switched off."""
     from ._stl_order import stl_nth_element, stl_partial_sort, stl_sort
 
     n = order.shape[1]
@@ -176,7 +199,8 @@ def _select_rows(order: np.ndarray, rank: np.ndarray, k: int) -> None:
             stl_partial_sort(q, k, less)
         else:
             stl_nth_element(q, k - 1, less)
-            stl_sort(q, less, 0, k - 1)
+            if sorted_:
+                stl_sort(q, less, 0, k - 1)
         order[r] = q
 
 
@@ -526,7 +550,9 @@ def mode(x: Any, dim: int = -1, keepdim: bool = False) -> Any:
 def _check_reduced_size(name: str, x: Tensor, d: int) -> None:
     """torch's error for a reduction with indices along a dim of size 0 (whatever the other dims)."""
     if x.ndim and x.shape[d] == 0:
-        raise OutOfRangeError(f"{name}(): expected reduction dim {d} to have non-zero size (input of shape {x.shape})")
+        raise OutOfRangeError(
+            f"{name}(): expected reduction dim {d} to have non-zero size (input of shape {tuple(x.shape)})"
+        )
 
 
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
@@ -538,7 +564,7 @@ def _quantile(name: str, x: Any, q: Any, dim: Any, keepdim: bool, interpolation:
     if a.dtype not in (np.float32, np.float64):
         raise DTypeError(f"{name}: expected a float32 or float64 input tensor, got {a.dtype}")  # torch: RuntimeError
     if a.size == 0:
-        raise ShapeError(f"{name}: expected a non-empty input tensor, got shape {x.shape}")
+        raise ShapeError(f"{name}: expected a non-empty input tensor, got shape {tuple(x.shape)}")
     if not isinstance(interpolation, str) or interpolation not in _INTERPOLATIONS:
         raise InvalidValueError(
             f"{name}: interpolation must be one of linear, lower, higher, midpoint or nearest, got {interpolation!r}"
@@ -547,7 +573,7 @@ def _quantile(name: str, x: Any, q: Any, dim: Any, keepdim: bool, interpolation:
         if q.array.dtype != a.dtype:
             raise DTypeError(f"{name}: q must have the input's dtype {a.dtype}, got {q.array.dtype}")
         if q.ndim > 1:
-            raise ShapeError(f"{name}: q must be a number or a 1-D tensor, got shape {q.shape}")
+            raise ShapeError(f"{name}: q must be a number or a 1-D tensor, got shape {tuple(q.shape)}")
         qa = np.asarray(to_host(as_array(q.array)), dtype=a.dtype)  # host: q's values are checked and become ranks
         scalar = q.ndim == 0
     elif isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, float, np.integer, np.floating)):
@@ -668,7 +694,7 @@ def searchsorted(
         order = to_host(_lift(sorter).array)  # host: checked here, then used by the host search below
         if order.dtype.kind not in "iu" or order.shape != s.shape:
             raise InvalidValueError(
-                f"searchsorted: sorter must be an integer tensor of the boundaries' shape {seq.shape}, "
+                f"searchsorted: sorter must be an integer tensor of the boundaries' shape {tuple(seq.shape)}, "
                 f"got {order.dtype} of shape {tuple(order.shape)}"
             )
         if order.size and (order.min() < 0 or order.max() >= s.shape[-1]):
@@ -677,7 +703,7 @@ def searchsorted(
     if s.ndim > 1 and (v.ndim != s.ndim or v.shape[:-1] != s.shape[:-1]):
         raise ShapeError(
             f"searchsorted: the boundaries tensor must be 1-D or have the input's leading dims, got boundaries "
-            f"of shape {seq.shape} and input of shape {values.shape}"
+            f"of shape {tuple(seq.shape)} and input of shape {tuple(values.shape)}"
         )
     host_s, host_v = to_host(s), to_host(v)  # host: np.searchsorted is host work
     # NaN boundaries break NumPy's order (NaN last, above +inf) and torch's search (every comparison
@@ -742,7 +768,7 @@ def bucketize(input: Any, boundaries: Any, *, out_int32: bool = False, right: bo
     """
     b = _lift(boundaries)
     if b.ndim != 1:
-        raise ShapeError(f"bucketize: the boundaries tensor must be 1-D, got shape {b.shape}")
+        raise ShapeError(f"bucketize: the boundaries tensor must be 1-D, got shape {tuple(b.shape)}")
     return searchsorted(b, input, out_int32=out_int32, right=right)
 
 
@@ -773,7 +799,7 @@ def unique_consecutive(
         rest = math.prod(a.shape[:d] + a.shape[d + 1 :])
         if a.shape[d] and not rest:
             raise ShapeError(
-                f"unique_consecutive: the tensor of shape {x.shape} has 0-sized dims other than dim {d}, "
+                f"unique_consecutive: the tensor of shape {tuple(x.shape)} has 0-sized dims other than dim {d}, "
                 "so unique cannot be applied along it"
             )
         moved = np.moveaxis(a, d, 0).reshape(a.shape[d], rest)  # host: as above

@@ -1,4 +1,4 @@
-"""The one-pass step of SGD, Adam and NAdam on large parameters: when it applies, and its scalars.
+"""The one-pass step of SGD, Adam, NAdam, RMSprop, Adagrad and Adadelta on large parameters: when it applies, and its scalars.
 
 A step normally gathers every gradient into the bucket's flat gradient buffer and runs the
 group's chain of transforms over it, a few whole-buffer NumPy passes each (see ``buckets.py``):
@@ -282,3 +282,145 @@ def nadam_step(group: dict[str, Any], b: FlatBucket) -> Step | None:
         _finish(b)
 
     return nadam
+
+
+def _chain_slot(b: FlatBucket, index: int) -> dict[str, Any] | None:
+    """The state of transform ``index`` in the bucket's chain, or None when it is not a plain dict."""
+    if not isinstance(b.state, tuple) or len(b.state) <= index or not isinstance(b.state[index], dict):
+        return None
+    return b.state[index]
+
+
+def rmsprop_step(group: dict[str, Any], b: FlatBucket) -> Step | None:
+    """The one-pass RMSprop step of bucket ``b`` (centered and with momentum too), or None when it
+    does not apply."""
+    grads = _grads(b)
+    if grads is None or b.dtype not in (np.float32, np.float64):
+        return None
+    lr, wd, eps = _number(group.get("lr")), _number(group.get("weight_decay", 0.0)), _number(group.get("eps"))
+    alpha, mu = _number(group.get("alpha")), _number(group.get("momentum", 0.0))
+    centered = group.get("centered", False)
+    if lr is None or wd is None or eps is None or alpha is None or mu is None or not isinstance(centered, bool):
+        return None
+    slot = _chain_slot(b, 2)  # scale_by_rms's state in the chain (negate_if, weight decay, rms, trace, lr)
+    trace = _chain_slot(b, 3)
+    if slot is None or trace is None:
+        return None
+    v = _state_array(slot, "square_avg", b)
+    if v is None:
+        return None
+    mean_g: np.ndarray | None = v[:0]  # read only when centered
+    if centered:
+        mean_g = _state_array(slot, "grad_avg", b) if "grad_avg" in slot else np.zeros_like(b.flat)
+        if mean_g is None:
+            return None
+    buf: np.ndarray | None = v[:0]  # read only with momentum
+    if mu > 0:
+        if "momentum_started" in trace:
+            return None  # a buffer made while some parameters had no gradient
+        if "momentum_buffer" in trace:
+            if not b.started.all():
+                return None  # some parameters start their buffers from this step's update
+            buf = _state_array(trace, "momentum_buffer", b)
+            if buf is None:
+                return None
+        else:
+            # PyTorch's buffer starts at zero: buf * mu + update is then the update itself, which is
+            # what the transforms path stores on the first step
+            buf = np.zeros_like(b.flat)
+    k = jit_gate.kernels(_KERNELS, b.flat)
+    if k is None or mean_g is None or buf is None:
+        return None
+    maximize = bool(group.get("maximize", False))
+    dt = b.dtype.type
+    decay, a, w, e, neg_lr, momentum = dt(wd), dt(alpha), dt(1 - alpha), dt(eps), dt(-lr), dt(mu)
+    cap = dt(np.finfo(b.dtype).max)
+
+    def rmsprop() -> None:
+        if centered:
+            slot["grad_avg"] = mean_g
+        if mu > 0:
+            trace["momentum_buffer"] = buf
+        for s, g in zip(_slices(b), grads):
+            k.rmsprop_(
+                b.flat[s],
+                g,
+                v[s],
+                mean_g[s] if centered else mean_g,
+                buf[s] if mu > 0 else buf,
+                maximize,
+                decay,
+                a,
+                w,
+                e,
+                neg_lr,
+                momentum,
+                cap,
+                centered,
+            )
+        _finish(b)
+
+    return rmsprop
+
+
+def adagrad_step(group: dict[str, Any], b: FlatBucket) -> Step | None:
+    """The one-pass Adagrad step of bucket ``b``, or None when it does not apply; each parameter's
+    learning rate ``lr / (1 + (t - 1) * lr_decay)`` from its own step count."""
+    grads = _grads(b)
+    if grads is None or b.dtype not in (np.float32, np.float64):
+        return None
+    lr, wd, eps = _number(group.get("lr")), _number(group.get("weight_decay", 0.0)), _number(group.get("eps"))
+    lr_decay = _number(group.get("lr_decay", 0.0))
+    if lr is None or wd is None or eps is None or lr_decay is None:
+        return None
+    slot = _chain_slot(b, 2)  # scale_by_adagrad's state in the chain (negate_if, weight decay, adagrad, lr)
+    if slot is None:
+        return None
+    acc = _state_array(slot, "sum", b)
+    if acc is None:
+        return None
+    k = jit_gate.kernels(_KERNELS, b.flat)
+    if k is None:
+        return None
+    maximize = bool(group.get("maximize", False))
+    dt = b.dtype.type
+    decay, e = dt(wd), dt(eps)
+    # PyTorch's clr in Python floats, once per parameter (from its own step count)
+    rates = [dt(-(lr / (1 + int(count) * lr_decay))) for count in b.steps.tolist()]  # host: step counts
+
+    def adagrad() -> None:
+        for s, g, neg_clr in zip(_slices(b), grads, rates):
+            k.adagrad_(b.flat[s], g, acc[s], maximize, decay, e, neg_clr)
+        _finish(b)
+
+    return adagrad
+
+
+def adadelta_step(group: dict[str, Any], b: FlatBucket) -> Step | None:
+    """The one-pass Adadelta step of bucket ``b``, or None when it does not apply."""
+    grads = _grads(b)
+    if grads is None or b.dtype not in (np.float32, np.float64):
+        return None
+    lr, wd, eps = _number(group.get("lr")), _number(group.get("weight_decay", 0.0)), _number(group.get("eps"))
+    rho = _number(group.get("rho"))
+    if lr is None or wd is None or eps is None or rho is None:
+        return None
+    slot = _chain_slot(b, 2)  # scale_by_adadelta's state in the chain (negate_if, weight decay, adadelta, lr)
+    if slot is None:
+        return None
+    v, u = _state_array(slot, "square_avg", b), _state_array(slot, "acc_delta", b)
+    if v is None or u is None:
+        return None
+    k = jit_gate.kernels(_KERNELS, b.flat)
+    if k is None:
+        return None
+    maximize = bool(group.get("maximize", False))
+    dt = b.dtype.type
+    decay, r, w, e, neg_lr = dt(wd), dt(rho), dt(1 - rho), dt(eps), dt(-lr)
+
+    def adadelta() -> None:
+        for s, g in zip(_slices(b), grads):
+            k.adadelta_(b.flat[s], g, v[s], u[s], maximize, decay, r, w, e, neg_lr)
+        _finish(b)
+
+    return adadelta

@@ -1,4 +1,4 @@
-"""Compiled (numba) update kernels for SGD, Adam and NAdam on large parameters, one pass over each
+"""Compiled (numba) update kernels for SGD, Adam, NAdam, RMSprop, Adagrad and Adadelta on large parameters, one pass over each
 parameter; imported only through ``jit_gate.kernels`` (see ``_fused.py``, which decides when they
 apply).
 
@@ -7,7 +7,7 @@ transform as a few whole-buffer NumPy passes (scale by ``-lr``, momentum, the ad
 parameters): memory-bound, several reads and writes of every element where PyTorch makes two or
 three. These kernels read each parameter's own ``.grad`` and update the parameter and its state
 slices of the flat buffers in one loop, in PyTorch's formula order (``_single_tensor_sgd`` and
-``_single_tensor_adam``), the scalars given in the arrays' dtype, so float32 steps round as
+``_single_tensor_adam``, ...), the scalars given in the arrays' dtype, so float32 steps round as
 PyTorch's float32 steps do.
 
 Importing this module imports numba (half a second), so nothing imports it at ``import downslope``
@@ -244,6 +244,168 @@ def nadam_(
         _nadam_loop(p, g, m, v, sign, l2, shrink, coeff, beta2, w2, bc2, eps, c_grad, c_m, small, True)
     else:
         _nadam_loop(p, g, m, v, sign, l2, shrink, coeff, beta2, w2, bc2, eps, c_grad, c_m, small, False)
+
+
+@_inline
+def _rmsprop_loop(
+    p, g, v, mean_g, buf, sign, wd, alpha, w, coeff, small, cap, eps, neg_lr, mu, use_wd, centered, momentum
+):  # pragma: no cover
+    for i in range(p.size):
+        d = g[i] * sign
+        if use_wd:
+            d = d + wd * p[i]
+        vi = v[i] * alpha + w * d * d
+        v[i] = vi
+        if centered:
+            mi = mean_g[i]
+            base = mi if small else d  # PyTorch's lerp, as in _adam_loop
+            mi = base + coeff * (d - mi)
+            mean_g[i] = mi
+            sq = mi * mi
+            if sq > cap:  # torch's addcmul does not round the product: inf - (huge) stays inf, not NaN
+                sq = cap
+            avg = math.sqrt(vi - sq) + eps
+        else:
+            avg = math.sqrt(vi) + eps
+        if momentum:
+            b = buf[i] * mu + d / avg
+            buf[i] = b
+            p[i] = p[i] + neg_lr * b
+        else:
+            p[i] = p[i] + neg_lr * (d / avg)
+
+
+@_jit
+def rmsprop_(
+    p: np.ndarray,
+    g: np.ndarray,
+    v: np.ndarray,
+    mean_g: np.ndarray,
+    buf: np.ndarray,
+    maximize: bool,
+    wd: float,
+    alpha: float,
+    w: float,
+    eps: float,
+    neg_lr: float,
+    mu: float,
+    cap: float,
+    centered: bool,
+) -> None:  # pragma: no cover
+    """One RMSprop step, PyTorch's order (``_single_tensor_rmsprop``)::
+
+        d = g + wd * p                                  (weight decay; skipped when wd is 0)
+        v = v * alpha + w * d * d                       (w = 1 - alpha)
+        mean_g = mean_g.lerp(d, w)                      (centered only)
+        avg = sqrt(v - mean_g * mean_g) + eps           (centered; else sqrt(v) + eps)
+        buf = buf * mu + d / avg;  p = p + neg_lr * buf (momentum mu > 0)
+        p = p + neg_lr * (d / avg)                      (no momentum)
+
+    ``mean_g`` is read only when ``centered``, ``buf`` only when ``mu > 0``; ``cap`` is the dtype's
+    largest finite number."""
+    sign = p.dtype.type(-1) if maximize else p.dtype.type(1)
+    small = abs(w) < 0.5
+    coeff = w if small else w - p.dtype.type(1)
+    use_wd, momentum = wd != 0, mu > 0
+    # one specialised loop per combination of flags (see _inline)
+    if centered:
+        if momentum:
+            if use_wd:
+                _rmsprop_loop(
+                    p, g, v, mean_g, buf, sign, wd, alpha, w, coeff, small, cap, eps, neg_lr, mu, True, True, True
+                )
+            else:
+                _rmsprop_loop(
+                    p, g, v, mean_g, buf, sign, wd, alpha, w, coeff, small, cap, eps, neg_lr, mu, False, True, True
+                )
+        elif use_wd:
+            _rmsprop_loop(
+                p, g, v, mean_g, buf, sign, wd, alpha, w, coeff, small, cap, eps, neg_lr, mu, True, True, False
+            )
+        else:
+            _rmsprop_loop(
+                p, g, v, mean_g, buf, sign, wd, alpha, w, coeff, small, cap, eps, neg_lr, mu, False, True, False
+            )
+    elif momentum:
+        if use_wd:
+            _rmsprop_loop(
+                p, g, v, mean_g, buf, sign, wd, alpha, w, coeff, small, cap, eps, neg_lr, mu, True, False, True
+            )
+        else:
+            _rmsprop_loop(
+                p, g, v, mean_g, buf, sign, wd, alpha, w, coeff, small, cap, eps, neg_lr, mu, False, False, True
+            )
+    elif use_wd:
+        _rmsprop_loop(p, g, v, mean_g, buf, sign, wd, alpha, w, coeff, small, cap, eps, neg_lr, mu, True, False, False)
+    else:
+        _rmsprop_loop(p, g, v, mean_g, buf, sign, wd, alpha, w, coeff, small, cap, eps, neg_lr, mu, False, False, False)
+
+
+@_inline
+def _adagrad_loop(p, g, acc, sign, wd, eps, neg_clr, use_wd):  # pragma: no cover
+    for i in range(p.size):
+        d = g[i] * sign
+        if use_wd:
+            d = d + wd * p[i]
+        s = acc[i] + d * d
+        acc[i] = s
+        p[i] = p[i] + neg_clr * (d / (math.sqrt(s) + eps))
+
+
+@_jit
+def adagrad_(
+    p: np.ndarray, g: np.ndarray, acc: np.ndarray, maximize: bool, wd: float, eps: float, neg_clr: float
+) -> None:  # pragma: no cover
+    """One Adagrad step, PyTorch's order (``_single_tensor_adagrad``)::
+
+    d = g + wd * p                                  (weight decay; skipped when wd is 0)
+    acc = acc + d * d
+    p = p + neg_clr * (d / (sqrt(acc) + eps))       (neg_clr = -lr / (1 + (t - 1) * lr_decay))"""
+    sign = p.dtype.type(-1) if maximize else p.dtype.type(1)
+    if wd != 0:
+        _adagrad_loop(p, g, acc, sign, wd, eps, neg_clr, True)
+    else:
+        _adagrad_loop(p, g, acc, sign, wd, eps, neg_clr, False)
+
+
+@_inline
+def _adadelta_loop(p, g, v, u, sign, wd, rho, w, eps, neg_lr, use_wd):  # pragma: no cover
+    for i in range(p.size):
+        d = g[i] * sign
+        if use_wd:
+            d = d + wd * p[i]
+        vi = v[i] * rho + w * d * d
+        v[i] = vi
+        delta = math.sqrt(u[i] + eps) / math.sqrt(vi + eps) * d
+        u[i] = u[i] * rho + w * delta * delta
+        p[i] = p[i] + neg_lr * delta
+
+
+@_jit
+def adadelta_(
+    p: np.ndarray,
+    g: np.ndarray,
+    v: np.ndarray,
+    u: np.ndarray,
+    maximize: bool,
+    wd: float,
+    rho: float,
+    w: float,
+    eps: float,
+    neg_lr: float,
+) -> None:  # pragma: no cover
+    """One Adadelta step, PyTorch's order (``_single_tensor_adadelta``)::
+
+    d = g + wd * p                                  (weight decay; skipped when wd is 0)
+    v = v * rho + w * d * d                         (w = 1 - rho)
+    delta = sqrt(u + eps) / sqrt(v + eps) * d
+    u = u * rho + w * delta * delta
+    p = p + neg_lr * delta"""
+    sign = p.dtype.type(-1) if maximize else p.dtype.type(1)
+    if wd != 0:
+        _adadelta_loop(p, g, v, u, sign, wd, rho, w, eps, neg_lr, True)
+    else:
+        _adadelta_loop(p, g, v, u, sign, wd, rho, w, eps, neg_lr, False)
 
 
 # ---------------------------------------------------------------------- rows of a table (sparse gradients)

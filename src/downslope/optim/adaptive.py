@@ -14,6 +14,7 @@ from ..autograd import no_grad
 from ..errors import ArgumentError
 from ..row_grads import RowGrad
 from ..tensor import mark_written
+from . import _fused
 from . import transforms as T
 from .buckets import FlatBucket, state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval
@@ -77,6 +78,9 @@ class Adagrad(Optimizer):
             T.scale_by_adagrad(from_group("lr_decay"), self.defaults["initial_accumulator_value"], from_group("eps")),
             T.scale_by_lr(from_group("lr")),
         )
+
+    _fused_update = staticmethod(_fused.adagrad_step)
+    _fused_transform = _make_transform
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""
@@ -169,6 +173,9 @@ class RMSprop(Optimizer):
             T.scale_by_lr(from_group("lr")),
         )
 
+    _fused_update = staticmethod(_fused.rmsprop_step)
+    _fused_transform = _make_transform
+
 
 class Adadelta(Optimizer):
     """Adadelta (Zeiler, 2012): step ``sqrt(u + eps) / sqrt(v + eps) * g`` from running averages of
@@ -210,6 +217,9 @@ class Adadelta(Optimizer):
             T.scale_by_adadelta(from_group("rho"), from_group("eps")),
             T.scale_by_lr(from_group("lr")),
         )
+
+    _fused_update = staticmethod(_fused.adadelta_step)
+    _fused_transform = _make_transform
 
 
 class Rprop(Optimizer):

@@ -237,7 +237,7 @@ class FlatBucket:
                     )
                 if new.shape != view.shape:
                     raise StateError(
-                        f"optimizer: parameter {i} of a group changed shape from {view.shape} to {new.shape} after the "
+                        f"optimizer: parameter {i} of a group changed shape from {tuple(view.shape)} to {tuple(new.shape)} after the "
                         "optimizer was built; build a new optimizer for the new parameters"
                     )
                 view[...] = new
@@ -394,7 +394,7 @@ class InPlaceBucket(FlatBucket):
             view = self.views[0]
         if new.dtype != view.dtype or new.shape != view.shape:
             raise StateError(
-                f"optimizer: a parameter changed from {view.dtype} {view.shape} to {new.dtype} {new.shape} after the "
+                f"optimizer: a parameter changed from {view.dtype} {tuple(view.shape)} to {new.dtype} {tuple(new.shape)} after the "
                 "optimizer was built; build a new optimizer for the new parameters"
             )
 
@@ -529,7 +529,9 @@ def _slot_write(b: FlatBucket, slot: dict[str, Any], key: str, j: int, value: An
         slot[key] = arr = np.zeros_like(b.flat, dtype=arr.dtype) + arr  # now they differ: one number per element
         arr[start:stop] = value.reshape(-1) if value.ndim else value
         return
-    raise StateError(f"optimizer: state {key!r} of shape {arr.shape} is not per-element; it can't be set per parameter")
+    raise StateError(
+        f"optimizer: state {key!r} of shape {tuple(arr.shape)} is not per-element; it can't be set per parameter"
+    )
 
 
 def reset_parameter_state(b: FlatBucket, j: int, transform: GradientTransformation) -> None:

@@ -1884,7 +1884,7 @@ class _ComplexBucket(InPlaceBucket):
             self.move(new)
         if new.dtype.kind != "c" or backend.real_of(new.dtype) != self.dtype or new.shape + (2,) != self.shapes[0]:
             raise StateError(
-                f"optimizer: a complex parameter of shape {self.shapes[0][:-1]} changed to {new.dtype} {new.shape} "
+                f"optimizer: a complex parameter of shape {self.shapes[0][:-1]} changed to {new.dtype} {tuple(new.shape)} "
                 "after the optimizer was built; build a new optimizer for the new parameters"
             )
 

@@ -147,7 +147,7 @@ class PerParameterOptimizer(Optimizer):
                 if g.shape != p.array.shape:
                     raise StateError(
                         f"{type(self).__name__}: parameter {i} has shape {p.array.shape} but its .grad has shape "
-                        f"{g.shape}"
+                        f"{tuple(g.shape)}"
                     )
                 work.append((group, p, g, state))
         if work and (self.clip_value is not None or self.clip_norm is not None or self.error_if_nonfinite):
@@ -357,7 +357,7 @@ class PerParameterOptimizer(Optimizer):
             arr = to_host(v) if is_array(v) else np.asarray(v)  # host: saved arrays are host data
             if arr.shape != shape:
                 raise ShapeError(
-                    f"{name}.load_state_dict: state {k!r} of parameter {pos} has shape {arr.shape}, expected {shape}"
+                    f"{name}.load_state_dict: state {k!r} of parameter {pos} has shape {tuple(arr.shape)}, expected {shape}"
                 )
             out[k] = to_device(arr.astype(param.dtype, copy=True), device_of(param))
         return out

@@ -992,7 +992,7 @@ def predict(
         >>> import numpy as np
         >>> from downslope import nn, predict
         >>> predict(nn.Linear(3, 2), np.ones((10, 3)), batch_size=4).shape
-        (10, 2)
+        downslope.Size([10, 2])
     """
     show = _shows(verbose, "predict")
     placed = _placement(model, device, "predict")

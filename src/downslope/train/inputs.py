@@ -77,7 +77,7 @@ def target_column(outputs: Any, targets: Any) -> Any:
     Example:
         >>> import downslope as ds
         >>> target_column(ds.zeros(3, 1), ds.zeros(3)).shape, target_column(ds.zeros(3, 2), ds.zeros(3)).shape
-        ((3, 1), (3,))
+        (downslope.Size([3, 1]), downslope.Size([3]))
     """
     if not (isinstance(outputs, Tensor) and isinstance(targets, Tensor)):
         return targets

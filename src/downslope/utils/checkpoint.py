@@ -23,8 +23,10 @@ run, the second around the recompute in backward. Selective checkpointing
 (:func:`create_selective_checkpoint_contexts`, :class:`CheckpointPolicy`) is accepted and gives the
 same results, but the memory saving is not selective: downslope's recompute cannot tell ops apart,
 so every op inside is recomputed whatever the policy says. The recompute always runs ``fn`` to its
-end (PyTorch's early stop, :func:`set_checkpoint_early_stop`, is accepted and changes nothing), so
-forward hooks inside run again in backward (as in PyTorch without early stop).
+end; module forward hooks (and pre-hooks) inside run again in backward as in PyTorch, whose recompute
+(``use_reentrant=False``) stops early by default (:func:`set_checkpoint_early_stop`, ``early_stop``): none
+past the op that saved the forward's last tensor for backward (a lone ``Linear``'s forward hook does not
+run again; ``Linear`` then ``Tanh``: the Linear's does, the Tanh's pre-hook but not its forward hook).
 
 Example:
     >>> import downslope as ds
@@ -34,7 +36,7 @@ Example:
     >>> x = ds.ones(2, 4)
     >>> checkpoint(block, x, use_reentrant=False).sum().backward()
     >>> block[0].weight.grad.shape
-    (8, 4)
+    downslope.Size([8, 4])
 """
 
 from __future__ import annotations
@@ -47,10 +49,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .. import backend, forward_ad
-from ..autograd import Function, backward, grad
+from ..autograd import Function, backward, grad, saves_values
 from ..errors import ArgumentError, ArgumentTypeError, StateError
 from ..graph import enable_grad, is_grad_enabled, no_grad
 from ..nn.module import Module
+from ..nn.module.base import set_recompute_stop
 from ..tensor import Tensor, empty, record_op
 
 __all__ = [
@@ -101,7 +104,7 @@ def create_selective_checkpoint_contexts(
         >>> context_fn = functools.partial(create_selective_checkpoint_contexts, lambda ctx, op, *a, **k: CheckpointPolicy.MUST_SAVE)
         >>> layer = ds.nn.Linear(2, 2)
         >>> checkpoint(layer, ds.ones(1, 2), use_reentrant=False, context_fn=context_fn).shape
-        (1, 2)
+        downslope.Size([1, 2])
     """
     if not (isinstance(policy_fn_or_list, list) or callable(policy_fn_or_list)):
         raise ArgumentTypeError(
@@ -117,8 +120,10 @@ _early_stop: list[bool | None] = [None]  # set_checkpoint_early_stop's setting (
 @contextlib.contextmanager
 def set_checkpoint_early_stop(enable: bool) -> Iterator[None]:
     """``torch.utils.checkpoint.set_checkpoint_early_stop(enable)``: PyTorch's switch for stopping the
-    recompute once every saved tensor is recomputed. Accepted, and it changes nothing here: the
-    recompute always runs the function to its end (gradients are the same either way).
+    recompute once every saved tensor is recomputed, for the checkpoints made inside it (over their
+    ``early_stop`` argument). Here the recompute runs the function to its end (its graph gives the
+    gradient); what the switch changes is which module hooks run again, as in PyTorch: with early stop,
+    none past the op that saved the forward's last tensor for backward.
 
     Example:
         >>> with set_checkpoint_early_stop(False):
@@ -280,6 +285,7 @@ class _Run:
 
     __slots__ = (
         "function", "args", "kwargs", "rng", "context", "positions", "metadata", "outputs", "parents", "check",
+        "stop",
     )  # fmt: skip
 
     def __init__(self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -291,6 +297,9 @@ class _Run:
         self.outputs: list[Tensor] = []  # the forward's outputs until the node is recorded, then none
         self.parents: list[Tensor] = []
         self.check = True  # determinism_check="default": the recompute's outputs must match the forward's
+        # early stop: where the op that saved the forward's last tensor for backward sits, as creation numbers
+        # after the run's start (-1: none saved one); module hooks do not run past it in the recompute
+        self.stop: int | None = None
 
 
 class _Recompute(Function):
@@ -331,11 +340,15 @@ class _Recompute(Function):
         now = backend.get_rng_state()
         if run.rng is not None:
             backend.set_rng_state(run.rng)  # the second run draws what the first one drew (dropout)
+        previous_stop = None
         try:
             start = _now()
+            # (the numbering repeats the forward's: the same ops, in the same order)
+            previous_stop = set_recompute_stop(None if run.stop is None else [start + run.stop, run.stop < 0])
             with enable_grad(), run.context:
                 out = run.function(*args, **kwargs)
         finally:
+            set_recompute_stop(previous_stop)
             backend.set_rng_state(now)
         flat = []
         _flatten(out, flat)
@@ -391,6 +404,23 @@ class _Recompute(Function):
         return (None, *[None if s is None else next(got) for s in wanted])
 
 
+def _last_saving(outs: list[Tensor], start: int) -> int:
+    """The creation number of the last op made after ``start`` in the graph of ``outs`` whose rule reads
+    values (PyTorch's saved tensors: an input, its output, or arrays kept), or ``start - 1`` if none."""
+    last = start - 1
+    seen: set[int] = set()
+    stack = [o for o in outs if o._seq >= start]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or node._vjp is None:
+            continue
+        seen.add(id(node))
+        if node._seq > last and saves_values(node):
+            last = node._seq
+        stack.extend(p for p in node._parents if p._seq >= start)
+    return last
+
+
 def _checkpoint_graph(
     function: Callable[..., Any],
     args: tuple[Any, ...],
@@ -398,10 +428,12 @@ def _checkpoint_graph(
     preserve_rng_state: bool,
     contexts: tuple[Any, Any],
     check: bool = True,
+    early_stop: bool = True,
 ) -> Any:
     """Non-reentrant checkpointing (see the comment above _now)."""
     run = _Run(function, args, kwargs)
     run.check = check
+    early = _early_stop[0] if _early_stop[0] is not None else early_stop  # (the context decides, as torch's)
     forward_context, run.context = contexts
     if preserve_rng_state:
         run.rng = backend.get_rng_state()
@@ -415,6 +447,8 @@ def _checkpoint_graph(
         # is on, whose tangents come from the recorded graph: that graph stays (no memory saving)
         return out
     run.metadata = [(tuple(o.shape), o.dtype) for o in outs]
+    if early:
+        run.stop = _last_saving(outs, start) - start
     ids = [id(o) for o in outs]  # (``out`` holds them until it is rebuilt)
     run.outputs, outs = outs, []
     recorded = _Recompute.apply(run, *run.parents)
@@ -485,7 +519,7 @@ def checkpoint(
         if not is_grad_enabled():
             return function(*args, **kwargs)
         return _checkpoint_graph(
-            function, args, kwargs, preserve_rng_state, context_fn(), determinism_check == "default"
+            function, args, kwargs, preserve_rng_state, context_fn(), determinism_check == "default", early_stop
         )
     run = function
     contexts = noop_context_fn()
@@ -511,7 +545,7 @@ def checkpoint_sequential(
         >>> from downslope.utils.checkpoint import checkpoint_sequential
         >>> model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
         >>> checkpoint_sequential(model, 2, ds.ones(2, 3), use_reentrant=False).shape
-        (2, 1)
+        downslope.Size([2, 1])
     """
     if use_reentrant is None:  # torch 2.13's own warning (downslope then takes False, torch True)
         warnings.warn(_SEQUENTIAL_WARNING, UserWarning, stacklevel=2)

@@ -48,7 +48,7 @@ def class_probabilities(outputs: np.ndarray, output: str = "logits") -> np.ndarr
         p1 = 1.0 / (1.0 + np.exp(-out)) if output == "logits" else out
         return np.stack([1.0 - p1, p1], axis=1)
     if out.ndim != 2:
-        raise ArgumentError(f"expected model outputs of shape (M,), (M, 1) or (M, C); got {out.shape}")
+        raise ArgumentError(f"expected model outputs of shape (M,), (M, 1) or (M, C); got {tuple(out.shape)}")
     if output == "probabilities":
         return out
     shifted = out - out.max(axis=1, keepdims=True)  # stable softmax
@@ -145,14 +145,14 @@ def _class_labels(y: Any, n_samples: int) -> np.ndarray:
         one_hot = labels.shape[1] > 1 and bool(np.isin(labels, (0.0, 1.0)).all() and (labels.sum(axis=1) == 1).all())
         if not one_hot:
             raise ArgumentError(
-                f"plot_decision_boundary: y must be class indices of shape (N,), got shape {labels.shape} whose rows "
+                f"plot_decision_boundary: y must be class indices of shape (N,), got shape {tuple(labels.shape)} whose rows "
                 "are not one-hot; pass the class of each row (y.argmax(1) for scores)"
             )
         labels = labels.argmax(axis=1).astype(np.float64)  # one-hot rows (Keras' habit): the class of each row
     if labels.ndim != 1:
         raise ArgumentError(
             f"plot_decision_boundary: y must be class indices of shape (N,) or one-hot rows (N, C), got shape "
-            f"{labels.shape}"
+            f"{tuple(labels.shape)}"
         )
     if len(labels) != n_samples:
         raise ArgumentError(f"plot_decision_boundary: x has {n_samples} samples but y has {len(labels)}")

@@ -34,7 +34,9 @@ def _column(values: Any, what: str) -> np.ndarray:
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
-        raise ArgumentError(f"{what}: expected one feature per sample, shape (N,) or (N, 1); got shape {arr.shape}")
+        raise ArgumentError(
+            f"{what}: expected one feature per sample, shape (N,) or (N, 1); got shape {tuple(arr.shape)}"
+        )
     return arr
 
 

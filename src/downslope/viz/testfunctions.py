@@ -82,7 +82,7 @@ class Surface:
         p = point if isinstance(point, Tensor) else tensor(point)
         if p.ndim == 0 or p.shape[-1] != 2:
             raise ArgumentError(
-                f"Surface '{self.name}': expected a point with last dimension 2 (x, y), got shape {p.shape}"
+                f"Surface '{self.name}': expected a point with last dimension 2 (x, y), got shape {tuple(p.shape)}"
             )
         return self.formula(p[..., 0], p[..., 1])
 
@@ -97,7 +97,9 @@ class Surface:
         with enable_grad():
             p = tensor(point, dtype="float64", requires_grad=True, device="cpu")  # a NumPy answer: on the host
             if p.shape != (2,):
-                raise ArgumentError(f"Surface '{self.name}'.gradient: expected one point (x, y), got shape {p.shape}")
+                raise ArgumentError(
+                    f"Surface '{self.name}'.gradient: expected one point (x, y), got shape {tuple(p.shape)}"
+                )
             self(p).backward()
         assert p.grad is not None
         return np.asarray(p.grad.array)

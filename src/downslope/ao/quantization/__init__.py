@@ -20,7 +20,7 @@ Example:
     >>> fq = get_default_qat_qconfig("x86").weight()
     >>> w = ds.tensor([[0.5, -1.0], [0.25, 2.0]])
     >>> fq(w).shape
-    (2, 2)
+    downslope.Size([2, 2])
 """
 
 from __future__ import annotations

@@ -396,6 +396,491 @@ def _embedding_build(local: dict[str, Any]) -> tuple[Any, Any] | None:
     return _as_layer("embedding", **attrs), layers.Embedding
 
 
+def _number(tr: _Tracer, value: Any, dtype: Any, hint: str = "number") -> str:
+    return tr.g.const(np.asarray(value, dtype=dtype), hint)
+
+
+def _function(build: Callable[..., str], *operands: str, when: Callable[..., bool] | None = None) -> Handler:
+    """A function whose result the graph computes by ``build(tr, names, tensors, local, result)``:
+    ``names`` are the graph values of its operands (the locals ``operands``; None for a number),
+    ``tensors`` the operands themselves. Elementwise unless ``build`` sets the result's batch axis.
+    ``when(local, result)`` can leave a call to the tracer's other rules (None)."""
+
+    def make(tr: _Tracer, local: dict[str, Any], result: Any) -> Emit | None:
+        values = [local.get(n) for n in operands]
+        if not isinstance(result, Tensor) or not isinstance(values[0], Tensor) or result is values[0]:
+            return None
+        if when is not None and not when(local, result):
+            return None
+
+        def emit() -> str:
+            names = [tr.resolve(v) if isinstance(v, Tensor) else None for v in values]
+            y = build(tr, names, values, local, result)
+            if y not in tr.g.batch_axis:
+                known = [(n, v) for n, v in zip(names, values) if n is not None]
+                _elementwise(tr, y, result, [n for n, _ in known], [v for _, v in known])
+            return y
+
+        return emit
+
+    return make
+
+
+def _operand(tr: _Tracer, name: str | None, value: Any, dtype: Any) -> str:
+    """An operand's graph value in ``dtype``: a traced tensor cast when needed, or a number as a constant."""
+    if name is None:
+        return _number(tr, value, dtype)
+    return tr.cast(name, value, np.dtype(dtype))
+
+
+def _cast_of(source: str) -> Handler:
+    """A helper that returns its tensor operand ``source`` in another dtype (operand promotion): a Cast."""
+
+    def make(tr: _Tracer, local: dict[str, Any], result: Any) -> Emit | None:
+        x = local.get(source)
+        if not isinstance(x, Tensor) or not isinstance(result, Tensor) or result is x:
+            return None
+        if result.array.dtype.kind not in "biuf" or x.array.dtype.kind not in "biuf":
+            return None
+        return _cast_nodes(tr, x, result)
+
+    return make
+
+
+def _cast_nodes(tr: _Tracer, x: Tensor, result: Tensor) -> Emit:
+    def emit() -> str:
+        name = tr.resolve(x)
+        y = tr.g.node("Cast", [name], "cast", to=tr.g.onnx.helper.np_dtype_to_tensor_dtype(result.array.dtype))
+        return _elementwise(tr, y, result, [name], [x])
+
+    return emit
+
+
+def _promoted_pair(tr: _Tracer, local: dict[str, Any], result: Any) -> list[tuple[Tensor, Emit]]:
+    """operands' ``_pair(a0, b0)``: each tensor operand it returned in another dtype is a Cast of it."""
+    out = []
+    for given, made in zip((local.get("a0"), local.get("b0")), result):
+        if isinstance(given, Tensor) and isinstance(made, Tensor) and made is not given:
+            if given.array.dtype.kind in "biuf" and made.array.dtype.kind in "biuf":
+                out.append((made, _cast_nodes(tr, given, made)))
+    return out
+
+
+def _bool(tr: _Tracer, name: str, t: Tensor) -> str:
+    return name if t.array.dtype == np.bool_ else tr.cast(name, t, np.dtype(bool))
+
+
+def _truth_reduce(op: str) -> Callable[..., str]:
+    """Tensor.all/any over ``axes`` (None: every dim): ReduceMin/ReduceMax of the truth values as int32."""
+
+    def build(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+        x, t = names[0], values[0]
+        axes = local.get("axes")
+        axes = list(range(t.ndim)) if axes is None else [int(a) % max(t.ndim, 1) for a in np.atleast_1d(axes)]
+        as_int = tr.g.node("Cast", [_bool(tr, x, t)], "truth", to=tr.g.onnx.TensorProto.INT32)
+        tr.g.batch_axis[as_int] = tr.g.batch_axis.get(x)
+        if not axes:
+            y = as_int
+        else:
+            y = _reduce(tr, op, as_int, axes, bool(local.get("keepdim")))
+        out = tr.g.node("Cast", [y], op.lower(), to=tr.g.onnx.TensorProto.BOOL)
+        tr.g.batch_axis[out] = tr.g.batch_axis.get(y)
+        return out
+
+    return build
+
+
+def _count_nonzero(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    x, t = names[0], values[0]
+    axes = local.get("axes")
+    axes = list(range(t.ndim)) if axes is None else [int(a) for a in np.atleast_1d(axes)]
+    nonzero = _bool(tr, x, t)
+    counts = tr.g.node("Cast", [nonzero], "nonzero", to=tr.g.onnx.TensorProto.INT64)
+    if not axes:
+        y = tr.g.node("Identity", [counts], "count_nonzero")
+        tr.g.batch_axis[y] = tr.g.batch_axis.get(x)
+        return y
+    y = tr.g.node("ReduceSum", [counts, tr.g.ints(axes, "axes")], "count_nonzero", keepdims=0)
+    tr.g.batch_axis[y] = _reduced_batch(tr.g.batch_axis.get(x), axes, False)
+    return y
+
+
+def _one_hot(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    """F.one_hot as its own definition: the indices (with a new last dim) equal to arange(n), as int64."""
+    n = int(result.shape[-1])
+    idx = tr.g.node("Unsqueeze", [tr.cast(names[0], values[0], np.dtype(np.int64)), tr.g.ints([-1], "axes")])
+    hit = tr.g.node("Equal", [idx, tr.g.ints(list(range(n)), "classes")], "one_hot_hit")
+    y = tr.g.node("Cast", [hit], "one_hot", to=tr.g.onnx.TensorProto.INT64)
+    tr.g.batch_axis[y] = tr.g.batch_axis.get(names[0])
+    return y
+
+
+def _unary(op: str, **attrs: Any) -> Callable[..., str]:
+    def build(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+        x = tr.cast(names[0], values[0], result.array.dtype)
+        return tr.g.node(op, [x], op.lower(), **attrs)
+
+    return build
+
+
+def _trunc_nodes(tr: _Tracer, x: str, dtype: Any) -> str:
+    negative = tr.g.node("Less", [x, _number(tr, 0, dtype)])
+    return tr.g.node("Where", [negative, tr.g.node("Ceil", [x]), tr.g.node("Floor", [x])], "trunc")
+
+
+def _rounding(kind: str) -> Callable[..., str]:
+    """floor/ceil/round(decimals)/trunc of a float tensor (integers are returned as they are)."""
+
+    def build(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+        x, dtype = names[0], result.array.dtype
+        if kind == "trunc":
+            return _trunc_nodes(tr, x, dtype)
+        if kind != "round" or not local.get("decimals"):
+            return tr.g.node(kind.capitalize(), [x], kind)
+        scale = _number(tr, 10.0 ** int(local["decimals"]), dtype, "scale")
+        return tr.g.node("Div", [tr.g.node("Round", [tr.g.node("Mul", [x, scale])]), scale], "round")
+
+    return build
+
+
+def _when_float(local: dict[str, Any], result: Any) -> bool:
+    return result.array.dtype.kind == "f"
+
+
+def _sign(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    y = tr.g.node("Sign", [names[0]], "sign")
+    if result.array.dtype.kind == "f":  # torch's sign of NaN is 0 (ONNX's is NaN)
+        y = tr.g.node("Where", [tr.g.node("IsNaN", [names[0]]), _number(tr, 0, result.array.dtype), y], "sign")
+    return y
+
+
+def _frac(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    return tr.g.node("Sub", [names[0], _trunc_nodes(tr, names[0], result.array.dtype)], "frac")
+
+
+def _signbit(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    x, t = names[0], values[0]
+    zero = _number(tr, 0, t.array.dtype)
+    below = tr.g.node("Less", [x, zero])
+    if t.array.dtype.kind != "f":
+        return below
+    # -0.0 has its sign bit set: 1 / -0.0 is -inf
+    inverse = tr.g.node("Div", [_number(tr, 1, t.array.dtype), x])
+    negative_zero = tr.g.node("And", [tr.g.node("Equal", [x, zero]), tr.g.node("Less", [inverse, zero])])
+    return tr.g.node("Or", [below, negative_zero], "signbit")
+
+
+def _is(kind: str) -> Callable[..., str]:
+    def build(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+        x = names[0]
+        if kind == "isnan":
+            return tr.g.node("IsNaN", [x], "isnan")
+        if kind == "isinf":
+            return tr.g.node("IsInf", [x], "isinf")
+        bad = tr.g.node("Or", [tr.g.node("IsNaN", [x]), tr.g.node("IsInf", [x])])
+        return tr.g.node("Not", [bad], "isfinite")
+
+    return build
+
+
+def _logical_of(op: str) -> Callable[..., str]:
+    def build(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+        left = _bool(tr, names[0], values[0])
+        if names[1] is None:
+            right = _number(tr, bool(values[1]), bool, "flag")
+        else:
+            right = _bool(tr, names[1], values[1])
+        return tr.g.node(op, [left, right], op.lower())
+
+    return build
+
+
+def _heaviside(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    dtype = result.array.dtype
+    x = tr.cast(names[0], values[0], dtype)
+    v = _operand(tr, names[1], values[1], dtype)
+    zero = _number(tr, 0, dtype)
+    above = tr.g.node("Cast", [tr.g.node("Greater", [x, zero])], to=tr.g.onnx.helper.np_dtype_to_tensor_dtype(dtype))
+    return tr.g.node("Where", [tr.g.node("Equal", [x, zero]), v, above], "heaviside")
+
+
+def _floor_divide(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    dtype = result.array.dtype
+    a = _operand(tr, names[0], values[0], dtype)
+    b = _operand(tr, names[1], values[1], dtype)
+    if dtype.kind == "f":
+        return tr.g.node("Floor", [tr.g.node("Div", [a, b])], "floor_divide")
+    # integers: a - (a mod b) with Python's modulo (the divisor's sign) is a multiple of b; Div is then exact
+    rest = tr.g.node("Mod", [a, b], fmod=0)
+    return tr.g.node("Div", [tr.g.node("Sub", [a, rest]), b], "floor_divide")
+
+
+def _remainder(fmod: bool) -> Callable[..., str]:
+    def build(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+        dtype = result.array.dtype
+        a = _operand(tr, names[0], values[0], dtype)
+        b = _operand(tr, names[1], values[1], dtype)
+        if dtype.kind == "f" and not fmod:  # ONNX's Mod of floats is C's fmod only: a - b floor(a / b)
+            q = tr.g.node("Floor", [tr.g.node("Div", [a, b])])
+            return tr.g.node("Sub", [a, tr.g.node("Mul", [b, q])], "remainder")
+        return tr.g.node("Mod", [a, b], "fmod" if fmod else "remainder", fmod=int(fmod or dtype.kind == "f"))
+
+    return build
+
+
+def _integer_pow(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    dtype = result.array.dtype
+    return tr.g.node("Pow", [_operand(tr, names[0], values[0], dtype), _operand(tr, names[1], values[1], dtype)])
+
+
+def _when_unrecorded(local: dict[str, Any], result: Any) -> bool:
+    return getattr(result, "_vjp", None) is None
+
+
+def _clip_between(lo_key: str | None, hi_key: str | None, lo: float = 0.0, hi: float = 0.0) -> Callable[..., str]:
+    """hardtanh(min_val, max_val) and relu6 as a Clip (NaN passes through both)."""
+
+    def build(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+        dtype = result.array.dtype
+        low = float(local[lo_key]) if lo_key else lo
+        high = float(local[hi_key]) if hi_key else hi
+        return tr.g.node("Clip", [names[0], _number(tr, low, dtype), _number(tr, high, dtype)], "hardtanh")
+
+    return build
+
+
+def _threshold(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    dtype = result.array.dtype
+    below = tr.g.node("LessOrEqual", [names[0], _number(tr, local["threshold"], dtype)])
+    return tr.g.node("Where", [below, _number(tr, local["value"], dtype), names[0]], "threshold")
+
+
+def _softplus(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    """log(1 + e^(beta x)) / beta, x itself where beta x > threshold (torch's definition)."""
+    dtype = result.array.dtype
+    scaled = tr.g.node("Mul", [names[0], _number(tr, local["beta"], dtype)])
+    soft = tr.g.node("Div", [tr.g.node("Softplus", [scaled]), _number(tr, local["beta"], dtype)])
+    linear = tr.g.node("Greater", [scaled, _number(tr, local["threshold"], dtype)])
+    return tr.g.node("Where", [linear, names[0], soft], "softplus")
+
+
+def _elu_family(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    """torch's ELU kernel (elu, selu, celu): scale x for x > 0, alpha scale (e^(input_scale x) - 1) otherwise."""
+    dtype, x = result.array.dtype, names[0]
+    alpha, scale, inner = (float(local[k]) for k in ("alpha", "scale", "input_scale"))
+    grown = tr.g.node(
+        "Sub", [tr.g.node("Exp", [tr.g.node("Mul", [x, _number(tr, inner, dtype)])]), _number(tr, 1, dtype)]
+    )
+    low = tr.g.node("Mul", [grown, _number(tr, alpha, dtype)])
+    picked = tr.g.node("Where", [tr.g.node("Greater", [x, _number(tr, 0, dtype)]), x, low])
+    return tr.g.node("Mul", [picked, _number(tr, scale, dtype)], "elu")
+
+
+def _mish(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    return tr.g.node("Mul", [names[0], tr.g.node("Tanh", [tr.g.node("Softplus", [names[0]])])], "mish")
+
+
+def _hardsigmoid(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    return tr.g.node("HardSigmoid", [names[0]], "hardsigmoid", alpha=1.0 / 6.0, beta=0.5)
+
+
+def _logsigmoid(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    return tr.g.node("Neg", [tr.g.node("Softplus", [tr.g.node("Neg", [names[0]])])], "logsigmoid")
+
+
+def _logsumexp(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    """logsumexp over its dims, stable: the max (0 where it is infinite) taken out first."""
+    x, t = names[0], values[0]
+    axes = [int(a) for a in local["axes"]] if local.get("axes") is not None else list(range(t.ndim))
+    keep = bool(local.get("keep"))
+    dtype = result.array.dtype
+    top = _reduce(tr, "ReduceMax", x, axes, True)
+    finite = tr.g.node("Where", [tr.g.node("IsInf", [top]), _number(tr, 0, dtype), top])
+    total = tr.g.node("ReduceSum", [tr.g.node("Exp", [tr.g.node("Sub", [x, finite])]), tr.g.ints(axes, "axes")],
+                      keepdims=1)  # fmt: skip
+    y = tr.g.node("Add", [tr.g.node("Log", [total]), finite])
+    if not keep:
+        y = tr.g.node("Squeeze", [y, tr.g.ints(axes, "axes")], "logsumexp")
+    tr.g.batch_axis[y] = _reduced_batch(tr.g.batch_axis.get(x), axes, keep)
+    return y
+
+
+def _prod(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    x, t = names[0], values[0]
+    dim = local.get("d", local.get("dim"))
+    axes = list(range(t.ndim)) if dim is None else [int(d) % t.ndim for d in np.atleast_1d(dim)]
+    x = tr.cast(x, t, result.array.dtype)
+    keep = bool(local.get("keepdim"))
+    if tr.g.opset >= 18:
+        y = tr.g.node("ReduceProd", [x, tr.g.ints(axes, "axes")], "prod", keepdims=int(keep))
+    else:
+        y = tr.g.node("ReduceProd", [x], "prod", axes=axes, keepdims=int(keep))
+    tr.g.batch_axis[y] = _reduced_batch(tr.g.batch_axis.get(names[0]), axes, keep)
+    return y
+
+
+def _atan2(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    """atan2(a, b): atan(a / b), moved by pi into the quadrant of (b, a); pi/2 signs at b == 0."""
+    dtype = result.array.dtype
+    a, b = (_operand(tr, n, v, dtype) for n, v in zip(names, values))
+    zero, pi = _number(tr, 0, dtype), _number(tr, np.pi, dtype)
+    base = tr.g.node("Atan", [tr.g.node("Div", [a, b])])
+    sign_a = tr.g.node("Where", [tr.g.node("Less", [a, zero]), _number(tr, -1, dtype), _number(tr, 1, dtype)])
+    shifted = tr.g.node("Add", [base, tr.g.node("Mul", [sign_a, pi])])
+    y = tr.g.node("Where", [tr.g.node("Less", [b, zero]), shifted, base])
+    half = tr.g.node("Mul", [tr.g.node("Sign", [a]), _number(tr, np.pi / 2, dtype)])
+    return tr.g.node("Where", [tr.g.node("Equal", [b, zero]), half, y], "atan2")
+
+
+def _addcmul(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    dtype = result.array.dtype
+    x, t1, t2 = (_operand(tr, n, v, dtype) for n, v in zip(names, values))
+    product = tr.g.node("Mul", [t1, t2])
+    value = local.get("value", 1)
+    if not isinstance(value, (int, float)) or value != 1:
+        product = tr.g.node("Mul", [product, _number(tr, float(value), dtype)])
+    return tr.g.node("Add", [x, product], "addcmul")
+
+
+def _square(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    x = tr.cast(names[0], values[0], result.array.dtype)
+    return tr.g.node("Mul", [x, x], "square")
+
+
+def _hypot(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    a, b = (_operand(tr, n, v, result.array.dtype) for n, v in zip(names, values))
+    return tr.g.node("Sqrt", [tr.g.node("Add", [tr.g.node("Mul", [a, a]), tr.g.node("Mul", [b, b])])], "hypot")
+
+
+def _copysign(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    dtype = result.array.dtype
+    a, b = (_operand(tr, n, v, dtype) for n, v in zip(names, values))
+    size = tr.g.node("Abs", [a])
+    zero = _number(tr, 0, dtype)
+    # b's sign bit: below zero, or -0.0 (whose reciprocal is -inf)
+    negative = tr.g.node(
+        "Or",
+        [
+            tr.g.node("Less", [b, zero]),
+            tr.g.node(
+                "And",
+                [
+                    tr.g.node("Equal", [b, zero]),
+                    tr.g.node("Less", [tr.g.node("Div", [_number(tr, 1, dtype), b]), zero]),
+                ],
+            ),
+        ],
+    )
+    return tr.g.node("Where", [negative, tr.g.node("Neg", [size]), size], "copysign")
+
+
+def _expm1(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    return tr.g.node("Sub", [tr.g.node("Exp", [names[0]]), _number(tr, 1, result.array.dtype)], "expm1")
+
+
+def _logit(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    dtype, x = result.array.dtype, names[0]
+    eps = local.get("eps")
+    if eps is not None and eps >= 0:
+        x = tr.g.node("Clip", [x, _number(tr, eps, dtype), _number(tr, 1 - eps, dtype)])
+    return tr.g.node("Log", [tr.g.node("Div", [x, tr.g.node("Sub", [_number(tr, 1, dtype), x])])], "logit")
+
+
+def _gather(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    x, t = names[0], values[0]
+    dim = int(local["dim"]) % max(t.ndim, 1)
+    batch = tr.g.batch_axis.get(x)
+    if batch is not None and batch == dim:
+        raise ExportError(
+            f"gather along the batch dim {dim} picks samples by index, which cannot be written for any batch size; "
+            "gather along another dim, or export with dynamic_batch=False"
+        )
+    index = local.get("index")
+    if isinstance(index, Tensor):
+        idx = tr.cast(tr.resolve(index), index, np.dtype(np.int64))
+    else:
+        idx = tr.g.const(np.asarray(index, np.int64), "indices")
+    y = tr.g.node("GatherElements", [x, idx], "gather", axis=dim)
+    tr.g.batch_axis[y] = batch
+    return y
+
+
+def _einsum(tr: _Tracer, local: dict[str, Any], result: Any) -> Emit | None:
+    """einsum with an equation string: ONNX's Einsum node, the batch dim followed by its letter."""
+    equation, operands = local.get("equation"), local.get("operands")
+    if not isinstance(equation, str) or not isinstance(result, Tensor) or not operands:
+        return None
+    if not all(isinstance(o, Tensor) for o in operands):
+        return None
+    eq = equation.replace(" ", "")
+    ins_spec = eq.split("->")[0].split(",")
+    if "->" in eq:
+        out_spec = eq.split("->")[1]
+    else:  # implicit output: the letters that appear once, in alphabetical order
+        letters = "".join(ins_spec).replace(".", "")
+        out_spec = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        eq = f"{eq}->{out_spec}"
+
+    def emit() -> str:
+        names = [tr.cast(tr.resolve(o), o, result.array.dtype) for o in operands]
+        batch = None
+        for name, spec in zip(names, ins_spec):
+            axis = tr.g.batch_axis.get(name)
+            if axis is None:
+                continue
+            if "." in spec:
+                raise ExportError(
+                    f"einsum {equation!r} with '...' over the batch dim cannot be followed for any batch size; "
+                    "name the batch dim with a letter, or export with dynamic_batch=False"
+                )
+            letter = spec[axis]
+            if letter not in out_spec:
+                raise ExportError(
+                    f"einsum {equation!r} sums over the batch dim (its letter {letter!r}), which mixes the samples; "
+                    "export with dynamic_batch=False"
+                )
+            batch = out_spec.index(letter)
+            break
+        y = tr.g.node("Einsum", names, "einsum", equation=eq)
+        tr.g.batch_axis[y] = batch
+        return y
+
+    return emit
+
+
+def _top(kind: str) -> Callable[[_Tracer, dict[str, Any], Any], list[tuple[Tensor, Emit]]]:
+    """topk and sort as ONNX's TopK (sort: k the dim's size; ascending: largest=0); values and indices."""
+
+    def make(tr: _Tracer, local: dict[str, Any], result: Any) -> list[tuple[Tensor, Emit]]:
+        x = local.get("x")
+        if not isinstance(x, Tensor) or x.ndim == 0 or len(result) != 2:
+            return []
+        dim = int(local.get("d", local.get("dim", -1))) % x.ndim
+        largest = bool(local.get("largest", True)) if kind == "topk" else bool(local.get("descending"))
+        k = int(local["k"]) if kind == "topk" else int(x.shape[dim])
+        made: dict[str, Any] = {}
+
+        def node() -> list[str]:
+            if "out" not in made:
+                name = tr.resolve(x)
+                batch = tr.g.batch_axis.get(name)
+                if batch == dim:
+                    raise ExportError(
+                        f"{kind} along the batch dim {dim} orders samples across the batch, which cannot be written "
+                        "for any batch size; export with dynamic_batch=False"
+                    )
+                values, indices = tr.g.node("TopK", [name, tr.g.ints([k], "k")], kind, n_out=2, axis=dim,
+                                            largest=int(largest), sorted=1)  # fmt: skip
+                tr.g.batch_axis[values] = tr.g.batch_axis[indices] = batch
+                made["out"] = [values, indices]
+            out: list[str] = made["out"]
+            return out
+
+        return [(result[0], lambda: node()[0]), (result[1], lambda: node()[1])]
+
+    return make
+
+
 def _code(fn: Any) -> Any:
     """The code that runs for ``fn``: the function inside an out=/method wrapper (ops/out.py)."""
     return inspect.unwrap(fn).__code__
@@ -445,7 +930,61 @@ def _table() -> tuple[
             _code(layers.embedding): _layer_form(_embedding_build),
         }
     )
+    from ... import functional as top
+    from ...nn import functional as nnf
+    from ...ops import arithmetic, comparison, indexing, linalg, operands, sorting
+
+    method = Tensor.__dict__
+    table.update(
+        {
+            _code(operands._lift_float): _cast_of("x"),
+            _code(operands._cast_kept): _cast_of("t"),
+            _code(method["all"]): _function(_truth_reduce("ReduceMin"), "self"),
+            _code(method["any"]): _function(_truth_reduce("ReduceMax"), "self"),
+            _code(reductions.count_nonzero): _function(_count_nonzero, "x"),
+            _code(nnf.one_hot): _function(_one_hot, "input", when=lambda local, r: local.get("num_classes") != -1),
+            _code(method["isnan"]): _function(_is("isnan"), "self", when=lambda local, r: local["self"].array.dtype.kind == "f"),
+            _code(method["isinf"]): _function(_is("isinf"), "self", when=lambda local, r: local["self"].array.dtype.kind == "f"),
+            _code(method["isfinite"]): _function(_is("isfinite"), "self",
+                                                 when=lambda local, r: local["self"].array.dtype.kind == "f"),
+            _code(method["logical_and"]): _function(_logical_of("And"), "self", "other"),
+            _code(method["logical_or"]): _function(_logical_of("Or"), "self", "other"),
+            _code(comparison.logical_xor): _function(_logical_of("Xor"), "a", "b"),
+            _code(comparison.signbit): _function(_signbit, "x"),
+            _code(arithmetic.heaviside): _function(_heaviside, "x", "v"),
+            _code(arithmetic.floor_divide): _function(_floor_divide, "a", "b", when=_when_unrecorded),
+            _code(arithmetic.fmod): _function(_remainder(True), "a", "b"),
+            _code(arithmetic.remainder): _function(_remainder(False), "a", "b"),
+            _code(arithmetic.pow): _function(_integer_pow, "a", "b", when=_when_unrecorded),
+            _code(arithmetic.atan2): _function(_atan2, "a", "b"),
+            _code(pointwise.floor): _function(_rounding("floor"), "x", when=_when_float),
+            _code(pointwise.ceil): _function(_rounding("ceil"), "x", when=_when_float),
+            _code(pointwise.trunc): _function(_rounding("trunc"), "x", when=_when_float),
+            _code(pointwise.round): _function(_rounding("round"), "x", when=_when_float),
+            _code(pointwise.sign): _function(_sign, "x", when=lambda local, r: r.array.dtype != np.bool_),
+            _code(pointwise.hardtanh): _function(_clip_between("min_val", "max_val"), "x"),
+            _code(pointwise.threshold): _function(_threshold, "x", when=_when_float),
+            _code(pointwise.softplus): _function(_softplus, "x"),
+            _code(nnf._elu_op): _function(_elu_family, "x"),
+            _code(nnf.mish): _function(_mish, "x"),
+            _code(nnf.hardsigmoid): _function(_hardsigmoid, "x"),
+            _code(nnf.logsigmoid): _function(_logsigmoid, "x"),
+            _code(reductions.logsumexp): _function(_logsumexp, "x", when=_when_float),
+            _code(reductions.prod): _function(_prod, "x"),
+            _code(top.addcmul): _function(_addcmul, "x", "tensor1", "tensor2"),
+            _code(top.square): _function(_square, "x"),
+            _code(arithmetic.hypot): _function(_hypot, "a", "b"),
+            _code(arithmetic.copysign): _function(_copysign, "a", "b"),
+            _code(pointwise.expm1): _function(_expm1, "x", when=_when_float),
+            _code(pointwise.logit): _function(_logit, "x", when=_when_float),
+            _code(indexing.gather): _function(_gather, "x"),
+            _code(linalg.einsum): _einsum,
+        }
+    )  # fmt: skip
     tuples = {
+        _code(sorting.topk): _top("topk"),
+        _code(sorting.sort): _top("sort"),
+        _code(operands._pair): _promoted_pair,
         _code(reductions.max): _extreme_with_indices("Max"),
         _code(reductions.min): _extreme_with_indices("Min"),
     }
@@ -453,9 +992,24 @@ def _table() -> tuple[
 
 
 DERIVED, DERIVED_TUPLES, NOTED = _table()
+
+
+def _at_call() -> set[Any]:
+    """Codes whose arguments the tracer reads as they were called (the function rebinds them before it returns)."""
+    from ...ops import operands
+
+    return {_code(operands._lift_float)}
+
+
+AT_CALL = _at_call()
 # What the calls above add to the tensor ops the tracer translates (for messages and supported_ops()).
 DERIVED_NAMES = [
     "lt", "le", "gt", "ge", "eq", "ne", "logical_not", "and", "or", "xor", "argmax", "argmin", "astype",
     "detach", "where(mask)", "cosine_similarity", "amax", "amin", "max(dim)", "min(dim)", "repeat", "pad",
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "layer_norm", "embedding",
+    "all", "any", "count_nonzero", "one_hot", "isnan", "isinf", "isfinite", "logical_and", "logical_or",
+    "logical_xor", "signbit", "heaviside", "floor_divide", "fmod", "remainder", "pow(int)", "atan2", "floor",
+    "ceil", "trunc", "round", "sign", "hardtanh", "relu6", "threshold", "softplus", "elu", "selu", "celu", "mish",
+    "hardsigmoid", "logsigmoid", "logsumexp", "prod", "addcmul", "square", "hypot", "copysign", "expm1", "logit",
+    "gather", "einsum", "topk", "sort",
 ]  # fmt: skip

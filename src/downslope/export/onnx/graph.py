@@ -165,6 +165,6 @@ def check_batched(x: Tensor, ndim: int, layer: Any) -> None:
     """Refuse an unbatched input where ``layer``'s ONNX op needs ``ndim`` dims (batch first)."""
     if x.ndim != ndim:
         raise ExportError(
-            f"ONNX export: {type(layer).__name__} expects a batched input of {ndim} dims here, got shape {x.shape}; "
+            f"ONNX export: {type(layer).__name__} expects a batched input of {ndim} dims here, got shape {tuple(x.shape)}; "
             f"export with a batched example input"
         )

@@ -10,8 +10,8 @@ import numpy as np
 
 from ...errors import ExportError
 from ...nn import activation as act
+from ...nn import conv_transpose, layers, module, normalization, pooling_extra, recurrent, volumetric
 from ...nn import convolution as conv
-from ...nn import layers, module, normalization, recurrent
 from ...tensor import Tensor
 from .graph import Emitter, GraphBuilder, check_batched, register_emitter
 
@@ -187,7 +187,7 @@ def _prelu(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
     if w.size > 1:
         if xt.ndim < 2 or xt.shape[1] != w.size:
             raise ExportError(
-                f"ONNX export: PReLU has {w.size} slopes but the input's channel dim (1) is shape {xt.shape}"
+                f"ONNX export: PReLU has {w.size} slopes but the input's channel dim (1) is shape {tuple(xt.shape)}"
             )
         w = w.reshape((w.size,) + (1,) * (xt.ndim - 2))  # broadcast over the dims after the channels
     return g.node("PRelu", [x, g.const(w, "slope")], "prelu")
@@ -499,3 +499,128 @@ def _rnn(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> Any:
         g.batch_axis[c_n] = final_axis
         return output, (h_n, c_n)
     return output, h_n
+
+
+# ---------------------------------------------------------------------- more norms, transposed and 3-D convolutions
+def _reduce_mean(g: GraphBuilder, x: str, axes: list[int], hint: str) -> str:
+    """ReduceMean over ``axes`` (kept): its axes are an input from opset 18 on, an attribute before."""
+    if g.opset >= 18:
+        return g.node("ReduceMean", [x, g.ints(axes, "axes")], hint, keepdims=1)
+    return g.node("ReduceMean", [x], hint, axes=axes, keepdims=1)
+
+
+def _channel_affine(g: GraphBuilder, y: str, m: Any, xt: Tensor, hint: str) -> str:
+    """``y * weight + bias`` with per-channel (dim 1) weight and bias shaped to broadcast, when the layer has them."""
+    shape = [-1] + [1] * (xt.ndim - 2)
+    if getattr(m, "weight", None) is not None:
+        y = g.node("Mul", [y, g.const(m.weight.array.reshape(shape), f"{hint}_weight")])
+    if getattr(m, "bias", None) is not None:
+        y = g.node("Add", [y, g.const(m.bias.array.reshape(shape), f"{hint}_bias")])
+    return g.node("Identity", [y], hint)
+
+
+@register_emitter(normalization.GroupNorm)
+def _group_norm(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    """Each sample's channels in ``num_groups`` groups, normalized over the group (biased variance, eps)."""
+    if xt.ndim < 2:
+        check_batched(xt, 3, m)
+    dtype = xt.array.dtype
+    grouped = g.node("Reshape", [x, g.ints([0, int(m.num_groups), -1])], "groups")
+    mean = _reduce_mean(g, grouped, [2], "group_mean")
+    centered = g.node("Sub", [grouped, mean])
+    var = _reduce_mean(g, g.node("Mul", [centered, centered]), [2], "group_var")
+    std = g.node("Sqrt", [g.node("Add", [var, g.const(np.asarray(m.eps, dtype), "eps")])])
+    normed = g.node("Reshape", [g.node("Div", [centered, std]), g.node("Shape", [x])], "group_normed")
+    return _channel_affine(g, normed, m, xt, "group_norm")
+
+
+@register_emitter(normalization.InstanceNorm1d, normalization.InstanceNorm2d)
+def _instance_norm(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    """Each sample's channels normalized over their own positions; with running statistics (tracked, in
+    evaluation) those instead, as BatchNorm."""
+    n = 1 if isinstance(m, normalization.InstanceNorm1d) else 2
+    check_batched(xt, n + 2, m)
+    c, dtype = xt.shape[1], xt.array.dtype
+    scale = m.weight.array if m.weight is not None else np.ones(c, dtype)
+    bias = m.bias.array if m.bias is not None else np.zeros(c, dtype)
+    if m.track_running_stats and m.running_mean is not None:
+        return g.node(
+            "BatchNormalization",
+            [x, g.const(scale, "in_scale"), g.const(bias, "in_bias"), g.const(m.running_mean.array, "running_mean"),
+             g.const(m.running_var.array, "running_var")],
+            "instance_norm",
+            epsilon=float(m.eps),
+        )  # fmt: skip
+    return g.node(
+        "InstanceNormalization", [x, g.const(scale, "in_scale"), g.const(bias, "in_bias")], "instance_norm",
+        epsilon=float(m.eps),
+    )  # fmt: skip
+
+
+@register_emitter(normalization.RMSNorm)
+def _rms_norm(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    """x / sqrt(mean(x^2 over the normalized dims) + eps) * weight; eps None is the dtype's machine epsilon (torch's)."""
+    dims = len(tuple(m.normalized_shape))
+    dtype = xt.array.dtype
+    eps = float(np.finfo(dtype).eps) if m.eps is None else float(m.eps)
+    mean = _reduce_mean(g, g.node("Mul", [x, x]), list(range(xt.ndim - dims, xt.ndim)), "rms_mean")
+    root = g.node("Sqrt", [g.node("Add", [mean, g.const(np.asarray(eps, dtype), "eps")])])
+    y = g.node("Div", [x, root], "rms_norm")
+    if m.weight is not None:
+        y = g.node("Mul", [y, g.const(m.weight.array, "rms_weight")], "rms_norm")
+    return y
+
+
+register_emitter(volumetric.Conv3d)(_conv)
+
+
+@register_emitter(conv_transpose.ConvTranspose1d, conv_transpose.ConvTranspose2d)
+def _conv_transpose(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    n = len(m.kernel_size)
+    check_batched(xt, n + 2, m)
+    inputs = [x, g.const(m.weight.array, "weight")] + ([g.const(m.bias.array, "bias")] if m.bias is not None else [])
+    return g.node(
+        "ConvTranspose",
+        inputs,
+        "conv_transpose",
+        kernel_shape=list(m.kernel_size),
+        strides=list(m.stride),
+        pads=list(m.padding) * 2,
+        dilations=list(m.dilation),
+        output_padding=list(m.output_padding),
+        group=int(m.groups),
+    )
+
+
+@register_emitter(pooling_extra.AdaptiveMaxPool2d)
+def _adaptive_max_pool(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    """AdaptiveMaxPool2d where each output size divides the input's: a MaxPool of equal windows."""
+    check_batched(xt, 4, m)
+    if m.return_indices:
+        raise ExportError(f"ONNX export: {type(m).__name__}(return_indices=True) is not supported")
+    sizes, outs = xt.shape[2:], out.shape[2:]
+    if any(s % o for s, o in zip(sizes, outs)):
+        raise ExportError(
+            f"ONNX export: {type(m).__name__} from size {tuple(sizes)} to {tuple(outs)} has windows of unequal "
+            "sizes, which ONNX's MaxPool cannot write; only output sizes that divide the input's export"
+        )
+    kernel = [s // o for s, o in zip(sizes, outs)]
+    return g.node("MaxPool", [x], "adaptive_max_pool", kernel_shape=kernel, strides=kernel)
+
+
+@register_emitter(layers.EmbeddingBag)
+def _embedding_bag(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    """EmbeddingBag of a 2-D input (each row a bag of equal length, no offsets): the rows looked up and
+    reduced over the bag by its mode."""
+    if xt.ndim != 2:
+        raise ExportError(
+            f"ONNX export: {type(m).__name__} is exported for a 2-D input of bags of equal length (no offsets), "
+            f"got shape {tuple(xt.shape)}"
+        )
+    if m.max_norm is not None or m.padding_idx is not None:
+        raise ExportError(f"ONNX export: {type(m).__name__} with max_norm or padding_idx is not supported")
+    op = {"sum": "ReduceSum", "mean": "ReduceMean", "max": "ReduceMax"}[m.mode]
+    rows = g.node("Gather", [g.const(m.weight.array, "embedding"), x], "bag_rows", axis=0)
+    if op == "ReduceSum" or g.opset >= 18:
+        return g.node(op, [rows, g.ints([1], "axes")], "embedding_bag", keepdims=0)
+    return g.node(op, [rows], "embedding_bag", axes=[1], keepdims=0)

@@ -82,18 +82,15 @@ def _dynamic_axes(
         if len(axes) > 1 or (axes and axes[0] not in (0, 1)) or (axes and axes[0] >= t.ndim):
             raise ExportError(
                 f"ONNX export: dynamic_axes asks for axes {axes} of input {name!r} (shape {tuple(t.shape)}) to be "
-                "free; one axis can be, the batch: axis 0, or axis 1 for a sequence-first (L, N, E) input. The trace "
-                "writes the other sizes (such as the sequence length) into the graph as constants, so export with "
-                "the sequence length it will run with (or pad to it)"
+                "free; one axis per input can be, the batch: axis 0, or axis 1 for a sequence-first (L, N, E) input "
+                "(an input not listed keeps its example's shape). The trace writes the other sizes (such as the "
+                "sequence length) into the graph as constants: export with the sequence length it will run with "
+                "and pad shorter sequences to it (with a padding mask), or export one graph per length"
             )
         chosen.append(axes[0] if axes else None)
+    # An input not listed keeps its example's shape (a shared (L, S) attention mask, a table): a graph
+    # input all the same, its values followed, its sizes fixed.
     listed = [n for n, a in zip(in_names, chosen) if a is not None]
-    batched = [n for n, t in zip(in_names, inputs) if t.ndim]
-    if listed and listed != batched:
-        raise ExportError(
-            f"ONNX export: dynamic_axes makes an axis free for {listed} but not for {sorted(set(batched) - set(listed))}; "
-            "every input shares the batch axis here: list its axis for all of them or for none"
-        )
     return bool(listed), labels, chosen  # output names are checked once the outputs are known
 
 
@@ -106,9 +103,15 @@ def _to_model(
     opset: int,
     dynamic_axes: Mapping[str, Any] | None = None,
 ) -> tuple[Any, GraphBuilder]:
-    if opset < MIN_OPSET:
-        raise ArgumentError(f"ONNX export: opset must be at least {MIN_OPSET}, got {opset}")
+    newest = _newest_opset()
+    if opset < MIN_OPSET or opset > newest:
+        raise ArgumentError(
+            f"ONNX export: opset must be between {MIN_OPSET} and {newest} (the newest the installed onnx "
+            f"package knows), got {opset}"
+        )
     inputs = as_inputs(example_input, model)
+    _check_names("input_names", input_names)
+    _check_names("output_names", output_names)
     in_names = list(input_names) if input_names is not None else (
         ["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))]
     )  # fmt: skip
@@ -165,6 +168,28 @@ def _to_model(
     return finish(g, type(model).__name__, graph_inputs, outputs), g
 
 
+def _newest_opset() -> int:
+    """The newest default-domain opset the installed ``onnx`` package (its checker and helper) knows."""
+    return int(require_onnx().defs.onnx_opset_version())
+
+
+def _check_names(what: str, names: Sequence[str] | None) -> None:
+    """Refuse input_names/output_names that are not a sequence of non-empty strings."""
+    if names is None:
+        return
+    if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
+        raise ArgumentTypeError(
+            f"ONNX export: {what} must be a list of strings (['input']), got {type(names).__name__} {names!r}"
+        )
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise ArgumentTypeError(
+                f"ONNX export: {what}[{i}] must be a str (a graph value's name), got {type(name).__name__} {name!r}"
+            )
+        if not name:
+            raise ArgumentError(f"ONNX export: {what}[{i}] is empty; ONNX needs a non-empty name for each value")
+
+
 def _label_of(labels: dict[str, dict[int, str]], default: str) -> str:
     """The name of the free dim of the outputs not listed in dynamic_axes: the inputs' first label, else ``default``."""
     return next((v for axes in labels.values() for v in axes.values()), default)
@@ -181,8 +206,8 @@ def _batch_dims(
             at = next((a for a in (axes or [0]) if a is not None), 0)
             batch = other[0].shape[at] if other and other[0].ndim > at else 1
             raise ExportError(
-                f"{type(model).__name__}: the forward does not run on a batch of {batch} (the example's batch plus "
-                f"one, along axis {at}), so its batch size is not dynamic: {exc}. Write shapes from x.shape "
+                f"{type(model).__name__}: the forward does not run on a batch of {batch} (another batch size than the "
+                f"example's, along axis {at}), so its batch size is not dynamic: {exc}. Write shapes from x.shape "
                 "(reshape(x.shape[0], -1)), or export with dynamic_batch=False to fix the batch size at the example's"
             ) from None
     return [{i for i, (a, b) in enumerate(zip(s, o.shape)) if a != b} for s, o in zip(shapes, with_other)]
@@ -205,45 +230,81 @@ class _evaluating:  # noqa: N801 - used like a function
 
 
 def _other_batch(
-    inputs: list[Tensor], rng: np.random.Generator, axes: Sequence[int | None] | None = None
+    inputs: list[Tensor],
+    rng: np.random.Generator,
+    axes: Sequence[int | None] | None = None,
+    ids: int | None = None,
+    spread: float = 0.5,
 ) -> list[Tensor]:
-    """Rows of the example resampled to a batch one larger (along each input's batch axis, dim 0 by
-    default); floating values also get a little noise."""
+    """Rows of the example resampled to a batch two larger (at least 3; along each input's batch axis,
+    dim 0 by default) with other values: floating values get noise of ``spread`` times their spread,
+    integers are redrawn over a wider range (see :func:`_wider_integers`). The second batch
+    differs from the example in size and values, so that a value frozen at the example's (a (1, ...)
+    constant that broadcasts over any batch, a mask equal on the resampled rows) shows as a difference."""
     axes = list(axes) if axes is not None else [0 if t.ndim else None for t in inputs]
     first = next(((t, a) for t, a in zip(inputs, axes) if a is not None), None)
     n = first[0].shape[first[1]] if first is not None else 1
-    rows = rng.integers(0, n, size=n + 1)
+    rows = rng.integers(0, n, size=max(n + 2, 3)) if n else np.zeros(0, np.int64)
     out = []
     for t, axis in zip(inputs, axes):
         a = np.take(t.array, rows, axis=axis) if axis is not None and axis < t.ndim else t.array
-        out.append(wrap_array(np.ascontiguousarray(_noisy(a, 0.1, rng))))  # the example's dtype, float64 included
+        a = _wider_integers(a, rng, ids) if axis is not None else a
+        out.append(wrap_array(np.ascontiguousarray(_noisy(a, spread, rng))))  # the example's dtype, float64 included
     return out
 
 
-def _other_values(inputs: list[Tensor], rng: np.random.Generator) -> list[Tensor]:
+def _wider_integers(a: np.ndarray, rng: np.random.Generator, ids: int | None) -> np.ndarray:
+    """Half of an integer array's values redrawn: over [0, ids) when every value is a valid row of the
+    model's smallest embedding table (``ids`` rows), else over the example's [min, max]."""
+    if a.dtype.kind not in "iu" or not a.size:
+        return a
+    lo, hi = int(a.min()), int(a.max())  # host: the example is host data
+    if ids is not None and lo >= 0 and hi < ids:
+        lo, hi = 0, ids - 1
+    drawn = rng.integers(lo, hi + 1, size=a.shape).astype(a.dtype)
+    return np.where(rng.random(a.shape) < 0.5, drawn, a)
+
+
+def _id_limit(model: Any) -> int | None:
+    """The number of rows of the model's smallest embedding table (Embedding, EmbeddingBag), or None."""
+    sizes = [
+        int(m.num_embeddings)
+        for m in (model.modules() if isinstance(model, Module) else [])
+        if isinstance(getattr(m, "num_embeddings", None), (int, np.integer))
+    ]
+    return min(sizes) if sizes else None
+
+
+def _other_values(inputs: list[Tensor], rng: np.random.Generator, ids: int | None = None) -> list[Tensor]:
     """Inputs of the example's shapes with other values, for checking a graph whose batch is fixed: a value
     the trace froze (a mask from the example's values) then shows as a difference. Floating values are
-    shuffled (they stay in the example's range) and get a little noise, integers are redrawn from the
-    values the example holds (token ids stay valid ids) and a quarter of the booleans flip."""
+    shuffled and get noise of half their spread, integers are redrawn over a wider range (the model's
+    smallest embedding table when the example's are valid rows of it, else the example's [min, max]) and
+    a quarter of the booleans flip."""
     out = []
     for t in inputs:
         a = np.asarray(t.array)
         if a.dtype.kind == "f":
-            a = _noisy(rng.permutation(a.reshape(-1)).reshape(a.shape), 0.1, rng)
+            a = _noisy(rng.permutation(a.reshape(-1)).reshape(a.shape), 0.5, rng)
         elif a.dtype == np.bool_:
             a = a ^ (rng.random(a.shape) < 0.25)
         elif a.dtype.kind in "iu" and a.size:
-            a = rng.choice(np.unique(a), size=a.shape).astype(a.dtype)
+            lo, hi = int(a.min()), int(a.max())  # host: the example is host data
+            if ids is not None and lo >= 0 and hi < ids:
+                lo, hi = 0, ids - 1
+            a = rng.integers(lo, hi + 1, size=a.shape).astype(a.dtype)
         out.append(wrap_array(np.ascontiguousarray(a)))
     return out
 
 
 def _noisy(a: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
-    """``a`` plus noise of ``scale`` times its spread; infinite values (an additive mask's -inf) stay as they are."""
+    """``a`` plus noise of ``scale`` times its spread (at least its mean magnitude, so that an example of
+    equal values moves too); infinite values (an additive mask's -inf) stay as they are."""
     if a.dtype.kind != "f":
         return a
     finite = np.isfinite(a)
-    spread = float(np.std(a[finite])) if finite.any() else 0.0  # host: the example is host data
+    # host: the example is host data
+    spread = max(float(np.std(a[finite])), float(np.mean(np.abs(a[finite])))) if finite.any() else 0.0
     noise = (scale * (spread + 1e-3) * rng.standard_normal(a.shape)).astype(a.dtype)
     return np.where(finite, a + noise, a).astype(a.dtype)
 
@@ -398,7 +459,7 @@ def verify(
         if not same:
             second = "input of the example's shapes with other values" if same_shape else "batch of another size"
             if e.shape != o.shape:
-                what = f"shape {o.shape} vs {e.shape}"
+                what = f"shape {tuple(o.shape)} vs {tuple(e.shape)}"
             elif e.dtype.kind in "fc":
                 what = _float_difference(o, e)
             else:
@@ -520,7 +581,8 @@ def _export(
         # a value the trace froze at the example's still shows before the file is written.
         rng = np.random.default_rng(1)
         axes = [g.batch_axis.get(i.name) for i in proto.graph.input]
-        second = _other_batch(inputs, rng, axes) if dynamic_batch else _other_values(inputs, rng)
+        ids = _id_limit(model)
+        second = _other_batch(inputs, rng, axes, ids) if dynamic_batch else _other_values(inputs, rng, ids)
         feeds = {i.name: t.array for i, t in zip(proto.graph.input, second)}
         with preserved(model):
             expected = run_model(_evaluating(model), second)

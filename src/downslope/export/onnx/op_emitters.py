@@ -30,6 +30,7 @@ for _rule, _onnx_op in {
     "_abs_vjp": "Abs", "_sin_vjp": "Sin", "_cos_vjp": "Cos", "_tanh_vjp": "Tanh", "_sigmoid_vjp": "Sigmoid",
     "_relu_vjp": "Relu", "_maximum_vjp": "Max", "_minimum_vjp": "Min", "_erf_vjp": "Erf",
     "_clone_vjp": "Identity",  # clone() and contiguous(): ONNX values have no memory layout
+    "_reciprocal_vjp": "Reciprocal",
 }.items():  # fmt: skip
     _op(_rule, _onnx_op)
 
@@ -80,10 +81,14 @@ def _reshape_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tenso
                     if axis == 1
                     else ""
                 )
+                size = x.shape[axis] // inner
+                held = f"the batch (size {size}) times {inner} rows" if inner != 1 else f"the batch (size {size})"
                 raise ExportError(
-                    f"a reshape from {x.shape} to {t.shape} mixes the batch dim {axis} with the dims before it, so "
-                    f"it cannot be written for any batch size; keep the batch dim or export with dynamic_batch=False"
-                    f"{seq_first}"
+                    f"a reshape from {tuple(x.shape)} to {tuple(t.shape)} cannot be written for any batch size: dim "
+                    f"{axis} holds {held}, and the new shape does not keep that as one dim of its own or split it "
+                    f"into the batch and fixed dims after it. What exports: keeping the batch dim, merging it with the "
+                    f"fixed dims after it ((B, T, C) -> (B*T, C)) and splitting such a merged dim back ((B*T, C) -> "
+                    f"(B, T, C)); or export with dynamic_batch=False{seq_first}"
                 )
             target, new_inner = found
         # ONNX: 0 copies the input's dim at the same index; -1 is whatever the other (fixed) dims leave.
@@ -495,7 +500,12 @@ def _corrected_variance_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: 
         mean = g.node("ReduceMean", [x], "var_mean", axes=axes, keepdims=1)
     d = g.node("Sub", [x, mean])
     total = g.node("ReduceSum", [g.node("Mul", [d, d]), g.ints(axes, "axes")], "var_sum", keepdims=int(bool(keep)))
-    y = g.node("Div", [total, _scalar(g, float(n - corr), t)], "var")
+    if batch is not None and batch in axes:  # n follows the batch size: counted from the shape in the graph
+        sizes = g.node("Gather", [g.node("Shape", [x]), g.ints(axes, "axes")], "var_sizes")
+        count = g.node("Cast", [g.node("ReduceProd", [sizes], keepdims=0)], "var_n", to=_onnx_dtype(g, t))
+        y = g.node("Div", [total, g.node("Sub", [count, _scalar(g, float(corr), t)])], "var")
+    else:
+        y = g.node("Div", [total, _scalar(g, float(n - corr), t)], "var")
     if batch is None or batch in axes:
         g.batch_axis[y] = None
     else:
@@ -514,7 +524,7 @@ def _std_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, .
 def _kron_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     """kron: a reshaped to (a0, 1, a1, 1, ...) times b reshaped to (1, b0, 1, b1, ...), each pair of
     dims then merged. A batch dim would be multiplied with the other operand's size: refused."""
-    sa, sb = t._saved
+    sa, sb = t._saved[:2]  # (the operands' shapes, then what the rule keeps for its gradients)
     for name, parent in zip(ins, parents):
         if g.batch_axis.get(name) is not None:
             raise ExportError(
@@ -712,6 +722,80 @@ def _weight_norm_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[T
     out = g.node("Mul", [ins[1], scale], "weight_norm")
     g.batch_axis[out] = None  # a weight: made from parameters only
     return out
+
+
+def _unary_table(build: Callable[[GraphBuilder, str, Tensor], str]) -> OpEmitter:
+    """An op of pointwise's table of unary functions (tan, log2, frac...): ``build(g, x, t)``."""
+
+    def emit(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+        return build(g, ins[0], t)
+
+    return emit
+
+
+def _scaled(op: str, factor: float, before: bool) -> Callable[[GraphBuilder, str, Tensor], str]:
+    """``op(x * factor)`` (before) or ``op(x) * factor``; ``op`` '' for the product alone."""
+
+    def build(g: GraphBuilder, x: str, t: Tensor) -> str:
+        k = _scalar(g, factor, t)
+        if before:
+            return g.node(op, [g.node("Mul", [x, k])], op.lower())
+        return g.node("Mul", [g.node(op, [x]) if op else x, k], (op or "scaled").lower())
+
+    return build
+
+
+def _plain(op: str) -> Callable[[GraphBuilder, str, Tensor], str]:
+    """The ONNX op of the same meaning, on x."""
+
+    def build(g: GraphBuilder, x: str, t: Tensor) -> str:
+        return g.node(op, [x], op.lower())
+
+    return build
+
+
+def _frac_nodes(g: GraphBuilder, x: str, t: Tensor) -> str:
+    negative = g.node("Less", [x, _scalar(g, 0.0, t)])
+    whole = g.node("Where", [negative, g.node("Ceil", [x]), g.node("Floor", [x])], "trunc")
+    return g.node("Sub", [x, whole], "frac")
+
+
+for _name, _onnx_unary in {
+    "tan": "Tan", "sinh": "Sinh", "cosh": "Cosh", "asin": "Asin", "acos": "Acos", "atan": "Atan", "asinh": "Asinh",
+    "acosh": "Acosh", "atanh": "Atanh",
+}.items():  # fmt: skip
+    OP_EMITTERS[f"_{_name}_vjp"] = _unary_table(_plain(_onnx_unary))
+
+
+def _copy_pad_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """A copying pad (reflect, replicate) as the op recorded it: ``(widths per dim, mode)``."""
+    widths, mode = t._saved
+    onnx_mode = {"reflect": "reflect", "replicate": "edge"}.get(mode)
+    if onnx_mode is None:
+        raise ExportError(f"pad mode {mode!r} is not supported (supported: constant, reflect, replicate)")
+    batch = g.batch_axis.get(ins[0])
+    if batch is not None and any(widths[batch]):
+        raise ExportError(
+            f"pad {tuple(widths[batch])} on the batch dim {batch} cannot be written for any batch size; pad the "
+            "other dims, or export with dynamic_batch=False"
+        )
+    pads = [int(b) for b, _ in widths] + [int(a) for _, a in widths]
+    y = g.node("Pad", [ins[0], g.ints(pads, "pads")], "pad", mode=onnx_mode)
+    g.batch_axis[y] = batch
+    return y
+
+
+OP_EMITTERS["copy_pad_vjp"] = _copy_pad_op
+OP_EMITTERS.update(
+    {
+        "_log2_vjp": _unary_table(_scaled("Log", 1 / math.log(2), False)),
+        "_log10_vjp": _unary_table(_scaled("Log", 1 / math.log(10), False)),
+        "_exp2_vjp": _unary_table(_scaled("Exp", math.log(2), True)),
+        "_deg2rad_vjp": _unary_table(_scaled("", math.pi / 180, False)),
+        "_rad2deg_vjp": _unary_table(_scaled("", 180 / math.pi, False)),
+        "_frac_vjp": _unary_table(_frac_nodes),
+    }
+)
 
 
 OP_EMITTERS.update(

@@ -15,7 +15,7 @@ from ...autograd import enable_grad, no_grad
 from ...errors import ArgumentError, DownslopeError, ExportError
 from ...nn.module import Module, ModuleDict, ModuleList, Sequential
 from ...tensor import Tensor, to_array, wrap_array
-from .derived import DERIVED, DERIVED_NAMES, DERIVED_TUPLES, NOTED
+from .derived import AT_CALL, DERIVED, DERIVED_NAMES, DERIVED_TUPLES, NOTED
 from .graph import EMITTERS, INPUT_COUNTS, GraphBuilder, broadcast_axis, emitter_for
 from .op_emitters import OP_EMITTERS
 
@@ -47,6 +47,15 @@ class _Tracer:
         self.mask_arrays: dict[int, Tensor] = {}
         # The boolean attn_mask tensor of each fused attention result, with its is_causal flag.
         self.attention_masks: dict[int, tuple[Tensor, Tensor, bool]] = {}
+        # The unrecorded tensors the forward computed from an input's values (an integer or boolean
+        # result, a cast operand, a tensor rebuilt from an array), by id, the tensor kept alive so that
+        # the id stays its own. Each op's return is watched, recorded or not: such a value that reaches
+        # the graph without a rule that writes it is refused, never frozen as the example's constant.
+        self.tainted: dict[int, Tensor] = {}
+        # Tensors made by ops that read a tensor's size only (zeros_like): constants, never tainted.
+        self.sized: dict[int, Tensor] = {}
+        # Memo of depends(): recorded tensors by id, with the answer (the tensor kept alive, as above).
+        self._depends: dict[int, tuple[Tensor, bool]] = {}
         self.library_layers = {
             type(m).__name__
             for m in (model.modules() if model is not None else [])
@@ -76,6 +85,60 @@ class _Tracer:
             todo.extend(p for p in u._parents if isinstance(p, Tensor))
         return False
 
+    def depends(self, t: Tensor) -> bool:
+        """Whether ``t`` is computed from an input's values: a bound input or layer output, a tensor an op
+        made from such values without recording itself (see :meth:`taint`), or a recorded result of one."""
+        stack: list[tuple[Tensor, bool]] = [(t, False)]
+        while stack:
+            u, expanded = stack.pop()
+            if self._known(u) is not None:
+                continue
+            if getattr(u, "_vjp", None) is None:
+                self._depends[id(u)] = (u, False)  # a parameter, a buffer, a literal, a tensor made from sizes
+                continue
+            parents = [p for p in u._parents if isinstance(p, Tensor)]
+            if not expanded:
+                stack.append((u, True))
+                stack.extend((p, False) for p in parents if self._known(p) is None)
+                continue
+            self._depends[id(u)] = (u, any(self._known(p) for p in parents))
+        return bool(self._known(t))
+
+    def _known(self, u: Tensor) -> bool | None:
+        key = id(u)
+        if key in self.names or self.tainted.get(key) is u:
+            return True
+        entry = self._depends.get(key)
+        return entry[1] if entry is not None and entry[0] is u else None
+
+    def taint(self, frame: FrameType, result: Any, passed: Sequence[Any] = ()) -> None:
+        """Mark the unrecorded tensors an op returns as made from an input's values when the op's frame
+        holds such a tensor (an operand, ``self``), so that the trace refuses them rather than freezing
+        them; ops that take only a tensor's size and dtype (zeros_like, new_zeros) are not marked."""
+        made = [r for r in (result if isinstance(result, (tuple, list)) else (result,)) if isinstance(r, Tensor)]
+        made = [
+            r for r in made
+            if getattr(r, "_vjp", None) is None and id(r) not in self.names and self.tainted.get(id(r)) is not r
+            and not self._is_constant(r)
+        ]  # fmt: skip
+        made = [r for r in made if self.sized.get(id(r)) is not r and all(r is not p for p in passed)]
+        if not made:
+            return
+        if _size_only(frame):  # (the frames that return it next, a wrapper holding the operand, agree)
+            self.sized.update((id(r), r) for r in made)
+            return
+        if frame.f_code.co_name in _PROMOTION:  # an operand lifted from a number is a constant; a cast is written
+            made = [r for r in made if self.derived.get(id(r), (None,))[0] is r]
+            if not made:
+                return
+        for value in frame.f_locals.values():
+            items = value if isinstance(value, (tuple, list)) else (value,)
+            if any(isinstance(v, Tensor) and all(v is not r for r in made) and self.depends(v) for v in items[:64]):
+                for r in made:
+                    self.tainted[id(r)] = r
+                    self.note_origin(frame, r)
+                return
+
     def host_read(self, t: Tensor, how: str) -> None:
         """Refuse a forward that reads a traced tensor's value into Python: the graph would freeze it."""
         if self.depth or not self.depends_on_input(t):
@@ -99,6 +162,10 @@ class _Tracer:
             if not mod.startswith("downslope.") or mod.startswith("downslope.export"):
                 break
             name = f.f_code.co_name
+            if name in _NAMED_BY_CLOSURE:  # a generated op: its public name is in its closure
+                fn = f.f_locals.get("fn", f.f_locals.get("ufunc"))
+                named = f.f_locals.get("name")
+                name = named if isinstance(named, str) else getattr(fn, "__name__", name)
             if name not in _PLUMBING and (not name.startswith("_") or not api):
                 api = name
             f = f.f_back  # type: ignore[assignment]
@@ -188,6 +255,15 @@ class _Tracer:
                 name = derived[1]()
             finally:
                 self.g.context = previous
+        elif rule is None and self.tainted.get(id(t)) is t:
+            forward, detail = self.describe(t)
+            raise ExportError(
+                f"ONNX export: {forward}{detail or ' (an op)'} computes a {t.array.dtype} tensor of shape "
+                f"{tuple(t.shape)} from the input's values in a way the exporter cannot translate (an op without an "
+                f"ONNX rule for this dtype, or a value rebuilt outside the traced ops); the graph would hold the "
+                f"example's values as a constant and ignore the input. Write it with supported ops (supported "
+                f"tensor ops: {', '.join(supported_ops())})"
+            )
         elif rule is None:
             # A constant at export time: a parameter or literal the forward uses directly.
             name = self.g.const(t.array, "const")
@@ -201,7 +277,9 @@ class _Tracer:
             rule_name = getattr(rule, "__name__", repr(rule))
             emit = OP_EMITTERS.get(rule_name)
             if emit is None:
-                op = rule_name.strip("_").removesuffix("_vjp")
+                made = self.origin.get(id(t))
+                api = made[2] if made is not None and made[0] is t and made[1] is t._vjp else ""
+                op = api or rule_name.strip("_").removesuffix("_vjp")
                 op = {"extreme": "max/min"}.get(op, op)
                 forward, detail = self.describe(t)
                 layer = forward.removesuffix(".forward")
@@ -291,7 +369,8 @@ class _Tracer:
             expected = "a single input tensor" if n == 1 else f"{n} input tensors"
             raise ExportError(
                 f"ONNX export: {type(m).__name__} is called with {len(args)} positional and {len(kwargs)} keyword "
-                f"arguments; only {expected} can be exported (initial RNN states are not supported)"
+                f"arguments; only {expected} can be exported (extra arguments such as an RNN's initial state, "
+                f"EmbeddingBag's offsets or a transposed convolution's output_size are not supported)"
             )
         names = [self.resolve(a) for a in args[:n]]
         self.depth += 1
@@ -317,9 +396,17 @@ class _Tracer:
         finally:
             self.g.context = previous
         axis = self.g.batch_axis.get(names[0])
+        inner = self.g.batch_inner.get(names[0])
         for name, value in zip(_flat(made), flat_outputs(out)):
             if name not in self.g.batch_axis and isinstance(value, Tensor):
                 self.g.batch_axis[name] = axis if axis is not None and axis < value.ndim else None
+            # a row-wise layer (Linear, LayerNorm, an activation) keeps a batch dim merged with fixed dims as it was
+            if (
+                inner is not None and isinstance(value, Tensor) and axis is not None
+                and self.g.batch_axis.get(name) == axis and value.ndim > axis
+                and value.shape[axis] == args[0].shape[axis]
+            ):  # fmt: skip
+                self.g.batch_inner.setdefault(name, inner)
         self.bind(out, made)
         return out
 
@@ -358,11 +445,53 @@ def supported_ops() -> list[str]:
 # ``method`` and ``factory`` wrap the ops as Tensor methods and factories (ops/methods.py): the same.
 _PLUMBING = {"forward", "__call__", "_call_impl", "record_op", "wrap_array", "traced", "wrapper", "factory", "method"}
 _CONTAINERS = (Sequential, ModuleList, ModuleDict)
+# Generated ops (a table of unary functions, method wrappers that rename a keyword): named by their closure.
+_NAMED_BY_CLOSURE = {"op", "renaming", "_bitwise"}
+# Operand promotion helpers: they lift numbers (constants) beside a tensor, and cast tensors (written as Casts).
+_PROMOTION = {
+    "_lift", "_lift_float", "_pair", "_pair_float", "pair", "complex_pair", "_cast_kept", "_scalar_on_device",
+    "_onto_device_of",
+}  # fmt: skip
+# Ops whose result depends on a tensor argument's size, dtype or device only, never on its values.
+_SIZE_ONLY = {
+    "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "randint_like",
+    "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "empty_strided", "new_empty_strided",
+    "size", "dim", "numel",
+}  # fmt: skip
 # Ops whose ONNX node needs its (tensor) operands in one dtype, the result's.
 _SAME_DTYPE = {
     "_add_vjp", "_sub_vjp", "_mul_vjp", "_div_vjp", "_pow_vjp", "_matmul_vjp", "_maximum_vjp", "_minimum_vjp",
     "_where_vjp", "_concatenate_vjp", "_stack_vjp", "_linear_vjp", "_sdpa_vjp",
 }  # fmt: skip
+
+
+def _library_code(frame: FrameType) -> bool:
+    """Whether ``frame`` runs the library's own code (not the exporter's)."""
+    module = frame.f_globals.get("__name__", "")
+    return module.startswith("downslope") and not module.startswith("downslope.export")
+
+
+def _tensors_in(values: Any) -> list[Any]:
+    """The tensors among ``values`` and in the tuples and lists among them (one level)."""
+    out = []
+    for v in values:
+        if isinstance(v, Tensor):
+            out.append(v)
+        elif isinstance(v, (tuple, list)):
+            out.extend(u for u in v[:64] if isinstance(u, Tensor))
+    return out
+
+
+def _size_only(frame: FrameType) -> bool:
+    """Whether ``frame`` runs inside a public op that reads its tensor's size only (zeros_like, new_zeros)."""
+    f: FrameType | None = frame
+    while f is not None:
+        if f.f_code.co_name in _SIZE_ONLY:
+            return True
+        if not f.f_globals.get("__name__", "").startswith("downslope"):
+            return False
+        f = f.f_back
+    return False
 
 
 def _flat(names: Any) -> list[Any]:
@@ -371,12 +500,16 @@ def _flat(names: Any) -> list[Any]:
     return [names]
 
 
+# Modules whose frames are not the user's line: the library, NumPy (an op inside np.errstate), the stdlib's wrappers.
+_NOT_USER_CODE = ("downslope", "numpy", "contextlib", "functools")
+
+
 def _user_line(frame: FrameType | None) -> str:
     """``file.py:12`` of the first frame at or above ``frame`` outside downslope, or ''."""
     f = frame
     while f is not None:
         mod = f.f_globals.get("__name__", "")
-        if not mod.startswith("downslope.") and mod != "downslope":
+        if not mod.startswith(_NOT_USER_CODE) and mod not in _NOT_USER_CODE:
             return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
         f = f.f_back
     return ""
@@ -407,14 +540,33 @@ def _watching(tracer: _Tracer) -> Iterator[None]:
         read.__name__ = name
         return read
 
+    called: dict[int, dict[str, Any]] = {}  # the arguments of the AT_CALL frames running, by frame id
+
+    given: dict[int, list[Any]] = {}  # the tensor arguments of each library frame running, by frame id
+
     def profile(frame: FrameType, event: str, arg: Any) -> None:
-        if event == "return" and frame.f_code in DERIVED_TUPLES and isinstance(arg, tuple):
+        if event == "call":
+            if frame.f_code in AT_CALL:
+                called[id(frame)] = dict(frame.f_locals)
+            if not tracer.depth and _library_code(frame):
+                given[id(frame)] = _tensors_in(frame.f_locals.values())
+            return
+        if event != "return":
+            return
+        passed = given.pop(id(frame), None)
+        if frame.f_code in DERIVED_TUPLES and isinstance(arg, tuple):
             tracer.derive(frame.f_code, frame.f_locals, arg)
-        if event == "return" and isinstance(arg, Tensor):
+        module = frame.f_globals.get("__name__", "")
+        if isinstance(arg, Tensor):
             if frame.f_code in DERIVED or frame.f_code in NOTED:
-                tracer.derive(frame.f_code, frame.f_locals, arg)
-            if frame.f_globals.get("__name__", "").startswith(("downslope.ops", "downslope.tensor", "downslope.nn")):
+                local = frame.f_locals
+                if frame.f_code in AT_CALL:
+                    local = {**local, **called.pop(id(frame), {})}
+                tracer.derive(frame.f_code, local, arg)
+            if module.startswith(("downslope.ops", "downslope.tensor", "downslope.nn")):
                 tracer.note_origin(frame, arg)  # recorded or not: a frozen value is described by its op too
+        if passed is not None and not tracer.depth and isinstance(arg, (Tensor, tuple, list)):
+            tracer.taint(frame, arg, passed)
 
     previous = sys.getprofile()
     for name, fn in originals.items():

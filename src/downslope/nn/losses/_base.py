@@ -50,7 +50,7 @@ def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
     t = target if isinstance(target, Tensor) else wrap_array(array_like(target, like.array, like.array.dtype))
     if t.shape != like.shape:
         raise ShapeError(
-            f"{fn}: input shape {like.shape} and target shape {t.shape} differ; expected the same shape "
+            f"{fn}: input shape {tuple(like.shape)} and target shape {tuple(t.shape)} differ; expected the same shape "
             "(PyTorch raises here too). Reshape one of them, e.g. target.reshape(input.shape)"
         )
     if t.array.dtype != like.array.dtype:
@@ -111,7 +111,7 @@ def _broadcast_pair(
         shape = tuple(np.broadcast_shapes(x.shape, t.shape))
     except ValueError:
         raise ShapeError(
-            f"{fn}: input shape {x.shape} and target shape {t.shape} differ and do not broadcast; "
+            f"{fn}: input shape {tuple(x.shape)} and target shape {tuple(t.shape)} differ and do not broadcast; "
             "reshape one of them, e.g. target.reshape(input.shape)"
         ) from None
     n, nx, nt = math.prod(shape), math.prod(x.shape), math.prod(t.shape)
@@ -136,7 +136,7 @@ def _broadcast_pair(
             else ""
         )
         raise ShapeError(
-            f"{fn}: input shape {x.shape} and target shape {t.shape} differ: {why}. Reshape or expand one "
+            f"{fn}: input shape {tuple(x.shape)} and target shape {tuple(t.shape)} differ: {why}. Reshape or expand one "
             "of them explicitly, e.g. target.reshape(input.shape), input.squeeze(-1) or target.expand(input.shape)"
             + on_purpose
         )
@@ -171,7 +171,7 @@ def _class_weight(weight: Any, n_classes: int, like: Tensor, fn: str) -> np.ndar
         return None
     w = array_like(weight, like.array)
     if w.shape != (n_classes,):
-        raise ShapeError(f"{fn}: weight must have one entry per class, shape ({n_classes},), got {w.shape}")
+        raise ShapeError(f"{fn}: weight must have one entry per class, shape ({n_classes},), got {tuple(w.shape)}")
     return w.astype(like.array.dtype, copy=False)
 
 
@@ -183,7 +183,7 @@ def _elementwise_weight(weight: Any, like: Tensor, fn: str) -> Tensor | None:
         np.broadcast_shapes(w.shape, like.shape)
     except ValueError:
         raise ShapeError(
-            f"{fn}: weight of shape {w.shape} does not broadcast to the input's shape {like.shape}"
+            f"{fn}: weight of shape {tuple(w.shape)} does not broadcast to the input's shape {tuple(like.shape)}"
         ) from None
     return w
 
@@ -299,7 +299,7 @@ def _as_input_tensor(x: Any, like: Tensor) -> Tensor:
 
 def _same_shapes(fn: str, **tensors: Tensor) -> None:
     """Refuse operands whose shapes differ: losses do not broadcast (a silently wrong loss otherwise)."""
-    shapes = {name: t.shape for name, t in tensors.items()}
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     if len(set(shapes.values())) > 1:
         shown = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
         raise ShapeError(f"{fn}: expected operands of the same shape, got {shown}. Losses do not broadcast")

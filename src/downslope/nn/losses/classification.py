@@ -11,6 +11,7 @@ import numpy as np
 from ... import jit_gate, ops
 from ...backend import namespace_of
 from ...errors import ArgumentError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
+from ...graph import reads_inputs_when_recorded
 from ...ops import reductions as _reductions
 from ...tensor import Tensor, record_op, wrap_array
 from .._arrays import array_like, is_host, scalar
@@ -121,6 +122,8 @@ def binary_cross_entropy_with_logits(
     x, reduction = _input_and_reduction(input, "binary_cross_entropy_with_logits", size_average, reduce, reduction)
     _check_floating_target(target, x, "binary_cross_entropy_with_logits")
     t = _float_target(target, x, "binary_cross_entropy_with_logits")
+    if isinstance(target, Tensor) and target.array.dtype != x.array.dtype and x.array.dtype.kind == "f":
+        return _bce_logits_mixed(x, target, weight, pos_weight, reduction)
     pw = None
     if pos_weight is not None:
         pw = _elementwise_weight(pos_weight, x, "binary_cross_entropy_with_logits (pos_weight)")
@@ -131,7 +134,30 @@ def binary_cross_entropy_with_logits(
         loss = _bce_logits_terms(x, t.array, None if pw is None else pw.array)
     w = _elementwise_weight(weight, x, "binary_cross_entropy_with_logits")
     if w is not None:
-        loss = loss * w
+        weighted = loss * w
+        # torch's loss.mul_(weight): a float64 weight does not widen a float32 loss
+        loss = weighted if weighted.dtype == loss.dtype else ops.astype(weighted, loss.dtype)
+    return _reduce(loss, reduction)
+
+
+def _bce_logits_mixed(x: Tensor, t: Tensor, weight: Any, pos_weight: Any, reduction: str) -> Tensor:
+    """:func:`binary_cross_entropy_with_logits` of a target whose floating dtype differs from the input's,
+    in torch's steps and dtypes: ``-log_sigmoid(x)`` in the input's dtype (times the positive weight), then
+    ``(1 - t) * x`` and the sum, each in the pair's promoted dtype and rounded to the target's, the dtype of
+    the loss (torch's in-place steps on ``1 - t``: float32 logits with a float16 target give float16)."""
+    from ..functional import logsigmoid  # functional imports the losses
+
+    dtype = t.array.dtype
+    fn = "binary_cross_entropy_with_logits"
+    log_sigmoid = logsigmoid(x)  # torch's kernel's values, in the input's dtype
+    if pos_weight is not None:
+        _elementwise_weight(pos_weight, x, fn + " (pos_weight)")  # its shape checked as for any target
+        pw = pos_weight if isinstance(pos_weight, Tensor) else ops._lift(pos_weight, x)
+        log_sigmoid = ops.astype(log_sigmoid * (1 + (pw - 1) * t), x.array.dtype)  # torch: in place
+    loss = ops.astype(ops.astype((1 - t) * x, dtype) - log_sigmoid, dtype)
+    if weight is not None:
+        _elementwise_weight(weight, x, fn)
+        loss = ops.astype(loss * weight, dtype)
     return _reduce(loss, reduction)
 
 
@@ -229,13 +255,15 @@ def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn
     expected = x.shape[:1] + x.shape[2:]
     if unbatched:
         if t.shape != ():
-            raise ShapeError(f"{fn}: an unbatched input of shape ({x.shape[1]},) needs a scalar target, got {t.shape}")
+            raise ShapeError(
+                f"{fn}: an unbatched input of shape ({x.shape[1]},) needs a scalar target, got {tuple(t.shape)}"
+            )
         t = t.reshape(1)
     if t.shape != expected:
         raise ShapeError(
-            f"{fn}: input of shape {x.shape} (N, C, ...) needs class-index targets of shape {expected} "
-            + (f"(or class probabilities of shape {x.shape}), " if fn == "cross_entropy" else "")
-            + f"got target shape {t.shape}"
+            f"{fn}: input of shape {tuple(x.shape)} (N, C, ...) needs class-index targets of shape {tuple(expected)} "
+            + (f"(or class probabilities of shape {tuple(x.shape)}), " if fn == "cross_entropy" else "")
+            + f"got target shape {tuple(t.shape)}"
         )
     n_classes = x.shape[1]
     # Checked on the host only: on a device the check would wait for the GPU on every step (PyTorch's
@@ -336,12 +364,6 @@ def _log_softmax_rows(d: Any) -> Any:
     return ops.log_softmax(wrap_array(d), 1).array
 
 
-def _softmax_rows(d: Any) -> Any:
-    """softmax over dim 1 of (N, C) logits ``d``, a fresh array (recomputed in the backward pass instead
-    of being kept from the forward: one compiled pass, and no (N, C) array held between the passes)."""
-    return ops.softmax(wrap_array(d), 1).array
-
-
 # The training loop's common case, (N, C) logits, class indices, no weights, no smoothing, nothing
 # ignored, fused into one node: the general path's masks and weight arrays cost more than the
 # arithmetic at small batch sizes (issue 7's per-step profile).
@@ -352,27 +374,32 @@ def _cross_entropy_plain(x: Tensor, t: np.ndarray, reduction: str) -> Tensor:
     rows = xp.arange(d.shape[0])
     scale = 1.0 / d.shape[0] if reduction == "mean" else 1.0
     if _rows_fast(d):
-        s = -_log_softmax_rows(d)[rows, t].sum(dtype=np.float64)
-        return record_op(xp.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (None, rows, t, scale))
+        logp = _log_softmax_rows(d)
+        s = -logp[rows, t].sum(dtype=np.float64)
+        return record_op(
+            xp.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (logp, rows, t, scale, True)
+        )
     probs = d - d.max(axis=1, keepdims=True)  # shifted: the largest exponential is exactly 1, as torch
     picked = probs[rows, t].sum(dtype=np.float64)
     np.exp(probs, out=probs)  # in place: the shifted logits are not needed past the targets' picks
     total = probs.sum(axis=1, keepdims=True)
     s = np.log(total).sum(dtype=np.float64) - picked
     probs *= np.divide(1, total, out=total)  # softmax, kept for the gradient
-    return record_op(xp.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale))
+    return record_op(
+        xp.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale, False)
+    )
 
 
 def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):
     """d loss / d x = (softmax(x) - onehot(t)) * scale * g."""
-    probs, rows, t, scale = saved
+    probs, rows, t, scale, is_log = saved
     if xp.differentiable:
         onehot = namespace_of(args[0].array).zeros(args[0].shape, args[0].array.dtype)
         onehot[rows, t] = 1
         return ((ops.softmax(args[0], 1) - wrap_array(onehot)) * (g * scale),)
     gs = g * scale  # a 0-d array: no host sync
-    if probs is None:  # the fast path's: computed here, in a fresh array that becomes the gradient
-        grad = _softmax_rows(args[0])
+    if is_log:  # the fast path's log-softmax: its exponential, a fresh array that becomes the gradient
+        grad = np.exp(probs)
         grad *= gs
     else:
         grad = probs * gs
@@ -389,7 +416,7 @@ def _cross_entropy_probabilities(
     if t.shape != x.shape:
         raise ShapeError(
             f"cross_entropy: a floating-point target is read as class probabilities and must have the input's "
-            f"shape {x.shape}, got {t.shape}; for class indices pass an integer target (e.g. target.long())"
+            f"shape {tuple(x.shape)}, got {tuple(t.shape)}; for class indices pass an integer target (e.g. target.long())"
         )
     wide = _promoted_float(x, t)  # a float64 target promotes the loss, as torch's
     if wide is not None and wide != x.array.dtype:
@@ -414,7 +441,8 @@ def _cross_entropy_indices(
     xp = namespace_of(d)
     n_classes = d.shape[1]
     fast = _rows_fast(d)
-    probs: Any = None  # the fast path recomputes the softmax in the backward pass
+    probs: Any = None  # the fast path keeps the log-softmax: its exponential in the backward pass
+    logp: Any = None
     if fast:
         logp = _log_softmax_rows(d)
     else:
@@ -460,18 +488,18 @@ def _cross_entropy_indices(
         s = per_item.sum(dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, as in PyTorch
             out = xp.asarray(s / denom if denom is not None else s, dtype=dtype)
-    saved = (probs, t_safe, w, w_t, valid if not all_valid else None, smoothing, denom)
+    saved = (probs, t_safe, w, w_t, valid if not all_valid else None, smoothing, denom, logp)
     return record_op(out, (x,), _cross_entropy_vjp, saved)
 
 
 def _cross_entropy_vjp(g, y, args, saved, needs, xp):
     """d loss_i / d x_i = softmax(x_i) * sum_c q_ic - q_i, with q_i the (weighted, smoothed)
     target distribution: (1 - eps) w_t onehot(t) + (eps / C) w. Without weights sum_c q_ic = 1."""
-    probs, t_safe, w, w_t, valid, smoothing, denom = saved
+    probs, t_safe, w, w_t, valid, smoothing, denom, logp = saved
     x = args[0]
     arr = x.array if isinstance(x, Tensor) else x  # a Tensor under create_graph, else the array
-    if probs is None and not xp.differentiable:  # the fast path's (N, C) softmax, recomputed here
-        probs = _softmax_rows(arr)
+    if probs is None and not xp.differentiable:  # the fast path's (N, C) softmax, from its log-softmax
+        probs = np.exp(logp)
     n_classes = arr.shape[1]
     dtype = arr.dtype
     # s: the gradient reaching each item's loss, (N, d1, ...).
@@ -525,6 +553,12 @@ def _cross_entropy_vjp(g, y, args, saved, needs, xp):
         # 0 * inf would put NaN into the whole input gradient (and from there into the weights).
         grad = xp.where(valid[:, None], grad, 0.0)
     return (grad,)
+
+
+# the rules read the forward's softmax or log-softmax (torch saves log_softmax's result), the logits only
+# under create_graph: an in-place write into the logits after the loss does not stop backward, as in torch
+_cross_entropy_plain_vjp.reads_inputs = reads_inputs_when_recorded  # type: ignore[attr-defined]
+_cross_entropy_vjp.reads_inputs = reads_inputs_when_recorded  # type: ignore[attr-defined]
 
 
 def nll_loss(
@@ -657,7 +691,7 @@ class CrossEntropyLoss(_WeightedLoss):
         >>> import downslope as ds
         >>> loss_fn = ds.nn.CrossEntropyLoss(label_smoothing=0.1)
         >>> loss_fn(ds.zeros(4, 3), ds.tensor([0, 1, 2, 0])).shape
-        ()
+        downslope.Size([])
     """
 
     def __init__(

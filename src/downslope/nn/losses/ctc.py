@@ -152,17 +152,21 @@ def _label_rows(tg: np.ndarray, tg_len: np.ndarray, batch: int) -> np.ndarray:
     shown = tg_len.tolist()  # host: the lengths are on the host
     if tg.ndim == 2:
         if tg.shape[0] != batch:
-            raise ShapeError(f"ctc_loss: 2-D targets must have one row per sample ({batch}), got shape {tg.shape}")
+            raise ShapeError(
+                f"ctc_loss: 2-D targets must have one row per sample ({batch}), got shape {tuple(tg.shape)}"
+            )
         longest = int(tg_len.max()) if batch else 0
         if longest > tg.shape[1]:
             b = int(np.argmax(tg_len))
             raise ShapeError(
-                f"ctc_loss: targets of shape {tg.shape} hold at most {tg.shape[1]} labels per sample, but sample "
+                f"ctc_loss: targets of shape {tuple(tg.shape)} hold at most {tg.shape[1]} labels per sample, but sample "
                 f"{b} has target length {longest} (target_lengths {shown})"
             )
         return tg[:, :longest]
     if tg.ndim != 1:
-        raise ShapeError(f"ctc_loss: expected targets of 1 (concatenated) or 2 (padded) dims, got shape {tg.shape}")
+        raise ShapeError(
+            f"ctc_loss: expected targets of 1 (concatenated) or 2 (padded) dims, got shape {tuple(tg.shape)}"
+        )
     total = int(tg_len.sum())
     if tg.shape[0] != total:
         raise ShapeError(
@@ -201,7 +205,7 @@ def ctc_loss(
     _check_reduction(reduction, "ctc_loss")
     x = _input(log_probs, "ctc_loss")
     if x.ndim not in (2, 3):
-        raise ShapeError(f"ctc_loss: expected log_probs of shape (T, N, C) or (T, C), got shape {x.shape}")
+        raise ShapeError(f"ctc_loss: expected log_probs of shape (T, N, C) or (T, C), got shape {tuple(x.shape)}")
     unbatched = x.ndim == 2
     if unbatched:
         x = ops.unsqueeze(x, 1)

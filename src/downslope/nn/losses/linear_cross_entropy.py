@@ -124,22 +124,28 @@ def linear_cross_entropy(
     if not isinstance(input, Tensor) or not isinstance(linear_weight, Tensor):
         raise ArgumentError(f"{where}: expected Tensor input and linear_weight, got {type(input).__name__}")
     if input.ndim not in (1, 2):
-        raise ShapeError(f"{where}: expected input with dimensionality 1 or 2, got {input.ndim} (shape {input.shape})")
+        raise ShapeError(
+            f"{where}: expected input with dimensionality 1 or 2, got {input.ndim} (shape {tuple(input.shape)})"
+        )
     if linear_weight.ndim < 2:
-        raise ShapeError(f"{where}: expected linear_weight with dimensionality at least 2, got {linear_weight.shape}")
+        raise ShapeError(
+            f"{where}: expected linear_weight with dimensionality at least 2, got {tuple(linear_weight.shape)}"
+        )
     batches, in_features = tuple(input.shape[:-1]), input.shape[-1]
     if in_features != linear_weight.shape[-1]:
         raise ShapeError(
             f"{where}: expected equal input and linear_weight last dimensions (in_features), got "
-            f"{in_features} and {linear_weight.shape[-1]} (input {input.shape}, linear_weight {linear_weight.shape})"
+            f"{in_features} and {linear_weight.shape[-1]} (input {tuple(input.shape)}, linear_weight {tuple(linear_weight.shape)})"
         )
     classes, out_features = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
     if linear_bias is not None and tuple(linear_bias.shape) != (classes, *out_features):
-        raise ShapeError(f"{where}: expected linear_bias shape {(classes, *out_features)}, got {linear_bias.shape}")
+        raise ShapeError(
+            f"{where}: expected linear_bias shape {(classes, *out_features)}, got {tuple(linear_bias.shape)}"
+        )
     if out_features and not batches:
         raise ShapeError(
-            f"{where}: K-dimensional loss defined by linear_weight shape {linear_weight.shape} requires batched "
-            f"input, (N, {in_features}), got unbatched input with shape {input.shape}"
+            f"{where}: K-dimensional loss defined by linear_weight shape {tuple(linear_weight.shape)} requires batched "
+            f"input, (N, {in_features}), got unbatched input with shape {tuple(input.shape)}"
         )
     logits_shape = (*batches, classes, *out_features)
     # torch's rule: a target of the logits' shape holds class probabilities
@@ -194,7 +200,7 @@ class LinearCrossEntropyLoss(_WeightedLoss):
         >>> import downslope as ds
         >>> loss_fn = ds.nn.LinearCrossEntropyLoss(5, 10)
         >>> loss_fn(ds.randn(4, 5), ds.tensor([0, 1, 2, 9])).shape
-        ()
+        downslope.Size([])
     """
 
     def __init__(

@@ -12,7 +12,7 @@ import numpy as np
 
 from ... import ops
 from ...backend import namespace_of
-from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ...errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError
 from ...graph import is_grad_enabled
 from ...ops.pointwise import link_input
 from ...tensor import Tensor, record_op
@@ -55,7 +55,7 @@ def _broadcast_operands(fn: str, **tensors: Tensor) -> tuple[int, ...]:
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:
-        shown = ", ".join(f"{name} {t.shape}" for name, t in tensors.items())
+        shown = ", ".join(f"{name} {tuple(t.shape)}" for name, t in tensors.items())
         raise ShapeError(f"{fn}: expected operands whose shapes broadcast together, got {shown}") from None
 
 
@@ -157,13 +157,13 @@ def cosine_embedding_loss(
     x1, x2 = _input(input1, "cosine_embedding_loss"), _input(input2, "cosine_embedding_loss")
     shape = _broadcast_operands("cosine_embedding_loss", input1=x1, input2=x2)
     if x1.ndim not in (1, 2):
-        raise ShapeError(f"cosine_embedding_loss: expected (N, D) or (D,) inputs, got shape {x1.shape}")
+        raise ShapeError(f"cosine_embedding_loss: expected (N, D) or (D,) inputs, got shape {tuple(x1.shape)}")
     _check_operand(target, "cosine_embedding_loss", "target")
     y = _as_input_tensor(target, x1)
     if y.shape != shape[:-1]:
         raise ShapeError(
             f"cosine_embedding_loss: expected a target of shape {shape[:-1]} (one +1/-1 per row of the "
-            f"inputs of shape {shape}), got {y.shape}"
+            f"inputs of shape {shape}), got {tuple(y.shape)}"
         )
     dim = x1.ndim - 1
     eps = 1e-12  # PyTorch's: keeps the norms of all-zero rows away from 0
@@ -228,11 +228,16 @@ def multi_margin_loss(
     unbatched = x.ndim == 1
     if unbatched:
         x = ops.unsqueeze(x, 0)
+    if isinstance(target, Tensor) and target.array.dtype.kind not in "iu":  # 1.7 would be truncated to class 1
+        raise DTypeError(
+            f"multi_margin_loss: expected scalar type Long but found {target.array.dtype}: the target holds class "
+            "indices (e.g. target.long())"
+        )
     t = array_like(target, x.array).reshape(-1).astype(np.int64)
     n, c = x.shape
     # The range check reads values: on the host only (on a device it would synchronise).
     if t.shape != (n,) or (is_host(t) and t.size and (t.min() < 0 or t.max() >= c)):
-        shown = t.tolist() if is_host(t) else f"shape {t.shape}"  # host: the message shows host values only
+        shown = t.tolist() if is_host(t) else f"shape {tuple(t.shape)}"  # host: the message shows host values only
         raise ShapeError(f"multi_margin_loss: expected {n} class indices in [0, {c}), got {shown}")
     xp = namespace_of(x.array)
     rows = xp.arange(n)
@@ -273,12 +278,12 @@ def multilabel_margin_loss(
     reduction = _reduction_arg(size_average, reduce, reduction, where)
     x = _input(input, where)
     if x.ndim > 2 or (x.ndim >= 1 and x.shape[-1] == 0):
-        raise ShapeError(f"{where}: expected a non-empty (C,) or (N, C) input, got shape {x.shape}")
+        raise ShapeError(f"{where}: expected a non-empty (C,) or (N, C) input, got shape {tuple(x.shape)}")
     raw = target.array if isinstance(target, Tensor) else np.asarray(target)  # host: the caller's target data
     if raw.dtype.kind not in "iu":
         raise ArgumentTypeError(f"{where}: the target must hold integer class indices, got dtype {raw.dtype}")
     if tuple(raw.shape) != x.shape:
-        raise ShapeError(f"{where}: the target must have the input's shape {x.shape}, got {tuple(raw.shape)}")
+        raise ShapeError(f"{where}: the target must have the input's shape {tuple(x.shape)}, got {tuple(raw.shape)}")
     unbatched = x.ndim <= 1
     if unbatched:
         x = ops.reshape(x, (1, -1) if x.ndim else (1, 1))

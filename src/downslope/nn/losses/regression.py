@@ -103,7 +103,7 @@ def _sample_weight(weight: Any, like: Tensor, fn: str) -> Tensor | None:
         return None
     w = _as_input_tensor(weight, like)
     if w.shape != like.shape:
-        raise ShapeError(f"{fn}: expected a weight of the input's shape {like.shape}, got {w.shape}")
+        raise ShapeError(f"{fn}: expected a weight of the input's shape {tuple(like.shape)}, got {tuple(w.shape)}")
     return w
 
 
@@ -262,7 +262,7 @@ def gaussian_nll_loss(
     if v.shape != x.shape and v.shape == x.shape[:-1]:
         v = ops.unsqueeze(v, -1)
     if v.ndim != x.ndim or any(a not in (b, 1) for a, b in zip(v.shape, x.shape)):
-        raise ShapeError(f"gaussian_nll_loss: var shape {v.shape} does not fit input shape {x.shape}")
+        raise ShapeError(f"gaussian_nll_loss: var shape {tuple(v.shape)} does not fit input shape {tuple(x.shape)}")
     if is_host(v.array) and np.any(v.array < 0):  # a value check: on a device it would synchronise
         raise ArgumentError("gaussian_nll_loss: var has negative entries")
     x, y = _broadcast_pair(x, target, "gaussian_nll_loss", promote="result")

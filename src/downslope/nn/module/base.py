@@ -47,6 +47,38 @@ from .state import (
 M = TypeVar("M", bound="Module")
 # Non-empty while any global forward or backward hook is registered: the one table the call's fast path reads.
 _any_global_hook = _global_flags["any"]
+# Set by utils.checkpoint while a recompute runs in backward: [the creation number of the op at which
+# PyTorch's recompute stops early (the last one that saves a tensor for backward), whether a call passed
+# it]. Module hooks do not run past it, as PyTorch's recompute stops before them.
+_recompute_stop: list[Any] = [None]
+
+
+def set_recompute_stop(stop: list[Any] | None) -> list[Any] | None:
+    """For ``utils.checkpoint``'s recompute in backward: ``[n, passed]`` makes module hooks run only for
+    calls before the op numbered ``n`` (PyTorch's early stop of the recompute), None lets them all run.
+    Returns the setting before, to put back after the recompute."""
+    previous = _recompute_stop[0]
+    _recompute_stop[0] = stop
+    return previous
+
+
+def _past_stop(stop: list[Any], values: Any) -> bool:
+    """Whether the recompute passed its stop (see _recompute_stop): before, or at, a tensor in ``values``."""
+    if not stop[1]:
+        found: list[Any] = [values]
+        while found:
+            v = found.pop()
+            if isinstance(v, Tensor):
+                if v._seq >= stop[0]:
+                    stop[1] = True
+                    break
+            elif isinstance(v, (tuple, list)):
+                found.extend(v)
+            elif isinstance(v, Mapping):
+                found.extend(v.values())
+    return stop[1] is True
+
+
 # Modules given a plain list, tuple or dict of layers that were not all registered at the assignment, by
 # id: (weak reference, attribute names). The warning waits for the first parameters() or state_dict(),
 # since fast.ai's models assign the list and then register each layer with add_module.
@@ -329,7 +361,7 @@ class Module:
         >>> [name for name, _ in m.named_parameters()]
         ['scale', 'shift']
         >>> m(ds.ones(2, 3)).shape
-        (2, 3)
+        downslope.Size([2, 3])
     """
 
     training: bool
@@ -409,9 +441,12 @@ class Module:
         that have not run yet run (their own errors only warned about), and the error goes on."""
         result = None
         called: set[int] = set()  # the always_call forward hooks already run
+        stop = _recompute_stop[0]
+        quiet = stop is not None and _past_stop(stop, (args, kwargs))
         try:
             pre_kwargs = hooks["forward_pre_kwargs"]
-            for hook_id, hook in [*_global_hooks["forward_pre"].items(), *hooks["forward_pre"].items()]:
+            pre_hooks = [] if quiet else [*_global_hooks["forward_pre"].items(), *hooks["forward_pre"].items()]
+            for hook_id, hook in pre_hooks:
                 if hook_id in pre_kwargs:
                     changed = hook(self, args, kwargs)
                     if changed is not None:
@@ -435,7 +470,9 @@ class Module:
                 )
                 args = backward.setup_input_hook(args)
             result = self.forward(*args, **kwargs)
-            if _global_hooks["forward"] or hooks["forward"]:
+            if stop is not None and not quiet:
+                quiet = _past_stop(stop, result)
+            if (_global_hooks["forward"] or hooks["forward"]) and not quiet:
                 with_kwargs, always = hooks["forward_kwargs"], hooks["forward_always"]
                 global_kwargs, global_always = _global_flags["forward_kwargs"], _global_flags["forward_always"]
                 for hook_id, hook in [*_global_hooks["forward"].items(), *hooks["forward"].items()]:
@@ -581,7 +618,7 @@ class Module:
             >>> model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
             >>> handle = model[0].register_forward_hook(lambda m, args, out: seen.append(out.shape))
             >>> _ = model(ds.randn(4, 3)); seen
-            [(4, 2)]
+            [downslope.Size([4, 2])]
         """
         flags = (("forward_kwargs",) if with_kwargs else ()) + (("forward_always",) if always_call else ())
         return self._add_hook("forward", hook, prepend, flags)
@@ -604,7 +641,7 @@ class Module:
             >>> layer = nn.Linear(2, 1)
             >>> _ = layer.register_full_backward_hook(lambda m, gi, go: seen.append((gi[0].shape, go[0].shape)))
             >>> layer(ds.randn(3, 2, requires_grad=True)).sum().backward(); seen
-            [((3, 2), (3, 1))]
+            [(downslope.Size([3, 2]), downslope.Size([3, 1]))]
         """
         return self._add_hook("backward", hook, prepend)
 
@@ -1421,7 +1458,7 @@ class Module:
             >>> from downslope import nn
             >>> lin = nn.Linear(2, 3).to_empty(device="cpu")
             >>> lin.weight.shape, lin.weight.requires_grad
-            ((3, 2), True)
+            (downslope.Size([3, 2]), True)
         """
         import numpy as np
 

@@ -96,7 +96,7 @@ class Sequential(Module):
         >>> from downslope import nn
         >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
         >>> len(model), type(model[1]).__name__, model(ds.randn(5, 4)).shape
-        (3, 'ReLU', (5, 2))
+        (3, 'ReLU', downslope.Size([5, 2]))
     """
 
     def __init__(self, *layers: Module | Mapping[str, Module]) -> None:

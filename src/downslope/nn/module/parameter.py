@@ -203,7 +203,7 @@ class UninitializedTensorMixin:
             >>> p = nn.UninitializedParameter()
             >>> p.materialize((2, 3))
             >>> type(p).__name__, p.shape
-            ('Parameter', (2, 3))
+            ('Parameter', downslope.Size([2, 3]))
         """
         from ...devices import device_of, to_device
 

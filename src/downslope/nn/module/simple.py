@@ -17,7 +17,7 @@ class Identity(Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.Identity()(ds.ones(2)).shape
-        (2,)
+        downslope.Size([2])
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -33,7 +33,7 @@ class Flatten(Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.Flatten()(ds.zeros(8, 3, 4, 4)).shape
-        (8, 48)
+        downslope.Size([8, 48])
     """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
@@ -44,7 +44,7 @@ class Flatten(Module):
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim <= self.start_dim and self.start_dim >= 0 and input.ndim > 0:
             raise ShapeIndexError(  # torch: an IndexError (dimension out of range)
-                f"Flatten(start_dim={self.start_dim}): input of shape {input.shape} has only {input.ndim} dim(s)"
+                f"Flatten(start_dim={self.start_dim}): input of shape {tuple(input.shape)} has only {input.ndim} dim(s)"
             )
         return _flatten(input, self.start_dim, self.end_dim)
 
@@ -58,7 +58,7 @@ class Unflatten(Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.Unflatten(1, (2, 5))(ds.zeros(3, 10)).shape
-        (3, 2, 5)
+        downslope.Size([3, 2, 5])
     """
 
     def __init__(self, dim: int, unflattened_size: Iterable[int]) -> None:

@@ -97,7 +97,7 @@ def _fits(shape: tuple[int, ...], own: tuple[int, ...]) -> bool:
 
 
 def _size_mismatch(key: str, shape: tuple[int, ...], own: tuple[int, ...]) -> str:
-    return f"size mismatch for {key!r}: the checkpoint has shape {shape}, this module has shape {own}"
+    return f"size mismatch for {key!r}: the checkpoint has shape {tuple(shape)}, this module has shape {tuple(own)}"
 
 
 def _all_problems(missing: list[str], unexpected: list[str], mismatches: list[str]) -> str:

@@ -9,7 +9,7 @@ Example:
     >>> from downslope import nn
     >>> model = nn.Linear(3, 2)
     >>> nn.utils.parameters_to_vector(model.parameters()).shape
-    (8,)
+    downslope.Size([8])
 """
 
 from __future__ import annotations
@@ -374,7 +374,7 @@ def vector_to_parameters(vec: Tensor, parameters: Tensor | Iterable[Tensor]) -> 
     if vec.ndim != 1 or vec.numel() != total:
         raise ShapeError(
             f"vector_to_parameters: expected a 1-D vector of {total} values (the parameters' total size), "
-            f"got shape {vec.shape}"
+            f"got shape {tuple(vec.shape)}"
         )
     offset = 0
     for p in params:

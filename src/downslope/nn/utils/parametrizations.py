@@ -140,7 +140,7 @@ class _Orthogonal(Module):
     def right_inverse(self, Q: Tensor) -> Tensor:  # noqa: N803
         if Q.shape != self.shape:
             raise ArgumentError(
-                f"Expected a matrix or batch of matrices of shape {self.shape}. Got a tensor of shape {Q.shape}."
+                f"Expected a matrix or batch of matrices of shape {tuple(self.shape)}. Got a tensor of shape {tuple(Q.shape)}."
             )
         with no_grad():
             wide = np.complex128 if Q.is_complex() else np.float64
@@ -262,7 +262,7 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
         >>> from downslope import nn
         >>> from downslope.nn.utils.parametrizations import weight_norm
         >>> weight_norm(nn.Linear(3, 2)).parametrizations.weight.original0.shape
-        (2, 1)
+        downslope.Size([2, 1])
     """
     weight = getattr(module, name, None)
     if not isinstance(weight, Tensor):

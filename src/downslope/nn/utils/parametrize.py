@@ -114,7 +114,7 @@ def _check_keeps_dtype_and_shape(parametrized: Tensor, dtype: Any, shape: tuple[
     if parametrized.shape != shape:
         raise ShapeError(
             f"registering a parametrization may not change the shape of the tensor, unless `unsafe` is set: "
-            f"unparametrized shape {shape}, parametrized shape {parametrized.shape}"
+            f"unparametrized shape {tuple(shape)}, parametrized shape {tuple(parametrized.shape)}"
         )
 
 
@@ -128,7 +128,7 @@ class ParametrizationList(ModuleList):
         >>> from downslope.nn.utils import parametrizations
         >>> layer = parametrizations.weight_norm(nn.Linear(3, 2))
         >>> type(layer.parametrizations.weight).__name__, layer.parametrizations.weight.original0.shape
-        ('ParametrizationList', (2, 1))
+        ('ParametrizationList', downslope.Size([2, 1]))
     """
 
     original: Tensor
@@ -348,8 +348,8 @@ def register_parametrization(
                     z = _check_tensor(z, "right_inverse")
                     if z.dtype != y.dtype or z.shape != y.shape:
                         raise ShapeError(
-                            f"the parametrization's right_inverse must keep the shape and dtype: got {z.shape} "
-                            f"{z.dtype}, expected {y.shape} {y.dtype}"
+                            f"the parametrization's right_inverse must keep the shape and dtype: got {tuple(z.shape)} "
+                            f"{z.dtype}, expected {tuple(y.shape)} {y.dtype}"
                         )
         plist = _plists(module)[tensor_name]
         plist.append(parametrization)

@@ -17,7 +17,7 @@ Example:
     >>> out, h = nn.GRU(2, 4, batch_first=True)(packed)
     >>> padded, lengths = pad_packed_sequence(out, batch_first=True)
     >>> padded.shape, lengths.tolist()
-    ((2, 3, 4), [3, 1])
+    (downslope.Size([2, 3, 4]), [3, 1])
 """
 
 from __future__ import annotations
@@ -180,12 +180,16 @@ def _check_fields(data: Any, batch_sizes: Any, sorted_indices: Any) -> None:
     if int(sizes.sum()) != data.shape[0]:
         raise ShapeError(
             f"PackedSequence: batch_sizes add up to {int(sizes.sum())} steps, but data has {data.shape[0]} "
-            f"(shape {data.shape}); a padded batch and its lengths go to pack_padded_sequence"
+            f"(shape {tuple(data.shape)}); a padded batch and its lengths go to pack_padded_sequence"
         )
     if sorted_indices is not None:
         batch = int(sizes[0]) if sizes.size else 0
         if not isinstance(sorted_indices, Tensor) or sorted_indices.shape != (batch,):
-            shown = str(sorted_indices.shape) if isinstance(sorted_indices, Tensor) else type(sorted_indices).__name__
+            shown = (
+                str(tuple(sorted_indices.shape))
+                if isinstance(sorted_indices, Tensor)
+                else type(sorted_indices).__name__
+            )
             raise ShapeError(
                 f"PackedSequence: sorted_indices must be a 1-D tensor of the {batch} batch positions, got {shown}"
             )
@@ -378,7 +382,7 @@ def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
         >>> import downslope as ds
         >>> from downslope.nn.utils.rnn import pack_sequence, unpack_sequence
         >>> [t.shape for t in unpack_sequence(pack_sequence([ds.ones(3, 2), ds.ones(1, 2)]))]
-        [(3, 2), (1, 2)]
+        [downslope.Size([3, 2]), downslope.Size([1, 2])]
     """
     padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
     return [padded[i, : int(n)] for i, n in enumerate(lengths.tolist())]  # host: a CPU tensor

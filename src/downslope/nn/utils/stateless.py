@@ -10,7 +10,7 @@ Example:
     >>> layer = nn.Linear(2, 1)
     >>> out = functional_call(layer, {"weight": ds.ones(1, 2), "bias": ds.zeros(1)}, (ds.tensor([[1.0, 2.0]]),))
     >>> out, layer.weight.shape
-    (tensor([[3.]]), (1, 2))
+    (tensor([[3.]]), downslope.Size([1, 2]))
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Example:
     >>> from downslope.utils.data import DataLoader, TensorDataset
     >>> loader = DataLoader(TensorDataset(ds.randn(10, 3), ds.zeros(10)), batch_size=4)
     >>> [x.shape for x, y in loader]
-    [(4, 3), (4, 3), (2, 3)]
+    [downslope.Size([4, 3]), downslope.Size([4, 3]), downslope.Size([2, 3])]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Example:
     >>> from downslope.ao.quantization import get_default_qat_qconfig
     >>> layer = ds.ao.nn.qat.Linear(3, 2, qconfig=get_default_qat_qconfig())
     >>> layer(ds.ones(1, 3)).shape
-    (1, 2)
+    downslope.Size([1, 2])
 """
 
 from __future__ import annotations
