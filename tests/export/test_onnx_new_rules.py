@@ -165,7 +165,6 @@ def test_a_convolution_whose_kernel_covers_the_input_is_still_a_conv(tmp_path: P
 @pytest.mark.parametrize(
     ("name", "forward"),
     [
-        ("median", lambda m, x: x.median(dim=1).values),
         ("kthvalue", lambda m, x: x.kthvalue(2, dim=1).values),
     ],
 )

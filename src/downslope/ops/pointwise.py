@@ -4,6 +4,7 @@ each forward beside its VJP rule; also ``where``, ``clone`` and ``astype``.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import math
 from typing import Any
@@ -58,7 +59,7 @@ def _dense(a: Any) -> bool:
     shape, strides = a.shape, a.strides
     if any(n > 1 and st == 0 for n, st in zip(shape, strides)):
         return False
-    return sum((n - 1) * abs(st) for n, st in zip(shape, strides)) + a.itemsize == a.size * a.itemsize
+    return sum((n - 1) * builtins.abs(st) for n, st in zip(shape, strides)) + a.itemsize == a.size * a.itemsize
 
 
 def _astype_vjp(g, y, args, saved, needs, xp):
@@ -649,7 +650,7 @@ def lerp(start: Any, end: Any, weight: Any) -> Tensor:
             diff = b - a
             if tensor_weight:
                 out = _lerp_by_tensor(a, b, diff, weight.array if work is None else weight.array.astype(work))
-            elif abs(weight) < 0.5:  # in place in diff, this op's own buffer
+            elif builtins.abs(weight) < 0.5:  # in place in diff, this op's own buffer
                 diff *= weight
                 diff += a
                 out = diff

@@ -32,7 +32,8 @@ Example:
 
 The package: ``graph`` (GraphBuilder, the ``EMITTERS`` table), ``layer_emitters`` (one per layer
 class), ``op_emitters`` (``OP_EMITTERS``), ``derived`` (ops followed from their calls), ``tracing``
-(running the model) and ``model`` (the ModelProto, the check, :func:`export`).
+(running the model), ``model`` (the ModelProto, the check, :func:`export`) and ``sequence`` (a free
+sequence axis: the model traced at three lengths, the sizes that follow the length read from the input).
 """
 
 from . import layer_emitters as _layer_emitters  # noqa: F401  (fills EMITTERS on import)

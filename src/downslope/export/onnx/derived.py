@@ -81,13 +81,161 @@ def _logical_not(tr: _Tracer, local: dict[str, Any], result: Tensor) -> Emit | N
 
 
 def _bitwise(op: str) -> Handler:
-    """``mask & mask``, ``|`` and ``^`` of boolean tensors (integers' bitwise ops are not followed)."""
+    """``mask & mask``, ``|`` and ``^`` of boolean tensors (And, Or, Xor), and of integer tensors (ONNX's
+    BitwiseAnd/Or/Xor, from opset 18 on)."""
 
     def make(tr: _Tracer, local: dict[str, Any], result: Tensor) -> Emit | None:
         t, other = local.get("self"), local.get("other")
-        if result.array.dtype != np.bool_ or not isinstance(t, Tensor) or t.array.dtype != np.bool_:
+        if not isinstance(t, Tensor):
+            return None
+        if result.array.dtype.kind in "iu":
+            return _integer_bitwise(tr, f"Bitwise{op}", t, other, result)
+        if result.array.dtype != np.bool_ or t.array.dtype != np.bool_:
             return None
         return _logical(tr, op, t, other, result)
+
+    return make
+
+
+def _int_operands(tr: _Tracer, t: Tensor, other: Any, result: Tensor) -> tuple[str, str]:
+    """The two operands of an integer op as graph values in the result's dtype (a number as a constant)."""
+    dtype = result.array.dtype
+    left = tr.cast(tr.resolve(t), t, dtype)
+    if isinstance(other, Tensor):
+        return left, tr.cast(tr.resolve(other), other, dtype)
+    return left, tr.g.const(np.asarray(other).astype(dtype), "number")
+
+
+def _integer_bitwise(tr: _Tracer, op: str, t: Tensor, other: Any, result: Tensor) -> Emit:
+    def emit() -> str:
+        if tr.g.opset < 18:
+            raise ExportError(
+                f"{op} of integer tensors is an ONNX operator from opset 18 on, and this graph is written for "
+                f"opset {tr.g.opset}; export with opset=18 or later"
+            )
+        left, right = _int_operands(tr, t, other, result)
+        return _elementwise(tr, tr.g.node(op, [left, right], op.lower()), result, [left, right], [t, other])
+
+    return emit
+
+
+def _invert(tr: _Tracer, local: dict[str, Any], result: Tensor) -> Emit | None:
+    """``~x`` of an integer tensor: -x - 1 for signed integers (two's complement), max - x for unsigned
+    ones; written so in every opset (BitwiseNot is an ONNX operator from opset 18 only). Booleans: Not."""
+    me = local.get("self")
+    if not isinstance(me, Tensor):
+        return None
+    if result.array.dtype == np.bool_:
+        return _logical_not(tr, local, result)
+    dtype = result.array.dtype
+    if dtype.kind not in "iu":
+        return None
+
+    def emit() -> str:
+        x = tr.cast(tr.resolve(me), me, dtype)
+        if dtype.kind == "u":
+            y = tr.g.node("Sub", [_number(tr, np.iinfo(dtype).max, dtype), x], "invert")
+        else:
+            y = tr.g.node("Sub", [tr.g.node("Neg", [x]), _number(tr, 1, dtype)], "invert")
+        return _elementwise(tr, y, result, [x], [me])
+
+    return emit
+
+
+def _shift(direction: str) -> Handler:
+    """``x << s`` and ``x >> s`` of integer tensors (torch's: the right shift of a signed integer is
+    arithmetic, rounding down). ONNX's BitShift takes unsigned integers only: the bits go through uint64
+    (a left shift wraps as in two's complement), and a negative x shifted right is ~((~x) >> s)."""
+
+    def make(tr: _Tracer, local: dict[str, Any], result: Tensor) -> Emit | None:
+        t, other = local.get("self"), local.get("other")
+        dtype = result.array.dtype
+        if not isinstance(t, Tensor) or dtype.kind not in "iu":
+            return None
+
+        def emit() -> str:
+            x, s = _int_operands(tr, t, other, result)
+            u64 = tr.g.onnx.TensorProto.UINT64
+            to = tr.g.onnx.helper.np_dtype_to_tensor_dtype(dtype)
+            amount = tr.g.node("Cast", [s], "shift", to=u64)
+            if direction == "LEFT" or dtype.kind == "u":
+                bits = tr.g.node("BitShift", [tr.g.node("Cast", [x], to=u64), amount], direction=direction)
+                y = tr.g.node("Cast", [bits], "shifted", to=to)
+            else:
+                negative = tr.g.node("Less", [x, _number(tr, 0, dtype)])
+                flipped = tr.g.node("Sub", [tr.g.node("Neg", [x]), _number(tr, 1, dtype)])
+                base = tr.g.node("Cast", [tr.g.node("Where", [negative, flipped, x])], to=u64)
+                shifted = tr.g.node("Cast", [tr.g.node("BitShift", [base, amount], direction="RIGHT")], to=to)
+                back = tr.g.node("Sub", [tr.g.node("Neg", [shifted]), _number(tr, 1, dtype)])
+                y = tr.g.node("Where", [negative, back, shifted], "shifted")
+            return _elementwise(tr, y, result, [x, s], [t, other])
+
+        return emit
+
+    return make
+
+
+def _filled_like(value_key: str | None, fill: float = 0.0) -> Handler:
+    """zeros_like/ones_like/full_like of a traced tensor: ConstantOfShape of its shape at run time, so
+    that the result follows the batch size (the trace would freeze the example's shape)."""
+
+    def make(tr: _Tracer, local: dict[str, Any], result: Tensor) -> Emit | None:
+        x = local.get("t")
+        if not isinstance(x, Tensor) or not isinstance(result, Tensor) or tr._is_constant(x) or result is x:
+            return None
+        value = local.get(value_key) if value_key else fill
+        if isinstance(value, Tensor) or result.array.dtype.kind not in "biuf" or tuple(result.shape) != x.shape:
+            return None
+        return _constant_of_shape(tr, x, result, value, None)
+
+    return make
+
+
+def _constant_of_shape(tr: _Tracer, x: Tensor, result: Tensor, value: Any, sizes: Any) -> Emit:
+    """``value`` in ``result``'s dtype and shape: the shape is ``x``'s at run time (``sizes`` None) or
+    ``sizes`` with the batch dim of ``x`` read from ``x`` at run time where ``sizes`` has it."""
+
+    def emit() -> str:
+        name = tr.resolve(x)
+        filler = tr.g.onnx.numpy_helper.from_array(np.asarray([value]).astype(result.array.dtype), "value")
+        batch = tr.g.batch_axis.get(name)
+        if sizes is None:
+            shape = tr.g.node("Shape", [name], "shape")
+            out_batch = batch
+        else:
+            shape, out_batch = tr.g.ints([int(n) for n in sizes], "sizes"), None
+            if batch is not None and batch < len(sizes) and int(sizes[batch]) == x.shape[batch] != 1:
+                size = tr.g.node("Gather", [tr.g.node("Shape", [name], "shape"), tr.g.ints([batch])], axis=0)
+                parts = [tr.g.ints([int(n) for n in sizes[:batch]], "sizes")] if batch else []
+                parts.append(size)
+                if batch + 1 < len(sizes):
+                    parts.append(tr.g.ints([int(n) for n in sizes[batch + 1 :]], "sizes"))
+                shape = parts[0] if len(parts) == 1 else tr.g.node("Concat", parts, "sizes", axis=0)
+                out_batch = batch
+        if not result.ndim:
+            y = tr.g.const(np.asarray(value).astype(result.array.dtype), "filled")
+        else:
+            y = tr.g.node("ConstantOfShape", [shape], "filled", value=filler)
+        tr.g.batch_axis[y] = out_batch
+        return y
+
+    return emit
+
+
+def _new_filled(fill: float | None) -> Handler:
+    """``x.new_zeros(sizes)``, ``new_ones``, ``new_full(sizes, value)`` of a traced ``x``: a dim of
+    ``sizes`` at ``x``'s batch dim, of the example's batch size, is read from ``x`` at run time (as
+    ``x.new_zeros(x.shape[0], H)`` means); the other dims are the sizes given. The second-batch check
+    then tests that reading."""
+
+    def make(tr: _Tracer, local: dict[str, Any], result: Tensor) -> Emit | None:
+        x = local.get("self")
+        if not isinstance(x, Tensor) or not isinstance(result, Tensor) or tr._is_constant(x) or result is x:
+            return None
+        value = local.get("fill_value") if fill is None else fill
+        if isinstance(value, Tensor) or result.array.dtype.kind not in "biuf":
+            return None
+        return _constant_of_shape(tr, x, result, value, tuple(result.shape))
 
     return make
 
@@ -881,6 +1029,153 @@ def _top(kind: str) -> Callable[[_Tracer, dict[str, Any], Any], list[tuple[Tenso
     return make
 
 
+def _new_filled_by_factory(tr: _Tracer, local: dict[str, Any], result: Any) -> Emit | None:
+    """new_zeros/new_empty (zeros) and new_ones, which share Tensor._new_like: see :func:`_new_filled`."""
+    return _new_filled(1 if local.get("name") == "new_ones" else 0)(tr, local, result)
+
+
+def _running_extreme(op: str) -> Callable[[_Tracer, dict[str, Any], Any], list[tuple[Tensor, Emit]]]:
+    """cummax/cummin along a dim of n elements: for each k the extreme of the elements j <= k (an n x n
+    triangle), NaN from the first NaN on; the index the last j <= k that holds that value (torch's: ties
+    go to the later index, and a NaN holds until the next NaN)."""
+
+    def make(tr: _Tracer, local: dict[str, Any], result: Any) -> list[tuple[Tensor, Emit]]:
+        x = local.get("x")
+        if not isinstance(x, Tensor) or x.ndim == 0 or len(result) != 2 or x.array.dtype.kind not in "iuf":
+            return []
+        dim = int(local["dim"]) % x.ndim
+        made: dict[str, list[str]] = {}
+
+        def node() -> list[str]:
+            if "out" not in made:
+                made["out"] = _running_extreme_nodes(tr, op, x, dim)
+            return made["out"]
+
+        return [(result[0], lambda: node()[0]), (result[1], lambda: node()[1])]
+
+    return make
+
+
+def _running_extreme_nodes(tr: _Tracer, op: str, x: Tensor, dim: int) -> list[str]:
+    g, dtype = tr.g, x.array.dtype
+    name = tr.resolve(x)
+    batch = g.batch_axis.get(name)
+    if batch == dim:
+        raise ExportError(
+            f"cum{op.lower()} along the batch dim {dim} runs across the samples, which cannot be written for any "
+            "batch size; run it along another dim, or export with dynamic_batch=False"
+        )
+    n, trailing = int(x.shape[dim]), [1] * (x.ndim - dim - 1)
+    before = np.tril(np.ones((n, n), dtype=bool)).T  # [j, k]: j <= k
+    taken = g.const(before.reshape(n, n, *trailing), "prefix")
+    xj = g.node("Unsqueeze", [name, g.ints([dim + 1], "axes")], "xj")  # (..., j, 1, ...)
+    lowest = -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+    if op == "Min":
+        lowest = np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+    fill = g.const(np.asarray(lowest, dtype), "fill")
+    nan_j = g.node("IsNaN", [xj]) if dtype.kind == "f" else None
+    plain = xj if nan_j is None else g.node("Where", [nan_j, fill, xj])
+    picked = g.node("Where", [taken, plain, fill])
+    axes = [dim]
+    reduce_op = f"Reduce{op}"
+    if g.opset >= 18:
+        values = g.node(reduce_op, [picked, g.ints(axes, "axes")], f"cum{op.lower()}", keepdims=0)
+    else:
+        values = g.node(reduce_op, [picked], f"cum{op.lower()}", axes=axes, keepdims=0)
+    if nan_j is not None:  # NaN from the first NaN on
+        seen = g.node("Cast", [g.node("And", [nan_j, taken])], to=g.onnx.TensorProto.INT32)
+        if g.opset >= 18:
+            nan_count = g.node("ReduceMax", [seen, g.ints(axes, "axes")], keepdims=0)
+        else:
+            nan_count = g.node("ReduceMax", [seen], axes=axes, keepdims=0)
+        any_nan = g.node("Cast", [nan_count], to=g.onnx.TensorProto.BOOL)
+        values = g.node("Where", [any_nan, g.const(np.asarray(np.nan, dtype), "nan"), values], f"cum{op.lower()}")
+    vk = g.node("Unsqueeze", [values, g.ints([dim], "axes")], "vk")  # (..., 1, k, ...)
+    match = g.node("Equal", [xj, vk])
+    if nan_j is not None:  # a NaN holds until the next NaN
+        match = g.node("Or", [match, g.node("And", [nan_j, g.node("IsNaN", [vk])])])
+    positions = g.const(np.arange(n, dtype=np.int64).reshape(n, 1, *trailing), "positions")
+    where = g.node("Where", [g.node("And", [match, taken]), positions, g.ints([-1], "none")])
+    if g.opset >= 18:
+        indices = g.node("ReduceMax", [where, g.ints(axes, "axes")], "indices", keepdims=0)
+    else:
+        indices = g.node("ReduceMax", [where], "indices", axes=axes, keepdims=0)
+    g.batch_axis[values] = g.batch_axis[indices] = batch
+    return [values, indices]
+
+
+def _median_dim(tr: _Tracer, local: dict[str, Any], result: Any) -> list[tuple[Tensor, Emit]]:
+    """median(dim) of a float tensor: the (n - 1) // 2 + 1 smallest by TopK (ties in index order, as the
+    stable sort downslope reads the lower median from), the last of them; a slice with a NaN gives NaN and
+    the index of its first NaN, as torch."""
+    x, d = local.get("x"), local.get("d")
+    if not isinstance(x, Tensor) or d is None or x.ndim == 0 or x.array.dtype.kind != "f" or len(result) != 2:
+        return []
+    dim, keep = int(d) % x.ndim, bool(local.get("keepdim"))
+    made: dict[str, list[str]] = {}
+
+    def node() -> list[str]:
+        if "out" in made:
+            return made["out"]
+        g = tr.g
+        name = tr.resolve(x)
+        batch = g.batch_axis.get(name)
+        if batch == dim:
+            raise ExportError(
+                f"median along the batch dim {dim} mixes the samples, which cannot be written for any batch size; "
+                "take it along another dim, or export with dynamic_batch=False"
+            )
+        k = (int(x.shape[dim]) - 1) // 2 + 1
+        values, indices = g.node("TopK", [name, g.ints([k], "k")], "median_topk", n_out=2, axis=dim, largest=0,
+                                 sorted=1)  # fmt: skip
+        last = g.ints([k - 1], "last")
+        value = g.node("Gather", [values, last], "median", axis=dim)  # keeps the dim (size 1)
+        index = g.node("Gather", [indices, last], "median_index", axis=dim)
+        nans = g.node("Cast", [g.node("IsNaN", [name])], "nans", to=g.onnx.TensorProto.INT32)
+        first_nan = g.node("ArgMax", [nans], "first_nan", axis=dim, keepdims=1)
+        if g.opset >= 18:
+            has_nan = g.node("ReduceMax", [nans, g.ints([dim], "axes")], keepdims=1)
+        else:
+            has_nan = g.node("ReduceMax", [nans], axes=[dim], keepdims=1)
+        has_nan = g.node("Cast", [has_nan], to=g.onnx.TensorProto.BOOL)
+        value = g.node("Where", [has_nan, g.const(np.asarray(np.nan, x.array.dtype), "nan"), value])
+        index = g.node("Where", [has_nan, first_nan, index])
+        if not keep:
+            value = g.node("Squeeze", [value, g.ints([dim], "axes")], "median")
+            index = g.node("Squeeze", [index, g.ints([dim], "axes")], "median_index")
+        g.batch_axis[value] = g.batch_axis[index] = _reduced_batch(batch, [dim], keep)
+        made["out"] = [value, index]
+        return made["out"]
+
+    return [(result[0], lambda: node()[0]), (result[1], lambda: node()[1])]
+
+
+def _isin(tr: _Tracer, names: list[Any], values: list[Any], local: dict[str, Any], result: Tensor) -> str:
+    """isin(elements, test_elements): each element compared with every test element (flattened), any."""
+    elements, tests = values
+    common = np.result_type(elements.array.dtype, np.asarray(_tensor_or_array(tests)).dtype)
+    x = tr.cast(names[0], elements, common)
+    if names[1] is not None:
+        flat = tr.g.node("Reshape", [tr.cast(names[1], tests, common), tr.g.ints([-1])], "test_elements")
+    else:
+        flat = tr.g.const(np.asarray(tests).astype(common).reshape(-1), "test_elements")
+    hit = tr.g.node("Equal", [tr.g.node("Unsqueeze", [x, tr.g.ints([-1], "axes")]), flat])
+    counts = tr.g.node("Cast", [hit], to=tr.g.onnx.TensorProto.INT32)
+    if tr.g.opset >= 18:
+        found = tr.g.node("ReduceMax", [counts, tr.g.ints([-1], "axes")], keepdims=0)
+    else:
+        found = tr.g.node("ReduceMax", [counts], axes=[-1], keepdims=0)
+    y = tr.g.node("Cast", [found], "isin", to=tr.g.onnx.TensorProto.BOOL)
+    if local.get("invert"):
+        y = tr.g.node("Not", [y], "isin")
+    tr.g.batch_axis[y] = tr.g.batch_axis.get(names[0])
+    return y
+
+
+def _tensor_or_array(v: Any) -> Any:
+    return v.array if isinstance(v, Tensor) else v
+
+
 def _code(fn: Any) -> Any:
     """The code that runs for ``fn``: the function inside an out=/method wrapper (ops/out.py)."""
     return inspect.unwrap(fn).__code__
@@ -903,7 +1198,9 @@ def _table() -> tuple[
     }  # fmt: skip
     table.update(
         {
-            _code(Tensor.__dict__["__invert__"]): _logical_not,
+            _code(Tensor.__dict__["__invert__"]): _invert,
+            _code(Tensor.__dict__["__lshift__"]): _shift("LEFT"),
+            _code(Tensor.__dict__["__rshift__"]): _shift("RIGHT"),
             _code(Tensor.__dict__["logical_not"]): _logical_not,
             _code(Tensor.__dict__["detach"]): _detach,
             _code(Tensor.__dict__["__and__"]): _bitwise("And"),
@@ -932,7 +1229,8 @@ def _table() -> tuple[
     )
     from ... import functional as top
     from ...nn import functional as nnf
-    from ...ops import arithmetic, comparison, indexing, linalg, operands, sorting
+    from ...ops import arithmetic, comparison, indexing, linalg, operands, scans, sorting
+    from ...tensor import full_like, ones_like, zeros_like
 
     method = Tensor.__dict__
     table.update(
@@ -979,6 +1277,12 @@ def _table() -> tuple[
             _code(pointwise.logit): _function(_logit, "x", when=_when_float),
             _code(indexing.gather): _function(_gather, "x"),
             _code(linalg.einsum): _einsum,
+            _code(comparison.isin): _function(_isin, "elements", "test_elements"),
+            _code(zeros_like): _filled_like(None, 0),
+            _code(ones_like): _filled_like(None, 1),
+            _code(full_like): _filled_like("value"),
+            _code(method["_new_like"]): _new_filled_by_factory,
+            _code(method["new_full"]): _new_filled(None),
         }
     )  # fmt: skip
     tuples = {
@@ -987,6 +1291,9 @@ def _table() -> tuple[
         _code(operands._pair): _promoted_pair,
         _code(reductions.max): _extreme_with_indices("Max"),
         _code(reductions.min): _extreme_with_indices("Min"),
+        _code(scans.cummax): _running_extreme("Max"),
+        _code(scans.cummin): _running_extreme("Min"),
+        _code(sorting.median): _median_dim,
     }
     return table, tuples, {_code(attention.scaled_dot_product_attention): _attention}
 

@@ -63,6 +63,8 @@ class GraphBuilder:
         # Masks the trace follows that an op saved as arrays (a where() condition, by the array's id; a
         # fused attention's boolean attn_mask, by the result's id): their graph values, set by the tracer.
         self.conditions: dict[int, str] = {}
+        # Each input's free sequence axis (or None), when dynamic_axes frees one (see ``sequence``).
+        self.sequence_axes: list[int | None] | None = None
 
     def fresh(self, hint: str) -> str:
         base = hint.replace(" ", "_") or "v"

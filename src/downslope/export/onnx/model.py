@@ -63,9 +63,9 @@ def _dynamic_axes(
     dynamic_axes: Mapping[str, Any], inputs: list[Tensor], in_names: list[str]
 ) -> tuple[bool, dict[str, dict[int, str]], list[int | None]]:
     """``torch.onnx.export``'s ``dynamic_axes`` ({name: {axis: label}} or {name: [axes]}) as
-    (dynamic_batch, each named value's {axis: label}, each input's batch axis). One axis of the inputs
-    can be free, the batch: dim 0, or dim 1 of a sequence-first model's (L, N, E) input. Other sizes
-    (a sequence length) are written into the graph as constants by the trace."""
+    (dynamic_batch, each named value's {axis: label}, each input's batch axis). Here one axis of each input
+    can be free, the batch: dim 0, or dim 1 of a sequence-first model's (L, N, E) input; a free sequence axis
+    has been taken out before (:func:`_sequence_axes`)."""
     if not isinstance(dynamic_axes, Mapping):
         raise ArgumentError(
             f"ONNX export: dynamic_axes must map input/output names to axes ({{'input': {{0: 'batch'}}}}), "
@@ -82,10 +82,9 @@ def _dynamic_axes(
         if len(axes) > 1 or (axes and axes[0] not in (0, 1)) or (axes and axes[0] >= t.ndim):
             raise ExportError(
                 f"ONNX export: dynamic_axes asks for axes {axes} of input {name!r} (shape {tuple(t.shape)}) to be "
-                "free; one axis per input can be, the batch: axis 0, or axis 1 for a sequence-first (L, N, E) input "
-                "(an input not listed keeps its example's shape). The trace writes the other sizes (such as the "
-                "sequence length) into the graph as constants: export with the sequence length it will run with "
-                "and pad shorter sequences to it (with a padding mask), or export one graph per length"
+                "free besides a sequence axis; the batch can be free (axis 0, or axis 1 for a sequence-first (L, N, "
+                "E) input) and one sequence axis (labelled e.g. 'seq' or 'time'); an input not listed keeps its "
+                "example's shape. For other free sizes export one graph per size, or pad to the size the graph has"
             )
         chosen.append(axes[0] if axes else None)
     # An input not listed keeps its example's shape (a shared (L, S) attention mask, a table): a graph
@@ -117,6 +116,10 @@ def _to_model(
     )  # fmt: skip
     if len(in_names) != len(inputs):
         raise ArgumentError(f"ONNX export: {len(inputs)} example inputs but {len(in_names)} input_names")
+    if dynamic_axes is not None and isinstance(dynamic_axes, Mapping):
+        found = _sequence_axes(dynamic_axes, inputs, in_names)
+        if found is not None:
+            return _with_free_length(model, inputs, in_names, output_names, dynamic_batch, opset, *found)
     labels: dict[str, dict[int, str]] = {}
     axes: list[int | None] = [0 if t.ndim else None for t in inputs]
     if dynamic_axes is not None:
@@ -166,6 +169,104 @@ def _to_model(
         for src, dst, o, c in zip(internal, out_names, outs, changed)
     ]
     return finish(g, type(model).__name__, graph_inputs, outputs), g
+
+
+_SEQUENCE_WORDS = ("seq", "time", "len", "step", "token", "position", "frame")
+
+
+def _is_sequence_label(label: str) -> bool:
+    """Whether a dynamic_axes label names a sequence axis (``seq``, ``seq_len``, ``time``, ``T``...)."""
+    low = label.lower()
+    return any(w in low for w in _SEQUENCE_WORDS) or low in ("t", "l", "s", "tgt", "src")
+
+
+def _axes_of(axes: Any, name: str) -> dict[int, str]:
+    if isinstance(axes, Mapping):
+        return {int(a): str(v) for a, v in axes.items()}
+    return {int(a): f"{name}_dynamic_axes_{i + 1}" for i, a in enumerate(axes)}
+
+
+def _sequence_axes(
+    dynamic_axes: Mapping[str, Any], inputs: list[Tensor], in_names: list[str]
+) -> tuple[dict[str, Any], list[int | None], str, dict[str, set[int]]] | None:
+    """A free sequence axis among ``dynamic_axes``: (dynamic_axes without it, each input's sequence axis,
+    its label, each output's axes of that label), or None when there is none. An input with two free axes
+    has a batch axis (the one whose label is not a sequence word such as ``seq``/``time``; else the lower)
+    and a sequence axis; an input with one free axis has the batch, unless its label is a sequence word."""
+    seq: list[int | None] = []
+    labels: set[str] = set()
+    rest: dict[str, Any] = {}
+    for name, t in zip(in_names, inputs):
+        given = _axes_of(dynamic_axes[name], name) if name in dynamic_axes else {}
+        chosen = None
+        if len(given) == 2:
+            words = [a for a in sorted(given) if _is_sequence_label(given[a])]
+            chosen = words[0] if len(words) == 1 else max(given)
+        elif len(given) == 1 and _is_sequence_label(next(iter(given.values()))):
+            chosen = next(iter(given))
+        if chosen is not None and chosen >= t.ndim:
+            raise ExportError(
+                f"ONNX export: dynamic_axes frees axis {chosen} of input {name!r}, which has shape {tuple(t.shape)}"
+            )
+        seq.append(chosen)
+        if chosen is not None:
+            labels.add(given[chosen])
+            given = {a: v for a, v in given.items() if a != chosen}
+        if name in dynamic_axes:
+            rest[name] = given
+    if not labels:
+        return None
+    if len(labels) > 1:
+        raise ExportError(
+            f"ONNX export: dynamic_axes names several sequence axes {sorted(labels)}; one sequence length can be free "
+            "(give the inputs' sequence axes one label)"
+        )
+    sizes = {int(t.shape[a]) for t, a in zip(inputs, seq) if a is not None}
+    if len(sizes) > 1:
+        raise ExportError(
+            f"ONNX export: the inputs' sequence axes have the lengths {sorted(sizes)} in the example; the axes named "
+            "with one label must have one length"
+        )
+    label = labels.pop()
+    outputs: dict[str, set[int]] = {}
+    for name, axes in dynamic_axes.items():
+        if name in in_names:
+            continue
+        given = _axes_of(axes, name)
+        outputs[name] = {a for a, v in given.items() if v == label}
+        rest[name] = {a: v for a, v in given.items() if v != label}
+    return rest, seq, label, outputs
+
+
+def _with_free_length(
+    model: Module,
+    inputs: list[Tensor],
+    in_names: list[str],
+    output_names: Sequence[str] | None,
+    dynamic_batch: bool,
+    opset: int,
+    rest: dict[str, Any],
+    seq: list[int | None],
+    label: str,
+    outputs: dict[str, set[int]],
+) -> tuple[Any, GraphBuilder]:
+    """The model traced at three sequence lengths and the graphs merged into one that reads the length from
+    the input (see :mod:`.sequence`)."""
+    from . import sequence
+
+    k = next(i for i, a in enumerate(seq) if a is not None)
+    axis = seq[k]
+    assert axis is not None
+    ts = sequence.lengths(int(inputs[k].shape[axis]))
+    traced = [
+        _to_model(model, tuple(sequence.resized(inputs, seq, t)), in_names, output_names, dynamic_batch, opset, rest)
+        for t in ts
+    ]
+    protos, builders = [p for p, _ in traced], [b for _, b in traced]
+    proto = sequence.generalize(protos, builders, ts, in_names[k], axis, label, outputs)
+    g = builders[0]
+    g.sequence_axes = list(seq)
+    return proto, g
 
 
 def _newest_opset() -> int:
@@ -250,6 +351,22 @@ def _other_batch(
         a = np.take(t.array, rows, axis=axis) if axis is not None and axis < t.ndim else t.array
         a = _wider_integers(a, rng, ids) if axis is not None else a
         out.append(wrap_array(np.ascontiguousarray(_noisy(a, spread, rng))))  # the example's dtype, float64 included
+    return out
+
+
+def _other_length(
+    inputs: list[Tensor], axes: Sequence[int | None], length: int, rng: np.random.Generator, ids: int | None
+) -> list[Tensor]:
+    """``inputs`` with their sequence axis (``axes``) of ``length``: steps drawn from theirs, other values."""
+    at = next((t.shape[a] for t, a in zip(inputs, axes) if a is not None), 1)
+    steps = rng.integers(0, at, size=length)
+    out = []
+    for t, axis in zip(inputs, axes):
+        if axis is None:
+            out.append(t)
+            continue
+        a = np.take(t.array, steps, axis=axis)
+        out.append(wrap_array(np.ascontiguousarray(_noisy(_wider_integers(a, rng, ids), 0.5, rng))))
     return out
 
 
@@ -508,9 +625,14 @@ def export(
     another size; when not ``dynamic_batch``, the example's shapes with other values) and must
     reproduce the model's outputs before the file is written (see the module docstring). ``dynamic_axes`` is
     ``torch.onnx.export``'s argument (``{"input_ids": {0: "batch"}, "logits": {0: "batch"}}``, or
-    lists of axes); given, it replaces ``dynamic_batch`` and names the free dims. One axis of the
-    inputs can be free, the batch: dim 0, or dim 1 of a sequence-first ``(L, N, E)`` input; a
-    sequence axis is refused (the trace writes such sizes into the graph as constants). Raises
+    lists of axes); given, it replaces ``dynamic_batch`` and names the free dims. The batch can be free
+    (dim 0, or dim 1 of a sequence-first ``(L, N, E)`` input) and one sequence axis too
+    (``{"x": {0: "batch", 1: "seq"}}``: of an input's two free axes, the one labelled with a sequence word
+    such as ``seq``, ``time`` or ``len``, else the later one): the model is then traced at three lengths and
+    the sizes that follow the length (``x.shape[1]``, ``view(B, T, -1)``, ``arange(T)``, a causal mask) are
+    computed from the input's shape at run time; a step that cannot follow it (a pooling window, a Python
+    loop over the length) is refused naming its op and line, and the graph is also checked at a shorter and
+    a longer length. Raises
     :class:`~downslope.errors.ExportError` naming any layer or op it cannot translate.
 
     ``torch.onnx.export``'s keywords: ``opset_version`` is ``opset`` (default 17, the least this
@@ -587,6 +709,20 @@ def _export(
         with preserved(model):
             expected = run_model(_evaluating(model), second)
         verify(proto, feeds, expected, frozen=g.frozen, graph=g, same_shape=not dynamic_batch)
+        if g.sequence_axes is not None:  # a free sequence axis: a shorter and a longer sequence too
+            at = next(t.shape[a] for t, a in zip(second, g.sequence_axes) if a is not None)
+            for length in (max(1, (at + 1) // 3), 2 * at + 5):
+                other = _other_length(second, g.sequence_axes, length, rng, ids)
+                feeds = {i.name: t.array for i, t in zip(proto.graph.input, other)}
+                try:
+                    with preserved(model):
+                        expected = run_model(_evaluating(model), other)
+                except DownslopeError:
+                    if length > at:  # the model itself stops short of it (a table of positions): not checked there
+                        continue
+                    raise
+                verify(proto, feeds, expected, where=f"ONNX export (at sequence length {length})", frozen=g.frozen,
+                       graph=g)  # fmt: skip
     if path is None:
         raise ArgumentError("ONNX export: path (torch's f) is required: where to write the file")
     target = path if hasattr(path, "write") else os.fspath(path)  # a file object, as torch takes

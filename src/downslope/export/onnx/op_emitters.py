@@ -197,8 +197,36 @@ def _getitem_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tenso
 
 
 def _concat_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
-    y = g.node("Concat", ins, "concat", axis=int(t._saved[0]))
-    g.batch_axis[y] = next((g.batch_axis[i] for i in ins if g.batch_axis.get(i) is not None), None)
+    axis = int(t._saved[0]) % max(t.ndim, 1)
+    batch = next((g.batch_axis[i] for i in ins if g.batch_axis.get(i) is not None), None)
+    if batch is not None and batch != axis:
+        ref = next(i for i in ins if g.batch_axis.get(i) == batch)
+        ins = [_batch_invariant(g, name, p, batch, ref) for name, p in zip(ins, parents)]
+    y = g.node("Concat", ins, "concat", axis=axis)
+    g.batch_axis[y] = batch
+    return y
+
+
+def _batch_invariant(g: GraphBuilder, name: str, p: Tensor, batch: int, ref: str) -> str:
+    """A constant joined to batched values (the zero key/value row that MultiheadAttention's add_zero_attn
+    appends, made with the example's batch size): when its rows along the batch dim are all the same, one
+    row expanded to the batch size of ``ref`` at run time; any other value as it is."""
+    if (
+        g.batch_axis.get(name) is not None or getattr(p, "_vjp", None) is not None or g.batch_size in (None, 1)
+        or p.ndim <= batch or p.shape[batch] != g.batch_size or type(p.array) is not np.ndarray  # host: export
+    ):  # fmt: skip
+        return name
+    rows = np.moveaxis(p.array, batch, 0)  # host: the exporter reads the example's constants
+    if not all(np.array_equal(rows[0], r, equal_nan=True) for r in rows[1:]):
+        return name
+    row = g.node("Slice", [name, g.ints([0], "starts"), g.ints([1], "ends"), g.ints([batch], "axes")], "row")
+    size = g.node("Gather", [g.node("Shape", [ref], "shape"), g.ints([batch], "batch_dim")], axis=0)
+    after = p.ndim - batch - 1
+    parts = [g.ints([1] * batch, "ones")] if batch else []
+    parts += [size] + ([g.ints([1] * after, "ones")] if after else [])
+    target = parts[0] if len(parts) == 1 else g.node("Concat", parts, "target_shape", axis=0)
+    y = g.node("Expand", [row, target], "batch_invariant")
+    g.batch_axis[y] = batch
     return y
 
 
@@ -836,5 +864,122 @@ OP_EMITTERS.update(
         "_log_softmax_vjp": _softmax_op("LogSoftmax"),
         "_leaky_relu_vjp": _leaky_relu_op,
         "_astype_vjp": _astype_op,
+    }
+)
+
+
+def _xlog_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """xlogy (saved shift 0) and xlog1py (shift 1): a * log(b + shift), 0 where a == 0 (whatever b is),
+    b itself where b is NaN (torch's conventions), in the result dtype."""
+    dtype = t.array.dtype
+    a, b = (_cast_to(g, n, p, dtype) for n, p in zip(ins, parents))
+    shifted = b if not t._saved else g.node("Add", [b, _scalar(g, 1.0, t)])
+    product = g.node("Mul", [a, g.node("Log", [shifted])])
+    zero = _scalar(g, 0.0, t)
+    y = g.node("Where", [g.node("Equal", [a, zero]), zero, product])
+    return g.node("Where", [g.node("IsNaN", [b]), b, y], "xlogy")
+
+
+def _cast_to(g: GraphBuilder, name: str, p: Tensor, dtype: np.dtype) -> str:
+    if p.array.dtype == dtype:
+        return name
+    y = g.node("Cast", [name], "cast", to=g.onnx.helper.np_dtype_to_tensor_dtype(dtype))
+    g.batch_axis[y] = g.batch_axis.get(name)
+    return y
+
+
+def _lerp_nodes(g: GraphBuilder, t: Tensor, start: str, end: str, weight: str, small: str | None) -> str:
+    """torch's two-sided lerp: start + w (end - start) where ``small`` (|w| < 0.5; None: everywhere),
+    end - (end - start)(1 - w) elsewhere (exact at w = 1)."""
+    diff = g.node("Sub", [end, start])
+    low = g.node("Add", [start, g.node("Mul", [weight, diff])])
+    high = g.node("Sub", [end, g.node("Mul", [diff, g.node("Sub", [_scalar(g, 1.0, t), weight])])])
+    if small is None:
+        return g.node("Identity", [low], "lerp")
+    return g.node("Where", [small, low, high], "lerp")
+
+
+def _lerp_number_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    w = float(t._saved)
+    start, end = (_cast_to(g, n, p, t.array.dtype) for n, p in zip(ins, parents))
+    if abs(w) < 0.5:
+        return _lerp_nodes(g, t, start, end, _scalar(g, w, t), None)
+    diff = g.node("Sub", [end, start])
+    return g.node("Sub", [end, g.node("Mul", [diff, _scalar(g, 1.0 - w, t)])], "lerp")
+
+
+def _lerp_tensor_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    start, end, weight = (_cast_to(g, n, p, t.array.dtype) for n, p in zip(ins, parents))
+    small = g.node("Less", [g.node("Abs", [weight]), _scalar(g, 0.5, t)])
+    return _lerp_nodes(g, t, start, end, weight, small)
+
+
+def _median_all_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """The lower median of all elements of a float tensor: TopK of the smallest (n - 1) // 2 + 1 (n read
+    from the input's shape at run time, so that it follows the batch), its last value; NaN if any is."""
+    flat = g.node("Reshape", [ins[0], g.ints([-1])], "flat")
+    count = g.node("Shape", [flat], "count")
+    two, one = g.ints([2], "two"), g.ints([1], "one")
+    k = g.node("Add", [g.node("Div", [g.node("Sub", [count, one]), two]), one], "k")
+    values, _ = g.node("TopK", [flat, k], "median_topk", n_out=2, axis=0, largest=0, sorted=1)
+    last = g.node("Slice", [values, g.ints([-1], "starts"), g.ints([_INT64_MAX], "ends")])
+    value = g.node("Reshape", [last, g.ints([], "scalar_shape")], "median")
+    nan_in = g.node("Cast", [g.node("IsNaN", [flat])], "nan_in", to=g.onnx.TensorProto.INT32)
+    # (ReduceMax without axes reduces every dim, in each opset)
+    any_nan = g.node("Cast", [g.node("ReduceMax", [nan_in], keepdims=0)], to=g.onnx.TensorProto.BOOL)
+    y = g.node("Where", [any_nan, _scalar(g, np.nan, t), value], "median")
+    g.batch_axis[y] = None
+    return y
+
+
+# Giles' single-precision erfinv ("Approximating the erfinv function", GPU Computing Gems, 2011): a
+# polynomial in w = -log(1 - x^2) - 2.5 for w < 5, in sqrt(w) - 3 beyond; relative error below 4e-7.
+_ERFINV_CENTRAL = [2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                   -0.00125372503, -0.00417768164, 0.246640727, 1.50140941]  # fmt: skip
+_ERFINV_TAIL = [-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
+                0.00943887047, 1.00167406, 2.83297682]  # fmt: skip
+
+
+def _erfinv_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """erfinv, which has no ONNX operator, written with ops that exist: Giles' polynomial approximation,
+    of float32 precision; +-inf at +-1 and NaN beyond, as torch. float64 is refused: refining the
+    approximation (Newton steps on Erf) needs a float64 Erf, which ONNX Runtime does not implement."""
+    dtype = t.array.dtype
+    if dtype == np.float64:
+        raise ExportError(
+            "erfinv of float64 values cannot be written to float64 precision: ONNX has no erfinv operator, and the "
+            "polynomial it is written with here has float32 precision (refining it needs Erf of float64, which "
+            "ONNX Runtime does not implement); export the model in float32, or compute erfinv outside the graph"
+        )
+    work = dtype if dtype == np.float32 else np.dtype(np.float32)
+    x = _cast_to(g, ins[0], parents[0], work)
+
+    def number(v: float) -> str:
+        return g.const(np.asarray(v, work), "erfinv_coefficient")
+
+    one = number(1.0)
+    w = g.node("Neg", [g.node("Log", [g.node("Mul", [g.node("Sub", [one, x]), g.node("Add", [one, x])])])])
+    central, tail = g.node("Sub", [w, number(2.5)]), g.node("Sub", [g.node("Sqrt", [w]), number(3.0)])
+    polys = []
+    for at, coefficients in ((central, _ERFINV_CENTRAL), (tail, _ERFINV_TAIL)):
+        p = number(coefficients[0])
+        for c in coefficients[1:]:
+            p = g.node("Add", [number(c), g.node("Mul", [p, at])])
+        polys.append(p)
+    y = g.node("Mul", [g.node("Where", [g.node("Less", [w, number(5.0)]), *polys]), x])
+    edge = g.node("Equal", [g.node("Abs", [x]), one])  # erfinv(+-1) = +-inf
+    y = g.node("Where", [edge, g.node("Mul", [x, number(np.inf)]), y], "erfinv")
+    if work != dtype:  # float16 and bfloat16 were computed in float32
+        y = g.node("Cast", [y], "erfinv", to=g.onnx.helper.np_dtype_to_tensor_dtype(dtype))
+    return y
+
+
+OP_EMITTERS.update(
+    {
+        "_xlog_vjp": _xlog_op,
+        "_lerp_number_weight_vjp": _lerp_number_op,
+        "_lerp_tensor_weight_vjp": _lerp_tensor_op,
+        "_median_all_vjp": _median_all_op,
+        "_erfinv_vjp": _erfinv_op,
     }
 )

@@ -253,6 +253,10 @@ class _Tracer:
             previous, self.g.context = self.g.context, f"{forward}{detail}"
             try:
                 name = derived[1]()
+            except ExportError as exc:  # a rule's refusal, named with the forward and line that made the value
+                if str(exc).startswith("ONNX export:"):
+                    raise
+                raise ExportError(f"ONNX export: {forward}{detail}: {exc}") from None
             finally:
                 self.g.context = previous
         elif rule is None and self.tainted.get(id(t)) is t:
@@ -379,7 +383,8 @@ class _Tracer:
         finally:
             self.depth -= 1
             self.restore(m)  # e.g. Embedding(max_norm) renormalizes rows in place: the export must not
-        previous, self.g.context = self.g.context, f"the layer {type(m).__name__}"
+        where = _user_line(sys._getframe(1))  # the user's line that called the layer
+        previous, self.g.context = self.g.context, f"the layer {type(m).__name__}{' at ' + where if where else ''}"
         try:
             if n == 1:
                 made = emit(self.g, m, names[0], args[0], out)
