@@ -5,8 +5,11 @@ Cases (float32 CPU):
     ``functional_call`` and cross-entropy, as torch's per-sample-gradients tutorial; an MLP
     784-128-128-10 at batch 64 and 128, and a small CNN (Conv2d(1,8,3)-ReLU-MaxPool2d(2)-
     Conv2d(8,16,3)-ReLU-MaxPool2d(2)-Flatten-Linear(400,10)) on 28x28 images at batch 32;
+  per-sample grads of a text CNN (Embedding(50,16)-Conv1d(16,16,3)-ReLU-causal self-attention by
+    ``scaled_dot_product_attention``-mean-Linear(16,10)) on 24 tokens at batch 32;
   ensemble: 10 MLPs 784-128-10 stacked by ``stack_module_state``, ``vmap(fmodel, in_dims=(0, 0,
-    None))`` over one minibatch of 64;
+    None))`` over one minibatch of 64; 8 small CNNs (Conv2d(1,8,3)-ReLU-MaxPool2d(2)-Conv2d(8,8,3)-
+    ReLU-Flatten-Linear(200,10)) over 32 images 16x16;
   vmap(jacrev): the per-example Jacobian of an MLP 64-64-64 (tanh) at batch 64;
   vmap(hessian): the per-example Hessian of a scalar MLP 16-32-1 (tanh) at batch 64;
   hessian(vectorize=True): ``autograd.functional.hessian`` of a scalar MLP 64-64-1 (tanh).
@@ -17,7 +20,7 @@ and downslope's over torch's. ``--loop`` also times downslope's per-element loop
 for a function with an op that has no batching rule; what vmap always ran before it had batching
 rules) and, for hessian(vectorize=True), one backward pass per row (what it ran before), for the
 before/after comparison.
-Run: python benchmarks/vmap_transforms.py [--quick] [--threads N] [--loop]
+Run: python benchmarks/vmap_transforms.py [--quick] [--threads N] [--loop] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -56,6 +59,35 @@ def cnn(lib: Any) -> Any:
     )  # fmt: skip
 
 
+def text_cnn(lib: Any) -> Any:
+    """Embedding(50, 16) -> Conv1d(16, 16, 3, padding=1) -> ReLU -> causal self-attention (one head,
+    ``scaled_dot_product_attention``) -> mean over the sequence -> Linear(16, 10), on (N, L) token ids."""
+    nn = lib.nn
+    F = nn.functional
+
+    class TextCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(50, 16)
+            self.conv = nn.Conv1d(16, 16, 3, padding=1)
+            self.qkv = nn.Linear(16, 48)
+            self.out = nn.Linear(16, 10)
+
+        def forward(self, ids: Any) -> Any:
+            h = F.relu(self.conv(self.emb(ids).transpose(1, 2))).transpose(1, 2)  # (N, L, 16)
+            q, k, v = self.qkv(h).chunk(3, dim=-1)
+            return self.out(F.scaled_dot_product_attention(q, k, v, is_causal=True).mean(1))
+
+    return TextCNN()
+
+
+def small_cnn(lib: Any) -> Any:
+    nn = lib.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(200, 10)
+    )  # fmt: skip
+
+
 def copy_weights(src: Any, dst: Any, lib: Any) -> None:
     """dst (a downslope module) takes src's (torch's) values."""
     for (_, p), (_, q) in zip(src.named_parameters(), dst.named_parameters()):
@@ -89,17 +121,20 @@ def per_sample_case(make: Callable[[Any], Any], x: np.ndarray, y: np.ndarray) ->
     return calls
 
 
-def ensemble_case(x: np.ndarray) -> dict[str, Callable[[], Any]]:
+def ensemble_case(
+    x: np.ndarray, make: Callable[[Any], Any] | None = None, count: int = 10
+) -> dict[str, Callable[[], Any]]:
     import copy
 
     import torch
 
     import downslope as ds
 
+    make = make or (lambda lib: mlp(lib, [784, 128, 10]))
     calls = {}
     torch.manual_seed(0)
-    theirs = [mlp(torch, [784, 128, 10]) for _ in range(10)]
-    ours = [mlp(ds, [784, 128, 10]) for _ in range(10)]
+    theirs = [make(torch) for _ in range(count)]
+    ours = [make(ds) for _ in range(count)]
     for t, d in zip(theirs, ours):
         copy_weights(t, d, ds)
     for name, lib, func, models in (("torch", torch, torch.func, theirs), ("downslope", ds, ds.func, ours)):
@@ -155,9 +190,11 @@ def flat(result: Any) -> np.ndarray:
 
 
 def main() -> None:
-    args, threads = parse_args(
-        __doc__, "fewer, shorter slices (a smoke run)", lambda p: p.add_argument("--loop", action="store_true")
-    )
+    def flags(p: Any) -> None:
+        p.add_argument("--loop", action="store_true")
+        p.add_argument("--only", default=None, help="run only the cases whose title contains this text")
+
+    args, threads = parse_args(__doc__, "fewer, shorter slices (a smoke run)", flags)
     import downslope.func as dsf
 
     print_header(threads)
@@ -176,6 +213,10 @@ def main() -> None:
     images = rng.standard_normal((32, 1, 28, 28)).astype(np.float32)
     labels = rng.integers(0, 10, 32)
     cases.append(("per-sample grads CNN b32", lambda: per_sample_case(cnn, images, labels)))
+    tokens = rng.integers(0, 50, (32, 24))
+    cases.append(("per-sample grads emb+conv1d+attn b32", lambda: per_sample_case(text_cnn, tokens, labels)))
+    small = rng.standard_normal((32, 1, 16, 16)).astype(np.float32)
+    cases.append(("ensemble 8 CNNs b32", lambda: ensemble_case(small, small_cnn, 8)))
     minibatch = rng.standard_normal((64, 784)).astype(np.float32)
     cases.append(("ensemble 10 MLPs b64", lambda: ensemble_case(minibatch)))
     x64 = rng.standard_normal((64, 64)).astype(np.float32)
@@ -186,7 +227,9 @@ def main() -> None:
     cases.append(("hessian(vectorize) MLP 64-64-1", lambda: jacobian_case([64, 64, 1], v64, "hessian")))
     # what hessian(vectorize=True) ran before it walked the graph once: one backward pass per row
     unvectorized = {"hessian(vectorize) MLP 64-64-1": lambda: jacobian_case([64, 64, 1], v64, "hessian", False)}
-    if args.quick:
+    if args.only:
+        cases = [c for c in cases if args.only in c[0]]
+    elif args.quick:
         cases = cases[::2]
     worst = 0.0
     for title, make in cases:

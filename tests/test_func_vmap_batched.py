@@ -401,7 +401,7 @@ def test_jacrev_inside_vmap_stays_differentiable_in_the_parameters(batched_modul
 
 
 def test_vmap_of_vmap_and_grad_of_vmap_match_torch() -> None:
-    # the inner vmap sees BatchedTensors: the outer one loops, the inner one is batched
+    # the inner vmap sees BatchedTensors: both batches are flattened into one batched call
     _both(lambda lib: lib.func.vmap(lambda r: r.sum() * r), (A,))
     results = []
     for lib in (ds, torch):
@@ -557,15 +557,16 @@ def test_layer_norm_embedding_and_batch_norm_eval_rules_match_torch(batched_only
     _assert_close(results[0], results[1], 1e-5)
 
 
-def test_batch_norm_in_training_loops_and_counts_each_element_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batch_norm_in_training_is_refused_as_torch_before_any_update() -> None:
+    # torch refuses the in-place update of unbatched running statistics from a batch of elements
     bn = ds.nn.BatchNorm1d(5)
-    out = ds.func.vmap(bn)(ds.tensor(A))
-    monkeypatch.setattr(dsf, "BATCHING", False)
-    bn2 = ds.nn.BatchNorm1d(5)
-    expected = ds.func.vmap(bn2)(ds.tensor(A))
-    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-6)
-    assert int(bn.num_batches_tracked) == int(bn2.num_batches_tracked) == 4  # refused before any update
-    np.testing.assert_allclose(bn.running_mean.numpy(), bn2.running_mean.numpy(), rtol=1e-6)
+    with pytest.raises(RuntimeError, match="Batch norm got a batched tensor as input while the running_mean") as ours:
+        ds.func.vmap(bn)(ds.tensor(A))
+    with pytest.raises(RuntimeError) as theirs:
+        torch.func.vmap(torch.nn.BatchNorm1d(5))(torch.tensor(A))
+    assert str(ours.value) == str(theirs.value)
+    assert int(bn.num_batches_tracked) == 0
+    np.testing.assert_array_equal(bn.running_mean.numpy(), np.zeros(5, np.float32))
 
 
 def test_per_sample_gradient_of_an_input_gradient_penalty_matches_torch(batched_modules: None) -> None:
@@ -596,9 +597,16 @@ def test_an_inner_vmap_under_a_batched_one_still_batches_plain_calls(monkeypatch
         return original(*args, **kwargs)
 
     monkeypatch.setattr(dsf, "_looped", counted)
-    inner = ds.vmap(lambda r: (r * r).sum())
-    nested = ds.vmap(inner)(ds.tensor(A))  # the inner call meets BatchedTensors and loops over its dim
-    np.testing.assert_allclose(nested.numpy(), (A * A).sum(-1), rtol=1e-5)
+
+    def outer(lib: Any) -> Any:
+        # the inner function closes over the outer element x: its batch is the outer one alone, so the
+        # flattened batched call of both cannot run, and the inner call loops over its own dim
+        return lambda x: lib.vmap(lambda r: r * x.sum())(x)
+
+    nested = ds.vmap(outer(ds))(ds.tensor(A))
+    expected = torch.vmap(outer(torch))(torch.tensor(A))
+    np.testing.assert_allclose(nested.numpy(), expected.numpy(), rtol=1e-5)
     assert looped == [1]
+    inner = ds.vmap(lambda r: (r * r).sum())
     np.testing.assert_allclose(inner(ds.tensor(V)).numpy(), (V * V).sum(-1), rtol=1e-5)
     assert looped == [1]  # a plain call of the inner function is batched

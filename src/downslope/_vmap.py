@@ -11,8 +11,11 @@ ops on ``value``, so gradients flow through them, and the ``grad``/``jacrev`` tr
 
 An operation without a rule never sees a wrong value: reading a BatchedTensor's ``array`` (what
 every op does to compute) raises :class:`NoRule`, and so does anything that would need the values
-of one element (``.item()``, ``bool()``, data-dependent control flow). vmap then runs the function
-once per element instead (its loop), so results do not depend on which path ran.
+of one element (``.item()``, ``bool()``, data-dependent control flow). A function of the rule tables
+whose rule raises it runs per element alone (``_loop_rule``: the op on each element's slices, the
+results stacked), as torch's fallback does, so the vmapped function still runs once; elsewhere, or
+when that op draws random numbers or its results differ in shape, vmap runs the whole function once
+per element instead (its loop), so results do not depend on which path ran.
 
 Module-level functions (``F.linear``, ``ds.matmul``, the losses...) and the two layers whose forward
 reads arrays directly (``nn.Linear``, the convolutions) get their rules by being replaced, while a
@@ -26,6 +29,7 @@ originals.
 # mypy: disable-error-code="override, misc"
 from __future__ import annotations
 
+import builtins
 import functools
 import importlib
 import operator
@@ -36,14 +40,19 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArgumentTypeError
+from .errors import ArgumentTypeError, StateError
 from .tensor import Tensor
 
-__all__ = ["BatchedTensor", "NoRule", "installed", "batch_size_now", "unwrap"]
+__all__ = ["BatchedTensor", "NoRule", "Refused", "installed", "batch_size_now", "unwrap"]
 
 
 class NoRule(Exception):
     """An operation met a batched tensor it has no batching rule for (vmap then loops)."""
+
+
+class Refused(StateError):
+    """An operation torch's vmap refuses, refused with torch's error (the loop would give another
+    result, so vmap does not fall back to it)."""
 
 
 def _no_rule(what: str) -> NoRule:
@@ -192,6 +201,39 @@ class BatchedTensor(Tensor):
     def __ne__(self, other: Any) -> Any:
         return _binary(operator.ne, self, other)
 
+    def __mod__(self, other: Any) -> Any:
+        return _binary(operator.mod, self, other)
+
+    def __rmod__(self, other: Any) -> Any:
+        return _binary(operator.mod, other, self)
+
+    def __floordiv__(self, other: Any) -> Any:
+        return _binary(operator.floordiv, self, other)
+
+    def __rfloordiv__(self, other: Any) -> Any:
+        return _binary(operator.floordiv, other, self)
+
+    def __and__(self, other: Any) -> Any:
+        return _binary(operator.and_, self, other)
+
+    def __rand__(self, other: Any) -> Any:
+        return _binary(operator.and_, other, self)
+
+    def __or__(self, other: Any) -> Any:
+        return _binary(operator.or_, self, other)
+
+    def __ror__(self, other: Any) -> Any:
+        return _binary(operator.or_, other, self)
+
+    def __xor__(self, other: Any) -> Any:
+        return _binary(operator.xor, self, other)
+
+    def __rxor__(self, other: Any) -> Any:
+        return _binary(operator.xor, other, self)
+
+    def __invert__(self) -> Any:
+        return BatchedTensor(~self.value)
+
     def __neg__(self) -> Any:
         return BatchedTensor(-self.value)
 
@@ -244,9 +286,27 @@ class BatchedTensor(Tensor):
         return _where_rule(where, condition, self, other)
 
     def clamp(self, min: Any = None, max: Any = None) -> Any:
-        if isinstance(min, Tensor) or isinstance(max, Tensor):
-            raise _no_rule("clamp with tensor bounds")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):  # bounds broadcast with the element
+            _batch_of(self, min, max)
+            n = builtins.max(_logical_ndim(t) for t in (self, min, max))
+            bounds = [_aligned(t, n) if isinstance(t, Tensor) else t for t in (min, max)]
+            return BatchedTensor(_aligned(self, n).clamp(*bounds))
         return BatchedTensor(self.value.clamp(min, max))
+
+    def new_zeros(self, *args: Any, **kwargs: Any) -> Any:
+        return self.value.new_zeros(*args, **kwargs)  # unbatched, as torch's: only dtype and device are taken
+
+    def new_ones(self, *args: Any, **kwargs: Any) -> Any:
+        return self.value.new_ones(*args, **kwargs)
+
+    def new_full(self, *args: Any, **kwargs: Any) -> Any:
+        return self.value.new_full(*args, **kwargs)
+
+    def new_empty(self, *args: Any, **kwargs: Any) -> Any:
+        return self.value.new_empty(*args, **kwargs)
+
+    def new_tensor(self, *args: Any, **kwargs: Any) -> Any:
+        return self.value.new_tensor(*args, **kwargs)
 
     clip = clamp
 
@@ -346,7 +406,7 @@ class BatchedTensor(Tensor):
         return tuple(BatchedTensor(v) for v in self.value.chunk(chunks, _dim(dim, self.ndim) + 1))
 
     def __getitem__(self, index: Any) -> Any:
-        return BatchedTensor(self.value[_batched_index(index)])
+        return _getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         raise _no_rule("a write into an element")
@@ -435,6 +495,42 @@ for _name in (
     setattr(BatchedTensor, _name, _pointwise_method(_name))
 
 
+def _along_dim_method(name: str) -> Callable[..., Any]:
+    def method(self: BatchedTensor, dim: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(a, Tensor) for a in (*args, *kwargs.values())):
+            raise _no_rule(f"{name} with a tensor argument")
+        return _wrapped(getattr(self.value, name)(_dim(dim, self.ndim) + 1, *args, **kwargs))
+
+    method.__name__ = name
+    return method
+
+
+def _function_method(module: str, name: str) -> Callable[..., Any]:
+    """A method that calls its module-level function, whose batching rule is in place while a batched
+    call runs (Tensor's method is bound to the op itself, past the rule)."""
+
+    def method(self: BatchedTensor, *args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+_METHOD_FUNCTIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("downslope.ops.rearrange", ("roll",)),
+    ("downslope.ops.sorting", ("median", "nanmedian", "mode", "kthvalue")),
+    ("downslope.ops.reductions", ("any", "all", "argmin", "nansum", "nanmean", "count_nonzero")),
+]
+for _module, _names in _METHOD_FUNCTIONS:
+    for _name in _names:
+        setattr(BatchedTensor, _name, _function_method(_module, _name))
+
+
+# Methods along one dim bound to their ops directly (not through the ops namespace the rules replace).
+for _name in ("cumprod", "cummax", "cummin", "logcumsumexp"):
+    setattr(BatchedTensor, _name, _along_dim_method(_name))
+
+
 def _dim(d: Any, n: int) -> int:
     """``d`` as a dim of an element of ``n`` dims (0-d elements take 0 and -1, as torch)."""
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
@@ -451,25 +547,75 @@ def _shape_args(shape: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(shape)
 
 
-def _batched_index(index: Any) -> Any:
-    """``index`` for the batch's value: the batch dim taken whole in front."""
+def _index_parts(index: Any) -> tuple[tuple[Any, ...], list[int]]:
+    """An element's index as a tuple, and the positions of its advanced (tensor) indices among the
+    parts that are not ints (an int selects first, as torch's indexing)."""
     parts = index if isinstance(index, tuple) else (index,)
     advanced = []
-    for k, p in enumerate(parts):
-        if isinstance(p, BatchedTensor):
-            raise _no_rule("indexing with a batched index")
+    k = 0
+    for p in parts:
         if isinstance(p, (Tensor, np.ndarray, list)):
+            if (p.dtype if isinstance(p, (Tensor, np.ndarray)) else np.asarray(p).dtype) == np.bool_:
+                raise _no_rule("indexing with a boolean mask")  # its result's shape depends on the values
             advanced.append(k)
         elif not (p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice))):
             raise _no_rule(f"an index of type {type(p).__name__}")
-    if advanced:
-        # NumPy's rule: separated advanced indices move to the front (past the batch dim it would be wrong)
-        gaps = [b - a for a, b in zip(advanced, advanced[1:])]
-        if any(g != 1 for g in gaps) or any(
-            isinstance(parts[k], Tensor) and parts[k].dtype == np.bool_ for k in advanced
-        ):
-            raise _no_rule("indexing with separated or boolean advanced indices")
-    return (slice(None), *parts)
+        if not isinstance(p, (int, np.integer)):
+            k += 1
+    return parts, advanced
+
+
+def _getitem(x: Any, index: Any) -> Any:
+    """``x[index]`` for one element (``x`` batched, or an unbatched tensor indexed by batched tensors).
+
+    Basic indexing takes the batch dim whole in front. With advanced indices, an ``arange`` over the
+    batch joins them as the first advanced index (each element's indices pick from its own slice);
+    NumPy's rule then puts the advanced dims right after the batch, which is where the element's own
+    result has them unless its advanced indices are adjacent and come after other dims: those are
+    moved back in place."""
+    from .tensor import arange
+
+    parts, advanced = _index_parts(index)
+    batched = any(isinstance(p, BatchedTensor) for p in parts)
+    size = _batch_of(x, *parts)
+    n = _logical_ndim(x)
+    v = _expanded(x, size)
+    adjacent = all(b - a == 1 for a, b in zip(advanced, advanced[1:]))
+    if not advanced or (not batched and adjacent):
+        return BatchedTensor(v[(slice(None), *parts)])
+    ranks = [p.ndim if isinstance(p, (Tensor, np.ndarray)) else np.ndim(p) for p in parts if _is_advanced(p)]
+    k = max(ranks)
+    rows = arange(size, device=v.device).reshape(size, *([1] * k))
+    batched_parts = []
+    for p in parts:
+        if isinstance(p, BatchedTensor):
+            pv = p.value
+            p = pv.reshape(size, *([1] * (k - p.ndim)), *pv.shape[1:])
+        batched_parts.append(p)
+    out = v[(rows, *batched_parts)]  # (B, *advanced dims, *the other dims in order)
+    if not adjacent or advanced[0] == 0:
+        return BatchedTensor(out)
+    # the element's advanced dims sit after the dims its parts before them make
+    before = [p for p in parts[: _part_position(parts, advanced[0])] if not isinstance(p, (int, np.integer))]
+    consumed = sum(1 for p in parts if p is not None and p is not Ellipsis)
+    lead = sum(n - consumed if p is Ellipsis else 1 for p in before)
+    order = [0, *range(1 + k, 1 + k + lead), *range(1, 1 + k), *range(1 + k + lead, out.ndim)]
+    return BatchedTensor(out.permute(*order))
+
+
+def _is_advanced(p: Any) -> bool:
+    return isinstance(p, (Tensor, np.ndarray, list))
+
+
+def _part_position(parts: tuple[Any, ...], k: int) -> int:
+    """The position in ``parts`` of the ``k``-th part that is not an int."""
+    seen = -1
+    for i, p in enumerate(parts):
+        if not isinstance(p, (int, np.integer)):
+            seen += 1
+            if seen == k:
+                return i
+    return len(parts)
 
 
 def _logical_ndim(x: Any) -> int:
@@ -533,14 +679,18 @@ def _matmul(x: Any, y: Any) -> Any:
         if ny <= 2 or nx >= 2:
             xv = x.value if nx == 1 else _stack_aligned(x, ny)
             return BatchedTensor(matmul(xv, y))
-        raise _no_rule("matmul of a batched vector with a stack of matrices")
+        # a vector times a stack of matrices: the vector as a row of each element's own
+        rows = x.value.reshape(len(x.value), *([1] * (ny - 1)), x.shape[0])
+        return BatchedTensor(matmul(rows, y).squeeze(-2))
     if not xb:  # y batched
         if ny == 1:
             if nx == 2:
                 return BatchedTensor(matmul(y.value, x.mT))
             if nx == 1:
                 return BatchedTensor(matmul(y.value, x))
-            raise _no_rule("matmul of a stack of matrices with a batched vector")
+            # a stack of matrices times a vector: the vector as a column of each element's own
+            columns = y.value.reshape(len(y.value), *([1] * (nx - 2)), y.shape[0], 1)
+            return BatchedTensor(matmul(x, columns).squeeze(-1))
         return BatchedTensor(matmul(x, _stack_aligned(y, nx)))
     if nx == 1 and ny == 1:
         return BatchedTensor((x.value * y.value).sum(1))
@@ -817,12 +967,11 @@ def _conv2d_rule(
 def _conv_forward_rule(orig: Callable[..., Any], module: Any, input: Any, weight: Any, bias: Any) -> Any:
     if not _batched_args((input, weight, bias), {}):
         return orig(module, input, weight, bias)
-    if (
-        getattr(module, "_spatial", None) != 2
-        or module.padding_mode != "zeros"
-        or getattr(module, "_transposed", False)
-    ):
+    spatial = getattr(module, "_spatial", None)
+    if spatial not in (1, 2) or module.padding_mode != "zeros" or getattr(module, "_transposed", False):
         raise _no_rule(f"{type(module).__name__} with these options")
+    if spatial == 1:
+        return _conv1d(input, weight, bias, module.stride, module.padding, module.dilation, module.groups)
     return _conv2d(input, weight, bias, module.stride, module.padding, module.dilation, module.groups)
 
 
@@ -972,21 +1121,65 @@ def _layer_norm_rule(
 def _embedding_rule(
     orig: Callable[..., Any], input: Any, weight: Any, padding_idx: Any = None, max_norm: Any = None, *args: Any
 ) -> Any:
-    if not isinstance(input, BatchedTensor) or isinstance(weight, BatchedTensor) or max_norm is not None:
-        raise _no_rule("embedding with a batched table or max_norm")  # max_norm rewrites the table's rows
-    return BatchedTensor(orig(input.value, weight, padding_idx, max_norm, *args))
+    """``embedding``: batched ids pick rows of one table; with a batched table (an ensemble, or
+    per-sample gradients) each element's ids are offset into its own table of the stacked ones."""
+    if max_norm is not None:
+        raise _no_rule("embedding with max_norm")  # it rewrites the table's rows
+    if not isinstance(weight, BatchedTensor):
+        return BatchedTensor(orig(input.value, weight, padding_idx, max_norm, *args))
+    if padding_idx is not None or any(args[1:]) or weight.ndim != 2:  # (norm_type, scale_grad_by_freq, sparse)
+        raise _no_rule("embedding of a batched table with padding_idx, scale_grad_by_freq or sparse")
+    from .tensor import arange
+
+    size = _batch_of(input, weight)
+    ids = _expanded(input, size)
+    rows = weight.shape[0]
+    a = ids.array
+    if type(a) is np.ndarray and a.size and (a.min() < 0 or a.max() >= rows):  # host: a range check of the ids
+        raise _no_rule("embedding with ids out of range")  # per element, the loop raises torch's error
+    offsets = (arange(size, device=ids.device) * rows).reshape(size, *([1] * (ids.ndim - 1)))
+    table = weight.value.reshape(size * rows, weight.shape[1])
+    return BatchedTensor(orig(ids + offsets, table))
+
+
+_BATCH_NORM_UPDATE = (
+    "Batch norm got a batched tensor as input while the running_mean or running_var, which will be updated "
+    "in place, were not batched.\nIf you are using a module and do not need eval mode, please set "
+    "`track_running_stats` to be False.If you are using a prebuilt module and do not need eval mode, please "
+    "see the functorch website for resources on how to patch your module to work with vmap"
+)
 
 
 def _batch_norm_forward_rule(orig: Callable[..., Any], module: Any, input: Any) -> Any:
-    """A batch norm layer in eval mode with running statistics (each value normalized on its own): the
-    batch folded into N. Batch statistics (training mode) are refused before anything is updated."""
-    if not _batched_args((input, module.weight, module.bias, module.running_mean, module.running_var), {}):
+    """A batch norm layer on one element (N, C, ...). In eval mode with running statistics each value is
+    normalized on its own: the batch folded into N. With batch statistics (training mode, or no running
+    statistics) each element's channels are normalized over its own N: the batch folded into the channels.
+    Running statistics would be updated in place from every element at once: refused before anything
+    is updated, with torch's error (``track_running_stats=False`` or
+    ``func.replace_all_batch_norm_modules_`` make such a model batchable, as in torch)."""
+    stats = (module.running_mean, module.running_var)
+    if not _batched_args((input, module.weight, module.bias, *stats), {}):
         return orig(module, input)
-    if module.training or not module.track_running_stats or not isinstance(input, BatchedTensor):
-        raise _no_rule(f"{type(module).__name__} with batch statistics")
-    if any(isinstance(t, BatchedTensor) for t in (module.weight, module.bias, module.running_mean, module.running_var)):
-        raise _no_rule(f"{type(module).__name__} with batched parameters")
+    if any(isinstance(t, BatchedTensor) for t in stats) or not isinstance(input, BatchedTensor):
+        raise _no_rule(f"{type(module).__name__} with batched running statistics or an unbatched input")
+    if input.ndim < 2:
+        raise _no_rule(f"{type(module).__name__} of one sample")
     v = input.value
+    size = len(v)
+    if module.training and module.track_running_stats and module.running_mean is not None:
+        raise Refused(_BATCH_NORM_UPDATE)
+    if module.training or not module.track_running_stats or module.running_mean is None:
+        module._check_input_dim(input)
+        channels = v.shape[2]
+        images = v.transpose(0, 1).reshape(v.shape[1], size * channels, *v.shape[3:])
+        weight, bias = (
+            None if t is None else t.value.reshape(size * channels) if isinstance(t, BatchedTensor) else t.repeat(size)
+            for t in (module.weight, module.bias)
+        )
+        out = _nn("normalization").batch_norm(images, None, None, weight, bias, True, 0.0, module.eps)
+        return BatchedTensor(out.reshape(v.shape[1], size, *v.shape[2:]).transpose(0, 1))
+    if any(isinstance(t, BatchedTensor) for t in (module.weight, module.bias)):
+        raise _no_rule(f"{type(module).__name__} with batched parameters")
     if v.ndim < 3:
         raise _no_rule(f"{type(module).__name__} of one sample")
     out = orig(module, v.reshape(len(v) * v.shape[1], *v.shape[2:]))
@@ -999,6 +1192,366 @@ def _dropout_rule(
     if training and p > 0:
         raise _no_rule("dropout in training (random per element)")
     return input
+
+
+def _wrapped(result: Any) -> Any:
+    """A batch op's result as the element's: a tensor, or a tuple (named or not) of them, batched."""
+    if isinstance(result, tuple):
+        fields = [BatchedTensor(r) for r in result]
+        return type(result)(*fields) if hasattr(result, "_fields") else type(result)(fields)
+    return BatchedTensor(result)
+
+
+def _padded(x: Any, n: int, size: int) -> Any:
+    """``x``'s batch value (repeated over the batch when unbatched) with its element dims right-aligned
+    to ``n`` dims."""
+    v = _expanded(x, size)
+    k = v.ndim - 1
+    return v.reshape(size, *([1] * (n - k)), *v.shape[1:]) if k < n else v
+
+
+def _along_dim_rule(orig: Callable[..., Any], x: Any, dim: Any = -1, *args: Any, **kwargs: Any) -> Any:
+    """Ops of one tensor along one dim whose other arguments are not tensors (sort, argsort, cumprod,
+    logcumsumexp...): the dim moved past the batch; tuples of results batched field by field."""
+    if not isinstance(x, BatchedTensor) or any(isinstance(a, Tensor) for a in (*args, *kwargs.values())):
+        raise _no_rule(f"{orig.__name__} with a batched argument other than the first")
+    return _wrapped(orig(x.value, _dim(dim, x.ndim) + 1, *args, **kwargs))
+
+
+def _topk_rule(orig: Callable[..., Any], x: Any, k: Any, dim: Any = -1, *args: Any, **kwargs: Any) -> Any:
+    if not isinstance(x, BatchedTensor) or isinstance(k, Tensor):
+        raise _no_rule("topk with a batched k")
+    return _wrapped(orig(x.value, k, _dim(dim, x.ndim) + 1, *args, **kwargs))
+
+
+def _extreme_rule(orig: Callable[..., Any], x: Any, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Any:
+    """``max``/``min`` as functions: over everything, along a dim (values and indices), or of two tensors."""
+    if any(v is not None for v in kwargs.values()):
+        raise _no_rule(f"{orig.__name__} with {sorted(kwargs)}")
+    if isinstance(dim, Tensor):
+        from .ops.arithmetic import maximum, minimum
+
+        return _binary(maximum if orig.__name__ == "max" else minimum, x, dim)
+    if not isinstance(x, BatchedTensor):
+        raise _no_rule(f"{orig.__name__} of an unbatched tensor")
+    if dim is None:
+        return _reduce(x, "amax" if orig.__name__ == "max" else "amin", None, False)
+    return _wrapped(orig(x.value, _dim(dim, x.ndim) + 1, keepdim))
+
+
+def _gather_rule(orig: Callable[..., Any], x: Any, dim: Any, index: Any, **kwargs: Any) -> Any:
+    """``gather``: input and index (same rank, as torch requires) both carry the batch in front."""
+    size = _batch_of(x, index)
+    n = _logical_ndim(x)
+    if n == 0 or _logical_ndim(index) != n:
+        raise _no_rule("gather of a 0-d tensor or an index of another rank")  # the loop raises torch's error
+    return BatchedTensor(orig(_expanded(x, size), _dim(dim, n) + 1, _expanded(index, size), **kwargs))
+
+
+def _take_along_dim_rule(orig: Callable[..., Any], x: Any, indices: Any, dim: Any = None) -> Any:
+    size = _batch_of(x, indices)
+    if dim is None:  # the flattened element
+        return BatchedTensor(orig(_expanded(x, size).reshape(size, -1), _expanded(indices, size).reshape(size, -1), 1))
+    n = _logical_ndim(x)
+    if n == 0 or _logical_ndim(indices) != n:
+        raise _no_rule("take_along_dim of a 0-d tensor or indices of another rank")
+    return BatchedTensor(orig(_expanded(x, size), _expanded(indices, size), _dim(dim, n) + 1))
+
+
+def _index_select_rule(orig: Callable[..., Any], x: Any, dim: Any, index: Any) -> Any:
+    """``index_select``: an unbatched index picks the same slices of every element; a batched one (each
+    element its own 1-D index) becomes a gather with the index spread over the element's other dims."""
+    from .ops.indexing import gather
+
+    size = _batch_of(x, index)
+    n = _logical_ndim(x)
+    if n == 0:
+        raise _no_rule("index_select of a 0-d tensor")
+    d = _dim(dim, n) + 1
+    if not isinstance(index, BatchedTensor):
+        return BatchedTensor(orig(x.value, d, index))
+    if index.ndim != 1:
+        raise _no_rule("index_select with a batched index that is not 1-D")
+    v = _expanded(x, size)
+    k = index.shape[0]
+    shape = [*v.shape[:d], k, *v.shape[d + 1 :]]
+    spread = index.value.reshape(size, *([1] * (d - 1)), k, *([1] * (n - d))).expand(*shape)
+    return BatchedTensor(gather(v, d, spread))
+
+
+def _masked_fill_rule(orig: Callable[..., Any], x: Any, mask: Any, value: Any) -> Any:
+    """``masked_fill``: a ``where`` over the element (the mask broadcasts to the input's shape)."""
+    from .ops.pointwise import where
+
+    size = _batch_of(x, mask, value)
+    n = _logical_ndim(x)
+    if _logical_ndim(mask) > n or (isinstance(value, Tensor) and value.ndim != 0):
+        raise _no_rule("masked_fill with a mask of more dims or a value that is not 0-d")  # torch's error in the loop
+    fill = value.to(x.dtype) if isinstance(value, Tensor) else value
+    out = where(
+        _padded(mask, n, size), _padded(fill, n, size) if isinstance(fill, Tensor) else fill, _padded(x, n, size)
+    )
+    if tuple(out.shape[1:]) != tuple(_shape(x)):
+        out = out.expand(size, *_shape(x))
+    return BatchedTensor(out.to(x.dtype))
+
+
+def _scatter_rule(orig: Callable[..., Any], x: Any, dim: Any, index: Any, src: Any = None, **kwargs: Any) -> Any:
+    """``scatter``/``scatter_add`` out of place: input, index and source all carry the batch in front."""
+    if any(isinstance(v, Tensor) for v in kwargs.values()):
+        raise _no_rule(f"{orig.__name__} with a tensor value")
+    size = _batch_of(x, index, src)
+    n = _logical_ndim(x)
+    if n == 0 or _logical_ndim(index) != n or (isinstance(src, Tensor) and _logical_ndim(src) != n):
+        raise _no_rule(f"{orig.__name__} of operands of other ranks")
+    source = _expanded(src, size) if isinstance(src, Tensor) else src
+    args = () if source is None and orig.__name__ == "scatter" else (source,)
+    return BatchedTensor(orig(_expanded(x, size).clone(), _dim(dim, n) + 1, _expanded(index, size), *args, **kwargs))
+
+
+def _one_hot_rule(orig: Callable[..., Any], input: Any, num_classes: int = -1) -> Any:
+    if not isinstance(input, BatchedTensor) or num_classes < 0:
+        raise _no_rule("one_hot with num_classes inferred from the values")  # each element could differ
+    return BatchedTensor(orig(input.value, num_classes))
+
+
+def _sdpa_rule(
+    orig: Callable[..., Any],
+    query: Any,
+    key: Any,
+    value: Any,
+    attn_mask: Any = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: Any = None,
+    enable_gqa: bool = False,
+) -> Any:
+    """``scaled_dot_product_attention``: its leading dims broadcast, so the batch is one more of them
+    (query, key and value right-aligned to one rank, the mask to it too)."""
+    if dropout_p:
+        raise _no_rule("scaled_dot_product_attention with dropout (random per element)")
+    size = _batch_of(query, key, value, attn_mask)
+    n = max(_logical_ndim(t) for t in (query, key, value))
+    if min(_logical_ndim(t) for t in (query, key, value)) < 2 or _logical_ndim(attn_mask) > n:
+        raise _no_rule("scaled_dot_product_attention of these ranks")
+    q, k, v = (_padded(t, n, size) for t in (query, key, value))
+    mask = _padded(attn_mask, n, size) if isinstance(attn_mask, BatchedTensor) else attn_mask
+    out = orig(q, k, v, attn_mask=mask, dropout_p=0.0, is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
+    return BatchedTensor(out)
+
+
+def _group_norm_rule(
+    orig: Callable[..., Any], input: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5
+) -> Any:
+    """``group_norm`` of an element (N, C, ...): the batch folded into N; batched weights and biases scale
+    and shift each element's channels."""
+    if not isinstance(input, BatchedTensor) or input.ndim < 2:
+        raise _no_rule("group_norm of an unbatched input or an element without channels")
+    v = input.value
+    folded = v.reshape(len(v) * v.shape[1], *v.shape[2:])
+    if not isinstance(weight, BatchedTensor) and not isinstance(bias, BatchedTensor):
+        return BatchedTensor(orig(folded, num_groups, weight, bias, eps).reshape(v.shape))
+    out: Any = BatchedTensor(orig(folded, num_groups, None, None, eps).reshape(v.shape))
+    per_channel = (-1, *([1] * (input.ndim - 2)))
+    if weight is not None:
+        out = _binary(operator.mul, out, weight.reshape(*per_channel))
+    if bias is not None:
+        out = _binary(operator.add, out, bias.reshape(*per_channel))
+    return out
+
+
+def _einsum_rule(orig: Callable[..., Any], equation: Any, *operands: Any) -> Any:
+    """``einsum``: the batch gets a subscript of its own, in front of each batched operand's and of the
+    output's."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not isinstance(equation, str) or "..." in equation:
+        raise _no_rule("einsum with an ellipsis")
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    inputs = lhs.split(",")
+    if len(inputs) != len(operands):
+        raise _no_rule("einsum with another number of operands")  # the loop raises torch's error
+    if not arrow:  # implicit output: the subscripts seen once, in alphabetical order
+        rhs = "".join(sorted(c for c in set(lhs) if c.isalpha() and lhs.count(c) == 1))
+    letter = next((c for c in "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in eq), None)
+    if letter is None:
+        raise _no_rule("einsum using every subscript letter")
+    _batch_of(*operands)
+    terms = [letter + sub if isinstance(t, BatchedTensor) else sub for sub, t in zip(inputs, operands)]
+    return BatchedTensor(orig(f"{','.join(terms)}->{letter}{rhs}", *[unwrap(t) for t in operands]))
+
+
+def _bmm_rule(orig: Callable[..., Any], a: Any, b: Any) -> Any:
+    """``bmm`` of elements (b, n, m) @ (b, m, p): the batch folded into bmm's own."""
+    size = _batch_of(a, b)
+    if _logical_ndim(a) != 3 or _logical_ndim(b) != 3:
+        raise _no_rule("bmm of operands that are not 3-D")  # the loop raises torch's error
+    av, bv = _expanded(a, size), _expanded(b, size)
+    out = orig(av.reshape(-1, *av.shape[2:]), bv.reshape(-1, *bv.shape[2:]))
+    return BatchedTensor(out.reshape(size, av.shape[1], *out.shape[1:]))
+
+
+def _conv1d(x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int) -> Any:
+    """``conv1d`` for one element: a 2-D convolution of height-1 images (the 2-D rule, batched weights too)."""
+    if isinstance(padding, str) or _logical_ndim(weight) != 3 or _logical_ndim(x) not in (2, 3):
+        raise _no_rule("conv1d with string padding or of these ranks")
+
+    def one_d(v: Any, height: int) -> tuple[int, int]:
+        (only,) = (v,) if isinstance(v, (int, np.integer)) else tuple(v)
+        return (height, int(only))
+
+    two_d = one_d(stride, 1), one_d(padding, 0), one_d(dilation, 1)
+    out = _conv2d(x.unsqueeze(-2), weight.unsqueeze(-2), bias, *two_d, groups)
+    return out.squeeze(-2)
+
+
+def _conv1d_rule(
+    orig: Callable[..., Any],
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Any:
+    return _conv1d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def _getitem_method_rule(orig: Callable[..., Any], x: Any, index: Any) -> Any:
+    """``Tensor.__getitem__`` of an unbatched tensor: indexed by batched tensors, each element picks its own."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(isinstance(p, BatchedTensor) for p in parts):
+        return orig(x, index)
+    return _getitem(x, index)
+
+
+def _reduce_like_rule(orig: Callable[..., Any], x: Any, dim: Any = None, *args: Any, **kwargs: Any) -> Any:
+    """Reductions over one dim, several or all (var, std, any, all, argmin, nansum...) whose other
+    arguments are not tensors: dims moved past the batch, ``dim=None`` over the flattened element."""
+    if not isinstance(x, BatchedTensor) or any(isinstance(a, Tensor) for a in (*args, *kwargs.values())):
+        raise _no_rule(f"{orig.__name__} with a batched argument other than the first")
+    v = x.value
+    if dim is None:
+        if kwargs.get("keepdim") or any(a is True for a in args):
+            raise _no_rule(f"{orig.__name__}(dim=None, keepdim=True)")
+        return _wrapped(orig(v.reshape(len(v), -1), 1, *args, **kwargs))
+    n = x.ndim
+    dims = tuple(_dim(d, n) + 1 for d in dim) if isinstance(dim, (tuple, list)) else _dim(dim, n) + 1
+    return _wrapped(orig(v, dims, *args, **kwargs))
+
+
+def _with_dim_rule(orig: Callable[..., Any], x: Any, dim: Any = None, *args: Any, **kwargs: Any) -> Any:
+    """Ops whose result without a dim is of another kind (median, mode...): the dim form only."""
+    if dim is None:
+        raise _no_rule(f"{orig.__name__} without a dim")
+    return _along_dim_rule(orig, x, dim, *args, **kwargs)
+
+
+def _last_two_rule(orig: Callable[..., Any], x: Any, *args: Any, **kwargs: Any) -> Any:
+    """Ops on an element's last two dims (tril, triu): the batch is one more leading dim."""
+    if not isinstance(x, BatchedTensor) or x.ndim < 2 or any(isinstance(a, Tensor) for a in (*args, *kwargs.values())):
+        raise _no_rule(f"{orig.__name__} of this element")
+    return BatchedTensor(orig(x.value, *args, **kwargs))
+
+
+def _dims_rule(orig: Callable[..., Any], x: Any, dims: Any, *args: Any, **kwargs: Any) -> Any:
+    """``flip(x, dims)``: its dims moved past the batch."""
+    if not isinstance(x, BatchedTensor) or args or kwargs:
+        raise _no_rule(f"{orig.__name__} with these arguments")
+    listed = dims if isinstance(dims, (tuple, list)) else (dims,)
+    return BatchedTensor(orig(x.value, tuple(_dim(d, x.ndim) + 1 for d in listed)))
+
+
+def _roll_rule(orig: Callable[..., Any], x: Any, shifts: Any, dims: Any = None) -> Any:
+    if not isinstance(x, BatchedTensor) or isinstance(shifts, Tensor):
+        raise _no_rule("roll with tensor shifts")
+    v = x.value
+    if dims is None:  # the flattened element rolled
+        return BatchedTensor(orig(v.reshape(len(v), -1), shifts, 1).reshape(v.shape))
+    listed = dims if isinstance(dims, (tuple, list)) else (dims,)
+    moved = tuple(_dim(d, x.ndim) + 1 for d in listed)
+    return BatchedTensor(orig(v, shifts, moved if isinstance(dims, (tuple, list)) else moved[0]))
+
+
+def _pad_rule(orig: Callable[..., Any], input: Any, pad: Any, mode: str = "constant", value: Any = None) -> Any:
+    """``F.pad`` with a constant pads an element's last dims: the batch in front is not padded."""
+    if (
+        not isinstance(input, BatchedTensor)
+        or mode != "constant"
+        or isinstance(value, Tensor)
+        or len(pad) > 2 * input.ndim
+    ):
+        raise _no_rule("pad of other modes or of more dims than the element's")
+    return BatchedTensor(orig(input.value, pad, mode, value))
+
+
+def _like_rule(orig: Callable[..., Any], x: Any, *args: Any, **kwargs: Any) -> Any:
+    """``zeros_like`` and its kind: the element's shape, for each element."""
+    if not isinstance(x, BatchedTensor) or any(isinstance(a, Tensor) for a in (*args, *kwargs.values())):
+        raise _no_rule(f"{orig.__name__} with a tensor fill")
+    return BatchedTensor(orig(x.value, *args, **kwargs))
+
+
+def _pointwise_loss_rule(orig: Callable[..., Any], input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+    """Losses of values side by side (l1, smooth_l1, huber, binary cross-entropy...): each value's loss for the
+    whole batch at once (reduction='none'), then reduced per element as torch reduces them."""
+    reduction = kwargs.pop("reduction", "mean")
+    if args or any(
+        isinstance(v, Tensor) or k in ("size_average", "reduce") and v is not None for k, v in kwargs.items()
+    ):
+        raise _no_rule(f"{orig.__name__} with weights or positional options")
+    if tuple(_shape(input)) != tuple(_shape(target)) or reduction not in ("none", "sum", "mean"):
+        raise _no_rule(f"{orig.__name__} of different shapes")  # the loop warns or raises as torch
+    size = _batch_of(input, target)
+    losses = orig(_expanded(input, size), _expanded(target, size), reduction="none", **kwargs)
+    if reduction == "none":
+        return BatchedTensor(losses)
+    flat = losses.reshape(size, -1)
+    return BatchedTensor(flat.sum(1) if reduction == "sum" else flat.mean(1))
+
+
+def _element_args(x: Any, i: int) -> Any:
+    """``x`` as element ``i`` of the batch sees it: BatchedTensors (also inside lists and tuples) sliced."""
+    if isinstance(x, BatchedTensor):
+        return x.value[i]
+    if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
+        return type(x)(_element_args(a, i) for a in x)
+    return x
+
+
+def _rng_state() -> Any:
+    from .backend import rng
+
+    return rng().bit_generator.state
+
+
+def _loop_rule(orig: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The op run once per batch element and its results stacked: the batching rule of an op that has
+    none of its own, so a function that meets it still runs once (only this op loops). An op that draws
+    random numbers, or whose results are not tensors of one shape per element, makes the whole function
+    loop instead (its draws and results are then the loop's)."""
+    from .ops.shape import stack
+
+    operands = [*args, *kwargs.values()]
+    size = _batch_of(*operands, *[b for a in operands if isinstance(a, (list, tuple)) for b in a])
+    start = _rng_state()
+    results = [
+        orig(*_element_args(args, i), **{k: _element_args(v, i) for k, v in kwargs.items()}) for i in range(size)
+    ]
+    if _rng_state() != start:
+        raise _no_rule(f"{orig.__name__} drawing random numbers per element")
+    first = results[0]
+    try:
+        if isinstance(first, Tensor):
+            return BatchedTensor(stack(results))
+        if isinstance(first, tuple) and first and all(isinstance(r, Tensor) for r in first):
+            fields = [BatchedTensor(stack([r[k] for r in results])) for k in range(len(first))]
+            return type(first)(*fields) if hasattr(first, "_fields") else type(first)(fields)
+    except Exception as error:  # noqa: BLE001 - elements of different shapes: the whole function loops
+        raise _no_rule(f"{orig.__name__} with results of different shapes per element") from error
+    raise _no_rule(f"{orig.__name__} returning {type(first).__name__}")
 
 
 # (module, name) -> rule; a name missing from its module (an optional part) is skipped.
@@ -1029,6 +1582,68 @@ _FUNCTION_RULES: list[tuple[str, str, Callable[..., Any]]] = [
     ("downslope.ops.arithmetic", "mul", _binary_rule),
     ("downslope.ops.arithmetic", "div", _binary_rule),
 ]
+_FUNCTION_RULES += [
+    ("downslope.ops.sorting", "sort", _along_dim_rule),
+    ("downslope.ops.sorting", "argsort", _along_dim_rule),
+    ("downslope.ops.sorting", "topk", _topk_rule),
+    ("downslope.ops.reductions", "max", _extreme_rule),
+    ("downslope.ops.reductions", "min", _extreme_rule),
+    ("downslope.ops.scans", "cumsum", _along_dim_rule),
+    ("downslope.ops.scans", "cumprod", _along_dim_rule),
+    ("downslope.ops.scans", "logcumsumexp", _along_dim_rule),
+    ("downslope.ops.scans", "cummax", _along_dim_rule),
+    ("downslope.ops.scans", "cummin", _along_dim_rule),
+    ("downslope.ops.indexing", "gather", _gather_rule),
+    ("downslope.ops.indexing", "take_along_dim", _take_along_dim_rule),
+    ("downslope.ops.indexing", "index_select", _index_select_rule),
+    ("downslope.ops.indexing", "masked_fill", _masked_fill_rule),
+    ("downslope.ops.indexing", "scatter", _scatter_rule),
+    ("downslope.ops.indexing", "scatter_add", _scatter_rule),
+    ("downslope.nn.functional", "one_hot", _one_hot_rule),
+    ("downslope.nn.attention", "scaled_dot_product_attention", _sdpa_rule),
+    ("downslope.nn.normalization", "group_norm", _group_norm_rule),
+    ("downslope.nn.convolution", "conv1d", _conv1d_rule),
+    ("downslope.ops.linalg", "einsum", _einsum_rule),
+    ("downslope.ops.linalg", "bmm", _bmm_rule),
+]
+# (module, names, rule): functions of one module sharing a rule
+_SHARED_RULES: list[tuple[str, tuple[str, ...], Callable[..., Any]]] = [
+    ("downslope.functional", ("var", "std"), _reduce_like_rule),
+    (
+        "downslope.ops.reductions",
+        ("var_mean", "std_mean", "any", "all", "argmin", "nansum", "nanmean"),
+        _reduce_like_rule,
+    ),
+    ("downslope.ops.reductions", ("count_nonzero",), _reduce_like_rule),
+    ("downslope.ops.sorting", ("median", "nanmedian", "mode"), _with_dim_rule),
+    ("downslope.ops.arithmetic", ("atan2", "pow", "fmod", "remainder", "hypot", "logaddexp", "copysign"), _binary_rule),
+    ("downslope.ops.arithmetic", ("xlogy", "floor_divide"), _binary_rule),
+    ("downslope.ops.linalg", ("tril", "triu"), _last_two_rule),
+    ("downslope.ops.rearrange", ("flip",), _dims_rule),
+    ("downslope.ops.rearrange", ("roll",), _roll_rule),
+    ("downslope.nn.functional", ("pad",), _pad_rule),
+    ("downslope.tensor", ("zeros_like", "ones_like", "full_like", "empty_like"), _like_rule),
+    ("downslope.nn.losses.regression", ("l1_loss", "smooth_l1_loss", "huber_loss"), _pointwise_loss_rule),
+    (
+        "downslope.nn.losses.classification",
+        ("binary_cross_entropy", "binary_cross_entropy_with_logits"),
+        _pointwise_loss_rule,
+    ),
+    # no batching rule of their own: each runs per element alone (the function still runs once)
+    ("downslope.nn.functional", ("normalize", "cosine_similarity", "pairwise_distance", "unfold"), _loop_rule),
+    ("downslope.nn.upsampling", ("interpolate",), _loop_rule),
+    ("downslope.ops.rearrange", ("diff", "repeat", "repeat_interleave"), _loop_rule),
+    ("downslope.ops.linalg", ("outer", "cross", "trace", "diagonal", "kron"), _loop_rule),
+    ("downslope.ops.sorting", ("kthvalue",), _loop_rule),
+    ("downslope.functional", ("lerp", "addcmul", "addcdiv", "cdist"), _loop_rule),
+    (
+        "downslope.linalg",
+        ("norm", "vector_norm", "matrix_norm", "det", "inv", "solve", "cholesky", "slogdet"),
+        _loop_rule,
+    ),
+]
+for _module, _names, _rule in _SHARED_RULES:
+    _FUNCTION_RULES += [(_module, _name, _rule) for _name in _names]
 for _name in ("sum", "mean", "amax", "amin", "logsumexp"):
     _FUNCTION_RULES.append(("downslope.ops.reductions", _name, _reduction_rule))
 for _name in ("softmax", "log_softmax"):
@@ -1067,6 +1682,7 @@ _METHOD_RULES: list[tuple[str, str, str, Callable[..., Any]]] = [
     ("downslope.nn.layers", "Linear", "forward", _linear_forward_rule),
     ("downslope.nn.convolution", "_ConvNd", "_conv_forward", _conv_forward_rule),
     ("downslope.nn.normalization", "_BatchNorm", "forward", _batch_norm_forward_rule),
+    ("downslope.tensor", "Tensor", "__getitem__", _getitem_method_rule),
 ]
 
 
@@ -1077,7 +1693,14 @@ def _function_dispatcher(orig: Callable[..., Any], rule: Callable[..., Any]) -> 
             if kwargs.get("out") is not None:
                 raise _no_rule(f"{orig.__name__}(out=...)")
             kwargs.pop("out", None)
-            return rule(orig, *args, **kwargs)
+            try:
+                return rule(orig, *args, **kwargs)
+            except NoRule:
+                if rule is _loop_rule:
+                    raise
+                # this op alone runs per element (as torch's fallback for an op without a batching
+                # rule): the rest of the function stays batched and runs once
+                return _loop_rule(orig, *args, **kwargs)
         return orig(*args, **kwargs)
 
     dispatch.__vmap_original__ = orig  # type: ignore[attr-defined]

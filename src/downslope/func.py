@@ -198,7 +198,7 @@ def _batched_size(fn: str) -> int | None:
     from ._vmap import NoRule, batch_size_now
 
     size = batch_size_now()
-    if size is not None and fn not in ("grad", "jacrev", "jacfwd"):
+    if size is not None and fn not in ("grad", "jacrev", "jacfwd", "jvp"):
         raise NoRule(f"vmap: no batching rule for func.{fn}")
     return size
 
@@ -560,19 +560,33 @@ def jvp(
         raise ArgumentError("func.jvp: strict=True is not implemented (PyTorch does not implement it either)")
     vs = _check_tangents(primals, tangents, "jvp")
     call_args, wrt, _, nested, level = _prepare(primals, tuple(range(len(primals))), "jvp")
+    size = _batched_size("jvp")
+    if size is not None:
+        # inside a batched vmap call the batch's function is each element's, side by side: its Jacobian
+        # is block-diagonal over the batch, so J v of the batch (each element's tangent in its row) is
+        # every element's own J v
+        from ._vmap import BatchedTensor, unwrap
+
+        vs = [v.value if isinstance(v, BatchedTensor) else v.unsqueeze(0).expand(size, *v.shape) for v in vs]
     from .forward_ad import jvp_context
 
     # custom Functions run their jvp when applied: keep those tangents differentiable where the
     # result may have to be (it is known only after func has run)
     may_keep = nested or is_grad_enabled() or any(v.requires_grad for v in vs)
-    with enable_grad(), jvp_context(list(wrt), vs, may_keep) as context:
+    with enable_grad(), jvp_context(_unbatched(wrt), vs, may_keep) as context:
         result = func(*call_args)
     out, aux = _split_aux(result, has_aux, "jvp")
     outs, out_spec = _tensor_leaves(out, "the outputs of func", "jvp")
     aux = _aux_shown(aux, nested, level) if has_aux else aux
     nested = _connected(nested, outs, level)
     keep = nested or any(v.requires_grad for v in vs)
-    forward = _jvp_flat(outs, context, keep)
+    if size is None:
+        forward = _jvp_flat(outs, context, keep)
+    else:
+        values = [unwrap(o) for o in outs]
+        found = _jvp_flat(values, context, keep)
+        # an output that is not batched depends on no element's argument: its J v is zero
+        forward = [BatchedTensor(f) if isinstance(o, BatchedTensor) else f for f, o in zip(found, outs)]
     shown = _unflatten(out_spec, [_outer(o, nested) for o in outs])
     jvp_out = _unflatten(out_spec, [_outer(f, keep) for f in forward])
     return (shown, jvp_out, aux) if has_aux else (shown, jvp_out)
@@ -1085,18 +1099,28 @@ def vmap(
 
     As torch's, ``func`` runs once, on the whole batch: each batched argument is a BatchedTensor that
     looks like one element (its shape, ``ndim``, indexing and dims are an element's) and carries the
-    batch, and each op applies a batching rule (``_vmap.py``): pointwise ops, matmul/linear/addmm,
-    conv2d and pooling, reductions, softmax, shape ops, indexing, cat/stack/where, the cross-entropy,
-    NLL and MSE losses, ``nn.Linear``/``nn.Conv2d``, and the :func:`grad`, :func:`grad_and_value`,
-    :func:`jacrev`, :func:`jacfwd` and :func:`hessian` transforms inside (per-sample gradients,
-    ensembles of stacked models, batched Jacobians). Gradients flow through the batched call.
+    batch, and each op applies a batching rule (``_vmap.py``): pointwise ops, matmul/bmm/einsum/
+    linear/addmm, conv1d/conv2d (batched weights too) and pooling, reductions (var/std, any/all,
+    max/min with indices...), softmax, sort/argsort/topk, cumulative ops, shape ops, indexing (with
+    batched indices too), gather/take_along_dim/index_select/scatter, masked_fill/where, embedding
+    (batched ids and/or tables), one_hot, scaled_dot_product_attention, layer/group/batch norm, the
+    usual losses, ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d``, and the :func:`grad`,
+    :func:`grad_and_value`, :func:`jvp`, :func:`jacrev`, :func:`jacfwd` and :func:`hessian`
+    transforms inside (per-sample gradients, ensembles of stacked models, batched Jacobians). A vmap
+    inside a batched call flattens both batches into one call. Gradients flow through the batched call.
 
-    A function that uses an op without a rule, or that needs one element's values (``.item()``,
-    data-dependent control flow, a custom ``autograd.Function``, an in-place write), runs once per
-    element instead, on the arguments sliced along their ``in_dims``, with the results stacked along
-    ``out_dims``: the same results (torch's vmap refuses some of these; here they work), one Python
-    call per element, and the work the function did before that op (its Python side effects
-    included) is done twice. A vmapped function that fell back once loops at once after that.
+    A batch norm layer that would update its running statistics in place from a batch refuses, with
+    torch's error (use ``track_running_stats=False`` or :func:`replace_all_batch_norm_modules_`).
+
+    An op of the rule tables whose rule cannot take its arguments runs per element alone (as torch's
+    fallback), its results stacked: the function itself still runs once. A function that needs one
+    element's values (``.item()``, data-dependent control flow, a custom ``autograd.Function``, an
+    in-place write), or an op outside the tables, or a per-element op that draws random numbers or
+    gives results of different shapes, makes the whole function run once per element instead, on the
+    arguments sliced along their ``in_dims``, with the results stacked along ``out_dims``: the same
+    results (torch's vmap refuses some of these; here they work), one Python call per element, and
+    the work the function did before that point (its Python side effects included) is done twice. A
+    vmapped function that fell back once loops at once after that.
     An empty batch runs ``func`` once on zeros of an element's shape to learn the output shapes.
 
     ``in_dims``: an int (every argument's batch dim), or a tuple with one entry per positional argument,
@@ -1131,14 +1155,14 @@ def vmap(
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         leaves, spec, dims, size = _batch_size(func, in_dims, args)
         if size and batching[0] and BATCHING:
-            from ._vmap import NoRule
+            from ._vmap import NoRule, Refused
 
             start = _rng_state()
             try:
                 return _batched_call(func, out_dims, randomness, chunk_size, leaves, spec, dims, size, kwargs)
             except NoRule:
                 pass
-            except _VmapError:
+            except (_VmapError, Refused):
                 raise
             except Exception:  # noqa: BLE001 - a rule's mistake or the user's: the loop gives the answer
                 pass
@@ -1203,10 +1227,10 @@ def _batched_call(
             chunk = [leaf if d is None else leaf.narrow(d, begin, n) for leaf, d in zip(leaves, dims)]
             parts.append(_batched_call(func, out_dims, randomness, None, chunk, spec, dims, n, kwargs))
         return _joined_chunks(func, out_dims, parts)
+    if any(isinstance(leaf, BatchedTensor) for leaf in leaves):
+        return _nested_batched_call(func, out_dims, randomness, leaves, spec, dims, size, kwargs)
     element = []
     for leaf, d in zip(leaves, dims):
-        if isinstance(leaf, BatchedTensor):
-            raise NoRule("vmap: nested batched calls (the outer one loops)")
         element.append(leaf if d is None else BatchedTensor(leaf if d == 0 else leaf.movedim(d, 0)))
     unbatched = [
         (k, leaf, leaf._version) for k, (leaf, d) in enumerate(zip(leaves, dims)) if d is None and isinstance(leaf, Tensor)
@@ -1222,6 +1246,75 @@ def _batched_call(
     if unbatched:
         _check_unbatched_unwritten(func, unbatched)
     return _batched_results(func, out_dims, result, size)
+
+
+def _nested_batched_call(
+    func: Any,
+    out_dims: Any,
+    randomness: str,
+    leaves: list[Any],
+    spec: _Spec,
+    dims: list[int | None],
+    size: int,
+    kwargs: dict[str, Any],
+) -> Any:
+    """A vmap inside a batched vmap call: its arguments are the outer call's BatchedTensors. The two
+    batches are flattened into one of ``outer * size`` elements (outer-major), so ``func`` runs once on
+    it; each result is unflattened and its inner batch dim put at its out_dim, inside the outer batch.
+    Raises ``NoRule`` where this cannot be (the inner call then loops over its own batch)."""
+    from ._vmap import BatchedTensor, NoRule, installed
+
+    outer = {len(leaf.value) for leaf in leaves if isinstance(leaf, BatchedTensor)}
+    if len(outer) != 1:
+        raise NoRule("vmap: arguments of two different outer batches")
+    n = outer.pop()
+    total = n * size
+    element = []
+    for leaf, d in zip(leaves, dims):
+        if isinstance(leaf, BatchedTensor):
+            v = leaf.value
+            # the inner batch right after the outer one: its own dim, or the element repeated
+            v = v.unsqueeze(1).expand(n, size, *v.shape[1:]) if d is None else v.movedim(d + 1, 1)
+            element.append(BatchedTensor(v.reshape(total, *v.shape[2:])))
+        elif d is not None:
+            v = leaf.movedim(d, 0)
+            element.append(BatchedTensor(v.unsqueeze(0).expand(n, *v.shape).reshape(total, *v.shape[1:])))
+        else:
+            element.append(leaf)
+    unbatched = [(k, leaf, leaf._version) for k, leaf in enumerate(leaves) if type(leaf) is not BatchedTensor
+                 and isinstance(leaf, Tensor) and dims[k] is None]  # fmt: skip
+    start = _rng_state()
+    with installed(total):
+        result = func(*_unflatten(spec, element), **kwargs)
+    if _rng_state() != start:
+        if randomness == "error":
+            raise _VmapError(_RANDOM_ERROR)
+        if randomness == "different":
+            raise NoRule("vmap: randomness='different' with a draw (each element draws in the loop)")
+    if unbatched:
+        _check_unbatched_unwritten(func, unbatched)
+    out_leaves, out_spec, out_d = _out_dim_leaves(func, out_dims, result)
+    combined = []
+    for leaf, d in zip(out_leaves, out_d):
+        if d is None:
+            if isinstance(leaf, BatchedTensor):
+                raise NoRule("vmap: a batched output with out_dim None (the loop decides)")
+            combined.append(leaf)
+            continue
+        if isinstance(d, bool) or not isinstance(d, int) or not isinstance(leaf, Tensor):
+            raise NoRule("vmap: an output that is not a tensor (the loop raises torch's error)")
+        ndim = leaf.ndim
+        if not -(ndim + 1) <= d <= ndim:
+            raise NoRule("vmap: out_dim out of range (the loop raises torch's error)")
+        d %= ndim + 1
+        if isinstance(leaf, BatchedTensor):
+            if len(leaf.value) != total:
+                raise NoRule("vmap: an output of the outer batch only")
+            v = leaf.value.reshape(n, size, *leaf.shape)
+            combined.append(BatchedTensor(v.movedim(1, d + 1)))  # the outer batch stays in front
+        else:  # the same for every element: repeated along the inner batch
+            combined.append(stack([leaf] * size, dim=d))
+    return _unflatten(out_spec, combined)
 
 
 _RANDOM_ERROR = (

@@ -114,10 +114,13 @@ DIFFERS: dict[str, str] = {
     "torch.set_rng_state": "takes get_rng_state()'s 49-byte tensor (or the dict of older versions); a PyTorch "
     "state is refused",
     "torch.utils.data.get_worker_info": "None in the main process; while a DataLoader with num_workers>0 reads "
-    "its dataset (in this process), worker 0 of 1",
-    "torch.vmap": "runs the function once on the whole batch with batching rules, as torch's; a function using "
-    "an op without a rule (.item(), data-dependent control flow, a custom autograd.Function...) runs once per "
-    "element instead (the same results; its Python side effects before that op happen twice)",
+    "its dataset (in this process), the WorkerInfo of the emulated worker reading it (id 0 to num_workers - 1), so "
+    "an IterableDataset sharded by worker id yields each sample once, as in PyTorch",
+    "torch.vmap": "runs the function once on the whole batch with batching rules, as torch's; an op without a "
+    "rule of its own runs per element and is restacked, so the function still runs once; a function using "
+    ".item(), data-dependent control flow, in-place writes or a custom autograd.Function runs once per "
+    "element instead (the same results; its Python side effects before that point happen twice); BatchNorm "
+    "in training with running stats raises torch's error",
     "torch.randn": _RANDOM,
     "torch.rand": _RANDOM,
     "torch.randint": _RANDOM,
@@ -181,8 +184,9 @@ DIFFERS: dict[str, str] = {
     "torch.nn.functional.dropout1d": _RANDOM,
     "torch.nn.functional.dropout2d": _RANDOM,
     "torch.nn.functional.dropout3d": _RANDOM,
-    "torch.utils.data.DataLoader": "one process (pin_memory accepted and ignored; num_workers>0 reads the data as "
-    "worker 0 of 1, running worker_init_fn there each epoch; timeout bounds each batch's read); PyTorch's "
+    "torch.utils.data.DataLoader": "one process (pin_memory accepted and ignored; num_workers>0 emulates PyTorch's workers in this "
+    "process: each worker's get_worker_info, worker_init_fn and seed, batches taken round-robin as "
+    "PyTorch's, no speed-up; timeout bounds each batch's read); PyTorch's "
     "positional order, with downslope's seed= and device= keyword-only; batch_size='full' is one full batch "
     "(None turns batching off, as in PyTorch); shuffle=True orders differ from PyTorch's for the same seed "
     "(downslope's generator: repeatable within downslope; the orders without shuffling are PyTorch's); "
