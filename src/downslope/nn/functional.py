@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -1277,7 +1278,33 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
             )
     if mode == "constant" and isinstance(input, Tensor) and input.ndim == 0 and len(pad) == 0:
         return ops.clone(input)  # nothing to pad: a copy, as torch (NumPy's pad refuses a 0-d array)
+    if mode == "constant" and value is not None and isinstance(input, Tensor):
+        value = _pad_value(value, input.array.dtype)
     return ops.pad(input, pad, mode, 0.0 if value is None else value)
+
+
+def _pad_value(value: Any, dtype: Any) -> Any:
+    """``F.pad``'s fill value converted as torch converts it: the value is a float (torch's signature),
+    and one past the dtype's range is refused ("value cannot be converted to type c10::Half without
+    overflow") where NumPy would write inf into float16/float32 or wrap an integer. inf and NaN fill a
+    floating tensor; into an integer dtype a float in range is truncated toward zero; bool takes any."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        value = value.item()  # host: a NumPy scalar is a number in torch
+    if type(value) not in (int, float, bool) or dtype.kind not in "iuf" or dtype.itemsize == 8 and dtype.kind == "f":
+        return value
+    v = float(value)  # host: a Python number (one past float64's range raises OverflowError, as torch's)
+    if dtype.kind == "f":
+        largest = float(np.finfo(dtype).max)  # host: the dtype's limit, a Python number
+        if math.isfinite(v) and abs(v) > largest:
+            raise InvalidValueError(f"pad: value {value!r} cannot be converted to type {dtype} without overflow")
+        return v
+    info = np.iinfo(dtype)
+    low, high = float(info.min), float(info.max)  # host: the dtype's limits, Python numbers
+    if not low <= v <= high:  # NaN fails it too
+        raise InvalidValueError(f"pad: value {value!r} cannot be converted to type {dtype} without overflow")
+    # int64's largest is not a float64: 2**63 compares equal to it and wraps to the smallest, as torch's
+    n = int(v)
+    return n if n <= int(info.max) else int(info.min)
 
 
 def _pad_last_dim(x: Tensor, pad: Any, mode: str) -> Tensor | None:
@@ -1521,7 +1548,8 @@ _rrelu_vjp.reads_output = False  # type: ignore[attr-defined]
 
 # ---------------------------------------------------------------------- encodings
 def one_hot(input: Any, num_classes: int = -1) -> Tensor:
-    """Integer class indices of any shape -> int64 one-hot tensor with a new last dim.
+    """int64 class indices of any shape -> int64 one-hot tensor with a new last dim (other integer dtypes
+    are refused, as in torch).
 
     ``num_classes=-1`` uses ``max(indices) + 1`` (on a GPU that reads the maximum back to the host).
     Indices are range-checked on the host only: on a device an out-of-range index gives a row of zeros.
@@ -1534,8 +1562,11 @@ def one_hot(input: Any, num_classes: int = -1) -> Tensor:
                 [0, 0, 1]])
     """
     idx = array_of(input)  # input: the class indices, under torch's parameter name
-    if idx.dtype.kind not in "iu":
-        raise ArgumentTypeError(f"one_hot: expected integer class indices, got dtype {idx.dtype}")
+    if idx.dtype != np.int64:  # torch takes int64 indices only (int32 and uint8 are refused too)
+        raise DTypeError(
+            f"one_hot is only applicable to index tensor of type LongTensor: expected int64 class indices, got "
+            f"dtype {idx.dtype} (convert with .long())"
+        )
     if num_classes == -1:
         # The output's size depends on the values: a device waits here (so does PyTorch's).
         n = int(to_host(idx.max())) + 1 if idx.size else 0  # host: the number of classes sizes the output

@@ -318,6 +318,15 @@ class Embedding(Module):
         return text
 
 
+def _check_index_dtype(idx: Any, fn: str) -> None:
+    """torch's lookups take int64 or int32 indices only: uint8, int8, int16 (and bool, floats) are refused."""
+    if idx.dtype not in (np.int64, np.int32):
+        raise DTypeError(
+            f"{fn}: expected integer indices of dtype int64 or int32 (torch's Long or Int), got dtype {idx.dtype} "
+            "(convert with .long())"
+        )
+
+
 def embedding(
     input: Any,
     weight: Tensor,
@@ -340,8 +349,7 @@ def embedding(
     """
     indices = input  # torch's parameter name (F.embedding(input=...))
     idx = array_like(indices, weight.array)
-    if idx.dtype.kind not in "iu":
-        raise ArgumentTypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")
+    _check_index_dtype(idx, "embedding")
     n = weight.shape[0]
     # On the host the rows are gathered by np.take, whose own bounds check refuses the indices past the
     # table (one pass over them fewer than min and max); it wraps negative ones, which are refused first.
@@ -748,8 +756,7 @@ def embedding_bag(
     # The bags' boundaries (offsets) shape the computation, so they are read on the host; the
     # indices and the table stay on their device.
     idx = array_like(input, weight.array)
-    if idx.dtype.kind not in "iu":
-        raise ArgumentTypeError(f"embedding_bag: expected integer indices (int64 or int32), got dtype {idx.dtype}")
+    _check_index_dtype(idx, "embedding_bag")
     if idx.ndim == 2:
         if offsets is not None:
             raise ArgumentError("embedding_bag: offsets go with 1-D input; a 2-D input is one bag per row")

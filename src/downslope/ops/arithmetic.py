@@ -16,7 +16,6 @@ from .complex import pair as _pair  # operands' pair, and torch's promotion wher
 from .operands import (
     _cast_kept,
     _check_broadcast,
-    _elementwise,
     _int_exponent,
     _is_integral,
     _lift,
@@ -24,11 +23,28 @@ from .operands import (
     _number,
     _pair_float,
 )
-from .pointwise import _float_where, astype, link_input, where
+from .operands import _elementwise as _elementwise_checked
+from .pointwise import _float_where, astype, link_input, quietly, where
 
 # torch's deprecated scalar-first top-level forms (ds.add(p, -lr, g)) warn at the caller's line: past
 # this function and ds's out= wrapper
 _TOP_LEVEL: dict[str, Any] = {"function": True, "stacklevel": 4}
+
+
+def _elementwise(fn: Any, name: str, a: Tensor, b: Tensor) -> Any:
+    """``fn(a.array, b.array)`` for a pure ``fn`` (a new array, no ``out=``). torch gives inf and NaN
+    without a word; NumPy's notes about them are silenced by downslope's warnings filter, but a user's
+    ``warnings.simplefilter("error")`` put in front of it turns them into exceptions. Then, and only
+    then, the op is computed again with NumPy's floating-point errors ignored: no np.errstate on the
+    common path (it costs more than a small op), and NumPy's global state is left alone. Shape errors
+    and the device-scalar path are ``operands._elementwise``'s."""
+    try:
+        return fn(a.array, b.array)
+    except RuntimeWarning:
+        with np.errstate(all="ignore"):
+            return _elementwise_checked(fn, name, a, b)
+    except (ValueError, TypeError):
+        return _elementwise_checked(fn, name, a, b)
 
 
 def add(a: Any, b: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:
@@ -297,14 +313,21 @@ def pow(a: Any, b: Any) -> Tensor:
             return record_op(1 / np.sqrt(x), (a, b), _pow_vjp, half)
     if number in _MULTIPLIED and (x.dtype == np.float32 or x.dtype == np.float64):
         # torch's kernel multiplies these exponents out (x*x*x, 1/(x*x), sqrt): its values, far faster
-        # than NumPy's power; the rule then knows the exponent as this number. (No np.errstate: it costs
-        # more than a small op, and backend.py already silences these warnings raised in ops.)
-        if number == 2 or number == 3:
-            out = x * x if number == 2 else x * x * x
-        else:
-            out = 1 / x if number == -1 else 1 / (x * x) if number == -2 else np.sqrt(x)
+        # than NumPy's power; the rule then knows the exponent as this number. (No np.errstate up front: it
+        # costs more than a small op, and backend.py's filter silences these warnings raised in ops.)
+        try:
+            out = _multiplied_power(x, number)
+        except RuntimeWarning:  # only under a user's "error" warnings filter (see pointwise.quietly)
+            out = quietly(_multiplied_power, x, number)
         return record_op(out, (a, b), _pow_vjp, number)
     return record_op(_elementwise(np.power, "pow", a, b), (a, b), _pow_vjp, half)
+
+
+def _multiplied_power(x: Any, number: Any) -> Any:
+    """x ** number for the exponents in ``_MULTIPLIED``, multiplied out as torch's kernel does."""
+    if number == 2 or number == 3:
+        return x * x if number == 2 else x * x * x
+    return 1 / x if number == -1 else 1 / (x * x) if number == -2 else np.sqrt(x)
 
 
 # the number exponents pow multiplies out, as torch's kernel (-0.5 has its own line above); the rule
@@ -471,7 +494,11 @@ def logaddexp(a: Any, b: Any) -> Tensor:
         return record_op(complex_logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
     if a.array.dtype in (np.float32, np.float64):
         return record_op(_real_logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
-    return record_op(np.logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
+    try:
+        out = np.logaddexp(a.array, b.array)
+    except RuntimeWarning:  # only under a user's "error" warnings filter (see pointwise.quietly)
+        out = quietly(np.logaddexp, a.array, b.array)
+    return record_op(out, (a, b), _logaddexp_vjp)
 
 
 def _real_logaddexp(x: Any, y: Any) -> Any:

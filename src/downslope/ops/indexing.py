@@ -1331,6 +1331,10 @@ def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
     count = int(to_host(m.sum()))  # the result's length is a host number (one copy from a device)
     src = reshape(_lift(source, x), (-1,))
     _refuse_complex_into_real("masked_scatter", x, src)
+    if isinstance(source, Tensor) and source.dtype != x.dtype:  # torch's check: no silent cast of the source
+        raise DTypeError(
+            f"masked_scatter: expected self and source to have same dtypes but got {x.dtype} and {source.dtype}"
+        )
     return index_put(x, np.nonzero(m), getitem(src, slice(0, count)))
 
 

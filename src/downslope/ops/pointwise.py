@@ -31,6 +31,26 @@ def _clone_vjp(g, y, args, saved, needs, xp):
     return (g,)
 
 
+def quietly(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with NumPy's floating-point errors ignored, for the retry of a pure op
+    (one that returns a new array, so that computing it twice is harmless).
+
+    torch computes inf and NaN without a word (log(0), 1/0, sqrt(-1), exp(100), a float16 overflow).
+    NumPy's RuntimeWarnings about them are silenced by the filter ``import downslope`` installs on its
+    kernel modules, but a user's ``warnings.simplefilter("error")`` goes in front of that filter and
+    makes the warning an exception, which would reach the caller. The ops catch that exception and
+    compute again here. np.errstate on every call would cost more than a small op, and a global
+    np.seterr would change the user's own NumPy code, so the common path pays nothing but a try.
+
+    Example:
+        >>> import numpy as np
+        >>> quietly(np.log, np.zeros(1)).tolist()
+        [-inf]
+    """
+    with np.errstate(all="ignore"):
+        return fn(*args, **kwargs)
+
+
 def astype(x: Tensor, dtype: Any) -> Tensor:
     """Cast to another dtype; the gradient is cast back."""
     target = backend.as_dtype(dtype)
@@ -43,7 +63,12 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
 
         return to_real(x, target)
     a = x.array
-    out = record_op(a.astype(target, order="K" if _dense(a) else "C"), (x,), _astype_vjp, a.dtype)
+    order: Any = "K" if _dense(a) else "C"  # NumPy's stubs type order by its literal value
+    try:
+        cast = a.astype(target, order=order)
+    except RuntimeWarning:  # inf into float16, NaN into an integer: torch casts quietly (see quietly)
+        cast = quietly(a.astype, target, order=order)
+    out = record_op(cast, (x,), _astype_vjp, a.dtype)
     if out.requires_grad and target.kind not in "fc":
         out._vjp, out._parents, out._needs = None, (), None  # a leaf first: only a leaf's flag may be cleared
         out.requires_grad = False
@@ -69,7 +94,11 @@ def _astype_vjp(g, y, args, saved, needs, xp):
 def exp(x: Any) -> Tensor:
     if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
         x = _lift_float(x)
-    return record_op(np.exp(x.array), (x,), _exp_vjp)
+    try:
+        out = np.exp(x.array)
+    except RuntimeWarning:  # only under a user's "error" warnings filter: see quietly
+        out = quietly(np.exp, x.array)
+    return record_op(out, (x,), _exp_vjp)
 
 
 def _exp_vjp(g, y, args, saved, needs, xp):
@@ -80,7 +109,11 @@ def expm1(x: Any) -> Tensor:
     """e^x - 1, accurate for small x (where exp(x) - 1 cancels to a few correct digits)."""
     if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
         x = _lift_float(x)
-    return record_op(np.expm1(x.array), (x,), _expm1_vjp)
+    try:
+        out = np.expm1(x.array)
+    except RuntimeWarning:  # only under a user's "error" warnings filter: see quietly
+        out = quietly(np.expm1, x.array)
+    return record_op(out, (x,), _expm1_vjp)
 
 
 def _expm1_vjp(g, y, args, saved, needs, xp):
@@ -90,7 +123,11 @@ def _expm1_vjp(g, y, args, saved, needs, xp):
 def log(x: Any) -> Tensor:
     if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
         x = _lift_float(x)
-    return record_op(np.log(x.array), (x,), _log_vjp)
+    try:
+        out = np.log(x.array)
+    except RuntimeWarning:  # only under a user's "error" warnings filter: see quietly
+        out = quietly(np.log, x.array)
+    return record_op(out, (x,), _log_vjp)
 
 
 def _log_vjp(g, y, args, saved, needs, xp):
@@ -100,7 +137,11 @@ def _log_vjp(g, y, args, saved, needs, xp):
 def sqrt(x: Any) -> Tensor:
     if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
         x = _lift_float(x)
-    return record_op(np.sqrt(x.array), (x,), _sqrt_vjp)
+    try:
+        out = np.sqrt(x.array)
+    except RuntimeWarning:  # only under a user's "error" warnings filter: see quietly
+        out = quietly(np.sqrt, x.array)
+    return record_op(out, (x,), _sqrt_vjp)
 
 
 def _sqrt_vjp(g, y, args, saved, needs, xp):
@@ -151,7 +192,11 @@ _link_input_vjp.reads_inputs = False  # type: ignore[attr-defined]
 def sin(x: Any) -> Tensor:
     if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
         x = _lift_float(x)
-    return record_op(np.sin(x.array), (x,), _sin_vjp)
+    try:
+        out = np.sin(x.array)
+    except RuntimeWarning:  # only under a user's "error" warnings filter: see quietly
+        out = quietly(np.sin, x.array)
+    return record_op(out, (x,), _sin_vjp)
 
 
 def _sin_vjp(g, y, args, saved, needs, xp):
@@ -161,7 +206,11 @@ def _sin_vjp(g, y, args, saved, needs, xp):
 def cos(x: Any) -> Tensor:
     if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
         x = _lift_float(x)
-    return record_op(np.cos(x.array), (x,), _cos_vjp)
+    try:
+        out = np.cos(x.array)
+    except RuntimeWarning:  # only under a user's "error" warnings filter: see quietly
+        out = quietly(np.cos, x.array)
+    return record_op(out, (x,), _cos_vjp)
 
 
 def _cos_vjp(g, y, args, saved, needs, xp):
@@ -1005,7 +1054,11 @@ def log1p(x: Any) -> Tensor:
     """log(1 + x), accurate for small x."""
     if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
         x = _lift_float(x)
-    return record_op(np.log1p(x.array), (x,), _log1p_vjp)
+    try:
+        out = np.log1p(x.array)
+    except RuntimeWarning:  # only under a user's "error" warnings filter: see quietly
+        out = quietly(np.log1p, x.array)
+    return record_op(out, (x,), _log1p_vjp)
 
 
 def _log1p_vjp(g, y, args, saved, needs, xp):
@@ -1016,7 +1069,11 @@ def rsqrt(x: Any) -> Tensor:
     """1 / sqrt(x)."""
     if not (isinstance(x, Tensor) and x.array.dtype.kind in "fc"):  # a complex tensor keeps its dtype
         x = _lift_float(x)
-    return record_op(1 / np.sqrt(x.array), (x,), _rsqrt_vjp)
+    try:
+        out = 1 / np.sqrt(x.array)
+    except RuntimeWarning:  # only under a user's "error" warnings filter: see quietly
+        out = quietly(lambda a: 1 / np.sqrt(a), x.array)
+    return record_op(out, (x,), _rsqrt_vjp)
 
 
 def _rsqrt_vjp(g, y, args, saved, needs, xp):
@@ -1167,7 +1224,11 @@ def _unary_table_op(name: str) -> Any:
             if isinstance(x, Tensor) and x.array.dtype.kind == "c":
                 raise DTypeError(f"{name}: not implemented for complex tensors ({x.array.dtype}), as in torch")
             x = _lift_float(x)
-        return record_op(as_array(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
+        try:
+            out = forward(x.array)
+        except RuntimeWarning:  # only under a user's "error" warnings filter: see quietly
+            out = quietly(forward, x.array)
+        return record_op(as_array(out).astype(x.array.dtype, copy=False), (x,), rule, name)
 
     def rule(g, y, args, saved, needs, xp):
         d = derivative(args[0], y, xp)

@@ -329,11 +329,23 @@ def cross_entropy(
     ):
         loss = _cross_entropy_plain(x2, target_array, reduction)
     else:
+        _check_weight_dtype(weight, x, "cross_entropy")
         t = _index_target(target_array, x2, unbatched, ignore_index, "cross_entropy")
         loss = _cross_entropy_indices(x2, t, w, ignore_index, reduction, label_smoothing)
     if unbatched and reduction == "none":
         loss = ops.reshape(loss, ())
     return loss
+
+
+def _check_weight_dtype(weight: Any, x: Tensor, fn: str) -> None:
+    """torch's class-index losses (nll_loss, cross_entropy with class indices) take a weight tensor of
+    the input's dtype only: a float64 weight on float32 scores is refused rather than cast. (With class
+    probabilities torch promotes instead; that path does not come here.)"""
+    if isinstance(weight, Tensor) and weight.dtype != x.dtype:
+        raise DTypeError(
+            f"{fn}: expected scalar type {x.dtype} but found {weight.dtype}: the class weight must have the "
+            f"input's dtype with class-index targets, got input {x.dtype} and weight {weight.dtype}"
+        )
 
 
 def _plain_targets(t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
@@ -583,6 +595,7 @@ def nll_loss(
     x2, unbatched = _class_layout(x, "nll_loss")
     n_classes = x2.shape[1]
     w = _class_weight(weight, n_classes, x, "nll_loss")
+    _check_weight_dtype(weight, x, "nll_loss")
     t = _index_target(target, x2, unbatched, ignore_index, "nll_loss")
     valid = t != ignore_index
     t_safe = np.where(valid, t, 0)
