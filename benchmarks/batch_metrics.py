@@ -54,8 +54,8 @@ def main() -> None:
         return last
 
     def sklearn_once() -> list[float]:
-        cut = (scores[:, 0] >= 0.5).astype(int)
-        return [skm.roc_auc_score(labels, scores[:, 0]), skm.f1_score(labels, cut, average="macro"),
+        cut = (scores[:, 0] > 0.5).astype(int)
+        return [skm.roc_auc_score(labels, scores[:, 0]), skm.f1_score(labels, cut),
                 skm.average_precision_score(labels, scores[:, 0])]  # fmt: skip
 
     for batches in batch_counts:

@@ -3,14 +3,15 @@
 bicubic x2 on 16x16x32x32),
 F.grid_sample (bilinear and nearest on 8x16x64x64 with a random grid; trilinear on 2x16x32x32x32
 through an affine_grid; bicubic on 4x3x64x64, zeros and reflection padding; bilinear on 1x3x16x16,
-where the per-call overhead shows) and F.adaptive_max_pool2d (1x32x30x25 -> 7x7, non-divisible windows).
+where the per-call overhead shows; a spatial transformer's affine_grid + grid_sample, zeros and border
+padding, on 1x1x16x16 to 32x3x64x64) and F.adaptive_max_pool2d (1x32x30x25 -> 7x7, non-divisible windows).
 
 Each line times forward alone (no graph) and forward + backward (the input's gradient, and the
 grid's for grid_sample); peers run in one process on the same data, interleaved slice by slice,
 each figure the median over slices of CPU time per call, the ratio downslope's over PyTorch's.
 Outputs are checked against PyTorch before timing. With numba installed downslope runs its
 compiled kernels (``downslope.nn._jit_resample``); ``--numpy`` times the NumPy path instead.
-Run: python benchmarks/resample.py [--quick] [--numpy] [--float64] [--only grid_sample,bicubic,small,...]
+Run: python benchmarks/resample.py [--quick] [--numpy] [--float64] [--only grid_sample,bicubic,small,affine,...]
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ def cases(torch: Any, ds: Any) -> list[tuple[str, tuple[int, ...], Callable[[Any
     grid4 = rng.uniform(-1.1, 1.1, (4, 64, 64, 2)).astype(np.float32)
     grid_small = rng.uniform(-1.1, 1.1, (1, 16, 16, 2)).astype(np.float32)
 
+    def transformer(padding: str, corners: bool) -> Callable[[Any, Any, Any], Any]:
+        # a spatial transformer's sampling step: the grid made from theta at every call, as a model does
+        def op(lib: Any, x: Any, th: Any) -> Any:
+            grid = lib.nn.functional.affine_grid(th, list(x.shape), align_corners=corners)
+            return lib.nn.functional.grid_sample(x, grid, padding_mode=padding, align_corners=corners)
+
+        return op
+
+    def thetas(n: int) -> np.ndarray:
+        base = np.array([[0.9, 0.1, 0.05], [-0.1, 0.95, 0.02]], np.float32)
+        return (base + rng.normal(0, 0.05, (n, 2, 3))).astype(np.float32)
+
     def bicubic(padding: str, corners: bool) -> Callable[[Any, Any, Any], Any]:
         return lambda lib, x, g: lib.nn.functional.grid_sample(
             x, g, mode="bicubic", padding_mode=padding, align_corners=corners
@@ -64,6 +77,11 @@ def cases(torch: Any, ds: Any) -> list[tuple[str, tuple[int, ...], Callable[[Any
         ("grid_sample bicubic 4x3x64x64", (4, 3, 64, 64), bicubic("zeros", False), grid4),
         ("grid_sample bicubic reflection 4x3x64x64", (4, 3, 64, 64), bicubic("reflection", True), grid4),
         ("grid_sample bilinear small 1x3x16x16", (1, 3, 16, 16), sample("bilinear"), grid_small),
+        ("affine+grid_sample small 1x1x16x16 zeros", (1, 1, 16, 16), transformer("zeros", False), thetas(1)),
+        ("affine+grid_sample small 1x1x32x32 border ac", (1, 1, 32, 32), transformer("border", True), thetas(1)),
+        ("affine+grid_sample 2x1x32x32 border", (2, 1, 32, 32), transformer("border", False), thetas(2)),
+        ("affine+grid_sample 64x1x28x28 border ac", (64, 1, 28, 28), transformer("border", True), thetas(64)),
+        ("affine+grid_sample 32x3x64x64 zeros ac", (32, 3, 64, 64), transformer("zeros", True), thetas(32)),
         (
             "adaptive_max_pool2d 1x32x30x25->7",
             (1, 32, 30, 25),

@@ -62,7 +62,7 @@ def test_f1_precision_recall_after_every_batch_are_scikit_learns():
     )
     multilabel = _batches(rng, [5, 6, 7], lambda r, n: (r.random((n, 3)), (r.random((n, 3)) < 0.5).astype(float)))
     cases = [
-        (binary, lambda p: (p[:, 0] >= 0.5).astype(int), "binary", {}),
+        (binary, lambda p: (p[:, 0] > 0.5).astype(int), "binary", {}),
         (classes, lambda p: p.argmax(1), "macro", {}),
         (multilabel, lambda p: (p > 0.5).astype(int), "micro", {"multilabel": True}),
     ]
@@ -75,8 +75,7 @@ def test_f1_precision_recall_after_every_batch_are_scikit_learns():
                 p = np.concatenate([b[0] for b in batches[: k + 1]])
                 t = np.concatenate([b[1] for b in batches[: k + 1]])
                 assert value == metric(p, t), (name, average, k)
-                sk_average = "macro" if average == "binary" else average
-                want = reference(t, read(p), average=sk_average, zero_division=0)
+                want = reference(t, read(p), average=average, zero_division=0)
                 assert value == pytest.approx(want, rel=1e-12), (name, average, k)
 
 
@@ -95,9 +94,13 @@ def test_batches_that_read_differently_joined_fall_back_to_joining():
     values, served = _feed(M.as_metric("f1"), [one_hot, several])
     assert not served and values[1] == M.f1_score(np.concatenate([one_hot[0], several[0]]),
                                                     np.concatenate([one_hot[1], several[1]]))  # fmt: skip
-    # NaN scores: joined (the joined number's NaN rules hold)
-    values, served = _feed(M.as_metric("auc"), [(np.array([np.nan, 0.2]), np.array([0, 1]))])
-    assert not served
+    # NaN scores: joined, and refused when read, as the joined batches are (scikit-learn's "Input contains NaN")
+    metric = M.as_metric("auc")
+    running = RunningMetrics([metric])
+    so_far = running.update([np.array([np.nan, 0.2])], [np.array([0, 1])])[metric.name]
+    assert metric.name not in running.running
+    with pytest.raises(M.NonFiniteScoresError, match="Input contains NaN"):
+        float(so_far)
 
 
 def test_fit_batch_logs_hold_the_epochs_numbers_so_far():
@@ -115,5 +118,6 @@ def test_fit_batch_logs_hold_the_epochs_numbers_so_far():
         p, t = scores[: 16 * (k + 1)], y[: 16 * (k + 1), 0]
         assert logs["auc"] == pytest.approx(skm.roc_auc_score(t, p), rel=1e-6)
         assert logs["average_precision"] == pytest.approx(skm.average_precision_score(t, p), rel=1e-6)
-        assert logs["f1"] == pytest.approx(skm.f1_score(t, p >= 0.5, average="macro", zero_division=0), rel=1e-12)
+        # binary: class 1's F1 (scikit-learn's average='binary', Keras' F1Score on one column), scores cut at > 0.5
+        assert logs["f1"] == pytest.approx(skm.f1_score(t, p > 0.5, zero_division=0), rel=1e-12)
     assert seen[-1]["auc"] == pytest.approx(history["auc"][-1], rel=1e-12)

@@ -55,9 +55,9 @@ def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) 
     if data.task == "classification":
         scores = {
             "accuracy": float(m.accuracy(preds, y)),
-            "f1_macro": float(m.f1_score(preds, y)),
-            "precision_macro": float(m.precision(preds, y)),
-            "recall_macro": float(m.recall(preds, y)),
+            "f1_macro": float(m.f1_score(preds, y, average="macro")),
+            "precision_macro": float(m.precision(preds, y, average="macro")),
+            "recall_macro": float(m.recall(preds, y, average="macro")),
         }
         return scores | classification_scores(preds, y, training_class_counts(data))
     preds = data_units(preds, data.preprocess)  # metrics in the data's own units
@@ -102,6 +102,8 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
     """
     from ..train.metrics import roc_auc_score  # the one implementation (fit's "auc" metric)
 
+    if not np.isfinite(np.asarray(scores, dtype=np.float64)).all():  # a diverged model: nothing to rank
+        return float("nan")
     return roc_auc_score(np.asarray(scores).reshape(-1), (np.asarray(y_true).reshape(-1) == 1).astype(np.int64))
 
 
@@ -143,7 +145,11 @@ def classification_scores(logits: np.ndarray, y: np.ndarray, train_counts: np.nd
             from ..train.metrics import average_precision_score
 
             # the precision-recall area: for a rare positive class, what ROC AUC's many easy negatives flatter
-            out["average_precision"] = average_precision_score(probs[:, 1], (y == 1).astype(np.int64))
+            out["average_precision"] = (
+                average_precision_score(probs[:, 1], (y == 1).astype(np.int64))
+                if np.isfinite(probs[:, 1]).all()
+                else float("nan")  # a diverged model: nothing to rank
+            )
         else:
             out["roc_auc"] = float(np.mean([roc_auc((y == c).astype(np.int64), probs[:, c]) for c in present]))
     return out

@@ -61,14 +61,65 @@ def _unnormalized(a, corners, single, scale, scale64, one):
     return (product + -0.5) + (error if abs(error) < np.inf else 0.0)  # an infinite coordinate: no error term
 
 
+@_inline
+def _padded(v, size, padding, low, span, one):
+    """sampling's ``_padded`` (2-D) of one pixel coordinate ``v``, in the data's dtype as its NumPy form
+    rounds: ``padding`` 1 (border) clamps into [0, size - 1], 2 (reflection) first mirrors at ``low``
+    over ``span`` (``_reflect``; ``span`` 0: a one-pixel axis, where every location is pixel 0). A NaN
+    lands on pixel 0. Returns the coordinate and its derivative: the reflection's +-1 times the clamp's,
+    0 on and beyond the borders."""
+    zero = 0 * one
+    slope = one
+    if padding == 2:
+        if span == 0:
+            v, slope = zero, zero
+        else:
+            shifted = v - low
+            distance = np.abs(shifted)
+            extra = np.fmod(distance, span)
+            even = np.fmod(np.floor(distance / span), one + one) == 0
+            v = extra + low if even else span - extra + low
+            slope = (-one if shifted < 0 else one) * (one if even else -one)
+    inside = one if (v > 0 and v < size - one) else zero
+    if v != v:
+        v = zero
+    elif v < zero:  # NumPy's clip, comparison for comparison (a bound equal to v keeps v: -0.0 stays)
+        v = zero
+    elif v > size - one:
+        v = size - one
+    return v, slope * inside
+
+
 @_jit
-def unnormalize2d(grid, out_y, out_x, corners, single, scale_y, scale_x, scale64_y, scale64_x, one):
+def unnormalize2d(
+    grid,
+    out_y,
+    out_x,
+    corners,
+    single,
+    scale_y,
+    scale_x,
+    scale64_y,
+    scale64_x,
+    one,
+    padding,
+    slope_y,
+    slope_x,
+    geometry,
+):
     """The pixel coordinates (out_y, out_x: (N, P)) of a 2-D grid (N, P, 2) holding (x, y): one pass,
-    where the NumPy form makes five whole-array temporaries per coordinate."""
+    where the NumPy form makes five whole-array temporaries per coordinate. With ``padding`` 1 (border)
+    or 2 (reflection) they are then padded as :func:`_padded` (``geometry`` = (low_y, span_y, low_x,
+    span_x, H, W) in the dtype) and their derivatives written to ``slope_y``/``slope_x``; ``padding`` 0
+    (zeros) leaves those untouched. Each coordinate is rounded to the dtype (stored) before it is
+    padded, as the NumPy form's arrays are."""
     for n in range(grid.shape[0]):
         for p in range(grid.shape[1]):
             out_x[n, p] = _unnormalized(grid[n, p, 0], corners, single, scale_x, scale64_x, one)
             out_y[n, p] = _unnormalized(grid[n, p, 1], corners, single, scale_y, scale64_y, one)
+            if padding != 0:
+                out_y[n, p], slope_y[n, p] = _padded(out_y[n, p], geometry[4], padding, geometry[0], geometry[1], one)
+                out_x[n, p], slope_x[n, p] = _padded(out_x[n, p], geometry[5], padding, geometry[2], geometry[3], one)
 
 
 @_inline

@@ -14,10 +14,11 @@ to a scalar libm call that cannot be vectorised (14x slower on a 16K block than 
 ``tanh``); this one vectorises (2.1 us per 16K block) and is within 4e-7 of the exact value,
 absolute and relative (7 float32 ulps at worst; ``tests/nn/test_rnn_jit.py`` checks it on a dense
 grid), so results agree with PyTorch's to float32 rounding, not bit for bit. Sigmoid gates use
-``sigmoid(a) = (1 + tanh(a / 2)) / 2`` with the halving folded into the weights, as in the NumPy
-formulation. So the kernels run for float32 host arrays when both numba (the ``jit`` extra) and
-oneDNN (the ``onednn`` extra) are there; everything else takes the NumPy formulation, and the
-parity tests run every path against PyTorch.
+``sigmoid(a) = (1 + tanh(a / 2)) / 2``, the halving done in the gate pass (exact: a power of two;
+the NumPy formulation folds it into a copy of the weights instead). So the kernels run for
+float32 host arrays when both numba (the ``jit`` extra) and oneDNN (the ``onednn`` extra) are
+there; everything else takes the NumPy formulation, and the parity tests run every path against
+PyTorch.
 
 With oneDNN on several threads, the batch is split into chunks of rows (its samples never meet
 in a recurrent layer), and the threads of an OpenMP team (numba's ``prange`` under its OpenMP

@@ -6,9 +6,13 @@ batch-major, PyTorch's own (every array C-contiguous), so the layer's output, th
 gradient and the weight-gradient products after the loop need no transposing copies:
 
 * ``gates`` (L, N, 4H): before the forward loop the input projection ``x_t @ W_ih.T + b`` of
-  every step; each step adds ``h_t @ W_hh.T`` (its product), then overwrites its block with the
-  activations i, f, g, o (the sigmoid gates' weights and biases halved, see ``_rnn_jit``);
-  ``w_hh_t`` is that halved W_hh transposed (H, 4H);
+  every step (``b = b_ih + b_hh`` written there first, the product added); each step adds
+  ``h_t @ W_hh.T`` (its product), then overwrites its block with the activations i, f, g, o (the
+  sigmoid gates' pre-activations halved there, see ``_rnn_jit``). The products read the layer's
+  W_ih (4H, I) and W_hh (4H, H) as they are, transposed by oneDNN (a halved, transposed copy of
+  the weights, made at every call, took as long as the whole loop at batch 1), or for batches
+  and sequences long enough to repay it a transposed copy of W_hh (H, 4H) (see
+  ``_rnn_kernels._lstm_forward_compiled``);
 * ``packed`` (L + 2, N, H): the layer's states, ``packed[0] = h0``; the forward writes ``h_{t+1}``
   into ``packed[t + 1]``; ``cells`` (L + 1, N, H) with ``cells[0] = c0``; ``tanh_c`` (L, N, H);
 * backward: ``dh`` (L + 1, N, H) holds the gradient reaching each output state and gets each
@@ -192,13 +196,14 @@ def _gemm(sgemm, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
 
 
 @_jit
-def _project(sgemm, inputs, w_in, gates, c0, c1):
-    """Columns [c0, c1) of the input projection of every step: gates (L * N, 4H)[:, c0:c1] =
-    inputs (L * N, K) @ w_in[c0:c1].T."""
-    samples, k = inputs.shape
+def _project(sgemm, inputs, w_ih, gates, c0, c1):
+    """Columns [c0, c1) of the input projection of every step: gates (L * N, 4H)[:, c0:c1] +=
+    X (L * N, I) @ w_ih[c0:c1].T, X the first I columns of ``inputs`` ([X | 1] or X)."""
+    samples, width = inputs.shape
+    k = w_ih.shape[1]
     columns = gates.shape[2]
-    a, b, c = inputs.ctypes.data, w_in[c0].ctypes.data, gates[0, 0, c0:].ctypes.data
-    return _gemm(sgemm, _N, _T, samples, c1 - c0, k, a, k, b, k, 0.0, c, columns)
+    a, b, c = inputs.ctypes.data, w_ih[c0].ctypes.data, gates[0, 0, c0:].ctypes.data
+    return _gemm(sgemm, _N, _T, samples, c1 - c0, k, a, width, b, k, 1.0, c, columns)
 
 
 @_jit
@@ -229,15 +234,19 @@ def _input_gradient(sgemm, d_gates, w_ih, dx, n0, n1):
 
 
 @_jit
-def _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, j0, j1):
-    """Step ``t`` of the batch rows [j0, j1): their rows of the product, then their gates, cells
-    and states."""
+def _forward_step(sgemm, w_hh, gates, packed, cells, tanh_c, t, j0, j1):
+    """Step ``t`` of the batch rows [j0, j1): their rows of the product with ``w_hh`` (W_hh (4H, H)
+    itself, or its transposed copy (H, 4H)), then their gates, cells and states. The sigmoid gates'
+    pre-activations are halved here (exactly, a power of two): sigmoid(a) = (1 + tanh(a / 2)) / 2."""
     columns = gates.shape[2]
     size = columns // 4
     if j1 <= j0:
         return 0
-    a, b, c = packed[t, j0].ctypes.data, w_hh_t.ctypes.data, gates[t, j0].ctypes.data
-    status = _gemm(sgemm, _N, _N, j1 - j0, columns, size, a, size, b, columns, 1.0, c, columns)
+    a, b, c = packed[t, j0].ctypes.data, w_hh.ctypes.data, gates[t, j0].ctypes.data
+    if w_hh.shape[0] == columns:  # W_hh as it is: oneDNN reads it transposed
+        status = _gemm(sgemm, _N, _T, j1 - j0, columns, size, a, size, b, size, 1.0, c, columns)
+    else:
+        status = _gemm(sgemm, _N, _N, j1 - j0, columns, size, a, size, b, columns, 1.0, c, columns)
     if status != 0:
         return status
     for j in range(j0, j1):
@@ -249,10 +258,10 @@ def _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, j0, j1):
         tc = tanh_c[t, j]
         h = packed[t + 1, j]
         for r in range(size):
-            i = _HALF + _HALF * _tanh(g[r])
-            f = _HALF + _HALF * _tanh(g[size + r])
+            i = _HALF + _HALF * _tanh(_HALF * g[r])
+            f = _HALF + _HALF * _tanh(_HALF * g[size + r])
             gg = _tanh(g[2 * size + r])
-            o = _HALF + _HALF * _tanh(g[3 * size + r])
+            o = _HALF + _HALF * _tanh(_HALF * g[3 * size + r])
             c = f * c_prev[r] + i * gg
             tanh_of_c = _tanh(c)
             g[r] = i
@@ -341,11 +350,11 @@ def _state_gradient(sgemm, w_hh, d_gates, dh, t, j0, j1):
 
 @_jit
 def lstm_forward(sgemm, pause, weights, arrays, blocks, counters):
-    """The input projection, then the loop over the steps. ``weights`` = (w_in, w_hh_t),
+    """The input projection, then the loop over the steps. ``weights`` = (w_ih, w_hh),
     ``arrays`` = (inputs, gates, packed, cells, tanh_c), ``blocks`` = (columns: the projection's
     column blocks, bounds: the batch chunks, active: per step the rows [0, active[t]) that have an
     element, the others keep their state: see :func:`_freeze_step`)."""
-    w_in, w_hh_t = weights
+    w_ih, w_hh = weights
     inputs, gates, packed, cells, tanh_c = arrays
     columns, bounds, active = blocks
     projections = columns.shape[0] - 1
@@ -355,7 +364,7 @@ def lstm_forward(sgemm, pause, weights, arrays, blocks, counters):
         if ticket >= total:
             return 0
         if ticket < projections:
-            status = _project(sgemm, inputs, w_in, gates, columns[ticket], columns[ticket + 1])
+            status = _project(sgemm, inputs, w_ih, gates, columns[ticket], columns[ticket + 1])
         else:
             if not _wait_until_done(counters, projections, pause):  # every column of the projection
                 return -1
@@ -364,7 +373,7 @@ def lstm_forward(sgemm, pause, weights, arrays, blocks, counters):
             for t in range(gates.shape[0]):
                 # rows [0, active[t]) have an element at step t (a packed batch: a prefix)
                 split = min(max(active[t], j0), j1)
-                status = _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, j0, split)
+                status = _forward_step(sgemm, w_hh, gates, packed, cells, tanh_c, t, j0, split)
                 if status != 0:
                     break
                 if split < j1:

@@ -238,39 +238,53 @@ class _BatchMajor(NamedTuple):
 
 def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps=None):
     """The forward pass on the compiled loop, batch-major (see ``_rnn_jit_kernels``): the input
-    projection of every step, bias included, in one product up front (``[X | 1] @ [W_ih | b].T``),
+    projection of every step in one product up front (``X @ W_ih.T`` added to the summed biases),
     then per step ``h_t @ W_hh.T`` and the gates. In PyTorch's layouts throughout, so the layer's
-    output is written in place (no transposing copies)."""
+    output is written in place (no transposing copies), and the products read the weights as they
+    are (no copies of them either: at batch 1 a scaled, transposed copy of a 512-unit layer's
+    weights cost as much as its 50 steps)."""
     length, batch, features = x.shape
     size = h0.shape[-1]
     dt = x.dtype
     bounds = _batch_chunks(x, length, batch, size)
-    scale = _gate_scale((0, 1, 3), 4, size, x)[:, None]  # i, f, o are sigmoid gates; g is tanh
     has_bias = b_ih is not None
     # [X | 1]: kept for the backward pass, whose dG.T @ [X | 1] is [dW_ih | db]
     inputs = _workspace.take((length * batch, features + has_bias), dt, like=x)
     inputs.reshape(length, batch, features + has_bias)[:, :, :features] = x  # one copy, also from the reversed view
-    w_in = np.empty((4 * size, features + has_bias), dtype=dt)  # host: numba path
-    np.multiply(w_ih, scale, out=w_in[:, :features])
+    gates = _workspace.take((length, batch, 4 * size), dt, like=x)
     if has_bias:
         inputs[:, features] = 1
-        np.add(b_ih, b_hh, out=w_in[:, features])
-        w_in[:, features:] *= scale
-    gates = _workspace.take((length, batch, 4 * size), dt, like=x)
-    w_hh_t = np.ascontiguousarray((w_hh * scale).T)  # host: numba path
+        gates[...] = b_ih + b_hh  # the projection's product is added to the biases
+    else:
+        gates[...] = 0
+    w_ih = np.ascontiguousarray(w_ih)  # host: numba path (C order)
+    if batch >= TRANSPOSED_STEP_MIN_ROWS and length >= TRANSPOSED_STEP_MIN_STEPS:
+        w_hh = np.ascontiguousarray(w_hh.T)  # host: numba path (the steps' products on (H, 4H))
+    else:
+        w_hh = np.ascontiguousarray(w_hh)  # host: numba path (oneDNN reads it transposed)
     packed = _workspace.lend((length + 2, batch, size), dt, like=x)  # the op's output: pooled memory
     packed[0] = h0
     cells = _workspace.take((length + 1, batch, size), dt, like=x)
     cells[0] = c0
     tanh_c = _workspace.take((length, batch, size), dt, like=x)
     chunks = len(bounds) - 1
-    weights, arrays = (w_in, w_hh_t), (inputs, gates, packed, cells, tanh_c)
+    weights, arrays = (w_ih, w_hh), (inputs, gates, packed, cells, tanh_c)
     active = _full_steps(length, batch) if steps is None else steps
     blocks = (_edges(_blocks(4 * size, chunks)), _edges(bounds), active)
     _run_tasks(compiled, "lstm_forward", chunks, 4 * size * size * batch, weights, arrays, blocks)
     packed[length + 1] = cells[length]
     lease = _workspace.Lease
     return packed, _BatchMajor(lease(gates), lease(cells), lease(tanh_c), lease(inputs), bounds)
+
+
+#: The compiled LSTM forward's per-step products read W_hh (4H, H) transposed by oneDNN, or, from
+#: this many batch rows and steps, a transposed copy (H, 4H) made per call: oneDNN's products of
+#: 8 or more rows ran faster on the copy, enough to repay it over about 12 (128 units) to 37 (512
+#: units) steps. Measured (one thread, AMD EPYC, ms per 50 steps, copy vs transposed read): 512
+#: units, batch 8 4.8 vs 8.5, batch 32 16.3 vs 22.6, the copy 2.7; 256 units, batch 16 2.4 vs 3.3,
+#: the copy 0.31; batch 1 and 4 within noise of each other.
+TRANSPOSED_STEP_MIN_ROWS = 8
+TRANSPOSED_STEP_MIN_STEPS = 32
 
 
 def _full_steps(length: int, batch: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import jit_gate, ops
+from .. import gemm, jit_gate, ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..tensor import Tensor, record_op, torch_linspace_values, wrap_array
@@ -77,18 +77,58 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
         )
     corners = align_corners is True
     xp = namespace_of(theta.array)
-    # one column per coordinate, x (the last dim) first, then a column of ones
-    columns = [_base_coords(sizes[spatial - 1 - k], corners, theta.dtype, xp) for k in range(spatial)]
+    if xp is np:  # host: the base grid depends only on the sizes, so it is made once
+        key = (sizes, corners, theta.array.dtype.str)
+        base = _HOST_BASE_GRIDS.get(key)
+        if base is None:
+            if len(_HOST_BASE_GRIDS) >= _HOST_BASE_GRID_LIMIT:
+                _HOST_BASE_GRIDS.clear()
+            base = _HOST_BASE_GRIDS[key] = _base_grid(sizes, corners, theta.dtype, np)
+    else:
+        base = _base_grid(sizes, corners, theta.dtype, xp)
+    if theta.array.dtype.kind != "f":  # let matmul's rules speak for other dtypes
+        return ops.reshape(ops.matmul(wrap_array(base), ops.transpose(theta, 1, 2)), (n, *sizes, spatial))
+    # one recorded op (base @ theta^T, the product matmul computes): on small images the three ops
+    # (transpose, matmul, reshape) cost more than the product
+    grid = gemm.matmul(base, theta.array.transpose(0, 2, 1))
+    return record_op(grid.reshape(n, *sizes, spatial), (theta,), _affine_grid_vjp, base)
+
+
+def _affine_grid_vjp(g, y, args, saved, needs, xp):
+    # matmul's rule for base @ theta^T (base a constant), then the transpose's; in the same steps, so
+    # the same numbers
+    base = wrap_array(saved) if xp.differentiable else saved  # a constant of the base's own dtype
+    n, spatial = g.shape[0], g.shape[-1]
+    product = gemm.matmul(xp.swap_last(base), xp.reshape(g, (n, base.shape[1], spatial)))
+    return (xp.swap_last(product),)
+
+
+_affine_grid_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_affine_grid_vjp.reads_output = False  # type: ignore[attr-defined]
+
+
+# affine_grid's base grids on the host by (sizes, align_corners, dtype): a spatial transformer or a
+# warping step asks for the same one at every call, and making it (torch's linspace, bit for bit) cost
+# several times the product with theta on small images. Read-only arrays; a few sizes at most.
+_HOST_BASE_GRIDS: dict[tuple[Any, ...], Any] = {}
+_HOST_BASE_GRID_LIMIT = 16
+
+
+def _base_grid(sizes: tuple[int, ...], corners: bool, dtype: Any, xp: Any) -> Any:
+    """affine_grid's (1, prod(sizes), spatial + 1) rows of normalized (x, y[, z], 1), x (the last dim)
+    first, in the namespace ``xp``; read-only."""
+    spatial = len(sizes)
+    columns = [_base_coords(sizes[spatial - 1 - k], corners, dtype, xp) for k in range(spatial)]
     shaped = []
     for k, col in enumerate(columns):
         view = [1] * spatial
         view[spatial - 1 - k] = sizes[spatial - 1 - k]
         shaped.append(xp.broadcast_to(col.reshape(view), sizes))
-    shaped.append(xp.ones(sizes, dtype=theta.array.dtype))
-    base = xp.stack(shaped, -1)
-    count = int(np.prod(sizes))
-    grid = ops.matmul(wrap_array(base.reshape(1, count, spatial + 1)), ops.transpose(theta, 1, 2))
-    return ops.reshape(grid, (n, *sizes, spatial))
+    shaped.append(xp.ones(sizes, dtype=np.dtype(dtype)))
+    base = xp.stack(shaped, -1).reshape(1, int(np.prod(sizes)), spatial + 1)
+    if type(base) is np.ndarray:  # host: a cached grid is shared by every call
+        base.flags.writeable = False
+    return base
 
 
 def _unnormalize(coord: Tensor, size: int, align_corners: bool, fused: bool) -> Tensor:
@@ -249,8 +289,9 @@ def grid_sample(
             "input's dtype; cast it with grid.to(input.dtype)"
         )
     corners = align_corners is True
-    if input.array.size and grid.array.size and jit_gate.kernels(_KERNELS, input.array, grid.array) is not None:
-        return _compiled_sample(input, grid, mode, padding_mode, corners)
+    k = jit_gate.kernels(_KERNELS, input.array, grid.array) if input.array.size and grid.array.size else None
+    if k is not None:
+        return _compiled_sample(k, input, grid, mode, padding_mode, corners)
     return _composite_grid_sample(input, grid, mode, padding_mode, corners)
 
 
@@ -315,26 +356,27 @@ def _composite_sample(input: Tensor, pos: list[Tensor], mode: str) -> Tensor:
     return ops.permute(out, (0, input.ndim - 1, *range(1, input.ndim - 1)))
 
 
-def _compiled_sample(input: Tensor, grid: Tensor, mode: str, padding_mode: str, corners: bool) -> Tensor:
+def _compiled_sample(k: Any, input: Tensor, grid: Tensor, mode: str, padding_mode: str, corners: bool) -> Tensor:
     """The numba kernels' sampling (host arrays) as one recorded op of the input and the grid: the
     coordinates unnormalised and padded on the arrays (the composite's arithmetic, without a recorded
     op per step: a small call's cost was those ops'), then one pass over the points, every channel at
-    once. The grid's gradient is the kernel's times the coordinates' derivatives, as the composite's."""
-    k: Any = jit_gate.kernels(_KERNELS)
+    once. The grid's gradient is the kernel's times the coordinates' derivatives, as the composite's.
+    ``k``: the kernels module."""
     x = np.ascontiguousarray(input.array)  # host: numba path
     g = grid.array
     spatial, sizes = x.ndim - 2, x.shape[2:]
     n, c, out_sizes = x.shape[0], x.shape[1], g.shape[1:-1]
     flat, chain = [], []
-    unnormalized = _unnormalized2d(k, g, sizes, corners) if spatial == 2 else None
+    padding = padding_mode if mode != "bicubic" else "zeros"  # bicubic pads each tap in its kernel
+    unnormalized = _unnormalized2d(k, g, sizes, corners, padding) if spatial == 2 else None
     for d in range(spatial):
+        slope = None
         if unnormalized is not None:
-            p, scale = unnormalized[d]
+            p, scale, slope = unnormalized[d]
         else:
             p, scale = _unnormalized(g[..., spatial - 1 - d], sizes[d], corners, spatial == 2)
-        slope = None
-        if padding_mode != "zeros" and mode != "bicubic":  # bicubic pads each tap in its kernel
-            p, slope = _padded(p, sizes[d], padding_mode, corners, spatial == 2)
+            if padding != "zeros":
+                p, slope = _padded(p, sizes[d], padding, corners, spatial == 2)
         flat.append(np.ascontiguousarray(p).reshape(n, -1))  # host: numba path
         chain.append((scale, slope))
     out = np.empty((n, c, flat[0].shape[1]), dtype=x.dtype)  # host: numba path
@@ -353,9 +395,13 @@ def _compiled_sample(input: Tensor, grid: Tensor, mode: str, padding_mode: str, 
     return record_op(out.reshape(n, c, *out_sizes), (input, grid), _compiled_sample_vjp, saved)
 
 
-def _unnormalized2d(k: Any, g: np.ndarray, sizes: Any, corners: bool) -> list[tuple[np.ndarray, float]] | None:
-    """:func:`_unnormalized` (fused) of a 2-D grid's y and x in one compiled pass, bit for bit: the
-    pixel coordinates (N, Ho, Wo) and their derivatives, or None for a dtype it does not cover."""
+def _unnormalized2d(
+    k: Any, g: np.ndarray, sizes: Any, corners: bool, padding_mode: str = "zeros"
+) -> list[tuple[np.ndarray, float, np.ndarray | None]] | None:
+    """:func:`_unnormalized` (fused) of a 2-D grid's y and x in one compiled pass, then :func:`_padded`
+    for 'border' and 'reflection', bit for bit: per coordinate the pixel positions (N, Ho, Wo), the
+    unnormalisation's derivative (a number) and the padding's (an array, None for 'zeros'); or None
+    for a dtype the kernel does not cover."""
     dtype = g.dtype
     if dtype.type not in (np.float32, np.float64):
         return None
@@ -367,12 +413,48 @@ def _unnormalized2d(k: Any, g: np.ndarray, sizes: Any, corners: bool) -> list[tu
     xs = np.empty(points.shape[:2], dtype=dtype)  # host: numba path
     h, w = sizes
     scale_y, scale_x = ((h - 1) / 2, (w - 1) / 2) if corners else (h / 2, w / 2)
+    padding = ("zeros", "border", "reflection").index(padding_mode)
+    if padding:
+        slope_y = np.empty(points.shape[:2], dtype=dtype)  # host: numba path
+        slope_x = np.empty(points.shape[:2], dtype=dtype)  # host: numba path
+        # the reflection's (low, span) per axis, as _reflect's, then the sizes
+        (low_y, span_y), (low_x, span_x) = (_reflection_geometry(size, corners) for size in (h, w))
+        geometry = np.array([low_y, span_y, low_x, span_x, h, w], dtype=dtype)  # host: numba path
+    else:  # placeholders of the kernel's argument types, neither read nor written
+        slope_y, geometry = _UNPADDED[dtype.type]
+        slope_x = slope_y
     one = dtype.type(1)
     k.unnormalize2d(
-        points, ys, xs, corners, dtype == np.float32, dtype.type(scale_y), dtype.type(scale_x), scale_y, scale_x, one
+        points,
+        ys,
+        xs,
+        corners,
+        dtype == np.float32,
+        dtype.type(scale_y),
+        dtype.type(scale_x),
+        scale_y,
+        scale_x,
+        one,
+        padding,
+        slope_y,
+        slope_x,
+        geometry,
     )
     shape = g.shape[:-1]
-    return [(ys.reshape(shape), scale_y), (xs.reshape(shape), scale_x)]
+    slopes = (slope_y.reshape(shape), slope_x.reshape(shape)) if padding else (None, None)
+    return [(ys.reshape(shape), scale_y, slopes[0]), (xs.reshape(shape), scale_x, slopes[1])]
+
+
+# unnormalize2d's slope and geometry arguments for 'zeros' padding, by dtype (made once: a small call's
+# cost is mostly such calls)
+_UNPADDED = {t: (np.zeros((1, 1), dtype=t), np.zeros(6, dtype=t)) for t in (np.float32, np.float64)}  # host: numba path
+
+
+def _reflection_geometry(size: int, corners: bool) -> tuple[float, float]:
+    """The (low, span) that 'reflection' mirrors a coordinate along an axis of ``size`` pixels into:
+    the edge pixels' centres with aligned corners, the image's outer borders otherwise."""
+    twice_low, twice_high = (0, 2 * (size - 1)) if corners else (-1, 2 * size - 1)
+    return twice_low / 2.0, (twice_high - twice_low) / 2.0
 
 
 def _bicubic_arguments(x: np.ndarray, padding_mode: str, corners: bool) -> tuple[np.ndarray, int, np.ndarray]:

@@ -27,10 +27,14 @@ TEST_BATCH_END = ("on_test_batch_end",)
 
 class BatchLogs(dict[str, Any]):
     """A batch's logs: Keras 3's keys (``loss`` so far, each metric so far); ``batch_loss`` is this batch's
-    own loss and ``size`` its number of samples (attributes, not keys, as Keras' logs have neither)."""
+    own loss and ``size`` its number of samples (attributes, not keys, as Keras' logs have neither).
+    ``scored`` is False for a batch with nothing to score, such as one whose targets are all the loss's
+    ``ignore_index``: its loss is NaN (PyTorch's mean over no targets) and weighs nothing in the epoch's
+    loss, so the divergence checks pass over it."""
 
     batch_loss: Any = None
     size: int = 0
+    scored: bool = True
 
 
 def reads_batch_logs(callback: Callback, hooks: tuple[str, ...]) -> bool:
@@ -150,6 +154,46 @@ class MetricSoFar(DeviceScalar):
         return f"MetricSoFar({float(self)!r})" if self.read else f"MetricSoFar({self._metric.name!r}, not read)"
 
 
+class CountedLoss:
+    """The epoch's loss on a device for a mean loss whose batch mean is over the targets it does not ignore
+    (``CrossEntropyLoss``/``NLLLoss``: ``ignore_index``, class weights): each batch's mean times its count of
+    such targets (their total class weight) and the counts stay on the device, as 0-d arrays, so no batch
+    is read; the mean over the epoch, ``sum(count * mean) / sum(count)``, is read once (two numbers). A
+    batch with nothing counted (all its targets ignored: a NaN mean) adds 0, as one full batch would.
+
+    The sums run in float64 on the device; on the host the same numbers are Python floats (see fit).
+    """
+
+    def __init__(self) -> None:
+        self.sums: list[Any] = []
+        self.counts: list[Any] = []
+
+    def add(self, loss: Any, count: Any) -> None:
+        """Keeps one batch's mean ``loss`` (a 0-d device array) and its ``count`` (a 0-d device array, or a
+        number: a batch whose loss is weighted by sample, which counts its samples)."""
+        from ..backend import namespace_of
+        from ..devices import device_of, to_device
+
+        xp = namespace_of(loss)
+        if not hasattr(count, "shape"):
+            count = to_device(np.asarray(float(count), np.float64), device_of(loss))  # host: a number, sent
+        count = count.astype(np.float64)
+        self.sums.append(xp.where(count > 0, loss.astype(np.float64) * count, 0.0))
+        self.counts.append(count)
+
+    def mean(self, batches: int | None = None) -> float:
+        """The mean over the first ``batches`` batches (all: None), read from the device once; 0.0 when empty."""
+        k = len(self.sums) if batches is None else batches
+        if k == 0:
+            return 0.0
+        from ..backend import namespace_of
+
+        xp = namespace_of(self.sums[0])
+        both = xp.stack([xp.sum(xp.stack(self.sums[:k])), xp.sum(xp.stack(self.counts[:k]))])
+        total, count = (float(v) for v in to_host(both))  # host: once per epoch (or per read of a batch's logs)
+        return total / (count or 1)
+
+
 class RunningDeviceMean(DeviceScalar):
     """The epoch's loss so far on a device: the weighted sum of its first ``batches`` losses over ``count``,
     computed (on the device, then one copy) only when read, so a loop whose callbacks never read it does no
@@ -157,8 +201,9 @@ class RunningDeviceMean(DeviceScalar):
 
     __slots__ = ("_total", "_batches", "_count")
 
-    def __init__(self, total: EpochLoss, count: float) -> None:
-        self._total, self._batches, self._count = total, len(total.losses), count
+    def __init__(self, total: EpochLoss | CountedLoss, count: float = 0.0) -> None:
+        batches = len(total.sums) if isinstance(total, CountedLoss) else len(total.losses)
+        self._total, self._batches, self._count = total, batches, count
         self._value = None
 
     @property
@@ -166,11 +211,14 @@ class RunningDeviceMean(DeviceScalar):
         return np.asarray(float(self))  # host: the number, read once
 
     def __float__(self) -> float:
-        if self._value is None:
+        if self._value is None and isinstance(self._total, CountedLoss):
+            self._value = self._total.mean(self._batches)
+        if self._value is None and isinstance(self._total, EpochLoss):
             partial = EpochLoss()
             partial.losses = self._total.losses[: self._batches]
             partial.weights = self._total.weights[: self._batches]
             self._value = partial.mean(self._count)
+        assert self._value is not None
         return self._value
 
     def __repr__(self) -> str:
@@ -182,6 +230,7 @@ __all__ = [
     "RunningMetrics",
     "MetricSoFar",
     "RunningDeviceMean",
+    "CountedLoss",
     "reads_batch_logs",
     "TRAIN_BATCH_END",
     "TEST_BATCH_END",

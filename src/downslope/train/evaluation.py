@@ -24,7 +24,7 @@ from ..device import CPU, device
 from ..devices import to_host
 from ..errors import ConfigError
 from ..tensor import Tensor, wrap_array
-from .batch_logs import TEST_BATCH_END, BatchLogs, RunningDeviceMean, RunningMetrics, reads_batch_logs
+from .batch_logs import TEST_BATCH_END, BatchLogs, CountedLoss, RunningDeviceMean, RunningMetrics, reads_batch_logs
 from .callbacks import Callback, Logs, as_callback_list
 from .inputs import (
     as_loader,
@@ -47,11 +47,14 @@ from .metrics import (
     GuessedThreshold,
     Metric,
     MetricFn,
+    NonFiniteScoresError,
     adapt_to_loss,
     as_metric,
     canonical_log_name,
     keras_order,
     logged_as,
+    of_class_logits,
+    quiet_check,
 )
 from .multi_output import (
     OutputLosses,
@@ -113,11 +116,12 @@ def loss_weights(loss_fn: LossFn, n: int, targets: Any = None) -> tuple[float, f
     batch size.
 
     - a mean-reduced loss: ``(n, n)``; a sum-reduced one: ``(1, n)`` (the mean over samples);
-    - a class-weighted mean (a loss with ``weight`` and ``ignore_index``, as ``CrossEntropyLoss`` and
-      ``NLLLoss``, given class-index ``targets``): PyTorch divides the batch's sum by the batch's total
-      target weight ``sum(weight[y])`` (ignored targets excluded), so both are that total: the epoch's
-      loss is then the weighted mean over all the data, as one full batch gives. On a device the
-      targets are read to the host for it (one small copy per batch).
+    - a loss with ``ignore_index`` (``CrossEntropyLoss``, ``NLLLoss``) given class-index ``targets``:
+      PyTorch divides the batch's sum by the batch's total target weight ``sum(weight[y])``, or without
+      class weights by the number of targets that are not ignored, so both are that total: the epoch's
+      loss is then the (weighted) mean over all the data, as one full batch gives, and a batch whose
+      targets are all ignored (a NaN mean) weighs nothing. On a device the targets are read to the host
+      for it (one small copy per batch).
 
     Example:
         >>> import downslope as ds
@@ -134,16 +138,52 @@ def loss_weights(loss_fn: LossFn, n: int, targets: Any = None) -> tuple[float, f
 
 
 def _target_weight(loss_fn: Any, targets: Any) -> float | None:
-    """The total class weight of ``targets`` for a class-weighted mean loss; None for any other loss."""
-    weight = getattr(loss_fn, "weight", None)
-    if weight is None or not hasattr(loss_fn, "ignore_index"):
+    """What a mean loss with ``ignore_index`` divides the batch's sum by: the total class weight of the
+    targets not ignored, or their number without class weights; None for any other loss (or targets that
+    are class probabilities, whose mean PyTorch takes over the batch)."""
+    ignore_index = getattr(loss_fn, "ignore_index", None)
+    if ignore_index is None or isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         return None
     labels = to_host(targets.array if isinstance(targets, Tensor) else np.asarray(targets))
     if labels.dtype.kind not in "iu":  # class probabilities: PyTorch's mean divides by the batch size
         return None
+    kept = labels[labels != ignore_index]
+    weight = getattr(loss_fn, "weight", None)
+    if weight is None:
+        return float(kept.size)  # host: the number of targets the mean is over
     table = to_host(weight.array if isinstance(weight, Tensor) else np.asarray(weight)).astype(np.float64)
-    labels = labels[labels != loss_fn.ignore_index]
-    return float(table[labels].sum())  # host: the batch's total target weight
+    return float(table[kept].sum())  # host: the batch's total target weight
+
+
+def counts_targets(loss_fn: Any) -> bool:
+    """Whether ``loss_fn``'s batch mean is over the targets it does not ignore (a mean-reduced loss with an
+    integer ``ignore_index``: ``CrossEntropyLoss``, ``NLLLoss``), so that a batch weighs its count of them
+    in the epoch's loss (see :func:`loss_weights`)."""
+    ignore_index = getattr(loss_fn, "ignore_index", None)
+    return (
+        getattr(loss_fn, "reduction", "mean") == "mean"
+        and not isinstance(ignore_index, bool)
+        and isinstance(ignore_index, (int, np.integer))
+    )
+
+
+def device_target_weight(loss_fn: Any, targets: Any) -> Any:
+    """:func:`loss_weights`' weight of a batch for a loss that :func:`counts_targets`, computed where the
+    ``targets`` are (a 0-d float64 array there, nothing read back); None for targets that are not class
+    indices (class probabilities: the batch weighs its size)."""
+    labels = targets.array if isinstance(targets, Tensor) else targets
+    if labels.dtype.kind not in "iu":
+        return None
+    xp = namespace_of(labels)
+    kept = labels != loss_fn.ignore_index
+    weight = getattr(loss_fn, "weight", None)
+    if weight is None:
+        return xp.sum(kept).astype(np.float64)
+    from ..devices import device_of, to_device
+
+    table = weight.array if isinstance(weight, Tensor) else np.asarray(weight)
+    table = to_device(table, device_of(labels)).astype(np.float64)  # the class weights, where the targets are
+    return xp.sum(xp.where(kept, table[xp.where(kept, labels, 0)], 0.0))
 
 
 def weighted_loss(loss_fn: LossFn, outputs: Tensor, targets: Tensor, weights: Any, where: str = "fit") -> Tensor:
@@ -426,14 +466,15 @@ def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None, l
     if isinstance(metrics, str) or callable(metrics):
         metrics = [metrics]
     threshold, multilabel = loss_reads(loss_fn)
+    ignore_index = loss_ignore_index(loss_fn)
     shared = GuessedThreshold() if threshold == "auto" else threshold  # its warning is said once for all metrics
+
+    def adapted(m: Any) -> Metric:
+        found = adapt_to_loss(as_metric(m), shared, multilabel, ignore_index)
+        return of_class_logits(found) if _class_logits(loss_fn) else found
+
     # a metric given by name is logged under that name, as Keras 3 logs it ('mean_absolute_error', 'AUC')
-    resolved = [
-        logged_as(adapt_to_loss(as_metric(m), shared, multilabel), m)
-        if isinstance(m, str)
-        else adapt_to_loss(as_metric(m), shared, multilabel)
-        for m in metrics
-    ]
+    resolved = [logged_as(adapted(m), m) if isinstance(m, str) else adapted(m) for m in metrics]
     names = [m.name for m in resolved]
     if len(set(names)) != len(names) or "loss" in names:
         raise ConfigError(f"fit: metric names must be distinct and not 'loss', got {names}")
@@ -459,6 +500,36 @@ def resolve_weighted_metrics(weighted_metrics: Any, loss_fn: Any, metrics: list[
     if len(set(names)) != len(names):
         raise ConfigError(f"fit: metric names must be distinct, got {names}")
     return weighted
+
+
+def _class_logits(loss_fn: Any) -> bool:
+    """Whether ``loss_fn`` reads the model's outputs as class logits (or log-probabilities): a softmax of
+    them is the class probabilities (``CrossEntropyLoss``, ``NLLLoss``, Keras' sparse or categorical
+    cross-entropy with ``from_logits=True``)."""
+    from ..nn import CrossEntropyLoss, NLLLoss
+
+    if isinstance(loss_fn, KerasCrossEntropy):
+        return loss_fn.kind != "binary" and loss_fn.from_logits
+    return isinstance(loss_fn, (CrossEntropyLoss, NLLLoss))
+
+
+def loss_ignore_index(loss_fn: Any) -> int | None:
+    """The class index a downslope loss object leaves out (``CrossEntropyLoss(ignore_index=...)``,
+    ``NLLLoss``), which fit's accuracy, precision, recall and f1 then leave out too, as the loss's mean
+    does; None for any other loss.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.train.evaluation import loss_ignore_index
+        >>> loss_ignore_index(ds.nn.CrossEntropyLoss(ignore_index=0)), loss_ignore_index(ds.nn.MSELoss())
+        (0, None)
+    """
+    if not str(getattr(type(loss_fn), "__module__", None)).startswith("downslope."):
+        return None
+    value = getattr(loss_fn, "ignore_index", None)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        return None
+    return int(value)
 
 
 def loss_reads(loss_fn: Any) -> tuple[float | str, bool | None]:
@@ -503,10 +574,18 @@ def loss_reads(loss_fn: Any) -> tuple[float | str, bool | None]:
     return "auto", None
 
 
-def score(metrics: list[Metric], outputs: list[Any], targets: list[Any], weights: list[Any] | None = None) -> Logs:
+def score(
+    metrics: list[Metric],
+    outputs: list[Any],
+    targets: list[Any],
+    weights: list[Any] | None = None,
+    loss: float | None = None,
+) -> Logs:
     """Each metric on the concatenated outputs and targets of an epoch (``{}`` when there are none);
     ``weights``: each batch's sample weights (None: an unweighted batch), read by the weighted metrics.
-    A multi-output model's batches are dicts of arrays by output name: each metric reads its output's."""
+    A multi-output model's batches are dicts of arrays by output name: each metric reads its output's.
+    ``loss``: the epoch's loss; when it is not finite (the model diverged, and the divergence guard says
+    so), a ranking metric that refuses NaN scores (AUC) is NaN rather than an error that would hide it."""
     if not metrics or not outputs:
         return {}
     values: dict[str, float] = {}
@@ -515,8 +594,18 @@ def score(metrics: list[Metric], outputs: list[Any], targets: list[Any], weights
         preds, target = np.concatenate(outs), np.concatenate([pick(t, group[0]) for t in targets])
         _warn_if_not_labels(group, target)
         joined = join_weights(None if weights is None else [pick_weights(w, group[0]) for w in weights], outs)
-        values.update({m.name: metric_value(m, preds, target, joined if m.weighted else None) for m in group})
+        values.update({m.name: _epoch_value(m, preds, target, joined if m.weighted else None, loss) for m in group})
     return {m.name: values[m.name] for m in metrics}
+
+
+def _epoch_value(metric: Metric, preds: Any, target: Any, weights: np.ndarray | None, loss: float | None) -> float:
+    """:func:`metric_value` for an epoch: NaN for NaN scores when the epoch's ``loss`` is not finite."""
+    try:
+        return metric_value(metric, preds, target, weights)
+    except NonFiniteScoresError:
+        if loss is not None and not np.isfinite(loss):
+            return float("nan")
+        raise
 
 
 def _by_output(metrics: list[Metric]) -> list[list[Metric]]:
@@ -545,7 +634,9 @@ def metric_value(metric: Metric, preds: Any, target: Any, weights: np.ndarray | 
     (a sample's values over its other axes first). Anything else than a number or one value per sample is
     refused, naming the metric and the shape it returned. With ``weights`` (one per sample: fit's
     ``weighted_metrics``) the mean is weighted, ``sum(w_i * v_i) / sum(w_i)`` as Keras' (0 when the weights
-    sum to 0); a metric that gives one number for all the samples (AUC, F1) cannot be weighted, and is refused.
+    sum to 0); the built-in precision, recall, F1, AUC and average precision weigh their counts as
+    scikit-learn's ``sample_weight`` (``Metric.weighed``); any other metric that gives one number for all the
+    samples cannot be weighted, and is refused.
 
     Example:
         >>> import numpy as np
@@ -556,6 +647,8 @@ def metric_value(metric: Metric, preds: Any, target: Any, weights: np.ndarray | 
         2.0
     """
     n = len(preds)
+    if weights is not None and metric.weighed is not None:  # weighted counts (F1) or pairs (AUC)
+        return float(metric.weighed(preds, target, weights))
     if weights is not None and metric.per_sample is not None:
         value: Any = metric.per_sample(preds, target)
     else:
@@ -572,7 +665,8 @@ def metric_value(metric: Metric, preds: Any, target: Any, weights: np.ndarray | 
         raise ConfigError(
             f"weighted_metrics: {metric.name!r} gives one number for all the samples, so it cannot be weighted by "
             "sample; weigh a mean over samples ('accuracy', 'binary_accuracy', 'categorical_accuracy', "
-            "'sparse_categorical_accuracy', 'mae', 'mse', 'mape') or a function returning one value per sample"
+            "'sparse_categorical_accuracy', 'mae', 'mse', 'mape'), 'precision', 'recall', 'f1', 'auc', "
+            "'average_precision', or a function returning one value per sample"
         )
     if array.ndim == 0:
         return float(array)
@@ -598,9 +692,13 @@ def check_metrics(metrics: list[Metric], outputs: Any, targets: Any, weights: An
         preds, target = to_host(pick(outputs, m)), to_host(pick(targets, m))  # host: one batch, once per fit
         weighed = join_weights([pick_weights(weights, m)], [preds])
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the epoch's own computation says what it has to say
+            # the epoch's own computation says what it has to say: a warning shown (or only marked as said,
+            # for the guessed threshold's once-per-fit warning) here would never reach the user
+            with warnings.catch_warnings(), quiet_check():
+                warnings.simplefilter("ignore")
                 metric_value(m, preds, target, weighed if m.weighted else None)
+        except NonFiniteScoresError:
+            continue  # NaN outputs of the first batch: the divergence guard speaks of them, not the metric
         except Exception as exc:
             if hasattr(exc, "add_note"):
                 output = "" if m.output is None else f" of output {m.output!r}"
@@ -652,7 +750,11 @@ def _warn_if_not_labels(metrics: list[Metric], target: np.ndarray) -> None:
 
 
 def score_on_device(
-    metrics: list[Metric], outputs: list[Any], targets: list[Any], weights: list[Any] | None = None
+    metrics: list[Metric],
+    outputs: list[Any],
+    targets: list[Any],
+    weights: list[Any] | None = None,
+    loss: float | None = None,
 ) -> Logs:
     """:func:`score` for outputs and targets on a device: each output's batches are joined there and copied
     to the host once (metric functions run on host arrays)."""
@@ -668,7 +770,7 @@ def score_on_device(
         )
         _warn_if_not_labels(group, np.asarray(target))
         joined = join_weights(None if weights is None else [pick_weights(w, group[0]) for w in weights], outs)
-        values.update({m.name: metric_value(m, preds, target, joined if m.weighted else None) for m in group})
+        values.update({m.name: _epoch_value(m, preds, target, joined if m.weighted else None, loss) for m in group})
     return {m.name: values[m.name] for m in metrics}
 
 
@@ -762,16 +864,18 @@ def _evaluate_on_host(
             if callbacks is not None:
                 logs = _batch_logs(total / (count or 1), value, n, running, outputs, targets, weights, parts)
                 callbacks.on_test_batch_end(i, logs)
-    return {"loss": total / (count or 1), **score(metrics, outputs, targets, weights), **parts.means()}
+    mean = total / (count or 1)
+    return {"loss": mean, **score(metrics, outputs, targets, weights, mean), **parts.means()}
 
 
-def _batch_loss(loss_fn: Any, out: Any, y: Any, w: Any, n: int) -> tuple[Any, float, float]:
-    """An evaluation batch's loss, and its weight and count in the mean (see :func:`loss_weights`)."""
+def _batch_loss(loss_fn: Any, out: Any, y: Any, w: Any, n: int, on_device: bool = False) -> tuple[Any, float, float]:
+    """An evaluation batch's loss, and its weight and count in the mean (see :func:`loss_weights`);
+    ``on_device``: the targets are not read (the caller counts them on the device)."""
     if type(out) is not Tensor:
         refuse_unplanned(out, loss_fn, "evaluate")
     y = target_column(out, y)
     if w is None:
-        weight, counted = loss_weights(loss_fn, n, y)
+        weight, counted = loss_weights(loss_fn, n, None if on_device else y)
         loss = loss_fn(out, y)
     else:  # (inputs, targets, sample weights)
         weight, counted = loss_weights(loss_fn, n)
@@ -793,6 +897,9 @@ def _evaluate_on_device(
     """:func:`evaluate_loader` on a device: the loss sum (float64, as the host loop's float) and the
     outputs stay there and are read back once."""
     total = EpochLoss()
+    # a loss whose mean is over the targets it does not ignore: each batch weighs its count of them, kept on the
+    # device (read once), not read per batch
+    counted = CountedLoss() if counts_targets(loss_fn) else None
     count = 0.0
     outputs: list[Any] = []
     targets: list[Any] = []
@@ -811,18 +918,23 @@ def _evaluate_on_device(
             if callbacks is not None:
                 callbacks.on_test_batch_begin(i, {"size": n})
             out = call_model(model, x)
-            loss, weight, counted = _batch_loss(loss_fn, out, y, w, n)
-            total.add(loss.array, weight)
-            count += counted
+            loss, weight, in_count = _batch_loss(loss_fn, out, y, w, n, on_device=counted is not None)
+            if counted is not None:
+                on_device = device_target_weight(loss_fn, target_column(out, y)) if w is None else None
+                counted.add(loss.array, weight if on_device is None else on_device)
+            elif weight:  # (a batch whose targets are all ignored has no weight, and a NaN mean)
+                total.add(loss.array, weight)
+            count += in_count
             parts.add(part_arrays(loss_fn), n)
             if metrics:
                 _keep(metric_inputs(loss_fn, out, target_column(out, y), w), outputs, targets, weights)
             if callbacks is not None:  # the batch loss stays on the device unless a callback reads it
-                so_far = RunningDeviceMean(total, count)
+                so_far = RunningDeviceMean(total if counted is None else counted, count)
                 logs = _batch_logs(so_far, DeviceScalar(loss.array), n, running, outputs, targets, weights, parts)
                 callbacks.on_test_batch_end(i, logs)
     # host: the loss sum and the metrics' inputs, once per pass over the data
-    return {"loss": total.mean(count), **score_on_device(metrics, outputs, targets, weights), **parts.means()}
+    mean = total.mean(count) if counted is None else counted.mean()
+    return {"loss": mean, **score_on_device(metrics, outputs, targets, weights, mean), **parts.means()}
 
 
 def _placement(model: Any, target: Any, where: str) -> device | None:

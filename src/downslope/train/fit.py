@@ -41,7 +41,7 @@ from ..devices import device_of, to_device, to_host
 from ..errors import ConfigError
 from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..tensor import Tensor, wrap_array
-from .batch_logs import TRAIN_BATCH_END, BatchLogs, RunningDeviceMean, RunningMetrics, reads_batch_logs
+from .batch_logs import TRAIN_BATCH_END, BatchLogs, CountedLoss, RunningDeviceMean, RunningMetrics, reads_batch_logs
 from .callbacks import (
     BackupAndRestore,
     Callback,
@@ -57,6 +57,8 @@ from .evaluation import (
     LOSS_NAMES,
     check_metrics,
     check_scalar_loss,
+    counts_targets,
+    device_target_weight,
     evaluate,
     evaluate_loader,
     loss_weights,
@@ -1118,11 +1120,12 @@ def _run_epoch(
                 batch_logs.update(running.update(outputs, targets, weights))
             if parts:
                 batch_logs.update(parts.so_far())
-            batch_logs.batch_loss, batch_logs.size = step_logs["loss"], n
+            batch_logs.batch_loss, batch_logs.size, batch_logs.scored = step_logs["loss"], n, bool(weight)
             cbs.on_train_batch_end(i, batch_logs)
             if state.stop_training:  # a callback asked to stop (e.g. the loss became NaN)
                 break
-    return {"loss": total / (count or 1), **score(metrics, outputs, targets, weights), **parts.means()}
+    mean = total / (count or 1)
+    return {"loss": mean, **score(metrics, outputs, targets, weights, mean), **parts.means()}
 
 
 def _run_epoch_on_device(
@@ -1143,6 +1146,9 @@ def _run_epoch_on_device(
     them once, at the end of the epoch (the batch logs' losses are DeviceScalars, read only if asked)."""
     cbs.on_epoch_begin(epoch, {})
     total = EpochLoss()  # summed on the device at the end: the same sum, in the same order, as the host loop's
+    # a loss whose mean is over the targets it does not ignore (CrossEntropyLoss): each batch weighs its count of
+    # them, counted and kept on the device (read once per epoch), not read per batch
+    counted = CountedLoss() if counts_targets(loss_fn) else None
     count = 0.0
     outputs: list[Any] = []
     targets: list[Any] = []
@@ -1172,9 +1178,16 @@ def _run_epoch_on_device(
             if batch_scheduler is not None:
                 batch_scheduler.step()
             loss = step_logs["loss"]
-            weight, counted = loss_weights(loss_fn, n, y if w is None else None)
-            total.add(loss.array if isinstance(loss, DeviceScalar) else np.asarray(loss), weight)
-            count += counted
+            loss_array = loss.array if isinstance(loss, DeviceScalar) else np.asarray(loss)
+            if counted is not None:
+                weight, in_count = loss_weights(loss_fn, n)  # (the targets are counted on the device)
+                on_device = device_target_weight(loss_fn, y) if w is None else None
+                counted.add(loss_array, weight if on_device is None else on_device)
+            else:
+                weight, in_count = loss_weights(loss_fn, n, y if w is None else None)
+                if weight:  # (a batch whose targets are all ignored has no weight, and a NaN mean)
+                    total.add(loss_array, weight)
+            count += in_count
             parts.add(step_logs.get("parts"), n)
             if metrics:
                 out, target, weighing = metric_inputs(loss_fn, step_logs["outputs"], y, w)
@@ -1183,17 +1196,18 @@ def _run_epoch_on_device(
                 outputs.append(out)
                 targets.append(target)
                 weights.append(weighing)
-            batch_logs = BatchLogs(loss=RunningDeviceMean(total, count))  # read (and computed) only if asked
+            # read (and computed) only if asked
+            batch_logs = BatchLogs(loss=RunningDeviceMean(total if counted is None else counted, count))
             if running is not None:
                 batch_logs.update(running.update(outputs, targets, weights))
             if parts:
                 batch_logs.update(parts.so_far())
-            batch_logs.batch_loss, batch_logs.size = loss, n
+            batch_logs.batch_loss, batch_logs.size, batch_logs.scored = loss, n, bool(weight)
             cbs.on_train_batch_end(i, batch_logs)
             if state.stop_training:
                 break
-    mean = total.mean(count)
-    return {"loss": mean, **score_on_device(metrics, outputs, targets, weights), **parts.means()}
+    mean = total.mean(count) if counted is None else counted.mean()
+    return {"loss": mean, **score_on_device(metrics, outputs, targets, weights, mean), **parts.means()}
 
 
 def _check_class_weight(class_weight: Any) -> dict[int, float] | None:

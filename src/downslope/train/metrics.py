@@ -6,10 +6,25 @@ y_pred)`` (those parameter names: :func:`keras_order`), is called with the truth
 people, not differentiable losses: they run in float64 on NumPy arrays.
 
 Classification predictions may be class scores/logits ``(N, C)`` (the arg-max is the prediction),
-labels ``(N,)`` (integers), or one column of binary scores ``(N,)``/``(N, 1)`` cut at ``threshold``
-(0.5 for probabilities; ``fit`` and ``evaluate`` cut at 0 when the loss is ``BCEWithLogitsLoss``,
-whose model outputs logits). Targets are class labels ``(N,)``, or one-hot rows / class
-probabilities ``(N, C)`` (the arg-max is the class, as Keras's categorical accuracy reads them).
+labels ``(N,)`` (integers), or one column of binary scores ``(N,)``/``(N, 1)`` cut at ``threshold``:
+a score is class 1 when ``score > threshold``, as Keras cuts it (0.5 for probabilities; ``fit`` and
+``evaluate`` cut at 0 when the loss is ``BCEWithLogitsLoss``, whose model outputs logits, so a logit
+of exactly 0 is class 0). Integer (or boolean) predictions of one column are labels. A column of
+floats is read as labels only when no ``threshold`` is given and every value is a whole number
+(labels stored as floats, ``[0., 2., 1.]``); with a threshold given (as fit and evaluate always give
+one) a column of floats is always cut, whole numbers or not. Targets are class labels ``(N,)``, or
+one-hot rows / class probabilities ``(N, C)`` (the arg-max is the class, as Keras's categorical
+accuracy reads them).
+
+Precision, recall and F1 average as scikit-learn and Keras do by default: for a binary task (one
+score column, two class-score columns, or labels all in {0, 1}) the value is the positive class's
+(class 1, scikit-learn's ``average='binary'``, what Keras' ``Precision`` and ``Recall`` give); for
+more classes the unweighted mean over the classes present ('macro'); for multi-label targets the
+micro average. ``average=None`` gives the per-class values as an array, as scikit-learn.
+
+``ignore_index`` (accuracy, precision, recall, f1): targets equal to it are left out, as
+torchmetrics' ``ignore_index`` (Keras has no such option); fit and evaluate pass the loss's own
+(``CrossEntropyLoss(ignore_index=...)``, ``NLLLoss``), so the metrics score the rows the loss scores.
 
 Multi-label targets: ``(N, C)`` rows of 0/1 of the predictions' shape where some row does not hold
 exactly one 1 (or any such targets when ``fit``'s loss is a binary cross-entropy, which tells it) are
@@ -23,14 +38,16 @@ the shapes alone and gives the argmax match, ``categorical_accuracy``), and prec
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..devices import to_host
-from ..errors import ArgumentTypeError, ConfigError, ShapeError
+from ..errors import ArgumentTypeError, ConfigError, DataError, ShapeError
 from ..tensor import Tensor
 
 MetricFn = Callable[[Any, Any], float]
@@ -108,6 +125,10 @@ class Metric:
         self.keras_order = keras_order(fn)  # fn(y_true, y_pred): called with the targets first
         # the metric's value for each sample (the built-in means over samples): what weighted_metrics weighs
         self.per_sample: Callable[[Any, Any], np.ndarray] | None = None
+        # the metric weighted by sample weights its own way, ``weighed(preds, target, weights) -> float``
+        # (scikit-learn's ``sample_weight``: weighted counts for F1, weighted pairs for AUC): what
+        # weighted_metrics uses for a metric that is not a mean over samples; None: per_sample or refused
+        self.weighed: Callable[[Any, Any, np.ndarray], float] | None = None
         self.weighted = False  # one of fit's weighted_metrics: a mean weighted by the sample weights
         # makes a RunningMetric: the metric over an epoch's batches so far, one batch at a time (the
         # built-in F1, precision, recall, AUC and average precision); None: computed over the batches joined
@@ -150,6 +171,26 @@ class GuessedThreshold:
 Threshold = float | str | GuessedThreshold
 
 
+class _Checking(threading.local):
+    active = False
+
+
+_CHECKING = _Checking()
+
+
+@contextmanager
+def quiet_check() -> Iterator[None]:
+    """Metrics computed inside are a trial (fit checks each metric on its first batch before training):
+    the warning that a threshold was guessed is neither shown nor counted as said, so the epoch's own
+    computation shows it once."""
+    before = _CHECKING.active
+    _CHECKING.active = True
+    try:
+        yield
+    finally:
+        _CHECKING.active = before
+
+
 def _cut(p: np.ndarray, threshold: Threshold, where: str) -> float:
     """The threshold that cuts the scores ``p``: ``threshold`` itself, or for ``"auto"`` (fit's loss is a
     function it cannot read) 0 when some score lies outside [0, 1], as such scores cannot be probabilities,
@@ -162,6 +203,8 @@ def _cut(p: np.ndarray, threshold: Threshold, where: str) -> float:
         outside = bool(np.any((p < 0) | (p > 1)))
     if outside:
         return 0.0
+    if _CHECKING.active:  # a trial computation (see quiet_check): the real one says it
+        return 0.5
     if isinstance(threshold, GuessedThreshold):
         if threshold.warned:
             return 0.5
@@ -198,7 +241,11 @@ def _multilabel_pair(p: np.ndarray, t: np.ndarray, threshold: Threshold, where: 
     return p > _cut(p, threshold, where), t > 0.5
 
 
-def _labels(preds: Any, target: Any, threshold: Threshold, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _labels(
+    preds: Any, target: Any, threshold: Threshold | None, where: str, ignore_index: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted and true class labels, one per sample (those whose target is ``ignore_index`` left out).
+    ``threshold`` None: a column of whole floats is labels, any other column of floats is cut at 0.5."""
     p = _array(preds, "preds", where)
     t = _array(target, "target", where)
     if t.ndim == 2 and t.shape[1] == 1:
@@ -211,24 +258,66 @@ def _labels(preds: Any, target: Any, threshold: Threshold, where: str) -> tuple[
         raise ShapeError(
             f"{where}: preds has {p.shape[0]} samples but target has {t.shape[0]} (shapes {tuple(p.shape)}, {tuple(t.shape)})"
         )
+    if p.ndim > 2 or (p.ndim == 2 and p.shape[1] < 1):
+        raise ShapeError(f"{where}: preds must be (N, C) scores or (N,) labels/scores, got {tuple(p.shape)}")
+    kept = _kept(target, ignore_index)
+    if kept is not None:
+        p, t = p[kept], t[kept]
     if p.ndim == 2 and p.shape[1] > 1:
         return np.argmax(p, axis=1), t
     if p.ndim == 2:
         p = p[:, 0]
-    if p.ndim != 1:
-        raise ShapeError(f"{where}: preds must be (N, C) scores or (N,) labels/scores, got {tuple(p.shape)}")
-    if p.dtype.kind == "f" and not np.all(p == np.round(p)):
-        return (p >= _cut(p, threshold, where)).astype(np.int64), t  # one column of binary scores
+    if p.dtype.kind == "f" and (threshold is not None or not _whole(p)):
+        # one column of binary scores: class 1 above the cut, as Keras (a score at the cut is class 0)
+        return (p > _cut(p, 0.5 if threshold is None else threshold, where)).astype(np.int64), t
     return p.astype(np.int64), t
 
 
-def accuracy(
-    preds: Any, target: Any, top_k: int = 1, threshold: Threshold = 0.5, multilabel: bool | None = None
-) -> float:
-    """Fraction of samples whose class is predicted (``top_k``: the class is among the k highest scores).
+def _kept(target: Any, ignore_index: int | None) -> np.ndarray | None:
+    """The samples whose class-label target is not ``ignore_index`` (a mask), or None when all are kept
+    (no ``ignore_index``, none ignored, or targets that are not labels: one-hot rows have no index to ignore)."""
+    if ignore_index is None:
+        return None
+    t = _array(target, "target", "ignore_index")
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.ndim != 1:
+        return None
+    kept = t != ignore_index
+    return None if kept.all() else kept
 
-    Multi-label targets (see the module's docstring; ``multilabel=True`` says so, False never reads them
-    so) give the fraction of correct labels over all samples and labels, Keras' ``binary_accuracy``.
+
+def _whole(p: np.ndarray) -> bool:
+    """Whether every value of ``p`` is a whole number (floats holding labels)."""
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(p == np.round(p)))
+
+
+def _binary_task(many_columns: bool, classes: np.ndarray) -> bool:
+    """Whether a task is binary, as scikit-learn tells it from the labels: the predicted and true labels
+    (``classes``, their union) all in {0, 1}, and the predictions not scores of more than two classes
+    (``many_columns``: (N, C > 2), a multi-class model whatever classes a batch holds)."""
+    with np.errstate(invalid="ignore"):
+        return not many_columns and bool(np.all((classes == 0) | (classes == 1)))
+
+
+def accuracy(
+    preds: Any,
+    target: Any,
+    top_k: int = 1,
+    threshold: Threshold | None = None,
+    multilabel: bool | None = None,
+    ignore_index: int | None = None,
+) -> float:
+    """Fraction of samples whose class is predicted: the arg-max of class scores (the first of tied scores,
+    as Keras' accuracy); ``top_k`` > 1: the class is among the k highest scores, a score tied with the k-th
+    highest counting, as TensorFlow's ``in_top_k`` in Keras' top-k metrics (a non-finite score never does).
+
+    One column of scores is cut at ``threshold`` (``score > threshold``; 0.5 when not given, see the
+    module's docstring). Multi-label targets (see the module's docstring; ``multilabel=True`` says so,
+    False never reads them so) give the fraction of correct labels over all samples and labels, Keras'
+    ``binary_accuracy``. ``ignore_index``: samples whose target is it are left out (torchmetrics'
+    option; NaN when every sample is left out).
 
     Example:
         >>> accuracy([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], [1, 0, 0])
@@ -239,29 +328,62 @@ def accuracy(
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ConfigError(f"accuracy: top_k must be a positive integer, got {top_k!r}")
     if top_k == 1:
-        return float(np.mean(_accuracy_per_sample(preds, target, threshold, multilabel)))
+        hits = _accuracy_per_sample(preds, target, threshold, multilabel, ignore_index)
+        return float(np.mean(hits)) if len(hits) else float("nan")
     p = _array(preds, "preds", "accuracy")
     t = _array(target, "target", "accuracy").reshape(-1)
     if p.ndim != 2 or p.shape[0] != t.shape[0]:
         raise ShapeError(
             f"accuracy(top_k={top_k}): expected preds (N, C) scores for target (N,), got {p.shape} and {t.shape}"
         )
-    if top_k >= p.shape[1]:
-        return 1.0
-    top = np.argpartition(-p, top_k - 1, axis=1)[:, :top_k]
-    return float(np.mean(np.any(top == t[:, None], axis=1)))
+    if ignore_index is not None:
+        kept = t != ignore_index
+        p, t = p[kept], t[kept]
+        if not len(t):
+            return float("nan")
+    return float(np.mean(_in_top_k(p, t, int(top_k))))
+
+
+def _in_top_k(p: np.ndarray, t: np.ndarray, k: int) -> np.ndarray:
+    """Whether each row's target class is among its ``k`` highest scores, as TensorFlow's ``in_top_k``:
+    fewer than ``k`` scores strictly above the target's (ties at the k-th place count); a target that is
+    not a class index of the row, or whose score is not finite, is a miss."""
+    valid = (t >= 0) & (t < p.shape[1]) & (t == np.round(t))
+    index = np.where(valid, t, 0).astype(np.int64)
+    at = p[np.arange(len(t)), index]
+    with np.errstate(invalid="ignore"):
+        above = np.count_nonzero(p > at[:, None], axis=1)
+        return valid & np.isfinite(at) & (above < k)
 
 
 def _accuracy_per_sample(
-    preds: Any, target: Any, threshold: Threshold = 0.5, multilabel: bool | None = None
+    preds: Any,
+    target: Any,
+    threshold: Threshold | None = None,
+    multilabel: bool | None = None,
+    ignore_index: int | None = None,
 ) -> np.ndarray:
-    """:func:`accuracy` (top 1) of each sample: 1.0 or 0.0, or its fraction of correct labels (multi-label)."""
+    """:func:`accuracy` (top 1) of each sample: 1.0 or 0.0, or its fraction of correct labels (multi-label);
+    samples whose target is ``ignore_index`` are left out."""
     p, t = _array(preds, "preds", "accuracy"), _array(target, "target", "accuracy")
     if _multilabel(p, t, multilabel, "accuracy"):
-        predicted, actual = _multilabel_pair(p, t, threshold, "accuracy")
+        predicted, actual = _multilabel_pair(p, t, 0.5 if threshold is None else threshold, "accuracy")
         return np.mean(predicted == actual, axis=1)
-    labels, t = _labels(preds, target, threshold, "accuracy")
+    labels, t = _labels(preds, target, threshold, "accuracy", ignore_index)
     return (labels == t).astype(np.float64)
+
+
+def _weighted_accuracy(
+    preds: Any, target: Any, weights: np.ndarray, ignore_index: int | None = None, **options: Any
+) -> float:
+    """:func:`accuracy` as a mean weighted by the samples' ``weights`` (those of ignored targets left out)."""
+    hits = _accuracy_per_sample(preds, target, ignore_index=ignore_index, **options)
+    w = np.asarray(weights, np.float64).reshape(-1)
+    kept = _kept(target, ignore_index)
+    if kept is not None:
+        w = w[kept]
+    total = float(w.sum())
+    return float((hits * w).sum() / total) if total else 0.0
 
 
 def _binary_accuracy_per_sample(preds: Any, target: Any, threshold: Threshold = 0.5) -> np.ndarray:
@@ -354,117 +476,231 @@ def sparse_categorical_accuracy(preds: Any, target: Any) -> float:
 
 def top_k_categorical_accuracy(preds: Any, target: Any, k: int = 5) -> float:
     """Keras' ``top_k_categorical_accuracy``: the fraction of rows whose one-hot target's class is
-    among the ``k`` highest scores (k=5 as Keras).
+    among the ``k`` highest scores (k=5 as Keras; ties with the k-th highest count, as TensorFlow's
+    ``in_top_k``, for k=1 too).
 
     Example:
         >>> top_k_categorical_accuracy([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]], [[0, 1, 0], [1, 0, 0]], k=2)
         0.5
     """
     p = _class_scores(preds, "top_k_categorical_accuracy")
-    return accuracy(p, _one_hot_classes(p, target, "top_k_categorical_accuracy"), top_k=k)
+    return float(np.mean(_in_top_k(p, _one_hot_classes(p, target, "top_k_categorical_accuracy"), _k(k))))
 
 
 def sparse_top_k_categorical_accuracy(preds: Any, target: Any, k: int = 5) -> float:
     """Keras' ``sparse_top_k_categorical_accuracy``: the fraction of rows whose class index is among the
-    ``k`` highest scores (k=5 as Keras).
+    ``k`` highest scores (k=5 as Keras; ties with the k-th highest count, as TensorFlow's ``in_top_k``).
 
     Example:
         >>> sparse_top_k_categorical_accuracy([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]], [1, 0], k=2)
         0.5
     """
     p = _class_scores(preds, "sparse_top_k_categorical_accuracy")
-    return accuracy(p, _sparse_classes(p, target, "sparse_top_k_categorical_accuracy"), top_k=k)
+    return float(np.mean(_in_top_k(p, _sparse_classes(p, target, "sparse_top_k_categorical_accuracy"), _k(k))))
+
+
+def _k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"top_k_categorical_accuracy: k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+class _Counts:
+    """Per class (per label for multi-label targets) true positives, predicted and actual counts (sums of
+    sample weights when weighted), the classes they are of, and the task: 'multilabel', 'binary' (see
+    :func:`_binary_task`) or 'multiclass'."""
+
+    def __init__(
+        self, tp: np.ndarray, predicted: np.ndarray, actual: np.ndarray, classes: np.ndarray, kind: str
+    ) -> None:
+        self.tp, self.predicted, self.actual, self.classes, self.kind = tp, predicted, actual, classes, kind
+
+    def value(self, metric: str, average: str | None) -> Any:
+        """``metric`` ('precision', 'recall' or 'f1_score') averaged as ``average`` says (see the module's
+        docstring; None: the per-class values as an array)."""
+        num, den = {
+            "precision": (self.tp, self.predicted),
+            "recall": (self.tp, self.actual),
+            "f1_score": (2 * self.tp, self.predicted + self.actual),
+        }[metric]
+        average = _resolved_average(average, self.kind, metric)
+        if average == "micro":
+            return _micro(num, den)
+        if average == "binary":  # the positive class 1 (0 when absent, scikit-learn's zero_division=0)
+            at = np.flatnonzero(self.classes == 1)
+            return float(_safe_div(num[at], den[at])[0]) if len(at) else 0.0
+        per_class = _safe_div(num, den)
+        if average is None:
+            return per_class
+        return _average(per_class, self.actual, average, metric)
+
+
+_AVERAGES = ("auto", "binary", "micro", "macro", "weighted", None)
+
+
+def _resolved_average(average: str | None, kind: str, where: str) -> str | None:
+    """``average`` as computed: 'auto' (the default) is 'binary' for a binary task, 'micro' for multi-label
+    targets and 'macro' for more classes; 'binary' is refused on other tasks, as scikit-learn refuses it."""
+    if average not in _AVERAGES:
+        raise ConfigError(
+            f"{where}: average must be 'binary', 'micro', 'macro', 'weighted', None (per class) or 'auto', "
+            f"got {average!r}"
+        )
+    if average == "auto":
+        return {"multilabel": "micro", "binary": "binary", "multiclass": "macro"}[kind]
+    if average == "binary" and kind != "binary":
+        seen = "multilabel-indicator" if kind == "multilabel" else "multiclass"
+        raise ConfigError(
+            f"{where}: Target is {seen} but average='binary'. Please choose another average setting, one of "
+            "[None, 'micro', 'macro', 'weighted']."
+        )
+    return average
 
 
 def _confusion_counts(
-    preds: Any, target: Any, threshold: Threshold, where: str, multilabel: bool | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Per class (per label for multi-label targets): true positives, predicted and actual counts, and
-    whether the targets were multi-label."""
+    preds: Any,
+    target: Any,
+    threshold: Threshold | None,
+    where: str,
+    multilabel: bool | None = None,
+    ignore_index: int | None = None,
+    sample_weight: Any = None,
+) -> _Counts:
+    """Per-class counts of ``preds`` against ``target`` (see :class:`_Counts`): one pass over the samples
+    whatever the number of classes (each sample's class pair is counted by ``bincount``)."""
     p, t_raw = _array(preds, "preds", where), _array(target, "target", where)
+    w = None if sample_weight is None else _sample_weights(sample_weight, len(p), where)
     if _multilabel(p, t_raw, multilabel, where):
-        predicted_labels, actual_labels = _multilabel_pair(p, t_raw, threshold, where)
-        tp = np.sum(predicted_labels & actual_labels, axis=0).astype(np.float64)
-        return tp, predicted_labels.sum(axis=0).astype(np.float64), actual_labels.sum(axis=0).astype(np.float64), True
-    labels, t = _labels(preds, target, threshold, where)
-    classes = np.union1d(labels, t)
-    tp = np.array([np.sum((labels == c) & (t == c)) for c in classes], dtype=np.float64)
-    predicted = np.array([np.sum(labels == c) for c in classes], dtype=np.float64)
-    actual = np.array([np.sum(t == c) for c in classes], dtype=np.float64)
-    return tp, predicted, actual, False
+        predicted_labels, actual_labels = _multilabel_pair(p, t_raw, 0.5 if threshold is None else threshold, where)
+        ww = np.ones((len(p), 1)) if w is None else w[:, None]
+        tp, predicted, actual = (
+            np.asarray(np.sum(ww * m, axis=0, dtype=np.float64))
+            for m in (predicted_labels & actual_labels, predicted_labels, actual_labels)
+        )
+        return _Counts(tp, predicted, actual, np.arange(p.shape[1]), "multilabel")
+    labels, t = _labels(preds, target, threshold, where, ignore_index)
+    if w is not None:
+        kept = _kept(target, ignore_index)
+        w = w if kept is None else w[kept]
+    classes, codes = np.unique(np.concatenate([labels, t]), return_inverse=True)
+    predicted_codes, actual_codes = codes[: len(labels)], codes[len(labels) :]
+    hit = predicted_codes == actual_codes
+    size = len(classes)
+    counted = [
+        np.bincount(predicted_codes[hit], weights=None if w is None else w[hit], minlength=size),
+        np.bincount(predicted_codes, weights=w, minlength=size),
+        np.bincount(actual_codes, weights=w, minlength=size),
+    ]
+    tp, predicted, actual = (c.astype(np.float64) for c in counted)
+    kind = "binary" if _binary_task(p.ndim == 2 and p.shape[1] > 2, classes) else "multiclass"
+    return _Counts(tp, predicted, actual, classes, kind)
+
+
+def _sample_weights(sample_weight: Any, n: int, where: str) -> np.ndarray:
+    """One float64 weight per sample, checked."""
+    w = _array(sample_weight, "sample_weight", where).astype(np.float64).reshape(-1)
+    if len(w) != n:
+        raise ShapeError(f"{where}: sample_weight must hold one weight per sample ({n}), got {len(w)}")
+    return w
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     # scikit-learn's zero_division=0: a class never predicted (or never present) scores 0.
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 
 
 def _average(per_class: np.ndarray, actual: np.ndarray, average: str, where: str) -> float:
     if average == "macro":
-        return float(per_class.mean())
+        return float(per_class.mean()) if len(per_class) else 0.0
     if average == "weighted":
         return float(_safe_div(np.sum(per_class * actual), np.sum(actual)))
-    raise ConfigError(f"{where}: average must be 'macro', 'weighted' or 'micro', got {average!r}")
-
-
-def _averaging(average: str | None, multilabel: bool) -> str:
-    """``average``, or by default 'micro' for multi-label targets and 'macro' for classes."""
-    return average if average is not None else ("micro" if multilabel else "macro")
+    raise ConfigError(f"{where}: average must be 'binary', 'macro', 'weighted' or 'micro', got {average!r}")
 
 
 def _micro(num: np.ndarray, den: np.ndarray) -> float:
     return float(_safe_div(np.asarray(num.sum()), np.asarray(den.sum())))
 
 
+_AVERAGE_DOC = """``average``: 'auto' (the default) is 'binary' for a binary task (one score column, two class-score
+    columns, or labels in {0, 1}: the positive class 1's value, as scikit-learn's default and Keras'
+    ``Precision``/``Recall``), 'macro' (the unweighted mean over the classes present) for more classes,
+    and 'micro' for multi-label targets; 'micro', 'macro', 'weighted' as scikit-learn's; None gives the
+    per-class values (an array, over the classes present in order). ``threshold`` cuts one column of
+    scores (``score > threshold``), ``ignore_index`` leaves out the samples whose target is it, and
+    ``sample_weight`` weighs each sample's counts (scikit-learn's)."""
+
+
 def precision(
-    preds: Any, target: Any, average: str | None = None, threshold: Threshold = 0.5, multilabel: bool | None = None
-) -> float:
-    """Precision TP / (TP + FP), averaged over classes ('macro' by default, 'weighted' or 'micro'); for
-    multi-label targets over labels, 'micro' by default (scikit-learn's ``average="micro"``).
+    preds: Any,
+    target: Any,
+    average: str | None = "auto",
+    threshold: Threshold | None = None,
+    multilabel: bool | None = None,
+    ignore_index: int | None = None,
+    sample_weight: Any = None,
+) -> Any:
+    """Precision TP / (TP + FP): of the samples predicted as a class, the share that are of it.
+
+    {average}
 
     Example:
-        >>> precision([0, 1, 1, 2], [0, 1, 2, 2])
+        >>> round(precision([0.9, 0.8, 0.2, 0.7], [1, 0, 0, 1]), 4)  # binary: class 1's precision
+        0.6667
+        >>> precision([0, 1, 1, 2], [0, 1, 2, 2])  # three classes: the macro average
         0.8333333333333334
     """
-    tp, predicted, actual, multi = _confusion_counts(preds, target, threshold, "precision", multilabel)
-    average = _averaging(average, multi)
-    if average == "micro":
-        return _micro(tp, predicted)
-    return _average(_safe_div(tp, predicted), actual, average, "precision")
+    counts = _confusion_counts(preds, target, threshold, "precision", multilabel, ignore_index, sample_weight)
+    return counts.value("precision", average)
 
 
 def recall(
-    preds: Any, target: Any, average: str | None = None, threshold: Threshold = 0.5, multilabel: bool | None = None
-) -> float:
-    """Recall TP / (TP + FN), averaged over classes ('macro' by default, 'weighted' or 'micro'); for
-    multi-label targets over labels, 'micro' by default (scikit-learn's ``average="micro"``).
+    preds: Any,
+    target: Any,
+    average: str | None = "auto",
+    threshold: Threshold | None = None,
+    multilabel: bool | None = None,
+    ignore_index: int | None = None,
+    sample_weight: Any = None,
+) -> Any:
+    """Recall TP / (TP + FN): of the samples of a class, the share predicted as it.
+
+    {average}
 
     Example:
-        >>> recall([0, 1, 1, 2], [0, 1, 2, 2])
+        >>> recall([0.9, 0.8, 0.2, 0.1], [1, 0, 0, 1])  # binary: class 1's recall
+        0.5
+        >>> recall([0, 1, 1, 2], [0, 1, 2, 2])  # three classes: the macro average
         0.8333333333333334
     """
-    tp, predicted, actual, multi = _confusion_counts(preds, target, threshold, "recall", multilabel)
-    average = _averaging(average, multi)
-    if average == "micro":
-        return _micro(tp, actual)
-    return _average(_safe_div(tp, actual), actual, average, "recall")
+    counts = _confusion_counts(preds, target, threshold, "recall", multilabel, ignore_index, sample_weight)
+    return counts.value("recall", average)
 
 
 def f1_score(
-    preds: Any, target: Any, average: str | None = None, threshold: Threshold = 0.5, multilabel: bool | None = None
-) -> float:
-    """F1, the harmonic mean of precision and recall per class, averaged ('macro' by default); for
-    multi-label targets over labels, 'micro' by default (scikit-learn's ``average="micro"``).
+    preds: Any,
+    target: Any,
+    average: str | None = "auto",
+    threshold: Threshold | None = None,
+    multilabel: bool | None = None,
+    ignore_index: int | None = None,
+    sample_weight: Any = None,
+) -> Any:
+    """F1, the harmonic mean of precision and recall (2 TP / (2 TP + FP + FN)).
+
+    {average}
 
     Example:
-        >>> round(f1_score([0, 1, 1, 2], [0, 1, 2, 2]), 4)
+        >>> round(f1_score([0.9, 0.8, 0.2, 0.1], [1, 0, 0, 1]), 4)  # binary: class 1's F1
+        0.5
+        >>> round(f1_score([0, 1, 1, 2], [0, 1, 2, 2]), 4)  # three classes: the macro average
         0.7778
     """
-    tp, predicted, actual, multi = _confusion_counts(preds, target, threshold, "f1_score", multilabel)
-    average = _averaging(average, multi)
-    if average == "micro":
-        return _micro(2 * tp, predicted + actual)
-    return _average(_safe_div(2 * tp, predicted + actual), actual, average, "f1_score")
+    counts = _confusion_counts(preds, target, threshold, "f1_score", multilabel, ignore_index, sample_weight)
+    return counts.value("f1_score", average)
+
+
+for _fn in (precision, recall, f1_score):
+    _fn.__doc__ = (_fn.__doc__ or "").replace("{average}", _AVERAGE_DOC)
 
 
 def _regression_pair(preds: Any, target: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -523,13 +759,16 @@ def root_mean_squared_error(preds: Any, target: Any) -> float:
 def r2_score(preds: Any, target: Any) -> float:
     """Coefficient of determination 1 - SS_res / SS_tot (averaged over output columns, like scikit-learn).
 
-    A constant target scores 1.0 when predicted exactly and 0.0 otherwise (scikit-learn's choice).
+    A constant target scores 1.0 when predicted exactly and 0.0 otherwise (scikit-learn's choice); one
+    sample gives NaN (scikit-learn's too).
 
     Example:
         >>> r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
         0.7857142857142857
     """
     p, t = _regression_pair(preds, target, "r2_score")
+    if len(p) < 2:  # one sample has no variance to explain: undefined, as scikit-learn says
+        return float("nan")
     if p.ndim == 1:
         p, t = p[:, None], t[:, None]
     ss_res = np.sum((t - p) ** 2, axis=0)
@@ -550,43 +789,118 @@ def mean_absolute_percentage_error(preds: Any, target: Any) -> float:
     return float(100.0 * np.mean(np.abs(t - p) / np.maximum(np.abs(t), 1e-7)))
 
 
-def _binary_scores(preds: Any, target: Any, where: str, note: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """``(scores, labels)`` as 1-d float64 scores and 0/1 labels of one binary problem: a score per sample
-    given as (N,), (N, 1) or (N, 2) (class scores: probabilities or logits rank alike by the second minus
-    the first), labels as (N,) or (N, 1); anything else refused, ``note`` added to the shape error."""
+class NonFiniteScoresError(DataError):
+    """Scores holding NaN or infinity given to a ranking metric (AUC, average precision), which cannot
+    rank them. fit scores an epoch that diverged as NaN instead of raising this."""
+
+
+def _finite_scores(p: np.ndarray, where: str) -> None:
+    """Refuse NaN or infinite scores, as scikit-learn does: a NaN ranks above every number when sorted, so
+    a model that outputs NaN for some rows would otherwise get a plausible-looking area."""
+    if np.isfinite(p).all():
+        return
+    what = "NaN" if np.isnan(p).any() else "infinity or a value too large for dtype('float64')"
+    raise NonFiniteScoresError(f"{where}: Input contains {what}: the scores (preds) must be finite numbers")
+
+
+def _binary_scores(
+    preds: Any, target: Any, where: str, note: str = "", sample_weight: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(scores, labels, weights)`` as 1-d float64 scores and 0/1 labels of one binary problem: a score per
+    sample given as (N,), (N, 1) or (N, 2) (class scores: probabilities or logits rank alike by the second
+    minus the first), labels as (N,), (N, 1) or one-hot rows (N, 2) (the second column is the positive
+    class); anything else refused, ``note`` added to the shape error. NaN or infinite scores are refused."""
     p = _array(preds, "preds", where).astype(np.float64)
     t = _array(target, "target", where)
     if t.ndim == 2 and t.shape[1] == 1:
         t = t[:, 0]
+    elif t.ndim == 2 and t.shape[1] == 2 and p.ndim == 2 and p.shape[1] == 2:
+        if not np.all(t.sum(axis=1) == 1):
+            raise ConfigError(f"{where}: two target columns must be one-hot rows (one 1 per row) of a binary task")
+        t = t[:, 1]
     if p.ndim == 2 and p.shape[1] == 2:
         p = p[:, 1] - p[:, 0]
     elif p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
     if p.ndim != 1 or t.ndim != 1 or len(p) != len(t):
         raise ShapeError(
-            f"{where}: expected one binary score per sample ((N,), (N, 1) or (N, 2)) and (N,) labels, got preds "
-            f"{_array(preds, 'preds', where).shape} and target {tuple(t.shape)}{note}"
+            f"{where}: expected one binary score per sample ((N,), (N, 1) or (N, 2)) and (N,) labels (or (N, 2) "
+            f"one-hot rows), got preds {_array(preds, 'preds', where).shape} and target "
+            f"{tuple(_array(target, 'target', where).shape)}{note}"
         )
+    _finite_scores(p, where)
     labels = np.unique(t)
     if not np.all(np.isin(labels, (0, 1))):
         raise ConfigError(f"{where}: targets must be binary labels 0/1, got values {labels[:5].tolist()}")
-    return p, t
+    w = None if sample_weight is None else _sample_weights(sample_weight, len(p), where)
+    return p, t, w
 
 
-def roc_auc_score(preds: Any, target: Any) -> float:
+def _weighted_auc(p: np.ndarray, positive: np.ndarray, w: np.ndarray) -> float:
+    """The area under the ROC curve of scores ``p`` with sample weights ``w``: the weighted share of
+    (positive, negative) pairs ranked right, ties a half (the trapezoids under scikit-learn's weighted
+    ROC curve)."""
+    w_pos, w_neg = np.where(positive, w, 0.0), np.where(positive, 0.0, w)
+    total_pos, total_neg = w_pos.sum(), w_neg.sum()
+    if total_pos <= 0 or total_neg <= 0:
+        return float("nan")
+    scores, codes = np.unique(p, return_inverse=True)  # the distinct scores, ascending
+    pos_at = np.bincount(codes, weights=w_pos, minlength=len(scores))
+    neg_at = np.bincount(codes, weights=w_neg, minlength=len(scores))
+    below = np.cumsum(neg_at) - neg_at  # the negatives' weight under each distinct score
+    return float(np.sum(pos_at * (below + neg_at / 2.0)) / (total_pos * total_neg))
+
+
+def _multiclass_auc(p: np.ndarray, target: Any, where: str, sample_weight: Any) -> float:
+    """scikit-learn's ``roc_auc_score(multi_class='ovr', average='macro')``: each class's AUC against the
+    rest, from its column of probabilities, averaged; NaN when a class is absent from the targets."""
+    t = _array(target, "target", where)
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    elif t.shape == p.shape:
+        t = np.argmax(t, axis=1)  # one-hot rows
+    if t.ndim != 1 or len(t) != len(p):
+        raise ShapeError(
+            f"{where}: expected class labels (N,) or one-hot rows for preds {tuple(p.shape)}, got {tuple(t.shape)}"
+        )
+    _finite_scores(p, where)
+    if not np.allclose(p.sum(axis=1), 1.0):
+        raise ConfigError(
+            f"{where}: Target scores need to be probabilities for multiclass roc_auc, i.e. they should sum up to "
+            f"1.0 over classes: the one-vs-rest AUC of {p.shape[1]} classes ranks each class's probability, so "
+            "apply a softmax to logits (or end the model with nn.Softmax)"
+        )
+    if not np.all(np.isin(t, np.arange(p.shape[1]))):
+        raise ConfigError(
+            f"{where}: targets must be class indices 0..{p.shape[1] - 1} of the {p.shape[1]} score columns, got "
+            f"values {np.unique(t)[:5].tolist()}"
+        )
+    areas = [roc_auc_score(p[:, c], (t == c).astype(np.int64), sample_weight=sample_weight) for c in range(p.shape[1])]
+    return float(np.mean(areas))
+
+
+def roc_auc_score(preds: Any, target: Any, sample_weight: Any = None) -> float:
     """Area under the ROC curve of binary scores, exactly as scikit-learn's ``roc_auc_score`` (the
     Mann-Whitney U statistic with average ranks for ties), not Keras' ``AUC`` (its 200 thresholds
     approximate this number). ``preds``: one score per sample ((N,) or (N, 1): probabilities or
     logits, the order is what counts) or two columns of class scores (the second against the first);
-    ``target``: labels 0/1. NaN when the targets hold one class only (scikit-learn raises there; an
-    epoch's numbers should not stop training).
+    ``target``: labels 0/1, or one-hot rows (N, 2). Probabilities of more classes (N, C > 2) give the
+    macro one-vs-rest AUC, scikit-learn's ``multi_class='ovr'`` (they must sum to 1 per row, as
+    scikit-learn requires). ``sample_weight``: scikit-learn's. NaN when the targets hold one class only
+    (a class absent, for more classes; scikit-learn raises there; an epoch's numbers should not stop
+    training). NaN or infinite scores are refused, as scikit-learn refuses them.
 
     Example:
         >>> roc_auc_score([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
         0.75
     """
-    p, t = _binary_scores(preds, target, "roc_auc_score", " (a multi-class AUC is not built in)")
+    p_all = _array(preds, "preds", "roc_auc_score")
+    if p_all.ndim == 2 and p_all.shape[1] > 2:
+        return _multiclass_auc(p_all.astype(np.float64), target, "roc_auc_score", sample_weight)
+    p, t, w = _binary_scores(preds, target, "roc_auc_score", "", sample_weight)
     positive = t == 1
+    if w is not None:
+        return _weighted_auc(p, positive, w)
     n_pos = int(positive.sum())
     n_neg = len(t) - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -601,27 +915,39 @@ def roc_auc_score(preds: Any, target: Any) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def average_precision_score(preds: Any, target: Any) -> float:
+def average_precision_score(preds: Any, target: Any, sample_weight: Any = None) -> float:
     """Average precision of binary scores (the area under the precision-recall curve as a step sum),
     exactly as scikit-learn's ``average_precision_score``: ``sum_n (R_n - R_{n-1}) P_n`` over the distinct
     scores taken as thresholds from the highest down (equal scores are one threshold). Beside the ROC AUC,
     it is the score for a rare positive class: always about the positives' share for scores that know
-    nothing, however many negatives there are. ``preds`` and ``target`` as :func:`roc_auc_score`'s; NaN
-    when the targets hold no positive (scikit-learn warns and returns 0 there, a number that looks like
-    a score).
+    nothing, however many negatives there are. ``preds`` and ``target`` as :func:`roc_auc_score`'s binary
+    ones; ``sample_weight``: scikit-learn's. NaN when the targets hold no positive (scikit-learn warns and
+    returns 0 there, a number that looks like a score); NaN or infinite scores are refused.
 
     Example:
         >>> round(average_precision_score([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 6)
         0.833333
     """
-    p, t = _binary_scores(preds, target, "average_precision_score")
-    positive = (t == 1)[np.argsort(-p, kind="mergesort")]
+    p, t, w = _binary_scores(
+        preds, target, "average_precision_score", " (a multi-class average precision is not built in)", sample_weight
+    )
+    order = np.argsort(-p, kind="mergesort")
+    positive = (t == 1)[order]
+    ranked = p[order]
+    # the last position of each run of equal scores: one threshold per distinct score
+    last = np.r_[np.flatnonzero(ranked[1:] != ranked[:-1]), len(p) - 1]
+    if w is not None:
+        weight = w[order]
+        true_pos = np.cumsum(weight * positive)[last]
+        seen = np.cumsum(weight)[last]
+        total = true_pos[-1] if len(true_pos) else 0.0
+        if total <= 0:
+            return float("nan")
+        precision = _safe_div(true_pos, seen)
+        return float(np.sum(np.diff(np.r_[0.0, true_pos]) / total * precision))
     n_pos = int(positive.sum())
     if n_pos == 0:
         return float("nan")
-    ranked = np.sort(p)[::-1]
-    # the last position of each run of equal scores: one threshold per distinct score
-    last = np.r_[np.flatnonzero(ranked[1:] != ranked[:-1]), len(p) - 1]
     true_pos = np.cumsum(positive)[last]
     precision = true_pos / (last + 1.0)
     recall_steps = np.diff(np.r_[0, true_pos]) / n_pos
@@ -645,66 +971,65 @@ class RunningMetric:
 
 class _RunningCounts(RunningMetric):
     """Precision, recall or F1 from per-class counts (true positives, predicted, actual) summed over batches;
-    classes are those seen in any batch so far, as ``np.union1d`` over the batches joined gives them."""
+    classes are those seen in any batch so far, as ``np.unique`` over the batches joined gives them, and the
+    task (binary or not) is told from them as it is from the batches joined."""
 
     def __init__(
-        self, kind: str, average: str | None = None, threshold: Threshold = 0.5, multilabel: bool | None = None
+        self,
+        kind: str,
+        average: str | None = "auto",
+        threshold: Threshold | None = None,
+        multilabel: bool | None = None,
+        ignore_index: int | None = None,
     ):
         self.kind, self.average, self.threshold, self.multilabel = kind, average, threshold, multilabel
-        self.classes: np.ndarray | None = None
-        self.counts: np.ndarray | None = None  # (3, classes): true positives, predicted, actual
-        self.multi: bool | None = None
-        self.label_mode: str | None = None  # how one column of binary scores was read: 'cut' or 'labels'
+        self.ignore_index = ignore_index
+        self.counts: _Counts | None = None
+        self.label_mode: str | None = None  # how one column of floats was read: 'cut' or 'labels'
 
     def add(self, preds: Any, target: Any) -> bool:
         if isinstance(self.threshold, (str, GuessedThreshold)):
             return False  # 'auto' cuts at 0 or 0.5 by every score of the epoch so far
         p, t = _array(preds, "preds", self.kind), _array(target, "target", self.kind)
         multi = _multilabel(p, t, self.multilabel, self.kind)
-        if self.multilabel is None and self.multi is not None and multi != self.multi:
+        if self.multilabel is None and self.counts is not None and multi != (self.counts.kind == "multilabel"):
             return False  # a batch of one-hot rows beside one of several labels: read as joined only
-        if not multi and p.dtype.kind == "f" and (p.ndim == 1 or p.ndim == 2 and p.shape[1] == 1):
-            # one column of floats is read as labels when every score of the epoch is whole, else cut at the
-            # threshold: a batch of whole scores that the cut maps to themselves (0 and 1, a threshold in
-            # (0, 1]) reads alike either way; otherwise every batch must read as the joined scores would
-            whole = bool(np.all(p == np.round(p)))
-            mode: str | None = "cut" if not whole else "labels"
-            if whole and 0 < float(self.threshold) <= 1 and bool(np.all((p == 0) | (p == 1))):
+        if self.threshold is None and not multi and p.dtype.kind == "f" and (p.ndim == 1 or p.shape[1] == 1):
+            # without a threshold one column of floats is read as labels when every score of the epoch is
+            # whole, else cut at 0.5: a batch of only 0 and 1 reads alike either way; otherwise every batch
+            # must read as the joined scores would
+            whole = _whole(p)
+            mode: str | None = "labels" if whole else "cut"
+            if whole and bool(np.all((p == 0) | (p == 1))):
                 mode = None
             if mode is not None:
                 if self.label_mode not in (None, mode):
                     return False
                 self.label_mode = mode
-        tp, predicted, actual, multi = _confusion_counts(p, t, self.threshold, self.kind, self.multilabel)
-        counts = np.stack([tp, predicted, actual])
-        if multi:
-            classes = np.arange(counts.shape[1])
-        else:
-            labels, truth = _labels(p, t, self.threshold, self.kind)
-            classes = np.union1d(labels, truth)
-        if self.counts is None or self.classes is None:
-            self.classes, self.counts, self.multi = classes, counts, multi
+        counts = _confusion_counts(p, t, self.threshold, self.kind, self.multilabel, self.ignore_index)
+        if self.counts is None:
+            self.counts = counts
             return True
-        if multi:
-            if counts.shape != self.counts.shape:
+        old = self.counts
+        if counts.kind == "multilabel":
+            if counts.tp.shape != old.tp.shape:
                 return False
-            self.counts = self.counts + counts
+            self.counts = _Counts(old.tp + counts.tp, old.predicted + counts.predicted, old.actual + counts.actual,
+                                  old.classes, "multilabel")  # fmt: skip
             return True
-        joined = np.union1d(self.classes, classes)
+        joined = np.union1d(old.classes, counts.classes)
         total = np.zeros((3, len(joined)), dtype=np.float64)
-        total[:, np.searchsorted(joined, self.classes)] += self.counts
-        total[:, np.searchsorted(joined, classes)] += counts
-        self.classes, self.counts = joined, total
+        for part in (old, counts):
+            total[:, np.searchsorted(joined, part.classes)] += np.stack([part.tp, part.predicted, part.actual])
+        # binary as the batches joined would be: predictions not of more than two class columns (every
+        # batch has the same columns) and the classes so far all 0 or 1
+        binary = _binary_task(p.ndim == 2 and p.shape[1] > 2, joined)
+        self.counts = _Counts(total[0], total[1], total[2], joined, "binary" if binary else "multiclass")
         return True
 
     def so_far(self) -> Callable[[], float]:
-        assert self.counts is not None and self.multi is not None
-        tp, predicted, actual = self.counts
-        average, kind = _averaging(self.average, self.multi), self.kind
-        num, den = {"precision": (tp, predicted), "recall": (tp, actual), "f1_score": (2 * tp, predicted + actual)}[
-            kind
-        ]
-        value = _micro(num, den) if average == "micro" else _average(_safe_div(num, den), actual, average, kind)
+        assert self.counts is not None
+        value = self.counts.value(self.kind, self.average)
         return lambda: value
 
 
@@ -749,9 +1074,10 @@ class _RunningAUC(RunningMetric):
         self.u = 0.0
 
     def add(self, preds: Any, target: Any) -> bool:
-        p, t = _binary_scores(preds, target, "roc_auc_score")
-        if np.isnan(p).any():
-            return False
+        p_all = _array(preds, "preds", "roc_auc_score")
+        if p_all.ndim == 2 and p_all.shape[1] > 2:
+            return False  # several classes: computed over the batches joined
+        p, t, _ = _binary_scores(preds, target, "roc_auc_score")
         pos, neg = p[t == 1], p[t != 1]
         within = _SortedRuns()
         within.add(neg)
@@ -777,9 +1103,7 @@ class _RunningAveragePrecision(RunningMetric):
         self.positive = np.empty(0, dtype=bool)
 
     def add(self, preds: Any, target: Any) -> bool:
-        p, t = _binary_scores(preds, target, "average_precision_score")
-        if np.isnan(p).any():
-            return False
+        p, t, _ = _binary_scores(preds, target, "average_precision_score")
         order = np.argsort(-p, kind="mergesort")
         new_scores, new_positive = p[order], (t == 1)[order]
         # the joined order of :func:`average_precision_score` is a stable sort: equal scores keep batch order,
@@ -911,6 +1235,8 @@ for _name, _kind in _RUNNING_COUNTS.items():
     _BY_NAME[_name].running = partial(_RunningCounts, _kind)
 _BY_NAME["auc"].running = _RunningAUC
 _BY_NAME["average_precision"].running = _RunningAveragePrecision
+for _name in ("precision", "recall", "f1", "auc", "average_precision"):
+    _BY_NAME[_name].weighed = partial(lambda fn, p, t, w: fn(p, t, sample_weight=w), _BY_NAME[_name].fn)
 
 _BY_NAME["accuracy"].per_sample = _accuracy_per_sample
 _BY_NAME["binary_accuracy"].per_sample = _binary_accuracy_per_sample
@@ -933,30 +1259,66 @@ def _top_k_metric(k: int) -> Metric:
 _THRESHOLDED = ("accuracy", "precision", "recall", "f1", "binary_accuracy")
 
 
+class _RunningHits(RunningMetric):
+    """Accuracy that leaves out ignored targets, over the batches so far: hits and kept samples summed (a
+    batch whose targets are all ignored adds nothing)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.hits = self.count = 0.0
+
+    def add(self, preds: Any, target: Any) -> bool:
+        p = _array(preds, "preds", "accuracy")
+        threshold = self.options.get("threshold")
+        if (threshold is None or isinstance(threshold, (str, GuessedThreshold))) and (p.ndim == 1 or p.shape[1] == 1):
+            return False  # a column of scores read by all the epoch's scores at once: joined only
+        hits = _accuracy_per_sample(preds, target, **self.options)
+        self.hits += float(hits.sum())
+        self.count += len(hits)
+        return True
+
+    def so_far(self) -> Callable[[], float]:
+        value = self.hits / self.count if self.count else float("nan")
+        return lambda: value
+
+
 def _with_options(metric: Metric, **options: Any) -> Metric:
     fn: Callable[..., float] = metric.fn
 
-    def with_options(preds: Any, target: Any) -> float:
-        return fn(preds, target, **options)
+    def with_options(preds: Any, target: Any, **more: Any) -> float:
+        return fn(preds, target, **options, **more)
 
-    made = _builtin(with_options, metric.name, metric.greater_is_better, metric.sample_mean)
+    ignoring = options.get("ignore_index") is not None
+    # accuracy leaving out ignored targets is a mean over the kept samples only: not a batch-size mean
+    made = _builtin(with_options, metric.name, metric.greater_is_better, metric.sample_mean and not ignoring)
     per_sample = metric.per_sample
-    if per_sample is not None:
+    if per_sample is not None and not ignoring:
         made.per_sample = lambda preds, target: per_sample(preds, target, **options)
+    if metric.weighed is not None:
+        made.weighed = lambda preds, target, weights: with_options(preds, target, sample_weight=weights)
     if metric.name in _RUNNING_COUNTS:
         made.running = partial(_RunningCounts, _RUNNING_COUNTS[metric.name], **options)
+    if metric.name == "accuracy" and ignoring:
+        made.weighed = lambda preds, target, weights: _weighted_accuracy(preds, target, weights, **options)
+        made.running = partial(_RunningHits, **options)
     return made
 
 
-def adapt_to_loss(metric: Metric, threshold: Threshold = 0.5, multilabel: bool | None = None) -> Metric:
+def adapt_to_loss(
+    metric: Metric, threshold: Threshold = 0.5, multilabel: bool | None = None, ignore_index: int | None = None
+) -> Metric:
     """The built-in ``metric`` reading the model's outputs as fit's loss says: scores cut at ``threshold``
     (0 for logits, 0.5 for probabilities, ``"auto"`` for a loss fit cannot read: see the module's
     docstring) and, with ``multilabel=True`` (a binary cross-entropy), ``(N, C)`` 0/1 targets as C
-    labels even when every row holds one 1. Metrics other than the built-in accuracy, binary_accuracy,
-    precision, recall and f1 are returned as they are (so is a metric made by :func:`with_threshold`).
+    labels even when every row holds one 1; ``ignore_index`` (the loss's, ``CrossEntropyLoss``'s):
+    accuracy, precision, recall and f1 leave out the samples whose target is it, as the loss does.
+    Metrics other than the built-in accuracy, binary_accuracy, precision, recall and f1 are returned as
+    they are (so is a metric made by :func:`with_threshold`).
 
     Example:
         >>> adapt_to_loss(as_metric("accuracy"), threshold=0.0)([[-0.3], [0.2]], [0, 1])
+        1.0
+        >>> adapt_to_loss(as_metric("accuracy"), ignore_index=-100)([[0.2, 0.8], [0.9, 0.1]], [1, -100])
         1.0
     """
     if metric.name not in _THRESHOLDED or metric is not _BY_NAME[metric.name]:
@@ -966,7 +1328,47 @@ def adapt_to_loss(metric: Metric, threshold: Threshold = 0.5, multilabel: bool |
         options["threshold"] = threshold
     if multilabel is not None and metric.name != "binary_accuracy":
         options["multilabel"] = multilabel
+    if ignore_index is not None and metric.name != "binary_accuracy":
+        options["ignore_index"] = int(ignore_index)
     return _with_options(metric, **options) if options else metric
+
+
+def _softmax_rows(scores: np.ndarray) -> np.ndarray:
+    z = scores - scores.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def of_class_logits(metric: Metric) -> Metric:
+    """The built-in ``auc`` reading scores of more than two classes as logits (or log-probabilities), as
+    fit's loss says they are (``CrossEntropyLoss``, ``NLLLoss``, a Keras cross-entropy with ``from_logits``):
+    the one-vs-rest AUC ranks each class's softmax probability, as scikit-learn's ``multi_class='ovr'``
+    on ``softmax(logits)``. Any other metric is returned as it is.
+
+    Example:
+        >>> auc = of_class_logits(as_metric("auc"))
+        >>> logits = [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0], [1.0, 0.0, 0.0]]
+        >>> auc(logits, [0, 1, 2, 0])
+        1.0
+    """
+    if metric is not _BY_NAME["auc"]:
+        return metric
+    fn: Callable[..., float] = metric.fn
+
+    def probabilities(preds: Any) -> Any:
+        p = _array(preds, "preds", "roc_auc_score")
+        if p.ndim != 2 or p.shape[1] <= 2 or p.dtype.kind != "f":
+            return preds  # one score column or two: the logits rank as the probabilities do
+        with np.errstate(invalid="ignore", over="ignore"):
+            return _softmax_rows(p.astype(np.float64))
+
+    def auc_of_logits(preds: Any, target: Any, **more: Any) -> float:
+        return fn(probabilities(preds), target, **more)
+
+    made = _builtin(auc_of_logits, metric.name, metric.greater_is_better, metric.sample_mean)
+    made.running = metric.running  # (one or two columns only: more are computed joined)
+    made.weighed = lambda preds, target, weights: auc_of_logits(preds, target, sample_weight=weights)
+    return made
 
 
 def for_logits(metric: Metric) -> Metric:
@@ -1092,6 +1494,7 @@ def logged_as(metric: Metric, name: str, weighted: bool = False) -> Metric:
     renamed.direction_known = metric.direction_known
     renamed.keras_order = metric.keras_order
     renamed.per_sample = metric.per_sample
+    renamed.weighed = metric.weighed
     renamed.running = metric.running
     renamed.weighted = weighted
     renamed.output = metric.output

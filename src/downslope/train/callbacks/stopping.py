@@ -261,7 +261,10 @@ class MaxTime(Callback):
 
 def batch_loss(logs: Logs | None) -> Any:
     """This batch's own loss: fit's batch logs hold Keras 3's running mean as ``'loss'`` and the batch's own
-    loss as the attribute ``batch_loss``; logs without it (a loop of one's own) hold the batch's loss."""
+    loss as the attribute ``batch_loss``; logs without it (a loop of one's own) hold the batch's loss. None for
+    a batch with nothing to score (``scored`` False: all its targets ignored, a NaN that is no divergence)."""
+    if getattr(logs, "scored", True) is False:
+        return None
     own = getattr(logs, "batch_loss", None)
     return own if own is not None else (logs or {}).get("loss")
 
@@ -383,21 +386,32 @@ class DivergenceGuard(Callback):
         return self._epochs - 1, "epoch"
 
     def _lr_text(
-        self, logs: Logs | None, growth: tuple[float, float, int] | None = None, unit: str = "update"
+        self,
+        logs: Logs | None,
+        growth: tuple[float, float, int] | None = None,
+        unit: str = "update",
+        cause: str = "the step size is probably too large",
     ) -> tuple[str, str]:
-        """' at lr=...' and the hint; ``growth`` (from, to, steps) measures how fast the loss rose."""
+        """' at lr=...' and the likely ``cause`` with the hint; ``growth`` (from, to, steps) measures how fast
+        the loss rose. At a learning rate of 0 (a warm-up from 0) no update moved the weights, so the cause is
+        not the step size, and the hint says where to look instead."""
         lr = (logs or {}).get("lr")
         if lr is None and hasattr(self, "trainer"):
             lr = self.trainer.current_lr()
         if lr is None:
-            return "", "try a smaller learning rate"
+            return "", f"{cause}, try a smaller learning rate"
         lr = float(lr)
+        if not lr > 0:
+            return f" at lr={lr:g}", (
+                "the learning rate is not positive, so no update caused it: look for NaN or inf in the inputs "
+                "or targets, or a loss that is not finite (a log of 0, a division by 0)"
+            )
         rate = _growth_per_step(growth)
         if rate is None or lr / (1 + math.sqrt(rate)) >= lr / 10:
-            return f" at lr={lr:g}", f"try lr={_round_down(lr / 10):g} or lower"
+            return f" at lr={lr:g}", f"{cause}, try lr={_round_down(lr / 10):g} or lower"
         # lr / 10 is not enough when the loss multiplies fast (see the class docstring): estimate more
         return f" at lr={lr:g}", (
-            f"try lr={_round_down(lr / (1 + math.sqrt(rate))):g} or lower "
+            f"{cause}, try lr={_round_down(lr / (1 + math.sqrt(rate))):g} or lower "
             f"(an estimate from the loss growing about {_fold(rate)}-fold per {unit})"
         )
 
@@ -431,13 +445,9 @@ class DivergenceGuard(Callback):
         if finite:
             self._last_finite = (value, self._steps - 1)
         else:
-            at, hint = self._lr_text(logs, self._growth_to_last_finite())
+            at, hint = self._lr_text(logs, self._growth_to_last_finite(), cause=_EXTREME)
             epoch = self.trainer.epoch if hasattr(self, "trainer") else 0
-            self._diverge(
-                epoch,
-                f"diverged: loss became {value} at batch {batch + 1} of epoch {epoch + 1}{at}; "
-                f"the step size is probably too large (or the data holds extreme values), {hint}",
-            )
+            self._diverge(epoch, f"diverged: loss became {value} at batch {batch + 1} of epoch {epoch + 1}{at}; {hint}")
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if self._first is not None:  # the first batch's loss on a device: one read, at the first epoch's end
@@ -452,12 +462,8 @@ class DivergenceGuard(Callback):
         value = float(value)
         step, unit = self._clock()
         if not math.isfinite(value):
-            at, hint = self._lr_text(logs, self._growth_to_last_finite(), unit)
-            self._diverge(
-                epoch,
-                f"diverged: {self.monitor} became {value} at epoch {epoch + 1}{at}; "
-                f"the step size is probably too large (or the data holds extreme values), {hint}",
-            )
+            at, hint = self._lr_text(logs, self._growth_to_last_finite(), unit, cause=_EXTREME)
+            self._diverge(epoch, f"diverged: {self.monitor} became {value} at epoch {epoch + 1}{at}; {hint}")
             return
         if self.start is None:
             self.start = value
@@ -468,7 +474,7 @@ class DivergenceGuard(Callback):
                 self._diverge(
                     epoch,
                     f"diverged: {self.monitor} rose from {fmt(self.initial)} before training to {value:.3g} by "
-                    f"epoch {epoch + 1}{at}; the step size is probably too large, {hint}",
+                    f"epoch {epoch + 1}{at}; {hint}",
                 )
                 return
             self._unrepresentative_first_batch(epoch, value)
@@ -486,7 +492,7 @@ class DivergenceGuard(Callback):
             self._diverge(
                 epoch,
                 f"diverged: {self.monitor} rose from {fmt(self.best)} to {value:.3g} in {span} epoch"
-                f"{'s' if span != 1 else ''}{at}; the step size is probably too large, {hint}",
+                f"{'s' if span != 1 else ''}{at}; {hint}",
             )
 
     def _unrepresentative_first_batch(self, epoch: int, value: float) -> None:
@@ -522,6 +528,10 @@ class DivergenceGuard(Callback):
         start = state.get("start", initial)  # absent from checkpoints written before it was kept
         self.start = None if start is None else float(start)
         self._steps, self._epochs, self._best_step = (int(v) for v in state.get("clock", (0, 0, 0)))
+
+
+# the likely cause of a loss that became NaN or infinite (beside too large a step)
+_EXTREME = "the step size is probably too large (or the data holds extreme values)"
 
 
 def _growth_per_step(growth: tuple[float, float, int] | None) -> float | None:
