@@ -11,9 +11,21 @@ paths against PyTorch).
 The gate sits in the core, below nn, so that core ops can use it too (imports run one way, core
 <- nn); ``downslope.nn._jit`` answers for the nn kernels through it, so one switch turns off both.
 
-A kernels module is imported on the first call that could use it, never at ``import downslope``
-(numba itself takes half a second to import). Kernels compile on first use and are cached on disk,
-so only the first process on a machine pays the compile time.
+A kernels module is imported on the first call that could use it, never at ``import downslope``.
+Kernels compile on first use and are cached on disk, so only the first process on a machine pays
+the compile time; but every process pays for loading them, once, on the first call that takes a
+kernel: numba's import (~0.5 s) and the first cached kernel's load (~0.8 s, setting up numba's
+compiler state; later kernels load in milliseconds), 1.2-1.5 s in all on a 2-core machine with the
+cache warm (a kernels module that imports more of numba, such as ``nn._jit_attention``, ~0.5 s
+more). That is why the callers take kernels only above size thresholds where the time a call saves
+earns this back (``ops.reductions.JIT_SOFTMAX_MIN_SIZE`` and the nn layers' own), and why small
+work (a small model's token-by-token generation) stays on NumPy in every process.
+
+The import is not moved to a background thread while NumPy serves the calls meanwhile: the compiled
+kernels' results may differ from the NumPy steps' in the last bit (their sums accumulate
+differently), so a program's numbers would depend on when the import finished, run to run; and the
+import holds the interpreter lock most of the time (measured: the main thread stalled up to 0.1 s at
+a time, the import itself took 1.8 s instead of 1.3 s), so the pause would only be spread out.
 
 numba works on host NumPy arrays only: :func:`kernels` answers None unless every array given is a
 ``numpy.ndarray``, so device arrays (CuPy, the strict stand-in) take the NumPy-formulated path

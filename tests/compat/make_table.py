@@ -380,8 +380,9 @@ _UNSTABLE_TIES = (
 DIFFERS["torch.msort"] = DIFFERS["torch.Tensor.msort"] = _UNSTABLE_TIES
 for _name in ("sort", "argsort"):
     DIFFERS[f"torch.{_name}"] = DIFFERS[f"torch.Tensor.{_name}"] = (
-        "with stable=False (the default) " + _UNSTABLE_TIES + "; descending=True and stable=True give index order "
-        "and match torch"
+        "with stable=False (the default) " + _UNSTABLE_TIES + "; descending=True gives torch's CPU order among tied "
+        "values (index order up to 16 values, the order of its C++ library's sort past that; index order on devices, "
+        "and without numba past 65536 elements in rows with ties); stable=True gives index order; both match torch"
     )
 for _name in ("torch.nn.functional.ctc_loss", "torch.nn.CTCLoss", "torch.ctc_loss"):
     DIFFERS[_name] = (

@@ -98,6 +98,43 @@ def max_pool3d(
     return (y, indices) if return_indices else y
 
 
+def max_pool2d_by_3d(
+    x: Tensor, k: Any, s: Any, p: Any, d: Any, out_hw: tuple[int, int]
+) -> tuple[Tensor, Tensor] | None:
+    """2-D max pooling of a batched (N, C, H, W) host float ``x`` (its arguments read, its output size
+    ``out_hw``) on the 3-D kernels, as a depth of 1: (output, indices into H*W), one pass over the
+    input and one scatter back, where the NumPy formulation builds a mask per window element and the
+    indices from it (2x torch's time with indices, measured). None when the kernels do not serve ``x``."""
+    a = x.array
+    if a.dtype.kind != "f":
+        return None
+    jit = jit_gate.kernels(_KERNELS, a)
+    if jit is None:
+        return None
+    a5 = a[:, :, None]
+    shape = (a.shape[0], a.shape[1], 1, *out_hw)
+    out = _like(a5, shape, False)
+    idx = np.empty(shape, dtype=np.int64)  # host: the compiled path's arrays
+    geometry = ((1, *k), (1, *s), (0, *p), (1, *d))
+    jit.max_pool3d(a5, out, idx, *geometry)
+    saved = (jit, idx, geometry, _any_empty(a5.shape[2:], shape[2:], geometry))
+    y = record_op(_noted(out[:, :, 0]), (x,), _max_pool2d_vjp, saved)
+    return y, wrap_array(idx[:, :, 0])
+
+
+def _max_pool2d_vjp(g, y, args, saved, needs, xp):
+    jit, idx, geometry, any_empty = saved
+    x = args[0]
+    if xp.differentiable:
+        # link_input: the input's ancestors get a zero gradient, not None (torch's double backward)
+        return (link_input(_unpool(g, saved, x.shape), x),)
+    n, c, h, w = x.shape
+    gx = _like(x[:, :, None], (n, c, 1, h, w), True)
+    cm = not gx.flags.c_contiguous  # channel-major: the kernel adds into its (C, N, ...) memory
+    jit.max_unpool3d(g[:, :, None], idx, gx.transpose(1, 0, 2, 3, 4) if cm else gx, cm, any_empty, *geometry)
+    return (gx[:, :, 0],)
+
+
 def _any_empty(sizes: Any, out: tuple[int, ...], geometry: Any) -> bool:
     """Whether a window reads nothing of the input (only past its end, or only padding: ceil_mode's
     last window can), torch's first-tap rule along each dim."""
@@ -125,9 +162,14 @@ def _max_pool3d_vjp(g, y, args, saved, needs, xp):
 def _unpool(g: Tensor, saved: Any, shape: tuple[int, ...]) -> Tensor:
     """The max pooling's gradient as a recorded op: ``g`` added at the winners' indices."""
     jit, idx, geometry, any_empty = saved
-    gx = np.zeros(shape, dtype=g.array.dtype)  # host: the compiled path's arrays
-    jit.max_unpool3d(g.array, idx, gx, False, any_empty, *geometry)
-    return record_op(gx, (g,), _unpool_vjp, saved)
+    gx = np.zeros(_five(shape), dtype=g.array.dtype)  # host: the compiled path's arrays
+    jit.max_unpool3d(g.array.reshape(idx.shape), idx, gx, False, any_empty, *geometry)
+    return record_op(gx.reshape(shape), (g,), _unpool_vjp, saved)
+
+
+def _five(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A pooling's (N, C, H, W) shape with the depth of 1 the 3-D kernels see (5-D shapes unchanged)."""
+    return shape if len(shape) == 5 else (shape[0], shape[1], 1, *shape[2:])
 
 
 def _unpool_vjp(g, y, args, saved, needs, xp):
@@ -135,25 +177,25 @@ def _unpool_vjp(g, y, args, saved, needs, xp):
         return (_gather(g, saved),)
     jit, idx, geometry, _ = saved
     out = np.empty(idx.shape, dtype=g.dtype)  # host: the compiled path's arrays
-    jit.max_gather3d(g, idx, out, *geometry)
-    return (out,)
+    jit.max_gather3d(g.reshape(_five(g.shape)), idx, out, *geometry)
+    return (out if g.ndim == 5 else out[:, :, 0],)
 
 
 def _gather(src: Tensor, saved: Any) -> Tensor:
     """The adjoint of :func:`_unpool` as a recorded op: ``src`` read at the winners' indices."""
     jit, idx, geometry, _ = saved
     out = np.empty(idx.shape, dtype=src.array.dtype)  # host: the compiled path's arrays
-    jit.max_gather3d(src.array, idx, out, *geometry)
-    return record_op(out, (src,), _gather_vjp, saved)
+    jit.max_gather3d(src.array.reshape(_five(src.shape)), idx, out, *geometry)
+    return record_op(out if src.ndim == 5 else out[:, :, 0], (src,), _gather_vjp, saved)
 
 
 def _gather_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         return (_unpool(g, saved, args[0].shape),)
     jit, idx, geometry, any_empty = saved
-    gx = np.zeros(args[0].shape, dtype=g.dtype)  # host: the compiled path's arrays
-    jit.max_unpool3d(g, idx, gx, False, any_empty, *geometry)
-    return (gx,)
+    gx = np.zeros(_five(args[0].shape), dtype=g.dtype)  # host: the compiled path's arrays
+    jit.max_unpool3d(g.reshape(idx.shape), idx, gx, False, any_empty, *geometry)
+    return (gx.reshape(args[0].shape),)
 
 
 # ---------------------------------------------------------------------- average pooling

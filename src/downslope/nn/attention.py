@@ -431,10 +431,13 @@ def _scores(q: np.ndarray, k: np.ndarray, score_shape: tuple[int, ...]) -> np.nd
 
 
 # The fewest scores whose softmax runs compiled. The kernel is 2 to 4x NumPy's eight passes at every
-# size, but below this it saves under 20 us a call (1 x 1 x 8 x 8 scores: 5 us against 22 us;
+# size, but below this it saves under ~20 us a call (1 x 1 x 8 x 8 scores: 5 us against 22 us;
 # 4 x 4 x 16 x 16: 11 against 29), while importing numba and loading the kernel costs a process about
-# 2 s once: small attention stays on NumPy (the core softmax's gate, ops.reductions.JIT_SOFTMAX_MIN_SIZE).
-JIT_SCORES_MIN_SIZE = 4096
+# 2 s once (this kernels module imports more of numba than the core softmax's): at 4096 scores (a
+# 4-head, 32-token context) that pause came in the middle of a small model's generation and never
+# paid back; from 16384 it takes ~60,000 calls. The same gate as the core softmax's
+# (ops.reductions.JIT_SOFTMAX_MIN_SIZE).
+JIT_SCORES_MIN_SIZE = 16384
 
 
 def _compiled_softmax(

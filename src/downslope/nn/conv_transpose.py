@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import ops
@@ -111,8 +112,17 @@ def _conv_transpose2d(
         (size - 1) * s - 2 * p + d * (k - 1) + o + 1
         for size, s, p, d, k, o in zip((h, wd), stride, padding, dilation, (kh, kw), output_padding)
     )
-    if min(out_hw) < 1:
-        raise ShapeError(f"{where}: padding {padding} leaves no output for input {(h, wd)}, weight {tuple(w.shape)}")
+    if min(out_hw) < 0:
+        raise ShapeError(
+            f"{where}: padding {padding} leaves no output (size {out_hw}, below 0) for input {(h, wd)}, "
+            f"weight {tuple(w.shape)}"
+        )
+    if min(out_hw) == 0:  # torch returns the empty output (and zero gradients)
+        return zero_size_output(
+            lambda pads: _conv_transpose2d(x, w, bias, stride, pads, output_padding, dilation, groups, where),
+            out_hw,
+            padding,
+        )
     b = _checked_bias(bias, c_out_g * groups, x, where)
     parents: tuple[Tensor, ...] = (x, w) if b is None else (x, w, b)
     # The geometry of the convolution whose input gradient this is: from the (OH, OW) output to x.
@@ -161,16 +171,26 @@ def conv_transpose1d(
             f"(divisible by groups={groups})"
         )
     length = (x.shape[2] - 1) * s[0] - 2 * p[0] + d[0] * (w.shape[2] - 1) + op[0] + 1
-    if length < 1:
+    if length < 0:  # 0 is an empty output, as torch's
         raise ShapeError(
-            f"{where}: padding {p[0]} leaves no output (length {length}) for input length {x.shape[2]}, "
-            f"weight {tuple(w.shape)}"
+            f"{where}: padding {p[0]} leaves no output (length {length}, below 0) for input length "
+            f"{x.shape[2]}, weight {tuple(w.shape)}"
         )
     out = _conv_transpose2d(
         ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1,) + s, (0,) + p, (0,) + op, (1,) + d, groups, where
     )
     out = ops.squeeze(out, 2)
     return ops.squeeze(out, 0) if unbatched else out
+
+
+def zero_size_output(run: Callable[[tuple[int, ...]], Tensor], sizes: Sequence[int], padding: Sequence[int]) -> Tensor:
+    """The empty output of a transposed convolution whose padding crops a spatial dim to size 0
+    (``sizes``: the output's spatial sizes, one of them 0), as PyTorch returns it: ``run`` (the op at
+    the given padding) without the padding of those dims, cropped to nothing there. Being an op on
+    the inputs, its gradients (zeros) reach the input, weight and bias as torch's do."""
+    unpadded = tuple(0 if size == 0 else pad for size, pad in zip(sizes, padding))
+    crop = tuple(slice(pad, pad) if size == 0 else slice(None) for size, pad in zip(sizes, padding))
+    return run(unpadded)[(Ellipsis,) + crop]
 
 
 class _ConvTransposeNd(_ConvLayer):

@@ -1261,6 +1261,8 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
         >>> F.pad(ds.ones(1, 2), (1, 0)).tolist()
         [[0.0, 1.0, 1.0]]
     """
+    if mode not in ("constant", "reflect", "replicate", "circular"):  # before the modes' rank checks
+        raise InvalidValueError(f"pad: unknown mode {mode!r}; expected one of constant, reflect, replicate, circular")
     if mode != "constant" and type(input) is Tensor and type(input.array) is np.ndarray and value is None:
         fast = _pad_last_dim(input, pad, mode)
         if fast is not None:

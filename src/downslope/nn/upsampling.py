@@ -18,8 +18,13 @@ given, as PyTorch computes it):
 * bicubic: as linear, but not clamped at 0 (the taps at -1 repeat the edge pixel).
 
 As torch's kernels, the linear modes compute the coordinate in float32 (float64 for a float64 input),
-keep the index at most ``in - 1`` and the blend weight in [0, 1], and copy a dim whose size is
-unchanged whatever the scale factor (bicubic resamples it).
+keep the index at most ``in - 1`` and the blend weight in [0, 1], and read a dim whose size is
+unchanged at the same positions whatever the scale factor (bicubic resamples it): a copy, except that
+an inf becomes NaN there (torch's blend ``x * 1 + x * 0``).
+
+The dense weight matrices (bicubic, antialiased) are used only for finite host data: with a NaN or
+inf, each output sums only its own taps (``_tap_sums``), so the value reaches only the outputs that
+read it, as in torch.
 
 ``antialias=True`` (bilinear and bicubic, 4-D input) is PyTorch's (and PIL's) resampling: each output
 pixel is a normalised weighted sum of the source pixels within the filter's support around
@@ -53,6 +58,7 @@ from ..errors import (
     ShapeUnimplementedError,
 )
 from ..tensor import Tensor, record_op, wrap_array
+from ._tap_sums import host_finite, matrix_or_taps, tap_sum
 from .module import Module
 
 __all__ = [
@@ -236,7 +242,11 @@ def interpolate(
             x = _along_axis(x, axis, src, None) if compiled else _gather(x, axis, like(src, input.array))
             continue
         if mode != "bicubic" and n_out == n_in:
-            continue  # torch's linear kernels copy a dim whose size is unchanged, whatever the scale factor
+            # torch's linear kernels read a dim whose size is unchanged at the same position, whatever
+            # the scale factor, as a blend x * 1 + x * 0: a copy for finite data, NaN from an inf
+            if not host_finite(x.array):
+                x = x * 1.0 + x * 0.0
+            continue
         corners = bool(align_corners)  # host: the caller's Python flag (None: False)
         index, lam = _linear_source(n_in, n_out, given, corners, mode == "bicubic", real)
         shape = [1] * x.ndim
@@ -247,13 +257,23 @@ def interpolate(
 
         if mode == "bicubic":
             taps = [np.clip(index + offset, 0, n_in - 1) for offset in (-1, 0, 1, 2)]
-            if type(input.array) is np.ndarray:
+
+            def product(
+                x: Tensor = x, axis: int = axis, taps: list[np.ndarray] = taps, lam: Any = lam, n: int = n_in
+            ) -> Tensor:
                 # one (n_out, n_in) matrix of the four taps' weights: a product along the axis (BLAS, and
                 # its transpose in backward) instead of four gathers and their scatter-adds
-                x = _resample_by_matrix(x, axis, taps, _cubic_weights(lam), n_in, dtype)
-                continue
-            parts = [_gather(x, axis, like(t, input.array)) * weight(w) for t, w in zip(taps, _cubic_weights(lam))]
-            x = parts[0] + parts[1] + parts[2] + parts[3]
+                return _resample_by_matrix(x, axis, taps, _cubic_weights(lam), n, dtype)
+
+            def gathers(
+                x: Tensor = x, axis: int = axis, taps: list[np.ndarray] = taps, lam: Any = lam, shape: Any = shape
+            ) -> Tensor:
+                # each output's four taps only: with NaN or inf data (and on devices)
+                ws = _cubic_weights(lam)
+                parts = [_gather(x, axis, like(t, x.array)) * weight(w, shape) for t, w in zip(taps, ws)]
+                return parts[0] + parts[1] + parts[2] + parts[3]
+
+            x = matrix_or_taps(x, n_in, n_out, product, gathers)
             continue
         hi = index + (index < n_in - 1)
         if compiled:
@@ -358,9 +378,20 @@ def _antialiased(
         n_in, n_out, factor = x.shape[axis], out_sizes[axis - 2], factors[axis - 2]
         if n_in == n_out:
             continue
-        weights = _aa_weights(n_in, n_out, None if recompute else factor, align_corners, cubic, real)
-        w = wrap_array(like(weights.T.astype(x.array.dtype), x.array))  # (in, out)
-        x = (x.transpose(axis, -1) @ w).transpose(axis, -1)
+        taps, w, count = _aa_taps(n_in, n_out, None if recompute else factor, align_corners, cubic, real)
+
+        def product(
+            x: Tensor = x, axis: int = axis, taps: np.ndarray = taps, w: np.ndarray = w, n: int = n_in
+        ) -> Tensor:
+            m = wrap_array(_aa_matrix(taps, w, n).T.astype(x.array.dtype))  # (in, out)
+            return (x.transpose(axis, -1) @ m).transpose(axis, -1)
+
+        def tap_sums(
+            x: Tensor = x, axis: int = axis, taps: np.ndarray = taps, w: Any = w, count: Any = count
+        ) -> Tensor:
+            return tap_sum(x, axis, taps, w, count, None)  # NaN or inf (and devices): each output's taps only
+
+        x = matrix_or_taps(x, n_in, n_out, product, tap_sums)
     return x
 
 
@@ -488,10 +519,11 @@ def _aa_filter(t: np.ndarray, cubic: bool) -> np.ndarray:
     return np.where(t < 1.0, near, np.where(t < 2.0, far, 0.0))
 
 
-def _aa_weights(
+def _aa_taps(
     n_in: int, n_out: int, factor: float | None, align_corners: bool, cubic: bool, real: Any = np.float64
-) -> np.ndarray:
-    """The (n_out, n_in) matrix of torch's antialiased weights along one dim (``_upsample_*2d_aa``).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """torch's antialiased weights along one dim (``_upsample_*2d_aa``): the (n_out, widest) source
+    indices and weights of each output's taps, and how many of them (``count``) it reads.
 
     Follows torch's ``_compute_indices_min_size_weights_aa`` step by step, including where it rounds
     to ``real`` (the kernel's ``scalar_t``: float32, float64 for a float64 input) and where C's
@@ -515,7 +547,12 @@ def _aa_weights(
     w = np.where(np.arange(widest) < count[:, None], w, real(0))  # host: tap offsets from the sizes
     total = np.cumsum(w, axis=1, dtype=real)[:, -1:]  # summed in order, as torch's loop
     w = np.where(total != 0, w / np.where(total != 0, total, real(1)), w)
-    weights = np.zeros((n_out, n_in + widest), dtype=real)  # host: a matrix from the sizes
+    return taps, w, count
+
+
+def _aa_matrix(taps: np.ndarray, w: np.ndarray, n_in: int) -> np.ndarray:
+    """The (n_out, n_in) matrix holding the weights ``w`` at the ``taps`` of :func:`_aa_taps`."""
+    weights = np.zeros((len(taps), n_in + taps.shape[1]), dtype=w.dtype)  # host: a matrix from the sizes
     np.put_along_axis(weights, taps, w, axis=1)
     return weights[:, :n_in]
 

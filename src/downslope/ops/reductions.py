@@ -510,24 +510,26 @@ def _softmax_axes(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
 def _exp_total(d: Any, axes: tuple[int, ...]) -> tuple[Any, Any, Any]:
     """``(e, total, shift)``: ``e = exp(d - shift)`` (an array of its own, free to be overwritten),
     ``total`` its sums over ``axes`` (dims kept) and ``shift`` the max over ``axes``. ``d`` is
-    floating; called under np.errstate that
-    ignores invalid values (a row of only -inf, or with +inf, gives NaN, as in torch)."""
+    floating; called under np.errstate that ignores invalid values (a row of only -inf, or with +inf,
+    gives NaN, as in torch) and underflow (exp of very negative numbers is 0)."""
     # Always shifted by the max, as torch: a row of equal logits then gives exactly 1/n (exp(0) = 1),
     # which the unshifted exp(x) / sum(exp(x)) misses by an ulp (uniform attention weights then do
     # not average exactly).
     shift = d.max(axis=axes, keepdims=True) if d.size else 0
     e = d - shift  # a new array of this function's own, overwritten in place below
-    with np.errstate(under="ignore"):
-        np.exp(e, out=e)
+    np.exp(e, out=e)
     return e, e.sum(axis=axes, keepdims=True), shift
 
 
 _JIT_SOFTMAX = "downslope.ops._jit_softmax"
 _JIT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only: numba has no other
-# Below this many elements the NumPy steps are as fast (within a few microseconds: 128 x 10 logits
-# take ~50 us either way), and the first compiled call of a process costs 0.6-2 s (numba's import
-# and cache load), which a small model's whole run (the CLI on a 150-row table) never earns back.
-JIT_SOFTMAX_MIN_SIZE = 4096
+# Below this many elements the compiled kernel saves under ~20 us a call (4096 elements: 13 against
+# 19 us; 16384: 17 against 37 us; 2-core machine, 1 thread), while the first compiled call of every
+# process costs 1.2-1.5 s even with numba's on-disk cache warm (numba's import ~0.5 s, then ~0.8 s
+# for the first cached kernel's load; see jit_gate): at 4096 elements that takes ~200,000 calls to
+# earn back, which a small model's generation (a few heads of 32 x 32 scores) or a short run never
+# makes; from 16384 elements it is ~60,000 calls, and past 32768 (~0.4 ms saved) a few thousand.
+JIT_SOFTMAX_MIN_SIZE = 16384
 
 
 def _softmax_kernels(axes: tuple[int, ...], *arrays: Any) -> Any:
@@ -578,7 +580,10 @@ def softmax(x: Any, dim: int = -1, dtype: Any = None, *, axis: int | None = None
     if jit is not None:  # the same steps, each row's in one compiled pass
         e = jit.softmax(d)
     else:
-        with np.errstate(invalid="ignore", divide="ignore"):  # a row of only -inf gives NaN, as in torch: no warning
+        # a row of only -inf gives NaN, as in torch, and x - max(x) past -FLT_MAX gives -inf (probability
+        # 0): no warning. One errstate for all of it: each costs ~2 us, as much as a NumPy step on a
+        # (1, 65) row of logits
+        with np.errstate(invalid="ignore", divide="ignore", under="ignore", over="ignore"):
             e, total, _ = _exp_total(d, a)
             np.divide(1, total, out=total)  # one division per row, then a product per element (as torch)
             e *= total
@@ -641,10 +646,10 @@ def log_softmax(x: Any, dim: int = -1, dtype: Any = None, *, axis: int | None = 
     if jit is not None:  # the same steps, each row's in one compiled pass
         out = jit.log_softmax(d)
     else:
-        with np.errstate(invalid="ignore", divide="ignore"):  # a row of only -inf gives NaN, as in torch: no warning
+        # a row of only -inf gives NaN, as in torch: no warning (one errstate: see softmax)
+        with np.errstate(invalid="ignore", divide="ignore", under="ignore", over="ignore"):
             out = d - d.max(axis=a, keepdims=True) if d.size else d.copy()  # the op's own array from here on
-            with np.errstate(under="ignore"):
-                total = _sum_of_exp(out, a)
+            total = _sum_of_exp(out, a)
             out -= np.log(total, out=total)
     if out.dtype != x.array.dtype:
         out = _to_half(out)

@@ -306,7 +306,12 @@ def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None
     if isinstance(tensors, Tensor) or len(tensors) == 0:
         raise ArgumentTypeError("concatenate: expected a non-empty sequence of tensors")
     a = axis if dim is None else dim
-    ts = _common_dtype([_lift(t) for t in tensors])
+    ts = [_lift(t) for t in tensors]
+    first = ts[0].array.dtype
+    for t in ts:  # one native dtype (a generation loop's token ids): nothing to promote
+        if t.array.dtype != first or not first.isnative:
+            ts = _common_dtype(ts)
+            break
     legacy = [t.shape == (0,) for t in ts]
     if _builtin_any(legacy) and not _builtin_all(legacy):
         return _concatenate_skipping_empty(ts, legacy, a)

@@ -38,7 +38,64 @@ def _sorted(x: Any, dim: int, descending: bool, stable: bool, op: str = "sort") 
     a = x.array
     if not descending:
         return x, np.argsort(a, axis=d, kind="stable" if stable else None), d
+    if not stable and a.shape[d] > _STL_THRESHOLD and type(a) is np.ndarray and a.size:  # host: see below
+        return x, _torch_descending_order(a, d), d
     return x, _stable_descending_order(a, d), d
+
+
+# libstdc++'s std::sort (torch's CPU sort with stable=False) finishes with an insertion sort of runs
+# this long, which keeps equal values in index order: only longer rows can leave that order.
+_STL_THRESHOLD = 16
+# Elements in rows with ties past which the pure-Python std::sort steps (numba missing or switched off)
+# would take seconds (~0.3 s at this size): past it such rows keep index order (the stable order).
+_PYTHON_STL_MAX = 1 << 16
+
+
+def _torch_descending_order(a: np.ndarray, d: int) -> np.ndarray:
+    """The descending sort order along ``d`` of the host array ``a`` in torch's CPU order among equal
+    values: torch's ``sort(descending=True, stable=False)`` is libstdc++'s ``std::sort`` of each row's
+    (value, index) pairs (introsort: median-of-three unguarded partitions, then insertion sorts), which
+    moves equal values out of index order in rows longer than 16. With numba, every row is sorted by
+    those steps (``_jit_stl_sort``: about torch's own time); without it, the stable order, with the rows
+    where equal values meet replayed in Python (``_stl_order``) up to ``_PYTHON_STL_MAX`` elements."""
+    from .. import jit_gate
+
+    n = a.shape[d]
+    moved_shape = np.moveaxis(a, d, -1).shape
+    flat = np.moveaxis(a, d, -1).reshape(-1, n)
+    floats = flat.dtype.kind == "f"
+    keys = _tie_keys(flat, True, floats)
+    kernels = jit_gate.kernels("downslope.ops._jit_stl_sort", keys)
+    if kernels is not None:
+        ranked = np.tile(np.arange(n, dtype=np.int64), (flat.shape[0], 1))  # host: a host array's path
+        kernels.sort_rows(keys, ranked)
+        return np.moveaxis(ranked.reshape(moved_shape), -1, d)
+    order = _stable_descending_order(a, d)
+    ranked = np.moveaxis(order, d, -1).reshape(-1, n)
+    values = np.take_along_axis(flat, ranked, -1)
+    same = values[:, 1:] == values[:, :-1]
+    if floats:
+        same |= np.isnan(values[:, 1:]) & np.isnan(values[:, :-1])
+    rows = np.flatnonzero(same.any(axis=1))
+    if not rows.size or rows.size * n > _PYTHON_STL_MAX:
+        return order
+    from ._stl_order import stl_sort
+
+    ranked = ranked.copy()
+    for r in rows.tolist():  # host: row numbers
+        row = list(range(n))
+        stl_sort(row, _key_less(keys[r].tolist()))  # host: the Python steps compare Python numbers
+        ranked[r] = row
+    return np.moveaxis(ranked.reshape(moved_shape), -1, d)
+
+
+def _key_less(key: list[Any]) -> Any:
+    """``less(i, j)`` of positions by their keys, for ``_stl_order``'s steps."""
+
+    def less(i: int, j: int) -> bool:
+        return bool(key[i] < key[j])  # host: Python numbers from the host keys
+
+    return less
 
 
 def _stable_descending_order(a: Any, d: int) -> Any:
@@ -52,9 +109,14 @@ def _stable_descending_order(a: Any, d: int) -> Any:
 def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
     """``(values, indices)`` sorted along ``dim`` (torch.sort); the gradient goes back to each value's place.
 
-    Tied values: with ``stable=True`` or ``descending=True`` they come in index order (torch's stable
-    order); an ascending ``stable=False`` sort keeps NumPy's default sort, whose order among ties is
-    unspecified, as torch's is (a stable sort costs 1.2-4.7x more there, measured on 1M floats and rows)."""
+    Tied values: with ``stable=True`` they come in index order (torch's stable order). A descending
+    ``stable=False`` sort gives them in torch's CPU order for host arrays: index order in rows of up to
+    16 values, else the order libstdc++'s ``std::sort`` leaves (torch's kernel), run compiled with
+    numba (as fast as torch's on 1M values); without numba the rows with ties are replayed in Python
+    up to 65536 elements, past that (and for device arrays) ties stay in index order. An ascending
+    ``stable=False`` sort keeps NumPy's default sort, whose order among ties is unspecified, as torch's
+    is (a stable sort costs 1.2-4.7x more there, measured on 1M floats and rows; torch's order is
+    ``std::sort``'s there too)."""
     x, idx, d = _sorted(x, dim, descending, stable)
     if x.ndim == 0:
         return return_types.sort(clone(x), wrap_array(idx))
@@ -79,6 +141,13 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = Tru
     if not 0 <= k <= n:
         raise OutOfRangeError(f"topk: k={k} is out of range for dimension {d} of size {n}")
     big = n >= _PARTITION_MIN[0] and x.array.size >= _PARTITION_MIN[1]
+    if not big and k and sorted and x.ndim and d == x.ndim - 1:
+        fast = _distinct_topk(x.array, k, largest)
+        if fast is not None:
+            idx, values = fast
+            # the values as the sort gave them where no gradient is recorded (as _take_along's would be)
+            top = _take_along(x, idx, d) if x.requires_grad else wrap_array(values)
+            return return_types.topk(top, wrap_array(idx))
     after: Any = None  # the index after the k chosen (where k < n), for the ties at the k-th place
     if x.ndim and big and 0 < 2 * k <= n and type(x.array) is np.ndarray:
         idx, after = _topk_indices(x.array, k, d, largest)
@@ -95,6 +164,29 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = Tru
         else:
             idx = _torch_unsorted_order(x.array, k, d, largest)
     return return_types.topk(_take_along(x, idx, d), wrap_array(idx.astype(np.int64, copy=False)))
+
+
+def _distinct_topk(a: Any, k: int, largest: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """topk's ``(indices, values)`` along the last dim of a small host array when no equal values meet
+    among the k chosen or at the k-th place (the common case of sampling from logits), else None. Then
+    the order is the same whatever the sort, so one NumPy argsort gives torch's answer, without the tie
+    handling (``_torch_tie_order``), whose dozen NumPy calls cost ~100 us on a (1, 65) row against
+    torch's ~3 us. Strict comparisons of the k + 1 best also send NaN (no comparison holds) and
+    -0.0 == 0.0 to the general path."""
+    if type(a) is not np.ndarray or a.dtype.kind not in "fiu":  # host: a host array's fast path
+        return None
+    n = a.shape[-1]
+    # the values sorted by np.sort equal those at the argsort's positions whatever the order of ties
+    # (and a tie sends us away below): cheaper than gathering them (np.take_along_axis)
+    order, ordered = np.argsort(a, axis=-1), np.sort(a, axis=-1)  # host: as above
+    pick = slice(None, -k - 2, -1) if largest else slice(None, k + 1)  # the k + 1 best (k where k == n)
+    vals = ordered[..., pick]
+    strict = vals[..., :-1] > vals[..., 1:] if largest else vals[..., :-1] < vals[..., 1:]
+    if not strict.all():
+        return None
+    keep = slice(None) if k == n else slice(None, k)
+    best = np.ascontiguousarray(order[..., pick][..., keep], dtype=np.int64)  # host: as above
+    return best, np.ascontiguousarray(vals[..., keep])  # host: as above
 
 
 def _torch_tie_order(a: np.ndarray, idx: np.ndarray, after: Any, k: int, d: int, largest: bool) -> np.ndarray:

@@ -277,6 +277,7 @@ def pad_sequence(
         raise ArgumentTypeError("pad_sequence: expected a non-empty list of Tensors")
     if padding_side not in ("right", "left"):
         raise ArgumentError(f"pad_sequence: padding_side must be 'right' or 'left', got {padding_side!r}")
+    _check_trailing_dims(sequences)
     longest = max(s.shape[0] for s in sequences)
     rows = []
     for s in sequences:
@@ -286,13 +287,36 @@ def pad_sequence(
     return ops.stack(rows, 0 if batch_first else 1)
 
 
+def _check_trailing_dims(sequences: Sequence[Tensor]) -> None:
+    """Refuse sequences whose dims after the first differ, before any padding (stacking the padded
+    tensors would report padded shapes under stack's name)."""
+    first = sequences[0]
+    for i, s in enumerate(sequences):
+        if s.ndim == 0:
+            raise ShapeError(f"pad_sequence: sequence {i} is a 0-d tensor; each sequence needs a time dim first")
+        if s.shape[1:] == first.shape[1:]:
+            continue
+        if s.ndim != first.ndim:
+            raise ShapeError(
+                f"pad_sequence: sequence {i} has shape {tuple(s.shape)}, sequence 0 has shape {tuple(first.shape)}: "
+                f"all sequences need the same number of dims ({first.ndim}) and the same sizes after the first"
+            )
+        dim = next(d for d in range(1, s.ndim) if s.shape[d] != first.shape[d])
+        raise ShapeError(
+            f"pad_sequence: sequence {i} has shape {tuple(s.shape)}, sequence 0 has shape {tuple(first.shape)}: "
+            f"the size of tensor a ({first.shape[dim]}) must match the size of tensor b ({s.shape[dim]}) at "
+            f"non-singleton dimension {dim} (all sizes after the first must agree)"
+        )
+
+
 def pack_padded_sequence(
     input: Tensor, lengths: Any, batch_first: bool = False, enforce_sorted: bool = True
 ) -> PackedSequence:
     """Pack the padded batch ``input`` (L, N, *) (or (N, L, *)) of sequences of the given ``lengths``.
 
     ``enforce_sorted`` (PyTorch's default) requires the lengths in decreasing order; with False the
-    batch is sorted (stably, longest first) and the order kept in ``sorted_indices``.
+    batch is sorted longest first (equal lengths in torch's order, see ``ops.sort``) and the order kept
+    in ``sorted_indices``.
 
     Example:
         >>> import downslope as ds
@@ -318,7 +342,9 @@ def pack_padded_sequence(
                 "or pass enforce_sorted=False"
             )
     else:
-        order = np.argsort(-n, kind="stable")  # host: from the host lengths (PyTorch's sort keeps ties in order)
+        # torch's sort(lengths, descending=True): equal lengths in its CPU order (index order for up to
+        # 16 sequences, libstdc++'s std::sort order past that), which ops.argsort reproduces
+        order = ops.argsort(wrap_array(n), descending=True).array  # host: from the host lengths
         n = n[order]
         sorted_indices = wrap_array(array_like(order.astype(np.int64), x.array))  # on the input's device
         x = x[:, sorted_indices.array]
