@@ -98,6 +98,10 @@ def run_quick(script: str, *extra: str) -> str:
             ["BLAS:", "CPU:", "MF 1M+200k x 32", "word2vec", "two-tower", "dense Embedding"]
             + ["target: downslope/torch <= 1.00"],
         ),
+        (
+            "distributions_rollout.py",
+            ["BLAS:", "CPU:", "Categorical.sample()", "PPO loop, Categorical", "calls: geometric mean ratio"],
+        ),
     ],
 )
 def test_benchmark_runs_in_quick_mode(script: str, expected: list[str]) -> None:

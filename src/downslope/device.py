@@ -212,8 +212,11 @@ def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None
     downslope's CPU kernels already are deterministic for a fixed number of threads: NumPy's sums
     and scatter-adds (``np.add.at``) run in a fixed order and every random draw comes from the
     seeded generator; only the BLAS matrix products may split a sum differently when the thread
-    count (``OMP_NUM_THREADS``) changes. So on the CPU the setting is kept (for
-    :func:`are_deterministic_algorithms_enabled`) and changes nothing. On a CUDA device (CuPy),
+    count (``OMP_NUM_THREADS``) changes; and which path a call takes through the optional compiled
+    (numba) kernels depends on the call alone. One exception by default: an LSTM/GRU layer of middling
+    size starts its compiled loops once its passes' estimated gains repay numba's start, so a seeded
+    run repeated in one process may differ in the last bit from its first run there; with
+    ``mode=True`` such passes always run on NumPy (the same bits every run, at some speed cost). On a CUDA device (CuPy),
     scatter-adds use atomic additions whose float order can vary between runs; with ``mode=True``
     they are not refused (torch raises, or warns with ``warn_only=True``): a warning says so once.
 

@@ -7,6 +7,7 @@ so its gradient (and its second derivative) is right as soon as the basic ops ar
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from typing import Any
 
@@ -19,6 +20,7 @@ from .graph import no_grad
 from .ops import distances as _distance
 from .ops.arithmetic import _TOP_LEVEL, _addc_half, _addc_value
 from .ops.operands import _kept_shape
+from .ops.pointwise import quietly
 from .ops.reductions import _accumulator, _small_variance_array, _sum_by_product, _variance_without_dof
 from .tensor import _NO_OPERAND, Tensor, _scalar_first, record_op
 
@@ -77,7 +79,10 @@ def _small_rows(x: Any, dim: Any, unbiased: Any, keepdim: Any, root: bool) -> Te
     if n <= corr:  # no degrees of freedom: _variance's warning
         return None
     keep = bool(keepdim)  # host: a Python flag
-    out = _small_rows_variance(a, (axis,), keep, n, corr, root)
+    try:
+        out = _small_rows_variance(a, (axis,), keep, n, corr, root)
+    except RuntimeWarning:  # inf - inf, an overflow: torch's NaN and inf, quietly (see _variance)
+        out = quietly(_small_rows_variance, a, (axis,), keep, n, corr, root)
     return record_op(out, (x,), _std_vjp if root else _corrected_variance_vjp, ((axis,), keep, n, corr))
 
 
@@ -135,7 +140,12 @@ def _variance(
         )
         v = _variance_without_dof(x, tuple(axes), keep)
         return _root(v) if root else v
-    return _corrected_variance(x, tuple(axes), keep, n, corr, root)
+    try:
+        return _corrected_variance(x, tuple(axes), keep, n, corr, root)
+    except RuntimeWarning:
+        # inf - inf, a square past the range: NaN and inf as torch's, computed again quietly where a
+        # user's "error" warnings filter made NumPy's note an exception (ops.pointwise.quietly says why)
+        return quietly(_corrected_variance, x, tuple(axes), keep, n, corr, root)
 
 
 def _corrected_variance(x: Tensor, axes: tuple[int, ...], keep: bool, n: int, corr: Any, root: bool = False) -> Tensor:
@@ -321,7 +331,12 @@ def square(x: Any) -> Tensor:
         x = ops.astype(x, np.int64)
     if x.array.dtype.kind not in "fc":
         return x * x
-    return record_op(x.array * x.array, (x,), _square_vjp)
+    a = x.array
+    try:
+        out = a * a
+    except RuntimeWarning:  # past the dtype's range is inf, as torch's: under a user's "error" filter
+        out = quietly(operator.mul, a, a)  # (ops.pointwise.quietly says why a retry)
+    return record_op(out, (x,), _square_vjp)
 
 
 def _square_vjp(g, y, args, saved, needs, xp):

@@ -21,6 +21,12 @@ more). That is why the callers take kernels only above size thresholds where the
 earns this back (``ops.reductions.JIT_SOFTMAX_MIN_SIZE`` and the nn layers' own), and why small
 work (a small model's token-by-token generation) stays on NumPy in every process.
 
+Below its threshold a call takes NumPy even where a larger call has loaded the kernels: which path a
+call takes is a function of the call alone (its sizes, its arrays' types and dtypes, the switch),
+never of what ran earlier in the process. The kernels may round differently from the NumPy steps in
+the last bit, so a path that changed once the kernels were loaded would make a seeded run repeated in
+one process give different bits on its first run than on later ones (``tests/test_jit_determinism.py``).
+
 The import is not moved to a background thread while NumPy serves the calls meanwhile: the compiled
 kernels' results may differ from the NumPy steps' in the last bit (their sums accumulate
 differently), so a program's numbers would depend on when the import finished, run to run; and the

@@ -3708,6 +3708,10 @@ def _inplace_ufunc(
         return _inplace_through_op(t, other, op, name)
     try:
         ufunc(arr, value, out=arr, casting="same_kind")
+    except RuntimeWarning:
+        # only under a user's "error" warnings filter (see ops.pointwise.quietly): NumPy checks its
+        # floating-point flags after the loop, so the whole result (torch's inf and NaN) is written
+        pass
     except TypeError:
         result = _inplace_result_type(t, other, value)
         if ufunc is np.true_divide and result.kind not in "fc":
@@ -3748,7 +3752,12 @@ def _zero_d_in(arr: Any, value: Any) -> Any:
     dtype = getattr(value, "dtype", None)
     if dtype is None or getattr(value, "ndim", None) != 0 or not arr.ndim or dtype == arr.dtype:
         return value
-    return value.astype(arr.dtype) if _same_category(dtype, arr.dtype) else value
+    if not _same_category(dtype, arr.dtype):
+        return value
+    try:
+        return value.astype(arr.dtype)
+    except RuntimeWarning:  # 1e300 into float32 is inf, as torch's: under a user's "error" filter
+        return _ops.pointwise.quietly(value.astype, arr.dtype)
 
 
 def _same_category(a: Any, b: Any) -> builtins.bool:
@@ -3966,7 +3975,13 @@ def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, 
         # NumPy 2.4's np.negative(w, out=w) on a strided view (a column) writes wrong values: a copy
         arr[...] = np.negative(arr)
     else:
-        ufunc(arr, out=arr)
+        try:
+            ufunc(arr, out=arr)
+        except RuntimeWarning:
+            # only under a user's "error" warnings filter (see ops.pointwise.quietly): NumPy checks
+            # its floating-point flags after the loop, so the whole result (torch's inf and NaN) is
+            # written (the helpers given as ufunc, _sigmoid_into and the like, do not warn)
+            pass
     _bump(t)
     return t
 

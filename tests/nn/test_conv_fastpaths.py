@@ -218,6 +218,7 @@ def test_few_output_channels_take_the_direct_kernels(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("im2col columns were built")
 
+    monkeypatch.setattr(_conv_kernels, "JIT_CONV_MIN_MACS", 0)  # a small layer: open the size gate
     monkeypatch.setattr(_conv_kernels, "_im2col", refuse)
     x = ds.randn(2, 16, 7, 7, requires_grad=True)
     conv = ds.nn.Conv2d(16, 1, 3, padding=1)
@@ -265,6 +266,7 @@ def test_winograd_weight_reuse_with_gradients_on_is_never_stale(monkeypatch):
     jit = _jit.kernels()
     if jit is None:
         pytest.skip("numba is not installed (the jit extra)")
+    monkeypatch.setattr(_conv_kernels, "JIT_CONV_MIN_MACS", 0)  # small layers: open the size gate
     calls = []
     real = jit.winograd_weight
     monkeypatch.setattr(jit, "winograd_weight", lambda w: calls.append(1) or real(w))

@@ -24,14 +24,26 @@ pytestmark = pytest.mark.usefixtures("gemm_path")
 
 @pytest.fixture(scope="module", autouse=True, params=["numpy", "jit"])
 def kernels(request):
-    """Every test runs on the NumPy kernels and again on the compiled ones (when numba is installed)."""
+    """Every test runs on the NumPy kernels and again on the compiled ones at every size (when numba is
+    installed): the "jit" run opens the layers' size gates, below which calls take NumPy."""
     if request.param == "numpy":
         with _jit.disabled():
             yield request.param
         return
     if _jit.kernels() is None:
         pytest.skip("numba is not installed (the jit extra)")
-    yield request.param
+    from downslope.nn import _conv_kernels, normalization, pooling
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module, gate in (
+            (_conv_kernels, "JIT_CONV_MIN_MACS"),
+            (_conv_kernels, "JIT_BIAS_GRADIENT_MIN_SIZE"),
+            (normalization, "JIT_BATCH_NORM_MIN_SIZE"),
+            (normalization, "JIT_LAYER_NORM_MIN_SIZE"),
+            (pooling, "JIT_POOL_MIN_SIZE"),
+        ):
+            patch.setattr(module, gate, 0)
+        yield request.param
 
 
 def _randn(rng: np.random.Generator, *shape: int, dtype=np.float32) -> np.ndarray:

@@ -138,8 +138,9 @@ def test_state_matches_torch(small_ok: None, kernel_calls: list[str], name: str,
 
 @pytest.mark.host_only
 def test_large_parameters_take_the_compiled_path_by_default(kernel_calls: list[str]) -> None:
-    shapes = [(128, 256), (256,)]  # 16.5k elements on average: above MIN_MEAN_SIZE
-    assert sum(int(np.prod(s)) for s in shapes) >= _fused.MIN_MEAN_SIZE * len(shapes)
+    shapes = [(256, 256), (256,)]  # 32.9k elements on average, 65.8k in all: above both size gates
+    total = sum(int(np.prod(s)) for s in shapes)
+    assert total >= _fused.MIN_MEAN_SIZE * len(shapes) and total >= _fused.MIN_TOTAL_SIZE
     init, grads = _start("float32", shapes)
     kwargs = {"lr": 1e-3, "weight_decay": 0.01}
     theirs, _ = _run(torch, "AdamW", kwargs, init, grads)

@@ -67,6 +67,25 @@ def _host(value: Any) -> np.ndarray:
     return np.asarray(value)  # host: validating arguments
 
 
+def satisfied(constraint: Any, value: Any) -> bool:
+    """Whether every element (every event) of ``value`` satisfies ``constraint``: what ``validate_args``
+    asks of each parameter and of each ``log_prob`` value.
+
+    A distribution checks this on every construction and every ``log_prob``, at batch 1 in an RL
+    rollout on every environment step, so a host tensor under one of this module's constraints is
+    tested on its array in one pass (:meth:`Constraint._holds`), without making the bool tensor that
+    ``check`` returns. A device tensor, or a constraint of a user's class (which may define ``check``
+    as it likes), goes through ``check``, read back to the host: validation waits for the device, as
+    in torch.
+    """
+    from ..tensor import Tensor
+
+    array = value.array if isinstance(value, Tensor) else value
+    if type(array) is np.ndarray and isinstance(constraint, Constraint) and constraint._own():  # host: host data
+        return constraint._holds(array)
+    return bool(_host(constraint.check(value)).all())  # host: validating arguments
+
+
 def _number(value: Any) -> Any:
     """A bound as it prints: a Python number, or a host array."""
     arr = _host(value)
@@ -94,6 +113,16 @@ class Constraint:
 
     def _reduce(self, ok: np.ndarray) -> np.ndarray:
         return np.asarray(ok.all(axis=tuple(range(-self.event_dim, 0))) if self.event_dim else ok)
+
+    def _own(self) -> bool:
+        """Whether this is one of this module's constraints (whose :meth:`_holds` is known to agree
+        with ``check``), not an instance of a user's subclass."""
+        return type(self).__module__ == __name__
+
+    def _holds(self, v: np.ndarray) -> bool:
+        """Whether all of the host array ``v`` satisfies the constraint (what ``check(v).all()`` says),
+        in one pass where the class knows one (:func:`satisfied` calls it when :meth:`_own`)."""
+        return bool(np.all(self._check(v)))
 
     def __repr__(self) -> str:
         return type(self).__name__.lstrip("_") + "()"
@@ -135,6 +164,9 @@ class _Real(Constraint):
         v = _host(value)
         return self._reduce(v == v)  # not NaN
 
+    def _holds(self, v: np.ndarray) -> bool:
+        return v.dtype.kind in "biu" or not bool(np.isnan(v).any())
+
 
 class _Boolean(Constraint):
     is_discrete = True
@@ -159,6 +191,16 @@ class _GreaterThan(Constraint):
 
     def _check(self, value: Any) -> np.ndarray:
         return self._reduce(_host(value) > _host(self.lower_bound))
+
+    def _holds(self, v: np.ndarray) -> bool:
+        bound = self.lower_bound
+        if type(bound) is not float or v.dtype.kind not in "fiu":
+            return bool(np.all(self._check(v)))
+        if type(self) is _GreaterThanEq:
+            return bool((v >= bound).all())
+        if type(self) is _GreaterThan:
+            return bool((v > bound).all())
+        return bool(np.all(self._check(v)))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__.lstrip('_')}(lower_bound={_number(self.lower_bound)})"
@@ -188,6 +230,12 @@ class _Interval(Constraint):
         v = _host(value)
         return self._reduce((_host(self.lower_bound) <= v) & (v <= _host(self.upper_bound)))
 
+    def _holds(self, v: np.ndarray) -> bool:
+        lo, hi = self.lower_bound, self.upper_bound
+        if type(self) is not _Interval or type(lo) is not float or type(hi) is not float or v.dtype.kind != "f":
+            return bool(np.all(self._check(v)))
+        return bool(((lo <= v) & (v <= hi)).all())
+
     def __repr__(self) -> str:
         lo, hi = _number(self.lower_bound), _number(self.upper_bound)
         return f"{type(self).__name__.lstrip('_')}(lower_bound={lo}, upper_bound={hi})"
@@ -206,6 +254,12 @@ class _IntegerInterval(_Interval):
         v = _host(value)
         return self._reduce((v % 1 == 0) & (_host(self.lower_bound) <= v) & (v <= _host(self.upper_bound)))
 
+    def _holds(self, v: np.ndarray) -> bool:
+        lo, hi = self.lower_bound, self.upper_bound
+        if v.dtype.kind not in "iu" or type(lo) is not int or type(hi) is not int or not v.size:
+            return bool(np.all(self._check(v)))
+        return lo <= int(v.min()) and int(v.max()) <= hi  # integers: no fractional part to test
+
 
 class _IntegerGreaterThan(_GreaterThan):
     is_discrete = True
@@ -221,6 +275,9 @@ class _Simplex(Constraint):
     def _check(self, value: Any) -> np.ndarray:
         v = _host(value)
         return (v >= 0).all(-1) & (np.abs(v.sum(-1) - 1) < 1e-6)
+
+    def _holds(self, v: np.ndarray) -> bool:
+        return bool((v >= 0).all()) and bool((np.abs(v.sum(-1) - 1) < 1e-6).all())
 
 
 class _LowerCholesky(Constraint):
@@ -377,6 +434,16 @@ class _IndependentConstraint(Constraint):
         ok = _host(self.base_constraint.check(value))  # check, not _check: the base may be a user's
         n = self.reinterpreted_batch_ndims
         return np.asarray(ok.all(axis=tuple(range(-n, 0))) if n else ok)
+
+    def _own(self) -> bool:
+        return type(self).__module__ == __name__ and self.base_constraint._own()
+
+    def _holds(self, v: np.ndarray) -> bool:
+        # all of every event is all of the base's elements: the reinterpreted dims change nothing (a
+        # value with too few dims for them goes where check handles it)
+        if v.ndim < self.event_dim:
+            return bool(np.all(self._check(v)))
+        return self.base_constraint._holds(v)
 
     def __repr__(self) -> str:
         return f"IndependentConstraint({self.base_constraint!r}, {self.reinterpreted_batch_ndims})"

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from ..backend import namespace_of
 from ..errors import ArgumentError
 from ..tensor import Tensor, record_op
 from . import constraints
@@ -27,7 +28,9 @@ from .distribution import (
     _param,
     _tiny,
     broadcast_all,
+    constant,
     host_draw,
+    no_graph,
     standard_normal,
     uniform,
 )
@@ -95,11 +98,20 @@ class Normal(_LocationScale):
         return self.scale * self.scale
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
-        return self.loc + standard_normal(self._extended(sample_shape), self.loc) * self.scale
+        eps = standard_normal(self._extended(sample_shape), self.loc)
+        loc, scale = self.loc, self.scale
+        if no_graph(loc, scale):  # (sample() always): the same steps on the arrays, with no op recorded
+            return constant(loc.array + eps.array * scale.array)
+        return loc + eps * scale
 
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.loc)
-        return -((v - self.loc) ** 2) / (2 * self.variance) - ops.log(self.scale) - _HALF_LOG_2PI
+        loc, scale = self.loc, self.scale
+        if no_graph(v, loc, scale) and type(self).variance is Normal.variance:
+            # no gradient wanted: the steps below on the arrays (a subclass's own variance goes there)
+            va, la, sa = v.array, loc.array, scale.array
+            return constant(-((va - la) ** 2) / (2 * (sa * sa)) - namespace_of(sa).log(sa) - _HALF_LOG_2PI)
+        return -((v - loc) ** 2) / (2 * self.variance) - ops.log(scale) - _HALF_LOG_2PI
 
     def entropy(self) -> Tensor:
         return 0.5 + _HALF_LOG_2PI + ops.log(self.scale)

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..autograd import no_grad
+from ..backend import namespace_of
 from ..errors import ArgumentError, OutOfRangeError
 from ..tensor import Tensor, arange, as_tensor, full_like
 from . import constraints
@@ -19,9 +20,11 @@ from .distribution import (
     _tiny,
     bce_with_logits,
     broadcast_all,
+    constant,
     host_draw,
     lazy_property,
     logits_to_probs,
+    no_graph,
     probs_to_logits,
     uniform,
 )
@@ -62,7 +65,7 @@ class Categorical(Distribution):
             self.probs = p / ops.sum(p, axis=-1, keepdims=True)
         else:
             assert lg is not None
-            self.logits = lg - ops.logsumexp(lg, axis=-1, keepdims=True)
+            self.logits = _normalized_logits(lg)
         self._param = source
         self._num_events = source.shape[-1]
         super().__init__(source.shape[:-1], (), validate_args)
@@ -97,16 +100,18 @@ class Categorical(Distribution):
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
         shape = _shape(sample_shape) + self.batch_shape
-        with no_grad():
-            # Inverse CDF in float64: the first class whose cumulative weight passes u * total. A class
-            # of probability 0 repeats its predecessor's cumulative value, so it is never the first
-            # to pass; the cap at the class where the total is reached covers u * total rounding up.
-            cumulative = ops.cumsum(ops.astype(self.probs.detach(), np.float64), -1)
-            total = cumulative[..., -1:]
-            u = Tensor(backend.random_like(shape + (1,), cumulative.array, np.float64))
-            index = ops.sum(ops.astype(u * total >= cumulative, np.int64), axis=-1)
-            last = ops.sum(ops.astype(cumulative < total, np.int64), axis=-1)
-            return ops.minimum(index, ops.broadcast_to(last, index.shape))
+        # Inverse CDF in float64: the first class whose cumulative weight passes u * total. A class of
+        # probability 0 repeats its predecessor's cumulative value, so it is never the first to pass;
+        # the cap at the class where the total is reached covers u * total rounding up. A sample has
+        # no gradient, so this runs on the arrays (in their namespace), not as recorded ops.
+        probs = self.probs.array
+        xp = namespace_of(probs)
+        cumulative = xp.cumsum(probs.astype(np.float64), axis=-1)
+        total = cumulative[..., -1:]
+        u = backend.random_like(shape + (1,), cumulative, np.float64)
+        index = (u * total >= cumulative).sum(axis=-1, dtype=np.int64)
+        last = (cumulative < total).sum(axis=-1, dtype=np.int64)
+        return constant(xp.minimum(index, last))
 
     def log_prob(self, value: Any) -> Tensor:
         v = value if isinstance(value, Tensor) else as_tensor(value)
@@ -114,15 +119,26 @@ class Categorical(Distribution):
             self._validate_sample(v)
         if v.dtype.kind not in "iu":
             v = ops.astype(v, np.int64)
+        k = self._num_events
         # take_along_dim wraps a negative class to the last ones, where torch's gather refuses it;
         # checked on host data only, as take_along_dim checks its upper bound (a device would wait)
         if type(v.array) is np.ndarray and v.array.size and v.array.min() < 0:  # host: host values
             raise OutOfRangeError(
-                f"Categorical.log_prob: expected class indices in [0, {self._num_events - 1}], got "
+                f"Categorical.log_prob: expected class indices in [0, {k - 1}], got "
                 f"{int(v.array.min())} (a negative index is out of bounds, as in torch's gather)"
             )
-        shape = np.broadcast_shapes(v.shape, self.batch_shape)
-        logits = ops.broadcast_to(self.logits, shape + (self._num_events,))
+        logits = self.logits
+        shape = v.shape if v.shape == self.batch_shape else np.broadcast_shapes(v.shape, self.batch_shape)
+        past = type(v.array) is np.ndarray and v.array.size and v.array.max() >= k  # host: host values
+        if no_graph(logits) and not past:
+            # no gradient wanted: the pick on the arrays (an index past the classes goes on to
+            # take_along_dim, whose error it is)
+            xp = namespace_of(logits.array)
+            picked = xp.take_along_axis(
+                xp.broadcast_to(logits.array, shape + (k,)), xp.broadcast_to(v.array, shape)[..., None], axis=-1
+            )
+            return constant(picked[..., 0])
+        logits = ops.broadcast_to(logits, shape + (k,))
         index = ops.unsqueeze(ops.broadcast_to(v, shape), -1)
         return ops.squeeze(ops.take_along_dim(logits, index, -1), -1)
 
@@ -133,6 +149,21 @@ class Categorical(Distribution):
     def enumerate_support(self, expand: bool = True) -> Tensor:
         values = arange(self._num_events, device=self._param.device).reshape((-1,) + (1,) * len(self.batch_shape))
         return ops.broadcast_to(values, (self._num_events,) + self.batch_shape) if expand else values
+
+
+def _normalized_logits(logits: Tensor) -> Tensor:
+    """``logits - logsumexp(logits)`` over the last dim. Without a gradient to record it is computed on
+    the array, in the steps of ``ops.logsumexp`` (the largest logit taken out first, a row of -inf
+    shifted by 0), so that both ways give the same numbers; float16 (which the op widens) goes there."""
+    lg = logits.array
+    if not no_graph(logits) or lg.dtype.kind != "f" or lg.dtype.itemsize < 4 or not lg.size:
+        return logits - ops.logsumexp(logits, axis=-1, keepdims=True)
+    xp = namespace_of(lg)
+    m = lg.max(axis=-1, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a row of only -inf is log(0) = -inf, as the op's
+        total = xp.log(xp.exp(lg - m).sum(axis=-1, keepdims=True)) + m
+        return constant(lg - total.astype(lg.dtype, copy=False))
 
 
 class _BinaryProbs(Distribution):
@@ -197,15 +228,16 @@ class OneHotCategorical(_OverCategorical):
         return self.probs * (1 - self.probs)
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
-        index = self._categorical.sample(sample_shape)
+        index = self._categorical.sample(sample_shape).array
+        xp = namespace_of(index)
         k = self.event_shape[0]
-        return ops.astype(ops.unsqueeze(index, -1) == arange(k, device=index.device), self.probs.dtype)
+        return constant((index[..., None] == xp.arange(k)).astype(self.probs.dtype))
 
     def log_prob(self, value: Any) -> Tensor:
         v = _param(value, self.probs)
         if self._validate_args:
             self._validate_sample(v)
-        return self._categorical.log_prob(ops.argmax(v, -1))
+        return self._categorical.log_prob(constant(namespace_of(v.array).argmax(v.array, axis=-1)))
 
     def entropy(self) -> Tensor:
         return self._categorical.entropy()
@@ -262,14 +294,21 @@ class Bernoulli(_BinaryProbs):
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
         shape = _shape(sample_shape) + self.batch_shape
-        with no_grad():
-            probs = ops.broadcast_to(self.probs.detach(), shape)
-            return ops.astype(uniform(shape, probs) < probs, probs.dtype)
+        # on the arrays: a sample has no gradient (the draws are those of distribution.uniform)
+        probs = self.probs.array
+        xp = namespace_of(probs)
+        u = backend.random_like(shape, probs, np.float64).astype(probs.dtype)
+        return constant((u < xp.broadcast_to(probs, shape)).astype(probs.dtype))
 
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.logits)
-        shape = np.broadcast_shapes(v.shape, self.logits.shape)
-        logits, v = ops.broadcast_to(self.logits, shape), ops.broadcast_to(v, shape)
+        logits = self.logits
+        shape = v.shape if v.shape == logits.shape else np.broadcast_shapes(v.shape, logits.shape)
+        if no_graph(v, logits):  # the same steps as bce_with_logits, on the arrays
+            xp = namespace_of(logits.array)
+            x, t = xp.broadcast_to(logits.array, shape), xp.broadcast_to(v.array, shape)
+            return constant(-((x + xp.abs(x)) / 2 - x * t + xp.log1p(xp.exp(-xp.abs(x)))))
+        logits, v = ops.broadcast_to(logits, shape), ops.broadcast_to(v, shape)
         return -bce_with_logits(logits, v)
 
     def entropy(self) -> Tensor:

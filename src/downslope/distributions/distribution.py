@@ -12,7 +12,8 @@ from .. import backend, ops
 from ..autograd import enable_grad, no_grad
 from ..backend import Size
 from ..errors import ArgumentError
-from ..tensor import Tensor, as_tensor
+from ..graph import is_grad_enabled
+from ..tensor import Tensor, as_tensor, record_op
 from . import constraints
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -69,8 +70,35 @@ def broadcast_all(*values: Any) -> list[Tensor]:
     """The values as floating tensors broadcast to one shape; numbers take the first tensor's dtype."""
     like = next((v for v in values if isinstance(v, Tensor) and v.dtype.kind == "f"), None)
     tensors = [_param(v, like) for v in values]
+    first = tensors[0].shape
+    if all(t.shape == first for t in tensors):  # the usual case (a policy's mean and std): nothing to broadcast
+        return tensors
     shape = np.broadcast_shapes(*(t.shape for t in tensors))
     return [t if t.shape == shape else ops.broadcast_to(t, shape) for t in tensors]
+
+
+def no_graph(*tensors: Tensor) -> bool:
+    """Whether nothing computed from ``tensors`` now would be recorded: grad mode is off or none of
+    them requires grad. The distributions then compute on the arrays directly (an RL rollout builds a
+    distribution, samples and scores at batch 1 on every environment step, where a chain of recorded
+    ops costs more than the arithmetic); when a gradient is needed they go through the ops."""
+    if not is_grad_enabled():
+        return True
+    for t in tensors:
+        if t.requires_grad:
+            return False
+    return True
+
+
+def _no_vjp(g: Any, y: Any, args: Any, saved: Any, needs: Any, xp: Any) -> tuple[()]:
+    return ()
+
+
+def constant(array: Any) -> Tensor:
+    """A tensor around ``array``, computed directly on arrays where :func:`no_graph` said no gradient
+    is needed. Made as an op's output with no parents, so that it is what the ops would have given
+    (a 0-d array for NumPy's scalar results; an inference tensor inside ``inference_mode()``)."""
+    return record_op(array, (), _no_vjp)
 
 
 def _shape(sample_shape: Any) -> tuple[int, ...]:
@@ -253,8 +281,7 @@ class Distribution:
             value = getattr(self, name)
             if value is None:
                 continue
-            ok = constraints._host(constraint.check(value))  # host: validating arguments
-            if not bool(ok.all()):  # host: validating arguments
+            if not constraints.satisfied(constraint, value):
                 raise ArgumentError(
                     f"Expected parameter {name} ({type(value).__name__} of shape {tuple(value.shape)}) of "
                     f"distribution {self!r} to satisfy the constraint {constraint!r}, but found invalid values:\n"
@@ -270,17 +297,19 @@ class Distribution:
                 f"The right-most size of value must match event_shape: {tuple(value.shape)} vs {event} "
                 f"({type(self).__name__})"
             )
-        try:
-            np.broadcast_shapes(tuple(value.shape), self.batch_shape + event)
-        except ValueError:
-            raise ArgumentError(
-                f"Value of shape {tuple(value.shape)} is not broadcastable with batch_shape+event_shape: "
-                f"{self.batch_shape} vs {event} ({type(self).__name__})"
-            ) from None
+        full = self.batch_shape + event
+        if value.shape != full:  # (a value of the distribution's own shape, the usual one, broadcasts)
+            try:
+                np.broadcast_shapes(tuple(value.shape), full)
+            except ValueError:
+                raise ArgumentError(
+                    f"Value of shape {tuple(value.shape)} is not broadcastable with batch_shape+event_shape: "
+                    f"{self.batch_shape} vs {event} ({type(self).__name__})"
+                ) from None
         support = self.support
         if support is None or constraints.is_dependent(support):
             return
-        if not bool(constraints._host(support.check(value)).all()):  # host: validating arguments
+        if not constraints.satisfied(support, value):
             raise ArgumentError(
                 f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be within "
                 f"the support ({support!r}) of the distribution {self!r}, but found invalid values:\n{value}"

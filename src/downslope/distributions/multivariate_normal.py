@@ -13,7 +13,7 @@ from .. import linalg, ops
 from ..errors import ArgumentError
 from ..tensor import Tensor, eye
 from . import constraints
-from .distribution import Distribution, _param, lazy_property, standard_normal
+from .distribution import Distribution, _param, constant, lazy_property, no_graph, standard_normal
 
 __all__ = ["MultivariateNormal"]
 
@@ -163,9 +163,33 @@ class MultivariateNormal(Distribution):
 
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.loc)
+        direct = self._direct_log_prob(v)
+        if direct is not None:
+            return direct
         diff = v - self.loc
         m = _batch_mahalanobis(self._unbroadcasted_scale_tril, diff)
         return -0.5 * (self.event_shape[0] * math.log(2 * math.pi) + m) - self._half_log_det()
+
+    def _direct_log_prob(self, v: Tensor) -> Tensor | None:
+        """``log_prob`` on host arrays, where no gradient is wanted and one factor serves every vector
+        (a policy's MultivariateNormal at batch 1): the same steps as the ops below, with SciPy's
+        triangular solve, the one downslope.linalg makes on the host. None where that does not apply."""
+        L, loc = self._unbroadcasted_scale_tril, self.loc  # noqa: N806
+        arrays = (v.array, loc.array, L.array)
+        if L.ndim != 2 or not no_graph(v, loc, L) or any(type(a) is not np.ndarray for a in arrays):  # host: host data
+            return None
+        if L.dtype not in (np.float32, np.float64) or v.dtype != L.dtype or loc.dtype != L.dtype:
+            return None
+        try:
+            from scipy.linalg import solve_triangular
+        except ImportError:  # SciPy is optional: the ops' own substitution serves
+            return None
+        diff = v.array - loc.array
+        n = diff.shape[-1]
+        y = solve_triangular(L.array, diff.reshape(-1, n).T, lower=True, check_finite=False)
+        m = (y * y).sum(axis=0).reshape(diff.shape[:-1])
+        half_log_det = np.log(np.diagonal(L.array, 0, -2, -1)).sum(axis=-1)
+        return constant(-0.5 * (n * math.log(2 * math.pi) + m) - half_log_det)
 
     def entropy(self) -> Tensor:
         h = 0.5 * self.event_shape[0] * (1.0 + math.log(2 * math.pi)) + self._half_log_det()

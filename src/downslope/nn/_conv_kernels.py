@@ -623,8 +623,8 @@ def _bias_gradient_of(g: np.ndarray, c_out: int, args: Any, needs: Any) -> np.nd
     return gb
 
 
-#: The fewest output-gradient elements whose bias gradient starts the compiled row sums in a process
-#: that has not loaded the kernels: below it they save under 15 us a call (8 x 6,272: 2.5 vs 15 us;
+#: The fewest output-gradient elements whose bias gradient takes the compiled row sums (below it NumPy,
+#: even once a larger call loaded the kernels: ``_jit.kernels_at``): below it they save under 15 us a call (8 x 6,272: 2.5 vs 15 us;
 #: 16 x 1,568: 1.7 vs 8.6 us; one thread, float32, shared two-core AMD EPYC, best of 5).
 JIT_BIAS_GRADIENT_MIN_SIZE = 65_536
 
@@ -643,7 +643,7 @@ def _bias_gradient(g_rows: np.ndarray, g: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- the compiled paths' size gate
 #: The fewest multiply-adds (N*C_out*OH*OW * C_in/groups*kh*kw) for which a process starts the compiled
 #: convolution kernels (Winograd, few output channels, the weight gradient's rows; see
-#: ``_jit.kernels_at``: once started, every size uses them). They are as fast as im2col or faster at
+#: ``_jit.kernels_at``: below it NumPy, even once a larger call loaded the kernels). They are as fast as im2col or faster at
 #: every size measured, but below this they save at most ~0.3 ms a call (forward and backward), while
 #: starting them costs a process 0.4-1 s (numba's import and the kernels' cache load): thousands of
 #: calls to repay. Measured on a shared two-core AMD EPYC, one thread, float32, medians, forward and

@@ -15,6 +15,12 @@ numba is imported on the first call of a layer that could use it, never at ``imp
 (numba itself takes half a second to import). Kernels compile on first use and are cached on disk,
 so only the first process on a machine pays the compile time.
 
+Which path a call takes is a function of the call alone: its sizes (each layer's size gate, see
+:func:`kernels_at`), its arrays' types and dtypes, and the switch; never of what ran earlier in the
+process. The kernels may round differently from the NumPy steps in the last bit, so a small call
+that took the kernels only once a larger call had loaded them would make a seeded run repeated in
+one process give different bits on its first run than on later ones.
+
 numba works on host NumPy arrays only: a layer passes its arrays to :func:`kernels`, which answers
 None unless every one is a ``numpy.ndarray``, so device arrays (CuPy, the strict stand-in) take
 the NumPy-formulated path through their own namespace. numba has no float16 (nor long double, nor
@@ -29,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import sys
 from types import ModuleType
 from typing import Any
 
@@ -50,14 +55,18 @@ def kernels(*arrays: Any) -> ModuleType | None:
 
 def kernels_at(size: int, min_size: int, *arrays: Any) -> ModuleType | None:
     """:func:`kernels` for a call of ``size`` elements behind its layer's size gate ``min_size``:
-    None below the gate unless the kernels are already loaded in this process.
+    None below the gate, always.
 
-    The kernels beat NumPy per call at every size measured, but by tens of microseconds on small
-    arrays, while the first call of a process pays numba's import and the kernels' cache load
-    (0.4-1 s, more under load): below the gate a process does not start them. Once something
-    started them that cost is paid, and every size gains from them.
+    The kernels beat NumPy per call at most sizes, but by tens of microseconds on small arrays,
+    while the first call of a process pays numba's import and the kernels' cache load (0.4-1 s,
+    more under load): below the gate a process does not start them.
+
+    Below the gate the NumPy path is taken even when a larger call has already loaded the kernels:
+    the kernels' sums may differ from NumPy's in the last bit, so which path a call takes must
+    depend on the call alone (its sizes and dtypes, and the switch), never on what ran earlier in the
+    process; otherwise a seeded run repeated in one process would not repeat its results bit for bit.
     """
-    if size < min_size and _KERNELS not in sys.modules:
+    if size < min_size:
         return None
     return jit_gate.kernels(_KERNELS, *arrays)
 

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from .. import gemm, jit_gate
+from ..device import are_deterministic_algorithms_enabled
 from . import _jit
 
 _loaded: ModuleType | None = None
@@ -75,11 +76,20 @@ def kernels(*arrays: Any, gain_us: float | None = None) -> ModuleType | None:
     """The compiled module (``_rnn_jit_kernels``) when numba and oneDNN are both usable and every one
     of ``arrays`` is a float32 host array; None otherwise. ``gain_us``: what the compiled loops are
     estimated to save this pass; given, and numba not yet started in the process, the loops start
-    only once the passes' gains add up to ``START_COST_US`` (or this one gains ``EAGER_GAIN_US``)."""
+    only once the passes' gains add up to ``START_COST_US`` (or this one gains ``EAGER_GAIN_US``).
+
+    That rent-or-buy rule makes a pass's path depend on the passes before it (the loops may round
+    differently from the NumPy formulation in the last bit: a seeded run repeated in one process can
+    differ from its first run there); under ``use_deterministic_algorithms(True)`` a pass gaining less
+    than ``EAGER_GAIN_US`` always runs on the NumPy formulation instead."""
     global _loaded, _tried, _deferred_us
     if any(type(a) is not np.ndarray or a.dtype != np.float32 for a in arrays):
         return None
     if _jit._off or os.environ.get("DOWNSLOPE_JIT", "1") == "0" or gemm.sgemm_function() is None:
+        return None
+    if gain_us is not None and gain_us < EAGER_GAIN_US and are_deterministic_algorithms_enabled():
+        # Asked for run-to-run identical results: the path is the pass's own (its estimated gain), never
+        # what earlier passes started, since the loops may round differently from the NumPy formulation.
         return None
     if not _tried:
         if gain_us is not None and gain_us < EAGER_GAIN_US and "numba" not in sys.modules:

@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 import numpy as np
@@ -755,7 +754,7 @@ def _mish_vjp(g, y, args, saved, needs, xp):
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """clamp(x + 3, 0, 6) / 6: a piecewise-linear sigmoid; its gradient is 1/6 strictly inside
     (-3, 3) and 0 elsewhere, at -3 and 3 and at NaN too (torch's rule). Host float32/float64 arrays
-    (from 4096 elements, or any size once loaded) take one compiled pass forward and one backward
+    (from 4096 elements) take one compiled pass forward and one backward
     (``_jit_hard_kernels``: torch's formulas, its values bit for bit but float64's gradient, g times
     1/6 in float64 where torch multiplies by float32's 1/6)."""
     x = input  # torch's parameter name (F.hardsigmoid(input=...))
@@ -785,8 +784,9 @@ def _hardsigmoid_vjp(g, y, args, saved, needs, xp):
     return (_hard_backward("hardsigmoid_backward", g, x),)
 
 
-# Below this many elements a process does not load the compiled kernels for these two (numba's
-# import and the cache load cost some 0.5 s once); once loaded, every size takes them
+# Below this many elements these two run on NumPy (numba's import and the cache load cost a process
+# some 0.5 s once), even when a larger call has loaded the kernels: the path a call takes depends on
+# the call alone, never on what ran earlier in the process (see ``nn._jit.kernels_at``)
 _HARD_JIT_MIN_SIZE = 4096
 
 
@@ -797,7 +797,7 @@ def _hard_kernels(a: Any) -> Any:
     from .. import jit_gate
 
     name = "downslope.nn._jit_hard_kernels"
-    if a.size < _HARD_JIT_MIN_SIZE and name not in sys.modules:
+    if a.size < _HARD_JIT_MIN_SIZE:
         return None
     return jit_gate.kernels(name, a)
 
@@ -822,9 +822,9 @@ def _hard_backward(kernel: str, g: Any, x: Any) -> Any:
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * clamp(x + 3, 0, 6) / 6, one op: the product rule at the kinks would give -1/2 at -3 and
     3/2 at 3, torch's gradient is 0 for x <= -3, x / 3 + 1/2 in between and 1 from 3 on (NaN and
-    inf included), so the rule is written out. Host float32/float64 arrays (from 4096 elements, or
-    any size once loaded) take one compiled pass forward and one backward (``_jit_hard_kernels``:
-    torch's formulas, its values bit for bit)."""
+    inf included), so the rule is written out. Host float32/float64 arrays (from 4096 elements) take
+    one compiled pass forward and one backward (``_jit_hard_kernels``: torch's formulas, its values
+    bit for bit)."""
     x = input  # torch's parameter name (F.hardswish(input=...))
     x = _as_tensor(x, "hardswish")
     if inplace:

@@ -12,7 +12,6 @@ as the same model built there:
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from typing import Any, NoReturn, TypeVar
 
@@ -387,21 +386,21 @@ def embedding(
 #: they beat NumPy at every size, but below this by under 35 us a call, while importing numba and
 #: loading the kernels costs a process 0.4-1 s. Measured (one thread, float32, shared two-core AMD
 #: EPYC, medians; EmbeddingBag(1000, 32, mode="mean"), bags of 10): 80 indices, no graph 6 vs 38 us,
-#: forward and backward 95 vs 110 us; 256 indices 7 vs 78 and 74 vs 163 us. Once the kernels are
-#: loaded (a larger call started them) every size uses them.
+#: forward and backward 95 vs 110 us; 256 indices 7 vs 78 and 74 vs 163 us. Below it NumPy runs even
+#: when a larger call has loaded the kernels: the path a call takes depends on the call alone, never
+#: on what ran earlier in the process (see ``nn._jit.kernels_at``).
 JIT_EMBEDDING_BAG_MIN_SIZE = 4096
 _JIT_EMBEDDING = "downslope.nn._jit_embedding"
 
 
 def _compiled_lookup(table: Any, idx: Any) -> Any:
     """The compiled lookups (``_jit_embedding``) for a host, C-contiguous 2-D float ``table`` and
-    non-empty signed integer indices, at least JIT_EMBEDDING_BAG_MIN_SIZE values of them (or the
-    kernels already loaded), or None."""
+    non-empty signed integer indices, at least JIT_EMBEDDING_BAG_MIN_SIZE values of them, or None."""
     if not (idx.size and idx.dtype.kind == "i" and table.ndim == 2 and table.dtype.kind == "f"):
         return None
     if not getattr(table, "flags", None) or not table.flags.c_contiguous:
         return None
-    if idx.size * table.shape[1] < JIT_EMBEDDING_BAG_MIN_SIZE and _JIT_EMBEDDING not in sys.modules:
+    if idx.size * table.shape[1] < JIT_EMBEDDING_BAG_MIN_SIZE:
         return None
     return jit_gate.kernels(_JIT_EMBEDDING, table, idx)
 

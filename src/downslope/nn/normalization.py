@@ -265,8 +265,8 @@ def _eval_affine(
 _HOST = frozenset((np.ndarray, type(None)))
 
 
-#: The fewest elements for which a process starts the compiled training batch norm (``_jit.kernels_at``:
-#: once started, every size uses it). Below this it saves under 20 us a call (BatchNorm2d(8) on 1 / 4 /
+#: The fewest elements for which the compiled training batch norm runs (``_jit.kernels_at``: below it
+#: NumPy, even once a larger call loaded the kernels). Below this it saves under 20 us a call (BatchNorm2d(8) on 1 / 4 /
 #: 8 x 28 x 28 images, forward and backward: 73 vs 93 / 127 vs 143 / 184 vs 186 us; one thread, float32,
 #: shared two-core AMD EPYC, medians), while starting the kernels costs a process 0.4-1 s.
 #: Above it the kernel wins in both layouts, so no layout gate: BatchNorm2d(8), 16 / 32 / 64 x 28 x 28,

@@ -438,8 +438,8 @@ def _tiled_avg_pool(x: Tensor, k: Any, divisor_override: Any) -> Tensor:
     return ops.reshape(total * x.array.dtype.type(1.0 / divisor), (n, c) + outs)
 
 
-#: The fewest input elements for which a process starts the compiled 2x2 max pooling (with or without
-#: the ReLU before it; ``_jit.kernels_at``: once started, every size uses it). It beats NumPy at every
+#: The fewest input elements for which the compiled 2x2 max pooling runs (with or without the ReLU
+#: before it; ``_jit.kernels_at``: below it NumPy, even once a larger call loaded the kernels). It beats NumPy at every
 #: size, below this by only 35-55 us a call (ReLU then MaxPool2d(2) on 1 / 8 / 16 x 8 x 28 x 28,
 #: forward and backward: 53 vs 88 / 101 vs 156 / 178 vs 255 us; one thread, float32, shared two-core
 #: AMD EPYC, medians), while starting the kernels costs a process 0.4-1 s.

@@ -185,7 +185,12 @@ def _cast_kept(t: Tensor, dtype: Any) -> Tensor:
         from .pointwise import astype  # pointwise imports this module
 
         return astype(t, dtype)
-    return wrap_array(t.array.astype(dtype))
+    try:
+        return wrap_array(t.array.astype(dtype))
+    except RuntimeWarning:  # a cast past the dtype's range under a user's "error" filter: inf, as torch
+        from .pointwise import quietly
+
+        return wrap_array(quietly(t.array.astype, dtype))
 
 
 def _pair_float(a: Any, b: Any) -> tuple[Tensor, Tensor]:

@@ -27,7 +27,7 @@ from .arithmetic import div, maximum, minimum
 from .comparison import _TORCH_DTYPE_NAMES
 from .indexing import _take_along
 from .operands import _builtin_any, _dim, _hyper_number, _kept_shape, _lift, _lift_float, _norm_axes, _pick_axis
-from .pointwise import _clone_vjp, astype, clone, where
+from .pointwise import _clone_vjp, astype, clone, quietly, where
 from .shape import concatenate, reshape, squeeze
 
 _HALF = np.dtype(np.float16)
@@ -117,7 +117,15 @@ _GEMV_ROW = 128
 def _sum_by_product(a: Any, axes: tuple[int, ...]) -> Any:
     """``a.sum(axis=axes)`` (dims dropped) as products with ones, or None where that does not apply:
     a C-contiguous float32/float64 host array of at least 1024 elements, ``axes`` one run of
-    consecutive dims with fewer than _WIDE_FROM elements in all (fewer than _GEMV_ROW if trailing)."""
+    consecutive dims with fewer than _WIDE_FROM elements in all (fewer than _GEMV_ROW if trailing).
+    The products' inf - inf or overflow warnings never raise out of a sum (see pointwise.quietly)."""
+    try:
+        return _products_with_ones(a, axes)
+    except RuntimeWarning:
+        return quietly(_products_with_ones, a, axes)
+
+
+def _products_with_ones(a: Any, axes: tuple[int, ...]) -> Any:
     if type(a) is not np.ndarray or a.dtype not in _BLAS_FLOATS or a.size < 1024 or not a.flags.c_contiguous:
         return None
     if not axes or axes != tuple(range(axes[0], axes[0] + len(axes))):
@@ -182,10 +190,13 @@ def _add_reduce(a: Any, axes: tuple[int, ...], keep: bool, dtype: Any = None) ->
     """``a.sum(axis=axes, keepdims=keep, dtype=dtype)``, calling NumPy's ufunc from here for host arrays:
     ndarray.sum warns (inf - inf, overflow) from NumPy's own module, past backend's filter on this
     module's warnings (torch does not warn); np.errstate instead would cost about 1 us a call."""
-    if type(a) is np.ndarray:  # device arrays sum themselves
-        add: Any = np.add  # NumPy's stubs type keepdims by its literal value
-        return add.reduce(a, axis=axes, dtype=dtype, keepdims=keep)
-    return a.sum(axis=axes, keepdims=keep, dtype=dtype)
+    try:
+        if type(a) is np.ndarray:  # device arrays sum themselves
+            add: Any = np.add  # NumPy's stubs type keepdims by its literal value
+            return add.reduce(a, axis=axes, dtype=dtype, keepdims=keep)
+        return a.sum(axis=axes, keepdims=keep, dtype=dtype)
+    except RuntimeWarning:  # inf + -inf is NaN, as torch's: a user's "error" filter made it raise
+        return quietly(_add_reduce, a, axes, keep, dtype)  # (quietly says why a retry)
 
 
 def _sum_vjp(g, y, args, saved, needs, xp):
@@ -317,30 +328,37 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
                 f"linalg.vector_norm: cannot compute the {ord} norm on {where} because the operation does not have "
                 f"an identity (input of shape {tuple(x.shape)})"
             )
-    xp = namespace_of(a)
     half = a.dtype == _HALF
     if half:  # float16 sums of squares overflow at a norm of 256: in float32, rounded once, as torch
         a = a.astype(np.float32)
-    mag = xp.abs(a)
-    if p == np.inf:
-        out = mag.max(axis=axes, keepdims=keep)
-    elif p == -np.inf:
-        out = mag.min(axis=axes, keepdims=keep)
-    elif p == 0:
-        out = (mag != 0).sum(axis=axes, keepdims=keep).astype(mag.dtype)
-    elif p == 1:
-        out = mag.sum(axis=axes, keepdims=keep)
-    elif not _builtin_any(a.shape[i] != 1 for i in axes):
-        # one element: |x|, as torch (its square would overflow float32 from 1.9e19: cosine_similarity
-        # over a size-1 dim; |x|**p over/underflows for a large p such as 400)
-        out = mag.sum(axis=axes, keepdims=keep)
-    elif p == 2:
-        out = xp.sqrt((a * a if a.dtype.kind == "f" else mag * mag).sum(axis=axes, keepdims=keep))
-    else:
-        with np.errstate(all="ignore"):  # 0 ** -1 = inf, overflow: torch's values, which it does not warn about
-            out = (mag**p).sum(axis=axes, keepdims=keep) ** (1.0 / p)
+    try:
+        out = _norm_array(a, p, axes, keep)
+    except RuntimeWarning:  # a square past the range is inf, as torch's: a user's "error" filter made it raise
+        out = quietly(_norm_array, a, p, axes, keep)  # (quietly says why a retry)
     out = as_array(out) if not half else _to_half(as_array(out))
     return record_op(out, (x,), _vector_norm_vjp, (_kept_shape(x.array.shape, axes), keep, axes, p))
+
+
+def _norm_array(a: Any, p: float, axes: tuple[int, ...], keep: bool) -> Any:
+    """The ``p``-norm of the float or complex array ``a`` over ``axes``, for :func:`vector_norm`."""
+    xp = namespace_of(a)
+    mag = xp.abs(a)
+    if p == np.inf:
+        return mag.max(axis=axes, keepdims=keep)
+    if p == -np.inf:
+        return mag.min(axis=axes, keepdims=keep)
+    if p == 0:
+        return (mag != 0).sum(axis=axes, keepdims=keep).astype(mag.dtype)
+    if p == 1:
+        return mag.sum(axis=axes, keepdims=keep)
+    if not _builtin_any(a.shape[i] != 1 for i in axes):
+        # one element: |x|, as torch (its square would overflow float32 from 1.9e19: cosine_similarity
+        # over a size-1 dim; |x|**p over/underflows for a large p such as 400)
+        return mag.sum(axis=axes, keepdims=keep)
+    if p == 2:
+        return xp.sqrt((a * a if a.dtype.kind == "f" else mag * mag).sum(axis=axes, keepdims=keep))
+    with np.errstate(all="ignore"):  # 0 ** -1 = inf, overflow: torch's values, which it does not warn about
+        return (mag**p).sum(axis=axes, keepdims=keep) ** (1.0 / p)
 
 
 def _vector_norm_vjp(g, y, args, saved, needs, xp):
@@ -482,7 +500,9 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
         m = xp.where(xp.isfinite(m), m, 0)
     else:  # an empty reduction is log(0) = -inf, as in torch (max has no identity)
         m = xp.zeros(_kept_shape(d.shape, axes), d.dtype)
-    with np.errstate(divide="ignore"):  # a row of only -inf is log(0) = -inf, as in torch: no warning
+    # a row of only -inf is log(0) = -inf, and exp beside a +inf (whose shift is then 0) overflows to
+    # inf, as in torch: no warning
+    with np.errstate(divide="ignore", over="ignore"):
         out = xp.log(xp.exp(d - m).sum(axis=axes, keepdims=True)) + m
     if not keep:
         out = out.reshape([s for i, s in enumerate(d.shape) if i not in axes])

@@ -121,6 +121,17 @@ def nan_to_num_array(a: Any, nan: float, posinf: float, neginf: float) -> Any:
     return np.nan_to_num(a, nan=fills[0], posinf=fills[1], neginf=fills[2]).astype(a.dtype, copy=False)
 
 
+def _cast_back(out: Any, dtype: Any) -> Any:
+    """``out`` (computed in float64) back in ``dtype``: past the dtype's range it is inf, as torch's, even
+    under a user's "error" filter for NumPy's warnings (see pointwise.quietly)."""
+    try:
+        return out.astype(dtype)
+    except RuntimeWarning:
+        from .pointwise import quietly
+
+        return quietly(out.astype, dtype)
+
+
 def lgamma_array(a: Any) -> Any:
     """log |Gamma(a)| of an array (torch.lgamma): +inf at 0 and the negative integers."""
     # float32: the SIMD kernel in float64 (torch's lgammaf is within ~2 ulps, the kernel within 1)
@@ -138,7 +149,7 @@ def lgamma_array(a: Any) -> Any:
         out = xp.where((x <= 0) & (x == xp.floor(x)), xp.inf, out)
         out = xp.where(x == xp.inf, xp.inf, out)
         out = xp.where((x == 1) | (x == 2), 0.0, out)  # exactly 0 there, as torch's lgamma
-    return out.astype(a.dtype)
+    return _cast_back(out, a.dtype)
 
 
 def _digamma_positive(xp: Any, x: Any) -> Any:
@@ -165,7 +176,7 @@ def digamma_array(a: Any) -> Any:
         out = xp.where((x < 0) & (x == xp.floor(x)), xp.nan, out)
         # the pole at 0 approached from the zero's side: -inf at +0, +inf at -0 (torch's, scipy's)
         out = xp.where(x == 0, xp.where(xp.signbit(x), xp.inf, -xp.inf), out)
-    return out.astype(a.dtype)
+    return _cast_back(out, a.dtype)
 
 
 def _polygamma_positive(xp: Any, n: int, x: Any) -> Any:

@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -42,10 +41,13 @@ from .buckets import FlatBucket
 #: about a nanosecond per element (measured on 20 parameters: even at 1k elements, 0.9x at 4k
 #: for SGD with momentum, 0.5x for Adam, 0.25-0.4x from 64k)
 MIN_MEAN_SIZE = 1 << 12
-#: the fewest elements in a bucket for a process to start the kernels (numba's import and their cache
-#: load cost it 0.4-1 s): below this an Adam step saves under 65 us with them (a 784-64-10 MLP's
-#: 50,890 parameters 29 vs 79 us; 4 x 16,384: 31 vs 93 us; one thread, float32, shared two-core AMD
-#: EPYC, medians), so a small model's run would not repay the start. Once loaded, every size uses them.
+#: the fewest elements in a bucket for the kernels (numba's import and their cache load cost a process
+#: 0.4-1 s): below this an Adam step saves under 65 us with them (a 784-64-10 MLP's 50,890 parameters
+#: 29 vs 79 us; 4 x 16,384: 31 vs 93 us; one thread, float32, shared two-core AMD EPYC, medians), so a
+#: small model's run would not repay the start. Below it the transforms path runs even when a larger
+#: bucket has loaded the kernels: their Adam, NAdam, RMSprop and Adadelta steps round differently from
+#: the transforms' (by an ulp), and the path a step takes must depend on the step alone, not on what
+#: ran earlier in the process, for a seeded run to repeat its results bit for bit.
 MIN_TOTAL_SIZE = 1 << 16
 
 _KERNELS = "downslope.optim._jit_updates"
@@ -67,7 +69,7 @@ def _grads(b: FlatBucket) -> list[np.ndarray] | None:
     kernels take each parameter's scalars, so its parameters' step counts may differ)."""
     if type(b) is not FlatBucket or b.flat.size < MIN_MEAN_SIZE * len(b.params):
         return None
-    if b.flat.size < MIN_TOTAL_SIZE and _KERNELS not in sys.modules:
+    if b.flat.size < MIN_TOTAL_SIZE:
         return None
     if not b.uniform or b.watched:  # after a missed step, a load or a user's write: are they even?
         b.uniform = bool((b.steps == b.steps[0]).all())  # host: step counts are host integers

@@ -75,12 +75,16 @@ _COEFF = 10
 
 
 def _torch_scalar_type(dtype: np.dtype) -> type:
-    """The type PyTorch rounds ASGD's eta and mu to for parameters of ``dtype``: float32 unless the default
-    dtype is float64 (torch's _get_scalar_dtype), float64 parameters included, so a float64 run rounds them
-    as torch's does (NAdam keeps its mu_product in that dtype itself: _torch_optimizer_scalar_type)."""
-    if dtype == np.float64 and backend.get_default_dtype() != np.float64:
-        return np.float32
-    return dtype.type
+    """The type PyTorch rounds ASGD's eta and mu to, given ``dtype``, that of the buffer holding them.
+
+    PyTorch keeps them as 0-d tensors of its scalar dtype, float32 unless the default dtype is float64
+    (``_get_scalar_dtype``), whatever the parameters' dtype: :func:`scale_by_asgd` makes its buffers in
+    that dtype, and a float32/float64 buffer keeps the dtype it was made with, as a torch tensor does
+    when the default dtype changes later. A buffer of another dtype (a float16 one written through
+    ``opt.state``) rounds to the scalar dtype."""
+    if dtype == np.float32 or dtype == np.float64:
+        return dtype.type
+    return _torch_optimizer_scalar_type()
 
 
 def _zero_moments(params: np.ndarray) -> dict[str, np.ndarray]:
@@ -330,7 +334,13 @@ def scale_by_asgd(
     """
 
     def init(params: np.ndarray) -> dict[str, np.ndarray]:
-        return {"eta": np.zeros_like(params), "mu": np.ones_like(params), "ax": np.zeros_like(params)}
+        # eta and mu in PyTorch's scalar dtype (float32 for float16 parameters too), ax in the parameters'
+        scalar = _torch_optimizer_scalar_type()
+        return {
+            "eta": np.zeros_like(params, dtype=scalar),
+            "mu": np.ones_like(params, dtype=scalar),
+            "ax": np.zeros_like(params),
+        }
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         rate, decay, power, start = hyper(lr, ctx), hyper(lambd, ctx), hyper(alpha, ctx), hyper(t0, ctx)
@@ -342,32 +352,40 @@ def scale_by_asgd(
         else:
             np.copyto(eta, scalar(rate), where=ctx.first)
         tmp = ctx.scratch(g, 1)
+        # float16 parameters: g comes in float32 (chain) and each step below is PyTorch's float16 kernel,
+        # computed in float32 and rounded to float16 where it stores (_round_as: no-ops otherwise)
+        half = params.dtype == np.float16
         eta_value, mu_value = _one_value(eta, g, ctx), _one_value(mu, g, ctx)
         if eta_value is not None and mu_value is not None:
             # one eta and one mu for every element (the usual case: PyTorch's per-parameter numbers all
             # alike): scalar arithmetic, PyTorch's, in as few passes over the buffers as its step
             if decay != 0:
-                params *= 1 - decay * eta_value  # PyTorch's order: shrink first (an infinite p stays infinite)
-            g *= -eta_value  # g is now the update
+                # PyTorch's order: shrink first (an infinite p stays infinite), by 1 - lambd * eta in the
+                # parameters' arithmetic (float32 for float16 ones)
+                params *= _opmath(params, 1 - decay * eta_value)
+            # PyTorch's p.add_(g, alpha=-eta) reads alpha in the parameters' dtype (float16 too)
+            g *= float(np.float16(-eta_value)) if half else -eta_value  # host: a Python number; g is the update
             if mu_value == 1:
                 np.add(params, g, out=ax)  # PyTorch's ax.copy_(p) while mu is 1 (until t0 steps)
             else:
-                np.add(params, g, out=tmp)
-                tmp -= ax
-                tmp *= mu_value
-                ax += tmp
+                _average_into(ax, params, g, mu_value, tmp)
         else:
             if decay != 0:
-                # PyTorch's order: p *= 1 - lambd * eta, then p -= eta * g (an infinite p stays infinite)
-                np.multiply(eta, decay, out=tmp)
-                np.subtract(1, tmp, out=tmp)
+                # PyTorch's order: p *= 1 - lambd * eta, then p -= eta * g (an infinite p stays infinite);
+                # 1 - lambd * eta in float64 (PyTorch's Python floats), rounded once to the arithmetic's dtype
+                np.subtract(1, np.multiply(eta, decay, dtype=np.float64), out=tmp)
                 params *= tmp
-            g *= eta
+            if half:  # alpha=-eta at its float16 value, as above
+                np.copyto(tmp, eta.astype(np.float16))
+                g *= tmp
+            else:
+                g *= eta
             np.negative(g, out=g)  # g is now the update
-            np.add(params, g, out=tmp)  # the new parameters
-            tmp -= ax
-            tmp *= mu
-            ax += tmp
+            _average_into(ax, params, g, mu, tmp)
+            # PyTorch's ax.copy_(p) for the parameters whose mu is still 1 (until t0 steps), as above:
+            # ax + (p - ax) * 1 can round differently from p
+            np.add(params, g, out=tmp)
+            np.copyto(ax, tmp, where=mu == 1)
 
         # the next eta and mu in Python floats once per step count (PyTorch's per parameter), rounded to
         # PyTorch's scalar dtype, then stored
@@ -386,12 +404,26 @@ def scale_by_asgd(
     return GradientTransformation(init, update)
 
 
+def _average_into(ax: np.ndarray, params: np.ndarray, update: np.ndarray, mu: Any, tmp: np.ndarray) -> None:
+    """ASGD's running average, PyTorch's ``ax.add_(p.sub(ax).mul_(mu))`` with ``p = params + update``
+    (the new parameters): each product and difference rounded to float16 where ``params`` is float16,
+    as PyTorch's float16 kernels store them (``tmp`` is float32 scratch there)."""
+    np.add(params, update, out=tmp)  # the new parameters
+    _round_as(tmp, params)
+    tmp -= ax
+    _round_as(tmp, params)
+    tmp *= mu
+    _round_as(tmp, params)
+    ax += tmp
+
+
 def _one_value(per_element: np.ndarray, g: np.ndarray, ctx: StepContext) -> float | None:
     """The one value every element of ``per_element`` holds, as a Python float (ASGD's eta or mu: one number
-    per parameter, kept per element), or None when they differ, are empty or not float32/float64 like ``g``.
+    per parameter, kept per element), or None when they differ, are empty, or either of ``per_element`` and
+    ``g`` is not float32/float64 (eta's dtype is PyTorch's scalar dtype, which need not be g's).
     Every element of a parameter holds its parameter's number (ASGD writes whole parameters, and spreads a
     number written through ``opt.state`` from the first element), so the parameters' first elements tell."""
-    if per_element.size == 0 or per_element.dtype != g.dtype or g.dtype.kind != "f" or g.dtype.itemsize < 4:
+    if per_element.size == 0 or not (_float32_or_64(per_element.dtype) and _float32_or_64(g.dtype)):
         return None
     if type(per_element) is not np.ndarray:  # a device array: reading it would make the host wait every step
         return None
@@ -405,6 +437,10 @@ def _one_value(per_element: np.ndarray, g: np.ndarray, ctx: StepContext) -> floa
         at += n
     firsts = to_host(per_element[starts]).tolist()  # host: one number per parameter, read per step
     return firsts[0] if all(v == firsts[0] for v in firsts) else None
+
+
+def _float32_or_64(dtype: np.dtype) -> bool:
+    return dtype == np.float32 or dtype == np.float64
 
 
 #: above this many parameters, _one_value compares the whole buffer (two reductions) rather than gathering
