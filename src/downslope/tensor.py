@@ -1650,34 +1650,54 @@ class Tensor:
             >>> x.sum().item()
             6.0
         """
+        shape: Any = None
+        if size is None and dtype is None and args:
+            # the usual call, x.view(b, t, h, d) or x.view((b, t, h, d)) with Python ints: nothing to
+            # read through __index__ and no dtype to tell apart, so the parsing is skipped (same sizes)
+            shape = args[0] if len(args) == 1 and args[0].__class__ is tuple else args
+            for a in shape:
+                if a.__class__ is not builtins.int:
+                    shape = None
+                    break
+        if shape is None:
+            shape = self._view_sizes(args, size, dtype)
+            if shape.__class__ is Tensor:
+                return shape
+        out = _ops.reshape(self, shape)
+        if _conv_buffers:
+            out = _copy_where_torch_copies(self, out)  # as Tensor.reshape
+        if out.array.size and not np.may_share_memory(out.array, self.array):
+            return self._view_laid_out(out, shape)
+        return out
+
+    def _view_sizes(self, args: tuple[Any, ...], size: Any, dtype: Any) -> Any:
+        """``view``'s sizes from its arguments (varargs, one sequence, ``size=``), each read through
+        ``__index__``; or, for a dtype instead of sizes, the reinterpreted tensor itself."""
         shape = _kw_sizes("view", args, "size", size) if dtype is None else (*args, dtype)
         if len(shape) == 1 and backend.index_value(shape[0]) is None and not isinstance(shape[0], (tuple, list)):
             # a dtype (as_dtype refuses a tensor or an array: x.view(n) with n a 0-d integer tensor is a size)
             return wrap_array(self.array.view(backend.as_dtype(shape[0])))  # reinterpreted bits: no gradient
-        shape = _sizes_arg(shape)
-        out = self.reshape(tuple(shape))  # one tuple argument: () (a 0-d shape) must not read as no argument
-        if out.array.size and not np.may_share_memory(out.array, self.array):
-            # nothing shares it (not even the caller's NumPy array, from_numpy): lay it out in order
-            if (
-                (self._vc is None or self._vc is _INFERENCE_VC)
-                and not _handed_out(self.array)
-                and not _lent(self.array)
-            ):
-                self.array = backend.namespace_of(self.array).ascontiguousarray(self.array)
-                return self.reshape(tuple(shape))
-            if (_conv_layout(self.array) or _over_conv_buffer(self.array)) and _ops.shape.torch_views(
-                self, out.shape
-            ) is not False:
-                # a shared convolution output (contiguous in torch), or a view of one such as one image
-                # y[0] (contiguous in torch too): viewed through a copy, as PyTorch's would be a view
-                return out
-            raise ShapeError(
-                "view size is not compatible with input tensor's size and stride (at least one dimension spans "
-                f"across two contiguous subspaces): a tensor of shape {tuple(self.shape)} and strides "
-                f"{tuple(st // self.array.itemsize for st in self.array.strides)} cannot be viewed as "
-                f"{tuple(out.shape)}. Use .reshape(...) instead (it copies), or .contiguous().view(...)"
-            )
-        return out
+        return tuple(_sizes_arg(shape))  # one tuple: () (a 0-d shape) must not read as no argument
+
+    def _view_laid_out(self, out: Tensor, shape: tuple[Any, ...]) -> Tensor:
+        """``view`` where the reshape ``out`` of this tensor copied: lay this one out in order and view
+        it again, view a convolution's output through the copy, or refuse (see ``view``)."""
+        # nothing shares it (not even the caller's NumPy array, from_numpy): lay it out in order
+        if (self._vc is None or self._vc is _INFERENCE_VC) and not _handed_out(self.array) and not _lent(self.array):
+            self.array = backend.namespace_of(self.array).ascontiguousarray(self.array)
+            return self.reshape(tuple(shape))
+        if (_conv_layout(self.array) or _over_conv_buffer(self.array)) and _ops.shape.torch_views(
+            self, out.shape
+        ) is not False:
+            # a shared convolution output (contiguous in torch), or a view of one such as one image
+            # y[0] (contiguous in torch too): viewed through a copy, as PyTorch's would be a view
+            return out
+        raise ShapeError(
+            "view size is not compatible with input tensor's size and stride (at least one dimension spans "
+            f"across two contiguous subspaces): a tensor of shape {tuple(self.shape)} and strides "
+            f"{tuple(st // self.array.itemsize for st in self.array.strides)} cannot be viewed as "
+            f"{tuple(out.shape)}. Use .reshape(...) instead (it copies), or .contiguous().view(...)"
+        )
 
     def transpose(self, *dims: int, dim0: Any = None, dim1: Any = None) -> Tensor:
         """Swap two dimensions (PyTorch's ``transpose(dim0, dim1)``); no argument reverses all."""

@@ -28,6 +28,7 @@ returns NaN for such rows, as PyTorch's does.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -86,6 +87,36 @@ def scaled_dot_product_attention(
         >>> F.scaled_dot_product_attention(q, k, v, is_causal=True).shape
         downslope.Size([2, 4, 5, 8])
     """
+    if (
+        attn_mask is None
+        and not enable_gqa
+        and (dropout_p.__class__ is float or dropout_p.__class__ is int)
+        and dropout_p == 0
+        and (scale is None or scale.__class__ is float)
+        and isinstance(query, Tensor)
+        and isinstance(key, Tensor)
+        and isinstance(value, Tensor)
+    ):
+        # The usual call of a model's forward (no mask but the causal one, no dropout, host float
+        # tensors of one dtype and the same leading dims) skips the checks below, which it passes:
+        # a small model's forward makes many such calls on little data (token by token generation).
+        qa, ka, va = query.array, key.array, value.array
+        if (
+            type(qa) is np.ndarray  # host: plain host arrays only; any other namespace takes the checks
+            and type(ka) is np.ndarray
+            and type(va) is np.ndarray
+            and qa.dtype in _HOST_FLOATS
+            and qa.dtype == ka.dtype == va.dtype
+            and qa.ndim >= 2
+            and qa.ndim == ka.ndim == va.ndim
+            and qa.shape[-1] == ka.shape[-1]
+            and ka.shape[-2] == va.shape[-2]
+            and qa.shape[:-2] == ka.shape[:-2] == va.shape[:-2]
+        ):
+            lead = qa.shape[:-2]
+            out = _output_like(query, va.shape[-1], (lead, lead, lead))
+            scale = 1.0 / math.sqrt(qa.shape[-1]) if scale is None else scale
+            return _attention_node((query, key, value), qa, ka, va, None, None, is_causal, scale, dropout_p, out)
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):
             raise ArgumentTypeError(f"scaled_dot_product_attention: {name} must be a Tensor, got {type(t).__name__}")
@@ -172,7 +203,9 @@ def _output_like(query: Tensor, width: int, batches: tuple[tuple[int, ...], ...]
     laid out (B, L, H, D) too. Only 4-d queries that are not broadcast against the key or value, as
     PyTorch (its 3-d and 5-d outputs, and those of a broadcast query, are in order). ``batches``: the
     leading dims of the query, key and value as the node takes them (grouped heads split)."""
-    if query.ndim != 4 or np.broadcast_shapes(*batches) != batches[0]:
+    if query.ndim != 4:
+        return None
+    if not (batches[0] == batches[1] == batches[2]) and np.broadcast_shapes(*batches) != batches[0]:
         return None
     order = _memory_order(query.shape, query.stride())  # PyTorch's strides (a convolution's output is in order)
     if order is None:
@@ -180,6 +213,7 @@ def _output_like(query: Tensor, width: int, batches: tuple[tuple[int, ...], ...]
     return _empty_in_order(query.array, query.shape[:-1] + (width,), order)
 
 
+@functools.lru_cache(maxsize=256)  # a pure function of two tuples, asked once per attention call
 def _memory_order(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, ...] | None:
     """The leading dims of an array (all but the last) from the outermost in memory to the innermost
     (dims of size 1 left in place: they take no room), or None where the array is in order, or cannot
@@ -201,12 +235,18 @@ def _memory_order(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int
 def _empty_in_order(like: np.ndarray, shape: tuple[int, ...], order: tuple[int, ...]) -> np.ndarray:
     """An empty array of ``shape`` (``like``'s dtype and device) whose leading dims lie in memory in
     ``order`` (:func:`_memory_order`), the last dim innermost."""
+    buffer_shape, axes = _in_order_plan(tuple(shape), order)
+    return np.transpose(namespace_of(like).empty(buffer_shape, dtype=like.dtype), axes)
+
+
+@functools.lru_cache(maxsize=256)  # a pure function of two tuples, asked once per attention call
+def _in_order_plan(shape: tuple[int, ...], order: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(the buffer's shape, the axes that view it as ``shape``) for :func:`_empty_in_order`."""
     n = len(shape)
-    buffer = namespace_of(like).empty(tuple(shape[d] for d in order) + (shape[-1],), dtype=like.dtype)
     back = [0] * (n - 1)
     for place, d in enumerate(order):
         back[d] = place
-    return np.transpose(buffer, tuple(back) + (n - 1,))
+    return tuple(shape[d] for d in order) + (shape[-1],), tuple(back) + (n - 1,)
 
 
 def _attention_node(
@@ -224,7 +264,10 @@ def _attention_node(
     """The fused node: ``inputs`` are (q, k, v) or (packed qkv,), the arrays their values. ``out``:
     where to write the output (laid out as the query, :func:`_output_like`), or None."""
     L, S = q.shape[-2], k.shape[-2]
-    score_shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2]) + (L, S)
+    lead = q.shape[:-2]
+    if not (lead == k.shape[:-2] == v.shape[:-2]):  # (equal leading dims need no broadcasting)
+        lead = np.broadcast_shapes(lead, k.shape[:-2], v.shape[:-2])
+    score_shape = lead + (L, S)
     if mask is not None:
         try:
             score_shape = np.broadcast_shapes(score_shape, mask.shape)
@@ -242,8 +285,11 @@ def _attention_node(
     if mask_kind == "bool":
         blocked = ~mask.array  # type: ignore[union-attr]
     if is_causal:
-        xp = namespace_of(q)
-        future = xp.triu(xp.ones((L, S), dtype=bool), k=1)
+        if type(q) is np.ndarray:  # host: the read-only mask kept by size
+            future = _causal_future(L, S)
+        else:
+            xp = namespace_of(q)
+            future = xp.triu(xp.ones((L, S), dtype=bool), k=1)
         blocked = future if blocked is None else blocked | future
     float_mask = mask.array if mask_kind == "float" else None  # type: ignore[union-attr]
     dropout_p = float(dropout_p)  # host: the caller's Python number
@@ -279,6 +325,26 @@ def _attention_node(
         # contiguous in torch) and notes it so; this one is PyTorch's layout too: its strides are kept
         forget_layout_note(out)
     return node
+
+
+# Host float dtypes of the fast path at the top of scaled_dot_product_attention.
+_HOST_FLOATS = (_F32, np.dtype(np.float64))
+# The causal masks (True above the diagonal: the future keys) of host attention by (L, S), read-only
+# (the ops only read them: as ``where=`` masks, and in the backward), up to this many elements each:
+# rebuilding one costs more than the rest of a small attention call.
+_CAUSAL_MASKS: dict[tuple[int, int], np.ndarray] = {}
+_CAUSAL_CACHE_MAX = 1 << 20
+
+
+def _causal_future(length: int, width: int) -> np.ndarray:
+    """The host (L, S) causal mask, True where key j > query i (top-left aligned); never written."""
+    mask = _CAUSAL_MASKS.get((length, width))
+    if mask is None:
+        mask = np.triu(np.ones((length, width), dtype=bool), k=1)  # host: the caller checks
+        mask.flags.writeable = False
+        if length * width <= _CAUSAL_CACHE_MAX and len(_CAUSAL_MASKS) < 256:
+            _CAUSAL_MASKS[(length, width)] = mask
+    return mask
 
 
 # Causal attention from this many keys on skips the products' masked blocks: the scores, P @ V and

@@ -167,6 +167,16 @@ def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     return record_op(out, (x, weight, bias), _linear_vjp)
 
 
+def _linear_nd_no_grad(d: np.ndarray, w: np.ndarray, bias: Tensor | None) -> Tensor:
+    """``linear`` of the host float32/float64 (..., in) array ``d`` when no gradient is recorded: the
+    same GEMM and bias add as :func:`_linear2d` on ``d`` flattened to 2-D (a view: the caller checks
+    that ``d`` is C-contiguous), the output unflattened, one tensor made for it."""
+    out = gemm.matmul(d.reshape(-1, d.shape[-1]), w.T)
+    if bias is not None:
+        out += bias.array
+    return record_op(out.reshape(d.shape[:-1] + (w.shape[0],)), (), _linear_vjp)
+
+
 def _linear2d_half(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """float16: products summed and the bias added in float32, then one rounding to float16, as
     torch's addmm does (rounding the product before adding the bias doubles the error; NumPy's

@@ -107,6 +107,26 @@ class Linear(Module):
                 and (b is None or b.array.shape == w.shape[:1])
             ):
                 return F._linear2d(input, self.weight, b)
+            if (
+                d.ndim > 2
+                and type(d) is np.ndarray  # host: a reshape of a C-contiguous host array is a view
+                and d.flags.c_contiguous
+                and d.size
+                and d.shape[-1] == w.shape[1]
+                and d.dtype == w.dtype
+                and d.dtype.kind == "f"
+                and d.dtype != np.float16
+                and w.ndim == 2
+                and (b is None or b.array.shape == w.shape[:1])
+                and not (
+                    is_grad_enabled()
+                    and (input.requires_grad or self.weight.requires_grad or (b is not None and b.requires_grad))
+                )
+            ):
+                # (..., in_features) with nothing to record (inference, token by token generation):
+                # F.linear's flatten, fused op and unflatten on the arrays alone, with the same GEMM
+                # and bias add, so the values are the same, without two reshape nodes and its checks
+                return F._linear_nd_no_grad(d, w, b)
         if not isinstance(input, Tensor):
             raise ArgumentTypeError(f"Linear: expected a Tensor input, got {type(input).__name__}")
         if input.ndim == 0 or input.shape[-1] != self.in_features:

@@ -674,6 +674,24 @@ def layer_norm(
         [-1.0, 1.0]
     """
     x = input  # torch's parameter name (F.layer_norm(input=...))
+    if normalized_shape.__class__ is tuple and isinstance(x, Tensor):
+        # The usual call (LayerNorm's forward: a tuple shape, a host float32/float64 input whose last
+        # dims match it, weight and bias of that shape and dtype or None) goes straight to the row
+        # kernel, without the checks below that it passes anyway: a small model's forward makes
+        # many such calls (token by token generation), each on little data.
+        d, k = x.array, len(normalized_shape)
+        if (
+            type(d) is np.ndarray  # host: the row kernel's own condition below
+            and d.dtype in _BLAS_FLOATS
+            and d.size
+            and k
+            and d.ndim >= k
+            and d.shape[d.ndim - k :] == normalized_shape
+            and (weight is None or (isinstance(weight, Tensor) and _fits(weight.array, normalized_shape, d.dtype)))
+            and (bias is None or (isinstance(bias, Tensor) and _fits(bias.array, normalized_shape, d.dtype)))
+        ):
+            axes = tuple(range(d.ndim - k, d.ndim))
+            return _layer_norm_rows(x, weight, bias, normalized_shape, axes, eps, math.prod(normalized_shape))
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"layer_norm: expected a Tensor, got {type(x).__name__}")
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
@@ -705,9 +723,20 @@ def layer_norm(
     return _affine_node(xhat, inv_std, x, weight, bias, bshape, axes, eps, count, _layer_norm_vjp)
 
 
+def _fits(a: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """Whether the affine parameter array ``a`` has ``shape`` and ``dtype`` (what layer_norm checks)."""
+    return a.shape == shape and a.dtype == dtype
+
+
 # Host dtypes whose row reductions go through BLAS (a matrix-vector product instead of NumPy's
 # reduction along a short last axis, which costs ~10x more at 16 to 256 wide).
 _BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# What _row_stats needs for rows of n values of a dtype, by (n, dtype): the (n,) vector of 1/n it
+# averages rows with, 1/n as a scalar of the dtype and twice the dtype's eps; kept, as a small
+# model's forward normalizes rows of the same width many times (token by token generation).
+_AVERAGING: dict[tuple[int, np.dtype], tuple[np.ndarray, Any, float]] = {}
 
 
 def _row_stats(rows: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -721,17 +750,24 @@ def _row_stats(rows: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
     """
     n = rows.shape[1]
     dt = rows.dtype
-    avg = np.full(n, 1.0 / n, dtype=dt)  # host: host-only BLAS path (the caller checks)
+    kept = _AVERAGING.get((n, dt))
+    if kept is None:
+        avg = np.full(n, 1.0 / n, dtype=dt)  # host: host-only BLAS path (the caller checks)
+        avg.flags.writeable = False  # only ever read (a matrix-vector product's vector)
+        kept = (avg, scalar(1.0 / n, dt), 2 * np.finfo(dt).eps)
+        if len(_AVERAGING) < 64:
+            _AVERAGING[(n, dt)] = kept
+    avg, inv_n, tiny = kept
     xhat = rows - (rows @ avg)[:, None]
     shift = xhat @ avg
     var = np.einsum("ij,ij->i", xhat, xhat)
-    var *= scalar(1.0 / n, dt)
+    var *= inv_n
     var -= shift * shift
     np.maximum(var, 0, out=var)  # a constant row: rounding may leave -0.0 or a hair below
     var += scalar(eps, dt)
     inv_std = np.sqrt(var, out=var)
     np.divide(1, inv_std, out=inv_std)
-    if np.abs(shift * inv_std).max() > 2 * np.finfo(dt).eps:
+    if np.maximum.reduce(np.abs(shift * inv_std)) > tiny:  # (ndarray.max, without its Python wrapper)
         xhat -= shift[:, None]
     xhat *= inv_std[:, None]
     return xhat, inv_std

@@ -11,7 +11,7 @@ import numpy as np
 from ..backend import index_value, namespace_of
 from ..devices import like, to_host
 from ..errors import ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError, StateError
-from ..tensor import Tensor, _forget_conv_buffer, _root_buffer, _version_counter, record_op, wrap_array
+from ..tensor import Tensor, _alias, _forget_conv_buffer, _root_buffer, _version_counter, record_op, wrap_array
 from .arithmetic import sub
 from .indexing import _getitem_vjp, getitem, index_put
 from .operands import (
@@ -324,6 +324,13 @@ def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ..
             raise ShapeError(f"split: sizes {sizes} add up to {_builtin_sum(sizes)}, but dim {d} has size {n}")
         bounds = [0] + list(np.cumsum(sizes))
     lead = (slice(None),) * d
+    if not x._requires_grad:
+        # outside the graph: the views alone, as getitem gives them for such a tensor (a view sharing x's
+        # version counter, nothing recorded), without its index normalising per piece
+        pieces = tuple(
+            _alias(wrap_array(x.array[lead + (slice(int(a), int(b)),)]), x) for a, b in zip(bounds[:-1], bounds[1:])
+        )
+        return _multi_output_views(pieces, "Split" if one_size is not None else "SplitWithSizes")
     pieces = tuple(getitem(x, lead + (slice(int(a), int(b)),)) for a, b in zip(bounds[:-1], bounds[1:]))
     return _multi_output_views(pieces, "Split" if one_size is not None else "SplitWithSizes")
 

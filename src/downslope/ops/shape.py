@@ -216,6 +216,15 @@ def _permute_vjp(g, y, args, saved, needs, xp):
 
 def transpose(x: Any, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions (PyTorch's transpose)."""
+    if x.__class__ is Tensor and dim0.__class__ is int and dim1.__class__ is int:
+        # the usual call (a tensor, two int dims in range): the swap is its own inverse, so the
+        # permutation and the one back are the same tuple; what permute would check holds already
+        n = x.array.ndim
+        if -n <= dim0 < n and -n <= dim1 < n:
+            order = list(range(n))
+            order[dim0], order[dim1] = order[dim1], order[dim0]
+            swap = tuple(order)
+            return _alias(record_op(x.array.transpose(swap), (x,), _permute_vjp, swap), x)
     x = _lift(x)
     dims = list(range(x.ndim))
     dim0, dim1 = _dim(dim0, x.ndim, "transpose"), _dim(dim1, x.ndim, "transpose")
