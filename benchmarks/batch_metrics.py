@@ -5,16 +5,15 @@ batch. 'running' feeds each metric one batch (counts, the Mann-Whitney statistic
 cost grows with B^2. scikit-learn's roc_auc_score + f1_score + average_precision_score, called once on the
 whole epoch, is the scale. The values are checked to agree first.
 
-Peers run in one process on the same data, interleaved (the order alternating), one thread; each line is the
-median CPU seconds per epoch. Run: python benchmarks/batch_metrics.py [--quick]
+Peers run in one process on the same data, taking turns (``_common.interleaved``: the first one rotating,
+after two warm-up calls each), one thread; each line is the median CPU seconds per epoch. Run:
+python benchmarks/batch_metrics.py [--quick]
 """
 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
@@ -28,7 +27,7 @@ def main() -> None:
     import sklearn.metrics as skm
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _common import blas_report, cpu_model
+    from _common import blas_report, cpu_model, interleaved
 
     from downslope.train.batch_logs import RunningMetrics
     from downslope.train.metrics import as_metric, logged_as
@@ -69,13 +68,7 @@ def main() -> None:
     for batches in batch_counts:
         peers = {"running": lambda b=batches: epoch(running, b), "joined": lambda b=batches: epoch(joined, b),
                  "sklearn": sklearn_once}  # fmt: skip
-        times: dict[str, list[float]] = {k: [] for k in peers}
-        for r in range(repeats):
-            for name in list(peers)[:: 1 if r % 2 == 0 else -1]:
-                start = time.process_time()
-                peers[name]()
-                times[name].append(time.process_time() - start)
-        t = {k: statistics.median(v) for k, v in times.items()}
+        t = interleaved(peers, slices=repeats, steps=1)
         print(f"{batches:>8} {t['running']:>10.3f} {t['joined']:>10.3f} {t['joined'] / t['running']:>14.1f}x "
               f"{t['sklearn']:>13.3f}")  # fmt: skip
 

@@ -3,16 +3,15 @@
 way it was (one comparison of the whole array per class, O(N * C)). N labels of C classes (C = 10 ... 1000),
 given as labels; the values are checked to agree first.
 
-Peers run in one process on the same data, interleaved (the order alternating), one thread; each line is the
-median CPU seconds of one call. Run: python benchmarks/metrics_confusion.py [--quick]
+Peers run in one process on the same data, taking turns (``_common.interleaved``: the first one rotating,
+after two warm-up calls each), one thread; each line is the median CPU seconds of one call. Run:
+python benchmarks/metrics_confusion.py [--quick]
 """
 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
@@ -36,7 +35,7 @@ def main() -> None:
     import sklearn.metrics as skm
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _common import blas_report, cpu_model
+    from _common import blas_report, cpu_model, interleaved
 
     from downslope.train.metrics import f1_score
 
@@ -54,13 +53,7 @@ def main() -> None:
         }
         values = [peers[k]() for k in peers]
         assert np.allclose(values, values[0], rtol=1e-12), values
-        times: dict[str, list[float]] = {k: [] for k in peers}
-        for r in range(repeats):
-            for name in list(peers)[:: 1 if r % 2 == 0 else -1]:
-                start = time.process_time()
-                peers[name]()
-                times[name].append(time.process_time() - start)
-        t = {k: statistics.median(v) for k, v in times.items()}
+        t = interleaved(peers, slices=repeats, steps=1)
         print(f"{classes:>8} {t['downslope']:>10.3f} {t['sklearn']:>10.3f} {t['per-class']:>10.3f} "
               f"{t['downslope'] / t['sklearn']:>10.2f}x {t['per-class'] / t['downslope']:>12.1f}x")  # fmt: skip
 

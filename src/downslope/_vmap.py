@@ -951,17 +951,25 @@ def _conv2d(x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation:
     return BatchedTensor(out if n == 4 else out.squeeze(1))
 
 
-def _conv2d_rule(
-    orig: Callable[..., Any],
-    input: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-) -> Any:
-    return _conv2d(input, weight, bias, stride, padding, dilation, groups)
+def _conv_rule(conv: Callable[..., Any]) -> Callable[..., Any]:
+    """The rule of ``F.conv1d``/``F.conv2d`` (``conv``: ``_conv1d`` or ``_conv2d``), with their defaults."""
+
+    def rule(
+        orig: Callable[..., Any],
+        input: Any,
+        weight: Any,
+        bias: Any = None,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+    ) -> Any:
+        return conv(input, weight, bias, stride, padding, dilation, groups)
+
+    return rule
+
+
+_conv2d_rule = _conv_rule(_conv2d)
 
 
 def _conv_forward_rule(orig: Callable[..., Any], module: Any, input: Any, weight: Any, bias: Any) -> Any:
@@ -1406,17 +1414,7 @@ def _conv1d(x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation:
     return out.squeeze(-2)
 
 
-def _conv1d_rule(
-    orig: Callable[..., Any],
-    input: Any,
-    weight: Any,
-    bias: Any = None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-) -> Any:
-    return _conv1d(input, weight, bias, stride, padding, dilation, groups)
+_conv1d_rule = _conv_rule(_conv1d)
 
 
 def _getitem_method_rule(orig: Callable[..., Any], x: Any, index: Any) -> Any:

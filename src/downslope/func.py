@@ -1216,7 +1216,7 @@ def _batched_call(
     kwargs: dict[str, Any],
 ) -> Any:
     """``func`` run once on BatchedTensors (see ``_vmap``); raises ``NoRule`` where it cannot be."""
-    from ._vmap import BatchedTensor, NoRule, installed
+    from ._vmap import BatchedTensor, NoRule
 
     if getattr(func, "__func__", None) is getattr(autograd.Function.__dict__["apply"], "__func__", None):
         raise NoRule("vmap: a custom autograd.Function's forward runs per element")  # (Function.apply itself)
@@ -1232,19 +1232,7 @@ def _batched_call(
     element = []
     for leaf, d in zip(leaves, dims):
         element.append(leaf if d is None else BatchedTensor(leaf if d == 0 else leaf.movedim(d, 0)))
-    unbatched = [
-        (k, leaf, leaf._version) for k, (leaf, d) in enumerate(zip(leaves, dims)) if d is None and isinstance(leaf, Tensor)
-    ]  # fmt: skip
-    start = _rng_state()
-    with installed(size):
-        result = func(*_unflatten(spec, element), **kwargs)
-    if _rng_state() != start:
-        if randomness == "error":
-            raise _VmapError(_RANDOM_ERROR)
-        if randomness == "different":  # one draw for the whole batch would be the same for every element
-            raise NoRule("vmap: randomness='different' with a draw (each element draws in the loop)")
-    if unbatched:
-        _check_unbatched_unwritten(func, unbatched)
+    result = _run_once_batched(func, randomness, leaves, spec, dims, element, size, kwargs)
     return _batched_results(func, out_dims, result, size)
 
 
@@ -1262,7 +1250,7 @@ def _nested_batched_call(
     batches are flattened into one of ``outer * size`` elements (outer-major), so ``func`` runs once on
     it; each result is unflattened and its inner batch dim put at its out_dim, inside the outer batch.
     Raises ``NoRule`` where this cannot be (the inner call then loops over its own batch)."""
-    from ._vmap import BatchedTensor, NoRule, installed
+    from ._vmap import BatchedTensor, NoRule
 
     outer = {len(leaf.value) for leaf in leaves if isinstance(leaf, BatchedTensor)}
     if len(outer) != 1:
@@ -1281,6 +1269,25 @@ def _nested_batched_call(
             element.append(BatchedTensor(v.unsqueeze(0).expand(n, *v.shape).reshape(total, *v.shape[1:])))
         else:
             element.append(leaf)
+    result = _run_once_batched(func, randomness, leaves, spec, dims, element, total, kwargs)
+    return _batched_results(func, out_dims, result, size, outer=n)
+
+
+def _run_once_batched(
+    func: Any,
+    randomness: str,
+    leaves: list[Any],
+    spec: _Spec,
+    dims: list[int | None],
+    element: list[Any],
+    total: int,
+    kwargs: dict[str, Any],
+) -> Any:
+    """``func`` called once on ``element`` (the arguments, batched ones as BatchedTensors of ``total``
+    elements) with vmap's checks: a random draw (one draw for the whole batch would be the same for
+    every element) and an in-place write into an argument that is not batched (``leaves``/``dims``)."""
+    from ._vmap import BatchedTensor, NoRule, installed
+
     unbatched = [(k, leaf, leaf._version) for k, leaf in enumerate(leaves) if type(leaf) is not BatchedTensor
                  and isinstance(leaf, Tensor) and dims[k] is None]  # fmt: skip
     start = _rng_state()
@@ -1293,28 +1300,7 @@ def _nested_batched_call(
             raise NoRule("vmap: randomness='different' with a draw (each element draws in the loop)")
     if unbatched:
         _check_unbatched_unwritten(func, unbatched)
-    out_leaves, out_spec, out_d = _out_dim_leaves(func, out_dims, result)
-    combined = []
-    for leaf, d in zip(out_leaves, out_d):
-        if d is None:
-            if isinstance(leaf, BatchedTensor):
-                raise NoRule("vmap: a batched output with out_dim None (the loop decides)")
-            combined.append(leaf)
-            continue
-        if isinstance(d, bool) or not isinstance(d, int) or not isinstance(leaf, Tensor):
-            raise NoRule("vmap: an output that is not a tensor (the loop raises torch's error)")
-        ndim = leaf.ndim
-        if not -(ndim + 1) <= d <= ndim:
-            raise NoRule("vmap: out_dim out of range (the loop raises torch's error)")
-        d %= ndim + 1
-        if isinstance(leaf, BatchedTensor):
-            if len(leaf.value) != total:
-                raise NoRule("vmap: an output of the outer batch only")
-            v = leaf.value.reshape(n, size, *leaf.shape)
-            combined.append(BatchedTensor(v.movedim(1, d + 1)))  # the outer batch stays in front
-        else:  # the same for every element: repeated along the inner batch
-            combined.append(stack([leaf] * size, dim=d))
-    return _unflatten(out_spec, combined)
+    return result
 
 
 _RANDOM_ERROR = (
@@ -1336,8 +1322,10 @@ def _out_dim_leaves(func: Any, out_dims: Any, result: Any) -> tuple[list[Any], _
     return leaves, spec, dims
 
 
-def _batched_results(func: Any, out_dims: Any, result: Any, size: int) -> Any:
-    """The batched call's results with the batch dim at ``out_dims``, as the loop's stacks."""
+def _batched_results(func: Any, out_dims: Any, result: Any, size: int, outer: int | None = None) -> Any:
+    """The batched call's results with the batch dim at ``out_dims``, as the loop's stacks. ``outer``: the
+    outer batch of a nested call (its results batched over ``outer * size`` elements, outer-major), which
+    stays in front, the inner batch dim put at its out_dim inside it."""
     from ._vmap import BatchedTensor, NoRule
 
     leaves, spec, dims = _out_dim_leaves(func, out_dims, result)
@@ -1354,10 +1342,15 @@ def _batched_results(func: Any, out_dims: Any, result: Any, size: int) -> Any:
         if not -(ndim + 1) <= d <= ndim:
             raise NoRule("vmap: out_dim out of range (the loop raises torch's error)")
         d %= ndim + 1
-        if isinstance(leaf, BatchedTensor):
+        if not isinstance(leaf, BatchedTensor):  # the same for every element: repeated along the (inner)
+            combined.append(stack([leaf] * size, dim=d))  # batch, as the loop's stack
+        elif outer is None:
             combined.append(leaf.value if d == 0 else leaf.value.movedim(0, d))
-        else:  # the same for every element: repeated along the batch, as the loop's stack
-            combined.append(stack([leaf] * size, dim=d))
+        elif len(leaf.value) != outer * size:
+            raise NoRule("vmap: an output of the outer batch only")
+        else:
+            v = leaf.value.reshape(outer, size, *leaf.shape)
+            combined.append(BatchedTensor(v.movedim(1, d + 1)))  # the outer batch stays in front
     return _unflatten(spec, combined)
 
 

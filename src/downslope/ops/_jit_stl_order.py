@@ -21,7 +21,9 @@ _THRESHOLD = 16
 
 
 @_jit
-def _lg(n):
+def lg(n):
+    """floor(log2(n)) for n >= 1 (libstdc++'s __lg: introsort's depth limit is twice it). Shared with
+    ``_jit_stl_sort``."""
     r = 0
     while n > 1:
         n >>= 1
@@ -35,20 +37,22 @@ def _less(q, rank, i, j):
 
 
 @_jit
+def median_position(x, y, z, a, b, c):
+    """Which of the positions ``a``, ``b``, ``c`` holding keys ``x``, ``y``, ``z`` libstdc++'s
+    ``__move_median_to_first`` picks (its comparisons in its order, so ties pick as it does). Shared with
+    ``_jit_stl_sort``."""
+    if x < y:
+        if y < z:
+            return b
+        return c if x < z else a
+    if x < z:
+        return a
+    return c if y < z else b
+
+
+@_jit
 def _move_median_to_first(q, rank, result, a, b, c):
-    if _less(q, rank, a, b):
-        if _less(q, rank, b, c):
-            pick = b
-        elif _less(q, rank, a, c):
-            pick = c
-        else:
-            pick = a
-    elif _less(q, rank, a, c):
-        pick = a
-    elif _less(q, rank, b, c):
-        pick = c
-    else:
-        pick = b
+    pick = median_position(rank[q[a]], rank[q[b]], rank[q[c]], a, b, c)
     q[result], q[pick] = q[pick], q[result]
 
 
@@ -151,7 +155,7 @@ def _sort(q, rank, first, last):
     if last - first <= 1:
         return
     # introsort: each range's recursion runs on a disjoint range, so a stack keeps the result
-    stack = [(first, last, _lg(last - first) * 2)]
+    stack = [(first, last, lg(last - first) * 2)]
     while stack:
         lo, hi, depth = stack.pop()
         while hi - lo > _THRESHOLD:
@@ -176,7 +180,7 @@ def _nth_element(q, rank, nth):
     first, last = 0, q.shape[0]
     if first == last or nth == last:
         return
-    depth = _lg(last - first) * 2
+    depth = lg(last - first) * 2
     while last - first > 3:
         if depth == 0:
             _heap_select(q, rank, first, nth + 1, last)

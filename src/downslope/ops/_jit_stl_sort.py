@@ -23,17 +23,12 @@ from __future__ import annotations
 
 import numba
 
+# numba's on-disk cache tracks this file only: after editing these shared steps in _jit_stl_order, clear
+# the __pycache__ *.nbi/*.nbc files of this module (or set NUMBA_CACHE_DIR to a fresh folder)
+from ._jit_stl_order import lg, median_position
+
 _jit = numba.njit(cache=True, nogil=True)
 _THRESHOLD = 16  # libstdc++'s _S_threshold
-
-
-@_jit
-def _lg(n):
-    r = 0
-    while n > 1:
-        n >>= 1
-        r += 1
-    return r
 
 
 @_jit
@@ -44,20 +39,7 @@ def _swap(k, v, i, j):
 
 @_jit
 def _move_median_to_first(k, v, result, a, b, c):
-    if k[a] < k[b]:
-        if k[b] < k[c]:
-            pick = b
-        elif k[a] < k[c]:
-            pick = c
-        else:
-            pick = a
-    elif k[a] < k[c]:
-        pick = a
-    elif k[b] < k[c]:
-        pick = c
-    else:
-        pick = b
-    _swap(k, v, result, pick)
+    _swap(k, v, result, median_position(k[a], k[b], k[c], a, b, c))
 
 
 @_jit
@@ -154,7 +136,7 @@ def _sort(k, v):
     if n <= 1:
         return
     # introsort: each range's recursion runs on a disjoint range, so a stack keeps the result
-    stack = [(0, n, _lg(n) * 2)]
+    stack = [(0, n, lg(n) * 2)]
     while stack:
         lo, hi, depth = stack.pop()
         while hi - lo > _THRESHOLD:

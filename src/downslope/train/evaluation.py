@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -586,13 +586,25 @@ def score(
     A multi-output model's batches are dicts of arrays by output name: each metric reads its output's.
     ``loss``: the epoch's loss; when it is not finite (the model diverged, and the divergence guard says
     so), a ranking metric that refuses NaN scores (AUC) is NaN rather than an error that would hide it."""
+    return _scored(metrics, outputs, targets, weights, loss, np.concatenate)
+
+
+def _scored(
+    metrics: list[Metric],
+    outputs: list[Any],
+    targets: list[Any],
+    weights: list[Any] | None,
+    loss: float | None,
+    join: Callable[[list[Any]], np.ndarray],
+) -> Logs:
+    """:func:`score`'s steps, ``join`` making one host array of a list of batches' arrays."""
     if not metrics or not outputs:
         return {}
     values: dict[str, float] = {}
     for group in _by_output(metrics):
         outs = [pick(o, group[0]) for o in outputs]
-        preds, target = np.concatenate(outs), np.concatenate([pick(t, group[0]) for t in targets])
-        _warn_if_not_labels(group, target)
+        preds, target = join(outs), join([pick(t, group[0]) for t in targets])
+        _warn_if_not_labels(group, np.asarray(target))
         joined = join_weights(None if weights is None else [pick_weights(w, group[0]) for w in weights], outs)
         values.update({m.name: _epoch_value(m, preds, target, joined if m.weighted else None, loss) for m in group})
     return {m.name: values[m.name] for m in metrics}
@@ -745,7 +757,7 @@ def _warn_if_not_labels(metrics: list[Metric], target: np.ndarray) -> None:
         "(they hold non-integer values): on a regression they are 0 or meaningless; use 'mae', 'mse', 'rmse' or "
         "'r2' there",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=4,  # the caller of score or score_on_device (_scored stands between)
     )
 
 
@@ -758,20 +770,12 @@ def score_on_device(
 ) -> Logs:
     """:func:`score` for outputs and targets on a device: each output's batches are joined there and copied
     to the host once (metric functions run on host arrays)."""
-    if not metrics or not outputs:
-        return {}
-    values: dict[str, float] = {}
-    for group in _by_output(metrics):
-        outs = [pick(o, group[0]) for o in outputs]
-        tgts = [pick(t, group[0]) for t in targets]
-        preds, target = (
-            to_host(namespace_of(outs[0]).concatenate(outs)),
-            to_host(namespace_of(tgts[0]).concatenate(tgts)),
-        )
-        _warn_if_not_labels(group, np.asarray(target))
-        joined = join_weights(None if weights is None else [pick_weights(w, group[0]) for w in weights], outs)
-        values.update({m.name: _epoch_value(m, preds, target, joined if m.weighted else None, loss) for m in group})
-    return {m.name: values[m.name] for m in metrics}
+    return _scored(metrics, outputs, targets, weights, loss, _joined_to_host)
+
+
+def _joined_to_host(parts: list[Any]) -> Any:
+    """Device arrays joined on their device, then copied to the host once."""
+    return to_host(namespace_of(parts[0]).concatenate(parts))
 
 
 def metric_inputs(loss_fn: Any, outputs: Any, targets: Any, weights: Any) -> tuple[Any, Any, Any]:

@@ -630,15 +630,30 @@ _AVERAGE_DOC = """``average``: 'auto' (the default) is 'binary' for a binary tas
     ``sample_weight`` weighs each sample's counts (scikit-learn's)."""
 
 
-def precision(
-    preds: Any,
-    target: Any,
-    average: str | None = "auto",
-    threshold: Threshold | None = None,
-    multilabel: bool | None = None,
-    ignore_index: int | None = None,
-    sample_weight: Any = None,
-) -> Any:
+def _counted_metric(name: str, doc: str) -> Callable[..., Any]:
+    """The public function ``name`` ('precision', 'recall' or 'f1_score'): the same arguments and per-class
+    counts for the three, each its own share of them (see ``_Counts.value``); ``doc``'s ``{average}``
+    is filled in with the options they share."""
+
+    def metric(
+        preds: Any,
+        target: Any,
+        average: str | None = "auto",
+        threshold: Threshold | None = None,
+        multilabel: bool | None = None,
+        ignore_index: int | None = None,
+        sample_weight: Any = None,
+    ) -> Any:
+        counts = _confusion_counts(preds, target, threshold, name, multilabel, ignore_index, sample_weight)
+        return counts.value(name, average)
+
+    metric.__name__ = metric.__qualname__ = name
+    metric.__doc__ = doc.replace("{average}", _AVERAGE_DOC)
+    return metric
+
+
+precision = _counted_metric(
+    "precision",
     """Precision TP / (TP + FP): of the samples predicted as a class, the share that are of it.
 
     {average}
@@ -648,20 +663,10 @@ def precision(
         0.6667
         >>> precision([0, 1, 1, 2], [0, 1, 2, 2])  # three classes: the macro average
         0.8333333333333334
-    """
-    counts = _confusion_counts(preds, target, threshold, "precision", multilabel, ignore_index, sample_weight)
-    return counts.value("precision", average)
-
-
-def recall(
-    preds: Any,
-    target: Any,
-    average: str | None = "auto",
-    threshold: Threshold | None = None,
-    multilabel: bool | None = None,
-    ignore_index: int | None = None,
-    sample_weight: Any = None,
-) -> Any:
+    """,
+)
+recall = _counted_metric(
+    "recall",
     """Recall TP / (TP + FN): of the samples of a class, the share predicted as it.
 
     {average}
@@ -671,20 +676,10 @@ def recall(
         0.5
         >>> recall([0, 1, 1, 2], [0, 1, 2, 2])  # three classes: the macro average
         0.8333333333333334
-    """
-    counts = _confusion_counts(preds, target, threshold, "recall", multilabel, ignore_index, sample_weight)
-    return counts.value("recall", average)
-
-
-def f1_score(
-    preds: Any,
-    target: Any,
-    average: str | None = "auto",
-    threshold: Threshold | None = None,
-    multilabel: bool | None = None,
-    ignore_index: int | None = None,
-    sample_weight: Any = None,
-) -> Any:
+    """,
+)
+f1_score = _counted_metric(
+    "f1_score",
     """F1, the harmonic mean of precision and recall (2 TP / (2 TP + FP + FN)).
 
     {average}
@@ -694,13 +689,8 @@ def f1_score(
         0.5
         >>> round(f1_score([0, 1, 1, 2], [0, 1, 2, 2]), 4)  # three classes: the macro average
         0.7778
-    """
-    counts = _confusion_counts(preds, target, threshold, "f1_score", multilabel, ignore_index, sample_weight)
-    return counts.value("f1_score", average)
-
-
-for _fn in (precision, recall, f1_score):
-    _fn.__doc__ = (_fn.__doc__ or "").replace("{average}", _AVERAGE_DOC)
+    """,
+)
 
 
 def _regression_pair(preds: Any, target: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
