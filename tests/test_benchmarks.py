@@ -98,6 +98,7 @@ def run_quick(script: str, *extra: str) -> str:
             ["BLAS:", "CPU:", "MF 1M+200k x 32", "word2vec", "two-tower", "dense Embedding"]
             + ["target: downslope/torch <= 1.00"],
         ),
+        ("metrics_confusion.py", ["CPU:", "BLAS:", "macro F1", "ds/sklearn"]),
         (
             "distributions_rollout.py",
             ["BLAS:", "CPU:", "Categorical.sample()", "PPO loop, Categorical", "calls: geometric mean ratio"],
