@@ -131,6 +131,15 @@ def test_unknown_dtype_is_refused():
         ds.tensor([1.0], dtype="not-a-dtype")
 
 
+def test_a_dtype_another_library_registered_with_numpy_is_refused():
+    # ml_dtypes (imported by onnx and others) registers complex32 with NumPy as a complex kind, and
+    # bfloat16/float8 types: NumPy's ops do not compute in them, so tensors refuse them by any name
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    for dtype in ("complex32", ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn):
+        with pytest.raises(TypeError, match="unsupported dtype"):
+            ds.tensor([1.0], dtype=dtype)
+
+
 # ---------------------------------------------------------------------- copies and sharing
 @pytest.mark.host_only  # from_numpy shares a host array's memory; on a device it is a copy
 def test_tensor_copies_and_from_numpy_shares():

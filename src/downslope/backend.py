@@ -219,9 +219,13 @@ def as_dtype(dtype: Any) -> np.dtype:
         raise ArgumentTypeError(
             f"unknown dtype {dtype!r}; expected e.g. 'float32', 'float64', 'int64' or 'bool'"
         ) from exc
-    if resolved.kind not in _ACCEPTED_KINDS:
+    if resolved.kind not in _ACCEPTED_KINDS or resolved.isbuiltin == 2:
+        # isbuiltin 2: a dtype another library registered with NumPy (ml_dtypes, imported by onnx and
+        # others, adds complex32 as kind "c" and bfloat16/float8 types): NumPy's own ops do not compute
+        # in them, so they are refused whatever name reached them
         raise ArgumentTypeError(
-            f"unsupported dtype {resolved}: downslope tensors hold complex numbers, floats, integers or booleans"
+            f"unsupported dtype {resolved}: downslope tensors hold complex numbers, floats, integers or booleans "
+            "of NumPy's own dtypes (no half-precision complex, bfloat16 or float8)"
         )
     return resolved
 

@@ -31,7 +31,7 @@ def test_bce_with_logits_dtype_and_value_are_torchs(input_dtype: str, target_dty
     (t_dtype, t_value, t_grad), (d_dtype, d_value, d_grad) = results
     assert d_dtype == t_dtype and d_grad == t_grad
     # float32 pieces (log_sigmoid in the input's dtype) may differ by an ulp of float32 in a float64 result
-    piece = max(np.finfo(input_dtype).eps, np.finfo(target_dtype).eps)
+    piece = float(max(np.finfo(input_dtype).eps, np.finfo(target_dtype).eps))  # pytest 9.2 takes Python numbers only
     assert d_value == pytest.approx(t_value, rel=4 * piece, abs=4 * piece)
 
 
