@@ -112,16 +112,14 @@ def _conv_transpose2d(
         (size - 1) * s - 2 * p + d * (k - 1) + o + 1
         for size, s, p, d, k, o in zip((h, wd), stride, padding, dilation, (kh, kw), output_padding)
     )
-    if min(out_hw) < 0:
-        raise ShapeError(
-            f"{where}: padding {padding} leaves no output (size {out_hw}, below 0) for input {(h, wd)}, "
-            f"weight {tuple(w.shape)}"
-        )
-    if min(out_hw) == 0:  # torch returns the empty output (and zero gradients)
+    if min(out_hw) < 1:
         return zero_size_output(
             lambda pads: _conv_transpose2d(x, w, bias, stride, pads, output_padding, dilation, groups, where),
             out_hw,
             padding,
+            where,
+            (h, wd),
+            tuple(w.shape),
         )
     b = _checked_bias(bias, c_out_g * groups, x, where)
     parents: tuple[Tensor, ...] = (x, w) if b is None else (x, w, b)
@@ -183,11 +181,24 @@ def conv_transpose1d(
     return ops.squeeze(out, 0) if unbatched else out
 
 
-def zero_size_output(run: Callable[[tuple[int, ...]], Tensor], sizes: Sequence[int], padding: Sequence[int]) -> Tensor:
+def zero_size_output(
+    run: Callable[[tuple[int, ...]], Tensor],
+    sizes: Sequence[int],
+    padding: Sequence[int],
+    where: str,
+    input_sizes: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+) -> Tensor:
     """The empty output of a transposed convolution whose padding crops a spatial dim to size 0
-    (``sizes``: the output's spatial sizes, one of them 0), as PyTorch returns it: ``run`` (the op at
-    the given padding) without the padding of those dims, cropped to nothing there. Being an op on
-    the inputs, its gradients (zeros) reach the input, weight and bias as torch's do."""
+    (``sizes``: the output's spatial sizes, one of them below 1), as PyTorch returns it: ``run`` (the op
+    at the given padding) without the padding of those dims, cropped to nothing there. Being an op on
+    the inputs, its gradients (zeros) reach the input, weight and bias as torch's do. A size below 0 is
+    refused, naming the op ``where``, the input's spatial sizes and the weight's shape."""
+    if min(sizes) < 0:
+        raise ShapeError(
+            f"{where}: padding {tuple(padding)} leaves no output (size {tuple(sizes)}, below 0) for input "
+            f"{input_sizes}, weight {weight_shape}"
+        )
     unpadded = tuple(0 if size == 0 else pad for size, pad in zip(sizes, padding))
     crop = tuple(slice(pad, pad) if size == 0 else slice(None) for size, pad in zip(sizes, padding))
     return run(unpadded)[(Ellipsis,) + crop]

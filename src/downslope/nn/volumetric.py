@@ -458,18 +458,16 @@ def conv_transpose3d(
         (size - 1) * si - 2 * pi + di * (k - 1) + oi + 1
         for size, si, pi, di, k, oi in zip((depth, h, wd), s, p, d, (kd, kh, kw), op)
     )
-    if min(out_size) < 0:
-        raise ShapeError(
-            f"{where}: padding {p} leaves no output (size {out_size}, below 0) for input {(depth, h, wd)}, "
-            f"weight {tuple(w.shape)}"
-        )
-    if min(out_size) == 0:  # torch returns the empty output (and zero gradients)
+    if min(out_size) < 1:  # torch returns an empty output (and zero gradients); below 0 is refused
         from .conv_transpose import zero_size_output
 
         return zero_size_output(
             lambda pads: conv_transpose3d(input, weight, bias, stride, pads, output_padding, groups, dilation),
             out_size,
             p,
+            where,
+            (depth, h, wd),
+            tuple(w.shape),
         )
     b = _checked_bias(bias, c_out_g * groups, x, where)
     parents: tuple[Tensor, ...] = () if b is None else (b,)

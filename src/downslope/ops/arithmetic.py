@@ -16,6 +16,7 @@ from .complex import pair as _pair  # operands' pair, and torch's promotion wher
 from .operands import (
     _cast_kept,
     _check_broadcast,
+    _elementwise,
     _int_exponent,
     _is_integral,
     _lift,
@@ -23,28 +24,11 @@ from .operands import (
     _number,
     _pair_float,
 )
-from .operands import _elementwise as _elementwise_checked
 from .pointwise import _float_where, astype, link_input, quietly, where
 
 # torch's deprecated scalar-first top-level forms (ds.add(p, -lr, g)) warn at the caller's line: past
 # this function and ds's out= wrapper
 _TOP_LEVEL: dict[str, Any] = {"function": True, "stacklevel": 4}
-
-
-def _elementwise(fn: Any, name: str, a: Tensor, b: Tensor) -> Any:
-    """``fn(a.array, b.array)`` for a pure ``fn`` (a new array, no ``out=``). torch gives inf and NaN
-    without a word; NumPy's notes about them are silenced by downslope's warnings filter, but a user's
-    ``warnings.simplefilter("error")`` put in front of it turns them into exceptions. Then, and only
-    then, the op is computed again with NumPy's floating-point errors ignored: no np.errstate on the
-    common path (it costs more than a small op), and NumPy's global state is left alone. Shape errors
-    and the device-scalar path are ``operands._elementwise``'s."""
-    try:
-        return fn(a.array, b.array)
-    except RuntimeWarning:
-        with np.errstate(all="ignore"):
-            return _elementwise_checked(fn, name, a, b)
-    except (ValueError, TypeError):
-        return _elementwise_checked(fn, name, a, b)
 
 
 def add(a: Any, b: Any, _other: Any = _NO_OPERAND, *, alpha: Any = 1) -> Tensor:

@@ -428,10 +428,17 @@ def _scalar_on_device(t: Tensor, other: Tensor) -> Tensor:
 
 
 def _elementwise(fn: Any, name: str, a: Tensor, b: Tensor) -> np.ndarray:
-    """``fn(a.array, b.array)``; shapes that do not broadcast get an error naming the op and the shapes
-    (kept to one call and a try, which cost nothing on the hot path)."""
+    """``fn(a.array, b.array)`` for a pure ``fn`` (a new array, no ``out=``); shapes that do not broadcast
+    get an error naming the op and the shapes (kept to one call and a try, which cost nothing on the hot
+    path). torch gives inf and NaN without a word; NumPy's notes about them are silenced by downslope's
+    warnings filter, but a user's ``warnings.simplefilter("error")`` put in front of it turns them into
+    exceptions: then, and only then, the op is computed again with NumPy's floating-point errors ignored
+    (no np.errstate on the common path, NumPy's global state left alone; see ``pointwise.quietly``)."""
     try:
         return fn(a.array, b.array)
+    except RuntimeWarning:
+        with np.errstate(all="ignore"):
+            return _elementwise(fn, name, a, b)
     except ValueError:
         _check_broadcast(name, a.array, b.array)
         raise
