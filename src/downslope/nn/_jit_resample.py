@@ -122,6 +122,44 @@ def unnormalize2d(
                 out_x[n, p], slope_x[n, p] = _padded(out_x[n, p], geometry[5], padding, geometry[2], geometry[3], one)
 
 
+@_jit
+def sample2d(x, points, coords, index, out, constants, scales64, nearest_mode, padding, corners, single):
+    """A 2-D grid's whole forward in one call, :func:`unnormalize2d` then :func:`bilinear2d` or
+    :func:`nearest` (the same compiled functions, so the same numbers as those calls one by one; a
+    small grid's cost was the separate calls' and their arguments'). ``points`` (N, P, 2) holds (x,
+    y); ``coords`` (2, N, P), or (4, N, P) with 'border'/'reflection' ``padding`` (1/2), gets the
+    pixel coordinates (y, x) and then the padding's derivatives; ``index`` (N, P) (nearest) each
+    point's flat pixel index as :func:`nearest_index2d`; ``constants`` in the data's dtype: (scale_y,
+    scale_x, low_y, span_y, low_x, span_x, H, W, 1), the reflection's (low, span) per axis as
+    ``sampling._reflection_geometry``; ``scales64`` the two scales as float64."""
+    one = constants[8]
+    ys, xs = coords[0], coords[1]
+    slope_y, slope_x = (coords[2], coords[3]) if padding != 0 else (coords[0], coords[1])
+    unnormalize2d(
+        points, ys, xs, corners, single, constants[0], constants[1], scales64[0], scales64[1],
+        one, padding, slope_y, slope_x, constants[2:8],
+    )  # fmt: skip
+    if nearest_mode:
+        n_, c_, h, w = x.shape
+        nearest_index2d(ys, xs, h, w, index)
+        nearest(x.reshape((n_, c_, h * w)), index, out)
+    else:
+        bilinear2d(x, ys, xs, out, one)
+
+
+@_jit
+def nearest_index2d(ys, xs, h, w, index):
+    """Each point's flat pixel index ``y * W + x`` at the nearest pixel (torch's nearbyint: half to
+    even), -1 outside the image (NaN included): sampling's ``_nearest_index`` of (ys, xs)."""
+    for n in range(ys.shape[0]):
+        for p in range(ys.shape[1]):
+            ry, rx = np.rint(ys[n, p]), np.rint(xs[n, p])
+            if ry >= 0 and ry < h and rx >= 0 and rx < w:
+                index[n, p] = int(ry) * w + int(rx)
+            else:
+                index[n, p] = -1
+
+
 @_inline
 def _corners2d(fy, fx, one, h, w):
     """The top-left corner (y0, x0) of pixel coordinates (fy, fx), torch's weights ``w = x - floor(x)``

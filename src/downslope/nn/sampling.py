@@ -291,6 +291,8 @@ def grid_sample(
     corners = align_corners is True
     k = jit_gate.kernels(_KERNELS, input.array, grid.array) if input.array.size and grid.array.size else None
     if k is not None:
+        if spatial == 2 and mode != "bicubic" and input.array.dtype.type in _SAMPLE2D_DTYPES:
+            return _compiled_sample2d(k, input, grid, mode, padding_mode, corners)
         return _compiled_sample(k, input, grid, mode, padding_mode, corners)
     return _composite_grid_sample(input, grid, mode, padding_mode, corners)
 
@@ -393,6 +395,63 @@ def _compiled_sample(k: Any, input: Tensor, grid: Tensor, mode: str, padding_mod
         k.trilinear3d(x, flat[0], flat[1], flat[2], out, x.dtype.type(1))
     saved = (mode, padding_mode, corners, flat, chain, extra)
     return record_op(out.reshape(n, c, *out_sizes), (input, grid), _compiled_sample_vjp, saved)
+
+
+def _compiled_sample2d(k: Any, input: Tensor, grid: Tensor, mode: str, padding_mode: str, corners: bool) -> Tensor:
+    """:func:`_compiled_sample` of a 2-D bilinear or nearest sampling (float32/float64) as ONE kernel
+    call (``sample2d``: the same compiled unnormalisation, padding and sampling, so the same numbers,
+    and the same saved values for the gradient). On a small grid the separate calls, their arguments
+    and the NumPy nearest index cost several times torch's whole call."""
+    x = input.array
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)  # host: numba path
+    g = grid.array
+    n, c, h, w = x.shape
+    dtype = x.dtype
+    points = g.reshape(n, -1, 2)  # a view for a contiguous grid; else one copy
+    if not points.flags.c_contiguous:
+        points = np.ascontiguousarray(points)  # host: numba path
+    size = points.shape[1]
+    key = (h, w, corners, padding_mode, dtype.type)
+    plan = _SAMPLE2D_PLANS.get(key)
+    if plan is None:
+        plan = _sample2d_plan(h, w, corners, padding_mode, dtype)
+    padding, scales, constants, scales64 = plan
+    coords = np.empty((4 if padding else 2, n, size), dtype=dtype)  # host: numba path
+    out = np.empty((n, c, size), dtype=dtype)  # host: numba path
+    nearest = mode == "nearest"
+    index = np.empty((n, size), dtype=np.int64) if nearest else _NO_INDEX  # host: numba path
+    k.sample2d(x, points, coords, index, out, constants, scales64, nearest, padding, corners, dtype.type is np.float32)
+    shape = g.shape[:-1]
+    flat = [coords[0], coords[1]]
+    slopes = (coords[2].reshape(shape), coords[3].reshape(shape)) if padding else (None, None)
+    chain = [(scales[0], slopes[0]), (scales[1], slopes[1])]
+    saved = (mode, padding_mode, corners, flat, chain, index if nearest else None)
+    return record_op(out.reshape(n, c, *shape[1:]), (input, grid), _compiled_sample_vjp, saved)
+
+
+def _sample2d_plan(h: int, w: int, corners: bool, padding_mode: str, dtype: Any) -> tuple[Any, ...]:
+    """``sample2d``'s constants for an image of (h, w) pixels (see the kernel), made once per key:
+    (padding code, the scales as Python numbers, the dtype's constants, the scales in float64)."""
+    scale_y, scale_x = ((h - 1) / 2, (w - 1) / 2) if corners else (h / 2, w / 2)
+    (low_y, span_y), (low_x, span_x) = (_reflection_geometry(size, corners) for size in (h, w))
+    values = [scale_y, scale_x, low_y, span_y, low_x, span_x, h, w, 1.0]
+    constants = np.array(values, dtype=dtype)  # host: numba path
+    scales64 = np.array([scale_y, scale_x], dtype=np.float64)  # host: numba path
+    constants.flags.writeable = scales64.flags.writeable = False
+    plan = (("zeros", "border", "reflection").index(padding_mode), (scale_y, scale_x), constants, scales64)
+    if len(_SAMPLE2D_PLANS) >= _SAMPLE2D_PLAN_LIMIT:
+        _SAMPLE2D_PLANS.clear()
+    _SAMPLE2D_PLANS[(h, w, corners, padding_mode, np.dtype(dtype).type)] = plan
+    return plan
+
+
+# sample2d's constants by (H, W, align_corners, padding, dtype): a model samples the same image size at
+# every call; a few keys at most
+_SAMPLE2D_PLANS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_SAMPLE2D_PLAN_LIMIT = 32
+_SAMPLE2D_DTYPES = (np.float32, np.float64)
+_NO_INDEX = np.zeros((1, 1), dtype=np.int64)  # host: numba path (bilinear: index neither read nor written)
 
 
 def _unnormalized2d(
