@@ -375,3 +375,44 @@ def test_model_checkpoint_to_an_unwritable_place_says_so_in_one_line(tmp_path):
     with pytest.raises(CheckpointError, match="cannot write .*a_file/x.ckpt"):
         fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (np.zeros((4, 2)), np.zeros((4, 1))),
             epochs=1, verbose=0, callbacks=[ModelCheckpoint(str(blocker / "x.ckpt"))])  # fmt: skip
+
+
+def test_a_torch_style_scheduler_in_callbacks_is_sent_to_scheduler_without_its_repr():
+    import numpy as np
+
+    from downslope import nn, optim
+    from downslope.errors import ArgumentTypeError
+    from downslope.train import fit
+
+    model = nn.Linear(2, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    data = (np.zeros((4, 2), np.float32), np.zeros((4, 1), np.float32))
+    plateau = optim.lr_scheduler.ReduceLROnPlateau(opt)
+    with pytest.raises(ArgumentTypeError) as info:
+        fit(model, nn.MSELoss(), opt, data, epochs=1, verbose=0, callbacks=[EarlyStopping(), plateau])
+    message = str(info.value)
+    assert message.startswith("callbacks[1] is a learning-rate scheduler (ReduceLROnPlateau), not a Callback")
+    assert "pass it as fit(..., scheduler=...)" in message and "ds.train.ReduceLROnPlateau(...)" in message
+    assert repr(plateau) not in message and " at 0x" not in message
+    # one scheduler given as callbacks= (not in a list), and a per-batch one: each told where it goes
+    one_cycle = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10)
+    with pytest.raises(
+        ArgumentTypeError, match=r"^callbacks is a learning-rate scheduler \(OneCycleLR\).*after each batch$"
+    ):
+        fit(model, nn.MSELoss(), opt, data, epochs=1, verbose=0, callbacks=one_cycle)
+
+
+def test_something_not_a_callback_is_named_by_its_class_not_its_repr():
+    from downslope.errors import ArgumentTypeError
+    from downslope.train.callbacks import as_callback_list
+
+    class Noisy:
+        def __repr__(self):
+            return "Noisy(" + "x" * 500 + ")"
+
+    with pytest.raises(ArgumentTypeError) as info:
+        as_callback_list([Callback(), Noisy()])
+    kind = f"{Noisy.__module__}.{Noisy.__qualname__}"
+    assert str(info.value) == f"callbacks: expected Callback instances, got {kind} as callbacks[1]"
+    with pytest.raises(ArgumentTypeError, match=r"got one EarlyStopping; wrap it in a list: callbacks=\[EarlyStopping"):
+        as_callback_list(EarlyStopping())

@@ -232,3 +232,12 @@ def test_reduce_lr_on_plateau_callback_in_fit_reads_auto_mode_and_keeps_its_stat
     assert (fresh.best, fresh.wait, fresh.cooldown_counter) == (cb.best, cb.wait, cb.cooldown_counter)
     with pytest.raises(ConfigError, match="factor"):
         ReduceLROnPlateau(factor=1.0)
+
+
+def test_learning_rate_scheduler_names_the_groups_rates_in_group_order():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
+    opt = optim.SGD([{"params": model[0].parameters(), "lr": 0.3}, {"params": model[1].parameters()}], lr=0.1)
+    x, y = _regression()
+    with pytest.raises(ConfigError) as info:
+        fit(model, "mse", opt, (x, y), epochs=1, verbose=0, callbacks=[LearningRateScheduler(lambda epoch, lr: lr)])
+    assert "param groups have different rates [0.3, 0.1] (in group order)" in str(info.value)

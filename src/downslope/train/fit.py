@@ -38,7 +38,7 @@ from .. import backend
 from ..data.loader import DataLoader, batch_to
 from ..device import CPU, device
 from ..devices import device_of, to_device, to_host
-from ..errors import ConfigError
+from ..errors import ArgumentTypeError, ConfigError
 from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..tensor import Tensor, wrap_array
 from .batch_logs import TRAIN_BATCH_END, BatchLogs, CountedLoss, RunningDeviceMean, RunningMetrics, reads_batch_logs
@@ -602,7 +602,11 @@ def fit(
             threshold=min_delta)`` follows Keras' ``ReduceLROnPlateau(patience=p, min_delta=...)`` (cooldown 0);
             Keras' callback itself is ``callbacks=[ds.train.ReduceLROnPlateau(...)]``. A per-batch
             scheduler with a fixed length (OneCycleLR's ``total_steps``) shorter than the updates fit
-            will make (batches per epoch x epochs) is refused before the first update.
+            will make (batches per epoch x epochs) is refused before the first update, and so is a
+            scheduler built on another optimizer than ``optimizer`` (its rates would never reach the
+            training; one on the optimizer a DistributedOptimizer wraps is fit's own) or something fit
+            cannot step (a callback such as ``ds.train.LearningRateScheduler``: ``callbacks=[...]``; a
+            function: ``optim.lr_scheduler.LambdaLR``).
         verbose: 0 silent, 1 progress bar on a terminal (epoch lines otherwise), 2 epoch lines.
         shuffle: reshuffle the training data every epoch.
         seed: seeds the shuffling (drawn from the library generator if None).
@@ -702,6 +706,8 @@ def fit(
     loss_fn_: LossFn = outputs_loss if outputs_loss is not None else _loss_by_name(loss_fn)
     optimizer_: OptimizerLike = _optimizer_by_name(optimizer, model)
     _warn_if_optimizer_misses_the_model(optimizer_, model)
+    if scheduler is not None:
+        _check_scheduler(scheduler, optimizer_, optimizer)
     loss_fn, optimizer = loss_fn_, optimizer_  # (names resolved: the types below are the objects')
     class_weight = _check_class_weight(class_weight)
     if class_weight is not None and isinstance(loss_fn, OutputLosses):
@@ -1317,7 +1323,15 @@ def _refuse_a_class(argument: str, value: Any, call: str) -> None:
         return
     module = value.__module__ or ""
     prefix = next(
-        (short for full, short in (("downslope.nn", "nn."), ("downslope.optim", "optim.")) if module.startswith(full)),
+        (
+            short
+            for full, short in (
+                ("downslope.nn", "nn."),
+                ("downslope.optim.lr_scheduler", "optim.lr_scheduler."),
+                ("downslope.optim", "optim."),
+            )
+            if module.startswith(full)
+        ),
         "",
     )
     name = f"{prefix}{value.__qualname__}"
@@ -1342,6 +1356,111 @@ def _warn_if_optimizer_misses_the_model(optimizer: Any, model: Any) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+def _check_scheduler(scheduler: Any, optimizer: Any, given: Any) -> None:
+    """Refuse, before the first epoch, a ``scheduler`` fit cannot step (a callback, a name, a function: each
+    would fail only after the first epoch, inside ``step``) or one that steps another optimizer than
+    ``optimizer`` (its rates would change where fit never reads them: a run silently at the first rate).
+    ``given`` is fit's ``optimizer`` argument as passed (a name such as ``'adam'`` or the object)."""
+    _refuse_a_class("scheduler", scheduler, "(optimizer, ...)")
+    accepted = (
+        "an lr scheduler built on fit's optimizer, e.g. optim.lr_scheduler.StepLR(optimizer, step_size=10), "
+        "or an object with step()"
+    )
+    what = _described(scheduler)
+    if callable(getattr(scheduler, "zero_grad", None)) and hasattr(scheduler, "param_groups"):
+        raise ArgumentTypeError(
+            f"fit: scheduler is an optimizer ({what}), not a learning-rate scheduler; pass {accepted}"
+        )
+    if not callable(getattr(scheduler, "step", None)):
+        if _is_keras_object(scheduler):
+            name = type(scheduler).__name__
+            ours = f"ds.train.{name}(...)" if name in ("LearningRateScheduler", "ReduceLROnPlateau") else None
+            hint = f"; its downslope version goes in callbacks=[{ours}]" if ours else ""
+            raise ArgumentTypeError(f"fit: scheduler is the Keras object {what}, which downslope cannot run{hint}")
+        if isinstance(scheduler, Callback) or callable(getattr(scheduler, "on_epoch_begin", None)):
+            raise ArgumentTypeError(
+                f"fit: scheduler is the callback {what}, which fit cannot step; pass it in callbacks=[...] "
+                f"(fit(..., callbacks=[{type(scheduler).__name__}(...)])), or give scheduler= {accepted}"
+            )
+        if callable(scheduler):
+            optax = (
+                " (an optim.schedules function maps the update count to the rate: it is the update rule's own, "
+                "transforms.scale_by_lr(schedule))"
+                if getattr(scheduler, "__module__", None) == "downslope.optim.schedules"
+                else ""
+            )
+            raise ArgumentTypeError(
+                f"fit: scheduler is a function ({what}), which fit cannot step{optax}; wrap it: "
+                "scheduler=optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: factor) (a factor of the initial "
+                "rate), or callbacks=[ds.train.LearningRateScheduler(schedule)] (Keras': schedule(epoch, lr) -> lr)"
+            )
+        raise ArgumentTypeError(f"fit: scheduler must be {accepted}; got {what}")
+    stepped = getattr(scheduler, "optimizer", None)
+    if stepped is None or _same_groups(stepped, optimizer):
+        return  # (a scheduler of the user's without .optimizer: nothing to compare)
+    sched = type(scheduler).__name__
+    theirs, ours = _described(stepped), _described(optimizer)
+    if theirs == ours:
+        theirs += " (an optimizer alike but not the same object)"
+    if isinstance(given, str):
+        fix = (
+            f"fit built a new {ours} from the name {given!r}, which no scheduler can be built on; "
+            f"build the optimizer yourself and the scheduler on it: opt = optim.{type(optimizer).__name__}("
+            f"model.parameters(), lr=...); sched = optim.lr_scheduler.{sched}(opt, ...); "
+            "fit(model, loss_fn, opt, ..., scheduler=sched)"
+        )
+    else:
+        fix = (
+            f"fit was given {ours}; build the scheduler on the optimizer you pass to fit: "
+            f"sched = optim.lr_scheduler.{sched}(opt, ...); fit(model, loss_fn, opt, ..., scheduler=sched) "
+            "(was the optimizer created again after the scheduler?)"
+        )
+    raise ConfigError(
+        f"fit: the scheduler ({sched}) steps another optimizer, {theirs}, so the rates fit trains "
+        f"with would never change; {fix}"
+    )
+
+
+def _same_groups(stepped: Any, optimizer: Any) -> bool:
+    """Whether a scheduler on ``stepped`` changes the rates ``optimizer`` uses: the same object, or one that
+    shares its param groups (distributed.fit's DistributedOptimizer around the optimizer the user's
+    scheduler was built on)."""
+    if stepped is optimizer:
+        return True
+    mine, theirs = getattr(stepped, "param_groups", None), getattr(optimizer, "param_groups", None)
+    if mine is None or theirs is None:
+        return False
+    return mine is theirs or (len(mine) == len(theirs) > 0 and all(a is b for a, b in zip(mine, theirs)))
+
+
+def _is_keras_object(value: Any) -> bool:
+    module = type(value).__module__ or ""
+    return module == "keras" or module.startswith(("keras.", "tf_keras", "tensorflow"))
+
+
+def _described(value: Any) -> str:
+    """A short name for an object in a message (never its repr, which can be long): its class, where it
+    comes from when that is not downslope, and an optimizer's rates and parameter count."""
+    kind = type(value)
+    module = kind.__module__ or ""
+    name = (
+        kind.__qualname__ if module.startswith("downslope") or module == "builtins" else f"{module}.{kind.__qualname__}"
+    )
+    if isinstance(value, str):
+        return f"the string {value!r}" if len(value) <= 40 else f"a string of {len(value)} characters"
+    if isinstance(value, (bool, int, float)):
+        return f"{name} {value!r}"
+    if kind.__name__ in ("function", "builtin_function_or_method", "method"):
+        short = getattr(value, "__name__", name)
+        return "a lambda" if short == "<lambda>" else f"{short}()"
+    groups = getattr(value, "param_groups", None)
+    if isinstance(groups, (list, tuple)) and all(isinstance(g, Mapping) for g in groups):
+        rates = ", ".join(f"{float(g['lr']):g}" for g in groups if "lr" in g)
+        count = sum(len(list(g.get("params", ()))) for g in groups)
+        return f"{name}(lr={rates}) holding {count} parameter tensors"
+    return name
 
 
 def _check_schedule_length(scheduler: Any, loader: DataLoader, epochs_left: int) -> None:

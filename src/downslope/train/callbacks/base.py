@@ -254,7 +254,7 @@ class CallbackList(Callback):
         self.callbacks: list[Callback] = []
         for cb in callbacks or []:
             if not isinstance(cb, Callback):
-                raise ArgumentTypeError(f"callbacks: expected Callback instances, got {type(cb).__name__} {cb!r}")
+                raise ArgumentTypeError(_not_a_callback(cb, f"callbacks[{len(self.callbacks)}]"))
             self.callbacks.append(cb)
 
     def __len__(self) -> int:
@@ -454,5 +454,57 @@ def as_callback_list(callbacks: Sequence[Callback] | CallbackList | None) -> Cal
     if isinstance(callbacks, CallbackList):
         return callbacks
     if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        raise ArgumentTypeError(f"callbacks: expected a list of Callback objects, got {type(callbacks).__name__}")
+        if isinstance(callbacks, Callback):
+            raise ArgumentTypeError(
+                f"callbacks: expected a list of Callback objects, got one {_kind_of(callbacks)}; wrap it in a list: "
+                f"callbacks=[{type(callbacks).__name__}(...)]"
+            )
+        if _is_scheduler(callbacks):
+            raise ArgumentTypeError(_not_a_callback(callbacks, "callbacks"))
+        raise ArgumentTypeError(f"callbacks: expected a list of Callback objects, got {_kind_of(callbacks)}")
     return CallbackList(callbacks)
+
+
+def _kind_of(value: Any) -> str:
+    """What ``value`` is, for a message: its class (with its module when not downslope's), and a short
+    string's or a number's value; never the object's repr, which can be long and says nothing useful."""
+    kind = type(value)
+    module = kind.__module__ or ""
+    name = (
+        kind.__qualname__ if module.startswith("downslope") or module == "builtins" else f"{module}.{kind.__qualname__}"
+    )
+    if isinstance(value, str) and len(value) <= 40:
+        return f"the string {value!r}"
+    if isinstance(value, type):
+        return f"the class {value.__qualname__}"
+    if isinstance(value, (bool, int, float)):
+        return f"{name} {value!r}"
+    return name
+
+
+def _is_scheduler(value: Any) -> bool:
+    """A learning-rate scheduler (downslope's or PyTorch's): it steps and holds the optimizer it steps."""
+    return callable(getattr(value, "step", None)) and hasattr(value, "optimizer") and not hasattr(value, "param_groups")
+
+
+def _not_a_callback(value: Any, where: str) -> str:
+    """The message for something in ``callbacks`` that is not a Callback; a scheduler is sent to
+    ``scheduler=``, where fit steps it."""
+    if _is_scheduler(value):
+        name = type(value).__name__
+        message = (
+            f"{where} is a learning-rate scheduler ({_kind_of(value)}), not a Callback; pass it as "
+            f"fit(..., scheduler=...), which steps it after each "
+            f"{'batch' if getattr(value, 'steps_per_batch', False) else 'epoch'}"
+        )
+        if getattr(value, "needs_metric", False) or name == "ReduceLROnPlateau":
+            message += " with the monitored value (val_loss, or loss without validation)"
+        if name == "ReduceLROnPlateau":
+            message += "; Keras' callback of that name, for callbacks=[...], is ds.train.ReduceLROnPlateau(...)"
+        return message
+    message = f"callbacks: expected Callback instances, got {_kind_of(value)} as {where}"
+    if isinstance(value, type) and issubclass(value, Callback):
+        message += f"; pass an instance: {value.__name__}(...)"
+    elif callable(value) and not isinstance(value, type):
+        message += " (a function becomes one as ds.train.LambdaCallback(on_epoch_end=fn))"
+    return message

@@ -117,12 +117,12 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         groups = _group_rates(self.trainer.optimizer, "LearningRateScheduler")
-        rates = {float(g["lr"]) for g in groups}
-        if len(rates) > 1:
+        rates = [float(g["lr"]) for g in groups]  # in group order, as the user built them
+        if len(set(rates)) > 1:
             raise ConfigError(
-                f"LearningRateScheduler: the optimizer's param groups have different rates {sorted(rates)}; Keras' "
-                "schedule sets one rate. Use optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: factor), which "
-                "scales each group"
+                f"LearningRateScheduler: the optimizer's param groups have different rates {rates} (in group "
+                "order); Keras' schedule sets one rate. Use optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: "
+                "factor), which scales each group"
             )
         current = float(groups[0]["lr"])
         new = self.schedule(epoch, current) if self._with_rate else self.schedule(epoch)
