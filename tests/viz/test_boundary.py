@@ -380,3 +380,10 @@ def ds_tensor(a: np.ndarray):
     import downslope as ds
 
     return ds.tensor(a.astype(np.float32))
+
+
+def test_no_rows_is_said_as_such_with_the_shape() -> None:
+    # It used to say every one of the 0 samples had a NaN or infinite feature.
+    model = ds.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match=r"plot_decision_boundary: x has no rows \(shape \(0, 2\)\); nothing to draw"):
+        plot_decision_boundary(model, np.zeros((0, 2)), np.zeros(0, dtype=int))

@@ -272,7 +272,7 @@ def test_a_diverged_run_keeps_its_epochs_on_the_axis_and_marks_the_non_finite_on
 def test_a_one_epoch_history_is_drawn_as_points_on_whole_epoch_ticks() -> None:
     fig = plot_loss_curves({"loss": [0.7], "val_loss": [0.8]})
     ax = fig.axes[0]
-    training = [line for line in ax.lines if line.get_label() == TRAIN_LABEL][0]
+    training = [line for line in ax.lines if line.get_label() == "training"][0]  # a dict: no fit's meaning
     assert training.get_marker() == "o"
     fig.canvas.draw()
     assert all(float(t).is_integer() for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1])
@@ -566,3 +566,24 @@ def test_history_columns_read_in_one_call_keep_none_apart_from_a_measured_nan() 
     hist, missing = _read_history({"loss": [1.0, None, float("nan")], "epoch": [1, 2, 3]})
     assert np.isnan(hist["loss"][1:]).all() and missing["loss"].tolist() == [False, True, False]
     assert history_to_dict({"loss": (2, 1)}) == {"loss": [2.0, 1.0]}
+
+
+def test_a_value_that_is_not_a_number_is_named_with_its_key_and_position() -> None:
+    # It used to drop the column and say the history had no 'loss' key.
+    with pytest.raises(TypeError, match=r"history key 'loss': the values must be numbers.*position 1 holds 'oops'"):
+        plot_loss_curves({"loss": ["0.9", "oops"]})
+    with pytest.raises(TypeError, match=r"history key 'val_loss'.*position 2 holds \[1\] \(list\)"):
+        plot_loss_curves({"loss": [1.0, 0.5, 0.4], "val_loss": [1.0, None, [1]]})
+    with pytest.raises(TypeError, match="position 0 holds 'x'"):
+        history_to_dict({"loss": ["x", 1.0]})
+    assert history_to_dict({"loss": ["0.9", 0.5, None]})["loss"][:2] == [0.9, 0.5]  # numbers written as text
+
+
+def test_a_hand_made_history_gets_a_neutral_legend_and_a_fit_history_says_how_it_was_measured() -> None:
+    hand = plot_loss_curves({"loss": LOSS, "val_loss": VAL}, metrics=[])
+    texts = [t.get_text().replace("\n", " ") for t in hand.axes[0].get_legend().get_texts()]
+    assert texts[:2] == ["training", "validation"]
+    assert not any("before its update" in t or "after the epoch" in t for t in texts)
+    fitted = plot_loss_curves(_real_history(), metrics=[])
+    texts = [t.get_text().replace("\n", " ") for t in fitted.axes[0].get_legend().get_texts()]
+    assert texts[:2] == [TRAIN_LABEL, VAL_LABEL]

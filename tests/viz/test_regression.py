@@ -197,3 +197,18 @@ def test_draws_into_a_given_axes_beside_another_plot() -> None:
         4,
         3,
     )
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "said"),
+    [
+        (np.zeros(0), np.zeros(0), r"plot_regression x: no rows \(shape \(0,\)\)"),
+        ([], [], r"plot_regression x: no rows \(shape \(0,\)\)"),
+        (np.zeros((0, 1)), np.zeros((0, 1)), r"plot_regression x: no rows \(shape \(0, 1\)\)"),
+        ([1.0], np.zeros((0, 1)), r"plot_regression y: no rows \(shape \(0, 1\)\)"),
+    ],
+)
+def test_no_rows_is_said_as_such_with_the_shape(x, y, said) -> None:
+    # It used to say every one of the 0 samples had a NaN or infinite x or y.
+    with pytest.raises(ValueError, match=said + "; nothing to draw"):
+        plot_regression(nn.Linear(1, 1), x, y)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,17 +119,19 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         data = prepare(cfg)
         model = build_model(cfg, data.n_features, data.n_outputs, data.image_shape)
         optimizer = build_optimizer(cfg, model.parameters())
-        result = lr_find(
-            model,
-            build_loss(cfg, data.task),
-            optimizer,
-            training_data(data.X_train, model_targets(data.y_train, data.preprocess)),
-            start_lr=args.start_lr,
-            end_lr=args.end_lr,
-            num_iter=args.num_iter,
-            batch_size=batch_size_of(cfg) or 64,
-            **_placement(cfg),
-        )
+        with warnings.catch_warnings():  # its "no suggestion" is said once, below, with the other results
+            warnings.filterwarnings("ignore", message="lr_find: no suggestion", category=UserWarning)
+            result = lr_find(
+                model,
+                build_loss(cfg, data.task),
+                optimizer,
+                training_data(data.X_train, model_targets(data.y_train, data.preprocess)),
+                start_lr=args.start_lr,
+                end_lr=args.end_lr,
+                num_iter=args.num_iter,
+                batch_size=batch_size_of(cfg) or 64,
+                **_placement(cfg),
+            )
         # the sweep's numbers, to plot or check elsewhere: each step's rate, its raw loss (the update's own
         # batch), the exponential moving average that decides the stop (it lags behind the rising rate)
         # and the centred moving average the suggestion is read from (no lag)
@@ -147,7 +150,8 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         run.discard()
         raise
     if result.suggestion is None:
-        print("no suggestion: the sweep was too short to judge (raise --num-iter)")
+        note = result.note.replace("num_iter", "--num-iter").replace("start_lr", "--start-lr")  # the options' names
+        print(f"no suggestion: {note}")
     else:
         print(
             f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the loss averaged over "

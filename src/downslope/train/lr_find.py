@@ -11,6 +11,7 @@ test does not change the training that follows.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,13 +35,16 @@ from .protocols import LossFn, ModelLike
 
 @dataclass
 class LRFinderResult:
-    """What the range test saw: ``lrs[i]`` was used for the update whose loss is ``raw_losses[i]``.
+    """What the range test saw: ``lrs[i]`` was used for the update whose loss is ``raw_losses[i]``
+    (measured before that update: ``raw_losses[i + 1]`` is the first loss to show its effect).
 
     ``losses`` are the smoothed (exponential moving average, bias-corrected) losses that decide when
     to stop; they lag behind the sweep (with the default ``smooth=0.98`` by about 50 updates, which is
     decades of learning rate), so they are not what the suggestion is read from. ``suggestion`` is the
     rate where the loss falls fastest per decade of learning rate, judged by lines fitted through
-    centred windows of the raw losses (None when too short to tell); :meth:`centred_losses` is the
+    centred windows of the raw losses, each fall credited to the rate that produced it (None, with
+    ``note`` saying why, when fewer than ``MIN_SWEEP`` losses show an update's effect or the loss
+    never fell below where it started); :meth:`centred_losses` is the
     matching centred moving average, which has no lag, and :meth:`plot` draws the suggestion on it.
     """
 
@@ -49,6 +53,7 @@ class LRFinderResult:
     raw_losses: list[float]
     suggestion: float | None
     stop_reason: str
+    note: str = ""  # why there is no suggestion, when there is none
 
     def centred_losses(self) -> list[float]:
         """The raw losses averaged over centred windows (the window the suggestion's slopes use:
@@ -166,21 +171,47 @@ def _local_slopes(x: np.ndarray, y: np.ndarray, half: int) -> np.ndarray:
     return slopes
 
 
-def _suggest(lrs: list[float], raw: list[float], skip_start: int, skip_end: int) -> float | None:
-    n = len(raw)
-    if n < 3:
-        return None
-    if n - skip_start - skip_end < 3:
-        skip_start, skip_end = 0, 0
+MIN_SWEEP = 10
+"""The fewest losses seen after an update (``num_iter - 1`` for a sweep that did not stop early) that
+:func:`lr_find` reads a suggestion from. Fewer points over the usual 8 decades lie about a decade apart:
+the steepest fall could sit anywhere within 10x of the rate read off, and one noisy batch decides it."""
+
+
+def _suggest(lrs: list[float], raw: list[float], skip_start: int, skip_end: int) -> tuple[float | None, str]:
+    """The suggested rate and, when there is none, why.
+
+    ``raw[i]`` is the loss of the batch the update at ``lrs[i]`` then trained on: it was measured
+    before that update, so the first loss to show the update's effect is ``raw[i + 1]``. A fall is
+    credited to the rate that produced it, and the last rate, whose effect no loss shows, is never
+    suggested. Only rates after which the loss (averaged over a centred window) had come down below
+    where the sweep started, on the way down to its lowest point, can be suggested.
+    """
+    seen = [(lrs[i], raw[i + 1]) for i in range(len(raw) - 1) if math.isfinite(raw[i]) and math.isfinite(raw[i + 1])]
+    n = len(seen)
+    if n < MIN_SWEEP:
+        return None, (
+            f"the sweep showed the effect of {n} learning rate(s), fewer than the {MIN_SWEEP} needed to "
+            "read a rate off it (raise num_iter, or lower start_lr if it diverged early)"
+        )
+    if n - skip_start - skip_end < MIN_SWEEP:  # a short sweep: shrink the skips in proportion, keep MIN_SWEEP
+        scale = (n - MIN_SWEEP) / (skip_start + skip_end)
+        skip_start, skip_end = int(skip_start * scale), int(skip_end * scale)
     half = _half_window(n)
-    log_lr = np.log10(np.asarray(lrs, dtype=np.float64))
-    losses = np.asarray(raw, dtype=np.float64)
+    log_lr = np.log10(np.asarray([r for r, _ in seen], dtype=np.float64))
+    losses = np.asarray([v for _, v in seen], dtype=np.float64)
+    level = centred_average(losses, half)
+    start_level = level[0]
     slopes = _local_slopes(log_lr, losses, half)[skip_start : n - skip_end]
+    level = level[skip_start : n - skip_end]
     # Only the way down counts: past the lowest (locally averaged) loss, a fall after a blow-up is
-    # not progress.
-    level = centred_average(losses, half)[skip_start : n - skip_end]
+    # not progress; and a rate after which the loss was still above where it started was not seen
+    # to be good, however steep the fall around it.
     bottom = int(np.argmin(level)) + 1
-    return float(10 ** log_lr[skip_start + int(np.argmin(slopes[:bottom]))])
+    good = (slopes[:bottom] < 0) & (level[:bottom] < start_level)
+    if not good.any():
+        return None, "the loss did not fall below where the sweep started (try a wider range of rates)"
+    steepest = int(np.argmin(np.where(good, slopes[:bottom], np.inf)))
+    return float(seen[skip_start + steepest][0]), ""  # the rate itself, not 10**log10 of it
 
 
 def lr_find(
@@ -206,6 +237,11 @@ def lr_find(
     Model, optimizer, gradients and random state are restored exactly afterwards. ``device`` moves the
     model there (in place, as fit does) and runs the sweep there; the test reads every step's loss to
     decide when to stop, so on a GPU each step waits for the device (a sweep is ~100 steps).
+
+    A sweep whose losses show the effect of fewer than ``MIN_SWEEP`` (10) rates (``num_iter`` below 11,
+    or an early divergence) suggests nothing: ``suggestion`` is None, ``note`` says why, and a
+    UserWarning says so. Its points lie about a decade of rate apart; a rate read off them would be a
+    guess, possibly one whose effect the sweep never saw.
 
     Example:
         >>> import numpy as np, downslope as ds
@@ -237,9 +273,10 @@ def lr_find(
             lrs, raw, smoothed, stop_reason = _sweep(
                 model, loss_fn, optimizer, loader, start_lr, end_lr, num_iter, smooth, diverge_factor, placed
             )
-        finite = [(r, v) for r, v in zip(lrs, raw) if math.isfinite(v)]
-        suggestion = _suggest([r for r, _ in finite], [v for _, v in finite], skip_start, skip_end)
-        return LRFinderResult(lrs, smoothed, raw, suggestion, stop_reason)
+        suggestion, note = _suggest(lrs, raw, skip_start, skip_end)
+        if suggestion is None:
+            warnings.warn(f"lr_find: no suggestion: {note}", UserWarning, stacklevel=2)
+        return LRFinderResult(lrs, smoothed, raw, suggestion, stop_reason, note)
 
 
 def _check_arguments(start_lr: float, end_lr: float, num_iter: int, smooth: float) -> None:

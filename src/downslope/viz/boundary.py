@@ -236,6 +236,8 @@ def plot_decision_boundary(
     xs_all = as_float_array(x, "plot_decision_boundary x")
     if xs_all.ndim != 2 or xs_all.shape[1] < 2:
         raise ArgumentError(f"plot_decision_boundary: x must have shape (N, 2) (two features); got {xs_all.shape}")
+    if len(xs_all) == 0:  # said as such: the NaN check below would call no rows "every sample NaN"
+        raise ArgumentError(f"{where}: x has no rows (shape {xs_all.shape}); nothing to draw")
     (fi, fj), base, axis_names, held_note = _pick_features(xs_all, features, fixed_values, feature_names, where)
     if isinstance(y, (list, tuple, np.ndarray)) and np.asarray(y).dtype.kind in "USO":
         # class names as labels: their sorted order is the class index (LabelEncoder's convention)

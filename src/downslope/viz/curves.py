@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError
-from ..train.history import higher_is_better_name
+from ..train.history import History, higher_is_better_name
 from ._mpl import as_float_array, color, finish, linestyle, marker, require_matplotlib, target_axes
 
 if TYPE_CHECKING:
@@ -75,10 +75,7 @@ def _read_history(history: Any) -> tuple[dict[str, np.ndarray], dict[str, np.nda
             # tell an epoch not measured (None) from a measured NaN
             column = np.array(values, dtype=np.float64)
         except (TypeError, ValueError):
-            try:
-                column = np.array([float(v) if v is not None else float("nan") for v in values], dtype=np.float64)
-            except (TypeError, ValueError):
-                continue
+            column = _numbers(str(key), values)
         if column.ndim != 1:
             continue
         out[str(key)] = column
@@ -87,6 +84,22 @@ def _read_history(history: Any) -> tuple[dict[str, np.ndarray], dict[str, np.nda
             np.fromiter((v is None for v in values), dtype=bool, count=len(column)) if nan.any() else nan
         )
     return out, missing
+
+
+def _numbers(key: str, values: Any) -> np.ndarray:
+    """A column that numpy could not convert at once, value by value; the first value that is not a
+    number (nor None) is refused, named with its key and position. Skipping the column instead left the
+    plot saying the history had no such key."""
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        try:
+            out[i] = np.nan if v is None else float(v)
+        except (TypeError, ValueError):
+            raise ArgumentTypeError(
+                f"history key {key!r}: the values must be numbers, one per epoch (None for an epoch not "
+                f"measured); position {i} holds {v!r} ({type(v).__name__})"
+            ) from None
+    return out
 
 
 def _measured(missing: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
@@ -256,10 +269,13 @@ def plot_loss_curves(
 
     The training curves are what fit logs: the mean over the epoch's rows (batch losses weighted
     by batch size), each computed before its own update (the legend says so); the validation curves are measured after the epoch's last
-    update, so with full batches the validation loss can lie below the training loss early on.
+    update, so with full batches the validation loss can lie below the training loss early on. The
+    legend says so for a downslope History only; the curves of a dict or another library's history
+    are labelled just "training" and "validation", as nothing says how their numbers were measured.
     """
     require_matplotlib()
     hist, missing = _read_history(history)
+    from_fit = isinstance(history, History)  # what fit logged, so the legend can say how it was measured
     if "loss" not in hist and "val_loss" not in hist:
         raise ArgumentError(f"plot_loss_curves: the history has no 'loss' or 'val_loss'; its keys are {sorted(hist)}")
     names = _metric_names(hist) if metrics is None else list(metrics)
@@ -320,7 +336,10 @@ def plot_loss_curves(
             # runs through its measured epochs; only a measured NaN or inf is a divergence.
             measured = _measured(missing, key, len(all_values))
             values, epochs = all_values[measured], all_epochs[measured]
-            label = VAL_LABEL if key.startswith("val_") else TRAIN_LABEL
+            if from_fit:
+                label = VAL_LABEL if key.startswith("val_") else TRAIN_LABEL
+            else:  # a hand-made history: nothing says how its numbers were measured, so the legend says nothing
+                label = "validation" if key.startswith("val_") else "training"
             if key == "grad_norm":  # GradientDiagnostics' number: not a loss over the epoch's batches
                 label = GRAD_NORM_FULL_LABEL if full_batch else GRAD_NORM_LABEL
             if not measured.all():

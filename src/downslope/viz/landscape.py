@@ -424,6 +424,7 @@ def _contour(ax: Axes, fig: Figure, s: Surface, grid_size: int, levels: int) -> 
 
 
 LEGEND_WIDTH = 64  # characters per line of a loss-panel legend entry (about the panel's width at 8 pt)
+LEGEND_FONTSIZE = 8
 
 
 def _loss_values(s: Surface, path: OptimizerPath) -> np.ndarray:
@@ -506,8 +507,9 @@ def _draw(
     given: list[Any] | None = None,
     resize: bool = True,
 ) -> tuple[Axes, Axes, dict[str, _Drawn]]:
-    """The map and the loss panel with every full path; ``labels`` replaces the legend's texts (an
-    animation lays the figure out with each path's longest frame label); ``animated`` names the X
+    """The map and the loss panel with every full path; ``labels`` replaces the legend's texts, already
+    wrapped (an animation lays the figure out with stand-ins as large as each path's largest frame
+    label, see :func:`_layout_labels`); ``animated`` names the X
     marker "current point" rather than "end"; ``given``: the (map, loss) Axes to draw into (the
     figure's size is then left alone)."""
     ax_map, ax_loss = fig.subplots(1, 2, width_ratios=[1.35, 1.0]) if given is None else given
@@ -527,7 +529,7 @@ def _draw(
         (end_marker,) = ax_map.plot(*path.final_point, "X", ms=10, color=c, mec="black", mew=0.8, zorder=7)
         values = _loss_values(s, path)
         # The path colours are explained once, in the loss panel's legend, with each final value.
-        label = _wrap((labels or {}).get(name) or _legend_label(s, name, path))
+        label = (labels or {}).get(name) or _wrap(_legend_label(s, name, path))
         (loss_line,) = ax_loss.plot(
             np.arange(len(values)), values, color=c, lw=1.6, ls=linestyle(i), marker=marker(i), ms=4,
             markevery=max(1, len(values) // 10), label=label,
@@ -570,7 +572,7 @@ def _draw(
     ax_loss.set_title("Loss per step")
     ax_loss.grid(True, alpha=0.3, which="both")
     # Below the panel, not on it: a legend inside hides the curves, and its long notes ran off the figure.
-    legend = ax_loss.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    legend = ax_loss.legend(fontsize=LEGEND_FONTSIZE, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     for d, text in zip(drawn.values(), legend.get_texts()):  # the loss curves come first, in the paths' order
         d.legend_text = text
     lines = sum(t.get_text().count("\n") + 1 for t in legend.get_texts())
@@ -688,33 +690,9 @@ def animate_landscape(
             f"animate_landscape: fps, max_frames and dpi must be positive, got fps={fps}, "
             f"max_frames={max_frames}, dpi={dpi}"
         )
-    steps = max(len(p.points) for p in paths.values()) - 1
-    frames = np.unique(np.linspace(0, steps, min(max_frames, steps + 1)).round().astype(int))
-    frame_labels = {int(k): {n: _legend_label(s, n, p, upto=int(k)) for n, p in paths.items()} for k in frames}
-    # The layout is fixed once for every frame: it gets room for each path's longest label.
-    longest = {
-        n: max((labels[n] for labels in frame_labels.values()), key=lambda t: _wrap(t).count("\n")) for n in paths
-    }
-    fig = new_figure(width=11.0, height=4.6)
-    fig.set_dpi(dpi)
-    _, _, drawn = _draw(fig, s, paths, grid_size, 25, labels=longest, animated=True)
-    title = fig.suptitle(f"step {steps} of {steps}")
-    moving = [title] + [
-        a
-        for d in drawn.values()
-        for a in (d.line, d.end_marker, d.loss_line, d.legend_text, *d.stop_marks)
-        if a is not None
-    ]
+    fig, title, drawn, frames, frame_labels, background = _animation_figure(s, paths, max_frames, dpi, grid_size)
     canvas = fig.canvas
-    canvas.draw()  # lays the figure out once, with the full paths so the axes' limits fit them
-    fig.set_layout_engine("none")  # freeze that layout for every frame
-    for artist in moving:
-        artist.set_visible(False)
-    canvas.draw()
-    background = canvas.copy_from_bbox(fig.bbox)  # type: ignore[attr-defined]
-    for artist in moving:
-        artist.set_visible(True)
-
+    steps = max(len(p.points) for p in paths.values()) - 1
     images = []
     for k in frames:
         canvas.restore_region(background)  # type: ignore[attr-defined]
@@ -726,12 +704,10 @@ def animate_landscape(
             d.end_marker.set_data([finite[-1, 0]], [finite[-1, 1]])
             values = _loss_values(s, path)[: k + 1]
             d.loss_line.set_data(np.arange(len(values)), values)
-            if d.legend_text is not None:
-                d.legend_text.set_text(_wrap(frame_labels[int(k)][name]))
             for mark in d.stop_marks:
                 mark.set_visible(path.stopped_at is not None and k >= path.stopped_at)
-        title.set_text(f"step {k} of {steps}")
-        for artist in moving:
+        _set_frame_texts(title, drawn, frame_labels, int(k), steps)
+        for artist in _moving(title, drawn):
             fig.draw_artist(artist)
         rgba = np.asarray(canvas.buffer_rgba())  # type: ignore[attr-defined]
         images.append(Image.fromarray(rgba[..., :3].copy()))
@@ -743,6 +719,76 @@ def animate_landscape(
     out.parent.mkdir(parents=True, exist_ok=True)
     frames_p[0].save(out, save_all=True, append_images=frames_p[1:], duration=int(1000 / fps), loop=0)
     return out
+
+
+def _layout_labels(fig: Figure, frame_labels: Mapping[int, Mapping[str, str]]) -> dict[str, str]:
+    """Per path, a wrapped stand-in label with as many lines as its tallest frame label, each line
+    as wide (as rendered) as the widest line of any of its frame labels.
+
+    The figure is laid out once, with these, for every frame. The legend is centred under the loss
+    panel, so a frame whose text came out wider than the one the layout saw (``f=0.0342 at step
+    300`` where the layout had ``f=5 at step 0``) grew past the figure's right edge and was cut off
+    there; no frame's text is wider or taller than its stand-in.
+    """
+    from matplotlib.font_manager import FontProperties
+
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    font = FontProperties(size=LEGEND_FONTSIZE)
+    out = {}
+    names = next(iter(frame_labels.values())).keys()
+    for name in names:
+        wrapped = [_wrap(labels[name]).split("\n") for labels in frame_labels.values()]
+        widest = max(
+            (line for lines in wrapped for line in lines),
+            key=lambda t: renderer.get_text_width_height_descent(t, font, ismath=False)[0],
+        )
+        out[name] = "\n".join([widest] * max(len(lines) for lines in wrapped))
+    return out
+
+
+def _moving(title: Any, drawn: Mapping[str, _Drawn]) -> list[Any]:
+    """What each animation frame redraws over the saved background."""
+    return [title] + [
+        a
+        for d in drawn.values()
+        for a in (d.line, d.end_marker, d.loss_line, d.legend_text, *d.stop_marks)
+        if a is not None
+    ]
+
+
+def _set_frame_texts(
+    title: Any, drawn: Mapping[str, _Drawn], frame_labels: Mapping[int, Mapping[str, str]], k: int, steps: int
+) -> None:
+    for name, d in drawn.items():
+        if d.legend_text is not None:
+            d.legend_text.set_text(_wrap(frame_labels[k][name]))
+    title.set_text(f"step {k} of {steps}")
+
+
+def _animation_figure(
+    s: Surface, paths: Mapping[str, OptimizerPath], max_frames: int, dpi: int, grid_size: int
+) -> tuple[Figure, Any, dict[str, _Drawn], np.ndarray, dict[int, dict[str, str]], Any]:
+    """The animation's figure, laid out once for every frame and drawn with the full paths: its
+    title, the moving parts of each path, the frames' steps, their legend labels, and the background
+    (everything that does not move) to restore before each frame."""
+    steps = max(len(p.points) for p in paths.values()) - 1
+    frames = np.unique(np.linspace(0, steps, min(max_frames, steps + 1)).round().astype(int))
+    frame_labels = {int(k): {n: _legend_label(s, n, p, upto=int(k)) for n, p in paths.items()} for k in frames}
+    fig = new_figure(width=11.0, height=4.6)
+    fig.set_dpi(dpi)
+    _, _, drawn = _draw(fig, s, paths, grid_size, 25, labels=_layout_labels(fig, frame_labels), animated=True)
+    title = fig.suptitle(f"step {steps} of {steps}")
+    moving = _moving(title, drawn)
+    canvas = fig.canvas
+    canvas.draw()  # lays the figure out once, with the full paths so the axes' limits fit them
+    fig.set_layout_engine("none")  # freeze that layout for every frame
+    for artist in moving:
+        artist.set_visible(False)
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)  # type: ignore[attr-defined]
+    for artist in moving:
+        artist.set_visible(True)
+    return fig, title, drawn, frames, frame_labels, background
 
 
 # ---------------------------------------------------------------------- by name (the CLI's entry)
@@ -759,7 +805,7 @@ NAMED_OPTIMIZERS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "adamw": ("AdamW", "adam", {}),
     "adamax": ("Adamax", "adam", {}),
     "nadam": ("NAdam", "adam", {}),
-    "radam": ("RAdam", "adam", {}),
+    "radam": ("RAdam", "radam", {}),  # its first steps are momentum SGD at lr: Adam's rate throws it off
     "lion": ("Lion", "adam", {}),  # the Lion paper uses a rate 3-10x below Adam's
 }
 
@@ -792,6 +838,8 @@ def named_optimizers(
             rate = 1.0
         elif family == "nesterov":
             rate = _nesterov_rate(rates)
+        elif family == "radam" and "radam" not in rates:  # a surface that names none lends Adam's
+            rate = rates.get("adam", 0.01)
         else:
             rate = rates.get(family, 0.01) / (10.0 if name == "lion" else 1.0)
         settings = dict(fixed)

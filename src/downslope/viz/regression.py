@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 def _column(values: Any, what: str) -> np.ndarray:
     arr = as_float_array(values, what)
+    if arr.ndim >= 1 and arr.shape[0] == 0:  # said as such: the NaN check would call no rows "every sample NaN"
+        raise ArgumentError(f"{what}: no rows (shape {tuple(arr.shape)}); nothing to draw")
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
