@@ -1572,6 +1572,7 @@ class FunctionCtx:
         self._saved: tuple[tuple[Any, int], ...] | None = ()
         self.needs_input_grad: tuple[bool, ...] = ()
         self._non_differentiable: set[int] = set()
+        self._dirty: dict[int, Any] = {}  # inputs forward wrote in place (mark_dirty), by id
         self._reached: list[bool] = []  # which outputs a backward pass reached (Function.apply, _unpack_vjp)
         self.materialize_grads = True
         self._packed: tuple[Any, list[Any]] | None = None  # (unpack hook, packed values) under saved_tensors_hooks
@@ -1628,9 +1629,16 @@ class FunctionCtx:
         self.materialize_grads = bool(value)  # host: a Python flag
 
     def mark_dirty(self, *tensors: Any) -> None:
-        raise StateError(
-            "mark_dirty: custom Functions that modify their inputs in place are not supported; return a new tensor"
-        )
+        """Say which inputs forward wrote in place; each must be returned as an output, and takes the
+        Function's node as its history (the history it had before stays with the values it had)."""
+        Tensor = _tensor_api()[0]
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor):
+                raise ArgumentTypeError(
+                    f"mark_dirty: argument {i} is of type {type(t).__name__}; expected the input tensors forward "
+                    "modified in place"
+                )
+            self._dirty[id(t)] = t
 
 
 class Function:
@@ -1705,8 +1713,9 @@ class Function:
             return outputs  # as torch: only a tensor or a tuple's tensors are outputs; a dict, list or number passes untracked
         outs = [outputs] if single else list(outputs)
         inputs = {id(a) for a in args if isinstance(a, Tensor)}
+        dirty = _dirty_inputs(cls.__name__, ctx, args, outs)
         for i, o in enumerate(outs):  # an input handed back must not have its own history overwritten
-            if isinstance(o, Tensor) and id(o) in inputs:
+            if isinstance(o, Tensor) and id(o) in inputs and id(o) not in dirty:
                 outs[i] = wrap_array(o.array)
         differentiable = [
             i
@@ -1715,7 +1724,10 @@ class Function:
             and id(outputs if single else o) not in ctx._non_differentiable
         ]  # fmt: skip
         positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
-        parents = tuple(args[i] for i in positions)
+        # a dirty input's history before the write moves to a stand-in (as an in-place op's does), which
+        # the node takes as its parent; the input itself takes the node below (_adopt_dirty)
+        priors = {key: _prior_history(t) for key, t in dirty.items()}
+        parents = tuple(priors.get(id(args[i]), args[i]) for i in positions)
         slots = [(o.shape, o.dtype, i in differentiable) if isinstance(o, Tensor) else None for i, o in enumerate(outs)]
         # which outputs a backward pass reached (set by _unpack_vjp): the others get None, not zeros,
         # under ctx.set_materialize_grads(False)
@@ -1732,6 +1744,8 @@ class Function:
             for i, a in zip(differentiable, arrays):
                 _adopt(outs[i], (joint,), _unpack_vjp, (offset, a.size, joint.array.size, reached, i))
                 offset += a.size
+        for key, prior in priors.items():
+            _adopt_dirty(dirty[key], prior)
         if differentiable:
             from .tensor import note_function_views
 
@@ -1741,6 +1755,64 @@ class Function:
         if differentiable and forward_ad.active:  # forward AD is on: the Function's jvp runs now, as in torch
             forward_ad.function_applied(joint if len(outs) > 1 or len(differentiable) > 1 else outs[0])
         return outs[0] if single else type(outputs)(outs) if isinstance(outputs, tuple) else outs
+
+
+def _dirty_inputs(name: str, ctx: FunctionCtx, args: tuple[Any, ...], outs: list[Any]) -> dict[int, Any]:
+    """The inputs ctx.mark_dirty named, checked as torch checks them: each is an input and an output, and
+    none is a leaf that requires grad (its values are what the gradient is for)."""
+    dirty = ctx._dirty
+    if not dirty:
+        return dirty
+    returned = {id(o) for o in outs}
+    argument = {id(a) for a in args}
+    for t in dirty.values():
+        if id(t) not in argument or id(t) not in returned:
+            raise StateError(
+                f"{name}: some elements marked as dirty during the forward method were not returned as output: "
+                "mark_dirty takes the inputs forward modified in place, and forward must return them"
+            )
+        if t.requires_grad and not t._parents:
+            raise StateError(
+                f"{name}: a leaf Variable that requires grad is being used in an in-place operation (mark_dirty): "
+                "pass a clone (x.clone()) or write into a tensor that does not require grad"
+            )
+        if getattr(t, "_view_of", False) is not False:
+            # a view's base would need its history rewritten too (torch's CopySlices); not done here
+            raise StateError(
+                f"{name}: mark_dirty on a view of another tensor is not supported; pass the base tensor or a "
+                "clone of the view"
+            )
+    return dirty
+
+
+def _prior_history(t: Any) -> Any:
+    """A stand-in that keeps ``t``'s history before the Function wrote it (sharing its storage)."""
+    from .tensor import _ghost
+
+    prior = _ghost(t, False)
+    if _inplace_clock.hooks and getattr(t, "_hooks", None) is not None:
+        # as for the built-in in-place ops: hooks registered before the write stay with the history they
+        # were registered on (they see the gradient of the values before it)
+        prior._hooks = t._hooks
+        del t._hooks
+    return prior
+
+
+def _adopt_dirty(t: Any, prior: Any) -> None:
+    """Make ``prior`` the history ``t`` had before the write, so ops that used ``t`` before the Function
+    route their gradients through it (tensor._adopt does this for the built-in in-place ops)."""
+    from .tensor import _op_counter
+
+    earlier = getattr(t, "_prior", None)
+    if earlier is not None:
+        prior._prior = earlier
+    t._prior = prior
+    prior._next = t
+    if t._seq == prior._seq:  # t was no recorded output (marked non-differentiable): its values are a constant
+        t._requires_grad = False
+        t._parents, t._vjp, t._saved, t._needs = (), None, None, None
+        t._seq = next(_op_counter)
+    _inplace_clock.rebased = max(_inplace_clock.rebased, t._seq)
 
 
 def _pack_ctx(ctx: FunctionCtx) -> None:
