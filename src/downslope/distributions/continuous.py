@@ -19,7 +19,7 @@ from ..errors import ArgumentError
 from ..tensor import Tensor, record_op
 from . import constraints
 from ._beta_grad import dirichlet_grad
-from ._special import digamma, erfinv, lgamma, standard_gamma_grad
+from ._special import digamma, erfinv, lgamma, lgamma_array, standard_gamma_grad
 from .distribution import (
     _HALF_LOG_2PI,
     EULER_GAMMA,
@@ -33,6 +33,8 @@ from .distribution import (
     no_graph,
     standard_normal,
     uniform,
+    untracked_host,
+    xlogy_array,
 )
 
 __all__ = [
@@ -49,6 +51,11 @@ __all__ = [
     "StudentT",
     "Uniform",
 ]
+
+
+def _sum_last(a: np.ndarray) -> np.ndarray:
+    """ops.sum over the last axis of an array (its accumulation, so its bits)."""
+    return ops.sum(constant(a), axis=-1).array
 
 
 def _full(t: Tensor, value: float) -> Tensor:
@@ -466,6 +473,11 @@ class Gamma(Distribution):
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.rate)
         c, r = self.concentration, self.rate
+        if untracked_host(c, r, v):
+            a, b, x = c.array, r.array, v.array
+            with np.errstate(all="ignore"):
+                out = xlogy_array(a, b) + xlogy_array(a - 1, x) - b * x - lgamma_array(a)
+            return constant(out)
         return ops.xlogy(c, r) + ops.xlogy(c - 1, v) - r * v - lgamma(c)
 
     def cdf(self, value: Any) -> Tensor:
@@ -542,6 +554,19 @@ class StudentT(Distribution):
 
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.loc)
+        if untracked_host(self.df, self.loc, self.scale, v):
+            df, loc, scale = self.df.array, self.loc.array, self.scale.array
+            with np.errstate(all="ignore"):
+                y_ = (v.array - loc) / scale
+                z_ = (
+                    np.log(scale)
+                    + 0.5 * np.log(df)
+                    + 0.5 * math.log(math.pi)
+                    + lgamma_array(0.5 * df)
+                    - lgamma_array(0.5 * (df + 1.0))
+                )
+                out = -0.5 * (df + 1.0) * np.log1p(y_**2 / df) - z_
+            return constant(out)
         y = (v - self.loc) / self.scale
         z = (
             ops.log(self.scale)
@@ -606,6 +631,8 @@ class Dirichlet(Distribution):
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.concentration)
         c = self.concentration
+        if untracked_host(c, v):
+            return constant(_dirichlet_log_prob(c.array, v.array))
         return ops.sum(ops.xlogy(c - 1.0, v), axis=-1) + lgamma(ops.sum(c, axis=-1)) - ops.sum(lgamma(c), axis=-1)
 
     def entropy(self) -> Tensor:
@@ -615,6 +642,12 @@ class Dirichlet(Distribution):
         return (
             ops.sum(lgamma(c), axis=-1) - lgamma(a0) - (k - a0) * digamma(a0) - ops.sum((c - 1.0) * digamma(c), axis=-1)
         )
+
+
+def _dirichlet_log_prob(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Dirichlet.log_prob's value on host arrays of one dtype (its tensor ops' steps)."""
+    with np.errstate(all="ignore"):
+        return _sum_last(xlogy_array(c - 1.0, v)) + lgamma_array(_sum_last(c)) - _sum_last(lgamma_array(c))
 
 
 def sample_dirichlet(concentration: Tensor) -> Tensor:
@@ -686,6 +719,12 @@ class Beta(Distribution):
 
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.concentration1)
+        c = self._dirichlet.concentration
+        if untracked_host(c, v):
+            x = v.array
+            with np.errstate(all="ignore"):
+                pair = np.stack(np.broadcast_arrays(x, 1.0 - x), -1)
+            return constant(_dirichlet_log_prob(c.array, pair))
         return self._dirichlet.log_prob(ops.stack([v, 1.0 - v], -1))
 
     def entropy(self) -> Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from ..backend import namespace_of
 from ..errors import ArgumentError, OutOfRangeError
 from ..tensor import Tensor, arange, as_tensor, full_like
 from . import constraints
-from ._special import lgamma
+from ._special import lgamma, lgamma_array
 from .distribution import (
     Distribution,
     _param,
@@ -27,6 +28,8 @@ from .distribution import (
     no_graph,
     probs_to_logits,
     uniform,
+    untracked_host,
+    xlogy_array,
 )
 
 __all__ = ["Bernoulli", "Binomial", "Categorical", "Geometric", "OneHotCategorical", "Poisson"]
@@ -434,6 +437,12 @@ class Binomial(_BinaryProbs):
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self._param)
         n, logits = self.total_count, self.logits
+        if untracked_host(v, n, logits):  # the steps below on the arrays
+            k, m, x = v.array, n.array, logits.array
+            with np.errstate(all="ignore"):
+                clamped = (x.clip(0.0, math.inf) + x - x.clip(-math.inf, 0.0)) / 2  # _clamp_by_zero's steps
+                norm = m * clamped + m * np.log1p(np.exp(-np.abs(x))) - lgamma_array(m + 1)
+                return constant(k * x - lgamma_array(k + 1) - lgamma_array(m - k + 1) - norm)
         log_factorial_n = lgamma(n + 1)
         log_factorial_k = lgamma(v + 1)
         log_factorial_nmk = lgamma(n - v + 1)
@@ -493,4 +502,8 @@ class Poisson(Distribution):
 
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.rate)
+        if untracked_host(v, self.rate):  # the steps below on the arrays
+            k, rate = v.array, self.rate.array
+            with np.errstate(all="ignore"):
+                return constant(xlogy_array(k, rate) - rate - lgamma_array(k + 1))
         return ops.xlogy(v, self.rate) - self.rate - lgamma(v + 1)
