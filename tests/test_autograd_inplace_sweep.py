@@ -22,6 +22,7 @@ LENIENT = {
     ("input", "cdist"),
     ("input", "dist"),
     ("input", "fft_abs"),
+    ("input", "fft_2"),
     ("input", "take_along_2"),
     ("input", "fmax_2"),
     ("input", "adaptive_max_2"),

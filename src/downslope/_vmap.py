@@ -520,6 +520,7 @@ _METHOD_FUNCTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("downslope.ops.rearrange", ("roll",)),
     ("downslope.ops.sorting", ("median", "nanmedian", "mode", "kthvalue")),
     ("downslope.ops.reductions", ("any", "all", "argmin", "nansum", "nanmean", "count_nonzero")),
+    ("downslope.ops.linalg", ("diagonal", "trace")),
 ]
 for _module, _names in _METHOD_FUNCTIONS:
     for _name in _names:
@@ -1454,6 +1455,27 @@ def _last_two_rule(orig: Callable[..., Any], x: Any, *args: Any, **kwargs: Any) 
     return BatchedTensor(orig(x.value, *args, **kwargs))
 
 
+def _diagonal_rule(orig: Callable[..., Any], x: Any, offset: Any = 0, dim1: Any = 0, dim2: Any = 1) -> Any:
+    """``diagonal(x, offset, dim1, dim2)``: the element's dims moved past the batch, one op over the batch
+    (the diagonal is the last dim of each element's result, so the batch stays in front)."""
+    if not isinstance(x, BatchedTensor) or x.ndim < 2 or isinstance(offset, Tensor) or isinstance(offset, bool):
+        raise _no_rule(f"{orig.__name__} of this element")
+    d1, d2 = _dim(dim1, x.ndim), _dim(dim2, x.ndim)
+    if d1 == d2:
+        raise _no_rule("diagonal with dim1 == dim2")  # the loop raises diagonal's error with the given dims
+    return BatchedTensor(orig(x.value, int(offset), d1 + 1, d2 + 1))
+
+
+def _trace_rule(orig: Callable[..., Any], x: Any) -> Any:
+    """``trace`` of each element (a matrix): its diagonal summed, as trace does, in one op over the batch
+    (per element, a Laplacian as the trace of a Hessian took a Python loop over the batch)."""
+    if not isinstance(x, BatchedTensor) or x.ndim != 2:
+        raise _no_rule("trace of this element")  # the loop raises trace's own error
+    from .ops.linalg import diagonal
+
+    return BatchedTensor(diagonal(x.value, 0, 1, 2).sum(-1))
+
+
 def _dims_rule(orig: Callable[..., Any], x: Any, dims: Any, *args: Any, **kwargs: Any) -> Any:
     """``flip(x, dims)``: its dims moved past the batch."""
     if not isinstance(x, BatchedTensor) or args or kwargs:
@@ -1631,7 +1653,9 @@ _SHARED_RULES: list[tuple[str, tuple[str, ...], Callable[..., Any]]] = [
     ("downslope.nn.functional", ("normalize", "cosine_similarity", "pairwise_distance", "unfold"), _loop_rule),
     ("downslope.nn.upsampling", ("interpolate",), _loop_rule),
     ("downslope.ops.rearrange", ("diff", "repeat", "repeat_interleave"), _loop_rule),
-    ("downslope.ops.linalg", ("outer", "cross", "trace", "diagonal", "kron"), _loop_rule),
+    ("downslope.ops.linalg", ("outer", "cross", "kron"), _loop_rule),
+    ("downslope.ops.linalg", ("diagonal",), _diagonal_rule),
+    ("downslope.ops.linalg", ("trace",), _trace_rule),
     ("downslope.ops.sorting", ("kthvalue",), _loop_rule),
     ("downslope.functional", ("lerp", "addcmul", "addcdiv", "cdist"), _loop_rule),
     (

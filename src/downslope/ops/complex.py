@@ -396,6 +396,12 @@ def _complex_astype_vjp(g, y, args, saved, needs, xp):
     return (xp.astype(g, saved),)
 
 
+# it reads only g and the saved dtype: as torch's cast, it saves no values, so a graph through a real-to-
+# complex cast (every FFT of a real tensor) may be differentiated again, and its input written in place
+_complex_astype_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_complex_astype_vjp.reads_output = False  # type: ignore[attr-defined]
+
+
 # ---------------------------------------------------------------------- promotion
 
 
