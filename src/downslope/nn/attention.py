@@ -39,6 +39,7 @@ from .. import backend, gemm, jit_gate, ops, workspace
 from ..backend import namespace_of
 from ..device import SDPBackend, set_sdp_backends
 from ..errors import ArgumentAssertionError, ArgumentError, ArgumentTypeError, ShapeError
+from ..graph import is_grad_enabled
 from ..tensor import Tensor, empty, forget_layout_note, record_op, wrap_array
 from . import init
 from ._arrays import array_like, array_of, scalar
@@ -113,9 +114,14 @@ def scaled_dot_product_attention(
             and ka.shape[-2] == va.shape[-2]
             and qa.shape[:-2] == ka.shape[:-2] == va.shape[:-2]
         ):
+            scale = 1.0 / math.sqrt(qa.shape[-1]) if scale is None else scale
+            if not (
+                is_grad_enabled() and (query.requires_grad or key.requires_grad or value.requires_grad)
+            ) and _small_enough(qa.shape, ka.shape[-2], va.shape[-1], is_causal):
+                out = _host_output_like(query, qa, va.shape[-1])
+                return _small_attention((query, key, value), qa, ka, va, is_causal, scale, out)
             lead = qa.shape[:-2]
             out = _output_like(query, va.shape[-1], (lead, lead, lead))
-            scale = 1.0 / math.sqrt(qa.shape[-1]) if scale is None else scale
             return _attention_node((query, key, value), qa, ka, va, None, None, is_causal, scale, dropout_p, out)
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):
@@ -179,6 +185,99 @@ def scaled_dot_product_attention(
     return result
 
 
+def _small_enough(q_shape: tuple[int, ...], keys: int, width: int, is_causal: bool) -> bool:
+    """Whether attention of a query of ``q_shape`` over ``keys`` keys with values ``width`` wide takes
+    the general path's plain NumPy steps: fewer scores than the compiled softmax takes
+    (JIT_SCORES_MIN_SIZE), too few queries for the causal blocks (_CAUSAL_MIN) and both products
+    below the size oneDNN's GEMM takes (gemm.MIN_MULTIPLY_ADDS)."""
+    length, e = q_shape[-2], q_shape[-1]
+    return (
+        0 < math.prod(q_shape[:-2]) * length * keys < JIT_SCORES_MIN_SIZE
+        and (not is_causal or length < _CAUSAL_MIN)
+        and length * keys * max(e, width) < gemm.MIN_MULTIPLY_ADDS
+    )
+
+
+# 0-d host arrays of the softmax's constants by dtype (-inf, 0, 1), and of the scale by (scale, dtype):
+# a 0-d array operand costs a ufunc call less than a NumPy scalar, which it converts on every call
+# (half the time of an elementwise op on a few hundred scores).
+_CONSTANTS: dict[Any, tuple[np.ndarray, ...]] = {}
+_SCALES: dict[tuple[float, np.dtype], np.ndarray] = {}
+
+
+def _constants(dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    kept = _CONSTANTS.get(dtype)
+    if kept is None:
+        kept = tuple(np.array(v, dtype=dtype) for v in (-np.inf, 0, 1))  # host: the small host path's only
+        for c in kept:
+            c.flags.writeable = False  # only ever read (ufunc operands)
+        _CONSTANTS[dtype] = kept
+    return kept
+
+
+def _scale_of(scale: float, dtype: np.dtype) -> np.ndarray:
+    kept = _SCALES.get((scale, dtype))
+    if kept is None:
+        kept = np.array(scalar(scale, dtype))  # host: as _constants; the same rounding as scalar()
+        kept.flags.writeable = False
+        if len(_SCALES) < 64:
+            _SCALES[(scale, dtype)] = kept
+    return kept
+
+
+# From this many score rows the row max is taken over a transposed copy of the scores (a reduction
+# down the columns runs over whole contiguous rows at once); below it the copy costs more than it saves.
+_TRANSPOSED_MAX_ROWS = 32
+
+
+def _small_attention(
+    inputs: tuple[Tensor, Tensor, Tensor],
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    is_causal: bool,
+    scale: float,
+    out: np.ndarray | None,
+) -> Tensor:
+    """Attention without a mask (but the causal one) or dropout, of host float arrays of the same
+    leading dims, small enough for :func:`_small_enough`, that no gradient is recorded for: the steps
+    of :func:`_attention_node` and :func:`_softmax_in_place` with the same results bit for bit, in
+    fewer NumPy calls (a small model's forward makes many such calls on little data: token by token
+    generation spends most of its time in the calls' fixed costs). The row max is exact in any
+    order (a max of -0.0 and 0.0 may differ in sign, which shifts no score), and a row whose max is
+    finite has a probability sum of at least 1, so the masked-out rows' fix-ups run only when a max
+    is not finite."""
+    neg_inf, zero, one = _constants(q.dtype)
+    s = np.matmul(q, k.swapaxes(-1, -2))  # gemm.matmul's own choice below MIN_MULTIPLY_ADDS
+    np.multiply(s, _scale_of(scale, q.dtype), out=s)
+    blocked = None
+    if is_causal:
+        blocked = _causal_future(s.shape[-2], s.shape[-1])
+        np.copyto(s, neg_inf, where=blocked)
+    width = s.shape[-1]
+    rows = s.size // width
+    if rows >= _TRANSPOSED_MAX_ROWS:
+        m = np.maximum.reduce(s.reshape(rows, width).T.copy(), axis=0).reshape(s.shape[:-1] + (1,))
+    else:
+        m = np.maximum.reduce(s, axis=-1, keepdims=True)
+    # every max finite (a sum of them that overflows only takes the fix-ups, which then change nothing)
+    every = math.isfinite(np.add.reduce(m, axis=None))  # host: a host array's number (host arrays only)
+    if not every:
+        np.copyto(m, zero, where=~np.isfinite(m))
+    np.subtract(s, m, out=s)
+    np.exp(s, out=s)
+    z = np.add.reduce(s, axis=-1, keepdims=True)
+    if not every:
+        np.copyto(z, one, where=z == 0)
+    np.divide(s, z, out=s)
+    result = np.matmul(s, v) if out is None else np.matmul(s, v, out=out)
+    saved = (s, None, 0.0, scale, blocked, None, False, None)
+    node = record_op(result, inputs, _sdpa_vjp, saved)
+    if not result.flags.c_contiguous:
+        forget_layout_note(result)  # as _attention_node: the query's layout is PyTorch's too
+    return node
+
+
 def _packed_self_attention(qkv: Tensor, mask: Tensor | None, dropout_p: float, is_causal: bool) -> Tensor:
     """Attention of ``qkv[0]`` over ``qkv[1]``, ``qkv[2]`` for a packed (3, N, H, L, D) projection, as one
     node whose input gradient is one (3, N, H, L, D) array: taking q, k and v out by indexing would
@@ -211,6 +310,18 @@ def _output_like(query: Tensor, width: int, batches: tuple[tuple[int, ...], ...]
     if order is None:
         return None
     return _empty_in_order(query.array, query.shape[:-1] + (width,), order)
+
+
+def _host_output_like(query: Tensor, q: np.ndarray, width: int) -> np.ndarray | None:
+    """:func:`_output_like` for a host query ``q`` (the array of ``query``) whose leading dims the
+    key's and the value's equal, in fewer steps."""
+    if q.ndim != 4:
+        return None
+    order = _memory_order(q.shape, query.stride())
+    if order is None:
+        return None
+    buffer_shape, axes = _in_order_plan(q.shape[:-1] + (width,), order)
+    return np.empty(buffer_shape, dtype=q.dtype).transpose(axes)  # host: the caller takes host arrays only
 
 
 @functools.lru_cache(maxsize=256)  # a pure function of two tuples, asked once per attention call

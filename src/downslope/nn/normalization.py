@@ -690,8 +690,18 @@ def layer_norm(
             and (weight is None or (isinstance(weight, Tensor) and _fits(weight.array, normalized_shape, d.dtype)))
             and (bias is None or (isinstance(bias, Tensor) and _fits(bias.array, normalized_shape, d.dtype)))
         ):
+            count = math.prod(normalized_shape)
+            if d.size < JIT_LAYER_NORM_MIN_SIZE and not (
+                is_grad_enabled()
+                and (
+                    x.requires_grad
+                    or (weight is not None and weight.requires_grad)
+                    or (bias is not None and bias.requires_grad)
+                )
+            ):
+                return _layer_norm_small(x, weight, bias, eps, count)
             axes = tuple(range(d.ndim - k, d.ndim))
-            return _layer_norm_rows(x, weight, bias, normalized_shape, axes, eps, math.prod(normalized_shape))
+            return _layer_norm_rows(x, weight, bias, normalized_shape, axes, eps, count)
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"layer_norm: expected a Tensor, got {type(x).__name__}")
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
@@ -734,9 +744,13 @@ _BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 # What _row_stats needs for rows of n values of a dtype, by (n, dtype): the (n,) vector of 1/n it
-# averages rows with, 1/n as a scalar of the dtype and twice the dtype's eps; kept, as a small
-# model's forward normalizes rows of the same width many times (token by token generation).
-_AVERAGING: dict[tuple[int, np.dtype], tuple[np.ndarray, Any, float]] = {}
+# averages rows with, 1/n, 0 and 1 as 0-d arrays of the dtype (an operand a ufunc takes without
+# converting a scalar on every call, as it must a NumPy scalar: a fixed cost as large as the
+# arithmetic on a few thousand values) and twice the dtype's eps; kept, as a small model's forward
+# normalizes rows of the same width many times (token by token generation).
+_AVERAGING: dict[tuple[int, np.dtype], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]] = {}
+# eps as a 0-d array of the dtype, by (eps, dtype) (the same reason).
+_EPS: dict[tuple[float, np.dtype], np.ndarray] = {}
 
 
 def _row_stats(rows: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -752,22 +766,31 @@ def _row_stats(rows: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
     dt = rows.dtype
     kept = _AVERAGING.get((n, dt))
     if kept is None:
-        avg = np.full(n, 1.0 / n, dtype=dt)  # host: host-only BLAS path (the caller checks)
-        avg.flags.writeable = False  # only ever read (a matrix-vector product's vector)
-        kept = (avg, scalar(1.0 / n, dt), 2 * np.finfo(dt).eps)
+        values = (np.full(n, 1.0 / n), 1.0 / n, 0, 1)  # host: host-only BLAS path (the caller checks)
+        avg, inv_n, zero, one = (np.array(v, dtype=dt) for v in values)  # host: as above
+        for c in (avg, inv_n, zero, one):
+            c.flags.writeable = False  # only ever read (a matrix-vector product's vector, ufunc operands)
+        kept = (avg, inv_n, zero, one, 2 * np.finfo(dt).eps)
         if len(_AVERAGING) < 64:
             _AVERAGING[(n, dt)] = kept
-    avg, inv_n, tiny = kept
+    avg, inv_n, zero, one, tiny = kept
+    eps_dt = _EPS.get((eps, dt))
+    if eps_dt is None:
+        eps_dt = np.array(scalar(eps, dt))  # host: as above
+        eps_dt.flags.writeable = False
+        if len(_EPS) < 64:
+            _EPS[(eps, dt)] = eps_dt
     xhat = rows - (rows @ avg)[:, None]
     shift = xhat @ avg
     var = np.einsum("ij,ij->i", xhat, xhat)
-    var *= inv_n
-    var -= shift * shift
-    np.maximum(var, 0, out=var)  # a constant row: rounding may leave -0.0 or a hair below
-    var += scalar(eps, dt)
+    np.multiply(var, inv_n, out=var)
+    np.subtract(var, np.multiply(shift, shift), out=var)
+    np.maximum(var, zero, out=var)  # a constant row: rounding may leave -0.0 or a hair below
+    np.add(var, eps_dt, out=var)
     inv_std = np.sqrt(var, out=var)
-    np.divide(1, inv_std, out=inv_std)
-    if np.maximum.reduce(np.abs(shift * inv_std)) > tiny:  # (ndarray.max, without its Python wrapper)
+    np.divide(one, inv_std, out=inv_std)
+    scaled = np.multiply(shift, inv_std)
+    if np.maximum.reduce(np.abs(scaled, out=scaled)) > tiny:  # (ndarray.max, without its Python wrapper)
         xhat -= shift[:, None]
     xhat *= inv_std[:, None]
     return xhat, inv_std
@@ -814,6 +837,24 @@ def _layer_norm_rows(
     # the first eight entries are what the composite rule (double backward) reads
     saved = (None, None, weight is not None, bias is not None, shape, axes, eps, count, xhat, inv_std)
     return record_op(out.reshape(x.shape), parents, _layer_norm_rows_vjp, saved)
+
+
+def _layer_norm_small(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, count: int) -> Tensor:
+    """:func:`_layer_norm_rows` where nothing is recorded and the rows are too few for the compiled
+    kernel (JIT_LAYER_NORM_MIN_SIZE): the same NumPy steps, so the same bits, without the bookkeeping
+    a recorded node needs (a small model's forward makes many such calls: token by token generation).
+    The caller checked what layer_norm's short path checks (host float arrays, matching shapes and
+    dtypes)."""
+    d = x.array
+    xhat = _row_stats(d.reshape(-1, count), eps)[0]
+    if weight is not None:
+        xhat *= weight.array.reshape(1, -1)
+    if bias is not None:
+        xhat += bias.array.reshape(1, -1)
+    parents: tuple[Tensor, ...] = (x,) if weight is None else (x, weight)
+    if bias is not None:
+        parents += (bias,)
+    return record_op(xhat.reshape(d.shape), parents, _layer_norm_rows_vjp, None)
 
 
 def _same_dtype(a: Any, *others: Any) -> bool:

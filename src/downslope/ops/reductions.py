@@ -22,6 +22,7 @@ from ..errors import (
     ShapeIndexError,
     StateError,
 )
+from ..graph import is_grad_enabled
 from ..tensor import Tensor, _conv_buffers, _over_conv_buffer, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
 from .comparison import _TORCH_DTYPE_NAMES
@@ -569,6 +570,29 @@ def _softmax_kernels(axes: tuple[int, ...], *arrays: Any) -> Any:
     return jit_gate.kernels(_JIT_SOFTMAX, *arrays)
 
 
+def _small_rows(x: Any, dim: Any, dtype: Any, axis: Any) -> np.ndarray | None:
+    """The array of ``x`` where softmax or log_softmax may take their short path: over the last dim
+    (``dim`` a plain int, no ``dtype`` or ``axis``) of a C-contiguous host float32/float64 tensor with
+    fewer elements than the compiled kernels take (JIT_SOFTMAX_MIN_SIZE), that no gradient is
+    recorded for; else None. Those calls take the NumPy steps of the general path, which the short
+    path runs without the checks and conversions that such an input passes (sampling from a small
+    model's logits token by token makes one such call a step, on a row of a few dozen values)."""
+    if dtype is not None or axis is not None or dim.__class__ is not int or not isinstance(x, Tensor):
+        return None
+    d = x.array
+    if (
+        type(d) is not np.ndarray  # host: the short path is for host arrays only
+        or d.dtype not in _JIT_DTYPES
+        or not d.ndim
+        or not 0 < d.size < JIT_SOFTMAX_MIN_SIZE
+        or (dim != -1 and dim != d.ndim - 1)
+        or not d.flags.c_contiguous
+        or (x.requires_grad and is_grad_enabled())
+    ):
+        return None
+    return d
+
+
 def _floating_input(x: Any, dtype: Any, op: str) -> Tensor:
     """``x`` as a tensor, cast to ``dtype`` when given; else it must be floating already, as in torch
     (whose softmax kernels raise NotImplementedError for integer and bool tensors, ``dtype=`` ones too)."""
@@ -590,6 +614,15 @@ def softmax(x: Any, dim: int = -1, dtype: Any = None, *, axis: int | None = None
         >>> ds.softmax(ds.tensor([0.0, 0.0, 1000.0]), 0)
         tensor([0., 0., 1.])
     """
+    row = _small_rows(x, dim, dtype, axis)
+    if row is not None:  # the steps below without their checks, which it passes
+        with np.errstate(invalid="ignore", divide="ignore", under="ignore", over="ignore"):
+            e = np.subtract(row, np.maximum.reduce(row, axis=-1, keepdims=True))
+            np.exp(e, out=e)
+            total = np.add.reduce(e, axis=-1, keepdims=True)
+            np.divide(1, total, out=total)
+            e *= total
+        return record_op(e, (x,), _softmax_vjp, (row.ndim - 1,))
     x = _floating_input(x, dtype, "softmax")
     axes = _softmax_axes(dim if axis is None else axis, x.ndim, "softmax")
     d = _opmath(x.array)  # float16 in float32 and rounded once, as torch's kernel
@@ -656,6 +689,13 @@ def log_softmax(x: Any, dim: int = -1, dtype: Any = None, *, axis: int | None = 
         >>> ds.log_softmax(ds.tensor([0.0, 1000.0]), 0)
         tensor([-1000.,     0.])
     """
+    row = _small_rows(x, dim, dtype, axis)
+    if row is not None:  # the steps below without their checks, which it passes
+        with np.errstate(invalid="ignore", divide="ignore", under="ignore", over="ignore"):
+            out = np.subtract(row, np.maximum.reduce(row, axis=-1, keepdims=True))
+            total = np.add.reduce(np.exp(out), axis=-1, keepdims=True)
+            out -= np.log(total, out=total)
+        return record_op(out, (x,), _log_softmax_vjp, (row.ndim - 1,))
     x = _floating_input(x, dtype, "log_softmax")
     axes = _softmax_axes(dim if axis is None else axis, x.ndim, "log_softmax")
     d = _opmath(x.array)  # float16 in float32 and rounded once, as torch's kernel

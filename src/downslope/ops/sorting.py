@@ -134,6 +134,20 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = Tru
     for host arrays). ``sorted=False`` gives the k in torch's CPU order too (for host arrays): where
     ``k * 64 > n`` that is not sorted (what libstdc++'s ``std::nth_element`` leaves, torch skipping the
     sort), else sorted (its ``std::partial_sort`` sorts them anyway); device arrays get them sorted."""
+    if sorted is True and k.__class__ is int and dim.__class__ is int and isinstance(x, Tensor) and not x.requires_grad:
+        # The short path below for a host row of a tensor without grad (sampling from a small model's
+        # logits, token by token), without the checks, which such a call passes.
+        a = x.array
+        n = a.shape[-1] if a.ndim else 0
+        if (
+            type(a) is np.ndarray  # host: _distinct_topk's own condition
+            and (dim == -1 or dim == a.ndim - 1)
+            and 0 < k <= n
+            and not (n >= _PARTITION_MIN[0] and a.size >= _PARTITION_MIN[1])
+        ):
+            fast = _distinct_topk(a, k, largest)
+            if fast is not None:
+                return return_types.topk(wrap_array(fast[1]), wrap_array(fast[0]))
     x = _lift(x)
     _unordered(x, "topk")
     d = _dim(dim, x.ndim, "topk")
@@ -181,8 +195,8 @@ def _distinct_topk(a: Any, k: int, largest: bool) -> tuple[np.ndarray, np.ndarra
     order, ordered = np.argsort(a, axis=-1), np.sort(a, axis=-1)  # host: as above
     pick = slice(None, -k - 2, -1) if largest else slice(None, k + 1)  # the k + 1 best (k where k == n)
     vals = ordered[..., pick]
-    strict = vals[..., :-1] > vals[..., 1:] if largest else vals[..., :-1] < vals[..., 1:]
-    if not strict.all():
+    strict = np.greater(vals[..., :-1], vals[..., 1:]) if largest else np.less(vals[..., :-1], vals[..., 1:])
+    if not np.logical_and.reduce(strict, axis=None):  # (ndarray.all, without its Python wrapper)
         return None
     keep = slice(None) if k == n else slice(None, k)
     best = np.ascontiguousarray(order[..., pick][..., keep], dtype=np.int64)  # host: as above
