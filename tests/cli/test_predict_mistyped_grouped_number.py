@@ -46,4 +46,13 @@ def test_a_column_without_a_format_keeps_the_comma_advice(tmp_path, capsys):
     new.write_text('a\n"2,75"\n')
     capsys.readouterr()
     assert main(["predict", str(run), "--data", str(new), "--out", str(tmp_path / "p.csv")]) == 2
-    assert "retrain with --thousands ',' or --decimal ','" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # the advice is predict's own option for this file, not a retraining
+    assert "read this file with --thousands ',' or --decimal ','" in err and "retrain with" not in err
+    # and following it reads the cell as the decimal comma it is
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run), "--data", str(new), "--out", str(out), "--decimal", ","]) == 0
+    with_comma = np.loadtxt(out, delimiter=",", skiprows=1)
+    new.write_text("a\n2.75\n")
+    assert main(["predict", str(run), "--data", str(new), "--out", str(out)]) == 0
+    assert float(with_comma) == float(np.loadtxt(out, delimiter=",", skiprows=1))

@@ -102,6 +102,19 @@ def test_mixed_units_are_not_read_as_one_number(tmp_path, reader):
         read_csv(path, task="regression")
 
 
+def test_mixed_units_with_many_values_name_the_units_not_max_categories(tmp_path, reader):
+    # more distinct measurements than --max-categories: raising it would make each one a category
+    path = tmp_path / "weights.csv"
+    path.write_text(
+        "weight,y\n" + "".join(f"{50 + i / 10:.1f} {'kg' if i % 2 else 'lb'},{i % 3}\n" for i in range(150))
+    )
+    with pytest.raises(DataError) as caught:
+        read_csv(path, task="regression")
+    said = str(caught.value)
+    assert "150 distinct values" in said and "the units 'kg', 'lb'" in said and "--drop weight" in said
+    assert "--max-categories" not in said
+
+
 def test_times_of_day_are_refused_with_advice(tmp_path, reader):
     path = tmp_path / "rides.csv"
     path.write_text("pickup,y\n" + "".join(f"{i % 24:02d}:{(i * 7) % 60:02d},{i % 3}\n" for i in range(48)))

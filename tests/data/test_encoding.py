@@ -55,6 +55,14 @@ def test_an_unseen_category_is_refused_naming_a_few_known_ones():
     assert "'S0009'" in said and "'S0010'" not in said and "(500 in all)" in said and len(said) < 300
 
 
+def test_an_unseen_category_in_another_case_names_the_known_spelling():
+    # the known spelling is past the ten categories shown, so only the hint names it
+    known = [f"S{i:04d}" for i in range(500)] + ["Downtown"]
+    said = unseen_category("downtown", known)
+    assert "'Downtown'" in said and said.endswith("differs only in upper/lower case from 'Downtown': write it so")
+    assert "upper/lower case" not in unseen_category("Uptown", known)
+
+
 def test_handle_unknown_ignore_encodes_an_unseen_category_as_zeros(tmp_path, csv_reader):
     encoder = TabularEncoder(["x", "c"], "y", {"c": ["a", "b"]}, "regression", [])
     p = write(tmp_path, "x,c,y\n1.5,a,1\n2.5,z,2\n3.5,b,3\n", "new.csv")

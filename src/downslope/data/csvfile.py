@@ -909,6 +909,7 @@ def read_csv(
             check_numeric(numeric, categorical, read[1].columns)
             check_numeric_read(str(path), numeric, read[1].categories)
             _note_useless_columns(str(path), *read)
+            _note_dotted_thousands(str(path), *read)
             if txt_note:
                 read[0].notes.insert(0, txt_note)
             return read
@@ -996,9 +997,60 @@ def read_csv(
         table.number_format = _file_number_format(header, rows, columns + [target], formats)
     table.line_of = lines_of_rows(rows.lines)
     _note_useless_columns(source, table, encoder)
+    _note_dotted_thousands(source, table, encoder)
     if txt_note:
         table.notes.insert(0, txt_note)
     return table, encoder
+
+
+def _dotted_thousands_note(where: str, col: str, v: np.ndarray, line_of: Any) -> str | None:
+    """The note of :func:`_note_dotted_thousands` for one column's numbers ``v`` (NaN: missing), or None."""
+    v = np.asarray(v, dtype=np.float64).reshape(-1)
+    present = np.isfinite(v)
+    whole = present & (v == np.round(v))
+    odd = present & ~whole
+    if not odd.any() or not whole.any():
+        return None
+    smallest = float(v[whole].min())
+    scaled = v[odd] * 1000.0
+    # three decimals exactly, read back from float32 (2.036 is 2.0360000133...)
+    tol = 1e-3 + 2e-7 * np.abs(scaled)
+    three = np.abs(scaled - np.round(scaled)) <= tol
+    tenths = np.abs(scaled / 10.0 - np.round(scaled / 10.0)) <= tol / 10.0  # 2.5 needs no third decimal
+    if not (three.all() and not tenths.all() and (v[odd] >= 1.0).all() and float(v[odd].max()) < smallest):
+        return None
+    rows = np.flatnonzero(odd)
+    line = line_of([int(rows[0])])[0] if line_of is not None else None
+    first = float(v[rows[0]])
+    return (
+        f"{where}{f':{line}' if line is not None else ''} (column {col!r}): {len(rows)} value(s) such as {first:.3f} "
+        f"have three decimals and are all below the column's smallest whole number ({smallest:g}): if '.' groups "
+        f"thousands in them ({first:.3f} for {round(first * 1000)}), write them without it in the file; they are "
+        "read as decimals"
+    )
+
+
+def _note_dotted_thousands(source: str, table: Table, encoder: TabularEncoder) -> None:
+    """A note for each numeric column (a regression target too) of whole numbers beside values with three
+    decimals that are all below its smallest whole number (``'2.036'`` beside ``950`` and ``1800``): a '.'
+    grouping thousands, as a German or Italian export writes 2036, read as the decimal 2.036 (by pandas too)
+    would give the model a few values a thousand times too small, and nothing else would say so. Read from
+    the numbers, so both readers note it alike; the values stay as read (a decimal file of such values is
+    possible)."""
+    X = np.asarray(table.X)
+    if not len(X):
+        return
+    columns = [
+        (col, X[:, start])
+        for (start, _, categorical), col in zip(encoder.blocks(), encoder.columns)
+        if not categorical and col not in encoder.booleans
+    ]
+    if table.task == "regression":
+        columns.append((str(table.target_name), np.asarray(table.y)))
+    for col, values in columns:
+        said = _dotted_thousands_note(source, col, values, table.line_of)
+        if said is not None:
+            table.notes.append(said)
 
 
 def _note_useless_columns(source: str, table: Table, encoder: TabularEncoder) -> None:

@@ -755,7 +755,9 @@ class TabularEncoder:
             comma = (
                 " (a number with a thousands separator or a decimal comma? "
                 + (
-                    "retrain with --thousands ',' or --decimal ','"
+                    # predict and evaluate read a new file with its own number format: no retraining needed
+                    "read this file with --thousands ',' or --decimal ',' (predict's and evaluate's options; "
+                    "thousands= or decimal= in Python), as the model need not be retrained for it"
                     if self.stage != "train"
                     else "pass --thousands ',' or --decimal ','"
                 )
@@ -970,10 +972,15 @@ def unseen_category(value: str, known: list[str], training_split: bool = False) 
     Example:
         >>> unseen_category("teal", ["blue", "red"], training_split=True)
         "category 'teal' was not seen in training (in the training split); known: ['blue', 'red']"
+        >>> unseen_category("RED", ["blue", "red"])
+        "category 'RED' was not seen in training; known: ['blue', 'red']; it differs only in upper/lower case from 'red': write it so"
     """
     shown = f"{known[:10]}" if len(known) <= 10 else f"{known[:10]} ... ({len(known)} in all)"
     where = " (in the training split)" if training_split else ""
-    return f"category {value!r} was not seen in training{where}; known: {shown}"
+    # a known category written in another case ('downtown' for 'Downtown') may be past the ten shown
+    alike = [k for k in known if k.strip().casefold() == str(value).strip().casefold()]
+    case = f"; it differs only in upper/lower case from {alike[0]!r}: write it so" if alike else ""
+    return f"category {value!r} was not seen in training{where}; known: {shown}{case}"
 
 
 def _column_facts(values: Any, n: int, cell: Callable[[Any], str], categorical: bool) -> Any:
@@ -1322,7 +1329,8 @@ def _too_many_categories(
             f"numbers; say how numbers are written with --thousands ',' (for 1,200) or --decimal ',' (for 2,75; "
             f"with --sep ';'), or leave the column out with --drop {shlex.quote(col)}"
         )
-    hint = _value_kind_hint(col, values or [])
+    # numbers with units come first: raising --max-categories would make each measurement a category
+    hint = _unit_hint(col, values or []) or _value_kind_hint(col, values or [])
     if hint:
         return DataError(
             f"{source}: column {col!r} is text with {n_distinct} distinct values in {n_values} rows: {hint}"
@@ -1436,12 +1444,10 @@ def not_categories_error(source: str, col: str, distinct: list[str], n_values: i
     times = _times_error(source, col, distinct, n_values)
     if times is not None:
         return times
-    unit = unit_suffix(distinct)
-    if unit is not None and _is_unit_word(unit):  # numbers with a unit the reader could not strip
+    unit = _unit_hint(col, distinct)
+    if unit:  # numbers with a unit the reader could not strip
         return DataError(
-            f"{source}: column {col!r} is text with {len(distinct)} distinct values in {n_values} rows: the values "
-            f"look like numbers with the unit {unit!r} ({distinct[0]!r}, ...), not categories; write them as plain "
-            f"numbers with one unit (72 for '72 kg'), or leave the column out with --drop {shlex.quote(col)}"
+            f"{source}: column {col!r} is text with {len(distinct)} distinct values in {n_values} rows: {unit}"
         )
     sample = [v.strip() for v in distinct[:2000] if v.strip()]
     odd = [v for v in sample if _as_float(v) is None]
@@ -1827,6 +1833,29 @@ def unit_column(values: list[str]) -> str | None:
     # a unit is a word ('kg', 'km/h', '°C'): not a currency or percent sign, nor the rest of a date ('/03/2024')
     # or of a time or date in words ('10 am', '5 Jan')
     return unit if unit is not None and _is_unit_word(unit) else None
+
+
+def _unit_hint(col: str, values: list[str]) -> str:
+    """Advice for a text column whose values are mostly numbers written with a unit the reader could not
+    strip (several units, as ``'72 kg'`` beside ``'160 lb'``), naming the units; '' for other columns.
+
+    Example:
+        >>> print(_unit_hint("w", ["72 kg", "160 lb", "80 kg"]))  # doctest: +ELLIPSIS
+        the values look like numbers with the units 'kg', 'lb' ('72 kg', ...), not categories; write them as ...
+        >>> _unit_hint("w", ["red", "blue"])
+        ''
+    """
+    unit = unit_suffix(values)
+    if unit is None or not _is_unit_word(unit):
+        return ""
+    found = sorted({m.group(4) for m in (_WITH_UNIT.match(v.strip()) for v in values) if m} - {unit})
+    others = [u for u in found if _is_unit_word(u)][:4]
+    named = f"the units {', '.join(repr(u) for u in sorted([unit, *others]))}" if others else f"the unit {unit!r}"
+    example = next(v.strip() for v in values if _WITH_UNIT.match(v.strip()))
+    return (
+        f"the values look like numbers with {named} ({example!r}, ...), not categories; write them as plain "
+        f"numbers in one unit (72 for '72 kg'), or leave the column out with --drop {shlex.quote(col)}"
+    )
 
 
 def _is_unit_word(unit: str) -> bool:
