@@ -29,7 +29,9 @@ from .distribution import (
     _tiny,
     broadcast_all,
     constant,
+    draw_per_element,
     host_draw,
+    host_floats,
     no_graph,
     standard_normal,
     uniform,
@@ -423,6 +425,18 @@ def standard_gamma(alpha: Tensor) -> Tensor:
     return record_op(out.array, (alpha,), _standard_gamma_vjp)
 
 
+def _standard_gamma_array(alpha: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """standard_gamma's draw, held off zero, on a host array broadcast to ``shape`` (its steps)."""
+    draw = draw_per_element(backend.rng().standard_gamma, alpha, shape)
+    return np.maximum(draw, _tiny(alpha.dtype)).astype(alpha.dtype, copy=False)
+
+
+def _gamma_draw(c: np.ndarray, r: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Gamma.rsample's value on host arrays of one dtype: its tensor ops' steps, so the same numbers."""
+    with np.errstate(all="ignore"):
+        return np.asarray(_standard_gamma_array(c, shape) / r).clip(_tiny(c.dtype), math.inf)
+
+
 def _standard_gamma_vjp(g, y, args, saved, needs, xp):
     alpha = args[0]
     a = np.asarray(backend_to_host(xp.data(alpha)), np.float64)  # host: the implicit gradient is computed there
@@ -465,9 +479,19 @@ class Gamma(Distribution):
     def variance(self) -> Tensor:
         return self.concentration / self.rate**2
 
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        c, r = self.concentration, self.rate
+        # (a subclass's own rsample is what its sample must draw from)
+        if host_floats(c, r) and type(self).rsample is Gamma.rsample:
+            return constant(_gamma_draw(c.array, r.array, self._extended(sample_shape)))
+        return super().sample(sample_shape)
+
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended(sample_shape)
-        draw = standard_gamma(ops.broadcast_to(self.concentration, shape)) / ops.broadcast_to(self.rate, shape)
+        c, r = self.concentration, self.rate
+        if no_graph(c, r) and host_floats(c, r):
+            return constant(_gamma_draw(c.array, r.array, shape))
+        draw = standard_gamma(ops.broadcast_to(c, shape)) / ops.broadcast_to(r, shape)
         return ops.clamp(draw, min=_tiny(draw.dtype))
 
     def log_prob(self, value: Any) -> Tensor:
@@ -545,8 +569,17 @@ class StudentT(Distribution):
         finite = self.scale**2 * self.df / ops.where(df > 2, self.df - 2, 1.0)
         return ops.where(df > 2, finite, ops.where(df > 1, float("inf"), float("nan")))
 
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        df, loc, scale = self.df, self.loc, self.scale
+        if host_floats(df, loc, scale) and type(self).rsample is StudentT.rsample:
+            return constant(_student_t_draw(df.array, loc.array, scale.array, self._extended(sample_shape)))
+        return super().sample(sample_shape)
+
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended(sample_shape)
+        df, loc, scale = self.df, self.loc, self.scale
+        if no_graph(df, loc, scale) and host_floats(df, loc, scale):
+            return constant(_student_t_draw(df.array, loc.array, scale.array, shape))
         x = standard_normal(shape, self.df)
         half = ops.broadcast_to(0.5 * self.df, shape)
         chi2 = ops.clamp(standard_gamma(half) * 2, min=_tiny(self.df.dtype))
@@ -588,6 +621,16 @@ class StudentT(Distribution):
         )
 
 
+def _student_t_draw(df: np.ndarray, loc: np.ndarray, scale: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """StudentT.rsample's value on host arrays of one dtype: its tensor ops' steps (the normal draw,
+    then the gamma draw, from the library generator), so the same numbers."""
+    dtype = df.dtype
+    x = backend.rng().standard_normal(shape, dtype=np.float64).astype(dtype)
+    with np.errstate(all="ignore"):
+        chi2 = np.asarray(_standard_gamma_array(0.5 * df, shape) * 2).clip(_tiny(dtype), math.inf)
+        return loc + scale * x * (1 / np.sqrt(chi2 / df))
+
+
 class Dirichlet(Distribution):
     """The Dirichlet distribution over the simplex of the last dimension of ``concentration``.
 
@@ -625,8 +668,17 @@ class Dirichlet(Distribution):
         c0 = ops.sum(self.concentration, axis=-1, keepdims=True)
         return self.concentration * (c0 - self.concentration) / (c0**2 * (c0 + 1))
 
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        c = self.concentration
+        if host_floats(c) and type(self).rsample is Dirichlet.rsample:
+            return constant(_dirichlet_draw(c.array, self._extended(sample_shape)))
+        return super().sample(sample_shape)
+
     def rsample(self, sample_shape: Any = ()) -> Tensor:
-        return sample_dirichlet(ops.broadcast_to(self.concentration, self._extended(sample_shape)))
+        c = self.concentration
+        if no_graph(c) and host_floats(c):
+            return constant(_dirichlet_draw(c.array, self._extended(sample_shape)))
+        return sample_dirichlet(ops.broadcast_to(c, self._extended(sample_shape)))
 
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.concentration)
@@ -656,12 +708,19 @@ def sample_dirichlet(concentration: Tensor) -> Tensor:
     gradient (``_Dirichlet.backward``): each component's exact d x_i / d alpha at the draw's fixed CDF
     value, not the derivative of the gamma ratio, which has the same mean but a larger variance. Drawn
     on the host."""
-    dtype = concentration.dtype
-    a = np.asarray(concentration.detach().cpu().numpy(), np.float64)  # host: NumPy's gamma sampler draws on the host
-    g = np.maximum(backend.rng().standard_gamma(a), _tiny(dtype)).astype(dtype, copy=False)
-    x = np.clip(g / g.sum(axis=-1, keepdims=True), _tiny(dtype), 1 - _eps(dtype))
-    out = host_draw(x, concentration)
+    a = concentration.array
+    if type(a) is not np.ndarray:
+        a = np.asarray(concentration.detach().cpu().numpy())  # host: NumPy's gamma sampler draws on the host
+    out = host_draw(_dirichlet_draw(a, a.shape), concentration)
     return record_op(out.array, (concentration,), _sample_dirichlet_vjp)
+
+
+def _dirichlet_draw(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A Dirichlet draw for the host concentrations ``a`` broadcast to ``shape``, in ``a``'s dtype."""
+    dtype = a.dtype
+    g = draw_per_element(backend.rng().standard_gamma, a, shape)
+    g = np.maximum(g, _tiny(dtype)).astype(dtype, copy=False)
+    return np.clip(g / g.sum(axis=-1, keepdims=True), _tiny(dtype), 1 - _eps(dtype))
 
 
 def _sample_dirichlet_vjp(g, y, args, saved, needs, xp):
@@ -713,6 +772,12 @@ class Beta(Distribution):
     def variance(self) -> Tensor:
         total = self.concentration1 + self.concentration0
         return self.concentration1 * self.concentration0 / (total**2 * (total + 1))
+
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        c = self._dirichlet.concentration
+        if host_floats(c) and type(self).rsample is Beta.rsample:
+            return constant(_dirichlet_draw(c.array, self._extended(sample_shape) + (2,))[..., 0])
+        return super().sample(sample_shape)
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         return self._dirichlet.rsample(sample_shape)[..., 0]

@@ -11,10 +11,11 @@ from .. import backend, ops
 from ..autograd import no_grad
 from ..backend import namespace_of
 from ..errors import ArgumentError, OutOfRangeError
-from ..tensor import Tensor, arange, as_tensor, full_like
+from ..tensor import Tensor, arange, as_tensor, full_like, wrap_array
 from . import constraints
 from ._special import lgamma, lgamma_array
 from .distribution import (
+    _SCALAR_DRAWS,
     Distribution,
     _param,
     _shape,
@@ -22,7 +23,9 @@ from .distribution import (
     bce_with_logits,
     broadcast_all,
     constant,
+    draw_per_element,
     host_draw,
+    host_floats,
     lazy_property,
     logits_to_probs,
     no_graph,
@@ -428,6 +431,19 @@ class Binomial(_BinaryProbs):
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended(sample_shape)
+        counts, probs = self.total_count, self.probs
+        if host_floats(counts, probs):  # as below, without the detour through detached copies
+            n, p = counts.array, probs.array
+            if n.shape != shape:
+                n, p = np.broadcast_to(n, shape), np.broadcast_to(p, shape)
+            n, p = n.astype(np.int64), p.astype(np.float64)
+            rng = backend.rng()
+            if n.size <= _SCALAR_DRAWS:  # one call per element: see draw_per_element (the same numbers)
+                each = [rng.binomial(k, q) for k, q in zip(n.ravel().tolist(), p.ravel().tolist())]
+                draw = np.array(each, dtype=np.int64).reshape(shape)
+            else:
+                draw = rng.binomial(n, p)
+            return wrap_array(draw.astype(probs.array.dtype, copy=False))
         with no_grad():
             # host: NumPy's binomial sampler draws on the host
             n = np.broadcast_to(constraints._host(self.total_count), shape).astype(np.int64)
@@ -496,9 +512,13 @@ class Poisson(Distribution):
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended(sample_shape)
+        rate = self.rate
+        if host_floats(rate):  # the draw below without the detour through a detached copy (a sampler's step)
+            draw = draw_per_element(backend.rng().poisson, rate.array, shape)
+            return wrap_array(draw.astype(rate.array.dtype, copy=False))
         with no_grad():
-            rate = np.broadcast_to(constraints._host(self.rate), shape)  # host: NumPy's Poisson sampler
-            return host_draw(backend.rng().poisson(rate), self.rate)
+            lam = np.broadcast_to(constraints._host(rate), shape)  # host: NumPy's Poisson sampler
+            return host_draw(backend.rng().poisson(lam), rate)
 
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.rate)

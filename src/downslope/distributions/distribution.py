@@ -99,10 +99,38 @@ def untracked_host(*tensors: Tensor) -> bool:
     Poisson and Binomial take their tensor ops' NumPy steps on the arrays, in the same order and dtype
     (so the same bits), without a tensor per step. A sampler's per-step call on a few elements was
     3-5x torch's, nearly all of it the per-op cost of a dozen tensor ops."""
+    return no_graph(*tensors) and host_floats(*tensors)
+
+
+def host_floats(*tensors: Tensor) -> bool:
+    """Whether ``tensors`` are host arrays of one float32/float64 dtype: then a draw (``sample``, which
+    records nothing whatever grad mode says, or an ``rsample`` that :func:`no_graph` says records nothing)
+    takes its steps on the arrays, in the same order and dtype as its tensor ops (so the same numbers
+    from the same generator state), without a tensor per step: a sampler's per-step draw of a few
+    elements was 2-4x torch's, most of it the per-op cost."""
     dtype = tensors[0].array.dtype
-    if dtype not in _FAST_DTYPES or not no_graph(*tensors):
+    if dtype not in _FAST_DTYPES:
         return False
     return all(type(t.array) is np.ndarray and t.array.dtype == dtype for t in tensors)  # host: host arrays only
+
+
+# Up to this many elements NumPy's samplers are called once per element, on a Python float: its array
+# path checks the parameters with whole-array reductions that cost ~12 us a call (a batch-1 draw was
+# 8x the draw itself), where the scalar path checks one number. Each element's draw comes from the same
+# C routine in the same order either way, so the numbers and the generator's state after are the same.
+_SCALAR_DRAWS = 8
+
+
+def draw_per_element(draw: Any, params: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``draw(params)`` (a NumPy Generator method: standard_gamma, poisson) for ``params`` broadcast
+    to ``shape``, one call per element when there are few."""
+    if params.dtype not in _FAST_DTYPES:  # (float16, bfloat16: their tolist() need not give Python floats)
+        params = np.asarray(params, np.float64)
+    if params.shape != shape:
+        params = np.broadcast_to(params, shape)
+    if params.size <= _SCALAR_DRAWS:
+        return np.array([draw(v) for v in params.ravel().tolist()]).reshape(shape)
+    return np.asarray(draw(np.asarray(params, np.float64)))
 
 
 def xlogy_array(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -137,12 +165,22 @@ def _size(shape: Any) -> Size:
     return tuple.__new__(Size, map(int, shape))
 
 
+_TINY: dict[Any, float] = {}  # per dtype: np.finfo costs microseconds, on every draw
+_EPS: dict[Any, float] = {}
+
+
 def _tiny(dtype: Any) -> float:
-    return float(np.finfo(dtype).tiny)
+    value = _TINY.get(dtype)
+    if value is None:
+        value = _TINY[dtype] = float(np.finfo(dtype).tiny)
+    return value
 
 
 def _eps(dtype: Any) -> float:
-    return float(np.finfo(dtype).eps)
+    value = _EPS.get(dtype)
+    if value is None:
+        value = _EPS[dtype] = float(np.finfo(dtype).eps)
+    return value
 
 
 def clamp_probs(probs: Tensor) -> Tensor:
@@ -388,7 +426,15 @@ class Distribution:
         return ops.sqrt(self.variance)
 
     def _extended(self, sample_shape: Any) -> Size:
-        return tuple.__new__(Size, _shape(sample_shape) + self.batch_shape + self.event_shape)
+        if sample_shape.__class__ is tuple and not sample_shape:  # the usual sample()
+            return tuple.__new__(Size, self.batch_shape + self.event_shape)
+        shape = _shape(sample_shape)
+        for size in shape:
+            if size < 0:  # refused here, not deep inside a sampler (some draws go to NumPy's directly)
+                raise ArgumentError(
+                    f"{type(self).__name__}: expected a sample_shape of non-negative sizes, got {tuple(shape)}"
+                )
+        return tuple.__new__(Size, shape + self.batch_shape + self.event_shape)
 
     def _extended_shape(self, sample_shape: Any = ()) -> Size:
         """``sample_shape + batch_shape + event_shape``: the shape of ``sample(sample_shape)`` (torch's

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import linalg, ops
+from .. import backend, gemm, linalg, ops
 from ..errors import ArgumentError
 from ..tensor import Tensor, eye
 from . import constraints
-from .distribution import Distribution, _param, constant, lazy_property, no_graph, standard_normal
+from .distribution import Distribution, _param, constant, host_floats, lazy_property, no_graph, standard_normal
 
 __all__ = ["MultivariateNormal"]
 
@@ -73,6 +73,14 @@ def _scale_tril_of(matrix: Tensor, name: str) -> Tensor:
     if name == "covariance_matrix":
         return linalg.cholesky(matrix)
     return _precision_to_scale_tril(matrix)
+
+
+def _mvn_draw(loc: np.ndarray, L: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:  # noqa: N803
+    """MultivariateNormal.rsample's value on host arrays of one dtype: its ops' steps (the same normal
+    draw, the same matrix product through downslope.gemm), so the same numbers."""
+    eps = backend.rng().standard_normal(shape, dtype=np.float64).astype(loc.dtype)
+    with np.errstate(all="ignore"):
+        return loc + gemm.matmul(L, eps.reshape(shape + (1,))).reshape(shape)
 
 
 class MultivariateNormal(Distribution):
@@ -157,9 +165,18 @@ class MultivariateNormal(Distribution):
     def _half_log_det(self) -> Tensor:
         return ops.sum(ops.log(ops.diagonal(self._unbroadcasted_scale_tril, 0, -2, -1)), axis=-1)
 
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        loc, L = self.loc, self._unbroadcasted_scale_tril  # noqa: N806
+        if host_floats(loc, L) and type(self).rsample is MultivariateNormal.rsample:
+            return constant(_mvn_draw(loc.array, L.array, self._extended(sample_shape)))
+        return super().sample(sample_shape)
+
     def rsample(self, sample_shape: Any = ()) -> Tensor:
-        eps = standard_normal(self._extended(sample_shape), self.loc)
-        return self.loc + _batch_mv(self._unbroadcasted_scale_tril, eps)
+        loc, L = self.loc, self._unbroadcasted_scale_tril  # noqa: N806
+        if no_graph(loc, L) and host_floats(loc, L):
+            return constant(_mvn_draw(loc.array, L.array, self._extended(sample_shape)))
+        eps = standard_normal(self._extended(sample_shape), loc)
+        return loc + _batch_mv(L, eps)
 
     def log_prob(self, value: Any) -> Tensor:
         v = self._value(value, self.loc)
