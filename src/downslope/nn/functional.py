@@ -157,10 +157,33 @@ def _float64_data_hint(x: Tensor, weight: Tensor) -> str:
     return ""
 
 
+#: A layer's forward product ``x @ weight.T`` (the weight read transposed) stays on NumPy's matmul
+#: below this many times gemm.MIN_MULTIPLY_ADDS multiply-adds. With the weight in this layout oneDNN's
+#: GEMM was the slower one at every inference-sized product measured (one thread, AMD EPYC, medians,
+#: NumPy vs oneDNN: 32x64 @ 64x256 31 vs 49 us, 160x64 @ 64x192 76 vs 109 us, 64x256 @ 256x256 130 vs
+#: 141 us; about even from 16M multiply-adds), and token-by-token generation makes such products
+#: (a context of 25-32 rows) nine times a step. A multiple of gemm's bound, so that the tests' run
+#: with that bound at 0 still takes oneDNN here.
+LINEAR_NUMPY_BELOW = 10
+
+
+def _forward_product(d: Any, w: Any) -> Any:
+    """``d @ w.T`` for the 2-D input ``d`` and weight ``w`` (arrays): NumPy's matmul for host float32
+    products below the bound above, gemm.matmul's choice otherwise (the same values for every caller:
+    the recorded and the unrecorded forward pick the same way)."""
+    if (
+        type(d) is np.ndarray
+        and type(w) is np.ndarray
+        and d.shape[0] * w.shape[0] * w.shape[1] < LINEAR_NUMPY_BELOW * gemm.MIN_MULTIPLY_ADDS
+    ):
+        return d @ w.T
+    return gemm.matmul(d, w.T)
+
+
 def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     if x.array.dtype == np.float16:
         return _linear2d_half(x, weight, bias)
-    out = gemm.matmul(x.array, weight.array.T)
+    out = _forward_product(x.array, weight.array)
     if bias is None:
         return record_op(out, (x, weight), _linear_vjp)
     out += bias.array
@@ -171,7 +194,7 @@ def _linear_nd_no_grad(d: np.ndarray, w: np.ndarray, bias: Tensor | None) -> Ten
     """``linear`` of the host float32/float64 (..., in) array ``d`` when no gradient is recorded: the
     same GEMM and bias add as :func:`_linear2d` on ``d`` flattened to 2-D (a view: the caller checks
     that ``d`` is C-contiguous), the output unflattened, one tensor made for it."""
-    out = gemm.matmul(d.reshape(-1, d.shape[-1]), w.T)
+    out = _forward_product(d.reshape(-1, d.shape[-1]), w)
     if bias is not None:
         out += bias.array
     return record_op(out.reshape(d.shape[:-1] + (w.shape[0],)), (), _linear_vjp)
@@ -416,6 +439,8 @@ _GELU_KAPPA = 0.044715
 def _gelu_tanh(x: Tensor) -> Tensor:
     """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) as one op (float16 computed in float32)."""
     d = x.array
+    if type(d) is np.ndarray and d.ndim and d.dtype != np.float16 and not (is_grad_enabled() and x.requires_grad):
+        return record_op(_gelu_tanh_unrecorded(d), (), _gelu_tanh_vjp)
     w = d.astype(np.float32) if d.dtype == np.float16 else d
     w = w.reshape(w.shape or (1,))  # 0-d as 1-d: the in-place steps need arrays, not NumPy scalars
     xp = namespace_of(w)
@@ -429,6 +454,24 @@ def _gelu_tanh(x: Tensor) -> Tensor:
         out = w * 0.5  # torch's order, (0.5 x)(1 + th): x (1 + th) overflows for x near the float's max
         out *= th + 1
     return record_op(out.astype(d.dtype, copy=False).reshape(d.shape), (x,), _gelu_tanh_vjp, th)
+
+
+def _gelu_tanh_unrecorded(d: np.ndarray) -> np.ndarray:
+    """:func:`_gelu_tanh`'s values for a host float32/float64 array with nothing recorded (inference,
+    token-by-token generation, where the op's fixed cost is most of its time): the same operations in
+    the same order, without the namespace lookup and the reshapes, and with 1 + tanh written over the
+    tanh that no rule will read."""
+    with np.errstate(over="ignore", invalid="ignore"):  # as in _gelu_tanh: x^3 overflows, -inf gives NaN
+        inner = d * d
+        inner *= _GELU_KAPPA
+        inner += 1
+        inner *= d
+        inner *= _GELU_BETA
+        np.tanh(inner, out=inner)
+        inner += 1
+        out = d * 0.5
+        out *= inner
+    return out
 
 
 def _gelu_tanh_vjp(g, y, args, saved, needs, xp):
