@@ -130,3 +130,36 @@ def test_the_single_class_warning_names_the_baseline_and_advice_the_run_has_not_
     assert "try --class-weight balanced" in plain
     (weighted,) = classifier_warnings(model, data, metrics, class_weight="balanced")
     assert "--class-weight balanced" not in weighted and "class-weighted already" in weighted
+
+
+@pytest.mark.parametrize(
+    ("names", "train_counts", "positive"),
+    [
+        (["fraud", "ok"], [56, 2944], "fraud"),  # text: the rarer training class
+        (["no", "yes"], [2944, 56], "yes"),
+        (["no", "yes"], [50, 50], "yes"),  # a tie: classes[1]
+        (["0", "1"], [2944, 56], "1"),  # scikit-learn's pos_label=1, whichever is rarer
+        (["0", "1"], [56, 2944], "1"),
+        (["-1", "1"], [56, 2944], "1"),
+        (["False", "True"], [56, 2944], "True"),
+        (["1", "2"], [2944, 56], "2"),  # numbers that are not 0/1 or -1/1: the rarer class
+    ],
+)
+def test_average_precision_is_scikit_learns_for_the_named_positive_class(names, train_counts, positive):
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(300, 2))
+    y = (rng.random(300) < 0.1).astype(np.int64)  # the scored rows' own balance plays no part here
+    out = classification_scores(logits, y, np.array(train_counts), names)
+    assert out["positive_class"] == positive
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array(names)[y]
+    j = names.index(positive)
+    expected = metrics.average_precision_score(labels, probs[:, j], pos_label=positive)
+    assert out["average_precision"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_without_training_counts_the_positive_class_is_the_scored_rows_rarer_one():
+    y = np.array([0, 1, 1, 1])
+    out = classification_scores(np.zeros((4, 2)), y, None, ["fraud", "ok"])
+    assert out["positive_class"] == "fraud" and "baseline_accuracy" not in out

@@ -139,6 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "eval",
         preprocess=state["preprocess"],
         split=split,
+        class_names=list(state.get("class_names") or []),  # they name average_precision's positive class
     )
     metrics = score_model(model, info, X, y)
     if state["task"] == "classification" and "train_class_counts" not in split:
@@ -147,7 +148,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "classes (written by an older downslope); retrain it to have one",
             file=sys.stderr,
         )
-    print(json.dumps({k: round(v, 6) for k, v in metrics.items()} | {"rows": len(X)}))
+    print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()} | {"rows": len(X)}))
     return 0
 
 

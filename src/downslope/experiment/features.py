@@ -101,7 +101,8 @@ def raw_features(
         if classes is None:
             return _drop_missing_rows(state, X, np.asarray(raw, dtype=np.float32).reshape(len(raw), -1), need_target)
         fold = str.casefold if state["config"].get("merge_label_variants") else str
-        lookup = {fold(c): i for i, c in enumerate(classes)}
+        # a class named as its file wrote it ('02100', a code with a leading zero) is found by its number too
+        lookup = {fold(class_key(c)): i for i, c in enumerate(classes)}
         keys = [
             fold(class_key(v.decode() if isinstance(v, bytes) else v)) for v in np.asarray(raw).reshape(-1).tolist()
         ]

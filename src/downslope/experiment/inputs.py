@@ -260,7 +260,7 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     :func:`model_targets` scales them."""
     from ..data.datasets import Standardizer
     from ..data.tabular import IMPUTE, Imputer
-    from .labels import merge_variants
+    from .labels import keep_written_codes, merge_variants, written_labels
     from .labels import target_kind as labels_target_kind
 
     table, encoder = load_table(cfg)
@@ -280,7 +280,12 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
             notes.extend(merged)
             if encoder is not None:  # new data's labels are read against the merged classes
                 encoder.classes = list(table.class_names)
-        target_kind = labels_target_kind(cfg, table)
+        # digit codes with leading zeros keep them (predict writes '02100', not '2100'); the encoder keeps
+        # the readers' class keys, against which new data's labels are read
+        written = written_labels(cfg, table) if all(str(n).isdigit() for n in table.class_names) else None
+        table.class_names, said = keep_written_codes(table.class_names, written, table.name, table.target_name)
+        notes.extend(said)
+        target_kind = labels_target_kind(cfg, table, written)
     X, y = table.X, table.y
     if classify and table.class_names:
         _check_many_classes(cfg, table, notes)

@@ -43,7 +43,7 @@ class RunResult:
     weights_epoch: int | None = None
 
 
-def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Metrics of ``model`` on preprocessed features ``X`` and targets ``y`` in the data's units."""
     from ..data.dataset import LazyDataset
     from ..data.memmap import is_lazy
@@ -59,7 +59,7 @@ def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) 
             "precision_macro": float(m.precision(preds, y, average="macro")),
             "recall_macro": float(m.recall(preds, y, average="macro")),
         }
-        return scores | classification_scores(preds, y, training_class_counts(data))
+        return scores | classification_scores(preds, y, training_class_counts(data), data.class_names)
     preds = data_units(preds, data.preprocess)  # metrics in the data's own units
     return {
         "mse": float(m.mean_squared_error(preds, y)),
@@ -114,19 +114,26 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def classification_scores(logits: np.ndarray, y: np.ndarray, train_counts: np.ndarray | None) -> dict[str, float]:
+def classification_scores(
+    logits: np.ndarray, y: np.ndarray, train_counts: np.ndarray | None, class_names: list[str] | None = None
+) -> dict[str, Any]:
     """What accuracy alone hides on imbalanced classes: ``balanced_accuracy`` (the mean recall over the
     classes present in ``y``, scikit-learn's ``balanced_accuracy_score``), ``baseline_accuracy`` (the
     accuracy of always predicting the training split's most frequent class, ``DummyClassifier``; its
     classes' row counts are ``train_counts``, and without them there is no baseline: the scored rows'
     own majority would flatter it) and ``roc_auc`` from the predicted probabilities (binary; macro
     one-vs-rest over the classes present in ``y`` for more classes; left out when ``y`` holds one class),
-    with a binary target's ``average_precision`` (scikit-learn's ``average_precision_score``, the PR AUC).
+    with a binary target's ``average_precision`` (scikit-learn's ``average_precision_score``, the PR AUC)
+    of the class named by ``positive_class``: the 1 of labels 0/1, -1/1 or false/true, else the rarer
+    training class (:func:`~downslope.experiment.labels.positive_class`; ``class_names``: the run's classes,
+    without them the outputs' indices 0 and 1; without ``train_counts``, the rarer class of ``y``).
 
     Example:
         >>> logits = np.array([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
         >>> classification_scores(logits, np.array([0, 0, 1, 1]), np.array([3, 1]))
-        {'balanced_accuracy': 0.75, 'baseline_accuracy': 0.5, 'roc_auc': 0.75, 'average_precision': 0.75}
+        {'balanced_accuracy': 0.75, 'baseline_accuracy': 0.5, 'roc_auc': 0.75, 'average_precision': 0.75, 'positive_class': '1'}
+        >>> classification_scores(logits, np.array([0, 0, 1, 1]), np.array([3, 1]), ["ok", "fraud"])["positive_class"]
+        'fraud'
     """
     y = np.asarray(y, dtype=np.int64).reshape(-1)
     if not len(y):
@@ -135,21 +142,30 @@ def classification_scores(logits: np.ndarray, y: np.ndarray, train_counts: np.nd
     predicted = logits.argmax(axis=1)
     present = np.unique(y)
     recalls = [float((predicted[y == c] == c).mean()) for c in present]
-    out = {"balanced_accuracy": float(np.mean(recalls))}
+    out: dict[str, Any] = {"balanced_accuracy": float(np.mean(recalls))}
     if train_counts is not None and len(train_counts) and np.asarray(train_counts).sum() > 0:
         out["baseline_accuracy"] = float((y == int(np.argmax(train_counts))).mean())
     if logits.shape[1] >= 2 and len(present) >= 2:
         probs = _softmax(logits)
         if logits.shape[1] == 2:
+            # (the same for either class taken as positive: ranking by p1 or by p0 = 1 - p1 is one order)
             out["roc_auc"] = roc_auc((y == 1).astype(np.int64), probs[:, 1])
             from ..train.metrics import average_precision_score
+            from .labels import positive_class
 
-            # the precision-recall area: for a rare positive class, what ROC AUC's many easy negatives flatter
+            names = [str(n) for n in class_names] if class_names and len(class_names) == 2 else ["0", "1"]
+            counts = (
+                train_counts if train_counts is not None and len(train_counts) >= 2 else np.bincount(y, minlength=2)
+            )
+            pos = positive_class(names, counts)
+            # the precision-recall area: for a rare positive class, what ROC AUC's many easy negatives flatter;
+            # it is not symmetric, so the class it is about is named beside it
             out["average_precision"] = (
-                average_precision_score(probs[:, 1], (y == 1).astype(np.int64))
-                if np.isfinite(probs[:, 1]).all()
+                average_precision_score(probs[:, pos], (y == pos).astype(np.int64))
+                if np.isfinite(probs[:, pos]).all()
                 else float("nan")  # a diverged model: nothing to rank
             )
+            out["positive_class"] = names[pos]
         else:
             out["roc_auc"] = float(np.mean([roc_auc((y == c).astype(np.int64), probs[:, c]) for c in present]))
     return out
@@ -233,7 +249,11 @@ def classifier_warnings(
     notes = []
     accuracy, baseline = metrics.get("test_accuracy"), metrics.get("test_baseline_accuracy")
     distinct = np.unique(predicted)
-    look = "look at balanced_accuracy and roc_auc" + (" (and average_precision)" if data.n_outputs == 2 else "")
+    positive = metrics.get("test_positive_class")
+    about = f" (and average_precision, positive class {positive!r})" if positive is not None else ""
+    look = "look at balanced_accuracy and roc_auc" + (
+        about or (" (and average_precision)" if data.n_outputs == 2 else "")
+    )
     # advice the run has not taken yet: a run weighted already is told to look elsewhere
     if class_weight != "balanced":
         advice = f"{look}, and try --class-weight balanced for rare classes"
