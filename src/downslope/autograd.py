@@ -204,22 +204,67 @@ def _released_vjp(*_: Any) -> Any:
 # nor its output (only their shapes), and its saved data holds no arrays. Such a node saved nothing in
 # PyTorch's sense, so, as there, another backward may pass through it (y = x + 1 twice, expand, sum,
 # basic slicing); only a node whose saved values were freed raises, when a gradient reaches it.
-_value_free_rules: dict[Any, bool] = {}
+# A rule that reads input i only when another input wants a gradient (reads_inputs "others": einsum)
+# reads nothing in a node of one input (torch's einsum('ij->', x) saves nothing).
+_IF_ONE_INPUT = "if one input"
+_value_free_rules: dict[Any, bool | str] = {}
 _NDARRAY = np.ndarray  # backward's per-node test that a gradient is an array (a class identity)
 _PLAIN_SAVED = (int, float, bool, str, slice, type(Ellipsis), np.integer, np.floating, np.bool_, np.dtype)
 
 
-def _rule_is_value_free(rule: Any) -> bool:
-    """Whether ``rule`` reads no input values and not its output (cached per rule)."""
+def _rule_is_value_free(rule: Any) -> bool | str:
+    """Whether ``rule`` reads no input values and not its output (cached per rule): True, False, or
+    ``_IF_ONE_INPUT`` when that holds in a node of one input only."""
     free = _value_free_rules.get(rule)
     if free is None:
-        free = getattr(rule, "reads_inputs", True) is False and not _reads_output(rule)
+        reads = getattr(rule, "reads_inputs", True)
+        if _reads_output(rule):
+            free = False
+        elif reads is False:
+            free = True
+        else:
+            free = _IF_ONE_INPUT if isinstance(reads, str) and reads == "others" else False
         _value_free_rules[rule] = free
     return free
 
 
+# Index arrays and masks an op built from shapes alone (a diagonal's index, a triangle's mask, repeat's
+# gather grid), by id: torch computes such indices from sizes in backward and saves no tensor for them, so
+# its second backward through tril, diagonal or repeat works. They count as metadata here and stay with
+# the node. Indices from user data (x[idx], index_select, a tensor of repeats) are never listed: torch
+# saves those as tensors and frees them. Weak references: an entry goes when its array does (its
+# callback), and a lookup checks the referent is the array asked about, so a reused id never matches.
+_shape_built: dict[int, weakref.ref[Any]] = {}
+
+
+def keep_shape_index(t: Tensor) -> Tensor:
+    """``t``, with the arrays its recorded op saved marked as metadata built from shapes (see
+    ``_shape_built``): a backward without retain_graph keeps them, as torch keeps sizes. Only for ops
+    whose saved arrays come from shapes and Python ints, never from a tensor's values."""
+    if t._vjp is not None:
+        _mark_shape_built(t._saved)
+    return t
+
+
+def _mark_shape_built(saved: Any) -> None:
+    if type(saved) is tuple or type(saved) is list:
+        for s in saved:
+            _mark_shape_built(s)
+    elif is_array(saved) and saved.dtype.kind in "iub":  # integer indices and boolean masks only
+        key = id(saved)
+        try:
+            _shape_built[key] = weakref.ref(saved, functools.partial(_forget_shape_built, key))
+        except TypeError:  # an array type without weak references: it stays a saved value (freed)
+            pass
+
+
+def _forget_shape_built(key: int, _ref: Any) -> None:
+    _shape_built.pop(key, None)
+
+
 def _saved_is_plain(saved: Any) -> bool:
-    """Whether saved data is metadata only (shapes, axes, slices), no arrays or tensors."""
+    """Whether saved data is metadata only (shapes, axes, slices, index arrays built from shapes), no
+    arrays or tensors holding values."""
     if saved is None:
         return True
     if type(saved) is tuple or type(saved) is list:
@@ -227,7 +272,10 @@ def _saved_is_plain(saved: Any) -> bool:
             if not _saved_is_plain(s):
                 return False
         return True
-    return isinstance(saved, _PLAIN_SAVED)
+    if isinstance(saved, _PLAIN_SAVED):
+        return True
+    ref = _shape_built.get(id(saved))
+    return ref is not None and ref() is saved
 
 
 _creation_order = operator.attrgetter("_seq")
@@ -716,6 +764,8 @@ def _run_backward(
                 free = value_free(vjp)
                 if free is None:
                     free = _rule_is_value_free(vjp)
+                if free is _IF_ONE_INPUT:
+                    free = len(node._parents) == 1
                 if free and (node._saved is None or _saved_is_plain(node._saved)):
                     continue  # nothing to free: another backward may pass through this node
                 if vjp is _function_vjp:
@@ -1464,13 +1514,13 @@ def grad(
     keep = create_graph if retain_graph is None else retain_graph
     captured = _run_backward(outs, root_grads, keep, create_graph, capture=ins, grad_call=True)
     result: list[Tensor | None] = []
-    for t in ins:
+    for i, t in enumerate(ins):
         g = captured.get(id(t))
         if g is None:
             if not allow_unused:
-                raise StateError(
-                    "autograd.grad: one of the inputs was not used to compute the outputs; "
-                    "pass allow_unused=True to get None"
+                raise StateError(  # torch's words: which input, and the way out
+                    f"The differentiated Tensor at index {i} appears to not have been used in the graph. "
+                    "Set allow_unused=True if this is the desired behavior."
                 )
             result.append(wrap_array(np.zeros_like(t.array)) if materialize_grads else None)
         else:

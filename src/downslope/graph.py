@@ -596,6 +596,7 @@ _TORCH_NODE_NAMES = {
     "square": "PowBackward0",
     "sum_to": "SumBackward1",
     "svd": "LinalgSvdBackward0",
+    "times_number": "MulBackward1",
     "to_device": "ToCopyBackward0",
     "vector_norm": "LinalgVectorNormBackward0",
     "weight_norm": "WeightNormInterfaceBackward0",

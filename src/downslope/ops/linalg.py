@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, gemm
+from ..autograd import keep_shape_index
 from ..backend import as_array, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from ..graph import ArrayRules, _mode, reads_inputs_when_recorded
@@ -141,7 +142,7 @@ def _triangle(x: Tensor, keep: Any) -> Tensor:
     (4x faster than a select), NaN and inf outside the triangle zeroed as in torch."""
     out = namespace_of(x.array).zeros(x.shape, dtype=x.array.dtype)  # contiguous, as torch's (not x's order)
     np.copyto(out, x.array, where=keep)
-    return record_op(out, (x,), _triangle_vjp, keep)
+    return keep_shape_index(record_op(out, (x,), _triangle_vjp, keep))  # the mask: from shapes, kept as torch
 
 
 def _triangle_vjp(g, y, args, saved, needs, xp):
@@ -595,7 +596,7 @@ def diagonal(x: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     if not getattr(corner.flags, "writeable", True) and not _repeats_nothing_of_overlap(view, corner, owner):
         view.flags.writeable = False
     index, _ = _diagonal_index(xp, x.shape, offset, d1, d2)
-    result = record_op(view, (x,), _getitem_vjp, (index, True))
+    result = keep_shape_index(record_op(view, (x,), _getitem_vjp, (index, True)))  # from shapes, kept as torch
     result._vc = _version_counter(x)  # a write through either is seen by the other
     return result
 
@@ -629,7 +630,7 @@ def diag(x: Any, diagonal_: int = 0) -> Tensor:
     xp = namespace_of(x.array)
     i = xp.arange(x.shape[0])
     r, c = (i, i + diagonal_) if diagonal_ >= 0 else (i - diagonal_, i)
-    return index_put(wrap_array(xp.zeros((n, n), x.array.dtype)), (r, c), x)
+    return keep_shape_index(index_put(wrap_array(xp.zeros((n, n), x.array.dtype)), (r, c), x))
 
 
 def trace(x: Any) -> Tensor:
@@ -1171,7 +1172,7 @@ def diag_embed(x: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tenso
     shape = tuple(size if k in (d1, d2) else next(batch) for k in range(nd))
     xp = namespace_of(x.array)
     index, _ = _diagonal_index(xp, shape, offset, d1, d2)
-    return index_put(wrap_array(xp.zeros(shape, dtype=x.array.dtype)), index, x)
+    return keep_shape_index(index_put(wrap_array(xp.zeros(shape, dtype=x.array.dtype)), index, x))
 
 
 def diagflat(x: Any, offset: int = 0) -> Tensor:
@@ -1202,4 +1203,4 @@ def diagonal_scatter(x: Any, src: Any, offset: int = 0, dim1: int = 0, dim2: int
         raise ArgumentError(f"diagonal_scatter: diagonal dimensions cannot be identical {dim1}, {dim2}")
     index, n = _diagonal_index(namespace_of(x.array), x.shape, offset, d1, d2)
     expected = tuple(s for k, s in enumerate(x.shape) if k not in (d1, d2)) + (n,)
-    return index_put(x, index, _scatter_src(x, src, expected, "diagonal_scatter"))
+    return keep_shape_index(index_put(x, index, _scatter_src(x, src, expected, "diagonal_scatter")))

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import keep_shape_index
 from ..backend import index_value, namespace_of
 from ..devices import like, to_host
 from ..errors import ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError, StateError
@@ -302,7 +303,7 @@ def repeat(x: Any, *sizes: Any) -> Tensor:
     lead = len(reps) - x.ndim
     x = reshape(x, (1,) * lead + x.shape)
     grids = np.ix_(*[np.tile(np.arange(n), int(r)) for n, r in zip(x.shape, reps)])  # host: from shapes (see pad)
-    return getitem(x, grids)
+    return keep_shape_index(getitem(x, grids))  # the grid: from shapes, kept as torch (which saves no tensor)
 
 
 def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -548,7 +549,10 @@ def repeat_interleave(x: Any, repeats: Any = None, dim: Any = None, *, output_si
     _check_repeats(reps, x, d)
     idx = np.repeat(np.arange(x.shape[d]), reps)  # host: built from host counts; getitem moves it to x's device
     _check_output_size(idx.shape[0], output_size)
-    return getitem(x, (slice(None),) * d + (idx,))
+    out = getitem(x, (slice(None),) * d + (idx,))
+    # a number of repeats: the index comes from shapes, kept as torch (which expands, saving no tensor);
+    # counts in a tensor are data, freed after a backward as torch frees its index_select's index
+    return keep_shape_index(out) if type(repeats) is int or isinstance(repeats, np.integer) else out
 
 
 def _check_repeats(reps: Any, x: Tensor, d: int) -> None:

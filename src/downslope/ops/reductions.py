@@ -22,7 +22,7 @@ from ..errors import (
     ShapeIndexError,
     StateError,
 )
-from ..graph import is_grad_enabled
+from ..graph import is_grad_enabled, no_grad
 from ..tensor import Tensor, _conv_buffers, _over_conv_buffer, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
 from .comparison import _TORCH_DTYPE_NAMES
@@ -1243,8 +1243,27 @@ def trapezoid(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor
     if n == 0:
         return sum(y, d)  # zeros, as torch
     if not isinstance(step, Tensor):
-        return (sum(y, d) - (y.select(d, 0) + y.select(d, -1)) * 0.5) * step
+        return _times_number(sum(y, d) - _times_number(y.select(d, 0) + y.select(d, -1), 0.5), step)
     return sum(step * (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) / 2.0, d)
+
+
+def _times_number(t: Tensor, c: Any) -> Tensor:
+    """``t * c`` for a number ``c``, recorded with the number itself: torch's trapezoid multiplies by a
+    Scalar, which saves no tensor, so a second backward through it works (``x * 2`` from Python saves
+    the number as a tensor, freed after a backward: that product stays ``t * c``)."""
+    if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)):
+        return t * c  # a complex spacing or another kind of number: the product as written
+    with no_grad():
+        out = t * c
+    return record_op(out.array, (t,), _times_number_vjp, float(c))  # host: a Python number
+
+
+def _times_number_vjp(g, y, args, saved, needs, xp):
+    return (g * saved,)
+
+
+_times_number_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_times_number_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def trapz(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
@@ -1272,7 +1291,8 @@ def cumulative_trapezoid(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1
     n = y.shape[d]
     if n == 0:
         return clone(y)
-    return cumsum(step / 2.0 * (y.narrow(d, 0, n - 1) + y.narrow(d, 1, n - 1)), d)
+    pairs = y.narrow(d, 0, n - 1) + y.narrow(d, 1, n - 1)
+    return cumsum(step / 2.0 * pairs if isinstance(step, Tensor) else _times_number(pairs, step / 2.0), d)
 
 
 def cov(x: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = None) -> Tensor:

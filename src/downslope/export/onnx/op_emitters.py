@@ -635,6 +635,11 @@ def _triangle_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tens
     return y
 
 
+def _times_number_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """``x * number`` (trapezoid's spacing), the number being the one the op kept."""
+    return g.node("Mul", [ins[0], _scalar(g, t._saved, t)], "scaled")
+
+
 def _clip_tensor_bounds_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     """clamp with tensor bounds (either may be absent) as Max then Min, as the op computes it."""
     has_lo, has_hi = t._saved
@@ -842,6 +847,7 @@ OP_EMITTERS.update(
         "_kron_vjp": _kron_op,
         "_cdist_host_vjp": _cdist_host_op,
         "_triangle_vjp": _triangle_op,
+        "_times_number_vjp": _times_number_op,
         "_clip_tensor_bounds_vjp": _clip_tensor_bounds_op,
         "_rounded_div_vjp": _rounded_div_op,
         "_roll_vjp": _roll_op,
