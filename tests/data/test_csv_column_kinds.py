@@ -15,21 +15,10 @@ import sys
 import numpy as np
 import pytest
 
-from downslope.data import readers
 from downslope.data.csvfile import check_header_names, unsupported_file
 from downslope.data.encoding import TabularEncoder
 from downslope.data.tabular import read_csv
 from downslope.errors import ConfigError, DataError
-
-
-@pytest.fixture(params=["pure", "fast"])
-def reader(request, monkeypatch):
-    if request.param == "pure":
-        monkeypatch.setattr(readers, "fast_csv_available", lambda: False)
-    elif not readers.fast_csv_available():
-        pytest.skip("needs pyarrow")
-    return request.param
-
 
 ZIPS = ["02134", "00501", "90210", "10001"]
 

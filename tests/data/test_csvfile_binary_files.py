@@ -8,18 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from downslope.data import readers
 from downslope.data.tabular import read_csv
 from downslope.errors import DataError
-
-
-@pytest.fixture(params=["pure", "fast"])
-def reader(request, monkeypatch):
-    if request.param == "pure":
-        monkeypatch.setattr(readers, "fast_csv_available", lambda: False)
-    elif not readers.fast_csv_available():
-        pytest.skip("needs pyarrow")
-    return request.param
 
 
 def _refusal(path):

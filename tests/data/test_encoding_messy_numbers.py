@@ -8,21 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from downslope.data import readers
 from downslope.data.encoding import TabularEncoder
 from downslope.data.tabular import read_csv
 from downslope.errors import DataError
 
 pd = pytest.importorskip("pandas")
-
-
-@pytest.fixture(params=["pure", "fast"])
-def reader(request, monkeypatch):
-    if request.param == "pure":
-        monkeypatch.setattr(readers, "fast_csv_available", lambda: False)
-    elif not readers.fast_csv_available():
-        pytest.skip("needs pyarrow")
-    return request.param
 
 
 def _write(path, header, cells, sep=","):
