@@ -1049,7 +1049,15 @@ def test_depthwise_block_on_channel_major_activations_matches_torch(assert_close
     (out_t * torch.tensor(proj)).sum().backward()
     assert_close(xd.grad.numpy(), xt.grad.numpy(), np.float32, "input gradient")
     mine = dict(ours.named_parameters())
+    weight_scale = float(np.abs(theirs[0].weight.grad.numpy()).max())
     for name, p in theirs.named_parameters():
+        if name == "0.bias":
+            # a bias right before a training-mode BatchNorm has an exact zero gradient (the batch mean takes
+            # it away): both libraries return rounding noise there, torch's up to 1e-6 on an AVX2 machine,
+            # so each is held to zero against the conv weight's gradient instead of to the other's noise
+            for grad in (mine[name].grad.numpy(), p.grad.numpy()):
+                assert np.abs(grad).max() <= 1e-5 * weight_scale, (name, grad, weight_scale)
+            continue
         assert_close(mine[name].grad.numpy(), p.grad.numpy(), np.float32, f"{name}.grad")
 
 
