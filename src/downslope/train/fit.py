@@ -52,6 +52,7 @@ from .callbacks import (
     TrainingState,
     as_callback_list,
 )
+from .callbacks.base import class_name, kind_of
 from .diagnostics import RisingLossWarning, rising_loss_note
 from .evaluation import (
     LOSS_NAMES,
@@ -1443,16 +1444,10 @@ def _is_keras_object(value: Any) -> bool:
 def _described(value: Any) -> str:
     """A short name for an object in a message (never its repr, which can be long): its class, where it
     comes from when that is not downslope, and an optimizer's rates and parameter count."""
-    kind = type(value)
-    module = kind.__module__ or ""
-    name = (
-        kind.__qualname__ if module.startswith("downslope") or module == "builtins" else f"{module}.{kind.__qualname__}"
-    )
-    if isinstance(value, str):
-        return f"the string {value!r}" if len(value) <= 40 else f"a string of {len(value)} characters"
-    if isinstance(value, (bool, int, float)):
-        return f"{name} {value!r}"
-    if kind.__name__ in ("function", "builtin_function_or_method", "method"):
+    name = class_name(value)
+    if isinstance(value, (str, bool, int, float)):
+        return kind_of(value)
+    if type(value).__name__ in ("function", "builtin_function_or_method", "method"):
         short = getattr(value, "__name__", name)
         return "a lambda" if short == "<lambda>" else f"{short}()"
     groups = getattr(value, "param_groups", None)

@@ -456,25 +456,30 @@ def as_callback_list(callbacks: Sequence[Callback] | CallbackList | None) -> Cal
     if callbacks is not None and not isinstance(callbacks, (list, tuple)):
         if isinstance(callbacks, Callback):
             raise ArgumentTypeError(
-                f"callbacks: expected a list of Callback objects, got one {_kind_of(callbacks)}; wrap it in a list: "
+                f"callbacks: expected a list of Callback objects, got one {kind_of(callbacks)}; wrap it in a list: "
                 f"callbacks=[{type(callbacks).__name__}(...)]"
             )
         if _is_scheduler(callbacks):
             raise ArgumentTypeError(_not_a_callback(callbacks, "callbacks"))
-        raise ArgumentTypeError(f"callbacks: expected a list of Callback objects, got {_kind_of(callbacks)}")
+        raise ArgumentTypeError(f"callbacks: expected a list of Callback objects, got {kind_of(callbacks)}")
     return CallbackList(callbacks)
 
 
-def _kind_of(value: Any) -> str:
-    """What ``value`` is, for a message: its class (with its module when not downslope's), and a short
-    string's or a number's value; never the object's repr, which can be long and says nothing useful."""
+def class_name(value: Any) -> str:
+    """``value``'s class for a message: its qualified name, with its module when not downslope's or builtins."""
     kind = type(value)
     module = kind.__module__ or ""
-    name = (
+    return (
         kind.__qualname__ if module.startswith("downslope") or module == "builtins" else f"{module}.{kind.__qualname__}"
     )
-    if isinstance(value, str) and len(value) <= 40:
-        return f"the string {value!r}"
+
+
+def kind_of(value: Any) -> str:
+    """What ``value`` is, for a message: its class (:func:`class_name`), and a string's or a number's value;
+    never the object's repr, which can be long and says nothing useful."""
+    name = class_name(value)
+    if isinstance(value, str):
+        return f"the string {value!r}" if len(value) <= 40 else f"a string of {len(value)} characters"
     if isinstance(value, type):
         return f"the class {value.__qualname__}"
     if isinstance(value, (bool, int, float)):
@@ -493,7 +498,7 @@ def _not_a_callback(value: Any, where: str) -> str:
     if _is_scheduler(value):
         name = type(value).__name__
         message = (
-            f"{where} is a learning-rate scheduler ({_kind_of(value)}), not a Callback; pass it as "
+            f"{where} is a learning-rate scheduler ({kind_of(value)}), not a Callback; pass it as "
             f"fit(..., scheduler=...), which steps it after each "
             f"{'batch' if getattr(value, 'steps_per_batch', False) else 'epoch'}"
         )
@@ -502,7 +507,7 @@ def _not_a_callback(value: Any, where: str) -> str:
         if name == "ReduceLROnPlateau":
             message += "; Keras' callback of that name, for callbacks=[...], is ds.train.ReduceLROnPlateau(...)"
         return message
-    message = f"callbacks: expected Callback instances, got {_kind_of(value)} as {where}"
+    message = f"callbacks: expected Callback instances, got {kind_of(value)} as {where}"
     if isinstance(value, type) and issubclass(value, Callback):
         message += f"; pass an instance: {value.__name__}(...)"
     elif callable(value) and not isinstance(value, type):
