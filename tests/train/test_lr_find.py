@@ -157,15 +157,18 @@ def test_plot_draws_raw_and_centred_losses_and_the_suggestion_on_the_curve_it_ca
     result = lr_find(model, nn.CrossEntropyLoss(), opt, (x, y), num_iter=60)
     assert result.suggestion is not None
     ax = result.plot()
-    labels = [line.get_label() for line in ax.lines]
-    assert any(label.startswith("loss of each update (raw)") for label in labels)
+    rates, after, centred = result.losses_after_updates()
+    raw_line = next(line for line in ax.lines if label_has(line, "loss after each update (raw)"))
+    np.testing.assert_array_equal(raw_line.get_xdata(), rates)
+    np.testing.assert_array_equal(raw_line.get_ydata(), after)
     centred_line = next(line for line in ax.lines if label_has(line, "centred average"))
-    np.testing.assert_allclose(centred_line.get_ydata(), result.centred_losses())
+    np.testing.assert_array_equal(centred_line.get_xdata(), rates)
+    np.testing.assert_allclose(centred_line.get_ydata(), centred)
     marker = next(line for line in ax.lines if label_has(line, "suggestion"))
     (mx,), (my,) = marker.get_xdata(), marker.get_ydata()
     assert mx == result.suggestion
-    at = int(np.argmin(np.abs(np.log(result.lrs) - np.log(mx))))
-    assert my == result.centred_losses()[at]  # on the centred curve, not on the lagging average
+    at = rates.index(mx)
+    assert my == centred_line.get_ydata()[at]  # on the centred curve, not on the lagging average
     lowest_lr, _ = result.lowest()
     assert any(label_has(line, "lowest / 10") and line.get_xdata()[0] == lowest_lr / 10 for line in ax.lines)
     assert any(label_has(line, "exponential moving average (lags") for line in ax.lines)
@@ -173,3 +176,33 @@ def test_plot_draws_raw_and_centred_losses_and_the_suggestion_on_the_curve_it_ca
 
 def label_has(line, text):
     return text in str(line.get_label())
+
+
+def test_the_suggestion_marker_sits_on_the_plotted_loss_after_the_suggested_rates_update():
+    # The suggestion credits each fall to the rate of the update that made it (the loss measured after
+    # update i is raw_losses[i + 1]); the plot draws that same curve, so the marker at the suggested rate
+    # is the plotted point there: the centred average of the losses after the updates around it (the
+    # losses measured before them lie one update behind, higher on a falling curve).
+    pytest.importorskip("matplotlib")
+    from downslope.train.lr_find import LRFinderResult, _suggest
+
+    lrs = list(np.geomspace(1e-6, 1.0, 60))
+    raw = [2.0 - 1.5 / (1.0 + np.exp(-(i - 30) / 3.0)) for i in range(60)]  # falls fastest at update 30
+    suggestion, _ = _suggest(lrs, raw, 10, 5)
+    result = LRFinderResult(lrs, raw, raw, suggestion, "")
+    ax = result.plot()
+    centred_line = next(line for line in ax.lines if label_has(line, "centred average"))
+    marker = next(line for line in ax.lines if label_has(line, "suggestion"))
+    (mx,), (my,) = marker.get_xdata(), marker.get_ydata()
+    assert mx == suggestion
+    k = lrs.index(suggestion)
+    half = max(1, (len(raw) - 1) // 20)  # the suggestion's window over the 59 losses seen after an update
+    after = raw[1:]
+    expected = np.mean(after[max(0, k - half) : k + half + 1])  # after[k] = raw[k + 1]: update k's effect
+    np.testing.assert_allclose(my, expected, rtol=1e-12)
+    assert abs(my - np.mean(raw[k - half : k + half + 1])) > 1e-3  # not the curve measured before the updates
+    xs, ys = np.asarray(centred_line.get_xdata()), np.asarray(centred_line.get_ydata())
+    assert my == ys[list(xs).index(mx)]  # exactly the plotted point at the suggested rate
+    lowest_lr, lowest_loss = result.lowest()
+    low = next(line for line in ax.lines if label_has(line, "lowest centred loss"))
+    assert (low.get_xdata()[0], low.get_ydata()[0]) == (lowest_lr, lowest_loss) and lowest_loss == ys.min()

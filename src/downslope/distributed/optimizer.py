@@ -116,6 +116,33 @@ class DistributedOptimizer:
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state_dict)
 
+    # A scheduler built on this wrapper and one built on the wrapped optimizer step the same param groups,
+    # so fit takes either with either. The scheduler's first step warns when the optimizer it was built on
+    # never stepped; a step of the wrapped optimizer (fit given it, or another DistributedOptimizer around
+    # it, as distributed.fit makes) is a step of this one too, so the warning would be false. These two
+    # attributes are what lr_scheduler.LRScheduler sets and reads (torch's names).
+    @property
+    def _opt_called(self) -> bool:
+        """Whether this wrapper or the optimizer it wraps has stepped (since a scheduler began watching)."""
+        return bool(self.__dict__.get("_opt_called")) or bool(getattr(self.optimizer, "_opt_called", False))
+
+    @_opt_called.setter
+    def _opt_called(self, value: bool) -> None:
+        self.__dict__["_opt_called"] = value
+
+    @property
+    def _step_tracked_by_lr_sched(self) -> bool:
+        return bool(self.__dict__.get("_step_tracked_by_lr_sched"))
+
+    @_step_tracked_by_lr_sched.setter
+    def _step_tracked_by_lr_sched(self, value: bool) -> None:
+        # a scheduler now watches this wrapper's step: have it watch the wrapped optimizer's too
+        self.__dict__["_step_tracked_by_lr_sched"] = value
+        if value:
+            from ..optim.lr_scheduler.base import _track_optimizer_steps
+
+            _track_optimizer_steps(self.optimizer)
+
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not defined here: the wrapped optimizer's (state, defaults...).
         if name == "optimizer":

@@ -430,6 +430,34 @@ def _rank_loader(
     )
 
 
+def _check_scheduler_optimizer(scheduler: Any, optimizer: Any) -> None:
+    """Refuse, before anything is sent between the ranks, a scheduler built on another optimizer than the
+    one distributed.fit was given, in distributed.fit's words: fit itself only sees the DistributedOptimizer
+    made here, which the user never passed. One on the given optimizer, or on a DistributedOptimizer
+    around it, steps the same param groups and is taken."""
+    from ..train.fit import _described, _same_groups
+
+    stepped = getattr(scheduler, "optimizer", None)
+    if stepped is None or not hasattr(optimizer, "param_groups") or _same_groups(stepped, optimizer):
+        return
+    inner = optimizer.optimizer if isinstance(optimizer, DistributedOptimizer) else optimizer
+    theirs, given = _described(stepped), _described(optimizer)
+    if isinstance(stepped, DistributedOptimizer):
+        theirs = f"a DistributedOptimizer around {_described(stepped.optimizer)}"
+    if isinstance(optimizer, DistributedOptimizer):
+        given = f"a DistributedOptimizer around {_described(inner)}"
+    if theirs == given:
+        theirs += " (an optimizer alike but not the same object)"
+    sched = type(scheduler).__name__
+    raise ConfigError(
+        f"distributed.fit: the scheduler ({sched}) steps another optimizer, {theirs}, so the rates training "
+        f"uses would never change; distributed.fit was given {given}: build the scheduler on that optimizer "
+        f"(a DistributedOptimizer around it shares its param groups, so either works): "
+        f"sched = optim.lr_scheduler.{sched}(opt, ...); distributed.fit(model, loss_fn, opt, ..., scheduler=sched) "
+        "(was the optimizer created again after the scheduler?)"
+    )
+
+
 def fit(
     model: ModelLike,
     loss_fn: LossFn,
@@ -492,6 +520,7 @@ def fit(
     """
     from ..train import fit as single_process_fit
 
+    _check_scheduler_optimizer(fit_options.get("scheduler"), optimizer)
     world = get_world()
     dataset = _as_dataset(train, "train", model_float_dtype(model), model)
     if world.world_size > 1:  # before anything else: a rank trained differently would hang or drift

@@ -44,8 +44,10 @@ class LRFinderResult:
     rate where the loss falls fastest per decade of learning rate, judged by lines fitted through
     centred windows of the raw losses, each fall credited to the rate that produced it (None, with
     ``note`` saying why, when fewer than ``MIN_SWEEP`` losses show an update's effect or the loss
-    never fell below where it started); :meth:`centred_losses` is the
-    matching centred moving average, which has no lag, and :meth:`plot` draws the suggestion on it.
+    never fell below where it started); :meth:`losses_after_updates` is the curve it is read from
+    (each loss after an update against that update's rate, and their centred moving average, which
+    has no lag), and :meth:`plot` draws the suggestion on it. :meth:`centred_losses` averages the
+    raw losses where they were measured (before each update), one per ``lrs[i]``.
     """
 
     lrs: list[float]
@@ -55,9 +57,30 @@ class LRFinderResult:
     stop_reason: str
     note: str = ""  # why there is no suggestion, when there is none
 
+    def losses_after_updates(self) -> tuple[list[float], list[float], list[float]]:
+        """The curve the suggestion is read from: ``(rates, losses, centred)``, one entry per update whose
+        effect the sweep saw (``raw_losses[i]`` and ``raw_losses[i + 1]`` finite): the update's rate
+        ``lrs[i]``, the loss measured after it ``raw_losses[i + 1]``, and those losses averaged over
+        centred windows (``2 * max(1, n // 20) + 1`` of them, shrinking at the ends): the level the
+        suggestion's slopes are fitted to.
+
+        Example:
+            >>> from downslope.train.lr_find import LRFinderResult
+            >>> LRFinderResult([1e-3, 1e-2, 1e-1], [3.0, 2.5, 2.0], [3.0, 2.0, 1.0], None, "").losses_after_updates()
+            ([0.001, 0.01], [2.0, 1.0], [1.5, 1.5])
+        """
+        rates, losses = _seen(self.lrs, self.raw_losses)
+        if not losses:
+            return [], [], []
+        centred = centred_average(np.asarray(losses, dtype=np.float64), _half_window(len(losses)))
+        return rates, losses, [float(v) for v in centred]
+
     def centred_losses(self) -> list[float]:
-        """The raw losses averaged over centred windows (the window the suggestion's slopes use:
-        ``2 * max(1, n // 20) + 1`` updates, shrinking at the ends); NaN where the raw loss was not finite.
+        """The raw losses averaged over centred windows where they were measured (``raw_losses[i]``,
+        before the update at ``lrs[i]``; the columns of ``downslope lr-find``'s CSV), the window
+        ``2 * max(1, n // 20) + 1`` updates, shrinking at the ends; NaN where the raw loss was not
+        finite. The suggestion is read from :meth:`losses_after_updates` (each loss credited to the
+        rate of the update before it).
 
         Example:
             >>> from downslope.train.lr_find import LRFinderResult
@@ -72,44 +95,48 @@ class LRFinderResult:
         return [float(v) for v in out]
 
     def lowest(self) -> tuple[float, float] | None:
-        """``(learning rate, loss)`` at the lowest point of :meth:`centred_losses` (None when none is
-        finite). The classic rule of thumb takes a tenth of that rate."""
-        centred = np.asarray(self.centred_losses(), dtype=np.float64)
-        if not np.isfinite(centred).any():
+        """``(learning rate, loss)`` at the lowest point of the centred average of
+        :meth:`losses_after_updates`: the rate after whose update the averaged loss was lowest (None
+        when the sweep saw no update's effect). The classic rule of thumb takes a tenth of that rate."""
+        rates, _, centred = self.losses_after_updates()
+        if not centred:
             return None
-        i = int(np.nanargmin(centred))
-        return float(self.lrs[i]), float(centred[i])
+        i = int(np.argmin(centred))
+        return float(rates[i]), float(centred[i])
 
     def plot(self, ax: Any = None, save_path: str | Path | None = None) -> Any:
         """Loss (log scale, clipped above the losses up to the lowest point) against learning rate (log
         scale); returns the matplotlib Axes.
 
-        Drawn: each update's raw loss (faint), its centred moving average (no lag: the curve the
-        suggestion is computed from, with the suggestion marked on it), the lowest point of that
-        average and a tenth of its rate (the rule of thumb), and the lagging exponential moving
-        average that decides when the sweep stops (dotted, for reference).
+        Drawn as the suggestion reads the sweep (:meth:`losses_after_updates`): each loss against the
+        rate of the update it followed (faint), their centred moving average (no lag: the curve the
+        suggestion is computed from, with the suggestion marked on its point at the suggested rate),
+        the lowest point of that average and a tenth of its rate (the rule of thumb), and the lagging
+        exponential moving average that decides when the sweep stops (dotted, for reference, at the
+        rates it was measured at).
         """
         if ax is None:
             from matplotlib.figure import Figure
 
             ax = Figure(figsize=(6, 4)).add_subplot()
-        lrs = np.asarray(self.lrs, dtype=np.float64)
-        centred = np.asarray(self.centred_losses(), dtype=np.float64)
-        ax.plot(lrs, self.raw_losses, color="C0", alpha=0.3, lw=1, label="loss of each update (raw)")
-        half = _half_window(int(np.isfinite(centred).sum()))
-        ax.plot(lrs, centred, color="C0", lw=2, label=f"centred average of {2 * half + 1} updates (no lag)")
+        rates_list, after, centred_list = self.losses_after_updates()
+        rates, centred = np.asarray(rates_list, dtype=np.float64), np.asarray(centred_list, dtype=np.float64)
+        ax.plot(rates, after, color="C0", alpha=0.3, lw=1, label="loss after each update (raw), at its rate")
+        half = _half_window(len(centred))
+        ax.plot(rates, centred, color="C0", lw=2, label=f"centred average of {2 * half + 1} updates (no lag)")
         ax.plot(
-            lrs, self.losses, ":", color="0.5", lw=1.2,
+            self.lrs, self.losses, ":", color="0.5", lw=1.2,
             label="exponential moving average (lags; decides the stop)",
         )  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")
         if self.suggestion is not None:
-            at = int(np.argmin(np.abs(np.log(lrs) - math.log(self.suggestion))))
+            # the fall is credited to the rate that made it: the marker sits on the plotted point of that rate
+            at = int(np.argmin(np.abs(np.log(rates) - math.log(self.suggestion))))
             ax.axvline(self.suggestion, color="red", linestyle="--", lw=1.2)
             ax.plot(
-                [self.suggestion], [centred[at]], "o", color="red", zorder=5,
+                [rates[at]], [centred[at]], "o", color="red", zorder=5,
                 label=f"suggestion {self.suggestion:.2g} (steepest fall of the centred average, loss per decade of lr)",
             )  # fmt: skip
         lowest = self.lowest()
@@ -117,7 +144,7 @@ class LRFinderResult:
             lr_min, loss_min = lowest
             ax.plot([lr_min], [loss_min], "v", color="black", zorder=5, label=f"lowest centred loss at {lr_min:.2g}")
             ax.axvline(lr_min / 10, color="green", linestyle=":", lw=1.5, label=f"lowest / 10 = {lr_min / 10:.2g}")
-        _clip_to_the_dip(ax, centred, np.asarray(self.raw_losses, dtype=np.float64))
+        _clip_to_the_dip(ax, centred, np.asarray(after, dtype=np.float64))
         # below the axes: inside, it would hide the dip (lower left) or the flat start (upper left)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
         if save_path is not None:
@@ -177,6 +204,13 @@ MIN_SWEEP = 10
 the steepest fall could sit anywhere within 10x of the rate read off, and one noisy batch decides it."""
 
 
+def _seen(lrs: list[float], raw: list[float]) -> tuple[list[float], list[float]]:
+    """The updates whose effect the sweep saw, as the suggestion and the plot read them: the rate of each
+    update ``lrs[i]`` and the loss measured after it ``raw[i + 1]``, where both losses are finite."""
+    pairs = [(lrs[i], raw[i + 1]) for i in range(len(raw) - 1) if math.isfinite(raw[i]) and math.isfinite(raw[i + 1])]
+    return [float(r) for r, _ in pairs], [float(v) for _, v in pairs]
+
+
 def _suggest(lrs: list[float], raw: list[float], skip_start: int, skip_end: int) -> tuple[float | None, str]:
     """The suggested rate and, when there is none, why.
 
@@ -186,8 +220,8 @@ def _suggest(lrs: list[float], raw: list[float], skip_start: int, skip_end: int)
     suggested. Only rates after which the loss (averaged over a centred window) had come down below
     where the sweep started, on the way down to its lowest point, can be suggested.
     """
-    seen = [(lrs[i], raw[i + 1]) for i in range(len(raw) - 1) if math.isfinite(raw[i]) and math.isfinite(raw[i + 1])]
-    n = len(seen)
+    rates, after = _seen(lrs, raw)
+    n = len(after)
     if n < MIN_SWEEP:
         return None, (
             f"the sweep showed the effect of {n} learning rate(s), fewer than the {MIN_SWEEP} needed to "
@@ -197,8 +231,8 @@ def _suggest(lrs: list[float], raw: list[float], skip_start: int, skip_end: int)
         scale = (n - MIN_SWEEP) / (skip_start + skip_end)
         skip_start, skip_end = int(skip_start * scale), int(skip_end * scale)
     half = _half_window(n)
-    log_lr = np.log10(np.asarray([r for r, _ in seen], dtype=np.float64))
-    losses = np.asarray([v for _, v in seen], dtype=np.float64)
+    log_lr = np.log10(np.asarray(rates, dtype=np.float64))
+    losses = np.asarray(after, dtype=np.float64)
     level = centred_average(losses, half)
     start_level = level[0]
     slopes = _local_slopes(log_lr, losses, half)[skip_start : n - skip_end]
@@ -211,7 +245,7 @@ def _suggest(lrs: list[float], raw: list[float], skip_start: int, skip_end: int)
     if not good.any():
         return None, "the loss did not fall below where the sweep started (try a wider range of rates)"
     steepest = int(np.argmin(np.where(good, slopes[:bottom], np.inf)))
-    return float(seen[skip_start + steepest][0]), ""  # the rate itself, not 10**log10 of it
+    return float(rates[skip_start + steepest]), ""  # the rate itself, not 10**log10 of it
 
 
 def lr_find(

@@ -623,7 +623,7 @@ def plot_gradient_norms(
 
 
 def _wall_times(
-    name: str, hist: Mapping[str, Sequence[float] | np.ndarray], n: int, given: Sequence[float] | None
+    name: str, hist: Mapping[str, Sequence[float] | np.ndarray], n: int, given: Sequence[float] | None, of: str = "loss"
 ) -> np.ndarray | None:
     """Seconds since the start of training at the end of each epoch (None when the run records none)."""
     if given is not None:
@@ -635,7 +635,7 @@ def _wall_times(
     else:
         return None
     if len(times) != n:
-        raise ArgumentError(f"plot_compare: run {name!r} has {n} epochs of loss but {len(times)} times")
+        raise ArgumentError(f"plot_compare: run {name!r} has {n} epochs of {of} but {len(times)} times")
     return times
 
 
@@ -647,6 +647,11 @@ def _diverged_at(
     ``diverged``; a dict's ``stop_kind`` of "diverged"). An epoch not measured (None in ``missing``,
     e.g. the validation ``fit(validation_freq=k)`` skips) is no divergence."""
     missing = missing or {}
+    if "loss" not in hist:  # (a run compared on another metric only) its divergence guard can still say so
+        stop = history.get("stop_kind") if isinstance(history, Mapping) else None
+        n = max((len(v) for v in hist.values()), default=0)
+        diverged = getattr(history, "diverged", False) is True or stop == "diverged"
+        return float(_epochs(hist, n)[-1]) if diverged and n else None
     n = len(hist["loss"])
     epochs = _epochs(hist, n)
     bad = ~np.isfinite(np.asarray(hist["loss"], dtype=np.float64)) & _measured(missing, "loss", n)
@@ -666,11 +671,74 @@ def _y_label(text: str) -> str:
     return "\n".join(textwrap.fill(part, width=34) for part in text.split("\n"))
 
 
+def _compared(metric: str | Sequence[str]) -> list[str]:
+    """The base names compared (``val_`` taken off: a metric's validation row is drawn with its training row)."""
+    names = [metric] if isinstance(metric, str) else metric
+    if not isinstance(names, Sequence) or not names or not all(isinstance(n, str) and n for n in names):
+        raise ArgumentTypeError(
+            f"plot_compare: metric must be a name in the runs' histories ('loss', 'accuracy', ...) or a list of "
+            f"them, got {metric!r}"
+        )
+    bases: list[str] = []
+    for name in names:
+        base = name[4:] if name.startswith("val_") else name
+        if base not in bases:
+            bases.append(base)
+    return bases
+
+
+def _row_label(key: str, log_axis: bool, from_fit: bool) -> str:
+    """The y label of a row: which split and metric it shows (and, for runs fit logged, how it was measured)."""
+    validation = key.startswith("val_")
+    base = key[4:] if validation else key
+    head = f"{'validation' if validation else 'training'} {_pretty(base)}" + (" (log scale)" if log_axis else "")
+    if not from_fit:  # a hand-made or another library's history: nothing says how its numbers were measured
+        return head
+    if validation:
+        said = "after the epoch's last update"
+    elif base == "loss":
+        said = TRAINING_LOSS_MEANING
+    else:
+        said = "over the epoch's batches, each before its update"
+    return f"{head}\n({said})"
+
+
+def _check_runs(runs: Any) -> None:
+    """``runs`` is a non-empty ``{run name: history}``; a list of histories, or one history passed as the
+    runs (its keys taken for run names), is refused saying what to pass."""
+    if isinstance(runs, Mapping):
+        if not runs:
+            raise ArgumentError("plot_compare: expected a non-empty dict {run name: history}, got an empty one")
+        columns = [k for k, v in runs.items() if isinstance(v, (Sequence, np.ndarray)) and not isinstance(v, str)]
+        if columns:
+            raise ArgumentTypeError(
+                f"plot_compare: runs must be {{run name: history}}, but {columns[0]!r} holds a "
+                f"{type(runs[columns[0]]).__name__}, not a History or a dict of per-epoch lists: this looks like one "
+                f"history (keys {sorted(map(str, runs))}); draw it with plot_loss_curves(history), or name it: "
+                "plot_compare({'my run': history})"
+            )
+        return
+    kind = type(runs).__name__
+    if isinstance(runs, (list, tuple)):
+        raise ArgumentTypeError(
+            f"plot_compare: expected a dict {{run name: history}} (the names are the legend), got a {kind} of "
+            f"{len(runs)} histories; name them, e.g. {{'sgd': h1, 'adam': h2}}, or "
+            "{f'run {i + 1}': h for i, h in enumerate(histories)}"
+        )
+    if callable(getattr(runs, "as_dict", None)) or isinstance(getattr(runs, "history", None), Mapping):
+        raise ArgumentTypeError(
+            f"plot_compare: expected a dict {{run name: history}}, got one {kind}; draw it with "
+            "plot_loss_curves(history), or name it: plot_compare({'my run': history})"
+        )
+    raise ArgumentTypeError(f"plot_compare: expected a dict {{run name: history}}, got {kind}")
+
+
 def plot_compare(
     runs: Mapping[str, Any],
     *,
+    metric: str | Sequence[str] = "loss",
     times: Mapping[str, Sequence[float]] | None = None,
-    log_scale: bool = True,
+    log_scale: bool | None = None,
     title: str | None = "Several runs on one task",
     target: float | None = None,
     updates_per_epoch: Mapping[str, int] | None = None,
@@ -679,64 +747,110 @@ def plot_compare(
     ax: Any = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
-    """Several runs overlaid, one colour and one marker per run: the training loss (top row, solid) and the validation
-    loss (bottom row, dashed, when any run has one) against epoch, against updates (when
-    ``updates_per_epoch`` is given) and against wall time.
+    """Several runs overlaid, one colour and one marker per run: each metric compared (the loss by
+    default) on training data (solid) and, in the row below, on validation data (dashed, when any run
+    has it), against epoch, against updates (when ``updates_per_epoch`` is given) and against wall time.
 
     Args:
-        runs: ``{run name: History or dict}``.
+        runs: ``{run name: History or dict}``; the names are the legend (a list of histories is
+            refused: name them).
+        metric: the key compared, or a list of them (``["loss", "accuracy"]``: a pair of rows each).
+            ``"accuracy"`` and ``"val_accuracy"`` name the same pair of rows, as in the rest of
+            ``downslope.viz``: ``accuracy`` on training data and ``val_accuracy`` below it. Each axis is
+            labelled with its split and metric ("validation accuracy"); every run must hold the metric
+            (on training or validation data).
         times: ``{run name: [seconds since the start at the end of each epoch]}``; by default read
             from the history (``wall_time``/``elapsed``/``time`` cumulative, ``epoch_time`` per epoch).
             When a run has none (plain per-epoch loss lists), the panels against wall time are left
             out and the title says so.
-        target: a target loss (what "epochs/seconds to target" in ``downslope compare``'s table are
-            measured against), drawn as a dotted grey line on the validation row only (on the training
-            row when no run has a validation loss), with each run's first epoch at or below it marked.
+        log_scale: a logarithmic y axis; None (default): for the loss rows, linear for other metrics
+            (an accuracy's axis). A log axis says "(log scale)" in its label.
+        target: a target value of the first metric (a target loss: what "epochs/seconds to target" in
+            ``downslope compare``'s table are measured against), drawn as a dotted grey line on its
+            validation row only (on its training row when no run has validation numbers), with each
+            run's first epoch at or below it marked (at or above it, for a metric where higher is
+            better: accuracy, auc, f1, ... as whole names).
         updates_per_epoch: ``{run name: optimizer updates per epoch}``; adds the column of panels
             against updates (epoch x updates per epoch: one per sample for batch size 1), so runs of
             different batch sizes are compared by the number of steps they took.
         labels: ``{run name: legend text}`` (default: the name).
         ax: draw into these matplotlib Axes instead of a new figure: a rows x columns grid of them
-            (as ``plt.subplots(rows, columns)`` returns it; rows: training loss, then validation loss
-            when any run has one; columns: epoch, then updates when ``updates_per_epoch`` is given,
-            then wall time when every run has times). The figure is returned (and saved).
+            (as ``plt.subplots(rows, columns)`` returns it; rows: per metric, its training row when any
+            run has it, then its validation row when any run has it; columns: epoch, then updates when
+            ``updates_per_epoch`` is given, then wall time when every run has times). The figure is
+            returned (and saved).
         figsize: ``(width, height)`` in inches of the new figure (default 5 per column by 3.6 per
             row); not with ``ax``.
 
+    The y labels of runs that are all downslope Histories say how fit measured the numbers (the
+    training ones over the epoch, each batch before its update; the validation ones after the epoch's
+    last update); those of a dict or another library's history name just the split and the metric.
+
     An epoch whose value is None (not measured: ``fit(validation_freq=k)``) is left out, the series
-    drawn with markers through its measured epochs. On the log axis (default) a loss of 0 is drawn
-    at a floor a decade below the smallest positive loss, and a negative loss makes the axis linear,
-    with a UserWarning.
+    drawn with markers through its measured epochs. On a log axis a value of 0 is drawn at a floor a
+    decade below the smallest positive one, and a negative value makes the axis linear, with a
+    UserWarning.
 
     A run that diverged (training's divergence guard stopped it, or its loss became NaN or infinite)
     says so in the legend, "(diverged at epoch N)", and its last finite point is marked ``x`` in
     every panel.
+
+    Example:
+        >>> from downslope.viz.curves import plot_compare
+        >>> runs = {"sgd": {"loss": [1.0, 0.6], "accuracy": [0.5, 0.7]}, "adam": {"loss": [0.9, 0.4], "accuracy": [0.6, 0.8]}}
+        >>> fig = plot_compare(runs, metric="accuracy")
+        >>> fig.axes[0].get_ylabel(), [t.get_text() for t in fig.legends[0].get_texts()]
+        ('training accuracy', ['sgd', 'adam'])
     """
-    if not isinstance(runs, Mapping) or not runs:
-        raise ArgumentError("plot_compare: expected a non-empty dict {run name: history}")
+    _check_runs(runs)
+    bases = _compared(metric)
     read = {name: _read_history(history) for name, history in runs.items()}
     hists = {name: hist for name, (hist, _) in read.items()}
     missing = {name: gaps for name, (_, gaps) in read.items()}
+    from_fit = all(isinstance(history, History) for history in runs.values())
     for name, hist in hists.items():
-        if "loss" not in hist:
-            raise ArgumentError(f"plot_compare: run {name!r} has no 'loss'; its keys are {sorted(hist)}")
+        for base in bases:
+            if base not in hist and f"val_{base}" not in hist:
+                raise ArgumentError(
+                    f"plot_compare: run {name!r} has no {base!r} (nor 'val_{base}') to compare; its keys are "
+                    f"{sorted(hist)}"
+                )
+    # rows: (key, line style), each metric's training row then its validation row, where any run has it
+    rows = [
+        (key, style)
+        for base in bases
+        for key, style in ((base, "-"), (f"val_{base}", "--"))
+        if any(key in h for h in hists.values())
+    ]
+    keys = [key for key, _ in rows]
+    # the epochs of a run: its longest column compared (the one its times must match)
+    longest = {name: max((k for k in keys if k in hist), key=lambda k: len(hist[k])) for name, hist in hists.items()}
     wall_times = {
-        name: _wall_times(name, hist, len(hist["loss"]), None if times is None else times.get(name))
+        name: _wall_times(
+            name, hist, len(hist[longest[name]]), None if times is None else times.get(name), longest[name]
+        )
         for name, hist in hists.items()
     }
     untimed = [name for name, t in wall_times.items() if t is None]
-    rows = [("loss", "-")] + ([("val_loss", "--")] if any("val_loss" in h for h in hists.values()) else [])
-    target_key = rows[-1][0]  # compare measures the target on the validation loss when there is one
+    target_base = bases[0]
+    # compare measures the target on the validation numbers when there are any
+    target_key = f"val_{target_base}" if f"val_{target_base}" in keys else target_base
+    maximize = higher_is_better_name(target_base)
     # Plain per-epoch losses (a hand-written loop) need no time: without it for every run, the panels
     # against wall time are left out and the title says so.
     columns = (
         ["epoch"] + (["updates"] if updates_per_epoch is not None else []) + ([] if untimed else ["wall time (s)"])
     )
-    floor = None
-    if log_scale:
-        every_loss = np.concatenate([h[key] for h in hists.values() for key, _ in rows if key in h])
-        log_scale, floor = _log_floor(every_loss, "plot_compare")
-    shape = f"{len(rows)} x {len(columns)} grid of Axes (rows: {', '.join(k for k, _ in rows)}; columns: {', '.join(columns)})"
+    log_axes: dict[str, bool] = {}
+    floors: dict[str, float | None] = {}
+    for base in bases:
+        log_axes[base], floors[base] = (log_scale if log_scale is not None else base == "loss"), None
+        if log_axes[base]:
+            values = np.concatenate([h[k] for h in hists.values() for k in (base, f"val_{base}") if k in h])
+            log_axes[base], floors[base] = _log_floor(
+                values, "plot_compare" if base == "loss" else f"plot_compare {base!r}"
+            )
+    shape = f"{len(rows)} x {len(columns)} grid of Axes (rows: {', '.join(keys)}; columns: {', '.join(columns)})"
     fig, given = target_axes(
         ax, figsize, (5.0 * len(columns), 3.6 * len(rows) + 0.6), len(rows) * len(columns), "plot_compare", shape
     )
@@ -745,9 +859,10 @@ def plot_compare(
     else:
         grid = np.array(given, dtype=object).reshape(len(rows), len(columns))
     diverged = {name: _diverged_at(runs[name], hist, missing[name]) for name, hist in hists.items()}
+    run_handles: list[Any] = []  # each run's first line, for the legend (a run may miss the first row)
+    run_texts: list[str] = []
     for i, (name, hist) in enumerate(hists.items()):
-        n = len(hist["loss"])
-        epochs = _epochs(hist, n)
+        epochs = _epochs(hist, len(hist[longest[name]]))
         xs = {"epoch": epochs}
         if not untimed:
             xs["wall time (s)"] = wall_times[name]  # type: ignore[assignment]
@@ -762,45 +877,54 @@ def plot_compare(
         for r, (key, style) in enumerate(rows):
             if key not in hist:
                 continue
+            floor = floors[key[4:] if key.startswith("val_") else key]
             all_values = _at_floor(np.asarray(hist[key], dtype=np.float64), floor)
             measured = _measured(missing[name], key, len(all_values))  # None: not measured that epoch
             values = all_values[measured]
             reached = None
             if target is not None and key == target_key:
-                below = np.flatnonzero(np.isfinite(values) & (values <= target))
+                finite = np.isfinite(values)
+                below = np.flatnonzero(finite & ((values >= target) if maximize else (values <= target)))
                 reached = int(below[0]) if len(below) else None
             for c, column in enumerate(columns):
                 ax = grid[r][c]
                 x = xs[column][: len(all_values)][measured]
                 # a marker of its own per run (every eighth of the curve): runs differ by more than colour
-                ax.plot(
-                    x, values, style, color=color(i), lw=1.6, label=label if (r, c) == (0, 0) else None,
+                (line,) = ax.plot(
+                    x, values, style, color=color(i), lw=1.6, label=None if len(run_texts) > i else label,
                     marker=marker(i + 1), ms=3 if not measured.all() else 5,  # 'o' marks the target reached
                     markevery=1 if not measured.all() else max(1, len(values) // 8),
                 )  # fmt: skip
-                finite = np.flatnonzero(np.isfinite(values))
-                if diverged_at is not None and finite.size:  # where the curve ends: the last finite value
-                    j = int(finite[-1])
+                if len(run_texts) == i:
+                    run_handles.append(line)
+                    run_texts.append(label)
+                finite_at = np.flatnonzero(np.isfinite(values))
+                if diverged_at is not None and finite_at.size:  # where the curve ends: the last finite value
+                    j = int(finite_at[-1])
                     ax.plot([x[j]], [values[j]], "x", color=color(i), ms=9, mew=2, zorder=6)
                 if reached is not None:
                     ax.plot([x[reached]], [values[reached]], "o", color=color(i), ms=5, zorder=5)
     steps = [float(v) for v in (updates_per_epoch or {}).values() if v > 0]
     updates_spread = max(steps) / min(steps) if steps else 1.0
-    meaning = {
-        "loss": f"training loss\n({TRAINING_LOSS_MEANING})",
-        "val_loss": "validation loss\n(after the epoch's last update)",
-    }
-    if floor is not None:
-        grid[0][0].plot([], [], ":", color="0.4", lw=1.0, label=_floor_label(floor))
+    from matplotlib.lines import Line2D
+
+    for base in bases:
+        floor = floors[base]
+        if floor is not None:
+            text = _floor_label(floor) if len(bases) == 1 else f"{_pretty(base)}: {_floor_label(floor)}"
+            run_handles.append(Line2D([], [], ls=":", color="0.4", lw=1.0))
+            run_texts.append(text)
     if any(at is not None for at in diverged.values()):
         # one legend key, in grey, for the x marks of every diverged run
-        grid[0][0].plot([], [], "x", color="0.35", ms=9, mew=2, label="last finite point of a diverged run")
-    run_handles, run_texts = grid[0][0].get_legend_handles_labels()
+        run_handles.append(Line2D([], [], ls="none", marker="x", color="0.35", ms=9, mew=2))
+        run_texts.append("last finite point of a diverged run")
     for r, (key, _) in enumerate(rows):
+        validation = key.startswith("val_")
+        base = key[4:] if validation else key
         for c, column in enumerate(columns):
             ax = grid[r][c]
             if target is not None and key == target_key:
-                what = "val loss" if key == "val_loss" else "loss"
+                what = ("val " if validation else "") + _pretty(base)
                 line = ax.axhline(target, color="0.4", ls=":", lw=1.2)
                 if c == 0:
                     ax.legend([line], [f"{what} target {target:.3g} (dots: reached)"], fontsize=7)
@@ -811,15 +935,14 @@ def plot_compare(
                 ax.set_xlabel(column)
                 if column != "wall time (s)":
                     _whole_number_ticks(ax)
-            head, _, said = meaning[key].partition("\n")
-            ax.set_ylabel(_y_label(head + (" (log scale)" if log_scale else "") + "\n" + said), fontsize=8)
-            if log_scale:
+            ax.set_ylabel(_y_label(_row_label(key, log_axes[base], from_fit)), fontsize=8)
+            if log_axes[base]:
                 ax.set_yscale("log")
-            if floor is not None:
-                ax.axhline(floor, color="0.4", ls=":", lw=1.0)
+            if floors[base] is not None:
+                ax.axhline(floors[base], color="0.4", ls=":", lw=1.0)
             ax.grid(True, alpha=0.3, which="both")
-            what = "Training loss" if key == "loss" else "Validation loss"
-            ax.set_title(f"{what} against {column.replace(' (s)', '')}", fontsize=10)
+            split = "Validation" if validation else "Training"
+            ax.set_title(f"{split} {_pretty(base)} against {column.replace(' (s)', '')}", fontsize=10)
     # one legend for the runs, below the panels (inside one it would hide curves)
     if given is None:
         fig.legend(
