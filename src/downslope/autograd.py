@@ -2169,10 +2169,64 @@ for _helper in ("permute", "swap_last", "expand_dims", "scatter", "astype", "whe
     setattr(_BatchedArrayRules, _helper, staticmethod(_refuse))
 
 
+class _BatchedElementwiseRules(_BatchedArrayRules):
+    """The namespace of the rules whose every where/astype call combines g (batch, *output shape)
+    elementwise with arrays of at most the output's dims (masks, inputs, the output): broadcasting
+    aligns those on the right, so the batch dim in front passes through as one more dim."""
+
+    where = staticmethod(np.where)
+    astype = staticmethod(lambda x, dtype: x.astype(dtype, copy=False))
+
+
+class _BatchedTensorRules(TensorRules):
+    """TensorRules for a recorded walk (create_graph) whose gradients carry a leading batch dim: the
+    shape helpers keep that dim, as _BatchedArrayRules's do, through recorded ops; the others refuse."""
+
+    @staticmethod
+    def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+        shape = tuple(shape)
+        if tuple(g.shape[1:]) == shape:
+            return g
+        lead = g.ndim - 1 - len(shape)
+        if lead < 0:
+            raise _NotBatchable
+        axes = tuple(range(1, 1 + lead)) + tuple(
+            1 + lead + i for i, s in enumerate(shape) if s == 1 and g.shape[1 + lead + i] != 1
+        )
+        if axes:
+            g = _ops().sum(g, axes, keepdim=True)
+        return _ops().reshape(g, (g.shape[0], *shape))
+
+    @staticmethod
+    def broadcast_to(g: Any, shape: tuple[int, ...]) -> Any:
+        shape = tuple(shape)
+        if tuple(g.shape[1:]) == shape:
+            return g
+        if g.ndim - 1 > len(shape):
+            raise _NotBatchable
+        g = _ops().reshape(g, (g.shape[0],) + (1,) * (len(shape) - (g.ndim - 1)) + tuple(g.shape[1:]))
+        return _ops().broadcast_to(g, (g.shape[0], *shape))
+
+    @staticmethod
+    def reshape(g: Any, shape: tuple[int, ...]) -> Any:
+        return _ops().reshape(g, (g.shape[0], *tuple(shape)))
+
+
+for _helper in ("permute", "swap_last", "expand_dims", "scatter", "astype", "where", "cumsum", "einsum"):
+    setattr(_BatchedTensorRules, _helper, staticmethod(_refuse))
+
+
+class _BatchedElementwiseTensorRules(_BatchedTensorRules):
+    """_BatchedElementwiseRules's recorded counterpart: where and astype elementwise."""
+
+    where = staticmethod(TensorRules.where)
+    astype = staticmethod(TensorRules.astype)
+
+
 def _batched_getitem(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
     index, advanced = saved
     items = index if type(index) is tuple else (index,)
-    if advanced or any(not (type(i) is int or type(i) is slice or i is Ellipsis) for i in items):
+    if advanced or any(not (type(i) is int or type(i) is slice or i is Ellipsis or i is None) for i in items):
         raise _NotBatchable
     shape = args[0].shape
     out = namespace_of(g).zeros((g.shape[0], *shape), g.dtype)
@@ -2217,15 +2271,76 @@ def _batched_relu(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> An
     return (namespace_of(g).where(node.array <= 0, 0.0, g),)
 
 
+def _output_of(g: Any, node: Tensor) -> Any:
+    """The node's output as a rule of this walk reads it: the tensor in a recorded walk, else its array."""
+    return node.array if is_array(g) else node
+
+
+def _batched_softmax(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    """softmax's rule, y * (g - sum(g * y)), over the same dims of each cotangent (one further on)."""
+    y = _output_of(g, node)
+    dot = (g * y).sum(axis=tuple(a + 1 for a in saved), keepdims=True)
+    return ((g - dot) * y,)
+
+
+def _batched_log_softmax(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    """log_softmax's rule, g - exp(y) * sum(g), over the same dims of each cotangent (one further on)."""
+    y = _output_of(g, node)
+    e = y.exp() if y is node else namespace_of(g).exp(y)
+    return (g - e * g.sum(axis=tuple(a + 1 for a in saved), keepdims=True),)
+
+
+def _batched_kept(g: Any, kept: tuple[int, ...], keep: bool) -> Any:
+    """A reduction's batch of cotangents with its reduced dims back as 1s (the batch dim kept)."""
+    return g if keep else g.reshape((g.shape[0], *kept))
+
+
+def _batched_vector_norm(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    """vector_norm's rule with the cotangents' and the norm's reduced dims put back first (the rule's
+    own reshape would take the norm for a batch): every step after that is elementwise."""
+    from .ops import reductions
+
+    kept, keep, axes, p = saved
+    y = node.array if keep else node.array.reshape(kept)
+    return reductions._vector_norm_vjp(
+        _batched_kept(g, kept, keep), y, args, (kept, True, axes, p), needs, _BatchedElementwiseRules
+    )
+
+
+def _batched_logsumexp(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    """logsumexp's rule, g * exp(x - y), with the reduced dims put back first."""
+    kept, keep = saved
+    return (_batched_kept(g, kept, keep) * namespace_of(g).exp(args[0] - node.array.reshape(kept)),)
+
+
+def _batched_permute(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    """permute's rule (the inverse permutation) with the batch dim left in front."""
+    order = (0, *(a + 1 for a in saved))
+    return (g.transpose(order) if is_array(g) else g.permute(order),)
+
+
+def _batched_stack(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    """stack's rule: each input's slice along the stacked dim (one further on)."""
+    lead = (slice(None),) * (saved + 1)
+    return tuple(g[lead + (i,)] if needs[i] else None for i in range(len(args)))
+
+
+def _batched_concatenate(g: Any, node: Tensor, args: Any, saved: Any, needs: Any) -> Any:
+    """concatenate's rule: each input's range along the joined dim (one further on)."""
+    a, bounds = saved
+    lead = (slice(None),) * (a + 1)
+    return tuple(g[lead + (slice(bounds[i], bounds[i + 1]),)] if needs[i] else None for i in range(len(args)))
+
+
 def _batched_rules() -> dict[Any, Any]:
     """Rule -> its batched form: the rules that only compute elementwise and reach shapes through the
     namespace's sum_to / broadcast_to / reshape run as they are; getitem and matmul have their own."""
     if not _BATCHED:
-        from .ops import arithmetic, indexing, linalg, pointwise, shape
+        from .ops import arithmetic, indexing, linalg, pointwise, reductions, shape
         from .tensor import _rsub_vjp
 
-        def plain(rule: Any) -> Any:
-            return lambda g, node, args, saved, needs: rule(g, node.array, args, saved, needs, _BatchedArrayRules)
+        def plain(rule: Any, xp: Any = _BatchedArrayRules) -> Any:
+            return lambda g, node, args, saved, needs: rule(g, node.array, args, saved, needs, xp)
 
         for rule in (
             arithmetic._add_vjp,
@@ -2237,12 +2352,98 @@ def _batched_rules() -> dict[Any, Any]:
             shape._broadcast_to_vjp,
             shape._reshape_vjp,
             pointwise._tanh_vjp,
+            # g times a function of the input or output, elementwise (the output's shape throughout)
+            arithmetic._div_vjp,
+            pointwise._clone_vjp,
+            pointwise._exp_vjp,
+            pointwise._expm1_vjp,
+            pointwise._log_vjp,
+            pointwise._log1p_vjp,
+            pointwise._sqrt_vjp,
+            pointwise._rsqrt_vjp,
+            pointwise._sin_vjp,
+            pointwise._cos_vjp,
+            pointwise._sigmoid_vjp,
+            pointwise._abs_vjp,
+            # the reduced dims back through the namespace's reshape and broadcast_to, which keep the batch dim
+            reductions._sum_vjp,
+            reductions._mean_vjp,
         ):
             _BATCHED[rule] = plain(rule)
+        times_number = getattr(arithmetic, "_times_number_vjp", None)  # g times a Python number (add's alpha)
+        if times_number is not None:
+            _BATCHED[times_number] = plain(times_number)
+        for rule in (
+            # where/astype only between g and masks or inputs of the output's shape (see _BatchedElementwiseRules)
+            arithmetic._pow_vjp,
+            arithmetic._maximum_vjp,
+            arithmetic._minimum_vjp,
+            pointwise._where_vjp,
+            pointwise._astype_vjp,
+        ):
+            _BATCHED[rule] = plain(rule, _BatchedElementwiseRules)
         _BATCHED[indexing._getitem_vjp] = _batched_getitem
         _BATCHED[linalg._matmul_vjp] = _batched_matmul
         _BATCHED[pointwise._relu_vjp] = _batched_relu
+        _BATCHED[reductions._softmax_vjp] = _batched_softmax
+        _BATCHED[reductions._log_softmax_vjp] = _batched_log_softmax
+        _BATCHED[reductions._vector_norm_vjp] = _batched_vector_norm
+        _BATCHED[reductions._logsumexp_vjp] = _batched_logsumexp
+        _BATCHED[shape._permute_vjp] = _batched_permute
+        _BATCHED[shape._stack_vjp] = _batched_stack
+        _BATCHED[shape._concatenate_vjp] = _batched_concatenate
     return _BATCHED
+
+
+def _recorded_batched_rules() -> dict[Any, Any]:
+    """Rule -> its batched form in a recorded walk (create_graph): each rule's own differentiable form
+    where it combines g with its inputs and output elementwise (those tensors broadcast against the
+    batch dim as arrays do) and reaches shapes through the namespace; the custom forms that are
+    written in tensor methods (matmul, linear, softmax, permute, stack, concatenate)."""
+    if not _RECORDED:
+        from .ops import arithmetic, linalg, pointwise, reductions, shape
+        from .tensor import _rsub_vjp
+
+        def plain(rule: Any, xp: Any = _BatchedTensorRules) -> Any:
+            return lambda g, node, args, saved, needs: rule(g, node, args, saved, needs, xp)
+
+        for rule in (
+            arithmetic._add_vjp,
+            arithmetic._sub_vjp,
+            arithmetic._mul_vjp,
+            arithmetic._neg_vjp,
+            arithmetic._div_vjp,
+            _rsub_vjp,
+            shape._sum_to_vjp,
+            shape._broadcast_to_vjp,
+            shape._reshape_vjp,
+            pointwise._clone_vjp,
+            pointwise._tanh_vjp,
+            pointwise._exp_vjp,
+            pointwise._expm1_vjp,
+            pointwise._log_vjp,
+            pointwise._log1p_vjp,
+            pointwise._sqrt_vjp,
+            pointwise._rsqrt_vjp,
+            pointwise._sin_vjp,
+            pointwise._cos_vjp,
+            pointwise._sigmoid_vjp,
+            reductions._sum_vjp,
+            reductions._mean_vjp,
+        ):
+            _RECORDED[rule] = plain(rule)
+        times_number = getattr(arithmetic, "_times_number_vjp", None)
+        if times_number is not None:
+            _RECORDED[times_number] = plain(times_number)
+        for rule in (arithmetic._pow_vjp, arithmetic._maximum_vjp, arithmetic._minimum_vjp, pointwise._where_vjp):
+            _RECORDED[rule] = plain(rule, _BatchedElementwiseTensorRules)
+        _RECORDED[linalg._matmul_vjp] = _batched_matmul
+        _RECORDED[reductions._softmax_vjp] = _batched_softmax
+        _RECORDED[reductions._log_softmax_vjp] = _batched_log_softmax
+        _RECORDED[shape._permute_vjp] = _batched_permute
+        _RECORDED[shape._stack_vjp] = _batched_stack
+        _RECORDED[shape._concatenate_vjp] = _batched_concatenate
+    return _RECORDED
 
 
 def _leads_on(node: Tensor, leads: set[int]) -> bool:
@@ -2251,18 +2452,24 @@ def _leads_on(node: Tensor, leads: set[int]) -> bool:
 
 
 _BATCHED: dict[Any, Any] = {}
+_RECORDED: dict[Any, Any] = {}
 _BATCH_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def batched_cotangent_grads(root: Tensor, cotangents: Any, inputs: Sequence[Tensor]) -> list[Any] | None:
+def batched_cotangent_grads(
+    root: Tensor, cotangents: Any, inputs: Sequence[Tensor], create_graph: bool = False
+) -> list[Any] | None:
     """The gradients of ``root`` for a batch of cotangents (an array (batch, *root.shape)) with respect
     to each of ``inputs``, as arrays (batch, *input shape) (zeros where unused), in one walk of the graph
     with the batch carried along; None when the walk cannot be batched (a rule without a batched form,
     hooks, in-place history, a freed node, a dtype other than float32/float64), for the caller to take
-    the cotangents one at a time. Records nothing and frees nothing (as retain_graph=True)."""
+    the cotangents one at a time. Records nothing and frees nothing (as retain_graph=True).
+
+    With ``create_graph`` the walk is recorded, as autograd.grad's with create_graph=True: the results
+    are tensors, differentiable in whatever the graph depends on (fewer rules have a recorded form)."""
     if _anomaly[0] or not root.requires_grad:
         return None
-    rules = _batched_rules()
+    rules = _recorded_batched_rules() if create_graph else _batched_rules()
     capture_ids = {id(t) for t in inputs}
     order = _topological_order([root], _capture_floor(inputs))
     leads = _leading_to(order, capture_ids)
@@ -2282,13 +2489,17 @@ def batched_cotangent_grads(root: Tensor, cotangents: Any, inputs: Sequence[Tens
         if vjp not in rules and getattr(vjp, "__qualname__", "") == "_linear_vjp":
             # nn.functional.linear's rule, known by name: the core does not import nn (the arrows go one way)
             if getattr(vjp, "__module__", "") == "downslope.nn.functional":
-                rules[vjp] = _batched_linear
+                # (the same steps on arrays and on tensors)
+                _batched_rules()[vjp] = _recorded_batched_rules()[vjp] = _batched_linear
         if vjp not in rules or node._needs is None or node._retains_grad or node.array.dtype not in _BATCH_DTYPES:
             return None
+    Tensor, wrap_array = _tensor_api()
+    if create_graph:
+        cotangents = wrap_array(cotangents)
     grads: dict[int, Any] = {id(root): cotangents}
     captured: dict[int, Any] = {}
     previous_mode = _mode.enabled
-    _mode.enabled = False
+    _mode.enabled = create_graph
     try:
         for node in reversed(order):
             g = grads.pop(id(node), None)
@@ -2300,23 +2511,38 @@ def batched_cotangent_grads(root: Tensor, cotangents: Any, inputs: Sequence[Tens
                     continue
             parents = node._parents
             needs = tuple([n and id(p) in leads for n, p in zip(node._needs or (), parents)])
-            found = rules[node._vjp](g, node, tuple([p.array for p in parents]), node._saved, needs)
+            if create_graph:
+                found = _in_parent_dtypes(rules[node._vjp](g, node, parents, node._saved, needs), parents, Tensor)
+            else:
+                found = rules[node._vjp](g, node, tuple([p.array for p in parents]), node._saved, needs)
             for parent, needed, pg in zip(parents, needs, found):
                 if needed and pg is not None:
                     if tuple(pg.shape) != (g.shape[0], *parent.shape):
                         return None  # a rule whose result the batch dim confused: never use it
                     key = id(parent)
                     grads[key] = pg if key not in grads else grads[key] + pg
+        return _batched_results(inputs, captured, cotangents, create_graph)
     except _NotBatchable:
         return None
     finally:
         _mode.enabled = previous_mode
+
+
+def _batched_results(
+    inputs: Sequence[Tensor], captured: dict[int, Any], cotangents: Any, create_graph: bool
+) -> list[Any]:
+    """Each input's batch of gradients in its dtype (a recorded cast under create_graph), zeros where unused."""
     batch = cotangents.shape[0]
     result = []
     for t in inputs:
         g = captured.get(id(t))
         if g is None:
             g = namespace_of(t.array).zeros((batch, *t.shape), t.array.dtype)
+            if create_graph:
+                g = _tensor_api()[1](g)
+        elif create_graph:
+            if g.array.dtype != t.array.dtype:
+                g = TensorRules.astype(g, t.array.dtype)
         elif g is cotangents or g.dtype != t.array.dtype or not getattr(g.flags, "writeable", True):
             g = g.astype(t.array.dtype)  # its own array in the input's dtype (not the caller's, nor a broadcast view)
         result.append(g)

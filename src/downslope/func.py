@@ -618,10 +618,12 @@ def _jacobian_blocks(out: Any, wrt: Sequence[Any], nested: bool) -> list[Any]:
     """d out / d x for each x of ``wrt``, shaped ``out.shape + x.shape``: one walk with the identity's
     rows as a batch of cotangents where it can be batched, else one backward pass per element of ``out``."""
     n = out.array.size
-    if not nested and n and out.requires_grad:  # nothing to record: every row in one walk
+    if n and out.requires_grad:  # every row in one walk (recorded where the result must stay differentiable)
         eye = backend.namespace_of(out.array).eye(n, dtype=out.array.dtype).reshape((n, *out.shape))
-        found = autograd.batched_cotangent_grads(out, eye, wrt)
+        found = autograd.batched_cotangent_grads(out, eye, wrt, create_graph=nested)
         if found is not None:
+            if nested:
+                return [g.reshape(tuple(out.shape) + tuple(x.shape)) for g, x in zip(found, wrt)]
             return [wrap_array(g.reshape(tuple(out.shape) + tuple(x.shape))) for g, x in zip(found, wrt)]
     rows: list[list[Any]] = []
     for k in range(n):
@@ -767,16 +769,20 @@ def _forward_blocks(outs: Sequence[Any], wrt: Sequence[Any], nested: bool) -> li
         n = x.array.size
         if t is None or not t.requires_grad or n == 0:
             continue  # no output depends on x (or only through a constant path): zeros
-        if not nested:  # nothing to record: every column in one walk, the identity's rows as a batch
-            xp = backend.namespace_of(t.array)
-            eye = xp.eye(n, dtype=t.array.dtype).reshape((n, *t.shape))
-            found = autograd.batched_cotangent_grads(t, eye, dummies)
-            if found is not None:
-                for k, g in zip(positions, found):
-                    # g[e] is d out / d x[e]: the batch dim moved last, then out.shape + x.shape
-                    moved = xp.moveaxis(g, 0, -1) if g.ndim > 1 else g
-                    blocks[k][i] = wrap_array(moved.reshape(tuple(outs[k].shape) + tuple(x.shape)))
-                continue
+        # every column in one walk, the identity's rows as a batch (recorded where the result must stay
+        # differentiable)
+        xp = backend.namespace_of(t.array)
+        eye = xp.eye(n, dtype=t.array.dtype).reshape((n, *t.shape))
+        found = autograd.batched_cotangent_grads(t, eye, dummies, create_graph=nested)
+        if found is not None:
+            for k, g in zip(positions, found):
+                # g[e] is d out / d x[e]: the batch dim moved last, then out.shape + x.shape
+                shape = tuple(outs[k].shape) + tuple(x.shape)
+                if nested:
+                    blocks[k][i] = (g.movedim(0, -1) if g.ndim > 1 else g).reshape(shape)
+                else:
+                    blocks[k][i] = wrap_array((xp.moveaxis(g, 0, -1) if g.ndim > 1 else g).reshape(shape))
+            continue
         flat = t.reshape(-1)
         columns: list[list[Any]] = [[] for _ in live]
         for e in range(n):

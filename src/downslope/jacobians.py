@@ -181,9 +181,9 @@ def jacobian(
 
     One backward pass per output element, or with ``vectorize=True`` (as PyTorch's, which vmaps the
     backward pass) one walk of the graph carrying the identity's rows as a batch of cotangents where
-    every op on the way has a batched rule (without ``create_graph`` or ``strict``; else one pass per
-    element). ``strategy`` is accepted (the result is the same; PyTorch's forward-mode strategy is
-    computed in reverse mode here).
+    every op on the way has a batched rule (recorded with ``create_graph``, where fewer ops have one;
+    not with ``strict``; else one pass per element). ``strategy`` is accepted (the result is the same;
+    PyTorch's forward-mode strategy is computed in reverse mode here).
 
     Example:
         >>> import downslope as ds
@@ -202,14 +202,13 @@ def jacobian(
                 f"jacobian: grad can be implicitly created only for real outputs, but func returned {out.dtype} "
                 "(torch refuses a complex output too); return its real and imaginary parts (torch.view_as_real)"
             )
-        if vectorize and not create_graph and not strict and out.array.size and out.requires_grad:
+        if vectorize and not strict and out.array.size and out.requires_grad:
             n = out.array.size
             eye = backend.namespace_of(out.array).eye(n, dtype=out.array.dtype).reshape((n, *out.shape))
-            found = autograd.batched_cotangent_grads(out, eye, list(xs))
+            found = autograd.batched_cotangent_grads(out, eye, list(xs), create_graph=create_graph)
             if found is not None:
-                blocks.append(
-                    tuple(wrap_array(g.reshape(tuple(out.shape) + tuple(x.shape))) for g, x in zip(found, xs))
-                )
+                shaped = [g.reshape(tuple(out.shape) + tuple(x.shape)) for g, x in zip(found, xs)]
+                blocks.append(tuple(shaped) if create_graph else tuple(wrap_array(g) for g in shaped))
                 continue
         rows: list[tuple[Tensor, ...]] = []
         for k in range(out.array.size):
