@@ -205,16 +205,22 @@ def _released_vjp(*_: Any) -> Any:
 # PyTorch's sense, so, as there, another backward may pass through it (y = x + 1 twice, expand, sum,
 # basic slicing); only a node whose saved values were freed raises, when a gradient reaches it.
 # A rule that reads input i only when another input wants a gradient (reads_inputs "others": einsum)
-# reads nothing in a node of one input (torch's einsum('ij->', x) saves nothing).
+# reads nothing in a node of one input (torch's einsum('ij->', x) saves nothing). A rule whose reads
+# depend on which inputs want gradients (a function of (i, needs), or a tuple of indices) is asked per
+# node, with the flags the forward recorded: torch decides what to save at the forward from the same
+# flags (fmod(x, 0.7) saves nothing for x alone; addcmul(x, c1, c2) saves c1 and c2 only when the
+# other factor wants a gradient).
 _IF_ONE_INPUT = "if one input"
+_PER_NODE = "per node"
 _value_free_rules: dict[Any, bool | str] = {}
 _NDARRAY = np.ndarray  # backward's per-node test that a gradient is an array (a class identity)
 _PLAIN_SAVED = (int, float, bool, str, slice, type(Ellipsis), np.integer, np.floating, np.bool_, np.dtype)
 
 
 def _rule_is_value_free(rule: Any) -> bool | str:
-    """Whether ``rule`` reads no input values and not its output (cached per rule): True, False, or
-    ``_IF_ONE_INPUT`` when that holds in a node of one input only."""
+    """Whether ``rule`` reads no input values and not its output (cached per rule): True, False,
+    ``_IF_ONE_INPUT`` when that holds in a node of one input only, or ``_PER_NODE`` when the inputs it
+    reads depend on which of them want gradients (see :func:`_node_is_value_free`)."""
     free = _value_free_rules.get(rule)
     if free is None:
         reads = getattr(rule, "reads_inputs", True)
@@ -222,10 +228,19 @@ def _rule_is_value_free(rule: Any) -> bool | str:
             free = False
         elif reads is False:
             free = True
+        elif isinstance(reads, str) and reads == "others":
+            free = _IF_ONE_INPUT
         else:
-            free = _IF_ONE_INPUT if isinstance(reads, str) and reads == "others" else False
+            free = _PER_NODE if callable(reads) or isinstance(reads, tuple) else False
         _value_free_rules[rule] = free
     return free
+
+
+def _node_is_value_free(node: Tensor, rule: Any) -> bool:
+    """Whether ``node``'s rule reads none of its inputs' values given the gradients its inputs wanted at
+    the forward (``node._needs``): a node of a ``_PER_NODE`` rule."""
+    needs = node._needs
+    return not any(_reads_input(rule, i, needs) for i in range(len(node._parents)))
 
 
 # Index arrays and masks an op built from shapes alone (a diagonal's index, a triangle's mask, repeat's
@@ -766,7 +781,12 @@ def _run_backward(
                     free = _rule_is_value_free(vjp)
                 if free is _IF_ONE_INPUT:
                     free = len(node._parents) == 1
+                elif free is _PER_NODE:
+                    free = _node_is_value_free(node, vjp)
                 if free and (node._saved is None or _saved_is_plain(node._saved)):
+                    held = getattr(node, "_freed_edges", None)
+                    if held is not None and not held.known:  # an input of a node freed above: if it dies
+                        _keep_edges(node)
                     continue  # nothing to free: another backward may pass through this node
                 if vjp is _function_vjp:
                     node._saved[1]._saved = None  # free what ctx saved; reading saved_tensors again raises
@@ -774,7 +794,7 @@ def _run_backward(
                 node._vjp = _released_vjp
                 # the edges stay known (weakly: the inputs' values are what freeing releases), so a later
                 # autograd.grad can tell that no input lies behind this node, as torch's kept edges do
-                node._freed_edges = tuple([weakref.ref(p) for p in node._parents if p.requires_grad])
+                _keep_edges(node)
                 node._parents = ()
                 node._saved = vjp  # the rule, not its saved values: grad_fn.name() still names the op
     finally:
@@ -814,33 +834,76 @@ def _check_freed_path(
                 _released_vjp()
 
 
-def _freed_may_reach(node: Tensor, target: Tensor) -> bool:
-    """Whether ``target`` may lie behind the freed ``node``: found through the edges freed nodes kept
-    weakly, or unknown (an edge whose tensor is gone, a node freed without its edges kept): torch's
-    engine, which keeps every edge, raises only in the first case; unknown raises too, never a wrong None."""
-    todo = [node]
-    seen = {id(node)}
+class _Edges(list[Any]):
+    """A node's edges once a backward pass freed (or kept) it: (weak reference to an input, the input's own
+    _Edges or None for a leaf) pairs; ``known`` once filled (a list made by a freed user of the node, to be
+    filled when the pass reaches the node)."""
+
+    known = False  # (a class default: no Python-level __init__ on backward's path)
+
+
+def _held_edges(t: Tensor) -> _Edges | None:
+    return getattr(t, "_freed_edges", None)
+
+
+def _keep_edges(node: Tensor) -> None:
+    """Fill ``node``'s _Edges (made here or by a freed user) from its inputs: per input that requires
+    grad, a weak reference and the input's own _Edges (made empty, to be filled when this pass reaches it),
+    so a later walk passes an intermediate that died with its freed user. Holds no tensor, so no values."""
+    edges = []
+    for p in node._parents:
+        if p.requires_grad:
+            below = None
+            if p._vjp is not None:
+                below = getattr(p, "_freed_edges", None)
+                if below is None:
+                    below = p._freed_edges = _Edges()
+            edges.append((weakref.ref(p), below))
+    held = getattr(node, "_freed_edges", None)
+    if held is None:
+        held = node._freed_edges = _Edges(edges)
+    else:
+        held[:] = edges
+    held.known = True
+
+
+def _behind_freed(node: Tensor, found: Any, unknown: bool) -> bool:
+    """Whether a tensor for which ``found(t)`` holds lies behind the freed ``node``, walked through the edges
+    freed nodes keep (see :func:`_keep_edges`) and the inputs of whole nodes; an intermediate gone before its
+    edges were known counts as ``unknown``."""
+    held = _held_edges(node)
+    if held is None or not held.known:
+        return unknown
+    todo: list[Any] = list(held)
+    seen: set[int] = {id(held)}
     while todo:
-        n = todo.pop()
-        if n is target:
-            return True
-        if n._vjp is _released_vjp:
-            edges = getattr(n, "_freed_edges", None)
-            if edges is None:
+        ref, held = todo.pop()
+        t = ref()
+        if t is not None:
+            if found(t):
                 return True
-            parents = []
-            for ref in edges:
-                p = ref()
-                if p is None:
-                    return True
-                parents.append(p)
-        else:
-            parents = [p for p in n._parents if p.requires_grad]
-        for p in parents:
-            if id(p) not in seen:
-                seen.add(id(p))
-                todo.append(p)
+            if t._vjp is not _released_vjp:  # whole (or a leaf): its inputs as they are
+                for p in t._parents:
+                    if p.requires_grad and id(p) not in seen:
+                        seen.add(id(p))
+                        todo.append((weakref.ref(p), _held_edges(p)))
+                continue
+        if held is None or id(held) in seen:
+            continue  # a leaf (gone, or found above), or edges already walked
+        seen.add(id(held))
+        if not held.known:
+            if unknown:
+                return True
+            continue
+        todo.extend(held)
     return False
+
+
+def _freed_may_reach(node: Tensor, target: Tensor) -> bool:
+    """Whether ``target`` may lie behind the freed ``node``: found through the edges freed nodes kept, or
+    unknown (an intermediate gone before its edges were kept): torch's engine, which keeps every edge,
+    raises only in the first case; unknown raises too, never a wrong None."""
+    return _behind_freed(node, lambda t: t is target, True)
 
 
 def _stand_ins(order: list[Tensor], capture_ids: set[int]) -> dict[int, Tensor]:
@@ -873,11 +936,25 @@ def _leading_to(order: list[Tensor], capture_ids: set[int]) -> set[int]:
     leads = set(capture_ids)
     add = leads.add
     for n in order:
+        if n._vjp is _released_vjp:
+            # freed by an earlier pass, its inputs dropped: torch's engine keeps the edges and raises when a
+            # gradient reaches it; left out here, its share of the gradient would be silently missing
+            if id(n) not in leads and _freed_leads_to(n, leads):
+                add(id(n))
+            continue
         for p in n._parents:
             if id(p) in leads:
                 add(id(n))
                 break
     return leads
+
+
+def _freed_leads_to(node: Tensor, leads: set[int]) -> bool:
+    """Whether a node in ``leads`` lies behind the freed ``node``, found through the edges freed nodes keep
+    (see :func:`_behind_freed`). An intermediate gone before its edges were kept proves nothing: counting it
+    would raise for inputs that lie elsewhere, which torch computes; :func:`_check_freed_path` still raises
+    when an input then gets no gradient at all."""
+    return _behind_freed(node, lambda t: t is not node and id(t) in leads, False)
 
 
 def _retained_on_the_way(order: list[Tensor], capture_ids: set[int]) -> set[int] | None:
@@ -1795,7 +1872,10 @@ class Function:
                 _adopt(outs[i], (joint,), _unpack_vjp, (offset, a.size, joint.array.size, reached, i))
                 offset += a.size
         for key, prior in priors.items():
-            _adopt_dirty(dirty[key], prior)
+            if getattr(dirty[key], "_view_of", False) is not False:
+                _write_dirty_view(cls.__name__, dirty[key], prior, ctx)
+            else:
+                _adopt_dirty(dirty[key], prior)
         if differentiable:
             from .tensor import note_function_views
 
@@ -1815,6 +1895,15 @@ def _dirty_inputs(name: str, ctx: FunctionCtx, args: tuple[Any, ...], outs: list
         return dirty
     returned = {id(o) for o in outs}
     argument = {id(a) for a in args}
+    if len(outs) > 1 and any(getattr(t, "_view_of", False) is not False for t in dirty.values()):
+        raise StateError(  # torch's words
+            f"{name}: If your Function modifies inplace an input that is a view of another Tensor, your Function "
+            "cannot return more than one Tensor. This is not supported by the current autograd engine. You should "
+            "either make sure the input is not a view (using .clone() for example) or make your Function only "
+            "return one Tensor (potentially splitting it into two Functions: one doing the inplace that returns "
+            "a single Tensor and a second one that does the other operations). You can ask on the forum "
+            "https://discuss.pytorch.org/ if you need help to do this change."
+        )
     for t in dirty.values():
         if id(t) not in argument or id(t) not in returned:
             raise StateError(
@@ -1826,13 +1915,32 @@ def _dirty_inputs(name: str, ctx: FunctionCtx, args: tuple[Any, ...], outs: list
                 f"{name}: a leaf Variable that requires grad is being used in an in-place operation (mark_dirty): "
                 "pass a clone (x.clone()) or write into a tensor that does not require grad"
             )
-        if getattr(t, "_view_of", False) is not False:
-            # a view's base would need its history rewritten too (torch's CopySlices); not done here
-            raise StateError(
-                f"{name}: mark_dirty on a view of another tensor is not supported; pass the base tensor or a "
-                "clone of the view"
-            )
     return dirty
+
+
+def _write_dirty_view(name: str, t: Any, prior: Any, ctx: FunctionCtx) -> None:
+    """A view ``t`` that a Function wrote in place (mark_dirty), now the Function's output: as torch's
+    CopySlices, its base takes the new values as a recorded write (the base's readers after it see the
+    Function's gradient), and ``t`` becomes a view of the new base, by the machinery of the built-in
+    in-place ops on views (forward already wrote the memory; the write puts the same values back, and what
+    ctx saved from that memory keeps its version, as torch's CopySlices bumps none)."""
+    from .tensor import _ghost, _inplace_on_plain_view, _inplace_on_view, _is_view_in_graph
+
+    result = _ghost(t, False)  # the Function's output (its history) in a stand-in
+    before = t._version
+    # t back to its history as a view (the Function's node reads it through ``prior``, its own stand-in)
+    t._requires_grad = prior._requires_grad
+    t._parents, t._vjp, t._saved, t._needs, t._seq = prior._parents, prior._vjp, prior._saved, prior._needs, prior._seq
+    if _is_view_in_graph(t):
+        _inplace_on_view(t, name, lambda _: result, False)
+    elif _inplace_on_plain_view(t, name, lambda _: result, False) is None:
+        raise StateError(
+            f"{name}: mark_dirty on a view whose place in the tensor it was taken from cannot be told; pass the "
+            "base tensor or a clone of the view"
+        )
+    if ctx._saved:
+        after = t._version
+        ctx._saved = tuple((s, after if s is not None and s._vc is t._vc and v == before else v) for s, v in ctx._saved)
 
 
 def _prior_history(t: Any) -> Any:

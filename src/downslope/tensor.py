@@ -117,7 +117,7 @@ class Tensor:
         "_next",  # set only on the history an in-place op moved aside: the live tensor it came from
         "_fn",  # set only when its grad_fn gets hooks or metadata, or saved_tensors_hooks packed values (NodeState)
         "_view_of",  # set only on a view (_alias): the tensor it was taken from, None if taken under no_grad
-        "_freed_edges",  # set only on a node a backward pass freed: weak references to the inputs it dropped
+        "_freed_edges",  # set by a pass without retain_graph on the nodes it freed and their inputs: autograd._Edges
         "__weakref__",
         # user attributes (fast.ai's ``out.g = ...``), as torch tensors take them; made on first use
         "__dict__",
@@ -162,7 +162,7 @@ class Tensor:
     _post_hooks: dict[builtins.int, Any]
     _fn: Any  # a graph.NodeState, see the slot
     _view_of: Tensor | None
-    _freed_edges: tuple[Any, ...]  # weakref.ref to each input, see the slot
+    _freed_edges: list[Any]  # (weakref.ref to an input, its own edges) pairs, see the slot
 
     def __init__(self, data: Any = None, *sizes: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if (

@@ -214,7 +214,6 @@ DIFFERS: dict[str, str] = {
     "int64 (the library's dtype policy; PyTorch keeps float64 and the unsigned dtypes); int8-int64, uint8 and "
     "bool arrays keep their dtype as in PyTorch; strings (NumPy's str_/bytes_ too) come back as a list, as in "
     "PyTorch; device tensors are stacked on their device (mixed devices refused, as torch.stack)",
-    "torch.autograd.Function": "ctx.mark_dirty on a view of another tensor is refused (write into the base, or into a clone)",
     "torch.Tensor.grad_fn": "a Node with PyTorch's name(), next_functions, hooks and metadata; an op downslope "
     "builds from others shows its last op's node (binary_cross_entropy_with_logits: MeanBackward0), a Python "
     "number operand has no (None, 0) edge, and calling a node is not supported",

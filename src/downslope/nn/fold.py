@@ -152,6 +152,8 @@ def _fold_vjp(g, y, args, saved, needs, xp):
 # (torch's convention needs no conjugation for a map that is linear over the reals and the complex numbers)
 register(_unfold_vjp)
 register(_fold_vjp)
+for _rule in (_unfold_vjp, _fold_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]  # shapes only: torch saves sizes, a second backward works
 
 
 class Unfold(Module):

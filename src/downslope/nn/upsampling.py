@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from .. import jit_gate, ops
+from ..autograd import keep_shape_index
 from ..devices import like
 from ..errors import (
     ArgumentError,
@@ -162,7 +163,7 @@ def _small_2d_kernel(out_sizes: list[int]) -> bool:
 
 def _gather(x: Tensor, axis: int, index: np.ndarray) -> Tensor:
     key = (slice(None),) * axis + (index,)
-    return x[key]
+    return keep_shape_index(x[key])  # the index: from sizes, kept as torch (which saves sizes only)
 
 
 def interpolate(
@@ -313,7 +314,8 @@ def _along_axis(x: Tensor, axis: int, index: np.ndarray, blend: tuple[np.ndarray
         out = np.empty((view.shape[0], len(index), view.shape[2]), dtype=a.dtype)  # host: numba path
         jit_gate.kernels(_KERNELS).blend_axis(view, index, blend[0], blend[1], blend[2], out)  # type: ignore[union-attr]
     new_shape = shape[:axis] + (len(index),) + shape[axis + 1 :]
-    return record_op(out.reshape(new_shape), (x,), _along_axis_vjp, (axis, shape, index, blend))
+    # the index from sizes, kept as torch keeps sizes (the blend's float weights are not: freed)
+    return keep_shape_index(record_op(out.reshape(new_shape), (x,), _along_axis_vjp, (axis, shape, index, blend)))
 
 
 def _along_axis_vjp(g, y, args, saved, needs, xp):

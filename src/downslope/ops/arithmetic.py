@@ -11,6 +11,7 @@ import numpy as np
 from ..autograd import rerun
 from ..backend import as_array, namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError
+from ..graph import no_grad
 from ..tensor import _NO_OPERAND, Tensor, _scalar_first, record_op, wrap_array
 from .complex import pair as _pair  # operands' pair, and torch's promotion where an operand is complex
 from .operands import (
@@ -176,7 +177,26 @@ def _times_alpha(b: Any, alpha: Any, a: Any) -> Any:
         return b * alpha  # a sparse COO b (ds.sparse): scaled on its own pattern
     if b.array.dtype.kind == "b" and not isinstance(alpha, Tensor):
         return b if alpha else wrap_array(np.zeros_like(b.array))
-    return mul(b, alpha)
+    return _times_number(b, alpha)  # torch saves the alpha of add/sub as a number: no tensor freed
+
+
+def _times_number(t: Tensor, c: Any) -> Tensor:
+    """``t * c`` for a number ``c``, recorded with the number itself: torch's trapezoid and add/sub's
+    alpha multiply by a Scalar, which saves no tensor, so a second backward through them works (``x * 2``
+    from Python saves the number as a tensor, freed after a backward: that product stays ``t * c``)."""
+    if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)):
+        return t * c  # a complex spacing or another kind of number: the product as written
+    with no_grad():
+        out = t * c
+    return record_op(out.array, (t,), _times_number_vjp, float(c))  # host: a Python number
+
+
+def _times_number_vjp(g, y, args, saved, needs, xp):
+    return (g * saved,)
+
+
+_times_number_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_times_number_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def _sub_vjp(g, y, args, saved, needs, xp):

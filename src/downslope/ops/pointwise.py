@@ -847,6 +847,20 @@ for _rule in (_addcmul_vjp, _addcdiv_vjp, _lerp_number_weight_vjp, _lerp_tensor_
 _lerp_number_weight_vjp.reads_inputs = False  # type: ignore[attr-defined]  # only their shapes, as torch saves none
 
 
+# x's gradient reads no values; each factor's reads the other (addcdiv's divisor's reads both), so torch
+# saves the factors only for a factor's gradient and a second backward to x alone works there
+def _addcmul_reads(i: int, needs: Any) -> bool:
+    return needs is None or (i == 1 and bool(needs[2])) or (i == 2 and bool(needs[1]))  # host: flags
+
+
+def _addcdiv_reads(i: int, needs: Any) -> bool:
+    return needs is None or (i == 1 and bool(needs[2])) or (i == 2 and bool(needs[1] or needs[2]))  # host: flags
+
+
+_addcmul_vjp.reads_inputs = _addcmul_reads  # type: ignore[attr-defined]
+_addcdiv_vjp.reads_inputs = _addcdiv_reads  # type: ignore[attr-defined]
+
+
 def _clamp_bound_tensor(value: Any, dtype: np.dtype, xp: Any) -> Tensor:
     """A number bound of clamp as a 0-d tensor of the result dtype, by torch's checked conversion
     (300 into int8 is refused, -1 into uint8 is 255)."""

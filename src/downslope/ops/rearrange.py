@@ -707,7 +707,7 @@ def unfold(x: Any, dimension: int, size: int, step: int) -> Tensor:
     view = _unfold_array(x.array, d, size, step)
     result = _windows_of(x, view, _getitem_vjp, (_unfold_index(view, x.shape, d, step), True))
     result._vc = _version_counter(x)
-    return result
+    return keep_shape_index(result)  # the index: from shapes, kept as torch (which saves sizes only)
 
 
 def as_strided(x: Any, size: Sequence[int], stride: Sequence[int], storage_offset: int | None = None) -> Tensor:
@@ -781,7 +781,7 @@ def as_strided(x: Any, size: Sequence[int], stride: Sequence[int], storage_offse
             flags.writeable = False
     result = _windows_of(flat, view, _getitem_vjp, ((positions,), True))
     result._vc = _version_counter(x)
-    return result
+    return keep_shape_index(result)  # the positions: from shapes, kept as torch (which saves the geometry)
 
 
 def _windows_of(x: Tensor, view: Any, rule: Any, saved: Any) -> Tensor:

@@ -22,9 +22,9 @@ from ..errors import (
     ShapeIndexError,
     StateError,
 )
-from ..graph import is_grad_enabled, no_grad
+from ..graph import is_grad_enabled
 from ..tensor import Tensor, _conv_buffers, _over_conv_buffer, record_op, wrap_array
-from .arithmetic import div, maximum, minimum
+from .arithmetic import _times_number, div, maximum, minimum
 from .comparison import _TORCH_DTYPE_NAMES
 from .indexing import _take_along
 from .operands import _builtin_any, _dim, _hyper_number, _kept_shape, _lift, _lift_float, _norm_axes, _pick_axis
@@ -1245,25 +1245,6 @@ def trapezoid(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor
     if not isinstance(step, Tensor):
         return _times_number(sum(y, d) - _times_number(y.select(d, 0) + y.select(d, -1), 0.5), step)
     return sum(step * (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) / 2.0, d)
-
-
-def _times_number(t: Tensor, c: Any) -> Tensor:
-    """``t * c`` for a number ``c``, recorded with the number itself: torch's trapezoid multiplies by a
-    Scalar, which saves no tensor, so a second backward through it works (``x * 2`` from Python saves
-    the number as a tensor, freed after a backward: that product stays ``t * c``)."""
-    if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)):
-        return t * c  # a complex spacing or another kind of number: the product as written
-    with no_grad():
-        out = t * c
-    return record_op(out.array, (t,), _times_number_vjp, float(c))  # host: a Python number
-
-
-def _times_number_vjp(g, y, args, saved, needs, xp):
-    return (g * saved,)
-
-
-_times_number_vjp.reads_inputs = False  # type: ignore[attr-defined]
-_times_number_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def trapz(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
