@@ -281,6 +281,54 @@ def test_fit_with_a_tiny_step_on_a_zero_inflated_target_does_not_diverge():
     assert len(history) == 3
 
 
+def test_divergence_guard_confirms_a_loss_multiplying_inside_an_epoch():
+    # a step too large: each batch's loss 4x the one before from the first batch on (as the raw house sizes
+    # under SGD lr=3e-7); epoch 2's mean is 10^4.5 times the first batch's, most of its batches below that
+    first = 1.0
+    seen = [first * 4.0**k for k in range(10)]
+    batches = [[{"loss": v} for v in seen[:5]], [{"loss": v} for v in seen[5:]]]
+    epoch_losses = [sum(seen[:5]) / 5, sum(seen[5:]) / 5]
+    guard = DivergenceGuard(factor=math.inf, initial_factor=1e4)
+    state, ran = run([guard], [{"loss": v, "lr": 1e-7} for v in epoch_losses], batches)
+    limit = 1e4 * first
+    assert epoch_losses[0] < limit < epoch_losses[1]
+    assert sum(v > limit for v in seen[5:]) < 0.9 * 5  # the old 9-in-10 rule left it unconfirmed
+    assert ran == 2 and state.stop_kind == "diverged"
+    assert state.stop_reason.startswith(f"diverged: loss rose from {first:g} before training to {epoch_losses[1]:.3g}")
+
+
+def test_divergence_guard_is_not_fooled_by_a_run_of_ever_harder_batches():
+    # a target that is mostly zeros: the typical batch stays at the first one's loss, and three ever harder
+    # batches in a row (each at least twice the one before) lift the epoch's mean 100-fold: no divergence
+    easy = [{"loss": 0.0025}] * 20
+    climb = [{"loss": 0.3}, {"loss": 1.2}, {"loss": 11.0}]
+    epoch = easy[:1] + easy[:10] + climb + easy[:6] + [{"loss": 30.0}] * 3
+    mean = sum(b["loss"] for b in epoch) / len(epoch)
+    assert mean > 100 * 0.0025
+    state, ran = run([DivergenceGuard(factor=100)], [{"loss": mean, "lr": 1e-5}] * 2, [epoch, epoch[1:]])
+    assert not state.stop_training and ran == 2
+
+
+def test_divergence_guard_names_a_reference_that_is_no_loss_before_training():
+    # an easy first batch: the first epoch's loss becomes the reference, and a later message says so
+    easy = [{"loss": 0.003}] + [{"loss": 30.0 if b % 30 == 0 else 0.004} for b in range(1, 50)]
+    batches = [easy, [{"loss": 1e6}] * 49]
+    state, ran = run([DivergenceGuard(factor=100, initial_factor=1e4)], losses(1.0, 1e6), batches)
+    assert ran == 2 and state.stop_kind == "diverged"
+    assert state.stop_reason.startswith("diverged: loss rose from 1 in epoch 1 to 1e+06 by epoch 2")
+    assert "before training" not in state.stop_reason
+
+
+def test_divergence_guard_keeps_the_loss_before_training_and_its_reference_epoch_across_a_resume():
+    easy = [{"loss": 0.003}] + [{"loss": 30.0 if b % 30 == 0 else 0.004} for b in range(1, 50)]
+    first = DivergenceGuard(factor=100)
+    run([first], losses(1.0), [easy])
+    assert (first.before_training, first.initial, first.initial_epoch) == (0.003, 1.0, 0)
+    second = DivergenceGuard(factor=100)
+    second.load_state_dict(first.state_dict())
+    assert (second.before_training, second.initial, second.initial_epoch) == (0.003, 1.0, 0)
+
+
 def test_divergence_guard_can_raise():
     with pytest.raises(DivergenceError, match="became inf at epoch 2"):
         run([DivergenceGuard(raise_error=True)], losses(1.0, math.inf))

@@ -84,10 +84,34 @@ def test_plain_word_warnings_for_too_large_and_too_small_steps():
 
 
 def test_exploding_gradients_are_named_with_a_remedy():
+    # a rate that overshoots: the loss rises from epoch 1 to epoch 2 (and the guard stops it in epoch 3)
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(16, 3)) * 1e4, rng.normal(size=(16, 1)) * 1e4
-    text = _warnings_of(_net(), 1e-12, x, y, epochs=1)
-    assert any("gradients of '0.weight' are very large in epoch 1" in t and "clip_norm" in t for t in text)
+    text = _warnings_of(_net(), 3e-8, x, y, epochs=3)
+    assert any(
+        "gradients of '0.weight' are very large in epoch 2" in t and "lower the learning rate" in t and "clip_norm" in t
+        for t in text
+    )
+    # the CLI names its own option
+    text = _warnings_of(_net(), 3e-8, x, y, diag=GradientDiagnostics(clip_hint="--clip-norm 1.0"))
+    assert any("very large in epoch 2" in t and "clip gradients (e.g. --clip-norm 1.0)" in t for t in text)
+
+
+def test_large_gradients_of_unscaled_inputs_while_the_loss_falls_get_no_rate_advice():
+    # inputs in the thousands make the gradients huge at a rate that is fine (the loss falls every epoch):
+    # lowering the rate or clipping would only slow such a run further (standardizing is the fix)
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(16, 3)) * 1e3, rng.normal(size=(16, 1))
+    diag, model = GradientDiagnostics(), _net()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=1e-7), (x, y), epochs=3,
+                      callbacks=[diag], verbose=0)  # fmt: skip
+    text = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    losses = history["loss"]
+    assert all(later < earlier for earlier, later in zip(losses, losses[1:]))
+    assert diag.history[0]["grad_norm"]["0.weight"] > diag.exploding  # the gradients are huge
+    assert not any("lower the learning rate" in t or "clip" in t for t in text), text
 
 
 def test_a_zero_initialized_bias_is_no_false_alarm():

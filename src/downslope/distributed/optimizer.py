@@ -139,9 +139,9 @@ class DistributedOptimizer:
         # a scheduler now watches this wrapper's step: have it watch the wrapped optimizer's too
         self.__dict__["_step_tracked_by_lr_sched"] = value
         if value:
-            from ..optim.lr_scheduler.base import _track_optimizer_steps
+            from ..optim.lr_scheduler.base import track_optimizer_steps
 
-            _track_optimizer_steps(self.optimizer)
+            track_optimizer_steps(self.optimizer)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not defined here: the wrapped optimizer's (state, defaults...).

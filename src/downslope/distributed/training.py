@@ -435,17 +435,17 @@ def _check_scheduler_optimizer(scheduler: Any, optimizer: Any) -> None:
     one distributed.fit was given, in distributed.fit's words: fit itself only sees the DistributedOptimizer
     made here, which the user never passed. One on the given optimizer, or on a DistributedOptimizer
     around it, steps the same param groups and is taken."""
-    from ..train.fit import _described, _same_groups
+    from ..train.fit import described, same_param_groups
 
     stepped = getattr(scheduler, "optimizer", None)
-    if stepped is None or not hasattr(optimizer, "param_groups") or _same_groups(stepped, optimizer):
+    if stepped is None or not hasattr(optimizer, "param_groups") or same_param_groups(stepped, optimizer):
         return
     inner = optimizer.optimizer if isinstance(optimizer, DistributedOptimizer) else optimizer
-    theirs, given = _described(stepped), _described(optimizer)
+    theirs, given = described(stepped), described(optimizer)
     if isinstance(stepped, DistributedOptimizer):
-        theirs = f"a DistributedOptimizer around {_described(stepped.optimizer)}"
+        theirs = f"a DistributedOptimizer around {described(stepped.optimizer)}"
     if isinstance(optimizer, DistributedOptimizer):
-        given = f"a DistributedOptimizer around {_described(inner)}"
+        given = f"a DistributedOptimizer around {described(inner)}"
     if theirs == given:
         theirs += " (an optimizer alike but not the same object)"
     sched = type(scheduler).__name__

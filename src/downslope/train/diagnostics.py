@@ -57,6 +57,13 @@ class GradientDiagnostics(Callback):
         ratio_low / ratio_high: update-to-weight ratio thresholds for the warnings.
         dead_fraction: warn when more than this fraction of a ReLU layer's units is dead.
         warn: emit warnings (the numbers are recorded either way).
+        clip_hint: how the exploding-gradients warning names gradient clipping (the CLI names its
+            ``--clip-norm`` option).
+
+    Very large gradients are reported only once the loss has stopped falling (from the second epoch on):
+    gradients that are large while the loss falls steadily come from the units of the inputs (features in
+    the thousands, not standardized), not from a step that overshoots, and lowering the learning rate or
+    clipping would only slow such a run further.
 
     After each epoch ``self.history`` gains a dict with ``grad_norm``, ``update_ratio`` (both
     ``{parameter name: value}``) and ``dead_relu`` (``{module name: fraction}``); ``logs`` gains
@@ -86,6 +93,7 @@ class GradientDiagnostics(Callback):
         ratio_high: float = 1e-1,
         dead_fraction: float = 0.5,
         warn: bool = True,
+        clip_hint: str = "the optimizer's clip_norm=1.0",
     ) -> None:
         if isinstance(every_n_batches, bool) or not isinstance(every_n_batches, int) or every_n_batches < 1:
             raise ConfigError(
@@ -98,6 +106,7 @@ class GradientDiagnostics(Callback):
         self.ratio_high = ratio_high
         self.dead_fraction = dead_fraction
         self.warn = warn
+        self.clip_hint = clip_hint
         self.history: list[dict[str, dict[str, float]]] = []
         self._wrapped: list[Any] = []
         self._recording = False
@@ -362,12 +371,12 @@ class GradientDiagnostics(Callback):
                     f"gradients of {name!r} are vanishingly small {when} (mean norm {g:.1e}), so this layer has "
                     f"almost stopped learning; {cause}",
                 )
-            elif g > self.exploding:
+            elif g > self.exploding and epoch > 0 and not improving:
                 self._say(
                     "exploding",
                     name,
                     f"gradients of {name!r} are very large {when} (mean norm {g:.1e}), so updates may overshoot; "
-                    "lower the learning rate or clip gradients (e.g. the optimizer's clip_norm=1.0)",
+                    f"lower the learning rate or clip gradients (e.g. {self.clip_hint})",
                 )
         for name, r in ratios.items():
             if name not in self._matrices:
@@ -553,4 +562,220 @@ def rising_loss_note(losses: list[Any], epochs: list[int] | None = None) -> str 
         f"fit: the training loss rose in each of the last {k} epochs, from its lowest {lowest:.4g} "
         f"(epoch {lowest_epoch}) to {last:.4g} (epoch {last_epoch}, {last / lowest:.3g}x the lowest): the loss "
         "is rising steadily and the learning rate may be too large (try a smaller one)"
+    )
+
+
+class LossAboveStartWarning(UserWarning):
+    """fit's warning that training ended far above the loss it started from and never came back below it
+    (a blow-up below the divergence guard's limits: the weights were thrown off and stayed off)."""
+
+
+#: A run whose every epoch's loss, and the typical batch loss of its last epoch, are at least this many
+#: times the loss before training ended above where it started (see :func:`loss_above_start_note`).
+ABOVE_START_FACTOR = 10.0
+
+
+def loss_above_start_note(
+    losses: list[Any], before: float | None, last_batches: list[float], epochs: list[int] | None = None
+) -> str | None:
+    """The sentence fit warns with when training never came back below :data:`ABOVE_START_FACTOR` times
+    ``before``, the loss before training (the first batch's, taken before any update): every epoch's loss is
+    that far above it, and so is the median of ``last_batches``, the last epoch's batch losses. The median
+    tells a run thrown off from a first batch that was merely easy (a target that is mostly zeros, a first
+    batch of zeros): there the typical batch stays near the first one and only a few hard batches lift the
+    epoch's mean. None otherwise, and None without batch losses (on a device they are not read back).
+
+    Example:
+        >>> print(loss_above_start_note([9713.0, 32400.0, 11.2, 13.3], 0.61, [12.0, 9.0, 15.0]))  # doctest: +ELLIPSIS
+        fit: training ended with the loss at 13.3, 21.8x the loss before training (0.61, the first batch's)...
+        >>> loss_above_start_note([1.0, 1.1, 1.0], 0.003, [0.004, 0.004, 30.0]) is None  # an easy first batch
+        True
+    """
+    numbers = [float(v) if v is not None else math.nan for v in losses]
+    values = np.array([float(v) for v in last_batches], dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if before is None or not (math.isfinite(before) and before > 0) or not numbers or not len(values):
+        return None  # (a loss that may go negative, an NLL, has no ratio to judge by)
+    if not all(math.isfinite(v) for v in numbers):
+        return None
+    limit = ABOVE_START_FACTOR * before
+    if min(numbers) < limit or float(np.median(values)) < limit:
+        return None
+    numbers_epochs = list(epochs) if epochs is not None else list(range(1, len(numbers) + 1))
+    peak = max(range(len(numbers)), key=numbers.__getitem__)
+    last = numbers[-1]
+    return (
+        f"fit: training ended with the loss at {last:.4g}, {last / before:.3g}x the loss before training "
+        f"({before:.4g}, the first batch's), and no epoch came back below {ABOVE_START_FACTOR:g}x it (the "
+        f"epoch losses peaked at {numbers[peak]:.4g} in epoch {numbers_epochs[peak]}): an early blow-up threw "
+        "the weights far off and training did not recover; the learning rate is probably too large (try a "
+        "smaller one)"
+    )
+
+
+# ---------------------------------------------------------------------- the curvature of a linear model's loss
+# For the mean squared error of a linear model, the loss is a quadratic whose Hessian is ``2/(n k) [X 1]^T [X 1]``
+# (n rows, k outputs): its largest eigenvalue L sets the largest learning rate plain gradient descent survives
+# (2 / L), and the target plays no part in it. Inputs in large units (an area of 600-3500 sq ft) make L large and
+# that rate tiny; standardized inputs keep it near 1. The same quadratic has a closed-form minimum (least squares),
+# which tells a crawl from convergence. fit and the CLI (downslope.experiment.advice) both judge runs with these.
+
+#: Above this many feature columns the d x d products are not computed (the judgement is skipped).
+MAX_FEATURES = 2048
+
+#: The curvature is estimated from at most this many rows (evenly spaced): a float64 copy of millions of rows
+#: would cost more memory than the advice is worth; the least-squares optimum, which must be the training rows'
+#: own, is not computed above it.
+MAX_ROWS = 200_000
+
+
+def _design(X: Any, sample: bool = True) -> np.ndarray | None:
+    """The training features with a column of ones (the bias), in float64; None for lazy or huge data
+    (``sample``: more than :data:`MAX_ROWS` rows are thinned to that many, else refused)."""
+    from ..data.memmap import is_lazy
+
+    if is_lazy(X):
+        return None
+    if len(X) > MAX_ROWS:
+        if not sample:
+            return None
+        X = X[:: -(-len(X) // MAX_ROWS)]
+    x = np.asarray(X, np.float64)
+    x = x.reshape(len(x), -1)
+    if not len(x) or x.shape[1] > MAX_FEATURES or not np.isfinite(x).all():
+        return None
+    return np.hstack([x, np.ones((len(x), 1))])
+
+
+def stable_lr(X: Any, n_outputs: int = 1, momentum: float = 0.0) -> float | None:
+    """The largest learning rate at which full-batch gradient descent on the mean squared error of a
+    linear model (with bias) of ``X`` does not diverge: ``2 (1 + momentum) / L`` with ``L = 2 lambda_max /
+    n_outputs``, ``lambda_max`` the largest eigenvalue of ``[X 1]^T [X 1] / n`` (heavy-ball momentum
+    widens the stable range by ``1 + momentum``); None when it cannot be computed.
+
+    Example:
+        >>> x = np.array([[1.0], [-1.0]])  # [X 1]^T [X 1] / n is the identity: lambda_max = 1
+        >>> stable_lr(x)
+        1.0
+    """
+    a = _design(X)
+    if a is None:
+        return None
+    top = float(np.linalg.eigvalsh(a.T @ a / len(a))[-1])
+    if not top > 0:
+        return None
+    return (1.0 + momentum) * n_outputs / top
+
+
+def least_squares_loss(X: Any, y: Any) -> float | None:
+    """The smallest mean squared error a linear model (with bias) reaches on rows ``X``, targets ``y``
+    (the mean over rows and outputs, as MSELoss); None when it cannot be computed.
+
+    Example:
+        >>> least_squares_loss(np.array([[0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 5.0])) < 1e-20
+        True
+    """
+    a = _design(X, sample=False)
+    if a is None:
+        return None
+    t = np.asarray(y, np.float64).reshape(len(a), -1)
+    w = np.linalg.lstsq(a, t, rcond=None)[0]
+    return float(np.mean((a @ w - t) ** 2))
+
+
+def standardized(X: Any) -> np.ndarray:
+    """``X``'s columns as ``(x - mean) / std`` (a constant column is only centred), in float64."""
+    x = np.asarray(X, np.float64).reshape(len(X), -1)
+    scale = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+
+
+def condition_number(X: Any) -> float | None:
+    """The ratio of the loss's largest curvature to its smallest (the Hessian's condition number) for a
+    linear model of ``X`` under the mean squared error; None when it cannot be computed."""
+    a = _design(X)
+    if a is None:
+        return None
+    values = np.linalg.eigvalsh(a.T @ a / len(a))
+    return float(values[-1] / values[0]) if values[0] > 0 else None
+
+
+#: A run that ends at its epoch limit crawled when its best training loss is this fraction above the
+#: least-squares optimum, and this fraction of the way from it up to the loss of predicting the mean.
+CRAWL_EXCESS = 0.1
+CRAWL_LEFT = 0.01
+
+
+def unconverged_loss(X: Any, y: Any, losses: list[Any]) -> tuple[float, float] | None:
+    """(the best training loss of ``losses``, the least-squares optimum) when a linear model of ``X`` trained
+    on targets ``y`` under the mean squared error stopped far from the optimum it can reach (see
+    :data:`CRAWL_EXCESS`, :data:`CRAWL_LEFT`); None for a converged run, a short one (under 10 epochs) or one
+    that cannot be judged.
+
+    Example:
+        >>> x = np.array([[100.0], [200.0], [300.0]])
+        >>> unconverged_loss(x, np.array([1.0, 2.0, 3.1]), [4.0 - 0.1 * e for e in range(10)])  # doctest: +ELLIPSIS
+        (3.1, 0.000555...)
+    """
+    seen = [float(v) for v in losses if v is not None and math.isfinite(v)]
+    if len(seen) < 10:  # short runs are not judged
+        return None
+    best = least_squares_loss(X, y)
+    if best is None:
+        return None
+    last = min(seen)
+    # how far the optimum is below a model that learned only the mean (not below the first epoch's
+    # loss: unscaled features can start that orders of magnitude higher)
+    t = np.asarray(y, np.float64)
+    t = t.reshape(len(t), -1)
+    spread = float(np.mean((t - t.mean(axis=0)) ** 2))
+    excess = last - best
+    if excess <= CRAWL_EXCESS * best or excess <= CRAWL_LEFT * (spread - best):
+        return None
+    return last, best
+
+
+#: Inputs whose loss is this many times worse conditioned than the same inputs standardized have scales
+#: that differ hugely (one feature in thousands, another in units, or all of them far from 0).
+SCALE_CONDITION_RATIO = 100.0
+
+
+class UnscaledInputsWarning(UserWarning):
+    """fit's warning that gradient descent crawled because the inputs are not standardized."""
+
+
+def unscaled_inputs_note(X: Any, y: Any, losses: list[Any], n_outputs: int = 1, momentum: float = 0.0) -> str | None:
+    """The sentence fit warns with when gradient descent on a linear model under the mean squared error ended
+    far from its least-squares optimum (:func:`unconverged_loss`) because of the inputs' scales: standardizing
+    them would make the loss :data:`SCALE_CONDITION_RATIO` times better conditioned or more. None otherwise.
+
+    Example:
+        >>> x = np.array([[1000.0], [2000.0], [3000.0]])
+        >>> losses = [4.0 - 0.1 * e for e in range(10)]
+        >>> unscaled_inputs_note(x, np.array([1.0, 2.0, 3.1]), losses)[:27]
+        'fit: training had not conve'
+    """
+    if len([v for v in losses if v is not None and math.isfinite(v)]) < 10:
+        return None  # (as unconverged_loss: before the products over the rows)
+    scaled_x = standardized(X)
+    raw, scaled = condition_number(X), condition_number(scaled_x)
+    if raw is None or scaled is None or raw < SCALE_CONDITION_RATIO * scaled:
+        return None
+    gap = unconverged_loss(X, y, losses)  # (the least-squares solve, the dearest part, last)
+    if gap is None:
+        return None
+    last, best = gap
+    limit = stable_lr(X, n_outputs, momentum)
+    better = stable_lr(scaled_x, n_outputs, momentum)
+    rates = ""
+    if limit is not None:
+        with_std = f" (about {better:.2g} with standardized inputs)" if better else ""
+        rates = f" their scale makes the largest stable learning rate of gradient descent tiny, about {limit:.2g}{with_std}, and"
+    above = f"{100 * (last - best) / best:.3g}% above" if best > 0 else "above"
+    return (
+        f"fit: training had not converged: its best training loss {last:.4g} is {above} {best:.4g}, the least-squares "
+        f"optimum a linear model reaches on these rows; gradient descent was crawling, not finished: the inputs are "
+        f"not standardized:{rates} at such a rate the loss's flat directions (its curvature differs {raw:.2g}-fold "
+        "between directions) take very many steps. Standardize the inputs, e.g. x = (x - mean) / std with the "
+        "training rows' mean and std (and the same mean and std for new inputs)"
     )

@@ -53,7 +53,14 @@ from .callbacks import (
     as_callback_list,
 )
 from .callbacks.base import class_name, kind_of
-from .diagnostics import RisingLossWarning, rising_loss_note
+from .diagnostics import (
+    LossAboveStartWarning,
+    RisingLossWarning,
+    UnscaledInputsWarning,
+    loss_above_start_note,
+    rising_loss_note,
+    unscaled_inputs_note,
+)
 from .evaluation import (
     LOSS_NAMES,
     check_metrics,
@@ -673,7 +680,13 @@ def fit(
     A run that ends with its training loss risen in each of its last k epochs (k = half the epochs, 3 to
     10) to at least 10x its lowest warns (:class:`~downslope.train.diagnostics.RisingLossWarning`, a
     UserWarning): a slow divergence below the divergence guard's limits, most often a learning rate a
-    little too large. ``stop_kind`` stays ``"max_epochs"``.
+    little too large. ``stop_kind`` stays ``"max_epochs"``. Otherwise, a run whose every epoch's loss (and
+    the last epoch's typical batch loss) stayed 10x or more above the loss before training warns
+    (:class:`~downslope.train.diagnostics.LossAboveStartWarning`): an early blow-up threw the weights off
+    and training never recovered. And a single ``nn.Linear`` trained under MSE by GD or SGD (no weight
+    decay) on arrays ``(x, y)`` that stops at its epoch limit far above the least-squares optimum, with
+    inputs whose scales make the loss 100x worse conditioned than standardized ones, warns
+    (:class:`~downslope.train.diagnostics.UnscaledInputsWarning`) to standardize the inputs.
 
     Ctrl-C (or SIGTERM) finishes the current epoch, saves a checkpoint (with ``checkpoint_dir``) and
     returns; a second Ctrl-C aborts at once. The History says so: ``history.stop_kind == "interrupted"``
@@ -840,11 +853,65 @@ def fit(
             rising = rising_loss_note(history["loss"], history["epoch"])
             if rising is not None:
                 warnings.warn(rising, RisingLossWarning, stacklevel=2)
+            else:
+                above = _loss_above_start(cbs, history)
+                if above is not None:
+                    warnings.warn(above, LossAboveStartWarning, stacklevel=2)
+                elif history.stop_kind == "max_epochs":
+                    unscaled = _unscaled_inputs(model, loss_fn, optimizer, train, validation_split, history)
+                    if unscaled is not None:
+                        warnings.warn(unscaled, UnscaledInputsWarning, stacklevel=2)
         cbs.on_train_end(logs)
     finally:
         release_checkpoint_dir(held, checkpoint_dir)
         release_backup_dir(held_backup, backup)
     return history
+
+
+def _loss_above_start(cbs: CallbackList, history: History) -> str | None:
+    """:func:`~downslope.train.diagnostics.loss_above_start_note` from the divergence guard watching the
+    training loss (the loss before training and the last epoch's batch losses are its records)."""
+    guard = next((cb for cb in cbs if isinstance(cb, DivergenceGuard) and cb.monitor == "loss"), None)
+    if guard is None:
+        return None
+    return loss_above_start_note(history["loss"], guard.before_training, guard.epoch_batch_losses(), history["epoch"])
+
+
+#: fit judges the inputs' scales only when n (d + 1)^2 is at most this (n rows, d features): the products over
+#: the rows and the least-squares solve cost that many operations (0.2-0.8 s at this bound on a loaded
+#: 2-core machine: 5,000 x 99, 200,000 x 15), and the note comes unasked.
+_UNSCALED_BUDGET = 50_000_000
+
+
+def _unscaled_inputs(
+    model: Any, loss_fn: Any, optimizer: Any, train: Any, validation_split: Any, history: History
+) -> str | None:
+    """:func:`~downslope.train.diagnostics.unscaled_inputs_note` for the runs the curvature of a linear model
+    describes: one ``nn.Linear`` trained under the mean squared error by plain gradient descent (GD, SGD, with
+    or without momentum), without weight decay, on arrays ``(x, y)`` it trained on whole (no validation_split).
+    Adaptive optimizers (Adam...) divide the gradient by its own size: the inputs' scale does not slow them so."""
+    from ..nn import Linear, MSELoss, Sequential
+    from ..optim import GD, SGD
+
+    layer = model[0] if isinstance(model, Sequential) and len(model) == 1 else model
+    if not isinstance(layer, Linear) or not isinstance(loss_fn, MSELoss) or loss_fn.reduction != "mean":
+        return None
+    if type(optimizer) not in (GD, SGD) or len(optimizer.param_groups) != 1 or validation_split is not None:
+        return None
+    group = optimizer.param_groups[0]
+    if group.get("weight_decay") or not isinstance(train, (tuple, list)) or len(train) != 2:
+        return None
+    x, y = (to_host(v.array) if isinstance(v, Tensor) else v for v in train)
+    if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)) or x.ndim != 2 or len(x) != len(y):
+        return None
+    if len(x) * (x.shape[1] + 1) ** 2 > _UNSCALED_BUDGET:
+        return None
+    if not (np.issubdtype(x.dtype, np.number) and np.issubdtype(y.dtype, np.number)):
+        return None
+    beta = float(group.get("momentum") or 0.0)  # heavy ball widens the stable range by 1 + beta
+    momentum = (1.0 + beta) / (1.0 + 2.0 * beta) - 1.0 if group.get("nesterov") else beta
+    outputs = 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
+    return unscaled_inputs_note(x, y, history["loss"], outputs, momentum)
 
 
 def _checkpoint_builder(
@@ -1369,7 +1436,7 @@ def _check_scheduler(scheduler: Any, optimizer: Any, given: Any) -> None:
         "an lr scheduler built on fit's optimizer, e.g. optim.lr_scheduler.StepLR(optimizer, step_size=10), "
         "or an object with step()"
     )
-    what = _described(scheduler)
+    what = described(scheduler)
     if callable(getattr(scheduler, "zero_grad", None)) and hasattr(scheduler, "param_groups"):
         raise ArgumentTypeError(
             f"fit: scheduler is an optimizer ({what}), not a learning-rate scheduler; pass {accepted}"
@@ -1399,10 +1466,10 @@ def _check_scheduler(scheduler: Any, optimizer: Any, given: Any) -> None:
             )
         raise ArgumentTypeError(f"fit: scheduler must be {accepted}; got {what}")
     stepped = getattr(scheduler, "optimizer", None)
-    if stepped is None or _same_groups(stepped, optimizer):
+    if stepped is None or same_param_groups(stepped, optimizer):
         return  # (a scheduler of the user's without .optimizer: nothing to compare)
     sched = type(scheduler).__name__
-    theirs, ours = _described(stepped), _described(optimizer)
+    theirs, ours = described(stepped), described(optimizer)
     if theirs == ours:
         theirs += " (an optimizer alike but not the same object)"
     if isinstance(given, str):
@@ -1424,7 +1491,7 @@ def _check_scheduler(scheduler: Any, optimizer: Any, given: Any) -> None:
     )
 
 
-def _same_groups(stepped: Any, optimizer: Any) -> bool:
+def same_param_groups(stepped: Any, optimizer: Any) -> bool:
     """Whether a scheduler on ``stepped`` changes the rates ``optimizer`` uses: the same object, or one that
     shares its param groups (distributed.fit's DistributedOptimizer around the optimizer the user's
     scheduler was built on)."""
@@ -1441,7 +1508,7 @@ def _is_keras_object(value: Any) -> bool:
     return module == "keras" or module.startswith(("keras.", "tf_keras", "tensorflow"))
 
 
-def _described(value: Any) -> str:
+def described(value: Any) -> str:
     """A short name for an object in a message (never its repr, which can be long): its class, where it
     comes from when that is not downslope, and an optimizer's rates and parameter count."""
     name = class_name(value)

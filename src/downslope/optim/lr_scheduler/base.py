@@ -82,7 +82,7 @@ def _step_and_mark(self: Any, *args: Any, **kwargs: Any) -> Any:
 _step_and_mark._wrapped_by_lr_sched = True  # type: ignore[attr-defined]  # torch's marker name
 
 
-def _track_optimizer_steps(optimizer: Any) -> None:
+def track_optimizer_steps(optimizer: Any) -> None:
     """Have ``optimizer.step()`` note that it ran, as torch does, so that a scheduler stepped before it
     can warn. A bound method (not a closure over the optimizer): a deep copy of the optimizer then
     marks itself. An optimizer whose ``step`` is already an attribute of its own is left alone."""
@@ -138,7 +138,7 @@ class LRScheduler:
         self.last_epoch = last_epoch
         # PyTorch's flag (in its state dicts too): True only while step() asks get_lr() for the new rates
         self._get_lr_called_within_step = False
-        _track_optimizer_steps(optimizer)
+        track_optimizer_steps(optimizer)
         self._initial_step()
 
     def _initial_step(self) -> None:

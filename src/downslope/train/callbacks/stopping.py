@@ -297,6 +297,10 @@ class TerminateOnNaN(Callback):
 # At most this many batch losses of an epoch are kept to confirm a rise from the first batch's loss.
 MAX_BATCHES_KEPT = 10_000
 
+#: A rise from the first batch's loss is confirmed when the loss climbed past the limit, at least doubling
+#: from each batch to the next this many times in a row (see :class:`DivergenceGuard`).
+CLIMB_STEPS = 3
+
 
 class DivergenceGuard(Callback):
     """Stop (or raise) when training diverges: the loss turns NaN/inf, or grows ``factor`` times above its best
@@ -309,9 +313,14 @@ class DivergenceGuard(Callback):
     One batch's loss is a sample, an epoch's loss an average: a first batch that happens to be easy
     (all zeros of a target that is 99% zeros) has a loss hundreds of times below the epoch's without
     anything going wrong. So a rise measured from the first batch counts only when the epoch's batches
-    confirm it: at least 9 in 10 of them (the first batch left out) are above the limit too. When they
-    are not, the first batch was not representative, and the epoch's loss becomes the reference. (On a
-    device the batch losses are not read back, so there a rise from the first batch is not confirmed.)
+    confirm it: at least 9 in 10 of them (the first batch left out) are above the limit too, or the loss
+    climbed past the limit, at least doubling from each batch to the next for :data:`CLIMB_STEPS` batches
+    in a row, and the epoch's median batch is above it too. (A step too large multiplies the loss at every
+    update, so a blow-up inside one epoch has its early batches below the limit. A target that is mostly
+    zeros has runs of ever harder batches too, but its typical batch stays near the first one.) When neither
+    holds, the first batch was not representative, and the epoch's loss becomes the reference (named by
+    its epoch in the message, not as the loss before training). (On a device the batch losses are not
+    read back, so there a rise from the first batch is not confirmed.)
 
     The message names what happened and what to try, e.g. ``loss rose from 0.41 to 3e+08 in 3 epochs
     at lr=1; try lr=0.1 or lower``. The suggested rate is an estimate from the measured growth: if the
@@ -354,6 +363,9 @@ class DivergenceGuard(Callback):
         self.best: float | None = None
         self.best_epoch = 0
         self.initial: float | None = None  # the loss before training (the first batch's)
+        self.initial_epoch: int | None = None  # None, or the epoch whose loss replaced the first batch's
+        #: the first batch's loss, taken before any update (never replaced: see ``initial``)
+        self.before_training: float | None = None
         self.diverged_epoch: int | None = None
         self.start: float | None = None  # where the loss started: the first batch's, else the first epoch's
         # the growth clock: updates made (batches seen) when any batch is seen, else epochs
@@ -364,16 +376,35 @@ class DivergenceGuard(Callback):
         self._first: DeviceScalar | None = None  # on a device: the first batch's loss, read at the epoch's end
         # this epoch's batch losses after the reference batch (host values only: see the class docstring)
         self._batches: list[float] = []
+        # the climb: the last finite batch loss, how many batches in a row each at least doubled the one
+        # before it (across epochs), and this epoch's largest loss reached by a climb of CLIMB_STEPS
+        self._previous: float | None = None
+        self._doublings = 0
+        self._climbed = -math.inf
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._batches = []
+        self._climbed = -math.inf
+
+    def _climb(self, value: float) -> None:
+        """Counts the batches in a row whose loss at least doubled the one before (see the class docstring)."""
+        if self._previous is not None and self._previous > 0 and value >= 2 * self._previous:
+            self._doublings += 1
+        else:
+            self._doublings = 0
+        self._previous = value
+        if self._doublings >= CLIMB_STEPS:
+            self._climbed = max(self._climbed, value)
 
     def _confirmed(self, limit: float) -> bool:
         """Whether this epoch's batch losses confirm a rise above ``limit`` measured from one batch's
-        loss: at least 9 in 10 of them are above it (no batch losses seen: nothing to contradict it)."""
+        loss: at least 9 in 10 of them are above it, or the loss climbed past it and the median batch is above
+        it (no batch losses seen: nothing to contradict it)."""
         values = np.array([float(v) for v in self._batches], dtype=np.float64)
         values = values[np.isfinite(values)] if len(values) else values
         if not len(values):
+            return True
+        if self._climbed > limit and np.median(values) > limit:
             return True
         return bool(np.quantile(values, 0.1) > limit)
 
@@ -439,11 +470,12 @@ class DivergenceGuard(Callback):
             # The first batch's loss is the loss before any update: a run whose epoch loss climbs
             # `factor` times above it diverged, even if it later comes down again.
             self.best, self.best_epoch, self._best_step = value, -1, 0
-            self.initial = self.start = value
+            self.initial = self.start = self.before_training = value
         elif len(self._batches) < MAX_BATCHES_KEPT:
             self._batches.append(value)
         if finite:
             self._last_finite = (value, self._steps - 1)
+            self._climb(value)
         else:
             at, hint = self._lr_text(logs, self._growth_to_last_finite(), cause=_EXTREME)
             epoch = self.trainer.epoch if hasattr(self, "trainer") else 0
@@ -454,7 +486,7 @@ class DivergenceGuard(Callback):
             first, self._first = float(self._first), None
             if self.best is None and math.isfinite(first):
                 self.best, self.best_epoch, self._best_step = first, -1, 0
-                self.initial = self.start = first
+                self.initial = self.start = self.before_training = first
         self._epochs += 1
         value = (logs or {}).get(self.monitor)
         if value is None:
@@ -471,9 +503,10 @@ class DivergenceGuard(Callback):
         if self.initial is not None and value > self.initial_factor * max(self.initial, 1e-12):
             if not batch_reference or self._confirmed(self.initial_factor * max(self.initial, 1e-12)):
                 at, hint = self._lr_text(logs, (self.initial, value, step), unit)
+                when = "before training" if self.initial_epoch is None else f"in epoch {self.initial_epoch + 1}"
                 self._diverge(
                     epoch,
-                    f"diverged: {self.monitor} rose from {fmt(self.initial)} before training to {value:.3g} by "
+                    f"diverged: {self.monitor} rose from {fmt(self.initial)} {when} to {value:.3g} by "
                     f"epoch {epoch + 1}{at}; {hint}",
                 )
                 return
@@ -500,6 +533,12 @@ class DivergenceGuard(Callback):
         not a loss the training rose from; the epoch's loss is the reference from now on."""
         self.best, self.best_epoch, self._best_step = value, epoch, self._clock()[0]
         self.initial = self.start = value
+        self.initial_epoch = epoch
+
+    def epoch_batch_losses(self) -> list[float]:
+        """The latest epoch's batch losses read on the host (the first batch of training left out; empty on
+        a device, where they are not read back)."""
+        return list(self._batches)
 
     def _growth_to_last_finite(self) -> tuple[float, float, int] | None:
         """(from, to, steps): the loss before training to the last finite batch loss (a loss that turned
@@ -513,8 +552,11 @@ class DivergenceGuard(Callback):
             "best": self.best,
             "best_epoch": self.best_epoch,
             "initial": self.initial,
+            "initial_epoch": self.initial_epoch,
+            "before_training": self.before_training,
             "start": self.start,
             "clock": [self._steps, self._epochs, self._best_step],
+            "climb": [self._previous, self._doublings],
         }
 
     def state_identity(self) -> dict[str, Any]:
@@ -528,6 +570,14 @@ class DivergenceGuard(Callback):
         start = state.get("start", initial)  # absent from checkpoints written before it was kept
         self.start = None if start is None else float(start)
         self._steps, self._epochs, self._best_step = (int(v) for v in state.get("clock", (0, 0, 0)))
+        # absent from checkpoints written before they were kept: a reference from before training, no climb
+        initial_epoch = state.get("initial_epoch")
+        self.initial_epoch = None if initial_epoch is None else int(initial_epoch)
+        before = state.get("before_training", initial if initial_epoch is None else None)
+        self.before_training = None if before is None else float(before)
+        previous, doublings = state.get("climb", (None, 0))
+        self._previous = None if previous is None else float(previous)
+        self._doublings = int(doublings)
 
 
 # the likely cause of a loss that became NaN or infinite (beside too large a step)
