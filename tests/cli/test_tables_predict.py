@@ -93,13 +93,13 @@ def test_predict_id_is_checked_before_predicting_and_read_alone(
     import downslope.cli.use as use
 
     calls: list[object] = []
-    real = use._features_for
+    real = use._raw_features
 
     def counted(*a: object, **k: object) -> object:
         calls.append(a)
         return real(*a, **k)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(use, "_features_for", counted)
+    monkeypatch.setattr(use, "_raw_features", counted)
     capsys.readouterr()
     assert main(["predict", str(run), "--data", str(new), "--out", str(tmp_path / "p.csv"), "--id", "PassengerID"]) == 2
     assert "--id PassengerID: " in capsys.readouterr().err and not calls  # refused before any predicting
@@ -110,7 +110,7 @@ def test_predict_id_is_checked_before_predicting_and_read_alone(
 
     monkeypatch.setattr(readers, "FAST_CSV", True)
     monkeypatch.setattr(csvfile, "read_rows", no_rows)
-    monkeypatch.setattr(use, "_features_for", real)
+    monkeypatch.setattr(use, "_raw_features", real)
     ids_got = use._id_values(str(new), "PassengerId", None, {"config": {}}, 12)
     assert ids_got == ids
     out = tmp_path / "with_id.csv"

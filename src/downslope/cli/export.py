@@ -31,7 +31,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import sys
@@ -95,7 +94,7 @@ def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET)
                 inputs.append(h.make_tensor_value_info(col, onnx.TensorProto.STRING, ["batch", 1]))
                 text, missing = col, None
                 if imputer:
-                    text, missing = _missing_categories(g, col, list(cats))
+                    text, missing = _missing_categories(g, col, list(cats), state["config"].get("na_values"))
                 # zeros=0: a category unseen in training is an error, as in `downslope predict`.
                 hot = g.node("OneHotEncoder", [text], "onehot", domain="ai.onnx.ml", cats_strings=list(cats), zeros=0)
                 hot = g.node("Reshape", [hot, g.ints([0, -1])], "onehot")
@@ -153,15 +152,14 @@ def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET)
     return proto
 
 
-def _missing_categories(g: Any, col: str, cats: list[str]) -> tuple[str, str]:
+def _missing_categories(g: Any, col: str, cats: list[str], na_values: Any = None) -> tuple[str, str]:
     """For a string column ``(N, 1)``: the column with each missing value (empty, NA, nan, ?, ... in any
-    case, as ``predict`` reads them) replaced by a known category, and the ``(N, 1)`` bool mask of those rows."""
-    from ..data.encoding import MISSING
+    case, as ``predict`` reads them; the run's ``na_values`` when it set them) replaced by a known category,
+    and the ``(N, 1)`` bool mask of those rows."""
+    from ..data.readers import marker_set, null_spellings
 
     # Every upper/lower-case spelling of the tokens (StringNormalizer would need a system locale at run time).
-    tokens = sorted(
-        {"".join(c) for t in MISSING for c in itertools.product(*[{ch.lower(), ch.upper()} for ch in t])} | {" ", "  "}
-    )
+    tokens = sorted({*null_spellings(marker_set(na_values))[0], " ", "  "})
     flags = g.node(
         "LabelEncoder", [col], "is_missing", domain="ai.onnx.ml",
         keys_strings=tokens, values_int64s=[1] * len(tokens), default_int64=0,
@@ -190,7 +188,10 @@ def reference_outputs(model: Module, state: dict[str, Any], feeds: dict[str, np.
             [str(feeds[c][r, 0]) if c in enc.categories else repr(float(feeds[c][r, 0])) for c in cols]
             for r in range(n)
         ]
-        X = enc.encode_features(cols, rows, "ONNX check")
+        from ..data.readers import missing_markers
+
+        with missing_markers(state["config"].get("na_values")):  # the run's missing-value cells, as predict's
+            X = enc.encode_features(cols, rows, "ONNX check")
     else:
         X = feeds["features"]
     X = apply_preprocess(np.asarray(X), state["preprocess"])

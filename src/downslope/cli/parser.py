@@ -127,6 +127,13 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "(pandas' header=None numbers them 0, 1, ...); --target col_3 names one [the first line names the columns]",
     )
     g.add_argument(
+        "--na-values",
+        metavar="CELLS",
+        help="the cells read as missing values, comma-separated, replacing the defaults (NA, N/A, null, nan, ?, "
+        "none, ... in any case); --na-values '' leaves only empty cells missing, so a country code NA (Namibia) "
+        "stays a value (pandas' na_values with keep_default_na=False); kept for predict [the defaults]",
+    )
+    g.add_argument(
         "--max-categories",
         type=int,
         help="a CSV text column with more distinct values is refused (one-hot would explode) [100]",
@@ -287,6 +294,12 @@ def _add_new_file_format_flags(p: Any) -> None:
         "--thousands",
         help="thousands separator of --data's numbers: ',', '.', ' ', \"'\", '_' or none, when it differs from "
         "the training file's (the decimal mark is then '.' unless --decimal is given) [the training file's]",
+    )
+    p.add_argument(
+        "--na-values",
+        metavar="CELLS",
+        help="the cells of --data read as missing values, comma-separated ('' : only empty cells), when they "
+        "differ from the run's (train's --na-values) [the run's]",
     )
 
 

@@ -559,6 +559,30 @@ def _print_split(data: Any, cfg: dict[str, Any]) -> None:
     )
 
 
+def shown_metrics(metrics: dict[str, Any], prefix: str = "") -> list[str]:
+    """``name=value`` of each metric whose name starts with ``prefix``, for a line of text: the class a binary
+    run's average precision is about is said beside that number, not as a metric of its own (its value is a
+    class name, not a score).
+
+    Example:
+        >>> shown_metrics({"test_average_precision": 0.42, "test_positive_class": "fraud", "epochs": 3}, "test_")
+        ["test_average_precision=0.42 (average precision of class 'fraud')"]
+    """
+    out = []
+    for key, value in metrics.items():
+        if not key.startswith(prefix):
+            continue
+        if key.endswith("positive_class") and key.replace("positive_class", "average_precision") in metrics:
+            continue  # said with the average precision
+        said = f"{key}={value}"
+        if key.endswith("average_precision"):
+            positive = metrics.get(key.replace("average_precision", "positive_class"))
+            if positive is not None:
+                said += f" (average precision of class {str(positive)!r})"
+        out.append(said)
+    return out
+
+
 def _print_summary(result: Any, cfg: dict[str, Any], metrics: dict[str, Any], out: Path) -> None:
     """What a finished run says: why it stopped, what the reader made of a file, the test metrics."""
 
@@ -568,5 +592,5 @@ def _print_summary(result: Any, cfg: dict[str, Any], metrics: dict[str, Any], ou
     saved = weights_note(result)
     if saved:
         print(f"note: {saved}")
-    print("test metrics: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k.startswith("test_")))
+    print("test metrics: " + ", ".join(shown_metrics(shown, "test_")))
     print(f"run written to {out}/ (report.html, metrics.json, history.csv, model.ds, config.toml)")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .features import _features_for, _raw_features
+from .features import _raw_features
 
 
 def _placed(model: object, args: argparse.Namespace) -> None:
@@ -73,6 +73,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_run_exists(args.run)
     model, state = load_run(args.run, note=_say(args.command))
     _placed(model, args)
+    if args.data:  # (the run's own test split is read as training read it)
+        state = _with_na_values(state, args, "evaluate")
+    elif getattr(args, "na_values", None) is not None:
+        raise ConfigError(
+            "evaluate: --na-values says which cells of the --data file are missing; the run's own test split is "
+            "read as training read it (leave it out, or give --data)"
+        )
     split = state.get("split") or {}
     source = str(state["config"]["data"])
     number_format = _new_file_rule(args, "evaluate")
@@ -150,6 +157,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()} | {"rows": len(X)}))
     return 0
+
+
+def _with_na_values(state: dict[str, Any], args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """The run's state with ``--na-values`` in place of the run's own markers, when given."""
+    given = getattr(args, "na_values", None)
+    if given is None:
+        return state
+    from ..errors import ArgumentError, ConfigError
+    from ..experiment.config import na_values
+
+    try:
+        cells = na_values(given)
+    except ArgumentError as exc:
+        raise ConfigError(f"{command}: --na-values: {exc}") from None
+    return {**state, "config": {**state["config"], "na_values": cells}}
 
 
 def _new_file_rule(args: argparse.Namespace, command: str) -> tuple[str, str] | None:
@@ -299,7 +321,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from ..distributed import refuse_multi_process
     from ..errors import ConfigError
-    from ..experiment import data_units
+    from ..experiment import apply_preprocess, data_units
+    from ..experiment.features import out_of_range_notes
     from ..runs import check_output_file, class_probabilities, load_run
     from ..serialization import atomic_write_bytes
     from ..train import predict
@@ -313,12 +336,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         check_output_file(args.out, args.run, "--out")
     model, state = load_run(args.run, note=_say(args.command))
     _placed(model, args)
+    state = _with_na_values(state, args, "predict")
     id_column = getattr(args, "id", None)
     if id_column:  # a misspelled --id is refused before the predicting, not after it
         _check_id_column(args.data, id_column, args.sep, state)
     unknown = getattr(args, "unknown_categories", "error")
     check_header_row(state, args.data, args.sep)
-    X, _ = _features_for(state, args.data, None, False, args.sep, unknown, number_format=number_format)
+    X, _ = _raw_features(state, args.data, None, False, args.sep, unknown, number_format=number_format)
+    for note in out_of_range_notes(state, X, args.data, args.sep):  # one per column, before the predicting
+        print(f"predict: {note}", file=sys.stderr)
+    X = apply_preprocess(X, state["preprocess"], args.data)  # as _features_for does, once the values are checked
     out = predict(model, X)
     preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
     ids = _id_values(args.data, id_column, args.sep, state, len(preds)) if id_column else None
@@ -435,13 +462,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not found:
         print(f"no runs in {args.directory}")
         return 0
+    from .train import shown_metrics
+
     width = max(len(r.name) for r in found)
     for r in found:
-        shown = ", ".join(
-            f"{k}={float(f'{v:.4g}') if isinstance(v, float) else v}"
+        wanted = {
+            k: float(f"{v:.4g}") if isinstance(v, float) else v
             for k, v in r.metrics.items()
             if k.startswith("test_") or k == "epochs"
-        )
+        }
+        shown = ", ".join(shown_metrics(wanted))  # a positive class said by its average precision
         print(f"{r.name:<{width}}  {r.status:<9}  {shown}".rstrip())
     return 0
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .readers import DASHES, MISSING_TOKENS, SPREADSHEET_ERRORS
+from .readers import DASHES, MISSING_TOKENS, SPREADSHEET_ERRORS, missing_tokens
 
 # the one list of missing-value spellings, shared with the column-wise reader (see readers.MISSING_TOKENS)
 MISSING = MISSING_TOKENS
@@ -414,8 +414,27 @@ def format_flags(fmt: tuple[str, str]) -> str:
     return " ".join(flags)
 
 
+#: Default missing-value markers that are also words or codes some columns hold as values: 'NA' is
+#: Namibia's country code (and North America's), 'None' a category ("no garage"). Messages about such a
+#: cell read as missing name the option that keeps it.
+WORD_MARKERS = ("na", "none")
+
+
+def na_values_advice(word: str) -> str:
+    """How to keep a default missing-value marker such as 'NA' as a value.
+
+    Example:
+        >>> na_values_advice("NA")  # doctest: +ELLIPSIS
+        "if 'NA' is a value here (Namibia's country code, say), --na-values sets the cells read as missing..."
+    """
+    return (
+        f"if {word!r} is a value here (Namibia's country code, say), --na-values sets the cells read as missing "
+        f"instead of the defaults (--na-values '' : only empty cells; na_values=[] in a config)"
+    )
+
+
 def _is_missing(value: str) -> bool:
-    return value.strip().lower() in MISSING
+    return value.strip().lower() in missing_tokens()  # MISSING, unless --na-values says otherwise
 
 
 # Spellings of yes and no (matched case-insensitively, after stripping): a text column holding only these
@@ -700,7 +719,17 @@ class TabularEncoder:
         encoder.training_split_vocabulary = state.get("vocabulary") == "training split"
         return encoder
 
-    def _missing(self, where: str) -> DataError:
+    def _missing(self, where: str, value: str = "") -> DataError:
+        error = self._missing_value(where)
+        word = value.strip()
+        # a value of some columns (Namibia's NA), read as missing by the default markers: say how to keep it
+        if self.stage == "train" and word.lower() in WORD_MARKERS and missing_tokens() == MISSING_TOKENS:
+            return DataError(
+                f"{error}; the cell holds {word!r}, which is read as a missing value: {na_values_advice(word)}"
+            )
+        return error
+
+    def _missing_value(self, where: str) -> DataError:
         if self.stage != "train":
             if self.missing == "drop":
                 return DataError(
@@ -828,7 +857,10 @@ class TabularEncoder:
                     value = FILL_TEXT  # a blank is a category of its own (unseen in training: all zeros)
                 if _is_missing(value):
                     if refuse:
-                        raise self._missing(cell_location(source, lines[r], j, col))
+                        # a text column's 'NA' may be a value (a country code): the message says how to keep it
+                        raise self._missing(
+                            cell_location(source, lines[r], j, col), value if col in self.categories else ""
+                        )
                     X[r, out : out + size] = np.nan
                     out += size
                     continue

@@ -32,6 +32,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
 import functools
 import gzip
@@ -72,6 +74,45 @@ MISSING_TOKENS = frozenset(
         *("n/a", "na", "null", "nan", "none", "?", "(blank)"),
     }
 )
+#: Cells that are missing whatever the markers: an empty cell, and NaN written as a number (a float that is
+#: no value: pandas' float parser reads 'nan' as NaN even with keep_default_na=False).
+ALWAYS_MISSING = frozenset({"", "nan"})
+# The missing-value markers in force (--na-values; a run's own for its new data): set around a reading by
+# :func:`missing_markers`, read by every reader's rules (a context variable: no reader takes it as an argument,
+# and two threads reading at once each keep their own).
+_MARKERS: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("missing_markers", default=MISSING_TOKENS)
+
+
+def missing_tokens() -> frozenset[str]:
+    """The cells read as missing values now (lower case, stripped): :data:`MISSING_TOKENS` unless
+    :func:`missing_markers` says otherwise."""
+    return _MARKERS.get()
+
+
+def marker_set(values: Any) -> frozenset[str]:
+    """The missing-value markers of a ``na_values`` setting: None: :data:`MISSING_TOKENS` (pandas' defaults
+    and a few more); a list of cells: those cells (matched without case or surrounding spaces) replace them,
+    :data:`ALWAYS_MISSING` staying missing.
+
+    Example:
+        >>> sorted(marker_set(["?", " N/A "])), "na" in marker_set(None)
+        (['', '?', 'n/a', 'nan'], True)
+    """
+    if values is None:
+        return MISSING_TOKENS
+    return frozenset({*ALWAYS_MISSING, *(str(v).strip().lower() for v in values)})
+
+
+@contextlib.contextmanager
+def missing_markers(values: Any) -> Iterator[None]:
+    """Within the block, the readers take the cells of :func:`marker_set(values) <marker_set>` as missing."""
+    token = _MARKERS.set(marker_set(values))
+    try:
+        yield
+    finally:
+        _MARKERS.reset(token)
+
+
 # A cell that is only dashes: zero in Excel's accounting format, elsewhere a placeholder for no value.
 DASHES = frozenset({"-", "--", "---"})
 # Spreadsheet error values (a formula that failed): not missing values, but refused with their own message.
@@ -306,12 +347,13 @@ def classify(values: list[Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     kind = np.empty(n, dtype=np.int8)
     num = np.full(n, np.nan)
     stripped: list[str] = []
+    markers = missing_tokens()
     for i, value in enumerate(values):
         text = "" if value is None else str(value).strip()
         stripped.append(text)
         if text == "":
             kind[i] = EMPTY
-        elif text.lower() in MISSING_TOKENS:
+        elif text.lower() in markers:
             kind[i] = MISSING
         elif "," in text:  # no number to float() (a grouped "1,234.50" is text here): no exception raised
             kind[i] = TEXT
@@ -404,6 +446,10 @@ class _Builder:
             if plain.any():
                 num[plain] = pc.cast(pc.filter(trimmed, pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
             odd = ~plain
+        sentinels = number_markers(missing_tokens())
+        if sentinels:  # a missing-value marker written as a number (-999): Python's rules decide too
+            marked = pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(sentinels))
+            odd |= np.asarray(marked.to_numpy(zero_copy_only=False), dtype=bool)
         if odd.any():
             part = pc.filter(arr, pa.array(odd)).dictionary_encode()
             k, v, _ = classify(part.dictionary.to_pylist())
@@ -497,7 +543,41 @@ def _case_variants(word: str) -> list[str]:
 # The missing-value tokens in every spelling of case, as Arrow's null values for number columns
 # (Arrow matches them exactly; a padded " NA " makes Arrow fail, and the text path decides instead).
 NULL_TOKENS = sorted({v for token in MISSING_TOKENS for v in _case_variants(token)})
-_NULL_TOKEN_SET = frozenset(NULL_TOKENS)
+
+
+@functools.lru_cache(maxsize=8)
+def number_markers(markers: frozenset[str]) -> list[str]:
+    """The markers that are written as numbers (a sentinel such as ``-999`` given to ``--na-values``): the
+    readers' shortcuts that take a column of numbers as it is must look for them first.
+
+    Example:
+        >>> number_markers(frozenset({"", "nan", "-999", "?"})), number_markers(MISSING_TOKENS)
+        (['-999'], [])
+    """
+    found = []
+    for token in markers - ALWAYS_MISSING:
+        try:
+            number = float(token)
+        except ValueError:
+            continue
+        if not math.isnan(number):  # ('-nan' reads as NaN, which the shortcuts leave to the rules already)
+            found.append(token)
+    return sorted(found)
+
+
+@functools.lru_cache(maxsize=8)
+def null_spellings(markers: frozenset[str]) -> tuple[list[str], frozenset[str]]:
+    """:data:`NULL_TOKENS` of other markers (``--na-values``), as a list (Arrow's) and a set."""
+    if markers == MISSING_TOKENS:
+        return NULL_TOKENS, frozenset(NULL_TOKENS)
+    # every spelling of case of a short marker; a long one's are too many (2**20 for 20 letters): its usual
+    # spellings only, a cell spelled otherwise being read on the text path, whose rules ignore case
+    spellings = {
+        v
+        for t in markers
+        for v in (_case_variants(t) if sum(c.isalpha() for c in t) <= 8 else (t, t.upper(), t.title()))
+    }
+    return sorted(spellings), frozenset(spellings)
 
 
 def canonical_strings(arr: Any, fmt: tuple[str, str]) -> Any:
@@ -574,7 +654,7 @@ def _numeric_guess(path: Path, names: list[str], options: tuple[Any, Any, Any]) 
         except StopIteration:
             return set()
     guess = set()
-    nulls = pa.array(NULL_TOKENS)
+    nulls = pa.array(null_spellings(missing_tokens())[0])
     for j, name in enumerate(names):
         col = batch.column(j)
         ok = pc.or_(pc.match_substring_regex(col, _PLAIN_NUMBER), pc.is_in(col, value_set=nulls))
@@ -874,17 +954,20 @@ def _column_from_cells(col: np.ndarray, fmt: tuple[str, str] | None = None) -> C
     n = len(col)
     probe_kind, _, _ = classify(col[:_PROBE_CELLS].tolist())
     if not (probe_kind == TEXT).any():
+        markers = missing_tokens()
         try:
             num = col.astype(np.float64)  # float() of each cell
-            if not np.isnan(num).any():  # ('nan' is missing, '-nan' a number: the text decides)
+            # ('nan' is missing, '-nan' a number: the text decides; so does a marker written as a number, -999)
+            if not np.isnan(num).any() and not number_markers(markers):
                 return Column(np.zeros(n, np.int8), num, None, [], True)
         except ValueError:
             pass
+        null_set = null_spellings(markers)[1]
         for padded in (False, True):
             if padded:  # a token with spaces around it (' NA'): the rules' own strip() and lower()
-                missing = np.fromiter((v.strip().lower() in MISSING_TOKENS for v in col), dtype=bool, count=n)
+                missing = np.fromiter((v.strip().lower() in markers for v in col), dtype=bool, count=n)
             else:  # the usual tokens, as written ('', 'NA', 'nan' in any case): a set lookup a cell
-                missing = np.fromiter(map(_NULL_TOKEN_SET.__contains__, col), dtype=bool, count=n)
+                missing = np.fromiter(map(null_set.__contains__, col), dtype=bool, count=n)
             try:
                 # float() strips less than str.strip() (not U+001C..U+001F): a cell it refuses goes to classify
                 present = col[~missing].astype(np.float64)
@@ -990,7 +1073,10 @@ def read_csv_columns(
                     numeric = set()
                 types = {n: (pa.float64() if n in numeric else pa.string()) for n in names}
                 convert = pacsv.ConvertOptions(
-                    column_types=types, null_values=NULL_TOKENS, strings_can_be_null=False, check_utf8=True
+                    column_types=types,
+                    null_values=null_spellings(missing_tokens())[0],
+                    strings_can_be_null=False,
+                    check_utf8=True,
                 )
                 builders = [_Builder(wide is None or h in wide, texts) for h in header]
                 source = CountingFile(p, meter)

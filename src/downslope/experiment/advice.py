@@ -12,73 +12,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
+import numpy as np  # noqa: F401  (the examples use it)
+
+# the curvature and the least-squares optimum are computed where fit judges its runs with them too
+from ..train.diagnostics import condition_number, standardized, unconverged_loss
+
+# (named here too: run.py and the tests import them from this module)
+from ..train.diagnostics import least_squares_loss as least_squares_loss
+from ..train.diagnostics import stable_lr as stable_lr
 
 #: The optimizers whose stability is set by the curvature alone (a step of lr times the gradient);
 #: adaptive ones (Adam, RMSprop...) divide the gradient by its own size and are not judged.
 _CURVATURE_BOUND = ("gd", "sgd", "momentum", "nesterov")
-
-#: Above this many feature columns the d x d products are not computed (the advice is skipped).
-_MAX_FEATURES = 2048
-
-#: The curvature is estimated from at most this many rows (evenly spaced): a float64 copy of millions
-#: of rows would cost more memory than the advice is worth; the least-squares optimum, which must be
-#: the training rows' own, is not computed above it.
-_MAX_ROWS = 200_000
-
-
-def _design(X: Any, sample: bool = True) -> np.ndarray | None:
-    """The training features with a column of ones (the bias), in float64; None for lazy or huge data
-    (``sample``: more than :data:`_MAX_ROWS` rows are thinned to that many, else refused)."""
-    from ..data.memmap import is_lazy
-
-    if is_lazy(X):
-        return None
-    if len(X) > _MAX_ROWS:
-        if not sample:
-            return None
-        X = X[:: -(-len(X) // _MAX_ROWS)]
-    x = np.asarray(X, np.float64)
-    x = x.reshape(len(x), -1)
-    if not len(x) or x.shape[1] > _MAX_FEATURES or not np.isfinite(x).all():
-        return None
-    return np.hstack([x, np.ones((len(x), 1))])
-
-
-def stable_lr(X: Any, n_outputs: int = 1, momentum: float = 0.0) -> float | None:
-    """The largest learning rate at which full-batch gradient descent on the mean squared error of a
-    linear model (with bias) of ``X`` does not diverge: ``2 (1 + momentum) / L`` with ``L = 2 lambda_max /
-    n_outputs``, ``lambda_max`` the largest eigenvalue of ``[X 1]^T [X 1] / n`` (heavy-ball momentum
-    widens the stable range by ``1 + momentum``); None when it cannot be computed.
-
-    Example:
-        >>> x = np.array([[1.0], [-1.0]])  # [X 1]^T [X 1] / n is the identity: lambda_max = 1
-        >>> stable_lr(x)
-        1.0
-    """
-    a = _design(X)
-    if a is None:
-        return None
-    top = float(np.linalg.eigvalsh(a.T @ a / len(a))[-1])
-    if not top > 0:
-        return None
-    return (1.0 + momentum) * n_outputs / top
-
-
-def least_squares_loss(X: Any, y: Any) -> float | None:
-    """The smallest mean squared error a linear model (with bias) reaches on rows ``X``, targets ``y``
-    (the mean over rows and outputs, as MSELoss); None when it cannot be computed.
-
-    Example:
-        >>> least_squares_loss(np.array([[0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 5.0])) < 1e-20
-        True
-    """
-    a = _design(X, sample=False)
-    if a is None:
-        return None
-    t = np.asarray(y, np.float64).reshape(len(a), -1)
-    w = np.linalg.lstsq(a, t, rcond=None)[0]
-    return float(np.mean((a @ w - t) ** 2))
 
 
 def judged(cfg: dict[str, Any], task: str) -> bool:
@@ -104,29 +49,14 @@ def _momentum(cfg: dict[str, Any], optimizer_momentum: float | None) -> float:
     return float(beta)
 
 
-def _standardized(X: Any) -> np.ndarray:
-    x = np.asarray(X, np.float64).reshape(len(X), -1)
-    scale = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-
-
-def _condition(X: Any) -> float | None:
-    """The ratio of the loss's largest curvature to its smallest (the Hessian's condition number)."""
-    a = _design(X)
-    if a is None:
-        return None
-    values = np.linalg.eigvalsh(a.T @ a / len(a))
-    return float(values[-1] / values[0]) if values[0] > 0 else None
-
-
 def _fix(cfg: dict[str, Any], X: Any, n_outputs: int, momentum: float, limit: float, crawl: bool = False) -> str:
     """What to change: standardize the features when the run did not, else a learning rate under ``limit``.
     ``crawl``: the run was too slow rather than unstable, so no lower rate is advised."""
     if not cfg.get("standardize", True):
-        better = stable_lr(_standardized(X), n_outputs, momentum)
+        better = stable_lr(standardized(X), n_outputs, momentum)
         with_std = f" (about {better:.2g} with standardized features)" if better else ""
         if crawl:
-            ratio = _condition(X)
+            ratio = condition_number(X)
             spans = f" (its curvature differs {ratio:.2g}-fold between directions)" if ratio else ""
             return (
                 f"the features are not standardized (--no-standardize): their scale makes the largest stable "
@@ -161,11 +91,6 @@ def divergence_note(
 #: What a divergence note says (the run's later warnings look for it, to add no other guess at the cause).
 DIVERGENCE_CAUSE = "the largest stable one"
 
-#: A run that ends at its epoch limit crawled when its best training loss is this fraction above the
-#: least-squares optimum, and this fraction of the way from it up to the loss of predicting the mean.
-CRAWL_EXCESS = 0.1
-CRAWL_LEFT = 0.01
-
 
 def crawl_note(
     cfg: dict[str, Any],
@@ -189,19 +114,11 @@ def crawl_note(
     """
     if not judged(cfg, task):
         return ""
-    seen = [float(v) for v in losses if v is not None and math.isfinite(v)]
-    best = least_squares_loss(X, y_model)
-    if len(seen) < 10 or best is None:  # as still_improving_note: short runs are not judged
+    gap = unconverged_loss(X, y_model, losses)  # (as still_improving_note: short runs are not judged)
+    if gap is None:
         return ""
-    last = min(seen)
-    # how far the optimum is below a model that learned only the mean (not below the first epoch's
-    # loss: unscaled features can start that orders of magnitude higher)
-    t = np.asarray(y_model, np.float64)
-    t = t.reshape(len(t), -1)
-    spread = float(np.mean((t - t.mean(axis=0)) ** 2))
+    last, best = gap
     excess = last - best
-    if excess <= CRAWL_EXCESS * best or excess <= CRAWL_LEFT * (spread - best):
-        return ""
     momentum = _momentum(cfg, optimizer_momentum)
     limit = stable_lr(X, n_outputs, momentum)
     advice = f"train longer (--epochs {2 * int(cfg.get('epochs', 0)) or 'more'})"

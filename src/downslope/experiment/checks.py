@@ -164,6 +164,7 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
                     f"{where}: the stored standardizer's {key} must be {n_features} floats (one per feature), "
                     f"the file has {got}"
                 )
+    _check_ranges(state["preprocess"].get("ranges"), n_features, where)
     arrays = state["model"]
     if isinstance(arrays, dict):  # a run saved by this version holds tensors (what state_dict() gives)
         arrays = {k: (v.array if isinstance(v, Tensor) else v) for k, v in arrays.items()}
@@ -189,3 +190,30 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
                 f"the stored array has shape {tuple(arrays[key].shape)}"
             )
     state["config"] = cfg
+
+
+def _check_ranges(ranges: Any, n_features: int, where: str) -> None:
+    """The training ranges predict compares new values with (absent in older runs): ``features`` (indices of
+    the model's features), ``min`` and ``max``, one finite float per feature; anything else would give an
+    index error or a wrong warning deep in predict."""
+    if ranges is None:
+        return
+    problem = ""
+    if not isinstance(ranges, dict) or not all(
+        isinstance(ranges.get(k), np.ndarray) for k in ("features", "min", "max")
+    ):
+        problem = "a table of three arrays (features, min, max)"
+    else:
+        index, low, high = ranges["features"], ranges["min"], ranges["max"]
+        if (
+            index.ndim != 1
+            or index.dtype.kind not in "iu"
+            or (len(index) and not 0 <= index.min() <= index.max() < n_features)
+        ):
+            problem = f"features: indices of the model's {n_features} features"
+        elif low.shape != index.shape or high.shape != index.shape or low.dtype.kind != "f" or high.dtype.kind != "f":
+            problem = "min and max: one float per feature in features"
+        elif not (np.isfinite(low).all() and np.isfinite(high).all() and (low <= high).all()):
+            problem = "min and max: finite, with min <= max"
+    if problem:
+        raise CheckpointError(f"{where}: the stored training ranges must be {problem}; retrain the run")

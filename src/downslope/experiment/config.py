@@ -33,6 +33,11 @@ DEFAULTS: dict[str, Any] = {
     "decimal": ".",  # CSV numbers' decimal mark: "." or "," (pandas' decimal=)
     "thousands": "",  # CSV numbers' thousands separator: "", ",", ".", " ", "'" or "_" (pandas' thousands=)
     "max_categories": 100,  # CSV: text columns with more distinct values are refused
+    # CSV/Parquet text: the cells read as missing values. None (left out): pandas' default markers (NA, N/A,
+    # null, nan, ...) and a few more (?, none); a list replaces them (pandas' na_values with
+    # keep_default_na=False): [] leaves only empty cells missing, so Namibia's country code NA stays a value.
+    # Matched without case or surrounding spaces; an empty cell and 'nan' are always missing. Kept for predict
+    "na_values": None,
     # CSV: the first line names the columns; false: it is data, the columns are col_0 .. col_{n-1} (pandas'
     # header=None numbers them 0 .. n-1; a name that is not a number reads as one in --target and --drop)
     "header": True,
@@ -233,6 +238,8 @@ def key_lines(text: str) -> dict[str, int]:
 
 #: Settings whose default is None (left out: the optimizer's own value); given, they are numbers.
 OPTIONAL_NUMBERS = ("lr", "momentum")
+#: Settings that are None when left out and are no numbers (TOML has no null: such a setting is not written).
+OPTIONAL_SETTINGS = ("na_values",)
 
 
 def normalize_config(
@@ -272,10 +279,14 @@ def normalize_config(
     cfg = dict(DEFAULTS)
     for key, value in flat.items():
         default = DEFAULTS[key]
-        if key in OPTIONAL_NUMBERS and value is None:  # left out (a config normalized before)
+        if (key in OPTIONAL_NUMBERS or key in OPTIONAL_SETTINGS) and value is None:  # left out (normalized before)
             cfg[key] = None
             continue
         try:
+            if key == "na_values":
+                value = na_values(value)
+                cfg[key] = value
+                continue
             if key == "hidden" or key == "channels":
                 value = _sizes(value)
                 if any(v <= 0 for v in value):
@@ -375,6 +386,24 @@ def normalize_config(
             f"{cfg['test_split']} + {cfg['val_split']}"
         )
     return cfg
+
+
+def na_values(value: Any) -> list[str]:
+    """The cells of a ``na_values`` setting: a comma-separated string (``--na-values "?,n/a"``) or a list of
+    strings, stripped; empty ones left out (an empty cell is always missing), so ``""`` is ``[]``: only
+    empty cells are missing.
+
+    Example:
+        >>> na_values("?, n/a"), na_values(""), na_values(["NULL", " "])
+        (['?', 'n/a'], [], ['NULL'])
+    """
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ArgumentError(
+            'expected the cells read as missing, e.g. "?,n/a" or ["?", "n/a"] ("" for none but empty cells)'
+        )
+    return list(dict.fromkeys(v.strip() for v in value if v.strip()))
 
 
 def to_toml(cfg: dict[str, Any]) -> str:

@@ -36,7 +36,25 @@ def raw_features(
     all zeros ("ignore", as the run's own metrics count it); with "ignore" a note says how many rows held
     one: on stderr, or to ``note_unseen`` when it is a function, or not at all when it is False.
     ``number_format``: (decimal mark, thousands separator) of every number of new data written otherwise
-    than the training file's (see :func:`number_rule`); None: the training file's rules."""
+    than the training file's (see :func:`number_rule`); None: the training file's rules. The cells read as
+    missing are the run's (its ``na_values`` setting; the readers' defaults for a run without one)."""
+    from ..data.readers import missing_markers
+
+    with missing_markers(state["config"].get("na_values")):
+        return _read_features(state, data, target, need_target, sep, unknown, note_unseen, number_format)
+
+
+def _read_features(
+    state: dict[str, Any],
+    data: str | Rows,
+    target: str | None,
+    need_target: bool,
+    sep: str | None,
+    unknown: str,
+    note_unseen: bool | Callable[[str], None],
+    number_format: tuple[str, str] | None,
+) -> tuple[Any, Any]:
+    """:func:`raw_features` under the run's missing-value markers."""
     import numpy as np
 
     from ..data import datasets
@@ -280,11 +298,12 @@ def _features_in_memory(
             + (f" named {names}; missing {missing}" if names else " without names")
             + "; give them as a 2-D NumPy array in the model's order"
         )
-    from ..data.tabular import MISSING
+    from ..data.readers import missing_tokens
 
+    markers = missing_tokens()
     cells = [[row[header.index(c)] for c in names] for row in rows]
     try:
-        values = [[math.nan if v.strip().lower() in MISSING else float(v) for v in row] for row in cells]
+        values = [[math.nan if v.strip().lower() in markers else float(v) for v in row] for row in cells]
     except ValueError as exc:
         raise DataError(f"{where}: the model's features must be numbers ({exc})") from None
     X = np.asarray(values, dtype=np.float64).reshape(len(rows), len(names))
@@ -415,9 +434,9 @@ def _parquet_rows(data: str) -> tuple[list[str], Any]:
 
 
 def _is_missing(value: str) -> bool:
-    from ..data.tabular import MISSING
+    from ..data.readers import missing_tokens
 
-    return value.strip().lower() in MISSING
+    return value.strip().lower() in missing_tokens()
 
 
 def _keep_lines(rows: Any, kept: list[list[str]]) -> Any:
@@ -460,3 +479,120 @@ def run_features(
     X, y = raw_features(state, data, target, need_target, sep, unknown, note_unseen, number_format)
     where = os.fspath(data) if isinstance(data, (str, os.PathLike)) else type(data).__name__
     return apply_preprocess(X, state["preprocess"], where), y
+
+
+def _far_outside(values: Any, low: float, high: float) -> Any:
+    """Which of a column's new ``values`` lie far outside its training range [``low``, ``high``].
+
+    The rule: beyond one range's width on either side, [low - span, high + span] with span = high - low
+    (for a column that held one value, span = max(|value|, 1)); and below zero in a column never negative in
+    training (an age of -5, a negative price). One width of room keeps ordinary new data quiet, the extremes
+    of a skewed column included (a training sample's maximum is already one of its extremes), while a value
+    typed in other units or with extra digits (an age of 240, a price 1000 times the training prices) is
+    well beyond it. Missing values (NaN) are never outside.
+
+    Example:
+        >>> import numpy as np
+        >>> _far_outside(np.array([18.0, 70.0, 112.0, 113.0, 240.0, -5.0, np.nan]), 18.0, 65.0).tolist()
+        [False, False, False, True, True, True, False]
+    """
+    import numpy as np
+
+    below, above = _band(low, high)
+    with np.errstate(invalid="ignore"):
+        outside = (values < below) | (values > above)
+        if low >= 0:
+            outside |= values < 0
+    return outside
+
+
+def _band(low: float, high: float) -> tuple[float, float]:
+    """[low - span, high + span]: the values :func:`_far_outside` leaves quiet (the sign rule aside)."""
+    span = high - low if high > low else max(abs(high), 1.0)
+    return low - span, high + span
+
+
+def out_of_range_notes(state: dict[str, Any], X: Any, data: str | Rows, sep: str | None = None) -> list[str]:
+    """One warning per numeric column whose values in new data lie far outside the training rows' range
+    (:func:`_far_outside`'s rule): the column, the training min/max, how many rows, and the first such
+    row's file line and value. ``X``: the features as :func:`raw_features` gives them (encoded, not yet filled
+    or scaled; one row per input row). A run saved without its training ranges (an older downslope, images)
+    gets none.
+
+    A model fitted on ages 18 to 65 extrapolates for an age of 240: its answer there is whatever the fitted
+    function does far from every training point, with nothing in the prediction that says so."""
+    import numpy as np
+
+    from .inputs import _column_of, feature_offsets
+
+    ranges = (state.get("preprocess") or {}).get("ranges")
+    if not isinstance(ranges, dict) or not len(X):
+        return []
+    X = np.asarray(X)
+    features = np.asarray(ranges["features"], dtype=np.int64)
+    offsets = feature_offsets(state["preprocess"], int(state["n_features"]))
+    encoder_state = state["preprocess"].get("encoder")
+    encoder = None
+    if encoder_state:
+        from ..data.tabular import TabularEncoder
+
+        encoder = TabularEncoder.from_state_dict(encoder_state)
+    names = list(state.get("feature_names") or [])
+    found = []
+    for j, low, high in zip(features.tolist(), np.asarray(ranges["min"]).tolist(), np.asarray(ranges["max"]).tolist()):
+        outside = _far_outside(np.asarray(X[:, j], dtype=np.float64), low, high)
+        if outside.any():
+            found.append((j, low, high, np.flatnonzero(outside)))
+    if not found:
+        return []
+    where = _row_places(data, [int(rows[0]) for *_, rows in found], sep, state)
+    notes = []
+    for j, low, high, rows in found:
+        shift = float(offsets[j])
+        column = _column_of(names, encoder, j)
+        first = int(rows[0])
+        value = float(X[first, j]) + shift
+        below, above = _band(low, high)
+        beyond = f"beyond [{_number(below + shift)}, {_number(above + shift)}]"
+        if low >= 0:
+            beyond += " or negative"
+        notes.append(
+            f"warning: column {column!r}: {len(rows)} of the {len(X)} rows "
+            f"{'holds a value' if len(rows) == 1 else 'hold values'} far outside the training "
+            f"range [{_number(low + shift)}, {_number(high + shift)}] ({beyond}), e.g. {where[first]} ({column} = "
+            f"{_number(value)}); the model was never fitted there and extrapolates, so check these values (a typo, "
+            "another unit?)"
+        )
+    return notes
+
+
+def _number(value: float) -> str:
+    """A number in at most 6 significant digits, without a needless '.0' (18, 65.5, 1.2e+07)."""
+    return f"{value:.6g}"
+
+
+def _row_places(data: str | Rows, rows: list[int], sep: str | None, state: dict[str, Any]) -> dict[int, str]:
+    """Where each of ``rows`` (indices of the input's data rows) is: ``file:line`` for a CSV (blank lines and
+    quoted line breaks counted as the readers count them), else ``source row n`` counted from 1."""
+    from ..data.csvfile import csv_suffix, default_delimiter
+    from ..data.readers import csv_rows_at
+    from .config import check_separator
+
+    if not isinstance(data, (str, os.PathLike)):
+        return {r: f"{type(data).__name__} row {r + 1}" for r in rows}
+    path = os.fspath(data)
+    if csv_suffix(path) is None:
+        return {r: f"{path} row {r + 1}" for r in rows}
+    delimiter = default_delimiter(path, check_separator(sep, "--sep") if sep else str(state["config"].get("sep", ",")))
+    headerless = state["config"].get("header", True) is False
+    # csv_rows_at numbers the rows after a header line: a file without one has its first data row there
+    wanted = sorted({r - 1 for r in rows if r > 0} if headerless else set(rows))
+    try:
+        lines = {r: line for r, (line, _) in csv_rows_at(path, wanted, delimiter).items()}
+    except (OSError, ValueError):  # the file was read a moment ago: only a line number is lost
+        lines = {}
+    out = {}
+    for r in rows:
+        line = (1 if r == 0 else lines.get(r - 1)) if headerless else lines.get(r)
+        out[r] = f"{path}:{line}" if line is not None else f"{path} data row {r + 1}"
+    return out

@@ -108,21 +108,25 @@ def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
     source = cfg["data"]
     task = None if cfg["task"] == "auto" else cfg["task"]
     if is_file_source(source):
-        return read_table(
-            source,
-            target=cfg["target"] or None,
-            task=task,
-            missing=cfg.get("missing", "error"),
-            drop=cfg.get("drop") or None,
-            categorical=cfg.get("categorical") or None,
-            numeric=cfg.get("numeric") or None,
-            delimiter=cfg.get("sep", ","),
-            decimal=cfg.get("decimal", "."),
-            thousands=cfg.get("thousands", ""),
-            max_categories=cfg.get("max_categories", 100),
-            progress=bool(cfg.get("verbose", 1)),  # a line on stderr when reading takes more than a second
-            header_row=bool(cfg.get("header", True)),
-        )
+        from ..data.readers import missing_markers
+
+        with missing_markers(cfg.get("na_values")):  # --na-values: the cells read as missing
+            table, encoder = read_table(
+                source,
+                target=cfg["target"] or None,
+                task=task,
+                missing=cfg.get("missing", "error"),
+                drop=cfg.get("drop") or None,
+                categorical=cfg.get("categorical") or None,
+                numeric=cfg.get("numeric") or None,
+                delimiter=cfg.get("sep", ","),
+                decimal=cfg.get("decimal", "."),
+                thousands=cfg.get("thousands", ""),
+                max_categories=cfg.get("max_categories", 100),
+                progress=bool(cfg.get("verbose", 1)),  # a line on stderr when reading takes more than a second
+                header_row=bool(cfg.get("header", True)),
+            )
+        return table, encoder
     if source in STANDARD_INPUT:
         raise ConfigError(
             f"--data {source}: standard input is not read (the split and the report need the rows by line, and "
@@ -258,6 +262,15 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     ``handle_unknown='ignore'``), imputer (``missing``), feature standardizer (numeric columns only)
     and for regression the target standardizer. Targets stay in the data's units here;
     :func:`model_targets` scales them."""
+    from ..data.readers import missing_markers
+
+    # --na-values for every reading of the file (the table, and its labels read again as written)
+    with missing_markers(cfg.get("na_values")):
+        return _prepare(cfg)
+
+
+def _prepare(cfg: dict[str, Any]) -> Prepared:
+    """:func:`prepare` under the run's missing-value markers."""
     from ..data.datasets import Standardizer
     from ..data.tabular import IMPUTE, Imputer
     from .labels import keep_written_codes, merge_variants, written_labels
@@ -271,6 +284,7 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         cfg["decimal"], cfg["thousands"] = found
     classify = table.task == "classification"
     notes = list(table.notes)
+    notes.extend(_word_marker_notes(cfg, table, encoder))
     target_kind = ""
     if classify and table.class_names:
         if cfg.get("merge_label_variants"):
@@ -345,6 +359,9 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     if encoder is not None:  # its categories are the training rows' (see _training_vocabulary)
         encoder.training_split_vocabulary = True
     preprocess: dict[str, Any] = {"encoder": encoder.state_dict() if encoder is not None else None}
+    ranges = training_ranges(X_train, encoder, table.image_shape)
+    if ranges is not None:  # predict warns of new values far outside them (absent in older runs: no warning)
+        preprocess["ranges"] = ranges
     if cfg.get("missing", "error") in IMPUTE:
         imputer = Imputer(cfg["missing"]).fit(X_train, encoder.blocks() if encoder is not None else None)
         if cfg["missing"] == "constant" and encoder is not None and encoder.offsets and imputer.fill is not None:
@@ -470,6 +487,87 @@ def _text_fill_notes(imputer: Any, encoder: Any, parts: list[Any], name: str, st
             f"category, most rows look alike there; leave them out (--drop {shlex.quote(','.join(empty))}), or write a word of "
             "their own for the blanks (e.g. 'missing') in the file, if being blank means something"
         )
+    return notes
+
+
+def training_ranges(X_train: Any, encoder: Any, image_shape: Any = None) -> dict[str, np.ndarray] | None:
+    """Each numeric feature's smallest and largest value over the training rows, as encoded (float64;
+    missing values ignored): ``features`` (their indices), ``min``, ``max``. None for images (a pixel is no
+    column a user fills in), a memory-mapped source (read in chunks, never whole), or no numeric feature;
+    one-hot features and features without any value in the training rows are left out.
+
+    Example:
+        >>> r = training_ranges(np.array([[18.0, 1.0], [65.0, np.nan], [40.0, 3.0]]), None)
+        >>> r["features"].tolist(), r["min"].tolist(), r["max"].tolist()
+        ([0, 1], [18.0, 1.0], [65.0, 3.0])
+    """
+    if image_shape is not None or not isinstance(X_train, np.ndarray) or X_train.ndim != 2 or not len(X_train):
+        return None
+    one_hot = set(_one_hot_features(encoder))
+    wanted = np.array([j for j in range(X_train.shape[1]) if j not in one_hot], dtype=np.int64)
+    if not len(wanted):
+        return None
+    low, high = np.full(len(wanted), np.nan), np.full(len(wanted), np.nan)
+    # a block of columns at a time: a wide table's float64 copy would double its memory
+    step = max(1, HASH_CHUNK_BYTES // max(1, 8 * len(X_train)))
+    for begin in range(0, len(wanted), step):
+        block = np.asarray(X_train[:, wanted[begin : begin + step]], dtype=np.float64)
+        held = ~np.isnan(block).all(axis=0)
+        if held.any():
+            low[begin : begin + step][held] = np.nanmin(block[:, held], axis=0)
+            high[begin : begin + step][held] = np.nanmax(block[:, held], axis=0)
+    present = ~np.isnan(low)
+    if not present.any():
+        return None
+    return {"features": wanted[present], "min": low[present], "max": high[present]}
+
+
+#: With --missing drop every text column is read again for a word read as missing ('NA'), in files up to
+#: this size (a second reading of a column of a bigger file costs seconds).
+WORD_CHECK_BYTES = 64 * 2**20
+
+
+def _word_marker_notes(cfg: dict[str, Any], table: Any, encoder: Any) -> list[str]:
+    """A note for each text column where a default missing-value marker that is also a word or a code ('NA':
+    Namibia's country code; 'None') was read as missing among the column's categories: how many cells, and
+    the option that keeps them (``--na-values``). Only the columns with missing cells are read again, one by
+    one (a CSV with a header row; the default markers only: a run that set them has chosen)."""
+    import os
+
+    from ..data.csvfile import csv_suffix, default_delimiter, read_column
+    from ..data.encoding import FILL_TEXT, WORD_MARKERS, na_values_advice
+
+    source = str(cfg["data"])
+    if encoder is None or cfg.get("na_values") is not None or csv_suffix(source) is None or not cfg.get("header", True):
+        return []
+    X = table.X
+    dropped = cfg.get("missing") == "drop"  # the rows are gone from X: any text column may have held one
+    if dropped and os.path.getsize(source) > WORD_CHECK_BYTES:
+        return []
+    suspects = [
+        col
+        for (start, stop, categorical), col in zip(encoder.blocks(), encoder.columns)
+        if categorical
+        and stop > start
+        # missing cells: NaN in the block, or --missing constant's category of their own
+        and (dropped or FILL_TEXT in encoder.categories[col] or np.isnan(np.asarray(X[:, start], np.float32)).any())
+    ]
+    notes = []
+    delimiter = default_delimiter(source, str(cfg.get("sep", ",")))
+    for col in suspects:
+        _, cells = read_column(source, col, delimiter)
+        words: dict[str, int] = {}
+        for cell in cells:
+            word = cell.strip()
+            if word.lower() in WORD_MARKERS:
+                words[word] = words.get(word, 0) + 1
+        for word, count in words.items():
+            shown = ", ".join(repr(c) for c in encoder.categories[col][:5])
+            more = ", ..." if len(encoder.categories[col]) > 5 else ""
+            notes.append(
+                f"{source}: column {col!r}: {count} cell{'s' if count != 1 else ''} {word!r} read as missing "
+                f"values (a default missing-value marker) among the categories {shown}{more}; {na_values_advice(word)}"
+            )
     return notes
 
 

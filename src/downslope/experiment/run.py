@@ -328,7 +328,7 @@ def run_training(
     # batch_size is per process: an update sees batch_size * world_size samples (see docs/distributed.md)
     steps = math.ceil(len(data.X_train) / (bs * world_size)) if bs else 1
     scheduler = build_scheduler(cfg, optimizer, steps)
-    gradients = GradientDiagnostics(every_n_batches=10)
+    gradients = GradientDiagnostics(every_n_batches=10, clip_hint="--clip-norm 1.0")
     callbacks = _stopping_rules(cfg, has_val=data.X_val is not None) + [gradients] + (extra_callbacks or [])
     pre = data.preprocess
     validation = None
@@ -483,7 +483,10 @@ def _divergence_advice(reason: str, cfg: dict[str, Any], data: Prepared, lr: flo
         return reason
     limit = stable_lr(data.X_train, data.n_outputs) if judged(cfg, data.task) else None
     if limit is not None and lr > 10 * limit:
-        better = f"try lr={limit / 2:.2g} or lower (the largest stable rate for these features is about {limit:.2g})"
+        # a stable rate the guard estimated already stays: the "Stopped:" line said it, and this one says the same
+        guessed = float(said.group(0).split()[1].removeprefix("lr="))
+        rate = f"{guessed:g}" if guessed <= limit / 2 else f"{limit / 2:.2g}"
+        better = f"try lr={rate} or lower (the largest stable rate for these features is about {limit:.2g})"
         return _TENTH.sub(lambda _: better, reason, count=1)
     # the guard says "loss became inf/nan" when one step overflowed: within two epochs, a rate this far
     # off is more than tenfold too large

@@ -206,7 +206,18 @@ def _summary_section(
 
 def _metrics_section(metrics: Mapping[str, Any]) -> str:
     if metrics:
-        body = _table(["metric", "value"], [(k, v) for k, v in metrics.items()])
+        # a binary run's positive class is a class name, not a score: said by its average precision's row
+        said = {
+            k.replace("positive_class", "average_precision"): v
+            for k, v in metrics.items()
+            if k.endswith("positive_class")
+        }
+        rows = [
+            (f"{k} (average precision of class {str(said[k])!r})" if k in said else k, v)
+            for k, v in metrics.items()
+            if not (k.endswith("positive_class") and k.replace("positive_class", "average_precision") in metrics)
+        ]
+        body = _table(["metric", "value"], rows)
     else:
         body = "<p>No metrics recorded.</p>"
     return f'<section id="metrics"><h2>Final metrics</h2>\n{body}\n</section>'
