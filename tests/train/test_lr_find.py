@@ -112,6 +112,9 @@ def test_plot_marks_the_suggestion(tmp_path):
     result = lr_find(model, nn.CrossEntropyLoss(), opt, (x, y), num_iter=40)
     ax = result.plot(save_path=tmp_path / "lr.png")
     assert (tmp_path / "lr.png").stat().st_size > 0 and ax.get_xscale() == "log"
+    assert ax.get_title() == "Learning-rate range test"  # titled, as the other plots are
+    assert result.plot(title="SGD on moons").get_title() == "SGD on moons"
+    assert result.plot(title=None).get_title() == ""
 
 
 def test_the_sweep_on_a_device_equals_the_cpu_sweep_and_restores_the_model_there():
@@ -206,3 +209,23 @@ def test_the_suggestion_marker_sits_on_the_plotted_loss_after_the_suggested_rate
     lowest_lr, lowest_loss = result.lowest()
     low = next(line for line in ax.lines if label_has(line, "lowest centred loss"))
     assert (low.get_xdata()[0], low.get_ydata()[0]) == (lowest_lr, lowest_loss) and lowest_loss == ys.min()
+
+
+def test_the_tutorial_says_the_suggestion_is_read_from_the_losses_after_the_updates():
+    """docs/tutorial.md's lr_find section: the suggestion's curve is losses_after_updates (each row's rate
+    with the next row's loss), not the CSV's centred_loss; both claims checked on a sweep."""
+    import re
+    from pathlib import Path
+
+    x, y = _data()
+    model, opt = _setup()
+    result = lr_find(model, nn.CrossEntropyLoss(), opt, (x, y), num_iter=40)
+    rates, after, centred = result.losses_after_updates()
+    assert rates == result.lrs[:-1] and after == result.raw_losses[1:]  # every loss finite in this sweep
+    assert not np.allclose(centred, result.centred_losses()[: len(centred)])  # centred_loss is another curve
+    text = (Path(__file__).resolve().parents[2] / "docs" / "tutorial.md").read_text()
+    section = text[text.index("the learning-rate range test") : text.index("## 3.")]
+    said = re.sub(r"\s+", " ", section)
+    assert "losses_after_updates()" in said and "the next row's `loss`" in said
+    assert "`centred_loss` is not that curve" in said
+    assert "same three curves" not in said  # the old text: the CSV's centred_loss as the suggestion's curve

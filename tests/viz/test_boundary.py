@@ -387,3 +387,33 @@ def test_no_rows_is_said_as_such_with_the_shape() -> None:
     model = ds.nn.Linear(2, 2)
     with pytest.raises(ValueError, match=r"plot_decision_boundary: x has no rows \(shape \(0, 2\)\); nothing to draw"):
         plot_decision_boundary(model, np.zeros((0, 2)), np.zeros(0, dtype=int))
+
+
+def test_class_and_probability_views_of_two_classes_use_one_palette() -> None:
+    """Side by side, show="class" and show="probability" colour each class alike: the points, the class
+    regions, and the two ends of the probability map (P = 0: class 0's colour, P = 1: class 1's)."""
+    from matplotlib.colors import to_rgba
+
+    from downslope.viz._mpl import color
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+
+    def model(t):
+        return t[:, :1] + t[:, 1:]
+
+    views = {
+        show: plot_decision_boundary(model, x, y, grid_points=20, show=show).axes[0]
+        for show in ("class", "probability")
+    }
+    for show, ax in views.items():
+        points = {c.get_label(): c for c in ax.collections if c.get_label() in ("class 0", "class 1")}
+        for k in (0, 1):
+            np.testing.assert_allclose(points[f"class {k}"].get_facecolor()[0], to_rgba(color(k)), err_msg=show)
+    regions = views["class"].images[0].get_cmap()
+    shades = next(c for c in views["probability"].collections if getattr(c, "filled", False)).get_cmap()
+    for k in (0, 1):
+        np.testing.assert_allclose(regions(k), to_rgba(color(k)))
+        np.testing.assert_allclose(shades(float(k)), to_rgba(color(k)), atol=1 / 255)  # the map's ends
+    np.testing.assert_allclose(shades(0.5), to_rgba("white"), atol=2 / 255)  # undecided: neither colour

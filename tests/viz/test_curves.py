@@ -585,3 +585,129 @@ def test_a_hand_made_history_gets_a_neutral_legend_and_a_fit_history_says_how_it
     fitted = plot_loss_curves(_real_history(), metrics=[])
     texts = [t.get_text().replace("\n", " ") for t in fitted.axes[0].get_legend().get_texts()]
     assert texts[:2] == [TRAIN_LABEL, VAL_LABEL]
+
+
+def _converged_float32_losses() -> np.ndarray:
+    """A full-batch run's logged losses (float32 numbers): a geometric fall to 7.8e8 over 40 epochs, then
+    flat but for rounding, a few float32 ulps either way, the lowest (by one ulp) at epoch 51 of 60."""
+    floor = np.float32(7.8e8)
+    falling = (floor * (1.0 + 0.6 ** np.arange(1, 41))).astype(np.float32)
+    ulps = np.array([3, 1, 2, 0, 1, 3, 2, 1, 0, 2, -1, 1, 0, 2, 1, 0, 3, 1, 2, 0])  # epochs 41-60: -1 at 51
+    flat = np.array([np.float32(floor + u * np.spacing(floor)) for u in ulps], dtype=np.float32)
+    return np.concatenate([falling, flat]).astype(np.float64)
+
+
+def test_the_best_epoch_of_a_converged_run_is_the_first_within_rounding_of_the_lowest() -> None:
+    from downslope.viz.curves import BEST_EPOCH_RTOL
+
+    losses = _converged_float32_losses()
+    strict = int(np.argmin(losses))
+    within = np.flatnonzero(np.abs(losses - losses[strict]) <= BEST_EPOCH_RTOL * losses[strict])
+    assert strict + 1 == 51 and within[0] < strict  # rounding alone put the strict lowest at epoch 51
+    # from there on the curve is flat to a millionth (the band is about 12 float32 ulps of these values)
+    assert np.array_equal(within, np.arange(within[0], len(losses)))
+    fig = plot_loss_curves({"loss": losses.tolist()}, metrics=[])
+    assert _vline_x(fig.axes[0]) == within[0] + 1
+    dots = [line for line in fig.axes[0].lines if line.get_marker() == "o" and line.get_color() == "black"]
+    assert [tuple(d.get_xydata()[0]) for d in dots] == [(within[0] + 1, losses[within[0]])]
+    label = _best_label(fig).replace("\n", " ")
+    assert (
+        label.startswith(f"best epoch {within[0] + 1} (loss ")
+        and "the first within 1e-6 (relative) of the lowest" in label
+    )
+    # the helper itself: strict by default (unchanged), the band when asked, the first in it
+    assert best_epoch_index(losses) == strict
+    assert best_epoch_index(losses, rtol=BEST_EPOCH_RTOL) == within[0]
+    assert best_epoch_index(-losses, "max", rtol=BEST_EPOCH_RTOL) == within[0]  # same band for negatives
+    assert best_epoch_index([-2.0, -3.0000001, -3.0], rtol=BEST_EPOCH_RTOL) == 1  # |best|: not best*(1-rtol)
+    with pytest.raises(ValueError, match=r"rtol must be a number in \[0, 1\), got -0.1"):
+        best_epoch_index(losses, rtol=-0.1)
+
+
+def test_a_real_mark_and_no_change_to_what_the_run_keeps() -> None:
+    """A History from fit without callbacks: the plot and the report name the same epoch (the first within
+    the band); History.best (what early stopping and restore_best_weights use) stays strict."""
+    import html
+
+    from downslope.train.history import History
+    from downslope.viz.curves import BEST_EPOCH_RTOL
+    from downslope.viz.report import render_report
+
+    h = History()
+    for i, v in enumerate(_converged_float32_losses()):
+        h.append(i, {"loss": float(v)})
+    strict = int(np.argmin(h["loss"])) + 1
+    assert h.best_epoch == strict == 51  # Keras' strict rule, unchanged
+    first = best_epoch_index(h["loss"], rtol=BEST_EPOCH_RTOL) + 1
+    assert _vline_x(plot_loss_curves(h, metrics=[]).axes[0]) == first < strict
+    text = html.unescape(render_report({}, h, {}, "done"))
+    assert f"(epoch {first})" in text and f'<tr class="best"><td class="num">{first}</td>' in text
+
+
+def test_the_run_callbacks_epoch_is_marked_even_within_rounding() -> None:
+    """With restore_best_weights the weights the model holds are those of the callback's (strict) best
+    epoch: the mark and the report stay there, rounding or not."""
+    import html
+
+    from downslope.train import EarlyStopping
+    from downslope.train.history import History
+    from downslope.viz.report import render_report
+
+    losses = _converged_float32_losses()
+    stopper = EarlyStopping(monitor="val_loss", patience=100, restore_best_weights=True)
+    h = History()
+    h.follow_monitor([stopper])
+    for i, v in enumerate(losses):
+        h.append(i, {"loss": float(v) * 1.1, "val_loss": float(v)})
+    kept = h.best_epoch
+    assert kept == int(np.argmin(losses)) + 1
+    fig = plot_loss_curves(h, metrics=[])
+    assert _vline_x(fig.axes[0]) == kept
+    assert "EarlyStopping's monitor" in _best_label(fig).replace("\n", " ")
+    text = html.unescape(render_report({}, h, {}, "done", weights_epoch=kept))
+    assert f"(epoch {kept})" in text and f"restored to epoch {kept} (best validation loss)" in text
+
+
+def _schedule_rates(make, steps: int = 30) -> list[float]:
+    """The rate of each of ``steps`` updates under one of downslope's schedulers (as fit logs it)."""
+    import downslope as ds
+    from downslope import optim
+
+    w = ds.tensor(np.zeros(1, dtype=np.float32), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    scheduler = make(opt)
+    rates = []
+    for _ in range(steps):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    return rates
+
+
+def test_the_learning_rate_axis_is_logarithmic_for_geometric_schedules_only() -> None:
+    from downslope.optim import lr_scheduler as S
+
+    geometric = {
+        "exponential": _schedule_rates(lambda o: S.ExponentialLR(o, 0.9)),  # 0.1 to 0.0047: 21x
+        "step": _schedule_rates(lambda o: S.StepLR(o, 10, 0.1)),  # 0.1, 0.01, 0.001
+        "multistep": _schedule_rates(lambda o: S.MultiStepLR(o, [5, 12, 20], 0.2)),
+        "sweep up": list(np.geomspace(1e-7, 10.0, 100)),  # the range test's exponential sweep
+        "floored": [0.1] * 5 + [0.01] * 5 + [0.001] * 5 + [0.0005] * 5,  # a plateau decay stopped at min_lr
+    }
+    other = {
+        "cosine to 0": _schedule_rates(lambda o: S.CosineAnnealingLR(o, 30)),  # 0.1 down to ~3e-4
+        "cosine": _schedule_rates(lambda o: S.CosineAnnealingLR(o, 29, eta_min=1e-4)),
+        "one-cycle": _schedule_rates(lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=30)),
+        "linear": _schedule_rates(lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.01, total_iters=29)),
+        "warm restarts": _schedule_rates(lambda o: S.CosineAnnealingWarmRestarts(o, 10)),
+    }
+    for name, rates in {**geometric, **other}.items():
+        assert max(rates) / min(r for r in rates if r > 0) > 10.0, name  # each spans more than 10x
+        ax = plot_learning_rate(rates).axes[0]
+        expected = "log" if name in geometric else "linear"
+        assert ax.get_yscale() == expected, name
+        assert ax.get_ylabel() == "learning rate" + (" (log scale)" if expected == "log" else ""), name
+        # the override, both ways
+        assert plot_learning_rate(rates, log_scale=expected != "log").axes[0].get_yscale() != expected, name
+    # a geometric schedule within 10x stays linear (nothing to gain from a log axis)
+    assert plot_learning_rate(_schedule_rates(lambda o: S.StepLR(o, 10, 0.5))).axes[0].get_yscale() == "linear"

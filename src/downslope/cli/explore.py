@@ -133,8 +133,10 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
                 **_placement(cfg),
             )
         # the sweep's numbers, to plot or check elsewhere: each step's rate, its raw loss (the update's own
-        # batch), the exponential moving average that decides the stop (it lags behind the rising rate)
-        # and the centred moving average the suggestion is read from (no lag)
+        # batch, measured before the update), the exponential moving average that decides the stop (it lags
+        # behind the rising rate) and a centred moving average of the raw losses (no lag). The suggestion is
+        # read from the losses after each update instead (losses_after_updates: a row's rate with the next
+        # row's loss), so that a fall is credited to the rate that made it
         centred = result.centred_losses()
         rows = ["lr,loss,smoothed_loss,centred_loss"] + [
             f"{lr:.9g},{raw:.9g},{smooth:.9g},{mid:.9g}"

@@ -74,6 +74,8 @@ class History:
     monitor of the run's EarlyStopping with ``restore_best_weights`` (the epoch whose weights the model
     holds), else of a ModelCheckpoint with ``save_best_only`` (the epoch saved), else of an
     EarlyStopping; without one (or when that quantity was not logged), ``val_loss``, else ``loss``.
+    Without such a callback the plot marks the first epoch within ``viz.curves.BEST_EPOCH_RTOL``
+    (relative) of the best value, where float32 rounding after convergence would move the strict best.
 
     Example:
         >>> h = History()

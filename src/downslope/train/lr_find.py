@@ -104,9 +104,11 @@ class LRFinderResult:
         i = int(np.argmin(centred))
         return float(rates[i]), float(centred[i])
 
-    def plot(self, ax: Any = None, save_path: str | Path | None = None) -> Any:
+    def plot(
+        self, ax: Any = None, save_path: str | Path | None = None, *, title: str | None = "Learning-rate range test"
+    ) -> Any:
         """Loss (log scale, clipped above the losses up to the lowest point) against learning rate (log
-        scale); returns the matplotlib Axes.
+        scale), titled ``title`` (None: no title), as downslope's other plots are; returns the matplotlib Axes.
 
         Drawn as the suggestion reads the sweep (:meth:`losses_after_updates`): each loss against the
         rate of the update it followed (faint), their centred moving average (no lag: the curve the
@@ -131,6 +133,8 @@ class LRFinderResult:
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")
+        if title:
+            ax.set_title(title)
         if self.suggestion is not None:
             # the fall is credited to the rate that made it: the marker sits on the plotted point of that rate
             at = int(np.argmin(np.abs(np.log(rates) - math.log(self.suggestion))))

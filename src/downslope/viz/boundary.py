@@ -204,8 +204,10 @@ def plot_decision_boundary(
             as a model ending in Softmax gives, is taken as probabilities as it is (no second
             softmax); a 1-column output in [0, 1] is warned about (it may be a final Sigmoid).
         show: ``"class"`` fills each region with its predicted class's colour; ``"probability"``
-            shades by P(class 1) for a binary model (with a colour bar), or blends the class colours
-            by their probabilities for more classes. The 0.5 / argmax boundary is drawn in black.
+            shades by P(class 1) for a binary model (with a colour bar), from class 0's colour through
+            white to class 1's, or blends the class colours by their probabilities for more classes.
+            Both use the same class colours (the regions' and the points'). The 0.5 / argmax boundary
+            is drawn in black.
         grid_points: points per axis of the grid (at least 2).
         class_names: one name per class the model outputs (at least as many as its classes).
         feature_names: the two axis labels (or one name per feature of x, with ``features``).
@@ -314,7 +316,7 @@ def plot_decision_boundary(
     predicted = np.ma.masked_array(probs.argmax(axis=1), mask=bad).reshape(X.shape)
     names = list(class_names) if class_names is not None else [f"class {k}" for k in range(n_classes)]
 
-    from matplotlib.colors import ListedColormap, to_rgb
+    from matplotlib.colors import LinearSegmentedColormap, ListedColormap, to_rgb
     from matplotlib.patches import Patch, Rectangle
 
     palette = [color(k) for k in range(n_classes)]
@@ -324,9 +326,12 @@ def plot_decision_boundary(
     cells = (gx[0] - half_x, gx[-1] + half_x, gy[0] - half_y, gy[-1] + half_y)  # each grid point's cell centred on it
     if show == "probability" and n_classes == 2:
         p1 = np.ma.masked_invalid(probs[:, 1].reshape(X.shape))
-        filled = ax.contourf(X, Y, p1, levels=np.linspace(0, 1, 21), cmap="RdBu_r", alpha=0.5)
+        # from class 0's colour (P = 0) through white (0.5) to class 1's (P = 1): the same colours as
+        # show="class" and the points, so the two views side by side read alike (RdBu_r's blue and red
+        # did not match the class palette's blue and orange)
+        shades = LinearSegmentedColormap.from_list("class 0 to class 1", [palette[0], "white", palette[1]])
+        filled = ax.contourf(X, Y, p1, levels=np.linspace(0, 1, 21), cmap=shades, alpha=0.5)
         fig.colorbar(filled, ax=ax, label=f"P({names[1]})")
-        palette = ["#2166ac", "#b2182b"]  # match the ends of RdBu_r
     elif show == "probability":
         rgb = np.nan_to_num(probs) @ np.array([to_rgb(c) for c in palette])  # blend the class colours
         faded = 1.0 - 0.45 * (1.0 - rgb)  # lighten so the points stay visible

@@ -163,22 +163,82 @@ def _pick_mode(monitor: str, mode: str, history: Any = None) -> str:
     return "max" if higher_is_better_name(monitor) else "min"
 
 
-def best_epoch_index(values: Sequence[float] | np.ndarray, mode: str = "min") -> int | None:
+# The best epoch a picture marks (plot_loss_curves, and the report's "best" card and highlighted row): the
+# first epoch within this relative distance of the best value. A converged float32 run's loss stops
+# improving and then wanders by rounding alone (a mean over n rows in float32 is off by a few ulps, 2**-24
+# each, more for large n): the strict lowest was whichever epoch the rounding happened to favour, far to
+# the right of where the curve went flat. 1e-6 is about 8 float32 epsilons: above that rounding for the
+# losses fit logs, and far below what a plot can show (a millionth of the value: a fraction of a pixel).
+# A History stores the numbers as Python floats, so the dtype they were computed in (and its ulp) is not
+# known here: a relative tolerance is. The rules that act on the best epoch (History.best, EarlyStopping,
+# restore_best_weights, ModelCheckpoint) keep Keras' strict improvement by min_delta.
+BEST_EPOCH_RTOL = 1e-6
+_RTOL_TEXT = f"{BEST_EPOCH_RTOL:.0e}".replace("e-0", "e-")  # '1e-6', for the legend
+
+
+def best_epoch_index(values: Sequence[float] | np.ndarray, mode: str = "min", *, rtol: float = 0.0) -> int | None:
     """Index of the best finite value (first one on ties), or None when there is none.
+
+    ``rtol``: the first value within ``rtol * |best|`` of the best one counts as best (0, the default:
+    the strict best, first on exact ties; the plots pass :data:`BEST_EPOCH_RTOL`, so that rounding noise
+    after convergence does not move the mark).
 
     Example:
         >>> from downslope.viz.curves import best_epoch_index
         >>> best_epoch_index([3.0, 1.0, float("nan"), 1.0, 2.0])
         1
+        >>> best_epoch_index([3.0, 1.0000001, 1.0, 2.0], rtol=1e-6)
+        1
     """
     arr = as_float_array(values, "best_epoch_index values")
     if mode not in ("min", "max"):
         raise ArgumentError(f"best_epoch_index: mode must be 'min' or 'max', got {mode!r}")
+    if not (isinstance(rtol, (int, float)) and not isinstance(rtol, bool) and 0.0 <= rtol < 1.0):
+        raise ArgumentError(f"best_epoch_index: rtol must be a number in [0, 1), got {rtol!r}")
     finite = np.isfinite(arr)
     if not finite.any():
         return None
     masked = np.where(finite, arr, np.inf if mode == "min" else -np.inf)
-    return int(np.argmin(masked) if mode == "min" else np.argmax(masked))
+    best = int(np.argmin(masked) if mode == "min" else np.argmax(masked))
+    if rtol == 0.0:
+        return best
+    # relative to |best| (not best * (1 - rtol)), so a negative loss (an NLL) gets the same band
+    band = rtol * abs(float(arr[best]))
+    close = finite & (np.abs(np.where(finite, arr, 0.0) - arr[best]) <= band)
+    return int(np.argmax(close))  # the first epoch within the band (the strict best is in it)
+
+
+def marked_best_index(
+    history: Any, hist: Mapping[str, Sequence[float] | np.ndarray], monitor: str, mode: str = "auto"
+) -> tuple[int | None, bool, bool]:
+    """``(index, maximized, the run's rule)``: the 0-based epoch :func:`plot_loss_curves` marks as best by
+    ``monitor`` in ``hist`` (:func:`history_to_dict` of ``history``), whether larger is better, and whether
+    the epoch is the one the run's callback kept.
+
+    When ``monitor`` is what the run's EarlyStopping/ModelCheckpoint monitored (a downslope History's
+    ``monitor``) and ``mode`` is ``"auto"``, the epoch is the one the callback judged best
+    (:meth:`History.best`: its mode, ``min_delta`` and ``start_from_epoch``), so that the mark is the
+    epoch whose weights the model holds. Otherwise it is the first epoch within :data:`BEST_EPOCH_RTOL`
+    of the best value (:func:`best_epoch_index`). The report's best epoch is read here too, so the report
+    and the plot name the same epoch.
+    """
+    run_monitor, source = getattr(history, "monitor", None), getattr(history, "monitor_source", None)
+    default_monitor = getattr(history, "default_monitor", None)
+    if (
+        mode == "auto"
+        and isinstance(run_monitor, str)
+        and source
+        and callable(default_monitor)
+        and callable(getattr(history, "best", None))
+        and default_monitor() == monitor
+        and monitor.removeprefix("val_") == run_monitor.removeprefix("val_")
+    ):
+        number, _ = history.best()  # as the callback judged it
+        epochs_of_monitor = _epochs(hist, len(hist[monitor]))
+        found = np.flatnonzero(epochs_of_monitor == number) if number is not None else np.array([], dtype=int)
+        return (int(found[0]) if found.size else None), bool(history.maximizes()), True
+    maximized = _pick_mode(monitor, mode, history) == "max"
+    return best_epoch_index(hist[monitor], "max" if maximized else "min", rtol=BEST_EPOCH_RTOL), maximized, False
 
 
 def _metric_names(hist: Mapping[str, Sequence[float] | np.ndarray]) -> list[str]:
@@ -297,15 +357,10 @@ def plot_loss_curves(
             monitor = "val_loss" if "val_loss" in hist else "loss"
     if monitor not in hist:
         raise ArgumentError(f"plot_loss_curves: monitor {monitor!r} is not in the history; its keys are {sorted(hist)}")
-    if chosen_by is not None and mode == "auto" and hasattr(history, "best"):
-        number, _ = history.best()  # as the callback judged it: its mode, min_delta and start_from_epoch
-        epochs_of_monitor = _epochs(hist, len(hist[monitor]))
-        found = np.flatnonzero(epochs_of_monitor == number) if number is not None else np.array([], dtype=int)
-        best = int(found[0]) if found.size else None
-        maximized = bool(history.maximizes())
-    else:
-        maximized = _pick_mode(monitor, mode, history) == "max"
-        best = best_epoch_index(hist[monitor], "max" if maximized else "min")
+    # the callback's epoch (its mode, min_delta and start_from_epoch) when it chose the monitor; else the
+    # first epoch within BEST_EPOCH_RTOL of the best (rounding after convergence does not move the mark)
+    best, maximized, by_run = marked_best_index(history, hist, monitor, mode)
+    strict = None if by_run else best_epoch_index(hist[monitor], "max" if maximized else "min")
     losses = np.concatenate([hist[k] for k in ("loss", "val_loss") if k in hist])
     if log_scale is None:
         finite_losses = losses[np.isfinite(losses)]
@@ -385,6 +440,8 @@ def plot_loss_curves(
             said = f"{_pretty(monitor)} {hist[monitor][best]:.4g}"
             if chosen_by or maximized:  # what is not the default (lowest loss) is said in words
                 said += f": the {'highest' if maximized else 'lowest'}" + (f", {chosen_by}" if chosen_by else "")
+            if strict is not None and strict != best:  # a later epoch is better by rounding only: said so
+                said += f"; the first within {_RTOL_TEXT} (relative) of the {'highest' if maximized else 'lowest'}"
             ax.axvline(epoch_value, color="gray", ls=":", lw=1.5, label=f"best epoch {epoch_value:g} ({said})")
         if panel_floor is not None:
             ax.axhline(panel_floor, color="0.4", ls=":", lw=1.0, label=_floor_label(panel_floor))
@@ -446,7 +503,12 @@ def plot_learning_rate(
     fills ``(k - 1, k]`` and a per-batch schedule (OneCycleLR) shows its shape within each epoch. Without
     that record (a list, a dict, an older History) each epoch's rate is one step of a staircase.
 
-    ``log_scale=None`` picks a log axis when the rate spans more than a factor of 10. ``ax``: draw
+    ``log_scale=None`` picks a log axis only for a geometric schedule (one that multiplies the rate by
+    the same factor at each change: ExponentialLR, StepLR, MultiStepLR, ReduceLROnPlateau, the range
+    test's sweep) spanning more than a factor of 10, where equal factors are equal steps on a log axis;
+    any other shape (cosine, one-cycle, linear warm-up or decay, a rate reaching 0) is drawn on a linear
+    axis, on which a cosine that ends near 0 looks like the smooth curve it is (on a log axis its last
+    epochs fell off a cliff). ``log_scale=True``/``False`` overrides it. ``ax``: draw
     into this matplotlib Axes instead of a new figure (its figure is returned and saved);
     ``figsize``: ``(width, height)`` in inches of the new figure (default 6 x 3.8), not with ``ax``.
 
@@ -478,9 +540,8 @@ def plot_learning_rate(
         x = _epochs(hist, len(rates))
     if rates.ndim != 1 or rates.size == 0:
         raise ArgumentError(f"plot_learning_rate: expected a non-empty 1-D list of rates, got shape {rates.shape}")
-    positive = rates[np.isfinite(rates) & (rates > 0)]
     if log_scale is None:
-        log_scale = positive.size > 0 and positive.max() / positive.min() > 10.0
+        log_scale = _geometric(rates) and _span(rates) > LR_LOG_SPAN
     fig, given = target_axes(ax, figsize, (6.0, 3.8), 1, "plot_learning_rate")
     ax = fig.subplots() if given is None else given[0]
     # A rate holds for the whole epoch (or step) it is logged for, so draw it as a staircase.
@@ -493,6 +554,36 @@ def plot_learning_rate(
     ax.set_title(title)
     ax.grid(True, alpha=0.3, which="both")
     return finish(fig, save_path)
+
+
+LR_LOG_SPAN = 10.0
+"""The factor a geometric learning-rate schedule must span for :func:`plot_learning_rate` to pick a log axis."""
+
+
+def _span(rates: np.ndarray) -> float:
+    """Largest over smallest positive finite rate (1 when there are none)."""
+    positive = rates[np.isfinite(rates) & (rates > 0)]
+    return float(positive.max() / positive.min()) if positive.size else 1.0
+
+
+def _geometric(rates: np.ndarray) -> bool:
+    """Whether a schedule multiplies the rate by one factor at every change (exponential, step and
+    plateau decays, an exponential sweep): its distinct consecutive levels are a geometric sequence
+    (each factor within 1% of the first in log, one way throughout; the last change may be smaller, a
+    floor such as ReduceLROnPlateau's min_lr). A rate of 0 or less, or one not finite, is no such schedule.
+    """
+    if rates.size == 0 or not (np.isfinite(rates).all() and (rates > 0).all()):
+        return False
+    levels = rates[np.concatenate(([True], rates[1:] != rates[:-1]))]
+    if levels.size < 2:
+        return False
+    steps = np.diff(np.log(levels))
+    first = steps[0]
+    if not (np.sign(steps) == np.sign(first)).all():
+        return False
+    same = np.abs(steps[:-1] - first) <= 0.01 * abs(first)
+    last = 0.0 < abs(steps[-1]) <= abs(first) * 1.01
+    return bool(same.all() and last)
 
 
 def per_layer_series(source: Any, key: str = "grad_norm") -> dict[str, list[float]]:

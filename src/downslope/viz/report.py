@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArgumentError, ArgumentTypeError
-from .curves import TRAINING_LOSS_MEANING, best_epoch_index, history_to_dict
+from .curves import TRAINING_LOSS_MEANING, history_to_dict, marked_best_index
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HISTORY_ROWS_OPEN = 30  # longer histories are folded in a <details> element
@@ -292,7 +292,9 @@ def render_report(
     hist = history_to_dict(history) if history is not None else {}
     n_epochs = max((len(v) for v in hist.values()), default=0)
     monitor = "val_loss" if "val_loss" in hist else ("loss" if "loss" in hist else None)
-    best = best_epoch_index(hist[monitor]) if monitor else None
+    # the epoch plot_loss_curves marks (the run's callback's, else the first within BEST_EPOCH_RTOL of the
+    # lowest): the report's "best" card and highlighted row name the same epoch as curves.png
+    best = marked_best_index(history, hist, monitor)[0] if monitor else None
     epoch_numbers: list[Any] = hist.get("epoch") or list(range(1, n_epochs + 1))
 
     parts = [
