@@ -3,9 +3,6 @@ rounds once): torch's numbers to the last float16 rounding, at float32's speed."
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 
@@ -67,21 +64,19 @@ def test_float16_linear_forward_and_backward_match_torch() -> None:
     _agree_with_torch(w.grad.numpy(), tw.grad.numpy(), g0.T, x0)
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def test_float16_products_run_at_float32_speed() -> None:
-    # NumPy's float16 matmul is a plain loop (about 100x slower than the float32 GEMM at this size);
-    # widening costs two passes over the operands and one over the result
+def test_float16_products_run_on_the_float32_gemm(monkeypatch: pytest.MonkeyPatch) -> None:
+    # NumPy's float16 matmul is a plain loop (about 100x slower than the float32 GEMM at this size): the
+    # operands are widened and multiplied by the float32 GEMM instead (its speed is a benchmark's business,
+    # not a unit test's on a shared machine)
     a, b = _halves((256, 512), (512, 256))
-    a32, b32 = a.astype(np.float32), b.astype(np.float32)
-    gemm.matmul(a, b), gemm.matmul(a32, b32)
-    half = [_median_seconds(lambda: gemm.matmul(a, b)) for _ in range(3)]
-    single = [_median_seconds(lambda: gemm.matmul(a32, b32)) for _ in range(3)]
-    assert min(half) < 5 * max(min(single), 1e-4)
+    seen: list[tuple[np.dtype, np.dtype]] = []
+    original = gemm.matmul
+
+    def spy(x: np.ndarray, y: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        seen.append((x.dtype, y.dtype))
+        return original(x, y, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gemm, "matmul", spy)
+    result = gemm.matmul(a, b)
+    assert result.dtype == np.float16
+    assert seen == [(np.dtype(np.float16), np.dtype(np.float16)), (np.dtype(np.float32), np.dtype(np.float32))]

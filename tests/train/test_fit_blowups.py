@@ -96,6 +96,30 @@ def test_a_run_that_ends_far_above_where_it_started_warns():
     assert "learning rate is probably too large" in said[0]
 
 
+def test_the_same_blow_up_unshuffled_warns_too():
+    # unshuffled, each epoch's first batch is the rows the loss before training was measured on: compared alone
+    model = _moons_net()
+    history, seen, caught = _fit(model, "cross_entropy", optim.SGD(model.parameters(), lr=50.0), _moons(),
+                                 epochs=5, batch_size=32, shuffle=False)  # fmt: skip
+    assert history.stop_kind == "max_epochs"
+    said = [str(w.message) for w in caught if issubclass(w.category, LossAboveStartWarning)]
+    assert len(said) == 1, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_rows_sorted_by_target_unshuffled_are_no_blow_up(epochs):
+    # lr=0 changes nothing: the first batch (the smallest targets) is merely the easiest; every later batch's
+    # loss is far above it in every epoch, as the epoch's mean is, yet the weights never moved
+    x = np.zeros((178, 1), np.float32)
+    y = np.arange(178, dtype=np.float32)[:, None]
+    model = nn.Linear(1, 1)
+    model.load_state_dict({"weight": ds.zeros(1, 1), "bias": ds.zeros(1)})
+    history, seen, caught = _fit(model, "mse", optim.SGD(model.parameters(), lr=0.0), (x, y),
+                                 epochs=epochs, batch_size=32, shuffle=False)  # fmt: skip
+    assert min(history["loss"]) >= ABOVE_START_FACTOR * seen[0]  # what the epoch means alone would call a blow-up
+    assert not [w for w in caught if issubclass(w.category, LossAboveStartWarning)]
+
+
 @pytest.mark.parametrize("case", ["moons sgd", "digits adam", "regression sgd", "houses standardized gd"])
 def test_ordinary_runs_get_no_blow_up_or_scaling_note(case):
     if case == "moons sgd":

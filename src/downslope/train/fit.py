@@ -854,7 +854,9 @@ def fit(
             if rising is not None:
                 warnings.warn(rising, RisingLossWarning, stacklevel=2)
             else:
-                above = _loss_above_start(cbs, history)
+                above = _loss_above_start(
+                    cbs, history, same_rows_first=not shuffle and not isinstance(train, DataLoader)
+                )
                 if above is not None:
                     warnings.warn(above, LossAboveStartWarning, stacklevel=2)
                 elif history.stop_kind == "max_epochs":
@@ -868,13 +870,19 @@ def fit(
     return history
 
 
-def _loss_above_start(cbs: CallbackList, history: History) -> str | None:
+def _loss_above_start(cbs: CallbackList, history: History, same_rows_first: bool = False) -> str | None:
     """:func:`~downslope.train.diagnostics.loss_above_start_note` from the divergence guard watching the
-    training loss (the loss before training and the last epoch's batch losses are its records)."""
+    training loss (the loss before training and the last epoch's batch losses are its records). Unshuffled
+    (``same_rows_first``), each epoch's first batch holds the rows the loss before training was measured on:
+    that batch alone is compared with it, like with like, so rows sorted by their target (an easy first
+    batch, every later one harder) never pass for a blow-up."""
     guard = next((cb for cb in cbs if isinstance(cb, DivergenceGuard) and cb.monitor == "loss"), None)
     if guard is None:
         return None
-    return loss_above_start_note(history["loss"], guard.before_training, guard.epoch_batch_losses(), history["epoch"])
+    batches = list(guard.epoch_batch_losses())
+    if same_rows_first:
+        batches = batches[:1]
+    return loss_above_start_note(history["loss"], guard.before_training, batches, history["epoch"])
 
 
 #: fit judges the inputs' scales only when n (d + 1)^2 is at most this (n rows, d features): the products over
