@@ -3,7 +3,6 @@ validation as a user's, and the shapes it implies are compared with the stored a
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import numpy as np
@@ -75,10 +74,8 @@ def test_evaluate_refuses_a_crafted_config_before_allocating(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         status = main(["evaluate", str(run)])
-        seconds = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -86,7 +83,9 @@ def test_evaluate_refuses_a_crafted_config_before_allocating(tmp_path, monkeypat
     assert status == 2, err
     assert fragment in err and "model.ds" in err
     assert err.count("\n") == 1  # one line, no traceback
-    assert seconds < 1.0 and peak < 100 * 2**20, (seconds, peak)
+    # what a late refusal costs is the model it builds first (1.6 GB for 20000x20000): bounded in bytes
+    # allocated (tracemalloc sees NumPy's buffers), not in seconds, which a shared machine makes fail by chance
+    assert peak < 100 * 2**20, f"{peak / 2**20:.0f} MB allocated"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 

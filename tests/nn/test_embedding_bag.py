@@ -1,10 +1,10 @@
 """F.embedding_bag / nn.EmbeddingBag against PyTorch: every mode, padding, per-sample weights,
 include_last_offset, 2-D input, empty bags, max_norm, scale_grad_by_freq and sparse=True (with
-SparseAdam); values and gradients in float64, and time that grows with the number of indices."""
+SparseAdam); values and gradients in float64, and work that grows with the number of indices."""
 
 from __future__ import annotations
 
-import time
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,8 @@ import downslope as ds
 import downslope.nn.functional as F
 from downslope import nn, optim
 from downslope.devices import to_host
+
+from .._counting import lines_run
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -270,18 +272,29 @@ def test_an_index_out_of_range_is_refused() -> None:
 
 @pytest.mark.host_only
 @pytest.mark.slow
-def test_time_grows_with_the_indices_not_indices_times_bags() -> None:
-    # 200k indices in 10k bags: the bag-by-index mixing matrix this replaced took ~30 s here
+def test_work_grows_with_the_indices_not_indices_times_bags() -> None:
+    # 200k indices in 10k bags: the bag-by-index mixing matrix this replaced (sum, mean: 2e9 entries) and its
+    # Python loop over bags (max) took ~30 s here. Bounded by what the call allocates (tracemalloc sees
+    # NumPy's buffers) and the Python lines it runs, not by its time (a shared machine); the speed against
+    # torch is benchmarks/embedding.py's
     rng = np.random.default_rng(0)
     idx = rng.integers(0, 50000, 200000)
     offsets = np.arange(0, 200000, 20)
+    rows_bytes = idx.size * 32 * 4  # the gathered float32 rows, (200k, 32)
     for mode in ("mean", "sum", "max"):
         bag = nn.EmbeddingBag(50000, 32, mode=mode)
         bag(ds.tensor(idx[:100]), ds.tensor(offsets[:5])).sum().backward()  # warm up (compiled kernels)
         bag.zero_grad()
-        start = time.perf_counter()
-        bag(ds.tensor(idx), ds.tensor(offsets)).sum().backward()
-        assert time.perf_counter() - start < 3.0, mode
+        x, o = ds.tensor(idx), ds.tensor(offsets)
+        tracemalloc.start()
+        try:
+            _, lines = lines_run(lambda bag=bag, x=x, o=o: bag(x, o).sum().backward())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 16 * rows_bytes, f"{mode}: {peak / 2**20:.0f} MB allocated"
+        assert lines < 10_000, f"{mode}: {lines} Python lines for 10k bags"
+        assert bag.weight.grad is not None
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])

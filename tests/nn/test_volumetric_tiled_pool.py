@@ -1,10 +1,9 @@
 """max_pool3d over windows that tile the input (stride = kernel, no padding) runs as one argmax per window
 row (``volumetric._tiled_max_pool3d``): values, torch's indices (the first maximum in scan order, the last
-NaN) and gradients equal torch's, unbatched and with ceil_mode too; and it is the faster path."""
+NaN) and gradients equal torch's, unbatched and with ceil_mode too; and which windows take it."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -95,26 +94,10 @@ def test_short_or_overlapping_windows_keep_the_window_kernel(rows_calls: list[An
 
 
 @pytest.mark.host_only
-@pytest.mark.slow
-def test_global_pooling_is_not_slower_than_torch() -> None:
-    """Global 16^3 windows were 9x torch's time on the compiled window kernel."""
-    a = np.random.default_rng(5).standard_normal((8, 32, 16, 16, 16)).astype(np.float32)
-    tx, dx = torch.tensor(a), ds.from_numpy(a.copy())
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-
-    def best(fn: Any) -> float:
-        fn()
-        fastest = 1e9
-        for _ in range(7):
-            t = time.perf_counter()
-            fn()
-            fastest = min(fastest, time.perf_counter() - t)
-        return fastest
-
-    try:
-        theirs = best(lambda: torch.nn.functional.max_pool3d(tx, 16))
-        ours = best(lambda: F.max_pool3d(dx, 16))
-    finally:
-        torch.set_num_threads(threads)
-    assert ours <= 1.5 * theirs, f"downslope {ours * 1e3:.2f} ms, torch {theirs * 1e3:.2f} ms"
+def test_global_pooling_takes_the_window_rows(rows_calls: list[Any]) -> None:
+    """Global 16^3 windows were 9x torch's time on the compiled window kernel: they take the rows path
+    (checked by its spy, not by timing on a shared machine; the speed against torch is
+    benchmarks/volumetric.py's global MaxPool3d(16) row)."""
+    a = np.random.default_rng(5).standard_normal((4, 8, 16, 16, 16)).astype(np.float32)
+    _compare(a, 16)
+    assert rows_calls == [(16, 16, 16)]

@@ -6,13 +6,15 @@ array takes whole-array NumPy steps (no Python call per element)."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
 
 import downslope as ds
+from downslope import jit_gate
 from downslope.ops import _erf
+
+from .._counting import lines_run
 
 torch = pytest.importorskip("torch")
 
@@ -226,20 +228,15 @@ def test_float16_erf_and_erfc_are_rounded_from_float64():
     np.testing.assert_array_equal(ds.erfc(ds.tensor(x)).numpy(), np.array([math.erfc(v) for v in x], dtype=np.float16))
 
 
-@pytest.mark.host_only  # the host's blocked NumPy path is what is timed
+@pytest.mark.host_only  # the host's blocked NumPy path is what is counted
 @pytest.mark.parametrize("name", ["erf", "erfc", "erfinv", "ndtri", "log_ndtr", "i1", "bessel_j0"])
 def test_a_large_array_takes_whole_array_steps(name):
-    # the per-element Python loop took 50-460 ms for 512 x 512 float32; the array steps take about 1-5
+    # the per-element Python loop took 50-460 ms for 512 x 512 float32 (a line or more per element); the
+    # array steps run a few hundred lines in all. Counted, not timed (a shared machine); the speed against
+    # torch is benchmarks/special_functions.py's (the same 512 x 512 float32 input)
     x = RNG.uniform(-0.9, 0.9, (512, 512)).astype(np.float32)
     fn = {"erf": ds.erf, "erfc": ds.erfc, "erfinv": ds.erfinv}.get(name) or getattr(ds.special, name)
     t = ds.tensor(np.abs(x) if name == "ndtri" else x)
-    fn(t)
-    best = min(_seconds(lambda: fn(t)) for _ in range(3))
-    assert best < 0.04, f"{name}: {best * 1e3:.1f} ms for 512 x 512"
-
-
-def _seconds(work) -> float:
-    """CPU seconds of one call (other jobs on a shared machine do not count)."""
-    start = time.process_time()
-    work()
-    return time.process_time() - start
+    with jit_gate.disabled():  # the NumPy path: a compiled kernel's loop over elements is no Python line
+        _, lines = lines_run(lambda: fn(t))
+    assert lines < 5000, f"{name}: {lines} Python lines for 512 x 512 elements"

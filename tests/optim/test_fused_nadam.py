@@ -1,10 +1,9 @@
 """NAdam's one-pass compiled step on large parameters (``_fused.nadam_step``, ``_jit_updates.nadam_``):
 PyTorch's trajectories and state (float64 to the last digits, float32 within rounding), also after a
-parameter missed a step (per-parameter running products), and the speed it exists for."""
+parameter missed a step (per-parameter running products), and that large parameters take it."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -120,31 +119,28 @@ def test_compiled_and_numpy_paths_agree(small_ok: None) -> None:
 
 
 @pytest.mark.host_only
-@pytest.mark.slow
-def test_a_step_on_millions_of_parameters_is_not_slower_than_torchs(calls: list[int]) -> None:
-    """3.1M float32 parameters, one thread: the step was 3-4x PyTorch's (17 whole-buffer passes)."""
+def test_a_step_on_millions_of_parameters_takes_the_one_pass_kernel(calls: list[int]) -> None:
+    """3.1M float32 parameters at the default size thresholds: every step is one compiled kernel call per
+    parameter (one pass over its buffers), not the transforms path's 17 whole-buffer passes, which made the
+    step 3-4x PyTorch's. Checked by counting the kernel's calls, not by timing (a shared machine); the speed
+    against PyTorch is benchmarks/optim_flat_buffers.py's large-parameter table (its NAdam row)."""
     shapes = [(512, 512)] * 12 + [(512,)] * 12
+    steps = 3
     rng = np.random.default_rng(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    init = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(steps)]
 
-    def best(lib: Any) -> float:
+    def run(lib: Any) -> list[Any]:
         as_tensor = torch.tensor if lib is torch else ds.from_numpy
-        ps = [as_tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True) for s in shapes]
+        ps = [as_tensor(a.copy(), requires_grad=True) for a in init]
         opt = lib.optim.NAdam(ps, lr=1e-3)
-        for p, s in zip(ps, shapes):
-            p.grad = as_tensor(rng.standard_normal(s).astype(np.float32))
-        opt.step()
-        fastest = 1e9
-        for _ in range(10):
-            t = time.perf_counter()
+        for step_grads in grads:
+            for p, g in zip(ps, step_grads):
+                p.grad = as_tensor(g)
             opt.step()
-            fastest = min(fastest, time.perf_counter() - t)
-        return fastest
+        return ps
 
-    try:
-        theirs, ours = best(torch), best(ds)
-    finally:
-        torch.set_num_threads(threads)
-    assert calls
-    assert ours <= 1.5 * theirs, f"downslope {ours * 1e3:.2f} ms, torch {theirs * 1e3:.2f} ms"
+    theirs, ours = run(torch), run(ds)
+    assert len(calls) == steps * len(shapes)  # every parameter, every step, on the kernel
+    for p, q in zip(ours, theirs):
+        assert _max_rel(p, q) < 2e-6
