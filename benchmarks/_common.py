@@ -3,6 +3,7 @@ training step written for each peer (downslope, PyTorch, scikit-learn, hand-writ
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import warnings
@@ -11,10 +12,24 @@ from typing import Any
 
 import numpy as np
 
+SMOKE_ENV = "DOWNSLOPE_BENCH_SMOKE"
+
+
+def smoke() -> bool:
+    """Whether this run is the test suite's smoke run (``DOWNSLOPE_BENCH_SMOKE=1``): every case runs
+    once, at the smallest size that takes the same code paths, with no warm-up and one repeat, so
+    the tests prove each script runs and prints its lines in seconds. Its numbers mean nothing."""
+    return os.environ.get(SMOKE_ENV, "").strip() not in ("", "0")
+
 
 def median_time(fn: Callable[[], object], repeats: int, inner: int) -> float:
-    """Median over ``repeats`` of the mean seconds per call over ``inner`` calls (after one warm-up)."""
-    fn()
+    """Median over ``repeats`` of the mean seconds per call over ``inner`` calls (after one warm-up).
+
+    In smoke mode: one call, timed, no warm-up."""
+    if smoke():
+        repeats, inner = 1, 1
+    else:
+        fn()
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -97,8 +112,11 @@ def set_threads(n: int) -> str:
         torch.set_num_threads(n)
     except ImportError:
         pass
+    # Not in smoke mode: importing scikit-learn is about a third of a smoke run's start-up, and the
+    # tests' OMP_NUM_THREADS=1 limits its BLAS anyway (scripts that use scikit-learn import it themselves).
     try:
-        import sklearn.neural_network  # noqa: F401
+        if not smoke():
+            import sklearn.neural_network  # noqa: F401
     except ImportError:
         pass
     try:
@@ -130,12 +148,15 @@ def time_per_step(peers: list[Peer], batches: Batches, pieces: int) -> dict[str,
     ``batches`` is cut into ``pieces`` consecutive slices; each slice is run by every peer in turn
     (after one warm-up slice each), so a burst of load from other jobs on a shared machine hits
     all peers alike, and the median over slices discards the bursts. Every peer still trains on
-    the same batches in the same order.
+    the same batches in the same order. In smoke mode: one slice of one batch, no warm-up.
     """
     size = max(1, len(batches) // pieces)
     slices = [batches[i : i + size] for i in range(0, len(batches) - size + 1, size)]
-    for peer in peers:
-        peer.run(slices[0])
+    if smoke():
+        slices = [batches[:1]]
+    else:
+        for peer in peers:
+            peer.run(slices[0])
     samples: dict[str, list[float]] = {peer.name: [] for peer in peers}
     for piece in slices:
         for peer in peers:
@@ -328,11 +349,16 @@ def print_header(threads: str) -> None:
 
 def interleaved(peers: dict[str, Callable[[], object]], slices: int, steps: int) -> dict[str, float]:
     """Median CPU seconds per call of each peer over ``slices`` slices of ``steps`` calls, the
-    peers taking turns (the first peer of each slice rotating), after two warm-up calls each."""
+    peers taking turns (the first peer of each slice rotating), after two warm-up calls each.
+
+    In smoke mode: one call each, timed, no warm-up."""
     names = list(peers)
-    for name in names:
-        for _ in range(2):
-            peers[name]()
+    if smoke():
+        slices, steps = 1, 1
+    else:
+        for name in names:
+            for _ in range(2):
+                peers[name]()
     samples: dict[str, list[float]] = {name: [] for name in names}
     for s in range(slices):
         for name in names[s % len(names) :] + names[: s % len(names)]:
@@ -344,7 +370,10 @@ def interleaved(peers: dict[str, Callable[[], object]], slices: int, steps: int)
 
 
 def steps_for(fns: list[Callable[[], object]], budget_us: float) -> int:
-    """How many calls of each of ``fns`` (run once each here) fit in ``budget_us`` of CPU time."""
+    """How many calls of each of ``fns`` (run once each here) fit in ``budget_us`` of CPU time (1 in
+    smoke mode, without running them)."""
+    if smoke():
+        return 1
     start = time.process_time()
     for fn in fns:
         fn()

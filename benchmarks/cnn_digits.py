@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import Batches, Peer, add_peer, blas_report, parse_args, print_table, print_target, time_per_step  # noqa: E402
+from _common import Batches, Peer, add_peer, blas_report, parse_args, print_table, print_target, smoke, time_per_step  # noqa: E402
 from mlp_digits import load_digits_arrays  # noqa: E402
 
 CHANNELS = 16
@@ -80,7 +80,7 @@ def torch_cnn(w: dict[str, np.ndarray]):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     args, threads = parse_args(__doc__, "a few steps only (CI smoke test, no timing claims)")
-    pieces, steps = (3, 15) if args.quick else (30, 1500)
+    pieces, steps = (1, 1) if smoke() else (3, 15) if args.quick else (30, 1500)
     x, y = load_digits_arrays()
     x = x.reshape(-1, 1, 8, 8)
     rng = np.random.default_rng(0)

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import Batches, Peer, blas_report, parse_args  # noqa: E402
+from _common import Batches, Peer, blas_report, parse_args, smoke  # noqa: E402
 
 WORKLOADS = ("cnn_mnist", "cnn_cifar", "lstm", "gru", "word_lm")
 BATCH = {"cnn_mnist": 64, "cnn_cifar": 64, "lstm": 32, "gru": 32, "word_lm": 20}
@@ -231,7 +231,7 @@ def time_peers(peers: list[Peer], batches: Batches, pieces: int) -> dict[str, di
     import statistics
 
     slices = _slices(batches, pieces)
-    for peer in peers:
+    for peer in peers if not smoke() else ():
         peer.run(slices[0])
     samples: dict[str, dict[str, list[float]]] = {p.name: {"wall": [], "cpu": [], "faults": []} for p in peers}
     for piece in slices:
@@ -279,11 +279,13 @@ def time_child(workload: str, peer: str, steps: int, pieces: int, threads: int) 
         else torch_peer(workload, load_child_state())
     )
     slices = _slices(batches, pieces)
-    run(slices[0])  # warm-up
+    if not smoke():  # the smoke run times each step once, cold
+        run(slices[0])  # warm-up
     print("ready", flush=True)
     for line in sys.stdin:
         piece = batches if line.strip() == "all" else slices[int(line)]
-        run(piece[:1])  # untimed: caches and threads back in use after the wait for this turn
+        if not smoke():
+            run(piece[:1])  # untimed: caches and threads back in use after the wait for this turn
         wall, cpu, faults = _timed(run, piece)
         print(wall, cpu, faults, flush=True)
 
@@ -338,7 +340,9 @@ def time_in_processes(
                 if child.stdout is None or child.stdout.readline().strip() != "ready":
                     raise RuntimeError(f"the {peer} timing process failed to start")
             samples: dict[str, list[list[float]]] = {peer: [] for peer in children}
-            turns = ["all"] * ROUNDS if continuous else range(len(_slices(list(range(steps)), pieces)))
+            turns = (
+                ["all"] * (1 if smoke() else ROUNDS) if continuous else range(len(_slices(list(range(steps)), pieces)))
+            )
             for index in turns:
                 for peer, child in children.items():
                     assert child.stdin is not None and child.stdout is not None
@@ -467,16 +471,19 @@ def main() -> None:
         return
     import platform
 
-    pieces, steps = (2, 4) if args.quick else (25, max(25, args.total_steps))
+    pieces, steps = (2, 2) if smoke() else (2, 4) if args.quick else (25, max(25, args.total_steps))
     print(blas_report() + "; " + threads)
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     print(f"CPU: {cpu} ({os.cpu_count()} cores, {platform.machine()}); load average {os.getloadavg()[0]:.2f}")
     limit = 0.9 if args.threads == 1 else 1.0
     for workload in WORKLOADS if args.workload == "all" else (args.workload,):
         state = reference_state(workload)
-        batches = make_batches(workload, steps) if args.one_process or args.profile else []
+        # The smoke run times the first workload in processes of their own (that code runs) and the
+        # others in this process: each peer process costs a library import, about 3 s of CPU for torch.
+        one_process = args.one_process or (smoke() and workload != WORKLOADS[0])
+        batches = make_batches(workload, steps) if one_process or args.profile else []
         print(f"{workload}: ms per training step (batch {BATCH[workload]})")
-        if args.one_process:  # torch is needed anyway: its initialisation is the reference weights
+        if one_process:  # torch is needed anyway: its initialisation is the reference weights
             peers = [Peer("downslope", downslope_peer(workload, state)), Peer("torch", torch_peer(workload, state))]
             results = time_peers(peers, batches, pieces)
         else:
@@ -494,7 +501,7 @@ def main() -> None:
             f"{paired['low']:.2f}-{paired['high']:.2f}"
         )
         if workload.startswith("cnn") and not args.no_memory:
-            mem = peak_memory(workload, state, 3 if args.quick else 10, args.threads)
+            mem = peak_memory(workload, state, 2 if smoke() else 3 if args.quick else 10, args.threads)
             (d_rise, d_step, d_peak), (t_rise, t_step, t_peak) = mem["downslope"], mem["torch"]
             print(
                 f"peak memory: {workload} RSS rise during the steps downslope {d_rise:.1f} MB vs torch {t_rise:.1f} MB "

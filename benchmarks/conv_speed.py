@@ -29,6 +29,7 @@ from _common import (  # noqa: E402
     parse_args,
     print_header,
     show_ratio,
+    smoke,
     square_sum_peers,
 )
 
@@ -102,14 +103,14 @@ def cifar(nn):  # type: ignore[no-untyped-def]
     return nn.Sequential(*block(3, 32), *block(32, 64), *block(64, 128), nn.Flatten(), nn.Linear(128 * 16, 10))
 
 
-def mobile_train(slices: int, steps: int) -> float:
-    """One SGD (momentum) training step of the MobileNet-like net, batch 64 of 32x32 images."""
+def mobile_train(slices: int, steps: int, batch: int = 64) -> float:
+    """One SGD (momentum) training step of the MobileNet-like net, a batch of 32x32 images."""
     import torch
 
     import downslope as ds
 
     rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((64, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, 64)
+    x, y = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, batch)
     torch.manual_seed(0)
     theirs, ours = mobile(torch.nn), mobile(ds.nn)
     copy_weights(theirs, ours)
@@ -128,7 +129,8 @@ def mobile_train(slices: int, steps: int) -> float:
         opt_d.step()
 
     return show(
-        "MobileNet-like train step B64 32x32", interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps)
+        f"MobileNet-like train step B{batch} 32x32",
+        interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps),
     )
 
 
@@ -348,6 +350,7 @@ def main() -> None:
     print_header(threads)
     only = set(args.only.split(","))
     slices = 3 if args.quick else 11
+    tiny = smoke()  # the smoke run trains the big models on a batch of 2: the same layers, a fraction of the work
     if "depthwise" in only:
         for stride in (1, 2):
             layer_fwd_bwd(
@@ -358,7 +361,7 @@ def main() -> None:
                 3,
             )
     if "mobile" in only:
-        mobile_train(slices, 2)
+        mobile_train(slices, 2, 4 if tiny else 64)
     if "conv1d" in only:
         for dilation in (1, 2):
             layer_fwd_bwd(
@@ -393,9 +396,10 @@ def main() -> None:
             4,
         )
     if "resnet" in only:
-        model_train("ResNet-18 (CIFAR) train step B16 32x32", resnet18, (16, 3, 32, 32), 10, slices, 1)
+        batch = 2 if tiny else 16
+        model_train(f"ResNet-18 (CIFAR) train step B{batch} 32x32", resnet18, (batch, 3, 32, 32), 10, slices, 1)
     if "dcgan" in only:
-        dcgan_train(32, slices, 1)
+        dcgan_train(2 if tiny else 32, slices, 1)
     if "grouped" in only:
         grouped = lambda nn: nn.Conv2d(256, 256, 3, padding=1, groups=32, bias=False)  # noqa: E731
         layer_inference("Grouped 3x3 256ch g32 16x16 B16 infer", grouped, (16, 256, 16, 16), slices, 5)

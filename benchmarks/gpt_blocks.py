@@ -33,6 +33,7 @@ from _common import (  # noqa: E402
     parse_args,
     print_header,
     show_ratio,
+    smoke,
 )
 
 LAYERS, HEADS, SEQ, BATCH, VOCAB = 4, 4, 64, 8, 256
@@ -143,11 +144,12 @@ def main() -> None:
     import downslope as ds
 
     print_header(threads)
+    batch = 2 if smoke() else BATCH  # the smoke run: the same blocks on a quarter of the tokens
     print(
-        f"GPT blocks: {LAYERS} layers, {HEADS} heads, seq {SEQ}, batch {BATCH}, vocab {VOCAB}, AdamW; ms CPU per step"
+        f"GPT blocks: {LAYERS} layers, {HEADS} heads, seq {SEQ}, batch {batch}, vocab {VOCAB}, AdamW; ms CPU per step"
     )
     rng = np.random.default_rng(0)
-    batches = [tuple(rng.integers(0, VOCAB, (BATCH, SEQ)) for _ in range(2)) for _ in range(4)]
+    batches = [tuple(rng.integers(0, VOCAB, (batch, SEQ)) for _ in range(2)) for _ in range(4)]
     slices, steps = (2, 1) if args.quick else (15, 4)
     for d_model in (int(d) for d in args.d_model.split(",")):
         for attention in args.only.split(","):

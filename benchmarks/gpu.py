@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import init_mlp  # noqa: E402
+from _common import init_mlp, smoke  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LR = 1e-3
@@ -235,7 +235,7 @@ def cupy_mlp_steps(cp: Any, layers: list[tuple[np.ndarray, np.ndarray]], x: Any,
 
 def seconds_per_step(step: Step, steps: int, sync: Callable[[], None], repeats: int) -> float:
     """Median over ``repeats`` of the mean seconds per step over ``steps`` consecutive batches."""
-    for i in range(min(3, steps)):  # warm-up: kernels compiled, memory pools filled
+    for i in range(0 if smoke() else min(3, steps)):  # warm-up: kernels compiled, memory pools filled
         step(i)
     sync()
     samples = []
@@ -302,7 +302,7 @@ def main() -> int:
         has_torch = False
     print(f"device: {platform.name()}; PyTorch: {has_torch}")
 
-    timed, repeats = (5, 1) if args.quick or args.dry_run else (30, 3)
+    timed, repeats = (1, 1) if smoke() else (5, 1) if args.quick or args.dry_run else (30, 3)
     header = f"{'workload':36s} {'unit':8s} {'downslope':>10s} {'torch':>10s} {'cupy':>10s} {'ds/torch':>9s} {'ds/cupy':>8s} {'10-step rel diff vs CPU':>24s}  synchronises"
     print(header)
     failures = 0

@@ -23,7 +23,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import check_close, interleaved, parse_args, print_header, show_ratio, steps_for  # noqa: E402
+from _common import check_close, interleaved, parse_args, print_header, show_ratio, smoke, steps_for  # noqa: E402
 
 
 def _copy_weights(theirs: Any, ours: Any) -> None:
@@ -38,6 +38,8 @@ def cases(torch: Any, ds: Any, quick: bool) -> list[tuple[str, str, Any, Any, tu
     """(title, group, torch layer, downslope layer, input shape)."""
     out = []
     lstm_shapes = [(1, 128), (32, 512)] if quick else [(1, 128), (32, 128), (1, 512), (32, 512)]
+    if smoke():  # batch 1 and a batch, as --quick, at the smaller width
+        lstm_shapes = [(1, 128), (32, 128)]
     for batch, hidden in lstm_shapes:
         theirs, ours = torch.nn.LSTM(hidden, hidden, batch_first=True), ds.nn.LSTM(hidden, hidden, batch_first=True)
         _copy_weights(theirs, ours)
@@ -55,7 +57,8 @@ def cases(torch: Any, ds: Any, quick: bool) -> list[tuple[str, str, Any, Any, tu
         out.append((f"TransformerEncoder B{batch} S{seq} D{width}", "encoder", theirs, ours, (batch, seq, width)))
     theirs, ours = torch.nn.Conv2d(64, 64, 3, padding=1), ds.nn.Conv2d(64, 64, 3, padding=1)
     _copy_weights(theirs, ours)
-    out.append(("Conv2d 64->64 3x3 B32 32x32", "conv", theirs, ours, (8 if quick else 32, 64, 32, 32)))
+    batch = 2 if smoke() else 8 if quick else 32
+    out.append((f"Conv2d 64->64 3x3 B{batch} 32x32", "conv", theirs, ours, (batch, 64, 32, 32)))
     return out
 
 

@@ -32,6 +32,7 @@ from _common import (  # noqa: E402
     parse_args,
     print_target,
     sklearn_mlp,
+    smoke,
     time_per_step,
     torch_mlp,
 )
@@ -96,7 +97,7 @@ def main() -> None:
         "a small slice of an epoch (CI smoke test)",
         lambda p: p.add_argument("--epochs", type=int, default=3, help="epochs each peer trains (timed in turns)"),
     )
-    n = 2_000 if args.quick else 50_000
+    n = 2 * BATCH if smoke() else 2_000 if args.quick else 50_000
     epochs = 1 if args.quick else args.epochs
     x, y = make_classification(n, SIZES[0], SIZES[-1], seed=0)
     x_train, y_train = x[:n], y[:n]
@@ -119,7 +120,7 @@ def main() -> None:
     add_peer(peers, "torch", lambda: torch_mlp(layers, lr=1e-3))
     add_peer(peers, "sklearn MLPClassifier", lambda: sklearn_mlp(layers, lr=1e-3, classes=SIZES[-1]))
 
-    peak = gemm_flops_per_second(3 if args.quick else 5)
+    peak = gemm_flops_per_second(1 if smoke() else 3 if args.quick else 5)
     flops = step_flops(SIZES, BATCH) * len(batches)
     per_step = time_per_step(peers, batches * epochs, pieces=max(3, 10 * epochs))
     results = {name: t * len(batches) for name, t in per_step.items()}  # seconds per epoch

@@ -62,6 +62,7 @@ BIG_OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     # beta1 = 0 (GAN-style): the moment's lerp takes its large-weight form, g - (g - m) * (1 - w)
     "Adam(b1=0)": ("Adam", {"lr": 1e-3, "betas": (0.0, 0.99)}),
     "AdamW": ("AdamW", {"lr": 1e-3, "weight_decay": 0.01}),
+    "NAdam": ("NAdam", {"lr": 1e-3}),
     "RMSprop": ("RMSprop", {"lr": 1e-3}),
     "RMSprop(mom)": ("RMSprop", {"lr": 1e-3, "momentum": 0.9}),
     "RMSprop(ctr)": ("RMSprop", {"lr": 1e-3, "momentum": 0.9, "centered": True}),

@@ -45,6 +45,9 @@ import tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import smoke  # noqa: E402
+
 SRC = os.path.join(os.path.dirname(HERE), "src")
 COLUMNS = [f"x{i}" for i in range(9)] + ["y", "colour"]
 
@@ -314,7 +317,10 @@ def main() -> None:
     if args.shapes:
         shapes(args)
         return
+    # the smoke run: one size, every reader (the 10^4 file takes no path the 10^5 one does not)
     sizes = [10_000, 100_000] if args.quick else [100_000, 1_000_000] + ([10_000_000] if args.big else [])
+    if smoke():
+        sizes = [100_000]
     readers = ["downslope", "downslope-python"]
     readers += [name for name in ("pandas", "pyarrow") if installed(name)]
     readers.append("numpy")

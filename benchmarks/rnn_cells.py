@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import blas_report, interleaved, parse_args, print_target, show_ratio  # noqa: E402
+from _common import blas_report, interleaved, parse_args, print_target, show_ratio, smoke  # noqa: E402
 
 BATCH, HIDDEN = 97, 51
 
@@ -91,7 +91,7 @@ def main() -> None:
         parser.add_argument("--steps", type=int, default=100, help="time steps per pass (default 100)")
 
     args, threads = parse_args(__doc__, "a few short passes only (CI smoke test, no timing claims)", hook)
-    steps, turns = (5, 3) if args.quick else (args.steps, 15)
+    steps, turns = (5, 1) if smoke() else (5, 3) if args.quick else (args.steps, 15)
     print(blas_report() + "; " + threads)
     print(f"load average {os.getloadavg()[0]:.2f}")
     from downslope.nn import _rnn_jit
@@ -103,7 +103,7 @@ def main() -> None:
     torch_run, state = torch_pass(x)
     peers = {"downslope": downslope_pass(x, state), "torch": torch_run}
     samples: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in peers}
-    for run in peers.values():
+    for run in peers.values() if not smoke() else ():
         run()  # warm-up
     for _ in range(turns):
         for name, run in peers.items():

@@ -19,6 +19,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import smoke  # noqa: E402
 
 TRAIN = """
 import resource, sys
@@ -61,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer runs and samples (CI smoke test)")
     args = parser.parse_args()
-    runs, n = (2, 2_000) if args.quick else (9, 50_000)
+    runs, n = (1, 256) if smoke() else (2, 2_000) if args.quick else (9, 50_000)
     py = sys.executable
     bare = wall_time([py, "-c", "pass"], runs)
     print(f"start-up, median of {runs} fresh processes (a bare interpreter takes {bare:.3f} s):")

@@ -175,6 +175,8 @@ def main() -> None:
             ("MaxPool3d(2) 2x8x32^3", lambda nn: nn.MaxPool3d(2), (2, 8, 32, 32, 32)),
             ("MaxPool3d(2) 1x8x8^3", lambda nn: nn.MaxPool3d(2), (1, 8, 8, 8, 8)),
             ("MaxPool3d(3,2,1) 2x16x16^3", lambda nn: nn.MaxPool3d(3, 2, 1), (2, 16, 16, 16, 16)),
+            # global windows (stride = kernel = the volume): the window-rows path, once 9x torch's time
+            ("MaxPool3d(16) 8x32x16^3", lambda nn: nn.MaxPool3d(16), (8, 32, 16, 16, 16)),
         ]:
             target(title + " fwd+bwd", layer(title, make, shape, slices, params=False))
         layer("AvgPool3d(2) 2x8x32^3", lambda nn: nn.AvgPool3d(2), (2, 8, 32, 32, 32), slices, params=False)

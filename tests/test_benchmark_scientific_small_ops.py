@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow  # a subprocess running a benchmark: CI runs it, t
 
 def test_scientific_small_ops_benchmark_runs_in_quick_mode() -> None:
     pytest.importorskip("torch")
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    # smoke mode (benchmarks/_common.smoke()): every case once, at its smallest size
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", DOWNSLOPE_BENCH_SMOKE="1")
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / "scientific_small_ops.py"), "--quick"],
         capture_output=True,

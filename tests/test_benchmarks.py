@@ -1,5 +1,8 @@
 """The benchmark scripts run end to end in quick mode (a smoke test: no timing is asserted).
 
+The runs set DOWNSLOPE_BENCH_SMOKE=1 (benchmarks/_common.py's smoke()): every case runs once, at
+its smallest size, with no warm-up or repeats, so the whole set takes minutes, not half an hour of CI.
+
 Each script must print its BLAS line, a line per peer and, where issue 7 sets one, its target line;
 a script that crashes or stops printing them fails here rather than when someone wants numbers.
 """
@@ -19,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def run_quick(script: str, *extra: str) -> str:
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", DOWNSLOPE_BENCH_SMOKE="1")
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--quick", *extra],
         capture_output=True,
@@ -99,6 +102,11 @@ def run_quick(script: str, *extra: str) -> str:
             + ["target: downslope/torch <= 1.00"],
         ),
         ("metrics_confusion.py", ["CPU:", "BLAS:", "macro F1", "ds/sklearn"]),
+        (
+            "jacobians_small.py",
+            ["BLAS:", "CPU:", "mlp jacobian(vectorize)", "pinn func.hessian", "inv 1000x3x3 +backward"]
+            + ["target: jacobian(vectorize)/jacfwd <= 3.0x torch", "geometric mean ratio"],
+        ),
         (
             "distributions_rollout.py",
             ["BLAS:", "CPU:", "Categorical.sample()", "PPO loop, Categorical", "calls: geometric mean ratio"],
