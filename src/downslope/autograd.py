@@ -2231,16 +2231,22 @@ class _NotBatchable(Exception):
     """A rule of the walk has no batched form here: the caller takes the cotangents one at a time."""
 
 
+def _batched_sum_axes(batched: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of a ``batched`` (batch, *broadcast shape) gradient to sum for (batch, *shape): the leading
+    dims broadcasting added and the dims it stretched from 1, never the batch dim."""
+    lead = len(batched) - 1 - len(shape)
+    if lead < 0:
+        raise _NotBatchable
+    return tuple(range(1, 1 + lead)) + tuple(
+        1 + lead + i for i, s in enumerate(shape) if s == 1 and batched[1 + lead + i] != 1
+    )
+
+
 def _batched_sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     """``g`` (batch, *broadcast shape) summed to (batch, *shape): the batch dim is kept."""
     if tuple(g.shape[1:]) == shape:
         return g
-    lead = g.ndim - 1 - len(shape)
-    if lead < 0:
-        raise _NotBatchable
-    axes = tuple(range(1, 1 + lead)) + tuple(
-        1 + lead + i for i, s in enumerate(shape) if s == 1 and g.shape[1 + lead + i] != 1
-    )
+    axes = _batched_sum_axes(tuple(g.shape), shape)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g.reshape((g.shape[0], *shape))
@@ -2295,12 +2301,7 @@ class _BatchedTensorRules(TensorRules):
         shape = tuple(shape)
         if tuple(g.shape[1:]) == shape:
             return g
-        lead = g.ndim - 1 - len(shape)
-        if lead < 0:
-            raise _NotBatchable
-        axes = tuple(range(1, 1 + lead)) + tuple(
-            1 + lead + i for i, s in enumerate(shape) if s == 1 and g.shape[1 + lead + i] != 1
-        )
+        axes = _batched_sum_axes(tuple(g.shape), shape)
         if axes:
             g = _ops().sum(g, axes, keepdim=True)
         return _ops().reshape(g, (g.shape[0], *shape))
